@@ -1,0 +1,1 @@
+//! The command line: argument parsing, IO and printing (placeholder).

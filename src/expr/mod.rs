@@ -1,0 +1,20 @@
+//! The exact symbolic core: pool, canonical form, simplification, calculus, evaluation, printing.
+//!
+//! Functions take the pool first (`fn diff(pool: &mut Pool, e: ExprId, x: Symbol)`); the
+//! algebra never sees a span and does no IO.
+
+pub mod canon;
+pub mod diff;
+pub mod eval;
+pub mod hp;
+pub mod integrate;
+pub mod poly;
+pub mod pool;
+pub mod print;
+pub mod range;
+pub mod rules;
+pub mod simplify;
+pub mod subst;
+pub mod verify;
+
+pub use pool::{Constant, Domain, ExprId, Func, Node, Pool, Symbol};

@@ -1,0 +1,495 @@
+//! The expression pool: a hash-consed arena of nodes with exact rational coefficients.
+//!
+//! Every expression lives in a [`Pool`] and is named by an [`ExprId`]. Structurally equal
+//! nodes are stored once, so equality of ids is equality of expressions and shared
+//! subexpressions are shared for free. The pool never reorders or forgets nodes; ids are
+//! stable for the life of the pool. Nothing here depends on hash order: the interning map is
+//! only ever probed, never iterated, and canonical order is the structural order of
+//! [`Pool::cmp`], which compares symbols by name.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{One, Signed, Zero};
+
+/// The name of an expression in its [`Pool`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExprId(u32);
+
+impl ExprId {
+    /// The position of this node in the pool (for side tables indexed by id).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Debug for ExprId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "e{}", self.0)
+    }
+}
+
+/// An interned symbol. Symbols compare by name in canonical order, never by this index.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Symbol(u32);
+
+/// Named mathematical constants (kept symbolic: the algebra is exact).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Constant {
+    Pi,
+    /// Euler's number; printed as `exp(1)`.
+    E,
+}
+
+/// Unary builtin functions. `sqrt` is not here: it is `x^(1/2)`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Func {
+    Exp,
+    Log,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Sigmoid,
+    Expm1,
+    Log1p,
+    Abs,
+}
+
+impl Func {
+    /// Every builtin, in canonical order.
+    pub const ALL: [Func; 15] = [
+        Func::Exp,
+        Func::Log,
+        Func::Sin,
+        Func::Cos,
+        Func::Tan,
+        Func::Asin,
+        Func::Acos,
+        Func::Atan,
+        Func::Sinh,
+        Func::Cosh,
+        Func::Tanh,
+        Func::Sigmoid,
+        Func::Expm1,
+        Func::Log1p,
+        Func::Abs,
+    ];
+
+    /// The name used in the .dsym language and in canonical text.
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Tan => "tan",
+            Func::Asin => "asin",
+            Func::Acos => "acos",
+            Func::Atan => "atan",
+            Func::Sinh => "sinh",
+            Func::Cosh => "cosh",
+            Func::Tanh => "tanh",
+            Func::Sigmoid => "sigmoid",
+            Func::Expm1 => "expm1",
+            Func::Log1p => "log1p",
+            Func::Abs => "abs",
+        }
+    }
+
+    /// The builtin of that name, if any (`sqrt` is handled by the caller: it is a power).
+    pub fn from_name(name: &str) -> Option<Func> {
+        Func::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// One node of the expression graph. Children are ids into the same pool.
+///
+/// Invariants of canonical form (checked by [`crate::expr::verify`]): `Add` and `Mul` have
+/// at least two children, none of the same kind (flattened), sorted by [`Pool::cmp`] on
+/// their sort keys; an `Add` has at most one rational term, first, and no two terms that
+/// differ only in their rational coefficient; a `Mul` has at most one rational factor, first,
+/// never 0 or 1, and no two factors with the same base; `Pow` never has exponent 0 or 1.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Node {
+    Rational(BigRational),
+    Const(Constant),
+    Sym(Symbol),
+    Add(Box<[ExprId]>),
+    Mul(Box<[ExprId]>),
+    Pow(ExprId, ExprId),
+    Call(Func, ExprId),
+}
+
+/// What is known about the real values a symbol takes (used by sign and range analysis).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Domain {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Domain {
+    pub const REAL: Domain = Domain {
+        lo: f64::NEG_INFINITY,
+        hi: f64::INFINITY,
+    };
+    pub const UNIT: Domain = Domain { lo: 0.0, hi: 1.0 };
+}
+
+/// The arena. Pools are plain values: no global state, cheap to create.
+#[derive(Clone)]
+pub struct Pool {
+    nodes: Vec<Node>,
+    index: HashMap<Node, ExprId>,
+    symbols: Vec<String>,
+    symbol_index: HashMap<String, Symbol>,
+    domains: Vec<Domain>,
+    fresh: u32,
+    zero: ExprId,
+    one: ExprId,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool::new()
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pool({} nodes, {} symbols)", self.nodes.len(), self.symbols.len())
+    }
+}
+
+impl Pool {
+    pub fn new() -> Pool {
+        let mut pool = Pool {
+            nodes: Vec::new(),
+            index: HashMap::new(),
+            symbols: Vec::new(),
+            symbol_index: HashMap::new(),
+            domains: Vec::new(),
+            fresh: 0,
+            zero: ExprId(0),
+            one: ExprId(0),
+        };
+        pool.zero = pool.intern(Node::Rational(BigRational::zero()));
+        pool.one = pool.intern(Node::Rational(BigRational::one()));
+        pool
+    }
+
+    /// Stores `node` as is (no canonicalisation) and returns its id. Canonical constructors
+    /// live in [`crate::expr::canon`]; use them unless you are one.
+    pub fn intern(&mut self, node: Node) -> ExprId {
+        if let Some(&id) = self.index.get(&node) {
+            return id;
+        }
+        let id = ExprId(u32::try_from(self.nodes.len()).expect("expression pool overflow"));
+        self.nodes.push(node.clone());
+        self.index.insert(node, id);
+        id
+    }
+
+    pub fn node(&self, id: ExprId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Number of nodes ever interned.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn zero(&self) -> ExprId {
+        self.zero
+    }
+
+    pub fn one(&self) -> ExprId {
+        self.one
+    }
+
+    pub fn rational(&mut self, r: BigRational) -> ExprId {
+        self.intern(Node::Rational(r))
+    }
+
+    pub fn int(&mut self, i: i64) -> ExprId {
+        self.rational(BigRational::from_integer(BigInt::from(i)))
+    }
+
+    /// `n/d` as an exact rational. Panics if `d == 0` (a programming error, not user input).
+    pub fn frac(&mut self, n: i64, d: i64) -> ExprId {
+        assert!(d != 0, "Pool::frac with zero denominator");
+        self.rational(BigRational::new(BigInt::from(n), BigInt::from(d)))
+    }
+
+    pub fn constant(&mut self, c: Constant) -> ExprId {
+        self.intern(Node::Const(c))
+    }
+
+    pub fn pi(&mut self) -> ExprId {
+        self.constant(Constant::Pi)
+    }
+
+    /// Interns `name` as a symbol with an unrestricted real domain (if new).
+    pub fn symbol(&mut self, name: &str) -> Symbol {
+        if let Some(&s) = self.symbol_index.get(name) {
+            return s;
+        }
+        let s = Symbol(u32::try_from(self.symbols.len()).expect("symbol table overflow"));
+        self.symbols.push(name.to_owned());
+        self.symbol_index.insert(name.to_owned(), s);
+        self.domains.push(Domain::REAL);
+        s
+    }
+
+    /// The symbol `name` as an expression.
+    pub fn var(&mut self, name: &str) -> ExprId {
+        let s = self.symbol(name);
+        self.intern(Node::Sym(s))
+    }
+
+    pub fn sym_expr(&mut self, s: Symbol) -> ExprId {
+        self.intern(Node::Sym(s))
+    }
+
+    /// A symbol that no source text can name (its name starts with `_`), for bound variables.
+    pub fn fresh_symbol(&mut self, hint: &str) -> Symbol {
+        self.fresh += 1;
+        let name = format!("_{hint}{}", self.fresh);
+        self.symbol(&name)
+    }
+
+    pub fn symbol_name(&self, s: Symbol) -> &str {
+        &self.symbols[s.0 as usize]
+    }
+
+    pub fn lookup_symbol(&self, name: &str) -> Option<Symbol> {
+        self.symbol_index.get(name).copied()
+    }
+
+    pub fn domain(&self, s: Symbol) -> Domain {
+        self.domains[s.0 as usize]
+    }
+
+    /// Declares the range of real values `s` takes; simplification may rely on it.
+    pub fn set_domain(&mut self, s: Symbol, d: Domain) {
+        self.domains[s.0 as usize] = d;
+    }
+
+    pub fn as_rational(&self, id: ExprId) -> Option<&BigRational> {
+        match self.node(id) {
+            Node::Rational(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn is_zero(&self, id: ExprId) -> bool {
+        id == self.zero
+    }
+
+    pub fn is_one(&self, id: ExprId) -> bool {
+        id == self.one
+    }
+
+    /// The children of a node, in order.
+    pub fn children(&self, id: ExprId) -> Vec<ExprId> {
+        match self.node(id) {
+            Node::Rational(_) | Node::Const(_) | Node::Sym(_) => Vec::new(),
+            Node::Add(xs) | Node::Mul(xs) => xs.to_vec(),
+            Node::Pow(b, e) => vec![*b, *e],
+            Node::Call(_, a) => vec![*a],
+        }
+    }
+
+    /// Does `id` contain the symbol `s`?
+    pub fn contains(&self, id: ExprId, s: Symbol) -> bool {
+        let mut memo = HashMap::new();
+        self.contains_memo(id, s, &mut memo)
+    }
+
+    fn contains_memo(&self, id: ExprId, s: Symbol, memo: &mut HashMap<ExprId, bool>) -> bool {
+        if let Some(&v) = memo.get(&id) {
+            return v;
+        }
+        let v = match self.node(id) {
+            Node::Sym(x) => *x == s,
+            Node::Rational(_) | Node::Const(_) => false,
+            _ => self
+                .children(id)
+                .into_iter()
+                .any(|c| self.contains_memo(c, s, memo)),
+        };
+        memo.insert(id, v);
+        v
+    }
+
+    /// The free symbols of `id`, sorted by name (deterministic).
+    pub fn free_symbols(&self, id: ExprId) -> Vec<Symbol> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut stack = vec![id];
+        while let Some(e) = stack.pop() {
+            if !seen.insert(e) {
+                continue;
+            }
+            if let Node::Sym(s) = self.node(e) {
+                if !out.contains(s) {
+                    out.push(*s);
+                }
+            }
+            stack.extend(self.children(e));
+        }
+        out.sort_by(|a, b| self.symbol_name(*a).cmp(self.symbol_name(*b)));
+        out
+    }
+
+    /// Number of distinct nodes reachable from `id` (a size measure that respects sharing).
+    pub fn dag_size(&self, id: ExprId) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![id];
+        while let Some(e) = stack.pop() {
+            if seen.insert(e) {
+                stack.extend(self.children(e));
+            }
+        }
+        seen.len()
+    }
+
+    /// Splits a term into its rational coefficient and the rest: `3*x*y -> (3, x*y)`.
+    pub fn split_coeff(&mut self, id: ExprId) -> (BigRational, ExprId) {
+        match self.node(id).clone() {
+            Node::Rational(r) => (r, self.one),
+            Node::Mul(xs) => match self.node(xs[0]) {
+                Node::Rational(r) => {
+                    let r = r.clone();
+                    let rest: Vec<ExprId> = xs[1..].to_vec();
+                    let rest = if rest.len() == 1 {
+                        rest[0]
+                    } else {
+                        self.intern(Node::Mul(rest.into_boxed_slice()))
+                    };
+                    (r, rest)
+                }
+                _ => (BigRational::one(), id),
+            },
+            _ => (BigRational::one(), id),
+        }
+    }
+
+    /// Splits a factor into base and exponent: `x^2 -> (x, 2)`, `x -> (x, 1)`.
+    pub fn split_pow(&self, id: ExprId) -> (ExprId, ExprId) {
+        match self.node(id) {
+            Node::Pow(b, e) => (*b, *e),
+            _ => (id, self.one),
+        }
+    }
+
+    /// The total structural order used for canonical form. It depends only on the structure
+    /// of the two expressions and on symbol names, never on ids or insertion order.
+    ///
+    /// Numbers come first, then constants, symbols, calls; a power sorts by its base and
+    /// then its exponent, so `t < t^2 < t^3` and `x^2 < y`; products and sums compare their
+    /// children lexicographically.
+    pub fn cmp(&self, a: ExprId, b: ExprId) -> Ordering {
+        if a == b {
+            return Ordering::Equal;
+        }
+        let (na, nb) = (self.node(a), self.node(b));
+        match (na, nb) {
+            (Node::Pow(..), _) | (_, Node::Pow(..)) => {
+                let (ba, ea) = self.split_pow(a);
+                let (bb, eb) = self.split_pow(b);
+                if ba == a && bb == b {
+                    unreachable!("split_pow of a Pow returns its base");
+                }
+                self.cmp(ba, bb).then_with(|| self.cmp(ea, eb))
+            }
+            _ => {
+                let rank = |n: &Node| match n {
+                    Node::Rational(_) => 0,
+                    Node::Const(_) => 1,
+                    Node::Sym(_) => 2,
+                    Node::Call(..) => 3,
+                    Node::Pow(..) => 4,
+                    Node::Mul(_) => 5,
+                    Node::Add(_) => 6,
+                };
+                rank(na).cmp(&rank(nb)).then_with(|| match (na, nb) {
+                    (Node::Rational(x), Node::Rational(y)) => x.cmp(y),
+                    (Node::Const(x), Node::Const(y)) => x.cmp(y),
+                    (Node::Sym(x), Node::Sym(y)) => self.symbol_name(*x).cmp(self.symbol_name(*y)),
+                    (Node::Call(f, x), Node::Call(g, y)) => f.cmp(g).then_with(|| self.cmp(*x, *y)),
+                    (Node::Mul(xs), Node::Mul(ys)) | (Node::Add(xs), Node::Add(ys)) => {
+                        self.cmp_slices(xs, ys)
+                    }
+                    _ => unreachable!("equal ranks imply equal node kinds"),
+                })
+            }
+        }
+    }
+
+    /// Compares from the last (most significant) child backwards, then by length, so that
+    /// `x*y` and `2*x*y` sort next to each other.
+    fn cmp_slices(&self, xs: &[ExprId], ys: &[ExprId]) -> Ordering {
+        for (x, y) in xs.iter().rev().zip(ys.iter().rev()) {
+            match self.cmp(*x, *y) {
+                Ordering::Equal => continue,
+                o => return o,
+            }
+        }
+        xs.len().cmp(&ys.len())
+    }
+
+    /// Sign of a rational node, if `id` is one.
+    pub fn rational_sign(&self, id: ExprId) -> Option<Ordering> {
+        self.as_rational(id).map(|r| {
+            if r.is_positive() {
+                Ordering::Greater
+            } else if r.is_negative() {
+                Ordering::Less
+            } else {
+                Ordering::Equal
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_shares_equal_nodes() {
+        let mut p = Pool::new();
+        let a = p.var("t");
+        let b = p.var("t");
+        assert_eq!(a, b);
+        let two = p.int(2);
+        let x = p.intern(Node::Pow(a, two));
+        let y = p.intern(Node::Pow(b, two));
+        assert_eq!(x, y);
+    }
+
+    #[test]
+    fn symbols_order_by_name_not_insertion() {
+        let mut p = Pool::new();
+        let z = p.var("z");
+        let a = p.var("a");
+        assert_eq!(p.cmp(a, z), Ordering::Less);
+        let mut q = Pool::new();
+        let a2 = q.var("a");
+        let z2 = q.var("z");
+        assert_eq!(q.cmp(a2, z2), Ordering::Less);
+    }
+}

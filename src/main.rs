@@ -1,0 +1,2 @@
+//! The diffsym command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Forward processes: lowering .dsym definitions into exact expressions (placeholder).

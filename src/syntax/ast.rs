@@ -1,0 +1,114 @@
+//! The syntax tree of a .dsym file: plain values with byte spans, no pest types.
+//!
+//! Sums, products and power chains are n-ary here (not nested binary nodes), so a long
+//! expression like `1+1+...+1` is one shallow node and every later pass can recurse on the
+//! tree without risking the stack. Nesting depth is bounded by the parser
+//! ([`crate::syntax::MAX_DEPTH`]).
+
+use num_rational::BigRational;
+
+/// A half-open byte range `start..end` into the source text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+
+    pub fn len(self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A whole file: its items in source order.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum Item {
+    Process(Process),
+}
+
+/// `process NAME { stmt* }`
+#[derive(Clone, PartialEq, Debug)]
+pub struct Process {
+    pub name: Ident,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum Stmt {
+    /// `doc "text";` (the text with escapes resolved)
+    Doc { text: String, span: Span },
+    /// `param NAME = expr;`
+    Param { name: Ident, value: Expr, span: Span },
+    /// `NAME(arg, ...) = expr;`
+    Def {
+        name: Ident,
+        params: Vec<Ident>,
+        body: Expr,
+        span: Span,
+    },
+    /// `assert lhs == rhs;`
+    Assert { lhs: Expr, rhs: Expr, span: Span },
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Sign {
+    Plus,
+    Minus,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MulOp {
+    Mul,
+    Div,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum ExprKind {
+    /// An integer, decimal or scientific literal, read exactly (`0.1` is 1/10, `1e-3` is 1/1000).
+    Number(BigRational),
+    /// An identifier: a parameter, a bound variable, `t`, `pi`.
+    Ident(String),
+    /// `first (+|-) term (+|-) term ...`; the first term carries no sign of its own.
+    Sum { first: Box<Expr>, rest: Vec<(Sign, Span, Expr)> },
+    /// `first (*|/) factor ...`; each operator with its span.
+    Product { first: Box<Expr>, rest: Vec<(MulOp, Span, Expr)> },
+    /// `a ^ b ^ c` as `[a, b, c]` (right-associative: `a^(b^c)`), at least two operands.
+    Power(Vec<Expr>),
+    /// Unary minus; it binds looser than `^`: `-2^2` is `-(2^2)`.
+    Neg(Box<Expr>),
+    /// `name(arg, ...)`: a builtin, a user function, `integrate` or `diff`.
+    Call { func: Ident, args: Vec<Expr> },
+    /// `( expr )`, kept so spans and round-trips are exact.
+    Paren(Box<Expr>),
+}
