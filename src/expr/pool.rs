@@ -165,7 +165,12 @@ impl Default for Pool {
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pool({} nodes, {} symbols)", self.nodes.len(), self.symbols.len())
+        write!(
+            f,
+            "Pool({} nodes, {} symbols)",
+            self.nodes.len(),
+            self.symbols.len()
+        )
     }
 }
 
