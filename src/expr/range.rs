@@ -1,1 +1,412 @@
-//! range (placeholder).
+//! Range analysis: rigorous interval bounds of an expression over its symbols' domains.
+//!
+//! Used for side conditions of simplification rules ("x >= 0", "x in (-pi/2, pi/2)").
+//! Arithmetic rounds outward: sums and products use error-free transforms (TwoSum, FMA) so
+//! that an exact result such as `1 - 1 = 0` stays exact and `1 - t >= 0` is provable on
+//! `t in [0, 1]`; library functions are widened by a few ulps and clamped to their
+//! mathematical ranges. `None` means "unknown or possibly undefined", never a guess.
+
+use std::collections::HashMap;
+use std::f64::consts::{FRAC_PI_2, PI};
+
+use num_traits::ToPrimitive;
+
+use super::pool::{Constant, ExprId, Func, Node, Pool};
+
+/// A closed interval `[lo, hi]` (bounds may be infinite, never NaN).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Interval {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Interval {
+    fn new(lo: f64, hi: f64) -> Option<Interval> {
+        (!lo.is_nan() && !hi.is_nan() && lo <= hi).then_some(Interval { lo, hi })
+    }
+
+    fn point(x: f64) -> Interval {
+        Interval { lo: x, hi: x }
+    }
+
+    fn contains(self, x: f64) -> bool {
+        self.lo <= x && x <= self.hi
+    }
+}
+
+fn down(x: f64, n: u32) -> f64 {
+    (0..n).fold(x, |v, _| v.next_down())
+}
+
+fn up(x: f64, n: u32) -> f64 {
+    (0..n).fold(x, |v, _| v.next_up())
+}
+
+/// Lower and upper bounds of `a + b`, exact when the rounded sum is exact.
+fn add_bounds(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    if !s.is_finite() {
+        return (s, s);
+    }
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    if err > 0.0 {
+        (s, s.next_up())
+    } else if err < 0.0 {
+        (s.next_down(), s)
+    } else {
+        (s, s)
+    }
+}
+
+/// Lower and upper bounds of `a * b`, exact when the rounded product is exact.
+fn mul_bounds(a: f64, b: f64) -> (f64, f64) {
+    if a == 0.0 || b == 0.0 {
+        return (0.0, 0.0);
+    }
+    let p = a * b;
+    if !p.is_finite() {
+        return (p, p);
+    }
+    let err = a.mul_add(b, -p);
+    if err > 0.0 {
+        (p, p.next_up())
+    } else if err < 0.0 {
+        (p.next_down(), p)
+    } else {
+        (p, p)
+    }
+}
+
+fn iadd(a: Interval, b: Interval) -> Option<Interval> {
+    let lo = add_bounds(a.lo, b.lo).0;
+    let hi = add_bounds(a.hi, b.hi).1;
+    Interval::new(lo, hi)
+}
+
+fn imul(a: Interval, b: Interval) -> Option<Interval> {
+    let cands = [
+        mul_bounds(a.lo, b.lo),
+        mul_bounds(a.lo, b.hi),
+        mul_bounds(a.hi, b.lo),
+        mul_bounds(a.hi, b.hi),
+    ];
+    let lo = cands.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+    let hi = cands.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
+    Interval::new(lo, hi)
+}
+
+/// Applies an increasing function, widening by `ulps` and clamping to `[min, max]`.
+fn increasing(
+    a: Interval,
+    f: impl Fn(f64) -> f64,
+    ulps: u32,
+    min: f64,
+    max: f64,
+) -> Option<Interval> {
+    Interval::new(down(f(a.lo), ulps).max(min), up(f(a.hi), ulps).min(max))
+}
+
+/// Bounds of `e` when each symbol ranges over its declared domain.
+pub fn range(pool: &Pool, e: ExprId) -> Option<Interval> {
+    let mut memo = HashMap::new();
+    go(pool, e, &mut memo)
+}
+
+/// Is `e` provably `>= 0` everywhere on its symbols' domains?
+pub fn is_nonneg(pool: &Pool, e: ExprId) -> bool {
+    is_positive(pool, e) || range(pool, e).is_some_and(|r| r.lo >= 0.0)
+}
+
+/// Is `e` provably `> 0` everywhere on its symbols' domains?
+pub fn is_positive(pool: &Pool, e: ExprId) -> bool {
+    structurally_positive(pool, e) || range(pool, e).is_some_and(|r| r.lo > 0.0)
+}
+
+/// Is `e` provably `< 0` everywhere?
+pub fn is_negative(pool: &Pool, e: ExprId) -> bool {
+    range(pool, e).is_some_and(|r| r.hi < 0.0)
+}
+
+/// Is `e` provably inside the open interval `(lo, hi)` everywhere?
+pub fn is_within_open(pool: &Pool, e: ExprId, lo: f64, hi: f64) -> bool {
+    range(pool, e).is_some_and(|r| r.lo > lo && r.hi < hi)
+}
+
+/// Positivity that survives underflow: `exp(-1000) > 0` though its interval is `[0, ...]`.
+fn structurally_positive(pool: &Pool, e: ExprId) -> bool {
+    match pool.node(e) {
+        Node::Rational(r) => r > &num_rational::BigRational::from_integer(0.into()),
+        Node::Const(_) => true,
+        Node::Call(Func::Exp | Func::Cosh | Func::Sigmoid, _) => true,
+        Node::Mul(xs) | Node::Add(xs) => xs.iter().all(|&x| structurally_positive(pool, x)),
+        Node::Pow(b, _) => structurally_positive(pool, *b),
+        _ => false,
+    }
+}
+
+fn go(pool: &Pool, e: ExprId, memo: &mut HashMap<ExprId, Option<Interval>>) -> Option<Interval> {
+    if let Some(&v) = memo.get(&e) {
+        return v;
+    }
+    let v = compute(pool, e, memo);
+    memo.insert(e, v);
+    v
+}
+
+fn compute(
+    pool: &Pool,
+    e: ExprId,
+    memo: &mut HashMap<ExprId, Option<Interval>>,
+) -> Option<Interval> {
+    match pool.node(e) {
+        Node::Rational(r) => {
+            let x = r.to_f64()?;
+            // to_f64 rounds to nearest: widen unless the value is exact.
+            let exact = num_rational::BigRational::from_float(x).is_some_and(|q| &q == r);
+            if exact {
+                Some(Interval::point(x))
+            } else {
+                Interval::new(x.next_down(), x.next_up())
+            }
+        }
+        Node::Const(Constant::Pi) => Interval::new(PI, PI.next_up()),
+        Node::Const(Constant::E) => {
+            Interval::new(std::f64::consts::E, std::f64::consts::E.next_up())
+        }
+        Node::Sym(s) => {
+            let d = pool.domain(*s);
+            Interval::new(d.lo, d.hi)
+        }
+        Node::Add(xs) => {
+            let mut acc = Interval::point(0.0);
+            for &x in xs.iter() {
+                acc = iadd(acc, go(pool, x, memo)?)?;
+            }
+            Some(acc)
+        }
+        Node::Mul(xs) => {
+            let mut acc = Interval::point(1.0);
+            for &x in xs.iter() {
+                acc = imul(acc, go(pool, x, memo)?)?;
+            }
+            Some(acc)
+        }
+        Node::Pow(b, p) => {
+            let bi = go(pool, *b, memo)?;
+            match pool.as_rational(*p) {
+                Some(r) => pow_rational(bi, r),
+                None => {
+                    // b^p = exp(p log b), needs b > 0
+                    if bi.lo <= 0.0 {
+                        return None;
+                    }
+                    let pi = go(pool, *p, memo)?;
+                    let lb = increasing(bi, f64::ln, 2, f64::NEG_INFINITY, f64::INFINITY)?;
+                    let prod = imul(pi, lb)?;
+                    increasing(prod, f64::exp, 2, 0.0, f64::INFINITY)
+                }
+            }
+        }
+        Node::Call(f, a) => {
+            let ai = go(pool, *a, memo)?;
+            call(*f, ai)
+        }
+    }
+}
+
+fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> {
+    let rf = r.to_f64()?;
+    if r.is_integer() {
+        let n = r.to_integer().to_i32()?;
+        if n < 0 {
+            if b.contains(0.0) {
+                return None;
+            }
+            let pos = pow_rational(b, &num_rational::BigRational::from_integer((-n).into()))?;
+            return increasing(
+                Interval::new(1.0 / pos.hi, 1.0 / pos.lo)?,
+                |x| x,
+                1,
+                0.0,
+                f64::INFINITY,
+            )
+            .map(|i| {
+                if b.hi < 0.0 && n % 2 != 0 {
+                    Interval {
+                        lo: -i.hi,
+                        hi: -i.lo,
+                    }
+                } else {
+                    i
+                }
+            });
+        }
+        let p = |x: f64| x.powi(n);
+        return if n % 2 == 0 {
+            let (lo, hi) = if b.lo >= 0.0 {
+                (p(b.lo), p(b.hi))
+            } else if b.hi <= 0.0 {
+                (p(b.hi), p(b.lo))
+            } else {
+                (0.0, p(b.lo).max(p(b.hi)))
+            };
+            Interval::new(down(lo, 2).max(0.0), up(hi, 2))
+        } else {
+            Interval::new(down(p(b.lo), 2), up(p(b.hi), 2))
+        };
+    }
+    // Non-integer exponent: defined for b >= 0 only.
+    if b.lo < 0.0 {
+        return None;
+    }
+    if rf > 0.0 {
+        increasing(b, |x| x.powf(rf), 2, 0.0, f64::INFINITY)
+    } else {
+        if b.lo == 0.0 {
+            return None;
+        }
+        Interval::new(down(b.hi.powf(rf), 2).max(0.0), up(b.lo.powf(rf), 2))
+    }
+}
+
+fn call(f: Func, a: Interval) -> Option<Interval> {
+    const INF: f64 = f64::INFINITY;
+    match f {
+        Func::Exp => increasing(a, f64::exp, 2, 0.0, INF),
+        Func::Log => {
+            if a.lo <= 0.0 {
+                return None;
+            }
+            increasing(a, f64::ln, 2, -INF, INF)
+        }
+        Func::Expm1 => increasing(a, f64::exp_m1, 2, -1.0, INF),
+        Func::Log1p => {
+            if a.lo <= -1.0 {
+                return None;
+            }
+            increasing(a, f64::ln_1p, 2, -INF, INF)
+        }
+        Func::Sin => periodic_bounds(a, 0.0),
+        Func::Cos => periodic_bounds(a, FRAC_PI_2),
+        Func::Tan => {
+            // Monotone between poles at pi/2 + k pi.
+            let k_lo = ((a.lo - FRAC_PI_2) / PI).ceil();
+            let k_hi = ((a.hi - FRAC_PI_2) / PI).floor();
+            if k_lo <= k_hi || (a.hi - a.lo) >= PI {
+                return None;
+            }
+            increasing(a, f64::tan, 4, -INF, INF)
+        }
+        Func::Atan => increasing(a, f64::atan, 2, -FRAC_PI_2.next_up(), FRAC_PI_2.next_up()),
+        Func::Asin => {
+            if a.lo < -1.0 || a.hi > 1.0 {
+                return None;
+            }
+            increasing(a, f64::asin, 2, -FRAC_PI_2.next_up(), FRAC_PI_2.next_up())
+        }
+        Func::Acos => {
+            if a.lo < -1.0 || a.hi > 1.0 {
+                return None;
+            }
+            Interval::new(
+                down(a.hi.acos(), 2).max(0.0),
+                up(a.lo.acos(), 2).min(PI.next_up()),
+            )
+        }
+        Func::Sinh => increasing(a, f64::sinh, 2, -INF, INF),
+        Func::Tanh => increasing(a, f64::tanh, 2, -1.0, 1.0),
+        Func::Sigmoid => increasing(a, |x| 1.0 / (1.0 + (-x).exp()), 4, 0.0, 1.0),
+        Func::Cosh => {
+            let (lo, hi) = if a.contains(0.0) {
+                (1.0, a.lo.abs().max(a.hi.abs()).cosh())
+            } else {
+                let (m, n) = (a.lo.abs().min(a.hi.abs()), a.lo.abs().max(a.hi.abs()));
+                (m.cosh(), n.cosh())
+            };
+            Interval::new(down(lo, 2).max(1.0), up(hi, 2))
+        }
+        Func::Abs => {
+            let (lo, hi) = if a.contains(0.0) {
+                (0.0, a.lo.abs().max(a.hi.abs()))
+            } else {
+                (a.lo.abs().min(a.hi.abs()), a.lo.abs().max(a.hi.abs()))
+            };
+            Interval::new(lo, hi)
+        }
+    }
+}
+
+/// Bounds of `sin(x + shift)` for x in `a`.
+fn periodic_bounds(a: Interval, shift: f64) -> Option<Interval> {
+    if !(a.lo.is_finite() && a.hi.is_finite()) || a.hi - a.lo >= 2.0 * PI {
+        return Interval::new(-1.0, 1.0);
+    }
+    let (lo, hi) = (a.lo + shift, a.hi + shift);
+    let s = |x: f64| x.sin();
+    let mut min = s(lo).min(s(hi));
+    let mut max = s(lo).max(s(hi));
+    // Extrema at pi/2 + 2k pi (max) and -pi/2 + 2k pi (min) inside the interval. Shifting by a
+    // few ulps could move them; be generous at the edges.
+    let slack = 8.0 * f64::EPSILON * (1.0 + lo.abs().max(hi.abs()));
+    let has = |c: f64| {
+        let k = ((lo - slack - c) / (2.0 * PI)).ceil();
+        c + 2.0 * PI * k <= hi + slack
+    };
+    if has(FRAC_PI_2) {
+        max = 1.0;
+    }
+    if has(-FRAC_PI_2) {
+        min = -1.0;
+    }
+    Interval::new(down(min, 4).max(-1.0), up(max, 4).min(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::pool::Domain;
+
+    fn unit_t(p: &mut Pool) -> ExprId {
+        let s = p.symbol("t");
+        p.set_domain(s, Domain::UNIT);
+        p.sym_expr(s)
+    }
+
+    #[test]
+    fn exact_boundaries_are_kept() {
+        let mut p = Pool::new();
+        let t = unit_t(&mut p);
+        let one = p.one();
+        let e = p.sub(one, t);
+        assert!(is_nonneg(&p, e));
+        assert!(!is_positive(&p, e));
+        let t2 = p.powi(t, 2);
+        assert!(is_nonneg(&p, t2));
+    }
+
+    #[test]
+    fn branch_ranges() {
+        let mut p = Pool::new();
+        let t = unit_t(&mut p);
+        let pi = p.pi();
+        let half = p.frac(1, 2);
+        let arg = p.mul(vec![half, pi, t]);
+        // pi t / 2 in [0, pi/2]: not strictly inside (-pi/2, pi/2) at t = 1.
+        assert!(!is_within_open(&p, arg, -FRAC_PI_2, FRAC_PI_2));
+        let q = p.frac(1, 4);
+        let arg2 = p.mul(vec![q, pi, t]);
+        assert!(is_within_open(&p, arg2, -FRAC_PI_2, FRAC_PI_2));
+        let c = p.call(Func::Cos, arg2);
+        assert!(is_positive(&p, c));
+    }
+
+    #[test]
+    fn unknown_symbols_are_unbounded() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        assert!(!is_nonneg(&p, x));
+        let l = p.call(Func::Log, x);
+        assert_eq!(range(&p, l), None);
+    }
+}

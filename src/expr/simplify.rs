@@ -1,1 +1,267 @@
-//! simplify (placeholder).
+//! The simplifier: named rules to a fixpoint under a deterministic budget, plus rational
+//! normalisation, choosing the smallest of the candidate forms.
+//!
+//! Strategy, in three phases: (1) rewrite bottom-up with [`rules::EXPAND`] (towards exp, log,
+//! sin, cos, cancelling inverse functions); (2) bring every sum to one fraction with common
+//! factors cancelled ([`poly::together`]) wherever that does not make it larger; (3) rewrite
+//! with [`rules::CONTRACT`] into compact forms (`tan`, `sigmoid`). The result is the smallest
+//! by [`complexity`] among the input, the contracted input and the full pipeline (ties keep
+//! the earlier candidate), so simplification never makes an expression larger. The budget
+//! counts rule applications; it makes the work bounded and the output deterministic even
+//! for inputs on which the rules would not terminate.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::poly;
+use super::pool::{ExprId, Node, Pool};
+use super::rules::{self, Rule};
+
+/// Rule applications allowed per call of [`simplify`] by default.
+pub const DEFAULT_BUDGET: usize = 20_000;
+
+/// Counts of rule applications, by rule name (sorted: deterministic to print).
+pub type Trace = BTreeMap<&'static str, usize>;
+
+/// A configured simplifier; keeps a trace of the rules it applied.
+#[derive(Debug)]
+pub struct Simplifier {
+    budget: usize,
+    pub trace: Trace,
+}
+
+impl Default for Simplifier {
+    fn default() -> Self {
+        Simplifier::with_budget(DEFAULT_BUDGET)
+    }
+}
+
+/// Simplifies `e` with the default budget.
+pub fn simplify(pool: &mut Pool, e: ExprId) -> ExprId {
+    Simplifier::default().run(pool, e)
+}
+
+/// Tree size of `e` (shared subtrees counted at each use), saturating; the measure of
+/// "simpler". Large rationals count their digits, so `3/7` is simpler than `3000001/7000003`.
+pub fn complexity(pool: &Pool, e: ExprId) -> usize {
+    fn go(pool: &Pool, e: ExprId, memo: &mut HashMap<ExprId, usize>) -> usize {
+        if let Some(&c) = memo.get(&e) {
+            return c;
+        }
+        let own = match pool.node(e) {
+            Node::Rational(r) => 1 + ((r.numer().bits() + r.denom().bits()) / 32) as usize,
+            _ => 1,
+        };
+        let c = pool
+            .children(e)
+            .into_iter()
+            .fold(own, |acc, k| acc.saturating_add(go(pool, k, memo)));
+        memo.insert(e, c);
+        c
+    }
+    go(pool, e, &mut HashMap::new())
+}
+
+impl Simplifier {
+    pub fn with_budget(budget: usize) -> Simplifier {
+        Simplifier {
+            budget,
+            trace: Trace::new(),
+        }
+    }
+
+    /// Runs the three phases and returns the smallest candidate.
+    pub fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        let expanded = self.rewrite(pool, e, rules::EXPAND);
+        let normal = self.normalise(pool, expanded);
+        let full = self.rewrite(pool, normal, rules::CONTRACT);
+        let light = self.rewrite(pool, e, rules::CONTRACT);
+        [e, light, full]
+            .into_iter()
+            .min_by_key(|&c| complexity(pool, c))
+            .unwrap_or(e)
+    }
+
+    /// Rewrites bottom-up with `rules` until nothing applies (or the budget runs out).
+    pub fn rewrite(&mut self, pool: &mut Pool, e: ExprId, rules: &[Rule]) -> ExprId {
+        let mut memo = HashMap::new();
+        let mut cur = e;
+        for _ in 0..8 {
+            let next = self.rewrite_node(pool, cur, rules, &mut memo);
+            if next == cur {
+                break;
+            }
+            cur = next;
+        }
+        cur
+    }
+
+    fn rewrite_node(
+        &mut self,
+        pool: &mut Pool,
+        e: ExprId,
+        rules: &[Rule],
+        memo: &mut HashMap<ExprId, ExprId>,
+    ) -> ExprId {
+        if let Some(&v) = memo.get(&e) {
+            return v;
+        }
+        let kids: Vec<ExprId> = pool
+            .children(e)
+            .into_iter()
+            .map(|c| self.rewrite_node(pool, c, rules, memo))
+            .collect();
+        let mut n = pool.rebuild(e, &kids);
+        // Apply rules at this node; a rewrite may create new unsimplified children, so
+        // simplify those (not the node itself: that is this loop) and try again.
+        for _ in 0..16 {
+            let Some((name, r)) = self.first_match(pool, n, rules) else {
+                break;
+            };
+            *self.trace.entry(name).or_default() += 1;
+            let kids: Vec<ExprId> = pool
+                .children(r)
+                .into_iter()
+                .map(|c| self.rewrite_node(pool, c, rules, memo))
+                .collect();
+            n = pool.rebuild(r, &kids);
+        }
+        memo.insert(e, n);
+        n
+    }
+
+    fn first_match(
+        &mut self,
+        pool: &mut Pool,
+        e: ExprId,
+        rules: &[Rule],
+    ) -> Option<(&'static str, ExprId)> {
+        if self.budget == 0 {
+            return None;
+        }
+        for rule in rules {
+            if let Some(r) = (rule.apply)(pool, e)
+                && r != e
+            {
+                self.budget -= 1;
+                return Some((rule.name, r));
+            }
+        }
+        None
+    }
+
+    /// Rational normalisation, bottom-up, kept only where it does not increase size.
+    fn normalise(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        let mut memo = HashMap::new();
+        self.normalise_node(pool, e, &mut memo)
+    }
+
+    fn normalise_node(
+        &mut self,
+        pool: &mut Pool,
+        e: ExprId,
+        memo: &mut HashMap<ExprId, ExprId>,
+    ) -> ExprId {
+        if let Some(&v) = memo.get(&e) {
+            return v;
+        }
+        let kids: Vec<ExprId> = pool
+            .children(e)
+            .into_iter()
+            .map(|c| self.normalise_node(pool, c, memo))
+            .collect();
+        let mut n = pool.rebuild(e, &kids);
+        if matches!(pool.node(n), Node::Add(_) | Node::Mul(_)) && self.budget > 0 {
+            self.budget -= 1;
+            let t = poly::together(pool, n);
+            if t != n && complexity(pool, t) <= complexity(pool, n) {
+                *self.trace.entry("rational-normal-form").or_default() += 1;
+                n = t;
+            }
+        }
+        memo.insert(e, n);
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::pool::{Domain, Func};
+
+    #[test]
+    fn exp_of_log_and_log_of_exp_cancel() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let l = p.call(Func::Log, x);
+        let e = p.call(Func::Exp, l);
+        assert_eq!(simplify(&mut p, e), x);
+        let ex = p.call(Func::Exp, x);
+        let le = p.call(Func::Log, ex);
+        assert_eq!(simplify(&mut p, le), x);
+    }
+
+    #[test]
+    fn exp_products_merge() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let y = p.var("y");
+        let ex = p.call(Func::Exp, x);
+        let ey = p.call(Func::Exp, y);
+        let prod = p.mul(vec![ex, ey]);
+        let s = p.add(vec![x, y]);
+        assert_eq!(simplify(&mut p, prod), p.call(Func::Exp, s));
+    }
+
+    #[test]
+    fn sqrt_of_square_needs_sign_information() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let x2 = p.powi(x, 2);
+        let r = p.sqrt(x2);
+        assert_eq!(simplify(&mut p, r), p.call(Func::Abs, x));
+        let ts = p.symbol("t");
+        p.set_domain(ts, Domain::UNIT);
+        let t = p.sym_expr(ts);
+        let t2 = p.powi(t, 2);
+        let r = p.sqrt(t2);
+        assert_eq!(simplify(&mut p, r), t);
+    }
+
+    #[test]
+    fn pythagorean_identity() {
+        let mut p = Pool::new();
+        let u = p.var("u");
+        let s = p.call(Func::Sin, u);
+        let c = p.call(Func::Cos, u);
+        let s2 = p.powi(s, 2);
+        let c2 = p.powi(c, 2);
+        let sum = p.add(vec![s2, c2]);
+        assert_eq!(simplify(&mut p, sum), p.one());
+    }
+
+    #[test]
+    fn atan_of_tan_on_the_principal_branch_only() {
+        let mut p = Pool::new();
+        let ts = p.symbol("t");
+        p.set_domain(ts, Domain::UNIT);
+        let t = p.sym_expr(ts);
+        let tan = p.call(Func::Tan, t);
+        let at = p.call(Func::Atan, tan);
+        assert_eq!(simplify(&mut p, at), t);
+        let x = p.var("x");
+        let tan = p.call(Func::Tan, x);
+        let at = p.call(Func::Atan, tan);
+        assert_ne!(simplify(&mut p, at), x);
+    }
+
+    #[test]
+    fn budget_zero_only_canonicalises() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let l = p.call(Func::Log, x);
+        let e = p.call(Func::Exp, l);
+        let mut s = Simplifier::with_budget(0);
+        assert_eq!(s.run(&mut p, e), e);
+        assert!(s.trace.is_empty());
+    }
+}
