@@ -1,1 +1,662 @@
-//! The command line: argument parsing, IO and printing (placeholder).
+//! The command line: argument parsing, reading files, running the pipeline, printing.
+//!
+//! Everything a command prints is built in memory first and written only when the command
+//! succeeded, so a failing run writes no partial output. Exit codes: 0 success; 1 a check
+//! failed; 2 bad input (usage, parse or semantic error), with diagnostics on stderr.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use num_rational::BigRational;
+use serde::Serialize;
+
+use crate::diag::{self, Diag, Source};
+use crate::expr::{ExprId, Pool, eval, hp, print, simplify, subst};
+use crate::process::{self, Process};
+use crate::syntax;
+
+/// The bundled library: `derivations/*.dsym`, embedded in the binary.
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "derivations/cosine.dsym",
+        include_str!("../derivations/cosine.dsym"),
+    ),
+    (
+        "derivations/edm.dsym",
+        include_str!("../derivations/edm.dsym"),
+    ),
+    (
+        "derivations/rectified_flow.dsym",
+        include_str!("../derivations/rectified_flow.dsym"),
+    ),
+    (
+        "derivations/ve.dsym",
+        include_str!("../derivations/ve.dsym"),
+    ),
+    (
+        "derivations/vp_linear.dsym",
+        include_str!("../derivations/vp_linear.dsym"),
+    ),
+];
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "diffsym",
+    version,
+    about = "Symbolic-numeric derivations for diffusion models",
+    long_about = "diffsym reads forward noising processes x_t = alpha(t) x0 + sigma(t) eps written in the \
+                  .dsym language and derives, checks and evaluates their formulas exactly.\n\n\
+                  With no FILE, `derive` and `check` run on the bundled library (derivations/*.dsym).\n\
+                  Exit codes: 0 success, 1 a check failed, 2 bad input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print every process's parameters and definitions, simplified
+    Derive {
+        /// .dsym files (default: the bundled library)
+        files: Vec<PathBuf>,
+        /// Only this process
+        #[arg(long)]
+        process: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Override a parameter, e.g. `--param beta_max=10` (exact: decimals or fractions)
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+    },
+    /// Evaluate one definition of a process at a time t
+    Eval {
+        /// The .dsym file
+        file: PathBuf,
+        /// The process (may be omitted when the file defines only one)
+        #[arg(long)]
+        process: Option<String>,
+        /// The definition to evaluate, e.g. `alpha`
+        quantity: String,
+        /// The time, in [0, 1]; exact (`0.1` is 1/10, `1/3` is a third)
+        #[arg(long, allow_hyphen_values = true)]
+        t: String,
+        /// Use the high-precision evaluator and print this many significant digits
+        /// (default: f64, 17 significant digits)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        digits: Option<u32>,
+        /// Override a parameter, e.g. `--param beta_max=10`
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+    },
+    /// Check every assert: proved symbolically, else checked numerically at high precision
+    Check {
+        /// .dsym files (default: the bundled library)
+        files: Vec<PathBuf>,
+        /// Only this process
+        #[arg(long)]
+        process: Option<String>,
+        /// Override a parameter, e.g. `--param beta_max=10`
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Latex,
+    Json,
+}
+
+/// The result of a command: what to print on stdout, and the exit code.
+struct Outcome {
+    stdout: String,
+    code: i32,
+}
+
+/// Runs the command line with `args` (including the program name), writing to `out` and
+/// `err`; returns the exit code.
+pub fn run(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            let _ = if code == 0 {
+                out.write_all(text.as_bytes())
+            } else {
+                err.write_all(text.as_bytes())
+            };
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Derive {
+            files,
+            process,
+            format,
+            params,
+        } => derive(&files, process.as_deref(), format, &params),
+        Command::Eval {
+            file,
+            process,
+            quantity,
+            t,
+            digits,
+            params,
+        } => eval_cmd(&file, process.as_deref(), &quantity, &t, digits, &params),
+        Command::Check {
+            files,
+            process,
+            params,
+        } => check(&files, process.as_deref(), &params),
+    };
+    match result {
+        Ok(o) => {
+            let _ = out.write_all(o.stdout.as_bytes());
+            o.code
+        }
+        Err(diags) => {
+            let _ = err.write_all(diag::render_all(&diags).as_bytes());
+            2
+        }
+    }
+}
+
+/// A file's processes, lowered, with the source they came from.
+struct Loaded {
+    pool: Pool,
+    processes: Vec<(Source, Process)>,
+}
+
+fn read_source(path: &Path) -> Result<Source, Diag> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_owned(),
+            _ => e.to_string().to_lowercase(),
+        };
+        Diag::new("diffsym::io", format!("cannot read `{name}`: {what}"))
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(name, text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // The replacement character starts where the valid prefix ends.
+            let src = Source::new(name.clone(), lossy);
+            Err(
+                Diag::new("diffsym::io::utf8", format!("`{name}` is not valid UTF-8"))
+                    .with_label(
+                        crate::syntax::ast::Span::new(at, at + 1),
+                        "invalid byte here",
+                    )
+                    .with_help("save the file as UTF-8")
+                    .in_source(&src),
+            )
+        }
+    }
+}
+
+fn parse_overrides(
+    pool: &mut Pool,
+    params: &[String],
+) -> Result<Vec<(String, BigRational)>, Vec<Diag>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for p in params {
+        let Some((k, v)) = p.split_once('=') else {
+            errors.push(Diag::new(
+                "diffsym::cli::param",
+                format!("`--param {p}` must have the form NAME=VALUE"),
+            ));
+            continue;
+        };
+        match process::parse_param_override(pool, v.trim()) {
+            Ok(r) => out.push((k.trim().to_owned(), r)),
+            Err(m) => errors.push(Diag::new(
+                "diffsym::cli::param",
+                format!("bad value for parameter `{}`: {m}", k.trim()),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads, parses and lowers `files` (or the bundled library), keeping only `only` if given.
+fn load(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Loaded, Vec<Diag>> {
+    let mut pool = Pool::new();
+    let overrides = parse_overrides(&mut pool, params)?;
+    let mut sources = Vec::new();
+    let mut diags = Vec::new();
+    if files.is_empty() {
+        sources.extend(BUNDLED.iter().map(|(n, t)| Source::new(*n, *t)));
+    } else {
+        for f in files {
+            match read_source(f) {
+                Ok(s) => sources.push(s),
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+    let mut processes = Vec::new();
+    for src in sources {
+        let ast = match syntax::parse_file(&src.text) {
+            Ok(ast) => ast,
+            Err(es) => {
+                diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
+                continue;
+            }
+        };
+        match process::lower_file(&mut pool, &ast, &src.text, &overrides) {
+            Ok(ps) => processes.extend(ps.into_iter().map(|p| (src.clone(), p))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    for (k, _) in &overrides {
+        if !processes.iter().any(|(_, p)| p.param(k).is_some()) {
+            diags.push(Diag::new(
+                "diffsym::cli::param",
+                format!("`--param {k}=...` names no parameter of the processes read"),
+            ));
+        }
+    }
+    if let Some(name) = only {
+        processes.retain(|(_, p)| p.name == name);
+        if processes.is_empty() {
+            diags.push(Diag::new(
+                "diffsym::cli::process",
+                format!("no process named `{name}`"),
+            ));
+        }
+    }
+    if diags.is_empty() {
+        Ok(Loaded { pool, processes })
+    } else {
+        Err(diags)
+    }
+}
+
+#[derive(Serialize)]
+struct JsonLibrary {
+    processes: Vec<JsonProcess>,
+}
+
+#[derive(Serialize)]
+struct JsonProcess {
+    name: String,
+    file: String,
+    doc: Option<String>,
+    params: Vec<JsonFormula>,
+    definitions: Vec<JsonFormula>,
+}
+
+#[derive(Serialize)]
+struct JsonFormula {
+    name: String,
+    args: Vec<String>,
+    text: String,
+    latex: String,
+}
+
+fn derive(
+    files: &[PathBuf],
+    only: Option<&str>,
+    format: Format,
+    params: &[String],
+) -> Result<Outcome, Vec<Diag>> {
+    let loaded = load(files, only, params)?;
+    let pool = &loaded.pool;
+    let stdout = match format {
+        Format::Text => {
+            let mut s = String::new();
+            for (i, (src, p)) in loaded.processes.iter().enumerate() {
+                if i > 0 {
+                    s.push('\n');
+                }
+                let _ = writeln!(s, "process {} ({})", p.name, src.name);
+                if let Some(doc) = &p.doc {
+                    let _ = writeln!(s, "  {doc}");
+                }
+                for prm in &p.params {
+                    let note = if prm.overridden {
+                        "  (from --param)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  param {} = {}{note}",
+                        prm.name,
+                        print::to_text(pool, prm.value)
+                    );
+                }
+                for d in &p.defs {
+                    let _ = writeln!(
+                        s,
+                        "  {}({}) = {}",
+                        d.name,
+                        arg_names(pool, &d.args).join(", "),
+                        print::to_text(pool, d.body)
+                    );
+                }
+            }
+            s
+        }
+        Format::Latex => latex_document(pool, &loaded.processes),
+        Format::Json => {
+            let lib = JsonLibrary {
+                processes: loaded
+                    .processes
+                    .iter()
+                    .map(|(src, p)| JsonProcess {
+                        name: p.name.clone(),
+                        file: src.name.clone(),
+                        doc: p.doc.clone(),
+                        params: p
+                            .params
+                            .iter()
+                            .map(|prm| JsonFormula {
+                                name: prm.name.clone(),
+                                args: Vec::new(),
+                                text: print::to_text(pool, prm.value),
+                                latex: print::to_latex(pool, prm.value),
+                            })
+                            .collect(),
+                        definitions: p
+                            .defs
+                            .iter()
+                            .map(|d| JsonFormula {
+                                name: d.name.clone(),
+                                args: arg_names(pool, &d.args),
+                                text: print::to_text(pool, d.body),
+                                latex: print::to_latex(pool, d.body),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            let mut s = serde_json::to_string_pretty(&lib).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+    };
+    Ok(Outcome { stdout, code: 0 })
+}
+
+fn arg_names(pool: &Pool, args: &[crate::expr::Symbol]) -> Vec<String> {
+    args.iter()
+        .map(|&a| pool.symbol_name(a).to_owned())
+        .collect()
+}
+
+fn latex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\textbackslash{}"),
+            '{' | '}' | '_' | '&' | '%' | '$' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '^' => out.push_str("\\textasciicircum{}"),
+            '~' => out.push_str("\\textasciitilde{}"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
+    let mut s = String::from(
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\allowdisplaybreaks\n\\begin{document}\n",
+    );
+    for (src, p) in processes {
+        let _ = writeln!(s, "\n\\section*{{{}}}", latex_escape(&p.name));
+        let _ = writeln!(s, "% from {}", src.name.replace('\n', " "));
+        if let Some(doc) = &p.doc {
+            let _ = writeln!(s, "{}\n", latex_escape(doc));
+        }
+        s.push_str("\\begin{align*}\n");
+        let mut rows = Vec::new();
+        for prm in &p.params {
+            rows.push(format!(
+                "{} &= {}",
+                print::symbol_latex(&prm.name),
+                print::to_latex(pool, prm.value)
+            ));
+        }
+        for d in &p.defs {
+            let args: Vec<String> = d
+                .args
+                .iter()
+                .map(|&a| print::symbol_latex(pool.symbol_name(a)))
+                .collect();
+            rows.push(format!(
+                "{}({}) &= {}",
+                print::symbol_latex(&d.name),
+                args.join(", "),
+                print::to_latex(pool, d.body)
+            ));
+        }
+        s.push_str(&rows.join(" \\\\\n"));
+        s.push_str("\n\\end{align*}\n");
+    }
+    s.push_str("\\end{document}\n");
+    s
+}
+
+/// Picks the process to use from one file: by name, or the only one.
+fn pick<'a>(loaded: &'a Loaded, name: Option<&str>) -> Result<&'a (Source, Process), Vec<Diag>> {
+    match name {
+        Some(_) => Ok(&loaded.processes[0]),
+        None if loaded.processes.len() == 1 => Ok(&loaded.processes[0]),
+        None => {
+            let names: Vec<&str> = loaded
+                .processes
+                .iter()
+                .map(|(_, p)| p.name.as_str())
+                .collect();
+            Err(vec![
+                Diag::new(
+                    "diffsym::cli::process",
+                    "this file defines several processes: choose one with --process",
+                )
+                .with_help(format!("processes: {}", names.join(", "))),
+            ])
+        }
+    }
+}
+
+fn eval_cmd(
+    file: &Path,
+    process: Option<&str>,
+    quantity: &str,
+    t: &str,
+    digits: Option<u32>,
+    params: &[String],
+) -> Result<Outcome, Vec<Diag>> {
+    let mut loaded = load(&[file.to_path_buf()], process, params)?;
+    let (_, p) = pick(&loaded, process)?.clone();
+    let pool = &mut loaded.pool;
+    let t_value = process::parse_param_override(pool, t).map_err(|m| {
+        vec![Diag::new(
+            "diffsym::cli::t",
+            format!("bad value for --t: {m}"),
+        )]
+    })?;
+    let zero = BigRational::from_integer(0.into());
+    let one = BigRational::from_integer(1.into());
+    if t_value < zero || t_value > one {
+        return Err(vec![
+            Diag::new("diffsym::cli::t", format!("--t {t} is outside [0, 1]"))
+                .with_help("t = 0 is the data end, t = 1 the noise end of the process"),
+        ]);
+    }
+    let Some(def) = p.def(quantity) else {
+        let names: Vec<&str> = p.defs.iter().map(|d| d.name.as_str()).collect();
+        return Err(vec![
+            Diag::new(
+                "diffsym::cli::quantity",
+                format!("process `{}` defines no `{quantity}`", p.name),
+            )
+            .with_help(format!("defined: {}", names.join(", "))),
+        ]);
+    };
+    if def.args.len() != 1 {
+        return Err(vec![Diag::new(
+            "diffsym::cli::quantity",
+            format!(
+                "`{quantity}` takes {} arguments; eval needs a function of t alone",
+                def.args.len()
+            ),
+        )]);
+    }
+    // Substitute the exact time, so the evaluators see t exactly.
+    let tv = pool.rational(t_value.clone());
+    let e: ExprId = subst::subst(pool, def.body, &[(def.args[0], tv)]);
+    let e = simplify::simplify(pool, e);
+    let what = |m: String| {
+        vec![Diag::new(
+            "diffsym::eval",
+            format!("cannot evaluate `{quantity}` at t = {t}: {m}"),
+        )]
+    };
+    let text = match digits {
+        None => {
+            eval::format_f64(eval::eval_f64(pool, e, &[]).map_err(|err| what(err.to_string()))?)
+        }
+        Some(d) => {
+            let bits = (f64::from(d) * std::f64::consts::LOG2_10).ceil() as usize + 64;
+            let mut h = hp::Hp::new(bits.max(hp::DEFAULT_PRECISION));
+            let v = h.eval(pool, e, &[]).map_err(|err| what(err.to_string()))?;
+            hp::format_sig(&v, d as usize)
+        }
+    };
+    Ok(Outcome {
+        stdout: format!("{text}\n"),
+        code: 0,
+    })
+}
+
+/// How one assertion fared.
+enum Verdict {
+    Proved,
+    Checked { points: usize, max_rel: f64 },
+    Failed { t: String, lhs: String, rhs: String },
+}
+
+/// Number of sample points for numeric checks.
+const CHECK_POINTS: usize = 64;
+
+fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Outcome, Vec<Diag>> {
+    let mut loaded = load(files, only, params)?;
+    let pool = &mut loaded.pool;
+    let mut s = String::new();
+    let (mut proved, mut checked, mut failed) = (0, 0, 0);
+    for (src, p) in &loaded.processes {
+        for a in &p.asserts {
+            let (line, _) = src.line_col(a.span.start);
+            let verdict = verdict(pool, a.lhs, a.rhs);
+            let shown = a.source.split_whitespace().collect::<Vec<_>>().join(" ");
+            let status = match &verdict {
+                Verdict::Proved => {
+                    proved += 1;
+                    "proved".to_owned()
+                }
+                Verdict::Checked { points, max_rel } => {
+                    checked += 1;
+                    format!("checked ({points} points, max relative error {max_rel:.1e})")
+                }
+                Verdict::Failed { t, lhs, rhs } => {
+                    failed += 1;
+                    format!("FAILED at t = {t}: left side {lhs}, right side {rhs}")
+                }
+            };
+            let _ = writeln!(s, "{}:{line}: {}: {shown}  {status}", src.name, p.name);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{} asserts: {proved} proved, {checked} checked, {failed} failed",
+        proved + checked + failed
+    );
+    Ok(Outcome {
+        stdout: s,
+        code: if failed > 0 { 1 } else { 0 },
+    })
+}
+
+fn verdict(pool: &mut Pool, lhs: ExprId, rhs: ExprId) -> Verdict {
+    let d = pool.sub(lhs, rhs);
+    let d = simplify::simplify(pool, d);
+    if pool.is_zero(d) {
+        return Verdict::Proved;
+    }
+    let t = process::time_symbol(pool);
+    let mut h = hp::Hp::new(hp::DEFAULT_PRECISION);
+    let mut max_rel = 0.0f64;
+    let mut points = 0;
+    for k in 0..CHECK_POINTS {
+        // Chebyshev nodes of the first kind on (0, 1): endpoints excluded, clustered at both ends.
+        let x = 0.5
+            - 0.5 * ((2 * k + 1) as f64 * std::f64::consts::PI / (2 * CHECK_POINTS) as f64).cos();
+        let tv = h.from_f64(x);
+        let env = [(t, tv)];
+        let l = h.eval(pool, lhs, &env);
+        let r = h.eval(pool, rhs, &env);
+        match (l, r) {
+            (Ok(l), Ok(r)) => {
+                let (lf, rf) = (hp::to_f64(&l), hp::to_f64(&r));
+                let diff = l.sub(&r, hp::DEFAULT_PRECISION, astro_float::RoundingMode::ToEven);
+                let scale = lf.abs().max(rf.abs()).max(f64::MIN_POSITIVE);
+                let rel = hp::to_f64(&diff).abs() / scale;
+                if rel > 1e-40 {
+                    return Verdict::Failed {
+                        t: eval::format_f64(x),
+                        lhs: eval::format_f64(lf),
+                        rhs: eval::format_f64(rf),
+                    };
+                }
+                max_rel = max_rel.max(rel);
+                points += 1;
+            }
+            (Err(_), Err(_)) => {}
+            (l, r) => {
+                let show = |v: Result<astro_float::BigFloat, eval::EvalError>| match v {
+                    Ok(v) => eval::format_f64(hp::to_f64(&v)),
+                    Err(e) => format!("undefined ({e})"),
+                };
+                return Verdict::Failed {
+                    t: eval::format_f64(x),
+                    lhs: show(l),
+                    rhs: show(r),
+                };
+            }
+        }
+    }
+    if points == 0 {
+        return Verdict::Failed {
+            t: "every sample point".to_owned(),
+            lhs: "undefined".to_owned(),
+            rhs: "undefined".to_owned(),
+        };
+    }
+    Verdict::Checked { points, max_rel }
+}

@@ -1,0 +1,813 @@
+//! Lowering: name resolution and evaluation of a .dsym syntax tree into exact expressions.
+//!
+//! Every error is collected (all undefined names are reported, not the first), each with
+//! the span it concerns; nothing here knows file names or prints.
+
+use std::collections::HashMap;
+
+use num_rational::BigRational;
+
+use super::{Assertion, Definition, Param, Process, time_symbol};
+use crate::expr::integrate::{self, IntegrateError};
+use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
+use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Span, Stmt};
+
+/// A semantic error at a span, with an optional second location and help.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct LowerError {
+    pub code: &'static str,
+    pub message: String,
+    pub span: Span,
+    pub label: String,
+    pub related: Vec<(Span, String)>,
+    pub help: Option<String>,
+}
+
+impl LowerError {
+    fn new(
+        code: &'static str,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> LowerError {
+        LowerError {
+            code,
+            message: message.into(),
+            span,
+            label: label.into(),
+            related: Vec::new(),
+            help: None,
+        }
+    }
+
+    fn related(mut self, span: Span, text: impl Into<String>) -> LowerError {
+        self.related.push((span, text.into()));
+        self
+    }
+
+    fn help(mut self, text: impl Into<String>) -> LowerError {
+        self.help = Some(text.into());
+        self
+    }
+
+    /// Attaches the source file, for rendering.
+    pub fn into_diag(self, source: &crate::diag::Source) -> crate::diag::Diag {
+        let mut d =
+            crate::diag::Diag::new(self.code, self.message).with_label(self.span, self.label);
+        for (span, text) in self.related {
+            d = d.with_label(span, text);
+        }
+        if let Some(h) = self.help {
+            d = d.with_help(h);
+        }
+        d.in_source(source)
+    }
+}
+
+const BUILTIN_LIST: &str = "exp, log, sqrt, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, sigmoid, expm1, log1p, abs, integrate, diff";
+const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t"];
+
+/// Lowers every process of `file`. `overrides` replace parameter values by name (from
+/// `--param K=V`); an override naming no parameter of any process is an error reported by
+/// the caller, who knows which names exist.
+pub fn lower_file(
+    pool: &mut Pool,
+    file: &ast::File,
+    source_text: &str,
+    overrides: &[(String, BigRational)],
+) -> Result<Vec<Process>, Vec<LowerError>> {
+    let mut errors = Vec::new();
+    if file.items.is_empty() {
+        errors.push(
+            LowerError::new(
+                "diffsym::lower::empty",
+                Span::new(0, 0),
+                "no process is defined in this file",
+                "expected `process NAME { ... }`",
+            )
+            .help("a .dsym file holds one or more `process` blocks"),
+        );
+        return Err(errors);
+    }
+    let mut out = Vec::new();
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for item in &file.items {
+        let ast::Item::Process(p) = item;
+        if let Some(&first) = seen.get(p.name.name.as_str()) {
+            errors.push(
+                LowerError::new(
+                    "diffsym::lower::duplicate",
+                    p.name.span,
+                    format!("process `{}` is defined twice", p.name.name),
+                    "defined again here",
+                )
+                .related(first, "first defined here"),
+            );
+            continue;
+        }
+        seen.insert(&p.name.name, p.name.span);
+        let mut lowerer = Lowerer::new(pool, overrides);
+        lowerer.source_text = Some(source_text);
+        match lowerer.process(p) {
+            Ok(proc_) => out.push(proc_),
+            Err(mut es) => errors.append(&mut es),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses the value of a `--param K=V` override: an exact constant expression.
+pub fn parse_param_override(pool: &mut Pool, text: &str) -> Result<BigRational, String> {
+    let expr = crate::syntax::parse_expr(text).map_err(|es| {
+        es.first()
+            .map_or_else(|| "invalid value".to_owned(), |e| e.message.clone())
+    })?;
+    let mut l = Lowerer::new(pool, &[]);
+    let scope = Scope::default();
+    let v = l.expr(&expr, &scope);
+    if let Some(e) = l.errors.first() {
+        return Err(e.message.clone());
+    }
+    let v = simplify::simplify(l.pool, v);
+    l.pool
+        .as_rational(v)
+        .cloned()
+        .ok_or_else(|| format!("`{text}` is not an exact number (write a decimal or a fraction)"))
+}
+
+/// What a name means inside an expression.
+#[derive(Clone, Copy)]
+enum Binding {
+    Value(ExprId),
+}
+
+#[derive(Default, Clone)]
+struct Scope {
+    names: Vec<(String, Binding)>,
+}
+
+impl Scope {
+    fn with(&self, name: &str, b: Binding) -> Scope {
+        let mut s = self.clone();
+        s.names.push((name.to_owned(), b));
+        s
+    }
+
+    fn get(&self, name: &str) -> Option<Binding> {
+        self.names
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|&(_, b)| b)
+    }
+}
+
+struct Lowerer<'a> {
+    pool: &'a mut Pool,
+    overrides: &'a [(String, BigRational)],
+    params: Vec<Param>,
+    /// Lowered user functions by name.
+    defs: HashMap<String, Definition>,
+    /// Every function name defined in the process (lowered or not yet), with its arity.
+    signatures: HashMap<String, (usize, Span)>,
+    errors: Vec<LowerError>,
+    source_text: Option<&'a str>,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(pool: &'a mut Pool, overrides: &'a [(String, BigRational)]) -> Lowerer<'a> {
+        Lowerer {
+            pool,
+            overrides,
+            params: Vec::new(),
+            defs: HashMap::new(),
+            signatures: HashMap::new(),
+            errors: Vec::new(),
+            source_text: None,
+        }
+    }
+
+    fn error(&mut self, e: LowerError) {
+        self.errors.push(e);
+    }
+
+    fn process(mut self, p: &ast::Process) -> Result<Process, Vec<LowerError>> {
+        let mut doc: Option<(String, Span)> = None;
+        let mut names: HashMap<String, Span> = HashMap::new();
+        let mut def_stmts = Vec::new();
+        let mut assert_stmts = Vec::new();
+        for stmt in &p.body {
+            match stmt {
+                Stmt::Doc { text, span } => {
+                    if let Some((_, first)) = &doc {
+                        let e = LowerError::new(
+                            "diffsym::lower::duplicate",
+                            *span,
+                            "a process has at most one `doc` string",
+                            "second doc here",
+                        )
+                        .related(*first, "first doc here");
+                        self.error(e);
+                    } else {
+                        doc = Some((text.clone(), *span));
+                    }
+                }
+                Stmt::Param { name, value, .. } => {
+                    if self.check_new_name(name, &mut names) {
+                        self.param(name, value);
+                    }
+                }
+                Stmt::Def {
+                    name,
+                    params,
+                    span,
+                    body,
+                } => {
+                    if self.check_new_name(name, &mut names) {
+                        self.signatures
+                            .insert(name.name.clone(), (params.len(), name.span));
+                        def_stmts.push((name, params, body, *span));
+                    }
+                }
+                Stmt::Assert { lhs, rhs, span } => assert_stmts.push((lhs, rhs, *span)),
+            }
+        }
+        let order = self.def_order(&def_stmts);
+        for i in order {
+            let (name, params, body, span) = def_stmts[i];
+            self.def(name, params, body, span);
+        }
+        let mut asserts = Vec::new();
+        let t = time_symbol(self.pool);
+        let t_expr = self.pool.sym_expr(t);
+        let scope = Scope::default().with("t", Binding::Value(t_expr));
+        for (lhs, rhs, span) in assert_stmts {
+            let l = self.expr(lhs, &scope);
+            let r = self.expr(rhs, &scope);
+            let source = self
+                .source_text
+                .map_or_else(String::new, |s| s[span.start..span.end].to_owned());
+            asserts.push(Assertion {
+                lhs: l,
+                rhs: r,
+                span,
+                source,
+            });
+        }
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
+        // Definitions in source order (the order a reader expects).
+        let mut defs: Vec<Definition> = Vec::with_capacity(def_stmts.len());
+        for (name, ..) in &def_stmts {
+            if let Some(d) = self.defs.remove(&name.name) {
+                defs.push(d);
+            }
+        }
+        Ok(Process {
+            name: p.name.name.clone(),
+            span: p.name.span,
+            doc: doc.map(|(d, _)| d),
+            params: self.params,
+            defs,
+            asserts,
+        })
+    }
+
+    /// Reports reserved or duplicate names; true if `name` is fresh.
+    fn check_new_name(&mut self, name: &ast::Ident, names: &mut HashMap<String, Span>) -> bool {
+        let n = name.name.as_str();
+        if RESERVED.contains(&n) || Func::from_name(n).is_some() {
+            self.error(LowerError::new(
+                "diffsym::lower::reserved",
+                name.span,
+                format!("`{n}` is a builtin name and cannot be redefined"),
+                "reserved name",
+            ));
+            return false;
+        }
+        if let Some(&first) = names.get(n) {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::duplicate",
+                    name.span,
+                    format!("`{n}` is defined twice"),
+                    "defined again here",
+                )
+                .related(first, "first defined here"),
+            );
+            return false;
+        }
+        names.insert(n.to_owned(), name.span);
+        true
+    }
+
+    fn param(&mut self, name: &ast::Ident, value: &ast::Expr) {
+        let over = self
+            .overrides
+            .iter()
+            .find(|(k, _)| *k == name.name)
+            .map(|(_, v)| v.clone());
+        let (v, overridden) = match over {
+            Some(r) => (self.pool.rational(r), true),
+            None => {
+                let before = self.errors.len();
+                let v = self.expr(value, &Scope::default());
+                if self.errors.len() > before {
+                    return;
+                }
+                if !self.pool.free_symbols(v).is_empty() {
+                    self.error(LowerError::new(
+                        "diffsym::lower::param_not_constant",
+                        value.span,
+                        format!("parameter `{}` must be a constant", name.name),
+                        "depends on a variable",
+                    ));
+                    return;
+                }
+                let v = simplify::simplify(self.pool, v);
+                if let Err(e) = eval::eval_f64(self.pool, v, &[]) {
+                    self.error(LowerError::new(
+                        "diffsym::lower::param_value",
+                        value.span,
+                        format!("parameter `{}` has no value: {e}", name.name),
+                        "evaluates to no real number",
+                    ));
+                    return;
+                }
+                (v, false)
+            }
+        };
+        self.params.push(Param {
+            name: name.name.clone(),
+            value: v,
+            span: name.span,
+            overridden,
+        });
+    }
+
+    /// Topological order of the definitions (dependencies first, otherwise source order);
+    /// reports every cycle.
+    fn def_order(
+        &mut self,
+        defs: &[(&ast::Ident, &Vec<ast::Ident>, &ast::Expr, Span)],
+    ) -> Vec<usize> {
+        let index: HashMap<&str, usize> = defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.0.name.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<(usize, Span)>> = defs
+            .iter()
+            .map(|(_, _, body, _)| {
+                let mut calls = Vec::new();
+                collect_calls(body, &mut calls);
+                calls
+                    .into_iter()
+                    .filter_map(|(n, s)| index.get(n.as_str()).map(|&i| (i, s)))
+                    .collect()
+            })
+            .collect();
+        // 0 = unvisited, 1 = on stack, 2 = done
+        let mut state = vec![0u8; defs.len()];
+        let mut order = Vec::new();
+        let mut reported = vec![false; defs.len()];
+        for start in 0..defs.len() {
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            if state[start] != 0 {
+                continue;
+            }
+            state[start] = 1;
+            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+                if *next < deps[node].len() {
+                    let (child, call_span) = deps[node][*next];
+                    *next += 1;
+                    match state[child] {
+                        0 => {
+                            state[child] = 1;
+                            stack.push((child, 0));
+                        }
+                        1 => {
+                            // A cycle: child ... node -> child.
+                            let pos = stack.iter().position(|&(n, _)| n == child).unwrap_or(0);
+                            let cycle: Vec<usize> = stack[pos..].iter().map(|&(n, _)| n).collect();
+                            if !cycle.iter().any(|&n| reported[n]) {
+                                for &n in &cycle {
+                                    reported[n] = true;
+                                }
+                                let names: Vec<&str> = cycle
+                                    .iter()
+                                    .chain(std::iter::once(&child))
+                                    .map(|&n| defs[n].0.name.as_str())
+                                    .collect();
+                                let e = LowerError::new(
+                                    "diffsym::lower::recursive",
+                                    defs[child].0.span,
+                                    format!("recursive definition: {}", names.join(" -> ")),
+                                    "defined here",
+                                )
+                                .related(call_span, "calls itself through here")
+                                .help(
+                                    "definitions are inlined, so they cannot refer to themselves",
+                                );
+                                self.error(e);
+                            }
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state[node] = 2;
+                    order.push(node);
+                    stack.pop();
+                }
+            }
+        }
+        order.retain(|&i| !reported[i]);
+        order
+    }
+
+    fn def(&mut self, name: &ast::Ident, params: &[ast::Ident], body: &ast::Expr, span: Span) {
+        let mut scope = Scope::default();
+        let mut template_args = Vec::with_capacity(params.len());
+        for (i, a) in params.iter().enumerate() {
+            if params[..i].iter().any(|b| b.name == a.name) {
+                self.error(LowerError::new(
+                    "diffsym::lower::duplicate",
+                    a.span,
+                    format!("argument `{}` appears twice", a.name),
+                    "repeated argument",
+                ));
+                return;
+            }
+            let s = self.pool.fresh_symbol("arg");
+            template_args.push(s);
+            let e = self.pool.sym_expr(s);
+            scope = scope.with(&a.name, Binding::Value(e));
+        }
+        let before = self.errors.len();
+        let template = self.expr(body, &scope);
+        if self.errors.len() > before {
+            return;
+        }
+        // The displayed body: placeholders renamed to the written argument names.
+        let args: Vec<Symbol> = params
+            .iter()
+            .map(|a| {
+                if a.name == "t" {
+                    time_symbol(self.pool)
+                } else {
+                    self.pool.symbol(&a.name)
+                }
+            })
+            .collect();
+        let map: Vec<(Symbol, ExprId)> = template_args
+            .iter()
+            .zip(&args)
+            .map(|(&p, &a)| (p, self.pool.sym_expr(a)))
+            .collect();
+        let shown = subst::subst(self.pool, template, &map);
+        let body_simplified = simplify::simplify(self.pool, shown);
+        self.defs.insert(
+            name.name.clone(),
+            Definition {
+                name: name.name.clone(),
+                args,
+                template,
+                template_args,
+                body: body_simplified,
+                span,
+            },
+        );
+    }
+
+    fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> ExprId {
+        match &e.kind {
+            ExprKind::Number(r) => self.pool.rational(r.clone()),
+            ExprKind::Paren(inner) => self.expr(inner, scope),
+            ExprKind::Neg(inner) => {
+                let v = self.expr(inner, scope);
+                self.pool.neg(v)
+            }
+            ExprKind::Ident(name) => self.ident(name, e.span, scope),
+            ExprKind::Sum { first, rest } => {
+                let mut terms = vec![self.expr(first, scope)];
+                for (sign, _, t) in rest {
+                    let v = self.expr(t, scope);
+                    terms.push(match sign {
+                        Sign::Plus => v,
+                        Sign::Minus => self.pool.neg(v),
+                    });
+                }
+                self.pool.add(terms)
+            }
+            ExprKind::Product { first, rest } => {
+                let mut factors = vec![self.expr(first, scope)];
+                for (op, _, f) in rest {
+                    let v = self.expr(f, scope);
+                    match op {
+                        MulOp::Mul => factors.push(v),
+                        MulOp::Div => {
+                            if self.pool.is_zero(v) {
+                                self.error(LowerError::new(
+                                    "diffsym::lower::division_by_zero",
+                                    f.span,
+                                    "division by zero",
+                                    "this is zero",
+                                ));
+                                return self.pool.zero();
+                            }
+                            factors.push(self.pool.recip(v));
+                        }
+                    }
+                }
+                self.pool.mul(factors)
+            }
+            ExprKind::Power(operands) => {
+                let vals: Vec<ExprId> = operands.iter().map(|o| self.expr(o, scope)).collect();
+                let mut acc = *vals.last().unwrap_or(&self.pool.one());
+                for (i, &b) in vals.iter().enumerate().rev().skip(1) {
+                    if self.pool.is_zero(b)
+                        && self
+                            .pool
+                            .as_rational(acc)
+                            .is_some_and(|r| r < &BigRational::from_integer(0.into()))
+                    {
+                        self.error(LowerError::new(
+                            "diffsym::lower::division_by_zero",
+                            operands[i].span,
+                            "division by zero: zero to a negative power",
+                            "this is zero",
+                        ));
+                        return self.pool.zero();
+                    }
+                    acc = self.pool.pow(b, acc);
+                }
+                acc
+            }
+            ExprKind::Call { func, args } => self.call(func, args, e.span, scope),
+        }
+    }
+
+    fn ident(&mut self, name: &str, span: Span, scope: &Scope) -> ExprId {
+        if let Some(Binding::Value(v)) = scope.get(name) {
+            return v;
+        }
+        if let Some(p) = self.params.iter().find(|p| p.name == name) {
+            return p.value;
+        }
+        if name == "pi" {
+            return self.pool.pi();
+        }
+        if self.signatures.contains_key(name) {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::function_as_value",
+                    span,
+                    format!("`{name}` is a function"),
+                    "used without arguments",
+                )
+                .help(format!("call it, as in `{name}(t)`")),
+            );
+        } else if Func::from_name(name).is_some() || name == "sqrt" {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::function_as_value",
+                    span,
+                    format!("`{name}` is a builtin function"),
+                    "used without arguments",
+                )
+                .help(format!("call it, as in `{name}(t)`")),
+            );
+        } else {
+            let mut e = LowerError::new(
+                "diffsym::lower::undefined",
+                span,
+                format!("undefined name `{name}`"),
+                "not defined",
+            );
+            if name == "t" {
+                e = e.help("`t` is only in scope inside definitions with an argument named `t` and in asserts");
+            } else if let Some(p) = self
+                .params
+                .iter()
+                .min_by_key(|p| edit_distance(&p.name, name))
+                .filter(|p| edit_distance(&p.name, name) <= 2)
+            {
+                e = e.help(format!("did you mean `{}`?", p.name));
+            }
+            self.error(e);
+        }
+        self.pool.zero()
+    }
+
+    fn call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span, scope: &Scope) -> ExprId {
+        let name = func.name.as_str();
+        match name {
+            "integrate" => return self.integrate(func, args, span, scope),
+            "diff" => return self.differentiate(func, args, span, scope),
+            _ => {}
+        }
+        let arity = if name == "sqrt" || Func::from_name(name).is_some() {
+            Some(1)
+        } else {
+            self.signatures.get(name).map(|&(n, _)| n)
+        };
+        let Some(arity) = arity else {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::unknown_function",
+                    func.span,
+                    format!("unknown function `{name}`"),
+                    "not a builtin or a function of this process",
+                )
+                .help(format!("builtins are {BUILTIN_LIST}")),
+            );
+            for a in args {
+                self.expr(a, scope);
+            }
+            return self.pool.zero();
+        };
+        if args.len() != arity {
+            self.error(LowerError::new(
+                "diffsym::lower::arity",
+                span,
+                format!(
+                    "`{name}` takes {arity} argument{}, found {}",
+                    if arity == 1 { "" } else { "s" },
+                    args.len()
+                ),
+                "wrong number of arguments",
+            ));
+            return self.pool.zero();
+        }
+        let vals: Vec<ExprId> = args.iter().map(|a| self.expr(a, scope)).collect();
+        if name == "sqrt" {
+            return self.pool.sqrt(vals[0]);
+        }
+        if let Some(f) = Func::from_name(name) {
+            return self.pool.call(f, vals[0]);
+        }
+        match self.defs.get(name) {
+            Some(d) => {
+                let map: Vec<(Symbol, ExprId)> =
+                    d.template_args.iter().copied().zip(vals).collect();
+                let template = d.template;
+                subst::subst(self.pool, template, &map)
+            }
+            // Not lowered: it failed, or is part of a reported cycle.
+            None => self.pool.zero(),
+        }
+    }
+
+    fn bound_variable(&mut self, func: &ast::Ident, arg: &ast::Expr) -> Option<String> {
+        match &arg.kind {
+            ExprKind::Ident(v) => Some(v.clone()),
+            _ => {
+                self.error(LowerError::new(
+                    "diffsym::lower::variable_expected",
+                    arg.span,
+                    format!(
+                        "the second argument of `{}` must be a variable name",
+                        func.name
+                    ),
+                    "expected a variable",
+                ));
+                None
+            }
+        }
+    }
+
+    fn integrate(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &Scope,
+    ) -> ExprId {
+        if args.len() != 4 {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::arity",
+                    span,
+                    format!("`integrate` takes 4 arguments, found {}", args.len()),
+                    "wrong number of arguments",
+                )
+                .help("write `integrate(expression, variable, lower, upper)`"),
+            );
+            return self.pool.zero();
+        }
+        let Some(var) = self.bound_variable(func, &args[1]) else {
+            return self.pool.zero();
+        };
+        let lo = self.expr(&args[2], scope);
+        let hi = self.expr(&args[3], scope);
+        let s = self.pool.fresh_symbol(&var);
+        let se = self.pool.sym_expr(s);
+        let before = self.errors.len();
+        let integrand = self.expr(&args[0], &scope.with(&var, Binding::Value(se)));
+        if self.errors.len() > before {
+            return self.pool.zero();
+        }
+        match integrate::integrate(self.pool, integrand, s, lo, hi) {
+            Ok(v) => v,
+            Err(err) => {
+                let term = match err {
+                    IntegrateError::NoClosedForm { term } => term,
+                    IntegrateError::Unbounded => integrand,
+                };
+                let shown = print::to_text(self.pool, term);
+                self.error(
+                    LowerError::new("diffsym::lower::integrate", span, format!("cannot integrate in closed form: {err}"), format!("integrand term `{shown}`"))
+                        .help("closed forms exist for polynomials, exp/sin/cos/tan/log of linear forms, 1/(a + b x^2) and products of powers with exp/sin/cos"),
+                );
+                self.pool.zero()
+            }
+        }
+    }
+
+    fn differentiate(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &Scope,
+    ) -> ExprId {
+        if args.len() != 2 {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::arity",
+                    span,
+                    format!("`diff` takes 2 arguments, found {}", args.len()),
+                    "wrong number of arguments",
+                )
+                .help("write `diff(expression, variable)`"),
+            );
+            return self.pool.zero();
+        }
+        let Some(var) = self.bound_variable(func, &args[1]) else {
+            return self.pool.zero();
+        };
+        let Some(Binding::Value(v)) = scope.get(&var) else {
+            self.error(LowerError::new(
+                "diffsym::lower::undefined",
+                args[1].span,
+                format!("`{var}` is not a variable in scope"),
+                "not a variable",
+            ));
+            return self.pool.zero();
+        };
+        let Node::Sym(s) = *self.pool.node(v) else {
+            self.error(LowerError::new(
+                "diffsym::lower::variable_expected",
+                args[1].span,
+                format!("`{var}` is not a variable"),
+                "not a variable",
+            ));
+            return self.pool.zero();
+        };
+        let e = self.expr(&args[0], scope);
+        diff::diff(self.pool, e, s)
+    }
+}
+
+/// Calls (name, span of the name) anywhere in `e`.
+fn collect_calls(e: &ast::Expr, out: &mut Vec<(String, Span)>) {
+    match &e.kind {
+        ExprKind::Number(_) | ExprKind::Ident(_) => {}
+        ExprKind::Paren(x) | ExprKind::Neg(x) => collect_calls(x, out),
+        ExprKind::Sum { first, rest } => {
+            collect_calls(first, out);
+            rest.iter().for_each(|(_, _, x)| collect_calls(x, out));
+        }
+        ExprKind::Product { first, rest } => {
+            collect_calls(first, out);
+            rest.iter().for_each(|(_, _, x)| collect_calls(x, out));
+        }
+        ExprKind::Power(xs) => xs.iter().for_each(|x| collect_calls(x, out)),
+        ExprKind::Call { func, args } => {
+            out.push((func.name.clone(), func.span));
+            args.iter().for_each(|x| collect_calls(x, out));
+        }
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
