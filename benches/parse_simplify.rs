@@ -1,1 +1,52 @@
-fn main() {}
+//! Benchmarks of the front half of the pipeline: parse + lower + simplify.
+//!
+//! `library`: the whole bundled library (parse, resolve, integrate, simplify every
+//! definition). `schedules`: simplification alone of a set of schedule expressions.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use diffsym::expr::{Pool, simplify};
+use diffsym::{cli, process, syntax};
+
+fn library(c: &mut Criterion) {
+    c.bench_function("parse+lower+simplify bundled library", |b| {
+        b.iter(|| {
+            let mut pool = Pool::new();
+            for (_, text) in cli::BUNDLED {
+                let ast = syntax::parse_file(black_box(text)).expect("bundled files parse");
+                let ps =
+                    process::lower_file(&mut pool, &ast, text, &[]).expect("bundled files lower");
+                black_box(ps);
+            }
+        })
+    });
+}
+
+const SCHEDULES: &[&str] = &[
+    "exp(-1/2*(t/10 + 199*t^2/20))",
+    "sqrt(1 - exp(-(t/10 + 199*t^2/20)))",
+    "2*t + 2*t^2/(1 - t)",
+    "pi*sin(pi*t/2)*cos(pi*t/2) + pi*tan(pi*t/2)*sin(pi*t/2)^2",
+    "log(exp(t)*cos(pi*t/2)/sin(pi*t/2))",
+    "sqrt(t^2)*exp(log(1 + t)) - t*(1 + t)",
+    "atan(tan(pi*t/4)) + sigmoid(t) - 1/(1 + exp(-t))",
+];
+
+fn schedules(c: &mut Criterion) {
+    let t = |pool: &mut Pool| process::time_symbol(pool);
+    c.bench_function("simplify schedule expressions", |b| {
+        b.iter(|| {
+            let mut pool = Pool::new();
+            let ts = t(&mut pool);
+            for text in SCHEDULES {
+                let ast = syntax::parse_expr(text).expect("parses");
+                let e = process::lower_expr(&mut pool, &ast, &[("t", ts)]).expect("lowers");
+                black_box(simplify::simplify(&mut pool, e));
+            }
+        })
+    });
+}
+
+criterion_group!(benches, library, schedules);
+criterion_main!(benches);

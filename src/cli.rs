@@ -178,14 +178,17 @@ struct Loaded {
     processes: Vec<(Source, Process)>,
 }
 
-fn read_source(path: &Path) -> Result<Source, Diag> {
+fn read_source(path: &Path) -> Result<Source, Box<Diag>> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         let what = match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_owned(),
             _ => e.to_string().to_lowercase(),
         };
-        Diag::new("diffsym::io", format!("cannot read `{name}`: {what}"))
+        Box::new(Diag::new(
+            "diffsym::io",
+            format!("cannot read `{name}`: {what}"),
+        ))
     })?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Source::new(name, text)),
@@ -194,7 +197,7 @@ fn read_source(path: &Path) -> Result<Source, Diag> {
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
             // The replacement character starts where the valid prefix ends.
             let src = Source::new(name.clone(), lossy);
-            Err(
+            Err(Box::new(
                 Diag::new("diffsym::io::utf8", format!("`{name}` is not valid UTF-8"))
                     .with_label(
                         crate::syntax::ast::Span::new(at, at + 1),
@@ -202,7 +205,7 @@ fn read_source(path: &Path) -> Result<Source, Diag> {
                     )
                     .with_help("save the file as UTF-8")
                     .in_source(&src),
-            )
+            ))
         }
     }
 }
@@ -248,7 +251,7 @@ fn load(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Load
         for f in files {
             match read_source(f) {
                 Ok(s) => sources.push(s),
-                Err(d) => diags.push(d),
+                Err(d) => diags.push(*d),
             }
         }
     }

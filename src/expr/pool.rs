@@ -348,10 +348,10 @@ impl Pool {
             if !seen.insert(e) {
                 continue;
             }
-            if let Node::Sym(s) = self.node(e) {
-                if !out.contains(s) {
-                    out.push(*s);
-                }
+            if let Node::Sym(s) = self.node(e)
+                && !out.contains(s)
+            {
+                out.push(*s);
             }
             stack.extend(self.children(e));
         }

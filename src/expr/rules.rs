@@ -411,12 +411,16 @@ fn square_factor(
     None
 }
 
-/// In a sum, replaces a pair of terms matched by `pair` with their combination.
+/// Given the terms of a sum and the index of one, finds a partner term: its index and the
+/// replacement for the pair.
+type Combine = fn(&mut Pool, &[ExprId], usize) -> Option<(usize, ExprId)>;
+
+/// In a sum, replaces a pair of terms found by `combine` with their combination.
 fn rewrite_pair_in_sum(
     pool: &mut Pool,
     e: ExprId,
     squares: &[Func],
-    combine: fn(&mut Pool, &[ExprId], usize) -> Option<(usize, ExprId)>,
+    combine: Combine,
 ) -> Option<ExprId> {
     let Node::Add(ts) = pool.node(e).clone() else {
         return None;

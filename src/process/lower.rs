@@ -140,6 +140,26 @@ pub fn parse_param_override(pool: &mut Pool, text: &str) -> Result<BigRational, 
         .ok_or_else(|| format!("`{text}` is not an exact number (write a decimal or a fraction)"))
 }
 
+/// Lowers a standalone expression whose free names are the variables `vars` (plus `pi`).
+pub fn lower_expr(
+    pool: &mut Pool,
+    expr: &ast::Expr,
+    vars: &[(&str, Symbol)],
+) -> Result<ExprId, Vec<LowerError>> {
+    let mut scope = Scope::default();
+    for &(name, s) in vars {
+        let e = pool.sym_expr(s);
+        scope = scope.with(name, Binding::Value(e));
+    }
+    let mut l = Lowerer::new(pool, &[]);
+    let v = l.expr(expr, &scope);
+    if l.errors.is_empty() {
+        Ok(v)
+    } else {
+        Err(l.errors)
+    }
+}
+
 /// What a name means inside an expression.
 #[derive(Clone, Copy)]
 enum Binding {

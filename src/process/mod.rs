@@ -5,7 +5,7 @@
 
 mod lower;
 
-pub use lower::{LowerError, lower_file, parse_param_override};
+pub use lower::{LowerError, lower_expr, lower_file, parse_param_override};
 
 use crate::expr::{ExprId, Pool, Symbol};
 use crate::syntax::ast::Span;

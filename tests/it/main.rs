@@ -1,1 +1,7 @@
-fn main() {}
+//! The single integration-test binary (matklad style): one module per feature.
+
+mod cli;
+mod diagnostics;
+mod library;
+mod properties;
+mod support;

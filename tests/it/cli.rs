@@ -1,0 +1,199 @@
+//! The command-line contract: exit codes, formats, eval values against independent sources.
+
+// Reference values are quoted with more digits than an f64 holds, as computed.
+#![allow(clippy::excessive_precision)]
+
+use crate::support::{number, run, scratch_file};
+
+const VP: &str = "derivations/vp_linear.dsym";
+
+/// Relative difference.
+fn rel(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}
+
+#[test]
+fn derive_runs_on_the_bundled_library() {
+    let (code, out, err) = run(&["derive"]);
+    assert_eq!(code, 0, "{err}");
+    for p in ["vp_linear", "cosine", "rectified_flow", "ve", "edm"] {
+        assert!(
+            out.contains(&format!("process {p} ")),
+            "missing {p} in\n{out}"
+        );
+    }
+}
+
+#[test]
+fn derive_is_byte_identical_across_runs() {
+    let a = run(&["derive", "--format", "json"]);
+    let b = run(&["derive", "--format", "json"]);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn json_is_valid_and_complete() {
+    let (code, out, _) = run(&["derive", VP, "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    let p = &v["processes"][0];
+    assert_eq!(p["name"], "vp_linear");
+    let names: Vec<&str> = p["definitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["beta", "alpha", "sigma"]);
+    assert!(
+        p["definitions"][1]["latex"]
+            .as_str()
+            .unwrap()
+            .contains("\\exp")
+    );
+}
+
+#[test]
+fn latex_is_a_document() {
+    let (code, out, _) = run(&["derive", VP, "--format", "latex"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("\\documentclass"));
+    assert!(out.trim_end().ends_with("\\end{document}"));
+    assert!(out.contains("\\begin{align*}"));
+}
+
+#[test]
+fn eval_matches_closed_forms() {
+    // alpha(1/2) = exp(-(b0 t + (b1 - b0) t^2 / 2)) = exp(-2.5375); value from Python's
+    // decimal module at 70 digits.
+    let (code, out, err) = run(&["eval", VP, "--process", "vp_linear", "alpha", "--t", "0.5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        rel(number(&out), 0.079063812453160656008905189) < 2.3e-16,
+        "{out}"
+    );
+    // sigma(1/2) = sqrt(1 - exp(-5.075))
+    let (_, out, _) = run(&["eval", VP, "--process", "vp_linear", "sigma", "--t", "1/2"]);
+    assert!(
+        rel(number(&out), 0.99686955694332016147949400) < 2.3e-16,
+        "{out}"
+    );
+    // cosine alpha(1/3) = cos(pi/6) = sqrt(3)/2
+    let (_, out, _) = run(&["eval", "derivations/cosine.dsym", "alpha", "--t", "1/3"]);
+    assert!(
+        rel(number(&out), 0.86602540378443864676372317) < 2.3e-16,
+        "{out}"
+    );
+}
+
+#[test]
+fn eval_prints_seventeen_significant_digits() {
+    let (_, out, _) = run(&["eval", VP, "alpha", "--t", "0.5"]);
+    let digits = out.trim().trim_start_matches("0.").trim_start_matches('0');
+    let digits: String = digits.chars().take_while(|c| c.is_ascii_digit()).collect();
+    assert_eq!(digits.len(), 17, "{out}");
+}
+
+#[test]
+fn high_precision_eval_prints_the_requested_digits() {
+    // Python decimal, prec 70: exp(-2.5375)
+    let (code, out, err) = run(&["eval", VP, "alpha", "--t", "0.5", "--digits", "50"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "0.079063812453160656008905189304579451995046185630321"
+    );
+    // 0.01 * 5000^(1/4)
+    let (_, out, _) = run(&[
+        "eval",
+        "derivations/ve.dsym",
+        "sigma",
+        "--t",
+        "0.25",
+        "--digits",
+        "40",
+    ]);
+    assert_eq!(out.trim(), "0.08408964152537145430311254762332148950400");
+}
+
+#[test]
+fn high_precision_is_accurate_where_f64_formulas_cancel() {
+    // sigma(1e-8) = sqrt(1 - exp(-B)): 1 - exp(-B) loses 8 digits in f64; the reference
+    // evaluator must not.
+    let (_, out, _) = run(&["eval", VP, "sigma", "--t", "1e-8", "--digits", "30"]);
+    assert_eq!(out.trim(), "0.0000316227923261055332941720216632");
+}
+
+#[test]
+fn param_overrides_change_the_result() {
+    // beta_max = 10: alpha(1) = exp(-(0.1 + 9.9/2)) = exp(-5.05)
+    let (code, out, err) = run(&["eval", VP, "alpha", "--t", "1", "--param", "beta_max=10"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(rel(number(&out), (-5.05f64).exp()) < 4.5e-16, "{out}");
+    let (code, _, err) = run(&["derive", VP, "--param", "nope=1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("names no parameter"), "{err}");
+}
+
+#[test]
+fn eval_rejects_bad_requests_with_exit_code_2() {
+    for args in [
+        vec!["eval", VP, "alpha", "--t", "1.5"],
+        vec!["eval", VP, "nothing", "--t", "0.5"],
+        vec!["eval", VP, "alpha", "--t", "abc"],
+        vec!["eval", VP, "--process", "nope", "alpha", "--t", "0.5"],
+        vec!["eval", VP, "alpha"],
+        vec!["frobnicate"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} printed {out}");
+        assert!(!err.is_empty());
+    }
+}
+
+#[test]
+fn check_proves_the_bundled_library() {
+    let (code, out, err) = run(&["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("FAILED"), "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(last.ends_with("0 checked, 0 failed"), "{out}");
+}
+
+#[test]
+fn a_wrong_assert_fails_with_a_counterexample() {
+    let f = scratch_file(
+        "wrong.dsym",
+        "process p {\n  alpha(t) = 1 - t;\n  sigma(t) = t;\n  assert alpha(t) + sigma(t) == 1;\n  assert alpha(t)*sigma(t) == t;\n}\n",
+    );
+    let (code, out, _) = run(&["check", &f]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("proved"), "{out}");
+    assert!(out.contains("FAILED at t = "), "{out}");
+    assert!(out.contains("1 proved, 0 checked, 1 failed"), "{out}");
+}
+
+#[test]
+fn a_true_assert_beyond_the_rules_is_checked_numerically() {
+    // cosh(t)^2 - sinh(t)^2 == 1 is a rule; sin(2t) == 2 sin t cos t is not one.
+    let f = scratch_file(
+        "numeric.dsym",
+        "process p {\n  alpha(t) = 1 - t;\n  sigma(t) = t;\n  assert sin(2*t) == 2*sin(t)*cos(t);\n}\n",
+    );
+    let (code, out, _) = run(&["check", &f]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("checked (64 points"), "{out}");
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for c in ["derive", "eval", "check"] {
+        assert!(out.contains(c));
+    }
+    let (code, out, _) = run(&["eval", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("--digits"));
+}
