@@ -25,7 +25,7 @@ pub struct LowerError {
 }
 
 impl LowerError {
-    fn new(
+    pub(crate) fn new(
         code: &'static str,
         span: Span,
         message: impl Into<String>,
@@ -41,12 +41,12 @@ impl LowerError {
         }
     }
 
-    fn related(mut self, span: Span, text: impl Into<String>) -> LowerError {
+    pub(crate) fn related(mut self, span: Span, text: impl Into<String>) -> LowerError {
         self.related.push((span, text.into()));
         self
     }
 
-    fn help(mut self, text: impl Into<String>) -> LowerError {
+    pub(crate) fn help(mut self, text: impl Into<String>) -> LowerError {
         self.help = Some(text.into());
         self
     }

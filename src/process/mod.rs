@@ -3,6 +3,7 @@
 //! [`lower`] turns the syntax tree into [`Process`] values whose expressions live in a
 //! [`Pool`]. Errors carry spans but no file; the caller attaches the source.
 
+pub mod derive;
 mod lower;
 
 pub use lower::{LowerError, lower_expr, lower_file, parse_param_override};

@@ -1,0 +1,213 @@
+//! Derived quantities of a process: from alpha and sigma to f, g2, lambda and the rest
+//! (MATH.md section 1), and the resolution of the shorthand forms of a process.
+
+use super::{LowerError, Process, time_symbol};
+use crate::expr::{ExprId, Func, Pool, diff, simplify, subst};
+use crate::syntax::ast::Span;
+
+/// The derived scalar quantities, in the order they are printed. Names are fixed: the CLI,
+/// JSON and generated code use them.
+pub const QUANTITIES: [&str; 11] = [
+    "alpha", "sigma", "alpha_bar", "f", "g2", "g", "lambda", "dlambda", "log_snr", "snr", "rho",
+];
+
+/// How a process defined its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `alpha` and `sigma` given.
+    General,
+    /// Only `alpha_bar`: alpha = sqrt(alpha_bar), sigma = sqrt(1 - alpha_bar).
+    VpFromAlphaBar,
+    /// Only `beta`: alpha = exp(-1/2 int_0^t beta), sigma = sqrt(1 - alpha^2).
+    VpFromBeta,
+    /// Only `sigma`: alpha = 1.
+    VeFromSigma,
+    /// Only `log_snr`: alpha^2 = sigmoid(log_snr), sigma^2 = sigmoid(-log_snr).
+    VpFromLogSnr,
+}
+
+/// A process's derived quantities, each a simplified function of `t`.
+#[derive(Clone, Debug)]
+pub struct Derived {
+    pub kind: Kind,
+    /// `(name, expression)` in the order of [`QUANTITIES`].
+    pub quantities: Vec<(&'static str, ExprId)>,
+}
+
+impl Derived {
+    pub fn get(&self, name: &str) -> Option<ExprId> {
+        self.quantities.iter().find(|(n, _)| *n == name).map(|&(_, e)| e)
+    }
+}
+
+/// The body of a one-argument definition as a function of `t`.
+fn of_t(pool: &mut Pool, p: &Process, name: &str) -> Option<ExprId> {
+    let d = p.def(name)?;
+    if d.template_args.len() != 1 {
+        return None;
+    }
+    let t = time_symbol(pool);
+    let te = pool.sym_expr(t);
+    Some(subst::subst(pool, d.template, &[(d.template_args[0], te)]))
+}
+
+/// alpha(t) and sigma(t) of a process, from whichever form it was written in.
+pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), LowerError> {
+    let has = |n: &str| p.def(n).is_some();
+    let given: Vec<&str> = ["alpha", "sigma", "alpha_bar", "beta", "log_snr"]
+        .into_iter()
+        .filter(|n| has(n))
+        .collect();
+    let t = time_symbol(pool);
+    let te = pool.sym_expr(t);
+    let one = pool.one();
+    let err = |msg: String, help: &str| {
+        LowerError::new("diffsym::process::underdetermined", p.span, msg, "in this process").help(help)
+    };
+    for name in &given {
+        let d = p.def(name).expect("listed because defined");
+        if d.args.len() != 1 {
+            return Err(LowerError::new(
+                "diffsym::process::arity",
+                d.span,
+                format!("`{name}` must be a function of one argument, t"),
+                "defined here",
+            ));
+        }
+    }
+    let (kind, alpha, sigma) = match (has("alpha"), has("sigma")) {
+        (true, true) => {
+            if let Some(extra) = given.iter().find(|n| ["alpha_bar", "log_snr"].contains(n)) {
+                return Err(ambiguous(p, extra));
+            }
+            let a = of_t(pool, p, "alpha").expect("defined");
+            let s = of_t(pool, p, "sigma").expect("defined");
+            (Kind::General, a, s)
+        }
+        (true, false) => {
+            return Err(err(
+                "the process gives `alpha` but not `sigma`".into(),
+                "define `sigma(t)` too (for a VP process, `sigma(t) = sqrt(1 - alpha(t)^2)`)",
+            ));
+        }
+        (false, true) if given.len() == 1 => {
+            let s = of_t(pool, p, "sigma").expect("defined");
+            (Kind::VeFromSigma, one, s)
+        }
+        (false, true) => return Err(ambiguous(p, given.iter().find(|n| **n != "sigma").expect("two given"))),
+        (false, false) => match given.as_slice() {
+            ["alpha_bar"] => {
+                let ab = of_t(pool, p, "alpha_bar").expect("defined");
+                let a = pool.sqrt(ab);
+                let r = pool.sub(one, ab);
+                let s = pool.sqrt(r);
+                (Kind::VpFromAlphaBar, a, s)
+            }
+            ["beta"] => {
+                let beta = of_t(pool, p, "beta").expect("defined");
+                let s = pool.fresh_symbol("s");
+                let se = pool.sym_expr(s);
+                let integrand = subst::subst1(pool, beta, t, se);
+                let zero = pool.zero();
+                let b = crate::expr::integrate::integrate(pool, integrand, s, zero, te).map_err(|e| {
+                    LowerError::new(
+                        "diffsym::process::integrate",
+                        p.def("beta").map_or(p.span, |d| d.span),
+                        format!("cannot integrate beta in closed form: {e}"),
+                        "beta defined here",
+                    )
+                    .help("define `alpha(t)` and `sigma(t)` directly")
+                })?;
+                let mh = pool.frac(-1, 2);
+                let arg = pool.mul(vec![mh, b]);
+                let a = pool.call(Func::Exp, arg);
+                let a2 = pool.powi(a, 2);
+                let r = pool.sub(one, a2);
+                let s = pool.sqrt(r);
+                (Kind::VpFromBeta, a, s)
+            }
+            ["log_snr"] => {
+                let l = of_t(pool, p, "log_snr").expect("defined");
+                let sa = pool.call(Func::Sigmoid, l);
+                let nl = pool.neg(l);
+                let ss = pool.call(Func::Sigmoid, nl);
+                let a = pool.sqrt(sa);
+                let s = pool.sqrt(ss);
+                (Kind::VpFromLogSnr, a, s)
+            }
+            [] => {
+                return Err(err(
+                    "the process defines neither `alpha` and `sigma` nor a shorthand".into(),
+                    "define `alpha(t)` and `sigma(t)`, or only one of `alpha_bar(t)` (VP), `beta(t)` (VP), `sigma(t)` (VE), `log_snr(t)` (VP)",
+                ));
+            }
+            [first, ..] => return Err(ambiguous(p, first)),
+        },
+    };
+    Ok((kind, alpha, sigma))
+}
+
+fn ambiguous(p: &Process, name: &str) -> LowerError {
+    let span: Span = p.def(name).map_or(p.span, |d| d.span);
+    LowerError::new(
+        "diffsym::process::ambiguous",
+        span,
+        format!("`{name}` together with the other definitions over-determines the process"),
+        "conflicting definition",
+    )
+    .help("give `alpha` and `sigma`, or exactly one of the shorthands `alpha_bar`, `beta`, `sigma` (VE), `log_snr`")
+}
+
+/// Derives every quantity of [`QUANTITIES`] from alpha and sigma, simplified.
+pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, LowerError> {
+    let (kind, alpha, sigma) = resolve(pool, p)?;
+    let t = time_symbol(pool);
+    let s = |pool: &mut Pool, e: ExprId| simplify::simplify(pool, e);
+    let alpha = s(pool, alpha);
+    let sigma = s(pool, sigma);
+    let da = diff::diff(pool, alpha, t);
+    let ds = diff::diff(pool, sigma, t);
+    let a2 = pool.powi(alpha, 2);
+    let s2 = pool.powi(sigma, 2);
+    let alpha_bar = s(pool, a2);
+    // f = alpha'/alpha
+    let f_raw = pool.div(da, alpha);
+    let f = s(pool, f_raw);
+    // g2 = 2 sigma sigma' - 2 f sigma^2
+    let two = pool.int(2);
+    let m2 = pool.int(-2);
+    let t1 = pool.mul(vec![two, sigma, ds]);
+    let t2 = pool.mul(vec![m2, f_raw, s2]);
+    let g2_raw = pool.add(vec![t1, t2]);
+    let g2 = s(pool, g2_raw);
+    let g_raw = pool.sqrt(g2);
+    let g = s(pool, g_raw);
+    // lambda = log(alpha/sigma)
+    let ratio = pool.div(alpha, sigma);
+    let lambda_raw = pool.call(Func::Log, ratio);
+    let lambda = s(pool, lambda_raw);
+    let dl_raw = diff::diff(pool, lambda_raw, t);
+    let dlambda = s(pool, dl_raw);
+    let ls_raw = pool.mul(vec![two, lambda]);
+    let log_snr = s(pool, ls_raw);
+    let snr_raw = pool.div(a2, s2);
+    let snr = s(pool, snr_raw);
+    let rho_raw = pool.div(sigma, alpha);
+    let rho = s(pool, rho_raw);
+    Ok(Derived {
+        kind,
+        quantities: vec![
+            ("alpha", alpha),
+            ("sigma", sigma),
+            ("alpha_bar", alpha_bar),
+            ("f", f),
+            ("g2", g2),
+            ("g", g),
+            ("lambda", lambda),
+            ("dlambda", dlambda),
+            ("log_snr", log_snr),
+            ("snr", snr),
+            ("rho", rho),
+        ],
+    })
+}
