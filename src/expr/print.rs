@@ -131,12 +131,12 @@ fn base_latex(base: &str) -> String {
 
 /// One identifier part without underscores: Greek command, single letter, digits, or upright.
 fn ident_latex(part: &str) -> String {
-    if GREEK.contains(&part) {
+    if part.is_empty() {
+        "{}".to_owned()
+    } else if GREEK.contains(&part) {
         format!("\\{part}")
     } else if part.chars().count() == 1 || part.chars().all(|c| c.is_ascii_digit()) {
         part.to_owned()
-    } else if part.is_empty() {
-        "{}".to_owned()
     } else {
         format!("\\mathrm{{{part}}}")
     }
@@ -1044,6 +1044,7 @@ mod tests {
             ("_s1", "s_{1}"),
             ("_u12", "u_{12}"),
             ("_1", "1"),
+            ("a__b", "a_{{},b}"),
         ];
         for (name, want) in cases {
             assert_eq!(symbol_latex(name), want, "{name}");
