@@ -63,7 +63,11 @@ pub enum Stmt {
     /// `doc "text";` (the text with escapes resolved)
     Doc { text: String, span: Span },
     /// `param NAME = expr;`
-    Param { name: Ident, value: Expr, span: Span },
+    Param {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
     /// `NAME(arg, ...) = expr;`
     Def {
         name: Ident,
@@ -100,9 +104,15 @@ pub enum ExprKind {
     /// An identifier: a parameter, a bound variable, `t`, `pi`.
     Ident(String),
     /// `first (+|-) term (+|-) term ...`; the first term carries no sign of its own.
-    Sum { first: Box<Expr>, rest: Vec<(Sign, Span, Expr)> },
+    Sum {
+        first: Box<Expr>,
+        rest: Vec<(Sign, Span, Expr)>,
+    },
     /// `first (*|/) factor ...`; each operator with its span.
-    Product { first: Box<Expr>, rest: Vec<(MulOp, Span, Expr)> },
+    Product {
+        first: Box<Expr>,
+        rest: Vec<(MulOp, Span, Expr)>,
+    },
     /// `a ^ b ^ c` as `[a, b, c]` (right-associative: `a^(b^c)`), at least two operands.
     Power(Vec<Expr>),
     /// Unary minus; it binds looser than `^`: `-2^2` is `-(2^2)`.
