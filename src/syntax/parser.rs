@@ -346,10 +346,10 @@ fn convert_pest_error(
             e,
             "a process cannot contain another; is a `}` missing before this?",
         );
-    } else if statement_start {
+    } else if statement_start || (positives.as_slice() == [Rule::lparen] && found_text != "=") {
         e = with_help(
             e,
-            "a statement is `doc \"text\";`, `param NAME = expr;`, `NAME(t) = expr;` or `assert expr == expr;`",
+            "a statement is `doc \"...\";`, `param x = ...;`, `f(t) = ...;` or `assert a == b;`",
         );
     } else if positives.as_slice() == [Rule::lparen] && found_text == "=" {
         e = with_help(
