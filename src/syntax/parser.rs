@@ -223,7 +223,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::number | Rule::neg | Rule::paren | Rule::sum | Rule::product => "an expression",
         Rule::ident => "an identifier",
         Rule::string => "a string",
-        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::pow => "an operator",
+        Rule::sum_op | Rule::mul_op | Rule::pow => "an operator",
         Rule::kw_process => "`process`",
         Rule::lbrace => "`{`",
         Rule::lparen => "`(`",
@@ -539,10 +539,10 @@ impl Builder<'_> {
         let (first, mut depth) = self.product(first);
         let mut rest = Vec::new();
         while let (Some(op), Some(operand)) = (inner.next(), inner.next()) {
-            let sign = match op.as_rule() {
-                Rule::add => Sign::Plus,
-                Rule::sub => Sign::Minus,
-                r => unreachable!("sum: operator, got {r:?}"),
+            let sign = match op.as_str() {
+                "+" => Sign::Plus,
+                "-" => Sign::Minus,
+                o => unreachable!("sum_op: `+` or `-`, got {o:?}"),
             };
             let (e, d) = self.product(operand);
             depth = depth.max(d);
@@ -564,10 +564,10 @@ impl Builder<'_> {
         let (first, mut depth) = self.factor(&mut inner);
         let mut rest = Vec::new();
         while let Some(op) = inner.next() {
-            let mul = match op.as_rule() {
-                Rule::mul => MulOp::Mul,
-                Rule::div => MulOp::Div,
-                r => unreachable!("product: operator, got {r:?}"),
+            let mul = match op.as_str() {
+                "*" => MulOp::Mul,
+                "/" => MulOp::Div,
+                o => unreachable!("mul_op: `*` or `/`, got {o:?}"),
             };
             let (e, d) = self.factor(&mut inner);
             depth = depth.max(d);
