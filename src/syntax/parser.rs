@@ -238,7 +238,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
-const WORD_ORDER: [&str; 16] = [
+const WORD_ORDER: [&str; 15] = [
     "a statement",
     "`process`",
     "an identifier",
@@ -254,7 +254,6 @@ const WORD_ORDER: [&str; 16] = [
     "`;`",
     "`}`",
     "end of input",
-    "a number",
 ];
 
 fn convert_pest_error(
