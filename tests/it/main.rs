@@ -3,5 +3,6 @@
 mod cli;
 mod diagnostics;
 mod library;
+mod parse;
 mod properties;
 mod support;
