@@ -375,3 +375,146 @@ fn plain_decimal(digits: &str, exp10: i64) -> String {
         format!("{int}.{frac}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ratio(n: BigInt, d: BigInt) -> BigRational {
+        BigRational::new(n, d)
+    }
+
+    fn pow2_int(k: u32) -> BigInt {
+        BigInt::one() << k
+    }
+
+    #[test]
+    fn rational_to_f64_matches_ieee_division() {
+        // IEEE division of exact operands is correctly rounded: an independent reference.
+        for (n, d) in [(1, 3), (1, 10), (-1, 3), (1, 7), (22, 7), (-5, 1)] {
+            let r = ratio(BigInt::from(n), BigInt::from(d));
+            assert_eq!(rational_to_f64(&r), n as f64 / d as f64, "{n}/{d}");
+        }
+    }
+
+    #[test]
+    fn rational_to_f64_ties_round_to_even() {
+        let two53 = pow2_int(53);
+        let below = ratio(&two53 + 1, two53.clone());
+        assert_eq!(rational_to_f64(&below), 1.0);
+        let above = ratio(&two53 + 3, two53.clone());
+        assert_eq!(rational_to_f64(&above), 1.0 + f64::EPSILON * 2.0);
+        // Just above the halfway point rounds up.
+        let big = pow2_int(200);
+        let just_above = ratio((&two53 + 1) * &big + 1, two53 * big);
+        assert_eq!(rational_to_f64(&just_above), 1.0 + f64::EPSILON);
+    }
+
+    #[test]
+    fn rational_to_f64_extremes() {
+        let tiny = ratio(BigInt::one(), pow2_int(1074));
+        assert_eq!(rational_to_f64(&tiny), f64::from_bits(1));
+        let half_tiny = ratio(BigInt::one(), pow2_int(1075));
+        assert_eq!(rational_to_f64(&half_tiny), 0.0);
+        let three_quarters = ratio(BigInt::from(3), pow2_int(1076));
+        assert_eq!(rational_to_f64(&three_quarters), f64::from_bits(1));
+        let below_half = ratio(BigInt::one(), pow2_int(1076));
+        assert_eq!(rational_to_f64(&below_half), 0.0);
+        let huge = BigRational::from_integer(pow2_int(1024));
+        assert_eq!(rational_to_f64(&huge), f64::INFINITY);
+        assert_eq!(rational_to_f64(&-huge), f64::NEG_INFINITY);
+        // Halfway between f64::MAX (odd mantissa) and 2^1024: ties to even, so infinity.
+        let halfway = BigRational::from_integer(pow2_int(1024) - pow2_int(970));
+        assert_eq!(rational_to_f64(&halfway), f64::INFINITY);
+        let max = BigRational::from_integer(pow2_int(1024) - pow2_int(971));
+        assert_eq!(rational_to_f64(&max), f64::MAX);
+        let smallest_normal = ratio(BigInt::one(), pow2_int(1022));
+        assert_eq!(rational_to_f64(&smallest_normal), f64::MIN_POSITIVE);
+    }
+
+    #[test]
+    fn format_f64_examples() {
+        assert_eq!(format_f64(0.1), "0.10000000000000001");
+        assert_eq!(format_f64(1.0), "1.0000000000000000");
+        assert_eq!(format_f64(-2.5), "-2.5000000000000000");
+        assert_eq!(format_f64(0.0), "0");
+        assert_eq!(format_f64(-0.0), "0");
+        assert_eq!(format_f64(1e16), "10000000000000000");
+        assert_eq!(format_f64(1e17), "1.0000000000000000e17");
+        assert_eq!(format_f64(1e-5), "0.000010000000000000001");
+        assert_eq!(format_f64(1e-6), "9.9999999999999995e-7");
+        assert_eq!(format_f64(123456.789), "123456.78900000000");
+        assert_eq!(format_f64(f64::from_bits(1)), "4.9406564584124654e-324");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn format_f64_round_trips(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assume!(x.is_finite());
+            let back: f64 = format_f64(x).parse().expect("format_f64 prints a float literal");
+            prop_assert_eq!(back, if x == 0.0 { 0.0 } else { x });
+        }
+
+        #[test]
+        fn rational_to_f64_agrees_with_division(n in -(1i64 << 53)..(1i64 << 53), d in 1i64..(1i64 << 53)) {
+            let r = ratio(BigInt::from(n), BigInt::from(d));
+            prop_assert_eq!(rational_to_f64(&r), n as f64 / d as f64);
+        }
+    }
+
+    fn err(pool: &Pool, e: ExprId, env: &[(Symbol, f64)]) -> EvalError {
+        eval_f64(pool, e, env).expect_err("the input is outside the domain")
+    }
+
+    #[test]
+    fn every_error_variant() {
+        let mut p = Pool::new();
+        let m1 = p.int(-1);
+        let log = p.call(Func::Log, m1);
+        assert_eq!(
+            err(&p, log, &[]),
+            EvalError::Domain {
+                func: "log",
+                arg: "-1.0000000000000000".into()
+            }
+        );
+        let m2 = p.int(-2);
+        let root = p.sqrt(m2);
+        assert!(matches!(
+            err(&p, root, &[]),
+            EvalError::Domain { func: "power", .. }
+        ));
+        let two = p.int(2);
+        let asin = p.call(Func::Asin, two);
+        assert!(matches!(
+            err(&p, asin, &[]),
+            EvalError::Domain { func: "asin", .. }
+        ));
+        let zero = p.int(0);
+        let inv = p.recip(zero);
+        assert_eq!(err(&p, inv, &[]), EvalError::DivisionByZero);
+        let big = p.int(1000);
+        let exp = p.call(Func::Exp, big);
+        let z = p.mul2(exp, zero);
+        assert_eq!(err(&p, z, &[]), EvalError::Overflow);
+        let x = p.var("x");
+        assert_eq!(err(&p, x, &[]), EvalError::Unbound("x".into()));
+    }
+
+    #[test]
+    fn shared_subexpressions_are_evaluated_once() {
+        // A DAG of 80 doublings: its tree has 2^80 leaves, so only memoisation finishes.
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let mut e = x;
+        for _ in 0..80 {
+            e = p.add2(e, e);
+        }
+        let s = p.lookup_symbol("x").expect("x was interned above");
+        assert_eq!(eval_f64(&p, e, &[(s, 1.0)]), Ok(2f64.powi(80)));
+    }
+}
