@@ -77,8 +77,37 @@ impl Hp {
 
     /// `x` exactly (NaN and infinities map to their BigFloat counterparts).
     pub fn from_f64(&self, x: f64) -> BigFloat {
-        BigFloat::from_f64(x, 64)
+        from_f64_exact(x)
     }
+}
+
+/// `x` exactly, from its bits (astro-float's own conversion halves subnormals).
+fn from_f64_exact(x: f64) -> BigFloat {
+    if x.is_nan() {
+        return astro_float::NAN;
+    }
+    let sign = if x.is_sign_negative() {
+        Sign::Neg
+    } else {
+        Sign::Pos
+    };
+    if x.is_infinite() {
+        return inf(sign);
+    }
+    let bits = x.to_bits();
+    let field = ((bits >> 52) & 0x7ff) as i64;
+    let fraction = bits & ((1u64 << 52) - 1);
+    let (m, exp2) = if field == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1u64 << 52), field - 1075)
+    };
+    if m == 0 {
+        let mut zero = BigFloat::new(64);
+        zero.set_sign(sign);
+        return zero;
+    }
+    from_integer_scaled(&BigUint::from(m), exp2, sign)
 }
 
 /// `r` correctly rounded to `p` bits: an integer quotient with more than `p + 2` bits, the
@@ -205,7 +234,7 @@ impl HpEval<'_> {
             Exponent::General => {
                 let x = self.eval(exp)?;
                 match general_pow_case(sign_of(&b), sign_of(&x), || show(&b))? {
-                    Some(v) => Ok(BigFloat::from_f64(v, p)),
+                    Some(v) => Ok(from_f64_exact(v)),
                     None => finite(b.pow(&x, p, RM, &mut self.hp.consts)),
                 }
             }
@@ -553,4 +582,167 @@ fn scaled_round_approx(x: &BigFloat, n: i64, digits: usize) -> (BigUint, BigUint
         wp *= 2;
     }
     (BigUint::zero(), BigUint::zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::eval::eval_f64;
+    use proptest::prelude::*;
+
+    // Published decimal expansions (OEIS A000796, A001113, A002162, A002193).
+    const PI: &str =
+        "3.14159265358979323846264338327950288419716939937510582097494459230781640628620899";
+    const E: &str =
+        "2.71828182845904523536028747135266249775724709369995957496696762772407663035354759";
+    const LN2: &str =
+        "0.693147180559945309417232121458176568075500134360255254120680009493393621969694715";
+    const SQRT2: &str =
+        "1.41421356237309504880168872420969807856967187537694807317667973799073247846210703";
+
+    /// The first `n` significant digits of a published expansion, rounded half up (none of
+    /// the expansions used has a tie at the cut).
+    fn rounded(published: &str, n: usize) -> String {
+        let (int, frac) = published.split_once('.').expect("expansions have a point");
+        let all: Vec<u8> = format!("{int}{frac}").bytes().map(|b| b - b'0').collect();
+        let lead = all.iter().take_while(|d| **d == 0).count();
+        let mut kept = all[..lead + n].to_vec();
+        let mut carry = all[lead + n] >= 5;
+        for d in kept.iter_mut().rev() {
+            if !carry {
+                break;
+            }
+            *d = (*d + 1) % 10;
+            carry = *d == 0;
+        }
+        assert!(
+            !carry,
+            "no carry out of the leading digit in these expansions"
+        );
+        let digits: String = kept.iter().map(|d| char::from(b'0' + d)).collect();
+        let (i, f) = digits.split_at(int.len());
+        format!("{i}.{f}")
+    }
+
+    fn eval(pool: &Pool, e: ExprId) -> BigFloat {
+        Hp::new(DEFAULT_PRECISION)
+            .eval(pool, e, &[])
+            .expect("the test expression has a value")
+    }
+
+    #[test]
+    fn constants_match_published_digits() {
+        let mut p = Pool::new();
+        let pi = p.pi();
+        let e = p.constant(Constant::E);
+        let two = p.int(2);
+        let ln2 = p.call(Func::Log, two);
+        let sqrt2 = p.sqrt(two);
+        for (id, published) in [(pi, PI), (e, E), (ln2, LN2), (sqrt2, SQRT2)] {
+            let v = eval(&p, id);
+            assert_eq!(format_sig(&v, 60), rounded(published, 60), "{published}");
+            assert_eq!(format_sig(&v, 70), rounded(published, 70), "{published}");
+        }
+        assert_eq!(
+            format_sig(&eval(&p, pi), 50),
+            "3.1415926535897932384626433832795028841971693993751"
+        );
+    }
+
+    fn bf(x: f64) -> BigFloat {
+        from_f64_exact(x)
+    }
+
+    fn pow2(k: i32) -> BigFloat {
+        let mut x = BigFloat::from_u8(1, 64);
+        x.set_exponent(k + 1);
+        x
+    }
+
+    fn sum(xs: &[BigFloat]) -> BigFloat {
+        xs.iter().fold(BigFloat::new(512), |a, x| a.add(x, 512, RM))
+    }
+
+    #[test]
+    fn format_sig_rounds_the_exact_binary_value() {
+        // Exact ties round to even.
+        assert_eq!(format_sig(&bf(0.125), 2), "0.12");
+        assert_eq!(format_sig(&bf(0.375), 2), "0.38");
+        assert_eq!(format_sig(&bf(2.5), 1), "2");
+        assert_eq!(format_sig(&bf(999.5), 3), "1000");
+        assert_eq!(format_sig(&bf(-1e20), 3), "-1.00e20");
+        assert_eq!(format_sig(&bf(0.0), 5), "0");
+        // 0.1 in binary is slightly above 1/10.
+        assert_eq!(format_sig(&bf(0.1), 20), "0.10000000000000000555");
+        // 2^1000000 and its inverse (digits from exact integer arithmetic elsewhere).
+        assert_eq!(
+            format_sig(&pow2(1_000_000), 20),
+            "9.9006562292958982507e301029"
+        );
+        assert_eq!(
+            format_sig(&pow2(-1_000_000), 20),
+            "1.0100340591980302247e-301030"
+        );
+    }
+
+    #[test]
+    fn approximate_digits_agree_with_exact_ones() {
+        for (x, n) in [(PI, 40i64), (E, -5), (LN2, 70), (SQRT2, 0)] {
+            let v = BigFloat::parse(
+                x,
+                astro_float::Radix::Dec,
+                256,
+                RM,
+                &mut Consts::new().expect("alloc"),
+            );
+            let (_, m, exp2) = parts(&v).expect("finite");
+            assert_eq!(
+                scaled_round_exact(&m, exp2, n),
+                scaled_round_approx(&v, n, 60)
+            );
+        }
+    }
+
+    #[test]
+    fn to_f64_rounds_to_nearest_even() {
+        let one = BigFloat::from_u8(1, 256);
+        let eps = f64::EPSILON;
+        assert_eq!(to_f64(&sum(&[one.clone(), pow2(-53)])), 1.0);
+        let three_halves = sum(&[one.clone(), pow2(-53), pow2(-52)]);
+        assert_eq!(to_f64(&three_halves), 1.0 + 2.0 * eps);
+        let just_above = sum(&[one.clone(), pow2(-53), pow2(-300)]);
+        assert_eq!(to_f64(&just_above), 1.0 + eps);
+        assert_eq!(to_f64(&pow2(1024)), f64::INFINITY);
+        assert_eq!(to_f64(&pow2(1024).neg()), f64::NEG_INFINITY);
+        assert_eq!(to_f64(&pow2(-1074)), f64::from_bits(1));
+        assert_eq!(to_f64(&pow2(-1075)), 0.0);
+        assert_eq!(to_f64(&sum(&[pow2(-1075), pow2(-1200)])), f64::from_bits(1));
+        assert_eq!(to_f64(&sum(&[pow2(-1075), pow2(-1076)])), f64::from_bits(1));
+        assert_eq!(to_f64(&pow2(-1076)), 0.0);
+        assert!(to_f64(&astro_float::NAN).is_nan());
+        assert_eq!(to_f64(&bf(-0.0)).to_bits(), (-0.0f64).to_bits());
+    }
+
+    #[test]
+    fn from_rational_rounds_correctly() {
+        let mut hp = Hp::new(64);
+        let third = hp.from_rational(&BigRational::new(1.into(), 3.into()));
+        let (words, _, _, e, _) = third.as_raw_parts().expect("finite");
+        // 1/3 = 0.0101..., its 64-bit mantissa 0xAAAA...AA is followed by 1010...: up.
+        assert_eq!((words, e), (&[0xAAAA_AAAA_AAAA_AAABu64][..], -1));
+        let tenth = hp.from_rational(&BigRational::new(1.into(), 10.into()));
+        assert_eq!(to_f64(&tenth), 0.1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn f64_round_trips(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assume!(x.is_finite());
+            let hp = Hp::new(64);
+            prop_assert_eq!(to_f64(&hp.from_f64(x)).to_bits(), x.to_bits());
+        }
+    }
 }
