@@ -298,11 +298,11 @@ impl HpEval<'_> {
             Func::Cos => x.cos(p, RM, cc),
             Func::Tan => x.tan(p, RM, cc),
             Func::Asin => {
-                domain(x.abs_cmp(&one).is_some_and(|c| c <= 0))?;
+                domain(x.abs().cmp(&one).is_some_and(|c| c <= 0))?;
                 x.asin(p, RM, cc)
             }
             Func::Acos => {
-                domain(x.abs_cmp(&one).is_some_and(|c| c <= 0))?;
+                domain(x.abs().cmp(&one).is_some_and(|c| c <= 0))?;
                 x.acos(p, RM, cc)
             }
             Func::Atan => x.atan(p, RM, cc),
@@ -732,6 +732,331 @@ mod tests {
         assert_eq!((words, e), (&[0xAAAA_AAAA_AAAA_AAABu64][..], -1));
         let tenth = hp.from_rational(&BigRational::new(1.into(), 10.into()));
         assert_eq!(to_f64(&tenth), 0.1);
+    }
+
+    /// `|a - b| / |b|` as an f64.
+    fn rel_err(a: &BigFloat, b: &BigFloat) -> f64 {
+        let d = a.sub(b, 512, RM).div(b, 512, RM);
+        to_f64(&d).abs()
+    }
+
+    fn rat(n: i64, d: i64) -> BigRational {
+        BigRational::new(n.into(), d.into())
+    }
+
+    /// The sum of `terms` (exact rationals), rounded to 512 bits.
+    fn exact(terms: &[BigRational]) -> BigFloat {
+        let r = terms.iter().fold(BigRational::zero(), |a, t| a + t);
+        rational_at(&r, 512)
+    }
+
+    fn ten_pow(k: i32) -> BigRational {
+        let t = BigRational::from_integer(BigInt::from(10));
+        num_traits::pow::Pow::pow(t, k)
+    }
+
+    /// `f(c)` for the rational `c` at 256 bits.
+    fn call_at(f: Func, c: &BigRational) -> BigFloat {
+        let mut p = Pool::new();
+        let x = p.rational(c.clone());
+        let e = p.call(f, x);
+        eval(&p, e)
+    }
+
+    const FULL: f64 = 1e-75; // 2^-249: 256-bit results, a few roundings
+
+    #[test]
+    fn identities_at_256_bits() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let s = p.lookup_symbol("x").expect("interned");
+        let sin = p.call(Func::Sin, x);
+        let cos = p.call(Func::Cos, x);
+        let s2 = p.powi(sin, 2);
+        let c2 = p.powi(cos, 2);
+        let pythagoras = p.add2(s2, c2);
+        let log = p.call(Func::Log, x);
+        let exp_log = p.call(Func::Exp, log);
+        let sig = p.call(Func::Sigmoid, x);
+        let nx = p.neg(x);
+        let sig_neg = p.call(Func::Sigmoid, nx);
+        let sig_sum = p.add2(sig, sig_neg);
+        let mut hp = Hp::new(DEFAULT_PRECISION);
+        let one = BigFloat::from_u8(1, 64);
+        for v in [0.3, 1.0, 2.75, 40.0, 1e5] {
+            let env = [(s, bf(v))];
+            let got = hp.eval(&p, pythagoras, &env).expect("defined");
+            assert!(rel_err(&got, &one) < 1e-70, "sin^2+cos^2 at {v}");
+            let got = hp.eval(&p, exp_log, &env).expect("defined");
+            assert!(rel_err(&got, &bf(v)) < FULL, "exp(log x) at {v}");
+            let got = hp.eval(&p, sig_sum, &env).expect("defined");
+            assert!(rel_err(&got, &one) < FULL, "sigmoid sum at {v}");
+        }
+        let one_e = p.int(1);
+        let atan = p.call(Func::Atan, one_e);
+        let four = p.int(4);
+        let four_atan = p.mul2(four, atan);
+        let pi = p.pi();
+        assert!(rel_err(&eval(&p, four_atan), &eval(&p, pi)) < FULL);
+    }
+
+    #[test]
+    fn cancellation_prone_functions_keep_full_precision() {
+        let x = ten_pow(-30);
+        let want = exact(&[
+            x.clone(),
+            ten_pow(-60) / rat(2, 1),
+            ten_pow(-90) / rat(6, 1),
+        ]);
+        assert!(rel_err(&call_at(Func::Expm1, &x), &want) < FULL);
+        let y = -ten_pow(-40);
+        let want = exact(&[
+            y.clone(),
+            -ten_pow(-80) / rat(2, 1),
+            -ten_pow(-120) / rat(3, 1),
+        ]);
+        assert!(rel_err(&call_at(Func::Log1p, &y), &want) < FULL);
+        // Below 2^-256 the series branches take over.
+        let z = ten_pow(-100);
+        let want = exact(&[z.clone(), ten_pow(-200) / rat(2, 1)]);
+        assert!(rel_err(&call_at(Func::Expm1, &z), &want) < FULL);
+        let want = exact(&[z.clone(), -ten_pow(-200) / rat(2, 1)]);
+        assert!(rel_err(&call_at(Func::Log1p, &z), &want) < FULL);
+        // Odd functions near zero: x plus the cubic term of their series.
+        let cubic = |c: i64| exact(&[x.clone(), ten_pow(-90) * rat(1, c)]);
+        for (f, c) in [
+            (Func::Sin, -6),
+            (Func::Tan, 3),
+            (Func::Sinh, 6),
+            (Func::Tanh, -3),
+            (Func::Asin, 6),
+            (Func::Atan, -3),
+        ] {
+            assert!(rel_err(&call_at(f, &x), &cubic(c)) < FULL, "{f:?}");
+        }
+        // sigmoid(-200) = e^-200 / (1 + e^-200), far below 2^-256 relative to 1.
+        let mut p = Pool::new();
+        let m200 = p.int(-200);
+        let sig = p.call(Func::Sigmoid, m200);
+        let e = p.call(Func::Exp, m200);
+        let one = p.int(1);
+        let denom = p.add2(one, e);
+        let ratio = p.div(e, denom);
+        assert!(rel_err(&eval(&p, sig), &eval(&p, ratio)) < FULL);
+    }
+
+    /// Expressions whose evaluation fails, with the error both evaluators must give.
+    fn failing(p: &mut Pool) -> Vec<(ExprId, EvalError)> {
+        let m1 = p.int(-1);
+        let m2 = p.int(-2);
+        let zero = p.int(0);
+        let two = p.int(2);
+        let third = p.frac(1, 3);
+        let domain = |func: &'static str, arg: &str| EvalError::Domain {
+            func,
+            arg: arg.to_owned(),
+        };
+        let m1_text = "-1.0000000000000000";
+        vec![
+            (p.call(Func::Log, m1), domain("log", m1_text)),
+            (p.call(Func::Log, zero), domain("log", "0")),
+            (p.sqrt(m2), domain("power", "-2.0000000000000000")),
+            (p.pow(m2, third), domain("power", "-2.0000000000000000")),
+            (
+                p.call(Func::Asin, two),
+                domain("asin", "2.0000000000000000"),
+            ),
+            (
+                p.call(Func::Acos, m2),
+                domain("acos", "-2.0000000000000000"),
+            ),
+            (p.call(Func::Log1p, m1), domain("log1p", m1_text)),
+            (p.recip(zero), EvalError::DivisionByZero),
+            (p.pow_rational(zero, rat(-1, 2)), EvalError::DivisionByZero),
+            (p.var("nowhere"), EvalError::Unbound("nowhere".into())),
+        ]
+    }
+
+    #[test]
+    fn both_evaluators_report_the_same_errors() {
+        let mut p = Pool::new();
+        let mut hp = Hp::new(DEFAULT_PRECISION);
+        for (e, want) in failing(&mut p) {
+            assert_eq!(eval_f64(&p, e, &[]), Err(want.clone()));
+            assert_eq!(hp.eval(&p, e, &[]).map(|v| to_f64(&v)), Err(want));
+        }
+        // Overflow: f64 at e^1000; the big-float exponent range ends near 2^(2^31).
+        let big = p.int(1000);
+        let exp = p.call(Func::Exp, big);
+        assert_eq!(eval_f64(&p, exp, &[]), Err(EvalError::Overflow));
+        let huge = p.int(1 << 40);
+        let exp = p.call(Func::Exp, huge);
+        assert_eq!(
+            hp.eval(&p, exp, &[]).map(|v| to_f64(&v)),
+            Err(EvalError::Overflow)
+        );
+    }
+
+    /// Distance in units in the last place between two finite f64 of any sign.
+    fn ulps(a: f64, b: f64) -> u64 {
+        let key = |x: f64| {
+            let b = x.to_bits() as i64;
+            if b < 0 { i64::MIN - b } else { b }
+        };
+        key(a).abs_diff(key(b))
+    }
+
+    fn agree(p: &Pool, e: ExprId, env: &[(Symbol, f64)]) -> Result<(), String> {
+        let f = eval_f64(p, e, env).map_err(|err| format!("f64: {err}"))?;
+        let env_hp: Vec<(Symbol, BigFloat)> = env.iter().map(|(s, v)| (*s, bf(*v))).collect();
+        let h = Hp::new(DEFAULT_PRECISION)
+            .eval(p, e, &env_hp)
+            .map_err(|err| format!("hp: {err}"))?;
+        let h = to_f64(&h);
+        if ulps(f, h) <= 4 {
+            Ok(())
+        } else {
+            Err(format!("f64 {f:e} vs hp {h:e}: {} ulps", ulps(f, h)))
+        }
+    }
+
+    #[test]
+    fn f64_agrees_with_hp_on_schedule_formulas() {
+        let mut p = Pool::new();
+        let t = p.var("t");
+        let s = p.lookup_symbol("t").expect("interned");
+        let mut exprs = Vec::new();
+        // VP linear: alpha = exp(-t^2 (b1 - b0)/4 - t b0/2), sigma = sqrt(-expm1(2 log alpha)),
+        // with b0 = 1/10, b1 = 11/10 so that exp's condition number |log alpha| stays small.
+        let t2 = p.powi(t, 2);
+        let (c2, c1, two, one) = (p.frac(-1, 4), p.frac(-1, 20), p.int(2), p.int(1));
+        let a = p.mul2(c2, t2);
+        let b = p.mul2(c1, t);
+        let log_alpha = p.add2(a, b);
+        let alpha = p.call(Func::Exp, log_alpha);
+        let two_log = p.mul2(two, log_alpha);
+        let em1 = p.call(Func::Expm1, two_log);
+        let neg_em1 = p.neg(em1);
+        let sigma = p.sqrt(neg_em1);
+        let snr_root = p.div(alpha, sigma);
+        exprs.extend([alpha, sigma, snr_root]);
+        // Cosine schedule (sigma^2 = sin^2: cos near pi/2 is ill-conditioned in any
+        // evaluator) and log-SNR forms.
+        let (half, pi, three, m12) = (p.frac(1, 2), p.pi(), p.int(3), p.int(-12));
+        let half_pi = p.mul2(half, pi);
+        let angle = p.mul2(half_pi, t);
+        let sin = p.call(Func::Sin, angle);
+        exprs.push(p.powi(sin, 2));
+        exprs.push(p.call(Func::Cos, t));
+        let slope = p.mul2(m12, t);
+        let lsnr = p.add2(three, slope);
+        exprs.push(p.call(Func::Sigmoid, lsnr));
+        let neg_lsnr = p.neg(lsnr);
+        let sig_neg = p.call(Func::Sigmoid, neg_lsnr);
+        exprs.push(p.sqrt(sig_neg));
+        exprs.push(p.call(Func::Log1p, t2));
+        exprs.push(p.pow_rational(t, rat(1, 3)));
+        exprs.push(p.pow_rational(t, rat(-1, 2)));
+        let one_t = p.add2(one, t);
+        exprs.push(p.powi(one_t, -3));
+        exprs.push(p.pow(t, t));
+        exprs.push(p.call(Func::Tanh, t));
+        let inv_t = p.div(one, t);
+        exprs.push(p.call(Func::Atan, inv_t));
+        let half_t = p.mul2(half, t);
+        exprs.push(p.call(Func::Asin, half_t));
+        exprs.push(p.call(Func::Acos, half_t));
+        exprs.push(p.call(Func::Cosh, t));
+        exprs.push(p.call(Func::Sinh, t));
+        exprs.push(p.call(Func::Log, t));
+        exprs.push(p.call(Func::Abs, neg_lsnr));
+        for e in exprs {
+            for v in [0.001, 0.1, 0.37, 0.5, 0.9, 1.0] {
+                agree(&p, e, &[(s, v)]).unwrap_or_else(|m| panic!("{e:?} at t={v}: {m}"));
+            }
+        }
+    }
+
+    /// A random positive, well-conditioned expression (no cancellation, bounded arguments).
+    #[derive(Clone, Debug)]
+    enum Gen {
+        X,
+        Int(i64),
+        Pi,
+        Add(Box<Gen>, Box<Gen>),
+        Mul(Box<Gen>, Box<Gen>),
+        Pow(Box<Gen>, i64, i64),
+        Call(Func, Box<Gen>),
+    }
+
+    fn gen_strategy() -> impl Strategy<Value = Gen> {
+        let leaf = prop_oneof![Just(Gen::X), (1i64..20).prop_map(Gen::Int), Just(Gen::Pi)];
+        leaf.prop_recursive(2, 8, 2, |inner| {
+            let exps = prop_oneof![
+                Just((-2, 1)),
+                Just((-1, 1)),
+                Just((2, 1)),
+                Just((1, 2)),
+                Just((-1, 2)),
+                Just((1, 3)),
+            ];
+            let funcs = prop_oneof![
+                Just(Func::Atan),
+                Just(Func::Tanh),
+                Just(Func::Sigmoid),
+                Just(Func::Log1p),
+                Just(Func::Exp),
+            ];
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Gen::Add(a.into(), b.into())),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Gen::Mul(a.into(), b.into())),
+                (inner.clone(), exps).prop_map(|(a, (n, d))| Gen::Pow(a.into(), n, d)),
+                (funcs, inner).prop_map(|(f, a)| Gen::Call(f, a.into())),
+            ]
+        })
+    }
+
+    fn build(p: &mut Pool, g: &Gen) -> ExprId {
+        match g {
+            Gen::X => p.var("x"),
+            Gen::Int(n) => p.int(*n),
+            Gen::Pi => p.pi(),
+            Gen::Add(a, b) => {
+                let xs = vec![build(p, a), build(p, b)];
+                p.intern(Node::Add(xs.into()))
+            }
+            Gen::Mul(a, b) => {
+                let xs = vec![build(p, a), build(p, b)];
+                p.intern(Node::Mul(xs.into()))
+            }
+            Gen::Pow(a, n, d) => {
+                let base = build(p, a);
+                let e = p.rational(rat(*n, *d));
+                p.intern(Node::Pow(base, e))
+            }
+            // exp only of a bounded argument, so its condition number stays below 2.
+            Gen::Call(Func::Exp, a) => {
+                let inner = build(p, a);
+                let bounded = p.intern(Node::Call(Func::Atan, inner));
+                p.intern(Node::Call(Func::Exp, bounded))
+            }
+            Gen::Call(f, a) => {
+                let arg = build(p, a);
+                p.intern(Node::Call(*f, arg))
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn f64_agrees_with_hp_on_random_expressions(g in gen_strategy(), x in 0.5f64..2.0) {
+            let mut p = Pool::new();
+            let e = build(&mut p, &g);
+            let s = p.symbol("x");
+            prop_assert_eq!(agree(&p, e, &[(s, x)]), Ok(()));
+        }
     }
 
     proptest! {
