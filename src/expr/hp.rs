@@ -1059,6 +1059,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn shared_subexpressions_are_evaluated_once() {
+        // A DAG of 80 doublings: its tree has 2^80 leaves, so only memoisation finishes.
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let mut e = x;
+        for _ in 0..80 {
+            e = p.add2(e, e);
+        }
+        let s = p.lookup_symbol("x").expect("interned above");
+        let v = Hp::new(DEFAULT_PRECISION).eval(&p, e, &[(s, bf(1.0))]);
+        assert_eq!(v.map(|v| to_f64(&v)), Ok(2f64.powi(80)));
+    }
+
+    #[test]
+    fn sigmoid_saturates_without_overflow() {
+        let mut p = Pool::new();
+        for (x, want) in [(1i64 << 40, 1.0), (-(1i64 << 40), 0.0), (800, 1.0)] {
+            let c = p.int(x);
+            let e = p.call(Func::Sigmoid, c);
+            assert_eq!(to_f64(&eval(&p, e)), want, "sigmoid({x})");
+            assert_eq!(eval_f64(&p, e, &[]), Ok(want), "sigmoid({x})");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
