@@ -1,23 +1,520 @@
-//! f64 evaluation (stub until the real one lands).
+//! Evaluation of expressions in f64, correctly rounded rational conversion, round-trip printing.
+//!
+//! [`eval_f64`] and the high-precision evaluator in [`crate::expr::hp`] share one semantics
+//! (domains, powers, errors), so either can be checked against the other.
 
-use super::pool::{ExprId, Pool, Symbol};
+use std::collections::HashMap;
+use std::f64::consts;
 
+use num_bigint::{BigInt, BigUint};
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use super::pool::{Constant, ExprId, Func, Node, Pool, Symbol};
+
+/// Why an expression has no finite real value at the given point.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum EvalError {
+    /// A function or a power was applied outside its real domain (`log(-1)`, `(-2)^(1/2)`).
     #[error("{func} is undefined at {arg}")]
     Domain { func: &'static str, arg: String },
+    /// A zero base raised to a negative power.
     #[error("division by zero")]
     DivisionByZero,
+    /// A value (final or intermediate) is too large for the number type.
     #[error("overflow: the result is not a finite number")]
     Overflow,
+    /// A symbol with no value in the environment.
     #[error("`{0}` has no value here")]
     Unbound(String),
 }
 
-pub fn eval_f64(_pool: &Pool, _e: ExprId, _env: &[(Symbol, f64)]) -> Result<f64, EvalError> {
-    Ok(0.0)
+/// Evaluates `e` in f64 with the symbols bound by `env`. Shared subexpressions are
+/// evaluated once; no NaN or infinity is ever returned.
+pub fn eval_f64(pool: &Pool, e: ExprId, env: &[(Symbol, f64)]) -> Result<f64, EvalError> {
+    F64Eval {
+        pool,
+        env,
+        memo: HashMap::new(),
+    }
+    .eval(e)
 }
 
+struct F64Eval<'a> {
+    pool: &'a Pool,
+    env: &'a [(Symbol, f64)],
+    memo: HashMap<ExprId, f64>,
+}
+
+impl F64Eval<'_> {
+    fn eval(&mut self, e: ExprId) -> Result<f64, EvalError> {
+        if let Some(&v) = self.memo.get(&e) {
+            return Ok(v);
+        }
+        let v = finite(self.eval_node(e)?)?;
+        self.memo.insert(e, v);
+        Ok(v)
+    }
+
+    fn eval_node(&mut self, e: ExprId) -> Result<f64, EvalError> {
+        match self.pool.node(e) {
+            Node::Rational(r) => Ok(rational_to_f64(r)),
+            Node::Const(Constant::Pi) => Ok(consts::PI),
+            Node::Const(Constant::E) => Ok(consts::E),
+            Node::Sym(s) => self.lookup(*s),
+            Node::Add(xs) => xs
+                .iter()
+                .try_fold(0.0, |acc, &x| finite(acc + self.eval(x)?)),
+            Node::Mul(xs) => xs
+                .iter()
+                .try_fold(1.0, |acc, &x| finite(acc * self.eval(x)?)),
+            Node::Pow(b, x) => self.pow(*b, *x),
+            Node::Call(f, a) => {
+                let x = self.eval(*a)?;
+                call_f64(*f, x)
+            }
+        }
+    }
+
+    fn lookup(&self, s: Symbol) -> Result<f64, EvalError> {
+        self.env
+            .iter()
+            .find(|(k, _)| *k == s)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| EvalError::Unbound(self.pool.symbol_name(s).to_owned()))
+    }
+
+    fn pow(&mut self, base: ExprId, exp: ExprId) -> Result<f64, EvalError> {
+        let b = self.eval(base)?;
+        match classify_exponent(self.pool, exp) {
+            Exponent::Int(n) => powi_f64(b, n),
+            Exponent::Frac(r) => {
+                check_fractional_base(b.partial_cmp(&0.0), r.is_positive(), || format_f64(b))?;
+                Ok(match () {
+                    _ if b == 0.0 => 0.0,
+                    _ if is_half(r) => b.sqrt(),
+                    _ if is_neg_half(r) => 1.0 / b.sqrt(),
+                    _ => b.powf(rational_to_f64(r)),
+                })
+            }
+            Exponent::General => {
+                let x = self.eval(exp)?;
+                match general_pow_case(b.partial_cmp(&0.0), x.partial_cmp(&0.0), || format_f64(b))?
+                {
+                    Some(v) => Ok(v),
+                    None => Ok(b.powf(x)),
+                }
+            }
+        }
+    }
+}
+
+/// How a power is evaluated, decided from the exponent's node alone (shared by both
+/// evaluators so they agree on which inputs are errors).
+pub(crate) enum Exponent<'a> {
+    /// An integer exponent: any real base, zero base only for `n >= 0`.
+    Int(&'a BigInt),
+    /// A non-integer rational exponent: the base must be `>= 0`.
+    Frac(&'a BigRational),
+    /// Anything else: `exp(e * log(b))` for `b > 0`.
+    General,
+}
+
+pub(crate) fn classify_exponent(pool: &Pool, exp: ExprId) -> Exponent<'_> {
+    match pool.node(exp) {
+        Node::Rational(r) if r.is_integer() => Exponent::Int(r.numer()),
+        Node::Rational(r) => Exponent::Frac(r),
+        _ => Exponent::General,
+    }
+}
+
+pub(crate) fn is_half(r: &BigRational) -> bool {
+    *r.numer() == BigInt::one() && *r.denom() == BigInt::from(2)
+}
+
+pub(crate) fn is_neg_half(r: &BigRational) -> bool {
+    *r.numer() == -BigInt::one() && *r.denom() == BigInt::from(2)
+}
+
+/// The errors of `b^(p/q)` for a non-integer `p/q`, from the sign of `b`.
+pub(crate) fn check_fractional_base(
+    base_sign: Option<std::cmp::Ordering>,
+    exp_positive: bool,
+    show_base: impl Fn() -> String,
+) -> Result<(), EvalError> {
+    use std::cmp::Ordering::*;
+    match base_sign {
+        Some(Less) | None => Err(EvalError::Domain {
+            func: "power",
+            arg: show_base(),
+        }),
+        Some(Equal) if !exp_positive => Err(EvalError::DivisionByZero),
+        _ => Ok(()),
+    }
+}
+
+/// `b^x` for a general exponent: the value when the base is zero, an error when it is
+/// negative, `None` when the base is positive (compute `exp(x log b)`).
+pub(crate) fn general_pow_case(
+    base_sign: Option<std::cmp::Ordering>,
+    exp_sign: Option<std::cmp::Ordering>,
+    show_base: impl Fn() -> String,
+) -> Result<Option<f64>, EvalError> {
+    use std::cmp::Ordering::*;
+    match (base_sign, exp_sign) {
+        (Some(Greater), _) => Ok(None),
+        (Some(Equal), Some(Greater)) => Ok(Some(0.0)),
+        (Some(Equal), Some(Equal)) => Ok(Some(1.0)),
+        (Some(Equal), _) => Err(EvalError::DivisionByZero),
+        _ => Err(EvalError::Domain {
+            func: "power",
+            arg: show_base(),
+        }),
+    }
+}
+
+/// `b^n` for an integer `n` (libm's `pow` is accurate to within an ulp; `powi` is not).
+fn powi_f64(b: f64, n: &BigInt) -> Result<f64, EvalError> {
+    if b == 0.0 && n.is_negative() {
+        return Err(EvalError::DivisionByZero);
+    }
+    let odd = n.bit(0);
+    // `to_f64` rounds exponents beyond 2^53, so the sign comes from the exact parity.
+    let nf = n.to_f64().unwrap_or(f64::INFINITY);
+    let magnitude = b.abs().powf(nf);
+    finite(if b < 0.0 && odd {
+        -magnitude
+    } else {
+        magnitude
+    })
+}
+
+fn call_f64(f: Func, x: f64) -> Result<f64, EvalError> {
+    let domain = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(EvalError::Domain {
+                func: f.name(),
+                arg: format_f64(x),
+            })
+        }
+    };
+    let v = match f {
+        Func::Exp => x.exp(),
+        Func::Log => {
+            domain(x > 0.0)?;
+            x.ln()
+        }
+        Func::Sin => x.sin(),
+        Func::Cos => x.cos(),
+        Func::Tan => x.tan(),
+        Func::Asin => {
+            domain(x.abs() <= 1.0)?;
+            x.asin()
+        }
+        Func::Acos => {
+            domain(x.abs() <= 1.0)?;
+            x.acos()
+        }
+        Func::Atan => x.atan(),
+        Func::Sinh => x.sinh(),
+        Func::Cosh => x.cosh(),
+        Func::Tanh => x.tanh(),
+        Func::Sigmoid => sigmoid_f64(x),
+        Func::Expm1 => x.exp_m1(),
+        Func::Log1p => {
+            domain(x > -1.0)?;
+            x.ln_1p()
+        }
+        Func::Abs => x.abs(),
+    };
+    finite(v)
+}
+
+/// `1/(1+exp(-x))`, written so that `exp` never overflows.
+fn sigmoid_f64(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let t = x.exp();
+        t / (1.0 + t)
+    }
+}
+
+fn finite(x: f64) -> Result<f64, EvalError> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(EvalError::Overflow)
+    }
+}
+
+/// The f64 nearest to `r` (ties to even); beyond the f64 range, an infinity of the right
+/// sign; below it, a subnormal or zero.
+pub fn rational_to_f64(r: &BigRational) -> f64 {
+    let (n, d) = (r.numer().magnitude(), r.denom().magnitude());
+    if n.is_zero() {
+        return 0.0;
+    }
+    // Scale so that the quotient has 127 or 128 bits: enough for 53 bits, a round bit and
+    // more, with the remainder as the sticky bit.
+    let shift = 127 - (n.bits() as i64 - d.bits() as i64);
+    let (q, rem) = if shift >= 0 {
+        let scaled: BigUint = n << shift as u64;
+        (&scaled / d, &scaled % d)
+    } else {
+        let scaled: BigUint = d << (-shift) as u64;
+        (n / &scaled, n % &scaled)
+    };
+    let q = q
+        .to_u128()
+        .expect("the quotient has at most 128 bits by the choice of shift");
+    round_to_f64(r.is_negative(), q, -shift, !rem.is_zero())
+}
+
+/// The f64 nearest to `±(m + s) * 2^exp2` where `s` in `[0, 1)` is nonzero iff `sticky`
+/// (ties to even, gradual underflow, overflow to infinity).
+pub(crate) fn round_to_f64(negative: bool, m: u128, exp2: i64, sticky: bool) -> f64 {
+    let magnitude = round_magnitude(m, exp2, sticky);
+    if negative { -magnitude } else { magnitude }
+}
+
+fn round_magnitude(m: u128, exp2: i64, sticky: bool) -> f64 {
+    if m == 0 {
+        return 0.0;
+    }
+    let top = exp2 + i64::from(127 - m.leading_zeros() as i32);
+    if top > 1023 {
+        return f64::INFINITY;
+    }
+    // Weight of the last bit the result keeps: 53 bits for normals, fixed for subnormals.
+    let lsb = (top - 52).max(-1074);
+    let drop = lsb - exp2;
+    let kept = if drop <= 0 {
+        m << (-drop) as u32
+    } else {
+        round_shifted(m, drop as u64, sticky)
+    };
+    // `kept <= 2^53` is exact in f64 and so is the product unless it overflows to infinity.
+    kept as f64 * pow2(lsb)
+}
+
+/// `m / 2^drop` rounded to nearest, ties to even (`sticky`: bits below `m` were nonzero).
+fn round_shifted(m: u128, drop: u64, sticky: bool) -> u128 {
+    if drop > 128 {
+        return 0;
+    }
+    let drop = drop as u32;
+    let kept = m.checked_shr(drop).unwrap_or(0);
+    let rem = if drop == 128 {
+        m
+    } else {
+        m & ((1u128 << drop) - 1)
+    };
+    let half = 1u128 << (drop - 1);
+    let up = rem > half || (rem == half && (sticky || kept & 1 == 1));
+    kept + u128::from(up)
+}
+
+/// `2^k` for `k` in `[-1074, 1023]`, built from its bits.
+fn pow2(k: i64) -> f64 {
+    if k >= -1022 {
+        f64::from_bits(((k + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (k + 1074))
+    }
+}
+
+/// `x` with 17 significant digits (enough to read back the same f64): plain decimal when
+/// the decimal exponent is in `[-5, 16]`, else `1.2345678901234567e-12`. Zero is `0`.
 pub fn format_f64(x: f64) -> String {
-    format!("{x:.16e}")
+    if x.is_nan() {
+        return "NaN".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    if x == 0.0 {
+        return "0".to_owned();
+    }
+    // Rust's `{:e}` with a precision is correctly rounded from the binary value.
+    let s = format!("{:.16e}", x.abs());
+    let (mantissa, exp) = s
+        .split_once('e')
+        .expect("`{:e}` output always has an exponent");
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let exp10 = exp.parse().expect("`{:e}` exponents are integers");
+    layout_decimal(x < 0.0, &digits, exp10)
+}
+
+/// Lays out the significant `digits` (first digit nonzero) of a number whose first digit
+/// has weight `10^exp10`, in the style of [`format_f64`].
+pub(crate) fn layout_decimal(negative: bool, digits: &str, exp10: i64) -> String {
+    let sign = if negative { "-" } else { "" };
+    let body = if (-5..=16).contains(&exp10) {
+        plain_decimal(digits, exp10)
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        format!("{first}{dot}{rest}e{exp10}")
+    };
+    format!("{sign}{body}")
+}
+
+fn plain_decimal(digits: &str, exp10: i64) -> String {
+    if exp10 < 0 {
+        let zeros = "0".repeat((-exp10 - 1) as usize);
+        return format!("0.{zeros}{digits}");
+    }
+    let int_len = exp10 as usize + 1;
+    if digits.len() <= int_len {
+        format!("{digits}{}", "0".repeat(int_len - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(int_len);
+        format!("{int}.{frac}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ratio(n: BigInt, d: BigInt) -> BigRational {
+        BigRational::new(n, d)
+    }
+
+    fn pow2_int(k: u32) -> BigInt {
+        BigInt::one() << k
+    }
+
+    #[test]
+    fn rational_to_f64_matches_ieee_division() {
+        // IEEE division of exact operands is correctly rounded: an independent reference.
+        for (n, d) in [(1, 3), (1, 10), (-1, 3), (1, 7), (22, 7), (-5, 1)] {
+            let r = ratio(BigInt::from(n), BigInt::from(d));
+            assert_eq!(rational_to_f64(&r), n as f64 / d as f64, "{n}/{d}");
+        }
+    }
+
+    #[test]
+    fn rational_to_f64_ties_round_to_even() {
+        let two53 = pow2_int(53);
+        let below = ratio(&two53 + 1, two53.clone());
+        assert_eq!(rational_to_f64(&below), 1.0);
+        let above = ratio(&two53 + 3, two53.clone());
+        assert_eq!(rational_to_f64(&above), 1.0 + f64::EPSILON * 2.0);
+        // Just above the halfway point rounds up.
+        let big = pow2_int(200);
+        let just_above = ratio((&two53 + 1) * &big + 1, two53 * big);
+        assert_eq!(rational_to_f64(&just_above), 1.0 + f64::EPSILON);
+    }
+
+    #[test]
+    fn rational_to_f64_extremes() {
+        let tiny = ratio(BigInt::one(), pow2_int(1074));
+        assert_eq!(rational_to_f64(&tiny), f64::from_bits(1));
+        let half_tiny = ratio(BigInt::one(), pow2_int(1075));
+        assert_eq!(rational_to_f64(&half_tiny), 0.0);
+        let three_quarters = ratio(BigInt::from(3), pow2_int(1076));
+        assert_eq!(rational_to_f64(&three_quarters), f64::from_bits(1));
+        let below_half = ratio(BigInt::one(), pow2_int(1076));
+        assert_eq!(rational_to_f64(&below_half), 0.0);
+        let huge = BigRational::from_integer(pow2_int(1024));
+        assert_eq!(rational_to_f64(&huge), f64::INFINITY);
+        assert_eq!(rational_to_f64(&-huge), f64::NEG_INFINITY);
+        // Halfway between f64::MAX (odd mantissa) and 2^1024: ties to even, so infinity.
+        let halfway = BigRational::from_integer(pow2_int(1024) - pow2_int(970));
+        assert_eq!(rational_to_f64(&halfway), f64::INFINITY);
+        let max = BigRational::from_integer(pow2_int(1024) - pow2_int(971));
+        assert_eq!(rational_to_f64(&max), f64::MAX);
+        let smallest_normal = ratio(BigInt::one(), pow2_int(1022));
+        assert_eq!(rational_to_f64(&smallest_normal), f64::MIN_POSITIVE);
+    }
+
+    #[test]
+    fn format_f64_examples() {
+        assert_eq!(format_f64(0.1), "0.10000000000000001");
+        assert_eq!(format_f64(1.0), "1.0000000000000000");
+        assert_eq!(format_f64(-2.5), "-2.5000000000000000");
+        assert_eq!(format_f64(0.0), "0");
+        assert_eq!(format_f64(-0.0), "0");
+        assert_eq!(format_f64(1e16), "10000000000000000");
+        assert_eq!(format_f64(1e17), "1.0000000000000000e17");
+        assert_eq!(format_f64(1e-5), "0.000010000000000000001");
+        assert_eq!(format_f64(1e-6), "9.9999999999999995e-7");
+        assert_eq!(format_f64(123456.789), "123456.78900000000");
+        assert_eq!(format_f64(f64::from_bits(1)), "4.9406564584124654e-324");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn format_f64_round_trips(bits in any::<u64>()) {
+            let x = f64::from_bits(bits);
+            prop_assume!(x.is_finite());
+            let back: f64 = format_f64(x).parse().expect("format_f64 prints a float literal");
+            prop_assert_eq!(back, if x == 0.0 { 0.0 } else { x });
+        }
+
+        #[test]
+        fn rational_to_f64_agrees_with_division(n in -(1i64 << 53)..(1i64 << 53), d in 1i64..(1i64 << 53)) {
+            let r = ratio(BigInt::from(n), BigInt::from(d));
+            prop_assert_eq!(rational_to_f64(&r), n as f64 / d as f64);
+        }
+    }
+
+    fn err(pool: &Pool, e: ExprId, env: &[(Symbol, f64)]) -> EvalError {
+        eval_f64(pool, e, env).expect_err("the input is outside the domain")
+    }
+
+    #[test]
+    fn every_error_variant() {
+        let mut p = Pool::new();
+        let m1 = p.int(-1);
+        let log = p.call(Func::Log, m1);
+        assert_eq!(
+            err(&p, log, &[]),
+            EvalError::Domain {
+                func: "log",
+                arg: "-1.0000000000000000".into()
+            }
+        );
+        let m2 = p.int(-2);
+        let root = p.sqrt(m2);
+        assert!(matches!(
+            err(&p, root, &[]),
+            EvalError::Domain { func: "power", .. }
+        ));
+        let two = p.int(2);
+        let asin = p.call(Func::Asin, two);
+        assert!(matches!(
+            err(&p, asin, &[]),
+            EvalError::Domain { func: "asin", .. }
+        ));
+        let zero = p.int(0);
+        let inv = p.recip(zero);
+        assert_eq!(err(&p, inv, &[]), EvalError::DivisionByZero);
+        let big = p.int(1000);
+        let exp = p.call(Func::Exp, big);
+        let z = p.mul2(exp, zero);
+        assert_eq!(err(&p, z, &[]), EvalError::Overflow);
+        let x = p.var("x");
+        assert_eq!(err(&p, x, &[]), EvalError::Unbound("x".into()));
+    }
+
+    #[test]
+    fn shared_subexpressions_are_evaluated_once() {
+        // A DAG of 80 doublings: its tree has 2^80 leaves, so only memoisation finishes.
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let mut e = x;
+        for _ in 0..80 {
+            e = p.add2(e, e);
+        }
+        let s = p.lookup_symbol("x").expect("x was interned above");
+        assert_eq!(eval_f64(&p, e, &[(s, 1.0)]), Ok(2f64.powi(80)));
+    }
 }
