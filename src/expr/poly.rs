@@ -1019,6 +1019,39 @@ mod tests {
         assert_eq!(together(&mut p, e), p.mul(vec![neg_one, inv]));
     }
 
+    #[test]
+    fn together_uses_pythagorean_identities() {
+        let mut p = Pool::new();
+        let u = p.var("u");
+        let s = p.call(Func::Sin, u);
+        let co = p.call(Func::Cos, u);
+        let s2 = p.powi(s, 2);
+        let c2 = p.powi(co, 2);
+        let e = p.add(vec![s2, c2]);
+        assert_eq!(together(&mut p, e), p.one());
+        let sh = p.call(Func::Sinh, u);
+        let ch = p.call(Func::Cosh, u);
+        let sh2 = p.powi(sh, 2);
+        let ch2 = p.powi(ch, 2);
+        let e = p.sub(ch2, sh2);
+        assert_eq!(together(&mut p, e), p.one());
+    }
+
+    #[test]
+    fn powers_of_sums_above_64_are_left_alone() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let one = p.one();
+        let s = p.add(vec![x, one]);
+        let big = p.powi(s, 65);
+        assert_eq!(expand(&mut p, big), big);
+        assert_eq!(together(&mut p, big), big);
+        // A bare generator may carry any exponent.
+        let x100 = p.powi(x, 100);
+        let e = p.div(x100, s);
+        assert_eq!(together(&mut p, e), e);
+    }
+
     /// `1/(a - b) + c/(b + a)^2 - 3*b/a` built with names and terms in the given order.
     fn sample(names: [&str; 3], reversed: bool) -> String {
         let mut p = Pool::new();
