@@ -1,13 +1,12 @@
-//! User-facing diagnostics: one error type that points into a named source, rendered by miette.
+//! User-facing diagnostics: one error type that points into a named source, and its rendering.
 //!
 //! Helpers deeper down return errors that carry a [`Span`] but no file; the caller that knows
 //! the file wraps them into a [`Diag`] (typst's `.at(span)` pattern). Rendering happens only in
-//! the command line, with [`render`], in miette's plain ASCII theme so output is stable.
+//! the command line, with [`render`]: rustc-style plain text with carets under every span
+//! (miette's graphical handler draws no caret under one-column spans and wraps long paths).
 
 use std::fmt;
 use std::sync::Arc;
-
-use miette::{LabeledSpan, NamedSource, SourceCode};
 
 use crate::syntax::ast::Span;
 
@@ -101,72 +100,92 @@ impl fmt::Display for Diag {
 
 impl std::error::Error for Diag {}
 
-struct MietteDiag<'a> {
-    diag: &'a Diag,
-    source: Option<NamedSource<String>>,
-}
+/// Lines longer than this are shown as a window around the label.
+const MAX_LINE: usize = 120;
 
-impl fmt::Debug for MietteDiag<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.diag, f)
-    }
-}
-
-impl fmt::Display for MietteDiag<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.diag.location() {
-            Some(loc) => write!(f, "{loc}: {}", self.diag.message),
-            None => f.write_str(&self.diag.message),
-        }
-    }
-}
-
-impl std::error::Error for MietteDiag<'_> {}
-
-impl miette::Diagnostic for MietteDiag<'_> {
-    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.diag.code))
-    }
-
-    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.source.as_ref().map(|s| s as &dyn SourceCode)
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.source.as_ref()?;
-        let len = self.source.as_ref().map_or(0, |s| s.inner().len());
-        Some(Box::new(self.diag.labels.iter().map(move |l| {
-            let start = l.span.start.min(len);
-            let end = l.span.end.clamp(start, len);
-            let text = (!l.text.is_empty()).then(|| l.text.clone());
-            LabeledSpan::new(text, start, end - start)
-        })))
-    }
-}
-
-/// Renders a diagnostic as plain text: `error[code]: file:line:col: message`, the source
-/// line(s) with carets under the labelled spans, and any help. Deterministic, no colour.
+/// Renders a diagnostic as plain text, rustc style: `error[code]: message`, the location,
+/// each labelled source line with carets under its span (`^` for the first label, `-` for
+/// the others) and the label text, then any help. Deterministic, no colour, no wrapping.
 pub fn render(diag: &Diag) -> String {
-    let source = diag
-        .source
-        .as_ref()
-        .map(|s| NamedSource::new(s.name.clone(), s.text.to_string()));
-    let md = MietteDiag { diag, source };
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::none())
-        .with_width(100)
-        .with_context_lines(1);
-    let mut out = String::new();
-    if handler.render_report(&mut out, &md).is_err() {
-        out = format!("error: {md}\n");
+    let mut out = format!("error[{}]: {}\n", diag.code, diag.message);
+    let Some(src) = &diag.source else {
+        if let Some(h) = &diag.help {
+            out.push_str(&format!("  = help: {h}\n"));
+        }
+        return out;
+    };
+    let width = diag
+        .labels
+        .iter()
+        .map(|l| src.line_col(l.span.start).0.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let pad = " ".repeat(width);
+    if let Some(loc) = diag.location() {
+        out.push_str(&format!("{pad}--> {loc}\n"));
+    } else {
+        out.push_str(&format!("{pad}--> {}\n", src.name));
+    }
+    out.push_str(&format!("{pad} |\n"));
+    for (i, label) in diag.labels.iter().enumerate() {
+        let (line_no, _) = src.line_col(label.span.start);
+        let (text, col, len) = snippet(&src.text, label.span);
+        let mark = if i == 0 { '^' } else { '-' };
+        out.push_str(&format!("{line_no:>width$} | {text}\n"));
+        let marks = mark.to_string().repeat(len.max(1));
+        let gap = " ".repeat(col);
+        let sep = if label.text.is_empty() { "" } else { " " };
+        out.push_str(&format!("{pad} | {gap}{marks}{sep}{}\n", label.text));
+    }
+    if let Some(h) = &diag.help {
+        out.push_str(&format!("{pad} = help: {h}\n"));
     }
     out
+}
+
+/// The source line holding `span.start` (windowed if long, tabs as spaces), the column of
+/// the span in it and the span's length on that line, both in characters.
+fn snippet(text: &str, span: Span) -> (String, usize, usize) {
+    let start = floor_boundary(text, span.start.min(text.len()));
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let end = ceil_boundary(text, span.end.clamp(start, line_end));
+    let line: Vec<char> = text[line_start..line_end]
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
+    let col = text[line_start..start].chars().count();
+    let len = text[start..end].chars().count();
+    if line.len() <= MAX_LINE {
+        return (line.into_iter().collect(), col, len);
+    }
+    // A window of MAX_LINE characters starting a little before the span.
+    let from = col.saturating_sub(40);
+    let to = (from + MAX_LINE).min(line.len());
+    let mut shown: String = line[from..to].iter().collect();
+    let mut col = col - from;
+    if from > 0 {
+        shown.insert_str(0, "...");
+        col += 3;
+    }
+    if to < line.len() {
+        shown.push_str("...");
+    }
+    (shown, col, len.min(to.saturating_sub(col)).max(1))
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 /// Renders many diagnostics, in order, separated by blank lines.

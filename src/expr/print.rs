@@ -374,6 +374,15 @@ fn layout_product<'p>(pool: &'p Pool, factors: &[ExprId]) -> (bool, Doc<'p>) {
     }
     let mut den = fs.den;
     if !q.is_one() {
+        if let [Doc::Sum(_)] = den.as_slice() {
+            // `1/(2*(a + b))` would read back as `1/(2*a + 2*b)`: a rational next to a lone
+            // sum is distributed by canonical form. `1/2/(a + b)` reads back exactly.
+            let over_q = Doc::Quotient(Box::new(product(num)), Box::new(Doc::Int(q)));
+            return (
+                negative,
+                Doc::Quotient(Box::new(over_q), Box::new(product(den))),
+            );
+        }
         den.insert(0, Doc::Int(q));
     }
     (negative, quotient(num, den))
@@ -402,7 +411,11 @@ fn product(mut factors: Vec<Doc<'_>>) -> Doc<'_> {
 // ---------------------------------------------------------------------------------------
 
 fn render(doc: &Doc<'_>, ctx: Ctx, target: Target, out: &mut String) {
-    let parens = needs_parens(doc.prec(target), ctx);
+    // Unary minus binds tighter than `*`, so `-(a + b)*c` reads as `(-(a + b))*c`, and
+    // canonical form would distribute that minus into the sum. `-((a + b)*c)` reads back as
+    // the product it came from.
+    let minus_on_sum = ctx == Ctx::NegOperand && starts_with_sum(doc);
+    let parens = minus_on_sum || needs_parens(doc.prec(target), ctx);
     if parens {
         out.push_str(open(target));
     }
@@ -412,6 +425,17 @@ fn render(doc: &Doc<'_>, ctx: Ctx, target: Target, out: &mut String) {
     }
     if parens {
         out.push_str(close(target));
+    }
+}
+
+/// Is the leftmost factor of this product or quotient a sum (printed in parentheses)?
+fn starts_with_sum(doc: &Doc<'_>) -> bool {
+    match doc {
+        Doc::Product(fs) => fs
+            .first()
+            .is_some_and(|f| matches!(f, Doc::Sum(_)) || starts_with_sum(f)),
+        Doc::Quotient(num, _) => matches!(**num, Doc::Sum(_)) || starts_with_sum(num),
+        _ => false,
     }
 }
 

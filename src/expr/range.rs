@@ -128,6 +128,11 @@ pub fn is_negative(pool: &Pool, e: ExprId) -> bool {
     range(pool, e).is_some_and(|r| r.hi < 0.0)
 }
 
+/// Is `e` provably inside the closed interval `[lo, hi]` everywhere?
+pub fn is_within_closed(pool: &Pool, e: ExprId, lo: f64, hi: f64) -> bool {
+    range(pool, e).is_some_and(|r| r.lo >= lo && r.hi <= hi)
+}
+
 /// Is `e` provably inside the open interval `(lo, hi)` everywhere?
 pub fn is_within_open(pool: &Pool, e: ExprId, lo: f64, hi: f64) -> bool {
     range(pool, e).is_some_and(|r| r.lo > lo && r.hi < hi)

@@ -7,13 +7,11 @@
 //! normalisation can work with) and [`CONTRACT`] rewrites back into the compact forms a
 //! reader expects (`tan`, `tanh`, `sigmoid`, `cos^2`).
 
-use std::f64::consts::{FRAC_PI_2, PI};
-
 use num_rational::BigRational;
 use num_traits::{One, Signed};
 
 use super::pool::{ExprId, Func, Node, Pool};
-use super::range::{is_negative, is_nonneg, is_within_open};
+use super::range::{is_negative, is_nonneg, is_within_closed};
 
 /// A rewrite rule: `name`, the identity it applies (`doc`), and the rewrite.
 pub struct Rule {
@@ -92,7 +90,7 @@ pub static EXPAND: &[Rule] = &[
     },
     Rule {
         name: "inverse-trig",
-        doc: "atan(tan x) = x on (-pi/2, pi/2); asin(sin x) = x on (-pi/2, pi/2); acos(cos x) = x on (0, pi)",
+        doc: "atan(tan x) = x and asin(sin x) = x if x in [-pi/2, pi/2]; acos(cos x) = x if x in [0, pi]",
         apply: inverse_trig,
     },
     Rule {
@@ -351,13 +349,19 @@ fn inverse_trig(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
     let Node::Call(f, a) = pool.node(e).clone() else {
         return None;
     };
+    // The branch condition is decided on x/pi, so that `pi*t/2 <= pi/2` is the exact
+    // comparison `t/2 <= 1/2` rather than one against a rounded pi. The intervals are
+    // closed: at their ends tan is undefined (so the identity holds wherever the left side
+    // is), and asin(sin x), acos(cos x) still equal x.
     let (x, lo, hi) = match f {
-        Func::Atan => (as_tan(pool, a)?, -FRAC_PI_2, FRAC_PI_2),
-        Func::Asin => (call_arg(pool, a, Func::Sin)?, -FRAC_PI_2, FRAC_PI_2),
-        Func::Acos => (call_arg(pool, a, Func::Cos)?, 0.0, PI),
+        Func::Atan => (as_tan(pool, a)?, -0.5, 0.5),
+        Func::Asin => (call_arg(pool, a, Func::Sin)?, -0.5, 0.5),
+        Func::Acos => (call_arg(pool, a, Func::Cos)?, 0.0, 1.0),
         _ => return None,
     };
-    is_within_open(pool, x, lo, hi).then_some(x)
+    let pi = pool.pi();
+    let turns = pool.div(x, pi);
+    is_within_closed(pool, turns, lo, hi).then_some(x)
 }
 
 fn trig_of_inverse(pool: &mut Pool, e: ExprId) -> Option<ExprId> {

@@ -8,7 +8,17 @@ use crate::syntax::ast::Span;
 /// The derived scalar quantities, in the order they are printed. Names are fixed: the CLI,
 /// JSON and generated code use them.
 pub const QUANTITIES: [&str; 11] = [
-    "alpha", "sigma", "alpha_bar", "f", "g2", "g", "lambda", "dlambda", "log_snr", "snr", "rho",
+    "alpha",
+    "sigma",
+    "alpha_bar",
+    "f",
+    "g2",
+    "g",
+    "lambda",
+    "dlambda",
+    "log_snr",
+    "snr",
+    "rho",
 ];
 
 /// How a process defined its path.
@@ -36,7 +46,10 @@ pub struct Derived {
 
 impl Derived {
     pub fn get(&self, name: &str) -> Option<ExprId> {
-        self.quantities.iter().find(|(n, _)| *n == name).map(|&(_, e)| e)
+        self.quantities
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, e)| e)
     }
 }
 
@@ -52,7 +65,15 @@ fn of_t(pool: &mut Pool, p: &Process, name: &str) -> Option<ExprId> {
 }
 
 /// alpha(t) and sigma(t) of a process, from whichever form it was written in.
-pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), LowerError> {
+pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), Box<LowerError>> {
+    resolve_forms(pool, p).map_err(Box::new)
+}
+
+#[allow(
+    clippy::result_large_err,
+    reason = "private; the public `resolve` boxes the error"
+)]
+fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), LowerError> {
     let has = |n: &str| p.def(n).is_some();
     let given: Vec<&str> = ["alpha", "sigma", "alpha_bar", "beta", "log_snr"]
         .into_iter()
@@ -62,7 +83,13 @@ pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), L
     let te = pool.sym_expr(t);
     let one = pool.one();
     let err = |msg: String, help: &str| {
-        LowerError::new("diffsym::process::underdetermined", p.span, msg, "in this process").help(help)
+        LowerError::new(
+            "diffsym::process::underdetermined",
+            p.span,
+            msg,
+            "in this process",
+        )
+        .help(help)
     };
     for name in &given {
         let d = p.def(name).expect("listed because defined");
@@ -94,7 +121,12 @@ pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), L
             let s = of_t(pool, p, "sigma").expect("defined");
             (Kind::VeFromSigma, one, s)
         }
-        (false, true) => return Err(ambiguous(p, given.iter().find(|n| **n != "sigma").expect("two given"))),
+        (false, true) => {
+            return Err(ambiguous(
+                p,
+                given.iter().find(|n| **n != "sigma").expect("two given"),
+            ));
+        }
         (false, false) => match given.as_slice() {
             ["alpha_bar"] => {
                 let ab = of_t(pool, p, "alpha_bar").expect("defined");
@@ -109,15 +141,17 @@ pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), L
                 let se = pool.sym_expr(s);
                 let integrand = subst::subst1(pool, beta, t, se);
                 let zero = pool.zero();
-                let b = crate::expr::integrate::integrate(pool, integrand, s, zero, te).map_err(|e| {
-                    LowerError::new(
-                        "diffsym::process::integrate",
-                        p.def("beta").map_or(p.span, |d| d.span),
-                        format!("cannot integrate beta in closed form: {e}"),
-                        "beta defined here",
-                    )
-                    .help("define `alpha(t)` and `sigma(t)` directly")
-                })?;
+                let b = crate::expr::integrate::integrate(pool, integrand, s, zero, te).map_err(
+                    |e| {
+                        LowerError::new(
+                            "diffsym::process::integrate",
+                            p.def("beta").map_or(p.span, |d| d.span),
+                            format!("cannot integrate beta in closed form: {e}"),
+                            "beta defined here",
+                        )
+                        .help("define `alpha(t)` and `sigma(t)` directly")
+                    },
+                )?;
                 let mh = pool.frac(-1, 2);
                 let arg = pool.mul(vec![mh, b]);
                 let a = pool.call(Func::Exp, arg);
@@ -159,7 +193,7 @@ fn ambiguous(p: &Process, name: &str) -> LowerError {
 }
 
 /// Derives every quantity of [`QUANTITIES`] from alpha and sigma, simplified.
-pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, LowerError> {
+pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<LowerError>> {
     let (kind, alpha, sigma) = resolve(pool, p)?;
     let t = time_symbol(pool);
     let s = |pool: &mut Pool, e: ExprId| simplify::simplify(pool, e);

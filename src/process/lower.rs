@@ -740,10 +740,23 @@ impl<'a> Lowerer<'a> {
                     IntegrateError::NoClosedForm { term } => term,
                     IntegrateError::Unbounded => integrand,
                 };
+                // Show the term with the variable named as the user wrote it.
+                let written = self.pool.var(&var);
+                let term = subst::subst1(self.pool, term, s, written);
                 let shown = print::to_text(self.pool, term);
+                let (message, label) = match err {
+                    IntegrateError::NoClosedForm { .. } => (
+                        "no closed form is known for this integral",
+                        format!("cannot integrate `{shown}`"),
+                    ),
+                    IntegrateError::Unbounded => (
+                        "cannot show the integrand is finite on the interval of integration",
+                        format!("integrand `{shown}`"),
+                    ),
+                };
+                const TABLE: &str = "closed forms exist for polynomials; exp, sin, cos, tan, sinh, cosh, log and powers of linear forms; 1/(p + q x^2); and polynomials times exp, sin or cos of a linear form";
                 self.error(
-                    LowerError::new("diffsym::lower::integrate", span, format!("cannot integrate in closed form: {err}"), format!("integrand term `{shown}`"))
-                        .help("closed forms exist for polynomials, exp/sin/cos/tan/log of linear forms, 1/(a + b x^2) and products of powers with exp/sin/cos"),
+                    LowerError::new("diffsym::lower::integrate", span, message, label).help(TABLE),
                 );
                 self.pool.zero()
             }

@@ -64,18 +64,18 @@ fn latex_is_a_document() {
 
 #[test]
 fn eval_matches_closed_forms() {
-    // alpha(1/2) = exp(-(b0 t + (b1 - b0) t^2 / 2)) = exp(-2.5375); value from Python's
-    // decimal module at 70 digits.
+    // alpha(1/2) = exp(-B/2), B = b0 t + (b1 - b0) t^2 / 2 = 2.5375 (MATH.md section 1);
+    // reference from Python's decimal module at 90 digits.
     let (code, out, err) = run(&["eval", VP, "--process", "vp_linear", "alpha", "--t", "0.5"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        rel(number(&out), 0.079063812453160656008905189) < 2.3e-16,
+        rel(number(&out), 0.28118288079675237584537658) < 2.3e-16,
         "{out}"
     );
-    // sigma(1/2) = sqrt(1 - exp(-5.075))
+    // sigma(1/2) = sqrt(1 - exp(-B))
     let (_, out, _) = run(&["eval", VP, "--process", "vp_linear", "sigma", "--t", "1/2"]);
     assert!(
-        rel(number(&out), 0.99686955694332016147949400) < 2.3e-16,
+        rel(number(&out), 0.95965420206803624665755691) < 2.3e-16,
         "{out}"
     );
     // cosine alpha(1/3) = cos(pi/6) = sqrt(3)/2
@@ -96,12 +96,12 @@ fn eval_prints_seventeen_significant_digits() {
 
 #[test]
 fn high_precision_eval_prints_the_requested_digits() {
-    // Python decimal, prec 70: exp(-2.5375)
+    // Python decimal, prec 90: exp(-2.5375/2)
     let (code, out, err) = run(&["eval", VP, "alpha", "--t", "0.5", "--digits", "50"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out.trim(),
-        "0.079063812453160656008905189304579451995046185630321"
+        "0.28118288079675237584537657642835018298957350888388"
     );
     // 0.01 * 5000^(1/4)
     let (_, out, _) = run(&[
@@ -126,10 +126,13 @@ fn high_precision_is_accurate_where_f64_formulas_cancel() {
 
 #[test]
 fn param_overrides_change_the_result() {
-    // beta_max = 10: alpha(1) = exp(-(0.1 + 9.9/2)) = exp(-5.05)
+    // beta_max = 10: alpha(1) = exp(-(0.1 + 9.9/2)/2) = exp(-2.525)
     let (code, out, err) = run(&["eval", VP, "alpha", "--t", "1", "--param", "beta_max=10"]);
     assert_eq!(code, 0, "{err}");
-    assert!(rel(number(&out), (-5.05f64).exp()) < 4.5e-16, "{out}");
+    assert!(
+        rel(number(&out), 0.080058312786720542078956598) < 2.3e-16,
+        "{out}"
+    );
     let (code, _, err) = run(&["derive", VP, "--param", "nope=1"]);
     assert_eq!(code, 2);
     assert!(err.contains("names no parameter"), "{err}");

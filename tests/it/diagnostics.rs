@@ -128,18 +128,18 @@ fn ten_thousand_nested_parentheses() {
 
 #[test]
 fn one_megabyte_expression_is_handled() {
-    // 250 000 terms `t+t+...`: valid input; the sum simplifies to 250000*t.
-    let n = 250_000;
+    // 500 000 terms `t+t+...` (1 MB): valid input; the sum simplifies to 500000*t.
+    let n = 500_000;
     let body = vec!["t"; n].join("+");
-    assert!(body.len() >= 500_000);
+    assert!(body.len() >= 999_999);
     let f = scratch_file(
         "big.dsym",
-        process_with(&format!("    beta(t) = {body};\n    gamma(t) = {body};\n")),
+        process_with(&format!("    beta(t) = {body};\n")),
     );
     let (code, out, err) = run(&["derive", &f]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("beta(t) = 250000*t"),
+        out.contains("beta(t) = 500000*t"),
         "{}",
         &out[..out.len().min(500)]
     );
@@ -164,7 +164,11 @@ fn integrals_without_closed_form_are_errors() {
         "noint.dsym",
         process_with("    beta(t) = integrate(exp(s^2), s, 0, t);\n"),
     );
-    assert!(err.contains("cannot integrate in closed form"), "{err}");
+    assert!(
+        err.contains("no closed form is known for this integral"),
+        "{err}"
+    );
+    assert!(err.contains("cannot integrate `exp(s^2)`"), "{err}");
     insta::assert_snapshot!(err);
 }
 

@@ -153,11 +153,20 @@ fn config() -> ProptestConfig {
 const PREC: usize = 256;
 
 fn hp_value(h: &mut Hp, pool: &Pool, e: ExprId, v: &Vars, at: (f64, f64, f64)) -> Option<BigFloat> {
-    let env = [
-        (v.x, h.from_f64(at.0)),
-        (v.y, h.from_f64(at.1)),
-        (v.t, h.from_f64(at.2)),
-    ];
+    let x = h.from_f64(at.0);
+    hp_value_at(h, pool, e, v, x, at)
+}
+
+/// Like [`hp_value`] with x given at high precision (for steps below an f64 ulp).
+fn hp_value_at(
+    h: &mut Hp,
+    pool: &Pool,
+    e: ExprId,
+    v: &Vars,
+    x: BigFloat,
+    at: (f64, f64, f64),
+) -> Option<BigFloat> {
+    let env = [(v.x, x), (v.y, h.from_f64(at.1)), (v.t, h.from_f64(at.2))];
     h.eval(pool, e, &env).ok()
 }
 
@@ -224,8 +233,12 @@ proptest! {
         let mut h = Hp::new(PREC);
         // Central difference with step 2^-80 at 256 bits: truncation ~ 1e-48, rounding ~ 1e-53.
         let step = 2f64.powi(-80);
-        let hi = hp_value(&mut h, &pool, e, &v, (at.0 + step, at.1, at.2));
-        let lo = hp_value(&mut h, &pool, e, &v, (at.0 - step, at.1, at.2));
+        let x = h.from_f64(at.0);
+        let dx = h.from_f64(step);
+        let x_hi = x.add(&dx, PREC, RoundingMode::ToEven);
+        let x_lo = x.sub(&dx, PREC, RoundingMode::ToEven);
+        let hi = hp_value_at(&mut h, &pool, e, &v, x_hi, at);
+        let lo = hp_value_at(&mut h, &pool, e, &v, x_lo, at);
         let exact = hp_value(&mut h, &pool, d, &v, at);
         if let (Some(hi), Some(lo), Some(exact)) = (hi, lo, exact) {
             let num = hi.sub(&lo, PREC, RoundingMode::ToEven);
