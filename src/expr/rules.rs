@@ -109,7 +109,7 @@ pub static EXPAND: &[Rule] = &[
 pub static CONTRACT: &[Rule] = &[
     Rule {
         name: "sin-cos-to-tan",
-        doc: "sin(x)^a * cos(x)^(-b) = tan(x)^m * sin(x)^(a-m) * cos(x)^(m-b), m = min(a, b) (a, b > 0 integers); also tan(x)*cos(x) = sin(x)",
+        doc: "sin(x)^a * cos(x)^(-b) = tan(x)^m * sin(x)^(a-m) * cos(x)^(m-b), m = min(a, b) (a, b > 0 integers)",
         apply: sin_cos_to_tan,
     },
     Rule {
