@@ -25,12 +25,28 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../derivations/cosine.dsym"),
     ),
     (
+        "derivations/cosine_nichol.dsym",
+        include_str!("../derivations/cosine_nichol.dsym"),
+    ),
+    (
         "derivations/edm.dsym",
         include_str!("../derivations/edm.dsym"),
     ),
     (
+        "derivations/lm_sqrt.dsym",
+        include_str!("../derivations/lm_sqrt.dsym"),
+    ),
+    (
         "derivations/rectified_flow.dsym",
         include_str!("../derivations/rectified_flow.dsym"),
+    ),
+    (
+        "derivations/sub_vp.dsym",
+        include_str!("../derivations/sub_vp.dsym"),
+    ),
+    (
+        "derivations/tangent.dsym",
+        include_str!("../derivations/tangent.dsym"),
     ),
     (
         "derivations/ve.dsym",
@@ -308,6 +324,9 @@ struct JsonProcess {
     doc: Option<String>,
     params: Vec<JsonFormula>,
     definitions: Vec<JsonFormula>,
+    /// The derived quantities (alpha, sigma, alpha_bar, f, g2, g, lambda, dlambda, log_snr,
+    /// snr, rho), each a function of t.
+    quantities: Vec<JsonFormula>,
 }
 
 #[derive(Serialize)]
@@ -359,6 +378,12 @@ fn derive(
                         print::to_text(pool, d.body)
                     );
                 }
+                if !p.quantities.is_empty() {
+                    let _ = writeln!(s, "  derived:");
+                }
+                for &(name, e) in &p.quantities {
+                    let _ = writeln!(s, "    {name}(t) = {}", print::to_text(pool, e));
+                }
             }
             s
         }
@@ -380,6 +405,16 @@ fn derive(
                                 args: Vec::new(),
                                 text: print::to_text(pool, prm.value),
                                 latex: print::to_latex(pool, prm.value),
+                            })
+                            .collect(),
+                        quantities: p
+                            .quantities
+                            .iter()
+                            .map(|&(name, e)| JsonFormula {
+                                name: name.to_owned(),
+                                args: vec!["t".to_owned()],
+                                text: print::to_text(pool, e),
+                                latex: print::to_latex(pool, e),
                             })
                             .collect(),
                         definitions: p
@@ -460,6 +495,22 @@ fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
         }
         s.push_str(&rows.join(" \\\\\n"));
         s.push_str("\n\\end{align*}\n");
+        if !p.quantities.is_empty() {
+            s.push_str("Derived quantities:\n\\begin{align*}\n");
+            let rows: Vec<String> = p
+                .quantities
+                .iter()
+                .map(|&(name, e)| {
+                    format!(
+                        "{}(t) &= {}",
+                        process::derive::latex_name(name),
+                        print::to_latex(pool, e)
+                    )
+                })
+                .collect();
+            s.push_str(&rows.join(" \\\\\n"));
+            s.push_str("\n\\end{align*}\n");
+        }
     }
     s.push_str("\\end{document}\n");
     s
@@ -512,8 +563,22 @@ fn eval_cmd(
                 .with_help("t = 0 is the data end, t = 1 the noise end of the process"),
         ]);
     }
-    let Some(def) = p.def(quantity) else {
-        let names: Vec<&str> = p.defs.iter().map(|d| d.name.as_str()).collect();
+    let user = p.def(quantity).map(|d| (d.args.clone(), d.body));
+    let derived = p
+        .quantity(quantity)
+        .map(|e| (vec![process::time_symbol(pool)], e));
+    let Some((args, body)) = user.or(derived) else {
+        let names: Vec<&str> = p
+            .defs
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(
+                p.quantities
+                    .iter()
+                    .map(|&(n, _)| n)
+                    .filter(|n| p.def(n).is_none()),
+            )
+            .collect();
         return Err(vec![
             Diag::new(
                 "diffsym::cli::quantity",
@@ -522,18 +587,18 @@ fn eval_cmd(
             .with_help(format!("defined: {}", names.join(", "))),
         ]);
     };
-    if def.args.len() != 1 {
+    if args.len() != 1 {
         return Err(vec![Diag::new(
             "diffsym::cli::quantity",
             format!(
                 "`{quantity}` takes {} arguments; eval needs a function of t alone",
-                def.args.len()
+                args.len()
             ),
         )]);
     }
     // Substitute the exact time, so the evaluators see t exactly.
     let tv = pool.rational(t_value.clone());
-    let e: ExprId = subst::subst(pool, def.body, &[(def.args[0], tv)]);
+    let e: ExprId = subst::subst(pool, body, &[(args[0], tv)]);
     let e = simplify::simplify(pool, e);
     let what = |m: String| {
         vec![Diag::new(

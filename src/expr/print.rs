@@ -550,6 +550,19 @@ fn render_latex(doc: &Doc<'_>, out: &mut String) {
             render(a, Ctx::NegOperand, t, out);
         }
         Doc::Product(fs) => render_latex_product(fs, out),
+        // `a/q/(b + c)` (written so for the text round trip) is typeset `\frac{a}{q (b + c)}`.
+        Doc::Quotient(n, d) if matches!(**n, Doc::Quotient(..)) => {
+            let Doc::Quotient(a, q) = &**n else {
+                unreachable!("matched above")
+            };
+            out.push_str("\\frac{");
+            render(a, Ctx::Group, t, out);
+            out.push_str("}{");
+            render(q, Ctx::FactorLeft, t, out);
+            out.push_str("\\,");
+            render(d, Ctx::FactorRight, t, out);
+            out.push('}');
+        }
         Doc::Quotient(n, d) => {
             out.push_str("\\frac{");
             render(n, Ctx::Group, t, out);

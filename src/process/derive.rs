@@ -21,6 +21,24 @@ pub const QUANTITIES: [&str; 11] = [
     "rho",
 ];
 
+/// The LaTeX symbol of a derived quantity (its name in the papers).
+pub fn latex_name(name: &str) -> &'static str {
+    match name {
+        "alpha" => "\\alpha",
+        "sigma" => "\\sigma",
+        "alpha_bar" => "\\bar{\\alpha}",
+        "f" => "f",
+        "g2" => "g^{2}",
+        "g" => "g",
+        "lambda" => "\\lambda",
+        "dlambda" => "\\dot{\\lambda}",
+        "log_snr" => "\\log\\mathrm{SNR}",
+        "snr" => "\\mathrm{SNR}",
+        "rho" => "\\rho",
+        _ => "?",
+    }
+}
+
 /// How a process defined its path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -220,7 +238,7 @@ pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<LowerError>> 
     let ratio = pool.div(alpha, sigma);
     let lambda_raw = pool.call(Func::Log, ratio);
     let lambda = s(pool, lambda_raw);
-    let dl_raw = diff::diff(pool, lambda_raw, t);
+    let dl_raw = diff::diff(pool, lambda, t);
     let dlambda = s(pool, dl_raw);
     let ls_raw = pool.mul(vec![two, lambda]);
     let log_snr = s(pool, ls_raw);

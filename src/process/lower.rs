@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use num_rational::BigRational;
 
-use super::{Assertion, Definition, Param, Process, time_symbol};
+use super::{Assertion, Definition, Param, Process, derive, time_symbol};
 use crate::expr::integrate::{self, IntegrateError};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
 use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Span, Stmt};
@@ -67,6 +67,9 @@ impl LowerError {
 
 const BUILTIN_LIST: &str = "exp, log, sqrt, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, sigmoid, expm1, log1p, abs, integrate, diff";
 const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t"];
+/// Derived quantities a process may not define itself (alpha, sigma, alpha_bar and log_snr
+/// may be: they are the forms a process is written in).
+const DERIVED_ONLY: &[&str] = &["f", "g2", "g", "lambda", "dlambda", "snr", "rho"];
 
 /// Lowers every process of `file`. `overrides` replace parameter values by name (from
 /// `--param K=V`); an override naming no parameter of any process is an error reported by
@@ -262,6 +265,30 @@ impl<'a> Lowerer<'a> {
             let (name, params, body, span) = def_stmts[i];
             self.def(name, params, body, span);
         }
+        // Definitions in source order (the order a reader expects).
+        let user_defs: Vec<Definition> = def_stmts
+            .iter()
+            .filter_map(|(name, ..)| self.defs.get(&name.name).cloned())
+            .collect();
+        let mut quantities = Vec::new();
+        if self.errors.is_empty() {
+            let skeleton = Process {
+                name: p.name.name.clone(),
+                span: p.name.span,
+                doc: None,
+                params: Vec::new(),
+                defs: user_defs.clone(),
+                asserts: Vec::new(),
+                quantities: Vec::new(),
+            };
+            match derive::derive(self.pool, &skeleton) {
+                Ok(d) => {
+                    quantities = d.quantities;
+                    self.register_quantities(&quantities);
+                }
+                Err(e) => self.error(*e),
+            }
+        }
         let mut asserts = Vec::new();
         let t = time_symbol(self.pool);
         let t_expr = self.pool.sym_expr(t);
@@ -282,26 +309,58 @@ impl<'a> Lowerer<'a> {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        // Definitions in source order (the order a reader expects).
-        let mut defs: Vec<Definition> = Vec::with_capacity(def_stmts.len());
-        for (name, ..) in &def_stmts {
-            if let Some(d) = self.defs.remove(&name.name) {
-                defs.push(d);
-            }
-        }
         Ok(Process {
             name: p.name.name.clone(),
             span: p.name.span,
             doc: doc.map(|(d, _)| d),
             params: self.params,
-            defs,
+            defs: user_defs,
             asserts,
+            quantities,
         })
+    }
+
+    /// Makes every derived quantity the user did not define callable as `name(t)`.
+    fn register_quantities(&mut self, quantities: &[(&'static str, ExprId)]) {
+        let t = time_symbol(self.pool);
+        for &(name, e) in quantities {
+            if self.defs.contains_key(name) {
+                continue;
+            }
+            let arg = self.pool.fresh_symbol("arg");
+            let arg_e = self.pool.sym_expr(arg);
+            let template = subst::subst1(self.pool, e, t, arg_e);
+            self.signatures
+                .insert(name.to_owned(), (1, Span::default()));
+            self.defs.insert(
+                name.to_owned(),
+                Definition {
+                    name: name.to_owned(),
+                    args: vec![t],
+                    template,
+                    template_args: vec![arg],
+                    body: e,
+                    span: Span::default(),
+                },
+            );
+        }
     }
 
     /// Reports reserved or duplicate names; true if `name` is fresh.
     fn check_new_name(&mut self, name: &ast::Ident, names: &mut HashMap<String, Span>) -> bool {
         let n = name.name.as_str();
+        if DERIVED_ONLY.contains(&n) {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::reserved",
+                    name.span,
+                    format!("`{n}` is derived from alpha and sigma and cannot be defined"),
+                    "derived quantity",
+                )
+                .help("define `alpha` and `sigma` (or one shorthand: `alpha_bar`, `beta`, `sigma`, `log_snr`); use `assert` to state what you expect of the derived quantities"),
+            );
+            return false;
+        }
         if RESERVED.contains(&n) || Func::from_name(n).is_some() {
             self.error(LowerError::new(
                 "diffsym::lower::reserved",

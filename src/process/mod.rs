@@ -21,6 +21,8 @@ pub struct Process {
     pub params: Vec<Param>,
     pub defs: Vec<Definition>,
     pub asserts: Vec<Assertion>,
+    /// The derived quantities of [`derive::QUANTITIES`], simplified functions of `t`.
+    pub quantities: Vec<(&'static str, ExprId)>,
 }
 
 /// `param NAME = value;` (after any command-line override).
@@ -59,6 +61,14 @@ pub struct Assertion {
 impl Process {
     pub fn def(&self, name: &str) -> Option<&Definition> {
         self.defs.iter().find(|d| d.name == name)
+    }
+
+    /// A derived quantity by name.
+    pub fn quantity(&self, name: &str) -> Option<ExprId> {
+        self.quantities
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, e)| e)
     }
 
     pub fn param(&self, name: &str) -> Option<&Param> {
