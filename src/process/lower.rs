@@ -711,17 +711,7 @@ impl<'a> Lowerer<'a> {
             }
             return self.pool.zero();
         };
-        if args.len() != arity {
-            self.error(LowerError::new(
-                "diffsym::lower::arity",
-                span,
-                format!(
-                    "`{name}` takes {arity} argument{}, found {}",
-                    if arity == 1 { "" } else { "s" },
-                    args.len()
-                ),
-                "wrong number of arguments",
-            ));
+        if !self.check_arity(name, arity, args.len(), span, None) {
             return self.pool.zero();
         }
         let vals: Vec<ExprId> = args.iter().map(|a| self.expr(a, scope)).collect();
@@ -741,6 +731,33 @@ impl<'a> Lowerer<'a> {
             // Not lowered: it failed, or is part of a reported cycle.
             None => self.pool.zero(),
         }
+    }
+
+    /// Reports a call of `name` with `found` arguments where it takes `expected`; true if
+    /// the count is right. `usage` is shown as help.
+    fn check_arity(
+        &mut self,
+        name: &str,
+        expected: usize,
+        found: usize,
+        span: Span,
+        usage: Option<&str>,
+    ) -> bool {
+        if found == expected {
+            return true;
+        }
+        let plural = if expected == 1 { "" } else { "s" };
+        let mut e = LowerError::new(
+            "diffsym::lower::arity",
+            span,
+            format!("`{name}` takes {expected} argument{plural}, found {found}"),
+            "wrong number of arguments",
+        );
+        if let Some(u) = usage {
+            e = e.help(format!("write `{u}`"));
+        }
+        self.error(e);
+        false
     }
 
     fn bound_variable(&mut self, func: &ast::Ident, arg: &ast::Expr) -> Option<String> {
@@ -768,16 +785,13 @@ impl<'a> Lowerer<'a> {
         span: Span,
         scope: &Scope,
     ) -> ExprId {
-        if args.len() != 4 {
-            self.error(
-                LowerError::new(
-                    "diffsym::lower::arity",
-                    span,
-                    format!("`integrate` takes 4 arguments, found {}", args.len()),
-                    "wrong number of arguments",
-                )
-                .help("write `integrate(expression, variable, lower, upper)`"),
-            );
+        if !self.check_arity(
+            "integrate",
+            4,
+            args.len(),
+            span,
+            Some("integrate(expression, variable, lower, upper)"),
+        ) {
             return self.pool.zero();
         }
         let Some(var) = self.bound_variable(func, &args[1]) else {
@@ -829,16 +843,13 @@ impl<'a> Lowerer<'a> {
         span: Span,
         scope: &Scope,
     ) -> ExprId {
-        if args.len() != 2 {
-            self.error(
-                LowerError::new(
-                    "diffsym::lower::arity",
-                    span,
-                    format!("`diff` takes 2 arguments, found {}", args.len()),
-                    "wrong number of arguments",
-                )
-                .help("write `diff(expression, variable)`"),
-            );
+        if !self.check_arity(
+            "diff",
+            2,
+            args.len(),
+            span,
+            Some("diff(expression, variable)"),
+        ) {
             return self.pool.zero();
         }
         let Some(var) = self.bound_variable(func, &args[1]) else {
