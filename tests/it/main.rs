@@ -6,4 +6,5 @@ mod diagnostics;
 mod library;
 mod parse;
 mod properties;
+mod robustness;
 mod support;
