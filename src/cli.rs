@@ -74,6 +74,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per run")]
 enum Command {
     /// Print every process's parameters and definitions, simplified
     Derive {
@@ -108,6 +109,8 @@ enum Command {
         /// Override a parameter, e.g. `--param beta_max=10`
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
+        #[command(flatten)]
+        inputs: FieldInputs,
     },
     /// Check every assert: proved symbolically, else checked numerically at high precision
     Check {
@@ -120,6 +123,36 @@ enum Command {
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
     },
+}
+
+/// Inputs of fields and sampler steps. The model-output flag given picks the
+/// parameterisation: `diffsym eval F pf_velocity --t 0.5 --x 0.3 --score 0.64`.
+#[derive(clap::Args, Debug, Default)]
+struct FieldInputs {
+    /// The state x
+    #[arg(long, allow_hyphen_values = true)]
+    x: Option<String>,
+    /// The data point x0 (cond_score, cond_velocity), or an x0-prediction
+    #[arg(long, allow_hyphen_values = true)]
+    x0: Option<String>,
+    /// A score model's output
+    #[arg(long, allow_hyphen_values = true)]
+    score: Option<String>,
+    /// An eps-prediction
+    #[arg(long, allow_hyphen_values = true)]
+    eps: Option<String>,
+    /// A flow-matching velocity
+    #[arg(long, allow_hyphen_values = true)]
+    u: Option<String>,
+    /// A v-prediction (variance-preserving processes)
+    #[arg(long, allow_hyphen_values = true)]
+    v: Option<String>,
+    /// The standard normal draw of euler_maruyama_step
+    #[arg(long, allow_hyphen_values = true)]
+    z: Option<String>,
+    /// The time the sampler steps to
+    #[arg(long = "t-next", allow_hyphen_values = true)]
+    t_next: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -169,7 +202,16 @@ pub fn run(
             t,
             digits,
             params,
-        } => eval_cmd(&file, process.as_deref(), &quantity, &t, digits, &params),
+            inputs,
+        } => eval_cmd(
+            &file,
+            process.as_deref(),
+            &quantity,
+            &t,
+            digits,
+            &params,
+            &inputs,
+        ),
         Command::Check {
             files,
             process,
@@ -327,6 +369,9 @@ struct JsonProcess {
     /// The derived quantities (alpha, sigma, alpha_bar, f, g2, g, lambda, dlambda, log_snr,
     /// snr, rho), each a function of t.
     quantities: Vec<JsonFormula>,
+    /// cond_score, cond_velocity, and each field and sampler step per parameterisation
+    /// (`pf_velocity_eps`, ...).
+    fields: Vec<JsonFormula>,
 }
 
 #[derive(Serialize)]
@@ -384,6 +429,18 @@ fn derive(
                 for &(name, e) in &p.quantities {
                     let _ = writeln!(s, "    {name}(t) = {}", print::to_text(pool, e));
                 }
+                let rows = field_rows(p);
+                if !rows.is_empty() {
+                    let _ = writeln!(s, "  fields:");
+                }
+                for (name, args, e) in rows {
+                    let _ = writeln!(
+                        s,
+                        "    {name}({}) = {}",
+                        args.join(", "),
+                        print::to_text(pool, e)
+                    );
+                }
             }
             s
         }
@@ -417,6 +474,15 @@ fn derive(
                                 latex: print::to_latex(pool, e),
                             })
                             .collect(),
+                        fields: field_rows(p)
+                            .into_iter()
+                            .map(|(name, args, e)| JsonFormula {
+                                name,
+                                args,
+                                text: print::to_text(pool, e),
+                                latex: print::to_latex(pool, e),
+                            })
+                            .collect(),
                         definitions: p
                             .defs
                             .iter()
@@ -436,6 +502,33 @@ fn derive(
         }
     };
     Ok(Outcome { stdout, code: 0 })
+}
+
+/// Every field of a process as `(name with parameterisation, argument names, expression)`.
+fn field_rows(p: &Process) -> Vec<(String, Vec<String>, ExprId)> {
+    let mut rows: Vec<(String, Vec<String>, ExprId)> = p
+        .conditional
+        .iter()
+        .map(|&(name, e)| {
+            (
+                name.to_owned(),
+                vec!["x".into(), "x0".into(), "t".into()],
+                e,
+            )
+        })
+        .collect();
+    for f in &p.fields {
+        let mut args = vec!["x".to_owned(), f.param.name().to_owned()];
+        if f.name == "euler_maruyama_step" {
+            args.push("z".into());
+        }
+        args.push("t".into());
+        if f.is_step {
+            args.push("t_next".into());
+        }
+        rows.push((format!("{}_{}", f.name, f.param.name()), args, f.expr));
+    }
+    rows
 }
 
 fn arg_names(pool: &Pool, args: &[crate::expr::Symbol]) -> Vec<String> {
@@ -511,6 +604,24 @@ fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
             s.push_str(&rows.join(" \\\\\n"));
             s.push_str("\n\\end{align*}\n");
         }
+        let fields = field_rows(p);
+        if !fields.is_empty() {
+            s.push_str("Fields and sampler steps:\n\\begin{align*}\n");
+            let rows: Vec<String> = fields
+                .iter()
+                .map(|(name, args, e)| {
+                    let args: Vec<String> = args.iter().map(|a| print::symbol_latex(a)).collect();
+                    format!(
+                        "\\mathrm{{{}}}({}) &= {}",
+                        latex_escape(name),
+                        args.join(", "),
+                        print::to_latex(pool, *e)
+                    )
+                })
+                .collect();
+            s.push_str(&rows.join(" \\\\\n"));
+            s.push_str("\n\\end{align*}\n");
+        }
     }
     s.push_str("\\end{document}\n");
     s
@@ -545,6 +656,7 @@ fn eval_cmd(
     t: &str,
     digits: Option<u32>,
     params: &[String],
+    inputs: &FieldInputs,
 ) -> Result<Outcome, Vec<Diag>> {
     let mut loaded = load(&[file.to_path_buf()], process, params)?;
     let (_, p) = pick(&loaded, process)?.clone();
@@ -567,38 +679,29 @@ fn eval_cmd(
     let derived = p
         .quantity(quantity)
         .map(|e| (vec![process::time_symbol(pool)], e));
-    let Some((args, body)) = user.or(derived) else {
-        let names: Vec<&str> = p
-            .defs
-            .iter()
-            .map(|d| d.name.as_str())
-            .chain(
-                p.quantities
-                    .iter()
-                    .map(|&(n, _)| n)
-                    .filter(|n| p.def(n).is_none()),
-            )
-            .collect();
-        return Err(vec![
-            Diag::new(
-                "diffsym::cli::quantity",
-                format!("process `{}` defines no `{quantity}`", p.name),
-            )
-            .with_help(format!("defined: {}", names.join(", "))),
-        ]);
+    let e: ExprId = match user.or(derived) {
+        Some((args, body)) => {
+            if args.len() != 1 {
+                return Err(vec![Diag::new(
+                    "diffsym::cli::quantity",
+                    format!(
+                        "`{quantity}` takes {} arguments; eval needs a function of t alone",
+                        args.len()
+                    ),
+                )]);
+            }
+            if inputs.given().next().is_some() {
+                return Err(vec![Diag::new(
+                    "diffsym::cli::quantity",
+                    format!("`{quantity}` is a function of t alone; it takes no field inputs"),
+                )]);
+            }
+            // Substitute the exact time, so the evaluators see t exactly.
+            let tv = pool.rational(t_value.clone());
+            subst::subst(pool, body, &[(args[0], tv)])
+        }
+        None => field_expr(pool, &p, quantity, &t_value, inputs)?,
     };
-    if args.len() != 1 {
-        return Err(vec![Diag::new(
-            "diffsym::cli::quantity",
-            format!(
-                "`{quantity}` takes {} arguments; eval needs a function of t alone",
-                args.len()
-            ),
-        )]);
-    }
-    // Substitute the exact time, so the evaluators see t exactly.
-    let tv = pool.rational(t_value.clone());
-    let e: ExprId = subst::subst(pool, body, &[(args[0], tv)]);
     let e = simplify::simplify(pool, e);
     let what = |m: String| {
         vec![Diag::new(
@@ -621,6 +724,144 @@ fn eval_cmd(
         stdout: format!("{text}\n"),
         code: 0,
     })
+}
+
+impl FieldInputs {
+    /// The flags given, as (flag name, value).
+    fn given(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("x", &self.x),
+            ("x0", &self.x0),
+            ("score", &self.score),
+            ("eps", &self.eps),
+            ("u", &self.u),
+            ("v", &self.v),
+            ("z", &self.z),
+            ("t-next", &self.t_next),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.as_deref().map(|v| (n, v)))
+    }
+}
+
+/// A field or sampler step with every input substituted by its exact value.
+fn field_expr(
+    pool: &mut Pool,
+    p: &Process,
+    name: &str,
+    t: &BigRational,
+    inputs: &FieldInputs,
+) -> Result<ExprId, Vec<Diag>> {
+    use process::fields::{FIELDS, Param, Vars};
+    let err = |m: String| vec![Diag::new("diffsym::cli::field", m)];
+    let is_cond = p.conditional.iter().any(|&(n, _)| n == name);
+    let (base, param) = match FIELDS.iter().find(|f| name == **f) {
+        Some(f) => {
+            // The parameterisation is the one model-output flag given (x0 counts only
+            // when no other is given).
+            let outputs: Vec<Param> = [
+                (Param::Score, &inputs.score),
+                (Param::Eps, &inputs.eps),
+                (Param::U, &inputs.u),
+                (Param::V, &inputs.v),
+            ]
+            .into_iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(p, _)| p)
+            .collect();
+            let param = match (outputs.as_slice(), &inputs.x0) {
+                ([one], _) => *one,
+                ([], Some(_)) => Param::X0,
+                ([], None) => {
+                    return Err(err(format!(
+                        "`{name}` needs a model output: one of --score, --eps, --x0, --u, --v"
+                    )));
+                }
+                _ => {
+                    return Err(err(
+                        "give one model output only (--score, --eps, --x0, --u or --v)".into(),
+                    ));
+                }
+            };
+            (*f, Some(param))
+        }
+        None if is_cond => (name, None),
+        None => {
+            let mut known: Vec<&str> = p.defs.iter().map(|d| d.name.as_str()).collect();
+            known.extend(
+                p.quantities
+                    .iter()
+                    .map(|&(n, _)| n)
+                    .filter(|n| p.def(n).is_none()),
+            );
+            known.extend(p.conditional.iter().map(|&(n, _)| n));
+            known.extend(FIELDS);
+            return Err(vec![
+                Diag::new(
+                    "diffsym::cli::quantity",
+                    format!("process `{}` defines no `{name}`", p.name),
+                )
+                .with_help(format!("defined: {}", known.join(", "))),
+            ]);
+        }
+    };
+    let (expr, is_step) = match param {
+        Some(param) => {
+            let f = p.field(base, param).ok_or_else(|| {
+                err(format!("`{base}` has no {} parameterisation here (v-prediction needs a variance-preserving process)", param.name()))
+            })?;
+            (f.expr, f.is_step)
+        }
+        None => (
+            p.conditional
+                .iter()
+                .find(|&&(n, _)| n == name)
+                .map(|&(_, e)| e)
+                .expect("is_cond"),
+            false,
+        ),
+    };
+    let vars = Vars::new(pool);
+    let mut map = Vec::new();
+    let tv = pool.rational(t.clone());
+    map.push((vars.t, tv));
+    let mut needed: Vec<(&str, &Option<String>, crate::expr::Symbol)> =
+        vec![("x", &inputs.x, vars.x)];
+    match param {
+        None => needed.push(("x0", &inputs.x0, vars.x0)),
+        Some(pm) => {
+            let flag = match pm {
+                Param::Score => &inputs.score,
+                Param::Eps => &inputs.eps,
+                Param::X0 => &inputs.x0,
+                Param::U => &inputs.u,
+                Param::V => &inputs.v,
+            };
+            let sym = vars.output(pool, pm);
+            needed.push((pm.name(), flag, sym));
+        }
+    }
+    if base == "euler_maruyama_step" {
+        needed.push(("z", &inputs.z, vars.z));
+    }
+    if is_step {
+        needed.push(("t-next", &inputs.t_next, vars.t_next));
+    }
+    for (flag, value, sym) in needed {
+        let Some(text) = value else {
+            return Err(err(format!("`{name}` needs --{flag}")));
+        };
+        let r = process::parse_param_override(pool, text)
+            .map_err(|m| err(format!("bad value for --{flag}: {m}")))?;
+        if flag == "t-next"
+            && (r < BigRational::from_integer(0.into()) || r > BigRational::from_integer(1.into()))
+        {
+            return Err(err(format!("--t-next {text} is outside [0, 1]")));
+        }
+        let v = pool.rational(r);
+        map.push((sym, v));
+    }
+    Ok(subst::subst(pool, expr, &map))
 }
 
 /// How one assertion fared.

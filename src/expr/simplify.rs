@@ -19,6 +19,9 @@ use super::rules::{self, Rule};
 /// Rule applications allowed per call of [`simplify`] by default.
 pub const DEFAULT_BUDGET: usize = 20_000;
 
+/// Rounds of the three phases before [`Simplifier::run`] gives up on reaching a fixpoint.
+pub const MAX_ROUNDS: usize = 4;
+
 /// Counts of rule applications, by rule name (sorted: deterministic to print).
 pub type Trace = BTreeMap<&'static str, usize>;
 
@@ -69,8 +72,23 @@ impl Simplifier {
         }
     }
 
-    /// Runs the three phases and returns the smallest candidate.
+    /// Runs the three phases to a fixpoint (at most [`MAX_ROUNDS`] rounds): a round can
+    /// expose structure the next one simplifies, e.g. a sum that only cancels once its
+    /// enclosing product has been normalised.
     pub fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        let mut cur = e;
+        for _ in 0..MAX_ROUNDS {
+            let next = self.round(pool, cur);
+            if next == cur {
+                break;
+            }
+            cur = next;
+        }
+        cur
+    }
+
+    /// One round of the three phases; returns the smallest candidate.
+    fn round(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
         let expanded = self.rewrite(pool, e, rules::EXPAND);
         let normal = self.normalise(pool, expanded);
         let full = self.rewrite(pool, normal, rules::CONTRACT);

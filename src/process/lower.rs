@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use num_rational::BigRational;
 
-use super::{Assertion, Definition, Param, Process, derive, time_symbol};
+use super::{Assertion, Definition, Param, Process, derive, fields, time_symbol};
 use crate::expr::integrate::{self, IntegrateError};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
 use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Span, Stmt};
@@ -271,6 +271,8 @@ impl<'a> Lowerer<'a> {
             .filter_map(|(name, ..)| self.defs.get(&name.name).cloned())
             .collect();
         let mut quantities = Vec::new();
+        let mut conditional = Vec::new();
+        let mut field_list = Vec::new();
         if self.errors.is_empty() {
             let skeleton = Process {
                 name: p.name.name.clone(),
@@ -280,11 +282,23 @@ impl<'a> Lowerer<'a> {
                 defs: user_defs.clone(),
                 asserts: Vec::new(),
                 quantities: Vec::new(),
+                conditional: Vec::new(),
+                fields: Vec::new(),
             };
             match derive::derive(self.pool, &skeleton) {
                 Ok(d) => {
+                    let (alpha, sigma) = (d.get("alpha"), d.get("sigma"));
                     quantities = d.quantities;
                     self.register_quantities(&quantities);
+                    if let (Some(a), Some(s)) = (alpha, sigma) {
+                        let vars = fields::Vars::new(self.pool);
+                        let a2 = self.pool.powi(a, 2);
+                        let s2 = self.pool.powi(s, 2);
+                        let sum = self.pool.add(vec![a2, s2]);
+                        let vp = simplify::simplify(self.pool, sum) == self.pool.one();
+                        conditional = fields::conditional(self.pool, a, s, &vars);
+                        field_list = fields::fields(self.pool, a, s, vp, &vars);
+                    }
                 }
                 Err(e) => self.error(*e),
             }
@@ -317,6 +331,8 @@ impl<'a> Lowerer<'a> {
             defs: user_defs,
             asserts,
             quantities,
+            conditional,
+            fields: field_list,
         })
     }
 

@@ -4,6 +4,7 @@
 //! [`Pool`]. Errors carry spans but no file; the caller attaches the source.
 
 pub mod derive;
+pub mod fields;
 mod lower;
 
 pub use lower::{LowerError, lower_expr, lower_file, parse_param_override};
@@ -23,6 +24,10 @@ pub struct Process {
     pub asserts: Vec<Assertion>,
     /// The derived quantities of [`derive::QUANTITIES`], simplified functions of `t`.
     pub quantities: Vec<(&'static str, ExprId)>,
+    /// `cond_score` and `cond_velocity`, in `x`, `x0` and `t`.
+    pub conditional: Vec<(&'static str, ExprId)>,
+    /// The fields and sampler steps of [`fields::FIELDS`] in each parameterisation.
+    pub fields: Vec<fields::Field>,
 }
 
 /// `param NAME = value;` (after any command-line override).
@@ -61,6 +66,13 @@ pub struct Assertion {
 impl Process {
     pub fn def(&self, name: &str) -> Option<&Definition> {
         self.defs.iter().find(|d| d.name == name)
+    }
+
+    /// A field by name and parameterisation.
+    pub fn field(&self, name: &str, param: fields::Param) -> Option<&fields::Field> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name && f.param == param)
     }
 
     /// A derived quantity by name.

@@ -3,6 +3,7 @@
 mod cli;
 mod derived;
 mod diagnostics;
+mod fields;
 mod library;
 mod parse;
 mod properties;

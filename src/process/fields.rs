@@ -1,0 +1,284 @@
+//! Fields and sampler steps of a process (MATH.md section 2), in every parameterisation.
+//!
+//! Every field is linear in the state `x`, the model output `m` and the noise `z`:
+//! `field = cx(t, t_next) x + cm(t, t_next) m + cz(t, t_next) z`. Each is first written in
+//! the eps parameterisation; another parameterisation P expresses eps as `eps = p x + q m`
+//! (for example x0-prediction: `eps = (x - alpha x0)/sigma`), which maps the coefficients
+//! `(cx, ce)` to `(cx + ce p, ce q)`. Only the coefficient functions are simplified, so the
+//! result prints as `cx*x + cm*m` with each coefficient in simplest form.
+
+use super::time_symbol;
+use crate::expr::{ExprId, Func, Pool, Symbol, diff, simplify, subst};
+
+/// Model-output parameterisations: the symbol of the model output and its name in CLI
+/// flags and generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    Score,
+    Eps,
+    X0,
+    /// Flow-matching velocity.
+    U,
+    /// v-prediction, `v = alpha eps - sigma x0` (variance-preserving processes only).
+    V,
+}
+
+impl Param {
+    pub const ALL: [Param; 5] = [Param::Score, Param::Eps, Param::X0, Param::U, Param::V];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::Score => "score",
+            Param::Eps => "eps",
+            Param::X0 => "x0",
+            Param::U => "u",
+            Param::V => "v",
+        }
+    }
+}
+
+/// The fields, by name (fixed: the CLI, JSON and generated code use them).
+pub const FIELDS: [&str; 6] = [
+    "pf_velocity",
+    "reverse_drift",
+    "euler_step",
+    "euler_maruyama_step",
+    "ddim_step",
+    "dpm1_step",
+];
+
+/// A field in one parameterisation.
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub param: Param,
+    /// Coefficients of x, of the model output, and of the noise z (zero if none).
+    pub cx: ExprId,
+    pub cm: ExprId,
+    pub cz: ExprId,
+    /// `cx*x + cm*m + cz*z` as one expression.
+    pub expr: ExprId,
+    /// Whether the field depends on `t_next` (a sampler step).
+    pub is_step: bool,
+}
+
+/// The variables fields are written in.
+pub struct Vars {
+    pub x: Symbol,
+    pub x0: Symbol,
+    pub z: Symbol,
+    pub t: Symbol,
+    pub t_next: Symbol,
+}
+
+impl Vars {
+    pub fn new(pool: &mut Pool) -> Vars {
+        let t = time_symbol(pool);
+        let t_next = pool.symbol("t_next");
+        pool.set_domain(t_next, crate::expr::Domain::UNIT);
+        Vars {
+            x: pool.symbol("x"),
+            x0: pool.symbol("x0"),
+            z: pool.symbol("z"),
+            t,
+            t_next,
+        }
+    }
+
+    /// The symbol of a parameterisation's model output.
+    pub fn output(&self, pool: &mut Pool, p: Param) -> Symbol {
+        match p {
+            Param::X0 => self.x0,
+            _ => pool.symbol(p.name()),
+        }
+    }
+}
+
+/// The conditional fields of MATH.md section 2, in `x` and the data point `x0`.
+pub fn conditional(
+    pool: &mut Pool,
+    alpha: ExprId,
+    sigma: ExprId,
+    v: &Vars,
+) -> Vec<(&'static str, ExprId)> {
+    let x = pool.sym_expr(v.x);
+    let x0 = pool.sym_expr(v.x0);
+    let da = diff::diff(pool, alpha, v.t);
+    let ds = diff::diff(pool, sigma, v.t);
+    // cond_score = -(x - alpha x0)/sigma^2
+    let ax0 = pool.mul(vec![alpha, x0]);
+    let r = pool.sub(x, ax0);
+    let s2 = pool.powi(sigma, 2);
+    let q = pool.div(r, s2);
+    let neg = pool.neg(q);
+    let score = linear(pool, neg, &[v.x, v.x0]);
+    // cond_velocity = (alpha' - (sigma'/sigma) alpha) x0 + (sigma'/sigma) x
+    let k = pool.div(ds, sigma);
+    let ka = pool.mul(vec![k, alpha]);
+    let c0 = pool.sub(da, ka);
+    let t0 = pool.mul(vec![c0, x0]);
+    let t1 = pool.mul(vec![k, x]);
+    let vel = pool.add(vec![t0, t1]);
+    let velocity = linear(pool, vel, &[v.x, v.x0]);
+    vec![("cond_score", score), ("cond_velocity", velocity)]
+}
+
+/// Simplifies `e`, linear in `vars`, coefficient by coefficient.
+fn linear(pool: &mut Pool, e: ExprId, vars: &[Symbol]) -> ExprId {
+    let zero = pool.zero();
+    let mut terms = Vec::with_capacity(vars.len());
+    let mut rest = e;
+    for &s in vars {
+        let c = diff::diff(pool, e, s);
+        let c = simplify::simplify(pool, c);
+        let se = pool.sym_expr(s);
+        terms.push(pool.mul(vec![c, se]));
+        rest = subst::subst1(pool, rest, s, zero);
+    }
+    let rest = simplify::simplify(pool, rest);
+    terms.push(rest);
+    pool.add(terms)
+}
+
+/// Every field of [`FIELDS`] in every parameterisation that applies (`v` only for VP).
+pub fn fields(pool: &mut Pool, alpha: ExprId, sigma: ExprId, vp: bool, v: &Vars) -> Vec<Field> {
+    let t = v.t;
+    let zero = pool.zero();
+    let one = pool.one();
+    let two = pool.int(2);
+    let da = diff::diff(pool, alpha, t);
+    let ds = diff::diff(pool, sigma, t);
+    let f = pool.div(da, alpha);
+    // g2 = 2 sigma sigma' - 2 f sigma^2, written as 2 sigma (sigma' - f sigma)
+    let fs = pool.mul(vec![f, sigma]);
+    let sp_fs = pool.sub(ds, fs);
+    let g2 = pool.mul(vec![two, sigma, sp_fs]);
+    let g = pool.sqrt(g2);
+    let at_next = |pool: &mut Pool, e: ExprId| {
+        let tn = pool.sym_expr(v.t_next);
+        subst::subst1(pool, e, t, tn)
+    };
+    let alpha_n = at_next(pool, alpha);
+    let sigma_n = at_next(pool, sigma);
+    let tn = pool.sym_expr(v.t_next);
+    let te = pool.sym_expr(t);
+    let h = pool.sub(tn, te);
+    // In the eps parameterisation: (cx, ce, cz).
+    // pf_velocity = f x + g2/(2 sigma) eps = f x + (sigma' - f sigma) eps
+    let pf = (f, sp_fs, zero);
+    // reverse_drift = f x - g2 score = f x + (g2/sigma) eps
+    let g2_s = pool.div(g2, sigma);
+    let rev = (f, g2_s, zero);
+    // euler_step = x + h pf_velocity
+    let hf = pool.mul(vec![h, f]);
+    let one_hf = pool.add(vec![one, hf]);
+    let h_pf = pool.mul(vec![h, sp_fs]);
+    let euler = (one_hf, h_pf, zero);
+    // euler_maruyama_step = x + h reverse_drift + g sqrt(|h|) z
+    let h_rev = pool.mul(vec![h, g2_s]);
+    let abs_h = pool.call(Func::Abs, h);
+    let sq = pool.sqrt(abs_h);
+    let gz = pool.mul(vec![g, sq]);
+    let em = (one_hf, h_rev, gz);
+    // ddim_step = (alpha_n/alpha) x + (sigma_n - alpha_n sigma/alpha) eps
+    let ratio = pool.div(alpha_n, alpha);
+    let rs = pool.mul(vec![ratio, sigma]);
+    let ddim_e = pool.sub(sigma_n, rs);
+    let ddim = (ratio, ddim_e, zero);
+    // dpm1_step = (alpha_n/alpha) x - sigma_n (e^H - 1) eps, H = lambda_n - lambda
+    let lam = {
+        let q = pool.div(alpha, sigma);
+        pool.call(Func::Log, q)
+    };
+    let lam_n = at_next(pool, lam);
+    let big_h = pool.sub(lam_n, lam);
+    let e_h = pool.call(Func::Exp, big_h);
+    let m1 = pool.int(-1);
+    let em1 = pool.add(vec![e_h, m1]);
+    let dpm_e = {
+        let p = pool.mul(vec![sigma_n, em1]);
+        pool.neg(p)
+    };
+    let dpm = (ratio, dpm_e, zero);
+    let base = [
+        ("pf_velocity", pf, false),
+        ("reverse_drift", rev, false),
+        ("euler_step", euler, true),
+        ("euler_maruyama_step", em, true),
+        ("ddim_step", ddim, true),
+        ("dpm1_step", dpm, true),
+    ];
+    let mut out = Vec::new();
+    for p in Param::ALL {
+        if p == Param::V && !vp {
+            continue;
+        }
+        let (pe, qe) = eps_from(pool, p, alpha, sigma, f, sp_fs);
+        let m = v.output(pool, p);
+        for &(name, (cx, ce, cz), is_step) in &base {
+            let cep = pool.mul(vec![ce, pe]);
+            let cx = pool.add(vec![cx, cep]);
+            let cm = pool.mul(vec![ce, qe]);
+            let cx = simplify::simplify(pool, cx);
+            let cm = simplify::simplify(pool, cm);
+            let cz = simplify::simplify(pool, cz);
+            let xe = pool.sym_expr(v.x);
+            let me = pool.sym_expr(m);
+            let ze = pool.sym_expr(v.z);
+            let parts = vec![
+                pool.mul(vec![cx, xe]),
+                pool.mul(vec![cm, me]),
+                pool.mul(vec![cz, ze]),
+            ];
+            let expr = pool.add(parts);
+            out.push(Field {
+                name,
+                param: p,
+                cx,
+                cm,
+                cz,
+                expr,
+                is_step,
+            });
+        }
+    }
+    out
+}
+
+/// `(p, q)` with `eps = p x + q m` for the model output `m` of parameterisation `param`.
+fn eps_from(
+    pool: &mut Pool,
+    param: Param,
+    alpha: ExprId,
+    sigma: ExprId,
+    f: ExprId,
+    sp_fs: ExprId,
+) -> (ExprId, ExprId) {
+    let zero = pool.zero();
+    let one = pool.one();
+    match param {
+        // score = -eps/sigma
+        Param::Score => (zero, pool.neg(sigma)),
+        Param::Eps => (zero, one),
+        // x = alpha x0 + sigma eps
+        Param::X0 => {
+            let p = pool.recip(sigma);
+            let q = {
+                let a = pool.div(alpha, sigma);
+                pool.neg(a)
+            };
+            (p, q)
+        }
+        // u = alpha' x0 + sigma' eps = f x + (sigma' - f sigma) eps
+        Param::U => {
+            let q = pool.recip(sp_fs);
+            let p = {
+                let fq = pool.mul(vec![f, q]);
+                pool.neg(fq)
+            };
+            (p, q)
+        }
+        // v = alpha eps - sigma x0 with alpha^2 + sigma^2 = 1: eps = sigma x + alpha v
+        Param::V => (sigma, alpha),
+    }
+}

@@ -1,0 +1,261 @@
+//! Fields and sampler steps: every parameterisation agrees with the path velocity computed
+//! independently (finite differences of alpha and sigma at 256 bits), DDIM equals
+//! DPM-Solver-1, and `eval` takes the model output from its flags.
+
+use astro_float::{BigFloat, RoundingMode};
+use diffsym::expr::hp::{self, Hp};
+use diffsym::expr::{ExprId, Pool};
+use diffsym::process::fields::{Param, Vars};
+use diffsym::process::{self, Process};
+
+use crate::support::{number, run};
+
+const PREC: usize = 256;
+
+fn lower(name: &str) -> (Pool, Process) {
+    let (_, text) = diffsym::cli::BUNDLED
+        .iter()
+        .find(|(n, _)| n.ends_with(&format!("/{name}.dsym")))
+        .expect("bundled");
+    let ast = diffsym::syntax::parse_file(text).expect("parses");
+    let mut pool = Pool::new();
+    let mut ps = process::lower_file(&mut pool, &ast, text, &[]).expect("lowers");
+    (pool, ps.remove(0))
+}
+
+fn f(x: &BigFloat) -> f64 {
+    hp::to_f64(x)
+}
+
+/// Evaluates `e` with t and the field variables bound.
+fn at(h: &mut Hp, pool: &Pool, e: ExprId, binds: &[(diffsym::expr::Symbol, BigFloat)]) -> BigFloat {
+    h.eval(pool, e, binds).expect("defined")
+}
+
+fn rel_close(a: &BigFloat, b: &BigFloat) -> bool {
+    let d = f(&a.sub(b, PREC, RoundingMode::ToEven)).abs();
+    d <= 1e-25 * f(a).abs().max(f(b).abs()).max(1e-30)
+}
+
+#[test]
+fn every_parameterisation_gives_the_path_velocity() {
+    for name in [
+        "vp_linear",
+        "cosine",
+        "cosine_nichol",
+        "rectified_flow",
+        "ve",
+        "edm",
+        "sub_vp",
+        "lm_sqrt",
+        "tangent",
+    ] {
+        let (mut pool, p) = lower(name);
+        let vars = Vars::new(&mut pool);
+        let mut h = Hp::new(PREC);
+        let alpha = p.quantity("alpha").unwrap();
+        let sigma = p.quantity("sigma").unwrap();
+        for t in [0.2, 0.5, 0.8] {
+            let rm = RoundingMode::ToEven;
+            let tv = h.from_f64(t);
+            let step = h.from_f64(2f64.powi(-70));
+            let two_step = h.from_f64(2f64.powi(-69));
+            let (tp, tm) = (tv.add(&step, PREC, rm), tv.sub(&step, PREC, rm));
+            let val = |h: &mut Hp, e, t: &BigFloat| at(h, &pool, e, &[(vars.t, t.clone())]);
+            let (a, s) = (val(&mut h, alpha, &tv), val(&mut h, sigma, &tv));
+            let da = val(&mut h, alpha, &tp)
+                .sub(&val(&mut h, alpha, &tm), PREC, rm)
+                .div(&two_step, PREC, rm);
+            let ds = val(&mut h, sigma, &tp)
+                .sub(&val(&mut h, sigma, &tm), PREC, rm)
+                .div(&two_step, PREC, rm);
+            // The true data point and noise, and what each model would output for them.
+            let (x0, eps) = (h.from_f64(0.7), h.from_f64(-0.4));
+            let x = a.mul(&x0, PREC, rm).add(&s.mul(&eps, PREC, rm), PREC, rm);
+            let u_true = da.mul(&x0, PREC, rm).add(&ds.mul(&eps, PREC, rm), PREC, rm);
+            let score = eps.neg().div(&s, PREC, rm);
+            let v = a.mul(&eps, PREC, rm).sub(&s.mul(&x0, PREC, rm), PREC, rm);
+            for param in Param::ALL {
+                let Some(field) = p.field("pf_velocity", param) else {
+                    assert_eq!(param, Param::V, "{name}: only v may be missing");
+                    continue;
+                };
+                let m = match param {
+                    Param::Score => score.clone(),
+                    Param::Eps => eps.clone(),
+                    Param::X0 => x0.clone(),
+                    Param::U => u_true.clone(),
+                    Param::V => v.clone(),
+                };
+                let out = vars.output(&mut pool, param);
+                let got = at(
+                    &mut h,
+                    &pool,
+                    field.expr,
+                    &[(vars.t, tv.clone()), (vars.x, x.clone()), (out, m)],
+                );
+                assert!(
+                    rel_close(&got, &u_true),
+                    "{name} pf_velocity_{} at t = {t}: {} vs {}",
+                    param.name(),
+                    f(&got),
+                    f(&u_true)
+                );
+            }
+            let cond = p
+                .conditional
+                .iter()
+                .find(|(n, _)| *n == "cond_velocity")
+                .unwrap()
+                .1;
+            let got = at(
+                &mut h,
+                &pool,
+                cond,
+                &[
+                    (vars.t, tv.clone()),
+                    (vars.x, x.clone()),
+                    (vars.x0, x0.clone()),
+                ],
+            );
+            assert!(rel_close(&got, &u_true), "{name} cond_velocity at t = {t}");
+        }
+    }
+}
+
+#[test]
+fn ddim_is_the_first_order_dpm_solver() {
+    for name in ["vp_linear", "cosine", "rectified_flow", "ve", "sub_vp"] {
+        let (mut pool, p) = lower(name);
+        let vars = Vars::new(&mut pool);
+        let mut h = Hp::new(PREC);
+        let eps_sym = vars.output(&mut pool, Param::Eps);
+        let binds = [
+            (vars.t, h.from_f64(0.6)),
+            (vars.t_next, h.from_f64(0.45)),
+            (vars.x, h.from_f64(0.3)),
+            (eps_sym, h.from_f64(-1.1)),
+        ];
+        let ddim = at(
+            &mut h,
+            &pool,
+            p.field("ddim_step", Param::Eps).unwrap().expr,
+            &binds,
+        );
+        let dpm = at(
+            &mut h,
+            &pool,
+            p.field("dpm1_step", Param::Eps).unwrap().expr,
+            &binds,
+        );
+        assert!(
+            rel_close(&ddim, &dpm),
+            "{name}: {} vs {}",
+            f(&ddim),
+            f(&dpm)
+        );
+    }
+}
+
+#[test]
+fn eval_takes_the_parameterisation_from_the_flags() {
+    // The example. Rectified flow at t = 1/2: f = -2, g2 = 2, so
+    // pf_velocity = f x - g2/2 score = -0.6 - 0.64.
+    let rf = "derivations/rectified_flow.dsym";
+    let (code, out, err) = run(&[
+        "eval",
+        rf,
+        "--process",
+        "rectified_flow",
+        "pf_velocity",
+        "--t",
+        "0.5",
+        "--x",
+        "0.3",
+        "--score",
+        "0.64",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(number(&out), -1.24);
+    // eps-prediction: pf_velocity = (eps - x)/(1 - t)
+    let (_, out, _) = run(&[
+        "eval",
+        rf,
+        "pf_velocity",
+        "--t",
+        "0.25",
+        "--x",
+        "0.5",
+        "--eps",
+        "2",
+    ]);
+    assert_eq!(number(&out), 2.0);
+    // Euler-Maruyama: x + h (f x - g2 score) + g sqrt(|h|) z; at t = 1/2, t_next = 1/4:
+    // 0.3 - 0.25 (-0.6 - 2*0.64) + sqrt(2) * 0.5 * 1 = 0.77 + sqrt(2)/2
+    let (code, out, err) = run(&[
+        "eval",
+        rf,
+        "euler_maruyama_step",
+        "--t",
+        "0.5",
+        "--t-next",
+        "0.25",
+        "--x",
+        "0.3",
+        "--score",
+        "0.64",
+        "--z",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        (number(&out) - (0.77 + 0.5f64.sqrt())).abs() < 4e-16,
+        "{out}"
+    );
+    for args in [
+        vec!["eval", rf, "pf_velocity", "--t", "0.5", "--x", "0.3"],
+        vec![
+            "eval",
+            rf,
+            "pf_velocity",
+            "--t",
+            "0.5",
+            "--x",
+            "0.3",
+            "--eps",
+            "1",
+            "--score",
+            "1",
+        ],
+        vec![
+            "eval",
+            rf,
+            "pf_velocity",
+            "--t",
+            "0.5",
+            "--x",
+            "0.3",
+            "--v",
+            "1",
+        ],
+        vec![
+            "eval",
+            rf,
+            "ddim_step",
+            "--t",
+            "0.5",
+            "--x",
+            "0.3",
+            "--eps",
+            "1",
+        ],
+        vec!["eval", rf, "alpha", "--t", "0.5", "--x", "0.3"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            out.is_empty() && err.starts_with("error["),
+            "{args:?}: {err}"
+        );
+    }
+}
