@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::diag::{self, Diag, Source};
 use crate::expr::{ExprId, Pool, eval, hp, print, simplify, subst};
+use crate::process::checks::{self, Verdict};
 use crate::process::{self, Process};
 use crate::syntax;
 
@@ -864,27 +865,14 @@ fn field_expr(
     Ok(subst::subst(pool, expr, &map))
 }
 
-/// How one assertion fared.
-enum Verdict {
-    Proved,
-    Checked { points: usize, max_rel: f64 },
-    Failed { t: String, lhs: String, rhs: String },
-}
-
-/// Number of sample points for numeric checks.
-const CHECK_POINTS: usize = 64;
-
 fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Outcome, Vec<Diag>> {
     let mut loaded = load(files, only, params)?;
     let pool = &mut loaded.pool;
     let mut s = String::new();
     let (mut proved, mut checked, mut failed) = (0, 0, 0);
     for (src, p) in &loaded.processes {
-        for a in &p.asserts {
-            let (line, _) = src.line_col(a.span.start);
-            let verdict = verdict(pool, a.lhs, a.rhs);
-            let shown = a.source.split_whitespace().collect::<Vec<_>>().join(" ");
-            let status = match &verdict {
+        let mut report = |what: &str, line: usize, verdict: Verdict| {
+            let status = match verdict {
                 Verdict::Proved => {
                     proved += 1;
                     "proved".to_owned()
@@ -893,79 +881,34 @@ fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Out
                     checked += 1;
                     format!("checked ({points} points, max relative error {max_rel:.1e})")
                 }
-                Verdict::Failed { t, lhs, rhs } => {
+                Verdict::Sampled { points } => {
+                    checked += 1;
+                    format!("checked (holds at {points} points)")
+                }
+                Verdict::Failed { at, detail } => {
                     failed += 1;
-                    format!("FAILED at t = {t}: left side {lhs}, right side {rhs}")
+                    format!("FAILED at {at}: {detail}")
                 }
             };
-            let _ = writeln!(s, "{}:{line}: {}: {shown}  {status}", src.name, p.name);
+            let _ = writeln!(s, "{}:{line}: {}: {what}  {status}", src.name, p.name);
+        };
+        for a in &p.asserts {
+            let (line, _) = src.line_col(a.span.start);
+            let shown = a.source.split_whitespace().collect::<Vec<_>>().join(" ");
+            report(&shown, line, checks::assertion(pool, a.lhs, a.rhs));
+        }
+        let (line, _) = src.line_col(p.span.start);
+        for (what, verdict) in checks::builtin(pool, p) {
+            report(what, line, verdict);
         }
     }
     let _ = writeln!(
         s,
-        "{} asserts: {proved} proved, {checked} checked, {failed} failed",
+        "{} checks: {proved} proved, {checked} checked, {failed} failed",
         proved + checked + failed
     );
     Ok(Outcome {
         stdout: s,
         code: if failed > 0 { 1 } else { 0 },
     })
-}
-
-fn verdict(pool: &mut Pool, lhs: ExprId, rhs: ExprId) -> Verdict {
-    let d = pool.sub(lhs, rhs);
-    let d = simplify::simplify(pool, d);
-    if pool.is_zero(d) {
-        return Verdict::Proved;
-    }
-    let t = process::time_symbol(pool);
-    let mut h = hp::Hp::new(hp::DEFAULT_PRECISION);
-    let mut max_rel = 0.0f64;
-    let mut points = 0;
-    for k in 0..CHECK_POINTS {
-        // Chebyshev nodes of the first kind on (0, 1): endpoints excluded, clustered at both ends.
-        let x = 0.5
-            - 0.5 * ((2 * k + 1) as f64 * std::f64::consts::PI / (2 * CHECK_POINTS) as f64).cos();
-        let tv = h.from_f64(x);
-        let env = [(t, tv)];
-        let l = h.eval(pool, lhs, &env);
-        let r = h.eval(pool, rhs, &env);
-        match (l, r) {
-            (Ok(l), Ok(r)) => {
-                let (lf, rf) = (hp::to_f64(&l), hp::to_f64(&r));
-                let diff = l.sub(&r, hp::DEFAULT_PRECISION, astro_float::RoundingMode::ToEven);
-                let scale = lf.abs().max(rf.abs()).max(f64::MIN_POSITIVE);
-                let rel = hp::to_f64(&diff).abs() / scale;
-                if rel > 1e-40 {
-                    return Verdict::Failed {
-                        t: eval::format_f64(x),
-                        lhs: eval::format_f64(lf),
-                        rhs: eval::format_f64(rf),
-                    };
-                }
-                max_rel = max_rel.max(rel);
-                points += 1;
-            }
-            (Err(_), Err(_)) => {}
-            (l, r) => {
-                let show = |v: Result<astro_float::BigFloat, eval::EvalError>| match v {
-                    Ok(v) => eval::format_f64(hp::to_f64(&v)),
-                    Err(e) => format!("undefined ({e})"),
-                };
-                return Verdict::Failed {
-                    t: eval::format_f64(x),
-                    lhs: show(l),
-                    rhs: show(r),
-                };
-            }
-        }
-    }
-    if points == 0 {
-        return Verdict::Failed {
-            t: "every sample point".to_owned(),
-            lhs: "undefined".to_owned(),
-            rhs: "undefined".to_owned(),
-        };
-    }
-    Verdict::Checked { points, max_rel }
 }

@@ -3,6 +3,7 @@
 //! [`lower`] turns the syntax tree into [`Process`] values whose expressions live in a
 //! [`Pool`]. Errors carry spans but no file; the caller attaches the source.
 
+pub mod checks;
 pub mod derive;
 pub mod fields;
 mod lower;

@@ -161,7 +161,17 @@ fn check_proves_the_bundled_library() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains("FAILED"), "{out}");
     let last = out.lines().last().unwrap();
-    assert!(last.ends_with("0 checked, 0 failed"), "{out}");
+    assert!(last.ends_with(" 0 failed"), "{out}");
+    for line in out.lines().filter(|l| l.contains(": assert ")) {
+        assert!(line.ends_with("  proved"), "{line}");
+    }
+    // Every process gets the two built-in checks.
+    assert_eq!(out.matches("g2 >= 0 on (0, 1)").count(), 9, "{out}");
+    assert_eq!(
+        out.matches("Fokker-Planck for a Gaussian source  ").count(),
+        9,
+        "{out}"
+    );
 }
 
 #[test]
@@ -174,7 +184,9 @@ fn a_wrong_assert_fails_with_a_counterexample() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("proved"), "{out}");
     assert!(out.contains("FAILED at t = "), "{out}");
-    assert!(out.contains("1 proved, 0 checked, 1 failed"), "{out}");
+    // Two asserts plus the two built-in checks: g2 = 2t/(1 - t) >= 0 is sampled, and
+    // Fokker-Planck is proved.
+    assert!(out.contains("2 proved, 1 checked, 1 failed"), "{out}");
 }
 
 #[test]

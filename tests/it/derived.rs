@@ -157,3 +157,22 @@ fn incomplete_or_ambiguous_processes_are_errors() {
         assert!(err.contains("p.dsym:"), "{err}");
     }
 }
+
+#[test]
+fn a_negative_g2_is_reported_with_where() {
+    // VE with a shrinking sigma: g2 = d(sigma^2)/dt = -(2 - t)/2 < 0 on all of (0, 1).
+    let f = scratch_file(
+        "shrinking.dsym",
+        "process p {\n    sigma(t) = 1 - t/2;\n}\n",
+    );
+    let (code, out, _) = run(&["check", &f]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("g2 >= 0 on (0, 1)  FAILED at t in [0.0009765625, 0.9990234375]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Fokker-Planck for a Gaussian source  proved"),
+        "{out}"
+    );
+}

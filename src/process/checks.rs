@@ -1,0 +1,189 @@
+//! Checks of a process: its asserts, g2 >= 0 on (0, 1), and the Fokker-Planck equation for a
+//! Gaussian source. Each is proved symbolically where the simplifier can, and otherwise
+//! checked at high precision at sample points.
+
+use astro_float::{BigFloat, RoundingMode};
+
+use super::{Process, time_symbol};
+use crate::expr::eval::{self, EvalError};
+use crate::expr::hp::{self, Hp};
+use crate::expr::{ExprId, Func, Pool, Symbol, diff, range, simplify};
+
+/// How one check fared.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// The difference simplifies to 0.
+    Proved,
+    /// Equal to `max_rel` (relative) at `points` sample points, at 256 bits.
+    Checked { points: usize, max_rel: f64 },
+    /// An inequality that held at `points` sample points.
+    Sampled { points: usize },
+    /// A counterexample: where, and what was found there.
+    Failed { at: String, detail: String },
+}
+
+/// Number of sample points for numeric checks.
+pub const CHECK_POINTS: usize = 64;
+
+/// Largest relative difference, at 256 bits, that a numeric check accepts.
+const TOLERANCE: f64 = 1e-40;
+
+/// Chebyshev nodes of the first kind on (0, 1): endpoints excluded, clustered at both ends.
+fn nodes() -> impl Iterator<Item = f64> {
+    (0..CHECK_POINTS).map(|k| {
+        0.5 - 0.5 * ((2 * k + 1) as f64 * std::f64::consts::PI / (2 * CHECK_POINTS) as f64).cos()
+    })
+}
+
+/// `assert lhs == rhs`, both functions of t.
+pub fn assertion(pool: &mut Pool, lhs: ExprId, rhs: ExprId) -> Verdict {
+    equal(pool, lhs, rhs, &[])
+}
+
+/// `lhs == rhs` as functions of t, with the other variables fixed at `fixed` for the
+/// numeric fallback.
+fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> Verdict {
+    let d = pool.sub(lhs, rhs);
+    let d = simplify::simplify(pool, d);
+    if pool.is_zero(d) {
+        return Verdict::Proved;
+    }
+    let t = time_symbol(pool);
+    let mut h = Hp::new(hp::DEFAULT_PRECISION);
+    let mut max_rel = 0.0f64;
+    let mut points = 0;
+    for x in nodes() {
+        let mut env = vec![(t, h.from_f64(x))];
+        env.extend(fixed.iter().map(|&(s, v)| (s, h.from_f64(v))));
+        let (l, r) = (h.eval(pool, lhs, &env), h.eval(pool, rhs, &env));
+        let at = format!("t = {}", eval::format_f64(x));
+        match (l, r) {
+            (Ok(l), Ok(r)) => {
+                let (lf, rf) = (hp::to_f64(&l), hp::to_f64(&r));
+                let diff = l.sub(&r, hp::DEFAULT_PRECISION, RoundingMode::ToEven);
+                let scale = lf.abs().max(rf.abs()).max(f64::MIN_POSITIVE);
+                let rel = hp::to_f64(&diff).abs() / scale;
+                if rel > TOLERANCE {
+                    let detail = format!(
+                        "left side {}, right side {}",
+                        eval::format_f64(lf),
+                        eval::format_f64(rf)
+                    );
+                    return Verdict::Failed { at, detail };
+                }
+                max_rel = max_rel.max(rel);
+                points += 1;
+            }
+            (Err(_), Err(_)) => {}
+            (l, r) => {
+                let show = |v: Result<BigFloat, EvalError>| match v {
+                    Ok(v) => eval::format_f64(hp::to_f64(&v)),
+                    Err(e) => format!("undefined ({e})"),
+                };
+                let detail = format!("left side {}, right side {}", show(l), show(r));
+                return Verdict::Failed { at, detail };
+            }
+        }
+    }
+    if points == 0 {
+        return Verdict::Failed {
+            at: "every sample point".to_owned(),
+            detail: "both sides undefined".to_owned(),
+        };
+    }
+    Verdict::Checked { points, max_rel }
+}
+
+/// The checks every process gets: `g2 >= 0` and Fokker-Planck for a Gaussian source.
+pub fn builtin(pool: &mut Pool, p: &Process) -> Vec<(&'static str, Verdict)> {
+    let (Some(alpha), Some(sigma), Some(g2)) =
+        (p.quantity("alpha"), p.quantity("sigma"), p.quantity("g2"))
+    else {
+        return Vec::new();
+    };
+    vec![
+        ("g2 >= 0 on (0, 1)", g2_nonnegative(pool, g2)),
+        (
+            "Fokker-Planck for a Gaussian source",
+            fokker_planck(pool, alpha, sigma),
+        ),
+    ]
+}
+
+/// `g2 >= 0` on (0, 1): by range analysis, or else sampled on a fine grid, reporting the
+/// sub-interval where it is negative.
+pub fn g2_nonnegative(pool: &mut Pool, g2: ExprId) -> Verdict {
+    if range::is_nonneg(pool, g2) {
+        return Verdict::Proved;
+    }
+    let t = time_symbol(pool);
+    const GRID: usize = 1024;
+    let mut negative: Option<(f64, f64)> = None;
+    let mut points = 0;
+    for k in 1..GRID {
+        let x = k as f64 / GRID as f64;
+        let Ok(v) = eval::eval_f64(pool, g2, &[(t, x)]) else {
+            continue;
+        };
+        points += 1;
+        if v < 0.0 {
+            negative = Some(negative.map_or((x, x), |(a, _)| (a, x)));
+        }
+    }
+    match negative {
+        Some((a, b)) => Verdict::Failed {
+            // Grid points are dyadic: the shortest round-trip form is exact.
+            at: format!("t in [{a}, {b}]"),
+            detail: "g2 < 0 at the sample points there: no real diffusion coefficient g".to_owned(),
+        },
+        None => Verdict::Sampled { points },
+    }
+}
+
+/// Fokker-Planck for x0 ~ N(m, s0^2) in one dimension (MATH.md sections 2 and 3): the
+/// marginal p_t = N(alpha m, alpha^2 s0^2 + sigma^2) satisfies
+/// dp/dt = -d/dx(f x p) + (1/2) g2 d^2p/dx^2. Both sides are divided by p, which leaves a
+/// quadratic in x; m and s0 stay symbolic.
+pub fn fokker_planck(pool: &mut Pool, alpha: ExprId, sigma: ExprId) -> Verdict {
+    let t = time_symbol(pool);
+    let (xs, ms, ss) = (pool.symbol("x"), pool.symbol("m"), pool.symbol("s0"));
+    let (x, m, s0) = (pool.sym_expr(xs), pool.sym_expr(ms), pool.sym_expr(ss));
+    let mean = pool.mul(vec![alpha, m]);
+    let a2 = pool.powi(alpha, 2);
+    let s02 = pool.powi(s0, 2);
+    let sg2 = pool.powi(sigma, 2);
+    let a2s02 = pool.mul(vec![a2, s02]);
+    let var = pool.add(vec![a2s02, sg2]);
+    // log p = -(x - mean)^2/(2 var) - log(var)/2 (+ const)
+    let dx = pool.sub(x, mean);
+    let dx2 = pool.powi(dx, 2);
+    let two_var = {
+        let two = pool.int(2);
+        pool.mul(vec![two, var])
+    };
+    let quad = pool.div(dx2, two_var);
+    let lv = pool.call(Func::Log, var);
+    let half = pool.frac(1, 2);
+    let hlv = pool.mul(vec![half, lv]);
+    let sum = pool.add(vec![quad, hlv]);
+    let logp = pool.neg(sum);
+    // dp/dt / p = d(log p)/dt
+    let lhs = diff::diff(pool, logp, t);
+    // RHS / p = -f - f x (log p)_x + (g2/2)((log p)_xx + (log p)_x^2)
+    let da = diff::diff(pool, alpha, t);
+    let f = pool.div(da, alpha);
+    let ds = diff::diff(pool, sigma, t);
+    let two = pool.int(2);
+    let fs = pool.mul(vec![f, sigma]);
+    let sp_fs = pool.sub(ds, fs);
+    let g2 = pool.mul(vec![two, sigma, sp_fs]);
+    let lx = diff::diff(pool, logp, xs);
+    let lxx = diff::diff(pool, lx, xs);
+    let lx2 = pool.powi(lx, 2);
+    let inner = pool.add(vec![lxx, lx2]);
+    let diffusion = pool.mul(vec![half, g2, inner]);
+    let fxlx = pool.mul(vec![f, x, lx]);
+    let drift = pool.add(vec![f, fxlx]);
+    let rhs = pool.sub(diffusion, drift);
+    equal(pool, lhs, rhs, &[(xs, 0.3), (ms, 0.7), (ss, 1.3)])
+}
