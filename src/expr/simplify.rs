@@ -28,8 +28,17 @@ pub type Trace = BTreeMap<&'static str, usize>;
 /// A configured simplifier; keeps a trace of the rules it applied.
 #[derive(Debug)]
 pub struct Simplifier {
+    /// Rule applications allowed per call of [`Simplifier::run`].
+    per_run: usize,
     budget: usize,
     pub trace: Trace,
+    /// Memos of the rewrite and normalisation passes, kept across calls of `run` so that
+    /// simplifying many expressions that share subexpressions does the shared work once.
+    /// Keyed by pass (the rule set's address, or 0 for normalisation). Valid because a
+    /// pool never changes what an id means.
+    memos: HashMap<usize, HashMap<ExprId, ExprId>>,
+    /// Results of `run`.
+    results: HashMap<ExprId, ExprId>,
 }
 
 impl Default for Simplifier {
@@ -67,8 +76,11 @@ pub fn complexity(pool: &Pool, e: ExprId) -> usize {
 impl Simplifier {
     pub fn with_budget(budget: usize) -> Simplifier {
         Simplifier {
+            per_run: budget,
             budget,
             trace: Trace::new(),
+            memos: HashMap::new(),
+            results: HashMap::new(),
         }
     }
 
@@ -76,6 +88,10 @@ impl Simplifier {
     /// expose structure the next one simplifies, e.g. a sum that only cancels once its
     /// enclosing product has been normalised.
     pub fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        if let Some(&r) = self.results.get(&e) {
+            return r;
+        }
+        self.budget = self.per_run;
         let mut cur = e;
         for _ in 0..MAX_ROUNDS {
             let next = self.round(pool, cur);
@@ -84,6 +100,7 @@ impl Simplifier {
             }
             cur = next;
         }
+        self.results.insert(e, cur);
         cur
     }
 
@@ -101,7 +118,8 @@ impl Simplifier {
 
     /// Rewrites bottom-up with `rules` until nothing applies (or the budget runs out).
     pub fn rewrite(&mut self, pool: &mut Pool, e: ExprId, rules: &[Rule]) -> ExprId {
-        let mut memo = HashMap::new();
+        let key = rules.as_ptr() as usize;
+        let mut memo = self.memos.remove(&key).unwrap_or_default();
         let mut cur = e;
         for _ in 0..8 {
             let next = self.rewrite_node(pool, cur, rules, &mut memo);
@@ -110,6 +128,7 @@ impl Simplifier {
             }
             cur = next;
         }
+        self.memos.insert(key, memo);
         cur
     }
 
@@ -169,8 +188,10 @@ impl Simplifier {
 
     /// Rational normalisation, bottom-up, kept only where it does not increase size.
     fn normalise(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
-        let mut memo = HashMap::new();
-        self.normalise_node(pool, e, &mut memo)
+        let mut memo = self.memos.remove(&0).unwrap_or_default();
+        let r = self.normalise_node(pool, e, &mut memo);
+        self.memos.insert(0, memo);
+        r
     }
 
     fn normalise_node(

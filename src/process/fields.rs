@@ -140,20 +140,39 @@ fn linear(pool: &mut Pool, e: ExprId, vars: &[Symbol]) -> ExprId {
     pool.add(terms)
 }
 
+/// The simplified scalar quantities fields are built from (see [`super::derive`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Scalars {
+    pub alpha: ExprId,
+    pub sigma: ExprId,
+    pub f: ExprId,
+    pub g2: ExprId,
+    pub g: ExprId,
+    pub lambda: ExprId,
+}
+
 /// Every field of [`FIELDS`] in every parameterisation that applies (`v` only for VP).
-pub fn fields(pool: &mut Pool, alpha: ExprId, sigma: ExprId, vp: bool, v: &Vars) -> Vec<Field> {
+///
+/// The coefficients are built from the already simplified quantities (`sigma' - f sigma`
+/// is `g2/(2 sigma)`), which keeps what the simplifier has to do small.
+pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
+    let Scalars {
+        alpha,
+        sigma,
+        f,
+        g2,
+        g,
+        lambda: lam,
+    } = q;
     let t = v.t;
+    // One simplifier for all coefficients: they share most subexpressions.
+    let mut simp = simplify::Simplifier::default();
     let zero = pool.zero();
     let one = pool.one();
-    let two = pool.int(2);
-    let da = diff::diff(pool, alpha, t);
-    let ds = diff::diff(pool, sigma, t);
-    let f = pool.div(da, alpha);
-    // g2 = 2 sigma sigma' - 2 f sigma^2, written as 2 sigma (sigma' - f sigma)
-    let fs = pool.mul(vec![f, sigma]);
-    let sp_fs = pool.sub(ds, fs);
-    let g2 = pool.mul(vec![two, sigma, sp_fs]);
-    let g = pool.sqrt(g2);
+    let half = pool.frac(1, 2);
+    let inv_sigma = pool.recip(sigma);
+    // sigma' - f sigma = g2/(2 sigma)
+    let sp_fs = pool.mul(vec![half, g2, inv_sigma]);
     let at_next = |pool: &mut Pool, e: ExprId| {
         let tn = pool.sym_expr(v.t_next);
         subst::subst1(pool, e, t, tn)
@@ -186,10 +205,6 @@ pub fn fields(pool: &mut Pool, alpha: ExprId, sigma: ExprId, vp: bool, v: &Vars)
     let ddim_e = pool.sub(sigma_n, rs);
     let ddim = (ratio, ddim_e, zero);
     // dpm1_step = (alpha_n/alpha) x - sigma_n (e^H - 1) eps, H = lambda_n - lambda
-    let lam = {
-        let q = pool.div(alpha, sigma);
-        pool.call(Func::Log, q)
-    };
     let lam_n = at_next(pool, lam);
     let big_h = pool.sub(lam_n, lam);
     let e_h = pool.call(Func::Exp, big_h);
@@ -219,9 +234,9 @@ pub fn fields(pool: &mut Pool, alpha: ExprId, sigma: ExprId, vp: bool, v: &Vars)
             let cep = pool.mul(vec![ce, pe]);
             let cx = pool.add(vec![cx, cep]);
             let cm = pool.mul(vec![ce, qe]);
-            let cx = simplify::simplify(pool, cx);
-            let cm = simplify::simplify(pool, cm);
-            let cz = simplify::simplify(pool, cz);
+            let cx = simp.run(pool, cx);
+            let cm = simp.run(pool, cm);
+            let cz = simp.run(pool, cz);
             let xe = pool.sym_expr(v.x);
             let me = pool.sym_expr(m);
             let ze = pool.sym_expr(v.z);

@@ -287,17 +287,27 @@ impl<'a> Lowerer<'a> {
             };
             match derive::derive(self.pool, &skeleton) {
                 Ok(d) => {
-                    let (alpha, sigma) = (d.get("alpha"), d.get("sigma"));
+                    let scalars = (|| {
+                        Some(fields::Scalars {
+                            alpha: d.get("alpha")?,
+                            sigma: d.get("sigma")?,
+                            f: d.get("f")?,
+                            g2: d.get("g2")?,
+                            g: d.get("g")?,
+                            lambda: d.get("lambda")?,
+                        })
+                    })();
                     quantities = d.quantities;
                     self.register_quantities(&quantities);
-                    if let (Some(a), Some(s)) = (alpha, sigma) {
+                    if let Some(q) = scalars {
+                        let (a, s) = (q.alpha, q.sigma);
                         let vars = fields::Vars::new(self.pool);
                         let a2 = self.pool.powi(a, 2);
                         let s2 = self.pool.powi(s, 2);
                         let sum = self.pool.add(vec![a2, s2]);
                         let vp = simplify::simplify(self.pool, sum) == self.pool.one();
                         conditional = fields::conditional(self.pool, a, s, &vars);
-                        field_list = fields::fields(self.pool, a, s, vp, &vars);
+                        field_list = fields::fields(self.pool, q, vp, &vars);
                     }
                 }
                 Err(e) => self.error(*e),
