@@ -259,3 +259,88 @@ fn eval_takes_the_parameterisation_from_the_flags() {
         );
     }
 }
+
+#[test]
+fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
+    use diffsym::expr::eval::eval_f64;
+    for name in [
+        "vp_linear",
+        "cosine",
+        "cosine_nichol",
+        "rectified_flow",
+        "ve",
+        "edm",
+        "sub_vp",
+        "lm_sqrt",
+        "tangent",
+    ] {
+        let (mut pool, p) = lower(name);
+        let t = process::time_symbol(&mut pool);
+        let mut h = Hp::new(PREC);
+        let rm = RoundingMode::ToEven;
+        let q = |n: &str| p.quantity(n).unwrap();
+        for tf in [0.2, 0.5, 0.8] {
+            let tv = h.from_f64(tf);
+            let step = h.from_f64(2f64.powi(-70));
+            let two_step = h.from_f64(2f64.powi(-69));
+            let two = h.from_f64(2.0);
+            let (tp, tm) = (tv.add(&step, PREC, rm), tv.sub(&step, PREC, rm));
+            let mut val = |e, at: &BigFloat| at_t(&mut h, &pool, e, t, at);
+            let (a, s) = (val(q("alpha"), &tv), val(q("sigma"), &tv));
+            let da = val(q("alpha"), &tp)
+                .sub(&val(q("alpha"), &tm), PREC, rm)
+                .div(&two_step, PREC, rm);
+            let ds = val(q("sigma"), &tp)
+                .sub(&val(q("sigma"), &tm), PREC, rm)
+                .div(&two_step, PREC, rm);
+            // Independent formulas of MATH.md section 1, from alpha, sigma and their
+            // finite-difference derivatives.
+            let f_ref = da.div(&a, PREC, rm);
+            let g2_ref = two.mul(&s, PREC, rm).mul(&ds, PREC, rm).sub(
+                &two.mul(&f_ref, PREC, rm)
+                    .mul(&s, PREC, rm)
+                    .mul(&s, PREC, rm),
+                PREC,
+                rm,
+            );
+            // lambda' = alpha'/alpha - sigma'/sigma
+            let dl_ref = f_ref.sub(&ds.div(&s, PREC, rm), PREC, rm);
+            let snr_ref = a.mul(&a, PREC, rm).div(&s.mul(&s, PREC, rm), PREC, rm);
+            let rho_ref = s.div(&a, PREC, rm);
+            let expect = [
+                ("f", f_ref),
+                ("g2", g2_ref.clone()),
+                ("g", g2_ref.sqrt(PREC, rm)),
+                ("dlambda", dl_ref),
+                ("snr", snr_ref.clone()),
+                ("rho", rho_ref),
+                (
+                    "log_snr",
+                    snr_ref.ln(PREC, rm, &mut astro_float::Consts::new().unwrap()),
+                ),
+                ("alpha_bar", a.mul(&a, PREC, rm)),
+            ];
+            for (n, want) in expect {
+                let got = val(q(n), &tv);
+                assert!(
+                    rel_close(&got, &want),
+                    "{name} {n}({tf}): {} vs {}",
+                    f(&got),
+                    f(&want)
+                );
+                // The f64 evaluator agrees with the reference (relative to max(|value|, 1):
+                // cosine's log_snr is exactly 0 at t = 1/2, where relative error means nothing).
+                let x = eval_f64(&pool, q(n), &[(t, tf)]).unwrap();
+                let w = f(&want);
+                assert!(
+                    (x - w).abs() < 1e-14 * w.abs().max(1.0),
+                    "{name} {n}({tf}) in f64: {x} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+fn at_t(h: &mut Hp, pool: &Pool, e: ExprId, t: diffsym::expr::Symbol, at: &BigFloat) -> BigFloat {
+    h.eval(pool, e, &[(t, at.clone())]).expect("defined")
+}
