@@ -50,7 +50,10 @@ pub fn integrate(
         let width = pool.sub(hi, lo);
         return Ok(pool.mul(vec![e, width]));
     }
-    if range(pool, e).is_none() {
+    // The fundamental theorem needs e continuous on the interval: either e is continuous on
+    // all of R, or range analysis (values where e is defined) shows it bounded there.
+    let bounded = || range(pool, e).is_some_and(|r| r.lo.is_finite() && r.hi.is_finite());
+    if !(continuous_everywhere(pool, e) || bounded()) {
         return Err(IntegrateError::Unbounded);
     }
     let f = antiderivative(pool, e, x)?;
@@ -58,6 +61,40 @@ pub fn integrate(
     let fl = subst1(pool, f, x, lo);
     let d = pool.sub(fh, fl);
     Ok(simplify::simplify(pool, d))
+}
+
+/// Is `e` continuous on all of R in every variable? Built from polynomials, positive
+/// constants to a power, and exp, sin, cos, atan, sinh, cosh, tanh, sigmoid, abs: no
+/// division, logarithm or root.
+fn continuous_everywhere(pool: &Pool, e: ExprId) -> bool {
+    match pool.node(e) {
+        Node::Rational(_) | Node::Const(_) | Node::Sym(_) => true,
+        Node::Add(xs) | Node::Mul(xs) => xs.iter().all(|&x| continuous_everywhere(pool, x)),
+        Node::Pow(b, n) => {
+            let natural = pool
+                .as_rational(*n)
+                .is_some_and(|r| r.is_integer() && !r.is_negative());
+            let positive_base = pool.as_rational(*b).is_some_and(|r| r.is_positive())
+                || matches!(pool.node(*b), Node::Const(_));
+            (natural && continuous_everywhere(pool, *b))
+                || (positive_base && continuous_everywhere(pool, *n))
+        }
+        Node::Call(f, a) => {
+            matches!(
+                f,
+                Func::Exp
+                    | Func::Sin
+                    | Func::Cos
+                    | Func::Atan
+                    | Func::Sinh
+                    | Func::Cosh
+                    | Func::Tanh
+                    | Func::Sigmoid
+                    | Func::Abs
+                    | Func::Expm1
+            ) && continuous_everywhere(pool, *a)
+        }
+    }
 }
 
 /// An antiderivative of `e` with respect to `x`.
@@ -333,6 +370,27 @@ mod tests {
         let pi = p.pi();
         let q = p.frac(1, 4);
         assert_eq!(r, p.mul(vec![q, pi]));
+    }
+
+    #[test]
+    fn continuous_integrands_need_no_bounds_on_the_interval() {
+        // The upper limit u ranges over all of R: a polynomial is still integrable.
+        let (mut p, _t, s, se) = t_pool();
+        let u = p.var("u");
+        let s2 = p.powi(se, 2);
+        let zero = p.zero();
+        let r = integrate(&mut p, s2, s, zero, u).unwrap();
+        let u3 = p.powi(u, 3);
+        let third = p.frac(1, 3);
+        assert_eq!(r, p.mul(vec![third, u3]));
+        // 1/(1 + s) over [0, u] with u unknown could cross the pole: refused.
+        let one = p.one();
+        let d = p.add(vec![one, se]);
+        let f = p.recip(d);
+        assert_eq!(
+            integrate(&mut p, f, s, zero, u),
+            Err(IntegrateError::Unbounded)
+        );
     }
 
     #[test]

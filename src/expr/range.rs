@@ -213,11 +213,38 @@ fn compute(
                 }
             }
         }
+        Node::Call(f @ (Func::Sin | Func::Cos | Func::Tan), a) => {
+            if let Some(u) = turns(pool, *a, memo) {
+                return trig_of_turns(*f, u);
+            }
+            let ai = go(pool, *a, memo)?;
+            call(*f, ai)
+        }
         Node::Call(f, a) => {
             let ai = go(pool, *a, memo)?;
             call(*f, ai)
         }
     }
+}
+
+/// `x^n` (n < 0) for x in `b` where `b` has 0 as an exact end: the values where it is
+/// defined, e.g. `1/x` on `[0, h]` is `[1/h, inf)`. 0 inside `b` gives `None`.
+fn reciprocal_at_zero_end(b: Interval, n: i32) -> Option<Interval> {
+    let inf = f64::INFINITY;
+    if b.lo == 0.0 && b.hi > 0.0 {
+        // Decreasing in x > 0, from +inf down to hi^n.
+        let at_hi = b.hi.powi(n);
+        return Interval::new(down(at_hi, 4).max(0.0), inf);
+    }
+    if b.hi == 0.0 && b.lo < 0.0 {
+        let at_lo = b.lo.powi(n);
+        return if n % 2 == 0 {
+            Interval::new(down(at_lo, 4).max(0.0), inf)
+        } else {
+            Interval::new(-inf, up(at_lo, 4).min(0.0))
+        };
+    }
+    None
 }
 
 fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> {
@@ -226,7 +253,7 @@ fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> 
         let n = r.to_integer().to_i32()?;
         if n < 0 {
             if b.contains(0.0) {
-                return None;
+                return reciprocal_at_zero_end(b, n);
             }
             let pos = pow_rational(b, &num_rational::BigRational::from_integer((-n).into()))?;
             return increasing(
@@ -272,6 +299,104 @@ fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> 
             return None;
         }
         Interval::new(down(b.hi.powf(rf), 2).max(0.0), up(b.lo.powf(rf), 2))
+    }
+}
+
+/// The range of `u` when `a == pi * u` (a product with a `pi` factor), computed without
+/// the rounding of pi, so that the zeros and poles of trigonometric functions fall at
+/// exactly representable `u = k/2`.
+fn turns(pool: &Pool, a: ExprId, memo: &mut HashMap<ExprId, Option<Interval>>) -> Option<Interval> {
+    let Node::Mul(fs) = pool.node(a) else {
+        return matches!(pool.node(a), Node::Const(Constant::Pi)).then_some(Interval::point(1.0));
+    };
+    let pis = fs
+        .iter()
+        .filter(|&&f| matches!(pool.node(f), Node::Const(Constant::Pi)))
+        .count();
+    if pis != 1 {
+        return None;
+    }
+    let mut acc = Interval::point(1.0);
+    for &f in fs
+        .iter()
+        .filter(|&&f| !matches!(pool.node(f), Node::Const(Constant::Pi)))
+    {
+        acc = imul(acc, go(pool, f, memo)?)?;
+    }
+    Some(acc)
+}
+
+/// `sin(pi u)`, `cos(pi u)` or `tan(pi u)` for u in `u` (values where defined).
+fn trig_of_turns(f: Func, u: Interval) -> Option<Interval> {
+    if !(u.lo.is_finite() && u.hi.is_finite()) || u.hi - u.lo >= 2.0 {
+        return match f {
+            Func::Tan => None,
+            _ => Interval::new(-1.0, 1.0),
+        };
+    }
+    // cos(pi u) = sin(pi (u + 1/2)); shifting by 1/2 is exact for the u we meet.
+    let (u, f) = match f {
+        Func::Cos => {
+            let (lo, hi) = (add_bounds(u.lo, 0.5).0, add_bounds(u.hi, 0.5).1);
+            (Interval::new(lo, hi)?, Func::Sin)
+        }
+        _ => (u, f),
+    };
+    // sin(pi u) at u, exact at multiples of 1/2.
+    let sin_turns = |x: f64| -> (f64, f64) {
+        let twice = 2.0 * x;
+        if twice == twice.round() {
+            let v = match (twice.round() as i64).rem_euclid(4) {
+                0 | 2 => 0.0,
+                1 => 1.0,
+                _ => -1.0,
+            };
+            (v, v)
+        } else {
+            let v = (std::f64::consts::PI * x).sin();
+            (down(v, 4).max(-1.0), up(v, 4).min(1.0))
+        }
+    };
+    match f {
+        Func::Sin => {
+            let (a, b) = (sin_turns(u.lo), sin_turns(u.hi));
+            let mut lo = a.0.min(b.0);
+            let mut hi = a.1.max(b.1);
+            // Maxima at u = 1/2 + 2k, minima at u = -1/2 + 2k.
+            let has = |c: f64| ((u.lo - c) / 2.0).ceil() * 2.0 + c <= u.hi;
+            if has(0.5) {
+                hi = 1.0;
+            }
+            if has(-0.5) {
+                lo = -1.0;
+            }
+            Interval::new(lo, hi)
+        }
+        Func::Tan => {
+            // Poles at u = 1/2 + k. A pole inside: unknown; a pole at an exact end: the
+            // values where tan is defined reach +inf (right end) or -inf (left end).
+            let k_lo = (u.lo - 0.5).ceil();
+            let k_hi = (u.hi - 0.5).floor();
+            let tan_turns = |x: f64| {
+                if x == x.round() {
+                    (0.0, 0.0)
+                } else {
+                    let v = (std::f64::consts::PI * x).tan();
+                    (down(v, 4), up(v, 4))
+                }
+            };
+            match k_hi - k_lo {
+                d if d < 0.0 => Interval::new(tan_turns(u.lo).0, tan_turns(u.hi).1),
+                0.0 if u.hi == k_hi + 0.5 && u.lo < u.hi => {
+                    Interval::new(tan_turns(u.lo).0, f64::INFINITY)
+                }
+                0.0 if u.lo == k_lo + 0.5 && u.lo < u.hi => {
+                    Interval::new(f64::NEG_INFINITY, tan_turns(u.hi).1)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -404,6 +529,46 @@ mod tests {
         assert!(is_within_open(&p, arg2, -FRAC_PI_2, FRAC_PI_2));
         let c = p.call(Func::Cos, arg2);
         assert!(is_positive(&p, c));
+    }
+
+    #[test]
+    fn trig_of_pi_multiples_is_exact_at_zeros_and_poles() {
+        let mut p = Pool::new();
+        let t = unit_t(&mut p);
+        let pi = p.pi();
+        let half = p.frac(1, 2);
+        let arg = p.mul(vec![half, pi, t]);
+        // tan(pi t/2) on [0, 1]: [0, inf) where defined, 0 exactly at t = 0.
+        let tan = p.call(Func::Tan, arg);
+        assert_eq!(
+            range(&p, tan),
+            Some(Interval {
+                lo: 0.0,
+                hi: f64::INFINITY
+            })
+        );
+        // cos(pi t/2) on [0, 1] is in [0, 1]: nonnegative, not positive.
+        let cos = p.call(Func::Cos, arg);
+        assert!(is_nonneg(&p, cos) && !is_positive(&p, cos));
+        // tan(pi t) has its pole inside: unknown.
+        let arg2 = p.mul(vec![pi, t]);
+        let tan2 = p.call(Func::Tan, arg2);
+        assert_eq!(range(&p, tan2), None);
+    }
+
+    #[test]
+    fn reciprocals_at_an_exact_zero_end() {
+        let mut p = Pool::new();
+        let t = unit_t(&mut p);
+        let one = p.one();
+        let d = p.sub(one, t);
+        let r = p.recip(d);
+        // 1/(1 - t) on [0, 1]: [1, inf) where defined.
+        let i = range(&p, r).unwrap();
+        assert!(i.lo <= 1.0 && i.lo > 0.99 && i.hi == f64::INFINITY, "{i:?}");
+        let x = p.var("x");
+        let rx = p.recip(x);
+        assert_eq!(range(&p, rx), None);
     }
 
     #[test]
