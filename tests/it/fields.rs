@@ -32,6 +32,34 @@ fn at(h: &mut Hp, pool: &Pool, e: ExprId, binds: &[(diffsym::expr::Symbol, BigFl
     h.eval(pool, e, binds).expect("defined")
 }
 
+/// alpha, sigma and their derivatives at t: the derivatives by central differences with
+/// step 2^-70 at 256 bits (error ~1e-42), independent of the symbolic differentiation.
+struct Path {
+    a: BigFloat,
+    s: BigFloat,
+    da: BigFloat,
+    ds: BigFloat,
+}
+
+fn path(h: &mut Hp, pool: &Pool, p: &Process, t: diffsym::expr::Symbol, tf: f64) -> Path {
+    let rm = RoundingMode::ToEven;
+    let (alpha, sigma) = (p.quantity("alpha").unwrap(), p.quantity("sigma").unwrap());
+    let tv = h.from_f64(tf);
+    let step = h.from_f64(2f64.powi(-70));
+    let two_step = h.from_f64(2f64.powi(-69));
+    let (tp, tm) = (tv.add(&step, PREC, rm), tv.sub(&step, PREC, rm));
+    let mut val = |e, at: &BigFloat| at_t(h, pool, e, t, at);
+    let a = val(alpha, &tv);
+    let s = val(sigma, &tv);
+    let da = val(alpha, &tp)
+        .sub(&val(alpha, &tm), PREC, rm)
+        .div(&two_step, PREC, rm);
+    let ds = val(sigma, &tp)
+        .sub(&val(sigma, &tm), PREC, rm)
+        .div(&two_step, PREC, rm);
+    Path { a, s, da, ds }
+}
+
 fn rel_close(a: &BigFloat, b: &BigFloat) -> bool {
     let d = f(&a.sub(b, PREC, RoundingMode::ToEven)).abs();
     d <= 1e-25 * f(a).abs().max(f(b).abs()).max(1e-30)
@@ -53,22 +81,10 @@ fn every_parameterisation_gives_the_path_velocity() {
         let (mut pool, p) = lower(name);
         let vars = Vars::new(&mut pool);
         let mut h = Hp::new(PREC);
-        let alpha = p.quantity("alpha").unwrap();
-        let sigma = p.quantity("sigma").unwrap();
         for t in [0.2, 0.5, 0.8] {
             let rm = RoundingMode::ToEven;
             let tv = h.from_f64(t);
-            let step = h.from_f64(2f64.powi(-70));
-            let two_step = h.from_f64(2f64.powi(-69));
-            let (tp, tm) = (tv.add(&step, PREC, rm), tv.sub(&step, PREC, rm));
-            let val = |h: &mut Hp, e, t: &BigFloat| at(h, &pool, e, &[(vars.t, t.clone())]);
-            let (a, s) = (val(&mut h, alpha, &tv), val(&mut h, sigma, &tv));
-            let da = val(&mut h, alpha, &tp)
-                .sub(&val(&mut h, alpha, &tm), PREC, rm)
-                .div(&two_step, PREC, rm);
-            let ds = val(&mut h, sigma, &tp)
-                .sub(&val(&mut h, sigma, &tm), PREC, rm)
-                .div(&two_step, PREC, rm);
+            let Path { a, s, da, ds } = path(&mut h, &pool, &p, vars.t, t);
             // The true data point and noise, and what each model would output for them.
             let (x0, eps) = (h.from_f64(0.7), h.from_f64(-0.4));
             let x = a.mul(&x0, PREC, rm).add(&s.mul(&eps, PREC, rm), PREC, rm);
@@ -281,18 +297,9 @@ fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
         let q = |n: &str| p.quantity(n).unwrap();
         for tf in [0.2, 0.5, 0.8] {
             let tv = h.from_f64(tf);
-            let step = h.from_f64(2f64.powi(-70));
-            let two_step = h.from_f64(2f64.powi(-69));
             let two = h.from_f64(2.0);
-            let (tp, tm) = (tv.add(&step, PREC, rm), tv.sub(&step, PREC, rm));
+            let Path { a, s, da, ds } = path(&mut h, &pool, &p, t, tf);
             let mut val = |e, at: &BigFloat| at_t(&mut h, &pool, e, t, at);
-            let (a, s) = (val(q("alpha"), &tv), val(q("sigma"), &tv));
-            let da = val(q("alpha"), &tp)
-                .sub(&val(q("alpha"), &tm), PREC, rm)
-                .div(&two_step, PREC, rm);
-            let ds = val(q("sigma"), &tp)
-                .sub(&val(q("sigma"), &tm), PREC, rm)
-                .div(&two_step, PREC, rm);
             // Independent formulas of MATH.md section 1, from alpha, sigma and their
             // finite-difference derivatives.
             let f_ref = da.div(&a, PREC, rm);
