@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::f64::consts::{FRAC_PI_2, PI};
 
+use num_rational::BigRational;
 use num_traits::ToPrimitive;
 
 use super::pool::{Constant, ExprId, Func, Node, Pool};
@@ -316,14 +317,90 @@ fn turns(pool: &Pool, a: ExprId, memo: &mut HashMap<ExprId, Option<Interval>>) -
     if pis != 1 {
         return None;
     }
-    let mut acc = Interval::point(1.0);
-    for &f in fs
+    let rest: Vec<ExprId> = fs
         .iter()
-        .filter(|&&f| !matches!(pool.node(f), Node::Const(Constant::Pi)))
-    {
+        .copied()
+        .filter(|&f| !matches!(pool.node(f), Node::Const(Constant::Pi)))
+        .collect();
+    // Exactly, where the factors are polynomials in symbols with exact bounds: then
+    // `u = 1/2` is found to be exactly 1/2, not one ulp above it.
+    let exact = rest.iter().try_fold((one(), one()), |acc, &f| {
+        let r = exact_range(pool, f)?;
+        Some(exact_mul(&acc, &r))
+    });
+    if let Some((lo, hi)) = exact {
+        return Interval::new(to_f64_down(&lo), to_f64_up(&hi));
+    }
+    let mut acc = Interval::point(1.0);
+    for &f in &rest {
         acc = imul(acc, go(pool, f, memo)?)?;
     }
     Some(acc)
+}
+
+type Exact = (BigRational, BigRational);
+
+fn one() -> BigRational {
+    BigRational::from_integer(1.into())
+}
+
+/// Exact bounds of a polynomial in symbols whose domains have finite bounds.
+fn exact_range(pool: &Pool, e: ExprId) -> Option<Exact> {
+    match pool.node(e) {
+        Node::Rational(r) => Some((r.clone(), r.clone())),
+        Node::Sym(s) => {
+            let d = pool.domain(*s);
+            Some((
+                BigRational::from_float(d.lo)?,
+                BigRational::from_float(d.hi)?,
+            ))
+        }
+        Node::Add(xs) => {
+            let zero = BigRational::from_integer(0.into());
+            xs.iter().try_fold((zero.clone(), zero), |acc, &x| {
+                let r = exact_range(pool, x)?;
+                Some((acc.0 + r.0, acc.1 + r.1))
+            })
+        }
+        Node::Mul(xs) => xs.iter().try_fold((one(), one()), |acc, &x| {
+            Some(exact_mul(&acc, &exact_range(pool, x)?))
+        }),
+        Node::Pow(b, n) => {
+            let n = pool.as_rational(*n)?;
+            let k = n
+                .to_integer()
+                .to_i32()
+                .filter(|&k| n.is_integer() && (1..=16).contains(&k))?;
+            let r = exact_range(pool, *b)?;
+            (1..k).try_fold(r.clone(), |acc, _| Some(exact_mul(&acc, &r)))
+        }
+        _ => None,
+    }
+}
+
+fn exact_mul(a: &Exact, b: &Exact) -> Exact {
+    let c = [&a.0 * &b.0, &a.0 * &b.1, &a.1 * &b.0, &a.1 * &b.1];
+    let lo = c.iter().min().cloned().unwrap_or_else(one);
+    let hi = c.iter().max().cloned().unwrap_or_else(one);
+    (lo, hi)
+}
+
+/// The largest f64 at most `r`.
+fn to_f64_down(r: &BigRational) -> f64 {
+    let x = r.to_f64().unwrap_or(f64::NAN);
+    match BigRational::from_float(x) {
+        Some(q) if &q > r => x.next_down(),
+        _ => x,
+    }
+}
+
+/// The smallest f64 at least `r`.
+fn to_f64_up(r: &BigRational) -> f64 {
+    let x = r.to_f64().unwrap_or(f64::NAN);
+    match BigRational::from_float(x) {
+        Some(q) if &q < r => x.next_up(),
+        _ => x,
+    }
 }
 
 /// `sin(pi u)`, `cos(pi u)` or `tan(pi u)` for u in `u` (values where defined).
@@ -554,6 +631,22 @@ mod tests {
         let arg2 = p.mul(vec![pi, t]);
         let tan2 = p.call(Func::Tan, arg2);
         assert_eq!(range(&p, tan2), None);
+    }
+
+    #[test]
+    fn trig_arguments_are_bounded_exactly() {
+        // cos(125 pi (1/125 + t)/252) on [0, 1]: the argument reaches pi/2 exactly at t = 1
+        // (125/252 * 126/125 = 1/2), which floating point alone would overshoot.
+        let mut p = Pool::new();
+        let t = unit_t(&mut p);
+        let pi = p.pi();
+        let c = p.frac(1, 125);
+        let s = p.add(vec![c, t]);
+        let k = p.frac(125, 252);
+        let arg = p.mul(vec![k, pi, s]);
+        let cos = p.call(Func::Cos, arg);
+        assert!(is_nonneg(&p, cos));
+        assert!(!is_positive(&p, cos));
     }
 
     #[test]
