@@ -9,8 +9,6 @@
 //! coefficient (`sin(-x) = -sin(x)`). These identities hold wherever the input is defined;
 //! anything that needs a side condition is a named rule in [`crate::expr::rules`] instead.
 
-use std::cmp::Ordering;
-
 use num_bigint::BigInt;
 use num_integer::Integer;
 use num_rational::BigRational;
@@ -546,11 +544,6 @@ fn extract_power(n: &BigInt, q: u32) -> (BigInt, BigInt) {
 
 fn is_even_integer(r: &BigRational) -> bool {
     r.is_integer() && r.numer().is_even()
-}
-
-/// Orders two rationals (helper for callers comparing coefficients).
-pub fn cmp_rational(a: &BigRational, b: &BigRational) -> Ordering {
-    a.cmp(b)
 }
 
 #[cfg(test)]

@@ -359,18 +359,6 @@ impl Pool {
         out
     }
 
-    /// Number of distinct nodes reachable from `id` (a size measure that respects sharing).
-    pub fn dag_size(&self, id: ExprId) -> usize {
-        let mut seen = std::collections::HashSet::new();
-        let mut stack = vec![id];
-        while let Some(e) = stack.pop() {
-            if seen.insert(e) {
-                stack.extend(self.children(e));
-            }
-        }
-        seen.len()
-    }
-
     /// Splits a term into its rational coefficient and the rest: `3*x*y -> (3, x*y)`.
     pub fn split_coeff(&mut self, id: ExprId) -> (BigRational, ExprId) {
         match self.node(id).clone() {

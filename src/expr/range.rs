@@ -134,11 +134,6 @@ pub fn is_within_closed(pool: &Pool, e: ExprId, lo: f64, hi: f64) -> bool {
     range(pool, e).is_some_and(|r| r.lo >= lo && r.hi <= hi)
 }
 
-/// Is `e` provably inside the open interval `(lo, hi)` everywhere?
-pub fn is_within_open(pool: &Pool, e: ExprId, lo: f64, hi: f64) -> bool {
-    range(pool, e).is_some_and(|r| r.lo > lo && r.hi < hi)
-}
-
 /// Positivity that survives underflow: `exp(-1000) > 0` though its interval is `[0, ...]`.
 fn structurally_positive(pool: &Pool, e: ExprId) -> bool {
     match pool.node(e) {
@@ -573,6 +568,11 @@ fn periodic_bounds(a: Interval, shift: f64) -> Option<Interval> {
 mod tests {
     use super::*;
     use crate::expr::pool::Domain;
+
+    /// Is `e` provably inside the open interval `(lo, hi)`?
+    fn is_within_open(pool: &Pool, e: ExprId, lo: f64, hi: f64) -> bool {
+        range(pool, e).is_some_and(|r| r.lo > lo && r.hi < hi)
+    }
 
     fn unit_t(p: &mut Pool) -> ExprId {
         let s = p.symbol("t");

@@ -8,7 +8,7 @@
 //! reader expects (`tan`, `tanh`, `sigmoid`, `cos^2`).
 
 use num_rational::BigRational;
-use num_traits::{One, Signed};
+use num_traits::One;
 
 use super::pool::{ExprId, Func, Node, Pool};
 use super::range::{is_negative, is_nonneg, is_within_closed};
@@ -570,9 +570,4 @@ fn exp_to_sigmoid(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
     let a = call_arg(pool, ts[1], Func::Exp)?;
     let na = pool.neg(a);
     Some(pool.call(Func::Sigmoid, na))
-}
-
-/// Whether a rational is a positive integer (used by tests of rule side conditions).
-pub fn is_positive_integer(r: &BigRational) -> bool {
-    r.is_integer() && r.is_positive()
 }

@@ -39,25 +39,9 @@ pub fn latex_name(name: &str) -> &'static str {
     }
 }
 
-/// How a process defined its path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// `alpha` and `sigma` given.
-    General,
-    /// Only `alpha_bar`: alpha = sqrt(alpha_bar), sigma = sqrt(1 - alpha_bar).
-    VpFromAlphaBar,
-    /// Only `beta`: alpha = exp(-1/2 int_0^t beta), sigma = sqrt(1 - alpha^2).
-    VpFromBeta,
-    /// Only `sigma`: alpha = 1.
-    VeFromSigma,
-    /// Only `log_snr`: alpha^2 = sigmoid(log_snr), sigma^2 = sigmoid(-log_snr).
-    VpFromLogSnr,
-}
-
 /// A process's derived quantities, each a simplified function of `t`.
 #[derive(Clone, Debug)]
 pub struct Derived {
-    pub kind: Kind,
     /// `(name, expression)` in the order of [`QUANTITIES`].
     pub quantities: Vec<(&'static str, ExprId)>,
 }
@@ -83,7 +67,7 @@ fn of_t(pool: &mut Pool, p: &Process, name: &str) -> Option<ExprId> {
 }
 
 /// alpha(t) and sigma(t) of a process, from whichever form it was written in.
-pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), Box<LowerError>> {
+pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Box<LowerError>> {
     resolve_forms(pool, p).map_err(Box::new)
 }
 
@@ -91,7 +75,7 @@ pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), B
     clippy::result_large_err,
     reason = "private; the public `resolve` boxes the error"
 )]
-fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId), LowerError> {
+fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), LowerError> {
     let has = |n: &str| p.def(n).is_some();
     let given: Vec<&str> = ["alpha", "sigma", "alpha_bar", "beta", "log_snr"]
         .into_iter()
@@ -120,14 +104,14 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId),
             ));
         }
     }
-    let (kind, alpha, sigma) = match (has("alpha"), has("sigma")) {
+    let (alpha, sigma) = match (has("alpha"), has("sigma")) {
         (true, true) => {
             if let Some(extra) = given.iter().find(|n| ["alpha_bar", "log_snr"].contains(n)) {
                 return Err(ambiguous(p, extra));
             }
             let a = of_t(pool, p, "alpha").expect("defined");
             let s = of_t(pool, p, "sigma").expect("defined");
-            (Kind::General, a, s)
+            (a, s)
         }
         (true, false) => {
             return Err(err(
@@ -137,7 +121,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId),
         }
         (false, true) if given.len() == 1 => {
             let s = of_t(pool, p, "sigma").expect("defined");
-            (Kind::VeFromSigma, one, s)
+            (one, s)
         }
         (false, true) => {
             return Err(ambiguous(
@@ -151,7 +135,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId),
                 let a = pool.sqrt(ab);
                 let r = pool.sub(one, ab);
                 let s = pool.sqrt(r);
-                (Kind::VpFromAlphaBar, a, s)
+                (a, s)
             }
             ["beta"] => {
                 let beta = of_t(pool, p, "beta").expect("defined");
@@ -176,7 +160,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId),
                 let a2 = pool.powi(a, 2);
                 let r = pool.sub(one, a2);
                 let s = pool.sqrt(r);
-                (Kind::VpFromBeta, a, s)
+                (a, s)
             }
             ["log_snr"] => {
                 let l = of_t(pool, p, "log_snr").expect("defined");
@@ -185,7 +169,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId),
                 let ss = pool.call(Func::Sigmoid, nl);
                 let a = pool.sqrt(sa);
                 let s = pool.sqrt(ss);
-                (Kind::VpFromLogSnr, a, s)
+                (a, s)
             }
             [] => {
                 return Err(err(
@@ -196,7 +180,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(Kind, ExprId, ExprId),
             [first, ..] => return Err(ambiguous(p, first)),
         },
     };
-    Ok((kind, alpha, sigma))
+    Ok((alpha, sigma))
 }
 
 fn ambiguous(p: &Process, name: &str) -> LowerError {
@@ -212,7 +196,7 @@ fn ambiguous(p: &Process, name: &str) -> LowerError {
 
 /// Derives every quantity of [`QUANTITIES`] from alpha and sigma, simplified.
 pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<LowerError>> {
-    let (kind, alpha, sigma) = resolve(pool, p)?;
+    let (alpha, sigma) = resolve(pool, p)?;
     let t = time_symbol(pool);
     let s = |pool: &mut Pool, e: ExprId| simplify::simplify(pool, e);
     let alpha = s(pool, alpha);
@@ -247,7 +231,6 @@ pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<LowerError>> 
     let rho_raw = pool.div(sigma, alpha);
     let rho = s(pool, rho_raw);
     Ok(Derived {
-        kind,
         quantities: vec![
             ("alpha", alpha),
             ("sigma", sigma),

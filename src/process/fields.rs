@@ -52,11 +52,7 @@ pub const FIELDS: [&str; 6] = [
 pub struct Field {
     pub name: &'static str,
     pub param: Param,
-    /// Coefficients of x, of the model output, and of the noise z (zero if none).
-    pub cx: ExprId,
-    pub cm: ExprId,
-    pub cz: ExprId,
-    /// `cx*x + cm*m + cz*z` as one expression.
+    /// `cx*x + cm*m + cz*z`, each coefficient simplified on its own.
     pub expr: ExprId,
     /// Whether the field depends on `t_next` (a sampler step).
     pub is_step: bool,
@@ -249,9 +245,6 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
             out.push(Field {
                 name,
                 param: p,
-                cx,
-                cm,
-                cz,
                 expr,
                 is_step,
             });

@@ -152,7 +152,7 @@ pub fn lower_expr(
     let mut scope = Scope::default();
     for &(name, s) in vars {
         let e = pool.sym_expr(s);
-        scope = scope.with(name, Binding::Value(e));
+        scope = scope.with(name, e);
     }
     let mut l = Lowerer::new(pool, &[]);
     let v = l.expr(expr, &scope);
@@ -163,25 +163,21 @@ pub fn lower_expr(
     }
 }
 
-/// What a name means inside an expression.
-#[derive(Clone, Copy)]
-enum Binding {
-    Value(ExprId),
-}
-
+/// The names bound around an expression: definition arguments, `t`, bound variables.
 #[derive(Default, Clone)]
 struct Scope {
-    names: Vec<(String, Binding)>,
+    /// Bound names and their values, innermost last.
+    names: Vec<(String, ExprId)>,
 }
 
 impl Scope {
-    fn with(&self, name: &str, b: Binding) -> Scope {
+    fn with(&self, name: &str, b: ExprId) -> Scope {
         let mut s = self.clone();
         s.names.push((name.to_owned(), b));
         s
     }
 
-    fn get(&self, name: &str) -> Option<Binding> {
+    fn get(&self, name: &str) -> Option<ExprId> {
         self.names
             .iter()
             .rev()
@@ -316,7 +312,7 @@ impl<'a> Lowerer<'a> {
         let mut asserts = Vec::new();
         let t = time_symbol(self.pool);
         let t_expr = self.pool.sym_expr(t);
-        let scope = Scope::default().with("t", Binding::Value(t_expr));
+        let scope = Scope::default().with("t", t_expr);
         for (lhs, rhs, span) in assert_stmts {
             let l = self.expr(lhs, &scope);
             let r = self.expr(rhs, &scope);
@@ -552,7 +548,7 @@ impl<'a> Lowerer<'a> {
             let s = self.pool.fresh_symbol("arg");
             template_args.push(s);
             let e = self.pool.sym_expr(s);
-            scope = scope.with(&a.name, Binding::Value(e));
+            scope = scope.with(&a.name, e);
         }
         let before = self.errors.len();
         let template = self.expr(body, &scope);
@@ -659,7 +655,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn ident(&mut self, name: &str, span: Span, scope: &Scope) -> ExprId {
-        if let Some(Binding::Value(v)) = scope.get(name) {
+        if let Some(v) = scope.get(name) {
             return v;
         }
         if let Some(p) = self.params.iter().find(|p| p.name == name) {
@@ -828,7 +824,7 @@ impl<'a> Lowerer<'a> {
         let s = self.pool.fresh_symbol(&var);
         let se = self.pool.sym_expr(s);
         let before = self.errors.len();
-        let integrand = self.expr(&args[0], &scope.with(&var, Binding::Value(se)));
+        let integrand = self.expr(&args[0], &scope.with(&var, se));
         if self.errors.len() > before {
             return self.pool.zero();
         }
@@ -881,7 +877,7 @@ impl<'a> Lowerer<'a> {
         let Some(var) = self.bound_variable(func, &args[1]) else {
             return self.pool.zero();
         };
-        let Some(Binding::Value(v)) = scope.get(&var) else {
+        let Some(v) = scope.get(&var) else {
             self.error(LowerError::new(
                 "diffsym::lower::undefined",
                 args[1].span,

@@ -12,6 +12,14 @@ use crate::support::{number, run};
 
 const PREC: usize = 256;
 
+/// The names of the bundled processes (one per file, named like the file).
+fn library() -> impl Iterator<Item = &'static str> {
+    diffsym::cli::BUNDLED.iter().map(|(path, _)| {
+        path.trim_start_matches("derivations/")
+            .trim_end_matches(".dsym")
+    })
+}
+
 fn lower(name: &str) -> (Pool, Process) {
     let (_, text) = diffsym::cli::BUNDLED
         .iter()
@@ -67,17 +75,7 @@ fn rel_close(a: &BigFloat, b: &BigFloat) -> bool {
 
 #[test]
 fn every_parameterisation_gives_the_path_velocity() {
-    for name in [
-        "vp_linear",
-        "cosine",
-        "cosine_nichol",
-        "rectified_flow",
-        "ve",
-        "edm",
-        "sub_vp",
-        "lm_sqrt",
-        "tangent",
-    ] {
+    for name in library() {
         let (mut pool, p) = lower(name);
         let vars = Vars::new(&mut pool);
         let mut h = Hp::new(PREC);
@@ -279,17 +277,7 @@ fn eval_takes_the_parameterisation_from_the_flags() {
 #[test]
 fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
     use diffsym::expr::eval::eval_f64;
-    for name in [
-        "vp_linear",
-        "cosine",
-        "cosine_nichol",
-        "rectified_flow",
-        "ve",
-        "edm",
-        "sub_vp",
-        "lm_sqrt",
-        "tangent",
-    ] {
+    for name in library() {
         let (mut pool, p) = lower(name);
         let t = process::time_symbol(&mut pool);
         let mut h = Hp::new(PREC);
