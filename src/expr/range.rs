@@ -105,7 +105,14 @@ fn increasing(
     min: f64,
     max: f64,
 ) -> Option<Interval> {
-    Interval::new(down(f(a.lo), ulps).max(min), up(f(a.hi), ulps).min(max))
+    // At 0 and 1 the functions passed here have exact values 0 or 1 (exp(0), log(1),
+    // 1^r, ...), which libm returns exactly: no widening, so `1 - exp(u)` with `u <= 0` is
+    // provably `>= 0`.
+    let exact = |x: f64, y: f64| (x == 0.0 || x == 1.0) && (y == 0.0 || y == 1.0);
+    let (lo, hi) = (f(a.lo), f(a.hi));
+    let lo = if exact(a.lo, lo) { lo } else { down(lo, ulps) };
+    let hi = if exact(a.hi, hi) { hi } else { up(hi, ulps) };
+    Interval::new(lo.max(min), hi.min(max))
 }
 
 /// Bounds of `e` when each symbol ranges over its declared domain.
@@ -184,6 +191,13 @@ fn compute(
             for &x in xs.iter() {
                 acc = iadd(acc, go(pool, x, memo)?)?;
             }
+            if acc.lo < 0.0
+                && acc.hi > 0.0
+                && let Some(f) = common_power_bound(pool, xs, memo)
+            {
+                // Both are enclosures of the same values.
+                return Interval::new(acc.lo.max(f.lo), acc.hi.min(f.hi)).or(Some(acc));
+            }
             Some(acc)
         }
         Node::Mul(xs) => {
@@ -223,6 +237,64 @@ fn compute(
     }
 }
 
+/// A power `b^k` (k rational) as a base and exponent; a non-power is `b^1`.
+fn as_power(pool: &Pool, e: ExprId) -> (ExprId, num_rational::BigRational) {
+    match pool.node(e) {
+        Node::Pow(b, k) if let Some(k) = pool.as_rational(*k) => (*b, k.clone()),
+        _ => (e, num_rational::BigRational::from_integer(1.into())),
+    }
+}
+
+/// Bounds of a sum whose terms share a nonnegative base `b`, with the smallest power of `b`
+/// taken out: `t - sqrt(t) = sqrt(t)*(sqrt(t) - 1)` is in `[0, 1]*[-1, 0]` on `[0, 1]`,
+/// where term by term it is only in `[-1, 1]`.
+fn common_power_bound(
+    pool: &Pool,
+    terms: &[ExprId],
+    memo: &mut HashMap<ExprId, Option<Interval>>,
+) -> Option<Interval> {
+    let factors = |e: ExprId| match pool.node(e) {
+        Node::Mul(fs) => fs.to_vec(),
+        _ => vec![e],
+    };
+    let first = factors(*terms.first()?);
+    for cand in first {
+        let (base, _) = as_power(pool, cand);
+        if pool.as_rational(base).is_some() {
+            continue;
+        }
+        // The exponent of `base` in each term, and the term's other factors.
+        let mut split = Vec::with_capacity(terms.len());
+        for &t in terms {
+            let fs = factors(t);
+            let i = fs.iter().position(|&f| as_power(pool, f).0 == base)?;
+            let (_, k) = as_power(pool, fs[i]);
+            let rest: Vec<ExprId> = fs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, &f)| f)
+                .collect();
+            split.push((k, rest));
+        }
+        let bi = go(pool, base, memo)?;
+        if bi.lo < 0.0 {
+            continue;
+        }
+        let m = split.iter().map(|(k, _)| k).min()?.clone();
+        let mut sum = Interval::point(0.0);
+        for (k, rest) in &split {
+            let mut term = pow_rational(bi, &(k - &m))?;
+            for &f in rest {
+                term = imul(term, go(pool, f, memo)?)?;
+            }
+            sum = iadd(sum, term)?;
+        }
+        return imul(pow_rational(bi, &m)?, sum);
+    }
+    None
+}
+
 /// `x^n` (n < 0) for x in `b` where `b` has 0 as an exact end: the values where it is
 /// defined, e.g. `1/x` on `[0, h]` is `[1/h, inf)`. 0 inside `b` gives `None`.
 fn reciprocal_at_zero_end(b: Interval, n: i32) -> Option<Interval> {
@@ -247,6 +319,11 @@ fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> 
     let rf = r.to_f64()?;
     if r.is_integer() {
         let n = r.to_integer().to_i32()?;
+        match n {
+            0 => return Some(Interval::point(1.0)),
+            1 => return Some(b),
+            _ => {}
+        }
         if n < 0 {
             if b.contains(0.0) {
                 return reciprocal_at_zero_end(b, n);
@@ -271,17 +348,29 @@ fn pow_rational(b: Interval, r: &num_rational::BigRational) -> Option<Interval> 
             });
         }
         let p = |x: f64| x.powi(n);
+        // Powers of 0 and of +-1 are exact; other results are widened.
+        let exact = |x: f64| x == 0.0 || x.abs() == 1.0;
+        let down = |y: f64, x: f64, k| if exact(x) { y } else { down(y, k) };
+        let up = |y: f64, x: f64, k| if exact(x) { y } else { up(y, k) };
         return if n % 2 == 0 {
-            let (lo, hi) = if b.lo >= 0.0 {
-                (p(b.lo), p(b.hi))
+            // The arguments where the even power is smallest and largest.
+            let (lo_at, hi_at) = if b.lo >= 0.0 {
+                (b.lo, b.hi)
             } else if b.hi <= 0.0 {
-                (p(b.hi), p(b.lo))
+                (b.hi, b.lo)
+            } else if p(b.lo) > p(b.hi) {
+                (0.0, b.lo)
             } else {
-                (0.0, p(b.lo).max(p(b.hi)))
+                (0.0, b.hi)
             };
-            Interval::new(down(lo, 2).max(0.0), up(hi, 2))
+            Interval::new(down(p(lo_at), lo_at, 2).max(0.0), up(p(hi_at), hi_at, 2))
         } else {
-            Interval::new(down(p(b.lo), 2), up(p(b.hi), 2))
+            // Odd powers keep the sign: a nonnegative (nonpositive) end stays one.
+            let lo = down(p(b.lo), b.lo, 2);
+            let hi = up(p(b.hi), b.hi, 2);
+            let lo = if b.lo >= 0.0 { lo.max(0.0) } else { lo };
+            let hi = if b.hi <= 0.0 { hi.min(0.0) } else { hi };
+            Interval::new(lo, hi)
         };
     }
     // Non-integer exponent: defined for b >= 0 only.
@@ -671,5 +760,50 @@ mod tests {
         assert!(!is_nonneg(&p, x));
         let l = p.call(Func::Log, x);
         assert_eq!(range(&p, l), None);
+    }
+}
+
+#[cfg(test)]
+mod sign_tests {
+    use super::*;
+    use crate::expr::pool::Domain;
+
+    /// Parses `text` with `t` in [0, 1].
+    fn parse(p: &mut Pool, text: &str) -> ExprId {
+        let t = p.symbol("t");
+        p.set_domain(t, Domain::UNIT);
+        let ast = crate::syntax::parse_expr(text).expect("test input parses");
+        crate::process::lower_expr(p, &ast, &[("t", t)]).expect("test input lowers")
+    }
+
+    #[test]
+    fn a_common_power_is_taken_out_of_a_sum() {
+        let mut p = Pool::new();
+        // t - sqrt(t) = sqrt(t) (sqrt(t) - 1) <= 0 on [0, 1]; termwise only [-1, 1].
+        let e = parse(&mut p, "sqrt(t) - t");
+        assert!(is_nonneg(&p, e));
+        let g2 = parse(&mut p, "-1/(2*(t - sqrt(t)))");
+        assert!(is_nonneg(&p, g2));
+        // Not over-claimed: these change sign on [0, 1].
+        for text in ["t - 1/2", "sqrt(t) - 2*t", "t^2 - t/2"] {
+            let e = parse(&mut p, text);
+            assert!(!is_nonneg(&p, e), "{text}");
+        }
+    }
+
+    #[test]
+    fn exact_values_at_zero_and_one_are_not_widened() {
+        let mut p = Pool::new();
+        for text in [
+            "1 - exp(-t)",
+            "cos(pi*t/2)^3",
+            "1 - t^(3/2)",
+            "-log(1/2 + t/2)",
+        ] {
+            let e = parse(&mut p, text);
+            assert!(is_nonneg(&p, e), "{text}");
+        }
+        let e = parse(&mut p, "1 - exp(t)");
+        assert!(!is_nonneg(&p, e));
     }
 }
