@@ -283,6 +283,44 @@ impl Poly {
         }
     }
 
+    /// A non-constant factor common to the coefficients of `self` seen as a polynomial in
+    /// one generator, when those coefficients are polynomials in one other generator: the
+    /// `1 + 199 t` of `(1 + 199 t) - (1 + 199 t) E`. Normalised to coprime integer
+    /// coefficients.
+    fn content_factor(&self) -> Option<Poly> {
+        for v in 0..self.nvars {
+            let mut groups: BTreeMap<u32, Poly> = BTreeMap::new();
+            for (m, c) in &self.terms {
+                let mut rest = m.clone();
+                rest[v] = 0;
+                groups
+                    .entry(m[v])
+                    .or_insert_with(|| Poly::zero(self.nvars))
+                    .add_term(rest, c.clone());
+            }
+            if groups.len() < 2 {
+                continue;
+            }
+            let mut used = vec![false; self.nvars];
+            for g in groups.values() {
+                for (u, k) in used.iter_mut().zip(g.vars_used()) {
+                    *u |= k;
+                }
+            }
+            if used.iter().filter(|&&u| u).count() != 1 {
+                continue;
+            }
+            let mut it = groups.into_values();
+            let first = it.next()?;
+            let g = it.try_fold(first, |acc, p| gcd_univariate(&acc, &p))?;
+            if !g.is_constant() {
+                let unit = g.unit().recip();
+                return Some(g.scale(&unit));
+            }
+        }
+        None
+    }
+
     /// Which generators occur.
     fn vars_used(&self) -> Vec<bool> {
         let mut used = vec![false; self.nvars];
@@ -647,7 +685,19 @@ fn together_bounded(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
     let gens = Generators::collect(pool, e);
     let frac = gens.to_frac(pool, e, &mut HashMap::new())?;
     let (num, den) = cancel(frac, &gens.pairs)?;
-    let n = gens.to_expr(pool, &num);
+    let mut n = gens.to_expr(pool, &num);
+    // A common factor is shown only where that is smaller: (1 + t)*(1 - E), not
+    // 5000^a*(5000^-a - 1) for 1 - 5000^a.
+    if let Some(g) = num.content_factor()
+        && let Some(q) = num.div_exact(&g)
+    {
+        let g = gens.to_expr(pool, &g);
+        let q = gens.to_expr(pool, &q);
+        let f = pool.mul(vec![g, q]);
+        if super::simplify::complexity(pool, f) < super::simplify::complexity(pool, n) {
+            n = f;
+        }
+    }
     if den.is_one() {
         return Some(n);
     }
@@ -696,8 +746,9 @@ fn cancel(frac: Frac, pairs: &[(usize, usize, i64)]) -> Option<(Poly, Poly)> {
     Some((num.scale(&unit), d.scale(&unit)))
 }
 
-/// Divides out a common factor of `num` and `d`: their GCD when only one generator occurs,
-/// otherwise `d` or `num` itself when it divides the other exactly.
+/// Divides out a common factor of `num` and `d`: their GCD when only one generator occurs
+/// (in them, or in their parts without monomial content), otherwise `d` or `num` itself
+/// when it divides the other exactly.
 fn cancel_common(num: &mut Poly, d: &mut Poly) {
     if d.is_constant() {
         return;
@@ -709,8 +760,19 @@ fn cancel_common(num: &mut Poly, d: &mut Poly) {
         .filter(|(a, b)| *a || *b)
         .count();
     let nvars = num.nvars;
-    if used <= 1 {
-        if let Some(g) = gcd_univariate(num, d)
+    // Without their monomial contents, both may be polynomials in one and the same
+    // generator: `pi*sin(u)*(1 + cos(u)^2)` over `cos(u)*(1 + cos(u)^2)^2`.
+    let pn = num.div_monomial(&num.monomial_content());
+    let pd = d.div_monomial(&d.monomial_content());
+    let primitive_used = pn
+        .vars_used()
+        .into_iter()
+        .zip(pd.vars_used())
+        .filter(|(a, b)| *a || *b)
+        .count();
+    if used <= 1 || (primitive_used == 1 && !pn.is_constant() && !pd.is_constant()) {
+        let (a, b) = if used <= 1 { (&*num, &*d) } else { (&pn, &pd) };
+        if let Some(g) = gcd_univariate(a, b)
             && !g.is_constant()
             && let (Some(a), Some(b)) = (num.div_exact(&g), d.div_exact(&g))
         {

@@ -7,8 +7,10 @@
 //! normalisation can work with) and [`CONTRACT`] rewrites back into the compact forms a
 //! reader expects (`tan`, `tanh`, `sigmoid`, `cos^2`).
 
+use num_bigint::BigInt;
+use num_integer::Integer;
 use num_rational::BigRational;
-use num_traits::One;
+use num_traits::{One, Zero};
 
 use super::pool::{ExprId, Func, Node, Pool};
 use super::range::{is_negative, is_nonneg, is_within_closed};
@@ -57,6 +59,11 @@ pub static EXPAND: &[Rule] = &[
         name: "abs-sign",
         doc: "|x| = x if x >= 0; |x| = -x if x < 0",
         apply: abs_sign,
+    },
+    Rule {
+        name: "power-of-sum",
+        doc: "(a + b/c)^q = ((a*c + b)/c)^q and (k*a + k*b)^q = k^q*(a + b)^q (k > 0 rational) for non-integer q",
+        apply: power_of_sum,
     },
     Rule {
         name: "power-nonneg-base",
@@ -287,6 +294,48 @@ fn power_nonneg_base(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
         }
         _ => None,
     }
+}
+
+/// Brings the sum under a fractional power to one fraction, so that `power-nonneg-base` can
+/// split it, and takes a positive rational content out of it, so that equal sums under
+/// different powers meet (`sqrt(1/2 + c/2) / sqrt(1 + c)` is `sqrt(1/2)`).
+fn power_of_sum(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
+    let Node::Pow(b, c) = pool.node(e).clone() else {
+        return None;
+    };
+    if pool.as_rational(c).is_none_or(|q| q.is_integer()) || !matches!(pool.node(b), Node::Add(_)) {
+        return None;
+    }
+    let ts = terms(pool, b);
+    let has_fraction = ts.iter().any(|&t| {
+        factors(pool, t).into_iter().any(|f| match pool.node(f) {
+            Node::Pow(_, k) => pool
+                .as_rational(*k)
+                .is_some_and(|k| k < &BigRational::zero()),
+            _ => false,
+        })
+    });
+    if has_fraction {
+        let t = super::poly::together(pool, b);
+        return (t != b).then(|| pool.pow(t, c));
+    }
+    // Content: gcd of the numerators over lcm of the denominators of the coefficients.
+    let (mut num, mut den) = (BigInt::zero(), BigInt::one());
+    for &t in &ts {
+        let (k, _) = pool.split_coeff(t);
+        num = num.gcd(k.numer());
+        den = den.lcm(k.denom());
+    }
+    let content = BigRational::new(num, den);
+    if content.is_one() || content.is_zero() {
+        return None;
+    }
+    let inv = pool.rational(content.recip());
+    let k = pool.rational(content);
+    let scaled = pool.mul(vec![inv, b]);
+    let kc = pool.pow(k, c);
+    let sc = pool.pow(scaled, c);
+    Some(pool.mul(vec![kc, sc]))
 }
 
 fn tan_to_sin_cos(pool: &mut Pool, e: ExprId) -> Option<ExprId> {

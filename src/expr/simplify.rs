@@ -108,6 +108,9 @@ impl Simplifier {
     fn round(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
         let expanded = self.rewrite(pool, e, rules::EXPAND);
         let normal = self.normalise(pool, expanded);
+        // Normal forms expose structure the expanding rules act on: `sqrt(1 - 1/(1 + u))`
+        // becomes `sqrt(u/(1 + u))`, which `power-nonneg-base` splits.
+        let normal = self.rewrite(pool, normal, rules::EXPAND);
         let full = self.rewrite(pool, normal, rules::CONTRACT);
         let light = self.rewrite(pool, e, rules::CONTRACT);
         [e, light, full]
@@ -302,5 +305,66 @@ mod tests {
         let mut s = Simplifier::with_budget(0);
         assert_eq!(s.run(&mut p, e), e);
         assert!(s.trace.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    //! Forms of MATH.md section 1 the simplifier must reach, not merely equal values.
+    use super::*;
+    use crate::expr::pool::Domain;
+
+    /// Parses `text` with `t` in [0, 1].
+    fn parse(p: &mut Pool, text: &str) -> ExprId {
+        let t = p.symbol("t");
+        p.set_domain(t, Domain::UNIT);
+        let ast = crate::syntax::parse_expr(text).expect("test input parses");
+        crate::process::lower_expr(p, &ast, &[("t", t)]).expect("test input lowers")
+    }
+
+    fn reaches(from: &str, to: &str) {
+        let mut p = Pool::new();
+        let e = parse(&mut p, from);
+        let want = parse(&mut p, to);
+        let got = simplify(&mut p, e);
+        assert_eq!(
+            crate::expr::print::to_text(&p, got),
+            crate::expr::print::to_text(&p, want),
+            "simplify({from})"
+        );
+    }
+
+    #[test]
+    fn tangent_rho_from_alpha_bar() {
+        // alpha_bar = 1/(1 + tan^2/2): rho = sigma/alpha = tan(pi t/2)/sqrt(2).
+        reaches(
+            "sqrt(1 + tan(pi*t/2)^2/2)*sqrt(1 - 1/(1 + tan(pi*t/2)^2/2))",
+            "sqrt(1/2)*tan(pi*t/2)",
+        );
+    }
+
+    #[test]
+    fn a_sum_under_a_root_becomes_one_fraction_and_splits() {
+        reaches(
+            "sqrt(1 - 1/(1 + tan(pi*t/2)^2/2))",
+            "sin(pi*t/2)/sqrt(1 + cos(pi*t/2)^2)",
+        );
+    }
+
+    #[test]
+    fn sub_vp_g2_factors() {
+        reaches(
+            "1/10 + 199*t/10 - exp(-t/5 - 199*t^2/10)/10 - 199*t*exp(-t/5 - 199*t^2/10)/10",
+            "(1/10 + 199*t/10)*(1 - exp(-t/5 - 199*t^2/10))",
+        );
+    }
+
+    #[test]
+    fn common_factors_in_one_generator_cancel_beside_others() {
+        // pi*sin*(1 + cos^2) / (cos*(1 + cos^2)^2): the primitive parts are in cos alone.
+        reaches(
+            "pi*sin(t)*(1 + cos(t)^2)/(cos(t) + 2*cos(t)^3 + cos(t)^5)",
+            "pi*sin(t)/(cos(t) + cos(t)^3)",
+        );
     }
 }
