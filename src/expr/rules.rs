@@ -438,7 +438,7 @@ fn trig_of_inverse(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
     }
 }
 
-/// Splits a term `c * rest * f(u)^2` for `f` in `fs`: returns `(c, rest, f, u)`.
+/// Splits a term `c * rest * f(u)^k` (k >= 2) for `f` in `fs` into `(c, rest * f(u)^(k-2), f, u)`.
 fn square_factor(
     pool: &mut Pool,
     t: ExprId,
@@ -449,14 +449,22 @@ fn square_factor(
     let two = BigRational::from_integer(2.into());
     for (i, &p) in parts.iter().enumerate() {
         let (b, x) = pool.split_pow(p);
-        if pool.as_rational(x) != Some(&two) {
+        // f^k with k >= 2 an integer is f^2 * f^(k-2).
+        let Some(k) = pool
+            .as_rational(x)
+            .filter(|k| k.is_integer() && **k >= two)
+            .cloned()
+        else {
             continue;
-        }
+        };
         if let Node::Call(f, u) = pool.node(b).clone()
             && fs.contains(&f)
         {
             let mut rest = parts.clone();
-            rest.remove(i);
+            rest[i] = {
+                let k2 = pool.rational(k - &two);
+                pool.pow(b, k2)
+            };
             let rest = pool.mul(rest);
             return Some((c, rest, f, u));
         }
