@@ -103,8 +103,9 @@ enum Command {
         /// The time, in [0, 1]; exact (`0.1` is 1/10, `1/3` is a third)
         #[arg(long, allow_hyphen_values = true)]
         t: String,
-        /// Use the high-precision evaluator and print this many significant digits
-        /// (default: f64, 17 significant digits)
+        /// Print this many significant digits, evaluated with at least 256 bits (default:
+        /// the value rounded once to the nearest f64 from agreeing evaluations at 128, 256,
+        /// 512, ... bits, printed with 17 significant digits)
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
         digits: Option<u32>,
         /// Override a parameter, e.g. `--param beta_max=10`
@@ -712,7 +713,7 @@ fn eval_cmd(
     };
     let text = match digits {
         None => {
-            eval::format_f64(eval::eval_f64(pool, e, &[]).map_err(|err| what(err.to_string()))?)
+            eval::format_f64(hp::eval_rounded(pool, e, &[]).map_err(|err| what(err.to_string()))?)
         }
         Some(d) => {
             let bits = (f64::from(d) * std::f64::consts::LOG2_10).ceil() as usize + 64;

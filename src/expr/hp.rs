@@ -430,6 +430,35 @@ fn biguint_from_u64s(digits: &[u64]) -> BigUint {
     BigUint::new(halves)
 }
 
+/// The largest working precision [`eval_rounded`] tries.
+pub const MAX_ROUNDING_PRECISION: usize = 8192;
+
+/// `e` rounded to the nearest f64, with the symbols bound to exact values: evaluated at
+/// 128, 256, 512, ... bits until two successive precisions round to the same f64 (at most
+/// [`MAX_ROUNDING_PRECISION`] bits, whose rounding is returned). So the result does not
+/// depend on how well the formula is conditioned in floating point: `1 - cos(u)^2` near
+/// `u = 0` is as accurate as `sin(u)^2`.
+pub fn eval_rounded(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+) -> Result<f64, EvalError> {
+    let mut previous: Option<f64> = None;
+    let mut precision = 128;
+    loop {
+        let mut h = Hp::new(precision);
+        let bound: Vec<(Symbol, BigFloat)> =
+            env.iter().map(|(s, r)| (*s, h.from_rational(r))).collect();
+        let v = to_f64(&h.eval(pool, e, &bound)?);
+        let agreed = previous.is_some_and(|p| p.to_bits() == v.to_bits());
+        if agreed || precision >= MAX_ROUNDING_PRECISION {
+            return Ok(v);
+        }
+        previous = Some(v);
+        precision *= 2;
+    }
+}
+
 /// `x` correctly rounded to f64 (ties to even), with gradual underflow and overflow to an
 /// infinity; NaN stays NaN.
 pub fn to_f64(x: &BigFloat) -> f64 {
@@ -1094,5 +1123,35 @@ mod tests {
             let hp = Hp::new(64);
             prop_assert_eq!(to_f64(&hp.from_f64(x)).to_bits(), x.to_bits());
         }
+    }
+}
+
+#[cfg(test)]
+mod rounding_tests {
+    use super::*;
+
+    #[test]
+    fn eval_rounded_is_immune_to_cancellation() {
+        // 1 - cos(u)^2 at u = 10^-8 cancels 16 digits in f64; its value is sin(u)^2.
+        let mut pool = Pool::new();
+        let u = pool.symbol("u");
+        let ue = pool.sym_expr(u);
+        let c = pool.call(Func::Cos, ue);
+        let c2 = pool.powi(c, 2);
+        let m = pool.neg(c2);
+        let one = pool.one();
+        let e = pool.add(vec![one, m]);
+        let at = BigRational::new(1.into(), 100_000_000.into());
+        let got = eval_rounded(&pool, e, &[(u, at.clone())]).unwrap();
+        // Reference: sin(u)^2 at 1024 bits, an algebraically different formula.
+        let s = pool.call(Func::Sin, ue);
+        let s2 = pool.powi(s, 2);
+        let mut h = Hp::new(1024);
+        let x = h.from_rational(&at);
+        let want = to_f64(&h.eval(&pool, s2, &[(u, x)]).unwrap());
+        assert_eq!(got, want);
+        // The f64 interpreter on the same formula is wrong in every digit.
+        let naive = crate::expr::eval::eval_f64(&pool, e, &[(u, 1e-8)]).unwrap();
+        assert!((naive - want).abs() > 0.1 * want);
     }
 }

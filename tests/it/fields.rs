@@ -283,7 +283,7 @@ fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
         let mut h = Hp::new(PREC);
         let rm = RoundingMode::ToEven;
         let q = |n: &str| p.quantity(n).unwrap();
-        for tf in [0.2, 0.5, 0.8] {
+        for tf in [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95] {
             let tv = h.from_f64(tf);
             let two = h.from_f64(2.0);
             let Path { a, s, da, ds } = path(&mut h, &pool, &p, t, tf);
@@ -302,7 +302,13 @@ fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
             let dl_ref = f_ref.sub(&ds.div(&s, PREC, rm), PREC, rm);
             let snr_ref = a.mul(&a, PREC, rm).div(&s.mul(&s, PREC, rm), PREC, rm);
             let rho_ref = s.div(&a, PREC, rm);
+            let lambda_ref =
+                a.div(&s, PREC, rm)
+                    .ln(PREC, rm, &mut astro_float::Consts::new().unwrap());
             let expect = [
+                ("alpha", a.clone()),
+                ("sigma", s.clone()),
+                ("lambda", lambda_ref),
                 ("f", f_ref),
                 ("g2", g2_ref.clone()),
                 ("g", g2_ref.sqrt(PREC, rm)),
@@ -323,12 +329,27 @@ fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
                     f(&got),
                     f(&want)
                 );
-                // The f64 evaluator agrees with the reference (relative to max(|value|, 1):
-                // cosine's log_snr is exactly 0 at t = 1/2, where relative error means nothing).
-                let x = eval_f64(&pool, q(n), &[(t, tf)]).unwrap();
+                // What `eval` prints (the value rounded once to f64) agrees with the
+                // reference to 1e-15, relative to max(|value|, 1): cosine's log_snr is
+                // exactly 0 at t = 1/2, where relative error means nothing.
+                let exact_t = num_rational::BigRational::from_float(tf).unwrap();
+                let x = hp::eval_rounded(&pool, q(n), &[(t, exact_t)]).unwrap();
                 let w = f(&want);
                 assert!(
-                    (x - w).abs() < 1e-14 * w.abs().max(1.0),
+                    (x - w).abs() <= 1e-15 * w.abs().max(1.0),
+                    "{name} {n}({tf}) rounded: {x} vs {w}"
+                );
+                // In fact within one ulp (the reference itself is good to 1e-25 relative,
+                // so a value that is exactly 0 shows up as noise below 1e-60).
+                assert!(
+                    w.abs() < 1e-60 || x == w || x.next_up() == w || x.next_down() == w,
+                    "{name} {n}({tf}) rounded: {x} vs {w}, more than one ulp apart"
+                );
+                // The f64 interpreter (used for sampling) is as good as the formula's
+                // conditioning allows; on these points it stays within 1e-12.
+                let x = eval_f64(&pool, q(n), &[(t, tf)]).unwrap();
+                assert!(
+                    (x - w).abs() < 1e-12 * w.abs().max(1.0),
                     "{name} {n}({tf}) in f64: {x} vs {w}"
                 );
             }
