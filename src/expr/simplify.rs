@@ -10,7 +10,9 @@
 //! counts rule applications; it makes the work bounded and the output deterministic even
 //! for inputs on which the rules would not terminate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::expr::fxhash::HashMap;
 
 use super::poly;
 use super::pool::{ExprId, Node, Pool};
@@ -39,6 +41,8 @@ pub struct Simplifier {
     memos: HashMap<usize, HashMap<ExprId, ExprId>>,
     /// Results of `run`.
     results: HashMap<ExprId, ExprId>,
+    /// [`complexity`] of the expressions compared so far.
+    sizes: HashMap<ExprId, usize>,
 }
 
 impl Default for Simplifier {
@@ -55,22 +59,23 @@ pub fn simplify(pool: &mut Pool, e: ExprId) -> ExprId {
 /// Tree size of `e` (shared subtrees counted at each use), saturating; the measure of
 /// "simpler". Large rationals count their digits, so `3/7` is simpler than `3000001/7000003`.
 pub fn complexity(pool: &Pool, e: ExprId) -> usize {
-    fn go(pool: &Pool, e: ExprId, memo: &mut HashMap<ExprId, usize>) -> usize {
-        if let Some(&c) = memo.get(&e) {
-            return c;
-        }
-        let own = match pool.node(e) {
-            Node::Rational(r) => 1 + ((r.numer().bits() + r.denom().bits()) / 32) as usize,
-            _ => 1,
-        };
-        let c = pool
-            .children(e)
-            .into_iter()
-            .fold(own, |acc, k| acc.saturating_add(go(pool, k, memo)));
-        memo.insert(e, c);
-        c
+    complexity_memo(pool, e, &mut HashMap::default())
+}
+
+/// [`complexity`] with a memo that may be kept across calls on the same pool.
+fn complexity_memo(pool: &Pool, e: ExprId, memo: &mut HashMap<ExprId, usize>) -> usize {
+    if let Some(&c) = memo.get(&e) {
+        return c;
     }
-    go(pool, e, &mut HashMap::new())
+    let own = match pool.node(e) {
+        Node::Rational(r) => 1 + ((r.numer().bits() + r.denom().bits()) / 32) as usize,
+        _ => 1,
+    };
+    let c = pool.children(e).into_iter().fold(own, |acc, k| {
+        acc.saturating_add(complexity_memo(pool, k, memo))
+    });
+    memo.insert(e, c);
+    c
 }
 
 impl Simplifier {
@@ -79,8 +84,9 @@ impl Simplifier {
             per_run: budget,
             budget,
             trace: Trace::new(),
-            memos: HashMap::new(),
-            results: HashMap::new(),
+            memos: HashMap::default(),
+            results: HashMap::default(),
+            sizes: HashMap::default(),
         }
     }
 
@@ -115,7 +121,7 @@ impl Simplifier {
         let light = self.rewrite(pool, e, rules::CONTRACT);
         [e, light, full]
             .into_iter()
-            .min_by_key(|&c| complexity(pool, c))
+            .min_by_key(|&c| complexity_memo(pool, c, &mut self.sizes))
             .unwrap_or(e)
     }
 
@@ -215,7 +221,10 @@ impl Simplifier {
         if matches!(pool.node(n), Node::Add(_) | Node::Mul(_)) && self.budget > 0 {
             self.budget -= 1;
             let t = poly::together(pool, n);
-            if t != n && complexity(pool, t) <= complexity(pool, n) {
+            if t != n
+                && complexity_memo(pool, t, &mut self.sizes)
+                    <= complexity_memo(pool, n, &mut self.sizes)
+            {
                 *self.trace.entry("rational-normal-form").or_default() += 1;
                 n = t;
             }
