@@ -498,14 +498,14 @@ impl Pool {
 
     /// Canonicalises an arbitrary (possibly raw-interned) expression, bottom-up.
     pub fn canonical(&mut self, id: ExprId) -> ExprId {
-        let mut memo = std::collections::HashMap::new();
+        let mut memo = crate::expr::fxhash::HashMap::default();
         self.canonical_memo(id, &mut memo)
     }
 
     fn canonical_memo(
         &mut self,
         id: ExprId,
-        memo: &mut std::collections::HashMap<ExprId, ExprId>,
+        memo: &mut crate::expr::fxhash::HashMap<ExprId, ExprId>,
     ) -> ExprId {
         if let Some(&v) = memo.get(&id) {
             return v;

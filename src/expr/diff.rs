@@ -1,12 +1,12 @@
 //! Symbolic differentiation of every builtin, by the chain rule.
 
-use std::collections::HashMap;
+use crate::expr::fxhash::HashMap;
 
 use super::pool::{ExprId, Func, Node, Pool, Symbol};
 
 /// `d e / d x`, in canonical form (not simplified beyond that).
 pub fn diff(pool: &mut Pool, e: ExprId, x: Symbol) -> ExprId {
-    let mut memo = HashMap::new();
+    let mut memo = HashMap::default();
     go(pool, e, x, &mut memo)
 }
 

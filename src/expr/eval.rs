@@ -3,7 +3,7 @@
 //! [`eval_f64`] and the high-precision evaluator in [`crate::expr::hp`] share one semantics
 //! (domains, powers, errors), so either can be checked against the other.
 
-use std::collections::HashMap;
+use crate::expr::fxhash::HashMap;
 use std::f64::consts;
 
 use num_bigint::{BigInt, BigUint};
@@ -35,7 +35,7 @@ pub fn eval_f64(pool: &Pool, e: ExprId, env: &[(Symbol, f64)]) -> Result<f64, Ev
     F64Eval {
         pool,
         env,
-        memo: HashMap::new(),
+        memo: HashMap::default(),
     }
     .eval(e)
 }

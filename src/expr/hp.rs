@@ -6,8 +6,8 @@
 //! number of bits the cancellation costs, or switch to a series, so their results keep the
 //! full precision.
 
+use crate::expr::fxhash::HashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use astro_float::{BigFloat, Consts, RoundingMode, Sign, WORD_BIT_SIZE};
 use num_bigint::{BigInt, BigUint};
@@ -65,7 +65,7 @@ impl Hp {
             hp: self,
             pool,
             env,
-            memo: HashMap::new(),
+            memo: HashMap::default(),
         }
         .eval(e)
     }

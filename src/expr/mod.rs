@@ -6,6 +6,7 @@
 pub mod canon;
 pub mod diff;
 pub mod eval;
+pub mod fxhash;
 pub mod hp;
 pub mod integrate;
 pub mod poly;

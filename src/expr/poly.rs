@@ -6,7 +6,9 @@
 //! canonical constructors as `N * D^-1`. Work is bounded: anything that would exceed
 //! [`MAX_TERMS`] terms, or a sum raised to a power above 64, leaves the input unchanged.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::expr::fxhash::{HashMap, HashSet};
 
 use num_bigint::BigInt;
 use num_integer::Integer;
@@ -575,9 +577,9 @@ struct Generators {
 
 impl Generators {
     fn collect(pool: &mut Pool, e: ExprId) -> Generators {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut stack = vec![e];
-        let mut raw = HashMap::new();
+        let mut raw = HashMap::default();
         while let Some(x) = stack.pop() {
             if !seen.insert(x) {
                 continue;
@@ -683,7 +685,7 @@ pub fn together(pool: &mut Pool, e: ExprId) -> ExprId {
 
 fn together_bounded(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
     let gens = Generators::collect(pool, e);
-    let frac = gens.to_frac(pool, e, &mut HashMap::new())?;
+    let frac = gens.to_frac(pool, e, &mut HashMap::default())?;
     let (num, den) = cancel(frac, &gens.pairs)?;
     let mut n = gens.to_expr(pool, &num);
     // A common factor is shown only where that is smaller: (1 + t)*(1 - E), not
@@ -798,7 +800,7 @@ fn cancel_common(num: &mut Poly, d: &mut Poly) {
 /// work: a sum raised to a power above 64, or one product needing more than `64 * MAX_TERMS`
 /// term products, also gives up.
 pub fn expand(pool: &mut Pool, e: ExprId) -> ExprId {
-    expand_rec(pool, e, &mut HashMap::new()).unwrap_or(e)
+    expand_rec(pool, e, &mut HashMap::default()).unwrap_or(e)
 }
 
 fn expand_rec(pool: &mut Pool, e: ExprId, memo: &mut HashMap<ExprId, ExprId>) -> Option<ExprId> {

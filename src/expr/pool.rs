@@ -7,8 +7,8 @@
 //! only ever probed, never iterated, and canonical order is the structural order of
 //! [`Pool::cmp`], which compares symbols by name.
 
+use crate::expr::fxhash::HashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fmt;
 
 use num_bigint::BigInt;
@@ -178,9 +178,9 @@ impl Pool {
     pub fn new() -> Pool {
         let mut pool = Pool {
             nodes: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             symbols: Vec::new(),
-            symbol_index: HashMap::new(),
+            symbol_index: HashMap::default(),
             domains: Vec::new(),
             fresh: 0,
             zero: ExprId(0),
@@ -319,7 +319,7 @@ impl Pool {
 
     /// Does `id` contain the symbol `s`?
     pub fn contains(&self, id: ExprId, s: Symbol) -> bool {
-        let mut memo = HashMap::new();
+        let mut memo = HashMap::default();
         self.contains_memo(id, s, &mut memo)
     }
 
@@ -341,7 +341,7 @@ impl Pool {
 
     /// The free symbols of `id`, sorted by name (deterministic).
     pub fn free_symbols(&self, id: ExprId) -> Vec<Symbol> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::expr::fxhash::HashSet::default();
         let mut out = Vec::new();
         let mut stack = vec![id];
         while let Some(e) = stack.pop() {

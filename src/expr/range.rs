@@ -6,7 +6,7 @@
 //! `t in [0, 1]`; library functions are widened by a few ulps and clamped to their
 //! mathematical ranges. `None` means "unknown or possibly undefined", never a guess.
 
-use std::collections::HashMap;
+use crate::expr::fxhash::HashMap;
 use std::f64::consts::{FRAC_PI_2, PI};
 
 use num_rational::BigRational;
@@ -117,7 +117,7 @@ fn increasing(
 
 /// Bounds of `e` when each symbol ranges over its declared domain.
 pub fn range(pool: &Pool, e: ExprId) -> Option<Interval> {
-    let mut memo = HashMap::new();
+    let mut memo = HashMap::default();
     go(pool, e, &mut memo)
 }
 

@@ -1,6 +1,6 @@
 //! Substitution: replace symbols by expressions, rebuilding through canonical constructors.
 
-use std::collections::HashMap;
+use crate::expr::fxhash::HashMap;
 
 use super::pool::{ExprId, Node, Pool, Symbol};
 
@@ -9,7 +9,7 @@ pub fn subst(pool: &mut Pool, e: ExprId, map: &[(Symbol, ExprId)]) -> ExprId {
     if map.is_empty() {
         return e;
     }
-    let mut memo = HashMap::new();
+    let mut memo = HashMap::default();
     go(pool, e, map, &mut memo)
 }
 

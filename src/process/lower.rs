@@ -3,7 +3,7 @@
 //! Every error is collected (all undefined names are reported, not the first), each with
 //! the span it concerns; nothing here knows file names or prints.
 
-use std::collections::HashMap;
+use crate::expr::fxhash::HashMap;
 
 use num_rational::BigRational;
 
@@ -94,7 +94,7 @@ pub fn lower_file(
         return Err(errors);
     }
     let mut out = Vec::new();
-    let mut seen: HashMap<&str, Span> = HashMap::new();
+    let mut seen: HashMap<&str, Span> = HashMap::default();
     for item in &file.items {
         let ast::Item::Process(p) = item;
         if let Some(&first) = seen.get(p.name.name.as_str()) {
@@ -204,8 +204,8 @@ impl<'a> Lowerer<'a> {
             pool,
             overrides,
             params: Vec::new(),
-            defs: HashMap::new(),
-            signatures: HashMap::new(),
+            defs: HashMap::default(),
+            signatures: HashMap::default(),
             errors: Vec::new(),
             source_text: None,
         }
@@ -217,7 +217,7 @@ impl<'a> Lowerer<'a> {
 
     fn process(mut self, p: &ast::Process) -> Result<Process, Vec<LowerError>> {
         let mut doc: Option<(String, Span)> = None;
-        let mut names: HashMap<String, Span> = HashMap::new();
+        let mut names: HashMap<String, Span> = HashMap::default();
         let mut def_stmts = Vec::new();
         let mut assert_stmts = Vec::new();
         for stmt in &p.body {
