@@ -114,6 +114,43 @@ fn derive_text(body: &str) -> (i32, String, String) {
 }
 
 #[test]
+fn processes_outside_the_library_reach_simple_forms() {
+    // alpha = 1 - t^2, sigma = t: f = alpha'/alpha = -2t/(1 - t^2),
+    // lambda = log((1 - t^2)/t), rho = t/(1 - t^2), and by MATH.md section 1
+    // g2 = 2 sigma sigma' - 2 f sigma^2 = 2t (1 + t^2)/(1 - t^2).
+    let (code, out, err) = derive_text("    alpha(t) = 1 - t^2;\n    sigma(t) = t;\n");
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "    f(t) = -2*t/(1 - t^2)\n",
+        "    lambda(t) = log((1 - t^2)/t)\n",
+        "    rho(t) = t/(1 - t^2)\n",
+        // eps parameterisation: alpha' x0 + sigma' eps with x0 = (x - t eps)/(1 - t^2).
+        "    pf_velocity_eps(x, eps, t) = eps*(1 + t^2)/(1 - t^2) - 2*t*x/(1 - t^2)\n",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    let f = scratch_file(
+        "quad.dsym",
+        "process quad { alpha(t) = 1 - t^2; sigma(t) = t; }\n",
+    );
+    let g2 = |t: f64| 2.0 * t * (1.0 + t * t) / (1.0 - t * t);
+    for t in ["0.25", "0.5", "0.75"] {
+        let tv: f64 = t.parse().unwrap();
+        assert_close(eval(&f, "g2", t), g2(tv), 2.3e-16, "quad g2");
+    }
+    // alpha_bar = exp(-k t^2), k = 3: beta = -d/dt log alpha_bar = 6t, so f = -3t, g2 = 6t.
+    let (code, out, err) = derive_text("    param k = 3;\n    alpha_bar(t) = exp(-k*t^2);\n");
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "    f(t) = -3*t\n",
+        "    g2(t) = 6*t\n",
+        "    pf_velocity_score(x, score, t) = -3*score*t - 3*t*x\n",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+}
+
+#[test]
 fn shorthands_resolve_to_alpha_and_sigma() {
     // beta only: VP with alpha = exp(-1/2 int beta); beta = 2 gives alpha = exp(-t).
     let (code, out, err) = derive_text("    beta(t) = 2;\n");
