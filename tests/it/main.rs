@@ -4,6 +4,7 @@ mod cli;
 mod derived;
 mod diagnostics;
 mod fields;
+mod kl;
 mod library;
 mod parse;
 mod properties;
