@@ -202,7 +202,8 @@ impl Prepared {
         for k in 1..=n {
             let (p, q) = (pts[k], pts[k - 1]);
             match sampler {
-                Sampler::EulerMaruyama if p.a == 0.0 => {
+                // alpha below sigma e^-36 is a rounded zero (as for the grids).
+                Sampler::EulerMaruyama if p.a <= p.s * (-36f64).exp() => {
                     return Err(undefined(
                         sampler,
                         "alpha = 0, where the reverse SDE's g2 and f are infinite",
@@ -408,9 +409,14 @@ pub fn exact_kl(
         }
         (a, b)
     };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(chunks);
+    // available_parallelism reads cgroup files: ask only when there is work to split.
+    let workers = if chunks > 1 {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(chunks)
+    } else {
+        1
+    };
     let partial: Vec<(Sum, Sum)> = if workers <= 1 {
         (0..chunks).map(chunk_sum).collect()
     } else {

@@ -17,7 +17,7 @@ pub use grid::{GridKind, time_grid};
 pub use kl::{DirectionLaw, Kl, Sampler, Start, exact_kl, output_laws};
 pub use lower::{SourceLoader, lower_sources};
 pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
-pub use schedule::{ProcessSchedule, RectifiedFlow, Schedule, Tangent};
+pub use schedule::{Cached, ProcessSchedule, RectifiedFlow, Schedule, Tangent};
 pub use source::{GaussianSource, SourceError};
 
 /// An analysis that cannot be carried out (a sampler undefined at an endpoint, a grid that

@@ -6,6 +6,7 @@
 //! `tan(pi/2)`). [`Tangent`] and [`RectifiedFlow`] are closed forms for tests and studies.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use num_rational::BigRational;
 
@@ -66,6 +67,10 @@ impl ProcessSchedule {
 
     fn value(&self, which: usize, t: f64) -> f64 {
         let e = self.exprs[which];
+        // The ends are where f64 formulas round exact zeros (cos(pi/2)); take them exactly.
+        if t == 0.0 || t == 1.0 {
+            return self.exact_value(e, t);
+        }
         let direct = eval::eval_f64(&self.pool.borrow(), e, &[(self.t, t)]);
         match direct {
             Ok(v) => v,
@@ -99,6 +104,46 @@ impl Schedule for ProcessSchedule {
     }
     fn dsigma(&self, t: f64) -> f64 {
         self.value(3, t)
+    }
+}
+
+/// A schedule that remembers every value it has computed: for searches that re-evaluate a
+/// grid with one point moved.
+pub struct Cached<'a> {
+    inner: &'a dyn Schedule,
+    memo: RefCell<HashMap<(u8, u64), f64>>,
+}
+
+impl<'a> Cached<'a> {
+    pub fn new(inner: &'a dyn Schedule) -> Cached<'a> {
+        Cached {
+            inner,
+            memo: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, which: u8, t: f64, f: impl Fn(f64) -> f64) -> f64 {
+        if let Some(&v) = self.memo.borrow().get(&(which, t.to_bits())) {
+            return v;
+        }
+        let v = f(t);
+        self.memo.borrow_mut().insert((which, t.to_bits()), v);
+        v
+    }
+}
+
+impl Schedule for Cached<'_> {
+    fn alpha(&self, t: f64) -> f64 {
+        self.get(0, t, |t| self.inner.alpha(t))
+    }
+    fn sigma(&self, t: f64) -> f64 {
+        self.get(1, t, |t| self.inner.sigma(t))
+    }
+    fn dalpha(&self, t: f64) -> f64 {
+        self.get(2, t, |t| self.inner.dalpha(t))
+    }
+    fn dsigma(&self, t: f64) -> f64 {
+        self.get(3, t, |t| self.inner.dsigma(t))
     }
 }
 
