@@ -5,6 +5,7 @@ mod derived;
 mod diagnostics;
 mod fields;
 mod kl;
+mod kl_cli;
 mod library;
 mod parse;
 mod properties;
