@@ -144,7 +144,7 @@ fn need_finite(
         } else {
             ROUNDED_INFINITY
         };
-        if !(v.abs() <= limit) {
+        if v.is_nan() || v.abs() > limit {
             return Err(AnalysisError::new(
                 CODE,
                 format!("the {grid} grid needs a finite {what} at both ends, but {what}({t}) is not finite"),

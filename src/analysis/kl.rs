@@ -148,7 +148,11 @@ impl Prepared {
         grid: &[f64],
         start: Start,
     ) -> Result<Prepared, AnalysisError> {
-        if grid.len() < 2 || grid.windows(2).any(|w| !(w[0] < w[1])) {
+        if grid.len() < 2
+            || grid
+                .windows(2)
+                .any(|w| w[0].is_nan() || w[0] >= w[1] || w[1].is_nan())
+        {
             return Err(AnalysisError::new(
                 CODE,
                 "a sampler needs an ascending grid of at least 2 times",

@@ -248,7 +248,7 @@ pub fn optimise_grid(
                 best = objective(&grid)?;
             }
         }
-        if !(before - best.kl_src_out > 1e-12 * before) {
+        if before - best.kl_src_out <= 1e-12 * before || before.is_nan() {
             break;
         }
     }

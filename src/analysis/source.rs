@@ -91,14 +91,14 @@ impl GaussianSource {
                 return Err(SourceError::NotFinite { index: row * n + j });
             }
         }
-        for i in 0..n {
-            for j in i + 1..n {
-                if cov[i][j] != cov[j][i] {
+        for (i, row) in cov.iter().enumerate() {
+            for (j, other) in cov.iter().enumerate().skip(i + 1) {
+                if row[j] != other[i] {
                     return Err(SourceError::NotSymmetric {
                         i,
                         j,
-                        a: cov[i][j],
-                        b: cov[j][i],
+                        a: row[j],
+                        b: other[i],
                     });
                 }
             }

@@ -60,11 +60,14 @@ fn j_tangent(gamma: f64, lambda: f64) -> f64 {
     PI * PI / 8.0 * (gamma / lambda.sqrt() + lambda.sqrt() / gamma)
 }
 
+/// (name, schedule, spectrum, expected limit of N^2 KL)
+type Case = (&'static str, Box<dyn Schedule>, Vec<f64>, f64);
+
 #[test]
 fn n_squared_kl_converges_to_the_dominant_coefficient() {
     // (schedule, spectrum, (1/4) sum J_i^2 from closed forms)
     let rf_j = 1.0 + PI / 2.0; // int_0^1 dt / ((1-t)^2 + t^2)^2 for rectified flow, lambda = 1
-    let cases: Vec<(&str, Box<dyn Schedule>, Vec<f64>, f64)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "cosine",
             Box::new(Tangent { gamma: 1.0 }),
