@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use num_rational::BigRational;
 use serde::Serialize;
 
+use crate::analysis;
 use crate::diag::{self, Diag, Source};
 use crate::expr::{ExprId, Pool, eval, hp, print, simplify, subst};
 use crate::process::checks::{self, Verdict};
@@ -125,6 +126,78 @@ enum Command {
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
     },
+    /// Exact KL between a Gaussian source and a sampler's output after N steps
+    Kl(KlArgs),
+    /// Best tangent law, optimal schedule and (with --process) optimal time grid for a source
+    Schedule(ScheduleArgs),
+}
+
+/// `diffsym kl FILE --process P --source S --sampler SAMPLER --steps 2,3,10 ...`
+#[derive(clap::Args, Debug)]
+struct KlArgs {
+    /// The .dsym file with the source (and the process, else it comes from the bundled library)
+    file: PathBuf,
+    #[arg(long)]
+    process: String,
+    #[arg(long)]
+    source: String,
+    /// ddim, euler, heun, dpm1, euler_maruyama or ddpm
+    #[arg(long)]
+    sampler: String,
+    /// Numbers of steps, comma-separated (optional with a grid file)
+    #[arg(long)]
+    steps: Option<String>,
+    /// uniform, logsnr, karras, or a file with one time per line
+    #[arg(long, default_value = "uniform")]
+    grid: String,
+    /// Start from the prior N(0, I) or from the true marginal at t_max
+    #[arg(long, default_value = "prior", value_parser = ["prior", "exact"])]
+    start: String,
+    #[command(flatten)]
+    range: TimeRange,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    format: OutFormat,
+    /// Override a parameter, e.g. `--param beta_max=10`
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+}
+
+/// `diffsym schedule FILE --source S [--process P --steps N [--sampler ddim]]`
+#[derive(clap::Args, Debug)]
+struct ScheduleArgs {
+    file: PathBuf,
+    #[arg(long)]
+    source: String,
+    /// Also search the N-point time grid minimising the exact KL for this process
+    #[arg(long)]
+    process: Option<String>,
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long, default_value = "ddim")]
+    sampler: String,
+    #[command(flatten)]
+    range: TimeRange,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    format: OutFormat,
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+}
+
+/// The time interval a sampler runs over.
+#[derive(clap::Args, Debug)]
+struct TimeRange {
+    /// The data end of the grid (exact: `0.001`, `1/1000`)
+    #[arg(long = "t-min", default_value = "0", allow_hyphen_values = true)]
+    t_min: String,
+    /// The noise end of the grid, where the sampler starts
+    #[arg(long = "t-max", default_value = "1", allow_hyphen_values = true)]
+    t_max: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutFormat {
+    Text,
+    Json,
 }
 
 /// Inputs of fields and sampler steps. The model-output flag given picks the
@@ -219,6 +292,8 @@ pub fn run(
             process,
             params,
         } => check(&files, process.as_deref(), &params),
+        Command::Kl(a) => kl_cmd(&a),
+        Command::Schedule(a) => schedule_cmd(&a),
     };
     match result {
         Ok(o) => {
@@ -912,4 +987,521 @@ fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Out
         stdout: s,
         code: if failed > 0 { 1 } else { 0 },
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analyses on Gaussian sources: `kl` and `schedule`
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        _ => e.to_string().to_lowercase(),
+    }
+}
+
+fn cli_error(code: &'static str, message: impl Into<String>) -> Vec<Diag> {
+    vec![Diag::new(code, message)]
+}
+
+/// The process and the source an analysis runs on. The process comes from FILE, or from the
+/// bundled library when FILE does not define it; data files are read relative to FILE.
+fn load_analysis(
+    file: &Path,
+    process_name: Option<&str>,
+    source_name: &str,
+    params: &[String],
+) -> Result<(Pool, Option<Process>, analysis::GaussianSource), Vec<Diag>> {
+    let src = read_source(file).map_err(|d| vec![*d])?;
+    let ast = syntax::parse_file(&src.text).map_err(|es| {
+        es.into_iter()
+            .map(|e| e.into_diag(&src))
+            .collect::<Vec<_>>()
+    })?;
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut loader = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| io_reason(&e));
+    let mut diags = Vec::new();
+    let sources = match analysis::lower_sources(&ast, &mut loader) {
+        Ok(s) => s,
+        Err(es) => {
+            diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
+            Vec::new()
+        }
+    };
+    let mut pool = Pool::new();
+    let overrides = parse_overrides(&mut pool, params)?;
+    let mut processes = match process::lower_file(&mut pool, &ast, &src.text, &overrides) {
+        Ok(ps) => ps,
+        Err(es) => {
+            diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
+            Vec::new()
+        }
+    };
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let source = match sources.iter().position(|s| s.name == source_name) {
+        Some(k) => sources.into_iter().nth(k).expect("position is in range"),
+        None => {
+            let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+            let help = if names.is_empty() {
+                "declare one, e.g. `source S = gaussian(spectrum = [1, 0.5]);`".to_owned()
+            } else {
+                format!("sources: {}", names.join(", "))
+            };
+            return Err(vec![
+                Diag::new(
+                    "diffsym::cli::source",
+                    format!("no source named `{source_name}` in `{}`", src.name),
+                )
+                .with_help(help),
+            ]);
+        }
+    };
+    let Some(name) = process_name else {
+        return Ok((pool, None, source));
+    };
+    if let Some(k) = processes.iter().position(|p| p.name == name) {
+        let p = processes.swap_remove(k);
+        check_overrides(&overrides, &p)?;
+        return Ok((pool, Some(p), source));
+    }
+    for (file_name, text) in BUNDLED {
+        let Ok(ast) = syntax::parse_file(text) else {
+            continue;
+        };
+        let named = ast
+            .items
+            .iter()
+            .any(|i| matches!(i, syntax::ast::Item::Process(p) if p.name.name == name));
+        if !named {
+            continue;
+        }
+        let bundled = Source::new(*file_name, *text);
+        let ps = process::lower_file(&mut pool, &ast, text, &overrides).map_err(|es| {
+            es.into_iter()
+                .map(|e| e.into_diag(&bundled))
+                .collect::<Vec<_>>()
+        })?;
+        if let Some(p) = ps.into_iter().find(|p| p.name == name) {
+            check_overrides(&overrides, &p)?;
+            return Ok((pool, Some(p), source));
+        }
+    }
+    Err(vec![
+        Diag::new(
+            "diffsym::cli::process",
+            format!("no process named `{name}` in `{}` or the bundled library", src.name),
+        )
+        .with_help("bundled: cosine, cosine_nichol, edm, lm_sqrt, rectified_flow, sub_vp, tangent, ve, vp_linear"),
+    ])
+}
+
+fn check_overrides(overrides: &[(String, BigRational)], p: &Process) -> Result<(), Vec<Diag>> {
+    match overrides.iter().find(|(k, _)| p.param(k).is_none()) {
+        Some((k, _)) => Err(cli_error(
+            "diffsym::cli::param",
+            format!(
+                "`--param {k}=...` names no parameter of process `{}`",
+                p.name
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_time(pool: &mut Pool, flag: &str, text: &str) -> Result<f64, Vec<Diag>> {
+    let r = process::parse_param_override(pool, text)
+        .map_err(|m| cli_error("diffsym::cli::t", format!("bad value for {flag}: {m}")))?;
+    let zero = BigRational::from_integer(0.into());
+    let one = BigRational::from_integer(1.into());
+    if r < zero || r > one {
+        return Err(cli_error(
+            "diffsym::cli::t",
+            format!("{flag} {text} is outside [0, 1]"),
+        ));
+    }
+    Ok(eval::rational_to_f64(&r))
+}
+
+fn parse_range(pool: &mut Pool, r: &TimeRange) -> Result<(f64, f64), Vec<Diag>> {
+    let lo = parse_time(pool, "--t-min", &r.t_min)?;
+    let hi = parse_time(pool, "--t-max", &r.t_max)?;
+    if lo >= hi {
+        return Err(cli_error(
+            "diffsym::cli::t",
+            format!("--t-min {} must be below --t-max {}", r.t_min, r.t_max),
+        ));
+    }
+    Ok((lo, hi))
+}
+
+fn parse_sampler(name: &str) -> Result<analysis::Sampler, Vec<Diag>> {
+    analysis::Sampler::from_name(name).ok_or_else(|| {
+        vec![
+            Diag::new("diffsym::cli::sampler", format!("unknown sampler `{name}`"))
+                .with_help("samplers: ddim, euler, heun, dpm1, euler_maruyama, ddpm"),
+        ]
+    })
+}
+
+/// Most steps accepted, so a typo cannot ask for terabytes.
+const MAX_STEPS: usize = 10_000_000;
+
+fn parse_steps(text: &str) -> Result<Vec<usize>, Vec<Diag>> {
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        match part.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_STEPS).contains(&n) => out.push(n),
+            _ => {
+                return Err(cli_error(
+                    "diffsym::cli::steps",
+                    format!(
+                        "bad number of steps `{}`: expected integers from 1 to {MAX_STEPS}, comma-separated",
+                        part.trim()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `uniform`, `logsnr`, `karras`, or the path of a file with one time per line.
+fn parse_grid(text: &str) -> Result<analysis::GridKind, Vec<Diag>> {
+    use analysis::GridKind;
+    Ok(match text {
+        "uniform" => GridKind::Uniform,
+        "logsnr" => GridKind::LogSnr,
+        "karras" => GridKind::Karras,
+        path => {
+            let src = read_source(Path::new(path)).map_err(|d| vec![*d])?;
+            let mut times = Vec::new();
+            let mut offset = 0;
+            for line in src.text.split_inclusive('\n') {
+                let content = line.split('#').next().unwrap_or("").trim();
+                if !content.is_empty() {
+                    let start = offset + line.find(content).unwrap_or(0);
+                    let span = crate::syntax::ast::Span::new(start, start + content.len());
+                    let mut pool = Pool::new();
+                    let t = process::parse_param_override(&mut pool, content)
+                        .ok()
+                        .map(|r| eval::rational_to_f64(&r))
+                        .filter(|t| (0.0..=1.0).contains(t));
+                    let Some(t) = t else {
+                        return Err(vec![
+                            Diag::new(
+                                "diffsym::cli::grid",
+                                "a grid time must be an exact number in [0, 1]",
+                            )
+                            .with_label(span, "not a time in [0, 1]")
+                            .with_help("a grid file holds one time per line, e.g. `0.25` or `1/3`")
+                            .in_source(&src),
+                        ]);
+                    };
+                    times.push(t);
+                }
+                offset += line.len();
+            }
+            GridKind::Times(times)
+        }
+    })
+}
+
+/// A KL value for printing: 17 significant digits, `inf` when the output is degenerate.
+fn kl_text(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.16e}")
+    } else {
+        "inf".to_owned()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonKl {
+    process: String,
+    source: String,
+    sampler: String,
+    grid: String,
+    start: String,
+    t_min: f64,
+    t_max: f64,
+    dimension: usize,
+    results: Vec<JsonKlRow>,
+}
+
+#[derive(Serialize)]
+struct JsonKlRow {
+    steps: usize,
+    /// null when infinite (the output law is degenerate)
+    kl_src_out: Option<f64>,
+    kl_out_src: Option<f64>,
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+fn kl_cmd(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
+    let sampler = parse_sampler(&a.sampler)?;
+    let grid_kind = parse_grid(&a.grid)?;
+    let (mut pool, p, source) = load_analysis(&a.file, Some(&a.process), &a.source, &a.params)?;
+    let p = p.expect("a process was asked for");
+    let (t_min, t_max) = parse_range(&mut pool, &a.range)?;
+    let steps = match (&grid_kind, &a.steps) {
+        (analysis::GridKind::Times(t), None) => vec![t.len().saturating_sub(1)],
+        (analysis::GridKind::Times(t), Some(s)) => {
+            let s = parse_steps(s)?;
+            if s != [t.len().saturating_sub(1)] {
+                return Err(cli_error(
+                    "diffsym::cli::steps",
+                    format!(
+                        "the grid file has {} steps; --steps must match or be left out",
+                        t.len().saturating_sub(1)
+                    ),
+                ));
+            }
+            s
+        }
+        (_, Some(s)) => parse_steps(s)?,
+        (_, None) => {
+            return Err(cli_error(
+                "diffsym::cli::steps",
+                "give the numbers of steps, e.g. `--steps 2,3,10`",
+            ));
+        }
+    };
+    let start = if a.start == "exact" {
+        analysis::Start::Exact
+    } else {
+        analysis::Start::Prior
+    };
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let mut rows = Vec::new();
+    for &n in &steps {
+        let grid = analysis::time_grid(&grid_kind, &sched, n, t_min, t_max)
+            .map_err(|e| vec![e.into_diag()])?;
+        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, start)
+            .map_err(|e| vec![e.into_diag()])?;
+        rows.push((n, kl));
+    }
+    let (t_min, t_max) = match &grid_kind {
+        analysis::GridKind::Times(t) => (t[0], t[t.len() - 1]),
+        _ => (t_min, t_max),
+    };
+    let stdout = match a.format {
+        OutFormat::Json => {
+            let json = JsonKl {
+                process: p.name.clone(),
+                source: source.name.clone(),
+                sampler: sampler.name().to_owned(),
+                grid: grid_kind.name().to_owned(),
+                start: a.start.clone(),
+                t_min,
+                t_max,
+                dimension: source.dimension(),
+                results: rows
+                    .iter()
+                    .map(|&(steps, k)| JsonKlRow {
+                        steps,
+                        kl_src_out: finite(k.kl_src_out),
+                        kl_out_src: finite(k.kl_out_src),
+                    })
+                    .collect(),
+            };
+            serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
+        }
+        OutFormat::Text => {
+            let mut s = format!(
+                "process {}, source {} (d = {}), sampler {}, {} grid on [{t_min}, {t_max}], start {}\n",
+                p.name,
+                source.name,
+                source.dimension(),
+                sampler.name(),
+                grid_kind.name(),
+                a.start
+            );
+            let _ = writeln!(
+                s,
+                "{:>8}  {:>23}  {:>23}",
+                "steps", "KL(src||out)", "KL(out||src)"
+            );
+            for (n, k) in rows {
+                let _ = writeln!(
+                    s,
+                    "{n:>8}  {:>23}  {:>23}",
+                    kl_text(k.kl_src_out),
+                    kl_text(k.kl_out_src)
+                );
+            }
+            s
+        }
+    };
+    Ok(Outcome { stdout, code: 0 })
+}
+
+#[derive(Serialize)]
+struct JsonSchedule {
+    source: String,
+    dimension: usize,
+    gamma_star: f64,
+    /// (1/4) sum J_i(gamma*)^2: the limit of N^2 KL for the best tangent law
+    tangent_coefficient: f64,
+    /// (1/4) sum J_i^2 at the unrestricted optimum
+    optimal_coefficient: f64,
+    /// tangent_coefficient / optimal_coefficient
+    ratio: f64,
+    /// rho(t) of the optimal schedule and of the best tangent at t = 0.1, ..., 0.9
+    optimal_schedule: Vec<JsonRho>,
+    process: Option<String>,
+    sampler: Option<String>,
+    steps: Option<usize>,
+    /// the time grid minimising KL(src||out) for the process and sampler
+    grid: Option<Vec<f64>>,
+    kl_optimal_grid: Option<f64>,
+    kl_uniform_grid: Option<f64>,
+    kl_logsnr_grid: Option<f64>,
+    kl_karras_grid: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct JsonRho {
+    t: f64,
+    rho: f64,
+    rho_tangent: f64,
+}
+
+fn schedule_cmd(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
+    use analysis::GridKind;
+    let sampler = parse_sampler(&a.sampler)?;
+    let n = match (&a.process, a.steps) {
+        (Some(_), Some(n)) if (1..=100_000).contains(&n) => Some(n),
+        (Some(_), Some(n)) => {
+            return Err(cli_error(
+                "diffsym::cli::steps",
+                format!("--steps {n} must be between 1 and 100000"),
+            ));
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(cli_error(
+                "diffsym::cli::steps",
+                "--process needs --steps N: the size of the grid to optimise",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(cli_error(
+                "diffsym::cli::process",
+                "--steps needs --process P: the grid is optimised for a process",
+            ));
+        }
+    };
+    let (mut pool, p, source) = load_analysis(&a.file, a.process.as_deref(), &a.source, &a.params)?;
+    let (t_min, t_max) = parse_range(&mut pool, &a.range)?;
+    let eigs = &source.eigenvalues;
+    let gamma = analysis::gamma_star(eigs);
+    let tangent = analysis::tangent_coefficient(gamma, eigs);
+    let opt = analysis::optimal_schedule(eigs).map_err(|e| vec![e.into_diag()])?;
+    let mut json = JsonSchedule {
+        source: source.name.clone(),
+        dimension: source.dimension(),
+        gamma_star: gamma,
+        tangent_coefficient: tangent,
+        optimal_coefficient: opt.coefficient,
+        ratio: tangent / opt.coefficient,
+        optimal_schedule: (1..10)
+            .map(|k| {
+                let t = f64::from(k) / 10.0;
+                JsonRho {
+                    t,
+                    rho: opt.rho_at(t),
+                    rho_tangent: gamma * (std::f64::consts::FRAC_PI_2 * t).tan(),
+                }
+            })
+            .collect(),
+        process: None,
+        sampler: None,
+        steps: None,
+        grid: None,
+        kl_optimal_grid: None,
+        kl_uniform_grid: None,
+        kl_logsnr_grid: None,
+        kl_karras_grid: None,
+    };
+    if let (Some(p), Some(n)) = (&p, n) {
+        let exact = analysis::ProcessSchedule::new(&pool, p).map_err(|e| vec![e.into_diag()])?;
+        let sched = analysis::Cached::new(&exact);
+        let start = analysis::Start::Prior;
+        let objective = |g: &[f64]| analysis::exact_kl(&sched, &source, sampler, g, start);
+        let mut candidates = Vec::new();
+        for kind in [GridKind::Uniform, GridKind::LogSnr, GridKind::Karras] {
+            // logsnr and karras need finite ends; a missing one is reported as null.
+            let Ok(g) = analysis::time_grid(&kind, &sched, n, t_min, t_max) else {
+                continue;
+            };
+            let kl = objective(&g).map_err(|e| vec![e.into_diag()])?;
+            match kind {
+                GridKind::Uniform => json.kl_uniform_grid = finite(kl.kl_src_out),
+                GridKind::LogSnr => json.kl_logsnr_grid = finite(kl.kl_src_out),
+                _ => json.kl_karras_grid = finite(kl.kl_src_out),
+            }
+            candidates.push((kl.kl_src_out, g));
+        }
+        let Some((_, best)) = candidates.into_iter().min_by(|x, y| x.0.total_cmp(&y.0)) else {
+            unreachable!("the uniform grid always exists for t_min < t_max")
+        };
+        let found =
+            analysis::optimal::optimise_grid(best, &objective).map_err(|e| vec![e.into_diag()])?;
+        json.process = Some(p.name.clone());
+        json.sampler = Some(sampler.name().to_owned());
+        json.steps = Some(n);
+        json.kl_optimal_grid = finite(found.kl.kl_src_out);
+        json.grid = Some(found.grid);
+    }
+    let stdout = match a.format {
+        OutFormat::Json => serde_json::to_string_pretty(&json).unwrap_or_default() + "\n",
+        OutFormat::Text => schedule_text(&json),
+    };
+    Ok(Outcome { stdout, code: 0 })
+}
+
+fn schedule_text(j: &JsonSchedule) -> String {
+    let mut s = format!("source {} (d = {})\n", j.source, j.dimension);
+    let _ = writeln!(s, "  gamma*                  {:.16e}", j.gamma_star);
+    let _ = writeln!(
+        s,
+        "  N^2 KL, best tangent    {:.16e}",
+        j.tangent_coefficient
+    );
+    let _ = writeln!(
+        s,
+        "  N^2 KL, optimal         {:.16e}",
+        j.optimal_coefficient
+    );
+    let _ = writeln!(s, "  ratio tangent/optimal   {:.16e}", j.ratio);
+    let _ = writeln!(s, "  optimal rho(t) vs best tangent:");
+    for r in &j.optimal_schedule {
+        let _ = writeln!(
+            s,
+            "    t = {:.1}  rho = {:.8e}  tangent {:.8e}",
+            r.t, r.rho, r.rho_tangent
+        );
+    }
+    if let (Some(p), Some(sampler), Some(n), Some(grid)) =
+        (&j.process, &j.sampler, j.steps, &j.grid)
+    {
+        let _ = writeln!(s, "process {p}, sampler {sampler}, {n} steps: KL(src||out)");
+        let opt = |x: Option<f64>| {
+            x.map_or(
+                "n/a (needs finite ends: --t-min/--t-max)".to_owned(),
+                kl_text,
+            )
+        };
+        let _ = writeln!(s, "  optimal grid  {}", opt(j.kl_optimal_grid));
+        let _ = writeln!(s, "  uniform grid  {}", opt(j.kl_uniform_grid));
+        let _ = writeln!(s, "  logsnr grid   {}", opt(j.kl_logsnr_grid));
+        let _ = writeln!(s, "  karras grid   {}", opt(j.kl_karras_grid));
+        let times: Vec<String> = grid.iter().map(|t| format!("{t:.17}")).collect();
+        let _ = writeln!(s, "  optimal grid times: {}", times.join(", "));
+    }
+    s
 }

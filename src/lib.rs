@@ -5,6 +5,7 @@
 //! an [`expr::Pool`]; [`expr`] simplifies, differentiates, integrates, evaluates and prints
 //! them. Only `main.rs` and [`cli`] do IO.
 
+pub mod analysis;
 pub mod cli;
 pub mod diag;
 pub mod expr;

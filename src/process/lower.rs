@@ -96,7 +96,10 @@ pub fn lower_file(
     let mut out = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::default();
     for item in &file.items {
-        let ast::Item::Process(p) = item;
+        let ast::Item::Process(p) = item else {
+            // Sources are lowered by `analysis::lower_sources`.
+            continue;
+        };
         if let Some(&first) = seen.get(p.name.name.as_str()) {
             errors.push(
                 LowerError::new(

@@ -48,6 +48,45 @@ pub struct File {
 #[derive(Clone, PartialEq, Debug)]
 pub enum Item {
     Process(Process),
+    Source(Source),
+}
+
+/// `source NAME = KIND(key = value, ...);`
+#[derive(Clone, PartialEq, Debug)]
+pub struct Source {
+    pub name: Ident,
+    /// The family, e.g. `gaussian`.
+    pub kind: Ident,
+    pub args: Vec<NamedArg>,
+    pub span: Span,
+}
+
+/// `key = value` in a source declaration.
+#[derive(Clone, PartialEq, Debug)]
+pub struct NamedArg {
+    pub name: Ident,
+    pub value: Value,
+    pub span: Span,
+}
+
+/// The value of a named argument.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Value {
+    /// A constant expression.
+    Expr(Expr),
+    /// `[v, ...]`
+    Array { items: Vec<Value>, span: Span },
+    /// `file("path")`, the path as written (escapes resolved), relative to the .dsym file.
+    File { path: String, span: Span },
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::Expr(e) => e.span,
+            Value::Array { span, .. } | Value::File { span, .. } => *span,
+        }
+    }
 }
 
 /// `process NAME { stmt* }`

@@ -14,7 +14,9 @@ use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::{Pair, Pairs};
 
-use super::ast::{Expr, ExprKind, File, Ident, Item, MulOp, Process, Sign, Span, Stmt};
+use super::ast::{
+    Expr, ExprKind, File, Ident, Item, MulOp, NamedArg, Process, Sign, Source, Span, Stmt, Value,
+};
 use super::{MAX_DEPTH, ParseError};
 
 #[derive(pest_derive::Parser)]
@@ -27,6 +29,7 @@ const TOO_DEEP: &str = "diffsym::parse::too_deep";
 const NUMBER: &str = "diffsym::parse::number";
 const STRING: &str = "diffsym::parse::string";
 const AMBIGUOUS_POWER: &str = "diffsym::parse::ambiguous_power";
+const FILE_REF: &str = "diffsym::parse::file_ref";
 
 /// Largest absolute decimal exponent accepted in a literal (`1e4096`).
 const MAX_EXPONENT: u32 = 4096;
@@ -40,8 +43,11 @@ pub fn parse_file(text: &str) -> Result<File, Vec<ParseError>> {
     run(text, Rule::file, |b, pair| {
         let items = pair
             .into_inner()
-            .filter(|p| p.as_rule() == Rule::process)
-            .map(|p| Item::Process(b.process(p)))
+            .filter_map(|p| match p.as_rule() {
+                Rule::process => Some(Item::Process(b.process(p))),
+                Rule::source => Some(Item::Source(b.source(p))),
+                _ => None,
+            })
             .collect();
         File { items }
     })
@@ -144,7 +150,7 @@ fn prescan(text: &str) -> Scan {
                 i = end;
             }
             b'"' => i = scan_string(text, i, &mut scan.errors),
-            b'(' => {
+            b'(' | b'[' => {
                 depth += 1;
                 if depth > MAX_DEPTH && !reported_depth {
                     reported_depth = true;
@@ -152,7 +158,7 @@ fn prescan(text: &str) -> Scan {
                 }
                 i += 1;
             }
-            b')' => {
+            b')' | b']' => {
                 depth = depth.saturating_sub(1);
                 i += 1;
             }
@@ -225,6 +231,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::string => "a string",
         Rule::sum_op | Rule::mul_op | Rule::pow => "an operator",
         Rule::kw_process => "`process`",
+        Rule::kw_source => "`source`",
+        Rule::lbracket => "`[`",
+        Rule::rbracket => "`]`",
         Rule::lbrace => "`{`",
         Rule::lparen => "`(`",
         Rule::comma => "`,`",
@@ -238,17 +247,20 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
-const WORD_ORDER: [&str; 15] = [
+const WORD_ORDER: [&str; 18] = [
     "a statement",
     "`process`",
+    "`source`",
     "an identifier",
     "an expression",
     "a string",
     "`{`",
     "`(`",
+    "`[`",
     "an operator",
     "`,`",
     "`)`",
+    "`]`",
     "`=`",
     "`==`",
     "`;`",
@@ -449,6 +461,79 @@ impl Builder<'_> {
             unreachable!("process: has a name")
         };
         Process { name, body, span }
+    }
+
+    fn source(&mut self, pair: Pair<'_, Rule>) -> Source {
+        let span = span_of(&pair);
+        let mut idents = Vec::new();
+        let mut args = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::ident => idents.push(ident(&p)),
+                Rule::named_arg => args.push(self.named_arg(p)),
+                _ => {}
+            }
+        }
+        let [name, kind] = <[Ident; 2]>::try_from(idents)
+            .unwrap_or_else(|_| unreachable!("source: has a name and a kind"));
+        Source {
+            name,
+            kind,
+            args,
+            span,
+        }
+    }
+
+    fn named_arg(&mut self, pair: Pair<'_, Rule>) -> NamedArg {
+        let span = span_of(&pair);
+        let mut it = pair
+            .into_inner()
+            .filter(|p| !matches!(p.as_rule(), Rule::eq));
+        let (Some(name), Some(value)) = (it.next(), it.next()) else {
+            unreachable!("named_arg: has a name and a value")
+        };
+        NamedArg {
+            name: ident(&name),
+            value: self.value(value),
+            span,
+        }
+    }
+
+    fn value(&mut self, pair: Pair<'_, Rule>) -> Value {
+        let span = span_of(&pair);
+        match pair.as_rule() {
+            Rule::sum => Value::Expr(self.top(pair)),
+            Rule::array => Value::Array {
+                items: pair
+                    .into_inner()
+                    .filter(|p| matches!(p.as_rule(), Rule::sum | Rule::array | Rule::file_ref))
+                    .map(|p| self.value(p))
+                    .collect(),
+                span,
+            },
+            Rule::file_ref => {
+                let mut it = significant(pair);
+                let (Some(func), Some(path)) = (it.next(), it.next()) else {
+                    unreachable!("file_ref: has a name and a string")
+                };
+                if func.as_str() != "file" {
+                    self.errors.push(with_help(
+                        error(
+                            FILE_REF,
+                            format!("unknown data function `{}`", func.as_str()),
+                            span_of(&func),
+                            "expected `file`",
+                        ),
+                        "read data from a file with `file(\"path\")`",
+                    ));
+                }
+                Value::File {
+                    path: unescape(path.as_str()),
+                    span,
+                }
+            }
+            r => unreachable!("value: got {r:?}"),
+        }
     }
 
     fn doc(&mut self, pair: Pair<'_, Rule>) -> Stmt {
@@ -1097,7 +1182,9 @@ mod tests {
         let Ok(File { items }) = file else {
             panic!("{file:?}")
         };
-        let Item::Process(p) = &items[0];
+        let Item::Process(p) = &items[0] else {
+            panic!("not a process: {items:?}")
+        };
         assert!(matches!(&p.body[0], Stmt::Doc { text, .. } if text == "a \"b\" \\ c\nd\te"));
         let Err(errs) = parse_file("process p { doc \"a \\q\"; doc \"x\\\n}") else {
             panic!("bad escapes parsed")

@@ -4,6 +4,8 @@ mod cli;
 mod derived;
 mod diagnostics;
 mod fields;
+mod kl;
+mod kl_cli;
 mod library;
 mod parse;
 mod properties;

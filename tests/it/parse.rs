@@ -178,7 +178,9 @@ fn the_plain_token_file_has_the_expected_shape() {
     let Ok(ast::File { items }) = file else {
         panic!("{file:?}")
     };
-    let ast::Item::Process(p) = &items[0];
+    let ast::Item::Process(p) = &items[0] else {
+        panic!("not a process: {items:?}")
+    };
     assert_eq!(p.name.name, "p");
     assert_eq!(p.body.len(), 4);
     let erased = without_spans(&format!("{p:?}"));

@@ -1,0 +1,458 @@
+//! Samplers on a Gaussian source with the exact score, and the exact KL of their output.
+//!
+//! With the exact denoiser every sampler step is, per eigen-direction i, an affine map of
+//! y = x - alpha(t) m_i plus independent Gaussian noise (MATH.md sections 3 and 4):
+//! `y' = A y + D m_i + sqrt(Q) z`. The output law is propagated in closed form, mean and
+//! variance, never by sampling. The reference law at each time is the true marginal
+//! N(alpha m_i, v(t)), v = alpha^2 lambda_i + sigma^2, so at t_min = 0 it is the data.
+//!
+//! Accuracy for tiny KL: the variance is tracked relative to v(t) (DDIM: as the product of
+//! `1 + tan^2(dphi)` held as `1 + w`; others: as `V/v - 1`), the KL is formed from
+//! `u = ln(V/v)` by cancellation-free tails, and sums over directions are compensated.
+
+use super::numerics::{Sum, exp_neg_tail, exp_pos_tail};
+use super::{AnalysisError, GaussianSource, Schedule};
+
+const CODE: &str = "diffsym::analysis::sampler";
+
+/// The samplers of MATH.md section 2, each with the exact Gaussian score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sampler {
+    /// DDIM (eta = 0), in the angle form of MATH.md 4.
+    Ddim,
+    /// Euler on the probability-flow ODE, velocity `alpha' x0_hat + sigma' eps_hat`.
+    Euler,
+    /// EDM's Heun: Euler predictor, trapezoid corrector (plain Euler on a step to sigma = 0).
+    Heun,
+    /// DPM-Solver-1 (the exponential integrator); the same map as DDIM, here through the
+    /// general affine recursion with c = (a_k a_{k-1} lambda + s_k s_{k-1})/v_k.
+    Dpm1,
+    /// Euler-Maruyama on the reverse SDE.
+    EulerMaruyama,
+    /// DDPM ancestral sampling: the forward process's exact posterior q(x_{k-1} | x_k, x0_hat).
+    Ddpm,
+}
+
+impl Sampler {
+    pub const ALL: [Sampler; 6] = [
+        Sampler::Ddim,
+        Sampler::Euler,
+        Sampler::Heun,
+        Sampler::Dpm1,
+        Sampler::EulerMaruyama,
+        Sampler::Ddpm,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Ddim => "ddim",
+            Sampler::Euler => "euler",
+            Sampler::Heun => "heun",
+            Sampler::Dpm1 => "dpm1",
+            Sampler::EulerMaruyama => "euler_maruyama",
+            Sampler::Ddpm => "ddpm",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Sampler> {
+        Sampler::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// The law the sampler starts from at t_max.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The prior N(0, I).
+    Prior,
+    /// The true marginal N(alpha m, alpha^2 Sigma + sigma^2 I) at t_max.
+    Exact,
+}
+
+/// Both directions of the KL between the source (the true marginal at t_min) and the output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Kl {
+    pub kl_src_out: f64,
+    pub kl_out_src: f64,
+}
+
+/// The output law of one eigen-direction at t_min, relative to the true marginal
+/// N(alpha m, `ref_var`): variance `ref_var * exp(log_var_ratio)`, mean off by `mean_error`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DirectionLaw {
+    pub log_var_ratio: f64,
+    pub mean_error: f64,
+    pub ref_var: f64,
+}
+
+impl DirectionLaw {
+    pub fn variance(&self) -> f64 {
+        self.ref_var * self.log_var_ratio.exp()
+    }
+
+    /// KL(source || output) and KL(output || source) of this direction.
+    pub fn kl(&self) -> Kl {
+        let u = self.log_var_ratio;
+        if !u.is_finite() {
+            return Kl {
+                kl_src_out: f64::INFINITY,
+                kl_out_src: f64::INFINITY,
+            };
+        }
+        let d2 = self.mean_error * self.mean_error;
+        Kl {
+            kl_src_out: 0.5 * (exp_neg_tail(u) + d2 / self.variance()),
+            kl_out_src: 0.5 * (exp_pos_tail(u) + d2 / self.ref_var),
+        }
+    }
+}
+
+/// Schedule values at one grid time.
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    t: f64,
+    a: f64,
+    s: f64,
+    da: f64,
+    ds: f64,
+}
+
+/// One step's direction-independent scalars, computed once per time point.
+#[derive(Clone, Copy, Debug, Default)]
+struct Step {
+    // DDIM: X^2 = (s_k a_{k-1} - s_{k-1} a_k)^2, P = a_k a_{k-1}, S = s_k s_{k-1}.
+    x2: f64,
+    p: f64,
+    s: f64,
+}
+
+/// Everything the per-direction recursion needs, for one sampler on one grid.
+struct Prepared {
+    sampler: Sampler,
+    start: Start,
+    /// Ascending: pts[0] is t_min, pts[N] is t_max.
+    pts: Vec<Point>,
+    steps: Vec<Step>,
+}
+
+fn undefined(sampler: Sampler, what: &str, t: f64) -> AnalysisError {
+    AnalysisError::new(
+        CODE,
+        format!("{} is undefined here: {what} at t = {t}", sampler.name()),
+    )
+}
+
+impl Prepared {
+    fn new(
+        sched: &dyn Schedule,
+        sampler: Sampler,
+        grid: &[f64],
+        start: Start,
+    ) -> Result<Prepared, AnalysisError> {
+        if grid.len() < 2
+            || grid
+                .windows(2)
+                .any(|w| w[0].is_nan() || w[0] >= w[1] || w[1].is_nan())
+        {
+            return Err(AnalysisError::new(
+                CODE,
+                "a sampler needs an ascending grid of at least 2 times",
+            ));
+        }
+        let n = grid.len() - 1;
+        let needs_derivative = |k: usize| match sampler {
+            Sampler::Ddim | Sampler::Dpm1 | Sampler::Ddpm => false,
+            Sampler::Euler | Sampler::EulerMaruyama => k >= 1,
+            Sampler::Heun => true,
+        };
+        let mut pts = Vec::with_capacity(grid.len());
+        for (k, &t) in grid.iter().enumerate() {
+            let (a, s) = (sched.alpha(t), sched.sigma(t));
+            if !(a.is_finite() && s.is_finite() && a >= 0.0 && s >= 0.0) {
+                return Err(undefined(
+                    sampler,
+                    &format!("alpha = {a}, sigma = {s} (need finite values >= 0)"),
+                    t,
+                ));
+            }
+            if a == 0.0 && s == 0.0 {
+                return Err(undefined(sampler, "alpha = sigma = 0", t));
+            }
+            let (mut da, mut ds) = (0.0, 0.0);
+            if needs_derivative(k) {
+                // Heun skips the corrector on a step that ends at sigma = 0, so t_0 with
+                // sigma = 0 needs no derivative.
+                let skip = sampler == Sampler::Heun && k == 0 && s == 0.0;
+                if !skip {
+                    (da, ds) = (sched.dalpha(t), sched.dsigma(t));
+                    if !(da.is_finite() && ds.is_finite()) {
+                        return Err(undefined(
+                            sampler,
+                            &format!("alpha' = {da}, sigma' = {ds} are not finite"),
+                            t,
+                        )
+                        .with_help("move the grid's end inward with --t-min or --t-max"));
+                    }
+                }
+            }
+            pts.push(Point { t, a, s, da, ds });
+        }
+        if pts[0].a == 0.0 {
+            return Err(undefined(
+                sampler,
+                "alpha = 0 at the data end, so the output carries no information",
+                pts[0].t,
+            ));
+        }
+        for k in 1..=n {
+            let (p, q) = (pts[k], pts[k - 1]);
+            match sampler {
+                // alpha below sigma e^-36 is a rounded zero (as for the grids).
+                Sampler::EulerMaruyama if p.a <= p.s * (-36f64).exp() => {
+                    return Err(undefined(
+                        sampler,
+                        "alpha = 0, where the reverse SDE's g2 and f are infinite",
+                        p.t,
+                    )
+                    .with_help("start below the end point, e.g. `--t-max 0.999`"));
+                }
+                Sampler::Ddpm if q.a == 0.0 || p.s == 0.0 => {
+                    return Err(undefined(
+                        sampler,
+                        "the posterior needs alpha > 0 at the step's end and sigma > 0 at its start",
+                        p.t,
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let steps = (1..=n)
+            .map(|k| {
+                let (p, q) = (pts[k], pts[k - 1]);
+                let x = p.s * q.a - q.s * p.a;
+                Step {
+                    x2: x * x,
+                    p: p.a * q.a,
+                    s: p.s * q.s,
+                }
+            })
+            .collect();
+        Ok(Prepared {
+            sampler,
+            start,
+            pts,
+            steps,
+        })
+    }
+
+    fn v(p: &Point, lam: f64) -> f64 {
+        p.a * p.a * lam + p.s * p.s
+    }
+
+    /// d/dt log sqrt(v) = (a a' lambda + s s')/v: the exact flow's rate for y.
+    fn rate(p: &Point, lam: f64) -> f64 {
+        (p.a * p.da * lam + p.s * p.ds) / Prepared::v(p, lam)
+    }
+
+    /// The output law of the direction with eigenvalue `lam` and mean `m`.
+    fn law(&self, lam: f64, m: f64) -> DirectionLaw {
+        match self.sampler {
+            Sampler::Ddim => self.ddim(lam, m),
+            _ => self.affine(lam, m),
+        }
+    }
+
+    fn ddim(&self, lam: f64, m: f64) -> DirectionLaw {
+        // prod_k cos^2(dphi_k) = 1/(1 + w), with 1 + tan^2 multiplied in as
+        // w <- w + tau^2 + w tau^2 (no rounding of a 1 + small).
+        let mut w = 0.0f64;
+        for st in &self.steps {
+            let den = st.p * lam + st.s;
+            let tau2 = lam * st.x2 / (den * den);
+            w += tau2 + w * tau2;
+        }
+        let (first, last) = (&self.pts[0], &self.pts[self.pts.len() - 1]);
+        let v0 = Prepared::v(first, lam);
+        let vn = Prepared::v(last, lam);
+        let log1pw = w.ln_1p();
+        match self.start {
+            Start::Exact => DirectionLaw {
+                log_var_ratio: -log1pw,
+                mean_error: 0.0,
+                ref_var: v0,
+            },
+            Start::Prior => {
+                // y_N = x_N - a_N m ~ N(-a_N m, 1); gain G = sqrt(v0 / (vN (1 + w))).
+                let gain = (v0 / vn).sqrt() * (-0.5 * log1pw).exp();
+                DirectionLaw {
+                    log_var_ratio: -vn.ln() - log1pw,
+                    mean_error: -gain * last.a * m,
+                    ref_var: v0,
+                }
+            }
+        }
+    }
+
+    /// The general recursion: y' = A y + D m + sqrt(Q) z, variance tracked as e = V/v - 1.
+    fn affine(&self, lam: f64, m: f64) -> DirectionLaw {
+        let n = self.pts.len() - 1;
+        let last = &self.pts[n];
+        let vn = Prepared::v(last, lam);
+        let (mut e, mut mu) = match self.start {
+            Start::Exact => (0.0, 0.0),
+            Start::Prior => ((1.0 - vn) / vn, -last.a * m),
+        };
+        for k in (1..=n).rev() {
+            let (p, q) = (&self.pts[k], &self.pts[k - 1]);
+            let (am1, d, var) = self.step_map(p, q, lam);
+            let (vp, vq) = (Prepared::v(p, lam), Prepared::v(q, lam));
+            // G - 1 with G = A^2 vp/vq, from logs when A is near 1.
+            let a = 1.0 + am1;
+            let gm1 = if am1 > -0.5 {
+                (2.0 * am1.ln_1p() + vp.ln() - vq.ln()).exp_m1()
+            } else {
+                a * a * vp / vq - 1.0
+            };
+            e = gm1 * (1.0 + e) + e + var / vq;
+            mu = a * mu + d * m;
+        }
+        let v0 = Prepared::v(&self.pts[0], lam);
+        DirectionLaw {
+            log_var_ratio: if e > -1.0 {
+                e.ln_1p()
+            } else {
+                f64::NEG_INFINITY
+            },
+            mean_error: mu,
+            ref_var: v0,
+        }
+    }
+
+    /// (A - 1, D, Q) of the step from `p` (t_k) to `q` (t_{k-1}).
+    fn step_map(&self, p: &Point, q: &Point, lam: f64) -> (f64, f64, f64) {
+        let h = q.t - p.t;
+        let euler_d = p.a + h * p.da - q.a;
+        match self.sampler {
+            Sampler::Euler => (h * Prepared::rate(p, lam), euler_d, 0.0),
+            Sampler::Heun if q.s == 0.0 => (h * Prepared::rate(p, lam), euler_d, 0.0),
+            Sampler::Heun => {
+                let (kp, kq) = (Prepared::rate(p, lam), Prepared::rate(q, lam));
+                let am1 = 0.5 * h * kp + 0.5 * h * kq * (1.0 + h * kp);
+                let d = p.a - q.a + 0.5 * h * (p.da + q.da) + 0.5 * h * kq * euler_d;
+                (am1, d, 0.0)
+            }
+            Sampler::Dpm1 | Sampler::Ddim => {
+                // c - 1 = (a_k lambda (a_{k-1} - a_k) + s_k (s_{k-1} - s_k)) / v_k
+                let am1 = (p.a * lam * (q.a - p.a) + p.s * (q.s - p.s)) / Prepared::v(p, lam);
+                (am1, 0.0, 0.0)
+            }
+            Sampler::EulerMaruyama => {
+                let g2 = 2.0 * p.s * (p.ds - p.da * p.s / p.a);
+                let vp = Prepared::v(p, lam);
+                let am1 = h * (Prepared::rate(p, lam) + 0.5 * g2 / vp);
+                (am1, euler_d, g2 * h.abs())
+            }
+            Sampler::Ddpm => {
+                // 1 - E, E = (a_k s_{k-1} / (a_{k-1} s_k))^2 = exp(-2H), H = lambda_{k-1} - lambda_k.
+                let one_minus_e = if p.a == 0.0 {
+                    1.0
+                } else {
+                    let h_lam = (q.a.ln() - q.s.ln()) - (p.a.ln() - p.s.ln());
+                    -(-2.0 * h_lam).exp_m1()
+                };
+                let ratio = q.s / p.s;
+                let c1 = (p.a / q.a) * ratio * ratio;
+                let c2 = q.a * one_minus_e;
+                let a = c1 + c2 * p.a * lam / Prepared::v(p, lam);
+                (a - 1.0, 0.0, q.s * q.s * one_minus_e)
+            }
+        }
+    }
+}
+
+/// The output law of every eigen-direction of `source` (in the source's eigen order).
+pub fn output_laws(
+    sched: &dyn Schedule,
+    source: &GaussianSource,
+    sampler: Sampler,
+    grid: &[f64],
+    start: Start,
+) -> Result<Vec<DirectionLaw>, AnalysisError> {
+    let prep = Prepared::new(sched, sampler, grid, start)?;
+    Ok(source
+        .eigenvalues
+        .iter()
+        .zip(&source.mean)
+        .map(|(&l, &m)| prep.law(l, m))
+        .collect())
+}
+
+/// Directions per work unit. Fixed, so the summation order (and the printed result) does
+/// not depend on the number of threads.
+const CHUNK: usize = 4096;
+
+/// The exact KL, both directions, of `sampler` on `grid` (ascending times) against the true
+/// marginal at `grid[0]`. Directions are split over the available cores.
+pub fn exact_kl(
+    sched: &dyn Schedule,
+    source: &GaussianSource,
+    sampler: Sampler,
+    grid: &[f64],
+    start: Start,
+) -> Result<Kl, AnalysisError> {
+    let prep = Prepared::new(sched, sampler, grid, start)?;
+    let d = source.dimension();
+    let chunks = d.div_ceil(CHUNK);
+    let chunk_sum = |c: usize| {
+        let lo = c * CHUNK;
+        let hi = (lo + CHUNK).min(d);
+        let (mut a, mut b) = (Sum::new(), Sum::new());
+        for i in lo..hi {
+            let kl = prep.law(source.eigenvalues[i], source.mean[i]).kl();
+            a.add(kl.kl_src_out);
+            b.add(kl.kl_out_src);
+        }
+        (a, b)
+    };
+    // available_parallelism reads cgroup files: ask only when there is work to split.
+    let workers = if chunks > 1 {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(chunks)
+    } else {
+        1
+    };
+    let partial: Vec<(Sum, Sum)> = if workers <= 1 {
+        (0..chunks).map(chunk_sum).collect()
+    } else {
+        let mut slots = vec![(Sum::new(), Sum::new()); chunks];
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let f = &chunk_sum;
+                    scope.spawn(move || {
+                        (w..chunks)
+                            .step_by(workers)
+                            .map(|c| (c, f(c)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                let results = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                for (c, r) in results {
+                    slots[c] = r;
+                }
+            }
+        });
+        slots
+    };
+    let (mut a, mut b) = (Sum::new(), Sum::new());
+    for (x, y) in partial {
+        a.merge(x);
+        b.merge(y);
+    }
+    Ok(Kl {
+        kl_src_out: a.value(),
+        kl_out_src: b.value(),
+    })
+}

@@ -1,0 +1,400 @@
+//! Lowering of `source` declarations into [`GaussianSource`] values, with spanned errors.
+//!
+//! Data files (`spectrum = file("path")`) are read through a caller-supplied loader, so the
+//! library itself does no IO: the command line resolves the path against the .dsym file.
+
+use std::collections::HashMap;
+
+use super::{GaussianSource, SourceError};
+use crate::expr::{Pool, eval, simplify};
+use crate::process::{LowerError, lower_expr};
+use crate::syntax::ast::{self, Span, Value};
+
+/// Reads the text of a data file named (as written) in a source; `Err` is the reason, e.g.
+/// "no such file".
+pub type SourceLoader<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
+
+const KIND: &str = "diffsym::source::kind";
+const ARG: &str = "diffsym::source::argument";
+const VALUE: &str = "diffsym::source::value";
+const SHAPE: &str = "diffsym::source::shape";
+const COV: &str = "diffsym::source::covariance";
+const FILE: &str = "diffsym::source::file";
+const DUPLICATE: &str = "diffsym::source::duplicate";
+
+/// Lowers every `source` item of `file`; all errors are collected.
+pub fn lower_sources(
+    file: &ast::File,
+    loader: &mut SourceLoader<'_>,
+) -> Result<Vec<GaussianSource>, Vec<LowerError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for item in &file.items {
+        let ast::Item::Source(s) = item else {
+            continue;
+        };
+        if let Some(&first) = seen.get(s.name.name.as_str()) {
+            errors.push(
+                LowerError::new(
+                    DUPLICATE,
+                    s.name.span,
+                    format!("source `{}` is defined twice", s.name.name),
+                    "defined again here",
+                )
+                .related(first, "first defined here"),
+            );
+            continue;
+        }
+        seen.insert(&s.name.name, s.name.span);
+        match gaussian(s, loader) {
+            Ok(g) => out.push(g),
+            Err(mut es) => errors.append(&mut es),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A list of numbers with the span of each (for a file: the `file(...)` span and the line).
+struct Numbers {
+    values: Vec<f64>,
+    spans: Vec<Span>,
+    /// For data read from a file: (path, line number of each value).
+    file: Option<(String, Vec<usize>)>,
+    span: Span,
+}
+
+impl Numbers {
+    /// Where value `i` came from, for messages: "" or " (line 3 of `spec.txt`)".
+    fn origin(&self, i: usize) -> String {
+        match &self.file {
+            Some((path, lines)) => format!(" (line {} of `{path}`)", lines[i]),
+            None => String::new(),
+        }
+    }
+}
+
+fn gaussian(
+    s: &ast::Source,
+    loader: &mut SourceLoader<'_>,
+) -> Result<GaussianSource, Vec<LowerError>> {
+    if s.kind.name != "gaussian" {
+        return Err(vec![
+            LowerError::new(
+                KIND,
+                s.kind.span,
+                format!("unknown source family `{}`", s.kind.name),
+                "expected `gaussian`",
+            )
+            .help("write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`"),
+        ]);
+    }
+    let mut errors = Vec::new();
+    let mut args: HashMap<&str, &ast::NamedArg> = HashMap::new();
+    for a in &s.args {
+        if !matches!(a.name.name.as_str(), "spectrum" | "cov" | "mean") {
+            errors.push(
+                LowerError::new(
+                    ARG,
+                    a.name.span,
+                    format!("unknown argument `{}` of gaussian", a.name.name),
+                    "unknown argument",
+                )
+                .help("the arguments are `spectrum` or `cov`, and `mean` (optional)"),
+            );
+        } else if let Some(first) = args.get(a.name.name.as_str()) {
+            errors.push(
+                LowerError::new(
+                    ARG,
+                    a.name.span,
+                    format!("argument `{}` is given twice", a.name.name),
+                    "given again here",
+                )
+                .related(first.name.span, "first given here"),
+            );
+        } else {
+            args.insert(&a.name.name, a);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut pool = Pool::new();
+    let mean = match args.get("mean") {
+        Some(a) => Some(numbers(&mut pool, &a.value, loader)?),
+        None => None,
+    };
+    let result = match (args.get("spectrum"), args.get("cov")) {
+        (Some(a), None) => {
+            let spec = numbers(&mut pool, &a.value, loader)?;
+            let m = mean.as_ref().map(|m| m.values.clone());
+            GaussianSource::from_spectrum(&s.name.name, spec.values.clone(), m)
+                .map_err(|e| source_error(e, &spec, mean.as_ref(), &[]))
+        }
+        (None, Some(a)) => {
+            let (rows, row_spans) = matrix(&mut pool, &a.value, loader)?;
+            let m = mean.as_ref().map(|m| m.values.clone());
+            let values: Vec<Vec<f64>> = rows.iter().map(|r| r.values.clone()).collect();
+            let whole = Numbers {
+                values: Vec::new(),
+                spans: row_spans,
+                file: None,
+                span: a.value.span(),
+            };
+            GaussianSource::from_covariance(&s.name.name, &values, m)
+                .map_err(|e| source_error(e, &whole, mean.as_ref(), &rows))
+        }
+        (Some(a), Some(b)) => Err(LowerError::new(
+            ARG,
+            b.name.span,
+            "give `spectrum` or `cov`, not both",
+            "second description of the covariance",
+        )
+        .related(a.name.span, "first description")),
+        (None, None) => Err(LowerError::new(
+            ARG,
+            s.kind.span,
+            format!("source `{}` has no covariance", s.name.name),
+            "needs `spectrum = [...]` or `cov = [[...]]`",
+        )),
+    };
+    result.map_err(|e| vec![e])
+}
+
+/// Places a [`SourceError`] at the value it concerns.
+fn source_error(
+    e: SourceError,
+    data: &Numbers,
+    mean: Option<&Numbers>,
+    rows: &[Numbers],
+) -> LowerError {
+    let message = e.to_string();
+    match e {
+        SourceError::Empty => LowerError::new(SHAPE, data.span, message, "no values"),
+        SourceError::NotPositive { index, value } => {
+            let at = data.spans.get(index).copied().unwrap_or(data.span);
+            LowerError::new(
+                VALUE,
+                at,
+                format!(
+                    "eigenvalue {}{} is {value}; a covariance spectrum must be positive",
+                    index + 1,
+                    data.origin(index)
+                ),
+                "not positive",
+            )
+        }
+        SourceError::NotFinite { index } => {
+            let at = data.spans.get(index).copied().unwrap_or(data.span);
+            LowerError::new(VALUE, at, message, "not a finite number")
+        }
+        SourceError::MeanLength { expected, found } => {
+            let at = mean.map_or(data.span, |m| m.span);
+            LowerError::new(
+                SHAPE,
+                at,
+                format!("the mean has {found} entries but the source has dimension {expected}"),
+                format!("expected {expected} entries"),
+            )
+            .related(data.span, format!("dimension {expected}"))
+        }
+        SourceError::NotSquare {
+            row,
+            expected,
+            found,
+        } => {
+            let at = data.spans.get(row).copied().unwrap_or(data.span);
+            LowerError::new(
+                SHAPE,
+                at,
+                format!(
+                    "row {} of the covariance has {found} entries, expected {expected}",
+                    row + 1
+                ),
+                format!("expected {expected} entries"),
+            )
+        }
+        SourceError::NotSymmetric { i, j, .. } => {
+            let at = |r: usize, c: usize| {
+                rows.get(r)
+                    .and_then(|row| row.spans.get(c))
+                    .copied()
+                    .unwrap_or(data.span)
+            };
+            LowerError::new(
+                COV,
+                at(i, j),
+                format!(
+                    "the covariance is not symmetric: entry ({}, {}) differs from ({}, {})",
+                    i + 1,
+                    j + 1,
+                    j + 1,
+                    i + 1
+                ),
+                "this entry",
+            )
+            .related(at(j, i), "differs from this one")
+        }
+        SourceError::NotPositiveDefinite { .. } => {
+            LowerError::new(COV, data.span, message, "not positive definite")
+                .help("a covariance must be symmetric with all eigenvalues > 0")
+        }
+    }
+}
+
+/// A flat list of numbers: `[1, 0.5, ...]` or `file("path")`.
+fn numbers(
+    pool: &mut Pool,
+    v: &Value,
+    loader: &mut SourceLoader<'_>,
+) -> Result<Numbers, Vec<LowerError>> {
+    match v {
+        Value::Array { items, span } => {
+            let mut values = Vec::new();
+            let mut spans = Vec::new();
+            let mut errors = Vec::new();
+            for item in items {
+                match number(pool, item) {
+                    Ok(x) => values.push(x),
+                    Err(mut es) => errors.append(&mut es),
+                }
+                spans.push(item.span());
+            }
+            if errors.is_empty() {
+                Ok(Numbers {
+                    values,
+                    spans,
+                    file: None,
+                    span: *span,
+                })
+            } else {
+                Err(errors)
+            }
+        }
+        Value::File { path, span } => {
+            let text = loader(path).map_err(|why| {
+                vec![
+                    LowerError::new(
+                        FILE,
+                        *span,
+                        format!("cannot read `{path}`: {why}"),
+                        "data file named here",
+                    )
+                    .help("the path is relative to the .dsym file"),
+                ]
+            })?;
+            let mut values = Vec::new();
+            let mut lines = Vec::new();
+            for (k, line) in text.lines().enumerate() {
+                let content = line.split('#').next().unwrap_or("").trim();
+                if content.is_empty() {
+                    continue;
+                }
+                match content.parse::<f64>() {
+                    Ok(x) if x.is_finite() => {
+                        values.push(x);
+                        lines.push(k + 1);
+                    }
+                    _ => {
+                        return Err(vec![LowerError::new(
+                            FILE,
+                            *span,
+                            format!("line {} of `{path}` is not a number: `{content}`", k + 1),
+                            "data file named here",
+                        )
+                        .help("a spectrum file holds one eigenvalue per line; `#` starts a comment")]);
+                    }
+                }
+            }
+            Ok(Numbers {
+                spans: vec![*span; values.len()],
+                values,
+                file: Some((path.clone(), lines)),
+                span: *span,
+            })
+        }
+        Value::Expr(e) => Err(vec![
+            LowerError::new(
+                VALUE,
+                e.span,
+                "expected a list of numbers",
+                "a single value",
+            )
+            .help("write a list in brackets, e.g. `[1, 0.5]`"),
+        ]),
+    }
+}
+
+/// An array of rows, each a list of numbers; returns the rows and each row's span.
+fn matrix(
+    pool: &mut Pool,
+    v: &Value,
+    loader: &mut SourceLoader<'_>,
+) -> Result<(Vec<Numbers>, Vec<Span>), Vec<LowerError>> {
+    let Value::Array { items, .. } = v else {
+        return Err(vec![
+            LowerError::new(
+                VALUE,
+                v.span(),
+                "expected a matrix: a list of rows",
+                "not a list of rows",
+            )
+            .help("write e.g. `cov = [[2, 0.8], [0.8, 0.5]]`"),
+        ]);
+    };
+    let mut rows = Vec::new();
+    let mut spans = Vec::new();
+    let mut errors = Vec::new();
+    for item in items {
+        match item {
+            Value::Array { .. } => match numbers(pool, item, loader) {
+                Ok(r) => rows.push(r),
+                Err(mut es) => errors.append(&mut es),
+            },
+            other => errors.push(
+                LowerError::new(
+                    VALUE,
+                    other.span(),
+                    "expected a row of the covariance",
+                    "not a list",
+                )
+                .help("each row is a list in brackets, e.g. `[2, 0.8]`"),
+            ),
+        }
+        spans.push(item.span());
+    }
+    if errors.is_empty() {
+        Ok((rows, spans))
+    } else {
+        Err(errors)
+    }
+}
+
+/// One constant: an expression with no free names, evaluated in f64.
+fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<LowerError>> {
+    let e = match v {
+        Value::Expr(e) => e,
+        other => {
+            return Err(vec![LowerError::new(
+                VALUE,
+                other.span(),
+                "expected a number",
+                "not a number",
+            )]);
+        }
+    };
+    let id = lower_expr(pool, e, &[])?;
+    let id = simplify::simplify(pool, id);
+    eval::eval_f64(pool, id, &[]).map_err(|why| {
+        vec![LowerError::new(
+            VALUE,
+            e.span,
+            format!("this value is not a finite number: {why}"),
+            "not a finite number",
+        )]
+    })
+}

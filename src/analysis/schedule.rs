@@ -1,0 +1,228 @@
+//! The numbers a sampler needs from a process: alpha, sigma and their t-derivatives.
+//!
+//! [`Schedule`] keeps the sampler code numeric only. [`ProcessSchedule`] adapts a lowered
+//! [`Process`]: alpha and sigma are differentiated symbolically and evaluated in f64, with an
+//! exact substitution as the fallback where the f64 formula breaks down (an endpoint such as
+//! `tan(pi/2)`). [`Tangent`] and [`RectifiedFlow`] are closed forms for tests and studies.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use num_rational::BigRational;
+
+use super::AnalysisError;
+use crate::expr::{ExprId, Pool, Symbol, diff, eval, simplify, subst};
+use crate::process::{Process, time_symbol};
+
+/// alpha(t), sigma(t) and their derivatives. A value that does not exist at `t` is NaN or
+/// infinite; the samplers check every value they use and report it as an error.
+pub trait Schedule {
+    fn alpha(&self, t: f64) -> f64;
+    fn sigma(&self, t: f64) -> f64;
+    fn dalpha(&self, t: f64) -> f64;
+    fn dsigma(&self, t: f64) -> f64;
+
+    /// rho = sigma/alpha (infinite where alpha = 0).
+    fn rho(&self, t: f64) -> f64 {
+        self.sigma(t) / self.alpha(t)
+    }
+
+    /// lambda = log(alpha/sigma), the half log-SNR.
+    fn lambda(&self, t: f64) -> f64 {
+        self.alpha(t).ln() - self.sigma(t).ln()
+    }
+}
+
+/// A lowered process as a [`Schedule`]: its `alpha`, `sigma` and their symbolic derivatives.
+pub struct ProcessSchedule {
+    pool: RefCell<Pool>,
+    t: Symbol,
+    /// alpha, sigma, alpha', sigma'.
+    exprs: [ExprId; 4],
+}
+
+impl ProcessSchedule {
+    pub fn new(pool: &Pool, p: &Process) -> Result<ProcessSchedule, AnalysisError> {
+        let mut pool = pool.clone();
+        let get = |name: &str| {
+            p.quantity(name).ok_or_else(|| {
+                AnalysisError::new(
+                    "diffsym::analysis::process",
+                    format!("process `{}` has no {name}(t)", p.name),
+                )
+            })
+        };
+        let (alpha, sigma) = (get("alpha")?, get("sigma")?);
+        let t = time_symbol(&mut pool);
+        let da = diff::diff(&mut pool, alpha, t);
+        let da = simplify::simplify(&mut pool, da);
+        let ds = diff::diff(&mut pool, sigma, t);
+        let ds = simplify::simplify(&mut pool, ds);
+        Ok(ProcessSchedule {
+            pool: RefCell::new(pool),
+            t,
+            exprs: [alpha, sigma, da, ds],
+        })
+    }
+
+    fn value(&self, which: usize, t: f64) -> f64 {
+        let e = self.exprs[which];
+        // The ends are where f64 formulas round exact zeros (cos(pi/2)); take them exactly.
+        if t == 0.0 || t == 1.0 {
+            return self.exact_value(e, t);
+        }
+        let direct = eval::eval_f64(&self.pool.borrow(), e, &[(self.t, t)]);
+        match direct {
+            Ok(v) => v,
+            Err(_) => self.exact_value(e, t),
+        }
+    }
+
+    /// Substitutes `t` exactly and simplifies before evaluating, so that values such as
+    /// `cos(pi/2) = 0` are exact; NaN if there is still no finite value.
+    fn exact_value(&self, e: ExprId, t: f64) -> f64 {
+        let Some(r) = BigRational::from_float(t) else {
+            return f64::NAN;
+        };
+        let mut pool = self.pool.borrow_mut();
+        let tv = pool.rational(r);
+        let e = subst::subst(&mut pool, e, &[(self.t, tv)]);
+        let e = simplify::simplify(&mut pool, e);
+        eval::eval_f64(&pool, e, &[]).unwrap_or(f64::NAN)
+    }
+}
+
+impl Schedule for ProcessSchedule {
+    fn alpha(&self, t: f64) -> f64 {
+        self.value(0, t)
+    }
+    fn sigma(&self, t: f64) -> f64 {
+        self.value(1, t)
+    }
+    fn dalpha(&self, t: f64) -> f64 {
+        self.value(2, t)
+    }
+    fn dsigma(&self, t: f64) -> f64 {
+        self.value(3, t)
+    }
+}
+
+/// A schedule that remembers every value it has computed: for searches that re-evaluate a
+/// grid with one point moved.
+pub struct Cached<'a> {
+    inner: &'a dyn Schedule,
+    memo: RefCell<HashMap<(u8, u64), f64>>,
+}
+
+impl<'a> Cached<'a> {
+    pub fn new(inner: &'a dyn Schedule) -> Cached<'a> {
+        Cached {
+            inner,
+            memo: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, which: u8, t: f64, f: impl Fn(f64) -> f64) -> f64 {
+        if let Some(&v) = self.memo.borrow().get(&(which, t.to_bits())) {
+            return v;
+        }
+        let v = f(t);
+        self.memo.borrow_mut().insert((which, t.to_bits()), v);
+        v
+    }
+}
+
+impl Schedule for Cached<'_> {
+    fn alpha(&self, t: f64) -> f64 {
+        self.get(0, t, |t| self.inner.alpha(t))
+    }
+    fn sigma(&self, t: f64) -> f64 {
+        self.get(1, t, |t| self.inner.sigma(t))
+    }
+    fn dalpha(&self, t: f64) -> f64 {
+        self.get(2, t, |t| self.inner.dalpha(t))
+    }
+    fn dsigma(&self, t: f64) -> f64 {
+        self.get(3, t, |t| self.inner.dsigma(t))
+    }
+}
+
+/// The tangent law rho = gamma tan(pi t/2) as a variance-preserving process (MATH.md 6):
+/// alpha = cos(theta)/sqrt(D), sigma = gamma sin(theta)/sqrt(D), theta = pi t/2,
+/// D = cos^2 theta + gamma^2 sin^2 theta. `gamma = 1` is the cosine schedule.
+#[derive(Clone, Copy, Debug)]
+pub struct Tangent {
+    pub gamma: f64,
+}
+
+impl Tangent {
+    fn parts(&self, t: f64) -> (f64, f64, f64, f64) {
+        let theta = std::f64::consts::FRAC_PI_2 * t;
+        let (s, c) = theta.sin_cos();
+        let g2 = self.gamma * self.gamma;
+        let d = c * c + g2 * s * s;
+        // dD/dt = (gamma^2 - 1) * 2 sin cos * pi/2
+        let dd = (g2 - 1.0) * 2.0 * s * c * std::f64::consts::FRAC_PI_2;
+        (s, c, d, dd)
+    }
+}
+
+impl Schedule for Tangent {
+    fn alpha(&self, t: f64) -> f64 {
+        let (_, c, d, _) = self.parts(t);
+        c / d.sqrt()
+    }
+    fn sigma(&self, t: f64) -> f64 {
+        let (s, _, d, _) = self.parts(t);
+        self.gamma * s / d.sqrt()
+    }
+    fn dalpha(&self, t: f64) -> f64 {
+        let (s, c, d, dd) = self.parts(t);
+        (-s * std::f64::consts::FRAC_PI_2 * d - c * dd / 2.0) / (d * d.sqrt())
+    }
+    fn dsigma(&self, t: f64) -> f64 {
+        let (s, c, d, dd) = self.parts(t);
+        self.gamma * (c * std::f64::consts::FRAC_PI_2 * d - s * dd / 2.0) / (d * d.sqrt())
+    }
+}
+
+/// Rectified flow: alpha = 1 - t, sigma = t.
+#[derive(Clone, Copy, Debug)]
+pub struct RectifiedFlow;
+
+impl Schedule for RectifiedFlow {
+    fn alpha(&self, t: f64) -> f64 {
+        1.0 - t
+    }
+    fn sigma(&self, t: f64) -> f64 {
+        t
+    }
+    fn dalpha(&self, _: f64) -> f64 {
+        -1.0
+    }
+    fn dsigma(&self, _: f64) -> f64 {
+        1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tangent_derivatives_match_finite_differences() {
+        for gamma in [0.3, 1.0, 2.5] {
+            let s = Tangent { gamma };
+            for t in [0.1, 0.5, 0.93] {
+                let h = 1e-6;
+                let fd_a = (s.alpha(t + h) - s.alpha(t - h)) / (2.0 * h);
+                let fd_s = (s.sigma(t + h) - s.sigma(t - h)) / (2.0 * h);
+                assert!((s.dalpha(t) - fd_a).abs() < 1e-8, "{gamma} {t}");
+                assert!((s.dsigma(t) - fd_s).abs() < 1e-8, "{gamma} {t}");
+                // rho = gamma tan(pi t/2)
+                let rho = gamma * (std::f64::consts::FRAC_PI_2 * t).tan();
+                assert!((s.rho(t) / rho - 1.0).abs() < 1e-14);
+            }
+        }
+    }
+}
