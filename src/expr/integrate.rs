@@ -121,8 +121,10 @@ fn try_forms(pool: &mut Pool, e: ExprId, x: Symbol) -> Result<ExprId, IntegrateE
     match pool.node(e).clone() {
         Node::Add(ts) => {
             let mut parts = Vec::with_capacity(ts.len());
+            // Alternatives (simplified, expanded forms) are tried once, at the top: trying
+            // them at every level too is exponential in the depth of the expression.
             for &t in ts.iter() {
-                parts.push(antiderivative(pool, t, x)?);
+                parts.push(try_forms(pool, t, x)?);
             }
             Ok(pool.add(parts))
         }
@@ -135,9 +137,7 @@ fn try_forms(pool: &mut Pool, e: ExprId, x: Symbol) -> Result<ExprId, IntegrateE
             } else {
                 by_parts(pool, &vars, x).or_else(|| {
                     let ex = poly::expand(pool, v);
-                    (ex != v)
-                        .then(|| antiderivative(pool, ex, x).ok())
-                        .flatten()
+                    (ex != v).then(|| try_forms(pool, ex, x).ok()).flatten()
                 })
             };
             let fv = fv.ok_or(IntegrateError::NoClosedForm { term: v })?;
