@@ -130,6 +130,30 @@ enum Command {
     Kl(KlArgs),
     /// Best tangent law, optimal schedule and (with --process) optimal time grid for a source
     Schedule(ScheduleArgs),
+    /// KL(src||out) of DDIM as a series in 1/N, derived symbolically (Euler-Maclaurin)
+    Asymptotics(AsymptoticsArgs),
+}
+
+/// `diffsym asymptotics FILE --process P --source S --sampler ddim --order K`
+#[derive(clap::Args, Debug)]
+struct AsymptoticsArgs {
+    /// The .dsym file with the source (and the process, else it comes from the bundled library)
+    file: PathBuf,
+    #[arg(long)]
+    process: String,
+    #[arg(long)]
+    source: String,
+    /// The sampler; the expansion is derived for ddim (uniform grid, from the prior at t = 1)
+    #[arg(long, default_value = "ddim")]
+    sampler: String,
+    /// Highest power of 1/N, from 2 to 8
+    #[arg(long, default_value_t = 4)]
+    order: usize,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    format: OutFormat,
+    /// Override a parameter, e.g. `--param beta_max=10`
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
 }
 
 /// `diffsym kl FILE --process P --source S --sampler SAMPLER --steps 2,3,10 ...`
@@ -294,6 +318,7 @@ pub fn run(
         } => check(&files, process.as_deref(), &params),
         Command::Kl(a) => kl_cmd(&a),
         Command::Schedule(a) => schedule_cmd(&a),
+        Command::Asymptotics(a) => asymptotics_cmd(&a),
     };
     match result {
         Ok(o) => {
@@ -1504,4 +1529,172 @@ fn schedule_text(j: &JsonSchedule) -> String {
         let _ = writeln!(s, "  optimal grid times: {}", times.join(", "));
     }
     s
+}
+
+#[derive(Serialize)]
+struct JsonAsymptotics {
+    process: String,
+    source: String,
+    sampler: String,
+    order: usize,
+    coefficients: Vec<JsonCoefficient>,
+    integrals: Vec<JsonIntegral>,
+    check: Vec<JsonAsymptoticsRow>,
+}
+
+#[derive(Serialize)]
+struct JsonCoefficient {
+    power: usize,
+    value: f64,
+    expr: String,
+    latex: String,
+    exact: bool,
+    /// Estimated absolute error (0 for an exact coefficient)
+    error: f64,
+}
+
+#[derive(Serialize)]
+struct JsonIntegral {
+    name: String,
+    integrand: String,
+    value: f64,
+    error: f64,
+}
+
+#[derive(Serialize)]
+struct JsonAsymptoticsRow {
+    steps: usize,
+    kl_exact: f64,
+    kl_expansion: f64,
+    /// log2 of the ratio of the expansion's errors at N/2 and N
+    observed_order: Option<f64>,
+}
+
+/// Steps at which `asymptotics` compares the expansion with the exact KL.
+const ASYMPTOTICS_CHECK_STEPS: [usize; 6] = [8, 16, 32, 64, 128, 256];
+
+fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
+    let sampler = parse_sampler(&a.sampler)?;
+    if sampler != analysis::Sampler::Ddim {
+        return Err(vec![
+            Diag::new(
+                "diffsym::cli::sampler",
+                format!("no expansion is derived for `{}` yet", a.sampler),
+            )
+            .with_help("asymptotics derives the DDIM expansion; `diffsym kl` gives the exact KL of every sampler"),
+        ]);
+    }
+    let (mut pool, p, source) = load_analysis(&a.file, Some(&a.process), &a.source, &a.params)?;
+    let p = p.expect("a process was asked for");
+    let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)
+        .map_err(|e| vec![e.into_diag()])?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let mut rows: Vec<JsonAsymptoticsRow> = Vec::new();
+    for n in ASYMPTOTICS_CHECK_STEPS {
+        let grid = analysis::time_grid(&analysis::GridKind::Uniform, &sched, n, 0.0, 1.0)
+            .map_err(|e| vec![e.into_diag()])?;
+        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)
+            .map_err(|e| vec![e.into_diag()])?;
+        let series = exp.at(n);
+        let observed_order = rows.last().map(|prev| {
+            analysis::asymptotics::observed_order(
+                prev.kl_exact - prev.kl_expansion,
+                kl.kl_src_out - series,
+            )
+        });
+        rows.push(JsonAsymptoticsRow {
+            steps: n,
+            kl_exact: kl.kl_src_out,
+            kl_expansion: series,
+            observed_order,
+        });
+    }
+    let stdout = match a.format {
+        OutFormat::Json => {
+            let json = JsonAsymptotics {
+                process: p.name.clone(),
+                source: source.name.clone(),
+                sampler: sampler.name().to_owned(),
+                order: a.order,
+                coefficients: exp
+                    .coefficients
+                    .iter()
+                    .map(|c| JsonCoefficient {
+                        power: c.power,
+                        value: c.value,
+                        expr: print::to_text(&pool, c.expr),
+                        latex: print::to_latex(&pool, c.expr),
+                        exact: c.exact,
+                        error: c.error,
+                    })
+                    .collect(),
+                integrals: exp
+                    .integrals
+                    .iter()
+                    .map(|i| JsonIntegral {
+                        name: i.name.clone(),
+                        integrand: print::to_text(&pool, i.integrand),
+                        value: i.value,
+                        error: i.error,
+                    })
+                    .collect(),
+                check: rows,
+            };
+            serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
+        }
+        OutFormat::Text => {
+            let mut s = format!(
+                "process {}, source {} (d = {}), sampler {}, uniform grid on [0, 1] from the prior\n\
+                 KL(src||out) = sum_p c_p N^-p + O(N^-{}):\n",
+                p.name,
+                source.name,
+                source.dimension(),
+                sampler.name(),
+                a.order + 1
+            );
+            for c in &exp.coefficients {
+                let how = if c.exact {
+                    format!("= {}", print::to_text(&pool, c.expr))
+                } else {
+                    format!(
+                        "(quadrature, error < {:.1e})",
+                        c.error.max(f64::MIN_POSITIVE)
+                    )
+                };
+                let _ = writeln!(s, "  c_{} = {}  {how}", c.power, eval::format_f64(c.value));
+            }
+            for i in &exp.integrals {
+                let _ = writeln!(
+                    s,
+                    "  {} = int_0^1 {} dt = {} +- {:.1e}",
+                    i.name,
+                    print::to_text(&pool, i.integrand),
+                    eval::format_f64(i.value),
+                    i.error
+                );
+            }
+            let _ = writeln!(
+                s,
+                "{:>8}  {:>23}  {:>23}  {:>10}  {:>8}",
+                "steps", "exact KL", "expansion", "rel. diff", "order"
+            );
+            for r in &rows {
+                let rel = ((r.kl_exact - r.kl_expansion) / r.kl_exact).abs();
+                let order = r
+                    .observed_order
+                    .map_or_else(|| "-".to_owned(), |o| format!("{o:.2}"));
+                let _ = writeln!(
+                    s,
+                    "{:>8}  {:>23}  {:>23}  {:>10.1e}  {:>8}",
+                    r.steps,
+                    kl_text(r.kl_exact),
+                    kl_text(r.kl_expansion),
+                    rel,
+                    order
+                );
+            }
+            s
+        }
+    };
+    Ok(Outcome { stdout, code: 0 })
 }

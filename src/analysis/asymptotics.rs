@@ -1,0 +1,549 @@
+//! Euler-Maclaurin asymptotics of the DDIM KL in the number of steps N (MATH.md section 5),
+//! derived symbolically from the process.
+//!
+//! On a Gaussian source, DDIM from the prior at `alpha(1) = 0` on the uniform grid scales
+//! direction i by `r_i = prod_k cos^2(dphi_k)`, `phi = atan(rho/sqrt(lambda_i))`, so
+//! `u_i = -ln r_i = sum_k g(dphi_k)` with `g(x) = -2 ln cos x` and
+//! `KL(src||out) = sum_i (e^u_i - 1 - u_i)/2`. The engine expands, with `h = 1/N`:
+//!
+//! 1. each angle step about its midpoint, `dphi = sum_{j odd} 2 (h/2)^j phi^(j)(m)/j!`;
+//! 2. `g(dphi)` as a series in h whose coefficients `G_p(m)` are functions of the midpoint;
+//! 3. each sum over the grid by the midpoint Euler-Maclaurin formula,
+//!    `h sum_k G(m_k) = int_0^1 G + sum_j B_2j(1/2) h^2j/(2j)! [G^(2j-1)]_0^1`, with exact
+//!    Bernoulli numbers;
+//! 4. `(e^u - 1 - u)/2` as a series in h, summed over the distinct eigenvalues.
+//!
+//! Integrals that the integrator closes stay exact; the others become named numbers from
+//! Gauss-Legendre quadrature with an error estimate. The result is `sum_p c_p N^-p`.
+
+use std::collections::BTreeMap;
+
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{One, Signed, Zero};
+
+use super::AnalysisError;
+use crate::expr::simplify::{self, Simplifier};
+use crate::expr::{ExprId, Func, Pool, Symbol, diff, eval, hp, integrate, subst};
+use crate::process::{Process, time_symbol};
+
+/// Integrands and boundary terms larger than this (by [`simplify::complexity`]) are
+/// neither simplified nor integrated in closed form, but integrated numerically: rational
+/// normalisation of large trigonometric sums costs seconds.
+const SIMPLIFY_UP_TO: usize = 400;
+
+/// The highest order `ddim_expansion` derives.
+pub const MAX_ORDER: usize = 8;
+
+/// An integral the integrator did not close, evaluated by quadrature.
+#[derive(Clone, Debug)]
+pub struct Integral {
+    /// The symbol standing for it in coefficient expressions (`I1`, `I2`, ...).
+    pub symbol: Symbol,
+    pub name: String,
+    /// The integrand, a function of `t`, integrated over [0, 1].
+    pub integrand: ExprId,
+    pub value: f64,
+    /// Estimated absolute error of `value`.
+    pub error: f64,
+}
+
+/// The coefficient of `N^-power` in KL(src||out).
+#[derive(Clone, Debug)]
+pub struct Coefficient {
+    pub power: usize,
+    /// Simplified; contains integral symbols unless `exact`.
+    pub expr: ExprId,
+    pub value: f64,
+    /// Estimated absolute error (0 when exact: then `value` is correctly rounded).
+    pub error: f64,
+    pub exact: bool,
+}
+
+/// KL(src||out) ~ sum over `coefficients` of `value * N^-power`.
+#[derive(Clone, Debug)]
+pub struct Expansion {
+    pub coefficients: Vec<Coefficient>,
+    pub integrals: Vec<Integral>,
+}
+
+impl Expansion {
+    /// The expansion summed at `n` steps.
+    pub fn at(&self, n: usize) -> f64 {
+        let h = 1.0 / n as f64;
+        self.coefficients
+            .iter()
+            .map(|c| c.value * h.powi(c.power as i32))
+            .sum()
+    }
+}
+
+/// Bernoulli numbers `B_0 ..= B_n` (with `B_1 = -1/2`), exactly.
+pub fn bernoulli(n: usize) -> Vec<BigRational> {
+    let mut b: Vec<BigRational> = Vec::with_capacity(n + 1);
+    for m in 0..=n {
+        if m == 0 {
+            b.push(BigRational::one());
+            continue;
+        }
+        // sum_{k=0}^{m} C(m+1, k) B_k = 0
+        let mut acc = BigRational::zero();
+        let mut binom = BigInt::one(); // C(m+1, k)
+        for (k, bk) in b.iter().enumerate() {
+            acc += BigRational::from_integer(binom.clone()) * bk;
+            binom = binom * BigInt::from(m + 1 - k) / BigInt::from(k + 1);
+        }
+        b.push(-acc / BigRational::from_integer(BigInt::from(m + 1)));
+    }
+    b
+}
+
+/// The simplest rational that rounds to `x` (the shortest fraction in its rounding
+/// interval): `0.1` gives 1/10, not the exact binary value of the f64.
+pub fn simplest_rational(x: f64) -> Option<BigRational> {
+    if !x.is_finite() {
+        return None;
+    }
+    let exact = BigRational::from_float(x)?;
+    if x == 0.0 {
+        return Some(exact);
+    }
+    let half_gap = |y: f64| BigRational::from_float((y.next_up() - y).abs() / 2.0);
+    let lo = &exact - half_gap(x.next_down())?;
+    let hi = &exact + half_gap(x)?;
+    let (lo, hi, neg) = if x < 0.0 {
+        (-hi, -lo, true)
+    } else {
+        (lo, hi, false)
+    };
+    let r = simplest_between(&lo, Some(&hi));
+    // Inside the open interval a rounding tie cannot occur, but check: it must round back.
+    let back = eval::rational_to_f64(&r);
+    let r = if back == x.abs() { r } else { exact.abs() };
+    Some(if neg { -r } else { r })
+}
+
+/// The fraction with the smallest denominator in the open interval (lo, hi), 0 <= lo,
+/// `hi = None` for infinity: continued fractions, one partial quotient per call.
+fn simplest_between(lo: &BigRational, hi: Option<&BigRational>) -> BigRational {
+    let fl = lo.floor();
+    let next = &fl + BigRational::one();
+    match hi {
+        Some(h) if &next >= h => {
+            // No integer inside: recurse on the reciprocals of the fractional parts.
+            let a = lo - &fl;
+            let b = h - &fl;
+            let inner = if a.is_zero() {
+                simplest_between(&b.recip(), None)
+            } else {
+                simplest_between(&b.recip(), Some(&a.recip()))
+            };
+            fl + inner.recip()
+        }
+        _ => next,
+    }
+}
+
+/// Derives KL(src||out) of DDIM on the uniform N-step grid of [0, 1], from the prior at
+/// t = 1, as `sum_{p=2}^{order} c_p N^-p` for a source with these covariance eigenvalues
+/// (the mean adds nothing: DDIM with the exact denoiser carries it exactly).
+pub fn ddim_expansion(
+    pool: &mut Pool,
+    p: &Process,
+    eigenvalues: &[f64],
+    order: usize,
+) -> Result<Expansion, AnalysisError> {
+    if !(2..=MAX_ORDER).contains(&order) {
+        return Err(AnalysisError::new(
+            "diffsym::asymptotics::order",
+            format!("--order must be between 2 and {MAX_ORDER}, not {order}"),
+        ));
+    }
+    let t = time_symbol(pool);
+    let (Some(_), Some(rho)) = (p.quantity("alpha"), p.quantity("rho")) else {
+        return Err(AnalysisError::new(
+            "diffsym::asymptotics::process",
+            format!("process `{}` has no derived alpha and rho", p.name),
+        ));
+    };
+    // alpha(1), or its limit (tangent's formula has tan(pi/2)).
+    let alpha1 = super::Schedule::alpha(&super::ProcessSchedule::new(pool, p)?, 1.0);
+    if alpha1 != 0.0 {
+        return Err(AnalysisError::new(
+            "diffsym::asymptotics::alpha",
+            format!(
+                "process `{}` has alpha(1) != 0; the expansion is for DDIM started from the \
+                 prior where alpha reaches 0",
+                p.name
+            ),
+        )
+        .with_help("use `diffsym kl` for the exact KL of any process"));
+    }
+    // Distinct eigenvalues, exact, with multiplicities (sorted: deterministic output).
+    let mut distinct: BTreeMap<BigRational, usize> = BTreeMap::new();
+    for &l in eigenvalues {
+        let r = simplest_rational(l)
+            .filter(|r| r.is_positive())
+            .ok_or_else(|| {
+                AnalysisError::new(
+                    "diffsym::asymptotics::source",
+                    format!("eigenvalue {l} is not a positive number"),
+                )
+            })?;
+        *distinct.entry(r).or_default() += 1;
+    }
+    let bern = bernoulli(order);
+    let mut simp = Simplifier::default();
+    let mut integrals = Vec::new();
+    let mut total = vec![pool.zero(); order + 1];
+    for (lambda, count) in &distinct {
+        let kl = direction(
+            pool,
+            &mut simp,
+            &bern,
+            &mut integrals,
+            rho,
+            t,
+            lambda,
+            order,
+        )?;
+        let c = pool.int(*count as i64);
+        for (n, e) in kl.into_iter().enumerate() {
+            let ce = pool.mul(vec![c, e]);
+            total[n] = pool.add(vec![total[n], ce]);
+        }
+    }
+    let mut coefficients = Vec::new();
+    for (power, &e) in total.iter().enumerate().skip(2) {
+        let expr = simp.run(pool, e);
+        let exact = integrals.iter().all(|i| !pool.contains(expr, i.symbol));
+        let at = |pool: &Pool, shift: f64| -> Result<f64, AnalysisError> {
+            let env: Vec<(Symbol, BigRational)> = integrals
+                .iter()
+                .map(|i| {
+                    let v = i.value + shift * i.error;
+                    (i.symbol, BigRational::from_float(v).unwrap_or_default())
+                })
+                .collect();
+            hp::eval_rounded(pool, expr, &env).map_err(|err| {
+                AnalysisError::new(
+                    "diffsym::asymptotics::evaluate",
+                    format!("cannot evaluate the coefficient of N^-{power}: {err}"),
+                )
+            })
+        };
+        let value = at(pool, 0.0)?;
+        let error = if exact {
+            0.0
+        } else {
+            // Integral errors are small: the coefficient moves about linearly in them.
+            (at(pool, 1.0)? - value)
+                .abs()
+                .max((at(pool, -1.0)? - value).abs())
+        };
+        coefficients.push(Coefficient {
+            power,
+            expr,
+            value,
+            error,
+            exact,
+        });
+    }
+    Ok(Expansion {
+        coefficients,
+        integrals,
+    })
+}
+
+/// Truncated product of two series in h (coefficients of h^0 ..= h^order).
+fn series_mul(pool: &mut Pool, a: &[ExprId], b: &[ExprId]) -> Vec<ExprId> {
+    let n = a.len();
+    let mut out = vec![pool.zero(); n];
+    for i in 0..n {
+        if a[i] == pool.zero() {
+            continue;
+        }
+        for j in 0..n - i {
+            if b[j] == pool.zero() {
+                continue;
+            }
+            let m = pool.mul(vec![a[i], b[j]]);
+            out[i + j] = pool.add(vec![out[i + j], m]);
+        }
+    }
+    out
+}
+
+fn rat(n: impl Into<BigInt>, d: impl Into<BigInt>) -> BigRational {
+    BigRational::new(n.into(), d.into())
+}
+
+fn factorial(n: usize) -> BigInt {
+    (1..=n).fold(BigInt::one(), |acc, k| acc * BigInt::from(k))
+}
+
+/// The KL series (coefficients of h^0 ..= h^order) of one direction with eigenvalue `lambda`.
+#[allow(clippy::too_many_arguments)]
+fn direction(
+    pool: &mut Pool,
+    simp: &mut Simplifier,
+    bern: &[BigRational],
+    integrals: &mut Vec<Integral>,
+    rho: ExprId,
+    t: Symbol,
+    lambda: &BigRational,
+    order: usize,
+) -> Result<Vec<ExprId>, AnalysisError> {
+    let lam = pool.rational(lambda.clone());
+    let root = pool.sqrt(lam);
+    let arg = pool.div(rho, root);
+    let phi = pool.call(Func::Atan, arg);
+    // phi', phi'', ... (phi itself is never needed: only its differences).
+    let mut derivs = vec![phi];
+    for _ in 1..order {
+        let last = *derivs.last().expect("starts with phi");
+        let d = diff::diff(pool, last, t);
+        derivs.push(simp.run(pool, d));
+    }
+    // dphi = sum_{j odd} 2 (h/2)^j phi^(j)(m) / j!
+    let mut dphi = vec![pool.zero(); order + 1];
+    // Terms above h^(order-1) only meet others in powers above h^order.
+    for (j, slot) in dphi.iter_mut().enumerate().take(order).skip(1).step_by(2) {
+        let c = pool.rational(rat(2, BigInt::from(2).pow(j as u32) * factorial(j)));
+        *slot = pool.mul(vec![c, derivs[j]]);
+    }
+    // g(x) = -2 ln cos x = sum_n 2^2n (2^2n - 1) |B_2n| / (n (2n)!) x^2n
+    let sq = series_mul(pool, &dphi, &dphi);
+    let mut power = sq.clone();
+    let mut g = vec![pool.zero(); order + 1];
+    for n in 1..=order / 2 {
+        let two2n = BigInt::from(2).pow(2 * n as u32);
+        let a = BigRational::from_integer(&two2n * (&two2n - 1)) * bern[2 * n].abs()
+            / BigRational::from_integer(BigInt::from(n) * factorial(2 * n));
+        let a = pool.rational(a);
+        for (k, &e) in power.iter().enumerate() {
+            let term = pool.mul(vec![a, e]);
+            g[k] = pool.add(vec![g[k], term]);
+        }
+        power = series_mul(pool, &power, &sq);
+    }
+    // u = sum_k g(dphi_k): the coefficient G_p of h^p contributes h^(p-1) int G_p plus the
+    // Euler-Maclaurin boundary terms of the midpoint rule.
+    let zero = pool.zero();
+    let one = pool.one();
+    let mut u = vec![pool.zero(); order + 1];
+    for (p, &gp) in g.iter().enumerate().skip(2) {
+        let gp = if simplify::complexity(pool, gp) <= SIMPLIFY_UP_TO {
+            simp.run(pool, gp)
+        } else {
+            gp
+        };
+        if gp == zero {
+            continue;
+        }
+        let int = integral(pool, simp, integrals, gp, t)?;
+        u[p - 1] = pool.add(vec![u[p - 1], int]);
+        let mut d = gp;
+        let mut k = 1; // derivative order of d
+        for j in 1.. {
+            let at = p - 1 + 2 * j;
+            if at > order {
+                break;
+            }
+            while k < 2 * j {
+                let dd = diff::diff(pool, d, t);
+                d = if simplify::complexity(pool, dd) <= SIMPLIFY_UP_TO {
+                    simp.run(pool, dd)
+                } else {
+                    dd
+                };
+                k += 1;
+            }
+            // B_2j(1/2) = (2^(1-2j) - 1) B_2j
+            let b_half =
+                (rat(1, BigInt::from(2).pow(2 * j as u32 - 1)) - BigRational::one()) * &bern[2 * j];
+            let c = pool.rational(b_half / BigRational::from_integer(factorial(2 * j)));
+            let d1 = subst::subst1(pool, d, t, one);
+            let d0 = subst::subst1(pool, d, t, zero);
+            for (end, v) in [("1", d1), ("0", d0)] {
+                let v = simp.run(pool, v);
+                if hp::eval_rounded(pool, v, &[]).is_err() {
+                    return Err(AnalysisError::new(
+                        "diffsym::asymptotics::endpoint",
+                        format!(
+                            "a derivative of the angle phi = atan(rho/sqrt({lambda})) is \
+                             undefined at t = {end}; the expansion in 1/N needs phi smooth \
+                             on [0, 1]"
+                        ),
+                    ));
+                }
+            }
+            let diff_ends = pool.sub(d1, d0);
+            let term = pool.mul(vec![c, diff_ends]);
+            u[at] = pool.add(vec![u[at], term]);
+            // the next boundary term needs two more derivatives
+        }
+    }
+    // KL = (e^u - 1 - u)/2 = sum_{m>=2} u^m / (2 m!)
+    let mut kl = vec![pool.zero(); order + 1];
+    let mut um = series_mul(pool, &u, &u);
+    for m in 2..=order {
+        let c = pool.rational(rat(1, BigInt::from(2) * factorial(m)));
+        for (k, &e) in um.iter().enumerate() {
+            let term = pool.mul(vec![c, e]);
+            kl[k] = pool.add(vec![kl[k], term]);
+        }
+        um = series_mul(pool, &um, &u);
+    }
+    Ok(kl)
+}
+
+/// `int_0^1 e dt`: closed form if the integrator finds one, else a new integral symbol
+/// with its quadrature value.
+fn integral(
+    pool: &mut Pool,
+    simp: &mut Simplifier,
+    integrals: &mut Vec<Integral>,
+    e: ExprId,
+    t: Symbol,
+) -> Result<ExprId, AnalysisError> {
+    let (zero, one) = (pool.zero(), pool.one());
+    // The integrator expands its input: worth trying on small integrands only.
+    if simplify::complexity(pool, e) <= SIMPLIFY_UP_TO
+        && let Ok(v) = integrate::integrate(pool, e, t, zero, one)
+    {
+        let v = simp.run(pool, v);
+        if hp::eval_rounded(pool, v, &[]).is_ok_and(f64::is_finite) {
+            return Ok(v);
+        }
+    }
+    let (value, error) = quadrature(pool, e, t)?;
+    let name = format!("I{}", integrals.len() + 1);
+    let symbol = pool.symbol(&name);
+    integrals.push(Integral {
+        symbol,
+        name,
+        integrand: e,
+        value,
+        error,
+    });
+    Ok(pool.sym_expr(symbol))
+}
+
+/// Gauss-Legendre nodes and weights on [-1, 1] (Newton on the Legendre recurrence).
+fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+        let mut dp = 1.0;
+        for _ in 0..100 {
+            let (mut p0, mut p1) = (1.0, x);
+            for k in 2..=n {
+                let p2 = ((2 * k - 1) as f64 * x * p1 - (k - 1) as f64 * p0) / k as f64;
+                p0 = p1;
+                p1 = p2;
+            }
+            dp = n as f64 * (x * p1 - p0) / (x * x - 1.0);
+            let dx = p1 / dp;
+            x -= dx;
+            if dx.abs() < 1e-16 {
+                break;
+            }
+        }
+        out.push((x, 2.0 / ((1.0 - x * x) * dp * dp)));
+    }
+    out
+}
+
+/// `int_0^1 e dt` by composite 10-point Gauss-Legendre on 16 and 32 panels; the value of
+/// the finer rule and, as its error estimate, the difference between the two (at least a
+/// few ulps of the integral of |e|).
+fn quadrature(pool: &Pool, e: ExprId, t: Symbol) -> Result<(f64, f64), AnalysisError> {
+    let rule = gauss_legendre(10);
+    let composite = |panels: usize| -> Result<(f64, f64), AnalysisError> {
+        let (mut sum, mut abs) = (0.0, 0.0);
+        let w = 1.0 / panels as f64;
+        for k in 0..panels {
+            let a = k as f64 * w;
+            for &(x, wt) in &rule {
+                let tv = a + (x + 1.0) * w / 2.0;
+                let v = eval::eval_f64(pool, e, &[(t, tv)]).map_err(|err| {
+                    AnalysisError::new(
+                        "diffsym::asymptotics::quadrature",
+                        format!("cannot evaluate an integrand at t = {tv}: {err}"),
+                    )
+                })?;
+                sum += wt * w / 2.0 * v;
+                abs += wt * w / 2.0 * v.abs();
+            }
+        }
+        Ok((sum, abs))
+    };
+    let (coarse, _) = composite(16)?;
+    let (fine, abs) = composite(32)?;
+    let error = (fine - coarse).abs().max(abs * 8.0 * f64::EPSILON);
+    if !fine.is_finite() {
+        return Err(AnalysisError::new(
+            "diffsym::asymptotics::quadrature",
+            "an integral of the expansion is not finite",
+        ));
+    }
+    Ok((fine, error))
+}
+
+/// Observed order of convergence between errors at n and 2n steps.
+pub fn observed_order(err_n: f64, err_2n: f64) -> f64 {
+    (err_n.abs() / err_2n.abs()).log2()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bernoulli_numbers_are_exact() {
+        let b = bernoulli(8);
+        let want = [
+            (1, 1),
+            (-1, 2),
+            (1, 6),
+            (0, 1),
+            (-1, 30),
+            (0, 1),
+            (1, 42),
+            (0, 1),
+            (-1, 30),
+        ];
+        for (k, (n, d)) in want.into_iter().enumerate() {
+            assert_eq!(b[k], rat(n, d), "B_{k}");
+        }
+    }
+
+    #[test]
+    fn simplest_rationals_recover_decimals() {
+        for (x, n, d) in [
+            (0.1, 1, 10),
+            (0.5, 1, 2),
+            (2.0, 2, 1),
+            (1.0 / 3.0, 1, 3),
+            (-0.7, -7, 10),
+            (1e-3, 1, 1000),
+        ] {
+            assert_eq!(simplest_rational(x), Some(rat(n, d)), "{x}");
+        }
+        // A value with no short fraction keeps its exact binary value's rounding.
+        let x = std::f64::consts::PI;
+        let r = simplest_rational(x).unwrap();
+        assert_eq!(eval::rational_to_f64(&r), x);
+    }
+
+    #[test]
+    fn gauss_legendre_integrates_polynomials_exactly() {
+        let rule = gauss_legendre(10);
+        // degree 19 is exact: int_{-1}^{1} x^18 = 2/19
+        let s: f64 = rule.iter().map(|&(x, w)| w * x.powi(18)).sum();
+        assert!((s - 2.0 / 19.0).abs() < 1e-15);
+        let total: f64 = rule.iter().map(|&(_, w)| w).sum();
+        assert!((total - 2.0).abs() < 1e-15);
+    }
+}
