@@ -6,6 +6,7 @@
 //! them. Only `main.rs` and [`cli`] do IO.
 
 pub mod cli;
+pub mod codegen;
 pub mod diag;
 pub mod expr;
 pub mod process;

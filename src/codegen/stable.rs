@@ -1,0 +1,313 @@
+//! Numerically stable rewrites applied before lowering (the `--naive` lowering skips them).
+//!
+//! Each rewrite is an identity that holds wherever its input is defined, chosen so that
+//! the result evaluates without catastrophic cancellation near t = 0 and t = 1:
+//!
+//! | rewrite | identity |
+//! |---|---|
+//! | `expm1` | `c*r*exp(a) - c*r = c*r*expm1(a)` (so `1 - exp(x) = -expm1(x)`) |
+//! | `log1p` | `log(1 + x) = log1p(x)` |
+//! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
+//! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
+//! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`) |
+//! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
+//!
+//! `sqrt(1 - alpha^2)` for `alpha = exp(L)` becomes `sqrt(-expm1(2L))`, and
+//! `log(alpha/sigma)` becomes `L - log(sigma)`: both are computed from log alpha.
+//! Everything else that is ill-conditioned in f64 (large arguments of `exp`, `tan` next to
+//! its pole as t -> 1) is left to the double-double evaluation of the stable lowering.
+
+use std::collections::HashMap;
+
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use crate::expr::hp::{self, Hp};
+use crate::expr::{ExprId, Func, Node, Pool, poly};
+
+/// Rewrites `e` bottom-up with the rewrites of this module.
+pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
+    Stabilizer::default().run(pool, e)
+}
+
+#[derive(Default)]
+struct Stabilizer {
+    memo: HashMap<ExprId, ExprId>,
+}
+
+impl Stabilizer {
+    fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        if let Some(&r) = self.memo.get(&e) {
+            return r;
+        }
+        let children = pool.children(e);
+        let new_children: Vec<ExprId> = children.iter().map(|&c| self.run(pool, c)).collect();
+        let rebuilt = if new_children == children {
+            e
+        } else {
+            pool.rebuild(e, &new_children)
+        };
+        let r = self.rewrite(pool, rebuilt);
+        self.memo.insert(e, r);
+        r
+    }
+
+    fn rewrite(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        match pool.node(e).clone() {
+            Node::Add(xs) => {
+                let e2 = expm1_pairs(pool, &xs).unwrap_or(e);
+                if e2 != e {
+                    return self.run(pool, e2);
+                }
+                if let Some(r) = cos_minus_one(pool, &xs) {
+                    return self.run(pool, r);
+                }
+                if needs_together(pool, &xs) {
+                    let r = poly::together(pool, e);
+                    if r != e && !matches!(pool.node(r), Node::Add(_)) {
+                        return self.run(pool, r);
+                    }
+                }
+                e
+            }
+            Node::Mul(xs) => merge_exp(pool, &xs).map_or(e, |r| self.run(pool, r)),
+            Node::Call(Func::Log, a) => {
+                let r = log_rewrite(pool, a);
+                if r == e { e } else { self.run(pool, r) }
+            }
+            _ => e,
+        }
+    }
+}
+
+/// `exp(a)^k` as `(a, k)` for an integer `k` (k = 1 for `exp(a)` itself).
+fn exp_power(pool: &Pool, f: ExprId) -> Option<(ExprId, BigRational)> {
+    match pool.node(f) {
+        Node::Call(Func::Exp, a) => Some((*a, BigRational::one())),
+        Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
+            (Node::Call(Func::Exp, a), Some(k)) if k.is_integer() => Some((*a, k.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The factors of a term (a product's factors, or the term itself).
+fn factors(pool: &Pool, e: ExprId) -> Vec<ExprId> {
+    match pool.node(e) {
+        Node::Mul(xs) => xs.to_vec(),
+        _ if pool.is_one(e) => Vec::new(),
+        _ => vec![e],
+    }
+}
+
+/// `expm1`: finds terms `c*r*exp(a)` and `-c*r` of the sum and replaces them by
+/// `c*r*expm1(a)`.
+fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    for (i, (c, r)) in split.iter().enumerate() {
+        let fs = factors(pool, *r);
+        for (k, &f) in fs.iter().enumerate() {
+            let Some((a, n)) = exp_power(pool, f) else {
+                continue;
+            };
+            let rest: Vec<ExprId> = fs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != k)
+                .map(|(_, &g)| g)
+                .collect();
+            let rest = pool.mul(rest);
+            let partner = split
+                .iter()
+                .enumerate()
+                .position(|(j, (c2, r2))| j != i && *r2 == rest && *c2 == -c.clone());
+            if let Some(j) = partner {
+                let nr = pool.rational(n);
+                let arg = pool.mul(vec![nr, a]);
+                let em1 = pool.call(Func::Expm1, arg);
+                let cr = pool.rational(c.clone());
+                let term = pool.mul(vec![cr, rest, em1]);
+                let mut terms: Vec<ExprId> = xs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(l, _)| l != i && l != j)
+                    .map(|(_, &x)| x)
+                    .collect();
+                terms.push(term);
+                return Some(pool.add(terms));
+            }
+        }
+    }
+    None
+}
+
+/// `cos-minus-one`: a sum of `c_k cos(u)^k` with `sum c_k = 0` is `(cos u - 1) q(cos u)`,
+/// and `cos u - 1 = -2 sin(u/2)^2` has no cancellation near `u = 0`.
+fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let mut arg = None;
+    let mut coeffs: Vec<BigRational> = Vec::new();
+    for &x in xs {
+        let (c, r) = pool.split_coeff(x);
+        let (base, k) = if pool.is_one(r) {
+            (None, 0usize)
+        } else {
+            let (b, n) = pool.split_pow(r);
+            let n = pool.as_rational(n)?;
+            if !n.is_integer() || !n.is_positive() {
+                return None;
+            }
+            (Some(b), n.to_integer().to_usize()?)
+        };
+        if let Some(b) = base {
+            let Node::Call(Func::Cos, u) = pool.node(b) else {
+                return None;
+            };
+            if arg.is_some_and(|a| a != *u) {
+                return None;
+            }
+            arg = Some(*u);
+        }
+        if k > 64 {
+            return None;
+        }
+        if coeffs.len() <= k {
+            coeffs.resize(k + 1, BigRational::zero());
+        }
+        coeffs[k] += c;
+    }
+    let u = arg?;
+    if coeffs.len() < 2
+        || !coeffs
+            .iter()
+            .fold(BigRational::zero(), |a, c| a + c)
+            .is_zero()
+    {
+        return None;
+    }
+    // Synthetic division by (c - 1): b_{k-1} = a_k + b_k.
+    let deg = coeffs.len() - 1;
+    let mut q = vec![BigRational::zero(); deg];
+    q[deg - 1] = coeffs[deg].clone();
+    for k in (1..deg).rev() {
+        q[k - 1] = &coeffs[k] + &q[k];
+    }
+    let cos_u = pool.call(Func::Cos, u);
+    let mut terms = Vec::new();
+    for (k, b) in q.into_iter().enumerate() {
+        if b.is_zero() {
+            continue;
+        }
+        let c = pool.rational(b);
+        let p = pool.powi(cos_u, k as i64);
+        terms.push(pool.mul(vec![c, p]));
+    }
+    let qe = pool.add(terms);
+    let half = pool.frac(1, 2);
+    let half_u = pool.mul(vec![half, u]);
+    let s = pool.call(Func::Sin, half_u);
+    let s2 = pool.powi(s, 2);
+    let m2 = pool.int(-2);
+    Some(pool.mul(vec![m2, s2, qe]))
+}
+
+/// Whether a sum has a constant term and a term divided by a sum (`1 - 1/(1 + y)`), or
+/// two terms divided by sums (`1/(t - t^(3/2)) - 1/(sqrt(t) - t)`): both can cancel to
+/// far below the size of their terms.
+fn needs_together(pool: &Pool, xs: &[ExprId]) -> bool {
+    let consts = xs
+        .iter()
+        .filter(|&&x| pool.free_symbols(x).is_empty())
+        .count();
+    let recip_sums = xs
+        .iter()
+        .filter(|&&x| {
+            factors(pool, x).into_iter().any(|f| match pool.node(f) {
+                Node::Pow(b, k) => {
+                    matches!(pool.node(*b), Node::Add(_))
+                        && pool.as_rational(*k).is_some_and(|k| k.is_negative())
+                }
+                _ => false,
+            })
+        })
+        .count();
+    recip_sums >= 1 && consts + recip_sums >= 2
+}
+
+/// `exp-merge`: `exp(a) * exp(b)^k * r = exp(a + k b) * r`.
+fn merge_exp(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let mut args = Vec::new();
+    let mut rest = Vec::new();
+    for &x in xs {
+        match exp_power(pool, x) {
+            Some((a, k)) => {
+                let kr = pool.rational(k);
+                args.push(pool.mul(vec![kr, a]));
+            }
+            None => rest.push(x),
+        }
+    }
+    if args.len() < 2 {
+        return None;
+    }
+    let sum = pool.add(args);
+    rest.push(pool.call(Func::Exp, sum));
+    Some(pool.mul(rest))
+}
+
+/// Whether a constant is provably positive (evaluated at 256 bits).
+fn positive_constant(pool: &Pool, e: ExprId) -> bool {
+    if !pool.free_symbols(e).is_empty() {
+        return false;
+    }
+    Hp::new(hp::DEFAULT_PRECISION)
+        .eval(pool, e, &[])
+        .is_ok_and(|v| hp::to_f64(&v) > 0.0)
+}
+
+/// `log1p` and `log-exp`: the logarithm of `a`, split where its factors are positive.
+fn log_rewrite(pool: &mut Pool, a: ExprId) -> ExprId {
+    if let Some((x, k)) = exp_power(pool, a) {
+        let kr = pool.rational(k);
+        return pool.mul(vec![kr, x]);
+    }
+    match pool.node(a).clone() {
+        Node::Add(xs) => {
+            let one = pool.one();
+            if xs.contains(&one) {
+                let rest: Vec<ExprId> = xs.iter().copied().filter(|&x| x != one).collect();
+                let rest = pool.add(rest);
+                return pool.call(Func::Log1p, rest);
+            }
+            pool.call(Func::Log, a)
+        }
+        Node::Pow(b, q) if pool.as_rational(q).is_some_and(|q| !q.is_integer()) => {
+            let lb = log_rewrite(pool, b);
+            pool.mul(vec![q, lb])
+        }
+        Node::Mul(xs) => {
+            let mut logs = Vec::new();
+            let mut rest = Vec::new();
+            for &f in xs.iter() {
+                let safe = exp_power(pool, f).is_some()
+                    || positive_constant(pool, f)
+                    || matches!(pool.node(f), Node::Pow(_, q)
+                        if pool.as_rational(*q).is_some_and(|q| !q.is_integer()));
+                if safe {
+                    logs.push(log_rewrite(pool, f));
+                } else {
+                    rest.push(f);
+                }
+            }
+            if logs.is_empty() {
+                return pool.call(Func::Log, a);
+            }
+            if !rest.is_empty() {
+                let r = pool.mul(rest);
+                logs.push(log_rewrite(pool, r));
+            }
+            pool.add(logs)
+        }
+        _ => pool.call(Func::Log, a),
+    }
+}
