@@ -23,7 +23,7 @@ use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use crate::expr::hp::{self, Hp};
-use crate::expr::{ExprId, Func, Node, Pool, poly};
+use crate::expr::{ExprId, Func, Node, Pool, Symbol, poly};
 
 /// Rewrites `e` bottom-up with the rewrites of this module.
 pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
@@ -63,7 +63,7 @@ impl Stabilizer {
                     return self.run(pool, r);
                 }
                 if needs_together(pool, &xs) {
-                    let r = poly::together(pool, e);
+                    let r = together_in_roots(pool, e);
                     if r != e && !matches!(pool.node(r), Node::Add(_)) {
                         return self.run(pool, r);
                     }
@@ -232,6 +232,110 @@ fn needs_together(pool: &Pool, xs: &[ExprId]) -> bool {
         })
         .count();
     recip_sums >= 1 && consts + recip_sums >= 2
+}
+
+/// `together`, after writing each symbol `s` that appears under a fractional power as
+/// `u^q` (`q` the common denominator of its exponents), so that `t` and `sqrt(t)` are one
+/// generator `u` and common factors such as `(1 - sqrt(t))^2` cancel exactly; then back.
+fn together_in_roots(pool: &mut Pool, e: ExprId) -> ExprId {
+    let mut roots: Vec<(Symbol, i64)> = Vec::new();
+    collect_root_denominators(pool, e, &mut roots);
+    if roots.is_empty() {
+        return poly::together(pool, e);
+    }
+    let subs: Vec<(Symbol, Symbol, i64)> = roots
+        .iter()
+        .map(|&(s, q)| {
+            let name = format!("_root_{}", pool.symbol_name(s));
+            let u = pool.symbol(&name);
+            pool.set_domain(u, pool.domain(s));
+            (s, u, q)
+        })
+        .collect();
+    let mut memo = HashMap::new();
+    let Some(forward) = map_powers(pool, e, &mut memo, &|pool, s, r| {
+        let &(_, u, q) = subs.iter().find(|(x, _, _)| *x == s)?;
+        let ue = pool.sym_expr(u);
+        let k = r * BigRational::from_integer(q.into());
+        Some(pool.pow_rational(ue, k))
+    }) else {
+        return poly::together(pool, e);
+    };
+    let together = poly::together(pool, forward);
+    let mut memo = HashMap::new();
+    map_powers(pool, together, &mut memo, &|pool, u, r| {
+        let &(s, _, q) = subs.iter().find(|(_, x, _)| *x == u)?;
+        let se = pool.sym_expr(s);
+        let k = r / BigRational::from_integer(q.into());
+        Some(pool.pow_rational(se, k))
+    })
+    .unwrap_or(e)
+}
+
+/// For each symbol raised to a non-integer rational power in `e`, the least common
+/// denominator of its exponents (at most 12).
+fn collect_root_denominators(pool: &Pool, e: ExprId, out: &mut Vec<(Symbol, i64)>) {
+    let mut stack = vec![e];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x) {
+            continue;
+        }
+        if let Node::Pow(b, k) = pool.node(x)
+            && let (Node::Sym(s), Some(k)) = (pool.node(*b), pool.as_rational(*k))
+            && !k.is_integer()
+            && let Some(d) = k.denom().to_i64()
+        {
+            match out.iter_mut().find(|(y, _)| y == s) {
+                Some((_, q)) => *q = num_integer::lcm(*q, d),
+                None => out.push((*s, d)),
+            }
+        }
+        stack.extend(pool.children(x));
+    }
+    out.retain(|&(_, q)| q <= 12);
+    out.sort_by(|a, b| pool.symbol_name(a.0).cmp(pool.symbol_name(b.0)));
+}
+
+/// Rebuilds `e` with every power `s^r` of a symbol (and `s` itself, `r = 1`) replaced by
+/// `f(s, r)` where `f` gives one; `None` if a power of a substituted symbol is not rational.
+fn map_powers(
+    pool: &mut Pool,
+    e: ExprId,
+    memo: &mut HashMap<ExprId, ExprId>,
+    f: &dyn Fn(&mut Pool, Symbol, BigRational) -> Option<ExprId>,
+) -> Option<ExprId> {
+    if let Some(&r) = memo.get(&e) {
+        return Some(r);
+    }
+    let r = match pool.node(e).clone() {
+        Node::Sym(s) => f(pool, s, BigRational::one()).unwrap_or(e),
+        Node::Pow(b, k) if matches!(pool.node(b), Node::Sym(_)) => {
+            let Node::Sym(s) = *pool.node(b) else {
+                unreachable!("matched above")
+            };
+            match pool.as_rational(k).cloned() {
+                Some(k) => f(pool, s, k).unwrap_or(e),
+                None => {
+                    if f(pool, s, BigRational::one()).is_some() {
+                        return None;
+                    }
+                    let k2 = map_powers(pool, k, memo, f)?;
+                    pool.pow(b, k2)
+                }
+            }
+        }
+        _ => {
+            let children = pool.children(e);
+            let mut new = Vec::with_capacity(children.len());
+            for c in children {
+                new.push(map_powers(pool, c, memo, f)?);
+            }
+            pool.rebuild(e, &new)
+        }
+    };
+    memo.insert(e, r);
+    Some(r)
 }
 
 /// `exp-merge`: `exp(a) * exp(b)^k * r = exp(a + k b) * r`.
