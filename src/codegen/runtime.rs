@@ -291,8 +291,17 @@ impl Dd {
         s / c
     }
 
-    /// Arctangent: one Newton step on `tan` from the f64 arctangent.
+    /// Arctangent: one Newton step on `tan` from the f64 arctangent, for `|x| <= 1`
+    /// (beyond, `tan` is too steep for Newton: `atan x = pi/2 - atan(1/x)`).
     pub fn atan(self) -> Dd {
+        if self.hi.abs() > 1.0 {
+            let r = self.recip().atan();
+            return if self.hi > 0.0 {
+                FRAC_PI_2 - r
+            } else {
+                -FRAC_PI_2 - r
+            };
+        }
         let y = Dd::from_f64(self.hi.atan());
         let (s, c) = y.sin_cos();
         y + (self * c - s) * c

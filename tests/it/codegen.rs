@@ -81,30 +81,39 @@ fn emitting_is_deterministic() {
 
 // The committed modules, compiled into this binary.
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/cosine.rs"]
 mod cosine;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/cosine_nichol.rs"]
 mod cosine_nichol;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/edm.rs"]
 mod edm;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/lm_sqrt.rs"]
 mod lm_sqrt;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/rectified_flow.rs"]
 mod rectified_flow;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/sub_vp.rs"]
 mod sub_vp;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/tangent.rs"]
 mod tangent;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/ve.rs"]
 mod ve;
 #[allow(dead_code)]
+#[rustfmt::skip]
 #[path = "../generated/vp_linear.rs"]
 mod vp_linear;
 
@@ -415,4 +424,133 @@ fn unnameable_processes_are_rejected_without_output() {
     assert!(codegen::rust_ident("1x").is_err());
     assert!(codegen::rust_ident("a-b").is_err());
     assert!(codegen::rust_ident("crate").is_err());
+}
+
+/// A random positive, well-conditioned expression in `t` (no cancellation, bounded
+/// arguments), so the correctly rounded reference is a fair target for generated code.
+#[derive(Clone, Debug)]
+enum Gen {
+    T,
+    Int(i64),
+    Pi,
+    Add(Box<Gen>, Box<Gen>),
+    Mul(Box<Gen>, Box<Gen>),
+    Div(Box<Gen>, Box<Gen>),
+    Pow(Box<Gen>, i64, i64),
+    Call(diffsym::expr::Func, Box<Gen>),
+}
+
+fn gen_strategy() -> impl proptest::strategy::Strategy<Value = Gen> {
+    use diffsym::expr::Func;
+    use proptest::prelude::*;
+    let leaf = prop_oneof![Just(Gen::T), (1i64..20).prop_map(Gen::Int), Just(Gen::Pi)];
+    leaf.prop_recursive(3, 12, 2, |inner| {
+        let exps = prop_oneof![
+            Just((-2, 1)),
+            Just((3, 1)),
+            Just((1, 2)),
+            Just((-1, 2)),
+            Just((1, 3)),
+            Just((3, 4)),
+        ];
+        let funcs = prop_oneof![
+            Just(Func::Atan),
+            Just(Func::Tanh),
+            Just(Func::Sigmoid),
+            Just(Func::Log1p),
+            Just(Func::Exp),
+            Just(Func::Cosh),
+            Just(Func::Sinh),
+        ];
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Gen::Add(a.into(), b.into())),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Gen::Mul(a.into(), b.into())),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Gen::Div(a.into(), b.into())),
+            (inner.clone(), exps).prop_map(|(a, (n, d))| Gen::Pow(a.into(), n, d)),
+            (funcs, inner).prop_map(|(f, a)| Gen::Call(f, a.into())),
+        ]
+    })
+}
+
+fn build(p: &mut Pool, g: &Gen) -> ExprId {
+    use diffsym::expr::Func;
+    match g {
+        Gen::T => p.var("t"),
+        Gen::Int(n) => p.int(*n),
+        Gen::Pi => p.pi(),
+        Gen::Add(a, b) => {
+            let (a, b) = (build(p, a), build(p, b));
+            p.add2(a, b)
+        }
+        Gen::Mul(a, b) => {
+            let (a, b) = (build(p, a), build(p, b));
+            p.mul2(a, b)
+        }
+        Gen::Div(a, b) => {
+            let (a, b) = (build(p, a), build(p, b));
+            p.div(a, b)
+        }
+        Gen::Pow(a, n, d) => {
+            let a = build(p, a);
+            p.pow_rational(a, num_rational::BigRational::new((*n).into(), (*d).into()))
+        }
+        // exp, sinh, cosh only of a bounded argument, so their condition number stays small.
+        Gen::Call(f @ (Func::Exp | Func::Sinh | Func::Cosh), a) => {
+            let a = build(p, a);
+            let bounded = p.call(Func::Atan, a);
+            p.call(*f, bounded)
+        }
+        Gen::Call(f, a) => {
+            let a = build(p, a);
+            p.call(*f, a)
+        }
+    }
+}
+
+/// Random expressions, all emitted into one module (one rustc run), agree with the
+/// 256-bit reference to 4 ulps. `PROPTEST_CASES` expressions, from a fixed seed.
+#[test]
+fn random_expressions_emit_code_agreeing_with_the_reference() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+    let cases: u32 = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let strategy = gen_strategy();
+    let mut pool = Pool::new();
+    let mut functions = Vec::new();
+    for i in 0..cases {
+        let g = strategy.new_tree(&mut runner).expect("generates").current();
+        let e = build(&mut pool, &g);
+        let name = format!("e{i}");
+        functions
+            .push(codegen::scalar_function(&mut pool, &name, e, Mode::Stable).expect("lowers"));
+    }
+    let spec = codegen::ModuleSpec {
+        name: "random",
+        doc: None,
+        params: vec![],
+        source: "proptest",
+    };
+    let emitted = codegen::render_module(&spec, functions, Mode::Stable).expect("renders");
+    let cases = verify::reference_cases(&mut pool, &emitted.functions);
+    let results = verify::run_compiled(&emitted, &cases).expect("compiles and runs");
+    for (report, f) in verify::compare(&cases, &results)
+        .iter()
+        .zip(&emitted.functions)
+    {
+        assert!(
+            report.passed(),
+            "{} = {}: {report:?}",
+            f.name,
+            diffsym::expr::print::to_text(&pool, f.expr)
+        );
+    }
 }
