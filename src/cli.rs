@@ -970,18 +970,27 @@ fn emit(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
         }
     }
     let io = |e: std::io::Error| bad(&format!("cannot write to `{}`: {e}", a.out.display()));
-    let mut staged = Vec::new();
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let unstage = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    };
     for (rel, text) in &files {
         let path = a.out.join(rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let tmp = path.with_extension("diffsym-tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, text));
+        if let Err(e) = written {
+            unstage(&staged);
+            return Err(io(e));
+        }
         staged.push((tmp, path));
     }
-    for (tmp, path) in staged {
-        std::fs::rename(&tmp, &path).map_err(io)?;
+    for (tmp, path) in &staged {
+        std::fs::rename(tmp, path).map_err(io)?;
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     Ok(Outcome { stdout, code })

@@ -204,7 +204,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
             };
             let all_used = inputs.iter().all(|i| coeffs.iter().any(|(c, _)| c == i));
             let mut views = vec![FnView {
-                doc: vec![doc_literal(&format!(
+                doc: [doc_literal(&format!(
                     "The coefficients of `{}` in its inputs ({}), as functions of {}.",
                     f.name,
                     coeffs
@@ -217,7 +217,11 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                         .map(|t| format!("`{t}`"))
                         .collect::<Vec<_>>()
                         .join(", ")
-                ))],
+                ))]
+                .into_iter()
+                .chain(std::iter::once(doc_literal("")))
+                .chain(doc.iter().cloned())
+                .collect(),
                 name: coef_name.clone(),
                 params: time_params.clone(),
                 ret: format!("-> [f64; {n}]"),
@@ -278,9 +282,11 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                         .map(|o| format!(" and `{o}[i]`"))
                         .collect::<String>()
                 ))];
-                sdoc.push(string_literal(""));
+                sdoc.push(doc_literal(""));
+                sdoc.extend(doc.iter().cloned());
+                sdoc.push(doc_literal(""));
                 sdoc.push(doc_literal("# Panics"));
-                sdoc.push(string_literal(""));
+                sdoc.push(doc_literal(""));
                 sdoc.push(doc_literal("If the slices differ in length."));
                 views.push(FnView {
                     doc: sdoc,

@@ -175,6 +175,12 @@ pub fn rho(t: f64) -> f64 {
     v3.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
+/// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -194,6 +200,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
+/// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -215,6 +227,12 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
+/// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -240,6 +258,12 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -251,6 +275,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     }
 }
 /// The coefficients of `euler_maruyama_step_score` in its inputs (`x`, `score`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -288,6 +318,12 @@ pub fn euler_maruyama_step_score(
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -306,6 +342,12 @@ pub fn euler_maruyama_step_score_slice(
     }
 }
 /// The coefficients of `ddim_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
+/// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
@@ -335,6 +377,12 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -346,6 +394,12 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `dpm1_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
+/// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
@@ -376,6 +430,12 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -387,6 +447,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `pf_velocity_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
+/// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -408,6 +474,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
+/// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -430,6 +502,12 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -456,6 +534,12 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -467,6 +551,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_eps` in its inputs (`x`, `eps`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -499,6 +589,12 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -517,6 +613,12 @@ pub fn euler_maruyama_step_eps_slice(
     }
 }
 /// The coefficients of `ddim_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
+/// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
@@ -543,6 +645,12 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -554,6 +662,12 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
+/// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
@@ -584,6 +698,12 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -595,6 +715,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `pf_velocity_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -617,6 +743,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `reverse_drift_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -643,6 +775,12 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -671,6 +809,12 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -682,6 +826,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_x0` in its inputs (`x`, `x0`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
+/// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -718,6 +868,12 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -736,6 +892,12 @@ pub fn euler_maruyama_step_x0_slice(
     }
 }
 /// The coefficients of `ddim_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
@@ -766,6 +928,12 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -777,6 +945,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
@@ -805,6 +979,12 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -816,6 +996,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_u` in its inputs (`u`), as functions of `t`.
+///
+/// `pf_velocity_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_u}(x, u, t) = u
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.0, 0.0);
@@ -832,6 +1018,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * u
 }
 /// The coefficients of `reverse_drift_u` in its inputs (`x`, `u`), as functions of `t`.
+///
+/// `reverse_drift_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
+/// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -851,6 +1043,12 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * x + c1 * u
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `euler_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -869,6 +1067,12 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `euler_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -880,6 +1084,12 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_u` in its inputs (`x`, `u`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -913,6 +1123,12 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -931,6 +1147,12 @@ pub fn euler_maruyama_step_u_slice(
     }
 }
 /// The coefficients of `ddim_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
+/// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -963,6 +1185,12 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -974,6 +1202,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
+/// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1006,6 +1240,12 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1017,6 +1257,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_v` in its inputs (`v`), as functions of `t`.
+///
+/// `pf_velocity_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1033,6 +1279,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * v
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
+///
+/// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
+/// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1052,6 +1304,12 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
+/// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1072,6 +1330,12 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1083,6 +1347,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_v` in its inputs (`x`, `v`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1113,6 +1383,12 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1131,6 +1407,12 @@ pub fn euler_maruyama_step_v_slice(
     }
 }
 /// The coefficients of `ddim_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
+/// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1161,6 +1443,12 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1172,6 +1460,12 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
+/// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1200,6 +1494,12 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// `dpm1_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
+///
+/// `dpm1_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
+/// ```
 ///
 /// # Panics
 ///

@@ -164,6 +164,12 @@ pub fn rho(t: f64) -> f64 {
     v6.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
+/// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -182,6 +188,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
+/// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -202,6 +214,12 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.75, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -229,6 +247,12 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -240,6 +264,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     }
 }
 /// The coefficients of `euler_maruyama_step_score` in its inputs (`x`, `score`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(0.75, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -280,6 +310,12 @@ pub fn euler_maruyama_step_score(
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -298,6 +334,12 @@ pub fn euler_maruyama_step_score_slice(
     }
 }
 /// The coefficients of `ddim_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
+/// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -329,6 +371,12 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -340,6 +388,12 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `dpm1_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
+/// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -371,6 +425,12 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -382,6 +442,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `pf_velocity_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
+/// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -405,6 +471,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
+/// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -429,6 +501,12 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
+/// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.75, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -459,6 +537,12 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -470,6 +554,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_eps` in its inputs (`x`, `eps`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(0.75, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -505,6 +595,12 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -523,6 +619,12 @@ pub fn euler_maruyama_step_eps_slice(
     }
 }
 /// The coefficients of `ddim_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{eps}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
+/// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -552,6 +654,12 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{eps}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -563,6 +671,12 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{eps}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
+/// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -594,6 +708,12 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{eps}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -605,6 +725,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `pf_velocity_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
+/// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -630,6 +756,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
+/// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -659,6 +791,12 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
+/// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.75, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -690,6 +828,12 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -701,6 +845,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_x0` in its inputs (`x`, `x0`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
+/// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(0.75, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -743,6 +893,12 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -761,6 +917,12 @@ pub fn euler_maruyama_step_x0_slice(
     }
 }
 /// The coefficients of `ddim_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
+/// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = v0.sqrt();
@@ -791,6 +953,12 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -802,6 +970,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
+/// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = v0.sqrt();
@@ -832,6 +1006,12 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -843,6 +1023,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_u` in its inputs (`u`), as functions of `t`.
+///
+/// `pf_velocity_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_u}(x, u, t) = u
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.0, 0.0);
@@ -859,6 +1045,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * u
 }
 /// The coefficients of `reverse_drift_u` in its inputs (`x`, `u`), as functions of `t`.
+///
+/// `reverse_drift_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u - \frac{x}{4\,\left(t - \sqrt{t}\right)}
+/// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -878,6 +1070,12 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * x + c1 * u
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `euler_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -896,6 +1094,12 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `euler_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -907,6 +1111,12 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_u` in its inputs (`x`, `u`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -942,6 +1152,12 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -960,6 +1176,12 @@ pub fn euler_maruyama_step_u_slice(
     }
 }
 /// The coefficients of `ddim_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
+/// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
@@ -995,6 +1217,12 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1006,6 +1234,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
+/// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
@@ -1042,6 +1276,12 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1053,6 +1293,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_v` in its inputs (`v`), as functions of `t`.
+///
+/// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
+/// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
@@ -1079,6 +1325,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * v
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
+///
+/// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
+/// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -1107,6 +1359,12 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
+/// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-0.25, 0.0);
@@ -1134,6 +1392,12 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1145,6 +1409,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_v` in its inputs (`x`, `v`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -1183,6 +1453,12 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1201,6 +1477,12 @@ pub fn euler_maruyama_step_v_slice(
     }
 }
 /// The coefficients of `ddim_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
+/// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
@@ -1233,6 +1515,12 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1244,6 +1532,12 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
+/// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
@@ -1275,6 +1569,12 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// `dpm1_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
+///
+/// `dpm1_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
+/// ```
 ///
 /// # Panics
 ///

@@ -154,6 +154,12 @@ pub fn rho(t: f64) -> f64 {
     v3.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `pf_velocity_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
+/// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -174,6 +180,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `reverse_drift_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{2\,\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
+/// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -195,6 +207,12 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `euler_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} - \frac{\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t}
+/// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -219,6 +237,12 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `euler_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} - \frac{\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -230,6 +254,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     }
 }
 /// The coefficients of `euler_maruyama_step_score` in its inputs (`x`, `score`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -267,6 +297,12 @@ pub fn euler_maruyama_step_score(
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -285,6 +321,12 @@ pub fn euler_maruyama_step_score_slice(
     }
 }
 /// The coefficients of `ddim_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} - \frac{\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t}
+/// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -309,6 +351,12 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} - \frac{\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -320,6 +368,12 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `dpm1_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,\left(t^{2} - t\,t_{\mathrm{next}}\right)}{1 - t}
+/// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -344,6 +398,12 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,\left(t^{2} - t\,t_{\mathrm{next}}\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -355,6 +415,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `pf_velocity_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `pf_velocity_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
+/// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -373,6 +439,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `reverse_drift_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{2\,\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
+/// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -393,6 +465,12 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `euler_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -415,6 +493,12 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `euler_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -426,6 +510,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_eps` in its inputs (`x`, `eps`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -457,6 +547,12 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -475,6 +571,12 @@ pub fn euler_maruyama_step_eps_slice(
     }
 }
 /// The coefficients of `ddim_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -497,6 +599,12 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -508,6 +616,12 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -530,6 +644,12 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -541,6 +661,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `pf_velocity_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t} - \frac{x_{0}}{t}
+/// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
@@ -558,6 +684,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `reverse_drift_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(t - 2\right)}{t^{2} - t} - \frac{2\,x_{0}}{t}
+/// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(2.0, 0.0);
@@ -579,6 +711,12 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `euler_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
+/// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
@@ -598,6 +736,12 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `euler_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -609,6 +753,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_x0` in its inputs (`x`, `x0`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
+/// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(2.0, 0.0);
@@ -645,6 +795,12 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -663,6 +819,12 @@ pub fn euler_maruyama_step_x0_slice(
     }
 }
 /// The coefficients of `ddim_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
+/// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
@@ -682,6 +844,12 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -693,6 +861,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
+/// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
@@ -712,6 +886,12 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -723,6 +903,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_u` in its inputs (`u`), as functions of `t`.
+///
+/// `pf_velocity_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_u}(x, u, t) = u
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.0, 0.0);
@@ -739,6 +925,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * u
 }
 /// The coefficients of `reverse_drift_u` in its inputs (`x`, `u`), as functions of `t`.
+///
+/// `reverse_drift_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{x}{1 - t}
+/// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -757,6 +949,12 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * x + c1 * u
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `euler_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -775,6 +973,12 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `euler_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -786,6 +990,12 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_u` in its inputs (`x`, `u`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
+/// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
@@ -818,6 +1028,12 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -836,6 +1052,12 @@ pub fn euler_maruyama_step_u_slice(
     }
 }
 /// The coefficients of `ddim_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -854,6 +1076,12 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -865,6 +1093,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -882,6 +1116,12 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     c0 * x + c1 * u
 }
 /// `dpm1_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
+///
+/// `dpm1_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 ///
 /// # Panics
 ///

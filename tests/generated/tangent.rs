@@ -257,6 +257,12 @@ pub fn rho(t: f64) -> f64 {
     v14.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `pf_velocity_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\mathrm{score}\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)}
+/// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -292,6 +298,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `reverse_drift_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\mathrm{score}\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}
+/// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -326,6 +338,12 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)}
+/// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -365,6 +383,12 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -376,6 +400,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     }
 }
 /// The coefficients of `euler_maruyama_step_score` in its inputs (`x`, `score`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
+/// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -427,6 +457,12 @@ pub fn euler_maruyama_step_score(
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -445,6 +481,12 @@ pub fn euler_maruyama_step_score_slice(
     }
 }
 /// The coefficients of `ddim_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \mathrm{score}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)
+/// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
@@ -489,6 +531,12 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \mathrm{score}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -500,6 +548,12 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `dpm1_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \mathrm{score}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)
+/// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
@@ -544,6 +598,12 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \mathrm{score}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -555,6 +615,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `pf_velocity_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `pf_velocity_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
+/// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -596,6 +662,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `reverse_drift_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
+/// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -635,6 +707,12 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -680,6 +758,12 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -691,6 +775,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_eps` in its inputs (`x`, `eps`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -741,6 +831,12 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -759,6 +855,12 @@ pub fn euler_maruyama_step_eps_slice(
     }
 }
 /// The coefficients of `ddim_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \mathrm{eps}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)
+/// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
@@ -801,6 +903,12 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \mathrm{eps}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -812,6 +920,12 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \mathrm{eps}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)
+/// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
@@ -856,6 +970,12 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \mathrm{eps}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -867,6 +987,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `pf_velocity_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}{1 - \cos\left(\frac{\pi\,t}{2}\right)^{4}} + \frac{\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{3}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}} - \cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\right)}
+/// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -909,6 +1035,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{2} - \frac{3\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{5} - \cos\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{3}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}} - \cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-0.5, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -957,6 +1089,12 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \cos\left(\frac{\pi\,t}{2}\right)^{4} - \pi\,t\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) + \pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{1 - \cos\left(\frac{\pi\,t}{2}\right)^{4}} + \frac{x_{0}\,\left(\frac{\pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,t\,\sin\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{3}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}} - \cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-0.5, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
@@ -1008,6 +1146,12 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \cos\left(\frac{\pi\,t}{2}\right)^{4} - \pi\,t\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) + \pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{1 - \cos\left(\frac{\pi\,t}{2}\right)^{4}} + \frac{x_{0}\,\left(\frac{\pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,t\,\sin\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{3}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}} - \cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1019,6 +1163,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_x0` in its inputs (`x`, `x0`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t\,\sin\left(\frac{\pi\,t}{2}\right) - \pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{3} - \cos\left(\frac{\pi\,t}{2}\right)}\right) + \frac{x_{0}\,\left(\pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\sin\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{3}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}} - \cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
@@ -1090,6 +1240,12 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t\,\sin\left(\frac{\pi\,t}{2}\right) - \pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{3} - \cos\left(\frac{\pi\,t}{2}\right)}\right) + \frac{x_{0}\,\left(\pi\,t_{\mathrm{next}}\,\sin\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\sin\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)^{3}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}} - \cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1108,6 +1264,12 @@ pub fn euler_maruyama_step_x0_slice(
     }
 }
 /// The coefficients of `ddim_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}}{\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}} - \frac{x_{0}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-2.0, 0.0);
     let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
@@ -1175,6 +1337,12 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}}{\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}} - \frac{x_{0}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1186,6 +1354,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}}{\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}} + \frac{x_{0}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(-2.0, 0.0);
     let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
@@ -1253,6 +1427,12 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}}{\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}} + \frac{x_{0}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1264,6 +1444,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_u` in its inputs (`u`), as functions of `t`.
+///
+/// `pf_velocity_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_u}(x, u, t) = u
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.0, 0.0);
@@ -1280,6 +1466,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * u
 }
 /// The coefficients of `reverse_drift_u` in its inputs (`x`, `u`), as functions of `t`.
+///
+/// `reverse_drift_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
+/// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1303,6 +1495,12 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * x + c1 * u
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `euler_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -1321,6 +1519,12 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `euler_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1332,6 +1536,12 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_u` in its inputs (`x`, `u`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
+/// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1377,6 +1587,12 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1395,6 +1611,12 @@ pub fn euler_maruyama_step_u_slice(
     }
 }
 /// The coefficients of `ddim_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\left(1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right) + \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)}{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
+/// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1479,6 +1701,12 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\left(1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right) + \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)}{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1490,6 +1718,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\left(1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right) - \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)}{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
+/// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1575,6 +1809,12 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}\,\sqrt{1 - \frac{2\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\left(1 - \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right) - \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)}{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1586,6 +1826,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_v` in its inputs (`v`), as functions of `t`.
+///
+/// `pf_velocity_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(0.5, 0.0);
     let v1: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
@@ -1628,6 +1874,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * v
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
+///
+/// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{x\,\left(\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}} + \frac{v\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1672,6 +1924,12 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
@@ -1716,6 +1974,12 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1727,6 +1991,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_v` in its inputs (`x`, `v`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}\right) + \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1783,6 +2053,12 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}}\right) + \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\left(\pi\,\sin\left(\frac{\pi\,t}{2}\right) + \pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\left(\cos\left(\frac{\pi\,t}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)^{3} + \cos\left(\frac{\pi\,t}{2}\right)^{5}\right)\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1801,6 +2077,12 @@ pub fn euler_maruyama_step_v_slice(
     }
 }
 /// The coefficients of `ddim_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)\right) + \frac{v\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
@@ -1846,6 +2128,12 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} + \sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)\right) + \frac{v\,\left(\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1857,6 +2145,12 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)\right) - \frac{v\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
@@ -1905,6 +2199,12 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// `dpm1_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
+///
+/// `dpm1_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)\right) - \frac{v\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}\,\left(\frac{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}\,\sqrt{1 - \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}} - 1\right)}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
+/// ```
 ///
 /// # Panics
 ///

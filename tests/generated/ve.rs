@@ -162,6 +162,12 @@ pub fn rho(t: f64) -> f64 {
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`score`), as functions of `t`.
+///
+/// `pf_velocity_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{10000}
+/// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(-0.0008517193191416237, -2.270631434841456e-21);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -184,6 +190,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * score
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`score`), as functions of `t`.
+///
+/// `reverse_drift_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{5000}
+/// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(-0.0017034386382832475, -4.541262869682912e-21);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -206,6 +218,12 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * score
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `euler_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
+/// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-0.0008517193191416237, -2.270631434841456e-21);
@@ -231,6 +249,12 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `euler_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -242,6 +266,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     }
 }
 /// The coefficients of `euler_maruyama_step_score` in its inputs (`x`, `score`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
+/// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-0.0017034386382832475, -4.541262869682912e-21);
@@ -279,6 +309,12 @@ pub fn euler_maruyama_step_score(
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -297,6 +333,12 @@ pub fn euler_maruyama_step_score_slice(
     }
 }
 /// The coefficients of `ddim_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
+/// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.0001, -4.79217360238593e-21);
@@ -326,6 +368,12 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -337,6 +385,12 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `dpm1_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
+/// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.0001, -4.79217360238593e-21);
@@ -366,6 +420,12 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_score` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -377,6 +437,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `pf_velocity_eps` in its inputs (`eps`), as functions of `t`.
+///
+/// `pf_velocity_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{100}
+/// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(0.08517193191416238, -2.808702939475267e-18);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -397,6 +463,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * eps
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`eps`), as functions of `t`.
+///
+/// `reverse_drift_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{50}
+/// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(0.17034386382832475, -5.617405878950534e-18);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -417,6 +489,12 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * eps
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
+/// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.08517193191416238, -2.808702939475267e-18);
@@ -440,6 +518,12 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -451,6 +535,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_eps` in its inputs (`x`, `eps`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
+/// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.17034386382832475, -5.617405878950534e-18);
@@ -478,6 +568,12 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -496,6 +592,12 @@ pub fn euler_maruyama_step_eps_slice(
     }
 }
 /// The coefficients of `ddim_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
@@ -522,6 +624,12 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -533,6 +641,12 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
@@ -559,6 +673,12 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_eps` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -570,6 +690,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `pf_velocity_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\log\left(5000\right) - x_{0}\,\log\left(5000\right)
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -586,6 +712,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `reverse_drift_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = 2\,x\,\log\left(5000\right) - 2\,x_{0}\,\log\left(5000\right)
+/// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(17.034386382832476, -1.5609413100576942e-15);
@@ -602,6 +734,12 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `euler_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -625,6 +763,12 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `euler_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -636,6 +780,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_x0` in its inputs (`x`, `x0`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
+/// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(17.034386382832476, -1.5609413100576942e-15);
@@ -666,6 +816,12 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -684,6 +840,12 @@ pub fn euler_maruyama_step_x0_slice(
     }
 }
 /// The coefficients of `ddim_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
+/// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v1: Dd = Dd::from_f64(t_next);
@@ -706,6 +868,12 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -717,6 +885,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
+/// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v1: Dd = Dd::from_f64(t_next);
@@ -739,6 +913,12 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_x0` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -750,6 +930,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_u` in its inputs (`u`), as functions of `t`.
+///
+/// `pf_velocity_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_u}(x, u, t) = u
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.0, 0.0);
@@ -766,6 +952,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * u
 }
 /// The coefficients of `reverse_drift_u` in its inputs (`u`), as functions of `t`.
+///
+/// `reverse_drift_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u
+/// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(2.0, 0.0);
@@ -782,6 +974,12 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * u
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `euler_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -800,6 +998,12 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `euler_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -811,6 +1015,12 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_u` in its inputs (`x`, `u`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
+/// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
@@ -840,6 +1050,12 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -858,6 +1074,12 @@ pub fn euler_maruyama_step_u_slice(
     }
 }
 /// The coefficients of `ddim_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
+/// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.1174095711493096, 9.800225553502783e-20);
@@ -882,6 +1104,12 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -893,6 +1121,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
+/// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.1174095711493096, 9.800225553502783e-20);
@@ -916,6 +1150,12 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     c0 * x + c1 * u
 }
 /// `dpm1_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
+///
+/// `dpm1_step_u` of the process `ve`, from `derivations/ve.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
+/// ```
 ///
 /// # Panics
 ///

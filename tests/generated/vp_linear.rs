@@ -224,6 +224,12 @@ pub fn rho(t: f64) -> f64 {
     v17.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `pf_velocity_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
+/// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -243,6 +249,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `reverse_drift_score` in its inputs (`x`, `score`), as functions of `t`.
+///
+/// `reverse_drift_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
+/// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -267,6 +279,12 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     c0 * x + c1 * score
 }
 /// The coefficients of `euler_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
+/// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -298,6 +316,12 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -309,6 +333,12 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
     }
 }
 /// The coefficients of `euler_maruyama_step_score` in its inputs (`x`, `score`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -350,6 +380,12 @@ pub fn euler_maruyama_step_score(
 }
 /// `euler_maruyama_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -368,6 +404,12 @@ pub fn euler_maruyama_step_score_slice(
     }
 }
 /// The coefficients of `ddim_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
+/// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -414,6 +456,12 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -425,6 +473,12 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `dpm1_step_score` in its inputs (`x`, `score`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
+/// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -471,6 +525,12 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_score` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `score[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -482,6 +542,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
     }
 }
 /// The coefficients of `pf_velocity_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `pf_velocity_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -512,6 +578,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `reverse_drift_eps` in its inputs (`x`, `eps`), as functions of `t`.
+///
+/// `reverse_drift_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -544,6 +616,12 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     c0 * x + c1 * eps
 }
 /// The coefficients of `euler_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -584,6 +662,12 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -595,6 +679,12 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_eps` in its inputs (`x`, `eps`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -638,6 +728,12 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 }
 /// `euler_maruyama_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -656,6 +752,12 @@ pub fn euler_maruyama_step_eps_slice(
     }
 }
 /// The coefficients of `ddim_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -700,6 +802,12 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -711,6 +819,12 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_eps` in its inputs (`x`, `eps`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -755,6 +869,12 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_eps` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `eps[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -766,6 +886,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `pf_velocity_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
+/// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -806,6 +932,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `reverse_drift_x0` in its inputs (`x`, `x0`), as functions of `t`.
+///
+/// `reverse_drift_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
+/// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -844,6 +976,12 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     c0 * x + c1 * x0
 }
 /// The coefficients of `euler_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
+/// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -890,6 +1028,12 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -901,6 +1045,12 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_x0` in its inputs (`x`, `x0`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -950,6 +1100,12 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 }
 /// `euler_maruyama_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -968,6 +1124,12 @@ pub fn euler_maruyama_step_x0_slice(
     }
 }
 /// The coefficients of `ddim_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t_next);
@@ -1019,6 +1181,12 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1030,6 +1198,12 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_x0` in its inputs (`x`, `x0`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t_next);
@@ -1081,6 +1255,12 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_x0` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `x0[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1092,6 +1272,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_u` in its inputs (`u`), as functions of `t`.
+///
+/// `pf_velocity_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_u}(x, u, t) = u
+/// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.0, 0.0);
@@ -1108,6 +1294,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * u
 }
 /// The coefficients of `reverse_drift_u` in its inputs (`x`, `u`), as functions of `t`.
+///
+/// `reverse_drift_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
+/// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -1127,6 +1319,12 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     c0 * x + c1 * u
 }
 /// The coefficients of `euler_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `euler_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -1145,6 +1343,12 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `euler_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1156,6 +1360,12 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_u` in its inputs (`x`, `u`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
@@ -1193,6 +1403,12 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1211,6 +1427,12 @@ pub fn euler_maruyama_step_u_slice(
     }
 }
 /// The coefficients of `ddim_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 20\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\right)}{1 + 199\,t}
+/// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -1267,6 +1489,12 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 20\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\right)}{1 + 199\,t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1278,6 +1506,12 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_u` in its inputs (`x`, `u`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 20\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\right)}{1 + 199\,t}
+/// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -1334,6 +1568,12 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `dpm1_step_u` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `u[i]`; the coefficients are computed once.
 ///
+/// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 20\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\right)}{1 + 199\,t}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1345,6 +1585,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `pf_velocity_v` in its inputs (`v`), as functions of `t`.
+///
+/// `pf_velocity_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(0.5, 0.0);
     let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
@@ -1383,6 +1629,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * v
 }
 /// The coefficients of `reverse_drift_v` in its inputs (`x`, `v`), as functions of `t`.
+///
+/// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
@@ -1421,6 +1673,12 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// The coefficients of `euler_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
@@ -1462,6 +1720,12 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `euler_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1473,6 +1737,12 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `euler_maruyama_step_v` in its inputs (`x`, `v`, `z`), as functions of `t`, `t_next`.
+///
+/// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
@@ -1520,6 +1790,12 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 }
 /// `euler_maruyama_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]` and `z[i]`; the coefficients are computed once.
 ///
+/// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1538,6 +1814,12 @@ pub fn euler_maruyama_step_v_slice(
     }
 }
 /// The coefficients of `ddim_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `ddim_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -1590,6 +1872,12 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 }
 /// `ddim_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
 ///
+/// `ddim_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
+/// ```
+///
 /// # Panics
 ///
 /// If the slices differ in length.
@@ -1601,6 +1889,12 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
     }
 }
 /// The coefficients of `dpm1_step_v` in its inputs (`x`, `v`), as functions of `t`, `t_next`.
+///
+/// `dpm1_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
+/// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
@@ -1653,6 +1947,12 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     c0 * x + c1 * v
 }
 /// `dpm1_step_v` applied elementwise in place: `x[i]` becomes the step from `x[i]` and `v[i]`; the coefficients are computed once.
+///
+/// `dpm1_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
+///
+/// ```text
+/// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
+/// ```
 ///
 /// # Panics
 ///

@@ -554,3 +554,23 @@ fn random_expressions_emit_code_agreeing_with_the_reference() {
         );
     }
 }
+
+#[test]
+fn bad_input_to_emit_is_a_diagnostic_with_exit_2_and_no_files() {
+    let file = scratch_file("broken.dsym", "process p {\n  sigma(t) = t +;\n}\n");
+    let out = scratch_dir().join(format!("broken-{}", std::process::id()));
+    let out_s = out.to_string_lossy().into_owned();
+    let (code, stdout, stderr) = run(&["emit", &file, "--out", &out_s, "--verify"]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("broken.dsym:2:"), "{stderr}");
+    assert!(!out.exists());
+    // An output path that is a file: an error, and nothing left behind.
+    let blocker = scratch_file("blocker", "not a directory");
+    let (code, _, stderr) = run(&["emit", "derivations/edm.dsym", "--out", &blocker]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&blocker).unwrap(),
+        "not a directory"
+    );
+}
