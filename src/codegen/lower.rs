@@ -322,3 +322,85 @@ pub fn split_dd(hp: &mut Hp, v: &BigFloat) -> (f64, f64) {
     let rest = v.sub(&h, hp.precision(), astro_float::RoundingMode::ToEven);
     (hi, hp::to_f64(&rest))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lower_all(pool: &mut Pool, es: &[ExprId], mode: Mode) -> (Program, Vec<Var>) {
+        let mut l = Lowerer::new(mode);
+        let vs = es
+            .iter()
+            .map(|&e| l.lower(pool, e).expect("lowers"))
+            .collect();
+        (l.finish(), vs)
+    }
+
+    #[test]
+    fn shared_subexpressions_become_one_instruction() {
+        let mut p = Pool::new();
+        let t = p.var("t");
+        let e = p.call(Func::Exp, t);
+        let e2 = p.powi(e, 2);
+        let s = p.add2(e, e2);
+        let c = p.call(Func::Cos, e);
+        let (prog, _) = lower_all(&mut p, &[s, c], Mode::Stable);
+        let exps = prog
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Call(Func::Exp, _)))
+            .count();
+        assert_eq!(exps, 1, "{prog:?}");
+        let inputs = prog
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Input(_)))
+            .count();
+        assert_eq!(inputs, 1);
+    }
+
+    #[test]
+    fn constants_fold_to_correctly_rounded_values() {
+        let mut p = Pool::new();
+        // pi/2 * sqrt(2): one constant, the double-double nearest the exact product.
+        let pi = p.pi();
+        let half = p.frac(1, 2);
+        let two = p.int(2);
+        let r2 = p.sqrt(two);
+        let t = p.var("t");
+        let e = p.mul(vec![half, pi, r2, t]);
+        let (prog, _) = lower_all(&mut p, &[e], Mode::Stable);
+        let consts: Vec<(f64, f64)> = prog
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Const { hi, lo } => Some((f64::from_bits(*hi), f64::from_bits(*lo))),
+                _ => None,
+            })
+            .collect();
+        // pi/sqrt(2): hi and lo as computed independently by mpmath at 300 bits.
+        assert_eq!(consts, vec![(2.221441469079183, 7.261369656130425e-17)]);
+        // 1/10 in naive mode: the f64 nearest, no low part.
+        let tenth = p.frac(1, 10);
+        let e = p.mul2(tenth, t);
+        let (prog, _) = lower_all(&mut p, &[e], Mode::Naive);
+        assert!(prog.ops.contains(&Op::Const {
+            hi: 0.1f64.to_bits(),
+            lo: 0.0f64.to_bits()
+        }));
+    }
+
+    #[test]
+    fn undefined_constants_are_errors() {
+        let mut p = Pool::new();
+        let m1 = p.int(-1);
+        let log = p.call(Func::Log, m1);
+        let t = p.var("t");
+        let e = p.mul2(log, t);
+        let mut l = Lowerer::new(Mode::Stable);
+        assert!(matches!(
+            l.lower(&mut p, e),
+            Err(LowerError::Constant { .. })
+        ));
+    }
+}

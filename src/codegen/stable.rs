@@ -415,3 +415,83 @@ fn log_rewrite(pool: &mut Pool, a: ExprId) -> ExprId {
         _ => pool.call(Func::Log, a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::print::to_text;
+
+    /// Parses `text` as an expression in `t` (domain [0, 1]).
+    fn expr(pool: &mut Pool, text: &str) -> ExprId {
+        let t = crate::process::time_symbol(pool);
+        let _ = t;
+        let src = format!("process p {{ sigma(t) = {text}; }}");
+        let ast = crate::syntax::parse_file(&src).expect("parses");
+        let ps = crate::process::lower_file(pool, &ast, &src, &[]).expect("lowers");
+        let d = ps[0].def("sigma").expect("defined");
+        let te = pool.var("t");
+        crate::expr::subst::subst(pool, d.template, &[(d.template_args[0], te)])
+    }
+
+    fn value(pool: &Pool, e: ExprId, t: f64) -> f64 {
+        let s = pool.lookup_symbol("t").expect("t");
+        let mut hp = Hp::new(hp::DEFAULT_PRECISION);
+        let v = hp.from_f64(t);
+        hp::to_f64(&hp.eval(pool, e, &[(s, v)]).expect("defined"))
+    }
+
+    /// `stabilize(text)` prints as `want` and has the same value at several points.
+    fn check(text: &str, want: &str) {
+        let mut pool = Pool::new();
+        let e = expr(&mut pool, text);
+        let r = stabilize(&mut pool, e);
+        assert_eq!(to_text(&pool, r), want, "{text}");
+        for t in [1e-9, 0.01, 0.3, 0.7, 0.99] {
+            let (a, b) = (value(&pool, e, t), value(&pool, r, t));
+            assert!(
+                (a - b).abs() <= 1e-15 * a.abs(),
+                "{text} at {t}: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_minus_exp_becomes_expm1() {
+        check("1 - exp(-t)", "-expm1(-t)");
+        check("sqrt(1 - exp(-t/10 - t^2))", "sqrt(-expm1(-t/10 - t^2))");
+        check("2*t - 2*t*exp(-t)", "-2*t*expm1(-t)");
+    }
+
+    #[test]
+    fn log_of_one_plus_becomes_log1p() {
+        check("log(1 + t^2)", "log1p(t^2)");
+        check("log(1 - exp(-t))", "log(-expm1(-t))");
+    }
+
+    #[test]
+    fn logs_of_exponentials_and_roots_split() {
+        check(
+            "log(exp(-t)/sqrt(1 - exp(-2*t)))",
+            "-t - log(-expm1(-2*t))/2",
+        );
+    }
+
+    #[test]
+    fn quotients_of_exponentials_merge() {
+        check("exp(t)/exp(t^2)", "exp(t - t^2)");
+    }
+
+    #[test]
+    fn constant_minus_reciprocal_becomes_one_fraction() {
+        check("1 - 1/(1 + t^2)", "t^2/(1 + t^2)");
+        check("1/(t - t^(3/2)) - 1/(sqrt(t) - t)", "1/t");
+    }
+
+    #[test]
+    fn cosine_polynomials_vanishing_at_one_factor_through_sine() {
+        check(
+            "cos(pi*t/2)^3 - cos(pi*t/2)",
+            "-2*sin(pi*t/4)^2*(cos(pi*t/2) + cos(pi*t/2)^2)",
+        );
+    }
+}
