@@ -126,6 +126,9 @@ enum Command {
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
     },
+    /// Emit a specialised Rust module (or crate) of a process's evaluators; `--verify`
+    /// compiles it and compares every function with the 256-bit reference
+    Emit(EmitArgs),
     /// Exact KL between a Gaussian source and a sampler's output after N steps
     Kl(KlArgs),
     /// Best tangent law, optimal schedule and (with --process) optimal time grid for a source
@@ -319,6 +322,7 @@ pub fn run(
         Command::Kl(a) => kl_cmd(&a),
         Command::Schedule(a) => schedule_cmd(&a),
         Command::Asymptotics(a) => asymptotics_cmd(&a),
+        Command::Emit(args) => emit(&args),
     };
     match result {
         Ok(o) => {
@@ -1697,4 +1701,83 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
         }
     };
     Ok(Outcome { stdout, code: 0 })
+}
+
+#[derive(clap::Args, Debug)]
+struct EmitArgs {
+    /// The .dsym file
+    file: PathBuf,
+    /// The process (may be omitted when the file defines only one)
+    #[arg(long)]
+    process: Option<String>,
+    /// The directory to write NAME.rs to (with --crate: the crate's root)
+    #[arg(long)]
+    out: PathBuf,
+    /// Write a Cargo crate (Cargo.toml, src/lib.rs, tests/reference.rs) instead of a module
+    #[arg(long = "crate")]
+    as_crate: bool,
+    /// Compile the module with rustc and compare it with the reference; exit 1 if it fails
+    #[arg(long)]
+    verify: bool,
+    /// Plain f64 code as written, without the stable rewrites (for comparison)
+    #[arg(long)]
+    naive: bool,
+    /// Override a parameter, e.g. `--param beta_max=10`
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+}
+
+/// `emit`: everything is built (and verified) in memory; files are written to temporary
+/// names and renamed into place only when all of them were written.
+fn emit(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
+    use crate::codegen::{self, Mode, verify};
+    let mut loaded = load(
+        std::slice::from_ref(&a.file),
+        a.process.as_deref(),
+        &a.params,
+    )?;
+    let (src, p) = pick(&loaded, a.process.as_deref())?.clone();
+    let mode = if a.naive { Mode::Naive } else { Mode::Stable };
+    let bad = |e: &dyn std::fmt::Display| vec![Diag::new("diffsym::emit", e.to_string())];
+    let pool = &mut loaded.pool;
+    let emitted = codegen::emit_module(pool, &p, &src.name, mode).map_err(|e| bad(&e))?;
+    let files = if a.as_crate {
+        codegen::crate_files(pool, &emitted, &p.name, &src.name).map_err(|e| bad(&e))?
+    } else {
+        vec![(emitted.file_name.clone(), emitted.code.clone())]
+    };
+    let mut stdout = String::new();
+    let mut code = 0;
+    if a.verify {
+        let reports = verify::verify(pool, &emitted).map_err(|e| bad(&e))?;
+        stdout.push_str(&verify::table(&reports));
+        if !reports.iter().all(verify::Report::passed) {
+            code = 1;
+        }
+    }
+    let io = |e: std::io::Error| bad(&format!("cannot write to `{}`: {e}", a.out.display()));
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let unstage = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    };
+    for (rel, text) in &files {
+        let path = a.out.join(rel);
+        let tmp = path.with_extension("diffsym-tmp");
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, text));
+        if let Err(e) = written {
+            unstage(&staged);
+            return Err(io(e));
+        }
+        staged.push((tmp, path));
+    }
+    for (tmp, path) in &staged {
+        std::fs::rename(tmp, path).map_err(io)?;
+        let _ = writeln!(stdout, "wrote {}", path.display());
+    }
+    Ok(Outcome { stdout, code })
 }

@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod codegen;
 pub mod diag;
 pub mod expr;
 pub mod process;

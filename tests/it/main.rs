@@ -1,6 +1,7 @@
 //! The single integration-test binary (matklad style): one module per feature.
 
 mod cli;
+mod codegen;
 mod derived;
 mod diagnostics;
 mod fields;

@@ -1,0 +1,406 @@
+//! Lowering: exact expressions to straight-line programs, with CSE, folded constants and
+//! numerically stable rewrites.
+//!
+//! [`stabilize`] rewrites an expression into an equal one that evaluates without
+//! catastrophic cancellation near the ends of [0, 1] (each rewrite is a named identity that
+//! holds wherever the input is defined). [`Lowerer`] then turns expressions into one
+//! [`Program`]: every distinct subexpression becomes one instruction (the pool's
+//! hash-consing gives the sharing; structurally equal instructions are merged too), and
+//! every subexpression free of symbols becomes one constant, evaluated by the 256-bit
+//! reference and rounded to a correctly rounded f64 (naive) or double-double (stable).
+
+use std::collections::HashMap;
+
+use astro_float::BigFloat;
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use crate::expr::hp::{self, Hp};
+use crate::expr::{ExprId, Func, Node, Pool};
+
+/// Which lowering: plain f64 operations as written, or the stable rewrites evaluated in
+/// double-double arithmetic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Stable,
+    Naive,
+}
+
+/// An instruction's result, numbered in program order.
+pub type Var = usize;
+
+/// One instruction of a straight-line program.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// An input of the function (by symbol name).
+    Input(String),
+    /// A constant: `hi` is the correctly rounded f64, `lo` the correctly rounded rest (bits).
+    Const {
+        hi: u64,
+        lo: u64,
+    },
+    /// `sum(+/- terms)`; `true` marks a subtracted term. The first term is never subtracted.
+    Sum(Vec<(bool, Var)>),
+    Mul(Vec<Var>),
+    Div(Var, Var),
+    Neg(Var),
+    /// `x^n` for an integer `n >= 2`.
+    PowI(Var, i32),
+    Sqrt(Var),
+    /// `x^y` for `x >= 0`.
+    PowF(Var, Var),
+    Call(Func, Var),
+}
+
+/// Straight-line code: instruction `i` defines variable `i`.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    pub ops: Vec<Op>,
+}
+
+/// Why an expression cannot be lowered.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LowerError {
+    #[error("the constant subexpression `{text}` has no finite real value: {reason}")]
+    Constant { text: String, reason: String },
+    #[error("the exponent of `{text}` is too large for generated code")]
+    Exponent { text: String },
+}
+
+/// Builds one [`Program`] from any number of expressions, sharing their subexpressions.
+pub struct Lowerer {
+    mode: Mode,
+    program: Program,
+    memo: HashMap<ExprId, Var>,
+    ops: HashMap<Op, Var>,
+    hp: Hp,
+}
+
+impl Lowerer {
+    pub fn new(mode: Mode) -> Lowerer {
+        Lowerer {
+            mode,
+            program: Program::default(),
+            memo: HashMap::new(),
+            ops: HashMap::new(),
+            hp: Hp::new(hp::DEFAULT_PRECISION),
+        }
+    }
+
+    pub fn finish(self) -> Program {
+        self.program
+    }
+
+    fn push(&mut self, op: Op) -> Var {
+        if let Some(&v) = self.ops.get(&op) {
+            return v;
+        }
+        let v = self.program.ops.len();
+        self.program.ops.push(op.clone());
+        self.ops.insert(op, v);
+        v
+    }
+
+    /// A variable for the input symbol `name`.
+    pub fn input(&mut self, name: &str) -> Var {
+        self.push(Op::Input(name.to_owned()))
+    }
+
+    fn constant(&mut self, pool: &Pool, e: ExprId) -> Result<Var, LowerError> {
+        let v = self
+            .hp
+            .eval(pool, e, &[])
+            .map_err(|err| LowerError::Constant {
+                text: crate::expr::print::to_text(pool, e),
+                reason: err.to_string(),
+            })?;
+        let (hi, lo) = split_dd(&mut self.hp, &v);
+        Ok(self.const_f64(hi, lo))
+    }
+
+    fn const_f64(&mut self, hi: f64, lo: f64) -> Var {
+        let lo = if self.mode == Mode::Naive { 0.0 } else { lo };
+        self.push(Op::Const {
+            hi: hi.to_bits(),
+            lo: lo.to_bits(),
+        })
+    }
+
+    fn rational(&mut self, r: &BigRational) -> Var {
+        let hi = crate::expr::eval::rational_to_f64(r);
+        let rest = r - BigRational::from_float(hi).unwrap_or_else(BigRational::zero);
+        let lo = crate::expr::eval::rational_to_f64(&rest);
+        self.const_f64(hi, lo)
+    }
+
+    /// Lowers `e` (already rewritten by [`stabilize`] in stable mode) and returns its variable.
+    pub fn lower(&mut self, pool: &mut Pool, e: ExprId) -> Result<Var, LowerError> {
+        if let Some(&v) = self.memo.get(&e) {
+            return Ok(v);
+        }
+        let v = self.lower_node(pool, e)?;
+        self.memo.insert(e, v);
+        Ok(v)
+    }
+
+    fn lower_node(&mut self, pool: &mut Pool, e: ExprId) -> Result<Var, LowerError> {
+        if let Node::Rational(r) = pool.node(e) {
+            let r = r.clone();
+            return Ok(self.rational(&r));
+        }
+        if pool.free_symbols(e).is_empty() {
+            return self.constant(pool, e);
+        }
+        match pool.node(e).clone() {
+            Node::Rational(_) | Node::Const(_) => unreachable!("constants are folded above"),
+            Node::Sym(s) => {
+                let name = pool.symbol_name(s).to_owned();
+                Ok(self.input(&name))
+            }
+            Node::Add(xs) => {
+                let mut terms = Vec::with_capacity(xs.len());
+                for &x in xs.iter() {
+                    let (c, rest) = pool.split_coeff(x);
+                    if c.is_negative() {
+                        let m = pool.rational(-c);
+                        terms.push((true, pool.mul(vec![m, rest])));
+                    } else {
+                        terms.push((false, x));
+                    }
+                }
+                // Put a positive term first so the sum reads `a - b`, not `-b + a`.
+                if let Some(i) = terms.iter().position(|(neg, _)| !neg) {
+                    terms[..=i].rotate_right(1);
+                }
+                let mut out = Vec::with_capacity(terms.len());
+                for (neg, mag) in terms {
+                    out.push((neg, self.lower(pool, mag)?));
+                }
+                if out[0].0 {
+                    let first = out[0].1;
+                    out[0] = (false, self.push(Op::Neg(first)));
+                }
+                Ok(self.push(Op::Sum(out)))
+            }
+            Node::Mul(xs) => self.lower_product(pool, &xs),
+            Node::Pow(..) => self.lower_product(pool, &[e]),
+            Node::Call(f, a) => {
+                let a = self.lower(pool, a)?;
+                Ok(self.push(Op::Call(f, a)))
+            }
+        }
+    }
+
+    /// A product as `constant * numerator / denominator`.
+    fn lower_product(&mut self, pool: &mut Pool, factors: &[ExprId]) -> Result<Var, LowerError> {
+        let mut consts = Vec::new();
+        let mut num = Vec::new();
+        let mut den = Vec::new();
+        for &f in factors {
+            if pool.free_symbols(f).is_empty() {
+                consts.push(f);
+                continue;
+            }
+            let (b, x) = pool.split_pow(f);
+            match pool.as_rational(x) {
+                Some(r) if r.is_negative() => den.push((b, -r)),
+                _ => num.push(f),
+            }
+        }
+        let mut num_vars = Vec::new();
+        let mut negate = false;
+        if !consts.is_empty() {
+            let c = pool.mul(consts);
+            let minus_one = pool.int(-1);
+            if c == minus_one {
+                negate = true;
+            } else if c != pool.one() {
+                num_vars.push(self.lower(pool, c)?);
+            }
+        }
+        for f in num {
+            let (b, x) = pool.split_pow(f);
+            let v = match pool.as_rational(x).cloned() {
+                Some(r) => {
+                    let bv = self.lower(pool, b)?;
+                    self.pow_rational(pool, b, bv, &r)?
+                }
+                None => self.lower_general_pow(pool, b, x)?,
+            };
+            num_vars.push(v);
+        }
+        let mut den_vars = Vec::new();
+        for (b, r) in den {
+            let bv = self.lower(pool, b)?;
+            den_vars.push(self.pow_rational(pool, b, bv, &r)?);
+        }
+        let numerator = match num_vars.len() {
+            0 => self.rational(&BigRational::one()),
+            1 => num_vars[0],
+            _ => self.push(Op::Mul(num_vars)),
+        };
+        let mut v = match den_vars.len() {
+            0 => numerator,
+            1 => self.push(Op::Div(numerator, den_vars[0])),
+            _ => {
+                let d = self.push(Op::Mul(den_vars));
+                self.push(Op::Div(numerator, d))
+            }
+        };
+        if negate {
+            v = self.push(Op::Neg(v));
+        }
+        Ok(v)
+    }
+
+    /// `b^x` for a non-rational exponent.
+    fn lower_general_pow(
+        &mut self,
+        pool: &mut Pool,
+        b: ExprId,
+        x: ExprId,
+    ) -> Result<Var, LowerError> {
+        if pool.free_symbols(b).is_empty() {
+            // c^x = exp(x log c), with log c folded.
+            let log_c = pool.call(Func::Log, b);
+            let lc = self.constant(pool, log_c)?;
+            let xv = self.lower(pool, x)?;
+            let prod = self.push(Op::Mul(vec![xv, lc]));
+            return Ok(self.push(Op::Call(Func::Exp, prod)));
+        }
+        let bv = self.lower(pool, b)?;
+        let xv = self.lower(pool, x)?;
+        Ok(self.push(Op::PowF(bv, xv)))
+    }
+
+    /// `b^r` for a rational `r > 0`: integer powers, square and fourth roots and their
+    /// powers, otherwise `powf`.
+    fn pow_rational(
+        &mut self,
+        pool: &Pool,
+        b: ExprId,
+        bv: Var,
+        r: &BigRational,
+    ) -> Result<Var, LowerError> {
+        let too_big = || LowerError::Exponent {
+            text: crate::expr::print::to_text(pool, b),
+        };
+        if r.is_negative() {
+            let p = self.pow_rational(pool, b, bv, &-r)?;
+            let one = self.rational(&BigRational::one());
+            return Ok(self.push(Op::Div(one, p)));
+        }
+        let n = r.numer().to_i32().ok_or_else(too_big)?;
+        let d = r.denom().to_i32().ok_or_else(too_big)?;
+        let root = match d {
+            1 => bv,
+            2 => self.push(Op::Sqrt(bv)),
+            4 => {
+                let s = self.push(Op::Sqrt(bv));
+                self.push(Op::Sqrt(s))
+            }
+            _ => {
+                let e = self.rational(r);
+                return Ok(self.push(Op::PowF(bv, e)));
+            }
+        };
+        Ok(if n == 1 {
+            root
+        } else {
+            self.push(Op::PowI(root, n))
+        })
+    }
+}
+
+/// The double-double nearest to `v`: `hi` correctly rounded, `lo` the rest correctly rounded.
+pub fn split_dd(hp: &mut Hp, v: &BigFloat) -> (f64, f64) {
+    let hi = hp::to_f64(v);
+    if !hi.is_finite() {
+        return (hi, 0.0);
+    }
+    let h = hp.from_f64(hi);
+    let rest = v.sub(&h, hp.precision(), astro_float::RoundingMode::ToEven);
+    (hi, hp::to_f64(&rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lower_all(pool: &mut Pool, es: &[ExprId], mode: Mode) -> (Program, Vec<Var>) {
+        let mut l = Lowerer::new(mode);
+        let vs = es
+            .iter()
+            .map(|&e| l.lower(pool, e).expect("lowers"))
+            .collect();
+        (l.finish(), vs)
+    }
+
+    #[test]
+    fn shared_subexpressions_become_one_instruction() {
+        let mut p = Pool::new();
+        let t = p.var("t");
+        let e = p.call(Func::Exp, t);
+        let e2 = p.powi(e, 2);
+        let s = p.add2(e, e2);
+        let c = p.call(Func::Cos, e);
+        let (prog, _) = lower_all(&mut p, &[s, c], Mode::Stable);
+        let exps = prog
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Call(Func::Exp, _)))
+            .count();
+        assert_eq!(exps, 1, "{prog:?}");
+        let inputs = prog
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Input(_)))
+            .count();
+        assert_eq!(inputs, 1);
+    }
+
+    #[test]
+    fn constants_fold_to_correctly_rounded_values() {
+        let mut p = Pool::new();
+        // pi/2 * sqrt(2): one constant, the double-double nearest the exact product.
+        let pi = p.pi();
+        let half = p.frac(1, 2);
+        let two = p.int(2);
+        let r2 = p.sqrt(two);
+        let t = p.var("t");
+        let e = p.mul(vec![half, pi, r2, t]);
+        let (prog, _) = lower_all(&mut p, &[e], Mode::Stable);
+        let consts: Vec<(f64, f64)> = prog
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Const { hi, lo } => Some((f64::from_bits(*hi), f64::from_bits(*lo))),
+                _ => None,
+            })
+            .collect();
+        // pi/sqrt(2): hi and lo as computed independently by mpmath at 300 bits.
+        assert_eq!(consts, vec![(2.221441469079183, 7.261369656130425e-17)]);
+        // 1/10 in naive mode: the f64 nearest, no low part.
+        let tenth = p.frac(1, 10);
+        let e = p.mul2(tenth, t);
+        let (prog, _) = lower_all(&mut p, &[e], Mode::Naive);
+        assert!(prog.ops.contains(&Op::Const {
+            hi: 0.1f64.to_bits(),
+            lo: 0.0f64.to_bits()
+        }));
+    }
+
+    #[test]
+    fn undefined_constants_are_errors() {
+        let mut p = Pool::new();
+        let m1 = p.int(-1);
+        let log = p.call(Func::Log, m1);
+        let t = p.var("t");
+        let e = p.mul2(log, t);
+        let mut l = Lowerer::new(Mode::Stable);
+        assert!(matches!(
+            l.lower(&mut p, e),
+            Err(LowerError::Constant { .. })
+        ));
+    }
+}

@@ -1,0 +1,348 @@
+//! Code generation: specialised Rust evaluators of a process, and their verification.
+//!
+//! [`functions`] lowers every derived quantity and field of a [`Process`] to a
+//! straight-line [`lower::Program`] (stable rewrites first, unless naive); [`emit_module`]
+//! puts them in a view model and renders `templates/module.rs.tera`; [`verify`] compiles
+//! the result with rustc and compares it with the 256-bit reference.
+
+pub mod check;
+pub mod lower;
+pub mod runtime;
+pub mod stable;
+pub mod verify;
+pub mod view;
+
+#[cfg(test)]
+mod runtime_tests;
+
+use crate::expr::{ExprId, Pool, Symbol, diff, print};
+use crate::process::{Process, derive};
+
+pub use lower::Mode;
+use lower::{Lowerer, Program, Var};
+
+/// Why code generation failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CodegenError {
+    #[error("`{name}` cannot be a Rust identifier{why}")]
+    Ident { name: String, why: String },
+    #[error("cannot lower `{function}`: {source}")]
+    Lower {
+        function: String,
+        #[source]
+        source: lower::LowerError,
+    },
+    /// A bug in diffsym, not in the input.
+    #[error("internal error in code generation: {what}")]
+    Internal { what: String },
+}
+
+/// Rust's strict and reserved keywords (2021 and 2024 editions).
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
+];
+
+/// Keywords that cannot be raw identifiers either.
+const NOT_RAW: &[&str] = &["crate", "self", "Self", "super", "_"];
+
+/// `name` as a Rust identifier: itself, `r#name` for a keyword, or an error when Rust
+/// cannot name it at all.
+pub fn rust_ident(name: &str) -> Result<String, CodegenError> {
+    let err = |why: &str| CodegenError::Ident {
+        name: name.to_owned(),
+        why: why.to_owned(),
+    };
+    let mut chars = name.chars();
+    let first = chars.next().ok_or_else(|| err(": it is empty"))?;
+    if !(first.is_ascii_alphabetic() || first == '_')
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(err(
+            ": use ASCII letters, digits and `_`, not starting with a digit",
+        ));
+    }
+    if NOT_RAW.contains(&name) {
+        return Err(err(
+            ": it is a Rust keyword that not even `r#` can escape; rename it",
+        ));
+    }
+    if KEYWORDS.contains(&name) {
+        return Ok(format!("r#{name}"));
+    }
+    Ok(name.to_owned())
+}
+
+/// How a lowered function is called and what its program's outputs mean.
+#[derive(Clone, Debug)]
+pub enum Shape {
+    /// `name(t) -> f64`.
+    Scalar { out: Var },
+    /// `name(inputs..., times...) -> f64`, linear in the inputs: `sum coeff_i * input_i`.
+    Field {
+        /// `x`, the model output, and `z` for Euler-Maruyama.
+        inputs: Vec<String>,
+        /// `t`, and `t_next` for steps.
+        times: Vec<String>,
+        /// The nonzero coefficients, by input.
+        coeffs: Vec<(String, Var)>,
+        step: bool,
+    },
+}
+
+/// One function of an emitted module.
+#[derive(Clone, Debug)]
+pub struct Function {
+    pub name: String,
+    /// The exact expression it evaluates, in its inputs and times (the reference).
+    pub expr: ExprId,
+    /// The exact coefficients of the inputs (fields only), for error scales.
+    pub coeff_exprs: Vec<(String, ExprId)>,
+    /// `name(args) = formula`, in LaTeX.
+    pub latex: String,
+    pub program: Program,
+    pub shape: Shape,
+}
+
+fn lower_err(function: &str) -> impl Fn(lower::LowerError) -> CodegenError + '_ {
+    move |source| CodegenError::Lower {
+        function: function.to_owned(),
+        source,
+    }
+}
+
+fn prepare(pool: &mut Pool, e: ExprId, mode: Mode) -> ExprId {
+    match mode {
+        Mode::Stable => stable::stabilize(pool, e),
+        Mode::Naive => e,
+    }
+}
+
+/// The scalar function `name(t) = e`, lowered (its LaTeX name from the derived quantities
+/// when it is one).
+pub fn scalar_function(
+    pool: &mut Pool,
+    name: &str,
+    e: ExprId,
+    mode: Mode,
+) -> Result<Function, CodegenError> {
+    let mut l = Lowerer::new(mode);
+    let prepared = prepare(pool, e, mode);
+    let v = l.lower(pool, prepared).map_err(lower_err(name))?;
+    let symbol = match derive::latex_name(name) {
+        "?" => format!("\\mathrm{{{}}}", name.replace('_', "\\_")),
+        s => s.to_owned(),
+    };
+    Ok(Function {
+        name: name.to_owned(),
+        expr: e,
+        coeff_exprs: Vec::new(),
+        latex: format!("{symbol}(t) = {}", print::to_latex(pool, e)),
+        program: l.finish(),
+        shape: Shape::Scalar { out: v },
+    })
+}
+
+/// Every scalar quantity and field of `p`, lowered.
+pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Function>, CodegenError> {
+    let mut out = Vec::new();
+    for &(name, e) in &p.quantities {
+        out.push(scalar_function(pool, name, e, mode)?);
+    }
+    for field in &p.fields {
+        let name = format!("{}_{}", field.name, field.param.name());
+        let mut inputs = vec!["x".to_owned(), field.param.name().to_owned()];
+        if field.name == "euler_maruyama_step" {
+            inputs.push("z".to_owned());
+        }
+        let mut times = vec!["t".to_owned()];
+        if field.is_step {
+            times.push("t_next".to_owned());
+        }
+        let mut l = Lowerer::new(mode);
+        let mut coeffs = Vec::new();
+        let mut coeff_exprs = Vec::new();
+        for input in &inputs {
+            let s: Symbol = pool.symbol(input);
+            let c = diff::diff(pool, field.expr, s);
+            if pool.is_zero(c) {
+                continue;
+            }
+            let prepared = prepare(pool, c, mode);
+            let v = l.lower(pool, prepared).map_err(lower_err(&name))?;
+            coeffs.push((input.clone(), v));
+            coeff_exprs.push((input.clone(), c));
+        }
+        let args = inputs
+            .iter()
+            .chain(&times)
+            .map(|a| print::symbol_latex(a))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push(Function {
+            latex: format!(
+                "\\mathrm{{{}}}({args}) = {}",
+                name.replace('_', "\\_"),
+                print::to_latex(pool, field.expr)
+            ),
+            name,
+            expr: field.expr,
+            coeff_exprs,
+            program: l.finish(),
+            shape: Shape::Field {
+                inputs,
+                times,
+                coeffs,
+                step: field.is_step,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// An emitted module.
+#[derive(Clone, Debug)]
+pub struct Emitted {
+    /// The process name as a Rust identifier (`r#fn` for a process called `fn`).
+    pub ident: String,
+    /// `NAME.rs`.
+    pub file_name: String,
+    /// The formatted module source.
+    pub code: String,
+    pub functions: Vec<Function>,
+}
+
+/// Emits the module of `p`; `source` names the .dsym file in the header.
+pub fn emit_module(
+    pool: &mut Pool,
+    p: &Process,
+    source: &str,
+    mode: Mode,
+) -> Result<Emitted, CodegenError> {
+    rust_ident(&p.name)?;
+    let functions = functions(pool, p, mode)?;
+    let params = p
+        .params
+        .iter()
+        .map(|q| format!("{} = {}", q.name, print::to_text(pool, q.value)))
+        .collect();
+    let spec = ModuleSpec {
+        name: &p.name,
+        doc: p.doc.as_deref(),
+        params,
+        source,
+    };
+    render_module(&spec, functions, mode)
+}
+
+/// What the header and documentation of a module say about where it came from.
+pub struct ModuleSpec<'a> {
+    /// The process name (also the file name).
+    pub name: &'a str,
+    pub doc: Option<&'a str>,
+    /// `name = value` of every parameter folded in.
+    pub params: Vec<String>,
+    /// The .dsym file, as named in the header.
+    pub source: &'a str,
+}
+
+/// Renders lowered `functions` as a module.
+pub fn render_module(
+    spec: &ModuleSpec<'_>,
+    functions: Vec<Function>,
+    mode: Mode,
+) -> Result<Emitted, CodegenError> {
+    let ident = rust_ident(spec.name)?;
+    let source = spec.source;
+    let lit = view::doc_literal;
+    let mut module_doc = vec![
+        lit(""),
+        lit(&format!(
+            "Evaluators of the process `{}`{}.",
+            spec.name,
+            spec.doc.map(|d| format!(" ({d})")).unwrap_or_default()
+        )),
+    ];
+    if !spec.params.is_empty() {
+        module_doc.push(lit(""));
+        module_doc.push(lit(&format!(
+            "Parameters folded in: {}.",
+            spec.params.join(", ")
+        )));
+    }
+    module_doc.push(lit(""));
+    module_doc.push(lit(match mode {
+        Mode::Stable => {
+            "Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once."
+        }
+        Mode::Naive => "Lowering: naive (plain f64 operations as written; for comparison only).",
+    }));
+    let mut fn_views = Vec::new();
+    for f in &functions {
+        let what = match f.shape {
+            Shape::Scalar { .. } => format!("`{}(t)`", f.name),
+            Shape::Field { .. } => format!("`{}`", f.name),
+        };
+        let doc = vec![
+            lit(&format!(
+                "{what} of the process `{}`, from `{source}`.",
+                spec.name
+            )),
+            lit(""),
+            lit("```text"),
+            lit(&f.latex),
+            lit("```"),
+        ];
+        fn_views.extend(view::function_views(f, mode, doc));
+    }
+    let module = view::ModuleView {
+        header: lit(&format!("generated by diffsym from {source}; do not edit")),
+        module_doc,
+        process: view::string_literal(spec.name),
+        stable: mode == Mode::Stable,
+        functions: fn_views,
+        runtime: view::RUNTIME.to_owned(),
+    };
+    let code = view::render_rust(view::MODULE_TEMPLATE, &module)?;
+    Ok(Emitted {
+        file_name: format!("{}.rs", spec.name),
+        ident,
+        code,
+        functions,
+    })
+}
+
+/// The files of a Cargo crate around `emitted` (paths relative to the crate root):
+/// `Cargo.toml`, `src/lib.rs` (the module) and `tests/reference.rs` (the reference values
+/// at every checked point, so `cargo test` re-verifies the code).
+pub fn crate_files(
+    pool: &mut Pool,
+    emitted: &Emitted,
+    process: &str,
+    source: &str,
+) -> Result<Vec<(String, String)>, CodegenError> {
+    let lib = format!("diffsym_{process}");
+    rust_ident(&lib)?;
+    let cases = verify::reference_cases(pool, &emitted.functions);
+    let reference = verify::reference_test(&cases, &lib, source)?;
+    #[derive(serde::Serialize)]
+    struct CargoView {
+        source: String,
+        package: String,
+    }
+    let cargo = view::render_text(
+        view::CARGO_TEMPLATE,
+        &CargoView {
+            source: source.replace(['\n', '\r'], " "),
+            package: view::string_literal(&lib),
+        },
+    )?;
+    Ok(vec![
+        ("Cargo.toml".to_owned(), cargo),
+        ("src/lib.rs".to_owned(), emitted.code.clone()),
+        ("tests/reference.rs".to_owned(), reference),
+    ])
+}

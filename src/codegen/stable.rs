@@ -1,0 +1,497 @@
+//! Numerically stable rewrites applied before lowering (the `--naive` lowering skips them).
+//!
+//! Each rewrite is an identity that holds wherever its input is defined, chosen so that
+//! the result evaluates without catastrophic cancellation near t = 0 and t = 1:
+//!
+//! | rewrite | identity |
+//! |---|---|
+//! | `expm1` | `c*r*exp(a) - c*r = c*r*expm1(a)` (so `1 - exp(x) = -expm1(x)`) |
+//! | `log1p` | `log(1 + x) = log1p(x)` |
+//! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
+//! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
+//! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`) |
+//! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
+//!
+//! `sqrt(1 - alpha^2)` for `alpha = exp(L)` becomes `sqrt(-expm1(2L))`, and
+//! `log(alpha/sigma)` becomes `L - log(sigma)`: both are computed from log alpha.
+//! Everything else that is ill-conditioned in f64 (large arguments of `exp`, `tan` next to
+//! its pole as t -> 1) is left to the double-double evaluation of the stable lowering.
+
+use std::collections::HashMap;
+
+use num_rational::BigRational;
+use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use crate::expr::hp::{self, Hp};
+use crate::expr::{ExprId, Func, Node, Pool, Symbol, poly};
+
+/// Rewrites `e` bottom-up with the rewrites of this module.
+pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
+    Stabilizer::default().run(pool, e)
+}
+
+#[derive(Default)]
+struct Stabilizer {
+    memo: HashMap<ExprId, ExprId>,
+}
+
+impl Stabilizer {
+    fn run(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        if let Some(&r) = self.memo.get(&e) {
+            return r;
+        }
+        let children = pool.children(e);
+        let new_children: Vec<ExprId> = children.iter().map(|&c| self.run(pool, c)).collect();
+        let rebuilt = if new_children == children {
+            e
+        } else {
+            pool.rebuild(e, &new_children)
+        };
+        let r = self.rewrite(pool, rebuilt);
+        self.memo.insert(e, r);
+        r
+    }
+
+    fn rewrite(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+        match pool.node(e).clone() {
+            Node::Add(xs) => {
+                let e2 = expm1_pairs(pool, &xs).unwrap_or(e);
+                if e2 != e {
+                    return self.run(pool, e2);
+                }
+                if let Some(r) = cos_minus_one(pool, &xs) {
+                    return self.run(pool, r);
+                }
+                if needs_together(pool, &xs) {
+                    let r = together_in_roots(pool, e);
+                    if r != e && !matches!(pool.node(r), Node::Add(_)) {
+                        return self.run(pool, r);
+                    }
+                }
+                e
+            }
+            Node::Mul(xs) => merge_exp(pool, &xs).map_or(e, |r| self.run(pool, r)),
+            Node::Call(Func::Log, a) => {
+                let r = log_rewrite(pool, a);
+                if r == e { e } else { self.run(pool, r) }
+            }
+            _ => e,
+        }
+    }
+}
+
+/// `exp(a)^k` as `(a, k)` for an integer `k` (k = 1 for `exp(a)` itself).
+fn exp_power(pool: &Pool, f: ExprId) -> Option<(ExprId, BigRational)> {
+    match pool.node(f) {
+        Node::Call(Func::Exp, a) => Some((*a, BigRational::one())),
+        Node::Pow(b, k) => match (pool.node(*b), pool.as_rational(*k)) {
+            (Node::Call(Func::Exp, a), Some(k)) if k.is_integer() => Some((*a, k.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The factors of a term (a product's factors, or the term itself).
+fn factors(pool: &Pool, e: ExprId) -> Vec<ExprId> {
+    match pool.node(e) {
+        Node::Mul(xs) => xs.to_vec(),
+        _ if pool.is_one(e) => Vec::new(),
+        _ => vec![e],
+    }
+}
+
+/// `expm1`: finds terms `c*r*exp(a)` and `-c*r` of the sum and replaces them by
+/// `c*r*expm1(a)`.
+fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    for (i, (c, r)) in split.iter().enumerate() {
+        let fs = factors(pool, *r);
+        for (k, &f) in fs.iter().enumerate() {
+            let Some((a, n)) = exp_power(pool, f) else {
+                continue;
+            };
+            let rest: Vec<ExprId> = fs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != k)
+                .map(|(_, &g)| g)
+                .collect();
+            let rest = pool.mul(rest);
+            let partner = split
+                .iter()
+                .enumerate()
+                .position(|(j, (c2, r2))| j != i && *r2 == rest && *c2 == -c.clone());
+            if let Some(j) = partner {
+                let nr = pool.rational(n);
+                let arg = pool.mul(vec![nr, a]);
+                let em1 = pool.call(Func::Expm1, arg);
+                let cr = pool.rational(c.clone());
+                let term = pool.mul(vec![cr, rest, em1]);
+                let mut terms: Vec<ExprId> = xs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(l, _)| l != i && l != j)
+                    .map(|(_, &x)| x)
+                    .collect();
+                terms.push(term);
+                return Some(pool.add(terms));
+            }
+        }
+    }
+    None
+}
+
+/// `cos-minus-one`: a sum of `c_k cos(u)^k` with `sum c_k = 0` is `(cos u - 1) q(cos u)`,
+/// and `cos u - 1 = -2 sin(u/2)^2` has no cancellation near `u = 0`.
+fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let mut arg = None;
+    let mut coeffs: Vec<BigRational> = Vec::new();
+    for &x in xs {
+        let (c, r) = pool.split_coeff(x);
+        let (base, k) = if pool.is_one(r) {
+            (None, 0usize)
+        } else {
+            let (b, n) = pool.split_pow(r);
+            let n = pool.as_rational(n)?;
+            if !n.is_integer() || !n.is_positive() {
+                return None;
+            }
+            (Some(b), n.to_integer().to_usize()?)
+        };
+        if let Some(b) = base {
+            let Node::Call(Func::Cos, u) = pool.node(b) else {
+                return None;
+            };
+            if arg.is_some_and(|a| a != *u) {
+                return None;
+            }
+            arg = Some(*u);
+        }
+        if k > 64 {
+            return None;
+        }
+        if coeffs.len() <= k {
+            coeffs.resize(k + 1, BigRational::zero());
+        }
+        coeffs[k] += c;
+    }
+    let u = arg?;
+    if coeffs.len() < 2
+        || !coeffs
+            .iter()
+            .fold(BigRational::zero(), |a, c| a + c)
+            .is_zero()
+    {
+        return None;
+    }
+    // Synthetic division by (c - 1): b_{k-1} = a_k + b_k.
+    let deg = coeffs.len() - 1;
+    let mut q = vec![BigRational::zero(); deg];
+    q[deg - 1] = coeffs[deg].clone();
+    for k in (1..deg).rev() {
+        q[k - 1] = &coeffs[k] + &q[k];
+    }
+    let cos_u = pool.call(Func::Cos, u);
+    let mut terms = Vec::new();
+    for (k, b) in q.into_iter().enumerate() {
+        if b.is_zero() {
+            continue;
+        }
+        let c = pool.rational(b);
+        let p = pool.powi(cos_u, k as i64);
+        terms.push(pool.mul(vec![c, p]));
+    }
+    let qe = pool.add(terms);
+    let half = pool.frac(1, 2);
+    let half_u = pool.mul(vec![half, u]);
+    let s = pool.call(Func::Sin, half_u);
+    let s2 = pool.powi(s, 2);
+    let m2 = pool.int(-2);
+    Some(pool.mul(vec![m2, s2, qe]))
+}
+
+/// Whether a sum has a constant term and a term divided by a sum (`1 - 1/(1 + y)`), or
+/// two terms divided by sums (`1/(t - t^(3/2)) - 1/(sqrt(t) - t)`): both can cancel to
+/// far below the size of their terms.
+fn needs_together(pool: &Pool, xs: &[ExprId]) -> bool {
+    let consts = xs
+        .iter()
+        .filter(|&&x| pool.free_symbols(x).is_empty())
+        .count();
+    let recip_sums = xs
+        .iter()
+        .filter(|&&x| {
+            factors(pool, x).into_iter().any(|f| match pool.node(f) {
+                Node::Pow(b, k) => {
+                    matches!(pool.node(*b), Node::Add(_))
+                        && pool.as_rational(*k).is_some_and(|k| k.is_negative())
+                }
+                _ => false,
+            })
+        })
+        .count();
+    recip_sums >= 1 && consts + recip_sums >= 2
+}
+
+/// `together`, after writing each symbol `s` that appears under a fractional power as
+/// `u^q` (`q` the common denominator of its exponents), so that `t` and `sqrt(t)` are one
+/// generator `u` and common factors such as `(1 - sqrt(t))^2` cancel exactly; then back.
+fn together_in_roots(pool: &mut Pool, e: ExprId) -> ExprId {
+    let mut roots: Vec<(Symbol, i64)> = Vec::new();
+    collect_root_denominators(pool, e, &mut roots);
+    if roots.is_empty() {
+        return poly::together(pool, e);
+    }
+    let subs: Vec<(Symbol, Symbol, i64)> = roots
+        .iter()
+        .map(|&(s, q)| {
+            let name = format!("_root_{}", pool.symbol_name(s));
+            let u = pool.symbol(&name);
+            pool.set_domain(u, pool.domain(s));
+            (s, u, q)
+        })
+        .collect();
+    let mut memo = HashMap::new();
+    let Some(forward) = map_powers(pool, e, &mut memo, &|pool, s, r| {
+        let &(_, u, q) = subs.iter().find(|(x, _, _)| *x == s)?;
+        let ue = pool.sym_expr(u);
+        let k = r * BigRational::from_integer(q.into());
+        Some(pool.pow_rational(ue, k))
+    }) else {
+        return poly::together(pool, e);
+    };
+    let together = poly::together(pool, forward);
+    let mut memo = HashMap::new();
+    map_powers(pool, together, &mut memo, &|pool, u, r| {
+        let &(s, _, q) = subs.iter().find(|(_, x, _)| *x == u)?;
+        let se = pool.sym_expr(s);
+        let k = r / BigRational::from_integer(q.into());
+        Some(pool.pow_rational(se, k))
+    })
+    .unwrap_or(e)
+}
+
+/// For each symbol raised to a non-integer rational power in `e`, the least common
+/// denominator of its exponents (at most 12).
+fn collect_root_denominators(pool: &Pool, e: ExprId, out: &mut Vec<(Symbol, i64)>) {
+    let mut stack = vec![e];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x) {
+            continue;
+        }
+        if let Node::Pow(b, k) = pool.node(x)
+            && let (Node::Sym(s), Some(k)) = (pool.node(*b), pool.as_rational(*k))
+            && !k.is_integer()
+            && let Some(d) = k.denom().to_i64()
+        {
+            match out.iter_mut().find(|(y, _)| y == s) {
+                Some((_, q)) => *q = num_integer::lcm(*q, d),
+                None => out.push((*s, d)),
+            }
+        }
+        stack.extend(pool.children(x));
+    }
+    out.retain(|&(_, q)| q <= 12);
+    out.sort_by(|a, b| pool.symbol_name(a.0).cmp(pool.symbol_name(b.0)));
+}
+
+/// Rebuilds `e` with every power `s^r` of a symbol (and `s` itself, `r = 1`) replaced by
+/// `f(s, r)` where `f` gives one; `None` if a power of a substituted symbol is not rational.
+fn map_powers(
+    pool: &mut Pool,
+    e: ExprId,
+    memo: &mut HashMap<ExprId, ExprId>,
+    f: &dyn Fn(&mut Pool, Symbol, BigRational) -> Option<ExprId>,
+) -> Option<ExprId> {
+    if let Some(&r) = memo.get(&e) {
+        return Some(r);
+    }
+    let r = match pool.node(e).clone() {
+        Node::Sym(s) => f(pool, s, BigRational::one()).unwrap_or(e),
+        Node::Pow(b, k) if matches!(pool.node(b), Node::Sym(_)) => {
+            let Node::Sym(s) = *pool.node(b) else {
+                unreachable!("matched above")
+            };
+            match pool.as_rational(k).cloned() {
+                Some(k) => f(pool, s, k).unwrap_or(e),
+                None => {
+                    if f(pool, s, BigRational::one()).is_some() {
+                        return None;
+                    }
+                    let k2 = map_powers(pool, k, memo, f)?;
+                    pool.pow(b, k2)
+                }
+            }
+        }
+        _ => {
+            let children = pool.children(e);
+            let mut new = Vec::with_capacity(children.len());
+            for c in children {
+                new.push(map_powers(pool, c, memo, f)?);
+            }
+            pool.rebuild(e, &new)
+        }
+    };
+    memo.insert(e, r);
+    Some(r)
+}
+
+/// `exp-merge`: `exp(a) * exp(b)^k * r = exp(a + k b) * r`.
+fn merge_exp(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let mut args = Vec::new();
+    let mut rest = Vec::new();
+    for &x in xs {
+        match exp_power(pool, x) {
+            Some((a, k)) => {
+                let kr = pool.rational(k);
+                args.push(pool.mul(vec![kr, a]));
+            }
+            None => rest.push(x),
+        }
+    }
+    if args.len() < 2 {
+        return None;
+    }
+    let sum = pool.add(args);
+    rest.push(pool.call(Func::Exp, sum));
+    Some(pool.mul(rest))
+}
+
+/// Whether a constant is provably positive (evaluated at 256 bits).
+fn positive_constant(pool: &Pool, e: ExprId) -> bool {
+    if !pool.free_symbols(e).is_empty() {
+        return false;
+    }
+    Hp::new(hp::DEFAULT_PRECISION)
+        .eval(pool, e, &[])
+        .is_ok_and(|v| hp::to_f64(&v) > 0.0)
+}
+
+/// `log1p` and `log-exp`: the logarithm of `a`, split where its factors are positive.
+fn log_rewrite(pool: &mut Pool, a: ExprId) -> ExprId {
+    if let Some((x, k)) = exp_power(pool, a) {
+        let kr = pool.rational(k);
+        return pool.mul(vec![kr, x]);
+    }
+    match pool.node(a).clone() {
+        Node::Add(xs) => {
+            let one = pool.one();
+            if xs.contains(&one) {
+                let rest: Vec<ExprId> = xs.iter().copied().filter(|&x| x != one).collect();
+                let rest = pool.add(rest);
+                return pool.call(Func::Log1p, rest);
+            }
+            pool.call(Func::Log, a)
+        }
+        Node::Pow(b, q) if pool.as_rational(q).is_some_and(|q| !q.is_integer()) => {
+            let lb = log_rewrite(pool, b);
+            pool.mul(vec![q, lb])
+        }
+        Node::Mul(xs) => {
+            let mut logs = Vec::new();
+            let mut rest = Vec::new();
+            for &f in xs.iter() {
+                let safe = exp_power(pool, f).is_some()
+                    || positive_constant(pool, f)
+                    || matches!(pool.node(f), Node::Pow(_, q)
+                        if pool.as_rational(*q).is_some_and(|q| !q.is_integer()));
+                if safe {
+                    logs.push(log_rewrite(pool, f));
+                } else {
+                    rest.push(f);
+                }
+            }
+            if logs.is_empty() {
+                return pool.call(Func::Log, a);
+            }
+            if !rest.is_empty() {
+                let r = pool.mul(rest);
+                logs.push(log_rewrite(pool, r));
+            }
+            pool.add(logs)
+        }
+        _ => pool.call(Func::Log, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::print::to_text;
+
+    /// Parses `text` as an expression in `t` (domain [0, 1]).
+    fn expr(pool: &mut Pool, text: &str) -> ExprId {
+        let t = crate::process::time_symbol(pool);
+        let _ = t;
+        let src = format!("process p {{ sigma(t) = {text}; }}");
+        let ast = crate::syntax::parse_file(&src).expect("parses");
+        let ps = crate::process::lower_file(pool, &ast, &src, &[]).expect("lowers");
+        let d = ps[0].def("sigma").expect("defined");
+        let te = pool.var("t");
+        crate::expr::subst::subst(pool, d.template, &[(d.template_args[0], te)])
+    }
+
+    fn value(pool: &Pool, e: ExprId, t: f64) -> f64 {
+        let s = pool.lookup_symbol("t").expect("t");
+        let mut hp = Hp::new(hp::DEFAULT_PRECISION);
+        let v = hp.from_f64(t);
+        hp::to_f64(&hp.eval(pool, e, &[(s, v)]).expect("defined"))
+    }
+
+    /// `stabilize(text)` prints as `want` and has the same value at several points.
+    fn check(text: &str, want: &str) {
+        let mut pool = Pool::new();
+        let e = expr(&mut pool, text);
+        let r = stabilize(&mut pool, e);
+        assert_eq!(to_text(&pool, r), want, "{text}");
+        for t in [1e-9, 0.01, 0.3, 0.7, 0.99] {
+            let (a, b) = (value(&pool, e, t), value(&pool, r, t));
+            assert!(
+                (a - b).abs() <= 1e-15 * a.abs(),
+                "{text} at {t}: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_minus_exp_becomes_expm1() {
+        check("1 - exp(-t)", "-expm1(-t)");
+        check("sqrt(1 - exp(-t/10 - t^2))", "sqrt(-expm1(-t/10 - t^2))");
+        check("2*t - 2*t*exp(-t)", "-2*t*expm1(-t)");
+    }
+
+    #[test]
+    fn log_of_one_plus_becomes_log1p() {
+        check("log(1 + t^2)", "log1p(t^2)");
+        check("log(1 - exp(-t))", "log(-expm1(-t))");
+    }
+
+    #[test]
+    fn logs_of_exponentials_and_roots_split() {
+        check(
+            "log(exp(-t)/sqrt(1 - exp(-2*t)))",
+            "-t - log(-expm1(-2*t))/2",
+        );
+    }
+
+    #[test]
+    fn quotients_of_exponentials_merge() {
+        check("exp(t)/exp(t^2)", "exp(t - t^2)");
+    }
+
+    #[test]
+    fn constant_minus_reciprocal_becomes_one_fraction() {
+        check("1 - 1/(1 + t^2)", "t^2/(1 + t^2)");
+        check("1/(t - t^(3/2)) - 1/(sqrt(t) - t)", "1/t");
+    }
+
+    #[test]
+    fn cosine_polynomials_vanishing_at_one_factor_through_sine() {
+        check(
+            "cos(pi*t/2)^3 - cos(pi*t/2)",
+            "-2*sin(pi*t/4)^2*(cos(pi*t/2) + cos(pi*t/2)^2)",
+        );
+    }
+}

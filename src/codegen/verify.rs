@@ -1,0 +1,397 @@
+//! Verification of an emitted module: compile it with rustc, run it on deterministic
+//! points, compare every function with the 256-bit reference, and report the worst errors.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde::Serialize;
+
+use super::check;
+use super::view::{self, f64_literal, string_literal};
+use super::{CodegenError, Emitted, Function, Shape};
+use crate::expr::hp::{self, Hp};
+use crate::expr::{ExprId, Pool};
+
+/// The values of the state, the model output and the noise at which fields are checked.
+pub const FIELD_INPUTS: [f64; 3] = [0.625, -0.34375, 1.3125];
+
+/// The times at which every function is checked: 24 Chebyshev nodes of [0, 1] and
+/// `10^-k`, `1 - 10^-k` for `k = 1..=12`, sorted.
+pub fn points() -> Vec<f64> {
+    let n = 24;
+    let mut ts: Vec<f64> = (0..n)
+        .map(|k| {
+            let theta = std::f64::consts::PI * (2 * k + 1) as f64 / (2 * n) as f64;
+            0.5 - 0.5 * theta.cos()
+        })
+        .collect();
+    for k in 1..=12 {
+        let d = 10f64.powi(-k);
+        ts.push(d);
+        ts.push(1.0 - d);
+    }
+    ts.sort_by(f64::total_cmp);
+    ts.dedup();
+    ts
+}
+
+/// The step a sampler takes from `t` in the checks: to `t_next = 3t/4`.
+pub fn next_time(t: f64) -> f64 {
+    0.75 * t
+}
+
+/// One row: the arguments of a call, the reference value, and its error scale (0 for a
+/// scalar function, measured in plain ulps).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub args: Vec<f64>,
+    pub want: f64,
+    pub scale: f64,
+}
+
+/// The reference rows of one function.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub function: String,
+    /// The Rust call of the function on a row `r` (`g2(r[0])`), without a module path.
+    pub call: String,
+    pub rows: Vec<Row>,
+    pub bound: f64,
+    /// The number of arguments.
+    pub arity: usize,
+}
+
+fn normal(x: f64) -> bool {
+    x.is_normal()
+}
+
+/// The reference rows of every function, at [`points`]: rows where the reference is not a
+/// finite normal f64 (or is undefined) are left out.
+pub fn reference_cases(pool: &mut Pool, functions: &[Function]) -> Vec<Case> {
+    let mut hp = Hp::new(hp::DEFAULT_PRECISION);
+    let ts = points();
+    let mut eval = |pool: &mut Pool, e: ExprId, env: &[(&str, f64)]| -> Option<f64> {
+        let env: Vec<_> = env
+            .iter()
+            .map(|(n, v)| (pool.symbol(n), hp.from_f64(*v)))
+            .collect();
+        hp.eval(pool, e, &env).ok().map(|v| hp::to_f64(&v))
+    };
+    let mut cases = Vec::new();
+    for f in functions {
+        let mut rows = Vec::new();
+        let (call, bound, arity) = match &f.shape {
+            Shape::Scalar { .. } => {
+                for &t in &ts {
+                    if let Some(want) = eval(pool, f.expr, &[("t", t)])
+                        && (want == 0.0 || normal(want))
+                    {
+                        rows.push(Row {
+                            args: vec![t],
+                            want,
+                            scale: 0.0,
+                        });
+                    }
+                }
+                (format!("{}(r[0])", f.name), check::SCALAR_BOUND, 1)
+            }
+            Shape::Field { inputs, times, .. } => {
+                let n = inputs.len() + times.len();
+                for &t in &ts {
+                    let mut env: Vec<(&str, f64)> = inputs
+                        .iter()
+                        .zip(FIELD_INPUTS)
+                        .map(|(i, v)| (i.as_str(), v))
+                        .collect();
+                    env.push(("t", t));
+                    if times.len() == 2 {
+                        env.push(("t_next", next_time(t)));
+                    }
+                    let Some(want) = eval(pool, f.expr, &env) else {
+                        continue;
+                    };
+                    let mut scale = 0.0;
+                    let mut ok = want.is_finite();
+                    for (input, c) in &f.coeff_exprs {
+                        let v = env.iter().find(|(n, _)| n == input).map_or(0.0, |p| p.1);
+                        match eval(pool, *c, &env) {
+                            Some(c) => scale += (c * v).abs(),
+                            None => ok = false,
+                        }
+                    }
+                    if ok && normal(scale) && scale.is_finite() {
+                        rows.push(Row {
+                            args: env.iter().map(|p| p.1).collect(),
+                            want,
+                            scale,
+                        });
+                    }
+                }
+                let args = (0..n).map(|i| format!("r[{i}]")).collect::<Vec<_>>();
+                (
+                    format!("{}({})", f.name, args.join(", ")),
+                    check::FIELD_BOUND,
+                    n,
+                )
+            }
+        };
+        cases.push(Case {
+            function: f.name.clone(),
+            call,
+            rows,
+            bound,
+            arity,
+        });
+    }
+    cases
+}
+
+/// The worst error of one function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub function: String,
+    /// Largest error in ulps (of the value, or of the scale for fields).
+    pub max_err: f64,
+    /// The arguments where it occurs.
+    pub at: Vec<f64>,
+    pub bound: f64,
+    pub rows: usize,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.max_err <= self.bound
+    }
+}
+
+/// Why verification could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot run rustc: {0}")]
+    Rustc(String),
+    #[error("the emitted module does not compile:\n{0}")]
+    Compile(String),
+    #[error("the verification program failed: {0}")]
+    Run(String),
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+    #[error("temporary directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Serialize)]
+struct HarnessView {
+    module_path: String,
+    ident: String,
+    cases: Vec<CaseView>,
+}
+
+#[derive(Serialize)]
+struct CaseView {
+    arity: usize,
+    rows: String,
+    call: String,
+}
+
+fn rows_literal(rows: &[Row]) -> String {
+    let inner: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let args: Vec<String> = r.args.iter().map(|&a| f64_literal(a)).collect();
+            format!("[{}]", args.join(", "))
+        })
+        .collect();
+    format!("[{}]", inner.join(", "))
+}
+
+/// Compiles `emitted` with a harness that prints every function at every row, runs it, and
+/// returns the results in the order of `cases`.
+pub fn run_compiled(emitted: &Emitted, cases: &[Case]) -> Result<Vec<Vec<f64>>, VerifyError> {
+    let dir = tempfile::tempdir()?;
+    let module_path = dir.path().join("module.rs");
+    std::fs::write(&module_path, &emitted.code)?;
+    let harness = HarnessView {
+        module_path: string_literal("module.rs"),
+        ident: emitted.ident.clone(),
+        cases: cases
+            .iter()
+            .map(|c| CaseView {
+                arity: c.arity,
+                rows: rows_literal(&c.rows),
+                call: format!("{}::{}", emitted.ident, c.call),
+            })
+            .collect(),
+    };
+    let main = view::render_rust(TEMPLATE, &harness)?;
+    std::fs::write(dir.path().join("main.rs"), main)?;
+    let exe = dir.path().join("verify");
+    compile(dir.path(), &exe)?;
+    let out = Command::new(&exe)
+        .output()
+        .map_err(|e| VerifyError::Run(e.to_string()))?;
+    if !out.status.success() {
+        return Err(VerifyError::Run(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut values = text
+        .lines()
+        .map(|l| l.trim().parse::<u64>().map(f64::from_bits));
+    let mut results = Vec::new();
+    for c in cases {
+        let mut got = Vec::with_capacity(c.rows.len());
+        for _ in &c.rows {
+            match values.next() {
+                Some(Ok(v)) => got.push(v),
+                _ => return Err(VerifyError::Run("truncated output".into())),
+            }
+        }
+        results.push(got);
+    }
+    Ok(results)
+}
+
+/// The verification harness template, `templates/verify.rs.tera`.
+const TEMPLATE: &str = include_str!("../../templates/verify.rs.tera");
+
+fn compile(dir: &Path, exe: &Path) -> Result<(), VerifyError> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc)
+        .current_dir(dir)
+        .args(["--edition", "2021", "-C", "opt-level=1", "-o"])
+        .arg(exe)
+        .arg("main.rs")
+        .output()
+        .map_err(|e| VerifyError::Rustc(e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(VerifyError::Compile(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+}
+
+/// Compares results with the reference rows.
+pub fn compare(cases: &[Case], results: &[Vec<f64>]) -> Vec<Report> {
+    cases
+        .iter()
+        .zip(results)
+        .map(|(c, got)| {
+            let mut worst = Report {
+                function: c.function.clone(),
+                max_err: 0.0,
+                at: Vec::new(),
+                bound: c.bound,
+                rows: c.rows.len(),
+            };
+            for (row, &g) in c.rows.iter().zip(got) {
+                let err = check::error(g, row.want, row.scale);
+                if err > worst.max_err || (err.is_nan() && !worst.max_err.is_nan()) {
+                    worst.max_err = err;
+                    worst.at = row.args.clone();
+                }
+            }
+            worst
+        })
+        .collect()
+}
+
+/// Emits, compiles, runs and compares: one report per function.
+pub fn verify(pool: &mut Pool, emitted: &Emitted) -> Result<Vec<Report>, VerifyError> {
+    let cases = reference_cases(pool, &emitted.functions);
+    let results = run_compiled(emitted, &cases)?;
+    Ok(compare(&cases, &results))
+}
+
+/// The report as a table: function, max error in ulps, where (the last argument of a
+/// field is its time(s)).
+pub fn table(reports: &[Report]) -> String {
+    let width = reports
+        .iter()
+        .map(|r| r.function.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut s = format!(
+        "{:<width$}  {:>10}  {:>5}  {:>6}  where\n",
+        "function", "max ulps", "bound", "points"
+    );
+    for r in reports {
+        let at =
+            r.at.iter()
+                .map(|&a| format!("{a:e}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+        let at = if at.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("({at})")
+        };
+        let flag = if r.passed() { "" } else { "  FAILED" };
+        s.push_str(&format!(
+            "{:<width$}  {:>10.2}  {:>5}  {:>6}  {at}{flag}\n",
+            r.function, r.max_err, r.bound, r.rows
+        ));
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct ReferenceView {
+    header: String,
+    lib: String,
+    check: String,
+    cases: Vec<RefCaseView>,
+}
+
+#[derive(Serialize)]
+struct RefCaseView {
+    test: String,
+    name: String,
+    rows: String,
+    call: String,
+    bound: String,
+}
+
+/// `tests/reference.rs` of an emitted crate whose library is `lib`.
+pub fn reference_test(cases: &[Case], lib: &str, source: &str) -> Result<String, CodegenError> {
+    let view = ReferenceView {
+        header: view::doc_literal(&format!(
+            "generated by diffsym from {source}; do not edit: reference values at 256 bits"
+        )),
+        lib: lib.to_owned(),
+        check: CHECK.to_owned(),
+        cases: cases
+            .iter()
+            .map(|c| RefCaseView {
+                test: format!("{}_matches_reference", c.function),
+                name: string_literal(&c.function),
+                rows: {
+                    let rows: Vec<String> = c
+                        .rows
+                        .iter()
+                        .map(|r| {
+                            let args: Vec<String> =
+                                r.args.iter().map(|&a| f64_literal(a)).collect();
+                            format!(
+                                "(&[{}], {}, {})",
+                                args.join(", "),
+                                f64_literal(r.want),
+                                f64_literal(r.scale)
+                            )
+                        })
+                        .collect();
+                    format!("[{}]", rows.join(", "))
+                },
+                call: c.call.clone(),
+                bound: f64_literal(c.bound),
+            })
+            .collect(),
+    };
+    view::render_rust(view::REFERENCE_TEMPLATE, &view)
+}
+
+/// The error measures, copied into an emitted crate's reference test.
+pub const CHECK: &str = include_str!("check.rs");

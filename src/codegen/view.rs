@@ -1,0 +1,327 @@
+//! The view model of an emitted module (every name, literal and signature, computed here)
+//! and its rendering through the tera templates, formatted by prettyplease.
+
+use serde::Serialize;
+
+use super::lower::{Mode, Op, Program, Var};
+use super::{CodegenError, Function, Shape};
+use crate::expr::Func;
+
+/// The module template, `templates/module.rs.tera`.
+pub const MODULE_TEMPLATE: &str = include_str!("../../templates/module.rs.tera");
+/// The crate's `Cargo.toml`, `templates/Cargo.toml.tera`.
+pub const CARGO_TEMPLATE: &str = include_str!("../../templates/Cargo.toml.tera");
+/// The crate's reference test, `templates/reference.rs.tera`.
+pub const REFERENCE_TEMPLATE: &str = include_str!("../../templates/reference.rs.tera");
+/// The double-double runtime copied into stable modules.
+pub const RUNTIME: &str = include_str!("runtime.rs");
+
+#[derive(Serialize)]
+pub struct ModuleView {
+    /// A Rust string literal: the header line.
+    pub header: String,
+    /// Rust string literals: the module documentation, one per line.
+    pub module_doc: Vec<String>,
+    /// A Rust string literal: the process name.
+    pub process: String,
+    pub stable: bool,
+    pub functions: Vec<FnView>,
+    pub runtime: String,
+}
+
+#[derive(Serialize)]
+pub struct FnView {
+    /// Rust string literals, one per doc line.
+    pub doc: Vec<String>,
+    pub name: String,
+    /// `x: f64, eps: f64, t: f64`.
+    pub params: String,
+    pub ret: String,
+    pub allow_unused: bool,
+    pub lets: Vec<LetView>,
+    pub result: String,
+}
+
+#[derive(Serialize)]
+pub struct LetView {
+    pub name: String,
+    pub ty: String,
+    pub value: String,
+}
+
+/// A Rust string literal with the text `s` (every character that could end or escape the
+/// literal is escaped, so no content can break out of it).
+pub fn string_literal(s: &str) -> String {
+    format!("\"{}\"", s.escape_default())
+}
+
+/// A `#[doc = ...]` literal for the doc line `s` (with the space `///` comments have).
+pub fn doc_literal(s: &str) -> String {
+    if s.is_empty() {
+        string_literal("")
+    } else {
+        string_literal(&format!(" {s}"))
+    }
+}
+
+/// An f64 literal that reads back as exactly `x`.
+pub fn f64_literal(x: f64) -> String {
+    let s = format!("{x:?}");
+    if s.contains(['.', 'e']) || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn var(v: Var) -> String {
+    format!("v{v}")
+}
+
+/// The right-hand side of one instruction.
+fn op_text(op: &Op, mode: Mode) -> String {
+    let stable = mode == Mode::Stable;
+    match op {
+        Op::Input(name) if stable => format!("Dd::from_f64({name})"),
+        Op::Input(name) => name.clone(),
+        Op::Const { hi, lo } if stable => format!(
+            "Dd::new({}, {})",
+            f64_literal(f64::from_bits(*hi)),
+            f64_literal(f64::from_bits(*lo))
+        ),
+        Op::Const { hi, .. } => f64_literal(f64::from_bits(*hi)),
+        Op::Sum(terms) => {
+            let mut s = var(terms[0].1);
+            for (neg, v) in &terms[1..] {
+                s.push_str(if *neg { " - " } else { " + " });
+                s.push_str(&var(*v));
+            }
+            s
+        }
+        Op::Mul(xs) => xs.iter().map(|&v| var(v)).collect::<Vec<_>>().join(" * "),
+        Op::Div(a, b) => format!("{} / {}", var(*a), var(*b)),
+        Op::Neg(a) => format!("-{}", var(*a)),
+        Op::PowI(a, 2) if stable => format!("{}.square()", var(*a)),
+        Op::PowI(a, 2) => format!("{0} * {0}", var(*a)),
+        Op::PowI(a, n) => format!("{}.powi({n})", var(*a)),
+        Op::Sqrt(a) => format!("{}.sqrt()", var(*a)),
+        Op::PowF(a, b) => format!("{}.powf({})", var(*a), var(*b)),
+        Op::Call(Func::Sigmoid, a) if !stable => {
+            format!("1.0 / (1.0 + (-{}).exp())", var(*a))
+        }
+        Op::Call(f, a) => format!("{}.{}()", var(*a), method(*f)),
+    }
+}
+
+/// The method of `f64` (and of the runtime's `Dd`) that computes `f`.
+fn method(f: Func) -> &'static str {
+    match f {
+        Func::Exp => "exp",
+        Func::Log => "ln",
+        Func::Sin => "sin",
+        Func::Cos => "cos",
+        Func::Tan => "tan",
+        Func::Asin => "asin",
+        Func::Acos => "acos",
+        Func::Atan => "atan",
+        Func::Sinh => "sinh",
+        Func::Cosh => "cosh",
+        Func::Tanh => "tanh",
+        Func::Sigmoid => "sigmoid",
+        Func::Expm1 => "exp_m1",
+        Func::Log1p => "ln_1p",
+        Func::Abs => "abs",
+    }
+}
+
+/// The `let` lines of a program.
+pub fn lets(program: &Program, mode: Mode) -> Vec<LetView> {
+    let ty = if mode == Mode::Stable { "Dd" } else { "f64" };
+    program
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| LetView {
+            name: var(i),
+            ty: ty.to_owned(),
+            value: op_text(op, mode),
+        })
+        .collect()
+}
+
+/// The value of a program variable as an f64 expression.
+pub fn output(v: Var, mode: Mode) -> String {
+    match mode {
+        Mode::Stable => format!("{}.to_f64()", var(v)),
+        Mode::Naive => var(v),
+    }
+}
+
+/// The view of one public function, its coefficient helper (fields) and slice version
+/// (sampler steps).
+pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView> {
+    let lets = lets(&f.program, mode);
+    match &f.shape {
+        Shape::Scalar { out } => vec![FnView {
+            doc,
+            name: f.name.clone(),
+            params: "t: f64".into(),
+            ret: "-> f64".into(),
+            allow_unused: !f.program.ops.contains(&Op::Input("t".into())),
+            lets,
+            result: output(*out, mode),
+        }],
+        Shape::Field {
+            inputs,
+            times,
+            coeffs,
+            step,
+        } => {
+            let coef_name = format!("{}_coefficients", f.name);
+            let time_params = times
+                .iter()
+                .map(|t| format!("{t}: f64"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let time_args = times.join(", ");
+            let used_times = times
+                .iter()
+                .all(|t| f.program.ops.contains(&Op::Input(t.clone())));
+            let n = coeffs.len();
+            let outs: Vec<String> = coeffs.iter().map(|(_, v)| output(*v, mode)).collect();
+            let cnames: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+            let destructure = format!("let [{}] = {coef_name}({time_args});", cnames.join(", "));
+            let combine = |vals: &dyn Fn(&str) -> String| -> String {
+                if coeffs.is_empty() {
+                    return "0.0".into();
+                }
+                coeffs
+                    .iter()
+                    .zip(&cnames)
+                    .map(|((input, _), c)| format!("{c} * {}", vals(input)))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            };
+            let all_used = inputs.iter().all(|i| coeffs.iter().any(|(c, _)| c == i));
+            let mut views = vec![FnView {
+                doc: [doc_literal(&format!(
+                    "The coefficients of `{}` in its inputs ({}), as functions of {}.",
+                    f.name,
+                    coeffs
+                        .iter()
+                        .map(|(c, _)| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    times
+                        .iter()
+                        .map(|t| format!("`{t}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))]
+                .into_iter()
+                .chain(std::iter::once(doc_literal("")))
+                .chain(doc.iter().cloned())
+                .collect(),
+                name: coef_name.clone(),
+                params: time_params.clone(),
+                ret: format!("-> [f64; {n}]"),
+                allow_unused: !used_times,
+                lets,
+                result: format!("[{}]", outs.join(", ")),
+            }];
+            let params = inputs
+                .iter()
+                .map(|i| format!("{i}: f64"))
+                .chain(times.iter().map(|t| format!("{t}: f64")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            views.push(FnView {
+                doc: doc.clone(),
+                name: f.name.clone(),
+                params,
+                ret: "-> f64".into(),
+                allow_unused: !all_used,
+                lets: vec![],
+                result: format!("{destructure} {}", combine(&|i: &str| i.to_owned())),
+            });
+            if *step {
+                let state = &inputs[0];
+                let others = &inputs[1..];
+                let params = std::iter::once(format!("{state}: &mut [f64]"))
+                    .chain(others.iter().map(|i| format!("{i}: &[f64]")))
+                    .chain(times.iter().map(|t| format!("{t}: f64")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let asserts: String = others
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "assert_eq!({state}.len(), {o}.len(), {});",
+                            string_literal(&format!("`{state}` and `{o}` differ in length"))
+                        )
+                    })
+                    .collect();
+                let mut pattern = format!("{state}_i");
+                let mut iter = format!("{state}.iter_mut()");
+                for o in others {
+                    pattern = format!("({pattern}, &{o}_i)");
+                    iter = format!("{iter}.zip({o})");
+                }
+                let body = combine(&|i: &str| {
+                    if i == state {
+                        format!("*{state}_i")
+                    } else {
+                        format!("{i}_i")
+                    }
+                });
+                let mut sdoc = vec![doc_literal(&format!(
+                    "`{}` applied elementwise in place: `{state}[i]` becomes the step from `{state}[i]`{}; the coefficients are computed once.",
+                    f.name,
+                    others
+                        .iter()
+                        .map(|o| format!(" and `{o}[i]`"))
+                        .collect::<String>()
+                ))];
+                sdoc.push(doc_literal(""));
+                sdoc.extend(doc.iter().cloned());
+                sdoc.push(doc_literal(""));
+                sdoc.push(doc_literal("# Panics"));
+                sdoc.push(doc_literal(""));
+                sdoc.push(doc_literal("If the slices differ in length."));
+                views.push(FnView {
+                    doc: sdoc,
+                    name: format!("{}_slice", f.name),
+                    params,
+                    ret: String::new(),
+                    allow_unused: !all_used,
+                    lets: vec![],
+                    result: format!(
+                        "{asserts} {destructure} for {pattern} in {iter} {{ *{state}_i = {body}; }}"
+                    ),
+                });
+            }
+            views
+        }
+    }
+}
+
+/// Renders `template` with `view` and formats the result as Rust.
+pub fn render_rust(template: &str, view: &impl Serialize) -> Result<String, CodegenError> {
+    let text = render_text(template, view)?;
+    let file = syn::parse_file(&text).map_err(|e| CodegenError::Internal {
+        what: format!("generated code does not parse: {e}"),
+    })?;
+    Ok(prettyplease::unparse(&file))
+}
+
+/// Renders `template` with `view` as plain text.
+pub fn render_text(template: &str, view: &impl Serialize) -> Result<String, CodegenError> {
+    let mut tera = tera::Tera::new();
+    tera.autoescape_on(Vec::<&str>::new());
+    let internal = |e: tera::Error| CodegenError::Internal {
+        what: format!("template: {e}"),
+    };
+    tera.add_raw_template("t", template).map_err(internal)?;
+    let ctx = tera::Context::from_serialize(view).map_err(internal)?;
+    tera.render("t", &ctx).map_err(internal)
+}
