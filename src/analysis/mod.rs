@@ -5,6 +5,7 @@
 //! exactly (mean and variance per eigen-direction), never estimated by sampling. A process
 //! enters only through the [`Schedule`] trait, so closed-form schedules work as well.
 
+pub mod asymptotic;
 pub mod grid;
 pub mod kl;
 pub mod lower;
@@ -13,6 +14,7 @@ pub mod optimal;
 pub mod schedule;
 pub mod source;
 
+pub use asymptotic::{ddim_coefficient, schedule_j};
 pub use grid::{GridKind, time_grid};
 pub use kl::{DirectionLaw, Kl, Sampler, Start, exact_kl, output_laws};
 pub use lower::{SourceLoader, lower_sources};
