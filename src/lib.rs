@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod cli;
 pub mod diag;
 pub mod expr;
+pub mod plot;
 pub mod process;
 pub mod syntax;
 

@@ -3,10 +3,10 @@
 //!
 //! On a uniform grid over [t_min, t_max], J_i = (t_max - t_min) int phi_i'(t)^2 dt with
 //! phi_i = atan(rho / sqrt(lambda_i)). The integrand is formed without rho (infinite where
-//! alpha = 0) as phi_i' = sqrt(lambda_i) (sigma' alpha - sigma alpha') / (alpha^2 lambda_i
-//! + sigma^2), and integrated by tanh-sinh quadrature, which tolerates endpoint
-//! singularities; an integral that diverges (VP processes near t = 0, where sigma grows like
-//! sqrt(t) and phi'^2 like 1/t) is reported as an error, never as a number.
+//! alpha = 0): phi_i' = sqrt(lambda_i) (sigma' alpha - sigma alpha') / v_i with
+//! v_i = alpha^2 lambda_i + sigma^2. It is integrated by tanh-sinh quadrature, which
+//! tolerates endpoint singularities. An integral that diverges (VP processes near t = 0,
+//! where sigma grows like sqrt(t) and phi'^2 like 1/t) is an error, never a number.
 
 use super::numerics::Sum;
 use super::{AnalysisError, Schedule};

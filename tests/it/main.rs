@@ -1,6 +1,7 @@
 //! The single integration-test binary (matklad style): one module per feature.
 
 mod cli;
+mod data;
 mod derived;
 mod diagnostics;
 mod fields;
@@ -8,6 +9,7 @@ mod kl;
 mod kl_cli;
 mod library;
 mod parse;
+mod plot;
 mod properties;
 mod robustness;
 mod support;
