@@ -135,6 +135,9 @@ enum Command {
     Schedule(ScheduleArgs),
     /// KL(src||out) of DDIM as a series in 1/N, derived symbolically (Euler-Maclaurin)
     Asymptotics(AsymptoticsArgs),
+    /// Plot KL against the number of steps, or a schedule, as an SVG file
+    #[command(subcommand)]
+    Plot(PlotCommand),
 }
 
 /// `diffsym asymptotics FILE --process P --source S --sampler ddim --order K`
@@ -323,6 +326,7 @@ pub fn run(
         Command::Schedule(a) => schedule_cmd(&a),
         Command::Asymptotics(a) => asymptotics_cmd(&a),
         Command::Emit(args) => emit(&args),
+        Command::Plot(c) => plot_cmd(&c),
     };
     match result {
         Ok(o) => {
@@ -1780,4 +1784,273 @@ fn emit(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     Ok(Outcome { stdout, code })
+}
+
+#[derive(Subcommand, Debug)]
+enum PlotCommand {
+    /// log-log KL(src||out) and KL(out||src) against N, with the DDIM asymptote c_2/N^2
+    Kl(PlotKlArgs),
+    /// alpha and sigma, and log-SNR, against t
+    Schedule(PlotScheduleArgs),
+}
+
+/// `diffsym plot kl FILE --process P --source S --sampler SAMPLER [--steps ...] --out F.svg`
+#[derive(clap::Args, Debug)]
+struct PlotKlArgs {
+    /// The .dsym file with the source (and the process, else it comes from the bundled library)
+    file: PathBuf,
+    #[arg(long)]
+    process: String,
+    #[arg(long)]
+    source: String,
+    /// ddim, euler, heun, dpm1, euler_maruyama or ddpm
+    #[arg(long)]
+    sampler: String,
+    /// Numbers of steps, comma-separated (default 2,4,8,...,1024)
+    #[arg(long)]
+    steps: Option<String>,
+    /// uniform, logsnr or karras
+    #[arg(long, default_value = "uniform")]
+    grid: String,
+    #[command(flatten)]
+    range: TimeRange,
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+    /// The SVG file to write
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `diffsym plot schedule FILE --process P --out F.svg`
+#[derive(clap::Args, Debug)]
+struct PlotScheduleArgs {
+    /// A .dsym file (the process is looked up there, then in the bundled library)
+    file: PathBuf,
+    #[arg(long)]
+    process: String,
+    #[command(flatten)]
+    range: TimeRange,
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+    /// The SVG file to write
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Points of a schedule plot: t_k = t_min + k (t_max - t_min)/SCHEDULE_POINTS.
+const SCHEDULE_POINTS: usize = 200;
+
+fn plot_cmd(c: &PlotCommand) -> Result<Outcome, Vec<Diag>> {
+    let (figure, out, summary) = match c {
+        PlotCommand::Kl(a) => plot_kl(a)?,
+        PlotCommand::Schedule(a) => plot_schedule(a)?,
+    };
+    let svg = crate::plot::render(&figure)
+        .map_err(|e| cli_error("diffsym::plot::empty", e.to_string()))?;
+    write_atomically(out, svg.as_bytes())?;
+    Ok(Outcome {
+        stdout: format!("wrote {}: {summary}\n", out.display()),
+        code: 0,
+    })
+}
+
+type Plot<'a> = (crate::plot::Figure, &'a Path, String);
+
+fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
+    use crate::plot::{Panel, Scale, Series, Stroke};
+    let sampler = parse_sampler(&a.sampler)?;
+    let grid_kind = match a.grid.as_str() {
+        "uniform" | "logsnr" | "karras" => parse_grid(&a.grid)?,
+        other => {
+            return Err(vec![
+                Diag::new(
+                    "diffsym::cli::grid",
+                    format!("unknown grid `{other}` for a plot"),
+                )
+                .with_help(
+                    "plot kl takes --grid uniform, logsnr or karras (a grid file fixes one N)",
+                ),
+            ]);
+        }
+    };
+    let steps = match &a.steps {
+        Some(s) => parse_steps(s)?,
+        None => (1..=10).map(|k| 1usize << k).collect(),
+    };
+    let (mut pool, p, source) = load_analysis(&a.file, Some(&a.process), &a.source, &a.params)?;
+    let p = p.expect("a process was asked for");
+    let (t_min, t_max) = parse_range(&mut pool, &a.range)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let (mut src_out, mut out_src) = (Vec::new(), Vec::new());
+    let mut sorted = steps.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for &n in &sorted {
+        let grid = analysis::time_grid(&grid_kind, &sched, n, t_min, t_max)
+            .map_err(|e| vec![e.into_diag()])?;
+        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)
+            .map_err(|e| vec![e.into_diag()])?;
+        src_out.push((n as f64, kl.kl_src_out));
+        out_src.push((n as f64, kl.kl_out_src));
+    }
+    let line = |label: &str, points, stroke, markers| Series {
+        label: label.to_owned(),
+        points,
+        stroke,
+        markers,
+    };
+    let mut series = vec![
+        line("KL(src||out)", src_out, Stroke::Solid, true),
+        line("KL(out||src)", out_src, Stroke::Solid, true),
+    ];
+    let ddim_like = matches!(sampler, analysis::Sampler::Ddim | analysis::Sampler::Dpm1);
+    let note = if !ddim_like {
+        "asymptote not drawn: c_2 is the DDIM constant".to_owned()
+    } else if grid_kind != analysis::GridKind::Uniform {
+        "asymptote not drawn: c_2 is for the uniform grid".to_owned()
+    } else {
+        match analysis::ddim_coefficient(&sched, &source.eigenvalues, t_min, t_max) {
+            Ok(c2) => {
+                let pts = sorted
+                    .iter()
+                    .map(|&n| (n as f64, c2 / (n as f64 * n as f64)))
+                    .collect();
+                series.push(line("c2/N^2 (DDIM asymptote)", pts, Stroke::Dashed, false));
+                format!("c_2 = {c2:.6e}")
+            }
+            Err(e) => format!("asymptote not drawn: {}", e.message),
+        }
+    };
+    let title = format!(
+        "{} on {} (d = {}), {}, {} grid on [{t_min}, {t_max}]",
+        sampler.name(),
+        source.name,
+        source.dimension(),
+        p.name,
+        grid_kind.name()
+    );
+    let figure = crate::plot::Figure {
+        title,
+        panels: vec![Panel {
+            title: "exact KL against the number of steps (start: prior N(0, I))".to_owned(),
+            x_label: "steps N".to_owned(),
+            y_label: "KL".to_owned(),
+            x_scale: Scale::Log,
+            y_scale: Scale::Log,
+            series,
+        }],
+    };
+    let summary = format!(
+        "KL of {} on source {} for process {}, N = {}; {note}",
+        sampler.name(),
+        source.name,
+        p.name,
+        sorted
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    Ok((figure, &a.out, summary))
+}
+
+fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
+    use crate::plot::{Panel, Scale, Series, Stroke};
+    use analysis::Schedule as _;
+    let (mut pool, p) = plot_process(&a.file, &a.process, &a.params)?;
+    let (t_min, t_max) = parse_range(&mut pool, &a.range)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let ts: Vec<f64> = (0..=SCHEDULE_POINTS)
+        .map(|k| t_min + k as f64 * (t_max - t_min) / SCHEDULE_POINTS as f64)
+        .collect();
+    let curve = |label: &str, f: &dyn Fn(f64) -> f64| Series {
+        label: label.to_owned(),
+        points: ts.iter().map(|&t| (t, f(t))).collect(),
+        stroke: Stroke::Solid,
+        markers: false,
+    };
+    let alpha = curve("alpha(t)", &|t| sched.alpha(t));
+    let sigma = curve("sigma(t)", &|t| sched.sigma(t));
+    let log_snr = curve("log-SNR = 2 lambda(t)", &|t| 2.0 * sched.lambda(t));
+    let panel = |title: &str, y: &str, series| Panel {
+        title: title.to_owned(),
+        x_label: "t".to_owned(),
+        y_label: y.to_owned(),
+        x_scale: Scale::Linear,
+        y_scale: Scale::Linear,
+        series,
+    };
+    let figure = crate::plot::Figure {
+        title: format!("process {}", p.name),
+        panels: vec![
+            panel(
+                "x_t = alpha x_0 + sigma eps",
+                "alpha, sigma",
+                vec![alpha, sigma],
+            ),
+            panel("log-SNR", "log(alpha^2 / sigma^2)", vec![log_snr]),
+        ],
+    };
+    let summary = format!(
+        "alpha, sigma and log-SNR of {} on [{t_min}, {t_max}], {} points",
+        p.name,
+        SCHEDULE_POINTS + 1
+    );
+    Ok((figure, &a.out, summary))
+}
+
+/// A process from FILE, else from the bundled library (parameters overridden).
+fn plot_process(file: &Path, name: &str, params: &[String]) -> Result<(Pool, Process), Vec<Diag>> {
+    let named = |ps: &[(Source, Process)]| ps.iter().any(|(_, p)| p.name == name);
+    let in_file = named(&load(&[file.to_path_buf()], None, &[])?.processes);
+    let bundled = BUNDLED.iter().any(|(_, text)| {
+        syntax::parse_file(text).is_ok_and(|ast| {
+            ast.items
+                .iter()
+                .any(|i| matches!(i, syntax::ast::Item::Process(p) if p.name.name == name))
+        })
+    });
+    if !in_file && !bundled {
+        return Err(vec![Diag::new(
+            "diffsym::cli::process",
+            format!("no process named `{name}` in `{}` or the bundled library", file.display()),
+        )
+        .with_help("bundled: cosine, cosine_nichol, edm, lm_sqrt, rectified_flow, sub_vp, tangent, ve, vp_linear")]);
+    }
+    let files = if in_file {
+        vec![file.to_path_buf()]
+    } else {
+        Vec::new()
+    };
+    let mut loaded = load(&files, Some(name), params)?;
+    let (_, p) = loaded.processes.swap_remove(0);
+    check_overrides(&parse_overrides(&mut loaded.pool, params)?, &p)?;
+    Ok((loaded.pool, p))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a
+/// reader never sees a partial file and a failure leaves no file behind.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Vec<Diag>> {
+    let fail = |e: &std::io::Error| {
+        cli_error(
+            "diffsym::io::write",
+            format!("cannot write `{}`: {}", path.display(), io_reason(e)),
+        )
+    };
+    let Some(name) = path.file_name() else {
+        return Err(cli_error(
+            "diffsym::io::write",
+            format!("`{}` is not a file name", path.display()),
+        ));
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| fail(&e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(&e)
+    })
 }

@@ -8,6 +8,7 @@
 pub mod asymptotics;
 pub mod grid;
 pub mod kl;
+pub mod leading;
 pub mod lower;
 pub mod numerics;
 pub mod optimal;
@@ -17,6 +18,7 @@ pub mod source;
 pub use asymptotics::{Expansion, ddim_expansion};
 pub use grid::{GridKind, time_grid};
 pub use kl::{DirectionLaw, Kl, Sampler, Start, exact_kl, output_laws};
+pub use leading::{ddim_coefficient, schedule_j};
 pub use lower::{SourceLoader, lower_sources};
 pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
 pub use schedule::{Cached, ProcessSchedule, RectifiedFlow, Schedule, Tangent};

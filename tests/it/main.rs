@@ -1,7 +1,9 @@
 //! The single integration-test binary (matklad style): one module per feature.
 
+mod asymptotics;
 mod cli;
 mod codegen;
+mod data;
 mod derived;
 mod diagnostics;
 mod fields;
@@ -9,6 +11,7 @@ mod kl;
 mod kl_cli;
 mod library;
 mod parse;
+mod plot;
 mod properties;
 mod robustness;
 mod support;

@@ -1,0 +1,214 @@
+//! The dominant term of the DDIM KL on a uniform grid (MATH.md 5): KL ~ c_2 / N^2 with
+//! c_2 = (1/4) sum_i J_i^2 and J_i the schedule functional, by numeric quadrature.
+//!
+//! On a uniform grid over [t_min, t_max], J_i = (t_max - t_min) int phi_i'(t)^2 dt with
+//! phi_i = atan(rho / sqrt(lambda_i)). The integrand is formed without rho (infinite where
+//! alpha = 0): phi_i' = sqrt(lambda_i) (sigma' alpha - sigma alpha') / v_i with
+//! v_i = alpha^2 lambda_i + sigma^2. It is integrated by tanh-sinh quadrature, which
+//! tolerates endpoint singularities. An integral that diverges (VP processes near t = 0,
+//! where sigma grows like sqrt(t) and phi'^2 like 1/t) is an error, never a number.
+
+use super::numerics::Sum;
+use super::{AnalysisError, Schedule};
+
+const CODE: &str = "diffsym::analysis::asymptote";
+
+/// Finest tanh-sinh level (step 2^-LEVELS) and the half-width of the u-range.
+const LEVELS: u32 = 8;
+const U_MAX: f64 = 3.5;
+/// Relative agreement of two successive levels that counts as converged.
+const TOL: f64 = 1e-11;
+/// An outermost term above this fraction of the total means the integrand does not decay
+/// at an endpoint: the integral diverges (or the quadrature cannot resolve it).
+const TAIL: f64 = 1e-9;
+
+/// J_i for each eigenvalue: the schedule functional of a uniform grid on [t_min, t_max].
+pub fn schedule_j(
+    sched: &dyn Schedule,
+    eigenvalues: &[f64],
+    t_min: f64,
+    t_max: f64,
+) -> Result<Vec<f64>, AnalysisError> {
+    if !(0.0 <= t_min && t_min < t_max && t_max <= 1.0) {
+        return Err(AnalysisError::new(
+            CODE,
+            format!("need 0 <= t_min < t_max <= 1, got t_min = {t_min}, t_max = {t_max}"),
+        ));
+    }
+    if let Some(l) = eigenvalues.iter().find(|l| !(**l > 0.0 && l.is_finite())) {
+        return Err(AnalysisError::new(
+            CODE,
+            format!("eigenvalue {l} is not positive"),
+        ));
+    }
+    let half = 0.5 * (t_max - t_min);
+    let roots: Vec<f64> = eigenvalues.iter().map(|l| l.sqrt()).collect();
+    let mut sums = vec![Sum::new(); eigenvalues.len()];
+    // The outermost term on each side, per eigenvalue, relative to the total at the end.
+    let mut edge = vec![0.0f64; eigenvalues.len()];
+    let mut previous: Option<Vec<f64>> = None;
+    let at = |u: f64, sums: &mut [Sum], edge: &mut [f64]| -> Result<(), AnalysisError> {
+        let y = std::f64::consts::FRAC_PI_2 * u.sinh();
+        // Distance from the nearer endpoint in units of `half`: 1 - |tanh y|, exactly formed.
+        let d = 2.0 / ((2.0 * y.abs()).exp() + 1.0);
+        let t = if u < 0.0 {
+            t_min + half * d
+        } else {
+            t_max - half * d
+        };
+        if t <= t_min || t >= t_max || d == 0.0 {
+            return Ok(());
+        }
+        let w = std::f64::consts::FRAC_PI_2 * u.cosh() / (y.cosh() * y.cosh()) * half;
+        let (a, s) = (sched.alpha(t), sched.sigma(t));
+        let (da, ds) = (sched.dalpha(t), sched.dsigma(t));
+        let num = ds * a - s * da;
+        for (k, (&l, &r)) in eigenvalues.iter().zip(&roots).enumerate() {
+            let phi = r * num / (a * a * l + s * s);
+            let term = w * phi * phi;
+            if !term.is_finite() {
+                return Err(AnalysisError::new(
+                    CODE,
+                    format!("the schedule functional J is not finite at t = {t}"),
+                )
+                .with_help("alpha, sigma and their derivatives must be finite inside the grid"));
+            }
+            sums[k].add(term);
+            if u.abs() >= U_MAX - 1e-12 || d < 1e-15 {
+                edge[k] = edge[k].max(term);
+            }
+        }
+        Ok(())
+    };
+    for level in 0..=LEVELS {
+        let h = 0.5f64.powi(level as i32);
+        let count = (U_MAX / h).round() as i64;
+        // Level 0 takes every node; later levels only the new (odd) ones.
+        let (first, stride) = if level == 0 { (0, 1) } else { (1, 2) };
+        let mut k = first;
+        while k <= count {
+            let u = k as f64 * h;
+            if k == 0 {
+                at(0.0, &mut sums, &mut edge)?;
+            } else {
+                at(u, &mut sums, &mut edge)?;
+                at(-u, &mut sums, &mut edge)?;
+            }
+            k += stride;
+        }
+        let est: Vec<f64> = sums.iter().map(|s| s.value() * h).collect();
+        if let Some(prev) = &previous {
+            let close = est
+                .iter()
+                .zip(prev)
+                .all(|(a, b)| (a - b).abs() <= TOL * a.abs());
+            if close && level >= 3 {
+                return finish(est, &edge, h, t_max - t_min);
+            }
+        }
+        previous = Some(est);
+    }
+    Err(diverges())
+}
+
+fn diverges() -> AnalysisError {
+    AnalysisError::new(
+        CODE,
+        "the schedule functional J diverges on this interval, so KL does not fall like 1/N^2",
+    )
+    .with_help("a VP process has sigma ~ sqrt(t) near t = 0; start the grid later with --t-min")
+}
+
+/// Scales the integrals to J_i and rejects those whose endpoint terms do not decay.
+fn finish(est: Vec<f64>, edge: &[f64], h: f64, width: f64) -> Result<Vec<f64>, AnalysisError> {
+    for (e, &tail) in est.iter().zip(edge) {
+        if tail * h > TAIL * e {
+            return Err(diverges());
+        }
+    }
+    Ok(est.into_iter().map(|e| e * width).collect())
+}
+
+/// c_2 = (1/4) sum_i J_i^2: N^2 KL tends to it for DDIM on a uniform grid from a prior
+/// that matches the marginal at t_max (MATH.md 5; both KL directions agree at this order).
+pub fn ddim_coefficient(
+    sched: &dyn Schedule,
+    eigenvalues: &[f64],
+    t_min: f64,
+    t_max: f64,
+) -> Result<f64, AnalysisError> {
+    let j = schedule_j(sched, eigenvalues, t_min, t_max)?;
+    let mut s = Sum::new();
+    for x in j {
+        s.add(x * x);
+    }
+    Ok(s.value() / 4.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{RectifiedFlow, Tangent};
+    use std::f64::consts::PI;
+
+    #[test]
+    fn tangent_law_matches_the_closed_form() {
+        // J_i(gamma) = (pi^2/8)(gamma/sqrt(l) + sqrt(l)/gamma) (MATH.md 6).
+        let eigs = [1e-4, 0.3, 1.0, 2.0, 50.0];
+        for gamma in [0.05, 1.0, 3.0] {
+            let j = schedule_j(&Tangent { gamma }, &eigs, 0.0, 1.0).expect("converges");
+            for (&l, &got) in eigs.iter().zip(&j) {
+                let want = PI * PI / 8.0 * (gamma / l.sqrt() + l.sqrt() / gamma);
+                assert!(
+                    (got / want - 1.0).abs() < 1e-10,
+                    "{gamma} {l}: {got} {want}"
+                );
+            }
+        }
+        // gamma = sqrt(lambda): pi^4/64 per dimension.
+        let c = ddim_coefficient(&Tangent { gamma: 2f64.sqrt() }, &[2.0; 3], 0.0, 1.0)
+            .expect("converges");
+        assert!((c / (3.0 * PI.powi(4) / 64.0) - 1.0).abs() < 1e-12, "{c}");
+    }
+
+    #[test]
+    fn rectified_flow_and_the_interval_scaling() {
+        // lambda = 1: phi'^2 = 1/(2t^2 - 2t + 1)^2, whose integral over [0, 1] is 1 + pi/2,
+        // symmetric about t = 1/2; on [0, 1/2] the grid spacing halves too: J = (1 + pi/2)/4.
+        let j = schedule_j(&RectifiedFlow, &[1.0], 0.0, 1.0).expect("converges");
+        assert!((j[0] - (1.0 + PI / 2.0)).abs() < 1e-12, "{}", j[0]);
+        let j = schedule_j(&RectifiedFlow, &[1.0], 0.0, 0.5).expect("converges");
+        assert!((j[0] - (1.0 + PI / 2.0) / 4.0).abs() < 1e-12, "{}", j[0]);
+    }
+
+    /// alpha = sqrt(1 - t), sigma = sqrt(t): phi'^2 ~ 1/(4 l t) near 0.
+    struct SqrtVp;
+    impl Schedule for SqrtVp {
+        fn alpha(&self, t: f64) -> f64 {
+            (1.0 - t).sqrt()
+        }
+        fn sigma(&self, t: f64) -> f64 {
+            t.sqrt()
+        }
+        fn dalpha(&self, t: f64) -> f64 {
+            -0.5 / (1.0 - t).sqrt()
+        }
+        fn dsigma(&self, t: f64) -> f64 {
+            0.5 / t.sqrt()
+        }
+    }
+
+    #[test]
+    fn a_divergent_functional_is_an_error() {
+        let e = schedule_j(&SqrtVp, &[1.0], 0.0, 0.5).expect_err("diverges at t = 0");
+        assert!(e.message.contains("diverges"), "{}", e.message);
+        // Away from 0 it is finite: with l = 1, phi = atan(sqrt(t/(1-t))) = asin(sqrt t),
+        // phi' = 1/(2 sqrt(t(1-t))), int_a^b phi'^2 = (1/4) [ln(t/(1-t))]_a^b.
+        let (a, b) = (0.1, 0.5);
+        let j = schedule_j(&SqrtVp, &[1.0], a, b).expect("finite");
+        let want = (b - a) * 0.25 * ((b / (1.0 - b)).ln() - (a / (1.0 - a)).ln());
+        assert!((j[0] / want - 1.0).abs() < 1e-11, "{} {want}", j[0]);
+        assert!(schedule_j(&SqrtVp, &[-1.0], a, b).is_err());
+        assert!(schedule_j(&SqrtVp, &[1.0], 0.5, 0.5).is_err());
+    }
+}
