@@ -1579,7 +1579,7 @@ struct JsonAsymptoticsRow {
 }
 
 /// Steps at which `asymptotics` compares the expansion with the exact KL.
-const ASYMPTOTICS_CHECK_STEPS: [usize; 6] = [8, 16, 32, 64, 128, 256];
+const ASYMPTOTICS_CHECK_STEPS: [usize; 8] = [8, 16, 32, 64, 128, 256, 512, 1024];
 
 fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
     let sampler = parse_sampler(&a.sampler)?;

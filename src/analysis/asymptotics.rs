@@ -455,9 +455,12 @@ fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
     out
 }
 
-/// `int_0^1 e dt` by composite 10-point Gauss-Legendre on 16 and 32 panels; the value of
-/// the finer rule and, as its error estimate, the difference between the two (at least a
-/// few ulps of the integral of |e|).
+/// Most panels of the composite rule in [`quadrature`].
+const MAX_PANELS: usize = 1024;
+
+/// `int_0^1 e dt` by composite 10-point Gauss-Legendre on 16, 32, 64, ... panels; the
+/// value of the finest rule and, as its error estimate, the difference from the one before
+/// (at least a few ulps of the integral of |e|).
 fn quadrature(pool: &Pool, e: ExprId, t: Symbol) -> Result<(f64, f64), AnalysisError> {
     let rule = gauss_legendre(10);
     let composite = |panels: usize| -> Result<(f64, f64), AnalysisError> {
@@ -467,21 +470,40 @@ fn quadrature(pool: &Pool, e: ExprId, t: Symbol) -> Result<(f64, f64), AnalysisE
             let a = k as f64 * w;
             for &(x, wt) in &rule {
                 let tv = a + (x + 1.0) * w / 2.0;
-                let v = eval::eval_f64(pool, e, &[(t, tv)]).map_err(|err| {
-                    AnalysisError::new(
-                        "diffsym::asymptotics::quadrature",
-                        format!("cannot evaluate an integrand at t = {tv}: {err}"),
-                    )
-                })?;
+                // f64 first; where the unsimplified integrand cancels to a zero divisor,
+                // the value rounded from high precision.
+                let v = match eval::eval_f64(pool, e, &[(t, tv)]) {
+                    Ok(v) if v.is_finite() => v,
+                    _ => {
+                        let exact = BigRational::from_float(tv).unwrap_or_default();
+                        hp::eval_rounded(pool, e, &[(t, exact)]).map_err(|err| {
+                            AnalysisError::new(
+                                "diffsym::asymptotics::quadrature",
+                                format!("cannot evaluate an integrand at t = {tv}: {err}"),
+                            )
+                        })?
+                    }
+                };
                 sum += wt * w / 2.0 * v;
                 abs += wt * w / 2.0 * v.abs();
             }
         }
         Ok((sum, abs))
     };
-    let (coarse, _) = composite(16)?;
-    let (fine, abs) = composite(32)?;
-    let error = (fine - coarse).abs().max(abs * 8.0 * f64::EPSILON);
+    // Panels double until two rules agree to about 1e-13 of the integral of |e| (a
+    // narrow peak, as for a small eigenvalue, needs fine panels), at most 1024 panels.
+    let (mut coarse, _) = composite(16)?;
+    let mut panels = 32;
+    let (fine, abs, error) = loop {
+        let (fine, abs) = composite(panels)?;
+        let error = (fine - coarse).abs().max(abs * 8.0 * f64::EPSILON);
+        if error <= 1e-13 * abs || panels >= MAX_PANELS {
+            break (fine, abs, error);
+        }
+        coarse = fine;
+        panels *= 2;
+    };
+    let _ = abs;
     if !fine.is_finite() {
         return Err(AnalysisError::new(
             "diffsym::asymptotics::quadrature",
