@@ -22,7 +22,7 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
 
-use super::AnalysisError;
+use super::{AnalysisError, Schedule};
 use crate::expr::simplify::{self, Simplifier};
 use crate::expr::{ExprId, Func, Pool, Symbol, diff, eval, hp, integrate, subst};
 use crate::process::{Process, time_symbol};
@@ -116,6 +116,10 @@ pub fn simplest_rational(x: f64) -> Option<BigRational> {
     } else {
         (lo, hi, false)
     };
+    if lo.is_negative() || lo >= hi {
+        // Subnormal or otherwise degenerate: keep the exact binary value.
+        return Some(exact);
+    }
     let r = simplest_between(&lo, Some(&hi));
     // Inside the open interval a rounding tie cannot occur, but check: it must round back.
     let back = eval::rational_to_f64(&r);
@@ -166,14 +170,18 @@ pub fn ddim_expansion(
             format!("process `{}` has no derived alpha and rho", p.name),
         ));
     };
-    // alpha(1), or its limit (tangent's formula has tan(pi/2)).
-    let alpha1 = super::Schedule::alpha(&super::ProcessSchedule::new(pool, p)?, 1.0);
-    if alpha1 != 0.0 {
+    // The prior N(0, 1) must be the marginal at t = 1: alpha(1) = 0 and sigma(1) = 1 (or
+    // their limits: tangent's formulas have tan(pi/2)); else a prior-mismatch term that
+    // does not shrink with N adds to the KL.
+    let sched = super::ProcessSchedule::new(pool, p)?;
+    let (alpha1, sigma1) = (sched.alpha(1.0), sched.sigma(1.0));
+    if alpha1 != 0.0 || sigma1 != 1.0 {
         return Err(AnalysisError::new(
-            "diffsym::asymptotics::alpha",
+            "diffsym::asymptotics::prior",
             format!(
-                "process `{}` has alpha(1) != 0; the expansion is for DDIM started from the \
-                 prior where alpha reaches 0",
+                "process `{}` has alpha(1) = {alpha1}, sigma(1) = {sigma1}; the expansion is \
+                 for DDIM started from the prior N(0, I), which must be the marginal at t = 1 \
+                 (alpha(1) = 0, sigma(1) = 1)",
                 p.name
             ),
         )
@@ -305,6 +313,22 @@ fn direction(
         let d = diff::diff(pool, last, t);
         derivs.push(simp.run(pool, d));
     }
+    // The expansion needs phi smooth on [0, 1]: every derivative used finite at both ends
+    // (sigma ~ sqrt(t) at t = 0 gives phi' ~ t^(-1/2), and a divergent integral).
+    for (j, &d) in derivs.iter().enumerate().skip(1) {
+        for end in [0, 1] {
+            if end_value(pool, simp, d, t, end).is_none() {
+                return Err(AnalysisError::new(
+                    "diffsym::asymptotics::endpoint",
+                    format!(
+                        "derivative {j} of the angle phi = atan(rho/sqrt({lambda})) is not \
+                         finite at t = {end}; the expansion in 1/N needs phi smooth on [0, 1]"
+                    ),
+                )
+                .with_help("`diffsym kl` gives the exact KL of any process"));
+            }
+        }
+    }
     // dphi = sum_{j odd} 2 (h/2)^j phi^(j)(m) / j!
     let mut dphi = vec![pool.zero(); order + 1];
     // Terms above h^(order-1) only meet others in powers above h^order.
@@ -330,7 +354,6 @@ fn direction(
     // u = sum_k g(dphi_k): the coefficient G_p of h^p contributes h^(p-1) int G_p plus the
     // Euler-Maclaurin boundary terms of the midpoint rule.
     let zero = pool.zero();
-    let one = pool.one();
     let mut u = vec![pool.zero(); order + 1];
     for (p, &gp) in g.iter().enumerate().skip(2) {
         let gp = if simplify::complexity(pool, gp) <= SIMPLIFY_UP_TO {
@@ -344,7 +367,7 @@ fn direction(
         let int = integral(pool, simp, integrals, gp, t)?;
         u[p - 1] = pool.add(vec![u[p - 1], int]);
         let mut d = gp;
-        let mut k = 1; // derivative order of d
+        let mut k = 1; // d is the (k-1)-th derivative of G_p
         for j in 1.. {
             let at = p - 1 + 2 * j;
             if at > order {
@@ -363,22 +386,19 @@ fn direction(
             let b_half =
                 (rat(1, BigInt::from(2).pow(2 * j as u32 - 1)) - BigRational::one()) * &bern[2 * j];
             let c = pool.rational(b_half / BigRational::from_integer(factorial(2 * j)));
-            let d1 = subst::subst1(pool, d, t, one);
-            let d0 = subst::subst1(pool, d, t, zero);
-            for (end, v) in [("1", d1), ("0", d0)] {
-                let v = simp.run(pool, v);
-                if hp::eval_rounded(pool, v, &[]).is_err() {
-                    return Err(AnalysisError::new(
-                        "diffsym::asymptotics::endpoint",
-                        format!(
-                            "a derivative of the angle phi = atan(rho/sqrt({lambda})) is \
-                             undefined at t = {end}; the expansion in 1/N needs phi smooth \
-                             on [0, 1]"
-                        ),
-                    ));
-                }
-            }
-            let diff_ends = pool.sub(d1, d0);
+            let (Some(v1), Some(v0)) = (
+                end_value(pool, simp, d, t, 1),
+                end_value(pool, simp, d, t, 0),
+            ) else {
+                return Err(AnalysisError::new(
+                    "diffsym::asymptotics::endpoint",
+                    format!(
+                        "a boundary term of the expansion (for lambda = {lambda}) is not finite; \
+                         the expansion in 1/N needs phi smooth on [0, 1]"
+                    ),
+                ));
+            };
+            let diff_ends = pool.sub(v1, v0);
             let term = pool.mul(vec![c, diff_ends]);
             u[at] = pool.add(vec![u[at], term]);
             // the next boundary term needs two more derivatives
@@ -396,6 +416,36 @@ fn direction(
         um = series_mul(pool, &um, &u);
     }
     Ok(kl)
+}
+
+/// `e` at `t = end` (0 or 1) as an expression: exact if it is finite there, else its
+/// one-sided limit if `e` at `end -+ 2^-100` and `2^-200` rounds to the same f64 (then that
+/// number, as the exact rational of the f64). `None` where it is not finite.
+fn end_value(
+    pool: &mut Pool,
+    simp: &mut Simplifier,
+    e: ExprId,
+    t: Symbol,
+    end: u8,
+) -> Option<ExprId> {
+    let at = pool.int(i64::from(end));
+    let v = subst::subst1(pool, e, t, at);
+    let v = simp.run(pool, v);
+    if hp::eval_rounded(pool, v, &[]).is_ok_and(f64::is_finite) {
+        return Some(v);
+    }
+    let inwards = if end == 1 { -1 } else { 1 };
+    let near = |k: u32| {
+        let r = BigRational::from_integer(end.into())
+            + BigRational::new(inwards.into(), BigInt::from(2).pow(k));
+        hp::eval_rounded(pool, e, &[(t, r)])
+            .ok()
+            .filter(|x| x.is_finite())
+    };
+    match (near(100), near(200)) {
+        (Some(a), Some(b)) if a == b => Some(pool.rational(BigRational::from_float(a)?)),
+        _ => None,
+    }
 }
 
 /// `int_0^1 e dt`: closed form if the integrator finds one, else a new integral symbol
@@ -494,16 +544,15 @@ fn quadrature(pool: &Pool, e: ExprId, t: Symbol) -> Result<(f64, f64), AnalysisE
     // narrow peak, as for a small eigenvalue, needs fine panels), at most 1024 panels.
     let (mut coarse, _) = composite(16)?;
     let mut panels = 32;
-    let (fine, abs, error) = loop {
+    let (fine, error) = loop {
         let (fine, abs) = composite(panels)?;
         let error = (fine - coarse).abs().max(abs * 8.0 * f64::EPSILON);
         if error <= 1e-13 * abs || panels >= MAX_PANELS {
-            break (fine, abs, error);
+            break (fine, error);
         }
         coarse = fine;
         panels *= 2;
     };
-    let _ = abs;
     if !fine.is_finite() {
         return Err(AnalysisError::new(
             "diffsym::asymptotics::quadrature",
@@ -553,6 +602,9 @@ mod tests {
         ] {
             assert_eq!(simplest_rational(x), Some(rat(n, d)), "{x}");
         }
+        // Subnormals keep their exact value.
+        let tiny = 1e-320;
+        assert_eq!(simplest_rational(tiny), BigRational::from_float(tiny));
         // A value with no short fraction keeps its exact binary value's rounding.
         let x = std::f64::consts::PI;
         let r = simplest_rational(x).unwrap();

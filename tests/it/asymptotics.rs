@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::support::{run, scratch_file};
 
-const SOURCES: &str = "source half = gaussian(spectrum = [0.5]);
+const SOURCES: &str = "process wide { alpha(t) = 1 - t; sigma(t) = 2*t; }
+source half = gaussian(spectrum = [0.5]);
 source one = gaussian(spectrum = [1]);
 source spread = gaussian(spectrum = [1, 0.5, 0.1], mean = [1, 2, 3]);
 ";
@@ -115,10 +116,21 @@ fn the_series_meets_the_exact_kl_at_the_predicted_order() {
 #[test]
 fn where_no_power_series_exists_the_command_says_why() {
     let f = scratch_file("asym.dsym", SOURCES);
-    let cases: [(&[&str], &str); 4] = [
-        (&["--process", "vp_linear"], "alpha(1) != 0"),
-        // sigma ~ sqrt(t) at t = 0: phi' ~ t^(-1/2), no expansion in powers of 1/N.
+    let cases: [(&[&str], &str); 7] = [
+        (&["--process", "vp_linear"], "must be the marginal at t = 1"),
+        // alpha(1) = 0 but sigma(1) = 2: the prior misses the marginal at t = 1.
+        (&["--process", "wide"], "sigma(1) = 2"),
+        // sigma ~ sqrt(t) at t = 0: phi' ~ t^(-1/2), no expansion in powers of 1/N; at
+        // order 2 there is no boundary term, so this must be caught up front.
         (&["--process", "cosine_nichol"], "needs phi smooth"),
+        (
+            &["--process", "cosine_nichol", "--order", "2"],
+            "needs phi smooth",
+        ),
+        (
+            &["--process", "lm_sqrt", "--order", "2"],
+            "needs phi smooth",
+        ),
         (
             &["--process", "cosine", "--sampler", "euler"],
             "no expansion",
