@@ -740,6 +740,10 @@ fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
 /// Picks the process to use from one file: by name, or the only one.
 fn pick<'a>(loaded: &'a Loaded, name: Option<&str>) -> Result<&'a (Source, Process), Vec<Diag>> {
     match name {
+        _ if loaded.processes.is_empty() => Err(vec![
+            Diag::new("diffsym::cli::process", "this file defines no process")
+                .with_help("sources alone are used by `kl`, `schedule`, `asymptotics` and `plot kl`, with a process from the bundled library"),
+        ]),
         Some(_) => Ok(&loaded.processes[0]),
         None if loaded.processes.len() == 1 => Ok(&loaded.processes[0]),
         None => {
@@ -1480,7 +1484,11 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
             candidates.push((kl.kl_src_out, g));
         }
         let Some((_, best)) = candidates.into_iter().min_by(|x, y| x.0.total_cmp(&y.0)) else {
-            unreachable!("the uniform grid always exists for t_min < t_max")
+            // Only when no grid exists at all, e.g. --t-min and --t-max one ulp apart.
+            return Err(cli_error(
+                "diffsym::cli::grid",
+                format!("no {n}-step grid fits between --t-min {t_min} and --t-max {t_max}"),
+            ));
         };
         let found =
             analysis::optimal::optimise_grid(best, &objective).map_err(|e| vec![e.into_diag()])?;
@@ -1604,12 +1612,19 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
         let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)
             .map_err(|e| vec![e.into_diag()])?;
         let series = exp.at(n);
-        let observed_order = rows.last().map(|prev| {
-            analysis::asymptotics::observed_order(
-                prev.kl_exact - prev.kl_expansion,
-                kl.kl_src_out - series,
-            )
-        });
+        // Not shown once the difference is down to the rounding of the KL itself.
+        let resolved = |exact: f64, series: f64| (exact - series).abs() > 1e-12 * exact.abs();
+        let observed_order = rows
+            .last()
+            .filter(|prev| {
+                resolved(prev.kl_exact, prev.kl_expansion) && resolved(kl.kl_src_out, series)
+            })
+            .map(|prev| {
+                analysis::asymptotics::observed_order(
+                    prev.kl_exact - prev.kl_expansion,
+                    kl.kl_src_out - series,
+                )
+            });
         rows.push(JsonAsymptoticsRow {
             steps: n,
             kl_exact: kl.kl_src_out,
@@ -1908,6 +1923,12 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
         "asymptote not drawn: c_2 is the DDIM constant".to_owned()
     } else if grid_kind != analysis::GridKind::Uniform {
         "asymptote not drawn: c_2 is for the uniform grid".to_owned()
+    } else if analysis::Schedule::alpha(&sched, t_max) != 0.0
+        || analysis::Schedule::sigma(&sched, t_max) != 1.0
+    {
+        "asymptote not drawn: the prior N(0, I) is not the marginal at t_max, so the KL \
+         levels off instead of falling like N^-2"
+            .to_owned()
     } else {
         match analysis::ddim_coefficient(&sched, &source.eigenvalues, t_min, t_max) {
             Ok(c2) => {

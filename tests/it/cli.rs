@@ -212,3 +212,22 @@ fn help_explains_the_commands() {
     assert_eq!(code, 0);
     assert!(out.contains("--digits"));
 }
+
+#[test]
+fn a_file_with_sources_only_has_no_process_to_eval_or_emit() {
+    let f = scratch_file("only.dsym", "source S = gaussian(spectrum = [1]);\n");
+    for args in [
+        vec!["eval", f.as_str(), "alpha", "--t", "0.5"],
+        vec![
+            "emit",
+            f.as_str(),
+            "--out",
+            "/nonexistent-dir-for-this-test",
+        ],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("defines no process"), "{args:?}: {err}");
+    }
+}

@@ -384,6 +384,23 @@ fn bad_command_lines_are_exit_2_with_nothing_on_stdout() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("no process named `nope`"), "{err}");
+    // Ends one ulp apart: no 4-step grid fits, a diagnostic (this was a panic).
+    let (code, out, err) = run(&[
+        "schedule",
+        &f,
+        "--source",
+        "S",
+        "--process",
+        "rectified_flow",
+        "--steps",
+        "4",
+        "--t-min",
+        "0.5",
+        "--t-max",
+        "0.50000000000000011102230246251565",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty() && err.starts_with("error"), "{err}");
     let (code, _, err) = run(&[
         "kl",
         &f,

@@ -195,6 +195,30 @@ fn kl_plot_omits_a_divergent_asymptote() {
         "--out",
         &o,
     ]);
+    // Convergent from t = 0.001, but alpha(1) > 0: the prior N(0, I) is not the marginal
+    // at t = 1, so the KL levels off and c_2/N^2 is not its asymptote.
+    assert!(
+        stdout.contains("prior N(0, I) is not the marginal"),
+        "{stdout}"
+    );
+    assert_eq!(series(&svg).len(), 2);
+    let (stdout, svg) = plot(&[
+        "plot",
+        "kl",
+        &f,
+        "--process",
+        "cosine",
+        "--source",
+        "S",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "4,16,64",
+        "--t-min",
+        "0.001",
+        "--out",
+        &o,
+    ]);
     assert!(stdout.contains("c_2 = "), "{stdout}");
     assert_eq!(series(&svg).len(), 3);
     // Other samplers have other constants: no DDIM asymptote.
