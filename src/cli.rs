@@ -1322,7 +1322,10 @@ fn kl_cmd(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
         rows.push((n, kl));
     }
     let (t_min, t_max) = match &grid_kind {
-        analysis::GridKind::Times(t) => (t[0], t[t.len() - 1]),
+        analysis::GridKind::Times(t) => (
+            t.iter().copied().fold(f64::INFINITY, f64::min),
+            t.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ),
         _ => (t_min, t_max),
     };
     let stdout = match a.format {
@@ -1387,6 +1390,9 @@ struct JsonSchedule {
     optimal_coefficient: f64,
     /// tangent_coefficient / optimal_coefficient
     ratio: f64,
+    /// whether the fixed-point iteration for the optimal schedule converged (if not, the
+    /// optimum reported is the last iterate: an upper bound on the true optimum)
+    optimal_converged: bool,
     /// rho(t) of the optimal schedule and of the best tangent at t = 0.1, ..., 0.9
     optimal_schedule: Vec<JsonRho>,
     process: Option<String>,
@@ -1445,6 +1451,7 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         tangent_coefficient: tangent,
         optimal_coefficient: opt.coefficient,
         ratio: tangent / opt.coefficient,
+        optimal_converged: opt.converged,
         optimal_schedule: (1..10)
             .map(|k| {
                 let t = f64::from(k) / 10.0;
@@ -1519,6 +1526,13 @@ fn schedule_text(j: &JsonSchedule) -> String {
         j.optimal_coefficient
     );
     let _ = writeln!(s, "  ratio tangent/optimal   {:.16e}", j.ratio);
+    if !j.optimal_converged {
+        let _ = writeln!(
+            s,
+            "  (the optimal schedule's iteration did not converge: its coefficient is the \
+             last iterate's, an upper bound)"
+        );
+    }
     let _ = writeln!(s, "  optimal rho(t) vs best tangent:");
     for r in &j.optimal_schedule {
         let _ = writeln!(
