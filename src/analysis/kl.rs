@@ -399,6 +399,25 @@ pub fn exact_kl(
     grid: &[f64],
     start: Start,
 ) -> Result<Kl, AnalysisError> {
+    // available_parallelism reads cgroup files: ask only when there is work to split.
+    let workers = if source.dimension() > CHUNK {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    exact_kl_with_workers(sched, source, sampler, grid, start, workers)
+}
+
+/// [`exact_kl`] on at most `workers` threads. The result does not depend on `workers`:
+/// directions are summed in fixed chunks, merged in chunk order.
+pub fn exact_kl_with_workers(
+    sched: &dyn Schedule,
+    source: &GaussianSource,
+    sampler: Sampler,
+    grid: &[f64],
+    start: Start,
+    workers: usize,
+) -> Result<Kl, AnalysisError> {
     let prep = Prepared::new(sched, sampler, grid, start)?;
     let d = source.dimension();
     let chunks = d.div_ceil(CHUNK);
@@ -413,14 +432,7 @@ pub fn exact_kl(
         }
         (a, b)
     };
-    // available_parallelism reads cgroup files: ask only when there is work to split.
-    let workers = if chunks > 1 {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(chunks)
-    } else {
-        1
-    };
+    let workers = workers.clamp(1, chunks.max(1));
     let partial: Vec<(Sum, Sum)> = if workers <= 1 {
         (0..chunks).map(chunk_sum).collect()
     } else {

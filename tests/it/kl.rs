@@ -533,8 +533,19 @@ fn kl_is_identical_across_thread_splits() {
     let src = spectrum(&eigs);
     let sched = Tangent { gamma: 0.3 };
     let a = kl(&sched, &src, Sampler::Ddim, 50);
-    let b = kl(&sched, &src, Sampler::Ddim, 50);
-    assert_eq!(a, b);
+    // 10^4 directions are 3 chunks: 1, 2 and 3 threads split them differently.
+    for workers in [1, 2, 3] {
+        let b = diffsym::analysis::exact_kl_with_workers(
+            &sched,
+            &src,
+            Sampler::Ddim,
+            &uniform(50),
+            Start::Prior,
+            workers,
+        )
+        .expect("kl");
+        assert_eq!(a, b, "{workers} threads");
+    }
     let laws = output_laws(&sched, &src, Sampler::Ddim, &uniform(50), Start::Prior).expect("laws");
     let direct: f64 = laws.iter().map(|l| l.kl().kl_src_out).sum();
     assert!(rel(a.kl_src_out, direct) < 1e-12);
