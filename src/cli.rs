@@ -1808,8 +1808,12 @@ fn emit(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
         }
         staged.push((tmp, path));
     }
-    for (tmp, path) in &staged {
-        std::fs::rename(tmp, path).map_err(io)?;
+    for (k, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            // No temporary file is left behind (files renamed before this one stay).
+            unstage(&staged[k..]);
+            return Err(io(e));
+        }
         let _ = writeln!(stdout, "wrote {}", path.display());
     }
     Ok(Outcome { stdout, code })
