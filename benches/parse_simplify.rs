@@ -11,14 +11,22 @@ use diffsym::{cli, process, syntax};
 
 fn library(c: &mut Criterion) {
     c.bench_function("parse+lower+simplify bundled library", |b| {
+        // As `diffsym derive` does it: parse every file, lower the files in parallel (each
+        // in its own pool), merge them into one pool.
         b.iter(|| {
             let mut pool = Pool::new();
-            for (_, text) in cli::BUNDLED {
-                let ast = syntax::parse_file(black_box(text)).expect("bundled files parse");
-                let ps =
-                    process::lower_file(&mut pool, &ast, text, &[]).expect("bundled files lower");
-                black_box(ps);
-            }
+            let asts: Vec<_> = cli::BUNDLED
+                .iter()
+                .map(|(_, text)| syntax::parse_file(black_box(text)).expect("bundled files parse"))
+                .collect();
+            let files: Vec<_> = asts
+                .iter()
+                .zip(cli::BUNDLED)
+                .map(|(ast, (_, text))| (ast, *text))
+                .collect();
+            let ps = process::lower_files(&mut pool, &files, &[]);
+            assert!(ps.iter().all(Result::is_ok), "bundled files lower");
+            black_box(ps);
         })
     });
 }

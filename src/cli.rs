@@ -423,18 +423,22 @@ fn load(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Load
             }
         }
     }
-    let mut processes = Vec::new();
+    let mut parsed = Vec::new();
     for src in sources {
-        let ast = match syntax::parse_file(&src.text) {
-            Ok(ast) => ast,
-            Err(es) => {
-                diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
-                continue;
-            }
-        };
-        match process::lower_file(&mut pool, &ast, &src.text, &overrides) {
-            Ok(ps) => processes.extend(ps.into_iter().map(|p| (src.clone(), p))),
+        match syntax::parse_file(&src.text) {
+            Ok(ast) => parsed.push((src, ast)),
             Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+        }
+    }
+    // Files lower in parallel, each in its own pool, and are merged in order.
+    let inputs: Vec<(&syntax::ast::File, &str)> =
+        parsed.iter().map(|(src, ast)| (ast, &*src.text)).collect();
+    let lowered = process::lower_files(&mut pool, &inputs, &overrides);
+    let mut processes = Vec::new();
+    for ((src, _), r) in parsed.iter().zip(lowered) {
+        match r {
+            Ok(ps) => processes.extend(ps.into_iter().map(|p| (src.clone(), p))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(src))),
         }
     }
     if !diags.is_empty() {

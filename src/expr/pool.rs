@@ -203,6 +203,53 @@ impl Pool {
         id
     }
 
+    /// Copies `e` from the pool `from` into this one: the same canonical expression, with
+    /// symbols matched by name (a symbol new here takes its domain from `from`). `memo` maps
+    /// ids of `from` already copied. Canonical order does not depend on ids, so the copy is
+    /// canonical here too.
+    pub fn transplant(
+        &mut self,
+        from: &Pool,
+        e: ExprId,
+        memo: &mut HashMap<ExprId, ExprId>,
+    ) -> ExprId {
+        if let Some(&c) = memo.get(&e) {
+            return c;
+        }
+        let node = match from.node(e) {
+            Node::Rational(r) => Node::Rational(r.clone()),
+            Node::Const(c) => Node::Const(*c),
+            Node::Sym(s) => Node::Sym(self.transplant_symbol(from, *s)),
+            Node::Add(xs) => {
+                Node::Add(xs.iter().map(|&x| self.transplant(from, x, memo)).collect())
+            }
+            Node::Mul(xs) => {
+                Node::Mul(xs.iter().map(|&x| self.transplant(from, x, memo)).collect())
+            }
+            Node::Pow(b, x) => {
+                let b = self.transplant(from, *b, memo);
+                Node::Pow(b, self.transplant(from, *x, memo))
+            }
+            Node::Call(f, a) => Node::Call(*f, self.transplant(from, *a, memo)),
+        };
+        let c = self.intern(node);
+        memo.insert(e, c);
+        c
+    }
+
+    /// The symbol of `from` named alike here (see [`Pool::transplant`]). Fresh symbols made
+    /// here afterwards are numbered past those of `from`, so they cannot meet its names.
+    pub fn transplant_symbol(&mut self, from: &Pool, s: Symbol) -> Symbol {
+        self.fresh = self.fresh.max(from.fresh);
+        let name = from.symbol_name(s);
+        if let Some(t) = self.lookup_symbol(name) {
+            return t;
+        }
+        let t = self.symbol(name);
+        self.set_domain(t, from.domain(s));
+        t
+    }
+
     pub fn node(&self, id: ExprId) -> &Node {
         &self.nodes[id.index()]
     }

@@ -53,3 +53,62 @@ fn every_bundled_assert_is_proved_symbolically() {
         }
     }
 }
+
+#[test]
+fn parallel_lowering_gives_what_sequential_lowering_gives() {
+    // lower_files lowers each file in its own pool on its own thread and copies the result
+    // into one pool; every formula must print as when the files share one pool throughout.
+    use diffsym::expr::print::to_text;
+    use diffsym::{Pool, cli, process, syntax};
+    let asts: Vec<_> = cli::BUNDLED
+        .iter()
+        .map(|(_, text)| syntax::parse_file(text).expect("parses"))
+        .collect();
+    let mut seq_pool = Pool::new();
+    let mut seq = Vec::new();
+    for (ast, (_, text)) in asts.iter().zip(cli::BUNDLED) {
+        seq.extend(process::lower_file(&mut seq_pool, ast, text, &[]).expect("lowers"));
+    }
+    let mut par_pool = Pool::new();
+    let files: Vec<_> = asts
+        .iter()
+        .zip(cli::BUNDLED)
+        .map(|(a, (_, t))| (a, *t))
+        .collect();
+    let par: Vec<_> = process::lower_files(&mut par_pool, &files, &[])
+        .into_iter()
+        .flat_map(|r| r.expect("lowers"))
+        .collect();
+    let dump = |pool: &Pool, ps: &[process::Process]| -> Vec<String> {
+        let mut out = Vec::new();
+        for p in ps {
+            for (n, e) in p.quantities.iter().chain(&p.conditional) {
+                out.push(format!("{} {n} = {}", p.name, to_text(pool, *e)));
+            }
+            for f in &p.fields {
+                out.push(format!(
+                    "{} {} {:?} = {}",
+                    p.name,
+                    f.name,
+                    f.param,
+                    to_text(pool, f.expr)
+                ));
+            }
+            for d in &p.defs {
+                out.push(format!("{} {} = {}", p.name, d.name, to_text(pool, d.body)));
+            }
+            for a in &p.asserts {
+                out.push(format!(
+                    "{} {} == {}",
+                    p.name,
+                    to_text(pool, a.lhs),
+                    to_text(pool, a.rhs)
+                ));
+            }
+        }
+        out
+    };
+    let (s, p) = (dump(&seq_pool, &seq), dump(&par_pool, &par));
+    assert!(s.len() > 300, "{} formulas", s.len());
+    assert_eq!(s, p);
+}
