@@ -22,6 +22,7 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
 
+use super::numerics::Sum;
 use super::{AnalysisError, Schedule};
 use crate::expr::simplify::{self, Simplifier};
 use crate::expr::{ExprId, Func, Pool, Symbol, diff, eval, hp, integrate, subst};
@@ -505,53 +506,72 @@ fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
     out
 }
 
-/// Most panels of the composite rule in [`quadrature`].
-const MAX_PANELS: usize = 1024;
+/// Geometrically graded base panels at each end in [`quadrature`] (down to 2^-13 from it:
+/// an eigenvalue lambda makes the integrands peak within about sqrt(lambda) of t = 0).
+const GRADED: usize = 12;
 
-/// `int_0^1 e dt` by composite 10-point Gauss-Legendre on 16, 32, 64, ... panels; the
-/// value of the finest rule and, as its error estimate, the difference from the one before
-/// (at least a few ulps of the integral of |e|).
+/// Most equal parts a base panel is split into in [`quadrature`].
+const MAX_SPLIT: usize = 64;
+
+/// `int_0^1 e dt` by composite 10-point Gauss-Legendre on base panels graded towards both
+/// ends, each split into 1, 2, 4, ... parts; the value of the finest rule and, as its error
+/// estimate, the difference from the one before (at least a few ulps of the integral of
+/// |e|).
 fn quadrature(pool: &Pool, e: ExprId, t: Symbol) -> Result<(f64, f64), AnalysisError> {
     let rule = gauss_legendre(10);
-    let composite = |panels: usize| -> Result<(f64, f64), AnalysisError> {
-        let (mut sum, mut abs) = (0.0, 0.0);
-        let w = 1.0 / panels as f64;
-        for k in 0..panels {
-            let a = k as f64 * w;
-            for &(x, wt) in &rule {
-                let tv = a + (x + 1.0) * w / 2.0;
-                // f64 first; where the unsimplified integrand cancels to a zero divisor,
-                // the value rounded from high precision.
-                let v = match eval::eval_f64(pool, e, &[(t, tv)]) {
-                    Ok(v) if v.is_finite() => v,
-                    _ => {
-                        let exact = BigRational::from_float(tv).unwrap_or_default();
-                        hp::eval_rounded(pool, e, &[(t, exact)]).map_err(|err| {
-                            AnalysisError::new(
-                                "diffsym::asymptotics::quadrature",
-                                format!("cannot evaluate an integrand at t = {tv}: {err}"),
-                            )
-                        })?
-                    }
-                };
-                sum += wt * w / 2.0 * v;
-                abs += wt * w / 2.0 * v.abs();
+    // Base panels graded geometrically towards both ends ([2^-k-1, 2^-k], k < GRADED, and
+    // mirrored), where the integrands of a small eigenvalue peak; uniform in between.
+    let mut edges = vec![0.0];
+    for k in (1..=GRADED).rev() {
+        edges.push(0.5f64.powi(k as i32 + 1));
+    }
+    for k in 1..=GRADED {
+        edges.push(1.0 - 0.5f64.powi(k as i32 + 1));
+    }
+    edges.push(1.0);
+    let value = |tv: f64| -> Result<f64, AnalysisError> {
+        // f64 first; where the unsimplified integrand cancels to a zero divisor, the value
+        // rounded from high precision.
+        match eval::eval_f64(pool, e, &[(t, tv)]) {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => {
+                let exact = BigRational::from_float(tv).unwrap_or_default();
+                hp::eval_rounded(pool, e, &[(t, exact)]).map_err(|err| {
+                    AnalysisError::new(
+                        "diffsym::asymptotics::quadrature",
+                        format!("cannot evaluate an integrand at t = {tv}: {err}"),
+                    )
+                })
             }
         }
-        Ok((sum, abs))
     };
-    // Panels double until two rules agree to about 1e-13 of the integral of |e| (a
-    // narrow peak, as for a small eigenvalue, needs fine panels), at most 1024 panels.
-    let (mut coarse, _) = composite(16)?;
-    let mut panels = 32;
+    // Each base panel split into `split` equal parts.
+    let composite = |split: usize| -> Result<(f64, f64), AnalysisError> {
+        let (mut sum, mut abs) = (Sum::new(), Sum::new());
+        for pair in edges.windows(2) {
+            let w = (pair[1] - pair[0]) / split as f64;
+            for k in 0..split {
+                let a = pair[0] + k as f64 * w;
+                for &(x, wt) in &rule {
+                    let v = value(a + (x + 1.0) * w / 2.0)?;
+                    sum.add(wt * w / 2.0 * v);
+                    abs.add(wt * w / 2.0 * v.abs());
+                }
+            }
+        }
+        Ok((sum.value(), abs.value()))
+    };
+    // Splits double until two rules agree to about 1e-13 of the integral of |e|.
+    let (mut coarse, _) = composite(1)?;
+    let mut split = 2;
     let (fine, error) = loop {
-        let (fine, abs) = composite(panels)?;
+        let (fine, abs) = composite(split)?;
         let error = (fine - coarse).abs().max(abs * 8.0 * f64::EPSILON);
-        if error <= 1e-13 * abs || panels >= MAX_PANELS {
+        if error <= 1e-13 * abs || split >= MAX_SPLIT {
             break (fine, error);
         }
         coarse = fine;
-        panels *= 2;
+        split *= 2;
     };
     if !fine.is_finite() {
         return Err(AnalysisError::new(
