@@ -226,11 +226,17 @@ pub fn ddim_expansion(
     for (power, &e) in total.iter().enumerate().skip(2) {
         let expr = simp.run(pool, e);
         let exact = integrals.iter().all(|i| !pool.contains(expr, i.symbol));
-        let at = |pool: &Pool, shift: f64| -> Result<f64, AnalysisError> {
+        // The coefficient with integral `moved` (if any) at its value plus its error.
+        let at = |pool: &Pool, moved: Option<usize>| -> Result<f64, AnalysisError> {
             let env: Vec<(Symbol, BigRational)> = integrals
                 .iter()
-                .map(|i| {
-                    let v = i.value + shift * i.error;
+                .enumerate()
+                .map(|(k, i)| {
+                    let v = if moved == Some(k) {
+                        i.value + i.error
+                    } else {
+                        i.value
+                    };
                     (i.symbol, BigRational::from_float(v).unwrap_or_default())
                 })
                 .collect();
@@ -241,15 +247,15 @@ pub fn ddim_expansion(
                 )
             })
         };
-        let value = at(pool, 0.0)?;
-        let error = if exact {
-            0.0
-        } else {
-            // Integral errors are small: the coefficient moves about linearly in them.
-            (at(pool, 1.0)? - value)
-                .abs()
-                .max((at(pool, -1.0)? - value).abs())
-        };
+        let value = at(pool, None)?;
+        // Integral errors are small: the coefficient moves about linearly in each, and the
+        // moves are added in absolute value.
+        let mut error = 0.0;
+        for (k, i) in integrals.iter().enumerate() {
+            if pool.contains(expr, i.symbol) {
+                error += (at(pool, Some(k))? - value).abs();
+            }
+        }
         coefficients.push(Coefficient {
             power,
             expr,
