@@ -426,8 +426,8 @@ fn direction(
 }
 
 /// `e` at `t = end` (0 or 1) as an expression: exact if it is finite there, else its
-/// one-sided limit if `e` at `end -+ 2^-100` and `2^-200` rounds to the same f64 (then that
-/// number, as the exact rational of the f64). `None` where it is not finite.
+/// one-sided limit from inside [0, 1] ([`hp::one_sided_limit`], as the exact rational of
+/// that f64). `None` where neither is finite.
 fn end_value(
     pool: &mut Pool,
     simp: &mut Simplifier,
@@ -442,17 +442,8 @@ fn end_value(
         return Some(v);
     }
     let inwards = if end == 1 { -1 } else { 1 };
-    let near = |k: u32| {
-        let r = BigRational::from_integer(end.into())
-            + BigRational::new(inwards.into(), BigInt::from(2).pow(k));
-        hp::eval_rounded(pool, e, &[(t, r)])
-            .ok()
-            .filter(|x| x.is_finite())
-    };
-    match (near(100), near(200)) {
-        (Some(a), Some(b)) if a == b => Some(pool.rational(BigRational::from_float(a)?)),
-        _ => None,
-    }
+    let limit = hp::one_sided_limit(pool, e, t, &BigRational::from_integer(end.into()), inwards)?;
+    Some(pool.rational(BigRational::from_float(limit)?))
 }
 
 /// `int_0^1 e dt`: closed form if the integrator finds one, else a new integral symbol

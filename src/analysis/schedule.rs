@@ -80,9 +80,8 @@ impl ProcessSchedule {
 
     /// Substitutes `t` exactly and simplifies before evaluating, so that values such as
     /// `cos(pi/2) = 0` are exact. Where the formula is undefined at `t` itself (tangent's
-    /// alpha has `tan(pi/2)`), the one-sided limit: the values at `t -+ 2^-100` and
-    /// `t -+ 2^-200` if they round to the same f64, or 0 if they shrink with the distance
-    /// (below 1e-25 and 1e-50). NaN if there is still no finite value.
+    /// alpha has `tan(pi/2)`), its one-sided limit from inside [0, 1]
+    /// ([`hp::one_sided_limit`]). NaN if there is still no finite value.
     fn exact_value(&self, e: ExprId, t: f64) -> f64 {
         let Some(r) = BigRational::from_float(t) else {
             return f64::NAN;
@@ -94,18 +93,8 @@ impl ProcessSchedule {
         if let Ok(v) = hp::eval_rounded(&pool, at, &[]) {
             return v;
         }
-        // Step inwards from an end of [0, 1] (or to the right inside it).
         let inwards = if t >= 1.0 { -1 } else { 1 };
-        let near = |k: u32| {
-            let eps = BigRational::new(inwards.into(), num_bigint::BigInt::from(2).pow(k));
-            hp::eval_rounded(&pool, e, &[(self.t, &r + eps)])
-        };
-        match (near(100), near(200)) {
-            (Ok(a), Ok(b)) if a == b && a.is_finite() => a,
-            // Both vanish with the distance (tangent's alpha near t = 1): the limit is 0.
-            (Ok(a), Ok(b)) if a.abs() < 1e-25 && b.abs() < 1e-50 => 0.0,
-            _ => f64::NAN,
-        }
+        hp::one_sided_limit(&pool, e, self.t, &r, inwards).unwrap_or(f64::NAN)
     }
 }
 
