@@ -1148,11 +1148,6 @@ mod tests {
             prop_assert_eq!(to_f64(&hp.from_f64(x)).to_bits(), x.to_bits());
         }
     }
-}
-
-#[cfg(test)]
-mod rounding_tests {
-    use super::*;
 
     #[test]
     fn eval_rounded_is_immune_to_cancellation() {

@@ -16,6 +16,8 @@ pub mod range;
 pub mod rules;
 pub mod simplify;
 pub mod subst;
+#[cfg(test)]
+mod test_util;
 pub mod verify;
 
 pub use pool::{Constant, Domain, ExprId, Func, Node, Pool, Symbol};

@@ -657,6 +657,7 @@ fn periodic_bounds(a: Interval, shift: f64) -> Option<Interval> {
 mod tests {
     use super::*;
     use crate::expr::pool::Domain;
+    use crate::expr::test_util::parse_in_unit_t as parse;
 
     /// Is `e` provably inside the open interval `(lo, hi)`?
     fn is_within_open(pool: &Pool, e: ExprId, lo: f64, hi: f64) -> bool {
@@ -760,20 +761,6 @@ mod tests {
         assert!(!is_nonneg(&p, x));
         let l = p.call(Func::Log, x);
         assert_eq!(range(&p, l), None);
-    }
-}
-
-#[cfg(test)]
-mod sign_tests {
-    use super::*;
-    use crate::expr::pool::Domain;
-
-    /// Parses `text` with `t` in [0, 1].
-    fn parse(p: &mut Pool, text: &str) -> ExprId {
-        let t = p.symbol("t");
-        p.set_domain(t, Domain::UNIT);
-        let ast = crate::syntax::parse_expr(text).expect("test input parses");
-        crate::process::lower_expr(p, &ast, &[("t", t)]).expect("test input lowers")
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl Simplifier {
 mod tests {
     use super::*;
     use crate::expr::pool::{Domain, Func};
+    use crate::expr::test_util::parse_in_unit_t as parse;
 
     #[test]
     fn exp_of_log_and_log_of_exp_cancel() {
@@ -315,21 +316,8 @@ mod tests {
         assert_eq!(s.run(&mut p, e), e);
         assert!(s.trace.is_empty());
     }
-}
 
-#[cfg(test)]
-mod catalogue_tests {
-    //! Forms of MATH.md section 1 the simplifier must reach, not merely equal values.
-    use super::*;
-    use crate::expr::pool::Domain;
-
-    /// Parses `text` with `t` in [0, 1].
-    fn parse(p: &mut Pool, text: &str) -> ExprId {
-        let t = p.symbol("t");
-        p.set_domain(t, Domain::UNIT);
-        let ast = crate::syntax::parse_expr(text).expect("test input parses");
-        crate::process::lower_expr(p, &ast, &[("t", t)]).expect("test input lowers")
-    }
+    // Forms of MATH.md section 1 the simplifier must reach, not merely equal values.
 
     fn reaches(from: &str, to: &str) {
         let mut p = Pool::new();
