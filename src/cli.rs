@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use num_rational::BigRational;
+use num_rational::{BigRational, Rational64};
 use serde::Serialize;
 
 use crate::analysis;
@@ -1571,14 +1571,54 @@ struct JsonAsymptotics {
     source: String,
     sampler: String,
     order: usize,
+    /// Ends of [0, 1] where the angle is singular: `{"t": 0, "q": 2}` for phi ~ t^(1/2)
+    singular_ends: Vec<JsonSingularEnd>,
     coefficients: Vec<JsonCoefficient>,
+    /// The first omitted term, N^-power (ln N)^log_power
+    remainder: JsonPower,
     integrals: Vec<JsonIntegral>,
     check: Vec<JsonAsymptoticsRow>,
 }
 
 #[derive(Serialize)]
+struct JsonSingularEnd {
+    t: u8,
+    q: u32,
+}
+
+#[derive(Serialize)]
+struct JsonPower {
+    power: serde_json::Number,
+    log_power: u32,
+}
+
+/// A rational power as a JSON number: an integer where it is one (2, not 2.0).
+fn json_power(p: Rational64) -> serde_json::Number {
+    if p.is_integer() {
+        serde_json::Number::from(p.to_integer())
+    } else {
+        serde_json::Number::from_f64(*p.numer() as f64 / *p.denom() as f64)
+            .unwrap_or_else(|| serde_json::Number::from(0))
+    }
+}
+
+/// `N^-5/2 ln^2 N`: the term of a power of N and of ln N.
+fn term_label(p: Rational64, log_power: u32) -> String {
+    let mut s = format!("N^-{p}");
+    match log_power {
+        0 => {}
+        1 => s.push_str(" ln N"),
+        l => {
+            let _ = write!(s, " ln^{l} N");
+        }
+    }
+    s
+}
+
+#[derive(Serialize)]
 struct JsonCoefficient {
-    power: usize,
+    power: serde_json::Number,
+    log_power: u32,
     value: f64,
     expr: String,
     latex: String,
@@ -1602,10 +1642,17 @@ struct JsonAsymptoticsRow {
     kl_expansion: f64,
     /// log2 of the ratio of the expansion's errors at N/2 and N
     observed_order: Option<f64>,
+    /// The same ratio for the first omitted term
+    expected_order: f64,
 }
 
-/// Steps at which `asymptotics` compares the expansion with the exact KL.
-const ASYMPTOTICS_CHECK_STEPS: [usize; 8] = [8, 16, 32, 64, 128, 256, 512, 1024];
+/// Steps at which `asymptotics` compares the expansion with the exact KL: 8, 16, ...,
+/// 1024, and on to 16384 where the angle is singular at an end (the series in N^(-1/q)
+/// settles more slowly).
+fn asymptotics_check_steps(singular: bool) -> Vec<usize> {
+    let last = if singular { 14 } else { 10 };
+    (3..=last).map(|k| 1usize << k).collect()
+}
 
 fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
     let sampler = parse_sampler(&a.sampler)?;
@@ -1624,7 +1671,7 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
         .map_err(|e| vec![e.into_diag()])?;
     let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
     let mut rows: Vec<JsonAsymptoticsRow> = Vec::new();
-    for n in ASYMPTOTICS_CHECK_STEPS {
+    for n in asymptotics_check_steps(!exp.singular_ends.is_empty()) {
         let grid = analysis::time_grid(&analysis::GridKind::Uniform, &sched, n, 0.0, 1.0)
             .map_err(|e| vec![e.into_diag()])?;
         let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)
@@ -1648,6 +1695,7 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
             kl_exact: kl.kl_src_out,
             kl_expansion: series,
             observed_order,
+            expected_order: exp.remainder.local_order(n),
         });
     }
     let stdout = match a.format {
@@ -1657,18 +1705,34 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
                 source: source.name.clone(),
                 sampler: sampler.name().to_owned(),
                 order: a.order,
+                singular_ends: exp
+                    .singular_ends
+                    .iter()
+                    .map(|&(t, q)| JsonSingularEnd { t, q })
+                    .collect(),
                 coefficients: exp
                     .coefficients
                     .iter()
                     .map(|c| JsonCoefficient {
-                        power: c.power,
+                        power: json_power(c.power),
+                        log_power: c.log_power,
                         value: c.value,
-                        expr: print::to_text(&pool, c.expr),
-                        latex: print::to_latex(&pool, c.expr),
+                        expr: c.expr.map_or_else(
+                            || eval::format_f64(c.value),
+                            |e| print::to_text(&pool, e),
+                        ),
+                        latex: c.expr.map_or_else(
+                            || eval::format_f64(c.value),
+                            |e| print::to_latex(&pool, e),
+                        ),
                         exact: c.exact,
                         error: c.error,
                     })
                     .collect(),
+                remainder: JsonPower {
+                    power: json_power(exp.remainder.power),
+                    log_power: exp.remainder.log_power(),
+                },
                 integrals: exp
                     .integrals
                     .iter()
@@ -1685,24 +1749,49 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
         }
         OutFormat::Text => {
             let mut s = format!(
-                "process {}, source {} (d = {}), sampler {}, uniform grid on [0, 1] from the prior\n\
-                 KL(src||out) = sum_p c_p N^-p + O(N^-{}):\n",
+                "process {}, source {} (d = {}), sampler {}, uniform grid on [0, 1] from the prior\n",
                 p.name,
                 source.name,
                 source.dimension(),
                 sampler.name(),
-                a.order + 1
             );
+            let remainder = term_label(exp.remainder.power, exp.remainder.log_power());
+            if exp.singular_ends.is_empty() {
+                let _ = writeln!(s, "KL(src||out) = sum_p c_p N^-p + O({remainder}):");
+            } else {
+                for &(end, q) in &exp.singular_ends {
+                    let d = if end == 0 { "t" } else { "(1 - t)" };
+                    let _ = writeln!(
+                        s,
+                        "the angle is singular at t = {end}: phi ~ {d}^(1/{q}), a series in N^(-1/{q}) with ln N terms"
+                    );
+                }
+                let _ = writeln!(s, "KL(src||out) = sum of these terms + O({remainder}):");
+            }
             for c in &exp.coefficients {
-                let how = if c.exact {
-                    format!("= {}", print::to_text(&pool, c.expr))
-                } else {
-                    format!(
-                        "(quadrature, error < {:.1e})",
-                        c.error.max(f64::MIN_POSITIVE)
-                    )
-                };
-                let _ = writeln!(s, "  c_{} = {}  {how}", c.power, eval::format_f64(c.value));
+                match c.expr {
+                    Some(e) => {
+                        let how = if c.exact {
+                            format!("= {}", print::to_text(&pool, e))
+                        } else {
+                            format!(
+                                "(quadrature, error < {:.1e})",
+                                c.error.max(f64::MIN_POSITIVE)
+                            )
+                        };
+                        let _ =
+                            writeln!(s, "  c_{} = {}  {how}", c.power, eval::format_f64(c.value));
+                    }
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            "  {:<16} {:>24}  (error < {:.1e})",
+                            term_label(c.power, c.log_power),
+                            eval::format_f64(c.value),
+                            c.error.max(f64::MIN_POSITIVE)
+                        );
+                    }
+                }
             }
             for i in &exp.integrals {
                 let _ = writeln!(
@@ -1716,8 +1805,8 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
             }
             let _ = writeln!(
                 s,
-                "{:>8}  {:>23}  {:>23}  {:>10}  {:>8}",
-                "steps", "exact KL", "expansion", "rel. diff", "order"
+                "{:>8}  {:>23}  {:>23}  {:>10}  {:>8}  {:>8}",
+                "steps", "exact KL", "expansion", "rel. diff", "order", "expected"
             );
             for r in &rows {
                 let rel = ((r.kl_exact - r.kl_expansion) / r.kl_exact).abs();
@@ -1726,12 +1815,13 @@ fn asymptotics_cmd(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
                     .map_or_else(|| "-".to_owned(), |o| format!("{o:.2}"));
                 let _ = writeln!(
                     s,
-                    "{:>8}  {:>23}  {:>23}  {:>10.1e}  {:>8}",
+                    "{:>8}  {:>23}  {:>23}  {:>10.1e}  {:>8}  {:>8.2}",
                     r.steps,
                     kl_text(r.kl_exact),
                     kl_text(r.kl_expansion),
                     rel,
-                    order
+                    order,
+                    r.expected_order
                 );
             }
             s

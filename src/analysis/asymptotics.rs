@@ -19,10 +19,11 @@
 use std::collections::BTreeMap;
 
 use num_bigint::BigInt;
-use num_rational::BigRational;
-use num_traits::{One, Signed, Zero};
+use num_rational::{BigRational, Rational64};
+use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use super::numerics::Sum;
+use super::singular::{self, Approx, LogSeries, SingularEnd};
 use super::{AnalysisError, Schedule};
 use crate::expr::simplify::{self, Simplifier};
 use crate::expr::{ExprId, Func, Pool, Symbol, diff, eval, hp, integrate, subst};
@@ -49,32 +50,74 @@ pub struct Integral {
     pub error: f64,
 }
 
-/// The coefficient of `N^-power` in KL(src||out).
+/// The coefficient of `N^-power (ln N)^log_power` in KL(src||out).
 #[derive(Clone, Debug)]
 pub struct Coefficient {
-    pub power: usize,
-    /// Simplified; contains integral symbols unless `exact`.
-    pub expr: ExprId,
+    pub power: Rational64,
+    pub log_power: u32,
+    /// Simplified; contains integral symbols unless `exact`. `None` where the coefficient
+    /// is only a number (an angle singular at an end: [`super::singular`]).
+    pub expr: Option<ExprId>,
     pub value: f64,
     /// Estimated absolute error (0 when exact: then `value` is correctly rounded).
     pub error: f64,
     pub exact: bool,
 }
 
-/// KL(src||out) ~ sum over `coefficients` of `value * N^-power`.
+/// KL(src||out) ~ sum over `coefficients` of `value * N^-power (ln N)^log_power`.
 #[derive(Clone, Debug)]
 pub struct Expansion {
     pub coefficients: Vec<Coefficient>,
     pub integrals: Vec<Integral>,
+    /// The first omitted power of 1/N.
+    pub remainder: Remainder,
+    /// The ends of [0, 1] (0, 1) where the angle is singular, with its q (phi ~ d^(1/q)).
+    pub singular_ends: Vec<(u8, u32)>,
+}
+
+/// The first omitted terms, `N^-power sum_l c_l (ln N)^l`.
+#[derive(Clone, Debug)]
+pub struct Remainder {
+    pub power: Rational64,
+    /// `(l, c_l)`, largest l first; empty where the terms were not derived (a smooth
+    /// angle: then the remainder is `O(N^-power)`).
+    pub terms: Vec<(u32, f64)>,
+}
+
+impl Remainder {
+    /// The highest power of ln N among the terms.
+    pub fn log_power(&self) -> u32 {
+        self.terms.iter().map(|t| t.0).max().unwrap_or(0)
+    }
+
+    /// log2 of the ratio of the remainder at n/2 and n steps: the order of convergence the
+    /// expansion's error shows there.
+    pub fn local_order(&self, n: usize) -> f64 {
+        let p = *self.power.numer() as f64 / *self.power.denom() as f64;
+        let r = |n: f64| -> f64 {
+            self.terms
+                .iter()
+                .map(|&(l, c)| c * n.ln().powi(l as i32))
+                .sum::<f64>()
+        };
+        let n = n as f64;
+        if self.terms.is_empty() {
+            return p;
+        }
+        p + (r(n / 2.0) / r(n)).abs().log2()
+    }
 }
 
 impl Expansion {
     /// The expansion summed at `n` steps.
     pub fn at(&self, n: usize) -> f64 {
-        let h = 1.0 / n as f64;
+        let nf = n as f64;
         self.coefficients
             .iter()
-            .map(|c| c.value * h.powi(c.power as i32))
+            .map(|c| {
+                let p = *c.power.numer() as f64 / *c.power.denom() as f64;
+                c.value * nf.powf(-p) * nf.ln().powi(c.log_power as i32)
+            })
             .sum()
     }
 }
@@ -201,8 +244,26 @@ pub fn ddim_expansion(
             })?;
         *distinct.entry(r).or_default() += 1;
     }
-    let bern = bernoulli(order);
+    let bern = bernoulli(order.max(singular::PUISEUX_TERMS));
     let mut simp = Simplifier::default();
+    // Is the angle smooth at both ends? (Checked for one eigenvalue: where rho vanishes or
+    // blows up like a fractional power, so does every angle.)
+    let (first, _) = distinct.iter().next().ok_or_else(|| {
+        AnalysisError::new(
+            "diffsym::asymptotics::source",
+            "the source has no eigenvalues",
+        )
+    })?;
+    let derivs = angle_derivatives(pool, &mut simp, rho, t, first, order);
+    let smooth = [0u8, 1].map(|end| {
+        derivs
+            .iter()
+            .skip(1)
+            .all(|&d| end_value(pool, &mut simp, d, t, end).is_some())
+    });
+    if smooth != [true, true] {
+        return singular_expansion(pool, &mut simp, &bern, rho, t, &distinct, order, smooth);
+    }
     let mut integrals = Vec::new();
     let mut total = vec![pool.zero(); order + 1];
     for (lambda, count) in &distinct {
@@ -257,8 +318,9 @@ pub fn ddim_expansion(
             }
         }
         coefficients.push(Coefficient {
-            power,
-            expr,
+            power: Rational64::from_integer(power as i64),
+            log_power: 0,
+            expr: Some(expr),
             value,
             error,
             exact,
@@ -267,6 +329,216 @@ pub fn ddim_expansion(
     Ok(Expansion {
         coefficients,
         integrals,
+        remainder: Remainder {
+            power: Rational64::from_integer(order as i64 + 1),
+            terms: Vec::new(),
+        },
+        singular_ends: Vec::new(),
+    })
+}
+
+/// Terms of the singular expansion smaller than this, relative to the largest, are
+/// dropped: they are zeros of the exact series (the angle is odd in `d^(1/q)`, so odd
+/// powers of `h^(1/q)` cancel) that rounding left at 1e-300.
+const NEGLIGIBLE: f64 = 1e-13;
+
+/// The expansion where the angle is singular at one end or both (`smooth[end]` false):
+/// [`singular`]'s matched expansion, a series in powers of `N^(-1/q)` and `ln N` whose
+/// coefficients are numbers. It is derived to one order beyond `order`, to name the first
+/// omitted term.
+#[allow(clippy::too_many_arguments)]
+fn singular_expansion(
+    pool: &mut Pool,
+    simp: &mut Simplifier,
+    bern: &[BigRational],
+    rho: ExprId,
+    t: Symbol,
+    distinct: &BTreeMap<BigRational, usize>,
+    order: usize,
+    smooth: [bool; 2],
+) -> Result<Expansion, AnalysisError> {
+    let mut ends: Vec<SingularEnd> = Vec::new();
+    for end in [0u8, 1] {
+        if !smooth[usize::from(end)] {
+            ends.push(singular::analyse_end(pool, rho, t, end)?);
+        }
+    }
+    let one = Rational64::one();
+    // u starts at h^lead: h^(2/q) from the first steps at a singular end, h from the bulk.
+    let lead = ends
+        .iter()
+        .map(|e| Rational64::new(2, i64::from(e.q)))
+        .fold(one, |a, b| a.min(b));
+    let k_max = Rational64::from_integer(order as i64 + 1);
+    let u_max = k_max - lead;
+    let u_floor = u_max.floor().to_integer() as usize;
+    let p_max = u_floor + 1;
+    for e in &ends {
+        let m_max = (u_max * Rational64::from_integer(i64::from(e.q)))
+            .floor()
+            .to_integer();
+        if m_max as usize >= singular::PUISEUX_TERMS {
+            return Err(AnalysisError::new(
+                "diffsym::asymptotics::order",
+                format!(
+                    "--order {order} needs {m_max} terms of the angle's series in \
+                     (distance)^(1/{}) at t = {}; at most {} are derived",
+                    e.q,
+                    e.end,
+                    singular::PUISEUX_TERMS - 1
+                ),
+            ));
+        }
+    }
+    let bern_f64: Vec<f64> = bern
+        .iter()
+        .map(|b| b.to_f64().unwrap_or(f64::NAN))
+        .collect();
+    let g_f64 = singular::g_coefficients(bern, singular::PUISEUX_TERMS / 2);
+    let mut total = LogSeries::default();
+    for (lambda, count) in distinct {
+        let derivs = angle_derivatives(pool, simp, rho, t, lambda, p_max.max(2));
+        let g = g_series(pool, simp, bern, &derivs, p_max);
+        // Per singular end: q, the outer expansions, the inner sums, the cut.
+        struct AtEnd {
+            end: u8,
+            q: u32,
+            outer: Vec<Vec<f64>>,
+            inner: Vec<Approx>,
+            tau: f64,
+        }
+        let at_ends: Vec<AtEnd> = ends
+            .iter()
+            .map(|e| {
+                let a = e.angle(lambda);
+                let outer = singular::outer_expansion(&a, e.q, singular::MAX_TAIL_P, &g_f64);
+                let m_max = (u_max * Rational64::from_integer(i64::from(e.q)))
+                    .floor()
+                    .to_integer();
+                let inner =
+                    singular::inner_sums(&a, e.q, m_max as usize, &g_f64, &outer, &bern_f64);
+                AtEnd {
+                    end: e.end,
+                    q: e.q,
+                    outer,
+                    inner,
+                    tau: singular::near_end_cut(&a, e.q),
+                }
+            })
+            .collect();
+        let mut u = LogSeries::default();
+        for (p, &gp) in g.iter().enumerate().skip(2).step_by(2) {
+            if p - 1 > u_floor {
+                break;
+            }
+            let power = Rational64::from_integer(p as i64 - 1);
+            // FP int_0^1 G_p: quadrature away from the singular ends, their series near them.
+            let (mut lo, mut hi) = (0.0, 1.0);
+            let mut value = Sum::new();
+            let mut error = 0.0;
+            for e in &at_ends {
+                let (near, _) = singular::near_end_integral(&e.outer[p], e.q, p, e.tau);
+                value.add(near.value);
+                error += near.error;
+                if e.end == 0 {
+                    lo = e.tau;
+                } else {
+                    hi = 1.0 - e.tau;
+                }
+                // The log N term: c d^-1 in G_p.
+                if let Some(&c) = e.outer[p].get(e.q as usize * (p - 1)) {
+                    u.add(
+                        power,
+                        1,
+                        Approx {
+                            value: c,
+                            error: 4.0 * f64::EPSILON * c.abs(),
+                        },
+                    );
+                }
+            }
+            let (mid, mid_err) = quadrature(pool, gp, t, lo, hi)?;
+            value.add(mid);
+            error += mid_err;
+            u.add(
+                power,
+                0,
+                Approx {
+                    value: value.value(),
+                    error,
+                },
+            );
+            // Midpoint boundary terms at a smooth end.
+            for (at, term) in boundary_terms(pool, simp, bern, gp, p, t, u_floor, smooth, lambda)? {
+                let term = simp.run(pool, term);
+                let v = hp::eval_rounded(pool, term, &[]).map_err(|err| {
+                    AnalysisError::new(
+                        "diffsym::asymptotics::evaluate",
+                        format!("cannot evaluate a boundary term: {err}"),
+                    )
+                })?;
+                u.add(
+                    Rational64::from_integer(at as i64),
+                    0,
+                    Approx {
+                        value: v,
+                        error: 2.0 * f64::EPSILON * v.abs(),
+                    },
+                );
+            }
+        }
+        for e in &at_ends {
+            for (m, x) in e.inner.iter().enumerate().skip(2) {
+                u.add(Rational64::new(m as i64, i64::from(e.q)), 0, *x);
+            }
+        }
+        let mut kl = singular::kl_of(&u, k_max);
+        kl.scale(*count as f64);
+        total.merge(&kl);
+    }
+    let largest = total
+        .terms
+        .values()
+        .map(|x| x.value.abs())
+        .fold(0.0, f64::max);
+    let kept: Vec<_> = total
+        .terms
+        .iter()
+        .filter(|(_, x)| x.value.abs() > NEGLIGIBLE * largest)
+        .collect();
+    let k = Rational64::from_integer(order as i64);
+    // Largest log power first within a power: the order of the text.
+    let mut coefficients: Vec<Coefficient> = kept
+        .iter()
+        .filter(|((p, _), _)| *p <= k)
+        .map(|&(&(power, log_power), x)| Coefficient {
+            power,
+            log_power,
+            expr: None,
+            value: x.value,
+            error: x.error,
+            exact: false,
+        })
+        .collect();
+    coefficients.sort_by(|a, b| a.power.cmp(&b.power).then(b.log_power.cmp(&a.log_power)));
+    let next = kept
+        .iter()
+        .map(|((p, _), _)| *p)
+        .filter(|p| *p > k)
+        .min()
+        .unwrap_or(k_max);
+    let mut terms: Vec<(u32, f64)> = kept
+        .iter()
+        .filter(|((p, _), _)| *p == next)
+        .map(|&(&(_, l), x)| (l, x.value))
+        .collect();
+    terms.sort_by_key(|&(l, _)| std::cmp::Reverse(l));
+    let remainder = Remainder { power: next, terms };
+    Ok(Expansion {
+        coefficients,
+        integrals: Vec::new(),
+        remainder,
+        singular_ends: ends.iter().map(|e| (e.end, e.q)).collect(),
     })
 }
 
@@ -297,45 +569,37 @@ fn factorial(n: usize) -> BigInt {
     (1..=n).fold(BigInt::one(), |acc, k| acc * BigInt::from(k))
 }
 
-/// The KL series (coefficients of h^0 ..= h^order) of one direction with eigenvalue `lambda`.
-#[allow(clippy::too_many_arguments)]
-fn direction(
+/// `phi = atan(rho/sqrt(lambda))` and its derivatives up to order `count - 1`, simplified.
+fn angle_derivatives(
     pool: &mut Pool,
     simp: &mut Simplifier,
-    bern: &[BigRational],
-    integrals: &mut Vec<Integral>,
     rho: ExprId,
     t: Symbol,
     lambda: &BigRational,
-    order: usize,
-) -> Result<Vec<ExprId>, AnalysisError> {
+    count: usize,
+) -> Vec<ExprId> {
     let lam = pool.rational(lambda.clone());
     let root = pool.sqrt(lam);
     let arg = pool.div(rho, root);
     let phi = pool.call(Func::Atan, arg);
-    // phi', phi'', ... (phi itself is never needed: only its differences).
     let mut derivs = vec![phi];
-    for _ in 1..order {
+    for _ in 1..count {
         let last = *derivs.last().expect("starts with phi");
         let d = diff::diff(pool, last, t);
         derivs.push(simp.run(pool, d));
     }
-    // The expansion needs phi smooth on [0, 1]: every derivative used finite at both ends
-    // (sigma ~ sqrt(t) at t = 0 gives phi' ~ t^(-1/2), and a divergent integral).
-    for (j, &d) in derivs.iter().enumerate().skip(1) {
-        for end in [0, 1] {
-            if end_value(pool, simp, d, t, end).is_none() {
-                return Err(AnalysisError::new(
-                    "diffsym::asymptotics::endpoint",
-                    format!(
-                        "derivative {j} of the angle phi = atan(rho/sqrt({lambda})) is not \
-                         finite at t = {end}; the expansion in 1/N needs phi smooth on [0, 1]"
-                    ),
-                )
-                .with_help("`diffsym kl` gives the exact KL of any process"));
-            }
-        }
-    }
+    derivs
+}
+
+/// The midpoint series of one step's log-gain: `G_p` (p = 0 ..= order) with
+/// `g(dphi) = sum_p G_p(m) h^p`, from the angle's derivatives `derivs` (phi, phi', ...).
+fn g_series(
+    pool: &mut Pool,
+    simp: &mut Simplifier,
+    bern: &[BigRational],
+    derivs: &[ExprId],
+    order: usize,
+) -> Vec<ExprId> {
     // dphi = sum_{j odd} 2 (h/2)^j phi^(j)(m) / j!
     let mut dphi = vec![pool.zero(); order + 1];
     // Terms above h^(order-1) only meet others in powers above h^order.
@@ -358,57 +622,121 @@ fn direction(
         }
         power = series_mul(pool, &power, &sq);
     }
+    g.into_iter()
+        .map(|gp| {
+            if simplify::complexity(pool, gp) <= SIMPLIFY_UP_TO {
+                simp.run(pool, gp)
+            } else {
+                gp
+            }
+        })
+        .collect()
+}
+
+/// The midpoint Euler-Maclaurin boundary terms of `h sum_k G_p(m_k)` at the ends marked in
+/// `ends` (0 and 1), each as (power of h, term): `B_2j(1/2) h^(p-1+2j)/(2j)!
+/// [G_p^(2j-1)]`, up to `h^max`.
+#[allow(clippy::too_many_arguments)]
+fn boundary_terms(
+    pool: &mut Pool,
+    simp: &mut Simplifier,
+    bern: &[BigRational],
+    gp: ExprId,
+    p: usize,
+    t: Symbol,
+    max: usize,
+    ends: [bool; 2],
+    lambda: &BigRational,
+) -> Result<Vec<(usize, ExprId)>, AnalysisError> {
+    let mut out = Vec::new();
+    let mut d = gp;
+    let mut k = 1; // d is the (k-1)-th derivative of G_p
+    for j in 1.. {
+        let at = p - 1 + 2 * j;
+        if at > max {
+            break;
+        }
+        while k < 2 * j {
+            let dd = diff::diff(pool, d, t);
+            d = if simplify::complexity(pool, dd) <= SIMPLIFY_UP_TO {
+                simp.run(pool, dd)
+            } else {
+                dd
+            };
+            k += 1;
+        }
+        // B_2j(1/2) = (2^(1-2j) - 1) B_2j
+        let b_half =
+            (rat(1, BigInt::from(2).pow(2 * j as u32 - 1)) - BigRational::one()) * &bern[2 * j];
+        let c = pool.rational(b_half / BigRational::from_integer(factorial(2 * j)));
+        let mut diff_ends = pool.zero();
+        for end in [0u8, 1] {
+            if !ends[usize::from(end)] {
+                continue;
+            }
+            let Some(v) = end_value(pool, simp, d, t, end) else {
+                return Err(AnalysisError::new(
+                    "diffsym::asymptotics::endpoint",
+                    format!(
+                        "a boundary term of the expansion (for lambda = {lambda}) is not \
+                         finite at t = {end}; the expansion in 1/N needs phi smooth there"
+                    ),
+                ));
+            };
+            diff_ends = if end == 1 {
+                pool.add(vec![diff_ends, v])
+            } else {
+                pool.sub(diff_ends, v)
+            };
+        }
+        out.push((at, pool.mul(vec![c, diff_ends])));
+    }
+    Ok(out)
+}
+
+/// The KL series (coefficients of h^0 ..= h^order) of one direction with eigenvalue `lambda`.
+#[allow(clippy::too_many_arguments)]
+fn direction(
+    pool: &mut Pool,
+    simp: &mut Simplifier,
+    bern: &[BigRational],
+    integrals: &mut Vec<Integral>,
+    rho: ExprId,
+    t: Symbol,
+    lambda: &BigRational,
+    order: usize,
+) -> Result<Vec<ExprId>, AnalysisError> {
+    // phi', phi'', ... (phi itself is never needed: only its differences).
+    let derivs = angle_derivatives(pool, simp, rho, t, lambda, order);
+    // The expansion needs phi smooth on [0, 1]: every derivative used finite at both ends
+    // (sigma ~ sqrt(t) at t = 0 gives phi' ~ t^(-1/2), and a divergent integral).
+    for (j, &d) in derivs.iter().enumerate().skip(1) {
+        for end in [0, 1] {
+            if end_value(pool, simp, d, t, end).is_none() {
+                return Err(AnalysisError::new(
+                    "diffsym::asymptotics::endpoint",
+                    format!(
+                        "derivative {j} of the angle phi = atan(rho/sqrt({lambda})) is not \
+                         finite at t = {end}; the expansion in 1/N needs phi smooth on [0, 1]"
+                    ),
+                )
+                .with_help("`diffsym kl` gives the exact KL of any process"));
+            }
+        }
+    }
+    let g = g_series(pool, simp, bern, &derivs, order);
     // u = sum_k g(dphi_k): the coefficient G_p of h^p contributes h^(p-1) int G_p plus the
     // Euler-Maclaurin boundary terms of the midpoint rule.
     let zero = pool.zero();
     let mut u = vec![pool.zero(); order + 1];
     for (p, &gp) in g.iter().enumerate().skip(2) {
-        let gp = if simplify::complexity(pool, gp) <= SIMPLIFY_UP_TO {
-            simp.run(pool, gp)
-        } else {
-            gp
-        };
         if gp == zero {
             continue;
         }
         let int = integral(pool, simp, integrals, gp, t)?;
         u[p - 1] = pool.add(vec![u[p - 1], int]);
-        let mut d = gp;
-        let mut k = 1; // d is the (k-1)-th derivative of G_p
-        for j in 1.. {
-            let at = p - 1 + 2 * j;
-            if at > order {
-                break;
-            }
-            while k < 2 * j {
-                let dd = diff::diff(pool, d, t);
-                d = if simplify::complexity(pool, dd) <= SIMPLIFY_UP_TO {
-                    simp.run(pool, dd)
-                } else {
-                    dd
-                };
-                k += 1;
-            }
-            // B_2j(1/2) = (2^(1-2j) - 1) B_2j
-            let b_half =
-                (rat(1, BigInt::from(2).pow(2 * j as u32 - 1)) - BigRational::one()) * &bern[2 * j];
-            let c = pool.rational(b_half / BigRational::from_integer(factorial(2 * j)));
-            let (Some(v1), Some(v0)) = (
-                end_value(pool, simp, d, t, 1),
-                end_value(pool, simp, d, t, 0),
-            ) else {
-                return Err(AnalysisError::new(
-                    "diffsym::asymptotics::endpoint",
-                    format!(
-                        "a boundary term of the expansion (for lambda = {lambda}) is not finite; \
-                         the expansion in 1/N needs phi smooth on [0, 1]"
-                    ),
-                ));
-            };
-            let diff_ends = pool.sub(v1, v0);
-            let term = pool.mul(vec![c, diff_ends]);
+        for (at, term) in boundary_terms(pool, simp, bern, gp, p, t, order, [true; 2], lambda)? {
             u[at] = pool.add(vec![u[at], term]);
-            // the next boundary term needs two more derivatives
         }
     }
     // KL = (e^u - 1 - u)/2 = sum_{m>=2} u^m / (2 m!)
@@ -438,10 +766,20 @@ fn end_value(
     let at = pool.int(i64::from(end));
     let v = subst::subst1(pool, e, t, at);
     let v = simp.run(pool, v);
-    if hp::eval_rounded(pool, v, &[]).is_ok_and(f64::is_finite) {
-        return Some(v);
-    }
     let inwards = if end == 1 { -1 } else { 1 };
+    // The exact value, unless substitution hid a singularity (`t^(1/6)/t^(2/3)` at 0 can
+    // cancel to 0): it must agree with the value 2^-100 inside.
+    if let Ok(exact) = hp::eval_rounded(pool, v, &[])
+        && exact.is_finite()
+    {
+        let near = BigRational::from_integer(end.into())
+            + BigRational::new(inwards.into(), BigInt::from(2).pow(100));
+        if hp::eval_rounded(pool, e, &[(t, near)])
+            .is_ok_and(|x| (x - exact).abs() <= 1e-20 * exact.abs().max(1.0))
+        {
+            return Some(v);
+        }
+    }
     let limit = hp::one_sided_limit(pool, e, t, &BigRational::from_integer(end.into()), inwards)?;
     Some(pool.rational(BigRational::from_float(limit)?))
 }
@@ -465,7 +803,7 @@ fn integral(
             return Ok(v);
         }
     }
-    let (value, error) = quadrature(pool, e, t)?;
+    let (value, error) = quadrature(pool, e, t, 0.0, 1.0)?;
     let name = format!("I{}", integrals.len() + 1);
     let symbol = pool.symbol(&name);
     integrals.push(Integral {
@@ -510,22 +848,30 @@ const GRADED: usize = 12;
 /// Most equal parts a base panel is split into in [`quadrature`].
 const MAX_SPLIT: usize = 64;
 
-/// `int_0^1 e dt` by composite 10-point Gauss-Legendre on base panels graded towards both
+/// `int_a^b e dt` by composite 10-point Gauss-Legendre on base panels graded towards both
 /// ends, each split into 1, 2, 4, ... parts; the value of the finest rule and, as its error
 /// estimate, the difference from the one before (at least a few ulps of the integral of
 /// |e|).
-fn quadrature(pool: &Pool, e: ExprId, t: Symbol) -> Result<(f64, f64), AnalysisError> {
+fn quadrature(
+    pool: &Pool,
+    e: ExprId,
+    t: Symbol,
+    a: f64,
+    b: f64,
+) -> Result<(f64, f64), AnalysisError> {
     let rule = gauss_legendre(10);
-    // Base panels graded geometrically towards both ends ([2^-k-1, 2^-k], k < GRADED, and
-    // mirrored), where the integrands of a small eigenvalue peak; uniform in between.
-    let mut edges = vec![0.0];
+    // Base panels graded geometrically towards both ends (on [0, 1]: [2^-k-1, 2^-k],
+    // k < GRADED, and mirrored), where the integrands of a small eigenvalue peak; uniform
+    // in between.
+    let half = (b - a) / 2.0;
+    let mut edges = vec![a];
     for k in (1..=GRADED).rev() {
-        edges.push(0.5f64.powi(k as i32 + 1));
+        edges.push(a + half * 0.5f64.powi(k as i32));
     }
     for k in 1..=GRADED {
-        edges.push(1.0 - 0.5f64.powi(k as i32 + 1));
+        edges.push(b - half * 0.5f64.powi(k as i32));
     }
-    edges.push(1.0);
+    edges.push(b);
     let value = |tv: f64| -> Result<f64, AnalysisError> {
         // f64 first; where the unsimplified integrand cancels to a zero divisor, the value
         // rounded from high precision.

@@ -13,6 +13,7 @@ pub mod lower;
 pub mod numerics;
 pub mod optimal;
 pub mod schedule;
+pub mod singular;
 pub mod source;
 
 pub use asymptotics::{Expansion, ddim_expansion};

@@ -415,6 +415,25 @@ fn show(x: &BigFloat) -> String {
 
 /// The mantissa of a finite `x` as the integer `m` in `|x| = m * 2^exp2` (words are little
 /// endian, the value is `0.m * 2^e`).
+/// The exact value of `x` (None for NaN and infinities).
+pub fn to_rational(x: &BigFloat) -> Option<BigRational> {
+    if x.is_nan() || x.is_inf() {
+        return None;
+    }
+    if x.is_zero() {
+        return Some(BigRational::zero());
+    }
+    let (negative, m, exp2) = parts(x)?;
+    let m = BigInt::from(m);
+    let m = if negative { -m } else { m };
+    let two = BigInt::from(2);
+    Some(if exp2 >= 0 {
+        BigRational::from_integer(m * two.pow(exp2 as u32))
+    } else {
+        BigRational::new(m, two.pow((-exp2) as u32))
+    })
+}
+
 fn parts(x: &BigFloat) -> Option<(bool, BigUint, i64)> {
     let (words, _, sign, e, _) = x.as_raw_parts()?;
     let m = biguint_from_u64s(words);
