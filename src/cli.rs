@@ -133,7 +133,8 @@ enum Command {
     Kl(KlArgs),
     /// Best tangent law, optimal schedule and (with --process) optimal time grid for a source
     Schedule(ScheduleArgs),
-    /// KL(src||out) of DDIM as a series in 1/N, derived symbolically (Euler-Maclaurin)
+    /// KL(src||out) of DDIM as a series in 1/N, derived symbolically (Euler-Maclaurin);
+    /// in N^(-1/q) and ln N where sigma ~ t^(1/q) or alpha ~ (1-t)^(1/q) at an end
     Asymptotics(AsymptoticsArgs),
     /// Plot KL against the number of steps, or a schedule, as an SVG file
     #[command(subcommand)]
@@ -152,7 +153,8 @@ struct AsymptoticsArgs {
     /// The sampler; the expansion is derived for ddim (uniform grid, from the prior at t = 1)
     #[arg(long, default_value = "ddim")]
     sampler: String,
-    /// Highest power of 1/N, from 2 to 8
+    /// Highest power of 1/N kept, from 2 to 8 (with ln N factors and fractional powers
+    /// below it where the angle is singular at an end)
     #[arg(long, default_value_t = 4)]
     order: usize,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]

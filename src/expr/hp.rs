@@ -776,6 +776,22 @@ mod tests {
     }
 
     #[test]
+    fn to_rational_is_exact() {
+        let mut h = Hp::new(256);
+        // Dyadic rationals are exact at 256 bits and come back unchanged, of any sign and
+        // scale; 1/3 comes back as its 256-bit rounding, within 2^-256 relative.
+        for (n, d) in [(3i64, 8i64), (-5, 1), (1, 1 << 40), (0, 1), (7 << 30, 1)] {
+            let r = BigRational::new(n.into(), d.into());
+            assert_eq!(to_rational(&h.from_rational(&r)), Some(r));
+        }
+        let third = BigRational::new(1.into(), 3.into());
+        let back = to_rational(&h.from_rational(&third)).unwrap();
+        let rel = ((&back - &third) / &third).abs();
+        assert!(rel < BigRational::new(1.into(), BigInt::from(2).pow(255)));
+        assert_eq!(to_rational(&astro_float::NAN), None);
+    }
+
+    #[test]
     fn to_f64_rounds_to_nearest_even() {
         let one = BigFloat::from_u8(1, 256);
         let eps = f64::EPSILON;
