@@ -872,10 +872,12 @@ fn quadrature(
         edges.push(b - half * 0.5f64.powi(k as i32));
     }
     edges.push(b);
+    let compiled = eval::Compiled::new(pool, e, t);
+    let buffer = std::cell::RefCell::new(Vec::new());
     let value = |tv: f64| -> Result<f64, AnalysisError> {
         // f64 first; where the unsimplified integrand cancels to a zero divisor, the value
         // rounded from high precision.
-        match eval::eval_f64(pool, e, &[(t, tv)]) {
+        match compiled.eval(tv, &mut buffer.borrow_mut()) {
             Ok(v) if v.is_finite() => Ok(v),
             _ => {
                 let exact = BigRational::from_float(tv).unwrap_or_default();

@@ -127,17 +127,19 @@ pub fn analyse_end(
         ys.push(at(&mut h, &pow_rat(&s, q))?);
     }
     // Forward differences Delta^j y_0, then the interpolant sum_j C(i, j) Delta^j y_0 in
-    // powers of i through Stirling numbers of the first kind.
+    // powers of i through Stirling numbers of the first kind; in integers over the common
+    // denominator `den * FIT_NODES!` (the values are dyadic), normalised once at the end.
+    let den = ys.iter().fold(BigInt::one(), |acc, y| {
+        num_integer::Integer::lcm(&acc, y.denom())
+    });
+    let mut row: Vec<BigInt> = ys.iter().map(|y| y.numer() * (&den / y.denom())).collect();
     let mut diffs = Vec::with_capacity(FIT_NODES + 1);
-    let mut row = ys.clone();
-    for _ in 0..=FIT_NODES {
-        diffs.push(row[0].clone());
+    while let Some(first) = row.first() {
+        diffs.push(first.clone());
         row = row.windows(2).map(|w| &w[1] - &w[0]).collect();
-        if row.is_empty() {
-            break;
-        }
     }
-    let mut coeff_i = vec![BigRational::zero(); FIT_NODES + 1];
+    let all: BigInt = (1..=FIT_NODES).fold(BigInt::one(), |acc, k| acc * BigInt::from(k));
+    let mut numer = vec![BigInt::zero(); FIT_NODES + 1];
     let mut stirling = vec![BigInt::one()]; // s(j, k), k = 0..=j, for j = 0
     let mut fact = BigInt::one();
     for (j, dj) in diffs.iter().enumerate() {
@@ -156,12 +158,18 @@ pub fn analyse_end(
             }
             stirling = next;
         }
+        let scale = dj * (&all / &fact);
         for (k, s) in stirling.iter().enumerate() {
             if !s.is_zero() {
-                coeff_i[k] += dj * BigRational::new(s.clone(), fact.clone());
+                numer[k] += &scale * s;
             }
         }
     }
+    let denom = &all * &den;
+    let coeff_i: Vec<BigRational> = numer
+        .into_iter()
+        .map(|n| BigRational::new(n, denom.clone()))
+        .collect();
     // Check the interpolant between two nodes.
     let probe_i = BigRational::new(BigInt::from(FIT_NODES + 1), BigInt::from(2));
     let mut poly = BigRational::zero();

@@ -148,11 +148,6 @@ impl GaussianSource {
         self.eigenvalues.len()
     }
 
-    /// The mean in the original coordinates.
-    pub fn mean_original(&self) -> Vec<f64> {
-        self.to_original(&self.mean)
-    }
-
     /// Maps a vector from the eigenbasis to the original coordinates.
     pub fn to_original(&self, v: &[f64]) -> Vec<f64> {
         match &self.basis {
@@ -205,7 +200,7 @@ mod tests {
         let r = 4.81f64.sqrt();
         assert!((s.eigenvalues[0] - (2.5 - r) / 2.0).abs() < 1e-14);
         assert!((s.eigenvalues[1] - (2.5 + r) / 2.0).abs() < 1e-14);
-        let back = s.mean_original();
+        let back = s.to_original(&s.mean);
         assert!((back[0] - 0.7).abs() < 1e-14 && (back[1] + 1.2).abs() < 1e-14);
         let c = s.covariance_original(&s.eigenvalues);
         assert!((c[(0, 1)] - 0.8).abs() < 1e-14 && (c[(0, 0)] - 2.0).abs() < 1e-14);

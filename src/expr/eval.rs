@@ -109,6 +109,123 @@ impl F64Eval<'_> {
     }
 }
 
+/// An expression compiled for many f64 evaluations at different values of one symbol
+/// (quadrature): its nodes in dependency order, constants converted once. The same values
+/// and errors as [`eval_f64`] with only that symbol bound.
+pub struct Compiled {
+    ops: Vec<Op>,
+}
+
+enum Op {
+    Value(f64),
+    Var,
+    Unbound(String),
+    Add(Vec<usize>),
+    Mul(Vec<usize>),
+    /// `b^n`, n an integer: its f64 value and whether it is odd and negative.
+    PowInt(usize, f64, bool, bool),
+    /// `b^r`, r a non-integer rational, as f64 (0.5 and -0.5 go through sqrt).
+    PowFrac(usize, f64, bool),
+    PowGeneral(usize, usize),
+    Call(Func, usize),
+}
+
+impl Compiled {
+    pub fn new(pool: &Pool, e: ExprId, var: Symbol) -> Compiled {
+        let mut ops = Vec::new();
+        let mut index: HashMap<ExprId, usize> = HashMap::default();
+        // Post-order without recursion: (node, children pushed?).
+        let mut stack = vec![(e, false)];
+        while let Some((id, ready)) = stack.pop() {
+            if index.contains_key(&id) {
+                continue;
+            }
+            let children = pool.children(id);
+            if !ready {
+                stack.push((id, true));
+                for &c in children.iter().rev() {
+                    if !index.contains_key(&c) {
+                        stack.push((c, false));
+                    }
+                }
+                continue;
+            }
+            let at = |c: &ExprId| index[c];
+            let op = match pool.node(id) {
+                Node::Rational(r) => Op::Value(rational_to_f64(r)),
+                Node::Const(Constant::Pi) => Op::Value(consts::PI),
+                Node::Const(Constant::E) => Op::Value(consts::E),
+                Node::Sym(s) if *s == var => Op::Var,
+                Node::Sym(s) => Op::Unbound(pool.symbol_name(*s).to_owned()),
+                Node::Add(xs) => Op::Add(xs.iter().map(at).collect()),
+                Node::Mul(xs) => Op::Mul(xs.iter().map(at).collect()),
+                Node::Pow(b, x) => match classify_exponent(pool, *x) {
+                    Exponent::Int(n) => Op::PowInt(
+                        at(b),
+                        n.to_f64().unwrap_or(f64::INFINITY),
+                        n.bit(0),
+                        n.is_negative(),
+                    ),
+                    Exponent::Frac(r) => Op::PowFrac(at(b), rational_to_f64(r), r.is_positive()),
+                    Exponent::General => Op::PowGeneral(at(b), at(x)),
+                },
+                Node::Call(f, a) => Op::Call(*f, at(a)),
+            };
+            index.insert(id, ops.len());
+            ops.push(op);
+        }
+        Compiled { ops }
+    }
+
+    /// The value with the symbol at `x`.
+    pub fn eval(&self, x: f64, values: &mut Vec<f64>) -> Result<f64, EvalError> {
+        values.clear();
+        for op in &self.ops {
+            let v = match op {
+                Op::Value(v) => *v,
+                Op::Var => x,
+                Op::Unbound(name) => return Err(EvalError::Unbound(name.clone())),
+                Op::Add(xs) => xs.iter().try_fold(0.0, |acc, &i| finite(acc + values[i]))?,
+                Op::Mul(xs) => xs.iter().try_fold(1.0, |acc, &i| finite(acc * values[i]))?,
+                &Op::PowInt(b, n, odd, negative) => {
+                    let b = values[b];
+                    if b == 0.0 && negative {
+                        return Err(EvalError::DivisionByZero);
+                    }
+                    let magnitude = b.abs().powf(n);
+                    if b < 0.0 && odd {
+                        -magnitude
+                    } else {
+                        magnitude
+                    }
+                }
+                &Op::PowFrac(b, r, positive) => {
+                    let b = values[b];
+                    check_fractional_base(b.partial_cmp(&0.0), positive, || format_f64(b))?;
+                    match () {
+                        _ if b == 0.0 => 0.0,
+                        _ if r == 0.5 => b.sqrt(),
+                        _ if r == -0.5 => 1.0 / b.sqrt(),
+                        _ => b.powf(r),
+                    }
+                }
+                &Op::PowGeneral(b, x) => {
+                    let (b, x) = (values[b], values[x]);
+                    match general_pow_case(b.partial_cmp(&0.0), x.partial_cmp(&0.0), || {
+                        format_f64(b)
+                    })? {
+                        Some(v) => v,
+                        None => b.powf(x),
+                    }
+                }
+                &Op::Call(f, a) => call_f64(f, values[a])?,
+            };
+            values.push(finite(v)?);
+        }
+        values.last().copied().ok_or(EvalError::Overflow)
+    }
+}
+
 /// How a power is evaluated, decided from the exponent's node alone (shared by both
 /// evaluators so they agree on which inputs are errors).
 pub(crate) enum Exponent<'a> {
@@ -379,6 +496,31 @@ fn plain_decimal(digits: &str, exp10: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compiled_agrees_with_eval_f64() {
+        let mut pool = Pool::new();
+        let t = pool.symbol("t");
+        let texts = [
+            "sqrt(t)*(1 + t^(1/3))/(1 - t)^2 + exp(-t^2)*atan(t)",
+            "log(t) - t^(-1/2) + (2*t - 1)^3 + t^(t)",
+            "1/(t - 1/2)",
+        ];
+        for text in texts {
+            let e = crate::expr::test_util::parse_in_unit_t(&mut pool, text);
+            let c = Compiled::new(&pool, e, t);
+            let mut buf = Vec::new();
+            for x in [0.0, 0.25, 0.5, 0.75, 1.0, 1e-9] {
+                let want = eval_f64(&pool, e, &[(t, x)]);
+                let got = c.eval(x, &mut buf);
+                match (want, got) {
+                    (Ok(a), Ok(b)) => assert_eq!(a.to_bits(), b.to_bits(), "{text} at {x}"),
+                    (Err(a), Err(b)) => assert_eq!(a, b, "{text} at {x}"),
+                    (a, b) => panic!("{text} at {x}: {a:?} vs {b:?}"),
+                }
+            }
+        }
+    }
     use proptest::prelude::*;
 
     fn ratio(n: BigInt, d: BigInt) -> BigRational {
