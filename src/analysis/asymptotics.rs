@@ -373,11 +373,15 @@ fn singular_expansion(
     let u_max = k_max - lead;
     let u_floor = u_max.floor().to_integer() as usize;
     let p_max = u_floor + 1;
-    for e in &ends {
-        let m_max = (u_max * Rational64::from_integer(i64::from(e.q)))
+    // Inner sums at an end are needed up to h^(m/q) <= h^u_max.
+    let m_max = |q: u32| {
+        (u_max * Rational64::from_integer(i64::from(q)))
             .floor()
-            .to_integer();
-        if m_max as usize >= singular::PUISEUX_TERMS {
+            .to_integer() as usize
+    };
+    for e in &ends {
+        let m_max = m_max(e.q);
+        if m_max >= singular::PUISEUX_TERMS {
             return Err(AnalysisError::new(
                 "diffsym::asymptotics::order",
                 format!(
@@ -412,11 +416,7 @@ fn singular_expansion(
             .map(|e| {
                 let a = e.angle(lambda);
                 let outer = singular::outer_expansion(&a, e.q, singular::MAX_TAIL_P, &g_f64);
-                let m_max = (u_max * Rational64::from_integer(i64::from(e.q)))
-                    .floor()
-                    .to_integer();
-                let inner =
-                    singular::inner_sums(&a, e.q, m_max as usize, &g_f64, &outer, &bern_f64);
+                let inner = singular::inner_sums(&a, e.q, m_max(e.q), &g_f64, &outer, &bern_f64);
                 AtEnd {
                     end: e.end,
                     q: e.q,
@@ -708,22 +708,8 @@ fn direction(
 ) -> Result<Vec<ExprId>, AnalysisError> {
     // phi', phi'', ... (phi itself is never needed: only its differences).
     let derivs = angle_derivatives(pool, simp, rho, t, lambda, order);
-    // The expansion needs phi smooth on [0, 1]: every derivative used finite at both ends
-    // (sigma ~ sqrt(t) at t = 0 gives phi' ~ t^(-1/2), and a divergent integral).
-    for (j, &d) in derivs.iter().enumerate().skip(1) {
-        for end in [0, 1] {
-            if end_value(pool, simp, d, t, end).is_none() {
-                return Err(AnalysisError::new(
-                    "diffsym::asymptotics::endpoint",
-                    format!(
-                        "derivative {j} of the angle phi = atan(rho/sqrt({lambda})) is not \
-                         finite at t = {end}; the expansion in 1/N needs phi smooth on [0, 1]"
-                    ),
-                )
-                .with_help("`diffsym kl` gives the exact KL of any process"));
-            }
-        }
-    }
+    // phi is smooth at both ends: `ddim_expansion` checked it (for one eigenvalue, which
+    // settles it for all: atan is analytic).
     let g = g_series(pool, simp, bern, &derivs, order);
     // u = sum_k g(dphi_k): the coefficient G_p of h^p contributes h^(p-1) int G_p plus the
     // Euler-Maclaurin boundary terms of the midpoint rule.

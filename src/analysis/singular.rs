@@ -43,7 +43,7 @@ const SERIES_BITS: usize = 512;
 /// Inner sums are added directly up to this k, and by their tail expansion beyond.
 const INNER_TERMS: usize = 64;
 /// Highest p of the outer series used in the tail expansion of the inner sums.
-const TAIL_P: usize = 16;
+pub const MAX_TAIL_P: usize = 16;
 /// The largest q accepted: sigma ~ t^(1/q).
 const MAX_Q: u32 = 8;
 
@@ -56,11 +56,6 @@ pub struct SingularEnd {
     /// Coefficients of `s^j` (j = 0 ..= PUISEUX_TERMS, the first 0) of `rho(s^q)` at t = 0,
     /// or of `1/rho(1 - s^q)` at t = 1.
     series: Vec<BigFloat>,
-}
-
-/// Exact value of a BigFloat (None for NaN or infinities).
-fn exact(x: &BigFloat) -> Option<BigRational> {
-    hp::to_rational(x)
 }
 
 /// Analyses the end `end` of `rho`: its exponent `1/q` and the Puiseux series of rho (at
@@ -100,7 +95,7 @@ pub fn analyse_end(
         let v = h
             .eval(pool, f, &bound)
             .map_err(|e| not_puiseux(format!("cannot evaluate it near the end ({e})")))?;
-        exact(&v).ok_or_else(|| not_puiseux("it is not finite near the end".to_owned()))
+        hp::to_rational(&v).ok_or_else(|| not_puiseux("it is not finite near the end".to_owned()))
     };
     // The leading exponent from d = 2^-64 and 2^-128.
     let pow2 = |k: u32| BigRational::new(BigInt::one(), BigInt::from(2).pow(k));
@@ -394,7 +389,7 @@ pub struct Approx {
 }
 
 /// `FP sum_{k>=1} P_m(k)` for m = 0 ..= m_max: the inner sums at this end. `outer` is
-/// [`outer_expansion`] up to `TAIL_P`, whose coefficients give the tail beyond
+/// [`outer_expansion`] up to `MAX_TAIL_P`, whose coefficients give the tail beyond
 /// `INNER_TERMS`. `bern` are the Bernoulli numbers as f64.
 pub fn inner_sums(
     a: &[f64],
@@ -572,8 +567,6 @@ pub fn kl_of(u: &LogSeries, max: Rational64) -> LogSeries {
     }
     out
 }
-
-pub const MAX_TAIL_P: usize = TAIL_P;
 
 #[cfg(test)]
 mod tests {
