@@ -93,7 +93,7 @@ impl Remainder {
     /// log2 of the ratio of the remainder at n/2 and n steps: the order of convergence the
     /// expansion's error shows there.
     pub fn local_order(&self, n: usize) -> f64 {
-        let p = *self.power.numer() as f64 / *self.power.denom() as f64;
+        let p = self.power.to_f64().unwrap_or(f64::NAN);
         let r = |n: f64| -> f64 {
             self.terms
                 .iter()
@@ -115,7 +115,7 @@ impl Expansion {
         self.coefficients
             .iter()
             .map(|c| {
-                let p = *c.power.numer() as f64 / *c.power.denom() as f64;
+                let p = c.power.to_f64().unwrap_or(f64::NAN);
                 c.value * nf.powf(-p) * nf.ln().powi(c.log_power as i32)
             })
             .sum()
@@ -437,7 +437,7 @@ fn singular_expansion(
             let mut value = Sum::new();
             let mut error = 0.0;
             for e in &at_ends {
-                let (near, _) = singular::near_end_integral(&e.outer[p], e.q, p, e.tau);
+                let near = singular::near_end_integral(&e.outer[p], e.q, p, e.tau);
                 value.add(near.value);
                 error += near.error;
                 if e.end == 0 {
@@ -565,8 +565,16 @@ fn rat(n: impl Into<BigInt>, d: impl Into<BigInt>) -> BigRational {
     BigRational::new(n.into(), d.into())
 }
 
-fn factorial(n: usize) -> BigInt {
+pub(super) fn factorial(n: usize) -> BigInt {
     (1..=n).fold(BigInt::one(), |acc, k| acc * BigInt::from(k))
+}
+
+/// The coefficient `b_n = 2^2n (2^2n - 1) |B_2n| / (n (2n)!)` of `x^2n` in the per-step
+/// log-gain `g(x) = -2 ln cos x` (n >= 1), from the Bernoulli numbers `bern`.
+pub(super) fn log_cos_coefficient(bern: &[BigRational], n: usize) -> BigRational {
+    let two2n = BigInt::from(2).pow(2 * n as u32);
+    BigRational::from_integer(&two2n * (&two2n - 1)) * bern[2 * n].abs()
+        / BigRational::from_integer(BigInt::from(n) * factorial(2 * n))
 }
 
 /// `phi = atan(rho/sqrt(lambda))` and its derivatives up to order `count - 1`, simplified.
@@ -607,15 +615,12 @@ fn g_series(
         let c = pool.rational(rat(2, BigInt::from(2).pow(j as u32) * factorial(j)));
         *slot = pool.mul(vec![c, derivs[j]]);
     }
-    // g(x) = -2 ln cos x = sum_n 2^2n (2^2n - 1) |B_2n| / (n (2n)!) x^2n
+    // g(x) = -2 ln cos x = sum_n b_n x^2n
     let sq = series_mul(pool, &dphi, &dphi);
     let mut power = sq.clone();
     let mut g = vec![pool.zero(); order + 1];
     for n in 1..=order / 2 {
-        let two2n = BigInt::from(2).pow(2 * n as u32);
-        let a = BigRational::from_integer(&two2n * (&two2n - 1)) * bern[2 * n].abs()
-            / BigRational::from_integer(BigInt::from(n) * factorial(2 * n));
-        let a = pool.rational(a);
+        let a = pool.rational(log_cos_coefficient(bern, n));
         for (k, &e) in power.iter().enumerate() {
             let term = pool.mul(vec![a, e]);
             g[k] = pool.add(vec![g[k], term]);

@@ -26,6 +26,7 @@ use num_rational::{BigRational, Rational64};
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use super::AnalysisError;
+use super::asymptotics::{factorial, log_cos_coefficient};
 use super::numerics::Sum;
 use crate::expr::{ExprId, Pool, Symbol, hp};
 
@@ -53,9 +54,11 @@ pub struct SingularEnd {
     /// 0 or 1.
     pub end: u8,
     pub q: u32,
-    /// Coefficients of `s^j` (j = 0 ..= PUISEUX_TERMS, the first 0) of `rho(s^q)` at t = 0,
-    /// or of `1/rho(1 - s^q)` at t = 1.
-    series: Vec<BigFloat>,
+    /// With `x(s)` the series of `rho(s^q)` at t = 0, or of `1/rho(1 - s^q)` at t = 1
+    /// (coefficients of s^0 ..= s^PUISEUX_TERMS): the coefficients of `x^2` and of `x'`,
+    /// which is all [`SingularEnd::angle`] needs for each eigenvalue.
+    square: Vec<BigFloat>,
+    slope: Vec<BigFloat>,
 }
 
 /// Analyses the end `end` of `rho`: its exponent `1/q` and the Puiseux series of rho (at
@@ -119,7 +122,7 @@ pub fn analyse_end(
     let mut ys = vec![BigRational::zero()];
     for i in 1..=FIT_NODES {
         let s = &delta * BigRational::from_integer(i.into());
-        ys.push(at(&mut h, &pow_rat(&s, q))?);
+        ys.push(at(&mut h, &s.pow(q as i32))?);
     }
     // Forward differences Delta^j y_0, then the interpolant sum_j C(i, j) Delta^j y_0 in
     // powers of i through Stirling numbers of the first kind; in integers over the common
@@ -133,7 +136,7 @@ pub fn analyse_end(
         diffs.push(first.clone());
         row = row.windows(2).map(|w| &w[1] - &w[0]).collect();
     }
-    let all: BigInt = (1..=FIT_NODES).fold(BigInt::one(), |acc, k| acc * BigInt::from(k));
+    let all = factorial(FIT_NODES);
     let mut numer = vec![BigInt::zero(); FIT_NODES + 1];
     let mut stirling = vec![BigInt::one()]; // s(j, k), k = 0..=j, for j = 0
     let mut fact = BigInt::one();
@@ -171,7 +174,7 @@ pub fn analyse_end(
     for c in coeff_i.iter().rev() {
         poly = poly * &probe_i + c;
     }
-    let probe = at(&mut h, &pow_rat(&(&delta * &probe_i), q))?;
+    let probe = at(&mut h, &(&delta * &probe_i).pow(q as i32))?;
     let rel = ((&poly - &probe) / &probe)
         .abs()
         .to_f64()
@@ -181,21 +184,61 @@ pub fn analyse_end(
             "a series in d^(1/{q}) misses it by {rel:.1e} (relative) near the end"
         )));
     }
-    // Coefficients of s^k: coefficient of i^k times delta^-k.
-    let series = coeff_i
+    // Coefficients of s^k: coefficient of i^k times delta^-k; then x^2 and x'.
+    let mut series = SeriesArith::new();
+    let x: Vec<BigFloat> = coeff_i
         .iter()
         .take(PUISEUX_TERMS + 1)
         .enumerate()
         .map(|(k, c)| {
             let scaled = c * BigRational::from_integer(BigInt::from(2).pow(FIT_SHIFT * k as u32));
-            h.from_rational(&scaled)
+            series.hp.from_rational(&scaled)
         })
         .collect();
-    Ok(SingularEnd { end, q, series })
+    let square = series.square(&x);
+    let slope = (1..x.len())
+        .map(|k| series.scale_int(&x[k], k as u64))
+        .collect();
+    Ok(SingularEnd {
+        end,
+        q,
+        square,
+        slope,
+    })
 }
 
-fn pow_rat(x: &BigRational, q: u32) -> BigRational {
-    (0..q).fold(BigRational::one(), |acc, _| acc * x)
+/// Arithmetic on series coefficients at `SERIES_BITS` bits.
+struct SeriesArith {
+    hp: hp::Hp,
+}
+
+impl SeriesArith {
+    fn new() -> SeriesArith {
+        SeriesArith {
+            hp: hp::Hp::new(SERIES_BITS),
+        }
+    }
+
+    fn mul(&self, a: &BigFloat, b: &BigFloat) -> BigFloat {
+        a.mul(b, SERIES_BITS, RoundingMode::ToEven)
+    }
+
+    fn scale_int(&self, a: &BigFloat, k: u64) -> BigFloat {
+        self.mul(a, &BigFloat::from_word(k, SERIES_BITS))
+    }
+
+    /// The coefficients of `x^2` (as many as `x` has; `x_0 = 0`).
+    fn square(&self, x: &[BigFloat]) -> Vec<BigFloat> {
+        let n = x.len();
+        let mut out = vec![BigFloat::from_word(0, SERIES_BITS); n];
+        for i in 1..n {
+            for j in 1..n - i {
+                let term = self.mul(&x[i], &x[j]);
+                out[i + j] = out[i + j].add(&term, SERIES_BITS, RoundingMode::ToEven);
+            }
+        }
+        out
+    }
 }
 
 impl SingularEnd {
@@ -204,76 +247,46 @@ impl SingularEnd {
     /// `pi/2 - phi(1 - s^q) = atan(sqrt(lambda)/rho(1 - s^q))` at t = 1. From `y = atan(c x)`:
     /// `y' = c x'/(1 + c^2 x^2)`, in `SERIES_BITS`-bit arithmetic.
     pub fn angle(&self, lambda: &BigRational) -> Vec<f64> {
-        let p = SERIES_BITS;
-        let rm = RoundingMode::ToEven;
-        let mut h = hp::Hp::new(p);
+        let (p, rm) = (SERIES_BITS, RoundingMode::ToEven);
+        let mut arith = SeriesArith::new();
         let c2 = if self.end == 0 {
             lambda.recip()
         } else {
             lambda.clone()
         };
-        let c2 = h.from_rational(&c2);
-        let n = self.series.len();
-        let zero = BigFloat::from_word(0, p);
-        let x = &self.series;
-        // e = 1 + c^2 x^2
-        let mut e = vec![zero.clone(); n];
-        for i in 1..n {
-            for j in 1..n - i {
-                let term = x[i].mul(&x[j], p, rm);
-                e[i + j] = e[i + j].add(&term, p, rm);
-            }
-        }
-        for v in &mut e {
-            *v = v.mul(&c2, p, rm);
-        }
+        let c2 = arith.hp.from_rational(&c2);
+        // e = 1 + c^2 x^2, then b = x'/e by the recurrence b_k = x'_k - sum_{i>=1} e_i b_(k-i).
+        let mut e: Vec<BigFloat> = self.square.iter().map(|v| arith.mul(v, &c2)).collect();
         e[0] = BigFloat::from_word(1, p);
-        // x' (in s) and b = x'/e by the recurrence b_k = x'_k - sum_{i>=1} e_i b_(k-i).
-        let dx: Vec<BigFloat> = (0..n - 1)
-            .map(|k| x[k + 1].mul(&BigFloat::from_word(k as u64 + 1, p), p, rm))
-            .collect();
-        let mut b: Vec<BigFloat> = Vec::with_capacity(n - 1);
-        for k in 0..n - 1 {
-            let mut acc = dx[k].clone();
+        let mut b: Vec<BigFloat> = Vec::with_capacity(self.slope.len());
+        for (k, dk) in self.slope.iter().enumerate() {
+            let mut acc = dk.clone();
             for i in 1..=k {
-                acc = acc.sub(&e[i].mul(&b[k - i], p, rm), p, rm);
+                acc = acc.sub(&arith.mul(&e[i], &b[k - i]), p, rm);
             }
             b.push(acc);
         }
-        let c = eval_f64_sqrt(lambda, self.end);
-        let mut a = vec![0.0; n];
-        for j in 1..n {
-            let y = b[j - 1].div(&BigFloat::from_word(j as u64, p), p, rm);
-            a[j] = hp::to_f64(&y) * c;
+        // c = 1/sqrt(lambda) at t = 0, sqrt(lambda) at t = 1.
+        let root = arith.hp.from_rational(lambda).sqrt(p, rm);
+        let c = hp::to_f64(&if self.end == 0 {
+            BigFloat::from_word(1, p).div(&root, p, rm)
+        } else {
+            root
+        });
+        let mut a = vec![0.0; b.len() + 1];
+        for (j, bj) in b.iter().enumerate() {
+            let y = bj.div(&BigFloat::from_word(j as u64 + 1, p), p, rm);
+            a[j + 1] = hp::to_f64(&y) * c;
         }
         a
     }
 }
 
-/// `1/sqrt(lambda)` (end 0) or `sqrt(lambda)` (end 1), correctly rounded.
-fn eval_f64_sqrt(lambda: &BigRational, end: u8) -> f64 {
-    let mut h = hp::Hp::new(256);
-    let l = h.from_rational(lambda);
-    let r = l.sqrt(256, RoundingMode::ToEven);
-    let r = if end == 0 {
-        BigFloat::from_word(1, 256).div(&r, 256, RoundingMode::ToEven)
-    } else {
-        r
-    };
-    hp::to_f64(&r)
-}
-
 /// Coefficients `b_n` (index n = 0 ..= n_max, b_0 = 0) of `g(x) = -2 ln cos x = sum b_n x^2n`.
 pub fn g_coefficients(bern: &[BigRational], n_max: usize) -> Vec<f64> {
-    let mut out = vec![0.0];
-    for n in 1..=n_max {
-        let two2n = BigInt::from(2).pow(2 * n as u32);
-        let fact: BigInt = (1..=2 * n).fold(BigInt::one(), |acc, k| acc * BigInt::from(k));
-        let b = BigRational::from_integer(&two2n * (&two2n - 1)) * bern[2 * n].abs()
-            / BigRational::from_integer(BigInt::from(n) * fact);
-        out.push(b.to_f64().unwrap_or(f64::NAN));
-    }
-    out
+    std::iter::once(0.0)
+        .chain((1..=n_max).map(|n| log_cos_coefficient(bern, n).to_f64().unwrap_or(f64::NAN)))
+        .collect()
 }
 
 /// Truncated product of coefficient lists (length `len`).
@@ -358,22 +371,24 @@ fn power_step(k: usize, beta: f64) -> f64 {
 /// `FP sum_{n>=0} (n + a)^-s` for large `a`: the Hurwitz zeta function `zeta(s, a)` (any
 /// real s, from its asymptotic expansion) and, at s = 1, `-digamma(a)`.
 fn hurwitz_tail(s: Rational64, a: f64, bern: &[f64]) -> f64 {
+    // Ten Bernoulli terms: for a > 64 the next is below 1e-30 of the first.
+    let terms = (bern.len() / 2).min(11);
     let mut acc = Sum::new();
     if s == Rational64::one() {
         acc.add(-a.ln());
         acc.add(1.0 / (2.0 * a));
-        for j in 1..(bern.len() / 2).min(11) {
+        for j in 1..terms {
             acc.add(bern[2 * j] / (2.0 * j as f64 * a.powi(2 * j as i32)));
         }
         return acc.value();
     }
-    let sf = *s.numer() as f64 / *s.denom() as f64;
+    let sf = s.to_f64().unwrap_or(f64::NAN);
     acc.add(a.powf(1.0 - sf) / (sf - 1.0));
     acc.add(a.powf(-sf) / 2.0);
     // sum_j B_2j/(2j)! s(s+1)...(s+2j-2) a^(-s-2j+1)
     let mut rising = sf; // s(s+1)...(s+2j-2), for j = 1
     let mut fact = 2.0;
-    for j in 1..bern.len() / 2 {
+    for j in 1..terms {
         acc.add(bern[2 * j] / fact * rising * a.powf(-sf - 2.0 * j as f64 + 1.0));
         rising *= (sf + 2.0 * j as f64 - 1.0) * (sf + 2.0 * j as f64);
         fact *= (2 * j + 1) as f64 * (2 * j + 2) as f64;
@@ -451,9 +466,9 @@ pub fn inner_sums(
         .collect()
 }
 
-/// `FP int_0^tau` of the outer expansion `list` of `G_p` (`c_r d^(r/q - p)`), with the
-/// size of its largest term (for the cancellation against the rest of the integral).
-pub fn near_end_integral(list: &[f64], q: u32, p: usize, tau: f64) -> (Approx, f64) {
+/// `FP int_0^tau` of the outer expansion `list` of `G_p` (`c_r d^(r/q - p)`); its error
+/// allows for the cancellation between its terms.
+pub fn near_end_integral(list: &[f64], q: u32, p: usize, tau: f64) -> Approx {
     let mut acc = Sum::new();
     let (mut largest, mut last) = (0.0f64, 0.0f64);
     let qi = i64::from(q);
@@ -472,13 +487,10 @@ pub fn near_end_integral(list: &[f64], q: u32, p: usize, tau: f64) -> (Approx, f
         largest = largest.max(term.abs());
         last = term;
     }
-    (
-        Approx {
-            value: acc.value(),
-            error: last.abs() * 4.0 + 8.0 * f64::EPSILON * largest,
-        },
-        largest,
-    )
+    Approx {
+        value: acc.value(),
+        error: last.abs() * 4.0 + 8.0 * f64::EPSILON * largest,
+    }
 }
 
 /// Where the near-end series is summed instead of integrated: a quarter of the series'

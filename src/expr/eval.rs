@@ -87,24 +87,9 @@ impl F64Eval<'_> {
     fn pow(&mut self, base: ExprId, exp: ExprId) -> Result<f64, EvalError> {
         let b = self.eval(base)?;
         match classify_exponent(self.pool, exp) {
-            Exponent::Int(n) => powi_f64(b, n),
-            Exponent::Frac(r) => {
-                check_fractional_base(b.partial_cmp(&0.0), r.is_positive(), || format_f64(b))?;
-                Ok(match () {
-                    _ if b == 0.0 => 0.0,
-                    _ if is_half(r) => b.sqrt(),
-                    _ if is_neg_half(r) => 1.0 / b.sqrt(),
-                    _ => b.powf(rational_to_f64(r)),
-                })
-            }
-            Exponent::General => {
-                let x = self.eval(exp)?;
-                match general_pow_case(b.partial_cmp(&0.0), x.partial_cmp(&0.0), || format_f64(b))?
-                {
-                    Some(v) => Ok(v),
-                    None => Ok(b.powf(x)),
-                }
-            }
+            Exponent::Int(n) => int_pow_f64(b, IntExponent::of(n)),
+            Exponent::Frac(r) => frac_pow_f64(b, FracExponent::of(r)),
+            Exponent::General => general_pow_f64(b, self.eval(exp)?),
         }
     }
 }
@@ -122,10 +107,10 @@ enum Op {
     Unbound(String),
     Add(Vec<usize>),
     Mul(Vec<usize>),
-    /// `b^n`, n an integer: its f64 value and whether it is odd and negative.
-    PowInt(usize, f64, bool, bool),
-    /// `b^r`, r a non-integer rational, as f64 (0.5 and -0.5 go through sqrt).
-    PowFrac(usize, f64, bool),
+    /// `b^n`, n an integer.
+    PowInt(usize, IntExponent),
+    /// `b^r`, r a non-integer rational.
+    PowFrac(usize, FracExponent),
     PowGeneral(usize, usize),
     Call(Func, usize),
 }
@@ -160,13 +145,8 @@ impl Compiled {
                 Node::Add(xs) => Op::Add(xs.iter().map(at).collect()),
                 Node::Mul(xs) => Op::Mul(xs.iter().map(at).collect()),
                 Node::Pow(b, x) => match classify_exponent(pool, *x) {
-                    Exponent::Int(n) => Op::PowInt(
-                        at(b),
-                        n.to_f64().unwrap_or(f64::INFINITY),
-                        n.bit(0),
-                        n.is_negative(),
-                    ),
-                    Exponent::Frac(r) => Op::PowFrac(at(b), rational_to_f64(r), r.is_positive()),
+                    Exponent::Int(n) => Op::PowInt(at(b), IntExponent::of(n)),
+                    Exponent::Frac(r) => Op::PowFrac(at(b), FracExponent::of(r)),
                     Exponent::General => Op::PowGeneral(at(b), at(x)),
                 },
                 Node::Call(f, a) => Op::Call(*f, at(a)),
@@ -187,37 +167,9 @@ impl Compiled {
                 Op::Unbound(name) => return Err(EvalError::Unbound(name.clone())),
                 Op::Add(xs) => xs.iter().try_fold(0.0, |acc, &i| finite(acc + values[i]))?,
                 Op::Mul(xs) => xs.iter().try_fold(1.0, |acc, &i| finite(acc * values[i]))?,
-                &Op::PowInt(b, n, odd, negative) => {
-                    let b = values[b];
-                    if b == 0.0 && negative {
-                        return Err(EvalError::DivisionByZero);
-                    }
-                    let magnitude = b.abs().powf(n);
-                    if b < 0.0 && odd {
-                        -magnitude
-                    } else {
-                        magnitude
-                    }
-                }
-                &Op::PowFrac(b, r, positive) => {
-                    let b = values[b];
-                    check_fractional_base(b.partial_cmp(&0.0), positive, || format_f64(b))?;
-                    match () {
-                        _ if b == 0.0 => 0.0,
-                        _ if r == 0.5 => b.sqrt(),
-                        _ if r == -0.5 => 1.0 / b.sqrt(),
-                        _ => b.powf(r),
-                    }
-                }
-                &Op::PowGeneral(b, x) => {
-                    let (b, x) = (values[b], values[x]);
-                    match general_pow_case(b.partial_cmp(&0.0), x.partial_cmp(&0.0), || {
-                        format_f64(b)
-                    })? {
-                        Some(v) => v,
-                        None => b.powf(x),
-                    }
-                }
+                &Op::PowInt(b, n) => int_pow_f64(values[b], n)?,
+                &Op::PowFrac(b, r) => frac_pow_f64(values[b], r)?,
+                &Op::PowGeneral(b, x) => general_pow_f64(values[b], values[x])?,
                 &Op::Call(f, a) => call_f64(f, values[a])?,
             };
             values.push(finite(v)?);
@@ -290,20 +242,76 @@ pub(crate) fn general_pow_case(
     }
 }
 
+/// An integer exponent as f64 evaluation needs it: its value (rounded beyond 2^53) and,
+/// exactly, its parity and sign.
+#[derive(Clone, Copy)]
+struct IntExponent {
+    value: f64,
+    odd: bool,
+    negative: bool,
+}
+
+impl IntExponent {
+    fn of(n: &BigInt) -> IntExponent {
+        IntExponent {
+            value: n.to_f64().unwrap_or(f64::INFINITY),
+            odd: n.bit(0),
+            negative: n.is_negative(),
+        }
+    }
+}
+
 /// `b^n` for an integer `n` (libm's `pow` is accurate to within an ulp; `powi` is not).
-fn powi_f64(b: f64, n: &BigInt) -> Result<f64, EvalError> {
-    if b == 0.0 && n.is_negative() {
+fn int_pow_f64(b: f64, n: IntExponent) -> Result<f64, EvalError> {
+    if b == 0.0 && n.negative {
         return Err(EvalError::DivisionByZero);
     }
-    let odd = n.bit(0);
-    // `to_f64` rounds exponents beyond 2^53, so the sign comes from the exact parity.
-    let nf = n.to_f64().unwrap_or(f64::INFINITY);
-    let magnitude = b.abs().powf(nf);
-    finite(if b < 0.0 && odd {
+    let magnitude = b.abs().powf(n.value);
+    finite(if b < 0.0 && n.odd {
         -magnitude
     } else {
         magnitude
     })
+}
+
+/// A non-integer rational exponent as f64 evaluation needs it (1/2 and -1/2 go through
+/// sqrt).
+#[derive(Clone, Copy)]
+struct FracExponent {
+    value: f64,
+    half: bool,
+    neg_half: bool,
+    positive: bool,
+}
+
+impl FracExponent {
+    fn of(r: &BigRational) -> FracExponent {
+        FracExponent {
+            value: rational_to_f64(r),
+            half: is_half(r),
+            neg_half: is_neg_half(r),
+            positive: r.is_positive(),
+        }
+    }
+}
+
+fn frac_pow_f64(b: f64, r: FracExponent) -> Result<f64, EvalError> {
+    check_fractional_base(b.partial_cmp(&0.0), r.positive, || format_f64(b))?;
+    Ok(match () {
+        _ if b == 0.0 => 0.0,
+        _ if r.half => b.sqrt(),
+        _ if r.neg_half => 1.0 / b.sqrt(),
+        _ => b.powf(r.value),
+    })
+}
+
+fn general_pow_f64(b: f64, x: f64) -> Result<f64, EvalError> {
+    Ok(
+        match general_pow_case(b.partial_cmp(&0.0), x.partial_cmp(&0.0), || format_f64(b))? {
+            Some(v) => v,
+            None => b.powf(x),
+        },
+    )
 }
 
 fn call_f64(f: Func, x: f64) -> Result<f64, EvalError> {
@@ -496,6 +504,7 @@ fn plain_decimal(digits: &str, exp10: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn compiled_agrees_with_eval_f64() {
@@ -521,7 +530,6 @@ mod tests {
             }
         }
     }
-    use proptest::prelude::*;
 
     fn ratio(n: BigInt, d: BigInt) -> BigRational {
         BigRational::new(n, d)

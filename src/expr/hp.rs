@@ -413,8 +413,6 @@ fn show(x: &BigFloat) -> String {
     format_f64(to_f64(x))
 }
 
-/// The mantissa of a finite `x` as the integer `m` in `|x| = m * 2^exp2` (words are little
-/// endian, the value is `0.m * 2^e`).
 /// The exact value of `x` (None for NaN and infinities).
 pub fn to_rational(x: &BigFloat) -> Option<BigRational> {
     if x.is_nan() || x.is_inf() {
@@ -434,6 +432,8 @@ pub fn to_rational(x: &BigFloat) -> Option<BigRational> {
     })
 }
 
+/// The mantissa of a finite `x` as the integer `m` in `|x| = m * 2^exp2` (words are little
+/// endian, the value is `0.m * 2^e`).
 fn parts(x: &BigFloat) -> Option<(bool, BigUint, i64)> {
     let (words, _, sign, e, _) = x.as_raw_parts()?;
     let m = biguint_from_u64s(words);
