@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::analysis;
 use crate::diag::{self, Diag, Source};
-use crate::expr::{ExprId, Pool, eval, hp, print, simplify, subst};
+use crate::expr::{ExprId, Pool, ball, eval, hp, limit, print};
 use crate::process::checks::{self, Verdict};
 use crate::process::{self, Process};
 use crate::syntax;
@@ -395,6 +395,15 @@ fn parse_overrides(
             continue;
         };
         match process::parse_param_override(pool, v.trim()) {
+            Ok(r) if !num_traits::ToPrimitive::to_f64(&r).is_some_and(f64::is_finite) => {
+                errors.push(
+                    Diag::new(
+                        "diffsym::cli::param",
+                        format!("`--param {p}` is outside the range of f64"),
+                    )
+                    .with_help("every numeric command evaluates the process in f64; give a value below 1.8e308 in magnitude"),
+                );
+            }
             Ok(r) => out.push((k.trim().to_owned(), r)),
             Err(m) => errors.push(Diag::new(
                 "diffsym::cli::param",
@@ -799,7 +808,9 @@ fn eval_cmd(
     let derived = p
         .quantity(quantity)
         .map(|e| (vec![process::time_symbol(pool)], e));
-    let e: ExprId = match user.or(derived) {
+    // The exact inputs are bound, not substituted: substitution would let the simplifier
+    // fold `0 * anything` at a point where `anything` is undefined.
+    let (e, env, times): BoundExpr = match user.or(derived) {
         Some((args, body)) => {
             if args.len() != 1 {
                 return Err(vec![Diag::new(
@@ -816,28 +827,50 @@ fn eval_cmd(
                     format!("`{quantity}` is a function of t alone; it takes no field inputs"),
                 )]);
             }
-            // Substitute the exact time, so the evaluators see t exactly.
-            let tv = pool.rational(t_value.clone());
-            subst::subst(pool, body, &[(args[0], tv)])
+            (body, vec![(args[0], t_value.clone())], vec![args[0]])
         }
         None => field_expr(pool, &p, quantity, &t_value, inputs)?,
     };
-    let e = simplify::simplify(pool, e);
     let what = |m: String| {
         vec![Diag::new(
             "diffsym::eval",
-            format!("cannot evaluate `{quantity}` at t = {t}: {m}"),
+            format!("`{quantity}` at t = {t}: {m}"),
         )]
     };
     let text = match digits {
         None => {
-            eval::format_f64(hp::eval_rounded(pool, e, &[]).map_err(|err| what(err.to_string()))?)
+            let v = limit::value_at(
+                pool,
+                e,
+                &env,
+                &times,
+                limit::MAX_POINT_BITS,
+                &ball::round_f64,
+            )
+            .map(f64::from_bits)
+            .map_err(|err| what(err.to_string()))?;
+            if v.is_infinite() {
+                let about = limit::value_at(pool, e, &env, &times, limit::MAX_POINT_BITS, &|x| {
+                    hp::format_sig(x, 3)
+                })
+                .unwrap_or_default();
+                return Err(vec![
+                    Diag::new(
+                        "diffsym::eval::range",
+                        format!("`{quantity}` at t = {t} is {about}, outside the range of f64"),
+                    )
+                    .with_help("`--digits D` prints it with D significant digits"),
+                ]);
+            }
+            eval::format_f64(v)
         }
         Some(d) => {
             let bits = (f64::from(d) * std::f64::consts::LOG2_10).ceil() as usize + 64;
-            let mut h = hp::Hp::new(bits.max(hp::DEFAULT_PRECISION));
-            let v = h.eval(pool, e, &[]).map_err(|err| what(err.to_string()))?;
-            hp::format_sig(&v, d as usize)
+            let max_bits = limit::MAX_POINT_BITS.max(4 * bits);
+            limit::value_at(pool, e, &env, &times, max_bits, &|x| {
+                hp::format_sig_or_zero(x, d as usize)
+            })
+            .map_err(|err| what(err.to_string()))?
         }
     };
     Ok(Outcome {
@@ -864,14 +897,21 @@ impl FieldInputs {
     }
 }
 
-/// A field or sampler step with every input substituted by its exact value.
+/// An expression with the exact values of its symbols, and which of them are times.
+type BoundExpr = (
+    ExprId,
+    Vec<(crate::expr::Symbol, BigRational)>,
+    Vec<crate::expr::Symbol>,
+);
+
+/// A field or sampler step with the exact value of every input bound (not substituted).
 fn field_expr(
     pool: &mut Pool,
     p: &Process,
     name: &str,
     t: &BigRational,
     inputs: &FieldInputs,
-) -> Result<ExprId, Vec<Diag>> {
+) -> Result<BoundExpr, Vec<Diag>> {
     use process::fields::{FIELDS, Param, Vars};
     let err = |m: String| vec![Diag::new("diffsym::cli::field", m)];
     let is_cond = p.conditional.iter().any(|&(n, _)| n == name);
@@ -942,9 +982,7 @@ fn field_expr(
         ),
     };
     let vars = Vars::new(pool);
-    let mut map = Vec::new();
-    let tv = pool.rational(t.clone());
-    map.push((vars.t, tv));
+    let mut map = vec![(vars.t, t.clone())];
     let mut needed: Vec<(&str, &Option<String>, crate::expr::Symbol)> =
         vec![("x", &inputs.x, vars.x)];
     match param {
@@ -978,10 +1016,9 @@ fn field_expr(
         {
             return Err(err(format!("--t-next {text} is outside [0, 1]")));
         }
-        let v = pool.rational(r);
-        map.push((sym, v));
+        map.push((sym, r));
     }
-    Ok(subst::subst(pool, expr, &map))
+    Ok((expr, map, vec![vars.t, vars.t_next]))
 }
 
 fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Outcome, Vec<Diag>> {

@@ -423,14 +423,7 @@ mod tests {
 
     /// Parses `text` as an expression in `t` (domain [0, 1]).
     fn expr(pool: &mut Pool, text: &str) -> ExprId {
-        let t = crate::process::time_symbol(pool);
-        let _ = t;
-        let src = format!("process p {{ sigma(t) = {text}; }}");
-        let ast = crate::syntax::parse_file(&src).expect("parses");
-        let ps = crate::process::lower_file(pool, &ast, &src, &[]).expect("lowers");
-        let d = ps[0].def("sigma").expect("defined");
-        let te = pool.var("t");
-        crate::expr::subst::subst(pool, d.template, &[(d.template_args[0], te)])
+        crate::expr::test_util::parse_in_unit_t(pool, text)
     }
 
     fn value(pool: &Pool, e: ExprId, t: f64) -> f64 {

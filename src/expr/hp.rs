@@ -112,7 +112,7 @@ fn from_f64_exact(x: f64) -> BigFloat {
 
 /// `r` correctly rounded to `p` bits: an integer quotient with more than `p + 2` bits, the
 /// remainder folded into its last bit (a sticky bit), then one rounding.
-fn rational_at(r: &BigRational, p: usize) -> BigFloat {
+pub(crate) fn rational_at(r: &BigRational, p: usize) -> BigFloat {
     let (n, d) = (r.numer().magnitude(), r.denom().magnitude());
     if n.is_zero() {
         return BigFloat::new(p);
@@ -329,7 +329,7 @@ fn exponent(x: &BigFloat) -> i64 {
 /// `exp(x) - 1` to `p` bits. `exp(x)` is computed with `-k` extra bits when `|x| < 2^k`,
 /// `k <= 0`, which is what subtracting 1 cancels; below `2^-p` the series `x + x^2/2` is
 /// exact to `p` bits.
-fn expm1(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
+pub(crate) fn expm1(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
     if x.is_zero() {
         return x.clone();
     }
@@ -349,7 +349,7 @@ fn expm1(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
 
 /// `log(1 + x)` to `p` bits (`x > -1`). `1 + x` is formed exactly and its log taken with
 /// the bits a tiny `x` cancels added; below `2^-p` the series `x - x^2/2` is used.
-fn log1p(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
+pub(crate) fn log1p(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
     if x.is_zero() {
         return x.clone();
     }
@@ -374,7 +374,7 @@ fn log1p(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
 }
 
 /// `1/(1 + exp(-x))`, written so that `exp` only ever sees a non-positive argument.
-fn sigmoid(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
+pub(crate) fn sigmoid(x: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
     let wp = p + GUARD;
     let one = BigFloat::from_u8(1, 64);
     let t = x.abs().neg().exp(wp, RM, cc);
@@ -533,6 +533,18 @@ pub fn to_f64(x: &BigFloat) -> f64 {
     }
     let v = round_to_f64(false, top, i64::from(e) - taken as i64, sticky);
     if negative { -v } else { v }
+}
+
+/// Magnitudes below this power of two print as 0 with `--digits`: a certified ball around
+/// an exact zero only shrinks towards it, it never reaches it.
+pub const DIGITS_ZERO_EXPONENT: i32 = -4000;
+
+/// [`format_sig`], with magnitudes below `2^DIGITS_ZERO_EXPONENT` printed as 0.
+pub fn format_sig_or_zero(x: &BigFloat, digits: usize) -> String {
+    if x.is_zero() || x.exponent().is_some_and(|e| e < DIGITS_ZERO_EXPONENT) {
+        return format_sig(&BigFloat::new(64), digits);
+    }
+    format_sig(x, digits)
 }
 
 /// `x` with `digits` (at least 1) significant decimal digits, correctly rounded (ties to

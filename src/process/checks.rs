@@ -94,6 +94,112 @@ fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> 
     Verdict::Checked { points, max_rel }
 }
 
+/// An f64 value of alpha or sigma this far above 0 is taken as positive without a
+/// certified evaluation: no rounding error of a formula for them reaches it.
+const CLEARLY_POSITIVE: f64 = 1e-6;
+
+/// Interior points at which [`validity`] samples alpha and sigma (besides both ends).
+pub const VALIDITY_POINTS: usize = 256;
+
+/// Why a process is not a noising process: alpha and sigma must be finite and >= 0 on
+/// [0, 1], alpha > 0 at the data end and sigma > 0 at the noise end.
+///
+/// The ends are evaluated exactly (as limits where the formula is undefined there);
+/// the interior is sampled at 256 points, log-spaced towards both ends and uniform in
+/// between, in f64 first and, where f64 finds anything amiss, again with certified
+/// high-precision arithmetic, which decides.
+pub fn validity(pool: &Pool, t: Symbol, alpha: ExprId, sigma: ExprId) -> Result<(), String> {
+    use crate::expr::ball::round_f64;
+    use crate::expr::limit::{self, PointError};
+    use num_rational::BigRational;
+    let exact = |e: ExprId, at: &BigRational| -> Result<f64, PointError> {
+        limit::value_at(
+            pool,
+            e,
+            &[(t, at.clone())],
+            &[t],
+            limit::MAX_POINT_BITS,
+            &round_f64,
+        )
+        .map(f64::from_bits)
+    };
+    let show = |at: &BigRational| match at.to_string().as_str() {
+        s if s.len() <= 24 => s.to_owned(),
+        _ => eval::format_f64(num_traits::ToPrimitive::to_f64(at).unwrap_or(f64::NAN)),
+    };
+    let verdict = |name: &str, e: ExprId, at: &BigRational| -> Result<f64, String> {
+        match exact(e, at) {
+            Ok(v) if v.is_infinite() => Err(format!(
+                "{name}(t) is outside the range of f64 at t = {}",
+                show(at)
+            )),
+            Ok(v) if v < 0.0 => Err(format!(
+                "{name}(t) = {} < 0 at t = {}",
+                eval::format_f64(v),
+                show(at)
+            )),
+            Ok(v) => Ok(v),
+            Err(e) => Err(format!("{name}(t) at t = {}: {e}", show(at))),
+        }
+    };
+    let fa = eval::Compiled::new(pool, alpha, t);
+    let fs = eval::Compiled::new(pool, sigma, t);
+    let mut scratch = Vec::new();
+    // f64 decides what no rounding error can fake: a finite value >= 0, and for the two
+    // ends that must be positive, one well above 0. Anything else is certified.
+    let mut f64_at = |f: &eval::Compiled, x: f64, floor: f64| {
+        f.eval(x, &mut scratch)
+            .is_ok_and(|v| v.is_finite() && v >= floor)
+    };
+    let (zero, one) = (
+        BigRational::from_integer(0.into()),
+        BigRational::from_integer(1.into()),
+    );
+    if !f64_at(&fa, 0.0, CLEARLY_POSITIVE) && verdict("alpha", alpha, &zero)? == 0.0 {
+        return Err("alpha(0) = 0: the data end carries no data".to_owned());
+    }
+    if !f64_at(&fs, 0.0, 0.0) {
+        verdict("sigma", sigma, &zero)?;
+    }
+    if !f64_at(&fa, 1.0, 0.0) {
+        verdict("alpha", alpha, &one)?;
+    }
+    if !f64_at(&fs, 1.0, CLEARLY_POSITIVE) && verdict("sigma", sigma, &one)? == 0.0 {
+        return Err("sigma(1) = 0: the noise end carries no noise".to_owned());
+    }
+    for x in validity_nodes() {
+        let (a, s) = (fa.eval(x, &mut scratch), fs.eval(x, &mut scratch));
+        let fine =
+            |v: &Result<f64, EvalError>| v.as_ref().is_ok_and(|v| v.is_finite() && *v >= 0.0);
+        if fine(&a) && fine(&s) && (a.as_ref().ok() != Some(&0.0) || s.as_ref().ok() != Some(&0.0))
+        {
+            continue;
+        }
+        // f64 may be wrong: the certified value decides.
+        let at = crate::expr::hp::to_rational(&crate::expr::hp::Hp::new(64).from_f64(x))
+            .expect("a finite node");
+        let a = verdict("alpha", alpha, &at)?;
+        let s = verdict("sigma", sigma, &at)?;
+        if a == 0.0 && s == 0.0 {
+            return Err(format!("alpha(t) = sigma(t) = 0 at t = {}", show(&at)));
+        }
+    }
+    Ok(())
+}
+
+/// The interior sample points of [`validity`]: 2^-k and 1 - 2^-k for k = 1..=64, and a
+/// uniform grid in between.
+fn validity_nodes() -> impl Iterator<Item = f64> {
+    let tails = (1..=64).flat_map(|k| {
+        let d = 0.5f64.powi(k);
+        [d, 1.0 - d]
+    });
+    let uniform = VALIDITY_POINTS - 128;
+    tails
+        .chain((1..uniform).map(move |k| k as f64 / uniform as f64))
+        .filter(|&x| x > 0.0 && x < 1.0)
+}
+
 /// The checks every process gets: `g2 >= 0` and Fokker-Planck for a Gaussian source.
 pub fn builtin(pool: &mut Pool, p: &Process) -> Vec<(&'static str, Verdict)> {
     let (Some(alpha), Some(sigma), Some(g2)) =

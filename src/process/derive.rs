@@ -44,6 +44,9 @@ pub fn latex_name(name: &str) -> &'static str {
 pub struct Derived {
     /// `(name, expression)` in the order of [`QUANTITIES`].
     pub quantities: Vec<(&'static str, ExprId)>,
+    /// Written in a variance-preserving shorthand (`alpha_bar`, `beta`, `log_snr`), so
+    /// alpha^2 + sigma^2 = 1 by construction.
+    pub vp_by_construction: bool,
 }
 
 impl Derived {
@@ -66,9 +69,12 @@ fn of_t(pool: &mut Pool, p: &Process, name: &str) -> Option<ExprId> {
     Some(subst::subst(pool, d.template, &[(d.template_args[0], te)]))
 }
 
-/// alpha(t) and sigma(t) of a process, from whichever form it was written in.
-pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Box<LowerError>> {
-    resolve_forms(pool, p).map_err(Box::new)
+/// alpha(t) and sigma(t) of a process, from whichever form it was written in, and whether
+/// that form is variance preserving by construction.
+pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId, bool), Box<LowerError>> {
+    let (alpha, sigma) = resolve_forms(pool, p).map_err(Box::new)?;
+    let vp = p.def("alpha").is_none() && p.def("sigma").is_none();
+    Ok((alpha, sigma, vp))
 }
 
 #[allow(
@@ -196,7 +202,7 @@ fn ambiguous(p: &Process, name: &str) -> LowerError {
 
 /// Derives every quantity of [`QUANTITIES`] from alpha and sigma, simplified.
 pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<LowerError>> {
-    let (alpha, sigma) = resolve(pool, p)?;
+    let (alpha, sigma, vp_by_construction) = resolve(pool, p)?;
     let t = time_symbol(pool);
     let s = |pool: &mut Pool, e: ExprId| simplify::simplify(pool, e);
     let alpha = s(pool, alpha);
@@ -244,5 +250,6 @@ pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<LowerError>> 
             ("snr", snr),
             ("rho", rho),
         ],
+        vp_by_construction,
     })
 }

@@ -300,11 +300,23 @@ impl<'a> Lowerer<'a> {
                     self.register_quantities(&quantities);
                     if let Some(q) = scalars {
                         let (a, s) = (q.alpha, q.sigma);
+                        let t = time_symbol(self.pool);
+                        if let Err(why) = super::checks::validity(self.pool, t, a, s) {
+                            self.error(self.invalid_process(p, why));
+                        }
                         let vars = fields::Vars::new(self.pool);
                         let a2 = self.pool.powi(a, 2);
                         let s2 = self.pool.powi(s, 2);
                         let sum = self.pool.add(vec![a2, s2]);
-                        let vp = simplify::simplify(self.pool, sum) == self.pool.one();
+                        // VP by construction, or proved (else checked at 256 bits) by the
+                        // checker: never decided by whether the simplifier reaches 1.
+                        let one = self.pool.one();
+                        let vp = d.vp_by_construction
+                            || matches!(
+                                super::checks::assertion(self.pool, sum, one),
+                                super::checks::Verdict::Proved
+                                    | super::checks::Verdict::Checked { .. }
+                            );
                         conditional = fields::conditional(self.pool, a, s, &vars);
                         field_list = fields::fields(self.pool, q, vp, &vars);
                     }
@@ -343,6 +355,43 @@ impl<'a> Lowerer<'a> {
             conditional,
             fields: field_list,
         })
+    }
+
+    /// The error for a process that is not a noising process, naming the parameter
+    /// overrides that made it so.
+    fn invalid_process(&self, p: &ast::Process, why: String) -> LowerError {
+        let overridden: Vec<String> = self
+            .overrides
+            .iter()
+            .filter(|(k, _)| self.params.iter().any(|q| q.name == *k && q.overridden))
+            .map(|(k, v)| format!("--param {k}={v}"))
+            .collect();
+        let (message, help) = if overridden.is_empty() {
+            (
+                format!("process `{}` is not a noising process: {why}", p.name.name),
+                "alpha and sigma must be finite and >= 0 on [0, 1], alpha(0) > 0 and sigma(1) > 0"
+                    .to_owned(),
+            )
+        } else {
+            (
+                format!(
+                    "process `{}` with {} is not a noising process: {why}",
+                    p.name.name,
+                    overridden.join(" ")
+                ),
+                format!(
+                    "the override {} gives alpha and sigma that are not finite and >= 0 on [0, 1]",
+                    overridden.join(", ")
+                ),
+            )
+        };
+        LowerError::new(
+            "diffsym::process::invalid",
+            p.name.span,
+            message,
+            "this process",
+        )
+        .help(help)
     }
 
     /// Makes every derived quantity the user did not define callable as `name(t)`.

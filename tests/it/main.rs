@@ -6,6 +6,7 @@ mod codegen;
 mod data;
 mod derived;
 mod diagnostics;
+mod endpoints;
 mod fields;
 mod kl;
 mod kl_cli;

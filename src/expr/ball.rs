@@ -1,0 +1,768 @@
+//! Certified evaluation: midpoint-radius (ball) arithmetic over astro-float, and the
+//! correctly rounded f64 or decimal value it proves.
+//!
+//! Each value is a ball `[mid - rad, mid + rad]` that contains the exact value of the
+//! subexpression at the exact inputs. `mid` carries the working precision; `rad` is a
+//! 64-bit upper bound (rounded up), the sum of the propagated input radii (a bound on the
+//! derivative over the ball times the input radius) and the rounding error of the
+//! operation. A result is *certified* when both ends of its ball round to the same f64 (or
+//! the same D-digit decimal), so cancellation can never be mistaken for a value: `1 -
+//! exp(-1e-81)` at 128 bits is the ball `0 +- 2^-128`, which rounds to no single f64, and
+//! the driver raises the precision until it does.
+//!
+//! Where the ball reaches a domain boundary or a pole (`log` of a ball around 0, `1/x` of
+//! a ball that contains 0), the value is [`BallError::Uncertain`]: more precision may
+//! separate them. Derivative bounds are only taken on narrow balls (the radius at most a
+//! fixed fraction of the distance to the nearest singular point); a wider ball is
+//! uncertain too. So every bound is a few lines of elementary inequalities, stated where
+//! it is used.
+//!
+//! The arithmetic of astro-float is correctly rounded; its transcendental functions are
+//! charged four units in the last place, which covers them with room to spare.
+
+use std::cmp::Ordering;
+
+use astro_float::{BigFloat, Consts, RoundingMode};
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{Signed, ToPrimitive, Zero};
+
+use super::eval::{EvalError, Exponent, classify_exponent, is_half};
+use super::fxhash::HashMap;
+use super::hp::{self, rational_at};
+use super::pool::{Constant, ExprId, Func, Node, Pool, Symbol};
+
+const RM: RoundingMode = RoundingMode::ToEven;
+/// Radii are 64-bit numbers rounded up; lower bounds of magnitudes are rounded down.
+const RP: usize = 64;
+const UP: RoundingMode = RoundingMode::Up;
+const DOWN: RoundingMode = RoundingMode::Down;
+/// Extra bits for steps whose own rounding must not show (as in [`hp`]).
+const GUARD: usize = 64;
+
+/// A value known to lie in `[mid - rad, mid + rad]`.
+#[derive(Clone, Debug)]
+pub struct Ball {
+    pub mid: BigFloat,
+    pub rad: BigFloat,
+}
+
+/// Why a ball evaluation gave no ball.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BallError {
+    /// The expression is undefined at the exact inputs (the whole ball is outside a
+    /// domain, or an exact zero is divided by).
+    Eval(EvalError),
+    /// The ball reaches a domain boundary or a pole, or is too wide for the bounds used:
+    /// a higher precision may decide.
+    Uncertain,
+}
+
+impl From<EvalError> for BallError {
+    fn from(e: EvalError) -> BallError {
+        BallError::Eval(e)
+    }
+}
+
+fn zero_rad() -> BigFloat {
+    BigFloat::new(RP)
+}
+
+fn is_zero(x: &BigFloat) -> bool {
+    x.is_zero()
+}
+
+/// `|x|` rounded up to 64 bits.
+fn up(x: &BigFloat) -> BigFloat {
+    let mut a = x.abs();
+    let _ = a.set_precision(RP, UP);
+    a
+}
+
+/// `|x|` rounded down to 64 bits.
+fn down(x: &BigFloat) -> BigFloat {
+    let mut a = x.abs();
+    let _ = a.set_precision(RP, DOWN);
+    a
+}
+
+fn radd(a: &BigFloat, b: &BigFloat) -> BigFloat {
+    a.add(b, RP, UP)
+}
+
+fn rmul(a: &BigFloat, b: &BigFloat) -> BigFloat {
+    a.mul(b, RP, UP)
+}
+
+/// `a / b` rounded up, for `a >= 0`, `b > 0`.
+fn rdiv(a: &BigFloat, b: &BigFloat) -> BigFloat {
+    a.div(b, RP, UP)
+}
+
+fn small(n: u64) -> BigFloat {
+    BigFloat::from_u64(n, RP)
+}
+
+/// `2^k`.
+fn pow2(k: i64) -> BigFloat {
+    let mut x = BigFloat::from_u8(1, RP);
+    match i32::try_from(k + 1) {
+        Ok(e) => x.set_exponent(e),
+        Err(_) if k > 0 => return astro_float::INF_POS,
+        Err(_) => return zero_rad(),
+    }
+    x
+}
+
+/// `ulps` units in the last place of `v` at `p` bits (0 for 0).
+fn ulps(v: &BigFloat, p: usize, ulps: u64) -> BigFloat {
+    match v.exponent() {
+        Some(e) if !v.is_zero() => rmul(&pow2(i64::from(e) - p as i64), &small(ulps)),
+        _ => zero_rad(),
+    }
+}
+
+/// The rounding error of a correctly rounded operation that produced `v`.
+fn rounding(v: &BigFloat, p: usize) -> BigFloat {
+    if v.inexact() {
+        ulps(v, p, 1)
+    } else {
+        zero_rad()
+    }
+}
+
+/// Does the ball contain 0 (or touch it)?
+fn touches_zero(b: &Ball) -> bool {
+    down(&b.mid).cmp(&b.rad).is_some_and(|c| c <= 0)
+}
+
+/// Is `rad <= |mid| / 2^k`?
+fn narrow(b: &Ball, k: i64) -> bool {
+    rmul(&b.rad, &pow2(k))
+        .cmp(&down(&b.mid))
+        .is_some_and(|c| c <= 0)
+}
+
+fn finite(x: BigFloat) -> Result<BigFloat, BallError> {
+    if x.is_nan() || x.is_inf() {
+        Err(BallError::Eval(EvalError::Overflow))
+    } else {
+        Ok(x)
+    }
+}
+
+fn sign_of(x: &BigFloat) -> Ordering {
+    if x.is_zero() {
+        Ordering::Equal
+    } else if x.is_negative() {
+        Ordering::Less
+    } else {
+        Ordering::Greater
+    }
+}
+
+fn show(x: &BigFloat) -> String {
+    super::eval::format_f64(hp::to_f64(x))
+}
+
+/// Evaluates `e` as a ball at `precision` bits, the symbols bound to exact rationals.
+pub fn eval_ball(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    precision: usize,
+    consts: &mut Consts,
+) -> Result<Ball, BallError> {
+    let p = precision.max(64);
+    let env: Vec<(Symbol, Ball)> = env.iter().map(|(s, r)| (*s, exact_ball(r, p))).collect();
+    BallEval {
+        p,
+        consts,
+        pool,
+        env: &env,
+        memo: HashMap::default(),
+    }
+    .eval(e)
+}
+
+/// `r` rounded to `p` bits, with a radius of 0 when that is exact.
+fn exact_ball(r: &BigRational, p: usize) -> Ball {
+    let mid = rational_at(r, p);
+    let d = r.denom().magnitude();
+    let n = r.numer().magnitude();
+    let dyadic = d.count_ones() == 1;
+    let fits = n.bits() - n.trailing_zeros().unwrap_or(0) <= p as u64;
+    let rad = if dyadic && fits {
+        zero_rad()
+    } else {
+        ulps(&mid, p, 1)
+    };
+    Ball { mid, rad }
+}
+
+struct BallEval<'a> {
+    p: usize,
+    consts: &'a mut Consts,
+    pool: &'a Pool,
+    env: &'a [(Symbol, Ball)],
+    memo: HashMap<ExprId, Ball>,
+}
+
+impl BallEval<'_> {
+    fn eval(&mut self, e: ExprId) -> Result<Ball, BallError> {
+        if let Some(v) = self.memo.get(&e) {
+            return Ok(v.clone());
+        }
+        let v = self.eval_node(e)?;
+        finite(v.mid.clone())?;
+        self.memo.insert(e, v.clone());
+        Ok(v)
+    }
+
+    fn eval_node(&mut self, e: ExprId) -> Result<Ball, BallError> {
+        let p = self.p;
+        match self.pool.node(e) {
+            Node::Rational(r) => Ok(exact_ball(r, p)),
+            Node::Const(c) => {
+                let mid = match c {
+                    Constant::Pi => self.consts.pi(p, RM),
+                    Constant::E => self.consts.e(p, RM),
+                };
+                let rad = ulps(&mid, p, 1);
+                Ok(Ball { mid, rad })
+            }
+            Node::Sym(s) => self
+                .env
+                .iter()
+                .find(|(k, _)| k == s)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| {
+                    BallError::Eval(EvalError::Unbound(self.pool.symbol_name(*s).to_owned()))
+                }),
+            Node::Add(xs) => {
+                let mut acc = Ball {
+                    mid: BigFloat::new(p),
+                    rad: zero_rad(),
+                };
+                for &x in xs.iter() {
+                    let b = self.eval(x)?;
+                    let mid = finite(acc.mid.add(&b.mid, p, RM))?;
+                    let rad = radd(&radd(&acc.rad, &b.rad), &rounding(&mid, p));
+                    acc = Ball { mid, rad };
+                }
+                Ok(acc)
+            }
+            Node::Mul(xs) => {
+                let mut acc = Ball {
+                    mid: BigFloat::from_u8(1, p),
+                    rad: zero_rad(),
+                };
+                for &x in xs.iter() {
+                    let b = self.eval(x)?;
+                    acc = mul(&acc, &b, p)?;
+                }
+                Ok(acc)
+            }
+            Node::Pow(b, x) => self.pow(*b, *x),
+            Node::Call(f, a) => {
+                let x = self.eval(*a)?;
+                self.call(*f, &x)
+            }
+        }
+    }
+
+    fn pow(&mut self, base: ExprId, exp: ExprId) -> Result<Ball, BallError> {
+        let b = self.eval(base)?;
+        let p = self.p;
+        match classify_exponent(self.pool, exp) {
+            Exponent::Int(n) => powi(&b, n, p),
+            Exponent::Frac(a) => self.powf(&b, a),
+            Exponent::General => {
+                let x = self.eval(exp)?;
+                self.pow_general(&b, &x)
+            }
+        }
+    }
+
+    /// `b^a` for a non-integer rational `a` (the base must be >= 0).
+    fn powf(&mut self, b: &Ball, a: &BigRational) -> Result<Ball, BallError> {
+        let p = self.p;
+        if is_zero(&b.rad) && b.mid.is_zero() {
+            return if a.is_positive() {
+                Ok(point(BigFloat::new(p)))
+            } else {
+                Err(EvalError::DivisionByZero.into())
+            };
+        }
+        let hi = b.mid.add(&b.rad, RP, UP);
+        if hi.is_negative() || hi.is_zero() && b.mid.is_negative() {
+            return Err(EvalError::Domain {
+                func: "power",
+                arg: show(&b.mid),
+            }
+            .into());
+        }
+        let af = a.to_f64().unwrap_or(f64::INFINITY).abs();
+        if touches_zero(b) {
+            // Taken on its defined part [0, hi]: b^a in [0, hi^a] for a > 0.
+            if a.is_negative() {
+                return Err(BallError::Uncertain);
+            }
+            let top = hi.pow(&rational_at(a, RP), RP, UP, self.consts);
+            let mut half = top.clone();
+            half.set_exponent(top.exponent().unwrap_or(0) - 1);
+            return Ok(Ball {
+                mid: half.clone(),
+                rad: half,
+            });
+        }
+        // (|a| + 1) r <= m/4 keeps (1 +- r/m)^(a-1) below 2 on the ball, so
+        // |b^a - m^a| <= r |a| 2 m^(a-1) = 2 |a| r |v| / m.
+        let k = 3 + af.log2().max(0.0).ceil() as i64;
+        if !narrow(b, k) {
+            return Err(BallError::Uncertain);
+        }
+        let v = if is_half(a) {
+            b.mid.sqrt(p, RM)
+        } else {
+            let x = rational_at(a, p + GUARD);
+            b.mid.pow(&x, p, RM, self.consts)
+        };
+        let v = finite(v)?;
+        let factor = rmul(&small(2), &rdiv(&up(&v), &down(&b.mid)));
+        let af_up = BigFloat::from_f64(af * (1.0 + 1e-15), RP);
+        let rad = radd(
+            &rmul(&rmul(&b.rad, &factor), &af_up),
+            &if is_half(a) {
+                rounding(&v, p)
+            } else {
+                ulps(&v, p, 4)
+            },
+        );
+        Ok(Ball { mid: v, rad })
+    }
+
+    /// `b^x` for a non-constant exponent: `exp(x ln b)`, `b > 0`.
+    fn pow_general(&mut self, b: &Ball, x: &Ball) -> Result<Ball, BallError> {
+        let p = self.p;
+        if is_zero(&b.rad) && b.mid.is_zero() {
+            if touches_zero(x) && !(is_zero(&x.rad) && x.mid.is_zero()) {
+                return Err(BallError::Uncertain);
+            }
+            return match sign_of(&x.mid) {
+                Ordering::Greater => Ok(point(BigFloat::new(p))),
+                Ordering::Equal => Ok(point(BigFloat::from_u8(1, p))),
+                Ordering::Less => Err(EvalError::DivisionByZero.into()),
+            };
+        }
+        if b.mid.add(&b.rad, RP, UP).is_negative() {
+            return Err(EvalError::Domain {
+                func: "power",
+                arg: show(&b.mid),
+            }
+            .into());
+        }
+        if !narrow(b, 1) {
+            return Err(BallError::Uncertain);
+        }
+        // With r_b <= m_b/2, |ln b - ln m_b| <= 2 r_b/m_b; the exponent x ln b moves by
+        // at most E = (|x| + r_x) 2 r_b/m_b + r_x |ln m_b|, and b^x by |v| (e^E - 1) <= 2 E |v|
+        // for E <= 1/2.
+        let ln_m = b.mid.ln(RP, RM, self.consts);
+        let ln_up = radd(&up(&ln_m), &small(1));
+        let dlog = rdiv(&rmul(&small(2), &b.rad), &down(&b.mid));
+        let e_bound = radd(
+            &rmul(&radd(&up(&x.mid), &x.rad), &dlog),
+            &rmul(&x.rad, &ln_up),
+        );
+        if e_bound
+            .cmp(&BigFloat::from_f64(0.5, RP))
+            .is_none_or(|c| c > 0)
+        {
+            return Err(BallError::Uncertain);
+        }
+        let v = finite(b.mid.pow(&x.mid, p, RM, self.consts))?;
+        let rad = radd(&rmul(&rmul(&small(2), &e_bound), &up(&v)), &ulps(&v, p, 4));
+        Ok(Ball { mid: v, rad })
+    }
+
+    fn call(&mut self, f: Func, x: &Ball) -> Result<Ball, BallError> {
+        let p = self.p;
+        let exact_zero = is_zero(&x.rad) && x.mid.is_zero();
+        if exact_zero {
+            let v = match f {
+                Func::Exp | Func::Cos | Func::Cosh => Some(1),
+                Func::Sin
+                | Func::Tan
+                | Func::Atan
+                | Func::Asin
+                | Func::Sinh
+                | Func::Tanh
+                | Func::Expm1
+                | Func::Log1p
+                | Func::Abs => Some(0),
+                Func::Log => return Err(EvalError::DivisionByZero.into()),
+                Func::Acos | Func::Sigmoid => None,
+            };
+            if let Some(v) = v {
+                return Ok(point(BigFloat::from_u8(v, p)));
+            }
+        }
+        let domain = || {
+            BallError::Eval(EvalError::Domain {
+                func: f.name(),
+                arg: show(&x.mid),
+            })
+        };
+        let one = BigFloat::from_u8(1, 64);
+        let half = BigFloat::from_f64(0.5, RP);
+        let r_le_half = x.rad.cmp(&half).is_some_and(|c| c <= 0);
+        let cc = &mut *self.consts;
+        // (value, bound on |f'| over the ball, ulps charged for the rounding)
+        let (v, slope, charge): (BigFloat, BigFloat, u64) = match f {
+            Func::Exp | Func::Sinh | Func::Cosh | Func::Expm1 => {
+                // On r <= 1/2, e^(m+d) <= e^(1/2) e^m < 2 e^m.
+                if !r_le_half {
+                    return Err(BallError::Uncertain);
+                }
+                let v = match f {
+                    Func::Exp => x.mid.exp(p, RM, cc),
+                    Func::Sinh => x.mid.sinh(p, RM, cc),
+                    Func::Cosh => x.mid.cosh(p, RM, cc),
+                    _ => hp::expm1(&x.mid, p, cc),
+                };
+                let v = finite(v)?;
+                let slope = match f {
+                    // exp' = exp, cosh' = sinh <= cosh.
+                    Func::Exp | Func::Cosh => rmul(&small(2), &up(&v)),
+                    // sinh' = cosh <= 1 + |sinh|; expm1' = e^x = 1 + expm1.
+                    _ => rmul(&small(2), &radd(&small(1), &up(&v))),
+                };
+                (v, slope, 4)
+            }
+            Func::Log => {
+                if x.mid.add(&x.rad, RP, UP).is_negative() || !x.mid.is_positive() {
+                    return Err(if touches_zero(x) && !is_zero(&x.rad) {
+                        BallError::Uncertain
+                    } else if x.mid.is_zero() {
+                        EvalError::DivisionByZero.into()
+                    } else {
+                        domain()
+                    });
+                }
+                // r <= m/2: 1/x <= 2/m on the ball.
+                if !narrow(x, 1) {
+                    return Err(BallError::Uncertain);
+                }
+                let v = x.mid.ln(p, RM, cc);
+                let slope = rdiv(&small(2), &down(&x.mid));
+                (v, slope, 4)
+            }
+            Func::Log1p => {
+                // 1 + x, exactly enough: its distance to the pole at x = -1.
+                let q = one.add(&x.mid, RP, DOWN);
+                let q_hi = one.add(&x.mid, RP, UP).add(&x.rad, RP, UP);
+                if !q_hi.is_positive() || q_hi.is_zero() {
+                    return Err(domain());
+                }
+                let wide = rmul(&x.rad, &small(2)).cmp(&q).is_none_or(|c| c > 0);
+                if !q.is_positive() || wide {
+                    return Err(BallError::Uncertain);
+                }
+                let v = hp::log1p(&x.mid, p, cc);
+                (v, rdiv(&small(2), &q), 4)
+            }
+            Func::Sin | Func::Cos => {
+                let v = match f {
+                    Func::Sin => x.mid.sin(p, RM, cc),
+                    _ => x.mid.cos(p, RM, cc),
+                };
+                (v, small(1), 4)
+            }
+            Func::Tan => {
+                // r <= |cos m|/2 keeps |cos| >= |cos m|/2, so tan' = 1/cos^2 <= 4/cos^2 m.
+                let c = x.mid.cos(p, RM, cc);
+                let c_lo = down(&c);
+                if c.is_zero() || rmul(&x.rad, &small(2)).cmp(&c_lo).is_none_or(|o| o > 0) {
+                    return Err(BallError::Uncertain);
+                }
+                let v = finite(x.mid.tan(p, RM, cc))?;
+                let slope = rdiv(&small(4), &rmul(&c_lo, &c_lo).mul(&one, RP, DOWN));
+                (v, slope, 4)
+            }
+            Func::Atan | Func::Tanh => {
+                let v = match f {
+                    Func::Atan => x.mid.atan(p, RM, cc),
+                    _ => x.mid.tanh(p, RM, cc),
+                };
+                (v, small(1), 4)
+            }
+            Func::Sigmoid => {
+                let v = hp::sigmoid(&x.mid, p, cc);
+                (v, BigFloat::from_f64(0.25, RP), 4)
+            }
+            Func::Abs => (x.mid.abs(), small(1), 0),
+            Func::Asin | Func::Acos => {
+                let lo_mag = down(&x.mid).sub(&x.rad, RP, DOWN);
+                if lo_mag.cmp(&one).is_some_and(|c| c > 0) {
+                    return Err(domain());
+                }
+                // gap = 1 - |m|; r <= gap/2 keeps 1 - x^2 >= 1 - |x| >= gap/2, so
+                // |f'| <= sqrt(2/gap).
+                let gap = one.sub(&up(&x.mid), RP, DOWN);
+                let wide = rmul(&x.rad, &small(2)).cmp(&gap).is_none_or(|c| c > 0);
+                if gap.is_negative() || (wide && !is_zero(&x.rad)) {
+                    return Err(BallError::Uncertain);
+                }
+                let v = match f {
+                    Func::Asin => x.mid.asin(p, RM, cc),
+                    _ => x.mid.acos(p, RM, cc),
+                };
+                let slope = if is_zero(&x.rad) {
+                    zero_rad()
+                } else {
+                    rdiv(&small(2), &gap).sqrt(RP, UP)
+                };
+                (v, slope, 4)
+            }
+        };
+        let v = finite(v)?;
+        let charge = if charge == 0 {
+            zero_rad()
+        } else {
+            ulps(&v, p, charge)
+        };
+        let rad = radd(&rmul(&x.rad, &slope), &charge);
+        Ok(Ball { mid: v, rad })
+    }
+}
+
+fn point(mid: BigFloat) -> Ball {
+    Ball {
+        mid,
+        rad: zero_rad(),
+    }
+}
+
+fn mul(a: &Ball, b: &Ball, p: usize) -> Result<Ball, BallError> {
+    let mid = finite(a.mid.mul(&b.mid, p, RM))?;
+    // |a b - ma mb| <= |ma| rb + |mb| ra + ra rb.
+    let rad = radd(
+        &radd(&rmul(&up(&a.mid), &b.rad), &rmul(&up(&b.mid), &a.rad)),
+        &radd(&rmul(&a.rad, &b.rad), &rounding(&mid, p)),
+    );
+    Ok(Ball { mid, rad })
+}
+
+/// `b^n` for an integer `n`.
+fn powi(b: &Ball, n: &BigInt, p: usize) -> Result<Ball, BallError> {
+    if n.is_zero() {
+        return Ok(point(BigFloat::from_u8(1, p)));
+    }
+    if touches_zero(b) {
+        if b.mid.is_zero() && is_zero(&b.rad) {
+            return if n.is_negative() {
+                Err(EvalError::DivisionByZero.into())
+            } else {
+                Ok(point(BigFloat::new(p)))
+            };
+        }
+        if n.is_negative() {
+            return Err(BallError::Uncertain);
+        }
+        // |b| <= |m| + r: b^n lies in [-(|m|+r)^n, (|m|+r)^n].
+        let k = n.to_usize().ok_or(BallError::Uncertain)?;
+        let top = radd(&up(&b.mid), &b.rad).powi(k, RP, UP);
+        return Ok(Ball {
+            mid: BigFloat::new(p),
+            rad: finite(top)?,
+        });
+    }
+    let mag = n.magnitude();
+    let n_bits = mag.bits() as usize;
+    // (|n| + 1) r <= |m|/4 keeps |x|^(n-1) within a factor 2 of |m|^(n-1) on the ball, so
+    // |b^n - m^n| <= 2 |n| r |v| / |m|.
+    if !narrow(b, 3 + n_bits as i64) {
+        return Err(BallError::Uncertain);
+    }
+    let wp = p + GUARD + 2 * n_bits;
+    let mut v = match mag.to_usize() {
+        Some(k) => b.mid.powi(k, wp, RM),
+        None => {
+            // |n| >= 2^64: through the general power of |b|, the sign restored.
+            let mut cc = Consts::new().expect("the constants cache only fails to allocate");
+            let x = rational_at(&BigRational::from_integer(mag.clone().into()), wp);
+            let mut v = b.mid.abs().pow(&x, wp, RM, &mut cc);
+            if b.mid.is_negative() && n.bit(0) {
+                v.inv_sign();
+            }
+            v
+        }
+    };
+    if n.is_negative() {
+        v = v.reciprocal(wp, RM);
+    }
+    let _ = v.set_precision(p, RM);
+    let v = finite(v)?;
+    let exact = is_zero(&b.rad) && !v.inexact() && !n.is_negative();
+    let kf = rational_at(&BigRational::from_integer(mag.clone().into()), RP);
+    let slope = rmul(&rmul(&small(2), &kf), &rdiv(&up(&v), &down(&b.mid)));
+    let rad = radd(
+        &rmul(&b.rad, &slope),
+        &if exact { zero_rad() } else { ulps(&v, p, 2) },
+    );
+    Ok(Ball { mid: v, rad })
+}
+
+/// The ends of a ball, rounded outwards at `p + 64` bits.
+pub fn ends(b: &Ball, p: usize) -> (BigFloat, BigFloat) {
+    let wp = p + GUARD;
+    (b.mid.sub(&b.rad, wp, DOWN), b.mid.add(&b.rad, wp, UP))
+}
+
+/// Why no certified value could be given.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Uncertified {
+    /// The expression is undefined at the exact inputs.
+    Eval(EvalError),
+    /// Even at the largest precision the ball reaches a singular point.
+    Singular,
+    /// Even at the largest precision the ball straddles a rounding boundary: the value
+    /// is, to that precision, a tie (`mid` is the best estimate).
+    Tie(BigFloat),
+}
+
+/// The first precision tried by [`certify`].
+pub const START_PRECISION: usize = 128;
+
+/// Evaluates `e` at 128, 256, 512, ... bits (up to `max_bits`) until `round` maps both
+/// ends of the ball to the same value, and returns it with the ball's midpoint.
+pub fn certify<R: PartialEq>(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    max_bits: usize,
+    round: impl Fn(&BigFloat) -> R,
+) -> Result<(R, BigFloat), Uncertified> {
+    let mut consts = Consts::new().expect("the constants cache only fails to allocate");
+    let mut precision = START_PRECISION;
+    loop {
+        let last = precision >= max_bits;
+        match eval_ball(pool, e, env, precision, &mut consts) {
+            Ok(b) => {
+                let (lo, hi) = ends(&b, precision);
+                let (a, z) = (round(&lo), round(&hi));
+                if a == z {
+                    return Ok((a, b.mid));
+                }
+                if last {
+                    return Err(Uncertified::Tie(b.mid));
+                }
+            }
+            Err(BallError::Eval(err)) => return Err(Uncertified::Eval(err)),
+            Err(BallError::Uncertain) if last => return Err(Uncertified::Singular),
+            Err(BallError::Uncertain) => {}
+        }
+        precision *= 2;
+    }
+}
+
+/// `x` rounded to f64 with both zeros identified (so a ball around 0 rounds to one value).
+pub fn round_f64(x: &BigFloat) -> u64 {
+    let v = hp::to_f64(x);
+    if v == 0.0 { 0 } else { v.to_bits() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::test_util::parse_in_unit_t;
+
+    fn rat(n: i64, d: i64) -> BigRational {
+        BigRational::new(n.into(), d.into())
+    }
+
+    fn parse(src: &str) -> (Pool, ExprId, Symbol) {
+        let mut pool = Pool::new();
+        let e = parse_in_unit_t(&mut pool, src);
+        let t = pool.symbol("t");
+        (pool, e, t)
+    }
+
+    fn value(src: &str, t: BigRational) -> Result<f64, Uncertified> {
+        let (pool, e, ts) = parse(src);
+        certify(&pool, e, &[(ts, t)], 16384, round_f64).map(|(bits, _)| f64::from_bits(bits))
+    }
+
+    #[test]
+    fn exact_inputs_stay_exact() {
+        let mut cc = Consts::new().unwrap();
+        let (pool, e, t) = parse("t/2 + 1/4");
+        let b = eval_ball(&pool, e, &[(t, rat(1, 2))], 128, &mut cc).unwrap();
+        assert!(b.rad.is_zero());
+        assert_eq!(hp::to_f64(&b.mid), 0.5);
+        let (pool, e, t) = parse("t + 1/3");
+        let b = eval_ball(&pool, e, &[(t, rat(1, 3))], 128, &mut cc).unwrap();
+        assert!(!b.rad.is_zero());
+    }
+
+    #[test]
+    fn the_ball_contains_the_value() {
+        // Against the same formula at 1024 bits: every 128-bit ball must contain it.
+        let formulas = [
+            "exp(-t/20 - 199*t^2/40)",
+            "sqrt(1 - exp(-t/10 - 199*t^2/20))",
+            "log(tan(pi*t/2))",
+            "atan(t)^3/(1 + t)",
+            "t^(1/3)*sinh(t) - cosh(t)^2 + expm1(t) + log1p(t)",
+            "asin(t/2) + acos(t/3) + sigmoid(5*t) + tanh(t)",
+            "(1 + t)^t",
+        ];
+        let mut cc = Consts::new().unwrap();
+        for f in formulas {
+            let (pool, e, ts) = parse(f);
+            for t in [rat(1, 7), rat(1, 3), rat(9, 10), rat(1, 1000)] {
+                let b = eval_ball(&pool, e, &[(ts, t.clone())], 128, &mut cc).unwrap();
+                let mut h = hp::Hp::new(1024);
+                let tv = h.from_rational(&t);
+                let exact = h.eval(&pool, e, &[(ts, tv)]).unwrap();
+                let err = exact.sub(&b.mid, 1024, RM).abs();
+                assert!(
+                    err.cmp(&b.rad).is_some_and(|c| c <= 0),
+                    "{f} at {t}: error {err} above radius {}",
+                    b.rad
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cancellation_is_never_taken_for_a_value() {
+        // sigma of vp_linear at t = 1e-80: sqrt(B) to first order, B = t/10 + 199 t^2/20.
+        let t = BigRational::new(1.into(), BigInt::from(10).pow(80));
+        let v = value("sqrt(1 - exp(-t/10 - 199*t^2/20))", t).unwrap();
+        let expected = (1e-81f64).sqrt();
+        assert!(
+            (v - expected).abs() <= expected * 1e-15,
+            "{v} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn exact_zeros_are_certified() {
+        assert_eq!(value("sin(pi*t)", rat(1, 1)).unwrap(), 0.0);
+        assert_eq!(value("1 - cos(t)^2 - sin(t)^2", rat(1, 3)).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn singular_points_are_not_values() {
+        assert_eq!(
+            value("log(tan(pi*t/2))", rat(1, 1)),
+            Err(Uncertified::Singular)
+        );
+        assert!(matches!(
+            value("sin(t)/t", rat(0, 1)),
+            Err(Uncertified::Eval(EvalError::DivisionByZero))
+        ));
+    }
+}

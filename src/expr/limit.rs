@@ -1,0 +1,321 @@
+//! Values at a point, with one-sided limits where a formula is undefined there: the
+//! correctly rounded value, the correctly rounded limit, or the infinity it tends to.
+//!
+//! A formula undefined at a point (`sin(t)/t` at 0, `log(tan(pi t/2))` at 1) is evaluated
+//! with certified balls ([`super::ball`]) at `t = a +- 2^-k` for k = 64, 128, ..., 8192.
+//! The limit is taken as found when three successive values round to the same result; the
+//! formula tends to an infinity when four successive magnitudes grow by at least 1.5 each
+//! time with one sign (a pole or a logarithm), and to 0 when they shrink so. Anything else
+//! (oscillation, convergence slower than any power of k) is reported as unknown, never
+//! guessed. This is a numerical criterion, not a proof: it is exact for the expansions
+//! the bundled schedules have at their ends (powers, fractional powers and logarithms of
+//! the distance), whose terms at distance 2^-8192 are far below any f64 rounding.
+
+use std::fmt;
+
+use astro_float::BigFloat;
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{One, Zero};
+
+use super::ball::{Uncertified, certify};
+use super::eval::EvalError;
+use super::pool::{ExprId, Pool, Symbol};
+
+/// The largest precision of a point evaluation.
+pub const MAX_POINT_BITS: usize = 8192;
+
+/// The distances `2^-k` at which a limit is sampled.
+const LIMIT_EXPONENTS: [u32; 8] = [64, 128, 256, 512, 1024, 2048, 4096, 8192];
+
+/// Successive magnitudes that change by this factor or more count as a trend.
+const TREND: f64 = 1.5;
+
+/// How a variable approaches its point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// From above: `a + u`.
+    Above,
+    /// From below: `a - u`.
+    Below,
+}
+
+/// What a formula does at a point where it is undefined.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Limit<R> {
+    Finite(R),
+    /// Tends to an infinity: +1 or -1.
+    Infinite(i32),
+}
+
+/// Why no value could be given at a point.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PointError {
+    /// Undefined at the point and on every side of it that lies in the domain.
+    Undefined(EvalError),
+    /// Tends to an infinity as the named variable approaches the point.
+    Infinite {
+        var: String,
+        at: String,
+        side: Option<Side>,
+        sign: i32,
+    },
+    /// The one-sided limits differ.
+    Sides { var: String, at: String },
+    /// The values near the point settle on nothing that can be certified.
+    Unknown { var: String, at: String },
+}
+
+impl fmt::Display for PointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inf = |s: i32| if s > 0 { "+inf" } else { "-inf" };
+        match self {
+            PointError::Undefined(e) => write!(f, "{e}"),
+            PointError::Infinite {
+                var,
+                at,
+                side,
+                sign,
+            } => {
+                let from = match side {
+                    None => "",
+                    Some(Side::Above) => " from above",
+                    Some(Side::Below) => " from below",
+                };
+                write!(f, "tends to {} as {var} -> {at}{from}", inf(*sign))
+            }
+            PointError::Sides { var, at } => {
+                write!(f, "the limits as {var} -> {at} from above and below differ")
+            }
+            PointError::Unknown { var, at } => write!(
+                f,
+                "undefined at {var} = {at}, and its limit there could not be determined"
+            ),
+        }
+    }
+}
+
+/// The value of `e` at the exact point `env`, rounded by `round` (which must map values
+/// that are equal to the same result), with its ball midpoint. Where `e` is undefined at
+/// the point, the limit as the variables in `times` approach it: those at an end of
+/// [0, 1] move inwards together; otherwise the first one is approached from both sides,
+/// and the two limits must agree.
+pub fn value_at<R: PartialEq + Clone>(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    times: &[Symbol],
+    max_bits: usize,
+    round: &impl Fn(&BigFloat) -> R,
+) -> Result<R, PointError> {
+    let first_error = match certify(pool, e, env, max_bits, round) {
+        Ok((r, _)) => return Ok(r),
+        Err(Uncertified::Tie(mid)) => return Ok(round(&mid)),
+        Err(Uncertified::Eval(err)) => err,
+        Err(Uncertified::Singular) => EvalError::DivisionByZero,
+    };
+    let value_of = |s: Symbol| env.iter().find(|(k, _)| *k == s).map(|(_, v)| v.clone());
+    let (zero, one) = (BigRational::zero(), BigRational::one());
+    let at_end: Vec<(Symbol, Side)> = times
+        .iter()
+        .filter_map(|&s| {
+            let v = value_of(s)?;
+            if v == zero {
+                Some((s, Side::Above))
+            } else if v == one {
+                Some((s, Side::Below))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let describe = |s: Symbol| {
+        let at = value_of(s).map_or_else(String::new, |v| v.to_string());
+        (pool.symbol_name(s).to_owned(), at)
+    };
+    if !at_end.is_empty() {
+        let (var, at) = describe(at_end[0].0);
+        let side = at_end[0].1;
+        return match limit(pool, e, env, &at_end, max_bits, round) {
+            Ok(Limit::Finite(r)) => Ok(r),
+            Ok(Limit::Infinite(sign)) => Err(PointError::Infinite {
+                var,
+                at,
+                side: if at_end.len() == 1 { None } else { Some(side) },
+                sign,
+            }),
+            Err(NoLimit::Undefined) => Err(PointError::Undefined(first_error)),
+            Err(NoLimit::Unknown) => Err(PointError::Unknown { var, at }),
+        };
+    }
+    let Some(&s) = times.iter().find(|&&s| value_of(s).is_some()) else {
+        return Err(PointError::Undefined(first_error));
+    };
+    let (var, at) = describe(s);
+    let above = limit(pool, e, env, &[(s, Side::Above)], max_bits, round);
+    let below = limit(pool, e, env, &[(s, Side::Below)], max_bits, round);
+    match (above, below) {
+        (Ok(a), Ok(b)) if a == b => match a {
+            Limit::Finite(r) => Ok(r),
+            Limit::Infinite(sign) => Err(PointError::Infinite {
+                var,
+                at,
+                side: None,
+                sign,
+            }),
+        },
+        (Ok(_), Ok(_)) => Err(PointError::Sides { var, at }),
+        (Err(NoLimit::Undefined), Err(NoLimit::Undefined)) => {
+            Err(PointError::Undefined(first_error))
+        }
+        _ => Err(PointError::Unknown { var, at }),
+    }
+}
+
+/// Why [`limit`] found no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoLimit {
+    /// The formula is undefined close to the point on that side.
+    Undefined,
+    /// The values settle on nothing certain.
+    Unknown,
+}
+
+/// The limit of `e` as each variable of `moving` approaches its value in `env` from its
+/// side, all at the same distance `u -> 0`.
+pub fn limit<R: PartialEq + Clone>(
+    pool: &Pool,
+    e: ExprId,
+    env: &[(Symbol, BigRational)],
+    moving: &[(Symbol, Side)],
+    max_bits: usize,
+    round: &impl Fn(&BigFloat) -> R,
+) -> Result<Limit<R>, NoLimit> {
+    // (rounded value, midpoint) at each distance; None where the evaluation failed.
+    let mut seen: Vec<Option<(R, BigFloat)>> = Vec::new();
+    for &k in &LIMIT_EXPONENTS {
+        let u = BigRational::new(BigInt::one(), BigInt::one() << k);
+        let near: Vec<(Symbol, BigRational)> = env
+            .iter()
+            .map(|(s, v)| match moving.iter().find(|(m, _)| m == s) {
+                Some((_, Side::Above)) => (*s, v + &u),
+                Some((_, Side::Below)) => (*s, v - &u),
+                None => (*s, v.clone()),
+            })
+            .collect();
+        let bits = max_bits.max(2 * k as usize + 1024);
+        seen.push(match certify(pool, e, &near, bits, round) {
+            Ok(v) => Some(v),
+            Err(Uncertified::Tie(mid)) => Some((round(&mid), mid)),
+            Err(_) => None,
+        });
+        if let Some(found) = classify(&seen, round) {
+            return Ok(found);
+        }
+        if seen.len() >= 2 && seen[seen.len() - 2..].iter().all(Option::is_none) {
+            return Err(NoLimit::Undefined);
+        }
+    }
+    Err(NoLimit::Unknown)
+}
+
+fn classify<R: PartialEq + Clone>(
+    seen: &[Option<(R, BigFloat)>],
+    round: &impl Fn(&BigFloat) -> R,
+) -> Option<Limit<R>> {
+    let n = seen.len();
+    if n >= 3
+        && let [Some(a), Some(b), Some(c)] = &seen[n - 3..]
+        && a.0 == b.0
+        && b.0 == c.0
+    {
+        return Some(Limit::Finite(c.0.clone()));
+    }
+    if n < 4 {
+        return None;
+    }
+    let last: Vec<&BigFloat> = seen[n - 4..]
+        .iter()
+        .map(|v| v.as_ref().map(|(_, m)| m))
+        .collect::<Option<_>>()?;
+    // log2 |v|, from the exponent and the top bits, with no overflow of an f64.
+    let log2 = |x: &BigFloat| -> Option<f64> {
+        if x.is_zero() {
+            return None;
+        }
+        let e = f64::from(x.exponent()?);
+        let mut m = x.abs();
+        m.set_exponent(0);
+        Some(e + super::hp::to_f64(&m).log2())
+    };
+    let logs: Vec<f64> = last.iter().map(|x| log2(x)).collect::<Option<_>>()?;
+    let step = TREND.log2();
+    let growing = logs.windows(2).all(|w| w[1] - w[0] >= step);
+    let shrinking = logs.windows(2).all(|w| w[0] - w[1] >= step);
+    let sign = |x: &BigFloat| if x.is_negative() { -1 } else { 1 };
+    if growing && last.iter().all(|x| sign(x) == sign(last[0])) {
+        return Some(Limit::Infinite(sign(last[0])));
+    }
+    if shrinking {
+        return Some(Limit::Finite(round(&BigFloat::new(64))));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::ball::round_f64;
+    use crate::expr::test_util::parse_in_unit_t;
+
+    fn at(src: &str, t: (i64, i64)) -> Result<f64, PointError> {
+        let mut pool = Pool::new();
+        let e = parse_in_unit_t(&mut pool, src);
+        let s = pool.symbol("t");
+        let t = BigRational::new(t.0.into(), t.1.into());
+        value_at(&pool, e, &[(s, t)], &[s], MAX_POINT_BITS, &round_f64).map(f64::from_bits)
+    }
+
+    #[test]
+    fn removable_singularities_give_their_limits() {
+        assert_eq!(at("sin(t)/t", (0, 1)), Ok(1.0));
+        assert_eq!(at("(1 - cos(t))/t^2", (0, 1)), Ok(0.5));
+        assert_eq!(at("expm1(t - 1/2)/(t - 1/2)", (1, 2)), Ok(1.0));
+        // 1/sqrt(1 + tan^2) = cos(pi t/2) -> 0 at t = 1.
+        assert_eq!(at("1/sqrt(1 + tan(pi*t/2)^2)", (1, 1)), Ok(0.0));
+        // t log t -> 0, sqrt(t) log t -> 0.
+        assert_eq!(at("t*log(t)", (0, 1)), Ok(0.0));
+        assert_eq!(at("sqrt(t)*log(t)", (0, 1)), Ok(0.0));
+    }
+
+    #[test]
+    fn infinite_limits_are_named() {
+        let inf = |sign| PointError::Infinite {
+            var: "t".into(),
+            at: "0".into(),
+            side: None,
+            sign,
+        };
+        assert_eq!(at("t/(1 - exp(-t^2))", (0, 1)), Err(inf(1)));
+        assert_eq!(at("log(t)", (0, 1)), Err(inf(-1)));
+        let e = at("log(tan(pi*t/2))", (1, 1)).unwrap_err();
+        assert_eq!(e.to_string(), "tends to +inf as t -> 1");
+    }
+
+    #[test]
+    fn what_cannot_be_settled_is_said() {
+        assert!(matches!(
+            at("sin(1/t)", (0, 1)),
+            Err(PointError::Unknown { .. })
+        ));
+        assert!(matches!(
+            at("1/(t - 1/2)", (1, 2)),
+            Err(PointError::Sides { .. })
+        ));
+        // 1 + 1/log(t) -> 1 too slowly to certify.
+        assert!(matches!(
+            at("1 + 1/log(t)", (0, 1)),
+            Err(PointError::Unknown { .. })
+        ));
+    }
+}

@@ -1,0 +1,229 @@
+//! Issue 10: every number `eval` prints is right at the ends of [0, 1], at removable
+//! singularities and at extreme times, or `eval` says why not. Expected values are closed
+//! forms or mpmath at 60 digits of the defining formulas (quoted in the comments).
+
+use crate::support::{number, run, scratch_file};
+
+const EDGE: &str = "\
+process sinc {
+    k(t) = sin(t)/t;
+    m(t) = t/(1 - exp(-t^2));
+    alpha(t) = 1 - t;
+    sigma(t) = t;
+}
+process nested {
+    alpha(t) = 1/(1 + atan(t));
+    sigma(t) = sqrt(log(1 + t/9));
+}
+process shifted_cosine {
+    log_snr(t) = -2*log(tan(pi*t/2)) + 2*log(1/2);
+}
+process gauss {
+    alpha_bar(t) = exp(-12*t^2);
+}
+process lin {
+    beta(t) = 1/10 + 199*t/10;
+}
+process sd3 {
+    param s = 3;
+    alpha(t) = 1 - s*t/(1 + (s - 1)*t);
+    sigma(t) = s*t/(1 + (s - 1)*t);
+}
+process sigmoid_vp {
+    log_snr(t) = 10 - 20*t;
+}
+process big {
+    k(t) = exp(1000 + t);
+    alpha(t) = 1 - t;
+    sigma(t) = t;
+}
+";
+
+fn edge() -> String {
+    scratch_file("edge.dsym", EDGE)
+}
+
+/// `eval FILE --process P ARGS...`: (exit code, stdout, stderr).
+fn eval(file: &str, process: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["eval", file, "--process", process];
+    all.extend(args);
+    run(&all)
+}
+
+fn value(file: &str, process: &str, args: &[&str]) -> f64 {
+    let (code, out, err) = eval(file, process, args);
+    assert_eq!(code, 0, "eval {process} {args:?}: {err}");
+    number(&out)
+}
+
+fn refused(file: &str, process: &str, args: &[&str]) -> String {
+    let (code, out, err) = eval(file, process, args);
+    assert_eq!(code, 2, "eval {process} {args:?} printed {out}");
+    assert!(out.is_empty(), "partial output: {out}");
+    err
+}
+
+#[test]
+fn removable_singularities_print_their_limit() {
+    let f = edge();
+    // sin(t)/t -> 1.
+    assert_eq!(value(&f, "sinc", &["k", "--t", "0"]), 1.0);
+    // sigma^2 = log(1 + t/9): g2(0) = (sigma^2)'(0) = 1/9, g(0) = 1/3.
+    assert_eq!(value(&f, "nested", &["g2", "--t", "0"]), 1.0 / 9.0);
+    assert_eq!(value(&f, "nested", &["g", "--t", "0"]), 1.0 / 3.0);
+    // mpmath: g2(1e-12) = 0.11111111111132099.
+    assert_eq!(
+        value(&f, "nested", &["g2", "--t", "1e-12"]),
+        0.11111111111132099
+    );
+}
+
+#[test]
+fn finite_limits_at_the_ends_are_printed() {
+    let f = edge();
+    // alpha^2 = 1/(1 + 4 tan^2(pi t/2)): alpha(1) = 0, sigma(0) = 0, alpha(0) = 1.
+    assert_eq!(value(&f, "shifted_cosine", &["sigma", "--t", "0"]), 0.0);
+    assert_eq!(value(&f, "shifted_cosine", &["alpha", "--t", "1"]), 0.0);
+    assert_eq!(value(&f, "shifted_cosine", &["alpha_bar", "--t", "1"]), 0.0);
+    assert_eq!(value(&f, "shifted_cosine", &["alpha", "--t", "0"]), 1.0);
+    assert_eq!(
+        value(
+            "derivations/tangent.dsym",
+            "tangent",
+            &["alpha", "--t", "1"]
+        ),
+        0.0
+    );
+    // The final denoising step to t_next = 0: x/alpha - sigma/alpha eps at t = 0.1, with
+    // alpha(0.1) = 1/sqrt(1 + 4 tan^2(pi/20)).
+    let a = 1.0 / (1.0 + 4.0 * (std::f64::consts::PI / 20.0).tan().powi(2)).sqrt();
+    let s = (1.0 - a * a).sqrt();
+    let step = value(
+        &f,
+        "shifted_cosine",
+        &[
+            "ddim_step",
+            "--t",
+            "0.1",
+            "--t-next",
+            "0",
+            "--x",
+            "0.3",
+            "--eps",
+            "0.2",
+        ],
+    );
+    assert!((step - (0.3 - 0.2 * s) / a).abs() < 1e-15, "{step}");
+}
+
+#[test]
+fn infinite_limits_are_refused_and_named() {
+    let f = edge();
+    let err = refused(&f, "sinc", &["m", "--t", "0"]);
+    assert!(err.contains("tends to +inf as t -> 0"), "{err}");
+    // f = alpha'/alpha ~ -1/(1 - t) near t = 1.
+    let err = refused(&f, "shifted_cosine", &["f", "--t", "1"]);
+    assert!(err.contains("tends to -inf as t -> 1"), "{err}");
+    // lambda = log(alpha/sigma) with sigma^2 ~ 12 t^2: lambda ~ -log t, dlambda ~ -1/t.
+    let err = refused(&f, "gauss", &["dlambda", "--t", "0"]);
+    assert!(err.contains("tends to -inf as t -> 0"), "{err}");
+    let err = refused(&f, "sinc", &["snr", "--t", "0"]);
+    assert!(err.contains("tends to +inf"), "{err}");
+}
+
+#[test]
+fn tiny_times_keep_every_digit() {
+    let f = edge();
+    // mpmath, sqrt(-expm1(-B)) with B = t/10 + 199 t^2/20.
+    for (t, want) in [
+        ("1e-80", 3.162277660168379e-41),
+        ("1e-50", 3.162277660168379e-26),
+        ("1e-300", 3.162277660168379e-151),
+        ("1e-12", 3.1622776603256234e-07),
+        ("1e-6", 0.0003162434900500011),
+    ] {
+        assert_eq!(value(&f, "lin", &["sigma", "--t", t]), want, "t = {t}");
+    }
+    // --digits agrees with the f64 value to the digits both carry.
+    let (_, digits, _) = eval(&f, "lin", &["sigma", "--t", "1e-50", "--digits", "25"]);
+    assert!(digits.starts_with("3.16227766016837933"), "{digits}");
+}
+
+#[test]
+fn values_outside_f64_are_errors_that_suggest_digits() {
+    let f = edge();
+    // snr = (1 - t)^2/(9 t^2) = 1.1111e599 at t = 1e-300.
+    let err = refused(&f, "sd3", &["snr", "--t", "1e-300"]);
+    assert!(
+        err.contains("1.11e599") && err.contains("--digits"),
+        "{err}"
+    );
+    let err = refused(&f, "big", &["k", "--t", "0"]);
+    assert!(err.contains("outside the range of f64"), "{err}");
+    // mpmath: exp(1000) = 1.9701e434.
+    let (code, out, _) = eval(&f, "big", &["k", "--t", "0", "--digits", "5"]);
+    assert_eq!((code, out.trim()), (0, "1.9701e434"));
+}
+
+#[test]
+fn variance_preserving_shorthands_allow_v_prediction() {
+    let f = edge();
+    // log_snr = 0 at t = 1/2: alpha = sigma = 1/sqrt 2, f = -5, g2 = 10;
+    // eps_hat = sigma x + alpha v, pf = f x + g2/(2 sigma) eps_hat = -1.5 + 2.5 = 1.
+    let v = value(
+        &f,
+        "sigmoid_vp",
+        &["pf_velocity", "--t", "0.5", "--x", "0.3", "--v", "0.2"],
+    );
+    assert!((v - 1.0).abs() < 1e-15, "{v}");
+    let (code, _, err) = run(&[
+        "eval",
+        "derivations/cosine_nichol.dsym",
+        "pf_velocity",
+        "--t",
+        "0.5",
+        "--x",
+        "0.3",
+        "--v",
+        "0.2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn invalid_processes_are_refused_naming_the_override() {
+    let vp = "derivations/vp_linear.dsym";
+    for args in [
+        vec!["eval", vp, "alpha", "--t", "0.5", "--param", "beta_max=-20"],
+        vec!["derive", vp, "--param", "beta_max=-20"],
+        vec!["check", vp, "--param", "beta_max=-20"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(err.contains("--param beta_max=-20"), "{args:?}: {err}");
+        assert!(err.contains("vp_linear.dsym:2:9"), "{args:?}: {err}");
+    }
+    let f = edge();
+    let src = scratch_file("s.dsym", "source S = gaussian(spectrum = [1, 0.5]);\n");
+    let (code, _, err) = eval(&f, "sd3", &["sigma", "--t", "0.5", "--param", "s=0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("sigma(1) = 0") && err.contains("s=0"), "{err}");
+    for bad in ["beta_max=-20", "beta_max=1e400"] {
+        let (code, out, err) = run(&[
+            "kl",
+            &src,
+            "--process",
+            "vp_linear",
+            "--source",
+            "S",
+            "--sampler",
+            "ddim",
+            "--steps",
+            "10",
+            "--param",
+            bad,
+        ]);
+        assert_eq!(code, 2, "{bad}: {out}");
+        assert!(err.contains(bad), "{bad}: {err}");
+    }
+}
