@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use num_rational::BigRational;
 
 use super::AnalysisError;
-use crate::expr::{ExprId, Pool, Symbol, diff, eval, hp, simplify, subst};
+use crate::expr::{ExprId, Pool, Symbol, ball, diff, eval, limit, simplify};
 use crate::process::{Process, time_symbol};
 
 /// alpha(t), sigma(t) and their derivatives. A value that does not exist at `t` is NaN or
@@ -78,23 +78,24 @@ impl ProcessSchedule {
         }
     }
 
-    /// Substitutes `t` exactly and simplifies before evaluating, so that values such as
-    /// `cos(pi/2) = 0` are exact. Where the formula is undefined at `t` itself (tangent's
-    /// alpha has `tan(pi/2)`), its one-sided limit from inside [0, 1]
-    /// ([`hp::one_sided_limit`]). NaN if there is still no finite value.
+    /// The correctly rounded value at the exact time `t` (certified: `cos(pi/2)` is 0, not
+    /// a rounding error), or where the formula is undefined at `t` itself (tangent's alpha
+    /// has `tan(pi/2)`) its limit from inside [0, 1] ([`limit::value_at`]). NaN if there
+    /// is no finite value.
     fn exact_value(&self, e: ExprId, t: f64) -> f64 {
         let Some(r) = BigRational::from_float(t) else {
             return f64::NAN;
         };
-        let mut pool = self.pool.borrow_mut();
-        let tv = pool.rational(r.clone());
-        let at = subst::subst(&mut pool, e, &[(self.t, tv)]);
-        let at = simplify::simplify(&mut pool, at);
-        if let Ok(v) = hp::eval_rounded(&pool, at, &[]) {
-            return v;
-        }
-        let inwards = if t >= 1.0 { -1 } else { 1 };
-        hp::one_sided_limit(&pool, e, self.t, &r, inwards).unwrap_or(f64::NAN)
+        let pool = self.pool.borrow();
+        limit::value_at(
+            &pool,
+            e,
+            &[(self.t, r)],
+            &[self.t],
+            limit::MAX_POINT_BITS,
+            &ball::round_f64,
+        )
+        .map_or(f64::NAN, f64::from_bits)
     }
 }
 

@@ -49,40 +49,22 @@ fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> 
         return Verdict::Proved;
     }
     let t = time_symbol(pool);
-    let mut h = Hp::new(hp::DEFAULT_PRECISION);
+    let exact = |x: f64| hp::to_rational(&Hp::new(64).from_f64(x)).expect("a finite number");
+    let mut consts =
+        astro_float::Consts::new().expect("the constants cache only fails to allocate");
     let mut max_rel = 0.0f64;
     let mut points = 0;
     for x in nodes() {
-        let mut env = vec![(t, h.from_f64(x))];
-        env.extend(fixed.iter().map(|&(s, v)| (s, h.from_f64(v))));
-        let (l, r) = (h.eval(pool, lhs, &env), h.eval(pool, rhs, &env));
+        let mut env = vec![(t, exact(x))];
+        env.extend(fixed.iter().map(|&(s, v)| (s, exact(v))));
         let at = format!("t = {}", eval::format_f64(x));
-        match (l, r) {
-            (Ok(l), Ok(r)) => {
-                let (lf, rf) = (hp::to_f64(&l), hp::to_f64(&r));
-                let diff = l.sub(&r, hp::DEFAULT_PRECISION, RoundingMode::ToEven);
-                let scale = lf.abs().max(rf.abs()).max(f64::MIN_POSITIVE);
-                let rel = hp::to_f64(&diff).abs() / scale;
-                if rel > TOLERANCE {
-                    let detail = format!(
-                        "left side {}, right side {}",
-                        eval::format_f64(lf),
-                        eval::format_f64(rf)
-                    );
-                    return Verdict::Failed { at, detail };
-                }
+        match compare(pool, lhs, rhs, &env, &mut consts) {
+            Compared::Equal { rel } => {
                 max_rel = max_rel.max(rel);
                 points += 1;
             }
-            (Err(_), Err(_)) => {}
-            (l, r) => {
-                let show = |v: Result<BigFloat, EvalError>| match v {
-                    Ok(v) => eval::format_f64(hp::to_f64(&v)),
-                    Err(e) => format!("undefined ({e})"),
-                };
-                let detail = format!("left side {}, right side {}", show(l), show(r));
-                return Verdict::Failed { at, detail };
-            }
+            Compared::BothUndefined => {}
+            Compared::Differ(detail) => return Verdict::Failed { at, detail },
         }
     }
     if points == 0 {
@@ -97,6 +79,93 @@ fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> 
 /// An f64 value of alpha or sigma this far above 0 is taken as positive without a
 /// certified evaluation: no rounding error of a formula for them reaches it.
 const CLEARLY_POSITIVE: f64 = 1e-6;
+
+/// The largest precision a numeric check raises its evaluation to.
+const MAX_CHECK_BITS: usize = 4096;
+
+/// How the two sides of an equation compare at one point.
+enum Compared {
+    /// Certified equal to `TOLERANCE` relative (or indistinguishable from 0 both).
+    Equal {
+        rel: f64,
+    },
+    BothUndefined,
+    /// Certified different, or defined on one side only: what was found.
+    Differ(String),
+}
+
+/// Compares `lhs` and `rhs` at `env` with certified balls, raising the precision from 256
+/// bits until the balls decide: equal when the whole difference, radii included, is within
+/// `TOLERANCE` of the larger side; different when even the closest points of the two
+/// balls are further apart than that. So cancellation in either side (the reference's own
+/// error) can neither fail an identity nor pass a false one.
+fn compare(
+    pool: &Pool,
+    lhs: ExprId,
+    rhs: ExprId,
+    env: &[(Symbol, num_rational::BigRational)],
+    consts: &mut astro_float::Consts,
+) -> Compared {
+    use crate::expr::ball::{BallError, eval_ball};
+    let rm = RoundingMode::ToEven;
+    let show = |v: &Result<crate::expr::ball::Ball, BallError>| match v {
+        Ok(b) => eval::format_f64(hp::to_f64(&b.mid)),
+        Err(BallError::Eval(e)) => format!("undefined ({e})"),
+        Err(BallError::Uncertain) => "undefined (at a singular point)".to_owned(),
+    };
+    let mut precision = hp::DEFAULT_PRECISION;
+    loop {
+        let last = precision >= MAX_CHECK_BITS;
+        let l = eval_ball(pool, lhs, env, precision, consts);
+        let r = eval_ball(pool, rhs, env, precision, consts);
+        match (&l, &r) {
+            (Ok(a), Ok(b)) => {
+                let wp = precision + 64;
+                let diff = a.mid.sub(&b.mid, wp, rm).abs();
+                let rad = a.rad.add(&b.rad, 64, RoundingMode::Up);
+                let scale = if a.mid.abs().cmp(&b.mid.abs()).is_some_and(|c| c >= 0) {
+                    a.mid.abs()
+                } else {
+                    b.mid.abs()
+                };
+                let tol = scale.mul(&BigFloat::from_f64(TOLERANCE, 64), 64, RoundingMode::Down);
+                let worst = diff.add(&rad, 64, RoundingMode::Up);
+                let rel = || {
+                    let q = hp::to_f64(&diff) / hp::to_f64(&scale);
+                    if q.is_finite() { q } else { 0.0 }
+                };
+                if worst.cmp(&tol).is_some_and(|c| c <= 0) {
+                    return Compared::Equal { rel: rel() };
+                }
+                let best = diff.sub(&rad, 64, RoundingMode::Down);
+                if best.cmp(&tol).is_some_and(|c| c > 0) {
+                    return Compared::Differ(format!(
+                        "left side {}, right side {}",
+                        show(&l),
+                        show(&r)
+                    ));
+                }
+                if last {
+                    // Equal to every bit the evaluation resolves (both may vanish here).
+                    return Compared::Equal {
+                        rel: rel().min(TOLERANCE),
+                    };
+                }
+            }
+            (Err(BallError::Eval(_)), Err(BallError::Eval(_))) => return Compared::BothUndefined,
+            (Err(BallError::Eval(_)), Ok(_)) | (Ok(_), Err(BallError::Eval(_))) => {
+                return Compared::Differ(format!(
+                    "left side {}, right side {}",
+                    show(&l),
+                    show(&r)
+                ));
+            }
+            _ if last => return Compared::BothUndefined,
+            _ => {}
+        }
+        precision *= 2;
+    }
+}
 
 /// Interior points at which [`validity`] samples alpha and sigma (besides both ends).
 pub const VALIDITY_POINTS: usize = 256;

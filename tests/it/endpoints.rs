@@ -227,3 +227,29 @@ fn invalid_processes_are_refused_naming_the_override() {
         assert!(err.contains(bad), "{bad}: {err}");
     }
 }
+
+#[test]
+fn numeric_checks_account_for_the_references_own_error() {
+    // alpha = exp(-(sum_{k=1}^{100} k/(k+1) t^k)): Fokker-Planck's sides cancel to about
+    // 1e-36 near t = 1, far below the terms; 256 bits alone called them different.
+    let terms: Vec<String> = (1..=100).map(|k| format!("{k}/{}*t^{k}", k + 1)).collect();
+    let text = format!(
+        "process poly100 {{\n    alpha(t) = exp(-({}));\n    sigma(t) = sqrt(1 - alpha(t)^2);\n}}\n",
+        terms.join(" + ")
+    );
+    let f = scratch_file("poly100.dsym", text);
+    let (code, out, err) = run(&["check", &f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Fokker-Planck for a Gaussian source  checked"),
+        "{out}"
+    );
+    // A difference of 1e-30 relative is still a failure.
+    let f = scratch_file(
+        "near.dsym",
+        "process near {\n    alpha(t) = 1 - t;\n    sigma(t) = t;\n    assert alpha(t) == (1 - t)*(1 + exp(-69));\n}\n",
+    );
+    let (code, out, _) = run(&["check", &f]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED"), "{out}");
+}
