@@ -35,12 +35,40 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../derivations/edm.dsym"),
     ),
     (
+        "derivations/gaussian_alpha_bar.dsym",
+        include_str!("../derivations/gaussian_alpha_bar.dsym"),
+    ),
+    (
+        "derivations/karras_ve.dsym",
+        include_str!("../derivations/karras_ve.dsym"),
+    ),
+    (
+        "derivations/linear_logsnr.dsym",
+        include_str!("../derivations/linear_logsnr.dsym"),
+    ),
+    (
         "derivations/lm_sqrt.dsym",
         include_str!("../derivations/lm_sqrt.dsym"),
     ),
     (
         "derivations/rectified_flow.dsym",
         include_str!("../derivations/rectified_flow.dsym"),
+    ),
+    (
+        "derivations/sd3_shift.dsym",
+        include_str!("../derivations/sd3_shift.dsym"),
+    ),
+    (
+        "derivations/sd_scaled_linear.dsym",
+        include_str!("../derivations/sd_scaled_linear.dsym"),
+    ),
+    (
+        "derivations/shifted_cosine.dsym",
+        include_str!("../derivations/shifted_cosine.dsym"),
+    ),
+    (
+        "derivations/sigmoid.dsym",
+        include_str!("../derivations/sigmoid.dsym"),
     ),
     (
         "derivations/sub_vp.dsym",
@@ -346,6 +374,14 @@ pub fn run(
 struct Loaded {
     pool: Pool,
     processes: Vec<(Source, Process)>,
+}
+
+/// The names of the bundled processes, from the embedded files' names.
+fn bundled_names() -> Vec<&'static str> {
+    BUNDLED
+        .iter()
+        .filter_map(|(file, _)| file.strip_prefix("derivations/")?.strip_suffix(".dsym"))
+        .collect()
 }
 
 fn read_source(path: &Path) -> Result<Source, Box<Diag>> {
@@ -1170,9 +1206,12 @@ fn load_analysis(
     Err(vec![
         Diag::new(
             "diffsym::cli::process",
-            format!("no process named `{name}` in `{}` or the bundled library", src.name),
+            format!(
+                "no process named `{name}` in `{}` or the bundled library",
+                src.name
+            ),
         )
-        .with_help("bundled: cosine, cosine_nichol, edm, lm_sqrt, rectified_flow, sub_vp, tangent, ve, vp_linear"),
+        .with_help(format!("bundled: {}", bundled_names().join(", "))),
     ])
 }
 
@@ -2183,11 +2222,16 @@ fn plot_process(file: &Path, name: &str, params: &[String]) -> Result<(Pool, Pro
         })
     });
     if !in_file && !bundled {
-        return Err(vec![Diag::new(
-            "diffsym::cli::process",
-            format!("no process named `{name}` in `{}` or the bundled library", file.display()),
-        )
-        .with_help("bundled: cosine, cosine_nichol, edm, lm_sqrt, rectified_flow, sub_vp, tangent, ve, vp_linear")]);
+        return Err(vec![
+            Diag::new(
+                "diffsym::cli::process",
+                format!(
+                    "no process named `{name}` in `{}` or the bundled library",
+                    file.display()
+                ),
+            )
+            .with_help(format!("bundled: {}", bundled_names().join(", "))),
+        ]);
     }
     let files = if in_file {
         vec![file.to_path_buf()]

@@ -16,7 +16,7 @@ pub mod view;
 mod runtime_tests;
 
 use crate::expr::{ExprId, Pool, Symbol, diff, print};
-use crate::process::{Process, derive};
+use crate::process::{Process, derive, fields};
 
 pub use lower::Mode;
 use lower::{Lowerer, Program, Var};
@@ -152,7 +152,11 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
     for &(name, e) in &p.quantities {
         out.push(scalar_function(pool, name, e, mode)?);
     }
-    for field in &p.fields {
+    let jet = match mode {
+        Mode::Stable => Some(JetForms::new(pool, p)),
+        Mode::Naive => None,
+    };
+    for (k, field) in p.fields.iter().enumerate() {
         let name = format!("{}_{}", field.name, field.param.name());
         let mut inputs = vec!["x".to_owned(), field.param.name().to_owned()];
         if field.name == "euler_maruyama_step" {
@@ -171,7 +175,12 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             if pool.is_zero(c) {
                 continue;
             }
-            let prepared = prepare(pool, c, mode);
+            // Stable code starts from the coefficient as a rational function of the jet.
+            let source = match &jet {
+                Some(j) => j.coefficient(pool, k, s).unwrap_or(c),
+                None => c,
+            };
+            let prepared = prepare(pool, source, mode);
             let v = l.lower(pool, prepared).map_err(lower_err(&name))?;
             coeffs.push((input.clone(), v));
             coeff_exprs.push((input.clone(), c));
@@ -201,6 +210,64 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
         });
     }
     Ok(out)
+}
+
+/// The fields of a process built from its jet ([`fields::jet_scalars`]), for the stable
+/// lowering: each coefficient is brought to one fraction in the jet, where the identities
+/// between f, g2, lambda and alpha, sigma cancel exactly, and then the process's own
+/// alpha, sigma and derivatives are put in.
+struct JetForms {
+    fields: Vec<fields::Field>,
+    /// Jet symbol and the expression it stands for.
+    values: Vec<(Symbol, ExprId)>,
+}
+
+impl JetForms {
+    fn new(pool: &mut Pool, p: &Process) -> JetForms {
+        let j = fields::Jet::new(pool);
+        let q = fields::jet_scalars(pool, &j);
+        let vars = fields::Vars::new(pool);
+        let vp = p.fields.iter().any(|f| f.param == fields::Param::V);
+        let jet_fields = fields::fields(pool, q, vp, &vars);
+        let mut values = Vec::new();
+        if let (Some(a), Some(s), Some(g)) =
+            (p.quantity("alpha"), p.quantity("sigma"), p.quantity("g"))
+        {
+            let t = vars.t;
+            let tn = pool.sym_expr(vars.t_next);
+            let da = diff::diff(pool, a, t);
+            let da = crate::expr::simplify::simplify(pool, da);
+            let ds = diff::diff(pool, s, t);
+            let ds = crate::expr::simplify::simplify(pool, ds);
+            let an = crate::expr::subst::subst1(pool, a, t, tn);
+            let sn = crate::expr::subst::subst1(pool, s, t, tn);
+            values = vec![
+                (j.alpha, a),
+                (j.sigma, s),
+                (j.dalpha, da),
+                (j.dsigma, ds),
+                (j.alpha_next, an),
+                (j.sigma_next, sn),
+                (j.g, g),
+            ];
+        }
+        JetForms {
+            fields: jet_fields,
+            values,
+        }
+    }
+
+    /// The coefficient of `input` in field `k`, from the jet; None when the jet fields do
+    /// not line up with the process's (they always should).
+    fn coefficient(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<ExprId> {
+        if self.values.is_empty() {
+            return None;
+        }
+        let f = self.fields.get(k)?;
+        let c = diff::diff(pool, f.expr, input);
+        let c = crate::expr::poly::together(pool, c);
+        Some(crate::expr::subst::subst(pool, c, &self.values))
+    }
 }
 
 /// An emitted module.

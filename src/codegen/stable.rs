@@ -11,6 +11,13 @@
 //! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
 //! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
+//! | `difference` | `c f(a) - c f(b)` through `a - b`, formed exactly: `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
+//! | `root-factor` | a polynomial in one variable with a rational root `r` in (0, 1] as `(r - t)^m q(t)` |
+//!
+//! The last two derive the stable form from the mathematics, not from how the formula is
+//! spelled: a difference that vanishes somewhere in [0, 1] is written through the
+//! difference of the arguments (which the canonical sum forms exactly), and a polynomial
+//! that vanishes at a rational point keeps that zero as a factor.
 //!
 //! `sqrt(1 - alpha^2)` for `alpha = exp(L)` becomes `sqrt(-expm1(2L))`, and
 //! `log(alpha/sigma)` becomes `L - log(sigma)`: both are computed from log alpha.
@@ -61,6 +68,12 @@ impl Stabilizer {
                 }
                 if let Some(r) = cos_minus_one(pool, &xs) {
                     return self.run(pool, r);
+                }
+                if let Some(r) = difference_of_values(pool, &xs) {
+                    return self.run(pool, r);
+                }
+                if let Some(r) = factor_roots(pool, e, &xs) {
+                    return r;
                 }
                 if needs_together(pool, &xs) {
                     let r = together_in_roots(pool, e);
@@ -209,6 +222,260 @@ fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let s2 = pool.powi(s, 2);
     let m2 = pool.int(-2);
     Some(pool.mul(vec![m2, s2, qe]))
+}
+
+/// `difference`: the first pair of terms `c f(a)` and `-c f(b)` (same rest, same function)
+/// rewritten through `a - b`.
+fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    // (function, argument, rest of the term) of each term.
+    let mut parts: Vec<Option<(Func, ExprId, ExprId)>> = Vec::with_capacity(xs.len());
+    for (_, r) in &split {
+        let fs = factors(pool, *r);
+        let found = fs
+            .iter()
+            .enumerate()
+            .find_map(|(k, &f)| match pool.node(f) {
+                Node::Call(func, a) if DIFFERENCE_FUNCS.contains(func) => Some((k, *func, *a)),
+                _ => None,
+            });
+        parts.push(found.map(|(k, func, a)| {
+            let rest: Vec<ExprId> = fs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != k)
+                .map(|(_, &g)| g)
+                .collect();
+            (func, a, pool.mul(rest))
+        }));
+    }
+    for i in 0..xs.len() {
+        let Some((f, a, rest)) = parts[i] else {
+            continue;
+        };
+        for j in 0..xs.len() {
+            let Some((g, b, rest2)) = parts[j] else {
+                continue;
+            };
+            if i == j || g != f || rest2 != rest || a == b || split[j].0 != -split[i].0.clone() {
+                continue;
+            }
+            if !split[i].0.is_positive() {
+                continue;
+            }
+            let Some(d) = value_difference(pool, f, a, b) else {
+                continue;
+            };
+            let c = pool.rational(split[i].0.clone());
+            let term = pool.mul(vec![c, rest, d]);
+            let mut terms: Vec<ExprId> = xs
+                .iter()
+                .enumerate()
+                .filter(|&(l, _)| l != i && l != j)
+                .map(|(_, &x)| x)
+                .collect();
+            terms.push(term);
+            return Some(pool.add(terms));
+        }
+    }
+    None
+}
+
+/// The functions whose differences [`difference_of_values`] rewrites.
+const DIFFERENCE_FUNCS: [Func; 7] = [
+    Func::Exp,
+    Func::Sigmoid,
+    Func::Log,
+    Func::Log1p,
+    Func::Sin,
+    Func::Cos,
+    Func::Atan,
+];
+
+/// `f(a) - f(b)` through `a - b`, or None where no identity applies on the domain.
+fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<ExprId> {
+    let a_minus_b = pool.sub(a, b);
+    // A difference that does not simplify below its parts gains nothing.
+    let parts = pool_len(pool, a) + pool_len(pool, b);
+    if matches!(pool.node(a_minus_b), Node::Add(xs) if xs.len() >= parts && parts > 2) {
+        return None;
+    }
+    Some(match f {
+        // exp(a) - exp(b) = exp(b) expm1(a - b)
+        Func::Exp => {
+            let eb = pool.call(Func::Exp, b);
+            let m = pool.call(Func::Expm1, a_minus_b);
+            pool.mul(vec![eb, m])
+        }
+        // sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)
+        Func::Sigmoid => {
+            let sa = pool.call(Func::Sigmoid, a);
+            let nb = pool.neg(b);
+            let snb = pool.call(Func::Sigmoid, nb);
+            let b_minus_a = pool.neg(a_minus_b);
+            let m = pool.call(Func::Expm1, b_minus_a);
+            let minus = pool.int(-1);
+            pool.mul(vec![minus, sa, snb, m])
+        }
+        // log(a) - log(b) = log1p((a - b)/b)
+        Func::Log => {
+            let q = pool.div(a_minus_b, b);
+            pool.call(Func::Log1p, q)
+        }
+        // log1p(a) - log1p(b) = log1p((a - b)/(1 + b))
+        Func::Log1p => {
+            let one = pool.one();
+            let den = pool.add(vec![one, b]);
+            let q = pool.div(a_minus_b, den);
+            pool.call(Func::Log1p, q)
+        }
+        // sin(a) - sin(b) = 2 cos((a + b)/2) sin((a - b)/2)
+        // cos(a) - cos(b) = -2 sin((a + b)/2) sin((a - b)/2)
+        Func::Sin | Func::Cos => {
+            let half = pool.frac(1, 2);
+            let sum = pool.add(vec![a, b]);
+            let mid = pool.mul(vec![half, sum]);
+            let hd = pool.mul(vec![half, a_minus_b]);
+            let s = pool.call(Func::Sin, hd);
+            let (g, k) = if f == Func::Sin {
+                (Func::Cos, 2)
+            } else {
+                (Func::Sin, -2)
+            };
+            let m = pool.call(g, mid);
+            let k = pool.int(k);
+            pool.mul(vec![k, m, s])
+        }
+        // atan(a) - atan(b) = atan((a - b)/(1 + a b)) where a b > -1.
+        Func::Atan => {
+            let ab = pool.mul(vec![a, b]);
+            let one = pool.one();
+            let den = pool.add(vec![one, ab]);
+            // range bounds the values where `ab` is defined, rigorously.
+            if !crate::expr::range::range(pool, ab).is_some_and(|r| r.lo > -1.0) {
+                return None;
+            }
+            let q = pool.div(a_minus_b, den);
+            pool.call(Func::Atan, q)
+        }
+        _ => return None,
+    })
+}
+
+/// The number of terms of a sum (1 for anything else).
+fn pool_len(pool: &Pool, e: ExprId) -> usize {
+    match pool.node(e) {
+        Node::Add(xs) => xs.len(),
+        _ => 1,
+    }
+}
+
+/// The largest denominator of a rational root that [`factor_roots`] looks for.
+const ROOT_DENOMINATOR: i64 = 64;
+
+/// `root-factor`: a polynomial `sum c_k t^k` (one symbol, rational coefficients) with a
+/// rational root `r` in (0, 1] is `(r - t)^m q(t)`: near `r` the expanded sum cancels to
+/// far below its terms, the factored form does not.
+fn factor_roots(pool: &mut Pool, e: ExprId, xs: &[ExprId]) -> Option<ExprId> {
+    let (t, coeffs) = univariate(pool, xs)?;
+    if coeffs.len() < 2 || coeffs.len() > 65 {
+        return None;
+    }
+    let mut q = coeffs;
+    let mut found: Vec<(BigRational, usize)> = Vec::new();
+    for d in 1..=ROOT_DENOMINATOR {
+        for n in 1..=d {
+            if num_integer::gcd(n, d) != 1 {
+                continue;
+            }
+            let r = BigRational::new(n.into(), d.into());
+            let mut m = 0;
+            while q.len() > 1 {
+                let (quot, rem) = divide_by_root(&q, &r);
+                if !rem.is_zero() {
+                    break;
+                }
+                q = quot;
+                m += 1;
+            }
+            if m > 0 {
+                found.push((r, m));
+            }
+        }
+    }
+    if found.is_empty() {
+        return None;
+    }
+    // (t - r)^m = (-1)^m (r - t)^m
+    let te = pool.sym_expr(t);
+    let mut factors = Vec::new();
+    let mut sign = 1i64;
+    for (r, m) in found {
+        let re = pool.rational(r);
+        let diff = pool.sub(re, te);
+        factors.push(pool.powi(diff, m as i64));
+        if m % 2 == 1 {
+            sign = -sign;
+        }
+    }
+    let mut terms = Vec::new();
+    for (k, c) in q.into_iter().enumerate() {
+        if c.is_zero() {
+            continue;
+        }
+        let c = pool.rational(if sign < 0 { -c } else { c });
+        let p = pool.powi(te, k as i64);
+        terms.push(pool.mul(vec![c, p]));
+    }
+    factors.push(pool.add(terms));
+    let r = pool.mul(factors);
+    (r != e).then_some(r)
+}
+
+/// A sum as a polynomial in one symbol: the symbol and the coefficients by degree.
+fn univariate(pool: &mut Pool, xs: &[ExprId]) -> Option<(Symbol, Vec<BigRational>)> {
+    let mut var = None;
+    let mut coeffs: Vec<BigRational> = Vec::new();
+    for &x in xs {
+        let (c, r) = pool.split_coeff(x);
+        let k = if pool.is_one(r) {
+            0
+        } else {
+            let (b, n) = pool.split_pow(r);
+            let Node::Sym(s) = *pool.node(b) else {
+                return None;
+            };
+            if var.is_some_and(|v| v != s) {
+                return None;
+            }
+            var = Some(s);
+            let n = pool.as_rational(n)?;
+            if !n.is_integer() || !n.is_positive() {
+                return None;
+            }
+            n.to_integer().to_usize()?
+        };
+        if k > 64 {
+            return None;
+        }
+        if coeffs.len() <= k {
+            coeffs.resize(k + 1, BigRational::zero());
+        }
+        coeffs[k] += c;
+    }
+    Some((var?, coeffs))
+}
+
+/// Synthetic division of `sum p_k t^k` by `t - r`: the quotient and the remainder p(r).
+fn divide_by_root(p: &[BigRational], r: &BigRational) -> (Vec<BigRational>, BigRational) {
+    let deg = p.len() - 1;
+    let mut q = vec![BigRational::zero(); deg];
+    let mut acc = p[deg].clone();
+    for k in (0..deg).rev() {
+        q[k] = acc.clone();
+        acc = &p[k] + &acc * r;
+    }
+    (q, acc)
 }
 
 /// Whether a sum has a constant term and a term divided by a sum (`1 - 1/(1 + y)`), or
@@ -471,7 +738,26 @@ mod tests {
 
     #[test]
     fn quotients_of_exponentials_merge() {
-        check("exp(t)/exp(t^2)", "exp(t - t^2)");
+        // The merged argument t - t^2 vanishes at t = 1: root-factor keeps that zero.
+        check("exp(t)/exp(t^2)", "exp(t*(1 - t))");
+    }
+
+    #[test]
+    fn polynomials_keep_their_zeros_in_the_interval() {
+        check("1/9 - 2*t/9 + t^2/9", "(1 - t)^2/9");
+        check("1 - 3*t/4 - t^2/4", "(1 - t)*(1 + t/4)");
+        // No rational root in (0, 1]: left alone.
+        check("1 + t^2", "1 + t^2");
+    }
+
+    #[test]
+    fn differences_of_one_function_go_through_the_difference_of_arguments() {
+        check(
+            "sigmoid(3) - sigmoid(6*t - 3)",
+            "-sigmoid(3)*sigmoid(3 - 6*t)*expm1(6*t - 6)",
+        );
+        check("log(1 + t) - log(1 + t^2)", "log1p(t*(1 - t)/(1 + t^2))");
+        check("exp(2*t) - exp(2)", "exp(2)*expm1(2*t - 2)");
     }
 
     #[test]

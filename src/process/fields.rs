@@ -145,6 +145,83 @@ pub struct Scalars {
     pub g2: ExprId,
     pub g: ExprId,
     pub lambda: ExprId,
+    /// alpha, sigma and lambda at `t_next`, where they are not `alpha` etc. with `t`
+    /// replaced by `t_next` (the jet symbols of [`jet_scalars`]).
+    pub next: Option<(ExprId, ExprId, ExprId)>,
+}
+
+/// The symbols of the 1-jet of a process: alpha, sigma, alpha', sigma' at `t`, alpha and
+/// sigma at `t_next`, and g.
+#[derive(Clone, Copy, Debug)]
+pub struct Jet {
+    pub alpha: Symbol,
+    pub sigma: Symbol,
+    pub dalpha: Symbol,
+    pub dsigma: Symbol,
+    pub alpha_next: Symbol,
+    pub sigma_next: Symbol,
+    pub g: Symbol,
+}
+
+impl Jet {
+    pub fn new(pool: &mut Pool) -> Jet {
+        let mut s = |n: &str| {
+            let sym = pool.symbol(n);
+            pool.set_domain(
+                sym,
+                crate::expr::Domain {
+                    lo: 0.0,
+                    hi: f64::INFINITY,
+                },
+            );
+            sym
+        };
+        let (alpha, sigma) = (s("_jet_alpha"), s("_jet_sigma"));
+        let (alpha_next, sigma_next, g) = (s("_jet_alpha_next"), s("_jet_sigma_next"), s("_jet_g"));
+        Jet {
+            alpha,
+            sigma,
+            dalpha: pool.symbol("_jet_dalpha"),
+            dsigma: pool.symbol("_jet_dsigma"),
+            alpha_next,
+            sigma_next,
+            g,
+        }
+    }
+}
+
+/// The quantities of a process written in its jet (MATH.md section 1): f = alpha'/alpha,
+/// g2 = 2 sigma sigma' - 2 f sigma^2, lambda = log(alpha/sigma). Every field built from
+/// them is a rational function of the jet (but for g and the exponential of DPM-Solver),
+/// so `together` cancels in it exactly what the simplified quantities would leave to
+/// floating point (`f + g2/(2 sigma^2)` is `sigma'/sigma`).
+pub fn jet_scalars(pool: &mut Pool, j: &Jet) -> Scalars {
+    let a = pool.sym_expr(j.alpha);
+    let s = pool.sym_expr(j.sigma);
+    let da = pool.sym_expr(j.dalpha);
+    let ds = pool.sym_expr(j.dsigma);
+    let an = pool.sym_expr(j.alpha_next);
+    let sn = pool.sym_expr(j.sigma_next);
+    let f = pool.div(da, a);
+    let two = pool.int(2);
+    let m2 = pool.int(-2);
+    let s2 = pool.powi(s, 2);
+    let t1 = pool.mul(vec![two, s, ds]);
+    let t2 = pool.mul(vec![m2, f, s2]);
+    let g2 = pool.add(vec![t1, t2]);
+    let ratio = pool.div(a, s);
+    let lambda = pool.call(Func::Log, ratio);
+    let ratio_n = pool.div(an, sn);
+    let lambda_n = pool.call(Func::Log, ratio_n);
+    Scalars {
+        alpha: a,
+        sigma: s,
+        f,
+        g2,
+        g: pool.sym_expr(j.g),
+        lambda,
+        next: Some((an, sn, lambda_n)),
+    }
 }
 
 /// Every field of [`FIELDS`] in every parameterisation that applies (`v` only for VP).
@@ -159,6 +236,7 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
         g2,
         g,
         lambda: lam,
+        next,
     } = q;
     let t = v.t;
     // One simplifier for all coefficients: they share most subexpressions.
@@ -173,8 +251,10 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
         let tn = pool.sym_expr(v.t_next);
         subst::subst1(pool, e, t, tn)
     };
-    let alpha_n = at_next(pool, alpha);
-    let sigma_n = at_next(pool, sigma);
+    let (alpha_n, sigma_n) = match next {
+        Some((a, s, _)) => (a, s),
+        None => (at_next(pool, alpha), at_next(pool, sigma)),
+    };
     let tn = pool.sym_expr(v.t_next);
     let te = pool.sym_expr(t);
     let h = pool.sub(tn, te);
@@ -201,7 +281,10 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
     let ddim_e = pool.sub(sigma_n, rs);
     let ddim = (ratio, ddim_e, zero);
     // dpm1_step = (alpha_n/alpha) x - sigma_n (e^H - 1) eps, H = lambda_n - lambda
-    let lam_n = at_next(pool, lam);
+    let lam_n = match next {
+        Some((_, _, l)) => l,
+        None => at_next(pool, lam),
+    };
     let big_h = pool.sub(lam_n, lam);
     let e_h = pool.call(Func::Exp, big_h);
     let m1 = pool.int(-1);

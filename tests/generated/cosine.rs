@@ -179,9 +179,18 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
-    [v5.to_f64(), v5.to_f64()]
+    let v4: Dd = v3.sin();
+    let v5: Dd = v3.cos();
+    let v6: Dd = v0 * v4;
+    let v7: Dd = v6 / v5;
+    let v8: Dd = v4.powi(3);
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v5.square();
+    let v11: Dd = v1 * v4 * v10;
+    let v12: Dd = -v9;
+    let v13: Dd = v12 - v11;
+    let v14: Dd = v13 / v5;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -204,11 +213,19 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
-    let v6: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v7: Dd = v6 * v4;
-    [v5.to_f64(), v7.to_f64()]
+    let v4: Dd = v3.sin();
+    let v5: Dd = v3.cos();
+    let v6: Dd = v0 * v4;
+    let v7: Dd = v6 / v5;
+    let v8: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: Dd = v4.powi(3);
+    let v10: Dd = v8 * v9;
+    let v11: Dd = v5.square();
+    let v12: Dd = v8 * v4 * v11;
+    let v13: Dd = -v10;
+    let v14: Dd = v13 - v12;
+    let v15: Dd = v14 / v5;
+    [v7.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -227,18 +244,25 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v5 - v2;
-    let v7: Dd = v1 * v4 * v6;
-    let v8: Dd = v0 - v7;
-    let v9: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v10: Dd = v9 * v4 * v6;
-    [v8.to_f64(), v10.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v2.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = v3 + v5 - v7;
+    let v9: Dd = v8 / v3;
+    let v10: Dd = v4.powi(3);
+    let v11: Dd = v0 * v1 * v10;
+    let v12: Dd = v0 * v6 * v10;
+    let v13: Dd = v3.square();
+    let v14: Dd = v0 * v1 * v4 * v13;
+    let v15: Dd = v0 * v6 * v4 * v13;
+    let v16: Dd = v11 - v12 + v14 - v15;
+    let v17: Dd = v16 / v3;
+    [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -275,24 +299,33 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v5 - v2;
-    let v7: Dd = v1 * v4 * v6;
-    let v8: Dd = v0 - v7;
-    let v9: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v10: Dd = v9 * v4 * v6;
-    let v11: Dd = v6.abs();
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v14: Dd = v13 * v4;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v12 * v15;
-    [v8.to_f64(), v10.to_f64(), v16.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v2.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = v3 + v5 - v7;
+    let v9: Dd = v8 / v3;
+    let v10: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: Dd = v4.powi(3);
+    let v12: Dd = v10 * v1 * v11;
+    let v13: Dd = v10 * v6 * v11;
+    let v14: Dd = v3.square();
+    let v15: Dd = v10 * v1 * v4 * v14;
+    let v16: Dd = v10 * v6 * v4 * v14;
+    let v17: Dd = v12 - v13 + v15 - v16;
+    let v18: Dd = v17 / v3;
+    let v19: Dd = v6 - v1;
+    let v20: Dd = v19.abs();
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v2.tan();
+    let v23: Dd = v10 * v22;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v21 * v24;
+    [v9.to_f64(), v18.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -351,12 +384,12 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v6: Dd = v5.cos();
     let v7: Dd = v3 / v6;
     let v8: Dd = v5.sin();
-    let v9: Dd = v2.sin();
-    let v10: Dd = v5.tan();
-    let v11: Dd = v3 * v10;
-    let v12: Dd = v9 - v11;
-    let v13: Dd = v8 * v12;
-    let v14: Dd = -v13;
+    let v9: Dd = v8.square();
+    let v10: Dd = v9 * v3;
+    let v11: Dd = v2.sin();
+    let v12: Dd = v8 * v11 * v6;
+    let v13: Dd = v10 - v12;
+    let v14: Dd = v13 / v6;
     [v7.to_f64(), v14.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -403,14 +436,13 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v6: Dd = v5.cos();
     let v7: Dd = v3 / v6;
     let v8: Dd = v5.sin();
-    let v9: Dd = v2.sin();
-    let v10: Dd = v5.tan();
-    let v11: Dd = v3 * v10;
-    let v12: Dd = v11 / v9;
-    let v13: Dd = Dd::new(1.0, 0.0);
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v8 * v9 * v14;
-    [v7.to_f64(), v15.to_f64()]
+    let v9: Dd = v8.square();
+    let v10: Dd = v9 * v3;
+    let v11: Dd = v2.sin();
+    let v12: Dd = v8 * v11 * v6;
+    let v13: Dd = v10 - v12;
+    let v14: Dd = v13 / v6;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -451,11 +483,17 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
-    let v6: Dd = v3.cos();
-    let v7: Dd = v1 / v6;
-    [v5.to_f64(), v7.to_f64()]
+    let v4: Dd = v3.sin();
+    let v5: Dd = v3.cos();
+    let v6: Dd = v0 * v4;
+    let v7: Dd = v6 / v5;
+    let v8: Dd = v4.square();
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v5.square();
+    let v11: Dd = v1 * v10;
+    let v12: Dd = v9 + v11;
+    let v13: Dd = v12 / v5;
+    [v7.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -478,12 +516,18 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
-    let v6: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: Dd = v3.cos();
-    let v8: Dd = v6 / v7;
-    [v5.to_f64(), v8.to_f64()]
+    let v4: Dd = v3.sin();
+    let v5: Dd = v3.cos();
+    let v6: Dd = v0 * v4;
+    let v7: Dd = v6 / v5;
+    let v8: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: Dd = v4.square();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = v5.square();
+    let v12: Dd = v8 * v11;
+    let v13: Dd = v10 + v12;
+    let v14: Dd = v13 / v5;
+    [v7.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -502,19 +546,25 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v5 - v2;
-    let v7: Dd = v1 * v4 * v6;
-    let v8: Dd = v0 - v7;
-    let v9: Dd = v3.cos();
-    let v10: Dd = v1 * v6;
-    let v11: Dd = v10 / v9;
-    [v8.to_f64(), v11.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v2.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = v3 + v5 - v7;
+    let v9: Dd = v8 / v3;
+    let v10: Dd = v4.square();
+    let v11: Dd = v0 * v6 * v10;
+    let v12: Dd = v0 * v1 * v10;
+    let v13: Dd = v3.square();
+    let v14: Dd = v0 * v1 * v13;
+    let v15: Dd = v0 * v6 * v13;
+    let v16: Dd = v11 - v12 - v14 + v15;
+    let v17: Dd = v16 / v3;
+    [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -551,25 +601,33 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v5 - v2;
-    let v7: Dd = v1 * v4 * v6;
-    let v8: Dd = v0 - v7;
-    let v9: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: Dd = v3.cos();
-    let v11: Dd = v9 * v6;
-    let v12: Dd = v11 / v10;
-    let v13: Dd = v6.abs();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v9 * v4;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v14 * v16;
-    [v8.to_f64(), v12.to_f64(), v17.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v2.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = v3 + v5 - v7;
+    let v9: Dd = v8 / v3;
+    let v10: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: Dd = v4.square();
+    let v12: Dd = v10 * v6 * v11;
+    let v13: Dd = v10 * v1 * v11;
+    let v14: Dd = v3.square();
+    let v15: Dd = v10 * v1 * v14;
+    let v16: Dd = v10 * v6 * v14;
+    let v17: Dd = v12 - v13 - v15 + v16;
+    let v18: Dd = v17 / v3;
+    let v19: Dd = v6 - v1;
+    let v20: Dd = v19.abs();
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v2.tan();
+    let v23: Dd = v10 * v22;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v21 * v24;
+    [v9.to_f64(), v18.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -622,10 +680,12 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v6: Dd = v5.cos();
     let v7: Dd = v3 / v6;
     let v8: Dd = v2.sin();
-    let v9: Dd = v5.tan();
-    let v10: Dd = v3 * v9;
-    let v11: Dd = v8 - v10;
-    [v7.to_f64(), v11.to_f64()]
+    let v9: Dd = v8 * v6;
+    let v10: Dd = v5.sin();
+    let v11: Dd = v10 * v3;
+    let v12: Dd = v9 - v11;
+    let v13: Dd = v12 / v6;
+    [v7.to_f64(), v13.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -671,14 +731,12 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v6: Dd = v5.cos();
     let v7: Dd = v3 / v6;
     let v8: Dd = v2.sin();
-    let v9: Dd = v5.tan();
-    let v10: Dd = v3 * v9;
-    let v11: Dd = v10 / v8;
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = v11 - v12;
-    let v14: Dd = v8 * v13;
-    let v15: Dd = -v14;
-    [v7.to_f64(), v15.to_f64()]
+    let v9: Dd = v8 * v6;
+    let v10: Dd = v5.sin();
+    let v11: Dd = v10 * v3;
+    let v12: Dd = v9 - v11;
+    let v13: Dd = v12 / v6;
+    [v7.to_f64(), v13.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -722,9 +780,14 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v4: Dd = v2.sin();
     let v5: Dd = v0 * v3;
     let v6: Dd = v5 / v4;
-    let v7: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v8: Dd = v7 / v4;
-    [v6.to_f64(), v8.to_f64()]
+    let v7: Dd = v4.square();
+    let v8: Dd = v0 * v7;
+    let v9: Dd = v3.square();
+    let v10: Dd = v0 * v9;
+    let v11: Dd = -v8;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v12 / v4;
+    [v6.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -743,20 +806,24 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v3.sin();
-    let v6: Dd = v5.square();
-    let v7: Dd = v0 * v4;
-    let v8: Dd = v7 / v6;
-    let v9: Dd = v1 * v4;
-    let v10: Dd = v8 - v9;
-    let v11: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v12: Dd = v11 / v5;
-    [v10.to_f64(), v12.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.sin();
+    let v4: Dd = v3.square();
+    let v5: Dd = v0 * v4;
+    let v6: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: Dd = v2.cos();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v3 * v7;
+    let v12: Dd = v10 / v11;
+    let v13: Dd = v6 * v4;
+    let v14: Dd = -v13;
+    let v15: Dd = v14 - v9;
+    let v16: Dd = v15 / v3;
+    [v12.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -785,11 +852,15 @@ pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v7: Dd = v0 * v6 * v4;
     let v8: Dd = v3 - v5 + v7;
     let v9: Dd = v8 / v3;
-    let v10: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v11: Dd = v6 - v1;
-    let v12: Dd = v10 * v11;
-    let v13: Dd = v12 / v3;
-    [v9.to_f64(), v13.to_f64()]
+    let v10: Dd = v3.square();
+    let v11: Dd = v0 * v1 * v10;
+    let v12: Dd = v0 * v6 * v10;
+    let v13: Dd = v4.square();
+    let v14: Dd = v0 * v1 * v13;
+    let v15: Dd = v0 * v6 * v13;
+    let v16: Dd = v11 - v12 + v14 - v15;
+    let v17: Dd = v16 / v3;
+    [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -826,29 +897,34 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v5 - v2;
-    let v7: Dd = v1 * v4 * v6;
-    let v8: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: Dd = v3.sin();
-    let v10: Dd = v9.square();
-    let v11: Dd = v8 * v4 * v6;
-    let v12: Dd = v11 / v10;
-    let v13: Dd = v0 - v7 + v12;
-    let v14: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v15: Dd = v14 * v6;
-    let v16: Dd = v15 / v9;
-    let v17: Dd = v6.abs();
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v8 * v4;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v18 * v20;
-    [v13.to_f64(), v16.to_f64(), v21.to_f64()]
+    let v3: Dd = v0 * v2;
+    let v4: Dd = v3.sin();
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 * v1 * v5;
+    let v7: Dd = v0 * v2 * v5;
+    let v8: Dd = v3.cos();
+    let v9: Dd = v4 * v8;
+    let v10: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: Dd = v8.square();
+    let v12: Dd = v10 * v2 * v11;
+    let v13: Dd = v10 * v1 * v11;
+    let v14: Dd = v6 - v7 + v9 - v12 + v13;
+    let v15: Dd = v14 / v9;
+    let v16: Dd = v10 * v2 * v5;
+    let v17: Dd = v10 * v1 * v5;
+    let v18: Dd = v16 - v17 + v12 - v13;
+    let v19: Dd = v18 / v4;
+    let v20: Dd = v1 - v2;
+    let v21: Dd = v20.abs();
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v3.tan();
+    let v24: Dd = v10 * v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v22 * v25;
+    [v15.to_f64(), v19.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -900,15 +976,13 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v5: Dd = v0 * v4;
     let v6: Dd = v5.sin();
     let v7: Dd = v3 / v6;
-    let v8: Dd = v5.cos();
-    let v9: Dd = v2.cos();
-    let v10: Dd = v5.tan();
-    let v11: Dd = v9 * v10;
-    let v12: Dd = v3 - v11;
-    let v13: Dd = v8 * v12;
-    let v14: Dd = v13 / v6;
-    let v15: Dd = -v14;
-    [v7.to_f64(), v15.to_f64()]
+    let v8: Dd = v2.cos();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5.cos();
+    let v11: Dd = v3 * v10;
+    let v12: Dd = v9 - v11;
+    let v13: Dd = v12 / v6;
+    [v7.to_f64(), v13.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1021,10 +1095,12 @@ pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v2.tan();
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(2.0, 0.0);
-    [v4.to_f64(), v5.to_f64()]
+    let v3: Dd = v2.sin();
+    let v4: Dd = v2.cos();
+    let v5: Dd = v0 * v3;
+    let v6: Dd = v5 / v4;
+    let v7: Dd = Dd::new(2.0, 0.0);
+    [v6.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1084,26 +1160,29 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v5 - v2;
-    let v7: Dd = v1 * v4 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = Dd::new(2.0, 0.0);
-    let v10: Dd = v9 * v5;
-    let v11: Dd = v9 * v2;
-    let v12: Dd = v10 - v11;
-    let v13: Dd = v6.abs();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v14 * v17;
-    [v8.to_f64(), v12.to_f64(), v18.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v2.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = v3 - v5 + v7;
+    let v9: Dd = v8 / v3;
+    let v10: Dd = Dd::new(2.0, 0.0);
+    let v11: Dd = v10 * v6;
+    let v12: Dd = v10 * v1;
+    let v13: Dd = v11 - v12;
+    let v14: Dd = v6 - v1;
+    let v15: Dd = v14.abs();
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: Dd = v2.tan();
+    let v19: Dd = v17 * v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v16 * v20;
+    [v9.to_f64(), v13.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1154,18 +1233,22 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v4: Dd = Dd::from_f64(t_next);
     let v5: Dd = v0 * v4;
     let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
+    let v7: Dd = v0 * v3 * v6;
     let v8: Dd = v2.cos();
     let v9: Dd = v5.cos();
-    let v10: Dd = v8 * v9;
+    let v10: Dd = v0 * v8 * v9;
     let v11: Dd = v7 + v10;
-    let v12: Dd = Dd::new(0.3183098861837907, -1.9678676675182486e-17);
-    let v13: Dd = Dd::new(2.0, 0.0);
-    let v14: Dd = v13 * v6 * v8;
-    let v15: Dd = v13 * v3 * v9;
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v12 * v16;
-    [v11.to_f64(), v17.to_f64()]
+    let v12: Dd = v3.square();
+    let v13: Dd = v0 * v12;
+    let v14: Dd = v8.square();
+    let v15: Dd = v0 * v14;
+    let v16: Dd = v13 + v15;
+    let v17: Dd = v11 / v16;
+    let v18: Dd = v6 * v8;
+    let v19: Dd = v3 * v9;
+    let v20: Dd = v18 - v19;
+    let v21: Dd = v20 / v16;
+    [v17.to_f64(), v21.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1209,18 +1292,22 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v4: Dd = Dd::from_f64(t_next);
     let v5: Dd = v0 * v4;
     let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
+    let v7: Dd = v0 * v3 * v6;
     let v8: Dd = v2.cos();
     let v9: Dd = v5.cos();
-    let v10: Dd = v8 * v9;
+    let v10: Dd = v0 * v8 * v9;
     let v11: Dd = v7 + v10;
-    let v12: Dd = Dd::new(0.3183098861837907, -1.9678676675182486e-17);
-    let v13: Dd = Dd::new(2.0, 0.0);
-    let v14: Dd = v13 * v6 * v8;
-    let v15: Dd = v13 * v3 * v9;
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v12 * v16;
-    [v11.to_f64(), v17.to_f64()]
+    let v12: Dd = v3.square();
+    let v13: Dd = v0 * v12;
+    let v14: Dd = v8.square();
+    let v15: Dd = v0 * v14;
+    let v16: Dd = v13 + v15;
+    let v17: Dd = v11 / v16;
+    let v18: Dd = v6 * v8;
+    let v19: Dd = v3 * v9;
+    let v20: Dd = v18 - v19;
+    let v21: Dd = v20 / v16;
+    [v17.to_f64(), v21.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1256,10 +1343,18 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    [v0.to_f64()]
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.sin();
+    let v4: Dd = v3.square();
+    let v5: Dd = v0 * v4;
+    let v6: Dd = v2.cos();
+    let v7: Dd = v6.square();
+    let v8: Dd = v0 * v7;
+    let v9: Dd = v5 + v8;
+    [v9.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1279,13 +1374,24 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.tan();
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    [v4.to_f64(), v5.to_f64()]
+    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.sin();
+    let v5: Dd = v4.powi(3);
+    let v6: Dd = v0 * v5;
+    let v7: Dd = v1 * v4;
+    let v8: Dd = v3.cos();
+    let v9: Dd = v8.square();
+    let v10: Dd = v0 * v4 * v9;
+    let v11: Dd = v6 - v7 + v10;
+    let v12: Dd = v11 / v8;
+    let v13: Dd = v4.square();
+    let v14: Dd = v0 * v13;
+    let v15: Dd = v0 * v9;
+    let v16: Dd = v14 + v15;
+    [v12.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1304,13 +1410,29 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v1 * v4;
-    [v0.to_f64(), v5.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v2.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = v4.powi(3);
+    let v9: Dd = v0 * v1 * v8;
+    let v10: Dd = v0 * v6 * v8;
+    let v11: Dd = v3.square();
+    let v12: Dd = v0 * v1 * v4 * v11;
+    let v13: Dd = v0 * v6 * v4 * v11;
+    let v14: Dd = v3 + v5 - v7 - v9 + v10 - v12 + v13;
+    let v15: Dd = v14 / v3;
+    let v16: Dd = v4.square();
+    let v17: Dd = v0 * v6 * v16;
+    let v18: Dd = v0 * v1 * v16;
+    let v19: Dd = v0 * v1 * v11;
+    let v20: Dd = v0 * v6 * v11;
+    let v21: Dd = v17 - v18 - v19 + v20;
+    [v15.to_f64(), v21.to_f64()]
 }
 /// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1347,23 +1469,37 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v5 - v2;
-    let v7: Dd = v1 * v4 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v10: Dd = v9 * v6;
-    let v11: Dd = v6.abs();
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = v9 * v4;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v12 * v14;
-    [v8.to_f64(), v10.to_f64(), v15.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v2.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: Dd = v4.powi(3);
+    let v10: Dd = v8 * v1 * v9;
+    let v11: Dd = v8 * v6 * v9;
+    let v12: Dd = v3.square();
+    let v13: Dd = v8 * v1 * v4 * v12;
+    let v14: Dd = v8 * v6 * v4 * v12;
+    let v15: Dd = v3 + v5 - v7 - v10 + v11 - v13 + v14;
+    let v16: Dd = v15 / v3;
+    let v17: Dd = v4.square();
+    let v18: Dd = v8 * v6 * v17;
+    let v19: Dd = v8 * v1 * v17;
+    let v20: Dd = v8 * v1 * v12;
+    let v21: Dd = v8 * v6 * v12;
+    let v22: Dd = v18 - v19 - v20 + v21;
+    let v23: Dd = v6 - v1;
+    let v24: Dd = v23.abs();
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v2.tan();
+    let v27: Dd = v8 * v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v25 * v28;
+    [v16.to_f64(), v22.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1408,22 +1544,23 @@ pub fn euler_maruyama_step_v_slice(
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::from_f64(t_next);
+    let v3: Dd = v2.cos();
+    let v4: Dd = Dd::from_f64(t);
     let v5: Dd = v0 * v4;
     let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v2.cos();
-    let v9: Dd = v5.cos();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = v7 + v10;
-    let v12: Dd = v2.tan();
-    let v13: Dd = v9 * v12;
-    let v14: Dd = v6 - v13;
-    let v15: Dd = v8 * v14;
-    [v11.to_f64(), v15.to_f64()]
+    let v7: Dd = v2.sin();
+    let v8: Dd = v5.cos();
+    let v9: Dd = v6 * v7 * v8;
+    let v10: Dd = v6.square();
+    let v11: Dd = v10 * v3;
+    let v12: Dd = v3 + v9 - v11;
+    let v13: Dd = v12 / v8;
+    let v14: Dd = v7 * v8;
+    let v15: Dd = v6 * v3;
+    let v16: Dd = v14 - v15;
+    [v13.to_f64(), v16.to_f64()]
 }
 /// `ddim_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1461,21 +1598,23 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::from_f64(t_next);
+    let v3: Dd = v2.cos();
+    let v4: Dd = Dd::from_f64(t);
     let v5: Dd = v0 * v4;
     let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v2.cos();
-    let v9: Dd = v5.cos();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = v7 + v10;
-    let v12: Dd = v6 * v8;
-    let v13: Dd = v3 * v9;
-    let v14: Dd = v12 - v13;
-    [v11.to_f64(), v14.to_f64()]
+    let v7: Dd = v2.sin();
+    let v8: Dd = v5.cos();
+    let v9: Dd = v6 * v7 * v8;
+    let v10: Dd = v6.square();
+    let v11: Dd = v10 * v3;
+    let v12: Dd = v3 + v9 - v11;
+    let v13: Dd = v12 / v8;
+    let v14: Dd = v7 * v8;
+    let v15: Dd = v6 * v3;
+    let v16: Dd = v14 - v15;
+    [v13.to_f64(), v16.to_f64()]
 }
 /// `dpm1_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///

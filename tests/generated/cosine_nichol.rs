@@ -234,9 +234,30 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 + v3;
     let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = v0 * v6;
-    [v7.to_f64(), v7.to_f64()]
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
+    let v8: Dd = v0 * v6;
+    let v9: Dd = v8 / v7;
+    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v12: Dd = v7.square();
+    let v13: Dd = Dd::new(1.0, 0.0);
+    let v14: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v15: Dd = v14 * v12;
+    let v16: Dd = v13 - v15;
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v19: Dd = v18 - v12;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v11 * v6 * v12 * v17;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v24: Dd = v23 * v6 * v16;
+    let v25: Dd = -v22;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v10 * v26;
+    let v28: Dd = v27 / v7;
+    [v9.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -261,11 +282,30 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 + v3;
     let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = v0 * v6;
-    let v8: Dd = Dd::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v9: Dd = v8 * v6;
-    [v7.to_f64(), v9.to_f64()]
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
+    let v8: Dd = v0 * v6;
+    let v9: Dd = v8 / v7;
+    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v12: Dd = v7.square();
+    let v13: Dd = Dd::new(1.0, 0.0);
+    let v14: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v15: Dd = v14 * v12;
+    let v16: Dd = v13 - v15;
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v19: Dd = v18 - v12;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v11 * v6 * v12 * v17;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v24: Dd = v23 * v6 * v16;
+    let v25: Dd = -v22;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v10 * v26;
+    let v28: Dd = v27 / v7;
+    [v9.to_f64(), v28.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -284,20 +324,45 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v7 - v3;
-    let v9: Dd = v1 * v6 * v8;
-    let v10: Dd = v0 - v9;
-    let v11: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v12: Dd = v11 * v6 * v8;
-    [v10.to_f64(), v12.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = v4 + v2;
+    let v6: Dd = v3 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = Dd::from_f64(t_next);
+    let v10: Dd = v1 * v9 * v7;
+    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: Dd = v6.cos();
+    let v13: Dd = v11 * v12;
+    let v14: Dd = v8 - v10 + v13;
+    let v15: Dd = v0 * v14;
+    let v16: Dd = v15 / v12;
+    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v18: Dd = Dd::new(1.558087510822606, 1.8940210217660336e-17);
+    let v19: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v20: Dd = v12.square();
+    let v21: Dd = v19 - v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v18 * v2 * v7 * v22;
+    let v24: Dd = v18 * v9 * v7 * v22;
+    let v25: Dd = v3 * v2 * v7 * v20 * v22;
+    let v26: Dd = v3 * v9 * v7 * v20 * v22;
+    let v27: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
+    let v28: Dd = Dd::new(1.0, 0.0);
+    let v29: Dd = v17 * v20;
+    let v30: Dd = v28 - v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v27 * v2 * v7 * v20 * v31;
+    let v33: Dd = v27 * v9 * v7 * v20 * v31;
+    let v34: Dd = v23 - v24 - v25 + v26 + v32 - v33;
+    let v35: Dd = v17 * v34;
+    let v36: Dd = v12 * v22;
+    let v37: Dd = v35 / v36;
+    [v16.to_f64(), v37.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -334,27 +399,55 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v7 - v3;
-    let v9: Dd = v1 * v6 * v8;
-    let v10: Dd = v0 - v9;
-    let v11: Dd = Dd::new(-3.1166593785613026, -2.2017922908844182e-16);
-    let v12: Dd = v11 * v6 * v8;
-    let v13: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v14: Dd = v8.abs();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v17: Dd = v16 * v6;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v13 * v15 * v18;
-    [v10.to_f64(), v12.to_f64(), v19.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = v4 + v2;
+    let v6: Dd = v3 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = Dd::from_f64(t_next);
+    let v10: Dd = v1 * v9 * v7;
+    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: Dd = v6.cos();
+    let v13: Dd = v11 * v12;
+    let v14: Dd = v8 - v10 + v13;
+    let v15: Dd = v0 * v14;
+    let v16: Dd = v15 / v12;
+    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v18: Dd = Dd::new(3.116175021645212, 3.788042043532067e-17);
+    let v19: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v20: Dd = v12.square();
+    let v21: Dd = v19 - v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v18 * v2 * v7 * v22;
+    let v24: Dd = v18 * v9 * v7 * v22;
+    let v25: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v26: Dd = v25 * v2 * v7 * v20 * v22;
+    let v27: Dd = v25 * v9 * v7 * v20 * v22;
+    let v28: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
+    let v29: Dd = Dd::new(1.0, 0.0);
+    let v30: Dd = v17 * v20;
+    let v31: Dd = v29 - v30;
+    let v32: Dd = v31.sqrt();
+    let v33: Dd = v28 * v2 * v7 * v20 * v32;
+    let v34: Dd = v28 * v9 * v7 * v20 * v32;
+    let v35: Dd = v23 - v24 - v26 + v27 + v33 - v34;
+    let v36: Dd = v17 * v35;
+    let v37: Dd = v12 * v22;
+    let v38: Dd = v36 / v37;
+    let v39: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v40: Dd = v9 - v2;
+    let v41: Dd = v40.abs();
+    let v42: Dd = v41.sqrt();
+    let v43: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v44: Dd = v6.tan();
+    let v45: Dd = v43 * v44;
+    let v46: Dd = v45.sqrt();
+    let v47: Dd = v39 * v42 * v46;
+    [v16.to_f64(), v38.to_f64(), v47.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -415,22 +508,24 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v0 * v7;
     let v9: Dd = v8.cos();
     let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: Dd = v9.square();
-    let v14: Dd = v12 * v13;
-    let v15: Dd = v11 - v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v5.square();
-    let v18: Dd = v12 * v17;
-    let v19: Dd = v11 - v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v5 * v16;
-    let v22: Dd = v21 / v9;
-    let v23: Dd = v20 - v22;
-    let v24: Dd = v16 * v23;
-    let v25: Dd = -v24;
-    [v10.to_f64(), v25.to_f64()]
+    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v13: Dd = Dd::new(1.0, 0.0);
+    let v14: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v15: Dd = v9.square();
+    let v16: Dd = v14 * v15;
+    let v17: Dd = v13 - v16;
+    let v18: Dd = v12 * v5 * v17;
+    let v19: Dd = v17.sqrt();
+    let v20: Dd = v5.square();
+    let v21: Dd = v14 * v20;
+    let v22: Dd = v13 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v12 * v9 * v19 * v23;
+    let v25: Dd = v18 - v24;
+    let v26: Dd = v11 * v25;
+    let v27: Dd = v26 / v9;
+    [v10.to_f64(), v27.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -478,20 +573,24 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v0 * v7;
     let v9: Dd = v8.cos();
     let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v9.square();
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v5 * v14;
-    let v16: Dd = v14.sqrt();
-    let v17: Dd = v5.square();
-    let v18: Dd = v12 - v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v9 * v16 * v19;
-    let v21: Dd = v15 - v20;
-    let v22: Dd = v11 * v21;
-    let v23: Dd = v22 / v9;
-    [v10.to_f64(), v23.to_f64()]
+    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v13: Dd = Dd::new(1.0, 0.0);
+    let v14: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v15: Dd = v9.square();
+    let v16: Dd = v14 * v15;
+    let v17: Dd = v13 - v16;
+    let v18: Dd = v12 * v5 * v17;
+    let v19: Dd = v17.sqrt();
+    let v20: Dd = v5.square();
+    let v21: Dd = v14 * v20;
+    let v22: Dd = v13 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v12 * v9 * v19 * v23;
+    let v25: Dd = v18 - v24;
+    let v26: Dd = v11 * v25;
+    let v27: Dd = v26 / v9;
+    [v10.to_f64(), v27.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -534,18 +633,29 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 + v3;
     let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = v0 * v6;
-    let v8: Dd = Dd::new(1.0, 0.0);
-    let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v10: Dd = v5.cos();
-    let v11: Dd = v10.square();
-    let v12: Dd = v9 * v11;
-    let v13: Dd = v8 - v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v1 * v6;
-    let v16: Dd = v15 / v14;
-    [v7.to_f64(), v16.to_f64()]
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
+    let v8: Dd = v0 * v6;
+    let v9: Dd = v8 / v7;
+    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v12: Dd = v7.square();
+    let v13: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v14: Dd = v13 - v12;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v11 * v6 * v12;
+    let v17: Dd = v16 / v15;
+    let v18: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v19: Dd = Dd::new(1.0, 0.0);
+    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: Dd = v20 * v12;
+    let v22: Dd = v19 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v18 * v6 * v23;
+    let v25: Dd = v17 + v24;
+    let v26: Dd = v10 * v25;
+    let v27: Dd = v26 / v7;
+    [v9.to_f64(), v27.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -570,19 +680,29 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 + v3;
     let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = v0 * v6;
-    let v8: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v11: Dd = v5.cos();
-    let v12: Dd = v11.square();
-    let v13: Dd = v10 * v12;
-    let v14: Dd = v9 - v13;
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
+    let v8: Dd = v0 * v6;
+    let v9: Dd = v8 / v7;
+    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v12: Dd = v7.square();
+    let v13: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v14: Dd = v13 - v12;
     let v15: Dd = v14.sqrt();
-    let v16: Dd = v8 * v6;
+    let v16: Dd = v11 * v6 * v12;
     let v17: Dd = v16 / v15;
-    [v7.to_f64(), v17.to_f64()]
+    let v18: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v19: Dd = Dd::new(1.0, 0.0);
+    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: Dd = v20 * v12;
+    let v22: Dd = v19 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v18 * v6 * v23;
+    let v25: Dd = v17 + v24;
+    let v26: Dd = v10 * v25;
+    let v27: Dd = v26 / v7;
+    [v9.to_f64(), v27.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -601,25 +721,42 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v7 - v3;
-    let v9: Dd = v1 * v6 * v8;
-    let v10: Dd = v0 - v9;
-    let v11: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v12: Dd = v5.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v11 * v13;
-    let v15: Dd = v0 - v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    [v10.to_f64(), v17.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = v4 + v2;
+    let v6: Dd = v3 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = Dd::from_f64(t_next);
+    let v10: Dd = v1 * v9 * v7;
+    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: Dd = v6.cos();
+    let v13: Dd = v11 * v12;
+    let v14: Dd = v8 - v10 + v13;
+    let v15: Dd = v0 * v14;
+    let v16: Dd = v15 / v12;
+    let v17: Dd = v12.square();
+    let v18: Dd = v3 * v9 * v7 * v17;
+    let v19: Dd = v3 * v2 * v7 * v17;
+    let v20: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
+    let v21: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v22: Dd = v21 - v17;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = Dd::new(1.0, 0.0);
+    let v25: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v26: Dd = v25 * v17;
+    let v27: Dd = v24 - v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v20 * v2 * v7 * v23 * v28;
+    let v30: Dd = v20 * v9 * v7 * v23 * v28;
+    let v31: Dd = v18 - v19 - v29 + v30;
+    let v32: Dd = v11 * v31;
+    let v33: Dd = v12 * v23;
+    let v34: Dd = v32 / v33;
+    [v16.to_f64(), v34.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -656,34 +793,52 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v7 - v3;
-    let v9: Dd = v1 * v6 * v8;
-    let v10: Dd = v0 - v9;
-    let v11: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v12: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: Dd = v5.cos();
-    let v14: Dd = v13.square();
-    let v15: Dd = v12 * v14;
-    let v16: Dd = v0 - v15;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v11 * v6 * v8;
-    let v19: Dd = v18 / v17;
-    let v20: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v21: Dd = v8.abs();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: Dd = v23 * v6;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v20 * v22 * v25;
-    [v10.to_f64(), v19.to_f64(), v26.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = v4 + v2;
+    let v6: Dd = v3 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = Dd::from_f64(t_next);
+    let v10: Dd = v1 * v9 * v7;
+    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: Dd = v6.cos();
+    let v13: Dd = v11 * v12;
+    let v14: Dd = v8 - v10 + v13;
+    let v15: Dd = v0 * v14;
+    let v16: Dd = v15 / v12;
+    let v17: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v18: Dd = v12.square();
+    let v19: Dd = v17 * v9 * v7 * v18;
+    let v20: Dd = v17 * v2 * v7 * v18;
+    let v21: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
+    let v22: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v23: Dd = v22 - v18;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = Dd::new(1.0, 0.0);
+    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: Dd = v26 * v18;
+    let v28: Dd = v25 - v27;
+    let v29: Dd = v28.sqrt();
+    let v30: Dd = v21 * v2 * v7 * v24 * v29;
+    let v31: Dd = v21 * v9 * v7 * v24 * v29;
+    let v32: Dd = v19 - v20 - v30 + v31;
+    let v33: Dd = v11 * v32;
+    let v34: Dd = v12 * v24;
+    let v35: Dd = v33 / v34;
+    let v36: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v37: Dd = v9 - v2;
+    let v38: Dd = v37.abs();
+    let v39: Dd = v38.sqrt();
+    let v40: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v41: Dd = v6.tan();
+    let v42: Dd = v40 * v41;
+    let v43: Dd = v42.sqrt();
+    let v44: Dd = v36 * v39 * v43;
+    [v16.to_f64(), v35.to_f64(), v44.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -738,20 +893,24 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v0 * v7;
     let v9: Dd = v8.cos();
     let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v13: Dd = v5.square();
-    let v14: Dd = v12 * v13;
-    let v15: Dd = v11 - v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9.square();
-    let v18: Dd = v12 * v17;
-    let v19: Dd = v11 - v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v5 * v20;
-    let v22: Dd = v21 / v9;
-    let v23: Dd = v16 - v22;
-    [v10.to_f64(), v23.to_f64()]
+    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v13: Dd = Dd::new(1.0, 0.0);
+    let v14: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v15: Dd = v5.square();
+    let v16: Dd = v14 * v15;
+    let v17: Dd = v13 - v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v12 * v9 * v18;
+    let v20: Dd = v9.square();
+    let v21: Dd = v14 * v20;
+    let v22: Dd = v13 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v12 * v5 * v23;
+    let v25: Dd = v19 - v24;
+    let v26: Dd = v11 * v25;
+    let v27: Dd = v26 / v9;
+    [v10.to_f64(), v27.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -799,20 +958,24 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v0 * v7;
     let v9: Dd = v8.cos();
     let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v5.square();
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v9 * v15;
-    let v17: Dd = v9.square();
-    let v18: Dd = v12 - v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v5 * v19;
-    let v21: Dd = v16 - v20;
-    let v22: Dd = v11 * v21;
-    let v23: Dd = v22 / v9;
-    [v10.to_f64(), v23.to_f64()]
+    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v13: Dd = Dd::new(1.0, 0.0);
+    let v14: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v15: Dd = v5.square();
+    let v16: Dd = v14 * v15;
+    let v17: Dd = v13 - v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v12 * v9 * v18;
+    let v20: Dd = v9.square();
+    let v21: Dd = v14 * v20;
+    let v22: Dd = v13 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v12 * v5 * v23;
+    let v25: Dd = v19 - v24;
+    let v26: Dd = v11 * v25;
+    let v27: Dd = v26 / v9;
+    [v10.to_f64(), v27.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -849,22 +1012,34 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = v4.cos();
-    let v7: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v8: Dd = v6.square();
-    let v9: Dd = v7 - v8;
-    let v10: Dd = v0 * v5 * v6;
-    let v11: Dd = v10 / v9;
-    let v12: Dd = Dd::new(-1.5582085953466742, 9.86121774773629e-17);
-    let v13: Dd = v12 * v5;
-    let v14: Dd = v13 / v9;
-    [v11.to_f64(), v14.to_f64()]
+    let v0: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 + v3;
+    let v5: Dd = v1 * v4;
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
+    let v8: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v9: Dd = v7.square();
+    let v10: Dd = v8 - v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = Dd::new(1.0, 0.0);
+    let v13: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: Dd = v13 * v9;
+    let v15: Dd = v12 - v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v0 * v6 * v7;
+    let v18: Dd = v11 * v16;
+    let v19: Dd = v17 / v18;
+    let v20: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v21: Dd = v20 * v6 * v9;
+    let v22: Dd = v21 / v11;
+    let v23: Dd = v0 * v6 * v16;
+    let v24: Dd = -v22;
+    let v25: Dd = v24 - v23;
+    let v26: Dd = v25 / v16;
+    [v19.to_f64(), v26.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -883,30 +1058,38 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v9: Dd = v5.cos();
-    let v10: Dd = v9.square();
-    let v11: Dd = v8 * v10;
-    let v12: Dd = v7 - v11;
-    let v13: Dd = v0 * v6;
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v6.cos();
+    let v9: Dd = v8.square();
+    let v10: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v11: Dd = v10 - v9;
+    let v12: Dd = v11.sqrt();
+    let v13: Dd = v1 * v7 * v9;
     let v14: Dd = v13 / v12;
-    let v15: Dd = v1 * v6;
-    let v16: Dd = v14 - v15;
-    let v17: Dd = Dd::new(-3.1164171906933484, 1.972243549547258e-16);
-    let v18: Dd = v5.sin();
-    let v19: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v20: Dd = v19 - v10;
-    let v21: Dd = v17 * v18;
-    let v22: Dd = v21 / v20;
-    [v16.to_f64(), v22.to_f64()]
+    let v15: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v16: Dd = Dd::new(1.0, 0.0);
+    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v18: Dd = v17 * v9;
+    let v19: Dd = v16 - v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v15 * v7 * v20;
+    let v22: Dd = v14 + v21;
+    let v23: Dd = v0 * v22;
+    let v24: Dd = v8 * v20;
+    let v25: Dd = v23 / v24;
+    let v26: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v27: Dd = v26 * v7 * v20;
+    let v28: Dd = -v14;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29 / v20;
+    [v25.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -925,31 +1108,41 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = v5.tan();
-    let v9: Dd = v1 * v3 * v7 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v1 * v10 * v7 * v8;
-    let v12: Dd = v0 - v7 - v9 + v11;
-    let v13: Dd = v0 - v7;
-    let v14: Dd = v12 / v13;
-    let v15: Dd = Dd::new(-1.558450792625269, -6.355001916761135e-17);
-    let v16: Dd = v5.sin();
-    let v17: Dd = v10 - v3;
-    let v18: Dd = Dd::new(1.0, 0.0);
-    let v19: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v20: Dd = v19 * v7;
-    let v21: Dd = v18 - v20;
-    let v22: Dd = v15 * v16 * v17;
-    let v23: Dd = v22 / v21;
-    [v14.to_f64(), v23.to_f64()]
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v1 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v6.cos();
+    let v9: Dd = v1 * v2 * v7 * v8;
+    let v10: Dd = v1 * v4 * v7 * v8;
+    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v13: Dd = v8.square();
+    let v14: Dd = v12 - v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = Dd::new(1.0, 0.0);
+    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v18: Dd = v17 * v13;
+    let v19: Dd = v16 - v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v11 * v15 * v20;
+    let v22: Dd = v9 - v10 + v21;
+    let v23: Dd = v0 * v22;
+    let v24: Dd = v15 * v20;
+    let v25: Dd = v23 / v24;
+    let v26: Dd = v1 * v4 * v7 * v13;
+    let v27: Dd = v1 * v2 * v7 * v13;
+    let v28: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
+    let v29: Dd = v28 * v4 * v7 * v15 * v20;
+    let v30: Dd = v28 * v2 * v7 * v15 * v20;
+    let v31: Dd = v26 - v27 + v29 - v30;
+    let v32: Dd = v17 * v31;
+    let v33: Dd = v32 / v24;
+    [v25.to_f64(), v33.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -986,41 +1179,53 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = Dd::new(1.558087510822606, 1.8940210217660336e-17);
-    let v9: Dd = v5.tan();
-    let v10: Dd = v8 * v3 * v9;
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v8 * v11 * v9;
-    let v13: Dd = v1 * v3 * v7 * v9;
-    let v14: Dd = v1 * v11 * v7 * v9;
-    let v15: Dd = v0 - v7 - v10 + v12 - v13 + v14;
-    let v16: Dd = v0 - v7;
-    let v17: Dd = v15 / v16;
-    let v18: Dd = Dd::new(-3.116901585250538, -1.271000383352227e-16);
-    let v19: Dd = v5.sin();
-    let v20: Dd = v11 - v3;
-    let v21: Dd = Dd::new(1.0, 0.0);
-    let v22: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v23: Dd = v22 * v7;
-    let v24: Dd = v21 - v23;
-    let v25: Dd = v18 * v19 * v20;
-    let v26: Dd = v25 / v24;
-    let v27: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v28: Dd = v20.abs();
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v31: Dd = v30 * v9;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v27 * v29 * v32;
-    [v17.to_f64(), v26.to_f64(), v33.to_f64()]
+    let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v1: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = Dd::from_f64(t);
+    let v6: Dd = v4 + v5;
+    let v7: Dd = v3 * v6;
+    let v8: Dd = v7.sin();
+    let v9: Dd = v7.cos();
+    let v10: Dd = v9.square();
+    let v11: Dd = v1 * v2 * v8 * v10;
+    let v12: Dd = v1 * v5 * v8 * v10;
+    let v13: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
+    let v14: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v15: Dd = v14 - v10;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = Dd::new(1.0, 0.0);
+    let v18: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v19: Dd = v18 * v10;
+    let v20: Dd = v17 - v19;
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v13 * v5 * v8 * v16 * v21;
+    let v23: Dd = v13 * v2 * v8 * v16 * v21;
+    let v24: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v25: Dd = v24 * v9 * v16 * v21;
+    let v26: Dd = v11 - v12 - v22 + v23 + v25;
+    let v27: Dd = v0 * v26;
+    let v28: Dd = v9 * v16 * v21;
+    let v29: Dd = v27 / v28;
+    let v30: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
+    let v31: Dd = v30 * v5 * v8 * v16 * v21;
+    let v32: Dd = v30 * v2 * v8 * v16 * v21;
+    let v33: Dd = v12 - v11 + v31 - v32;
+    let v34: Dd = v18 * v33;
+    let v35: Dd = v16 * v21;
+    let v36: Dd = v34 / v35;
+    let v37: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v38: Dd = v2 - v5;
+    let v39: Dd = v38.abs();
+    let v40: Dd = v39.sqrt();
+    let v41: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: Dd = v7.tan();
+    let v43: Dd = v41 * v42;
+    let v44: Dd = v43.sqrt();
+    let v45: Dd = v37 * v40 * v44;
+    [v29.to_f64(), v36.to_f64(), v45.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1064,31 +1269,33 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 - v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t);
-    let v11: Dd = v2 + v10;
-    let v12: Dd = v1 * v11;
-    let v13: Dd = v12.cos();
-    let v14: Dd = v13.square();
-    let v15: Dd = v0 - v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v19: Dd = v6 * v16;
-    let v20: Dd = v13 * v9;
-    let v21: Dd = v19 - v20;
-    let v22: Dd = v18 * v21;
-    let v23: Dd = v22 / v16;
-    [v17.to_f64(), v23.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t_next);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.cos();
+    let v8: Dd = v7.square();
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v0 - v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = Dd::from_f64(t);
+    let v13: Dd = v3 + v12;
+    let v14: Dd = v2 * v13;
+    let v15: Dd = v14.cos();
+    let v16: Dd = v15.square();
+    let v17: Dd = v1 * v16;
+    let v18: Dd = v0 - v17;
+    let v19: Dd = v18.sqrt();
+    let v20: Dd = v11 / v19;
+    let v21: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v22: Dd = v21 * v7 * v19;
+    let v23: Dd = v21 * v15 * v11;
+    let v24: Dd = v22 - v23;
+    let v25: Dd = v24 / v19;
+    [v20.to_f64(), v25.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1125,31 +1332,33 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 - v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t);
-    let v11: Dd = v2 + v10;
-    let v12: Dd = v1 * v11;
-    let v13: Dd = v12.cos();
-    let v14: Dd = v13.square();
-    let v15: Dd = v0 - v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v19: Dd = v6 * v16;
-    let v20: Dd = v13 * v9;
-    let v21: Dd = v19 - v20;
-    let v22: Dd = v18 * v21;
-    let v23: Dd = v22 / v16;
-    [v17.to_f64(), v23.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t_next);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.cos();
+    let v8: Dd = v7.square();
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v0 - v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = Dd::from_f64(t);
+    let v13: Dd = v3 + v12;
+    let v14: Dd = v2 * v13;
+    let v15: Dd = v14.cos();
+    let v16: Dd = v15.square();
+    let v17: Dd = v1 * v16;
+    let v18: Dd = v0 - v17;
+    let v19: Dd = v18.sqrt();
+    let v20: Dd = v11 / v19;
+    let v21: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v22: Dd = v21 * v7 * v19;
+    let v23: Dd = v21 * v15 * v11;
+    let v24: Dd = v22 - v23;
+    let v25: Dd = v24 / v19;
+    [v20.to_f64(), v25.to_f64()]
 }
 /// `dpm1_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1213,10 +1422,12 @@ pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 + v2;
     let v4: Dd = v0 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = Dd::new(2.0, 0.0);
-    [v6.to_f64(), v7.to_f64()]
+    let v5: Dd = v4.sin();
+    let v6: Dd = v4.cos();
+    let v7: Dd = v0 * v5;
+    let v8: Dd = v7 / v6;
+    let v9: Dd = Dd::new(2.0, 0.0);
+    [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1276,29 +1487,37 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v7 - v3;
-    let v9: Dd = v1 * v6 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(2.0, 0.0);
-    let v12: Dd = v11 * v7;
-    let v13: Dd = v11 * v3;
-    let v14: Dd = v12 - v13;
-    let v15: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v16: Dd = v8.abs();
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: Dd = v18 * v6;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v15 * v17 * v20;
-    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = Dd::from_f64(t);
+    let v6: Dd = v4 + v5;
+    let v7: Dd = v3 * v6;
+    let v8: Dd = v7.sin();
+    let v9: Dd = v1 * v2 * v8;
+    let v10: Dd = v1 * v5 * v8;
+    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: Dd = v7.cos();
+    let v13: Dd = v11 * v12;
+    let v14: Dd = v9 - v10 + v13;
+    let v15: Dd = v0 * v14;
+    let v16: Dd = v15 / v12;
+    let v17: Dd = Dd::new(2.0, 0.0);
+    let v18: Dd = v17 * v2;
+    let v19: Dd = v17 * v5;
+    let v20: Dd = v18 - v19;
+    let v21: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v22: Dd = v2 - v5;
+    let v23: Dd = v22.abs();
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v26: Dd = v7.tan();
+    let v27: Dd = v25 * v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v21 * v24 * v28;
+    [v16.to_f64(), v20.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1342,43 +1561,47 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v0: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 + v3;
     let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v2 + v7;
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v6 * v10;
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v2 + v8;
+    let v10: Dd = v1 * v9;
+    let v11: Dd = v10.cos();
     let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v6.square();
+    let v13: Dd = v7.square();
     let v14: Dd = v12 - v13;
     let v15: Dd = v14.sqrt();
-    let v16: Dd = v10.square();
-    let v17: Dd = v12 - v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v15 * v18;
-    let v20: Dd = v11 + v19;
-    let v21: Dd = v0 * v20;
-    let v22: Dd = Dd::new(0.641712730546522, -9.474145907363636e-18);
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v0 * v13;
-    let v25: Dd = v23 - v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v0 * v16;
-    let v28: Dd = v23 - v27;
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v10 * v26;
-    let v31: Dd = v30 / v6;
-    let v32: Dd = v29 - v31;
-    let v33: Dd = v5.tan();
-    let v34: Dd = v22 * v26 * v32;
-    let v35: Dd = v34 / v33;
-    [v21.to_f64(), v35.to_f64()]
+    let v16: Dd = v0 * v6 * v7 * v11;
+    let v17: Dd = v16 / v15;
+    let v18: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v19: Dd = Dd::new(1.0, 0.0);
+    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: Dd = v11.square();
+    let v22: Dd = v20 * v21;
+    let v23: Dd = v19 - v22;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v18 * v6 * v24;
+    let v26: Dd = v17 + v25;
+    let v27: Dd = v0 * v6 * v13;
+    let v28: Dd = v27 / v15;
+    let v29: Dd = v20 * v13;
+    let v30: Dd = v19 - v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v18 * v6 * v31;
+    let v33: Dd = v28 + v32;
+    let v34: Dd = v26 / v33;
+    let v35: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v36: Dd = v35 * v7 * v24;
+    let v37: Dd = v35 * v11 * v31;
+    let v38: Dd = v36 - v37;
+    let v39: Dd = v38 / v33;
+    [v34.to_f64(), v39.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1415,37 +1638,47 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v0: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 + v3;
     let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v2 + v7;
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v6 * v10;
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v2 + v8;
+    let v10: Dd = v1 * v9;
+    let v11: Dd = v10.cos();
     let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v6.square();
+    let v13: Dd = v7.square();
     let v14: Dd = v12 - v13;
     let v15: Dd = v14.sqrt();
-    let v16: Dd = v10.square();
-    let v17: Dd = v12 - v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v15 * v18;
-    let v20: Dd = v11 + v19;
-    let v21: Dd = v0 * v20;
-    let v22: Dd = Dd::new(0.31835936209376436, 1.2805922357915813e-18);
-    let v23: Dd = Dd::new(2.016, -1.4210854715202004e-17);
-    let v24: Dd = v23 * v6 * v15 * v18;
-    let v25: Dd = v23 * v10 * v14;
-    let v26: Dd = v24 - v25;
-    let v27: Dd = v5.sin();
-    let v28: Dd = v22 * v26;
-    let v29: Dd = v28 / v27;
-    [v21.to_f64(), v29.to_f64()]
+    let v16: Dd = v0 * v6 * v7 * v11;
+    let v17: Dd = v16 / v15;
+    let v18: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v19: Dd = Dd::new(1.0, 0.0);
+    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: Dd = v11.square();
+    let v22: Dd = v20 * v21;
+    let v23: Dd = v19 - v22;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v18 * v6 * v24;
+    let v26: Dd = v17 + v25;
+    let v27: Dd = v0 * v6 * v13;
+    let v28: Dd = v27 / v15;
+    let v29: Dd = v20 * v13;
+    let v30: Dd = v19 - v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v18 * v6 * v31;
+    let v33: Dd = v28 + v32;
+    let v34: Dd = v26 / v33;
+    let v35: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v36: Dd = v35 * v7 * v24;
+    let v37: Dd = v35 * v11 * v31;
+    let v38: Dd = v36 - v37;
+    let v39: Dd = v38 / v33;
+    [v34.to_f64(), v39.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1482,20 +1715,29 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v7: Dd = v4.cos();
+    let v0: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 + v3;
+    let v5: Dd = v1 * v4;
+    let v6: Dd = v5.sin();
+    let v7: Dd = v5.cos();
     let v8: Dd = v7.square();
-    let v9: Dd = v6 - v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = v0 * v5;
-    let v12: Dd = v11 / v10;
-    [v12.to_f64()]
+    let v9: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v10: Dd = v9 - v8;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v0 * v6 * v8;
+    let v13: Dd = v12 / v11;
+    let v14: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v15: Dd = Dd::new(1.0, 0.0);
+    let v16: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: Dd = v16 * v8;
+    let v18: Dd = v15 - v17;
+    let v19: Dd = v18.sqrt();
+    let v20: Dd = v14 * v6 * v19;
+    let v21: Dd = v13 + v20;
+    [v21.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1515,23 +1757,38 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v8: Dd = v4.sin();
-    let v9: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v10: Dd = v4.cos();
-    let v11: Dd = v10.square();
-    let v12: Dd = v9 - v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v7 * v8;
-    let v15: Dd = v14 / v13;
-    [v6.to_f64(), v15.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v6.cos();
+    let v9: Dd = v8.square();
+    let v10: Dd = Dd::new(1.0, 0.0);
+    let v11: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: Dd = v11 * v9;
+    let v13: Dd = v10 - v12;
+    let v14: Dd = v13.sqrt();
+    let v15: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v16: Dd = v15 - v9;
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = v1 * v7 * v9 * v14;
+    let v19: Dd = v18 / v17;
+    let v20: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v21: Dd = v20 * v7;
+    let v22: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v23: Dd = v22 * v7 * v13;
+    let v24: Dd = v19 - v21 + v23;
+    let v25: Dd = v0 * v24;
+    let v26: Dd = v25 / v8;
+    let v27: Dd = v1 * v7 * v9;
+    let v28: Dd = v27 / v17;
+    let v29: Dd = v22 * v7 * v14;
+    let v30: Dd = v28 + v29;
+    [v26.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1550,23 +1807,41 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v7 - v3;
-    let v9: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v10: Dd = v5.cos();
-    let v11: Dd = v10.square();
-    let v12: Dd = v9 - v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v1 * v6 * v8;
-    let v15: Dd = v14 / v13;
-    [v0.to_f64(), v15.to_f64()]
+    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.cos();
+    let v8: Dd = v7.square();
+    let v9: Dd = v1 - v8;
+    let v10: Dd = v9.sqrt();
+    let v11: Dd = v1 * v7 * v10;
+    let v12: Dd = v6.sin();
+    let v13: Dd = v2 * v4 * v12 * v8 * v10;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v2 * v14 * v12 * v8 * v10;
+    let v16: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
+    let v17: Dd = Dd::new(1.0, 0.0);
+    let v18: Dd = v0 * v8;
+    let v19: Dd = v17 - v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v16 * v4 * v12 * v8 * v20;
+    let v22: Dd = v16 * v14 * v12 * v8 * v20;
+    let v23: Dd = v11 + v13 - v15 - v21 + v22;
+    let v24: Dd = v0 * v23;
+    let v25: Dd = v7 * v10;
+    let v26: Dd = v24 / v25;
+    let v27: Dd = v2 * v14 * v12 * v8;
+    let v28: Dd = v2 * v4 * v12 * v8;
+    let v29: Dd = v16 * v4 * v12 * v10 * v20;
+    let v30: Dd = v16 * v14 * v12 * v10 * v20;
+    let v31: Dd = v27 - v28 - v29 + v30;
+    let v32: Dd = v0 * v31;
+    let v33: Dd = v32 / v10;
+    [v26.to_f64(), v33.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1603,34 +1878,54 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v7 - v3;
-    let v9: Dd = v1 * v6 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v12: Dd = v5.sin();
-    let v13: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v14: Dd = v5.cos();
-    let v15: Dd = v14.square();
-    let v16: Dd = v13 - v15;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v11 * v12 * v8;
-    let v19: Dd = v18 / v17;
-    let v20: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v21: Dd = v8.abs();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: Dd = v23 * v6;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v20 * v22 * v25;
-    [v10.to_f64(), v19.to_f64(), v26.to_f64()]
+    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: Dd = Dd::new(1.558087510822606, 1.8940210217660336e-17);
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = Dd::from_f64(t);
+    let v6: Dd = v4 + v5;
+    let v7: Dd = v3 * v6;
+    let v8: Dd = v7.sin();
+    let v9: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    let v10: Dd = v7.cos();
+    let v11: Dd = v10.square();
+    let v12: Dd = v9 - v11;
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = v1 * v2 * v8 * v13;
+    let v15: Dd = v1 * v5 * v8 * v13;
+    let v16: Dd = v9 * v10 * v13;
+    let v17: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v18: Dd = v17 * v5 * v8 * v11 * v13;
+    let v19: Dd = v17 * v2 * v8 * v11 * v13;
+    let v20: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
+    let v21: Dd = Dd::new(1.0, 0.0);
+    let v22: Dd = v0 * v11;
+    let v23: Dd = v21 - v22;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v20 * v5 * v8 * v11 * v24;
+    let v26: Dd = v20 * v2 * v8 * v11 * v24;
+    let v27: Dd = v14 - v15 + v16 + v18 - v19 - v25 + v26;
+    let v28: Dd = v0 * v27;
+    let v29: Dd = v10 * v13;
+    let v30: Dd = v28 / v29;
+    let v31: Dd = v17 * v2 * v8 * v11;
+    let v32: Dd = v17 * v5 * v8 * v11;
+    let v33: Dd = v20 * v5 * v8 * v13 * v24;
+    let v34: Dd = v20 * v2 * v8 * v13 * v24;
+    let v35: Dd = v31 - v32 - v33 + v34;
+    let v36: Dd = v0 * v35;
+    let v37: Dd = v36 / v13;
+    let v38: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v39: Dd = v2 - v5;
+    let v40: Dd = v39.abs();
+    let v41: Dd = v40.sqrt();
+    let v42: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v43: Dd = v7.tan();
+    let v44: Dd = v42 * v43;
+    let v45: Dd = v44.sqrt();
+    let v46: Dd = v38 * v41 * v45;
+    [v30.to_f64(), v37.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1674,33 +1969,38 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v2 + v7;
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v6 * v10;
-    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v6.square();
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v10.square();
-    let v17: Dd = v12 - v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v15 * v18;
-    let v20: Dd = v11 + v19;
-    let v21: Dd = v0 * v20;
-    let v22: Dd = v6 * v18;
-    let v23: Dd = v10 * v15;
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v0 * v24;
-    [v21.to_f64(), v25.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t_next);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.cos();
+    let v8: Dd = v1 * v7;
+    let v9: Dd = Dd::new(1.0, 0.0);
+    let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v11: Dd = Dd::from_f64(t);
+    let v12: Dd = v3 + v11;
+    let v13: Dd = v2 * v12;
+    let v14: Dd = v13.cos();
+    let v15: Dd = v14.square();
+    let v16: Dd = v10 * v15;
+    let v17: Dd = v9 - v16;
+    let v18: Dd = v1 * v7 * v17;
+    let v19: Dd = v17.sqrt();
+    let v20: Dd = v7.square();
+    let v21: Dd = v10 * v20;
+    let v22: Dd = v9 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v1 * v14 * v19 * v23;
+    let v25: Dd = v8 - v18 + v24;
+    let v26: Dd = v0 * v25;
+    let v27: Dd = v26 / v14;
+    let v28: Dd = v1 * v14 * v23;
+    let v29: Dd = v1 * v7 * v19;
+    let v30: Dd = v28 - v29;
+    [v27.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1737,33 +2037,38 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v2 + v7;
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v6 * v10;
-    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v6.square();
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v10.square();
-    let v17: Dd = v12 - v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v15 * v18;
-    let v20: Dd = v11 + v19;
-    let v21: Dd = v0 * v20;
-    let v22: Dd = v6 * v18;
-    let v23: Dd = v10 * v15;
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v0 * v24;
-    [v21.to_f64(), v25.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t_next);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.cos();
+    let v8: Dd = v1 * v7;
+    let v9: Dd = Dd::new(1.0, 0.0);
+    let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v11: Dd = Dd::from_f64(t);
+    let v12: Dd = v3 + v11;
+    let v13: Dd = v2 * v12;
+    let v14: Dd = v13.cos();
+    let v15: Dd = v14.square();
+    let v16: Dd = v10 * v15;
+    let v17: Dd = v9 - v16;
+    let v18: Dd = v1 * v7 * v17;
+    let v19: Dd = v17.sqrt();
+    let v20: Dd = v7.square();
+    let v21: Dd = v10 * v20;
+    let v22: Dd = v9 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v1 * v14 * v19 * v23;
+    let v25: Dd = v8 - v18 + v24;
+    let v26: Dd = v0 * v25;
+    let v27: Dd = v26 / v14;
+    let v28: Dd = v1 * v14 * v23;
+    let v29: Dd = v1 * v7 * v19;
+    let v30: Dd = v28 - v29;
+    [v27.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///

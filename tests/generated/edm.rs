@@ -185,10 +185,11 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 - v2;
+    let v2: Dd = v1.square();
+    let v3: Dd = Dd::from_f64(t_next);
     let v4: Dd = v1 * v3;
-    [v0.to_f64(), v4.to_f64()]
+    let v5: Dd = v2 - v4;
+    [v0.to_f64(), v5.to_f64()]
 }
 /// `euler_step_score` of the process `edm`, from `derivations/edm.dsym`.
 ///
@@ -226,16 +227,16 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v2 * v4;
-    let v6: Dd = v3 - v5;
-    let v7: Dd = v1 * v6;
+    let v1: Dd = Dd::new(2.0, 0.0);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v2.square();
+    let v4: Dd = v1 * v3;
+    let v5: Dd = Dd::from_f64(t_next);
+    let v6: Dd = v1 * v2 * v5;
+    let v7: Dd = v4 - v6;
     let v8: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v9: Dd = v1.sqrt();
-    let v10: Dd = v4 - v1;
+    let v9: Dd = v2.sqrt();
+    let v10: Dd = v5 - v2;
     let v11: Dd = v10.abs();
     let v12: Dd = v11.sqrt();
     let v13: Dd = v8 * v9 * v12;
@@ -291,10 +292,11 @@ pub fn euler_maruyama_step_score_slice(
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 - v2;
+    let v2: Dd = v1.square();
+    let v3: Dd = Dd::from_f64(t_next);
     let v4: Dd = v1 * v3;
-    [v0.to_f64(), v4.to_f64()]
+    let v5: Dd = v2 - v4;
+    [v0.to_f64(), v5.to_f64()]
 }
 /// `ddim_step_score` of the process `edm`, from `derivations/edm.dsym`.
 ///
@@ -333,10 +335,11 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 - v2;
+    let v2: Dd = v1.square();
+    let v3: Dd = Dd::from_f64(t_next);
     let v4: Dd = v1 * v3;
-    [v0.to_f64(), v4.to_f64()]
+    let v5: Dd = v2 - v4;
+    [v0.to_f64(), v5.to_f64()]
 }
 /// `dpm1_step_score` of the process `edm`, from `derivations/edm.dsym`.
 ///

@@ -171,12 +171,22 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.25, 0.0);
+    let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v0 / v3;
-    [v4.to_f64(), v4.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v2;
+    let v5: Dd = v2 * v4;
+    let v6: Dd = v0 / v5;
+    let v7: Dd = Dd::new(0.25, 0.0);
+    let v8: Dd = v4.sqrt();
+    let v9: Dd = v7 * v8;
+    let v10: Dd = v9 / v2;
+    let v11: Dd = v7 / v8;
+    let v12: Dd = -v10;
+    let v13: Dd = v12 - v11;
+    let v14: Dd = v13 / v8;
+    [v6.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -195,14 +205,22 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.25, 0.0);
+    let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v0 / v3;
-    let v5: Dd = Dd::new(0.5, 0.0);
-    let v6: Dd = v5 / v3;
-    [v4.to_f64(), v6.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v2;
+    let v5: Dd = v2 * v4;
+    let v6: Dd = v0 / v5;
+    let v7: Dd = Dd::new(0.5, 0.0);
+    let v8: Dd = v4.sqrt();
+    let v9: Dd = v7 * v8;
+    let v10: Dd = v9 / v2;
+    let v11: Dd = v7 / v8;
+    let v12: Dd = -v10;
+    let v13: Dd = v12 - v11;
+    let v14: Dd = v13 / v8;
+    [v6.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -221,20 +239,25 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.75, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v1.sqrt();
-    let v4: Dd = Dd::new(0.25, 0.0);
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v2 - v3 + v6;
-    let v8: Dd = v1 - v3;
-    let v9: Dd = v7 / v8;
-    let v10: Dd = v5 - v1;
-    let v11: Dd = v4 * v10;
-    let v12: Dd = v11 / v8;
-    [v9.to_f64(), v12.to_f64()]
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v0 * v3;
+    let v5: Dd = v1.sqrt();
+    let v6: Dd = Dd::new(1.0, 0.0);
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v5 * v7;
+    let v9: Dd = v2 - v4 + v8;
+    let v10: Dd = v9 / v8;
+    let v11: Dd = v5.powi(3);
+    let v12: Dd = v0 * v11;
+    let v13: Dd = v0 * v5 * v3;
+    let v14: Dd = v0 * v1 * v7;
+    let v15: Dd = v0 * v3 * v7;
+    let v16: Dd = v12 - v13 + v14 - v15;
+    let v17: Dd = v16 / v8;
+    [v10.to_f64(), v17.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -271,27 +294,34 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.75, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v1.sqrt();
-    let v4: Dd = Dd::new(0.25, 0.0);
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v2 - v3 + v6;
-    let v8: Dd = v1 - v3;
-    let v9: Dd = v7 / v8;
-    let v10: Dd = Dd::new(0.5, 0.0);
-    let v11: Dd = v5 - v1;
-    let v12: Dd = v10 * v11;
-    let v13: Dd = v12 / v8;
-    let v14: Dd = v11.abs();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = Dd::new(-0.5, 0.0);
-    let v17: Dd = v16 / v8;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v15 * v18;
-    [v9.to_f64(), v13.to_f64(), v19.to_f64()]
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v0 * v3;
+    let v5: Dd = v1.sqrt();
+    let v6: Dd = Dd::new(1.0, 0.0);
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v5 * v7;
+    let v9: Dd = v2 - v4 + v8;
+    let v10: Dd = v9 / v8;
+    let v11: Dd = Dd::new(0.5, 0.0);
+    let v12: Dd = v5.powi(3);
+    let v13: Dd = v11 * v12;
+    let v14: Dd = v11 * v5 * v3;
+    let v15: Dd = v11 * v1 * v7;
+    let v16: Dd = v11 * v3 * v7;
+    let v17: Dd = v13 - v14 + v15 - v16;
+    let v18: Dd = v17 / v8;
+    let v19: Dd = v3 - v1;
+    let v20: Dd = v19.abs();
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = Dd::new(-0.5, 0.0);
+    let v23: Dd = v1 - v5;
+    let v24: Dd = v22 / v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v21 * v25;
+    [v10.to_f64(), v18.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -351,14 +381,13 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v7: Dd = v0 - v6;
     let v8: Dd = v7.sqrt();
     let v9: Dd = v4 / v8;
-    let v10: Dd = v6.sqrt();
-    let v11: Dd = v2.sqrt();
-    let v12: Dd = v10 * v4;
-    let v13: Dd = v12 / v8;
-    let v14: Dd = v11 - v13;
-    let v15: Dd = v10 * v14;
-    let v16: Dd = -v15;
-    [v9.to_f64(), v16.to_f64()]
+    let v10: Dd = v6 * v4;
+    let v11: Dd = v6.sqrt();
+    let v12: Dd = v2.sqrt();
+    let v13: Dd = v11 * v12 * v8;
+    let v14: Dd = v10 - v13;
+    let v15: Dd = v14 / v8;
+    [v9.to_f64(), v15.to_f64()]
 }
 /// `ddim_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -405,14 +434,13 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v7: Dd = v0 - v6;
     let v8: Dd = v7.sqrt();
     let v9: Dd = v4 / v8;
-    let v10: Dd = v6.sqrt();
-    let v11: Dd = v10 * v4;
+    let v10: Dd = v6 * v4;
+    let v11: Dd = v6.sqrt();
     let v12: Dd = v2.sqrt();
-    let v13: Dd = v12 * v8;
-    let v14: Dd = v11 - v13;
-    let v15: Dd = v10 * v14;
-    let v16: Dd = v15 / v8;
-    [v9.to_f64(), v16.to_f64()]
+    let v13: Dd = v11 * v12 * v8;
+    let v14: Dd = v10 - v13;
+    let v15: Dd = v14 / v8;
+    [v9.to_f64(), v15.to_f64()]
 }
 /// `dpm1_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -449,17 +477,24 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.25, 0.0);
+    let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v0 / v3;
-    let v5: Dd = v2.sqrt();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5.powi(5);
-    let v8: Dd = v6 - v7;
-    let v9: Dd = v0 / v8;
-    [v4.to_f64(), v9.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v2;
+    let v5: Dd = v2 * v4;
+    let v6: Dd = v0 / v5;
+    let v7: Dd = Dd::new(0.25, 0.0);
+    let v8: Dd = v2.sqrt();
+    let v9: Dd = v4.sqrt();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = v7 / v10;
+    let v12: Dd = v8.powi(3);
+    let v13: Dd = v7 * v9;
+    let v14: Dd = v13 / v12;
+    let v15: Dd = v11 + v14;
+    let v16: Dd = v15 / v9;
+    [v6.to_f64(), v16.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -478,18 +513,24 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.25, 0.0);
+    let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v0 / v3;
-    let v5: Dd = Dd::new(0.5, 0.0);
-    let v6: Dd = v2.sqrt();
-    let v7: Dd = v6.powi(3);
-    let v8: Dd = v6.powi(5);
-    let v9: Dd = v7 - v8;
-    let v10: Dd = v5 / v9;
-    [v4.to_f64(), v10.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v2;
+    let v5: Dd = v2 * v4;
+    let v6: Dd = v0 / v5;
+    let v7: Dd = Dd::new(0.5, 0.0);
+    let v8: Dd = v2.sqrt();
+    let v9: Dd = v4.sqrt();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = v7 / v10;
+    let v12: Dd = v8.powi(3);
+    let v13: Dd = v7 * v9;
+    let v14: Dd = v13 / v12;
+    let v15: Dd = v11 + v14;
+    let v16: Dd = v15 / v9;
+    [v6.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -508,23 +549,28 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.75, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v1.sqrt();
-    let v4: Dd = Dd::new(0.25, 0.0);
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v2 - v3 + v6;
-    let v8: Dd = v1 - v3;
-    let v9: Dd = v7 / v8;
-    let v10: Dd = Dd::new(-0.25, 0.0);
-    let v11: Dd = v5 - v1;
-    let v12: Dd = v3.sqrt();
-    let v13: Dd = v10 * v11;
-    let v14: Dd = v12 * v8;
-    let v15: Dd = v13 / v14;
-    [v9.to_f64(), v15.to_f64()]
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v0 * v3;
+    let v5: Dd = v1.sqrt();
+    let v6: Dd = Dd::new(1.0, 0.0);
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v5 * v7;
+    let v9: Dd = v2 - v4 + v8;
+    let v10: Dd = v9 / v8;
+    let v11: Dd = v0 * v5 * v3;
+    let v12: Dd = v5.powi(3);
+    let v13: Dd = v0 * v12;
+    let v14: Dd = v0 * v1 * v7;
+    let v15: Dd = v0 * v3 * v7;
+    let v16: Dd = v11 - v13 - v14 + v15;
+    let v17: Dd = v5.sqrt();
+    let v18: Dd = v17.powi(3);
+    let v19: Dd = v18 * v7;
+    let v20: Dd = v16 / v19;
+    [v10.to_f64(), v20.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -561,28 +607,37 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.75, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v1.sqrt();
-    let v4: Dd = Dd::new(0.25, 0.0);
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v2 - v3 + v6;
-    let v8: Dd = v1 - v3;
-    let v9: Dd = v7 / v8;
-    let v10: Dd = Dd::new(-0.5, 0.0);
-    let v11: Dd = v5 - v1;
-    let v12: Dd = v3.sqrt();
-    let v13: Dd = v10 * v11;
-    let v14: Dd = v12 * v8;
-    let v15: Dd = v13 / v14;
-    let v16: Dd = v11.abs();
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v10 / v8;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v17 * v19;
-    [v9.to_f64(), v15.to_f64(), v20.to_f64()]
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v0 * v3;
+    let v5: Dd = v1.sqrt();
+    let v6: Dd = Dd::new(1.0, 0.0);
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v5 * v7;
+    let v9: Dd = v2 - v4 + v8;
+    let v10: Dd = v9 / v8;
+    let v11: Dd = Dd::new(0.5, 0.0);
+    let v12: Dd = v11 * v5 * v3;
+    let v13: Dd = v5.powi(3);
+    let v14: Dd = v11 * v13;
+    let v15: Dd = v11 * v1 * v7;
+    let v16: Dd = v11 * v3 * v7;
+    let v17: Dd = v12 - v14 - v15 + v16;
+    let v18: Dd = v5.sqrt();
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = v19 * v7;
+    let v21: Dd = v17 / v20;
+    let v22: Dd = v3 - v1;
+    let v23: Dd = v22.abs();
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = Dd::new(-0.5, 0.0);
+    let v26: Dd = v1 - v5;
+    let v27: Dd = v25 / v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v24 * v28;
+    [v10.to_f64(), v21.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -637,11 +692,12 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v7.sqrt();
     let v9: Dd = v4 / v8;
     let v10: Dd = v2.sqrt();
-    let v11: Dd = v6.sqrt();
-    let v12: Dd = v11 * v4;
-    let v13: Dd = v12 / v8;
-    let v14: Dd = v10 - v13;
-    [v9.to_f64(), v14.to_f64()]
+    let v11: Dd = v10 * v8;
+    let v12: Dd = v6.sqrt();
+    let v13: Dd = v12 * v4;
+    let v14: Dd = v11 - v13;
+    let v15: Dd = v14 / v8;
+    [v9.to_f64(), v15.to_f64()]
 }
 /// `ddim_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -688,14 +744,13 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v7: Dd = v0 - v6;
     let v8: Dd = v7.sqrt();
     let v9: Dd = v4 / v8;
-    let v10: Dd = v6.sqrt();
-    let v11: Dd = v10 * v4;
-    let v12: Dd = v2.sqrt();
-    let v13: Dd = v12 * v8;
+    let v10: Dd = v2.sqrt();
+    let v11: Dd = v10 * v8;
+    let v12: Dd = v6.sqrt();
+    let v13: Dd = v12 * v4;
     let v14: Dd = v11 - v13;
     let v15: Dd = v14 / v8;
-    let v16: Dd = -v15;
-    [v9.to_f64(), v16.to_f64()]
+    [v9.to_f64(), v15.to_f64()]
 }
 /// `dpm1_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -735,16 +790,20 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
-    let v3: Dd = Dd::new(-0.25, 0.0);
-    let v4: Dd = Dd::new(1.0, 0.0);
-    let v5: Dd = v1.sqrt();
-    let v6: Dd = v4 - v5;
+    let v3: Dd = v1.sqrt();
+    let v4: Dd = v3.sqrt();
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = v5 - v3;
     let v7: Dd = v6.sqrt();
-    let v8: Dd = v5.powi(3);
-    let v9: Dd = v1 - v8;
-    let v10: Dd = v3 * v7;
-    let v11: Dd = v10 / v9;
-    [v2.to_f64(), v11.to_f64()]
+    let v8: Dd = v4 * v7;
+    let v9: Dd = v0 / v8;
+    let v10: Dd = v4.powi(3);
+    let v11: Dd = v0 * v7;
+    let v12: Dd = v11 / v10;
+    let v13: Dd = -v9;
+    let v14: Dd = v13 - v12;
+    let v15: Dd = v14 / v4;
+    [v2.to_f64(), v15.to_f64()]
 }
 /// `pf_velocity_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -766,20 +825,23 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v0 * v2;
-    let v4: Dd = Dd::new(0.5, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v2.powi(3);
-    let v7: Dd = v6 - v1;
-    let v8: Dd = v5 / v7;
-    let v9: Dd = Dd::new(-0.5, 0.0);
-    let v10: Dd = Dd::new(1.0, 0.0);
-    let v11: Dd = v10 - v2;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = v1 - v6;
-    let v14: Dd = v9 * v12;
-    let v15: Dd = v14 / v13;
-    [v8.to_f64(), v15.to_f64()]
+    let v3: Dd = v2.sqrt();
+    let v4: Dd = Dd::new(1.0, 0.0);
+    let v5: Dd = v4 - v2;
+    let v6: Dd = v5.sqrt();
+    let v7: Dd = v3 * v6;
+    let v8: Dd = v0 / v7;
+    let v9: Dd = Dd::new(0.5, 0.0);
+    let v10: Dd = v3.powi(3);
+    let v11: Dd = v9 * v6;
+    let v12: Dd = v11 / v10;
+    let v13: Dd = v8 + v12;
+    let v14: Dd = v13 / v7;
+    let v15: Dd = v9 / v7;
+    let v16: Dd = -v15;
+    let v17: Dd = v16 - v12;
+    let v18: Dd = v17 / v3;
+    [v14.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -800,22 +862,28 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.75, 0.0);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(0.25, 0.0);
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 + v5;
-    let v7: Dd = v6 / v1;
-    let v8: Dd = v4 - v1;
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = v1.sqrt();
-    let v11: Dd = v9 - v10;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = v1 - v10;
-    let v14: Dd = v3 * v8 * v12;
-    let v15: Dd = v10 * v13;
-    let v16: Dd = v14 / v15;
-    [v7.to_f64(), v16.to_f64()]
+    let v2: Dd = v1.sqrt();
+    let v3: Dd = v2.sqrt();
+    let v4: Dd = v0 * v3;
+    let v5: Dd = Dd::new(0.25, 0.0);
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v3.powi(3);
+    let v8: Dd = v5 * v6;
+    let v9: Dd = v8 / v7;
+    let v10: Dd = v4 + v9;
+    let v11: Dd = v10 / v3;
+    let v12: Dd = v2.powi(3);
+    let v13: Dd = v5 * v12;
+    let v14: Dd = v5 * v2 * v6;
+    let v15: Dd = Dd::new(1.0, 0.0);
+    let v16: Dd = v15 - v2;
+    let v17: Dd = v5 * v1 * v16;
+    let v18: Dd = v5 * v6 * v16;
+    let v19: Dd = v13 - v14 + v17 - v18;
+    let v20: Dd = v16.sqrt();
+    let v21: Dd = v1 * v20;
+    let v22: Dd = v19 / v21;
+    [v11.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -852,35 +920,36 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.75, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v2.powi(3);
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(0.5, 0.0);
-    let v6: Dd = v5 * v1;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v5 * v7;
-    let v9: Dd = Dd::new(0.25, 0.0);
-    let v10: Dd = v9 * v2 * v7;
-    let v11: Dd = v4 - v6 - v8 + v10;
-    let v12: Dd = v3 - v1;
-    let v13: Dd = v11 / v12;
-    let v14: Dd = v7 - v1;
-    let v15: Dd = Dd::new(1.0, 0.0);
-    let v16: Dd = v15 - v2;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v1 - v2;
-    let v19: Dd = v5 * v14 * v17;
-    let v20: Dd = v2 * v18;
-    let v21: Dd = v19 / v20;
-    let v22: Dd = v14.abs();
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v0 * v2 * v3;
+    let v5: Dd = v2.powi(3);
+    let v6: Dd = v0 * v5;
+    let v7: Dd = Dd::new(0.5, 0.0);
+    let v8: Dd = Dd::new(1.0, 0.0);
+    let v9: Dd = v8 - v2;
+    let v10: Dd = v7 * v1 * v9;
+    let v11: Dd = v7 * v3 * v9;
+    let v12: Dd = v4 - v6 + v10 + v11;
+    let v13: Dd = v1 * v9;
+    let v14: Dd = v12 / v13;
+    let v15: Dd = v7 * v5;
+    let v16: Dd = v7 * v2 * v3;
+    let v17: Dd = v15 - v16 + v10 - v11;
+    let v18: Dd = v9.sqrt();
+    let v19: Dd = v1 * v18;
+    let v20: Dd = v17 / v19;
+    let v21: Dd = v3 - v1;
+    let v22: Dd = v21.abs();
     let v23: Dd = v22.sqrt();
     let v24: Dd = Dd::new(-0.5, 0.0);
-    let v25: Dd = v24 / v18;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v23 * v26;
-    [v13.to_f64(), v21.to_f64(), v27.to_f64()]
+    let v25: Dd = v1 - v2;
+    let v26: Dd = v24 / v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v23 * v27;
+    [v14.to_f64(), v20.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1052,13 +1121,15 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-0.25, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v0 / v3;
-    let v5: Dd = Dd::new(2.0, 0.0);
-    [v4.to_f64(), v5.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v2;
+    let v5: Dd = v2 * v4;
+    let v6: Dd = v0 / v5;
+    let v7: Dd = Dd::new(2.0, 0.0);
+    [v6.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1118,28 +1189,30 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.25, 0.0);
-    let v1: Dd = Dd::from_f64(t);
+    let v0: Dd = Dd::new(0.25, 0.0);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v1.sqrt();
-    let v4: Dd = Dd::new(0.25, 0.0);
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v2 - v3 - v6;
-    let v8: Dd = v1 - v3;
-    let v9: Dd = v7 / v8;
-    let v10: Dd = Dd::new(2.0, 0.0);
-    let v11: Dd = v10 * v5;
-    let v12: Dd = v10 * v1;
-    let v13: Dd = v11 - v12;
-    let v14: Dd = v5 - v1;
-    let v15: Dd = v14.abs();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = Dd::new(-0.5, 0.0);
-    let v18: Dd = v17 / v8;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v16 * v19;
-    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v0 * v3;
+    let v5: Dd = v3.sqrt();
+    let v6: Dd = Dd::new(1.0, 0.0);
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v5 * v7;
+    let v9: Dd = v2 - v4 + v8;
+    let v10: Dd = v9 / v8;
+    let v11: Dd = Dd::new(2.0, 0.0);
+    let v12: Dd = v11 * v1;
+    let v13: Dd = v11 * v3;
+    let v14: Dd = v12 - v13;
+    let v15: Dd = v1 - v3;
+    let v16: Dd = v15.abs();
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = Dd::new(-0.5, 0.0);
+    let v19: Dd = v3 - v5;
+    let v20: Dd = v18 / v19;
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v17 * v21;
+    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1183,28 +1256,36 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::from_f64(t);
-    let v1: Dd = v0.sqrt();
+    let v0: Dd = Dd::new(0.25, 0.0);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v3.sqrt();
+    let v3: Dd = v2.sqrt();
+    let v4: Dd = Dd::from_f64(t);
     let v5: Dd = v4.sqrt();
     let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v1;
+    let v7: Dd = v6 - v5;
     let v8: Dd = v7.sqrt();
-    let v9: Dd = v2 * v5 * v8;
-    let v10: Dd = v6 - v4;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v1 * v11;
-    let v13: Dd = v9 - v12 + v11;
-    let v14: Dd = v13 / v8;
-    let v15: Dd = Dd::new(-4.0, 0.0);
-    let v16: Dd = v0 - v1;
-    let v17: Dd = v2 * v11;
-    let v18: Dd = v17 / v8;
-    let v19: Dd = v5 - v18;
-    let v20: Dd = v15 * v2 * v16 * v19;
-    [v14.to_f64(), v20.to_f64()]
+    let v9: Dd = v0 * v3;
+    let v10: Dd = v5 * v8;
+    let v11: Dd = v9 / v10;
+    let v12: Dd = v6 - v2;
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = v5.sqrt();
+    let v15: Dd = v14.powi(3);
+    let v16: Dd = v0 * v13;
+    let v17: Dd = v16 / v15;
+    let v18: Dd = v11 + v17;
+    let v19: Dd = v14 * v8;
+    let v20: Dd = v0 / v19;
+    let v21: Dd = v0 * v8;
+    let v22: Dd = v21 / v15;
+    let v23: Dd = v20 + v22;
+    let v24: Dd = v18 / v23;
+    let v25: Dd = v3 * v8;
+    let v26: Dd = v14 * v13;
+    let v27: Dd = v25 - v26;
+    let v28: Dd = v27 / v23;
+    [v24.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1241,29 +1322,36 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::from_f64(t);
-    let v1: Dd = v0.sqrt();
+    let v0: Dd = Dd::new(0.25, 0.0);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v3.sqrt();
+    let v3: Dd = v2.sqrt();
+    let v4: Dd = Dd::from_f64(t);
     let v5: Dd = v4.sqrt();
     let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v1;
+    let v7: Dd = v6 - v5;
     let v8: Dd = v7.sqrt();
-    let v9: Dd = v2 * v5 * v8;
-    let v10: Dd = v6 - v4;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v1 * v11;
-    let v13: Dd = v9 - v12 + v11;
-    let v14: Dd = v13 / v8;
-    let v15: Dd = Dd::new(4.0, 0.0);
-    let v16: Dd = v0 - v1;
-    let v17: Dd = v2 * v11;
-    let v18: Dd = v5 * v8;
-    let v19: Dd = v17 - v18;
-    let v20: Dd = v15 * v2 * v16 * v19;
-    let v21: Dd = v20 / v8;
-    [v14.to_f64(), v21.to_f64()]
+    let v9: Dd = v0 * v3;
+    let v10: Dd = v5 * v8;
+    let v11: Dd = v9 / v10;
+    let v12: Dd = v6 - v2;
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = v5.sqrt();
+    let v15: Dd = v14.powi(3);
+    let v16: Dd = v0 * v13;
+    let v17: Dd = v16 / v15;
+    let v18: Dd = v11 + v17;
+    let v19: Dd = v14 * v8;
+    let v20: Dd = v0 / v19;
+    let v21: Dd = v0 * v8;
+    let v22: Dd = v21 / v15;
+    let v23: Dd = v20 + v22;
+    let v24: Dd = v18 / v23;
+    let v25: Dd = v3 * v8;
+    let v26: Dd = v14 * v13;
+    let v27: Dd = v25 - v26;
+    let v28: Dd = v27 / v23;
+    [v24.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1301,18 +1389,19 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v0: Dd = Dd::new(0.25, 0.0);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v1.sqrt();
     let v3: Dd = v2.sqrt();
-    let v4: Dd = v1 - v3;
-    let v5: Dd = v4.sqrt();
-    let v6: Dd = v3.sqrt();
-    let v7: Dd = v6.powi(3);
-    let v8: Dd = v6.powi(5);
-    let v9: Dd = v7 - v8;
-    let v10: Dd = v0 * v5;
+    let v4: Dd = Dd::new(1.0, 0.0);
+    let v5: Dd = v4 - v2;
+    let v6: Dd = v5.sqrt();
+    let v7: Dd = v3 * v6;
+    let v8: Dd = v0 / v7;
+    let v9: Dd = v3.powi(3);
+    let v10: Dd = v0 * v6;
     let v11: Dd = v10 / v9;
-    [v11.to_f64()]
+    let v12: Dd = v8 + v11;
+    [v12.to_f64()]
 }
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1332,22 +1421,23 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-0.25, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v0 / v3;
-    let v5: Dd = Dd::new(0.5, 0.0);
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v2;
-    let v8: Dd = v7.sqrt();
-    let v9: Dd = v2.sqrt();
-    let v10: Dd = v9.powi(3);
-    let v11: Dd = v9.powi(5);
-    let v12: Dd = v10 - v11;
-    let v13: Dd = v5 * v8;
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v2;
+    let v5: Dd = v2 * v4;
+    let v6: Dd = v0 / v5;
+    let v7: Dd = Dd::new(0.5, 0.0);
+    let v8: Dd = v2.sqrt();
+    let v9: Dd = v4.sqrt();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = v7 / v10;
+    let v12: Dd = v8.powi(3);
+    let v13: Dd = v7 * v9;
     let v14: Dd = v13 / v12;
-    [v4.to_f64(), v14.to_f64()]
+    let v15: Dd = v11 + v14;
+    [v6.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1366,20 +1456,29 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-0.25, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v3.sqrt();
-    let v6: Dd = v0 - v5;
-    let v7: Dd = v6.sqrt();
-    let v8: Dd = v5.sqrt();
-    let v9: Dd = v3 - v5;
-    let v10: Dd = v1 * v4 * v7;
-    let v11: Dd = v8 * v9;
-    let v12: Dd = v10 / v11;
-    [v0.to_f64(), v12.to_f64()]
+    let v0: Dd = Dd::new(0.25, 0.0);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v1.sqrt();
+    let v4: Dd = v3.powi(3);
+    let v5: Dd = v0 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6;
+    let v8: Dd = v0 * v3 * v6;
+    let v9: Dd = Dd::new(1.0, 0.0);
+    let v10: Dd = v9 - v3;
+    let v11: Dd = v3 * v10;
+    let v12: Dd = v0 * v1 * v10;
+    let v13: Dd = v0 * v6 * v10;
+    let v14: Dd = v2 - v5 - v7 + v8 + v11 - v12 + v13;
+    let v15: Dd = v14 / v11;
+    let v16: Dd = v8 - v5 - v12 + v13;
+    let v17: Dd = v3.sqrt();
+    let v18: Dd = v17.powi(3);
+    let v19: Dd = v10.sqrt();
+    let v20: Dd = v18 * v19;
+    let v21: Dd = v16 / v20;
+    [v15.to_f64(), v21.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1416,31 +1515,38 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.25, 0.0);
+    let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v1.sqrt();
-    let v4: Dd = Dd::new(0.25, 0.0);
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v2 - v3 - v6;
-    let v8: Dd = v1 - v3;
-    let v9: Dd = v7 / v8;
-    let v10: Dd = Dd::new(-0.5, 0.0);
-    let v11: Dd = v5 - v1;
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = v12 - v3;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v3.sqrt();
-    let v16: Dd = v10 * v11 * v14;
-    let v17: Dd = v15 * v8;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = v11.abs();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v10 / v8;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v20 * v22;
-    [v9.to_f64(), v18.to_f64(), v23.to_f64()]
+    let v3: Dd = Dd::new(0.5, 0.0);
+    let v4: Dd = v1.sqrt();
+    let v5: Dd = v4.powi(3);
+    let v6: Dd = v3 * v5;
+    let v7: Dd = Dd::from_f64(t_next);
+    let v8: Dd = v0 * v7;
+    let v9: Dd = v3 * v4 * v7;
+    let v10: Dd = Dd::new(1.0, 0.0);
+    let v11: Dd = v10 - v4;
+    let v12: Dd = v4 * v11;
+    let v13: Dd = v3 * v1 * v11;
+    let v14: Dd = v3 * v7 * v11;
+    let v15: Dd = v2 - v6 - v8 + v9 + v12 - v13 + v14;
+    let v16: Dd = v15 / v12;
+    let v17: Dd = v9 - v6 - v13 + v14;
+    let v18: Dd = v4.sqrt();
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = v11.sqrt();
+    let v21: Dd = v19 * v20;
+    let v22: Dd = v17 / v21;
+    let v23: Dd = v7 - v1;
+    let v24: Dd = v23.abs();
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = Dd::new(-0.5, 0.0);
+    let v27: Dd = v1 - v4;
+    let v28: Dd = v26 / v27;
+    let v29: Dd = v28.sqrt();
+    let v30: Dd = v25 * v29;
+    [v16.to_f64(), v22.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///

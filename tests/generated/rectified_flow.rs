@@ -106,11 +106,12 @@ pub fn lambda(t: f64) -> f64 {
 /// ```
 pub fn dlambda(t: f64) -> f64 {
     let v0: Dd = Dd::from_f64(t);
-    let v1: Dd = v0.square();
+    let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 - v0;
-    let v3: Dd = Dd::new(1.0, 0.0);
-    let v4: Dd = v3 / v2;
-    v4.to_f64()
+    let v3: Dd = v0 * v2;
+    let v4: Dd = v1 / v3;
+    let v5: Dd = -v4;
+    v5.to_f64()
 }
 /// `log_snr(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -166,9 +167,12 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v2: Dd = v0 - v1;
     let v3: Dd = v0 / v2;
     let v4: Dd = -v3;
-    let v5: Dd = v1 / v2;
-    let v6: Dd = -v5;
-    [v4.to_f64(), v6.to_f64()]
+    let v5: Dd = v1.square();
+    let v6: Dd = v1 * v2;
+    let v7: Dd = -v5;
+    let v8: Dd = v7 - v6;
+    let v9: Dd = v8 / v2;
+    [v4.to_f64(), v9.to_f64()]
 }
 /// `pf_velocity_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -192,10 +196,14 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v2: Dd = v0 - v1;
     let v3: Dd = v0 / v2;
     let v4: Dd = -v3;
-    let v5: Dd = Dd::new(-2.0, 0.0);
-    let v6: Dd = v5 * v1;
-    let v7: Dd = v6 / v2;
-    [v4.to_f64(), v7.to_f64()]
+    let v5: Dd = Dd::new(2.0, 0.0);
+    let v6: Dd = v1.square();
+    let v7: Dd = v5 * v6;
+    let v8: Dd = v5 * v1 * v2;
+    let v9: Dd = -v7;
+    let v10: Dd = v9 - v8;
+    let v11: Dd = v10 / v2;
+    [v4.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -220,10 +228,14 @@ pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
-    let v6: Dd = v3 - v1;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v7 / v4;
-    [v5.to_f64(), v8.to_f64()]
+    let v6: Dd = v3.powi(3);
+    let v7: Dd = v3.square();
+    let v8: Dd = v7 * v1;
+    let v9: Dd = v7 * v4;
+    let v10: Dd = v3 * v1 * v4;
+    let v11: Dd = v6 - v8 + v9 - v10;
+    let v12: Dd = v11 / v4;
+    [v5.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -266,18 +278,24 @@ pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
-    let v6: Dd = Dd::new(-2.0, 0.0);
-    let v7: Dd = v1 - v3;
-    let v8: Dd = v6 * v3 * v7;
-    let v9: Dd = v8 / v4;
-    let v10: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v11: Dd = v3.sqrt();
-    let v12: Dd = v7.abs();
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v4.sqrt();
-    let v15: Dd = v10 * v11 * v13;
-    let v16: Dd = v15 / v14;
-    [v5.to_f64(), v9.to_f64(), v16.to_f64()]
+    let v6: Dd = Dd::new(2.0, 0.0);
+    let v7: Dd = v3.powi(3);
+    let v8: Dd = v6 * v7;
+    let v9: Dd = v3.square();
+    let v10: Dd = v6 * v9 * v1;
+    let v11: Dd = v6 * v9 * v4;
+    let v12: Dd = v6 * v3 * v1 * v4;
+    let v13: Dd = v8 - v10 + v11 - v12;
+    let v14: Dd = v13 / v4;
+    let v15: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+    let v16: Dd = v3.sqrt();
+    let v17: Dd = v1 - v3;
+    let v18: Dd = v17.abs();
+    let v19: Dd = v18.sqrt();
+    let v20: Dd = v4.sqrt();
+    let v21: Dd = v15 * v16 * v19;
+    let v22: Dd = v21 / v20;
+    [v5.to_f64(), v14.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -333,10 +351,12 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
-    let v6: Dd = v3 - v1;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v7 / v4;
-    [v5.to_f64(), v8.to_f64()]
+    let v6: Dd = v3.square();
+    let v7: Dd = v6 * v2;
+    let v8: Dd = v3 * v1 * v4;
+    let v9: Dd = v7 - v8;
+    let v10: Dd = v9 / v4;
+    [v5.to_f64(), v10.to_f64()]
 }
 /// `ddim_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -379,10 +399,12 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
-    let v6: Dd = v3 - v1;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v7 / v4;
-    [v5.to_f64(), v8.to_f64()]
+    let v6: Dd = v3.square();
+    let v7: Dd = v6 * v2;
+    let v8: Dd = v3 * v1 * v4;
+    let v9: Dd = v7 - v8;
+    let v10: Dd = v9 / v4;
+    [v5.to_f64(), v10.to_f64()]
 }
 /// `dpm1_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -475,9 +497,13 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = v6 / v4;
-    [v5.to_f64(), v7.to_f64()]
+    let v6: Dd = v3 * v1;
+    let v7: Dd = v3.square();
+    let v8: Dd = v3 * v4;
+    let v9: Dd = v1 * v4;
+    let v10: Dd = v6 - v7 - v8 + v9;
+    let v11: Dd = v10 / v4;
+    [v5.to_f64(), v11.to_f64()]
 }
 /// `euler_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -521,17 +547,22 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
     let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = v1 - v3;
-    let v8: Dd = v6 * v7;
-    let v9: Dd = v8 / v4;
-    let v10: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v11: Dd = v3.sqrt();
-    let v12: Dd = v7.abs();
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v4.sqrt();
-    let v15: Dd = v10 * v11 * v13;
-    let v16: Dd = v15 / v14;
-    [v5.to_f64(), v9.to_f64(), v16.to_f64()]
+    let v7: Dd = v6 * v3 * v1;
+    let v8: Dd = v3.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v6 * v3 * v4;
+    let v11: Dd = v6 * v1 * v4;
+    let v12: Dd = v7 - v9 - v10 + v11;
+    let v13: Dd = v12 / v4;
+    let v14: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+    let v15: Dd = v3.sqrt();
+    let v16: Dd = v1 - v3;
+    let v17: Dd = v16.abs();
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v4.sqrt();
+    let v20: Dd = v14 * v15 * v18;
+    let v21: Dd = v20 / v19;
+    [v5.to_f64(), v13.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -581,9 +612,11 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = v6 / v4;
-    [v5.to_f64(), v7.to_f64()]
+    let v6: Dd = v1 * v4;
+    let v7: Dd = v3 * v2;
+    let v8: Dd = v6 - v7;
+    let v9: Dd = v8 / v4;
+    [v5.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -626,9 +659,11 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v0 - v3;
     let v5: Dd = v2 / v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = v6 / v4;
-    [v5.to_f64(), v7.to_f64()]
+    let v6: Dd = v1 * v4;
+    let v7: Dd = v3 * v2;
+    let v8: Dd = v6 - v7;
+    let v9: Dd = v8 / v4;
+    [v5.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -688,15 +723,16 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(t - 2\right)}{t^{2} - t} - \frac{2\,x_{0}}{t}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::from_f64(t);
-    let v1: Dd = Dd::new(2.0, 0.0);
+    let v0: Dd = Dd::new(2.0, 0.0);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
-    let v3: Dd = v0.square();
-    let v4: Dd = v3 - v0;
-    let v5: Dd = v2 / v4;
-    let v6: Dd = Dd::new(-2.0, 0.0);
-    let v7: Dd = v6 / v0;
-    [v5.to_f64(), v7.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v1;
+    let v5: Dd = v1 * v4;
+    let v6: Dd = v2 / v5;
+    let v7: Dd = Dd::new(-2.0, 0.0);
+    let v8: Dd = v7 / v1;
+    [v6.to_f64(), v8.to_f64()]
 }
 /// `reverse_drift_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -718,9 +754,15 @@ pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
-    let v3: Dd = v1 - v0;
-    let v4: Dd = v3 / v1;
-    [v2.to_f64(), v4.to_f64()]
+    let v3: Dd = v1.square();
+    let v4: Dd = v1 * v0;
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = v5 - v1;
+    let v7: Dd = v1 * v6;
+    let v8: Dd = v0 * v6;
+    let v9: Dd = v3 - v4 + v7 - v8;
+    let v10: Dd = v9 / v1;
+    [v2.to_f64(), v10.to_f64()]
 }
 /// `euler_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -758,28 +800,30 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::from_f64(t);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 * v2;
-    let v5: Dd = v0 - v3 + v4;
-    let v6: Dd = v0.square();
-    let v7: Dd = v6 - v0;
-    let v8: Dd = v5 / v7;
-    let v9: Dd = Dd::new(-2.0, 0.0);
-    let v10: Dd = v2 - v0;
-    let v11: Dd = v9 * v10;
-    let v12: Dd = v11 / v0;
-    let v13: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v14: Dd = v0.sqrt();
-    let v15: Dd = v10.abs();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = Dd::new(1.0, 0.0);
-    let v18: Dd = v17 - v0;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v13 * v14 * v16;
-    let v21: Dd = v20 / v19;
-    [v8.to_f64(), v12.to_f64(), v21.to_f64()]
+    let v1: Dd = Dd::from_f64(t_next);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v0.square();
+    let v4: Dd = Dd::new(1.0, 0.0);
+    let v5: Dd = v4 - v0;
+    let v6: Dd = v0 * v5;
+    let v7: Dd = Dd::new(2.0, 0.0);
+    let v8: Dd = v7 * v1 * v5;
+    let v9: Dd = v2 - v3 - v6 + v8;
+    let v10: Dd = v9 / v6;
+    let v11: Dd = v7 * v3;
+    let v12: Dd = v7 * v0 * v1;
+    let v13: Dd = v7 * v0 * v5;
+    let v14: Dd = v11 - v12 + v13 - v8;
+    let v15: Dd = v14 / v0;
+    let v16: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+    let v17: Dd = v0.sqrt();
+    let v18: Dd = v1 - v0;
+    let v19: Dd = v18.abs();
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v5.sqrt();
+    let v22: Dd = v16 * v17 * v20;
+    let v23: Dd = v22 / v21;
+    [v10.to_f64(), v15.to_f64(), v23.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -826,9 +870,14 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
-    let v3: Dd = v1 - v0;
-    let v4: Dd = v3 / v1;
-    [v2.to_f64(), v4.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v0;
+    let v5: Dd = v1 * v4;
+    let v6: Dd = v3 - v1;
+    let v7: Dd = v0 * v6;
+    let v8: Dd = v5 - v7;
+    let v9: Dd = v8 / v1;
+    [v2.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -868,9 +917,14 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
-    let v3: Dd = v1 - v0;
-    let v4: Dd = v3 / v1;
-    [v2.to_f64(), v4.to_f64()]
+    let v3: Dd = Dd::new(1.0, 0.0);
+    let v4: Dd = v3 - v0;
+    let v5: Dd = v1 * v4;
+    let v6: Dd = v3 - v1;
+    let v7: Dd = v0 * v6;
+    let v8: Dd = v5 - v7;
+    let v9: Dd = v8 / v1;
+    [v2.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -1059,8 +1113,12 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    [v0.to_f64(), v3.to_f64()]
+    let v3: Dd = v0 - v2;
+    let v4: Dd = v1 * v3;
+    let v5: Dd = v0 - v1;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
 }
 /// `ddim_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -1100,8 +1158,12 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    [v0.to_f64(), v3.to_f64()]
+    let v3: Dd = v0 - v2;
+    let v4: Dd = v1 * v3;
+    let v5: Dd = v0 - v1;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v4 - v6;
+    [v0.to_f64(), v7.to_f64()]
 }
 /// `dpm1_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///

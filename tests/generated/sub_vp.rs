@@ -257,17 +257,35 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v9: Dd = v2.square();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = -v7;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v13 * v5;
-    let v15: Dd = -v14;
-    [v5.to_f64(), v15.to_f64()]
+    let v6: Dd = v0 * v2;
+    let v7: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v8: Dd = v2.square();
+    let v9: Dd = v7 * v8;
+    let v10: Dd = -v6;
+    let v11: Dd = v10 - v9;
+    let v12: Dd = v11.exp();
+    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v14: Dd = v13 * v2;
+    let v15: Dd = v1 * v8;
+    let v16: Dd = -v14;
+    let v17: Dd = v16 - v15;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = v18.square();
+    let v20: Dd = v12 * v19 * v5;
+    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v22: Dd = v21 * v2;
+    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v24: Dd = v23 * v8;
+    let v25: Dd = -v22;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v26.exp();
+    let v28: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v29: Dd = v28 * v2;
+    let v30: Dd = v13 + v29;
+    let v31: Dd = v27 * v18 * v30;
+    let v32: Dd = v20 + v31;
+    let v33: Dd = v32 / v12;
+    [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -292,21 +310,36 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v6: Dd = Dd::new(2.0, 0.0);
+    let v7: Dd = v0 * v2;
+    let v8: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v9: Dd = v2.square();
     let v10: Dd = v8 * v9;
     let v11: Dd = -v7;
     let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp_m1();
+    let v13: Dd = v12.exp();
     let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v15: Dd = v8 * v2;
-    let v16: Dd = -v14;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v13 * v17;
-    let v19: Dd = -v18;
-    [v5.to_f64(), v19.to_f64()]
+    let v15: Dd = v14 * v2;
+    let v16: Dd = v1 * v9;
+    let v17: Dd = -v15;
+    let v18: Dd = v17 - v16;
+    let v19: Dd = v18.exp_m1();
+    let v20: Dd = v19.square();
+    let v21: Dd = v6 * v13 * v20 * v5;
+    let v22: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v23: Dd = v22 * v2;
+    let v24: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v25: Dd = v24 * v9;
+    let v26: Dd = -v23;
+    let v27: Dd = v26 - v25;
+    let v28: Dd = v27.exp();
+    let v29: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v30: Dd = v29 * v2;
+    let v31: Dd = v14 + v30;
+    let v32: Dd = v6 * v28 * v19 * v31;
+    let v33: Dd = v21 + v32;
+    let v34: Dd = v33 / v13;
+    [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -325,31 +358,48 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.5, 0.0);
-    let v12: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v13: Dd = v12 * v2;
-    let v14: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v15: Dd = v2.square();
-    let v16: Dd = v14 * v15;
-    let v17: Dd = -v13;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v21: Dd = v14 * v2;
-    let v22: Dd = v20 + v21;
-    let v23: Dd = v11 * v19 * v3 * v22;
-    [v10.to_f64(), v23.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v19: Dd = v18 * v1;
+    let v20: Dd = v9 * v4;
+    let v21: Dd = -v19;
+    let v22: Dd = v21 - v20;
+    let v23: Dd = v22.exp_m1();
+    let v24: Dd = v23.square();
+    let v25: Dd = v14 * v8 * v24 * v12;
+    let v26: Dd = v1 * v8 * v24 * v12;
+    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v28: Dd = v27 * v1;
+    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v30: Dd = v29 * v4;
+    let v31: Dd = -v28;
+    let v32: Dd = v31 - v30;
+    let v33: Dd = v32.exp();
+    let v34: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v35: Dd = v34 * v1;
+    let v36: Dd = v18 + v35;
+    let v37: Dd = v1 * v33 * v23 * v36;
+    let v38: Dd = v14 * v33 * v23 * v36;
+    let v39: Dd = v25 - v26 - v37 + v38;
+    let v40: Dd = v39 / v8;
+    [v17.to_f64(), v40.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -386,36 +436,62 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v12: Dd = v11 * v2;
-    let v13: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v14: Dd = v2.square();
-    let v15: Dd = v13 * v14;
-    let v16: Dd = -v12;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(2.0, 0.0);
     let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v20: Dd = v13 * v2;
-    let v21: Dd = v19 + v20;
-    let v22: Dd = v18 * v3 * v21;
-    let v23: Dd = v3.abs();
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v18 * v21;
-    let v26: Dd = -v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v24 * v27;
-    [v10.to_f64(), v22.to_f64(), v28.to_f64()]
+    let v20: Dd = v19 * v1;
+    let v21: Dd = v9 * v4;
+    let v22: Dd = -v20;
+    let v23: Dd = v22 - v21;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = v24.square();
+    let v26: Dd = v18 * v14 * v8 * v25 * v12;
+    let v27: Dd = v18 * v1 * v8 * v25 * v12;
+    let v28: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v29: Dd = v28 * v1;
+    let v30: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v31: Dd = v30 * v4;
+    let v32: Dd = -v29;
+    let v33: Dd = v32 - v31;
+    let v34: Dd = v33.exp();
+    let v35: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v36: Dd = v35 * v1;
+    let v37: Dd = v19 + v36;
+    let v38: Dd = v18 * v1 * v34 * v24 * v37;
+    let v39: Dd = v18 * v14 * v34 * v24 * v37;
+    let v40: Dd = v26 - v27 - v38 + v39;
+    let v41: Dd = v40 / v8;
+    let v42: Dd = v14 - v1;
+    let v43: Dd = v42.abs();
+    let v44: Dd = v43.sqrt();
+    let v45: Dd = Dd::new(0.2, -1.1102230246251566e-17);
+    let v46: Dd = v45 * v1;
+    let v47: Dd = v35 * v4;
+    let v48: Dd = -v46;
+    let v49: Dd = v48 - v47;
+    let v50: Dd = v49.exp_m1();
+    let v51: Dd = v50 * v37;
+    let v52: Dd = -v51;
+    let v53: Dd = v52.sqrt();
+    let v54: Dd = v44 * v53;
+    [v17.to_f64(), v41.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -477,22 +553,30 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v1;
-    let v14: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v15: Dd = v14 * v4;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v11 * v18;
-    let v20: Dd = v12 * v6;
-    let v21: Dd = v14 * v8;
-    let v22: Dd = -v20;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v19 - v24;
-    let v26: Dd = v18 * v25;
-    [v11.to_f64(), v26.to_f64()]
+    let v12: Dd = -v7;
+    let v13: Dd = v12 - v9;
+    let v14: Dd = v13.exp();
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v1;
+    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v18: Dd = v17 * v4;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = v21.square();
+    let v23: Dd = v14 * v22;
+    let v24: Dd = -v2;
+    let v25: Dd = v24 - v5;
+    let v26: Dd = v25.exp();
+    let v27: Dd = v15 * v6;
+    let v28: Dd = v17 * v8;
+    let v29: Dd = -v27;
+    let v30: Dd = v29 - v28;
+    let v31: Dd = v30.exp_m1();
+    let v32: Dd = v26 * v21 * v31;
+    let v33: Dd = v23 - v32;
+    let v34: Dd = v33 / v26;
+    [v11.to_f64(), v34.to_f64()]
 }
 /// `ddim_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -541,24 +625,30 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v1;
-    let v14: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v15: Dd = v14 * v4;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v12 * v6;
-    let v20: Dd = v14 * v8;
-    let v21: Dd = -v19;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp_m1();
-    let v24: Dd = v11 * v18;
-    let v25: Dd = v24 / v23;
-    let v26: Dd = Dd::new(1.0, 0.0);
-    let v27: Dd = v25 - v26;
-    let v28: Dd = v18 * v23 * v27;
-    [v11.to_f64(), v28.to_f64()]
+    let v12: Dd = -v7;
+    let v13: Dd = v12 - v9;
+    let v14: Dd = v13.exp();
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v1;
+    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v18: Dd = v17 * v4;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = v21.square();
+    let v23: Dd = v14 * v22;
+    let v24: Dd = -v2;
+    let v25: Dd = v24 - v5;
+    let v26: Dd = v25.exp();
+    let v27: Dd = v15 * v6;
+    let v28: Dd = v17 * v8;
+    let v29: Dd = -v27;
+    let v30: Dd = v29 - v28;
+    let v31: Dd = v30.exp_m1();
+    let v32: Dd = v26 * v21 * v31;
+    let v33: Dd = v23 - v32;
+    let v34: Dd = v33 / v26;
+    [v11.to_f64(), v34.to_f64()]
 }
 /// `dpm1_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -601,24 +691,34 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v9: Dd = v2.square();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = -v7;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v0 + v3;
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v2;
-    let v17: Dd = v1 * v9;
-    let v18: Dd = -v16;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v13 * v14;
-    let v22: Dd = v21 / v20;
-    [v5.to_f64(), v22.to_f64()]
+    let v6: Dd = v0 * v2;
+    let v7: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v8: Dd = v2.square();
+    let v9: Dd = v7 * v8;
+    let v10: Dd = -v6;
+    let v11: Dd = v10 - v9;
+    let v12: Dd = v11.exp();
+    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v14: Dd = v13 * v2;
+    let v15: Dd = v1 * v8;
+    let v16: Dd = -v14;
+    let v17: Dd = v16 - v15;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = v12 * v18 * v5;
+    let v20: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v21: Dd = v20 * v2;
+    let v22: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v23: Dd = v22 * v8;
+    let v24: Dd = -v21;
+    let v25: Dd = v24 - v23;
+    let v26: Dd = v25.exp();
+    let v27: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v28: Dd = v27 * v2;
+    let v29: Dd = v13 + v28;
+    let v30: Dd = v26 * v29;
+    let v31: Dd = v19 + v30;
+    let v32: Dd = v31 / v12;
+    [v5.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -643,25 +743,35 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v6: Dd = Dd::new(2.0, 0.0);
+    let v7: Dd = v0 * v2;
+    let v8: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v9: Dd = v2.square();
     let v10: Dd = v8 * v9;
     let v11: Dd = -v7;
     let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp_m1();
+    let v13: Dd = v12.exp();
     let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v15: Dd = v8 * v2;
-    let v16: Dd = v14 + v15;
-    let v17: Dd = v14 * v2;
-    let v18: Dd = v1 * v9;
-    let v19: Dd = -v17;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v13 * v16;
-    let v23: Dd = v22 / v21;
-    [v5.to_f64(), v23.to_f64()]
+    let v15: Dd = v14 * v2;
+    let v16: Dd = v1 * v9;
+    let v17: Dd = -v15;
+    let v18: Dd = v17 - v16;
+    let v19: Dd = v18.exp_m1();
+    let v20: Dd = v6 * v13 * v19 * v5;
+    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v22: Dd = v21 * v2;
+    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v24: Dd = v23 * v9;
+    let v25: Dd = -v22;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v26.exp();
+    let v28: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v29: Dd = v28 * v2;
+    let v30: Dd = v14 + v29;
+    let v31: Dd = v6 * v27 * v30;
+    let v32: Dd = v20 + v31;
+    let v33: Dd = v32 / v13;
+    [v5.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -680,37 +790,47 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.5, 0.0);
-    let v12: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v13: Dd = v12 * v2;
-    let v14: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v15: Dd = v2.square();
-    let v16: Dd = v14 * v15;
-    let v17: Dd = -v13;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v21: Dd = v14 * v2;
-    let v22: Dd = v20 + v21;
-    let v23: Dd = v20 * v2;
-    let v24: Dd = v5 * v15;
-    let v25: Dd = -v23;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp_m1();
-    let v28: Dd = v11 * v19 * v3 * v22;
-    let v29: Dd = v28 / v27;
-    [v10.to_f64(), v29.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v19: Dd = v18 * v1;
+    let v20: Dd = v9 * v4;
+    let v21: Dd = -v19;
+    let v22: Dd = v21 - v20;
+    let v23: Dd = v22.exp_m1();
+    let v24: Dd = v14 * v8 * v23 * v12;
+    let v25: Dd = v1 * v8 * v23 * v12;
+    let v26: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v27: Dd = v26 * v1;
+    let v28: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v29: Dd = v28 * v4;
+    let v30: Dd = -v27;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp();
+    let v33: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v34: Dd = v33 * v1;
+    let v35: Dd = v18 + v34;
+    let v36: Dd = v1 * v32 * v35;
+    let v37: Dd = v14 * v32 * v35;
+    let v38: Dd = v24 - v25 - v36 + v37;
+    let v39: Dd = v38 / v8;
+    [v17.to_f64(), v39.to_f64()]
 }
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -747,42 +867,61 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v12: Dd = v11 * v2;
-    let v13: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v14: Dd = v2.square();
-    let v15: Dd = v13 * v14;
-    let v16: Dd = -v12;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(2.0, 0.0);
     let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v20: Dd = v13 * v2;
-    let v21: Dd = v19 + v20;
-    let v22: Dd = v19 * v2;
-    let v23: Dd = v5 * v14;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = v18 * v3 * v21;
-    let v28: Dd = v27 / v26;
-    let v29: Dd = v3.abs();
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v18 * v21;
-    let v32: Dd = -v31;
-    let v33: Dd = v32.sqrt();
-    let v34: Dd = v30 * v33;
-    [v10.to_f64(), v28.to_f64(), v34.to_f64()]
+    let v20: Dd = v19 * v1;
+    let v21: Dd = v9 * v4;
+    let v22: Dd = -v20;
+    let v23: Dd = v22 - v21;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = v18 * v14 * v8 * v24 * v12;
+    let v26: Dd = v18 * v1 * v8 * v24 * v12;
+    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v28: Dd = v27 * v1;
+    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v30: Dd = v29 * v4;
+    let v31: Dd = -v28;
+    let v32: Dd = v31 - v30;
+    let v33: Dd = v32.exp();
+    let v34: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v35: Dd = v34 * v1;
+    let v36: Dd = v19 + v35;
+    let v37: Dd = v18 * v1 * v33 * v36;
+    let v38: Dd = v18 * v14 * v33 * v36;
+    let v39: Dd = v25 - v26 - v37 + v38;
+    let v40: Dd = v39 / v8;
+    let v41: Dd = v14 - v1;
+    let v42: Dd = v41.abs();
+    let v43: Dd = v42.sqrt();
+    let v44: Dd = Dd::new(0.2, -1.1102230246251566e-17);
+    let v45: Dd = v44 * v1;
+    let v46: Dd = v34 * v4;
+    let v47: Dd = -v45;
+    let v48: Dd = v47 - v46;
+    let v49: Dd = v48.exp_m1();
+    let v50: Dd = v49 * v36;
+    let v51: Dd = -v50;
+    let v52: Dd = v51.sqrt();
+    let v53: Dd = v43 * v52;
+    [v17.to_f64(), v40.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -838,21 +977,29 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v1;
-    let v14: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v15: Dd = v14 * v4;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v11 * v18;
-    let v20: Dd = v12 * v6;
-    let v21: Dd = v14 * v8;
-    let v22: Dd = -v20;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v19 - v24;
-    [v11.to_f64(), v25.to_f64()]
+    let v12: Dd = -v7;
+    let v13: Dd = v12 - v9;
+    let v14: Dd = v13.exp();
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v1;
+    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v18: Dd = v17 * v4;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = v14 * v21;
+    let v23: Dd = -v2;
+    let v24: Dd = v23 - v5;
+    let v25: Dd = v24.exp();
+    let v26: Dd = v15 * v6;
+    let v27: Dd = v17 * v8;
+    let v28: Dd = -v26;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29.exp_m1();
+    let v31: Dd = v25 * v30;
+    let v32: Dd = v22 - v31;
+    let v33: Dd = v32 / v25;
+    [v11.to_f64(), v33.to_f64()]
 }
 /// `ddim_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -901,18 +1048,29 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = -v2;
-    let v13: Dd = v12 - v5 - v7 - v9;
+    let v12: Dd = -v7;
+    let v13: Dd = v12 - v9;
     let v14: Dd = v13.exp();
     let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v6;
+    let v16: Dd = v15 * v1;
     let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v8;
+    let v18: Dd = v17 * v4;
     let v19: Dd = -v16;
     let v20: Dd = v19 - v18;
     let v21: Dd = v20.exp_m1();
-    let v22: Dd = v14 - v11 - v21;
-    [v11.to_f64(), v22.to_f64()]
+    let v22: Dd = v14 * v21;
+    let v23: Dd = -v2;
+    let v24: Dd = v23 - v5;
+    let v25: Dd = v24.exp();
+    let v26: Dd = v15 * v6;
+    let v27: Dd = v17 * v8;
+    let v28: Dd = -v26;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29.exp_m1();
+    let v31: Dd = v25 * v30;
+    let v32: Dd = v22 - v31;
+    let v33: Dd = v32 / v25;
+    [v11.to_f64(), v33.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -949,41 +1107,46 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(0.5, 0.0);
-    let v5: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v8: Dd = v2.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = -v6;
-    let v11: Dd = v10 - v9;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v7 * v2;
-    let v15: Dd = v13 + v14;
-    let v16: Dd = v13 * v2;
-    let v17: Dd = v1 * v8;
-    let v18: Dd = -v16;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v20.square();
-    let v22: Dd = v4 * v12 * v15;
-    let v23: Dd = v22 / v21;
-    let v24: Dd = -v0;
-    let v25: Dd = v24 - v3 - v23;
-    let v26: Dd = v0 * v2;
-    let v27: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v28: Dd = v27 * v8;
-    let v29: Dd = -v26;
-    let v30: Dd = v29 - v28;
-    let v31: Dd = v30.exp();
-    let v32: Dd = v4 * v31 * v12 * v15;
-    let v33: Dd = v32 / v21;
-    [v25.to_f64(), v33.to_f64()]
+    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = v0 + v10;
+    let v12: Dd = v7.exp_m1();
+    let v13: Dd = v8 * v11;
+    let v14: Dd = v13 / v12;
+    let v15: Dd = -v14;
+    let v16: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v17: Dd = v16 * v1;
+    let v18: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v19: Dd = v18 * v4;
+    let v20: Dd = -v17;
+    let v21: Dd = v20 - v19;
+    let v22: Dd = v21.exp();
+    let v23: Dd = v3 * v1;
+    let v24: Dd = -v16;
+    let v25: Dd = v24 - v23;
+    let v26: Dd = v22 * v12 * v25;
+    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v28: Dd = v27 * v1;
+    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v30: Dd = v29 * v4;
+    let v31: Dd = -v28;
+    let v32: Dd = v31 - v30;
+    let v33: Dd = v32.exp();
+    let v34: Dd = v33 * v11;
+    let v35: Dd = -v26;
+    let v36: Dd = v35 - v34;
+    let v37: Dd = v36 / v12;
+    let v38: Dd = -v37;
+    [v15.to_f64(), v38.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1003,39 +1166,47 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = -v5;
-    let v10: Dd = v9 - v8;
-    let v11: Dd = v10.exp_m1();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v6 * v2;
-    let v14: Dd = v12 + v13;
-    let v15: Dd = v12 * v2;
-    let v16: Dd = v1 * v7;
-    let v17: Dd = -v15;
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v12: Dd = v11 * v4;
+    let v13: Dd = -v10;
+    let v14: Dd = v13 - v12;
+    let v15: Dd = v14.exp_m1();
+    let v16: Dd = v11 * v1;
+    let v17: Dd = -v0;
     let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v19.square();
-    let v21: Dd = v11 * v14;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = -v0;
-    let v24: Dd = v23 - v3 - v22;
-    let v25: Dd = v0 * v2;
-    let v26: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v27: Dd = v26 * v7;
-    let v28: Dd = -v25;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp();
-    let v31: Dd = v30 * v11 * v14;
-    let v32: Dd = v31 / v20;
-    [v24.to_f64(), v32.to_f64()]
+    let v19: Dd = v8 * v15 * v18;
+    let v20: Dd = Dd::new(2.0, 0.0);
+    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v22: Dd = v21 * v1;
+    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v24: Dd = v23 * v4;
+    let v25: Dd = -v22;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v26.exp();
+    let v28: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v29: Dd = v28 * v1;
+    let v30: Dd = v9 + v29;
+    let v31: Dd = v20 * v27 * v30;
+    let v32: Dd = v19 + v31;
+    let v33: Dd = v8 * v15;
+    let v34: Dd = v32 / v33;
+    let v35: Dd = -v34;
+    let v36: Dd = v20 * v8 * v15 * v18;
+    let v37: Dd = -v36;
+    let v38: Dd = v37 - v31;
+    let v39: Dd = v38 / v15;
+    let v40: Dd = -v39;
+    [v35.to_f64(), v40.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1054,46 +1225,50 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
+    let v0: Dd = Dd::from_f64(t_next);
+    let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
+    let v3: Dd = v1 * v2;
+    let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v5: Dd = v2.square();
+    let v6: Dd = v4 * v5;
+    let v7: Dd = -v3;
     let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = Dd::new(0.5, 0.0);
-    let v11: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v12: Dd = v11 * v2;
-    let v13: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v14: Dd = v2.square();
-    let v15: Dd = v13 * v14;
-    let v16: Dd = -v12;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v20: Dd = v13 * v2;
-    let v21: Dd = v19 + v20;
-    let v22: Dd = v19 * v2;
-    let v23: Dd = v5 * v14;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = v26.square();
-    let v28: Dd = v10 * v18 * v3 * v21;
-    let v29: Dd = v28 / v27;
-    let v30: Dd = v0 + v9 - v29;
-    let v31: Dd = v4 * v2;
-    let v32: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v33: Dd = v32 * v14;
-    let v34: Dd = -v31;
-    let v35: Dd = v34 - v33;
-    let v36: Dd = v35.exp();
-    let v37: Dd = v10 * v36 * v18 * v3 * v21;
-    let v38: Dd = v37 / v27;
-    [v30.to_f64(), v38.to_f64()]
+    let v9: Dd = v8.exp();
+    let v10: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v11: Dd = v10 * v2;
+    let v12: Dd = v1 + v11;
+    let v13: Dd = v0 * v9 * v12;
+    let v14: Dd = v8.exp_m1();
+    let v15: Dd = v2 * v9 * v12;
+    let v16: Dd = v13 - v14 - v15;
+    let v17: Dd = v16 / v14;
+    let v18: Dd = -v17;
+    let v19: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v20: Dd = v19 * v2;
+    let v21: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v22: Dd = v21 * v5;
+    let v23: Dd = -v20;
+    let v24: Dd = v23 - v22;
+    let v25: Dd = v24.exp();
+    let v26: Dd = v4 * v2;
+    let v27: Dd = -v19;
+    let v28: Dd = v27 - v26;
+    let v29: Dd = v2 * v25 * v14 * v28;
+    let v30: Dd = v0 * v25 * v14 * v28;
+    let v31: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v32: Dd = v31 * v2;
+    let v33: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v34: Dd = v33 * v5;
+    let v35: Dd = -v32;
+    let v36: Dd = v35 - v34;
+    let v37: Dd = v36.exp();
+    let v38: Dd = v2 * v37 * v12;
+    let v39: Dd = v0 * v37 * v12;
+    let v40: Dd = v29 - v30 + v38 - v39;
+    let v41: Dd = v40 / v14;
+    let v42: Dd = -v41;
+    [v18.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1130,51 +1305,64 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
+    let v0: Dd = Dd::from_f64(t_next);
+    let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
+    let v3: Dd = v1 * v2;
+    let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v5: Dd = v2.square();
+    let v6: Dd = v4 * v5;
+    let v7: Dd = -v3;
     let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = Dd::new(0.2, -1.1102230246251566e-17);
+    let v9: Dd = v8.exp();
+    let v10: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v11: Dd = v10 * v2;
-    let v12: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v13: Dd = v2.square();
-    let v14: Dd = v12 * v13;
-    let v15: Dd = -v11;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v19: Dd = v12 * v2;
-    let v20: Dd = v18 + v19;
-    let v21: Dd = v18 * v2;
-    let v22: Dd = v5 * v13;
-    let v23: Dd = -v21;
-    let v24: Dd = v23 - v22;
-    let v25: Dd = v24.exp_m1();
-    let v26: Dd = v25.square();
-    let v27: Dd = v17 * v3 * v20;
-    let v28: Dd = v27 / v26;
-    let v29: Dd = v0 + v9 - v28;
-    let v30: Dd = v4 * v2;
-    let v31: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v32: Dd = v31 * v13;
-    let v33: Dd = -v30;
-    let v34: Dd = v33 - v32;
-    let v35: Dd = v34.exp();
-    let v36: Dd = v35 * v17 * v3 * v20;
-    let v37: Dd = v36 / v26;
-    let v38: Dd = v3.abs();
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v17 * v20;
-    let v41: Dd = -v40;
-    let v42: Dd = v41.sqrt();
-    let v43: Dd = v39 * v42;
-    [v29.to_f64(), v37.to_f64(), v43.to_f64()]
+    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v13: Dd = v12 * v5;
+    let v14: Dd = -v11;
+    let v15: Dd = v14 - v13;
+    let v16: Dd = v15.exp_m1();
+    let v17: Dd = v12 * v2;
+    let v18: Dd = -v1;
+    let v19: Dd = v18 - v17;
+    let v20: Dd = v0 * v9 * v16 * v19;
+    let v21: Dd = v9 * v16;
+    let v22: Dd = v2 * v9 * v16 * v19;
+    let v23: Dd = Dd::new(2.0, 0.0);
+    let v24: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v25: Dd = v24 * v2;
+    let v26: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v27: Dd = v26 * v5;
+    let v28: Dd = -v25;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29.exp();
+    let v31: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v32: Dd = v31 * v2;
+    let v33: Dd = v10 + v32;
+    let v34: Dd = v23 * v2 * v30 * v33;
+    let v35: Dd = v23 * v0 * v30 * v33;
+    let v36: Dd = v20 - v21 - v22 - v34 + v35;
+    let v37: Dd = v36 / v21;
+    let v38: Dd = -v37;
+    let v39: Dd = v23 * v2 * v9 * v16 * v19;
+    let v40: Dd = v23 * v0 * v9 * v16 * v19;
+    let v41: Dd = v39 - v40 + v34 - v35;
+    let v42: Dd = v41 / v16;
+    let v43: Dd = -v42;
+    let v44: Dd = v0 - v2;
+    let v45: Dd = v44.abs();
+    let v46: Dd = v45.sqrt();
+    let v47: Dd = Dd::new(0.2, -1.1102230246251566e-17);
+    let v48: Dd = v47 * v2;
+    let v49: Dd = v31 * v5;
+    let v50: Dd = -v48;
+    let v51: Dd = v50 - v49;
+    let v52: Dd = v51.exp_m1();
+    let v53: Dd = v52 * v33;
+    let v54: Dd = -v53;
+    let v55: Dd = v54.sqrt();
+    let v56: Dd = v46 * v55;
+    [v38.to_f64(), v43.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1242,15 +1430,17 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v21: Dd = -v18;
     let v22: Dd = v21 - v20;
     let v23: Dd = v22.exp();
-    let v24: Dd = v17 * v1;
-    let v25: Dd = v19 * v4;
-    let v26: Dd = v18 + v20 - v24 - v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v27 * v15;
-    let v29: Dd = v28 - v8;
-    let v30: Dd = v23 * v29;
-    let v31: Dd = v30 / v15;
-    [v16.to_f64(), v31.to_f64()]
+    let v24: Dd = v23 * v8;
+    let v25: Dd = v17 * v1;
+    let v26: Dd = v19 * v4;
+    let v27: Dd = -v25;
+    let v28: Dd = v27 - v26;
+    let v29: Dd = v28.exp();
+    let v30: Dd = v29 * v15;
+    let v31: Dd = v24 - v30;
+    let v32: Dd = v31 / v15;
+    let v33: Dd = -v32;
+    [v16.to_f64(), v33.to_f64()]
 }
 /// `ddim_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1311,16 +1501,16 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v21: Dd = -v18;
     let v22: Dd = v21 - v20;
     let v23: Dd = v22.exp();
-    let v24: Dd = v17 * v1;
-    let v25: Dd = v19 * v4;
-    let v26: Dd = v18 + v20 - v24 - v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v27 * v15;
-    let v29: Dd = v28 / v8;
-    let v30: Dd = Dd::new(1.0, 0.0);
-    let v31: Dd = v29 - v30;
-    let v32: Dd = v23 * v8 * v31;
-    let v33: Dd = v32 / v15;
+    let v24: Dd = v23 * v8;
+    let v25: Dd = v17 * v1;
+    let v26: Dd = v19 * v4;
+    let v27: Dd = -v25;
+    let v28: Dd = v27 - v26;
+    let v29: Dd = v28.exp();
+    let v30: Dd = v29 * v15;
+    let v31: Dd = v24 - v30;
+    let v32: Dd = v31 / v15;
+    let v33: Dd = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1446,39 +1636,46 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 - v9;
-    let v11: Dd = Dd::new(2.0, 0.0);
-    let v12: Dd = v11 * v1;
-    let v13: Dd = v11 * v2;
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v3.abs();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v18: Dd = v17 * v2;
-    let v19: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v20: Dd = v2.square();
-    let v21: Dd = v19 * v20;
-    let v22: Dd = -v18;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v26: Dd = v19 * v2;
-    let v27: Dd = v25 + v26;
-    let v28: Dd = v24 * v27;
-    let v29: Dd = -v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v16 * v30;
-    [v10.to_f64(), v14.to_f64(), v31.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 + v13 - v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(2.0, 0.0);
+    let v19: Dd = v18 * v14;
+    let v20: Dd = v18 * v1;
+    let v21: Dd = v19 - v20;
+    let v22: Dd = v14 - v1;
+    let v23: Dd = v22.abs();
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = Dd::new(0.2, -1.1102230246251566e-17);
+    let v26: Dd = v25 * v1;
+    let v27: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v28: Dd = v27 * v4;
+    let v29: Dd = -v26;
+    let v30: Dd = v29 - v28;
+    let v31: Dd = v30.exp_m1();
+    let v32: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v33: Dd = v27 * v1;
+    let v34: Dd = v32 + v33;
+    let v35: Dd = v31 * v34;
+    let v36: Dd = -v35;
+    let v37: Dd = v36.sqrt();
+    let v38: Dd = v24 * v37;
+    [v17.to_f64(), v21.to_f64(), v38.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1528,46 +1725,55 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(2.0, 0.0);
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v15 * v1;
-    let v21: Dd = -v0;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v11 * v19;
-    let v24: Dd = v13 * v6;
-    let v25: Dd = v15 * v8;
-    let v26: Dd = -v24;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27.exp_m1();
-    let v29: Dd = v23 - v28;
-    let v30: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v31: Dd = v30 * v1;
-    let v32: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v33: Dd = v32 * v4;
-    let v34: Dd = -v31;
-    let v35: Dd = v34 - v33;
-    let v36: Dd = v35.exp_m1();
-    let v37: Dd = v32 * v1;
-    let v38: Dd = v13 + v37;
-    let v39: Dd = v12 * v19 * v22 * v29;
-    let v40: Dd = v36 * v38;
-    let v41: Dd = v39 / v40;
-    let v42: Dd = v11 - v41;
-    let v43: Dd = v12 * v19 * v29;
-    let v44: Dd = v43 / v40;
-    [v42.to_f64(), v44.to_f64()]
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v10: Dd = Dd::from_f64(t_next);
+    let v11: Dd = v9 * v10;
+    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v13: Dd = v10.square();
+    let v14: Dd = v12 * v13;
+    let v15: Dd = -v11;
+    let v16: Dd = v15 - v14;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v12 * v1;
+    let v19: Dd = -v0;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v8 * v17 * v20;
+    let v22: Dd = v9 * v1;
+    let v23: Dd = v12 * v4;
+    let v24: Dd = v0 * v10;
+    let v25: Dd = v3 * v13;
+    let v26: Dd = -v22;
+    let v27: Dd = v26 - v23 - v24 - v25;
+    let v28: Dd = v27.exp();
+    let v29: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v30: Dd = v29 * v1;
+    let v31: Dd = v9 + v30;
+    let v32: Dd = v28 * v31;
+    let v33: Dd = v21 + v32;
+    let v34: Dd = v26 - v23;
+    let v35: Dd = v34.exp_m1();
+    let v36: Dd = v8 * v35 * v20;
+    let v37: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v38: Dd = v37 * v1;
+    let v39: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v40: Dd = v39 * v4;
+    let v41: Dd = -v38;
+    let v42: Dd = v41 - v40;
+    let v43: Dd = v42.exp();
+    let v44: Dd = v43 * v31;
+    let v45: Dd = v36 + v44;
+    let v46: Dd = v33 / v45;
+    let v47: Dd = -v24;
+    let v48: Dd = v47 - v25;
+    let v49: Dd = v48.exp();
+    let v50: Dd = v49 * v35;
+    let v51: Dd = v8 * v17;
+    let v52: Dd = v50 - v51;
+    let v53: Dd = v52 / v45;
+    [v46.to_f64(), v53.to_f64()]
 }
 /// `ddim_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1610,48 +1816,55 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(2.0, 0.0);
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v13 * v6;
-    let v21: Dd = v15 * v8;
-    let v22: Dd = -v20;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v15 * v1;
-    let v26: Dd = -v0;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v11 * v19;
-    let v29: Dd = v28 / v24;
-    let v30: Dd = Dd::new(1.0, 0.0);
-    let v31: Dd = v29 - v30;
-    let v32: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v33: Dd = v32 * v1;
-    let v34: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v35: Dd = v34 * v4;
-    let v36: Dd = -v33;
-    let v37: Dd = v36 - v35;
-    let v38: Dd = v37.exp_m1();
-    let v39: Dd = v34 * v1;
-    let v40: Dd = v13 + v39;
-    let v41: Dd = v12 * v19 * v24 * v27 * v31;
-    let v42: Dd = v38 * v40;
-    let v43: Dd = v41 / v42;
-    let v44: Dd = v11 - v43;
-    let v45: Dd = v12 * v19 * v24 * v31;
-    let v46: Dd = v45 / v42;
-    [v44.to_f64(), v46.to_f64()]
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v10: Dd = Dd::from_f64(t_next);
+    let v11: Dd = v9 * v10;
+    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v13: Dd = v10.square();
+    let v14: Dd = v12 * v13;
+    let v15: Dd = -v11;
+    let v16: Dd = v15 - v14;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v12 * v1;
+    let v19: Dd = -v0;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v8 * v17 * v20;
+    let v22: Dd = v9 * v1;
+    let v23: Dd = v12 * v4;
+    let v24: Dd = v0 * v10;
+    let v25: Dd = v3 * v13;
+    let v26: Dd = -v22;
+    let v27: Dd = v26 - v23 - v24 - v25;
+    let v28: Dd = v27.exp();
+    let v29: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v30: Dd = v29 * v1;
+    let v31: Dd = v9 + v30;
+    let v32: Dd = v28 * v31;
+    let v33: Dd = v21 + v32;
+    let v34: Dd = v26 - v23;
+    let v35: Dd = v34.exp_m1();
+    let v36: Dd = v8 * v35 * v20;
+    let v37: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v38: Dd = v37 * v1;
+    let v39: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v40: Dd = v39 * v4;
+    let v41: Dd = -v38;
+    let v42: Dd = v41 - v40;
+    let v43: Dd = v42.exp();
+    let v44: Dd = v43 * v31;
+    let v45: Dd = v36 + v44;
+    let v46: Dd = v33 / v45;
+    let v47: Dd = -v24;
+    let v48: Dd = v47 - v25;
+    let v49: Dd = v48.exp();
+    let v50: Dd = v49 * v35;
+    let v51: Dd = v8 * v17;
+    let v52: Dd = v50 - v51;
+    let v53: Dd = v52 / v45;
+    [v46.to_f64(), v53.to_f64()]
 }
 /// `dpm1_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///

@@ -133,12 +133,13 @@ pub fn lambda(t: f64) -> f64 {
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v4.ln();
-    let v6: Dd = v3.cos();
-    let v7: Dd = v6.ln();
-    let v8: Dd = v0 - v5 + v7;
-    v8.to_f64()
+    let v4: Dd = v3.cos();
+    let v5: Dd = v3.sin();
+    let v6: Dd = v4 - v5;
+    let v7: Dd = v6 / v5;
+    let v8: Dd = v7.ln_1p();
+    let v9: Dd = v0 + v8;
+    v9.to_f64()
 }
 /// `dlambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -167,13 +168,13 @@ pub fn log_snr(t: f64) -> f64 {
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = v5.ln();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v4.cos();
-    let v9: Dd = v8.ln();
+    let v5: Dd = v4.cos();
+    let v6: Dd = v4.sin();
+    let v7: Dd = v5 - v6;
+    let v8: Dd = v7 / v6;
+    let v9: Dd = v8.ln_1p();
     let v10: Dd = v1 * v9;
-    let v11: Dd = v0 - v7 + v10;
+    let v11: Dd = v0 + v10;
     v11.to_f64()
 }
 /// `snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -216,17 +217,44 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5 + v6;
-    let v8: Dd = v0 * v4;
-    let v9: Dd = v8 / v7;
-    [v9.to_f64(), v9.to_f64()]
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v3.cos();
+    let v13: Dd = v12.square();
+    let v14: Dd = v5 + v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v15.powi(3);
+    let v17: Dd = v0 * v4 * v11;
+    let v18: Dd = v17 / v16;
+    let v19: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v20: Dd = v12.powi(4);
+    let v21: Dd = v19 * v4 * v20 * v11;
+    let v22: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: Dd = v15.powi(5);
+    let v24: Dd = v22 * v4 * v12 * v23;
+    let v25: Dd = v19 * v4 * v11;
+    let v26: Dd = v19 * v4 * v13 * v11;
+    let v27: Dd = v12.powi(6);
+    let v28: Dd = v19 * v4 * v27 * v11;
+    let v29: Dd = v21 - v24 - v25 - v26 + v28;
+    let v30: Dd = v23 * v11;
+    let v31: Dd = Dd::new(2.0, 0.0);
+    let v32: Dd = v31 * v13 * v23 * v11;
+    let v33: Dd = v20 * v23 * v11;
+    let v34: Dd = v30 + v32 + v33;
+    let v35: Dd = v11 * v29;
+    let v36: Dd = v35 / v34;
+    [v18.to_f64(), v36.to_f64()]
 }
 /// `pf_velocity_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -245,20 +273,44 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5 + v6;
-    let v8: Dd = v0 * v4;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v11: Dd = v10 * v4;
-    let v12: Dd = v11 / v7;
-    [v9.to_f64(), v12.to_f64()]
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v3.cos();
+    let v13: Dd = v12.square();
+    let v14: Dd = v5 + v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v15.powi(3);
+    let v17: Dd = v0 * v4 * v11;
+    let v18: Dd = v17 / v16;
+    let v19: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v20: Dd = v12.powi(4);
+    let v21: Dd = v19 * v4 * v20 * v11;
+    let v22: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v23: Dd = v15.powi(5);
+    let v24: Dd = v22 * v4 * v12 * v23;
+    let v25: Dd = v19 * v4 * v11;
+    let v26: Dd = v19 * v4 * v13 * v11;
+    let v27: Dd = v12.powi(6);
+    let v28: Dd = v19 * v4 * v27 * v11;
+    let v29: Dd = v21 - v24 - v25 - v26 + v28;
+    let v30: Dd = v23 * v11;
+    let v31: Dd = Dd::new(2.0, 0.0);
+    let v32: Dd = v31 * v13 * v23 * v11;
+    let v33: Dd = v20 * v23 * v11;
+    let v34: Dd = v30 + v32 + v33;
+    let v35: Dd = v11 * v29;
+    let v36: Dd = v35 / v34;
+    [v18.to_f64(), v36.to_f64()]
 }
 /// `reverse_drift_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -277,23 +329,49 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v3.powi(3);
-    let v5: Dd = v2.sin();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = v3 + v4 + v6 - v8;
-    let v10: Dd = v3 + v4;
-    let v11: Dd = v9 / v10;
-    let v12: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v13: Dd = v7 - v1;
-    let v14: Dd = v12 * v5 * v13;
-    let v15: Dd = v14 / v10;
-    [v11.to_f64(), v15.to_f64()]
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = v2 * v1;
+    let v4: Dd = v3.sin();
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v0 * v1 * v4 * v11;
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v0 * v13 * v4 * v11;
+    let v15: Dd = v3.cos();
+    let v16: Dd = v15.square();
+    let v17: Dd = v5 + v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = v12 - v14 + v19;
+    let v21: Dd = v20 / v19;
+    let v22: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: Dd = v18.powi(5);
+    let v24: Dd = v22 * v1 * v4 * v15 * v23;
+    let v25: Dd = v22 * v13 * v4 * v15 * v23;
+    let v26: Dd = v0 * v1 * v4 * v16 * v11;
+    let v27: Dd = v0 * v13 * v4 * v16 * v11;
+    let v28: Dd = v15.powi(4);
+    let v29: Dd = v0 * v1 * v4 * v28 * v11;
+    let v30: Dd = v0 * v13 * v4 * v28 * v11;
+    let v31: Dd = v15.powi(6);
+    let v32: Dd = v0 * v1 * v4 * v31 * v11;
+    let v33: Dd = v0 * v13 * v4 * v31 * v11;
+    let v34: Dd = v24 - v25 + v12 - v14 + v26 - v27 - v29 + v30 - v32 + v33;
+    let v35: Dd = v23 * v11;
+    let v36: Dd = Dd::new(2.0, 0.0);
+    let v37: Dd = v36 * v16 * v23 * v11;
+    let v38: Dd = v28 * v23 * v11;
+    let v39: Dd = v35 + v37 + v38;
+    let v40: Dd = v11 * v34;
+    let v41: Dd = v40 / v39;
+    [v21.to_f64(), v41.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -330,30 +408,62 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v3.powi(3);
-    let v5: Dd = v2.sin();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = v3 + v4 + v6 - v8;
-    let v10: Dd = v3 + v4;
-    let v11: Dd = v9 / v10;
-    let v12: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v13: Dd = v7 - v1;
-    let v14: Dd = v12 * v5 * v13;
-    let v15: Dd = v14 / v10;
-    let v16: Dd = v13.abs();
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v19: Dd = v18 * v5;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v17 * v21;
-    [v11.to_f64(), v15.to_f64(), v22.to_f64()]
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = v2 * v1;
+    let v4: Dd = v3.sin();
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v0 * v1 * v4 * v11;
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v0 * v13 * v4 * v11;
+    let v15: Dd = v3.cos();
+    let v16: Dd = v15.square();
+    let v17: Dd = v5 + v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = v12 - v14 + v19;
+    let v21: Dd = v20 / v19;
+    let v22: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v23: Dd = v18.powi(5);
+    let v24: Dd = v22 * v1 * v4 * v15 * v23;
+    let v25: Dd = v22 * v13 * v4 * v15 * v23;
+    let v26: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v27: Dd = v26 * v1 * v4 * v11;
+    let v28: Dd = v26 * v13 * v4 * v11;
+    let v29: Dd = v26 * v1 * v4 * v16 * v11;
+    let v30: Dd = v26 * v13 * v4 * v16 * v11;
+    let v31: Dd = v15.powi(4);
+    let v32: Dd = v26 * v1 * v4 * v31 * v11;
+    let v33: Dd = v26 * v13 * v4 * v31 * v11;
+    let v34: Dd = v15.powi(6);
+    let v35: Dd = v26 * v1 * v4 * v34 * v11;
+    let v36: Dd = v26 * v13 * v4 * v34 * v11;
+    let v37: Dd = v24 - v25 + v27 - v28 + v29 - v30 - v32 + v33 - v35 + v36;
+    let v38: Dd = v23 * v11;
+    let v39: Dd = Dd::new(2.0, 0.0);
+    let v40: Dd = v39 * v16 * v23 * v11;
+    let v41: Dd = v31 * v23 * v11;
+    let v42: Dd = v38 + v40 + v41;
+    let v43: Dd = v11 * v37;
+    let v44: Dd = v43 / v42;
+    let v45: Dd = v13 - v1;
+    let v46: Dd = v45.abs();
+    let v47: Dd = v46.sqrt();
+    let v48: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: Dd = v15.powi(3);
+    let v50: Dd = v15 + v49;
+    let v51: Dd = v48 * v4;
+    let v52: Dd = v51 / v50;
+    let v53: Dd = v52.sqrt();
+    let v54: Dd = v47 * v53;
+    [v21.to_f64(), v44.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -421,24 +531,27 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v15: Dd = v0 + v14;
     let v16: Dd = v15.sqrt();
     let v17: Dd = v9 / v16;
-    let v18: Dd = v11.sin();
-    let v19: Dd = v4.cos();
-    let v20: Dd = v18 * v19;
-    let v21: Dd = v4.sin();
+    let v18: Dd = v4.cos();
+    let v19: Dd = v18.square();
+    let v20: Dd = v0 + v19;
+    let v21: Dd = v20.sqrt();
     let v22: Dd = v11.cos();
-    let v23: Dd = v21 * v22;
-    let v24: Dd = v20 - v23;
-    let v25: Dd = v19.square();
-    let v26: Dd = v0 + v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v22.square();
-    let v29: Dd = v0 + v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v5 * v24;
-    let v32: Dd = v27 * v30;
-    let v33: Dd = v31 / v32;
-    let v34: Dd = -v33;
-    [v17.to_f64(), v34.to_f64()]
+    let v23: Dd = v22.square();
+    let v24: Dd = v0 + v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v21 * v25 * v9;
+    let v27: Dd = v19 * v21 * v25 * v9;
+    let v28: Dd = v4.sin();
+    let v29: Dd = v11.sin();
+    let v30: Dd = v28 * v29 * v16;
+    let v31: Dd = v28 * v29 * v19 * v16;
+    let v32: Dd = v26 - v27 - v30 - v31;
+    let v33: Dd = v21 * v25 * v9 * v16;
+    let v34: Dd = v19 * v21 * v25 * v9 * v16;
+    let v35: Dd = v33 + v34;
+    let v36: Dd = v9 * v32;
+    let v37: Dd = v36 / v35;
+    [v17.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -493,23 +606,27 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v15: Dd = v0 + v14;
     let v16: Dd = v15.sqrt();
     let v17: Dd = v9 / v16;
-    let v18: Dd = v4.sin();
-    let v19: Dd = v11.sin();
-    let v20: Dd = v11.cos();
-    let v21: Dd = v20 * v5;
-    let v22: Dd = v21 / v19;
-    let v23: Dd = v22 - v0;
-    let v24: Dd = v4.cos();
-    let v25: Dd = v24.square();
-    let v26: Dd = v0 + v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v20.square();
-    let v29: Dd = v0 + v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v18 * v19 * v23;
-    let v32: Dd = v27 * v30;
-    let v33: Dd = v31 / v32;
-    [v17.to_f64(), v33.to_f64()]
+    let v18: Dd = v4.cos();
+    let v19: Dd = v18.square();
+    let v20: Dd = v0 + v19;
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v11.cos();
+    let v23: Dd = v22.square();
+    let v24: Dd = v0 + v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v21 * v25 * v9;
+    let v27: Dd = v19 * v21 * v25 * v9;
+    let v28: Dd = v4.sin();
+    let v29: Dd = v11.sin();
+    let v30: Dd = v28 * v29 * v16;
+    let v31: Dd = v28 * v29 * v19 * v16;
+    let v32: Dd = v26 - v27 - v30 - v31;
+    let v33: Dd = v21 * v25 * v9 * v16;
+    let v34: Dd = v19 * v21 * v25 * v9 * v16;
+    let v35: Dd = v33 + v34;
+    let v36: Dd = v9 * v32;
+    let v37: Dd = v36 / v35;
+    [v17.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -546,23 +663,45 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5 + v6;
-    let v8: Dd = v0 * v4;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = Dd::new(1.0, 0.0);
-    let v11: Dd = v5.square();
-    let v12: Dd = v10 + v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v1 * v13;
-    let v15: Dd = v14 / v7;
-    [v9.to_f64(), v15.to_f64()]
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v3.cos();
+    let v13: Dd = v12.square();
+    let v14: Dd = v5 + v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v15.powi(3);
+    let v17: Dd = v0 * v4 * v11;
+    let v18: Dd = v17 / v16;
+    let v19: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: Dd = v19 * v12;
+    let v21: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v22: Dd = v12.powi(3);
+    let v23: Dd = v21 * v22;
+    let v24: Dd = v12.powi(5);
+    let v25: Dd = v19 * v24;
+    let v26: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v27: Dd = v26 * v16 * v11;
+    let v28: Dd = v26 * v13 * v16 * v11;
+    let v29: Dd = v20 + v23 + v25 + v27 - v28;
+    let v30: Dd = v16 * v11;
+    let v31: Dd = Dd::new(2.0, 0.0);
+    let v32: Dd = v31 * v13 * v16 * v11;
+    let v33: Dd = v12.powi(4);
+    let v34: Dd = v33 * v16 * v11;
+    let v35: Dd = v30 + v32 + v34;
+    let v36: Dd = v11 * v29;
+    let v37: Dd = v36 / v35;
+    [v18.to_f64(), v37.to_f64()]
 }
 /// `pf_velocity_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -581,24 +720,45 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5 + v6;
-    let v8: Dd = v0 * v4;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = v5.square();
-    let v13: Dd = v11 + v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v10 * v14;
-    let v16: Dd = v15 / v7;
-    [v9.to_f64(), v16.to_f64()]
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v3.cos();
+    let v13: Dd = v12.square();
+    let v14: Dd = v5 + v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v15.powi(3);
+    let v17: Dd = v0 * v4 * v11;
+    let v18: Dd = v17 / v16;
+    let v19: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v20: Dd = v19 * v12;
+    let v21: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+    let v22: Dd = v12.powi(3);
+    let v23: Dd = v21 * v22;
+    let v24: Dd = v12.powi(5);
+    let v25: Dd = v19 * v24;
+    let v26: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v27: Dd = v26 * v16 * v11;
+    let v28: Dd = v26 * v13 * v16 * v11;
+    let v29: Dd = v20 + v23 + v25 + v27 - v28;
+    let v30: Dd = v16 * v11;
+    let v31: Dd = Dd::new(2.0, 0.0);
+    let v32: Dd = v31 * v13 * v16 * v11;
+    let v33: Dd = v12.powi(4);
+    let v34: Dd = v33 * v16 * v11;
+    let v35: Dd = v30 + v32 + v34;
+    let v36: Dd = v11 * v29;
+    let v37: Dd = v36 / v35;
+    [v18.to_f64(), v37.to_f64()]
 }
 /// `reverse_drift_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -617,26 +777,52 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v3.powi(3);
-    let v5: Dd = v2.sin();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = v3 + v4 + v6 - v8;
-    let v10: Dd = v3 + v4;
-    let v11: Dd = v9 / v10;
-    let v12: Dd = v7 - v1;
-    let v13: Dd = Dd::new(1.0, 0.0);
-    let v14: Dd = v3.square();
-    let v15: Dd = v13 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v0 * v12 * v16;
-    let v18: Dd = v17 / v10;
-    [v11.to_f64(), v18.to_f64()]
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = v2 * v1;
+    let v4: Dd = v3.sin();
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v0 * v1 * v4 * v11;
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v0 * v13 * v4 * v11;
+    let v15: Dd = v3.cos();
+    let v16: Dd = v15.square();
+    let v17: Dd = v5 + v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = v12 - v14 + v19;
+    let v21: Dd = v20 / v19;
+    let v22: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: Dd = v22 * v13 * v15;
+    let v24: Dd = v22 * v1 * v15;
+    let v25: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v26: Dd = v15.powi(3);
+    let v27: Dd = v25 * v1 * v26;
+    let v28: Dd = v25 * v13 * v26;
+    let v29: Dd = v15.powi(5);
+    let v30: Dd = v22 * v1 * v29;
+    let v31: Dd = v22 * v13 * v29;
+    let v32: Dd = v0 * v1 * v19 * v11;
+    let v33: Dd = v0 * v13 * v19 * v11;
+    let v34: Dd = v0 * v1 * v16 * v19 * v11;
+    let v35: Dd = v0 * v13 * v16 * v19 * v11;
+    let v36: Dd = v23 - v24 - v27 + v28 - v30 + v31 - v32 + v33 + v34 - v35;
+    let v37: Dd = v19 * v11;
+    let v38: Dd = Dd::new(2.0, 0.0);
+    let v39: Dd = v38 * v16 * v19 * v11;
+    let v40: Dd = v15.powi(4);
+    let v41: Dd = v40 * v19 * v11;
+    let v42: Dd = v37 + v39 + v41;
+    let v43: Dd = v11 * v36;
+    let v44: Dd = v43 / v42;
+    [v21.to_f64(), v44.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -673,33 +859,62 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v3.powi(3);
-    let v5: Dd = v2.sin();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = v3 + v4 + v6 - v8;
-    let v10: Dd = v3 + v4;
-    let v11: Dd = v9 / v10;
-    let v12: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v13: Dd = v7 - v1;
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v3.square();
-    let v16: Dd = v14 + v15;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v12 * v13 * v17;
-    let v19: Dd = v18 / v10;
-    let v20: Dd = v13.abs();
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v12 * v5;
-    let v23: Dd = v22 / v10;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v21 * v24;
-    [v11.to_f64(), v19.to_f64(), v25.to_f64()]
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = v2 * v1;
+    let v4: Dd = v3.sin();
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v0 * v1 * v4 * v11;
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v0 * v13 * v4 * v11;
+    let v15: Dd = v3.cos();
+    let v16: Dd = v15.square();
+    let v17: Dd = v5 + v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = v12 - v14 + v19;
+    let v21: Dd = v20 / v19;
+    let v22: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v23: Dd = v22 * v13 * v15;
+    let v24: Dd = v22 * v1 * v15;
+    let v25: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+    let v26: Dd = v15.powi(3);
+    let v27: Dd = v25 * v1 * v26;
+    let v28: Dd = v25 * v13 * v26;
+    let v29: Dd = v15.powi(5);
+    let v30: Dd = v22 * v1 * v29;
+    let v31: Dd = v22 * v13 * v29;
+    let v32: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v33: Dd = v32 * v1 * v19 * v11;
+    let v34: Dd = v32 * v13 * v19 * v11;
+    let v35: Dd = v32 * v1 * v16 * v19 * v11;
+    let v36: Dd = v32 * v13 * v16 * v19 * v11;
+    let v37: Dd = v23 - v24 - v27 + v28 - v30 + v31 - v33 + v34 + v35 - v36;
+    let v38: Dd = v19 * v11;
+    let v39: Dd = Dd::new(2.0, 0.0);
+    let v40: Dd = v39 * v16 * v19 * v11;
+    let v41: Dd = v15.powi(4);
+    let v42: Dd = v41 * v19 * v11;
+    let v43: Dd = v38 + v40 + v42;
+    let v44: Dd = v11 * v37;
+    let v45: Dd = v44 / v43;
+    let v46: Dd = v13 - v1;
+    let v47: Dd = v46.abs();
+    let v48: Dd = v47.sqrt();
+    let v49: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v50: Dd = v15 + v26;
+    let v51: Dd = v49 * v4;
+    let v52: Dd = v51 / v50;
+    let v53: Dd = v52.sqrt();
+    let v54: Dd = v48 * v53;
+    [v21.to_f64(), v45.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -763,17 +978,20 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v17: Dd = v9 / v16;
     let v18: Dd = v11.sin();
     let v19: Dd = v4.cos();
-    let v20: Dd = v18 * v19;
-    let v21: Dd = v4.sin();
-    let v22: Dd = v11.cos();
-    let v23: Dd = v21 * v22;
-    let v24: Dd = v20 - v23;
-    let v25: Dd = v22.square();
-    let v26: Dd = v0 + v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v19 * v27;
-    let v29: Dd = v24 / v28;
-    [v17.to_f64(), v29.to_f64()]
+    let v20: Dd = v19.square();
+    let v21: Dd = v0 + v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v18 * v22 * v16;
+    let v24: Dd = v4.sin();
+    let v25: Dd = v11.cos();
+    let v26: Dd = v25.square();
+    let v27: Dd = v0 + v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v24 * v28 * v9;
+    let v30: Dd = v23 - v29;
+    let v31: Dd = v22 * v28 * v16;
+    let v32: Dd = v30 / v31;
+    [v17.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -829,17 +1047,21 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v16: Dd = v15.sqrt();
     let v17: Dd = v9 / v16;
     let v18: Dd = v11.sin();
-    let v19: Dd = v11.cos();
-    let v20: Dd = v19 * v5;
-    let v21: Dd = v20 / v18;
-    let v22: Dd = v21 - v0;
-    let v23: Dd = v19.square();
-    let v24: Dd = v0 + v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v18 * v22;
-    let v27: Dd = v26 / v25;
-    let v28: Dd = -v27;
-    [v17.to_f64(), v28.to_f64()]
+    let v19: Dd = v4.cos();
+    let v20: Dd = v19.square();
+    let v21: Dd = v0 + v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v18 * v22 * v16;
+    let v24: Dd = v4.sin();
+    let v25: Dd = v11.cos();
+    let v26: Dd = v25.square();
+    let v27: Dd = v0 + v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v24 * v28 * v9;
+    let v30: Dd = v23 - v29;
+    let v31: Dd = v22 * v28 * v16;
+    let v32: Dd = v30 / v31;
+    [v17.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -876,23 +1098,49 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v3.sin();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v4.square();
-    let v8: Dd = v6 + v7;
-    let v9: Dd = v0 * v4;
-    let v10: Dd = v5 * v8;
-    let v11: Dd = v9 / v10;
-    let v12: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
-    let v13: Dd = v8.sqrt();
-    let v14: Dd = v5 * v13;
-    let v15: Dd = v12 / v14;
-    [v11.to_f64(), v15.to_f64()]
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.cos();
+    let v4: Dd = v0 * v3;
+    let v5: Dd = v3.powi(3);
+    let v6: Dd = v0 * v5;
+    let v7: Dd = Dd::new(1.0, 0.0);
+    let v8: Dd = v3.square();
+    let v9: Dd = v7 + v8;
+    let v10: Dd = v0 * v3 * v9;
+    let v11: Dd = v4 - v6 + v10;
+    let v12: Dd = v2.sin();
+    let v13: Dd = v12 * v9;
+    let v14: Dd = v11 / v13;
+    let v15: Dd = v9.sqrt();
+    let v16: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v17: Dd = v15.powi(3);
+    let v18: Dd = Dd::new(0.5, 0.0);
+    let v19: Dd = v2.tan();
+    let v20: Dd = v19.square();
+    let v21: Dd = v18 * v20;
+    let v22: Dd = v7 + v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v16 * v8 * v17 * v23;
+    let v25: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v26: Dd = v25 * v3;
+    let v27: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v28: Dd = v27 * v5;
+    let v29: Dd = v3.powi(5);
+    let v30: Dd = v25 * v29;
+    let v31: Dd = v16 * v17 * v23;
+    let v32: Dd = v24 - v26 - v28 - v30 - v31;
+    let v33: Dd = v17 * v23;
+    let v34: Dd = Dd::new(2.0, 0.0);
+    let v35: Dd = v34 * v8 * v17 * v23;
+    let v36: Dd = v3.powi(4);
+    let v37: Dd = v36 * v17 * v23;
+    let v38: Dd = v33 + v35 + v37;
+    let v39: Dd = v15 * v32;
+    let v40: Dd = v12 * v38;
+    let v41: Dd = v39 / v40;
+    [v14.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -911,29 +1159,49 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5, 0.0);
-    let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = v2 * v7;
-    let v9: Dd = v1 + v8;
-    let v10: Dd = v5.sin();
-    let v11: Dd = v6.powi(3);
-    let v12: Dd = v6 + v11;
-    let v13: Dd = v0 * v9;
-    let v14: Dd = v10 * v12;
-    let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(-4.442882938158366, -1.452273931226085e-16);
-    let v17: Dd = Dd::new(1.0, 0.0);
-    let v18: Dd = v17 + v7;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v10 * v19;
-    let v21: Dd = v16 / v20;
-    [v15.to_f64(), v21.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.cos();
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 + v5;
+    let v7: Dd = v6.sqrt();
+    let v8: Dd = Dd::new(0.5, 0.0);
+    let v9: Dd = v3.tan();
+    let v10: Dd = v9.square();
+    let v11: Dd = v8 * v10;
+    let v12: Dd = v0 + v11;
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v15: Dd = v14 * v4;
+    let v16: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+    let v17: Dd = v4.powi(3);
+    let v18: Dd = v16 * v17;
+    let v19: Dd = v4.powi(5);
+    let v20: Dd = v14 * v19;
+    let v21: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v22: Dd = v7.powi(3);
+    let v23: Dd = v21 * v22 * v13;
+    let v24: Dd = v21 * v5 * v22 * v13;
+    let v25: Dd = v15 + v18 + v20 + v23 - v24;
+    let v26: Dd = v3.sin();
+    let v27: Dd = v22 * v13;
+    let v28: Dd = Dd::new(2.0, 0.0);
+    let v29: Dd = v28 * v5 * v22 * v13;
+    let v30: Dd = v4.powi(4);
+    let v31: Dd = v30 * v22 * v13;
+    let v32: Dd = v27 + v29 + v31;
+    let v33: Dd = v7 * v13 * v25;
+    let v34: Dd = v26 * v32;
+    let v35: Dd = v33 / v34;
+    let v36: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v37: Dd = v36 * v5 * v22 * v13;
+    let v38: Dd = v36 * v22 * v13;
+    let v39: Dd = v37 - v15 - v18 - v20 - v38;
+    let v40: Dd = v7 * v39;
+    let v41: Dd = v40 / v34;
+    [v35.to_f64(), v41.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -952,31 +1220,52 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v5: Dd = v2.cos();
-    let v6: Dd = v4 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v4 * v7 * v5;
-    let v9: Dd = v5.square();
-    let v10: Dd = v3 * v9;
-    let v11: Dd = v3 - v6 + v8 + v10;
-    let v12: Dd = v3 + v10;
-    let v13: Dd = v11 / v12;
-    let v14: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
-    let v15: Dd = v7 - v1;
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = v16 + v9;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v5.powi(3);
-    let v20: Dd = v5 + v19;
-    let v21: Dd = v14 * v5 * v15 * v18;
-    let v22: Dd = v3 * v20;
-    let v23: Dd = v21 / v22;
-    [v13.to_f64(), v23.to_f64()]
+    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: Dd = Dd::from_f64(t_next);
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4.cos();
+    let v6: Dd = v0 * v1 * v5;
+    let v7: Dd = v0 * v3 * v5;
+    let v8: Dd = v4.sin();
+    let v9: Dd = Dd::new(1.0, 0.0);
+    let v10: Dd = v5.square();
+    let v11: Dd = v9 + v10;
+    let v12: Dd = v8 * v11;
+    let v13: Dd = v6 - v7 + v12;
+    let v14: Dd = v13 / v12;
+    let v15: Dd = v11.sqrt();
+    let v16: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v17: Dd = v5.powi(3);
+    let v18: Dd = v16 * v3 * v17;
+    let v19: Dd = v16 * v1 * v17;
+    let v20: Dd = v5.powi(5);
+    let v21: Dd = v0 * v3 * v20;
+    let v22: Dd = v0 * v1 * v20;
+    let v23: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: Dd = v15.powi(3);
+    let v25: Dd = Dd::new(0.5, 0.0);
+    let v26: Dd = v4.tan();
+    let v27: Dd = v26.square();
+    let v28: Dd = v25 * v27;
+    let v29: Dd = v9 + v28;
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v23 * v3 * v24 * v30;
+    let v32: Dd = v23 * v1 * v24 * v30;
+    let v33: Dd = v23 * v3 * v10 * v24 * v30;
+    let v34: Dd = v23 * v1 * v10 * v24 * v30;
+    let v35: Dd = v7 - v6 + v18 - v19 + v21 - v22 + v31 - v32 - v33 + v34;
+    let v36: Dd = v24 * v30;
+    let v37: Dd = Dd::new(2.0, 0.0);
+    let v38: Dd = v37 * v10 * v24 * v30;
+    let v39: Dd = v5.powi(4);
+    let v40: Dd = v39 * v24 * v30;
+    let v41: Dd = v36 + v38 + v40;
+    let v42: Dd = v15 * v35;
+    let v43: Dd = v8 * v41;
+    let v44: Dd = v42 / v43;
+    [v14.to_f64(), v44.to_f64()]
 }
 /// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1013,40 +1302,70 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = v4.cos();
-    let v7: Dd = v5 * v6;
-    let v8: Dd = Dd::new(4.71238898038469, 1.8369701987210297e-16);
-    let v9: Dd = v6.square();
-    let v10: Dd = v8 * v3 * v9;
-    let v11: Dd = v8 * v1 * v9;
-    let v12: Dd = v6.powi(3);
-    let v13: Dd = v5 * v12;
-    let v14: Dd = v2 - v4 + v7 - v10 + v11 + v13;
-    let v15: Dd = v7 + v13;
-    let v16: Dd = v14 / v15;
-    let v17: Dd = Dd::new(-4.442882938158366, -1.452273931226085e-16);
-    let v18: Dd = v1 - v3;
-    let v19: Dd = Dd::new(1.0, 0.0);
-    let v20: Dd = v19 + v9;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v6 + v12;
-    let v23: Dd = v17 * v6 * v18 * v21;
-    let v24: Dd = v5 * v22;
-    let v25: Dd = v23 / v24;
-    let v26: Dd = v18.abs();
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v29: Dd = v28 * v5;
-    let v30: Dd = v29 / v22;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = v27 * v31;
-    [v16.to_f64(), v25.to_f64(), v32.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.cos();
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 + v5;
+    let v7: Dd = v6.sqrt();
+    let v8: Dd = Dd::new(0.5, 0.0);
+    let v9: Dd = v3.tan();
+    let v10: Dd = v9.square();
+    let v11: Dd = v8 * v10;
+    let v12: Dd = v0 + v11;
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v15: Dd = Dd::from_f64(t_next);
+    let v16: Dd = v14 * v15 * v4;
+    let v17: Dd = v14 * v2 * v4;
+    let v18: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: Dd = v4.powi(3);
+    let v20: Dd = v18 * v2 * v19;
+    let v21: Dd = v18 * v15 * v19;
+    let v22: Dd = v4.powi(5);
+    let v23: Dd = v14 * v2 * v22;
+    let v24: Dd = v14 * v15 * v22;
+    let v25: Dd = v3.sin();
+    let v26: Dd = v25 * v6;
+    let v27: Dd = Dd::new(2.0, 0.0);
+    let v28: Dd = v27 * v25 * v5 * v6;
+    let v29: Dd = v4.powi(4);
+    let v30: Dd = v25 * v29 * v6;
+    let v31: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: Dd = v7.powi(3);
+    let v33: Dd = v31 * v2 * v32 * v13;
+    let v34: Dd = v31 * v15 * v32 * v13;
+    let v35: Dd = v31 * v2 * v5 * v32 * v13;
+    let v36: Dd = v31 * v15 * v5 * v32 * v13;
+    let v37: Dd = v16 - v17 - v20 + v21 - v23 + v24 + v26 + v28 + v30 - v33 + v34 + v35
+        - v36;
+    let v38: Dd = v32 * v13;
+    let v39: Dd = v27 * v5 * v32 * v13;
+    let v40: Dd = v29 * v32 * v13;
+    let v41: Dd = v38 + v39 + v40;
+    let v42: Dd = v7 * v13 * v37;
+    let v43: Dd = v25 * v41;
+    let v44: Dd = v42 / v43;
+    let v45: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v46: Dd = v45 * v2 * v32 * v13;
+    let v47: Dd = v45 * v15 * v32 * v13;
+    let v48: Dd = v45 * v2 * v5 * v32 * v13;
+    let v49: Dd = v45 * v15 * v5 * v32 * v13;
+    let v50: Dd = v17 - v16 + v20 - v21 + v23 - v24 + v46 - v47 - v48 + v49;
+    let v51: Dd = v7 * v50;
+    let v52: Dd = v51 / v43;
+    let v53: Dd = v15 - v2;
+    let v54: Dd = v53.abs();
+    let v55: Dd = v54.sqrt();
+    let v56: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v57: Dd = v4 + v19;
+    let v58: Dd = v56 * v25;
+    let v59: Dd = v58 / v57;
+    let v60: Dd = v59.sqrt();
+    let v61: Dd = v55 * v60;
+    [v44.to_f64(), v52.to_f64(), v61.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1109,13 +1428,23 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v16: Dd = v3 * v10;
     let v17: Dd = v11 * v15;
     let v18: Dd = v16 / v17;
-    let v19: Dd = Dd::new(-1.4142135623730951, 9.667293313452913e-17);
-    let v20: Dd = v3 * v7;
-    let v21: Dd = v11 * v12;
-    let v22: Dd = v20 - v21;
-    let v23: Dd = v19 * v22;
-    let v24: Dd = v23 / v17;
-    [v18.to_f64(), v24.to_f64()]
+    let v19: Dd = Dd::new(0.5, 0.0);
+    let v20: Dd = v6.tan();
+    let v21: Dd = v20.square();
+    let v22: Dd = v19 * v21;
+    let v23: Dd = v4 + v22;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v11 * v15 * v24;
+    let v26: Dd = v2.tan();
+    let v27: Dd = v26.square();
+    let v28: Dd = v19 * v27;
+    let v29: Dd = v4 + v28;
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v3 * v10 * v30;
+    let v32: Dd = v25 - v31;
+    let v33: Dd = v11 * v15 * v24 * v30;
+    let v34: Dd = v32 / v33;
+    [v18.to_f64(), v34.to_f64()]
 }
 /// `ddim_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1171,12 +1500,23 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v16: Dd = v3 * v10;
     let v17: Dd = v11 * v15;
     let v18: Dd = v16 / v17;
-    let v19: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v20: Dd = v19 * v11 * v12;
-    let v21: Dd = v19 * v3 * v7;
-    let v22: Dd = v20 - v21;
-    let v23: Dd = v22 / v17;
-    [v18.to_f64(), v23.to_f64()]
+    let v19: Dd = Dd::new(0.5, 0.0);
+    let v20: Dd = v6.tan();
+    let v21: Dd = v20.square();
+    let v22: Dd = v19 * v21;
+    let v23: Dd = v4 + v22;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v11 * v15 * v24;
+    let v26: Dd = v2.tan();
+    let v27: Dd = v26.square();
+    let v28: Dd = v19 * v27;
+    let v29: Dd = v4 + v28;
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v3 * v10 * v30;
+    let v32: Dd = v25 - v31;
+    let v33: Dd = v11 * v15 * v24 * v30;
+    let v34: Dd = v32 / v33;
+    [v18.to_f64(), v34.to_f64()]
 }
 /// `dpm1_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1235,17 +1575,27 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = v2.cos();
-    let v5: Dd = v4.powi(3);
-    let v6: Dd = v4 + v5;
-    let v7: Dd = v0 * v3;
-    let v8: Dd = v7 / v6;
-    let v9: Dd = Dd::new(2.0, 0.0);
-    [v8.to_f64(), v9.to_f64()]
+    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.sin();
+    let v5: Dd = Dd::new(1.0, 0.0);
+    let v6: Dd = Dd::new(0.5, 0.0);
+    let v7: Dd = v3.tan();
+    let v8: Dd = v7.square();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = v5 + v9;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v3.cos();
+    let v13: Dd = v12.square();
+    let v14: Dd = v5 + v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v15.powi(3);
+    let v17: Dd = v0 * v4 * v11;
+    let v18: Dd = v17 / v16;
+    let v19: Dd = Dd::new(2.0, 0.0);
+    [v18.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1305,31 +1655,43 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v3.powi(3);
-    let v5: Dd = v2.sin();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = v3 + v4 - v6 + v8;
-    let v10: Dd = v3 + v4;
-    let v11: Dd = v9 / v10;
-    let v12: Dd = Dd::new(2.0, 0.0);
-    let v13: Dd = v12 * v7;
-    let v14: Dd = v12 * v1;
-    let v15: Dd = v13 - v14;
-    let v16: Dd = v7 - v1;
-    let v17: Dd = v16.abs();
+    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: Dd = Dd::from_f64(t_next);
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4.sin();
+    let v6: Dd = Dd::new(1.0, 0.0);
+    let v7: Dd = Dd::new(0.5, 0.0);
+    let v8: Dd = v4.tan();
+    let v9: Dd = v8.square();
+    let v10: Dd = v7 * v9;
+    let v11: Dd = v6 + v10;
+    let v12: Dd = v11.sqrt();
+    let v13: Dd = v0 * v1 * v5 * v12;
+    let v14: Dd = v0 * v3 * v5 * v12;
+    let v15: Dd = v4.cos();
+    let v16: Dd = v15.square();
+    let v17: Dd = v6 + v16;
     let v18: Dd = v17.sqrt();
-    let v19: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: Dd = v19 * v5;
-    let v21: Dd = v20 / v10;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v18 * v22;
-    [v11.to_f64(), v15.to_f64(), v23.to_f64()]
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = v13 - v14 + v19;
+    let v21: Dd = v20 / v19;
+    let v22: Dd = Dd::new(2.0, 0.0);
+    let v23: Dd = v22 * v1;
+    let v24: Dd = v22 * v3;
+    let v25: Dd = v23 - v24;
+    let v26: Dd = v1 - v3;
+    let v27: Dd = v26.abs();
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: Dd = v15.powi(3);
+    let v31: Dd = v15 + v30;
+    let v32: Dd = v29 * v5;
+    let v33: Dd = v32 / v31;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v28 * v34;
+    [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1373,38 +1735,64 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v0 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
-    let v8: Dd = Dd::new(2.0, 0.0);
-    let v9: Dd = v2.cos();
-    let v10: Dd = v5.cos();
-    let v11: Dd = v8 * v9 * v10;
-    let v12: Dd = v7 + v11;
-    let v13: Dd = Dd::new(1.0, 0.0);
-    let v14: Dd = v9.square();
-    let v15: Dd = v13 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v10.square();
-    let v18: Dd = v13 + v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v16 * v19;
-    let v21: Dd = v12 / v20;
-    let v22: Dd = Dd::new(0.6366197723675814, -3.935735335036497e-17);
-    let v23: Dd = v9.powi(3);
-    let v24: Dd = v9 + v23;
-    let v25: Dd = v6 * v9;
-    let v26: Dd = v3 * v10;
-    let v27: Dd = v25 - v26;
-    let v28: Dd = v22 * v24 * v27;
-    let v29: Dd = v9 * v16 * v19;
-    let v30: Dd = v28 / v29;
-    [v21.to_f64(), v30.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.cos();
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 + v5;
+    let v7: Dd = v6.sqrt();
+    let v8: Dd = v7.powi(3);
+    let v9: Dd = Dd::new(0.5, 0.0);
+    let v10: Dd = v3.tan();
+    let v11: Dd = v10.square();
+    let v12: Dd = v9 * v11;
+    let v13: Dd = v0 + v12;
+    let v14: Dd = v13.sqrt();
+    let v15: Dd = v8 * v14;
+    let v16: Dd = Dd::new(2.0, 0.0);
+    let v17: Dd = v16 * v5 * v8 * v14;
+    let v18: Dd = v4.powi(4);
+    let v19: Dd = v18 * v8 * v14;
+    let v20: Dd = v15 + v17 + v19;
+    let v21: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v22: Dd = Dd::from_f64(t_next);
+    let v23: Dd = v1 * v22;
+    let v24: Dd = v23.cos();
+    let v25: Dd = v24.square();
+    let v26: Dd = v0 + v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v21 * v4 * v27;
+    let v29: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v30: Dd = v3.sin();
+    let v31: Dd = v23.sin();
+    let v32: Dd = v23.tan();
+    let v33: Dd = v32.square();
+    let v34: Dd = v9 * v33;
+    let v35: Dd = v0 + v34;
+    let v36: Dd = v35.sqrt();
+    let v37: Dd = v29 * v30 * v31 * v36;
+    let v38: Dd = v28 + v37;
+    let v39: Dd = v21 * v4;
+    let v40: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v41: Dd = v4.powi(3);
+    let v42: Dd = v40 * v41;
+    let v43: Dd = v4.powi(5);
+    let v44: Dd = v21 * v43;
+    let v45: Dd = v29 * v8 * v14;
+    let v46: Dd = v29 * v5 * v8 * v14;
+    let v47: Dd = v39 + v42 + v44 + v45 - v46;
+    let v48: Dd = v20 * v38;
+    let v49: Dd = v8 * v27 * v36 * v47;
+    let v50: Dd = v48 / v49;
+    let v51: Dd = v31 * v7 * v36;
+    let v52: Dd = v30 * v27 * v14;
+    let v53: Dd = v51 - v52;
+    let v54: Dd = v20 * v53;
+    let v55: Dd = v7 * v27 * v14 * v36 * v47;
+    let v56: Dd = v54 / v55;
+    [v50.to_f64(), v56.to_f64()]
 }
 /// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1441,38 +1829,64 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v0 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
-    let v8: Dd = Dd::new(2.0, 0.0);
-    let v9: Dd = v2.cos();
-    let v10: Dd = v5.cos();
-    let v11: Dd = v8 * v9 * v10;
-    let v12: Dd = v7 + v11;
-    let v13: Dd = Dd::new(1.0, 0.0);
-    let v14: Dd = v9.square();
-    let v15: Dd = v13 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v10.square();
-    let v18: Dd = v13 + v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v16 * v19;
-    let v21: Dd = v12 / v20;
-    let v22: Dd = Dd::new(-0.6366197723675814, 3.935735335036497e-17);
-    let v23: Dd = v9.powi(3);
-    let v24: Dd = v9 + v23;
-    let v25: Dd = v2.tan();
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v26 / v6;
-    let v28: Dd = v27 - v13;
-    let v29: Dd = v22 * v6 * v24 * v28;
-    let v30: Dd = v29 / v20;
-    [v21.to_f64(), v30.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.cos();
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 + v5;
+    let v7: Dd = v6.sqrt();
+    let v8: Dd = v7.powi(3);
+    let v9: Dd = Dd::new(0.5, 0.0);
+    let v10: Dd = v3.tan();
+    let v11: Dd = v10.square();
+    let v12: Dd = v9 * v11;
+    let v13: Dd = v0 + v12;
+    let v14: Dd = v13.sqrt();
+    let v15: Dd = v8 * v14;
+    let v16: Dd = Dd::new(2.0, 0.0);
+    let v17: Dd = v16 * v5 * v8 * v14;
+    let v18: Dd = v4.powi(4);
+    let v19: Dd = v18 * v8 * v14;
+    let v20: Dd = v15 + v17 + v19;
+    let v21: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v22: Dd = Dd::from_f64(t_next);
+    let v23: Dd = v1 * v22;
+    let v24: Dd = v23.cos();
+    let v25: Dd = v24.square();
+    let v26: Dd = v0 + v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v21 * v4 * v27;
+    let v29: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v30: Dd = v3.sin();
+    let v31: Dd = v23.sin();
+    let v32: Dd = v23.tan();
+    let v33: Dd = v32.square();
+    let v34: Dd = v9 * v33;
+    let v35: Dd = v0 + v34;
+    let v36: Dd = v35.sqrt();
+    let v37: Dd = v29 * v30 * v31 * v36;
+    let v38: Dd = v28 + v37;
+    let v39: Dd = v21 * v4;
+    let v40: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v41: Dd = v4.powi(3);
+    let v42: Dd = v40 * v41;
+    let v43: Dd = v4.powi(5);
+    let v44: Dd = v21 * v43;
+    let v45: Dd = v29 * v8 * v14;
+    let v46: Dd = v29 * v5 * v8 * v14;
+    let v47: Dd = v39 + v42 + v44 + v45 - v46;
+    let v48: Dd = v20 * v38;
+    let v49: Dd = v8 * v27 * v36 * v47;
+    let v50: Dd = v48 / v49;
+    let v51: Dd = v31 * v7 * v36;
+    let v52: Dd = v30 * v27 * v14;
+    let v53: Dd = v51 - v52;
+    let v54: Dd = v20 * v53;
+    let v55: Dd = v7 * v27 * v14 * v36 * v47;
+    let v56: Dd = v54 / v55;
+    [v50.to_f64(), v56.to_f64()]
 }
 /// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1509,16 +1923,40 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 + v6;
-    let v8: Dd = v0 / v7;
-    [v8.to_f64()]
+    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.cos();
+    let v5: Dd = v0 * v4;
+    let v6: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v7: Dd = v4.powi(3);
+    let v8: Dd = v6 * v7;
+    let v9: Dd = v4.powi(5);
+    let v10: Dd = v0 * v9;
+    let v11: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v12: Dd = Dd::new(1.0, 0.0);
+    let v13: Dd = v4.square();
+    let v14: Dd = v12 + v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v15.powi(3);
+    let v17: Dd = Dd::new(0.5, 0.0);
+    let v18: Dd = v3.tan();
+    let v19: Dd = v18.square();
+    let v20: Dd = v17 * v19;
+    let v21: Dd = v12 + v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v11 * v16 * v22;
+    let v24: Dd = v11 * v13 * v16 * v22;
+    let v25: Dd = v5 + v8 + v10 + v23 - v24;
+    let v26: Dd = v16 * v22;
+    let v27: Dd = Dd::new(2.0, 0.0);
+    let v28: Dd = v27 * v13 * v16 * v22;
+    let v29: Dd = v4.powi(4);
+    let v30: Dd = v29 * v16 * v22;
+    let v31: Dd = v26 + v28 + v30;
+    let v32: Dd = v25 / v31;
+    [v32.to_f64()]
 }
 /// `pf_velocity_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1538,21 +1976,59 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = v2.cos();
-    let v5: Dd = v4.powi(3);
-    let v6: Dd = v4 + v5;
-    let v7: Dd = v0 * v3;
-    let v8: Dd = v7 / v6;
-    let v9: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v10: Dd = Dd::new(1.0, 0.0);
-    let v11: Dd = v4.square();
-    let v12: Dd = v10 + v11;
-    let v13: Dd = v9 / v12;
-    [v8.to_f64(), v13.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(0.5, 0.0);
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4.tan();
+    let v6: Dd = v5.square();
+    let v7: Dd = v1 * v6;
+    let v8: Dd = v0 + v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: Dd = v4.sin();
+    let v12: Dd = v4.cos();
+    let v13: Dd = v12.square();
+    let v14: Dd = v0 + v13;
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v15.powi(5);
+    let v17: Dd = v10 * v11 * v12 * v16;
+    let v18: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v19: Dd = v18 * v11 * v9;
+    let v20: Dd = v18 * v11 * v13 * v9;
+    let v21: Dd = v12.powi(4);
+    let v22: Dd = v18 * v11 * v21 * v9;
+    let v23: Dd = v12.powi(6);
+    let v24: Dd = v18 * v11 * v23 * v9;
+    let v25: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v26: Dd = v25 * v11 * v14 * v9;
+    let v27: Dd = v18 * v11 * v13 * v14 * v9;
+    let v28: Dd = v25 * v11 * v21 * v14 * v9;
+    let v29: Dd = v17 + v19 + v20 - v22 - v24 - v26 - v27 - v28;
+    let v30: Dd = v16 * v9;
+    let v31: Dd = Dd::new(2.0, 0.0);
+    let v32: Dd = v31 * v13 * v16 * v9;
+    let v33: Dd = v21 * v16 * v9;
+    let v34: Dd = v30 + v32 + v33;
+    let v35: Dd = v9 * v29;
+    let v36: Dd = v35 / v34;
+    let v37: Dd = v10 * v12;
+    let v38: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+    let v39: Dd = v12.powi(3);
+    let v40: Dd = v38 * v39;
+    let v41: Dd = v12.powi(5);
+    let v42: Dd = v10 * v41;
+    let v43: Dd = v15.powi(3);
+    let v44: Dd = v18 * v43 * v9;
+    let v45: Dd = v18 * v13 * v43 * v9;
+    let v46: Dd = v37 + v40 + v42 + v44 - v45;
+    let v47: Dd = v43 * v9;
+    let v48: Dd = v31 * v13 * v43 * v9;
+    let v49: Dd = v21 * v43 * v9;
+    let v50: Dd = v47 + v48 + v49;
+    let v51: Dd = v46 / v50;
+    [v36.to_f64(), v51.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1572,19 +2048,75 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v3 - v5;
-    let v7: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: Dd = v7 * v4;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v9.square();
-    let v11: Dd = v0 + v10;
-    let v12: Dd = v6 / v11;
-    [v0.to_f64(), v12.to_f64()]
+    let v1: Dd = Dd::new(0.5, 0.0);
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4.tan();
+    let v6: Dd = v5.square();
+    let v7: Dd = v1 * v6;
+    let v8: Dd = v0 + v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: Dd = Dd::from_f64(t_next);
+    let v12: Dd = v4.sin();
+    let v13: Dd = v4.cos();
+    let v14: Dd = v13.square();
+    let v15: Dd = v0 + v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v16.powi(5);
+    let v18: Dd = v10 * v11 * v12 * v13 * v17;
+    let v19: Dd = v10 * v3 * v12 * v13 * v17;
+    let v20: Dd = Dd::new(2.0, 0.0);
+    let v21: Dd = v20 * v14 * v17;
+    let v22: Dd = v13.powi(4);
+    let v23: Dd = v22 * v17;
+    let v24: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: Dd = v24 * v3 * v12 * v9;
+    let v26: Dd = v24 * v11 * v12 * v9;
+    let v27: Dd = v24 * v3 * v12 * v14 * v9;
+    let v28: Dd = v24 * v11 * v12 * v14 * v9;
+    let v29: Dd = v24 * v3 * v12 * v22 * v9;
+    let v30: Dd = v24 * v11 * v12 * v22 * v9;
+    let v31: Dd = v13.powi(6);
+    let v32: Dd = v24 * v3 * v12 * v31 * v9;
+    let v33: Dd = v24 * v11 * v12 * v31 * v9;
+    let v34: Dd = v24 * v3 * v12 * v15 * v9;
+    let v35: Dd = v24 * v11 * v12 * v15 * v9;
+    let v36: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v37: Dd = v36 * v3 * v12 * v14 * v15 * v9;
+    let v38: Dd = v36 * v11 * v12 * v14 * v15 * v9;
+    let v39: Dd = v24 * v3 * v12 * v22 * v15 * v9;
+    let v40: Dd = v24 * v11 * v12 * v22 * v15 * v9;
+    let v41: Dd = v18 - v19 + v21 + v23 - v25 + v26 - v27 + v28 + v29 - v30 + v32 - v33
+        + v34 - v35 + v37 - v38 + v39 - v40 + v17;
+    let v42: Dd = v17 * v9;
+    let v43: Dd = v20 * v14 * v17 * v9;
+    let v44: Dd = v22 * v17 * v9;
+    let v45: Dd = v42 + v43 + v44;
+    let v46: Dd = v9 * v41;
+    let v47: Dd = v46 / v45;
+    let v48: Dd = v10 * v11 * v13;
+    let v49: Dd = v10 * v3 * v13;
+    let v50: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v51: Dd = v13.powi(3);
+    let v52: Dd = v50 * v3 * v51;
+    let v53: Dd = v50 * v11 * v51;
+    let v54: Dd = v13.powi(5);
+    let v55: Dd = v10 * v3 * v54;
+    let v56: Dd = v10 * v11 * v54;
+    let v57: Dd = v16.powi(3);
+    let v58: Dd = v24 * v3 * v57 * v9;
+    let v59: Dd = v24 * v11 * v57 * v9;
+    let v60: Dd = v24 * v3 * v14 * v57 * v9;
+    let v61: Dd = v24 * v11 * v14 * v57 * v9;
+    let v62: Dd = v48 - v49 - v52 + v53 - v55 + v56 - v58 + v59 + v60 - v61;
+    let v63: Dd = v57 * v9;
+    let v64: Dd = v20 * v14 * v57 * v9;
+    let v65: Dd = v22 * v57 * v9;
+    let v66: Dd = v63 + v64 + v65;
+    let v67: Dd = v62 / v66;
+    [v47.to_f64(), v67.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1621,35 +2153,85 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v3.powi(3);
-    let v5: Dd = v2.sin();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = v3 + v4 - v6 + v8;
-    let v10: Dd = v3 + v4;
-    let v11: Dd = v9 / v10;
-    let v12: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v13: Dd = v12 * v7;
-    let v14: Dd = v12 * v1;
-    let v15: Dd = v13 - v14;
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = v3.square();
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v15 / v18;
-    let v20: Dd = v7 - v1;
-    let v21: Dd = v20.abs();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v24: Dd = v23 * v5;
-    let v25: Dd = v24 / v10;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v22 * v26;
-    [v11.to_f64(), v19.to_f64(), v27.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(0.5, 0.0);
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4.tan();
+    let v6: Dd = v5.square();
+    let v7: Dd = v1 * v6;
+    let v8: Dd = v0 + v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: Dd = Dd::from_f64(t_next);
+    let v12: Dd = v4.sin();
+    let v13: Dd = v4.cos();
+    let v14: Dd = v13.square();
+    let v15: Dd = v0 + v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v16.powi(5);
+    let v18: Dd = v10 * v11 * v12 * v13 * v17;
+    let v19: Dd = v10 * v3 * v12 * v13 * v17;
+    let v20: Dd = Dd::new(2.0, 0.0);
+    let v21: Dd = v20 * v14 * v17;
+    let v22: Dd = v13.powi(4);
+    let v23: Dd = v22 * v17;
+    let v24: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v25: Dd = v24 * v3 * v12 * v9;
+    let v26: Dd = v24 * v11 * v12 * v9;
+    let v27: Dd = v24 * v3 * v12 * v14 * v9;
+    let v28: Dd = v24 * v11 * v12 * v14 * v9;
+    let v29: Dd = v24 * v3 * v12 * v22 * v9;
+    let v30: Dd = v24 * v11 * v12 * v22 * v9;
+    let v31: Dd = v13.powi(6);
+    let v32: Dd = v24 * v3 * v12 * v31 * v9;
+    let v33: Dd = v24 * v11 * v12 * v31 * v9;
+    let v34: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v35: Dd = v34 * v3 * v12 * v15 * v9;
+    let v36: Dd = v34 * v11 * v12 * v15 * v9;
+    let v37: Dd = v24 * v3 * v12 * v14 * v15 * v9;
+    let v38: Dd = v24 * v11 * v12 * v14 * v15 * v9;
+    let v39: Dd = v34 * v3 * v12 * v22 * v15 * v9;
+    let v40: Dd = v34 * v11 * v12 * v22 * v15 * v9;
+    let v41: Dd = v18 - v19 + v21 + v23 - v25 + v26 - v27 + v28 + v29 - v30 + v32 - v33
+        + v35 - v36 + v37 - v38 + v39 - v40 + v17;
+    let v42: Dd = v17 * v9;
+    let v43: Dd = v20 * v14 * v17 * v9;
+    let v44: Dd = v22 * v17 * v9;
+    let v45: Dd = v42 + v43 + v44;
+    let v46: Dd = v9 * v41;
+    let v47: Dd = v46 / v45;
+    let v48: Dd = v10 * v11 * v13;
+    let v49: Dd = v10 * v3 * v13;
+    let v50: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+    let v51: Dd = v13.powi(3);
+    let v52: Dd = v50 * v3 * v51;
+    let v53: Dd = v50 * v11 * v51;
+    let v54: Dd = v13.powi(5);
+    let v55: Dd = v10 * v3 * v54;
+    let v56: Dd = v10 * v11 * v54;
+    let v57: Dd = v16.powi(3);
+    let v58: Dd = v24 * v3 * v57 * v9;
+    let v59: Dd = v24 * v11 * v57 * v9;
+    let v60: Dd = v24 * v3 * v14 * v57 * v9;
+    let v61: Dd = v24 * v11 * v14 * v57 * v9;
+    let v62: Dd = v48 - v49 - v52 + v53 - v55 + v56 - v58 + v59 + v60 - v61;
+    let v63: Dd = v57 * v9;
+    let v64: Dd = v20 * v14 * v57 * v9;
+    let v65: Dd = v22 * v57 * v9;
+    let v66: Dd = v63 + v64 + v65;
+    let v67: Dd = v62 / v66;
+    let v68: Dd = v11 - v3;
+    let v69: Dd = v68.abs();
+    let v70: Dd = v69.sqrt();
+    let v71: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v72: Dd = v13 + v51;
+    let v73: Dd = v71 * v12;
+    let v74: Dd = v73 / v72;
+    let v75: Dd = v74.sqrt();
+    let v76: Dd = v70 * v75;
+    [v47.to_f64(), v67.to_f64(), v76.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1693,35 +2275,48 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v0 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
-    let v8: Dd = Dd::new(2.0, 0.0);
-    let v9: Dd = v2.cos();
-    let v10: Dd = v5.cos();
-    let v11: Dd = v8 * v9 * v10;
-    let v12: Dd = v7 + v11;
-    let v13: Dd = Dd::new(1.0, 0.0);
-    let v14: Dd = v9.square();
-    let v15: Dd = v13 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v10.square();
-    let v18: Dd = v13 + v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v16 * v19;
-    let v21: Dd = v12 / v20;
-    let v22: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v23: Dd = v6 * v9;
-    let v24: Dd = v3 * v10;
-    let v25: Dd = v23 - v24;
-    let v26: Dd = v22 * v25;
-    let v27: Dd = v26 / v20;
-    [v21.to_f64(), v27.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(0.5, 0.0);
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4.tan();
+    let v6: Dd = v5.square();
+    let v7: Dd = v1 * v6;
+    let v8: Dd = v0 + v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::new(2.0, 0.0);
+    let v11: Dd = v4.cos();
+    let v12: Dd = v11.square();
+    let v13: Dd = v0 + v12;
+    let v14: Dd = v13.sqrt();
+    let v15: Dd = Dd::from_f64(t_next);
+    let v16: Dd = v2 * v15;
+    let v17: Dd = v16.cos();
+    let v18: Dd = v17.square();
+    let v19: Dd = v0 + v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v10 * v12 * v14 * v20 * v9;
+    let v22: Dd = v4.sin();
+    let v23: Dd = v16.sin();
+    let v24: Dd = v16.tan();
+    let v25: Dd = v24.square();
+    let v26: Dd = v1 * v25;
+    let v27: Dd = v0 + v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v22 * v23 * v28;
+    let v30: Dd = v22 * v23 * v12 * v28;
+    let v31: Dd = v21 + v29 + v30;
+    let v32: Dd = v14 * v20 * v9 * v28;
+    let v33: Dd = v12 * v14 * v20 * v9 * v28;
+    let v34: Dd = v32 + v33;
+    let v35: Dd = v9 * v31;
+    let v36: Dd = v35 / v34;
+    let v37: Dd = v23 * v14 * v28;
+    let v38: Dd = v22 * v20 * v9;
+    let v39: Dd = v37 - v38;
+    let v40: Dd = v39 / v32;
+    [v36.to_f64(), v40.to_f64()]
 }
 /// `ddim_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1758,42 +2353,48 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v0 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v3 * v6;
-    let v8: Dd = Dd::new(2.0, 0.0);
-    let v9: Dd = v2.cos();
-    let v10: Dd = v5.cos();
-    let v11: Dd = v8 * v9 * v10;
-    let v12: Dd = v7 + v11;
-    let v13: Dd = Dd::new(1.0, 0.0);
-    let v14: Dd = v9.square();
-    let v15: Dd = v13 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v10.square();
-    let v18: Dd = v13 + v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v16 * v19;
-    let v21: Dd = v12 / v20;
-    let v22: Dd = v2.tan();
-    let v23: Dd = v10 * v22;
-    let v24: Dd = v23 / v6;
-    let v25: Dd = v24 - v13;
-    let v26: Dd = Dd::new(0.5, 0.0);
-    let v27: Dd = v22.square();
-    let v28: Dd = v26 * v27;
-    let v29: Dd = v13 + v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v6 * v25;
-    let v32: Dd = v19 * v30;
-    let v33: Dd = v31 / v32;
-    let v34: Dd = -v33;
-    [v21.to_f64(), v34.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(0.5, 0.0);
+    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4.tan();
+    let v6: Dd = v5.square();
+    let v7: Dd = v1 * v6;
+    let v8: Dd = v0 + v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::new(2.0, 0.0);
+    let v11: Dd = v4.cos();
+    let v12: Dd = v11.square();
+    let v13: Dd = v0 + v12;
+    let v14: Dd = v13.sqrt();
+    let v15: Dd = Dd::from_f64(t_next);
+    let v16: Dd = v2 * v15;
+    let v17: Dd = v16.cos();
+    let v18: Dd = v17.square();
+    let v19: Dd = v0 + v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v10 * v12 * v14 * v20 * v9;
+    let v22: Dd = v4.sin();
+    let v23: Dd = v16.sin();
+    let v24: Dd = v16.tan();
+    let v25: Dd = v24.square();
+    let v26: Dd = v1 * v25;
+    let v27: Dd = v0 + v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v22 * v23 * v28;
+    let v30: Dd = v22 * v23 * v12 * v28;
+    let v31: Dd = v21 + v29 + v30;
+    let v32: Dd = v14 * v20 * v9 * v28;
+    let v33: Dd = v12 * v14 * v20 * v9 * v28;
+    let v34: Dd = v32 + v33;
+    let v35: Dd = v9 * v31;
+    let v36: Dd = v35 / v34;
+    let v37: Dd = v23 * v14 * v28;
+    let v38: Dd = v22 * v20 * v9;
+    let v39: Dd = v37 - v38;
+    let v40: Dd = v39 / v32;
+    [v36.to_f64(), v40.to_f64()]
 }
 /// `dpm1_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///

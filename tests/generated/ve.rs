@@ -226,17 +226,18 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-0.0008517193191416237, -2.270631434841456e-21);
+    let v1: Dd = Dd::new(0.0008517193191416237, 2.270631434841456e-21);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v3: Dd = Dd::new(2.0, 0.0);
     let v4: Dd = Dd::from_f64(t);
     let v5: Dd = v3 * v4;
     let v6: Dd = v5 * v2;
     let v7: Dd = v6.exp();
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v8 - v4;
+    let v8: Dd = v1 * v7 * v4;
+    let v9: Dd = Dd::from_f64(t_next);
     let v10: Dd = v1 * v7 * v9;
-    [v0.to_f64(), v10.to_f64()]
+    let v11: Dd = v8 - v10;
+    [v0.to_f64(), v11.to_f64()]
 }
 /// `euler_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -274,23 +275,25 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-0.0017034386382832475, -4.541262869682912e-21);
+    let v1: Dd = Dd::new(0.0017034386382832475, 4.541262869682912e-21);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v3: Dd = Dd::new(2.0, 0.0);
     let v4: Dd = Dd::from_f64(t);
     let v5: Dd = v3 * v4;
     let v6: Dd = v5 * v2;
     let v7: Dd = v6.exp();
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v8 - v4;
+    let v8: Dd = v1 * v7 * v4;
+    let v9: Dd = Dd::from_f64(t_next);
     let v10: Dd = v1 * v7 * v9;
-    let v11: Dd = Dd::new(0.0412727348049926, 4.194934498663989e-19);
-    let v12: Dd = v4 * v2;
-    let v13: Dd = v12.exp();
-    let v14: Dd = v9.abs();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v11 * v13 * v15;
-    [v0.to_f64(), v10.to_f64(), v16.to_f64()]
+    let v11: Dd = v8 - v10;
+    let v12: Dd = Dd::new(0.0412727348049926, 4.194934498663989e-19);
+    let v13: Dd = v4 * v2;
+    let v14: Dd = v13.exp();
+    let v15: Dd = v9 - v4;
+    let v16: Dd = v15.abs();
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = v12 * v14 * v17;
+    [v0.to_f64(), v11.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -503,9 +506,10 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v4: Dd = v3 * v2;
     let v5: Dd = v4.exp();
     let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v6 - v3;
-    let v8: Dd = v1 * v5 * v7;
-    [v0.to_f64(), v8.to_f64()]
+    let v7: Dd = v1 * v5 * v6;
+    let v8: Dd = v1 * v5 * v3;
+    let v9: Dd = v7 - v8;
+    [v0.to_f64(), v9.to_f64()]
 }
 /// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -549,13 +553,15 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v4: Dd = v3 * v2;
     let v5: Dd = v4.exp();
     let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v6 - v3;
-    let v8: Dd = v1 * v5 * v7;
-    let v9: Dd = Dd::new(0.0412727348049926, 4.194934498663989e-19);
-    let v10: Dd = v7.abs();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v9 * v5 * v11;
-    [v0.to_f64(), v8.to_f64(), v12.to_f64()]
+    let v7: Dd = v1 * v5 * v6;
+    let v8: Dd = v1 * v5 * v3;
+    let v9: Dd = v7 - v8;
+    let v10: Dd = Dd::new(0.0412727348049926, 4.194934498663989e-19);
+    let v11: Dd = v6 - v3;
+    let v12: Dd = v11.abs();
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = v10 * v5 * v13;
+    [v0.to_f64(), v9.to_f64(), v14.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -741,16 +747,25 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: Dd = Dd::new(100.0, 0.0);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v0 + v5;
-    let v7: Dd = Dd::new(-8.517193191416238, 7.804706550288471e-16);
-    let v8: Dd = v7 * v4;
-    [v6.to_f64(), v8.to_f64()]
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = -v2;
+    let v4: Dd = v3 * v1;
+    let v5: Dd = v4.exp();
+    let v6: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+    let v7: Dd = v2 * v1;
+    let v8: Dd = v7.exp();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = Dd::new(0.08517193191416238, -2.808702939475267e-18);
+    let v11: Dd = v10 * v8 * v2;
+    let v12: Dd = Dd::from_f64(t_next);
+    let v13: Dd = v10 * v8 * v12;
+    let v14: Dd = v9 - v11 + v13;
+    let v15: Dd = v0 * v5 * v14;
+    let v16: Dd = v11 - v13;
+    let v17: Dd = v0 * v5 * v16;
+    [v15.to_f64(), v17.to_f64()]
 }
 /// `euler_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -787,23 +802,30 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(17.034386382832476, -1.5609413100576942e-15);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v0 + v5;
-    let v7: Dd = Dd::new(-17.034386382832476, 1.5609413100576942e-15);
-    let v8: Dd = v7 * v4;
-    let v9: Dd = Dd::new(0.0412727348049926, 4.194934498663989e-19);
-    let v10: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
-    let v11: Dd = v3 * v10;
-    let v12: Dd = v11.exp();
-    let v13: Dd = v4.abs();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v9 * v12 * v14;
-    [v6.to_f64(), v8.to_f64(), v15.to_f64()]
+    let v0: Dd = Dd::new(100.0, 0.0);
+    let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = -v2;
+    let v4: Dd = v3 * v1;
+    let v5: Dd = v4.exp();
+    let v6: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+    let v7: Dd = v2 * v1;
+    let v8: Dd = v7.exp();
+    let v9: Dd = v6 * v8;
+    let v10: Dd = Dd::new(0.17034386382832475, -5.617405878950534e-18);
+    let v11: Dd = v10 * v8 * v2;
+    let v12: Dd = Dd::from_f64(t_next);
+    let v13: Dd = v10 * v8 * v12;
+    let v14: Dd = v9 - v11 + v13;
+    let v15: Dd = v0 * v5 * v14;
+    let v16: Dd = v11 - v13;
+    let v17: Dd = v0 * v5 * v16;
+    let v18: Dd = Dd::new(0.0412727348049926, 4.194934498663989e-19);
+    let v19: Dd = v12 - v2;
+    let v20: Dd = v19.abs();
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v18 * v8 * v21;
+    [v15.to_f64(), v17.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -853,9 +875,20 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = v1 - v2;
     let v4: Dd = v3 * v0;
     let v5: Dd = v4.exp();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v5;
-    [v5.to_f64(), v7.to_f64()]
+    let v6: Dd = Dd::new(100.0, 0.0);
+    let v7: Dd = -v2;
+    let v8: Dd = v7 * v0;
+    let v9: Dd = v8.exp();
+    let v10: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+    let v11: Dd = v2 * v0;
+    let v12: Dd = v11.exp();
+    let v13: Dd = v10 * v12;
+    let v14: Dd = v1 * v0;
+    let v15: Dd = v14.exp();
+    let v16: Dd = v10 * v15;
+    let v17: Dd = v13 - v16;
+    let v18: Dd = v6 * v9 * v17;
+    [v5.to_f64(), v18.to_f64()]
 }
 /// `ddim_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -898,9 +931,20 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v3: Dd = v1 - v2;
     let v4: Dd = v3 * v0;
     let v5: Dd = v4.exp();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v5;
-    [v5.to_f64(), v7.to_f64()]
+    let v6: Dd = Dd::new(100.0, 0.0);
+    let v7: Dd = -v2;
+    let v8: Dd = v7 * v0;
+    let v9: Dd = v8.exp();
+    let v10: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+    let v11: Dd = v2 * v0;
+    let v12: Dd = v11.exp();
+    let v13: Dd = v10 * v12;
+    let v14: Dd = v1 * v0;
+    let v15: Dd = v14.exp();
+    let v16: Dd = v10 * v15;
+    let v17: Dd = v13 - v16;
+    let v18: Dd = v6 * v9 * v17;
+    [v5.to_f64(), v18.to_f64()]
 }
 /// `dpm1_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1082,16 +1126,23 @@ pub fn euler_maruyama_step_u_slice(
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.1174095711493096, 9.800225553502783e-20);
+    let v1: Dd = Dd::new(11.740957114930959, 8.424674940223702e-16);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v6.exp();
-    let v8: Dd = v7 - v0;
-    let v9: Dd = v1 * v8;
-    [v0.to_f64(), v9.to_f64()]
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = -v3;
+    let v5: Dd = v4 * v2;
+    let v6: Dd = v5.exp();
+    let v7: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v8 * v2;
+    let v10: Dd = v9.exp();
+    let v11: Dd = v7 * v10;
+    let v12: Dd = v3 * v2;
+    let v13: Dd = v12.exp();
+    let v14: Dd = v7 * v13;
+    let v15: Dd = v11 - v14;
+    let v16: Dd = v1 * v6 * v15;
+    [v0.to_f64(), v16.to_f64()]
 }
 /// `ddim_step_u` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1129,16 +1180,23 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.1174095711493096, 9.800225553502783e-20);
+    let v1: Dd = Dd::new(11.740957114930959, 8.424674940223702e-16);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v6.exp();
-    let v8: Dd = v7 - v0;
-    let v9: Dd = v1 * v8;
-    [v0.to_f64(), v9.to_f64()]
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = -v3;
+    let v5: Dd = v4 * v2;
+    let v6: Dd = v5.exp();
+    let v7: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v8 * v2;
+    let v10: Dd = v9.exp();
+    let v11: Dd = v7 * v10;
+    let v12: Dd = v3 * v2;
+    let v13: Dd = v12.exp();
+    let v14: Dd = v7 * v13;
+    let v15: Dd = v11 - v14;
+    let v16: Dd = v1 * v6 * v15;
+    [v0.to_f64(), v16.to_f64()]
 }
 /// `dpm1_step_u` of the process `ve`, from `derivations/ve.dsym`.
 ///

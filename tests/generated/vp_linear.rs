@@ -237,7 +237,33 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    [v5.to_f64(), v5.to_f64()]
+    let v6: Dd = v0 * v2;
+    let v7: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v8: Dd = v2.square();
+    let v9: Dd = v7 * v8;
+    let v10: Dd = -v6;
+    let v11: Dd = v10 - v9;
+    let v12: Dd = v11.exp();
+    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v14: Dd = v13 * v2;
+    let v15: Dd = v1 * v8;
+    let v16: Dd = -v14;
+    let v17: Dd = v16 - v15;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = v12 * v18 * v5;
+    let v20: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v21: Dd = v20 * v2;
+    let v22: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v23: Dd = v22 * v8;
+    let v24: Dd = -v21;
+    let v25: Dd = v24 - v23;
+    let v26: Dd = v25.exp();
+    let v27: Dd = v0 + v3;
+    let v28: Dd = v26 * v27;
+    let v29: Dd = -v19;
+    let v30: Dd = v29 - v28;
+    let v31: Dd = v30 / v12;
+    [v5.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -262,12 +288,34 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v7: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = -v6;
-    let v10: Dd = v9 - v8;
-    [v5.to_f64(), v10.to_f64()]
+    let v6: Dd = Dd::new(2.0, 0.0);
+    let v7: Dd = v0 * v2;
+    let v8: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v9: Dd = v2.square();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = -v7;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v12.exp();
+    let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v15: Dd = v14 * v2;
+    let v16: Dd = v1 * v9;
+    let v17: Dd = -v15;
+    let v18: Dd = v17 - v16;
+    let v19: Dd = v18.exp_m1();
+    let v20: Dd = v6 * v13 * v19 * v5;
+    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v22: Dd = v21 * v2;
+    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v24: Dd = v23 * v9;
+    let v25: Dd = -v22;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v26.exp();
+    let v28: Dd = v0 + v3;
+    let v29: Dd = v6 * v27 * v28;
+    let v30: Dd = -v20;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31 / v13;
+    [v5.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -286,24 +334,45 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(-0.5, 0.0);
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v12 + v14;
-    let v16: Dd = v11 * v3 * v15;
-    [v10.to_f64(), v16.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v19: Dd = v18 * v1;
+    let v20: Dd = v9 * v4;
+    let v21: Dd = -v19;
+    let v22: Dd = v21 - v20;
+    let v23: Dd = v22.exp_m1();
+    let v24: Dd = v1 * v8 * v23 * v12;
+    let v25: Dd = v14 * v8 * v23 * v12;
+    let v26: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v27: Dd = v26 * v1;
+    let v28: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v29: Dd = v28 * v4;
+    let v30: Dd = -v27;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp();
+    let v33: Dd = v0 + v10;
+    let v34: Dd = v1 * v32 * v33;
+    let v35: Dd = v14 * v32 * v33;
+    let v36: Dd = v24 - v25 + v34 - v35;
+    let v37: Dd = v36 / v8;
+    [v17.to_f64(), v37.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -340,28 +409,54 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v12: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v13: Dd = v12 * v2;
-    let v14: Dd = v11 + v13;
-    let v15: Dd = v3 * v14;
-    let v16: Dd = -v15;
-    let v17: Dd = v3.abs();
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v14.sqrt();
-    let v20: Dd = v18 * v19;
-    [v10.to_f64(), v16.to_f64(), v20.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(2.0, 0.0);
+    let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v20: Dd = v19 * v1;
+    let v21: Dd = v9 * v4;
+    let v22: Dd = -v20;
+    let v23: Dd = v22 - v21;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = v18 * v1 * v8 * v24 * v12;
+    let v26: Dd = v18 * v14 * v8 * v24 * v12;
+    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v28: Dd = v27 * v1;
+    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v30: Dd = v29 * v4;
+    let v31: Dd = -v28;
+    let v32: Dd = v31 - v30;
+    let v33: Dd = v32.exp();
+    let v34: Dd = v0 + v10;
+    let v35: Dd = v18 * v1 * v33 * v34;
+    let v36: Dd = v18 * v14 * v33 * v34;
+    let v37: Dd = v25 - v26 + v35 - v36;
+    let v38: Dd = v37 / v8;
+    let v39: Dd = v14 - v1;
+    let v40: Dd = v39.abs();
+    let v41: Dd = v40.sqrt();
+    let v42: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v43: Dd = v42 * v1;
+    let v44: Dd = v19 + v43;
+    let v45: Dd = v44.sqrt();
+    let v46: Dd = v41 * v45;
+    [v17.to_f64(), v38.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -423,27 +518,34 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v1;
-    let v14: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v15: Dd = v14 * v4;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v11 * v18;
-    let v20: Dd = -v18;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v12 * v6;
-    let v23: Dd = v14 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = -v19;
+    let v12: Dd = -v7;
+    let v13: Dd = v12 - v9;
+    let v14: Dd = v13.exp();
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v1;
+    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v18: Dd = v17 * v4;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = v14 * v21;
+    let v23: Dd = -v2;
+    let v24: Dd = v23 - v5;
+    let v25: Dd = v24.exp();
+    let v26: Dd = -v21;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v15 * v6;
+    let v29: Dd = v17 * v8;
+    let v30: Dd = -v28;
     let v31: Dd = v30 - v29;
-    [v11.to_f64(), v31.to_f64()]
+    let v32: Dd = v31.exp_m1();
+    let v33: Dd = -v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v25 * v27 * v34;
+    let v36: Dd = -v22;
+    let v37: Dd = v36 - v35;
+    let v38: Dd = v37 / v25;
+    [v11.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -492,27 +594,34 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v1;
-    let v14: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v15: Dd = v14 * v4;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v11 * v18;
-    let v20: Dd = -v18;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v12 * v6;
-    let v23: Dd = v14 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = -v19;
+    let v12: Dd = -v7;
+    let v13: Dd = v12 - v9;
+    let v14: Dd = v13.exp();
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v1;
+    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v18: Dd = v17 * v4;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = v14 * v21;
+    let v23: Dd = -v2;
+    let v24: Dd = v23 - v5;
+    let v25: Dd = v24.exp();
+    let v26: Dd = -v21;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v15 * v6;
+    let v29: Dd = v17 * v8;
+    let v30: Dd = -v28;
     let v31: Dd = v30 - v29;
-    [v11.to_f64(), v31.to_f64()]
+    let v32: Dd = v31.exp_m1();
+    let v33: Dd = -v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v25 * v27 * v34;
+    let v36: Dd = -v22;
+    let v37: Dd = v36 - v35;
+    let v38: Dd = v37 / v25;
+    [v11.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -555,18 +664,35 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    let v6: Dd = v0 + v3;
-    let v7: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v8: Dd = v7 * v2;
+    let v6: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v7: Dd = v6 * v2;
+    let v8: Dd = Dd::new(14.925, -7.105427357601002e-16);
     let v9: Dd = v2.square();
-    let v10: Dd = v1 * v9;
-    let v11: Dd = -v8;
+    let v10: Dd = v8 * v9;
+    let v11: Dd = -v7;
     let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = -v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v6 / v15;
-    [v5.to_f64(), v16.to_f64()]
+    let v13: Dd = v12.exp();
+    let v14: Dd = v0 + v3;
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v2;
+    let v17: Dd = v1 * v9;
+    let v18: Dd = -v16;
+    let v19: Dd = v18 - v17;
+    let v20: Dd = v19.exp_m1();
+    let v21: Dd = -v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v13 * v14;
+    let v24: Dd = v23 / v22;
+    let v25: Dd = v0 * v2;
+    let v26: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v27: Dd = v26 * v9;
+    let v28: Dd = -v25;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29.exp();
+    let v31: Dd = v30 * v22 * v5;
+    let v32: Dd = v24 - v31;
+    let v33: Dd = v32 / v30;
+    [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -591,20 +717,36 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v3: Dd = v1 * v2;
     let v4: Dd = -v0;
     let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v7: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v6: Dd = Dd::new(2.0, 0.0);
+    let v7: Dd = Dd::new(0.15, 5.551115123125783e-18);
     let v8: Dd = v7 * v2;
-    let v9: Dd = v6 + v8;
-    let v10: Dd = v6 * v2;
-    let v11: Dd = v2.square();
-    let v12: Dd = v1 * v11;
-    let v13: Dd = -v10;
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v14.exp_m1();
-    let v16: Dd = -v15;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v9 / v17;
-    [v5.to_f64(), v18.to_f64()]
+    let v9: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v10: Dd = v2.square();
+    let v11: Dd = v9 * v10;
+    let v12: Dd = -v8;
+    let v13: Dd = v12 - v11;
+    let v14: Dd = v13.exp();
+    let v15: Dd = v0 + v3;
+    let v16: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v17: Dd = v16 * v2;
+    let v18: Dd = v1 * v10;
+    let v19: Dd = -v17;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = -v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v6 * v14 * v15;
+    let v25: Dd = v24 / v23;
+    let v26: Dd = v0 * v2;
+    let v27: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v28: Dd = v27 * v10;
+    let v29: Dd = -v26;
+    let v30: Dd = v29 - v28;
+    let v31: Dd = v30.exp();
+    let v32: Dd = v6 * v31 * v23 * v5;
+    let v33: Dd = v25 - v32;
+    let v34: Dd = v33 / v31;
+    [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -623,33 +765,49 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.5, 0.0);
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v12 + v14;
-    let v16: Dd = v12 * v2;
-    let v17: Dd = v2.square();
-    let v18: Dd = v5 * v17;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = -v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v11 * v3 * v15;
-    let v25: Dd = v24 / v23;
-    [v10.to_f64(), v25.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v19: Dd = v18 * v1;
+    let v20: Dd = v9 * v4;
+    let v21: Dd = -v19;
+    let v22: Dd = v21 - v20;
+    let v23: Dd = v22.exp_m1();
+    let v24: Dd = -v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v1 * v8 * v25 * v12;
+    let v27: Dd = v14 * v8 * v25 * v12;
+    let v28: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v29: Dd = v28 * v1;
+    let v30: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v31: Dd = v30 * v4;
+    let v32: Dd = -v29;
+    let v33: Dd = v32 - v31;
+    let v34: Dd = v33.exp();
+    let v35: Dd = v0 + v10;
+    let v36: Dd = v1 * v34 * v35;
+    let v37: Dd = v36 / v25;
+    let v38: Dd = v14 * v34 * v35;
+    let v39: Dd = v38 / v25;
+    let v40: Dd = v26 - v27 - v37 + v39;
+    let v41: Dd = v40 / v8;
+    [v17.to_f64(), v41.to_f64()]
 }
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -686,36 +844,58 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v12: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v13: Dd = v12 * v2;
-    let v14: Dd = v11 + v13;
-    let v15: Dd = v11 * v2;
-    let v16: Dd = v2.square();
-    let v17: Dd = v5 * v16;
-    let v18: Dd = -v15;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = -v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v3 * v14;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = v3.abs();
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 - v13 + v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(2.0, 0.0);
+    let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v20: Dd = v19 * v1;
+    let v21: Dd = v9 * v4;
+    let v22: Dd = -v20;
+    let v23: Dd = v22 - v21;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = -v24;
     let v26: Dd = v25.sqrt();
-    let v27: Dd = v14.sqrt();
-    let v28: Dd = v26 * v27;
-    [v10.to_f64(), v24.to_f64(), v28.to_f64()]
+    let v27: Dd = v18 * v1 * v8 * v26 * v12;
+    let v28: Dd = v18 * v14 * v8 * v26 * v12;
+    let v29: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v30: Dd = v29 * v1;
+    let v31: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v32: Dd = v31 * v4;
+    let v33: Dd = -v30;
+    let v34: Dd = v33 - v32;
+    let v35: Dd = v34.exp();
+    let v36: Dd = v0 + v10;
+    let v37: Dd = v18 * v1 * v35 * v36;
+    let v38: Dd = v37 / v26;
+    let v39: Dd = v18 * v14 * v35 * v36;
+    let v40: Dd = v39 / v26;
+    let v41: Dd = v27 - v28 - v38 + v40;
+    let v42: Dd = v41 / v8;
+    let v43: Dd = v14 - v1;
+    let v44: Dd = v43.abs();
+    let v45: Dd = v44.sqrt();
+    let v46: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v47: Dd = v46 * v1;
+    let v48: Dd = v19 + v47;
+    let v49: Dd = v48.sqrt();
+    let v50: Dd = v45 * v49;
+    [v17.to_f64(), v42.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -771,25 +951,33 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v6;
-    let v14: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v15: Dd = v14 * v8;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v12 * v1;
-    let v22: Dd = v14 * v4;
-    let v23: Dd = -v21;
-    let v24: Dd = v23 - v22;
-    let v25: Dd = v24.exp_m1();
-    let v26: Dd = -v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v11 * v27;
-    let v29: Dd = v20 - v28;
-    [v11.to_f64(), v29.to_f64()]
+    let v12: Dd = -v2;
+    let v13: Dd = v12 - v5;
+    let v14: Dd = v13.exp();
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v6;
+    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v18: Dd = v17 * v8;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = -v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v14 * v23;
+    let v25: Dd = -v7;
+    let v26: Dd = v25 - v9;
+    let v27: Dd = v26.exp();
+    let v28: Dd = v15 * v1;
+    let v29: Dd = v17 * v4;
+    let v30: Dd = -v28;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp_m1();
+    let v33: Dd = -v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v27 * v34;
+    let v36: Dd = v24 - v35;
+    let v37: Dd = v36 / v14;
+    [v11.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -838,25 +1026,33 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v3 * v8;
     let v10: Dd = v2 + v5 - v7 - v9;
     let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v6;
-    let v14: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v15: Dd = v14 * v8;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v12 * v1;
-    let v22: Dd = v14 * v4;
-    let v23: Dd = -v21;
-    let v24: Dd = v23 - v22;
-    let v25: Dd = v24.exp_m1();
-    let v26: Dd = -v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v11 * v27;
-    let v29: Dd = v20 - v28;
-    [v11.to_f64(), v29.to_f64()]
+    let v12: Dd = -v2;
+    let v13: Dd = v12 - v5;
+    let v14: Dd = v13.exp();
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v6;
+    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v18: Dd = v17 * v8;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = -v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v14 * v23;
+    let v25: Dd = -v7;
+    let v26: Dd = v25 - v9;
+    let v27: Dd = v26.exp();
+    let v28: Dd = v15 * v1;
+    let v29: Dd = v17 * v4;
+    let v30: Dd = -v28;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp_m1();
+    let v33: Dd = -v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v27 * v34;
+    let v36: Dd = v24 - v35;
+    let v37: Dd = v36 / v14;
+    [v11.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -893,32 +1089,45 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v2.square();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = -v6;
-    let v10: Dd = v9 - v8;
-    let v11: Dd = v10.exp_m1();
-    let v12: Dd = v4 / v11;
-    let v13: Dd = -v0;
-    let v14: Dd = v13 - v3 - v12;
-    let v15: Dd = v0 * v2;
-    let v16: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v17: Dd = v16 * v7;
-    let v18: Dd = -v15;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v19.exp();
-    let v21: Dd = v13 - v3;
-    let v22: Dd = v20 * v21;
-    let v23: Dd = v22 / v11;
-    let v24: Dd = -v23;
-    [v14.to_f64(), v24.to_f64()]
+    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v10: Dd = v3 * v1;
+    let v11: Dd = v9 + v10;
+    let v12: Dd = v7.exp_m1();
+    let v13: Dd = v8 * v11;
+    let v14: Dd = v13 / v12;
+    let v15: Dd = -v14;
+    let v16: Dd = v9 * v1;
+    let v17: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v18: Dd = v17 * v4;
+    let v19: Dd = -v16;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp();
+    let v22: Dd = -v12;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = -v9;
+    let v25: Dd = v24 - v10;
+    let v26: Dd = v21 * v23 * v25;
+    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v28: Dd = v27 * v1;
+    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v30: Dd = v29 * v4;
+    let v31: Dd = -v28;
+    let v32: Dd = v31 - v30;
+    let v33: Dd = v32.exp();
+    let v34: Dd = v33 * v11;
+    let v35: Dd = v34 / v23;
+    let v36: Dd = v26 - v35;
+    let v37: Dd = v36 / v23;
+    [v15.to_f64(), v37.to_f64()]
 }
 /// `pf_velocity_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -937,35 +1146,46 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v0: Dd = Dd::new(2.0, 0.0);
+    let v1: Dd = Dd::new(0.15, 5.551115123125783e-18);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v5: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v4 + v6;
-    let v8: Dd = v4 * v2;
-    let v9: Dd = v2.square();
-    let v10: Dd = v1 * v9;
-    let v11: Dd = -v8;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v7 / v13;
-    let v15: Dd = -v0;
-    let v16: Dd = v15 - v3 - v14;
-    let v17: Dd = v0 * v2;
-    let v18: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v19: Dd = v18 * v9;
-    let v20: Dd = -v17;
-    let v21: Dd = v20 - v19;
-    let v22: Dd = v21.exp();
-    let v23: Dd = -v4;
-    let v24: Dd = v23 - v6;
-    let v25: Dd = v22 * v24;
-    let v26: Dd = v25 / v13;
-    let v27: Dd = -v26;
-    [v16.to_f64(), v27.to_f64()]
+    let v4: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v5: Dd = v2.square();
+    let v6: Dd = v4 * v5;
+    let v7: Dd = -v3;
+    let v8: Dd = v7 - v6;
+    let v9: Dd = v8.exp();
+    let v10: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v12: Dd = v11 * v2;
+    let v13: Dd = v10 + v12;
+    let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v15: Dd = v14 * v2;
+    let v16: Dd = v11 * v5;
+    let v17: Dd = -v15;
+    let v18: Dd = v17 - v16;
+    let v19: Dd = v18.exp_m1();
+    let v20: Dd = -v19;
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v0 * v9 * v13;
+    let v23: Dd = v22 / v21;
+    let v24: Dd = v10 * v2;
+    let v25: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v26: Dd = v25 * v5;
+    let v27: Dd = -v24;
+    let v28: Dd = v27 - v26;
+    let v29: Dd = v28.exp();
+    let v30: Dd = -v10;
+    let v31: Dd = v30 - v12;
+    let v32: Dd = v29 * v21 * v31;
+    let v33: Dd = v23 - v32;
+    let v34: Dd = v29 * v21;
+    let v35: Dd = v33 / v34;
+    let v36: Dd = v0 * v29 * v21 * v31;
+    let v37: Dd = v36 - v23;
+    let v38: Dd = v37 / v21;
+    [v35.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -984,39 +1204,52 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = Dd::new(0.5, 0.0);
-    let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v12: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v13: Dd = v12 * v2;
-    let v14: Dd = v11 + v13;
-    let v15: Dd = v11 * v2;
-    let v16: Dd = v2.square();
-    let v17: Dd = v5 * v16;
-    let v18: Dd = -v15;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v10 * v3 * v14;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = v0 + v9 - v22;
-    let v24: Dd = v4 * v2;
-    let v25: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v26: Dd = v25 * v16;
-    let v27: Dd = -v24;
-    let v28: Dd = v27 - v26;
-    let v29: Dd = v28.exp();
-    let v30: Dd = v10 * v29 * v3 * v14;
-    let v31: Dd = v30 / v20;
-    [v23.to_f64(), v31.to_f64()]
+    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp_m1();
+    let v9: Dd = -v8;
+    let v10: Dd = v9.sqrt();
+    let v11: Dd = v7.exp();
+    let v12: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v13: Dd = v3 * v1;
+    let v14: Dd = v12 + v13;
+    let v15: Dd = v1 * v11 * v14;
+    let v16: Dd = v15 / v10;
+    let v17: Dd = Dd::from_f64(t_next);
+    let v18: Dd = v17 * v11 * v14;
+    let v19: Dd = v18 / v10;
+    let v20: Dd = v10 - v16 + v19;
+    let v21: Dd = v20 / v10;
+    let v22: Dd = v12 * v1;
+    let v23: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v24: Dd = v23 * v4;
+    let v25: Dd = -v22;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v26.exp();
+    let v28: Dd = -v12;
+    let v29: Dd = v28 - v13;
+    let v30: Dd = v17 * v27 * v10 * v29;
+    let v31: Dd = v1 * v27 * v10 * v29;
+    let v32: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v33: Dd = v32 * v1;
+    let v34: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v35: Dd = v34 * v4;
+    let v36: Dd = -v33;
+    let v37: Dd = v36 - v35;
+    let v38: Dd = v37.exp();
+    let v39: Dd = v1 * v38 * v14;
+    let v40: Dd = v39 / v10;
+    let v41: Dd = v17 * v38 * v14;
+    let v42: Dd = v41 / v10;
+    let v43: Dd = v30 - v31 + v40 - v42;
+    let v44: Dd = v43 / v10;
+    [v21.to_f64(), v44.to_f64()]
 }
 /// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1053,42 +1286,59 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v11: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v12: Dd = v11 * v2;
-    let v13: Dd = v10 + v12;
-    let v14: Dd = v10 * v2;
-    let v15: Dd = v2.square();
-    let v16: Dd = v5 * v15;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v3 * v13;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = v0 + v9 - v21;
-    let v23: Dd = v4 * v2;
-    let v24: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v25: Dd = v24 * v15;
-    let v26: Dd = -v23;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27.exp();
-    let v29: Dd = v28 * v3 * v13;
-    let v30: Dd = v29 / v19;
-    let v31: Dd = v3.abs();
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v13.sqrt();
-    let v34: Dd = v32 * v33;
-    [v22.to_f64(), v30.to_f64(), v34.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v12: Dd = v11 * v4;
+    let v13: Dd = -v10;
+    let v14: Dd = v13 - v12;
+    let v15: Dd = v14.exp_m1();
+    let v16: Dd = -v15;
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = v8 * v17;
+    let v19: Dd = v11 * v1;
+    let v20: Dd = -v0;
+    let v21: Dd = v20 - v19;
+    let v22: Dd = v1 * v8 * v17 * v21;
+    let v23: Dd = Dd::from_f64(t_next);
+    let v24: Dd = v23 * v8 * v17 * v21;
+    let v25: Dd = Dd::new(2.0, 0.0);
+    let v26: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v27: Dd = v26 * v1;
+    let v28: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v29: Dd = v28 * v4;
+    let v30: Dd = -v27;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp();
+    let v33: Dd = v0 + v19;
+    let v34: Dd = v25 * v1 * v32 * v33;
+    let v35: Dd = v34 / v17;
+    let v36: Dd = v25 * v23 * v32 * v33;
+    let v37: Dd = v36 / v17;
+    let v38: Dd = v18 + v22 - v24 - v35 + v37;
+    let v39: Dd = v38 / v18;
+    let v40: Dd = v25 * v23 * v8 * v17 * v21;
+    let v41: Dd = v25 * v1 * v8 * v17 * v21;
+    let v42: Dd = v40 - v41 + v35 - v37;
+    let v43: Dd = v42 / v17;
+    let v44: Dd = v23 - v1;
+    let v45: Dd = v44.abs();
+    let v46: Dd = v45.sqrt();
+    let v47: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v48: Dd = v47 * v1;
+    let v49: Dd = v9 + v48;
+    let v50: Dd = v49.sqrt();
+    let v51: Dd = v46 * v50;
+    [v39.to_f64(), v43.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1154,21 +1404,21 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v19: Dd = v18.sqrt();
     let v20: Dd = v10 / v19;
     let v21: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v22: Dd = v21 * v11;
+    let v22: Dd = v21 * v1;
     let v23: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v24: Dd = v23 * v13;
+    let v24: Dd = v23 * v4;
     let v25: Dd = -v22;
     let v26: Dd = v25 - v24;
     let v27: Dd = v26.exp();
-    let v28: Dd = v21 * v1;
-    let v29: Dd = v23 * v4;
-    let v30: Dd = v22 + v24 - v28 - v29;
-    let v31: Dd = v30.exp();
-    let v32: Dd = v31 * v19;
-    let v33: Dd = v10 - v32;
-    let v34: Dd = v27 * v33;
-    let v35: Dd = v34 / v19;
-    let v36: Dd = -v35;
+    let v28: Dd = v27 * v19;
+    let v29: Dd = v21 * v11;
+    let v30: Dd = v23 * v13;
+    let v31: Dd = -v29;
+    let v32: Dd = v31 - v30;
+    let v33: Dd = v32.exp();
+    let v34: Dd = v33 * v10;
+    let v35: Dd = v28 - v34;
+    let v36: Dd = v35 / v19;
     [v20.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1368,30 +1618,38 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = -v4;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v0 - v9;
-    let v11: Dd = Dd::new(2.0, 0.0);
-    let v12: Dd = v11 * v1;
-    let v13: Dd = v11 * v2;
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v3.abs();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v18: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v19: Dd = v18 * v2;
-    let v20: Dd = v17 + v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v16 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = v8 + v13 - v15;
+    let v17: Dd = v16 / v8;
+    let v18: Dd = Dd::new(2.0, 0.0);
+    let v19: Dd = v18 * v14;
+    let v20: Dd = v18 * v1;
+    let v21: Dd = v19 - v20;
+    let v22: Dd = v14 - v1;
+    let v23: Dd = v22.abs();
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v26: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v27: Dd = v26 * v1;
+    let v28: Dd = v25 + v27;
+    let v29: Dd = v28.sqrt();
+    let v30: Dd = v24 * v29;
+    [v17.to_f64(), v21.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1435,49 +1693,65 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = -v2;
-    let v11: Dd = v10 - v5 - v7 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v13 * v6;
-    let v23: Dd = v15 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = v12 + v29;
-    let v31: Dd = Dd::new(20.0, 0.0);
-    let v32: Dd = v2 + v5 - v7 - v9;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v31 * v33 * v19;
-    let v35: Dd = v31 * v21 * v28;
-    let v36: Dd = v34 + v35;
-    let v37: Dd = Dd::new(1.0, 0.0);
-    let v38: Dd = Dd::new(199.0, 0.0);
-    let v39: Dd = v38 * v1;
-    let v40: Dd = v37 + v39;
-    let v41: Dd = v36 / v40;
-    [v30.to_f64(), v41.to_f64()]
+    let v6: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v7: Dd = Dd::from_f64(t_next);
+    let v8: Dd = v6 * v7;
+    let v9: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v10: Dd = v7.square();
+    let v11: Dd = v9 * v10;
+    let v12: Dd = -v2;
+    let v13: Dd = v12 - v5 - v8 - v11;
+    let v14: Dd = v13.exp();
+    let v15: Dd = v3 * v1;
+    let v16: Dd = v6 + v15;
+    let v17: Dd = v12 - v5;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = -v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v14 * v16;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = v6 * v1;
+    let v24: Dd = v9 * v4;
+    let v25: Dd = -v23;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v26.exp();
+    let v28: Dd = v0 * v7;
+    let v29: Dd = v3 * v10;
+    let v30: Dd = -v28;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp_m1();
+    let v33: Dd = -v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = -v6;
+    let v36: Dd = v35 - v15;
+    let v37: Dd = v27 * v34 * v36;
+    let v38: Dd = v22 - v37;
+    let v39: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v40: Dd = v39 * v1;
+    let v41: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v42: Dd = v41 * v4;
+    let v43: Dd = -v40;
+    let v44: Dd = v43 - v42;
+    let v45: Dd = v44.exp();
+    let v46: Dd = v45 * v16;
+    let v47: Dd = v46 / v20;
+    let v48: Dd = v27 * v20 * v36;
+    let v49: Dd = v47 - v48;
+    let v50: Dd = v38 / v49;
+    let v51: Dd = v27 * v34;
+    let v52: Dd = -v8;
+    let v53: Dd = v52 - v11;
+    let v54: Dd = v53.exp();
+    let v55: Dd = v54 * v20;
+    let v56: Dd = v51 - v55;
+    let v57: Dd = v56 / v49;
+    [v50.to_f64(), v57.to_f64()]
 }
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1514,49 +1788,65 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = -v2;
-    let v11: Dd = v10 - v5 - v7 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v13 * v6;
-    let v23: Dd = v15 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = v12 + v29;
-    let v31: Dd = Dd::new(20.0, 0.0);
-    let v32: Dd = v2 + v5 - v7 - v9;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v31 * v33 * v19;
-    let v35: Dd = v31 * v21 * v28;
-    let v36: Dd = v34 + v35;
-    let v37: Dd = Dd::new(1.0, 0.0);
-    let v38: Dd = Dd::new(199.0, 0.0);
-    let v39: Dd = v38 * v1;
-    let v40: Dd = v37 + v39;
-    let v41: Dd = v36 / v40;
-    [v30.to_f64(), v41.to_f64()]
+    let v6: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v7: Dd = Dd::from_f64(t_next);
+    let v8: Dd = v6 * v7;
+    let v9: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v10: Dd = v7.square();
+    let v11: Dd = v9 * v10;
+    let v12: Dd = -v2;
+    let v13: Dd = v12 - v5 - v8 - v11;
+    let v14: Dd = v13.exp();
+    let v15: Dd = v3 * v1;
+    let v16: Dd = v6 + v15;
+    let v17: Dd = v12 - v5;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = -v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v14 * v16;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = v6 * v1;
+    let v24: Dd = v9 * v4;
+    let v25: Dd = -v23;
+    let v26: Dd = v25 - v24;
+    let v27: Dd = v26.exp();
+    let v28: Dd = v0 * v7;
+    let v29: Dd = v3 * v10;
+    let v30: Dd = -v28;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp_m1();
+    let v33: Dd = -v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = -v6;
+    let v36: Dd = v35 - v15;
+    let v37: Dd = v27 * v34 * v36;
+    let v38: Dd = v22 - v37;
+    let v39: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v40: Dd = v39 * v1;
+    let v41: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v42: Dd = v41 * v4;
+    let v43: Dd = -v40;
+    let v44: Dd = v43 - v42;
+    let v45: Dd = v44.exp();
+    let v46: Dd = v45 * v16;
+    let v47: Dd = v46 / v20;
+    let v48: Dd = v27 * v20 * v36;
+    let v49: Dd = v47 - v48;
+    let v50: Dd = v38 / v49;
+    let v51: Dd = v27 * v34;
+    let v52: Dd = -v8;
+    let v53: Dd = v52 - v11;
+    let v54: Dd = v53.exp();
+    let v55: Dd = v54 * v20;
+    let v56: Dd = v51 - v55;
+    let v57: Dd = v56 / v49;
+    [v50.to_f64(), v57.to_f64()]
 }
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1593,29 +1883,40 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v0: Dd = Dd::new(0.15, 5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v3: Dd = Dd::new(14.925, -7.105427357601002e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
     let v6: Dd = -v2;
     let v7: Dd = v6 - v5;
     let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = v0 + v10;
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = v12 * v1;
-    let v14: Dd = v9 * v4;
-    let v15: Dd = -v13;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = -v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v8 * v11;
-    let v21: Dd = v20 / v19;
-    [v21.to_f64()]
+    let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v11: Dd = v10 * v1;
+    let v12: Dd = v9 + v11;
+    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v14: Dd = v13 * v1;
+    let v15: Dd = v10 * v4;
+    let v16: Dd = -v14;
+    let v17: Dd = v16 - v15;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = -v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v8 * v12;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = v9 * v1;
+    let v24: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v25: Dd = v24 * v4;
+    let v26: Dd = -v23;
+    let v27: Dd = v26 - v25;
+    let v28: Dd = v27.exp();
+    let v29: Dd = -v9;
+    let v30: Dd = v29 - v11;
+    let v31: Dd = v28 * v20 * v30;
+    let v32: Dd = v22 - v31;
+    [v32.to_f64()]
 }
 /// `pf_velocity_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1636,31 +1937,44 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = v0 * v2;
-    let v6: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = -v5;
-    let v10: Dd = v9 - v8;
-    let v11: Dd = v10.exp();
-    let v12: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v13: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v12 + v14;
-    let v16: Dd = v12 * v2;
-    let v17: Dd = v1 * v7;
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v8 * v12;
+    let v14: Dd = Dd::new(2.0, 0.0);
+    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v16: Dd = v15 * v1;
+    let v17: Dd = v9 * v4;
     let v18: Dd = -v16;
     let v19: Dd = v18 - v17;
     let v20: Dd = v19.exp_m1();
-    let v21: Dd = -v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v11 * v15;
-    let v24: Dd = v23 / v22;
-    [v4.to_f64(), v24.to_f64()]
+    let v21: Dd = v14 * v8 * v20 * v12;
+    let v22: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v23: Dd = v22 * v1;
+    let v24: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v25: Dd = v24 * v4;
+    let v26: Dd = -v23;
+    let v27: Dd = v26 - v25;
+    let v28: Dd = v27.exp();
+    let v29: Dd = v0 + v10;
+    let v30: Dd = v14 * v28 * v29;
+    let v31: Dd = v13 + v21 + v30;
+    let v32: Dd = v31 / v8;
+    let v33: Dd = -v20;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v30 / v34;
+    let v36: Dd = v14 * v8 * v34 * v12;
+    let v37: Dd = v35 - v36;
+    [v32.to_f64(), v37.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1679,34 +1993,50 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v6: Dd = v3.square();
-    let v7: Dd = v5 * v6;
-    let v8: Dd = -v4;
-    let v9: Dd = v8 - v7;
-    let v10: Dd = v9.exp();
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v11 - v3;
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v15: Dd = v14 * v3;
-    let v16: Dd = v13 + v15;
-    let v17: Dd = v13 * v3;
-    let v18: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v19: Dd = v18 * v6;
-    let v20: Dd = -v17;
-    let v21: Dd = v20 - v19;
-    let v22: Dd = v21.exp_m1();
-    let v23: Dd = -v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v1 * v10 * v12 * v16;
-    let v26: Dd = v25 / v24;
-    [v0.to_f64(), v26.to_f64()]
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v17: Dd = v16 * v1;
+    let v18: Dd = v9 * v4;
+    let v19: Dd = -v17;
+    let v20: Dd = v19 - v18;
+    let v21: Dd = v20.exp_m1();
+    let v22: Dd = v1 * v8 * v21 * v12;
+    let v23: Dd = v14 * v8 * v21 * v12;
+    let v24: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v25: Dd = v24 * v1;
+    let v26: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v27: Dd = v26 * v4;
+    let v28: Dd = -v25;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29.exp();
+    let v31: Dd = v0 + v10;
+    let v32: Dd = v1 * v30 * v31;
+    let v33: Dd = v14 * v30 * v31;
+    let v34: Dd = v8 - v13 + v15 - v22 + v23 - v32 + v33;
+    let v35: Dd = v34 / v8;
+    let v36: Dd = -v21;
+    let v37: Dd = v36.sqrt();
+    let v38: Dd = v1 * v8 * v37 * v12;
+    let v39: Dd = v14 * v8 * v37 * v12;
+    let v40: Dd = v32 / v37;
+    let v41: Dd = v33 / v37;
+    let v42: Dd = v38 - v39 - v40 + v41;
+    [v35.to_f64(), v42.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1743,40 +2073,59 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v5: Dd = v2.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v4 * v2 * v7;
-    let v10: Dd = v0 - v3 - v6 + v8 + v9;
-    let v11: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v12: Dd = v11 * v5;
-    let v13: Dd = -v3;
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v14.exp();
-    let v16: Dd = v7 - v2;
+    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v10: Dd = v9 * v1;
+    let v11: Dd = -v0;
+    let v12: Dd = v11 - v10;
+    let v13: Dd = v1 * v8 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v14 * v8 * v12;
+    let v16: Dd = Dd::new(2.0, 0.0);
     let v17: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v18: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v19: Dd = v18 * v2;
-    let v20: Dd = v17 + v19;
-    let v21: Dd = v17 * v2;
-    let v22: Dd = -v21;
-    let v23: Dd = v22 - v6;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = -v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v15 * v16 * v20;
-    let v28: Dd = v27 / v26;
-    let v29: Dd = v16.abs();
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v20.sqrt();
-    let v32: Dd = v30 * v31;
-    [v10.to_f64(), v28.to_f64(), v32.to_f64()]
+    let v18: Dd = v17 * v1;
+    let v19: Dd = v9 * v4;
+    let v20: Dd = -v18;
+    let v21: Dd = v20 - v19;
+    let v22: Dd = v21.exp_m1();
+    let v23: Dd = v16 * v1 * v8 * v22 * v12;
+    let v24: Dd = v16 * v14 * v8 * v22 * v12;
+    let v25: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v26: Dd = v25 * v1;
+    let v27: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v28: Dd = v27 * v4;
+    let v29: Dd = -v26;
+    let v30: Dd = v29 - v28;
+    let v31: Dd = v30.exp();
+    let v32: Dd = v0 + v10;
+    let v33: Dd = v16 * v1 * v31 * v32;
+    let v34: Dd = v16 * v14 * v31 * v32;
+    let v35: Dd = v8 - v13 + v15 - v23 + v24 - v33 + v34;
+    let v36: Dd = v35 / v8;
+    let v37: Dd = -v22;
+    let v38: Dd = v37.sqrt();
+    let v39: Dd = v16 * v1 * v8 * v38 * v12;
+    let v40: Dd = v16 * v14 * v8 * v38 * v12;
+    let v41: Dd = v33 / v38;
+    let v42: Dd = v34 / v38;
+    let v43: Dd = v39 - v40 - v41 + v42;
+    let v44: Dd = v14 - v1;
+    let v45: Dd = v44.abs();
+    let v46: Dd = v45.sqrt();
+    let v47: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v48: Dd = v47 * v1;
+    let v49: Dd = v17 + v48;
+    let v50: Dd = v49.sqrt();
+    let v51: Dd = v46 * v50;
+    [v36.to_f64(), v43.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1821,44 +2170,45 @@ pub fn euler_maruyama_step_v_slice(
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
     let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = -v2;
-    let v11: Dd = v10 - v5 - v7 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v13 * v6;
-    let v23: Dd = v15 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = v12 + v29;
-    let v31: Dd = v10 - v5;
-    let v32: Dd = v31.exp();
-    let v33: Dd = v2 + v5 - v7 - v9;
-    let v34: Dd = v33.exp();
-    let v35: Dd = v34 * v21;
-    let v36: Dd = v28 - v35;
-    let v37: Dd = v32 * v36;
-    [v30.to_f64(), v37.to_f64()]
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v10: Dd = Dd::from_f64(t);
+    let v11: Dd = v9 * v10;
+    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v13: Dd = v10.square();
+    let v14: Dd = v12 * v13;
+    let v15: Dd = -v11;
+    let v16: Dd = v15 - v14;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v8 * v17;
+    let v19: Dd = v0 * v10;
+    let v20: Dd = v3 * v13;
+    let v21: Dd = -v19;
+    let v22: Dd = v21 - v20;
+    let v23: Dd = v22.exp();
+    let v24: Dd = -v17;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v9 * v1;
+    let v27: Dd = v12 * v4;
+    let v28: Dd = -v26;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29.exp_m1();
+    let v31: Dd = -v30;
+    let v32: Dd = v31.sqrt();
+    let v33: Dd = v23 * v25 * v32;
+    let v34: Dd = v8 + v18 + v33;
+    let v35: Dd = v34 / v23;
+    let v36: Dd = v23 * v32;
+    let v37: Dd = v8 * v25;
+    let v38: Dd = v36 - v37;
+    [v35.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1896,45 +2246,45 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
+    let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
     let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = -v2;
-    let v11: Dd = v10 - v5 - v7 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v13 * v6;
-    let v23: Dd = v15 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = v12 + v29;
-    let v31: Dd = v10 - v5;
-    let v32: Dd = v31.exp();
-    let v33: Dd = v32 * v28;
-    let v34: Dd = -v7;
-    let v35: Dd = v34 - v9;
-    let v36: Dd = v35.exp();
-    let v37: Dd = v36 * v21;
-    let v38: Dd = v33 - v37;
-    [v30.to_f64(), v38.to_f64()]
+    let v6: Dd = -v2;
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v7.exp();
+    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v10: Dd = Dd::from_f64(t);
+    let v11: Dd = v9 * v10;
+    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v13: Dd = v10.square();
+    let v14: Dd = v12 * v13;
+    let v15: Dd = -v11;
+    let v16: Dd = v15 - v14;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v8 * v17;
+    let v19: Dd = v0 * v10;
+    let v20: Dd = v3 * v13;
+    let v21: Dd = -v19;
+    let v22: Dd = v21 - v20;
+    let v23: Dd = v22.exp();
+    let v24: Dd = -v17;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v9 * v1;
+    let v27: Dd = v12 * v4;
+    let v28: Dd = -v26;
+    let v29: Dd = v28 - v27;
+    let v30: Dd = v29.exp_m1();
+    let v31: Dd = -v30;
+    let v32: Dd = v31.sqrt();
+    let v33: Dd = v23 * v25 * v32;
+    let v34: Dd = v8 + v18 + v33;
+    let v35: Dd = v34 / v23;
+    let v36: Dd = v23 * v32;
+    let v37: Dd = v8 * v25;
+    let v38: Dd = v36 - v37;
+    [v35.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///

@@ -166,10 +166,11 @@ fn check_proves_the_bundled_library() {
         assert!(line.ends_with("  proved"), "{line}");
     }
     // Every process gets the two built-in checks.
-    assert_eq!(out.matches("g2 >= 0 on (0, 1)").count(), 9, "{out}");
+    let n = diffsym::cli::BUNDLED.len();
+    assert_eq!(out.matches("g2 >= 0 on (0, 1)").count(), n, "{out}");
     assert_eq!(
         out.matches("Fokker-Planck for a Gaussian source  ").count(),
-        9,
+        n,
         "{out}"
     );
 }
