@@ -105,6 +105,26 @@ pub struct Function {
     pub latex: String,
     pub program: Program,
     pub shape: Shape,
+    /// What the function returns at exact ends of [0, 1] where its formula is undefined or
+    /// loses its limit: checked before the general program, in order.
+    pub guards: Vec<Guard>,
+}
+
+/// A special case of an emitted function: when every time in `at` has its value, the
+/// outputs (one for a scalar, one per coefficient for a field) are `body`.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    pub at: Vec<(String, f64)>,
+    pub body: GuardBody,
+}
+
+/// The outputs of a [`Guard`].
+#[derive(Clone, Debug)]
+pub enum GuardBody {
+    /// Correctly rounded limits (an infinity where the limit is one).
+    Constants(Vec<f64>),
+    /// A program in the remaining times, and its outputs.
+    Program(Program, Vec<Var>),
 }
 
 fn lower_err(function: &str) -> impl Fn(lower::LowerError) -> CodegenError + '_ {
@@ -143,7 +163,51 @@ pub fn scalar_function(
         latex: format!("{symbol}(t) = {}", print::to_latex(pool, e)),
         program: l.finish(),
         shape: Shape::Scalar { out: v },
+        guards: match mode {
+            Mode::Stable => scalar_guards(pool, e),
+            Mode::Naive => Vec::new(),
+        },
     })
+}
+
+/// The value or limit of `e` (a function of t alone) at exact `t`: a finite f64, an
+/// infinity, or None where it cannot be certified.
+fn limit_at(pool: &mut Pool, e: ExprId, t_name: &str, at: f64) -> Option<f64> {
+    use crate::expr::{ball, limit};
+    let t = pool.symbol(t_name);
+    let r = num_rational::BigRational::from_float(at)?;
+    match limit::value_at(
+        pool,
+        e,
+        &[(t, r)],
+        &[t],
+        limit::MAX_POINT_BITS,
+        &ball::round_f64,
+    ) {
+        Ok(bits) => Some(f64::from_bits(bits)),
+        Err(limit::PointError::Infinite { sign, .. }) => Some(if sign > 0 {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        }),
+        Err(_) => None,
+    }
+}
+
+/// The ends of [0, 1].
+const ENDS: [f64; 2] = [0.0, 1.0];
+
+/// A scalar function's correctly rounded values (limits where undefined) at both ends.
+fn scalar_guards(pool: &mut Pool, e: ExprId) -> Vec<Guard> {
+    ENDS.iter()
+        .filter_map(|&end| {
+            let v = limit_at(pool, e, "t", end)?;
+            Some(Guard {
+                at: vec![("t".to_owned(), end)],
+                body: GuardBody::Constants(vec![v]),
+            })
+        })
+        .collect()
 }
 
 /// Every scalar quantity and field of `p`, lowered.
@@ -191,7 +255,12 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             .map(|a| print::symbol_latex(a))
             .collect::<Vec<_>>()
             .join(", ");
+        let guards = match &jet {
+            Some(j) => field_guards(pool, j, k, field, &coeff_exprs, mode),
+            None => Vec::new(),
+        };
         out.push(Function {
+            guards,
             latex: format!(
                 "\\mathrm{{{}}}({args}) = {}",
                 name.replace('_', "\\_"),
@@ -217,6 +286,7 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
 /// between f, g2, lambda and alpha, sigma cancel exactly, and then the process's own
 /// alpha, sigma and derivatives are put in.
 struct JetForms {
+    jet: fields::Jet,
     fields: Vec<fields::Field>,
     /// Jet symbol and the expression it stands for.
     values: Vec<(Symbol, ExprId)>,
@@ -225,10 +295,9 @@ struct JetForms {
 impl JetForms {
     fn new(pool: &mut Pool, p: &Process) -> JetForms {
         let j = fields::Jet::new(pool);
-        let q = fields::jet_scalars(pool, &j);
         let vars = fields::Vars::new(pool);
         let vp = p.fields.iter().any(|f| f.param == fields::Param::V);
-        let jet_fields = fields::fields(pool, q, vp, &vars);
+        let jet_fields = fields::jet_fields(pool, &j, vp, &vars);
         let mut values = Vec::new();
         if let (Some(a), Some(s), Some(g)) =
             (p.quantity("alpha"), p.quantity("sigma"), p.quantity("g"))
@@ -252,22 +321,185 @@ impl JetForms {
             ];
         }
         JetForms {
+            jet: j,
             fields: jet_fields,
             values,
         }
     }
 
-    /// The coefficient of `input` in field `k`, from the jet; None when the jet fields do
-    /// not line up with the process's (they always should).
-    fn coefficient(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<ExprId> {
+    /// The coefficient of `input` in field `k` as one fraction in the jet symbols.
+    fn jet_coefficient(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<ExprId> {
         if self.values.is_empty() {
             return None;
         }
         let f = self.fields.get(k)?;
         let c = diff::diff(pool, f.expr, input);
-        let c = crate::expr::poly::together(pool, c);
+        Some(crate::expr::poly::together(pool, c))
+    }
+
+    /// The jet symbols of `t` (or of `t_next`) with their values at the exact end `e`:
+    /// the exact constant where the formula is defined there, else the rounded limit;
+    /// None where that is infinite or unknown.
+    fn end_values(&self, pool: &mut Pool, e: f64, next: bool) -> Vec<(Symbol, Option<ExprId>)> {
+        let j = &self.jet;
+        let syms: Vec<(Symbol, Symbol)> = if next {
+            vec![(j.alpha_next, j.alpha), (j.sigma_next, j.sigma)]
+        } else {
+            vec![
+                (j.alpha, j.alpha),
+                (j.sigma, j.sigma),
+                (j.dalpha, j.dalpha),
+                (j.dsigma, j.dsigma),
+                (j.g, j.g),
+            ]
+        };
+        let t = pool.symbol("t");
+        let end = num_rational::BigRational::from_float(e).expect("an end is 0 or 1");
+        let mut out = Vec::new();
+        for (sym, of) in syms {
+            let Some(&(_, expr)) = self.values.iter().find(|(s, _)| *s == of) else {
+                out.push((sym, None));
+                continue;
+            };
+            let value = limit_at(pool, expr, "t", e)
+                .filter(|v| v.is_finite())
+                .and_then(|v| {
+                    let at = pool.rational(end.clone());
+                    let exact = crate::expr::subst::subst1(pool, expr, t, at);
+                    let defined = pool.free_symbols(exact).is_empty()
+                        && crate::expr::hp::eval_rounded(pool, exact, &[]).is_ok_and(|x| x == v);
+                    if defined {
+                        Some(exact)
+                    } else {
+                        num_rational::BigRational::from_float(v).map(|r| pool.rational(r))
+                    }
+                });
+            out.push((sym, value));
+        }
+        out
+    }
+
+    /// The coefficient of `input` in field `k`, from the jet; None when the jet fields do
+    /// not line up with the process's (they always should).
+    fn coefficient(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<ExprId> {
+        let c = self.jet_coefficient(pool, k, input)?;
         Some(crate::expr::subst::subst(pool, c, &self.values))
     }
+}
+
+/// The guards of field `k` at the ends: constants for a field of `t` alone; for a
+/// sampler step, programs with the ends' alpha and sigma (and derivatives, for `t` at an
+/// end) put into the coefficients' jet forms, where they are finite.
+fn field_guards(
+    pool: &mut Pool,
+    jet: &JetForms,
+    k: usize,
+    field: &fields::Field,
+    coeff_exprs: &[(String, ExprId)],
+    mode: Mode,
+) -> Vec<Guard> {
+    let mut guards = Vec::new();
+    if !field.is_step {
+        for &end in &ENDS {
+            let values: Option<Vec<f64>> = coeff_exprs
+                .iter()
+                .map(|(_, c)| limit_at(pool, *c, "t", end))
+                .collect();
+            if let Some(values) = values {
+                guards.push(Guard {
+                    at: vec![("t".to_owned(), end)],
+                    body: GuardBody::Constants(values),
+                });
+            }
+        }
+        return guards;
+    }
+    // Sampler steps run from noise to data: the special cases are the final step (to
+    // t_next = 0), a step from t = 1, and the single step from 1 to 0, checked first.
+    let cases = [(Some(1.0), Some(0.0)), (None, Some(0.0)), (Some(1.0), None)];
+    'case: for (at_t, at_next) in cases {
+        // The jet symbols at the ends, each with its value there (None: not finite).
+        let mut fixed: Vec<(Symbol, Option<ExprId>)> = Vec::new();
+        if let Some(e) = at_t {
+            fixed.extend(jet.end_values(pool, e, false));
+        }
+        if let Some(e) = at_next {
+            fixed.extend(jet.end_values(pool, e, true));
+        }
+        let mut l = Lowerer::new(mode);
+        let mut outs = Vec::new();
+        let mut touched = false;
+        for (input, _) in coeff_exprs {
+            let s = pool.symbol(input);
+            let Some(c) = jet.jet_coefficient(pool, k, s) else {
+                continue 'case;
+            };
+            let free = pool.free_symbols(c);
+            let mut map = Vec::new();
+            let mut infinite = Vec::new();
+            for (sym, value) in &fixed {
+                if free.contains(sym) {
+                    match value {
+                        Some(v) => map.push((*sym, *v)),
+                        None => infinite.push(*sym),
+                    }
+                }
+            }
+            touched |= !map.is_empty() || !infinite.is_empty();
+            let mut c = crate::expr::subst::subst(pool, c, &map);
+            // One jet value infinite at the end (lm_sqrt's alpha' at t = 1): the limit of a
+            // rational function as X -> inf, through X = 1/w, one fraction, w = 0.
+            match infinite.as_slice() {
+                [] => {}
+                [x] => {
+                    let w = pool.fresh_symbol("w");
+                    let we = pool.sym_expr(w);
+                    let inv = pool.recip(we);
+                    let c1 = crate::expr::subst::subst(pool, c, &[(*x, inv)]);
+                    let c1 = crate::expr::poly::together(pool, c1);
+                    let zero = pool.zero();
+                    c = crate::expr::subst::subst(pool, c1, &[(w, zero)]);
+                }
+                _ => continue 'case,
+            }
+            let c = crate::expr::subst::subst(pool, c, &jet.values);
+            // Only a guard that is defined away from the ends is kept.
+            let probe: Vec<(Symbol, num_rational::BigRational)> = ["t", "t_next"]
+                .iter()
+                .map(|n| {
+                    (
+                        pool.symbol(n),
+                        num_rational::BigRational::new(1.into(), 4.into()),
+                    )
+                })
+                .collect();
+            if !infinite.is_empty()
+                && !crate::expr::hp::eval_rounded(pool, c, &probe).is_ok_and(f64::is_finite)
+            {
+                continue 'case;
+            }
+            let prepared = prepare(pool, c, mode);
+            match l.lower(pool, prepared) {
+                Ok(v) => outs.push(v),
+                Err(_) => continue 'case,
+            }
+        }
+        if !touched {
+            continue;
+        }
+        let mut at = Vec::new();
+        if let Some(e) = at_t {
+            at.push(("t".to_owned(), e));
+        }
+        if let Some(e) = at_next {
+            at.push(("t_next".to_owned(), e));
+        }
+        guards.push(Guard {
+            at,
+            body: GuardBody::Program(l.finish(), outs),
+        });
+    }
+    guards
 }
 
 /// An emitted module.

@@ -224,40 +224,45 @@ fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     Some(pool.mul(vec![m2, s2, qe]))
 }
 
-/// `difference`: the first pair of terms `c f(a)` and `-c f(b)` (same rest, same function)
-/// rewritten through `a - b`.
+/// `difference`: the first pair of terms `c f(a)^n` and `-c f(b)^n` (same rest, same
+/// function, `n` from 1 to 8) rewritten through `a - b`, with `x^n - y^n = (x - y)(x^(n-1)
+/// + ... + y^(n-1))`.
 fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
-    // (function, argument, rest of the term) of each term.
-    let mut parts: Vec<Option<(Func, ExprId, ExprId)>> = Vec::with_capacity(xs.len());
+    // (function, argument, power, rest of the term) of each term: `f(a)^n * rest`.
+    let mut parts: Vec<Option<(Func, ExprId, i64, ExprId)>> = Vec::with_capacity(xs.len());
     for (_, r) in &split {
         let fs = factors(pool, *r);
-        let found = fs
-            .iter()
-            .enumerate()
-            .find_map(|(k, &f)| match pool.node(f) {
-                Node::Call(func, a) if DIFFERENCE_FUNCS.contains(func) => Some((k, *func, *a)),
+        let found = fs.iter().enumerate().find_map(|(k, &f)| {
+            let (base, n) = pool.split_pow(f);
+            let n = pool.as_rational(n)?.to_integer().to_i64()?;
+            match pool.node(base) {
+                Node::Call(func, a) if DIFFERENCE_FUNCS.contains(func) && (1..=8).contains(&n) => {
+                    Some((k, *func, *a, n))
+                }
                 _ => None,
-            });
-        parts.push(found.map(|(k, func, a)| {
+            }
+        });
+        parts.push(found.map(|(k, func, a, n)| {
             let rest: Vec<ExprId> = fs
                 .iter()
                 .enumerate()
                 .filter(|&(j, _)| j != k)
                 .map(|(_, &g)| g)
                 .collect();
-            (func, a, pool.mul(rest))
+            (func, a, n, pool.mul(rest))
         }));
     }
     for i in 0..xs.len() {
-        let Some((f, a, rest)) = parts[i] else {
+        let Some((f, a, n, rest)) = parts[i] else {
             continue;
         };
         for j in 0..xs.len() {
-            let Some((g, b, rest2)) = parts[j] else {
+            let Some((g, b, n2, rest2)) = parts[j] else {
                 continue;
             };
-            if i == j || g != f || rest2 != rest || a == b || split[j].0 != -split[i].0.clone() {
+            let opposite = split[j].0 == -split[i].0.clone();
+            if i == j || g != f || n2 != n || rest2 != rest || a == b || !opposite {
                 continue;
             }
             if !split[i].0.is_positive() {
@@ -266,8 +271,17 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
             let Some(d) = value_difference(pool, f, a, b) else {
                 continue;
             };
+            // x^n - y^n = (x - y) (x^(n-1) + x^(n-2) y + ... + y^(n-1))
+            let (fa, fb) = (pool.call(f, a), pool.call(f, b));
+            let mut sum = Vec::new();
+            for k in 0..n {
+                let p = pool.powi(fa, k);
+                let q = pool.powi(fb, n - 1 - k);
+                sum.push(pool.mul(vec![p, q]));
+            }
+            let sum = pool.add(sum);
             let c = pool.rational(split[i].0.clone());
-            let term = pool.mul(vec![c, rest, d]);
+            let term = pool.mul(vec![c, rest, d, sum]);
             let mut terms: Vec<ExprId> = xs
                 .iter()
                 .enumerate()

@@ -9,14 +9,17 @@ use serde::Serialize;
 use super::check;
 use super::view::{self, f64_literal, string_literal};
 use super::{CodegenError, Emitted, Function, Shape};
-use crate::expr::hp::{self, Hp};
+use num_rational::BigRational;
+
 use crate::expr::{ExprId, Pool};
+use crate::expr::{ball, limit};
 
 /// The values of the state, the model output and the noise at which fields are checked.
 pub const FIELD_INPUTS: [f64; 3] = [0.625, -0.34375, 1.3125];
 
-/// The times at which every function is checked: 24 Chebyshev nodes of [0, 1] and
-/// `10^-k`, `1 - 10^-k` for `k = 1..=12`, sorted.
+/// The times at which every function is checked: 24 Chebyshev nodes of [0, 1],
+/// `10^-k`, `1 - 10^-k` for `k = 1..=12`, and the ends with their neighbours
+/// `2^-53` and `1 - 2^-53` (the closest f64 below 1), sorted.
 pub fn points() -> Vec<f64> {
     let n = 24;
     let mut ts: Vec<f64> = (0..n)
@@ -30,6 +33,8 @@ pub fn points() -> Vec<f64> {
         ts.push(d);
         ts.push(1.0 - d);
     }
+    let ulp = f64::EPSILON / 2.0;
+    ts.extend([0.0, ulp, 1.0 - ulp, 1.0]);
     ts.sort_by(f64::total_cmp);
     ts.dedup();
     ts
@@ -39,6 +44,9 @@ pub fn points() -> Vec<f64> {
 pub fn next_time(t: f64) -> f64 {
     0.75 * t
 }
+
+/// The starts of the final steps (to `t_next = 0`) that are checked too.
+pub const FINAL_STEP_STARTS: [f64; 4] = [1e-6, 0.1, 0.5, 1.0];
 
 /// One row: the arguments of a call, the reference value, and its error scale (0 for a
 /// scalar function, measured in plain ulps).
@@ -68,14 +76,26 @@ fn normal(x: f64) -> bool {
 /// The reference rows of every function, at [`points`]: rows where the reference is not a
 /// finite normal f64 (or is undefined) are left out.
 pub fn reference_cases(pool: &mut Pool, functions: &[Function]) -> Vec<Case> {
-    let mut hp = Hp::new(hp::DEFAULT_PRECISION);
     let ts = points();
-    let mut eval = |pool: &mut Pool, e: ExprId, env: &[(&str, f64)]| -> Option<f64> {
+    // The certified value, or at an end where the formula is undefined its limit from
+    // inside [0, 1]; None where neither is a finite f64.
+    let eval = |pool: &mut Pool, e: ExprId, env: &[(&str, f64)]| -> Option<f64> {
         let env: Vec<_> = env
             .iter()
-            .map(|(n, v)| (pool.symbol(n), hp.from_f64(*v)))
-            .collect();
-        hp.eval(pool, e, &env).ok().map(|v| hp::to_f64(&v))
+            .map(|(n, v)| Some((pool.symbol(n), BigRational::from_float(*v)?)))
+            .collect::<Option<_>>()?;
+        let times: Vec<_> = ["t", "t_next"].iter().map(|n| pool.symbol(n)).collect();
+        limit::value_at(
+            pool,
+            e,
+            &env,
+            &times,
+            limit::MAX_POINT_BITS,
+            &ball::round_f64,
+        )
+        .ok()
+        .map(f64::from_bits)
+        .filter(|v| v.is_finite())
     };
     let mut cases = Vec::new();
     for f in functions {
@@ -97,15 +117,25 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function]) -> Vec<Case> {
             }
             Shape::Field { inputs, times, .. } => {
                 let n = inputs.len() + times.len();
-                for &t in &ts {
+                let step = times.len() == 2;
+                // A step starts after the data end: from t = 0 there is nowhere to go.
+                let mut at: Vec<(f64, f64)> = ts
+                    .iter()
+                    .filter(|&&t| !step || t > 0.0)
+                    .map(|&t| (t, next_time(t)))
+                    .collect();
+                if step {
+                    at.extend(FINAL_STEP_STARTS.iter().map(|&t| (t, 0.0)));
+                }
+                for (t, t_next) in at {
                     let mut env: Vec<(&str, f64)> = inputs
                         .iter()
                         .zip(FIELD_INPUTS)
                         .map(|(i, v)| (i.as_str(), v))
                         .collect();
                     env.push(("t", t));
-                    if times.len() == 2 {
-                        env.push(("t_next", next_time(t)));
+                    if step {
+                        env.push(("t_next", t_next));
                     }
                     let Some(want) = eval(pool, f.expr, &env) else {
                         continue;

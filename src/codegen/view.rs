@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::lower::{Mode, Op, Program, Var};
-use super::{CodegenError, Function, Shape};
+use super::{CodegenError, Function, GuardBody, Shape};
 use crate::expr::Func;
 
 /// The module template, `templates/module.rs.tera`.
@@ -38,6 +38,16 @@ pub struct FnView {
     pub params: String,
     pub ret: String,
     pub allow_unused: bool,
+    /// Special cases at exact ends, checked first.
+    pub guards: Vec<GuardView>,
+    pub lets: Vec<LetView>,
+    pub result: String,
+}
+
+#[derive(Serialize)]
+pub struct GuardView {
+    /// `t == 0.0 && t_next == 1.0`.
+    pub cond: String,
     pub lets: Vec<LetView>,
     pub result: String,
 }
@@ -149,6 +159,46 @@ pub fn lets(program: &Program, mode: Mode) -> Vec<LetView> {
         .collect()
 }
 
+/// An f64 value as a Rust expression, infinities included.
+fn f64_value(x: f64) -> String {
+    if x == f64::INFINITY {
+        "f64::INFINITY".into()
+    } else if x == f64::NEG_INFINITY {
+        "f64::NEG_INFINITY".into()
+    } else {
+        f64_literal(x)
+    }
+}
+
+/// The views of a function's guards; `array` when the outputs form an array.
+fn guard_views(f: &Function, mode: Mode, array: bool) -> Vec<GuardView> {
+    f.guards
+        .iter()
+        .map(|g| {
+            let cond =
+                g.at.iter()
+                    .map(|(name, v)| format!("{name} == {}", f64_literal(*v)))
+                    .collect::<Vec<_>>()
+                    .join(" && ");
+            let (lets, outs): (Vec<LetView>, Vec<String>) = match &g.body {
+                GuardBody::Constants(vs) => {
+                    (Vec::new(), vs.iter().map(|&v| f64_value(v)).collect())
+                }
+                GuardBody::Program(p, outs) => (
+                    lets(p, mode),
+                    outs.iter().map(|&v| output(v, mode)).collect(),
+                ),
+            };
+            let result = if array {
+                format!("[{}]", outs.join(", "))
+            } else {
+                outs.join(", ")
+            };
+            GuardView { cond, lets, result }
+        })
+        .collect()
+}
+
 /// The value of a program variable as an f64 expression.
 pub fn output(v: Var, mode: Mode) -> String {
     match mode {
@@ -168,6 +218,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
             params: "t: f64".into(),
             ret: "-> f64".into(),
             allow_unused: !f.program.ops.contains(&Op::Input("t".into())),
+            guards: guard_views(f, mode, false),
             lets,
             result: output(*out, mode),
         }],
@@ -226,6 +277,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 params: time_params.clone(),
                 ret: format!("-> [f64; {n}]"),
                 allow_unused: !used_times,
+                guards: guard_views(f, mode, true),
                 lets,
                 result: format!("[{}]", outs.join(", ")),
             }];
@@ -241,6 +293,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 params,
                 ret: "-> f64".into(),
                 allow_unused: !all_used,
+                guards: vec![],
                 lets: vec![],
                 result: format!("{destructure} {}", combine(&|i: &str| i.to_owned())),
             });
@@ -294,6 +347,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                     params,
                     ret: String::new(),
                     allow_unused: !all_used,
+                    guards: vec![],
                     lets: vec![],
                     result: format!(
                         "{asserts} {destructure} for {pattern} in {iter} {{ *{state}_i = {body}; }}"

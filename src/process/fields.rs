@@ -145,13 +145,10 @@ pub struct Scalars {
     pub g2: ExprId,
     pub g: ExprId,
     pub lambda: ExprId,
-    /// alpha, sigma and lambda at `t_next`, where they are not `alpha` etc. with `t`
-    /// replaced by `t_next` (the jet symbols of [`jet_scalars`]).
-    pub next: Option<(ExprId, ExprId, ExprId)>,
 }
 
-/// The symbols of the 1-jet of a process: alpha, sigma, alpha', sigma' at `t`, alpha and
-/// sigma at `t_next`, and g.
+/// The symbols of the 1-jet of a process (alpha, sigma, alpha', sigma' at `t`), alpha and
+/// sigma at `t_next`, and g: the variables of [`jet_fields`].
 #[derive(Clone, Copy, Debug)]
 pub struct Jet {
     pub alpha: Symbol,
@@ -190,40 +187,6 @@ impl Jet {
     }
 }
 
-/// The quantities of a process written in its jet (MATH.md section 1): f = alpha'/alpha,
-/// g2 = 2 sigma sigma' - 2 f sigma^2, lambda = log(alpha/sigma). Every field built from
-/// them is a rational function of the jet (but for g and the exponential of DPM-Solver),
-/// so `together` cancels in it exactly what the simplified quantities would leave to
-/// floating point (`f + g2/(2 sigma^2)` is `sigma'/sigma`).
-pub fn jet_scalars(pool: &mut Pool, j: &Jet) -> Scalars {
-    let a = pool.sym_expr(j.alpha);
-    let s = pool.sym_expr(j.sigma);
-    let da = pool.sym_expr(j.dalpha);
-    let ds = pool.sym_expr(j.dsigma);
-    let an = pool.sym_expr(j.alpha_next);
-    let sn = pool.sym_expr(j.sigma_next);
-    let f = pool.div(da, a);
-    let two = pool.int(2);
-    let m2 = pool.int(-2);
-    let s2 = pool.powi(s, 2);
-    let t1 = pool.mul(vec![two, s, ds]);
-    let t2 = pool.mul(vec![m2, f, s2]);
-    let g2 = pool.add(vec![t1, t2]);
-    let ratio = pool.div(a, s);
-    let lambda = pool.call(Func::Log, ratio);
-    let ratio_n = pool.div(an, sn);
-    let lambda_n = pool.call(Func::Log, ratio_n);
-    Scalars {
-        alpha: a,
-        sigma: s,
-        f,
-        g2,
-        g: pool.sym_expr(j.g),
-        lambda,
-        next: Some((an, sn, lambda_n)),
-    }
-}
-
 /// Every field of [`FIELDS`] in every parameterisation that applies (`v` only for VP).
 ///
 /// The coefficients are built from the already simplified quantities (`sigma' - f sigma`
@@ -236,7 +199,6 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
         g2,
         g,
         lambda: lam,
-        next,
     } = q;
     let t = v.t;
     // One simplifier for all coefficients: they share most subexpressions.
@@ -251,10 +213,8 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
         let tn = pool.sym_expr(v.t_next);
         subst::subst1(pool, e, t, tn)
     };
-    let (alpha_n, sigma_n) = match next {
-        Some((a, s, _)) => (a, s),
-        None => (at_next(pool, alpha), at_next(pool, sigma)),
-    };
+    let alpha_n = at_next(pool, alpha);
+    let sigma_n = at_next(pool, sigma);
     let tn = pool.sym_expr(v.t_next);
     let te = pool.sym_expr(t);
     let h = pool.sub(tn, te);
@@ -281,10 +241,7 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
     let ddim_e = pool.sub(sigma_n, rs);
     let ddim = (ratio, ddim_e, zero);
     // dpm1_step = (alpha_n/alpha) x - sigma_n (e^H - 1) eps, H = lambda_n - lambda
-    let lam_n = match next {
-        Some((_, _, l)) => l,
-        None => at_next(pool, lam),
-    };
+    let lam_n = at_next(pool, lam);
     let big_h = pool.sub(lam_n, lam);
     let e_h = pool.call(Func::Exp, big_h);
     let m1 = pool.int(-1);
@@ -334,6 +291,140 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
         }
     }
     out
+}
+
+/// The fields of [`fields`], in the same order, written in the jet `j` through the two
+/// estimates every parameterisation gives. Each field is `c0 x + c1 x0_hat + c2 eps_hat +
+/// c3 z` (DDIM: `alpha_next x0_hat + sigma_next eps_hat`), and each parameterisation is a
+/// pair `(x0_hat, eps_hat)` of linear forms in `x` and its output, from `x = alpha x0 +
+/// sigma eps` and, for `v`, `alpha^2 + sigma^2 = 1` (`x0 = alpha x - sigma v`, `eps =
+/// sigma x + alpha v`). So no coefficient divides by alpha unless its parameterisation
+/// must (eps and score: `x0_hat = (x - sigma eps)/alpha`), and the v-prediction steps of
+/// a VP process stay finite at alpha = 0.
+pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
+    let a = pool.sym_expr(j.alpha);
+    let s = pool.sym_expr(j.sigma);
+    let da = pool.sym_expr(j.dalpha);
+    let ds = pool.sym_expr(j.dsigma);
+    let an = pool.sym_expr(j.alpha_next);
+    let sn = pool.sym_expr(j.sigma_next);
+    let g = pool.sym_expr(j.g);
+    let zero = pool.zero();
+    let one = pool.one();
+    let tn = pool.sym_expr(v.t_next);
+    let te = pool.sym_expr(v.t);
+    let h = pool.sub(tn, te);
+    // reverse drift: f x - g2 score = alpha' x0 + (2 sigma' - alpha' sigma/alpha) eps
+    let two = pool.int(2);
+    let two_ds = pool.mul(vec![two, ds]);
+    let das_a = {
+        let q = pool.div(s, a);
+        pool.mul(vec![da, q])
+    };
+    let rev_e = pool.sub(two_ds, das_a);
+    let hda = pool.mul(vec![h, da]);
+    let hds = pool.mul(vec![h, ds]);
+    let h_rev_e = pool.mul(vec![h, rev_e]);
+    let abs_h = pool.call(Func::Abs, h);
+    let sq = pool.sqrt(abs_h);
+    let gz = pool.mul(vec![g, sq]);
+    // (c_x, c_x0, c_eps, c_z)
+    let base: [(&str, [ExprId; 4], bool); 6] = [
+        ("pf_velocity", [zero, da, ds, zero], false),
+        ("reverse_drift", [zero, da, rev_e, zero], false),
+        ("euler_step", [one, hda, hds, zero], true),
+        ("euler_maruyama_step", [one, hda, h_rev_e, gz], true),
+        ("ddim_step", [zero, an, sn, zero], true),
+        ("dpm1_step", [zero, an, sn, zero], true),
+    ];
+    let mut out = Vec::new();
+    for p in Param::ALL {
+        if p == Param::V && !vp {
+            continue;
+        }
+        let m = v.output(pool, p);
+        let xe = pool.sym_expr(v.x);
+        let me = pool.sym_expr(m);
+        let ze = pool.sym_expr(v.z);
+        // x0_hat and eps_hat as (coefficient of x, coefficient of m).
+        let ((x0x, x0m), (ex, em)) = estimates(pool, p, a, s, da, ds);
+        for &(name, [cx, c0, ce, cz], is_step) in &base {
+            let t0 = pool.mul(vec![c0, x0x]);
+            let t1 = pool.mul(vec![ce, ex]);
+            let kx = pool.add(vec![cx, t0, t1]);
+            let t2 = pool.mul(vec![c0, x0m]);
+            let t3 = pool.mul(vec![ce, em]);
+            let km = pool.add(vec![t2, t3]);
+            let parts = vec![
+                pool.mul(vec![kx, xe]),
+                pool.mul(vec![km, me]),
+                pool.mul(vec![cz, ze]),
+            ];
+            out.push(Field {
+                name,
+                param: p,
+                expr: pool.add(parts),
+                is_step,
+            });
+        }
+    }
+    out
+}
+
+/// `((a, b), (c, d))` with `x0_hat = a x + b m` and `eps_hat = c x + d m` for the output
+/// `m` of `param`, in the jet.
+#[allow(clippy::type_complexity, reason = "two pairs of coefficients")]
+fn estimates(
+    pool: &mut Pool,
+    param: Param,
+    a: ExprId,
+    s: ExprId,
+    da: ExprId,
+    ds: ExprId,
+) -> ((ExprId, ExprId), (ExprId, ExprId)) {
+    let zero = pool.zero();
+    let one = pool.one();
+    let inv_a = pool.recip(a);
+    match param {
+        // eps = m, x0 = (x - sigma m)/alpha
+        Param::Eps => {
+            let q = pool.div(s, a);
+            ((inv_a, pool.neg(q)), (zero, one))
+        }
+        // eps = -sigma m, x0 = (x + sigma^2 m)/alpha
+        Param::Score => {
+            let s2 = pool.powi(s, 2);
+            let q = pool.div(s2, a);
+            ((inv_a, q), (zero, pool.neg(s)))
+        }
+        // x0 = m, eps = (x - alpha m)/sigma
+        Param::X0 => {
+            let inv_s = pool.recip(s);
+            let q = pool.div(a, s);
+            ((zero, one), (inv_s, pool.neg(q)))
+        }
+        // u = alpha' x0 + sigma' eps, x = alpha x0 + sigma eps:
+        // x0 = (sigma' x - sigma u)/D, eps = (alpha u - alpha' x)/D, D = alpha sigma' - sigma alpha'
+        Param::U => {
+            let p1 = pool.mul(vec![a, ds]);
+            let p2 = pool.mul(vec![s, da]);
+            let det = pool.sub(p1, p2);
+            let inv = pool.recip(det);
+            let x0x = pool.mul(vec![ds, inv]);
+            let x0m = {
+                let q = pool.mul(vec![s, inv]);
+                pool.neg(q)
+            };
+            let ex = {
+                let q = pool.mul(vec![da, inv]);
+                pool.neg(q)
+            };
+            let em = pool.mul(vec![a, inv]);
+            ((x0x, x0m), (ex, em))
+        }
+        // VP: x0 = alpha x - sigma v, eps = sigma x + alpha v
+        Param::V => ((a, pool.neg(s)), (s, a)),
+    }
 }
 
 /// `(p, q)` with `eps = p x + q m` for the model output `m` of parameterisation `param`.

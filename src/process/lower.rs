@@ -294,7 +294,6 @@ impl<'a> Lowerer<'a> {
                             g2: d.get("g2")?,
                             g: d.get("g")?,
                             lambda: d.get("lambda")?,
-                            next: None,
                         })
                     })();
                     quantities = d.quantities;

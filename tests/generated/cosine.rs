@@ -17,6 +17,12 @@ pub const PROCESS: &str = "cosine";
 /// \alpha(t) = \cos\left(\frac{\pi\,t}{2}\right)
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -29,6 +35,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sin\left(\frac{\pi\,t}{2}\right)
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -41,6 +53,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \cos\left(\frac{\pi\,t}{2}\right)^{2}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -54,6 +72,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -68,6 +92,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \pi\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -82,6 +112,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -97,6 +133,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -112,6 +154,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -128,6 +176,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -145,6 +199,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -161,6 +221,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -175,6 +241,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -209,6 +281,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -375,6 +453,18 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v4 / v3;
+        let v6: Dd = v2.sin();
+        let v7: Dd = v6.square();
+        let v8: Dd = v7 / v3;
+        return [v5.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -427,6 +517,18 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v4 / v3;
+        let v6: Dd = v2.sin();
+        let v7: Dd = v6.square();
+        let v8: Dd = v7 / v3;
+        return [v5.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -479,6 +581,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.5707963267948966];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -512,6 +620,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 3.141592653589793];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -671,6 +785,18 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v4 / v3;
+        let v6: Dd = v2.sin();
+        let v7: Dd = v6 / v3;
+        let v8: Dd = -v7;
+        return [v5.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -722,6 +848,18 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v4 / v3;
+        let v6: Dd = v2.sin();
+        let v7: Dd = v6 / v3;
+        let v8: Dd = -v7;
+        return [v5.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -773,6 +911,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.0, -1.5707963267948966];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -806,6 +950,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, -3.141592653589793];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -842,6 +992,26 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -968,6 +1138,24 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = v2.cos();
+        return [v3.to_f64(), v4.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1019,6 +1207,24 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = v2.cos();
+        return [v3.to_f64(), v4.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1071,6 +1277,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1092,6 +1304,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1226,6 +1444,38 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-0.6366197723675814, 3.935735335036497e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = v2.sin();
+        let v5: Dd = v4.square();
+        let v6: Dd = v0 * v5;
+        let v7: Dd = v3.square();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = v6 + v8;
+        let v10: Dd = v0 * v3;
+        let v11: Dd = v10 / v9;
+        let v12: Dd = v4 / v9;
+        let v13: Dd = -v12;
+        return [v11.to_f64(), v13.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = Dd::new(-0.6366197723675814, 3.935735335036497e-17);
+        let v5: Dd = v2.cos();
+        let v6: Dd = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1285,6 +1535,38 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-0.6366197723675814, 3.935735335036497e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = v2.sin();
+        let v5: Dd = v4.square();
+        let v6: Dd = v0 * v5;
+        let v7: Dd = v3.square();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = v6 + v8;
+        let v10: Dd = v0 * v3;
+        let v11: Dd = v10 / v9;
+        let v12: Dd = v4 / v9;
+        let v13: Dd = -v12;
+        return [v11.to_f64(), v13.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = Dd::new(-0.6366197723675814, 3.935735335036497e-17);
+        let v5: Dd = v2.cos();
+        let v6: Dd = v4 * v5;
+        return [v3.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1344,6 +1626,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.5707963267948966];
+    }
+    if t == 1.0 {
+        return [1.5707963267948966];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1374,24 +1662,29 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v4.powi(3);
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v1 * v4;
-    let v8: Dd = v3.cos();
-    let v9: Dd = v8.square();
-    let v10: Dd = v0 * v4 * v9;
-    let v11: Dd = v6 - v7 + v10;
-    let v12: Dd = v11 / v8;
-    let v13: Dd = v4.square();
-    let v14: Dd = v0 * v13;
-    let v15: Dd = v0 * v9;
-    let v16: Dd = v14 + v15;
-    [v12.to_f64(), v16.to_f64()]
+    if t == 0.0 {
+        return [0.0, 3.141592653589793];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 3.141592653589793];
+    }
+    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = v2.sin();
+    let v4: Dd = v3.powi(3);
+    let v5: Dd = v0 * v4;
+    let v6: Dd = v2.cos();
+    let v7: Dd = v6.square();
+    let v8: Dd = v0 * v3 * v7;
+    let v9: Dd = v5 + v8;
+    let v10: Dd = v9 / v6;
+    let v11: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: Dd = v3.square();
+    let v13: Dd = v11 * v12;
+    let v14: Dd = v11 * v7;
+    let v15: Dd = v13 + v14;
+    [v10.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1410,29 +1703,41 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v2.sin();
-    let v5: Dd = v0 * v1 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6 * v4;
-    let v8: Dd = v4.powi(3);
-    let v9: Dd = v0 * v1 * v8;
-    let v10: Dd = v0 * v6 * v8;
-    let v11: Dd = v3.square();
-    let v12: Dd = v0 * v1 * v4 * v11;
-    let v13: Dd = v0 * v6 * v4 * v11;
-    let v14: Dd = v3 + v5 - v7 - v9 + v10 - v12 + v13;
-    let v15: Dd = v14 / v3;
-    let v16: Dd = v4.square();
-    let v17: Dd = v0 * v6 * v16;
-    let v18: Dd = v0 * v1 * v16;
-    let v19: Dd = v0 * v1 * v11;
-    let v20: Dd = v0 * v6 * v11;
-    let v21: Dd = v17 - v18 - v19 + v20;
-    [v15.to_f64(), v21.to_f64()]
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v1 * v3;
+    let v5: Dd = v4.sin();
+    let v6: Dd = v5.square();
+    let v7: Dd = v1 * v2 * v6;
+    let v8: Dd = v1 * v3 * v6;
+    let v9: Dd = v4.cos();
+    let v10: Dd = v9.square();
+    let v11: Dd = v1 * v3 * v10;
+    let v12: Dd = v1 * v2 * v10;
+    let v13: Dd = v7 - v8 - v11 + v12;
+    [v0.to_f64(), v13.to_f64()]
 }
 /// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1474,32 +1779,30 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v2: Dd = v0 * v1;
     let v3: Dd = v2.cos();
     let v4: Dd = v2.sin();
-    let v5: Dd = v0 * v1 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6 * v4;
-    let v8: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: Dd = v4.powi(3);
-    let v10: Dd = v8 * v1 * v9;
-    let v11: Dd = v8 * v6 * v9;
-    let v12: Dd = v3.square();
-    let v13: Dd = v8 * v1 * v4 * v12;
-    let v14: Dd = v8 * v6 * v4 * v12;
-    let v15: Dd = v3 + v5 - v7 - v10 + v11 - v13 + v14;
-    let v16: Dd = v15 / v3;
-    let v17: Dd = v4.square();
-    let v18: Dd = v8 * v6 * v17;
-    let v19: Dd = v8 * v1 * v17;
-    let v20: Dd = v8 * v1 * v12;
-    let v21: Dd = v8 * v6 * v12;
-    let v22: Dd = v18 - v19 - v20 + v21;
-    let v23: Dd = v6 - v1;
-    let v24: Dd = v23.abs();
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v2.tan();
-    let v27: Dd = v8 * v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v25 * v28;
-    [v16.to_f64(), v22.to_f64(), v29.to_f64()]
+    let v5: Dd = v4.powi(3);
+    let v6: Dd = v0 * v1 * v5;
+    let v7: Dd = Dd::from_f64(t_next);
+    let v8: Dd = v0 * v7 * v5;
+    let v9: Dd = v3.square();
+    let v10: Dd = v0 * v1 * v4 * v9;
+    let v11: Dd = v0 * v7 * v4 * v9;
+    let v12: Dd = v3 - v6 + v8 - v10 + v11;
+    let v13: Dd = v12 / v3;
+    let v14: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: Dd = v4.square();
+    let v16: Dd = v14 * v7 * v15;
+    let v17: Dd = v14 * v1 * v15;
+    let v18: Dd = v14 * v1 * v9;
+    let v19: Dd = v14 * v7 * v9;
+    let v20: Dd = v16 - v17 - v18 + v19;
+    let v21: Dd = v7 - v1;
+    let v22: Dd = v21.abs();
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v2.tan();
+    let v25: Dd = v14 * v24;
+    let v26: Dd = v25.sqrt();
+    let v27: Dd = v23 * v26;
+    [v13.to_f64(), v20.to_f64(), v27.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1543,24 +1846,45 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = v2.sin();
+        let v5: Dd = -v4;
+        return [v3.to_f64(), v5.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = v2.cos();
+        let v5: Dd = -v4;
+        return [v3.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t_next);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = Dd::from_f64(t);
+    let v3: Dd = v2.sin();
+    let v4: Dd = Dd::from_f64(t_next);
     let v5: Dd = v0 * v4;
     let v6: Dd = v5.sin();
-    let v7: Dd = v2.sin();
-    let v8: Dd = v5.cos();
-    let v9: Dd = v6 * v7 * v8;
-    let v10: Dd = v6.square();
-    let v11: Dd = v10 * v3;
-    let v12: Dd = v3 + v9 - v11;
-    let v13: Dd = v12 / v8;
-    let v14: Dd = v7 * v8;
-    let v15: Dd = v6 * v3;
-    let v16: Dd = v14 - v15;
-    [v13.to_f64(), v16.to_f64()]
+    let v7: Dd = v3 * v6;
+    let v8: Dd = v2.cos();
+    let v9: Dd = v5.cos();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = v7 + v10;
+    let v12: Dd = v6 * v8;
+    let v13: Dd = v3 * v9;
+    let v14: Dd = v12 - v13;
+    [v11.to_f64(), v14.to_f64()]
 }
 /// `ddim_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1597,24 +1921,45 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = v2.sin();
+        let v5: Dd = -v4;
+        return [v3.to_f64(), v5.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = v2.cos();
+        let v5: Dd = -v4;
+        return [v3.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t_next);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = Dd::from_f64(t);
+    let v3: Dd = v2.sin();
+    let v4: Dd = Dd::from_f64(t_next);
     let v5: Dd = v0 * v4;
     let v6: Dd = v5.sin();
-    let v7: Dd = v2.sin();
-    let v8: Dd = v5.cos();
-    let v9: Dd = v6 * v7 * v8;
-    let v10: Dd = v6.square();
-    let v11: Dd = v10 * v3;
-    let v12: Dd = v3 + v9 - v11;
-    let v13: Dd = v12 / v8;
-    let v14: Dd = v7 * v8;
-    let v15: Dd = v6 * v3;
-    let v16: Dd = v14 - v15;
-    [v13.to_f64(), v16.to_f64()]
+    let v7: Dd = v3 * v6;
+    let v8: Dd = v2.cos();
+    let v9: Dd = v5.cos();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = v7 + v10;
+    let v12: Dd = v6 * v8;
+    let v13: Dd = v3 * v9;
+    let v14: Dd = v12 - v13;
+    [v11.to_f64(), v14.to_f64()]
 }
 /// `dpm1_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///

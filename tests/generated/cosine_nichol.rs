@@ -19,6 +19,12 @@ pub const PROCESS: &str = "cosine_nichol";
 /// \alpha(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\cos\left(\frac{\pi}{252}\right)}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -35,6 +41,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
     let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -55,6 +67,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -72,6 +90,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return -0.019428137862340523;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -88,6 +112,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.03885627572468105;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -104,6 +134,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \frac{5\,\sqrt{5}\,\sqrt{14}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.1971199526295627;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
     let v1: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -123,6 +159,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v2: Dd = Dd::from_f64(t);
@@ -131,13 +173,21 @@ pub fn lambda(t: f64) -> f64 {
     let v5: Dd = v4.cos();
     let v6: Dd = v5.ln();
     let v7: Dd = Dd::new(0.5, 0.0);
-    let v8: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v9: Dd = v5.square();
-    let v10: Dd = v8 - v9;
-    let v11: Dd = v10.ln();
-    let v12: Dd = v7 * v11;
-    let v13: Dd = v6 - v12;
-    v13.to_f64()
+    let v8: Dd = Dd::new(-2.0, 0.0);
+    let v9: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: Dd = v10 * v3;
+    let v12: Dd = v9 - v11;
+    let v13: Dd = v12.sin();
+    let v14: Dd = v9 + v11;
+    let v15: Dd = v14.sin();
+    let v16: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: Dd = v16 + v5;
+    let v18: Dd = v8 * v13 * v15 * v17;
+    let v19: Dd = v18.ln();
+    let v20: Dd = v7 * v19;
+    let v21: Dd = v6 - v20;
+    v21.to_f64()
 }
 /// `dlambda(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -145,6 +195,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{125\,\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{3}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.558087510822606, -1.8940210217660336e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -167,6 +223,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -176,12 +238,20 @@ pub fn log_snr(t: f64) -> f64 {
     let v6: Dd = v5.cos();
     let v7: Dd = v6.ln();
     let v8: Dd = v0 * v7;
-    let v9: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v10: Dd = v6.square();
-    let v11: Dd = v9 - v10;
-    let v12: Dd = v11.ln();
-    let v13: Dd = v8 - v12;
-    v13.to_f64()
+    let v9: Dd = Dd::new(-2.0, 0.0);
+    let v10: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v11: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: Dd = v11 * v4;
+    let v13: Dd = v10 - v12;
+    let v14: Dd = v13.sin();
+    let v15: Dd = v10 + v12;
+    let v16: Dd = v15.sin();
+    let v17: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: Dd = v17 + v6;
+    let v19: Dd = v9 * v14 * v16 * v18;
+    let v20: Dd = v19.ln();
+    let v21: Dd = v8 - v20;
+    v21.to_f64()
 }
 /// `snr(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -189,25 +259,13 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = v5.square();
-    let v7: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v6 / v8;
-    v9.to_f64()
-}
-/// `rho(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
-///
-/// ```text
-/// \rho(t) = \frac{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
-/// ```
-pub fn rho(t: f64) -> f64 {
-    let v0: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
+    let v0: Dd = Dd::new(-0.5, 0.0);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v3: Dd = Dd::from_f64(t);
@@ -215,10 +273,52 @@ pub fn rho(t: f64) -> f64 {
     let v5: Dd = v1 * v4;
     let v6: Dd = v5.cos();
     let v7: Dd = v6.square();
-    let v8: Dd = v0 - v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = v9 / v6;
-    v10.to_f64()
+    let v8: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v9: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: Dd = v9 * v4;
+    let v11: Dd = v8 - v10;
+    let v12: Dd = v11.sin();
+    let v13: Dd = v8 + v10;
+    let v14: Dd = v13.sin();
+    let v15: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: Dd = v15 + v6;
+    let v17: Dd = v0 * v7;
+    let v18: Dd = v12 * v14 * v16;
+    let v19: Dd = v17 / v18;
+    v19.to_f64()
+}
+/// `rho(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
+///
+/// ```text
+/// \rho(t) = \frac{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
+/// ```
+pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
+    let v0: Dd = Dd::new(-2.0, 0.0);
+    let v1: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v1 - v6;
+    let v8: Dd = v7.sin();
+    let v9: Dd = v1 + v6;
+    let v10: Dd = v9.sin();
+    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: Dd = v12 * v5;
+    let v14: Dd = v13.cos();
+    let v15: Dd = v11 + v14;
+    let v16: Dd = v0 * v8 * v10 * v15;
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = v17 / v14;
+    v18.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -228,6 +328,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.019428137862340523, -0.019428137862340523];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -246,18 +352,26 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v15: Dd = v14 * v12;
     let v16: Dd = v13 - v15;
     let v17: Dd = v16.sqrt();
-    let v18: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v19: Dd = v18 - v12;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 * v6 * v12 * v17;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v24: Dd = v23 * v6 * v16;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v10 * v26;
-    let v28: Dd = v27 / v7;
-    [v9.to_f64(), v28.to_f64()]
+    let v18: Dd = Dd::new(-2.0, 0.0);
+    let v19: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v20: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v21: Dd = v20 * v4;
+    let v22: Dd = v19 - v21;
+    let v23: Dd = v22.sin();
+    let v24: Dd = v19 + v21;
+    let v25: Dd = v24.sin();
+    let v26: Dd = v10 + v7;
+    let v27: Dd = v18 * v23 * v25 * v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v11 * v6 * v12 * v17;
+    let v30: Dd = v29 / v28;
+    let v31: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v32: Dd = v31 * v6 * v16;
+    let v33: Dd = -v30;
+    let v34: Dd = v33 - v32;
+    let v35: Dd = v10 * v34;
+    let v36: Dd = v35 / v7;
+    [v9.to_f64(), v36.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -276,6 +390,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.019428137862340523, -0.03885627572468105];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -294,18 +414,26 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v15: Dd = v14 * v12;
     let v16: Dd = v13 - v15;
     let v17: Dd = v16.sqrt();
-    let v18: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v19: Dd = v18 - v12;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 * v6 * v12 * v17;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
-    let v24: Dd = v23 * v6 * v16;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v10 * v26;
-    let v28: Dd = v27 / v7;
-    [v9.to_f64(), v28.to_f64()]
+    let v18: Dd = Dd::new(-2.0, 0.0);
+    let v19: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v20: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v21: Dd = v20 * v4;
+    let v22: Dd = v19 - v21;
+    let v23: Dd = v22.sin();
+    let v24: Dd = v19 + v21;
+    let v25: Dd = v24.sin();
+    let v26: Dd = v10 + v7;
+    let v27: Dd = v18 * v23 * v25 * v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v11 * v6 * v12 * v17;
+    let v30: Dd = v29 / v28;
+    let v31: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v32: Dd = v31 * v6 * v16;
+    let v33: Dd = -v30;
+    let v34: Dd = v33 - v32;
+    let v35: Dd = v10 * v34;
+    let v36: Dd = v35 / v7;
+    [v9.to_f64(), v36.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -341,28 +469,34 @@ pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v14: Dd = v8 - v10 + v13;
     let v15: Dd = v0 * v14;
     let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v18: Dd = Dd::new(1.558087510822606, 1.8940210217660336e-17);
-    let v19: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v20: Dd = v12.square();
-    let v21: Dd = v19 - v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v18 * v2 * v7 * v22;
-    let v24: Dd = v18 * v9 * v7 * v22;
-    let v25: Dd = v3 * v2 * v7 * v20 * v22;
-    let v26: Dd = v3 * v9 * v7 * v20 * v22;
-    let v27: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
-    let v28: Dd = Dd::new(1.0, 0.0);
-    let v29: Dd = v17 * v20;
-    let v30: Dd = v28 - v29;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = v27 * v2 * v7 * v20 * v31;
-    let v33: Dd = v27 * v9 * v7 * v20 * v31;
-    let v34: Dd = v23 - v24 - v25 + v26 + v32 - v33;
-    let v35: Dd = v17 * v34;
-    let v36: Dd = v12 * v22;
-    let v37: Dd = v35 / v36;
-    [v16.to_f64(), v37.to_f64()]
+    let v17: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v18: Dd = v12.square();
+    let v19: Dd = Dd::new(1.0, 0.0);
+    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: Dd = v20 * v18;
+    let v22: Dd = v19 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = Dd::new(-2.0, 0.0);
+    let v25: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v26: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v27: Dd = v26 * v5;
+    let v28: Dd = v25 - v27;
+    let v29: Dd = v28.sin();
+    let v30: Dd = v25 + v27;
+    let v31: Dd = v30.sin();
+    let v32: Dd = v0 + v12;
+    let v33: Dd = v24 * v29 * v31 * v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v17 * v2 * v7 * v18 * v23;
+    let v36: Dd = v35 / v34;
+    let v37: Dd = v17 * v9 * v7 * v18 * v23;
+    let v38: Dd = v37 / v34;
+    let v39: Dd = v1 * v2 * v7 * v22;
+    let v40: Dd = v1 * v9 * v7 * v22;
+    let v41: Dd = v36 - v38 + v39 - v40;
+    let v42: Dd = v0 * v41;
+    let v43: Dd = v42 / v12;
+    [v16.to_f64(), v43.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -416,38 +550,44 @@ pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v14: Dd = v8 - v10 + v13;
     let v15: Dd = v0 * v14;
     let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v18: Dd = Dd::new(3.116175021645212, 3.788042043532067e-17);
-    let v19: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v20: Dd = v12.square();
-    let v21: Dd = v19 - v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v18 * v2 * v7 * v22;
-    let v24: Dd = v18 * v9 * v7 * v22;
-    let v25: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v26: Dd = v25 * v2 * v7 * v20 * v22;
-    let v27: Dd = v25 * v9 * v7 * v20 * v22;
-    let v28: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v29: Dd = Dd::new(1.0, 0.0);
-    let v30: Dd = v17 * v20;
-    let v31: Dd = v29 - v30;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v28 * v2 * v7 * v20 * v32;
-    let v34: Dd = v28 * v9 * v7 * v20 * v32;
-    let v35: Dd = v23 - v24 - v26 + v27 + v33 - v34;
-    let v36: Dd = v17 * v35;
-    let v37: Dd = v12 * v22;
-    let v38: Dd = v36 / v37;
-    let v39: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v40: Dd = v9 - v2;
-    let v41: Dd = v40.abs();
-    let v42: Dd = v41.sqrt();
-    let v43: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v44: Dd = v6.tan();
-    let v45: Dd = v43 * v44;
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = v39 * v42 * v46;
-    [v16.to_f64(), v38.to_f64(), v47.to_f64()]
+    let v17: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v18: Dd = v12.square();
+    let v19: Dd = Dd::new(1.0, 0.0);
+    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: Dd = v20 * v18;
+    let v22: Dd = v19 - v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = Dd::new(-2.0, 0.0);
+    let v25: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v26: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v27: Dd = v26 * v5;
+    let v28: Dd = v25 - v27;
+    let v29: Dd = v28.sin();
+    let v30: Dd = v25 + v27;
+    let v31: Dd = v30.sin();
+    let v32: Dd = v0 + v12;
+    let v33: Dd = v24 * v29 * v31 * v32;
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v17 * v2 * v7 * v18 * v23;
+    let v36: Dd = v35 / v34;
+    let v37: Dd = v17 * v9 * v7 * v18 * v23;
+    let v38: Dd = v37 / v34;
+    let v39: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v40: Dd = v39 * v2 * v7 * v22;
+    let v41: Dd = v39 * v9 * v7 * v22;
+    let v42: Dd = v36 - v38 + v40 - v41;
+    let v43: Dd = v0 * v42;
+    let v44: Dd = v43 / v12;
+    let v45: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v46: Dd = v9 - v2;
+    let v47: Dd = v46.abs();
+    let v48: Dd = v47.sqrt();
+    let v49: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v50: Dd = v6.tan();
+    let v51: Dd = v49 * v50;
+    let v52: Dd = v51.sqrt();
+    let v53: Dd = v45 * v48 * v52;
+    [v16.to_f64(), v44.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -497,6 +637,24 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.cos();
+        let v7: Dd = v0 / v6;
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: Dd = v6.square();
+        let v11: Dd = v9 * v10;
+        let v12: Dd = v8 - v11;
+        let v13: Dd = v0 * v12;
+        let v14: Dd = v13 / v6;
+        return [v7.to_f64(), v14.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v2: Dd = Dd::from_f64(t_next);
@@ -562,6 +720,24 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.cos();
+        let v7: Dd = v0 / v6;
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: Dd = v6.square();
+        let v11: Dd = v9 * v10;
+        let v12: Dd = v8 - v11;
+        let v13: Dd = v0 * v12;
+        let v14: Dd = v13 / v6;
+        return [v7.to_f64(), v14.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v2: Dd = Dd::from_f64(t_next);
@@ -627,6 +803,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.019428137862340523, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -640,22 +822,30 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
     let v11: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
     let v12: Dd = v7.square();
-    let v13: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v11 * v6 * v12;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v19: Dd = Dd::new(1.0, 0.0);
-    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: Dd = v20 * v12;
-    let v22: Dd = v19 - v21;
+    let v13: Dd = Dd::new(-2.0, 0.0);
+    let v14: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: Dd = v15 * v4;
+    let v17: Dd = v14 - v16;
+    let v18: Dd = v17.sin();
+    let v19: Dd = v14 + v16;
+    let v20: Dd = v19.sin();
+    let v21: Dd = v10 + v7;
+    let v22: Dd = v13 * v18 * v20 * v21;
     let v23: Dd = v22.sqrt();
-    let v24: Dd = v18 * v6 * v23;
-    let v25: Dd = v17 + v24;
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v26 / v7;
-    [v9.to_f64(), v27.to_f64()]
+    let v24: Dd = v11 * v6 * v12;
+    let v25: Dd = v24 / v23;
+    let v26: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v27: Dd = Dd::new(1.0, 0.0);
+    let v28: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v29: Dd = v28 * v12;
+    let v30: Dd = v27 - v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v26 * v6 * v31;
+    let v33: Dd = v25 + v32;
+    let v34: Dd = v10 * v33;
+    let v35: Dd = v34 / v7;
+    [v9.to_f64(), v35.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -674,6 +864,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.019428137862340523, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -687,22 +883,30 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
     let v11: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
     let v12: Dd = v7.square();
-    let v13: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v11 * v6 * v12;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
-    let v19: Dd = Dd::new(1.0, 0.0);
-    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: Dd = v20 * v12;
-    let v22: Dd = v19 - v21;
+    let v13: Dd = Dd::new(-2.0, 0.0);
+    let v14: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v16: Dd = v15 * v4;
+    let v17: Dd = v14 - v16;
+    let v18: Dd = v17.sin();
+    let v19: Dd = v14 + v16;
+    let v20: Dd = v19.sin();
+    let v21: Dd = v10 + v7;
+    let v22: Dd = v13 * v18 * v20 * v21;
     let v23: Dd = v22.sqrt();
-    let v24: Dd = v18 * v6 * v23;
-    let v25: Dd = v17 + v24;
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v26 / v7;
-    [v9.to_f64(), v27.to_f64()]
+    let v24: Dd = v11 * v6 * v12;
+    let v25: Dd = v24 / v23;
+    let v26: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v27: Dd = Dd::new(1.0, 0.0);
+    let v28: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v29: Dd = v28 * v12;
+    let v30: Dd = v27 - v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v26 * v6 * v31;
+    let v33: Dd = v25 + v32;
+    let v34: Dd = v10 * v33;
+    let v35: Dd = v34 / v7;
+    [v9.to_f64(), v35.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -738,25 +942,34 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v14: Dd = v8 - v10 + v13;
     let v15: Dd = v0 * v14;
     let v16: Dd = v15 / v12;
-    let v17: Dd = v12.square();
-    let v18: Dd = v3 * v9 * v7 * v17;
-    let v19: Dd = v3 * v2 * v7 * v17;
-    let v20: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
-    let v21: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v22: Dd = v21 - v17;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = Dd::new(1.0, 0.0);
-    let v25: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: Dd = v25 * v17;
-    let v27: Dd = v24 - v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v20 * v2 * v7 * v23 * v28;
-    let v30: Dd = v20 * v9 * v7 * v23 * v28;
-    let v31: Dd = v18 - v19 - v29 + v30;
-    let v32: Dd = v11 * v31;
-    let v33: Dd = v12 * v23;
-    let v34: Dd = v32 / v33;
-    [v16.to_f64(), v34.to_f64()]
+    let v17: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v18: Dd = v12.square();
+    let v19: Dd = Dd::new(-2.0, 0.0);
+    let v20: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v21: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v22: Dd = v21 * v5;
+    let v23: Dd = v20 - v22;
+    let v24: Dd = v23.sin();
+    let v25: Dd = v20 + v22;
+    let v26: Dd = v25.sin();
+    let v27: Dd = v0 + v12;
+    let v28: Dd = v19 * v24 * v26 * v27;
+    let v29: Dd = v28.sqrt();
+    let v30: Dd = v17 * v9 * v7 * v18;
+    let v31: Dd = v30 / v29;
+    let v32: Dd = v17 * v2 * v7 * v18;
+    let v33: Dd = v32 / v29;
+    let v34: Dd = Dd::new(1.0, 0.0);
+    let v35: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v36: Dd = v35 * v18;
+    let v37: Dd = v34 - v36;
+    let v38: Dd = v37.sqrt();
+    let v39: Dd = v1 * v2 * v7 * v38;
+    let v40: Dd = v1 * v9 * v7 * v38;
+    let v41: Dd = v31 - v33 - v39 + v40;
+    let v42: Dd = v0 * v41;
+    let v43: Dd = v42 / v12;
+    [v16.to_f64(), v43.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -810,35 +1023,44 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v14: Dd = v8 - v10 + v13;
     let v15: Dd = v0 * v14;
     let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v17: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
     let v18: Dd = v12.square();
-    let v19: Dd = v17 * v9 * v7 * v18;
-    let v20: Dd = v17 * v2 * v7 * v18;
-    let v21: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v22: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v23: Dd = v22 - v18;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = Dd::new(1.0, 0.0);
-    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: Dd = v26 * v18;
-    let v28: Dd = v25 - v27;
+    let v19: Dd = Dd::new(-2.0, 0.0);
+    let v20: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v21: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v22: Dd = v21 * v5;
+    let v23: Dd = v20 - v22;
+    let v24: Dd = v23.sin();
+    let v25: Dd = v20 + v22;
+    let v26: Dd = v25.sin();
+    let v27: Dd = v0 + v12;
+    let v28: Dd = v19 * v24 * v26 * v27;
     let v29: Dd = v28.sqrt();
-    let v30: Dd = v21 * v2 * v7 * v24 * v29;
-    let v31: Dd = v21 * v9 * v7 * v24 * v29;
-    let v32: Dd = v19 - v20 - v30 + v31;
-    let v33: Dd = v11 * v32;
-    let v34: Dd = v12 * v24;
-    let v35: Dd = v33 / v34;
-    let v36: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v37: Dd = v9 - v2;
-    let v38: Dd = v37.abs();
+    let v30: Dd = v17 * v9 * v7 * v18;
+    let v31: Dd = v30 / v29;
+    let v32: Dd = v17 * v2 * v7 * v18;
+    let v33: Dd = v32 / v29;
+    let v34: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v35: Dd = Dd::new(1.0, 0.0);
+    let v36: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v37: Dd = v36 * v18;
+    let v38: Dd = v35 - v37;
     let v39: Dd = v38.sqrt();
-    let v40: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v41: Dd = v6.tan();
-    let v42: Dd = v40 * v41;
-    let v43: Dd = v42.sqrt();
-    let v44: Dd = v36 * v39 * v43;
-    [v16.to_f64(), v35.to_f64(), v44.to_f64()]
+    let v40: Dd = v34 * v2 * v7 * v39;
+    let v41: Dd = v34 * v9 * v7 * v39;
+    let v42: Dd = v31 - v33 - v40 + v41;
+    let v43: Dd = v0 * v42;
+    let v44: Dd = v43 / v12;
+    let v45: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v46: Dd = v9 - v2;
+    let v47: Dd = v46.abs();
+    let v48: Dd = v47.sqrt();
+    let v49: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v50: Dd = v6.tan();
+    let v51: Dd = v49 * v50;
+    let v52: Dd = v51.sqrt();
+    let v53: Dd = v45 * v48 * v52;
+    [v16.to_f64(), v44.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -882,6 +1104,26 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.cos();
+        let v7: Dd = v0 / v6;
+        let v8: Dd = Dd::new(-0.9999222924809749, 4.68701187782614e-17);
+        let v9: Dd = Dd::new(1.0, 0.0);
+        let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v11: Dd = v6.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = v9 - v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v8 * v14;
+        let v16: Dd = v15 / v6;
+        return [v7.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v2: Dd = Dd::from_f64(t_next);
@@ -947,6 +1189,26 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.cos();
+        let v7: Dd = v0 / v6;
+        let v8: Dd = Dd::new(-0.9999222924809749, 4.68701187782614e-17);
+        let v9: Dd = Dd::new(1.0, 0.0);
+        let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v11: Dd = v6.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = v9 - v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v8 * v14;
+        let v16: Dd = v15 / v6;
+        return [v7.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v2: Dd = Dd::from_f64(t_next);
@@ -1012,6 +1274,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.0, -1.558450792625269];
+    }
     let v0: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -1020,26 +1288,35 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v5: Dd = v1 * v4;
     let v6: Dd = v5.sin();
     let v7: Dd = v5.cos();
-    let v8: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v9: Dd = v7.square();
-    let v10: Dd = v8 - v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: Dd = v13 * v9;
-    let v15: Dd = v12 - v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v0 * v6 * v7;
-    let v18: Dd = v11 * v16;
-    let v19: Dd = v17 / v18;
-    let v20: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
-    let v21: Dd = v20 * v6 * v9;
-    let v22: Dd = v21 / v11;
-    let v23: Dd = v0 * v6 * v16;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25 / v16;
-    [v19.to_f64(), v26.to_f64()]
+    let v8: Dd = Dd::new(-2.0, 0.0);
+    let v9: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: Dd = v10 * v4;
+    let v12: Dd = v9 - v11;
+    let v13: Dd = v12.sin();
+    let v14: Dd = v9 + v11;
+    let v15: Dd = v14.sin();
+    let v16: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: Dd = v16 + v7;
+    let v18: Dd = v8 * v13 * v15 * v17;
+    let v19: Dd = v18.sqrt();
+    let v20: Dd = Dd::new(1.0, 0.0);
+    let v21: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v22: Dd = v7.square();
+    let v23: Dd = v21 * v22;
+    let v24: Dd = v20 - v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v0 * v6 * v7;
+    let v27: Dd = v19 * v25;
+    let v28: Dd = v26 / v27;
+    let v29: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v30: Dd = v29 * v6 * v22;
+    let v31: Dd = v30 / v19;
+    let v32: Dd = v0 * v6 * v25;
+    let v33: Dd = -v31;
+    let v34: Dd = v33 - v32;
+    let v35: Dd = v34 / v25;
+    [v28.to_f64(), v35.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1058,6 +1335,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, -3.116901585250538];
+    }
     let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
     let v1: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
     let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1068,28 +1351,36 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     let v7: Dd = v6.sin();
     let v8: Dd = v6.cos();
     let v9: Dd = v8.square();
-    let v10: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v11: Dd = v10 - v9;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = v1 * v7 * v9;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v18: Dd = v17 * v9;
-    let v19: Dd = v16 - v18;
+    let v10: Dd = Dd::new(-2.0, 0.0);
+    let v11: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v12: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: Dd = v12 * v5;
+    let v14: Dd = v11 - v13;
+    let v15: Dd = v14.sin();
+    let v16: Dd = v11 + v13;
+    let v17: Dd = v16.sin();
+    let v18: Dd = v0 + v8;
+    let v19: Dd = v10 * v15 * v17 * v18;
     let v20: Dd = v19.sqrt();
-    let v21: Dd = v15 * v7 * v20;
-    let v22: Dd = v14 + v21;
-    let v23: Dd = v0 * v22;
-    let v24: Dd = v8 * v20;
-    let v25: Dd = v23 / v24;
-    let v26: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
-    let v27: Dd = v26 * v7 * v20;
-    let v28: Dd = -v14;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29 / v20;
-    [v25.to_f64(), v30.to_f64()]
+    let v21: Dd = v1 * v7 * v9;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v24: Dd = Dd::new(1.0, 0.0);
+    let v25: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v26: Dd = v25 * v9;
+    let v27: Dd = v24 - v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v23 * v7 * v28;
+    let v30: Dd = v22 + v29;
+    let v31: Dd = v0 * v30;
+    let v32: Dd = v8 * v28;
+    let v33: Dd = v31 / v32;
+    let v34: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v35: Dd = v34 * v7 * v28;
+    let v36: Dd = -v22;
+    let v37: Dd = v36 - v35;
+    let v38: Dd = v37 / v28;
+    [v33.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1108,41 +1399,69 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::from_f64(t_next);
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v1: Dd = Dd::from_f64(t_next);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v4: Dd = Dd::from_f64(t);
     let v5: Dd = v3 + v4;
-    let v6: Dd = v1 * v5;
+    let v6: Dd = v2 * v5;
     let v7: Dd = v6.sin();
     let v8: Dd = v6.cos();
-    let v9: Dd = v1 * v2 * v7 * v8;
-    let v10: Dd = v1 * v4 * v7 * v8;
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v8.square();
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v18: Dd = v17 * v13;
-    let v19: Dd = v16 - v18;
+    let v9: Dd = Dd::new(-2.0, 0.0);
+    let v10: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v11: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: Dd = v11 * v5;
+    let v13: Dd = v10 - v12;
+    let v14: Dd = v13.sin();
+    let v15: Dd = v10 + v12;
+    let v16: Dd = v15.sin();
+    let v17: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: Dd = v17 + v8;
+    let v19: Dd = v9 * v14 * v16 * v18;
     let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 * v15 * v20;
-    let v22: Dd = v9 - v10 + v21;
-    let v23: Dd = v0 * v22;
-    let v24: Dd = v15 * v20;
-    let v25: Dd = v23 / v24;
-    let v26: Dd = v1 * v4 * v7 * v13;
-    let v27: Dd = v1 * v2 * v7 * v13;
-    let v28: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
-    let v29: Dd = v28 * v4 * v7 * v15 * v20;
-    let v30: Dd = v28 * v2 * v7 * v15 * v20;
-    let v31: Dd = v26 - v27 + v29 - v30;
-    let v32: Dd = v17 * v31;
-    let v33: Dd = v32 / v24;
-    [v25.to_f64(), v33.to_f64()]
+    let v21: Dd = v0 * v1 * v7 * v8;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = v0 * v4 * v7 * v8;
+    let v24: Dd = v23 / v20;
+    let v25: Dd = Dd::new(1.0, 0.0);
+    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: Dd = v8.square();
+    let v28: Dd = v26 * v27;
+    let v29: Dd = v25 - v28;
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v22 - v24 + v30;
+    let v32: Dd = v31 / v30;
+    let v33: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v34: Dd = v33 * v4 * v7 * v27;
+    let v35: Dd = v34 / v20;
+    let v36: Dd = v33 * v1 * v7 * v27;
+    let v37: Dd = v36 / v20;
+    let v38: Dd = v0 * v4 * v7 * v30;
+    let v39: Dd = v0 * v1 * v7 * v30;
+    let v40: Dd = v35 - v37 + v38 - v39;
+    let v41: Dd = v40 / v30;
+    [v32.to_f64(), v41.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1179,8 +1498,8 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
     let v2: Dd = Dd::from_f64(t_next);
     let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -1190,42 +1509,50 @@ pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v8: Dd = v7.sin();
     let v9: Dd = v7.cos();
     let v10: Dd = v9.square();
-    let v11: Dd = v1 * v2 * v8 * v10;
-    let v12: Dd = v1 * v5 * v8 * v10;
-    let v13: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
-    let v14: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v15: Dd = v14 - v10;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = Dd::new(1.0, 0.0);
-    let v18: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v19: Dd = v18 * v10;
-    let v20: Dd = v17 - v19;
+    let v11: Dd = Dd::new(-2.0, 0.0);
+    let v12: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v13: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: Dd = v13 * v6;
+    let v15: Dd = v12 - v14;
+    let v16: Dd = v15.sin();
+    let v17: Dd = v12 + v14;
+    let v18: Dd = v17.sin();
+    let v19: Dd = v0 + v9;
+    let v20: Dd = v11 * v16 * v18 * v19;
     let v21: Dd = v20.sqrt();
-    let v22: Dd = v13 * v5 * v8 * v16 * v21;
-    let v23: Dd = v13 * v2 * v8 * v16 * v21;
-    let v24: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v25: Dd = v24 * v9 * v16 * v21;
-    let v26: Dd = v11 - v12 - v22 + v23 + v25;
-    let v27: Dd = v0 * v26;
-    let v28: Dd = v9 * v16 * v21;
-    let v29: Dd = v27 / v28;
-    let v30: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v31: Dd = v30 * v5 * v8 * v16 * v21;
-    let v32: Dd = v30 * v2 * v8 * v16 * v21;
-    let v33: Dd = v12 - v11 + v31 - v32;
-    let v34: Dd = v18 * v33;
-    let v35: Dd = v16 * v21;
-    let v36: Dd = v34 / v35;
-    let v37: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v38: Dd = v2 - v5;
-    let v39: Dd = v38.abs();
-    let v40: Dd = v39.sqrt();
-    let v41: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v42: Dd = v7.tan();
-    let v43: Dd = v41 * v42;
-    let v44: Dd = v43.sqrt();
-    let v45: Dd = v37 * v40 * v44;
-    [v29.to_f64(), v36.to_f64(), v45.to_f64()]
+    let v22: Dd = v1 * v2 * v8 * v10;
+    let v23: Dd = v22 / v21;
+    let v24: Dd = v1 * v5 * v8 * v10;
+    let v25: Dd = v24 / v21;
+    let v26: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v27: Dd = Dd::new(1.0, 0.0);
+    let v28: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v29: Dd = v28 * v10;
+    let v30: Dd = v27 - v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v26 * v5 * v8 * v31;
+    let v33: Dd = v26 * v2 * v8 * v31;
+    let v34: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v35: Dd = v34 * v9 * v31;
+    let v36: Dd = v23 - v25 - v32 + v33 + v35;
+    let v37: Dd = v0 * v36;
+    let v38: Dd = v9 * v31;
+    let v39: Dd = v37 / v38;
+    let v40: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v41: Dd = v40 * v5 * v8 * v31;
+    let v42: Dd = v40 * v2 * v8 * v31;
+    let v43: Dd = v25 - v23 + v41 - v42;
+    let v44: Dd = v43 / v31;
+    let v45: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v46: Dd = v2 - v5;
+    let v47: Dd = v46.abs();
+    let v48: Dd = v47.sqrt();
+    let v49: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v50: Dd = v7.tan();
+    let v51: Dd = v49 * v50;
+    let v52: Dd = v51.sqrt();
+    let v53: Dd = v45 * v48 * v52;
+    [v39.to_f64(), v44.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1269,6 +1596,33 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.cos();
+        let v8: Dd = v7.square();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v0 - v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+        let v13: Dd = v12 * v7;
+        return [v11.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
     let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1332,6 +1686,33 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.cos();
+        let v8: Dd = v7.square();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v0 - v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+        let v13: Dd = v12 * v7;
+        return [v11.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
     let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1396,6 +1777,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1417,6 +1804,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.019428137862340523, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
     let v2: Dd = Dd::from_f64(t);
@@ -1561,6 +1954,67 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-0.6416628646423044, 2.9571450070664955e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.sin();
+        let v7: Dd = v5.cos();
+        let v8: Dd = Dd::new(-2.0, 0.0);
+        let v9: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: Dd = v10 * v4;
+        let v12: Dd = v9 - v11;
+        let v13: Dd = v12.sin();
+        let v14: Dd = v9 + v11;
+        let v15: Dd = v14.sin();
+        let v16: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+        let v17: Dd = v16 + v7;
+        let v18: Dd = v8 * v13 * v15 * v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+        let v21: Dd = v7.square();
+        let v22: Dd = v20 * v6 * v21;
+        let v23: Dd = v22 / v19;
+        let v24: Dd = Dd::new(1.0, 0.0);
+        let v25: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v26: Dd = v25 * v21;
+        let v27: Dd = v24 - v26;
+        let v28: Dd = v27.sqrt();
+        let v29: Dd = v0 * v6 * v28;
+        let v30: Dd = v23 + v29;
+        let v31: Dd = v0 * v6 * v7;
+        let v32: Dd = v19 * v30;
+        let v33: Dd = v31 / v32;
+        let v34: Dd = v28 / v30;
+        let v35: Dd = -v34;
+        return [v33.to_f64(), v35.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.cos();
+        let v8: Dd = v7.square();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v0 - v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(-0.641712730546522, 9.474145907363636e-18);
+        let v13: Dd = v12 * v7;
+        return [v11.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -1573,35 +2027,44 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v2 + v8;
     let v10: Dd = v1 * v9;
     let v11: Dd = v10.cos();
-    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v7.square();
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v0 * v6 * v7 * v11;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v19: Dd = Dd::new(1.0, 0.0);
-    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: Dd = v11.square();
-    let v22: Dd = v20 * v21;
-    let v23: Dd = v19 - v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v18 * v6 * v24;
-    let v26: Dd = v17 + v25;
-    let v27: Dd = v0 * v6 * v13;
-    let v28: Dd = v27 / v15;
-    let v29: Dd = v20 * v13;
-    let v30: Dd = v19 - v29;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = v18 * v6 * v31;
-    let v33: Dd = v28 + v32;
-    let v34: Dd = v26 / v33;
-    let v35: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v36: Dd = v35 * v7 * v24;
-    let v37: Dd = v35 * v11 * v31;
-    let v38: Dd = v36 - v37;
-    let v39: Dd = v38 / v33;
-    [v34.to_f64(), v39.to_f64()]
+    let v12: Dd = Dd::new(-2.0, 0.0);
+    let v13: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: Dd = v14 * v4;
+    let v16: Dd = v13 - v15;
+    let v17: Dd = v16.sin();
+    let v18: Dd = v13 + v15;
+    let v19: Dd = v18.sin();
+    let v20: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: Dd = v20 + v7;
+    let v22: Dd = v12 * v17 * v19 * v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v0 * v6 * v7 * v11;
+    let v25: Dd = v24 / v23;
+    let v26: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v27: Dd = Dd::new(1.0, 0.0);
+    let v28: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v29: Dd = v11.square();
+    let v30: Dd = v28 * v29;
+    let v31: Dd = v27 - v30;
+    let v32: Dd = v31.sqrt();
+    let v33: Dd = v26 * v6 * v32;
+    let v34: Dd = v25 + v33;
+    let v35: Dd = v7.square();
+    let v36: Dd = v0 * v6 * v35;
+    let v37: Dd = v36 / v23;
+    let v38: Dd = v28 * v35;
+    let v39: Dd = v27 - v38;
+    let v40: Dd = v39.sqrt();
+    let v41: Dd = v26 * v6 * v40;
+    let v42: Dd = v37 + v41;
+    let v43: Dd = v34 / v42;
+    let v44: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v45: Dd = v44 * v7 * v32;
+    let v46: Dd = v44 * v11 * v40;
+    let v47: Dd = v45 - v46;
+    let v48: Dd = v47 / v42;
+    [v43.to_f64(), v48.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1638,6 +2101,67 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-0.6416628646423044, 2.9571450070664955e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.sin();
+        let v7: Dd = v5.cos();
+        let v8: Dd = Dd::new(-2.0, 0.0);
+        let v9: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: Dd = v10 * v4;
+        let v12: Dd = v9 - v11;
+        let v13: Dd = v12.sin();
+        let v14: Dd = v9 + v11;
+        let v15: Dd = v14.sin();
+        let v16: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+        let v17: Dd = v16 + v7;
+        let v18: Dd = v8 * v13 * v15 * v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+        let v21: Dd = v7.square();
+        let v22: Dd = v20 * v6 * v21;
+        let v23: Dd = v22 / v19;
+        let v24: Dd = Dd::new(1.0, 0.0);
+        let v25: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v26: Dd = v25 * v21;
+        let v27: Dd = v24 - v26;
+        let v28: Dd = v27.sqrt();
+        let v29: Dd = v0 * v6 * v28;
+        let v30: Dd = v23 + v29;
+        let v31: Dd = v0 * v6 * v7;
+        let v32: Dd = v19 * v30;
+        let v33: Dd = v31 / v32;
+        let v34: Dd = v28 / v30;
+        let v35: Dd = -v34;
+        return [v33.to_f64(), v35.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.cos();
+        let v8: Dd = v7.square();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v0 - v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(-0.641712730546522, 9.474145907363636e-18);
+        let v13: Dd = v12 * v7;
+        return [v11.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -1650,35 +2174,44 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v2 + v8;
     let v10: Dd = v1 * v9;
     let v11: Dd = v10.cos();
-    let v12: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v13: Dd = v7.square();
-    let v14: Dd = v12 - v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v0 * v6 * v7 * v11;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v19: Dd = Dd::new(1.0, 0.0);
-    let v20: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: Dd = v11.square();
-    let v22: Dd = v20 * v21;
-    let v23: Dd = v19 - v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v18 * v6 * v24;
-    let v26: Dd = v17 + v25;
-    let v27: Dd = v0 * v6 * v13;
-    let v28: Dd = v27 / v15;
-    let v29: Dd = v20 * v13;
-    let v30: Dd = v19 - v29;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = v18 * v6 * v31;
-    let v33: Dd = v28 + v32;
-    let v34: Dd = v26 / v33;
-    let v35: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v36: Dd = v35 * v7 * v24;
-    let v37: Dd = v35 * v11 * v31;
-    let v38: Dd = v36 - v37;
-    let v39: Dd = v38 / v33;
-    [v34.to_f64(), v39.to_f64()]
+    let v12: Dd = Dd::new(-2.0, 0.0);
+    let v13: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: Dd = v14 * v4;
+    let v16: Dd = v13 - v15;
+    let v17: Dd = v16.sin();
+    let v18: Dd = v13 + v15;
+    let v19: Dd = v18.sin();
+    let v20: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: Dd = v20 + v7;
+    let v22: Dd = v12 * v17 * v19 * v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v0 * v6 * v7 * v11;
+    let v25: Dd = v24 / v23;
+    let v26: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v27: Dd = Dd::new(1.0, 0.0);
+    let v28: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v29: Dd = v11.square();
+    let v30: Dd = v28 * v29;
+    let v31: Dd = v27 - v30;
+    let v32: Dd = v31.sqrt();
+    let v33: Dd = v26 * v6 * v32;
+    let v34: Dd = v25 + v33;
+    let v35: Dd = v7.square();
+    let v36: Dd = v0 * v6 * v35;
+    let v37: Dd = v36 / v23;
+    let v38: Dd = v28 * v35;
+    let v39: Dd = v27 - v38;
+    let v40: Dd = v39.sqrt();
+    let v41: Dd = v26 * v6 * v40;
+    let v42: Dd = v37 + v41;
+    let v43: Dd = v34 / v42;
+    let v44: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v45: Dd = v44 * v7 * v32;
+    let v46: Dd = v44 * v11 * v40;
+    let v47: Dd = v45 - v46;
+    let v48: Dd = v47 / v42;
+    [v43.to_f64(), v48.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1715,6 +2248,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [1.558450792625269];
+    }
     let v0: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
     let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
     let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
@@ -1724,20 +2263,29 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
     let v6: Dd = v5.sin();
     let v7: Dd = v5.cos();
     let v8: Dd = v7.square();
-    let v9: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v10: Dd = v9 - v8;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v0 * v6 * v8;
-    let v13: Dd = v12 / v11;
-    let v14: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v15: Dd = Dd::new(1.0, 0.0);
-    let v16: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v17: Dd = v16 * v8;
-    let v18: Dd = v15 - v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v14 * v6 * v19;
-    let v21: Dd = v13 + v20;
-    [v21.to_f64()]
+    let v9: Dd = Dd::new(-2.0, 0.0);
+    let v10: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v11: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: Dd = v11 * v4;
+    let v13: Dd = v10 - v12;
+    let v14: Dd = v13.sin();
+    let v15: Dd = v10 + v12;
+    let v16: Dd = v15.sin();
+    let v17: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: Dd = v17 + v7;
+    let v19: Dd = v9 * v14 * v16 * v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v0 * v6 * v8;
+    let v22: Dd = v21 / v20;
+    let v23: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v24: Dd = Dd::new(1.0, 0.0);
+    let v25: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v26: Dd = v25 * v8;
+    let v27: Dd = v24 - v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v23 * v6 * v28;
+    let v30: Dd = v22 + v29;
+    [v30.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1757,6 +2305,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.019428137862340523, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 3.116901585250538];
+    }
     let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
     let v1: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
     let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1772,23 +2326,32 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v12: Dd = v11 * v9;
     let v13: Dd = v10 - v12;
     let v14: Dd = v13.sqrt();
-    let v15: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v16: Dd = v15 - v9;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v1 * v7 * v9 * v14;
-    let v19: Dd = v18 / v17;
-    let v20: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v21: Dd = v20 * v7;
-    let v22: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
-    let v23: Dd = v22 * v7 * v13;
-    let v24: Dd = v19 - v21 + v23;
-    let v25: Dd = v0 * v24;
-    let v26: Dd = v25 / v8;
-    let v27: Dd = v1 * v7 * v9;
-    let v28: Dd = v27 / v17;
-    let v29: Dd = v22 * v7 * v14;
-    let v30: Dd = v28 + v29;
-    [v26.to_f64(), v30.to_f64()]
+    let v15: Dd = Dd::new(-2.0, 0.0);
+    let v16: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v18: Dd = v17 * v5;
+    let v19: Dd = v16 - v18;
+    let v20: Dd = v19.sin();
+    let v21: Dd = v16 + v18;
+    let v22: Dd = v21.sin();
+    let v23: Dd = v0 + v8;
+    let v24: Dd = v15 * v20 * v22 * v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v1 * v7 * v9 * v14;
+    let v27: Dd = v26 / v25;
+    let v28: Dd = Dd::new(1.5586930275493514, 4.949956879288566e-17);
+    let v29: Dd = v28 * v7 * v9;
+    let v30: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v31: Dd = v30 * v7 * v13;
+    let v32: Dd = v27 - v29 + v31;
+    let v33: Dd = v0 * v32;
+    let v34: Dd = v33 / v8;
+    let v35: Dd = v1 * v7 * v9;
+    let v36: Dd = v35 / v25;
+    let v37: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v38: Dd = v37 * v7 * v14;
+    let v39: Dd = v36 + v38;
+    [v34.to_f64(), v39.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1807,41 +2370,69 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v1 - v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = v1 * v7 * v10;
-    let v12: Dd = v6.sin();
-    let v13: Dd = v2 * v4 * v12 * v8 * v10;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v2 * v14 * v12 * v8 * v10;
-    let v16: Dd = Dd::new(1.5582085953466742, -9.86121774773629e-17);
-    let v17: Dd = Dd::new(1.0, 0.0);
-    let v18: Dd = v0 * v8;
-    let v19: Dd = v17 - v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v16 * v4 * v12 * v8 * v20;
-    let v22: Dd = v16 * v14 * v12 * v8 * v20;
-    let v23: Dd = v11 + v13 - v15 - v21 + v22;
-    let v24: Dd = v0 * v23;
-    let v25: Dd = v7 * v10;
-    let v26: Dd = v24 / v25;
-    let v27: Dd = v2 * v14 * v12 * v8;
-    let v28: Dd = v2 * v4 * v12 * v8;
-    let v29: Dd = v16 * v4 * v12 * v10 * v20;
-    let v30: Dd = v16 * v14 * v12 * v10 * v20;
-    let v31: Dd = v27 - v28 - v29 + v30;
-    let v32: Dd = v0 * v31;
-    let v33: Dd = v32 / v10;
-    [v26.to_f64(), v33.to_f64()]
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v5: Dd = v4 + v2;
+    let v6: Dd = v3 * v5;
+    let v7: Dd = v6.sin();
+    let v8: Dd = v6.cos();
+    let v9: Dd = v1 * v2 * v7 * v8;
+    let v10: Dd = Dd::from_f64(t_next);
+    let v11: Dd = v1 * v10 * v7 * v8;
+    let v12: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v13: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: Dd = v8.square();
+    let v15: Dd = v13 * v14;
+    let v16: Dd = v0 - v15;
+    let v17: Dd = v16.sqrt();
+    let v18: Dd = Dd::new(-2.0, 0.0);
+    let v19: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v20: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v21: Dd = v20 * v5;
+    let v22: Dd = v19 - v21;
+    let v23: Dd = v22.sin();
+    let v24: Dd = v19 + v21;
+    let v25: Dd = v24.sin();
+    let v26: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v27: Dd = v26 + v8;
+    let v28: Dd = v18 * v23 * v25 * v27;
+    let v29: Dd = v28.sqrt();
+    let v30: Dd = v12 * v2 * v7 * v8 * v17;
+    let v31: Dd = v30 / v29;
+    let v32: Dd = v12 * v10 * v7 * v8 * v17;
+    let v33: Dd = v32 / v29;
+    let v34: Dd = v0 + v9 - v11 - v31 + v33;
+    let v35: Dd = v1 * v10 * v7 * v14;
+    let v36: Dd = v35 / v29;
+    let v37: Dd = v1 * v2 * v7 * v14;
+    let v38: Dd = v37 / v29;
+    let v39: Dd = v12 * v2 * v7 * v17;
+    let v40: Dd = v12 * v10 * v7 * v17;
+    let v41: Dd = v36 - v38 - v39 + v40;
+    [v34.to_f64(), v41.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1878,54 +2469,66 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(1.558087510822606, 1.8940210217660336e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v4 + v5;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v7.sin();
-    let v9: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v10: Dd = v7.cos();
-    let v11: Dd = v10.square();
-    let v12: Dd = v9 - v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v1 * v2 * v8 * v13;
-    let v15: Dd = v1 * v5 * v8 * v13;
-    let v16: Dd = v9 * v10 * v13;
-    let v17: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v18: Dd = v17 * v5 * v8 * v11 * v13;
-    let v19: Dd = v17 * v2 * v8 * v11 * v13;
-    let v20: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v21: Dd = Dd::new(1.0, 0.0);
-    let v22: Dd = v0 * v11;
-    let v23: Dd = v21 - v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v20 * v5 * v8 * v11 * v24;
-    let v26: Dd = v20 * v2 * v8 * v11 * v24;
-    let v27: Dd = v14 - v15 + v16 + v18 - v19 - v25 + v26;
-    let v28: Dd = v0 * v27;
-    let v29: Dd = v10 * v13;
-    let v30: Dd = v28 / v29;
-    let v31: Dd = v17 * v2 * v8 * v11;
-    let v32: Dd = v17 * v5 * v8 * v11;
-    let v33: Dd = v20 * v5 * v8 * v13 * v24;
-    let v34: Dd = v20 * v2 * v8 * v13 * v24;
-    let v35: Dd = v31 - v32 - v33 + v34;
-    let v36: Dd = v0 * v35;
-    let v37: Dd = v36 / v13;
-    let v38: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v39: Dd = v2 - v5;
-    let v40: Dd = v39.abs();
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v43: Dd = v7.tan();
-    let v44: Dd = v42 * v43;
-    let v45: Dd = v44.sqrt();
-    let v46: Dd = v38 * v41 * v45;
-    [v30.to_f64(), v37.to_f64(), v46.to_f64()]
+    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 + v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = v6.cos();
+    let v8: Dd = v1 * v7;
+    let v9: Dd = Dd::new(1.5586930275493514, 4.949956879288566e-17);
+    let v10: Dd = v6.sin();
+    let v11: Dd = v7.square();
+    let v12: Dd = v9 * v4 * v10 * v11;
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v9 * v13 * v10 * v11;
+    let v15: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v16: Dd = Dd::new(1.0, 0.0);
+    let v17: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v18: Dd = v17 * v11;
+    let v19: Dd = v16 - v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = Dd::new(-2.0, 0.0);
+    let v22: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v23: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v24: Dd = v23 * v5;
+    let v25: Dd = v22 - v24;
+    let v26: Dd = v25.sin();
+    let v27: Dd = v22 + v24;
+    let v28: Dd = v27.sin();
+    let v29: Dd = v0 + v7;
+    let v30: Dd = v21 * v26 * v28 * v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v15 * v4 * v10 * v11 * v20;
+    let v33: Dd = v32 / v31;
+    let v34: Dd = v15 * v13 * v10 * v11 * v20;
+    let v35: Dd = v34 / v31;
+    let v36: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
+    let v37: Dd = v36 * v4 * v10 * v19;
+    let v38: Dd = v36 * v13 * v10 * v19;
+    let v39: Dd = v8 + v12 - v14 - v33 + v35 - v37 + v38;
+    let v40: Dd = v0 * v39;
+    let v41: Dd = v40 / v7;
+    let v42: Dd = v15 * v13 * v10 * v11;
+    let v43: Dd = v42 / v31;
+    let v44: Dd = v15 * v4 * v10 * v11;
+    let v45: Dd = v44 / v31;
+    let v46: Dd = Dd::new(3.116901585250538, 1.271000383352227e-16);
+    let v47: Dd = v46 * v4 * v10 * v20;
+    let v48: Dd = v46 * v13 * v10 * v20;
+    let v49: Dd = v43 - v45 - v47 + v48;
+    let v50: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v51: Dd = v13 - v4;
+    let v52: Dd = v51.abs();
+    let v53: Dd = v52.sqrt();
+    let v54: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v55: Dd = v6.tan();
+    let v56: Dd = v54 * v55;
+    let v57: Dd = v56.sqrt();
+    let v58: Dd = v50 * v53 * v57;
+    [v41.to_f64(), v49.to_f64(), v58.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1969,38 +2572,74 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v3 + v11;
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.cos();
-    let v15: Dd = v14.square();
-    let v16: Dd = v10 * v15;
-    let v17: Dd = v9 - v16;
-    let v18: Dd = v1 * v7 * v17;
-    let v19: Dd = v17.sqrt();
-    let v20: Dd = v7.square();
-    let v21: Dd = v10 * v20;
-    let v22: Dd = v9 - v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v1 * v14 * v19 * v23;
-    let v25: Dd = v8 - v18 + v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26 / v14;
-    let v28: Dd = v1 * v14 * v23;
-    let v29: Dd = v1 * v7 * v19;
-    let v30: Dd = v28 - v29;
-    [v27.to_f64(), v30.to_f64()]
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.cos();
+        let v7: Dd = v0 * v6;
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: Dd = v6.square();
+        let v11: Dd = v9 * v10;
+        let v12: Dd = v8 - v11;
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = -v13;
+        return [v7.to_f64(), v14.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.cos();
+        let v8: Dd = v7.square();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v0 - v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(-1.000077713557953, 8.327246692210335e-17);
+        let v13: Dd = v12 * v7;
+        return [v11.to_f64(), v13.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 + v3;
+    let v5: Dd = v1 * v4;
+    let v6: Dd = v5.cos();
+    let v7: Dd = Dd::from_f64(t_next);
+    let v8: Dd = v2 + v7;
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v9.cos();
+    let v11: Dd = v0 * v6 * v10;
+    let v12: Dd = Dd::new(1.0, 0.0);
+    let v13: Dd = v6.square();
+    let v14: Dd = v0 * v13;
+    let v15: Dd = v12 - v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v10.square();
+    let v18: Dd = v0 * v17;
+    let v19: Dd = v12 - v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v16 * v20;
+    let v22: Dd = v11 + v21;
+    let v23: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v24: Dd = v23 * v6 * v20;
+    let v25: Dd = v23 * v10 * v16;
+    let v26: Dd = v24 - v25;
+    [v22.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2037,38 +2676,74 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v3 + v11;
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.cos();
-    let v15: Dd = v14.square();
-    let v16: Dd = v10 * v15;
-    let v17: Dd = v9 - v16;
-    let v18: Dd = v1 * v7 * v17;
-    let v19: Dd = v17.sqrt();
-    let v20: Dd = v7.square();
-    let v21: Dd = v10 * v20;
-    let v22: Dd = v9 - v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v1 * v14 * v19 * v23;
-    let v25: Dd = v8 - v18 + v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26 / v14;
-    let v28: Dd = v1 * v14 * v23;
-    let v29: Dd = v1 * v7 * v19;
-    let v30: Dd = v28 - v29;
-    [v27.to_f64(), v30.to_f64()]
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 + v3;
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v5.cos();
+        let v7: Dd = v0 * v6;
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: Dd = v6.square();
+        let v11: Dd = v9 * v10;
+        let v12: Dd = v8 - v11;
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = -v13;
+        return [v7.to_f64(), v14.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.cos();
+        let v8: Dd = v7.square();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v0 - v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(-1.000077713557953, 8.327246692210335e-17);
+        let v13: Dd = v12 * v7;
+        return [v11.to_f64(), v13.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 + v3;
+    let v5: Dd = v1 * v4;
+    let v6: Dd = v5.cos();
+    let v7: Dd = Dd::from_f64(t_next);
+    let v8: Dd = v2 + v7;
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v9.cos();
+    let v11: Dd = v0 * v6 * v10;
+    let v12: Dd = Dd::new(1.0, 0.0);
+    let v13: Dd = v6.square();
+    let v14: Dd = v0 * v13;
+    let v15: Dd = v12 - v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v10.square();
+    let v18: Dd = v0 * v17;
+    let v19: Dd = v12 - v18;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v16 * v20;
+    let v22: Dd = v11 + v21;
+    let v23: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
+    let v24: Dd = v23 * v6 * v20;
+    let v25: Dd = v23 * v10 * v16;
+    let v26: Dd = v24 - v25;
+    [v22.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///

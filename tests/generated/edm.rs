@@ -18,6 +18,12 @@ pub const PROCESS: &str = "edm";
 /// ```
 #[allow(unused_variables)]
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     v0.to_f64()
 }
@@ -27,6 +33,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = t
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::from_f64(t);
     v0.to_f64()
 }
@@ -37,6 +49,12 @@ pub fn sigma(t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     v0.to_f64()
 }
@@ -47,6 +65,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(0.0, 0.0);
     v0.to_f64()
 }
@@ -56,6 +80,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = 2\,t
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 2.0;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -67,6 +97,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{2}\,\sqrt{t}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.4142135623730951;
+    }
     let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -79,6 +115,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1}{t}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 / v0;
@@ -91,6 +133,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{1}{t}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return -1.0;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 / v0;
@@ -103,6 +151,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -2\,\log\left(t\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(-2.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.ln();
@@ -115,6 +169,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{1}{t^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.square();
     let v2: Dd = Dd::new(1.0, 0.0);
@@ -127,6 +187,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = t
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::from_f64(t);
     v0.to_f64()
 }
@@ -138,6 +204,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\mathrm{score}\,t
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [0.0];
+    }
+    if t == 1.0 {
+        return [-1.0];
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = -v0;
     [v1.to_f64()]
@@ -160,6 +232,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -2\,\mathrm{score}\,t
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [0.0];
+    }
+    if t == 1.0 {
+        return [-2.0];
+    }
     let v0: Dd = Dd::new(-2.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -183,6 +261,20 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 - v2;
+        return [v0.to_f64(), v3.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 - v2;
+        return [v0.to_f64(), v3.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -226,6 +318,36 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{score}\,t\,\left(2\,t - 2\,t_{\mathrm{next}}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v8: Dd = v4 - v2;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v8: Dd = v4 - v2;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -290,6 +412,22 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -333,6 +471,22 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -377,6 +531,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -399,6 +559,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [2.0];
+    }
+    if t == 1.0 {
+        return [2.0];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     [v0.to_f64()]
 }
@@ -420,6 +586,20 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 - v2;
+        return [v0.to_f64(), v3.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 - v2;
+        return [v0.to_f64(), v3.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
@@ -461,6 +641,36 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{eps}\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t_next);
@@ -518,6 +728,23 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
@@ -559,6 +786,23 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
@@ -600,6 +844,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t} - \frac{x_{0}}{t}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [1.0, -1.0];
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 / v0;
@@ -623,6 +873,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{2\,x}{t} - \frac{2\,x_{0}}{t}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [2.0, -2.0];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -647,6 +903,22 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v0 - v1 + v2;
+        let v4: Dd = v1 - v2;
+        return [v3.to_f64(), v4.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v0 - v1 + v2;
+        let v4: Dd = v1 - v2;
+        return [v3.to_f64(), v4.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -689,6 +961,38 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{x_{0}\,\left(2\,t - 2\,t_{\mathrm{next}}\right)}{t} + \frac{x\,\left(2\,t_{\mathrm{next}} - t\right)}{t}
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        let v8: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v9: Dd = v4 - v2;
+        let v10: Dd = v9.abs();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v8 * v11;
+        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        let v8: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v9: Dd = v4 - v2;
+        let v10: Dd = v9.abs();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v8 * v11;
+        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -748,6 +1052,22 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -790,6 +1110,22 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -833,6 +1169,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -855,6 +1197,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [2.0];
+    }
+    if t == 1.0 {
+        return [2.0];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     [v0.to_f64()]
 }
@@ -917,6 +1265,36 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t_next);
@@ -974,6 +1352,23 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
@@ -1015,6 +1410,23 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);

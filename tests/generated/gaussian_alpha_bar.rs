@@ -19,6 +19,12 @@ pub const PROCESS: &str = "gaussian_alpha_bar";
 /// \alpha(t) = \exp\left(-6\,t^{2}\right)
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0024787521766663585;
+    }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -32,6 +38,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 0.9999969278891044;
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -47,6 +59,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-12\,t^{2}\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 6.14421235332821e-6;
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -60,6 +78,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -12\,t
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return -12.0;
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -71,6 +95,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = 24\,t
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 24.0;
+    }
     let v0: Dd = Dd::new(24.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -82,6 +112,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = 2\,\sqrt{6}\,\sqrt{t}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 4.898979485566356;
+    }
     let v0: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -94,6 +130,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = -6\,t^{2} - \frac{\log\left(1 - \exp\left(-12\,t^{2}\right)\right)}{2}
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return -5.999996927884386;
+    }
     let v0: Dd = Dd::new(6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -115,6 +157,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return -12.000073731001258;
+    }
     let v0: Dd = Dd::new(12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(-12.0, 0.0);
@@ -131,6 +179,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -12\,t^{2} - \log\left(1 - \exp\left(-12\,t^{2}\right)\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return -11.999993855768771;
+    }
     let v0: Dd = Dd::new(12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -150,6 +204,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-12\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 6.144250104905606e-6;
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -166,6 +226,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \exp\left(6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 403.42755411474303;
+    }
     let v0: Dd = Dd::new(6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -187,6 +253,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -12\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [-12.0, -12.0];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -223,6 +295,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -24\,\mathrm{score}\,t - 12\,t\,x
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [-12.0, -24.0];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -259,6 +337,46 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -319,6 +437,56 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -399,6 +567,54 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(403.42631474055844, 1.7151869312537056e-14);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(1.0, 0.0);
+        let v6: Dd = v5 / v4;
+        let v7: Dd = Dd::new(-12.0, 0.0);
+        let v8: Dd = v7 * v2;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v9 / v4;
+        let v11: Dd = -v10;
+        return [v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = v3 * v1;
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.exp();
+        let v8: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v9: Dd = Dd::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v10: Dd = Dd::new(-6.0, 0.0);
+        let v11: Dd = v1.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = v12.exp();
+        let v14: Dd = v9 * v13;
+        let v15: Dd = Dd::new(0.002478744561664789, -6.79582216565439e-20);
+        let v16: Dd = Dd::new(-12.0, 0.0);
+        let v17: Dd = v16 * v11;
+        let v18: Dd = v17.exp_m1();
+        let v19: Dd = -v18;
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v15 * v20;
+        let v22: Dd = -v14;
+        let v23: Dd = v22 - v21;
+        let v24: Dd = v8 * v23;
+        return [v7.to_f64(), v24.to_f64()];
+    }
     let v0: Dd = Dd::new(6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -464,6 +680,54 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(403.42631474055844, 1.7151869312537056e-14);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(1.0, 0.0);
+        let v6: Dd = v5 / v4;
+        let v7: Dd = Dd::new(-12.0, 0.0);
+        let v8: Dd = v7 * v2;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v9 / v4;
+        let v11: Dd = -v10;
+        return [v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = v3 * v1;
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.exp();
+        let v8: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v9: Dd = Dd::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v10: Dd = Dd::new(-6.0, 0.0);
+        let v11: Dd = v1.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = v12.exp();
+        let v14: Dd = v9 * v13;
+        let v15: Dd = Dd::new(0.002478744561664789, -6.79582216565439e-20);
+        let v16: Dd = Dd::new(-12.0, 0.0);
+        let v17: Dd = v16 * v11;
+        let v18: Dd = v17.exp_m1();
+        let v19: Dd = -v18;
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v15 * v20;
+        let v22: Dd = -v14;
+        let v23: Dd = v22 - v21;
+        let v24: Dd = v8 * v23;
+        return [v7.to_f64(), v24.to_f64()];
+    }
     let v0: Dd = Dd::new(6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -529,6 +793,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{12\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 3.4641016151377544];
+    }
+    if t == 1.0 {
+        return [-12.0, 12.000036865444002];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -568,6 +838,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{24\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 6.928203230275509];
+    }
+    if t == 1.0 {
+        return [-12.0, 24.000073730888005];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -607,6 +883,46 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -671,6 +987,56 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -749,6 +1115,55 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(-403.42755411474303, -4.380190096472155e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(1.0, 0.0);
+        let v6: Dd = v5 / v4;
+        let v7: Dd = Dd::new(-12.0, 0.0);
+        let v8: Dd = v7 * v2;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = -v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v11 / v4;
+        let v13: Dd = -v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = v3 * v1;
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.exp();
+        let v8: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v9: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v10: Dd = Dd::new(-12.0, 0.0);
+        let v11: Dd = v1.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = v12.exp_m1();
+        let v14: Dd = -v13;
+        let v15: Dd = v14.sqrt();
+        let v16: Dd = v9 * v15;
+        let v17: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v18: Dd = Dd::new(-6.0, 0.0);
+        let v19: Dd = v18 * v11;
+        let v20: Dd = v19.exp();
+        let v21: Dd = v17 * v20;
+        let v22: Dd = v16 - v21;
+        let v23: Dd = v8 * v22;
+        return [v7.to_f64(), v23.to_f64()];
+    }
     let v0: Dd = Dd::new(6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -813,6 +1228,55 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(-403.42755411474303, -4.380190096472155e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(1.0, 0.0);
+        let v6: Dd = v5 / v4;
+        let v7: Dd = Dd::new(-12.0, 0.0);
+        let v8: Dd = v7 * v2;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = -v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v11 / v4;
+        let v13: Dd = -v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = v3 * v1;
+        let v5: Dd = v3 + v4;
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v6.exp();
+        let v8: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v9: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v10: Dd = Dd::new(-12.0, 0.0);
+        let v11: Dd = v1.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = v12.exp_m1();
+        let v14: Dd = -v13;
+        let v15: Dd = v14.sqrt();
+        let v16: Dd = v9 * v15;
+        let v17: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v18: Dd = Dd::new(-6.0, 0.0);
+        let v19: Dd = v18 * v11;
+        let v20: Dd = v19.exp();
+        let v21: Dd = v17 * v20;
+        let v22: Dd = v16 - v21;
+        let v23: Dd = v8 * v22;
+        return [v7.to_f64(), v23.to_f64()];
+    }
     let v0: Dd = Dd::new(6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -877,6 +1341,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [7.373100125886728e-5, -0.02974520888087616];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -919,6 +1389,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [12.000147462002518, -0.05949041776175232];
+    }
     let v0: Dd = Dd::new(24.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(-18.0, 0.0);
@@ -963,6 +1439,46 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v1: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v2: Dd = Dd::new(7.373077474905496e-5, 1.0042135191993279e-21);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v1: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v2: Dd = Dd::new(7.373077474905496e-5, 1.0042135191993279e-21);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -1030,6 +1546,58 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
+        let v1: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(0.002478744561664789, -6.79582216565439e-20);
+        let v7: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = v3 - v5 + v6 - v8 + v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v13: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = v13 * v2;
+        let v16: Dd = v5 - v3 + v14 - v15;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v19: Dd = v2 - v4;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
+        let v1: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(0.002478744561664789, -6.79582216565439e-20);
+        let v7: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = v3 - v5 + v6 - v8 + v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v13: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = v13 * v2;
+        let v16: Dd = v5 - v3 + v14 - v15;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v19: Dd = v2 - v4;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
     let v0: Dd = Dd::new(24.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::from_f64(t_next);
@@ -1109,6 +1677,37 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - \frac{x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v1: Dd = Dd::new(-12.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v2.square();
+        let v4: Dd = v1 * v3;
+        let v5: Dd = v4.exp_m1();
+        let v6: Dd = -v5;
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v10: Dd = Dd::new(-6.0, 0.0);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v11.exp();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v15: Dd = v14 * v7;
+        let v16: Dd = v13 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.square();
@@ -1169,6 +1768,37 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + \frac{x_{0}\,\left(\exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)} - \exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v1: Dd = Dd::new(-12.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v2.square();
+        let v4: Dd = v1 * v3;
+        let v5: Dd = v4.exp_m1();
+        let v6: Dd = -v5;
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v10: Dd = Dd::new(-6.0, 0.0);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v11.exp();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v15: Dd = v14 * v7;
+        let v16: Dd = v13 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(-12.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.square();
@@ -1230,6 +1860,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1251,6 +1887,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + 12\,t\,x
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 2.0];
+    }
+    if t == 1.0 {
+        return [12.0, 2.0];
+    }
     let v0: Dd = Dd::new(12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1315,6 +1957,48 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -1380,6 +2064,70 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v1: Dd = Dd::new(-33.61885956171321, 3.30762912902258e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(12.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::new(-12.0, 0.0);
+        let v3: Dd = v1.square();
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.exp();
+        let v6: Dd = v4.exp_m1();
+        let v7: Dd = -v6;
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = Dd::new(-18.0, 0.0);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v10.exp();
+        let v12: Dd = v0 * v1 * v11;
+        let v13: Dd = v12 / v8;
+        let v14: Dd = Dd::new(-6.0, 0.0);
+        let v15: Dd = v14 * v3;
+        let v16: Dd = v15.exp();
+        let v17: Dd = v0 * v1 * v16 * v8;
+        let v18: Dd = v13 + v17;
+        let v19: Dd = v0 * v1 * v5;
+        let v20: Dd = v8 * v18;
+        let v21: Dd = v19 / v20;
+        let v22: Dd = v8 / v18;
+        let v23: Dd = -v22;
+        return [v21.to_f64(), v23.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(33.61896284289525, 2.73349162723968e-15);
+        let v1: Dd = Dd::new(12.000036865444002, -4.938717140609512e-16);
+        let v2: Dd = Dd::new(12.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v4.square();
+        let v6: Dd = v3 * v5;
+        let v7: Dd = -v2;
+        let v8: Dd = v7 - v6;
+        let v9: Dd = v8.exp();
+        let v10: Dd = v1 * v9;
+        let v11: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v12: Dd = Dd::new(-12.0, 0.0);
+        let v13: Dd = v12 * v5;
+        let v14: Dd = v13.exp_m1();
+        let v15: Dd = -v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v11 * v16;
+        let v18: Dd = v10 + v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v21: Dd = v20 * v16;
+        let v22: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v23: Dd = Dd::new(-6.0, 0.0);
+        let v24: Dd = v23 * v5;
+        let v25: Dd = v24.exp();
+        let v26: Dd = v22 * v25;
+        let v27: Dd = v21 - v26;
+        let v28: Dd = v0 * v27;
+        return [v19.to_f64(), v28.to_f64()];
+    }
     let v0: Dd = Dd::new(12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -1458,6 +2206,70 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v1: Dd = Dd::new(-33.61885956171321, 3.30762912902258e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(12.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::new(-12.0, 0.0);
+        let v3: Dd = v1.square();
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.exp();
+        let v6: Dd = v4.exp_m1();
+        let v7: Dd = -v6;
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = Dd::new(-18.0, 0.0);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v10.exp();
+        let v12: Dd = v0 * v1 * v11;
+        let v13: Dd = v12 / v8;
+        let v14: Dd = Dd::new(-6.0, 0.0);
+        let v15: Dd = v14 * v3;
+        let v16: Dd = v15.exp();
+        let v17: Dd = v0 * v1 * v16 * v8;
+        let v18: Dd = v13 + v17;
+        let v19: Dd = v0 * v1 * v5;
+        let v20: Dd = v8 * v18;
+        let v21: Dd = v19 / v20;
+        let v22: Dd = v8 / v18;
+        let v23: Dd = -v22;
+        return [v21.to_f64(), v23.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(33.61896284289525, 2.73349162723968e-15);
+        let v1: Dd = Dd::new(12.000036865444002, -4.938717140609512e-16);
+        let v2: Dd = Dd::new(12.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v4.square();
+        let v6: Dd = v3 * v5;
+        let v7: Dd = -v2;
+        let v8: Dd = v7 - v6;
+        let v9: Dd = v8.exp();
+        let v10: Dd = v1 * v9;
+        let v11: Dd = Dd::new(0.029745026119996302, -8.122284088617268e-19);
+        let v12: Dd = Dd::new(-12.0, 0.0);
+        let v13: Dd = v12 * v5;
+        let v14: Dd = v13.exp_m1();
+        let v15: Dd = -v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v11 * v16;
+        let v18: Dd = v10 + v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v21: Dd = v20 * v16;
+        let v22: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v23: Dd = Dd::new(-6.0, 0.0);
+        let v24: Dd = v23 * v5;
+        let v25: Dd = v24.exp();
+        let v26: Dd = v22 * v25;
+        let v27: Dd = v21 - v26;
+        let v28: Dd = v0 * v27;
+        return [v19.to_f64(), v28.to_f64()];
+    }
     let v0: Dd = Dd::new(12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -1536,6 +2348,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [3.4641016151377544];
+    }
+    if t == 1.0 {
+        return [0.029745117500295865];
+    }
     let v0: Dd = Dd::new(12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(-18.0, 0.0);
@@ -1574,6 +2392,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 6.928203230275509];
+    }
+    if t == 1.0 {
+        return [12.0, 0.05949023500059173];
+    }
     let v0: Dd = Dd::new(24.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(-18.0, 0.0);
@@ -1585,19 +2409,20 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v8: Dd = Dd::new(-6.0, 0.0);
     let v9: Dd = v8 * v3;
     let v10: Dd = v9.exp();
-    let v11: Dd = v7 * v1 * v10;
-    let v12: Dd = Dd::new(-12.0, 0.0);
-    let v13: Dd = v12 * v3;
-    let v14: Dd = v13.exp_m1();
-    let v15: Dd = v0 * v1 * v10 * v14;
-    let v16: Dd = v6 - v11 - v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = -v14;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v6 / v19;
-    let v21: Dd = v0 * v1 * v10 * v19;
-    let v22: Dd = v20 + v21;
-    [v17.to_f64(), v22.to_f64()]
+    let v11: Dd = v10.powi(3);
+    let v12: Dd = v7 * v1 * v11;
+    let v13: Dd = Dd::new(-12.0, 0.0);
+    let v14: Dd = v13 * v3;
+    let v15: Dd = v14.exp_m1();
+    let v16: Dd = v7 * v1 * v10 * v15;
+    let v17: Dd = v6 - v12 - v16;
+    let v18: Dd = v17 / v10;
+    let v19: Dd = -v15;
+    let v20: Dd = v19.sqrt();
+    let v21: Dd = v6 / v20;
+    let v22: Dd = v0 * v1 * v10 * v20;
+    let v23: Dd = v21 + v22;
+    [v18.to_f64(), v23.to_f64()]
 }
 /// `reverse_drift_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1616,35 +2441,71 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-6.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v1.square();
-    let v3: Dd = v0 * v2;
-    let v4: Dd = v3.exp();
-    let v5: Dd = Dd::new(12.0, 0.0);
-    let v6: Dd = Dd::new(-12.0, 0.0);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v5 * v2 * v4 * v8;
-    let v10: Dd = Dd::new(-18.0, 0.0);
-    let v11: Dd = v10 * v2;
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(7.373054823993851e-5, 2.8150386684666282e-21);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5 + v3 - v5;
+        let v7: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v11: Dd = v10 * v2;
+        let v12: Dd = v10 * v4;
+        let v13: Dd = v8 - v9 - v11 + v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(7.373054823993851e-5, 2.8150386684666282e-21);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5 + v3 - v5;
+        let v7: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v11: Dd = v10 * v2;
+        let v12: Dd = v10 * v4;
+        let v13: Dd = v8 - v9 - v11 + v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(12.0, 0.0);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v2.square();
+    let v4: Dd = Dd::new(-12.0, 0.0);
+    let v5: Dd = v4 * v3;
+    let v6: Dd = v5.exp();
+    let v7: Dd = v1 * v3 * v6;
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v1 * v2 * v8 * v6;
+    let v10: Dd = Dd::new(-6.0, 0.0);
+    let v11: Dd = v10 * v3;
     let v12: Dd = v11.exp();
-    let v13: Dd = v5 * v2;
-    let v14: Dd = v13.exp_m1();
-    let v15: Dd = v5 * v2 * v12 * v14;
-    let v16: Dd = v4 + v9 + v15;
-    let v17: Dd = v16 / v4;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = -v8;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v5 * v1 * v18 * v12;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = v5 * v2 * v12;
-    let v24: Dd = v23 / v20;
-    let v25: Dd = v5 * v2 * v4 * v20;
-    let v26: Dd = v5 * v1 * v18 * v4 * v20;
-    let v27: Dd = v22 - v24 - v25 + v26;
-    [v17.to_f64(), v27.to_f64()]
+    let v13: Dd = v12.square();
+    let v14: Dd = v1 * v3 * v13;
+    let v15: Dd = v1 * v2 * v8 * v13;
+    let v16: Dd = v0 - v7 + v9 + v14 - v15;
+    let v17: Dd = Dd::new(-18.0, 0.0);
+    let v18: Dd = v17 * v3;
+    let v19: Dd = v18.exp();
+    let v20: Dd = v5.exp_m1();
+    let v21: Dd = -v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v1 * v2 * v8 * v19;
+    let v24: Dd = v23 / v22;
+    let v25: Dd = v1 * v3 * v19;
+    let v26: Dd = v25 / v22;
+    let v27: Dd = v1 * v3 * v12 * v22;
+    let v28: Dd = v1 * v2 * v8 * v12 * v22;
+    let v29: Dd = v24 - v26 - v27 + v28;
+    [v16.to_f64(), v29.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1681,6 +2542,66 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v16: Dd = v15 * v5;
+        let v17: Dd = v15 * v3;
+        let v18: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v19: Dd = v18 * v3;
+        let v20: Dd = v18 * v5;
+        let v21: Dd = v16 - v17 - v19 + v20;
+        let v22: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v23: Dd = v5 - v3;
+        let v24: Dd = v23.abs();
+        let v25: Dd = v24.sqrt();
+        let v26: Dd = v22 * v25;
+        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v16: Dd = v15 * v5;
+        let v17: Dd = v15 * v3;
+        let v18: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v19: Dd = v18 * v3;
+        let v20: Dd = v18 * v5;
+        let v21: Dd = v16 - v17 - v19 + v20;
+        let v22: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v23: Dd = v5 - v3;
+        let v24: Dd = v23.abs();
+        let v25: Dd = v24.sqrt();
+        let v26: Dd = v22 * v25;
+        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+    }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -1694,29 +2615,30 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v10: Dd = Dd::from_f64(t_next);
     let v11: Dd = v5 * v1 * v10 * v8;
     let v12: Dd = Dd::new(12.0, 0.0);
-    let v13: Dd = v12 * v2 * v4;
-    let v14: Dd = v12 * v1 * v10 * v4;
-    let v15: Dd = Dd::new(-12.0, 0.0);
-    let v16: Dd = v15 * v2;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v5 * v2 * v4 * v17;
-    let v19: Dd = v5 * v1 * v10 * v4 * v17;
-    let v20: Dd = v4 - v9 + v11 + v13 - v14 + v18 - v19;
-    let v21: Dd = v20 / v4;
-    let v22: Dd = -v17;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v11 / v23;
-    let v25: Dd = v9 / v23;
-    let v26: Dd = v5 * v2 * v4 * v23;
-    let v27: Dd = v5 * v1 * v10 * v4 * v23;
-    let v28: Dd = v24 - v25 - v26 + v27;
-    let v29: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-    let v30: Dd = v1.sqrt();
-    let v31: Dd = v10 - v1;
-    let v32: Dd = v31.abs();
-    let v33: Dd = v32.sqrt();
-    let v34: Dd = v29 * v30 * v33;
-    [v21.to_f64(), v28.to_f64(), v34.to_f64()]
+    let v13: Dd = v4.powi(3);
+    let v14: Dd = v12 * v2 * v13;
+    let v15: Dd = v12 * v1 * v10 * v13;
+    let v16: Dd = Dd::new(-12.0, 0.0);
+    let v17: Dd = v16 * v2;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = v12 * v2 * v4 * v18;
+    let v20: Dd = v12 * v1 * v10 * v4 * v18;
+    let v21: Dd = v4 - v9 + v11 + v14 - v15 + v19 - v20;
+    let v22: Dd = v21 / v4;
+    let v23: Dd = -v18;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v11 / v24;
+    let v26: Dd = v9 / v24;
+    let v27: Dd = v5 * v2 * v4 * v24;
+    let v28: Dd = v5 * v1 * v10 * v4 * v24;
+    let v29: Dd = v25 - v26 - v27 + v28;
+    let v30: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+    let v31: Dd = v1.sqrt();
+    let v32: Dd = v10 - v1;
+    let v33: Dd = v32.abs();
+    let v34: Dd = v33.sqrt();
+    let v35: Dd = v30 * v31 * v34;
+    [v22.to_f64(), v29.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1760,32 +2682,80 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-6.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v1: Dd = Dd::new(-0.9999969278891044, 3.341982560461659e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(-12.0, 0.0);
+        let v6: Dd = v5 * v2;
+        let v7: Dd = v6.exp_m1();
+        let v8: Dd = -v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = -v9;
+        return [v4.to_f64(), v10.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = -v0;
+        let v5: Dd = v4 - v3;
+        let v6: Dd = v5.exp();
+        let v7: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: Dd = Dd::new(-12.0, 0.0);
+        let v9: Dd = v8 * v2;
+        let v10: Dd = v9.exp_m1();
+        let v11: Dd = -v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v7 * v12;
+        let v14: Dd = v6 + v13;
+        let v15: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v16: Dd = v15 * v12;
+        let v17: Dd = Dd::new(-6.0, 0.0);
+        let v18: Dd = v17 * v2;
+        let v19: Dd = v18.exp();
+        let v20: Dd = v7 * v19;
+        let v21: Dd = v16 - v20;
+        return [v14.to_f64(), v21.to_f64()];
+    }
+    let v0: Dd = Dd::new(6.0, 0.0);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
     let v3: Dd = v0 * v2;
-    let v4: Dd = v3.exp();
-    let v5: Dd = Dd::new(-12.0, 0.0);
-    let v6: Dd = Dd::from_f64(t);
-    let v7: Dd = v6.square();
-    let v8: Dd = v5 * v7;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = v4 * v9;
-    let v11: Dd = v0 * v7;
-    let v12: Dd = v11.exp();
-    let v13: Dd = -v9;
+    let v4: Dd = Dd::from_f64(t_next);
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 * v5;
+    let v7: Dd = -v3;
+    let v8: Dd = v7 - v6;
+    let v9: Dd = v8.exp();
+    let v10: Dd = Dd::new(-12.0, 0.0);
+    let v11: Dd = v10 * v2;
+    let v12: Dd = v11.exp_m1();
+    let v13: Dd = -v12;
     let v14: Dd = v13.sqrt();
-    let v15: Dd = v5 * v2;
+    let v15: Dd = v10 * v5;
     let v16: Dd = v15.exp_m1();
     let v17: Dd = -v16;
     let v18: Dd = v17.sqrt();
-    let v19: Dd = v12 * v14 * v18;
-    let v20: Dd = v4 + v10 + v19;
-    let v21: Dd = v20 / v12;
-    let v22: Dd = v12 * v18;
-    let v23: Dd = v4 * v14;
-    let v24: Dd = v22 - v23;
-    [v21.to_f64(), v24.to_f64()]
+    let v19: Dd = v14 * v18;
+    let v20: Dd = v9 + v19;
+    let v21: Dd = Dd::new(-6.0, 0.0);
+    let v22: Dd = v21 * v2;
+    let v23: Dd = v22.exp();
+    let v24: Dd = v23 * v18;
+    let v25: Dd = v21 * v5;
+    let v26: Dd = v25.exp();
+    let v27: Dd = v26 * v14;
+    let v28: Dd = v24 - v27;
+    [v20.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1822,32 +2792,80 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-6.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v1: Dd = Dd::new(-0.9999969278891044, 3.341982560461659e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(-12.0, 0.0);
+        let v6: Dd = v5 * v2;
+        let v7: Dd = v6.exp_m1();
+        let v8: Dd = -v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = -v9;
+        return [v4.to_f64(), v10.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(6.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1.square();
+        let v3: Dd = v0 * v2;
+        let v4: Dd = -v0;
+        let v5: Dd = v4 - v3;
+        let v6: Dd = v5.exp();
+        let v7: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: Dd = Dd::new(-12.0, 0.0);
+        let v9: Dd = v8 * v2;
+        let v10: Dd = v9.exp_m1();
+        let v11: Dd = -v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v7 * v12;
+        let v14: Dd = v6 + v13;
+        let v15: Dd = Dd::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v16: Dd = v15 * v12;
+        let v17: Dd = Dd::new(-6.0, 0.0);
+        let v18: Dd = v17 * v2;
+        let v19: Dd = v18.exp();
+        let v20: Dd = v7 * v19;
+        let v21: Dd = v16 - v20;
+        return [v14.to_f64(), v21.to_f64()];
+    }
+    let v0: Dd = Dd::new(6.0, 0.0);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
     let v3: Dd = v0 * v2;
-    let v4: Dd = v3.exp();
-    let v5: Dd = Dd::new(-12.0, 0.0);
-    let v6: Dd = Dd::from_f64(t);
-    let v7: Dd = v6.square();
-    let v8: Dd = v5 * v7;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = v4 * v9;
-    let v11: Dd = v0 * v7;
-    let v12: Dd = v11.exp();
-    let v13: Dd = -v9;
+    let v4: Dd = Dd::from_f64(t_next);
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 * v5;
+    let v7: Dd = -v3;
+    let v8: Dd = v7 - v6;
+    let v9: Dd = v8.exp();
+    let v10: Dd = Dd::new(-12.0, 0.0);
+    let v11: Dd = v10 * v2;
+    let v12: Dd = v11.exp_m1();
+    let v13: Dd = -v12;
     let v14: Dd = v13.sqrt();
-    let v15: Dd = v5 * v2;
+    let v15: Dd = v10 * v5;
     let v16: Dd = v15.exp_m1();
     let v17: Dd = -v16;
     let v18: Dd = v17.sqrt();
-    let v19: Dd = v12 * v14 * v18;
-    let v20: Dd = v4 + v10 + v19;
-    let v21: Dd = v20 / v12;
-    let v22: Dd = v12 * v18;
-    let v23: Dd = v4 * v14;
-    let v24: Dd = v22 - v23;
-    [v21.to_f64(), v24.to_f64()]
+    let v19: Dd = v14 * v18;
+    let v20: Dd = v9 + v19;
+    let v21: Dd = Dd::new(-6.0, 0.0);
+    let v22: Dd = v21 * v2;
+    let v23: Dd = v22.exp();
+    let v24: Dd = v23 * v18;
+    let v25: Dd = v21 * v5;
+    let v26: Dd = v25.exp();
+    let v27: Dd = v26 * v14;
+    let v28: Dd = v24 - v27;
+    [v20.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///

@@ -19,6 +19,12 @@ pub const PROCESS: &str = "linear_logsnr";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.9999773008080222;
+    }
+    if t == 1.0 {
+        return 0.006737794053132998;
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -34,6 +40,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.006737794053132998;
+    }
+    if t == 1.0 {
+        return 0.9999773008080222;
+    }
     let v0: Dd = Dd::new(20.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -49,6 +61,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \operatorname{sigmoid}\left(10 - 20\,t\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.9999546021312976;
+    }
+    if t == 1.0 {
+        return 4.5397868702434395e-5;
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -63,6 +81,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = 10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return -0.00045397868702434395;
+    }
+    if t == 1.0 {
+        return -9.999546021312975;
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -79,6 +103,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0009079573740486879;
+    }
+    if t == 1.0 {
+        return 19.99909204262595;
+    }
     let v0: Dd = Dd::new(20.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -103,6 +133,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.030132331042398427;
+    }
+    if t == 1.0 {
+        return 4.4720344411269854;
+    }
     let v0: Dd = Dd::new(20.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -128,6 +164,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return 5.0;
+    }
+    if t == 1.0 {
+        return -5.0;
+    }
     let v0: Dd = Dd::new(0.5, 0.0);
     let v1: Dd = Dd::new(10.0, 0.0);
     let v2: Dd = Dd::new(20.0, 0.0);
@@ -156,6 +198,12 @@ pub fn lambda(t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return -10.0;
+    }
+    if t == 1.0 {
+        return -10.0;
+    }
     let v0: Dd = Dd::new(-10.0, 0.0);
     v0.to_f64()
 }
@@ -165,6 +213,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return 10.0;
+    }
+    if t == 1.0 {
+        return -10.0;
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -190,6 +244,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(10 - 20\,t\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return 22026.465794806718;
+    }
+    if t == 1.0 {
+        return 4.5399929762484854e-5;
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -207,6 +267,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.006737946999085467;
+    }
+    if t == 1.0 {
+        return 148.4131591025766;
+    }
     let v0: Dd = Dd::new(20.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -228,6 +294,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.00045397868702434395, -0.00045397868702434395];
+    }
+    if t == 1.0 {
+        return [-9.999546021312975, -9.999546021312975];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -266,6 +338,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.00045397868702434395, -0.0009079573740486879];
+    }
+    if t == 1.0 {
+        return [-9.999546021312975, -19.99909204262595];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -304,6 +382,46 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -364,6 +482,56 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.1347436460807966, 2.9962786625977176e-18);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.1347436460807966, 2.9962786625977176e-18);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -448,6 +616,52 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: Dd = Dd::new(148.3996838203553, -7.943149500169982e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 / v7;
+        let v9: Dd = v4 - v1;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v13: Dd = v10.sqrt();
+        let v14: Dd = v12 * v7 * v13;
+        let v15: Dd = v11 - v14;
+        let v16: Dd = v15 / v7;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999546021312976, -4.401853247642529e-17);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
+        let v12: Dd = v4 - v1;
+        let v13: Dd = v12.sigmoid();
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v11 * v14;
+        let v16: Dd = v10 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t_next);
@@ -508,6 +722,52 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: Dd = Dd::new(148.3996838203553, -7.943149500169982e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 / v7;
+        let v9: Dd = v4 - v1;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v13: Dd = v10.sqrt();
+        let v14: Dd = v12 * v7 * v13;
+        let v15: Dd = v11 - v14;
+        let v16: Dd = v15 / v7;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999546021312976, -4.401853247642529e-17);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
+        let v12: Dd = v4 - v1;
+        let v13: Dd = v12.sigmoid();
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v11 * v14;
+        let v16: Dd = v10 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t_next);
@@ -568,6 +828,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.00045397868702434395, 0.06737794053132998];
+    }
+    if t == 1.0 {
+        return [-9.999546021312975, 9.999773008080222];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -606,6 +872,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.00045397868702434395, 0.13475588106265995];
+    }
+    if t == 1.0 {
+        return [-9.999546021312975, 19.999546016160444];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -644,6 +916,46 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -705,6 +1017,56 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -784,6 +1146,52 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: Dd = Dd::new(-148.40305244973297, 9.875832178900455e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 / v7;
+        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = v4 - v1;
+        let v12: Dd = v11.sigmoid();
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = v0 * v13;
+        let v15: Dd = v10 - v14;
+        let v16: Dd = v15 / v7;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: Dd = v4 - v1;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: Dd = v14 * v7;
+        let v16: Dd = v13 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t_next);
@@ -844,6 +1252,52 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: Dd = Dd::new(-148.40305244973297, 9.875832178900455e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 / v7;
+        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = v4 - v1;
+        let v12: Dd = v11.sigmoid();
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = v0 * v13;
+        let v15: Dd = v10 - v14;
+        let v16: Dd = v15 / v7;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: Dd = v4 - v1;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: Dd = v14 * v7;
+        let v16: Dd = v13 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t_next);
@@ -904,6 +1358,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [9.999546021312975, -9.999773008080222];
+    }
+    if t == 1.0 {
+        return [0.00045397868702434395, -0.06737794053132998];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -943,6 +1403,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [19.999546021312977, -19.999546016160444];
+    }
+    if t == 1.0 {
+        return [10.000453978687025, -0.13475588106265995];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -984,6 +1450,46 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v2: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v2: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(20.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1045,6 +1551,58 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4198970495757, -6.403211255555545e-15);
+        let v1: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
+        let v2: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = v1 - v4 + v6 - v8 + v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
+        let v13: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v14 - v15 + v8 - v9;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v19: Dd = v5 - v3;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4198970495757, -6.403211255555545e-15);
+        let v1: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
+        let v2: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = v1 - v4 + v6 - v8 + v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
+        let v13: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v14 - v15 + v8 - v9;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v19: Dd = v5 - v3;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1125,6 +1683,52 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.006737946999085467, 9.579094181215286e-20);
+        let v1: Dd = Dd::new(0.9999319019088013, 3.7346035902736735e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: Dd = Dd::new(20.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(10.0, 0.0);
+        let v5: Dd = v3 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 / v7;
+        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = v4 - v3;
+        let v12: Dd = v11.sigmoid();
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = v0 * v13;
+        let v15: Dd = v10 - v14;
+        let v16: Dd = v15 / v7;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: Dd = Dd::new(20.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(10.0, 0.0);
+        let v5: Dd = v3 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: Dd = v4 - v3;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v15: Dd = v14 * v7;
+        let v16: Dd = v13 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(20.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1185,6 +1789,52 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.006737946999085467, 9.579094181215286e-20);
+        let v1: Dd = Dd::new(0.9999319019088013, 3.7346035902736735e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: Dd = Dd::new(20.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(10.0, 0.0);
+        let v5: Dd = v3 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 / v7;
+        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = v4 - v3;
+        let v12: Dd = v11.sigmoid();
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = v0 * v13;
+        let v15: Dd = v10 - v14;
+        let v16: Dd = v15 / v7;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: Dd = Dd::new(20.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(10.0, 0.0);
+        let v5: Dd = v3 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: Dd = v4 - v3;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v15: Dd = v14 * v7;
+        let v16: Dd = v13 - v15;
+        let v17: Dd = v0 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(20.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1246,6 +1896,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1267,6 +1923,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.00045397868702434395, 2.0];
+    }
+    if t == 1.0 {
+        return [9.999546021312975, 2.0];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1336,6 +1998,48 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1411,6 +2115,68 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: Dd = Dd::new(-14.840642115557753, 7.940367837154621e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.06737794053132998, 3.768595905849665e-18);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = v8 - v6;
+        let v10: Dd = v0 * v7 * v9;
+        let v11: Dd = Dd::new(9.999773008080222, -8.240080513622124e-16);
+        let v12: Dd = v4 - v1;
+        let v13: Dd = v12.sigmoid();
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v8 - v13;
+        let v16: Dd = v11 * v14 * v15;
+        let v17: Dd = v10 + v16;
+        let v18: Dd = v1 * v7 * v14 * v9;
+        let v19: Dd = v1 * v7 * v14 * v15;
+        let v20: Dd = v18 + v19;
+        let v21: Dd = v17 / v20;
+        let v22: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v23: Dd = v22 * v7;
+        let v24: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v25: Dd = v24 * v14;
+        let v26: Dd = v23 - v25;
+        let v27: Dd = v26 / v20;
+        return [v21.to_f64(), v27.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.84198970495757, -6.403211255555545e-16);
+        let v1: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::new(10.0, 0.0);
+        let v6: Dd = v4 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v11: Dd = v5 - v4;
+        let v12: Dd = v11.sigmoid();
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = v10 * v13;
+        let v15: Dd = v9 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v18: Dd = v17 * v8;
+        let v19: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v20: Dd = v19 * v13;
+        let v21: Dd = v18 - v20;
+        let v22: Dd = v0 * v21;
+        return [v16.to_f64(), v22.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1480,6 +2246,68 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: Dd = Dd::new(-14.840642115557753, 7.940367837154621e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.06737794053132998, 3.768595905849665e-18);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = v8 - v6;
+        let v10: Dd = v0 * v7 * v9;
+        let v11: Dd = Dd::new(9.999773008080222, -8.240080513622124e-16);
+        let v12: Dd = v4 - v1;
+        let v13: Dd = v12.sigmoid();
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v8 - v13;
+        let v16: Dd = v11 * v14 * v15;
+        let v17: Dd = v10 + v16;
+        let v18: Dd = v1 * v7 * v14 * v9;
+        let v19: Dd = v1 * v7 * v14 * v15;
+        let v20: Dd = v18 + v19;
+        let v21: Dd = v17 / v20;
+        let v22: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v23: Dd = v22 * v7;
+        let v24: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v25: Dd = v24 * v14;
+        let v26: Dd = v23 - v25;
+        let v27: Dd = v26 / v20;
+        return [v21.to_f64(), v27.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.84198970495757, -6.403211255555545e-16);
+        let v1: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::new(10.0, 0.0);
+        let v6: Dd = v4 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v11: Dd = v5 - v4;
+        let v12: Dd = v11.sigmoid();
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = v10 * v13;
+        let v15: Dd = v9 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v18: Dd = v17 * v8;
+        let v19: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v20: Dd = v19 * v13;
+        let v21: Dd = v18 - v20;
+        let v22: Dd = v0 * v21;
+        return [v16.to_f64(), v22.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1549,28 +2377,32 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.06737641110652279];
+    }
+    if t == 1.0 {
+        return [0.0, 0.06737641110652279];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
+    let v4: Dd = v3 - v0;
     let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = v3 - v0;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = v9 - v5;
-    let v11: Dd = v0 * v6 * v8 * v10;
-    let v12: Dd = v0 * v6 * v10;
-    let v13: Dd = v9 - v8;
-    let v14: Dd = v0 * v6 * v8 * v13;
-    let v15: Dd = v11 - v12 + v14;
-    let v16: Dd = v15 / v6;
-    let v17: Dd = v8.sqrt();
-    let v18: Dd = v0 * v6 * v17 * v10;
-    let v19: Dd = v0 * v6 * v17 * v13;
-    let v20: Dd = v18 + v19;
-    [v16.to_f64(), v20.to_f64()]
+    let v6: Dd = Dd::new(1.0, 0.0);
+    let v7: Dd = v6 - v5;
+    let v8: Dd = v0 * v5 * v7;
+    let v9: Dd = v0 - v3;
+    let v10: Dd = v9.sigmoid();
+    let v11: Dd = v6 - v10;
+    let v12: Dd = v0 * v10 * v11;
+    let v13: Dd = v8 - v12;
+    let v14: Dd = v10.sqrt();
+    let v15: Dd = v5.sqrt();
+    let v16: Dd = v0 * v14 * v15 * v11;
+    let v17: Dd = v0 * v14 * v15 * v7;
+    let v18: Dd = v16 + v17;
+    [v13.to_f64(), v18.to_f64()]
 }
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1589,28 +2421,35 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::new(10.0, 0.0);
+    if t == 0.0 {
+        return [0.00045397868702434395, 0.13475282221304558];
+    }
+    if t == 1.0 {
+        return [9.999546021312975, 0.13475282221304558];
+    }
+    let v0: Dd = Dd::new(10.0, 0.0);
+    let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v0 * v2;
-    let v4: Dd = v1 - v3;
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v0 - v3;
     let v5: Dd = v4.sigmoid();
     let v6: Dd = v5.sqrt();
-    let v7: Dd = v3 - v1;
+    let v7: Dd = v3 - v0;
     let v8: Dd = v7.sigmoid();
     let v9: Dd = Dd::new(1.0, 0.0);
     let v10: Dd = v9 - v5;
     let v11: Dd = v0 * v6 * v8 * v10;
-    let v12: Dd = v1 * v6 * v10;
-    let v13: Dd = v9 - v8;
-    let v14: Dd = v0 * v6 * v8 * v13;
-    let v15: Dd = v11 - v12 + v14;
-    let v16: Dd = v15 / v6;
-    let v17: Dd = v8.sqrt();
-    let v18: Dd = v0 * v6 * v17 * v10;
-    let v19: Dd = v0 * v6 * v17 * v13;
-    let v20: Dd = v18 + v19;
-    [v16.to_f64(), v20.to_f64()]
+    let v12: Dd = v6.powi(3);
+    let v13: Dd = v0 * v12 * v10;
+    let v14: Dd = v9 - v8;
+    let v15: Dd = v1 * v6 * v8 * v14;
+    let v16: Dd = v11 - v13 + v15;
+    let v17: Dd = v16 / v6;
+    let v18: Dd = v8.sqrt();
+    let v19: Dd = v1 * v6 * v18 * v10;
+    let v20: Dd = v1 * v6 * v18 * v14;
+    let v21: Dd = v19 + v20;
+    [v17.to_f64(), v21.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1629,34 +2468,65 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.0004539580773595167, 2.9115251117514947e-21);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 + v3 - v5 - v3 + v5;
+        let v7: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v11: Dd = v10 * v2;
+        let v12: Dd = v10 * v4;
+        let v13: Dd = v8 - v9 - v11 + v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.0004539580773595167, 2.9115251117514947e-21);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 + v3 - v5 - v3 + v5;
+        let v7: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v11: Dd = v10 * v2;
+        let v12: Dd = v10 * v4;
+        let v13: Dd = v8 - v9 - v11 + v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(10.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v0 * v2 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v0 * v10 * v6 * v8;
-    let v12: Dd = v3 - v0;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v0 * v2 * v6 * v13 * v8;
-    let v15: Dd = v0 * v10 * v6 * v13 * v8;
-    let v16: Dd = v7 - v13;
-    let v17: Dd = v0 * v2 * v6 * v13 * v16;
-    let v18: Dd = v0 * v10 * v6 * v13 * v16;
-    let v19: Dd = v6 + v9 - v11 - v14 + v15 - v17 + v18;
-    let v20: Dd = v19 / v6;
-    let v21: Dd = v13.sqrt();
-    let v22: Dd = v0 * v10 * v6 * v21 * v8;
-    let v23: Dd = v0 * v2 * v6 * v21 * v8;
-    let v24: Dd = v0 * v2 * v6 * v21 * v16;
-    let v25: Dd = v0 * v10 * v6 * v21 * v16;
-    let v26: Dd = v22 - v23 - v24 + v25;
-    [v20.to_f64(), v26.to_f64()]
+    let v3: Dd = Dd::new(20.0, 0.0);
+    let v4: Dd = v3 * v2;
+    let v5: Dd = v1 - v4;
+    let v6: Dd = v5.sigmoid();
+    let v7: Dd = v0 - v6;
+    let v8: Dd = v1 * v2 * v6 * v7;
+    let v9: Dd = Dd::from_f64(t_next);
+    let v10: Dd = v1 * v9 * v6 * v7;
+    let v11: Dd = v4 - v1;
+    let v12: Dd = v11.sigmoid();
+    let v13: Dd = v0 - v12;
+    let v14: Dd = v1 * v2 * v12 * v13;
+    let v15: Dd = v1 * v9 * v12 * v13;
+    let v16: Dd = v0 + v8 - v10 - v14 + v15;
+    let v17: Dd = v6.sqrt();
+    let v18: Dd = v12.sqrt();
+    let v19: Dd = v1 * v9 * v17 * v18 * v7;
+    let v20: Dd = v1 * v2 * v17 * v18 * v7;
+    let v21: Dd = v1 * v2 * v17 * v18 * v13;
+    let v22: Dd = v1 * v9 * v17 * v18 * v13;
+    let v23: Dd = v19 - v20 - v21 + v22;
+    [v16.to_f64(), v23.to_f64()]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1693,6 +2563,66 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 + v4 - v6 - v8 + v9 - v11 + v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v16: Dd = v15 * v5;
+        let v17: Dd = v15 * v3;
+        let v18: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v19: Dd = v18 * v3;
+        let v20: Dd = v18 * v5;
+        let v21: Dd = v16 - v17 - v19 + v20;
+        let v22: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v23: Dd = v5 - v3;
+        let v24: Dd = v23.abs();
+        let v25: Dd = v24.sqrt();
+        let v26: Dd = v22 * v25;
+        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 + v4 - v6 - v8 + v9 - v11 + v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v16: Dd = v15 * v5;
+        let v17: Dd = v15 * v3;
+        let v18: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v19: Dd = v18 * v3;
+        let v20: Dd = v18 * v5;
+        let v21: Dd = v16 - v17 - v19 + v20;
+        let v22: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
+        let v23: Dd = v5 - v3;
+        let v24: Dd = v23.abs();
+        let v25: Dd = v24.sqrt();
+        let v26: Dd = v22 * v25;
+        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1700,38 +2630,39 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v4: Dd = v0 - v3;
     let v5: Dd = v4.sigmoid();
     let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v0 * v2 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v0 * v10 * v6 * v8;
-    let v12: Dd = v3 - v0;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v1 * v2 * v6 * v13 * v8;
-    let v15: Dd = v1 * v10 * v6 * v13 * v8;
-    let v16: Dd = v7 - v13;
-    let v17: Dd = v1 * v2 * v6 * v13 * v16;
-    let v18: Dd = v1 * v10 * v6 * v13 * v16;
-    let v19: Dd = v6 + v9 - v11 - v14 + v15 - v17 + v18;
-    let v20: Dd = v19 / v6;
-    let v21: Dd = v13.sqrt();
-    let v22: Dd = v1 * v10 * v6 * v21 * v8;
-    let v23: Dd = v1 * v2 * v6 * v21 * v8;
-    let v24: Dd = v1 * v2 * v6 * v21 * v16;
-    let v25: Dd = v1 * v10 * v6 * v21 * v16;
-    let v26: Dd = v22 - v23 - v24 + v25;
-    let v27: Dd = v10 - v2;
-    let v28: Dd = v27.abs();
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v1 * v13 * v16;
-    let v31: Dd = Dd::new(2.0, 0.0);
-    let v32: Dd = v0 * v5;
-    let v33: Dd = v32 - v0;
-    let v34: Dd = v31 * v13 * v33;
-    let v35: Dd = v30 - v34;
-    let v36: Dd = v35.sqrt();
-    let v37: Dd = v29 * v36;
-    [v20.to_f64(), v26.to_f64(), v37.to_f64()]
+    let v7: Dd = v6.powi(3);
+    let v8: Dd = Dd::new(1.0, 0.0);
+    let v9: Dd = v8 - v5;
+    let v10: Dd = v0 * v2 * v7 * v9;
+    let v11: Dd = Dd::from_f64(t_next);
+    let v12: Dd = v0 * v11 * v7 * v9;
+    let v13: Dd = v3 - v0;
+    let v14: Dd = v13.sigmoid();
+    let v15: Dd = v0 * v2 * v6 * v14 * v9;
+    let v16: Dd = v0 * v11 * v6 * v14 * v9;
+    let v17: Dd = v8 - v14;
+    let v18: Dd = v1 * v2 * v6 * v14 * v17;
+    let v19: Dd = v1 * v11 * v6 * v14 * v17;
+    let v20: Dd = v6 + v10 - v12 - v15 + v16 - v18 + v19;
+    let v21: Dd = v20 / v6;
+    let v22: Dd = v14.sqrt();
+    let v23: Dd = v1 * v11 * v6 * v22 * v9;
+    let v24: Dd = v1 * v2 * v6 * v22 * v9;
+    let v25: Dd = v1 * v2 * v6 * v22 * v17;
+    let v26: Dd = v1 * v11 * v6 * v22 * v17;
+    let v27: Dd = v23 - v24 - v25 + v26;
+    let v28: Dd = v11 - v2;
+    let v29: Dd = v28.abs();
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v1 * v14 * v17;
+    let v32: Dd = Dd::new(2.0, 0.0);
+    let v33: Dd = v0 * v5;
+    let v34: Dd = v33 - v0;
+    let v35: Dd = v32 * v14 * v34;
+    let v36: Dd = v31 - v35;
+    let v37: Dd = v36.sqrt();
+    let v38: Dd = v30 * v37;
+    [v21.to_f64(), v27.to_f64(), v38.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1775,32 +2706,78 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: Dd = Dd::new(-0.9999092042625951, -2.298523750966507e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: Dd = v4 - v1;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = v8 + v13;
+        let v15: Dd = v9 * v7;
+        let v16: Dd = v0 * v12;
+        let v17: Dd = v15 - v16;
+        return [v14.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: Dd = v4 - v1;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = v8 + v13;
+        let v15: Dd = v0 * v12;
+        let v16: Dd = v9 * v7;
+        let v17: Dd = v15 - v16;
+        return [v14.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
+    let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = v0 - v3;
     let v5: Dd = v4.sigmoid();
     let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
+    let v7: Dd = Dd::from_f64(t_next);
     let v8: Dd = v1 * v7;
-    let v9: Dd = v8 - v0;
+    let v9: Dd = v0 - v8;
     let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10 * v6;
-    let v12: Dd = v0 - v8;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v10.sqrt();
-    let v16: Dd = v3 - v0;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v6 * v11;
+    let v13: Dd = v3 - v0;
+    let v14: Dd = v13.sigmoid();
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v8 - v0;
     let v17: Dd = v16.sigmoid();
     let v18: Dd = v17.sqrt();
-    let v19: Dd = v14 * v15 * v18;
-    let v20: Dd = v6 - v11 + v19;
-    let v21: Dd = v20 / v14;
-    let v22: Dd = v14 * v18;
-    let v23: Dd = v15 * v6;
-    let v24: Dd = v22 - v23;
-    [v21.to_f64(), v24.to_f64()]
+    let v19: Dd = v15 * v18;
+    let v20: Dd = v12 + v19;
+    let v21: Dd = v6 * v18;
+    let v22: Dd = v15 * v11;
+    let v23: Dd = v21 - v22;
+    [v20.to_f64(), v23.to_f64()]
 }
 /// `ddim_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1837,32 +2814,78 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: Dd = Dd::new(-0.9999092042625951, -2.298523750966507e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: Dd = v4 - v1;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = v8 + v13;
+        let v15: Dd = v9 * v7;
+        let v16: Dd = v0 * v12;
+        let v17: Dd = v15 - v16;
+        return [v14.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: Dd = Dd::new(10.0, 0.0);
+        let v2: Dd = Dd::new(20.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: Dd = v4 - v1;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v9 * v12;
+        let v14: Dd = v8 + v13;
+        let v15: Dd = v0 * v12;
+        let v16: Dd = v9 * v7;
+        let v17: Dd = v15 - v16;
+        return [v14.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(10.0, 0.0);
     let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
+    let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = v0 - v3;
     let v5: Dd = v4.sigmoid();
     let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
+    let v7: Dd = Dd::from_f64(t_next);
     let v8: Dd = v1 * v7;
-    let v9: Dd = v8 - v0;
+    let v9: Dd = v0 - v8;
     let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10 * v6;
-    let v12: Dd = v0 - v8;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v10.sqrt();
-    let v16: Dd = v3 - v0;
+    let v11: Dd = v10.sqrt();
+    let v12: Dd = v6 * v11;
+    let v13: Dd = v3 - v0;
+    let v14: Dd = v13.sigmoid();
+    let v15: Dd = v14.sqrt();
+    let v16: Dd = v8 - v0;
     let v17: Dd = v16.sigmoid();
     let v18: Dd = v17.sqrt();
-    let v19: Dd = v14 * v15 * v18;
-    let v20: Dd = v6 - v11 + v19;
-    let v21: Dd = v20 / v14;
-    let v22: Dd = v14 * v18;
-    let v23: Dd = v15 * v6;
-    let v24: Dd = v22 - v23;
-    [v21.to_f64(), v24.to_f64()]
+    let v19: Dd = v15 * v18;
+    let v20: Dd = v12 + v19;
+    let v21: Dd = v6 * v18;
+    let v22: Dd = v15 * v11;
+    let v23: Dd = v21 - v22;
+    [v20.to_f64(), v23.to_f64()]
 }
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///

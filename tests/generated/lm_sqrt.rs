@@ -17,6 +17,12 @@ pub const PROCESS: &str = "lm_sqrt";
 /// \alpha(t) = \sqrt{1 - \sqrt{t}}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -30,6 +36,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = t^{\frac{1}{4}}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
     let v2: Dd = v1.sqrt();
@@ -41,6 +53,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = 1 - \sqrt{t}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -53,6 +71,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = \frac{1}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -66,6 +90,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = -\frac{1}{2\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(-0.5, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -79,6 +109,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(-0.5, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -93,6 +129,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(0.5, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -111,6 +153,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{1}{4\,\left(t^{\frac{3}{2}} - t\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -125,6 +173,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
     let v2: Dd = -v1;
@@ -141,6 +195,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{1 - \sqrt{t}}{\sqrt{t}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -154,6 +214,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{t^{\frac{1}{4}}}{\sqrt{1 - \sqrt{t}}}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
     let v2: Dd = v1.sqrt();
@@ -171,6 +237,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -205,6 +277,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -371,6 +449,16 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v0 - v2;
+        let v4: Dd = v3.sqrt();
+        let v5: Dd = v0 / v4;
+        let v6: Dd = v2 / v4;
+        return [v5.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
@@ -424,6 +512,16 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v0 - v2;
+        let v4: Dd = v3.sqrt();
+        let v5: Dd = v0 / v4;
+        let v6: Dd = v2 / v4;
+        return [v5.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
@@ -477,6 +575,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -513,6 +617,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -681,6 +791,18 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{eps}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v0 - v2;
+        let v4: Dd = v3.sqrt();
+        let v5: Dd = v0 / v4;
+        let v6: Dd = v2.sqrt();
+        let v7: Dd = v6 / v4;
+        let v8: Dd = -v7;
+        return [v5.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
@@ -734,6 +856,18 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{eps}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v0 - v2;
+        let v4: Dd = v3.sqrt();
+        let v5: Dd = v0 / v4;
+        let v6: Dd = v2.sqrt();
+        let v7: Dd = v6 / v4;
+        let v8: Dd = -v7;
+        return [v5.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
@@ -787,6 +921,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.25, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -822,6 +962,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -993,6 +1139,25 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = v0.sqrt();
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = Dd::new(1.0, 0.0);
+        let v4: Dd = v3 - v1;
+        let v5: Dd = v4.sqrt();
+        return [v2.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = v0.sqrt();
     let v2: Dd = v1.sqrt();
@@ -1046,6 +1211,25 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = v0.sqrt();
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = Dd::new(1.0, 0.0);
+        let v4: Dd = v3 - v1;
+        let v5: Dd = v4.sqrt();
+        return [v2.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = v0.sqrt();
     let v2: Dd = v1.sqrt();
@@ -1100,6 +1284,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1121,6 +1311,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -1256,6 +1452,37 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.25, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v2.sqrt();
+        let v4: Dd = v3.powi(3);
+        let v5: Dd = Dd::new(1.0, 0.0);
+        let v6: Dd = v5 - v2;
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v3 * v7;
+        let v9: Dd = v0 / v8;
+        let v10: Dd = v0 * v7;
+        let v11: Dd = v10 / v4;
+        let v12: Dd = v9 + v11;
+        let v13: Dd = v4 * v12;
+        let v14: Dd = v0 / v13;
+        let v15: Dd = v3 / v12;
+        let v16: Dd = -v15;
+        return [v14.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = v0.sqrt();
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = Dd::new(0.0, 0.0);
+        return [v2.to_f64(), v3.to_f64()];
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
@@ -1322,6 +1549,37 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.25, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v2.sqrt();
+        let v4: Dd = v3.powi(3);
+        let v5: Dd = Dd::new(1.0, 0.0);
+        let v6: Dd = v5 - v2;
+        let v7: Dd = v6.sqrt();
+        let v8: Dd = v3 * v7;
+        let v9: Dd = v0 / v8;
+        let v10: Dd = v0 * v7;
+        let v11: Dd = v10 / v4;
+        let v12: Dd = v9 + v11;
+        let v13: Dd = v4 * v12;
+        let v14: Dd = v0 / v13;
+        let v15: Dd = v3 / v12;
+        let v16: Dd = -v15;
+        return [v14.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = v0.sqrt();
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = Dd::new(0.0, 0.0);
+        return [v2.to_f64(), v3.to_f64()];
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v1.sqrt();
@@ -1388,6 +1646,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY];
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -1421,23 +1685,32 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v1.sqrt();
-    let v3: Dd = Dd::new(1.0, 0.0);
-    let v4: Dd = v3 - v2;
-    let v5: Dd = v2 * v4;
-    let v6: Dd = v0 / v5;
-    let v7: Dd = Dd::new(0.5, 0.0);
-    let v8: Dd = v2.sqrt();
-    let v9: Dd = v4.sqrt();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = v7 / v10;
-    let v12: Dd = v8.powi(3);
-    let v13: Dd = v7 * v9;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = v11 + v14;
-    [v6.to_f64(), v15.to_f64()]
+    let v1: Dd = Dd::new(1.0, 0.0);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v2.sqrt();
+    let v4: Dd = v1 - v3;
+    let v5: Dd = v4.sqrt();
+    let v6: Dd = v0 * v5;
+    let v7: Dd = v6 / v3;
+    let v8: Dd = v0 / v5;
+    let v9: Dd = v7 + v8;
+    let v10: Dd = v9 / v5;
+    let v11: Dd = Dd::new(0.5, 0.0);
+    let v12: Dd = v3.sqrt();
+    let v13: Dd = v12 * v5;
+    let v14: Dd = v11 / v13;
+    let v15: Dd = v12.powi(3);
+    let v16: Dd = v11 * v5;
+    let v17: Dd = v16 / v15;
+    let v18: Dd = v14 + v17;
+    [v10.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1456,29 +1729,24 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.25, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v1.sqrt();
-    let v4: Dd = v3.powi(3);
-    let v5: Dd = v0 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v0 * v3 * v6;
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = v9 - v3;
-    let v11: Dd = v3 * v10;
-    let v12: Dd = v0 * v1 * v10;
-    let v13: Dd = v0 * v6 * v10;
-    let v14: Dd = v2 - v5 - v7 + v8 + v11 - v12 + v13;
-    let v15: Dd = v14 / v11;
-    let v16: Dd = v8 - v5 - v12 + v13;
-    let v17: Dd = v3.sqrt();
-    let v18: Dd = v17.powi(3);
-    let v19: Dd = v10.sqrt();
-    let v20: Dd = v18 * v19;
-    let v21: Dd = v16 / v20;
-    [v15.to_f64(), v21.to_f64()]
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(0.25, 0.0);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v2.sqrt();
+    let v4: Dd = Dd::from_f64(t_next);
+    let v5: Dd = v1 * v3 * v4;
+    let v6: Dd = v3.powi(3);
+    let v7: Dd = v1 * v6;
+    let v8: Dd = v0 - v3;
+    let v9: Dd = v1 * v2 * v8;
+    let v10: Dd = v1 * v4 * v8;
+    let v11: Dd = v5 - v7 - v9 + v10;
+    let v12: Dd = v3.sqrt();
+    let v13: Dd = v12.powi(3);
+    let v14: Dd = v8.sqrt();
+    let v15: Dd = v13 * v14;
+    let v16: Dd = v11 / v15;
+    [v0.to_f64(), v16.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1517,36 +1785,38 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(0.5, 0.0);
-    let v4: Dd = v1.sqrt();
-    let v5: Dd = v4.powi(3);
-    let v6: Dd = v3 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v3 * v4 * v7;
-    let v10: Dd = Dd::new(1.0, 0.0);
-    let v11: Dd = v10 - v4;
-    let v12: Dd = v4 * v11;
-    let v13: Dd = v3 * v1 * v11;
-    let v14: Dd = v3 * v7 * v11;
-    let v15: Dd = v2 - v6 - v8 + v9 + v12 - v13 + v14;
-    let v16: Dd = v15 / v12;
-    let v17: Dd = v9 - v6 - v13 + v14;
-    let v18: Dd = v4.sqrt();
-    let v19: Dd = v18.powi(3);
-    let v20: Dd = v11.sqrt();
-    let v21: Dd = v19 * v20;
-    let v22: Dd = v17 / v21;
-    let v23: Dd = v7 - v1;
-    let v24: Dd = v23.abs();
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = Dd::new(-0.5, 0.0);
-    let v27: Dd = v1 - v4;
-    let v28: Dd = v26 / v27;
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v25 * v29;
-    [v16.to_f64(), v22.to_f64(), v30.to_f64()]
+    let v2: Dd = v1.sqrt();
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v0 * v2 * v3;
+    let v5: Dd = v2.powi(3);
+    let v6: Dd = v0 * v5;
+    let v7: Dd = Dd::new(1.0, 0.0);
+    let v8: Dd = v7 - v2;
+    let v9: Dd = v2 * v8;
+    let v10: Dd = v0 * v1 * v8;
+    let v11: Dd = v0 * v3 * v8;
+    let v12: Dd = v4 - v6 + v9 - v10 + v11;
+    let v13: Dd = v12 / v9;
+    let v14: Dd = Dd::new(0.5, 0.0);
+    let v15: Dd = v14 * v2 * v3;
+    let v16: Dd = v14 * v5;
+    let v17: Dd = v14 * v1 * v8;
+    let v18: Dd = v14 * v3 * v8;
+    let v19: Dd = v15 - v16 - v17 + v18;
+    let v20: Dd = v2.sqrt();
+    let v21: Dd = v20.powi(3);
+    let v22: Dd = v8.sqrt();
+    let v23: Dd = v21 * v22;
+    let v24: Dd = v19 / v23;
+    let v25: Dd = v3 - v1;
+    let v26: Dd = v25.abs();
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = Dd::new(-0.5, 0.0);
+    let v29: Dd = v1 - v2;
+    let v30: Dd = v28 / v29;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v27 * v31;
+    [v13.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1590,25 +1860,49 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v0 - v2;
+        let v4: Dd = v3.sqrt();
+        let v5: Dd = v2.sqrt();
+        let v6: Dd = -v5;
+        return [v4.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = v0.sqrt();
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = Dd::new(1.0, 0.0);
+        let v4: Dd = v3 - v1;
+        let v5: Dd = v4.sqrt();
+        let v6: Dd = -v5;
+        return [v2.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
     let v2: Dd = v1.sqrt();
     let v3: Dd = Dd::from_f64(t_next);
     let v4: Dd = v3.sqrt();
     let v5: Dd = v4.sqrt();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v1;
-    let v8: Dd = v7.sqrt();
-    let v9: Dd = v2 * v5 * v8;
-    let v10: Dd = v6 - v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = Dd::new(1.0, 0.0);
+    let v8: Dd = v7 - v1;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = v7 - v4;
     let v11: Dd = v10.sqrt();
-    let v12: Dd = v1 * v11;
-    let v13: Dd = v9 - v12 + v11;
-    let v14: Dd = v13 / v8;
-    let v15: Dd = v5 * v8;
-    let v16: Dd = v2 * v11;
-    let v17: Dd = v15 - v16;
-    [v14.to_f64(), v17.to_f64()]
+    let v12: Dd = v9 * v11;
+    let v13: Dd = v6 + v12;
+    let v14: Dd = v5 * v9;
+    let v15: Dd = v2 * v11;
+    let v16: Dd = v14 - v15;
+    [v13.to_f64(), v16.to_f64()]
 }
 /// `ddim_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1645,25 +1939,49 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = v0 - v2;
+        let v4: Dd = v3.sqrt();
+        let v5: Dd = v2.sqrt();
+        let v6: Dd = -v5;
+        return [v4.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = v0.sqrt();
+        let v2: Dd = v1.sqrt();
+        let v3: Dd = Dd::new(1.0, 0.0);
+        let v4: Dd = v3 - v1;
+        let v5: Dd = v4.sqrt();
+        let v6: Dd = -v5;
+        return [v2.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = v0.sqrt();
     let v2: Dd = v1.sqrt();
     let v3: Dd = Dd::from_f64(t_next);
     let v4: Dd = v3.sqrt();
     let v5: Dd = v4.sqrt();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v1;
-    let v8: Dd = v7.sqrt();
-    let v9: Dd = v2 * v5 * v8;
-    let v10: Dd = v6 - v4;
+    let v6: Dd = v2 * v5;
+    let v7: Dd = Dd::new(1.0, 0.0);
+    let v8: Dd = v7 - v1;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = v7 - v4;
     let v11: Dd = v10.sqrt();
-    let v12: Dd = v1 * v11;
-    let v13: Dd = v9 - v12 + v11;
-    let v14: Dd = v13 / v8;
-    let v15: Dd = v5 * v8;
-    let v16: Dd = v2 * v11;
-    let v17: Dd = v15 - v16;
-    [v14.to_f64(), v17.to_f64()]
+    let v12: Dd = v9 * v11;
+    let v13: Dd = v6 + v12;
+    let v14: Dd = v5 * v9;
+    let v15: Dd = v2 * v11;
+    let v16: Dd = v14 - v15;
+    [v13.to_f64(), v16.to_f64()]
 }
 /// `dpm1_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///

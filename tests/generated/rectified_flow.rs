@@ -17,6 +17,12 @@ pub const PROCESS: &str = "rectified_flow";
 /// \alpha(t) = 1 - t
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -28,6 +34,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = t
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::from_f64(t);
     v0.to_f64()
 }
@@ -37,6 +49,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \left(1 - t\right)^{2}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -49,6 +67,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{1}{1 - t}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return -1.0;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -62,6 +86,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{2\,t}{1 - t}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(1.0, 0.0);
@@ -76,6 +106,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \frac{\sqrt{2}\,\sqrt{t}}{\sqrt{1 - t}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -92,6 +128,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1 - t}{t}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -105,6 +147,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{1}{t^{2} - t}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 - v0;
@@ -119,6 +167,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1 - t}{t}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -134,6 +188,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\left(1 - t\right)^{2}}{t^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -148,6 +208,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{t}{1 - t}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 - v0;
@@ -162,6 +228,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-1.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -191,6 +263,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{2\,\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-1.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -345,6 +423,15 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = v0 / v2;
+        let v4: Dd = v1.square();
+        let v5: Dd = v4 / v2;
+        return [v3.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 - v1;
@@ -393,6 +480,15 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = v0 / v2;
+        let v4: Dd = v1.square();
+        let v5: Dd = v4 / v2;
+        return [v3.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 - v1;
@@ -441,6 +537,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-1.0, 1.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -465,6 +567,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{2\,\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-1.0, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -606,6 +714,15 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = v0 / v2;
+        let v4: Dd = v1 / v2;
+        let v5: Dd = -v4;
+        return [v3.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 - v1;
@@ -653,6 +770,15 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = v0 / v2;
+        let v4: Dd = v1 / v2;
+        let v5: Dd = -v4;
+        return [v3.to_f64(), v5.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 - v1;
@@ -700,6 +826,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t} - \frac{x_{0}}{t}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [1.0, -1.0];
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 / v0;
@@ -723,6 +855,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(t - 2\right)}{t^{2} - t} - \frac{2\,x_{0}}{t}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, -2.0];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -751,6 +889,22 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v0 - v1 + v2;
+        let v4: Dd = v1 - v2;
+        return [v3.to_f64(), v4.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v0 - v1 + v2;
+        let v4: Dd = v1 - v2;
+        return [v3.to_f64(), v4.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -867,6 +1021,22 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -914,6 +1084,22 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::from_f64(t_next);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 / v1;
@@ -962,6 +1148,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -983,6 +1175,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{x}{1 - t}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [1.0, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -1110,6 +1308,23 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
@@ -1155,6 +1370,23 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        return [v0.to_f64(), v2.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v1 - v0;
+        return [v0.to_f64(), v2.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);

@@ -19,6 +19,12 @@ pub const PROCESS: &str = "sd3_shift";
 /// \alpha(t) = 1 - \frac{3\,t}{1 + 2\,t}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -34,6 +40,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \frac{3\,t}{1 + 2\,t}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(3.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(1.0, 0.0);
@@ -50,6 +62,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \left(1 - \frac{3\,t}{1 + 2\,t}\right)^{2}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 - v1;
@@ -67,6 +85,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{3}{1 + t - 2\,t^{2}}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return -3.0;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-3.0, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -84,6 +108,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{18\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(18.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(1.0, 0.0);
@@ -104,6 +134,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \frac{3\,\sqrt{2}\,\sqrt{t}}{\sqrt{1 + 3\,t - 4\,t^{3}}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(4.242640687119285, 3.7611501537150655e-16);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.sqrt();
@@ -126,6 +162,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\left(1 + 2\,t\right)\,\left(1 - \frac{3\,t}{1 + 2\,t}\right)}{3\,t}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.0986122886681098, 9.07129723500153e-17);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -141,6 +183,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{1}{t^{2} - t}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::from_f64(t);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = v1 - v0;
@@ -155,6 +203,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\left(1 + 2\,t\right)\,\left(1 - \frac{3\,t}{1 + 2\,t}\right)}{3\,t}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-2.1972245773362196, 1.814259447000306e-16);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::new(1.0, 0.0);
@@ -172,6 +226,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\frac{1}{9} - \frac{2\,t}{9} + \frac{t^{2}}{9}}{t^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(0.1111111111111111, 6.1679056923619804e-18);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -188,6 +248,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{3\,t}{1 - t}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(3.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(1.0, 0.0);
@@ -204,6 +270,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-3.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-3.0, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -250,6 +322,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-3.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-3.0, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -459,6 +537,21 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v0 + v3;
+        let v5: Dd = v0 - v2;
+        let v6: Dd = v4 / v5;
+        let v7: Dd = Dd::new(9.0, 0.0);
+        let v8: Dd = v2.square();
+        let v9: Dd = v7 * v8;
+        let v10: Dd = v5 * v4;
+        let v11: Dd = v9 / v10;
+        return [v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -524,6 +617,21 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v0 + v3;
+        let v5: Dd = v0 - v2;
+        let v6: Dd = v4 / v5;
+        let v7: Dd = Dd::new(9.0, 0.0);
+        let v8: Dd = v2.square();
+        let v9: Dd = v7 * v8;
+        let v10: Dd = v5 * v4;
+        let v11: Dd = v9 / v10;
+        return [v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -589,6 +697,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{3\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-3.0, 3.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-3.0, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -626,6 +740,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{6\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-3.0, 6.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-3.0, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -800,6 +920,19 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v0 + v3;
+        let v5: Dd = v0 - v2;
+        let v6: Dd = v4 / v5;
+        let v7: Dd = Dd::new(-3.0, 0.0);
+        let v8: Dd = v7 * v2;
+        let v9: Dd = v8 / v5;
+        return [v6.to_f64(), v9.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -860,6 +993,19 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v0 + v3;
+        let v5: Dd = v0 - v2;
+        let v6: Dd = v4 / v5;
+        let v7: Dd = Dd::new(-3.0, 0.0);
+        let v8: Dd = v7 * v2;
+        let v9: Dd = v8 / v5;
+        return [v6.to_f64(), v9.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -920,6 +1066,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.3333333333333333, -0.3333333333333333];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -952,6 +1104,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, -0.6666666666666666];
+    }
     let v0: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -1002,6 +1160,28 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        return [v6.to_f64(), v7.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        return [v6.to_f64(), v7.to_f64()];
+    }
     let v0: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -1151,6 +1331,29 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(3.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = Dd::new(1.0, 0.0);
+        let v3: Dd = Dd::new(2.0, 0.0);
+        let v4: Dd = v3 * v1;
+        let v5: Dd = v2 + v4;
+        let v6: Dd = v0 * v1;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v2 - v1;
+        let v9: Dd = v8 / v5;
+        return [v7.to_f64(), v9.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -1210,6 +1413,29 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(3.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = Dd::new(1.0, 0.0);
+        let v3: Dd = Dd::new(2.0, 0.0);
+        let v4: Dd = v3 * v1;
+        let v5: Dd = v2 + v4;
+        let v6: Dd = v0 * v1;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v2 - v1;
+        let v9: Dd = v8 / v5;
+        return [v7.to_f64(), v9.to_f64()];
+    }
     let v0: Dd = Dd::from_f64(t_next);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -1270,6 +1496,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1291,6 +1523,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [3.0, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(3.0, 0.0);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -1439,6 +1677,47 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-3.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(3.0, 0.0);
+        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v3.square();
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 + v6;
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = Dd::new(4.0, 0.0);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = v8 + v10 + v11;
+        let v13: Dd = v0 * v7;
+        let v14: Dd = v13 / v12;
+        let v15: Dd = Dd::new(-3.0, 0.0);
+        let v16: Dd = Dd::new(2.0, 0.0);
+        let v17: Dd = v16 * v3;
+        let v18: Dd = v8 + v17;
+        let v19: Dd = v15 * v3 * v7;
+        let v20: Dd = v19 / v18;
+        return [v14.to_f64(), v20.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v3 - v1;
+        let v5: Dd = Dd::new(2.0, 0.0);
+        let v6: Dd = v5 * v2;
+        let v7: Dd = v0 + v6;
+        let v8: Dd = v4 / v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(3.0, 0.0);
     let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
     let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);
@@ -1502,6 +1781,47 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-3.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(3.0, 0.0);
+        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v3.square();
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 + v6;
+        let v8: Dd = Dd::new(1.0, 0.0);
+        let v9: Dd = Dd::new(4.0, 0.0);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = v8 + v10 + v11;
+        let v13: Dd = v0 * v7;
+        let v14: Dd = v13 / v12;
+        let v15: Dd = Dd::new(-3.0, 0.0);
+        let v16: Dd = Dd::new(2.0, 0.0);
+        let v17: Dd = v16 * v3;
+        let v18: Dd = v8 + v17;
+        let v19: Dd = v15 * v3 * v7;
+        let v20: Dd = v19 / v18;
+        return [v14.to_f64(), v20.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v3 - v1;
+        let v5: Dd = Dd::new(2.0, 0.0);
+        let v6: Dd = v5 * v2;
+        let v7: Dd = v0 + v6;
+        let v8: Dd = v4 / v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(3.0, 0.0);
     let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
     let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);

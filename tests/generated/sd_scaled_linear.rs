@@ -19,6 +19,12 @@ pub const PROCESS: &str = "sd_scaled_linear";
 /// \alpha(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.06897871404436264;
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -46,6 +52,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 0.9976181318564664;
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: Dd = Dd::from_f64(t);
@@ -75,6 +87,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.004758062991213951;
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: Dd = Dd::from_f64(t);
@@ -102,6 +120,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = \frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return -0.425;
+    }
+    if t == 1.0 {
+        return -6.0;
+    }
     let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -121,6 +145,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.85;
+    }
+    if t == 1.0 {
+        return 12.0;
+    }
     let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
     let v1: Dd = Dd::new(1.7, 4.4408920985006264e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -140,6 +170,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.9219544457292888;
+    }
+    if t == 1.0 {
+        return 3.4641016151377544;
+    }
     let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
     let v1: Dd = Dd::new(1.7, 4.4408920985006264e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -160,6 +196,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = -\frac{\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}{2} - \frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return -2.671572604785174;
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -206,6 +248,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return -6.02868486232914;
+    }
     let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -244,6 +292,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return -5.343145209570348;
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: Dd = Dd::from_f64(t);
@@ -279,6 +333,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.004780810388190009;
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: Dd = Dd::from_f64(t);
@@ -309,6 +369,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} + \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 14.462695422458342;
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -355,6 +421,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.425, -0.425];
+    }
+    if t == 1.0 {
+        return [-6.0, -6.0];
+    }
     let v0: Dd = Dd::new(-500.0, 0.0);
     let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -435,6 +507,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.425, -0.85];
+    }
+    if t == 1.0 {
+        return [-6.0, -12.0];
+    }
     let v0: Dd = Dd::new(-500.0, 0.0);
     let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -515,6 +593,46 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -618,6 +736,56 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -749,6 +917,102 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(14.42824718896196, 7.896723212536169e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: Dd = v4 * v2;
+        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: Dd = v2.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: Dd = v2.powi(3);
+        let v13: Dd = v11 * v12;
+        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: Dd = v14 * v12;
+        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.exp();
+        let v19: Dd = Dd::new(1.0, 0.0);
+        let v20: Dd = v19 / v18;
+        let v21: Dd = v6 * v2;
+        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: Dd = v22 * v2;
+        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: Dd = v24 * v7;
+        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: Dd = v26 * v7;
+        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: Dd = v28 * v12;
+        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: Dd = v30 * v12;
+        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: Dd = v0 * v32;
+        let v34: Dd = v33.exp_m1();
+        let v35: Dd = v34 / v18;
+        let v36: Dd = -v35;
+        return [v20.to_f64(), v36.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: Dd = v6 * v4;
+        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: Dd = v4.square();
+        let v10: Dd = v8 * v9;
+        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: Dd = v11 * v9;
+        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: Dd = v4.powi(3);
+        let v15: Dd = v13 * v14;
+        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: Dd = v16 * v14;
+        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v19.exp();
+        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
+        let v23: Dd = v5 - v7 - v10 + v12 + v15 - v17;
+        let v24: Dd = v0 * v23;
+        let v25: Dd = v24.exp();
+        let v26: Dd = v22 * v25;
+        let v27: Dd = Dd::new(0.06881441584279846, -6.432200820123316e-18);
+        let v28: Dd = v8 * v4;
+        let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v30: Dd = v29 * v4;
+        let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v32: Dd = v31 * v9;
+        let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v34: Dd = v33 * v9;
+        let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v36: Dd = v35 * v14;
+        let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v38: Dd = v37 * v14;
+        let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: Dd = v0 * v39;
+        let v41: Dd = v40.exp_m1();
+        let v42: Dd = -v41;
+        let v43: Dd = v42.sqrt();
+        let v44: Dd = v27 * v43;
+        let v45: Dd = -v26;
+        let v46: Dd = v45 - v44;
+        let v47: Dd = v21 * v46;
+        return [v20.to_f64(), v47.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -852,6 +1116,102 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(14.42824718896196, 7.896723212536169e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: Dd = v4 * v2;
+        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: Dd = v2.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: Dd = v2.powi(3);
+        let v13: Dd = v11 * v12;
+        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: Dd = v14 * v12;
+        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.exp();
+        let v19: Dd = Dd::new(1.0, 0.0);
+        let v20: Dd = v19 / v18;
+        let v21: Dd = v6 * v2;
+        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: Dd = v22 * v2;
+        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: Dd = v24 * v7;
+        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: Dd = v26 * v7;
+        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: Dd = v28 * v12;
+        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: Dd = v30 * v12;
+        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: Dd = v0 * v32;
+        let v34: Dd = v33.exp_m1();
+        let v35: Dd = v34 / v18;
+        let v36: Dd = -v35;
+        return [v20.to_f64(), v36.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: Dd = v6 * v4;
+        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: Dd = v4.square();
+        let v10: Dd = v8 * v9;
+        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: Dd = v11 * v9;
+        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: Dd = v4.powi(3);
+        let v15: Dd = v13 * v14;
+        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: Dd = v16 * v14;
+        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v19.exp();
+        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
+        let v23: Dd = v5 - v7 - v10 + v12 + v15 - v17;
+        let v24: Dd = v0 * v23;
+        let v25: Dd = v24.exp();
+        let v26: Dd = v22 * v25;
+        let v27: Dd = Dd::new(0.06881441584279846, -6.432200820123316e-18);
+        let v28: Dd = v8 * v4;
+        let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v30: Dd = v29 * v4;
+        let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v32: Dd = v31 * v9;
+        let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v34: Dd = v33 * v9;
+        let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v36: Dd = v35 * v14;
+        let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v38: Dd = v37 * v14;
+        let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: Dd = v0 * v39;
+        let v41: Dd = v40.exp_m1();
+        let v42: Dd = -v41;
+        let v43: Dd = v42.sqrt();
+        let v44: Dd = v27 * v43;
+        let v45: Dd = -v26;
+        let v46: Dd = v45 - v44;
+        let v47: Dd = v21 * v46;
+        return [v20.to_f64(), v47.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -955,6 +1315,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.425, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [-6.0, 6.014325329908155];
+    }
     let v0: Dd = Dd::new(-500.0, 0.0);
     let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -1049,6 +1415,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.425, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [-6.0, 12.02865065981631];
+    }
     let v0: Dd = Dd::new(-500.0, 0.0);
     let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -1143,6 +1515,48 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        return [v8.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -1270,6 +1684,58 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: Dd = v5 - v3;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: Dd = v5 - v3;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -1414,6 +1880,103 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(-14.462695422458342, -5.502948843456937e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: Dd = v4 * v2;
+        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: Dd = v2.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: Dd = v2.powi(3);
+        let v13: Dd = v11 * v12;
+        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: Dd = v14 * v12;
+        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.exp();
+        let v19: Dd = Dd::new(1.0, 0.0);
+        let v20: Dd = v19 / v18;
+        let v21: Dd = v6 * v2;
+        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: Dd = v22 * v2;
+        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: Dd = v24 * v7;
+        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: Dd = v26 * v7;
+        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: Dd = v28 * v12;
+        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: Dd = v30 * v12;
+        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: Dd = v0 * v32;
+        let v34: Dd = v33.exp_m1();
+        let v35: Dd = -v34;
+        let v36: Dd = v35.sqrt();
+        let v37: Dd = v36 / v18;
+        let v38: Dd = -v37;
+        return [v20.to_f64(), v38.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: Dd = v6 * v4;
+        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: Dd = v4.square();
+        let v10: Dd = v8 * v9;
+        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: Dd = v11 * v9;
+        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: Dd = v4.powi(3);
+        let v15: Dd = v13 * v14;
+        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: Dd = v16 * v14;
+        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v19.exp();
+        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v23: Dd = v8 * v4;
+        let v24: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v25: Dd = v24 * v4;
+        let v26: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v27: Dd = v26 * v9;
+        let v28: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v29: Dd = v28 * v9;
+        let v30: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v31: Dd = v30 * v14;
+        let v32: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v33: Dd = v32 * v14;
+        let v34: Dd = v23 - v25 - v27 + v29 + v31 - v33;
+        let v35: Dd = v0 * v34;
+        let v36: Dd = v35.exp_m1();
+        let v37: Dd = -v36;
+        let v38: Dd = v37.sqrt();
+        let v39: Dd = v22 * v38;
+        let v40: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v41: Dd = v5 - v7 - v10 + v12 + v15 - v17;
+        let v42: Dd = v0 * v41;
+        let v43: Dd = v42.exp();
+        let v44: Dd = v40 * v43;
+        let v45: Dd = v39 - v44;
+        let v46: Dd = v21 * v45;
+        return [v20.to_f64(), v46.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1516,6 +2079,103 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(-14.462695422458342, -5.502948843456937e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: Dd = v4 * v2;
+        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: Dd = v2.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: Dd = v2.powi(3);
+        let v13: Dd = v11 * v12;
+        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: Dd = v14 * v12;
+        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.exp();
+        let v19: Dd = Dd::new(1.0, 0.0);
+        let v20: Dd = v19 / v18;
+        let v21: Dd = v6 * v2;
+        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: Dd = v22 * v2;
+        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: Dd = v24 * v7;
+        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: Dd = v26 * v7;
+        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: Dd = v28 * v12;
+        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: Dd = v30 * v12;
+        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: Dd = v0 * v32;
+        let v34: Dd = v33.exp_m1();
+        let v35: Dd = -v34;
+        let v36: Dd = v35.sqrt();
+        let v37: Dd = v36 / v18;
+        let v38: Dd = -v37;
+        return [v20.to_f64(), v38.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: Dd = v6 * v4;
+        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: Dd = v4.square();
+        let v10: Dd = v8 * v9;
+        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: Dd = v11 * v9;
+        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: Dd = v4.powi(3);
+        let v15: Dd = v13 * v14;
+        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: Dd = v16 * v14;
+        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v19.exp();
+        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v23: Dd = v8 * v4;
+        let v24: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v25: Dd = v24 * v4;
+        let v26: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v27: Dd = v26 * v9;
+        let v28: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v29: Dd = v28 * v9;
+        let v30: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v31: Dd = v30 * v14;
+        let v32: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v33: Dd = v32 * v14;
+        let v34: Dd = v23 - v25 - v27 + v29 + v31 - v33;
+        let v35: Dd = v0 * v34;
+        let v36: Dd = v35.exp_m1();
+        let v37: Dd = -v36;
+        let v38: Dd = v37.sqrt();
+        let v39: Dd = v22 * v38;
+        let v40: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v41: Dd = v5 - v7 - v10 + v12 + v15 - v17;
+        let v42: Dd = v0 * v41;
+        let v43: Dd = v42.exp();
+        let v44: Dd = v40 * v43;
+        let v45: Dd = v39 - v44;
+        let v46: Dd = v21 * v45;
+        return [v20.to_f64(), v46.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1618,6 +2278,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.02868486232914005, -0.4158509291821795];
+    }
     let v0: Dd = Dd::new(-500.0, 0.0);
     let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
@@ -1712,6 +2378,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [6.0573697246582805, -0.831701858364359];
+    }
     let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
     let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
@@ -1808,6 +2480,46 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
+        let v5: Dd = Dd::from_f64(t);
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v3 - v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v2;
+        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: Dd = v12 * v5;
+        let v14: Dd = v12 * v2;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
+        let v5: Dd = Dd::from_f64(t);
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v3 - v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v2;
+        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: Dd = v12 * v5;
+        let v14: Dd = v12 * v2;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -1936,6 +2648,58 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.566534391203353, -1.2802415783050188e-16);
+        let v1: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(-0.06865050897788662, -2.3702447572339354e-18);
+        let v7: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = v3 - v5 - v6 + v8 - v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = v13 * v2;
+        let v16: Dd = v5 - v3 - v14 + v15;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: Dd = v2 - v4;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.566534391203353, -1.2802415783050188e-16);
+        let v1: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(-0.06865050897788662, -2.3702447572339354e-18);
+        let v7: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = v3 - v5 - v6 + v8 - v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = v13 * v2;
+        let v16: Dd = v5 - v3 - v14 + v15;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: Dd = v2 - v4;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
     let v0: Dd = Dd::new(1.7, 4.4408920985006264e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v1.square();
@@ -2085,6 +2849,62 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: Dd = v5 * v3;
+        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: Dd = v3.square();
+        let v9: Dd = v7 * v8;
+        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: Dd = v10 * v8;
+        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: Dd = v3.powi(3);
+        let v14: Dd = v12 * v13;
+        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: Dd = v15 * v13;
+        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.exp_m1();
+        let v20: Dd = -v19;
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v0 * v21;
+        let v23: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v24: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v25: Dd = v24 * v3;
+        let v26: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v27: Dd = v26 * v3;
+        let v28: Dd = v2 * v8;
+        let v29: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v30: Dd = v29 * v8;
+        let v31: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v32: Dd = v31 * v13;
+        let v33: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v34: Dd = v33 * v13;
+        let v35: Dd = v25 - v27 - v28 + v30 + v32 - v34;
+        let v36: Dd = v1 * v35;
+        let v37: Dd = v36.exp();
+        let v38: Dd = v23 * v37;
+        let v39: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v40: Dd = v39 * v21;
+        let v41: Dd = v38 - v40;
+        let v42: Dd = v0 * v41;
+        return [v22.to_f64(), v42.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: Dd = Dd::from_f64(t_next);
@@ -2185,6 +3005,62 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: Dd = v5 * v3;
+        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: Dd = v3.square();
+        let v9: Dd = v7 * v8;
+        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: Dd = v10 * v8;
+        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: Dd = v3.powi(3);
+        let v14: Dd = v12 * v13;
+        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: Dd = v15 * v13;
+        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.exp_m1();
+        let v20: Dd = -v19;
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v0 * v21;
+        let v23: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v24: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v25: Dd = v24 * v3;
+        let v26: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v27: Dd = v26 * v3;
+        let v28: Dd = v2 * v8;
+        let v29: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v30: Dd = v29 * v8;
+        let v31: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v32: Dd = v31 * v13;
+        let v33: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v34: Dd = v33 * v13;
+        let v35: Dd = v25 - v27 - v28 + v30 + v32 - v34;
+        let v36: Dd = v1 * v35;
+        let v37: Dd = v36.exp();
+        let v38: Dd = v23 * v37;
+        let v39: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v40: Dd = v39 * v21;
+        let v41: Dd = v38 - v40;
+        let v42: Dd = v0 * v41;
+        return [v22.to_f64(), v42.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
     let v2: Dd = Dd::from_f64(t_next);
@@ -2286,6 +3162,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -2307,6 +3189,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.425, 2.0];
+    }
+    if t == 1.0 {
+        return [6.0, 2.0];
+    }
     let v0: Dd = Dd::new(500.0, 0.0);
     let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
     let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
@@ -2377,6 +3265,48 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -2470,6 +3400,145 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: Dd = Dd::new(-2.4047078648269933, -1.3161205354226946e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(500.0, 0.0);
+        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: Dd = v5 * v3;
+        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: Dd = v3.square();
+        let v9: Dd = v7 * v8;
+        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: Dd = v10 * v8;
+        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: Dd = v3.powi(3);
+        let v14: Dd = v12 * v13;
+        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: Dd = v15 * v13;
+        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.exp();
+        let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
+        let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
+        let v22: Dd = v21 * v3;
+        let v23: Dd = v20 * v3;
+        let v24: Dd = v20 + v22 - v23;
+        let v25: Dd = v24.square();
+        let v26: Dd = Dd::new(0.425, 1.1102230246251566e-17);
+        let v27: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
+        let v28: Dd = v27 * v3;
+        let v29: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
+        let v30: Dd = v29 * v3;
+        let v31: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
+        let v32: Dd = v31 * v8;
+        let v33: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
+        let v34: Dd = v33 * v8;
+        let v35: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
+        let v36: Dd = v35 * v13;
+        let v37: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
+        let v38: Dd = v37 * v13;
+        let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: Dd = v1 * v39;
+        let v41: Dd = v40.exp();
+        let v42: Dd = v26 * v41;
+        let v43: Dd = Dd::new(0.85, 2.2204460492503132e-17);
+        let v44: Dd = v43 * v3 * v41;
+        let v45: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
+        let v46: Dd = v45 * v3 * v41;
+        let v47: Dd = Dd::new(6.425, 1.7763568394002506e-16);
+        let v48: Dd = v47 * v8 * v41;
+        let v49: Dd = v45 * v8 * v41;
+        let v50: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v51: Dd = v50 * v3;
+        let v52: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v53: Dd = v52 * v3;
+        let v54: Dd = v2 * v8;
+        let v55: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v56: Dd = v55 * v8;
+        let v57: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v58: Dd = v57 * v13;
+        let v59: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v60: Dd = v59 * v13;
+        let v61: Dd = v51 - v53 - v54 + v56 + v58 - v60;
+        let v62: Dd = v1 * v61;
+        let v63: Dd = v62.exp();
+        let v64: Dd = v18.exp_m1();
+        let v65: Dd = v26 * v63 * v64;
+        let v66: Dd = v43 * v3 * v63 * v64;
+        let v67: Dd = v45 * v3 * v63 * v64;
+        let v68: Dd = v47 * v8 * v63 * v64;
+        let v69: Dd = v45 * v8 * v63 * v64;
+        let v70: Dd = v42 - v44 + v46 + v48 - v49 - v65 + v66 - v67 - v68 + v69;
+        let v71: Dd = v0 * v19 * v25;
+        let v72: Dd = v71 / v70;
+        let v73: Dd = v64 / v70;
+        return [v72.to_f64(), v73.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(2.4162043171677205, -3.311422171751368e-17);
+        let v1: Dd = Dd::new(6.0, 0.0);
+        let v2: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v3: Dd = Dd::new(87.63560920082658, -8.596400811191772e-16);
+        let v4: Dd = Dd::new(1.652103036872835, 2.6651252253283606e-17);
+        let v5: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v6: Dd = Dd::from_f64(t_next);
+        let v7: Dd = v5 * v6;
+        let v8: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v9: Dd = v8 * v6;
+        let v10: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v11: Dd = v6.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v14: Dd = v13 * v11;
+        let v15: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v16: Dd = v6.powi(3);
+        let v17: Dd = v15 * v16;
+        let v18: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v19: Dd = v18 * v16;
+        let v20: Dd = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
+        let v21: Dd = v2 * v20;
+        let v22: Dd = v21.exp();
+        let v23: Dd = v1 * v22;
+        let v24: Dd = Dd::new(0.4128864950567907, 1.6917946310517932e-17);
+        let v25: Dd = v10 * v6;
+        let v26: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v27: Dd = v26 * v6;
+        let v28: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v29: Dd = v28 * v11;
+        let v30: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v31: Dd = v30 * v11;
+        let v32: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v33: Dd = v32 * v16;
+        let v34: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v35: Dd = v34 * v16;
+        let v36: Dd = v25 - v27 - v29 + v31 + v33 - v35;
+        let v37: Dd = v2 * v36;
+        let v38: Dd = v37.exp_m1();
+        let v39: Dd = -v38;
+        let v40: Dd = v39.sqrt();
+        let v41: Dd = v24 * v40;
+        let v42: Dd = v23 + v41;
+        let v43: Dd = v0 * v42;
+        let v44: Dd = Dd::new(2.4104492370763904, 9.171581405761562e-17);
+        let v45: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v46: Dd = v45 * v40;
+        let v47: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v48: Dd = v7 - v9 - v12 + v14 + v17 - v19;
+        let v49: Dd = v2 * v48;
+        let v50: Dd = v49.exp();
+        let v51: Dd = v47 * v50;
+        let v52: Dd = v46 - v51;
+        let v53: Dd = v44 * v52;
+        return [v43.to_f64(), v53.to_f64()];
+    }
     let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
     let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
@@ -2615,6 +3684,145 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: Dd = Dd::new(-2.4047078648269933, -1.3161205354226946e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(500.0, 0.0);
+        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: Dd = v5 * v3;
+        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: Dd = v3.square();
+        let v9: Dd = v7 * v8;
+        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: Dd = v10 * v8;
+        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: Dd = v3.powi(3);
+        let v14: Dd = v12 * v13;
+        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: Dd = v15 * v13;
+        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.exp();
+        let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
+        let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
+        let v22: Dd = v21 * v3;
+        let v23: Dd = v20 * v3;
+        let v24: Dd = v20 + v22 - v23;
+        let v25: Dd = v24.square();
+        let v26: Dd = Dd::new(0.425, 1.1102230246251566e-17);
+        let v27: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
+        let v28: Dd = v27 * v3;
+        let v29: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
+        let v30: Dd = v29 * v3;
+        let v31: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
+        let v32: Dd = v31 * v8;
+        let v33: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
+        let v34: Dd = v33 * v8;
+        let v35: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
+        let v36: Dd = v35 * v13;
+        let v37: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
+        let v38: Dd = v37 * v13;
+        let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: Dd = v1 * v39;
+        let v41: Dd = v40.exp();
+        let v42: Dd = v26 * v41;
+        let v43: Dd = Dd::new(0.85, 2.2204460492503132e-17);
+        let v44: Dd = v43 * v3 * v41;
+        let v45: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
+        let v46: Dd = v45 * v3 * v41;
+        let v47: Dd = Dd::new(6.425, 1.7763568394002506e-16);
+        let v48: Dd = v47 * v8 * v41;
+        let v49: Dd = v45 * v8 * v41;
+        let v50: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v51: Dd = v50 * v3;
+        let v52: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v53: Dd = v52 * v3;
+        let v54: Dd = v2 * v8;
+        let v55: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v56: Dd = v55 * v8;
+        let v57: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v58: Dd = v57 * v13;
+        let v59: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v60: Dd = v59 * v13;
+        let v61: Dd = v51 - v53 - v54 + v56 + v58 - v60;
+        let v62: Dd = v1 * v61;
+        let v63: Dd = v62.exp();
+        let v64: Dd = v18.exp_m1();
+        let v65: Dd = v26 * v63 * v64;
+        let v66: Dd = v43 * v3 * v63 * v64;
+        let v67: Dd = v45 * v3 * v63 * v64;
+        let v68: Dd = v47 * v8 * v63 * v64;
+        let v69: Dd = v45 * v8 * v63 * v64;
+        let v70: Dd = v42 - v44 + v46 + v48 - v49 - v65 + v66 - v67 - v68 + v69;
+        let v71: Dd = v0 * v19 * v25;
+        let v72: Dd = v71 / v70;
+        let v73: Dd = v64 / v70;
+        return [v72.to_f64(), v73.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(2.4162043171677205, -3.311422171751368e-17);
+        let v1: Dd = Dd::new(6.0, 0.0);
+        let v2: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v3: Dd = Dd::new(87.63560920082658, -8.596400811191772e-16);
+        let v4: Dd = Dd::new(1.652103036872835, 2.6651252253283606e-17);
+        let v5: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v6: Dd = Dd::from_f64(t_next);
+        let v7: Dd = v5 * v6;
+        let v8: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v9: Dd = v8 * v6;
+        let v10: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v11: Dd = v6.square();
+        let v12: Dd = v10 * v11;
+        let v13: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v14: Dd = v13 * v11;
+        let v15: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v16: Dd = v6.powi(3);
+        let v17: Dd = v15 * v16;
+        let v18: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v19: Dd = v18 * v16;
+        let v20: Dd = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
+        let v21: Dd = v2 * v20;
+        let v22: Dd = v21.exp();
+        let v23: Dd = v1 * v22;
+        let v24: Dd = Dd::new(0.4128864950567907, 1.6917946310517932e-17);
+        let v25: Dd = v10 * v6;
+        let v26: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v27: Dd = v26 * v6;
+        let v28: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v29: Dd = v28 * v11;
+        let v30: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v31: Dd = v30 * v11;
+        let v32: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v33: Dd = v32 * v16;
+        let v34: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v35: Dd = v34 * v16;
+        let v36: Dd = v25 - v27 - v29 + v31 + v33 - v35;
+        let v37: Dd = v2 * v36;
+        let v38: Dd = v37.exp_m1();
+        let v39: Dd = -v38;
+        let v40: Dd = v39.sqrt();
+        let v41: Dd = v24 * v40;
+        let v42: Dd = v23 + v41;
+        let v43: Dd = v0 * v42;
+        let v44: Dd = Dd::new(2.4104492370763904, 9.171581405761562e-17);
+        let v45: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v46: Dd = v45 * v40;
+        let v47: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v48: Dd = v7 - v9 - v12 + v14 + v17 - v19;
+        let v49: Dd = v2 * v48;
+        let v50: Dd = v49.exp();
+        let v51: Dd = v47 * v50;
+        let v52: Dd = v46 - v51;
+        let v53: Dd = v44 * v52;
+        return [v43.to_f64(), v53.to_f64()];
+    }
     let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
     let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
@@ -2760,6 +3968,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [0.41486042710150156];
+    }
     let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
     let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
@@ -2846,6 +4060,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.425, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [6.0, 0.8297208542030031];
+    }
     let v0: Dd = Dd::new(1000.0, 0.0);
     let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v2: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
@@ -2889,43 +4109,44 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v40: Dd = v29 - v31 - v33 + v35 + v37 - v39;
     let v41: Dd = v1 * v40;
     let v42: Dd = v41.exp();
-    let v43: Dd = v27 * v42 * v25;
-    let v44: Dd = v32 * v3;
-    let v45: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v46: Dd = v45 * v3;
-    let v47: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v48: Dd = v47 * v8;
-    let v49: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v50: Dd = v49 * v8;
-    let v51: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v52: Dd = v51 * v13;
-    let v53: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v54: Dd = v53 * v13;
-    let v55: Dd = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: Dd = v1 * v55;
-    let v57: Dd = v56.exp_m1();
-    let v58: Dd = v0 * v42 * v57 * v25;
-    let v59: Dd = v26 - v43 - v58;
-    let v60: Dd = v59 / v42;
-    let v61: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v62: Dd = v61 * v19;
-    let v63: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v64: Dd = v63 * v3 * v19;
-    let v65: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v66: Dd = v65 * v3 * v19;
-    let v67: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v68: Dd = v67 * v8 * v19;
-    let v69: Dd = v65 * v8 * v19;
-    let v70: Dd = v61 * v42 * v57;
-    let v71: Dd = v63 * v3 * v42 * v57;
-    let v72: Dd = v65 * v3 * v42 * v57;
-    let v73: Dd = v67 * v8 * v42 * v57;
-    let v74: Dd = v65 * v8 * v42 * v57;
-    let v75: Dd = v62 - v64 + v66 + v68 - v69 - v70 + v71 - v72 - v73 + v74;
-    let v76: Dd = -v57;
-    let v77: Dd = v76.sqrt();
-    let v78: Dd = v75 / v77;
-    [v60.to_f64(), v78.to_f64()]
+    let v43: Dd = v42.powi(3);
+    let v44: Dd = v27 * v43 * v25;
+    let v45: Dd = v32 * v3;
+    let v46: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v47: Dd = v46 * v3;
+    let v48: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+    let v49: Dd = v48 * v8;
+    let v50: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+    let v51: Dd = v50 * v8;
+    let v52: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+    let v53: Dd = v52 * v13;
+    let v54: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+    let v55: Dd = v54 * v13;
+    let v56: Dd = v45 - v47 - v49 + v51 + v53 - v55;
+    let v57: Dd = v1 * v56;
+    let v58: Dd = v57.exp_m1();
+    let v59: Dd = v27 * v42 * v58 * v25;
+    let v60: Dd = v26 - v44 - v59;
+    let v61: Dd = v60 / v42;
+    let v62: Dd = Dd::new(0.85, 2.2204460492503132e-17);
+    let v63: Dd = v62 * v19;
+    let v64: Dd = Dd::new(1.7, 4.4408920985006264e-17);
+    let v65: Dd = v64 * v3 * v19;
+    let v66: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
+    let v67: Dd = v66 * v3 * v19;
+    let v68: Dd = Dd::new(12.85, 3.552713678800501e-16);
+    let v69: Dd = v68 * v8 * v19;
+    let v70: Dd = v66 * v8 * v19;
+    let v71: Dd = v62 * v42 * v58;
+    let v72: Dd = v64 * v3 * v42 * v58;
+    let v73: Dd = v66 * v3 * v42 * v58;
+    let v74: Dd = v68 * v8 * v42 * v58;
+    let v75: Dd = v66 * v8 * v42 * v58;
+    let v76: Dd = v63 - v65 + v67 + v69 - v70 - v71 + v72 - v73 - v74 + v75;
+    let v77: Dd = -v58;
+    let v78: Dd = v77.sqrt();
+    let v79: Dd = v76 / v78;
+    [v61.to_f64(), v79.to_f64()]
 }
 /// `reverse_drift_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2944,99 +4165,138 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5 + v3 - v5;
+        let v7: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v8: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v9: Dd = v8 * v4;
+        let v10: Dd = v8 * v2;
+        let v11: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v12: Dd = v11 * v2;
+        let v13: Dd = v11 * v4;
+        let v14: Dd = v9 - v10 + v12 - v13;
+        let v15: Dd = v7 * v14;
+        return [v6.to_f64(), v15.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5 + v3 - v5;
+        let v7: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v8: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v9: Dd = v8 * v4;
+        let v10: Dd = v8 * v2;
+        let v11: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v12: Dd = v11 * v2;
+        let v13: Dd = v11 * v4;
+        let v14: Dd = v9 - v10 + v12 - v13;
+        let v15: Dd = v7 * v14;
+        return [v6.to_f64(), v15.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(500.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+    let v3: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
     let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::new(500.0, 0.0);
-    let v20: Dd = v6 * v2;
-    let v21: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v24: Dd = v23 * v7;
-    let v25: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v26: Dd = v25 * v7;
-    let v27: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v28: Dd = v27 * v12;
-    let v29: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v30: Dd = v29 * v12;
-    let v31: Dd = v20 - v22 - v24 + v26 + v28 - v30;
-    let v32: Dd = v0 * v31;
-    let v33: Dd = v32.exp_m1();
-    let v34: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v35: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v36: Dd = v35 * v2;
-    let v37: Dd = v34 * v2;
-    let v38: Dd = v34 + v36 - v37;
-    let v39: Dd = v38.square();
-    let v40: Dd = v19 * v2 * v18 * v33 * v39;
-    let v41: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v42: Dd = v41 * v2;
-    let v43: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v44: Dd = v43 * v2;
-    let v45: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v46: Dd = v45 * v7;
-    let v47: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v48: Dd = v47 * v7;
-    let v49: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v50: Dd = v49 * v12;
-    let v51: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v52: Dd = v51 * v12;
-    let v53: Dd = v42 - v44 - v46 + v48 + v50 - v52;
-    let v54: Dd = v0 * v53;
-    let v55: Dd = v54.exp();
-    let v56: Dd = v22 - v20 + v24 - v26 - v28 + v30;
-    let v57: Dd = v0 * v56;
-    let v58: Dd = v57.exp_m1();
-    let v59: Dd = v19 * v2 * v55 * v58 * v39;
-    let v60: Dd = v18 + v40 + v59;
-    let v61: Dd = v60 / v18;
-    let v62: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v63: Dd = v62 * v7 * v55;
-    let v64: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v65: Dd = v64 * v2 * v55;
-    let v66: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v67: Dd = v66 * v7 * v55;
-    let v68: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v69: Dd = v68 * v12 * v55;
-    let v70: Dd = v66 * v12 * v55;
-    let v71: Dd = Dd::from_f64(t_next);
-    let v72: Dd = v64 * v71 * v55;
-    let v73: Dd = v62 * v2 * v71 * v55;
-    let v74: Dd = v66 * v2 * v71 * v55;
-    let v75: Dd = v68 * v7 * v71 * v55;
-    let v76: Dd = v66 * v7 * v71 * v55;
-    let v77: Dd = v64 * v2 * v18 * v33;
-    let v78: Dd = v62 * v7 * v18 * v33;
-    let v79: Dd = v66 * v7 * v18 * v33;
-    let v80: Dd = v68 * v12 * v18 * v33;
-    let v81: Dd = v66 * v12 * v18 * v33;
-    let v82: Dd = v64 * v71 * v18 * v33;
-    let v83: Dd = v62 * v2 * v71 * v18 * v33;
-    let v84: Dd = v66 * v2 * v71 * v18 * v33;
-    let v85: Dd = v68 * v7 * v71 * v18 * v33;
-    let v86: Dd = v66 * v7 * v71 * v18 * v33;
-    let v87: Dd = v63 - v65 - v67 - v69 + v70 + v72 - v73 + v74 + v75 - v76 + v77 - v78
-        + v79 + v80 - v81 - v82 + v83 - v84 - v85 + v86;
-    let v88: Dd = -v33;
-    let v89: Dd = v88.sqrt();
-    let v90: Dd = v87 / v89;
-    [v61.to_f64(), v90.to_f64()]
+    let v6: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: Dd = v6 * v2;
+    let v8: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: Dd = v2.square();
+    let v10: Dd = v8 * v9;
+    let v11: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+    let v12: Dd = v11 * v9;
+    let v13: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+    let v14: Dd = v2.powi(3);
+    let v15: Dd = v13 * v14;
+    let v16: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+    let v17: Dd = v16 * v14;
+    let v18: Dd = v5 - v7 - v10 + v12 + v15 - v17;
+    let v19: Dd = v3 * v18;
+    let v20: Dd = v19.exp();
+    let v21: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v22: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v23: Dd = v22 * v2;
+    let v24: Dd = v21 * v2;
+    let v25: Dd = v21 + v23 - v24;
+    let v26: Dd = v25.square();
+    let v27: Dd = v1 * v2 * v20 * v26;
+    let v28: Dd = Dd::from_f64(t_next);
+    let v29: Dd = v1 * v28 * v20 * v26;
+    let v30: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+    let v31: Dd = v30 * v2;
+    let v32: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+    let v33: Dd = v32 * v2;
+    let v34: Dd = v4 * v9;
+    let v35: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+    let v36: Dd = v35 * v9;
+    let v37: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+    let v38: Dd = v37 * v14;
+    let v39: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+    let v40: Dd = v39 * v14;
+    let v41: Dd = v31 - v33 - v34 + v36 + v38 - v40;
+    let v42: Dd = v3 * v41;
+    let v43: Dd = v42.exp();
+    let v44: Dd = v43.square();
+    let v45: Dd = v1 * v2 * v44 * v26;
+    let v46: Dd = v1 * v28 * v44 * v26;
+    let v47: Dd = v0 - v27 + v29 + v45 - v46;
+    let v48: Dd = Dd::new(0.85, 2.2204460492503132e-17);
+    let v49: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
+    let v50: Dd = v49 * v2;
+    let v51: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
+    let v52: Dd = v51 * v2;
+    let v53: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
+    let v54: Dd = v53 * v9;
+    let v55: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
+    let v56: Dd = v55 * v9;
+    let v57: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
+    let v58: Dd = v57 * v14;
+    let v59: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
+    let v60: Dd = v59 * v14;
+    let v61: Dd = v50 - v52 - v54 + v56 + v58 - v60;
+    let v62: Dd = v3 * v61;
+    let v63: Dd = v62.exp();
+    let v64: Dd = v48 * v9 * v63;
+    let v65: Dd = Dd::new(0.425, 1.1102230246251566e-17);
+    let v66: Dd = v65 * v2 * v63;
+    let v67: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v68: Dd = v67 * v9 * v63;
+    let v69: Dd = Dd::new(6.425, 1.7763568394002506e-16);
+    let v70: Dd = v69 * v14 * v63;
+    let v71: Dd = v67 * v14 * v63;
+    let v72: Dd = v65 * v28 * v63;
+    let v73: Dd = v48 * v2 * v28 * v63;
+    let v74: Dd = v67 * v2 * v28 * v63;
+    let v75: Dd = v69 * v9 * v28 * v63;
+    let v76: Dd = v67 * v9 * v28 * v63;
+    let v77: Dd = v19.exp_m1();
+    let v78: Dd = v65 * v2 * v43 * v77;
+    let v79: Dd = v48 * v9 * v43 * v77;
+    let v80: Dd = v67 * v9 * v43 * v77;
+    let v81: Dd = v69 * v14 * v43 * v77;
+    let v82: Dd = v67 * v14 * v43 * v77;
+    let v83: Dd = v65 * v28 * v43 * v77;
+    let v84: Dd = v48 * v2 * v28 * v43 * v77;
+    let v85: Dd = v67 * v2 * v28 * v43 * v77;
+    let v86: Dd = v69 * v9 * v28 * v43 * v77;
+    let v87: Dd = v67 * v9 * v28 * v43 * v77;
+    let v88: Dd = v64 - v66 - v68 - v70 + v71 + v72 - v73 + v74 + v75 - v76 + v78 - v79
+        + v80 + v81 - v82 - v83 + v84 - v85 - v86 + v87;
+    let v89: Dd = -v77;
+    let v90: Dd = v89.sqrt();
+    let v91: Dd = v88 / v90;
+    [v47.to_f64(), v91.to_f64()]
 }
 /// `euler_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3073,6 +4333,64 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v16: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v17: Dd = v16 * v3;
+        let v18: Dd = v16 * v5;
+        let v19: Dd = v6 - v4 + v17 - v18;
+        let v20: Dd = v15 * v19;
+        let v21: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v22: Dd = v5 - v3;
+        let v23: Dd = v22.abs();
+        let v24: Dd = v23.sqrt();
+        let v25: Dd = v21 * v24;
+        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v16: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v17: Dd = v16 * v3;
+        let v18: Dd = v16 * v5;
+        let v19: Dd = v6 - v4 + v17 - v18;
+        let v20: Dd = v15 * v19;
+        let v21: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v22: Dd = v5 - v3;
+        let v23: Dd = v22.abs();
+        let v24: Dd = v23.sqrt();
+        let v25: Dd = v21 * v24;
+        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -3118,66 +4436,67 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v42: Dd = Dd::from_f64(t_next);
     let v43: Dd = v19 * v42 * v34 * v40;
     let v44: Dd = Dd::new(500.0, 0.0);
-    let v45: Dd = v44 * v2 * v18 * v40;
-    let v46: Dd = v44 * v42 * v18 * v40;
-    let v47: Dd = v6 * v2;
-    let v48: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v49: Dd = v48 * v2;
-    let v50: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v51: Dd = v50 * v7;
-    let v52: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v53: Dd = v52 * v7;
-    let v54: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v55: Dd = v54 * v12;
-    let v56: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v57: Dd = v56 * v12;
-    let v58: Dd = v47 - v49 - v51 + v53 + v55 - v57;
-    let v59: Dd = v0 * v58;
-    let v60: Dd = v59.exp_m1();
-    let v61: Dd = v19 * v2 * v18 * v60 * v40;
-    let v62: Dd = v19 * v42 * v18 * v60 * v40;
-    let v63: Dd = v18 - v41 + v43 + v45 - v46 + v61 - v62;
-    let v64: Dd = v63 / v18;
-    let v65: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v66: Dd = v65 * v7 * v34;
-    let v67: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v68: Dd = v67 * v2 * v34;
-    let v69: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v70: Dd = v69 * v7 * v34;
-    let v71: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v72: Dd = v71 * v12 * v34;
-    let v73: Dd = v69 * v12 * v34;
-    let v74: Dd = v67 * v42 * v34;
-    let v75: Dd = v65 * v2 * v42 * v34;
-    let v76: Dd = v69 * v2 * v42 * v34;
-    let v77: Dd = v71 * v7 * v42 * v34;
-    let v78: Dd = v69 * v7 * v42 * v34;
-    let v79: Dd = v67 * v2 * v18 * v60;
-    let v80: Dd = v65 * v7 * v18 * v60;
-    let v81: Dd = v69 * v7 * v18 * v60;
-    let v82: Dd = v71 * v12 * v18 * v60;
-    let v83: Dd = v69 * v12 * v18 * v60;
-    let v84: Dd = v67 * v42 * v18 * v60;
-    let v85: Dd = v65 * v2 * v42 * v18 * v60;
-    let v86: Dd = v69 * v2 * v42 * v18 * v60;
-    let v87: Dd = v71 * v7 * v42 * v18 * v60;
-    let v88: Dd = v69 * v7 * v42 * v18 * v60;
-    let v89: Dd = v66 - v68 - v70 - v72 + v73 + v74 - v75 + v76 + v77 - v78 + v79 - v80
-        + v81 + v82 - v83 - v84 + v85 - v86 - v87 + v88;
-    let v90: Dd = -v60;
-    let v91: Dd = v90.sqrt();
-    let v92: Dd = v89 / v91;
-    let v93: Dd = v42 - v2;
-    let v94: Dd = v93.abs();
-    let v95: Dd = v94.sqrt();
-    let v96: Dd = v65 * v2;
-    let v97: Dd = v71 * v7;
-    let v98: Dd = v69 * v2;
-    let v99: Dd = v69 * v7;
-    let v100: Dd = v67 - v96 + v97 + v98 - v99;
-    let v101: Dd = v100.sqrt();
-    let v102: Dd = v95 * v101;
-    [v64.to_f64(), v92.to_f64(), v102.to_f64()]
+    let v45: Dd = v18.powi(3);
+    let v46: Dd = v44 * v2 * v45 * v40;
+    let v47: Dd = v44 * v42 * v45 * v40;
+    let v48: Dd = v6 * v2;
+    let v49: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v50: Dd = v49 * v2;
+    let v51: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+    let v52: Dd = v51 * v7;
+    let v53: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+    let v54: Dd = v53 * v7;
+    let v55: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+    let v56: Dd = v55 * v12;
+    let v57: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+    let v58: Dd = v57 * v12;
+    let v59: Dd = v48 - v50 - v52 + v54 + v56 - v58;
+    let v60: Dd = v0 * v59;
+    let v61: Dd = v60.exp_m1();
+    let v62: Dd = v44 * v2 * v18 * v61 * v40;
+    let v63: Dd = v44 * v42 * v18 * v61 * v40;
+    let v64: Dd = v18 - v41 + v43 + v46 - v47 + v62 - v63;
+    let v65: Dd = v64 / v18;
+    let v66: Dd = Dd::new(1.7, 4.4408920985006264e-17);
+    let v67: Dd = v66 * v7 * v34;
+    let v68: Dd = Dd::new(0.85, 2.2204460492503132e-17);
+    let v69: Dd = v68 * v2 * v34;
+    let v70: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
+    let v71: Dd = v70 * v7 * v34;
+    let v72: Dd = Dd::new(12.85, 3.552713678800501e-16);
+    let v73: Dd = v72 * v12 * v34;
+    let v74: Dd = v70 * v12 * v34;
+    let v75: Dd = v68 * v42 * v34;
+    let v76: Dd = v66 * v2 * v42 * v34;
+    let v77: Dd = v70 * v2 * v42 * v34;
+    let v78: Dd = v72 * v7 * v42 * v34;
+    let v79: Dd = v70 * v7 * v42 * v34;
+    let v80: Dd = v68 * v2 * v18 * v61;
+    let v81: Dd = v66 * v7 * v18 * v61;
+    let v82: Dd = v70 * v7 * v18 * v61;
+    let v83: Dd = v72 * v12 * v18 * v61;
+    let v84: Dd = v70 * v12 * v18 * v61;
+    let v85: Dd = v68 * v42 * v18 * v61;
+    let v86: Dd = v66 * v2 * v42 * v18 * v61;
+    let v87: Dd = v70 * v2 * v42 * v18 * v61;
+    let v88: Dd = v72 * v7 * v42 * v18 * v61;
+    let v89: Dd = v70 * v7 * v42 * v18 * v61;
+    let v90: Dd = v67 - v69 - v71 - v73 + v74 + v75 - v76 + v77 + v78 - v79 + v80 - v81
+        + v82 + v83 - v84 - v85 + v86 - v87 - v88 + v89;
+    let v91: Dd = -v61;
+    let v92: Dd = v91.sqrt();
+    let v93: Dd = v90 / v92;
+    let v94: Dd = v42 - v2;
+    let v95: Dd = v94.abs();
+    let v96: Dd = v95.sqrt();
+    let v97: Dd = v66 * v2;
+    let v98: Dd = v72 * v7;
+    let v99: Dd = v70 * v2;
+    let v100: Dd = v70 * v7;
+    let v101: Dd = v68 - v97 + v98 + v99 - v100;
+    let v102: Dd = v101.sqrt();
+    let v103: Dd = v96 * v102;
+    [v65.to_f64(), v93.to_f64(), v103.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3221,9 +4540,103 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: Dd = Dd::new(-0.9976181318564664, -1.7788799922888963e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: Dd = v4 * v2;
+        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: Dd = v2.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: Dd = v2.powi(3);
+        let v13: Dd = v11 * v12;
+        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: Dd = v14 * v12;
+        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.exp();
+        let v19: Dd = v6 * v2;
+        let v20: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v21: Dd = v20 * v2;
+        let v22: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v23: Dd = v22 * v7;
+        let v24: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v25: Dd = v24 * v7;
+        let v26: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v27: Dd = v26 * v12;
+        let v28: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v29: Dd = v28 * v12;
+        let v30: Dd = v19 - v21 - v23 + v25 + v27 - v29;
+        let v31: Dd = v0 * v30;
+        let v32: Dd = v31.exp_m1();
+        let v33: Dd = -v32;
+        let v34: Dd = v33.sqrt();
+        let v35: Dd = -v34;
+        return [v18.to_f64(), v35.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: Dd = v6 * v4;
+        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: Dd = v4.square();
+        let v10: Dd = v8 * v9;
+        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: Dd = v11 * v9;
+        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: Dd = v4.powi(3);
+        let v15: Dd = v13 * v14;
+        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: Dd = v16 * v14;
+        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v19.exp();
+        let v21: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: Dd = v8 * v4;
+        let v23: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: Dd = v23 * v4;
+        let v25: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: Dd = v25 * v9;
+        let v27: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: Dd = v27 * v9;
+        let v29: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: Dd = v29 * v14;
+        let v31: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: Dd = v31 * v14;
+        let v33: Dd = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: Dd = v0 * v33;
+        let v35: Dd = v34.exp_m1();
+        let v36: Dd = -v35;
+        let v37: Dd = v36.sqrt();
+        let v38: Dd = v21 * v37;
+        let v39: Dd = v20 + v38;
+        let v40: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v41: Dd = v40 * v37;
+        let v42: Dd = v5 - v7 - v10 + v12 + v15 - v17;
+        let v43: Dd = v0 * v42;
+        let v44: Dd = v43.exp();
+        let v45: Dd = v21 * v44;
+        let v46: Dd = v41 - v45;
+        return [v39.to_f64(), v46.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t_next);
+    let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: Dd = v4 * v2;
@@ -3237,56 +4650,57 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v13: Dd = v11 * v12;
     let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
     let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::from_f64(t);
+    let v16: Dd = Dd::from_f64(t_next);
+    let v17: Dd = v1 * v16;
+    let v18: Dd = v4 * v16;
+    let v19: Dd = v16.square();
     let v20: Dd = v6 * v19;
-    let v21: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v22: Dd = v21 * v19;
-    let v23: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v24: Dd = v19.square();
-    let v25: Dd = v23 * v24;
-    let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v27: Dd = v26 * v24;
-    let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v29: Dd = v19.powi(3);
-    let v30: Dd = v28 * v29;
-    let v31: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v32: Dd = v31 * v29;
-    let v33: Dd = v20 - v22 - v25 + v27 + v30 - v32;
-    let v34: Dd = v0 * v33;
-    let v35: Dd = v34.exp_m1();
-    let v36: Dd = v18 * v35;
-    let v37: Dd = v1 * v19;
-    let v38: Dd = v4 * v19;
-    let v39: Dd = v6 * v24;
-    let v40: Dd = v9 * v24;
-    let v41: Dd = v11 * v29;
-    let v42: Dd = v14 * v29;
-    let v43: Dd = v37 - v38 - v39 + v40 + v41 - v42;
-    let v44: Dd = v0 * v43;
-    let v45: Dd = v44.exp();
-    let v46: Dd = -v35;
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = v6 * v2;
-    let v49: Dd = v21 * v2;
-    let v50: Dd = v23 * v7;
-    let v51: Dd = v26 * v7;
-    let v52: Dd = v28 * v12;
-    let v53: Dd = v31 * v12;
-    let v54: Dd = v48 - v49 - v50 + v51 + v52 - v53;
-    let v55: Dd = v0 * v54;
-    let v56: Dd = v55.exp_m1();
-    let v57: Dd = -v56;
-    let v58: Dd = v57.sqrt();
-    let v59: Dd = v45 * v47 * v58;
-    let v60: Dd = v18 + v36 + v59;
-    let v61: Dd = v60 / v45;
-    let v62: Dd = v45 * v58;
-    let v63: Dd = v18 * v47;
-    let v64: Dd = v62 - v63;
-    [v61.to_f64(), v64.to_f64()]
+    let v21: Dd = v9 * v19;
+    let v22: Dd = v16.powi(3);
+    let v23: Dd = v11 * v22;
+    let v24: Dd = v14 * v22;
+    let v25: Dd = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: Dd = v0 * v25;
+    let v27: Dd = v26.exp();
+    let v28: Dd = v6 * v2;
+    let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: Dd = v29 * v2;
+    let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: Dd = v31 * v7;
+    let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: Dd = v33 * v7;
+    let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: Dd = v35 * v12;
+    let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: Dd = v37 * v12;
+    let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: Dd = v0 * v39;
+    let v41: Dd = v40.exp_m1();
+    let v42: Dd = -v41;
+    let v43: Dd = v42.sqrt();
+    let v44: Dd = v6 * v16;
+    let v45: Dd = v29 * v16;
+    let v46: Dd = v31 * v19;
+    let v47: Dd = v33 * v19;
+    let v48: Dd = v35 * v22;
+    let v49: Dd = v37 * v22;
+    let v50: Dd = v44 - v45 - v46 + v47 + v48 - v49;
+    let v51: Dd = v0 * v50;
+    let v52: Dd = v51.exp_m1();
+    let v53: Dd = -v52;
+    let v54: Dd = v53.sqrt();
+    let v55: Dd = v43 * v54;
+    let v56: Dd = v27 + v55;
+    let v57: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+    let v58: Dd = v0 * v57;
+    let v59: Dd = v58.exp();
+    let v60: Dd = v59 * v54;
+    let v61: Dd = v17 - v18 - v20 + v21 + v23 - v24;
+    let v62: Dd = v0 * v61;
+    let v63: Dd = v62.exp();
+    let v64: Dd = v63 * v43;
+    let v65: Dd = v60 - v64;
+    [v56.to_f64(), v65.to_f64()]
 }
 /// `ddim_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3323,9 +4737,103 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: Dd = Dd::new(-0.9976181318564664, -1.7788799922888963e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: Dd = v4 * v2;
+        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: Dd = v2.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: Dd = v9 * v7;
+        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: Dd = v2.powi(3);
+        let v13: Dd = v11 * v12;
+        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: Dd = v14 * v12;
+        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.exp();
+        let v19: Dd = v6 * v2;
+        let v20: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v21: Dd = v20 * v2;
+        let v22: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v23: Dd = v22 * v7;
+        let v24: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v25: Dd = v24 * v7;
+        let v26: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v27: Dd = v26 * v12;
+        let v28: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v29: Dd = v28 * v12;
+        let v30: Dd = v19 - v21 - v23 + v25 + v27 - v29;
+        let v31: Dd = v0 * v30;
+        let v32: Dd = v31.exp_m1();
+        let v33: Dd = -v32;
+        let v34: Dd = v33.sqrt();
+        let v35: Dd = -v34;
+        return [v18.to_f64(), v35.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: Dd = v6 * v4;
+        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: Dd = v4.square();
+        let v10: Dd = v8 * v9;
+        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: Dd = v11 * v9;
+        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: Dd = v4.powi(3);
+        let v15: Dd = v13 * v14;
+        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: Dd = v16 * v14;
+        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v19.exp();
+        let v21: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: Dd = v8 * v4;
+        let v23: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: Dd = v23 * v4;
+        let v25: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: Dd = v25 * v9;
+        let v27: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: Dd = v27 * v9;
+        let v29: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: Dd = v29 * v14;
+        let v31: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: Dd = v31 * v14;
+        let v33: Dd = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: Dd = v0 * v33;
+        let v35: Dd = v34.exp_m1();
+        let v36: Dd = -v35;
+        let v37: Dd = v36.sqrt();
+        let v38: Dd = v21 * v37;
+        let v39: Dd = v20 + v38;
+        let v40: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v41: Dd = v40 * v37;
+        let v42: Dd = v5 - v7 - v10 + v12 + v15 - v17;
+        let v43: Dd = v0 * v42;
+        let v44: Dd = v43.exp();
+        let v45: Dd = v21 * v44;
+        let v46: Dd = v41 - v45;
+        return [v39.to_f64(), v46.to_f64()];
+    }
     let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
     let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t_next);
+    let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
     let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
     let v5: Dd = v4 * v2;
@@ -3339,56 +4847,57 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v13: Dd = v11 * v12;
     let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
     let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::from_f64(t);
+    let v16: Dd = Dd::from_f64(t_next);
+    let v17: Dd = v1 * v16;
+    let v18: Dd = v4 * v16;
+    let v19: Dd = v16.square();
     let v20: Dd = v6 * v19;
-    let v21: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v22: Dd = v21 * v19;
-    let v23: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v24: Dd = v19.square();
-    let v25: Dd = v23 * v24;
-    let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v27: Dd = v26 * v24;
-    let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v29: Dd = v19.powi(3);
-    let v30: Dd = v28 * v29;
-    let v31: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v32: Dd = v31 * v29;
-    let v33: Dd = v20 - v22 - v25 + v27 + v30 - v32;
-    let v34: Dd = v0 * v33;
-    let v35: Dd = v34.exp_m1();
-    let v36: Dd = v18 * v35;
-    let v37: Dd = v1 * v19;
-    let v38: Dd = v4 * v19;
-    let v39: Dd = v6 * v24;
-    let v40: Dd = v9 * v24;
-    let v41: Dd = v11 * v29;
-    let v42: Dd = v14 * v29;
-    let v43: Dd = v37 - v38 - v39 + v40 + v41 - v42;
-    let v44: Dd = v0 * v43;
-    let v45: Dd = v44.exp();
-    let v46: Dd = -v35;
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = v6 * v2;
-    let v49: Dd = v21 * v2;
-    let v50: Dd = v23 * v7;
-    let v51: Dd = v26 * v7;
-    let v52: Dd = v28 * v12;
-    let v53: Dd = v31 * v12;
-    let v54: Dd = v48 - v49 - v50 + v51 + v52 - v53;
-    let v55: Dd = v0 * v54;
-    let v56: Dd = v55.exp_m1();
-    let v57: Dd = -v56;
-    let v58: Dd = v57.sqrt();
-    let v59: Dd = v45 * v47 * v58;
-    let v60: Dd = v18 + v36 + v59;
-    let v61: Dd = v60 / v45;
-    let v62: Dd = v45 * v58;
-    let v63: Dd = v18 * v47;
-    let v64: Dd = v62 - v63;
-    [v61.to_f64(), v64.to_f64()]
+    let v21: Dd = v9 * v19;
+    let v22: Dd = v16.powi(3);
+    let v23: Dd = v11 * v22;
+    let v24: Dd = v14 * v22;
+    let v25: Dd = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: Dd = v0 * v25;
+    let v27: Dd = v26.exp();
+    let v28: Dd = v6 * v2;
+    let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: Dd = v29 * v2;
+    let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: Dd = v31 * v7;
+    let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: Dd = v33 * v7;
+    let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: Dd = v35 * v12;
+    let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: Dd = v37 * v12;
+    let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: Dd = v0 * v39;
+    let v41: Dd = v40.exp_m1();
+    let v42: Dd = -v41;
+    let v43: Dd = v42.sqrt();
+    let v44: Dd = v6 * v16;
+    let v45: Dd = v29 * v16;
+    let v46: Dd = v31 * v19;
+    let v47: Dd = v33 * v19;
+    let v48: Dd = v35 * v22;
+    let v49: Dd = v37 * v22;
+    let v50: Dd = v44 - v45 - v46 + v47 + v48 - v49;
+    let v51: Dd = v0 * v50;
+    let v52: Dd = v51.exp_m1();
+    let v53: Dd = -v52;
+    let v54: Dd = v53.sqrt();
+    let v55: Dd = v43 * v54;
+    let v56: Dd = v27 + v55;
+    let v57: Dd = v3 - v5 - v8 + v10 + v13 - v15;
+    let v58: Dd = v0 * v57;
+    let v59: Dd = v58.exp();
+    let v60: Dd = v59 * v54;
+    let v61: Dd = v17 - v18 - v20 + v21 + v23 - v24;
+    let v62: Dd = v0 * v61;
+    let v63: Dd = v62.exp();
+    let v64: Dd = v63 * v43;
+    let v65: Dd = v60 - v64;
+    [v56.to_f64(), v65.to_f64()]
 }
 /// `dpm1_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///

@@ -19,6 +19,12 @@ pub const PROCESS: &str = "shifted_cosine";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -39,6 +45,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -59,6 +71,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + 4\,\tan\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(4.0, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -77,6 +95,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.0, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -103,6 +127,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = -\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -125,6 +155,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -148,6 +184,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1}{2}\right) + \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-0.6931471805599453, -2.3190468138462996e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -165,6 +207,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -181,6 +229,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1}{2}\right) + 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -200,6 +254,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(0.25, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -218,6 +278,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = 2\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -234,6 +300,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -299,6 +371,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -565,6 +643,29 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(2.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 - v5;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v0 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(1.0, 0.0);
+        let v13: Dd = v12 / v11;
+        let v14: Dd = v0 * v5;
+        let v15: Dd = v14 - v12;
+        let v16: Dd = v15.ln_1p();
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.sigmoid();
+        let v19: Dd = v18 / v11;
+        return [v13.to_f64(), v19.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -641,6 +742,29 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(2.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 - v5;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v0 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(1.0, 0.0);
+        let v13: Dd = v12 / v11;
+        let v14: Dd = v0 * v5;
+        let v15: Dd = v14 - v12;
+        let v16: Dd = v15.ln_1p();
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.sigmoid();
+        let v19: Dd = v18 / v11;
+        return [v13.to_f64(), v19.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -717,6 +841,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = -\frac{\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 3.141592653589793];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -781,6 +911,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = -\frac{2\,\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 6.283185307179586];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1040,6 +1176,31 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{eps}\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(2.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 - v5;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v0 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(1.0, 0.0);
+        let v13: Dd = v12 / v11;
+        let v14: Dd = v0 * v5;
+        let v15: Dd = v14 - v12;
+        let v16: Dd = v15.ln_1p();
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.sigmoid();
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v19 / v11;
+        let v21: Dd = -v20;
+        return [v13.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1116,6 +1277,31 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(2.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 - v5;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v0 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = Dd::new(1.0, 0.0);
+        let v13: Dd = v12 / v11;
+        let v14: Dd = v0 * v5;
+        let v15: Dd = v14 - v12;
+        let v16: Dd = v15.ln_1p();
+        let v17: Dd = v0 * v16;
+        let v18: Dd = v17.sigmoid();
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v19 / v11;
+        let v21: Dd = -v20;
+        return [v13.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1192,6 +1378,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.0, -0.7853981633974483];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1255,6 +1447,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, -1.5707963267948966];
+    }
     let v0: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1321,6 +1519,28 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = v0 * v6;
+        return [v0.to_f64(), v7.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = v0 * v6;
+        return [v0.to_f64(), v7.to_f64()];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1515,6 +1735,39 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v6 - v0;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(0.5, 0.0);
+        let v14: Dd = v13 - v5;
+        let v15: Dd = v14 / v5;
+        let v16: Dd = v15.ln_1p();
+        let v17: Dd = v1 * v16;
+        let v18: Dd = v17.sigmoid();
+        let v19: Dd = v18.sqrt();
+        return [v12.to_f64(), v19.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t_next);
@@ -1591,6 +1844,39 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v6 - v0;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(0.5, 0.0);
+        let v14: Dd = v13 - v5;
+        let v15: Dd = v14 / v5;
+        let v16: Dd = v15.ln_1p();
+        let v17: Dd = v1 * v16;
+        let v18: Dd = v17.sigmoid();
+        let v19: Dd = v18.sqrt();
+        return [v12.to_f64(), v19.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t_next);
@@ -1668,6 +1954,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1689,6 +1981,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
     let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1874,6 +2172,82 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v3.sin();
+        let v5: Dd = v3.cos();
+        let v6: Dd = Dd::new(2.0, 0.0);
+        let v7: Dd = Dd::new(0.5, 0.0);
+        let v8: Dd = v3.tan();
+        let v9: Dd = v7 - v8;
+        let v10: Dd = v9 / v8;
+        let v11: Dd = v10.ln_1p();
+        let v12: Dd = v6 * v11;
+        let v13: Dd = v12.sigmoid();
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v0 * v4 * v5 * v14;
+        let v16: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+        let v17: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
+        let v18: Dd = v17 * v2;
+        let v19: Dd = v18.sin();
+        let v20: Dd = v19.square();
+        let v21: Dd = v6 * v8;
+        let v22: Dd = Dd::new(1.0, 0.0);
+        let v23: Dd = v21 - v22;
+        let v24: Dd = v23.ln_1p();
+        let v25: Dd = v6 * v24;
+        let v26: Dd = v25.sigmoid();
+        let v27: Dd = v26.sqrt();
+        let v28: Dd = v16 * v20 * v27;
+        let v29: Dd = v16 * v20 * v5 * v27;
+        let v30: Dd = v15 + v28 + v29;
+        let v31: Dd = v0 * v4 * v5;
+        let v32: Dd = v31 / v30;
+        let v33: Dd = Dd::new(4.0, 0.0);
+        let v34: Dd = Dd::new(3.0, 0.0);
+        let v35: Dd = v5.square();
+        let v36: Dd = v34 * v35;
+        let v37: Dd = v33 - v36;
+        let v38: Dd = v37.sqrt();
+        let v39: Dd = v38.powi(3);
+        let v40: Dd = v4 * v27 * v39;
+        let v41: Dd = v40 / v30;
+        let v42: Dd = -v41;
+        return [v32.to_f64(), v42.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v6 - v0;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v14: Dd = Dd::new(0.5, 0.0);
+        let v15: Dd = v14 - v5;
+        let v16: Dd = v15 / v5;
+        let v17: Dd = v16.ln_1p();
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.sigmoid();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v13 * v20;
+        return [v12.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1974,6 +2348,82 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = v3.sin();
+        let v5: Dd = v3.cos();
+        let v6: Dd = Dd::new(2.0, 0.0);
+        let v7: Dd = Dd::new(0.5, 0.0);
+        let v8: Dd = v3.tan();
+        let v9: Dd = v7 - v8;
+        let v10: Dd = v9 / v8;
+        let v11: Dd = v10.ln_1p();
+        let v12: Dd = v6 * v11;
+        let v13: Dd = v12.sigmoid();
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v0 * v4 * v5 * v14;
+        let v16: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
+        let v17: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
+        let v18: Dd = v17 * v2;
+        let v19: Dd = v18.sin();
+        let v20: Dd = v19.square();
+        let v21: Dd = v6 * v8;
+        let v22: Dd = Dd::new(1.0, 0.0);
+        let v23: Dd = v21 - v22;
+        let v24: Dd = v23.ln_1p();
+        let v25: Dd = v6 * v24;
+        let v26: Dd = v25.sigmoid();
+        let v27: Dd = v26.sqrt();
+        let v28: Dd = v16 * v20 * v27;
+        let v29: Dd = v16 * v20 * v5 * v27;
+        let v30: Dd = v15 + v28 + v29;
+        let v31: Dd = v0 * v4 * v5;
+        let v32: Dd = v31 / v30;
+        let v33: Dd = Dd::new(4.0, 0.0);
+        let v34: Dd = Dd::new(3.0, 0.0);
+        let v35: Dd = v5.square();
+        let v36: Dd = v34 * v35;
+        let v37: Dd = v33 - v36;
+        let v38: Dd = v37.sqrt();
+        let v39: Dd = v38.powi(3);
+        let v40: Dd = v4 * v27 * v39;
+        let v41: Dd = v40 / v30;
+        let v42: Dd = -v41;
+        return [v32.to_f64(), v42.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v6 - v0;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v14: Dd = Dd::new(0.5, 0.0);
+        let v15: Dd = v14 - v5;
+        let v16: Dd = v15 / v5;
+        let v17: Dd = v16.ln_1p();
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.sigmoid();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v13 * v20;
+        return [v12.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -2074,6 +2524,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [3.141592653589793];
+    }
+    if t == 1.0 {
+        return [0.7853981633974483];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -2134,6 +2590,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 6.283185307179586];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 1.5707963267948966];
+    }
     let v0: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -2162,28 +2624,28 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v25: Dd = v24 * v2;
     let v26: Dd = v25.sin();
     let v27: Dd = v26.square();
-    let v28: Dd = v23 * v27;
-    let v29: Dd = v23 * v27 * v5;
-    let v30: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v31: Dd = v30 * v27 * v20;
-    let v32: Dd = v30 * v27 * v5 * v20;
-    let v33: Dd = v22 - v28 - v29 + v31 + v32;
-    let v34: Dd = Dd::new(4.0, 0.0);
-    let v35: Dd = Dd::new(3.0, 0.0);
-    let v36: Dd = v5.square();
-    let v37: Dd = v35 * v36;
-    let v38: Dd = v34 - v37;
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v39.powi(3);
-    let v41: Dd = v4 * v14 * v40;
-    let v42: Dd = v33 / v41;
-    let v43: Dd = v0 * v4 * v5 * v14;
-    let v44: Dd = v30 * v27 * v21;
-    let v45: Dd = v30 * v27 * v5 * v21;
-    let v46: Dd = v43 + v44 + v45;
-    let v47: Dd = v4 * v40;
+    let v28: Dd = v23 * v27 * v13;
+    let v29: Dd = v23 * v27 * v5 * v13;
+    let v30: Dd = v23 * v27 * v20;
+    let v31: Dd = v23 * v27 * v5 * v20;
+    let v32: Dd = v22 - v28 - v29 + v30 + v31;
+    let v33: Dd = Dd::new(4.0, 0.0);
+    let v34: Dd = Dd::new(3.0, 0.0);
+    let v35: Dd = v5.square();
+    let v36: Dd = v34 * v35;
+    let v37: Dd = v33 - v36;
+    let v38: Dd = v37.sqrt();
+    let v39: Dd = v38.powi(3);
+    let v40: Dd = v4 * v14 * v39;
+    let v41: Dd = v32 / v40;
+    let v42: Dd = v0 * v4 * v5 * v14;
+    let v43: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
+    let v44: Dd = v43 * v27 * v21;
+    let v45: Dd = v43 * v27 * v5 * v21;
+    let v46: Dd = v42 + v44 + v45;
+    let v47: Dd = v4 * v39;
     let v48: Dd = v46 / v47;
-    [v42.to_f64(), v48.to_f64()]
+    [v41.to_f64(), v48.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2202,64 +2664,79 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
     let v3: Dd = v2 * v1;
     let v4: Dd = v3.sin();
     let v5: Dd = v4.square();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = v10.cos();
-    let v12: Dd = v0 * v1 * v5 * v11;
-    let v13: Dd = v0 * v7 * v5 * v11;
-    let v14: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: Dd = v10.sin();
-    let v16: Dd = Dd::new(2.0, 0.0);
-    let v17: Dd = Dd::new(0.5, 0.0);
-    let v18: Dd = v10.tan();
-    let v19: Dd = v17 - v18;
-    let v20: Dd = v19 / v18;
-    let v21: Dd = v20.ln_1p();
-    let v22: Dd = v16 * v21;
-    let v23: Dd = v22.sigmoid();
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v16 * v18;
+    let v6: Dd = Dd::new(2.0, 0.0);
+    let v7: Dd = Dd::new(0.5, 0.0);
+    let v8: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v9: Dd = v8 * v1;
+    let v10: Dd = v9.tan();
+    let v11: Dd = v7 - v10;
+    let v12: Dd = v11 / v10;
+    let v13: Dd = v12.ln_1p();
+    let v14: Dd = v6 * v13;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v0 * v1 * v5 * v16;
+    let v18: Dd = Dd::from_f64(t_next);
+    let v19: Dd = v0 * v18 * v5 * v16;
+    let v20: Dd = v9.cos();
+    let v21: Dd = v0 * v1 * v5 * v20 * v16;
+    let v22: Dd = v0 * v18 * v5 * v20 * v16;
+    let v23: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: Dd = v9.sin();
+    let v25: Dd = v6 * v10;
     let v26: Dd = Dd::new(1.0, 0.0);
     let v27: Dd = v25 - v26;
     let v28: Dd = v27.ln_1p();
-    let v29: Dd = v16 * v28;
+    let v29: Dd = v6 * v28;
     let v30: Dd = v29.sigmoid();
     let v31: Dd = v30.sqrt();
-    let v32: Dd = v14 * v1 * v15 * v11 * v24 * v31;
-    let v33: Dd = v14 * v7 * v15 * v11 * v24 * v31;
-    let v34: Dd = v0 * v1 * v5 * v30;
-    let v35: Dd = v0 * v7 * v5 * v30;
-    let v36: Dd = v0 * v1 * v5 * v11 * v30;
-    let v37: Dd = v0 * v7 * v5 * v11 * v30;
-    let v38: Dd = Dd::new(4.0, 0.0);
-    let v39: Dd = Dd::new(3.0, 0.0);
-    let v40: Dd = v11.square();
-    let v41: Dd = v39 * v40;
-    let v42: Dd = v38 - v41;
-    let v43: Dd = v42.sqrt();
-    let v44: Dd = v43.powi(3);
-    let v45: Dd = v15 * v24 * v44;
-    let v46: Dd = v6 - v8 + v12 - v13 - v32 + v33 - v34 + v35 - v36 + v37 + v45;
-    let v47: Dd = v46 / v45;
-    let v48: Dd = v14 * v7 * v15 * v11 * v24;
-    let v49: Dd = v14 * v1 * v15 * v11 * v24;
-    let v50: Dd = v0 * v1 * v5 * v31;
-    let v51: Dd = v0 * v7 * v5 * v31;
-    let v52: Dd = v0 * v1 * v5 * v11 * v31;
-    let v53: Dd = v0 * v7 * v5 * v11 * v31;
-    let v54: Dd = v48 - v49 - v50 + v51 - v52 + v53;
-    let v55: Dd = v15 * v44;
-    let v56: Dd = v54 / v55;
-    [v47.to_f64(), v56.to_f64()]
+    let v32: Dd = v23 * v1 * v24 * v20 * v31;
+    let v33: Dd = v23 * v18 * v24 * v20 * v31;
+    let v34: Dd = Dd::new(4.0, 0.0);
+    let v35: Dd = Dd::new(3.0, 0.0);
+    let v36: Dd = v20.square();
+    let v37: Dd = v35 * v36;
+    let v38: Dd = v34 - v37;
+    let v39: Dd = v38.sqrt();
+    let v40: Dd = v39.powi(3);
+    let v41: Dd = v24 * v40;
+    let v42: Dd = v17 - v19 + v21 - v22 - v32 + v33 + v41;
+    let v43: Dd = v42 / v41;
+    let v44: Dd = v23 * v18 * v24 * v20 * v16;
+    let v45: Dd = v23 * v1 * v24 * v20 * v16;
+    let v46: Dd = v0 * v1 * v5 * v31;
+    let v47: Dd = v0 * v18 * v5 * v31;
+    let v48: Dd = v0 * v1 * v5 * v20 * v31;
+    let v49: Dd = v0 * v18 * v5 * v20 * v31;
+    let v50: Dd = v44 - v45 - v46 + v47 - v48 + v49;
+    let v51: Dd = v50 / v41;
+    [v43.to_f64(), v51.to_f64()]
 }
 /// `euler_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2302,71 +2779,71 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v3: Dd = v2 * v1;
     let v4: Dd = v3.sin();
     let v5: Dd = v4.square();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v0 * v7 * v5;
-    let v9: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = v10.cos();
-    let v12: Dd = v0 * v1 * v5 * v11;
-    let v13: Dd = v0 * v7 * v5 * v11;
-    let v14: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v15: Dd = v10.sin();
-    let v16: Dd = Dd::new(2.0, 0.0);
-    let v17: Dd = Dd::new(0.5, 0.0);
-    let v18: Dd = v10.tan();
-    let v19: Dd = v17 - v18;
-    let v20: Dd = v19 / v18;
-    let v21: Dd = v20.ln_1p();
-    let v22: Dd = v16 * v21;
-    let v23: Dd = v22.sigmoid();
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v16 * v18;
+    let v6: Dd = Dd::new(2.0, 0.0);
+    let v7: Dd = Dd::new(0.5, 0.0);
+    let v8: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v9: Dd = v8 * v1;
+    let v10: Dd = v9.tan();
+    let v11: Dd = v7 - v10;
+    let v12: Dd = v11 / v10;
+    let v13: Dd = v12.ln_1p();
+    let v14: Dd = v6 * v13;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v0 * v1 * v5 * v15;
+    let v17: Dd = Dd::from_f64(t_next);
+    let v18: Dd = v0 * v17 * v5 * v15;
+    let v19: Dd = v9.cos();
+    let v20: Dd = v0 * v1 * v5 * v19 * v15;
+    let v21: Dd = v0 * v17 * v5 * v19 * v15;
+    let v22: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v23: Dd = v9.sin();
+    let v24: Dd = v15.sqrt();
+    let v25: Dd = v6 * v10;
     let v26: Dd = Dd::new(1.0, 0.0);
     let v27: Dd = v25 - v26;
     let v28: Dd = v27.ln_1p();
-    let v29: Dd = v16 * v28;
+    let v29: Dd = v6 * v28;
     let v30: Dd = v29.sigmoid();
     let v31: Dd = v30.sqrt();
-    let v32: Dd = v14 * v1 * v15 * v11 * v24 * v31;
-    let v33: Dd = v14 * v7 * v15 * v11 * v24 * v31;
-    let v34: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: Dd = v34 * v1 * v5 * v30;
-    let v36: Dd = v34 * v7 * v5 * v30;
-    let v37: Dd = v34 * v1 * v5 * v11 * v30;
-    let v38: Dd = v34 * v7 * v5 * v11 * v30;
-    let v39: Dd = Dd::new(4.0, 0.0);
-    let v40: Dd = Dd::new(3.0, 0.0);
-    let v41: Dd = v11.square();
-    let v42: Dd = v40 * v41;
-    let v43: Dd = v39 - v42;
-    let v44: Dd = v43.sqrt();
-    let v45: Dd = v44.powi(3);
-    let v46: Dd = v15 * v24 * v45;
-    let v47: Dd = v6 - v8 + v12 - v13 - v32 + v33 - v35 + v36 - v37 + v38 + v46;
-    let v48: Dd = v47 / v46;
-    let v49: Dd = v14 * v7 * v15 * v11 * v24;
-    let v50: Dd = v14 * v1 * v15 * v11 * v24;
-    let v51: Dd = v34 * v1 * v5 * v31;
-    let v52: Dd = v34 * v7 * v5 * v31;
-    let v53: Dd = v34 * v1 * v5 * v11 * v31;
-    let v54: Dd = v34 * v7 * v5 * v11 * v31;
-    let v55: Dd = v49 - v50 - v51 + v52 - v53 + v54;
-    let v56: Dd = v15 * v45;
+    let v32: Dd = v22 * v1 * v23 * v19 * v24 * v31;
+    let v33: Dd = v22 * v17 * v23 * v19 * v24 * v31;
+    let v34: Dd = v0 * v1 * v5 * v30;
+    let v35: Dd = v0 * v17 * v5 * v30;
+    let v36: Dd = v0 * v1 * v5 * v19 * v30;
+    let v37: Dd = v0 * v17 * v5 * v19 * v30;
+    let v38: Dd = Dd::new(4.0, 0.0);
+    let v39: Dd = Dd::new(3.0, 0.0);
+    let v40: Dd = v19.square();
+    let v41: Dd = v39 * v40;
+    let v42: Dd = v38 - v41;
+    let v43: Dd = v42.sqrt();
+    let v44: Dd = v43.powi(3);
+    let v45: Dd = v23 * v24 * v44;
+    let v46: Dd = v16 - v18 + v20 - v21 - v32 + v33 - v34 + v35 - v36 + v37 + v45;
+    let v47: Dd = v46 / v45;
+    let v48: Dd = v22 * v17 * v23 * v19 * v24;
+    let v49: Dd = v22 * v1 * v23 * v19 * v24;
+    let v50: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
+    let v51: Dd = v50 * v1 * v5 * v31;
+    let v52: Dd = v50 * v17 * v5 * v31;
+    let v53: Dd = v50 * v1 * v5 * v19 * v31;
+    let v54: Dd = v50 * v17 * v5 * v19 * v31;
+    let v55: Dd = v48 - v49 - v51 + v52 - v53 + v54;
+    let v56: Dd = v23 * v44;
     let v57: Dd = v55 / v56;
-    let v58: Dd = v7 - v1;
+    let v58: Dd = v17 - v1;
     let v59: Dd = v58.abs();
     let v60: Dd = v59.sqrt();
     let v61: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v62: Dd = v11.powi(3);
-    let v63: Dd = v40 * v62;
-    let v64: Dd = v39 * v11;
+    let v62: Dd = v19.powi(3);
+    let v63: Dd = v39 * v62;
+    let v64: Dd = v38 * v19;
     let v65: Dd = v63 - v64;
-    let v66: Dd = v61 * v15;
+    let v66: Dd = v61 * v23;
     let v67: Dd = v66 / v65;
     let v68: Dd = v67.sqrt();
     let v69: Dd = v60 * v68;
-    [v48.to_f64(), v57.to_f64(), v69.to_f64()]
+    [v47.to_f64(), v57.to_f64(), v69.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2410,10 +2887,63 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(2.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 - v5;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v0 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v5;
+        let v13: Dd = Dd::new(1.0, 0.0);
+        let v14: Dd = v12 - v13;
+        let v15: Dd = v14.ln_1p();
+        let v16: Dd = v0 * v15;
+        let v17: Dd = v16.sigmoid();
+        let v18: Dd = v17.sqrt();
+        let v19: Dd = -v18;
+        return [v11.to_f64(), v19.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v6 - v0;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(-1.0, 0.0);
+        let v14: Dd = Dd::new(0.5, 0.0);
+        let v15: Dd = v14 - v5;
+        let v16: Dd = v15 / v5;
+        let v17: Dd = v16.ln_1p();
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.sigmoid();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v13 * v20;
+        return [v12.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 * v3;
     let v5: Dd = v4.tan();
     let v6: Dd = v1 - v5;
@@ -2422,36 +2952,35 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v0 * v8;
     let v10: Dd = v9.sigmoid();
     let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
+    let v12: Dd = Dd::from_f64(t_next);
     let v13: Dd = v2 * v12;
     let v14: Dd = v13.tan();
-    let v15: Dd = v0 * v14;
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v0 * v18;
-    let v20: Dd = v19.sigmoid();
+    let v15: Dd = v1 - v14;
+    let v16: Dd = v15 / v14;
+    let v17: Dd = v16.ln_1p();
+    let v18: Dd = v0 * v17;
+    let v19: Dd = v18.sigmoid();
+    let v20: Dd = v19.sqrt();
     let v21: Dd = v11 * v20;
-    let v22: Dd = v1 - v14;
-    let v23: Dd = v22 / v14;
-    let v24: Dd = v23.ln_1p();
-    let v25: Dd = v0 * v24;
-    let v26: Dd = v25.sigmoid();
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v20.sqrt();
-    let v29: Dd = v0 * v5;
-    let v30: Dd = v29 - v16;
+    let v22: Dd = v0 * v5;
+    let v23: Dd = Dd::new(1.0, 0.0);
+    let v24: Dd = v22 - v23;
+    let v25: Dd = v24.ln_1p();
+    let v26: Dd = v0 * v25;
+    let v27: Dd = v26.sigmoid();
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v0 * v14;
+    let v30: Dd = v29 - v23;
     let v31: Dd = v30.ln_1p();
     let v32: Dd = v0 * v31;
     let v33: Dd = v32.sigmoid();
     let v34: Dd = v33.sqrt();
-    let v35: Dd = v27 * v28 * v34;
-    let v36: Dd = v11 - v21 + v35;
-    let v37: Dd = v36 / v27;
-    let v38: Dd = v27 * v34;
-    let v39: Dd = v11 * v28;
-    let v40: Dd = v38 - v39;
-    [v37.to_f64(), v40.to_f64()]
+    let v35: Dd = v28 * v34;
+    let v36: Dd = v21 + v35;
+    let v37: Dd = v11 * v34;
+    let v38: Dd = v20 * v28;
+    let v39: Dd = v37 - v38;
+    [v36.to_f64(), v39.to_f64()]
 }
 /// `ddim_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2488,10 +3017,63 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(2.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 - v5;
+        let v7: Dd = v6 / v5;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v0 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v5;
+        let v13: Dd = Dd::new(1.0, 0.0);
+        let v14: Dd = v12 - v13;
+        let v15: Dd = v14.ln_1p();
+        let v16: Dd = v0 * v15;
+        let v17: Dd = v16.sigmoid();
+        let v18: Dd = v17.sqrt();
+        let v19: Dd = -v18;
+        return [v11.to_f64(), v19.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v6 - v0;
+        let v8: Dd = v7.ln_1p();
+        let v9: Dd = v1 * v8;
+        let v10: Dd = v9.sigmoid();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(-1.0, 0.0);
+        let v14: Dd = Dd::new(0.5, 0.0);
+        let v15: Dd = v14 - v5;
+        let v16: Dd = v15 / v5;
+        let v17: Dd = v16.ln_1p();
+        let v18: Dd = v1 * v17;
+        let v19: Dd = v18.sigmoid();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v13 * v20;
+        return [v12.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 * v3;
     let v5: Dd = v4.tan();
     let v6: Dd = v1 - v5;
@@ -2500,36 +3082,35 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v9: Dd = v0 * v8;
     let v10: Dd = v9.sigmoid();
     let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
+    let v12: Dd = Dd::from_f64(t_next);
     let v13: Dd = v2 * v12;
     let v14: Dd = v13.tan();
-    let v15: Dd = v0 * v14;
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v0 * v18;
-    let v20: Dd = v19.sigmoid();
+    let v15: Dd = v1 - v14;
+    let v16: Dd = v15 / v14;
+    let v17: Dd = v16.ln_1p();
+    let v18: Dd = v0 * v17;
+    let v19: Dd = v18.sigmoid();
+    let v20: Dd = v19.sqrt();
     let v21: Dd = v11 * v20;
-    let v22: Dd = v1 - v14;
-    let v23: Dd = v22 / v14;
-    let v24: Dd = v23.ln_1p();
-    let v25: Dd = v0 * v24;
-    let v26: Dd = v25.sigmoid();
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v20.sqrt();
-    let v29: Dd = v0 * v5;
-    let v30: Dd = v29 - v16;
+    let v22: Dd = v0 * v5;
+    let v23: Dd = Dd::new(1.0, 0.0);
+    let v24: Dd = v22 - v23;
+    let v25: Dd = v24.ln_1p();
+    let v26: Dd = v0 * v25;
+    let v27: Dd = v26.sigmoid();
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v0 * v14;
+    let v30: Dd = v29 - v23;
     let v31: Dd = v30.ln_1p();
     let v32: Dd = v0 * v31;
     let v33: Dd = v32.sigmoid();
     let v34: Dd = v33.sqrt();
-    let v35: Dd = v27 * v28 * v34;
-    let v36: Dd = v11 - v21 + v35;
-    let v37: Dd = v36 / v27;
-    let v38: Dd = v27 * v34;
-    let v39: Dd = v11 * v28;
-    let v40: Dd = v38 - v39;
-    [v37.to_f64(), v40.to_f64()]
+    let v35: Dd = v28 * v34;
+    let v36: Dd = v21 + v35;
+    let v37: Dd = v11 * v34;
+    let v38: Dd = v20 * v28;
+    let v39: Dd = v37 - v38;
+    [v36.to_f64(), v39.to_f64()]
 }
 /// `dpm1_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///

@@ -19,6 +19,12 @@ pub const PROCESS: &str = "sigmoid";
 /// \alpha(t) = \sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -38,6 +44,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v2: Dd = Dd::new(3.0, 0.0);
@@ -59,6 +71,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -77,6 +95,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return -0.1497323545032341;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -101,6 +125,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.2994647090064682;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -129,6 +159,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.547233687748176;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -158,6 +194,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(0.02429367578687103, -1.4455574522531477e-18);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
@@ -185,6 +227,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)^{\frac{3}{2}}} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
     let v1: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
     let v2: Dd = Dd::new(3.0, 0.0);
@@ -218,6 +266,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(0.04858735157374206, -2.8911149045062954e-18);
     let v1: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
     let v2: Dd = Dd::new(3.0, 0.0);
@@ -242,6 +296,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -263,6 +323,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v2: Dd = Dd::new(3.0, 0.0);
@@ -288,6 +354,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.1497323545032341, -0.1497323545032341];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -333,6 +405,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.1497323545032341, -0.2994647090064682];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -550,6 +628,24 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4 - v2;
+        let v8: Dd = v7.exp_m1();
+        let v9: Dd = v0 * v6 * v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = Dd::new(1.0, 0.0);
+        let v12: Dd = v11 / v10;
+        let v13: Dd = v11 - v9;
+        let v14: Dd = v13 / v10;
+        return [v12.to_f64(), v14.to_f64()];
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -616,6 +712,24 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4 - v2;
+        let v8: Dd = v7.exp_m1();
+        let v9: Dd = v0 * v6 * v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = Dd::new(1.0, 0.0);
+        let v12: Dd = v11 / v10;
+        let v13: Dd = v11 - v9;
+        let v14: Dd = v13 / v10;
+        return [v12.to_f64(), v14.to_f64()];
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -682,6 +796,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.1497323545032341, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -730,6 +850,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.1497323545032341, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -959,6 +1085,26 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4 - v2;
+        let v8: Dd = v7.exp_m1();
+        let v9: Dd = v0 * v6 * v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = Dd::new(1.0, 0.0);
+        let v12: Dd = v11 / v10;
+        let v13: Dd = v11 - v9;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v14 / v10;
+        let v16: Dd = -v15;
+        return [v12.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -1025,6 +1171,26 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{eps}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4 - v2;
+        let v8: Dd = v7.exp_m1();
+        let v9: Dd = v0 * v6 * v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = Dd::new(1.0, 0.0);
+        let v12: Dd = v11 / v10;
+        let v13: Dd = v11 - v9;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v14 / v10;
+        let v16: Dd = -v15;
+        return [v12.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
@@ -1091,6 +1257,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.1497323545032341, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(3.314374178947536, -1.1986431746738346e-16);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1137,6 +1309,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1370,6 +1548,33 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v2: Dd = Dd::new(3.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v2 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v5 - v3;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v1 * v7 * v9;
+        let v11: Dd = v0 - v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v10.sqrt();
+        return [v12.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v2: Dd = Dd::new(3.0, 0.0);
@@ -1436,6 +1641,33 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v2: Dd = Dd::new(3.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v2 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v5 - v3;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v1 * v7 * v9;
+        let v11: Dd = v0 - v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v10.sqrt();
+        return [v12.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v2: Dd = Dd::new(3.0, 0.0);
@@ -1503,6 +1735,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1524,6 +1762,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.1497323545032341, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(-3.1493612051035917, -8.575620384337566e-17);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1692,6 +1936,60 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(3.314374178947536, -1.1986431746738346e-16);
+        let v1: Dd = Dd::new(6.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(3.0, 0.0);
+        let v5: Dd = v3 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = Dd::new(1.0, 0.0);
+        let v8: Dd = v7 - v6;
+        let v9: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v10: Dd = v4 - v3;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v3 - v1;
+        let v13: Dd = v12.exp_m1();
+        let v14: Dd = v9 * v11 * v13;
+        let v15: Dd = v7 - v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+        let v18: Dd = v14.sqrt();
+        let v19: Dd = v17 * v6 * v18 * v8;
+        let v20: Dd = v19 / v16;
+        let v21: Dd = v17 * v6 * v8 * v16;
+        let v22: Dd = v21 / v18;
+        let v23: Dd = -v20;
+        let v24: Dd = v23 - v22;
+        let v25: Dd = v0 * v6 * v8;
+        let v26: Dd = v16 * v24;
+        let v27: Dd = v25 / v26;
+        let v28: Dd = v16 / v24;
+        let v29: Dd = -v28;
+        return [v27.to_f64(), v29.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v2: Dd = Dd::new(3.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v2 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v5 - v3;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v1 * v7 * v9;
+        let v11: Dd = v0 - v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = Dd::new(0.0, 0.0);
+        return [v12.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1774,6 +2072,60 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(3.314374178947536, -1.1986431746738346e-16);
+        let v1: Dd = Dd::new(6.0, 0.0);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(3.0, 0.0);
+        let v5: Dd = v3 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = Dd::new(1.0, 0.0);
+        let v8: Dd = v7 - v6;
+        let v9: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v10: Dd = v4 - v3;
+        let v11: Dd = v10.sigmoid();
+        let v12: Dd = v3 - v1;
+        let v13: Dd = v12.exp_m1();
+        let v14: Dd = v9 * v11 * v13;
+        let v15: Dd = v7 - v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+        let v18: Dd = v14.sqrt();
+        let v19: Dd = v17 * v6 * v18 * v8;
+        let v20: Dd = v19 / v16;
+        let v21: Dd = v17 * v6 * v8 * v16;
+        let v22: Dd = v21 / v18;
+        let v23: Dd = -v20;
+        let v24: Dd = v23 - v22;
+        let v25: Dd = v0 * v6 * v8;
+        let v26: Dd = v16 * v24;
+        let v27: Dd = v25 / v26;
+        let v28: Dd = v16 / v24;
+        let v29: Dd = -v28;
+        return [v27.to_f64(), v29.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v2: Dd = Dd::new(3.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v2 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v5 - v3;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v1 * v7 * v9;
+        let v11: Dd = v0 - v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = Dd::new(0.0, 0.0);
+        return [v12.to_f64(), v13.to_f64()];
+    }
     let v0: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
@@ -1856,37 +2208,38 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v10: Dd = v4 - v3;
-    let v11: Dd = v10.sigmoid();
-    let v12: Dd = v3 - v1;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v9 * v11 * v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v0 * v6 * v8;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = v0 * v6 * v15 * v8;
-    let v19: Dd = v7 - v14;
-    let v20: Dd = v0 * v6 * v8 * v19;
-    let v21: Dd = v20 / v15;
-    let v22: Dd = v17 - v18 - v21;
-    let v23: Dd = v22 / v15;
-    let v24: Dd = v19.sqrt();
-    let v25: Dd = v18 / v24;
-    let v26: Dd = v0 * v6 * v8 * v24;
-    let v27: Dd = v26 / v15;
-    let v28: Dd = -v25;
-    let v29: Dd = v28 - v27;
-    [v23.to_f64(), v29.to_f64()]
+    if t == 0.0 {
+        return [0.0, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [0.0, f64::INFINITY];
+    }
+    let v0: Dd = Dd::new(0.0, 0.0);
+    let v1: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = Dd::new(3.0, 0.0);
+    let v6: Dd = v4 - v5;
+    let v7: Dd = v6.sigmoid();
+    let v8: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v9: Dd = v5 - v4;
+    let v10: Dd = v9.sigmoid();
+    let v11: Dd = v4 - v2;
+    let v12: Dd = v11.exp_m1();
+    let v13: Dd = v8 * v10 * v12;
+    let v14: Dd = v13.sqrt();
+    let v15: Dd = Dd::new(1.0, 0.0);
+    let v16: Dd = v15 - v7;
+    let v17: Dd = v15 - v13;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v1 * v7 * v14 * v16;
+    let v20: Dd = v19 / v18;
+    let v21: Dd = v1 * v7 * v16 * v18;
+    let v22: Dd = v21 / v14;
+    let v23: Dd = -v20;
+    let v24: Dd = v23 - v22;
+    [v0.to_f64(), v24.to_f64()]
 }
 /// `pf_velocity_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1905,38 +2258,45 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
+    if t == 0.0 {
+        return [0.1497323545032341, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, f64::INFINITY];
+    }
+    let v0: Dd = Dd::new(3.4880331224861263, 1.4364720899108574e-16);
+    let v1: Dd = Dd::new(3.0, 0.0);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v1 - v4;
     let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v10: Dd = v4 - v3;
-    let v11: Dd = v10.sigmoid();
-    let v12: Dd = v3 - v1;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v9 * v11 * v13;
+    let v7: Dd = v4 - v1;
+    let v8: Dd = v7.sigmoid();
+    let v9: Dd = v4 - v2;
+    let v10: Dd = v9.exp_m1();
+    let v11: Dd = Dd::new(1.0, 0.0);
+    let v12: Dd = v11 - v8;
+    let v13: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v14: Dd = v13 * v6 * v10;
     let v15: Dd = v14.sqrt();
-    let v16: Dd = v0 * v6 * v8;
+    let v16: Dd = v0 * v6 * v8 * v10 * v12;
     let v17: Dd = v16 / v15;
     let v18: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
-    let v19: Dd = v18 * v6 * v15 * v8;
-    let v20: Dd = v7 - v14;
-    let v21: Dd = v18 * v6 * v8 * v20;
-    let v22: Dd = v21 / v15;
-    let v23: Dd = v17 - v19 - v22;
-    let v24: Dd = v23 / v15;
-    let v25: Dd = v20.sqrt();
-    let v26: Dd = v19 / v25;
-    let v27: Dd = v18 * v6 * v8 * v25;
-    let v28: Dd = v27 / v15;
-    let v29: Dd = -v26;
-    let v30: Dd = v29 - v28;
-    [v24.to_f64(), v30.to_f64()]
+    let v19: Dd = v18 * v8 * v15 * v12;
+    let v20: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+    let v21: Dd = v11 - v14;
+    let v22: Dd = v20 * v8 * v12 * v21;
+    let v23: Dd = v22 / v15;
+    let v24: Dd = v17 - v19 - v23;
+    let v25: Dd = v24 / v15;
+    let v26: Dd = v21.sqrt();
+    let v27: Dd = v19 / v26;
+    let v28: Dd = v18 * v8 * v12 * v26;
+    let v29: Dd = v28 / v15;
+    let v30: Dd = -v27;
+    let v31: Dd = v30 - v29;
+    [v25.to_f64(), v31.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1955,53 +2315,39 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
+    let v0: Dd = Dd::new(1.0, 0.0);
+    let v1: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
+    let v2: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
     let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v13 * v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v13 * v15;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v11 * v3 * v13 * v10 * v15;
-    let v22: Dd = v11 * v18 * v13 * v10 * v15;
-    let v23: Dd = v14 - v9;
-    let v24: Dd = v11 * v3 * v13 * v15 * v23;
-    let v25: Dd = v24 / v10;
-    let v26: Dd = v11 * v18 * v13 * v15 * v23;
-    let v27: Dd = v26 / v10;
-    let v28: Dd = v10 - v17 + v20 + v21 - v22 + v25 - v27;
-    let v29: Dd = v28 / v10;
-    let v30: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v31: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v32: Dd = v31 * v3 * v6 * v13 * v8;
-    let v33: Dd = v31 * v18 * v6 * v13 * v8;
-    let v34: Dd = v13.square();
-    let v35: Dd = v31 * v3 * v6 * v34 * v8;
-    let v36: Dd = v31 * v18 * v6 * v34 * v8;
-    let v37: Dd = v1 * v3 * v13 * v23;
-    let v38: Dd = v1 * v18 * v13 * v23;
-    let v39: Dd = v1 * v3 * v34 * v23;
-    let v40: Dd = v1 * v18 * v34 * v23;
-    let v41: Dd = v32 - v33 - v35 + v36 + v37 - v38 - v39 + v40;
-    let v42: Dd = v23.sqrt();
-    let v43: Dd = v30 * v41;
-    let v44: Dd = v10 * v42;
-    let v45: Dd = v43 / v44;
-    [v29.to_f64(), v45.to_f64()]
+    let v4: Dd = Dd::new(3.0, 0.0);
+    let v5: Dd = Dd::new(6.0, 0.0);
+    let v6: Dd = v5 * v3;
+    let v7: Dd = v4 - v6;
+    let v8: Dd = v7.sigmoid();
+    let v9: Dd = v6 - v4;
+    let v10: Dd = v9.sigmoid();
+    let v11: Dd = v6 - v5;
+    let v12: Dd = v11.exp_m1();
+    let v13: Dd = v2 * v3 * v8 * v10 * v12;
+    let v14: Dd = Dd::from_f64(t_next);
+    let v15: Dd = v2 * v14 * v8 * v10 * v12;
+    let v16: Dd = v10.square();
+    let v17: Dd = v2 * v3 * v8 * v16 * v12;
+    let v18: Dd = v2 * v14 * v8 * v16 * v12;
+    let v19: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v20: Dd = v19 * v8 * v12;
+    let v21: Dd = v0 - v20;
+    let v22: Dd = v4 * v3 * v10 * v21;
+    let v23: Dd = v4 * v14 * v10 * v21;
+    let v24: Dd = v4 * v3 * v16 * v21;
+    let v25: Dd = v4 * v14 * v16 * v21;
+    let v26: Dd = v13 - v15 - v17 + v18 + v22 - v23 - v24 + v25;
+    let v27: Dd = v20.sqrt();
+    let v28: Dd = v21.sqrt();
+    let v29: Dd = v1 * v26;
+    let v30: Dd = v27 * v28;
+    let v31: Dd = v29 / v30;
+    [v0.to_f64(), v31.to_f64()]
 }
 /// `euler_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2049,63 +2395,64 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v8: Dd = v7.exp_m1();
     let v9: Dd = v0 * v6 * v8;
     let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+    let v11: Dd = Dd::new(3.4880331224861263, 1.4364720899108574e-16);
     let v12: Dd = v4 - v1;
     let v13: Dd = v12.sigmoid();
     let v14: Dd = Dd::new(1.0, 0.0);
     let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v13 * v15;
+    let v16: Dd = v11 * v3 * v6 * v13 * v8 * v15;
     let v17: Dd = v16 / v10;
     let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v13 * v15;
+    let v19: Dd = v11 * v18 * v6 * v13 * v8 * v15;
     let v20: Dd = v19 / v10;
     let v21: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
     let v22: Dd = v21 * v3 * v13 * v10 * v15;
     let v23: Dd = v21 * v18 * v13 * v10 * v15;
-    let v24: Dd = v14 - v9;
-    let v25: Dd = v21 * v3 * v13 * v15 * v24;
-    let v26: Dd = v25 / v10;
-    let v27: Dd = v21 * v18 * v13 * v15 * v24;
-    let v28: Dd = v27 / v10;
-    let v29: Dd = v10 - v17 + v20 + v22 - v23 + v26 - v28;
-    let v30: Dd = v29 / v10;
-    let v31: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v32: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v33: Dd = v32 * v3 * v6 * v13 * v8;
-    let v34: Dd = v32 * v18 * v6 * v13 * v8;
-    let v35: Dd = v13.square();
-    let v36: Dd = v32 * v3 * v6 * v35 * v8;
-    let v37: Dd = v32 * v18 * v6 * v35 * v8;
-    let v38: Dd = v2 * v3 * v13 * v24;
-    let v39: Dd = v2 * v18 * v13 * v24;
-    let v40: Dd = v2 * v3 * v35 * v24;
-    let v41: Dd = v2 * v18 * v35 * v24;
-    let v42: Dd = v33 - v34 - v36 + v37 + v38 - v39 - v40 + v41;
-    let v43: Dd = v24.sqrt();
-    let v44: Dd = v31 * v42;
-    let v45: Dd = v10 * v43;
-    let v46: Dd = v44 / v45;
-    let v47: Dd = v18 - v3;
-    let v48: Dd = v47.abs();
-    let v49: Dd = v48.sqrt();
-    let v50: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v51: Dd = v5.exp();
-    let v52: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v53: Dd = v52 * v51;
-    let v54: Dd = Dd::new(12.0, 0.0);
-    let v55: Dd = v54 * v3;
-    let v56: Dd = v2 - v55;
-    let v57: Dd = v56.exp();
-    let v58: Dd = Dd::new(9.0, 0.0);
-    let v59: Dd = v55 - v58;
-    let v60: Dd = v59.exp_m1();
-    let v61: Dd = v57 * v60;
-    let v62: Dd = v53 + v61;
-    let v63: Dd = v50 * v51;
-    let v64: Dd = v63 / v62;
-    let v65: Dd = v64.sqrt();
-    let v66: Dd = v49 * v65;
-    [v30.to_f64(), v46.to_f64(), v66.to_f64()]
+    let v24: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+    let v25: Dd = v14 - v9;
+    let v26: Dd = v24 * v3 * v13 * v15 * v25;
+    let v27: Dd = v26 / v10;
+    let v28: Dd = v24 * v18 * v13 * v15 * v25;
+    let v29: Dd = v28 / v10;
+    let v30: Dd = v10 - v17 + v20 + v22 - v23 + v27 - v29;
+    let v31: Dd = v30 / v10;
+    let v32: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
+    let v33: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v34: Dd = v33 * v3 * v6 * v13 * v8;
+    let v35: Dd = v33 * v18 * v6 * v13 * v8;
+    let v36: Dd = v13.square();
+    let v37: Dd = v33 * v3 * v6 * v36 * v8;
+    let v38: Dd = v33 * v18 * v6 * v36 * v8;
+    let v39: Dd = v2 * v3 * v13 * v25;
+    let v40: Dd = v2 * v18 * v13 * v25;
+    let v41: Dd = v2 * v3 * v36 * v25;
+    let v42: Dd = v2 * v18 * v36 * v25;
+    let v43: Dd = v34 - v35 - v37 + v38 + v39 - v40 - v41 + v42;
+    let v44: Dd = v25.sqrt();
+    let v45: Dd = v32 * v43;
+    let v46: Dd = v10 * v44;
+    let v47: Dd = v45 / v46;
+    let v48: Dd = v18 - v3;
+    let v49: Dd = v48.abs();
+    let v50: Dd = v49.sqrt();
+    let v51: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v52: Dd = v5.exp();
+    let v53: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
+    let v54: Dd = v53 * v52;
+    let v55: Dd = Dd::new(12.0, 0.0);
+    let v56: Dd = v55 * v3;
+    let v57: Dd = v2 - v56;
+    let v58: Dd = v57.exp();
+    let v59: Dd = Dd::new(9.0, 0.0);
+    let v60: Dd = v56 - v59;
+    let v61: Dd = v60.exp_m1();
+    let v62: Dd = v58 * v61;
+    let v63: Dd = v54 + v62;
+    let v64: Dd = v51 * v52;
+    let v65: Dd = v64 / v63;
+    let v66: Dd = v65.sqrt();
+    let v67: Dd = v50 * v66;
+    [v31.to_f64(), v47.to_f64(), v67.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2149,10 +2496,51 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4 - v2;
+        let v8: Dd = v7.exp_m1();
+        let v9: Dd = v0 * v6 * v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = Dd::new(1.0, 0.0);
+        let v12: Dd = v11 - v9;
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = -v13;
+        return [v10.to_f64(), v14.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v2: Dd = Dd::new(3.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v2 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v5 - v3;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v1 * v7 * v9;
+        let v11: Dd = v0 - v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v10.sqrt();
+        let v14: Dd = -v13;
+        return [v12.to_f64(), v14.to_f64()];
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 * v3;
     let v5: Dd = v1 - v4;
     let v6: Dd = v5.sigmoid();
@@ -2160,27 +2548,26 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v7.exp_m1();
     let v9: Dd = v0 * v6 * v8;
     let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v1 - v13;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v13 - v2;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v0 * v15 * v17;
-    let v19: Dd = v11 - v18;
-    let v20: Dd = v10 * v19;
-    let v21: Dd = v18.sqrt();
-    let v22: Dd = v19.sqrt();
-    let v23: Dd = v11 - v9;
+    let v11: Dd = Dd::from_f64(t_next);
+    let v12: Dd = v2 * v11;
+    let v13: Dd = v1 - v12;
+    let v14: Dd = v13.sigmoid();
+    let v15: Dd = v12 - v2;
+    let v16: Dd = v15.exp_m1();
+    let v17: Dd = v0 * v14 * v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v10 * v18;
+    let v20: Dd = Dd::new(1.0, 0.0);
+    let v21: Dd = v20 - v9;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v20 - v17;
     let v24: Dd = v23.sqrt();
-    let v25: Dd = v21 * v22 * v24;
-    let v26: Dd = v10 - v20 + v25;
-    let v27: Dd = v26 / v21;
-    let v28: Dd = v21 * v24;
-    let v29: Dd = v10 * v22;
-    let v30: Dd = v28 - v29;
-    [v27.to_f64(), v30.to_f64()]
+    let v25: Dd = v22 * v24;
+    let v26: Dd = v19 + v25;
+    let v27: Dd = v10 * v24;
+    let v28: Dd = v18 * v22;
+    let v29: Dd = v27 - v28;
+    [v26.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2217,10 +2604,51 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4 - v2;
+        let v8: Dd = v7.exp_m1();
+        let v9: Dd = v0 * v6 * v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = Dd::new(1.0, 0.0);
+        let v12: Dd = v11 - v9;
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = -v13;
+        return [v10.to_f64(), v14.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v2: Dd = Dd::new(3.0, 0.0);
+        let v3: Dd = Dd::new(6.0, 0.0);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v2 - v5;
+        let v7: Dd = v6.sigmoid();
+        let v8: Dd = v5 - v3;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = v1 * v7 * v9;
+        let v11: Dd = v0 - v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v10.sqrt();
+        let v14: Dd = -v13;
+        return [v12.to_f64(), v14.to_f64()];
+    }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 * v3;
     let v5: Dd = v1 - v4;
     let v6: Dd = v5.sigmoid();
@@ -2228,27 +2656,26 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v7.exp_m1();
     let v9: Dd = v0 * v6 * v8;
     let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v1 - v13;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v13 - v2;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v0 * v15 * v17;
-    let v19: Dd = v11 - v18;
-    let v20: Dd = v10 * v19;
-    let v21: Dd = v18.sqrt();
-    let v22: Dd = v19.sqrt();
-    let v23: Dd = v11 - v9;
+    let v11: Dd = Dd::from_f64(t_next);
+    let v12: Dd = v2 * v11;
+    let v13: Dd = v1 - v12;
+    let v14: Dd = v13.sigmoid();
+    let v15: Dd = v12 - v2;
+    let v16: Dd = v15.exp_m1();
+    let v17: Dd = v0 * v14 * v16;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v10 * v18;
+    let v20: Dd = Dd::new(1.0, 0.0);
+    let v21: Dd = v20 - v9;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v20 - v17;
     let v24: Dd = v23.sqrt();
-    let v25: Dd = v21 * v22 * v24;
-    let v26: Dd = v10 - v20 + v25;
-    let v27: Dd = v26 / v21;
-    let v28: Dd = v21 * v24;
-    let v29: Dd = v10 * v22;
-    let v30: Dd = v28 - v29;
-    [v27.to_f64(), v30.to_f64()]
+    let v25: Dd = v22 * v24;
+    let v26: Dd = v19 + v25;
+    let v27: Dd = v10 * v24;
+    let v28: Dd = v18 * v22;
+    let v29: Dd = v27 - v28;
+    [v26.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///

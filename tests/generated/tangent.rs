@@ -19,6 +19,12 @@ pub const PROCESS: &str = "tangent";
 /// \alpha(t) = \frac{1}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -38,6 +44,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \frac{\sin\left(\frac{\pi\,t}{2}\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -56,6 +68,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -74,6 +92,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -92,6 +116,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -110,6 +140,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -129,6 +165,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \frac{\log\left(2\right)}{2} - \log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + \log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(0.34657359027997264, 1.1595234069231498e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -147,6 +189,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -163,6 +211,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = \log\left(2\right) - 2\,\log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + 2\,\log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return f64::NEG_INFINITY;
+    }
     let v0: Dd = Dd::new(0.6931471805599453, 2.3190468138462996e-17);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -183,6 +237,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -201,6 +261,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{2}\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return f64::INFINITY;
+    }
     let v0: Dd = Dd::new(0.7071067811865476, -4.833646656726457e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -217,6 +283,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -273,6 +345,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 0.0];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
+    }
     let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -329,6 +407,38 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 + v3 - v5;
+        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: Dd = v8 * v2;
+        let v10: Dd = v8 * v4;
+        let v11: Dd = v9 - v10;
+        let v12: Dd = v7 * v11;
+        return [v6.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 + v3 - v5;
+        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: Dd = v8 * v2;
+        let v10: Dd = v8 * v4;
+        let v11: Dd = v9 - v10;
+        let v12: Dd = v7 * v11;
+        return [v6.to_f64(), v12.to_f64()];
+    }
     let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -513,6 +623,55 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v5.square();
+        let v7: Dd = v1 * v6;
+        let v8: Dd = v0 + v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = v4.sin();
+        let v11: Dd = v10.square();
+        let v12: Dd = v4.cos();
+        let v13: Dd = v12.square();
+        let v14: Dd = v0 + v13;
+        let v15: Dd = v11 * v9;
+        let v16: Dd = v15 / v14;
+        return [v9.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = Dd::new(0.5, 0.0);
+        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v5.tan();
+        let v7: Dd = v6.square();
+        let v8: Dd = v2 * v7;
+        let v9: Dd = v1 + v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v0 / v10;
+        let v12: Dd = v5.cos();
+        let v13: Dd = v12.square();
+        let v14: Dd = v1 + v13;
+        let v15: Dd = v14.sqrt();
+        let v16: Dd = v0 * v15;
+        let v17: Dd = v5.sin();
+        let v18: Dd = v17 * v10;
+        let v19: Dd = v16 - v18;
+        let v20: Dd = v15 * v10;
+        let v21: Dd = v19 / v20;
+        return [v11.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -588,6 +747,55 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        return [v0.to_f64(), v0.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v5.square();
+        let v7: Dd = v1 * v6;
+        let v8: Dd = v0 + v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = v4.sin();
+        let v11: Dd = v10.square();
+        let v12: Dd = v4.cos();
+        let v13: Dd = v12.square();
+        let v14: Dd = v0 + v13;
+        let v15: Dd = v11 * v9;
+        let v16: Dd = v15 / v14;
+        return [v9.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = Dd::new(0.5, 0.0);
+        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v5.tan();
+        let v7: Dd = v6.square();
+        let v8: Dd = v2 * v7;
+        let v9: Dd = v1 + v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v0 / v10;
+        let v12: Dd = v5.cos();
+        let v13: Dd = v12.square();
+        let v14: Dd = v1 + v13;
+        let v15: Dd = v14.sqrt();
+        let v16: Dd = v0 * v15;
+        let v17: Dd = v5.sin();
+        let v18: Dd = v17 * v10;
+        let v19: Dd = v16 - v18;
+        let v20: Dd = v15 * v10;
+        let v21: Dd = v19 / v20;
+        return [v11.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -663,6 +871,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 1.1107207345395915];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -720,6 +934,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 2.221441469079183];
+    }
+    if t == 1.0 {
+        return [f64::NEG_INFINITY, f64::INFINITY];
+    }
     let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -777,6 +997,38 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 + v3 - v5;
+        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: Dd = v8 * v4;
+        let v10: Dd = v8 * v2;
+        let v11: Dd = v9 - v10;
+        let v12: Dd = v7 * v11;
+        return [v6.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 + v3 - v5;
+        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: Dd = v8 * v4;
+        let v10: Dd = v8 * v2;
+        let v11: Dd = v9 - v10;
+        let v12: Dd = v7 * v11;
+        return [v6.to_f64(), v12.to_f64()];
+    }
     let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -958,6 +1210,57 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: Dd = Dd::new(-1.2892616249318218e77, 1.1536133516208676e61);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v5.square();
+        let v7: Dd = v1 * v6;
+        let v8: Dd = v0 + v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = v4.sin();
+        let v11: Dd = v4.cos();
+        let v12: Dd = v11.square();
+        let v13: Dd = v0 + v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v10 * v9;
+        let v16: Dd = v15 / v14;
+        let v17: Dd = -v16;
+        return [v9.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = Dd::new(0.5, 0.0);
+        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v5.tan();
+        let v7: Dd = v6.square();
+        let v8: Dd = v2 * v7;
+        let v9: Dd = v1 + v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v0 / v10;
+        let v12: Dd = v5.sin();
+        let v13: Dd = v12 * v10;
+        let v14: Dd = v5.cos();
+        let v15: Dd = v14.square();
+        let v16: Dd = v1 + v15;
+        let v17: Dd = v16.sqrt();
+        let v18: Dd = v0 * v17;
+        let v19: Dd = v13 - v18;
+        let v20: Dd = v17 * v10;
+        let v21: Dd = v19 / v20;
+        return [v11.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1028,6 +1331,57 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: Dd = Dd::new(-1.2892616249318218e77, 1.1536133516208676e61);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v5.square();
+        let v7: Dd = v1 * v6;
+        let v8: Dd = v0 + v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = v4.sin();
+        let v11: Dd = v4.cos();
+        let v12: Dd = v11.square();
+        let v13: Dd = v0 + v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = v10 * v9;
+        let v16: Dd = v15 / v14;
+        let v17: Dd = -v16;
+        return [v9.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        let v2: Dd = Dd::new(0.5, 0.0);
+        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v5.tan();
+        let v7: Dd = v6.square();
+        let v8: Dd = v2 * v7;
+        let v9: Dd = v1 + v8;
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v0 / v10;
+        let v12: Dd = v5.sin();
+        let v13: Dd = v12 * v10;
+        let v14: Dd = v5.cos();
+        let v15: Dd = v14.square();
+        let v16: Dd = v1 + v15;
+        let v17: Dd = v16.sqrt();
+        let v18: Dd = v0 * v17;
+        let v19: Dd = v13 - v18;
+        let v20: Dd = v17 * v10;
+        let v21: Dd = v19 / v20;
+        return [v11.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1098,6 +1452,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.0, -2.221441469079183];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1159,6 +1519,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, -4.442882938158366];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1220,6 +1586,26 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1409,6 +1795,43 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v2.cos();
+        let v6: Dd = v5.square();
+        let v7: Dd = v4 + v6;
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = v3 / v8;
+        let v10: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v11: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v12: Dd = v11 * v8;
+        let v13: Dd = Dd::new(0.5, 0.0);
+        let v14: Dd = v2.tan();
+        let v15: Dd = v14.square();
+        let v16: Dd = v13 * v15;
+        let v17: Dd = v4 + v16;
+        let v18: Dd = v17.sqrt();
+        let v19: Dd = v3 * v18;
+        let v20: Dd = v12 - v19;
+        let v21: Dd = v10 * v20;
+        let v22: Dd = v8 * v18;
+        let v23: Dd = v21 / v22;
+        return [v9.to_f64(), v23.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1481,6 +1904,43 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v2.cos();
+        let v6: Dd = v5.square();
+        let v7: Dd = v4 + v6;
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = v3 / v8;
+        let v10: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v11: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v12: Dd = v11 * v8;
+        let v13: Dd = Dd::new(0.5, 0.0);
+        let v14: Dd = v2.tan();
+        let v15: Dd = v14.square();
+        let v16: Dd = v13 * v15;
+        let v17: Dd = v4 + v16;
+        let v18: Dd = v17.sqrt();
+        let v19: Dd = v3 * v18;
+        let v20: Dd = v12 - v19;
+        let v21: Dd = v10 * v20;
+        let v22: Dd = v8 * v18;
+        let v23: Dd = v21 / v22;
+        return [v9.to_f64(), v23.to_f64()];
+    }
     let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1554,6 +2014,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1575,6 +2041,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 2.0];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 2.0];
+    }
     let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1735,6 +2207,85 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-0.45015815807855303, -6.8966137581754715e-18);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = v0 * v3;
+        let v5: Dd = v3.powi(3);
+        let v6: Dd = v0 * v5;
+        let v7: Dd = Dd::new(1.0, 0.0);
+        let v8: Dd = v3.square();
+        let v9: Dd = v7 + v8;
+        let v10: Dd = v0 * v3 * v9;
+        let v11: Dd = v4 - v6 + v10;
+        let v12: Dd = v9.sqrt();
+        let v13: Dd = v12.powi(3);
+        let v14: Dd = Dd::new(0.5, 0.0);
+        let v15: Dd = v2.tan();
+        let v16: Dd = v15.square();
+        let v17: Dd = v14 * v16;
+        let v18: Dd = v7 + v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v13 * v19;
+        let v21: Dd = Dd::new(2.0, 0.0);
+        let v22: Dd = v21 * v8 * v13 * v19;
+        let v23: Dd = v3.powi(4);
+        let v24: Dd = v23 * v13 * v19;
+        let v25: Dd = v20 + v22 + v24;
+        let v26: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+        let v27: Dd = v26 * v3;
+        let v28: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+        let v29: Dd = v28 * v5;
+        let v30: Dd = v3.powi(5);
+        let v31: Dd = v26 * v30;
+        let v32: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v33: Dd = v32 * v13 * v19;
+        let v34: Dd = v32 * v8 * v13 * v19;
+        let v35: Dd = v27 + v29 + v31 + v33 - v34;
+        let v36: Dd = v11 * v25;
+        let v37: Dd = v13 * v35;
+        let v38: Dd = v36 / v37;
+        let v39: Dd = v2.sin();
+        let v40: Dd = v39 * v25;
+        let v41: Dd = v12 * v35;
+        let v42: Dd = v40 / v41;
+        let v43: Dd = -v42;
+        return [v38.to_f64(), v43.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v2.cos();
+        let v6: Dd = v5.square();
+        let v7: Dd = v4 + v6;
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = v3 / v8;
+        let v10: Dd = Dd::new(3.4915966579115247e-78, 1.5411330994494384e-94);
+        let v11: Dd = Dd::new(0.5, 0.0);
+        let v12: Dd = v2.tan();
+        let v13: Dd = v12.square();
+        let v14: Dd = v11 * v13;
+        let v15: Dd = v4 + v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v3 * v16;
+        let v18: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v19: Dd = v18 * v8;
+        let v20: Dd = v17 - v19;
+        let v21: Dd = v10 * v20;
+        let v22: Dd = v8 * v16;
+        let v23: Dd = v21 / v22;
+        return [v9.to_f64(), v23.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1829,6 +2380,85 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(-0.45015815807855303, -6.8966137581754715e-18);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.cos();
+        let v4: Dd = v0 * v3;
+        let v5: Dd = v3.powi(3);
+        let v6: Dd = v0 * v5;
+        let v7: Dd = Dd::new(1.0, 0.0);
+        let v8: Dd = v3.square();
+        let v9: Dd = v7 + v8;
+        let v10: Dd = v0 * v3 * v9;
+        let v11: Dd = v4 - v6 + v10;
+        let v12: Dd = v9.sqrt();
+        let v13: Dd = v12.powi(3);
+        let v14: Dd = Dd::new(0.5, 0.0);
+        let v15: Dd = v2.tan();
+        let v16: Dd = v15.square();
+        let v17: Dd = v14 * v16;
+        let v18: Dd = v7 + v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v13 * v19;
+        let v21: Dd = Dd::new(2.0, 0.0);
+        let v22: Dd = v21 * v8 * v13 * v19;
+        let v23: Dd = v3.powi(4);
+        let v24: Dd = v23 * v13 * v19;
+        let v25: Dd = v20 + v22 + v24;
+        let v26: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+        let v27: Dd = v26 * v3;
+        let v28: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+        let v29: Dd = v28 * v5;
+        let v30: Dd = v3.powi(5);
+        let v31: Dd = v26 * v30;
+        let v32: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v33: Dd = v32 * v13 * v19;
+        let v34: Dd = v32 * v8 * v13 * v19;
+        let v35: Dd = v27 + v29 + v31 + v33 - v34;
+        let v36: Dd = v11 * v25;
+        let v37: Dd = v13 * v35;
+        let v38: Dd = v36 / v37;
+        let v39: Dd = v2.sin();
+        let v40: Dd = v39 * v25;
+        let v41: Dd = v12 * v35;
+        let v42: Dd = v40 / v41;
+        let v43: Dd = -v42;
+        return [v38.to_f64(), v43.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = v2.sin();
+        let v4: Dd = Dd::new(1.0, 0.0);
+        let v5: Dd = v2.cos();
+        let v6: Dd = v5.square();
+        let v7: Dd = v4 + v6;
+        let v8: Dd = v7.sqrt();
+        let v9: Dd = v3 / v8;
+        let v10: Dd = Dd::new(3.4915966579115247e-78, 1.5411330994494384e-94);
+        let v11: Dd = Dd::new(0.5, 0.0);
+        let v12: Dd = v2.tan();
+        let v13: Dd = v12.square();
+        let v14: Dd = v11 * v13;
+        let v15: Dd = v4 + v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v3 * v16;
+        let v18: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v19: Dd = v18 * v8;
+        let v20: Dd = v17 - v19;
+        let v21: Dd = v10 * v20;
+        let v22: Dd = v8 * v16;
+        let v23: Dd = v21 / v22;
+        return [v9.to_f64(), v23.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1923,6 +2553,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.1107207345395915];
+    }
+    if t == 1.0 {
+        return [2.221441469079183];
+    }
     let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: Dd = Dd::from_f64(t);
@@ -1976,6 +2612,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.0, 2.221441469079183];
+    }
+    if t == 1.0 {
+        return [f64::INFINITY, 4.442882938158366];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.5, 0.0);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1986,7 +2628,7 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v7: Dd = v1 * v6;
     let v8: Dd = v0 + v7;
     let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v10: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
     let v11: Dd = v4.sin();
     let v12: Dd = v4.cos();
     let v13: Dd = v12.square();
@@ -1994,41 +2636,52 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v15: Dd = v14.sqrt();
     let v16: Dd = v15.powi(5);
     let v17: Dd = v10 * v11 * v12 * v16;
-    let v18: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v19: Dd = v18 * v11 * v9;
-    let v20: Dd = v18 * v11 * v13 * v9;
-    let v21: Dd = v12.powi(4);
-    let v22: Dd = v18 * v11 * v21 * v9;
-    let v23: Dd = v12.powi(6);
-    let v24: Dd = v18 * v11 * v23 * v9;
-    let v25: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v26: Dd = v25 * v11 * v14 * v9;
-    let v27: Dd = v18 * v11 * v13 * v14 * v9;
-    let v28: Dd = v25 * v11 * v21 * v14 * v9;
-    let v29: Dd = v17 + v19 + v20 - v22 - v24 - v26 - v27 - v28;
-    let v30: Dd = v16 * v9;
-    let v31: Dd = Dd::new(2.0, 0.0);
-    let v32: Dd = v31 * v13 * v16 * v9;
-    let v33: Dd = v21 * v16 * v9;
-    let v34: Dd = v30 + v32 + v33;
-    let v35: Dd = v9 * v29;
-    let v36: Dd = v35 / v34;
-    let v37: Dd = v10 * v12;
-    let v38: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v39: Dd = v12.powi(3);
-    let v40: Dd = v38 * v39;
-    let v41: Dd = v12.powi(5);
-    let v42: Dd = v10 * v41;
-    let v43: Dd = v15.powi(3);
-    let v44: Dd = v18 * v43 * v9;
-    let v45: Dd = v18 * v13 * v43 * v9;
-    let v46: Dd = v37 + v40 + v42 + v44 - v45;
-    let v47: Dd = v43 * v9;
-    let v48: Dd = v31 * v13 * v43 * v9;
-    let v49: Dd = v21 * v43 * v9;
-    let v50: Dd = v47 + v48 + v49;
-    let v51: Dd = v46 / v50;
-    [v36.to_f64(), v51.to_f64()]
+    let v18: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v19: Dd = v18 * v11 * v12 * v6 * v16;
+    let v20: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v21: Dd = v20 * v11 * v9;
+    let v22: Dd = v20 * v11 * v13 * v9;
+    let v23: Dd = v12.powi(4);
+    let v24: Dd = v20 * v11 * v23 * v9;
+    let v25: Dd = v12.powi(6);
+    let v26: Dd = v20 * v11 * v25 * v9;
+    let v27: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v28: Dd = v27 * v11 * v6 * v9;
+    let v29: Dd = v27 * v11 * v13 * v6 * v9;
+    let v30: Dd = v27 * v11 * v23 * v6 * v9;
+    let v31: Dd = v27 * v11 * v25 * v6 * v9;
+    let v32: Dd = v20 * v11 * v14 * v9;
+    let v33: Dd = Dd::new(8.885765876316732, 2.90454786245217e-16);
+    let v34: Dd = v33 * v11 * v13 * v14 * v9;
+    let v35: Dd = v20 * v11 * v23 * v14 * v9;
+    let v36: Dd = v17 + v19 + v21 + v22 - v24 - v26 + v28 + v29 - v30 - v31 - v32 - v34
+        - v35;
+    let v37: Dd = Dd::new(2.0, 0.0);
+    let v38: Dd = v37 * v16 * v9;
+    let v39: Dd = Dd::new(4.0, 0.0);
+    let v40: Dd = v39 * v13 * v16 * v9;
+    let v41: Dd = v37 * v23 * v16 * v9;
+    let v42: Dd = v6 * v16 * v9;
+    let v43: Dd = v37 * v13 * v6 * v16 * v9;
+    let v44: Dd = v23 * v6 * v16 * v9;
+    let v45: Dd = v38 + v40 + v41 + v42 + v43 + v44;
+    let v46: Dd = v9 * v36;
+    let v47: Dd = v46 / v45;
+    let v48: Dd = v18 * v12;
+    let v49: Dd = v12.powi(3);
+    let v50: Dd = v10 * v49;
+    let v51: Dd = v12.powi(5);
+    let v52: Dd = v18 * v51;
+    let v53: Dd = v15.powi(3);
+    let v54: Dd = v20 * v53 * v9;
+    let v55: Dd = v20 * v13 * v53 * v9;
+    let v56: Dd = v48 + v50 + v52 + v54 - v55;
+    let v57: Dd = v53 * v9;
+    let v58: Dd = v37 * v13 * v53 * v9;
+    let v59: Dd = v23 * v53 * v9;
+    let v60: Dd = v57 + v58 + v59;
+    let v61: Dd = v56 / v60;
+    [v47.to_f64(), v61.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2047,76 +2700,84 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v7: Dd = v3 - v5 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = v5 - v3;
+        return [v8.to_f64(), v9.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v7: Dd = v3 - v5 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = v5 - v3;
+        return [v8.to_f64(), v9.to_f64()];
+    }
+    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v4.sin();
-    let v13: Dd = v4.cos();
-    let v14: Dd = v13.square();
-    let v15: Dd = v0 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v16.powi(5);
-    let v18: Dd = v10 * v11 * v12 * v13 * v17;
-    let v19: Dd = v10 * v3 * v12 * v13 * v17;
-    let v20: Dd = Dd::new(2.0, 0.0);
-    let v21: Dd = v20 * v14 * v17;
-    let v22: Dd = v13.powi(4);
-    let v23: Dd = v22 * v17;
-    let v24: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v25: Dd = v24 * v3 * v12 * v9;
-    let v26: Dd = v24 * v11 * v12 * v9;
-    let v27: Dd = v24 * v3 * v12 * v14 * v9;
-    let v28: Dd = v24 * v11 * v12 * v14 * v9;
-    let v29: Dd = v24 * v3 * v12 * v22 * v9;
-    let v30: Dd = v24 * v11 * v12 * v22 * v9;
-    let v31: Dd = v13.powi(6);
-    let v32: Dd = v24 * v3 * v12 * v31 * v9;
-    let v33: Dd = v24 * v11 * v12 * v31 * v9;
-    let v34: Dd = v24 * v3 * v12 * v15 * v9;
-    let v35: Dd = v24 * v11 * v12 * v15 * v9;
-    let v36: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v37: Dd = v36 * v3 * v12 * v14 * v15 * v9;
-    let v38: Dd = v36 * v11 * v12 * v14 * v15 * v9;
-    let v39: Dd = v24 * v3 * v12 * v22 * v15 * v9;
-    let v40: Dd = v24 * v11 * v12 * v22 * v15 * v9;
-    let v41: Dd = v18 - v19 + v21 + v23 - v25 + v26 - v27 + v28 + v29 - v30 + v32 - v33
-        + v34 - v35 + v37 - v38 + v39 - v40 + v17;
-    let v42: Dd = v17 * v9;
-    let v43: Dd = v20 * v14 * v17 * v9;
-    let v44: Dd = v22 * v17 * v9;
-    let v45: Dd = v42 + v43 + v44;
-    let v46: Dd = v9 * v41;
-    let v47: Dd = v46 / v45;
-    let v48: Dd = v10 * v11 * v13;
-    let v49: Dd = v10 * v3 * v13;
-    let v50: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v51: Dd = v13.powi(3);
-    let v52: Dd = v50 * v3 * v51;
-    let v53: Dd = v50 * v11 * v51;
-    let v54: Dd = v13.powi(5);
-    let v55: Dd = v10 * v3 * v54;
-    let v56: Dd = v10 * v11 * v54;
-    let v57: Dd = v16.powi(3);
-    let v58: Dd = v24 * v3 * v57 * v9;
-    let v59: Dd = v24 * v11 * v57 * v9;
-    let v60: Dd = v24 * v3 * v14 * v57 * v9;
-    let v61: Dd = v24 * v11 * v14 * v57 * v9;
-    let v62: Dd = v48 - v49 - v52 + v53 - v55 + v56 - v58 + v59 + v60 - v61;
-    let v63: Dd = v57 * v9;
-    let v64: Dd = v20 * v14 * v57 * v9;
-    let v65: Dd = v22 * v57 * v9;
-    let v66: Dd = v63 + v64 + v65;
-    let v67: Dd = v62 / v66;
-    [v47.to_f64(), v67.to_f64()]
+    let v3: Dd = v2 * v1;
+    let v4: Dd = v3.sin();
+    let v5: Dd = v0 * v1 * v4;
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6 * v4;
+    let v8: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v9: Dd = v3.cos();
+    let v10: Dd = v9.square();
+    let v11: Dd = v8 * v1 * v4 * v10;
+    let v12: Dd = v8 * v6 * v4 * v10;
+    let v13: Dd = v9.powi(4);
+    let v14: Dd = v0 * v1 * v4 * v13;
+    let v15: Dd = v0 * v6 * v4 * v13;
+    let v16: Dd = Dd::new(1.0, 0.0);
+    let v17: Dd = v16 + v10;
+    let v18: Dd = v17.sqrt();
+    let v19: Dd = v18.powi(3);
+    let v20: Dd = Dd::new(0.5, 0.0);
+    let v21: Dd = v3.tan();
+    let v22: Dd = v21.square();
+    let v23: Dd = v20 * v22;
+    let v24: Dd = v16 + v23;
+    let v25: Dd = v24.sqrt();
+    let v26: Dd = v19 * v25;
+    let v27: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v28: Dd = v27 * v1 * v4 * v9 * v19 * v25;
+    let v29: Dd = v27 * v6 * v4 * v9 * v19 * v25;
+    let v30: Dd = Dd::new(2.0, 0.0);
+    let v31: Dd = v30 * v10 * v19 * v25;
+    let v32: Dd = v13 * v19 * v25;
+    let v33: Dd = v5 - v7 + v11 - v12 + v14 - v15 + v26 - v28 + v29 + v31 + v32;
+    let v34: Dd = v26 + v31 + v32;
+    let v35: Dd = v33 / v34;
+    let v36: Dd = v27 * v6 * v9;
+    let v37: Dd = v27 * v1 * v9;
+    let v38: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v39: Dd = v9.powi(3);
+    let v40: Dd = v38 * v1 * v39;
+    let v41: Dd = v38 * v6 * v39;
+    let v42: Dd = v9.powi(5);
+    let v43: Dd = v27 * v1 * v42;
+    let v44: Dd = v27 * v6 * v42;
+    let v45: Dd = v0 * v1 * v19 * v25;
+    let v46: Dd = v0 * v6 * v19 * v25;
+    let v47: Dd = v0 * v1 * v10 * v19 * v25;
+    let v48: Dd = v0 * v6 * v10 * v19 * v25;
+    let v49: Dd = v36 - v37 - v40 + v41 - v43 + v44 - v45 + v46 + v47 - v48;
+    let v50: Dd = v49 / v34;
+    [v35.to_f64(), v50.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2163,7 +2824,7 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v7: Dd = v1 * v6;
     let v8: Dd = v0 + v7;
     let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v10: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
     let v11: Dd = Dd::from_f64(t_next);
     let v12: Dd = v4.sin();
     let v13: Dd = v4.cos();
@@ -2173,65 +2834,85 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v17: Dd = v16.powi(5);
     let v18: Dd = v10 * v11 * v12 * v13 * v17;
     let v19: Dd = v10 * v3 * v12 * v13 * v17;
-    let v20: Dd = Dd::new(2.0, 0.0);
+    let v20: Dd = Dd::new(4.0, 0.0);
     let v21: Dd = v20 * v14 * v17;
-    let v22: Dd = v13.powi(4);
-    let v23: Dd = v22 * v17;
-    let v24: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: Dd = v24 * v3 * v12 * v9;
-    let v26: Dd = v24 * v11 * v12 * v9;
-    let v27: Dd = v24 * v3 * v12 * v14 * v9;
-    let v28: Dd = v24 * v11 * v12 * v14 * v9;
-    let v29: Dd = v24 * v3 * v12 * v22 * v9;
-    let v30: Dd = v24 * v11 * v12 * v22 * v9;
-    let v31: Dd = v13.powi(6);
-    let v32: Dd = v24 * v3 * v12 * v31 * v9;
-    let v33: Dd = v24 * v11 * v12 * v31 * v9;
-    let v34: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v35: Dd = v34 * v3 * v12 * v15 * v9;
-    let v36: Dd = v34 * v11 * v12 * v15 * v9;
-    let v37: Dd = v24 * v3 * v12 * v14 * v15 * v9;
-    let v38: Dd = v24 * v11 * v12 * v14 * v15 * v9;
-    let v39: Dd = v34 * v3 * v12 * v22 * v15 * v9;
-    let v40: Dd = v34 * v11 * v12 * v22 * v15 * v9;
-    let v41: Dd = v18 - v19 + v21 + v23 - v25 + v26 - v27 + v28 + v29 - v30 + v32 - v33
-        + v35 - v36 + v37 - v38 + v39 - v40 + v17;
-    let v42: Dd = v17 * v9;
-    let v43: Dd = v20 * v14 * v17 * v9;
-    let v44: Dd = v22 * v17 * v9;
-    let v45: Dd = v42 + v43 + v44;
-    let v46: Dd = v9 * v41;
-    let v47: Dd = v46 / v45;
-    let v48: Dd = v10 * v11 * v13;
-    let v49: Dd = v10 * v3 * v13;
-    let v50: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v51: Dd = v13.powi(3);
-    let v52: Dd = v50 * v3 * v51;
-    let v53: Dd = v50 * v11 * v51;
-    let v54: Dd = v13.powi(5);
-    let v55: Dd = v10 * v3 * v54;
-    let v56: Dd = v10 * v11 * v54;
-    let v57: Dd = v16.powi(3);
-    let v58: Dd = v24 * v3 * v57 * v9;
-    let v59: Dd = v24 * v11 * v57 * v9;
-    let v60: Dd = v24 * v3 * v14 * v57 * v9;
-    let v61: Dd = v24 * v11 * v14 * v57 * v9;
-    let v62: Dd = v48 - v49 - v52 + v53 - v55 + v56 - v58 + v59 + v60 - v61;
-    let v63: Dd = v57 * v9;
-    let v64: Dd = v20 * v14 * v57 * v9;
-    let v65: Dd = v22 * v57 * v9;
-    let v66: Dd = v63 + v64 + v65;
-    let v67: Dd = v62 / v66;
-    let v68: Dd = v11 - v3;
-    let v69: Dd = v68.abs();
-    let v70: Dd = v69.sqrt();
-    let v71: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v72: Dd = v13 + v51;
-    let v73: Dd = v71 * v12;
-    let v74: Dd = v73 / v72;
-    let v75: Dd = v74.sqrt();
-    let v76: Dd = v70 * v75;
-    [v47.to_f64(), v67.to_f64(), v76.to_f64()]
+    let v22: Dd = Dd::new(2.0, 0.0);
+    let v23: Dd = v13.powi(4);
+    let v24: Dd = v22 * v23 * v17;
+    let v25: Dd = v6 * v17;
+    let v26: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
+    let v27: Dd = v26 * v3 * v12 * v13 * v6 * v17;
+    let v28: Dd = v26 * v11 * v12 * v13 * v6 * v17;
+    let v29: Dd = v22 * v14 * v6 * v17;
+    let v30: Dd = v23 * v6 * v17;
+    let v31: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
+    let v32: Dd = v31 * v3 * v12 * v9;
+    let v33: Dd = v31 * v11 * v12 * v9;
+    let v34: Dd = v31 * v3 * v12 * v14 * v9;
+    let v35: Dd = v31 * v11 * v12 * v14 * v9;
+    let v36: Dd = v31 * v3 * v12 * v23 * v9;
+    let v37: Dd = v31 * v11 * v12 * v23 * v9;
+    let v38: Dd = v13.powi(6);
+    let v39: Dd = v31 * v3 * v12 * v38 * v9;
+    let v40: Dd = v31 * v11 * v12 * v38 * v9;
+    let v41: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
+    let v42: Dd = v41 * v3 * v12 * v6 * v9;
+    let v43: Dd = v41 * v11 * v12 * v6 * v9;
+    let v44: Dd = v41 * v3 * v12 * v14 * v6 * v9;
+    let v45: Dd = v41 * v11 * v12 * v14 * v6 * v9;
+    let v46: Dd = v41 * v3 * v12 * v23 * v6 * v9;
+    let v47: Dd = v41 * v11 * v12 * v23 * v6 * v9;
+    let v48: Dd = v41 * v3 * v12 * v38 * v6 * v9;
+    let v49: Dd = v41 * v11 * v12 * v38 * v6 * v9;
+    let v50: Dd = v31 * v3 * v12 * v15 * v9;
+    let v51: Dd = v31 * v11 * v12 * v15 * v9;
+    let v52: Dd = Dd::new(8.885765876316732, 2.90454786245217e-16);
+    let v53: Dd = v52 * v3 * v12 * v14 * v15 * v9;
+    let v54: Dd = v52 * v11 * v12 * v14 * v15 * v9;
+    let v55: Dd = v31 * v3 * v12 * v23 * v15 * v9;
+    let v56: Dd = v31 * v11 * v12 * v23 * v15 * v9;
+    let v57: Dd = v22 * v17;
+    let v58: Dd = v18 - v19 + v21 + v24 + v25 - v27 + v28 + v29 + v30 - v32 + v33 - v34
+        + v35 + v36 - v37 + v39 - v40 - v42 + v43 - v44 + v45 + v46 - v47 + v48 - v49
+        + v50 - v51 + v53 - v54 + v55 - v56 + v57;
+    let v59: Dd = v22 * v17 * v9;
+    let v60: Dd = v20 * v14 * v17 * v9;
+    let v61: Dd = v22 * v23 * v17 * v9;
+    let v62: Dd = v6 * v17 * v9;
+    let v63: Dd = v22 * v14 * v6 * v17 * v9;
+    let v64: Dd = v23 * v6 * v17 * v9;
+    let v65: Dd = v59 + v60 + v61 + v62 + v63 + v64;
+    let v66: Dd = v9 * v58;
+    let v67: Dd = v66 / v65;
+    let v68: Dd = v26 * v11 * v13;
+    let v69: Dd = v26 * v3 * v13;
+    let v70: Dd = v13.powi(3);
+    let v71: Dd = v10 * v3 * v70;
+    let v72: Dd = v10 * v11 * v70;
+    let v73: Dd = v13.powi(5);
+    let v74: Dd = v26 * v3 * v73;
+    let v75: Dd = v26 * v11 * v73;
+    let v76: Dd = v16.powi(3);
+    let v77: Dd = v31 * v3 * v76 * v9;
+    let v78: Dd = v31 * v11 * v76 * v9;
+    let v79: Dd = v31 * v3 * v14 * v76 * v9;
+    let v80: Dd = v31 * v11 * v14 * v76 * v9;
+    let v81: Dd = v68 - v69 - v71 + v72 - v74 + v75 - v77 + v78 + v79 - v80;
+    let v82: Dd = v76 * v9;
+    let v83: Dd = v22 * v14 * v76 * v9;
+    let v84: Dd = v23 * v76 * v9;
+    let v85: Dd = v82 + v83 + v84;
+    let v86: Dd = v81 / v85;
+    let v87: Dd = v11 - v3;
+    let v88: Dd = v87.abs();
+    let v89: Dd = v88.sqrt();
+    let v90: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
+    let v91: Dd = v13 + v70;
+    let v92: Dd = v90 * v12;
+    let v93: Dd = v92 / v91;
+    let v94: Dd = v93.sqrt();
+    let v95: Dd = v89 * v94;
+    [v67.to_f64(), v86.to_f64(), v95.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2275,48 +2956,99 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v5.square();
+        let v7: Dd = v1 * v6;
+        let v8: Dd = v0 + v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = v0 / v9;
+        let v11: Dd = v4.sin();
+        let v12: Dd = v4.cos();
+        let v13: Dd = v12.square();
+        let v14: Dd = v0 + v13;
+        let v15: Dd = v14.sqrt();
+        let v16: Dd = v11 / v15;
+        let v17: Dd = -v16;
+        return [v10.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.sin();
+        let v6: Dd = Dd::new(1.0, 0.0);
+        let v7: Dd = Dd::new(0.5, 0.0);
+        let v8: Dd = v4.tan();
+        let v9: Dd = v8.square();
+        let v10: Dd = v7 * v9;
+        let v11: Dd = v6 + v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v1 * v5 * v12;
+        let v14: Dd = v4.cos();
+        let v15: Dd = v14.square();
+        let v16: Dd = v6 + v15;
+        let v17: Dd = v16.sqrt();
+        let v18: Dd = v13 + v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v17 * v12;
+        let v21: Dd = v19 / v20;
+        let v22: Dd = v5 * v12;
+        let v23: Dd = v1 * v17;
+        let v24: Dd = v22 - v23;
+        let v25: Dd = v0 * v24;
+        let v26: Dd = v25 / v20;
+        return [v21.to_f64(), v26.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(2.0, 0.0);
-    let v11: Dd = v4.cos();
-    let v12: Dd = v11.square();
-    let v13: Dd = v0 + v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = Dd::from_f64(t_next);
-    let v16: Dd = v2 * v15;
-    let v17: Dd = v16.cos();
-    let v18: Dd = v17.square();
-    let v19: Dd = v0 + v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v10 * v12 * v14 * v20 * v9;
-    let v22: Dd = v4.sin();
-    let v23: Dd = v16.sin();
-    let v24: Dd = v16.tan();
-    let v25: Dd = v24.square();
-    let v26: Dd = v1 * v25;
-    let v27: Dd = v0 + v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v22 * v23 * v28;
-    let v30: Dd = v22 * v23 * v12 * v28;
-    let v31: Dd = v21 + v29 + v30;
-    let v32: Dd = v14 * v20 * v9 * v28;
-    let v33: Dd = v12 * v14 * v20 * v9 * v28;
-    let v34: Dd = v32 + v33;
-    let v35: Dd = v9 * v31;
-    let v36: Dd = v35 / v34;
-    let v37: Dd = v23 * v14 * v28;
-    let v38: Dd = v22 * v20 * v9;
-    let v39: Dd = v37 - v38;
-    let v40: Dd = v39 / v32;
-    [v36.to_f64(), v40.to_f64()]
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.cos();
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 + v5;
+    let v7: Dd = v6.sqrt();
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v9.cos();
+    let v11: Dd = v10.square();
+    let v12: Dd = v0 + v11;
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = v7 * v13;
+    let v15: Dd = v3.sin();
+    let v16: Dd = v9.sin();
+    let v17: Dd = Dd::new(0.5, 0.0);
+    let v18: Dd = v3.tan();
+    let v19: Dd = v18.square();
+    let v20: Dd = v17 * v19;
+    let v21: Dd = v0 + v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v9.tan();
+    let v24: Dd = v23.square();
+    let v25: Dd = v17 * v24;
+    let v26: Dd = v0 + v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v15 * v16 * v22 * v27;
+    let v29: Dd = v14 + v28;
+    let v30: Dd = v7 * v13 * v22 * v27;
+    let v31: Dd = v29 / v30;
+    let v32: Dd = v16 * v7 * v27;
+    let v33: Dd = v15 * v13 * v22;
+    let v34: Dd = v32 - v33;
+    let v35: Dd = v34 / v30;
+    [v31.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2353,48 +3085,99 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: Dd = Dd::new(-1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.5, 0.0);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.tan();
+        let v6: Dd = v5.square();
+        let v7: Dd = v1 * v6;
+        let v8: Dd = v0 + v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = v0 / v9;
+        let v11: Dd = v4.sin();
+        let v12: Dd = v4.cos();
+        let v13: Dd = v12.square();
+        let v14: Dd = v0 + v13;
+        let v15: Dd = v14.sqrt();
+        let v16: Dd = v11 / v15;
+        let v17: Dd = -v16;
+        return [v10.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v4.sin();
+        let v6: Dd = Dd::new(1.0, 0.0);
+        let v7: Dd = Dd::new(0.5, 0.0);
+        let v8: Dd = v4.tan();
+        let v9: Dd = v8.square();
+        let v10: Dd = v7 * v9;
+        let v11: Dd = v6 + v10;
+        let v12: Dd = v11.sqrt();
+        let v13: Dd = v1 * v5 * v12;
+        let v14: Dd = v4.cos();
+        let v15: Dd = v14.square();
+        let v16: Dd = v6 + v15;
+        let v17: Dd = v16.sqrt();
+        let v18: Dd = v13 + v17;
+        let v19: Dd = v0 * v18;
+        let v20: Dd = v17 * v12;
+        let v21: Dd = v19 / v20;
+        let v22: Dd = v5 * v12;
+        let v23: Dd = v1 * v17;
+        let v24: Dd = v22 - v23;
+        let v25: Dd = v0 * v24;
+        let v26: Dd = v25 / v20;
+        return [v21.to_f64(), v26.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(2.0, 0.0);
-    let v11: Dd = v4.cos();
-    let v12: Dd = v11.square();
-    let v13: Dd = v0 + v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = Dd::from_f64(t_next);
-    let v16: Dd = v2 * v15;
-    let v17: Dd = v16.cos();
-    let v18: Dd = v17.square();
-    let v19: Dd = v0 + v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v10 * v12 * v14 * v20 * v9;
-    let v22: Dd = v4.sin();
-    let v23: Dd = v16.sin();
-    let v24: Dd = v16.tan();
-    let v25: Dd = v24.square();
-    let v26: Dd = v1 * v25;
-    let v27: Dd = v0 + v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v22 * v23 * v28;
-    let v30: Dd = v22 * v23 * v12 * v28;
-    let v31: Dd = v21 + v29 + v30;
-    let v32: Dd = v14 * v20 * v9 * v28;
-    let v33: Dd = v12 * v14 * v20 * v9 * v28;
-    let v34: Dd = v32 + v33;
-    let v35: Dd = v9 * v31;
-    let v36: Dd = v35 / v34;
-    let v37: Dd = v23 * v14 * v28;
-    let v38: Dd = v22 * v20 * v9;
-    let v39: Dd = v37 - v38;
-    let v40: Dd = v39 / v32;
-    [v36.to_f64(), v40.to_f64()]
+    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3.cos();
+    let v5: Dd = v4.square();
+    let v6: Dd = v0 + v5;
+    let v7: Dd = v6.sqrt();
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v1 * v8;
+    let v10: Dd = v9.cos();
+    let v11: Dd = v10.square();
+    let v12: Dd = v0 + v11;
+    let v13: Dd = v12.sqrt();
+    let v14: Dd = v7 * v13;
+    let v15: Dd = v3.sin();
+    let v16: Dd = v9.sin();
+    let v17: Dd = Dd::new(0.5, 0.0);
+    let v18: Dd = v3.tan();
+    let v19: Dd = v18.square();
+    let v20: Dd = v17 * v19;
+    let v21: Dd = v0 + v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v9.tan();
+    let v24: Dd = v23.square();
+    let v25: Dd = v17 * v24;
+    let v26: Dd = v0 + v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v15 * v16 * v22 * v27;
+    let v29: Dd = v14 + v28;
+    let v30: Dd = v7 * v13 * v22 * v27;
+    let v31: Dd = v29 / v30;
+    let v32: Dd = v16 * v7 * v27;
+    let v33: Dd = v15 * v13 * v22;
+    let v34: Dd = v32 - v33;
+    let v35: Dd = v34 / v30;
+    [v31.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///

@@ -20,6 +20,12 @@ pub const PROCESS: &str = "ve";
 /// ```
 #[allow(unused_variables)]
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     v0.to_f64()
 }
@@ -29,6 +35,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \frac{5000^{t}}{100}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.01;
+    }
+    if t == 1.0 {
+        return 50.0;
+    }
     let v0: Dd = Dd::new(0.01, -2.0816681711721684e-19);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -44,6 +56,12 @@ pub fn sigma(t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 1.0;
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     v0.to_f64()
 }
@@ -54,6 +72,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 0.0;
+    }
     let v0: Dd = Dd::new(0.0, 0.0);
     v0.to_f64()
 }
@@ -63,6 +87,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{5000^{2\,t}\,\log\left(5000\right)}{5000}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0017034386382832475;
+    }
+    if t == 1.0 {
+        return 42585.965957081185;
+    }
     let v0: Dd = Dd::new(0.0017034386382832475, 4.541262869682912e-21);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -79,6 +109,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \frac{\sqrt{2} \cdot 5000^{t}\,\sqrt{\log\left(5000\right)}}{100}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0412727348049926;
+    }
+    if t == 1.0 {
+        return 206.363674024963;
+    }
     let v0: Dd = Dd::new(0.0412727348049926, 4.194934498663989e-19);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -93,6 +129,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(100 \cdot 5000^{-t}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return 4.605170185988092;
+    }
+    if t == 1.0 {
+        return -3.912023005428146;
+    }
     let v0: Dd = Dd::new(4.605170185988092, -4.3415124467644987e-16);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -110,6 +152,12 @@ pub fn lambda(t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return -8.517193191416238;
+    }
+    if t == 1.0 {
+        return -8.517193191416238;
+    }
     let v0: Dd = Dd::new(-8.517193191416238, 7.804706550288471e-16);
     v0.to_f64()
 }
@@ -119,6 +167,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(100 \cdot 5000^{-t}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return 9.210340371976184;
+    }
+    if t == 1.0 {
+        return -7.824046010856292;
+    }
     let v0: Dd = Dd::new(9.210340371976184, -8.683024893528997e-16);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -137,6 +191,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = 10000 \cdot 5000^{-2\,t}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return 10000.0;
+    }
+    if t == 1.0 {
+        return 0.0004;
+    }
     let v0: Dd = Dd::new(10000.0, 0.0);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::new(-2.0, 0.0);
@@ -153,6 +213,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{5000^{t}}{100}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.01;
+    }
+    if t == 1.0 {
+        return 50.0;
+    }
     let v0: Dd = Dd::new(0.01, -2.0816681711721684e-19);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -169,6 +235,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{10000}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [-0.0008517193191416237];
+    }
+    if t == 1.0 {
+        return [-21292.982978540593];
+    }
     let v0: Dd = Dd::new(-0.0008517193191416237, -2.270631434841456e-21);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -197,6 +269,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{5000}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [-0.0017034386382832475];
+    }
+    if t == 1.0 {
+        return [-42585.965957081185];
+    }
     let v0: Dd = Dd::new(-0.0017034386382832475, -4.541262869682912e-21);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::new(2.0, 0.0);
@@ -225,6 +303,26 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(21292.982978540593, 8.270454592498739e-13);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(21292.982978540593, 8.270454592498739e-13);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.0008517193191416237, 2.270631434841456e-21);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -274,6 +372,36 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(42585.965957081185, 1.6540909184997478e-12);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v8: Dd = v4 - v2;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(42585.965957081185, 1.6540909184997478e-12);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v8: Dd = v4 - v2;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.0017034386382832475, 4.541262869682912e-21);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -343,6 +471,39 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2499.5, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.0001, -4.79217360238593e-21);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::new(2.0, 0.0);
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v5 * v2;
+        let v7: Dd = v6.exp();
+        let v8: Dd = v1 * v7;
+        let v9: Dd = v4 * v2;
+        let v10: Dd = v9.exp();
+        let v11: Dd = v1 * v10;
+        let v12: Dd = v8 - v11;
+        return [v0.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2500.0, 0.0);
+        let v2: Dd = Dd::new(0.5, 0.0);
+        let v3: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v4 * v3;
+        let v6: Dd = v5.exp();
+        let v7: Dd = v2 * v6;
+        let v8: Dd = v1 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.0001, -4.79217360238593e-21);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -395,6 +556,39 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2499.5, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.0001, -4.79217360238593e-21);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::new(2.0, 0.0);
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = v5 * v2;
+        let v7: Dd = v6.exp();
+        let v8: Dd = v1 * v7;
+        let v9: Dd = v4 * v2;
+        let v10: Dd = v9.exp();
+        let v11: Dd = v1 * v10;
+        let v12: Dd = v8 - v11;
+        return [v0.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2500.0, 0.0);
+        let v2: Dd = Dd::new(0.5, 0.0);
+        let v3: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v4 * v3;
+        let v6: Dd = v5.exp();
+        let v7: Dd = v2 * v6;
+        let v8: Dd = v1 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.0001, -4.79217360238593e-21);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -447,6 +641,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{100}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [0.08517193191416238];
+    }
+    if t == 1.0 {
+        return [425.85965957081186];
+    }
     let v0: Dd = Dd::new(0.08517193191416238, -2.808702939475267e-18);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -473,6 +673,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{50}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [0.17034386382832475];
+    }
+    if t == 1.0 {
+        return [851.7193191416237];
+    }
     let v0: Dd = Dd::new(0.17034386382832475, -5.617405878950534e-18);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -499,6 +705,26 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(425.85965957081186, 1.4267172430565157e-14);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(425.85965957081186, 1.4267172430565157e-14);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.08517193191416238, -2.808702939475267e-18);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -546,6 +772,36 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(851.7193191416237, 2.8534344861130314e-14);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(851.7193191416237, 2.8534344861130314e-14);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.17034386382832475, -5.617405878950534e-18);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -605,6 +861,34 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-49.99, 1.9895196601282807e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v3 * v2;
+        let v5: Dd = v4.exp();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v1 - v6;
+        return [v0.to_f64(), v7.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v3 * v2;
+        let v5: Dd = v4.exp();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = Dd::new(50.0, 0.0);
+        let v8: Dd = v6 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -654,6 +938,34 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-49.99, 1.9895196601282807e-15);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v3 * v2;
+        let v5: Dd = v4.exp();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v1 - v6;
+        return [v0.to_f64(), v7.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v3 * v2;
+        let v5: Dd = v4.exp();
+        let v6: Dd = v1 * v5;
+        let v7: Dd = Dd::new(50.0, 0.0);
+        let v8: Dd = v6 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(0.01, -2.0816681711721684e-19);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -704,6 +1016,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [8.517193191416238, -8.517193191416238];
+    }
+    if t == 1.0 {
+        return [8.517193191416238, -8.517193191416238];
+    }
     let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v1: Dd = Dd::new(-8.517193191416238, 7.804706550288471e-16);
     [v0.to_f64(), v1.to_f64()]
@@ -726,6 +1044,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [17.034386382832476, -17.034386382832476];
+    }
+    if t == 1.0 {
+        return [17.034386382832476, -17.034386382832476];
+    }
     let v0: Dd = Dd::new(17.034386382832476, -1.5609413100576942e-15);
     let v1: Dd = Dd::new(-17.034386382832476, 1.5609413100576942e-15);
     [v0.to_f64(), v1.to_f64()]
@@ -747,6 +1071,28 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        return [v6.to_f64(), v7.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        return [v6.to_f64(), v7.to_f64()];
+    }
     let v0: Dd = Dd::new(100.0, 0.0);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -802,6 +1148,38 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(17.034386382832476, -1.5609413100576942e-15);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        let v8: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v9: Dd = v4 - v2;
+        let v10: Dd = v9.abs();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v8 * v11;
+        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(17.034386382832476, -1.5609413100576942e-15);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5;
+        let v7: Dd = v3 - v5;
+        let v8: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v9: Dd = v4 - v2;
+        let v10: Dd = v9.abs();
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v8 * v11;
+        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
+    }
     let v0: Dd = Dd::new(100.0, 0.0);
     let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -869,6 +1247,37 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0002, -9.58434720477186e-21);
+        let v1: Dd = Dd::new(0.9998, -2.2026824808563105e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        let v3: Dd = v2 * v0;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(100.0, 0.0);
+        let v6: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v7: Dd = v1 * v0;
+        let v8: Dd = v7.exp();
+        let v9: Dd = v6 * v8;
+        let v10: Dd = v9 - v6;
+        let v11: Dd = v5 * v4 * v10;
+        return [v4.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(0.0002, -9.58434720477186e-21);
+        let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v2 * v1;
+        let v4: Dd = v3.exp();
+        let v5: Dd = v0 * v4;
+        let v6: Dd = Dd::new(1.0, 0.0);
+        let v7: Dd = v6 - v5;
+        return [v5.to_f64(), v7.to_f64()];
+    }
     let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
@@ -925,6 +1334,37 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0002, -9.58434720477186e-21);
+        let v1: Dd = Dd::new(0.9998, -2.2026824808563105e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = -v1;
+        let v3: Dd = v2 * v0;
+        let v4: Dd = v3.exp();
+        let v5: Dd = Dd::new(100.0, 0.0);
+        let v6: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v7: Dd = v1 * v0;
+        let v8: Dd = v7.exp();
+        let v9: Dd = v6 * v8;
+        let v10: Dd = v9 - v6;
+        let v11: Dd = v5 * v4 * v10;
+        return [v4.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(0.0002, -9.58434720477186e-21);
+        let v1: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v2 * v1;
+        let v4: Dd = v3.exp();
+        let v5: Dd = v0 * v4;
+        let v6: Dd = Dd::new(1.0, 0.0);
+        let v7: Dd = v6 - v5;
+        return [v5.to_f64(), v7.to_f64()];
+    }
     let v0: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = Dd::from_f64(t);
@@ -982,6 +1422,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1004,6 +1450,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```
 #[allow(unused_variables)]
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [2.0];
+    }
+    if t == 1.0 {
+        return [2.0];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     [v0.to_f64()]
 }
@@ -1066,6 +1518,36 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(2.0, 0.0);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v3 - v5;
+        let v7: Dd = Dd::new(206.363674024963, 6.482848196601363e-15);
+        let v8: Dd = v2 - v4;
+        let v9: Dd = v8.abs();
+        let v10: Dd = v9.sqrt();
+        let v11: Dd = v7 * v10;
+        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(2.0, 0.0);
     let v2: Dd = Dd::from_f64(t_next);
@@ -1125,6 +1607,41 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-0.11738608923507973, -2.4100221038658094e-18);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(11.740957114930959, 8.424674940223702e-16);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = -v3;
+        let v5: Dd = v4 * v2;
+        let v6: Dd = v5.exp();
+        let v7: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v8: Dd = v3 * v2;
+        let v9: Dd = v8.exp();
+        let v10: Dd = v7 * v9;
+        let v11: Dd = v7 - v10;
+        let v12: Dd = v1 * v6 * v11;
+        return [v0.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.002348191422986192, -5.008165916860366e-20);
+        let v2: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v3: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v4 * v3;
+        let v6: Dd = v5.exp();
+        let v7: Dd = v2 * v6;
+        let v8: Dd = Dd::new(50.0, 0.0);
+        let v9: Dd = v7 - v8;
+        let v10: Dd = v1 * v9;
+        return [v0.to_f64(), v10.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(11.740957114930959, 8.424674940223702e-16);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
@@ -1179,6 +1696,41 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(-0.11738608923507973, -2.4100221038658094e-18);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(11.740957114930959, 8.424674940223702e-16);
+        let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = -v3;
+        let v5: Dd = v4 * v2;
+        let v6: Dd = v5.exp();
+        let v7: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v8: Dd = v3 * v2;
+        let v9: Dd = v8.exp();
+        let v10: Dd = v7 * v9;
+        let v11: Dd = v7 - v10;
+        let v12: Dd = v1 * v6 * v11;
+        return [v0.to_f64(), v12.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.002348191422986192, -5.008165916860366e-20);
+        let v2: Dd = Dd::new(0.01, -2.0816681711721684e-19);
+        let v3: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v4 * v3;
+        let v6: Dd = v5.exp();
+        let v7: Dd = v2 * v6;
+        let v8: Dd = Dd::new(50.0, 0.0);
+        let v9: Dd = v7 - v8;
+        let v10: Dd = v1 * v9;
+        return [v0.to_f64(), v10.to_f64()];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(11.740957114930959, 8.424674940223702e-16);
     let v2: Dd = Dd::new(8.517193191416238, -7.804706550288471e-16);

@@ -19,6 +19,12 @@ pub const PROCESS: &str = "vp_linear";
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 0.0065715864949296154;
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -36,6 +42,12 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 0.9999784068923386;
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -55,6 +67,12 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    if t == 0.0 {
+        return 1.0;
+    }
+    if t == 1.0 {
+        return 4.31857490603413e-5;
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -72,6 +90,12 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{1}{20} - \frac{199\,t}{20}
 /// ```
 pub fn f(t: f64) -> f64 {
+    if t == 0.0 {
+        return -0.05;
+    }
+    if t == 1.0 {
+        return -10.0;
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -86,6 +110,12 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{1}{10} + \frac{199\,t}{10}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.1;
+    }
+    if t == 1.0 {
+        return 20.0;
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::new(19.9, 1.4210854715202005e-15);
     let v2: Dd = Dd::from_f64(t);
@@ -99,6 +129,12 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{1}{10} + \frac{199\,t}{10}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.31622776601683794;
+    }
+    if t == 1.0 {
+        return 4.47213595499958;
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::new(19.9, 1.4210854715202005e-15);
     let v2: Dd = Dd::from_f64(t);
@@ -113,6 +149,12 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{2}
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return -5.024978406659204;
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -140,6 +182,12 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{-\frac{1}{20} - \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if t == 1.0 {
+        return -10.000431876141498;
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -163,6 +211,12 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return -10.049956813318408;
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -183,6 +237,12 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    if t == 0.0 {
+        return f64::INFINITY;
+    }
+    if t == 1.0 {
+        return 4.3187614149808495e-5;
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -203,6 +263,12 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    if t == 0.0 {
+        return 0.0;
+    }
+    if t == 1.0 {
+        return 152.16697028394648;
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -231,6 +297,12 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.05, -0.05];
+    }
+    if t == 1.0 {
+        return [-10.0, -10.0];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -282,6 +354,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.05, -0.1];
+    }
+    if t == 1.0 {
+        return [-10.0, -20.0];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -334,6 +412,46 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -409,6 +527,56 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -506,6 +674,70 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(152.16368452617462, 1.354087321928937e-14);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(1.0, 0.0);
+        let v10: Dd = v9 / v8;
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp_m1();
+        let v18: Dd = v17 / v8;
+        let v19: Dd = -v18;
+        return [v10.to_f64(), v19.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
+        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v5: Dd = v4 * v1;
+        let v6: Dd = v3 + v5;
+        let v7: Dd = v2 * v6;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = v1.square();
+        let v14: Dd = v4 * v13;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp();
+        let v18: Dd = v10 * v17;
+        let v19: Dd = Dd::new(0.006571444593954924, -5.329673131083816e-20);
+        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v21: Dd = v20 * v1;
+        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v23: Dd = v22 * v13;
+        let v24: Dd = -v21;
+        let v25: Dd = v24 - v23;
+        let v26: Dd = v25.exp_m1();
+        let v27: Dd = -v26;
+        let v28: Dd = v27.sqrt();
+        let v29: Dd = v19 * v28;
+        let v30: Dd = -v18;
+        let v31: Dd = v30 - v29;
+        let v32: Dd = v9 * v31;
+        return [v8.to_f64(), v32.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -582,6 +814,70 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(152.16368452617462, 1.354087321928937e-14);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(1.0, 0.0);
+        let v10: Dd = v9 / v8;
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp_m1();
+        let v18: Dd = v17 / v8;
+        let v19: Dd = -v18;
+        return [v10.to_f64(), v19.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
+        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v5: Dd = v4 * v1;
+        let v6: Dd = v3 + v5;
+        let v7: Dd = v2 * v6;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = v1.square();
+        let v14: Dd = v4 * v13;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp();
+        let v18: Dd = v10 * v17;
+        let v19: Dd = Dd::new(0.006571444593954924, -5.329673131083816e-20);
+        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v21: Dd = v20 * v1;
+        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v23: Dd = v22 * v13;
+        let v24: Dd = -v21;
+        let v25: Dd = v24 - v23;
+        let v26: Dd = v25.exp_m1();
+        let v27: Dd = -v26;
+        let v28: Dd = v27.sqrt();
+        let v29: Dd = v19 * v28;
+        let v30: Dd = -v18;
+        let v31: Dd = v30 - v29;
+        let v32: Dd = v9 * v31;
+        return [v8.to_f64(), v32.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -658,6 +954,12 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.05, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [-10.0, 10.000215935739337];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -711,6 +1013,12 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [-0.05, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [-10.0, 20.000431871478675];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -765,6 +1073,46 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.838050135305702e-6, 2.0430297671509453e-22);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.838050135305702e-6, 2.0430297671509453e-22);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -844,6 +1192,56 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(5.676100270611404e-6, 4.0860595343018906e-22);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.13142889187909848, 5.872959277690465e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 + v4 - v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(5.676100270611404e-6, 4.0860595343018906e-22);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = Dd::new(0.13142889187909848, 5.872959277690465e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 - v13 + v14;
+        let v16: Dd = v0 * v15;
+        let v17: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v18: Dd = v5 - v3;
+        let v19: Dd = v18.abs();
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v17 * v20;
+        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -939,6 +1337,71 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(-152.16697028394648, 1.1357011909545447e-14);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(1.0, 0.0);
+        let v10: Dd = v9 / v8;
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp_m1();
+        let v18: Dd = -v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v19 / v8;
+        let v21: Dd = -v20;
+        return [v10.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
+        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v5: Dd = v4 * v1;
+        let v6: Dd = v3 + v5;
+        let v7: Dd = v2 * v6;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v1.square();
+        let v15: Dd = v13 * v14;
+        let v16: Dd = -v12;
+        let v17: Dd = v16 - v15;
+        let v18: Dd = v17.exp_m1();
+        let v19: Dd = -v18;
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v10 * v20;
+        let v22: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v24: Dd = v23 * v1;
+        let v25: Dd = v4 * v14;
+        let v26: Dd = -v24;
+        let v27: Dd = v26 - v25;
+        let v28: Dd = v27.exp();
+        let v29: Dd = v22 * v28;
+        let v30: Dd = v21 - v29;
+        let v31: Dd = v9 * v30;
+        return [v8.to_f64(), v31.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1014,6 +1477,71 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(-152.16697028394648, 1.1357011909545447e-14);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(1.0, 0.0);
+        let v10: Dd = v9 / v8;
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp_m1();
+        let v18: Dd = -v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v19 / v8;
+        let v21: Dd = -v20;
+        return [v10.to_f64(), v21.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::from_f64(t_next);
+        let v2: Dd = v0 - v1;
+        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
+        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v5: Dd = v4 * v1;
+        let v6: Dd = v3 + v5;
+        let v7: Dd = v2 * v6;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v1;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v1.square();
+        let v15: Dd = v13 * v14;
+        let v16: Dd = -v12;
+        let v17: Dd = v16 - v15;
+        let v18: Dd = v17.exp_m1();
+        let v19: Dd = -v18;
+        let v20: Dd = v19.sqrt();
+        let v21: Dd = v10 * v20;
+        let v22: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v24: Dd = v23 * v1;
+        let v25: Dd = v4 * v14;
+        let v26: Dd = -v24;
+        let v27: Dd = v26 - v25;
+        let v28: Dd = v27.exp();
+        let v29: Dd = v22 * v28;
+        let v30: Dd = v21 - v29;
+        let v31: Dd = v9 * v30;
+        return [v8.to_f64(), v31.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1089,6 +1617,12 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [0.00043187614149808493, -0.0657187030607151];
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1146,6 +1680,12 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [f64::INFINITY, f64::NEG_INFINITY];
+    }
+    if t == 1.0 {
+        return [10.000863752282996, -0.1314374061214302];
+    }
     let v0: Dd = Dd::new(2.0, 0.0);
     let v1: Dd = Dd::new(0.15, 5.551115123125783e-18);
     let v2: Dd = Dd::from_f64(t);
@@ -1204,6 +1744,46 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v2: Dd = Dd::new(0.0004318668159500652, -1.5039077043689946e-20);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.838050135305702e-6, 2.0430297671509453e-22);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v2: Dd = Dd::new(0.0004318668159500652, -1.5039077043689946e-20);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.838050135305702e-6, 2.0430297671509453e-22);
+        let v10: Dd = v9 * v3;
+        let v11: Dd = v9 * v5;
+        let v12: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v13: Dd = v12 * v3;
+        let v14: Dd = v12 * v5;
+        let v15: Dd = v10 - v11 + v13 - v14;
+        let v16: Dd = v0 * v15;
+        return [v8.to_f64(), v16.to_f64()];
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1286,6 +1866,58 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17354201234545, -9.927105265434582e-15);
+        let v1: Dd = Dd::new(5.676100270611404e-6, 4.0860595343018906e-22);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(0.006571444593954924, -5.329673131083816e-20);
+        let v7: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = v3 - v5 + v6 - v8 + v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
+        let v13: Dd = Dd::new(0.13142889187909848, 5.872959277690465e-18);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = v13 * v2;
+        let v16: Dd = v5 - v3 + v14 - v15;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v19: Dd = v2 - v4;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(152.17354201234545, -9.927105265434582e-15);
+        let v1: Dd = Dd::new(5.676100270611404e-6, 4.0860595343018906e-22);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = Dd::new(0.006571444593954924, -5.329673131083816e-20);
+        let v7: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = v3 - v5 + v6 - v8 + v9;
+        let v11: Dd = v0 * v10;
+        let v12: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
+        let v13: Dd = Dd::new(0.13142889187909848, 5.872959277690465e-18);
+        let v14: Dd = v13 * v4;
+        let v15: Dd = v13 * v2;
+        let v16: Dd = v5 - v3 + v14 - v15;
+        let v17: Dd = v12 * v16;
+        let v18: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v19: Dd = v2 - v4;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1382,6 +2014,45 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v5: Dd = v2.square();
+        let v6: Dd = v4 * v5;
+        let v7: Dd = -v3;
+        let v8: Dd = v7 - v6;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = -v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v14: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v15: Dd = v14 * v2;
+        let v16: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v17: Dd = v16 * v5;
+        let v18: Dd = -v15;
+        let v19: Dd = v18 - v17;
+        let v20: Dd = v19.exp();
+        let v21: Dd = v13 * v20;
+        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: Dd = v22 * v11;
+        let v24: Dd = v21 - v23;
+        let v25: Dd = v0 * v24;
+        return [v12.to_f64(), v25.to_f64()];
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1456,6 +2127,45 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0, 0.0);
+        let v1: Dd = Dd::new(1.0, 0.0);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v5: Dd = v2.square();
+        let v6: Dd = v4 * v5;
+        let v7: Dd = -v3;
+        let v8: Dd = v7 - v6;
+        let v9: Dd = v8.exp_m1();
+        let v10: Dd = -v9;
+        let v11: Dd = v10.sqrt();
+        let v12: Dd = v0 * v11;
+        let v13: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v14: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v15: Dd = v14 * v2;
+        let v16: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v17: Dd = v16 * v5;
+        let v18: Dd = -v15;
+        let v19: Dd = v18 - v17;
+        let v20: Dd = v19.exp();
+        let v21: Dd = v13 * v20;
+        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: Dd = v22 * v11;
+        let v24: Dd = v21 - v23;
+        let v25: Dd = v0 * v24;
+        return [v12.to_f64(), v25.to_f64()];
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t_next);
     let v2: Dd = v0 * v1;
@@ -1531,6 +2241,12 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 #[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [1.0];
+    }
+    if t == 1.0 {
+        return [1.0];
+    }
     let v0: Dd = Dd::new(1.0, 0.0);
     [v0.to_f64()]
 }
@@ -1552,6 +2268,12 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.05, 2.0];
+    }
+    if t == 1.0 {
+        return [10.0, 2.0];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
     let v2: Dd = Dd::from_f64(t);
@@ -1618,6 +2340,48 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = v1 - v4 + v6;
+        let v8: Dd = v0 * v7;
+        let v9: Dd = Dd::new(2.0, 0.0);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v3;
+        let v12: Dd = v10 - v11;
+        let v13: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v14: Dd = v5 - v3;
+        let v15: Dd = v14.abs();
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v13 * v16;
+        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1693,6 +2457,91 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: Dd = Dd::new(-15.216368452617463, -6.435445861688368e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v10: Dd = v3 * v1;
+        let v11: Dd = v9 + v10;
+        let v12: Dd = v7.exp_m1();
+        let v13: Dd = -v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = Dd::new(0.15, 5.551115123125783e-18);
+        let v16: Dd = v15 * v1;
+        let v17: Dd = Dd::new(14.925, -7.105427357601002e-16);
+        let v18: Dd = v17 * v4;
+        let v19: Dd = -v16;
+        let v20: Dd = v19 - v18;
+        let v21: Dd = v20.exp();
+        let v22: Dd = v21 * v11;
+        let v23: Dd = v22 / v14;
+        let v24: Dd = v9 * v1;
+        let v25: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v26: Dd = v25 * v4;
+        let v27: Dd = -v24;
+        let v28: Dd = v27 - v26;
+        let v29: Dd = v28.exp();
+        let v30: Dd = -v9;
+        let v31: Dd = v30 - v10;
+        let v32: Dd = v29 * v14 * v31;
+        let v33: Dd = v23 - v32;
+        let v34: Dd = v8 * v11;
+        let v35: Dd = v14 * v33;
+        let v36: Dd = v34 / v35;
+        let v37: Dd = v14 / v33;
+        let v38: Dd = -v37;
+        return [v36.to_f64(), v38.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(15.216697028394647, 6.406556484457057e-16);
+        let v1: Dd = Dd::new(10.000215935739337, -5.587384647594541e-16);
+        let v2: Dd = Dd::new(10.05, -7.105427357601002e-16);
+        let v3: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v7: Dd = v4.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = -v2;
+        let v10: Dd = v9 - v5 - v8;
+        let v11: Dd = v10.exp();
+        let v12: Dd = v1 * v11;
+        let v13: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v15: Dd = v14 * v4;
+        let v16: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v17: Dd = v16 * v7;
+        let v18: Dd = -v15;
+        let v19: Dd = v18 - v17;
+        let v20: Dd = v19.exp_m1();
+        let v21: Dd = -v20;
+        let v22: Dd = v21.sqrt();
+        let v23: Dd = v13 * v22;
+        let v24: Dd = v12 + v23;
+        let v25: Dd = v0 * v24;
+        let v26: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v27: Dd = v26 * v22;
+        let v28: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v29: Dd = -v5;
+        let v30: Dd = v29 - v8;
+        let v31: Dd = v30.exp();
+        let v32: Dd = v28 * v31;
+        let v33: Dd = v27 - v32;
+        let v34: Dd = v0 * v33;
+        return [v25.to_f64(), v34.to_f64()];
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1788,6 +2637,91 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: Dd = Dd::new(-15.216368452617463, -6.435445861688368e-16);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v10: Dd = v3 * v1;
+        let v11: Dd = v9 + v10;
+        let v12: Dd = v7.exp_m1();
+        let v13: Dd = -v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = Dd::new(0.15, 5.551115123125783e-18);
+        let v16: Dd = v15 * v1;
+        let v17: Dd = Dd::new(14.925, -7.105427357601002e-16);
+        let v18: Dd = v17 * v4;
+        let v19: Dd = -v16;
+        let v20: Dd = v19 - v18;
+        let v21: Dd = v20.exp();
+        let v22: Dd = v21 * v11;
+        let v23: Dd = v22 / v14;
+        let v24: Dd = v9 * v1;
+        let v25: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v26: Dd = v25 * v4;
+        let v27: Dd = -v24;
+        let v28: Dd = v27 - v26;
+        let v29: Dd = v28.exp();
+        let v30: Dd = -v9;
+        let v31: Dd = v30 - v10;
+        let v32: Dd = v29 * v14 * v31;
+        let v33: Dd = v23 - v32;
+        let v34: Dd = v8 * v11;
+        let v35: Dd = v14 * v33;
+        let v36: Dd = v34 / v35;
+        let v37: Dd = v14 / v33;
+        let v38: Dd = -v37;
+        return [v36.to_f64(), v38.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(15.216697028394647, 6.406556484457057e-16);
+        let v1: Dd = Dd::new(10.000215935739337, -5.587384647594541e-16);
+        let v2: Dd = Dd::new(10.05, -7.105427357601002e-16);
+        let v3: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v3 * v4;
+        let v6: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v7: Dd = v4.square();
+        let v8: Dd = v6 * v7;
+        let v9: Dd = -v2;
+        let v10: Dd = v9 - v5 - v8;
+        let v11: Dd = v10.exp();
+        let v12: Dd = v1 * v11;
+        let v13: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v15: Dd = v14 * v4;
+        let v16: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v17: Dd = v16 * v7;
+        let v18: Dd = -v15;
+        let v19: Dd = v18 - v17;
+        let v20: Dd = v19.exp_m1();
+        let v21: Dd = -v20;
+        let v22: Dd = v21.sqrt();
+        let v23: Dd = v13 * v22;
+        let v24: Dd = v12 + v23;
+        let v25: Dd = v0 * v24;
+        let v26: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v27: Dd = v26 * v22;
+        let v28: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v29: Dd = -v5;
+        let v30: Dd = v29 - v8;
+        let v31: Dd = v30.exp();
+        let v32: Dd = v28 * v31;
+        let v33: Dd = v27 - v32;
+        let v34: Dd = v0 * v33;
+        return [v25.to_f64(), v34.to_f64()];
+    }
     let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1883,6 +2817,12 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    if t == 0.0 {
+        return [f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [0.06571728398968454];
+    }
     let v0: Dd = Dd::new(0.15, 5.551115123125783e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1936,6 +2876,12 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    if t == 0.0 {
+        return [0.05, f64::INFINITY];
+    }
+    if t == 1.0 {
+        return [10.0, 0.1314345679793691];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -1945,36 +2891,37 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let v6: Dd = -v2;
     let v7: Dd = v6 - v5;
     let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v8 * v12;
-    let v14: Dd = Dd::new(2.0, 0.0);
+    let v9: Dd = v8.powi(3);
+    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v11: Dd = v10 * v1;
+    let v12: Dd = -v0;
+    let v13: Dd = v12 - v11;
+    let v14: Dd = v9 * v13;
     let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v16: Dd = v15 * v1;
-    let v17: Dd = v9 * v4;
+    let v17: Dd = v10 * v4;
     let v18: Dd = -v16;
     let v19: Dd = v18 - v17;
     let v20: Dd = v19.exp_m1();
-    let v21: Dd = v14 * v8 * v20 * v12;
-    let v22: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v23: Dd = v22 * v1;
-    let v24: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v25: Dd = v24 * v4;
-    let v26: Dd = -v23;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27.exp();
-    let v29: Dd = v0 + v10;
-    let v30: Dd = v14 * v28 * v29;
-    let v31: Dd = v13 + v21 + v30;
-    let v32: Dd = v31 / v8;
-    let v33: Dd = -v20;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v30 / v34;
-    let v36: Dd = v14 * v8 * v34 * v12;
-    let v37: Dd = v35 - v36;
-    [v32.to_f64(), v37.to_f64()]
+    let v21: Dd = v8 * v20 * v13;
+    let v22: Dd = Dd::new(2.0, 0.0);
+    let v23: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v24: Dd = v23 * v1;
+    let v25: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v26: Dd = v25 * v4;
+    let v27: Dd = -v24;
+    let v28: Dd = v27 - v26;
+    let v29: Dd = v28.exp();
+    let v30: Dd = v0 + v11;
+    let v31: Dd = v22 * v29 * v30;
+    let v32: Dd = v14 + v21 + v31;
+    let v33: Dd = v32 / v8;
+    let v34: Dd = -v20;
+    let v35: Dd = v34.sqrt();
+    let v36: Dd = v31 / v35;
+    let v37: Dd = v22 * v8 * v35 * v13;
+    let v38: Dd = v36 - v37;
+    [v33.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1993,50 +2940,86 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5 + v3 - v5;
+        let v7: Dd = Dd::new(2.838050135305702e-6, 2.0430297671509453e-22);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v11: Dd = v10 * v2;
+        let v12: Dd = v10 * v4;
+        let v13: Dd = v8 - v9 - v11 + v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(1.0, 0.0);
+        let v1: Dd = Dd::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: Dd = Dd::from_f64(t);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::from_f64(t_next);
+        let v5: Dd = v1 * v4;
+        let v6: Dd = v0 - v3 + v5 + v3 - v5;
+        let v7: Dd = Dd::new(2.838050135305702e-6, 2.0430297671509453e-22);
+        let v8: Dd = v7 * v4;
+        let v9: Dd = v7 * v2;
+        let v10: Dd = Dd::new(0.06571444593954924, 2.9364796388452325e-18);
+        let v11: Dd = v10 * v2;
+        let v12: Dd = v10 * v4;
+        let v13: Dd = v8 - v9 - v11 + v12;
+        return [v6.to_f64(), v13.to_f64()];
+    }
+    let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v17: Dd = v16 * v1;
-    let v18: Dd = v9 * v4;
-    let v19: Dd = -v17;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v1 * v8 * v21 * v12;
-    let v23: Dd = v14 * v8 * v21 * v12;
-    let v24: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v25: Dd = v24 * v1;
-    let v26: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v27: Dd = v26 * v4;
-    let v28: Dd = -v25;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp();
-    let v31: Dd = v0 + v10;
-    let v32: Dd = v1 * v30 * v31;
-    let v33: Dd = v14 * v30 * v31;
-    let v34: Dd = v8 - v13 + v15 - v22 + v23 - v32 + v33;
-    let v35: Dd = v34 / v8;
-    let v36: Dd = -v21;
-    let v37: Dd = v36.sqrt();
-    let v38: Dd = v1 * v8 * v37 * v12;
-    let v39: Dd = v14 * v8 * v37 * v12;
-    let v40: Dd = v32 / v37;
-    let v41: Dd = v33 / v37;
-    let v42: Dd = v38 - v39 - v40 + v41;
-    [v35.to_f64(), v42.to_f64()]
+    let v2: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+    let v3: Dd = v2 * v1;
+    let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+    let v5: Dd = v1.square();
+    let v6: Dd = v4 * v5;
+    let v7: Dd = -v3;
+    let v8: Dd = v7 - v6;
+    let v9: Dd = v8.exp();
+    let v10: Dd = v9.square();
+    let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v12: Dd = v11 * v1;
+    let v13: Dd = -v2;
+    let v14: Dd = v13 - v12;
+    let v15: Dd = v1 * v10 * v14;
+    let v16: Dd = Dd::from_f64(t_next);
+    let v17: Dd = v16 * v10 * v14;
+    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v19: Dd = v18 * v1;
+    let v20: Dd = v11 * v5;
+    let v21: Dd = -v19;
+    let v22: Dd = v21 - v20;
+    let v23: Dd = v22.exp();
+    let v24: Dd = v2 + v12;
+    let v25: Dd = v1 * v23 * v24;
+    let v26: Dd = v16 * v23 * v24;
+    let v27: Dd = v0 - v15 + v17 - v25 + v26;
+    let v28: Dd = v22.exp_m1();
+    let v29: Dd = -v28;
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v1 * v9 * v30 * v14;
+    let v32: Dd = v16 * v9 * v30 * v14;
+    let v33: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v34: Dd = v33 * v1;
+    let v35: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v36: Dd = v35 * v5;
+    let v37: Dd = -v34;
+    let v38: Dd = v37 - v36;
+    let v39: Dd = v38.exp();
+    let v40: Dd = v1 * v39 * v24;
+    let v41: Dd = v40 / v30;
+    let v42: Dd = v16 * v39 * v24;
+    let v43: Dd = v42 / v30;
+    let v44: Dd = v31 - v32 - v41 + v43;
+    [v27.to_f64(), v44.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2073,6 +3056,66 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(5.676100270611404e-6, 4.0860595343018906e-22);
+        let v16: Dd = v15 * v5;
+        let v17: Dd = v15 * v3;
+        let v18: Dd = Dd::new(0.13142889187909848, 5.872959277690465e-18);
+        let v19: Dd = v18 * v3;
+        let v20: Dd = v18 * v5;
+        let v21: Dd = v16 - v17 - v19 + v20;
+        let v22: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v23: Dd = v5 - v3;
+        let v24: Dd = v23.abs();
+        let v25: Dd = v24.sqrt();
+        let v26: Dd = v22 * v25;
+        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v3: Dd = Dd::from_f64(t);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = Dd::from_f64(t_next);
+        let v6: Dd = v2 * v5;
+        let v7: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v8: Dd = v7 * v3;
+        let v9: Dd = v7 * v5;
+        let v10: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v11: Dd = v10 * v3;
+        let v12: Dd = v10 * v5;
+        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: Dd = v0 * v13;
+        let v15: Dd = Dd::new(5.676100270611404e-6, 4.0860595343018906e-22);
+        let v16: Dd = v15 * v5;
+        let v17: Dd = v15 * v3;
+        let v18: Dd = Dd::new(0.13142889187909848, 5.872959277690465e-18);
+        let v19: Dd = v18 * v3;
+        let v20: Dd = v18 * v5;
+        let v21: Dd = v16 - v17 - v19 + v20;
+        let v22: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
+        let v23: Dd = v5 - v3;
+        let v24: Dd = v23.abs();
+        let v25: Dd = v24.sqrt();
+        let v26: Dd = v22 * v25;
+        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
     let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
@@ -2082,50 +3125,51 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v6: Dd = -v2;
     let v7: Dd = v6 - v5;
     let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = Dd::new(2.0, 0.0);
+    let v9: Dd = v8.powi(3);
+    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v11: Dd = v10 * v1;
+    let v12: Dd = -v0;
+    let v13: Dd = v12 - v11;
+    let v14: Dd = v1 * v9 * v13;
+    let v15: Dd = Dd::from_f64(t_next);
+    let v16: Dd = v15 * v9 * v13;
     let v17: Dd = Dd::new(0.1, -5.551115123125783e-18);
     let v18: Dd = v17 * v1;
-    let v19: Dd = v9 * v4;
+    let v19: Dd = v10 * v4;
     let v20: Dd = -v18;
     let v21: Dd = v20 - v19;
     let v22: Dd = v21.exp_m1();
-    let v23: Dd = v16 * v1 * v8 * v22 * v12;
-    let v24: Dd = v16 * v14 * v8 * v22 * v12;
-    let v25: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v26: Dd = v25 * v1;
-    let v27: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v28: Dd = v27 * v4;
-    let v29: Dd = -v26;
-    let v30: Dd = v29 - v28;
-    let v31: Dd = v30.exp();
-    let v32: Dd = v0 + v10;
-    let v33: Dd = v16 * v1 * v31 * v32;
-    let v34: Dd = v16 * v14 * v31 * v32;
-    let v35: Dd = v8 - v13 + v15 - v23 + v24 - v33 + v34;
-    let v36: Dd = v35 / v8;
-    let v37: Dd = -v22;
-    let v38: Dd = v37.sqrt();
-    let v39: Dd = v16 * v1 * v8 * v38 * v12;
-    let v40: Dd = v16 * v14 * v8 * v38 * v12;
-    let v41: Dd = v33 / v38;
-    let v42: Dd = v34 / v38;
-    let v43: Dd = v39 - v40 - v41 + v42;
-    let v44: Dd = v14 - v1;
-    let v45: Dd = v44.abs();
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v48: Dd = v47 * v1;
-    let v49: Dd = v17 + v48;
-    let v50: Dd = v49.sqrt();
-    let v51: Dd = v46 * v50;
-    [v36.to_f64(), v43.to_f64(), v51.to_f64()]
+    let v23: Dd = v1 * v8 * v22 * v13;
+    let v24: Dd = v15 * v8 * v22 * v13;
+    let v25: Dd = Dd::new(2.0, 0.0);
+    let v26: Dd = Dd::new(0.15, 5.551115123125783e-18);
+    let v27: Dd = v26 * v1;
+    let v28: Dd = Dd::new(14.925, -7.105427357601002e-16);
+    let v29: Dd = v28 * v4;
+    let v30: Dd = -v27;
+    let v31: Dd = v30 - v29;
+    let v32: Dd = v31.exp();
+    let v33: Dd = v0 + v11;
+    let v34: Dd = v25 * v1 * v32 * v33;
+    let v35: Dd = v25 * v15 * v32 * v33;
+    let v36: Dd = v8 - v14 + v16 - v23 + v24 - v34 + v35;
+    let v37: Dd = v36 / v8;
+    let v38: Dd = -v22;
+    let v39: Dd = v38.sqrt();
+    let v40: Dd = v25 * v1 * v8 * v39 * v13;
+    let v41: Dd = v25 * v15 * v8 * v39 * v13;
+    let v42: Dd = v34 / v39;
+    let v43: Dd = v35 / v39;
+    let v44: Dd = v40 - v41 - v42 + v43;
+    let v45: Dd = v15 - v1;
+    let v46: Dd = v45.abs();
+    let v47: Dd = v46.sqrt();
+    let v48: Dd = Dd::new(19.9, 1.4210854715202005e-15);
+    let v49: Dd = v48 * v1;
+    let v50: Dd = v17 + v49;
+    let v51: Dd = v50.sqrt();
+    let v52: Dd = v47 * v51;
+    [v37.to_f64(), v44.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2169,46 +3213,105 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: Dd = Dd::new(-0.9999784068923386, -4.635165926455474e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v10: Dd = v9 * v1;
+        let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v12: Dd = v11 * v4;
+        let v13: Dd = -v10;
+        let v14: Dd = v13 - v12;
+        let v15: Dd = v14.exp_m1();
+        let v16: Dd = -v15;
+        let v17: Dd = v16.sqrt();
+        let v18: Dd = -v17;
+        return [v8.to_f64(), v18.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(5.025, -3.552713678800501e-16);
+        let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v5: Dd = v2.square();
+        let v6: Dd = v4 * v5;
+        let v7: Dd = -v0;
+        let v8: Dd = v7 - v3 - v6;
+        let v9: Dd = v8.exp();
+        let v10: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v2;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v13 * v5;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp_m1();
+        let v18: Dd = -v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v10 * v19;
+        let v21: Dd = v9 + v20;
+        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: Dd = v22 * v19;
+        let v24: Dd = -v3;
+        let v25: Dd = v24 - v6;
+        let v26: Dd = v25.exp();
+        let v27: Dd = v10 * v26;
+        let v28: Dd = v23 - v27;
+        return [v21.to_f64(), v28.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t_next);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
     let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v10: Dd = Dd::from_f64(t);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v13: Dd = v10.square();
-    let v14: Dd = v12 * v13;
-    let v15: Dd = -v11;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v8 * v17;
-    let v19: Dd = v0 * v10;
-    let v20: Dd = v3 * v13;
-    let v21: Dd = -v19;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp();
-    let v24: Dd = -v17;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v9 * v1;
-    let v27: Dd = v12 * v4;
-    let v28: Dd = -v26;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp_m1();
-    let v31: Dd = -v30;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v23 * v25 * v32;
-    let v34: Dd = v8 + v18 + v33;
-    let v35: Dd = v34 / v23;
-    let v36: Dd = v23 * v32;
-    let v37: Dd = v8 * v25;
-    let v38: Dd = v36 - v37;
-    [v35.to_f64(), v38.to_f64()]
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6;
+    let v8: Dd = v6.square();
+    let v9: Dd = v3 * v8;
+    let v10: Dd = -v2;
+    let v11: Dd = v10 - v5 - v7 - v9;
+    let v12: Dd = v11.exp();
+    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v14: Dd = v13 * v1;
+    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v16: Dd = v15 * v4;
+    let v17: Dd = -v14;
+    let v18: Dd = v17 - v16;
+    let v19: Dd = v18.exp_m1();
+    let v20: Dd = -v19;
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v13 * v6;
+    let v23: Dd = v15 * v8;
+    let v24: Dd = -v22;
+    let v25: Dd = v24 - v23;
+    let v26: Dd = v25.exp_m1();
+    let v27: Dd = -v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v21 * v28;
+    let v30: Dd = v12 + v29;
+    let v31: Dd = v10 - v5;
+    let v32: Dd = v31.exp();
+    let v33: Dd = v32 * v28;
+    let v34: Dd = -v7;
+    let v35: Dd = v34 - v9;
+    let v36: Dd = v35.exp();
+    let v37: Dd = v36 * v21;
+    let v38: Dd = v33 - v37;
+    [v30.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2245,46 +3348,105 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    if t == 1.0 && t_next == 0.0 {
+        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: Dd = Dd::new(-0.9999784068923386, -4.635165926455474e-17);
+        return [v0.to_f64(), v1.to_f64()];
+    }
+    if t_next == 0.0 {
+        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v1: Dd = Dd::from_f64(t);
+        let v2: Dd = v0 * v1;
+        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v4: Dd = v1.square();
+        let v5: Dd = v3 * v4;
+        let v6: Dd = -v2;
+        let v7: Dd = v6 - v5;
+        let v8: Dd = v7.exp();
+        let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v10: Dd = v9 * v1;
+        let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v12: Dd = v11 * v4;
+        let v13: Dd = -v10;
+        let v14: Dd = v13 - v12;
+        let v15: Dd = v14.exp_m1();
+        let v16: Dd = -v15;
+        let v17: Dd = v16.sqrt();
+        let v18: Dd = -v17;
+        return [v8.to_f64(), v18.to_f64()];
+    }
+    if t == 1.0 {
+        let v0: Dd = Dd::new(5.025, -3.552713678800501e-16);
+        let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
+        let v5: Dd = v2.square();
+        let v6: Dd = v4 * v5;
+        let v7: Dd = -v0;
+        let v8: Dd = v7 - v3 - v6;
+        let v9: Dd = v8.exp();
+        let v10: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
+        let v12: Dd = v11 * v2;
+        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
+        let v14: Dd = v13 * v5;
+        let v15: Dd = -v12;
+        let v16: Dd = v15 - v14;
+        let v17: Dd = v16.exp_m1();
+        let v18: Dd = -v17;
+        let v19: Dd = v18.sqrt();
+        let v20: Dd = v10 * v19;
+        let v21: Dd = v9 + v20;
+        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: Dd = v22 * v19;
+        let v24: Dd = -v3;
+        let v25: Dd = v24 - v6;
+        let v26: Dd = v25.exp();
+        let v27: Dd = v10 * v26;
+        let v28: Dd = v23 - v27;
+        return [v21.to_f64(), v28.to_f64()];
+    }
     let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t_next);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = v0 * v1;
     let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v10: Dd = Dd::from_f64(t);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v13: Dd = v10.square();
-    let v14: Dd = v12 * v13;
-    let v15: Dd = -v11;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v8 * v17;
-    let v19: Dd = v0 * v10;
-    let v20: Dd = v3 * v13;
-    let v21: Dd = -v19;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp();
-    let v24: Dd = -v17;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v9 * v1;
-    let v27: Dd = v12 * v4;
-    let v28: Dd = -v26;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp_m1();
-    let v31: Dd = -v30;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v23 * v25 * v32;
-    let v34: Dd = v8 + v18 + v33;
-    let v35: Dd = v34 / v23;
-    let v36: Dd = v23 * v32;
-    let v37: Dd = v8 * v25;
-    let v38: Dd = v36 - v37;
-    [v35.to_f64(), v38.to_f64()]
+    let v6: Dd = Dd::from_f64(t_next);
+    let v7: Dd = v0 * v6;
+    let v8: Dd = v6.square();
+    let v9: Dd = v3 * v8;
+    let v10: Dd = -v2;
+    let v11: Dd = v10 - v5 - v7 - v9;
+    let v12: Dd = v11.exp();
+    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
+    let v14: Dd = v13 * v1;
+    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
+    let v16: Dd = v15 * v4;
+    let v17: Dd = -v14;
+    let v18: Dd = v17 - v16;
+    let v19: Dd = v18.exp_m1();
+    let v20: Dd = -v19;
+    let v21: Dd = v20.sqrt();
+    let v22: Dd = v13 * v6;
+    let v23: Dd = v15 * v8;
+    let v24: Dd = -v22;
+    let v25: Dd = v24 - v23;
+    let v26: Dd = v25.exp_m1();
+    let v27: Dd = -v26;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v21 * v28;
+    let v30: Dd = v12 + v29;
+    let v31: Dd = v10 - v5;
+    let v32: Dd = v31.exp();
+    let v33: Dd = v32 * v28;
+    let v34: Dd = -v7;
+    let v35: Dd = v34 - v9;
+    let v36: Dd = v35.exp();
+    let v37: Dd = v36 * v21;
+    let v38: Dd = v33 - v37;
+    [v30.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
