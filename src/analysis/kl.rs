@@ -267,6 +267,11 @@ impl Prepared {
         let mut w = 0.0f64;
         for st in &self.steps {
             let den = st.p * lam + st.s;
+            if den == 0.0 {
+                // c = 0: the step maps every x to one point (cos(dphi) = 0), V = 0.
+                w = f64::INFINITY;
+                break;
+            }
             let tau2 = lam * st.x2 / (den * den);
             w += tau2 + w * tau2;
         }
