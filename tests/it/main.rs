@@ -9,6 +9,7 @@ mod diagnostics;
 mod fields;
 mod kl;
 mod kl_cli;
+mod kl_reference;
 mod library;
 mod parse;
 mod plot;
