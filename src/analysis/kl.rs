@@ -7,8 +7,10 @@
 //! N(alpha m_i, v(t)), v = alpha^2 lambda_i + sigma^2, so at t_min = 0 it is the data.
 //!
 //! Accuracy for tiny KL: the variance is tracked relative to v(t) (DDIM: as the product of
-//! `1 + tan^2(dphi)` held as `1 + w`; others: as `V/v - 1`), the KL is formed from
-//! `u = ln(V/v)` by cancellation-free tails, and sums over directions are compensated.
+//! `1 + tan^2(dphi)` held as `1 + w`; others: as `r = V/v`, and as `r - 1` while r is near
+//! 1), each step's change of `V/v - 1` is formed without cancellation (closed forms for
+//! DPM-1 and DDPM, O(h) logs for the Euler family), the KL is formed from `u = ln(V/v)` by
+//! cancellation-free tails, and sums over directions are compensated.
 
 use super::numerics::{Sum, exp_neg_tail, exp_pos_tail};
 use super::{AnalysisError, GaussianSource, Schedule};
@@ -119,10 +121,32 @@ struct Point {
 /// One step's direction-independent scalars, computed once per time point.
 #[derive(Clone, Copy, Debug, Default)]
 struct Step {
-    // DDIM: X^2 = (s_k a_{k-1} - s_{k-1} a_k)^2, P = a_k a_{k-1}, S = s_k s_{k-1}.
+    // DDIM and DPM-1: X^2 = (s_k a_{k-1} - s_{k-1} a_k)^2, P = a_k a_{k-1}, S = s_k s_{k-1}.
     x2: f64,
     p: f64,
     s: f64,
+    // DDPM: a_k/a_{k-1}; the posterior variance s_{k-1}^2 (1 - E); and
+    // X^2 (a_{k-1} s_k + a_k s_{k-1})^2 / (a_{k-1} s_k)^2, the numerator of G + q - 1.
+    ratio: f64,
+    post_var: f64,
+    shrink: f64,
+    // Euler family: v_k - v_{k-1} = dalpha2 lambda + dsigma2, from the differences of
+    // neighbouring values (exact where they are within a factor 2 of each other).
+    dalpha2: f64,
+    dsigma2: f64,
+}
+
+/// One step of one direction, `y' = A y + D m + sqrt(Q) z`, with the variance ratio to the
+/// true marginal carried as `V'/v' = G V/v + q` (G = A^2 v_k/v_{k-1}, q = Q/v_{k-1}).
+/// `gq1 = G - 1 + q`, the change of `V/v - 1` at `V = v`, is O(h^2) or smaller on a fine
+/// grid and must not be formed by cancellation.
+#[derive(Clone, Copy, Debug)]
+struct StepMap {
+    a: f64,
+    d: f64,
+    g: f64,
+    q: f64,
+    gq1: f64,
 }
 
 /// Everything the per-direction recursion needs, for one sampler on one grid.
@@ -229,11 +253,29 @@ impl Prepared {
             .map(|k| {
                 let (p, q) = (pts[k], pts[k - 1]);
                 let x = p.s * q.a - q.s * p.a;
-                Step {
+                let mut st = Step {
                     x2: x * x,
                     p: p.a * q.a,
                     s: p.s * q.s,
+                    ..Step::default()
+                };
+                if matches!(
+                    sampler,
+                    Sampler::Euler | Sampler::Heun | Sampler::EulerMaruyama
+                ) {
+                    st.dalpha2 = (p.a - q.a) * (p.a + q.a);
+                    st.dsigma2 = (p.s - q.s) * (p.s + q.s);
                 }
+                if sampler == Sampler::Ddpm {
+                    // 1 - E = 1 - (a_k s_{k-1}/(a_{k-1} s_k))^2 = X (a_{k-1} s_k + a_k s_{k-1})
+                    // / (a_{k-1} s_k)^2: one rounded difference, X.
+                    let (w, b) = (q.a * p.s + p.a * q.s, q.a * p.s);
+                    let xw_b = x * w / b;
+                    st.ratio = p.a / q.a;
+                    st.post_var = q.s * q.s * (xw_b / b);
+                    st.shrink = xw_b * xw_b;
+                }
+                st
             })
             .collect();
         Ok(Prepared {
@@ -267,6 +309,11 @@ impl Prepared {
         let mut w = 0.0f64;
         for st in &self.steps {
             let den = st.p * lam + st.s;
+            if den == 0.0 {
+                // c = 0: the step maps every x to one point (cos(dphi) = 0), V = 0.
+                w = f64::INFINITY;
+                break;
+            }
             let tau2 = lam * st.x2 / (den * den);
             w += tau2 + w * tau2;
         }
@@ -292,58 +339,116 @@ impl Prepared {
         }
     }
 
-    /// The general recursion: y' = A y + D m + sqrt(Q) z, variance tracked as e = V/v - 1.
+    /// The general recursion: y' = A y + D m + sqrt(Q) z. The variance is tracked relative
+    /// to v both as r = V/v (relative accuracy wherever r is) and, while r is near 1, as
+    /// e = r - 1 (absolute accuracy near 0, which tiny KL values need): r far from 1 held
+    /// as 1 + e would lose the digits of r (a step multiplier far below 1).
     fn affine(&self, lam: f64, m: f64) -> DirectionLaw {
         let n = self.pts.len() - 1;
         let last = &self.pts[n];
         let vn = Prepared::v(last, lam);
-        let (mut e, mut mu) = match self.start {
-            Start::Exact => (0.0, 0.0),
-            Start::Prior => ((1.0 - vn) / vn, -last.a * m),
+        let (mut r, mut e, mut mu) = match self.start {
+            Start::Exact => (1.0, 0.0, 0.0),
+            Start::Prior => (1.0 / vn, (1.0 - vn) / vn, -last.a * m),
         };
         for k in (1..=n).rev() {
-            let (p, q) = (&self.pts[k], &self.pts[k - 1]);
-            let (am1, d, var) = self.step_map(p, q, lam);
-            let (vp, vq) = (Prepared::v(p, lam), Prepared::v(q, lam));
-            // G - 1 with G = A^2 vp/vq, from logs when A is near 1.
-            let a = 1.0 + am1;
-            let gm1 = if am1 > -0.5 {
-                (2.0 * am1.ln_1p() + vp.ln() - vq.ln()).exp_m1()
+            let st = self.step_map(k, lam);
+            let r_next = st.g * r + st.q;
+            // r' - 1 = G (r - 1) + (G - 1 + q): no cancellation while |r - 1| is small.
+            e = if e.abs() < 0.5 {
+                st.g * e + st.gq1
             } else {
-                a * a * vp / vq - 1.0
+                r_next - 1.0
             };
-            e = gm1 * (1.0 + e) + e + var / vq;
-            mu = a * mu + d * m;
+            r = r_next;
+            mu = st.a * mu + st.d * m;
         }
         let v0 = Prepared::v(&self.pts[0], lam);
+        let log_var_ratio = if e.abs() < 0.5 {
+            e.ln_1p()
+        } else if r > 0.0 {
+            r.ln()
+        } else {
+            f64::NEG_INFINITY
+        };
         DirectionLaw {
-            log_var_ratio: if e > -1.0 {
-                e.ln_1p()
-            } else {
-                f64::NEG_INFINITY
-            },
+            log_var_ratio,
             mean_error: mu,
             ref_var: v0,
         }
     }
 
-    /// (A - 1, D, Q) of the step from `p` (t_k) to `q` (t_{k-1}).
-    fn step_map(&self, p: &Point, q: &Point, lam: f64) -> (f64, f64, f64) {
-        let h = q.t - p.t;
-        let euler_d = p.a + h * p.da - q.a;
+    /// The map of the step from t_k to t_{k-1}. DPM-1 and DDPM have closed forms in which A,
+    /// G and G - 1 + q are products of positive terms and X (Lagrange's identity
+    /// v_k v_{k-1} - (P lambda + S)^2 = lambda X^2); the Euler family forms A - 1 = h (...)
+    /// directly and G - 1 from logs when A is near 1.
+    fn step_map(&self, k: usize, lam: f64) -> StepMap {
+        let (p, q) = (&self.pts[k], &self.pts[k - 1]);
+        let st = &self.steps[k - 1];
+        let (vp, vq) = (Prepared::v(p, lam), Prepared::v(q, lam));
         match self.sampler {
-            Sampler::Euler => (h * Prepared::rate(p, lam), euler_d, 0.0),
-            Sampler::Heun if q.s == 0.0 => (h * Prepared::rate(p, lam), euler_d, 0.0),
-            Sampler::Heun => {
+            Sampler::Dpm1 | Sampler::Ddim => {
+                // A = c = (P lambda + S)/v_k, G = c^2 v_k/v_{k-1}, G - 1 = -lambda X^2/(v_k v_{k-1}).
+                let den = st.p * lam + st.s;
+                let vv = vp * vq;
+                StepMap {
+                    a: den / vp,
+                    d: 0.0,
+                    g: den * den / vv,
+                    q: 0.0,
+                    gq1: -lam * st.x2 / vv,
+                }
+            }
+            Sampler::Ddpm => {
+                // A = c1 + c2 a_k lambda/v_k = (a_k/a_{k-1}) v_{k-1}/v_k, so
+                // G = (a_k/a_{k-1})^2 v_{k-1}/v_k, q = s_{k-1}^2 (1 - E)/v_{k-1} and
+                // G + q - 1 = -lambda X^2 (a_{k-1} s_k + a_k s_{k-1})^2 / ((a_{k-1} s_k)^2 v_k v_{k-1}).
+                let a = st.ratio * (vq / vp);
+                StepMap {
+                    a,
+                    d: 0.0,
+                    g: a * st.ratio,
+                    q: st.post_var / vq,
+                    gq1: -lam * st.shrink / (vp * vq),
+                }
+            }
+            _ => {
+                let (am1, d, var) = self.euler_family(p, q, lam);
+                let a = 1.0 + am1;
+                let g = a * a * vp / vq;
+                // G - 1 from logs when A is near 1: ln A^2 and ln(v_k/v_{k-1}) are O(h)
+                // and cancel to O(h^2); each is formed from an O(h) difference, so its
+                // error is O(h) ulps, not an ulp of ln v.
+                let gm1 = if am1 > -0.5 {
+                    let dv = st.dalpha2 * lam + st.dsigma2;
+                    (2.0 * am1.ln_1p() + (dv / vq).ln_1p()).exp_m1()
+                } else {
+                    g - 1.0
+                };
+                let q = var / vq;
+                StepMap {
+                    a,
+                    d,
+                    g,
+                    q,
+                    gq1: gm1 + q,
+                }
+            }
+        }
+    }
+
+    /// (A - 1, D, Q) of the step from `p` (t_k) to `q` (t_{k-1}) of Euler, Heun and
+    /// Euler-Maruyama.
+    fn euler_family(&self, p: &Point, q: &Point, lam: f64) -> (f64, f64, f64) {
+        let h = q.t - p.t;
+        // The alpha trajectory's local error, O(h^2): the O(1) values cancel exactly first.
+        let euler_d = (p.a - q.a) + h * p.da;
+        match self.sampler {
+            Sampler::Heun if q.s != 0.0 => {
                 let (kp, kq) = (Prepared::rate(p, lam), Prepared::rate(q, lam));
                 let am1 = 0.5 * h * kp + 0.5 * h * kq * (1.0 + h * kp);
                 let d = p.a - q.a + 0.5 * h * (p.da + q.da) + 0.5 * h * kq * euler_d;
                 (am1, d, 0.0)
-            }
-            Sampler::Dpm1 | Sampler::Ddim => {
-                // c - 1 = (a_k lambda (a_{k-1} - a_k) + s_k (s_{k-1} - s_k)) / v_k
-                let am1 = (p.a * lam * (q.a - p.a) + p.s * (q.s - p.s)) / Prepared::v(p, lam);
-                (am1, 0.0, 0.0)
             }
             Sampler::EulerMaruyama => {
                 let g2 = 2.0 * p.s * (p.ds - p.da * p.s / p.a);
@@ -351,20 +456,8 @@ impl Prepared {
                 let am1 = h * (Prepared::rate(p, lam) + 0.5 * g2 / vp);
                 (am1, euler_d, g2 * h.abs())
             }
-            Sampler::Ddpm => {
-                // 1 - E, E = (a_k s_{k-1} / (a_{k-1} s_k))^2 = exp(-2H), H = lambda_{k-1} - lambda_k.
-                let one_minus_e = if p.a == 0.0 {
-                    1.0
-                } else {
-                    let h_lam = (q.a.ln() - q.s.ln()) - (p.a.ln() - p.s.ln());
-                    -(-2.0 * h_lam).exp_m1()
-                };
-                let ratio = q.s / p.s;
-                let c1 = (p.a / q.a) * ratio * ratio;
-                let c2 = q.a * one_minus_e;
-                let a = c1 + c2 * p.a * lam / Prepared::v(p, lam);
-                (a - 1.0, 0.0, q.s * q.s * one_minus_e)
-            }
+            // Euler, and Heun on a step to sigma = 0 (no corrector).
+            _ => (h * Prepared::rate(p, lam), euler_d, 0.0),
         }
     }
 }

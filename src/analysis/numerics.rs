@@ -14,12 +14,16 @@ impl Sum {
         Sum::default()
     }
 
+    /// Adds `x`. Once the sum is infinite (or NaN) it stays what IEEE addition makes it:
+    /// the carry of an infinite sum would be `inf - inf`, a NaN.
     pub fn add(&mut self, x: f64) {
         let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.carry += (self.sum - t) + x;
-        } else {
-            self.carry += (x - t) + self.sum;
+        if t.is_finite() {
+            if self.sum.abs() >= x.abs() {
+                self.carry += (self.sum - t) + x;
+            } else {
+                self.carry += (x - t) + self.sum;
+            }
         }
         self.sum = t;
     }
@@ -31,7 +35,11 @@ impl Sum {
     }
 
     pub fn value(self) -> f64 {
-        self.sum + self.carry
+        if self.sum.is_finite() {
+            self.sum + self.carry
+        } else {
+            self.sum
+        }
     }
 }
 
@@ -85,6 +93,19 @@ mod tests {
         }
         s.add(-1.0);
         assert!((s.value() - 1e-14).abs() < 1e-25, "{}", s.value());
+    }
+
+    #[test]
+    fn an_infinite_term_makes_an_infinite_sum_not_nan() {
+        let mut s = Sum::new();
+        s.add(1.0);
+        s.add(f64::INFINITY);
+        s.add(1e-3);
+        assert_eq!(s.value(), f64::INFINITY);
+        let mut t = Sum::new();
+        t.merge(s);
+        t.add(2.0);
+        assert_eq!(t.value(), f64::INFINITY);
     }
 
     #[test]

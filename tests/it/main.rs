@@ -10,6 +10,7 @@ mod endpoints;
 mod fields;
 mod kl;
 mod kl_cli;
+mod kl_reference;
 mod library;
 mod parse;
 mod plot;
