@@ -308,12 +308,14 @@ impl BallEval<'_> {
             if a.is_negative() {
                 return Err(BallError::Uncertain);
             }
+            // The ball [-top/2, 3 top/2] covers [0, top] with room for the rounding of
+            // the exponent and of the power.
             let top = hi.pow(&rational_at(a, RP), RP, UP, self.consts);
             let mut half = top.clone();
             half.set_exponent(top.exponent().unwrap_or(0) - 1);
             return Ok(Ball {
-                mid: half.clone(),
-                rad: half,
+                mid: half,
+                rad: top,
             });
         }
         // (|a| + 1) r <= m/4 keeps (1 +- r/m)^(a-1) below 2 on the ball, so
@@ -487,7 +489,7 @@ impl BallEval<'_> {
                     return Err(BallError::Uncertain);
                 }
                 let v = finite(x.mid.tan(p, RM, cc))?;
-                let slope = rdiv(&small(4), &rmul(&c_lo, &c_lo).mul(&one, RP, DOWN));
+                let slope = rdiv(&small(4), &c_lo.mul(&c_lo, RP, DOWN));
                 (v, slope, 4)
             }
             Func::Atan | Func::Tanh => {
@@ -732,6 +734,32 @@ mod tests {
                     "{f} at {t}: error {err} above radius {}",
                     b.rad
                 );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        // The ball at 128 bits holds the value at 2048 bits, at any time in (0, 1), for
+        // formulas that cancel (1 - exp), divide, take roots and nest transcendentals.
+        #[test]
+        fn balls_hold_the_value_at_random_times(n in 1u64..1_000_000, k in 0u32..200) {
+            let t = BigRational::new(n.into(), (BigInt::from(1_000_001u64)) << k);
+            let mut cc = Consts::new().unwrap();
+            for f in [
+                "sqrt(1 - exp(-t/10 - 199*t^2/20))",
+                "log(sqrt(1 - exp(-t))/exp(-t/2))",
+                "(1 - cos(t))/t^2 + sin(t)/t",
+                "1/(1 + tan(pi*t/2)^2)^(1/2)",
+                "expm1(t)^3 - log1p(t^2)*sigmoid(-t) + atan(1/t)",
+            ] {
+                let (pool, e, ts) = parse(f);
+                let b = eval_ball(&pool, e, &[(ts, t.clone())], 128, &mut cc);
+                let Ok(b) = b else { continue };
+                let mut h = hp::Hp::new(2048);
+                let tv = h.from_rational(&t);
+                let exact = h.eval(&pool, e, &[(ts, tv)]).unwrap();
+                let err = exact.sub(&b.mid, 2048, RM).abs();
+                proptest::prop_assert!(err.cmp(&b.rad).is_some_and(|c| c <= 0), "{} at {}", f, t);
             }
         }
     }

@@ -110,6 +110,8 @@ pub fn value_at<R: PartialEq + Clone>(
 ) -> Result<R, PointError> {
     let first_error = match certify(pool, e, env, max_bits, round) {
         Ok((r, _)) => return Ok(r),
+        // Known to 8192 bits and still on a rounding boundary: an exact tie, rounded as
+        // its midpoint is (ties to even).
         Err(Uncertified::Tie(mid)) => return Ok(round(&mid)),
         Err(Uncertified::Eval(err)) => err,
         Err(Uncertified::Singular) => EvalError::DivisionByZero,
