@@ -47,6 +47,20 @@ impl Stabilizer {
         if let Some(&r) = self.memo.get(&e) {
             return r;
         }
+        // A constant plus fractions is brought to one fraction before its parts are
+        // rewritten, so that what cancels between them (`1 - alpha_bar` with alpha_bar =
+        // (v(1) - v(t))/(v(1) - v(0)) is (v(t) - v(0))/(v(1) - v(0))) cancels exactly and
+        // the difference left is seen whole.
+        if let Node::Add(xs) = pool.node(e).clone()
+            && needs_together(pool, &xs)
+        {
+            let r = together_in_roots(pool, e);
+            if r != e && !matches!(pool.node(r), Node::Add(_)) {
+                let out = self.run(pool, r);
+                self.memo.insert(e, out);
+                return out;
+            }
+        }
         let children = pool.children(e);
         let new_children: Vec<ExprId> = children.iter().map(|&c| self.run(pool, c)).collect();
         let rebuilt = if new_children == children {
@@ -70,6 +84,9 @@ impl Stabilizer {
                     return self.run(pool, r);
                 }
                 if let Some(r) = difference_of_values(pool, &xs) {
+                    return self.run(pool, r);
+                }
+                if let Some(r) = normalized_complement(pool, &xs) {
                     return self.run(pool, r);
                 }
                 if let Some(r) = factor_roots(pool, e, &xs) {
@@ -295,6 +312,76 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     None
 }
 
+/// `complement`: `k - k f(b)^n / f(a)^n` with `f(a)` constant (a schedule normalised by its
+/// value at an end, `1 - c(t)/c(0)`) as `k (f(a)^n - f(b)^n) / f(a)^n`, whose difference
+/// [`difference_of_values`] then writes through `a - b`.
+fn normalized_complement(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    let (ci, k) = split
+        .iter()
+        .enumerate()
+        .find(|(_, (_, r))| pool.is_one(*r))
+        .map(|(i, (c, _))| (i, c.clone()))?;
+    for (j, (c, r)) in split.iter().enumerate() {
+        if j == ci || *c != -k.clone() {
+            continue;
+        }
+        let fs = factors(pool, *r);
+        // A constant f(a)^-n and a varying f(b)^n among the factors.
+        let powers: Vec<(usize, Func, ExprId, i64)> = fs
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, &f)| {
+                let (base, n) = pool.split_pow(f);
+                let n = pool.as_rational(n)?.to_integer().to_i64()?;
+                match pool.node(base) {
+                    Node::Call(func, a) if DIFFERENCE_FUNCS.contains(func) => {
+                        Some((idx, *func, *a, n))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        for &(di, f, a, n) in &powers {
+            if n >= 0 || !pool.free_symbols(a).is_empty() {
+                continue;
+            }
+            let Some(&(ni, _, b, _)) = powers
+                .iter()
+                .find(|&&(idx, g, b, m)| idx != di && g == f && m == -n && b != a)
+            else {
+                continue;
+            };
+            let rest: Vec<ExprId> = fs
+                .iter()
+                .enumerate()
+                .filter(|&(idx, _)| idx != di && idx != ni)
+                .map(|(_, &g)| g)
+                .collect();
+            if !rest.is_empty() {
+                continue;
+            }
+            let fa = pool.call(f, a);
+            let fb = pool.call(f, b);
+            let pa = pool.powi(fa, -n);
+            let pb = pool.powi(fb, -n);
+            let diff = pool.sub(pa, pb);
+            let inv = pool.powi(fa, n);
+            let kk = pool.rational(k.clone());
+            let term = pool.mul(vec![kk, diff, inv]);
+            let mut terms: Vec<ExprId> = xs
+                .iter()
+                .enumerate()
+                .filter(|&(l, _)| l != ci && l != j)
+                .map(|(_, &x)| x)
+                .collect();
+            terms.push(term);
+            return Some(pool.add(terms));
+        }
+    }
+    None
+}
+
 /// The functions whose differences [`difference_of_values`] rewrites.
 const DIFFERENCE_FUNCS: [Func; 7] = [
     Func::Exp,
@@ -308,7 +395,9 @@ const DIFFERENCE_FUNCS: [Func; 7] = [
 
 /// `f(a) - f(b)` through `a - b`, or None where no identity applies on the domain.
 fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<ExprId> {
+    // Expanded, so that `pi/252 - 125 pi (1/125 + t)/252` is `-125 pi t/252` exactly.
     let a_minus_b = pool.sub(a, b);
+    let a_minus_b = poly::expand(pool, a_minus_b);
     // A difference that does not simplify below its parts gains nothing.
     let parts = pool_len(pool, a) + pool_len(pool, b);
     if matches!(pool.node(a_minus_b), Node::Add(xs) if xs.len() >= parts && parts > 2) {

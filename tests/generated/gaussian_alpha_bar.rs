@@ -893,15 +893,16 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v6: Dd = v2 * v5;
         let v7: Dd = v1 + v4 - v6;
         let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v9: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
+        let v10: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        return [v8.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
         let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
@@ -913,15 +914,16 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v6: Dd = v2 * v5;
         let v7: Dd = v1 + v4 - v6;
         let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v9: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
+        let v10: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        return [v8.to_f64(), v17.to_f64()];
     }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -937,20 +939,19 @@ pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v11: Dd = Dd::new(-18.0, 0.0);
     let v12: Dd = v11 * v2;
     let v13: Dd = v12.exp();
-    let v14: Dd = Dd::new(-12.0, 0.0);
-    let v15: Dd = v14 * v2;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = -v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v5 * v1 * v7 * v13;
-    let v20: Dd = v19 / v18;
-    let v21: Dd = v5 * v2 * v13;
-    let v22: Dd = v21 / v18;
-    let v23: Dd = v5 * v2 * v4 * v18;
-    let v24: Dd = v5 * v1 * v7 * v4 * v18;
-    let v25: Dd = v20 - v22 - v23 + v24;
-    let v26: Dd = v25 / v4;
-    [v10.to_f64(), v26.to_f64()]
+    let v14: Dd = v5 * v1 * v7 * v13;
+    let v15: Dd = v5 * v2 * v13;
+    let v16: Dd = Dd::new(-12.0, 0.0);
+    let v17: Dd = v16 * v2;
+    let v18: Dd = v17.exp_m1();
+    let v19: Dd = v5 * v2 * v4 * v18;
+    let v20: Dd = v5 * v1 * v7 * v4 * v18;
+    let v21: Dd = v14 - v15 + v19 - v20;
+    let v22: Dd = -v18;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v4 * v23;
+    let v25: Dd = v21 / v24;
+    [v10.to_f64(), v25.to_f64()]
 }
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -997,20 +998,21 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
         let v6: Dd = v2 * v5;
         let v7: Dd = v1 + v4 - v6;
         let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v9: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
+        let v10: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        let v18: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v19: Dd = v5 - v3;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
         let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
@@ -1022,20 +1024,21 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
         let v6: Dd = v2 * v5;
         let v7: Dd = v1 + v4 - v6;
         let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v9: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
+        let v10: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v11: Dd = v10 * v5;
+        let v12: Dd = v10 * v3;
+        let v13: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
+        let v14: Dd = v13 * v3;
+        let v15: Dd = v13 * v5;
+        let v16: Dd = v11 - v12 + v14 - v15;
+        let v17: Dd = v9 * v16;
+        let v18: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v19: Dd = v5 - v3;
+        let v20: Dd = v19.abs();
+        let v21: Dd = v20.sqrt();
+        let v22: Dd = v18 * v21;
+        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -1052,26 +1055,25 @@ pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v12: Dd = Dd::new(-18.0, 0.0);
     let v13: Dd = v12 * v2;
     let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(-12.0, 0.0);
-    let v16: Dd = v15 * v2;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = -v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v11 * v1 * v7 * v14;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = v11 * v2 * v14;
-    let v23: Dd = v22 / v19;
-    let v24: Dd = v11 * v2 * v4 * v19;
-    let v25: Dd = v11 * v1 * v7 * v4 * v19;
-    let v26: Dd = v21 - v23 - v24 + v25;
-    let v27: Dd = v26 / v4;
-    let v28: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-    let v29: Dd = v1.sqrt();
-    let v30: Dd = v7 - v1;
-    let v31: Dd = v30.abs();
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v28 * v29 * v32;
-    [v10.to_f64(), v27.to_f64(), v33.to_f64()]
+    let v15: Dd = v11 * v1 * v7 * v14;
+    let v16: Dd = v11 * v2 * v14;
+    let v17: Dd = Dd::new(-12.0, 0.0);
+    let v18: Dd = v17 * v2;
+    let v19: Dd = v18.exp_m1();
+    let v20: Dd = v11 * v2 * v4 * v19;
+    let v21: Dd = v11 * v1 * v7 * v4 * v19;
+    let v22: Dd = v15 - v16 + v20 - v21;
+    let v23: Dd = -v19;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v4 * v24;
+    let v26: Dd = v22 / v25;
+    let v27: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+    let v28: Dd = v1.sqrt();
+    let v29: Dd = v7 - v1;
+    let v30: Dd = v29.abs();
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v27 * v28 * v31;
+    [v10.to_f64(), v26.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1440,76 +1442,72 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
-        let v1: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
-        let v2: Dd = Dd::new(7.373077474905496e-5, 1.0042135191993279e-21);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
+        let v0: Dd = Dd::new(1.000006144250105, -1.6871104522119812e-17);
+        let v1: Dd = Dd::new(7.373054823993851e-5, 2.8150386684666282e-21);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v5: Dd = Dd::from_f64(t);
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v3 - v4 - v6;
         let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
+        let v9: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v2;
+        let v12: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v13: Dd = v12 * v5;
+        let v14: Dd = v12 * v2;
+        let v15: Dd = v10 - v11 - v13 + v14;
         let v16: Dd = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
-        let v1: Dd = Dd::new(0.9999969278891044, -3.341982560461659e-17);
-        let v2: Dd = Dd::new(7.373077474905496e-5, 1.0042135191993279e-21);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
+        let v0: Dd = Dd::new(1.000006144250105, -1.6871104522119812e-17);
+        let v1: Dd = Dd::new(7.373054823993851e-5, 2.8150386684666282e-21);
+        let v2: Dd = Dd::from_f64(t_next);
+        let v3: Dd = v1 * v2;
+        let v4: Dd = Dd::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v5: Dd = Dd::from_f64(t);
+        let v6: Dd = v1 * v5;
+        let v7: Dd = v3 - v4 - v6;
         let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
+        let v9: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v10: Dd = v9 * v5;
+        let v11: Dd = v9 * v2;
+        let v12: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v13: Dd = v12 * v5;
+        let v14: Dd = v12 * v2;
+        let v15: Dd = v10 - v11 - v13 + v14;
         let v16: Dd = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(-12.0, 0.0);
+    let v0: Dd = Dd::new(12.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v1.square();
-    let v3: Dd = v0 * v2;
-    let v4: Dd = v3.exp_m1();
-    let v5: Dd = -v4;
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(12.0, 0.0);
-    let v8: Dd = v3.exp();
-    let v9: Dd = v7 * v2 * v8;
-    let v10: Dd = v9 / v6;
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v7 * v1 * v11 * v8;
-    let v13: Dd = v12 / v6;
-    let v14: Dd = v6 - v10 + v13;
-    let v15: Dd = v14 / v6;
-    let v16: Dd = Dd::new(-18.0, 0.0);
-    let v17: Dd = v16 * v2;
-    let v18: Dd = v17.exp();
-    let v19: Dd = v7 * v2 * v18;
-    let v20: Dd = v19 / v6;
-    let v21: Dd = v7 * v1 * v11 * v18;
-    let v22: Dd = v21 / v6;
-    let v23: Dd = Dd::new(-6.0, 0.0);
-    let v24: Dd = v23 * v2;
-    let v25: Dd = v24.exp();
-    let v26: Dd = v7 * v2 * v25 * v6;
-    let v27: Dd = v7 * v1 * v11 * v25 * v6;
-    let v28: Dd = v20 - v22 + v26 - v27;
-    let v29: Dd = v28 / v6;
-    [v15.to_f64(), v29.to_f64()]
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(-12.0, 0.0);
+    let v4: Dd = v1.square();
+    let v5: Dd = v3 * v4;
+    let v6: Dd = v5.exp();
+    let v7: Dd = v0 * v1 * v2 * v6;
+    let v8: Dd = v5.exp_m1();
+    let v9: Dd = v0 * v4 * v6;
+    let v10: Dd = v7 - v8 - v9;
+    let v11: Dd = v10 / v8;
+    let v12: Dd = -v11;
+    let v13: Dd = Dd::new(-18.0, 0.0);
+    let v14: Dd = v13 * v4;
+    let v15: Dd = v14.exp();
+    let v16: Dd = v0 * v4 * v15;
+    let v17: Dd = v0 * v1 * v2 * v15;
+    let v18: Dd = Dd::new(-6.0, 0.0);
+    let v19: Dd = v18 * v4;
+    let v20: Dd = v19.exp();
+    let v21: Dd = v0 * v4 * v20 * v8;
+    let v22: Dd = v0 * v1 * v2 * v20 * v8;
+    let v23: Dd = v16 - v17 - v21 + v22;
+    let v24: Dd = v23 / v8;
+    let v25: Dd = -v24;
+    [v12.to_f64(), v25.to_f64()]
 }
 /// `euler_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1547,23 +1545,23 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
-        let v1: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v0: Dd = Dd::new(403.43127226014184, 2.3673527717536644e-14);
+        let v1: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
         let v2: Dd = Dd::from_f64(t_next);
         let v3: Dd = v1 * v2;
         let v4: Dd = Dd::from_f64(t);
         let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(0.002478744561664789, -6.79582216565439e-20);
-        let v7: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v6: Dd = Dd::new(-0.0024787369466866137, -1.3944507927091968e-20);
+        let v7: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
         let v8: Dd = v7 * v4;
         let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 + v6 - v8 + v9;
+        let v10: Dd = v3 - v5 - v6 + v8 - v9;
         let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
-        let v13: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v12: Dd = Dd::new(1.000006144250105, -1.6871104522119812e-17);
+        let v13: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
         let v14: Dd = v13 * v4;
         let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 + v14 - v15;
+        let v16: Dd = v5 - v3 - v14 + v15;
         let v17: Dd = v12 * v16;
         let v18: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
         let v19: Dd = v2 - v4;
@@ -1573,23 +1571,23 @@ pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(403.43003287453473, -4.05611721642109e-15);
-        let v1: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
+        let v0: Dd = Dd::new(403.43127226014184, 2.3673527717536644e-14);
+        let v1: Dd = Dd::new(3.6551951387310307e-7, 9.259466332516253e-24);
         let v2: Dd = Dd::from_f64(t_next);
         let v3: Dd = v1 * v2;
         let v4: Dd = Dd::from_f64(t);
         let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(0.002478744561664789, -6.79582216565439e-20);
-        let v7: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
+        let v6: Dd = Dd::new(-0.0024787369466866137, -1.3944507927091968e-20);
+        let v7: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
         let v8: Dd = v7 * v4;
         let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 + v6 - v8 + v9;
+        let v10: Dd = v3 - v5 - v6 + v8 - v9;
         let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
-        let v13: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
+        let v12: Dd = Dd::new(1.000006144250105, -1.6871104522119812e-17);
+        let v13: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
         let v14: Dd = v13 * v4;
         let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 + v14 - v15;
+        let v16: Dd = v5 - v3 - v14 + v15;
         let v17: Dd = v12 * v16;
         let v18: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
         let v19: Dd = v2 - v4;
@@ -1605,35 +1603,33 @@ pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v4: Dd = v1.square();
     let v5: Dd = v3 * v4;
     let v6: Dd = v5.exp();
-    let v7: Dd = Dd::new(-12.0, 0.0);
-    let v8: Dd = v7 * v4;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = -v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v0 * v1 * v2 * v6;
-    let v13: Dd = v12 / v11;
-    let v14: Dd = v0 * v4 * v6;
-    let v15: Dd = v14 / v11;
-    let v16: Dd = Dd::new(-6.0, 0.0);
-    let v17: Dd = v16 * v4;
-    let v18: Dd = v17.exp();
-    let v19: Dd = v18 * v11;
-    let v20: Dd = Dd::new(12.0, 0.0);
-    let v21: Dd = v20 * v4 * v18 * v11;
-    let v22: Dd = v20 * v1 * v2 * v18 * v11;
-    let v23: Dd = v13 - v15 + v19 - v21 + v22;
-    let v24: Dd = v23 / v19;
-    let v25: Dd = v0 * v4 * v18 * v11;
-    let v26: Dd = v0 * v1 * v2 * v18 * v11;
-    let v27: Dd = v15 - v13 + v25 - v26;
-    let v28: Dd = v27 / v11;
-    let v29: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-    let v30: Dd = v1.sqrt();
-    let v31: Dd = v2 - v1;
-    let v32: Dd = v31.abs();
-    let v33: Dd = v32.sqrt();
-    let v34: Dd = v29 * v30 * v33;
-    [v24.to_f64(), v28.to_f64(), v34.to_f64()]
+    let v7: Dd = v0 * v1 * v2 * v6;
+    let v8: Dd = v0 * v4 * v6;
+    let v9: Dd = Dd::new(-6.0, 0.0);
+    let v10: Dd = v9 * v4;
+    let v11: Dd = v10.exp();
+    let v12: Dd = Dd::new(-12.0, 0.0);
+    let v13: Dd = v12 * v4;
+    let v14: Dd = v13.exp_m1();
+    let v15: Dd = v11 * v14;
+    let v16: Dd = Dd::new(12.0, 0.0);
+    let v17: Dd = v16 * v4 * v11 * v14;
+    let v18: Dd = v16 * v1 * v2 * v11 * v14;
+    let v19: Dd = v7 - v8 - v15 + v17 - v18;
+    let v20: Dd = v19 / v15;
+    let v21: Dd = -v20;
+    let v22: Dd = v0 * v4 * v11 * v14;
+    let v23: Dd = v0 * v1 * v2 * v11 * v14;
+    let v24: Dd = v8 - v7 - v22 + v23;
+    let v25: Dd = v24 / v14;
+    let v26: Dd = -v25;
+    let v27: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+    let v28: Dd = v1.sqrt();
+    let v29: Dd = v2 - v1;
+    let v30: Dd = v29.abs();
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v27 * v28 * v31;
+    [v21.to_f64(), v26.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2449,14 +2445,16 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v4: Dd = Dd::from_f64(t_next);
         let v5: Dd = v1 * v4;
         let v6: Dd = v0 - v3 + v5 + v3 - v5;
-        let v7: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
-        let v11: Dd = v10 * v2;
-        let v12: Dd = v10 * v4;
-        let v13: Dd = v8 - v9 - v11 + v12;
-        return [v6.to_f64(), v13.to_f64()];
+        let v7: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v8: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v9: Dd = v8 * v4;
+        let v10: Dd = v8 * v2;
+        let v11: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v12: Dd = v11 * v2;
+        let v13: Dd = v11 * v4;
+        let v14: Dd = v9 - v10 + v12 - v13;
+        let v15: Dd = v7 * v14;
+        return [v6.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
         let v0: Dd = Dd::new(1.0, 0.0);
@@ -2466,14 +2464,16 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v4: Dd = Dd::from_f64(t_next);
         let v5: Dd = v1 * v4;
         let v6: Dd = v0 - v3 + v5 + v3 - v5;
-        let v7: Dd = Dd::new(1.8276031839651697e-7, -3.0924063531317005e-24);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = Dd::new(0.02974493473997747, -8.154986598785268e-19);
-        let v11: Dd = v10 * v2;
-        let v12: Dd = v10 * v4;
-        let v13: Dd = v8 - v9 - v11 + v12;
-        return [v6.to_f64(), v13.to_f64()];
+        let v7: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v8: Dd = Dd::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v9: Dd = v8 * v4;
+        let v10: Dd = v8 * v2;
+        let v11: Dd = Dd::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v12: Dd = v11 * v2;
+        let v13: Dd = v11 * v4;
+        let v14: Dd = v9 - v10 + v12 - v13;
+        let v15: Dd = v7 * v14;
+        return [v6.to_f64(), v15.to_f64()];
     }
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(12.0, 0.0);
@@ -2495,17 +2495,16 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v17: Dd = Dd::new(-18.0, 0.0);
     let v18: Dd = v17 * v3;
     let v19: Dd = v18.exp();
-    let v20: Dd = v5.exp_m1();
-    let v21: Dd = -v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v1 * v2 * v8 * v19;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = v1 * v3 * v19;
-    let v26: Dd = v25 / v22;
-    let v27: Dd = v1 * v3 * v12 * v22;
-    let v28: Dd = v1 * v2 * v8 * v12 * v22;
-    let v29: Dd = v24 - v26 - v27 + v28;
-    [v16.to_f64(), v29.to_f64()]
+    let v20: Dd = v1 * v2 * v8 * v19;
+    let v21: Dd = v1 * v3 * v19;
+    let v22: Dd = v5.exp_m1();
+    let v23: Dd = v1 * v3 * v12 * v22;
+    let v24: Dd = v1 * v2 * v8 * v12 * v22;
+    let v25: Dd = v20 - v21 + v23 - v24;
+    let v26: Dd = -v22;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v25 / v27;
+    [v16.to_f64(), v28.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2558,19 +2557,18 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
         let v12: Dd = v10 * v5;
         let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
         let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
-        let v16: Dd = v15 * v5;
-        let v17: Dd = v15 * v3;
-        let v18: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
-        let v19: Dd = v18 * v3;
-        let v20: Dd = v18 * v5;
-        let v21: Dd = v16 - v17 - v19 + v20;
-        let v22: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-        let v23: Dd = v5 - v3;
-        let v24: Dd = v23.abs();
-        let v25: Dd = v24.sqrt();
-        let v26: Dd = v22 * v25;
-        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+        let v15: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v16: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
+        let v17: Dd = v16 * v3;
+        let v18: Dd = v16 * v5;
+        let v19: Dd = v6 - v4 + v17 - v18;
+        let v20: Dd = v15 * v19;
+        let v21: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v22: Dd = v5 - v3;
+        let v23: Dd = v22.abs();
+        let v24: Dd = v23.sqrt();
+        let v25: Dd = v21 * v24;
+        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
     }
     if t == 1.0 {
         let v0: Dd = Dd::new(403.4287934927351, 1.2359628024450387e-14);
@@ -2588,19 +2586,18 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
         let v12: Dd = v10 * v5;
         let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
         let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(3.6552063679303395e-7, -6.184812706263401e-24);
-        let v16: Dd = v15 * v5;
-        let v17: Dd = v15 * v3;
-        let v18: Dd = Dd::new(0.05948986947995494, -1.6309973197570536e-18);
-        let v19: Dd = v18 * v3;
-        let v20: Dd = v18 * v5;
-        let v21: Dd = v16 - v17 - v19 + v20;
-        let v22: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-        let v23: Dd = v5 - v3;
-        let v24: Dd = v23.abs();
-        let v25: Dd = v24.sqrt();
-        let v26: Dd = v22 * v25;
-        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+        let v15: Dd = Dd::new(1.0000030721203335, 3.285889213659784e-17);
+        let v16: Dd = Dd::new(-0.05948968672047873, 3.1347787617034068e-18);
+        let v17: Dd = v16 * v3;
+        let v18: Dd = v16 * v5;
+        let v19: Dd = v6 - v4 + v17 - v18;
+        let v20: Dd = v15 * v19;
+        let v21: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+        let v22: Dd = v5 - v3;
+        let v23: Dd = v22.abs();
+        let v24: Dd = v23.sqrt();
+        let v25: Dd = v21 * v24;
+        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
     }
     let v0: Dd = Dd::new(-6.0, 0.0);
     let v1: Dd = Dd::from_f64(t);
@@ -2625,20 +2622,19 @@ pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let v20: Dd = v12 * v1 * v10 * v4 * v18;
     let v21: Dd = v4 - v9 + v11 + v14 - v15 + v19 - v20;
     let v22: Dd = v21 / v4;
-    let v23: Dd = -v18;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v11 / v24;
-    let v26: Dd = v9 / v24;
-    let v27: Dd = v5 * v2 * v4 * v24;
-    let v28: Dd = v5 * v1 * v10 * v4 * v24;
-    let v29: Dd = v25 - v26 - v27 + v28;
-    let v30: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
-    let v31: Dd = v1.sqrt();
-    let v32: Dd = v10 - v1;
-    let v33: Dd = v32.abs();
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v30 * v31 * v34;
-    [v22.to_f64(), v29.to_f64(), v35.to_f64()]
+    let v23: Dd = v5 * v2 * v4 * v18;
+    let v24: Dd = v5 * v1 * v10 * v4 * v18;
+    let v25: Dd = v11 - v9 + v23 - v24;
+    let v26: Dd = -v18;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v25 / v27;
+    let v29: Dd = Dd::new(4.898979485566356, 4.337233036206492e-16);
+    let v30: Dd = v1.sqrt();
+    let v31: Dd = v10 - v1;
+    let v32: Dd = v31.abs();
+    let v33: Dd = v32.sqrt();
+    let v34: Dd = v29 * v30 * v33;
+    [v22.to_f64(), v28.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///

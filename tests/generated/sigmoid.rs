@@ -50,20 +50,17 @@ pub fn sigma(t: f64) -> f64 {
     if t == 1.0 {
         return 1.0;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v2: Dd = Dd::new(3.0, 0.0);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 - v3;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = v1 * v7 * v9;
-    let v11: Dd = v0 - v10;
-    let v12: Dd = v11.sqrt();
-    v12.to_f64()
+    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: Dd = Dd::new(3.0, 0.0);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v1 - v4;
+    let v6: Dd = v5.sigmoid();
+    let v7: Dd = v4.exp_m1();
+    let v8: Dd = v0 * v6 * v7;
+    let v9: Dd = v8.sqrt();
+    v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -200,26 +197,30 @@ pub fn lambda(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v0: Dd = Dd::new(-1.5, 6.908934844075556e-77);
     let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v3: Dd = Dd::new(3.0, 0.0);
-    let v4: Dd = Dd::new(6.0, 0.0);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v3 - v6;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = v6 - v4;
-    let v10: Dd = v9.exp_m1();
-    let v11: Dd = v2 * v8 * v10;
-    let v12: Dd = v11.ln();
-    let v13: Dd = v1 * v12;
-    let v14: Dd = Dd::new(1.052395696491256, -1.997738624456391e-17);
-    let v15: Dd = v14 * v8 * v10;
-    let v16: Dd = v15.ln_1p();
-    let v17: Dd = v1 * v16;
-    let v18: Dd = v0 + v13 - v17;
-    v18.to_f64()
+    let v2: Dd = Dd::new(3.0, 0.0);
+    let v3: Dd = Dd::new(6.0, 0.0);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 * v4;
+    let v6: Dd = v2 - v5;
+    let v7: Dd = v6.sigmoid();
+    let v8: Dd = v5.exp_m1();
+    let v9: Dd = v7 * v8;
+    let v10: Dd = v9.ln();
+    let v11: Dd = v1 * v10;
+    let v12: Dd = Dd::new(402.4287934927351, 1.2359628024450387e-14);
+    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: Dd = v5 - v3;
+    let v15: Dd = v14.exp_m1();
+    let v16: Dd = v13 * v7 * v15;
+    let v17: Dd = Dd::new(0.0024849116568445855, 7.563213417639638e-20);
+    let v18: Dd = v16 - v17;
+    let v19: Dd = v12 * v18;
+    let v20: Dd = v19.ln_1p();
+    let v21: Dd = v1 * v20;
+    let v22: Dd = v0 - v11 + v21;
+    v22.to_f64()
 }
 /// `dlambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -233,8 +234,8 @@ pub fn dlambda(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v0: Dd = Dd::new(20.035749854819805, -1.395579549469754e-15);
+    let v1: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
     let v2: Dd = Dd::new(3.0, 0.0);
     let v3: Dd = Dd::new(6.0, 0.0);
     let v4: Dd = Dd::from_f64(t);
@@ -243,22 +244,21 @@ pub fn dlambda(t: f64) -> f64 {
     let v7: Dd = v6.sigmoid();
     let v8: Dd = v5 - v2;
     let v9: Dd = v8.sigmoid();
-    let v10: Dd = v5 - v3;
-    let v11: Dd = v10.exp_m1();
-    let v12: Dd = v1 * v7 * v9 * v11;
-    let v13: Dd = v9.square();
-    let v14: Dd = v1 * v7 * v13 * v11;
-    let v15: Dd = Dd::new(1.0, 0.0);
-    let v16: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v17: Dd = v16 * v7 * v11;
-    let v18: Dd = v15 - v17;
-    let v19: Dd = v2 * v9 * v18;
-    let v20: Dd = v2 * v13 * v18;
-    let v21: Dd = v12 - v14 + v19 - v20;
-    let v22: Dd = v0 * v21;
-    let v23: Dd = v7 * v11 * v18;
-    let v24: Dd = v22 / v23;
-    v24.to_f64()
+    let v10: Dd = v5.exp_m1();
+    let v11: Dd = v1 * v7 * v9 * v10;
+    let v12: Dd = v9.square();
+    let v13: Dd = v1 * v7 * v12 * v10;
+    let v14: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v15: Dd = v5 - v3;
+    let v16: Dd = v15.exp_m1();
+    let v17: Dd = v14 * v7 * v9 * v16;
+    let v18: Dd = v14 * v7 * v12 * v16;
+    let v19: Dd = v11 - v13 + v17 - v18;
+    let v20: Dd = v7.square();
+    let v21: Dd = v0 * v19;
+    let v22: Dd = v20 * v10 * v16;
+    let v23: Dd = v21 / v22;
+    v23.to_f64()
 }
 /// `log_snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -272,23 +272,27 @@ pub fn log_snr(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(0.04858735157374206, -2.8911149045062954e-18);
-    let v1: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v2: Dd = Dd::new(3.0, 0.0);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 - v3;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = v1 * v7 * v9;
-    let v11: Dd = v10.ln();
-    let v12: Dd = Dd::new(1.052395696491256, -1.997738624456391e-17);
-    let v13: Dd = v12 * v7 * v9;
-    let v14: Dd = v13.ln_1p();
-    let v15: Dd = v0 + v11 - v14;
-    v15.to_f64()
+    let v0: Dd = Dd::new(-3.0, 1.3817869688151111e-76);
+    let v1: Dd = Dd::new(3.0, 0.0);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v1 - v4;
+    let v6: Dd = v5.sigmoid();
+    let v7: Dd = v4.exp_m1();
+    let v8: Dd = v6 * v7;
+    let v9: Dd = v8.ln();
+    let v10: Dd = Dd::new(402.4287934927351, 1.2359628024450387e-14);
+    let v11: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v12: Dd = v4 - v2;
+    let v13: Dd = v12.exp_m1();
+    let v14: Dd = v11 * v6 * v13;
+    let v15: Dd = Dd::new(0.0024849116568445855, 7.563213417639638e-20);
+    let v16: Dd = v14 - v15;
+    let v17: Dd = v10 * v16;
+    let v18: Dd = v17.ln_1p();
+    let v19: Dd = v0 - v9 + v18;
+    v19.to_f64()
 }
 /// `snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -302,20 +306,16 @@ pub fn snr(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = v0 * v6 * v8;
-    let v11: Dd = v9 - v10;
-    let v12: Dd = v10 / v11;
-    v12.to_f64()
+    let v0: Dd = Dd::new(-20.085536923187668, 1.8275625525512858e-16);
+    let v1: Dd = Dd::new(6.0, 0.0);
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = v1 * v2;
+    let v4: Dd = v3 - v1;
+    let v5: Dd = v4.exp_m1();
+    let v6: Dd = v3.exp_m1();
+    let v7: Dd = v0 * v5;
+    let v8: Dd = v7 / v6;
+    v8.to_f64()
 }
 /// `rho(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -329,22 +329,23 @@ pub fn rho(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v2: Dd = Dd::new(3.0, 0.0);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 - v3;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = v1 * v7 * v9;
-    let v11: Dd = v0 - v10;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = v10.sqrt();
-    let v14: Dd = v12 / v13;
-    v14.to_f64()
+    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: Dd = Dd::new(3.0, 0.0);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v1 - v4;
+    let v6: Dd = v5.sigmoid();
+    let v7: Dd = v4.exp_m1();
+    let v8: Dd = v0 * v6 * v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v11: Dd = v4 - v2;
+    let v12: Dd = v11.exp_m1();
+    let v13: Dd = v10 * v6 * v12;
+    let v14: Dd = v13.sqrt();
+    let v15: Dd = v9 / v14;
+    v15.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
 ///
@@ -376,17 +377,33 @@ pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let v13: Dd = v0 * v6 * v8;
     let v14: Dd = v10 * v12;
     let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v17: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v18: Dd = v17 * v10 * v12;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v16 * v6 * v19 * v8;
-    let v21: Dd = v7 - v18;
-    let v22: Dd = v16 * v6 * v8 * v21;
-    let v23: Dd = v22 / v19;
-    let v24: Dd = v20 + v23;
-    let v25: Dd = v24 / v19;
-    [v15.to_f64(), v25.to_f64()]
+    let v16: Dd = v6.powi(3);
+    let v17: Dd = v4 * v16;
+    let v18: Dd = v6.square();
+    let v19: Dd = v4 * v18;
+    let v20: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
+    let v21: Dd = v20 * v6;
+    let v22: Dd = v20 * v18;
+    let v23: Dd = Dd::new(-3.007454734970534, 8.173878783737495e-17);
+    let v24: Dd = v23 * v10 * v6 * v12;
+    let v25: Dd = Dd::new(-0.1497323545032341, 5.948946511945699e-18);
+    let v26: Dd = v25 * v10 * v6 * v12;
+    let v27: Dd = v23 * v10 * v18 * v12;
+    let v28: Dd = v25 * v10 * v18 * v12;
+    let v29: Dd = v17 - v19 + v21 - v22 - v24 + v26 + v27 - v28;
+    let v30: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: Dd = v30 * v10 * v12;
+    let v32: Dd = v31.sqrt();
+    let v33: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: Dd = v33 * v32;
+    let v35: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: Dd = v35 * v32;
+    let v37: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: Dd = v37 * v32;
+    let v39: Dd = v34 - v36 + v38;
+    let v40: Dd = v32 * v39;
+    let v41: Dd = v29 / v40;
+    [v15.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -427,17 +444,33 @@ pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let v13: Dd = v0 * v6 * v8;
     let v14: Dd = v10 * v12;
     let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
-    let v17: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v18: Dd = v17 * v10 * v12;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v16 * v6 * v19 * v8;
-    let v21: Dd = v7 - v18;
-    let v22: Dd = v16 * v6 * v8 * v21;
-    let v23: Dd = v22 / v19;
-    let v24: Dd = v20 + v23;
-    let v25: Dd = v24 / v19;
-    [v15.to_f64(), v25.to_f64()]
+    let v16: Dd = v6.powi(3);
+    let v17: Dd = v1 * v16;
+    let v18: Dd = v6.square();
+    let v19: Dd = v1 * v18;
+    let v20: Dd = Dd::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v21: Dd = v20 * v6;
+    let v22: Dd = v20 * v18;
+    let v23: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
+    let v24: Dd = v23 * v10 * v6 * v12;
+    let v25: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v26: Dd = v25 * v10 * v6 * v12;
+    let v27: Dd = v23 * v10 * v18 * v12;
+    let v28: Dd = v25 * v10 * v18 * v12;
+    let v29: Dd = v17 - v19 + v21 - v22 - v24 + v26 + v27 - v28;
+    let v30: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: Dd = v30 * v10 * v12;
+    let v32: Dd = v31.sqrt();
+    let v33: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: Dd = v33 * v32;
+    let v35: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: Dd = v35 * v32;
+    let v37: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: Dd = v37 * v32;
+    let v39: Dd = v34 - v36 + v38;
+    let v40: Dd = v32 * v39;
+    let v41: Dd = v29 / v40;
+    [v15.to_f64(), v41.to_f64()]
 }
 /// `reverse_drift_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -456,39 +489,64 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v13 * v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v13 * v15;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v10 - v17 + v20;
-    let v22: Dd = v21 / v10;
-    let v23: Dd = v11 * v18 * v13 * v10 * v15;
-    let v24: Dd = v11 * v3 * v13 * v10 * v15;
-    let v25: Dd = v14 - v9;
-    let v26: Dd = v11 * v3 * v13 * v15 * v25;
-    let v27: Dd = v26 / v10;
-    let v28: Dd = v11 * v18 * v13 * v15 * v25;
-    let v29: Dd = v28 / v10;
-    let v30: Dd = v23 - v24 - v27 + v29;
-    let v31: Dd = v30 / v10;
-    [v22.to_f64(), v31.to_f64()]
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(6.0, 0.0);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 * v4;
+    let v6: Dd = v5 - v1;
+    let v7: Dd = v6.sigmoid();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = v1 * v4 * v7;
+    let v10: Dd = v7.square();
+    let v11: Dd = v1 * v4 * v10;
+    let v12: Dd = v1 * v2 * v10;
+    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: Dd = v1 - v5;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v5 - v3;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v13 * v15 * v17;
+    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: Dd = v19 * v15 * v17;
+    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: Dd = v0 * v21;
+    let v23: Dd = v15 * v17;
+    let v24: Dd = v22 / v23;
+    let v25: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
+    let v26: Dd = v25 * v2 * v7;
+    let v27: Dd = v25 * v4 * v7;
+    let v28: Dd = v25 * v4 * v10;
+    let v29: Dd = v25 * v2 * v10;
+    let v30: Dd = v7.powi(3);
+    let v31: Dd = v1 * v4 * v30;
+    let v32: Dd = v1 * v2 * v30;
+    let v33: Dd = Dd::new(-3.007454734970534, 8.173878783737495e-17);
+    let v34: Dd = v33 * v4 * v15 * v7 * v17;
+    let v35: Dd = v33 * v2 * v15 * v7 * v17;
+    let v36: Dd = Dd::new(-0.1497323545032341, 5.948946511945699e-18);
+    let v37: Dd = v36 * v4 * v15 * v7 * v17;
+    let v38: Dd = v36 * v2 * v15 * v7 * v17;
+    let v39: Dd = v33 * v4 * v15 * v10 * v17;
+    let v40: Dd = v33 * v2 * v15 * v10 * v17;
+    let v41: Dd = v36 * v4 * v15 * v10 * v17;
+    let v42: Dd = v36 * v2 * v15 * v10 * v17;
+    let v43: Dd = v26 - v27 + v11 - v12 + v28 - v29 - v31 + v32 + v34 - v35 - v37 + v38
+        - v39 + v40 + v41 - v42;
+    let v44: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v45: Dd = v44 * v15 * v17;
+    let v46: Dd = v45.sqrt();
+    let v47: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v48: Dd = v47 * v46;
+    let v49: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
+    let v50: Dd = v49 * v46;
+    let v51: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v52: Dd = v51 * v46;
+    let v53: Dd = v48 - v50 + v52;
+    let v54: Dd = v46 * v53;
+    let v55: Dd = v43 / v54;
+    [v24.to_f64(), v55.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -525,60 +583,86 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v13 * v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v13 * v15;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v10 - v17 + v20;
-    let v22: Dd = v21 / v10;
-    let v23: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
-    let v24: Dd = v23 * v18 * v13 * v10 * v15;
-    let v25: Dd = v23 * v3 * v13 * v10 * v15;
-    let v26: Dd = v14 - v9;
-    let v27: Dd = v23 * v3 * v13 * v15 * v26;
-    let v28: Dd = v27 / v10;
-    let v29: Dd = v23 * v18 * v13 * v15 * v26;
-    let v30: Dd = v29 / v10;
-    let v31: Dd = v24 - v25 - v28 + v30;
-    let v32: Dd = v31 / v10;
-    let v33: Dd = v18 - v3;
-    let v34: Dd = v33.abs();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v37: Dd = v5.exp();
-    let v38: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v39: Dd = v38 * v37;
-    let v40: Dd = Dd::new(12.0, 0.0);
-    let v41: Dd = v40 * v3;
-    let v42: Dd = v2 - v41;
-    let v43: Dd = v42.exp();
-    let v44: Dd = Dd::new(9.0, 0.0);
-    let v45: Dd = v41 - v44;
-    let v46: Dd = v45.exp_m1();
-    let v47: Dd = v43 * v46;
-    let v48: Dd = v39 + v47;
-    let v49: Dd = v36 * v37;
-    let v50: Dd = v49 / v48;
-    let v51: Dd = v50.sqrt();
-    let v52: Dd = v35 * v51;
-    [v22.to_f64(), v32.to_f64(), v52.to_f64()]
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(6.0, 0.0);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 * v4;
+    let v6: Dd = v5 - v1;
+    let v7: Dd = v6.sigmoid();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = v1 * v4 * v7;
+    let v10: Dd = v7.square();
+    let v11: Dd = v1 * v4 * v10;
+    let v12: Dd = v1 * v2 * v10;
+    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: Dd = v1 - v5;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v5 - v3;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v13 * v15 * v17;
+    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: Dd = v19 * v15 * v17;
+    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: Dd = v0 * v21;
+    let v23: Dd = v15 * v17;
+    let v24: Dd = v22 / v23;
+    let v25: Dd = Dd::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v26: Dd = v25 * v2 * v7;
+    let v27: Dd = v25 * v4 * v7;
+    let v28: Dd = v3 * v4 * v10;
+    let v29: Dd = v3 * v2 * v10;
+    let v30: Dd = v25 * v4 * v10;
+    let v31: Dd = v25 * v2 * v10;
+    let v32: Dd = v7.powi(3);
+    let v33: Dd = v3 * v4 * v32;
+    let v34: Dd = v3 * v2 * v32;
+    let v35: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
+    let v36: Dd = v35 * v4 * v15 * v7 * v17;
+    let v37: Dd = v35 * v2 * v15 * v7 * v17;
+    let v38: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v39: Dd = v38 * v4 * v15 * v7 * v17;
+    let v40: Dd = v38 * v2 * v15 * v7 * v17;
+    let v41: Dd = v35 * v4 * v15 * v10 * v17;
+    let v42: Dd = v35 * v2 * v15 * v10 * v17;
+    let v43: Dd = v38 * v4 * v15 * v10 * v17;
+    let v44: Dd = v38 * v2 * v15 * v10 * v17;
+    let v45: Dd = v26 - v27 + v28 - v29 + v30 - v31 - v33 + v34 + v36 - v37 - v39 + v40
+        - v41 + v42 + v43 - v44;
+    let v46: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v47: Dd = v46 * v15 * v17;
+    let v48: Dd = v47.sqrt();
+    let v49: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v50: Dd = v49 * v48;
+    let v51: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
+    let v52: Dd = v51 * v48;
+    let v53: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v54: Dd = v53 * v48;
+    let v55: Dd = v50 - v52 + v54;
+    let v56: Dd = v48 * v55;
+    let v57: Dd = v45 / v56;
+    let v58: Dd = v2 - v4;
+    let v59: Dd = v58.abs();
+    let v60: Dd = v59.sqrt();
+    let v61: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v62: Dd = v14.exp();
+    let v63: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
+    let v64: Dd = v63 * v62;
+    let v65: Dd = Dd::new(12.0, 0.0);
+    let v66: Dd = v65 * v4;
+    let v67: Dd = v3 - v66;
+    let v68: Dd = v67.exp();
+    let v69: Dd = Dd::new(9.0, 0.0);
+    let v70: Dd = v66 - v69;
+    let v71: Dd = v70.exp_m1();
+    let v72: Dd = v68 * v71;
+    let v73: Dd = v64 + v72;
+    let v74: Dd = v61 * v62;
+    let v75: Dd = v74 / v73;
+    let v76: Dd = v75.sqrt();
+    let v77: Dd = v60 * v76;
+    [v24.to_f64(), v57.to_f64(), v77.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -642,9 +726,11 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v10: Dd = v9.sqrt();
         let v11: Dd = Dd::new(1.0, 0.0);
         let v12: Dd = v11 / v10;
-        let v13: Dd = v11 - v9;
-        let v14: Dd = v13 / v10;
-        return [v12.to_f64(), v14.to_f64()];
+        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: Dd = v4.exp_m1();
+        let v15: Dd = v13 * v6 * v14;
+        let v16: Dd = v15 / v10;
+        return [v12.to_f64(), v16.to_f64()];
     }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
@@ -666,16 +752,18 @@ pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v17: Dd = v0 * v14 * v16;
     let v18: Dd = v17.sqrt();
     let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(1.0, 0.0);
-    let v21: Dd = v20 - v17;
-    let v22: Dd = v10 * v21;
-    let v23: Dd = v21.sqrt();
-    let v24: Dd = v20 - v9;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v18 * v23 * v25;
-    let v27: Dd = v22 - v26;
-    let v28: Dd = v27 / v18;
-    [v19.to_f64(), v28.to_f64()]
+    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: Dd = v12.exp_m1();
+    let v22: Dd = v20 * v14 * v21 * v10;
+    let v23: Dd = v20 * v14 * v21;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v4.exp_m1();
+    let v26: Dd = v20 * v6 * v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v24 * v27 * v18;
+    let v29: Dd = v22 - v28;
+    let v30: Dd = v29 / v18;
+    [v19.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -726,9 +814,11 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v10: Dd = v9.sqrt();
         let v11: Dd = Dd::new(1.0, 0.0);
         let v12: Dd = v11 / v10;
-        let v13: Dd = v11 - v9;
-        let v14: Dd = v13 / v10;
-        return [v12.to_f64(), v14.to_f64()];
+        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: Dd = v4.exp_m1();
+        let v15: Dd = v13 * v6 * v14;
+        let v16: Dd = v15 / v10;
+        return [v12.to_f64(), v16.to_f64()];
     }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
@@ -750,16 +840,18 @@ pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v17: Dd = v0 * v14 * v16;
     let v18: Dd = v17.sqrt();
     let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(1.0, 0.0);
-    let v21: Dd = v20 - v17;
-    let v22: Dd = v10 * v21;
-    let v23: Dd = v21.sqrt();
-    let v24: Dd = v20 - v9;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v18 * v23 * v25;
-    let v27: Dd = v22 - v26;
-    let v28: Dd = v27 / v18;
-    [v19.to_f64(), v28.to_f64()]
+    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: Dd = v12.exp_m1();
+    let v22: Dd = v20 * v14 * v21 * v10;
+    let v23: Dd = v20 * v14 * v21;
+    let v24: Dd = v23.sqrt();
+    let v25: Dd = v4.exp_m1();
+    let v26: Dd = v20 * v6 * v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v24 * v27 * v18;
+    let v29: Dd = v22 - v28;
+    let v30: Dd = v29 / v18;
+    [v19.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -818,20 +910,23 @@ pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let v13: Dd = v0 * v6 * v8;
     let v14: Dd = v10 * v12;
     let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v17: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v18: Dd = v17 * v10 * v12;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v7 - v18;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v16 * v6 * v19 * v8;
-    let v23: Dd = v22 / v21;
-    let v24: Dd = v16 * v6 * v8 * v21;
-    let v25: Dd = v24 / v19;
-    let v26: Dd = -v23;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27 / v19;
-    [v15.to_f64(), v28.to_f64()]
+    let v16: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v17: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+    let v18: Dd = v6.square();
+    let v19: Dd = v3.exp_m1();
+    let v20: Dd = v17 * v10 * v18 * v19;
+    let v21: Dd = v17 * v10 * v6 * v19;
+    let v22: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v23: Dd = v22 * v10 * v6 * v12;
+    let v24: Dd = v22 * v10 * v18 * v12;
+    let v25: Dd = v20 - v21 - v23 + v24;
+    let v26: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v27: Dd = v26 * v10 * v19;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v16 * v25;
+    let v30: Dd = v10 * v12 * v28;
+    let v31: Dd = v29 / v30;
+    [v15.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -872,20 +967,23 @@ pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let v13: Dd = v0 * v6 * v8;
     let v14: Dd = v10 * v12;
     let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
-    let v17: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v18: Dd = v17 * v10 * v12;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v7 - v18;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v16 * v6 * v19 * v8;
-    let v23: Dd = v22 / v21;
-    let v24: Dd = v16 * v6 * v8 * v21;
-    let v25: Dd = v24 / v19;
-    let v26: Dd = -v23;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27 / v19;
-    [v15.to_f64(), v28.to_f64()]
+    let v16: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v17: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
+    let v18: Dd = v6.square();
+    let v19: Dd = v3.exp_m1();
+    let v20: Dd = v17 * v10 * v18 * v19;
+    let v21: Dd = v17 * v10 * v6 * v19;
+    let v22: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v23: Dd = v22 * v10 * v6 * v12;
+    let v24: Dd = v22 * v10 * v18 * v12;
+    let v25: Dd = v20 - v21 - v23 + v24;
+    let v26: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v27: Dd = v26 * v10 * v19;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v16 * v25;
+    let v30: Dd = v10 * v12 * v28;
+    let v31: Dd = v29 / v30;
+    [v15.to_f64(), v31.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -904,47 +1002,50 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v13 * v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v13 * v15;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v10 - v17 + v20;
-    let v22: Dd = v21 / v10;
-    let v23: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v24: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v25: Dd = v24 * v3 * v6 * v13 * v8;
-    let v26: Dd = v24 * v18 * v6 * v13 * v8;
-    let v27: Dd = v13.square();
-    let v28: Dd = v24 * v3 * v6 * v27 * v8;
-    let v29: Dd = v24 * v18 * v6 * v27 * v8;
-    let v30: Dd = v14 - v9;
-    let v31: Dd = v1 * v3 * v13 * v30;
-    let v32: Dd = v1 * v18 * v13 * v30;
-    let v33: Dd = v1 * v3 * v27 * v30;
-    let v34: Dd = v1 * v18 * v27 * v30;
-    let v35: Dd = v25 - v26 - v28 + v29 + v31 - v32 - v33 + v34;
-    let v36: Dd = v30.sqrt();
-    let v37: Dd = v23 * v35;
-    let v38: Dd = v6 * v8 * v36;
-    let v39: Dd = v37 / v38;
-    [v22.to_f64(), v39.to_f64()]
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(6.0, 0.0);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 * v4;
+    let v6: Dd = v5 - v1;
+    let v7: Dd = v6.sigmoid();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = v1 * v4 * v7;
+    let v10: Dd = v7.square();
+    let v11: Dd = v1 * v4 * v10;
+    let v12: Dd = v1 * v2 * v10;
+    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: Dd = v1 - v5;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v5 - v3;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v13 * v15 * v17;
+    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: Dd = v19 * v15 * v17;
+    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: Dd = v0 * v21;
+    let v23: Dd = v15 * v17;
+    let v24: Dd = v22 / v23;
+    let v25: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+    let v26: Dd = v5.exp_m1();
+    let v27: Dd = v25 * v4 * v15 * v7 * v26;
+    let v28: Dd = v25 * v2 * v15 * v7 * v26;
+    let v29: Dd = v25 * v4 * v15 * v10 * v26;
+    let v30: Dd = v25 * v2 * v15 * v10 * v26;
+    let v31: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v32: Dd = v31 * v4 * v15 * v7 * v17;
+    let v33: Dd = v31 * v2 * v15 * v7 * v17;
+    let v34: Dd = v31 * v4 * v15 * v10 * v17;
+    let v35: Dd = v31 * v2 * v15 * v10 * v17;
+    let v36: Dd = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
+    let v37: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v38: Dd = v37 * v15 * v26;
+    let v39: Dd = v38.sqrt();
+    let v40: Dd = v0 * v36;
+    let v41: Dd = v15 * v17 * v39;
+    let v42: Dd = v40 / v41;
+    [v24.to_f64(), v42.to_f64()]
 }
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -981,67 +1082,70 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v13 * v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v13 * v15;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v10 - v17 + v20;
-    let v22: Dd = v21 / v10;
-    let v23: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v24: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v25: Dd = v24 * v3 * v6 * v13 * v8;
-    let v26: Dd = v24 * v18 * v6 * v13 * v8;
-    let v27: Dd = v13.square();
-    let v28: Dd = v24 * v3 * v6 * v27 * v8;
-    let v29: Dd = v24 * v18 * v6 * v27 * v8;
-    let v30: Dd = v14 - v9;
-    let v31: Dd = v2 * v3 * v13 * v30;
-    let v32: Dd = v2 * v18 * v13 * v30;
-    let v33: Dd = v2 * v3 * v27 * v30;
-    let v34: Dd = v2 * v18 * v27 * v30;
-    let v35: Dd = v25 - v26 - v28 + v29 + v31 - v32 - v33 + v34;
-    let v36: Dd = v30.sqrt();
-    let v37: Dd = v23 * v35;
-    let v38: Dd = v6 * v8 * v36;
-    let v39: Dd = v37 / v38;
-    let v40: Dd = v18 - v3;
-    let v41: Dd = v40.abs();
-    let v42: Dd = v41.sqrt();
-    let v43: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v44: Dd = v5.exp();
-    let v45: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v46: Dd = v45 * v44;
-    let v47: Dd = Dd::new(12.0, 0.0);
-    let v48: Dd = v47 * v3;
-    let v49: Dd = v2 - v48;
-    let v50: Dd = v49.exp();
-    let v51: Dd = Dd::new(9.0, 0.0);
-    let v52: Dd = v48 - v51;
-    let v53: Dd = v52.exp_m1();
-    let v54: Dd = v50 * v53;
-    let v55: Dd = v46 + v54;
-    let v56: Dd = v43 * v44;
-    let v57: Dd = v56 / v55;
-    let v58: Dd = v57.sqrt();
-    let v59: Dd = v42 * v58;
-    [v22.to_f64(), v39.to_f64(), v59.to_f64()]
+    let v2: Dd = Dd::from_f64(t_next);
+    let v3: Dd = Dd::new(6.0, 0.0);
+    let v4: Dd = Dd::from_f64(t);
+    let v5: Dd = v3 * v4;
+    let v6: Dd = v5 - v1;
+    let v7: Dd = v6.sigmoid();
+    let v8: Dd = v1 * v2 * v7;
+    let v9: Dd = v1 * v4 * v7;
+    let v10: Dd = v7.square();
+    let v11: Dd = v1 * v4 * v10;
+    let v12: Dd = v1 * v2 * v10;
+    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: Dd = v1 - v5;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v5 - v3;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v13 * v15 * v17;
+    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: Dd = v19 * v15 * v17;
+    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: Dd = v0 * v21;
+    let v23: Dd = v15 * v17;
+    let v24: Dd = v22 / v23;
+    let v25: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
+    let v26: Dd = v5.exp_m1();
+    let v27: Dd = v25 * v4 * v15 * v7 * v26;
+    let v28: Dd = v25 * v2 * v15 * v7 * v26;
+    let v29: Dd = v25 * v4 * v15 * v10 * v26;
+    let v30: Dd = v25 * v2 * v15 * v10 * v26;
+    let v31: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v32: Dd = v31 * v4 * v15 * v7 * v17;
+    let v33: Dd = v31 * v2 * v15 * v7 * v17;
+    let v34: Dd = v31 * v4 * v15 * v10 * v17;
+    let v35: Dd = v31 * v2 * v15 * v10 * v17;
+    let v36: Dd = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
+    let v37: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v38: Dd = v37 * v15 * v26;
+    let v39: Dd = v38.sqrt();
+    let v40: Dd = v0 * v36;
+    let v41: Dd = v15 * v17 * v39;
+    let v42: Dd = v40 / v41;
+    let v43: Dd = v2 - v4;
+    let v44: Dd = v43.abs();
+    let v45: Dd = v44.sqrt();
+    let v46: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v47: Dd = v14.exp();
+    let v48: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
+    let v49: Dd = v48 * v47;
+    let v50: Dd = Dd::new(12.0, 0.0);
+    let v51: Dd = v50 * v4;
+    let v52: Dd = v3 - v51;
+    let v53: Dd = v52.exp();
+    let v54: Dd = Dd::new(9.0, 0.0);
+    let v55: Dd = v51 - v54;
+    let v56: Dd = v55.exp_m1();
+    let v57: Dd = v53 * v56;
+    let v58: Dd = v49 + v57;
+    let v59: Dd = v46 * v47;
+    let v60: Dd = v59 / v58;
+    let v61: Dd = v60.sqrt();
+    let v62: Dd = v45 * v61;
+    [v24.to_f64(), v42.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1099,11 +1203,13 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v10: Dd = v9.sqrt();
         let v11: Dd = Dd::new(1.0, 0.0);
         let v12: Dd = v11 / v10;
-        let v13: Dd = v11 - v9;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v14 / v10;
-        let v16: Dd = -v15;
-        return [v12.to_f64(), v16.to_f64()];
+        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: Dd = v4.exp_m1();
+        let v15: Dd = v13 * v6 * v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v16 / v10;
+        let v18: Dd = -v17;
+        return [v12.to_f64(), v18.to_f64()];
     }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
@@ -1125,16 +1231,18 @@ pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v17: Dd = v0 * v14 * v16;
     let v18: Dd = v17.sqrt();
     let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(1.0, 0.0);
-    let v21: Dd = v20 - v9;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v18 * v22;
-    let v24: Dd = v20 - v17;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v23 - v26;
-    let v28: Dd = v27 / v18;
-    [v19.to_f64(), v28.to_f64()]
+    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: Dd = v4.exp_m1();
+    let v22: Dd = v20 * v6 * v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v23 * v18;
+    let v25: Dd = v12.exp_m1();
+    let v26: Dd = v20 * v14 * v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v27 * v10;
+    let v29: Dd = v24 - v28;
+    let v30: Dd = v29 / v18;
+    [v19.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1185,11 +1293,13 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v10: Dd = v9.sqrt();
         let v11: Dd = Dd::new(1.0, 0.0);
         let v12: Dd = v11 / v10;
-        let v13: Dd = v11 - v9;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v14 / v10;
-        let v16: Dd = -v15;
-        return [v12.to_f64(), v16.to_f64()];
+        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: Dd = v4.exp_m1();
+        let v15: Dd = v13 * v6 * v14;
+        let v16: Dd = v15.sqrt();
+        let v17: Dd = v16 / v10;
+        let v18: Dd = -v17;
+        return [v12.to_f64(), v18.to_f64()];
     }
     let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
     let v1: Dd = Dd::new(3.0, 0.0);
@@ -1211,16 +1321,18 @@ pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v17: Dd = v0 * v14 * v16;
     let v18: Dd = v17.sqrt();
     let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(1.0, 0.0);
-    let v21: Dd = v20 - v9;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v18 * v22;
-    let v24: Dd = v20 - v17;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v23 - v26;
-    let v28: Dd = v27 / v18;
-    [v19.to_f64(), v28.to_f64()]
+    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: Dd = v4.exp_m1();
+    let v22: Dd = v20 * v6 * v21;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = v23 * v18;
+    let v25: Dd = v12.exp_m1();
+    let v26: Dd = v20 * v14 * v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v27 * v10;
+    let v29: Dd = v24 - v28;
+    let v30: Dd = v29 / v18;
+    [v19.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1263,7 +1375,7 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [0.1497323545032341, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(3.314374178947536, -1.1986431746738346e-16);
+    let v0: Dd = Dd::new(63.256610769563004, -5.482687657653857e-16);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
@@ -1272,25 +1384,30 @@ pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let v6: Dd = v5.sigmoid();
     let v7: Dd = Dd::new(1.0, 0.0);
     let v8: Dd = v7 - v6;
-    let v9: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v10: Dd = v4 - v3;
-    let v11: Dd = v10.sigmoid();
-    let v12: Dd = v3 - v1;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v9 * v11 * v13;
-    let v15: Dd = v7 - v14;
-    let v16: Dd = v0 * v6 * v8;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v19: Dd = v14.sqrt();
-    let v20: Dd = v15.sqrt();
-    let v21: Dd = v18 * v6 * v19 * v8;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = v18 * v6 * v8 * v20;
-    let v24: Dd = v23 / v19;
-    let v25: Dd = v22 + v24;
-    let v26: Dd = v25 / v20;
-    [v17.to_f64(), v26.to_f64()]
+    let v9: Dd = v4 - v3;
+    let v10: Dd = v9.sigmoid();
+    let v11: Dd = v3.exp_m1();
+    let v12: Dd = v0 * v6 * v8;
+    let v13: Dd = v10 * v11;
+    let v14: Dd = v12 / v13;
+    let v15: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v16: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+    let v17: Dd = v16 * v10 * v6 * v11;
+    let v18: Dd = v6.square();
+    let v19: Dd = v16 * v10 * v18 * v11;
+    let v20: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v21: Dd = v3 - v1;
+    let v22: Dd = v21.exp_m1();
+    let v23: Dd = v20 * v10 * v6 * v22;
+    let v24: Dd = v20 * v10 * v18 * v22;
+    let v25: Dd = v17 - v19 + v23 - v24;
+    let v26: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v27: Dd = v26 * v10 * v22;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = v15 * v25;
+    let v30: Dd = v10 * v11 * v28;
+    let v31: Dd = v29 / v30;
+    [v14.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1315,38 +1432,48 @@ pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
+    let v0: Dd = Dd::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: Dd = Dd::new(3.0, 0.0);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v4 - v1;
     let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v8: Dd = v4 - v3;
-    let v9: Dd = v8.sigmoid();
-    let v10: Dd = v3 - v1;
-    let v11: Dd = v10.exp_m1();
-    let v12: Dd = v7 * v9 * v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v6;
-    let v16: Dd = v14 - v12;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v0 * v6 * v13 * v15;
-    let v19: Dd = v18 / v17;
-    let v20: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v21: Dd = v20 * v6 * v15 * v17;
-    let v22: Dd = v21 / v13;
-    let v23: Dd = -v19;
-    let v24: Dd = v23 - v22;
-    let v25: Dd = v13 * v17;
+    let v7: Dd = v6.powi(3);
+    let v8: Dd = v1 * v7;
+    let v9: Dd = v6.square();
+    let v10: Dd = v1 * v9;
+    let v11: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
+    let v12: Dd = v11 * v6;
+    let v13: Dd = Dd::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v14: Dd = v13 * v6;
+    let v15: Dd = v11 * v9;
+    let v16: Dd = v13 * v9;
+    let v17: Dd = v8 - v10 - v12 + v14 + v15 - v16;
+    let v18: Dd = v1 - v4;
+    let v19: Dd = v18.sigmoid();
+    let v20: Dd = v19.square();
+    let v21: Dd = v4.exp_m1();
+    let v22: Dd = v4 - v2;
+    let v23: Dd = v22.exp_m1();
+    let v24: Dd = v0 * v17;
+    let v25: Dd = v20 * v21 * v23;
     let v26: Dd = v24 / v25;
-    let v27: Dd = v0 * v6 * v15 * v17;
-    let v28: Dd = v27 / v13;
-    let v29: Dd = v19 + v28;
-    let v30: Dd = v29 / v17;
-    [v26.to_f64(), v30.to_f64()]
+    let v27: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v28: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
+    let v29: Dd = v28 * v19 * v6 * v21;
+    let v30: Dd = v28 * v19 * v9 * v21;
+    let v31: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v32: Dd = v31 * v19 * v6 * v23;
+    let v33: Dd = v31 * v19 * v9 * v23;
+    let v34: Dd = v29 - v30 + v32 - v33;
+    let v35: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v36: Dd = v35 * v19 * v23;
+    let v37: Dd = v36.sqrt();
+    let v38: Dd = v27 * v34;
+    let v39: Dd = v19 * v21 * v37;
+    let v40: Dd = v38 / v39;
+    [v26.to_f64(), v40.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1365,7 +1492,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
+    let v0: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = Dd::new(6.0, 0.0);
@@ -1378,34 +1505,37 @@ pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v10: Dd = v6.square();
     let v11: Dd = v1 * v2 * v10;
     let v12: Dd = v1 * v8 * v10;
-    let v13: Dd = Dd::new(-0.9051482536448664, -4.1992024501810215e-17);
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v16: Dd = v1 - v4;
-    let v17: Dd = v16.sigmoid();
-    let v18: Dd = v4 - v3;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v15 * v17 * v19;
-    let v21: Dd = v14 - v20;
-    let v22: Dd = v13 * v21;
-    let v23: Dd = v7 - v9 - v11 + v12 + v22;
-    let v24: Dd = v0 * v23;
-    let v25: Dd = v24 / v21;
-    let v26: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v27: Dd = v26 * v8 * v17 * v6 * v19;
-    let v28: Dd = v26 * v2 * v17 * v6 * v19;
-    let v29: Dd = v26 * v2 * v17 * v10 * v19;
-    let v30: Dd = v26 * v8 * v17 * v10 * v19;
-    let v31: Dd = v1 * v2 * v6 * v21;
-    let v32: Dd = v1 * v8 * v6 * v21;
-    let v33: Dd = v1 * v2 * v10 * v21;
-    let v34: Dd = v1 * v8 * v10 * v21;
-    let v35: Dd = v27 - v28 + v29 - v30 - v31 + v32 + v33 - v34;
-    let v36: Dd = v20.sqrt();
-    let v37: Dd = v0 * v35;
-    let v38: Dd = v36 * v21;
-    let v39: Dd = v37 / v38;
-    [v25.to_f64(), v39.to_f64()]
+    let v13: Dd = Dd::new(0.0024849116568445855, 7.563213417639638e-20);
+    let v14: Dd = v1 - v4;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v4.exp_m1();
+    let v17: Dd = v13 * v15 * v16;
+    let v18: Dd = Dd::new(0.049910784834411366, 3.2998246398717656e-19);
+    let v19: Dd = v18 * v15 * v16;
+    let v20: Dd = v7 - v9 - v11 + v12 + v17 - v19;
+    let v21: Dd = v0 * v20;
+    let v22: Dd = v15 * v16;
+    let v23: Dd = v21 / v22;
+    let v24: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+    let v25: Dd = v24 * v8 * v15 * v6 * v16;
+    let v26: Dd = v24 * v2 * v15 * v6 * v16;
+    let v27: Dd = v24 * v2 * v15 * v10 * v16;
+    let v28: Dd = v24 * v8 * v15 * v10 * v16;
+    let v29: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v30: Dd = v4 - v3;
+    let v31: Dd = v30.exp_m1();
+    let v32: Dd = v29 * v2 * v15 * v6 * v31;
+    let v33: Dd = v29 * v8 * v15 * v6 * v31;
+    let v34: Dd = v29 * v2 * v15 * v10 * v31;
+    let v35: Dd = v29 * v8 * v15 * v10 * v31;
+    let v36: Dd = v25 - v26 + v27 - v28 - v32 + v33 + v34 - v35;
+    let v37: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v38: Dd = v37 * v15 * v31;
+    let v39: Dd = v38.sqrt();
+    let v40: Dd = v0 * v36;
+    let v41: Dd = v15 * v16 * v39;
+    let v42: Dd = v40 / v41;
+    [v23.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1442,69 +1572,85 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(3.0, 0.0);
-    let v4: Dd = Dd::new(6.0, 0.0);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = v3 - v5;
+    let v0: Dd = Dd::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: Dd = Dd::new(0.04742587317756678, -1.793305391834216e-19);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = Dd::new(3.0, 0.0);
+    let v6: Dd = v4 - v5;
     let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 - v3;
-    let v9: Dd = v8.sigmoid();
-    let v10: Dd = v5 - v4;
-    let v11: Dd = v10.exp_m1();
-    let v12: Dd = v1 * v2 * v7 * v9 * v11;
+    let v8: Dd = v1 * v7;
+    let v9: Dd = v7.square();
+    let v10: Dd = Dd::new(0.04517665973091213, 2.2633220558509066e-18);
+    let v11: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
+    let v12: Dd = v11 * v3 * v7;
     let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v1 * v13 * v7 * v9 * v11;
-    let v15: Dd = v9.square();
-    let v16: Dd = v1 * v2 * v7 * v15 * v11;
-    let v17: Dd = v1 * v13 * v7 * v15 * v11;
-    let v18: Dd = Dd::new(1.0, 0.0);
-    let v19: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v20: Dd = v19 * v7 * v11;
-    let v21: Dd = v18 - v20;
-    let v22: Dd = v3 * v2 * v9 * v21;
-    let v23: Dd = v3 * v13 * v9 * v21;
-    let v24: Dd = v3 * v2 * v15 * v21;
-    let v25: Dd = v3 * v13 * v15 * v21;
-    let v26: Dd = Dd::new(0.9525741268224333, -3.451513898035272e-17);
-    let v27: Dd = v26 * v7 * v11 * v21;
-    let v28: Dd = v12 - v14 - v16 + v17 + v22 - v23 - v24 + v25 + v27;
-    let v29: Dd = v0 * v28;
-    let v30: Dd = v7 * v11 * v21;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v33: Dd = v4 * v2 * v9 * v21;
-    let v34: Dd = v4 * v13 * v9 * v21;
-    let v35: Dd = v4 * v2 * v15 * v21;
-    let v36: Dd = v4 * v13 * v15 * v21;
-    let v37: Dd = v14 - v12 + v16 - v17 - v33 + v34 + v35 - v36;
-    let v38: Dd = v20.sqrt();
-    let v39: Dd = v32 * v37;
-    let v40: Dd = v38 * v21;
-    let v41: Dd = v39 / v40;
-    let v42: Dd = v13 - v2;
-    let v43: Dd = v42.abs();
-    let v44: Dd = v43.sqrt();
-    let v45: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v46: Dd = v6.exp();
-    let v47: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v48: Dd = v47 * v46;
-    let v49: Dd = Dd::new(12.0, 0.0);
-    let v50: Dd = v49 * v2;
-    let v51: Dd = v4 - v50;
-    let v52: Dd = v51.exp();
-    let v53: Dd = Dd::new(9.0, 0.0);
-    let v54: Dd = v50 - v53;
-    let v55: Dd = v54.exp_m1();
-    let v56: Dd = v52 * v55;
-    let v57: Dd = v48 + v56;
-    let v58: Dd = v45 * v46;
-    let v59: Dd = v58 / v57;
-    let v60: Dd = v59.sqrt();
-    let v61: Dd = v44 * v60;
-    [v31.to_f64(), v41.to_f64(), v61.to_f64()]
+    let v14: Dd = v11 * v13 * v7;
+    let v15: Dd = Dd::new(0.9525741268224333, -3.451513898035272e-17);
+    let v16: Dd = v15 * v7;
+    let v17: Dd = Dd::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v18: Dd = v17 * v3 * v7;
+    let v19: Dd = v17 * v13 * v7;
+    let v20: Dd = v5 * v3 * v9;
+    let v21: Dd = v5 * v13 * v9;
+    let v22: Dd = v11 * v3 * v9;
+    let v23: Dd = v11 * v13 * v9;
+    let v24: Dd = v17 * v3 * v9;
+    let v25: Dd = v17 * v13 * v9;
+    let v26: Dd = v7.powi(3);
+    let v27: Dd = v5 * v3 * v26;
+    let v28: Dd = v5 * v13 * v26;
+    let v29: Dd = v8 - v9 - v10 + v12 - v14 + v16 - v18 + v19 + v20 - v21 - v22 + v23
+        + v24 - v25 - v27 + v28;
+    let v30: Dd = v5 - v4;
+    let v31: Dd = v30.sigmoid();
+    let v32: Dd = v31.square();
+    let v33: Dd = v4.exp_m1();
+    let v34: Dd = v4 - v2;
+    let v35: Dd = v34.exp_m1();
+    let v36: Dd = v0 * v29;
+    let v37: Dd = v32 * v33 * v35;
+    let v38: Dd = v36 / v37;
+    let v39: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v40: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
+    let v41: Dd = v40 * v13 * v31 * v7 * v33;
+    let v42: Dd = v40 * v3 * v31 * v7 * v33;
+    let v43: Dd = v40 * v3 * v31 * v9 * v33;
+    let v44: Dd = v40 * v13 * v31 * v9 * v33;
+    let v45: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v46: Dd = v45 * v3 * v31 * v7 * v35;
+    let v47: Dd = v45 * v13 * v31 * v7 * v35;
+    let v48: Dd = v45 * v3 * v31 * v9 * v35;
+    let v49: Dd = v45 * v13 * v31 * v9 * v35;
+    let v50: Dd = v41 - v42 + v43 - v44 - v46 + v47 + v48 - v49;
+    let v51: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v52: Dd = v51 * v31 * v35;
+    let v53: Dd = v52.sqrt();
+    let v54: Dd = v39 * v50;
+    let v55: Dd = v31 * v33 * v53;
+    let v56: Dd = v54 / v55;
+    let v57: Dd = v13 - v3;
+    let v58: Dd = v57.abs();
+    let v59: Dd = v58.sqrt();
+    let v60: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v61: Dd = v30.exp();
+    let v62: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
+    let v63: Dd = v62 * v61;
+    let v64: Dd = Dd::new(12.0, 0.0);
+    let v65: Dd = v64 * v3;
+    let v66: Dd = v2 - v65;
+    let v67: Dd = v66.exp();
+    let v68: Dd = Dd::new(9.0, 0.0);
+    let v69: Dd = v65 - v68;
+    let v70: Dd = v69.exp_m1();
+    let v71: Dd = v67 * v70;
+    let v72: Dd = v63 + v71;
+    let v73: Dd = v60 * v61;
+    let v74: Dd = v73 / v72;
+    let v75: Dd = v74.sqrt();
+    let v76: Dd = v59 * v75;
+    [v38.to_f64(), v56.to_f64(), v76.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1559,52 +1705,55 @@ pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v2: Dd = Dd::new(3.0, 0.0);
-        let v3: Dd = Dd::new(6.0, 0.0);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v2 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v5 - v3;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v1 * v7 * v9;
-        let v11: Dd = v0 - v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v10.sqrt();
-        return [v12.to_f64(), v13.to_f64()];
+        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4.exp_m1();
+        let v8: Dd = v0 * v6 * v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: Dd = v4 - v2;
+        let v12: Dd = v11.exp_m1();
+        let v13: Dd = v10 * v6 * v12;
+        let v14: Dd = v13.sqrt();
+        return [v9.to_f64(), v14.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v2: Dd = Dd::new(3.0, 0.0);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 - v3;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = v1 * v7 * v9;
-    let v11: Dd = v0 - v10;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = Dd::from_f64(t);
-    let v14: Dd = v3 * v13;
-    let v15: Dd = v2 - v14;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v14 - v3;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v1 * v16 * v18;
-    let v20: Dd = v0 - v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v12 / v21;
-    let v23: Dd = v10.sqrt();
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v19.sqrt();
-    let v26: Dd = v25 * v12;
-    let v27: Dd = v24 - v26;
-    let v28: Dd = v27 / v21;
-    [v22.to_f64(), v28.to_f64()]
+    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: Dd = Dd::new(3.0, 0.0);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v1 - v4;
+    let v6: Dd = v5.sigmoid();
+    let v7: Dd = v4.exp_m1();
+    let v8: Dd = v0 * v6 * v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::from_f64(t);
+    let v11: Dd = v2 * v10;
+    let v12: Dd = v1 - v11;
+    let v13: Dd = v12.sigmoid();
+    let v14: Dd = v11.exp_m1();
+    let v15: Dd = v0 * v13 * v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v9 / v16;
+    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: Dd = v4 - v2;
+    let v20: Dd = v19.exp_m1();
+    let v21: Dd = v18 * v6 * v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v16 * v22;
+    let v24: Dd = v11 - v2;
+    let v25: Dd = v24.exp_m1();
+    let v26: Dd = v18 * v13 * v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v9 * v27;
+    let v29: Dd = v23 - v28;
+    let v30: Dd = v29 / v16;
+    [v17.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1652,52 +1801,55 @@ pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v2: Dd = Dd::new(3.0, 0.0);
-        let v3: Dd = Dd::new(6.0, 0.0);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v2 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v5 - v3;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v1 * v7 * v9;
-        let v11: Dd = v0 - v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v10.sqrt();
-        return [v12.to_f64(), v13.to_f64()];
+        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4.exp_m1();
+        let v8: Dd = v0 * v6 * v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: Dd = v4 - v2;
+        let v12: Dd = v11.exp_m1();
+        let v13: Dd = v10 * v6 * v12;
+        let v14: Dd = v13.sqrt();
+        return [v9.to_f64(), v14.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v2: Dd = Dd::new(3.0, 0.0);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t_next);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 - v3;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = v1 * v7 * v9;
-    let v11: Dd = v0 - v10;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = Dd::from_f64(t);
-    let v14: Dd = v3 * v13;
-    let v15: Dd = v2 - v14;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v14 - v3;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v1 * v16 * v18;
-    let v20: Dd = v0 - v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v12 / v21;
-    let v23: Dd = v10.sqrt();
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v19.sqrt();
-    let v26: Dd = v25 * v12;
-    let v27: Dd = v24 - v26;
-    let v28: Dd = v27 / v21;
-    [v22.to_f64(), v28.to_f64()]
+    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: Dd = Dd::new(3.0, 0.0);
+    let v2: Dd = Dd::new(6.0, 0.0);
+    let v3: Dd = Dd::from_f64(t_next);
+    let v4: Dd = v2 * v3;
+    let v5: Dd = v1 - v4;
+    let v6: Dd = v5.sigmoid();
+    let v7: Dd = v4.exp_m1();
+    let v8: Dd = v0 * v6 * v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::from_f64(t);
+    let v11: Dd = v2 * v10;
+    let v12: Dd = v1 - v11;
+    let v13: Dd = v12.sigmoid();
+    let v14: Dd = v11.exp_m1();
+    let v15: Dd = v0 * v13 * v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v9 / v16;
+    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: Dd = v4 - v2;
+    let v20: Dd = v19.exp_m1();
+    let v21: Dd = v18 * v6 * v20;
+    let v22: Dd = v21.sqrt();
+    let v23: Dd = v16 * v22;
+    let v24: Dd = v11 - v2;
+    let v25: Dd = v24.exp_m1();
+    let v26: Dd = v18 * v13 * v25;
+    let v27: Dd = v26.sqrt();
+    let v28: Dd = v9 * v27;
+    let v29: Dd = v23 - v28;
+    let v30: Dd = v29 / v16;
+    [v17.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1845,54 +1997,56 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
     let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
+    let v2: Dd = Dd::from_f64(t);
+    let v3: Dd = Dd::new(6.0, 0.0);
+    let v4: Dd = v3 * v2;
+    let v5: Dd = v4 - v1;
     let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v13 * v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v13 * v15;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v10 + v17 - v20;
-    let v22: Dd = v21 / v10;
-    let v23: Dd = Dd::new(2.0, 0.0);
-    let v24: Dd = v23 * v18;
-    let v25: Dd = v23 * v3;
-    let v26: Dd = v24 - v25;
-    let v27: Dd = v18 - v3;
-    let v28: Dd = v27.abs();
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v31: Dd = v5.exp();
-    let v32: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v33: Dd = v32 * v31;
-    let v34: Dd = Dd::new(12.0, 0.0);
-    let v35: Dd = v34 * v3;
-    let v36: Dd = v2 - v35;
-    let v37: Dd = v36.exp();
-    let v38: Dd = Dd::new(9.0, 0.0);
-    let v39: Dd = v35 - v38;
-    let v40: Dd = v39.exp_m1();
-    let v41: Dd = v37 * v40;
-    let v42: Dd = v33 + v41;
-    let v43: Dd = v30 * v31;
-    let v44: Dd = v43 / v42;
-    let v45: Dd = v44.sqrt();
-    let v46: Dd = v29 * v45;
-    [v22.to_f64(), v26.to_f64(), v46.to_f64()]
+    let v7: Dd = v1 * v2 * v6;
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v1 * v8 * v6;
+    let v10: Dd = v6.square();
+    let v11: Dd = v1 * v2 * v10;
+    let v12: Dd = v1 * v8 * v10;
+    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: Dd = v1 - v4;
+    let v15: Dd = v14.sigmoid();
+    let v16: Dd = v4 - v3;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v13 * v15 * v17;
+    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: Dd = v19 * v15 * v17;
+    let v21: Dd = v7 - v9 - v11 + v12 - v18 + v20;
+    let v22: Dd = v0 * v21;
+    let v23: Dd = v15 * v17;
+    let v24: Dd = v22 / v23;
+    let v25: Dd = Dd::new(2.0, 0.0);
+    let v26: Dd = v25 * v8;
+    let v27: Dd = v25 * v2;
+    let v28: Dd = v26 - v27;
+    let v29: Dd = v8 - v2;
+    let v30: Dd = v29.abs();
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v33: Dd = v14.exp();
+    let v34: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
+    let v35: Dd = v34 * v33;
+    let v36: Dd = Dd::new(12.0, 0.0);
+    let v37: Dd = v36 * v2;
+    let v38: Dd = v3 - v37;
+    let v39: Dd = v38.exp();
+    let v40: Dd = Dd::new(9.0, 0.0);
+    let v41: Dd = v37 - v40;
+    let v42: Dd = v41.exp_m1();
+    let v43: Dd = v39 * v42;
+    let v44: Dd = v35 + v43;
+    let v45: Dd = v32 * v33;
+    let v46: Dd = v45 / v44;
+    let v47: Dd = v46.sqrt();
+    let v48: Dd = v31 * v47;
+    [v24.to_f64(), v28.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1941,101 +2095,101 @@ pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(3.314374178947536, -1.1986431746738346e-16);
+        let v0: Dd = Dd::new(-3.0, 0.0);
         let v1: Dd = Dd::new(6.0, 0.0);
         let v2: Dd = Dd::from_f64(t);
         let v3: Dd = v1 * v2;
         let v4: Dd = Dd::new(3.0, 0.0);
         let v5: Dd = v3 - v4;
         let v6: Dd = v5.sigmoid();
-        let v7: Dd = Dd::new(1.0, 0.0);
-        let v8: Dd = v7 - v6;
-        let v9: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v10: Dd = v4 - v3;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v3 - v1;
-        let v13: Dd = v12.exp_m1();
-        let v14: Dd = v9 * v11 * v13;
-        let v15: Dd = v7 - v14;
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-        let v18: Dd = v14.sqrt();
-        let v19: Dd = v17 * v6 * v18 * v8;
-        let v20: Dd = v19 / v16;
-        let v21: Dd = v17 * v6 * v8 * v16;
-        let v22: Dd = v21 / v18;
-        let v23: Dd = -v20;
-        let v24: Dd = v23 - v22;
-        let v25: Dd = v0 * v6 * v8;
-        let v26: Dd = v16 * v24;
-        let v27: Dd = v25 / v26;
-        let v28: Dd = v16 / v24;
-        let v29: Dd = -v28;
-        return [v27.to_f64(), v29.to_f64()];
+        let v7: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v8: Dd = v4 - v3;
+        let v9: Dd = v8.sigmoid();
+        let v10: Dd = v3 - v1;
+        let v11: Dd = v10.exp_m1();
+        let v12: Dd = v7 * v9 * v11;
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = Dd::new(1.0, 0.0);
+        let v15: Dd = v14 - v6;
+        let v16: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+        let v17: Dd = v6.square();
+        let v18: Dd = v3.exp_m1();
+        let v19: Dd = v16 * v9 * v17 * v18;
+        let v20: Dd = v16 * v9 * v6 * v18;
+        let v21: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+        let v22: Dd = v21 * v9 * v6 * v11;
+        let v23: Dd = v21 * v9 * v17 * v11;
+        let v24: Dd = v19 - v20 - v22 + v23;
+        let v25: Dd = v0 * v6 * v13 * v15;
+        let v26: Dd = v25 / v24;
+        let v27: Dd = Dd::new(0.04742587317756678, -1.793305391834216e-19);
+        let v28: Dd = v27 * v9 * v18 * v13;
+        let v29: Dd = v28 / v24;
+        return [v26.to_f64(), v29.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v2: Dd = Dd::new(3.0, 0.0);
-        let v3: Dd = Dd::new(6.0, 0.0);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v2 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v5 - v3;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v1 * v7 * v9;
-        let v11: Dd = v0 - v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = Dd::new(0.0, 0.0);
-        return [v12.to_f64(), v13.to_f64()];
+        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4.exp_m1();
+        let v8: Dd = v0 * v6 * v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = Dd::new(0.0, 0.0);
+        return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+    let v0: Dd = Dd::new(3.0, 0.0);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v4 - v9;
-    let v11: Dd = v10.sigmoid();
-    let v12: Dd = v9 - v1;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v7 * v11 * v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = v16 - v6;
-    let v18: Dd = v4 - v3;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v3 - v1;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v7 * v19 * v21;
-    let v23: Dd = v16 - v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v0 * v6 * v15 * v17;
-    let v26: Dd = v25 / v24;
-    let v27: Dd = v16 - v14;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v22.sqrt();
-    let v30: Dd = v0 * v6 * v17 * v28;
-    let v31: Dd = v30 / v29;
-    let v32: Dd = -v26;
-    let v33: Dd = v32 - v31;
-    let v34: Dd = v0 * v6 * v29 * v17;
-    let v35: Dd = v34 / v24;
-    let v36: Dd = v0 * v6 * v17 * v24;
-    let v37: Dd = v36 / v29;
-    let v38: Dd = -v35;
-    let v39: Dd = v38 - v37;
-    let v40: Dd = v33 / v39;
-    let v41: Dd = v29 * v28;
-    let v42: Dd = v15 * v24;
-    let v43: Dd = v41 - v42;
-    let v44: Dd = v43 / v39;
-    [v40.to_f64(), v44.to_f64()]
+    let v4: Dd = v3 - v0;
+    let v5: Dd = v4.sigmoid();
+    let v6: Dd = v5.square();
+    let v7: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v8: Dd = v0 - v3;
+    let v9: Dd = v8.sigmoid();
+    let v10: Dd = v3.exp_m1();
+    let v11: Dd = v7 * v9 * v10;
+    let v12: Dd = v11.sqrt();
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v1 * v13;
+    let v15: Dd = v0 - v14;
+    let v16: Dd = v15.sigmoid();
+    let v17: Dd = v14.exp_m1();
+    let v18: Dd = v7 * v16 * v17;
+    let v19: Dd = v18.sqrt();
+    let v20: Dd = v0 * v6 * v12 * v19;
+    let v21: Dd = v0 * v5 * v12 * v19;
+    let v22: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v23: Dd = v3 - v1;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = v22 * v9 * v24;
+    let v26: Dd = v25.sqrt();
+    let v27: Dd = v14 - v1;
+    let v28: Dd = v27.exp_m1();
+    let v29: Dd = v22 * v16 * v28;
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v0 * v5 * v26 * v30;
+    let v32: Dd = v0 * v6 * v26 * v30;
+    let v33: Dd = v20 - v21 - v31 + v32;
+    let v34: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+    let v35: Dd = v34 * v9 * v6 * v10;
+    let v36: Dd = v34 * v9 * v5 * v10;
+    let v37: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v38: Dd = v37 * v9 * v5 * v24;
+    let v39: Dd = v37 * v9 * v6 * v24;
+    let v40: Dd = v35 - v36 - v38 + v39;
+    let v41: Dd = v33 / v40;
+    let v42: Dd = Dd::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v43: Dd = v19 * v26;
+    let v44: Dd = v12 * v30;
+    let v45: Dd = v43 - v44;
+    let v46: Dd = v42 * v12 * v26 * v45;
+    let v47: Dd = v46 / v40;
+    [v41.to_f64(), v47.to_f64()]
 }
 /// `ddim_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2077,101 +2231,101 @@ pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(3.314374178947536, -1.1986431746738346e-16);
+        let v0: Dd = Dd::new(-3.0, 0.0);
         let v1: Dd = Dd::new(6.0, 0.0);
         let v2: Dd = Dd::from_f64(t);
         let v3: Dd = v1 * v2;
         let v4: Dd = Dd::new(3.0, 0.0);
         let v5: Dd = v3 - v4;
         let v6: Dd = v5.sigmoid();
-        let v7: Dd = Dd::new(1.0, 0.0);
-        let v8: Dd = v7 - v6;
-        let v9: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v10: Dd = v4 - v3;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v3 - v1;
-        let v13: Dd = v12.exp_m1();
-        let v14: Dd = v9 * v11 * v13;
-        let v15: Dd = v7 - v14;
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-        let v18: Dd = v14.sqrt();
-        let v19: Dd = v17 * v6 * v18 * v8;
-        let v20: Dd = v19 / v16;
-        let v21: Dd = v17 * v6 * v8 * v16;
-        let v22: Dd = v21 / v18;
-        let v23: Dd = -v20;
-        let v24: Dd = v23 - v22;
-        let v25: Dd = v0 * v6 * v8;
-        let v26: Dd = v16 * v24;
-        let v27: Dd = v25 / v26;
-        let v28: Dd = v16 / v24;
-        let v29: Dd = -v28;
-        return [v27.to_f64(), v29.to_f64()];
+        let v7: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v8: Dd = v4 - v3;
+        let v9: Dd = v8.sigmoid();
+        let v10: Dd = v3 - v1;
+        let v11: Dd = v10.exp_m1();
+        let v12: Dd = v7 * v9 * v11;
+        let v13: Dd = v12.sqrt();
+        let v14: Dd = Dd::new(1.0, 0.0);
+        let v15: Dd = v14 - v6;
+        let v16: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+        let v17: Dd = v6.square();
+        let v18: Dd = v3.exp_m1();
+        let v19: Dd = v16 * v9 * v17 * v18;
+        let v20: Dd = v16 * v9 * v6 * v18;
+        let v21: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+        let v22: Dd = v21 * v9 * v6 * v11;
+        let v23: Dd = v21 * v9 * v17 * v11;
+        let v24: Dd = v19 - v20 - v22 + v23;
+        let v25: Dd = v0 * v6 * v13 * v15;
+        let v26: Dd = v25 / v24;
+        let v27: Dd = Dd::new(0.04742587317756678, -1.793305391834216e-19);
+        let v28: Dd = v27 * v9 * v18 * v13;
+        let v29: Dd = v28 / v24;
+        return [v26.to_f64(), v29.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v2: Dd = Dd::new(3.0, 0.0);
-        let v3: Dd = Dd::new(6.0, 0.0);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v2 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v5 - v3;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v1 * v7 * v9;
-        let v11: Dd = v0 - v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = Dd::new(0.0, 0.0);
-        return [v12.to_f64(), v13.to_f64()];
+        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4.exp_m1();
+        let v8: Dd = v0 * v6 * v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = Dd::new(0.0, 0.0);
+        return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
+    let v0: Dd = Dd::new(3.0, 0.0);
     let v1: Dd = Dd::new(6.0, 0.0);
     let v2: Dd = Dd::from_f64(t);
     let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v4 - v9;
-    let v11: Dd = v10.sigmoid();
-    let v12: Dd = v9 - v1;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v7 * v11 * v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = v16 - v6;
-    let v18: Dd = v4 - v3;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v3 - v1;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v7 * v19 * v21;
-    let v23: Dd = v16 - v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v0 * v6 * v15 * v17;
-    let v26: Dd = v25 / v24;
-    let v27: Dd = v16 - v14;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v22.sqrt();
-    let v30: Dd = v0 * v6 * v17 * v28;
-    let v31: Dd = v30 / v29;
-    let v32: Dd = -v26;
-    let v33: Dd = v32 - v31;
-    let v34: Dd = v0 * v6 * v29 * v17;
-    let v35: Dd = v34 / v24;
-    let v36: Dd = v0 * v6 * v17 * v24;
-    let v37: Dd = v36 / v29;
-    let v38: Dd = -v35;
-    let v39: Dd = v38 - v37;
-    let v40: Dd = v33 / v39;
-    let v41: Dd = v29 * v28;
-    let v42: Dd = v15 * v24;
-    let v43: Dd = v41 - v42;
-    let v44: Dd = v43 / v39;
-    [v40.to_f64(), v44.to_f64()]
+    let v4: Dd = v3 - v0;
+    let v5: Dd = v4.sigmoid();
+    let v6: Dd = v5.square();
+    let v7: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v8: Dd = v0 - v3;
+    let v9: Dd = v8.sigmoid();
+    let v10: Dd = v3.exp_m1();
+    let v11: Dd = v7 * v9 * v10;
+    let v12: Dd = v11.sqrt();
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v1 * v13;
+    let v15: Dd = v0 - v14;
+    let v16: Dd = v15.sigmoid();
+    let v17: Dd = v14.exp_m1();
+    let v18: Dd = v7 * v16 * v17;
+    let v19: Dd = v18.sqrt();
+    let v20: Dd = v0 * v6 * v12 * v19;
+    let v21: Dd = v0 * v5 * v12 * v19;
+    let v22: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v23: Dd = v3 - v1;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = v22 * v9 * v24;
+    let v26: Dd = v25.sqrt();
+    let v27: Dd = v14 - v1;
+    let v28: Dd = v27.exp_m1();
+    let v29: Dd = v22 * v16 * v28;
+    let v30: Dd = v29.sqrt();
+    let v31: Dd = v0 * v5 * v26 * v30;
+    let v32: Dd = v0 * v6 * v26 * v30;
+    let v33: Dd = v20 - v21 - v31 + v32;
+    let v34: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+    let v35: Dd = v34 * v9 * v6 * v10;
+    let v36: Dd = v34 * v9 * v5 * v10;
+    let v37: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v38: Dd = v37 * v9 * v5 * v24;
+    let v39: Dd = v37 * v9 * v6 * v24;
+    let v40: Dd = v35 - v36 - v38 + v39;
+    let v41: Dd = v33 / v40;
+    let v42: Dd = Dd::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v43: Dd = v19 * v26;
+    let v44: Dd = v12 * v30;
+    let v45: Dd = v43 - v44;
+    let v46: Dd = v42 * v12 * v26 * v45;
+    let v47: Dd = v46 / v40;
+    [v41.to_f64(), v47.to_f64()]
 }
 /// `dpm1_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2215,31 +2369,36 @@ pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
         return [0.0, f64::INFINITY];
     }
     let v0: Dd = Dd::new(0.0, 0.0);
-    let v1: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(3.0, 0.0);
-    let v6: Dd = v4 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v9: Dd = v5 - v4;
+    let v1: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
+    let v2: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
+    let v3: Dd = Dd::new(3.0, 0.0);
+    let v4: Dd = Dd::new(6.0, 0.0);
+    let v5: Dd = Dd::from_f64(t);
+    let v6: Dd = v4 * v5;
+    let v7: Dd = v3 - v6;
+    let v8: Dd = v7.sigmoid();
+    let v9: Dd = v6 - v3;
     let v10: Dd = v9.sigmoid();
-    let v11: Dd = v4 - v2;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v8 * v10 * v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = Dd::new(1.0, 0.0);
-    let v16: Dd = v15 - v7;
-    let v17: Dd = v15 - v13;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v1 * v7 * v14 * v16;
-    let v20: Dd = v19 / v18;
-    let v21: Dd = v1 * v7 * v16 * v18;
-    let v22: Dd = v21 / v14;
-    let v23: Dd = -v20;
-    let v24: Dd = v23 - v22;
-    [v0.to_f64(), v24.to_f64()]
+    let v11: Dd = v10.square();
+    let v12: Dd = v6.exp_m1();
+    let v13: Dd = v2 * v8 * v11 * v12;
+    let v14: Dd = v2 * v8 * v10 * v12;
+    let v15: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v16: Dd = v6 - v4;
+    let v17: Dd = v16.exp_m1();
+    let v18: Dd = v15 * v8 * v10 * v17;
+    let v19: Dd = v15 * v8 * v11 * v17;
+    let v20: Dd = v13 - v14 - v18 + v19;
+    let v21: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v22: Dd = v21 * v8 * v12;
+    let v23: Dd = v22.sqrt();
+    let v24: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v25: Dd = v24 * v8 * v17;
+    let v26: Dd = v25.sqrt();
+    let v27: Dd = v1 * v20;
+    let v28: Dd = v23 * v26;
+    let v29: Dd = v27 / v28;
+    [v0.to_f64(), v29.to_f64()]
 }
 /// `pf_velocity_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2264,39 +2423,61 @@ pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(3.4880331224861263, 1.4364720899108574e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v1;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = v4 - v2;
-    let v10: Dd = v9.exp_m1();
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = v11 - v8;
-    let v13: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v14: Dd = v13 * v6 * v10;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v0 * v6 * v8 * v10 * v12;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
-    let v19: Dd = v18 * v8 * v15 * v12;
-    let v20: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v21: Dd = v11 - v14;
-    let v22: Dd = v20 * v8 * v12 * v21;
-    let v23: Dd = v22 / v15;
-    let v24: Dd = v17 - v19 - v23;
-    let v25: Dd = v24 / v15;
-    let v26: Dd = v21.sqrt();
-    let v27: Dd = v19 / v26;
-    let v28: Dd = v18 * v8 * v12 * v26;
-    let v29: Dd = v28 / v15;
-    let v30: Dd = -v27;
-    let v31: Dd = v30 - v29;
-    [v25.to_f64(), v31.to_f64()]
+    let v0: Dd = Dd::new(6.0, 0.0);
+    let v1: Dd = Dd::from_f64(t);
+    let v2: Dd = v0 * v1;
+    let v3: Dd = Dd::new(3.0, 0.0);
+    let v4: Dd = v2 - v3;
+    let v5: Dd = v4.sigmoid();
+    let v6: Dd = v5.square();
+    let v7: Dd = v0 * v6;
+    let v8: Dd = v5.powi(3);
+    let v9: Dd = v0 * v8;
+    let v10: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
+    let v11: Dd = v10 * v5;
+    let v12: Dd = Dd::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v13: Dd = v12 * v5;
+    let v14: Dd = v10 * v6;
+    let v15: Dd = v12 * v6;
+    let v16: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
+    let v17: Dd = v3 - v2;
+    let v18: Dd = v17.sigmoid();
+    let v19: Dd = v2 - v0;
+    let v20: Dd = v19.exp_m1();
+    let v21: Dd = v16 * v18 * v5 * v20;
+    let v22: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v23: Dd = v22 * v18 * v5 * v20;
+    let v24: Dd = v16 * v18 * v6 * v20;
+    let v25: Dd = v22 * v18 * v6 * v20;
+    let v26: Dd = v7 - v9 - v11 - v13 + v14 + v15 + v21 - v23 - v24 + v25;
+    let v27: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: Dd = v27 * v18 * v20;
+    let v29: Dd = v28.sqrt();
+    let v30: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: Dd = v30 * v29;
+    let v32: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: Dd = v32 * v29;
+    let v34: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: Dd = v34 * v29;
+    let v36: Dd = v31 - v33 + v35;
+    let v37: Dd = v29 * v36;
+    let v38: Dd = v26 / v37;
+    let v39: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
+    let v40: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
+    let v41: Dd = v2.exp_m1();
+    let v42: Dd = v40 * v18 * v6 * v41;
+    let v43: Dd = v40 * v18 * v5 * v41;
+    let v44: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v45: Dd = v44 * v18 * v5 * v20;
+    let v46: Dd = v44 * v18 * v6 * v20;
+    let v47: Dd = v42 - v43 - v45 + v46;
+    let v48: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v49: Dd = v48 * v18 * v41;
+    let v50: Dd = v49.sqrt();
+    let v51: Dd = v39 * v47;
+    let v52: Dd = v50 * v29;
+    let v53: Dd = v51 / v52;
+    [v38.to_f64(), v53.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2317,7 +2498,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v0: Dd = Dd::new(1.0, 0.0);
     let v1: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v2: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v2: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = Dd::new(3.0, 0.0);
     let v5: Dd = Dd::new(6.0, 0.0);
@@ -2326,28 +2507,31 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let v8: Dd = v7.sigmoid();
     let v9: Dd = v6 - v4;
     let v10: Dd = v9.sigmoid();
-    let v11: Dd = v6 - v5;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v2 * v3 * v8 * v10 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v2 * v14 * v8 * v10 * v12;
-    let v16: Dd = v10.square();
-    let v17: Dd = v2 * v3 * v8 * v16 * v12;
-    let v18: Dd = v2 * v14 * v8 * v16 * v12;
-    let v19: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v20: Dd = v19 * v8 * v12;
-    let v21: Dd = v0 - v20;
-    let v22: Dd = v4 * v3 * v10 * v21;
-    let v23: Dd = v4 * v14 * v10 * v21;
-    let v24: Dd = v4 * v3 * v16 * v21;
-    let v25: Dd = v4 * v14 * v16 * v21;
-    let v26: Dd = v13 - v15 - v17 + v18 + v22 - v23 - v24 + v25;
-    let v27: Dd = v20.sqrt();
-    let v28: Dd = v21.sqrt();
-    let v29: Dd = v1 * v26;
-    let v30: Dd = v27 * v28;
-    let v31: Dd = v29 / v30;
-    [v0.to_f64(), v31.to_f64()]
+    let v11: Dd = v6.exp_m1();
+    let v12: Dd = v2 * v3 * v8 * v10 * v11;
+    let v13: Dd = Dd::from_f64(t_next);
+    let v14: Dd = v2 * v13 * v8 * v10 * v11;
+    let v15: Dd = v10.square();
+    let v16: Dd = v2 * v3 * v8 * v15 * v11;
+    let v17: Dd = v2 * v13 * v8 * v15 * v11;
+    let v18: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
+    let v19: Dd = v6 - v5;
+    let v20: Dd = v19.exp_m1();
+    let v21: Dd = v18 * v3 * v8 * v10 * v20;
+    let v22: Dd = v18 * v13 * v8 * v10 * v20;
+    let v23: Dd = v18 * v3 * v8 * v15 * v20;
+    let v24: Dd = v18 * v13 * v8 * v15 * v20;
+    let v25: Dd = v12 - v14 - v16 + v17 + v21 - v22 - v23 + v24;
+    let v26: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v27: Dd = v26 * v8 * v11;
+    let v28: Dd = v27.sqrt();
+    let v29: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v30: Dd = v29 * v8 * v20;
+    let v31: Dd = v30.sqrt();
+    let v32: Dd = v1 * v25;
+    let v33: Dd = v28 * v31;
+    let v34: Dd = v32 / v33;
+    [v0.to_f64(), v34.to_f64()]
 }
 /// `euler_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2384,75 +2568,103 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
+    let v0: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
+    let v1: Dd = Dd::from_f64(t);
     let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
+    let v3: Dd = v2 * v1;
+    let v4: Dd = Dd::new(3.0, 0.0);
+    let v5: Dd = v3 - v4;
     let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::new(3.4880331224861263, 1.4364720899108574e-16);
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = Dd::new(1.0, 0.0);
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v11 * v3 * v6 * v13 * v8 * v15;
-    let v17: Dd = v16 / v10;
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v11 * v18 * v6 * v13 * v8 * v15;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = Dd::new(-6.628748357895072, 2.397286349347669e-16);
-    let v22: Dd = v21 * v3 * v13 * v10 * v15;
-    let v23: Dd = v21 * v18 * v13 * v10 * v15;
-    let v24: Dd = Dd::new(-3.314374178947536, 1.1986431746738346e-16);
-    let v25: Dd = v14 - v9;
-    let v26: Dd = v24 * v3 * v13 * v15 * v25;
-    let v27: Dd = v26 / v10;
-    let v28: Dd = v24 * v18 * v13 * v15 * v25;
-    let v29: Dd = v28 / v10;
-    let v30: Dd = v10 - v17 + v20 + v22 - v23 + v27 - v29;
-    let v31: Dd = v30 / v10;
-    let v32: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v33: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v34: Dd = v33 * v3 * v6 * v13 * v8;
-    let v35: Dd = v33 * v18 * v6 * v13 * v8;
-    let v36: Dd = v13.square();
-    let v37: Dd = v33 * v3 * v6 * v36 * v8;
-    let v38: Dd = v33 * v18 * v6 * v36 * v8;
-    let v39: Dd = v2 * v3 * v13 * v25;
-    let v40: Dd = v2 * v18 * v13 * v25;
-    let v41: Dd = v2 * v3 * v36 * v25;
-    let v42: Dd = v2 * v18 * v36 * v25;
-    let v43: Dd = v34 - v35 - v37 + v38 + v39 - v40 - v41 + v42;
-    let v44: Dd = v25.sqrt();
-    let v45: Dd = v32 * v43;
-    let v46: Dd = v10 * v44;
-    let v47: Dd = v45 / v46;
-    let v48: Dd = v18 - v3;
-    let v49: Dd = v48.abs();
-    let v50: Dd = v49.sqrt();
-    let v51: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v52: Dd = v5.exp();
-    let v53: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v54: Dd = v53 * v52;
-    let v55: Dd = Dd::new(12.0, 0.0);
-    let v56: Dd = v55 * v3;
-    let v57: Dd = v2 - v56;
-    let v58: Dd = v57.exp();
-    let v59: Dd = Dd::new(9.0, 0.0);
-    let v60: Dd = v56 - v59;
-    let v61: Dd = v60.exp_m1();
-    let v62: Dd = v58 * v61;
-    let v63: Dd = v54 + v62;
-    let v64: Dd = v51 * v52;
-    let v65: Dd = v64 / v63;
-    let v66: Dd = v65.sqrt();
-    let v67: Dd = v50 * v66;
-    [v31.to_f64(), v47.to_f64(), v67.to_f64()]
+    let v7: Dd = v0 * v1 * v6;
+    let v8: Dd = Dd::from_f64(t_next);
+    let v9: Dd = v0 * v8 * v6;
+    let v10: Dd = Dd::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v11: Dd = v10 * v1 * v6;
+    let v12: Dd = v10 * v8 * v6;
+    let v13: Dd = v6.square();
+    let v14: Dd = v2 * v1 * v13;
+    let v15: Dd = v2 * v8 * v13;
+    let v16: Dd = v0 * v1 * v13;
+    let v17: Dd = v0 * v8 * v13;
+    let v18: Dd = v10 * v1 * v13;
+    let v19: Dd = v10 * v8 * v13;
+    let v20: Dd = v6.powi(3);
+    let v21: Dd = v2 * v1 * v20;
+    let v22: Dd = v2 * v8 * v20;
+    let v23: Dd = Dd::new(-0.0950874445653235, 4.345589384069145e-18);
+    let v24: Dd = v4 - v3;
+    let v25: Dd = v24.sigmoid();
+    let v26: Dd = v3 - v2;
+    let v27: Dd = v26.exp_m1();
+    let v28: Dd = v23 * v25 * v27;
+    let v29: Dd = Dd::new(-0.002367062551749617, 9.930805794346142e-20);
+    let v30: Dd = v29 * v25 * v27;
+    let v31: Dd = Dd::new(-0.9549411893741828, -1.6559895503019626e-17);
+    let v32: Dd = v31 * v25 * v27;
+    let v33: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
+    let v34: Dd = v33 * v1 * v25 * v6 * v27;
+    let v35: Dd = v33 * v8 * v25 * v6 * v27;
+    let v36: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v37: Dd = v36 * v1 * v25 * v6 * v27;
+    let v38: Dd = v36 * v8 * v25 * v6 * v27;
+    let v39: Dd = v33 * v1 * v25 * v13 * v27;
+    let v40: Dd = v33 * v8 * v25 * v13 * v27;
+    let v41: Dd = v36 * v1 * v25 * v13 * v27;
+    let v42: Dd = v36 * v8 * v25 * v13 * v27;
+    let v43: Dd = v7 - v9 + v11 - v12 - v14 + v15 - v16 + v17 - v18 + v19 + v21 - v22
+        - v28 + v30 + v32 - v34 + v35 + v37 - v38 + v39 - v40 - v41 + v42;
+    let v44: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v45: Dd = v44 * v25 * v27;
+    let v46: Dd = v45.sqrt();
+    let v47: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v48: Dd = v47 * v46;
+    let v49: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
+    let v50: Dd = v49 * v46;
+    let v51: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v52: Dd = v51 * v46;
+    let v53: Dd = v48 - v50 + v52;
+    let v54: Dd = v46 * v53;
+    let v55: Dd = v43 / v54;
+    let v56: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
+    let v57: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
+    let v58: Dd = v3.exp_m1();
+    let v59: Dd = v57 * v1 * v25 * v6 * v58;
+    let v60: Dd = v57 * v8 * v25 * v6 * v58;
+    let v61: Dd = v57 * v1 * v25 * v13 * v58;
+    let v62: Dd = v57 * v8 * v25 * v13 * v58;
+    let v63: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v64: Dd = v63 * v1 * v25 * v6 * v27;
+    let v65: Dd = v63 * v8 * v25 * v6 * v27;
+    let v66: Dd = v63 * v1 * v25 * v13 * v27;
+    let v67: Dd = v63 * v8 * v25 * v13 * v27;
+    let v68: Dd = v59 - v60 - v61 + v62 + v64 - v65 - v66 + v67;
+    let v69: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+    let v70: Dd = v69 * v25 * v58;
+    let v71: Dd = v70.sqrt();
+    let v72: Dd = v56 * v68;
+    let v73: Dd = v71 * v46;
+    let v74: Dd = v72 / v73;
+    let v75: Dd = v8 - v1;
+    let v76: Dd = v75.abs();
+    let v77: Dd = v76.sqrt();
+    let v78: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v79: Dd = v24.exp();
+    let v80: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
+    let v81: Dd = v80 * v79;
+    let v82: Dd = Dd::new(12.0, 0.0);
+    let v83: Dd = v82 * v1;
+    let v84: Dd = v2 - v83;
+    let v85: Dd = v84.exp();
+    let v86: Dd = Dd::new(9.0, 0.0);
+    let v87: Dd = v83 - v86;
+    let v88: Dd = v87.exp_m1();
+    let v89: Dd = v85 * v88;
+    let v90: Dd = v81 + v89;
+    let v91: Dd = v78 * v79;
+    let v92: Dd = v91 / v90;
+    let v93: Dd = v92.sqrt();
+    let v94: Dd = v77 * v93;
+    [v55.to_f64(), v74.to_f64(), v94.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2513,61 +2725,65 @@ pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v8: Dd = v7.exp_m1();
         let v9: Dd = v0 * v6 * v8;
         let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(1.0, 0.0);
-        let v12: Dd = v11 - v9;
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = -v13;
-        return [v10.to_f64(), v14.to_f64()];
+        let v11: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: Dd = v4.exp_m1();
+        let v13: Dd = v11 * v6 * v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = -v14;
+        return [v10.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v2: Dd = Dd::new(3.0, 0.0);
-        let v3: Dd = Dd::new(6.0, 0.0);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v2 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v5 - v3;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v1 * v7 * v9;
-        let v11: Dd = v0 - v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v10.sqrt();
-        let v14: Dd = -v13;
-        return [v12.to_f64(), v14.to_f64()];
+        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4.exp_m1();
+        let v8: Dd = v0 * v6 * v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: Dd = v4 - v2;
+        let v12: Dd = v11.exp_m1();
+        let v13: Dd = v10 * v6 * v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = -v14;
+        return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 * v3;
     let v5: Dd = v1 - v4;
     let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v2 * v11;
-    let v13: Dd = v1 - v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v12 - v2;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v0 * v14 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v10 * v18;
-    let v20: Dd = Dd::new(1.0, 0.0);
-    let v21: Dd = v20 - v9;
+    let v7: Dd = v4.exp_m1();
+    let v8: Dd = v0 * v6 * v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::from_f64(t_next);
+    let v11: Dd = v2 * v10;
+    let v12: Dd = v1 - v11;
+    let v13: Dd = v12.sigmoid();
+    let v14: Dd = v11.exp_m1();
+    let v15: Dd = v0 * v13 * v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v9 * v16;
+    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: Dd = v4 - v2;
+    let v20: Dd = v19.exp_m1();
+    let v21: Dd = v18 * v6 * v20;
     let v22: Dd = v21.sqrt();
-    let v23: Dd = v20 - v17;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v22 * v24;
-    let v26: Dd = v19 + v25;
-    let v27: Dd = v10 * v24;
-    let v28: Dd = v18 * v22;
-    let v29: Dd = v27 - v28;
-    [v26.to_f64(), v29.to_f64()]
+    let v23: Dd = v11 - v2;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = v18 * v13 * v24;
+    let v26: Dd = v25.sqrt();
+    let v27: Dd = v22 * v26;
+    let v28: Dd = v17 + v27;
+    let v29: Dd = v16 * v22;
+    let v30: Dd = v9 * v26;
+    let v31: Dd = v29 - v30;
+    [v28.to_f64(), v31.to_f64()]
 }
 /// `ddim_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -2621,61 +2837,65 @@ pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
         let v8: Dd = v7.exp_m1();
         let v9: Dd = v0 * v6 * v8;
         let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(1.0, 0.0);
-        let v12: Dd = v11 - v9;
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = -v13;
-        return [v10.to_f64(), v14.to_f64()];
+        let v11: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: Dd = v4.exp_m1();
+        let v13: Dd = v11 * v6 * v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = -v14;
+        return [v10.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v2: Dd = Dd::new(3.0, 0.0);
-        let v3: Dd = Dd::new(6.0, 0.0);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v2 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v5 - v3;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v1 * v7 * v9;
-        let v11: Dd = v0 - v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v10.sqrt();
-        let v14: Dd = -v13;
-        return [v12.to_f64(), v14.to_f64()];
+        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: Dd = Dd::new(3.0, 0.0);
+        let v2: Dd = Dd::new(6.0, 0.0);
+        let v3: Dd = Dd::from_f64(t_next);
+        let v4: Dd = v2 * v3;
+        let v5: Dd = v1 - v4;
+        let v6: Dd = v5.sigmoid();
+        let v7: Dd = v4.exp_m1();
+        let v8: Dd = v0 * v6 * v7;
+        let v9: Dd = v8.sqrt();
+        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: Dd = v4 - v2;
+        let v12: Dd = v11.exp_m1();
+        let v13: Dd = v10 * v6 * v12;
+        let v14: Dd = v13.sqrt();
+        let v15: Dd = -v14;
+        return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
     let v1: Dd = Dd::new(3.0, 0.0);
     let v2: Dd = Dd::new(6.0, 0.0);
     let v3: Dd = Dd::from_f64(t);
     let v4: Dd = v2 * v3;
     let v5: Dd = v1 - v4;
     let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v2 * v11;
-    let v13: Dd = v1 - v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v12 - v2;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v0 * v14 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v10 * v18;
-    let v20: Dd = Dd::new(1.0, 0.0);
-    let v21: Dd = v20 - v9;
+    let v7: Dd = v4.exp_m1();
+    let v8: Dd = v0 * v6 * v7;
+    let v9: Dd = v8.sqrt();
+    let v10: Dd = Dd::from_f64(t_next);
+    let v11: Dd = v2 * v10;
+    let v12: Dd = v1 - v11;
+    let v13: Dd = v12.sigmoid();
+    let v14: Dd = v11.exp_m1();
+    let v15: Dd = v0 * v13 * v14;
+    let v16: Dd = v15.sqrt();
+    let v17: Dd = v9 * v16;
+    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: Dd = v4 - v2;
+    let v20: Dd = v19.exp_m1();
+    let v21: Dd = v18 * v6 * v20;
     let v22: Dd = v21.sqrt();
-    let v23: Dd = v20 - v17;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v22 * v24;
-    let v26: Dd = v19 + v25;
-    let v27: Dd = v10 * v24;
-    let v28: Dd = v18 * v22;
-    let v29: Dd = v27 - v28;
-    [v26.to_f64(), v29.to_f64()]
+    let v23: Dd = v11 - v2;
+    let v24: Dd = v23.exp_m1();
+    let v25: Dd = v18 * v13 * v24;
+    let v26: Dd = v25.sqrt();
+    let v27: Dd = v22 * v26;
+    let v28: Dd = v17 + v27;
+    let v29: Dd = v16 * v22;
+    let v30: Dd = v9 * v26;
+    let v31: Dd = v29 - v30;
+    [v28.to_f64(), v31.to_f64()]
 }
 /// `dpm1_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
