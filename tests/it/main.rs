@@ -7,6 +7,7 @@ mod data;
 mod derived;
 mod diagnostics;
 mod endpoints;
+mod eval_library;
 mod fields;
 mod kl;
 mod kl_cli;
