@@ -26,7 +26,7 @@ use super::numerics::Sum;
 use super::singular::{self, Approx, LogSeries, SingularEnd};
 use super::{AnalysisError, Schedule};
 use crate::expr::simplify::{self, Simplifier};
-use crate::expr::{ExprId, Func, Pool, Symbol, diff, eval, hp, integrate, subst};
+use crate::expr::{ExprId, Func, Pool, Symbol, ball, diff, eval, hp, integrate, limit, subst};
 use crate::process::{Process, time_symbol};
 
 /// Integrands and boundary terms larger than this (by [`simplify::complexity`]) are
@@ -744,9 +744,15 @@ fn direction(
     Ok(kl)
 }
 
-/// `e` at `t = end` (0 or 1) as an expression: exact if it is finite there, else its
-/// one-sided limit from inside [0, 1] ([`hp::one_sided_limit`], as the exact rational of
-/// that f64). `None` where neither is finite.
+/// `e` at `t = end` (0 or 1) as an expression: the exact substitution where it is the
+/// value there, else the one-sided limit from inside [0, 1] ([`limit::limit`], from
+/// certified values, as the exact rational of that f64). `None` where `e` tends to an
+/// infinity there or its limit cannot be determined.
+///
+/// The value comes from ball arithmetic on `e` itself, not from a comparison with a point
+/// nearby: an odd derivative of an even function is exactly 0 at the end while its value
+/// at distance 2^-100 is `e'(end) 2^-100`, which for a steep angle (`1/sqrt(lambda)` in
+/// the hundreds, raised to the order of the derivative) is no small absolute number.
 fn end_value(
     pool: &mut Pool,
     simp: &mut Simplifier,
@@ -754,26 +760,67 @@ fn end_value(
     t: Symbol,
     end: u8,
 ) -> Option<ExprId> {
+    let env = [(t, BigRational::from_integer(end.into()))];
+    // Evaluated from `e`, unsimplified, so a singularity that substitution would cancel
+    // (`t^(1/6)/t^(2/3)` at 0) is seen as one: then the one-sided limit decides.
+    let value = match ball::certify(pool, e, &env, END_BITS, ball::round_f64) {
+        Ok((bits, _)) => f64::from_bits(bits),
+        // A ball around an exact 0 that has not shrunk below the least f64.
+        Err(ball::Uncertified::Tie(mid)) if hp::to_f64(&mid).abs() < TINY => 0.0,
+        Err(ball::Uncertified::Tie(_)) => {
+            match ball::certify(pool, e, &env, limit::MAX_POINT_BITS, ball::round_f64) {
+                Ok((bits, _)) => f64::from_bits(bits),
+                Err(ball::Uncertified::Tie(mid)) => hp::to_f64(&mid),
+                Err(_) => return None,
+            }
+        }
+        // Undefined at the end (`1/cos(pi t/2)` at t = 1): the limit from inside.
+        Err(ball::Uncertified::Eval(_) | ball::Uncertified::Singular) => {
+            let side = if end == 0 {
+                limit::Side::Above
+            } else {
+                limit::Side::Below
+            };
+            match limit::limit(
+                pool,
+                e,
+                &env,
+                &[(t, side)],
+                limit::MAX_POINT_BITS,
+                &ball::round_f64,
+            ) {
+                Ok(limit::Limit::Finite(bits)) => f64::from_bits(bits),
+                _ => return None,
+            }
+        }
+    };
+    if !value.is_finite() {
+        return None;
+    }
+    // The exact form where it has that value (it may differ only where `e` is undefined at
+    // the end and its limit is taken; a ball around an exact 0 may round to a tiny number).
     let at = pool.int(i64::from(end));
     let v = subst::subst1(pool, e, t, at);
     let v = simp.run(pool, v);
-    let inwards = if end == 1 { -1 } else { 1 };
-    // The exact value, unless substitution hid a singularity (`t^(1/6)/t^(2/3)` at 0 can
-    // cancel to 0): it must agree with the value 2^-100 inside.
-    if let Ok(exact) = hp::eval_rounded(pool, v, &[])
-        && exact.is_finite()
-    {
-        let near = BigRational::from_integer(end.into())
-            + BigRational::new(inwards.into(), BigInt::from(2).pow(100));
-        if hp::eval_rounded(pool, e, &[(t, near)])
-            .is_ok_and(|x| (x - exact).abs() <= 1e-20 * exact.abs().max(1.0))
-        {
-            return Some(v);
-        }
+    let exact = match ball::certify(pool, v, &[], END_BITS, ball::round_f64) {
+        Ok((b, _)) => Some(f64::from_bits(b)),
+        Err(ball::Uncertified::Tie(mid)) => Some(hp::to_f64(&mid)),
+        Err(_) => None,
+    };
+    if exact.is_some_and(|x| x == value || (x.abs() < TINY && value.abs() < TINY)) {
+        return Some(v);
     }
-    let limit = hp::one_sided_limit(pool, e, t, &BigRational::from_integer(end.into()), inwards)?;
-    Some(pool.rational(BigRational::from_float(limit)?))
+    Some(pool.rational(BigRational::from_float(value)?))
 }
+
+/// The most bits [`end_value`] evaluates with at an end itself (where a formula is
+/// undefined, such as `1/cos(pi t/2)` at t = 1, the ball never shrinks: more bits are
+/// wasted); its one-sided limits take what the distance needs.
+const END_BITS: usize = 1024;
+
+/// Below this an end value is taken for 0: a ball around an exact 0 (`sin(pi)`) rounds to
+/// no single f64 until its radius is below the least subnormal.
+const TINY: f64 = 1e-250;
 
 /// `int_0^1 e dt`: closed form if the integrator finds one, else a new integral symbol
 /// with its quadrature value.

@@ -13,16 +13,22 @@ const SOURCES: &str = "process wide { alpha(t) = 1 - t; sigma(t) = 2*t; }
 process logish { alpha(t) = 1 - t; sigma(t) = t*(1 - log(t)); }
 process eighth { alpha_bar(t) = 1 - t^(1/4); }
 process mixed { alpha(t) = 1 - t; sigma(t) = sqrt(t)*(1 + t^(1/3))/2; }
+process shifted_cosine { log_snr(t) = -2*log(tan(pi*t/2)) + 2*log(1/2); }
 source half = gaussian(spectrum = [0.5]);
 source one = gaussian(spectrum = [1]);
 source spread = gaussian(spectrum = [1, 0.5, 0.1], mean = [1, 2, 3]);
+source steep = gaussian(spectrum = [1, 0.5, 0.01]);
 ";
 
 fn expansion(process: &str, source: &str, order: usize) -> Value {
     let f = scratch_file("asym.dsym", SOURCES);
+    expansion_of(&f, process, source, order)
+}
+
+fn expansion_of(file: &str, process: &str, source: &str, order: usize) -> Value {
     let (code, out, err) = run(&[
         "asymptotics",
-        &f,
+        file,
         "--process",
         process,
         "--source",
@@ -32,7 +38,7 @@ fn expansion(process: &str, source: &str, order: usize) -> Value {
         "--format",
         "json",
     ]);
-    assert_eq!(code, 0, "{process}/{source}: {err}");
+    assert_eq!(code, 0, "{process}/{source} order {order}: {err}");
     serde_json::from_str(&out).expect("json")
 }
 
@@ -244,4 +250,57 @@ fn where_no_power_series_exists_the_command_says_why() {
         assert!(out.is_empty(), "{args:?}: partial output {out}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
+}
+
+/// The check table's rows as (steps, relative difference of the expansion from the
+/// exact KL).
+fn relative_differences(v: &Value) -> Vec<(u64, f64)> {
+    v["check"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let exact = r["kl_exact"].as_f64().unwrap();
+            let series = r["kl_expansion"].as_f64().unwrap();
+            (
+                r["steps"].as_u64().unwrap(),
+                ((series - exact) / exact).abs(),
+            )
+        })
+        .collect()
+}
+
+/// From `from` steps on, the relative difference falls at every doubling of N until it
+/// is down to `floor` (the rounding of the exact KL), and ends below `last`.
+fn assert_falls(v: &Value, from: u64, floor: f64, last: f64, what: &str) {
+    let rows = relative_differences(v);
+    let rows: Vec<_> = rows.into_iter().filter(|r| r.0 >= from).collect();
+    for w in rows.windows(2) {
+        let ((n0, d0), (n1, d1)) = (w[0], w[1]);
+        assert!(
+            d1 < d0 || d1 < floor,
+            "{what}: relative difference {d0:.2e} at N = {n0}, {d1:.2e} at N = {n1}: {rows:?}"
+        );
+    }
+    let (n, end) = *rows.last().unwrap();
+    assert!(end < last, "{what}: {end:.2e} at N = {n}: {rows:?}");
+}
+
+#[test]
+fn a_steep_analytic_angle_expands_to_order_5() {
+    // rho = 2 tan(pi t/2) and lambda = 0.01: phi = atan(20 tan(pi t/2)) is analytic at
+    // t = 0, but its boundary terms there (odd derivatives of even functions, exactly 0)
+    // were compared with their values at t = 2^-100, which the steep angle makes larger
+    // than the tolerance: "boundary term not finite at t = 0". The series must meet the
+    // exact KL at order 6.
+    let v = expansion("shifted_cosine", "steep", 5);
+    let row = v["check"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["steps"] == 1024)
+        .unwrap();
+    let observed = row["observed_order"].as_f64().unwrap();
+    assert!((observed - 6.0).abs() < 0.1, "observed order {observed}");
+    assert_falls(&v, 64, 1e-12, 1e-7, "shifted_cosine/steep order 5");
 }
