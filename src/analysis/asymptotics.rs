@@ -22,7 +22,7 @@ use num_bigint::BigInt;
 use num_rational::{BigRational, Rational64};
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::numerics::Sum;
+use super::numerics::{DdTape, Sum};
 use super::singular::{self, Approx, LogSeries, SingularEnd};
 use super::{AnalysisError, Schedule};
 use crate::expr::simplify::{self, Simplifier};
@@ -883,13 +883,36 @@ fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
 /// an eigenvalue lambda makes the integrands peak within about sqrt(lambda) of t = 0).
 const GRADED: usize = 12;
 
-/// Most equal parts a base panel is split into in [`quadrature`].
+/// Most equal parts a base panel is split into in [`quadrature`] with f64 values, and
+/// with certified values (each a ball evaluation, a hundred times dearer).
 const MAX_SPLIT: usize = 64;
+const MAX_CERTIFIED_SPLIT: usize = 16;
+
+/// The accuracy [`quadrature`] aims at, relative to the integral of |e|.
+const QUADRATURE_TOL: f64 = 1e-13;
+
+/// The error claimed for a panel is this many times the difference of its last two rules
+/// (each halving of the parts divides the error of a 10-point Gauss rule by about 2^20
+/// once the panel is resolved, so the difference is the error of the coarser rule; the
+/// factor covers rounding noise in the values, which does not fall with the parts).
+const SAFETY: f64 = 10.0;
+
+/// Working precision of certified integrand values: started here, doubled up to the most.
+const CERTIFIED_BITS: usize = 128;
+const MAX_CERTIFIED_BITS: usize = 2048;
 
 /// `int_a^b e dt` by composite 10-point Gauss-Legendre on base panels graded towards both
-/// ends, each split into 1, 2, 4, ... parts; the value of the finest rule and, as its error
-/// estimate, the difference from the one before (at least a few ulps of the integral of
-/// |e|).
+/// ends, each split into 1, 2, 4, ... parts until two successive rules agree; the value of
+/// the finer rule and an error bound: [`SAFETY`] times their difference plus the rounding
+/// of the sums, added over the panels.
+///
+/// Values come from f64 evaluation of `e` while that converges. A simplified integrand can
+/// cancel badly in f64 (a polynomial in `cos(pi t/2)^2` with coefficients 1e11 that sums to
+/// 1 near t = 0 loses 11 digits): the rules then stop agreeing better as the parts shrink,
+/// since rounding noise does not fall with them. Such a panel is integrated again from
+/// double-double values ([`DdTape`]), and where even those are noisy from certified ones
+/// (ball arithmetic, correctly rounded to f64), so the difference of two rules measures
+/// truncation, not noise.
 fn quadrature(
     pool: &Pool,
     e: ExprId,
@@ -912,57 +935,180 @@ fn quadrature(
     edges.push(b);
     let compiled = eval::Compiled::new(pool, e, t);
     let buffer = std::cell::RefCell::new(Vec::new());
-    let value = |tv: f64| -> Result<f64, AnalysisError> {
+    let not_evaluated = |tv: f64, err: String| {
+        AnalysisError::new(
+            "diffsym::asymptotics::quadrature",
+            format!("cannot evaluate an integrand at t = {tv}: {err}"),
+        )
+    };
+    let fast = |tv: f64| -> Result<f64, AnalysisError> {
         // f64 first; where the unsimplified integrand cancels to a zero divisor, the value
         // rounded from high precision.
         match compiled.eval(tv, &mut buffer.borrow_mut()) {
             Ok(v) if v.is_finite() => Ok(v),
             _ => {
                 let exact = BigRational::from_float(tv).unwrap_or_default();
-                hp::eval_rounded(pool, e, &[(t, exact)]).map_err(|err| {
-                    AnalysisError::new(
-                        "diffsym::asymptotics::quadrature",
-                        format!("cannot evaluate an integrand at t = {tv}: {err}"),
-                    )
-                })
+                hp::eval_rounded(pool, e, &[(t, exact)])
+                    .map_err(|err| not_evaluated(tv, err.to_string()))
             }
         }
     };
-    // Each base panel split into `split` equal parts.
-    let composite = |split: usize| -> Result<(f64, f64), AnalysisError> {
-        let (mut sum, mut abs) = (Sum::new(), Sum::new());
-        for pair in edges.windows(2) {
-            let w = (pair[1] - pair[0]) / split as f64;
-            for k in 0..split {
-                let a = pair[0] + k as f64 * w;
-                for &(x, wt) in &rule {
-                    let v = value(a + (x + 1.0) * w / 2.0)?;
-                    sum.add(wt * w / 2.0 * v);
-                    abs.add(wt * w / 2.0 * v.abs());
+    let tape = DdTape::new(pool, e, t);
+    let dd_buffer = std::cell::RefCell::new(Vec::new());
+    let consts = std::cell::RefCell::new(
+        astro_float::Consts::new().map_err(|err| not_evaluated(a, err.to_string()))?,
+    );
+    let certified = |tv: f64| -> Result<f64, AnalysisError> {
+        let env = [(t, BigRational::from_float(tv).unwrap_or_default())];
+        let mut bits = CERTIFIED_BITS;
+        loop {
+            match ball::eval_ball(pool, e, &env, bits, &mut consts.borrow_mut()) {
+                Ok(v) => {
+                    let (lo, hi) = ball::ends(&v, bits);
+                    let (lo, hi) = (hp::to_f64(&lo), hp::to_f64(&hi));
+                    if lo == hi || bits >= MAX_CERTIFIED_BITS {
+                        return Ok(hp::to_f64(&v.mid));
+                    }
                 }
+                Err(ball::BallError::Eval(err)) => return Err(not_evaluated(tv, err.to_string())),
+                Err(ball::BallError::Uncertain) if bits >= MAX_CERTIFIED_BITS => {
+                    return fast(tv);
+                }
+                Err(ball::BallError::Uncertain) => {}
+            }
+            bits *= 2;
+        }
+    };
+    let double_double = |tv: f64| -> Result<f64, AnalysisError> {
+        let v = tape.eval(tv, &mut dd_buffer.borrow_mut());
+        if v.is_finite() { Ok(v) } else { certified(tv) }
+    };
+    let levels: [Level<'_>; 3] = [
+        (&fast, MAX_SPLIT),
+        (&double_double, MAX_SPLIT),
+        (&certified, MAX_CERTIFIED_SPLIT),
+    ];
+    // The rule on [lo, hi] split into `split` equal parts: the sum and the sum of |e|.
+    let rule_on = |lo: f64,
+                   hi: f64,
+                   split: usize,
+                   value: &dyn Fn(f64) -> Result<f64, AnalysisError>|
+     -> Result<(f64, f64), AnalysisError> {
+        let (mut sum, mut abs) = (Sum::new(), Sum::new());
+        let w = (hi - lo) / split as f64;
+        for k in 0..split {
+            let a = lo + k as f64 * w;
+            for &(x, wt) in &rule {
+                let v = value(a + (x + 1.0) * w / 2.0)?;
+                sum.add(wt * w / 2.0 * v);
+                abs.add(wt * w / 2.0 * v.abs());
             }
         }
         Ok((sum.value(), abs.value()))
     };
-    // Splits double until two rules agree to about 1e-13 of the integral of |e|.
-    let (mut coarse, _) = composite(1)?;
-    let mut split = 2;
-    let (fine, error) = loop {
-        let (fine, abs) = composite(split)?;
-        let error = (fine - coarse).abs().max(abs * 8.0 * f64::EPSILON);
-        if error <= 1e-13 * abs || split >= MAX_SPLIT {
-            break (fine, error);
-        }
-        coarse = fine;
-        split *= 2;
-    };
-    if !fine.is_finite() {
+    // One rule per panel first, for the scale of the integral of |e|.
+    let first: Vec<(f64, f64)> = edges
+        .windows(2)
+        .map(|p| rule_on(p[0], p[1], 1, &fast))
+        .collect::<Result<_, _>>()?;
+    let scale: f64 = first.iter().map(|f| f.1).sum();
+    let tol = QUADRATURE_TOL * scale / first.len() as f64;
+    let (mut value, mut error) = (Sum::new(), 0.0);
+    for (pair, &(start, _)) in edges.windows(2).zip(&first) {
+        let (lo, hi) = (pair[0], pair[1]);
+        let (v, err) = panel(lo, hi, start, tol, &rule_on, &levels)?;
+        value.add(v);
+        error += err;
+    }
+    let value = value.value();
+    if !value.is_finite() || !error.is_finite() {
         return Err(AnalysisError::new(
             "diffsym::asymptotics::quadrature",
             "an integral of the expansion is not finite",
         ));
     }
-    Ok((fine, error))
+    Ok((value, error))
+}
+
+/// A rule of [`quadrature`]: the panel [lo, hi] in `split` parts, with these values.
+type PanelRule<'a> = dyn Fn(
+        f64,
+        f64,
+        usize,
+        &dyn Fn(f64) -> Result<f64, AnalysisError>,
+    ) -> Result<(f64, f64), AnalysisError>
+    + 'a;
+
+/// An evaluator of the integrand and the most parts a panel is split into with it.
+type Level<'a> = (&'a dyn Fn(f64) -> Result<f64, AnalysisError>, usize);
+
+/// One base panel of [`quadrature`], whose one-part f64 rule gave `start`: parts doubled
+/// until two rules agree within `tol` (or the rounding of the sums). The values come from
+/// the first of `levels` (f64) while the differences keep falling; where they stop, the
+/// same rule from the next level (more precise, dearer) tells rounding noise (they differ)
+/// from slow convergence (they agree), and with noise the panel goes on at that level.
+/// The value and its error.
+fn panel(
+    lo: f64,
+    hi: f64,
+    start: f64,
+    tol: f64,
+    rule_on: &PanelRule<'_>,
+    levels: &[Level<'_>],
+) -> Result<(f64, f64), AnalysisError> {
+    // Rounding of the sums (and of the values: half an ulp each once they are accurate).
+    let floor = |abs: f64| 8.0 * f64::EPSILON * abs;
+    let (mut coarse, mut last_diff) = (start, f64::INFINITY);
+    let mut split = 2;
+    let mut level = 0;
+    // A rule already computed at this level and split.
+    let mut known: Option<(f64, f64)> = None;
+    // Set once a stall was found not to be noise: no more checks at this level.
+    let mut checked = false;
+    loop {
+        let (value, most) = levels[level];
+        let (fine, abs) = match known.take() {
+            Some(r) => r,
+            None => rule_on(lo, hi, split, value)?,
+        };
+        let diff = (fine - coarse).abs();
+        if diff <= tol.max(floor(abs)) {
+            return Ok((fine, SAFETY * diff + floor(abs)));
+        }
+        // Once resolved, each halving divides a Gauss rule's error by about 2^20: from
+        // split 4 on, a difference that falls by less than 8 is suspect.
+        let stalled = !checked && split >= 4 && diff > last_diff / 8.0;
+        if stalled || split >= most {
+            let Some(&(better, most)) = levels.get(level + 1) else {
+                if split >= most {
+                    // Unresolved: the difference, with the factor, is the best estimate.
+                    return Ok((fine, SAFETY * diff + floor(abs)));
+                }
+                checked = true;
+                coarse = fine;
+                last_diff = diff;
+                split *= 2;
+                continue;
+            };
+            let parts = split.min(most);
+            let next = rule_on(lo, hi, parts, better)?;
+            if split < levels[level].1 && (next.0 - fine).abs() <= diff / 8.0 {
+                // Not noise: the panel converges slowly; go on at this level.
+                checked = true;
+            } else {
+                level += 1;
+                checked = false;
+                split = parts;
+                coarse = rule_on(lo, hi, parts / 2, better)?.0;
+                last_diff = f64::INFINITY;
+                known = Some(next);
+                continue;
+            }
+        }
+        coarse = fine;
+        last_diff = diff;
+        split *= 2;
+    }
 }
 
 /// Observed order of convergence between errors at n and 2n steps.

@@ -252,6 +252,108 @@ fn where_no_power_series_exists_the_command_says_why() {
     }
 }
 
+/// A process, a source, an order and the true values of what the command prints.
+type Case = (
+    &'static str,
+    &'static str,
+    usize,
+    &'static [(&'static str, f64)],
+);
+
+#[test]
+fn printed_errors_bound_the_true_errors() {
+    // References: each integral the command names, integrated by mpmath.quad at 40 digits
+    // (its printed integrand parsed, breakpoints at 2^-k and 1 - 2^-k), and each
+    // coefficient's printed expression evaluated with those integrals, rounded to f64.
+    // The printed error must cover the difference (plus two ulps for that rounding), and
+    // stay a useful bound (below 1e-9 of the value).
+    let cases: [Case; 3] = [
+        // lambda = 0.01 with rho = 2 tan(pi t/2): the simplified integrands are polynomials
+        // in cos(pi t/2)^2 with coefficients near 1e11 summing to 1 at t = 0, so their f64
+        // values near t = 0 lose 11 digits. I2 was printed 2.5e-4 off with "+- 1.0e-4",
+        // c_4 3.1e-3 off with "error < 1.3e-3".
+        (
+            "shifted_cosine",
+            "steep",
+            4,
+            &[
+                ("I1", 24.735696030230205),
+                ("I2", 1528.3746632295745),
+                ("I3", 3.9256111122968695),
+                ("I4", 5.32228662630071),
+                ("I5", 3.0842513753404246),
+                ("I6", 2.3385157759627866),
+                ("c_2", 159.19442181280607),
+                ("c_3", 1268.7071194572918),
+                ("c_4", 26722.885390794487),
+            ],
+        ),
+        (
+            "rectified_flow",
+            "spread",
+            6,
+            &[
+                ("I1", 3.732011773093928),
+                ("I2", 2.2327505700689496),
+                ("I3", 5.485576903895953),
+                ("I4", 2.6660811018093873),
+                ("I5", 0.6352519765505569),
+                ("I6", 0.4708709034763549),
+                // int_0^1 dt/(2t^2 - 2t + 1)^2 = 1 + pi/2 (leading.rs)
+                ("I7", 2.5707963267948966),
+                ("I8", 0.5593657483653908),
+                ("I9", 0.3463495408493621),
+                ("c_2", 6.911223517449743),
+                ("c_3", 7.326665134341223),
+                ("c_4", 15.861097652582679),
+                ("c_5", 21.025559092308825),
+                ("c_6", 46.24819612663455),
+            ],
+        ),
+        (
+            "cosine",
+            "steep",
+            4,
+            &[
+                ("I1", 12.460375556375315),
+                ("I2", 193.45489871516767),
+                ("I3", 2.61707407486458),
+                ("I4", 1.2780214331717346),
+                ("c_2", 42.04952597721722),
+                ("c_3", 163.96300880912693),
+                ("c_4", 1712.1415723636562),
+            ],
+        ),
+    ];
+    for (process, source, order, want) in cases {
+        let v = expansion(process, source, order);
+        let integrals = v["integrals"].as_array().unwrap();
+        let coefficients = v["coefficients"].as_array().unwrap();
+        assert_eq!(
+            integrals.len() + coefficients.len(),
+            want.len(),
+            "{process}: the integrals are not the ones the references are for"
+        );
+        for &(name, truth) in want {
+            let printed = match name.strip_prefix("c_") {
+                Some(p) => coefficient(&v, p.parse().unwrap()),
+                None => integrals.iter().find(|i| i["name"] == name).unwrap(),
+            };
+            let value = printed["value"].as_f64().unwrap();
+            let error = printed["error"].as_f64().unwrap();
+            let off = (value - truth).abs();
+            assert!(
+                off <= error + 2.0 * f64::EPSILON * truth.abs(),
+                "{process}/{source} {name}: {value} is {off:.2e} off {truth}, printed error {error:.2e}"
+            );
+            assert!(
+                error <= 1e-9 * truth.abs(),
+                "{process}/{source} {name}: error {error:.2e} is no useful bound"
+            );
+        }
+    }
+}
+
 /// The check table's rows as (steps, relative difference of the expansion from the
 /// exact KL).
 fn relative_differences(v: &Value) -> Vec<(u64, f64)> {
@@ -303,4 +405,20 @@ fn a_steep_analytic_angle_expands_to_order_5() {
     let observed = row["observed_order"].as_f64().unwrap();
     assert!((observed - 6.0).abs() < 0.1, "observed order {observed}");
     assert_falls(&v, 64, 1e-12, 1e-7, "shifted_cosine/steep order 5");
+}
+
+#[test]
+fn the_readme_digits_example_meets_the_exact_kl() {
+    // README: `diffsym asymptotics derivations/data/digits.dsym --process cosine --source
+    // digits --order 4`. lambda_min = 1.6e-6 makes the angle steep at t = 0 (the same false
+    // "not finite at t = 0" as above) and its integrands cancel in f64. The series is only
+    // useful for N beyond pi/(2 sqrt(lambda_min)) = 1238, but its difference from the exact
+    // KL the command tabulates falls at every doubling of N.
+    let v = expansion_of("derivations/data/digits.dsym", "cosine", "digits", 4);
+    let rows = relative_differences(&v);
+    for w in rows.windows(2) {
+        assert!(w[1].1 < w[0].1, "{rows:?}");
+    }
+    let (n, last) = *rows.last().unwrap();
+    assert!(n == 1024 && last < 0.05, "{rows:?}");
 }
