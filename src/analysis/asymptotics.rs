@@ -337,9 +337,9 @@ pub fn ddim_expansion(
     })
 }
 
-/// Terms of the singular expansion smaller than this, relative to the largest, are
-/// dropped: they are zeros of the exact series (the angle is odd in `d^(1/q)`, so odd
-/// powers of `h^(1/q)` cancel) that rounding left at 1e-300.
+/// Terms of the singular expansion smaller than this, relative to the largest term of the
+/// same or a lower power of N, are dropped: they are zeros of the exact series (the angle
+/// is odd in `d^(1/q)`, so odd powers of `h^(1/q)` cancel) that rounding left at 1e-300.
 const NEGLIGIBLE: f64 = 1e-13;
 
 /// The expansion where the angle is singular at one end or both (`smooth[end]` false):
@@ -496,22 +496,28 @@ fn singular_expansion(
         kl.scale(*count as f64);
         total.merge(&kl);
     }
-    let largest = total
-        .terms
-        .values()
-        .map(|x| x.value.abs())
-        .fold(0.0, f64::max);
-    let kept: Vec<_> = total
-        .terms
-        .iter()
-        .filter(|(_, x)| x.value.abs() > NEGLIGIBLE * largest)
-        .collect();
+    // Measured against the terms of the same or a lower power: the coefficients of high
+    // powers grow fast (like the inverse radius of the angle's series to that power), and
+    // against them a leading term would look negligible.
+    let mut scale = 0.0f64;
+    let mut kept = Vec::new();
+    for (&key, x) in &total.terms {
+        let top = total
+            .terms
+            .range((key.0, 0)..=(key.0, u32::MAX))
+            .map(|(_, y)| y.value.abs())
+            .fold(0.0, f64::max);
+        scale = scale.max(top);
+        if x.value.abs() > NEGLIGIBLE * scale {
+            kept.push((key, *x));
+        }
+    }
     let k = Rational64::from_integer(order as i64);
     // Largest log power first within a power: the order of the text.
     let mut coefficients: Vec<Coefficient> = kept
         .iter()
         .filter(|((p, _), _)| *p <= k)
-        .map(|&(&(power, log_power), x)| Coefficient {
+        .map(|&((power, log_power), x)| Coefficient {
             power,
             log_power,
             expr: None,
@@ -530,7 +536,7 @@ fn singular_expansion(
     let mut terms: Vec<(u32, f64)> = kept
         .iter()
         .filter(|((p, _), _)| *p == next)
-        .map(|&(&(_, l), x)| (l, x.value))
+        .map(|&((_, l), x)| (l, x.value))
         .collect();
     terms.sort_by_key(|&(l, _)| std::cmp::Reverse(l));
     let remainder = Remainder { power: next, terms };

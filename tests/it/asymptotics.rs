@@ -408,6 +408,23 @@ fn a_steep_analytic_angle_expands_to_order_5() {
 }
 
 #[test]
+fn high_orders_with_a_singular_end_meet_the_exact_kl() {
+    // Orders 7 and 8 of cosine_nichol printed a negative series, 100% off the exact KL at
+    // every N >= 512: its N^-2 and N^-3 terms had been dropped as "negligible" next to a
+    // spurious N^-8 coefficient of 3e14, itself the f64 noise of a quadrature near t = 0.
+    for order in [7, 8] {
+        let v = expansion("cosine_nichol", "spread", order);
+        let what = format!("cosine_nichol/spread order {order}");
+        assert!(
+            term(&v, 2.0, 2)["value"].as_f64().unwrap() > 0.0,
+            "{what}: the leading (ln N)^2/N^2 term"
+        );
+        // Down to the rounding of the exact KL (1e-12 of it) by N = 2048.
+        assert_falls(&v, 32, 1e-11, 1e-11, &what);
+    }
+}
+
+#[test]
 fn the_readme_digits_example_meets_the_exact_kl() {
     // README: `diffsym asymptotics derivations/data/digits.dsym --process cosine --source
     // digits --order 4`. lambda_min = 1.6e-6 makes the angle steep at t = 0 (the same false
