@@ -1022,7 +1022,7 @@ fn quadrature(
     let (mut value, mut error) = (Sum::new(), 0.0);
     for (pair, &(start, _)) in edges.windows(2).zip(&first) {
         let (lo, hi) = (pair[0], pair[1]);
-        let (v, err) = panel(lo, hi, start, tol, &rule_on, &levels)?;
+        let (v, err) = panel((lo, hi), (a + b) / 2.0, start, tol, &rule_on, &levels)?;
         value.add(v);
         error += err;
     }
@@ -1056,13 +1056,14 @@ type Level<'a> = (&'a dyn Fn(f64) -> Result<f64, AnalysisError>, usize);
 ///
 /// Rounding error need not be noise: double-double values of a formula that cancels 23
 /// digits are smoothly wrong in the ninth, and two rules agree on the wrong integral. So a
-/// converged panel is checked at two points near its ends (where the graded panels'
-/// integrands cancel most) against the next level; a deviation that could move the
-/// integral by more than `tol` sends the panel to that level, a smaller one is added to
-/// its error. The value and its error.
+/// converged panel is checked near its end away from `middle`, the middle of [a, b] (the
+/// end the panels are graded towards, where their integrands cancel most; both ends of the
+/// middle panel), against the next level: a deviation that could move the integral by more
+/// than `tol` sends the panel to that level, a smaller one is added to its error. The
+/// value and its error.
 fn panel(
-    lo: f64,
-    hi: f64,
+    (lo, hi): (f64, f64),
+    middle: f64,
     start: f64,
     tol: f64,
     rule_on: &PanelRule<'_>,
@@ -1076,8 +1077,17 @@ fn panel(
                 better: &dyn Fn(f64) -> Result<f64, AnalysisError>|
      -> Result<f64, AnalysisError> {
         let w = hi - lo;
+        let (near_lo, near_hi) = (lo + PROBE * w, hi - PROBE * w);
+        // The end the panels are graded towards; both ends of the middle panel.
+        let probes = if hi <= middle {
+            vec![near_lo]
+        } else if lo >= middle {
+            vec![near_hi]
+        } else {
+            vec![near_lo, near_hi]
+        };
         let mut gap = 0.0f64;
-        for t in [lo + PROBE * w, hi - PROBE * w] {
+        for t in probes {
             gap = gap.max((value(t)? - better(t)?).abs());
         }
         Ok(gap * w)
