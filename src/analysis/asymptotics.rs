@@ -22,11 +22,11 @@ use num_bigint::BigInt;
 use num_rational::{BigRational, Rational64};
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::numerics::Sum;
+use super::numerics::{DdTape, Sum};
 use super::singular::{self, Approx, LogSeries, SingularEnd};
 use super::{AnalysisError, Schedule};
 use crate::expr::simplify::{self, Simplifier};
-use crate::expr::{ExprId, Func, Pool, Symbol, diff, eval, hp, integrate, subst};
+use crate::expr::{ExprId, Func, Pool, Symbol, ball, diff, eval, hp, integrate, limit, subst};
 use crate::process::{Process, time_symbol};
 
 /// Integrands and boundary terms larger than this (by [`simplify::complexity`]) are
@@ -337,9 +337,9 @@ pub fn ddim_expansion(
     })
 }
 
-/// Terms of the singular expansion smaller than this, relative to the largest, are
-/// dropped: they are zeros of the exact series (the angle is odd in `d^(1/q)`, so odd
-/// powers of `h^(1/q)` cancel) that rounding left at 1e-300.
+/// Terms of the singular expansion smaller than this, relative to the largest term of the
+/// same or a lower power of N, are dropped: they are zeros of the exact series (the angle
+/// is odd in `d^(1/q)`, so odd powers of `h^(1/q)` cancel) that rounding left at 1e-300.
 const NEGLIGIBLE: f64 = 1e-13;
 
 /// The expansion where the angle is singular at one end or both (`smooth[end]` false):
@@ -496,22 +496,28 @@ fn singular_expansion(
         kl.scale(*count as f64);
         total.merge(&kl);
     }
-    let largest = total
-        .terms
-        .values()
-        .map(|x| x.value.abs())
-        .fold(0.0, f64::max);
-    let kept: Vec<_> = total
-        .terms
-        .iter()
-        .filter(|(_, x)| x.value.abs() > NEGLIGIBLE * largest)
-        .collect();
+    // Measured against the terms of the same or a lower power: the coefficients of high
+    // powers grow fast (like the inverse radius of the angle's series to that power), and
+    // against them a leading term would look negligible.
+    let mut scale = 0.0f64;
+    let mut kept = Vec::new();
+    for (&key, x) in &total.terms {
+        let top = total
+            .terms
+            .range((key.0, 0)..=(key.0, u32::MAX))
+            .map(|(_, y)| y.value.abs())
+            .fold(0.0, f64::max);
+        scale = scale.max(top);
+        if x.value.abs() > NEGLIGIBLE * scale {
+            kept.push((key, *x));
+        }
+    }
     let k = Rational64::from_integer(order as i64);
     // Largest log power first within a power: the order of the text.
     let mut coefficients: Vec<Coefficient> = kept
         .iter()
         .filter(|((p, _), _)| *p <= k)
-        .map(|&(&(power, log_power), x)| Coefficient {
+        .map(|&((power, log_power), x)| Coefficient {
             power,
             log_power,
             expr: None,
@@ -530,7 +536,7 @@ fn singular_expansion(
     let mut terms: Vec<(u32, f64)> = kept
         .iter()
         .filter(|((p, _), _)| *p == next)
-        .map(|&(&(_, l), x)| (l, x.value))
+        .map(|&((_, l), x)| (l, x.value))
         .collect();
     terms.sort_by_key(|&(l, _)| std::cmp::Reverse(l));
     let remainder = Remainder { power: next, terms };
@@ -744,9 +750,15 @@ fn direction(
     Ok(kl)
 }
 
-/// `e` at `t = end` (0 or 1) as an expression: exact if it is finite there, else its
-/// one-sided limit from inside [0, 1] ([`hp::one_sided_limit`], as the exact rational of
-/// that f64). `None` where neither is finite.
+/// `e` at `t = end` (0 or 1) as an expression: the exact substitution where it is the
+/// value there, else the one-sided limit from inside [0, 1] ([`limit::limit`], from
+/// certified values, as the exact rational of that f64). `None` where `e` tends to an
+/// infinity there or its limit cannot be determined.
+///
+/// The value comes from ball arithmetic on `e` itself, not from a comparison with a point
+/// nearby: an odd derivative of an even function is exactly 0 at the end while its value
+/// at distance 2^-100 is `e'(end) 2^-100`, which for a steep angle (`1/sqrt(lambda)` in
+/// the hundreds, raised to the order of the derivative) is no small absolute number.
 fn end_value(
     pool: &mut Pool,
     simp: &mut Simplifier,
@@ -754,26 +766,67 @@ fn end_value(
     t: Symbol,
     end: u8,
 ) -> Option<ExprId> {
+    let env = [(t, BigRational::from_integer(end.into()))];
+    // Evaluated from `e`, unsimplified, so a singularity that substitution would cancel
+    // (`t^(1/6)/t^(2/3)` at 0) is seen as one: then the one-sided limit decides.
+    let value = match ball::certify(pool, e, &env, END_BITS, ball::round_f64) {
+        Ok((bits, _)) => f64::from_bits(bits),
+        // A ball around an exact 0 that has not shrunk below the least f64.
+        Err(ball::Uncertified::Tie(mid)) if hp::to_f64(&mid).abs() < TINY => 0.0,
+        Err(ball::Uncertified::Tie(_)) => {
+            match ball::certify(pool, e, &env, limit::MAX_POINT_BITS, ball::round_f64) {
+                Ok((bits, _)) => f64::from_bits(bits),
+                Err(ball::Uncertified::Tie(mid)) => hp::to_f64(&mid),
+                Err(_) => return None,
+            }
+        }
+        // Undefined at the end (`1/cos(pi t/2)` at t = 1): the limit from inside.
+        Err(ball::Uncertified::Eval(_) | ball::Uncertified::Singular) => {
+            let side = if end == 0 {
+                limit::Side::Above
+            } else {
+                limit::Side::Below
+            };
+            match limit::limit(
+                pool,
+                e,
+                &env,
+                &[(t, side)],
+                limit::MAX_POINT_BITS,
+                &ball::round_f64,
+            ) {
+                Ok(limit::Limit::Finite(bits)) => f64::from_bits(bits),
+                _ => return None,
+            }
+        }
+    };
+    if !value.is_finite() {
+        return None;
+    }
+    // The exact form where it has that value (it may differ only where `e` is undefined at
+    // the end and its limit is taken; a ball around an exact 0 may round to a tiny number).
     let at = pool.int(i64::from(end));
     let v = subst::subst1(pool, e, t, at);
     let v = simp.run(pool, v);
-    let inwards = if end == 1 { -1 } else { 1 };
-    // The exact value, unless substitution hid a singularity (`t^(1/6)/t^(2/3)` at 0 can
-    // cancel to 0): it must agree with the value 2^-100 inside.
-    if let Ok(exact) = hp::eval_rounded(pool, v, &[])
-        && exact.is_finite()
-    {
-        let near = BigRational::from_integer(end.into())
-            + BigRational::new(inwards.into(), BigInt::from(2).pow(100));
-        if hp::eval_rounded(pool, e, &[(t, near)])
-            .is_ok_and(|x| (x - exact).abs() <= 1e-20 * exact.abs().max(1.0))
-        {
-            return Some(v);
-        }
+    let exact = match ball::certify(pool, v, &[], END_BITS, ball::round_f64) {
+        Ok((b, _)) => Some(f64::from_bits(b)),
+        Err(ball::Uncertified::Tie(mid)) => Some(hp::to_f64(&mid)),
+        Err(_) => None,
+    };
+    if exact.is_some_and(|x| x == value || (x.abs() < TINY && value.abs() < TINY)) {
+        return Some(v);
     }
-    let limit = hp::one_sided_limit(pool, e, t, &BigRational::from_integer(end.into()), inwards)?;
-    Some(pool.rational(BigRational::from_float(limit)?))
+    Some(pool.rational(BigRational::from_float(value)?))
 }
+
+/// The most bits [`end_value`] evaluates with at an end itself (where a formula is
+/// undefined, such as `1/cos(pi t/2)` at t = 1, the ball never shrinks: more bits are
+/// wasted); its one-sided limits take what the distance needs.
+const END_BITS: usize = 1024;
+
+/// Below this an end value is taken for 0: a ball around an exact 0 (`sin(pi)`) rounds to
+/// no single f64 until its radius is below the least subnormal.
+const TINY: f64 = 1e-250;
 
 /// `int_0^1 e dt`: closed form if the integrator finds one, else a new integral symbol
 /// with its quadrature value.
@@ -836,13 +889,36 @@ fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
 /// an eigenvalue lambda makes the integrands peak within about sqrt(lambda) of t = 0).
 const GRADED: usize = 12;
 
-/// Most equal parts a base panel is split into in [`quadrature`].
+/// Most equal parts a base panel is split into in [`quadrature`] with f64 values, and
+/// with certified values (each a ball evaluation, a hundred times dearer).
 const MAX_SPLIT: usize = 64;
+const MAX_CERTIFIED_SPLIT: usize = 16;
+
+/// The accuracy [`quadrature`] aims at, relative to the integral of |e|.
+const QUADRATURE_TOL: f64 = 1e-13;
+
+/// The error claimed for a panel is this many times the difference of its last two rules
+/// (each halving of the parts divides the error of a 10-point Gauss rule by about 2^20
+/// once the panel is resolved, so the difference is the error of the coarser rule; the
+/// factor covers rounding noise in the values, which does not fall with the parts).
+const SAFETY: f64 = 10.0;
+
+/// Working precision of certified integrand values: started here, doubled up to the most.
+const CERTIFIED_BITS: usize = 128;
+const MAX_CERTIFIED_BITS: usize = 2048;
 
 /// `int_a^b e dt` by composite 10-point Gauss-Legendre on base panels graded towards both
-/// ends, each split into 1, 2, 4, ... parts; the value of the finest rule and, as its error
-/// estimate, the difference from the one before (at least a few ulps of the integral of
-/// |e|).
+/// ends, each split into 1, 2, 4, ... parts until two successive rules agree; the value of
+/// the finer rule and an error bound: [`SAFETY`] times their difference plus the rounding
+/// of the sums, added over the panels.
+///
+/// Values come from f64 evaluation of `e` while that converges. A simplified integrand can
+/// cancel badly in f64 (a polynomial in `cos(pi t/2)^2` with coefficients 1e11 that sums to
+/// 1 near t = 0 loses 11 digits): the rules then stop agreeing better as the parts shrink,
+/// since rounding noise does not fall with them. Such a panel is integrated again from
+/// double-double values ([`DdTape`]), and where even those are noisy from certified ones
+/// (ball arithmetic, correctly rounded to f64), so the difference of two rules measures
+/// truncation, not noise.
 fn quadrature(
     pool: &Pool,
     e: ExprId,
@@ -865,58 +941,227 @@ fn quadrature(
     edges.push(b);
     let compiled = eval::Compiled::new(pool, e, t);
     let buffer = std::cell::RefCell::new(Vec::new());
-    let value = |tv: f64| -> Result<f64, AnalysisError> {
+    let not_evaluated = |tv: f64, err: String| {
+        AnalysisError::new(
+            "diffsym::asymptotics::quadrature",
+            format!("cannot evaluate an integrand at t = {tv}: {err}"),
+        )
+    };
+    let fast = |tv: f64| -> Result<f64, AnalysisError> {
         // f64 first; where the unsimplified integrand cancels to a zero divisor, the value
         // rounded from high precision.
         match compiled.eval(tv, &mut buffer.borrow_mut()) {
             Ok(v) if v.is_finite() => Ok(v),
             _ => {
                 let exact = BigRational::from_float(tv).unwrap_or_default();
-                hp::eval_rounded(pool, e, &[(t, exact)]).map_err(|err| {
-                    AnalysisError::new(
-                        "diffsym::asymptotics::quadrature",
-                        format!("cannot evaluate an integrand at t = {tv}: {err}"),
-                    )
-                })
+                hp::eval_rounded(pool, e, &[(t, exact)])
+                    .map_err(|err| not_evaluated(tv, err.to_string()))
             }
         }
     };
-    // Each base panel split into `split` equal parts.
-    let composite = |split: usize| -> Result<(f64, f64), AnalysisError> {
-        let (mut sum, mut abs) = (Sum::new(), Sum::new());
-        for pair in edges.windows(2) {
-            let w = (pair[1] - pair[0]) / split as f64;
-            for k in 0..split {
-                let a = pair[0] + k as f64 * w;
-                for &(x, wt) in &rule {
-                    let v = value(a + (x + 1.0) * w / 2.0)?;
-                    sum.add(wt * w / 2.0 * v);
-                    abs.add(wt * w / 2.0 * v.abs());
+    let tape = DdTape::new(pool, e, t);
+    let dd_buffer = std::cell::RefCell::new(Vec::new());
+    let consts = std::cell::RefCell::new(
+        astro_float::Consts::new().map_err(|err| not_evaluated(a, err.to_string()))?,
+    );
+    let certified = |tv: f64| -> Result<f64, AnalysisError> {
+        let env = [(t, BigRational::from_float(tv).unwrap_or_default())];
+        let mut bits = CERTIFIED_BITS;
+        loop {
+            match ball::eval_ball(pool, e, &env, bits, &mut consts.borrow_mut()) {
+                Ok(v) => {
+                    let (lo, hi) = ball::ends(&v, bits);
+                    let (lo, hi) = (hp::to_f64(&lo), hp::to_f64(&hi));
+                    if lo == hi || bits >= MAX_CERTIFIED_BITS {
+                        return Ok(hp::to_f64(&v.mid));
+                    }
                 }
+                Err(ball::BallError::Eval(err)) => return Err(not_evaluated(tv, err.to_string())),
+                Err(ball::BallError::Uncertain) if bits >= MAX_CERTIFIED_BITS => {
+                    return fast(tv);
+                }
+                Err(ball::BallError::Uncertain) => {}
+            }
+            bits *= 2;
+        }
+    };
+    let double_double = |tv: f64| -> Result<f64, AnalysisError> {
+        let v = tape.eval(tv, &mut dd_buffer.borrow_mut());
+        if v.is_finite() { Ok(v) } else { certified(tv) }
+    };
+    let levels: [Level<'_>; 3] = [
+        (&fast, MAX_SPLIT),
+        (&double_double, MAX_SPLIT),
+        (&certified, MAX_CERTIFIED_SPLIT),
+    ];
+    // The rule on [lo, hi] split into `split` equal parts: the sum and the sum of |e|.
+    let rule_on = |lo: f64,
+                   hi: f64,
+                   split: usize,
+                   value: &dyn Fn(f64) -> Result<f64, AnalysisError>|
+     -> Result<(f64, f64), AnalysisError> {
+        let (mut sum, mut abs) = (Sum::new(), Sum::new());
+        let w = (hi - lo) / split as f64;
+        for k in 0..split {
+            let a = lo + k as f64 * w;
+            for &(x, wt) in &rule {
+                let v = value(a + (x + 1.0) * w / 2.0)?;
+                sum.add(wt * w / 2.0 * v);
+                abs.add(wt * w / 2.0 * v.abs());
             }
         }
         Ok((sum.value(), abs.value()))
     };
-    // Splits double until two rules agree to about 1e-13 of the integral of |e|.
-    let (mut coarse, _) = composite(1)?;
-    let mut split = 2;
-    let (fine, error) = loop {
-        let (fine, abs) = composite(split)?;
-        let error = (fine - coarse).abs().max(abs * 8.0 * f64::EPSILON);
-        if error <= 1e-13 * abs || split >= MAX_SPLIT {
-            break (fine, error);
-        }
-        coarse = fine;
-        split *= 2;
-    };
-    if !fine.is_finite() {
+    // One rule per panel first, for the scale of the integral of |e|.
+    let first: Vec<(f64, f64)> = edges
+        .windows(2)
+        .map(|p| rule_on(p[0], p[1], 1, &fast))
+        .collect::<Result<_, _>>()?;
+    let scale: f64 = first.iter().map(|f| f.1).sum();
+    let tol = QUADRATURE_TOL * scale / first.len() as f64;
+    let (mut value, mut error) = (Sum::new(), 0.0);
+    for (pair, &(start, _)) in edges.windows(2).zip(&first) {
+        let (lo, hi) = (pair[0], pair[1]);
+        let (v, err) = panel((lo, hi), (a + b) / 2.0, start, tol, &rule_on, &levels)?;
+        value.add(v);
+        error += err;
+    }
+    let value = value.value();
+    if !value.is_finite() || !error.is_finite() {
         return Err(AnalysisError::new(
             "diffsym::asymptotics::quadrature",
             "an integral of the expansion is not finite",
         ));
     }
-    Ok((fine, error))
+    Ok((value, error))
 }
+
+/// A rule of [`quadrature`]: the panel [lo, hi] in `split` parts, with these values.
+type PanelRule<'a> = dyn Fn(
+        f64,
+        f64,
+        usize,
+        &dyn Fn(f64) -> Result<f64, AnalysisError>,
+    ) -> Result<(f64, f64), AnalysisError>
+    + 'a;
+
+/// An evaluator of the integrand and the most parts a panel is split into with it.
+type Level<'a> = (&'a dyn Fn(f64) -> Result<f64, AnalysisError>, usize);
+
+/// One base panel of [`quadrature`], whose one-part f64 rule gave `start`: parts doubled
+/// until two rules agree within `tol` (or the rounding of the sums). The values come from
+/// the first of `levels` (f64) while the differences keep falling; where they stop, the
+/// same rule from the next level (more precise, dearer) tells rounding noise (they differ)
+/// from slow convergence (they agree), and with noise the panel goes on at that level.
+///
+/// Rounding error need not be noise: double-double values of a formula that cancels 23
+/// digits are smoothly wrong in the ninth, and two rules agree on the wrong integral. So a
+/// converged panel is checked near its end away from `middle`, the middle of [a, b] (the
+/// end the panels are graded towards, where their integrands cancel most; both ends of the
+/// middle panel), against the next level: a deviation that could move the integral by more
+/// than `tol` sends the panel to that level, a smaller one is added to its error. The
+/// value and its error.
+fn panel(
+    (lo, hi): (f64, f64),
+    middle: f64,
+    start: f64,
+    tol: f64,
+    rule_on: &PanelRule<'_>,
+    levels: &[Level<'_>],
+) -> Result<(f64, f64), AnalysisError> {
+    // Rounding of the sums (and of the values: half an ulp each once they are accurate).
+    let floor = |abs: f64| 8.0 * f64::EPSILON * abs;
+    // The largest gap between two levels of values at the probes, times the panel width:
+    // what that rounding error can do to the integral.
+    let bias = |value: &dyn Fn(f64) -> Result<f64, AnalysisError>,
+                better: &dyn Fn(f64) -> Result<f64, AnalysisError>|
+     -> Result<f64, AnalysisError> {
+        let w = hi - lo;
+        let (near_lo, near_hi) = (lo + PROBE * w, hi - PROBE * w);
+        // The end the panels are graded towards; both ends of the middle panel.
+        let probes = if hi <= middle {
+            vec![near_lo]
+        } else if lo >= middle {
+            vec![near_hi]
+        } else {
+            vec![near_lo, near_hi]
+        };
+        let mut gap = 0.0f64;
+        for t in probes {
+            gap = gap.max((value(t)? - better(t)?).abs());
+        }
+        Ok(gap * w)
+    };
+    let (mut coarse, mut last_diff) = (start, f64::INFINITY);
+    let mut split = 2;
+    let mut level = 0;
+    // A rule already computed at this level and split.
+    let mut known: Option<(f64, f64)> = None;
+    // Set once a stall was found not to be noise: no more checks at this level.
+    let mut checked = false;
+    loop {
+        let (value, most) = levels[level];
+        let (fine, abs) = match known.take() {
+            Some(r) => r,
+            None => rule_on(lo, hi, split, value)?,
+        };
+        let diff = (fine - coarse).abs();
+        let next_level = levels.get(level + 1);
+        // Once resolved, each halving divides a Gauss rule's error by about 2^20: from
+        // split 4 on, a difference that falls by less than 8 is suspect.
+        let stalled = !checked && split >= 4 && diff > last_diff / 8.0;
+        let escalate = if diff <= tol.max(floor(abs)) {
+            let error = SAFETY * diff + floor(abs);
+            let Some(&(better, _)) = next_level else {
+                return Ok((fine, error));
+            };
+            let off = bias(value, better)?;
+            if off <= tol {
+                return Ok((fine, error + SAFETY * off));
+            }
+            true
+        } else if stalled || split >= most {
+            let Some(&(better, next_most)) = next_level else {
+                if split >= most {
+                    // Unresolved: the difference, with the factor, is the best estimate.
+                    return Ok((fine, SAFETY * diff + floor(abs)));
+                }
+                checked = true;
+                coarse = fine;
+                last_diff = diff;
+                split *= 2;
+                continue;
+            };
+            let parts = split.min(next_most);
+            let next = rule_on(lo, hi, parts, better)?;
+            if split < most && (next.0 - fine).abs() <= diff / 8.0 {
+                // Not noise: the panel converges slowly; go on at this level.
+                checked = true;
+                false
+            } else {
+                known = Some(next);
+                true
+            }
+        } else {
+            false
+        };
+        if escalate && let Some(&(better, next_most)) = next_level {
+            level += 1;
+            checked = false;
+            split = split.min(next_most).max(2);
+            coarse = rule_on(lo, hi, split / 2, better)?.0;
+            last_diff = f64::INFINITY;
+            continue;
+        }
+        coarse = fine;
+        last_diff = diff;
+        split *= 2;
+    }
+}
+
+/// Where [`panel`] compares two levels of values: the outermost nodes of a 10-point Gauss
+/// rule on the panel, as fractions of its width from each end.
+const PROBE: f64 = 0.013_046_735_741_414_14;
 
 /// Observed order of convergence between errors at n and 2n steps.
 pub fn observed_order(err_n: f64, err_2n: f64) -> f64 {

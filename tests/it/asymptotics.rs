@@ -13,16 +13,22 @@ const SOURCES: &str = "process wide { alpha(t) = 1 - t; sigma(t) = 2*t; }
 process logish { alpha(t) = 1 - t; sigma(t) = t*(1 - log(t)); }
 process eighth { alpha_bar(t) = 1 - t^(1/4); }
 process mixed { alpha(t) = 1 - t; sigma(t) = sqrt(t)*(1 + t^(1/3))/2; }
+process shifted_cosine { log_snr(t) = -2*log(tan(pi*t/2)) + 2*log(1/2); }
 source half = gaussian(spectrum = [0.5]);
 source one = gaussian(spectrum = [1]);
 source spread = gaussian(spectrum = [1, 0.5, 0.1], mean = [1, 2, 3]);
+source steep = gaussian(spectrum = [1, 0.5, 0.01]);
 ";
 
 fn expansion(process: &str, source: &str, order: usize) -> Value {
     let f = scratch_file("asym.dsym", SOURCES);
+    expansion_of(&f, process, source, order)
+}
+
+fn expansion_of(file: &str, process: &str, source: &str, order: usize) -> Value {
     let (code, out, err) = run(&[
         "asymptotics",
-        &f,
+        file,
         "--process",
         process,
         "--source",
@@ -32,7 +38,7 @@ fn expansion(process: &str, source: &str, order: usize) -> Value {
         "--format",
         "json",
     ]);
-    assert_eq!(code, 0, "{process}/{source}: {err}");
+    assert_eq!(code, 0, "{process}/{source} order {order}: {err}");
     serde_json::from_str(&out).expect("json")
 }
 
@@ -243,5 +249,210 @@ fn where_no_power_series_exists_the_command_says_why() {
         assert_eq!(code, 2, "{args:?}: {out}");
         assert!(out.is_empty(), "{args:?}: partial output {out}");
         assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+/// A process, a source, an order and the true values of what the command prints.
+type Case = (
+    &'static str,
+    &'static str,
+    usize,
+    &'static [(&'static str, f64)],
+);
+
+#[test]
+fn printed_errors_bound_the_true_errors() {
+    // References: each integral the command names, integrated by mpmath.quad at 40 digits
+    // (its printed integrand parsed, breakpoints at 2^-k and 1 - 2^-k), and each
+    // coefficient's printed expression evaluated with those integrals, rounded to f64.
+    // The printed error must cover the difference (plus two ulps for that rounding), and
+    // stay a useful bound (below 1e-9 of the value).
+    let cases: [Case; 3] = [
+        // lambda = 0.01 with rho = 2 tan(pi t/2): the simplified integrands are polynomials
+        // in cos(pi t/2)^2 with coefficients near 1e11 summing to 1 at t = 0, so their f64
+        // values near t = 0 lose 11 digits. I2 was printed 2.5e-4 off with "+- 1.0e-4",
+        // c_4 3.1e-3 off with "error < 1.3e-3".
+        (
+            "shifted_cosine",
+            "steep",
+            4,
+            &[
+                ("I1", 24.735696030230205),
+                ("I2", 1528.3746632295745),
+                ("I3", 3.9256111122968695),
+                ("I4", 5.32228662630071),
+                ("I5", 3.0842513753404246),
+                ("I6", 2.3385157759627866),
+                ("c_2", 159.19442181280607),
+                ("c_3", 1268.7071194572918),
+                ("c_4", 26722.885390794487),
+            ],
+        ),
+        (
+            "rectified_flow",
+            "spread",
+            6,
+            &[
+                ("I1", 3.732011773093928),
+                ("I2", 2.2327505700689496),
+                ("I3", 5.485576903895953),
+                ("I4", 2.6660811018093873),
+                ("I5", 0.6352519765505569),
+                ("I6", 0.4708709034763549),
+                // int_0^1 dt/(2t^2 - 2t + 1)^2 = 1 + pi/2 (leading.rs)
+                ("I7", 2.5707963267948966),
+                ("I8", 0.5593657483653908),
+                ("I9", 0.3463495408493621),
+                ("c_2", 6.911223517449743),
+                ("c_3", 7.326665134341223),
+                ("c_4", 15.861097652582679),
+                ("c_5", 21.025559092308825),
+                ("c_6", 46.24819612663455),
+            ],
+        ),
+        (
+            "cosine",
+            "steep",
+            4,
+            &[
+                ("I1", 12.460375556375315),
+                ("I2", 193.45489871516767),
+                ("I3", 2.61707407486458),
+                ("I4", 1.2780214331717346),
+                ("c_2", 42.04952597721722),
+                ("c_3", 163.96300880912693),
+                ("c_4", 1712.1415723636562),
+            ],
+        ),
+    ];
+    for (process, source, order, want) in cases {
+        let v = expansion(process, source, order);
+        let integrals = v["integrals"].as_array().unwrap();
+        let coefficients = v["coefficients"].as_array().unwrap();
+        assert_eq!(
+            integrals.len() + coefficients.len(),
+            want.len(),
+            "{process}: the integrals are not the ones the references are for"
+        );
+        for &(name, truth) in want {
+            let printed = match name.strip_prefix("c_") {
+                Some(p) => coefficient(&v, p.parse().unwrap()),
+                None => integrals.iter().find(|i| i["name"] == name).unwrap(),
+            };
+            let value = printed["value"].as_f64().unwrap();
+            let error = printed["error"].as_f64().unwrap();
+            let off = (value - truth).abs();
+            assert!(
+                off <= error + 2.0 * f64::EPSILON * truth.abs(),
+                "{process}/{source} {name}: {value} is {off:.2e} off {truth}, printed error {error:.2e}"
+            );
+            assert!(
+                error <= 1e-9 * truth.abs(),
+                "{process}/{source} {name}: error {error:.2e} is no useful bound"
+            );
+        }
+    }
+}
+
+/// The check table's rows as (steps, relative difference of the expansion from the
+/// exact KL).
+fn relative_differences(v: &Value) -> Vec<(u64, f64)> {
+    v["check"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let exact = r["kl_exact"].as_f64().unwrap();
+            let series = r["kl_expansion"].as_f64().unwrap();
+            (
+                r["steps"].as_u64().unwrap(),
+                ((series - exact) / exact).abs(),
+            )
+        })
+        .collect()
+}
+
+/// From `from` steps on, the relative difference falls at every doubling of N until it
+/// is down to `floor` (the rounding of the exact KL), and ends below `last`.
+fn assert_falls(v: &Value, from: u64, floor: f64, last: f64, what: &str) {
+    let rows = relative_differences(v);
+    let rows: Vec<_> = rows.into_iter().filter(|r| r.0 >= from).collect();
+    for w in rows.windows(2) {
+        let ((n0, d0), (n1, d1)) = (w[0], w[1]);
+        assert!(
+            d1 < d0 || d1 < floor,
+            "{what}: relative difference {d0:.2e} at N = {n0}, {d1:.2e} at N = {n1}: {rows:?}"
+        );
+    }
+    let (n, end) = *rows.last().unwrap();
+    assert!(end < last, "{what}: {end:.2e} at N = {n}: {rows:?}");
+}
+
+#[test]
+fn a_steep_analytic_angle_expands_to_order_5() {
+    // rho = 2 tan(pi t/2) and lambda = 0.01: phi = atan(20 tan(pi t/2)) is analytic at
+    // t = 0, but its boundary terms there (odd derivatives of even functions, exactly 0)
+    // were compared with their values at t = 2^-100, which the steep angle makes larger
+    // than the tolerance: "boundary term not finite at t = 0". The series must meet the
+    // exact KL at order 6.
+    let v = expansion("shifted_cosine", "steep", 5);
+    let row = v["check"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["steps"] == 1024)
+        .unwrap();
+    let observed = row["observed_order"].as_f64().unwrap();
+    assert!((observed - 6.0).abs() < 0.1, "observed order {observed}");
+    assert_falls(&v, 64, 1e-12, 1e-7, "shifted_cosine/steep order 5");
+}
+
+#[test]
+fn high_orders_with_a_singular_end_meet_the_exact_kl() {
+    // Orders 7 and 8 of cosine_nichol printed a negative series, 100% off the exact KL at
+    // every N >= 512: its N^-2 and N^-3 terms had been dropped as "negligible" next to a
+    // spurious N^-8 coefficient of 3e14, itself the f64 noise of a quadrature near t = 0.
+    for order in [7, 8] {
+        let v = expansion("cosine_nichol", "spread", order);
+        let what = format!("cosine_nichol/spread order {order}");
+        assert!(
+            term(&v, 2.0, 2)["value"].as_f64().unwrap() > 0.0,
+            "{what}: the leading (ln N)^2/N^2 term"
+        );
+        // Down to the rounding of the exact KL (1e-12 of it) by N = 2048.
+        assert_falls(&v, 32, 1e-11, 1e-11, &what);
+    }
+}
+
+#[test]
+fn the_readme_digits_example_meets_the_exact_kl() {
+    // README: `diffsym asymptotics derivations/data/digits.dsym --process cosine --source
+    // digits --order 4`. lambda_min = 1.6e-6 makes the angle steep at t = 0 (the same false
+    // "not finite at t = 0" as above) and its integrands cancel in f64. The series is only
+    // useful for N beyond pi/(2 sqrt(lambda_min)) = 1238, but its difference from the exact
+    // KL the command tabulates falls at every doubling of N.
+    let v = expansion_of("derivations/data/digits.dsym", "cosine", "digits", 4);
+    let rows = relative_differences(&v);
+    for w in rows.windows(2) {
+        assert!(w[1].1 < w[0].1, "{rows:?}");
+    }
+    let (n, last) = *rows.last().unwrap();
+    assert!(n == 1024 && last < 0.05, "{rows:?}");
+    // Its 124 integrals cancel up to 23 digits near t = 0 (coefficients near 1e44 summing
+    // to 3e20), beyond double-double. References: every integral by mpmath.quad at 40
+    // digits, and the printed expressions of c_p evaluated with them (as above).
+    for (p, truth) in [
+        (2, 516682.2851379351),
+        (3, 132703737.8450275),
+        (4, 96396452025.68143),
+    ] {
+        let c = coefficient(&v, p);
+        let (value, error) = (c["value"].as_f64().unwrap(), c["error"].as_f64().unwrap());
+        assert!(
+            (value - truth).abs() <= error + 2.0 * f64::EPSILON * truth,
+            "c_{p}: {value} is {:.2e} off {truth}, printed error {error:.2e}",
+            (value - truth).abs()
+        );
+        assert!(error <= 1e-12 * truth, "c_{p}: error {error:.2e}");
     }
 }
