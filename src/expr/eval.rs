@@ -27,6 +27,11 @@ pub enum EvalError {
     /// A symbol with no value in the environment.
     #[error("`{0}` has no value here")]
     Unbound(String),
+    /// Certified evaluation could not decide at its largest precision: the point is
+    /// within that precision of a pole or a domain boundary (or, below the largest
+    /// ceiling, of a rounding boundary).
+    #[error("undecided at the working precision: a singular point, or too close to one")]
+    Undecided,
 }
 
 /// Evaluates `e` in f64 with the symbols bound by `env`. Shared subexpressions are

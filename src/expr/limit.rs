@@ -111,10 +111,10 @@ pub fn value_at<R: PartialEq + Clone>(
     let first_error = match certify(pool, e, env, max_bits, round) {
         Ok((r, _)) => return Ok(r),
         // Known to 8192 bits and still on a rounding boundary: an exact tie, rounded as
-        // its midpoint is (ties to even).
-        Err(Uncertified::Tie(mid)) => return Ok(round(&mid)),
+        // its midpoint is (ties to even). At a lower ceiling it is only undecided.
+        Err(Uncertified::Tie(mid)) if max_bits >= MAX_POINT_BITS => return Ok(round(&mid)),
+        Err(Uncertified::Tie(_)) | Err(Uncertified::Singular) => EvalError::Undecided,
         Err(Uncertified::Eval(err)) => err,
-        Err(Uncertified::Singular) => EvalError::DivisionByZero,
     };
     let value_of = |s: Symbol| env.iter().find(|(k, _)| *k == s).map(|(_, v)| v.clone());
     let (zero, one) = (BigRational::zero(), BigRational::one());
@@ -208,7 +208,7 @@ pub fn limit<R: PartialEq + Clone>(
         let bits = max_bits.max(2 * k as usize + 1024);
         seen.push(match certify(pool, e, &near, bits, round) {
             Ok(v) => Some(v),
-            Err(Uncertified::Tie(mid)) => Some((round(&mid), mid)),
+            Err(Uncertified::Tie(mid)) if bits >= MAX_POINT_BITS => Some((round(&mid), mid)),
             Err(_) => None,
         });
         if let Some(found) = classify(&seen, round) {
