@@ -2,6 +2,8 @@
 //!
 //! `library`: the whole bundled library (parse, resolve, integrate, simplify every
 //! definition). `schedules`: simplification alone of a set of schedule expressions.
+//! `check` and `eval`: the commands as a user runs them (in-process), `check` on the whole
+//! library and `eval` of certified values, one of them a limit at an end.
 
 use std::hint::black_box;
 
@@ -56,5 +58,34 @@ fn schedules(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, library, schedules);
+/// `diffsym ARGS` in-process, output discarded.
+fn run(args: &[&str]) {
+    let argv = std::iter::once("diffsym")
+        .chain(args.iter().copied())
+        .map(Into::into);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = cli::run(argv, &mut out, &mut err);
+    assert!(code == 0 || code == 1, "{}", String::from_utf8_lossy(&err));
+    black_box((out, err));
+}
+
+fn commands(c: &mut Criterion) {
+    c.bench_function("check bundled library", |b| b.iter(|| run(&["check"])));
+    c.bench_function("eval sigma at t = 1e-80 (cancellation)", |b| {
+        b.iter(|| {
+            run(&[
+                "eval",
+                "derivations/vp_linear.dsym",
+                "sigma",
+                "--t",
+                "1e-80",
+            ])
+        })
+    });
+    c.bench_function("eval alpha at t = 1 (a limit)", |b| {
+        b.iter(|| run(&["eval", "derivations/tangent.dsym", "alpha", "--t", "1"]))
+    });
+}
+
+criterion_group!(benches, library, schedules, commands);
 criterion_main!(benches);

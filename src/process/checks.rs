@@ -49,16 +49,17 @@ fn equal(pool: &mut Pool, lhs: ExprId, rhs: ExprId, fixed: &[(Symbol, f64)]) -> 
         return Verdict::Proved;
     }
     let t = time_symbol(pool);
-    let exact = |x: f64| hp::to_rational(&Hp::new(64).from_f64(x)).expect("a finite number");
+    let mut h = Hp::new(hp::DEFAULT_PRECISION);
+    let exact = |h: &Hp, x: f64| hp::to_rational(&h.from_f64(x)).expect("a finite number");
     let mut consts =
         astro_float::Consts::new().expect("the constants cache only fails to allocate");
     let mut max_rel = 0.0f64;
     let mut points = 0;
     for x in nodes() {
-        let mut env = vec![(t, exact(x))];
-        env.extend(fixed.iter().map(|&(s, v)| (s, exact(v))));
+        let mut env = vec![(t, exact(&h, x))];
+        env.extend(fixed.iter().map(|&(s, v)| (s, exact(&h, v))));
         let at = format!("t = {}", eval::format_f64(x));
-        match compare(pool, lhs, rhs, &env, &mut consts) {
+        match compare(pool, lhs, rhs, &env, &mut h, &mut consts) {
             Compared::Equal { rel } => {
                 max_rel = max_rel.max(rel);
                 points += 1;
@@ -104,10 +105,23 @@ fn compare(
     lhs: ExprId,
     rhs: ExprId,
     env: &[(Symbol, num_rational::BigRational)],
+    h: &mut Hp,
     consts: &mut astro_float::Consts,
 ) -> Compared {
     use crate::expr::ball::{BallError, eval_ball};
     let rm = RoundingMode::ToEven;
+    // Fast path: sides that agree to far below the tolerance at 256 bits in plain
+    // arithmetic are equal (two wrong values agreeing to 1e-40 is not a risk worth the
+    // cost of balls at every point); anything else is decided by the balls.
+    let plain: Vec<(Symbol, BigFloat)> =
+        env.iter().map(|(s, r)| (*s, h.from_rational(r))).collect();
+    if let (Ok(l), Ok(r)) = (h.eval(pool, lhs, &plain), h.eval(pool, rhs, &plain)) {
+        let diff = hp::to_f64(&l.sub(&r, hp::DEFAULT_PRECISION, rm)).abs();
+        let scale = hp::to_f64(&l).abs().max(hp::to_f64(&r).abs());
+        if scale.is_normal() && diff <= TOLERANCE * scale {
+            return Compared::Equal { rel: diff / scale };
+        }
+    }
     let show = |v: &Result<crate::expr::ball::Ball, BallError>| match v {
         Ok(b) => eval::format_f64(hp::to_f64(&b.mid)),
         Err(BallError::Eval(e)) => format!("undefined ({e})"),
