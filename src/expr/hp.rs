@@ -478,30 +478,6 @@ pub fn eval_rounded(
     }
 }
 
-/// The one-sided limit of `e` as the symbol `s` tends to `at` from the side `inwards`
-/// (+1: from the right, -1: from the left), rounded to f64, for a formula undefined at `at`
-/// itself (`1/sqrt(1 + tan(pi t/2)^2)` at t = 1): the values at `at + inwards 2^-100` and
-/// `at + inwards 2^-200` if they round to the same finite f64, or 0 if both vanish with
-/// the distance (below 1e-25 and 1e-50). `None` otherwise. A heuristic, not a proof: it
-/// suits formulas analytic on that side up to `at`.
-pub fn one_sided_limit(
-    pool: &Pool,
-    e: ExprId,
-    s: Symbol,
-    at: &BigRational,
-    inwards: i32,
-) -> Option<f64> {
-    let near = |k: u32| {
-        let eps = BigRational::new(inwards.into(), BigInt::from(2).pow(k));
-        eval_rounded(pool, e, &[(s, at + eps)]).ok()
-    };
-    match (near(100), near(200)) {
-        (Some(a), Some(b)) if a == b && a.is_finite() => Some(a),
-        (Some(a), Some(b)) if a.abs() < 1e-25 && b.abs() < 1e-50 => Some(0.0),
-        _ => None,
-    }
-}
-
 /// `x` correctly rounded to f64 (ties to even), with gradual underflow and overflow to an
 /// infinity; NaN stays NaN.
 pub fn to_f64(x: &BigFloat) -> f64 {
