@@ -273,6 +273,14 @@ impl Pool {
         // b is a positive integer and e = p/q is not an integer.
         let whole = e.floor();
         let frac = e - &whole;
+        // b^whole must fold to a rational, or the product would merge the two powers
+        // back into this one (and recurse without end: 9.3E1768^66.982).
+        let whole_fits = whole.to_integer().abs().to_u64().is_some_and(|w| {
+            (b.numer().bits() + b.denom().bits()).saturating_mul(w) <= MAX_POWER_BITS
+        });
+        if !whole.is_zero() && !whole_fits {
+            return self.intern(Node::Pow(base, exp_id));
+        }
         if !whole.is_zero() {
             let w = self.rational(whole);
             let f = self.rational(frac);

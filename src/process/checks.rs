@@ -123,6 +123,7 @@ fn compare(
         }
     }
     let show = |v: &Result<crate::expr::ball::Ball, BallError>| match v {
+        Ok(b) if !hp::to_f64(&b.mid).is_finite() => hp::format_sig(&b.mid, 17),
         Ok(b) => eval::format_f64(hp::to_f64(&b.mid)),
         Err(BallError::Eval(e)) => format!("undefined ({e})"),
         Err(BallError::Uncertain) => "undefined (at a singular point)".to_owned(),

@@ -176,3 +176,22 @@ fn generated_inputs_reach_the_algebra() {
         "{parsed} parsed, {lowered} lowered"
     );
 }
+
+/// Issue 11, item 1: a huge base to a non-integer rational power split into an integer
+/// power (too large to fold) and a fractional one, which multiplication merged back:
+/// unbounded recursion, a stack overflow after 4 s. Now one `Pow` node, and the check
+/// fails with the right side shown in full.
+#[test]
+fn a_huge_base_to_a_fractional_power_is_a_value_not_a_recursion() {
+    let f = crate::support::scratch_file(
+        "huge_pow.dsym",
+        "process p {\n    alpha(t) = 1 - t;\n    sigma(t) = t;\n    assert 4 == 9.3E1768 ^ 66.982;\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!(code, 1, "{out}{err}");
+    // mpmath at 40 digits: 9.3e1768^66.982 = 1.1141e118489.
+    assert!(
+        out.contains("FAILED") && out.contains("1.1141") && out.contains("e118489"),
+        "{out}"
+    );
+}
