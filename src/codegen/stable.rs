@@ -131,6 +131,18 @@ fn factors(pool: &Pool, e: ExprId) -> Vec<ExprId> {
     }
 }
 
+/// The sum `xs` with its terms `i` and `j` replaced by `term`.
+fn replace_pair(pool: &mut Pool, xs: &[ExprId], (i, j): (usize, usize), term: ExprId) -> ExprId {
+    let mut terms: Vec<ExprId> = xs
+        .iter()
+        .enumerate()
+        .filter(|&(l, _)| l != i && l != j)
+        .map(|(_, &x)| x)
+        .collect();
+    terms.push(term);
+    pool.add(terms)
+}
+
 /// `expm1`: finds terms `c*r*exp(a)` and `-c*r` of the sum and replaces them by
 /// `c*r*expm1(a)`.
 fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
@@ -158,14 +170,7 @@ fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 let em1 = pool.call(Func::Expm1, arg);
                 let cr = pool.rational(c.clone());
                 let term = pool.mul(vec![cr, rest, em1]);
-                let mut terms: Vec<ExprId> = xs
-                    .iter()
-                    .enumerate()
-                    .filter(|&(l, _)| l != i && l != j)
-                    .map(|(_, &x)| x)
-                    .collect();
-                terms.push(term);
-                return Some(pool.add(terms));
+                return Some(replace_pair(pool, xs, (i, j), term));
             }
         }
     }
@@ -299,14 +304,7 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
             let sum = pool.add(sum);
             let c = pool.rational(split[i].0.clone());
             let term = pool.mul(vec![c, rest, d, sum]);
-            let mut terms: Vec<ExprId> = xs
-                .iter()
-                .enumerate()
-                .filter(|&(l, _)| l != i && l != j)
-                .map(|(_, &x)| x)
-                .collect();
-            terms.push(term);
-            return Some(pool.add(terms));
+            return Some(replace_pair(pool, xs, (i, j), term));
         }
     }
     None
@@ -369,14 +367,7 @@ fn normalized_complement(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
             let inv = pool.powi(fa, n);
             let kk = pool.rational(k.clone());
             let term = pool.mul(vec![kk, diff, inv]);
-            let mut terms: Vec<ExprId> = xs
-                .iter()
-                .enumerate()
-                .filter(|&(l, _)| l != ci && l != j)
-                .map(|(_, &x)| x)
-                .collect();
-            terms.push(term);
-            return Some(pool.add(terms));
+            return Some(replace_pair(pool, xs, (ci, j), term));
         }
     }
     None
