@@ -195,3 +195,23 @@ fn a_huge_base_to_a_fractional_power_is_a_value_not_a_recursion() {
         "{out}"
     );
 }
+
+/// Issue 11, item 5: errors found after lowering carried no location (`emit` said "cannot
+/// lower `sigma` ... no finite real value" where `check` accepted the file). Every command
+/// now refuses the process where it is defined.
+#[test]
+fn a_process_beyond_f64_is_refused_at_its_definition() {
+    let f = crate::support::scratch_file(
+        "huge_alpha_bar.dsym",
+        "process p {\n    alpha_bar(t) = 9.6E1974*diff(t, t);\n}\n",
+    );
+    let out = crate::support::scratch_dir().join(format!("huge-{}", std::process::id()));
+    let out_s = out.to_string_lossy().into_owned();
+    for args in [vec!["check", &f], vec!["emit", &f, "--out", &out_s]] {
+        let (code, stdout, err) = crate::support::run(&args);
+        assert_eq!(code, 2, "{args:?}: {stdout}");
+        assert!(err.contains("huge_alpha_bar.dsym:1:9"), "{args:?}: {err}");
+        assert!(err.contains("outside the range of f64"), "{args:?}: {err}");
+    }
+    assert!(!out.exists(), "no partial output");
+}
