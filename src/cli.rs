@@ -376,6 +376,10 @@ struct Loaded {
     processes: Vec<(Source, Process)>,
 }
 
+/// The most digits `eval --digits` computes a limit to (a limit costs about eight
+/// evaluations at the precision the digits need).
+const MAX_LIMIT_DIGITS: u32 = 2000;
+
 /// The names of the bundled processes, from the embedded files' names.
 fn bundled_names() -> Vec<&'static str> {
     BUNDLED
@@ -903,10 +907,34 @@ fn eval_cmd(
         Some(d) => {
             let bits = (f64::from(d) * std::f64::consts::LOG2_10).ceil() as usize + 64;
             let max_bits = limit::MAX_POINT_BITS.max(4 * bits);
-            limit::value_at(pool, e, &env, &times, max_bits, &|x| {
-                hp::format_sig_or_zero(x, d as usize)
-            })
-            .map_err(|err| what(err.to_string()))?
+            let round = |x: &astro_float::BigFloat| hp::format_sig_or_zero(x, d as usize);
+            if d > MAX_LIMIT_DIGITS {
+                // A limit samples the formula eight times at this precision: bounded to
+                // MAX_LIMIT_DIGITS so that every accepted --digits finishes in seconds.
+                // Whether the point needs one is asked first, at f64 rounding.
+                let defined = matches!(
+                    ball::certify(pool, e, &env, limit::MAX_POINT_BITS, ball::round_f64),
+                    Ok(_) | Err(ball::Uncertified::Tie(_))
+                );
+                defined
+                    .then(|| ball::certify(pool, e, &env, max_bits, round).ok())
+                    .flatten()
+                    .map(|(text, _)| text)
+                    .ok_or_else(|| {
+                        vec![
+                            Diag::new(
+                                "diffsym::eval::digits",
+                                format!(
+                                    "`{quantity}` at t = {t} is not defined there, and limits are computed to at most {MAX_LIMIT_DIGITS} digits"
+                                ),
+                            )
+                            .with_help(format!("use --digits {MAX_LIMIT_DIGITS} or fewer")),
+                        ]
+                    })?
+            } else {
+                limit::value_at(pool, e, &env, &times, max_bits, &round)
+                    .map_err(|err| what(err.to_string()))?
+            }
         }
     };
     Ok(Outcome {

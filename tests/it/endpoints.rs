@@ -253,3 +253,25 @@ fn numeric_checks_account_for_the_references_own_error() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAILED"), "{out}");
 }
+
+#[test]
+fn limits_to_many_digits_are_bounded() {
+    // tangent's alpha(1) = 0 as a limit: to 2000 digits it is computed, beyond that it is
+    // refused (a limit costs eight evaluations at that precision), at once.
+    let tangent = "derivations/tangent.dsym";
+    let (code, out, err) = run(&["eval", tangent, "alpha", "--t", "1", "--digits", "2000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().chars().all(|c| c == '0' || c == '.'), "{out}");
+    let (code, out, err) = run(&["eval", tangent, "alpha", "--t", "1", "--digits", "2001"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("at most 2000 digits"), "{err}");
+    // A defined value still gets all of them: alpha(1/2) = sqrt(2/3) for lambda0 = 1/2
+    // (mpmath: 0.81649658092772603273242802490196379732...).
+    let (code, out, _) = run(&["eval", tangent, "alpha", "--t", "1/2", "--digits", "5000"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("0.81649658092772603273242802490196"),
+        "{out}"
+    );
+    assert_eq!(out.trim().len(), 5002);
+}
