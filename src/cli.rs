@@ -1550,6 +1550,21 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
     };
     let (mut pool, p, source) = load_analysis(&a.file, a.process.as_deref(), &a.source, &a.params)?;
     let (t_min, t_max) = parse_range(&mut pool, &a.range)?;
+    if let Some(n) = n {
+        let most = analysis::max_grid_search_steps(source.dimension());
+        if n > most {
+            return Err(vec![
+                Diag::new(
+                    "diffsym::cli::steps",
+                    format!(
+                        "--steps {n} is more than the grid search finishes in seconds for a source of dimension {}: at most {most}",
+                        source.dimension()
+                    ),
+                )
+                .with_help("the search moves one time at a time, so its cost grows as N^2 times the dimension; `kl --grid` evaluates fixed grids of any size"),
+            ]);
+        }
+    }
     let eigs = &source.eigenvalues;
     let gamma = analysis::gamma_star(eigs);
     let tangent = analysis::tangent_coefficient(gamma, eigs);

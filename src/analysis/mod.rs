@@ -21,7 +21,9 @@ pub use grid::{GridKind, time_grid};
 pub use kl::{DirectionLaw, Kl, Sampler, Start, exact_kl, exact_kl_with_workers, output_laws};
 pub use leading::{ddim_coefficient, schedule_j};
 pub use lower::{SourceLoader, lower_sources};
-pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
+pub use optimal::{
+    OptimalSchedule, gamma_star, max_grid_search_steps, optimal_schedule, tangent_coefficient,
+};
 pub use schedule::{Cached, ProcessSchedule, RectifiedFlow, Schedule, Tangent};
 pub use source::{GaussianSource, SourceError};
 
