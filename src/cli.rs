@@ -1294,6 +1294,24 @@ fn parse_sampler(name: &str) -> Result<analysis::Sampler, Vec<Diag>> {
 /// Most steps accepted, so a typo cannot ask for terabytes.
 const MAX_STEPS: usize = 10_000_000;
 
+/// Refuses a list of step counts whose exact KLs would not finish in seconds.
+fn check_kl_work(steps: &[usize], d: usize) -> Result<(), Vec<Diag>> {
+    let work = analysis::kl_work(steps, d);
+    if work <= analysis::KL_WORK_BUDGET {
+        return Ok(());
+    }
+    Err(vec![
+        Diag::new(
+            "diffsym::cli::steps",
+            format!(
+                "these --steps would take about {:.0} s for a source of dimension {d}; at most about 30 s is accepted",
+                work / analysis::KL_WORK_BUDGET * 30.0
+            ),
+        )
+        .with_help("each grid point costs a schedule evaluation and one update per direction: give fewer or smaller step counts"),
+    ])
+}
+
 fn parse_steps(text: &str) -> Result<Vec<usize>, Vec<Diag>> {
     let mut out = Vec::new();
     for part in text.split(',') {
@@ -1417,6 +1435,7 @@ fn kl_cmd(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
             ));
         }
     };
+    check_kl_work(&steps, source.dimension())?;
     let start = if a.start == "exact" {
         analysis::Start::Exact
     } else {
@@ -2126,6 +2145,7 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
         None => (1..=10).map(|k| 1usize << k).collect(),
     };
     let (mut pool, p, source) = load_analysis(&a.file, Some(&a.process), &a.source, &a.params)?;
+    check_kl_work(&steps, source.dimension())?;
     let p = p.expect("a process was asked for");
     let (t_min, t_max) = parse_range(&mut pool, &a.range)?;
     let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;

@@ -253,3 +253,34 @@ fn a_grid_search_too_large_to_finish_is_refused() {
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Issue 11, item 4: `kl --steps 10000000` took 60 s. Step counts whose exact KLs would
+/// not finish in about 30 s are refused at once.
+#[test]
+fn kl_work_beyond_seconds_is_refused() {
+    let f = crate::support::scratch_file("s2.dsym", "source S = gaussian(spectrum = [1, 0.5]);\n");
+    let kl = |steps: &str| {
+        crate::support::run(&[
+            "kl",
+            &f,
+            "--process",
+            "vp_linear",
+            "--source",
+            "S",
+            "--sampler",
+            "euler",
+            "--steps",
+            steps,
+        ])
+    };
+    let (code, out, err) = kl("10000000");
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("at most about 30 s"), "{err}");
+    // 2,000 entries of 1,000,000 steps each: the total counts.
+    let many = vec!["1000000"; 2000].join(",");
+    let (code, _, err) = kl(&many);
+    assert_eq!(code, 2, "{err}");
+    // The model itself: linear in the steps and in the dimension.
+    let w = diffsym::analysis::kl_work(&[999], 786);
+    assert_eq!(w, 1000.0 * 1000.0);
+}
