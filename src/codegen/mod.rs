@@ -281,7 +281,7 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
     Ok(out)
 }
 
-/// The fields of a process built from its jet ([`fields::jet_scalars`]), for the stable
+/// The fields of a process built from its jet ([`fields::jet_fields`]), for the stable
 /// lowering: each coefficient is brought to one fraction in the jet, where the identities
 /// between f, g2, lambda and alpha, sigma cancel exactly, and then the process's own
 /// alpha, sigma and derivatives are put in.
@@ -290,6 +290,10 @@ struct JetForms {
     fields: Vec<fields::Field>,
     /// Jet symbol and the expression it stands for.
     values: Vec<(Symbol, ExprId)>,
+    /// The jet of `t` at t = 1 and of `t_next` at t_next = 0 ([`JetForms::end_values`]),
+    /// computed once: every step's guards use them.
+    at_one: Vec<(Symbol, Option<ExprId>)>,
+    next_at_zero: Vec<(Symbol, Option<ExprId>)>,
 }
 
 impl JetForms {
@@ -320,11 +324,16 @@ impl JetForms {
                 (j.g, g),
             ];
         }
-        JetForms {
+        let mut forms = JetForms {
             jet: j,
             fields: jet_fields,
             values,
-        }
+            at_one: Vec::new(),
+            next_at_zero: Vec::new(),
+        };
+        forms.at_one = forms.end_values(pool, 1.0, false);
+        forms.next_at_zero = forms.end_values(pool, 0.0, true);
+        forms
     }
 
     /// The coefficient of `input` in field `k` as one fraction in the jet symbols.
@@ -420,11 +429,11 @@ fn field_guards(
     'case: for (at_t, at_next) in cases {
         // The jet symbols at the ends, each with its value there (None: not finite).
         let mut fixed: Vec<(Symbol, Option<ExprId>)> = Vec::new();
-        if let Some(e) = at_t {
-            fixed.extend(jet.end_values(pool, e, false));
+        if at_t.is_some() {
+            fixed.extend_from_slice(&jet.at_one);
         }
-        if let Some(e) = at_next {
-            fixed.extend(jet.end_values(pool, e, true));
+        if at_next.is_some() {
+            fixed.extend_from_slice(&jet.next_at_zero);
         }
         let mut l = Lowerer::new(mode);
         let mut outs = Vec::new();

@@ -482,6 +482,16 @@ fn factor_roots(pool: &mut Pool, e: ExprId, xs: &[ExprId]) -> Option<ExprId> {
             if num_integer::gcd(n, d) != 1 {
                 continue;
             }
+            // An f64 evaluation rules out almost every candidate before exact division.
+            let x = n as f64 / d as f64;
+            let (value, scale) = q.iter().rev().fold((0.0f64, 0.0f64), |(v, a), c| {
+                let c = c.to_f64().unwrap_or(f64::NAN);
+                (v * x + c, a * x + c.abs())
+            });
+            let near_zero = value.abs() <= 1e-9 * scale; // false for NaN: no factoring
+            if !near_zero {
+                continue;
+            }
             let r = BigRational::new(n.into(), d.into());
             let mut m = 0;
             while q.len() > 1 {
