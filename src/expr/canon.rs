@@ -15,6 +15,7 @@ use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use super::pool::{Constant, ExprId, Func, Node, Pool};
+use super::rational;
 
 /// Largest exact power we compute, in bits of the result; larger ones stay symbolic.
 const MAX_POWER_BITS: u64 = 1 << 16;
@@ -49,7 +50,7 @@ impl Pool {
         let mut merged: Vec<(ExprId, BigRational)> = Vec::with_capacity(pairs.len());
         for (rest, c) in pairs {
             match merged.last_mut() {
-                Some((r, acc)) if *r == rest => *acc += c,
+                Some((r, acc)) if *r == rest => rational::add_assign(acc, &c),
                 _ => merged.push((rest, c)),
             }
         }
@@ -93,7 +94,7 @@ impl Pool {
         stack.reverse();
         while let Some(f) = stack.pop() {
             match self.node(f) {
-                Node::Rational(r) => coeff *= r,
+                Node::Rational(r) => coeff = rational::mul(&coeff, r),
                 Node::Mul(xs) => stack.extend(xs.iter().rev().copied()),
                 _ => others.push(self.split_pow(f)),
             }
@@ -119,7 +120,7 @@ impl Pool {
             };
             let p = self.pow(base, exp);
             match self.node(p) {
-                Node::Rational(r) => coeff *= r,
+                Node::Rational(r) => coeff = rational::mul(&coeff, r),
                 Node::Mul(_) => {
                     reflatten = true;
                     out.push(p);

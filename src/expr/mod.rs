@@ -15,6 +15,7 @@ pub mod poly;
 pub mod pool;
 pub mod print;
 pub mod range;
+pub mod rational;
 pub mod rules;
 pub mod simplify;
 pub mod subst;

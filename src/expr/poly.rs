@@ -16,6 +16,7 @@ use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use super::pool::{ExprId, Func, Node, Pool};
+use super::rational;
 
 /// Largest number of terms any intermediate polynomial or expanded sum may have.
 pub const MAX_TERMS: usize = 2000;
@@ -106,7 +107,7 @@ impl Poly {
                 v.insert(c);
             }
             std::collections::btree_map::Entry::Occupied(mut o) => {
-                *o.get_mut() += c;
+                rational::add_assign(o.get_mut(), &c);
                 if o.get().is_zero() {
                     o.remove();
                 }
@@ -118,33 +119,67 @@ impl Poly {
         (self.len() <= MAX_TERMS).then_some(self)
     }
 
-    fn add(&self, other: &Poly) -> Option<Poly> {
-        let mut out = self.clone();
-        for (m, c) in &other.terms {
-            out.add_term(m.clone(), c.clone());
-        }
-        out.bounded()
-    }
-
     fn scale(&self, c: &BigRational) -> Poly {
+        if c.is_one() {
+            return self.clone();
+        }
         let mut out = Poly::zero(self.nvars);
         for (m, x) in &self.terms {
-            out.add_term(m.clone(), x * c);
+            out.add_term(m.clone(), rational::mul(x, c));
         }
         out
     }
 
+    /// `self + other`, consuming `other`'s terms.
+    fn add_assign(&mut self, other: Poly) -> Option<()> {
+        for (m, c) in other.terms {
+            self.add_term(m, c);
+        }
+        (self.len() <= MAX_TERMS).then_some(())
+    }
+
     fn mul(&self, other: &Poly) -> Option<Poly> {
+        // A monomial factor shifts and scales: no products to collect, and the common
+        // `1 * p` of a sum's cofactors costs a copy.
+        if let Some((m, c)) = other.single_term() {
+            return self.mul_term(m, c);
+        }
+        if let Some((m, c)) = self.single_term() {
+            return other.mul_term(m, c);
+        }
         if self.len().saturating_mul(other.len()) > MAX_PRODUCTS {
             return None;
         }
         let mut out = Poly::zero(self.nvars);
         for (ma, ca) in &self.terms {
             for (mb, cb) in &other.terms {
-                out.add_term(mono_mul(ma, mb)?, ca * cb);
+                out.add_term(mono_mul(ma, mb)?, rational::mul(ca, cb));
             }
         }
         out.bounded()
+    }
+
+    fn single_term(&self) -> Option<(&Monomial, &BigRational)> {
+        let mut it = self.terms.iter();
+        match (it.next(), it.next()) {
+            (Some(t), None) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// `self * c * x^m`: distinct monomials stay distinct, so no terms are collected.
+    fn mul_term(&self, m: &[u32], c: &BigRational) -> Option<Poly> {
+        if m.iter().all(|&e| e == 0) {
+            return Some(self.scale(c));
+        }
+        let mut terms = BTreeMap::new();
+        for (k, x) in &self.terms {
+            terms.insert(mono_mul(k, m)?, rational::mul(x, c));
+        }
+        Some(Poly {
+            nvars: self.nvars,
+            terms,
+        })
     }
 
     /// `self^k`; a monomial with coefficient ±1 takes any exponent, anything else at most
@@ -442,28 +477,32 @@ impl Frac {
         })
     }
 
-    fn add(&self, other: &Frac) -> Option<Frac> {
-        if self.num.is_zero() {
-            return Some(other.clone());
-        }
-        if other.num.is_zero() {
-            return Some(self.clone());
-        }
-        let mut lcm = self.den.clone();
-        for (f, k) in &other.den {
-            match lcm.iter_mut().find(|(g, _)| g == f) {
-                Some((_, j)) => *j = (*j).max(*k),
-                None => lcm.push((f.clone(), *k)),
+    /// The sum of `parts` over the least common multiple of their denominators, each
+    /// numerator multiplied by its cofactor once: linear in the number of parts when they
+    /// share a denominator (a long polynomial), not quadratic as pairwise addition is.
+    fn sum(nvars: usize, parts: Vec<Frac>) -> Option<Frac> {
+        let mut lcm: Factors = Vec::new();
+        for part in parts.iter().filter(|p| !p.num.is_zero()) {
+            for (f, k) in &part.den {
+                match lcm.iter_mut().find(|(g, _)| g == f) {
+                    Some((_, j)) => *j = (*j).max(*k),
+                    None => lcm.push((f.clone(), *k)),
+                }
             }
         }
-        let a = self.num.mul(&cofactor(&lcm, &self.den, self.num.nvars)?)?;
-        let b = other
-            .num
-            .mul(&cofactor(&lcm, &other.den, self.num.nvars)?)?;
-        Some(Frac {
-            num: a.add(&b)?,
-            den: lcm,
-        })
+        let mut num = Poly::zero(nvars);
+        for part in parts.into_iter().filter(|p| !p.num.is_zero()) {
+            let scaled = if lcm.iter().all(|(f, k)| multiplicity(&part.den, f) == *k) {
+                part.num
+            } else {
+                part.num.mul(&cofactor(&lcm, &part.den, nvars)?)?
+            };
+            num.add_assign(scaled)?;
+        }
+        if num.is_zero() {
+            lcm.clear();
+        }
+        Some(Frac { num, den: lcm })
     }
 
     fn mul(&self, other: &Frac) -> Option<Frac> {
@@ -613,11 +652,11 @@ impl Generators {
         let f = match shape(pool, e) {
             Shape::Rational => Frac::poly(Poly::constant(n, pool.as_rational(e)?.clone())),
             Shape::Sum(xs) => {
-                let mut acc = Frac::poly(Poly::zero(n));
-                for x in xs {
-                    acc = acc.add(&self.to_frac(pool, x, memo)?)?;
-                }
-                acc
+                let parts = xs
+                    .into_iter()
+                    .map(|x| self.to_frac(pool, x, memo))
+                    .collect::<Option<Vec<_>>>()?;
+                Frac::sum(n, parts)?
             }
             Shape::Product(xs) => {
                 let mut acc = Frac::poly(Poly::one(n));
