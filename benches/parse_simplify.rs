@@ -26,7 +26,7 @@ fn library(c: &mut Criterion) {
                 .zip(cli::BUNDLED)
                 .map(|(ast, (_, text))| (ast, *text))
                 .collect();
-            let ps = process::lower_files(&mut pool, &files, &[]);
+            let ps = process::lower_files(&mut pool, &files, &[], process::Stage::Fields);
             assert!(ps.iter().all(Result::is_ok), "bundled files lower");
             black_box(ps);
         })

@@ -458,8 +458,14 @@ fn parse_overrides(
     }
 }
 
-/// Reads, parses and lowers `files` (or the bundled library), keeping only `only` if given.
-fn load(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Loaded, Vec<Diag>> {
+/// Reads, parses and lowers `files` (or the bundled library) as far as `stage`, keeping
+/// only `only` if given.
+fn load(
+    files: &[PathBuf],
+    only: Option<&str>,
+    params: &[String],
+    stage: process::Stage,
+) -> Result<Loaded, Vec<Diag>> {
     let mut pool = Pool::new();
     let overrides = parse_overrides(&mut pool, params)?;
     let mut sources = Vec::new();
@@ -484,7 +490,7 @@ fn load(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Load
     // Files lower in parallel, each in its own pool, and are merged in order.
     let inputs: Vec<(&syntax::ast::File, &str)> =
         parsed.iter().map(|(src, ast)| (ast, &*src.text)).collect();
-    let lowered = process::lower_files(&mut pool, &inputs, &overrides);
+    let lowered = process::lower_files(&mut pool, &inputs, &overrides, stage);
     let mut processes = Vec::new();
     for ((src, _), r) in parsed.iter().zip(lowered) {
         match r {
@@ -553,7 +559,7 @@ fn derive(
     format: Format,
     params: &[String],
 ) -> Result<Outcome, Vec<Diag>> {
-    let loaded = load(files, only, params)?;
+    let loaded = load(files, only, params, process::Stage::Fields)?;
     let pool = &loaded.pool;
     let stdout = match format {
         Format::Text => {
@@ -672,6 +678,7 @@ fn derive(
 /// Every field of a process as `(name with parameterisation, argument names, expression)`.
 fn field_rows(p: &Process) -> Vec<(String, Vec<String>, ExprId)> {
     let mut rows: Vec<(String, Vec<String>, ExprId)> = p
+        .fields()
         .conditional
         .iter()
         .map(|&(name, e)| {
@@ -682,7 +689,7 @@ fn field_rows(p: &Process) -> Vec<(String, Vec<String>, ExprId)> {
             )
         })
         .collect();
-    for f in &p.fields {
+    for f in &p.fields().fields {
         let mut args = vec!["x".to_owned(), f.param.name().to_owned()];
         if f.name == "euler_maruyama_step" {
             args.push("z".into());
@@ -827,7 +834,12 @@ fn eval_cmd(
     params: &[String],
     inputs: &FieldInputs,
 ) -> Result<Outcome, Vec<Diag>> {
-    let mut loaded = load(&[file.to_path_buf()], process, params)?;
+    let mut loaded = load(
+        &[file.to_path_buf()],
+        process,
+        params,
+        process::Stage::Fields,
+    )?;
     let (_, p) = pick(&loaded, process)?.clone();
     let pool = &mut loaded.pool;
     let t_value = process::parse_param_override(pool, t).map_err(|m| {
@@ -978,7 +990,7 @@ fn field_expr(
 ) -> Result<BoundExpr, Vec<Diag>> {
     use process::fields::{FIELDS, Param, Vars};
     let err = |m: String| vec![Diag::new("diffsym::cli::field", m)];
-    let is_cond = p.conditional.iter().any(|&(n, _)| n == name);
+    let is_cond = p.fields().conditional(name).is_some();
     let (base, param) = match FIELDS.iter().find(|f| name == **f) {
         Some(f) => {
             // The parameterisation is the one model-output flag given (x0 counts only
@@ -1018,7 +1030,7 @@ fn field_expr(
                     .map(|&(n, _)| n)
                     .filter(|n| p.def(n).is_none()),
             );
-            known.extend(p.conditional.iter().map(|&(n, _)| n));
+            known.extend(p.fields().conditional.iter().map(|&(n, _)| n));
             known.extend(FIELDS);
             return Err(vec![
                 Diag::new(
@@ -1036,14 +1048,7 @@ fn field_expr(
             })?;
             (f.expr, f.is_step)
         }
-        None => (
-            p.conditional
-                .iter()
-                .find(|&&(n, _)| n == name)
-                .map(|&(_, e)| e)
-                .expect("is_cond"),
-            false,
-        ),
+        None => (p.fields().conditional(name).expect("is_cond"), false),
     };
     let vars = Vars::new(pool);
     let mut map = vec![(vars.t, t.clone())];
@@ -1086,11 +1091,27 @@ fn field_expr(
 }
 
 fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Outcome, Vec<Diag>> {
-    let mut loaded = load(files, only, params)?;
-    let pool = &mut loaded.pool;
+    let loaded = load(files, only, params, process::Stage::Quantities)?;
+    // Each process is checked in a pool of its own, the processes spread over the cores:
+    // the verdicts do not depend on the number of threads.
+    let pool = &loaded.pool;
+    let verdicts = crate::par::map(
+        &loaded.processes,
+        crate::par::workers(loaded.processes.len()),
+        |(_, p)| {
+            let mut own = Pool::new();
+            let p = p.transplant(pool, &mut own);
+            let asserts: Vec<Verdict> = p
+                .asserts
+                .iter()
+                .map(|a| checks::assertion(&mut own, a.lhs, a.rhs))
+                .collect();
+            (asserts, checks::builtin(&mut own, &p))
+        },
+    );
     let mut s = String::new();
     let (mut proved, mut checked, mut failed) = (0, 0, 0);
-    for (src, p) in &loaded.processes {
+    for ((src, p), (asserts, builtin)) in loaded.processes.iter().zip(verdicts) {
         let mut report = |what: &str, line: usize, verdict: Verdict| {
             let status = match verdict {
                 Verdict::Proved => {
@@ -1112,13 +1133,13 @@ fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Out
             };
             let _ = writeln!(s, "{}:{line}: {}: {what}  {status}", src.name, p.name);
         };
-        for a in &p.asserts {
+        for (a, verdict) in p.asserts.iter().zip(asserts) {
             let (line, _) = src.line_col(a.span.start);
             let shown = a.source.split_whitespace().collect::<Vec<_>>().join(" ");
-            report(&shown, line, checks::assertion(pool, a.lhs, a.rhs));
+            report(&shown, line, verdict);
         }
         let (line, _) = src.line_col(p.span.start);
-        for (what, verdict) in checks::builtin(pool, p) {
+        for (what, verdict) in builtin {
             report(what, line, verdict);
         }
     }
@@ -1173,7 +1194,13 @@ fn load_analysis(
     };
     let mut pool = Pool::new();
     let overrides = parse_overrides(&mut pool, params)?;
-    let mut processes = match process::lower_file(&mut pool, &ast, &src.text, &overrides) {
+    let lowered = process::lower_files(
+        &mut pool,
+        &[(&ast, &src.text)],
+        &overrides,
+        process::Stage::Quantities,
+    );
+    let mut processes = match lowered.into_iter().next().unwrap_or_else(|| Ok(Vec::new())) {
         Ok(ps) => ps,
         Err(es) => {
             diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
@@ -2002,6 +2029,7 @@ fn emit(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
         std::slice::from_ref(&a.file),
         a.process.as_deref(),
         &a.params,
+        process::Stage::Fields,
     )?;
     let (src, p) = pick(&loaded, a.process.as_deref())?.clone();
     let mode = if a.naive { Mode::Naive } else { Mode::Stable };
@@ -2276,7 +2304,8 @@ fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
 /// A process from FILE, else from the bundled library (parameters overridden).
 fn plot_process(file: &Path, name: &str, params: &[String]) -> Result<(Pool, Process), Vec<Diag>> {
     let named = |ps: &[(Source, Process)]| ps.iter().any(|(_, p)| p.name == name);
-    let in_file = named(&load(&[file.to_path_buf()], None, &[])?.processes);
+    let in_file =
+        named(&load(&[file.to_path_buf()], None, &[], process::Stage::Quantities)?.processes);
     let bundled = BUNDLED.iter().any(|(_, text)| {
         syntax::parse_file(text).is_ok_and(|ast| {
             ast.items
@@ -2301,7 +2330,7 @@ fn plot_process(file: &Path, name: &str, params: &[String]) -> Result<(Pool, Pro
     } else {
         Vec::new()
     };
-    let mut loaded = load(&files, Some(name), params)?;
+    let mut loaded = load(&files, Some(name), params, process::Stage::Quantities)?;
     let (_, p) = loaded.processes.swap_remove(0);
     check_overrides(&parse_overrides(&mut loaded.pool, params)?, &p)?;
     Ok((loaded.pool, p))

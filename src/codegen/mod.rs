@@ -220,7 +220,7 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
         Mode::Stable => Some(JetForms::new(pool, p)),
         Mode::Naive => None,
     };
-    for (k, field) in p.fields.iter().enumerate() {
+    for (k, field) in p.fields().fields.iter().enumerate() {
         let name = format!("{}_{}", field.name, field.param.name());
         let mut inputs = vec!["x".to_owned(), field.param.name().to_owned()];
         if field.name == "euler_maruyama_step" {
@@ -300,7 +300,7 @@ impl JetForms {
     fn new(pool: &mut Pool, p: &Process) -> JetForms {
         let j = fields::Jet::new(pool);
         let vars = fields::Vars::new(pool);
-        let vp = p.fields.iter().any(|f| f.param == fields::Param::V);
+        let vp = p.fields().vp;
         let jet_fields = fields::jet_fields(pool, &j, vp, &vars);
         let mut values = Vec::new();
         if let (Some(a), Some(s), Some(g)) =

@@ -24,6 +24,7 @@ use num_rational::BigRational;
 use num_traits::{One, Signed, Zero};
 
 use super::pool::{Constant, ExprId, Func, Node, Pool};
+use super::rational;
 
 /// The canonical text of `e`: what the `.dsym` parser reads back to the same expression.
 ///
@@ -346,7 +347,7 @@ impl<'p> Factors<'p> {
     fn collect(&mut self, pool: &'p Pool, factors: &[ExprId]) {
         for &f in factors {
             match pool.node(f) {
-                Node::Rational(r) => self.coeff *= r,
+                Node::Rational(r) => self.coeff = rational::mul(&self.coeff, r),
                 Node::Mul(inner) => self.collect(pool, inner),
                 Node::Pow(b, x) => match negative_rational(pool, *x) {
                     Some(minus_x) => self.den.push(power(pool, *b, &minus_x)),

@@ -90,6 +90,36 @@ impl Vars {
     }
 }
 
+/// The conditional fields, fields and sampler steps of one process, derived on demand
+/// ([`super::Process::fields`]): only the commands that show, evaluate or emit them pay
+/// for them.
+#[derive(Clone, Debug, Default)]
+pub struct Fields {
+    /// `cond_score` and `cond_velocity`, in `x`, `x0` and `t`.
+    pub conditional: Vec<(&'static str, ExprId)>,
+    /// The fields and sampler steps of [`FIELDS`] in each parameterisation.
+    pub fields: Vec<Field>,
+    /// Whether the process is variance preserving, so that v-prediction applies.
+    pub vp: bool,
+}
+
+impl Fields {
+    /// A field by name and parameterisation.
+    pub fn field(&self, name: &str, param: Param) -> Option<&Field> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name && f.param == param)
+    }
+
+    /// A conditional field by name.
+    pub fn conditional(&self, name: &str) -> Option<ExprId> {
+        self.conditional
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, e)| e)
+    }
+}
+
 /// The conditional fields of MATH.md section 2, in `x` and the data point `x0`.
 pub fn conditional(
     pool: &mut Pool,

@@ -71,18 +71,18 @@ const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t"];
 /// may be: they are the forms a process is written in).
 const DERIVED_ONLY: &[&str] = &["f", "g2", "g", "lambda", "dlambda", "snr", "rho"];
 
-/// Lowers every process of `file`. `overrides` replace parameter values by name (from
-/// `--param K=V`); an override naming no parameter of any process is an error reported by
-/// the caller, who knows which names exist.
-pub fn lower_file(
-    pool: &mut Pool,
-    file: &ast::File,
-    source_text: &str,
-    overrides: &[(String, BigRational)],
-) -> Result<Vec<Process>, Vec<LowerError>> {
-    let mut errors = Vec::new();
+/// What lowering a file does before its processes: an empty file is an error, and a
+/// process whose name was taken before is an error at that place in `file.items`.
+pub(crate) enum Planned<'a> {
+    Lower(&'a ast::Process),
+    Error(LowerError),
+}
+
+/// The processes of `file` to lower, in item order, with the errors found without
+/// lowering any (see [`Planned`]); sources are lowered by `analysis::lower_sources`.
+pub(crate) fn plan(file: &ast::File) -> Vec<Planned<'_>> {
     if file.items.is_empty() {
-        errors.push(
+        return vec![Planned::Error(
             LowerError::new(
                 "diffsym::lower::empty",
                 Span::new(0, 0),
@@ -90,18 +90,16 @@ pub fn lower_file(
                 "expected `process NAME { ... }`",
             )
             .help("a .dsym file holds one or more `process` blocks"),
-        );
-        return Err(errors);
+        )];
     }
-    let mut out = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::default();
+    let mut out = Vec::new();
     for item in &file.items {
         let ast::Item::Process(p) = item else {
-            // Sources are lowered by `analysis::lower_sources`.
             continue;
         };
         if let Some(&first) = seen.get(p.name.name.as_str()) {
-            errors.push(
+            out.push(Planned::Error(
                 LowerError::new(
                     "diffsym::lower::duplicate",
                     p.name.span,
@@ -109,22 +107,26 @@ pub fn lower_file(
                     "defined again here",
                 )
                 .related(first, "first defined here"),
-            );
+            ));
             continue;
         }
         seen.insert(&p.name.name, p.name.span);
-        let mut lowerer = Lowerer::new(pool, overrides);
-        lowerer.source_text = Some(source_text);
-        match lowerer.process(p) {
-            Ok(proc_) => out.push(proc_),
-            Err(mut es) => errors.append(&mut es),
-        }
+        out.push(Planned::Lower(p));
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    out
+}
+
+/// Lowers one process block of a file whose text is `source_text`. Processes are
+/// independent of each other, so each may be lowered in a pool of its own.
+pub(crate) fn lower_process(
+    pool: &mut Pool,
+    p: &ast::Process,
+    source_text: &str,
+    overrides: &[(String, BigRational)],
+) -> Result<Process, Vec<LowerError>> {
+    let mut lowerer = Lowerer::new(pool, overrides);
+    lowerer.source_text = Some(source_text);
+    lowerer.process(p)
 }
 
 /// Parses the value of a `--param K=V` override: an exact constant expression.
@@ -270,8 +272,8 @@ impl<'a> Lowerer<'a> {
             .filter_map(|(name, ..)| self.defs.get(&name.name).cloned())
             .collect();
         let mut quantities = Vec::new();
-        let mut conditional = Vec::new();
-        let mut field_list = Vec::new();
+        let mut scalars = None;
+        let mut vp_by_construction = false;
         if self.errors.is_empty() {
             let skeleton = Process {
                 name: p.name.name.clone(),
@@ -281,12 +283,13 @@ impl<'a> Lowerer<'a> {
                 defs: user_defs.clone(),
                 asserts: Vec::new(),
                 quantities: Vec::new(),
-                conditional: Vec::new(),
-                fields: Vec::new(),
+                scalars: None,
+                vp_by_construction: false,
+                derived_fields: None,
             };
             match derive::derive(self.pool, &skeleton) {
                 Ok(d) => {
-                    let scalars = (|| {
+                    let found = (|| {
                         Some(fields::Scalars {
                             alpha: d.get("alpha")?,
                             sigma: d.get("sigma")?,
@@ -298,28 +301,14 @@ impl<'a> Lowerer<'a> {
                     })();
                     quantities = d.quantities;
                     self.register_quantities(&quantities);
-                    if let Some(q) = scalars {
-                        let (a, s) = (q.alpha, q.sigma);
+                    if let Some(q) = found {
                         let t = time_symbol(self.pool);
-                        if let Err(why) = super::checks::validity(self.pool, t, a, s) {
+                        if let Err(why) = super::checks::validity(self.pool, t, q.alpha, q.sigma) {
                             self.error(self.invalid_process(p, why));
                         }
-                        let vars = fields::Vars::new(self.pool);
-                        let a2 = self.pool.powi(a, 2);
-                        let s2 = self.pool.powi(s, 2);
-                        let sum = self.pool.add(vec![a2, s2]);
-                        // VP by construction, or proved (else checked at 256 bits) by the
-                        // checker: never decided by whether the simplifier reaches 1.
-                        let one = self.pool.one();
-                        let vp = d.vp_by_construction
-                            || matches!(
-                                super::checks::assertion(self.pool, sum, one),
-                                super::checks::Verdict::Proved
-                                    | super::checks::Verdict::Checked { .. }
-                            );
-                        conditional = fields::conditional(self.pool, a, s, &vars);
-                        field_list = fields::fields(self.pool, q, vp, &vars);
                     }
+                    scalars = found;
+                    vp_by_construction = d.vp_by_construction;
                 }
                 Err(e) => self.error(*e),
             }
@@ -352,8 +341,9 @@ impl<'a> Lowerer<'a> {
             defs: user_defs,
             asserts,
             quantities,
-            conditional,
-            fields: field_list,
+            scalars,
+            vp_by_construction,
+            derived_fields: None,
         })
     }
 

@@ -8,7 +8,7 @@ pub mod derive;
 pub mod fields;
 mod lower;
 
-pub use lower::{LowerError, lower_expr, lower_file, parse_param_override};
+pub use lower::{LowerError, lower_expr, parse_param_override};
 
 use crate::expr::{ExprId, Pool, Symbol};
 use crate::syntax::ast::Span;
@@ -25,10 +25,21 @@ pub struct Process {
     pub asserts: Vec<Assertion>,
     /// The derived quantities of [`derive::QUANTITIES`], simplified functions of `t`.
     pub quantities: Vec<(&'static str, ExprId)>,
-    /// `cond_score` and `cond_velocity`, in `x`, `x0` and `t`.
-    pub conditional: Vec<(&'static str, ExprId)>,
-    /// The fields and sampler steps of [`fields::FIELDS`] in each parameterisation.
-    pub fields: Vec<fields::Field>,
+    /// The simplified quantities the fields are built from ([`Process::fields`]); `None`
+    /// when the process has no alpha and sigma.
+    pub scalars: Option<fields::Scalars>,
+    /// Variance preserving by construction (given through alpha_bar, beta or log_snr).
+    pub vp_by_construction: bool,
+    /// The fields, when lowering was asked for them ([`Stage::Fields`]).
+    derived_fields: Option<fields::Fields>,
+}
+
+/// How far lowering goes: the quantities (all that `check` needs), or also the fields and
+/// sampler steps, which are most of the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Quantities,
+    Fields,
 }
 
 /// `param NAME = value;` (after any command-line override).
@@ -69,11 +80,45 @@ impl Process {
         self.defs.iter().find(|d| d.name == name)
     }
 
+    /// The conditional fields, fields and sampler steps, as lowering derived them; empty
+    /// when lowered only to [`Stage::Quantities`].
+    pub fn fields(&self) -> &fields::Fields {
+        static NONE: fields::Fields = fields::Fields {
+            conditional: Vec::new(),
+            fields: Vec::new(),
+            vp: false,
+        };
+        self.derived_fields.as_ref().unwrap_or(&NONE)
+    }
+
     /// A field by name and parameterisation.
     pub fn field(&self, name: &str, param: fields::Param) -> Option<&fields::Field> {
-        self.fields
-            .iter()
-            .find(|f| f.name == name && f.param == param)
+        self.fields().field(name, param)
+    }
+
+    /// The conditional fields, fields and sampler steps (MATH.md section 2), simplified.
+    /// v-prediction is included when the process is variance
+    /// preserving by construction or alpha^2 + sigma^2 = 1 is proved (else checked with
+    /// certified balls), never by whether the simplifier happens to reach 1.
+    fn derive_fields(&self, pool: &mut Pool) -> fields::Fields {
+        let Some(q) = self.scalars else {
+            return fields::Fields::default();
+        };
+        let vars = fields::Vars::new(pool);
+        let a2 = pool.powi(q.alpha, 2);
+        let s2 = pool.powi(q.sigma, 2);
+        let sum = pool.add(vec![a2, s2]);
+        let one = pool.one();
+        let vp = self.vp_by_construction
+            || matches!(
+                checks::assertion(pool, sum, one),
+                checks::Verdict::Proved | checks::Verdict::Checked { .. }
+            );
+        fields::Fields {
+            conditional: fields::conditional(pool, q.alpha, q.sigma, &vars),
+            fields: fields::fields(pool, q, vp, &vars),
+            vp,
+        }
     }
 
     /// A derived quantity by name.
@@ -133,90 +178,109 @@ impl Process {
                 .iter()
                 .map(|&(n, x)| (n, e(to, x)))
                 .collect(),
-            conditional: self
-                .conditional
-                .iter()
-                .map(|&(n, x)| (n, e(to, x)))
-                .collect(),
-            fields: self
-                .fields
-                .iter()
-                .map(|f| fields::Field {
-                    expr: e(to, f.expr),
-                    ..f.clone()
-                })
-                .collect(),
+            scalars: self.scalars.map(|q| fields::Scalars {
+                alpha: e(to, q.alpha),
+                sigma: e(to, q.sigma),
+                f: e(to, q.f),
+                g2: e(to, q.g2),
+                g: e(to, q.g),
+                lambda: e(to, q.lambda),
+            }),
+            vp_by_construction: self.vp_by_construction,
+            derived_fields: self.derived_fields.as_ref().map(|d| fields::Fields {
+                conditional: d.conditional.iter().map(|&(n, x)| (n, e(to, x))).collect(),
+                fields: d
+                    .fields
+                    .iter()
+                    .map(|f| fields::Field {
+                        expr: e(to, f.expr),
+                        ..f.clone()
+                    })
+                    .collect(),
+                vp: d.vp,
+            }),
         }
     }
 }
 
-/// Stack size of the threads [`lower_files`] starts (as the binary's main thread).
-const LOWER_STACK_BYTES: usize = 256 << 20;
+/// Processes lowered between two merges into the caller's pool, per worker: bounds the
+/// memory held in the workers' pools on files with thousands of processes.
+const BATCH_PER_WORKER: usize = 32;
 
-/// Lowers several parsed files, each in a pool of its own and the files spread over the
-/// available cores, then copies the processes into `pool` in file order. The result is the
-/// same as lowering the files one after the other into `pool` (processes are independent
-/// across files), in about half the time on two cores. `files` are (syntax tree, text).
+/// Lowers every process of `file` (see [`lower_files`]). `overrides` replace parameter
+/// values by name (from `--param K=V`); an override naming no parameter of any process is
+/// an error reported by the caller, who knows which names exist.
+pub fn lower_file(
+    pool: &mut Pool,
+    file: &crate::syntax::ast::File,
+    source_text: &str,
+    overrides: &[(String, num_rational::BigRational)],
+) -> Result<Vec<Process>, Vec<LowerError>> {
+    lower_files(pool, &[(file, source_text)], overrides, Stage::Fields)
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// Lowers several parsed files as far as `stage`. Every process is lowered in a pool of its own, the
+/// processes spread over the available cores, then copied into `pool` in file and item
+/// order, so the result does not depend on the number of threads and the work grows
+/// linearly with the number of processes. `files` are (syntax tree, text).
 pub fn lower_files(
     pool: &mut Pool,
     files: &[(&crate::syntax::ast::File, &str)],
     overrides: &[(String, num_rational::BigRational)],
+    stage: Stage,
 ) -> Vec<Result<Vec<Process>, Vec<LowerError>>> {
-    if files.len() <= 1 {
-        return files
-            .iter()
-            .map(|&(ast, text)| lower_file(pool, ast, text, overrides))
-            .collect();
-    }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    type Lowered = (Pool, Result<Vec<Process>, Vec<LowerError>>);
-    let mut slots: Vec<Option<Lowered>> = (0..files.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        // A thread the OS refuses is simply missing: the others (or this thread, below)
-        // take its files.
-        let handles: Vec<_> = (0..workers)
-            .filter_map(|_| {
-                let next = &next;
-                // As deep a stack as the binary's main thread (src/main.rs): deeply nested
-                // input must not overflow here either.
-                let worker = std::thread::Builder::new().stack_size(LOWER_STACK_BYTES);
-                worker
-                    .spawn_scoped(scope, move || {
-                        let mut done = Vec::new();
-                        loop {
-                            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(&(ast, text)) = files.get(k) else {
-                                break;
-                            };
-                            let mut own = Pool::new();
-                            let r = lower_file(&mut own, ast, text, overrides);
-                            done.push((k, (own, r)));
-                        }
-                        done
-                    })
-                    .ok()
-            })
-            .collect();
-        for h in handles {
-            let done = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            for (k, r) in done {
-                slots[k] = Some(r);
-            }
-        }
-    });
-    slots
-        .into_iter()
+    let plans: Vec<Vec<lower::Planned<'_>>> =
+        files.iter().map(|(ast, _)| lower::plan(ast)).collect();
+    let units: Vec<(&crate::syntax::ast::Process, &str)> = plans
+        .iter()
         .zip(files)
-        .map(|(slot, &(ast, text))| {
-            let (own, r) = slot.unwrap_or_else(|| {
-                let mut own = Pool::new();
-                let r = lower_file(&mut own, ast, text, overrides);
-                (own, r)
+        .flat_map(|(plan, &(_, text))| {
+            plan.iter().filter_map(move |step| match step {
+                lower::Planned::Lower(p) => Some((*p, text)),
+                lower::Planned::Error(_) => None,
+            })
+        })
+        .collect();
+    let workers = crate::par::workers(units.len());
+    let mut lowered = Vec::with_capacity(units.len());
+    for batch in units.chunks(workers * BATCH_PER_WORKER) {
+        let done = crate::par::map(batch, workers, |&(p, text)| {
+            let mut own = Pool::new();
+            let r = lower::lower_process(&mut own, p, text, overrides).map(|mut p| {
+                if stage == Stage::Fields {
+                    p.derived_fields = Some(p.derive_fields(&mut own));
+                }
+                p
             });
-            r.map(|ps| ps.iter().map(|p| p.transplant(&own, pool)).collect())
+            (own, r)
+        });
+        lowered.extend(
+            done.into_iter()
+                .map(|(own, r)| r.map(|p| p.transplant(&own, pool))),
+        );
+    }
+    let mut lowered = lowered.into_iter();
+    plans
+        .into_iter()
+        .map(|plan| {
+            let (mut ok, mut errors) = (Vec::new(), Vec::new());
+            for step in plan {
+                match step {
+                    lower::Planned::Error(e) => errors.push(e),
+                    lower::Planned::Lower(_) => match lowered.next() {
+                        Some(Ok(p)) => ok.push(p),
+                        Some(Err(mut es)) => errors.append(&mut es),
+                        None => {}
+                    },
+                }
+            }
+            if errors.is_empty() {
+                Ok(ok)
+            } else {
+                Err(errors)
+            }
         })
         .collect()
 }

@@ -116,12 +116,7 @@ fn every_parameterisation_gives_the_path_velocity() {
                     f(&u_true)
                 );
             }
-            let cond = p
-                .conditional
-                .iter()
-                .find(|(n, _)| *n == "cond_velocity")
-                .unwrap()
-                .1;
+            let cond = p.fields().conditional("cond_velocity").unwrap();
             let got = at(
                 &mut h,
                 &pool,

@@ -75,17 +75,17 @@ fn parallel_lowering_gives_what_sequential_lowering_gives() {
         .zip(cli::BUNDLED)
         .map(|(a, (_, t))| (a, *t))
         .collect();
-    let par: Vec<_> = process::lower_files(&mut par_pool, &files, &[])
+    let par: Vec<_> = process::lower_files(&mut par_pool, &files, &[], process::Stage::Fields)
         .into_iter()
         .flat_map(|r| r.expect("lowers"))
         .collect();
     let dump = |pool: &Pool, ps: &[process::Process]| -> Vec<String> {
         let mut out = Vec::new();
         for p in ps {
-            for (n, e) in p.quantities.iter().chain(&p.conditional) {
+            for (n, e) in p.quantities.iter().chain(&p.fields().conditional) {
                 out.push(format!("{} {n} = {}", p.name, to_text(pool, *e)));
             }
-            for f in &p.fields {
+            for f in &p.fields().fields {
                 out.push(format!(
                     "{} {} {:?} = {}",
                     p.name,
