@@ -1101,12 +1101,14 @@ fn check(files: &[PathBuf], only: Option<&str>, params: &[String]) -> Result<Out
         |(_, p)| {
             let mut own = Pool::new();
             let p = p.transplant(pool, &mut own);
-            let asserts: Vec<Verdict> = p
-                .asserts
-                .iter()
-                .map(|a| checks::assertion(&mut own, a.lhs, a.rhs))
-                .collect();
-            (asserts, checks::builtin(&mut own, &p))
+            crate::expr::poly::with_work_allowance(crate::expr::poly::PROCESS_WORK, || {
+                let asserts: Vec<Verdict> = p
+                    .asserts
+                    .iter()
+                    .map(|a| checks::assertion(&mut own, a.lhs, a.rhs))
+                    .collect();
+                (asserts, checks::builtin(&mut own, &p))
+            })
         },
     );
     let mut s = String::new();

@@ -27,6 +27,39 @@ const MAX_PRODUCTS: usize = 64 * MAX_TERMS;
 /// Largest exponent of one generator in a monomial.
 const MAX_EXPONENT: u32 = 1 << 20;
 
+/// Work allowed to one [`together`] by default, in units of one product of word-sized
+/// coefficients (a product of n-word coefficients costs about n units). Set from
+/// measurement: the largest call in deriving and emitting the bundled library spends
+/// about 370,000 units; a unit takes about 0.3 us, so a call gives up after about 0.6 s.
+pub const DEFAULT_WORK: u64 = 2_000_000;
+
+/// Work allowed to lowering (or checking) one process: its whole simplification gives up
+/// improving forms after about 12 s. The bundled library's largest process spends about
+/// 3,000,000 units.
+pub const PROCESS_WORK: u64 = 40_000_000;
+
+thread_local! {
+    /// What the running [`together_within`] may still spend (unlimited outside one).
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// Charges `units` of work to the running [`together_within`]; `None` once its
+/// allowance is spent, which makes the whole call give up and return its input.
+fn spend(units: u64) -> Option<()> {
+    WORK.with(|w| {
+        let left = w.get().checked_sub(units)?;
+        w.set(left);
+        Some(())
+    })
+}
+
+/// The cost in work units of one product of coefficients of `a_bits` and `b_bits` bits:
+/// quadratic in their size in words, as the reducing GCD is.
+fn product_cost(a_bits: u64, b_bits: u64) -> u64 {
+    let words = (a_bits + b_bits) / 64;
+    1 + words * words
+}
+
 /// Exponents of the generators, in generator order.
 type Monomial = Vec<u32>;
 
@@ -132,6 +165,7 @@ impl Poly {
 
     /// `self + other`, consuming `other`'s terms.
     fn add_assign(&mut self, other: Poly) -> Option<()> {
+        spend(other.len() as u64)?;
         for (m, c) in other.terms {
             self.add_term(m, c);
         }
@@ -150,6 +184,8 @@ impl Poly {
         if self.len().saturating_mul(other.len()) > MAX_PRODUCTS {
             return None;
         }
+        let products = (self.len() * other.len()) as u64;
+        spend(products.saturating_mul(product_cost(self.max_bits(), other.max_bits())))?;
         let mut out = Poly::zero(self.nvars);
         for (ma, ca) in &self.terms {
             for (mb, cb) in &other.terms {
@@ -157,6 +193,15 @@ impl Poly {
             }
         }
         out.bounded()
+    }
+
+    /// The size in bits of the largest coefficient.
+    fn max_bits(&self) -> u64 {
+        self.terms
+            .values()
+            .map(|c| c.numer().bits() + c.denom().bits())
+            .max()
+            .unwrap_or(0)
     }
 
     fn single_term(&self) -> Option<(&Monomial, &BigRational)> {
@@ -169,6 +214,8 @@ impl Poly {
 
     /// `self * c * x^m`: distinct monomials stay distinct, so no terms are collected.
     fn mul_term(&self, m: &[u32], c: &BigRational) -> Option<Poly> {
+        let bits = c.numer().bits() + c.denom().bits();
+        spend((self.len() as u64).saturating_mul(product_cost(self.max_bits(), bits)))?;
         if m.iter().all(|&e| e == 0) {
             return Some(self.scale(c));
         }
@@ -209,6 +256,8 @@ impl Poly {
 
     /// `self -= c * x^m * d`.
     fn sub_shifted(&mut self, d: &Poly, m: &[u32], c: &BigRational) -> Option<()> {
+        let bits = c.numer().bits() + c.denom().bits();
+        spend((d.len() as u64).saturating_mul(product_cost(d.max_bits(), bits)))?;
         for (dm, dc) in &d.terms {
             self.add_term(mono_mul(m, dm)?, -(c * dc));
         }
@@ -719,7 +768,37 @@ fn square_pairs(pool: &Pool, gens: &[ExprId]) -> Vec<(usize, usize, i64)> {
 /// would exceed [`MAX_TERMS`] terms, a sum would be raised to a power above 64, or a
 /// denominator is zero.
 pub fn together(pool: &mut Pool, e: ExprId) -> ExprId {
-    together_bounded(pool, e).unwrap_or(e)
+    together_within(pool, e, &mut DEFAULT_WORK.clone())
+}
+
+/// [`together`] within an allowance of work ([`DEFAULT_WORK`] is one call's worth): what
+/// it spends is taken from `allowance`, and once that is spent it returns `e` unchanged.
+/// A caller that normalises many expressions (the simplifier) passes one allowance to all
+/// of them, which bounds its total work. Work is counted, not timed, so the result is the
+/// same on every machine.
+pub fn together_within(pool: &mut Pool, e: ExprId, allowance: &mut u64) -> ExprId {
+    let (r, spent) = scoped(*allowance, || together_bounded(pool, e));
+    *allowance -= spent;
+    r.unwrap_or(e)
+}
+
+/// Runs `task` with at most `units` of polynomial work for all the [`together`] calls in
+/// it (and no more than an enclosing scope has left): one task's total, as lowering one
+/// process, is bounded however many expressions it normalises.
+pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
+    scoped(units, task).0
+}
+
+/// `task` run with the work allowance `min(units, what is left outside)`; its result and
+/// what it spent, which is charged to the enclosing scope too.
+fn scoped<R>(units: u64, task: impl FnOnce() -> R) -> (R, u64) {
+    let outer = WORK.with(std::cell::Cell::get);
+    let budget = units.min(outer);
+    WORK.with(|w| w.set(budget));
+    let r = task();
+    let spent = budget - WORK.with(std::cell::Cell::get);
+    WORK.with(|w| w.set(outer - spent));
+    (r, spent)
 }
 
 fn together_bounded(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
@@ -1006,6 +1085,32 @@ mod tests {
         let big = p.powi(s, 40);
         assert_eq!(expand(&mut p, big), big);
         assert_eq!(together(&mut p, big), big);
+    }
+
+    #[test]
+    fn together_within_gives_up_when_its_allowance_is_spent() {
+        // (1 + x)^40 * (1 - x)^40 expands to 41 terms with coefficients up to C(40, 20):
+        // cheap with the default allowance, refused (input returned) with 100 units.
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let one = p.one();
+        let a = p.add(vec![one, x]);
+        let b = p.sub(one, x);
+        let a40 = p.powi(a, 40);
+        let b40 = p.powi(b, 40);
+        let e = p.mul(vec![a40, b40]);
+        let mut small = 100;
+        assert_eq!(together_within(&mut p, e, &mut small), e);
+        assert!(small <= 100);
+        let mut plenty = DEFAULT_WORK;
+        assert_ne!(together_within(&mut p, e, &mut plenty), e);
+        assert!(plenty < DEFAULT_WORK, "the work done is charged");
+        // An enclosing allowance bounds what the calls inside it may spend.
+        let inner = with_work_allowance(100, || {
+            let mut plenty = DEFAULT_WORK;
+            together_within(&mut p, e, &mut plenty)
+        });
+        assert_eq!(inner, e);
     }
 
     #[test]

@@ -21,6 +21,12 @@ use super::rules::{self, Rule};
 /// Rule applications allowed per call of [`simplify`] by default.
 pub const DEFAULT_BUDGET: usize = 20_000;
 
+/// Polynomial work ([`poly::together_within`]) allowed to one call of [`Simplifier::run`]:
+/// bounds the run's time on inputs whose rational normal forms explode (a polynomial
+/// composed with itself many times), where the rule budget alone does not. The largest run
+/// in deriving and emitting the bundled library spends about 150,000 units.
+pub const RUN_POLY_WORK: u64 = 2 * poly::DEFAULT_WORK;
+
 /// Rounds of the three phases before [`Simplifier::run`] gives up on reaching a fixpoint.
 pub const MAX_ROUNDS: usize = 4;
 
@@ -43,6 +49,8 @@ pub struct Simplifier {
     results: HashMap<ExprId, ExprId>,
     /// [`complexity`] of the expressions compared so far.
     sizes: HashMap<ExprId, usize>,
+    /// Polynomial work left to the rational normalisation of the current run.
+    poly_work: u64,
 }
 
 impl Default for Simplifier {
@@ -87,6 +95,7 @@ impl Simplifier {
             memos: HashMap::default(),
             results: HashMap::default(),
             sizes: HashMap::default(),
+            poly_work: RUN_POLY_WORK,
         }
     }
 
@@ -98,6 +107,7 @@ impl Simplifier {
             return r;
         }
         self.budget = self.per_run;
+        self.poly_work = RUN_POLY_WORK;
         let mut cur = e;
         for _ in 0..MAX_ROUNDS {
             let next = self.round(pool, cur);
@@ -220,7 +230,7 @@ impl Simplifier {
         let mut n = pool.rebuild(e, &kids);
         if matches!(pool.node(n), Node::Add(_) | Node::Mul(_)) && self.budget > 0 {
             self.budget -= 1;
-            let t = poly::together(pool, n);
+            let t = poly::together_within(pool, n, &mut self.poly_work);
             if t != n
                 && complexity_memo(pool, t, &mut self.sizes)
                     <= complexity_memo(pool, n, &mut self.sizes)

@@ -316,7 +316,9 @@ pub fn g2_nonnegative(pool: &mut Pool, g2: ExprId) -> Verdict {
             continue;
         };
         points += 1;
-        if v < 0.0 {
+        // f64 may lose the sign to cancellation: a negative sample counts only when a
+        // certified evaluation confirms it.
+        if v < 0.0 && negative_certified(pool, g2, t, k, GRID) {
             negative = Some(negative.map_or((x, x), |(a, _)| (a, x)));
         }
     }
@@ -328,6 +330,16 @@ pub fn g2_nonnegative(pool: &mut Pool, g2: ExprId) -> Verdict {
         },
         None => Verdict::Sampled { points },
     }
+}
+
+/// Whether `e` at t = k/n is certainly negative (a ball below zero at some precision up
+/// to [`MAX_CHECK_BITS`]).
+fn negative_certified(pool: &Pool, e: ExprId, t: Symbol, k: usize, n: usize) -> bool {
+    let at = num_rational::BigRational::new(k.into(), n.into());
+    matches!(
+        crate::expr::ball::certify(pool, e, &[(t, at)], MAX_CHECK_BITS, |b| b.is_negative()),
+        Ok((true, _))
+    )
 }
 
 /// Fokker-Planck for x0 ~ N(m, s0^2) in one dimension (MATH.md sections 2 and 3): the
@@ -376,4 +388,37 @@ pub fn fokker_planck(pool: &mut Pool, alpha: ExprId, sigma: ExprId) -> Verdict {
     let drift = pool.add(vec![f, fxlx]);
     let rhs = pool.sub(diffusion, drift);
     equal(pool, lhs, rhs, &[(xs, 0.3), (ms, 0.7), (ss, 1.3)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::test_util::parse_in_unit_t as parse;
+
+    #[test]
+    fn cancellation_in_f64_is_not_a_negative_g2() {
+        // In f64, exp(t/10^20) is 1, so the value is -1/(2*10^20) at every sample; the
+        // true value is about 1/(2*10^20) > 0.
+        let mut pool = Pool::new();
+        let g2 = parse(&mut pool, "(exp(t/10^20) - 1)/t - 1/(2*10^20)");
+        let t = time_symbol(&mut pool);
+        let f64_value = eval::eval_f64(&pool, g2, &[(t, 0.5)]).expect("defined");
+        assert!(
+            f64_value < 0.0,
+            "the premise: f64 loses the sign ({f64_value})"
+        );
+        let verdict = g2_nonnegative(&mut pool, g2);
+        assert!(matches!(verdict, Verdict::Sampled { .. }), "{verdict:?}");
+    }
+
+    #[test]
+    fn a_negative_g2_is_reported_where_it_is_negative() {
+        // 1/4 - t is negative on (1/4, 1): the grid points 257/1024 .. 1023/1024.
+        let mut pool = Pool::new();
+        let g2 = parse(&mut pool, "exp(t/10^20) - 3/4 - t");
+        match g2_nonnegative(&mut pool, g2) {
+            Verdict::Failed { at, .. } => assert_eq!(at, "t in [0.2509765625, 0.9990234375]"),
+            v => panic!("{v:?}"),
+        }
+    }
 }

@@ -248,11 +248,13 @@ pub fn lower_files(
     for batch in units.chunks(workers * BATCH_PER_WORKER) {
         let done = crate::par::map(batch, workers, |&(p, text)| {
             let mut own = Pool::new();
-            let r = lower::lower_process(&mut own, p, text, overrides).map(|mut p| {
-                if stage == Stage::Fields {
-                    p.derived_fields = Some(p.derive_fields(&mut own));
-                }
-                p
+            let r = crate::expr::poly::with_work_allowance(crate::expr::poly::PROCESS_WORK, || {
+                lower::lower_process(&mut own, p, text, overrides).map(|mut p| {
+                    if stage == Stage::Fields {
+                        p.derived_fields = Some(p.derive_fields(&mut own));
+                    }
+                    p
+                })
             });
             (own, r)
         });
