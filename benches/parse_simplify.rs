@@ -87,5 +87,57 @@ fn commands(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, library, schedules, commands);
+/// `alpha(t) = exp(-(sum_{k=1}^{n} k/(k+1) t^k))`, `sigma = sqrt(1 - alpha^2)`.
+fn long_sum(n: usize) -> String {
+    let terms: Vec<String> = (1..=n).map(|k| format!("{k}/{}*t^{k}", k + 1)).collect();
+    format!(
+        "process p {{\n  alpha(t) = exp(-({}));\n  sigma(t) = sqrt(1 - alpha(t)^2);\n}}\n",
+        terms.join(" + ")
+    )
+}
+
+/// `n` small processes, each with its own linear sigma.
+fn many_processes(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "process p{i} {{\n  alpha(t) = 1 - t;\n  sigma(t) = {}*t/{};\n}}\n",
+                1 + i % 9,
+                1 + i % 20
+            )
+        })
+        .collect()
+}
+
+/// How the work grows with the input (issue 11): long sums and many processes, against
+/// the n = 30 sum as the baseline measured in the same run. Targets: derive n = 300 under
+/// 1 s and n = 1000 under 5 s, check n = 300 under 2 s.
+fn scaling(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("writable");
+        path.to_string_lossy().into_owned()
+    };
+    let sum30 = write("sum30.dsym", long_sum(30));
+    let sum300 = write("sum300.dsym", long_sum(300));
+    let sum1000 = write("sum1000.dsym", long_sum(1000));
+    let many = write("many1000.dsym", many_processes(1000));
+    let mut g = c.benchmark_group("scaling");
+    g.sample_size(10);
+    g.bench_function("derive sum n=30 (baseline)", |b| {
+        b.iter(|| run(&["derive", &sum30]))
+    });
+    g.bench_function("derive sum n=300", |b| b.iter(|| run(&["derive", &sum300])));
+    g.bench_function("derive sum n=1000", |b| {
+        b.iter(|| run(&["derive", &sum1000]))
+    });
+    g.bench_function("check sum n=300", |b| b.iter(|| run(&["check", &sum300])));
+    g.bench_function("check 1000 processes", |b| {
+        b.iter(|| run(&["check", &many]))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, library, schedules, commands, scaling);
 criterion_main!(benches);

@@ -284,3 +284,51 @@ fn kl_work_beyond_seconds_is_refused() {
     let w = diffsym::analysis::kl_work(&[999], 786);
     assert_eq!(w, 1000.0 * 1000.0);
 }
+
+/// `alpha(t) = exp(-(sum_{k=1}^{n} k/(k+1) t^k))` with `sigma = sqrt(1 - alpha^2)`: the
+/// issue's long-sum file.
+fn long_sum(n: usize) -> String {
+    let terms: Vec<String> = (1..=n).map(|k| format!("{k}/{}*t^{k}", k + 1)).collect();
+    format!(
+        "process p {{\n  alpha(t) = exp(-({}));\n  sigma(t) = sqrt(1 - alpha(t)^2);\n}}\n",
+        terms.join(" + ")
+    )
+}
+
+/// Issue 11, item 2: a flat sum of 40,000 terms ran `derive` for 3 minutes and overflowed
+/// the stack. One expression's size is bounded (`syntax::MAX_NODES`), and the file is
+/// refused where the expression starts, before any algebra.
+#[test]
+fn an_expression_beyond_the_size_bound_is_refused_at_once() {
+    let f = crate::support::scratch_file("sum40000.dsym", &long_sum(40_000));
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.is_empty());
+    assert!(err.contains("diffsym::parse::too_large"), "{err}");
+    assert!(err.contains("sum40000.dsym:2:14"), "{err}");
+    assert!(
+        err.contains("240004"),
+        "6 nodes a term, 4 around them: {err}"
+    );
+}
+
+/// Issue 11, item 2: within the bound, long sums are derived; every printed formula still
+/// carries all 300 terms (f = -(sum k^2/(k+1) t^(k-1)), exactly).
+#[test]
+fn a_sum_of_300_terms_is_derived_exactly() {
+    let f = crate::support::scratch_file("sum300.dsym", &long_sum(300));
+    let (code, out, err) = crate::support::run(&["derive", &f, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let quantities = v["processes"][0]["quantities"]
+        .as_array()
+        .expect("quantities");
+    let f_text = quantities
+        .iter()
+        .find(|q| q["name"] == "f")
+        .and_then(|q| q["text"].as_str())
+        .expect("f");
+    // d/dt of -(k/(k+1)) t^k is -(k^2/(k+1)) t^(k-1): the last term is -90000/301*t^299.
+    assert!(f_text.starts_with("-1/2 - 4*t/3 - 9*t^2/4"), "{f_text}");
+    assert!(f_text.ends_with("- 90000*t^299/301"), "{f_text}");
+}
