@@ -300,7 +300,7 @@ fn long_sum(n: usize) -> String {
 /// refused where the expression starts, before any algebra.
 #[test]
 fn an_expression_beyond_the_size_bound_is_refused_at_once() {
-    let f = crate::support::scratch_file("sum40000.dsym", &long_sum(40_000));
+    let f = crate::support::scratch_file("sum40000.dsym", long_sum(40_000));
     let (code, out, err) = crate::support::run(&["derive", &f]);
     assert_eq!(code, 2, "{out}");
     assert!(out.is_empty());
@@ -316,7 +316,7 @@ fn an_expression_beyond_the_size_bound_is_refused_at_once() {
 /// carries all 300 terms (f = -(sum k^2/(k+1) t^(k-1)), exactly).
 #[test]
 fn a_sum_of_300_terms_is_derived_exactly() {
-    let f = crate::support::scratch_file("sum300.dsym", &long_sum(300));
+    let f = crate::support::scratch_file("sum300.dsym", long_sum(300));
     let (code, out, err) = crate::support::run(&["derive", &f, "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
