@@ -148,6 +148,8 @@ impl Domain {
 #[derive(Clone)]
 pub struct Pool {
     nodes: Vec<Node>,
+    /// Depth of each node: 1 for a leaf, else 1 + the deepest child.
+    depths: Vec<u32>,
     index: HashMap<Node, ExprId>,
     symbols: Vec<String>,
     symbol_index: HashMap<String, Symbol>,
@@ -178,6 +180,7 @@ impl Pool {
     pub fn new() -> Pool {
         let mut pool = Pool {
             nodes: Vec::new(),
+            depths: Vec::new(),
             index: HashMap::default(),
             symbols: Vec::new(),
             symbol_index: HashMap::default(),
@@ -198,6 +201,15 @@ impl Pool {
             return id;
         }
         let id = ExprId(u32::try_from(self.nodes.len()).expect("expression pool overflow"));
+        let depth = match &node {
+            Node::Rational(_) | Node::Const(_) | Node::Sym(_) => 1,
+            Node::Add(xs) | Node::Mul(xs) => {
+                1 + xs.iter().map(|x| self.depth(*x)).max().unwrap_or(0)
+            }
+            Node::Pow(b, e) => 1 + self.depth(*b).max(self.depth(*e)),
+            Node::Call(_, a) => 1 + self.depth(*a),
+        };
+        self.depths.push(depth);
         self.nodes.push(node.clone());
         self.index.insert(node, id);
         id
@@ -355,6 +367,12 @@ impl Pool {
     }
 
     /// The children of a node, in order.
+    /// The depth of `id`'s tree: 1 for a leaf. Every recursive pass over expressions
+    /// recurses at most this deep; lowering bounds it ([`crate::process`]).
+    pub fn depth(&self, id: ExprId) -> u32 {
+        self.depths[id.0 as usize]
+    }
+
     pub fn children(&self, id: ExprId) -> Vec<ExprId> {
         match self.node(id) {
             Node::Rational(_) | Node::Const(_) | Node::Sym(_) => Vec::new(),

@@ -71,6 +71,12 @@ const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t"];
 /// may be: they are the forms a process is written in).
 const DERIVED_ONLY: &[&str] = &["f", "g2", "g", "lambda", "dlambda", "snr", "rho"];
 
+/// The deepest a definition may be once the functions it calls are inlined (the parser
+/// bounds one expression's nesting; inlining adds up the depths of a chain of calls). Set
+/// from measurement: a chain of 300 nested user functions checks in 0.3 s, and the work
+/// grows faster than linearly with the depth; bundled definitions are under 30 deep.
+pub const MAX_LOWERED_DEPTH: u32 = 500;
+
 /// What lowering a file does before its processes: an empty file is an error, and a
 /// process whose name was taken before is an error at that place in `file.items`.
 pub(crate) enum Planned<'a> {
@@ -595,6 +601,22 @@ impl<'a> Lowerer<'a> {
         let before = self.errors.len();
         let template = self.expr(body, &scope);
         if self.errors.len() > before {
+            return;
+        }
+        let depth = self.pool.depth(template);
+        if depth > MAX_LOWERED_DEPTH {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::too_deep",
+                    name.span,
+                    format!(
+                        "`{}` nests {depth} levels deep once the functions it calls are written out (at most {MAX_LOWERED_DEPTH})",
+                        name.name
+                    ),
+                    "defined here",
+                )
+                .help("the depth is bounded so that every command answers in seconds"),
+            );
             return;
         }
         // The displayed body: placeholders renamed to the written argument names.

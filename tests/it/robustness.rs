@@ -332,3 +332,48 @@ fn a_sum_of_300_terms_is_derived_exactly() {
     assert!(f_text.starts_with("-1/2 - 4*t/3 - 9*t^2/4"), "{f_text}");
     assert!(f_text.ends_with("- 90000*t^299/301"), "{f_text}");
 }
+
+/// `f0(u) = u; fk(u) = sin(f(k-1)(u))` for k <= n, and a process built on `fn`.
+fn chain(n: usize) -> String {
+    let mut s = String::from("process p {\n  f0(u) = u;\n");
+    for k in 1..=n {
+        s.push_str(&format!("  f{k}(u) = sin(f{}(u));\n", k - 1));
+    }
+    s.push_str(&format!(
+        "  alpha(t) = 1 - t*f{n}(t)/2;\n  sigma(t) = t;\n}}\n"
+    ));
+    s
+}
+
+/// Issue 11: a chain of 5,000 user functions, each calling the one before, nests 5,000
+/// deep once inlined and ran `check` for minutes (the work grows faster than the depth).
+/// The depth of a definition is bounded, and the first one beyond the bound is named.
+#[test]
+fn a_chain_of_definitions_beyond_the_depth_bound_is_refused_where_it_crosses_it() {
+    let f = crate::support::scratch_file("chain5000.dsym", chain(5000));
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("diffsym::lower::too_deep"), "{err}");
+    assert!(
+        err.contains("chain5000.dsym:502:3"),
+        "f500 is on line 502: {err}"
+    );
+    // Within the bound the same construction is checked (sin is odd and increasing, so
+    // g2 >= 0 is provable here only by sampling or range analysis; either is fine).
+    let f = crate::support::scratch_file("chain100.dsym", chain(100));
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Issue 11: `h0(u) = u*(2 - u)` composed with itself: the rational normal forms grow in
+/// coefficient size, not in terms, and ran for minutes. The polynomial work is bounded,
+/// and the checks still come out right: alpha = 1 - h(h(h(h(t/2)))) = (1 - t/2)^16, so
+/// g2 = 2 t (1 + 8 t/(1 - t/2)) > 0 (a false FAILED came from f64 cancellation).
+#[test]
+fn self_composed_polynomials_are_checked_within_the_work_bound() {
+    let text = "process p {\n  h0(u) = u*(2 - u);\n  h1(u) = h0(h0(u));\n  h2(u) = h1(h1(u));\n  alpha(t) = 1 - h2(t/2);\n  sigma(t) = t;\n}\n";
+    let f = crate::support::scratch_file("compose.dsym", text);
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("FAILED"), "{out}");
+}
