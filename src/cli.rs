@@ -1250,11 +1250,16 @@ fn load_analysis(
             continue;
         }
         let bundled = Source::new(*file_name, *text);
-        let ps = process::lower_file(&mut pool, &ast, text, &overrides).map_err(|es| {
-            es.into_iter()
-                .map(|e| e.into_diag(&bundled))
-                .collect::<Vec<_>>()
-        })?;
+        let lowered = process::lower_files(
+            &mut pool,
+            &[(&ast, text)],
+            &overrides,
+            process::Stage::Quantities,
+        );
+        let ps = match lowered.into_iter().next().unwrap_or_else(|| Ok(Vec::new())) {
+            Ok(ps) => ps,
+            Err(es) => return Err(es.into_iter().map(|e| e.into_diag(&bundled)).collect()),
+        };
         if let Some(p) = ps.into_iter().find(|p| p.name == name) {
             check_overrides(&overrides, &p)?;
             return Ok((pool, Some(p), source));
@@ -2036,17 +2041,25 @@ fn emit(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
     let (src, p) = pick(&loaded, a.process.as_deref())?.clone();
     let mode = if a.naive { Mode::Naive } else { Mode::Stable };
     let bad = |e: &dyn std::fmt::Display| vec![Diag::new("diffsym::emit", e.to_string())];
+    // What goes wrong in generating a process's code concerns that process: point at it.
+    let in_process = |e: &dyn std::fmt::Display| {
+        vec![
+            Diag::new("diffsym::emit", e.to_string())
+                .with_label(p.span, "in the code generated for this process")
+                .in_source(&src),
+        ]
+    };
     let pool = &mut loaded.pool;
-    let emitted = codegen::emit_module(pool, &p, &src.name, mode).map_err(|e| bad(&e))?;
+    let emitted = codegen::emit_module(pool, &p, &src.name, mode).map_err(|e| in_process(&e))?;
     let files = if a.as_crate {
-        codegen::crate_files(pool, &emitted, &p.name, &src.name).map_err(|e| bad(&e))?
+        codegen::crate_files(pool, &emitted, &p.name, &src.name).map_err(|e| in_process(&e))?
     } else {
         vec![(emitted.file_name.clone(), emitted.code.clone())]
     };
     let mut stdout = String::new();
     let mut code = 0;
     if a.verify {
-        let reports = verify::verify(pool, &emitted).map_err(|e| bad(&e))?;
+        let reports = verify::verify(pool, &emitted).map_err(|e| in_process(&e))?;
         stdout.push_str(&verify::table(&reports));
         if !reports.iter().all(verify::Report::passed) {
             code = 1;

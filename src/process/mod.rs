@@ -8,7 +8,9 @@ pub mod derive;
 pub mod fields;
 mod lower;
 
-pub use lower::{LowerError, lower_expr, parse_param_override};
+pub use lower::{
+    LowerError, MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, parse_param_override,
+};
 
 use crate::expr::{ExprId, Pool, Symbol};
 use crate::syntax::ast::Span;

@@ -161,29 +161,3 @@ pub enum ExprKind {
     /// `( expr )`, kept so spans and round-trips are exact.
     Paren(Box<Expr>),
 }
-
-impl Expr {
-    /// The number of nodes in the tree, counted without recursion.
-    pub fn node_count(&self) -> usize {
-        let mut count = 0;
-        let mut stack = vec![self];
-        while let Some(e) = stack.pop() {
-            count += 1;
-            match &e.kind {
-                ExprKind::Number(_) | ExprKind::Ident(_) => {}
-                ExprKind::Sum { first, rest } => {
-                    stack.push(first);
-                    stack.extend(rest.iter().map(|(_, _, x)| x));
-                }
-                ExprKind::Product { first, rest } => {
-                    stack.push(first);
-                    stack.extend(rest.iter().map(|(_, _, x)| x));
-                }
-                ExprKind::Power(xs) => stack.extend(xs),
-                ExprKind::Neg(x) | ExprKind::Paren(x) => stack.push(x),
-                ExprKind::Call { args, .. } => stack.extend(args),
-            }
-        }
-        count
-    }
-}

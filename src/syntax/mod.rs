@@ -16,12 +16,6 @@ use crate::diag::{Diag, Source};
 /// `Sum` and `Product` counts one level and a power chain of n operands counts n - 1.
 pub const MAX_DEPTH: usize = 200;
 
-/// The most nodes (numbers, names, operators, calls) one expression may have: a
-/// definition's body or one side of an assertion. Set from measurement: `derive` of
-/// `alpha(t) = exp(-(sum of 4,000 terms k/(k+1)*t^k))`, about 20,000 nodes, takes 4 s on a
-/// 2-core machine and grows linearly; bundled schedules have under 100 nodes.
-pub const MAX_NODES: usize = 20_000;
-
 /// One parse error: a stable `code` (`diffsym::parse::expected`), a lowercase `message`, the
 /// `span` it points at with a short `label`, and an optional `help`.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -17,7 +17,7 @@ use pest::iterators::{Pair, Pairs};
 use super::ast::{
     Expr, ExprKind, File, Ident, Item, MulOp, NamedArg, Process, Sign, Source, Span, Stmt, Value,
 };
-use super::{MAX_DEPTH, MAX_NODES, ParseError};
+use super::{MAX_DEPTH, ParseError};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/dsym.pest"]
@@ -26,7 +26,6 @@ struct DsymParser;
 const EXPECTED: &str = "diffsym::parse::expected";
 const KEYWORD: &str = "diffsym::parse::keyword";
 const TOO_DEEP: &str = "diffsym::parse::too_deep";
-const TOO_LARGE: &str = "diffsym::parse::too_large";
 const NUMBER: &str = "diffsym::parse::number";
 const STRING: &str = "diffsym::parse::string";
 const AMBIGUOUS_POWER: &str = "diffsym::parse::ambiguous_power";
@@ -599,24 +598,9 @@ impl Builder<'_> {
         }
     }
 
-    /// A whole expression (the depth is checked on the way up, the size at the end).
+    /// A whole expression (the depth is checked on the way up).
     fn top(&mut self, pair: Pair<'_, Rule>) -> Expr {
-        let e = self.sum(pair).0;
-        let nodes = e.node_count();
-        if nodes > MAX_NODES {
-            self.errors.push(with_help(
-                error(
-                    TOO_LARGE,
-                    format!(
-                        "expression too large: {nodes} terms and operators (at most {MAX_NODES})"
-                    ),
-                    Span::new(e.span.start, e.span.start),
-                    "this expression",
-                ),
-                "one expression's size is bounded so that every command answers in seconds",
-            ));
-        }
-        e
+        self.sum(pair).0
     }
 
     /// Wraps a node, reporting it at `at` if it is too deep. A reported node counts as depth
