@@ -125,7 +125,8 @@ struct Point {
 /// One step's direction-independent scalars, computed once per time point.
 #[derive(Clone, Copy, Debug, Default)]
 struct Step {
-    // DDIM and DPM-1: X^2 = (s_k a_{k-1} - s_{k-1} a_k)^2, P = a_k a_{k-1}, S = s_k s_{k-1}.
+    // DDIM and DPM-1: X = s_k a_{k-1} - s_{k-1} a_k, X^2, P = a_k a_{k-1}, S = s_k s_{k-1}.
+    x: f64,
     x2: f64,
     p: f64,
     s: f64,
@@ -258,6 +259,7 @@ impl Prepared {
                 let (p, q) = (pts[k], pts[k - 1]);
                 let x = p.s * q.a - q.s * p.a;
                 let mut st = Step {
+                    x,
                     x2: x * x,
                     p: p.a * q.a,
                     s: p.s * q.s,

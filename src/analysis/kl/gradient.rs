@@ -77,6 +77,21 @@ pub fn exact_kl_gradient_with_workers(
     start: Start,
     workers: usize,
 ) -> Result<KlGradient, AnalysisError> {
+    gradient(sched, source, sampler, grid, start, workers, true)
+}
+
+/// The gradient, for DDIM and DPM-1 through the angle form (`angle`) or, as for the other
+/// samplers, the general recursion's adjoint (the tests compare the two).
+fn gradient(
+    sched: &dyn Schedule,
+    source: &GaussianSource,
+    sampler: Sampler,
+    grid: &[f64],
+    start: Start,
+    workers: usize,
+    angle: bool,
+) -> Result<KlGradient, AnalysisError> {
+    let angle = angle && matches!(sampler, Sampler::Ddim | Sampler::Dpm1);
     let prep = Prepared::new(sched, sampler, grid, start)?;
     let n = prep.pts.len() - 1;
     // The schedule's derivatives at the interior points: alpha', sigma' (already in `pts`
@@ -122,18 +137,26 @@ pub fn exact_kl_gradient_with_workers(
         let mut finite = true;
         for i in dirs {
             let (lam, m) = (source.eigenvalues[i], source.mean[i]);
-            trace.clear();
-            let traced = prep.affine_traced(lam, m, |map, state| trace.push((*map, state)));
-            let law = if sampler == Sampler::Ddim {
-                prep.ddim(lam, m)
+            let law = if angle {
+                prep.law(lam, m)
             } else {
-                traced
+                trace.clear();
+                let traced = prep.affine_traced(lam, m, |map, state| trace.push((*map, state)));
+                if sampler == Sampler::Ddim {
+                    prep.ddim(lam, m)
+                } else {
+                    traced
+                }
             };
             let kl = law.kl();
             so.add(kl.kl_src_out);
             os.add(kl.kl_out_src);
             if !kl.kl_src_out.is_finite() {
                 finite = false;
+                continue;
+            }
+            if angle {
+                prep.angle_adjoint(lam, law.log_var_ratio, &mut bars);
                 continue;
             }
             // KL = (e^-u - 1 + u + mu^2 / V)/2 with V = v0 e^u, u = ln r_0.
@@ -192,6 +215,30 @@ pub fn exact_kl_gradient_with_workers(
 }
 
 impl Prepared {
+    /// DDIM and DPM-1 (one map): the KL depends on the grid only through
+    /// L = ln(1 + w) = sum_k ln(1 + tau_k^2), tau_k = tan(dphi_k) (the mean error's term,
+    /// (a_N m)^2 from the prior, does not depend on it), and dKL/dL = (e^-u - 1)/2 with
+    /// u = ln(V/v) the output's log variance ratio. With tau^2 = lambda X^2/den^2 and
+    /// den^2 + lambda X^2 = v_k v_{k-1} (Lagrange's identity),
+    /// d ln(1 + tau^2) = 2 lambda X/(v_k v_{k-1}) (dX - (X/den) d den).
+    fn angle_adjoint(&self, lam: f64, u: f64, bars: &mut [PointBar]) {
+        let omega = 0.5 * (-u).exp_m1();
+        let mut vq = Prepared::v(&self.pts[0], lam);
+        for (k, st) in self.steps.iter().enumerate().map(|(j, st)| (j + 1, st)) {
+            let (p, q) = (&self.pts[k], &self.pts[k - 1]);
+            let vp = Prepared::v(p, lam);
+            let den = st.p * lam + st.s;
+            let c = omega * 2.0 * lam * st.x / (vp * vq);
+            let ratio = st.x / den;
+            // X = s_k a_{k-1} - s_{k-1} a_k, den = a_k a_{k-1} lambda + s_k s_{k-1}.
+            bars[k].a += c * (-q.s - ratio * q.a * lam);
+            bars[k].s += c * (q.a - ratio * q.s);
+            bars[k - 1].a += c * (p.s - ratio * p.a * lam);
+            bars[k - 1].s += c * (-p.a - ratio * p.s);
+            vq = vp;
+        }
+    }
+
     /// The adjoints of the values of step k's end points (t_k, t_{k-1}) given those of the
     /// step's map: the chain rule through [`Prepared::step_map`]'s formulas.
     fn step_adjoint(&self, k: usize, lam: f64, map: &StepMap, bar: MapBar) -> (PointBar, PointBar) {
@@ -449,6 +496,24 @@ mod tests {
                     "{} t_{k}: {a} vs {want}",
                     sampler.name()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn angle_form_and_general_recursion_agree() {
+        let src = source(&[2.0, 0.3, 0.02, 1e-4], &[0.5, -1.0, 0.2, 3.0]);
+        let sched = Tangent { gamma: 0.2 };
+        for sampler in [Sampler::Ddim, Sampler::Dpm1] {
+            for start in [Start::Prior, Start::Exact] {
+                let g = grid(30, 0.0, 1.0);
+                let a = gradient(&sched, &src, sampler, &g, start, 1, true).expect("angle");
+                let b = gradient(&sched, &src, sampler, &g, start, 1, false).expect("general");
+                assert_eq!(a.kl, b.kl);
+                let scale = b.d_times.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                for (x, y) in a.d_times.iter().zip(&b.d_times) {
+                    assert!((x - y).abs() <= 1e-12 * scale, "{x} vs {y}");
+                }
             }
         }
     }
