@@ -1,5 +1,6 @@
 //! Optimal schedules for a Gaussian source (MATH.md section 6): the best tangent law, the
-//! unrestricted optimum of the dominant KL coefficient, and the exact-KL-optimal time grid.
+//! unrestricted optimum of the dominant KL coefficient, and the exact-KL-optimal time grid
+//! (L-BFGS with the exact KL's gradient, coarse to fine, within an estimated-time budget).
 //!
 //! The dominant term of the DDIM KL is N^-2 (1/4) sum_i J_i^2 with
 //! J_i[rho] = int_0^1 lambda_i rho'^2 / (lambda_i + rho^2)^2 dt.
@@ -239,19 +240,29 @@ impl EvaluationCost {
 }
 
 /// The estimated ns a search may spend: evaluations stop when the next would exceed it.
-/// Below 30 s, for the estimate's error on processes slower than the bundled ones.
+/// 20 s leaves room, within about 30 s, for the start grids (logsnr and karras invert the
+/// schedule by bisection: 4.4 s for `sd_scaled_linear` at N = 5463) and for the estimate's
+/// error.
 pub const GRID_SEARCH_BUDGET: f64 = 20e9;
 
-/// The evaluations at the finest level the bound on N leaves room for: the searches of the
-/// bundled processes on the digits spectrum converge in 40 to 900 (N = 1000, all six
-/// samplers, cosine and vp_linear).
+/// The evaluations at the finest level the bound on N leaves room for. With N = 1000 on
+/// the digits (d = 64, [0.001, 0.999]) the searches for cosine and vp_linear converge
+/// within 59 to 383 evaluations over all levels (DDPM on cosine: 1336, most of them on the
+/// coarse levels, at a quarter or a sixteenth of the cost), except Euler and Heun on
+/// cosine, whose KL falls towards 0 (errors cancel across directions) until the budget
+/// stops them (1302 and 1242 evaluations, 4.7 s).
 const MIN_EVALUATIONS: f64 = 250.0;
 
 /// The most steps [`optimise_grid`] is given for `sampler` on a source of dimension `d`:
 /// the largest N whose [`MIN_EVALUATIONS`] evaluations fit in [`GRID_SEARCH_BUDGET`]
 /// (larger searches would stop on the budget long before converging). For the digits
-/// (d = 64) 7518 steps with DDIM, 4528 with Heun; searches with N = 1000 there take 0.4 s
-/// (DDIM, cosine) to 10 s (Heun, cosine, which stops on the budget).
+/// (d = 64): 5463 steps with DDIM, 5234 DPM-1, 4829 DDPM, 2984 Euler, 2848 Heun and
+/// Euler-Maruyama; for d = 3, 5701 to 3588. Measured at those bounds on the digits
+/// (release, 2 cores shared): `sd_scaled_linear`, the slowest bundled schedule, 24 s in all
+/// with DDIM (4.4 s of it the start grids), 21 s DPM-1, 20 s Heun, at most 6 s with the
+/// others; `cosine` 0.7 s (DDIM) and 4.1 s (Heun). `--steps 1000` there: 0.4 s with DDIM on
+/// [0, 1] (coordinate descent, N^2 d, took about an hour by extrapolation from N = 70: 18 s),
+/// 0.3 to 4.7 s with any sampler for cosine and vp_linear on [0.001, 0.999].
 pub fn max_grid_search_steps(sampler: Sampler, d: usize) -> usize {
     let per_step = EvaluationCost::of(sampler, d).at(0);
     ((GRID_SEARCH_BUDGET / (MIN_EVALUATIONS * per_step)).floor() as usize).saturating_sub(1)
