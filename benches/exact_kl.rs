@@ -7,6 +7,9 @@
 //! closed-form schedule (the per-direction recursion dominates), and on the digits spectrum
 //! (d = 64) with the bundled cosine process (its schedule evaluations dominate, as in
 //! `schedule`). And the grid search of `schedule` itself at N = 200 on the digits.
+//! Measured (2 cores, shared): gradient/KL 2.4 (DDIM), 2.2 (Euler), 2.4 (DDPM) on d = 1e5
+//! (0.60 s, 6.1 s, 2.2 s); 2.1, 2.0, 2.5 on the digits (1.4 ms, 5.9 ms, 2.8 ms); the search
+//! 70 to 105 ms.
 
 use std::hint::black_box;
 
