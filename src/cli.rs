@@ -1604,17 +1604,18 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
     let (mut pool, p, source) = load_analysis(&a.file, a.process.as_deref(), &a.source, &a.params)?;
     let (t_min, t_max) = parse_range(&mut pool, &a.range)?;
     if let Some(n) = n {
-        let most = analysis::max_grid_search_steps(source.dimension());
+        let most = analysis::max_grid_search_steps(sampler, source.dimension());
         if n > most {
             return Err(vec![
                 Diag::new(
                     "diffsym::cli::steps",
                     format!(
-                        "--steps {n} is more than the grid search finishes in seconds for a source of dimension {}: at most {most}",
+                        "--steps {n} is more than the grid search of {} can refine in about 20 s for a source of dimension {}: at most {most}",
+                        sampler.name(),
                         source.dimension()
                     ),
                 )
-                .with_help("the search moves one time at a time, so its cost grows as N^2 times the dimension; `kl --grid` evaluates fixed grids of any size"),
+                .with_help("the search evaluates the KL and its gradient hundreds of times, each in time proportional to N (the schedule at N points, and N steps per dimension); `kl --grid` evaluates fixed grids of any size"),
             ]);
         }
     }
@@ -1675,8 +1676,13 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
                 format!("no {n}-step grid fits between --t-min {t_min} and --t-max {t_max}"),
             ));
         };
-        let found =
-            analysis::optimal::optimise_grid(best, &objective).map_err(|e| vec![e.into_diag()])?;
+        // The search moves every time at once, so a memo of schedule values would only grow.
+        let with_gradient =
+            |g: &[f64]| analysis::exact_kl_gradient(&exact, &source, sampler, g, start);
+        let cost = analysis::optimal::EvaluationCost::of(sampler, source.dimension());
+        let budget = analysis::optimal::GRID_SEARCH_BUDGET;
+        let found = analysis::optimal::optimise_grid(best, &with_gradient, cost, budget)
+            .map_err(|e| vec![e.into_diag()])?;
         json.process = Some(p.name.clone());
         json.sampler = Some(sampler.name().to_owned());
         json.steps = Some(n);

@@ -15,6 +15,10 @@
 use super::numerics::{Sum, exp_neg_tail, exp_pos_tail};
 use super::{AnalysisError, GaussianSource, Schedule};
 
+mod gradient;
+
+pub use gradient::{KlGradient, exact_kl_gradient, exact_kl_gradient_with_workers};
+
 const CODE: &str = "diffsym::analysis::sampler";
 
 /// The samplers of MATH.md section 2, each with the exact Gaussian score.
@@ -121,7 +125,8 @@ struct Point {
 /// One step's direction-independent scalars, computed once per time point.
 #[derive(Clone, Copy, Debug, Default)]
 struct Step {
-    // DDIM and DPM-1: X^2 = (s_k a_{k-1} - s_{k-1} a_k)^2, P = a_k a_{k-1}, S = s_k s_{k-1}.
+    // DDIM and DPM-1: X = s_k a_{k-1} - s_{k-1} a_k, X^2, P = a_k a_{k-1}, S = s_k s_{k-1}.
+    x: f64,
     x2: f64,
     p: f64,
     s: f64,
@@ -254,6 +259,7 @@ impl Prepared {
                 let (p, q) = (pts[k], pts[k - 1]);
                 let x = p.s * q.a - q.s * p.a;
                 let mut st = Step {
+                    x,
                     x2: x * x,
                     p: p.a * q.a,
                     s: p.s * q.s,
@@ -344,6 +350,17 @@ impl Prepared {
     /// e = r - 1 (absolute accuracy near 0, which tiny KL values need): r far from 1 held
     /// as 1 + e would lose the digits of r (a step multiplier far below 1).
     fn affine(&self, lam: f64, m: f64) -> DirectionLaw {
+        self.affine_traced(lam, m, |_, _| {})
+    }
+
+    /// [`Prepared::affine`], showing `record` each step's map with the state (r, mu) it
+    /// is applied to, from step N down to step 1 (the gradient's reverse pass needs them).
+    fn affine_traced(
+        &self,
+        lam: f64,
+        m: f64,
+        mut record: impl FnMut(&StepMap, [f64; 2]),
+    ) -> DirectionLaw {
         let n = self.pts.len() - 1;
         let last = &self.pts[n];
         let vn = Prepared::v(last, lam);
@@ -353,6 +370,7 @@ impl Prepared {
         };
         for k in (1..=n).rev() {
             let st = self.step_map(k, lam);
+            record(&st, [r, mu]);
             let r_next = st.g * r + st.q;
             // r' - 1 = G (r - 1) + (G - 1 + q): no cancellation while |r - 1| is small.
             e = if e.abs() < 0.5 {
@@ -497,6 +515,54 @@ pub const KL_WORK_BUDGET: f64 = 2.1e9;
 /// not depend on the number of threads.
 const CHUNK: usize = 4096;
 
+/// The threads worth starting for `d` directions: available_parallelism reads cgroup
+/// files, so it is asked only when there is more than one chunk to split.
+fn default_workers(d: usize) -> usize {
+    if d > CHUNK {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
+}
+
+/// `f` of every chunk of the `d` directions, in chunk order, on at most `workers` threads.
+fn per_chunk<T: Send>(
+    d: usize,
+    workers: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    let chunks = d.div_ceil(CHUNK);
+    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(d);
+    let workers = workers.clamp(1, chunks.max(1));
+    if workers <= 1 {
+        return (0..chunks).map(|c| f(range(c))).collect();
+    }
+    let mut slots: Vec<Option<T>> = (0..chunks).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (f, range) = (&f, &range);
+                scope.spawn(move || {
+                    (w..chunks)
+                        .step_by(workers)
+                        .map(|c| (c, f(range(c))))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            let results = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (c, r) in results {
+                slots[c] = Some(r);
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| unreachable!("every chunk is assigned to a worker")))
+        .collect()
+}
+
 /// The exact KL, both directions, of `sampler` on `grid` (ascending times) against the true
 /// marginal at `grid[0]`. Directions are split over the available cores.
 pub fn exact_kl(
@@ -506,12 +572,7 @@ pub fn exact_kl(
     grid: &[f64],
     start: Start,
 ) -> Result<Kl, AnalysisError> {
-    // available_parallelism reads cgroup files: ask only when there is work to split.
-    let workers = if source.dimension() > CHUNK {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        1
-    };
+    let workers = default_workers(source.dimension());
     exact_kl_with_workers(sched, source, sampler, grid, start, workers)
 }
 
@@ -526,45 +587,15 @@ pub fn exact_kl_with_workers(
     workers: usize,
 ) -> Result<Kl, AnalysisError> {
     let prep = Prepared::new(sched, sampler, grid, start)?;
-    let d = source.dimension();
-    let chunks = d.div_ceil(CHUNK);
-    let chunk_sum = |c: usize| {
-        let lo = c * CHUNK;
-        let hi = (lo + CHUNK).min(d);
+    let partial = per_chunk(source.dimension(), workers, |dirs| {
         let (mut a, mut b) = (Sum::new(), Sum::new());
-        for i in lo..hi {
+        for i in dirs {
             let kl = prep.law(source.eigenvalues[i], source.mean[i]).kl();
             a.add(kl.kl_src_out);
             b.add(kl.kl_out_src);
         }
         (a, b)
-    };
-    let workers = workers.clamp(1, chunks.max(1));
-    let partial: Vec<(Sum, Sum)> = if workers <= 1 {
-        (0..chunks).map(chunk_sum).collect()
-    } else {
-        let mut slots = vec![(Sum::new(), Sum::new()); chunks];
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let f = &chunk_sum;
-                    scope.spawn(move || {
-                        (w..chunks)
-                            .step_by(workers)
-                            .map(|c| (c, f(c)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for h in handles {
-                let results = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-                for (c, r) in results {
-                    slots[c] = r;
-                }
-            }
-        });
-        slots
-    };
+    });
     let (mut a, mut b) = (Sum::new(), Sum::new());
     for (x, y) in partial {
         a.merge(x);

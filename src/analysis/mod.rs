@@ -19,8 +19,8 @@ pub mod source;
 pub use asymptotics::{Expansion, ddim_expansion};
 pub use grid::{GridKind, time_grid};
 pub use kl::{
-    DirectionLaw, KL_WORK_BUDGET, Kl, Sampler, Start, exact_kl, exact_kl_with_workers, kl_work,
-    output_laws,
+    DirectionLaw, KL_WORK_BUDGET, Kl, KlGradient, Sampler, Start, exact_kl, exact_kl_gradient,
+    exact_kl_gradient_with_workers, exact_kl_with_workers, kl_work, output_laws,
 };
 pub use leading::{ddim_coefficient, schedule_j};
 pub use lower::{SourceLoader, lower_sources};

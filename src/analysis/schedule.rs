@@ -1,11 +1,12 @@
 //! The numbers a sampler needs from a process: alpha, sigma and their t-derivatives.
 //!
 //! [`Schedule`] keeps the sampler code numeric only. [`ProcessSchedule`] adapts a lowered
-//! [`Process`]: alpha and sigma are differentiated symbolically and evaluated in f64, with an
+//! [`Process`]: alpha and sigma are differentiated symbolically (twice, on demand, for the
+//! gradient of the KL of the Euler family) and evaluated in f64, with an
 //! exact substitution as the fallback where the f64 formula breaks down (an endpoint such as
 //! `tan(pi/2)`). [`Tangent`] and [`RectifiedFlow`] are closed forms for tests and studies.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use num_rational::BigRational;
@@ -21,6 +22,17 @@ pub trait Schedule {
     fn sigma(&self, t: f64) -> f64;
     fn dalpha(&self, t: f64) -> f64;
     fn dsigma(&self, t: f64) -> f64;
+
+    /// alpha''(t), which only the KL's gradient for the Euler family needs (their steps use
+    /// alpha' at the grid times). NaN, "not known", unless the schedule provides it.
+    fn d2alpha(&self, _t: f64) -> f64 {
+        f64::NAN
+    }
+
+    /// sigma''(t), as [`Schedule::d2alpha`].
+    fn d2sigma(&self, _t: f64) -> f64 {
+        f64::NAN
+    }
 
     /// rho = sigma/alpha (infinite where alpha = 0).
     fn rho(&self, t: f64) -> f64 {
@@ -39,6 +51,8 @@ pub struct ProcessSchedule {
     t: Symbol,
     /// alpha, sigma, alpha', sigma'.
     exprs: [ExprId; 4],
+    /// alpha'', sigma'': derived on first use (most commands never need them).
+    second: OnceCell<[ExprId; 2]>,
 }
 
 impl ProcessSchedule {
@@ -62,11 +76,26 @@ impl ProcessSchedule {
             pool: RefCell::new(pool),
             t,
             exprs: [alpha, sigma, da, ds],
+            second: OnceCell::new(),
         })
     }
 
     fn value(&self, which: usize, t: f64) -> f64 {
-        let e = self.exprs[which];
+        self.value_of(self.exprs[which], t)
+    }
+
+    fn second(&self, which: usize) -> ExprId {
+        self.second.get_or_init(|| {
+            let mut pool = self.pool.borrow_mut();
+            let [_, _, da, ds] = self.exprs;
+            [da, ds].map(|e| {
+                let d2 = diff::diff(&mut pool, e, self.t);
+                simplify::simplify(&mut pool, d2)
+            })
+        })[which]
+    }
+
+    fn value_of(&self, e: ExprId, t: f64) -> f64 {
         // The ends are where f64 formulas round exact zeros (cos(pi/2)); take them exactly.
         if t == 0.0 || t == 1.0 {
             return self.exact_value(e, t);
@@ -112,6 +141,12 @@ impl Schedule for ProcessSchedule {
     fn dsigma(&self, t: f64) -> f64 {
         self.value(3, t)
     }
+    fn d2alpha(&self, t: f64) -> f64 {
+        self.value_of(self.second(0), t)
+    }
+    fn d2sigma(&self, t: f64) -> f64 {
+        self.value_of(self.second(1), t)
+    }
 }
 
 /// A schedule that remembers every value it has computed: for searches that re-evaluate a
@@ -152,6 +187,12 @@ impl Schedule for Cached<'_> {
     fn dsigma(&self, t: f64) -> f64 {
         self.get(3, t, |t| self.inner.dsigma(t))
     }
+    fn d2alpha(&self, t: f64) -> f64 {
+        self.get(4, t, |t| self.inner.d2alpha(t))
+    }
+    fn d2sigma(&self, t: f64) -> f64 {
+        self.get(5, t, |t| self.inner.d2sigma(t))
+    }
 }
 
 /// The tangent law rho = gamma tan(pi t/2) as a variance-preserving process (MATH.md 6):
@@ -172,6 +213,21 @@ impl Tangent {
         let dd = (g2 - 1.0) * 2.0 * s * c * std::f64::consts::FRAC_PI_2;
         (s, c, d, dd)
     }
+
+    /// The second theta-derivatives of cos(theta) D^-1/2 and sin(theta) D^-1/2, with
+    /// D_theta = (gamma^2 - 1) sin(2 theta) and D_theta_theta = 2 (gamma^2 - 1) cos(2 theta).
+    fn second(&self, t: f64) -> (f64, f64) {
+        let theta = std::f64::consts::FRAC_PI_2 * t;
+        let (s, c) = theta.sin_cos();
+        let k = self.gamma * self.gamma - 1.0;
+        let d = c * c + (k + 1.0) * s * s;
+        let d1 = k * (2.0 * theta).sin();
+        let d2 = 2.0 * k * (2.0 * theta).cos();
+        let (r1, r3, r5) = (d.powf(-0.5), d.powf(-1.5), d.powf(-2.5));
+        let cos_part = -c * r1 + s * d1 * r3 + 0.75 * c * d1 * d1 * r5 - 0.5 * c * d2 * r3;
+        let sin_part = -s * r1 - c * d1 * r3 + 0.75 * s * d1 * d1 * r5 - 0.5 * s * d2 * r3;
+        (cos_part, sin_part)
+    }
 }
 
 impl Schedule for Tangent {
@@ -190,6 +246,12 @@ impl Schedule for Tangent {
     fn dsigma(&self, t: f64) -> f64 {
         let (s, c, d, dd) = self.parts(t);
         self.gamma * (c * std::f64::consts::FRAC_PI_2 * d - s * dd / 2.0) / (d * d.sqrt())
+    }
+    fn d2alpha(&self, t: f64) -> f64 {
+        std::f64::consts::FRAC_PI_2.powi(2) * self.second(t).0
+    }
+    fn d2sigma(&self, t: f64) -> f64 {
+        self.gamma * std::f64::consts::FRAC_PI_2.powi(2) * self.second(t).1
     }
 }
 
@@ -210,6 +272,12 @@ impl Schedule for RectifiedFlow {
     fn dsigma(&self, _: f64) -> f64 {
         1.0
     }
+    fn d2alpha(&self, _: f64) -> f64 {
+        0.0
+    }
+    fn d2sigma(&self, _: f64) -> f64 {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +294,10 @@ mod tests {
                 let fd_s = (s.sigma(t + h) - s.sigma(t - h)) / (2.0 * h);
                 assert!((s.dalpha(t) - fd_a).abs() < 1e-8, "{gamma} {t}");
                 assert!((s.dsigma(t) - fd_s).abs() < 1e-8, "{gamma} {t}");
+                let fd_a2 = (s.dalpha(t + h) - s.dalpha(t - h)) / (2.0 * h);
+                let fd_s2 = (s.dsigma(t + h) - s.dsigma(t - h)) / (2.0 * h);
+                assert!((s.d2alpha(t) - fd_a2).abs() < 1e-7, "{gamma} {t}");
+                assert!((s.d2sigma(t) - fd_s2).abs() < 1e-7, "{gamma} {t}");
                 // rho = gamma tan(pi t/2)
                 let rho = gamma * (std::f64::consts::FRAC_PI_2 * t).tan();
                 assert!((s.rho(t) / rho - 1.0).abs() < 1e-14);

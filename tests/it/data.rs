@@ -62,3 +62,42 @@ fn the_digits_file_is_not_part_of_the_bundled_library() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("(d = 64)"), "{out}");
 }
+
+/// Issue 11: `schedule --steps 1000` on the digits took more than 600 s. Now it is searched
+/// with the KL's gradient, and its result can be checked against MATH.md 5-6: N^2 KL of
+/// DDIM tends to (1/4) sum J_i^2 of the grid's clock, at least the unrestricted optimum's
+/// coefficient, which the optimal grid's clock should approach.
+#[test]
+fn a_thousand_step_optimal_grid_approaches_the_optimal_schedule() {
+    let (code, out, err) = run(&[
+        "schedule",
+        DSYM,
+        "--source",
+        "digits",
+        "--process",
+        "cosine",
+        "--steps",
+        "1000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let grid: Vec<f64> = v["grid"]
+        .as_array()
+        .expect("grid")
+        .iter()
+        .map(|t| t.as_f64().expect("time"))
+        .collect();
+    assert_eq!(grid.len(), 1001);
+    assert_eq!((grid[0], grid[1000]), (0.0, 1.0));
+    assert!(grid.windows(2).all(|w| w[0] < w[1]));
+    let kl = v["kl_optimal_grid"].as_f64().expect("number");
+    let coefficient = v["optimal_coefficient"].as_f64().expect("number");
+    let n2kl = 1e6 * kl;
+    assert!(
+        (n2kl / coefficient - 1.0).abs() < 0.01,
+        "{n2kl} vs {coefficient}"
+    );
+    assert!(kl < 1e-3 * v["kl_uniform_grid"].as_f64().expect("number"));
+}

@@ -457,6 +457,38 @@ fn bundled(name: &str) -> String {
         .expect("bundled")
 }
 
+#[test]
+fn process_schedules_give_second_derivatives() {
+    use diffsym::analysis::Schedule;
+    // cosine: alpha'' = -(pi/2)^2 cos(pi t/2), sigma'' = -(pi/2)^2 sin(pi t/2), exact ends.
+    let (pool, ps) = processes(&bundled("cosine"));
+    let s = ProcessSchedule::new(&pool, &ps[0]).expect("schedule");
+    let w = std::f64::consts::FRAC_PI_2;
+    for t in [0.0, 0.3, 0.77, 1.0] {
+        let (a2, s2) = (-w * w * (w * t).cos(), -w * w * (w * t).sin());
+        assert!((s.d2alpha(t) - a2).abs() < 1e-14, "{t}: {}", s.d2alpha(t));
+        assert!((s.d2sigma(t) - s2).abs() < 1e-14, "{t}: {}", s.d2sigma(t));
+    }
+    // vp_linear's second derivatives against differences of its first.
+    let (pool, ps) = processes(&bundled("vp_linear"));
+    let s = ProcessSchedule::new(&pool, &ps[0]).expect("schedule");
+    for t in [0.1, 0.5, 0.9] {
+        let h = 1e-5;
+        let fd_a = (s.dalpha(t + h) - s.dalpha(t - h)) / (2.0 * h);
+        let fd_s = (s.dsigma(t + h) - s.dsigma(t - h)) / (2.0 * h);
+        assert!(
+            rel(s.d2alpha(t), fd_a) < 1e-7,
+            "{t}: {} {fd_a}",
+            s.d2alpha(t)
+        );
+        assert!(
+            rel(s.d2sigma(t), fd_s) < 1e-7,
+            "{t}: {} {fd_s}",
+            s.d2sigma(t)
+        );
+    }
+}
+
 /// The process of the report: alpha_bar = exp(-12 t^2), alpha(1)^2 = e^-12.
 const STEEP: &str = "process steep {\n    alpha_bar(t) = exp(-12*t^2);\n}\n";
 
