@@ -110,6 +110,16 @@ fn from_f64_exact(x: f64) -> BigFloat {
     from_integer_scaled(&BigUint::from(m), exp2, sign)
 }
 
+/// `x^y` (`x > 0`) to `p` bits, within 2 units in the last place: astro-float's `pow`
+/// under any rounding mode but `None` runs Ziv's loop, which never ends when the power is
+/// exactly representable (`4^0.5` at 64 bits to nearest, `0.25^1.5` rounded up: found by
+/// the fuzzer as a hang). Under `None` it evaluates `exp(y ln x)` once, at `p + 64` bits
+/// or more (an error far below 2^-(p + 30) relative, as `|y ln x| < 2^32` in the exponent
+/// range), and truncates to `p` bits (less than one unit in the last place).
+pub(crate) fn pow_once(x: &BigFloat, y: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
+    x.pow(y, p, RoundingMode::None, cc)
+}
+
 /// `r` correctly rounded to `p` bits: an integer quotient with more than `p + 2` bits, the
 /// remainder folded into its last bit (a sticky bit), then one rounding.
 pub(crate) fn rational_at(r: &BigRational, p: usize) -> BigFloat {
@@ -227,7 +237,7 @@ impl HpEval<'_> {
                     v
                 } else {
                     let x = rational_at(r, p + GUARD);
-                    b.pow(&x, p, RM, &mut self.hp.consts)
+                    pow_once(&b, &x, p, &mut self.hp.consts)
                 };
                 finite(v)
             }
@@ -235,7 +245,7 @@ impl HpEval<'_> {
                 let x = self.eval(exp)?;
                 match general_pow_case(sign_of(&b), sign_of(&x), || show(&b))? {
                     Some(v) => Ok(from_f64_exact(v)),
-                    None => finite(b.pow(&x, p, RM, &mut self.hp.consts)),
+                    None => finite(pow_once(&b, &x, p, &mut self.hp.consts)),
                 }
             }
         }
@@ -267,7 +277,7 @@ impl HpEval<'_> {
     fn huge_powi(&mut self, b: &BigFloat, n: &BigInt) -> Result<BigFloat, EvalError> {
         let p = self.p();
         let x = rational_at(&BigRational::from_integer(n.clone()), p + GUARD);
-        let mut v = b.abs().pow(&x, p, RM, &mut self.hp.consts);
+        let mut v = pow_once(&b.abs(), &x, p, &mut self.hp.consts);
         if b.is_negative() && n.bit(0) {
             v.inv_sign();
         }
@@ -649,6 +659,32 @@ mod tests {
     use super::*;
     use crate::expr::eval::eval_f64;
     use proptest::prelude::*;
+
+    /// Exactly representable powers, where astro-float's rounded `pow` never returned
+    /// (the fuzzer's hang): 4^(1/2) = 2, (1/4)^(3/2) = 1/8, 16^(1/4) = 2, (2^-1000)^(1/2)
+    /// = 2^-500, each within 2 units in the last place.
+    #[test]
+    fn exact_powers_return() {
+        let mut cc = Consts::new().unwrap();
+        for (x, y, want, p) in [
+            (4.0, 0.5, 2.0, 64),
+            (0.25, 1.5, 0.125, 64),
+            (16.0, 0.25, 2.0, 128),
+            (2f64.powi(-1000), 0.5, 2f64.powi(-500), 64),
+        ] {
+            let v = pow_once(
+                &BigFloat::from_f64(x, p),
+                &BigFloat::from_f64(y, p),
+                p,
+                &mut cc,
+            );
+            let want = BigFloat::from_f64(want, p);
+            let err = v.sub(&want, 2 * p, RM).abs();
+            let mut ulp = BigFloat::from_u8(1, p);
+            ulp.set_exponent(want.exponent().unwrap() - p as i32 + 2);
+            assert!(err.cmp(&ulp).is_some_and(|c| c <= 0), "{x}^{y} = {v:?}");
+        }
+    }
 
     // Published decimal expansions (OEIS A000796, A001113, A002162, A002193).
     const PI: &str =

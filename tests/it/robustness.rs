@@ -284,3 +284,24 @@ fn kl_work_beyond_seconds_is_refused() {
     let w = diffsym::analysis::kl_work(&[999], 786);
     assert_eq!(w, 1000.0 * 1000.0);
 }
+
+/// Found by the fuzzer (issue 11): astro-float's correctly rounded `pow` never returns
+/// when the power is exactly representable, and the certified evaluator asked it for one
+/// (a bound on `sqrt` of a ball touching 0) while checking that this process is a noising
+/// process at t = 1/2: `derive` ran for more than 10 minutes. The log-SNR tends to +inf
+/// as t -> 1/2 from below and to -inf from above, so alpha^2 = sigmoid(log_snr) tends to 1
+/// and to 0: the process is refused there, at once.
+#[test]
+fn an_exact_power_in_a_certified_bound_does_not_hang() {
+    let f = crate::support::scratch_file(
+        "pole_half.dsym",
+        "process p {\n    log_snr(t) = 2/(1 - 2*t);\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("pole_half.dsym:1:9"), "{err}");
+    assert!(
+        err.contains("t = 1/2: the limits as t -> 1/2 from above and below differ"),
+        "{err}"
+    );
+}
