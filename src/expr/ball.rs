@@ -586,6 +586,22 @@ fn powi(b: &Ball, n: &BigInt, p: usize) -> Result<Ball, BallError> {
     }
     let mag = n.magnitude();
     let n_bits = mag.bits() as usize;
+    if mag.to_usize().is_none() {
+        // The ball has one sign, so |b| is monotone on it: where the power of both ends
+        // is out of range by far, on the same side, that of every point between is.
+        let (lo, hi) = ends(b, p);
+        let range = |x: &BigFloat| hp::huge_power_out_of_range(x, n);
+        match (range(&lo), range(&hi)) {
+            (Some(true), Some(true)) => return Err(BallError::Eval(EvalError::Overflow)),
+            (Some(false), Some(false)) => {
+                return Ok(Ball {
+                    mid: BigFloat::new(p),
+                    rad: pow2(-(1 << 30)),
+                });
+            }
+            _ => {}
+        }
+    }
     // (|n| + 1) r <= |m|/4 keeps |x|^(n-1) within a factor 2 of |m|^(n-1) on the ball, so
     // |b^n - m^n| <= 2 |n| r |v| / |m|.
     if !narrow(b, 3 + n_bits as i64) {

@@ -120,6 +120,33 @@ pub(crate) fn pow_once(x: &BigFloat, y: &BigFloat, p: usize, cc: &mut Consts) ->
     x.pow(y, p, RoundingMode::None, cc)
 }
 
+/// Whether `|x|^n`, for `|n| >= 2^64`, is certainly beyond astro-float's exponent range
+/// (2^31 bits: here `|n log2|x|| > 2^39`): `Some(true)` if it overflows, `Some(false)` if
+/// it underflows, `None` if `|x|` is 0, 1 or too close to 1 to tell. From exponents alone:
+/// computing such a power takes a working precision of twice the bits of `n`, tens of
+/// thousands of bits for a literal `t^1e4096`, tens of seconds per process (a fuzzer hang).
+pub(crate) fn huge_power_out_of_range(x: &BigFloat, n: &BigInt) -> Option<bool> {
+    if x.is_zero() {
+        return None;
+    }
+    let e = x.exponent()?;
+    let ax = x.abs();
+    // A lower bound of log2 |log2 |x||: |x| = 0.m 2^e with 0.m in [1/2, 1). For e in
+    // {0, 1}, d = |x| - 1 is in [-1/2, 1) and |log2(1 + d)| >= |d| >= 2^(exponent(d) - 1)
+    // (one more bit of slack for the rounding of d); otherwise |log2 |x|| >= 1.
+    let (lower, above_one) = if e == 0 || e == 1 {
+        let d = ax.sub(&BigFloat::from_u8(1, 64), 64, RM);
+        if d.is_zero() {
+            return None;
+        }
+        (i64::from(d.exponent()?) - 2, d.is_positive())
+    } else {
+        (0, e >= 2)
+    };
+    let n_bits = n.magnitude().bits() as i64;
+    (n_bits - 1 + lower > 39).then_some(above_one == n.is_positive())
+}
+
 /// `r` correctly rounded to `p` bits: an integer quotient with more than `p + 2` bits, the
 /// remainder folded into its last bit (a sticky bit), then one rounding.
 pub(crate) fn rational_at(r: &BigRational, p: usize) -> BigFloat {
@@ -276,6 +303,11 @@ impl HpEval<'_> {
 
     fn huge_powi(&mut self, b: &BigFloat, n: &BigInt) -> Result<BigFloat, EvalError> {
         let p = self.p();
+        match huge_power_out_of_range(b, n) {
+            Some(true) => return Err(EvalError::Overflow),
+            Some(false) => return Ok(BigFloat::new(p)),
+            None => {}
+        }
         let x = rational_at(&BigRational::from_integer(n.clone()), p + GUARD);
         let mut v = pow_once(&b.abs(), &x, p, &mut self.hp.consts);
         if b.is_negative() && n.bit(0) {
@@ -684,6 +716,21 @@ mod tests {
             ulp.set_exponent(want.exponent().unwrap() - p as i32 + 2);
             assert!(err.cmp(&ulp).is_some_and(|c| c <= 0), "{x}^{y} = {v:?}");
         }
+    }
+
+    /// |x|^n with |n| >= 2^64 is out of range by far unless |x| is within about 2^-24 of 1
+    /// (then |n log2 |x|| may be small: no decision).
+    #[test]
+    fn huge_powers_out_of_range() {
+        let n: BigInt = BigInt::from(1) << 64;
+        let at = |x: f64, n: &BigInt| huge_power_out_of_range(&BigFloat::from_f64(x, 64), n);
+        assert_eq!(at(0.5, &n), Some(false));
+        assert_eq!(at(-3.0, &n), Some(true));
+        assert_eq!(at(0.5, &-n.clone()), Some(true));
+        assert_eq!(at(1.0 + 2f64.powi(-20), &n), Some(true));
+        assert_eq!(at(1.0 - 2f64.powi(-40), &n), None);
+        assert_eq!(at(1.0, &n), None);
+        assert_eq!(at(0.0, &n), None);
     }
 
     // Published decimal expansions (OEIS A000796, A001113, A002162, A002193).
