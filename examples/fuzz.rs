@@ -122,6 +122,10 @@ fn the_case(args: &Args) -> (fuzz::Case, u64) {
 fn one(args: &Args) {
     let (case, i) = the_case(args);
     println!("--- case {i} (seed {})\n{}", args.config.seed, case.text);
+    let overrides = fuzz::overrides_of(&case, i, &args.config);
+    if !overrides.is_empty() {
+        println!("--- checked with --param {}", overrides.join(" --param "));
+    }
     for (name, contents) in &case.data {
         println!("--- data file {name}\n{contents}");
     }
@@ -353,7 +357,7 @@ fn record(args: &Args, totals: &mut Totals, index: u64, v: &Violation) {
         return;
     }
     let case = fuzz::generate(args.config.seed, index);
-    let path = save(&args.out, args.config.seed, index, v, &case);
+    let path = save(&args.out, &args.config, index, v, &case);
     let shown: String = v.detail.chars().take(300).collect();
     println!(
         "FAILURE case {index} [{}] {shown}\n  saved {}; minimize with: cargo run --release --example fuzz -- --minimize --seed {} --case {index}",
@@ -364,16 +368,27 @@ fn record(args: &Args, totals: &mut Totals, index: u64, v: &Violation) {
     let _ = std::io::stdout().flush();
 }
 
-fn save(dir: &Path, seed: u64, index: u64, v: &Violation, case: &fuzz::Case) -> PathBuf {
+fn save(dir: &Path, config: &Config, index: u64, v: &Violation, case: &fuzz::Case) -> PathBuf {
+    let seed = config.seed;
     let _ = std::fs::create_dir_all(dir);
     let stem = dir.join(format!("{}-seed{seed}-case{index}", v.kind));
     let _ = std::fs::write(stem.with_extension("dsym"), &case.text);
     for (name, contents) in &case.data {
         let _ = std::fs::write(dir.join(format!("case{index}-{name}")), contents);
     }
+    let overrides = fuzz::overrides_of(case, index, config);
     let _ = std::fs::write(
         stem.with_extension("txt"),
-        format!("seed {seed} case {index}\n{}: {}\n", v.kind, v.detail),
+        format!(
+            "seed {seed} case {index}\nchecked with overrides: {}\n{}: {}\n",
+            if overrides.is_empty() {
+                "none".to_owned()
+            } else {
+                overrides.join(" ")
+            },
+            v.kind,
+            v.detail
+        ),
     );
     stem.with_extension("dsym")
 }

@@ -71,7 +71,10 @@ pub(super) fn check(
         located(text, &ds, "source")?;
     }
     let mut pool = Pool::new();
-    let overrides = overrides(&mut pool, &ast, rng);
+    let overrides: Vec<_> = overrides(&mut pool, &ast, rng)
+        .into_iter()
+        .map(|(k, _, v)| (k, v))
+        .collect();
     let processes = match process::lower_file(&mut pool, &ast, text, &overrides) {
         Ok(ps) => ps,
         Err(es) => {
@@ -141,13 +144,25 @@ fn located(text: &str, diags: &[Diag], stage: &str) -> Result<(), Violation> {
     Ok(())
 }
 
+/// The `--param` overrides the check of a case applies (as `K=V`), replaying its first
+/// random choices: for reports, where a hang leaves nothing else to read.
+pub(super) fn overrides_of(case: &Case, rng: &mut Rng) -> Vec<String> {
+    let Ok(ast) = syntax::parse_file(&case.text) else {
+        return Vec::new();
+    };
+    overrides(&mut Pool::new(), &ast, rng)
+        .into_iter()
+        .map(|(k, v, _)| format!("{k}={v}"))
+        .collect()
+}
+
 /// Sometimes a `--param` override of one of the file's parameters, checked as the command
-/// line checks it (exact, and finite in f64).
+/// line checks it (exact, and finite in f64): (name, value as written, value).
 fn overrides(
     pool: &mut Pool,
     ast: &ast::File,
     rng: &mut Rng,
-) -> Vec<(String, num_rational::BigRational)> {
+) -> Vec<(String, &'static str, num_rational::BigRational)> {
     if !rng.chance(1, 8) {
         return Vec::new();
     }
@@ -170,7 +185,7 @@ fn overrides(
     let name = *rng.pick(&names);
     let value = *rng.pick(&["10", "0", "-1", "1e300", "1/3", "1e-300", "0.5", "2^-20"]);
     match process::parse_param_override(pool, value) {
-        Ok(r) if r.to_f64().is_some_and(f64::is_finite) => vec![(name.to_owned(), r)],
+        Ok(r) if r.to_f64().is_some_and(f64::is_finite) => vec![(name.to_owned(), value, r)],
         _ => Vec::new(),
     }
 }

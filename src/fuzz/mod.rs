@@ -139,6 +139,15 @@ pub fn check(case: &Case, index: u64, config: &Config) -> Result<Stats, Violatio
     Ok(stats)
 }
 
+/// The `--param K=V` overrides the check of `case`, as case `index`, applies (none for
+/// most cases): what a report of the case needs besides its program.
+pub fn overrides_of(case: &Case, index: u64, config: &Config) -> Vec<String> {
+    let mut rng = Rng::for_case(config.seed ^ CHECK_STREAM, index);
+    // The same draws as `check`, in the same order.
+    let _ = rng.chance(1, config.check_one_in);
+    contract::overrides_of(case, &mut rng)
+}
+
 /// Generates and checks case `index` on a thread of its own, under `catch_unwind` and the
 /// time limit. A thread over the limit is left running (it cannot be stopped); the caller
 /// decides whether to go on.
