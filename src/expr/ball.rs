@@ -322,6 +322,24 @@ impl BallEval<'_> {
                 rad: top,
             });
         }
+        if !af.is_finite() {
+            // |a| beyond f64: 1 exactly, out of range by far, or not decided here (the
+            // bounds below need |a| as a number). The ball has one sign, as in `powi`.
+            let one = BigFloat::from_u8(1, p);
+            if is_zero(&b.rad) && b.mid.cmp(&one) == Some(0) {
+                return Ok(point(one));
+            }
+            let (lo, hi) = ends(b, p);
+            let range = |x: &BigFloat| hp::huge_power_out_of_range(x, a);
+            return match (range(&lo), range(&hi)) {
+                (Some(true), Some(true)) => Err(BallError::Eval(EvalError::Overflow)),
+                (Some(false), Some(false)) => Ok(Ball {
+                    mid: BigFloat::new(p),
+                    rad: pow2(-(1 << 30)),
+                }),
+                _ => Err(BallError::Uncertain),
+            };
+        }
         // (|a| + 1) r <= m/4 keeps (1 +- r/m)^(a-1) below 2 on the ball, so
         // |b^a - m^a| <= r |a| 2 m^(a-1) = 2 |a| r |v| / m.
         let k = 3 + af.log2().max(0.0).ceil() as i64;
@@ -590,7 +608,8 @@ fn powi(b: &Ball, n: &BigInt, p: usize) -> Result<Ball, BallError> {
         // The ball has one sign, so |b| is monotone on it: where the power of both ends
         // is out of range by far, on the same side, that of every point between is.
         let (lo, hi) = ends(b, p);
-        let range = |x: &BigFloat| hp::huge_power_out_of_range(x, n);
+        let n = BigRational::from_integer(n.clone());
+        let range = |x: &BigFloat| hp::huge_power_out_of_range(x, &n);
         match (range(&lo), range(&hi)) {
             (Some(true), Some(true)) => return Err(BallError::Eval(EvalError::Overflow)),
             (Some(false), Some(false)) => {
@@ -671,6 +690,12 @@ pub fn certify<R: PartialEq>(
     loop {
         let last = precision >= max_bits;
         match eval_ball(pool, e, env, precision, &mut consts) {
+            // A bound that is NaN certifies nothing (a defect upstream, never a value).
+            Ok(b) if b.mid.is_nan() || b.rad.is_nan() => {
+                if last {
+                    return Err(Uncertified::Singular);
+                }
+            }
             Ok(b) => {
                 let (lo, hi) = ends(&b, precision);
                 let (a, z) = (round(&lo), round(&hi));

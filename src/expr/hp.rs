@@ -120,12 +120,13 @@ pub(crate) fn pow_once(x: &BigFloat, y: &BigFloat, p: usize, cc: &mut Consts) ->
     x.pow(y, p, RoundingMode::None, cc)
 }
 
-/// Whether `|x|^n`, for `|n| >= 2^64`, is certainly beyond astro-float's exponent range
-/// (2^31 bits: here `|n log2|x|| > 2^39`): `Some(true)` if it overflows, `Some(false)` if
-/// it underflows, `None` if `|x|` is 0, 1 or too close to 1 to tell. From exponents alone:
-/// computing such a power takes a working precision of twice the bits of `n`, tens of
-/// thousands of bits for a literal `t^1e4096`, tens of seconds per process (a fuzzer hang).
-pub(crate) fn huge_power_out_of_range(x: &BigFloat, n: &BigInt) -> Option<bool> {
+/// Whether `|x|^n`, for a huge exponent `n` (2^64 or more), is certainly beyond
+/// astro-float's exponent range (2^31 bits: here `|n log2|x|| > 2^39`): `Some(true)` if
+/// it overflows, `Some(false)` if it underflows, `None` if `|x|` is 0, 1 or too close to 1
+/// to tell. From exponents alone: computing such a power takes a working precision of
+/// twice the bits of `n`, tens of thousands of bits for a literal `t^1e4096`, tens of
+/// seconds per process, and `n` may not even fit an f64 (a fuzzer hang, and a NaN).
+pub(crate) fn huge_power_out_of_range(x: &BigFloat, n: &BigRational) -> Option<bool> {
     if x.is_zero() {
         return None;
     }
@@ -143,8 +144,9 @@ pub(crate) fn huge_power_out_of_range(x: &BigFloat, n: &BigInt) -> Option<bool> 
     } else {
         (0, e >= 2)
     };
-    let n_bits = n.magnitude().bits() as i64;
-    (n_bits - 1 + lower > 39).then_some(above_one == n.is_positive())
+    // |n| = p/q >= 2^(bits(p) - 1) / 2^bits(q).
+    let n_log2 = n.numer().bits() as i64 - 1 - n.denom().bits() as i64;
+    (n_log2 + lower > 39).then_some(above_one == n.is_positive())
 }
 
 /// `r` correctly rounded to `p` bits: an integer quotient with more than `p + 2` bits, the
@@ -303,7 +305,7 @@ impl HpEval<'_> {
 
     fn huge_powi(&mut self, b: &BigFloat, n: &BigInt) -> Result<BigFloat, EvalError> {
         let p = self.p();
-        match huge_power_out_of_range(b, n) {
+        match huge_power_out_of_range(b, &BigRational::from_integer(n.clone())) {
             Some(true) => return Err(EvalError::Overflow),
             Some(false) => return Ok(BigFloat::new(p)),
             None => {}
@@ -722,11 +724,14 @@ mod tests {
     /// (then |n log2 |x|| may be small: no decision).
     #[test]
     fn huge_powers_out_of_range() {
-        let n: BigInt = BigInt::from(1) << 64;
-        let at = |x: f64, n: &BigInt| huge_power_out_of_range(&BigFloat::from_f64(x, 64), n);
+        let n = BigRational::from_integer(BigInt::from(1) << 64);
+        let at = |x: f64, n: &BigRational| huge_power_out_of_range(&BigFloat::from_f64(x, 64), n);
         assert_eq!(at(0.5, &n), Some(false));
         assert_eq!(at(-3.0, &n), Some(true));
         assert_eq!(at(0.5, &-n.clone()), Some(true));
+        // 2^1100/3: not an integer, beyond f64.
+        let m = BigRational::new(BigInt::from(1) << 1100, 3.into());
+        assert_eq!(at(0.5, &m), Some(false));
         assert_eq!(at(1.0 + 2f64.powi(-20), &n), Some(true));
         assert_eq!(at(1.0 - 2f64.powi(-40), &n), None);
         assert_eq!(at(1.0, &n), None);

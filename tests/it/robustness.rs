@@ -327,3 +327,25 @@ fn a_power_with_a_huge_literal_exponent_is_decided_at_once() {
     assert_eq!(eval("1/2"), "1.0000000000000000");
     assert_eq!(eval("0.999999"), "1.0000000000000000");
 }
+
+/// Found by the fuzzer (issue 11): gaussian_alpha_bar with `t^1e4096` for `t^2` has
+/// g(t) = sqrt(12*10^4096*t^(10^4096 - 1)), a power t^((10^4096 - 1)/2) whose exponent is
+/// beyond f64; the certified evaluator bounded it with an infinite slope and got a NaN
+/// radius, which certified as NaN: `eval g --t 280/758` printed `NaN` (and in a debug build
+/// an integer overflow panicked). At t = 280/758 the power underflows every range
+/// (log2 of it is below -10^4095), so g = 0; at t = 1 it is 1.
+#[test]
+fn a_power_beyond_f64_is_never_nan() {
+    let f = crate::support::scratch_file(
+        "nan_power.dsym",
+        "process p {\n    alpha_bar(t) = exp(-12*t^1e4096);\n    h(t) = sqrt(t^1e4096/t);\n}\n",
+    );
+    let eval = |name: &str, t: &str| {
+        let (code, out, err) = crate::support::run(&["eval", &f, name, "--t", t]);
+        assert_eq!(code, 0, "{name} at t = {t}: {err}");
+        out.trim().to_owned()
+    };
+    assert_eq!(eval("g", "280/758"), "0");
+    assert_eq!(eval("h", "1/3"), "0");
+    assert_eq!(eval("h", "1"), "1.0000000000000000");
+}
