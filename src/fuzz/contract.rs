@@ -8,17 +8,20 @@
 //!   back; a derived quantity's text reads back to the same expression;
 //! - `eval` of random names at random times (both ends, tiny distances from them, exact
 //!   rationals) prints a finite number or refuses with a diagnostic, never NaN or inf;
+//!   where the formula is rational in t, the number is within an ulp of the exact value;
 //! - sometimes, the checks of `diffsym check` run (asserts, `g2 >= 0`, Fokker-Planck).
 //!
 //! Panics and time are the runner's business ([`super::run_case`]).
 
-use num_traits::ToPrimitive;
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{Signed, ToPrimitive, Zero};
 
 use super::rng::Rng;
 use super::{Case, Plan, Stats, Violation};
 use crate::cli::{FieldInputs, eval_text};
 use crate::diag::{self, Diag, Source};
-use crate::expr::{Pool, print};
+use crate::expr::{ExprId, Node, Pool, Symbol, print};
 use crate::process::{self, Process, checks, fields};
 use crate::syntax::{self, ast};
 
@@ -364,6 +367,20 @@ fn eval_one(
     match eval_text(pool, p, &name, &t, digits, &inputs) {
         Ok(text) => {
             stats.evals_ok += 1;
+            if digits.is_none()
+                && let Some(exact) = exact_value_of(pool, p, &name, &t)
+                && let Ok(x) = text.parse::<f64>()
+                && !within_an_ulp(x, &exact)
+            {
+                return Err(violation(
+                    "wrong-value",
+                    format!(
+                        "`{}` printed `{text}`; exact rational arithmetic gives {}",
+                        what(),
+                        clip(&show_rational(&exact))
+                    ),
+                ));
+            }
             let lower = text.to_ascii_lowercase();
             let finite = match digits {
                 None => text.parse::<f64>().is_ok_and(f64::is_finite),
@@ -400,4 +417,104 @@ fn eval_one(
             Ok(())
         }
     }
+}
+
+/// The exact value at the time `t` (as typed) of the name `eval` evaluates, when it is a
+/// function of t alone built from rationals, `t`, sums, products and small integer
+/// powers: the oracle for what `eval` prints, independent of the ball arithmetic and of
+/// the limits. `None` otherwise, or where the formula divides by zero.
+fn exact_value_of(pool: &mut Pool, p: &Process, name: &str, t: &str) -> Option<BigRational> {
+    let (arg, body) = match p.def(name) {
+        Some(d) if d.args.len() == 1 => (d.args[0], d.body),
+        Some(_) => return None,
+        None => (process::time_symbol(pool), p.quantity(name)?),
+    };
+    let at = process::parse_param_override(pool, t).ok()?;
+    let mut memo = crate::expr::fxhash::HashMap::default();
+    exact(pool, body, arg, &at, &mut memo)
+}
+
+/// Bits an exact intermediate value may have: keeps the oracle cheap.
+const EXACT_BITS: u64 = 200_000;
+
+fn exact(
+    pool: &Pool,
+    e: ExprId,
+    t: Symbol,
+    at: &BigRational,
+    memo: &mut crate::expr::fxhash::HashMap<ExprId, Option<BigRational>>,
+) -> Option<BigRational> {
+    if let Some(v) = memo.get(&e) {
+        return v.clone();
+    }
+    let v = match pool.node(e) {
+        Node::Rational(r) => Some(r.clone()),
+        Node::Sym(s) if *s == t => Some(at.clone()),
+        Node::Sym(_) | Node::Const(_) | Node::Call(..) => None,
+        Node::Add(xs) => {
+            let mut acc = BigRational::zero();
+            for &x in xs.iter() {
+                acc += exact(pool, x, t, at, memo)?;
+            }
+            Some(acc)
+        }
+        Node::Mul(xs) => {
+            let mut acc = BigRational::from_integer(1.into());
+            for &x in xs.iter() {
+                acc *= exact(pool, x, t, at, memo)?;
+            }
+            Some(acc)
+        }
+        Node::Pow(b, n) => {
+            let n = pool.as_rational(*n)?;
+            let n = n.is_integer().then(|| n.to_integer().to_i32())??;
+            let b = exact(pool, *b, t, at, memo)?;
+            let bits = b.numer().bits() + b.denom().bits();
+            if bits.saturating_mul(u64::from(n.unsigned_abs())) > EXACT_BITS
+                || (n < 0 && b.is_zero())
+            {
+                return None;
+            }
+            Some(num_traits::pow::Pow::pow(&b, n))
+        }
+    };
+    let v = v.filter(|r| r.numer().bits() + r.denom().bits() <= EXACT_BITS);
+    memo.insert(e, v.clone());
+    v
+}
+
+/// Whether the f64 `x` is within one unit in its last place of `v` (correct rounding is
+/// within half of one); 0 stands for anything below the smallest subnormal.
+fn within_an_ulp(x: f64, v: &BigRational) -> bool {
+    let Some(xr) = BigRational::from_float(x) else {
+        return false;
+    };
+    let ulp = if x == 0.0 {
+        f64::from_bits(1)
+    } else {
+        f64::from_bits(x.abs().to_bits() + 1) - x.abs()
+    };
+    let ulp = if ulp.is_finite() { ulp } else { f64::MAX };
+    let Some(ulp) = BigRational::from_float(ulp) else {
+        return false;
+    };
+    (xr - v).abs() <= ulp
+}
+
+/// A rational for a report: `p/q` in full if short, else its magnitude in decimal.
+fn show_rational(r: &BigRational) -> String {
+    let s = r.to_string();
+    if s.len() <= 60 {
+        return s;
+    }
+    let digits = |x: &BigInt| x.to_string().trim_start_matches('-').len() as i64;
+    format!(
+        "a {} of about 10^{}",
+        if r.is_negative() {
+            "negative value"
+        } else {
+            "value"
+        },
+        digits(r.numer()) - digits(r.denom())
+    )
 }

@@ -36,7 +36,7 @@ pub struct Case {
 }
 
 /// A broken contract: its kind (`panic`, `hang`, `diagnostic`, `non-finite`,
-/// `round-trip`) and what happened.
+/// `wrong-value`, `round-trip`) and what happened.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Violation {
     pub kind: &'static str,
