@@ -263,31 +263,31 @@ enum OutFormat {
 /// Inputs of fields and sampler steps. The model-output flag given picks the
 /// parameterisation: `diffsym eval F pf_velocity --t 0.5 --x 0.3 --score 0.64`.
 #[derive(clap::Args, Debug, Default)]
-struct FieldInputs {
+pub(crate) struct FieldInputs {
     /// The state x
     #[arg(long, allow_hyphen_values = true)]
-    x: Option<String>,
+    pub(crate) x: Option<String>,
     /// The data point x0 (cond_score, cond_velocity), or an x0-prediction
     #[arg(long, allow_hyphen_values = true)]
-    x0: Option<String>,
+    pub(crate) x0: Option<String>,
     /// A score model's output
     #[arg(long, allow_hyphen_values = true)]
-    score: Option<String>,
+    pub(crate) score: Option<String>,
     /// An eps-prediction
     #[arg(long, allow_hyphen_values = true)]
-    eps: Option<String>,
+    pub(crate) eps: Option<String>,
     /// A flow-matching velocity
     #[arg(long, allow_hyphen_values = true)]
-    u: Option<String>,
+    pub(crate) u: Option<String>,
     /// A v-prediction (variance-preserving processes)
     #[arg(long, allow_hyphen_values = true)]
-    v: Option<String>,
+    pub(crate) v: Option<String>,
     /// The standard normal draw of euler_maruyama_step
     #[arg(long, allow_hyphen_values = true)]
-    z: Option<String>,
+    pub(crate) z: Option<String>,
     /// The time the sampler steps to
     #[arg(long = "t-next", allow_hyphen_values = true)]
-    t_next: Option<String>,
+    pub(crate) t_next: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -841,7 +841,24 @@ fn eval_cmd(
         process::Stage::Fields,
     )?;
     let (_, p) = pick(&loaded, process)?.clone();
-    let pool = &mut loaded.pool;
+    let text = eval_text(&mut loaded.pool, &p, quantity, t, digits, inputs)?;
+    Ok(Outcome {
+        stdout: format!("{text}\n"),
+        code: 0,
+    })
+}
+
+/// What `eval` prints (without the newline) for `quantity` of the lowered process `p` at
+/// the time `t` as typed: the whole command after loading. The fuzzer (`crate::fuzz`)
+/// calls it on the processes it lowers, so it checks exactly what the command prints.
+pub(crate) fn eval_text(
+    pool: &mut Pool,
+    p: &Process,
+    quantity: &str,
+    t: &str,
+    digits: Option<u32>,
+    inputs: &FieldInputs,
+) -> Result<String, Vec<Diag>> {
     let t_value = process::parse_param_override(pool, t).map_err(|m| {
         vec![Diag::new(
             "diffsym::cli::t",
@@ -881,7 +898,7 @@ fn eval_cmd(
             }
             (body, vec![(args[0], t_value.clone())], vec![args[0]])
         }
-        None => field_expr(pool, &p, quantity, &t_value, inputs)?,
+        None => field_expr(pool, p, quantity, &t_value, inputs)?,
     };
     let what = |m: String| {
         vec![Diag::new(
@@ -949,10 +966,7 @@ fn eval_cmd(
             }
         }
     };
-    Ok(Outcome {
-        stdout: format!("{text}\n"),
-        code: 0,
-    })
+    Ok(text)
 }
 
 impl FieldInputs {

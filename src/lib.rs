@@ -10,6 +10,7 @@ pub mod cli;
 pub mod codegen;
 pub mod diag;
 pub mod expr;
+pub mod fuzz;
 mod par;
 pub mod plot;
 pub mod process;

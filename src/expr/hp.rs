@@ -110,6 +110,45 @@ fn from_f64_exact(x: f64) -> BigFloat {
     from_integer_scaled(&BigUint::from(m), exp2, sign)
 }
 
+/// `x^y` (`x > 0`) to `p` bits, within 2 units in the last place: astro-float's `pow`
+/// under any rounding mode but `None` runs Ziv's loop, which never ends when the power is
+/// exactly representable (`4^0.5` at 64 bits to nearest, `0.25^1.5` rounded up: found by
+/// the fuzzer as a hang). Under `None` it evaluates `exp(y ln x)` once, at `p + 64` bits
+/// or more (an error far below 2^-(p + 30) relative, as `|y ln x| < 2^32` in the exponent
+/// range), and truncates to `p` bits (less than one unit in the last place).
+pub(crate) fn pow_once(x: &BigFloat, y: &BigFloat, p: usize, cc: &mut Consts) -> BigFloat {
+    x.pow(y, p, RoundingMode::None, cc)
+}
+
+/// Whether `|x|^n`, for a huge exponent `n` (2^64 or more), is certainly beyond
+/// astro-float's exponent range (2^31 bits: here `|n log2|x|| > 2^39`): `Some(true)` if
+/// it overflows, `Some(false)` if it underflows, `None` if `|x|` is 0, 1 or too close to 1
+/// to tell. From exponents alone: computing such a power takes a working precision of
+/// twice the bits of `n`, tens of thousands of bits for a literal `t^1e4096`, tens of
+/// seconds per process, and `n` may not even fit an f64 (a fuzzer hang, and a NaN).
+pub(crate) fn huge_power_out_of_range(x: &BigFloat, n: &BigRational) -> Option<bool> {
+    if x.is_zero() {
+        return None;
+    }
+    let e = x.exponent()?;
+    let ax = x.abs();
+    // A lower bound of log2 |log2 |x||: |x| = 0.m 2^e with 0.m in [1/2, 1). For e in
+    // {0, 1}, d = |x| - 1 is in [-1/2, 1) and |log2(1 + d)| >= |d| >= 2^(exponent(d) - 1)
+    // (one more bit of slack for the rounding of d); otherwise |log2 |x|| >= 1.
+    let (lower, above_one) = if e == 0 || e == 1 {
+        let d = ax.sub(&BigFloat::from_u8(1, 64), 64, RM);
+        if d.is_zero() {
+            return None;
+        }
+        (i64::from(d.exponent()?) - 2, d.is_positive())
+    } else {
+        (0, e >= 2)
+    };
+    // |n| = p/q >= 2^(bits(p) - 1) / 2^bits(q).
+    let n_log2 = n.numer().bits() as i64 - 1 - n.denom().bits() as i64;
+    (n_log2 + lower > 39).then_some(above_one == n.is_positive())
+}
+
 /// `r` correctly rounded to `p` bits: an integer quotient with more than `p + 2` bits, the
 /// remainder folded into its last bit (a sticky bit), then one rounding.
 pub(crate) fn rational_at(r: &BigRational, p: usize) -> BigFloat {
@@ -227,7 +266,7 @@ impl HpEval<'_> {
                     v
                 } else {
                     let x = rational_at(r, p + GUARD);
-                    b.pow(&x, p, RM, &mut self.hp.consts)
+                    pow_once(&b, &x, p, &mut self.hp.consts)
                 };
                 finite(v)
             }
@@ -235,7 +274,7 @@ impl HpEval<'_> {
                 let x = self.eval(exp)?;
                 match general_pow_case(sign_of(&b), sign_of(&x), || show(&b))? {
                     Some(v) => Ok(from_f64_exact(v)),
-                    None => finite(b.pow(&x, p, RM, &mut self.hp.consts)),
+                    None => finite(pow_once(&b, &x, p, &mut self.hp.consts)),
                 }
             }
         }
@@ -266,8 +305,13 @@ impl HpEval<'_> {
 
     fn huge_powi(&mut self, b: &BigFloat, n: &BigInt) -> Result<BigFloat, EvalError> {
         let p = self.p();
+        match huge_power_out_of_range(b, &BigRational::from_integer(n.clone())) {
+            Some(true) => return Err(EvalError::Overflow),
+            Some(false) => return Ok(BigFloat::new(p)),
+            None => {}
+        }
         let x = rational_at(&BigRational::from_integer(n.clone()), p + GUARD);
-        let mut v = b.abs().pow(&x, p, RM, &mut self.hp.consts);
+        let mut v = pow_once(&b.abs(), &x, p, &mut self.hp.consts);
         if b.is_negative() && n.bit(0) {
             v.inv_sign();
         }
@@ -649,6 +693,50 @@ mod tests {
     use super::*;
     use crate::expr::eval::eval_f64;
     use proptest::prelude::*;
+
+    /// Exactly representable powers, where astro-float's rounded `pow` never returned
+    /// (the fuzzer's hang): 4^(1/2) = 2, (1/4)^(3/2) = 1/8, 16^(1/4) = 2, (2^-1000)^(1/2)
+    /// = 2^-500, each within 2 units in the last place.
+    #[test]
+    fn exact_powers_return() {
+        let mut cc = Consts::new().unwrap();
+        for (x, y, want, p) in [
+            (4.0, 0.5, 2.0, 64),
+            (0.25, 1.5, 0.125, 64),
+            (16.0, 0.25, 2.0, 128),
+            (2f64.powi(-1000), 0.5, 2f64.powi(-500), 64),
+        ] {
+            let v = pow_once(
+                &BigFloat::from_f64(x, p),
+                &BigFloat::from_f64(y, p),
+                p,
+                &mut cc,
+            );
+            let want = BigFloat::from_f64(want, p);
+            let err = v.sub(&want, 2 * p, RM).abs();
+            let mut ulp = BigFloat::from_u8(1, p);
+            ulp.set_exponent(want.exponent().unwrap() - p as i32 + 2);
+            assert!(err.cmp(&ulp).is_some_and(|c| c <= 0), "{x}^{y} = {v:?}");
+        }
+    }
+
+    /// |x|^n with |n| >= 2^64 is out of range by far unless |x| is within about 2^-24 of 1
+    /// (then |n log2 |x|| may be small: no decision).
+    #[test]
+    fn huge_powers_out_of_range() {
+        let n = BigRational::from_integer(BigInt::from(1) << 64);
+        let at = |x: f64, n: &BigRational| huge_power_out_of_range(&BigFloat::from_f64(x, 64), n);
+        assert_eq!(at(0.5, &n), Some(false));
+        assert_eq!(at(-3.0, &n), Some(true));
+        assert_eq!(at(0.5, &-n.clone()), Some(true));
+        // 2^1100/3: not an integer, beyond f64.
+        let m = BigRational::new(BigInt::from(1) << 1100, 3.into());
+        assert_eq!(at(0.5, &m), Some(false));
+        assert_eq!(at(1.0 + 2f64.powi(-20), &n), Some(true));
+        assert_eq!(at(1.0 - 2f64.powi(-40), &n), None);
+        assert_eq!(at(1.0, &n), None);
+        assert_eq!(at(0.0, &n), None);
+    }
 
     // Published decimal expansions (OEIS A000796, A001113, A002162, A002193).
     const PI: &str =

@@ -9,6 +9,7 @@ mod diagnostics;
 mod endpoints;
 mod eval_library;
 mod fields;
+mod fuzz;
 mod kl;
 mod kl_cli;
 mod kl_reference;

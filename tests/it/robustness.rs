@@ -372,3 +372,68 @@ fn self_composed_polynomials_are_checked_within_the_work_bound() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains("FAILED"), "{out}");
 }
+
+/// Found by the fuzzer (issue 11): astro-float's correctly rounded `pow` never returns
+/// when the power is exactly representable, and the certified evaluator asked it for one
+/// (a bound on `sqrt` of a ball touching 0) while checking that this process is a noising
+/// process at t = 1/2: `derive` ran for more than 10 minutes. The log-SNR tends to +inf
+/// as t -> 1/2 from below and to -inf from above, so alpha^2 = sigmoid(log_snr) tends to 1
+/// and to 0: the process is refused there, at once.
+#[test]
+fn an_exact_power_in_a_certified_bound_does_not_hang() {
+    let f = crate::support::scratch_file(
+        "pole_half.dsym",
+        "process p {\n    log_snr(t) = 2/(1 - 2*t);\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("pole_half.dsym:1:9"), "{err}");
+    assert!(
+        err.contains("t = 1/2: the limits as t -> 1/2 from above and below differ"),
+        "{err}"
+    );
+}
+
+/// Found by the fuzzer (issue 11): an integer power with a 4097-digit exponent was
+/// evaluated at a working precision of twice its bits (27,000), at every certified point:
+/// 24 s for `derive` of `sigma(t) = t^1e4096 + t`, 47 s with `exp(-t^1e4096)`. Out of
+/// range by far, such powers are now decided from exponents. alpha^2 = exp(-t^N), N =
+/// 10^4096: at t = 1, alpha = exp(-1/2) = 0.60653065971263342 (to 17 digits); at t = 1/2
+/// or 0.999999, t^N underflows every range (log2 of it is below -10^4090), so alpha = 1.
+#[test]
+fn a_power_with_a_huge_literal_exponent_is_decided_at_once() {
+    let f = crate::support::scratch_file(
+        "huge_exponent.dsym",
+        "process p {\n    alpha_bar(t) = exp(-t^1e4096);\n}\n",
+    );
+    let eval = |t: &str| {
+        let (code, out, err) = crate::support::run(&["eval", &f, "alpha", "--t", t]);
+        assert_eq!(code, 0, "t = {t}: {err}");
+        out.trim().to_owned()
+    };
+    assert_eq!(eval("1"), "0.60653065971263342");
+    assert_eq!(eval("1/2"), "1.0000000000000000");
+    assert_eq!(eval("0.999999"), "1.0000000000000000");
+}
+
+/// Found by the fuzzer (issue 11): gaussian_alpha_bar with `t^1e4096` for `t^2` has
+/// g(t) = sqrt(12*10^4096*t^(10^4096 - 1)), a power t^((10^4096 - 1)/2) whose exponent is
+/// beyond f64; the certified evaluator bounded it with an infinite slope and got a NaN
+/// radius, which certified as NaN: `eval g --t 280/758` printed `NaN` (and in a debug build
+/// an integer overflow panicked). At t = 280/758 the power underflows every range
+/// (log2 of it is below -10^4095), so g = 0; at t = 1 it is 1.
+#[test]
+fn a_power_beyond_f64_is_never_nan() {
+    let f = crate::support::scratch_file(
+        "nan_power.dsym",
+        "process p {\n    alpha_bar(t) = exp(-12*t^1e4096);\n    h(t) = sqrt(t^1e4096/t);\n}\n",
+    );
+    let eval = |name: &str, t: &str| {
+        let (code, out, err) = crate::support::run(&["eval", &f, name, "--t", t]);
+        assert_eq!(code, 0, "{name} at t = {t}: {err}");
+        out.trim().to_owned()
+    };
+    assert_eq!(eval("g", "280/758"), "0");
+    assert_eq!(eval("h", "1/3"), "0");
+    assert_eq!(eval("h", "1"), "1.0000000000000000");
+}

@@ -1,0 +1,520 @@
+//! The contract one fuzz case is checked against, through the library entry points the
+//! command line uses (`syntax::parse_file`, `process::lower_file`,
+//! `analysis::lower_sources`, the `eval` command's core `cli::eval_text`):
+//!
+//! - every error is a renderable [`Diag`] that points into the file (a label whose span
+//!   lies in the text, a `file:line:col` location in the rendering), with a message;
+//! - a file that loads prints (text and LaTeX) every formula, and the text of each parses
+//!   back; a derived quantity's text reads back to the same expression;
+//! - `eval` of random names at random times (both ends, tiny distances from them, exact
+//!   rationals) prints a finite number or refuses with a diagnostic, never NaN or inf;
+//!   where the formula is rational in t, the number is within an ulp of the exact value;
+//! - sometimes, the checks of `diffsym check` run (asserts, `g2 >= 0`, Fokker-Planck).
+//!
+//! Panics and time are the runner's business ([`super::run_case`]).
+
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{Signed, ToPrimitive, Zero};
+
+use super::rng::Rng;
+use super::{Case, Plan, Stats, Violation};
+use crate::cli::{FieldInputs, eval_text};
+use crate::diag::{self, Diag, Source};
+use crate::expr::{ExprId, Node, Pool, Symbol, print};
+use crate::process::{self, Process, checks, fields};
+use crate::syntax::{self, ast};
+
+/// The file name diagnostics of a case carry.
+pub const FILE_NAME: &str = "fuzz.dsym";
+
+/// `text` cut to about 200 characters, for reports.
+fn clip(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= 240 {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(200).collect();
+    format!("{head}... ({n} characters)")
+}
+
+fn violation(kind: &'static str, detail: impl Into<String>) -> Violation {
+    Violation {
+        kind,
+        detail: detail.into(),
+    }
+}
+
+/// Runs the whole contract on one case.
+pub(super) fn check(
+    case: &Case,
+    rng: &mut Rng,
+    plan: &Plan,
+    stats: &mut Stats,
+) -> Result<(), Violation> {
+    let src = Source::new(FILE_NAME, case.text.as_str());
+    let text = &case.text;
+    let ast = match syntax::parse_file(text) {
+        Ok(ast) => ast,
+        Err(es) => {
+            let ds: Vec<Diag> = es.into_iter().map(|e| e.into_diag(&src)).collect();
+            return located(text, &ds, "parse");
+        }
+    };
+    stats.parsed = true;
+    let mut loader = |path: &str| {
+        case.data
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| "no such file".to_owned())
+    };
+    if let Err(es) = crate::analysis::lower_sources(&ast, &mut loader) {
+        let ds: Vec<Diag> = es.into_iter().map(|e| e.into_diag(&src)).collect();
+        located(text, &ds, "source")?;
+    }
+    let mut pool = Pool::new();
+    let overrides: Vec<_> = overrides(&mut pool, &ast, rng)
+        .into_iter()
+        .map(|(k, _, v)| (k, v))
+        .collect();
+    let processes = match process::lower_file(&mut pool, &ast, text, &overrides) {
+        Ok(ps) => ps,
+        Err(es) => {
+            let ds: Vec<Diag> = es.into_iter().map(|e| e.into_diag(&src)).collect();
+            return located(text, &ds, "lower");
+        }
+    };
+    stats.lowered = !processes.is_empty();
+    for p in &processes {
+        printed(&mut pool, p, stats)?;
+        for _ in 0..plan.evals_per_process {
+            eval_one(&mut pool, p, rng, stats)?;
+        }
+        if plan.run_checks {
+            for a in &p.asserts {
+                checks::assertion(&mut pool, a.lhs, a.rhs);
+            }
+            checks::builtin(&mut pool, p);
+            stats.checked = true;
+        }
+    }
+    Ok(())
+}
+
+/// Errors about the file: at least one, each renderable, with a location in the text.
+fn located(text: &str, diags: &[Diag], stage: &str) -> Result<(), Violation> {
+    if diags.is_empty() {
+        return Err(violation(
+            "diagnostic",
+            format!("{stage}: an error with no diagnostic"),
+        ));
+    }
+    for d in diags {
+        let rendered = diag::render(d);
+        let bad = |why: &str| {
+            violation(
+                "diagnostic",
+                format!("{stage}: {why}: [{}] {}\n{rendered}", d.code, d.message),
+            )
+        };
+        if d.message.trim().is_empty() {
+            return Err(bad("empty message"));
+        }
+        if d.message.ends_with('.') || d.message.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return Err(bad("message not lowercase without a trailing period"));
+        }
+        if d.source.is_none() || d.labels.is_empty() {
+            return Err(bad("no location"));
+        }
+        for l in &d.labels {
+            if l.span.start > l.span.end || l.span.end > text.len() {
+                return Err(bad(&format!(
+                    "span {}..{} outside the text ({} bytes)",
+                    l.span.start,
+                    l.span.end,
+                    text.len()
+                )));
+            }
+        }
+        let Some(loc) = d.location() else {
+            return Err(bad("no location"));
+        };
+        if !rendered.starts_with("error[") || !rendered.contains(&format!("--> {loc}")) {
+            return Err(bad("rendering lacks the location"));
+        }
+    }
+    Ok(())
+}
+
+/// The `--param` overrides the check of a case applies (as `K=V`), replaying its first
+/// random choices: for reports, where a hang leaves nothing else to read.
+pub(super) fn overrides_of(case: &Case, rng: &mut Rng) -> Vec<String> {
+    let Ok(ast) = syntax::parse_file(&case.text) else {
+        return Vec::new();
+    };
+    overrides(&mut Pool::new(), &ast, rng)
+        .into_iter()
+        .map(|(k, v, _)| format!("{k}={v}"))
+        .collect()
+}
+
+/// Sometimes a `--param` override of one of the file's parameters, checked as the command
+/// line checks it (exact, and finite in f64): (name, value as written, value).
+fn overrides(
+    pool: &mut Pool,
+    ast: &ast::File,
+    rng: &mut Rng,
+) -> Vec<(String, &'static str, num_rational::BigRational)> {
+    if !rng.chance(1, 8) {
+        return Vec::new();
+    }
+    let names: Vec<&str> = ast
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            ast::Item::Process(p) => Some(p),
+            ast::Item::Source(_) => None,
+        })
+        .flat_map(|p| p.body.iter())
+        .filter_map(|s| match s {
+            ast::Stmt::Param { name, .. } => Some(name.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let name = *rng.pick(&names);
+    let value = *rng.pick(&["10", "0", "-1", "1e300", "1/3", "1e-300", "0.5", "2^-20"]);
+    match process::parse_param_override(pool, value) {
+        Ok(r) if r.to_f64().is_some_and(f64::is_finite) => vec![(name.to_owned(), value, r)],
+        _ => Vec::new(),
+    }
+}
+
+/// What `derive` prints: every formula in text and LaTeX. The text of each must parse,
+/// and a derived quantity's must read back to the same expression.
+fn printed(pool: &mut Pool, p: &Process, stats: &mut Stats) -> Result<(), Violation> {
+    // Known issue `long-literal`: the parser reads at most 4096 digits per literal.
+    let mut long_literal = |text: &str| {
+        let long = text
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|run| run.len() > 4096);
+        if long && !stats.known.contains(&"long-literal") {
+            stats.known.push("long-literal");
+        }
+        long
+    };
+    let mut all: Vec<crate::ExprId> = Vec::new();
+    all.extend(p.params.iter().map(|q| q.value));
+    all.extend(p.defs.iter().map(|d| d.body));
+    all.extend(p.fields().conditional.iter().map(|&(_, e)| e));
+    all.extend(p.fields().fields.iter().map(|f| f.expr));
+    for e in all {
+        print::to_latex(pool, e);
+        let text = print::to_text(pool, e);
+        if long_literal(&text) {
+            continue;
+        }
+        if let Err(es) = syntax::parse_expr(&text) {
+            return Err(violation(
+                "round-trip",
+                format!(
+                    "printed text does not parse: `{}`: {}",
+                    clip(&text),
+                    es.first().map_or("", |e| e.message.as_str())
+                ),
+            ));
+        }
+    }
+    let t = process::time_symbol(pool);
+    for &(name, e) in &p.quantities {
+        print::to_latex(pool, e);
+        let text = print::to_text(pool, e);
+        if long_literal(&text) {
+            continue;
+        }
+        let back = syntax::parse_expr(&text)
+            .map_err(|es| es.first().map_or(String::new(), |e| e.message.clone()))
+            .and_then(|ast| {
+                process::lower_expr(pool, &ast, &[("t", t)])
+                    .map_err(|es| es.first().map_or(String::new(), |e| e.message.clone()))
+            });
+        match back {
+            Ok(b) if b == e => {}
+            Ok(b) => {
+                return Err(violation(
+                    "round-trip",
+                    format!(
+                        "`{name}` prints as `{}`, which reads back as `{}`",
+                        clip(&text),
+                        clip(&print::to_text(pool, b))
+                    ),
+                ));
+            }
+            Err(m) => {
+                return Err(violation(
+                    "round-trip",
+                    format!(
+                        "`{name}` prints as `{}`, which does not read back: {m}",
+                        clip(&text)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+const TIMES: &[&str] = &[
+    "0",
+    "1",
+    "1/2",
+    "0.25",
+    "1/3",
+    "1e-300",
+    "1e-30",
+    "1e-9",
+    "2^-60",
+    "0.999999999",
+    "1 - 1e-20",
+    "1 - 2^-70",
+    "0.9",
+    "0.01",
+];
+
+const BAD_TIMES: &[&str] = &["1.5", "-0.1", "1/0", "abc", "t", "1e400", ""];
+
+const INPUTS: &[&str] = &[
+    "0.3", "-1.25", "0", "1", "1/3", "1e300", "-1e-300", "2", "1e-9",
+];
+
+/// One `eval` of a random name of `p` at a random time, as the command runs it.
+fn eval_one(
+    pool: &mut Pool,
+    p: &Process,
+    rng: &mut Rng,
+    stats: &mut Stats,
+) -> Result<(), Violation> {
+    let mut inputs = FieldInputs::default();
+    let name: String = match rng.weighted(&[10, 3, 2, 4, 1]) {
+        0 => (*rng.pick(&process::derive::QUANTITIES)).to_owned(),
+        1 if !p.defs.is_empty() => rng.pick(&p.defs).name.clone(),
+        2 => {
+            inputs.x = Some(rng.pick(INPUTS).to_string());
+            inputs.x0 = Some(rng.pick(INPUTS).to_string());
+            (*rng.pick(&["cond_score", "cond_velocity"])).to_owned()
+        }
+        3 => {
+            let f = *rng.pick(&fields::FIELDS);
+            inputs.x = Some(rng.pick(INPUTS).to_string());
+            let out = Some(rng.pick(INPUTS).to_string());
+            match rng.below(5) {
+                0 => inputs.score = out,
+                1 => inputs.eps = out,
+                2 => inputs.x0 = out,
+                3 => inputs.u = out,
+                _ => inputs.v = out,
+            }
+            if f == "euler_maruyama_step" {
+                inputs.z = Some(rng.pick(INPUTS).to_string());
+            }
+            if f.ends_with("_step") {
+                inputs.t_next = Some(rng.pick(TIMES).to_string());
+            }
+            f.to_owned()
+        }
+        _ => "no_such_name".to_owned(),
+    };
+    let t = if rng.chance(1, 30) {
+        rng.pick(BAD_TIMES).to_string()
+    } else if rng.chance(1, 4) {
+        let q = rng.range(1, 1000);
+        format!("{}/{q}", rng.range(0, q))
+    } else {
+        rng.pick(TIMES).to_string()
+    };
+    let digits = match rng.weighted(&[40, 6, 1]) {
+        0 => None,
+        1 => Some(rng.range(1, 40) as u32),
+        _ => Some(rng.range(2001, 2010) as u32),
+    };
+    stats.evals += 1;
+    let what = || {
+        let mut flags: Vec<String> = [
+            ("x", &inputs.x),
+            ("x0", &inputs.x0),
+            ("score", &inputs.score),
+            ("eps", &inputs.eps),
+            ("u", &inputs.u),
+            ("v", &inputs.v),
+            ("z", &inputs.z),
+            ("t-next", &inputs.t_next),
+        ]
+        .iter()
+        .filter_map(|(n, v)| v.as_ref().map(|v| format!("--{n} {v}")))
+        .collect();
+        if let Some(d) = digits {
+            flags.push(format!("--digits {d}"));
+        }
+        format!(
+            "eval --process {} {name} --t '{t}' {}",
+            p.name,
+            flags.join(" ")
+        )
+    };
+    match eval_text(pool, p, &name, &t, digits, &inputs) {
+        Ok(text) => {
+            stats.evals_ok += 1;
+            if digits.is_none()
+                && let Some(exact) = exact_value_of(pool, p, &name, &t)
+                && let Ok(x) = text.parse::<f64>()
+                && !within_an_ulp(x, &exact)
+            {
+                return Err(violation(
+                    "wrong-value",
+                    format!(
+                        "`{}` printed `{text}`; exact rational arithmetic gives {}",
+                        what(),
+                        clip(&show_rational(&exact))
+                    ),
+                ));
+            }
+            let lower = text.to_ascii_lowercase();
+            let finite = match digits {
+                None => text.parse::<f64>().is_ok_and(f64::is_finite),
+                // With --digits, values beyond f64 may be printed (`1.5e400`).
+                Some(_) => {
+                    text.parse::<f64>().is_ok() && !lower.contains("nan") && !lower.contains("inf")
+                }
+            };
+            if finite {
+                Ok(())
+            } else {
+                Err(violation(
+                    "non-finite",
+                    format!("`{}` printed `{text}` with success", what()),
+                ))
+            }
+        }
+        Err(ds) => {
+            if ds.is_empty() {
+                return Err(violation(
+                    "diagnostic",
+                    format!("`{}` failed with no diagnostic", what()),
+                ));
+            }
+            for d in &ds {
+                let r = diag::render(d);
+                if d.message.trim().is_empty() || !r.starts_with("error[") {
+                    return Err(violation(
+                        "diagnostic",
+                        format!("`{}`: a diagnostic without a message: {r}", what()),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The exact value at the time `t` (as typed) of the name `eval` evaluates, when it is a
+/// function of t alone built from rationals, `t`, sums, products and small integer
+/// powers: the oracle for what `eval` prints, independent of the ball arithmetic and of
+/// the limits. `None` otherwise, or where the formula divides by zero.
+fn exact_value_of(pool: &mut Pool, p: &Process, name: &str, t: &str) -> Option<BigRational> {
+    let (arg, body) = match p.def(name) {
+        Some(d) if d.args.len() == 1 => (d.args[0], d.body),
+        Some(_) => return None,
+        None => (process::time_symbol(pool), p.quantity(name)?),
+    };
+    let at = process::parse_param_override(pool, t).ok()?;
+    let mut memo = crate::expr::fxhash::HashMap::default();
+    exact(pool, body, arg, &at, &mut memo)
+}
+
+/// Bits an exact intermediate value may have: keeps the oracle cheap.
+const EXACT_BITS: u64 = 200_000;
+
+fn exact(
+    pool: &Pool,
+    e: ExprId,
+    t: Symbol,
+    at: &BigRational,
+    memo: &mut crate::expr::fxhash::HashMap<ExprId, Option<BigRational>>,
+) -> Option<BigRational> {
+    if let Some(v) = memo.get(&e) {
+        return v.clone();
+    }
+    let v = match pool.node(e) {
+        Node::Rational(r) => Some(r.clone()),
+        Node::Sym(s) if *s == t => Some(at.clone()),
+        Node::Sym(_) | Node::Const(_) | Node::Call(..) => None,
+        Node::Add(xs) => {
+            let mut acc = BigRational::zero();
+            for &x in xs.iter() {
+                acc += exact(pool, x, t, at, memo)?;
+            }
+            Some(acc)
+        }
+        Node::Mul(xs) => {
+            let mut acc = BigRational::from_integer(1.into());
+            for &x in xs.iter() {
+                acc *= exact(pool, x, t, at, memo)?;
+            }
+            Some(acc)
+        }
+        Node::Pow(b, n) => {
+            let n = pool.as_rational(*n)?;
+            let n = n.is_integer().then(|| n.to_integer().to_i32())??;
+            let b = exact(pool, *b, t, at, memo)?;
+            let bits = b.numer().bits() + b.denom().bits();
+            if bits.saturating_mul(u64::from(n.unsigned_abs())) > EXACT_BITS
+                || (n < 0 && b.is_zero())
+            {
+                return None;
+            }
+            Some(num_traits::pow::Pow::pow(&b, n))
+        }
+    };
+    let v = v.filter(|r| r.numer().bits() + r.denom().bits() <= EXACT_BITS);
+    memo.insert(e, v.clone());
+    v
+}
+
+/// Whether the f64 `x` is within one unit in its last place of `v` (correct rounding is
+/// within half of one); 0 stands for anything below the smallest subnormal.
+fn within_an_ulp(x: f64, v: &BigRational) -> bool {
+    let Some(xr) = BigRational::from_float(x) else {
+        return false;
+    };
+    let ulp = if x == 0.0 {
+        f64::from_bits(1)
+    } else {
+        f64::from_bits(x.abs().to_bits() + 1) - x.abs()
+    };
+    let ulp = if ulp.is_finite() { ulp } else { f64::MAX };
+    let Some(ulp) = BigRational::from_float(ulp) else {
+        return false;
+    };
+    (xr - v).abs() <= ulp
+}
+
+/// A rational for a report: `p/q` in full if short, else its magnitude in decimal.
+fn show_rational(r: &BigRational) -> String {
+    let s = r.to_string();
+    if s.len() <= 60 {
+        return s;
+    }
+    let digits = |x: &BigInt| x.to_string().trim_start_matches('-').len() as i64;
+    format!(
+        "a {} of about 10^{}",
+        if r.is_negative() {
+            "negative value"
+        } else {
+            "value"
+        },
+        digits(r.numer()) - digits(r.denom())
+    )
+}
