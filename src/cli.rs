@@ -487,7 +487,7 @@ fn load(
             Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
         }
     }
-    // Files lower in parallel, each in its own pool, and are merged in order.
+    // Every process lowers in a pool of its own, spread over the cores, merged in order.
     let inputs: Vec<(&syntax::ast::File, &str)> =
         parsed.iter().map(|(src, ast)| (ast, &*src.text)).collect();
     let lowered = process::lower_files(&mut pool, &inputs, &overrides, stage);

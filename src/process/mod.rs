@@ -99,9 +99,9 @@ impl Process {
     }
 
     /// The conditional fields, fields and sampler steps (MATH.md section 2), simplified.
-    /// v-prediction is included when the process is variance
-    /// preserving by construction or alpha^2 + sigma^2 = 1 is proved (else checked with
-    /// certified balls), never by whether the simplifier happens to reach 1.
+    /// v-prediction is included when the process is variance preserving by construction
+    /// or alpha^2 + sigma^2 = 1 is proved (else checked with certified balls), never by
+    /// whether the simplifier happens to reach 1.
     fn derive_fields(&self, pool: &mut Pool) -> fields::Fields {
         let Some(q) = self.scalars else {
             return fields::Fields::default();
@@ -223,10 +223,10 @@ pub fn lower_file(
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
-/// Lowers several parsed files as far as `stage`. Every process is lowered in a pool of its own, the
-/// processes spread over the available cores, then copied into `pool` in file and item
-/// order, so the result does not depend on the number of threads and the work grows
-/// linearly with the number of processes. `files` are (syntax tree, text).
+/// Lowers several parsed files as far as `stage`. Every process is lowered in a pool of
+/// its own, the processes spread over the available cores, then copied into `pool` in file
+/// and item order, so the result does not depend on the number of threads and the work
+/// grows linearly with the number of processes. `files` are (syntax tree, text).
 pub fn lower_files(
     pool: &mut Pool,
     files: &[(&crate::syntax::ast::File, &str)],
