@@ -538,6 +538,11 @@ fn extract_power(n: &BigInt, q: u32) -> (BigInt, BigInt) {
     let mut d = BigInt::from(2);
     let limit = BigInt::from(1000);
     while d < limit {
+        // d^q >= 2^((bits(d) - 1) q): when that alone exceeds `rest`, so does d^q, and it
+        // is not computed (q can be 10^9, from a literal like `4^(1e-9)`).
+        if (d.bits() - 1).saturating_mul(u64::from(q)) >= rest.magnitude().bits() {
+            break;
+        }
         let dq = num_traits::pow::Pow::pow(&d, q);
         if dq > rest {
             break;
@@ -564,6 +569,19 @@ mod tests {
         let x = p.var("x");
         let y = p.var("y");
         (p, x, y)
+    }
+
+    #[test]
+    fn a_root_of_huge_index_is_not_searched_by_powers() {
+        // 4^(1e-9), found by the fuzzer: 2^(10^9) (125 MB) was computed to learn that 4 is
+        // no perfect 10^9-th power; the size of 4 alone rules that out.
+        let (k, rest) = extract_power(&BigInt::from(4), 1_000_000_000);
+        assert_eq!((k, rest), (BigInt::one(), BigInt::from(4)));
+        // Where powers do divide, they are still extracted: 2^6 * 3^3 * 5 = 8640.
+        assert_eq!(
+            extract_power(&BigInt::from(8640), 3),
+            (BigInt::from(12), BigInt::from(5))
+        );
     }
 
     #[test]
