@@ -333,6 +333,12 @@ impl<'a> Lowerer<'a> {
         for (lhs, rhs, span) in assert_stmts {
             let l = self.expr(lhs, &scope);
             let r = self.expr(rhs, &scope);
+            let at = Span::new(span.start, span.start + "assert".len());
+            if !self.within_bounds(l, "this assertion's left side", at)
+                || !self.within_bounds(r, "this assertion's right side", at)
+            {
+                continue;
+            }
             let source = self
                 .source_text
                 .map_or_else(String::new, |s| s[span.start..span.end].to_owned());
@@ -587,6 +593,42 @@ impl<'a> Lowerer<'a> {
         order
     }
 
+    /// Whether `e`, lowered from the definition or assertion `what` at `at`, is within
+    /// [`MAX_LOWERED_SIZE`] and [`MAX_LOWERED_DEPTH`]; if not, the error is recorded there.
+    fn within_bounds(&mut self, e: ExprId, what: &str, at: Span) -> bool {
+        let size = simplify::complexity(self.pool, e);
+        if size > MAX_LOWERED_SIZE {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::too_large",
+                    at,
+                    format!(
+                        "{what} has {size} terms and operators once like terms are collected and the functions it calls are written out (at most {MAX_LOWERED_SIZE})"
+                    ),
+                    "here",
+                )
+                .help("the size is bounded so that every command answers in seconds"),
+            );
+            return false;
+        }
+        let depth = self.pool.depth(e);
+        if depth > MAX_LOWERED_DEPTH {
+            self.error(
+                LowerError::new(
+                    "diffsym::lower::too_deep",
+                    at,
+                    format!(
+                        "{what} nests {depth} levels deep once the functions it calls are written out (at most {MAX_LOWERED_DEPTH})"
+                    ),
+                    "here",
+                )
+                .help("the depth is bounded so that every command answers in seconds"),
+            );
+            return false;
+        }
+        true
+    }
+
     fn def(&mut self, name: &ast::Ident, params: &[ast::Ident], body: &ast::Expr, span: Span) {
         let mut scope = Scope::default();
         let mut template_args = Vec::with_capacity(params.len());
@@ -610,36 +652,7 @@ impl<'a> Lowerer<'a> {
         if self.errors.len() > before {
             return;
         }
-        let size = simplify::complexity(self.pool, template);
-        if size > MAX_LOWERED_SIZE {
-            self.error(
-                LowerError::new(
-                    "diffsym::lower::too_large",
-                    name.span,
-                    format!(
-                        "`{}` has {size} terms and operators once like terms are collected and the functions it calls are written out (at most {MAX_LOWERED_SIZE})",
-                        name.name
-                    ),
-                    "defined here",
-                )
-                .help("the size is bounded so that every command answers in seconds"),
-            );
-            return;
-        }
-        let depth = self.pool.depth(template);
-        if depth > MAX_LOWERED_DEPTH {
-            self.error(
-                LowerError::new(
-                    "diffsym::lower::too_deep",
-                    name.span,
-                    format!(
-                        "`{}` nests {depth} levels deep once the functions it calls are written out (at most {MAX_LOWERED_DEPTH})",
-                        name.name
-                    ),
-                    "defined here",
-                )
-                .help("the depth is bounded so that every command answers in seconds"),
-            );
+        if !self.within_bounds(template, &format!("`{}`", name.name), name.span) {
             return;
         }
         // The displayed body: placeholders renamed to the written argument names.

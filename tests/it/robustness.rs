@@ -437,3 +437,28 @@ fn a_power_beyond_f64_is_never_nan() {
     assert_eq!(eval("h", "1/3"), "0");
     assert_eq!(eval("h", "1"), "1.0000000000000000");
 }
+
+/// Issue 11: an assertion inlines the functions it calls as a definition does, so it is
+/// bounded the same way, and refused at its `assert`.
+#[test]
+fn an_assertion_beyond_the_depth_bound_is_refused_at_its_assert() {
+    let mut text = String::from("process p {\n  f0(u) = u;\n");
+    for k in 1..=400 {
+        text.push_str(&format!("  f{k}(u) = sin(f{}(u));\n", k - 1));
+    }
+    text.push_str("  alpha(t) = 1 - t/2;\n  sigma(t) = t;\n");
+    text.push_str(&format!(
+        "  assert {}f400(t){} == 0;\n}}\n",
+        "sin(".repeat(150),
+        ")".repeat(150)
+    ));
+    let f = crate::support::scratch_file("deep_assert.dsym", text);
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("diffsym::lower::too_deep"), "{err}");
+    assert!(
+        err.contains("deep_assert.dsym:405:3"),
+        "the assert is on line 405: {err}"
+    );
+    assert!(err.contains("assertion's left side"), "{err}");
+}
