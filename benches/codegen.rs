@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use diffsym::expr::{Pool, eval};
-use diffsym::{cli, process, syntax};
+use diffsym::{process, syntax};
 
 #[allow(dead_code)]
 #[rustfmt::skip]
@@ -48,7 +48,7 @@ fn ddim(c: &mut Criterion) {
 
 fn g2(c: &mut Criterion) {
     let mut pool = Pool::new();
-    let text = cli::BUNDLED
+    let text = diffsym::library::BUNDLED
         .iter()
         .find(|(n, _)| n.ends_with("vp_linear.dsym"))
         .map(|(_, t)| *t)

@@ -16,7 +16,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use diffsym::analysis::{
     GaussianSource, GridKind, ProcessSchedule, Sampler, Schedule, Start, Tangent, ddim_expansion,
-    exact_kl, exact_kl_gradient, optimal, time_grid,
+    exact_kl, exact_kl_gradient, grid_search, time_grid,
 };
 
 fn source(d: usize) -> GaussianSource {
@@ -111,16 +111,16 @@ fn search(c: &mut Criterion) {
     let src = digits();
     let start = time_grid(&GridKind::Uniform, &sched, 200, 0.0, 1.0).expect("grid");
     let objective = |g: &[f64]| exact_kl_gradient(&sched, &src, Sampler::Ddim, g, Start::Prior);
-    let cost = optimal::EvaluationCost::of(Sampler::Ddim, src.dimension());
+    let cost = grid_search::EvaluationCost::of(Sampler::Ddim, src.dimension());
     let mut group = c.benchmark_group("grid search digits cosine");
     group.sample_size(10);
     group.bench_function("ddim N=200", |b| {
         b.iter(|| {
-            optimal::optimise_grid(
+            grid_search::optimise_grid(
                 black_box(start.clone()),
                 &objective,
                 cost,
-                optimal::GRID_SEARCH_BUDGET,
+                grid_search::GRID_SEARCH_BUDGET,
             )
         })
     });

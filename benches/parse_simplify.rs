@@ -17,13 +17,13 @@ fn library(c: &mut Criterion) {
         // in its own pool), merge them into one pool.
         b.iter(|| {
             let mut pool = Pool::new();
-            let asts: Vec<_> = cli::BUNDLED
+            let asts: Vec<_> = diffsym::library::BUNDLED
                 .iter()
                 .map(|(_, text)| syntax::parse_file(black_box(text)).expect("bundled files parse"))
                 .collect();
             let files: Vec<_> = asts
                 .iter()
-                .zip(cli::BUNDLED)
+                .zip(diffsym::library::BUNDLED)
                 .map(|(ast, (_, text))| (ast, *text))
                 .collect();
             let ps = process::lower_files(&mut pool, &files, &[], process::Stage::Fields);

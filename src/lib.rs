@@ -11,6 +11,7 @@ pub mod codegen;
 pub mod diag;
 pub mod expr;
 pub mod fuzz;
+pub mod library;
 mod par;
 pub mod plot;
 pub mod process;

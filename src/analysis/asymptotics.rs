@@ -1168,6 +1168,59 @@ pub fn observed_order(err_n: f64, err_2n: f64) -> f64 {
     (err_n.abs() / err_2n.abs()).log2()
 }
 
+/// The expansion against the exact KL at one number of steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CheckRow {
+    pub steps: usize,
+    pub kl_exact: f64,
+    pub kl_expansion: f64,
+    /// log2 of the ratio of the expansion's errors at N/2 and N; `None` on the first row
+    /// and once either difference is down to the rounding of the exact KL (1e-12 of it).
+    pub observed_order: Option<f64>,
+    /// The same ratio for the first omitted term.
+    pub expected_order: f64,
+}
+
+/// Steps at which an expansion is compared with the exact KL: 8, 16, ..., 1024, and on to
+/// 16384 where the angle is singular at an end (the series in N^(-1/q) settles more
+/// slowly).
+pub fn check_steps(singular: bool) -> Vec<usize> {
+    let last = if singular { 14 } else { 10 };
+    (3..=last).map(|k| 1usize << k).collect()
+}
+
+/// Compares `exp`, the DDIM expansion for `sched` on `source`, with the exact KL of DDIM
+/// on the uniform grid from the prior at [`check_steps`], with the observed order of
+/// their difference next to the order the first omitted term predicts.
+pub fn check_against_exact(
+    exp: &Expansion,
+    sched: &dyn Schedule,
+    source: &super::GaussianSource,
+) -> Result<Vec<CheckRow>, AnalysisError> {
+    use super::{GridKind, Sampler, Start, exact_kl, time_grid};
+    let mut rows: Vec<CheckRow> = Vec::new();
+    for n in check_steps(!exp.singular_ends.is_empty()) {
+        let grid = time_grid(&GridKind::Uniform, sched, n, 0.0, 1.0)?;
+        let kl = exact_kl(sched, source, Sampler::Ddim, &grid, Start::Prior)?;
+        let series = exp.at(n);
+        let resolved = |exact: f64, series: f64| (exact - series).abs() > 1e-12 * exact.abs();
+        let observed_order = rows
+            .last()
+            .filter(|prev| {
+                resolved(prev.kl_exact, prev.kl_expansion) && resolved(kl.kl_src_out, series)
+            })
+            .map(|prev| observed_order(prev.kl_exact - prev.kl_expansion, kl.kl_src_out - series));
+        rows.push(CheckRow {
+            steps: n,
+            kl_exact: kl.kl_src_out,
+            kl_expansion: series,
+            observed_order,
+            expected_order: exp.remainder.local_order(n),
+        });
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,9 @@ const ROUNDED_INFINITY: f64 = 36.0;
 pub const KARRAS_RHO: f64 = 7.0;
 
 impl GridKind {
+    /// The grids given by name (all but `Times`).
+    pub const NAMED: [GridKind; 3] = [GridKind::Uniform, GridKind::LogSnr, GridKind::Karras];
+
     pub fn name(&self) -> &'static str {
         match self {
             GridKind::Uniform => "uniform",

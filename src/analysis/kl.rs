@@ -74,6 +74,17 @@ pub enum Start {
     Exact,
 }
 
+impl Start {
+    pub const ALL: [Start; 2] = [Start::Prior, Start::Exact];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Start::Prior => "prior",
+            Start::Exact => "exact",
+        }
+    }
+}
+
 /// Both directions of the KL between the source (the true marginal at t_min) and the output.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Kl {

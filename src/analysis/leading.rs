@@ -9,7 +9,7 @@
 //! where sigma grows like sqrt(t) and phi'^2 like 1/t) is an error, never a number.
 
 use super::numerics::Sum;
-use super::{AnalysisError, Schedule};
+use super::{AnalysisError, GridKind, Sampler, Schedule};
 
 const CODE: &str = "diffsym::analysis::asymptote";
 
@@ -143,6 +143,34 @@ pub fn ddim_coefficient(
         s.add(x * x);
     }
     Ok(s.value() / 4.0)
+}
+
+/// c_2 of the asymptote KL(src||out) ~ c_2/N^2 of `sampler` on `grid` over [t_min, t_max]
+/// from the prior, or why there is none: the constant is DDIM's (DPM-Solver-1 is the same
+/// map), for the uniform grid, and the KL falls like N^-2 only when the prior N(0, I) is
+/// the marginal at t_max and the J integrals converge ([`ddim_coefficient`]).
+pub fn ddim_asymptote(
+    sched: &dyn Schedule,
+    eigenvalues: &[f64],
+    sampler: Sampler,
+    grid: &GridKind,
+    t_min: f64,
+    t_max: f64,
+) -> Result<f64, AnalysisError> {
+    if !matches!(sampler, Sampler::Ddim | Sampler::Dpm1) {
+        return Err(AnalysisError::new(CODE, "c_2 is the DDIM constant"));
+    }
+    if *grid != GridKind::Uniform {
+        return Err(AnalysisError::new(CODE, "c_2 is for the uniform grid"));
+    }
+    if sched.alpha(t_max) != 0.0 || sched.sigma(t_max) != 1.0 {
+        return Err(AnalysisError::new(
+            CODE,
+            "the prior N(0, I) is not the marginal at t_max, so the KL levels off instead of \
+             falling like N^-2",
+        ));
+    }
+    ddim_coefficient(sched, eigenvalues, t_min, t_max)
 }
 
 #[cfg(test)]

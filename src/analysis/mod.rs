@@ -7,6 +7,7 @@
 
 pub mod asymptotics;
 pub mod grid;
+pub mod grid_search;
 pub mod kl;
 pub mod leading;
 pub mod lower;
@@ -18,15 +19,14 @@ pub mod source;
 
 pub use asymptotics::{Expansion, ddim_expansion};
 pub use grid::{GridKind, time_grid};
+pub use grid_search::{GridSearch, max_grid_search_steps, optimal_grid};
 pub use kl::{
     DirectionLaw, KL_WORK_BUDGET, Kl, KlGradient, Sampler, Start, exact_kl, exact_kl_gradient,
     exact_kl_gradient_with_workers, exact_kl_with_workers, kl_work, output_laws,
 };
-pub use leading::{ddim_coefficient, schedule_j};
+pub use leading::{ddim_asymptote, ddim_coefficient, schedule_j};
 pub use lower::{SourceLoader, lower_sources};
-pub use optimal::{
-    OptimalSchedule, gamma_star, max_grid_search_steps, optimal_schedule, tangent_coefficient,
-};
+pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
 pub use schedule::{Cached, ProcessSchedule, RectifiedFlow, Schedule, Tangent};
 pub use source::{GaussianSource, SourceError};
 

@@ -112,7 +112,7 @@ pub fn generate(seed: u64, index: u64) -> Case {
     match rng.weighted(&[55, 35, 10]) {
         0 => generate::Gen::new(&mut rng).program(),
         1 => {
-            let (_, text) = *rng.pick(crate::cli::BUNDLED);
+            let (_, text) = *rng.pick(crate::library::BUNDLED);
             Case {
                 text: mutate::mutate(&mut rng, text),
                 data: Vec::new(),

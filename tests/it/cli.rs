@@ -166,7 +166,7 @@ fn check_proves_the_bundled_library() {
         assert!(line.ends_with("  proved"), "{line}");
     }
     // Every process gets the two built-in checks.
-    let n = diffsym::cli::BUNDLED.len();
+    let n = diffsym::library::BUNDLED.len();
     assert_eq!(out.matches("g2 >= 0 on (0, 1)").count(), n, "{out}");
     assert_eq!(
         out.matches("Fokker-Planck for a Gaussian source  ").count(),

@@ -39,7 +39,7 @@ fn process(text: &str) -> (Pool, Process) {
 
 fn bundled(name: &str) -> (Pool, Process, String) {
     let file = format!("derivations/{name}.dsym");
-    let text = diffsym::cli::BUNDLED
+    let text = diffsym::library::BUNDLED
         .iter()
         .find(|(n, _)| *n == file)
         .map(|(_, t)| *t)

@@ -43,7 +43,7 @@ fn gamma_star_of_the_digits_matches_the_formula() {
 fn the_digits_file_is_not_part_of_the_bundled_library() {
     // It declares no process: `derive` and `check` have nothing to snapshot in it.
     assert!(
-        diffsym::cli::BUNDLED
+        diffsym::library::BUNDLED
             .iter()
             .all(|(n, _)| !n.contains("data/"))
     );

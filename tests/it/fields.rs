@@ -14,14 +14,14 @@ const PREC: usize = 256;
 
 /// The names of the bundled processes (one per file, named like the file).
 fn library() -> impl Iterator<Item = &'static str> {
-    diffsym::cli::BUNDLED.iter().map(|(path, _)| {
+    diffsym::library::BUNDLED.iter().map(|(path, _)| {
         path.trim_start_matches("derivations/")
             .trim_end_matches(".dsym")
     })
 }
 
 fn lower(name: &str) -> (Pool, Process) {
-    let (_, text) = diffsym::cli::BUNDLED
+    let (_, text) = diffsym::library::BUNDLED
         .iter()
         .find(|(n, _)| n.ends_with(&format!("/{name}.dsym")))
         .expect("bundled");

@@ -599,7 +599,7 @@ fn coordinate_descent(grid: &[f64], kl: &dyn Fn(&[f64]) -> f64) -> (Vec<f64>, f6
 
 #[test]
 fn the_grid_search_does_at_least_as_well_as_coordinate_descent() {
-    use diffsym::analysis::{exact_kl_gradient, optimal};
+    use diffsym::analysis::{exact_kl_gradient, grid_search};
     let src = spectrum(&[1.0, 0.5, 0.1]);
     let sched = Tangent { gamma: 1.0 };
     let grid = time_grid(&GridKind::Uniform, &sched, 8, 0.01, 0.99).expect("grid");
@@ -611,10 +611,14 @@ fn the_grid_search_does_at_least_as_well_as_coordinate_descent() {
         };
         let (_, reference) = coordinate_descent(&grid, &kl);
         let objective = |g: &[f64]| exact_kl_gradient(&sched, &src, sampler, g, Start::Prior);
-        let cost = optimal::EvaluationCost::of(sampler, 3);
-        let found =
-            optimal::optimise_grid(grid.clone(), &objective, cost, optimal::GRID_SEARCH_BUDGET)
-                .expect("search");
+        let cost = grid_search::EvaluationCost::of(sampler, 3);
+        let found = grid_search::optimise_grid(
+            grid.clone(),
+            &objective,
+            cost,
+            grid_search::GRID_SEARCH_BUDGET,
+        )
+        .expect("search");
         // The reported KL is the exact KL of the reported grid.
         assert_eq!(found.kl.kl_src_out, kl(&found.grid));
         let got = found.kl.kl_src_out;

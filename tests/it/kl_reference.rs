@@ -450,7 +450,7 @@ fn processes(text: &str) -> (Pool, Vec<Process>) {
 
 fn bundled(name: &str) -> String {
     let file = format!("derivations/{name}.dsym");
-    diffsym::cli::BUNDLED
+    diffsym::library::BUNDLED
         .iter()
         .find(|(n, _)| *n == file)
         .map(|(_, t)| (*t).to_owned())

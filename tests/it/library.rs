@@ -12,12 +12,12 @@ fn every_derivation_file_is_bundled() {
         .filter(|n| n.ends_with(".dsym"))
         .collect();
     on_disk.sort();
-    let bundled: Vec<String> = diffsym::cli::BUNDLED
+    let bundled: Vec<String> = diffsym::library::BUNDLED
         .iter()
         .map(|(n, _)| (*n).to_owned())
         .collect();
     assert_eq!(bundled, on_disk);
-    for (name, text) in diffsym::cli::BUNDLED {
+    for (name, text) in diffsym::library::BUNDLED {
         assert_eq!(
             std::fs::read_to_string(name).unwrap(),
             *text,
@@ -45,7 +45,7 @@ fn derived_formulas_snapshot() {
 
 #[test]
 fn every_bundled_assert_is_proved_symbolically() {
-    for (name, _) in diffsym::cli::BUNDLED {
+    for (name, _) in diffsym::library::BUNDLED {
         let (code, out, _) = run(&["check", name]);
         assert_eq!(code, 0, "{out}");
         for line in out.lines().filter(|l| l.contains(": assert ")) {
@@ -59,20 +59,20 @@ fn parallel_lowering_gives_what_sequential_lowering_gives() {
     // lower_files lowers each file in its own pool on its own thread and copies the result
     // into one pool; every formula must print as when the files share one pool throughout.
     use diffsym::expr::print::to_text;
-    use diffsym::{Pool, cli, process, syntax};
-    let asts: Vec<_> = cli::BUNDLED
+    use diffsym::{Pool, process, syntax};
+    let asts: Vec<_> = diffsym::library::BUNDLED
         .iter()
         .map(|(_, text)| syntax::parse_file(text).expect("parses"))
         .collect();
     let mut seq_pool = Pool::new();
     let mut seq = Vec::new();
-    for (ast, (_, text)) in asts.iter().zip(cli::BUNDLED) {
+    for (ast, (_, text)) in asts.iter().zip(diffsym::library::BUNDLED) {
         seq.extend(process::lower_file(&mut seq_pool, ast, text, &[]).expect("lowers"));
     }
     let mut par_pool = Pool::new();
     let files: Vec<_> = asts
         .iter()
-        .zip(cli::BUNDLED)
+        .zip(diffsym::library::BUNDLED)
         .map(|(a, (_, t))| (a, *t))
         .collect();
     let par: Vec<_> = process::lower_files(&mut par_pool, &files, &[], process::Stage::Fields)

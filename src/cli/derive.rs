@@ -1,0 +1,301 @@
+//! `diffsym derive`: every process's parameters, definitions, derived quantities and
+//! fields, simplified, as text, LaTeX or JSON.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::args::Params;
+use super::load::load;
+use super::output::{Format, Outcome, json};
+use crate::diag::{Diag, Source};
+use crate::expr::{ExprId, Pool, Symbol, print};
+use crate::process::{self, Process};
+
+#[derive(Serialize)]
+struct JsonLibrary {
+    processes: Vec<JsonProcess>,
+}
+
+#[derive(Serialize)]
+struct JsonProcess {
+    name: String,
+    file: String,
+    doc: Option<String>,
+    params: Vec<JsonFormula>,
+    definitions: Vec<JsonFormula>,
+    /// The derived quantities (alpha, sigma, alpha_bar, f, g2, g, lambda, dlambda, log_snr,
+    /// snr, rho), each a function of t.
+    quantities: Vec<JsonFormula>,
+    /// cond_score, cond_velocity, and each field and sampler step per parameterisation
+    /// (`pf_velocity_eps`, ...).
+    fields: Vec<JsonFormula>,
+}
+
+#[derive(Serialize)]
+struct JsonFormula {
+    name: String,
+    args: Vec<String>,
+    text: String,
+    latex: String,
+}
+
+/// `diffsym derive [FILE...] [--process NAME] [--format text|latex|json]`
+#[derive(clap::Args, Debug)]
+pub(super) struct DeriveArgs {
+    /// .dsym files (default: the bundled library)
+    files: Vec<PathBuf>,
+    /// Only this process
+    #[arg(long)]
+    process: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    params: Params,
+}
+
+pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
+    let loaded = load(
+        &a.files,
+        a.process.as_deref(),
+        &a.params.params,
+        process::Stage::Fields,
+    )?;
+    let pool = &loaded.pool;
+    let stdout = match a.format {
+        Format::Text => {
+            let mut s = String::new();
+            for (i, (src, p)) in loaded.processes.iter().enumerate() {
+                if i > 0 {
+                    s.push('\n');
+                }
+                let _ = writeln!(s, "process {} ({})", p.name, src.name);
+                if let Some(doc) = &p.doc {
+                    let _ = writeln!(s, "  {doc}");
+                }
+                for prm in &p.params {
+                    let note = if prm.overridden {
+                        "  (from --param)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  param {} = {}{note}",
+                        prm.name,
+                        print::to_text(pool, prm.value)
+                    );
+                }
+                for d in &p.defs {
+                    let _ = writeln!(
+                        s,
+                        "  {}({}) = {}",
+                        d.name,
+                        arg_names(pool, &d.args).join(", "),
+                        print::to_text(pool, d.body)
+                    );
+                }
+                if !p.quantities.is_empty() {
+                    let _ = writeln!(s, "  derived:");
+                }
+                for &(name, e) in &p.quantities {
+                    let _ = writeln!(s, "    {name}(t) = {}", print::to_text(pool, e));
+                }
+                let rows = field_rows(p);
+                if !rows.is_empty() {
+                    let _ = writeln!(s, "  fields:");
+                }
+                for (name, args, e) in rows {
+                    let _ = writeln!(
+                        s,
+                        "    {name}({}) = {}",
+                        args.join(", "),
+                        print::to_text(pool, e)
+                    );
+                }
+            }
+            s
+        }
+        Format::Latex => latex_document(pool, &loaded.processes),
+        Format::Json => {
+            let lib = JsonLibrary {
+                processes: loaded
+                    .processes
+                    .iter()
+                    .map(|(src, p)| JsonProcess {
+                        name: p.name.clone(),
+                        file: src.name.clone(),
+                        doc: p.doc.clone(),
+                        params: p
+                            .params
+                            .iter()
+                            .map(|prm| JsonFormula {
+                                name: prm.name.clone(),
+                                args: Vec::new(),
+                                text: print::to_text(pool, prm.value),
+                                latex: print::to_latex(pool, prm.value),
+                            })
+                            .collect(),
+                        quantities: p
+                            .quantities
+                            .iter()
+                            .map(|&(name, e)| JsonFormula {
+                                name: name.to_owned(),
+                                args: vec!["t".to_owned()],
+                                text: print::to_text(pool, e),
+                                latex: print::to_latex(pool, e),
+                            })
+                            .collect(),
+                        fields: field_rows(p)
+                            .into_iter()
+                            .map(|(name, args, e)| JsonFormula {
+                                name,
+                                args,
+                                text: print::to_text(pool, e),
+                                latex: print::to_latex(pool, e),
+                            })
+                            .collect(),
+                        definitions: p
+                            .defs
+                            .iter()
+                            .map(|d| JsonFormula {
+                                name: d.name.clone(),
+                                args: arg_names(pool, &d.args),
+                                text: print::to_text(pool, d.body),
+                                latex: print::to_latex(pool, d.body),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            json(&lib)
+        }
+    };
+    Ok(Outcome::ok(stdout))
+}
+
+/// Every field of a process as `(name with parameterisation, argument names, expression)`.
+fn field_rows(p: &Process) -> Vec<(String, Vec<String>, ExprId)> {
+    let mut rows: Vec<(String, Vec<String>, ExprId)> = p
+        .fields()
+        .conditional
+        .iter()
+        .map(|&(name, e)| {
+            (
+                name.to_owned(),
+                vec!["x".into(), "x0".into(), "t".into()],
+                e,
+            )
+        })
+        .collect();
+    for f in &p.fields().fields {
+        let mut args = vec!["x".to_owned(), f.param.name().to_owned()];
+        if f.name == "euler_maruyama_step" {
+            args.push("z".into());
+        }
+        args.push("t".into());
+        if f.is_step {
+            args.push("t_next".into());
+        }
+        rows.push((format!("{}_{}", f.name, f.param.name()), args, f.expr));
+    }
+    rows
+}
+
+fn arg_names(pool: &Pool, args: &[Symbol]) -> Vec<String> {
+    args.iter()
+        .map(|&a| pool.symbol_name(a).to_owned())
+        .collect()
+}
+
+fn latex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\textbackslash{}"),
+            '{' | '}' | '_' | '&' | '%' | '$' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '^' => out.push_str("\\textasciicircum{}"),
+            '~' => out.push_str("\\textasciitilde{}"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
+    let mut s = String::from(
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\allowdisplaybreaks\n\\begin{document}\n",
+    );
+    for (src, p) in processes {
+        let _ = writeln!(s, "\n\\section*{{{}}}", latex_escape(&p.name));
+        let _ = writeln!(s, "% from {}", src.name.replace('\n', " "));
+        if let Some(doc) = &p.doc {
+            let _ = writeln!(s, "{}\n", latex_escape(doc));
+        }
+        s.push_str("\\begin{align*}\n");
+        let mut rows = Vec::new();
+        for prm in &p.params {
+            rows.push(format!(
+                "{} &= {}",
+                print::symbol_latex(&prm.name),
+                print::to_latex(pool, prm.value)
+            ));
+        }
+        for d in &p.defs {
+            let args: Vec<String> = d
+                .args
+                .iter()
+                .map(|&a| print::symbol_latex(pool.symbol_name(a)))
+                .collect();
+            rows.push(format!(
+                "{}({}) &= {}",
+                print::symbol_latex(&d.name),
+                args.join(", "),
+                print::to_latex(pool, d.body)
+            ));
+        }
+        s.push_str(&rows.join(" \\\\\n"));
+        s.push_str("\n\\end{align*}\n");
+        if !p.quantities.is_empty() {
+            s.push_str("Derived quantities:\n\\begin{align*}\n");
+            let rows: Vec<String> = p
+                .quantities
+                .iter()
+                .map(|&(name, e)| {
+                    format!(
+                        "{}(t) &= {}",
+                        process::derive::latex_name(name),
+                        print::to_latex(pool, e)
+                    )
+                })
+                .collect();
+            s.push_str(&rows.join(" \\\\\n"));
+            s.push_str("\n\\end{align*}\n");
+        }
+        let fields = field_rows(p);
+        if !fields.is_empty() {
+            s.push_str("Fields and sampler steps:\n\\begin{align*}\n");
+            let rows: Vec<String> = fields
+                .iter()
+                .map(|(name, args, e)| {
+                    let args: Vec<String> = args.iter().map(|a| print::symbol_latex(a)).collect();
+                    format!(
+                        "\\mathrm{{{}}}({}) &= {}",
+                        latex_escape(name),
+                        args.join(", "),
+                        print::to_latex(pool, *e)
+                    )
+                })
+                .collect();
+            s.push_str(&rows.join(" \\\\\n"));
+            s.push_str("\n\\end{align*}\n");
+        }
+    }
+    s.push_str("\\end{document}\n");
+    s
+}

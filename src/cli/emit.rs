@@ -1,0 +1,86 @@
+//! `diffsym emit`: a specialised Rust module (or crate) of a process's evaluators, and with
+//! `--verify` its measured accuracy against the certified reference.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::args::Params;
+use super::load::{load, pick};
+use super::output::{Outcome, write_all_atomically, write_error};
+use crate::diag::Diag;
+use crate::process;
+
+#[derive(clap::Args, Debug)]
+pub(super) struct EmitArgs {
+    /// The .dsym file
+    file: PathBuf,
+    /// The process (may be omitted when the file defines only one)
+    #[arg(long)]
+    process: Option<String>,
+    /// The directory to write NAME.rs to (with --crate: the crate's root)
+    #[arg(long)]
+    out: PathBuf,
+    /// Write a Cargo crate (Cargo.toml, src/lib.rs, tests/reference.rs) instead of a module
+    #[arg(long = "crate")]
+    as_crate: bool,
+    /// Compile the module with rustc and compare it with the reference; exit 1 if it fails
+    #[arg(long)]
+    verify: bool,
+    /// Plain f64 code as written, without the stable rewrites (for comparison)
+    #[arg(long)]
+    naive: bool,
+    #[command(flatten)]
+    params: Params,
+}
+
+/// `emit`: everything is built (and verified) in memory; files are written to temporary
+/// names and renamed into place only when all of them were written.
+pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
+    use crate::codegen::{self, Mode, verify};
+    let mut loaded = load(
+        std::slice::from_ref(&a.file),
+        a.process.as_deref(),
+        &a.params.params,
+        process::Stage::Fields,
+    )?;
+    let (src, p) = pick(&loaded, a.process.as_deref())?.clone();
+    let mode = if a.naive { Mode::Naive } else { Mode::Stable };
+    // What goes wrong in generating a process's code concerns that process: point at it.
+    let in_process = |e: &dyn std::fmt::Display| {
+        vec![
+            Diag::new("diffsym::emit", e.to_string())
+                .with_label(p.span, "in the code generated for this process")
+                .in_source(&src),
+        ]
+    };
+    let pool = &mut loaded.pool;
+    let emitted = codegen::emit_module(pool, &p, &src.name, mode).map_err(|e| in_process(&e))?;
+    let files = if a.as_crate {
+        codegen::crate_files(pool, &emitted, &p.name, &src.name).map_err(|e| in_process(&e))?
+    } else {
+        vec![(emitted.file_name.clone(), emitted.code.clone())]
+    };
+    let mut stdout = String::new();
+    let mut code = 0;
+    if a.verify {
+        let reports = verify::verify(pool, &emitted).map_err(|e| in_process(&e))?;
+        stdout.push_str(&verify::table(&reports));
+        if !reports.iter().all(verify::Report::passed) {
+            code = 1;
+        }
+    }
+    let written: Vec<(PathBuf, &[u8])> = files
+        .iter()
+        .map(|(rel, text)| (a.out.join(rel), text.as_bytes()))
+        .collect();
+    for (path, _) in &written {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| write_error(path, &e))?;
+        }
+    }
+    write_all_atomically(&written)?;
+    for (path, _) in &written {
+        let _ = writeln!(stdout, "wrote {}", path.display());
+    }
+    Ok(Outcome { stdout, code })
+}

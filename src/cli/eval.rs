@@ -1,0 +1,331 @@
+//! `diffsym eval`: one definition, derived quantity or field at exact inputs, correctly
+//! rounded to f64 or to D significant digits, with one-sided limits at undefined points.
+
+use std::path::PathBuf;
+
+use num_rational::BigRational;
+
+use super::args::{Params, in_unit_interval};
+use super::load::{load, pick};
+use super::output::Outcome;
+use crate::diag::Diag;
+use crate::expr::{ExprId, Pool, Symbol, ball, eval, hp, limit};
+use crate::process::{self, Process};
+
+/// The most digits `eval --digits` computes a limit to (a limit costs about eight
+/// evaluations at the precision the digits need).
+const MAX_LIMIT_DIGITS: u32 = 2000;
+
+/// Inputs of fields and sampler steps. The model-output flag given picks the
+/// parameterisation: `diffsym eval F pf_velocity --t 0.5 --x 0.3 --score 0.64`.
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct FieldInputs {
+    /// The state x
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) x: Option<String>,
+    /// The data point x0 (cond_score, cond_velocity), or an x0-prediction
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) x0: Option<String>,
+    /// A score model's output
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) score: Option<String>,
+    /// An eps-prediction
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) eps: Option<String>,
+    /// A flow-matching velocity
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) u: Option<String>,
+    /// A v-prediction (variance-preserving processes)
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) v: Option<String>,
+    /// The standard normal draw of euler_maruyama_step
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) z: Option<String>,
+    /// The time the sampler steps to
+    #[arg(long = "t-next", allow_hyphen_values = true)]
+    pub(crate) t_next: Option<String>,
+}
+
+/// `diffsym eval FILE [--process NAME] QUANTITY --t T [--digits D] [field inputs]`
+#[derive(clap::Args, Debug)]
+pub(super) struct EvalArgs {
+    /// The .dsym file
+    file: PathBuf,
+    /// The process (may be omitted when the file defines only one)
+    #[arg(long)]
+    process: Option<String>,
+    /// The definition, derived quantity or field to evaluate, e.g. `alpha`, `g2`,
+    /// `pf_velocity`
+    quantity: String,
+    /// The time, in [0, 1]; exact (`0.1` is 1/10, `1/3` is a third)
+    #[arg(long, allow_hyphen_values = true)]
+    t: String,
+    /// Print this many significant digits, evaluated with at least 256 bits (default:
+    /// the value rounded once to the nearest f64 from agreeing evaluations at 128, 256,
+    /// 512, ... bits, printed with 17 significant digits)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    digits: Option<u32>,
+    #[command(flatten)]
+    params: Params,
+    #[command(flatten)]
+    inputs: FieldInputs,
+}
+
+pub(super) fn run(a: &EvalArgs) -> Result<Outcome, Vec<Diag>> {
+    let mut loaded = load(
+        std::slice::from_ref(&a.file),
+        a.process.as_deref(),
+        &a.params.params,
+        process::Stage::Fields,
+    )?;
+    let (_, p) = pick(&loaded, a.process.as_deref())?.clone();
+    let text = eval_text(&mut loaded.pool, &p, &a.quantity, &a.t, a.digits, &a.inputs)?;
+    Ok(Outcome::ok(format!("{text}\n")))
+}
+
+/// What `eval` prints (without the newline) for `quantity` of the lowered process `p` at
+/// the time `t` as typed: the whole command after loading. The fuzzer (`crate::fuzz`)
+/// calls it on the processes it lowers, so it checks exactly what the command prints.
+pub(crate) fn eval_text(
+    pool: &mut Pool,
+    p: &Process,
+    quantity: &str,
+    t: &str,
+    digits: Option<u32>,
+    inputs: &FieldInputs,
+) -> Result<String, Vec<Diag>> {
+    let t_value = process::parse_param_override(pool, t).map_err(|m| {
+        vec![Diag::new(
+            "diffsym::cli::t",
+            format!("bad value for --t: {m}"),
+        )]
+    })?;
+    if !in_unit_interval(&t_value) {
+        return Err(vec![
+            Diag::new("diffsym::cli::t", format!("--t {t} is outside [0, 1]"))
+                .with_help("t = 0 is the data end, t = 1 the noise end of the process"),
+        ]);
+    }
+    let user = p.def(quantity).map(|d| (d.args.clone(), d.body));
+    let derived = p
+        .quantity(quantity)
+        .map(|e| (vec![process::time_symbol(pool)], e));
+    // The exact inputs are bound, not substituted: substitution would let the simplifier
+    // fold `0 * anything` at a point where `anything` is undefined.
+    let (e, env, times): BoundExpr = match user.or(derived) {
+        Some((args, body)) => {
+            if args.len() != 1 {
+                return Err(vec![Diag::new(
+                    "diffsym::cli::quantity",
+                    format!(
+                        "`{quantity}` takes {} arguments; eval needs a function of t alone",
+                        args.len()
+                    ),
+                )]);
+            }
+            if inputs.given().next().is_some() {
+                return Err(vec![Diag::new(
+                    "diffsym::cli::quantity",
+                    format!("`{quantity}` is a function of t alone; it takes no field inputs"),
+                )]);
+            }
+            (body, vec![(args[0], t_value.clone())], vec![args[0]])
+        }
+        None => field_expr(pool, p, quantity, &t_value, inputs)?,
+    };
+    let what = |m: String| {
+        vec![Diag::new(
+            "diffsym::eval",
+            format!("`{quantity}` at t = {t}: {m}"),
+        )]
+    };
+    let text = match digits {
+        None => {
+            let v = limit::value_at(
+                pool,
+                e,
+                &env,
+                &times,
+                limit::MAX_POINT_BITS,
+                &ball::round_f64,
+            )
+            .map(f64::from_bits)
+            .map_err(|err| what(err.to_string()))?;
+            if v.is_infinite() {
+                let about = limit::value_at(pool, e, &env, &times, limit::MAX_POINT_BITS, &|x| {
+                    hp::format_sig(x, 3)
+                })
+                .unwrap_or_default();
+                return Err(vec![
+                    Diag::new(
+                        "diffsym::eval::range",
+                        format!("`{quantity}` at t = {t} is {about}, outside the range of f64"),
+                    )
+                    .with_help("`--digits D` prints it with D significant digits"),
+                ]);
+            }
+            eval::format_f64(v)
+        }
+        Some(d) => {
+            let bits = (f64::from(d) * std::f64::consts::LOG2_10).ceil() as usize + 64;
+            let max_bits = limit::MAX_POINT_BITS.max(4 * bits);
+            let round = |x: &astro_float::BigFloat| hp::format_sig_or_zero(x, d as usize);
+            if d > MAX_LIMIT_DIGITS {
+                // A limit samples the formula eight times at this precision: bounded to
+                // MAX_LIMIT_DIGITS so that every accepted --digits finishes in seconds.
+                // Whether the point needs one is asked first, at f64 rounding.
+                let defined = matches!(
+                    ball::certify(pool, e, &env, limit::MAX_POINT_BITS, ball::round_f64),
+                    Ok(_) | Err(ball::Uncertified::Tie(_))
+                );
+                defined
+                    .then(|| ball::certify(pool, e, &env, max_bits, round).ok())
+                    .flatten()
+                    .map(|(text, _)| text)
+                    .ok_or_else(|| {
+                        vec![
+                            Diag::new(
+                                "diffsym::eval::digits",
+                                format!(
+                                    "`{quantity}` at t = {t} is not defined there, and limits are computed to at most {MAX_LIMIT_DIGITS} digits"
+                                ),
+                            )
+                            .with_help(format!("use --digits {MAX_LIMIT_DIGITS} or fewer")),
+                        ]
+                    })?
+            } else {
+                limit::value_at(pool, e, &env, &times, max_bits, &round)
+                    .map_err(|err| what(err.to_string()))?
+            }
+        }
+    };
+    Ok(text)
+}
+
+impl FieldInputs {
+    /// The flags given, as (flag name, value).
+    fn given(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("x", &self.x),
+            ("x0", &self.x0),
+            ("score", &self.score),
+            ("eps", &self.eps),
+            ("u", &self.u),
+            ("v", &self.v),
+            ("z", &self.z),
+            ("t-next", &self.t_next),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.as_deref().map(|v| (n, v)))
+    }
+}
+
+/// An expression with the exact values of its symbols, and which of them are times.
+type BoundExpr = (ExprId, Vec<(Symbol, BigRational)>, Vec<Symbol>);
+
+/// A field or sampler step with the exact value of every input bound (not substituted).
+fn field_expr(
+    pool: &mut Pool,
+    p: &Process,
+    name: &str,
+    t: &BigRational,
+    inputs: &FieldInputs,
+) -> Result<BoundExpr, Vec<Diag>> {
+    use process::fields::{FIELDS, Param, Vars};
+    let err = |m: String| vec![Diag::new("diffsym::cli::field", m)];
+    let is_cond = p.fields().conditional(name).is_some();
+    let (base, param) = match FIELDS.iter().find(|f| name == **f) {
+        Some(f) => {
+            // The parameterisation is the one model-output flag given (x0 counts only
+            // when no other is given).
+            let outputs: Vec<Param> = [
+                (Param::Score, &inputs.score),
+                (Param::Eps, &inputs.eps),
+                (Param::U, &inputs.u),
+                (Param::V, &inputs.v),
+            ]
+            .into_iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(p, _)| p)
+            .collect();
+            let param = match (outputs.as_slice(), &inputs.x0) {
+                ([one], _) => *one,
+                ([], Some(_)) => Param::X0,
+                ([], None) => {
+                    return Err(err(format!(
+                        "`{name}` needs a model output: one of --score, --eps, --x0, --u, --v"
+                    )));
+                }
+                _ => {
+                    return Err(err(
+                        "give one model output only (--score, --eps, --x0, --u or --v)".into(),
+                    ));
+                }
+            };
+            (*f, Some(param))
+        }
+        None if is_cond => (name, None),
+        None => {
+            let mut known: Vec<&str> = p.defs.iter().map(|d| d.name.as_str()).collect();
+            known.extend(
+                p.quantities
+                    .iter()
+                    .map(|&(n, _)| n)
+                    .filter(|n| p.def(n).is_none()),
+            );
+            known.extend(p.fields().conditional.iter().map(|&(n, _)| n));
+            known.extend(FIELDS);
+            return Err(vec![
+                Diag::new(
+                    "diffsym::cli::quantity",
+                    format!("process `{}` defines no `{name}`", p.name),
+                )
+                .with_help(format!("defined: {}", known.join(", "))),
+            ]);
+        }
+    };
+    let (expr, is_step) = match param {
+        Some(param) => {
+            let f = p.field(base, param).ok_or_else(|| {
+                err(format!("`{base}` has no {} parameterisation here (v-prediction needs a variance-preserving process)", param.name()))
+            })?;
+            (f.expr, f.is_step)
+        }
+        None => (p.fields().conditional(name).expect("is_cond"), false),
+    };
+    let vars = Vars::new(pool);
+    let mut map = vec![(vars.t, t.clone())];
+    let mut needed: Vec<(&str, &Option<String>, Symbol)> = vec![("x", &inputs.x, vars.x)];
+    match param {
+        None => needed.push(("x0", &inputs.x0, vars.x0)),
+        Some(pm) => {
+            let flag = match pm {
+                Param::Score => &inputs.score,
+                Param::Eps => &inputs.eps,
+                Param::X0 => &inputs.x0,
+                Param::U => &inputs.u,
+                Param::V => &inputs.v,
+            };
+            let sym = vars.output(pool, pm);
+            needed.push((pm.name(), flag, sym));
+        }
+    }
+    if base == "euler_maruyama_step" {
+        needed.push(("z", &inputs.z, vars.z));
+    }
+    if is_step {
+        needed.push(("t-next", &inputs.t_next, vars.t_next));
+    }
+    for (flag, value, sym) in needed {
+        let Some(text) = value else {
+            return Err(err(format!("`{name}` needs --{flag}")));
+        };
+        let r = process::parse_param_override(pool, text)
+            .map_err(|m| err(format!("bad value for --{flag}: {m}")))?;
+        if flag == "t-next" && !in_unit_interval(&r) {
+            return Err(err(format!("--t-next {text} is outside [0, 1]")));
+        }
+        map.push((sym, r));
+    }
+    Ok((expr, map, vec![vars.t, vars.t_next]))
+}

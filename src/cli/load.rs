@@ -1,0 +1,327 @@
+//! Reading .dsym files and resolving what a command runs on: the processes of files (or of
+//! the bundled library), one process by name from a file else the bundled library, and the
+//! Gaussian sources a file declares.
+
+use std::path::{Path, PathBuf};
+
+use num_rational::BigRational;
+
+use super::output::{cli_error, io_reason};
+use crate::analysis::{self, GaussianSource};
+use crate::diag::{Diag, Source};
+use crate::expr::Pool;
+use crate::library;
+use crate::process::{self, Process, Stage};
+use crate::syntax::{self, ast};
+
+/// Processes lowered into one pool, each with the source it came from.
+pub(super) struct Loaded {
+    pub pool: Pool,
+    pub processes: Vec<(Source, Process)>,
+}
+
+/// What an analysis runs on: a process (from the file, else the bundled library) and a
+/// Gaussian source declared in the file, each when asked for.
+pub(super) struct Analysis {
+    pub pool: Pool,
+    pub process: Option<Process>,
+    pub source: Option<GaussianSource>,
+}
+
+/// Reads a file as UTF-8; an invalid byte is a diagnostic pointing at it.
+pub(super) fn read_source(path: &Path) -> Result<Source, Box<Diag>> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        Box::new(Diag::new(
+            "diffsym::io",
+            format!("cannot read `{name}`: {}", io_reason(&e)),
+        ))
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(name, text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // The replacement character starts where the valid prefix ends.
+            let src = Source::new(name.clone(), lossy);
+            Err(Box::new(
+                Diag::new("diffsym::io::utf8", format!("`{name}` is not valid UTF-8"))
+                    .with_label(ast::Span::new(at, at + 1), "invalid byte here")
+                    .with_help("save the file as UTF-8")
+                    .in_source(&src),
+            ))
+        }
+    }
+}
+
+/// Parses `--param K=V` overrides into exact values within the range of f64.
+fn parse_overrides(
+    pool: &mut Pool,
+    params: &[String],
+) -> Result<Vec<(String, BigRational)>, Vec<Diag>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for p in params {
+        let Some((k, v)) = p.split_once('=') else {
+            errors.push(Diag::new(
+                "diffsym::cli::param",
+                format!("`--param {p}` must have the form NAME=VALUE"),
+            ));
+            continue;
+        };
+        match process::parse_param_override(pool, v.trim()) {
+            Ok(r) if !num_traits::ToPrimitive::to_f64(&r).is_some_and(f64::is_finite) => {
+                errors.push(
+                    Diag::new(
+                        "diffsym::cli::param",
+                        format!("`--param {p}` is outside the range of f64"),
+                    )
+                    .with_help("every numeric command evaluates the process in f64; give a value below 1.8e308 in magnitude"),
+                );
+            }
+            Ok(r) => out.push((k.trim().to_owned(), r)),
+            Err(m) => errors.push(Diag::new(
+                "diffsym::cli::param",
+                format!("bad value for parameter `{}`: {m}", k.trim()),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads, parses and lowers `files` (or the bundled library) as far as `stage`, keeping
+/// only `only` if given.
+pub(super) fn load(
+    files: &[PathBuf],
+    only: Option<&str>,
+    params: &[String],
+    stage: Stage,
+) -> Result<Loaded, Vec<Diag>> {
+    let mut pool = Pool::new();
+    let overrides = parse_overrides(&mut pool, params)?;
+    let mut sources = Vec::new();
+    let mut diags = Vec::new();
+    if files.is_empty() {
+        sources.extend(library::BUNDLED.iter().map(|(n, t)| Source::new(*n, *t)));
+    } else {
+        for f in files {
+            match read_source(f) {
+                Ok(s) => sources.push(s),
+                Err(d) => diags.push(*d),
+            }
+        }
+    }
+    let mut parsed = Vec::new();
+    for src in sources {
+        match syntax::parse_file(&src.text) {
+            Ok(ast) => parsed.push((src, ast)),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+        }
+    }
+    // Every process lowers in a pool of its own, spread over the cores, merged in order.
+    let inputs: Vec<(&ast::File, &str)> =
+        parsed.iter().map(|(src, ast)| (ast, &*src.text)).collect();
+    let lowered = process::lower_files(&mut pool, &inputs, &overrides, stage);
+    let mut processes = Vec::new();
+    for ((src, _), r) in parsed.iter().zip(lowered) {
+        match r {
+            Ok(ps) => processes.extend(ps.into_iter().map(|p| (src.clone(), p))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(src))),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    for (k, _) in &overrides {
+        if !processes.iter().any(|(_, p)| p.param(k).is_some()) {
+            diags.push(Diag::new(
+                "diffsym::cli::param",
+                format!("`--param {k}=...` names no parameter of the processes read"),
+            ));
+        }
+    }
+    if let Some(name) = only {
+        processes.retain(|(_, p)| p.name == name);
+        if processes.is_empty() {
+            diags.push(Diag::new(
+                "diffsym::cli::process",
+                format!("no process named `{name}`"),
+            ));
+        }
+    }
+    if diags.is_empty() {
+        Ok(Loaded { pool, processes })
+    } else {
+        Err(diags)
+    }
+}
+
+/// Picks the process to use from one file: by name, or the only one.
+pub(super) fn pick<'a>(
+    loaded: &'a Loaded,
+    name: Option<&str>,
+) -> Result<&'a (Source, Process), Vec<Diag>> {
+    match name {
+        _ if loaded.processes.is_empty() => Err(vec![
+            Diag::new("diffsym::cli::process", "this file defines no process")
+                .with_help("sources alone are used by `kl`, `schedule`, `asymptotics` and `plot kl`, with a process from the bundled library"),
+        ]),
+        Some(_) => Ok(&loaded.processes[0]),
+        None if loaded.processes.len() == 1 => Ok(&loaded.processes[0]),
+        None => {
+            let names: Vec<&str> = loaded
+                .processes
+                .iter()
+                .map(|(_, p)| p.name.as_str())
+                .collect();
+            Err(vec![
+                Diag::new(
+                    "diffsym::cli::process",
+                    "this file defines several processes: choose one with --process",
+                )
+                .with_help(format!("processes: {}", names.join(", "))),
+            ])
+        }
+    }
+}
+
+/// Loads what an analysis runs on from `file`: the source `source_name` if given (data
+/// files are read relative to `file`), and the process `process_name` if given, from `file`
+/// or else from the bundled library, lowered as far as its scalar quantities. Every
+/// process and source of `file` is lowered, so an error anywhere in it is reported.
+pub(super) fn load_analysis(
+    file: &Path,
+    process_name: Option<&str>,
+    source_name: Option<&str>,
+    params: &[String],
+) -> Result<Analysis, Vec<Diag>> {
+    let src = read_source(file).map_err(|d| vec![*d])?;
+    let ast = syntax::parse_file(&src.text).map_err(|es| {
+        es.into_iter()
+            .map(|e| e.into_diag(&src))
+            .collect::<Vec<_>>()
+    })?;
+    let mut diags = Vec::new();
+    let mut sources = Vec::new();
+    if source_name.is_some() {
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut loader = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| io_reason(&e));
+        match analysis::lower_sources(&ast, &mut loader) {
+            Ok(s) => sources = s,
+            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+        }
+    }
+    let mut pool = Pool::new();
+    let overrides = parse_overrides(&mut pool, params)?;
+    let lowered = process::lower_files(
+        &mut pool,
+        &[(&ast, &src.text)],
+        &overrides,
+        Stage::Quantities,
+    );
+    let mut processes = match lowered.into_iter().next().unwrap_or_else(|| Ok(Vec::new())) {
+        Ok(ps) => ps,
+        Err(es) => {
+            diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
+            Vec::new()
+        }
+    };
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let source = match source_name {
+        None => None,
+        Some(name) => match sources.iter().position(|s| s.name == name) {
+            Some(k) => Some(sources.swap_remove(k)),
+            None => {
+                let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+                let help = if names.is_empty() {
+                    "declare one, e.g. `source S = gaussian(spectrum = [1, 0.5]);`".to_owned()
+                } else {
+                    format!("sources: {}", names.join(", "))
+                };
+                return Err(vec![
+                    Diag::new(
+                        "diffsym::cli::source",
+                        format!("no source named `{name}` in `{}`", src.name),
+                    )
+                    .with_help(help),
+                ]);
+            }
+        },
+    };
+    let process = match process_name {
+        None => None,
+        Some(name) => {
+            let p = match processes.iter().position(|p| p.name == name) {
+                Some(k) => processes.swap_remove(k),
+                None => bundled_process(&mut pool, name, &overrides)?.ok_or_else(|| {
+                    vec![
+                        Diag::new(
+                            "diffsym::cli::process",
+                            format!(
+                                "no process named `{name}` in `{}` or the bundled library",
+                                src.name
+                            ),
+                        )
+                        .with_help(format!("bundled: {}", library::names().join(", "))),
+                    ]
+                })?,
+            };
+            check_overrides(&overrides, &p)?;
+            Some(p)
+        }
+    };
+    Ok(Analysis {
+        pool,
+        process,
+        source,
+    })
+}
+
+/// The bundled process `name`, lowered into `pool` as far as its scalar quantities.
+fn bundled_process(
+    pool: &mut Pool,
+    name: &str,
+    overrides: &[(String, BigRational)],
+) -> Result<Option<Process>, Vec<Diag>> {
+    for (file_name, text) in library::BUNDLED {
+        let Ok(ast) = syntax::parse_file(text) else {
+            continue;
+        };
+        let named = ast
+            .items
+            .iter()
+            .any(|i| matches!(i, ast::Item::Process(p) if p.name.name == name));
+        if !named {
+            continue;
+        }
+        let lowered = process::lower_files(pool, &[(&ast, text)], overrides, Stage::Quantities);
+        return match lowered.into_iter().next().unwrap_or_else(|| Ok(Vec::new())) {
+            Ok(ps) => Ok(ps.into_iter().find(|p| p.name == name)),
+            Err(es) => {
+                let bundled = Source::new(*file_name, *text);
+                Err(es.into_iter().map(|e| e.into_diag(&bundled)).collect())
+            }
+        };
+    }
+    Ok(None)
+}
+
+/// Every override names a parameter of `p`.
+fn check_overrides(overrides: &[(String, BigRational)], p: &Process) -> Result<(), Vec<Diag>> {
+    match overrides.iter().find(|(k, _)| p.param(k).is_none()) {
+        Some((k, _)) => Err(cli_error(
+            "diffsym::cli::param",
+            format!(
+                "`--param {k}=...` names no parameter of process `{}`",
+                p.name
+            ),
+        )),
+        None => Ok(()),
+    }
+}

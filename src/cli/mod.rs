@@ -1,0 +1,109 @@
+//! The command line: the `clap` schema and the dispatch to one module per command.
+//!
+//! Each command builds everything it prints in memory and writes it only when it succeeded,
+//! so a failing run writes no partial output; files are written atomically (`output`).
+//! Exit codes: 0 success; 1 a check failed; 2 bad input (usage, parse or semantic error),
+//! with diagnostics on stderr. What a command decides is analysis (`crate::analysis`); the
+//! modules here parse arguments, load, and present.
+
+mod args;
+mod asymptotics;
+mod check;
+mod derive;
+mod emit;
+mod eval;
+mod kl;
+mod load;
+mod output;
+mod plot;
+mod schedule;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+use crate::diag;
+
+pub(crate) use eval::{FieldInputs, eval_text};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "diffsym",
+    version,
+    about = "Symbolic-numeric derivations for diffusion models",
+    long_about = "diffsym reads forward noising processes x_t = alpha(t) x0 + sigma(t) eps written in the \
+                  .dsym language and derives, checks and evaluates their formulas exactly.\n\n\
+                  With no FILE, `derive` and `check` run on the bundled library (derivations/*.dsym).\n\
+                  Exit codes: 0 success, 1 a check failed, 2 bad input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per run")]
+enum Command {
+    /// Print every process's parameters and definitions, simplified
+    Derive(derive::DeriveArgs),
+    /// Evaluate one definition of a process at a time t
+    Eval(eval::EvalArgs),
+    /// Check every assert: proved symbolically, else checked numerically at high precision
+    Check(check::CheckArgs),
+    /// Emit a specialised Rust module (or crate) of a process's evaluators; `--verify`
+    /// compiles it and compares every function with the 256-bit reference
+    Emit(emit::EmitArgs),
+    /// Exact KL between a Gaussian source and a sampler's output after N steps
+    Kl(kl::KlArgs),
+    /// Best tangent law, optimal schedule and (with --process) optimal time grid for a source
+    Schedule(schedule::ScheduleArgs),
+    /// KL(src||out) of DDIM as a series in 1/N, derived symbolically (Euler-Maclaurin);
+    /// in N^(-1/q) and ln N where sigma ~ t^(1/q) or alpha ~ (1-t)^(1/q) at an end
+    Asymptotics(asymptotics::AsymptoticsArgs),
+    /// Plot KL against the number of steps, or a schedule, as an SVG file
+    #[command(subcommand)]
+    Plot(plot::PlotCommand),
+}
+
+/// Runs the command line with `args` (including the program name), writing to `out` and
+/// `err`; returns the exit code.
+pub fn run(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            let _ = if code == 0 {
+                out.write_all(text.as_bytes())
+            } else {
+                err.write_all(text.as_bytes())
+            };
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Derive(a) => derive::run(&a),
+        Command::Eval(a) => eval::run(&a),
+        Command::Check(a) => check::run(&a),
+        Command::Emit(a) => emit::run(&a),
+        Command::Kl(a) => kl::run(&a),
+        Command::Schedule(a) => schedule::run(&a),
+        Command::Asymptotics(a) => asymptotics::run(&a),
+        Command::Plot(c) => plot::run(&c),
+    };
+    match result {
+        Ok(o) => {
+            let _ = out.write_all(o.stdout.as_bytes());
+            o.code
+        }
+        Err(diags) => {
+            let _ = err.write_all(diag::render_all(&diags).as_bytes());
+            2
+        }
+    }
+}
