@@ -1,4 +1,4 @@
-//! Optimal schedules for a Gaussian source (MATH.md section 6): the best tangent law, the
+//! Optimal schedules for a Gaussian source (docs/theory.md section 6): the best tangent law, the
 //! unrestricted optimum of the dominant KL coefficient, and the exact-KL-optimal time grid
 //! (L-BFGS with the exact KL's gradient, coarse to fine, within an estimated-time budget).
 //!
@@ -681,9 +681,10 @@ mod tests {
     fn one_direction_gets_equal_angle_steps() {
         // One direction: the DDIM KL depends on the grid through u = sum_k ln cos^2(dphi_k),
         // phi = atan(rho/sqrt(l)), with sum_k dphi_k = pi/2 fixed; ln cos is concave, so
-        // equal steps maximise u (u < 0) and minimise KL = (e^-u - 1 + u)/2 (MATH.md 6). On
-        // the cosine (rho = tan(pi t/2)), t_k = (2/pi) atan(sqrt(l) tan(k pi/(2N))). At
-        // t = 1 the prior is the exact marginal, so both starts agree.
+        // equal steps maximise u (u < 0) and minimise KL = (e^-u - 1 + u)/2
+        // (docs/theory.md section 6). On the cosine (rho = tan(pi t/2)),
+        // t_k = (2/pi) atan(sqrt(l) tan(k pi/(2N))). At t = 1 the prior is the exact
+        // marginal, so both starts agree.
         let l: f64 = 0.05;
         let src = source(&[l]);
         let sched = Tangent { gamma: 1.0 };
@@ -777,7 +778,8 @@ mod tests {
 
     #[test]
     fn single_eigenvalue_optimum_is_the_tangent() {
-        // J = pi^2/4, coefficient pi^4/64 (MATH.md 6), and rho = sqrt(l) tan(pi t/2).
+        // J = pi^2/4, coefficient pi^4/64 (docs/theory.md section 6), and
+        // rho = sqrt(l) tan(pi t/2).
         let s = optimal_schedule(&[2.0]).expect("optimum");
         assert!(s.converged);
         let want = std::f64::consts::PI.powi(4) / 64.0;
