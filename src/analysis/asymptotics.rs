@@ -1,4 +1,4 @@
-//! Euler-Maclaurin asymptotics of the DDIM KL in the number of steps N (MATH.md section 5),
+//! Euler-Maclaurin asymptotics of the DDIM KL in the number of steps N (docs/theory.md section 5),
 //! derived symbolically from the process.
 //!
 //! On a Gaussian source, DDIM from the prior at `alpha(1) = 0` on the uniform grid scales

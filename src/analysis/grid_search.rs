@@ -551,9 +551,10 @@ mod tests {
     fn one_direction_gets_equal_angle_steps() {
         // One direction: the DDIM KL depends on the grid through u = sum_k ln cos^2(dphi_k),
         // phi = atan(rho/sqrt(l)), with sum_k dphi_k = pi/2 fixed; ln cos is concave, so
-        // equal steps maximise u (u < 0) and minimise KL = (e^-u - 1 + u)/2 (MATH.md 6). On
-        // the cosine (rho = tan(pi t/2)), t_k = (2/pi) atan(sqrt(l) tan(k pi/(2N))). At
-        // t = 1 the prior is the exact marginal, so both starts agree.
+        // equal steps maximise u (u < 0) and minimise KL = (e^-u - 1 + u)/2
+        // (docs/theory.md section 6). On the cosine (rho = tan(pi t/2)),
+        // t_k = (2/pi) atan(sqrt(l) tan(k pi/(2N))). At t = 1 the prior is the exact
+        // marginal, so both starts agree.
         let l: f64 = 0.05;
         let src = source(&[l]);
         let sched = Tangent { gamma: 1.0 };

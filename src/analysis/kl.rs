@@ -1,7 +1,7 @@
 //! Samplers on a Gaussian source with the exact score, and the exact KL of their output.
 //!
 //! With the exact denoiser every sampler step is, per eigen-direction i, an affine map of
-//! y = x - alpha(t) m_i plus independent Gaussian noise (MATH.md sections 3 and 4):
+//! y = x - alpha(t) m_i plus independent Gaussian noise (docs/theory.md sections 3 and 4):
 //! `y' = A y + D m_i + sqrt(Q) z`. The output law is propagated in closed form, mean and
 //! variance, never by sampling. The reference law at each time is the true marginal
 //! N(alpha m_i, v(t)), v = alpha^2 lambda_i + sigma^2, so at t_min = 0 it is the data.
@@ -21,10 +21,10 @@ pub use gradient::{KlGradient, exact_kl_gradient, exact_kl_gradient_with_workers
 
 const CODE: &str = "diffsym::analysis::sampler";
 
-/// The samplers of MATH.md section 2, each with the exact Gaussian score.
+/// The samplers of docs/theory.md section 2, each with the exact Gaussian score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sampler {
-    /// DDIM (eta = 0), in the angle form of MATH.md 4.
+    /// DDIM (eta = 0), in the angle form of docs/theory.md section 4.
     Ddim,
     /// Euler on the probability-flow ODE, velocity `alpha' x0_hat + sigma' eps_hat`.
     Euler,

@@ -1,5 +1,6 @@
-//! The dominant term of the DDIM KL on a uniform grid (MATH.md 5): KL ~ c_2 / N^2 with
-//! c_2 = (1/4) sum_i J_i^2 and J_i the schedule functional, by numeric quadrature.
+//! The dominant term of the DDIM KL on a uniform grid (docs/theory.md section 5):
+//! KL ~ c_2 / N^2 with c_2 = (1/4) sum_i J_i^2 and J_i the schedule functional, by numeric
+//! quadrature.
 //!
 //! On a uniform grid over [t_min, t_max], J_i = (t_max - t_min) int phi_i'(t)^2 dt with
 //! phi_i = atan(rho / sqrt(lambda_i)). The integrand is formed without rho (infinite where
@@ -130,7 +131,8 @@ fn finish(est: Vec<f64>, edge: &[f64], h: f64, width: f64) -> Result<Vec<f64>, A
 }
 
 /// c_2 = (1/4) sum_i J_i^2: N^2 KL tends to it for DDIM on a uniform grid from a prior
-/// that matches the marginal at t_max (MATH.md 5; both KL directions agree at this order).
+/// that matches the marginal at t_max (docs/theory.md section 5; both KL directions agree
+/// at this order).
 pub fn ddim_coefficient(
     sched: &dyn Schedule,
     eigenvalues: &[f64],
@@ -181,7 +183,7 @@ mod tests {
 
     #[test]
     fn tangent_law_matches_the_closed_form() {
-        // J_i(gamma) = (pi^2/8)(gamma/sqrt(l) + sqrt(l)/gamma) (MATH.md 6).
+        // J_i(gamma) = (pi^2/8)(gamma/sqrt(l) + sqrt(l)/gamma) (docs/theory.md section 6).
         let eigs = [1e-4, 0.3, 1.0, 2.0, 50.0];
         for gamma in [0.05, 1.0, 3.0] {
             let j = schedule_j(&Tangent { gamma }, &eigs, 0.0, 1.0).expect("converges");

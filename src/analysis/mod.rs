@@ -1,4 +1,4 @@
-//! Exact analyses on Gaussian sources (MATH.md sections 3-6): time grids, samplers as affine
+//! Exact analyses on Gaussian sources (docs/theory.md sections 3-6): time grids, samplers as affine
 //! maps per eigen-direction, the exact KL of a sampler's output, optimal schedules.
 //!
 //! Everything here is numeric and closed-form: the output law of a sampler is propagated

@@ -1,5 +1,5 @@
-//! Optimal schedules for a Gaussian source (MATH.md section 6): the best tangent law and the
-//! unrestricted optimum of the dominant KL coefficient. The exact-KL-optimal time grid of
+//! Optimal schedules for a Gaussian source (docs/theory.md section 6): the best tangent law
+//! and the unrestricted optimum of the dominant KL coefficient. The exact-KL-optimal time grid of
 //! a given process is `grid_search`.
 //!
 //! The dominant term of the DDIM KL is N^-2 (1/4) sum_i J_i^2 with
@@ -196,7 +196,8 @@ mod tests {
 
     #[test]
     fn single_eigenvalue_optimum_is_the_tangent() {
-        // J = pi^2/4, coefficient pi^4/64 (MATH.md 6), and rho = sqrt(l) tan(pi t/2).
+        // J = pi^2/4, coefficient pi^4/64 (docs/theory.md section 6), and
+        // rho = sqrt(l) tan(pi t/2).
         let s = optimal_schedule(&[2.0]).expect("optimum");
         assert!(s.converged);
         let want = std::f64::consts::PI.powi(4) / 64.0;

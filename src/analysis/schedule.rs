@@ -195,9 +195,9 @@ impl Schedule for Cached<'_> {
     }
 }
 
-/// The tangent law rho = gamma tan(pi t/2) as a variance-preserving process (MATH.md 6):
-/// alpha = cos(theta)/sqrt(D), sigma = gamma sin(theta)/sqrt(D), theta = pi t/2,
-/// D = cos^2 theta + gamma^2 sin^2 theta. `gamma = 1` is the cosine schedule.
+/// The tangent law rho = gamma tan(pi t/2) as a variance-preserving process
+/// (docs/theory.md section 6): alpha = cos(theta)/sqrt(D), sigma = gamma sin(theta)/sqrt(D),
+/// theta = pi t/2, D = cos^2 theta + gamma^2 sin^2 theta. `gamma = 1` is the cosine schedule.
 #[derive(Clone, Copy, Debug)]
 pub struct Tangent {
     pub gamma: f64,

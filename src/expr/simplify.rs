@@ -327,7 +327,7 @@ mod tests {
         assert!(s.trace.is_empty());
     }
 
-    // Forms of MATH.md section 1 the simplifier must reach, not merely equal values.
+    // Forms of docs/theory.md section 1 the simplifier must reach, not merely equal values.
 
     fn reaches(from: &str, to: &str) {
         let mut p = Pool::new();

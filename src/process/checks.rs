@@ -342,7 +342,7 @@ fn negative_certified(pool: &Pool, e: ExprId, t: Symbol, k: usize, n: usize) -> 
     )
 }
 
-/// Fokker-Planck for x0 ~ N(m, s0^2) in one dimension (MATH.md sections 2 and 3): the
+/// Fokker-Planck for x0 ~ N(m, s0^2) in one dimension (docs/theory.md sections 2 and 3): the
 /// marginal p_t = N(alpha m, alpha^2 s0^2 + sigma^2) satisfies
 /// dp/dt = -d/dx(f x p) + (1/2) g2 d^2p/dx^2. Both sides are divided by p, which leaves a
 /// quadratic in x; m and s0 stay symbolic.

@@ -1,5 +1,5 @@
 //! Derived quantities of a process: from alpha and sigma to f, g2, lambda and the rest
-//! (MATH.md section 1), and the resolution of the shorthand forms of a process.
+//! (docs/theory.md section 1), and the resolution of the shorthand forms of a process.
 
 use super::{LowerError, Process, time_symbol};
 use crate::expr::{ExprId, Func, Pool, diff, simplify, subst};

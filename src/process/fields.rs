@@ -1,4 +1,4 @@
-//! Fields and sampler steps of a process (MATH.md section 2), in every parameterisation.
+//! Fields and sampler steps of a process (docs/theory.md section 2), in every parameterisation.
 //!
 //! Every field is linear in the state `x`, the model output `m` and the noise `z`:
 //! `field = cx(t, t_next) x + cm(t, t_next) m + cz(t, t_next) z`. Each is first written in
@@ -120,7 +120,7 @@ impl Fields {
     }
 }
 
-/// The conditional fields of MATH.md section 2, in `x` and the data point `x0`.
+/// The conditional fields of docs/theory.md section 2, in `x` and the data point `x0`.
 pub fn conditional(
     pool: &mut Pool,
     alpha: ExprId,

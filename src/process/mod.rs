@@ -98,7 +98,7 @@ impl Process {
         self.fields().field(name, param)
     }
 
-    /// The conditional fields, fields and sampler steps (MATH.md section 2), simplified.
+    /// The conditional fields, fields and sampler steps (docs/theory.md section 2), simplified.
     /// v-prediction is included when the process is variance preserving by construction
     /// or alpha^2 + sigma^2 = 1 is proved (else checked with certified balls), never by
     /// whether the simplifier happens to reach 1.

@@ -11,7 +11,7 @@ t, the derivatives derived by hand in closed form (checked below against mpmath'
 shorthands follow the README: `alpha_bar` gives alpha = sqrt(alpha_bar), sigma =
 sqrt(1 - alpha_bar); `beta` gives alpha = exp(-1/2 int_0^t beta), sigma = sqrt(1 - alpha^2);
 `sigma` alone has alpha = 1; `log_snr` gives alpha^2 = sigmoid(log_snr), sigma^2 =
-sigmoid(-log_snr). The quantities are those of MATH.md section 1:
+sigmoid(-log_snr). The quantities are those of docs/theory.md section 1:
 
     alpha_bar = alpha^2, f = alpha'/alpha, g2 = 2 sigma sigma' - 2 f sigma^2, g = sqrt(g2),
     lambda = log(alpha/sigma), dlambda = alpha'/alpha - sigma'/sigma, log_snr = 2 lambda,
@@ -246,7 +246,7 @@ PROCESSES = {
 
 
 def quantities(a, s, da, ds):
-    """The quantities of MATH.md section 1; a value or an exception (division by zero)."""
+    """The quantities of docs/theory.md section 1; a value or an exception (division by zero)."""
     def q(fn):
         try:
             v = fn()
@@ -414,7 +414,7 @@ def t_function(text):
 
 def self_checks():
     """The hand-derived derivatives against numeric differentiation, the closed-form
-    integrals of beta against quadrature, and catalogue forms (MATH.md section 1)."""
+    integrals of beta against quadrature, and catalogue forms (docs/theory.md section 1)."""
     with mp.workdps(60):
         for name, proc in PROCESSES.items():
             for t in (mpf("0.3"), mpf("0.5"), mpf("0.77")):

@@ -64,7 +64,7 @@ fn latex_is_a_document() {
 
 #[test]
 fn eval_matches_closed_forms() {
-    // alpha(1/2) = exp(-B/2), B = b0 t + (b1 - b0) t^2 / 2 = 2.5375 (MATH.md section 1);
+    // alpha(1/2) = exp(-B/2), B = b0 t + (b1 - b0) t^2 / 2 = 2.5375 (docs/theory.md section 1);
     // reference from Python's decimal module at 90 digits.
     let (code, out, err) = run(&["eval", VP, "--process", "vp_linear", "alpha", "--t", "0.5"]);
     assert_eq!(code, 0, "{err}");

@@ -64,9 +64,9 @@ fn the_digits_file_is_not_part_of_the_bundled_library() {
 }
 
 /// Issue 11: `schedule --steps 1000` on the digits took more than 600 s. Now it is searched
-/// with the KL's gradient, and its result can be checked against MATH.md 5-6: N^2 KL of
-/// DDIM tends to (1/4) sum J_i^2 of the grid's clock, at least the unrestricted optimum's
-/// coefficient, which the optimal grid's clock should approach.
+/// with the KL's gradient, and its result can be checked against docs/theory.md sections
+/// 5-6: N^2 KL of DDIM tends to (1/4) sum J_i^2 of the grid's clock, at least the
+/// unrestricted optimum's coefficient, which the optimal grid's clock should approach.
 #[test]
 fn a_thousand_step_optimal_grid_approaches_the_optimal_schedule() {
     let (code, out, err) = run(&[

@@ -1,4 +1,4 @@
-//! Derived quantities (MATH.md section 1) against closed forms evaluated independently, and
+//! Derived quantities (docs/theory.md section 1) against closed forms evaluated independently, and
 //! the shorthand forms of a process.
 
 use crate::support::{number, run, scratch_file};
@@ -116,7 +116,7 @@ fn derive_text(body: &str) -> (i32, String, String) {
 #[test]
 fn processes_outside_the_library_reach_simple_forms() {
     // alpha = 1 - t^2, sigma = t: f = alpha'/alpha = -2t/(1 - t^2),
-    // lambda = log((1 - t^2)/t), rho = t/(1 - t^2), and by MATH.md section 1
+    // lambda = log((1 - t^2)/t), rho = t/(1 - t^2), and by docs/theory.md section 1
     // g2 = 2 sigma sigma' - 2 f sigma^2 = 2t (1 + t^2)/(1 - t^2).
     let (code, out, err) = derive_text("    alpha(t) = 1 - t^2;\n    sigma(t) = t;\n");
     assert_eq!(code, 0, "{err}");

@@ -283,7 +283,7 @@ fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
             let two = h.from_f64(2.0);
             let Path { a, s, da, ds } = path(&mut h, &pool, &p, t, tf);
             let mut val = |e, at: &BigFloat| at_t(&mut h, &pool, e, t, at);
-            // Independent formulas of MATH.md section 1, from alpha, sigma and their
+            // Independent formulas of docs/theory.md section 1, from alpha, sigma and their
             // finite-difference derivatives.
             let f_ref = da.div(&a, PREC, rm);
             let g2_ref = two.mul(&s, PREC, rm).mul(&ds, PREC, rm).sub(

@@ -1,4 +1,4 @@
-//! Exact KL of samplers on Gaussian sources: MATH.md section 4 check values, the N^-2 law,
+//! Exact KL of samplers on Gaussian sources: docs/theory.md section 4 check values, the N^-2 law,
 //! agreement between independent forms of the same map, and high-precision references.
 
 use diffsym::analysis::{
@@ -55,7 +55,7 @@ fn math_section_4_check_value() {
     }
 }
 
-/// J_i of the tangent law rho = gamma tan(pi t/2), written out from MATH.md 6.
+/// J_i of the tangent law rho = gamma tan(pi t/2), written out from docs/theory.md section 6.
 fn j_tangent(gamma: f64, lambda: f64) -> f64 {
     PI * PI / 8.0 * (gamma / lambda.sqrt() + lambda.sqrt() / gamma)
 }
@@ -121,7 +121,8 @@ fn n_squared_kl_converges_to_the_dominant_coefficient() {
 
 #[test]
 fn ddim_angle_form_matches_the_general_affine_recursion() {
-    // MATH.md 4: c_{i,k} = (a_k a_{k-1} lambda + s_k s_{k-1}) / (a_k^2 lambda + s_k^2), applied
+    // docs/theory.md section 4:
+    // c_{i,k} = (a_k a_{k-1} lambda + s_k s_{k-1}) / (a_k^2 lambda + s_k^2), applied
     // step by step here to the mean and variance of x (prior start N(0, 1), t_max < 1 so the
     // prior mismatch and the mean error are both present).
     let sched = Tangent { gamma: 0.7 };
@@ -177,7 +178,7 @@ impl Pcg {
 fn monte_carlo_agrees_with_the_closed_form_output_law() {
     // Full non-diagonal covariance with a mean; the samplers are run on vectors with the
     // exact matrix score s(x, t) = -(a^2 Sigma + s^2 I)^-1 (x - a m), in the SDE/ODE forms of
-    // MATH.md 2, independently of the per-direction recursion.
+    // docs/theory.md section 2, independently of the per-direction recursion.
     let cov = vec![vec![2.0, 0.8], vec![0.8, 0.5]];
     let m = vec![0.7, -1.2];
     let src = GaussianSource::from_covariance("C", &cov, Some(m.clone())).expect("valid");

@@ -1,7 +1,7 @@
 //! A 256-bit reference for the exact KL of all six samplers (issue 10): each sampler's step
-//! written from its defining formula (MATH.md section 2) as an affine map of x plus noise,
+//! written from its defining formula (docs/theory.md section 2) as an affine map of x plus noise,
 //! its mean and variance propagated in astro-float at 256 bits, and the Gaussian KL of
-//! MATH.md section 4. The schedule is the process's alpha and sigma and their symbolic
+//! docs/theory.md section 4. The schedule is the process's alpha and sigma and their symbolic
 //! derivatives, evaluated at 256 bits at the f64 grid times taken exactly. Nothing here
 //! calls the code under test (`analysis::kl`): the tests compare it with this.
 
@@ -283,7 +283,8 @@ impl Dir {
             c: &q.a * &self.m / &v,
         }
     }
-    /// The PF-ODE velocity alpha' x0_hat + sigma' eps_hat (MATH.md 2, flow-matching form).
+    /// The PF-ODE velocity alpha' x0_hat + sigma' eps_hat (docs/theory.md section 2,
+    /// flow-matching form).
     fn velocity(&self, q: &Pt) -> Option<Lin> {
         let (da, ds) = (q.da.as_ref()?, q.ds.as_ref()?);
         Some(self.x0_hat(q).times(da).plus(&self.eps_hat(q).times(ds)))
@@ -393,7 +394,7 @@ fn direction_kl(g: &ExactGrid, sampler: Sampler, start: Start, d: &Dir) -> Optio
         var = &map.p * &map.p * &var + noise;
     }
     // KL(src||out) = (v0/V - 1 + ln(V/v0) + delta^2/V)/2,
-    // KL(out||src) = (V/v0 - 1 - ln(V/v0) + delta^2/v0)/2 (MATH.md 4).
+    // KL(out||src) = (V/v0 - 1 - ln(V/v0) + delta^2/v0)/2 (docs/theory.md section 4).
     let v0 = d.v(&pts[0]);
     let delta = mean - &pts[0].a * &d.m;
     let d2 = &delta * &delta;

@@ -102,7 +102,8 @@ fn plot(args: &[&str]) -> (String, String) {
 
 #[test]
 fn kl_plot_has_both_directions_and_the_tangent_asymptote() {
-    // The cosine schedule is the tangent law for lambda = 1: c_2 = pi^4/64 (MATH.md 6).
+    // The cosine schedule is the tangent law for lambda = 1: c_2 = pi^4/64
+    // (docs/theory.md section 6).
     let f = scratch_file("sources.dsym", SOURCES);
     let o = out_path("kl.svg");
     let args = [
