@@ -814,7 +814,7 @@ fn together_bounded(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
         let g = gens.to_expr(pool, &g);
         let q = gens.to_expr(pool, &q);
         let f = pool.mul(vec![g, q]);
-        if super::simplify::complexity(pool, f) < super::simplify::complexity(pool, n) {
+        if super::pool::complexity(pool, f) < super::pool::complexity(pool, n) {
             n = f;
         }
     }

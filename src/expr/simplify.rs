@@ -64,27 +64,8 @@ pub fn simplify(pool: &mut Pool, e: ExprId) -> ExprId {
     Simplifier::default().run(pool, e)
 }
 
-/// Tree size of `e` (shared subtrees counted at each use), saturating; the measure of
-/// "simpler". Large rationals count their digits, so `3/7` is simpler than `3000001/7000003`.
-pub fn complexity(pool: &Pool, e: ExprId) -> usize {
-    complexity_memo(pool, e, &mut HashMap::default())
-}
-
-/// [`complexity`] with a memo that may be kept across calls on the same pool.
-fn complexity_memo(pool: &Pool, e: ExprId, memo: &mut HashMap<ExprId, usize>) -> usize {
-    if let Some(&c) = memo.get(&e) {
-        return c;
-    }
-    let own = match pool.node(e) {
-        Node::Rational(r) => 1 + ((r.numer().bits() + r.denom().bits()) / 32) as usize,
-        _ => 1,
-    };
-    let c = pool.children(e).into_iter().fold(own, |acc, k| {
-        acc.saturating_add(complexity_memo(pool, k, memo))
-    });
-    memo.insert(e, c);
-    c
-}
+pub use super::pool::complexity;
+use super::pool::complexity_memo;
 
 impl Simplifier {
     pub fn with_budget(budget: usize) -> Simplifier {
