@@ -17,5 +17,6 @@ mod library;
 mod parse;
 mod plot;
 mod properties;
+mod readme;
 mod robustness;
 mod support;
