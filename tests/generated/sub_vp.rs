@@ -6,6 +6,7 @@
 //!
 //! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
 #![allow(
+    dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal

@@ -78,67 +78,51 @@ fn emitting_is_deterministic() {
 }
 
 // The committed modules, compiled into this binary.
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/cosine.rs"]
 mod cosine;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/cosine_nichol.rs"]
 mod cosine_nichol;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/edm.rs"]
 mod edm;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/gaussian_alpha_bar.rs"]
 mod gaussian_alpha_bar;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/karras_ve.rs"]
 mod karras_ve;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/linear_logsnr.rs"]
 mod linear_logsnr;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/lm_sqrt.rs"]
 mod lm_sqrt;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/rectified_flow.rs"]
 mod rectified_flow;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/sd3_shift.rs"]
 mod sd3_shift;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/sd_scaled_linear.rs"]
 mod sd_scaled_linear;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/shifted_cosine.rs"]
 mod shifted_cosine;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/sigmoid.rs"]
 mod sigmoid;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/sub_vp.rs"]
 mod sub_vp;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/tangent.rs"]
 mod tangent;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/ve.rs"]
 mod ve;
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../generated/vp_linear.rs"]
 mod vp_linear;
@@ -643,5 +627,40 @@ fn bad_input_to_emit_is_a_diagnostic_with_exit_2_and_no_files() {
     assert_eq!(
         std::fs::read_to_string(&blocker).unwrap(),
         "not a directory"
+    );
+}
+
+/// A crate that includes an emitted module privately (`mod vp_linear;`) and calls one of
+/// its functions builds under `-D warnings`: the evaluators it does not use are no warnings.
+#[test]
+fn an_emitted_module_builds_warning_free_in_a_users_crate() {
+    let (_, e) = emit("vp_linear", Mode::Stable);
+    let dir = scratch_dir().join("user-crate");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("vp_linear.rs"), &e.code).expect("module");
+    std::fs::write(
+        dir.join("main.rs"),
+        "mod vp_linear;\nfn main() {\n    println!(\"{}\", vp_linear::sigma(0.5));\n}\n",
+    )
+    .expect("main");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .args(["--edition", "2021", "-D", "warnings", "-o"])
+        .arg(dir.join("user"))
+        .arg(dir.join("main.rs"))
+        .output()
+        .expect("rustc runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = std::process::Command::new(dir.join("user"))
+        .output()
+        .expect("runs");
+    // sigma(1/2) of vp_linear: sqrt(1 - exp(-1/20 - 199/80)), from mpmath.
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "0.9596542020680362"
     );
 }
