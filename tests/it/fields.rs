@@ -355,3 +355,79 @@ fn derived_quantities_match_finite_differences_of_alpha_and_sigma() {
 fn at_t(h: &mut Hp, pool: &Pool, e: ExprId, t: diffsym::expr::Symbol, at: &BigFloat) -> BigFloat {
     h.eval(pool, e, &[(t, at.clone())]).expect("defined")
 }
+
+/// The coefficients (c_x, c_s, c_z) of a symbolic step in the score parameterisation,
+/// `x_next = c_x x + c_s score + c_z z`, at 256 bits.
+fn step_coefficients(
+    pool: &mut Pool,
+    p: &Process,
+    step: &str,
+    t: f64,
+    t_next: f64,
+) -> (f64, f64, f64) {
+    let vars = Vars::new(pool);
+    let score = vars.output(pool, Param::Score);
+    let e = p.field(step, Param::Score).expect("field").expr;
+    let mut h = Hp::new(PREC);
+    let (tv, nv) = (h.from_f64(t), h.from_f64(t_next));
+    let mut at = |x: f64, s: f64, z: f64| {
+        let binds = [
+            (vars.t, tv.clone()),
+            (vars.t_next, nv.clone()),
+            (vars.x, h.from_f64(x)),
+            (score, h.from_f64(s)),
+            (vars.z, h.from_f64(z)),
+        ];
+        f(&h.eval(pool, e, &binds).expect("defined"))
+    };
+    (at(1.0, 0.0, 0.0), at(0.0, 1.0, 0.0), at(0.0, 0.0, 1.0))
+}
+
+proptest::proptest! {
+    // Case count from PROPTEST_CASES (CI sets 64).
+    #![proptest_config(proptest::prelude::ProptestConfig::default())]
+
+    /// The symbolic sampler steps of `process::fields` and the numeric affine maps of
+    /// `analysis::kl` are the same maps: one step from the exact marginal of N(m, lambda)
+    /// at t, with the exact score -(x - alpha m)/v, gives the same output law (mean
+    /// c_x alpha m, variance (c_x - c_s/v)^2 v + c_z^2) as `output_laws` on the grid
+    /// [t_next, t].
+    #[test]
+    fn symbolic_steps_are_the_exact_kl_maps(
+        which in 0usize..16,
+        t in 0.1f64..0.9,
+        frac in 0.05f64..0.95,
+        lam in 0.01f64..10.0,
+        m in -2.0f64..2.0,
+    ) {
+        use diffsym::analysis::{self, GaussianSource, Sampler, Schedule as _, Start};
+        static LOWERED: std::sync::Mutex<Vec<Option<(Pool, Process)>>> =
+            std::sync::Mutex::new(Vec::new());
+        let name = library().nth(which).expect("16 processes");
+        let t_next = t * frac;
+        let mut cache = LOWERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.resize_with(16, || None);
+        let (pool, p) = cache[which].get_or_insert_with(|| lower(name));
+        let mut pool = pool.clone();
+        let sched = analysis::ProcessSchedule::new(&pool, p).expect("schedule");
+        let src = GaussianSource::from_spectrum("s", vec![lam], Some(vec![m])).expect("source");
+        let (a, s) = (sched.alpha(t), sched.sigma(t));
+        let v = a * a * lam + s * s;
+        for (sampler, step) in [
+            (Sampler::Ddim, "ddim_step"),
+            (Sampler::Dpm1, "dpm1_step"),
+            (Sampler::Euler, "euler_step"),
+            (Sampler::EulerMaruyama, "euler_maruyama_step"),
+        ] {
+            let (cx, cs, cz) = step_coefficients(&mut pool, p, step, t, t_next);
+            let gain = cx - cs / v;
+            let (mean, var) = (cx * a * m, gain * gain * v + cz * cz);
+            let law = analysis::output_laws(&sched, &src, sampler, &[t_next, t], Start::Exact)
+                .expect("law")[0];
+            let want_mean = sched.alpha(t_next) * m + law.mean_error;
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-12);
+            proptest::prop_assert!(close(var, law.variance()), "{name} {step}: variance {var} vs {}", law.variance());
+            proptest::prop_assert!(close(mean, want_mean), "{name} {step}: mean {mean} vs {want_mean}");
+        }
+    }
+}
