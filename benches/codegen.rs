@@ -12,7 +12,6 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use diffsym::expr::{Pool, eval};
 use diffsym::{process, syntax};
 
-#[allow(dead_code)]
 #[rustfmt::skip]
 #[path = "../tests/generated/vp_linear.rs"]
 mod vp_linear;
