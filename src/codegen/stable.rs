@@ -34,7 +34,8 @@ use crate::expr::{ExprId, Func, Node, Pool, Symbol, poly};
 
 /// Rewrites `e` bottom-up with the rewrites of this module.
 pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
-    Stabilizer::default().run(pool, e)
+    let s = Stabilizer::default().run(pool, e);
+    crate::expr::verify::checked(pool, s, "stabilize")
 }
 
 #[derive(Default)]

@@ -46,7 +46,14 @@ impl Pool {
                 (rest, c)
             })
             .collect();
-        pairs.sort_by(|a, b| self.cmp(a.0, b.0));
+        // The rational term (key 1) comes first, before terms whose key sorts below 1
+        // (`(1/2)^(1/2)`, whose base 1/2 does).
+        let one = self.one();
+        pairs.sort_by(|a, b| {
+            (a.0 != one)
+                .cmp(&(b.0 != one))
+                .then_with(|| self.cmp(a.0, b.0))
+        });
         let mut merged: Vec<(ExprId, BigRational)> = Vec::with_capacity(pairs.len());
         for (rest, c) in pairs {
             match merged.last_mut() {

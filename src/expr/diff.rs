@@ -7,7 +7,8 @@ use super::pool::{ExprId, Func, Node, Pool, Symbol};
 /// `d e / d x`, in canonical form (not simplified beyond that).
 pub fn diff(pool: &mut Pool, e: ExprId, x: Symbol) -> ExprId {
     let mut memo = HashMap::default();
-    go(pool, e, x, &mut memo)
+    let d = go(pool, e, x, &mut memo);
+    super::verify::checked(pool, d, "diff")
 }
 
 fn go(pool: &mut Pool, e: ExprId, x: Symbol, memo: &mut HashMap<ExprId, ExprId>) -> ExprId {

@@ -60,7 +60,8 @@ pub fn integrate(
     let fh = subst1(pool, f, x, hi);
     let fl = subst1(pool, f, x, lo);
     let d = pool.sub(fh, fl);
-    Ok(simplify::simplify(pool, d))
+    let v = simplify::simplify(pool, d);
+    Ok(super::verify::checked(pool, v, "integrate"))
 }
 
 /// Is `e` continuous on all of R in every variable? Built from polynomials, positive

@@ -225,6 +225,16 @@ impl Pool {
         e: ExprId,
         memo: &mut HashMap<ExprId, ExprId>,
     ) -> ExprId {
+        let c = self.transplant_rec(from, e, memo);
+        super::verify::checked(self, c, "transplant")
+    }
+
+    fn transplant_rec(
+        &mut self,
+        from: &Pool,
+        e: ExprId,
+        memo: &mut HashMap<ExprId, ExprId>,
+    ) -> ExprId {
         if let Some(&c) = memo.get(&e) {
             return c;
         }
@@ -232,17 +242,21 @@ impl Pool {
             Node::Rational(r) => Node::Rational(r.clone()),
             Node::Const(c) => Node::Const(*c),
             Node::Sym(s) => Node::Sym(self.transplant_symbol(from, *s)),
-            Node::Add(xs) => {
-                Node::Add(xs.iter().map(|&x| self.transplant(from, x, memo)).collect())
-            }
-            Node::Mul(xs) => {
-                Node::Mul(xs.iter().map(|&x| self.transplant(from, x, memo)).collect())
-            }
+            Node::Add(xs) => Node::Add(
+                xs.iter()
+                    .map(|&x| self.transplant_rec(from, x, memo))
+                    .collect(),
+            ),
+            Node::Mul(xs) => Node::Mul(
+                xs.iter()
+                    .map(|&x| self.transplant_rec(from, x, memo))
+                    .collect(),
+            ),
             Node::Pow(b, x) => {
-                let b = self.transplant(from, *b, memo);
-                Node::Pow(b, self.transplant(from, *x, memo))
+                let b = self.transplant_rec(from, *b, memo);
+                Node::Pow(b, self.transplant_rec(from, *x, memo))
             }
-            Node::Call(f, a) => Node::Call(*f, self.transplant(from, *a, memo)),
+            Node::Call(f, a) => Node::Call(*f, self.transplant_rec(from, *a, memo)),
         };
         let c = self.intern(node);
         memo.insert(e, c);
@@ -463,16 +477,23 @@ impl Pool {
         if a == b {
             return Ordering::Equal;
         }
-        let (na, nb) = (self.node(a), self.node(b));
+        self.cmp_node(self.node(a), self.node(b))
+    }
+
+    /// [`Pool::cmp`] of two nodes, which need not be interned (the verifier compares
+    /// the coefficient-free part of a term without building it).
+    pub fn cmp_node(&self, na: &Node, nb: &Node) -> Ordering {
         match (na, nb) {
-            (Node::Pow(..), _) | (_, Node::Pow(..)) => {
-                let (ba, ea) = self.split_pow(a);
-                let (bb, eb) = self.split_pow(b);
-                if ba == a && bb == b {
-                    unreachable!("split_pow of a Pow returns its base");
-                }
-                self.cmp(ba, bb).then_with(|| self.cmp(ea, eb))
+            (Node::Pow(ba, ea), Node::Pow(bb, eb)) => {
+                self.cmp(*ba, *bb).then_with(|| self.cmp(*ea, *eb))
             }
+            // A factor `x` is `x^1`: compared by base, then exponent.
+            (Node::Pow(ba, ea), _) => self
+                .cmp_node(self.node(*ba), nb)
+                .then_with(|| self.cmp(*ea, self.one)),
+            (_, Node::Pow(bb, eb)) => self
+                .cmp_node(na, self.node(*bb))
+                .then_with(|| self.cmp(self.one, *eb)),
             _ => {
                 let rank = |n: &Node| match n {
                     Node::Rational(_) => 0,

@@ -98,7 +98,7 @@ impl Simplifier {
             cur = next;
         }
         self.results.insert(e, cur);
-        cur
+        super::verify::checked(pool, cur, "simplify")
     }
 
     /// One round of the three phases; returns the smallest candidate.

@@ -10,7 +10,8 @@ pub fn subst(pool: &mut Pool, e: ExprId, map: &[(Symbol, ExprId)]) -> ExprId {
         return e;
     }
     let mut memo = HashMap::default();
-    go(pool, e, map, &mut memo)
+    let v = go(pool, e, map, &mut memo);
+    super::verify::checked(pool, v, "subst")
 }
 
 /// `e` with the single symbol `s` replaced by `by`.

@@ -194,7 +194,7 @@ proptest! {
         let v = vars(&mut pool, false);
         let e = build(&mut pool, &v, &g);
         let s = simplify::simplify(&mut pool, e);
-        prop_assert_eq!(verify::verify(&mut pool, s), Ok(()));
+        prop_assert_eq!(verify::verify(&pool, s), Ok(()));
         let s2 = simplify::simplify(&mut pool, s);
         prop_assert_eq!(print::to_text(&pool, s2), print::to_text(&pool, s));
     }

@@ -206,7 +206,7 @@ pub fn together(pool: &mut Pool, e: ExprId) -> ExprId {
 pub fn together_within(pool: &mut Pool, e: ExprId, allowance: &mut u64) -> ExprId {
     let (r, spent) = scoped(*allowance, || together_bounded(pool, e));
     *allowance -= spent;
-    r.unwrap_or(e)
+    super::verify::checked(pool, r.unwrap_or(e), "together")
 }
 
 /// Runs `task` with at most `units` of polynomial work for all the [`together`] calls in
