@@ -511,30 +511,6 @@ impl Pool {
             Node::Call(f, _) => self.call(f, children[0]),
         }
     }
-
-    /// Canonicalises an arbitrary (possibly raw-interned) expression, bottom-up.
-    pub fn canonical(&mut self, id: ExprId) -> ExprId {
-        let mut memo = crate::expr::fxhash::HashMap::default();
-        self.canonical_memo(id, &mut memo)
-    }
-
-    fn canonical_memo(
-        &mut self,
-        id: ExprId,
-        memo: &mut crate::expr::fxhash::HashMap<ExprId, ExprId>,
-    ) -> ExprId {
-        if let Some(&v) = memo.get(&id) {
-            return v;
-        }
-        let kids: Vec<ExprId> = self
-            .children(id)
-            .into_iter()
-            .map(|c| self.canonical_memo(c, memo))
-            .collect();
-        let v = self.rebuild(id, &kids);
-        memo.insert(id, v);
-        v
-    }
 }
 
 /// Writes `n = k^q * rest` with `k` the product of the small divisors (below 1000) whose

@@ -13,7 +13,7 @@ use std::fmt;
 
 use num_bigint::BigInt;
 use num_rational::BigRational;
-use num_traits::{One, Signed, Zero};
+use num_traits::{One, Zero};
 
 /// The name of an expression in its [`Pool`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -528,19 +528,6 @@ impl Pool {
             }
         }
         xs.len().cmp(&ys.len())
-    }
-
-    /// Sign of a rational node, if `id` is one.
-    pub fn rational_sign(&self, id: ExprId) -> Option<Ordering> {
-        self.as_rational(id).map(|r| {
-            if r.is_positive() {
-                Ordering::Greater
-            } else if r.is_negative() {
-                Ordering::Less
-            } else {
-                Ordering::Equal
-            }
-        })
     }
 }
 

@@ -134,9 +134,12 @@ pub static CONTRACT: &[Rule] = &[
         doc: "c*r - c*r*sin(u)^2 = c*r*cos(u)^2; c*r - c*r*cos(u)^2 = c*r*sin(u)^2",
         apply: one_minus_square,
     },
+    // Also an expansion rule, on purpose: contraction can form `exp(c*log(x) + r)` again,
+    // and the library's forms depend on undoing it in this phase too (without it, the
+    // dpm1 steps of cosine and karras_ve come out differently).
     Rule {
         name: "exp-log",
-        doc: "exp(c*log(x) + r) = x^c * exp(r)",
+        doc: "exp(c*log(x) + r) = x^c * exp(r)   (wherever log x is defined)",
         apply: exp_log,
     },
     Rule {

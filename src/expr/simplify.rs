@@ -10,8 +10,6 @@
 //! counts rule applications; it makes the work bounded and the output deterministic even
 //! for inputs on which the rules would not terminate.
 
-use std::collections::BTreeMap;
-
 use crate::expr::fxhash::HashMap;
 
 use super::poly;
@@ -30,16 +28,12 @@ pub const RUN_POLY_WORK: u64 = 2 * poly::DEFAULT_WORK;
 /// Rounds of the three phases before [`Simplifier::run`] gives up on reaching a fixpoint.
 pub const MAX_ROUNDS: usize = 4;
 
-/// Counts of rule applications, by rule name (sorted: deterministic to print).
-pub type Trace = BTreeMap<&'static str, usize>;
-
-/// A configured simplifier; keeps a trace of the rules it applied.
+/// A configured simplifier.
 #[derive(Debug)]
 pub struct Simplifier {
     /// Rule applications allowed per call of [`Simplifier::run`].
     per_run: usize,
     budget: usize,
-    pub trace: Trace,
     /// Memos of the rewrite and normalisation passes, kept across calls of `run` so that
     /// simplifying many expressions that share subexpressions does the shared work once.
     /// Keyed by pass (the rule set's address, or 0 for normalisation). Valid because a
@@ -72,7 +66,6 @@ impl Simplifier {
         Simplifier {
             per_run: budget,
             budget,
-            trace: Trace::new(),
             memos: HashMap::default(),
             results: HashMap::default(),
             sizes: HashMap::default(),
@@ -151,10 +144,9 @@ impl Simplifier {
         // Apply rules at this node; a rewrite may create new unsimplified children, so
         // simplify those (not the node itself: that is this loop) and try again.
         for _ in 0..16 {
-            let Some((name, r)) = self.first_match(pool, n, rules) else {
+            let Some(r) = self.first_match(pool, n, rules) else {
                 break;
             };
-            *self.trace.entry(name).or_default() += 1;
             let kids: Vec<ExprId> = pool
                 .children(r)
                 .into_iter()
@@ -166,12 +158,7 @@ impl Simplifier {
         n
     }
 
-    fn first_match(
-        &mut self,
-        pool: &mut Pool,
-        e: ExprId,
-        rules: &[Rule],
-    ) -> Option<(&'static str, ExprId)> {
+    fn first_match(&mut self, pool: &mut Pool, e: ExprId, rules: &[Rule]) -> Option<ExprId> {
         if self.budget == 0 {
             return None;
         }
@@ -180,7 +167,7 @@ impl Simplifier {
                 && r != e
             {
                 self.budget -= 1;
-                return Some((rule.name, r));
+                return Some(r);
             }
         }
         None
@@ -216,7 +203,6 @@ impl Simplifier {
                 && complexity_memo(pool, t, &mut self.sizes)
                     <= complexity_memo(pool, n, &mut self.sizes)
             {
-                *self.trace.entry("rational-normal-form").or_default() += 1;
                 n = t;
             }
         }
@@ -305,7 +291,6 @@ mod tests {
         let e = p.call(Func::Exp, l);
         let mut s = Simplifier::with_budget(0);
         assert_eq!(s.run(&mut p, e), e);
-        assert!(s.trace.is_empty());
     }
 
     // Forms of docs/theory.md section 1 the simplifier must reach, not merely equal values.

@@ -374,3 +374,34 @@ fn readme_ellipsis_lines_match_any_number_of_lines() {
     assert_eq!(mismatch(&["a", "...", "x", "d"], &out), Some(2));
     assert_eq!(mismatch(&["a", "b"], &out), Some(2));
 }
+
+/// The README's table of simplification rules is the simplifier's: every rule, once, with
+/// the identity its `doc` states (`|` escaped as in Markdown), and nothing else.
+#[test]
+fn the_readme_rule_table_is_the_simplifiers() {
+    use diffsym::expr::rules::{CONTRACT, EXPAND};
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let start = readme
+        .find("| rule | identity and side condition |")
+        .expect("rule table");
+    let shown: Vec<(String, String)> = readme[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').splitn(2, " | ").collect();
+            let name = cells[0].trim().trim_matches('`').to_owned();
+            (name, cells[1].trim().replace("\\|", "|"))
+        })
+        .collect();
+    let mut rules: Vec<(String, String)> = Vec::new();
+    for r in EXPAND.iter().chain(CONTRACT) {
+        let entry = (r.name.to_owned(), r.doc.to_owned());
+        match rules.iter().find(|(n, _)| *n == r.name) {
+            // A rule registered in both phases must say the same thing in both.
+            Some(first) => assert_eq!(first, &entry, "rule `{}` documented twice", r.name),
+            None => rules.push(entry),
+        }
+    }
+    assert_eq!(shown, rules);
+}
