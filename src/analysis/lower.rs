@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 
 use super::{GaussianSource, SourceError};
+use crate::diag::Span;
 use crate::expr::{Pool, eval, simplify};
 use crate::process::{LowerError, lower_expr};
-use crate::syntax::ast::{self, Span, Value};
+use crate::syntax::ast::{self, Value};
 
 /// Reads the text of a data file named (as written) in a source; `Err` is the reason, e.g.
 /// "no such file".

@@ -169,7 +169,7 @@ pub(super) fn parse_grid(text: &str) -> Result<GridKind, Vec<Diag>> {
         let content = line.split('#').next().unwrap_or("").trim();
         if !content.is_empty() {
             let start = offset + line.find(content).unwrap_or(0);
-            let span = crate::syntax::ast::Span::new(start, start + content.len());
+            let span = crate::diag::Span::new(start, start + content.len());
             let mut pool = Pool::new();
             let t = process::parse_param_override(&mut pool, content)
                 .ok()

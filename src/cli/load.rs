@@ -8,7 +8,7 @@ use num_rational::BigRational;
 
 use super::output::{cli_error, io_reason};
 use crate::analysis::{self, GaussianSource};
-use crate::diag::{Diag, Source};
+use crate::diag::{Diag, Source, Span};
 use crate::expr::Pool;
 use crate::library;
 use crate::process::{self, Process, Stage};
@@ -46,7 +46,7 @@ pub(super) fn read_source(path: &Path) -> Result<Source, Box<Diag>> {
             let src = Source::new(name.clone(), lossy);
             Err(Box::new(
                 Diag::new("diffsym::io::utf8", format!("`{name}` is not valid UTF-8"))
-                    .with_label(ast::Span::new(at, at + 1), "invalid byte here")
+                    .with_label(Span::new(at, at + 1), "invalid byte here")
                     .with_help("save the file as UTF-8")
                     .in_source(&src),
             ))

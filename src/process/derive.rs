@@ -2,8 +2,8 @@
 //! (docs/theory.md section 1), and the resolution of the shorthand forms of a process.
 
 use super::{LowerError, Process, time_symbol};
+use crate::diag::Span;
 use crate::expr::{ExprId, Func, Pool, diff, simplify, subst};
-use crate::syntax::ast::Span;
 
 /// The derived scalar quantities, in the order they are printed. Names are fixed: the CLI,
 /// JSON and generated code use them.

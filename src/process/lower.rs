@@ -8,9 +8,10 @@ use crate::expr::fxhash::HashMap;
 use num_rational::BigRational;
 
 use super::{Assertion, Definition, Param, Process, derive, fields, time_symbol};
+use crate::diag::Span;
 use crate::expr::integrate::{self, IntegrateError};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
-use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Span, Stmt};
+use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Stmt};
 
 /// A semantic error at a span, with an optional second location and help.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -12,8 +12,8 @@ pub use lower::{
     LowerError, MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, parse_param_override,
 };
 
+use crate::diag::Span;
 use crate::expr::{ExprId, Pool, Symbol};
-use crate::syntax::ast::Span;
 
 /// A process after name resolution: parameters folded to exact values, user functions
 /// inlined, integrals and derivatives carried out.
