@@ -1,9 +1,10 @@
 //! User-facing diagnostics: one error type that points into a named source, and its rendering.
 //!
-//! Helpers deeper down return errors that carry a [`Span`] but no file; the caller that knows
-//! the file wraps them into a [`Diag`] (typst's `.at(span)` pattern). Rendering happens only in
-//! the command line, with [`render`]: rustc-style plain text with carets under every span
-//! (miette's graphical handler draws no caret under one-column spans and wraps long paths).
+//! Every layer returns the one error type, [`Diag`]: helpers deeper down fill in spans but no
+//! file; the caller that knows the file attaches it with [`Diag::in_source`] (typst's
+//! `.at(span)` pattern). Rendering happens only in the command line, with [`render`]:
+//! rustc-style plain text with carets under every span (miette's graphical handler draws no
+//! caret under one-column spans and wraps long paths).
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,15 +35,16 @@ impl Span {
     }
 }
 
-/// A source file as diagnostics see it: its display name and its text.
-#[derive(Clone, Debug)]
+/// A source file as diagnostics see it: its display name and its text, both shared, so
+/// attaching a source to many errors copies no text.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Source {
-    pub name: String,
+    pub name: Arc<str>,
     pub text: Arc<str>,
 }
 
 impl Source {
-    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Source {
+    pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> Source {
         Source {
             name: name.into(),
             text: text.into(),
@@ -61,15 +63,19 @@ impl Source {
 }
 
 /// A label: a span in the source and what to say there.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Label {
     pub span: Span,
     pub text: String,
 }
 
-/// One user-facing error. `code` is stable (`diffsym::parse::expected`), `message` lowercase
-/// with no trailing period.
-#[derive(Clone, Debug)]
+/// The one error type of every layer: a stable `code` (`diffsym::parse::expected`),
+/// a `message` (lowercase, no trailing period), labelled spans (the first is the
+/// primary one, where the error is), an optional help, and the [`Source`] the spans point
+/// into. Helpers build it without a source; the caller that knows the file attaches it with
+/// [`Diag::in_source`]. Without a source (errors about the command, not a file) the labels
+/// are not shown.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Diag {
     pub code: &'static str,
     pub message: String,
@@ -89,6 +95,7 @@ impl Diag {
         }
     }
 
+    /// Adds a label; the first one added is the primary label.
     pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Diag {
         self.labels.push(Label {
             span,
@@ -102,16 +109,21 @@ impl Diag {
         self
     }
 
+    /// Attaches the file the spans point into.
     pub fn in_source(mut self, source: &Source) -> Diag {
         self.source = Some(source.clone());
         self
     }
 
-    /// `file:line:col` of the first label, when there is a source.
+    /// The primary span: where the error is.
+    pub fn span(&self) -> Option<Span> {
+        self.labels.first().map(|l| l.span)
+    }
+
+    /// `file:line:col` of the primary label, when there is a source.
     pub fn location(&self) -> Option<String> {
         let src = self.source.as_ref()?;
-        let label = self.labels.first()?;
-        let (line, col) = src.line_col(label.span.start);
+        let (line, col) = src.line_col(self.span()?.start);
         Some(format!("{}:{line}:{col}", src.name))
     }
 }
@@ -123,6 +135,13 @@ impl fmt::Display for Diag {
 }
 
 impl std::error::Error for Diag {}
+
+/// Lets `?` lift one error into the list of errors a command returns.
+impl From<Diag> for Vec<Diag> {
+    fn from(d: Diag) -> Vec<Diag> {
+        vec![d]
+    }
+}
 
 /// Lines longer than this are shown as a window around the label.
 const MAX_LINE: usize = 120;

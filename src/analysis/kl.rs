@@ -13,7 +13,8 @@
 //! cancellation-free tails, and sums over directions are compensated.
 
 use super::numerics::{Sum, exp_neg_tail, exp_pos_tail};
-use super::{AnalysisError, GaussianSource, Schedule};
+use super::{GaussianSource, Schedule};
+use crate::diag::Diag;
 
 mod gradient;
 
@@ -174,8 +175,8 @@ struct Prepared {
     steps: Vec<Step>,
 }
 
-fn undefined(sampler: Sampler, what: &str, t: f64) -> AnalysisError {
-    AnalysisError::new(
+fn undefined(sampler: Sampler, what: &str, t: f64) -> Diag {
+    Diag::new(
         CODE,
         format!("{} is undefined here: {what} at t = {t}", sampler.name()),
     )
@@ -187,13 +188,13 @@ impl Prepared {
         sampler: Sampler,
         grid: &[f64],
         start: Start,
-    ) -> Result<Prepared, AnalysisError> {
+    ) -> Result<Prepared, Diag> {
         if grid.len() < 2
             || grid
                 .windows(2)
                 .any(|w| w[0].is_nan() || w[0] >= w[1] || w[1].is_nan())
         {
-            return Err(AnalysisError::new(
+            return Err(Diag::new(
                 CODE,
                 "a sampler needs an ascending grid of at least 2 times",
             ));
@@ -498,7 +499,7 @@ pub fn output_laws(
     sampler: Sampler,
     grid: &[f64],
     start: Start,
-) -> Result<Vec<DirectionLaw>, AnalysisError> {
+) -> Result<Vec<DirectionLaw>, Diag> {
     let prep = Prepared::new(sched, sampler, grid, start)?;
     Ok(source
         .eigenvalues
@@ -582,7 +583,7 @@ pub fn exact_kl(
     sampler: Sampler,
     grid: &[f64],
     start: Start,
-) -> Result<Kl, AnalysisError> {
+) -> Result<Kl, Diag> {
     let workers = default_workers(source.dimension());
     exact_kl_with_workers(sched, source, sampler, grid, start, workers)
 }
@@ -596,7 +597,7 @@ pub fn exact_kl_with_workers(
     grid: &[f64],
     start: Start,
     workers: usize,
-) -> Result<Kl, AnalysisError> {
+) -> Result<Kl, Diag> {
     let prep = Prepared::new(sched, sampler, grid, start)?;
     let partial = per_chunk(source.dimension(), workers, |dirs| {
         let (mut a, mut b) = (Sum::new(), Sum::new());

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 
 use super::{GaussianSource, SourceError};
-use crate::diag::Span;
+use crate::diag::{Diag, Span};
 use crate::expr::{Pool, eval, simplify};
-use crate::process::{LowerError, lower_expr};
+use crate::process::lower_expr;
 use crate::syntax::ast::{self, Value};
 
 /// Reads the text of a data file named (as written) in a source; `Err` is the reason, e.g.
@@ -27,7 +27,7 @@ const DUPLICATE: &str = "diffsym::source::duplicate";
 pub fn lower_sources(
     file: &ast::File,
     loader: &mut SourceLoader<'_>,
-) -> Result<Vec<GaussianSource>, Vec<LowerError>> {
+) -> Result<Vec<GaussianSource>, Vec<Diag>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -37,13 +37,12 @@ pub fn lower_sources(
         };
         if let Some(&first) = seen.get(s.name.name.as_str()) {
             errors.push(
-                LowerError::new(
+                Diag::new(
                     DUPLICATE,
-                    s.name.span,
                     format!("source `{}` is defined twice", s.name.name),
-                    "defined again here",
                 )
-                .related(first, "first defined here"),
+                .with_label(s.name.span, "defined again here")
+                .with_label(first, "first defined here"),
             );
             continue;
         }
@@ -79,19 +78,14 @@ impl Numbers {
     }
 }
 
-fn gaussian(
-    s: &ast::Source,
-    loader: &mut SourceLoader<'_>,
-) -> Result<GaussianSource, Vec<LowerError>> {
+fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSource, Vec<Diag>> {
     if s.kind.name != "gaussian" {
         return Err(vec![
-            LowerError::new(
-                KIND,
-                s.kind.span,
-                format!("unknown source family `{}`", s.kind.name),
-                "expected `gaussian`",
-            )
-            .help("write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`"),
+            Diag::new(KIND, format!("unknown source family `{}`", s.kind.name))
+                .with_label(s.kind.span, "expected `gaussian`")
+                .with_help(
+                    "write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`",
+                ),
         ]);
     }
     let mut errors = Vec::new();
@@ -99,23 +93,18 @@ fn gaussian(
     for a in &s.args {
         if !matches!(a.name.name.as_str(), "spectrum" | "cov" | "mean") {
             errors.push(
-                LowerError::new(
+                Diag::new(
                     ARG,
-                    a.name.span,
                     format!("unknown argument `{}` of gaussian", a.name.name),
-                    "unknown argument",
                 )
-                .help("the arguments are `spectrum` or `cov`, and `mean` (optional)"),
+                .with_label(a.name.span, "unknown argument")
+                .with_help("the arguments are `spectrum` or `cov`, and `mean` (optional)"),
             );
         } else if let Some(first) = args.get(a.name.name.as_str()) {
             errors.push(
-                LowerError::new(
-                    ARG,
-                    a.name.span,
-                    format!("argument `{}` is given twice", a.name.name),
-                    "given again here",
-                )
-                .related(first.name.span, "first given here"),
+                Diag::new(ARG, format!("argument `{}` is given twice", a.name.name))
+                    .with_label(a.name.span, "given again here")
+                    .with_label(first.name.span, "first given here"),
             );
         } else {
             args.insert(&a.name.name, a);
@@ -149,59 +138,46 @@ fn gaussian(
             GaussianSource::from_covariance(&s.name.name, &values, m)
                 .map_err(|e| source_error(e, &whole, mean.as_ref(), &rows))
         }
-        (Some(a), Some(b)) => Err(LowerError::new(
-            ARG,
-            b.name.span,
-            "give `spectrum` or `cov`, not both",
-            "second description of the covariance",
-        )
-        .related(a.name.span, "first description")),
-        (None, None) => Err(LowerError::new(
-            ARG,
-            s.kind.span,
-            format!("source `{}` has no covariance", s.name.name),
-            "needs `spectrum = [...]` or `cov = [[...]]`",
-        )),
+        (Some(a), Some(b)) => Err(Diag::new(ARG, "give `spectrum` or `cov`, not both")
+            .with_label(b.name.span, "second description of the covariance")
+            .with_label(a.name.span, "first description")),
+        (None, None) => Err(
+            Diag::new(ARG, format!("source `{}` has no covariance", s.name.name))
+                .with_label(s.kind.span, "needs `spectrum = [...]` or `cov = [[...]]`"),
+        ),
     };
     result.map_err(|e| vec![e])
 }
 
 /// Places a [`SourceError`] at the value it concerns.
-fn source_error(
-    e: SourceError,
-    data: &Numbers,
-    mean: Option<&Numbers>,
-    rows: &[Numbers],
-) -> LowerError {
+fn source_error(e: SourceError, data: &Numbers, mean: Option<&Numbers>, rows: &[Numbers]) -> Diag {
     let message = e.to_string();
     match e {
-        SourceError::Empty => LowerError::new(SHAPE, data.span, message, "no values"),
+        SourceError::Empty => Diag::new(SHAPE, message).with_label(data.span, "no values"),
         SourceError::NotPositive { index, value } => {
             let at = data.spans.get(index).copied().unwrap_or(data.span);
-            LowerError::new(
+            Diag::new(
                 VALUE,
-                at,
                 format!(
                     "eigenvalue {}{} is {value}; a covariance spectrum must be positive",
                     index + 1,
                     data.origin(index)
                 ),
-                "not positive",
             )
+            .with_label(at, "not positive")
         }
         SourceError::NotFinite { index } => {
             let at = data.spans.get(index).copied().unwrap_or(data.span);
-            LowerError::new(VALUE, at, message, "not a finite number")
+            Diag::new(VALUE, message).with_label(at, "not a finite number")
         }
         SourceError::MeanLength { expected, found } => {
             let at = mean.map_or(data.span, |m| m.span);
-            LowerError::new(
+            Diag::new(
                 SHAPE,
-                at,
                 format!("the mean has {found} entries but the source has dimension {expected}"),
-                format!("expected {expected} entries"),
             )
-            .related(data.span, format!("dimension {expected}"))
+            .with_label(at, format!("expected {expected} entries"))
+            .with_label(data.span, format!("dimension {expected}"))
         }
         SourceError::NotSquare {
             row,
@@ -209,15 +185,14 @@ fn source_error(
             found,
         } => {
             let at = data.spans.get(row).copied().unwrap_or(data.span);
-            LowerError::new(
+            Diag::new(
                 SHAPE,
-                at,
                 format!(
                     "row {} of the covariance has {found} entries, expected {expected}",
                     row + 1
                 ),
-                format!("expected {expected} entries"),
             )
+            .with_label(at, format!("expected {expected} entries"))
         }
         SourceError::NotSymmetric { i, j, .. } => {
             let at = |r: usize, c: usize| {
@@ -226,9 +201,8 @@ fn source_error(
                     .copied()
                     .unwrap_or(data.span)
             };
-            LowerError::new(
+            Diag::new(
                 COV,
-                at(i, j),
                 format!(
                     "the covariance is not symmetric: entry ({}, {}) differs from ({}, {})",
                     i + 1,
@@ -236,14 +210,13 @@ fn source_error(
                     j + 1,
                     i + 1
                 ),
-                "this entry",
             )
-            .related(at(j, i), "differs from this one")
+            .with_label(at(i, j), "this entry")
+            .with_label(at(j, i), "differs from this one")
         }
-        SourceError::NotPositiveDefinite { .. } => {
-            LowerError::new(COV, data.span, message, "not positive definite")
-                .help("a covariance must be symmetric with all eigenvalues > 0")
-        }
+        SourceError::NotPositiveDefinite { .. } => Diag::new(COV, message)
+            .with_label(data.span, "not positive definite")
+            .with_help("a covariance must be symmetric with all eigenvalues > 0"),
     }
 }
 
@@ -252,7 +225,7 @@ fn numbers(
     pool: &mut Pool,
     v: &Value,
     loader: &mut SourceLoader<'_>,
-) -> Result<Numbers, Vec<LowerError>> {
+) -> Result<Numbers, Vec<Diag>> {
     match v {
         Value::Array { items, span } => {
             let mut values = Vec::new();
@@ -279,13 +252,9 @@ fn numbers(
         Value::File { path, span } => {
             let text = loader(path).map_err(|why| {
                 vec![
-                    LowerError::new(
-                        FILE,
-                        *span,
-                        format!("cannot read `{path}`: {why}"),
-                        "data file named here",
-                    )
-                    .help("the path is relative to the .dsym file"),
+                    Diag::new(FILE, format!("cannot read `{path}`: {why}"))
+                        .with_label(*span, "data file named here")
+                        .with_help("the path is relative to the .dsym file"),
                 ]
             })?;
             let mut values = Vec::new();
@@ -301,13 +270,8 @@ fn numbers(
                         lines.push(k + 1);
                     }
                     _ => {
-                        return Err(vec![LowerError::new(
-                            FILE,
-                            *span,
-                            format!("line {} of `{path}` is not a number: `{content}`", k + 1),
-                            "data file named here",
-                        )
-                        .help("a spectrum file holds one eigenvalue per line; `#` starts a comment")]);
+                        return Err(vec![Diag::new(FILE, format!("line {} of `{path}` is not a number: `{content}`", k + 1)).with_label(*span, "data file named here")
+                        .with_help("a spectrum file holds one eigenvalue per line; `#` starts a comment")]);
                     }
                 }
             }
@@ -319,13 +283,9 @@ fn numbers(
             })
         }
         Value::Expr(e) => Err(vec![
-            LowerError::new(
-                VALUE,
-                e.span,
-                "expected a list of numbers",
-                "a single value",
-            )
-            .help("write a list in brackets, e.g. `[1, 0.5]`"),
+            Diag::new(VALUE, "expected a list of numbers")
+                .with_label(e.span, "a single value")
+                .with_help("write a list in brackets, e.g. `[1, 0.5]`"),
         ]),
     }
 }
@@ -335,16 +295,12 @@ fn matrix(
     pool: &mut Pool,
     v: &Value,
     loader: &mut SourceLoader<'_>,
-) -> Result<(Vec<Numbers>, Vec<Span>), Vec<LowerError>> {
+) -> Result<(Vec<Numbers>, Vec<Span>), Vec<Diag>> {
     let Value::Array { items, .. } = v else {
         return Err(vec![
-            LowerError::new(
-                VALUE,
-                v.span(),
-                "expected a matrix: a list of rows",
-                "not a list of rows",
-            )
-            .help("write e.g. `cov = [[2, 0.8], [0.8, 0.5]]`"),
+            Diag::new(VALUE, "expected a matrix: a list of rows")
+                .with_label(v.span(), "not a list of rows")
+                .with_help("write e.g. `cov = [[2, 0.8], [0.8, 0.5]]`"),
         ]);
     };
     let mut rows = Vec::new();
@@ -357,13 +313,9 @@ fn matrix(
                 Err(mut es) => errors.append(&mut es),
             },
             other => errors.push(
-                LowerError::new(
-                    VALUE,
-                    other.span(),
-                    "expected a row of the covariance",
-                    "not a list",
-                )
-                .help("each row is a list in brackets, e.g. `[2, 0.8]`"),
+                Diag::new(VALUE, "expected a row of the covariance")
+                    .with_label(other.span(), "not a list")
+                    .with_help("each row is a list in brackets, e.g. `[2, 0.8]`"),
             ),
         }
         spans.push(item.span());
@@ -376,26 +328,21 @@ fn matrix(
 }
 
 /// One constant: an expression with no free names, evaluated in f64.
-fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<LowerError>> {
+fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<Diag>> {
     let e = match v {
         Value::Expr(e) => e,
         other => {
-            return Err(vec![LowerError::new(
-                VALUE,
-                other.span(),
-                "expected a number",
-                "not a number",
-            )]);
+            return Err(vec![
+                Diag::new(VALUE, "expected a number").with_label(other.span(), "not a number"),
+            ]);
         }
     };
     let id = lower_expr(pool, e, &[])?;
     let id = simplify::simplify(pool, id);
     eval::eval_f64(pool, id, &[]).map_err(|why| {
-        vec![LowerError::new(
-            VALUE,
-            e.span,
-            format!("this value is not a finite number: {why}"),
-            "not a finite number",
-        )]
+        vec![
+            Diag::new(VALUE, format!("this value is not a finite number: {why}"))
+                .with_label(e.span, "not a finite number"),
+        ]
     })
 }

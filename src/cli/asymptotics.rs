@@ -145,11 +145,9 @@ pub(super) fn run(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
         loaded.process.expect("a process was asked for"),
         loaded.source.expect("a source was asked for"),
     );
-    let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)
-        .map_err(|e| vec![e.into_diag()])?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
-    let check = analysis::asymptotics::check_against_exact(&exp, &sched, &source)
-        .map_err(|e| vec![e.into_diag()])?;
+    let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
+    let check = analysis::asymptotics::check_against_exact(&exp, &sched, &source)?;
     let numeric = |v: f64| eval::format_f64(v);
     let report = AsymptoticsReport {
         process: p.name.clone(),

@@ -132,13 +132,11 @@ pub(super) fn run(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
         }
     };
     check_kl_work(&steps, source.dimension())?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
     let mut results = Vec::new();
     for &n in &steps {
-        let grid = analysis::time_grid(&grid_kind, &sched, n, t_min, t_max)
-            .map_err(|e| vec![e.into_diag()])?;
-        let kl = analysis::exact_kl(&sched, &source, a.sampler, &grid, a.start)
-            .map_err(|e| vec![e.into_diag()])?;
+        let grid = analysis::time_grid(&grid_kind, &sched, n, t_min, t_max)?;
+        let kl = analysis::exact_kl(&sched, &source, a.sampler, &grid, a.start)?;
         results.push(KlRow {
             steps: n,
             kl_src_out: finite(kl.kl_src_out),

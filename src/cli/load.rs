@@ -119,7 +119,7 @@ pub(super) fn load(
     for src in sources {
         match syntax::parse_file(&src.text) {
             Ok(ast) => parsed.push((src, ast)),
-            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(&src))),
         }
     }
     // Every process lowers in a pool of its own, spread over the cores, merged in order.
@@ -130,7 +130,7 @@ pub(super) fn load(
     for ((src, _), r) in parsed.iter().zip(lowered) {
         match r {
             Ok(ps) => processes.extend(ps.into_iter().map(|p| (src.clone(), p))),
-            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(src))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(src))),
         }
     }
     if !diags.is_empty() {
@@ -202,7 +202,7 @@ pub(super) fn load_analysis(
     let src = read_source(file).map_err(|d| vec![*d])?;
     let ast = syntax::parse_file(&src.text).map_err(|es| {
         es.into_iter()
-            .map(|e| e.into_diag(&src))
+            .map(|e| e.in_source(&src))
             .collect::<Vec<_>>()
     })?;
     let mut diags = Vec::new();
@@ -212,7 +212,7 @@ pub(super) fn load_analysis(
         let mut loader = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| io_reason(&e));
         match analysis::lower_sources(&ast, &mut loader) {
             Ok(s) => sources = s,
-            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(&src))),
         }
     }
     let mut pool = Pool::new();
@@ -226,7 +226,7 @@ pub(super) fn load_analysis(
     let mut processes = match lowered.into_iter().next().unwrap_or_else(|| Ok(Vec::new())) {
         Ok(ps) => ps,
         Err(es) => {
-            diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
+            diags.extend(es.into_iter().map(|e| e.in_source(&src)));
             Vec::new()
         }
     };
@@ -305,7 +305,7 @@ fn bundled_process(
             Ok(ps) => Ok(ps.into_iter().find(|p| p.name == name)),
             Err(es) => {
                 let bundled = Source::new(*file_name, *text);
-                Err(es.into_iter().map(|e| e.into_diag(&bundled)).collect())
+                Err(es.into_iter().map(|e| e.in_source(&bundled)).collect())
             }
         };
     }

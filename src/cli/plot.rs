@@ -95,16 +95,14 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
     );
     check_kl_work(&steps, source.dimension())?;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
     let (mut src_out, mut out_src) = (Vec::new(), Vec::new());
     let mut sorted = steps.clone();
     sorted.sort_unstable();
     sorted.dedup();
     for &n in &sorted {
-        let grid = analysis::time_grid(grid_kind, &sched, n, t_min, t_max)
-            .map_err(|e| vec![e.into_diag()])?;
-        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)
-            .map_err(|e| vec![e.into_diag()])?;
+        let grid = analysis::time_grid(grid_kind, &sched, n, t_min, t_max)?;
+        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)?;
         src_out.push((n as f64, kl.kl_src_out));
         out_src.push((n as f64, kl.kl_out_src));
     }
@@ -179,7 +177,7 @@ fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
         loaded.process.expect("a process was asked for"),
     );
     let (t_min, t_max) = a.range.parse(&mut pool)?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
     let ts: Vec<f64> = (0..=SCHEDULE_POINTS)
         .map(|k| t_min + k as f64 * (t_max - t_min) / SCHEDULE_POINTS as f64)
         .collect();

@@ -128,7 +128,7 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
     let eigs = &source.eigenvalues;
     let gamma = analysis::gamma_star(eigs);
     let tangent = analysis::tangent_coefficient(gamma, eigs);
-    let opt = analysis::optimal_schedule(eigs).map_err(|e| vec![e.into_diag()])?;
+    let opt = analysis::optimal_schedule(eigs)?;
     let mut report = ScheduleReport {
         source: source.name.clone(),
         dimension: source.dimension(),
@@ -157,9 +157,8 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         kl_karras_grid: None,
     };
     if let (Some(p), Some(n)) = (&loaded.process, n) {
-        let sched = analysis::ProcessSchedule::new(&pool, p).map_err(|e| vec![e.into_diag()])?;
-        let found = analysis::optimal_grid(&sched, &source, sampler, n, t_min, t_max)
-            .map_err(|e| vec![e.into_diag()])?;
+        let sched = analysis::ProcessSchedule::new(&pool, p)?;
+        let found = analysis::optimal_grid(&sched, &source, sampler, n, t_min, t_max)?;
         for (kind, kl) in found.named {
             let kl = kl.and_then(|k| finite(k.kl_src_out));
             match kind {
