@@ -6,6 +6,8 @@
 //! rustc-style plain text with carets under every span (miette's graphical handler draws no
 //! caret under one-column spans and wraps long paths).
 
+pub mod codes;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -69,7 +71,7 @@ pub struct Label {
     pub text: String,
 }
 
-/// The one error type of every layer: a stable `code` (`diffsym::parse::expected`),
+/// The one error type of every layer: a stable `code` (one of [`codes`]),
 /// a `message` (lowercase, no trailing period), labelled spans (the first is the
 /// primary one, where the error is), an optional help, and the [`Source`] the spans point
 /// into. Helpers build it without a source; the caller that knows the file attaches it with

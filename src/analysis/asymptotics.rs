@@ -25,7 +25,7 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 use super::Schedule;
 use super::numerics::{DdTape, Sum};
 use super::singular::{self, Approx, LogSeries, SingularEnd};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 use crate::expr::simplify::{self, Simplifier};
 use crate::expr::{ExprId, Func, Pool, Symbol, ball, diff, eval, hp, integrate, limit, subst};
 use crate::process::{Process, time_symbol};
@@ -204,14 +204,14 @@ pub fn ddim_expansion(
 ) -> Result<Expansion, Diag> {
     if !(2..=MAX_ORDER).contains(&order) {
         return Err(Diag::new(
-            "diffsym::asymptotics::order",
+            codes::ASYMPTOTICS_ORDER,
             format!("--order must be between 2 and {MAX_ORDER}, not {order}"),
         ));
     }
     let t = time_symbol(pool);
     let (Some(_), Some(rho)) = (p.quantity("alpha"), p.quantity("rho")) else {
         return Err(Diag::new(
-            "diffsym::asymptotics::process",
+            codes::ASYMPTOTICS_PROCESS,
             format!("process `{}` has no derived alpha and rho", p.name),
         ));
     };
@@ -222,7 +222,7 @@ pub fn ddim_expansion(
     let (alpha1, sigma1) = (sched.alpha(1.0), sched.sigma(1.0));
     if alpha1 != 0.0 || sigma1 != 1.0 {
         return Err(Diag::new(
-            "diffsym::asymptotics::prior",
+            codes::ASYMPTOTICS_PRIOR,
             format!(
                 "process `{}` has alpha(1) = {alpha1}, sigma(1) = {sigma1}; the expansion is \
                  for DDIM started from the prior N(0, I), which must be the marginal at t = 1 \
@@ -239,7 +239,7 @@ pub fn ddim_expansion(
             .filter(|r| r.is_positive())
             .ok_or_else(|| {
                 Diag::new(
-                    "diffsym::asymptotics::source",
+                    codes::ASYMPTOTICS_SOURCE,
                     format!("eigenvalue {l} is not a positive number"),
                 )
             })?;
@@ -249,12 +249,10 @@ pub fn ddim_expansion(
     let mut simp = Simplifier::default();
     // Is the angle smooth at both ends? (Checked for one eigenvalue: where rho vanishes or
     // blows up like a fractional power, so does every angle.)
-    let (first, _) = distinct.iter().next().ok_or_else(|| {
-        Diag::new(
-            "diffsym::asymptotics::source",
-            "the source has no eigenvalues",
-        )
-    })?;
+    let (first, _) = distinct
+        .iter()
+        .next()
+        .ok_or_else(|| Diag::new(codes::ASYMPTOTICS_SOURCE, "the source has no eigenvalues"))?;
     let derivs = angle_derivatives(pool, &mut simp, rho, t, first, order);
     let smooth = [0u8, 1].map(|end| {
         derivs
@@ -304,7 +302,7 @@ pub fn ddim_expansion(
                 .collect();
             hp::eval_rounded(pool, expr, &env).map_err(|err| {
                 Diag::new(
-                    "diffsym::asymptotics::evaluate",
+                    codes::ASYMPTOTICS_EVALUATE,
                     format!("cannot evaluate the coefficient of N^-{power}: {err}"),
                 )
             })
@@ -384,7 +382,7 @@ fn singular_expansion(
         let m_max = m_max(e.q);
         if m_max >= singular::PUISEUX_TERMS {
             return Err(Diag::new(
-                "diffsym::asymptotics::order",
+                codes::ASYMPTOTICS_ORDER,
                 format!(
                     "--order {order} needs {m_max} terms of the angle's series in \
                      (distance)^(1/{}) at t = {}; at most {} are derived",
@@ -474,7 +472,7 @@ fn singular_expansion(
                 let term = simp.run(pool, term);
                 let v = hp::eval_rounded(pool, term, &[]).map_err(|err| {
                     Diag::new(
-                        "diffsym::asymptotics::evaluate",
+                        codes::ASYMPTOTICS_EVALUATE,
                         format!("cannot evaluate a boundary term: {err}"),
                     )
                 })?;
@@ -688,7 +686,7 @@ fn boundary_terms(
             }
             let Some(v) = end_value(pool, simp, d, t, end) else {
                 return Err(Diag::new(
-                    "diffsym::asymptotics::endpoint",
+                    codes::ASYMPTOTICS_ENDPOINT,
                     format!(
                         "a boundary term of the expansion (for lambda = {lambda}) is not \
                          finite at t = {end}; the expansion in 1/N needs phi smooth there"
@@ -938,7 +936,7 @@ fn quadrature(pool: &Pool, e: ExprId, t: Symbol, a: f64, b: f64) -> Result<(f64,
     let buffer = std::cell::RefCell::new(Vec::new());
     let not_evaluated = |tv: f64, err: String| {
         Diag::new(
-            "diffsym::asymptotics::quadrature",
+            codes::ASYMPTOTICS_QUADRATURE,
             format!("cannot evaluate an integrand at t = {tv}: {err}"),
         )
     };
@@ -1024,7 +1022,7 @@ fn quadrature(pool: &Pool, e: ExprId, t: Symbol, a: f64, b: f64) -> Result<(f64,
     let value = value.value();
     if !value.is_finite() || !error.is_finite() {
         return Err(Diag::new(
-            "diffsym::asymptotics::quadrature",
+            codes::ASYMPTOTICS_QUADRATURE,
             "an integral of the expansion is not finite",
         ));
     }

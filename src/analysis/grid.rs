@@ -2,9 +2,7 @@
 //! uniform in log-SNR, Karras et al.'s rho-spacing, or given explicitly.
 
 use super::Schedule;
-use crate::diag::Diag;
-
-const CODE: &str = "diffsym::analysis::grid";
+use crate::diag::{Diag, codes};
 
 /// How the grid points are spaced.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,16 +42,22 @@ impl GridKind {
 pub fn check_times(mut times: Vec<f64>) -> Result<Vec<f64>, Diag> {
     if times.len() < 2 {
         return Err(Diag::new(
-            CODE,
+            codes::ANALYSIS_GRID,
             format!("a time grid needs at least 2 times, found {}", times.len()),
         ));
     }
     if let Some(t) = times.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-        return Err(Diag::new(CODE, format!("grid time {t} is outside [0, 1]")));
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
+            format!("grid time {t} is outside [0, 1]"),
+        ));
     }
     times.sort_by(f64::total_cmp);
     if let Some(w) = times.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Diag::new(CODE, format!("grid time {} appears twice", w[0])));
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
+            format!("grid time {} appears twice", w[0]),
+        ));
     }
     Ok(times)
 }
@@ -70,11 +74,14 @@ pub fn time_grid(
         return check_times(t.clone());
     }
     if steps == 0 {
-        return Err(Diag::new(CODE, "the number of steps must be at least 1"));
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
+            "the number of steps must be at least 1",
+        ));
     }
     if !(0.0 <= t_min && t_min < t_max && t_max <= 1.0) {
         return Err(Diag::new(
-            CODE,
+            codes::ANALYSIS_GRID,
             format!("need 0 <= t_min < t_max <= 1, got t_min = {t_min}, t_max = {t_max}"),
         ));
     }
@@ -114,7 +121,7 @@ pub fn time_grid(
     // monotone could still produce repeated points.
     if grid.windows(2).any(|w| w[0] >= w[1]) {
         return Err(Diag::new(
-            CODE,
+            codes::ANALYSIS_GRID,
             format!(
                 "the {} grid with {steps} steps has repeated times: is the schedule monotone on [{t_min}, {t_max}]?",
                 kind.name()
@@ -134,7 +141,7 @@ fn need_finite(grid: &str, what: &str, a: f64, ta: f64, b: f64, tb: f64) -> Resu
         };
         if v.is_nan() || v.abs() > limit {
             return Err(Diag::new(
-                CODE,
+                codes::ANALYSIS_GRID,
                 format!("the {grid} grid needs a finite {what} at both ends, but {what}({t}) is not finite"),
             )
             .with_help(format!(

@@ -6,7 +6,7 @@ use super::{
     Cached, GaussianSource, GridKind, Kl, KlGradient, Sampler, Schedule, Start, exact_kl,
     exact_kl_gradient, time_grid,
 };
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 /// The exact-KL-optimal grid of a process, with the named grids it was measured against.
 #[derive(Clone, Debug)]
@@ -51,7 +51,7 @@ pub fn optimal_grid(
     let Some((_, best)) = best else {
         // Only when no grid exists at all, e.g. t_min and t_max one ulp apart.
         return Err(Diag::new(
-            "diffsym::analysis::grid",
+            codes::ANALYSIS_GRID,
             format!("no {n}-step grid fits between --t-min {t_min} and --t-max {t_max}"),
         ));
     };

@@ -14,13 +14,11 @@
 
 use super::numerics::{Sum, exp_neg_tail, exp_pos_tail};
 use super::{GaussianSource, Schedule};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 mod gradient;
 
 pub use gradient::{KlGradient, exact_kl_gradient, exact_kl_gradient_with_workers};
-
-const CODE: &str = "diffsym::analysis::sampler";
 
 /// The samplers of docs/theory.md section 2, each with the exact Gaussian score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -177,7 +175,7 @@ struct Prepared {
 
 fn undefined(sampler: Sampler, what: &str, t: f64) -> Diag {
     Diag::new(
-        CODE,
+        codes::ANALYSIS_SAMPLER,
         format!("{} is undefined here: {what} at t = {t}", sampler.name()),
     )
 }
@@ -195,7 +193,7 @@ impl Prepared {
                 .any(|w| w[0].is_nan() || w[0] >= w[1] || w[1].is_nan())
         {
             return Err(Diag::new(
-                CODE,
+                codes::ANALYSIS_SAMPLER,
                 "a sampler needs an ascending grid of at least 2 times",
             ));
         }

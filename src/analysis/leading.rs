@@ -11,9 +11,7 @@
 
 use super::numerics::Sum;
 use super::{GridKind, Sampler, Schedule};
-use crate::diag::Diag;
-
-const CODE: &str = "diffsym::analysis::asymptote";
+use crate::diag::{Diag, codes};
 
 /// Finest tanh-sinh level (step 2^-LEVELS) and the half-width of the u-range.
 const LEVELS: u32 = 8;
@@ -33,12 +31,15 @@ pub fn schedule_j(
 ) -> Result<Vec<f64>, Diag> {
     if !(0.0 <= t_min && t_min < t_max && t_max <= 1.0) {
         return Err(Diag::new(
-            CODE,
+            codes::ANALYSIS_LEADING,
             format!("need 0 <= t_min < t_max <= 1, got t_min = {t_min}, t_max = {t_max}"),
         ));
     }
     if let Some(l) = eigenvalues.iter().find(|l| !(**l > 0.0 && l.is_finite())) {
-        return Err(Diag::new(CODE, format!("eigenvalue {l} is not positive")));
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
+            format!("eigenvalue {l} is not positive"),
+        ));
     }
     let half = 0.5 * (t_max - t_min);
     let roots: Vec<f64> = eigenvalues.iter().map(|l| l.sqrt()).collect();
@@ -67,7 +68,7 @@ pub fn schedule_j(
             let term = w * phi * phi;
             if !term.is_finite() {
                 return Err(Diag::new(
-                    CODE,
+                    codes::ANALYSIS_LEADING,
                     format!("the schedule functional J is not finite at t = {t}"),
                 )
                 .with_help("alpha, sigma and their derivatives must be finite inside the grid"));
@@ -112,7 +113,7 @@ pub fn schedule_j(
 
 fn diverges() -> Diag {
     Diag::new(
-        CODE,
+        codes::ANALYSIS_LEADING,
         "the schedule functional J diverges on this interval, so KL does not fall like 1/N^2",
     )
     .with_help("a VP process has sigma ~ sqrt(t) near t = 0; start the grid later with --t-min")
@@ -158,14 +159,20 @@ pub fn ddim_asymptote(
     t_max: f64,
 ) -> Result<f64, Diag> {
     if !matches!(sampler, Sampler::Ddim | Sampler::Dpm1) {
-        return Err(Diag::new(CODE, "c_2 is the DDIM constant"));
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
+            "c_2 is the DDIM constant",
+        ));
     }
     if *grid != GridKind::Uniform {
-        return Err(Diag::new(CODE, "c_2 is for the uniform grid"));
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
+            "c_2 is for the uniform grid",
+        ));
     }
     if sched.alpha(t_max) != 0.0 || sched.sigma(t_max) != 1.0 {
         return Err(Diag::new(
-            CODE,
+            codes::ANALYSIS_LEADING,
             "the prior N(0, I) is not the marginal at t_max, so the KL levels off instead of \
              falling like N^-2",
         ));

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::{GaussianSource, SourceError};
-use crate::diag::{Diag, Span};
+use crate::diag::{Diag, Span, codes};
 use crate::expr::{Pool, eval, simplify};
 use crate::process::lower_expr;
 use crate::syntax::ast::{self, Value};
@@ -14,14 +14,6 @@ use crate::syntax::ast::{self, Value};
 /// Reads the text of a data file named (as written) in a source; `Err` is the reason, e.g.
 /// "no such file".
 pub type SourceLoader<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
-
-const KIND: &str = "diffsym::source::kind";
-const ARG: &str = "diffsym::source::argument";
-const VALUE: &str = "diffsym::source::value";
-const SHAPE: &str = "diffsym::source::shape";
-const COV: &str = "diffsym::source::covariance";
-const FILE: &str = "diffsym::source::file";
-const DUPLICATE: &str = "diffsym::source::duplicate";
 
 /// Lowers every `source` item of `file`; all errors are collected.
 pub fn lower_sources(
@@ -38,7 +30,7 @@ pub fn lower_sources(
         if let Some(&first) = seen.get(s.name.name.as_str()) {
             errors.push(
                 Diag::new(
-                    DUPLICATE,
+                    codes::SOURCE_DUPLICATE,
                     format!("source `{}` is defined twice", s.name.name),
                 )
                 .with_label(s.name.span, "defined again here")
@@ -81,11 +73,14 @@ impl Numbers {
 fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSource, Vec<Diag>> {
     if s.kind.name != "gaussian" {
         return Err(vec![
-            Diag::new(KIND, format!("unknown source family `{}`", s.kind.name))
-                .with_label(s.kind.span, "expected `gaussian`")
-                .with_help(
-                    "write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`",
-                ),
+            Diag::new(
+                codes::SOURCE_KIND,
+                format!("unknown source family `{}`", s.kind.name),
+            )
+            .with_label(s.kind.span, "expected `gaussian`")
+            .with_help(
+                "write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`",
+            ),
         ]);
     }
     let mut errors = Vec::new();
@@ -94,7 +89,7 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
         if !matches!(a.name.name.as_str(), "spectrum" | "cov" | "mean") {
             errors.push(
                 Diag::new(
-                    ARG,
+                    codes::SOURCE_ARGUMENT,
                     format!("unknown argument `{}` of gaussian", a.name.name),
                 )
                 .with_label(a.name.span, "unknown argument")
@@ -102,9 +97,12 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
             );
         } else if let Some(first) = args.get(a.name.name.as_str()) {
             errors.push(
-                Diag::new(ARG, format!("argument `{}` is given twice", a.name.name))
-                    .with_label(a.name.span, "given again here")
-                    .with_label(first.name.span, "first given here"),
+                Diag::new(
+                    codes::SOURCE_ARGUMENT,
+                    format!("argument `{}` is given twice", a.name.name),
+                )
+                .with_label(a.name.span, "given again here")
+                .with_label(first.name.span, "first given here"),
             );
         } else {
             args.insert(&a.name.name, a);
@@ -138,13 +136,17 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
             GaussianSource::from_covariance(&s.name.name, &values, m)
                 .map_err(|e| source_error(e, &whole, mean.as_ref(), &rows))
         }
-        (Some(a), Some(b)) => Err(Diag::new(ARG, "give `spectrum` or `cov`, not both")
-            .with_label(b.name.span, "second description of the covariance")
-            .with_label(a.name.span, "first description")),
-        (None, None) => Err(
-            Diag::new(ARG, format!("source `{}` has no covariance", s.name.name))
-                .with_label(s.kind.span, "needs `spectrum = [...]` or `cov = [[...]]`"),
-        ),
+        (Some(a), Some(b)) => Err(Diag::new(
+            codes::SOURCE_ARGUMENT,
+            "give `spectrum` or `cov`, not both",
+        )
+        .with_label(b.name.span, "second description of the covariance")
+        .with_label(a.name.span, "first description")),
+        (None, None) => Err(Diag::new(
+            codes::SOURCE_ARGUMENT,
+            format!("source `{}` has no covariance", s.name.name),
+        )
+        .with_label(s.kind.span, "needs `spectrum = [...]` or `cov = [[...]]`")),
     };
     result.map_err(|e| vec![e])
 }
@@ -153,11 +155,13 @@ fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSo
 fn source_error(e: SourceError, data: &Numbers, mean: Option<&Numbers>, rows: &[Numbers]) -> Diag {
     let message = e.to_string();
     match e {
-        SourceError::Empty => Diag::new(SHAPE, message).with_label(data.span, "no values"),
+        SourceError::Empty => {
+            Diag::new(codes::SOURCE_SHAPE, message).with_label(data.span, "no values")
+        }
         SourceError::NotPositive { index, value } => {
             let at = data.spans.get(index).copied().unwrap_or(data.span);
             Diag::new(
-                VALUE,
+                codes::SOURCE_VALUE,
                 format!(
                     "eigenvalue {}{} is {value}; a covariance spectrum must be positive",
                     index + 1,
@@ -168,12 +172,12 @@ fn source_error(e: SourceError, data: &Numbers, mean: Option<&Numbers>, rows: &[
         }
         SourceError::NotFinite { index } => {
             let at = data.spans.get(index).copied().unwrap_or(data.span);
-            Diag::new(VALUE, message).with_label(at, "not a finite number")
+            Diag::new(codes::SOURCE_VALUE, message).with_label(at, "not a finite number")
         }
         SourceError::MeanLength { expected, found } => {
             let at = mean.map_or(data.span, |m| m.span);
             Diag::new(
-                SHAPE,
+                codes::SOURCE_SHAPE,
                 format!("the mean has {found} entries but the source has dimension {expected}"),
             )
             .with_label(at, format!("expected {expected} entries"))
@@ -186,7 +190,7 @@ fn source_error(e: SourceError, data: &Numbers, mean: Option<&Numbers>, rows: &[
         } => {
             let at = data.spans.get(row).copied().unwrap_or(data.span);
             Diag::new(
-                SHAPE,
+                codes::SOURCE_SHAPE,
                 format!(
                     "row {} of the covariance has {found} entries, expected {expected}",
                     row + 1
@@ -202,7 +206,7 @@ fn source_error(e: SourceError, data: &Numbers, mean: Option<&Numbers>, rows: &[
                     .unwrap_or(data.span)
             };
             Diag::new(
-                COV,
+                codes::SOURCE_COVARIANCE,
                 format!(
                     "the covariance is not symmetric: entry ({}, {}) differs from ({}, {})",
                     i + 1,
@@ -214,7 +218,7 @@ fn source_error(e: SourceError, data: &Numbers, mean: Option<&Numbers>, rows: &[
             .with_label(at(i, j), "this entry")
             .with_label(at(j, i), "differs from this one")
         }
-        SourceError::NotPositiveDefinite { .. } => Diag::new(COV, message)
+        SourceError::NotPositiveDefinite { .. } => Diag::new(codes::SOURCE_COVARIANCE, message)
             .with_label(data.span, "not positive definite")
             .with_help("a covariance must be symmetric with all eigenvalues > 0"),
     }
@@ -252,7 +256,7 @@ fn numbers(
         Value::File { path, span } => {
             let text = loader(path).map_err(|why| {
                 vec![
-                    Diag::new(FILE, format!("cannot read `{path}`: {why}"))
+                    Diag::new(codes::SOURCE_FILE, format!("cannot read `{path}`: {why}"))
                         .with_label(*span, "data file named here")
                         .with_help("the path is relative to the .dsym file"),
                 ]
@@ -270,8 +274,14 @@ fn numbers(
                         lines.push(k + 1);
                     }
                     _ => {
-                        return Err(vec![Diag::new(FILE, format!("line {} of `{path}` is not a number: `{content}`", k + 1)).with_label(*span, "data file named here")
-                        .with_help("a spectrum file holds one eigenvalue per line; `#` starts a comment")]);
+                        return Err(vec![
+                            Diag::new(
+                                codes::SOURCE_FILE,
+                                format!("line {} of `{path}` is not a number: `{content}`", k + 1),
+                            )
+                            .with_label(*span, "data file named here")
+                            .with_help("a spectrum file holds one eigenvalue per line; `#` starts a comment"),
+                        ]);
                     }
                 }
             }
@@ -283,7 +293,7 @@ fn numbers(
             })
         }
         Value::Expr(e) => Err(vec![
-            Diag::new(VALUE, "expected a list of numbers")
+            Diag::new(codes::SOURCE_VALUE, "expected a list of numbers")
                 .with_label(e.span, "a single value")
                 .with_help("write a list in brackets, e.g. `[1, 0.5]`"),
         ]),
@@ -298,7 +308,7 @@ fn matrix(
 ) -> Result<(Vec<Numbers>, Vec<Span>), Vec<Diag>> {
     let Value::Array { items, .. } = v else {
         return Err(vec![
-            Diag::new(VALUE, "expected a matrix: a list of rows")
+            Diag::new(codes::SOURCE_VALUE, "expected a matrix: a list of rows")
                 .with_label(v.span(), "not a list of rows")
                 .with_help("write e.g. `cov = [[2, 0.8], [0.8, 0.5]]`"),
         ]);
@@ -313,7 +323,7 @@ fn matrix(
                 Err(mut es) => errors.append(&mut es),
             },
             other => errors.push(
-                Diag::new(VALUE, "expected a row of the covariance")
+                Diag::new(codes::SOURCE_VALUE, "expected a row of the covariance")
                     .with_label(other.span(), "not a list")
                     .with_help("each row is a list in brackets, e.g. `[2, 0.8]`"),
             ),
@@ -333,7 +343,8 @@ fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<Diag>> {
         Value::Expr(e) => e,
         other => {
             return Err(vec![
-                Diag::new(VALUE, "expected a number").with_label(other.span(), "not a number"),
+                Diag::new(codes::SOURCE_VALUE, "expected a number")
+                    .with_label(other.span(), "not a number"),
             ]);
         }
     };
@@ -341,8 +352,11 @@ fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<Diag>> {
     let id = simplify::simplify(pool, id);
     eval::eval_f64(pool, id, &[]).map_err(|why| {
         vec![
-            Diag::new(VALUE, format!("this value is not a finite number: {why}"))
-                .with_label(e.span, "not a finite number"),
+            Diag::new(
+                codes::SOURCE_VALUE,
+                format!("this value is not a finite number: {why}"),
+            )
+            .with_label(e.span, "not a finite number"),
         ]
     })
 }

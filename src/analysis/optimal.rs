@@ -6,7 +6,7 @@
 //! J_i[rho] = int_0^1 lambda_i rho'^2 / (lambda_i + rho^2)^2 dt.
 
 use super::numerics::Sum;
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 /// gamma* = (sum lambda / sum 1/lambda)^(1/4): the best tangent law rho = gamma tan(pi t/2).
 pub fn gamma_star(eigenvalues: &[f64]) -> f64 {
@@ -86,7 +86,7 @@ pub fn optimal_schedule(eigenvalues: &[f64]) -> Result<OptimalSchedule, Diag> {
     for l in sorted {
         if !(l > 0.0 && l.is_finite()) {
             return Err(Diag::new(
-                "diffsym::analysis::schedule",
+                codes::ANALYSIS_SCHEDULE,
                 format!("eigenvalue {l} is not positive"),
             ));
         }
@@ -96,10 +96,7 @@ pub fn optimal_schedule(eigenvalues: &[f64]) -> Result<OptimalSchedule, Diag> {
         }
     }
     if distinct.is_empty() {
-        return Err(Diag::new(
-            "diffsym::analysis::schedule",
-            "the spectrum is empty",
-        ));
+        return Err(Diag::new(codes::ANALYSIS_SCHEDULE, "the spectrum is empty"));
     }
     let lo = 0.5 * distinct[0].0.ln() - MARGIN;
     let hi = 0.5 * distinct[distinct.len() - 1].0.ln() + MARGIN;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use num_rational::BigRational;
 
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Pool, Symbol, ball, diff, eval, limit, simplify};
 use crate::process::{Process, time_symbol};
 
@@ -61,7 +61,7 @@ impl ProcessSchedule {
         let get = |name: &str| {
             p.quantity(name).ok_or_else(|| {
                 Diag::new(
-                    "diffsym::analysis::process",
+                    codes::ANALYSIS_PROCESS,
                     format!("process `{}` has no {name}(t)", p.name),
                 )
             })

@@ -27,7 +27,7 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use super::asymptotics::{factorial, log_cos_coefficient};
 use super::numerics::Sum;
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Pool, Symbol, hp};
 
 /// Nodes of the Puiseux fit (at `s = i 2^-FIT_SHIFT`, i = 0 ..= FIT_NODES).
@@ -74,7 +74,7 @@ pub fn analyse_end(pool: &mut Pool, rho: ExprId, t: Symbol, end: u8) -> Result<S
     };
     let not_puiseux = |why: String| {
         Diag::new(
-            "diffsym::asymptotics::endpoint",
+            codes::ASYMPTOTICS_ENDPOINT,
             format!(
                 "{which} is not a power series in (distance)^(1/q), q <= {MAX_Q}: {why}; no \
                  expansion in N is derived for it"

@@ -9,7 +9,7 @@ use super::args::{self, Params, Target, TimeRange, check_kl_work, parse_steps};
 use super::load::load_analysis;
 use super::output::{Outcome, cli_error, write_all_atomically};
 use crate::analysis::{self, GridKind, Sampler};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum PlotCommand {
@@ -66,8 +66,8 @@ pub(super) fn run(c: &PlotCommand) -> Result<Outcome, Vec<Diag>> {
         PlotCommand::Kl(a) => plot_kl(a)?,
         PlotCommand::Schedule(a) => plot_schedule(a)?,
     };
-    let svg = crate::plot::render(&figure)
-        .map_err(|e| cli_error("diffsym::plot::empty", e.to_string()))?;
+    let svg =
+        crate::plot::render(&figure).map_err(|e| cli_error(codes::PLOT_EMPTY, e.to_string()))?;
     write_all_atomically(&[(out.to_path_buf(), svg.as_bytes())])?;
     Ok(Outcome::ok(format!("wrote {}: {summary}\n", out.display())))
 }

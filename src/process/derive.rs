@@ -2,8 +2,8 @@
 //! (docs/theory.md section 1), and the resolution of the shorthand forms of a process.
 
 use super::{Process, time_symbol};
-use crate::diag::Diag;
 use crate::diag::Span;
+use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Func, Pool, diff, simplify, subst};
 
 /// The derived scalar quantities, in the order they are printed. Names are fixed: the CLI,
@@ -92,7 +92,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Diag>
     let te = pool.sym_expr(t);
     let one = pool.one();
     let err = |msg: String, help: &str| {
-        Diag::new("diffsym::process::underdetermined", msg)
+        Diag::new(codes::PROCESS_UNDERDETERMINED, msg)
             .with_label(p.span, "in this process")
             .with_help(help)
     };
@@ -100,7 +100,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Diag>
         let d = p.def(name).expect("listed because defined");
         if d.args.len() != 1 {
             return Err(Diag::new(
-                "diffsym::process::arity",
+                codes::PROCESS_ARITY,
                 format!("`{name}` must be a function of one argument, t"),
             )
             .with_label(d.span, "defined here"));
@@ -148,7 +148,7 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Diag>
                 let b = crate::expr::integrate::integrate(pool, integrand, s, zero, te).map_err(
                     |e| {
                         Diag::new(
-                            "diffsym::process::integrate",
+                            codes::PROCESS_INTEGRATE,
                             format!("cannot integrate beta in closed form: {e}"),
                         )
                         .with_label(
@@ -189,7 +189,11 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Diag>
 
 fn ambiguous(p: &Process, name: &str) -> Diag {
     let span: Span = p.def(name).map_or(p.span, |d| d.span);
-    Diag::new("diffsym::process::ambiguous", format!("`{name}` together with the other definitions over-determines the process")).with_label(span, "conflicting definition")
+    Diag::new(
+        codes::PROCESS_AMBIGUOUS,
+        format!("`{name}` together with the other definitions over-determines the process"),
+    )
+    .with_label(span, "conflicting definition")
     .with_help("give `alpha` and `sigma`, or exactly one of the shorthands `alpha_bar`, `beta`, `sigma` (VE), `log_snr`")
 }
 

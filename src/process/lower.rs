@@ -8,7 +8,7 @@ use crate::expr::fxhash::HashMap;
 use num_rational::BigRational;
 
 use super::{Assertion, Definition, Param, Process, derive, fields, time_symbol};
-use crate::diag::{Diag, Span};
+use crate::diag::{Diag, Span, codes};
 use crate::expr::integrate::{self, IntegrateError};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
 use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Stmt};
@@ -44,12 +44,9 @@ pub(crate) enum Planned<'a> {
 pub(crate) fn plan(file: &ast::File) -> Vec<Planned<'_>> {
     if file.items.is_empty() {
         return vec![Planned::Error(
-            Diag::new(
-                "diffsym::lower::empty",
-                "no process is defined in this file",
-            )
-            .with_label(Span::new(0, 0), "expected `process NAME { ... }`")
-            .with_help("a .dsym file holds one or more `process` blocks"),
+            Diag::new(codes::LOWER_EMPTY, "no process is defined in this file")
+                .with_label(Span::new(0, 0), "expected `process NAME { ... }`")
+                .with_help("a .dsym file holds one or more `process` blocks"),
         )];
     }
     let mut seen: HashMap<&str, Span> = HashMap::default();
@@ -61,7 +58,7 @@ pub(crate) fn plan(file: &ast::File) -> Vec<Planned<'_>> {
         if let Some(&first) = seen.get(p.name.name.as_str()) {
             out.push(Planned::Error(
                 Diag::new(
-                    "diffsym::lower::duplicate",
+                    codes::LOWER_DUPLICATE,
                     format!("process `{}` is defined twice", p.name.name),
                 )
                 .with_label(p.name.span, "defined again here")
@@ -189,7 +186,7 @@ impl<'a> Lowerer<'a> {
                 Stmt::Doc { text, span } => {
                     if let Some((_, first)) = &doc {
                         let e = Diag::new(
-                            "diffsym::lower::duplicate",
+                            codes::LOWER_DUPLICATE,
                             "a process has at most one `doc` string",
                         )
                         .with_label(*span, "second doc here")
@@ -339,7 +336,7 @@ impl<'a> Lowerer<'a> {
                 ),
             )
         };
-        Diag::new("diffsym::process::invalid", message)
+        Diag::new(codes::PROCESS_INVALID, message)
             .with_label(p.name.span, "this process")
             .with_help(help)
     }
@@ -375,7 +372,11 @@ impl<'a> Lowerer<'a> {
         let n = name.name.as_str();
         if DERIVED_ONLY.contains(&n) {
             self.error(
-                Diag::new("diffsym::lower::reserved", format!("`{n}` is derived from alpha and sigma and cannot be defined")).with_label(name.span, "derived quantity")
+                Diag::new(
+                    codes::LOWER_RESERVED,
+                    format!("`{n}` is derived from alpha and sigma and cannot be defined"),
+                )
+                .with_label(name.span, "derived quantity")
                 .with_help("define `alpha` and `sigma` (or one shorthand: `alpha_bar`, `beta`, `sigma`, `log_snr`); use `assert` to state what you expect of the derived quantities"),
             );
             return false;
@@ -383,7 +384,7 @@ impl<'a> Lowerer<'a> {
         if RESERVED.contains(&n) || Func::from_name(n).is_some() {
             self.error(
                 Diag::new(
-                    "diffsym::lower::reserved",
+                    codes::LOWER_RESERVED,
                     format!("`{n}` is a builtin name and cannot be redefined"),
                 )
                 .with_label(name.span, "reserved name"),
@@ -392,12 +393,9 @@ impl<'a> Lowerer<'a> {
         }
         if let Some(&first) = names.get(n) {
             self.error(
-                Diag::new(
-                    "diffsym::lower::duplicate",
-                    format!("`{n}` is defined twice"),
-                )
-                .with_label(name.span, "defined again here")
-                .with_label(first, "first defined here"),
+                Diag::new(codes::LOWER_DUPLICATE, format!("`{n}` is defined twice"))
+                    .with_label(name.span, "defined again here")
+                    .with_label(first, "first defined here"),
             );
             return false;
         }
@@ -422,7 +420,7 @@ impl<'a> Lowerer<'a> {
                 if !self.pool.free_symbols(v).is_empty() {
                     self.error(
                         Diag::new(
-                            "diffsym::lower::param_not_constant",
+                            codes::LOWER_PARAM_NOT_CONSTANT,
                             format!("parameter `{}` must be a constant", name.name),
                         )
                         .with_label(value.span, "depends on a variable"),
@@ -433,7 +431,7 @@ impl<'a> Lowerer<'a> {
                 if let Err(e) = eval::eval_f64(self.pool, v, &[]) {
                     self.error(
                         Diag::new(
-                            "diffsym::lower::param_value",
+                            codes::LOWER_PARAM_VALUE,
                             format!("parameter `{}` has no value: {e}", name.name),
                         )
                         .with_label(value.span, "evaluates to no real number"),
@@ -506,7 +504,7 @@ impl<'a> Lowerer<'a> {
                                     .map(|&n| defs[n].0.name.as_str())
                                     .collect();
                                 let e = Diag::new(
-                                    "diffsym::lower::recursive",
+                                    codes::LOWER_RECURSIVE,
                                     format!("recursive definition: {}", names.join(" -> ")),
                                 )
                                 .with_label(defs[child].0.span, "defined here")
@@ -536,7 +534,7 @@ impl<'a> Lowerer<'a> {
         let size = simplify::complexity(self.pool, e);
         if size > MAX_LOWERED_SIZE {
             self.error(
-                Diag::new("diffsym::lower::too_large", format!(
+                Diag::new(codes::LOWER_TOO_LARGE, format!(
                         "{what} has {size} terms and operators once like terms are collected and the functions it calls are written out (at most {MAX_LOWERED_SIZE})"
                     )).with_label(at, "here")
                 .with_help("the size is bounded so that every command answers in seconds"),
@@ -546,7 +544,7 @@ impl<'a> Lowerer<'a> {
         let depth = self.pool.depth(e);
         if depth > MAX_LOWERED_DEPTH {
             self.error(
-                Diag::new("diffsym::lower::too_deep", format!(
+                Diag::new(codes::LOWER_TOO_DEEP, format!(
                         "{what} nests {depth} levels deep once the functions it calls are written out (at most {MAX_LOWERED_DEPTH})"
                     )).with_label(at, "here")
                 .with_help("the depth is bounded so that every command answers in seconds"),
@@ -563,7 +561,7 @@ impl<'a> Lowerer<'a> {
             if params[..i].iter().any(|b| b.name == a.name) {
                 self.error(
                     Diag::new(
-                        "diffsym::lower::duplicate",
+                        codes::LOWER_DUPLICATE,
                         format!("argument `{}` appears twice", a.name),
                     )
                     .with_label(a.span, "repeated argument"),
@@ -643,11 +641,8 @@ impl<'a> Lowerer<'a> {
                         MulOp::Div => {
                             if self.pool.is_zero(v) {
                                 self.error(
-                                    Diag::new(
-                                        "diffsym::lower::division_by_zero",
-                                        "division by zero",
-                                    )
-                                    .with_label(f.span, "this is zero"),
+                                    Diag::new(codes::LOWER_DIVISION_BY_ZERO, "division by zero")
+                                        .with_label(f.span, "this is zero"),
                                 );
                                 return self.pool.zero();
                             }
@@ -669,7 +664,7 @@ impl<'a> Lowerer<'a> {
                     {
                         self.error(
                             Diag::new(
-                                "diffsym::lower::division_by_zero",
+                                codes::LOWER_DIVISION_BY_ZERO,
                                 "division by zero: zero to a negative power",
                             )
                             .with_label(operands[i].span, "this is zero"),
@@ -697,7 +692,7 @@ impl<'a> Lowerer<'a> {
         if self.signatures.contains_key(name) {
             self.error(
                 Diag::new(
-                    "diffsym::lower::function_as_value",
+                    codes::LOWER_FUNCTION_AS_VALUE,
                     format!("`{name}` is a function"),
                 )
                 .with_label(span, "used without arguments")
@@ -706,18 +701,15 @@ impl<'a> Lowerer<'a> {
         } else if Func::from_name(name).is_some() || name == "sqrt" {
             self.error(
                 Diag::new(
-                    "diffsym::lower::function_as_value",
+                    codes::LOWER_FUNCTION_AS_VALUE,
                     format!("`{name}` is a builtin function"),
                 )
                 .with_label(span, "used without arguments")
                 .with_help(format!("call it, as in `{name}(t)`")),
             );
         } else {
-            let mut e = Diag::new(
-                "diffsym::lower::undefined",
-                format!("undefined name `{name}`"),
-            )
-            .with_label(span, "not defined");
+            let mut e = Diag::new(codes::LOWER_UNDEFINED, format!("undefined name `{name}`"))
+                .with_label(span, "not defined");
             if name == "t" {
                 e = e.with_help("`t` is only in scope inside definitions with an argument named `t` and in asserts");
             } else if let Some(p) = self
@@ -748,7 +740,7 @@ impl<'a> Lowerer<'a> {
         let Some(arity) = arity else {
             self.error(
                 Diag::new(
-                    "diffsym::lower::unknown_function",
+                    codes::LOWER_UNKNOWN_FUNCTION,
                     format!("unknown function `{name}`"),
                 )
                 .with_label(func.span, "not a builtin or a function of this process")
@@ -796,7 +788,7 @@ impl<'a> Lowerer<'a> {
         }
         let plural = if expected == 1 { "" } else { "s" };
         let mut e = Diag::new(
-            "diffsym::lower::arity",
+            codes::LOWER_ARITY,
             format!("`{name}` takes {expected} argument{plural}, found {found}"),
         )
         .with_label(span, "wrong number of arguments");
@@ -813,7 +805,7 @@ impl<'a> Lowerer<'a> {
             _ => {
                 self.error(
                     Diag::new(
-                        "diffsym::lower::variable_expected",
+                        codes::LOWER_VARIABLE_EXPECTED,
                         format!(
                             "the second argument of `{}` must be a variable name",
                             func.name
@@ -877,7 +869,7 @@ impl<'a> Lowerer<'a> {
                 };
                 const TABLE: &str = "closed forms exist for polynomials; exp, sin, cos, tan, sinh, cosh, log and powers of linear forms; 1/(p + q x^2); and polynomials times exp, sin or cos of a linear form";
                 self.error(
-                    Diag::new("diffsym::lower::integrate", message)
+                    Diag::new(codes::LOWER_INTEGRATE, message)
                         .with_label(span, label)
                         .with_help(TABLE),
                 );
@@ -908,7 +900,7 @@ impl<'a> Lowerer<'a> {
         let Some(v) = scope.get(&var) else {
             self.error(
                 Diag::new(
-                    "diffsym::lower::undefined",
+                    codes::LOWER_UNDEFINED,
                     format!("`{var}` is not a variable in scope"),
                 )
                 .with_label(args[1].span, "not a variable"),
@@ -918,7 +910,7 @@ impl<'a> Lowerer<'a> {
         let Node::Sym(s) = *self.pool.node(v) else {
             self.error(
                 Diag::new(
-                    "diffsym::lower::variable_expected",
+                    codes::LOWER_VARIABLE_EXPECTED,
                     format!("`{var}` is not a variable"),
                 )
                 .with_label(args[1].span, "not a variable"),

@@ -18,19 +18,11 @@ use super::MAX_DEPTH;
 use super::ast::{
     Expr, ExprKind, File, Ident, Item, MulOp, NamedArg, Process, Sign, Source, Span, Stmt, Value,
 };
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/dsym.pest"]
 struct DsymParser;
-
-const EXPECTED: &str = "diffsym::parse::expected";
-const KEYWORD: &str = "diffsym::parse::keyword";
-const TOO_DEEP: &str = "diffsym::parse::too_deep";
-const NUMBER: &str = "diffsym::parse::number";
-const STRING: &str = "diffsym::parse::string";
-const AMBIGUOUS_POWER: &str = "diffsym::parse::ambiguous_power";
-const FILE_REF: &str = "diffsym::parse::file_ref";
 
 /// Largest absolute decimal exponent accepted in a literal (`1e4096`).
 const MAX_EXPONENT: u32 = 4096;
@@ -102,7 +94,7 @@ fn error(
 
 fn too_deep(span: Span) -> Diag {
     error(
-        TOO_DEEP,
+        codes::PARSE_TOO_DEEP,
         format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
         span,
         format!("nesting exceeds {MAX_DEPTH} levels here"),
@@ -176,7 +168,7 @@ fn scan_string(text: &str, start: usize, errors: &mut Vec<Diag>) -> usize {
                     let span = Span::new(k, j + e.len_utf8());
                     errors.push(
                         error(
-                            STRING,
+                            codes::PARSE_STRING,
                             format!("unknown escape `\\{e}` in string"),
                             span,
                             "unknown escape",
@@ -197,7 +189,7 @@ fn scan_string(text: &str, start: usize, errors: &mut Vec<Diag>) -> usize {
     };
     errors.push(
         error(
-            STRING,
+            codes::PARSE_STRING,
             "unterminated string",
             Span::new(start, end.max(start + 1)),
             "this string is not closed",
@@ -302,7 +294,7 @@ fn convert_pest_error(
         && let Some(span) = found
     {
         return error(
-            KEYWORD,
+            codes::PARSE_KEYWORD,
             format!("`{word}` is a keyword and cannot be used as a name"),
             span,
             "keyword used as a name",
@@ -313,7 +305,7 @@ fn convert_pest_error(
     let Some(found_span) = found else {
         let span = prev_token(text, pos, comments).unwrap_or(Span::new(pos, pos));
         return error(
-            EXPECTED,
+            codes::PARSE_EXPECTED,
             format!("unexpected end of input, expected {expected}"),
             span,
             format!("expected {expected} after this"),
@@ -324,13 +316,13 @@ fn convert_pest_error(
     let gap_has_newline = |prev: Span| text[prev.end..pos].contains('\n');
     let mut e = match prev_token(text, pos, comments) {
         Some(prev) if (has(Rule::semi) || has(Rule::rparen)) && gap_has_newline(prev) => error(
-            EXPECTED,
+            codes::PARSE_EXPECTED,
             message,
             prev,
             format!("expected {expected} after this"),
         ),
         _ => error(
-            EXPECTED,
+            codes::PARSE_EXPECTED,
             message,
             found_span,
             format!("expected {expected}"),
@@ -498,7 +490,7 @@ impl Builder<'_> {
                 if func.as_str() != "file" {
                     self.errors.push(
                         error(
-                            FILE_REF,
+                            codes::PARSE_FILE_REF,
                             format!("unknown data function `{}`", func.as_str()),
                             span_of(&func),
                             "expected `file`",
@@ -714,7 +706,7 @@ impl Builder<'_> {
             .map_or(chain_end, |p| p.start);
         let chain = &self.text[start..chain_end];
         let e = error(
-            AMBIGUOUS_POWER,
+            codes::PARSE_AMBIGUOUS_POWER,
             "ambiguous power: add parentheses",
             minus,
             "a minus sign inside a power chain",
@@ -801,7 +793,7 @@ fn take_negs(it: &mut Peekable<Pairs<'_, Rule>>) -> Vec<Span> {
 /// The exact value of a `number` token (lexed leniently by the grammar, checked here).
 fn read_number(s: &str, span: Span) -> Result<BigRational, Diag> {
     let number_error = |message: &str, label: &str, help: String| {
-        error(NUMBER, message, span, label).with_help(help)
+        error(codes::PARSE_NUMBER, message, span, label).with_help(help)
     };
     let (mantissa, exponent) = match s.find(['e', 'E']) {
         Some(k) => (&s[..k], Some(&s[k + 1..])),
@@ -1004,11 +996,14 @@ mod tests {
             "2.5e-5000",
         ] {
             let errs = errors(text);
-            assert_eq!(codes(&errs), [NUMBER], "{text}");
+            assert_eq!(codes(&errs), [codes::PARSE_NUMBER], "{text}");
             assert_eq!(errs[0].span(), Some(Span::new(0, text.len())), "{text}");
         }
         assert_eq!(errors("1e9999")[0].message, "exponent too large");
-        assert_eq!(codes(&errors(&"1".repeat(MAX_DIGITS + 1))), [NUMBER]);
+        assert_eq!(
+            codes(&errors(&"1".repeat(MAX_DIGITS + 1))),
+            [codes::PARSE_NUMBER]
+        );
         assert_eq!(number(&"0".repeat(MAX_DIGITS)), rational(0, 1));
     }
 
@@ -1067,31 +1062,34 @@ mod tests {
     #[test]
     fn parse_expr_takes_the_whole_input() {
         assert_eq!(shape(&expr("\n  # note\n 1 + x  \n")), "(sum 1 +x)");
-        assert_eq!(codes(&errors("1 + x )")), [EXPECTED]);
-        assert_eq!(codes(&errors("")), [EXPECTED]);
-        assert_eq!(codes(&errors("param")), [KEYWORD]);
+        assert_eq!(codes(&errors("1 + x )")), [codes::PARSE_EXPECTED]);
+        assert_eq!(codes(&errors("")), [codes::PARSE_EXPECTED]);
+        assert_eq!(codes(&errors("param")), [codes::PARSE_KEYWORD]);
     }
 
     #[test]
     fn ambiguous_power() {
         let errs = errors("2^-1^2");
-        assert_eq!(codes(&errs), [AMBIGUOUS_POWER]);
+        assert_eq!(codes(&errs), [codes::PARSE_AMBIGUOUS_POWER]);
         assert_eq!(errs[0].span(), Some(Span::new(2, 3)));
         assert_eq!(
             errs[0].help.as_deref(),
             Some("write `2^(-1^2)` or `(2^-1)^2`")
         );
-        assert_eq!(codes(&errors("a^b^-c^d")), [AMBIGUOUS_POWER]);
+        assert_eq!(codes(&errors("a^b^-c^d")), [codes::PARSE_AMBIGUOUS_POWER]);
     }
 
     #[test]
     fn deep_parentheses_are_an_error_not_a_crash() {
         let text = format!("{}x{}", "(".repeat(10_000), ")".repeat(10_000));
         let errs = errors(&text);
-        assert_eq!(codes(&errs), [TOO_DEEP]);
+        assert_eq!(codes(&errs), [codes::PARSE_TOO_DEEP]);
         assert_eq!(errs[0].span(), Some(Span::new(MAX_DEPTH, MAX_DEPTH + 1)));
         // Unbalanced input is caught by the same scan.
-        assert_eq!(codes(&errors(&"f(".repeat(10_000))), [TOO_DEEP]);
+        assert_eq!(
+            codes(&errors(&"f(".repeat(10_000))),
+            [codes::PARSE_TOO_DEEP]
+        );
     }
 
     #[test]
@@ -1108,17 +1106,17 @@ mod tests {
         expr(&calls);
         // Each level a sum inside parentheses counts twice.
         let sums = format!("{}x{}", "(1+".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
-        assert_eq!(codes(&errors(&sums)), [TOO_DEEP]);
+        assert_eq!(codes(&errors(&sums)), [codes::PARSE_TOO_DEEP]);
     }
 
     #[test]
     fn many_minus_signs_are_too_deep() {
         let errs = errors(&format!("{}x", "-".repeat(10_000)));
-        assert_eq!(codes(&errs), [TOO_DEEP]);
+        assert_eq!(codes(&errs), [codes::PARSE_TOO_DEEP]);
         assert_eq!(errs[0].span(), Some(Span::new(0, 1)));
         assert_eq!(
             codes(&errors(&format!("t^{}x", "-".repeat(10_000)))),
-            [TOO_DEEP]
+            [codes::PARSE_TOO_DEEP]
         );
         expr(&format!("{}x", "-".repeat(MAX_DEPTH)));
     }
@@ -1127,7 +1125,7 @@ mod tests {
     fn long_power_chain_is_too_deep() {
         let text = vec!["2"; 100_000].join("^");
         let errs = errors(&text);
-        assert_eq!(codes(&errs), [TOO_DEEP]);
+        assert_eq!(codes(&errs), [codes::PARSE_TOO_DEEP]);
         assert_eq!(errs[0].span(), Some(Span::new(1, 2)));
         let ok = vec!["2"; MAX_DEPTH + 1].join("^");
         assert!(matches!(expr(&ok).kind, ExprKind::Power(v) if v.len() == MAX_DEPTH + 1));
@@ -1159,7 +1157,7 @@ mod tests {
         let Err(errs) = parse_file("process p { doc \"a \\q\"; doc \"x\\\n}") else {
             panic!("bad escapes parsed")
         };
-        assert_eq!(codes(&errs), [STRING, STRING]);
+        assert_eq!(codes(&errs), [codes::PARSE_STRING, codes::PARSE_STRING]);
         assert_eq!(errs[0].message, "unknown escape `\\q` in string");
         assert_eq!(errs[1].message, "unterminated string");
     }

@@ -12,10 +12,10 @@
 //! and sigma').
 
 use super::{
-    CODE, GaussianSource, Kl, Point, Prepared, Sampler, Schedule, Start, StepMap, Sum,
-    default_workers, per_chunk,
+    GaussianSource, Kl, Point, Prepared, Sampler, Schedule, Start, StepMap, Sum, default_workers,
+    per_chunk,
 };
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 /// The exact KL and its derivatives with respect to the interior grid times.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,7 +115,7 @@ fn gradient(
         };
         if ![da, ds, d2a, d2s].iter().all(|x| x.is_finite()) {
             return Err(Diag::new(
-                CODE,
+                codes::ANALYSIS_SAMPLER,
                 format!(
                     "the KL's gradient for {} needs finite alpha', sigma'{} at t = {}: found {da}, {ds}{}",
                     sampler.name(),
