@@ -22,9 +22,10 @@ use num_bigint::BigInt;
 use num_rational::{BigRational, Rational64};
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
+use super::Schedule;
 use super::numerics::{DdTape, Sum};
 use super::singular::{self, Approx, LogSeries, SingularEnd};
-use super::{AnalysisError, Schedule};
+use crate::diag::{Diag, codes};
 use crate::expr::simplify::{self, Simplifier};
 use crate::expr::{ExprId, Func, Pool, Symbol, ball, diff, eval, hp, integrate, limit, subst};
 use crate::process::{Process, time_symbol};
@@ -200,17 +201,17 @@ pub fn ddim_expansion(
     p: &Process,
     eigenvalues: &[f64],
     order: usize,
-) -> Result<Expansion, AnalysisError> {
+) -> Result<Expansion, Diag> {
     if !(2..=MAX_ORDER).contains(&order) {
-        return Err(AnalysisError::new(
-            "diffsym::asymptotics::order",
+        return Err(Diag::new(
+            codes::ASYMPTOTICS_ORDER,
             format!("--order must be between 2 and {MAX_ORDER}, not {order}"),
         ));
     }
     let t = time_symbol(pool);
     let (Some(_), Some(rho)) = (p.quantity("alpha"), p.quantity("rho")) else {
-        return Err(AnalysisError::new(
-            "diffsym::asymptotics::process",
+        return Err(Diag::new(
+            codes::ASYMPTOTICS_PROCESS,
             format!("process `{}` has no derived alpha and rho", p.name),
         ));
     };
@@ -220,8 +221,8 @@ pub fn ddim_expansion(
     let sched = super::ProcessSchedule::new(pool, p)?;
     let (alpha1, sigma1) = (sched.alpha(1.0), sched.sigma(1.0));
     if alpha1 != 0.0 || sigma1 != 1.0 {
-        return Err(AnalysisError::new(
-            "diffsym::asymptotics::prior",
+        return Err(Diag::new(
+            codes::ASYMPTOTICS_PRIOR,
             format!(
                 "process `{}` has alpha(1) = {alpha1}, sigma(1) = {sigma1}; the expansion is \
                  for DDIM started from the prior N(0, I), which must be the marginal at t = 1 \
@@ -237,8 +238,8 @@ pub fn ddim_expansion(
         let r = simplest_rational(l)
             .filter(|r| r.is_positive())
             .ok_or_else(|| {
-                AnalysisError::new(
-                    "diffsym::asymptotics::source",
+                Diag::new(
+                    codes::ASYMPTOTICS_SOURCE,
                     format!("eigenvalue {l} is not a positive number"),
                 )
             })?;
@@ -248,12 +249,10 @@ pub fn ddim_expansion(
     let mut simp = Simplifier::default();
     // Is the angle smooth at both ends? (Checked for one eigenvalue: where rho vanishes or
     // blows up like a fractional power, so does every angle.)
-    let (first, _) = distinct.iter().next().ok_or_else(|| {
-        AnalysisError::new(
-            "diffsym::asymptotics::source",
-            "the source has no eigenvalues",
-        )
-    })?;
+    let (first, _) = distinct
+        .iter()
+        .next()
+        .ok_or_else(|| Diag::new(codes::ASYMPTOTICS_SOURCE, "the source has no eigenvalues"))?;
     let derivs = angle_derivatives(pool, &mut simp, rho, t, first, order);
     let smooth = [0u8, 1].map(|end| {
         derivs
@@ -288,7 +287,7 @@ pub fn ddim_expansion(
         let expr = simp.run(pool, e);
         let exact = integrals.iter().all(|i| !pool.contains(expr, i.symbol));
         // The coefficient with integral `moved` (if any) at its value plus its error.
-        let at = |pool: &Pool, moved: Option<usize>| -> Result<f64, AnalysisError> {
+        let at = |pool: &Pool, moved: Option<usize>| -> Result<f64, Diag> {
             let env: Vec<(Symbol, BigRational)> = integrals
                 .iter()
                 .enumerate()
@@ -302,8 +301,8 @@ pub fn ddim_expansion(
                 })
                 .collect();
             hp::eval_rounded(pool, expr, &env).map_err(|err| {
-                AnalysisError::new(
-                    "diffsym::asymptotics::evaluate",
+                Diag::new(
+                    codes::ASYMPTOTICS_EVALUATE,
                     format!("cannot evaluate the coefficient of N^-{power}: {err}"),
                 )
             })
@@ -356,7 +355,7 @@ fn singular_expansion(
     distinct: &BTreeMap<BigRational, usize>,
     order: usize,
     smooth: [bool; 2],
-) -> Result<Expansion, AnalysisError> {
+) -> Result<Expansion, Diag> {
     let mut ends: Vec<SingularEnd> = Vec::new();
     for end in [0u8, 1] {
         if !smooth[usize::from(end)] {
@@ -382,8 +381,8 @@ fn singular_expansion(
     for e in &ends {
         let m_max = m_max(e.q);
         if m_max >= singular::PUISEUX_TERMS {
-            return Err(AnalysisError::new(
-                "diffsym::asymptotics::order",
+            return Err(Diag::new(
+                codes::ASYMPTOTICS_ORDER,
                 format!(
                     "--order {order} needs {m_max} terms of the angle's series in \
                      (distance)^(1/{}) at t = {}; at most {} are derived",
@@ -472,8 +471,8 @@ fn singular_expansion(
             for (at, term) in boundary_terms(pool, simp, bern, gp, p, t, u_floor, smooth, lambda)? {
                 let term = simp.run(pool, term);
                 let v = hp::eval_rounded(pool, term, &[]).map_err(|err| {
-                    AnalysisError::new(
-                        "diffsym::asymptotics::evaluate",
+                    Diag::new(
+                        codes::ASYMPTOTICS_EVALUATE,
                         format!("cannot evaluate a boundary term: {err}"),
                     )
                 })?;
@@ -658,7 +657,7 @@ fn boundary_terms(
     max: usize,
     ends: [bool; 2],
     lambda: &BigRational,
-) -> Result<Vec<(usize, ExprId)>, AnalysisError> {
+) -> Result<Vec<(usize, ExprId)>, Diag> {
     let mut out = Vec::new();
     let mut d = gp;
     let mut k = 1; // d is the (k-1)-th derivative of G_p
@@ -686,8 +685,8 @@ fn boundary_terms(
                 continue;
             }
             let Some(v) = end_value(pool, simp, d, t, end) else {
-                return Err(AnalysisError::new(
-                    "diffsym::asymptotics::endpoint",
+                return Err(Diag::new(
+                    codes::ASYMPTOTICS_ENDPOINT,
                     format!(
                         "a boundary term of the expansion (for lambda = {lambda}) is not \
                          finite at t = {end}; the expansion in 1/N needs phi smooth there"
@@ -716,7 +715,7 @@ fn direction(
     t: Symbol,
     lambda: &BigRational,
     order: usize,
-) -> Result<Vec<ExprId>, AnalysisError> {
+) -> Result<Vec<ExprId>, Diag> {
     // phi', phi'', ... (phi itself is never needed: only its differences).
     let derivs = angle_derivatives(pool, simp, rho, t, lambda, order);
     // phi is smooth at both ends: `ddim_expansion` checked it (for one eigenvalue, which
@@ -836,7 +835,7 @@ fn integral(
     integrals: &mut Vec<Integral>,
     e: ExprId,
     t: Symbol,
-) -> Result<ExprId, AnalysisError> {
+) -> Result<ExprId, Diag> {
     let (zero, one) = (pool.zero(), pool.one());
     // The integrator expands its input: worth trying on small integrands only.
     if simplify::complexity(pool, e) <= SIMPLIFY_UP_TO
@@ -919,13 +918,7 @@ const MAX_CERTIFIED_BITS: usize = 2048;
 /// double-double values ([`DdTape`]), and where even those are noisy from certified ones
 /// (ball arithmetic, correctly rounded to f64), so the difference of two rules measures
 /// truncation, not noise.
-fn quadrature(
-    pool: &Pool,
-    e: ExprId,
-    t: Symbol,
-    a: f64,
-    b: f64,
-) -> Result<(f64, f64), AnalysisError> {
+fn quadrature(pool: &Pool, e: ExprId, t: Symbol, a: f64, b: f64) -> Result<(f64, f64), Diag> {
     let rule = gauss_legendre(10);
     // Base panels graded geometrically towards both ends (on [0, 1]: [2^-k-1, 2^-k],
     // k < GRADED, and mirrored), where the integrands of a small eigenvalue peak; uniform
@@ -942,12 +935,12 @@ fn quadrature(
     let compiled = eval::Compiled::new(pool, e, t);
     let buffer = std::cell::RefCell::new(Vec::new());
     let not_evaluated = |tv: f64, err: String| {
-        AnalysisError::new(
-            "diffsym::asymptotics::quadrature",
+        Diag::new(
+            codes::ASYMPTOTICS_QUADRATURE,
             format!("cannot evaluate an integrand at t = {tv}: {err}"),
         )
     };
-    let fast = |tv: f64| -> Result<f64, AnalysisError> {
+    let fast = |tv: f64| -> Result<f64, Diag> {
         // f64 first; where the unsimplified integrand cancels to a zero divisor, the value
         // rounded from high precision.
         match compiled.eval(tv, &mut buffer.borrow_mut()) {
@@ -964,7 +957,7 @@ fn quadrature(
     let consts = std::cell::RefCell::new(
         astro_float::Consts::new().map_err(|err| not_evaluated(a, err.to_string()))?,
     );
-    let certified = |tv: f64| -> Result<f64, AnalysisError> {
+    let certified = |tv: f64| -> Result<f64, Diag> {
         let env = [(t, BigRational::from_float(tv).unwrap_or_default())];
         let mut bits = CERTIFIED_BITS;
         loop {
@@ -985,7 +978,7 @@ fn quadrature(
             bits *= 2;
         }
     };
-    let double_double = |tv: f64| -> Result<f64, AnalysisError> {
+    let double_double = |tv: f64| -> Result<f64, Diag> {
         let v = tape.eval(tv, &mut dd_buffer.borrow_mut());
         if v.is_finite() { Ok(v) } else { certified(tv) }
     };
@@ -998,8 +991,8 @@ fn quadrature(
     let rule_on = |lo: f64,
                    hi: f64,
                    split: usize,
-                   value: &dyn Fn(f64) -> Result<f64, AnalysisError>|
-     -> Result<(f64, f64), AnalysisError> {
+                   value: &dyn Fn(f64) -> Result<f64, Diag>|
+     -> Result<(f64, f64), Diag> {
         let (mut sum, mut abs) = (Sum::new(), Sum::new());
         let w = (hi - lo) / split as f64;
         for k in 0..split {
@@ -1028,8 +1021,8 @@ fn quadrature(
     }
     let value = value.value();
     if !value.is_finite() || !error.is_finite() {
-        return Err(AnalysisError::new(
-            "diffsym::asymptotics::quadrature",
+        return Err(Diag::new(
+            codes::ASYMPTOTICS_QUADRATURE,
             "an integral of the expansion is not finite",
         ));
     }
@@ -1037,16 +1030,11 @@ fn quadrature(
 }
 
 /// A rule of [`quadrature`]: the panel [lo, hi] in `split` parts, with these values.
-type PanelRule<'a> = dyn Fn(
-        f64,
-        f64,
-        usize,
-        &dyn Fn(f64) -> Result<f64, AnalysisError>,
-    ) -> Result<(f64, f64), AnalysisError>
-    + 'a;
+type PanelRule<'a> =
+    dyn Fn(f64, f64, usize, &dyn Fn(f64) -> Result<f64, Diag>) -> Result<(f64, f64), Diag> + 'a;
 
 /// An evaluator of the integrand and the most parts a panel is split into with it.
-type Level<'a> = (&'a dyn Fn(f64) -> Result<f64, AnalysisError>, usize);
+type Level<'a> = (&'a dyn Fn(f64) -> Result<f64, Diag>, usize);
 
 /// One base panel of [`quadrature`], whose one-part f64 rule gave `start`: parts doubled
 /// until two rules agree within `tol` (or the rounding of the sums). The values come from
@@ -1068,14 +1056,14 @@ fn panel(
     tol: f64,
     rule_on: &PanelRule<'_>,
     levels: &[Level<'_>],
-) -> Result<(f64, f64), AnalysisError> {
+) -> Result<(f64, f64), Diag> {
     // Rounding of the sums (and of the values: half an ulp each once they are accurate).
     let floor = |abs: f64| 8.0 * f64::EPSILON * abs;
     // The largest gap between two levels of values at the probes, times the panel width:
     // what that rounding error can do to the integral.
-    let bias = |value: &dyn Fn(f64) -> Result<f64, AnalysisError>,
-                better: &dyn Fn(f64) -> Result<f64, AnalysisError>|
-     -> Result<f64, AnalysisError> {
+    let bias = |value: &dyn Fn(f64) -> Result<f64, Diag>,
+                better: &dyn Fn(f64) -> Result<f64, Diag>|
+     -> Result<f64, Diag> {
         let w = hi - lo;
         let (near_lo, near_hi) = (lo + PROBE * w, hi - PROBE * w);
         // The end the panels are graded towards; both ends of the middle panel.
@@ -1196,7 +1184,7 @@ pub fn check_against_exact(
     exp: &Expansion,
     sched: &dyn Schedule,
     source: &super::GaussianSource,
-) -> Result<Vec<CheckRow>, AnalysisError> {
+) -> Result<Vec<CheckRow>, Diag> {
     use super::{GridKind, Sampler, Start, exact_kl, time_grid};
     let mut rows: Vec<CheckRow> = Vec::new();
     for n in check_steps(!exp.singular_ends.is_empty()) {

@@ -1,9 +1,8 @@
 //! Time grids t_0 = t_min < t_1 < ... < t_N = t_max for an N-step sampler: uniform in t,
 //! uniform in log-SNR, Karras et al.'s rho-spacing, or given explicitly.
 
-use super::{AnalysisError, Schedule};
-
-const CODE: &str = "diffsym::analysis::grid";
+use super::Schedule;
+use crate::diag::{Diag, codes};
 
 /// How the grid points are spaced.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,23 +39,23 @@ impl GridKind {
 }
 
 /// Checks an explicit grid and returns it ascending.
-pub fn check_times(mut times: Vec<f64>) -> Result<Vec<f64>, AnalysisError> {
+pub fn check_times(mut times: Vec<f64>) -> Result<Vec<f64>, Diag> {
     if times.len() < 2 {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
             format!("a time grid needs at least 2 times, found {}", times.len()),
         ));
     }
     if let Some(t) = times.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
             format!("grid time {t} is outside [0, 1]"),
         ));
     }
     times.sort_by(f64::total_cmp);
     if let Some(w) = times.windows(2).find(|w| w[0] == w[1]) {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
             format!("grid time {} appears twice", w[0]),
         ));
     }
@@ -70,19 +69,19 @@ pub fn time_grid(
     steps: usize,
     t_min: f64,
     t_max: f64,
-) -> Result<Vec<f64>, AnalysisError> {
+) -> Result<Vec<f64>, Diag> {
     if let GridKind::Times(t) = kind {
         return check_times(t.clone());
     }
     if steps == 0 {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
             "the number of steps must be at least 1",
         ));
     }
     if !(0.0 <= t_min && t_min < t_max && t_max <= 1.0) {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
             format!("need 0 <= t_min < t_max <= 1, got t_min = {t_min}, t_max = {t_max}"),
         ));
     }
@@ -121,8 +120,8 @@ pub fn time_grid(
     // Bisection of a monotone function returns a monotone sequence; a schedule that is not
     // monotone could still produce repeated points.
     if grid.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
             format!(
                 "the {} grid with {steps} steps has repeated times: is the schedule monotone on [{t_min}, {t_max}]?",
                 kind.name()
@@ -132,14 +131,7 @@ pub fn time_grid(
     Ok(grid)
 }
 
-fn need_finite(
-    grid: &str,
-    what: &str,
-    a: f64,
-    ta: f64,
-    b: f64,
-    tb: f64,
-) -> Result<(), AnalysisError> {
+fn need_finite(grid: &str, what: &str, a: f64, ta: f64, b: f64, tb: f64) -> Result<(), Diag> {
     for (v, t, flag) in [(a, ta, "--t-min"), (b, tb, "--t-max")] {
         // Beyond e^36 the value is a rounded zero of alpha or sigma, not a real end point.
         let limit = if what == "rho" {
@@ -148,8 +140,8 @@ fn need_finite(
             ROUNDED_INFINITY
         };
         if v.is_nan() || v.abs() > limit {
-            return Err(AnalysisError::new(
-                CODE,
+            return Err(Diag::new(
+                codes::ANALYSIS_GRID,
                 format!("the {grid} grid needs a finite {what} at both ends, but {what}({t}) is not finite"),
             )
             .with_help(format!(

@@ -3,9 +3,10 @@
 //! estimated time; started from the best of the named grids.
 
 use super::{
-    AnalysisError, Cached, GaussianSource, GridKind, Kl, KlGradient, Sampler, Schedule, Start,
-    exact_kl, exact_kl_gradient, time_grid,
+    Cached, GaussianSource, GridKind, Kl, KlGradient, Sampler, Schedule, Start, exact_kl,
+    exact_kl_gradient, time_grid,
 };
+use crate::diag::{Diag, codes};
 
 /// The exact-KL-optimal grid of a process, with the named grids it was measured against.
 #[derive(Clone, Debug)]
@@ -26,7 +27,7 @@ pub fn optimal_grid(
     n: usize,
     t_min: f64,
     t_max: f64,
-) -> Result<OptimalGrid, AnalysisError> {
+) -> Result<OptimalGrid, Diag> {
     let start = Start::Prior;
     // The named grids share their schedule values; the search moves every time at once, so
     // a memo of its values would only grow.
@@ -49,8 +50,8 @@ pub fn optimal_grid(
     }
     let Some((_, best)) = best else {
         // Only when no grid exists at all, e.g. t_min and t_max one ulp apart.
-        return Err(AnalysisError::new(
-            "diffsym::analysis::grid",
+        return Err(Diag::new(
+            codes::ANALYSIS_GRID,
             format!("no {n}-step grid fits between --t-min {t_min} and --t-max {t_max}"),
         ));
     };
@@ -179,10 +180,10 @@ const COARSENING: usize = 4;
 /// (thread-independent) values. The result is never worse than `start`.
 pub fn optimise_grid(
     start: Vec<f64>,
-    objective: &dyn Fn(&[f64]) -> Result<KlGradient, AnalysisError>,
+    objective: &dyn Fn(&[f64]) -> Result<KlGradient, Diag>,
     cost: EvaluationCost,
     budget: f64,
-) -> Result<GridSearch, AnalysisError> {
+) -> Result<GridSearch, Diag> {
     let first = objective(&start)?;
     let n = start.len() - 1;
     let mut spent = cost.at(n);
@@ -276,7 +277,7 @@ fn grid_of(z: &[f64], t_min: f64, t_max: f64) -> Option<(Vec<f64>, Vec<f64>)> {
 fn lbfgs(
     start: Vec<f64>,
     first: KlGradient,
-    objective: &dyn Fn(&[f64]) -> Result<KlGradient, AnalysisError>,
+    objective: &dyn Fn(&[f64]) -> Result<KlGradient, Diag>,
     max_evaluations: usize,
 ) -> GridSearch {
     let n = start.len() - 1;

@@ -13,13 +13,12 @@
 //! cancellation-free tails, and sums over directions are compensated.
 
 use super::numerics::{Sum, exp_neg_tail, exp_pos_tail};
-use super::{AnalysisError, GaussianSource, Schedule};
+use super::{GaussianSource, Schedule};
+use crate::diag::{Diag, codes};
 
 mod gradient;
 
 pub use gradient::{KlGradient, exact_kl_gradient, exact_kl_gradient_with_workers};
-
-const CODE: &str = "diffsym::analysis::sampler";
 
 /// The samplers of docs/theory.md section 2, each with the exact Gaussian score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -174,9 +173,9 @@ struct Prepared {
     steps: Vec<Step>,
 }
 
-fn undefined(sampler: Sampler, what: &str, t: f64) -> AnalysisError {
-    AnalysisError::new(
-        CODE,
+fn undefined(sampler: Sampler, what: &str, t: f64) -> Diag {
+    Diag::new(
+        codes::ANALYSIS_SAMPLER,
         format!("{} is undefined here: {what} at t = {t}", sampler.name()),
     )
 }
@@ -187,14 +186,14 @@ impl Prepared {
         sampler: Sampler,
         grid: &[f64],
         start: Start,
-    ) -> Result<Prepared, AnalysisError> {
+    ) -> Result<Prepared, Diag> {
         if grid.len() < 2
             || grid
                 .windows(2)
                 .any(|w| w[0].is_nan() || w[0] >= w[1] || w[1].is_nan())
         {
-            return Err(AnalysisError::new(
-                CODE,
+            return Err(Diag::new(
+                codes::ANALYSIS_SAMPLER,
                 "a sampler needs an ascending grid of at least 2 times",
             ));
         }
@@ -498,7 +497,7 @@ pub fn output_laws(
     sampler: Sampler,
     grid: &[f64],
     start: Start,
-) -> Result<Vec<DirectionLaw>, AnalysisError> {
+) -> Result<Vec<DirectionLaw>, Diag> {
     let prep = Prepared::new(sched, sampler, grid, start)?;
     Ok(source
         .eigenvalues
@@ -582,7 +581,7 @@ pub fn exact_kl(
     sampler: Sampler,
     grid: &[f64],
     start: Start,
-) -> Result<Kl, AnalysisError> {
+) -> Result<Kl, Diag> {
     let workers = default_workers(source.dimension());
     exact_kl_with_workers(sched, source, sampler, grid, start, workers)
 }
@@ -596,7 +595,7 @@ pub fn exact_kl_with_workers(
     grid: &[f64],
     start: Start,
     workers: usize,
-) -> Result<Kl, AnalysisError> {
+) -> Result<Kl, Diag> {
     let prep = Prepared::new(sched, sampler, grid, start)?;
     let partial = per_chunk(source.dimension(), workers, |dirs| {
         let (mut a, mut b) = (Sum::new(), Sum::new());

@@ -10,9 +10,8 @@
 //! where sigma grows like sqrt(t) and phi'^2 like 1/t) is an error, never a number.
 
 use super::numerics::Sum;
-use super::{AnalysisError, GridKind, Sampler, Schedule};
-
-const CODE: &str = "diffsym::analysis::asymptote";
+use super::{GridKind, Sampler, Schedule};
+use crate::diag::{Diag, codes};
 
 /// Finest tanh-sinh level (step 2^-LEVELS) and the half-width of the u-range.
 const LEVELS: u32 = 8;
@@ -29,16 +28,16 @@ pub fn schedule_j(
     eigenvalues: &[f64],
     t_min: f64,
     t_max: f64,
-) -> Result<Vec<f64>, AnalysisError> {
+) -> Result<Vec<f64>, Diag> {
     if !(0.0 <= t_min && t_min < t_max && t_max <= 1.0) {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
             format!("need 0 <= t_min < t_max <= 1, got t_min = {t_min}, t_max = {t_max}"),
         ));
     }
     if let Some(l) = eigenvalues.iter().find(|l| !(**l > 0.0 && l.is_finite())) {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
             format!("eigenvalue {l} is not positive"),
         ));
     }
@@ -48,7 +47,7 @@ pub fn schedule_j(
     // The outermost term on each side, per eigenvalue, relative to the total at the end.
     let mut edge = vec![0.0f64; eigenvalues.len()];
     let mut previous: Option<Vec<f64>> = None;
-    let at = |u: f64, sums: &mut [Sum], edge: &mut [f64]| -> Result<(), AnalysisError> {
+    let at = |u: f64, sums: &mut [Sum], edge: &mut [f64]| -> Result<(), Diag> {
         let y = std::f64::consts::FRAC_PI_2 * u.sinh();
         // Distance from the nearer endpoint in units of `half`: 1 - |tanh y|, exactly formed.
         let d = 2.0 / ((2.0 * y.abs()).exp() + 1.0);
@@ -68,8 +67,8 @@ pub fn schedule_j(
             let phi = r * num / (a * a * l + s * s);
             let term = w * phi * phi;
             if !term.is_finite() {
-                return Err(AnalysisError::new(
-                    CODE,
+                return Err(Diag::new(
+                    codes::ANALYSIS_LEADING,
                     format!("the schedule functional J is not finite at t = {t}"),
                 )
                 .with_help("alpha, sigma and their derivatives must be finite inside the grid"));
@@ -112,16 +111,16 @@ pub fn schedule_j(
     Err(diverges())
 }
 
-fn diverges() -> AnalysisError {
-    AnalysisError::new(
-        CODE,
+fn diverges() -> Diag {
+    Diag::new(
+        codes::ANALYSIS_LEADING,
         "the schedule functional J diverges on this interval, so KL does not fall like 1/N^2",
     )
     .with_help("a VP process has sigma ~ sqrt(t) near t = 0; start the grid later with --t-min")
 }
 
 /// Scales the integrals to J_i and rejects those whose endpoint terms do not decay.
-fn finish(est: Vec<f64>, edge: &[f64], h: f64, width: f64) -> Result<Vec<f64>, AnalysisError> {
+fn finish(est: Vec<f64>, edge: &[f64], h: f64, width: f64) -> Result<Vec<f64>, Diag> {
     for (e, &tail) in est.iter().zip(edge) {
         if tail * h > TAIL * e {
             return Err(diverges());
@@ -138,7 +137,7 @@ pub fn ddim_coefficient(
     eigenvalues: &[f64],
     t_min: f64,
     t_max: f64,
-) -> Result<f64, AnalysisError> {
+) -> Result<f64, Diag> {
     let j = schedule_j(sched, eigenvalues, t_min, t_max)?;
     let mut s = Sum::new();
     for x in j {
@@ -158,16 +157,22 @@ pub fn ddim_asymptote(
     grid: &GridKind,
     t_min: f64,
     t_max: f64,
-) -> Result<f64, AnalysisError> {
+) -> Result<f64, Diag> {
     if !matches!(sampler, Sampler::Ddim | Sampler::Dpm1) {
-        return Err(AnalysisError::new(CODE, "c_2 is the DDIM constant"));
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
+            "c_2 is the DDIM constant",
+        ));
     }
     if *grid != GridKind::Uniform {
-        return Err(AnalysisError::new(CODE, "c_2 is for the uniform grid"));
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
+            "c_2 is for the uniform grid",
+        ));
     }
     if sched.alpha(t_max) != 0.0 || sched.sigma(t_max) != 1.0 {
-        return Err(AnalysisError::new(
-            CODE,
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
             "the prior N(0, I) is not the marginal at t_max, so the KL levels off instead of \
              falling like N^-2",
         ));

@@ -6,27 +6,20 @@
 use std::collections::HashMap;
 
 use super::{GaussianSource, SourceError};
+use crate::diag::{Diag, Span, codes};
 use crate::expr::{Pool, eval, simplify};
-use crate::process::{LowerError, lower_expr};
-use crate::syntax::ast::{self, Span, Value};
+use crate::process::lower_expr;
+use crate::syntax::ast::{self, Value};
 
 /// Reads the text of a data file named (as written) in a source; `Err` is the reason, e.g.
 /// "no such file".
 pub type SourceLoader<'a> = dyn FnMut(&str) -> Result<String, String> + 'a;
 
-const KIND: &str = "diffsym::source::kind";
-const ARG: &str = "diffsym::source::argument";
-const VALUE: &str = "diffsym::source::value";
-const SHAPE: &str = "diffsym::source::shape";
-const COV: &str = "diffsym::source::covariance";
-const FILE: &str = "diffsym::source::file";
-const DUPLICATE: &str = "diffsym::source::duplicate";
-
 /// Lowers every `source` item of `file`; all errors are collected.
 pub fn lower_sources(
     file: &ast::File,
     loader: &mut SourceLoader<'_>,
-) -> Result<Vec<GaussianSource>, Vec<LowerError>> {
+) -> Result<Vec<GaussianSource>, Vec<Diag>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -36,13 +29,12 @@ pub fn lower_sources(
         };
         if let Some(&first) = seen.get(s.name.name.as_str()) {
             errors.push(
-                LowerError::new(
-                    DUPLICATE,
-                    s.name.span,
+                Diag::new(
+                    codes::SOURCE_DUPLICATE,
                     format!("source `{}` is defined twice", s.name.name),
-                    "defined again here",
                 )
-                .related(first, "first defined here"),
+                .with_label(s.name.span, "defined again here")
+                .with_label(first, "first defined here"),
             );
             continue;
         }
@@ -78,19 +70,17 @@ impl Numbers {
     }
 }
 
-fn gaussian(
-    s: &ast::Source,
-    loader: &mut SourceLoader<'_>,
-) -> Result<GaussianSource, Vec<LowerError>> {
+fn gaussian(s: &ast::Source, loader: &mut SourceLoader<'_>) -> Result<GaussianSource, Vec<Diag>> {
     if s.kind.name != "gaussian" {
         return Err(vec![
-            LowerError::new(
-                KIND,
-                s.kind.span,
+            Diag::new(
+                codes::SOURCE_KIND,
                 format!("unknown source family `{}`", s.kind.name),
-                "expected `gaussian`",
             )
-            .help("write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`"),
+            .with_label(s.kind.span, "expected `gaussian`")
+            .with_help(
+                "write `source S = gaussian(spectrum = [...]);` or `gaussian(cov = [[...]])`",
+            ),
         ]);
     }
     let mut errors = Vec::new();
@@ -98,23 +88,21 @@ fn gaussian(
     for a in &s.args {
         if !matches!(a.name.name.as_str(), "spectrum" | "cov" | "mean") {
             errors.push(
-                LowerError::new(
-                    ARG,
-                    a.name.span,
+                Diag::new(
+                    codes::SOURCE_ARGUMENT,
                     format!("unknown argument `{}` of gaussian", a.name.name),
-                    "unknown argument",
                 )
-                .help("the arguments are `spectrum` or `cov`, and `mean` (optional)"),
+                .with_label(a.name.span, "unknown argument")
+                .with_help("the arguments are `spectrum` or `cov`, and `mean` (optional)"),
             );
         } else if let Some(first) = args.get(a.name.name.as_str()) {
             errors.push(
-                LowerError::new(
-                    ARG,
-                    a.name.span,
+                Diag::new(
+                    codes::SOURCE_ARGUMENT,
                     format!("argument `{}` is given twice", a.name.name),
-                    "given again here",
                 )
-                .related(first.name.span, "first given here"),
+                .with_label(a.name.span, "given again here")
+                .with_label(first.name.span, "first given here"),
             );
         } else {
             args.insert(&a.name.name, a);
@@ -148,59 +136,52 @@ fn gaussian(
             GaussianSource::from_covariance(&s.name.name, &values, m)
                 .map_err(|e| source_error(e, &whole, mean.as_ref(), &rows))
         }
-        (Some(a), Some(b)) => Err(LowerError::new(
-            ARG,
-            b.name.span,
+        (Some(a), Some(b)) => Err(Diag::new(
+            codes::SOURCE_ARGUMENT,
             "give `spectrum` or `cov`, not both",
-            "second description of the covariance",
         )
-        .related(a.name.span, "first description")),
-        (None, None) => Err(LowerError::new(
-            ARG,
-            s.kind.span,
+        .with_label(b.name.span, "second description of the covariance")
+        .with_label(a.name.span, "first description")),
+        (None, None) => Err(Diag::new(
+            codes::SOURCE_ARGUMENT,
             format!("source `{}` has no covariance", s.name.name),
-            "needs `spectrum = [...]` or `cov = [[...]]`",
-        )),
+        )
+        .with_label(s.kind.span, "needs `spectrum = [...]` or `cov = [[...]]`")),
     };
     result.map_err(|e| vec![e])
 }
 
 /// Places a [`SourceError`] at the value it concerns.
-fn source_error(
-    e: SourceError,
-    data: &Numbers,
-    mean: Option<&Numbers>,
-    rows: &[Numbers],
-) -> LowerError {
+fn source_error(e: SourceError, data: &Numbers, mean: Option<&Numbers>, rows: &[Numbers]) -> Diag {
     let message = e.to_string();
     match e {
-        SourceError::Empty => LowerError::new(SHAPE, data.span, message, "no values"),
+        SourceError::Empty => {
+            Diag::new(codes::SOURCE_SHAPE, message).with_label(data.span, "no values")
+        }
         SourceError::NotPositive { index, value } => {
             let at = data.spans.get(index).copied().unwrap_or(data.span);
-            LowerError::new(
-                VALUE,
-                at,
+            Diag::new(
+                codes::SOURCE_VALUE,
                 format!(
                     "eigenvalue {}{} is {value}; a covariance spectrum must be positive",
                     index + 1,
                     data.origin(index)
                 ),
-                "not positive",
             )
+            .with_label(at, "not positive")
         }
         SourceError::NotFinite { index } => {
             let at = data.spans.get(index).copied().unwrap_or(data.span);
-            LowerError::new(VALUE, at, message, "not a finite number")
+            Diag::new(codes::SOURCE_VALUE, message).with_label(at, "not a finite number")
         }
         SourceError::MeanLength { expected, found } => {
             let at = mean.map_or(data.span, |m| m.span);
-            LowerError::new(
-                SHAPE,
-                at,
+            Diag::new(
+                codes::SOURCE_SHAPE,
                 format!("the mean has {found} entries but the source has dimension {expected}"),
-                format!("expected {expected} entries"),
             )
-            .related(data.span, format!("dimension {expected}"))
+            .with_label(at, format!("expected {expected} entries"))
+            .with_label(data.span, format!("dimension {expected}"))
         }
         SourceError::NotSquare {
             row,
@@ -208,15 +189,14 @@ fn source_error(
             found,
         } => {
             let at = data.spans.get(row).copied().unwrap_or(data.span);
-            LowerError::new(
-                SHAPE,
-                at,
+            Diag::new(
+                codes::SOURCE_SHAPE,
                 format!(
                     "row {} of the covariance has {found} entries, expected {expected}",
                     row + 1
                 ),
-                format!("expected {expected} entries"),
             )
+            .with_label(at, format!("expected {expected} entries"))
         }
         SourceError::NotSymmetric { i, j, .. } => {
             let at = |r: usize, c: usize| {
@@ -225,9 +205,8 @@ fn source_error(
                     .copied()
                     .unwrap_or(data.span)
             };
-            LowerError::new(
-                COV,
-                at(i, j),
+            Diag::new(
+                codes::SOURCE_COVARIANCE,
                 format!(
                     "the covariance is not symmetric: entry ({}, {}) differs from ({}, {})",
                     i + 1,
@@ -235,14 +214,13 @@ fn source_error(
                     j + 1,
                     i + 1
                 ),
-                "this entry",
             )
-            .related(at(j, i), "differs from this one")
+            .with_label(at(i, j), "this entry")
+            .with_label(at(j, i), "differs from this one")
         }
-        SourceError::NotPositiveDefinite { .. } => {
-            LowerError::new(COV, data.span, message, "not positive definite")
-                .help("a covariance must be symmetric with all eigenvalues > 0")
-        }
+        SourceError::NotPositiveDefinite { .. } => Diag::new(codes::SOURCE_COVARIANCE, message)
+            .with_label(data.span, "not positive definite")
+            .with_help("a covariance must be symmetric with all eigenvalues > 0"),
     }
 }
 
@@ -251,7 +229,7 @@ fn numbers(
     pool: &mut Pool,
     v: &Value,
     loader: &mut SourceLoader<'_>,
-) -> Result<Numbers, Vec<LowerError>> {
+) -> Result<Numbers, Vec<Diag>> {
     match v {
         Value::Array { items, span } => {
             let mut values = Vec::new();
@@ -278,13 +256,9 @@ fn numbers(
         Value::File { path, span } => {
             let text = loader(path).map_err(|why| {
                 vec![
-                    LowerError::new(
-                        FILE,
-                        *span,
-                        format!("cannot read `{path}`: {why}"),
-                        "data file named here",
-                    )
-                    .help("the path is relative to the .dsym file"),
+                    Diag::new(codes::SOURCE_FILE, format!("cannot read `{path}`: {why}"))
+                        .with_label(*span, "data file named here")
+                        .with_help("the path is relative to the .dsym file"),
                 ]
             })?;
             let mut values = Vec::new();
@@ -300,13 +274,14 @@ fn numbers(
                         lines.push(k + 1);
                     }
                     _ => {
-                        return Err(vec![LowerError::new(
-                            FILE,
-                            *span,
-                            format!("line {} of `{path}` is not a number: `{content}`", k + 1),
-                            "data file named here",
-                        )
-                        .help("a spectrum file holds one eigenvalue per line; `#` starts a comment")]);
+                        return Err(vec![
+                            Diag::new(
+                                codes::SOURCE_FILE,
+                                format!("line {} of `{path}` is not a number: `{content}`", k + 1),
+                            )
+                            .with_label(*span, "data file named here")
+                            .with_help("a spectrum file holds one eigenvalue per line; `#` starts a comment"),
+                        ]);
                     }
                 }
             }
@@ -318,13 +293,9 @@ fn numbers(
             })
         }
         Value::Expr(e) => Err(vec![
-            LowerError::new(
-                VALUE,
-                e.span,
-                "expected a list of numbers",
-                "a single value",
-            )
-            .help("write a list in brackets, e.g. `[1, 0.5]`"),
+            Diag::new(codes::SOURCE_VALUE, "expected a list of numbers")
+                .with_label(e.span, "a single value")
+                .with_help("write a list in brackets, e.g. `[1, 0.5]`"),
         ]),
     }
 }
@@ -334,16 +305,12 @@ fn matrix(
     pool: &mut Pool,
     v: &Value,
     loader: &mut SourceLoader<'_>,
-) -> Result<(Vec<Numbers>, Vec<Span>), Vec<LowerError>> {
+) -> Result<(Vec<Numbers>, Vec<Span>), Vec<Diag>> {
     let Value::Array { items, .. } = v else {
         return Err(vec![
-            LowerError::new(
-                VALUE,
-                v.span(),
-                "expected a matrix: a list of rows",
-                "not a list of rows",
-            )
-            .help("write e.g. `cov = [[2, 0.8], [0.8, 0.5]]`"),
+            Diag::new(codes::SOURCE_VALUE, "expected a matrix: a list of rows")
+                .with_label(v.span(), "not a list of rows")
+                .with_help("write e.g. `cov = [[2, 0.8], [0.8, 0.5]]`"),
         ]);
     };
     let mut rows = Vec::new();
@@ -356,13 +323,9 @@ fn matrix(
                 Err(mut es) => errors.append(&mut es),
             },
             other => errors.push(
-                LowerError::new(
-                    VALUE,
-                    other.span(),
-                    "expected a row of the covariance",
-                    "not a list",
-                )
-                .help("each row is a list in brackets, e.g. `[2, 0.8]`"),
+                Diag::new(codes::SOURCE_VALUE, "expected a row of the covariance")
+                    .with_label(other.span(), "not a list")
+                    .with_help("each row is a list in brackets, e.g. `[2, 0.8]`"),
             ),
         }
         spans.push(item.span());
@@ -375,26 +338,25 @@ fn matrix(
 }
 
 /// One constant: an expression with no free names, evaluated in f64.
-fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<LowerError>> {
+fn number(pool: &mut Pool, v: &Value) -> Result<f64, Vec<Diag>> {
     let e = match v {
         Value::Expr(e) => e,
         other => {
-            return Err(vec![LowerError::new(
-                VALUE,
-                other.span(),
-                "expected a number",
-                "not a number",
-            )]);
+            return Err(vec![
+                Diag::new(codes::SOURCE_VALUE, "expected a number")
+                    .with_label(other.span(), "not a number"),
+            ]);
         }
     };
     let id = lower_expr(pool, e, &[])?;
     let id = simplify::simplify(pool, id);
     eval::eval_f64(pool, id, &[]).map_err(|why| {
-        vec![LowerError::new(
-            VALUE,
-            e.span,
-            format!("this value is not a finite number: {why}"),
-            "not a finite number",
-        )]
+        vec![
+            Diag::new(
+                codes::SOURCE_VALUE,
+                format!("this value is not a finite number: {why}"),
+            )
+            .with_label(e.span, "not a finite number"),
+        ]
     })
 }

@@ -29,37 +29,3 @@ pub use lower::{SourceLoader, lower_sources};
 pub use optimal::{OptimalSchedule, gamma_star, optimal_schedule, tangent_coefficient};
 pub use schedule::{Cached, ProcessSchedule, RectifiedFlow, Schedule, Tangent};
 pub use source::{GaussianSource, SourceError};
-
-/// An analysis that cannot be carried out (a sampler undefined at an endpoint, a grid that
-/// needs a finite log-SNR, ...): a stable code, a lowercase message and an optional help.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct AnalysisError {
-    pub code: &'static str,
-    pub message: String,
-    pub help: Option<String>,
-}
-
-impl AnalysisError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> AnalysisError {
-        AnalysisError {
-            code,
-            message: message.into(),
-            help: None,
-        }
-    }
-
-    pub fn with_help(mut self, help: impl Into<String>) -> AnalysisError {
-        self.help = Some(help.into());
-        self
-    }
-
-    /// As a user-facing diagnostic (no source location: it concerns the command).
-    pub fn into_diag(self) -> crate::diag::Diag {
-        let d = crate::diag::Diag::new(self.code, self.message);
-        match self.help {
-            Some(h) => d.with_help(h),
-            None => d,
-        }
-    }
-}

@@ -5,8 +5,8 @@
 //! The dominant term of the DDIM KL is N^-2 (1/4) sum_i J_i^2 with
 //! J_i[rho] = int_0^1 lambda_i rho'^2 / (lambda_i + rho^2)^2 dt.
 
-use super::AnalysisError;
 use super::numerics::Sum;
+use crate::diag::{Diag, codes};
 
 /// gamma* = (sum lambda / sum 1/lambda)^(1/4): the best tangent law rho = gamma tan(pi t/2).
 pub fn gamma_star(eigenvalues: &[f64]) -> f64 {
@@ -79,14 +79,14 @@ const MARGIN: f64 = 38.0;
 
 /// Solves the stationarity condition sqrt(W(rho)) rho' = const,
 /// W = sum_i J_i lambda_i / (lambda_i + rho^2)^2, by fixed-point iteration on the J_i.
-pub fn optimal_schedule(eigenvalues: &[f64]) -> Result<OptimalSchedule, AnalysisError> {
+pub fn optimal_schedule(eigenvalues: &[f64]) -> Result<OptimalSchedule, Diag> {
     let mut distinct: Vec<(f64, usize)> = Vec::new();
     let mut sorted = eigenvalues.to_vec();
     sorted.sort_by(f64::total_cmp);
     for l in sorted {
         if !(l > 0.0 && l.is_finite()) {
-            return Err(AnalysisError::new(
-                "diffsym::analysis::schedule",
+            return Err(Diag::new(
+                codes::ANALYSIS_SCHEDULE,
                 format!("eigenvalue {l} is not positive"),
             ));
         }
@@ -96,10 +96,7 @@ pub fn optimal_schedule(eigenvalues: &[f64]) -> Result<OptimalSchedule, Analysis
         }
     }
     if distinct.is_empty() {
-        return Err(AnalysisError::new(
-            "diffsym::analysis::schedule",
-            "the spectrum is empty",
-        ));
+        return Err(Diag::new(codes::ANALYSIS_SCHEDULE, "the spectrum is empty"));
     }
     let lo = 0.5 * distinct[0].0.ln() - MARGIN;
     let hi = 0.5 * distinct[distinct.len() - 1].0.ln() + MARGIN;

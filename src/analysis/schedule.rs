@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use num_rational::BigRational;
 
-use super::AnalysisError;
+use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Pool, Symbol, ball, diff, eval, limit, simplify};
 use crate::process::{Process, time_symbol};
 
@@ -56,12 +56,12 @@ pub struct ProcessSchedule {
 }
 
 impl ProcessSchedule {
-    pub fn new(pool: &Pool, p: &Process) -> Result<ProcessSchedule, AnalysisError> {
+    pub fn new(pool: &Pool, p: &Process) -> Result<ProcessSchedule, Diag> {
         let mut pool = pool.clone();
         let get = |name: &str| {
             p.quantity(name).ok_or_else(|| {
-                AnalysisError::new(
-                    "diffsym::analysis::process",
+                Diag::new(
+                    codes::ANALYSIS_PROCESS,
                     format!("process `{}` has no {name}(t)", p.name),
                 )
             })

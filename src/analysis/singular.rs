@@ -25,9 +25,9 @@ use num_bigint::BigInt;
 use num_rational::{BigRational, Rational64};
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::AnalysisError;
 use super::asymptotics::{factorial, log_cos_coefficient};
 use super::numerics::Sum;
+use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Pool, Symbol, hp};
 
 /// Nodes of the Puiseux fit (at `s = i 2^-FIT_SHIFT`, i = 0 ..= FIT_NODES).
@@ -64,12 +64,7 @@ pub struct SingularEnd {
 /// Analyses the end `end` of `rho`: its exponent `1/q` and the Puiseux series of rho (at
 /// t = 0) or 1/rho (at t = 1) in `s = d^(1/q)`. The series is fitted from values at
 /// `FIT_BITS` bits and checked at a point between the nodes.
-pub fn analyse_end(
-    pool: &mut Pool,
-    rho: ExprId,
-    t: Symbol,
-    end: u8,
-) -> Result<SingularEnd, AnalysisError> {
+pub fn analyse_end(pool: &mut Pool, rho: ExprId, t: Symbol, end: u8) -> Result<SingularEnd, Diag> {
     let one = pool.one();
     let f = if end == 0 { rho } else { pool.div(one, rho) };
     let which = if end == 0 {
@@ -78,8 +73,8 @@ pub fn analyse_end(
         "alpha/sigma at t = 1"
     };
     let not_puiseux = |why: String| {
-        AnalysisError::new(
-            "diffsym::asymptotics::endpoint",
+        Diag::new(
+            codes::ASYMPTOTICS_ENDPOINT,
             format!(
                 "{which} is not a power series in (distance)^(1/q), q <= {MAX_Q}: {why}; no \
                  expansion in N is derived for it"
@@ -88,7 +83,7 @@ pub fn analyse_end(
         .with_help("`diffsym kl` gives the exact KL of any process")
     };
     let mut h = hp::Hp::new(FIT_BITS);
-    let at = |h: &mut hp::Hp, d: &BigRational| -> Result<BigRational, AnalysisError> {
+    let at = |h: &mut hp::Hp, d: &BigRational| -> Result<BigRational, Diag> {
         let tv = if end == 0 {
             d.clone()
         } else {

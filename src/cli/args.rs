@@ -10,7 +10,7 @@ use num_rational::BigRational;
 use super::load::read_source;
 use super::output::cli_error;
 use crate::analysis::{self, GridKind, Sampler, Start};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 use crate::expr::{Pool, eval};
 use crate::process;
 
@@ -55,7 +55,7 @@ impl TimeRange {
         let hi = parse_time(pool, "--t-max", &self.t_max)?;
         if lo >= hi {
             return Err(cli_error(
-                "diffsym::cli::t",
+                codes::CLI_T,
                 format!(
                     "--t-min {} must be below --t-max {}",
                     self.t_min, self.t_max
@@ -101,10 +101,10 @@ pub(super) fn named_grid() -> impl TypedValueParser<Value = GridKind> {
 /// An exact time in [0, 1], as the nearest f64.
 pub(super) fn parse_time(pool: &mut Pool, flag: &str, text: &str) -> Result<f64, Vec<Diag>> {
     let r = process::parse_param_override(pool, text)
-        .map_err(|m| cli_error("diffsym::cli::t", format!("bad value for {flag}: {m}")))?;
+        .map_err(|m| cli_error(codes::CLI_T, format!("bad value for {flag}: {m}")))?;
     if !in_unit_interval(&r) {
         return Err(cli_error(
-            "diffsym::cli::t",
+            codes::CLI_T,
             format!("{flag} {text} is outside [0, 1]"),
         ));
     }
@@ -127,7 +127,7 @@ pub(super) fn parse_steps(text: &str) -> Result<Vec<usize>, Vec<Diag>> {
             Ok(n) if (1..=MAX_STEPS).contains(&n) => out.push(n),
             _ => {
                 return Err(cli_error(
-                    "diffsym::cli::steps",
+                    codes::CLI_STEPS,
                     format!(
                         "bad number of steps `{}`: expected integers from 1 to {MAX_STEPS}, comma-separated",
                         part.trim()
@@ -147,7 +147,7 @@ pub(super) fn check_kl_work(steps: &[usize], d: usize) -> Result<(), Vec<Diag>> 
     }
     Err(vec![
         Diag::new(
-            "diffsym::cli::steps",
+            codes::CLI_STEPS,
             format!(
                 "these --steps would take about {:.0} s for a source of dimension {d}; at most about 30 s is accepted",
                 work / analysis::KL_WORK_BUDGET * 30.0
@@ -169,7 +169,7 @@ pub(super) fn parse_grid(text: &str) -> Result<GridKind, Vec<Diag>> {
         let content = line.split('#').next().unwrap_or("").trim();
         if !content.is_empty() {
             let start = offset + line.find(content).unwrap_or(0);
-            let span = crate::syntax::ast::Span::new(start, start + content.len());
+            let span = crate::diag::Span::new(start, start + content.len());
             let mut pool = Pool::new();
             let t = process::parse_param_override(&mut pool, content)
                 .ok()
@@ -178,7 +178,7 @@ pub(super) fn parse_grid(text: &str) -> Result<GridKind, Vec<Diag>> {
             let Some(t) = t else {
                 return Err(vec![
                     Diag::new(
-                        "diffsym::cli::grid",
+                        codes::CLI_GRID,
                         "a grid time must be an exact number in [0, 1]",
                     )
                     .with_label(span, "not a time in [0, 1]")

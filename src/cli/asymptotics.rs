@@ -10,7 +10,7 @@ use super::args::{self, Params, Target};
 use super::load::load_analysis;
 use super::output::{Format, Outcome, Report, kl_text, text_or_json};
 use crate::analysis::{self, Sampler};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 use crate::expr::{eval, print};
 
 /// `diffsym asymptotics FILE --process P --source S --sampler ddim --order K`
@@ -128,7 +128,7 @@ pub(super) fn run(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
     if a.sampler != Sampler::Ddim {
         return Err(vec![
             Diag::new(
-                "diffsym::cli::sampler",
+                codes::CLI_SAMPLER,
                 format!("no expansion is derived for `{}` yet", a.sampler.name()),
             )
             .with_help("asymptotics derives the DDIM expansion; `diffsym kl` gives the exact KL of every sampler"),
@@ -145,11 +145,9 @@ pub(super) fn run(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
         loaded.process.expect("a process was asked for"),
         loaded.source.expect("a source was asked for"),
     );
-    let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)
-        .map_err(|e| vec![e.into_diag()])?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
-    let check = analysis::asymptotics::check_against_exact(&exp, &sched, &source)
-        .map_err(|e| vec![e.into_diag()])?;
+    let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
+    let check = analysis::asymptotics::check_against_exact(&exp, &sched, &source)?;
     let numeric = |v: f64| eval::format_f64(v);
     let report = AsymptoticsReport {
         process: p.name.clone(),

@@ -126,7 +126,7 @@ pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
                     .iter()
                     .map(|(src, p)| JsonProcess {
                         name: p.name.clone(),
-                        file: src.name.clone(),
+                        file: src.name.to_string(),
                         doc: p.doc.clone(),
                         params: p
                             .params

@@ -46,24 +46,26 @@ pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
     let (src, p) = pick(&loaded, a.process.as_deref())?.clone();
     let mode = if a.naive { Mode::Naive } else { Mode::Stable };
     // What goes wrong in generating a process's code concerns that process: point at it.
-    let in_process = |e: &dyn std::fmt::Display| {
+    let in_process = |code: &'static str, e: &dyn std::fmt::Display| {
         vec![
-            Diag::new("diffsym::emit", e.to_string())
+            Diag::new(code, e.to_string())
                 .with_label(p.span, "in the code generated for this process")
                 .in_source(&src),
         ]
     };
     let pool = &mut loaded.pool;
-    let emitted = codegen::emit_module(pool, &p, &src.name, mode).map_err(|e| in_process(&e))?;
+    let emitted =
+        codegen::emit_module(pool, &p, &src.name, mode).map_err(|e| in_process(e.code(), &e))?;
     let files = if a.as_crate {
-        codegen::crate_files(pool, &emitted, &p.name, &src.name).map_err(|e| in_process(&e))?
+        codegen::crate_files(pool, &emitted, &p.name, &src.name)
+            .map_err(|e| in_process(e.code(), &e))?
     } else {
         vec![(emitted.file_name.clone(), emitted.code.clone())]
     };
     let mut stdout = String::new();
     let mut code = 0;
     if a.verify {
-        let reports = verify::verify(pool, &emitted).map_err(|e| in_process(&e))?;
+        let reports = verify::verify(pool, &emitted).map_err(|e| in_process(e.code(), &e))?;
         stdout.push_str(&verify::table(&reports));
         if !reports.iter().all(verify::Report::passed) {
             code = 1;

@@ -8,7 +8,7 @@ use num_rational::BigRational;
 use super::args::{Params, in_unit_interval};
 use super::load::{load, pick};
 use super::output::Outcome;
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Pool, Symbol, ball, eval, hp, limit};
 use crate::process::{self, Process};
 
@@ -94,15 +94,11 @@ pub(crate) fn eval_text(
     digits: Option<u32>,
     inputs: &FieldInputs,
 ) -> Result<String, Vec<Diag>> {
-    let t_value = process::parse_param_override(pool, t).map_err(|m| {
-        vec![Diag::new(
-            "diffsym::cli::t",
-            format!("bad value for --t: {m}"),
-        )]
-    })?;
+    let t_value = process::parse_param_override(pool, t)
+        .map_err(|m| vec![Diag::new(codes::CLI_T, format!("bad value for --t: {m}"))])?;
     if !in_unit_interval(&t_value) {
         return Err(vec![
-            Diag::new("diffsym::cli::t", format!("--t {t} is outside [0, 1]"))
+            Diag::new(codes::CLI_T, format!("--t {t} is outside [0, 1]"))
                 .with_help("t = 0 is the data end, t = 1 the noise end of the process"),
         ]);
     }
@@ -116,7 +112,7 @@ pub(crate) fn eval_text(
         Some((args, body)) => {
             if args.len() != 1 {
                 return Err(vec![Diag::new(
-                    "diffsym::cli::quantity",
+                    codes::CLI_QUANTITY,
                     format!(
                         "`{quantity}` takes {} arguments; eval needs a function of t alone",
                         args.len()
@@ -125,7 +121,7 @@ pub(crate) fn eval_text(
             }
             if inputs.given().next().is_some() {
                 return Err(vec![Diag::new(
-                    "diffsym::cli::quantity",
+                    codes::CLI_QUANTITY,
                     format!("`{quantity}` is a function of t alone; it takes no field inputs"),
                 )]);
             }
@@ -135,7 +131,7 @@ pub(crate) fn eval_text(
     };
     let what = |m: String| {
         vec![Diag::new(
-            "diffsym::eval",
+            codes::EVAL_NO_VALUE,
             format!("`{quantity}` at t = {t}: {m}"),
         )]
     };
@@ -158,7 +154,7 @@ pub(crate) fn eval_text(
                 .unwrap_or_default();
                 return Err(vec![
                     Diag::new(
-                        "diffsym::eval::range",
+                        codes::EVAL_RANGE,
                         format!("`{quantity}` at t = {t} is {about}, outside the range of f64"),
                     )
                     .with_help("`--digits D` prints it with D significant digits"),
@@ -185,7 +181,7 @@ pub(crate) fn eval_text(
                     .ok_or_else(|| {
                         vec![
                             Diag::new(
-                                "diffsym::eval::digits",
+                                codes::EVAL_DIGITS,
                                 format!(
                                     "`{quantity}` at t = {t} is not defined there, and limits are computed to at most {MAX_LIMIT_DIGITS} digits"
                                 ),
@@ -232,7 +228,7 @@ fn field_expr(
     inputs: &FieldInputs,
 ) -> Result<BoundExpr, Vec<Diag>> {
     use process::fields::{FIELDS, Param, Vars};
-    let err = |m: String| vec![Diag::new("diffsym::cli::field", m)];
+    let err = |m: String| vec![Diag::new(codes::CLI_FIELD, m)];
     let is_cond = p.fields().conditional(name).is_some();
     let (base, param) = match FIELDS.iter().find(|f| name == **f) {
         Some(f) => {
@@ -277,7 +273,7 @@ fn field_expr(
             known.extend(FIELDS);
             return Err(vec![
                 Diag::new(
-                    "diffsym::cli::quantity",
+                    codes::CLI_QUANTITY,
                     format!("process `{}` defines no `{name}`", p.name),
                 )
                 .with_help(format!("defined: {}", known.join(", "))),

@@ -9,7 +9,7 @@ use super::args::{self, Params, Target, TimeRange, check_kl_work, parse_grid, pa
 use super::load::load_analysis;
 use super::output::{Format, Outcome, Report, cli_error, finite, kl_text, text_or_json};
 use crate::analysis::{self, GridKind, Sampler, Start};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 /// `diffsym kl FILE --process P --source S --sampler SAMPLER --steps 2,3,10 ...`
 #[derive(clap::Args, Debug)]
@@ -114,7 +114,7 @@ pub(super) fn run(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
             let s = parse_steps(s)?;
             if s != [t.len().saturating_sub(1)] {
                 return Err(cli_error(
-                    "diffsym::cli::steps",
+                    codes::CLI_STEPS,
                     format!(
                         "the grid file has {} steps; --steps must match or be left out",
                         t.len().saturating_sub(1)
@@ -126,19 +126,17 @@ pub(super) fn run(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
         (_, Some(s)) => parse_steps(s)?,
         (_, None) => {
             return Err(cli_error(
-                "diffsym::cli::steps",
+                codes::CLI_STEPS,
                 "give the numbers of steps, e.g. `--steps 2,3,10`",
             ));
         }
     };
     check_kl_work(&steps, source.dimension())?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
     let mut results = Vec::new();
     for &n in &steps {
-        let grid = analysis::time_grid(&grid_kind, &sched, n, t_min, t_max)
-            .map_err(|e| vec![e.into_diag()])?;
-        let kl = analysis::exact_kl(&sched, &source, a.sampler, &grid, a.start)
-            .map_err(|e| vec![e.into_diag()])?;
+        let grid = analysis::time_grid(&grid_kind, &sched, n, t_min, t_max)?;
+        let kl = analysis::exact_kl(&sched, &source, a.sampler, &grid, a.start)?;
         results.push(KlRow {
             steps: n,
             kl_src_out: finite(kl.kl_src_out),

@@ -8,7 +8,7 @@ use num_rational::BigRational;
 
 use super::output::{cli_error, io_reason};
 use crate::analysis::{self, GaussianSource};
-use crate::diag::{Diag, Source};
+use crate::diag::{Diag, Source, Span, codes};
 use crate::expr::Pool;
 use crate::library;
 use crate::process::{self, Process, Stage};
@@ -33,7 +33,7 @@ pub(super) fn read_source(path: &Path) -> Result<Source, Box<Diag>> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         Box::new(Diag::new(
-            "diffsym::io",
+            codes::IO_READ,
             format!("cannot read `{name}`: {}", io_reason(&e)),
         ))
     })?;
@@ -45,8 +45,8 @@ pub(super) fn read_source(path: &Path) -> Result<Source, Box<Diag>> {
             // The replacement character starts where the valid prefix ends.
             let src = Source::new(name.clone(), lossy);
             Err(Box::new(
-                Diag::new("diffsym::io::utf8", format!("`{name}` is not valid UTF-8"))
-                    .with_label(ast::Span::new(at, at + 1), "invalid byte here")
+                Diag::new(codes::IO_UTF8, format!("`{name}` is not valid UTF-8"))
+                    .with_label(Span::new(at, at + 1), "invalid byte here")
                     .with_help("save the file as UTF-8")
                     .in_source(&src),
             ))
@@ -64,7 +64,7 @@ fn parse_overrides(
     for p in params {
         let Some((k, v)) = p.split_once('=') else {
             errors.push(Diag::new(
-                "diffsym::cli::param",
+                codes::CLI_PARAM,
                 format!("`--param {p}` must have the form NAME=VALUE"),
             ));
             continue;
@@ -73,7 +73,7 @@ fn parse_overrides(
             Ok(r) if !num_traits::ToPrimitive::to_f64(&r).is_some_and(f64::is_finite) => {
                 errors.push(
                     Diag::new(
-                        "diffsym::cli::param",
+                        codes::CLI_PARAM,
                         format!("`--param {p}` is outside the range of f64"),
                     )
                     .with_help("every numeric command evaluates the process in f64; give a value below 1.8e308 in magnitude"),
@@ -81,7 +81,7 @@ fn parse_overrides(
             }
             Ok(r) => out.push((k.trim().to_owned(), r)),
             Err(m) => errors.push(Diag::new(
-                "diffsym::cli::param",
+                codes::CLI_PARAM,
                 format!("bad value for parameter `{}`: {m}", k.trim()),
             )),
         }
@@ -119,7 +119,7 @@ pub(super) fn load(
     for src in sources {
         match syntax::parse_file(&src.text) {
             Ok(ast) => parsed.push((src, ast)),
-            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(&src))),
         }
     }
     // Every process lowers in a pool of its own, spread over the cores, merged in order.
@@ -130,7 +130,7 @@ pub(super) fn load(
     for ((src, _), r) in parsed.iter().zip(lowered) {
         match r {
             Ok(ps) => processes.extend(ps.into_iter().map(|p| (src.clone(), p))),
-            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(src))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(src))),
         }
     }
     if !diags.is_empty() {
@@ -139,7 +139,7 @@ pub(super) fn load(
     for (k, _) in &overrides {
         if !processes.iter().any(|(_, p)| p.param(k).is_some()) {
             diags.push(Diag::new(
-                "diffsym::cli::param",
+                codes::CLI_PARAM,
                 format!("`--param {k}=...` names no parameter of the processes read"),
             ));
         }
@@ -148,7 +148,7 @@ pub(super) fn load(
         processes.retain(|(_, p)| p.name == name);
         if processes.is_empty() {
             diags.push(Diag::new(
-                "diffsym::cli::process",
+                codes::CLI_PROCESS,
                 format!("no process named `{name}`"),
             ));
         }
@@ -167,7 +167,7 @@ pub(super) fn pick<'a>(
 ) -> Result<&'a (Source, Process), Vec<Diag>> {
     match name {
         _ if loaded.processes.is_empty() => Err(vec![
-            Diag::new("diffsym::cli::process", "this file defines no process")
+            Diag::new(codes::CLI_PROCESS, "this file defines no process")
                 .with_help("sources alone are used by `kl`, `schedule`, `asymptotics` and `plot kl`, with a process from the bundled library"),
         ]),
         Some(_) => Ok(&loaded.processes[0]),
@@ -180,7 +180,7 @@ pub(super) fn pick<'a>(
                 .collect();
             Err(vec![
                 Diag::new(
-                    "diffsym::cli::process",
+                    codes::CLI_PROCESS,
                     "this file defines several processes: choose one with --process",
                 )
                 .with_help(format!("processes: {}", names.join(", "))),
@@ -202,7 +202,7 @@ pub(super) fn load_analysis(
     let src = read_source(file).map_err(|d| vec![*d])?;
     let ast = syntax::parse_file(&src.text).map_err(|es| {
         es.into_iter()
-            .map(|e| e.into_diag(&src))
+            .map(|e| e.in_source(&src))
             .collect::<Vec<_>>()
     })?;
     let mut diags = Vec::new();
@@ -212,7 +212,7 @@ pub(super) fn load_analysis(
         let mut loader = |p: &str| std::fs::read_to_string(dir.join(p)).map_err(|e| io_reason(&e));
         match analysis::lower_sources(&ast, &mut loader) {
             Ok(s) => sources = s,
-            Err(es) => diags.extend(es.into_iter().map(|e| e.into_diag(&src))),
+            Err(es) => diags.extend(es.into_iter().map(|e| e.in_source(&src))),
         }
     }
     let mut pool = Pool::new();
@@ -226,7 +226,7 @@ pub(super) fn load_analysis(
     let mut processes = match lowered.into_iter().next().unwrap_or_else(|| Ok(Vec::new())) {
         Ok(ps) => ps,
         Err(es) => {
-            diags.extend(es.into_iter().map(|e| e.into_diag(&src)));
+            diags.extend(es.into_iter().map(|e| e.in_source(&src)));
             Vec::new()
         }
     };
@@ -246,7 +246,7 @@ pub(super) fn load_analysis(
                 };
                 return Err(vec![
                     Diag::new(
-                        "diffsym::cli::source",
+                        codes::CLI_SOURCE,
                         format!("no source named `{name}` in `{}`", src.name),
                     )
                     .with_help(help),
@@ -262,7 +262,7 @@ pub(super) fn load_analysis(
                 None => bundled_process(&mut pool, name, &overrides)?.ok_or_else(|| {
                     vec![
                         Diag::new(
-                            "diffsym::cli::process",
+                            codes::CLI_PROCESS,
                             format!(
                                 "no process named `{name}` in `{}` or the bundled library",
                                 src.name
@@ -305,7 +305,7 @@ fn bundled_process(
             Ok(ps) => Ok(ps.into_iter().find(|p| p.name == name)),
             Err(es) => {
                 let bundled = Source::new(*file_name, *text);
-                Err(es.into_iter().map(|e| e.into_diag(&bundled)).collect())
+                Err(es.into_iter().map(|e| e.in_source(&bundled)).collect())
             }
         };
     }
@@ -316,7 +316,7 @@ fn bundled_process(
 fn check_overrides(overrides: &[(String, BigRational)], p: &Process) -> Result<(), Vec<Diag>> {
     match overrides.iter().find(|(k, _)| p.param(k).is_none()) {
         Some((k, _)) => Err(cli_error(
-            "diffsym::cli::param",
+            codes::CLI_PARAM,
             format!(
                 "`--param {k}=...` names no parameter of process `{}`",
                 p.name

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use serde::Serialize;
 
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 /// The result of a command: what to print on stdout, and the exit code.
 pub(super) struct Outcome {
@@ -93,7 +93,7 @@ pub(super) fn io_reason(e: &std::io::Error) -> String {
 /// A diagnostic for a file that cannot be written.
 pub(super) fn write_error(path: &Path, e: &std::io::Error) -> Vec<Diag> {
     cli_error(
-        "diffsym::io::write",
+        codes::IO_WRITE,
         format!("cannot write `{}`: {}", path.display(), io_reason(e)),
     )
 }
@@ -120,7 +120,7 @@ pub(super) fn write_all_atomically(files: &[(PathBuf, &[u8])]) -> Result<(), Vec
     for (path, bytes) in files {
         if path.file_name().is_none() {
             return Err(cli_error(
-                "diffsym::io::write",
+                codes::IO_WRITE,
                 format!("`{}` is not a file name", path.display()),
             ));
         }

@@ -9,7 +9,7 @@ use super::args::{self, Params, Target, TimeRange, check_kl_work, parse_steps};
 use super::load::load_analysis;
 use super::output::{Outcome, cli_error, write_all_atomically};
 use crate::analysis::{self, GridKind, Sampler};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum PlotCommand {
@@ -66,8 +66,8 @@ pub(super) fn run(c: &PlotCommand) -> Result<Outcome, Vec<Diag>> {
         PlotCommand::Kl(a) => plot_kl(a)?,
         PlotCommand::Schedule(a) => plot_schedule(a)?,
     };
-    let svg = crate::plot::render(&figure)
-        .map_err(|e| cli_error("diffsym::plot::empty", e.to_string()))?;
+    let svg =
+        crate::plot::render(&figure).map_err(|e| cli_error(codes::PLOT_EMPTY, e.to_string()))?;
     write_all_atomically(&[(out.to_path_buf(), svg.as_bytes())])?;
     Ok(Outcome::ok(format!("wrote {}: {summary}\n", out.display())))
 }
@@ -95,16 +95,14 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
     );
     check_kl_work(&steps, source.dimension())?;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
     let (mut src_out, mut out_src) = (Vec::new(), Vec::new());
     let mut sorted = steps.clone();
     sorted.sort_unstable();
     sorted.dedup();
     for &n in &sorted {
-        let grid = analysis::time_grid(grid_kind, &sched, n, t_min, t_max)
-            .map_err(|e| vec![e.into_diag()])?;
-        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)
-            .map_err(|e| vec![e.into_diag()])?;
+        let grid = analysis::time_grid(grid_kind, &sched, n, t_min, t_max)?;
+        let kl = analysis::exact_kl(&sched, &source, sampler, &grid, analysis::Start::Prior)?;
         src_out.push((n as f64, kl.kl_src_out));
         out_src.push((n as f64, kl.kl_out_src));
     }
@@ -179,7 +177,7 @@ fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
         loaded.process.expect("a process was asked for"),
     );
     let (t_min, t_max) = a.range.parse(&mut pool)?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(|e| vec![e.into_diag()])?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
     let ts: Vec<f64> = (0..=SCHEDULE_POINTS)
         .map(|k| t_min + k as f64 * (t_max - t_min) / SCHEDULE_POINTS as f64)
         .collect();

@@ -10,7 +10,7 @@ use super::args::{self, Params, TimeRange};
 use super::load::load_analysis;
 use super::output::{Format, Outcome, Report, cli_error, finite, kl_text, text_or_json};
 use crate::analysis::{self, GridKind, Sampler};
-use crate::diag::Diag;
+use crate::diag::{Diag, codes};
 
 /// `diffsym schedule FILE --source S [--process P --steps N [--sampler ddim]]`
 #[derive(clap::Args, Debug)]
@@ -81,20 +81,20 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         (Some(_), Some(n)) if (1..=MAX_STEPS).contains(&n) => Some(n),
         (Some(_), Some(n)) => {
             return Err(cli_error(
-                "diffsym::cli::steps",
+                codes::CLI_STEPS,
                 format!("--steps {n} must be between 1 and {MAX_STEPS}"),
             ));
         }
         (None, None) => None,
         (Some(_), None) => {
             return Err(cli_error(
-                "diffsym::cli::steps",
+                codes::CLI_STEPS,
                 "--process needs --steps N: the size of the grid to optimise",
             ));
         }
         (None, Some(_)) => {
             return Err(cli_error(
-                "diffsym::cli::process",
+                codes::CLI_PROCESS,
                 "--steps needs --process P: the grid is optimised for a process",
             ));
         }
@@ -114,7 +114,7 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         if n > most {
             return Err(vec![
                 Diag::new(
-                    "diffsym::cli::steps",
+                    codes::CLI_STEPS,
                     format!(
                         "--steps {n} is more than the grid search of {} can refine in about 20 s for a source of dimension {}: at most {most}",
                         sampler.name(),
@@ -128,7 +128,7 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
     let eigs = &source.eigenvalues;
     let gamma = analysis::gamma_star(eigs);
     let tangent = analysis::tangent_coefficient(gamma, eigs);
-    let opt = analysis::optimal_schedule(eigs).map_err(|e| vec![e.into_diag()])?;
+    let opt = analysis::optimal_schedule(eigs)?;
     let mut report = ScheduleReport {
         source: source.name.clone(),
         dimension: source.dimension(),
@@ -157,9 +157,8 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         kl_karras_grid: None,
     };
     if let (Some(p), Some(n)) = (&loaded.process, n) {
-        let sched = analysis::ProcessSchedule::new(&pool, p).map_err(|e| vec![e.into_diag()])?;
-        let found = analysis::optimal_grid(&sched, &source, sampler, n, t_min, t_max)
-            .map_err(|e| vec![e.into_diag()])?;
+        let sched = analysis::ProcessSchedule::new(&pool, p)?;
+        let found = analysis::optimal_grid(&sched, &source, sampler, n, t_min, t_max)?;
         for (kind, kl) in found.named {
             let kl = kl.and_then(|k| finite(k.kl_src_out));
             match kind {

@@ -15,6 +15,7 @@ pub mod view;
 #[cfg(test)]
 mod runtime_tests;
 
+use crate::diag::codes;
 use crate::expr::{ExprId, Pool, Symbol, diff, print};
 use crate::process::{Process, derive, fields};
 
@@ -35,6 +36,17 @@ pub enum CodegenError {
     /// A bug in diffsym, not in the input.
     #[error("internal error in code generation: {what}")]
     Internal { what: String },
+}
+
+impl CodegenError {
+    /// The stable code of this kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CodegenError::Ident { .. } => codes::EMIT_IDENT,
+            CodegenError::Lower { .. } => codes::EMIT_LOWER,
+            CodegenError::Internal { .. } => codes::EMIT_INTERNAL,
+        }
+    }
 }
 
 /// Rust's strict and reserved keywords (2021 and 2024 editions).

@@ -11,6 +11,7 @@ use super::view::{self, f64_literal, string_literal};
 use super::{CodegenError, Emitted, Function, Shape};
 use num_rational::BigRational;
 
+use crate::diag::codes;
 use crate::expr::{ExprId, Pool};
 use crate::expr::{ball, limit};
 
@@ -208,6 +209,19 @@ pub enum VerifyError {
     Codegen(#[from] CodegenError),
     #[error("temporary directory: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl VerifyError {
+    /// The stable code of this kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Rustc(_) => codes::VERIFY_RUSTC,
+            VerifyError::Compile(_) => codes::VERIFY_COMPILE,
+            VerifyError::Run(_) => codes::VERIFY_RUN,
+            VerifyError::Codegen(e) => e.code(),
+            VerifyError::Io(_) => codes::VERIFY_TEMP_DIR,
+        }
+    }
 }
 
 #[derive(Serialize)]

@@ -57,7 +57,7 @@ pub(super) fn check(
     let ast = match syntax::parse_file(text) {
         Ok(ast) => ast,
         Err(es) => {
-            let ds: Vec<Diag> = es.into_iter().map(|e| e.into_diag(&src)).collect();
+            let ds: Vec<Diag> = es.into_iter().map(|e| e.in_source(&src)).collect();
             return located(text, &ds, "parse");
         }
     };
@@ -70,7 +70,7 @@ pub(super) fn check(
             .ok_or_else(|| "no such file".to_owned())
     };
     if let Err(es) = crate::analysis::lower_sources(&ast, &mut loader) {
-        let ds: Vec<Diag> = es.into_iter().map(|e| e.into_diag(&src)).collect();
+        let ds: Vec<Diag> = es.into_iter().map(|e| e.in_source(&src)).collect();
         located(text, &ds, "source")?;
     }
     let mut pool = Pool::new();
@@ -81,7 +81,7 @@ pub(super) fn check(
     let processes = match process::lower_file(&mut pool, &ast, text, &overrides) {
         Ok(ps) => ps,
         Err(es) => {
-            let ds: Vec<Diag> = es.into_iter().map(|e| e.into_diag(&src)).collect();
+            let ds: Vec<Diag> = es.into_iter().map(|e| e.in_source(&src)).collect();
             return located(text, &ds, "lower");
         }
     };

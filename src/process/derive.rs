@@ -1,9 +1,10 @@
 //! Derived quantities of a process: from alpha and sigma to f, g2, lambda and the rest
 //! (docs/theory.md section 1), and the resolution of the shorthand forms of a process.
 
-use super::{LowerError, Process, time_symbol};
+use super::{Process, time_symbol};
+use crate::diag::Span;
+use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Func, Pool, diff, simplify, subst};
-use crate::syntax::ast::Span;
 
 /// The derived scalar quantities, in the order they are printed. Names are fixed: the CLI,
 /// JSON and generated code use them.
@@ -71,7 +72,7 @@ fn of_t(pool: &mut Pool, p: &Process, name: &str) -> Option<ExprId> {
 
 /// alpha(t) and sigma(t) of a process, from whichever form it was written in, and whether
 /// that form is variance preserving by construction.
-pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId, bool), Box<LowerError>> {
+pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId, bool), Box<Diag>> {
     let (alpha, sigma) = resolve_forms(pool, p).map_err(Box::new)?;
     let vp = p.def("alpha").is_none() && p.def("sigma").is_none();
     Ok((alpha, sigma, vp))
@@ -81,7 +82,7 @@ pub fn resolve(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId, bool), B
     clippy::result_large_err,
     reason = "private; the public `resolve` boxes the error"
 )]
-fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), LowerError> {
+fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Diag> {
     let has = |n: &str| p.def(n).is_some();
     let given: Vec<&str> = ["alpha", "sigma", "alpha_bar", "beta", "log_snr"]
         .into_iter()
@@ -91,23 +92,18 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Lower
     let te = pool.sym_expr(t);
     let one = pool.one();
     let err = |msg: String, help: &str| {
-        LowerError::new(
-            "diffsym::process::underdetermined",
-            p.span,
-            msg,
-            "in this process",
-        )
-        .help(help)
+        Diag::new(codes::PROCESS_UNDERDETERMINED, msg)
+            .with_label(p.span, "in this process")
+            .with_help(help)
     };
     for name in &given {
         let d = p.def(name).expect("listed because defined");
         if d.args.len() != 1 {
-            return Err(LowerError::new(
-                "diffsym::process::arity",
-                d.span,
+            return Err(Diag::new(
+                codes::PROCESS_ARITY,
                 format!("`{name}` must be a function of one argument, t"),
-                "defined here",
-            ));
+            )
+            .with_label(d.span, "defined here"));
         }
     }
     let (alpha, sigma) = match (has("alpha"), has("sigma")) {
@@ -151,13 +147,15 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Lower
                 let zero = pool.zero();
                 let b = crate::expr::integrate::integrate(pool, integrand, s, zero, te).map_err(
                     |e| {
-                        LowerError::new(
-                            "diffsym::process::integrate",
-                            p.def("beta").map_or(p.span, |d| d.span),
+                        Diag::new(
+                            codes::PROCESS_INTEGRATE,
                             format!("cannot integrate beta in closed form: {e}"),
+                        )
+                        .with_label(
+                            p.def("beta").map_or(p.span, |d| d.span),
                             "beta defined here",
                         )
-                        .help("define `alpha(t)` and `sigma(t)` directly")
+                        .with_help("define `alpha(t)` and `sigma(t)` directly")
                     },
                 )?;
                 let mh = pool.frac(-1, 2);
@@ -189,19 +187,18 @@ fn resolve_forms(pool: &mut Pool, p: &Process) -> Result<(ExprId, ExprId), Lower
     Ok((alpha, sigma))
 }
 
-fn ambiguous(p: &Process, name: &str) -> LowerError {
+fn ambiguous(p: &Process, name: &str) -> Diag {
     let span: Span = p.def(name).map_or(p.span, |d| d.span);
-    LowerError::new(
-        "diffsym::process::ambiguous",
-        span,
+    Diag::new(
+        codes::PROCESS_AMBIGUOUS,
         format!("`{name}` together with the other definitions over-determines the process"),
-        "conflicting definition",
     )
-    .help("give `alpha` and `sigma`, or exactly one of the shorthands `alpha_bar`, `beta`, `sigma` (VE), `log_snr`")
+    .with_label(span, "conflicting definition")
+    .with_help("give `alpha` and `sigma`, or exactly one of the shorthands `alpha_bar`, `beta`, `sigma` (VE), `log_snr`")
 }
 
 /// Derives every quantity of [`QUANTITIES`] from alpha and sigma, simplified.
-pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<LowerError>> {
+pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<Diag>> {
     let (alpha, sigma, vp_by_construction) = resolve(pool, p)?;
     let t = time_symbol(pool);
     let s = |pool: &mut Pool, e: ExprId| simplify::simplify(pool, e);

@@ -8,62 +8,10 @@ use crate::expr::fxhash::HashMap;
 use num_rational::BigRational;
 
 use super::{Assertion, Definition, Param, Process, derive, fields, time_symbol};
+use crate::diag::{Diag, Span, codes};
 use crate::expr::integrate::{self, IntegrateError};
 use crate::expr::{ExprId, Func, Node, Pool, Symbol, diff, eval, print, simplify, subst};
-use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Span, Stmt};
-
-/// A semantic error at a span, with an optional second location and help.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct LowerError {
-    pub code: &'static str,
-    pub message: String,
-    pub span: Span,
-    pub label: String,
-    pub related: Vec<(Span, String)>,
-    pub help: Option<String>,
-}
-
-impl LowerError {
-    pub(crate) fn new(
-        code: &'static str,
-        span: Span,
-        message: impl Into<String>,
-        label: impl Into<String>,
-    ) -> LowerError {
-        LowerError {
-            code,
-            message: message.into(),
-            span,
-            label: label.into(),
-            related: Vec::new(),
-            help: None,
-        }
-    }
-
-    pub(crate) fn related(mut self, span: Span, text: impl Into<String>) -> LowerError {
-        self.related.push((span, text.into()));
-        self
-    }
-
-    pub(crate) fn help(mut self, text: impl Into<String>) -> LowerError {
-        self.help = Some(text.into());
-        self
-    }
-
-    /// Attaches the source file, for rendering.
-    pub fn into_diag(self, source: &crate::diag::Source) -> crate::diag::Diag {
-        let mut d =
-            crate::diag::Diag::new(self.code, self.message).with_label(self.span, self.label);
-        for (span, text) in self.related {
-            d = d.with_label(span, text);
-        }
-        if let Some(h) = self.help {
-            d = d.with_help(h);
-        }
-        d.in_source(source)
-    }
-}
+use crate::syntax::ast::{self, ExprKind, MulOp, Sign, Stmt};
 
 const BUILTIN_LIST: &str = "exp, log, sqrt, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, sigmoid, expm1, log1p, abs, integrate, diff";
 const RESERVED: &[&str] = &["pi", "sqrt", "integrate", "diff", "t"];
@@ -88,7 +36,7 @@ pub const MAX_LOWERED_SIZE: usize = 20_000;
 /// process whose name was taken before is an error at that place in `file.items`.
 pub(crate) enum Planned<'a> {
     Lower(&'a ast::Process),
-    Error(LowerError),
+    Error(Diag),
 }
 
 /// The processes of `file` to lower, in item order, with the errors found without
@@ -96,13 +44,9 @@ pub(crate) enum Planned<'a> {
 pub(crate) fn plan(file: &ast::File) -> Vec<Planned<'_>> {
     if file.items.is_empty() {
         return vec![Planned::Error(
-            LowerError::new(
-                "diffsym::lower::empty",
-                Span::new(0, 0),
-                "no process is defined in this file",
-                "expected `process NAME { ... }`",
-            )
-            .help("a .dsym file holds one or more `process` blocks"),
+            Diag::new(codes::LOWER_EMPTY, "no process is defined in this file")
+                .with_label(Span::new(0, 0), "expected `process NAME { ... }`")
+                .with_help("a .dsym file holds one or more `process` blocks"),
         )];
     }
     let mut seen: HashMap<&str, Span> = HashMap::default();
@@ -113,13 +57,12 @@ pub(crate) fn plan(file: &ast::File) -> Vec<Planned<'_>> {
         };
         if let Some(&first) = seen.get(p.name.name.as_str()) {
             out.push(Planned::Error(
-                LowerError::new(
-                    "diffsym::lower::duplicate",
-                    p.name.span,
+                Diag::new(
+                    codes::LOWER_DUPLICATE,
                     format!("process `{}` is defined twice", p.name.name),
-                    "defined again here",
                 )
-                .related(first, "first defined here"),
+                .with_label(p.name.span, "defined again here")
+                .with_label(first, "first defined here"),
             ));
             continue;
         }
@@ -136,7 +79,7 @@ pub(crate) fn lower_process(
     p: &ast::Process,
     source_text: &str,
     overrides: &[(String, BigRational)],
-) -> Result<Process, Vec<LowerError>> {
+) -> Result<Process, Vec<Diag>> {
     let mut lowerer = Lowerer::new(pool, overrides);
     lowerer.source_text = Some(source_text);
     lowerer.process(p)
@@ -166,7 +109,7 @@ pub fn lower_expr(
     pool: &mut Pool,
     expr: &ast::Expr,
     vars: &[(&str, Symbol)],
-) -> Result<ExprId, Vec<LowerError>> {
+) -> Result<ExprId, Vec<Diag>> {
     let mut scope = Scope::default();
     for &(name, s) in vars {
         let e = pool.sym_expr(s);
@@ -212,7 +155,7 @@ struct Lowerer<'a> {
     defs: HashMap<String, Definition>,
     /// Every function name defined in the process (lowered or not yet), with its arity.
     signatures: HashMap<String, (usize, Span)>,
-    errors: Vec<LowerError>,
+    errors: Vec<Diag>,
     source_text: Option<&'a str>,
 }
 
@@ -229,11 +172,11 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn error(&mut self, e: LowerError) {
+    fn error(&mut self, e: Diag) {
         self.errors.push(e);
     }
 
-    fn process(mut self, p: &ast::Process) -> Result<Process, Vec<LowerError>> {
+    fn process(mut self, p: &ast::Process) -> Result<Process, Vec<Diag>> {
         let mut doc: Option<(String, Span)> = None;
         let mut names: HashMap<String, Span> = HashMap::default();
         let mut def_stmts = Vec::new();
@@ -242,13 +185,12 @@ impl<'a> Lowerer<'a> {
             match stmt {
                 Stmt::Doc { text, span } => {
                     if let Some((_, first)) = &doc {
-                        let e = LowerError::new(
-                            "diffsym::lower::duplicate",
-                            *span,
+                        let e = Diag::new(
+                            codes::LOWER_DUPLICATE,
                             "a process has at most one `doc` string",
-                            "second doc here",
                         )
-                        .related(*first, "first doc here");
+                        .with_label(*span, "second doc here")
+                        .with_label(*first, "first doc here");
                         self.error(e);
                     } else {
                         doc = Some((text.clone(), *span));
@@ -368,7 +310,7 @@ impl<'a> Lowerer<'a> {
 
     /// The error for a process that is not a noising process, naming the parameter
     /// overrides that made it so.
-    fn invalid_process(&self, p: &ast::Process, why: String) -> LowerError {
+    fn invalid_process(&self, p: &ast::Process, why: String) -> Diag {
         let overridden: Vec<String> = self
             .overrides
             .iter()
@@ -394,13 +336,9 @@ impl<'a> Lowerer<'a> {
                 ),
             )
         };
-        LowerError::new(
-            "diffsym::process::invalid",
-            p.name.span,
-            message,
-            "this process",
-        )
-        .help(help)
+        Diag::new(codes::PROCESS_INVALID, message)
+            .with_label(p.name.span, "this process")
+            .with_help(help)
     }
 
     /// Makes every derived quantity the user did not define callable as `name(t)`.
@@ -434,34 +372,30 @@ impl<'a> Lowerer<'a> {
         let n = name.name.as_str();
         if DERIVED_ONLY.contains(&n) {
             self.error(
-                LowerError::new(
-                    "diffsym::lower::reserved",
-                    name.span,
+                Diag::new(
+                    codes::LOWER_RESERVED,
                     format!("`{n}` is derived from alpha and sigma and cannot be defined"),
-                    "derived quantity",
                 )
-                .help("define `alpha` and `sigma` (or one shorthand: `alpha_bar`, `beta`, `sigma`, `log_snr`); use `assert` to state what you expect of the derived quantities"),
+                .with_label(name.span, "derived quantity")
+                .with_help("define `alpha` and `sigma` (or one shorthand: `alpha_bar`, `beta`, `sigma`, `log_snr`); use `assert` to state what you expect of the derived quantities"),
             );
             return false;
         }
         if RESERVED.contains(&n) || Func::from_name(n).is_some() {
-            self.error(LowerError::new(
-                "diffsym::lower::reserved",
-                name.span,
-                format!("`{n}` is a builtin name and cannot be redefined"),
-                "reserved name",
-            ));
+            self.error(
+                Diag::new(
+                    codes::LOWER_RESERVED,
+                    format!("`{n}` is a builtin name and cannot be redefined"),
+                )
+                .with_label(name.span, "reserved name"),
+            );
             return false;
         }
         if let Some(&first) = names.get(n) {
             self.error(
-                LowerError::new(
-                    "diffsym::lower::duplicate",
-                    name.span,
-                    format!("`{n}` is defined twice"),
-                    "defined again here",
-                )
-                .related(first, "first defined here"),
+                Diag::new(codes::LOWER_DUPLICATE, format!("`{n}` is defined twice"))
+                    .with_label(name.span, "defined again here")
+                    .with_label(first, "first defined here"),
             );
             return false;
         }
@@ -484,22 +418,24 @@ impl<'a> Lowerer<'a> {
                     return;
                 }
                 if !self.pool.free_symbols(v).is_empty() {
-                    self.error(LowerError::new(
-                        "diffsym::lower::param_not_constant",
-                        value.span,
-                        format!("parameter `{}` must be a constant", name.name),
-                        "depends on a variable",
-                    ));
+                    self.error(
+                        Diag::new(
+                            codes::LOWER_PARAM_NOT_CONSTANT,
+                            format!("parameter `{}` must be a constant", name.name),
+                        )
+                        .with_label(value.span, "depends on a variable"),
+                    );
                     return;
                 }
                 let v = simplify::simplify(self.pool, v);
                 if let Err(e) = eval::eval_f64(self.pool, v, &[]) {
-                    self.error(LowerError::new(
-                        "diffsym::lower::param_value",
-                        value.span,
-                        format!("parameter `{}` has no value: {e}", name.name),
-                        "evaluates to no real number",
-                    ));
+                    self.error(
+                        Diag::new(
+                            codes::LOWER_PARAM_VALUE,
+                            format!("parameter `{}` has no value: {e}", name.name),
+                        )
+                        .with_label(value.span, "evaluates to no real number"),
+                    );
                     return;
                 }
                 (v, false)
@@ -567,14 +503,13 @@ impl<'a> Lowerer<'a> {
                                     .chain(std::iter::once(&child))
                                     .map(|&n| defs[n].0.name.as_str())
                                     .collect();
-                                let e = LowerError::new(
-                                    "diffsym::lower::recursive",
-                                    defs[child].0.span,
+                                let e = Diag::new(
+                                    codes::LOWER_RECURSIVE,
                                     format!("recursive definition: {}", names.join(" -> ")),
-                                    "defined here",
                                 )
-                                .related(call_span, "calls itself through here")
-                                .help(
+                                .with_label(defs[child].0.span, "defined here")
+                                .with_label(call_span, "calls itself through here")
+                                .with_help(
                                     "definitions are inlined, so they cannot refer to themselves",
                                 );
                                 self.error(e);
@@ -599,30 +534,20 @@ impl<'a> Lowerer<'a> {
         let size = simplify::complexity(self.pool, e);
         if size > MAX_LOWERED_SIZE {
             self.error(
-                LowerError::new(
-                    "diffsym::lower::too_large",
-                    at,
-                    format!(
+                Diag::new(codes::LOWER_TOO_LARGE, format!(
                         "{what} has {size} terms and operators once like terms are collected and the functions it calls are written out (at most {MAX_LOWERED_SIZE})"
-                    ),
-                    "here",
-                )
-                .help("the size is bounded so that every command answers in seconds"),
+                    )).with_label(at, "here")
+                .with_help("the size is bounded so that every command answers in seconds"),
             );
             return false;
         }
         let depth = self.pool.depth(e);
         if depth > MAX_LOWERED_DEPTH {
             self.error(
-                LowerError::new(
-                    "diffsym::lower::too_deep",
-                    at,
-                    format!(
+                Diag::new(codes::LOWER_TOO_DEEP, format!(
                         "{what} nests {depth} levels deep once the functions it calls are written out (at most {MAX_LOWERED_DEPTH})"
-                    ),
-                    "here",
-                )
-                .help("the depth is bounded so that every command answers in seconds"),
+                    )).with_label(at, "here")
+                .with_help("the depth is bounded so that every command answers in seconds"),
             );
             return false;
         }
@@ -634,12 +559,13 @@ impl<'a> Lowerer<'a> {
         let mut template_args = Vec::with_capacity(params.len());
         for (i, a) in params.iter().enumerate() {
             if params[..i].iter().any(|b| b.name == a.name) {
-                self.error(LowerError::new(
-                    "diffsym::lower::duplicate",
-                    a.span,
-                    format!("argument `{}` appears twice", a.name),
-                    "repeated argument",
-                ));
+                self.error(
+                    Diag::new(
+                        codes::LOWER_DUPLICATE,
+                        format!("argument `{}` appears twice", a.name),
+                    )
+                    .with_label(a.span, "repeated argument"),
+                );
                 return;
             }
             let s = self.pool.fresh_symbol("arg");
@@ -714,12 +640,10 @@ impl<'a> Lowerer<'a> {
                         MulOp::Mul => factors.push(v),
                         MulOp::Div => {
                             if self.pool.is_zero(v) {
-                                self.error(LowerError::new(
-                                    "diffsym::lower::division_by_zero",
-                                    f.span,
-                                    "division by zero",
-                                    "this is zero",
-                                ));
+                                self.error(
+                                    Diag::new(codes::LOWER_DIVISION_BY_ZERO, "division by zero")
+                                        .with_label(f.span, "this is zero"),
+                                );
                                 return self.pool.zero();
                             }
                             factors.push(self.pool.recip(v));
@@ -738,12 +662,13 @@ impl<'a> Lowerer<'a> {
                             .as_rational(acc)
                             .is_some_and(|r| r < &BigRational::from_integer(0.into()))
                     {
-                        self.error(LowerError::new(
-                            "diffsym::lower::division_by_zero",
-                            operands[i].span,
-                            "division by zero: zero to a negative power",
-                            "this is zero",
-                        ));
+                        self.error(
+                            Diag::new(
+                                codes::LOWER_DIVISION_BY_ZERO,
+                                "division by zero: zero to a negative power",
+                            )
+                            .with_label(operands[i].span, "this is zero"),
+                        );
                         return self.pool.zero();
                     }
                     acc = self.pool.pow(b, acc);
@@ -766,40 +691,34 @@ impl<'a> Lowerer<'a> {
         }
         if self.signatures.contains_key(name) {
             self.error(
-                LowerError::new(
-                    "diffsym::lower::function_as_value",
-                    span,
+                Diag::new(
+                    codes::LOWER_FUNCTION_AS_VALUE,
                     format!("`{name}` is a function"),
-                    "used without arguments",
                 )
-                .help(format!("call it, as in `{name}(t)`")),
+                .with_label(span, "used without arguments")
+                .with_help(format!("call it, as in `{name}(t)`")),
             );
         } else if Func::from_name(name).is_some() || name == "sqrt" {
             self.error(
-                LowerError::new(
-                    "diffsym::lower::function_as_value",
-                    span,
+                Diag::new(
+                    codes::LOWER_FUNCTION_AS_VALUE,
                     format!("`{name}` is a builtin function"),
-                    "used without arguments",
                 )
-                .help(format!("call it, as in `{name}(t)`")),
+                .with_label(span, "used without arguments")
+                .with_help(format!("call it, as in `{name}(t)`")),
             );
         } else {
-            let mut e = LowerError::new(
-                "diffsym::lower::undefined",
-                span,
-                format!("undefined name `{name}`"),
-                "not defined",
-            );
+            let mut e = Diag::new(codes::LOWER_UNDEFINED, format!("undefined name `{name}`"))
+                .with_label(span, "not defined");
             if name == "t" {
-                e = e.help("`t` is only in scope inside definitions with an argument named `t` and in asserts");
+                e = e.with_help("`t` is only in scope inside definitions with an argument named `t` and in asserts");
             } else if let Some(p) = self
                 .params
                 .iter()
                 .min_by_key(|p| edit_distance(&p.name, name))
                 .filter(|p| edit_distance(&p.name, name) <= 2)
             {
-                e = e.help(format!("did you mean `{}`?", p.name));
+                e = e.with_help(format!("did you mean `{}`?", p.name));
             }
             self.error(e);
         }
@@ -820,13 +739,12 @@ impl<'a> Lowerer<'a> {
         };
         let Some(arity) = arity else {
             self.error(
-                LowerError::new(
-                    "diffsym::lower::unknown_function",
-                    func.span,
+                Diag::new(
+                    codes::LOWER_UNKNOWN_FUNCTION,
                     format!("unknown function `{name}`"),
-                    "not a builtin or a function of this process",
                 )
-                .help(format!("builtins are {BUILTIN_LIST}")),
+                .with_label(func.span, "not a builtin or a function of this process")
+                .with_help(format!("builtins are {BUILTIN_LIST}")),
             );
             for a in args {
                 self.expr(a, scope);
@@ -869,14 +787,13 @@ impl<'a> Lowerer<'a> {
             return true;
         }
         let plural = if expected == 1 { "" } else { "s" };
-        let mut e = LowerError::new(
-            "diffsym::lower::arity",
-            span,
+        let mut e = Diag::new(
+            codes::LOWER_ARITY,
             format!("`{name}` takes {expected} argument{plural}, found {found}"),
-            "wrong number of arguments",
-        );
+        )
+        .with_label(span, "wrong number of arguments");
         if let Some(u) = usage {
-            e = e.help(format!("write `{u}`"));
+            e = e.with_help(format!("write `{u}`"));
         }
         self.error(e);
         false
@@ -886,15 +803,16 @@ impl<'a> Lowerer<'a> {
         match &arg.kind {
             ExprKind::Ident(v) => Some(v.clone()),
             _ => {
-                self.error(LowerError::new(
-                    "diffsym::lower::variable_expected",
-                    arg.span,
-                    format!(
-                        "the second argument of `{}` must be a variable name",
-                        func.name
-                    ),
-                    "expected a variable",
-                ));
+                self.error(
+                    Diag::new(
+                        codes::LOWER_VARIABLE_EXPECTED,
+                        format!(
+                            "the second argument of `{}` must be a variable name",
+                            func.name
+                        ),
+                    )
+                    .with_label(arg.span, "expected a variable"),
+                );
                 None
             }
         }
@@ -951,7 +869,9 @@ impl<'a> Lowerer<'a> {
                 };
                 const TABLE: &str = "closed forms exist for polynomials; exp, sin, cos, tan, sinh, cosh, log and powers of linear forms; 1/(p + q x^2); and polynomials times exp, sin or cos of a linear form";
                 self.error(
-                    LowerError::new("diffsym::lower::integrate", span, message, label).help(TABLE),
+                    Diag::new(codes::LOWER_INTEGRATE, message)
+                        .with_label(span, label)
+                        .with_help(TABLE),
                 );
                 self.pool.zero()
             }
@@ -978,21 +898,23 @@ impl<'a> Lowerer<'a> {
             return self.pool.zero();
         };
         let Some(v) = scope.get(&var) else {
-            self.error(LowerError::new(
-                "diffsym::lower::undefined",
-                args[1].span,
-                format!("`{var}` is not a variable in scope"),
-                "not a variable",
-            ));
+            self.error(
+                Diag::new(
+                    codes::LOWER_UNDEFINED,
+                    format!("`{var}` is not a variable in scope"),
+                )
+                .with_label(args[1].span, "not a variable"),
+            );
             return self.pool.zero();
         };
         let Node::Sym(s) = *self.pool.node(v) else {
-            self.error(LowerError::new(
-                "diffsym::lower::variable_expected",
-                args[1].span,
-                format!("`{var}` is not a variable"),
-                "not a variable",
-            ));
+            self.error(
+                Diag::new(
+                    codes::LOWER_VARIABLE_EXPECTED,
+                    format!("`{var}` is not a variable"),
+                )
+                .with_label(args[1].span, "not a variable"),
+            );
             return self.pool.zero();
         };
         let e = self.expr(&args[0], scope);

@@ -8,12 +8,10 @@ pub mod derive;
 pub mod fields;
 mod lower;
 
-pub use lower::{
-    LowerError, MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, parse_param_override,
-};
+pub use lower::{MAX_LOWERED_DEPTH, MAX_LOWERED_SIZE, lower_expr, parse_param_override};
 
+use crate::diag::{Diag, Span};
 use crate::expr::{ExprId, Pool, Symbol};
-use crate::syntax::ast::Span;
 
 /// A process after name resolution: parameters folded to exact values, user functions
 /// inlined, integrals and derivatives carried out.
@@ -217,7 +215,7 @@ pub fn lower_file(
     file: &crate::syntax::ast::File,
     source_text: &str,
     overrides: &[(String, num_rational::BigRational)],
-) -> Result<Vec<Process>, Vec<LowerError>> {
+) -> Result<Vec<Process>, Vec<Diag>> {
     lower_files(pool, &[(file, source_text)], overrides, Stage::Fields)
         .pop()
         .unwrap_or_else(|| Ok(Vec::new()))
@@ -232,7 +230,7 @@ pub fn lower_files(
     files: &[(&crate::syntax::ast::File, &str)],
     overrides: &[(String, num_rational::BigRational)],
     stage: Stage,
-) -> Vec<Result<Vec<Process>, Vec<LowerError>>> {
+) -> Vec<Result<Vec<Process>, Vec<Diag>>> {
     let plans: Vec<Vec<lower::Planned<'_>>> =
         files.iter().map(|(ast, _)| lower::plan(ast)).collect();
     let units: Vec<(&crate::syntax::ast::Process, &str)> = plans

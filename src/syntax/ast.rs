@@ -7,31 +7,7 @@
 
 use num_rational::BigRational;
 
-/// A half-open byte range `start..end` into the source text.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end }
-    }
-
-    /// The smallest span covering both.
-    pub fn to(self, other: Span) -> Span {
-        Span::new(self.start.min(other.start), self.end.max(other.end))
-    }
-
-    pub fn len(self) -> usize {
-        self.end - self.start
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.end == self.start
-    }
-}
+pub use crate::diag::Span;
 
 #[derive(Clone, PartialEq, Debug)]
 pub struct Ident {

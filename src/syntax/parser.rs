@@ -1,5 +1,5 @@
 //! The .dsym parser: runs the pest grammar, builds the AST, and turns every failure into a
-//! [`ParseError`] with a span and a message in the user's words.
+//! [`Diag`] with a span and a message in the user's words.
 //!
 //! Three passes, each linear in the input: a pre-scan (string escapes, unterminated strings,
 //! parenthesis depth, so pest never recurses deeper than [`MAX_DEPTH`]), pest itself, and the
@@ -14,22 +14,15 @@ use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::{Pair, Pairs};
 
+use super::MAX_DEPTH;
 use super::ast::{
     Expr, ExprKind, File, Ident, Item, MulOp, NamedArg, Process, Sign, Source, Span, Stmt, Value,
 };
-use super::{MAX_DEPTH, ParseError};
+use crate::diag::{Diag, codes};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/dsym.pest"]
 struct DsymParser;
-
-const EXPECTED: &str = "diffsym::parse::expected";
-const KEYWORD: &str = "diffsym::parse::keyword";
-const TOO_DEEP: &str = "diffsym::parse::too_deep";
-const NUMBER: &str = "diffsym::parse::number";
-const STRING: &str = "diffsym::parse::string";
-const AMBIGUOUS_POWER: &str = "diffsym::parse::ambiguous_power";
-const FILE_REF: &str = "diffsym::parse::file_ref";
 
 /// Largest absolute decimal exponent accepted in a literal (`1e4096`).
 const MAX_EXPONENT: u32 = 4096;
@@ -39,7 +32,7 @@ const MAX_DIGITS: usize = 4096;
 const KEYWORDS: [&str; 4] = ["process", "param", "doc", "assert"];
 
 /// Parses a whole .dsym file.
-pub fn parse_file(text: &str) -> Result<File, Vec<ParseError>> {
+pub fn parse_file(text: &str) -> Result<File, Vec<Diag>> {
     run(text, Rule::file, |b, pair| {
         let items = pair
             .into_inner()
@@ -54,7 +47,7 @@ pub fn parse_file(text: &str) -> Result<File, Vec<ParseError>> {
 }
 
 /// Parses one standalone expression: the whole input, surrounding blanks and comments allowed.
-pub fn parse_expr(text: &str) -> Result<Expr, Vec<ParseError>> {
+pub fn parse_expr(text: &str) -> Result<Expr, Vec<Diag>> {
     run(text, Rule::expr_only, |b, pair| {
         let sum = pair
             .into_inner()
@@ -68,7 +61,7 @@ fn run<T>(
     text: &str,
     rule: Rule,
     build: impl FnOnce(&mut Builder<'_>, Pair<'_, Rule>) -> T,
-) -> Result<T, Vec<ParseError>> {
+) -> Result<T, Vec<Diag>> {
     let scan = prescan(text);
     if !scan.errors.is_empty() {
         return Err(scan.errors);
@@ -95,31 +88,18 @@ fn error(
     message: impl Into<String>,
     span: Span,
     label: impl Into<String>,
-) -> ParseError {
-    ParseError {
-        code,
-        message: message.into(),
+) -> Diag {
+    Diag::new(code, message).with_label(span, label)
+}
+
+fn too_deep(span: Span) -> Diag {
+    error(
+        codes::PARSE_TOO_DEEP,
+        format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
         span,
-        label: label.into(),
-        help: None,
-    }
-}
-
-fn with_help(mut e: ParseError, help: impl Into<String>) -> ParseError {
-    e.help = Some(help.into());
-    e
-}
-
-fn too_deep(span: Span) -> ParseError {
-    with_help(
-        error(
-            TOO_DEEP,
-            format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
-            span,
-            format!("nesting exceeds {MAX_DEPTH} levels here"),
-        ),
-        "split the expression into smaller definitions",
+        format!("nesting exceeds {MAX_DEPTH} levels here"),
     )
+    .with_help("split the expression into smaller definitions")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,7 +108,7 @@ fn too_deep(span: Span) -> ParseError {
 struct Scan {
     /// Byte ranges of `#` comments (without the newline), in order.
     comments: Vec<(usize, usize)>,
-    errors: Vec<ParseError>,
+    errors: Vec<Diag>,
 }
 
 /// One linear pass that lexes comments and strings the way the grammar does, checks string
@@ -174,7 +154,7 @@ fn line_end(text: &str, from: usize) -> usize {
 }
 
 /// Checks the string starting with the `"` at `start`; returns the offset just after it.
-fn scan_string(text: &str, start: usize, errors: &mut Vec<ParseError>) -> usize {
+fn scan_string(text: &str, start: usize, errors: &mut Vec<Diag>) -> usize {
     let mut chars = text[start + 1..]
         .char_indices()
         .map(|(k, c)| (start + 1 + k, c));
@@ -186,15 +166,15 @@ fn scan_string(text: &str, start: usize, errors: &mut Vec<ParseError>) -> usize 
                 Some((_, '"' | '\\' | 'n' | 't')) => {}
                 Some((j, e)) if e != '\n' => {
                     let span = Span::new(k, j + e.len_utf8());
-                    errors.push(with_help(
+                    errors.push(
                         error(
-                            STRING,
+                            codes::PARSE_STRING,
                             format!("unknown escape `\\{e}` in string"),
                             span,
                             "unknown escape",
-                        ),
-                        "the escapes are `\\\"`, `\\\\`, `\\n` and `\\t`",
-                    ));
+                        )
+                        .with_help("the escapes are `\\\"`, `\\\\`, `\\n` and `\\t`"),
+                    );
                 }
                 _ => break,
             },
@@ -207,15 +187,15 @@ fn scan_string(text: &str, start: usize, errors: &mut Vec<ParseError>) -> usize 
     } else {
         end
     };
-    errors.push(with_help(
+    errors.push(
         error(
-            STRING,
+            codes::PARSE_STRING,
             "unterminated string",
             Span::new(start, end.max(start + 1)),
             "this string is not closed",
-        ),
-        "close it with `\"` on the same line; a string cannot span lines",
-    ));
+        )
+        .with_help("close it with `\"` on the same line; a string cannot span lines"),
+    );
     end
 }
 
@@ -272,7 +252,7 @@ fn convert_pest_error(
     err: &pest::error::Error<Rule>,
     text: &str,
     comments: &[(usize, usize)],
-) -> ParseError {
+) -> Diag {
     let pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -313,21 +293,19 @@ fn convert_pest_error(
         && !statement_start
         && let Some(span) = found
     {
-        return with_help(
-            error(
-                KEYWORD,
-                format!("`{word}` is a keyword and cannot be used as a name"),
-                span,
-                "keyword used as a name",
-            ),
-            format!("pick another name, e.g. `{word}_`"),
-        );
+        return error(
+            codes::PARSE_KEYWORD,
+            format!("`{word}` is a keyword and cannot be used as a name"),
+            span,
+            "keyword used as a name",
+        )
+        .with_help(format!("pick another name, e.g. `{word}_`"));
     }
 
     let Some(found_span) = found else {
         let span = prev_token(text, pos, comments).unwrap_or(Span::new(pos, pos));
         return error(
-            EXPECTED,
+            codes::PARSE_EXPECTED,
             format!("unexpected end of input, expected {expected}"),
             span,
             format!("expected {expected} after this"),
@@ -338,37 +316,30 @@ fn convert_pest_error(
     let gap_has_newline = |prev: Span| text[prev.end..pos].contains('\n');
     let mut e = match prev_token(text, pos, comments) {
         Some(prev) if (has(Rule::semi) || has(Rule::rparen)) && gap_has_newline(prev) => error(
-            EXPECTED,
+            codes::PARSE_EXPECTED,
             message,
             prev,
             format!("expected {expected} after this"),
         ),
         _ => error(
-            EXPECTED,
+            codes::PARSE_EXPECTED,
             message,
             found_span,
             format!("expected {expected}"),
         ),
     };
     if has(Rule::eqeq) && found_text == "=" {
-        e = with_help(e, "an assertion compares with `==`: `assert lhs == rhs;`");
+        e = e.with_help("an assertion compares with `==`: `assert lhs == rhs;`");
     } else if statement_start && found_text == "process" {
-        e = with_help(
-            e,
-            "a process cannot contain another; is a `}` missing before this?",
-        );
+        e = e.with_help("a process cannot contain another; is a `}` missing before this?");
     } else if statement_start || (positives.as_slice() == [Rule::lparen] && found_text != "=") {
-        e = with_help(
-            e,
+        e = e.with_help(
             "a statement is `doc \"...\";`, `param x = ...;`, `f(t) = ...;` or `assert a == b;`",
         );
     } else if positives.as_slice() == [Rule::lparen] && found_text == "=" {
-        e = with_help(
-            e,
-            "a definition names its arguments, as in `f(t) = ...`; a parameter is `param NAME = value;`",
-        );
+        e = e.with_help("a definition names its arguments, as in `f(t) = ...`; a parameter is `param NAME = value;`");
     } else if has(Rule::kw_process) && has(Rule::EOI) {
-        e = with_help(e, "a file is a sequence of `process NAME { ... }` blocks");
+        e = e.with_help("a file is a sequence of `process NAME { ... }` blocks");
     }
     e
 }
@@ -417,7 +388,7 @@ fn prev_token(text: &str, pos: usize, comments: &[(usize, usize)]) -> Option<Spa
 /// Builds the AST from pest pairs, collecting errors (numbers, ambiguous powers, depth).
 struct Builder<'t> {
     text: &'t str,
-    errors: Vec<ParseError>,
+    errors: Vec<Diag>,
 }
 
 /// An expression and its nesting depth.
@@ -517,15 +488,15 @@ impl Builder<'_> {
                     unreachable!("file_ref: has a name and a string")
                 };
                 if func.as_str() != "file" {
-                    self.errors.push(with_help(
+                    self.errors.push(
                         error(
-                            FILE_REF,
+                            codes::PARSE_FILE_REF,
                             format!("unknown data function `{}`", func.as_str()),
                             span_of(&func),
                             "expected `file`",
-                        ),
-                        "read data from a file with `file(\"path\")`",
-                    ));
+                        )
+                        .with_help("read data from a file with `file(\"path\")`"),
+                    );
                 }
                 Value::File {
                     path: unescape(path.as_str()),
@@ -726,13 +697,7 @@ impl Builder<'_> {
         (e, depth + negs.len())
     }
 
-    fn ambiguous_power(
-        &self,
-        base: &Expr,
-        minus: Span,
-        chain_end: usize,
-        pows: &[Span],
-    ) -> ParseError {
+    fn ambiguous_power(&self, base: &Expr, minus: Span, chain_end: usize, pows: &[Span]) -> Diag {
         let start = base.span.start;
         // The `^` after the operand that carries the minus ends the "(a^-b)" reading.
         let split = pows
@@ -741,25 +706,22 @@ impl Builder<'_> {
             .map_or(chain_end, |p| p.start);
         let chain = &self.text[start..chain_end];
         let e = error(
-            AMBIGUOUS_POWER,
+            codes::PARSE_AMBIGUOUS_POWER,
             "ambiguous power: add parentheses",
             minus,
             "a minus sign inside a power chain",
         );
         if chain.len() > 60 || chain.contains(['\n', '#']) {
-            return with_help(e, "write `a^(-b^c)` or `(a^-b)^c`");
+            return e.with_help("write `a^(-b^c)` or `(a^-b)^c`");
         }
         let t = self.text;
-        with_help(
-            e,
-            format!(
-                "write `{}({})` or `({})^{}`",
-                &t[start..minus.start],
-                &t[minus.start..chain_end],
-                t[start..split].trim_end(),
-                t[split + 1..chain_end].trim_start(),
-            ),
-        )
+        e.with_help(format!(
+            "write `{}({})` or `({})^{}`",
+            &t[start..minus.start],
+            &t[minus.start..chain_end],
+            t[start..split].trim_end(),
+            t[split + 1..chain_end].trim_start(),
+        ))
     }
 
     fn primary(&mut self, pair: Option<Pair<'_, Rule>>) -> Built {
@@ -829,9 +791,9 @@ fn take_negs(it: &mut Peekable<Pairs<'_, Rule>>) -> Vec<Span> {
 }
 
 /// The exact value of a `number` token (lexed leniently by the grammar, checked here).
-fn read_number(s: &str, span: Span) -> Result<BigRational, ParseError> {
+fn read_number(s: &str, span: Span) -> Result<BigRational, Diag> {
     let number_error = |message: &str, label: &str, help: String| {
-        with_help(error(NUMBER, message, span, label), help)
+        error(codes::PARSE_NUMBER, message, span, label).with_help(help)
     };
     let (mantissa, exponent) = match s.find(['e', 'E']) {
         Some(k) => (&s[..k], Some(&s[k + 1..])),
@@ -947,7 +909,7 @@ mod tests {
         }
     }
 
-    fn errors(text: &str) -> Vec<ParseError> {
+    fn errors(text: &str) -> Vec<Diag> {
         match parse_expr(text) {
             Ok(e) => panic!("{text:?} parsed: {e:?}"),
             Err(errors) => errors,
@@ -998,7 +960,7 @@ mod tests {
         }
     }
 
-    fn codes(errors: &[ParseError]) -> Vec<&'static str> {
+    fn codes(errors: &[Diag]) -> Vec<&'static str> {
         errors.iter().map(|e| e.code).collect()
     }
 
@@ -1034,11 +996,14 @@ mod tests {
             "2.5e-5000",
         ] {
             let errs = errors(text);
-            assert_eq!(codes(&errs), [NUMBER], "{text}");
-            assert_eq!(errs[0].span, Span::new(0, text.len()), "{text}");
+            assert_eq!(codes(&errs), [codes::PARSE_NUMBER], "{text}");
+            assert_eq!(errs[0].span(), Some(Span::new(0, text.len())), "{text}");
         }
         assert_eq!(errors("1e9999")[0].message, "exponent too large");
-        assert_eq!(codes(&errors(&"1".repeat(MAX_DIGITS + 1))), [NUMBER]);
+        assert_eq!(
+            codes(&errors(&"1".repeat(MAX_DIGITS + 1))),
+            [codes::PARSE_NUMBER]
+        );
         assert_eq!(number(&"0".repeat(MAX_DIGITS)), rational(0, 1));
     }
 
@@ -1097,31 +1062,34 @@ mod tests {
     #[test]
     fn parse_expr_takes_the_whole_input() {
         assert_eq!(shape(&expr("\n  # note\n 1 + x  \n")), "(sum 1 +x)");
-        assert_eq!(codes(&errors("1 + x )")), [EXPECTED]);
-        assert_eq!(codes(&errors("")), [EXPECTED]);
-        assert_eq!(codes(&errors("param")), [KEYWORD]);
+        assert_eq!(codes(&errors("1 + x )")), [codes::PARSE_EXPECTED]);
+        assert_eq!(codes(&errors("")), [codes::PARSE_EXPECTED]);
+        assert_eq!(codes(&errors("param")), [codes::PARSE_KEYWORD]);
     }
 
     #[test]
     fn ambiguous_power() {
         let errs = errors("2^-1^2");
-        assert_eq!(codes(&errs), [AMBIGUOUS_POWER]);
-        assert_eq!(errs[0].span, Span::new(2, 3));
+        assert_eq!(codes(&errs), [codes::PARSE_AMBIGUOUS_POWER]);
+        assert_eq!(errs[0].span(), Some(Span::new(2, 3)));
         assert_eq!(
             errs[0].help.as_deref(),
             Some("write `2^(-1^2)` or `(2^-1)^2`")
         );
-        assert_eq!(codes(&errors("a^b^-c^d")), [AMBIGUOUS_POWER]);
+        assert_eq!(codes(&errors("a^b^-c^d")), [codes::PARSE_AMBIGUOUS_POWER]);
     }
 
     #[test]
     fn deep_parentheses_are_an_error_not_a_crash() {
         let text = format!("{}x{}", "(".repeat(10_000), ")".repeat(10_000));
         let errs = errors(&text);
-        assert_eq!(codes(&errs), [TOO_DEEP]);
-        assert_eq!(errs[0].span, Span::new(MAX_DEPTH, MAX_DEPTH + 1));
+        assert_eq!(codes(&errs), [codes::PARSE_TOO_DEEP]);
+        assert_eq!(errs[0].span(), Some(Span::new(MAX_DEPTH, MAX_DEPTH + 1)));
         // Unbalanced input is caught by the same scan.
-        assert_eq!(codes(&errors(&"f(".repeat(10_000))), [TOO_DEEP]);
+        assert_eq!(
+            codes(&errors(&"f(".repeat(10_000))),
+            [codes::PARSE_TOO_DEEP]
+        );
     }
 
     #[test]
@@ -1138,17 +1106,17 @@ mod tests {
         expr(&calls);
         // Each level a sum inside parentheses counts twice.
         let sums = format!("{}x{}", "(1+".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
-        assert_eq!(codes(&errors(&sums)), [TOO_DEEP]);
+        assert_eq!(codes(&errors(&sums)), [codes::PARSE_TOO_DEEP]);
     }
 
     #[test]
     fn many_minus_signs_are_too_deep() {
         let errs = errors(&format!("{}x", "-".repeat(10_000)));
-        assert_eq!(codes(&errs), [TOO_DEEP]);
-        assert_eq!(errs[0].span, Span::new(0, 1));
+        assert_eq!(codes(&errs), [codes::PARSE_TOO_DEEP]);
+        assert_eq!(errs[0].span(), Some(Span::new(0, 1)));
         assert_eq!(
             codes(&errors(&format!("t^{}x", "-".repeat(10_000)))),
-            [TOO_DEEP]
+            [codes::PARSE_TOO_DEEP]
         );
         expr(&format!("{}x", "-".repeat(MAX_DEPTH)));
     }
@@ -1157,8 +1125,8 @@ mod tests {
     fn long_power_chain_is_too_deep() {
         let text = vec!["2"; 100_000].join("^");
         let errs = errors(&text);
-        assert_eq!(codes(&errs), [TOO_DEEP]);
-        assert_eq!(errs[0].span, Span::new(1, 2));
+        assert_eq!(codes(&errs), [codes::PARSE_TOO_DEEP]);
+        assert_eq!(errs[0].span(), Some(Span::new(1, 2)));
         let ok = vec!["2"; MAX_DEPTH + 1].join("^");
         assert!(matches!(expr(&ok).kind, ExprKind::Power(v) if v.len() == MAX_DEPTH + 1));
     }
@@ -1189,7 +1157,7 @@ mod tests {
         let Err(errs) = parse_file("process p { doc \"a \\q\"; doc \"x\\\n}") else {
             panic!("bad escapes parsed")
         };
-        assert_eq!(codes(&errs), [STRING, STRING]);
+        assert_eq!(codes(&errs), [codes::PARSE_STRING, codes::PARSE_STRING]);
         assert_eq!(errs[0].message, "unknown escape `\\q` in string");
         assert_eq!(errs[1].message, "unterminated string");
     }

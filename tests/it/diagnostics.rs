@@ -1,4 +1,9 @@
-//! Bad input: every case gives a located diagnostic, exit code 2, no stdout, no crash.
+//! Bad input: every case gives a located diagnostic, exit code 2, no stdout, no crash. And
+//! the rendering itself (`diag::render`): labels sharing a line, spans over several lines,
+//! long lines, the end of a file, non-ASCII text.
+
+use diffsym::diag::{Diag, Source, Span, codes, render};
+use proptest::prelude::*;
 
 use crate::support::{redact, run, scratch_file};
 
@@ -226,4 +231,188 @@ fn deep_input_through_the_real_binary_does_not_crash() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.stdout.is_empty());
+}
+
+/// The span of the first `needle` in `text`.
+fn span_of(text: &str, needle: &str) -> Span {
+    let start = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in {text:?}"));
+    Span::new(start, start + needle.len())
+}
+
+#[test]
+fn two_labels_on_one_line_share_its_row() {
+    let text = "source B = gaussian(cov = [[1, 0.1], [0.2, 1]]);\n";
+    let d = Diag::new(codes::SOURCE_COVARIANCE, "the covariance is not symmetric")
+        .with_label(span_of(text, "0.1"), "this entry")
+        .with_label(span_of(text, "0.2"), "differs from this one")
+        .in_source(&Source::new("cov.dsym", text));
+    insta::assert_snapshot!(render(&d), @r"
+    error[diffsym::source::covariance]: the covariance is not symmetric
+     --> cov.dsym:1:32
+      |
+    1 | source B = gaussian(cov = [[1, 0.1], [0.2, 1]]);
+      |                                ^^^    --- differs from this one
+      |                                |
+      |                                this entry
+    ");
+}
+
+#[test]
+fn a_span_over_several_lines_is_drawn_from_start_to_end() {
+    let text = "process p {\n    alpha(t) = exp(-t^2\n        / 2);\n    sigma(t) = t;\n}\n";
+    let start = span_of(text, "exp").start;
+    let end = span_of(text, "2);").start + 2;
+    let d = Diag::new(codes::LOWER_INTEGRATE, "a formula over two lines")
+        .with_label(Span::new(start, end), "this formula")
+        .with_help("a help line")
+        .in_source(&Source::new("multi.dsym", text));
+    insta::assert_snapshot!(render(&d), @r"
+    error[diffsym::lower::integrate]: a formula over two lines
+     --> multi.dsym:2:16
+      |
+    2 |       alpha(t) = exp(-t^2
+      |  ________________^
+    3 | |         / 2);
+      | |____________^ this formula
+      |
+      = help: a help line
+    ");
+}
+
+#[test]
+fn a_long_span_in_a_long_line_stays_in_the_window() {
+    let body = (0..80)
+        .map(|k| format!("a{k}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let text = format!("process p {{\n    beta(t) = {body};\n}}\n");
+    let start = span_of(&text, "a20 ").start;
+    let d = Diag::new(codes::LOWER_UNDEFINED, "150 characters of undefined names")
+        .with_label(Span::new(start, start + 150), "these terms")
+        .in_source(&Source::new("long.dsym", text.as_str()));
+    let r = render(&d);
+    let lines: Vec<&str> = r.lines().collect();
+    let shown = lines
+        .iter()
+        .position(|l| l.starts_with("2 | "))
+        .expect("line 2");
+    let (source_row, caret_row) = (lines[shown], lines[shown + 1]);
+    assert!(
+        source_row.len() <= 140,
+        "window of {} columns:\n{r}",
+        source_row.len()
+    );
+    assert!(
+        source_row.starts_with("2 | ...") && source_row.ends_with("..."),
+        "{r}"
+    );
+    let last_caret = caret_row.rfind('^').expect("carets");
+    assert!(
+        last_caret < source_row.len() - 3,
+        "carets past the window:\n{r}"
+    );
+    assert!(r.contains(" --> long.dsym:2:125\n"), "{r}");
+    insta::assert_snapshot!(r, @r"
+    error[diffsym::lower::undefined]: 150 characters of undefined names
+     --> long.dsym:2:125
+      |
+    2 | ... + a19 + a20 + a21 + a22 + a23 + a24 + a25 + a26 + a27 + a28 + a29 + a30 + a31 + a32 + a33 + a34 + a35 + a36 + a37 + a38 + a39 + a...
+      |             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ these terms
+    ");
+}
+
+#[test]
+fn a_label_at_the_very_end_of_a_file_points_after_its_last_character() {
+    let at_end = |text: &str| {
+        let d = Diag::new(
+            codes::PARSE_EXPECTED,
+            "unexpected end of input, expected `}`",
+        )
+        .with_label(Span::new(text.len(), text.len()), "expected `}` after this")
+        .in_source(&Source::new("eof.dsym", text));
+        assert_eq!(d.location().as_deref(), Some("eof.dsym:2:22"), "{text:?}");
+        render(&d)
+    };
+    let r = at_end("process p {\n    alpha(t) = 1 - t;\n");
+    assert_eq!(r, at_end("process p {\n    alpha(t) = 1 - t;"));
+    assert_eq!(r, at_end("process p {\r\n    alpha(t) = 1 - t;\r\n"));
+    insta::assert_snapshot!(r, @r"
+    error[diffsym::parse::expected]: unexpected end of input, expected `}`
+     --> eof.dsym:2:22
+      |
+    2 |     alpha(t) = 1 - t;
+      |                      ^ expected `}` after this
+    ");
+}
+
+#[test]
+fn a_non_ascii_line_is_underlined_by_display_column() {
+    // `日本` takes four columns: the caret sits under the snowman, two columns to the right
+    // of its column in characters (30, as the location says).
+    let text = "process p {\n    doc \"café 日本\"; beta(t) = ☃(t);\n}\n";
+    let d = Diag::new(codes::LOWER_UNKNOWN_FUNCTION, "unknown function `☃`")
+        .with_label(span_of(text, "☃"), "not defined")
+        .in_source(&Source::new("ünï.dsym", text));
+    insta::assert_snapshot!(render(&d), @r#"
+    error[diffsym::lower::unknown_function]: unknown function `☃`
+     --> ünï.dsym:2:30
+      |
+    2 |     doc "café 日本"; beta(t) = ☃(t);
+      |                                ^ not defined
+    "#);
+}
+
+#[test]
+fn an_error_about_the_command_has_no_location() {
+    let d = Diag::new(codes::CLI_STEPS, "--steps 0 must be between 1 and 1000")
+        .with_help("give the numbers of steps, e.g. `--steps 2,3,10`");
+    insta::assert_snapshot!(render(&d), @r"
+    error[diffsym::cli::steps]: --steps 0 must be between 1 and 1000
+     |
+     = help: give the numbers of steps, e.g. `--steps 2,3,10`
+    ");
+}
+
+/// Text with line breaks of both kinds, lone `\r`, tabs, a bidi control and characters of one
+/// to four bytes.
+fn odd_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("a"),
+        Just("xyz"),
+        Just(" "),
+        Just("\t"),
+        Just("\n"),
+        Just("\r\n"),
+        Just("\r"),
+        Just("\u{202e}"),
+        Just("é"),
+        Just("日本"),
+        Just("☃"),
+        Just("🦀"),
+    ];
+    proptest::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any spans, even out of the text or inside a character, render without panicking, and
+    /// the location `Diag::location` reports is the one the rendering shows.
+    #[test]
+    fn any_span_renders_at_the_location_it_reports(
+        text in odd_text(),
+        spans in proptest::collection::vec((0usize..300, 0usize..300), 1..4),
+    ) {
+        let mut d = Diag::new(codes::PARSE_EXPECTED, "somewhere");
+        for (k, &(a, b)) in spans.iter().enumerate() {
+            d = d.with_label(Span::new(a, b), if k % 2 == 0 { "here" } else { "" });
+        }
+        let d = d.in_source(&Source::new("odd.dsym", text.as_str()));
+        let r = render(&d);
+        let loc = d.location().expect("a location");
+        prop_assert!(r.starts_with("error[diffsym::parse::expected]: somewhere\n"), "{}", r);
+        prop_assert!(r.contains(&format!(" --> {loc}\n")), "{} not in\n{}", loc, r);
+    }
 }

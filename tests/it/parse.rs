@@ -27,7 +27,7 @@ fn ok_corpus() {
                 let source = Source::new(file_name(path), text.as_str());
                 let rendered: Vec<_> = errors
                     .into_iter()
-                    .map(|e| render(&e.into_diag(&source)))
+                    .map(|e| render(&e.in_source(&source)))
                     .collect();
                 panic!("{} should parse:\n{}", path.display(), rendered.join("\n"));
             }
@@ -51,7 +51,7 @@ fn err_corpus() {
         let source = Source::new(file_name(path), text.as_str());
         let rendered: Vec<_> = errors
             .into_iter()
-            .map(|e| render(&e.into_diag(&source)))
+            .map(|e| render(&e.in_source(&source)))
             .collect();
         insta::assert_snapshot!(rendered.join("\n"));
     });

@@ -12,9 +12,10 @@
 //! and sigma').
 
 use super::{
-    AnalysisError, CODE, GaussianSource, Kl, Point, Prepared, Sampler, Schedule, Start, StepMap,
-    Sum, default_workers, per_chunk,
+    GaussianSource, Kl, Point, Prepared, Sampler, Schedule, Start, StepMap, Sum, default_workers,
+    per_chunk,
 };
+use crate::diag::{Diag, codes};
 
 /// The exact KL and its derivatives with respect to the interior grid times.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +63,7 @@ pub fn exact_kl_gradient(
     sampler: Sampler,
     grid: &[f64],
     start: Start,
-) -> Result<KlGradient, AnalysisError> {
+) -> Result<KlGradient, Diag> {
     let workers = default_workers(source.dimension());
     exact_kl_gradient_with_workers(sched, source, sampler, grid, start, workers)
 }
@@ -76,7 +77,7 @@ pub fn exact_kl_gradient_with_workers(
     grid: &[f64],
     start: Start,
     workers: usize,
-) -> Result<KlGradient, AnalysisError> {
+) -> Result<KlGradient, Diag> {
     gradient(sched, source, sampler, grid, start, workers, true)
 }
 
@@ -90,7 +91,7 @@ fn gradient(
     start: Start,
     workers: usize,
     angle: bool,
-) -> Result<KlGradient, AnalysisError> {
+) -> Result<KlGradient, Diag> {
     let angle = angle && matches!(sampler, Sampler::Ddim | Sampler::Dpm1);
     let prep = Prepared::new(sched, sampler, grid, start)?;
     let n = prep.pts.len() - 1;
@@ -113,8 +114,8 @@ fn gradient(
             (0.0, 0.0)
         };
         if ![da, ds, d2a, d2s].iter().all(|x| x.is_finite()) {
-            return Err(AnalysisError::new(
-                CODE,
+            return Err(Diag::new(
+                codes::ANALYSIS_SAMPLER,
                 format!(
                     "the KL's gradient for {} needs finite alpha', sigma'{} at t = {}: found {da}, {ds}{}",
                     sampler.name(),
