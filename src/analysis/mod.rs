@@ -6,6 +6,7 @@
 //! enters only through the [`Schedule`] trait, so closed-form schedules work as well.
 
 pub mod asymptotics;
+mod exact;
 pub mod grid;
 pub mod grid_search;
 pub mod kl;
@@ -13,8 +14,8 @@ pub mod leading;
 pub mod lower;
 pub mod numerics;
 pub mod optimal;
+mod quadrature;
 pub mod schedule;
-pub mod singular;
 pub mod source;
 
 pub use asymptotics::{Expansion, ddim_expansion};

@@ -225,16 +225,6 @@ impl Pool {
         e: ExprId,
         memo: &mut HashMap<ExprId, ExprId>,
     ) -> ExprId {
-        let c = self.transplant_rec(from, e, memo);
-        super::verify::checked(self, c, "transplant")
-    }
-
-    fn transplant_rec(
-        &mut self,
-        from: &Pool,
-        e: ExprId,
-        memo: &mut HashMap<ExprId, ExprId>,
-    ) -> ExprId {
         if let Some(&c) = memo.get(&e) {
             return c;
         }
@@ -242,21 +232,17 @@ impl Pool {
             Node::Rational(r) => Node::Rational(r.clone()),
             Node::Const(c) => Node::Const(*c),
             Node::Sym(s) => Node::Sym(self.transplant_symbol(from, *s)),
-            Node::Add(xs) => Node::Add(
-                xs.iter()
-                    .map(|&x| self.transplant_rec(from, x, memo))
-                    .collect(),
-            ),
-            Node::Mul(xs) => Node::Mul(
-                xs.iter()
-                    .map(|&x| self.transplant_rec(from, x, memo))
-                    .collect(),
-            ),
-            Node::Pow(b, x) => {
-                let b = self.transplant_rec(from, *b, memo);
-                Node::Pow(b, self.transplant_rec(from, *x, memo))
+            Node::Add(xs) => {
+                Node::Add(xs.iter().map(|&x| self.transplant(from, x, memo)).collect())
             }
-            Node::Call(f, a) => Node::Call(*f, self.transplant_rec(from, *a, memo)),
+            Node::Mul(xs) => {
+                Node::Mul(xs.iter().map(|&x| self.transplant(from, x, memo)).collect())
+            }
+            Node::Pow(b, x) => {
+                let b = self.transplant(from, *b, memo);
+                Node::Pow(b, self.transplant(from, *x, memo))
+            }
+            Node::Call(f, a) => Node::Call(*f, self.transplant(from, *a, memo)),
         };
         let c = self.intern(node);
         memo.insert(e, c);

@@ -137,7 +137,10 @@ impl Process {
     /// into `to` (see [`Pool::transplant`]).
     pub fn transplant(&self, from: &Pool, to: &mut Pool) -> Process {
         let mut memo = crate::expr::fxhash::HashMap::default();
-        let mut e = |to: &mut Pool, x: ExprId| to.transplant(from, x, &mut memo);
+        let mut e = |to: &mut Pool, x: ExprId| {
+            let c = to.transplant(from, x, &mut memo);
+            crate::expr::verify::checked(to, c, "transplant")
+        };
         let sym = |to: &mut Pool, s: &[Symbol]| -> Vec<Symbol> {
             s.iter().map(|&s| to.transplant_symbol(from, s)).collect()
         };

@@ -13,6 +13,7 @@ mod fuzz;
 mod kl;
 mod kl_cli;
 mod kl_reference;
+mod layers;
 mod library;
 mod parse;
 mod plot;

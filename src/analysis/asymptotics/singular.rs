@@ -25,8 +25,8 @@ use num_bigint::BigInt;
 use num_rational::{BigRational, Rational64};
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::asymptotics::{factorial, log_cos_coefficient};
-use super::numerics::Sum;
+use crate::analysis::exact::{factorial, log_cos_coefficient};
+use crate::analysis::numerics::Sum;
 use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Pool, Symbol, hp};
 
@@ -578,7 +578,7 @@ pub fn kl_of(u: &LogSeries, max: Rational64) -> LogSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::asymptotics::bernoulli;
+    use crate::analysis::exact::bernoulli;
 
     fn bern_f64() -> Vec<f64> {
         bernoulli(20)
