@@ -11,6 +11,8 @@ use super::load::load;
 use super::output::{Format, Outcome, json};
 use crate::diag::{Diag, Source};
 use crate::expr::{ExprId, Pool, Symbol, print};
+use crate::process::derive::Quantity;
+use crate::process::fields::CONDITIONAL_ARGUMENTS;
 use crate::process::{self, Process};
 
 #[derive(Serialize)]
@@ -176,30 +178,20 @@ pub(super) fn run(a: &DeriveArgs) -> Result<Outcome, Vec<Diag>> {
     Ok(Outcome::ok(stdout))
 }
 
+fn owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&n| n.to_owned()).collect()
+}
+
 /// Every field of a process as `(name with parameterisation, argument names, expression)`.
 fn field_rows(p: &Process) -> Vec<(String, Vec<String>, ExprId)> {
     let mut rows: Vec<(String, Vec<String>, ExprId)> = p
         .fields()
         .conditional
         .iter()
-        .map(|&(name, e)| {
-            (
-                name.to_owned(),
-                vec!["x".into(), "x0".into(), "t".into()],
-                e,
-            )
-        })
+        .map(|&(name, e)| (name.to_owned(), owned(&CONDITIONAL_ARGUMENTS), e))
         .collect();
     for f in &p.fields().fields {
-        let mut args = vec!["x".to_owned(), f.param.name().to_owned()];
-        if f.name == "euler_maruyama_step" {
-            args.push("z".into());
-        }
-        args.push("t".into());
-        if f.is_step {
-            args.push("t_next".into());
-        }
-        rows.push((format!("{}_{}", f.name, f.param.name()), args, f.expr));
+        rows.push((f.full_name(), owned(&f.kind.arguments(f.param)), f.expr));
     }
     rows
 }
@@ -269,7 +261,7 @@ fn latex_document(pool: &Pool, processes: &[(Source, Process)]) -> String {
                 .map(|&(name, e)| {
                     format!(
                         "{}(t) &= {}",
-                        process::derive::latex_name(name),
+                        Quantity::from_name(name).map_or(name, Quantity::latex),
                         print::to_latex(pool, e)
                     )
                 })

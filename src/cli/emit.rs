@@ -36,7 +36,7 @@ pub(super) struct EmitArgs {
 /// `emit`: everything is built (and verified) in memory; files are written to temporary
 /// names and renamed into place only when all of them were written.
 pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
-    use crate::codegen::{self, Mode, verify};
+    use crate::codegen::{self, Mode, measure};
     let mut loaded = load(
         std::slice::from_ref(&a.file),
         a.process.as_deref(),
@@ -65,9 +65,9 @@ pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
     let mut stdout = String::new();
     let mut code = 0;
     if a.verify {
-        let reports = verify::verify(pool, &emitted).map_err(|e| in_process(e.code(), &e))?;
-        stdout.push_str(&verify::table(&reports));
-        if !reports.iter().all(verify::Report::passed) {
+        let reports = measure::measure(pool, &emitted).map_err(|e| in_process(e.code(), &e))?;
+        stdout.push_str(&measure::table(&reports));
+        if !reports.iter().all(measure::Report::passed) {
             code = 1;
         }
     }

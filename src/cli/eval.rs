@@ -56,6 +56,7 @@ pub(super) struct EvalArgs {
     process: Option<String>,
     /// The definition, derived quantity or field to evaluate, e.g. `alpha`, `g2`,
     /// `pf_velocity`
+    #[arg(long_help = quantity_help())]
     quantity: String,
     /// The time, in [0, 1]; exact (`0.1` is 1/10, `1/3` is a third)
     #[arg(long, allow_hyphen_values = true)]
@@ -69,6 +70,46 @@ pub(super) struct EvalArgs {
     params: Params,
     #[command(flatten)]
     inputs: FieldInputs,
+}
+
+/// `eval QUANTITY --help`: every name it takes and the inputs each needs, from the
+/// quantities' and fields' own lists.
+fn quantity_help() -> String {
+    use crate::process::derive::Quantity;
+    use crate::process::fields::{CONDITIONAL_ARGUMENTS, FieldKind, Param};
+    let quantities: Vec<&str> = Quantity::ALL.map(Quantity::name).to_vec();
+    let mut s = format!(
+        "The definition, derived quantity or field to evaluate.\n\n\
+         A definition of the process (a function of t), or a derived quantity: {}.\n\n\
+         A conditional field ({}) takes {}. A field or sampler step takes --x, one model \
+         output (--score, --eps, --x0, --u or --v; it picks the parameterisation) and:",
+        quantities.join(", "),
+        ["cond_score", "cond_velocity"].join(", "),
+        CONDITIONAL_ARGUMENTS
+            .iter()
+            .filter(|&&a| a != "t")
+            .map(|a| format!("--{a}"))
+            .collect::<Vec<_>>()
+            .join(" and "),
+    );
+    for kind in FieldKind::ALL {
+        let args = kind.arguments(Param::Eps);
+        let extra: Vec<String> = args
+            .iter()
+            .filter(|a| !matches!(**a, "x" | "eps" | "t"))
+            .map(|a| format!("--{}", a.replace('_', "-")))
+            .collect();
+        s.push_str(&format!(
+            "\n  {:<20} {}",
+            kind.name(),
+            if extra.is_empty() {
+                "nothing more".to_owned()
+            } else {
+                extra.join(" ")
+            }
+        ));
+    }
+    s
 }
 
 pub(super) fn run(a: &EvalArgs) -> Result<Outcome, Vec<Diag>> {
@@ -227,11 +268,11 @@ fn field_expr(
     t: &BigRational,
     inputs: &FieldInputs,
 ) -> Result<BoundExpr, Vec<Diag>> {
-    use process::fields::{FIELDS, Param, Vars};
+    use process::fields::{FieldKind, Param, Vars};
     let err = |m: String| vec![Diag::new(codes::CLI_FIELD, m)];
     let is_cond = p.fields().conditional(name).is_some();
-    let (base, param) = match FIELDS.iter().find(|f| name == **f) {
-        Some(f) => {
+    let (kind, param) = match FieldKind::from_name(name) {
+        Some(kind) => {
             // The parameterisation is the one model-output flag given (x0 counts only
             // when no other is given).
             let outputs: Vec<Param> = [
@@ -258,9 +299,9 @@ fn field_expr(
                     ));
                 }
             };
-            (*f, Some(param))
+            (Some(kind), Some(param))
         }
-        None if is_cond => (name, None),
+        None if is_cond => (None, None),
         None => {
             let mut known: Vec<&str> = p.defs.iter().map(|d| d.name.as_str()).collect();
             known.extend(
@@ -270,7 +311,7 @@ fn field_expr(
                     .filter(|n| p.def(n).is_none()),
             );
             known.extend(p.fields().conditional.iter().map(|&(n, _)| n));
-            known.extend(FIELDS);
+            known.extend(FieldKind::ALL.map(FieldKind::name));
             return Err(vec![
                 Diag::new(
                     codes::CLI_QUANTITY,
@@ -280,14 +321,14 @@ fn field_expr(
             ]);
         }
     };
-    let (expr, is_step) = match param {
-        Some(param) => {
-            let f = p.field(base, param).ok_or_else(|| {
-                err(format!("`{base}` has no {} parameterisation here (v-prediction needs a variance-preserving process)", param.name()))
+    let expr = match (kind, param) {
+        (Some(kind), Some(param)) => {
+            let f = p.field(kind.name(), param).ok_or_else(|| {
+                err(format!("`{name}` has no {} parameterisation here (v-prediction needs a variance-preserving process)", param.name()))
             })?;
-            (f.expr, f.is_step)
+            f.expr
         }
-        None => (p.fields().conditional(name).expect("is_cond"), false),
+        _ => p.fields().conditional(name).expect("is_cond"),
     };
     let vars = Vars::new(pool);
     let mut map = vec![(vars.t, t.clone())];
@@ -306,10 +347,10 @@ fn field_expr(
             needed.push((pm.name(), flag, sym));
         }
     }
-    if base == "euler_maruyama_step" {
+    if kind.is_some_and(FieldKind::takes_noise) {
         needed.push(("z", &inputs.z, vars.z));
     }
-    if is_step {
+    if kind.is_some_and(FieldKind::is_step) {
         needed.push(("t-next", &inputs.t_next, vars.t_next));
     }
     for (flag, value, sym) in needed {

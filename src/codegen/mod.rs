@@ -2,14 +2,15 @@
 //!
 //! [`functions`] lowers every derived quantity and field of a [`Process`] to a
 //! straight-line [`lower::Program`] (stable rewrites first, unless naive); [`emit_module`]
-//! puts them in a view model and renders `templates/module.rs.tera`; [`verify`] compiles
-//! the result with rustc and compares it with the 256-bit reference.
+//! puts them in a view model and renders `templates/module.rs.tera`; [`measure`] runs the
+//! result (compiled by the driver in [`rustc`]) and compares it with the 256-bit reference.
 
 pub mod check;
 pub mod lower;
+pub mod measure;
 pub mod runtime;
+pub mod rustc;
 pub mod stable;
-pub mod verify;
 pub mod view;
 
 #[cfg(test)]
@@ -164,9 +165,9 @@ pub fn scalar_function(
     let mut l = Lowerer::new(mode);
     let prepared = prepare(pool, e, mode);
     let v = l.lower(pool, prepared).map_err(lower_err(name))?;
-    let symbol = match derive::latex_name(name) {
-        "?" => format!("\\mathrm{{{}}}", name.replace('_', "\\_")),
-        s => s.to_owned(),
+    let symbol = match derive::Quantity::from_name(name) {
+        Some(q) => q.latex().to_owned(),
+        None => format!("\\mathrm{{{}}}", name.replace('_', "\\_")),
     };
     Ok(Function {
         name: name.to_owned(),
@@ -233,15 +234,14 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
         Mode::Naive => None,
     };
     for (k, field) in p.fields().fields.iter().enumerate() {
-        let name = format!("{}_{}", field.name, field.param.name());
-        let mut inputs = vec!["x".to_owned(), field.param.name().to_owned()];
-        if field.name == "euler_maruyama_step" {
-            inputs.push("z".to_owned());
-        }
-        let mut times = vec!["t".to_owned()];
-        if field.is_step {
-            times.push("t_next".to_owned());
-        }
+        let name = field.full_name();
+        // The arguments in their order: the inputs, then the times.
+        let (times, inputs): (Vec<String>, Vec<String>) = field
+            .kind
+            .arguments(field.param)
+            .into_iter()
+            .map(str::to_owned)
+            .partition(|a| a == "t" || a == "t_next");
         let mut l = Lowerer::new(mode);
         let mut coeffs = Vec::new();
         let mut coeff_exprs = Vec::new();
@@ -286,7 +286,7 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
                 inputs,
                 times,
                 coeffs,
-                step: field.is_step,
+                step: field.is_step(),
             },
         });
     }
@@ -420,7 +420,7 @@ fn field_guards(
     mode: Mode,
 ) -> Vec<Guard> {
     let mut guards = Vec::new();
-    if !field.is_step {
+    if !field.is_step() {
         for &end in &ENDS {
             let values: Option<Vec<f64>> = coeff_exprs
                 .iter()
@@ -646,8 +646,8 @@ pub fn crate_files(
 ) -> Result<Vec<(String, String)>, CodegenError> {
     let lib = format!("diffsym_{process}");
     rust_ident(&lib)?;
-    let cases = verify::reference_cases(pool, &emitted.functions);
-    let reference = verify::reference_test(&cases, &lib, source)?;
+    let cases = measure::reference_cases(pool, &emitted.functions);
+    let reference = measure::reference_test(&cases, &lib, source)?;
     #[derive(serde::Serialize)]
     struct CargoView {
         source: String,

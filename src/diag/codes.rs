@@ -144,7 +144,7 @@ codes! {
     /// A bug in diffsym's code generation (a template or generated code that does not parse).
     EMIT_INTERNAL = "diffsym::emit::internal";
 
-    // `diffsym emit --verify`: compiling and running the emitted code (`codegen::verify`).
+    // `diffsym emit --verify`: compiling and running the emitted code (`codegen::rustc`).
 
     /// rustc cannot be started.
     VERIFY_RUSTC = "diffsym::verify::rustc";

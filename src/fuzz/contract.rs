@@ -299,7 +299,7 @@ fn eval_one(
 ) -> Result<(), Violation> {
     let mut inputs = FieldInputs::default();
     let name: String = match rng.weighted(&[10, 3, 2, 4, 1]) {
-        0 => (*rng.pick(&process::derive::QUANTITIES)).to_owned(),
+        0 => rng.pick(&process::derive::Quantity::ALL).name().to_owned(),
         1 if !p.defs.is_empty() => rng.pick(&p.defs).name.clone(),
         2 => {
             inputs.x = Some(rng.pick(INPUTS).to_string());
@@ -307,7 +307,7 @@ fn eval_one(
             (*rng.pick(&["cond_score", "cond_velocity"])).to_owned()
         }
         3 => {
-            let f = *rng.pick(&fields::FIELDS);
+            let f = *rng.pick(&fields::FieldKind::ALL);
             inputs.x = Some(rng.pick(INPUTS).to_string());
             let out = Some(rng.pick(INPUTS).to_string());
             match rng.below(5) {
@@ -317,13 +317,13 @@ fn eval_one(
                 3 => inputs.u = out,
                 _ => inputs.v = out,
             }
-            if f == "euler_maruyama_step" {
+            if f.takes_noise() {
                 inputs.z = Some(rng.pick(INPUTS).to_string());
             }
-            if f.ends_with("_step") {
+            if f.is_step() {
                 inputs.t_next = Some(rng.pick(TIMES).to_string());
             }
-            f.to_owned()
+            f.name().to_owned()
         }
         _ => "no_such_name".to_owned(),
     };

@@ -6,44 +6,81 @@ use crate::diag::Span;
 use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Func, Pool, diff, simplify, subst};
 
-/// The derived scalar quantities, in the order they are printed. Names are fixed: the CLI,
-/// JSON and generated code use them.
-pub const QUANTITIES: [&str; 11] = [
-    "alpha",
-    "sigma",
-    "alpha_bar",
-    "f",
-    "g2",
-    "g",
-    "lambda",
-    "dlambda",
-    "log_snr",
-    "snr",
-    "rho",
-];
+/// The derived scalar quantities, with their names and LaTeX symbols: the one source
+/// `derive`, `eval`, `emit`, asserts and the fuzzer ask. Names are fixed (the CLI, JSON and
+/// generated code use them); [`Quantity::ALL`] is the order they are printed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantity {
+    Alpha,
+    Sigma,
+    AlphaBar,
+    F,
+    G2,
+    G,
+    Lambda,
+    Dlambda,
+    LogSnr,
+    Snr,
+    Rho,
+}
 
-/// The LaTeX symbol of a derived quantity (its name in the papers).
-pub fn latex_name(name: &str) -> &'static str {
-    match name {
-        "alpha" => "\\alpha",
-        "sigma" => "\\sigma",
-        "alpha_bar" => "\\bar{\\alpha}",
-        "f" => "f",
-        "g2" => "g^{2}",
-        "g" => "g",
-        "lambda" => "\\lambda",
-        "dlambda" => "\\dot{\\lambda}",
-        "log_snr" => "\\log\\mathrm{SNR}",
-        "snr" => "\\mathrm{SNR}",
-        "rho" => "\\rho",
-        _ => "?",
+impl Quantity {
+    pub const ALL: [Quantity; 11] = [
+        Quantity::Alpha,
+        Quantity::Sigma,
+        Quantity::AlphaBar,
+        Quantity::F,
+        Quantity::G2,
+        Quantity::G,
+        Quantity::Lambda,
+        Quantity::Dlambda,
+        Quantity::LogSnr,
+        Quantity::Snr,
+        Quantity::Rho,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantity::Alpha => "alpha",
+            Quantity::Sigma => "sigma",
+            Quantity::AlphaBar => "alpha_bar",
+            Quantity::F => "f",
+            Quantity::G2 => "g2",
+            Quantity::G => "g",
+            Quantity::Lambda => "lambda",
+            Quantity::Dlambda => "dlambda",
+            Quantity::LogSnr => "log_snr",
+            Quantity::Snr => "snr",
+            Quantity::Rho => "rho",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Quantity> {
+        Quantity::ALL.into_iter().find(|q| q.name() == name)
+    }
+
+    /// Its symbol in LaTeX (its name in the papers).
+    pub fn latex(self) -> &'static str {
+        match self {
+            Quantity::Alpha => "\\alpha",
+            Quantity::Sigma => "\\sigma",
+            Quantity::AlphaBar => "\\bar{\\alpha}",
+            Quantity::F => "f",
+            Quantity::G2 => "g^{2}",
+            Quantity::G => "g",
+            Quantity::Lambda => "\\lambda",
+            Quantity::Dlambda => "\\dot{\\lambda}",
+            Quantity::LogSnr => "\\log\\mathrm{SNR}",
+            Quantity::Snr => "\\mathrm{SNR}",
+            Quantity::Rho => "\\rho",
+        }
     }
 }
 
 /// A process's derived quantities, each a simplified function of `t`.
 #[derive(Clone, Debug)]
 pub struct Derived {
-    /// `(name, expression)` in the order of [`QUANTITIES`].
+    /// `(name, expression)` in the order of [`Quantity::ALL`].
     pub quantities: Vec<(&'static str, ExprId)>,
     /// Written in a variance-preserving shorthand (`alpha_bar`, `beta`, `log_snr`), so
     /// alpha^2 + sigma^2 = 1 by construction.
@@ -197,7 +234,7 @@ fn ambiguous(p: &Process, name: &str) -> Diag {
     .with_help("give `alpha` and `sigma`, or exactly one of the shorthands `alpha_bar`, `beta`, `sigma` (VE), `log_snr`")
 }
 
-/// Derives every quantity of [`QUANTITIES`] from alpha and sigma, simplified.
+/// Derives every quantity of [`Quantity::ALL`] from alpha and sigma, simplified.
 pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<Diag>> {
     let (alpha, sigma, vp_by_construction) = resolve(pool, p)?;
     let t = time_symbol(pool);
@@ -234,19 +271,13 @@ pub fn derive(pool: &mut Pool, p: &Process) -> Result<Derived, Box<Diag>> {
     let rho_raw = pool.div(sigma, alpha);
     let rho = s(pool, rho_raw);
     Ok(Derived {
-        quantities: vec![
-            ("alpha", alpha),
-            ("sigma", sigma),
-            ("alpha_bar", alpha_bar),
-            ("f", f),
-            ("g2", g2),
-            ("g", g),
-            ("lambda", lambda),
-            ("dlambda", dlambda),
-            ("log_snr", log_snr),
-            ("snr", snr),
-            ("rho", rho),
-        ],
+        quantities: Quantity::ALL
+            .into_iter()
+            .zip([
+                alpha, sigma, alpha_bar, f, g2, g, lambda, dlambda, log_snr, snr, rho,
+            ])
+            .map(|(q, e)| (q.name(), e))
+            .collect(),
         vp_by_construction,
     })
 }

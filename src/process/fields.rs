@@ -37,25 +37,102 @@ impl Param {
     }
 }
 
-/// The fields, by name (fixed: the CLI, JSON and generated code use them).
-pub const FIELDS: [&str; 6] = [
-    "pf_velocity",
-    "reverse_drift",
-    "euler_step",
-    "euler_maruyama_step",
-    "ddim_step",
-    "dpm1_step",
-];
+/// The fields and sampler steps, with their names and calling conventions: the one source
+/// `derive`, `eval`, `emit` and the fuzzer ask (names are fixed: the CLI, JSON and
+/// generated code use them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// The probability-flow ODE's velocity.
+    PfVelocity,
+    /// The reverse SDE's drift.
+    ReverseDrift,
+    /// One Euler step of the probability-flow ODE from `t` to `t_next`.
+    EulerStep,
+    /// One Euler-Maruyama step of the reverse SDE, with a standard normal draw `z`.
+    EulerMaruyamaStep,
+    /// One DDIM (eta = 0) step.
+    DdimStep,
+    /// One DPM-Solver-1 step (the exponential integrator).
+    Dpm1Step,
+}
+
+impl FieldKind {
+    pub const ALL: [FieldKind; 6] = [
+        FieldKind::PfVelocity,
+        FieldKind::ReverseDrift,
+        FieldKind::EulerStep,
+        FieldKind::EulerMaruyamaStep,
+        FieldKind::DdimStep,
+        FieldKind::Dpm1Step,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldKind::PfVelocity => "pf_velocity",
+            FieldKind::ReverseDrift => "reverse_drift",
+            FieldKind::EulerStep => "euler_step",
+            FieldKind::EulerMaruyamaStep => "euler_maruyama_step",
+            FieldKind::DdimStep => "ddim_step",
+            FieldKind::Dpm1Step => "dpm1_step",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FieldKind> {
+        FieldKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether it takes the noise `z`.
+    pub fn takes_noise(self) -> bool {
+        self == FieldKind::EulerMaruyamaStep
+    }
+
+    /// Whether it is a sampler step, from `t` to `t_next`.
+    pub fn is_step(self) -> bool {
+        !matches!(self, FieldKind::PfVelocity | FieldKind::ReverseDrift)
+    }
+
+    /// Its arguments in order, in the parameterisation `param`: `x`, the model output,
+    /// `z` if it takes noise, `t`, and `t_next` if it is a step.
+    pub fn arguments(self, param: Param) -> Vec<&'static str> {
+        let mut args = vec!["x", param.name()];
+        if self.takes_noise() {
+            args.push("z");
+        }
+        args.push("t");
+        if self.is_step() {
+            args.push("t_next");
+        }
+        args
+    }
+}
+
+/// The arguments of the conditional fields `cond_score` and `cond_velocity`.
+pub const CONDITIONAL_ARGUMENTS: [&str; 3] = ["x", "x0", "t"];
 
 /// A field in one parameterisation.
 #[derive(Clone, Debug)]
 pub struct Field {
-    pub name: &'static str,
+    pub kind: FieldKind,
     pub param: Param,
     /// `cx*x + cm*m + cz*z`, each coefficient simplified on its own.
     pub expr: ExprId,
+}
+
+impl Field {
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// The name with its parameterisation, as `derive`, JSON and generated code show it:
+    /// `pf_velocity_eps`.
+    pub fn full_name(&self) -> String {
+        format!("{}_{}", self.kind.name(), self.param.name())
+    }
+
     /// Whether the field depends on `t_next` (a sampler step).
-    pub is_step: bool,
+    pub fn is_step(&self) -> bool {
+        self.kind.is_step()
+    }
 }
 
 /// The variables fields are written in.
@@ -108,7 +185,7 @@ impl Fields {
     pub fn field(&self, name: &str, param: Param) -> Option<&Field> {
         self.fields
             .iter()
-            .find(|f| f.name == name && f.param == param)
+            .find(|f| f.name() == name && f.param == param)
     }
 
     /// A conditional field by name.
@@ -282,12 +359,12 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
     };
     let dpm = (ratio, dpm_e, zero);
     let base = [
-        ("pf_velocity", pf, false),
-        ("reverse_drift", rev, false),
-        ("euler_step", euler, true),
-        ("euler_maruyama_step", em, true),
-        ("ddim_step", ddim, true),
-        ("dpm1_step", dpm, true),
+        (FieldKind::PfVelocity, pf),
+        (FieldKind::ReverseDrift, rev),
+        (FieldKind::EulerStep, euler),
+        (FieldKind::EulerMaruyamaStep, em),
+        (FieldKind::DdimStep, ddim),
+        (FieldKind::Dpm1Step, dpm),
     ];
     let mut out = Vec::new();
     for p in Param::ALL {
@@ -296,7 +373,7 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
         }
         let (pe, qe) = eps_from(pool, p, alpha, sigma, f, sp_fs);
         let m = v.output(pool, p);
-        for &(name, (cx, ce, cz), is_step) in &base {
+        for &(kind, (cx, ce, cz)) in &base {
             let cep = pool.mul(vec![ce, pe]);
             let cx = pool.add(vec![cx, cep]);
             let cm = pool.mul(vec![ce, qe]);
@@ -313,10 +390,9 @@ pub fn fields(pool: &mut Pool, q: Scalars, vp: bool, v: &Vars) -> Vec<Field> {
             ];
             let expr = pool.add(parts);
             out.push(Field {
-                name,
+                kind,
                 param: p,
                 expr,
-                is_step,
             });
         }
     }
@@ -359,13 +435,13 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
     let sq = pool.sqrt(abs_h);
     let gz = pool.mul(vec![g, sq]);
     // (c_x, c_x0, c_eps, c_z)
-    let base: [(&str, [ExprId; 4], bool); 6] = [
-        ("pf_velocity", [zero, da, ds, zero], false),
-        ("reverse_drift", [zero, da, rev_e, zero], false),
-        ("euler_step", [one, hda, hds, zero], true),
-        ("euler_maruyama_step", [one, hda, h_rev_e, gz], true),
-        ("ddim_step", [zero, an, sn, zero], true),
-        ("dpm1_step", [zero, an, sn, zero], true),
+    let base: [(FieldKind, [ExprId; 4]); 6] = [
+        (FieldKind::PfVelocity, [zero, da, ds, zero]),
+        (FieldKind::ReverseDrift, [zero, da, rev_e, zero]),
+        (FieldKind::EulerStep, [one, hda, hds, zero]),
+        (FieldKind::EulerMaruyamaStep, [one, hda, h_rev_e, gz]),
+        (FieldKind::DdimStep, [zero, an, sn, zero]),
+        (FieldKind::Dpm1Step, [zero, an, sn, zero]),
     ];
     let mut out = Vec::new();
     for p in Param::ALL {
@@ -378,7 +454,7 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
         let ze = pool.sym_expr(v.z);
         // x0_hat and eps_hat as (coefficient of x, coefficient of m).
         let ((x0x, x0m), (ex, em)) = estimates(pool, p, a, s, da, ds);
-        for &(name, [cx, c0, ce, cz], is_step) in &base {
+        for &(kind, [cx, c0, ce, cz]) in &base {
             let t0 = pool.mul(vec![c0, x0x]);
             let t1 = pool.mul(vec![ce, ex]);
             let kx = pool.add(vec![cx, t0, t1]);
@@ -391,10 +467,9 @@ pub fn jet_fields(pool: &mut Pool, j: &Jet, vp: bool, v: &Vars) -> Vec<Field> {
                 pool.mul(vec![cz, ze]),
             ];
             out.push(Field {
-                name,
+                kind,
                 param: p,
                 expr: pool.add(parts),
-                is_step,
             });
         }
     }

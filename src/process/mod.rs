@@ -23,7 +23,7 @@ pub struct Process {
     pub params: Vec<Param>,
     pub defs: Vec<Definition>,
     pub asserts: Vec<Assertion>,
-    /// The derived quantities of [`derive::QUANTITIES`], simplified functions of `t`.
+    /// The derived quantities of [`derive::Quantity::ALL`], simplified functions of `t`.
     pub quantities: Vec<(&'static str, ExprId)>,
     /// The simplified quantities the fields are built from ([`Process::fields`]); `None`
     /// when the process has no alpha and sigma.

@@ -2,7 +2,7 @@
 //! tests/generated/, compiled into this binary, fresh, and accurate against the 256-bit
 //! reference; snapshots; the naive lowering's errors; verification; bad names and docs.
 
-use diffsym::codegen::{self, Mode, check, verify};
+use diffsym::codegen::{self, Mode, check, measure};
 use diffsym::expr::{ExprId, Pool};
 use diffsym::process::Process;
 
@@ -335,13 +335,13 @@ fn naive_lowering_is_off_by_orders_of_magnitude_near_zero() {
         };
         let emitted = codegen::render_module(&spec, fs, mode).expect("renders");
         // Near t = 0 only: 1e-4 .. 1e-12.
-        let mut cases = verify::reference_cases(&mut pool, &emitted.functions);
+        let mut cases = measure::reference_cases(&mut pool, &emitted.functions);
         for c in &mut cases {
             c.rows.retain(|r| r.args[0] <= 1e-4);
             assert!(c.rows.len() >= 8);
         }
-        let results = verify::run_compiled(&emitted, &cases).expect("compiles and runs");
-        worst.push(verify::compare(&cases, &results));
+        let results = measure::run(&emitted, &cases).expect("compiles and runs");
+        worst.push(measure::compare(&cases, &results));
     }
     for (stable, naive) in worst[0].iter().zip(&worst[1]) {
         assert!(stable.max_err <= 4.0, "stable {stable:?}");
@@ -457,8 +457,8 @@ fn keyword_names_are_escaped_and_docs_cannot_inject() {
     assert_eq!(items.len(), 11 + 2 * 4 * 2 + 4 * 4 * 3);
     assert!(e.code.contains("a */ b \"# c {{ d }} {% e %}"));
     // And it compiles and verifies (a module named `r#fn`).
-    let reports = verify::verify(&mut pool, &e).expect("compiles");
-    assert!(reports.iter().all(verify::Report::passed));
+    let reports = measure::measure(&mut pool, &e).expect("compiles");
+    assert!(reports.iter().all(measure::Report::passed));
 }
 
 #[test]
@@ -595,9 +595,9 @@ fn random_expressions_emit_code_agreeing_with_the_reference() {
         source: "proptest",
     };
     let emitted = codegen::render_module(&spec, functions, Mode::Stable).expect("renders");
-    let cases = verify::reference_cases(&mut pool, &emitted.functions);
-    let results = verify::run_compiled(&emitted, &cases).expect("compiles and runs");
-    for (report, f) in verify::compare(&cases, &results)
+    let cases = measure::reference_cases(&mut pool, &emitted.functions);
+    let results = measure::run(&emitted, &cases).expect("compiles and runs");
+    for (report, f) in measure::compare(&cases, &results)
         .iter()
         .zip(&emitted.functions)
     {

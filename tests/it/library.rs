@@ -89,7 +89,7 @@ fn parallel_lowering_gives_what_sequential_lowering_gives() {
                 out.push(format!(
                     "{} {} {:?} = {}",
                     p.name,
-                    f.name,
+                    f.name(),
                     f.param,
                     to_text(pool, f.expr)
                 ));

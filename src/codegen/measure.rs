@@ -1,17 +1,15 @@
-//! Verification of an emitted module: compile it with rustc, run it on deterministic
-//! points, compare every function with the 256-bit reference, and report the worst errors.
-
-use std::path::Path;
-use std::process::Command;
+//! Measuring an emitted module's accuracy (`emit --verify`): deterministic check points,
+//! reference values from certified evaluation, the error of every function (its values
+//! come from running the module, `rustc.rs`), and the table of the worst errors.
 
 use serde::Serialize;
 
 use super::check;
+use super::rustc::{Calls, RustcError, run_compiled};
 use super::view::{self, f64_literal, string_literal};
 use super::{CodegenError, Emitted, Function, Shape};
 use num_rational::BigRational;
 
-use crate::diag::codes;
 use crate::expr::{ExprId, Pool};
 use crate::expr::{ball, limit};
 
@@ -196,126 +194,17 @@ impl Report {
     }
 }
 
-/// Why verification could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error("cannot run rustc: {0}")]
-    Rustc(String),
-    #[error("the emitted module does not compile:\n{0}")]
-    Compile(String),
-    #[error("the verification program failed: {0}")]
-    Run(String),
-    #[error(transparent)]
-    Codegen(#[from] CodegenError),
-    #[error("temporary directory: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl VerifyError {
-    /// The stable code of this kind of failure.
-    pub fn code(&self) -> &'static str {
-        match self {
-            VerifyError::Rustc(_) => codes::VERIFY_RUSTC,
-            VerifyError::Compile(_) => codes::VERIFY_COMPILE,
-            VerifyError::Run(_) => codes::VERIFY_RUN,
-            VerifyError::Codegen(e) => e.code(),
-            VerifyError::Io(_) => codes::VERIFY_TEMP_DIR,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct HarnessView {
-    module_path: String,
-    ident: String,
-    cases: Vec<CaseView>,
-}
-
-#[derive(Serialize)]
-struct CaseView {
-    arity: usize,
-    rows: String,
-    call: String,
-}
-
-fn rows_literal(rows: &[Row]) -> String {
-    let inner: Vec<String> = rows
+/// Every function of `cases` at every row, computed by the compiled module.
+pub fn run(emitted: &Emitted, cases: &[Case]) -> Result<Vec<Vec<f64>>, RustcError> {
+    let calls: Vec<Calls> = cases
         .iter()
-        .map(|r| {
-            let args: Vec<String> = r.args.iter().map(|&a| f64_literal(a)).collect();
-            format!("[{}]", args.join(", "))
+        .map(|c| Calls {
+            call: &c.call,
+            arity: c.arity,
+            rows: c.rows.iter().map(|r| r.args.as_slice()).collect(),
         })
         .collect();
-    format!("[{}]", inner.join(", "))
-}
-
-/// Compiles `emitted` with a harness that prints every function at every row, runs it, and
-/// returns the results in the order of `cases`.
-pub fn run_compiled(emitted: &Emitted, cases: &[Case]) -> Result<Vec<Vec<f64>>, VerifyError> {
-    let dir = tempfile::tempdir()?;
-    let module_path = dir.path().join("module.rs");
-    std::fs::write(&module_path, &emitted.code)?;
-    let harness = HarnessView {
-        module_path: string_literal("module.rs"),
-        ident: emitted.ident.clone(),
-        cases: cases
-            .iter()
-            .map(|c| CaseView {
-                arity: c.arity,
-                rows: rows_literal(&c.rows),
-                call: format!("{}::{}", emitted.ident, c.call),
-            })
-            .collect(),
-    };
-    let main = view::render_rust(TEMPLATE, &harness)?;
-    std::fs::write(dir.path().join("main.rs"), main)?;
-    let exe = dir.path().join("verify");
-    compile(dir.path(), &exe)?;
-    let out = Command::new(&exe)
-        .output()
-        .map_err(|e| VerifyError::Run(e.to_string()))?;
-    if !out.status.success() {
-        return Err(VerifyError::Run(
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut values = text
-        .lines()
-        .map(|l| l.trim().parse::<u64>().map(f64::from_bits));
-    let mut results = Vec::new();
-    for c in cases {
-        let mut got = Vec::with_capacity(c.rows.len());
-        for _ in &c.rows {
-            match values.next() {
-                Some(Ok(v)) => got.push(v),
-                _ => return Err(VerifyError::Run("truncated output".into())),
-            }
-        }
-        results.push(got);
-    }
-    Ok(results)
-}
-
-/// The verification harness template, `templates/verify.rs.tera`.
-const TEMPLATE: &str = include_str!("../../templates/verify.rs.tera");
-
-fn compile(dir: &Path, exe: &Path) -> Result<(), VerifyError> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(rustc)
-        .current_dir(dir)
-        .args(["--edition", "2021", "-C", "opt-level=1", "-o"])
-        .arg(exe)
-        .arg("main.rs")
-        .output()
-        .map_err(|e| VerifyError::Rustc(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(VerifyError::Compile(
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ))
-    }
+    run_compiled(emitted, &calls)
 }
 
 /// Compares results with the reference rows.
@@ -344,9 +233,9 @@ pub fn compare(cases: &[Case], results: &[Vec<f64>]) -> Vec<Report> {
 }
 
 /// Emits, compiles, runs and compares: one report per function.
-pub fn verify(pool: &mut Pool, emitted: &Emitted) -> Result<Vec<Report>, VerifyError> {
+pub fn measure(pool: &mut Pool, emitted: &Emitted) -> Result<Vec<Report>, RustcError> {
     let cases = reference_cases(pool, &emitted.functions);
-    let results = run_compiled(emitted, &cases)?;
+    let results = run(emitted, &cases)?;
     Ok(compare(&cases, &results))
 }
 
