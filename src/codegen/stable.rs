@@ -23,6 +23,9 @@
 //! `log(alpha/sigma)` becomes `L - log(sigma)`: both are computed from log alpha.
 //! Everything else that is ill-conditioned in f64 (large arguments of `exp`, `tan` next to
 //! its pole as t -> 1) is left to the double-double evaluation of the stable lowering.
+//!
+//! Length: the rewrites share one bottom-up traversal and its helpers; the table above is
+//! the index of the file.
 
 use std::collections::HashMap;
 

@@ -21,6 +21,8 @@
 //! charged four units in the last place, which covers them with room to spare. Powers go
 //! through [`hp::pow_once`] (within 2 units; astro-float's correctly rounded `pow` never
 //! returns when the power is exactly representable).
+//!
+//! Length: every operation's error bound stays next to the operation it bounds.
 
 use std::cmp::Ordering;
 

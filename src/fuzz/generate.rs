@@ -10,6 +10,9 @@
 //! every operator, builtin, `integrate` and `diff`, with occasional extreme literals,
 //! missing parentheses and wrong arities, to reach the error paths too. Sizes stay small:
 //! the fuzzer is after breadth, not after slow inputs.
+//!
+//! Length: one generator per grammar rule, in the grammar's order, so that the file reads
+//! as the grammar does; splitting it would scatter that correspondence.
 
 use super::Case;
 use super::rng::Rng;

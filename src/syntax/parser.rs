@@ -4,6 +4,9 @@
 //! Three passes, each linear in the input: a pre-scan (string escapes, unterminated strings,
 //! parenthesis depth, so pest never recurses deeper than [`MAX_DEPTH`]), pest itself, and the
 //! AST builder (exact number literals, ambiguous powers, expression depth).
+//!
+//! Length: by design the only file that names pest's `Rule`, so the builder of every
+//! syntax node lives here.
 
 use std::iter::Peekable;
 
