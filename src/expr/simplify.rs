@@ -341,3 +341,44 @@ mod tests {
         );
     }
 }
+
+/// The simplifier read as input and output (`expr::test_util`): each line a form a user
+/// writes and the form `derive` shows.
+#[cfg(test)]
+mod forms {
+    use crate::expr::test_util::{derivative, integral01, simplified, together};
+    use insta::assert_snapshot;
+
+    #[test]
+    fn inverse_functions_cancel_where_they_are_inverse() {
+        assert_snapshot!(simplified("exp(log(x))"), @"x");
+        assert_snapshot!(simplified("log(exp(x))"), @"x");
+        assert_snapshot!(simplified("atan(tan(t))"), @"t");
+        assert_snapshot!(simplified("atan(tan(x))"), @"atan(tan(x))");
+        assert_snapshot!(simplified("sqrt(t^2)"), @"t");
+        assert_snapshot!(simplified("sqrt(x^2)"), @"abs(x)");
+    }
+
+    #[test]
+    fn identities_of_the_schedules() {
+        assert_snapshot!(simplified("sin(u)^2 + cos(u)^2"), @"1");
+        assert_snapshot!(simplified("exp(x)*exp(y)"), @"exp(x + y)");
+        assert_snapshot!(simplified("1/(1 + exp(-x))"), @"sigmoid(x)");
+        assert_snapshot!(simplified("1 - cos(u)^2"), @"sin(u)^2");
+    }
+
+    #[test]
+    fn derivatives_and_integrals_in_closed_form() {
+        assert_snapshot!(derivative("exp(-t^2)"), @"-2*t*exp(-t^2)");
+        assert_snapshot!(derivative("log(cos(pi*t/2))"), @"-pi*tan(pi*t/2)/2");
+        // 1/10 + 199/20
+        assert_snapshot!(integral01("1/10 + 199*t/10"), @"201/20");
+        assert_snapshot!(integral01("exp(t)"), @"exp(1) - 1");
+    }
+
+    #[test]
+    fn sums_become_one_fraction_with_common_factors_cancelled() {
+        assert_snapshot!(together("1/x + 1/y"), @"(x + y)/(x*y)");
+        assert_snapshot!(together("(x^2 - 1)/(x - 1)"), @"1 + x");
+    }
+}
