@@ -5,18 +5,18 @@
 //! exactly (mean and variance per eigen-direction), never estimated by sampling. A process
 //! enters only through the [`Schedule`] trait, so closed-form schedules work as well.
 
-pub mod asymptotics;
+pub(crate) mod asymptotics;
 mod exact;
-pub mod grid;
+pub(crate) mod grid;
 pub mod grid_search;
-pub mod kl;
-pub mod leading;
-pub mod lower;
-pub mod numerics;
-pub mod optimal;
+pub(crate) mod kl;
+pub(crate) mod leading;
+pub(crate) mod lower;
+pub(crate) mod numerics;
+pub(crate) mod optimal;
 mod quadrature;
-pub mod schedule;
-pub mod source;
+pub(crate) mod schedule;
+pub(crate) mod source;
 
 pub use asymptotics::{Expansion, ddim_expansion};
 pub use grid::{GridKind, time_grid};

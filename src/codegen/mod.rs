@@ -6,12 +6,12 @@
 //! result (compiled by the driver in [`rustc`]) and compares it with the 256-bit reference.
 
 pub mod check;
-pub mod lower;
+pub(crate) mod lower;
 pub mod measure;
-pub mod runtime;
-pub mod rustc;
-pub mod stable;
-pub mod view;
+pub(crate) mod runtime;
+pub(crate) mod rustc;
+pub(crate) mod stable;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod runtime_tests;

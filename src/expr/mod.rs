@@ -4,18 +4,18 @@
 //! algebra never sees a span and does no IO.
 
 pub mod ball;
-pub mod canon;
+pub(crate) mod canon;
 pub mod diff;
 pub mod eval;
-pub mod fxhash;
+pub(crate) mod fxhash;
 pub mod hp;
-pub mod integrate;
+pub(crate) mod integrate;
 pub mod limit;
-pub mod poly;
-pub mod pool;
+pub(crate) mod poly;
+pub(crate) mod pool;
 pub mod print;
-pub mod range;
-pub mod rational;
+pub(crate) mod range;
+pub(crate) mod rational;
 pub mod rules;
 pub mod simplify;
 pub mod subst;

@@ -14,7 +14,7 @@
 mod contract;
 mod generate;
 mod mutate;
-pub mod rng;
+pub(crate) mod rng;
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};

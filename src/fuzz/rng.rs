@@ -9,6 +9,7 @@ pub struct Rng(u64);
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Rng {
+    #[cfg(test)]
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }

@@ -3,8 +3,8 @@
 //! [`lower`] turns the syntax tree into [`Process`] values whose expressions live in a
 //! [`Pool`]. Errors carry spans but no file; the caller attaches the source.
 
-pub mod checks;
-pub mod derive;
+pub(crate) mod checks;
+pub(crate) mod derive;
 pub mod fields;
 mod lower;
 
