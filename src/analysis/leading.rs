@@ -5,22 +5,15 @@
 //! On a uniform grid over [t_min, t_max], J_i = (t_max - t_min) int phi_i'(t)^2 dt with
 //! phi_i = atan(rho / sqrt(lambda_i)). The integrand is formed without rho (infinite where
 //! alpha = 0): phi_i' = sqrt(lambda_i) (sigma' alpha - sigma alpha') / v_i with
-//! v_i = alpha^2 lambda_i + sigma^2. It is integrated by tanh-sinh quadrature, which
-//! tolerates endpoint singularities. An integral that diverges (VP processes near t = 0,
+//! v_i = alpha^2 lambda_i + sigma^2. It is integrated by tanh-sinh quadrature
+//! ([`super::quadrature::tanh_sinh`], every eigenvalue at once), which tolerates endpoint
+//! singularities. An integral that diverges (VP processes near t = 0,
 //! where sigma grows like sqrt(t) and phi'^2 like 1/t) is an error, never a number.
 
 use super::numerics::Sum;
+use super::quadrature::tanh_sinh;
 use super::{GridKind, Sampler, Schedule};
 use crate::diag::{Diag, codes};
-
-/// Finest tanh-sinh level (step 2^-LEVELS) and the half-width of the u-range.
-const LEVELS: u32 = 8;
-const U_MAX: f64 = 3.5;
-/// Relative agreement of two successive levels that counts as converged.
-const TOL: f64 = 1e-11;
-/// An outermost term above this fraction of the total means the integrand does not decay
-/// at an endpoint: the integral diverges (or the quadrature cannot resolve it).
-const TAIL: f64 = 1e-9;
 
 /// J_i for each eigenvalue: the schedule functional of a uniform grid on [t_min, t_max].
 pub fn schedule_j(
@@ -41,31 +34,14 @@ pub fn schedule_j(
             format!("eigenvalue {l} is not positive"),
         ));
     }
-    let half = 0.5 * (t_max - t_min);
     let roots: Vec<f64> = eigenvalues.iter().map(|l| l.sqrt()).collect();
-    let mut sums = vec![Sum::new(); eigenvalues.len()];
-    // The outermost term on each side, per eigenvalue, relative to the total at the end.
-    let mut edge = vec![0.0f64; eigenvalues.len()];
-    let mut previous: Option<Vec<f64>> = None;
-    let at = |u: f64, sums: &mut [Sum], edge: &mut [f64]| -> Result<(), Diag> {
-        let y = std::f64::consts::FRAC_PI_2 * u.sinh();
-        // Distance from the nearer endpoint in units of `half`: 1 - |tanh y|, exactly formed.
-        let d = 2.0 / ((2.0 * y.abs()).exp() + 1.0);
-        let t = if u < 0.0 {
-            t_min + half * d
-        } else {
-            t_max - half * d
-        };
-        if t <= t_min || t >= t_max || d == 0.0 {
-            return Ok(());
-        }
-        let w = std::f64::consts::FRAC_PI_2 * u.cosh() / (y.cosh() * y.cosh()) * half;
+    let mut integrand = |t: f64, w: f64, terms: &mut [f64]| -> Result<(), Diag> {
         let (a, s) = (sched.alpha(t), sched.sigma(t));
         let (da, ds) = (sched.dalpha(t), sched.dsigma(t));
         let num = ds * a - s * da;
-        for (k, (&l, &r)) in eigenvalues.iter().zip(&roots).enumerate() {
+        for ((term, &l), &r) in terms.iter_mut().zip(eigenvalues).zip(&roots) {
             let phi = r * num / (a * a * l + s * s);
-            let term = w * phi * phi;
+            *term = w * phi * phi;
             if !term.is_finite() {
                 return Err(Diag::new(
                     codes::ANALYSIS_LEADING,
@@ -73,60 +49,21 @@ pub fn schedule_j(
                 )
                 .with_help("alpha, sigma and their derivatives must be finite inside the grid"));
             }
-            sums[k].add(term);
-            if u.abs() >= U_MAX - 1e-12 || d < 1e-15 {
-                edge[k] = edge[k].max(term);
-            }
         }
         Ok(())
     };
-    for level in 0..=LEVELS {
-        let h = 0.5f64.powi(level as i32);
-        let count = (U_MAX / h).round() as i64;
-        // Level 0 takes every node; later levels only the new (odd) ones.
-        let (first, stride) = if level == 0 { (0, 1) } else { (1, 2) };
-        let mut k = first;
-        while k <= count {
-            let u = k as f64 * h;
-            if k == 0 {
-                at(0.0, &mut sums, &mut edge)?;
-            } else {
-                at(u, &mut sums, &mut edge)?;
-                at(-u, &mut sums, &mut edge)?;
-            }
-            k += stride;
-        }
-        let est: Vec<f64> = sums.iter().map(|s| s.value() * h).collect();
-        if let Some(prev) = &previous {
-            let close = est
-                .iter()
-                .zip(prev)
-                .all(|(a, b)| (a - b).abs() <= TOL * a.abs());
-            if close && level >= 3 {
-                return finish(est, &edge, h, t_max - t_min);
-            }
-        }
-        previous = Some(est);
+    let integrals = tanh_sinh(t_min, t_max, eigenvalues.len(), &mut integrand)?;
+    if integrals.iter().any(|e| e.diverges) {
+        return Err(Diag::new(
+            codes::ANALYSIS_LEADING,
+            "the schedule functional J diverges on this interval, so KL does not fall like 1/N^2",
+        )
+        .with_help(
+            "a VP process has sigma ~ sqrt(t) near t = 0; start the grid later with --t-min",
+        ));
     }
-    Err(diverges())
-}
-
-fn diverges() -> Diag {
-    Diag::new(
-        codes::ANALYSIS_LEADING,
-        "the schedule functional J diverges on this interval, so KL does not fall like 1/N^2",
-    )
-    .with_help("a VP process has sigma ~ sqrt(t) near t = 0; start the grid later with --t-min")
-}
-
-/// Scales the integrals to J_i and rejects those whose endpoint terms do not decay.
-fn finish(est: Vec<f64>, edge: &[f64], h: f64, width: f64) -> Result<Vec<f64>, Diag> {
-    for (e, &tail) in est.iter().zip(edge) {
-        if tail * h > TAIL * e {
-            return Err(diverges());
-        }
-    }
-    Ok(est.into_iter().map(|e| e * width).collect())
+    let width = t_max - t_min;
+    Ok(integrals.into_iter().map(|e| e.value * width).collect())
 }
 
 /// c_2 = (1/4) sum_i J_i^2: N^2 KL tends to it for DDIM on a uniform grid from a prior
