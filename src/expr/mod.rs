@@ -17,6 +17,7 @@ pub mod print;
 pub(crate) mod range;
 pub(crate) mod rational;
 pub mod rules;
+pub(crate) mod series;
 pub mod simplify;
 pub mod subst;
 #[cfg(test)]

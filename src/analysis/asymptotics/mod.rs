@@ -213,7 +213,7 @@ pub fn ddim_expansion(
             order,
         )?;
         let c = pool.int(*count as i64);
-        for (n, e) in kl.into_iter().enumerate() {
+        for (n, e) in kl.into_coeffs().into_iter().enumerate() {
             let ce = pool.mul(vec![c, e]);
             total[n] = pool.add(vec![total[n], ce]);
         }
@@ -362,7 +362,7 @@ fn singular_expansion(
             })
             .collect();
         let mut u = LogSeries::default();
-        for (p, &gp) in g.iter().enumerate().skip(2).step_by(2) {
+        for (p, &gp) in g.coeffs().iter().enumerate().skip(2).step_by(2) {
             if p - 1 > u_floor {
                 break;
             }
@@ -481,25 +481,6 @@ fn singular_expansion(
         remainder,
         singular_ends: ends.iter().map(|e| (e.end, e.q)).collect(),
     })
-}
-
-/// Truncated product of two series in h (coefficients of h^0 ..= h^order).
-fn series_mul(pool: &mut Pool, a: &[ExprId], b: &[ExprId]) -> Vec<ExprId> {
-    let n = a.len();
-    let mut out = vec![pool.zero(); n];
-    for i in 0..n {
-        if a[i] == pool.zero() {
-            continue;
-        }
-        for j in 0..n - i {
-            if b[j] == pool.zero() {
-                continue;
-            }
-            let m = pool.mul(vec![a[i], b[j]]);
-            out[i + j] = pool.add(vec![out[i + j], m]);
-        }
-    }
-    out
 }
 
 fn rat(n: impl Into<BigInt>, d: impl Into<BigInt>) -> BigRational {

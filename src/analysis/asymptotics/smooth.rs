@@ -6,10 +6,11 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::One;
 
-use super::{Integral, SIMPLIFY_UP_TO, rat, series_mul};
+use super::{Integral, SIMPLIFY_UP_TO, rat};
 use crate::analysis::exact::{factorial, log_cos_coefficient};
 use crate::analysis::quadrature::quadrature;
 use crate::diag::{Diag, codes};
+use crate::expr::series::Series;
 use crate::expr::simplify::{self, Simplifier};
 use crate::expr::{ExprId, Func, Pool, Symbol, ball, diff, hp, integrate, limit, subst};
 
@@ -43,35 +44,31 @@ pub(super) fn g_series(
     bern: &[BigRational],
     derivs: &[ExprId],
     order: usize,
-) -> Vec<ExprId> {
+) -> Series {
     // dphi = sum_{j odd} 2 (h/2)^j phi^(j)(m) / j!
-    let mut dphi = vec![pool.zero(); order + 1];
+    let mut dphi = Series::zero(pool, order);
     // Terms above h^(order-1) only meet others in powers above h^order.
-    for (j, slot) in dphi.iter_mut().enumerate().take(order).skip(1).step_by(2) {
+    for j in (1..order).step_by(2) {
         let c = pool.rational(rat(2, BigInt::from(2).pow(j as u32) * factorial(j)));
-        *slot = pool.mul(vec![c, derivs[j]]);
+        let term = pool.mul(vec![c, derivs[j]]);
+        dphi.add_term(pool, j, term);
     }
     // g(x) = -2 ln cos x = sum_n b_n x^2n
-    let sq = series_mul(pool, &dphi, &dphi);
+    let sq = dphi.mul(pool, &dphi);
     let mut power = sq.clone();
-    let mut g = vec![pool.zero(); order + 1];
+    let mut g = Series::zero(pool, order);
     for n in 1..=order / 2 {
         let a = pool.rational(log_cos_coefficient(bern, n));
-        for (k, &e) in power.iter().enumerate() {
-            let term = pool.mul(vec![a, e]);
-            g[k] = pool.add(vec![g[k], term]);
-        }
-        power = series_mul(pool, &power, &sq);
+        g.add_scaled(pool, a, &power);
+        power = power.mul(pool, &sq);
     }
-    g.into_iter()
-        .map(|gp| {
-            if simplify::complexity(pool, gp) <= SIMPLIFY_UP_TO {
-                simp.run(pool, gp)
-            } else {
-                gp
-            }
-        })
-        .collect()
+    g.map(|gp| {
+        if simplify::complexity(pool, gp) <= SIMPLIFY_UP_TO {
+            simp.run(pool, gp)
+        } else {
+            gp
+        }
+    })
 }
 
 /// The midpoint Euler-Maclaurin boundary terms of `h sum_k G_p(m_k)` at the ends marked in
@@ -135,7 +132,7 @@ pub(super) fn boundary_terms(
     Ok(out)
 }
 
-/// The KL series (coefficients of h^0 ..= h^order) of one direction with eigenvalue `lambda`.
+/// The KL series in h (to `h^order`) of one direction with eigenvalue `lambda`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn direction(
     pool: &mut Pool,
@@ -146,7 +143,7 @@ pub(super) fn direction(
     t: Symbol,
     lambda: &BigRational,
     order: usize,
-) -> Result<Vec<ExprId>, Diag> {
+) -> Result<Series, Diag> {
     // phi', phi'', ... (phi itself is never needed: only its differences).
     let derivs = angle_derivatives(pool, simp, rho, t, lambda, order);
     // phi is smooth at both ends: `ddim_expansion` checked it (for one eigenvalue, which
@@ -155,27 +152,24 @@ pub(super) fn direction(
     // u = sum_k g(dphi_k): the coefficient G_p of h^p contributes h^(p-1) int G_p plus the
     // Euler-Maclaurin boundary terms of the midpoint rule.
     let zero = pool.zero();
-    let mut u = vec![pool.zero(); order + 1];
-    for (p, &gp) in g.iter().enumerate().skip(2) {
+    let mut u = Series::zero(pool, order);
+    for (p, &gp) in g.coeffs().iter().enumerate().skip(2) {
         if gp == zero {
             continue;
         }
         let int = integral(pool, simp, integrals, gp, t)?;
-        u[p - 1] = pool.add(vec![u[p - 1], int]);
+        u.add_term(pool, p - 1, int);
         for (at, term) in boundary_terms(pool, simp, bern, gp, p, t, order, [true; 2], lambda)? {
-            u[at] = pool.add(vec![u[at], term]);
+            u.add_term(pool, at, term);
         }
     }
     // KL = (e^u - 1 - u)/2 = sum_{m>=2} u^m / (2 m!)
-    let mut kl = vec![pool.zero(); order + 1];
-    let mut um = series_mul(pool, &u, &u);
+    let mut kl = Series::zero(pool, order);
+    let mut um = u.mul(pool, &u);
     for m in 2..=order {
         let c = pool.rational(rat(1, BigInt::from(2) * factorial(m)));
-        for (k, &e) in um.iter().enumerate() {
-            let term = pool.mul(vec![c, e]);
-            kl[k] = pool.add(vec![kl[k], term]);
-        }
-        um = series_mul(pool, &um, &u);
+        kl.add_scaled(pool, c, &um);
+        um = um.mul(pool, &u);
     }
     Ok(kl)
 }
