@@ -4,7 +4,8 @@
 //! - [`tanh_sinh`] integrates several f64 functions over [a, b] at once, sharing their
 //!   nodes, and flags those whose integrands do not decay at an end (the leading
 //!   coefficient's J integrals, where a VP process makes them diverge at t = 0);
-//! - [`quadrature`] integrates one expression to a bound: composite Gauss-Legendre on
+//! - [`quadrature`] integrates one expression to a bound (an integrand it cannot resolve is
+//!   an error, never a flagged value): composite Gauss-Legendre on
 //!   graded panels, each split until two rules agree; where f64 values cancel, the panel is
 //!   integrated again from double-double values, and beyond those from certified balls (the
 //!   asymptotic series' named integrals).
@@ -84,7 +85,7 @@ pub(crate) fn quadrature(
     t: Symbol,
     a: f64,
     b: f64,
-) -> Result<(f64, f64), Diag> {
+) -> Result<Estimate, Diag> {
     let rule = gauss_legendre(10);
     // Base panels graded geometrically towards both ends (on [0, 1]: [2^-k-1, 2^-k],
     // k < GRADED, and mirrored), where the integrands of a small eigenvalue peak; uniform
@@ -192,7 +193,12 @@ pub(crate) fn quadrature(
             "an integral of the expansion is not finite",
         ));
     }
-    Ok((value, error))
+    // An integral the rules cannot resolve is an error above, so it never diverges here.
+    Ok(Estimate {
+        value,
+        error,
+        diverges: false,
+    })
 }
 
 /// A rule of [`quadrature`]: the panel [lo, hi] in `split` parts, with these values.

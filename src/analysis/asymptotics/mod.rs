@@ -28,7 +28,7 @@ use num_traits::{One, Signed, ToPrimitive};
 use super::Schedule;
 use super::exact::{bernoulli, simplest_rational};
 use super::numerics::Sum;
-use super::quadrature::quadrature;
+use super::quadrature::{Estimate, quadrature};
 use crate::diag::{Diag, codes};
 use crate::expr::simplify::Simplifier;
 use crate::expr::{ExprId, Pool, Symbol, hp};
@@ -392,7 +392,11 @@ fn singular_expansion(
                     );
                 }
             }
-            let (mid, mid_err) = quadrature(pool, gp, t, lo, hi)?;
+            let Estimate {
+                value: mid,
+                error: mid_err,
+                ..
+            } = quadrature(pool, gp, t, lo, hi)?;
             value.add(mid);
             error += mid_err;
             u.add(

@@ -8,7 +8,7 @@ use num_traits::One;
 
 use super::{Integral, SIMPLIFY_UP_TO, rat};
 use crate::analysis::exact::{factorial, log_cos_coefficient};
-use crate::analysis::quadrature::quadrature;
+use crate::analysis::quadrature::{Estimate, quadrature};
 use crate::diag::{Diag, codes};
 use crate::expr::series::Series;
 use crate::expr::simplify::{self, Simplifier};
@@ -271,7 +271,7 @@ pub(super) fn integral(
             return Ok(v);
         }
     }
-    let (value, error) = quadrature(pool, e, t, 0.0, 1.0)?;
+    let Estimate { value, error, .. } = quadrature(pool, e, t, 0.0, 1.0)?;
     let name = format!("I{}", integrals.len() + 1);
     let symbol = pool.symbol(&name);
     integrals.push(Integral {
