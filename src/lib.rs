@@ -31,8 +31,8 @@ pub mod process;
 pub mod syntax;
 
 pub use analysis::{
-    GaussianSource, GridKind, ProcessSchedule, Sampler, Schedule, Start, ddim_expansion,
-    exact_kl, time_grid,
+    GaussianSource, GridKind, ProcessSchedule, Sampler, Schedule, Start, ddim_expansion, exact_kl,
+    time_grid,
 };
 pub use codegen::{Mode, emit_module};
 pub use diag::{Diag, Source, Span};
