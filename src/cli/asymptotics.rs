@@ -25,6 +25,7 @@ pub(super) struct AsymptoticsArgs {
     /// below it where the angle is singular at an end)
     #[arg(long, default_value_t = 4)]
     order: usize,
+    /// Output format (the JSON keys are stable)
     #[arg(long, default_value = "text", value_parser = text_or_json())]
     format: Format,
     #[command(flatten)]

@@ -34,6 +34,7 @@ pub(super) struct KlArgs {
     start: Start,
     #[command(flatten)]
     range: TimeRange,
+    /// Output format (the JSON keys are stable)
     #[arg(long, default_value = "text", value_parser = text_or_json())]
     format: Format,
     #[command(flatten)]

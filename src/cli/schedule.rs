@@ -32,6 +32,7 @@ pub(super) struct ScheduleArgs {
     sampler: Sampler,
     #[command(flatten)]
     range: TimeRange,
+    /// Output format (the JSON keys are stable)
     #[arg(long, default_value = "text", value_parser = text_or_json())]
     format: Format,
     #[command(flatten)]

@@ -232,3 +232,66 @@ fn a_file_with_sources_only_has_no_process_to_eval_or_emit() {
         assert!(err.contains("defines no process"), "{args:?}: {err}");
     }
 }
+
+/// `--help` lists the values a flag takes, from the analysis layer's own lists, and an
+/// unknown value is a usage error (exit 2) that names them.
+#[test]
+fn help_lists_allowed_values_and_unknown_values_are_refused_with_them() {
+    let samplers = ["ddim", "euler", "heun", "dpm1", "euler_maruyama", "ddpm"];
+    for cmd in [
+        &["kl", "--help"][..],
+        &["plot", "kl", "--help"],
+        &["schedule", "--help"],
+        &["asymptotics", "--help"],
+    ] {
+        let (code, out, _) = run(cmd);
+        assert_eq!(code, 0, "{cmd:?}");
+        for s in samplers {
+            assert!(
+                out.contains(s),
+                "{cmd:?} --help does not list `{s}`:\n{out}"
+            );
+        }
+    }
+    let (_, out, _) = run(&["kl", "--help"]);
+    assert!(out.contains("prior") && out.contains("exact"), "{out}");
+    let (_, out, _) = run(&["plot", "kl", "--help"]);
+    for g in ["uniform", "logsnr", "karras"] {
+        assert!(out.contains(g), "plot kl --help does not list `{g}`");
+    }
+    // eval --help names every derived quantity and every field with the flags it needs.
+    let (_, out, _) = run(&["eval", "--help"]);
+    for name in [
+        "alpha_bar",
+        "g2",
+        "dlambda",
+        "log_snr",
+        "rho",
+        "cond_score",
+        "pf_velocity",
+        "reverse_drift",
+        "euler_maruyama_step",
+        "ddim_step",
+        "dpm1_step",
+    ] {
+        assert!(out.contains(name), "eval --help does not name `{name}`");
+    }
+    assert!(out.contains("--z --t-next"), "{out}");
+    let (code, _, err) = run(&[
+        "kl",
+        "examples/sources.dsym",
+        "--process",
+        "cosine",
+        "--source",
+        "S",
+        "--sampler",
+        "rk4",
+        "--steps",
+        "10",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("rk4") && err.contains("euler_maruyama"),
+        "{err}"
+    );
+}
