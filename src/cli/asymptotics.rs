@@ -141,13 +141,15 @@ pub(super) fn run(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
         Some(&a.target.source),
         &a.params.params,
     )?;
+    let at_process = loaded.at_process();
     let mut pool = loaded.pool;
     let (p, source) = (
         loaded.process.expect("a process was asked for"),
         loaded.source.expect("a source was asked for"),
     );
-    let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
+    let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)
+        .map_err(&at_process)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;
     let check = analysis::asymptotics::check_against_exact(&exp, &sched, &source)?;
     let numeric = |v: f64| eval::format_f64(v);
     let report = AsymptoticsReport {

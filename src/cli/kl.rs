@@ -103,6 +103,7 @@ pub(super) fn run(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
         Some(&a.target.source),
         &a.params.params,
     )?;
+    let at_process = loaded.at_process();
     let mut pool = loaded.pool;
     let (p, source) = (
         loaded.process.expect("a process was asked for"),
@@ -133,7 +134,7 @@ pub(super) fn run(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
         }
     };
     check_kl_work(&steps, source.dimension())?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;
     let mut results = Vec::new();
     for &n in &steps {
         let grid = analysis::time_grid(&grid_kind, &sched, n, t_min, t_max)?;

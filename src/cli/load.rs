@@ -26,6 +26,27 @@ pub(super) struct Analysis {
     pub pool: Pool,
     pub process: Option<Process>,
     pub source: Option<GaussianSource>,
+    /// The file the process was read from (FILE, or its bundled file).
+    pub process_file: Option<Source>,
+}
+
+impl Analysis {
+    /// What places an error about the process (found after lowering, by an analysis) at
+    /// the process in its file, unless the error already points somewhere.
+    pub fn at_process(&self) -> impl Fn(Diag) -> Vec<Diag> + use<> {
+        let place = match (&self.process, &self.process_file) {
+            (Some(p), Some(file)) => Some((p.span, p.name.clone(), file.clone())),
+            _ => None,
+        };
+        move |d: Diag| {
+            vec![match &place {
+                Some((span, name, file)) if d.source.is_none() && d.labels.is_empty() => d
+                    .with_label(*span, format!("in the analysis of process `{name}`"))
+                    .in_source(file),
+                _ => d,
+            }]
+        }
+    }
 }
 
 /// Reads a file as UTF-8; an invalid byte is a diagnostic pointing at it.
@@ -254,23 +275,32 @@ pub(super) fn load_analysis(
             }
         },
     };
+    let mut process_file = None;
     let process = match process_name {
         None => None,
         Some(name) => {
             let p = match processes.iter().position(|p| p.name == name) {
-                Some(k) => processes.swap_remove(k),
-                None => bundled_process(&mut pool, name, &overrides)?.ok_or_else(|| {
-                    vec![
-                        Diag::new(
-                            codes::CLI_PROCESS,
-                            format!(
-                                "no process named `{name}` in `{}` or the bundled library",
-                                src.name
-                            ),
-                        )
-                        .with_help(format!("bundled: {}", library::names().join(", "))),
-                    ]
-                })?,
+                Some(k) => {
+                    process_file = Some(src.clone());
+                    processes.swap_remove(k)
+                }
+                None => {
+                    let (p, file) =
+                        bundled_process(&mut pool, name, &overrides)?.ok_or_else(|| {
+                            vec![
+                                Diag::new(
+                                    codes::CLI_PROCESS,
+                                    format!(
+                                        "no process named `{name}` in `{}` or the bundled library",
+                                        src.name
+                                    ),
+                                )
+                                .with_help(format!("bundled: {}", library::names().join(", "))),
+                            ]
+                        })?;
+                    process_file = Some(file);
+                    p
+                }
             };
             check_overrides(&overrides, &p)?;
             Some(p)
@@ -280,15 +310,17 @@ pub(super) fn load_analysis(
         pool,
         process,
         source,
+        process_file,
     })
 }
 
-/// The bundled process `name`, lowered into `pool` as far as its scalar quantities.
+/// The bundled process `name`, lowered into `pool` as far as its scalar quantities, with
+/// the file it comes from.
 fn bundled_process(
     pool: &mut Pool,
     name: &str,
     overrides: &[(String, BigRational)],
-) -> Result<Option<Process>, Vec<Diag>> {
+) -> Result<Option<(Process, Source)>, Vec<Diag>> {
     for (file_name, text) in library::BUNDLED {
         let Ok(ast) = syntax::parse_file(text) else {
             continue;
@@ -301,12 +333,13 @@ fn bundled_process(
             continue;
         }
         let lowered = process::lower_files(pool, &[(&ast, text)], overrides, Stage::Quantities);
+        let bundled = Source::new(*file_name, *text);
         return match lowered.into_iter().next().unwrap_or_else(|| Ok(Vec::new())) {
-            Ok(ps) => Ok(ps.into_iter().find(|p| p.name == name)),
-            Err(es) => {
-                let bundled = Source::new(*file_name, *text);
-                Err(es.into_iter().map(|e| e.in_source(&bundled)).collect())
-            }
+            Ok(ps) => Ok(ps
+                .into_iter()
+                .find(|p| p.name == name)
+                .map(|p| (p, bundled))),
+            Err(es) => Err(es.into_iter().map(|e| e.in_source(&bundled)).collect()),
         };
     }
     Ok(None)

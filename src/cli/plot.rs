@@ -88,6 +88,7 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
         Some(&a.target.source),
         &a.params.params,
     )?;
+    let at_process = loaded.at_process();
     let mut pool = loaded.pool;
     let (p, source) = (
         loaded.process.expect("a process was asked for"),
@@ -95,7 +96,7 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
     );
     check_kl_work(&steps, source.dimension())?;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;
     let (mut src_out, mut out_src) = (Vec::new(), Vec::new());
     let mut sorted = steps.clone();
     sorted.sort_unstable();
@@ -172,12 +173,13 @@ fn plot_schedule(a: &PlotScheduleArgs) -> Result<Plot<'_>, Vec<Diag>> {
     use crate::plot::{Panel, Scale, Series, Stroke};
     use analysis::Schedule as _;
     let loaded = load_analysis(&a.file, Some(&a.process), None, &a.params.params)?;
+    let at_process = loaded.at_process();
     let (mut pool, p) = (
         loaded.pool,
         loaded.process.expect("a process was asked for"),
     );
     let (t_min, t_max) = a.range.parse(&mut pool)?;
-    let sched = analysis::ProcessSchedule::new(&pool, &p)?;
+    let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;
     let ts: Vec<f64> = (0..=SCHEDULE_POINTS)
         .map(|k| t_min + k as f64 * (t_max - t_min) / SCHEDULE_POINTS as f64)
         .collect();

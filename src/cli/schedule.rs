@@ -106,6 +106,7 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         Some(&a.source),
         &a.params.params,
     )?;
+    let at_process = loaded.at_process();
     let mut pool = loaded.pool;
     let source = loaded.source.expect("a source was asked for");
     let (t_min, t_max) = a.range.parse(&mut pool)?;
@@ -158,7 +159,7 @@ pub(super) fn run(a: &ScheduleArgs) -> Result<Outcome, Vec<Diag>> {
         kl_karras_grid: None,
     };
     if let (Some(p), Some(n)) = (&loaded.process, n) {
-        let sched = analysis::ProcessSchedule::new(&pool, p)?;
+        let sched = analysis::ProcessSchedule::new(&pool, p).map_err(&at_process)?;
         let found = analysis::optimal_grid(&sched, &source, sampler, n, t_min, t_max)?;
         for (kind, kl) in found.named {
             let kl = kl.and_then(|k| finite(k.kl_src_out));

@@ -295,3 +295,21 @@ fn help_lists_allowed_values_and_unknown_values_are_refused_with_them() {
         "{err}"
     );
 }
+
+/// An analysis error about the process (found after lowering) points at the process in its
+/// file, the bundled one when the process comes from the library.
+#[test]
+fn analysis_errors_about_the_process_point_at_it() {
+    let (code, out, err) = run(&[
+        "asymptotics",
+        "examples/sources.dsym",
+        "--process",
+        "vp_linear",
+        "--source",
+        "S",
+    ]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("error[diffsym::asymptotics::prior]"), "{err}");
+    assert!(err.contains("--> derivations/vp_linear.dsym:2:9"), "{err}");
+    assert!(err.contains("process vp_linear {"), "{err}");
+}
