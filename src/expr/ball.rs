@@ -141,6 +141,12 @@ fn touches_zero(b: &Ball) -> bool {
 }
 
 /// Is `rad <= |mid| / 2^k`?
+/// Whether every point of the ball has |x| > 2^33, where exp overflows every range.
+fn beyond_exponent_range(b: &Ball) -> bool {
+    let inner = b.mid.abs().sub(&b.rad, RP, RoundingMode::Down);
+    inner.cmp(&pow2(33)).is_some_and(|c| c > 0)
+}
+
 fn narrow(b: &Ball, k: i64) -> bool {
     rmul(&b.rad, &pow2(k))
         .cmp(&down(&b.mid))
@@ -446,6 +452,22 @@ impl BallEval<'_> {
         let cc = &mut *self.consts;
         // (value, bound on |f'| over the ball, ulps charged for the rounding)
         let (v, slope, charge): (BigFloat, BigFloat, u64) = match f {
+            // Beyond |x| = 2^33 the exponential leaves the exponent range of every big float
+            // (e^(2^33) > 2^(2^32)): decided at once, where astro-float would first reduce
+            // an argument of thousands of digits (`exp(9.3e1768)` took seconds per call).
+            Func::Exp | Func::Sinh | Func::Cosh | Func::Expm1 if beyond_exponent_range(x) => {
+                return if x.mid.is_positive() || matches!(f, Func::Sinh | Func::Cosh) {
+                    Err(BallError::Eval(EvalError::Overflow))
+                } else {
+                    // e^x in (0, 2^-(2^32)) and expm1 x in (-1, -1 + 2^-(2^32)).
+                    let tiny = BigFloat::min_positive(RP);
+                    let mid = match f {
+                        Func::Exp => BigFloat::from_u8(0, p),
+                        _ => BigFloat::from_i8(-1, p),
+                    };
+                    Ok(Ball { mid, rad: tiny })
+                };
+            }
             Func::Exp | Func::Sinh | Func::Cosh | Func::Expm1 => {
                 // On r <= 1/2, e^(m+d) <= e^(1/2) e^m < 2 e^m.
                 if !r_le_half {
@@ -516,13 +538,39 @@ impl BallEval<'_> {
                 let slope = rdiv(&small(4), &c_lo.mul(&c_lo, RP, DOWN));
                 (v, slope, 4)
             }
-            Func::Atan | Func::Tanh => {
-                let v = match f {
-                    Func::Atan => x.mid.atan(p, RM, cc),
-                    _ => x.mid.tanh(p, RM, cc),
-                };
-                (v, small(1), 4)
+            // Where every point of the ball has |x| > p, 1 - |tanh x| < 2 e^(-2|x|) < 2^(-2p):
+            // the image is +-1 within 2^(-2p), whatever the radius (a literal 9.3e1768 is a
+            // wide ball until p passes its 5,877 bits, and the slope bound 1 would carry that
+            // width over, so certification climbed to the largest precision).
+            Func::Tanh
+                if {
+                    let inner = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
+                    inner
+                        .cmp(&BigFloat::from_u64(p as u64, 64))
+                        .is_some_and(|c| c > 0)
+                } =>
+            {
+                let one = BigFloat::from_u8(1, p);
+                let mid = if x.mid.is_negative() { one.neg() } else { one };
+                return Ok(Ball {
+                    mid,
+                    rad: pow2(-2 * p as i64),
+                });
             }
+            // atan' = 1/(1 + x^2) <= 1/(1 + d^2), d the ball's least |x|: for a large argument
+            // the slope is tiny, and a wide ball around it (a long literal at low precision)
+            // still certifies.
+            Func::Atan => {
+                let inner = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
+                let slope = if inner.is_positive() {
+                    let d2 = inner.mul(&inner, RP, RoundingMode::Down);
+                    rdiv(&small(1), &d2.add(&one, RP, RoundingMode::Down))
+                } else {
+                    small(1)
+                };
+                (x.mid.atan(p, RM, cc), slope, 4)
+            }
+            Func::Tanh => (x.mid.tanh(p, RM, cc), small(1), 4),
             Func::Sigmoid => {
                 let v = hp::sigmoid(&x.mid, p, cc);
                 (v, BigFloat::from_f64(0.25, RP), 4)
@@ -741,6 +789,28 @@ mod tests {
     fn value(src: &str, t: BigRational) -> Result<f64, Uncertified> {
         let (pool, e, ts) = parse(src);
         certify(&pool, e, &[(ts, t)], 16384, round_f64).map(|(bits, _)| f64::from_bits(bits))
+    }
+
+    /// Certified at 256 bits at most.
+    fn value_256(src: &str, t: BigRational) -> Result<f64, Uncertified> {
+        let (pool, e, ts) = parse(src);
+        certify(&pool, e, &[(ts, t)], 256, round_f64).map(|(bits, _)| f64::from_bits(bits))
+    }
+
+    /// A long literal is a wide ball at low precision; functions whose slope vanishes there
+    /// (tanh, atan) and exponentials beyond every range are decided without climbing to
+    /// the literal's 5,877 bits (found by the fuzzer: seconds per evaluation before).
+    #[test]
+    fn huge_arguments_are_decided_at_low_precision() {
+        assert_eq!(value_256("t*tanh(9.3E1768)", rat(1, 2)), Ok(0.5));
+        assert_eq!(value_256("t*tanh(-9.3E1768)", rat(1, 2)), Ok(-0.5));
+        assert_eq!(value_256("2*atan(9.3E1768)/pi", rat(1, 2)), Ok(1.0));
+        assert_eq!(value_256("exp(-t*1e10)", rat(1, 1)), Ok(0.0));
+        assert_eq!(value_256("1 + expm1(-t*1e10)", rat(1, 1)), Ok(0.0));
+        assert!(matches!(
+            value_256("exp(t*1e10)", rat(1, 1)),
+            Err(Uncertified::Eval(EvalError::Overflow))
+        ));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Length: one pass over the syntax tree with one context (scopes, the inlining templates,
 //! the collected errors and the size bounds); split, each part would need all of it.
 
-use crate::expr::fxhash::HashMap;
+use crate::expr::fxhash::{HashMap, HashSet};
 
 use num_rational::BigRational;
 
@@ -27,6 +27,13 @@ const DERIVED_ONLY: &[&str] = &["f", "g2", "g", "lambda", "dlambda", "snr", "rho
 /// from measurement: a chain of 300 nested user functions checks in 0.3 s, and the work
 /// grows faster than linearly with the depth; bundled definitions are under 30 deep.
 pub const MAX_LOWERED_DEPTH: u32 = 500;
+
+/// The most bits the denominator of a rational exponent may have once a definition is
+/// lowered (about 150 digits). Exponents combine whenever powers of one base meet, and
+/// adding fractions with huge denominators reduces them with big-integer GCDs: the fuzzer's
+/// `x^(1e-4096/7)` made deriving the fields take 17 s. Integer exponents (`t^1e4096`) add
+/// without such reductions and are decided from their size, so they are not bounded here.
+pub const MAX_EXPONENT_BITS: u64 = 512;
 
 /// The largest a definition may be once like terms are collected and the functions it
 /// calls are inlined, as [`simplify::complexity`] counts (tree size, shared parts at each
@@ -544,6 +551,21 @@ impl<'a> Lowerer<'a> {
             );
             return false;
         }
+        if let Some(bits) =
+            largest_exponent_denominator(self.pool, e).filter(|&b| b > MAX_EXPONENT_BITS)
+        {
+            self.error(
+                Diag::new(
+                    codes::LOWER_TOO_LARGE,
+                    format!(
+                        "{what} has an exponent whose denominator has {bits} bits (at most {MAX_EXPONENT_BITS}, about 150 digits)"
+                    ),
+                )
+                .with_label(at, "here")
+                .with_help("exponents are bounded so that every command answers in seconds; a decimal exponent is read exactly, so `1e-4096` has 4,096 digits"),
+            );
+            return false;
+        }
         let depth = self.pool.depth(e);
         if depth > MAX_LOWERED_DEPTH {
             self.error(
@@ -960,4 +982,24 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// The most bits of the denominator of any rational exponent in `e`.
+fn largest_exponent_denominator(pool: &Pool, e: ExprId) -> Option<u64> {
+    let mut seen = HashSet::default();
+    let mut stack = vec![e];
+    let mut most = None;
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x) {
+            continue;
+        }
+        if let Node::Pow(_, q) = pool.node(x)
+            && let Some(r) = pool.as_rational(*q)
+        {
+            let bits = r.denom().bits();
+            most = Some(most.map_or(bits, |m: u64| m.max(bits)));
+        }
+        stack.extend(pool.children(x));
+    }
+    most
 }

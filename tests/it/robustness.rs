@@ -462,3 +462,26 @@ fn an_assertion_beyond_the_depth_bound_is_refused_at_its_assert() {
     );
     assert!(err.contains("assertion's left side"), "{err}");
 }
+
+/// Found by the fuzzer (this stop): an exponent read exactly from `1e-4096` has a
+/// 13,610-bit denominator, and every combination of powers of its base reduced it with
+/// big-integer GCDs: deriving the fields took 17 s. Exponents are bounded at lowering,
+/// refused at the definition that holds one.
+#[test]
+fn an_exponent_beyond_its_bound_is_refused_at_the_definition() {
+    let text = "process k {\n  param m = 0.002;\n  sigma(t) = (m^(1e-4096/7) + t)^7;\n}\n";
+    let f = crate::support::scratch_file("huge_exponent.dsym", text);
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("error[diffsym::lower::too_large]"), "{err}");
+    assert!(err.contains("exponent whose denominator has"), "{err}");
+    assert!(err.contains(":3:3"), "{err}");
+    // An exponent of 150 digits is still a value.
+    let ok = format!(
+        "process k {{\n  sigma(t) = t^(1/{});\n}}\n",
+        "7".repeat(150)
+    );
+    let f = crate::support::scratch_file("long_exponent.dsym", ok);
+    let (code, _, err) = crate::support::run(&["derive", &f]);
+    assert_eq!(code, 0, "{err}");
+}

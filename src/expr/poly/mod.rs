@@ -30,10 +30,12 @@ use sparse::*;
 /// about 370,000 units; a unit takes about 0.3 us, so a call gives up after about 0.6 s.
 pub const DEFAULT_WORK: u64 = 2_000_000;
 
-/// Work allowed to lowering (or checking) one process: its whole simplification gives up
-/// improving forms after about 12 s. The bundled library's largest process spends about
-/// 3,000,000 units.
-pub const PROCESS_WORK: u64 = 40_000_000;
+/// Work allowed to lowering (or checking) one process, fields included. The bundled
+/// library's largest process spends about 3,000,000 units. A unit costs 0.3 us on the
+/// library's small coefficients and up to about 1.1 us on the large rationals of
+/// generated inputs (exponents like 2*(1 + 40.9^2/100)), so a process gives up improving
+/// its forms after 1.2 to 4.5 s (it was 4e7, up to 17 s, until the fuzzer found those).
+pub const PROCESS_WORK: u64 = 4_000_000;
 
 /// How [`together`] sees a node.
 enum Shape {
