@@ -140,13 +140,13 @@ fn touches_zero(b: &Ball) -> bool {
     down(&b.mid).cmp(&b.rad).is_some_and(|c| c <= 0)
 }
 
-/// Is `rad <= |mid| / 2^k`?
 /// Whether every point of the ball has |x| > 2^33, where exp overflows every range.
 fn beyond_exponent_range(b: &Ball) -> bool {
     let inner = b.mid.abs().sub(&b.rad, RP, RoundingMode::Down);
     inner.cmp(&pow2(33)).is_some_and(|c| c > 0)
 }
 
+/// Is `rad <= |mid| / 2^k`?
 fn narrow(b: &Ball, k: i64) -> bool {
     rmul(&b.rad, &pow2(k))
         .cmp(&down(&b.mid))
