@@ -218,13 +218,50 @@ struct BallEval<'a> {
     memo: HashMap<ExprId, Ball>,
 }
 
+/// Most constant balls kept per thread; the cache is emptied when it is full.
+const CONSTANT_CACHE: usize = 4096;
+
+/// Balls (or why there is none) of constant subexpressions by (pool, id, precision).
+type ConstantBalls = std::collections::HashMap<(u64, ExprId, usize), Result<Ball, BallError>>;
+
+thread_local! {
+    /// Balls of symbol-free subexpressions by (pool, id, precision), shared by the certified
+    /// evaluations of one thread: a check samples a formula at hundreds of times and
+    /// precisions, and a constant such as `cos(48^2304)` (argument reduction at thousands
+    /// of bits) is evaluated once per precision instead of at every sample. A ball depends
+    /// only on the node and the precision, so results are the same with or without it.
+    static CONSTANTS: std::cell::RefCell<ConstantBalls> =
+        std::cell::RefCell::new(ConstantBalls::new());
+}
+
 impl BallEval<'_> {
     fn eval(&mut self, e: ExprId) -> Result<Ball, BallError> {
         if let Some(v) = self.memo.get(&e) {
             return Ok(v.clone());
         }
-        let v = self.eval_node(e)?;
-        finite(v.mid.clone())?;
+        let constant = self.pool.is_constant(e) && !matches!(self.pool.node(e), Node::Rational(_));
+        let key = (self.pool.uid(), e, self.p);
+        let cached = constant
+            .then(|| CONSTANTS.with(|c| c.borrow().get(&key).cloned()))
+            .flatten();
+        let v = match cached {
+            Some(v) => v,
+            None => {
+                let v = self
+                    .eval_node(e)
+                    .and_then(|v| finite(v.mid.clone()).map(|_| v));
+                if constant {
+                    CONSTANTS.with(|c| {
+                        let mut c = c.borrow_mut();
+                        if c.len() >= CONSTANT_CACHE {
+                            c.clear();
+                        }
+                        c.insert(key, v.clone());
+                    });
+                }
+                v
+            }
+        }?;
         self.memo.insert(e, v.clone());
         Ok(v)
     }

@@ -144,12 +144,16 @@ impl Domain {
     pub const UNIT: Domain = Domain { lo: 0.0, hi: 1.0 };
 }
 
-/// The arena. Pools are plain values: no global state, cheap to create.
-#[derive(Clone)]
+/// The arena. Pools are plain values: no shared state, cheap to create.
 pub struct Pool {
+    /// Distinguishes pools (a clone gets its own): with the append-only arena, `(uid, id)`
+    /// names one node for as long as the process runs, so caches may key on it.
+    uid: u64,
     nodes: Vec<Node>,
     /// Depth of each node: 1 for a leaf, else 1 + the deepest child.
     depths: Vec<u32>,
+    /// Whether each node is free of symbols (a constant).
+    constant: Vec<bool>,
     index: HashMap<Node, ExprId>,
     symbols: Vec<String>,
     symbol_index: HashMap<String, Symbol>,
@@ -157,6 +161,32 @@ pub struct Pool {
     fresh: u32,
     zero: ExprId,
     one: ExprId,
+}
+
+/// A fresh pool identity.
+fn next_uid() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Clone for Pool {
+    /// The same nodes under a new identity: the two pools may intern different nodes at the
+    /// same new id from now on.
+    fn clone(&self) -> Pool {
+        Pool {
+            uid: next_uid(),
+            nodes: self.nodes.clone(),
+            depths: self.depths.clone(),
+            constant: self.constant.clone(),
+            index: self.index.clone(),
+            symbols: self.symbols.clone(),
+            symbol_index: self.symbol_index.clone(),
+            domains: self.domains.clone(),
+            fresh: self.fresh,
+            zero: self.zero,
+            one: self.one,
+        }
+    }
 }
 
 impl Default for Pool {
@@ -179,8 +209,10 @@ impl fmt::Debug for Pool {
 impl Pool {
     pub fn new() -> Pool {
         let mut pool = Pool {
+            uid: next_uid(),
             nodes: Vec::new(),
             depths: Vec::new(),
+            constant: Vec::new(),
             index: HashMap::default(),
             symbols: Vec::new(),
             symbol_index: HashMap::default(),
@@ -209,7 +241,15 @@ impl Pool {
             Node::Pow(b, e) => 1 + self.depth(*b).max(self.depth(*e)),
             Node::Call(_, a) => 1 + self.depth(*a),
         };
+        let constant = match &node {
+            Node::Rational(_) | Node::Const(_) => true,
+            Node::Sym(_) => false,
+            Node::Add(xs) | Node::Mul(xs) => xs.iter().all(|x| self.is_constant(*x)),
+            Node::Pow(b, e) => self.is_constant(*b) && self.is_constant(*e),
+            Node::Call(_, a) => self.is_constant(*a),
+        };
         self.depths.push(depth);
+        self.constant.push(constant);
         self.nodes.push(node.clone());
         self.index.insert(node, id);
         id
@@ -371,6 +411,16 @@ impl Pool {
     /// recurses at most this deep; lowering bounds it ([`crate::process`]).
     pub fn depth(&self, id: ExprId) -> u32 {
         self.depths[id.0 as usize]
+    }
+
+    /// Whether `id` is free of symbols: its value depends on nothing.
+    pub fn is_constant(&self, id: ExprId) -> bool {
+        self.constant[id.0 as usize]
+    }
+
+    /// This pool's identity (see the field's doc).
+    pub fn uid(&self) -> u64 {
+        self.uid
     }
 
     pub fn children(&self, id: ExprId) -> Vec<ExprId> {
@@ -542,6 +592,21 @@ pub(crate) fn complexity_memo(pool: &Pool, e: ExprId, memo: &mut HashMap<ExprId,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constants_are_marked_and_clones_are_new_pools() {
+        let mut p = Pool::new();
+        let x = p.var("x");
+        let two = p.int(2);
+        let pi = p.pi();
+        let c = p.mul(vec![two, pi]);
+        let e = p.add(vec![c, x]);
+        assert!(p.is_constant(c) && p.is_constant(two));
+        assert!(!p.is_constant(x) && !p.is_constant(e));
+        let q = p.clone();
+        assert_ne!(p.uid(), q.uid());
+        assert!(q.is_constant(c) && !q.is_constant(e));
+    }
 
     #[test]
     fn interning_shares_equal_nodes() {

@@ -485,3 +485,18 @@ fn an_exponent_beyond_its_bound_is_refused_at_the_definition() {
     let (code, _, err) = crate::support::run(&["derive", &f]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// Found by the fuzzer (this stop): cos of the computed 12,867-bit integer 48^2304 needs
+/// argument reduction at more than 12,867 bits, and the validity check redid it at every
+/// sample and precision (24 s). Constant subexpressions are now evaluated once per
+/// precision (`expr::ball`'s cache of constants).
+#[test]
+fn a_costly_constant_is_evaluated_once_per_precision() {
+    let f = crate::support::scratch_file(
+        "costly_constant.dsym",
+        "process p {\n    param a = 48;\n    sigma(t) = sin(a^cos(a^a^2));\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 failed"), "{out}");
+}
