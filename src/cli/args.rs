@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use num_rational::BigRational;
 
-use super::load::read_source;
+use super::load::{AtProcess, load_analysis, read_source};
 use super::output::cli_error;
-use crate::analysis::{self, GridKind, Sampler, Start};
+use crate::analysis::{self, GaussianSource, GridKind, Sampler, Start};
 use crate::diag::{Diag, codes};
 use crate::expr::{Pool, eval};
-use crate::process;
+use crate::process::{self, Process};
 
 /// `--param K=V`, repeated.
 #[derive(clap::Args, Debug, Default)]
@@ -35,6 +35,26 @@ pub(super) struct Target {
     /// The Gaussian source, declared in FILE
     #[arg(long)]
     pub source: String,
+}
+
+impl Target {
+    /// The process (from FILE, else the bundled library) and the source, lowered, with
+    /// what places an analysis error about the process at it.
+    pub fn load(
+        &self,
+        params: &Params,
+    ) -> Result<(Pool, Process, GaussianSource, AtProcess), Vec<Diag>> {
+        let loaded = load_analysis(
+            &self.file,
+            Some(&self.process),
+            Some(&self.source),
+            &params.params,
+        )?;
+        let at_process = loaded.at_process();
+        let process = loaded.process.expect("a process was asked for");
+        let source = loaded.source.expect("a source was asked for");
+        Ok((loaded.pool, process, source, at_process))
+    }
 }
 
 /// The time interval a sampler runs over.

@@ -7,7 +7,6 @@ use num_rational::Rational64;
 use serde::Serialize;
 
 use super::args::{self, Params, Target};
-use super::load::load_analysis;
 use super::output::{Format, Outcome, Report, kl_text, text_or_json};
 use crate::analysis::{self, Sampler};
 use crate::diag::{Diag, codes};
@@ -135,18 +134,7 @@ pub(super) fn run(a: &AsymptoticsArgs) -> Result<Outcome, Vec<Diag>> {
             .with_help("asymptotics derives the DDIM expansion; `diffsym kl` gives the exact KL of every sampler"),
         ]);
     }
-    let loaded = load_analysis(
-        &a.target.file,
-        Some(&a.target.process),
-        Some(&a.target.source),
-        &a.params.params,
-    )?;
-    let at_process = loaded.at_process();
-    let mut pool = loaded.pool;
-    let (p, source) = (
-        loaded.process.expect("a process was asked for"),
-        loaded.source.expect("a source was asked for"),
-    );
+    let (mut pool, p, source, at_process) = a.target.load(&a.params)?;
     let exp = analysis::ddim_expansion(&mut pool, &p, &source.eigenvalues, a.order)
         .map_err(&at_process)?;
     let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;

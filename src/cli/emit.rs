@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::args::Params;
-use super::load::{load, pick};
+use super::load::load_one;
 use super::output::{Outcome, write_all_atomically, write_error};
 use crate::diag::Diag;
 use crate::process;
@@ -37,13 +37,12 @@ pub(super) struct EmitArgs {
 /// names and renamed into place only when all of them were written.
 pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
     use crate::codegen::{self, Mode, measure};
-    let mut loaded = load(
-        std::slice::from_ref(&a.file),
+    let (mut pool, src, p) = load_one(
+        &a.file,
         a.process.as_deref(),
         &a.params.params,
         process::Stage::Fields,
     )?;
-    let (src, p) = pick(&loaded, a.process.as_deref())?.clone();
     let mode = if a.naive { Mode::Naive } else { Mode::Stable };
     // What goes wrong in generating a process's code concerns that process: point at it.
     let in_process = |code: &'static str, e: &dyn std::fmt::Display| {
@@ -53,7 +52,7 @@ pub(super) fn run(a: &EmitArgs) -> Result<Outcome, Vec<Diag>> {
                 .in_source(&src),
         ]
     };
-    let pool = &mut loaded.pool;
+    let pool = &mut pool;
     let emitted =
         codegen::emit_module(pool, &p, &src.name, mode).map_err(|e| in_process(e.code(), &e))?;
     let files = if a.as_crate {

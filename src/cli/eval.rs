@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use num_rational::BigRational;
 
 use super::args::{Params, in_unit_interval};
-use super::load::{load, pick};
+use super::load::load_one;
 use super::output::Outcome;
 use crate::diag::{Diag, codes};
 use crate::expr::{ExprId, Pool, Symbol, ball, eval, hp, limit};
@@ -113,14 +113,13 @@ fn quantity_help() -> String {
 }
 
 pub(super) fn run(a: &EvalArgs) -> Result<Outcome, Vec<Diag>> {
-    let mut loaded = load(
-        std::slice::from_ref(&a.file),
+    let (mut pool, _, p) = load_one(
+        &a.file,
         a.process.as_deref(),
         &a.params.params,
         process::Stage::Fields,
     )?;
-    let (_, p) = pick(&loaded, a.process.as_deref())?.clone();
-    let text = eval_text(&mut loaded.pool, &p, &a.quantity, &a.t, a.digits, &a.inputs)?;
+    let text = eval_text(&mut pool, &p, &a.quantity, &a.t, a.digits, &a.inputs)?;
     Ok(Outcome::ok(format!("{text}\n")))
 }
 

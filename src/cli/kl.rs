@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::args::{self, Params, Target, TimeRange, check_kl_work, parse_grid, parse_steps};
-use super::load::load_analysis;
 use super::output::{Format, Outcome, Report, cli_error, finite, kl_text, text_or_json};
 use crate::analysis::{self, GridKind, Sampler, Start};
 use crate::diag::{Diag, codes};
@@ -97,18 +96,7 @@ impl Report for KlReport {
 
 pub(super) fn run(a: &KlArgs) -> Result<Outcome, Vec<Diag>> {
     let grid_kind = parse_grid(&a.grid)?;
-    let loaded = load_analysis(
-        &a.target.file,
-        Some(&a.target.process),
-        Some(&a.target.source),
-        &a.params.params,
-    )?;
-    let at_process = loaded.at_process();
-    let mut pool = loaded.pool;
-    let (p, source) = (
-        loaded.process.expect("a process was asked for"),
-        loaded.source.expect("a source was asked for"),
-    );
+    let (mut pool, p, source, at_process) = a.target.load(&a.params)?;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
     let steps = match (&grid_kind, &a.steps) {
         (GridKind::Times(t), None) => vec![t.len().saturating_sub(1)],

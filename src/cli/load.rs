@@ -30,22 +30,25 @@ pub(super) struct Analysis {
     pub process_file: Option<Source>,
 }
 
+/// What places an error about a process at the process in its file.
+pub(super) type AtProcess = Box<dyn Fn(Diag) -> Vec<Diag>>;
+
 impl Analysis {
     /// What places an error about the process (found after lowering, by an analysis) at
     /// the process in its file, unless the error already points somewhere.
-    pub fn at_process(&self) -> impl Fn(Diag) -> Vec<Diag> + use<> {
+    pub fn at_process(&self) -> AtProcess {
         let place = match (&self.process, &self.process_file) {
             (Some(p), Some(file)) => Some((p.span, p.name.clone(), file.clone())),
             _ => None,
         };
-        move |d: Diag| {
+        Box::new(move |d: Diag| {
             vec![match &place {
                 Some((span, name, file)) if d.source.is_none() && d.labels.is_empty() => d
                     .with_label(*span, format!("in the analysis of process `{name}`"))
                     .in_source(file),
                 _ => d,
             }]
-        }
+        })
     }
 }
 
@@ -182,10 +185,7 @@ pub(super) fn load(
 }
 
 /// Picks the process to use from one file: by name, or the only one.
-pub(super) fn pick<'a>(
-    loaded: &'a Loaded,
-    name: Option<&str>,
-) -> Result<&'a (Source, Process), Vec<Diag>> {
+fn pick<'a>(loaded: &'a Loaded, name: Option<&str>) -> Result<&'a (Source, Process), Vec<Diag>> {
     match name {
         _ if loaded.processes.is_empty() => Err(vec![
             Diag::new(codes::CLI_PROCESS, "this file defines no process")
@@ -208,6 +208,19 @@ pub(super) fn pick<'a>(
             ])
         }
     }
+}
+
+/// The one process of `file` (named by `name`, or the only one), lowered as far as
+/// `stage`, with its pool and source: what `eval` and `emit` run on.
+pub(super) fn load_one(
+    file: &Path,
+    name: Option<&str>,
+    params: &[String],
+    stage: Stage,
+) -> Result<(Pool, Source, Process), Vec<Diag>> {
+    let loaded = load(&[file.to_path_buf()], name, params, stage)?;
+    let (src, p) = pick(&loaded, name)?.clone();
+    Ok((loaded.pool, src, p))
 }
 
 /// Loads what an analysis runs on from `file`: the source `source_name` if given (data

@@ -82,18 +82,7 @@ fn plot_kl(a: &PlotKlArgs) -> Result<Plot<'_>, Vec<Diag>> {
         Some(s) => parse_steps(s)?,
         None => (1..=10).map(|k| 1usize << k).collect(),
     };
-    let loaded = load_analysis(
-        &a.target.file,
-        Some(&a.target.process),
-        Some(&a.target.source),
-        &a.params.params,
-    )?;
-    let at_process = loaded.at_process();
-    let mut pool = loaded.pool;
-    let (p, source) = (
-        loaded.process.expect("a process was asked for"),
-        loaded.source.expect("a source was asked for"),
-    );
+    let (mut pool, p, source, at_process) = a.target.load(&a.params)?;
     check_kl_work(&steps, source.dimension())?;
     let (t_min, t_max) = a.range.parse(&mut pool)?;
     let sched = analysis::ProcessSchedule::new(&pool, &p).map_err(&at_process)?;
