@@ -118,7 +118,7 @@ impl Func {
 /// their sort keys; an `Add` has at most one rational term, first, and no two terms that
 /// differ only in their rational coefficient; a `Mul` has at most one rational factor, first,
 /// never 0 or 1, and no two factors with the same base; `Pow` never has exponent 0 or 1.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Node {
     Rational(BigRational),
     Const(Constant),
@@ -127,6 +127,33 @@ pub enum Node {
     Mul(Box<[ExprId]>),
     Pow(ExprId, ExprId),
     Call(Func, ExprId),
+}
+
+/// Hashes a rational by its reduced numerator and denominator (a `BigRational` is always
+/// kept reduced, so equal values hash alike). `Ratio`'s own `Hash` walks the continued
+/// fraction, a big division per partial quotient: quadratic in the digits, and it was
+/// most of the time spent interning a constant such as `(331/125)^4000`.
+impl std::hash::Hash for Node {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Node::Rational(r) => {
+                r.numer().hash(state);
+                r.denom().hash(state);
+            }
+            Node::Const(c) => c.hash(state),
+            Node::Sym(s) => s.hash(state),
+            Node::Add(xs) | Node::Mul(xs) => xs.hash(state),
+            Node::Pow(b, e) => {
+                b.hash(state);
+                e.hash(state);
+            }
+            Node::Call(f, x) => {
+                f.hash(state);
+                x.hash(state);
+            }
+        }
+    }
 }
 
 /// What is known about the real values a symbol takes (used by sign and range analysis).
@@ -618,6 +645,24 @@ mod tests {
         let x = p.intern(Node::Pow(a, two));
         let y = p.intern(Node::Pow(b, two));
         assert_eq!(x, y);
+    }
+
+    #[test]
+    fn equal_rationals_intern_once_however_they_were_made() {
+        use num_bigint::BigInt;
+        let mut p = Pool::new();
+        let big = BigInt::from(331).pow(400u32);
+        let x = p.rational(BigRational::new(
+            big.clone() * 6,
+            BigInt::from(125).pow(400u32) * 4,
+        ));
+        let y = p.rational(BigRational::new(big * 3, BigInt::from(125).pow(400u32) * 2));
+        assert_eq!(x, y);
+        let half = p.rational(BigRational::new(BigInt::from(-2), BigInt::from(-4)));
+        assert_eq!(
+            half,
+            p.rational(BigRational::new(BigInt::from(1), BigInt::from(2)))
+        );
     }
 
     #[test]

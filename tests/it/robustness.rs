@@ -500,3 +500,22 @@ fn a_costly_constant_is_evaluated_once_per_precision() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 failed"), "{out}");
 }
+
+/// Found by the fuzzer (stop 11): `num_rational`'s `Hash` walks a rational's continued
+/// fraction, one big division per partial quotient, and interning `(331/125)^4000` in the
+/// validity check's forms hashed it over and over (19 s before it was refused). Nodes
+/// now hash a rational by its reduced numerator and denominator.
+#[test]
+fn a_huge_rational_constant_is_interned_at_the_cost_of_its_digits() {
+    let f = crate::support::scratch_file(
+        "huge_rational.dsym",
+        "process p {\n  param c = 2.648;\n  bb(u) = integrate(c + s, s, 0, u);\n  alpha(t) = 1 - t;\n  sigma(t) = -tanh(bb(t))*((2*2.648)^1000)^4;\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("sigma(t) is outside the range of f64 at t = 1"),
+        "{err}"
+    );
+    assert!(err.contains(":1:9"), "{err}");
+}
