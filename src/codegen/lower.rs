@@ -15,6 +15,7 @@ use astro_float::BigFloat;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
+use super::runtime::Real;
 use crate::expr::hp::{self, Hp};
 use crate::expr::{ExprId, Func, Node, Pool};
 
@@ -56,6 +57,63 @@ pub enum Op {
 #[derive(Clone, Debug, Default)]
 pub struct Program {
     pub ops: Vec<Op>,
+}
+
+impl Program {
+    /// Runs the program in the number type `R` (as the emitted code does) and returns
+    /// every variable; an input missing from `inputs` is NaN.
+    pub fn run<R: Real>(&self, inputs: &[(&str, f64)]) -> Vec<R> {
+        let mut vs: Vec<R> = Vec::with_capacity(self.ops.len());
+        for op in &self.ops {
+            let v = match op {
+                Op::Input(name) => R::from_f64(
+                    inputs
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(f64::NAN, |p| p.1),
+                ),
+                Op::Const { hi, lo } => R::new(f64::from_bits(*hi), f64::from_bits(*lo)),
+                Op::Sum(terms) => {
+                    let mut acc = vs[terms[0].1];
+                    for &(neg, x) in &terms[1..] {
+                        acc = if neg { acc - vs[x] } else { acc + vs[x] };
+                    }
+                    acc
+                }
+                Op::Mul(xs) => xs[1..].iter().fold(vs[xs[0]], |acc, &x| acc * vs[x]),
+                Op::Div(a, b) => vs[*a] / vs[*b],
+                Op::Neg(a) => -vs[*a],
+                Op::PowI(a, 2) => vs[*a].square(),
+                Op::PowI(a, n) => vs[*a].powi(*n),
+                Op::Sqrt(a) => vs[*a].sqrt(),
+                Op::PowF(a, b) => vs[*a].powf(vs[*b]),
+                Op::Call(f, a) => call(*f, vs[*a]),
+            };
+            vs.push(v);
+        }
+        vs
+    }
+}
+
+/// `f(x)` in the runtime's number type, as the emitted method call computes it.
+fn call<R: Real>(f: Func, x: R) -> R {
+    match f {
+        Func::Exp => x.exp(),
+        Func::Log => x.ln(),
+        Func::Sin => x.sin(),
+        Func::Cos => x.cos(),
+        Func::Tan => x.tan(),
+        Func::Asin => x.asin(),
+        Func::Acos => x.acos(),
+        Func::Atan => x.atan(),
+        Func::Sinh => x.sinh(),
+        Func::Cosh => x.cosh(),
+        Func::Tanh => x.tanh(),
+        Func::Sigmoid => x.sigmoid(),
+        Func::Expm1 => x.exp_m1(),
+        Func::Log1p => x.ln_1p(),
+        Func::Abs => x.abs(),
+    }
 }
 
 /// Why an expression cannot be lowered.

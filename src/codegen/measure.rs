@@ -17,9 +17,10 @@ use crate::expr::{ball, limit};
 pub const FIELD_INPUTS: [f64; 3] = [0.625, -0.34375, 1.3125];
 
 /// The times at which every function is checked: 24 Chebyshev nodes of [0, 1],
-/// `10^-k`, `1 - 10^-k` for `k = 1..=12`, and the ends with their neighbours `2^-53` and
-/// `1 - 2^-53` (the closest f64 below 1), sorted. (Points within 1e-300 of 0 are not
-/// sampled yet: forms such as `expm1(-12 t^2)` underflow in between there.)
+/// `10^-k`, `1 - 10^-k` for `k = 1..=12`, the tiny times 1e-40, 1e-100, 1e-160, 1e-200
+/// and 1e-300 (where `t^2` and `1/sigma^2` leave the f64 range, and the emitted code
+/// computes in its wide-range type), and the ends with their neighbours `2^-53` and
+/// `1 - 2^-53` (the closest f64 below 1), sorted.
 pub fn points() -> Vec<f64> {
     let n = 24;
     let mut ts: Vec<f64> = (0..n)
@@ -34,6 +35,7 @@ pub fn points() -> Vec<f64> {
         ts.push(1.0 - d);
     }
     let ulp = f64::EPSILON / 2.0;
+    ts.extend([1e-300, 1e-200, 1e-160, 1e-100, 1e-40]);
     ts.extend([0.0, ulp, 1.0 - ulp, 1.0]);
     ts.sort_by(f64::total_cmp);
     ts.dedup();

@@ -6,6 +6,12 @@
 //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
 //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
 //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+//!
+//! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+//! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+//! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+//!
+//! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -411,5 +417,451 @@ impl Div for Dd {
         let q3 = r.hi / b.hi;
         let (q1, q2) = quick_two_sum(q1, q2);
         Dd::new(q1, q2) + Dd::from_f64(q3)
+    }
+}
+
+/// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+/// [`Xd`] (the same precision with an exponent range of its own, for the times where
+/// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+/// An emitted function's body is written once, generic over this trait.
+pub trait Real:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    /// The double-double constant `hi + lo`.
+    fn new(hi: f64, lo: f64) -> Self;
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn abs(self) -> Self;
+    fn square(self) -> Self;
+    fn powi(self, n: i32) -> Self;
+    fn sqrt(self) -> Self;
+    fn powf(self, p: Self) -> Self;
+    fn exp(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn ln(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn tan(self) -> Self;
+    fn asin(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan(self) -> Self;
+    fn sinh(self) -> Self;
+    fn cosh(self) -> Self;
+    fn tanh(self) -> Self;
+    fn sigmoid(self) -> Self;
+}
+
+/// Implements [`Real`] by the inherent methods of the same names.
+macro_rules! real_by_inherent {
+    ($t:ty) => {
+        impl Real for $t {
+            #[inline]
+            fn new(hi: f64, lo: f64) -> Self {
+                <$t>::new(hi, lo)
+            }
+            #[inline]
+            fn from_f64(x: f64) -> Self {
+                <$t>::from_f64(x)
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                <$t>::to_f64(self)
+            }
+            real_by_inherent!(@unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh cosh tanh sigmoid);
+            #[inline]
+            fn powi(self, n: i32) -> Self {
+                <$t>::powi(self, n)
+            }
+            #[inline]
+            fn powf(self, p: Self) -> Self {
+                <$t>::powf(self, p)
+            }
+        }
+    };
+    (@unary $t:ty; $($f:ident)*) => {
+        $(
+            #[inline]
+            fn $f(self) -> Self {
+                <$t>::$f(self)
+            }
+        )*
+    };
+}
+
+real_by_inherent!(Dd);
+real_by_inherent!(Xd);
+
+/// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+/// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+/// every value is a finite normal f64. Otherwise the emitted function computes again in
+/// [`Xd`], which has no such range.
+#[inline]
+pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+    const TINY: f64 = 5.960464477539063e-8; // 2^-24
+    times.iter().all(|t| *t == 0.0 || t.abs() >= TINY) && values.iter().all(|v| v.is_normal())
+}
+
+/// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+fn frexp_exponent(x: f64) -> i64 {
+    let bits = (x.to_bits() >> 52) & 0x7ff;
+    if bits == 0 {
+        // Subnormal: scale into the normal range first.
+        frexp_exponent(x * 18446744073709551616.0) - 64
+    } else {
+        bits as i64 - 1022
+    }
+}
+
+/// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+/// can come back from, and small enough that sums of exponents never overflow.
+const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+
+/// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+/// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+/// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+/// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+/// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Xd {
+    m: Dd,
+    e: i64,
+}
+
+impl Xd {
+    /// `m * 2^e`, normalised.
+    fn norm(m: Dd, e: i64) -> Xd {
+        if m.hi == 0.0 || !m.hi.is_finite() {
+            return Xd { m, e: 0 };
+        }
+        let k = frexp_exponent(m.hi);
+        let e = e.saturating_add(k);
+        if e > XD_EXPONENT_LIMIT {
+            return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+        }
+        if e < -XD_EXPONENT_LIMIT {
+            return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+        }
+        Xd {
+            m: m.ldexp(-k as i32),
+            e,
+        }
+    }
+
+    fn from_dd(x: Dd) -> Xd {
+        Xd::norm(x, 0)
+    }
+
+    pub fn new(hi: f64, lo: f64) -> Xd {
+        Xd::from_dd(Dd::new(hi, lo))
+    }
+
+    pub fn from_f64(x: f64) -> Xd {
+        Xd::from_dd(Dd::from_f64(x))
+    }
+
+    /// The value as a [`Dd`] (0 or infinite beyond its range).
+    pub fn to_dd(self) -> Dd {
+        self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+    }
+
+    pub fn to_f64(self) -> f64 {
+        self.to_dd().to_f64()
+    }
+
+    fn is_zero(self) -> bool {
+        self.m.hi == 0.0
+    }
+
+    fn is_finite(self) -> bool {
+        self.m.hi.is_finite()
+    }
+
+    /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+    /// (zero included).
+    fn is_tiny(self) -> bool {
+        self.e < -60 || self.is_zero()
+    }
+
+    /// `|self| >= 2^k` (for finite values).
+    fn at_least_pow2(self, k: i64) -> bool {
+        !self.is_zero() && self.e > k
+    }
+
+    fn ldexp(self, k: i64) -> Xd {
+        Xd::norm(self.m, self.e.saturating_add(k))
+    }
+
+    fn mul_f64(self, x: f64) -> Xd {
+        Xd::norm(self.m.mul_f64(x), self.e)
+    }
+
+    fn one() -> Xd {
+        Xd::from_f64(1.0)
+    }
+
+    pub fn abs(self) -> Xd {
+        Xd {
+            m: self.m.abs(),
+            e: self.e,
+        }
+    }
+
+    pub fn square(self) -> Xd {
+        self * self
+    }
+
+    pub fn recip(self) -> Xd {
+        Xd::one() / self
+    }
+
+    pub fn powi(self, n: i32) -> Xd {
+        let mut base = self;
+        let mut e = n.unsigned_abs();
+        let mut acc = Xd::one();
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = acc * base;
+            }
+            e >>= 1;
+            if e > 0 {
+                base = base.square();
+            }
+        }
+        if n < 0 { acc.recip() } else { acc }
+    }
+
+    pub fn sqrt(self) -> Xd {
+        if self.m.hi <= 0.0 || !self.is_finite() {
+            return Xd::from_dd(self.m.sqrt());
+        }
+        // An even exponent halves exactly.
+        let (m, e) = if self.e % 2 == 0 {
+            (self.m, self.e)
+        } else {
+            (self.m.ldexp(1), self.e - 1)
+        };
+        Xd::norm(m.sqrt(), e / 2)
+    }
+
+    pub fn powf(self, p: Xd) -> Xd {
+        if self.is_zero() {
+            return Xd::from_f64(0.0);
+        }
+        (self.ln() * p).exp()
+    }
+
+    pub fn exp(self) -> Xd {
+        if !self.is_finite() {
+            return Xd::from_dd(self.m.exp());
+        }
+        if self.e < -120 || self.is_zero() {
+            return Xd::one() + self;
+        }
+        if self.e > 40 {
+            let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+            return Xd::from_f64(big);
+        }
+        // |x| < 2^40: x = k ln 2 + r with |r| <= ln 2 / 2; the double-double ln 2 keeps
+        // r to about 2^-66 absolute at the largest k, far below an f64 ulp of the result.
+        let x = self.to_dd();
+        let k = (x.hi / std::f64::consts::LN_2).round();
+        let r = x - LN_2.mul_f64(k);
+        Xd::norm(r.exp(), k as i64)
+    }
+
+    pub fn exp_m1(self) -> Xd {
+        if self.is_tiny() {
+            return self + self.square().ldexp(-1);
+        }
+        if self.e <= -2 {
+            // |x| < 1/4.
+            return Xd::from_dd(self.to_dd().exp_m1());
+        }
+        self.exp() - Xd::one()
+    }
+
+    pub fn ln(self) -> Xd {
+        if self.m.hi <= 0.0 || !self.is_finite() {
+            return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+        }
+        let d = self - Xd::one();
+        if d.e <= -2 {
+            // |x - 1| < 1/4: through ln_1p, accurate relative to the small result.
+            return d.ln_1p();
+        }
+        Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+    }
+
+    pub fn ln_1p(self) -> Xd {
+        if self.is_tiny() {
+            return self - self.square().ldexp(-1);
+        }
+        if self.e <= -2 {
+            return Xd::from_dd(self.to_dd().ln_1p());
+        }
+        (self + Xd::one()).ln()
+    }
+
+    /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+    fn odd_series(self, c: f64) -> Xd {
+        self + (self * self.square()).mul_f64(c)
+    }
+
+    /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+    fn even_series(self, c: f64) -> Xd {
+        Xd::one() + self.square().mul_f64(c)
+    }
+
+    pub fn sin(self) -> Xd {
+        if self.is_tiny() {
+            return self.odd_series(-1.0 / 6.0);
+        }
+        Xd::from_dd(self.to_dd().sin())
+    }
+
+    pub fn cos(self) -> Xd {
+        if self.is_tiny() {
+            return self.even_series(-0.5);
+        }
+        Xd::from_dd(self.to_dd().cos())
+    }
+
+    pub fn tan(self) -> Xd {
+        if self.is_tiny() {
+            return self.odd_series(1.0 / 3.0);
+        }
+        Xd::from_dd(self.to_dd().tan())
+    }
+
+    pub fn asin(self) -> Xd {
+        if self.is_tiny() {
+            return self.odd_series(1.0 / 6.0);
+        }
+        Xd::from_dd(self.to_dd().asin())
+    }
+
+    pub fn acos(self) -> Xd {
+        if self.is_tiny() {
+            return Xd::from_dd(FRAC_PI_2) - self;
+        }
+        Xd::from_dd(self.to_dd().acos())
+    }
+
+    pub fn atan(self) -> Xd {
+        if self.is_tiny() {
+            return self.odd_series(-1.0 / 3.0);
+        }
+        if self.at_least_pow2(60) && self.is_finite() {
+            let half_pi = Xd::from_dd(if self.m.hi > 0.0 {
+                FRAC_PI_2
+            } else {
+                -FRAC_PI_2
+            });
+            return half_pi - self.recip();
+        }
+        Xd::from_dd(self.to_dd().atan())
+    }
+
+    pub fn sinh(self) -> Xd {
+        if self.is_tiny() {
+            return self.odd_series(1.0 / 6.0);
+        }
+        if self.at_least_pow2(9) {
+            // |x| > 512: e^-|x| is below 2^-700 of e^|x|.
+            let h = self.abs().exp().ldexp(-1);
+            return if self.m.hi > 0.0 { h } else { -h };
+        }
+        Xd::from_dd(self.to_dd().sinh())
+    }
+
+    pub fn cosh(self) -> Xd {
+        if self.is_tiny() {
+            return self.even_series(0.5);
+        }
+        if self.at_least_pow2(9) {
+            return self.abs().exp().ldexp(-1);
+        }
+        Xd::from_dd(self.to_dd().cosh())
+    }
+
+    pub fn tanh(self) -> Xd {
+        if self.is_tiny() {
+            return self.odd_series(-1.0 / 3.0);
+        }
+        Xd::from_dd(self.to_dd().tanh())
+    }
+
+    pub fn sigmoid(self) -> Xd {
+        if self.is_tiny() {
+            return Xd::from_f64(0.5) + self.ldexp(-2);
+        }
+        if self.at_least_pow2(9) && self.m.hi < 0.0 {
+            // x < -512: 1/(1 + e^-x) = e^x (1 - e^x + ...), e^x below 2^-700.
+            return self.exp();
+        }
+        Xd::from_dd(self.to_dd().sigmoid())
+    }
+}
+
+impl Neg for Xd {
+    type Output = Xd;
+    #[inline]
+    fn neg(self) -> Xd {
+        Xd {
+            m: -self.m,
+            e: self.e,
+        }
+    }
+}
+
+impl Add for Xd {
+    type Output = Xd;
+    fn add(self, b: Xd) -> Xd {
+        if b.is_zero() {
+            return self;
+        }
+        if self.is_zero() {
+            return b;
+        }
+        if !self.is_finite() || !b.is_finite() {
+            return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+        }
+        let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+        let d = big.e - small.e;
+        if d > 120 {
+            // The smaller term is below 2^-119 of the larger: beyond double-double.
+            return big;
+        }
+        Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+    }
+}
+
+impl Sub for Xd {
+    type Output = Xd;
+    #[inline]
+    fn sub(self, b: Xd) -> Xd {
+        self + -b
+    }
+}
+
+impl Mul for Xd {
+    type Output = Xd;
+    #[inline]
+    fn mul(self, b: Xd) -> Xd {
+        Xd::norm(self.m * b.m, self.e + b.e)
+    }
+}
+
+impl Div for Xd {
+    type Output = Xd;
+    #[inline]
+    fn div(self, b: Xd) -> Xd {
+        Xd::norm(self.m / b.m, self.e - b.e)
     }
 }

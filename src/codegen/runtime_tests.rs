@@ -2,7 +2,7 @@
 
 use astro_float::BigFloat;
 
-use super::runtime::Dd;
+use super::runtime::{Dd, Xd};
 use crate::expr::hp::{self, Hp};
 use crate::expr::{ExprId, Func, Pool};
 
@@ -24,31 +24,22 @@ fn reference(pool: &mut Pool, f: Func, x: f64) -> Option<BigFloat> {
     hp.eval(pool, e, &[(s, v)]).ok()
 }
 
-#[test]
-fn functions_are_accurate_to_far_below_an_ulp() {
+type Unary<T> = fn(T) -> T;
+
+/// Each function of the runtime number type `T` (through `dd`, its value as a `Dd`) is
+/// within `1e-28` relative of the 256-bit value at arguments from 1e-300 to 3e24.
+fn check_functions<T: Copy>(
+    from: fn(f64) -> T,
+    dd: fn(T) -> Dd,
+    cases: [(Func, Unary<T>, f64); 13],
+) {
     let mut pool = Pool::new();
     let mut hp = Hp::new(hp::DEFAULT_PRECISION);
     let xs: [f64; 21] = [
         1e-300, 1e-20, 1e-12, 3.7e-7, 0.001, 0.1, 0.3, 0.5, 0.7, 0.785, 1.0, 1.5, 1.56, 2.0, 3.0,
         7.5, 20.0, 100.0, 600.0, 1e10, 3e24,
     ];
-    type Case = (Func, fn(Dd) -> Dd, f64);
-    let cases: [Case; 13] = [
-        (Func::Exp, Dd::exp, 600.0),
-        (Func::Expm1, Dd::exp_m1, 600.0),
-        (Func::Log, Dd::ln, f64::INFINITY),
-        (Func::Log1p, Dd::ln_1p, f64::INFINITY),
-        (Func::Sin, Dd::sin, 1e3),
-        (Func::Cos, Dd::cos, 1e3),
-        (Func::Tan, Dd::tan, 1e3),
-        (Func::Atan, Dd::atan, f64::INFINITY),
-        (Func::Sinh, Dd::sinh, 600.0),
-        (Func::Cosh, Dd::cosh, 600.0),
-        (Func::Tanh, Dd::tanh, 600.0),
-        (Func::Sigmoid, Dd::sigmoid, 600.0),
-        (Func::Asin, Dd::asin, 1.0),
-    ];
-    for (f, dd, limit) in cases {
+    for (f, op, limit) in cases {
         for &x in &xs {
             for x in [x, -x] {
                 if x.abs() > limit || (matches!(f, Func::Log) && x <= 0.0) {
@@ -60,11 +51,125 @@ fn functions_are_accurate_to_far_below_an_ulp() {
                 if hp::to_f64(&want) == 0.0 || !hp::to_f64(&want).is_finite() {
                     continue;
                 }
-                let got = dd(Dd::from_f64(x));
+                let got = dd(op(from(x)));
                 let err = rel_err(&mut hp, got, &want);
                 assert!(err < 1e-28, "{f:?}({x:e}): relative error {err:e}");
             }
         }
+    }
+}
+
+#[test]
+fn functions_are_accurate_to_far_below_an_ulp() {
+    check_functions(
+        Dd::from_f64,
+        |d| d,
+        [
+            (Func::Exp, Dd::exp, 600.0),
+            (Func::Expm1, Dd::exp_m1, 600.0),
+            (Func::Log, Dd::ln, f64::INFINITY),
+            (Func::Log1p, Dd::ln_1p, f64::INFINITY),
+            (Func::Sin, Dd::sin, 1e3),
+            (Func::Cos, Dd::cos, 1e3),
+            (Func::Tan, Dd::tan, 1e3),
+            (Func::Atan, Dd::atan, f64::INFINITY),
+            (Func::Sinh, Dd::sinh, 600.0),
+            (Func::Cosh, Dd::cosh, 600.0),
+            (Func::Tanh, Dd::tanh, 600.0),
+            (Func::Sigmoid, Dd::sigmoid, 600.0),
+            (Func::Asin, Dd::asin, 1.0),
+        ],
+    );
+}
+
+#[test]
+fn wide_range_functions_are_as_accurate_within_the_f64_range() {
+    check_functions(
+        Xd::from_f64,
+        Xd::to_dd,
+        [
+            (Func::Exp, Xd::exp, 600.0),
+            (Func::Expm1, Xd::exp_m1, 600.0),
+            (Func::Log, Xd::ln, f64::INFINITY),
+            (Func::Log1p, Xd::ln_1p, f64::INFINITY),
+            (Func::Sin, Xd::sin, 1e3),
+            (Func::Cos, Xd::cos, 1e3),
+            (Func::Tan, Xd::tan, 1e3),
+            (Func::Atan, Xd::atan, f64::INFINITY),
+            (Func::Sinh, Xd::sinh, 600.0),
+            (Func::Cosh, Xd::cosh, 600.0),
+            (Func::Tanh, Xd::tanh, 600.0),
+            (Func::Sigmoid, Xd::sigmoid, 600.0),
+            (Func::Asin, Xd::asin, 1.0),
+        ],
+    );
+}
+
+/// Formulas whose intermediate values leave the f64 range while their results do not,
+/// against the 256-bit evaluator of the same formula.
+#[test]
+fn wide_range_values_survive_underflow_and_overflow_in_between() {
+    let mut pool = Pool::new();
+    let mut hp = Hp::new(hp::DEFAULT_PRECISION);
+    let s = pool.symbol("t");
+    type Formula = (&'static str, fn(Xd) -> Xd, f64);
+    let formulas: [Formula; 12] = [
+        (
+            "expm1(-12*t^2)/t^2",
+            |t| (Xd::from_f64(-12.0) * t.square()).exp_m1() / t.square(),
+            1e-200,
+        ),
+        (
+            "sqrt(-expm1(-12*t^2))",
+            |t| (-(Xd::from_f64(-12.0) * t.square()).exp_m1()).sqrt(),
+            1e-300,
+        ),
+        (
+            "log(-expm1(-12*t^2))",
+            |t| (-(Xd::from_f64(-12.0) * t.square()).exp_m1()).ln(),
+            1e-300,
+        ),
+        (
+            "t/(t^3*2^996)",
+            |t| t / (t.powi(3) * Xd::from_f64(2f64.powi(996))),
+            1e-120,
+        ),
+        ("sin(t^2)/t^2", |t| t.square().sin() / t.square(), 1e-200),
+        (
+            "tan(t^2)/t^2 + asin(t^3)/t^3",
+            |t| t.square().tan() / t.square() + t.powi(3).asin() / t.powi(3),
+            1e-150,
+        ),
+        ("atan(1/t^2)", |t| t.square().recip().atan(), 1e-200),
+        ("log1p(t^3)/t^3", |t| t.powi(3).ln_1p() / t.powi(3), 1e-110),
+        (
+            "exp(1/t)*exp(-1/t - 1)",
+            |t| t.recip().exp() * (-t.recip() - Xd::from_f64(1.0)).exp(),
+            1e-3,
+        ),
+        (
+            "sinh(1/t)/cosh(1/t)",
+            |t| t.recip().sinh() / t.recip().cosh(),
+            1e-3,
+        ),
+        (
+            "sigmoid(-1/t)*exp(1/t)",
+            |t| (-t.recip()).sigmoid() * t.recip().exp(),
+            1e-3,
+        ),
+        (
+            "(t^(1/3))^3/t",
+            |t| t.powf(Xd::from_f64(1.0) / Xd::from_f64(3.0)).powi(3) / t,
+            1e-300,
+        ),
+    ];
+    for (text, f, at) in formulas {
+        let e = crate::expr::test_util::parse_in_unit_t(&mut pool, text);
+        let x = hp.from_f64(at);
+        let want = hp.eval(&pool, e, &[(s, x)]).expect("a value");
+        let got = f(Xd::from_f64(at)).to_dd();
+        let err = rel_err(&mut hp, got, &want);
+        assert!(err < 1e-28, "{text} at {at:e}: relative error {err:e}");
     }
 }
 

@@ -7,11 +7,12 @@
 //! |---|---|
 //! | `expm1` | `c*r*exp(a) - c*r = c*r*expm1(a)` (so `1 - exp(x) = -expm1(x)`) |
 //! | `log1p` | `log(1 + x) = log1p(x)` |
+//! | `complement` | `1 - sigmoid(a) = sigmoid(-a)`, `1 - tanh(a) = 2 sigmoid(-2a)` (times the same `c*r`) |
 //! | `log-exp` | `log(exp(a)*r) = a + log(r)`, `log(b^q * r) = q log(b) + log(r)` (q not an integer) |
 //! | `exp-merge` | `exp(a) * exp(b)^k = exp(a + k b)` (so `exp(a)/exp(b) = exp(a - b)`) |
-//! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`) |
+//! | `together` | a sum of a constant and reciprocals of sums, as one fraction (`1 - 1/(1+y) = y/(1+y)`), where that measures more accurate than the sum of its stabilized parts ([`more_accurate`]) |
 //! | `cos-minus-one` | a polynomial `p(cos u)` with `p(1) = 0` as `-2 sin(u/2)^2 q(cos u)` |
-//! | `difference` | `c f(a) - c f(b)` through `a - b`, formed exactly: `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
+//! | `difference` | `c r f(a)^n - c r f(b)^n` (r what the two terms share) through `a - b`, formed exactly where `a - b` simplifies or is a polynomial: `exp(a) - exp(b) = exp(b) expm1(a - b)`, `sigmoid(a) - sigmoid(b) = -sigmoid(a) sigmoid(-b) expm1(b - a)`, `log(a) - log(b) = log1p((a - b)/b)`, `sqrt(a) - sqrt(b) = (a - b)/(sqrt(a) + sqrt(b))`, `sin`, `cos` by their sum-to-product forms, `atan(a) - atan(b) = atan((a - b)/(1 + a b))` (where `a b > -1`) |
 //! | `root-factor` | a polynomial in one variable with a rational root `r` in (0, 1] as `(r - t)^m q(t)` |
 //!
 //! The last two derive the stable form from the mathematics, not from how the formula is
@@ -44,6 +45,9 @@ pub fn stabilize(pool: &mut Pool, e: ExprId) -> ExprId {
 #[derive(Default)]
 struct Stabilizer {
     memo: HashMap<ExprId, ExprId>,
+    /// The reference evaluator of [`more_accurate`], made on first use (its constants
+    /// cache is kept across measurements).
+    hp: Option<Hp>,
 }
 
 impl Stabilizer {
@@ -55,16 +59,33 @@ impl Stabilizer {
         // rewritten, so that what cancels between them (`1 - alpha_bar` with alpha_bar =
         // (v(1) - v(t))/(v(1) - v(0)) is (v(t) - v(0))/(v(1) - v(0))) cancels exactly and
         // the difference left is seen whole.
+        // One fraction can also cancel where the parts did not (a numerator that vanishes
+        // at t = 0 only because sigmoid(6t - 3) tends to sigmoid(-3)): the two forms are
+        // measured and the more accurate one is kept.
         if let Node::Add(xs) = pool.node(e).clone()
             && needs_together(pool, &xs)
         {
             let r = together_in_roots(pool, e);
             if r != e && !matches!(pool.node(r), Node::Add(_)) {
-                let out = self.run(pool, r);
+                let joined = self.run(pool, r);
+                let apart = self.parts(pool, e, false);
+                let out = self.more_accurate(pool, joined, apart);
                 self.memo.insert(e, out);
                 return out;
             }
         }
+        let r = self.parts(pool, e, true);
+        self.memo.insert(e, r);
+        r
+    }
+
+    fn more_accurate(&mut self, pool: &mut Pool, first: ExprId, second: ExprId) -> ExprId {
+        let hp = self.hp.get_or_insert_with(|| Hp::new(MEASURE_PRECISION));
+        more_accurate(hp, pool, first, second)
+    }
+
+    /// `e` with its children stabilized, then rewritten (`together` only if allowed).
+    fn parts(&mut self, pool: &mut Pool, e: ExprId, together: bool) -> ExprId {
         let children = pool.children(e);
         let new_children: Vec<ExprId> = children.iter().map(|&c| self.run(pool, c)).collect();
         let rebuilt = if new_children == children {
@@ -72,17 +93,18 @@ impl Stabilizer {
         } else {
             pool.rebuild(e, &new_children)
         };
-        let r = self.rewrite(pool, rebuilt);
-        self.memo.insert(e, r);
-        r
+        self.rewrite(pool, rebuilt, together)
     }
 
-    fn rewrite(&mut self, pool: &mut Pool, e: ExprId) -> ExprId {
+    fn rewrite(&mut self, pool: &mut Pool, e: ExprId, together: bool) -> ExprId {
         match pool.node(e).clone() {
             Node::Add(xs) => {
                 let e2 = expm1_pairs(pool, &xs).unwrap_or(e);
                 if e2 != e {
                     return self.run(pool, e2);
+                }
+                if let Some(r) = complement_pairs(pool, &xs) {
+                    return self.run(pool, r);
                 }
                 if let Some(r) = cos_minus_one(pool, &xs) {
                     return self.run(pool, r);
@@ -96,10 +118,11 @@ impl Stabilizer {
                 if let Some(r) = factor_roots(pool, e, &xs) {
                     return r;
                 }
-                if needs_together(pool, &xs) {
+                if together && needs_together(pool, &xs) {
                     let r = together_in_roots(pool, e);
                     if r != e && !matches!(pool.node(r), Node::Add(_)) {
-                        return self.run(pool, r);
+                        let joined = self.run(pool, r);
+                        return self.more_accurate(pool, joined, e);
                     }
                 }
                 e
@@ -113,6 +136,103 @@ impl Stabilizer {
         }
     }
 }
+
+/// The times at which [`more_accurate`] measures: both ends' neighbourhoods, down to
+/// 1e-60 from 0 (the reference's precision covers the cancellation there) and the interior.
+const MEASURE_TIMES: [f64; 12] = [
+    1e-60,
+    1e-20,
+    1e-9,
+    1e-4,
+    0.03,
+    0.25,
+    0.5,
+    0.75,
+    0.97,
+    0.9999,
+    0.999999999,
+    1.0 - 1e-15,
+];
+
+/// The precision of the reference in [`more_accurate`], in bits: a cancellation of 400
+/// bits (t^2 at t = 1e-60 next to 1) still leaves twice an f64's.
+const MEASURE_PRECISION: usize = 512;
+
+/// Of two equal expressions, the one whose stable lowering, run in the emitted code's
+/// arithmetic, is closer to the reference at [`MEASURE_TIMES`] (worst relative error;
+/// `first` on a tie). Times are the symbols' values; `t_next` follows `t` at `3t/4`,
+/// as in a sampler's step, and any other symbol is 5/8.
+fn more_accurate(hp: &mut Hp, pool: &mut Pool, first: ExprId, second: ExprId) -> ExprId {
+    if first == second {
+        return first;
+    }
+    let symbols: Vec<(Symbol, String)> = pool
+        .free_symbols(first)
+        .into_iter()
+        .map(|s| (s, pool.symbol_name(s).to_owned()))
+        .collect();
+    let programs: Vec<Option<(super::lower::Program, usize)>> = [first, second]
+        .iter()
+        .map(|&e| {
+            let mut l = super::lower::Lowerer::new(super::lower::Mode::Stable);
+            let v = l.lower(pool, e).ok()?;
+            Some((l.finish(), v))
+        })
+        .collect();
+    let mut worst = [0.0f64; 2];
+    for &t in &MEASURE_TIMES {
+        let values: Vec<(Symbol, String, f64)> = symbols
+            .iter()
+            .map(|(s, name)| {
+                let v = match name.as_str() {
+                    "t" => t,
+                    "t_next" => 0.75 * t,
+                    _ => 0.625,
+                };
+                (*s, name.clone(), v)
+            })
+            .collect();
+        let env: Vec<_> = values
+            .iter()
+            .map(|(s, _, v)| (*s, hp.from_f64(*v)))
+            .collect();
+        let Ok(want) = hp.eval(pool, first, &env) else {
+            continue;
+        };
+        let want = hp::to_f64(&want);
+        if !want.is_normal() {
+            continue;
+        }
+        let inputs: Vec<(&str, f64)> = values.iter().map(|(_, n, v)| (n.as_str(), *v)).collect();
+        for (w, program) in worst.iter_mut().zip(&programs) {
+            let err = match program {
+                Some((p, v)) => {
+                    let got = p.run::<super::runtime::Xd>(&inputs)[*v].to_f64();
+                    let e = ((got - want) / want).abs();
+                    // Below 2^-60 the f64 result is the same; NaN is the worst.
+                    if e.is_nan() {
+                        f64::INFINITY
+                    } else if e < NEGLIGIBLE {
+                        0.0
+                    } else {
+                        e
+                    }
+                }
+                None => f64::INFINITY,
+            };
+            *w = w.max(err);
+        }
+    }
+    // The second form must be clearly better: noise does not flip a choice.
+    if 2.0 * worst[1] < worst[0] {
+        second
+    } else {
+        first
+    }
+}
+
+/// A relative error that does not change an f64 result's rounding in practice.
+const NEGLIGIBLE: f64 = 8.673617379884035e-19; // 2^-60
 
 /// `exp(a)^k` as `(a, k)` for an integer `k` (k = 1 for `exp(a)` itself).
 fn exp_power(pool: &Pool, f: ExprId) -> Option<(ExprId, BigRational)> {
@@ -147,14 +267,19 @@ fn replace_pair(pool: &mut Pool, xs: &[ExprId], (i, j): (usize, usize), term: Ex
     pool.add(terms)
 }
 
-/// `expm1`: finds terms `c*r*exp(a)` and `-c*r` of the sum and replaces them by
-/// `c*r*expm1(a)`.
-fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+/// Finds terms `c*r*F` and `-c*r` of the sum, where `F` is a factor that `form` rewrites
+/// with the partner folded in (`form(F)` stands for `F - 1`), and replaces the pair by
+/// `c*r*form(F)`.
+fn pairs_with_one(
+    pool: &mut Pool,
+    xs: &[ExprId],
+    form: impl Fn(&mut Pool, ExprId) -> Option<ExprId>,
+) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
     for (i, (c, r)) in split.iter().enumerate() {
         let fs = factors(pool, *r);
         for (k, &f) in fs.iter().enumerate() {
-            let Some((a, n)) = exp_power(pool, f) else {
+            let Some(minus_one) = form(pool, f) else {
                 continue;
             };
             let rest: Vec<ExprId> = fs
@@ -168,17 +293,42 @@ fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
                 .iter()
                 .enumerate()
                 .position(|(j, (c2, r2))| j != i && *r2 == rest && *c2 == -c.clone());
-            if let Some(j) = partner {
-                let nr = pool.rational(n);
-                let arg = pool.mul(vec![nr, a]);
-                let em1 = pool.call(Func::Expm1, arg);
-                let cr = pool.rational(c.clone());
-                let term = pool.mul(vec![cr, rest, em1]);
-                return Some(replace_pair(pool, xs, (i, j), term));
-            }
+            let Some(j) = partner else {
+                continue;
+            };
+            let cr = pool.rational(c.clone());
+            let term = pool.mul(vec![cr, rest, minus_one]);
+            return Some(replace_pair(pool, xs, (i, j), term));
         }
     }
     None
+}
+
+/// `expm1`: `c*r*exp(a) - c*r` as `c*r*expm1(a)`.
+fn expm1_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    pairs_with_one(pool, xs, |pool, f| {
+        let (a, n) = exp_power(pool, f)?;
+        let nr = pool.rational(n);
+        let arg = pool.mul(vec![nr, a]);
+        Some(pool.call(Func::Expm1, arg))
+    })
+}
+
+/// `complement`: `c*r*sigmoid(a) - c*r` as `-c*r*sigmoid(-a)` and `c*r*tanh(a) - c*r` as
+/// `-2*c*r*sigmoid(-2a)`. Where `sigmoid(a)` is within 2^-106 of 1 the difference is
+/// below double-double precision; the complement is a value of its own.
+fn complement_pairs(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    pairs_with_one(pool, xs, |pool, f| {
+        let (scale, a) = match pool.node(f) {
+            Node::Call(Func::Sigmoid, a) => (1, *a),
+            Node::Call(Func::Tanh, a) => (2, *a),
+            _ => return None,
+        };
+        let k = pool.int(-scale);
+        let arg = pool.mul(vec![k, a]);
+        let s = pool.call(Func::Sigmoid, arg);
+        Some(pool.mul(vec![k, s]))
+    })
 }
 
 /// `cos-minus-one`: a sum of `c_k cos(u)^k` with `sum c_k = 0` is `(cos u - 1) q(cos u)`,
@@ -250,50 +400,36 @@ fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     Some(pool.mul(vec![m2, s2, qe]))
 }
 
-/// `difference`: the first pair of terms `c f(a)^n` and `-c f(b)^n` (same rest, same
-/// function, `n` from 1 to 8) rewritten through `a - b`, with `x^n - y^n = (x - y)(x^(n-1)
-/// + ... + y^(n-1))`.
+/// `difference`: the first pair of terms `c r f(a)^n` and `-c r f(b)^n` (the same
+/// function, `n` from 1 to 8, `r` what the two terms have in common, so that
+/// `cos(a)^2 cos(u) - cos(u)^3` is `cos(u) (cos(a)^2 - cos(u)^2)`) rewritten through
+/// `a - b`, with `x^n - y^n = (x - y)(x^(n-1) + ... + y^(n-1))`.
 fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
-    // (function, argument, power, rest of the term) of each term: `f(a)^n * rest`.
-    let mut parts: Vec<Option<(Func, ExprId, i64, ExprId)>> = Vec::with_capacity(xs.len());
-    for (_, r) in &split {
-        let fs = factors(pool, *r);
-        let found = fs.iter().enumerate().find_map(|(k, &f)| {
-            let (base, n) = pool.split_pow(f);
-            let n = pool.as_rational(n)?.to_integer().to_i64()?;
-            match pool.node(base) {
-                Node::Call(func, a) if DIFFERENCE_FUNCS.contains(func) && (1..=8).contains(&n) => {
-                    Some((k, *func, *a, n))
-                }
-                _ => None,
-            }
-        });
-        parts.push(found.map(|(k, func, a, n)| {
-            let rest: Vec<ExprId> = fs
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != k)
-                .map(|(_, &g)| g)
-                .collect();
-            (func, a, n, pool.mul(rest))
-        }));
-    }
+    // Each term's factors as (base, exponent).
+    let powers: Vec<Vec<(ExprId, BigRational)>> = split
+        .iter()
+        .map(|(_, r)| {
+            factors(pool, *r)
+                .into_iter()
+                .filter_map(|f| {
+                    let (b, k) = pool.split_pow(f);
+                    Some((b, pool.as_rational(k)?.clone()))
+                })
+                .collect()
+        })
+        .collect();
     for i in 0..xs.len() {
-        let Some((f, a, n, rest)) = parts[i] else {
+        if !split[i].0.is_positive() {
             continue;
-        };
+        }
         for j in 0..xs.len() {
-            let Some((g, b, n2, rest2)) = parts[j] else {
+            if i == j || split[j].0 != -split[i].0.clone() {
+                continue;
+            }
+            let Some((f, a, b, n, common)) = differing_power(pool, &powers[i], &powers[j]) else {
                 continue;
             };
-            let opposite = split[j].0 == -split[i].0.clone();
-            if i == j || g != f || n2 != n || rest2 != rest || a == b || !opposite {
-                continue;
-            }
-            if !split[i].0.is_positive() {
-                continue;
-            }
             let Some(d) = value_difference(pool, f, a, b) else {
                 continue;
             };
@@ -307,11 +443,77 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
             }
             let sum = pool.add(sum);
             let c = pool.rational(split[i].0.clone());
-            let term = pool.mul(vec![c, rest, d, sum]);
+            let term = pool.mul(vec![c, common, d, sum]);
             return Some(replace_pair(pool, xs, (i, j), term));
         }
     }
     None
+}
+
+/// Two terms' factors as `r f(a)^n` and `r f(b)^n`: `(f, a, b, n, r)`, where `r` takes
+/// from each base the smaller of its two exponents and what is left is one power of a
+/// [`DIFFERENCE_FUNCS`] call on each side.
+fn differing_power(
+    pool: &mut Pool,
+    x: &[(ExprId, BigRational)],
+    y: &[(ExprId, BigRational)],
+) -> Option<(Func, ExprId, ExprId, i64, ExprId)> {
+    let exponent = |fs: &[(ExprId, BigRational)], b: ExprId| {
+        fs.iter()
+            .find(|(c, _)| *c == b)
+            .map_or_else(BigRational::zero, |(_, k)| k.clone())
+    };
+    let mut common = Vec::new();
+    let mut left = Vec::new();
+    let mut right = Vec::new();
+    // The exponent both have, if positive (a shared denominator is not taken out: both
+    // sides keep theirs, and then neither leftover is a single power).
+    let shared = |k: &BigRational, m: BigRational| {
+        let s = if m < *k { m } else { k.clone() };
+        if s.is_positive() {
+            s
+        } else {
+            BigRational::zero()
+        }
+    };
+    for (b, k) in x {
+        let s = shared(k, exponent(y, *b));
+        if s.is_positive() {
+            common.push((*b, s.clone()));
+        }
+        if *k != s {
+            left.push((*b, k - &s));
+        }
+    }
+    for (b, k) in y {
+        let s = shared(k, exponent(x, *b));
+        if *k != s {
+            right.push((*b, k - &s));
+        }
+    }
+    let [(lb, lk)] = left.as_slice() else {
+        return None;
+    };
+    let [(rb, rk)] = right.as_slice() else {
+        return None;
+    };
+    let n = lk.to_integer().to_i64()?;
+    if lk != rk || !lk.is_integer() || !(1..=8).contains(&n) {
+        return None;
+    }
+    let (Node::Call(f, a), Node::Call(g, b)) = (pool.node(*lb).clone(), pool.node(*rb).clone())
+    else {
+        return None;
+    };
+    if f != g || a == b || !DIFFERENCE_FUNCS.contains(&f) {
+        return None;
+    }
+    let common: Vec<ExprId> = common
+        .into_iter()
+        .map(|(b, k)| pool.pow_rational(b, k))
+        .collect();
+    let common = pool.mul(common);
+    Some((f, a, b, n, common))
 }
 
 /// `complement`: `k - k f(b)^n / f(a)^n` with `f(a)` constant (a schedule normalised by its
@@ -393,9 +595,14 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
     // Expanded, so that `pi/252 - 125 pi (1/125 + t)/252` is `-125 pi t/252` exactly.
     let a_minus_b = pool.sub(a, b);
     let a_minus_b = poly::expand(pool, a_minus_b);
-    // A difference that does not simplify below its parts gains nothing.
+    // A difference that neither simplifies below its parts nor is a polynomial (whose
+    // zero root-factor keeps) is no more exact than the difference of the two values, and
+    // it costs: `log1p((tan(u) - c)/c)` loses `tan(u)/c` once it is below 2^-106.
     let parts = pool_len(pool, a) + pool_len(pool, b);
-    if matches!(pool.node(a_minus_b), Node::Add(xs) if xs.len() >= parts && parts > 2) {
+    if let Node::Add(xs) = pool.node(a_minus_b).clone()
+        && xs.len() >= parts
+        && univariate(pool, &xs).is_none()
+    {
         return None;
     }
     Some(match f {
@@ -828,6 +1035,13 @@ mod tests {
         check("1 - exp(-t)", "-expm1(-t)");
         check("sqrt(1 - exp(-t/10 - t^2))", "sqrt(-expm1(-t/10 - t^2))");
         check("2*t - 2*t*exp(-t)", "-2*t*expm1(-t)");
+    }
+
+    #[test]
+    fn complements_of_sigmoid_and_tanh_are_values_of_their_own() {
+        check("1 - sigmoid(1/t)", "sigmoid(-1/t)");
+        check("3*t - 3*t*sigmoid(t^2 - 1/t)", "3*t*sigmoid(1/t - t^2)");
+        check("1 - tanh(t + 1)", "2*sigmoid(-2 - 2*t)");
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub struct ModuleView {
 pub struct FnView {
     /// Rust string literals, one per doc line.
     pub doc: Vec<String>,
+    /// Whether the function is part of the module's interface (`pub`).
+    pub public: bool,
     pub name: String,
+    /// The generic parameters, `<R: Real>`, or empty.
+    pub generics: String,
     /// `x: f64, eps: f64, t: f64`.
     pub params: String,
     pub ret: String,
@@ -92,10 +96,10 @@ fn var(v: Var) -> String {
 fn op_text(op: &Op, mode: Mode) -> String {
     let stable = mode == Mode::Stable;
     match op {
-        Op::Input(name) if stable => format!("Dd::from_f64({name})"),
+        Op::Input(name) if stable => format!("R::from_f64({name})"),
         Op::Input(name) => name.clone(),
         Op::Const { hi, lo } if stable => format!(
-            "Dd::new({}, {})",
+            "R::new({}, {})",
             f64_literal(f64::from_bits(*hi)),
             f64_literal(f64::from_bits(*lo))
         ),
@@ -123,7 +127,7 @@ fn op_text(op: &Op, mode: Mode) -> String {
     }
 }
 
-/// The method of `f64` (and of the runtime's `Dd`) that computes `f`.
+/// The method of `f64` (and of the runtime's `Real`) that computes `f`.
 fn method(f: Func) -> &'static str {
     match f {
         Func::Exp => "exp",
@@ -146,7 +150,7 @@ fn method(f: Func) -> &'static str {
 
 /// The `let` lines of a program.
 pub fn lets(program: &Program, mode: Mode) -> Vec<LetView> {
-    let ty = if mode == Mode::Stable { "Dd" } else { "f64" };
+    let ty = if mode == Mode::Stable { "R" } else { "f64" };
     program
         .ops
         .iter()
@@ -212,16 +216,23 @@ pub fn output(v: Var, mode: Mode) -> String {
 pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView> {
     let lets = lets(&f.program, mode);
     match &f.shape {
-        Shape::Scalar { out } => vec![FnView {
-            doc,
-            name: f.name.clone(),
-            params: "t: f64".into(),
-            ret: "-> f64".into(),
-            allow_unused: !f.program.ops.contains(&Op::Input("t".into())),
-            guards: guard_views(f, mode, false),
-            lets,
-            result: output(*out, mode),
-        }],
+        Shape::Scalar { out } => computed(
+            FnView {
+                doc,
+                public: true,
+                name: f.name.clone(),
+                generics: String::new(),
+                params: "t: f64".into(),
+                ret: "-> f64".into(),
+                allow_unused: !f.program.ops.contains(&Op::Input("t".into())),
+                guards: guard_views(f, mode, false),
+                lets,
+                result: output(*out, mode),
+            },
+            mode,
+            &["t".to_owned()],
+            false,
+        ),
         Shape::Field {
             inputs,
             times,
@@ -254,33 +265,40 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                     .join(" + ")
             };
             let all_used = inputs.iter().all(|i| coeffs.iter().any(|(c, _)| c == i));
-            let mut views = vec![FnView {
-                doc: [doc_literal(&format!(
-                    "The coefficients of `{}` in its inputs ({}), as functions of {}.",
-                    f.name,
-                    coeffs
-                        .iter()
-                        .map(|(c, _)| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    times
-                        .iter()
-                        .map(|t| format!("`{t}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))]
-                .into_iter()
-                .chain(std::iter::once(doc_literal("")))
-                .chain(doc.iter().cloned())
-                .collect(),
-                name: coef_name.clone(),
-                params: time_params.clone(),
-                ret: format!("-> [f64; {n}]"),
-                allow_unused: !used_times,
-                guards: guard_views(f, mode, true),
-                lets,
-                result: format!("[{}]", outs.join(", ")),
-            }];
+            let mut views = computed(
+                FnView {
+                    doc: [doc_literal(&format!(
+                        "The coefficients of `{}` in its inputs ({}), as functions of {}.",
+                        f.name,
+                        coeffs
+                            .iter()
+                            .map(|(c, _)| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        times
+                            .iter()
+                            .map(|t| format!("`{t}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))]
+                    .into_iter()
+                    .chain(std::iter::once(doc_literal("")))
+                    .chain(doc.iter().cloned())
+                    .collect(),
+                    public: true,
+                    name: coef_name.clone(),
+                    generics: String::new(),
+                    params: time_params.clone(),
+                    ret: format!("-> [f64; {n}]"),
+                    allow_unused: !used_times,
+                    guards: guard_views(f, mode, true),
+                    lets,
+                    result: format!("[{}]", outs.join(", ")),
+                },
+                mode,
+                times,
+                true,
+            );
             let params = inputs
                 .iter()
                 .map(|i| format!("{i}: f64"))
@@ -289,7 +307,9 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 .join(", ");
             views.push(FnView {
                 doc: doc.clone(),
+                public: true,
                 name: f.name.clone(),
+                generics: String::new(),
                 params,
                 ret: "-> f64".into(),
                 allow_unused: !all_used,
@@ -343,7 +363,9 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 sdoc.push(doc_literal("If the slices differ in length."));
                 views.push(FnView {
                     doc: sdoc,
+                    public: true,
                     name: format!("{}_slice", f.name),
+                    generics: String::new(),
                     params,
                     ret: String::new(),
                     allow_unused: !all_used,
@@ -357,6 +379,44 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
             views
         }
     }
+}
+
+/// A function that computes from its program. A stable module writes the body once,
+/// generic over the runtime's number type, as a private `NAME_in::<R>`; the public
+/// function runs it in double-double and, where a time is tiny or a value came out
+/// non-finite, zero or subnormal (`dd::ordinary`), again in the wide-range `Xd`.
+fn computed(view: FnView, mode: Mode, times: &[String], array: bool) -> Vec<FnView> {
+    if mode == Mode::Naive {
+        return vec![view];
+    }
+    let inner = format!("{}_in", view.name);
+    let args = times.join(", ");
+    let values = if array { "&r" } else { "&[r]" };
+    let wrapper = FnView {
+        doc: view.doc.clone(),
+        public: true,
+        name: view.name.clone(),
+        generics: String::new(),
+        params: view.params.clone(),
+        ret: view.ret.clone(),
+        allow_unused: false,
+        guards: Vec::new(),
+        lets: Vec::new(),
+        result: format!(
+            "let r = {inner}::<Dd>({args}); if dd::ordinary(&[{args}], {values}) {{ r }} else {{ {inner}::<Xd>({args}) }}"
+        ),
+    };
+    let body = FnView {
+        doc: vec![doc_literal(&format!(
+            "The body of [`{}`], in the number type `R`.",
+            view.name
+        ))],
+        public: false,
+        name: inner,
+        generics: "<R: Real>".into(),
+        ..view
+    };
+    vec![wrapper, body]
 }
 
 /// Renders `template` with `view` and formats the result as Rust.

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "cosine_nichol";
 /// `alpha(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -20,20 +20,25 @@ pub const PROCESS: &str = "cosine_nichol";
 /// \alpha(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\cos\left(\frac{\pi}{252}\right)}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v0 * v6;
+    let v0: R = R::new(1.000077713557953, -8.327246692210335e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.cos();
+    let v7: R = v0 * v6;
     v7.to_f64()
 }
 /// `sigma(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -42,32 +47,37 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 1.0;
     }
-    let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v8: Dd = v7 + v3;
-    let v9: Dd = v2 * v8;
-    let v10: Dd = v6 + v9;
-    let v11: Dd = v10.sin();
-    let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v14: Dd = v13 * v8;
-    let v15: Dd = v14.cos();
-    let v16: Dd = v12 + v15;
-    let v17: Dd = v1 * v5 * v11 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v0 * v18;
+    let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+    let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.sin();
+    let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v7: R = R::new(0.008, -1.6653345369377348e-19);
+    let v8: R = v7 + v3;
+    let v9: R = v2 * v8;
+    let v10: R = v6 + v9;
+    let v11: R = v10.sin();
+    let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v14: R = v13 * v8;
+    let v15: R = v14.cos();
+    let v16: R = v12 + v15;
+    let v17: R = v1 * v5 * v11 * v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v0 * v18;
     v19.to_f64()
 }
 /// `alpha_bar(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -76,21 +86,26 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v7;
+    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.cos();
+    let v7: R = v6.square();
+    let v8: R = v0 * v7;
     v8.to_f64()
 }
 /// `f(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -99,20 +114,25 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -0.019428137862340523;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = v0 * v6;
+    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.tan();
+    let v7: R = v0 * v6;
     v7.to_f64()
 }
 /// `g2(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -121,20 +141,25 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.03885627572468105;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.tan();
-    let v7: Dd = v0 * v6;
+    let v0: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.tan();
+    let v7: R = v0 * v6;
     v7.to_f64()
 }
 /// `g(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -143,23 +168,28 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \frac{5\,\sqrt{5}\,\sqrt{14}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.1971199526295627;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v1: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v6.tan();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = v0 * v9;
+    let v0: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v1: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: R = R::new(0.008, -1.6653345369377348e-19);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 + v4;
+    let v6: R = v2 * v5;
+    let v7: R = v6.tan();
+    let v8: R = v1 * v7;
+    let v9: R = v8.sqrt();
+    let v10: R = v0 * v9;
     v10.to_f64()
 }
 /// `lambda(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -168,40 +198,41 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.ln();
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = Dd::new(2.0, 0.0);
-    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: Dd = v11 * v3;
-    let v13: Dd = v12.sin();
-    let v14: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: Dd = v11 * v4;
-    let v16: Dd = v14 + v15;
-    let v17: Dd = v16.sin();
-    let v18: Dd = v10 * v13 * v17;
-    let v19: Dd = v13 * v17 * v6;
-    let v20: Dd = v9 - v18 - v19;
-    let v21: Dd = v10 + v6;
-    let v22: Dd = v13 * v17 * v21;
-    let v23: Dd = v20 / v22;
-    let v24: Dd = v23.ln_1p();
-    let v25: Dd = v8 * v24;
-    let v26: Dd = v0 + v7 + v25;
-    v26.to_f64()
+    let v0: R = R::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: R = R::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: R = R::new(0.008, -1.6653345369377348e-19);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 + v4;
+    let v6: R = v2 * v5;
+    let v7: R = v6.cos();
+    let v8: R = v7.ln();
+    let v9: R = R::new(0.5, 0.0);
+    let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: R = v10 * v4;
+    let v12: R = v11.sin();
+    let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: R = v10 * v5;
+    let v15: R = v13 + v14;
+    let v16: R = v15.sin();
+    let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: R = v17 + v7;
+    let v19: R = v12 * v16 * v18;
+    let v20: R = v19.ln();
+    let v21: R = v9 * v20;
+    let v22: R = v0 + v1 + v8 - v21;
+    v22.to_f64()
 }
 /// `dlambda(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -209,27 +240,38 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{125\,\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{3}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.558087510822606, -1.8940210217660336e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = Dd::new(0.9998445910004081, 1.933869024770987e-17);
-    let v8: Dd = v5.cos();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = v8.powi(3);
-    let v11: Dd = v9 - v10;
-    let v12: Dd = v0 * v6;
-    let v13: Dd = v12 / v11;
-    v13.to_f64()
+    let v0: R = R::new(-0.779043755411303, -9.470105108830168e-18);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v8: R = v7 * v3;
+    let v9: R = v8.sin();
+    let v10: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v11: R = v7 * v4;
+    let v12: R = v10 + v11;
+    let v13: R = v12.sin();
+    let v14: R = v5.cos();
+    let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: R = v15 + v14;
+    let v17: R = v0 * v6;
+    let v18: R = v9 * v13 * v14 * v16;
+    let v19: R = v17 / v18;
+    v19.to_f64()
 }
 /// `log_snr(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -237,39 +279,41 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.ln();
-    let v9: Dd = v1 * v8;
-    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: Dd = v11 * v4;
-    let v13: Dd = v12.sin();
-    let v14: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: Dd = v11 * v5;
-    let v16: Dd = v14 + v15;
-    let v17: Dd = v16.sin();
-    let v18: Dd = v10 * v13 * v17;
-    let v19: Dd = v13 * v17 * v7;
-    let v20: Dd = v1 - v18 - v19;
-    let v21: Dd = v10 + v7;
-    let v22: Dd = v13 * v17 * v21;
-    let v23: Dd = v20 / v22;
-    let v24: Dd = v23.ln_1p();
-    let v25: Dd = v0 + v9 + v24;
-    v25.to_f64()
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = R::from_f64(t);
+    let v6: R = v4 + v5;
+    let v7: R = v3 * v6;
+    let v8: R = v7.cos();
+    let v9: R = v8.ln();
+    let v10: R = v2 * v9;
+    let v11: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: R = v11 * v5;
+    let v13: R = v12.sin();
+    let v14: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: R = v11 * v6;
+    let v16: R = v14 + v15;
+    let v17: R = v16.sin();
+    let v18: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: R = v18 + v8;
+    let v20: R = v13 * v17 * v19;
+    let v21: R = v20.ln();
+    let v22: R = v0 + v1 + v10 - v21;
+    v22.to_f64()
 }
 /// `snr(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -277,32 +321,37 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(0.5, 0.0);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v9: Dd = v8 * v3;
-    let v10: Dd = v9.sin();
-    let v11: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: Dd = v8 * v4;
-    let v13: Dd = v11 + v12;
-    let v14: Dd = v13.sin();
-    let v15: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: Dd = v15 + v6;
-    let v17: Dd = v0 * v7;
-    let v18: Dd = v10 * v14 * v16;
-    let v19: Dd = v17 / v18;
+    let v0: R = R::new(0.5, 0.0);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.cos();
+    let v7: R = v6.square();
+    let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v9: R = v8 * v3;
+    let v10: R = v9.sin();
+    let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v12: R = v8 * v4;
+    let v13: R = v11 + v12;
+    let v14: R = v13.sin();
+    let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: R = v15 + v6;
+    let v17: R = v0 * v7;
+    let v18: R = v10 * v14 * v16;
+    let v19: R = v17 / v18;
     v19.to_f64()
 }
 /// `rho(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -311,32 +360,37 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-    let v1: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v7: Dd = v6 + v2;
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v5 + v8;
-    let v10: Dd = v9.sin();
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: Dd = v12 * v7;
-    let v14: Dd = v13.cos();
-    let v15: Dd = v11 + v14;
-    let v16: Dd = v4 * v10 * v15;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18 / v14;
+    let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+    let v1: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: R = R::new(0.008, -1.6653345369377348e-19);
+    let v7: R = v6 + v2;
+    let v8: R = v1 * v7;
+    let v9: R = v5 + v8;
+    let v10: R = v9.sin();
+    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: R = v12 * v7;
+    let v14: R = v13.cos();
+    let v15: R = v11 + v14;
+    let v16: R = v4 * v10 * v15;
+    let v17: R = v16.sqrt();
+    let v18: R = v0 * v17;
+    let v19: R = v18 / v14;
     v19.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -347,46 +401,51 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, -0.019428137862340523];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = v0 * v6;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: Dd = Dd::new(1.5585719053812588, -9.676253784059236e-17);
-    let v12: Dd = v7.square();
-    let v13: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: Dd = v14 * v3;
-    let v16: Dd = v15.sin();
-    let v17: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: Dd = v14 * v4;
-    let v19: Dd = v17 + v18;
-    let v20: Dd = v19.sin();
-    let v21: Dd = v10 + v7;
-    let v22: Dd = v13 * v16 * v20 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v16 * v20 * v21;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v6 * v12 * v23;
-    let v27: Dd = v26 / v25;
-    let v28: Dd = Dd::new(3.1173860550987027, 9.899913758577132e-17);
-    let v29: Dd = v28 * v16 * v6 * v20 * v21;
-    let v30: Dd = -v27;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v10 * v31;
-    let v33: Dd = v32 / v7;
+    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = v0 * v6;
+    let v9: R = v8 / v7;
+    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: R = R::new(1.5585719053812588, -9.676253784059236e-17);
+    let v12: R = v7.square();
+    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: R = v14 * v3;
+    let v16: R = v15.sin();
+    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: R = v14 * v4;
+    let v19: R = v17 + v18;
+    let v20: R = v19.sin();
+    let v21: R = v10 + v7;
+    let v22: R = v13 * v16 * v20 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v16 * v20 * v21;
+    let v25: R = v24.sqrt();
+    let v26: R = v11 * v6 * v12 * v23;
+    let v27: R = v26 / v25;
+    let v28: R = R::new(3.1173860550987027, 9.899913758577132e-17);
+    let v29: R = v28 * v16 * v6 * v20 * v21;
+    let v30: R = -v27;
+    let v31: R = v30 - v29;
+    let v32: R = v10 * v31;
+    let v33: R = v32 / v7;
     [v9.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -406,46 +465,51 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, -0.03885627572468105];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = v0 * v6;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v12: Dd = v7.square();
-    let v13: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: Dd = v14 * v3;
-    let v16: Dd = v15.sin();
-    let v17: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: Dd = v14 * v4;
-    let v19: Dd = v17 + v18;
-    let v20: Dd = v19.sin();
-    let v21: Dd = v10 + v7;
-    let v22: Dd = v13 * v16 * v20 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v16 * v20 * v21;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v6 * v12 * v23;
-    let v27: Dd = v26 / v25;
-    let v28: Dd = Dd::new(6.234772110197405, 1.9799827517154264e-16);
-    let v29: Dd = v28 * v16 * v6 * v20 * v21;
-    let v30: Dd = -v27;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v10 * v31;
-    let v33: Dd = v32 / v7;
+    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = v0 * v6;
+    let v9: R = v8 / v7;
+    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: R = R::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v12: R = v7.square();
+    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: R = v14 * v3;
+    let v16: R = v15.sin();
+    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: R = v14 * v4;
+    let v19: R = v17 + v18;
+    let v20: R = v19.sin();
+    let v21: R = v10 + v7;
+    let v22: R = v13 * v16 * v20 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v16 * v20 * v21;
+    let v25: R = v24.sqrt();
+    let v26: R = v11 * v6 * v12 * v23;
+    let v27: R = v26 / v25;
+    let v28: R = R::new(6.234772110197405, 1.9799827517154264e-16);
+    let v29: R = v28 * v16 * v6 * v20 * v21;
+    let v30: R = -v27;
+    let v31: R = v30 - v29;
+    let v32: R = v10 * v31;
+    let v33: R = v32 / v7;
     [v9.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -465,52 +529,58 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = v4 + v2;
-    let v6: Dd = v3 * v5;
-    let v7: Dd = v6.sin();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = Dd::from_f64(t_next);
-    let v10: Dd = v1 * v9 * v7;
-    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: Dd = v6.cos();
-    let v13: Dd = v11 * v12;
-    let v14: Dd = v8 - v10 + v13;
-    let v15: Dd = v0 * v14;
-    let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(0.7072166890246835, 2.961144297789502e-17);
-    let v18: Dd = Dd::new(2.203468489169466, 1.281315440315562e-16);
-    let v19: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v20: Dd = v19 * v2;
-    let v21: Dd = v20.sin();
-    let v22: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v23: Dd = v19 * v5;
-    let v24: Dd = v22 + v23;
-    let v25: Dd = v24.sin();
-    let v26: Dd = v0 + v12;
-    let v27: Dd = v21 * v25 * v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v18 * v2 * v7 * v28;
-    let v30: Dd = v18 * v9 * v7 * v28;
-    let v31: Dd = Dd::new(2.2038109812293483, 7.203739738224627e-17);
-    let v32: Dd = v12.square();
-    let v33: Dd = v31 * v2 * v7 * v32 * v28;
-    let v34: Dd = v31 * v9 * v7 * v32 * v28;
-    let v35: Dd = Dd::new(2.2036397285455966, -9.873899446713608e-17);
-    let v36: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v37: Dd = v36 * v21 * v25 * v26;
-    let v38: Dd = v37.sqrt();
-    let v39: Dd = v35 * v2 * v7 * v32 * v38;
-    let v40: Dd = v35 * v9 * v7 * v32 * v38;
-    let v41: Dd = v29 - v30 - v33 + v34 + v39 - v40;
-    let v42: Dd = v17 * v41;
-    let v43: Dd = v12 * v28;
-    let v44: Dd = v42 / v43;
-    [v16.to_f64(), v44.to_f64()]
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = v4 + v2;
+    let v6: R = v3 * v5;
+    let v7: R = v6.sin();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9 * v7;
+    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: R = v6.cos();
+    let v13: R = v11 * v12;
+    let v14: R = v8 - v10 + v13;
+    let v15: R = v0 * v14;
+    let v16: R = v15 / v12;
+    let v17: R = R::new(0.7072166890246835, 2.961144297789502e-17);
+    let v18: R = R::new(2.2036397285455966, -9.873899446713608e-17);
+    let v19: R = v12.square();
+    let v20: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v22: R = v21 * v2;
+    let v23: R = v22.sin();
+    let v24: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v25: R = v21 * v5;
+    let v26: R = v24 + v25;
+    let v27: R = v26.sin();
+    let v28: R = v0 + v12;
+    let v29: R = v20 * v23 * v27 * v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v18 * v2 * v7 * v19 * v30;
+    let v32: R = v18 * v9 * v7 * v19 * v30;
+    let v33: R = R::new(4.4076219624586965, 1.4407479476449254e-16);
+    let v34: R = v23 * v27 * v28;
+    let v35: R = v34.sqrt();
+    let v36: R = v33 * v2 * v23 * v7 * v27 * v35 * v28;
+    let v37: R = v33 * v9 * v23 * v7 * v27 * v35 * v28;
+    let v38: R = v31 - v32 + v36 - v37;
+    let v39: R = v17 * v38;
+    let v40: R = v12 * v35;
+    let v41: R = v39 / v40;
+    [v16.to_f64(), v41.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -547,61 +617,67 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = v4 + v2;
-    let v6: Dd = v3 * v5;
-    let v7: Dd = v6.sin();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = Dd::from_f64(t_next);
-    let v10: Dd = v1 * v9 * v7;
-    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: Dd = v6.cos();
-    let v13: Dd = v11 * v12;
-    let v14: Dd = v8 - v10 + v13;
-    let v15: Dd = v0 * v14;
-    let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(0.7072166890246835, 2.961144297789502e-17);
-    let v18: Dd = Dd::new(4.406936978338932, 2.562630880631124e-16);
-    let v19: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v20: Dd = v19 * v2;
-    let v21: Dd = v20.sin();
-    let v22: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v23: Dd = v19 * v5;
-    let v24: Dd = v22 + v23;
-    let v25: Dd = v24.sin();
-    let v26: Dd = v0 + v12;
-    let v27: Dd = v21 * v25 * v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v18 * v2 * v7 * v28;
-    let v30: Dd = v18 * v9 * v7 * v28;
-    let v31: Dd = Dd::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v32: Dd = v12.square();
-    let v33: Dd = v31 * v2 * v7 * v32 * v28;
-    let v34: Dd = v31 * v9 * v7 * v32 * v28;
-    let v35: Dd = Dd::new(4.407279457091193, -1.9747798893427216e-16);
-    let v36: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v37: Dd = v36 * v21 * v25 * v26;
-    let v38: Dd = v37.sqrt();
-    let v39: Dd = v35 * v2 * v7 * v32 * v38;
-    let v40: Dd = v35 * v9 * v7 * v32 * v38;
-    let v41: Dd = v29 - v30 - v33 + v34 + v39 - v40;
-    let v42: Dd = v17 * v41;
-    let v43: Dd = v12 * v28;
-    let v44: Dd = v42 / v43;
-    let v45: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v46: Dd = v9 - v2;
-    let v47: Dd = v46.abs();
-    let v48: Dd = v47.sqrt();
-    let v49: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v50: Dd = v6.tan();
-    let v51: Dd = v49 * v50;
-    let v52: Dd = v51.sqrt();
-    let v53: Dd = v45 * v48 * v52;
-    [v16.to_f64(), v44.to_f64(), v53.to_f64()]
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = v4 + v2;
+    let v6: R = v3 * v5;
+    let v7: R = v6.sin();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9 * v7;
+    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: R = v6.cos();
+    let v13: R = v11 * v12;
+    let v14: R = v8 - v10 + v13;
+    let v15: R = v0 * v14;
+    let v16: R = v15 / v12;
+    let v17: R = R::new(0.7072166890246835, 2.961144297789502e-17);
+    let v18: R = R::new(4.407279457091193, -1.9747798893427216e-16);
+    let v19: R = v12.square();
+    let v20: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v22: R = v21 * v2;
+    let v23: R = v22.sin();
+    let v24: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v25: R = v21 * v5;
+    let v26: R = v24 + v25;
+    let v27: R = v26.sin();
+    let v28: R = v0 + v12;
+    let v29: R = v20 * v23 * v27 * v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v18 * v2 * v7 * v19 * v30;
+    let v32: R = v18 * v9 * v7 * v19 * v30;
+    let v33: R = R::new(8.815243924917393, 2.881495895289851e-16);
+    let v34: R = v23 * v27 * v28;
+    let v35: R = v34.sqrt();
+    let v36: R = v33 * v2 * v23 * v7 * v27 * v35 * v28;
+    let v37: R = v33 * v9 * v23 * v7 * v27 * v35 * v28;
+    let v38: R = v31 - v32 + v36 - v37;
+    let v39: R = v17 * v38;
+    let v40: R = v12 * v35;
+    let v41: R = v39 / v40;
+    let v42: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v43: R = v9 - v2;
+    let v44: R = v43.abs();
+    let v45: R = v44.sqrt();
+    let v46: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: R = v6.tan();
+    let v48: R = v46 * v47;
+    let v49: R = v48.sqrt();
+    let v50: R = v42 * v45 * v49;
+    [v16.to_f64(), v41.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -651,66 +727,75 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.cos();
-        let v7: Dd = v0 / v6;
-        let v8: Dd = Dd::new(2.000155427115906, -1.665449338442067e-16);
-        let v9: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v13: Dd = v9 * v4;
-        let v14: Dd = v12 + v13;
-        let v15: Dd = v14.sin();
-        let v16: Dd = v0 + v6;
-        let v17: Dd = v8 * v11 * v15 * v16;
-        let v18: Dd = v17 / v6;
+        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.cos();
+        let v7: R = v0 / v6;
+        let v8: R = R::new(2.000155427115906, -1.665449338442067e-16);
+        let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v10: R = v9 * v3;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v13: R = v9 * v4;
+        let v14: R = v12 + v13;
+        let v15: R = v14.sin();
+        let v16: R = v0 + v6;
+        let v17: R = v8 * v11 * v15 * v16;
+        let v18: R = v17 / v6;
         return [v7.to_f64(), v18.to_f64()];
     }
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = Dd::from_f64(t);
-    let v7: Dd = v1 + v6;
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: Dd = v13 * v6;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: Dd = v13 * v7;
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v18.sin();
-    let v20: Dd = v11 + v9;
-    let v21: Dd = v12 * v15 * v19 * v5 * v20;
-    let v22: Dd = Dd::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: Dd = v23 * v15 * v19 * v20;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v13 * v2;
-    let v27: Dd = v26.sin();
-    let v28: Dd = v13 * v3;
-    let v29: Dd = v16 + v28;
-    let v30: Dd = v29.sin();
-    let v31: Dd = v11 + v5;
-    let v32: Dd = v23 * v27 * v30 * v31;
-    let v33: Dd = v32.sqrt();
-    let v34: Dd = v22 * v9 * v25 * v33;
-    let v35: Dd = v21 - v34;
-    let v36: Dd = v11 * v35;
-    let v37: Dd = v36 / v9;
+    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: R = R::new(0.008, -1.6653345369377348e-19);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 + v2;
+    let v4: R = v0 * v3;
+    let v5: R = v4.cos();
+    let v6: R = R::from_f64(t);
+    let v7: R = v1 + v6;
+    let v8: R = v0 * v7;
+    let v9: R = v8.cos();
+    let v10: R = v5 / v9;
+    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: R = R::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: R = v13 * v6;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: R = v13 * v7;
+    let v18: R = v16 + v17;
+    let v19: R = v18.sin();
+    let v20: R = v11 + v9;
+    let v21: R = v12 * v15 * v19 * v5 * v20;
+    let v22: R = R::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: R = v23 * v15 * v19 * v20;
+    let v25: R = v24.sqrt();
+    let v26: R = v13 * v2;
+    let v27: R = v26.sin();
+    let v28: R = v13 * v3;
+    let v29: R = v16 + v28;
+    let v30: R = v29.sin();
+    let v31: R = v11 + v5;
+    let v32: R = v23 * v27 * v30 * v31;
+    let v33: R = v32.sqrt();
+    let v34: R = v22 * v9 * v25 * v33;
+    let v35: R = v21 - v34;
+    let v36: R = v11 * v35;
+    let v37: R = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -748,66 +833,75 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.cos();
-        let v7: Dd = v0 / v6;
-        let v8: Dd = Dd::new(2.000155427115906, -1.665449338442067e-16);
-        let v9: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v13: Dd = v9 * v4;
-        let v14: Dd = v12 + v13;
-        let v15: Dd = v14.sin();
-        let v16: Dd = v0 + v6;
-        let v17: Dd = v8 * v11 * v15 * v16;
-        let v18: Dd = v17 / v6;
+        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.cos();
+        let v7: R = v0 / v6;
+        let v8: R = R::new(2.000155427115906, -1.665449338442067e-16);
+        let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v10: R = v9 * v3;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v13: R = v9 * v4;
+        let v14: R = v12 + v13;
+        let v15: R = v14.sin();
+        let v16: R = v0 + v6;
+        let v17: R = v8 * v11 * v15 * v16;
+        let v18: R = v17 / v6;
         return [v7.to_f64(), v18.to_f64()];
     }
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = Dd::from_f64(t);
-    let v7: Dd = v1 + v6;
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: Dd = v13 * v6;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: Dd = v13 * v7;
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v18.sin();
-    let v20: Dd = v11 + v9;
-    let v21: Dd = v12 * v15 * v19 * v5 * v20;
-    let v22: Dd = Dd::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: Dd = v23 * v15 * v19 * v20;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v13 * v2;
-    let v27: Dd = v26.sin();
-    let v28: Dd = v13 * v3;
-    let v29: Dd = v16 + v28;
-    let v30: Dd = v29.sin();
-    let v31: Dd = v11 + v5;
-    let v32: Dd = v23 * v27 * v30 * v31;
-    let v33: Dd = v32.sqrt();
-    let v34: Dd = v22 * v9 * v25 * v33;
-    let v35: Dd = v21 - v34;
-    let v36: Dd = v11 * v35;
-    let v37: Dd = v36 / v9;
+    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: R = R::new(0.008, -1.6653345369377348e-19);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 + v2;
+    let v4: R = v0 * v3;
+    let v5: R = v4.cos();
+    let v6: R = R::from_f64(t);
+    let v7: R = v1 + v6;
+    let v8: R = v0 * v7;
+    let v9: R = v8.cos();
+    let v10: R = v5 / v9;
+    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: R = R::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: R = v13 * v6;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: R = v13 * v7;
+    let v18: R = v16 + v17;
+    let v19: R = v18.sin();
+    let v20: R = v11 + v9;
+    let v21: R = v12 * v15 * v19 * v5 * v20;
+    let v22: R = R::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: R = v23 * v15 * v19 * v20;
+    let v25: R = v24.sqrt();
+    let v26: R = v13 * v2;
+    let v27: R = v26.sin();
+    let v28: R = v13 * v3;
+    let v29: R = v16 + v28;
+    let v30: R = v29.sin();
+    let v31: R = v11 + v5;
+    let v32: R = v23 * v27 * v30 * v31;
+    let v33: R = v32.sqrt();
+    let v34: R = v22 * v9 * v25 * v33;
+    let v35: R = v21 - v34;
+    let v36: R = v11 * v35;
+    let v37: R = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -845,45 +939,50 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = v0 * v6;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: Dd = Dd::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v12: Dd = v7.square();
-    let v13: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: Dd = v13 * v4;
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v18.sin();
-    let v20: Dd = v10 + v7;
-    let v21: Dd = v15 * v19 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v11 * v6 * v12;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: Dd = v26 * v15 * v19 * v20;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v25 * v6 * v28;
-    let v30: Dd = v24 + v29;
-    let v31: Dd = v10 * v30;
-    let v32: Dd = v31 / v7;
+    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = v0 * v6;
+    let v9: R = v8 / v7;
+    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v12: R = v7.square();
+    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: R = v13 * v3;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: R = v13 * v4;
+    let v18: R = v16 + v17;
+    let v19: R = v18.sin();
+    let v20: R = v10 + v7;
+    let v21: R = v15 * v19 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v11 * v6 * v12;
+    let v24: R = v23 / v22;
+    let v25: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: R = v26 * v15 * v19 * v20;
+    let v28: R = v27.sqrt();
+    let v29: R = v25 * v6 * v28;
+    let v30: R = v24 + v29;
+    let v31: R = v10 * v30;
+    let v32: R = v31 / v7;
     [v9.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -903,45 +1002,50 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = v0 * v6;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: Dd = Dd::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: Dd = v7.square();
-    let v13: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: Dd = v13 * v4;
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v18.sin();
-    let v20: Dd = v10 + v7;
-    let v21: Dd = v15 * v19 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v11 * v6 * v12;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = Dd::new(4.407964494443511, 1.9038323160948343e-16);
-    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: Dd = v26 * v15 * v19 * v20;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v25 * v6 * v28;
-    let v30: Dd = v24 + v29;
-    let v31: Dd = v10 * v30;
-    let v32: Dd = v31 / v7;
+    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = v0 * v6;
+    let v9: R = v8 / v7;
+    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: R = R::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: R = v7.square();
+    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: R = v13 * v3;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: R = v13 * v4;
+    let v18: R = v16 + v17;
+    let v19: R = v18.sin();
+    let v20: R = v10 + v7;
+    let v21: R = v15 * v19 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v11 * v6 * v12;
+    let v24: R = v23 / v22;
+    let v25: R = R::new(4.407964494443511, 1.9038323160948343e-16);
+    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: R = v26 * v15 * v19 * v20;
+    let v28: R = v27.sqrt();
+    let v29: R = v25 * v6 * v28;
+    let v30: R = v24 + v29;
+    let v31: R = v10 * v30;
+    let v32: R = v31 / v7;
     [v9.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -961,47 +1065,56 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = v4 + v2;
-    let v6: Dd = v3 * v5;
-    let v7: Dd = v6.sin();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = Dd::from_f64(t_next);
-    let v10: Dd = v1 * v9 * v7;
-    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: Dd = v6.cos();
-    let v13: Dd = v11 * v12;
-    let v14: Dd = v8 - v10 + v13;
-    let v15: Dd = v0 * v14;
-    let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(0.7071617329703662, -1.6871007099092242e-17);
-    let v18: Dd = v12.square();
-    let v19: Dd = v3 * v9 * v7 * v18;
-    let v20: Dd = v3 * v2 * v7 * v18;
-    let v21: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v22: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v23: Dd = v22 * v2;
-    let v24: Dd = v23.sin();
-    let v25: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v26: Dd = v22 * v5;
-    let v27: Dd = v25 + v26;
-    let v28: Dd = v27.sin();
-    let v29: Dd = v0 + v12;
-    let v30: Dd = v24 * v28 * v29;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v33: Dd = v32 * v24 * v28 * v29;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v21 * v2 * v7 * v31 * v34;
-    let v36: Dd = v21 * v9 * v7 * v31 * v34;
-    let v37: Dd = v19 - v20 - v35 + v36;
-    let v38: Dd = v17 * v37;
-    let v39: Dd = v12 * v31;
-    let v40: Dd = v38 / v39;
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = v4 + v2;
+    let v6: R = v3 * v5;
+    let v7: R = v6.sin();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9 * v7;
+    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: R = v6.cos();
+    let v13: R = v11 * v12;
+    let v14: R = v8 - v10 + v13;
+    let v15: R = v0 * v14;
+    let v16: R = v15 / v12;
+    let v17: R = R::new(0.7071617329703662, -1.6871007099092242e-17);
+    let v18: R = v12.square();
+    let v19: R = v3 * v9 * v7 * v18;
+    let v20: R = v3 * v2 * v7 * v18;
+    let v21: R = R::new(3.1164171906933484, -1.972243549547258e-16);
+    let v22: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v23: R = v22 * v2;
+    let v24: R = v23.sin();
+    let v25: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v26: R = v22 * v5;
+    let v27: R = v25 + v26;
+    let v28: R = v27.sin();
+    let v29: R = v0 + v12;
+    let v30: R = v24 * v28 * v29;
+    let v31: R = v30.sqrt();
+    let v32: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v33: R = v32 * v24 * v28 * v29;
+    let v34: R = v33.sqrt();
+    let v35: R = v21 * v2 * v7 * v31 * v34;
+    let v36: R = v21 * v9 * v7 * v31 * v34;
+    let v37: R = v19 - v20 - v35 + v36;
+    let v38: R = v17 * v37;
+    let v39: R = v12 * v31;
+    let v40: R = v38 / v39;
     [v16.to_f64(), v40.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1039,57 +1152,66 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = v4 + v2;
-    let v6: Dd = v3 * v5;
-    let v7: Dd = v6.sin();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = Dd::from_f64(t_next);
-    let v10: Dd = v1 * v9 * v7;
-    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: Dd = v6.cos();
-    let v13: Dd = v11 * v12;
-    let v14: Dd = v8 - v10 + v13;
-    let v15: Dd = v0 * v14;
-    let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(0.7071617329703662, -1.6871007099092242e-17);
-    let v18: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v19: Dd = v12.square();
-    let v20: Dd = v18 * v9 * v7 * v19;
-    let v21: Dd = v18 * v2 * v7 * v19;
-    let v22: Dd = Dd::new(6.232834381386697, -3.944487099094516e-16);
-    let v23: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v24: Dd = v23 * v2;
-    let v25: Dd = v24.sin();
-    let v26: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v27: Dd = v23 * v5;
-    let v28: Dd = v26 + v27;
-    let v29: Dd = v28.sin();
-    let v30: Dd = v0 + v12;
-    let v31: Dd = v25 * v29 * v30;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v34: Dd = v33 * v25 * v29 * v30;
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v22 * v2 * v7 * v32 * v35;
-    let v37: Dd = v22 * v9 * v7 * v32 * v35;
-    let v38: Dd = v20 - v21 - v36 + v37;
-    let v39: Dd = v17 * v38;
-    let v40: Dd = v12 * v32;
-    let v41: Dd = v39 / v40;
-    let v42: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v43: Dd = v9 - v2;
-    let v44: Dd = v43.abs();
-    let v45: Dd = v44.sqrt();
-    let v46: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: Dd = v6.tan();
-    let v48: Dd = v46 * v47;
-    let v49: Dd = v48.sqrt();
-    let v50: Dd = v42 * v45 * v49;
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = v4 + v2;
+    let v6: R = v3 * v5;
+    let v7: R = v6.sin();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9 * v7;
+    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: R = v6.cos();
+    let v13: R = v11 * v12;
+    let v14: R = v8 - v10 + v13;
+    let v15: R = v0 * v14;
+    let v16: R = v15 / v12;
+    let v17: R = R::new(0.7071617329703662, -1.6871007099092242e-17);
+    let v18: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v19: R = v12.square();
+    let v20: R = v18 * v9 * v7 * v19;
+    let v21: R = v18 * v2 * v7 * v19;
+    let v22: R = R::new(6.232834381386697, -3.944487099094516e-16);
+    let v23: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v24: R = v23 * v2;
+    let v25: R = v24.sin();
+    let v26: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v27: R = v23 * v5;
+    let v28: R = v26 + v27;
+    let v29: R = v28.sin();
+    let v30: R = v0 + v12;
+    let v31: R = v25 * v29 * v30;
+    let v32: R = v31.sqrt();
+    let v33: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v34: R = v33 * v25 * v29 * v30;
+    let v35: R = v34.sqrt();
+    let v36: R = v22 * v2 * v7 * v32 * v35;
+    let v37: R = v22 * v9 * v7 * v32 * v35;
+    let v38: R = v20 - v21 - v36 + v37;
+    let v39: R = v17 * v38;
+    let v40: R = v12 * v32;
+    let v41: R = v39 / v40;
+    let v42: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v43: R = v9 - v2;
+    let v44: R = v43.abs();
+    let v45: R = v44.sqrt();
+    let v46: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: R = v6.tan();
+    let v48: R = v46 * v47;
+    let v49: R = v48.sqrt();
+    let v50: R = v42 * v45 * v49;
     [v16.to_f64(), v41.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1134,68 +1256,77 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.cos();
-        let v7: Dd = v0 / v6;
-        let v8: Dd = Dd::new(-1.4141036673457912, -8.409078298899212e-17);
-        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v11.sin();
-        let v13: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: Dd = v10 * v4;
-        let v15: Dd = v13 + v14;
-        let v16: Dd = v15.sin();
-        let v17: Dd = v0 + v6;
-        let v18: Dd = v9 * v12 * v16 * v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v8 * v19;
-        let v21: Dd = v20 / v6;
+        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.cos();
+        let v7: R = v0 / v6;
+        let v8: R = R::new(-1.4141036673457912, -8.409078298899212e-17);
+        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: R = v10 * v3;
+        let v12: R = v11.sin();
+        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: R = v10 * v4;
+        let v15: R = v13 + v14;
+        let v16: R = v15.sin();
+        let v17: R = v0 + v6;
+        let v18: R = v9 * v12 * v16 * v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v8 * v19;
+        let v21: R = v20 / v6;
         return [v7.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = Dd::from_f64(t);
-    let v7: Dd = v1 + v6;
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: Dd = v14 * v2;
-    let v16: Dd = v15.sin();
-    let v17: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: Dd = v14 * v3;
-    let v19: Dd = v17 + v18;
-    let v20: Dd = v19.sin();
-    let v21: Dd = v11 + v5;
-    let v22: Dd = v13 * v16 * v20 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v12 * v9 * v23;
-    let v25: Dd = v14 * v6;
-    let v26: Dd = v25.sin();
-    let v27: Dd = v14 * v7;
-    let v28: Dd = v17 + v27;
-    let v29: Dd = v28.sin();
-    let v30: Dd = v11 + v9;
-    let v31: Dd = v13 * v26 * v29 * v30;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v12 * v5 * v32;
-    let v34: Dd = v24 - v33;
-    let v35: Dd = v11 * v34;
-    let v36: Dd = v35 / v9;
+    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: R = R::new(0.008, -1.6653345369377348e-19);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 + v2;
+    let v4: R = v0 * v3;
+    let v5: R = v4.cos();
+    let v6: R = R::from_f64(t);
+    let v7: R = v1 + v6;
+    let v8: R = v0 * v7;
+    let v9: R = v8.cos();
+    let v10: R = v5 / v9;
+    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: R = v14 * v2;
+    let v16: R = v15.sin();
+    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: R = v14 * v3;
+    let v19: R = v17 + v18;
+    let v20: R = v19.sin();
+    let v21: R = v11 + v5;
+    let v22: R = v13 * v16 * v20 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v12 * v9 * v23;
+    let v25: R = v14 * v6;
+    let v26: R = v25.sin();
+    let v27: R = v14 * v7;
+    let v28: R = v17 + v27;
+    let v29: R = v28.sin();
+    let v30: R = v11 + v9;
+    let v31: R = v13 * v26 * v29 * v30;
+    let v32: R = v31.sqrt();
+    let v33: R = v12 * v5 * v32;
+    let v34: R = v24 - v33;
+    let v35: R = v11 * v34;
+    let v36: R = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1233,68 +1364,77 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.cos();
-        let v7: Dd = v0 / v6;
-        let v8: Dd = Dd::new(-1.4141036673457912, -8.409078298899212e-17);
-        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v11.sin();
-        let v13: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: Dd = v10 * v4;
-        let v15: Dd = v13 + v14;
-        let v16: Dd = v15.sin();
-        let v17: Dd = v0 + v6;
-        let v18: Dd = v9 * v12 * v16 * v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v8 * v19;
-        let v21: Dd = v20 / v6;
+        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.cos();
+        let v7: R = v0 / v6;
+        let v8: R = R::new(-1.4141036673457912, -8.409078298899212e-17);
+        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: R = v10 * v3;
+        let v12: R = v11.sin();
+        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: R = v10 * v4;
+        let v15: R = v13 + v14;
+        let v16: R = v15.sin();
+        let v17: R = v0 + v6;
+        let v18: R = v9 * v12 * v16 * v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v8 * v19;
+        let v21: R = v20 / v6;
         return [v7.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = Dd::from_f64(t);
-    let v7: Dd = v1 + v6;
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v5 / v9;
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: Dd = v14 * v2;
-    let v16: Dd = v15.sin();
-    let v17: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: Dd = v14 * v3;
-    let v19: Dd = v17 + v18;
-    let v20: Dd = v19.sin();
-    let v21: Dd = v11 + v5;
-    let v22: Dd = v13 * v16 * v20 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v12 * v9 * v23;
-    let v25: Dd = v14 * v6;
-    let v26: Dd = v25.sin();
-    let v27: Dd = v14 * v7;
-    let v28: Dd = v17 + v27;
-    let v29: Dd = v28.sin();
-    let v30: Dd = v11 + v9;
-    let v31: Dd = v13 * v26 * v29 * v30;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v12 * v5 * v32;
-    let v34: Dd = v24 - v33;
-    let v35: Dd = v11 * v34;
-    let v36: Dd = v35 / v9;
+    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: R = R::new(0.008, -1.6653345369377348e-19);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 + v2;
+    let v4: R = v0 * v3;
+    let v5: R = v4.cos();
+    let v6: R = R::from_f64(t);
+    let v7: R = v1 + v6;
+    let v8: R = v0 * v7;
+    let v9: R = v8.cos();
+    let v10: R = v5 / v9;
+    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: R = v14 * v2;
+    let v16: R = v15.sin();
+    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: R = v14 * v3;
+    let v19: R = v17 + v18;
+    let v20: R = v19.sin();
+    let v21: R = v11 + v5;
+    let v22: R = v13 * v16 * v20 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v12 * v9 * v23;
+    let v25: R = v14 * v6;
+    let v26: R = v25.sin();
+    let v27: R = v14 * v7;
+    let v28: R = v17 + v27;
+    let v29: R = v28.sin();
+    let v30: R = v11 + v9;
+    let v31: R = v13 * v26 * v29 * v30;
+    let v32: R = v31.sqrt();
+    let v33: R = v12 * v5 * v32;
+    let v34: R = v24 - v33;
+    let v35: R = v11 * v34;
+    let v36: R = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1332,48 +1472,53 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.0, -1.558450792625269];
     }
-    let v0: Dd = Dd::new(0.7792253963126345, 3.1775009583805677e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v9: Dd = v8 * v3;
-    let v10: Dd = v9.sin();
-    let v11: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: Dd = v8 * v4;
-    let v13: Dd = v11 + v12;
-    let v14: Dd = v13.sin();
-    let v15: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: Dd = v15 + v7;
-    let v17: Dd = v10 * v14 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v20: Dd = v19 * v10 * v14 * v16;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v0 * v6 * v7;
-    let v23: Dd = v18 * v21;
-    let v24: Dd = v22 / v23;
-    let v25: Dd = Dd::new(0.7071067811865476, -4.833646656726457e-17);
-    let v26: Dd = Dd::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v27: Dd = v7.square();
-    let v28: Dd = v26 * v6 * v27;
-    let v29: Dd = v28 / v18;
-    let v30: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-    let v31: Dd = v30 * v6 * v21;
-    let v32: Dd = -v29;
-    let v33: Dd = v32 - v31;
-    let v34: Dd = v25 * v33;
-    let v35: Dd = v34 / v21;
+    let v0: R = R::new(0.7792253963126345, 3.1775009583805677e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v9: R = v8 * v3;
+    let v10: R = v9.sin();
+    let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v12: R = v8 * v4;
+    let v13: R = v11 + v12;
+    let v14: R = v13.sin();
+    let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: R = v15 + v7;
+    let v17: R = v10 * v14 * v16;
+    let v18: R = v17.sqrt();
+    let v19: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v20: R = v19 * v10 * v14 * v16;
+    let v21: R = v20.sqrt();
+    let v22: R = v0 * v6 * v7;
+    let v23: R = v18 * v21;
+    let v24: R = v22 / v23;
+    let v25: R = R::new(0.7071067811865476, -4.833646656726457e-17);
+    let v26: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v27: R = v7.square();
+    let v28: R = v26 * v6 * v27;
+    let v29: R = v28 / v18;
+    let v30: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+    let v31: R = v30 * v6 * v21;
+    let v32: R = -v29;
+    let v33: R = v32 - v31;
+    let v34: R = v25 * v33;
+    let v35: R = v34 / v21;
     [v24.to_f64(), v35.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1393,51 +1538,56 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, -3.116901585250538];
     }
-    let v0: Dd = Dd::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: Dd = Dd::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v6.sin();
-    let v8: Dd = v6.cos();
-    let v9: Dd = v8.square();
-    let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: Dd = v10 * v4;
-    let v12: Dd = v11.sin();
-    let v13: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: Dd = v10 * v5;
-    let v15: Dd = v13 + v14;
-    let v16: Dd = v15.sin();
-    let v17: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: Dd = v17 + v8;
-    let v19: Dd = v12 * v16 * v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v1 * v7 * v9;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: Dd = v24 * v12 * v16 * v18;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v23 * v7 * v26;
-    let v28: Dd = v22 + v27;
-    let v29: Dd = v0 * v28;
-    let v30: Dd = v8 * v26;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = Dd::new(0.7071067811865476, -4.833646656726457e-17);
-    let v33: Dd = Dd::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: Dd = v33 * v7 * v26;
-    let v35: Dd = -v22;
-    let v36: Dd = v35 - v34;
-    let v37: Dd = v32 * v36;
-    let v38: Dd = v37 / v26;
+    let v0: R = R::new(0.7070518336728956, 4.204539149449606e-17);
+    let v1: R = R::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: R = R::new(0.008, -1.6653345369377348e-19);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 + v4;
+    let v6: R = v2 * v5;
+    let v7: R = v6.sin();
+    let v8: R = v6.cos();
+    let v9: R = v8.square();
+    let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: R = v10 * v4;
+    let v12: R = v11.sin();
+    let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: R = v10 * v5;
+    let v15: R = v13 + v14;
+    let v16: R = v15.sin();
+    let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: R = v17 + v8;
+    let v19: R = v12 * v16 * v18;
+    let v20: R = v19.sqrt();
+    let v21: R = v1 * v7 * v9;
+    let v22: R = v21 / v20;
+    let v23: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+    let v24: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v25: R = v24 * v12 * v16 * v18;
+    let v26: R = v25.sqrt();
+    let v27: R = v23 * v7 * v26;
+    let v28: R = v22 + v27;
+    let v29: R = v0 * v28;
+    let v30: R = v8 * v26;
+    let v31: R = v29 / v30;
+    let v32: R = R::new(0.7071067811865476, -4.833646656726457e-17);
+    let v33: R = R::new(4.407964494443511, 1.9038323160948343e-16);
+    let v34: R = v33 * v7 * v26;
+    let v35: R = -v22;
+    let v36: R = v35 - v34;
+    let v37: R = v32 * v36;
+    let v38: R = v37 / v26;
     [v31.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1457,67 +1607,76 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: Dd = Dd::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v1 * v5;
-    let v7: Dd = v6.sin();
-    let v8: Dd = v6.cos();
-    let v9: Dd = v1 * v2 * v7 * v8;
-    let v10: Dd = v1 * v4 * v7 * v8;
-    let v11: Dd = Dd::new(1.9998445849619497, -9.37402375565228e-17);
-    let v12: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: Dd = v12 * v4;
-    let v14: Dd = v13.sin();
-    let v15: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: Dd = v12 * v5;
-    let v17: Dd = v15 + v16;
-    let v18: Dd = v17.sin();
-    let v19: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: Dd = v19 + v8;
-    let v21: Dd = v14 * v18 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: Dd = v23 * v14 * v18 * v20;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v22 * v25;
-    let v27: Dd = v9 - v10 + v26;
-    let v28: Dd = v0 * v27;
-    let v29: Dd = v22 * v25;
-    let v30: Dd = v28 / v29;
-    let v31: Dd = Dd::new(0.5000777165776515, -2.967558721453183e-17);
-    let v32: Dd = v8.square();
-    let v33: Dd = v1 * v4 * v7 * v32;
-    let v34: Dd = v1 * v2 * v7 * v32;
-    let v35: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v36: Dd = v35 * v4 * v7 * v22 * v25;
-    let v37: Dd = v35 * v2 * v7 * v22 * v25;
-    let v38: Dd = v33 - v34 + v36 - v37;
-    let v39: Dd = v31 * v38;
-    let v40: Dd = v39 / v29;
+    let v0: R = R::new(0.5000388567789765, -4.1636233461051674e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(0.008, -1.6653345369377348e-19);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 + v4;
+    let v6: R = v1 * v5;
+    let v7: R = v6.sin();
+    let v8: R = v6.cos();
+    let v9: R = v1 * v2 * v7 * v8;
+    let v10: R = v1 * v4 * v7 * v8;
+    let v11: R = R::new(1.9998445849619497, -9.37402375565228e-17);
+    let v12: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: R = v12 * v4;
+    let v14: R = v13.sin();
+    let v15: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: R = v12 * v5;
+    let v17: R = v15 + v16;
+    let v18: R = v17.sin();
+    let v19: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: R = v19 + v8;
+    let v21: R = v14 * v18 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: R = v23 * v14 * v18 * v20;
+    let v25: R = v24.sqrt();
+    let v26: R = v11 * v22 * v25;
+    let v27: R = v9 - v10 + v26;
+    let v28: R = v0 * v27;
+    let v29: R = v22 * v25;
+    let v30: R = v28 / v29;
+    let v31: R = R::new(0.5000777165776515, -2.967558721453183e-17);
+    let v32: R = v8.square();
+    let v33: R = v1 * v4 * v7 * v32;
+    let v34: R = v1 * v2 * v7 * v32;
+    let v35: R = R::new(3.1164171906933484, -1.972243549547258e-16);
+    let v36: R = v35 * v4 * v7 * v22 * v25;
+    let v37: R = v35 * v2 * v7 * v22 * v25;
+    let v38: R = v33 - v34 + v36 - v37;
+    let v39: R = v31 * v38;
+    let v40: R = v39 / v29;
     [v30.to_f64(), v40.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1555,59 +1714,68 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v4 + v5;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v7.sin();
-    let v9: Dd = v7.cos();
-    let v10: Dd = v9.square();
-    let v11: Dd = v1 * v2 * v8 * v10;
-    let v12: Dd = v1 * v5 * v8 * v10;
-    let v13: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: Dd = v14 * v5;
-    let v16: Dd = v15.sin();
-    let v17: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: Dd = v14 * v6;
-    let v19: Dd = v17 + v18;
-    let v20: Dd = v19.sin();
-    let v21: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: Dd = v21 + v9;
-    let v23: Dd = v16 * v20 * v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: Dd = v25 * v16 * v20 * v22;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v13 * v5 * v8 * v24 * v27;
-    let v29: Dd = v13 * v2 * v8 * v24 * v27;
-    let v30: Dd = Dd::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: Dd = v30 * v9 * v24 * v27;
-    let v32: Dd = v11 - v12 - v28 + v29 + v31;
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v9 * v24 * v27;
-    let v35: Dd = v33 / v34;
-    let v36: Dd = Dd::new(0.5000777165776515, -2.967558721453183e-17);
-    let v37: Dd = Dd::new(6.232834381386697, -3.944487099094516e-16);
-    let v38: Dd = v37 * v5 * v8 * v24 * v27;
-    let v39: Dd = v37 * v2 * v8 * v24 * v27;
-    let v40: Dd = v12 - v11 + v38 - v39;
-    let v41: Dd = v36 * v40;
-    let v42: Dd = v24 * v27;
-    let v43: Dd = v41 / v42;
-    let v44: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v45: Dd = v2 - v5;
-    let v46: Dd = v45.abs();
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: Dd = v7.tan();
-    let v50: Dd = v48 * v49;
-    let v51: Dd = v50.sqrt();
-    let v52: Dd = v44 * v47 * v51;
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(0.5000388567789765, -4.1636233461051674e-17);
+    let v1: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = R::from_f64(t);
+    let v6: R = v4 + v5;
+    let v7: R = v3 * v6;
+    let v8: R = v7.sin();
+    let v9: R = v7.cos();
+    let v10: R = v9.square();
+    let v11: R = v1 * v2 * v8 * v10;
+    let v12: R = v1 * v5 * v8 * v10;
+    let v13: R = R::new(3.1164171906933484, -1.972243549547258e-16);
+    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: R = v14 * v5;
+    let v16: R = v15.sin();
+    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: R = v14 * v6;
+    let v19: R = v17 + v18;
+    let v20: R = v19.sin();
+    let v21: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: R = v21 + v9;
+    let v23: R = v16 * v20 * v22;
+    let v24: R = v23.sqrt();
+    let v25: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v26: R = v25 * v16 * v20 * v22;
+    let v27: R = v26.sqrt();
+    let v28: R = v13 * v5 * v8 * v24 * v27;
+    let v29: R = v13 * v2 * v8 * v24 * v27;
+    let v30: R = R::new(1.9998445849619497, -9.37402375565228e-17);
+    let v31: R = v30 * v9 * v24 * v27;
+    let v32: R = v11 - v12 - v28 + v29 + v31;
+    let v33: R = v0 * v32;
+    let v34: R = v9 * v24 * v27;
+    let v35: R = v33 / v34;
+    let v36: R = R::new(0.5000777165776515, -2.967558721453183e-17);
+    let v37: R = R::new(6.232834381386697, -3.944487099094516e-16);
+    let v38: R = v37 * v5 * v8 * v24 * v27;
+    let v39: R = v37 * v2 * v8 * v24 * v27;
+    let v40: R = v12 - v11 + v38 - v39;
+    let v41: R = v36 * v40;
+    let v42: R = v24 * v27;
+    let v43: R = v41 / v42;
+    let v44: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v45: R = v2 - v5;
+    let v46: R = v45.abs();
+    let v47: R = v46.sqrt();
+    let v48: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: R = v7.tan();
+    let v50: R = v48 * v49;
+    let v51: R = v50.sqrt();
+    let v52: R = v44 * v47 * v51;
     [v35.to_f64(), v43.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1652,79 +1820,88 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v8: Dd = v7 + v3;
-        let v9: Dd = v2 * v8;
-        let v10: Dd = v6 + v9;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: Dd = v13 * v8;
-        let v15: Dd = v14.cos();
-        let v16: Dd = v12 + v15;
-        let v17: Dd = v1 * v5 * v11 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v0 * v18;
-        let v20: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-        let v21: Dd = v20 * v15;
+        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: R = R::new(0.008, -1.6653345369377348e-19);
+        let v8: R = v7 + v3;
+        let v9: R = v2 * v8;
+        let v10: R = v6 + v9;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: R = v13 * v8;
+        let v15: R = v14.cos();
+        let v16: R = v12 + v15;
+        let v17: R = v1 * v5 * v11 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v0 * v18;
+        let v20: R = R::new(1.000077713557953, -8.327246692210335e-17);
+        let v21: R = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v7: Dd = v6 + v2;
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v5 + v8;
-    let v10: Dd = v9.sin();
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: Dd = v12 * v7;
-    let v14: Dd = v13.cos();
-    let v15: Dd = v11 + v14;
-    let v16: Dd = v0 * v4 * v10 * v15;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = Dd::from_f64(t);
-    let v19: Dd = v1 * v18;
-    let v20: Dd = v19.sin();
-    let v21: Dd = v6 + v18;
-    let v22: Dd = v1 * v21;
-    let v23: Dd = v5 + v22;
-    let v24: Dd = v23.sin();
-    let v25: Dd = v12 * v21;
-    let v26: Dd = v25.cos();
-    let v27: Dd = v11 + v26;
-    let v28: Dd = v0 * v20 * v24 * v27;
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v17 / v29;
-    let v31: Dd = Dd::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v33: Dd = v32 * v14 * v29;
-    let v34: Dd = v32 * v26 * v17;
-    let v35: Dd = v33 - v34;
-    let v36: Dd = v31 * v35;
-    let v37: Dd = v36 / v29;
+    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: R = R::new(0.008, -1.6653345369377348e-19);
+    let v7: R = v6 + v2;
+    let v8: R = v1 * v7;
+    let v9: R = v5 + v8;
+    let v10: R = v9.sin();
+    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: R = v12 * v7;
+    let v14: R = v13.cos();
+    let v15: R = v11 + v14;
+    let v16: R = v0 * v4 * v10 * v15;
+    let v17: R = v16.sqrt();
+    let v18: R = R::from_f64(t);
+    let v19: R = v1 * v18;
+    let v20: R = v19.sin();
+    let v21: R = v6 + v18;
+    let v22: R = v1 * v21;
+    let v23: R = v5 + v22;
+    let v24: R = v23.sin();
+    let v25: R = v12 * v21;
+    let v26: R = v25.cos();
+    let v27: R = v11 + v26;
+    let v28: R = v0 * v20 * v24 * v27;
+    let v29: R = v28.sqrt();
+    let v30: R = v17 / v29;
+    let v31: R = R::new(0.7071067811865476, -4.833646656726457e-17);
+    let v32: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v33: R = v32 * v14 * v29;
+    let v34: R = v32 * v26 * v17;
+    let v35: R = v33 - v34;
+    let v36: R = v31 * v35;
+    let v37: R = v36 / v29;
     [v30.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1762,79 +1939,88 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v8: Dd = v7 + v3;
-        let v9: Dd = v2 * v8;
-        let v10: Dd = v6 + v9;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: Dd = v13 * v8;
-        let v15: Dd = v14.cos();
-        let v16: Dd = v12 + v15;
-        let v17: Dd = v1 * v5 * v11 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v0 * v18;
-        let v20: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-        let v21: Dd = v20 * v15;
+        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: R = R::new(0.008, -1.6653345369377348e-19);
+        let v8: R = v7 + v3;
+        let v9: R = v2 * v8;
+        let v10: R = v6 + v9;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: R = v13 * v8;
+        let v15: R = v14.cos();
+        let v16: R = v12 + v15;
+        let v17: R = v1 * v5 * v11 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v0 * v18;
+        let v20: R = R::new(1.000077713557953, -8.327246692210335e-17);
+        let v21: R = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v7: Dd = v6 + v2;
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v5 + v8;
-    let v10: Dd = v9.sin();
-    let v11: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: Dd = v12 * v7;
-    let v14: Dd = v13.cos();
-    let v15: Dd = v11 + v14;
-    let v16: Dd = v0 * v4 * v10 * v15;
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = Dd::from_f64(t);
-    let v19: Dd = v1 * v18;
-    let v20: Dd = v19.sin();
-    let v21: Dd = v6 + v18;
-    let v22: Dd = v1 * v21;
-    let v23: Dd = v5 + v22;
-    let v24: Dd = v23.sin();
-    let v25: Dd = v12 * v21;
-    let v26: Dd = v25.cos();
-    let v27: Dd = v11 + v26;
-    let v28: Dd = v0 * v20 * v24 * v27;
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v17 / v29;
-    let v31: Dd = Dd::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v33: Dd = v32 * v14 * v29;
-    let v34: Dd = v32 * v26 * v17;
-    let v35: Dd = v33 - v34;
-    let v36: Dd = v31 * v35;
-    let v37: Dd = v36 / v29;
+    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: R = R::new(0.008, -1.6653345369377348e-19);
+    let v7: R = v6 + v2;
+    let v8: R = v1 * v7;
+    let v9: R = v5 + v8;
+    let v10: R = v9.sin();
+    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: R = v12 * v7;
+    let v14: R = v13.cos();
+    let v15: R = v11 + v14;
+    let v16: R = v0 * v4 * v10 * v15;
+    let v17: R = v16.sqrt();
+    let v18: R = R::from_f64(t);
+    let v19: R = v1 * v18;
+    let v20: R = v19.sin();
+    let v21: R = v6 + v18;
+    let v22: R = v1 * v21;
+    let v23: R = v5 + v22;
+    let v24: R = v23.sin();
+    let v25: R = v12 * v21;
+    let v26: R = v25.cos();
+    let v27: R = v11 + v26;
+    let v28: R = v0 * v20 * v24 * v27;
+    let v29: R = v28.sqrt();
+    let v30: R = v17 / v29;
+    let v31: R = R::new(0.7071067811865476, -4.833646656726457e-17);
+    let v32: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v33: R = v32 * v14 * v29;
+    let v34: R = v32 * v26 * v17;
+    let v35: R = v33 - v34;
+    let v36: R = v31 * v35;
+    let v37: R = v36 / v29;
     [v30.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1871,15 +2057,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1900,22 +2091,27 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.019428137862340523, 2.0];
     }
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 + v2;
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = v4.cos();
-    let v7: Dd = v0 * v5;
-    let v8: Dd = v7 / v6;
-    let v9: Dd = Dd::new(2.0, 0.0);
+    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: R = R::new(0.008, -1.6653345369377348e-19);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 + v2;
+    let v4: R = v0 * v3;
+    let v5: R = v4.sin();
+    let v6: R = v4.cos();
+    let v7: R = v0 * v5;
+    let v8: R = v7 / v6;
+    let v9: R = R::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1935,10 +2131,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1976,36 +2181,45 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v4 + v5;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v7.sin();
-    let v9: Dd = v1 * v2 * v8;
-    let v10: Dd = v1 * v5 * v8;
-    let v11: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: Dd = v7.cos();
-    let v13: Dd = v11 * v12;
-    let v14: Dd = v9 - v10 + v13;
-    let v15: Dd = v0 * v14;
-    let v16: Dd = v15 / v12;
-    let v17: Dd = Dd::new(2.0, 0.0);
-    let v18: Dd = v17 * v2;
-    let v19: Dd = v17 * v5;
-    let v20: Dd = v18 - v19;
-    let v21: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v22: Dd = v2 - v5;
-    let v23: Dd = v22.abs();
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v26: Dd = v7.tan();
-    let v27: Dd = v25 * v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v24 * v28;
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = R::from_f64(t);
+    let v6: R = v4 + v5;
+    let v7: R = v3 * v6;
+    let v8: R = v7.sin();
+    let v9: R = v1 * v2 * v8;
+    let v10: R = v1 * v5 * v8;
+    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: R = v7.cos();
+    let v13: R = v11 * v12;
+    let v14: R = v9 - v10 + v13;
+    let v15: R = v0 * v14;
+    let v16: R = v15 / v12;
+    let v17: R = R::new(2.0, 0.0);
+    let v18: R = v17 * v2;
+    let v19: R = v17 * v5;
+    let v20: R = v18 - v19;
+    let v21: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v22: R = v2 - v5;
+    let v23: R = v22.abs();
+    let v24: R = v23.sqrt();
+    let v25: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v26: R = v7.tan();
+    let v27: R = v25 * v26;
+    let v28: R = v27.sqrt();
+    let v29: R = v21 * v24 * v28;
     [v16.to_f64(), v20.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2050,124 +2264,133 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-0.6416628646423044, 2.9571450070664955e-17);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-0.6416628646423044, 2.9571450070664955e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.1019911236108777, 4.759580790237086e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.sin();
-        let v7: Dd = v5.cos();
-        let v8: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v9: Dd = v8 * v3;
-        let v10: Dd = v9.sin();
-        let v11: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v12: Dd = v8 * v4;
-        let v13: Dd = v11 + v12;
-        let v14: Dd = v13.sin();
-        let v15: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v16: Dd = v15 + v7;
-        let v17: Dd = v10 * v14 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = Dd::new(1.1020767632619262, -2.5043112247266358e-17);
-        let v20: Dd = v7.square();
-        let v21: Dd = v19 * v6 * v20;
-        let v22: Dd = v21 / v18;
-        let v23: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-        let v24: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v25: Dd = v24 * v10 * v14 * v16;
-        let v26: Dd = v25.sqrt();
-        let v27: Dd = v23 * v6 * v26;
-        let v28: Dd = v22 + v27;
-        let v29: Dd = v0 * v6 * v7;
-        let v30: Dd = v18 * v28;
-        let v31: Dd = v29 / v30;
-        let v32: Dd = Dd::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v33: Dd = v32 * v26;
-        let v34: Dd = v33 / v28;
+        let v0: R = R::new(1.1019911236108777, 4.759580790237086e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.sin();
+        let v7: R = v5.cos();
+        let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v9: R = v8 * v3;
+        let v10: R = v9.sin();
+        let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v12: R = v8 * v4;
+        let v13: R = v11 + v12;
+        let v14: R = v13.sin();
+        let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v16: R = v15 + v7;
+        let v17: R = v10 * v14 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
+        let v20: R = v7.square();
+        let v21: R = v19 * v6 * v20;
+        let v22: R = v21 / v18;
+        let v23: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+        let v24: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v25: R = v24 * v10 * v14 * v16;
+        let v26: R = v25.sqrt();
+        let v27: R = v23 * v6 * v26;
+        let v28: R = v22 + v27;
+        let v29: R = v0 * v6 * v7;
+        let v30: R = v18 * v28;
+        let v31: R = v29 / v30;
+        let v32: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v33: R = v32 * v26;
+        let v34: R = v33 / v28;
         return [v31.to_f64(), v34.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v8: Dd = v7 + v3;
-        let v9: Dd = v2 * v8;
-        let v10: Dd = v6 + v9;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: Dd = v13 * v8;
-        let v15: Dd = v14.cos();
-        let v16: Dd = v12 + v15;
-        let v17: Dd = v1 * v5 * v11 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v0 * v18;
-        let v20: Dd = Dd::new(-0.641712730546522, 9.474145907363636e-18);
-        let v21: Dd = v20 * v15;
+        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: R = R::new(0.008, -1.6653345369377348e-19);
+        let v8: R = v7 + v3;
+        let v9: R = v2 * v8;
+        let v10: R = v6 + v9;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: R = v13 * v8;
+        let v15: R = v14.cos();
+        let v16: R = v12 + v15;
+        let v17: R = v1 * v5 * v11 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v0 * v18;
+        let v20: R = R::new(-0.641712730546522, 9.474145907363636e-18);
+        let v21: R = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v2 + v8;
-    let v10: Dd = v1 * v9;
-    let v11: Dd = v10.cos();
-    let v12: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: Dd = v12 * v3;
-    let v14: Dd = v13.sin();
-    let v15: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: Dd = v12 * v4;
-    let v17: Dd = v15 + v16;
-    let v18: Dd = v17.sin();
-    let v19: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: Dd = v19 + v7;
-    let v21: Dd = v14 * v18 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v0 * v6 * v7 * v11;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: Dd = v12 * v8;
-    let v28: Dd = v27.sin();
-    let v29: Dd = v12 * v9;
-    let v30: Dd = v15 + v29;
-    let v31: Dd = v30.sin();
-    let v32: Dd = v19 + v11;
-    let v33: Dd = v26 * v28 * v31 * v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v25 * v6 * v34;
-    let v36: Dd = v24 + v35;
-    let v37: Dd = v7.square();
-    let v38: Dd = v0 * v6 * v37;
-    let v39: Dd = v38 / v22;
-    let v40: Dd = v26 * v14 * v18 * v20;
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = v25 * v6 * v41;
-    let v43: Dd = v39 + v42;
-    let v44: Dd = v36 / v43;
-    let v45: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v46: Dd = v45 * v7 * v34;
-    let v47: Dd = v45 * v11 * v41;
-    let v48: Dd = v46 - v47;
-    let v49: Dd = v48 / v43;
+    let v0: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v2 + v8;
+    let v10: R = v1 * v9;
+    let v11: R = v10.cos();
+    let v12: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: R = v12 * v3;
+    let v14: R = v13.sin();
+    let v15: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: R = v12 * v4;
+    let v17: R = v15 + v16;
+    let v18: R = v17.sin();
+    let v19: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: R = v19 + v7;
+    let v21: R = v14 * v18 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v0 * v6 * v7 * v11;
+    let v24: R = v23 / v22;
+    let v25: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: R = v12 * v8;
+    let v28: R = v27.sin();
+    let v29: R = v12 * v9;
+    let v30: R = v15 + v29;
+    let v31: R = v30.sin();
+    let v32: R = v19 + v11;
+    let v33: R = v26 * v28 * v31 * v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v25 * v6 * v34;
+    let v36: R = v24 + v35;
+    let v37: R = v7.square();
+    let v38: R = v0 * v6 * v37;
+    let v39: R = v38 / v22;
+    let v40: R = v26 * v14 * v18 * v20;
+    let v41: R = v40.sqrt();
+    let v42: R = v25 * v6 * v41;
+    let v43: R = v39 + v42;
+    let v44: R = v36 / v43;
+    let v45: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: R = v45 * v7 * v34;
+    let v47: R = v45 * v11 * v41;
+    let v48: R = v46 - v47;
+    let v49: R = v48 / v43;
     [v44.to_f64(), v49.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2205,124 +2428,133 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-0.6416628646423044, 2.9571450070664955e-17);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-0.6416628646423044, 2.9571450070664955e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.1019911236108777, 4.759580790237086e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.sin();
-        let v7: Dd = v5.cos();
-        let v8: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v9: Dd = v8 * v3;
-        let v10: Dd = v9.sin();
-        let v11: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v12: Dd = v8 * v4;
-        let v13: Dd = v11 + v12;
-        let v14: Dd = v13.sin();
-        let v15: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v16: Dd = v15 + v7;
-        let v17: Dd = v10 * v14 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = Dd::new(1.1020767632619262, -2.5043112247266358e-17);
-        let v20: Dd = v7.square();
-        let v21: Dd = v19 * v6 * v20;
-        let v22: Dd = v21 / v18;
-        let v23: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-        let v24: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v25: Dd = v24 * v10 * v14 * v16;
-        let v26: Dd = v25.sqrt();
-        let v27: Dd = v23 * v6 * v26;
-        let v28: Dd = v22 + v27;
-        let v29: Dd = v0 * v6 * v7;
-        let v30: Dd = v18 * v28;
-        let v31: Dd = v29 / v30;
-        let v32: Dd = Dd::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v33: Dd = v32 * v26;
-        let v34: Dd = v33 / v28;
+        let v0: R = R::new(1.1019911236108777, 4.759580790237086e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.sin();
+        let v7: R = v5.cos();
+        let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v9: R = v8 * v3;
+        let v10: R = v9.sin();
+        let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v12: R = v8 * v4;
+        let v13: R = v11 + v12;
+        let v14: R = v13.sin();
+        let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v16: R = v15 + v7;
+        let v17: R = v10 * v14 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
+        let v20: R = v7.square();
+        let v21: R = v19 * v6 * v20;
+        let v22: R = v21 / v18;
+        let v23: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+        let v24: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v25: R = v24 * v10 * v14 * v16;
+        let v26: R = v25.sqrt();
+        let v27: R = v23 * v6 * v26;
+        let v28: R = v22 + v27;
+        let v29: R = v0 * v6 * v7;
+        let v30: R = v18 * v28;
+        let v31: R = v29 / v30;
+        let v32: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v33: R = v32 * v26;
+        let v34: R = v33 / v28;
         return [v31.to_f64(), v34.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v8: Dd = v7 + v3;
-        let v9: Dd = v2 * v8;
-        let v10: Dd = v6 + v9;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: Dd = v13 * v8;
-        let v15: Dd = v14.cos();
-        let v16: Dd = v12 + v15;
-        let v17: Dd = v1 * v5 * v11 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v0 * v18;
-        let v20: Dd = Dd::new(-0.641712730546522, 9.474145907363636e-18);
-        let v21: Dd = v20 * v15;
+        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: R = R::new(0.008, -1.6653345369377348e-19);
+        let v8: R = v7 + v3;
+        let v9: R = v2 * v8;
+        let v10: R = v6 + v9;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: R = v13 * v8;
+        let v15: R = v14.cos();
+        let v16: R = v12 + v15;
+        let v17: R = v1 * v5 * v11 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v0 * v18;
+        let v20: R = R::new(-0.641712730546522, 9.474145907363636e-18);
+        let v21: R = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v2 + v8;
-    let v10: Dd = v1 * v9;
-    let v11: Dd = v10.cos();
-    let v12: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: Dd = v12 * v3;
-    let v14: Dd = v13.sin();
-    let v15: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: Dd = v12 * v4;
-    let v17: Dd = v15 + v16;
-    let v18: Dd = v17.sin();
-    let v19: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: Dd = v19 + v7;
-    let v21: Dd = v14 * v18 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v0 * v6 * v7 * v11;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: Dd = v12 * v8;
-    let v28: Dd = v27.sin();
-    let v29: Dd = v12 * v9;
-    let v30: Dd = v15 + v29;
-    let v31: Dd = v30.sin();
-    let v32: Dd = v19 + v11;
-    let v33: Dd = v26 * v28 * v31 * v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v25 * v6 * v34;
-    let v36: Dd = v24 + v35;
-    let v37: Dd = v7.square();
-    let v38: Dd = v0 * v6 * v37;
-    let v39: Dd = v38 / v22;
-    let v40: Dd = v26 * v14 * v18 * v20;
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = v25 * v6 * v41;
-    let v43: Dd = v39 + v42;
-    let v44: Dd = v36 / v43;
-    let v45: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v46: Dd = v45 * v7 * v34;
-    let v47: Dd = v45 * v11 * v41;
-    let v48: Dd = v46 - v47;
-    let v49: Dd = v48 / v43;
+    let v0: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v2 + v8;
+    let v10: R = v1 * v9;
+    let v11: R = v10.cos();
+    let v12: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: R = v12 * v3;
+    let v14: R = v13.sin();
+    let v15: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: R = v12 * v4;
+    let v17: R = v15 + v16;
+    let v18: R = v17.sin();
+    let v19: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: R = v19 + v7;
+    let v21: R = v14 * v18 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v0 * v6 * v7 * v11;
+    let v24: R = v23 / v22;
+    let v25: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: R = v12 * v8;
+    let v28: R = v27.sin();
+    let v29: R = v12 * v9;
+    let v30: R = v15 + v29;
+    let v31: R = v30.sin();
+    let v32: R = v19 + v11;
+    let v33: R = v26 * v28 * v31 * v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v25 * v6 * v34;
+    let v36: R = v24 + v35;
+    let v37: R = v7.square();
+    let v38: R = v0 * v6 * v37;
+    let v39: R = v38 / v22;
+    let v40: R = v26 * v14 * v18 * v20;
+    let v41: R = v40.sqrt();
+    let v42: R = v25 * v6 * v41;
+    let v43: R = v39 + v42;
+    let v44: R = v36 / v43;
+    let v45: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: R = v45 * v7 * v34;
+    let v47: R = v45 * v11 * v41;
+    let v48: R = v46 - v47;
+    let v49: R = v48 / v43;
     [v44.to_f64(), v49.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2360,40 +2592,45 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
+fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [f64::INFINITY];
     }
     if t == 1.0 {
         return [1.558450792625269];
     }
-    let v0: Dd = Dd::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.sin();
-    let v7: Dd = v5.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: Dd = v9 * v3;
-    let v11: Dd = v10.sin();
-    let v12: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: Dd = v9 * v4;
-    let v14: Dd = v12 + v13;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v17: Dd = v16 + v7;
-    let v18: Dd = v11 * v15 * v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v0 * v6 * v8;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = Dd::new(2.2039822472217554, 9.519161580474172e-17);
-    let v23: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: Dd = v23 * v11 * v15 * v17;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v22 * v6 * v25;
-    let v27: Dd = v21 + v26;
+    let v0: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.sin();
+    let v7: R = v5.cos();
+    let v8: R = v7.square();
+    let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: R = v9 * v3;
+    let v11: R = v10.sin();
+    let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v13: R = v9 * v4;
+    let v14: R = v12 + v13;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: R = v16 + v7;
+    let v18: R = v11 * v15 * v17;
+    let v19: R = v18.sqrt();
+    let v20: R = v0 * v6 * v8;
+    let v21: R = v20 / v19;
+    let v22: R = R::new(2.2039822472217554, 9.519161580474172e-17);
+    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: R = v23 * v11 * v15 * v17;
+    let v25: R = v24.sqrt();
+    let v26: R = v22 * v6 * v25;
+    let v27: R = v21 + v26;
     [v27.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2414,50 +2651,55 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
+fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.019428137862340523, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, 3.116901585250538];
     }
-    let v0: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: Dd = Dd::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 + v4;
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v6.sin();
-    let v8: Dd = v6.cos();
-    let v9: Dd = v8.square();
-    let v10: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v11: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: Dd = v11 * v4;
-    let v13: Dd = v12.sin();
-    let v14: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: Dd = v11 * v5;
-    let v16: Dd = v14 + v15;
-    let v17: Dd = v16.sin();
-    let v18: Dd = v0 + v8;
-    let v19: Dd = v10 * v13 * v17 * v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v13 * v17 * v18;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v1 * v7 * v9 * v20;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = Dd::new(1.5586930275493514, 4.949956879288566e-17);
-    let v26: Dd = v25 * v7 * v9;
-    let v27: Dd = Dd::new(3.1173860550987027, 9.899913758577132e-17);
-    let v28: Dd = v27 * v13 * v7 * v17 * v18;
-    let v29: Dd = v24 - v26 + v28;
-    let v30: Dd = v0 * v29;
-    let v31: Dd = v30 / v8;
-    let v32: Dd = Dd::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v33: Dd = v32 * v7 * v9;
-    let v34: Dd = v33 / v22;
-    let v35: Dd = Dd::new(4.407964494443511, 1.9038323160948343e-16);
-    let v36: Dd = v35 * v7 * v20;
-    let v37: Dd = v34 + v36;
+    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: R = R::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: R = R::new(0.008, -1.6653345369377348e-19);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 + v4;
+    let v6: R = v2 * v5;
+    let v7: R = v6.sin();
+    let v8: R = v6.cos();
+    let v9: R = v8.square();
+    let v10: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v11: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: R = v11 * v4;
+    let v13: R = v12.sin();
+    let v14: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: R = v11 * v5;
+    let v16: R = v14 + v15;
+    let v17: R = v16.sin();
+    let v18: R = v0 + v8;
+    let v19: R = v10 * v13 * v17 * v18;
+    let v20: R = v19.sqrt();
+    let v21: R = v13 * v17 * v18;
+    let v22: R = v21.sqrt();
+    let v23: R = v1 * v7 * v9 * v20;
+    let v24: R = v23 / v22;
+    let v25: R = R::new(1.5586930275493514, 4.949956879288566e-17);
+    let v26: R = v25 * v7 * v9;
+    let v27: R = R::new(3.1173860550987027, 9.899913758577132e-17);
+    let v28: R = v27 * v13 * v7 * v17 * v18;
+    let v29: R = v24 - v26 + v28;
+    let v30: R = v0 * v29;
+    let v31: R = v30 / v8;
+    let v32: R = R::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v33: R = v32 * v7 * v9;
+    let v34: R = v33 / v22;
+    let v35: R = R::new(4.407964494443511, 1.9038323160948343e-16);
+    let v36: R = v35 * v7 * v20;
+    let v37: R = v34 + v36;
     [v31.to_f64(), v37.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2477,69 +2719,78 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_v_coefficients`], in the number type `R`.
+fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: Dd = Dd::new(0.7072166890246835, 2.961144297789502e-17);
-    let v1: Dd = Dd::new(1.4139937808581573, 1.0765043093153643e-16);
-    let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v8: Dd = v7 + v3;
-    let v9: Dd = v2 * v8;
-    let v10: Dd = v6 + v9;
-    let v11: Dd = v10.sin();
-    let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v14: Dd = v13 * v8;
-    let v15: Dd = v14.cos();
-    let v16: Dd = v12 + v15;
-    let v17: Dd = v5 * v11 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v1 * v18;
-    let v20: Dd = Dd::new(2.2038109812293483, 7.203739738224627e-17);
-    let v21: Dd = v14.sin();
-    let v22: Dd = v20 * v3 * v21 * v15 * v18;
-    let v23: Dd = Dd::from_f64(t_next);
-    let v24: Dd = v20 * v23 * v21 * v15 * v18;
-    let v25: Dd = Dd::new(2.2036397285455966, -9.873899446713608e-17);
-    let v26: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: Dd = v26 * v5 * v11 * v16;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v25 * v3 * v21 * v15 * v28;
-    let v30: Dd = v25 * v23 * v21 * v15 * v28;
-    let v31: Dd = v19 + v22 - v24 - v29 + v30;
-    let v32: Dd = v0 * v31;
-    let v33: Dd = v32 / v18;
-    let v34: Dd = v15.square();
-    let v35: Dd = v13 * v23 * v21 * v34;
-    let v36: Dd = v13 * v3 * v21 * v34;
-    let v37: Dd = Dd::new(3.1164171906933484, -1.972243549547258e-16);
-    let v38: Dd = v37 * v3 * v21 * v18 * v28;
-    let v39: Dd = v37 * v23 * v21 * v18 * v28;
-    let v40: Dd = v35 - v36 - v38 + v39;
-    let v41: Dd = v0 * v40;
-    let v42: Dd = v41 / v18;
+    let v0: R = R::new(0.7072166890246835, 2.961144297789502e-17);
+    let v1: R = R::new(1.4139937808581573, 1.0765043093153643e-16);
+    let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.sin();
+    let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v7: R = R::new(0.008, -1.6653345369377348e-19);
+    let v8: R = v7 + v3;
+    let v9: R = v2 * v8;
+    let v10: R = v6 + v9;
+    let v11: R = v10.sin();
+    let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v14: R = v13 * v8;
+    let v15: R = v14.cos();
+    let v16: R = v12 + v15;
+    let v17: R = v5 * v11 * v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v1 * v18;
+    let v20: R = R::new(2.2038109812293483, 7.203739738224627e-17);
+    let v21: R = v14.sin();
+    let v22: R = v20 * v3 * v21 * v15 * v18;
+    let v23: R = R::from_f64(t_next);
+    let v24: R = v20 * v23 * v21 * v15 * v18;
+    let v25: R = R::new(2.2036397285455966, -9.873899446713608e-17);
+    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: R = v26 * v5 * v11 * v16;
+    let v28: R = v27.sqrt();
+    let v29: R = v25 * v3 * v21 * v15 * v28;
+    let v30: R = v25 * v23 * v21 * v15 * v28;
+    let v31: R = v19 + v22 - v24 - v29 + v30;
+    let v32: R = v0 * v31;
+    let v33: R = v32 / v18;
+    let v34: R = v15.square();
+    let v35: R = v13 * v23 * v21 * v34;
+    let v36: R = v13 * v3 * v21 * v34;
+    let v37: R = R::new(3.1164171906933484, -1.972243549547258e-16);
+    let v38: R = v37 * v3 * v21 * v18 * v28;
+    let v39: R = v37 * v23 * v21 * v18 * v28;
+    let v40: R = v35 - v36 - v38 + v39;
+    let v41: R = v0 * v40;
+    let v42: R = v41 / v18;
     [v33.to_f64(), v42.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2577,63 +2828,72 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.7072166890246835, 2.961144297789502e-17);
-    let v1: Dd = Dd::new(2.203468489169466, 1.281315440315562e-16);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v4 + v5;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v7.sin();
-    let v9: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: Dd = v9 * v5;
-    let v11: Dd = v10.sin();
-    let v12: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: Dd = v9 * v6;
-    let v14: Dd = v12 + v13;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v17: Dd = v7.cos();
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v11 * v15 * v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v1 * v2 * v8 * v20;
-    let v22: Dd = v1 * v5 * v8 * v20;
-    let v23: Dd = Dd::new(1.4139937808581573, 1.0765043093153643e-16);
-    let v24: Dd = v23 * v17 * v20;
-    let v25: Dd = Dd::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v26: Dd = v17.square();
-    let v27: Dd = v25 * v5 * v8 * v26 * v20;
-    let v28: Dd = v25 * v2 * v8 * v26 * v20;
-    let v29: Dd = Dd::new(4.407279457091193, -1.9747798893427216e-16);
-    let v30: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v31: Dd = v30 * v11 * v15 * v18;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v29 * v5 * v8 * v26 * v32;
-    let v34: Dd = v29 * v2 * v8 * v26 * v32;
-    let v35: Dd = v21 - v22 + v24 + v27 - v28 - v33 + v34;
-    let v36: Dd = v0 * v35;
-    let v37: Dd = v17 * v20;
-    let v38: Dd = v36 / v37;
-    let v39: Dd = Dd::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v40: Dd = v39 * v2 * v8 * v26;
-    let v41: Dd = v39 * v5 * v8 * v26;
-    let v42: Dd = Dd::new(6.232834381386697, -3.944487099094516e-16);
-    let v43: Dd = v42 * v5 * v8 * v20 * v32;
-    let v44: Dd = v42 * v2 * v8 * v20 * v32;
-    let v45: Dd = v40 - v41 - v43 + v44;
-    let v46: Dd = v0 * v45;
-    let v47: Dd = v46 / v20;
-    let v48: Dd = Dd::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v49: Dd = v2 - v5;
-    let v50: Dd = v49.abs();
-    let v51: Dd = v50.sqrt();
-    let v52: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v53: Dd = v7.tan();
-    let v54: Dd = v52 * v53;
-    let v55: Dd = v54.sqrt();
-    let v56: Dd = v48 * v51 * v55;
+    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
+fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(0.7072166890246835, 2.961144297789502e-17);
+    let v1: R = R::new(2.203468489169466, 1.281315440315562e-16);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: R = R::new(0.008, -1.6653345369377348e-19);
+    let v5: R = R::from_f64(t);
+    let v6: R = v4 + v5;
+    let v7: R = v3 * v6;
+    let v8: R = v7.sin();
+    let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: R = v9 * v5;
+    let v11: R = v10.sin();
+    let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v13: R = v9 * v6;
+    let v14: R = v12 + v13;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: R = v7.cos();
+    let v18: R = v16 + v17;
+    let v19: R = v11 * v15 * v18;
+    let v20: R = v19.sqrt();
+    let v21: R = v1 * v2 * v8 * v20;
+    let v22: R = v1 * v5 * v8 * v20;
+    let v23: R = R::new(1.4139937808581573, 1.0765043093153643e-16);
+    let v24: R = v23 * v17 * v20;
+    let v25: R = R::new(4.4076219624586965, 1.4407479476449254e-16);
+    let v26: R = v17.square();
+    let v27: R = v25 * v5 * v8 * v26 * v20;
+    let v28: R = v25 * v2 * v8 * v26 * v20;
+    let v29: R = R::new(4.407279457091193, -1.9747798893427216e-16);
+    let v30: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v31: R = v30 * v11 * v15 * v18;
+    let v32: R = v31.sqrt();
+    let v33: R = v29 * v5 * v8 * v26 * v32;
+    let v34: R = v29 * v2 * v8 * v26 * v32;
+    let v35: R = v21 - v22 + v24 + v27 - v28 - v33 + v34;
+    let v36: R = v0 * v35;
+    let v37: R = v17 * v20;
+    let v38: R = v36 / v37;
+    let v39: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v40: R = v39 * v2 * v8 * v26;
+    let v41: R = v39 * v5 * v8 * v26;
+    let v42: R = R::new(6.232834381386697, -3.944487099094516e-16);
+    let v43: R = v42 * v5 * v8 * v20 * v32;
+    let v44: R = v42 * v2 * v8 * v20 * v32;
+    let v45: R = v40 - v41 - v43 + v44;
+    let v46: R = v0 * v45;
+    let v47: R = v46 / v20;
+    let v48: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v49: R = v2 - v5;
+    let v50: R = v49.abs();
+    let v51: R = v50.sqrt();
+    let v52: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v53: R = v7.tan();
+    let v54: R = v52 * v53;
+    let v55: R = v54.sqrt();
+    let v56: R = v48 * v51 * v55;
     [v38.to_f64(), v47.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2678,99 +2938,108 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
+fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.cos();
-        let v7: Dd = v0 * v6;
-        let v8: Dd = Dd::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v11.sin();
-        let v13: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: Dd = v10 * v4;
-        let v15: Dd = v13 + v14;
-        let v16: Dd = v15.sin();
-        let v17: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v18: Dd = v17 + v6;
-        let v19: Dd = v9 * v12 * v16 * v18;
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v8 * v20;
+        let v0: R = R::new(1.000077713557953, -8.327246692210335e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.cos();
+        let v7: R = v0 * v6;
+        let v8: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: R = v10 * v3;
+        let v12: R = v11.sin();
+        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: R = v10 * v4;
+        let v15: R = v13 + v14;
+        let v16: R = v15.sin();
+        let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v18: R = v17 + v6;
+        let v19: R = v9 * v12 * v16 * v18;
+        let v20: R = v19.sqrt();
+        let v21: R = v8 * v20;
         return [v7.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v8: Dd = v7 + v3;
-        let v9: Dd = v2 * v8;
-        let v10: Dd = v6 + v9;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: Dd = v13 * v8;
-        let v15: Dd = v14.cos();
-        let v16: Dd = v12 + v15;
-        let v17: Dd = v1 * v5 * v11 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v0 * v18;
-        let v20: Dd = Dd::new(-1.000077713557953, 8.327246692210335e-17);
-        let v21: Dd = v20 * v15;
+        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: R = R::new(0.008, -1.6653345369377348e-19);
+        let v8: R = v7 + v3;
+        let v9: R = v2 * v8;
+        let v10: R = v6 + v9;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: R = v13 * v8;
+        let v15: R = v14.cos();
+        let v16: R = v12 + v15;
+        let v17: R = v1 * v5 * v11 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v0 * v18;
+        let v20: R = R::new(-1.000077713557953, 8.327246692210335e-17);
+        let v21: R = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v2 + v7;
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v0 * v6 * v10;
-    let v12: Dd = Dd::new(2.0, 0.0);
-    let v13: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: Dd = v13 * v4;
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v18.sin();
-    let v20: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v21: Dd = v20 + v6;
-    let v22: Dd = v0 * v15 * v19 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v13 * v7;
-    let v25: Dd = v24.sin();
-    let v26: Dd = v13 * v8;
-    let v27: Dd = v16 + v26;
-    let v28: Dd = v27.sin();
-    let v29: Dd = v20 + v10;
-    let v30: Dd = v0 * v25 * v28 * v29;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = v12 * v23 * v31;
-    let v33: Dd = v11 + v32;
-    let v34: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v35: Dd = v34 * v6 * v31;
-    let v36: Dd = v34 * v10 * v23;
-    let v37: Dd = v35 - v36;
+    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.cos();
+    let v7: R = R::from_f64(t_next);
+    let v8: R = v2 + v7;
+    let v9: R = v1 * v8;
+    let v10: R = v9.cos();
+    let v11: R = v0 * v6 * v10;
+    let v12: R = R::new(2.0, 0.0);
+    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: R = v13 * v3;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: R = v13 * v4;
+    let v18: R = v16 + v17;
+    let v19: R = v18.sin();
+    let v20: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: R = v20 + v6;
+    let v22: R = v0 * v15 * v19 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v13 * v7;
+    let v25: R = v24.sin();
+    let v26: R = v13 * v8;
+    let v27: R = v16 + v26;
+    let v28: R = v27.sin();
+    let v29: R = v20 + v10;
+    let v30: R = v0 * v25 * v28 * v29;
+    let v31: R = v30.sqrt();
+    let v32: R = v12 * v23 * v31;
+    let v33: R = v11 + v32;
+    let v34: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v35: R = v34 * v6 * v31;
+    let v36: R = v34 * v10 * v23;
+    let v37: R = v35 - v36;
     [v33.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2808,99 +3077,108 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
+fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.000077713557953, -8.327246692210335e-17);
-        let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 + v3;
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v5.cos();
-        let v7: Dd = v0 * v6;
-        let v8: Dd = Dd::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v9: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v11.sin();
-        let v13: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: Dd = v10 * v4;
-        let v15: Dd = v13 + v14;
-        let v16: Dd = v15.sin();
-        let v17: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v18: Dd = v17 + v6;
-        let v19: Dd = v9 * v12 * v16 * v18;
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v8 * v20;
+        let v0: R = R::new(1.000077713557953, -8.327246692210335e-17);
+        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: R = R::new(0.008, -1.6653345369377348e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 + v3;
+        let v5: R = v1 * v4;
+        let v6: R = v5.cos();
+        let v7: R = v0 * v6;
+        let v8: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: R = v10 * v3;
+        let v12: R = v11.sin();
+        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: R = v10 * v4;
+        let v15: R = v13 + v14;
+        let v16: R = v15.sin();
+        let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v18: R = v17 + v6;
+        let v19: R = v9 * v12 * v16 * v18;
+        let v20: R = v19.sqrt();
+        let v21: R = v8 * v20;
         return [v7.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-        let v8: Dd = v7 + v3;
-        let v9: Dd = v2 * v8;
-        let v10: Dd = v6 + v9;
-        let v11: Dd = v10.sin();
-        let v12: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: Dd = v13 * v8;
-        let v15: Dd = v14.cos();
-        let v16: Dd = v12 + v15;
-        let v17: Dd = v1 * v5 * v11 * v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v0 * v18;
-        let v20: Dd = Dd::new(-1.000077713557953, 8.327246692210335e-17);
-        let v21: Dd = v20 * v15;
+        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: R = R::new(0.008, -1.6653345369377348e-19);
+        let v8: R = v7 + v3;
+        let v9: R = v2 * v8;
+        let v10: R = v6 + v9;
+        let v11: R = v10.sin();
+        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: R = v13 * v8;
+        let v15: R = v14.cos();
+        let v16: R = v12 + v15;
+        let v17: R = v1 * v5 * v11 * v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v0 * v18;
+        let v20: R = R::new(-1.000077713557953, 8.327246692210335e-17);
+        let v21: R = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: Dd = Dd::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: Dd = Dd::new(0.008, -1.6653345369377348e-19);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 + v3;
-    let v5: Dd = v1 * v4;
-    let v6: Dd = v5.cos();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v2 + v7;
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v0 * v6 * v10;
-    let v12: Dd = Dd::new(2.0, 0.0);
-    let v13: Dd = Dd::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = v14.sin();
-    let v16: Dd = Dd::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: Dd = v13 * v4;
-    let v18: Dd = v16 + v17;
-    let v19: Dd = v18.sin();
-    let v20: Dd = Dd::new(0.9999222924809749, -4.68701187782614e-17);
-    let v21: Dd = v20 + v6;
-    let v22: Dd = v0 * v15 * v19 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v13 * v7;
-    let v25: Dd = v24.sin();
-    let v26: Dd = v13 * v8;
-    let v27: Dd = v16 + v26;
-    let v28: Dd = v27.sin();
-    let v29: Dd = v20 + v10;
-    let v30: Dd = v0 * v25 * v28 * v29;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = v12 * v23 * v31;
-    let v33: Dd = v11 + v32;
-    let v34: Dd = Dd::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v35: Dd = v34 * v6 * v31;
-    let v36: Dd = v34 * v10 * v23;
-    let v37: Dd = v35 - v36;
+    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: R = R::new(0.008, -1.6653345369377348e-19);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 + v3;
+    let v5: R = v1 * v4;
+    let v6: R = v5.cos();
+    let v7: R = R::from_f64(t_next);
+    let v8: R = v2 + v7;
+    let v9: R = v1 * v8;
+    let v10: R = v9.cos();
+    let v11: R = v0 * v6 * v10;
+    let v12: R = R::new(2.0, 0.0);
+    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: R = v13 * v3;
+    let v15: R = v14.sin();
+    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: R = v13 * v4;
+    let v18: R = v16 + v17;
+    let v19: R = v18.sin();
+    let v20: R = R::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: R = v20 + v6;
+    let v22: R = v0 * v15 * v19 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v13 * v7;
+    let v25: R = v24.sin();
+    let v26: R = v13 * v8;
+    let v27: R = v16 + v26;
+    let v28: R = v27.sin();
+    let v29: R = v20 + v10;
+    let v30: R = v0 * v25 * v28 * v29;
+    let v31: R = v30.sqrt();
+    let v32: R = v12 * v23 * v31;
+    let v33: R = v11 + v32;
+    let v34: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v35: R = v34 * v6 * v31;
+    let v36: R = v34 * v10 * v23;
+    let v37: R = v35 - v36;
     [v33.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2940,6 +3218,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3287,6 +3571,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

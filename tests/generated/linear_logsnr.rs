@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "linear_logsnr";
 /// `alpha(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -20,19 +20,24 @@ pub const PROCESS: &str = "linear_logsnr";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.9999773008080222;
     }
     if t == 1.0 {
         return 0.006737794053132998;
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
     v6.to_f64()
 }
 /// `sigma(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -41,19 +46,24 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.006737794053132998;
     }
     if t == 1.0 {
         return 0.9999773008080222;
     }
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(10.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(10.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
     v6.to_f64()
 }
 /// `alpha_bar(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -62,18 +72,23 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \operatorname{sigmoid}\left(10 - 20\,t\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.9999546021312976;
     }
     if t == 1.0 {
         return 4.5397868702434395e-5;
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
     v5.to_f64()
 }
 /// `f(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -82,20 +97,25 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = 10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -0.00045397868702434395;
     }
     if t == 1.0 {
         return -9.999546021312975;
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v6 - v0;
+    let v0: R = R::new(-10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(10.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v0 * v6;
     v7.to_f64()
 }
 /// `g2(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -104,29 +124,30 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0009079573740486879;
     }
     if t == 1.0 {
         return 19.99909204262595;
     }
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(10.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v0 * v5 * v7;
-    let v9: Dd = Dd::new(2.0, 0.0);
-    let v10: Dd = v3 - v2;
-    let v11: Dd = v10.sigmoid();
-    let v12: Dd = v3 * v11;
-    let v13: Dd = v12 - v3;
-    let v14: Dd = v9 * v5 * v13;
-    let v15: Dd = v8 - v14;
-    v15.to_f64()
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(10.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.square();
+    let v7: R = v0 * v6;
+    let v8: R = v3 - v2;
+    let v9: R = v8.sigmoid();
+    let v10: R = v0 * v9 * v5;
+    let v11: R = v7 + v10;
+    v11.to_f64()
 }
 /// `g(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -134,30 +155,31 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.030132331042398427;
     }
     if t == 1.0 {
         return 4.4720344411269854;
     }
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(10.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v0 * v5 * v7;
-    let v9: Dd = Dd::new(2.0, 0.0);
-    let v10: Dd = v3 - v2;
-    let v11: Dd = v10.sigmoid();
-    let v12: Dd = v3 * v11;
-    let v13: Dd = v12 - v3;
-    let v14: Dd = v9 * v5 * v13;
-    let v15: Dd = v8 - v14;
-    let v16: Dd = v15.sqrt();
-    v16.to_f64()
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(10.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.square();
+    let v7: R = v0 * v6;
+    let v8: R = v3 - v2;
+    let v9: R = v8.sigmoid();
+    let v10: R = v0 * v9 * v5;
+    let v11: R = v7 + v10;
+    let v12: R = v11.sqrt();
+    v12.to_f64()
 }
 /// `lambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -165,47 +187,52 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 5.0;
     }
     if t == 1.0 {
         return -5.0;
     }
-    let v0: Dd = Dd::new(0.5, 0.0);
-    let v1: Dd = Dd::new(10.0, 0.0);
-    let v2: Dd = Dd::new(20.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v6.square();
-    let v8: Dd = Dd::new(40.0, 0.0);
-    let v9: Dd = v8 * v3;
-    let v10: Dd = v9 - v2;
-    let v11: Dd = v10.exp_m1();
-    let v12: Dd = v4 - v1;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v7 * v11;
-    let v15: Dd = v14 / v13;
-    let v16: Dd = -v15;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    v18.to_f64()
+    let v0: R = R::new(0.5, 0.0);
+    let v1: R = R::new(10.0, 0.0);
+    let v2: R = R::new(20.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v6.ln();
+    let v8: R = v0 * v7;
+    let v9: R = v4 - v1;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.ln();
+    let v12: R = v0 * v11;
+    let v13: R = v8 - v12;
+    v13.to_f64()
 }
 /// `dlambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \dot{\lambda}(t) = -10
 /// ```
-#[allow(unused_variables)]
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+#[allow(unused_variables)]
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -10.0;
     }
     if t == 1.0 {
         return -10.0;
     }
-    let v0: Dd = Dd::new(-10.0, 0.0);
+    let v0: R = R::new(-10.0, 0.0);
     v0.to_f64()
 }
 /// `log_snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -214,30 +241,29 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 10.0;
     }
     if t == 1.0 {
         return -10.0;
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.square();
-    let v7: Dd = Dd::new(40.0, 0.0);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v8 - v1;
-    let v10: Dd = v9.exp_m1();
-    let v11: Dd = v3 - v0;
-    let v12: Dd = v11.sigmoid();
-    let v13: Dd = v6 * v10;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = -v14;
-    let v16: Dd = v15.ln_1p();
-    v16.to_f64()
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.ln();
+    let v7: R = v3 - v0;
+    let v8: R = v7.sigmoid();
+    let v9: R = v8.ln();
+    let v10: R = v6 - v9;
+    v10.to_f64()
 }
 /// `snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -245,21 +271,26 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(10 - 20\,t\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 22026.465794806718;
     }
     if t == 1.0 {
         return 4.5399929762484854e-5;
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v3 - v0;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 / v7;
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v3 - v0;
+    let v7: R = v6.sigmoid();
+    let v8: R = v5 / v7;
     v8.to_f64()
 }
 /// `rho(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -268,23 +299,28 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.006737946999085467;
     }
     if t == 1.0 {
         return 148.4131591025766;
     }
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(10.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = v3 - v2;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = v6 / v9;
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(10.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v2;
+    let v8: R = v7.sigmoid();
+    let v9: R = v8.sqrt();
+    let v10: R = v6 / v9;
     v10.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -295,32 +331,36 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.00045397868702434395, -0.00045397868702434395];
     }
     if t == 1.0 {
         return [-9.999546021312975, -9.999546021312975];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v6 - v0;
-    let v8: Dd = v5.sqrt();
-    let v9: Dd = v3 - v0;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = v11 - v5;
-    let v13: Dd = v0 * v8 * v10 * v12;
-    let v14: Dd = v11 - v10;
-    let v15: Dd = v0 * v8 * v10 * v14;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17 / v8;
-    [v7.to_f64(), v18.to_f64()]
+    let v0: R = R::new(-10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(10.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v0 * v6;
+    let v8: R = v4 - v3;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = v10.powi(3);
+    let v12: R = v4 * v11 * v6;
+    let v13: R = v6.square();
+    let v14: R = v4 * v10 * v13;
+    let v15: R = -v12;
+    let v16: R = v15 - v14;
+    let v17: R = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -339,32 +379,36 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.00045397868702434395, -0.0009079573740486879];
     }
     if t == 1.0 {
         return [-9.999546021312975, -19.99909204262595];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v6 - v0;
-    let v8: Dd = v5.sqrt();
-    let v9: Dd = v3 - v0;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = v11 - v5;
-    let v13: Dd = v1 * v8 * v10 * v12;
-    let v14: Dd = v11 - v10;
-    let v15: Dd = v1 * v8 * v10 * v14;
-    let v16: Dd = -v13;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17 / v8;
-    [v7.to_f64(), v18.to_f64()]
+    let v0: R = R::new(-10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(10.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v0 * v6;
+    let v8: R = v4 - v3;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = v10.powi(3);
+    let v12: R = v1 * v11 * v6;
+    let v13: R = v6.square();
+    let v14: R = v1 * v10 * v13;
+    let v15: R = -v12;
+    let v16: R = v15 - v14;
+    let v17: R = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -383,70 +427,78 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v0 * v2 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v0 * v10 * v6 * v8;
-    let v12: Dd = v6 + v9 - v11;
-    let v13: Dd = v12 / v6;
-    let v14: Dd = v3 - v0;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v0 * v2 * v6 * v15 * v8;
-    let v17: Dd = v0 * v10 * v6 * v15 * v8;
-    let v18: Dd = v7 - v15;
-    let v19: Dd = v0 * v2 * v6 * v15 * v18;
-    let v20: Dd = v0 * v10 * v6 * v15 * v18;
-    let v21: Dd = v16 - v17 + v19 - v20;
-    let v22: Dd = v21 / v6;
-    [v13.to_f64(), v22.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v0;
+    let v8: R = v7.sigmoid();
+    let v9: R = v0 * v2 * v6 * v8;
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v0 * v10 * v6 * v8;
+    let v12: R = v6 + v9 - v11;
+    let v13: R = v12 / v6;
+    let v14: R = v6.powi(3);
+    let v15: R = v0 * v2 * v14 * v8;
+    let v16: R = v0 * v10 * v14 * v8;
+    let v17: R = v8.square();
+    let v18: R = v0 * v2 * v6 * v17;
+    let v19: R = v0 * v10 * v6 * v17;
+    let v20: R = v15 - v16 + v18 - v19;
+    let v21: R = v20 / v6;
+    [v13.to_f64(), v21.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -483,91 +535,96 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.1347436460807966, 2.9962786625977176e-18);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(6.117352068009282e-6, 3.3899695354545706e-22);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(0.1347436460807966, 2.9962786625977176e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.1347436460807966, 2.9962786625977176e-18);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(6.117352068009282e-6, 3.3899695354545706e-22);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(0.1347436460807966, 2.9962786625977176e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v0 * v2 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v0 * v10 * v6 * v8;
-    let v12: Dd = v6 + v9 - v11;
-    let v13: Dd = v12 / v6;
-    let v14: Dd = v3 - v0;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v1 * v2 * v6 * v15 * v8;
-    let v17: Dd = v1 * v10 * v6 * v15 * v8;
-    let v18: Dd = v7 - v15;
-    let v19: Dd = v1 * v2 * v6 * v15 * v18;
-    let v20: Dd = v1 * v10 * v6 * v15 * v18;
-    let v21: Dd = v16 - v17 + v19 - v20;
-    let v22: Dd = v21 / v6;
-    let v23: Dd = v10 - v2;
-    let v24: Dd = v23.abs();
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v1 * v15 * v18;
-    let v27: Dd = Dd::new(2.0, 0.0);
-    let v28: Dd = v0 * v5;
-    let v29: Dd = v28 - v0;
-    let v30: Dd = v27 * v15 * v29;
-    let v31: Dd = v26 - v30;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v25 * v32;
-    [v13.to_f64(), v22.to_f64(), v33.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v0;
+    let v8: R = v7.sigmoid();
+    let v9: R = v0 * v2 * v6 * v8;
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v0 * v10 * v6 * v8;
+    let v12: R = v6 + v9 - v11;
+    let v13: R = v12 / v6;
+    let v14: R = v6.powi(3);
+    let v15: R = v1 * v2 * v14 * v8;
+    let v16: R = v1 * v10 * v14 * v8;
+    let v17: R = v8.square();
+    let v18: R = v1 * v2 * v6 * v17;
+    let v19: R = v1 * v10 * v6 * v17;
+    let v20: R = v15 - v16 + v18 - v19;
+    let v21: R = v20 / v6;
+    let v22: R = v10 - v2;
+    let v23: R = v22.abs();
+    let v24: R = v23.sqrt();
+    let v25: R = v1 * v17;
+    let v26: R = v1 * v5 * v8;
+    let v27: R = v25 + v26;
+    let v28: R = v27.sqrt();
+    let v29: R = v24 * v28;
+    [v13.to_f64(), v21.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -617,75 +674,84 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: Dd = Dd::new(148.3996838203553, -7.943149500169982e-15);
+        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: R = R::new(148.3996838203553, -7.943149500169982e-15);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 / v7;
-        let v9: Dd = v4 - v1;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v13: Dd = v10.sqrt();
-        let v14: Dd = v12 * v7 * v13;
-        let v15: Dd = v11 - v14;
-        let v16: Dd = v15 / v7;
+        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 / v7;
+        let v9: R = v4 - v1;
+        let v10: R = v9.sigmoid();
+        let v11: R = v0 * v10;
+        let v12: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v13: R = v10.sqrt();
+        let v14: R = v12 * v7 * v13;
+        let v15: R = v11 - v14;
+        let v16: R = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.9999546021312976, -4.401853247642529e-17);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
-        let v12: Dd = v4 - v1;
-        let v13: Dd = v12.sigmoid();
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v11 * v14;
-        let v16: Dd = v10 - v15;
-        let v17: Dd = v0 * v16;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.9999546021312976, -4.401853247642529e-17);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(0.006737641110652279, -2.95996497389819e-19);
+        let v12: R = v4 - v1;
+        let v13: R = v12.sigmoid();
+        let v14: R = v13.sqrt();
+        let v15: R = v11 * v14;
+        let v16: R = v10 - v15;
+        let v17: R = v0 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v0 - v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 / v11;
-    let v13: Dd = v8 - v0;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14 * v6;
-    let v16: Dd = v14.sqrt();
-    let v17: Dd = v3 - v0;
-    let v18: Dd = v17.sigmoid();
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v11 * v16 * v19;
-    let v21: Dd = v15 - v20;
-    let v22: Dd = v21 / v11;
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t);
+    let v8: R = v1 * v7;
+    let v9: R = v0 - v8;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 / v11;
+    let v13: R = v8 - v0;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14 * v6;
+    let v16: R = v14.sqrt();
+    let v17: R = v3 - v0;
+    let v18: R = v17.sigmoid();
+    let v19: R = v18.sqrt();
+    let v20: R = v11 * v16 * v19;
+    let v21: R = v15 - v20;
+    let v22: R = v21 / v11;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `ddim_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -723,75 +789,84 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: Dd = Dd::new(148.3996838203553, -7.943149500169982e-15);
+        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: R = R::new(148.3996838203553, -7.943149500169982e-15);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 / v7;
-        let v9: Dd = v4 - v1;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v13: Dd = v10.sqrt();
-        let v14: Dd = v12 * v7 * v13;
-        let v15: Dd = v11 - v14;
-        let v16: Dd = v15 / v7;
+        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 / v7;
+        let v9: R = v4 - v1;
+        let v10: R = v9.sigmoid();
+        let v11: R = v0 * v10;
+        let v12: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v13: R = v10.sqrt();
+        let v14: R = v12 * v7 * v13;
+        let v15: R = v11 - v14;
+        let v16: R = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.9999546021312976, -4.401853247642529e-17);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
-        let v12: Dd = v4 - v1;
-        let v13: Dd = v12.sigmoid();
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v11 * v14;
-        let v16: Dd = v10 - v15;
-        let v17: Dd = v0 * v16;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.9999546021312976, -4.401853247642529e-17);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(0.006737641110652279, -2.95996497389819e-19);
+        let v12: R = v4 - v1;
+        let v13: R = v12.sigmoid();
+        let v14: R = v13.sqrt();
+        let v15: R = v11 * v14;
+        let v16: R = v10 - v15;
+        let v17: R = v0 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v0 - v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 / v11;
-    let v13: Dd = v8 - v0;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14 * v6;
-    let v16: Dd = v14.sqrt();
-    let v17: Dd = v3 - v0;
-    let v18: Dd = v17.sigmoid();
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v11 * v16 * v19;
-    let v21: Dd = v15 - v20;
-    let v22: Dd = v21 / v11;
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t);
+    let v8: R = v1 * v7;
+    let v9: R = v0 - v8;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 / v11;
+    let v13: R = v8 - v0;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14 * v6;
+    let v16: R = v14.sqrt();
+    let v17: R = v3 - v0;
+    let v18: R = v17.sigmoid();
+    let v19: R = v18.sqrt();
+    let v20: R = v11 * v16 * v19;
+    let v21: R = v15 - v20;
+    let v22: R = v21 / v11;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -829,32 +904,36 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.00045397868702434395, 0.06737794053132998];
     }
     if t == 1.0 {
         return [-9.999546021312975, 9.999773008080222];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v6 - v0;
-    let v8: Dd = v5.sqrt();
-    let v9: Dd = v3 - v0;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = v12 - v5;
-    let v14: Dd = v0 * v8 * v11 * v13;
-    let v15: Dd = v12 - v10;
-    let v16: Dd = v0 * v8 * v11 * v15;
-    let v17: Dd = v14 + v16;
-    let v18: Dd = v17 / v8;
-    [v7.to_f64(), v18.to_f64()]
+    let v0: R = R::new(-10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(10.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v0 * v6;
+    let v8: R = v4 - v3;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = v10.powi(3);
+    let v12: R = v6.sqrt();
+    let v13: R = v4 * v11 * v12;
+    let v14: R = v12.powi(3);
+    let v15: R = v4 * v10 * v14;
+    let v16: R = v13 + v15;
+    let v17: R = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -873,32 +952,36 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.00045397868702434395, 0.13475588106265995];
     }
     if t == 1.0 {
         return [-9.999546021312975, 19.999546016160444];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v6 - v0;
-    let v8: Dd = v5.sqrt();
-    let v9: Dd = v3 - v0;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = v12 - v5;
-    let v14: Dd = v1 * v8 * v11 * v13;
-    let v15: Dd = v12 - v10;
-    let v16: Dd = v1 * v8 * v11 * v15;
-    let v17: Dd = v14 + v16;
-    let v18: Dd = v17 / v8;
-    [v7.to_f64(), v18.to_f64()]
+    let v0: R = R::new(-10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(10.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v0 * v6;
+    let v8: R = v4 - v3;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = v10.powi(3);
+    let v12: R = v6.sqrt();
+    let v13: R = v1 * v11 * v12;
+    let v14: R = v12.powi(3);
+    let v15: R = v1 * v10 * v14;
+    let v16: R = v13 + v15;
+    let v17: R = v16 / v10;
+    [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -917,71 +1000,79 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v0 * v2 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v0 * v10 * v6 * v8;
-    let v12: Dd = v6 + v9 - v11;
-    let v13: Dd = v12 / v6;
-    let v14: Dd = v3 - v0;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v0 * v10 * v6 * v16 * v8;
-    let v18: Dd = v0 * v2 * v6 * v16 * v8;
-    let v19: Dd = v7 - v15;
-    let v20: Dd = v0 * v2 * v6 * v16 * v19;
-    let v21: Dd = v0 * v10 * v6 * v16 * v19;
-    let v22: Dd = v17 - v18 - v20 + v21;
-    let v23: Dd = v22 / v6;
-    [v13.to_f64(), v23.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v0;
+    let v8: R = v7.sigmoid();
+    let v9: R = v0 * v2 * v6 * v8;
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v0 * v10 * v6 * v8;
+    let v12: R = v6 + v9 - v11;
+    let v13: R = v12 / v6;
+    let v14: R = v6.powi(3);
+    let v15: R = v8.sqrt();
+    let v16: R = v0 * v10 * v14 * v15;
+    let v17: R = v0 * v2 * v14 * v15;
+    let v18: R = v15.powi(3);
+    let v19: R = v0 * v2 * v6 * v18;
+    let v20: R = v0 * v10 * v6 * v18;
+    let v21: R = v16 - v17 - v19 + v20;
+    let v22: R = v21 / v6;
+    [v13.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1018,92 +1109,98 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v0 * v2 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v0 * v10 * v6 * v8;
-    let v12: Dd = v6 + v9 - v11;
-    let v13: Dd = v12 / v6;
-    let v14: Dd = v3 - v0;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v1 * v10 * v6 * v16 * v8;
-    let v18: Dd = v1 * v2 * v6 * v16 * v8;
-    let v19: Dd = v7 - v15;
-    let v20: Dd = v1 * v2 * v6 * v16 * v19;
-    let v21: Dd = v1 * v10 * v6 * v16 * v19;
-    let v22: Dd = v17 - v18 - v20 + v21;
-    let v23: Dd = v22 / v6;
-    let v24: Dd = v10 - v2;
-    let v25: Dd = v24.abs();
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v1 * v15 * v19;
-    let v28: Dd = Dd::new(2.0, 0.0);
-    let v29: Dd = v0 * v5;
-    let v30: Dd = v29 - v0;
-    let v31: Dd = v28 * v15 * v30;
-    let v32: Dd = v27 - v31;
-    let v33: Dd = v32.sqrt();
-    let v34: Dd = v26 * v33;
-    [v13.to_f64(), v23.to_f64(), v34.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v0;
+    let v8: R = v7.sigmoid();
+    let v9: R = v0 * v2 * v6 * v8;
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v0 * v10 * v6 * v8;
+    let v12: R = v6 + v9 - v11;
+    let v13: R = v12 / v6;
+    let v14: R = v6.powi(3);
+    let v15: R = v8.sqrt();
+    let v16: R = v1 * v10 * v14 * v15;
+    let v17: R = v1 * v2 * v14 * v15;
+    let v18: R = v15.powi(3);
+    let v19: R = v1 * v2 * v6 * v18;
+    let v20: R = v1 * v10 * v6 * v18;
+    let v21: R = v16 - v17 - v19 + v20;
+    let v22: R = v21 / v6;
+    let v23: R = v10 - v2;
+    let v24: R = v23.abs();
+    let v25: R = v24.sqrt();
+    let v26: R = v8.square();
+    let v27: R = v1 * v26;
+    let v28: R = v1 * v5 * v8;
+    let v29: R = v27 + v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v25 * v30;
+    [v13.to_f64(), v22.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1147,75 +1244,84 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: Dd = Dd::new(-148.40305244973297, 9.875832178900455e-15);
+        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: R = R::new(-148.40305244973297, 9.875832178900455e-15);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 / v7;
-        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = v4 - v1;
-        let v12: Dd = v11.sigmoid();
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = v0 * v13;
-        let v15: Dd = v10 - v14;
-        let v16: Dd = v15 / v7;
+        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 / v7;
+        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: R = v9 * v7;
+        let v11: R = v4 - v1;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = v0 * v13;
+        let v15: R = v10 - v14;
+        let v16: R = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: Dd = v4 - v1;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v15: Dd = v14 * v7;
-        let v16: Dd = v13 - v15;
-        let v17: Dd = v0 * v16;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: R = v4 - v1;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: R = v14 * v7;
+        let v16: R = v13 - v15;
+        let v17: R = v0 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v0 - v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 / v11;
-    let v13: Dd = v3 - v0;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v11 * v15;
-    let v17: Dd = v8 - v0;
-    let v18: Dd = v17.sigmoid();
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v19 * v6;
-    let v21: Dd = v16 - v20;
-    let v22: Dd = v21 / v11;
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t);
+    let v8: R = v1 * v7;
+    let v9: R = v0 - v8;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 / v11;
+    let v13: R = v3 - v0;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = v11 * v15;
+    let v17: R = v8 - v0;
+    let v18: R = v17.sigmoid();
+    let v19: R = v18.sqrt();
+    let v20: R = v19 * v6;
+    let v21: R = v16 - v20;
+    let v22: R = v21 / v11;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `ddim_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1253,75 +1359,84 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: Dd = Dd::new(-148.40305244973297, 9.875832178900455e-15);
+        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
+        let v1: R = R::new(-148.40305244973297, 9.875832178900455e-15);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 / v7;
-        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = v4 - v1;
-        let v12: Dd = v11.sigmoid();
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = v0 * v13;
-        let v15: Dd = v10 - v14;
-        let v16: Dd = v15 / v7;
+        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 / v7;
+        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: R = v9 * v7;
+        let v11: R = v4 - v1;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = v0 * v13;
+        let v15: R = v10 - v14;
+        let v16: R = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: Dd = v4 - v1;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v15: Dd = v14 * v7;
-        let v16: Dd = v13 - v15;
-        let v17: Dd = v0 * v16;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: R = v4 - v1;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: R = v14 * v7;
+        let v16: R = v13 - v15;
+        let v17: R = v0 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v0 - v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 / v11;
-    let v13: Dd = v3 - v0;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v11 * v15;
-    let v17: Dd = v8 - v0;
-    let v18: Dd = v17.sigmoid();
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v19 * v6;
-    let v21: Dd = v16 - v20;
-    let v22: Dd = v21 / v11;
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t);
+    let v8: R = v1 * v7;
+    let v9: R = v0 - v8;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 / v11;
+    let v13: R = v3 - v0;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = v11 * v15;
+    let v17: R = v8 - v0;
+    let v18: R = v17.sigmoid();
+    let v19: R = v18.sqrt();
+    let v20: R = v19 * v6;
+    let v21: R = v16 - v20;
+    let v22: R = v21 / v11;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1359,33 +1474,36 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [9.999546021312975, -9.999773008080222];
     }
     if t == 1.0 {
         return [0.00045397868702434395, -0.06737794053132998];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3 - v0;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v0 - v6;
-    let v8: Dd = v0 - v3;
-    let v9: Dd = v8.sigmoid();
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = v5.sqrt();
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = v12 - v9;
-    let v14: Dd = v0 * v10 * v11 * v13;
-    let v15: Dd = v12 - v5;
-    let v16: Dd = v0 * v10 * v11 * v15;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18 / v11;
-    [v7.to_f64(), v19.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v0 * v5;
+    let v7: R = v5.sqrt();
+    let v8: R = v7.powi(3);
+    let v9: R = v3 - v0;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v0 * v8 * v11;
+    let v13: R = v11.powi(3);
+    let v14: R = v0 * v7 * v13;
+    let v15: R = -v12;
+    let v16: R = v15 - v14;
+    let v17: R = v16 / v11;
+    [v6.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1404,35 +1522,39 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [19.999546021312977, -19.999546016160444];
     }
     if t == 1.0 {
         return [10.000453978687025, -0.13475588106265995];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = v3 - v0;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(1.0, 0.0);
-    let v11: Dd = v10 - v5;
-    let v12: Dd = v0 * v6 * v9 * v11;
-    let v13: Dd = v10 - v8;
-    let v14: Dd = v1 * v6 * v9 * v13;
-    let v15: Dd = v12 + v14;
-    let v16: Dd = v6 * v9;
-    let v17: Dd = v15 / v16;
-    let v18: Dd = v1 * v6 * v9 * v11;
-    let v19: Dd = -v18;
-    let v20: Dd = v19 - v14;
-    let v21: Dd = v20 / v9;
-    [v17.to_f64(), v21.to_f64()]
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::new(10.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v0 * v2;
+    let v4: R = v1 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v6.powi(3);
+    let v8: R = v3 - v1;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = v0 * v7 * v10;
+    let v12: R = v10.powi(3);
+    let v13: R = v1 * v6 * v12;
+    let v14: R = v11 + v13;
+    let v15: R = v6 * v10;
+    let v16: R = v14 / v15;
+    let v17: R = v0 * v6 * v12;
+    let v18: R = -v11;
+    let v19: R = v18 - v17;
+    let v20: R = v19 / v10;
+    [v16.to_f64(), v20.to_f64()]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1451,71 +1573,79 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v2: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v2: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v2: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v2: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(10.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v3 * v1 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v3 * v10 * v6 * v8;
-    let v12: Dd = v6 - v9 + v11;
-    let v13: Dd = v12 / v6;
-    let v14: Dd = v3 - v2;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v7 - v15;
-    let v18: Dd = v3 * v1 * v16 * v6 * v17;
-    let v19: Dd = v3 * v10 * v16 * v6 * v17;
-    let v20: Dd = v3 * v1 * v16 * v6 * v8;
-    let v21: Dd = v3 * v10 * v16 * v6 * v8;
-    let v22: Dd = v18 - v19 + v20 - v21;
-    let v23: Dd = v22 / v6;
-    [v13.to_f64(), v23.to_f64()]
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(10.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v2;
+    let v8: R = v7.sigmoid();
+    let v9: R = v3 * v1 * v8 * v6;
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v3 * v10 * v8 * v6;
+    let v12: R = v6 - v9 + v11;
+    let v13: R = v12 / v6;
+    let v14: R = v8.sqrt();
+    let v15: R = v14.powi(3);
+    let v16: R = v3 * v1 * v15 * v6;
+    let v17: R = v3 * v10 * v15 * v6;
+    let v18: R = v6.powi(3);
+    let v19: R = v3 * v1 * v14 * v18;
+    let v20: R = v3 * v10 * v14 * v18;
+    let v21: R = v16 - v17 + v19 - v20;
+    let v22: R = v21 / v6;
+    [v13.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1552,95 +1682,101 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4198970495757, -6.403211255555545e-15);
-        let v1: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
-        let v2: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = v1 - v4 + v6 - v8 + v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
-        let v13: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v14 - v15 + v8 - v9;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v19: Dd = v5 - v3;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(148.4198970495757, -6.403211255555545e-15);
+        let v1: R = R::new(0.006737641110652279, -2.95996497389819e-19);
+        let v2: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = v1 - v4 + v6 - v8 + v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0000226997072428, 1.087148007198646e-16);
+        let v13: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v4 - v6 + v14 - v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v19: R = v5 - v3;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4198970495757, -6.403211255555545e-15);
-        let v1: Dd = Dd::new(0.006737641110652279, -2.95996497389819e-19);
-        let v2: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = v1 - v4 + v6 - v8 + v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
-        let v13: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v14 - v15 + v8 - v9;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v19: Dd = v5 - v3;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(148.4198970495757, -6.403211255555545e-15);
+        let v1: R = R::new(0.006737641110652279, -2.95996497389819e-19);
+        let v2: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = v1 - v4 + v6 - v8 + v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0000226997072428, 1.087148007198646e-16);
+        let v13: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v4 - v6 + v14 - v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v19: R = v5 - v3;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = v3 - v0;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = v6 * v9;
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = v11 - v5;
-    let v13: Dd = v0 * v2 * v6 * v9 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v0 * v14 * v6 * v9 * v12;
-    let v16: Dd = v11 - v8;
-    let v17: Dd = v1 * v2 * v6 * v9 * v16;
-    let v18: Dd = v1 * v14 * v6 * v9 * v16;
-    let v19: Dd = v10 - v13 + v15 - v17 + v18;
-    let v20: Dd = v19 / v10;
-    let v21: Dd = v1 * v2 * v6 * v9 * v12;
-    let v22: Dd = v1 * v14 * v6 * v9 * v12;
-    let v23: Dd = v21 - v22 + v17 - v18;
-    let v24: Dd = v23 / v9;
-    let v25: Dd = v14 - v2;
-    let v26: Dd = v25.abs();
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v1 * v8 * v16;
-    let v29: Dd = Dd::new(2.0, 0.0);
-    let v30: Dd = v0 * v5;
-    let v31: Dd = v30 - v0;
-    let v32: Dd = v29 * v8 * v31;
-    let v33: Dd = v28 - v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v27 * v34;
-    [v20.to_f64(), v24.to_f64(), v35.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v0;
+    let v8: R = v7.sigmoid();
+    let v9: R = v8.sqrt();
+    let v10: R = v6 * v9;
+    let v11: R = v6.powi(3);
+    let v12: R = v1 * v2 * v11 * v9;
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v1 * v13 * v11 * v9;
+    let v15: R = v9.powi(3);
+    let v16: R = v0 * v2 * v6 * v15;
+    let v17: R = v0 * v13 * v6 * v15;
+    let v18: R = v10 - v12 + v14 - v16 + v17;
+    let v19: R = v18 / v10;
+    let v20: R = v1 * v2 * v6 * v15;
+    let v21: R = v1 * v13 * v6 * v15;
+    let v22: R = v12 - v14 + v20 - v21;
+    let v23: R = v22 / v9;
+    let v24: R = v13 - v2;
+    let v25: R = v24.abs();
+    let v26: R = v25.sqrt();
+    let v27: R = v8.square();
+    let v28: R = v1 * v27;
+    let v29: R = v1 * v5 * v8;
+    let v30: R = v28 + v29;
+    let v31: R = v30.sqrt();
+    let v32: R = v26 * v31;
+    [v19.to_f64(), v23.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1684,75 +1820,84 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.006737946999085467, 9.579094181215286e-20);
-        let v1: Dd = Dd::new(0.9999319019088013, 3.7346035902736735e-17);
+        let v0: R = R::new(0.006737946999085467, 9.579094181215286e-20);
+        let v1: R = R::new(0.9999319019088013, 3.7346035902736735e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: Dd = Dd::new(20.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(10.0, 0.0);
-        let v5: Dd = v3 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 / v7;
-        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = v4 - v3;
-        let v12: Dd = v11.sigmoid();
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = v0 * v13;
-        let v15: Dd = v10 - v14;
-        let v16: Dd = v15 / v7;
+        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: R = R::new(20.0, 0.0);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(10.0, 0.0);
+        let v5: R = v3 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 / v7;
+        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: R = v9 * v7;
+        let v11: R = v4 - v3;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = v0 * v13;
+        let v15: R = v10 - v14;
+        let v16: R = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: Dd = Dd::new(20.0, 0.0);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(10.0, 0.0);
-        let v5: Dd = v3 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: Dd = v4 - v3;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v15: Dd = v14 * v7;
-        let v16: Dd = v13 - v15;
-        let v17: Dd = v0 * v16;
+        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: R = R::new(20.0, 0.0);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(10.0, 0.0);
+        let v5: R = v3 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: R = v4 - v3;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v15: R = v14 * v7;
+        let v16: R = v13 - v15;
+        let v17: R = v0 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(10.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v8 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 / v11;
-    let v13: Dd = v3 - v2;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v11 * v15;
-    let v17: Dd = v3 - v8;
-    let v18: Dd = v17.sigmoid();
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v19 * v6;
-    let v21: Dd = v16 - v20;
-    let v22: Dd = v21 / v11;
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(10.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t);
+    let v8: R = v0 * v7;
+    let v9: R = v8 - v3;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 / v11;
+    let v13: R = v3 - v2;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = v11 * v15;
+    let v17: R = v3 - v8;
+    let v18: R = v17.sigmoid();
+    let v19: R = v18.sqrt();
+    let v20: R = v19 * v6;
+    let v21: R = v16 - v20;
+    let v22: R = v21 / v11;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `ddim_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1790,75 +1935,84 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.006737946999085467, 9.579094181215286e-20);
-        let v1: Dd = Dd::new(0.9999319019088013, 3.7346035902736735e-17);
+        let v0: R = R::new(0.006737946999085467, 9.579094181215286e-20);
+        let v1: R = R::new(0.9999319019088013, 3.7346035902736735e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: Dd = Dd::new(20.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(10.0, 0.0);
-        let v5: Dd = v3 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 / v7;
-        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = v4 - v3;
-        let v12: Dd = v11.sigmoid();
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = v0 * v13;
-        let v15: Dd = v10 - v14;
-        let v16: Dd = v15 / v7;
+        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: R = R::new(20.0, 0.0);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(10.0, 0.0);
+        let v5: R = v3 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 / v7;
+        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: R = v9 * v7;
+        let v11: R = v4 - v3;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = v0 * v13;
+        let v15: R = v10 - v14;
+        let v16: R = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: Dd = Dd::new(20.0, 0.0);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(10.0, 0.0);
-        let v5: Dd = v3 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: Dd = v4 - v3;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v15: Dd = v14 * v7;
-        let v16: Dd = v13 - v15;
-        let v17: Dd = v0 * v16;
+        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: R = R::new(20.0, 0.0);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(10.0, 0.0);
+        let v5: R = v3 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: R = v4 - v3;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v15: R = v14 * v7;
+        let v16: R = v13 - v15;
+        let v17: R = v0 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(20.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(10.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t);
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v8 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 / v11;
-    let v13: Dd = v3 - v2;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v11 * v15;
-    let v17: Dd = v3 - v8;
-    let v18: Dd = v17.sigmoid();
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v19 * v6;
-    let v21: Dd = v16 - v20;
-    let v22: Dd = v21 / v11;
+    let v0: R = R::new(20.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(10.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t);
+    let v8: R = v0 * v7;
+    let v9: R = v8 - v3;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 / v11;
+    let v13: R = v3 - v2;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = v11 * v15;
+    let v17: R = v3 - v8;
+    let v18: R = v17.sigmoid();
+    let v19: R = v18.sqrt();
+    let v20: R = v19 * v6;
+    let v21: R = v16 - v20;
+    let v22: R = v21 / v11;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1895,15 +2049,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1924,22 +2083,26 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.00045397868702434395, 2.0];
     }
     if t == 1.0 {
         return [9.999546021312975, 2.0];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v0 - v6;
-    let v8: Dd = Dd::new(2.0, 0.0);
-    [v7.to_f64(), v8.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3 - v0;
+    let v5: R = v4.sigmoid();
+    let v6: R = v0 * v5;
+    let v7: R = R::new(2.0, 0.0);
+    [v6.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1958,10 +2121,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1999,80 +2171,85 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v0 * v2 * v6 * v8;
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v0 * v10 * v6 * v8;
-    let v12: Dd = v6 - v9 + v11;
-    let v13: Dd = v12 / v6;
-    let v14: Dd = Dd::new(2.0, 0.0);
-    let v15: Dd = v14 * v10;
-    let v16: Dd = v14 * v2;
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v10 - v2;
-    let v19: Dd = v18.abs();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v3 - v0;
-    let v22: Dd = v21.sigmoid();
-    let v23: Dd = v7 - v22;
-    let v24: Dd = v1 * v22 * v23;
-    let v25: Dd = v0 * v5;
-    let v26: Dd = v25 - v0;
-    let v27: Dd = v14 * v22 * v26;
-    let v28: Dd = v24 - v27;
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v20 * v29;
-    [v13.to_f64(), v17.to_f64(), v30.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v3 - v0;
+    let v8: R = v7.sigmoid();
+    let v9: R = v0 * v2 * v6 * v8;
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v0 * v10 * v6 * v8;
+    let v12: R = v6 - v9 + v11;
+    let v13: R = v12 / v6;
+    let v14: R = R::new(2.0, 0.0);
+    let v15: R = v14 * v10;
+    let v16: R = v14 * v2;
+    let v17: R = v15 - v16;
+    let v18: R = v10 - v2;
+    let v19: R = v18.abs();
+    let v20: R = v19.sqrt();
+    let v21: R = v8.square();
+    let v22: R = v1 * v21;
+    let v23: R = v1 * v5 * v8;
+    let v24: R = v22 + v23;
+    let v25: R = v24.sqrt();
+    let v26: R = v20 * v25;
+    [v13.to_f64(), v17.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2116,101 +2293,108 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: Dd = Dd::new(-14.840642115557753, 7.940367837154621e-16);
+        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: R = R::new(-14.840642115557753, 7.940367837154621e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.06737794053132998, 3.768595905849665e-18);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = Dd::new(1.0, 0.0);
-        let v9: Dd = v8 - v6;
-        let v10: Dd = v0 * v7 * v9;
-        let v11: Dd = Dd::new(9.999773008080222, -8.240080513622124e-16);
-        let v12: Dd = v4 - v1;
-        let v13: Dd = v12.sigmoid();
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v8 - v13;
-        let v16: Dd = v11 * v14 * v15;
-        let v17: Dd = v10 + v16;
-        let v18: Dd = v1 * v7 * v14 * v9;
-        let v19: Dd = v1 * v7 * v14 * v15;
-        let v20: Dd = v18 + v19;
-        let v21: Dd = v17 / v20;
-        let v22: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v23: Dd = v22 * v7;
-        let v24: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v25: Dd = v24 * v14;
-        let v26: Dd = v23 - v25;
-        let v27: Dd = v26 / v20;
-        return [v21.to_f64(), v27.to_f64()];
+        let v0: R = R::new(9.999773008080222, -8.240080513622124e-16);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v1;
+        let v8: R = v7.sigmoid();
+        let v9: R = v8.sqrt();
+        let v10: R = v0 * v6 * v9;
+        let v11: R = R::new(0.06737794053132998, 3.768595905849665e-18);
+        let v12: R = v6.sqrt();
+        let v13: R = v11 * v12 * v8;
+        let v14: R = v10 + v13;
+        let v15: R = v12.powi(3);
+        let v16: R = v1 * v15 * v9;
+        let v17: R = v9.powi(3);
+        let v18: R = v1 * v12 * v17;
+        let v19: R = v16 + v18;
+        let v20: R = v14 / v19;
+        let v21: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v22: R = v21 * v12;
+        let v23: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v24: R = v23 * v9;
+        let v25: R = v22 - v24;
+        let v26: R = v25 / v19;
+        return [v20.to_f64(), v26.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.84198970495757, -6.403211255555545e-16);
-        let v1: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::new(10.0, 0.0);
-        let v6: Dd = v4 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v7.sqrt();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v11: Dd = v5 - v4;
-        let v12: Dd = v11.sigmoid();
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = v10 * v13;
-        let v15: Dd = v9 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v18: Dd = v17 * v8;
-        let v19: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v20: Dd = v19 * v13;
-        let v21: Dd = v18 - v20;
-        let v22: Dd = v0 * v21;
+        let v0: R = R::new(14.84198970495757, -6.403211255555545e-16);
+        let v1: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v2: R = R::new(10.0, 0.0);
+        let v3: R = R::new(20.0, 0.0);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = v2 - v5;
+        let v7: R = v6.sigmoid();
+        let v8: R = v7.sqrt();
+        let v9: R = v1 * v8;
+        let v10: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v11: R = v5 - v2;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = v10 * v13;
+        let v15: R = v9 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v18: R = v17 * v13;
+        let v19: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v20: R = v19 * v8;
+        let v21: R = v18 - v20;
+        let v22: R = v0 * v21;
         return [v16.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v8 - v0;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = v12 - v5;
-    let v14: Dd = v0 * v6 * v11 * v13;
-    let v15: Dd = v3 - v0;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v0 - v8;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v12 - v16;
-    let v22: Dd = v0 * v17 * v20 * v21;
-    let v23: Dd = v14 + v22;
-    let v24: Dd = v0 * v6 * v17 * v13;
-    let v25: Dd = v0 * v6 * v17 * v21;
-    let v26: Dd = v24 + v25;
-    let v27: Dd = v23 / v26;
-    let v28: Dd = v6 * v11;
-    let v29: Dd = v17 * v20;
-    let v30: Dd = v28 - v29;
-    let v31: Dd = v30 / v26;
-    [v27.to_f64(), v31.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v3 - v0;
+    let v7: R = v6.sigmoid();
+    let v8: R = v7.sqrt();
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9;
+    let v11: R = v0 - v10;
+    let v12: R = v11.sigmoid();
+    let v13: R = v12.sqrt();
+    let v14: R = v0 * v5 * v8 * v13;
+    let v15: R = v5.sqrt();
+    let v16: R = v10 - v0;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v0 * v15 * v7 * v18;
+    let v20: R = v14 + v19;
+    let v21: R = v15.powi(3);
+    let v22: R = v0 * v21 * v8;
+    let v23: R = v8.powi(3);
+    let v24: R = v0 * v15 * v23;
+    let v25: R = v22 + v24;
+    let v26: R = v20 / v25;
+    let v27: R = v15 * v18;
+    let v28: R = v8 * v13;
+    let v29: R = v27 - v28;
+    let v30: R = v29 / v25;
+    [v26.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2247,101 +2431,108 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: Dd = Dd::new(-14.840642115557753, 7.940367837154621e-16);
+        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: R = R::new(-14.840642115557753, 7.940367837154621e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.06737794053132998, 3.768595905849665e-18);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = Dd::new(1.0, 0.0);
-        let v9: Dd = v8 - v6;
-        let v10: Dd = v0 * v7 * v9;
-        let v11: Dd = Dd::new(9.999773008080222, -8.240080513622124e-16);
-        let v12: Dd = v4 - v1;
-        let v13: Dd = v12.sigmoid();
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v8 - v13;
-        let v16: Dd = v11 * v14 * v15;
-        let v17: Dd = v10 + v16;
-        let v18: Dd = v1 * v7 * v14 * v9;
-        let v19: Dd = v1 * v7 * v14 * v15;
-        let v20: Dd = v18 + v19;
-        let v21: Dd = v17 / v20;
-        let v22: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v23: Dd = v22 * v7;
-        let v24: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v25: Dd = v24 * v14;
-        let v26: Dd = v23 - v25;
-        let v27: Dd = v26 / v20;
-        return [v21.to_f64(), v27.to_f64()];
+        let v0: R = R::new(9.999773008080222, -8.240080513622124e-16);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v1;
+        let v8: R = v7.sigmoid();
+        let v9: R = v8.sqrt();
+        let v10: R = v0 * v6 * v9;
+        let v11: R = R::new(0.06737794053132998, 3.768595905849665e-18);
+        let v12: R = v6.sqrt();
+        let v13: R = v11 * v12 * v8;
+        let v14: R = v10 + v13;
+        let v15: R = v12.powi(3);
+        let v16: R = v1 * v15 * v9;
+        let v17: R = v9.powi(3);
+        let v18: R = v1 * v12 * v17;
+        let v19: R = v16 + v18;
+        let v20: R = v14 / v19;
+        let v21: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v22: R = v21 * v12;
+        let v23: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v24: R = v23 * v9;
+        let v25: R = v22 - v24;
+        let v26: R = v25 / v19;
+        return [v20.to_f64(), v26.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.84198970495757, -6.403211255555545e-16);
-        let v1: Dd = Dd::new(0.0673748817164323, -6.404493620414767e-19);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::new(10.0, 0.0);
-        let v6: Dd = v4 - v5;
-        let v7: Dd = v6.sigmoid();
-        let v8: Dd = v7.sqrt();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = Dd::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v11: Dd = v5 - v4;
-        let v12: Dd = v11.sigmoid();
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = v10 * v13;
-        let v15: Dd = v9 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v18: Dd = v17 * v8;
-        let v19: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v20: Dd = v19 * v13;
-        let v21: Dd = v18 - v20;
-        let v22: Dd = v0 * v21;
+        let v0: R = R::new(14.84198970495757, -6.403211255555545e-16);
+        let v1: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v2: R = R::new(10.0, 0.0);
+        let v3: R = R::new(20.0, 0.0);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = v2 - v5;
+        let v7: R = v6.sigmoid();
+        let v8: R = v7.sqrt();
+        let v9: R = v1 * v8;
+        let v10: R = R::new(0.0673748817164323, -6.404493620414767e-19);
+        let v11: R = v5 - v2;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = v10 * v13;
+        let v15: R = v9 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v18: R = v17 * v13;
+        let v19: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v20: R = v19 * v8;
+        let v21: R = v18 - v20;
+        let v22: R = v0 * v21;
         return [v16.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v8 - v0;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::new(1.0, 0.0);
-    let v13: Dd = v12 - v5;
-    let v14: Dd = v0 * v6 * v11 * v13;
-    let v15: Dd = v3 - v0;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v0 - v8;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v12 - v16;
-    let v22: Dd = v0 * v17 * v20 * v21;
-    let v23: Dd = v14 + v22;
-    let v24: Dd = v0 * v6 * v17 * v13;
-    let v25: Dd = v0 * v6 * v17 * v21;
-    let v26: Dd = v24 + v25;
-    let v27: Dd = v23 / v26;
-    let v28: Dd = v6 * v11;
-    let v29: Dd = v17 * v20;
-    let v30: Dd = v28 - v29;
-    let v31: Dd = v30 / v26;
-    [v27.to_f64(), v31.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v3 - v0;
+    let v7: R = v6.sigmoid();
+    let v8: R = v7.sqrt();
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9;
+    let v11: R = v0 - v10;
+    let v12: R = v11.sigmoid();
+    let v13: R = v12.sqrt();
+    let v14: R = v0 * v5 * v8 * v13;
+    let v15: R = v5.sqrt();
+    let v16: R = v10 - v0;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v0 * v15 * v7 * v18;
+    let v20: R = v14 + v19;
+    let v21: R = v15.powi(3);
+    let v22: R = v0 * v21 * v8;
+    let v23: R = v8.powi(3);
+    let v24: R = v0 * v15 * v23;
+    let v25: R = v22 + v24;
+    let v26: R = v20 / v25;
+    let v27: R = v15 * v18;
+    let v28: R = v8 * v13;
+    let v29: R = v27 - v28;
+    let v30: R = v29 / v25;
+    [v26.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2378,32 +2569,34 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
+fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.06737641110652279];
     }
     if t == 1.0 {
         return [0.0, 0.06737641110652279];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3 - v0;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v0 * v5 * v7;
-    let v9: Dd = v0 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v6 - v10;
-    let v12: Dd = v0 * v10 * v11;
-    let v13: Dd = v8 - v12;
-    let v14: Dd = v10.sqrt();
-    let v15: Dd = v5.sqrt();
-    let v16: Dd = v0 * v14 * v15 * v11;
-    let v17: Dd = v0 * v14 * v15 * v7;
-    let v18: Dd = v16 + v17;
-    [v13.to_f64(), v18.to_f64()]
+    let v0: R = R::new(0.0, 0.0);
+    let v1: R = R::new(10.0, 0.0);
+    let v2: R = R::new(20.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v6.sqrt();
+    let v8: R = v7.powi(3);
+    let v9: R = v4 - v1;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v1 * v8 * v11;
+    let v13: R = v11.powi(3);
+    let v14: R = v1 * v7 * v13;
+    let v15: R = v12 + v14;
+    [v0.to_f64(), v15.to_f64()]
 }
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2422,35 +2615,38 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
+fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.00045397868702434395, 0.13475282221304558];
     }
     if t == 1.0 {
         return [9.999546021312975, 0.13475282221304558];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = v3 - v0;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = v9 - v5;
-    let v11: Dd = v0 * v6 * v8 * v10;
-    let v12: Dd = v6.powi(3);
-    let v13: Dd = v0 * v12 * v10;
-    let v14: Dd = v9 - v8;
-    let v15: Dd = v1 * v6 * v8 * v14;
-    let v16: Dd = v11 - v13 + v15;
-    let v17: Dd = v16 / v6;
-    let v18: Dd = v8.sqrt();
-    let v19: Dd = v1 * v6 * v18 * v10;
-    let v20: Dd = v1 * v6 * v18 * v14;
-    let v21: Dd = v19 + v20;
-    [v17.to_f64(), v21.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v6.powi(3);
+    let v8: R = v3 - v0;
+    let v9: R = v8.sigmoid();
+    let v10: R = v0 * v7 * v9;
+    let v11: R = v9.square();
+    let v12: R = v0 * v6 * v11;
+    let v13: R = v10 + v12;
+    let v14: R = v13 / v6;
+    let v15: R = v9.sqrt();
+    let v16: R = v1 * v7 * v15;
+    let v17: R = v15.powi(3);
+    let v18: R = v1 * v6 * v17;
+    let v19: R = v16 + v18;
+    [v14.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2469,65 +2665,61 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_v_coefficients`], in the number type `R`.
+fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.0004539580773595167, 2.9115251117514947e-21);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 + v3 - v5 - v3 + v5;
-        let v7: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v11: Dd = v10 * v2;
-        let v12: Dd = v10 * v4;
-        let v13: Dd = v8 - v9 - v11 + v12;
-        return [v6.to_f64(), v13.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v7: R = v6 * v4;
+        let v8: R = v6 * v2;
+        let v9: R = v3 - v5 - v7 + v8;
+        return [v0.to_f64(), v9.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.0004539580773595167, 2.9115251117514947e-21);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 + v3 - v5 - v3 + v5;
-        let v7: Dd = Dd::new(0.06737335236105774, -5.362114614405887e-18);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = Dd::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v11: Dd = v10 * v2;
-        let v12: Dd = v10 * v4;
-        let v13: Dd = v8 - v9 - v11 + v12;
-        return [v6.to_f64(), v13.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(0.06737335236105774, -5.362114614405887e-18);
+        let v7: R = v6 * v4;
+        let v8: R = v6 * v2;
+        let v9: R = v3 - v5 - v7 + v8;
+        return [v0.to_f64(), v9.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(10.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(20.0, 0.0);
-    let v4: Dd = v3 * v2;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v0 - v6;
-    let v8: Dd = v1 * v2 * v6 * v7;
-    let v9: Dd = Dd::from_f64(t_next);
-    let v10: Dd = v1 * v9 * v6 * v7;
-    let v11: Dd = v4 - v1;
-    let v12: Dd = v11.sigmoid();
-    let v13: Dd = v0 - v12;
-    let v14: Dd = v1 * v2 * v12 * v13;
-    let v15: Dd = v1 * v9 * v12 * v13;
-    let v16: Dd = v0 + v8 - v10 - v14 + v15;
-    let v17: Dd = v6.sqrt();
-    let v18: Dd = v12.sqrt();
-    let v19: Dd = v1 * v9 * v17 * v18 * v7;
-    let v20: Dd = v1 * v2 * v17 * v18 * v7;
-    let v21: Dd = v1 * v2 * v17 * v18 * v13;
-    let v22: Dd = v1 * v9 * v17 * v18 * v13;
-    let v23: Dd = v19 - v20 - v21 + v22;
-    [v16.to_f64(), v23.to_f64()]
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(10.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(20.0, 0.0);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 * v4;
+    let v6: R = v1 - v5;
+    let v7: R = v6.sigmoid();
+    let v8: R = v7.sqrt();
+    let v9: R = v8.powi(3);
+    let v10: R = v5 - v1;
+    let v11: R = v10.sigmoid();
+    let v12: R = v11.sqrt();
+    let v13: R = v1 * v2 * v9 * v12;
+    let v14: R = v1 * v4 * v9 * v12;
+    let v15: R = v12.powi(3);
+    let v16: R = v1 * v4 * v8 * v15;
+    let v17: R = v1 * v2 * v8 * v15;
+    let v18: R = v13 - v14 - v16 + v17;
+    [v0.to_f64(), v18.to_f64()]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2564,106 +2756,103 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
+fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v10 * v5;
-        let v13: Dd = v1 + v4 - v6 - v8 + v9 - v11 + v12;
-        let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v16: Dd = v15 * v5;
-        let v17: Dd = v15 * v3;
-        let v18: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v19: Dd = v18 * v3;
-        let v20: Dd = v18 * v5;
-        let v21: Dd = v16 - v17 - v19 + v20;
-        let v22: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v23: Dd = v5 - v3;
-        let v24: Dd = v23.abs();
-        let v25: Dd = v24.sqrt();
-        let v26: Dd = v22 * v25;
-        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = v1 - v4 + v6 - v8 + v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v3;
+        let v15: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v16: R = v15 * v3;
+        let v17: R = v15 * v5;
+        let v18: R = v13 - v14 - v16 + v17;
+        let v19: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v20: R = v5 - v3;
+        let v21: R = v20.abs();
+        let v22: R = v21.sqrt();
+        let v23: R = v19 * v22;
+        return [v11.to_f64(), v18.to_f64(), v23.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: Dd = Dd::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = Dd::new(6.117352068009282e-6, 3.3899695354545706e-22);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v10 * v5;
-        let v13: Dd = v1 + v4 - v6 - v8 + v9 - v11 + v12;
-        let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v16: Dd = v15 * v5;
-        let v17: Dd = v15 * v3;
-        let v18: Dd = Dd::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v19: Dd = v18 * v3;
-        let v20: Dd = v18 * v5;
-        let v21: Dd = v16 - v17 - v19 + v20;
-        let v22: Dd = Dd::new(4.4720344411269854, 2.491401422866546e-16);
-        let v23: Dd = v5 - v3;
-        let v24: Dd = v23.abs();
-        let v25: Dd = v24.sqrt();
-        let v26: Dd = v22 * v25;
-        return [v14.to_f64(), v21.to_f64(), v26.to_f64()];
+        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = v1 - v4 + v6 - v8 + v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v3;
+        let v15: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
+        let v16: R = v15 * v3;
+        let v17: R = v15 * v5;
+        let v18: R = v13 - v14 - v16 + v17;
+        let v19: R = R::new(4.4720344411269854, 2.491401422866546e-16);
+        let v20: R = v5 - v3;
+        let v21: R = v20.abs();
+        let v22: R = v21.sqrt();
+        let v23: R = v19 * v22;
+        return [v11.to_f64(), v18.to_f64(), v23.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = v6.powi(3);
-    let v8: Dd = Dd::new(1.0, 0.0);
-    let v9: Dd = v8 - v5;
-    let v10: Dd = v0 * v2 * v7 * v9;
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v0 * v11 * v7 * v9;
-    let v13: Dd = v3 - v0;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v0 * v2 * v6 * v14 * v9;
-    let v16: Dd = v0 * v11 * v6 * v14 * v9;
-    let v17: Dd = v8 - v14;
-    let v18: Dd = v1 * v2 * v6 * v14 * v17;
-    let v19: Dd = v1 * v11 * v6 * v14 * v17;
-    let v20: Dd = v6 + v10 - v12 - v15 + v16 - v18 + v19;
-    let v21: Dd = v20 / v6;
-    let v22: Dd = v14.sqrt();
-    let v23: Dd = v1 * v11 * v6 * v22 * v9;
-    let v24: Dd = v1 * v2 * v6 * v22 * v9;
-    let v25: Dd = v1 * v2 * v6 * v22 * v17;
-    let v26: Dd = v1 * v11 * v6 * v22 * v17;
-    let v27: Dd = v23 - v24 - v25 + v26;
-    let v28: Dd = v11 - v2;
-    let v29: Dd = v28.abs();
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v1 * v14 * v17;
-    let v32: Dd = Dd::new(2.0, 0.0);
-    let v33: Dd = v0 * v5;
-    let v34: Dd = v33 - v0;
-    let v35: Dd = v32 * v14 * v34;
-    let v36: Dd = v31 - v35;
-    let v37: Dd = v36.sqrt();
-    let v38: Dd = v30 * v37;
-    [v21.to_f64(), v27.to_f64(), v38.to_f64()]
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = v6.powi(3);
+    let v8: R = v3 - v0;
+    let v9: R = v8.sigmoid();
+    let v10: R = v0 * v2 * v7 * v9;
+    let v11: R = R::from_f64(t_next);
+    let v12: R = v0 * v11 * v7 * v9;
+    let v13: R = v9.square();
+    let v14: R = v0 * v2 * v6 * v13;
+    let v15: R = v0 * v11 * v6 * v13;
+    let v16: R = v6 - v10 + v12 - v14 + v15;
+    let v17: R = v16 / v6;
+    let v18: R = v9.sqrt();
+    let v19: R = v1 * v11 * v7 * v18;
+    let v20: R = v1 * v2 * v7 * v18;
+    let v21: R = v18.powi(3);
+    let v22: R = v1 * v2 * v6 * v21;
+    let v23: R = v1 * v11 * v6 * v21;
+    let v24: R = v19 - v20 - v22 + v23;
+    let v25: R = v11 - v2;
+    let v26: R = v25.abs();
+    let v27: R = v26.sqrt();
+    let v28: R = v1 * v13;
+    let v29: R = v1 * v5 * v9;
+    let v30: R = v28 + v29;
+    let v31: R = v30.sqrt();
+    let v32: R = v27 * v31;
+    [v17.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2707,77 +2896,86 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
+fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: Dd = Dd::new(-0.9999092042625951, -2.298523750966507e-17);
+        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: R = R::new(-0.9999092042625951, -2.298523750966507e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: Dd = v4 - v1;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = v8 + v13;
-        let v15: Dd = v9 * v7;
-        let v16: Dd = v0 * v12;
-        let v17: Dd = v15 - v16;
+        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: R = v4 - v1;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = v8 + v13;
+        let v15: R = v9 * v7;
+        let v16: R = v0 * v12;
+        let v17: R = v15 - v16;
         return [v14.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: Dd = v4 - v1;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = v8 + v13;
-        let v15: Dd = v0 * v12;
-        let v16: Dd = v9 * v7;
-        let v17: Dd = v15 - v16;
+        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: R = v4 - v1;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = v8 + v13;
+        let v15: R = v0 * v12;
+        let v16: R = v9 * v7;
+        let v17: R = v15 - v16;
         return [v14.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v0 - v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 * v11;
-    let v13: Dd = v3 - v0;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v8 - v0;
-    let v17: Dd = v16.sigmoid();
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v15 * v18;
-    let v20: Dd = v12 + v19;
-    let v21: Dd = v6 * v18;
-    let v22: Dd = v15 * v11;
-    let v23: Dd = v21 - v22;
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t_next);
+    let v8: R = v1 * v7;
+    let v9: R = v0 - v8;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 * v11;
+    let v13: R = v3 - v0;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = v8 - v0;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v15 * v18;
+    let v20: R = v12 + v19;
+    let v21: R = v6 * v18;
+    let v22: R = v15 * v11;
+    let v23: R = v21 - v22;
     [v20.to_f64(), v23.to_f64()]
 }
 /// `ddim_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2815,77 +3013,86 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
+fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: Dd = Dd::new(-0.9999092042625951, -2.298523750966507e-17);
+        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
+        let v1: R = R::new(-0.9999092042625951, -2.298523750966507e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: Dd = v4 - v1;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = v8 + v13;
-        let v15: Dd = v9 * v7;
-        let v16: Dd = v0 * v12;
-        let v17: Dd = v15 - v16;
+        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: R = v4 - v1;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = v8 + v13;
+        let v15: R = v9 * v7;
+        let v16: R = v0 * v12;
+        let v17: R = v15 - v16;
         return [v14.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: Dd = Dd::new(10.0, 0.0);
-        let v2: Dd = Dd::new(20.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v6.sqrt();
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: Dd = v4 - v1;
-        let v11: Dd = v10.sigmoid();
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v9 * v12;
-        let v14: Dd = v8 + v13;
-        let v15: Dd = v0 * v12;
-        let v16: Dd = v9 * v7;
-        let v17: Dd = v15 - v16;
+        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: R = R::new(10.0, 0.0);
+        let v2: R = R::new(20.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v6.sqrt();
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: R = v4 - v1;
+        let v11: R = v10.sigmoid();
+        let v12: R = v11.sqrt();
+        let v13: R = v9 * v12;
+        let v14: R = v8 + v13;
+        let v15: R = v0 * v12;
+        let v16: R = v9 * v7;
+        let v17: R = v15 - v16;
         return [v14.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(10.0, 0.0);
-    let v1: Dd = Dd::new(20.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.sqrt();
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v0 - v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v6 * v11;
-    let v13: Dd = v3 - v0;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v8 - v0;
-    let v17: Dd = v16.sigmoid();
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v15 * v18;
-    let v20: Dd = v12 + v19;
-    let v21: Dd = v6 * v18;
-    let v22: Dd = v15 * v11;
-    let v23: Dd = v21 - v22;
+    let v0: R = R::new(10.0, 0.0);
+    let v1: R = R::new(20.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.sqrt();
+    let v7: R = R::from_f64(t_next);
+    let v8: R = v1 * v7;
+    let v9: R = v0 - v8;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.sqrt();
+    let v12: R = v6 * v11;
+    let v13: R = v3 - v0;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = v8 - v0;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v15 * v18;
+    let v20: R = v12 + v19;
+    let v21: R = v6 * v18;
+    let v22: R = v15 * v11;
+    let v23: R = v21 - v22;
     [v20.to_f64(), v23.to_f64()]
 }
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2925,6 +3132,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3272,6 +3485,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

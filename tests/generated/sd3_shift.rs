@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sd3_shift";
 /// `alpha(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -20,19 +20,24 @@ pub const PROCESS: &str = "sd3_shift";
 /// \alpha(t) = 1 - \frac{3\,t}{1 + 2\,t}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 - v1;
-    let v3: Dd = Dd::new(2.0, 0.0);
-    let v4: Dd = v3 * v1;
-    let v5: Dd = v0 + v4;
-    let v6: Dd = v2 / v5;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 - v1;
+    let v3: R = R::new(2.0, 0.0);
+    let v4: R = v3 * v1;
+    let v5: R = v0 + v4;
+    let v6: R = v2 / v5;
     v6.to_f64()
 }
 /// `sigma(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -41,20 +46,25 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \frac{3\,t}{1 + 2\,t}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 1.0;
     }
-    let v0: Dd = Dd::new(3.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.0, 0.0);
-    let v3: Dd = Dd::new(2.0, 0.0);
-    let v4: Dd = v3 * v1;
-    let v5: Dd = v2 + v4;
-    let v6: Dd = v0 * v1;
-    let v7: Dd = v6 / v5;
+    let v0: R = R::new(3.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.0, 0.0);
+    let v3: R = R::new(2.0, 0.0);
+    let v4: R = v3 * v1;
+    let v5: R = v2 + v4;
+    let v6: R = v0 * v1;
+    let v7: R = v6 / v5;
     v7.to_f64()
 }
 /// `alpha_bar(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -63,21 +73,26 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \left(1 - \frac{3\,t}{1 + 2\,t}\right)^{2}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 - v1;
-    let v3: Dd = v2.square();
-    let v4: Dd = Dd::new(2.0, 0.0);
-    let v5: Dd = v4 * v1;
-    let v6: Dd = v0 + v5;
-    let v7: Dd = v6.square();
-    let v8: Dd = v3 / v7;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 - v1;
+    let v3: R = v2.square();
+    let v4: R = R::new(2.0, 0.0);
+    let v5: R = v4 * v1;
+    let v6: R = v0 + v5;
+    let v7: R = v6.square();
+    let v8: R = v3 / v7;
     v8.to_f64()
 }
 /// `f(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -86,21 +101,26 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{3}{1 + t - 2\,t^{2}}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -3.0;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-3.0, 0.0);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = Dd::new(2.0, 0.0);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = v1 + v5;
-    let v7: Dd = v3 * v6;
-    let v8: Dd = v0 / v7;
+    let v0: R = R::new(-3.0, 0.0);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
+    let v4: R = R::new(2.0, 0.0);
+    let v5: R = v4 * v2;
+    let v6: R = v1 + v5;
+    let v7: R = v3 * v6;
+    let v8: R = v0 / v7;
     v8.to_f64()
 }
 /// `g2(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -109,24 +129,29 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{18\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(18.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.0, 0.0);
-    let v3: Dd = v2 - v1;
-    let v4: Dd = Dd::new(4.0, 0.0);
-    let v5: Dd = v4 * v1;
-    let v6: Dd = v1.square();
-    let v7: Dd = v4 * v6;
-    let v8: Dd = v2 + v5 + v7;
-    let v9: Dd = v0 * v1;
-    let v10: Dd = v3 * v8;
-    let v11: Dd = v9 / v10;
+    let v0: R = R::new(18.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.0, 0.0);
+    let v3: R = v2 - v1;
+    let v4: R = R::new(4.0, 0.0);
+    let v5: R = v4 * v1;
+    let v6: R = v1.square();
+    let v7: R = v4 * v6;
+    let v8: R = v2 + v5 + v7;
+    let v9: R = v0 * v1;
+    let v10: R = v3 * v8;
+    let v11: R = v9 / v10;
     v11.to_f64()
 }
 /// `g(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -135,26 +160,31 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \frac{3\,\sqrt{2}\,\sqrt{t}}{\sqrt{1 + 3\,t - 4\,t^{3}}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(4.242640687119285, 3.7611501537150655e-16);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v1.sqrt();
-    let v3: Dd = Dd::new(1.0, 0.0);
-    let v4: Dd = v3 - v1;
-    let v5: Dd = Dd::new(4.0, 0.0);
-    let v6: Dd = v5 * v1;
-    let v7: Dd = v1.square();
-    let v8: Dd = v5 * v7;
-    let v9: Dd = v3 + v6 + v8;
-    let v10: Dd = v4 * v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v0 * v2;
-    let v13: Dd = v12 / v11;
+    let v0: R = R::new(4.242640687119285, 3.7611501537150655e-16);
+    let v1: R = R::from_f64(t);
+    let v2: R = v1.sqrt();
+    let v3: R = R::new(1.0, 0.0);
+    let v4: R = v3 - v1;
+    let v5: R = R::new(4.0, 0.0);
+    let v6: R = v5 * v1;
+    let v7: R = v1.square();
+    let v8: R = v5 * v7;
+    let v9: R = v3 + v6 + v8;
+    let v10: R = v4 * v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v0 * v2;
+    let v13: R = v12 / v11;
     v13.to_f64()
 }
 /// `lambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -163,19 +193,24 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\left(1 + 2\,t\right)\,\left(1 - \frac{3\,t}{1 + 2\,t}\right)}{3\,t}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.0986122886681098, 9.07129723500153e-17);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v3 / v2;
-    let v5: Dd = v4.ln();
-    let v6: Dd = v0 + v5;
+    let v0: R = R::new(-1.0986122886681098, 9.07129723500153e-17);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
+    let v4: R = v3 / v2;
+    let v5: R = v4.ln();
+    let v6: R = v0 + v5;
     v6.to_f64()
 }
 /// `dlambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -184,18 +219,23 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{1}{t^{2} - t}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::from_f64(t);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = v1 - v0;
-    let v3: Dd = v0 * v2;
-    let v4: Dd = v1 / v3;
-    let v5: Dd = -v4;
+    let v0: R = R::from_f64(t);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = v1 - v0;
+    let v3: R = v0 * v2;
+    let v4: R = v1 / v3;
+    let v5: R = -v4;
     v5.to_f64()
 }
 /// `log_snr(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -204,21 +244,26 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\left(1 + 2\,t\right)\,\left(1 - \frac{3\,t}{1 + 2\,t}\right)}{3\,t}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-2.1972245773362196, 1.814259447000306e-16);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::new(1.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4 / v3;
-    let v6: Dd = v5.ln();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
+    let v0: R = R::new(-2.1972245773362196, 1.814259447000306e-16);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 - v3;
+    let v5: R = v4 / v3;
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
     v8.to_f64()
 }
 /// `snr(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -227,20 +272,25 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\frac{1}{9} - \frac{2\,t}{9} + \frac{t^{2}}{9}}{t^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(0.1111111111111111, 6.1679056923619804e-18);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
-    let v4: Dd = v3.square();
-    let v5: Dd = v2.square();
-    let v6: Dd = v0 * v4;
-    let v7: Dd = v6 / v5;
+    let v0: R = R::new(0.1111111111111111, 6.1679056923619804e-18);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
+    let v4: R = v3.square();
+    let v5: R = v2.square();
+    let v6: R = v0 * v4;
+    let v7: R = v6 / v5;
     v7.to_f64()
 }
 /// `rho(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -249,18 +299,23 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{3\,t}{1 - t}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(3.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.0, 0.0);
-    let v3: Dd = v2 - v1;
-    let v4: Dd = v0 * v1;
-    let v5: Dd = v4 / v3;
+    let v0: R = R::new(3.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.0, 0.0);
+    let v3: R = v2 - v1;
+    let v4: R = v0 * v1;
+    let v5: R = v4 / v3;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -271,39 +326,44 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-3.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-3.0, 0.0);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = Dd::new(4.0, 0.0);
-    let v8: Dd = v7 * v3;
-    let v9: Dd = v3.square();
-    let v10: Dd = v7 * v9;
-    let v11: Dd = v1 + v8 + v10;
-    let v12: Dd = v0 * v5;
-    let v13: Dd = v6 * v11;
-    let v14: Dd = v12 / v13;
-    let v15: Dd = Dd::new(-9.0, 0.0);
-    let v16: Dd = Dd::new(6.0, 0.0);
-    let v17: Dd = v16 * v3;
-    let v18: Dd = Dd::new(12.0, 0.0);
-    let v19: Dd = v18 * v9;
-    let v20: Dd = Dd::new(8.0, 0.0);
-    let v21: Dd = v3.powi(3);
-    let v22: Dd = v20 * v21;
-    let v23: Dd = v1 + v17 + v19 + v22;
-    let v24: Dd = v15 * v3 * v5;
-    let v25: Dd = v6 * v23;
-    let v26: Dd = v24 / v25;
+    let v0: R = R::new(-3.0, 0.0);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v1 - v3;
+    let v7: R = R::new(4.0, 0.0);
+    let v8: R = v7 * v3;
+    let v9: R = v3.square();
+    let v10: R = v7 * v9;
+    let v11: R = v1 + v8 + v10;
+    let v12: R = v0 * v5;
+    let v13: R = v6 * v11;
+    let v14: R = v12 / v13;
+    let v15: R = R::new(-9.0, 0.0);
+    let v16: R = R::new(6.0, 0.0);
+    let v17: R = v16 * v3;
+    let v18: R = R::new(12.0, 0.0);
+    let v19: R = v18 * v9;
+    let v20: R = R::new(8.0, 0.0);
+    let v21: R = v3.powi(3);
+    let v22: R = v20 * v21;
+    let v23: R = v1 + v17 + v19 + v22;
+    let v24: R = v15 * v3 * v5;
+    let v25: R = v6 * v23;
+    let v26: R = v24 / v25;
     [v14.to_f64(), v26.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -323,39 +383,44 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-3.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-3.0, 0.0);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = Dd::new(4.0, 0.0);
-    let v8: Dd = v7 * v3;
-    let v9: Dd = v3.square();
-    let v10: Dd = v7 * v9;
-    let v11: Dd = v1 + v8 + v10;
-    let v12: Dd = v0 * v5;
-    let v13: Dd = v6 * v11;
-    let v14: Dd = v12 / v13;
-    let v15: Dd = Dd::new(-18.0, 0.0);
-    let v16: Dd = Dd::new(6.0, 0.0);
-    let v17: Dd = v16 * v3;
-    let v18: Dd = Dd::new(12.0, 0.0);
-    let v19: Dd = v18 * v9;
-    let v20: Dd = Dd::new(8.0, 0.0);
-    let v21: Dd = v3.powi(3);
-    let v22: Dd = v20 * v21;
-    let v23: Dd = v1 + v17 + v19 + v22;
-    let v24: Dd = v15 * v3 * v5;
-    let v25: Dd = v6 * v23;
-    let v26: Dd = v24 / v25;
+    let v0: R = R::new(-3.0, 0.0);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v1 - v3;
+    let v7: R = R::new(4.0, 0.0);
+    let v8: R = v7 * v3;
+    let v9: R = v3.square();
+    let v10: R = v7 * v9;
+    let v11: R = v1 + v8 + v10;
+    let v12: R = v0 * v5;
+    let v13: R = v6 * v11;
+    let v14: R = v12 / v13;
+    let v15: R = R::new(-18.0, 0.0);
+    let v16: R = R::new(6.0, 0.0);
+    let v17: R = v16 * v3;
+    let v18: R = R::new(12.0, 0.0);
+    let v19: R = v18 * v9;
+    let v20: R = R::new(8.0, 0.0);
+    let v21: R = v3.powi(3);
+    let v22: R = v20 * v21;
+    let v23: R = v1 + v17 + v19 + v22;
+    let v24: R = v15 * v3 * v5;
+    let v25: R = v6 * v23;
+    let v26: R = v24 / v25;
     [v14.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -375,40 +440,49 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(4.0, 0.0);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v2.square();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = Dd::new(3.0, 0.0);
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = v0 + v6 - v8 - v11;
-    let v13: Dd = v0 - v2;
-    let v14: Dd = v5 * v7;
-    let v15: Dd = v0 + v6 + v14;
-    let v16: Dd = v4 * v12;
-    let v17: Dd = v13 * v15;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = Dd::new(9.0, 0.0);
-    let v20: Dd = v19 * v2;
-    let v21: Dd = v19 * v10;
-    let v22: Dd = v20 - v21;
-    let v23: Dd = Dd::new(6.0, 0.0);
-    let v24: Dd = v23 * v2;
-    let v25: Dd = Dd::new(12.0, 0.0);
-    let v26: Dd = v25 * v7;
-    let v27: Dd = Dd::new(8.0, 0.0);
-    let v28: Dd = v2.powi(3);
-    let v29: Dd = v27 * v28;
-    let v30: Dd = v0 + v24 + v26 + v29;
-    let v31: Dd = v2 * v4 * v22;
-    let v32: Dd = v13 * v30;
-    let v33: Dd = v31 / v32;
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::new(4.0, 0.0);
+    let v6: R = v5 * v2;
+    let v7: R = v2.square();
+    let v8: R = v1 * v7;
+    let v9: R = R::new(3.0, 0.0);
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v9 * v10;
+    let v12: R = v0 + v6 - v8 - v11;
+    let v13: R = v0 - v2;
+    let v14: R = v5 * v7;
+    let v15: R = v0 + v6 + v14;
+    let v16: R = v4 * v12;
+    let v17: R = v13 * v15;
+    let v18: R = v16 / v17;
+    let v19: R = R::new(9.0, 0.0);
+    let v20: R = v19 * v2;
+    let v21: R = v19 * v10;
+    let v22: R = v20 - v21;
+    let v23: R = R::new(6.0, 0.0);
+    let v24: R = v23 * v2;
+    let v25: R = R::new(12.0, 0.0);
+    let v26: R = v25 * v7;
+    let v27: R = R::new(8.0, 0.0);
+    let v28: R = v2.powi(3);
+    let v29: R = v27 * v28;
+    let v30: R = v0 + v24 + v26 + v29;
+    let v31: R = v2 * v4 * v22;
+    let v32: R = v13 * v30;
+    let v33: R = v31 / v32;
     [v18.to_f64(), v33.to_f64()]
 }
 /// `euler_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -446,48 +520,57 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(4.0, 0.0);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v2.square();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = Dd::new(3.0, 0.0);
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = v0 + v6 - v8 - v11;
-    let v13: Dd = v0 - v2;
-    let v14: Dd = v5 * v7;
-    let v15: Dd = v0 + v6 + v14;
-    let v16: Dd = v4 * v12;
-    let v17: Dd = v13 * v15;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = Dd::new(18.0, 0.0);
-    let v20: Dd = v19 * v2;
-    let v21: Dd = v19 * v10;
-    let v22: Dd = v20 - v21;
-    let v23: Dd = Dd::new(6.0, 0.0);
-    let v24: Dd = v23 * v2;
-    let v25: Dd = Dd::new(12.0, 0.0);
-    let v26: Dd = v25 * v7;
-    let v27: Dd = Dd::new(8.0, 0.0);
-    let v28: Dd = v2.powi(3);
-    let v29: Dd = v27 * v28;
-    let v30: Dd = v0 + v24 + v26 + v29;
-    let v31: Dd = v2 * v4 * v22;
-    let v32: Dd = v13 * v30;
-    let v33: Dd = v31 / v32;
-    let v34: Dd = Dd::new(4.242640687119285, 3.7611501537150655e-16);
-    let v35: Dd = v2.sqrt();
-    let v36: Dd = v10 - v2;
-    let v37: Dd = v36.abs();
-    let v38: Dd = v37.sqrt();
-    let v39: Dd = v17.sqrt();
-    let v40: Dd = v34 * v35 * v38;
-    let v41: Dd = v40 / v39;
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::new(4.0, 0.0);
+    let v6: R = v5 * v2;
+    let v7: R = v2.square();
+    let v8: R = v1 * v7;
+    let v9: R = R::new(3.0, 0.0);
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v9 * v10;
+    let v12: R = v0 + v6 - v8 - v11;
+    let v13: R = v0 - v2;
+    let v14: R = v5 * v7;
+    let v15: R = v0 + v6 + v14;
+    let v16: R = v4 * v12;
+    let v17: R = v13 * v15;
+    let v18: R = v16 / v17;
+    let v19: R = R::new(18.0, 0.0);
+    let v20: R = v19 * v2;
+    let v21: R = v19 * v10;
+    let v22: R = v20 - v21;
+    let v23: R = R::new(6.0, 0.0);
+    let v24: R = v23 * v2;
+    let v25: R = R::new(12.0, 0.0);
+    let v26: R = v25 * v7;
+    let v27: R = R::new(8.0, 0.0);
+    let v28: R = v2.powi(3);
+    let v29: R = v27 * v28;
+    let v30: R = v0 + v24 + v26 + v29;
+    let v31: R = v2 * v4 * v22;
+    let v32: R = v13 * v30;
+    let v33: R = v31 / v32;
+    let v34: R = R::new(4.242640687119285, 3.7611501537150655e-16);
+    let v35: R = v2.sqrt();
+    let v36: R = v10 - v2;
+    let v37: R = v36.abs();
+    let v38: R = v37.sqrt();
+    let v39: R = v17.sqrt();
+    let v40: R = v34 * v35 * v38;
+    let v41: R = v40 / v39;
     [v18.to_f64(), v33.to_f64(), v41.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -538,49 +621,58 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v0 + v3;
-        let v5: Dd = v0 - v2;
-        let v6: Dd = v4 / v5;
-        let v7: Dd = Dd::new(9.0, 0.0);
-        let v8: Dd = v2.square();
-        let v9: Dd = v7 * v8;
-        let v10: Dd = v5 * v4;
-        let v11: Dd = v9 / v10;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = v0 + v3;
+        let v5: R = v0 - v2;
+        let v6: R = v4 / v5;
+        let v7: R = R::new(9.0, 0.0);
+        let v8: R = v2.square();
+        let v9: R = v7 * v8;
+        let v10: R = v5 * v4;
+        let v11: R = v9 / v10;
         return [v6.to_f64(), v11.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v0 - v5;
-    let v7: Dd = v0 - v2;
-    let v8: Dd = v1 * v5;
-    let v9: Dd = v0 + v8;
-    let v10: Dd = v4 * v6;
-    let v11: Dd = v7 * v9;
-    let v12: Dd = v10 / v11;
-    let v13: Dd = Dd::new(9.0, 0.0);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v13 * v5;
-    let v16: Dd = v14 - v15;
-    let v17: Dd = Dd::new(4.0, 0.0);
-    let v18: Dd = v17 * v2;
-    let v19: Dd = v2.square();
-    let v20: Dd = v17 * v19;
-    let v21: Dd = Dd::new(8.0, 0.0);
-    let v22: Dd = v21 * v2 * v5;
-    let v23: Dd = v21 * v19 * v5;
-    let v24: Dd = v0 + v18 + v20 + v8 + v22 + v23;
-    let v25: Dd = v2 * v4 * v16;
-    let v26: Dd = v7 * v24;
-    let v27: Dd = v25 / v26;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::from_f64(t_next);
+    let v6: R = v0 - v5;
+    let v7: R = v0 - v2;
+    let v8: R = v1 * v5;
+    let v9: R = v0 + v8;
+    let v10: R = v4 * v6;
+    let v11: R = v7 * v9;
+    let v12: R = v10 / v11;
+    let v13: R = R::new(9.0, 0.0);
+    let v14: R = v13 * v2;
+    let v15: R = v13 * v5;
+    let v16: R = v14 - v15;
+    let v17: R = R::new(4.0, 0.0);
+    let v18: R = v17 * v2;
+    let v19: R = v2.square();
+    let v20: R = v17 * v19;
+    let v21: R = R::new(8.0, 0.0);
+    let v22: R = v21 * v2 * v5;
+    let v23: R = v21 * v19 * v5;
+    let v24: R = v0 + v18 + v20 + v8 + v22 + v23;
+    let v25: R = v2 * v4 * v16;
+    let v26: R = v7 * v24;
+    let v27: R = v25 / v26;
     [v12.to_f64(), v27.to_f64()]
 }
 /// `ddim_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -618,49 +710,58 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v0 + v3;
-        let v5: Dd = v0 - v2;
-        let v6: Dd = v4 / v5;
-        let v7: Dd = Dd::new(9.0, 0.0);
-        let v8: Dd = v2.square();
-        let v9: Dd = v7 * v8;
-        let v10: Dd = v5 * v4;
-        let v11: Dd = v9 / v10;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = v0 + v3;
+        let v5: R = v0 - v2;
+        let v6: R = v4 / v5;
+        let v7: R = R::new(9.0, 0.0);
+        let v8: R = v2.square();
+        let v9: R = v7 * v8;
+        let v10: R = v5 * v4;
+        let v11: R = v9 / v10;
         return [v6.to_f64(), v11.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v0 - v5;
-    let v7: Dd = v0 - v2;
-    let v8: Dd = v1 * v5;
-    let v9: Dd = v0 + v8;
-    let v10: Dd = v4 * v6;
-    let v11: Dd = v7 * v9;
-    let v12: Dd = v10 / v11;
-    let v13: Dd = Dd::new(9.0, 0.0);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v13 * v5;
-    let v16: Dd = v14 - v15;
-    let v17: Dd = Dd::new(4.0, 0.0);
-    let v18: Dd = v17 * v2;
-    let v19: Dd = v2.square();
-    let v20: Dd = v17 * v19;
-    let v21: Dd = Dd::new(8.0, 0.0);
-    let v22: Dd = v21 * v2 * v5;
-    let v23: Dd = v21 * v19 * v5;
-    let v24: Dd = v0 + v18 + v20 + v8 + v22 + v23;
-    let v25: Dd = v2 * v4 * v16;
-    let v26: Dd = v7 * v24;
-    let v27: Dd = v25 / v26;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::from_f64(t_next);
+    let v6: R = v0 - v5;
+    let v7: R = v0 - v2;
+    let v8: R = v1 * v5;
+    let v9: R = v0 + v8;
+    let v10: R = v4 * v6;
+    let v11: R = v7 * v9;
+    let v12: R = v10 / v11;
+    let v13: R = R::new(9.0, 0.0);
+    let v14: R = v13 * v2;
+    let v15: R = v13 * v5;
+    let v16: R = v14 - v15;
+    let v17: R = R::new(4.0, 0.0);
+    let v18: R = v17 * v2;
+    let v19: R = v2.square();
+    let v20: R = v17 * v19;
+    let v21: R = R::new(8.0, 0.0);
+    let v22: R = v21 * v2 * v5;
+    let v23: R = v21 * v19 * v5;
+    let v24: R = v0 + v18 + v20 + v8 + v22 + v23;
+    let v25: R = v2 * v4 * v16;
+    let v26: R = v7 * v24;
+    let v27: R = v25 / v26;
     [v12.to_f64(), v27.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -698,30 +799,35 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{3\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-3.0, 3.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(-3.0, 0.0);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = Dd::new(4.0, 0.0);
-    let v8: Dd = v7 * v3;
-    let v9: Dd = v3.square();
-    let v10: Dd = v7 * v9;
-    let v11: Dd = v1 + v8 + v10;
-    let v12: Dd = v0 * v5;
-    let v13: Dd = v6 * v11;
-    let v14: Dd = v12 / v13;
-    let v15: Dd = Dd::new(3.0, 0.0);
-    let v16: Dd = v15 * v5;
-    let v17: Dd = v16 / v13;
+    let v0: R = R::new(-3.0, 0.0);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v1 - v3;
+    let v7: R = R::new(4.0, 0.0);
+    let v8: R = v7 * v3;
+    let v9: R = v3.square();
+    let v10: R = v7 * v9;
+    let v11: R = v1 + v8 + v10;
+    let v12: R = v0 * v5;
+    let v13: R = v6 * v11;
+    let v14: R = v12 / v13;
+    let v15: R = R::new(3.0, 0.0);
+    let v16: R = v15 * v5;
+    let v17: R = v16 / v13;
     [v14.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -741,30 +847,35 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{6\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-3.0, 6.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(-3.0, 0.0);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = Dd::new(4.0, 0.0);
-    let v8: Dd = v7 * v3;
-    let v9: Dd = v3.square();
-    let v10: Dd = v7 * v9;
-    let v11: Dd = v1 + v8 + v10;
-    let v12: Dd = v0 * v5;
-    let v13: Dd = v6 * v11;
-    let v14: Dd = v12 / v13;
-    let v15: Dd = Dd::new(6.0, 0.0);
-    let v16: Dd = v15 * v5;
-    let v17: Dd = v16 / v13;
+    let v0: R = R::new(-3.0, 0.0);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v1 - v3;
+    let v7: R = R::new(4.0, 0.0);
+    let v8: R = v7 * v3;
+    let v9: R = v3.square();
+    let v10: R = v7 * v9;
+    let v11: R = v1 + v8 + v10;
+    let v12: R = v0 * v5;
+    let v13: R = v6 * v11;
+    let v14: R = v12 / v13;
+    let v15: R = R::new(6.0, 0.0);
+    let v16: R = v15 * v5;
+    let v17: R = v16 / v13;
     [v14.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -784,29 +895,38 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(4.0, 0.0);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v2.square();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = Dd::new(3.0, 0.0);
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = v0 + v6 - v8 - v11;
-    let v13: Dd = v0 - v2;
-    let v14: Dd = v5 * v7;
-    let v15: Dd = v0 + v6 + v14;
-    let v16: Dd = v4 * v12;
-    let v17: Dd = v13 * v15;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = v9 * v2;
-    let v20: Dd = v11 - v19;
-    let v21: Dd = v4 * v20;
-    let v22: Dd = v21 / v17;
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::new(4.0, 0.0);
+    let v6: R = v5 * v2;
+    let v7: R = v2.square();
+    let v8: R = v1 * v7;
+    let v9: R = R::new(3.0, 0.0);
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v9 * v10;
+    let v12: R = v0 + v6 - v8 - v11;
+    let v13: R = v0 - v2;
+    let v14: R = v5 * v7;
+    let v15: R = v0 + v6 + v14;
+    let v16: R = v4 * v12;
+    let v17: R = v13 * v15;
+    let v18: R = v16 / v17;
+    let v19: R = v9 * v2;
+    let v20: R = v11 - v19;
+    let v21: R = v4 * v20;
+    let v22: R = v21 / v17;
     [v18.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -844,39 +964,48 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(4.0, 0.0);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v2.square();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = Dd::new(3.0, 0.0);
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = v0 + v6 - v8 - v11;
-    let v13: Dd = v0 - v2;
-    let v14: Dd = v5 * v7;
-    let v15: Dd = v0 + v6 + v14;
-    let v16: Dd = v4 * v12;
-    let v17: Dd = v13 * v15;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = Dd::new(6.0, 0.0);
-    let v20: Dd = v19 * v10;
-    let v21: Dd = v19 * v2;
-    let v22: Dd = v20 - v21;
-    let v23: Dd = v4 * v22;
-    let v24: Dd = v23 / v17;
-    let v25: Dd = Dd::new(4.242640687119285, 3.7611501537150655e-16);
-    let v26: Dd = v2.sqrt();
-    let v27: Dd = v10 - v2;
-    let v28: Dd = v27.abs();
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v17.sqrt();
-    let v31: Dd = v25 * v26 * v29;
-    let v32: Dd = v31 / v30;
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::new(4.0, 0.0);
+    let v6: R = v5 * v2;
+    let v7: R = v2.square();
+    let v8: R = v1 * v7;
+    let v9: R = R::new(3.0, 0.0);
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v9 * v10;
+    let v12: R = v0 + v6 - v8 - v11;
+    let v13: R = v0 - v2;
+    let v14: R = v5 * v7;
+    let v15: R = v0 + v6 + v14;
+    let v16: R = v4 * v12;
+    let v17: R = v13 * v15;
+    let v18: R = v16 / v17;
+    let v19: R = R::new(6.0, 0.0);
+    let v20: R = v19 * v10;
+    let v21: R = v19 * v2;
+    let v22: R = v20 - v21;
+    let v23: R = v4 * v22;
+    let v24: R = v23 / v17;
+    let v25: R = R::new(4.242640687119285, 3.7611501537150655e-16);
+    let v26: R = v2.sqrt();
+    let v27: R = v10 - v2;
+    let v28: R = v27.abs();
+    let v29: R = v28.sqrt();
+    let v30: R = v17.sqrt();
+    let v31: R = v25 * v26 * v29;
+    let v32: R = v31 / v30;
     [v18.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -921,42 +1050,51 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v0 + v3;
-        let v5: Dd = v0 - v2;
-        let v6: Dd = v4 / v5;
-        let v7: Dd = Dd::new(-3.0, 0.0);
-        let v8: Dd = v7 * v2;
-        let v9: Dd = v8 / v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = v0 + v3;
+        let v5: R = v0 - v2;
+        let v6: R = v4 / v5;
+        let v7: R = R::new(-3.0, 0.0);
+        let v8: R = v7 * v2;
+        let v9: R = v8 / v5;
         return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v0 - v5;
-    let v7: Dd = v0 - v2;
-    let v8: Dd = v1 * v5;
-    let v9: Dd = v0 + v8;
-    let v10: Dd = v4 * v6;
-    let v11: Dd = v7 * v9;
-    let v12: Dd = v10 / v11;
-    let v13: Dd = Dd::new(3.0, 0.0);
-    let v14: Dd = v13 * v5;
-    let v15: Dd = v13 * v2;
-    let v16: Dd = v14 - v15;
-    let v17: Dd = Dd::new(4.0, 0.0);
-    let v18: Dd = v17 * v2 * v5;
-    let v19: Dd = v0 + v3 + v8 + v18;
-    let v20: Dd = v4 * v16;
-    let v21: Dd = v7 * v19;
-    let v22: Dd = v20 / v21;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::from_f64(t_next);
+    let v6: R = v0 - v5;
+    let v7: R = v0 - v2;
+    let v8: R = v1 * v5;
+    let v9: R = v0 + v8;
+    let v10: R = v4 * v6;
+    let v11: R = v7 * v9;
+    let v12: R = v10 / v11;
+    let v13: R = R::new(3.0, 0.0);
+    let v14: R = v13 * v5;
+    let v15: R = v13 * v2;
+    let v16: R = v14 - v15;
+    let v17: R = R::new(4.0, 0.0);
+    let v18: R = v17 * v2 * v5;
+    let v19: R = v0 + v3 + v8 + v18;
+    let v20: R = v4 * v16;
+    let v21: R = v7 * v19;
+    let v22: R = v20 / v21;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -994,42 +1132,51 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v0 + v3;
-        let v5: Dd = v0 - v2;
-        let v6: Dd = v4 / v5;
-        let v7: Dd = Dd::new(-3.0, 0.0);
-        let v8: Dd = v7 * v2;
-        let v9: Dd = v8 / v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = v0 + v3;
+        let v5: R = v0 - v2;
+        let v6: R = v4 / v5;
+        let v7: R = R::new(-3.0, 0.0);
+        let v8: R = v7 * v2;
+        let v9: R = v8 / v5;
         return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::from_f64(t_next);
-    let v6: Dd = v0 - v5;
-    let v7: Dd = v0 - v2;
-    let v8: Dd = v1 * v5;
-    let v9: Dd = v0 + v8;
-    let v10: Dd = v4 * v6;
-    let v11: Dd = v7 * v9;
-    let v12: Dd = v10 / v11;
-    let v13: Dd = Dd::new(3.0, 0.0);
-    let v14: Dd = v13 * v5;
-    let v15: Dd = v13 * v2;
-    let v16: Dd = v14 - v15;
-    let v17: Dd = Dd::new(4.0, 0.0);
-    let v18: Dd = v17 * v2 * v5;
-    let v19: Dd = v0 + v3 + v8 + v18;
-    let v20: Dd = v4 * v16;
-    let v21: Dd = v7 * v19;
-    let v22: Dd = v20 / v21;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::from_f64(t_next);
+    let v6: R = v0 - v5;
+    let v7: R = v0 - v2;
+    let v8: R = v1 * v5;
+    let v9: R = v0 + v8;
+    let v10: R = v4 * v6;
+    let v11: R = v7 * v9;
+    let v12: R = v10 / v11;
+    let v13: R = R::new(3.0, 0.0);
+    let v14: R = v13 * v5;
+    let v15: R = v13 * v2;
+    let v16: R = v14 - v15;
+    let v17: R = R::new(4.0, 0.0);
+    let v18: R = v17 * v2 * v5;
+    let v19: R = v0 + v3 + v8 + v18;
+    let v20: R = v4 * v16;
+    let v21: R = v7 * v19;
+    let v22: R = v20 / v21;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1067,25 +1214,30 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.3333333333333333, -0.3333333333333333];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(4.0, 0.0);
-    let v6: Dd = v5 * v2;
-    let v7: Dd = v2.square();
-    let v8: Dd = v5 * v7;
-    let v9: Dd = v0 + v6 + v8;
-    let v10: Dd = v2 * v9;
-    let v11: Dd = v4 / v10;
-    let v12: Dd = -v11;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::new(4.0, 0.0);
+    let v6: R = v5 * v2;
+    let v7: R = v2.square();
+    let v8: R = v5 * v7;
+    let v9: R = v0 + v6 + v8;
+    let v10: R = v2 * v9;
+    let v11: R = v4 / v10;
+    let v12: R = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1105,43 +1257,48 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, -0.6666666666666666];
     }
-    let v0: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v5.square();
-    let v7: Dd = Dd::new(6.0, 0.0);
-    let v8: Dd = Dd::new(3.0, 0.0);
-    let v9: Dd = v8 * v3;
-    let v10: Dd = v7 + v9;
-    let v11: Dd = v1 - v3;
-    let v12: Dd = v7 * v3;
-    let v13: Dd = Dd::new(12.0, 0.0);
-    let v14: Dd = v3.square();
-    let v15: Dd = v13 * v14;
-    let v16: Dd = Dd::new(8.0, 0.0);
-    let v17: Dd = v3.powi(3);
-    let v18: Dd = v16 * v17;
-    let v19: Dd = v1 + v12 + v15 + v18;
-    let v20: Dd = v0 * v6 * v10;
-    let v21: Dd = v3 * v11 * v19;
-    let v22: Dd = v20 / v21;
-    let v23: Dd = Dd::new(-2.0, 0.0);
-    let v24: Dd = Dd::new(4.0, 0.0);
-    let v25: Dd = v24 * v3;
-    let v26: Dd = v24 * v14;
-    let v27: Dd = v1 + v25 + v26;
-    let v28: Dd = v23 * v5;
-    let v29: Dd = v3 * v27;
-    let v30: Dd = v28 / v29;
+    let v0: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v5.square();
+    let v7: R = R::new(6.0, 0.0);
+    let v8: R = R::new(3.0, 0.0);
+    let v9: R = v8 * v3;
+    let v10: R = v7 + v9;
+    let v11: R = v1 - v3;
+    let v12: R = v7 * v3;
+    let v13: R = R::new(12.0, 0.0);
+    let v14: R = v3.square();
+    let v15: R = v13 * v14;
+    let v16: R = R::new(8.0, 0.0);
+    let v17: R = v3.powi(3);
+    let v18: R = v16 * v17;
+    let v19: R = v1 + v12 + v15 + v18;
+    let v20: R = v0 * v6 * v10;
+    let v21: R = v3 * v11 * v19;
+    let v22: R = v20 / v21;
+    let v23: R = R::new(-2.0, 0.0);
+    let v24: R = R::new(4.0, 0.0);
+    let v25: R = v24 * v3;
+    let v26: R = v24 * v14;
+    let v27: R = v1 + v25 + v26;
+    let v28: R = v23 * v5;
+    let v29: R = v3 * v27;
+    let v30: R = v28 / v29;
     [v22.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1161,52 +1318,61 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 - v3 + v5;
-        let v7: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 - v3 + v5;
+        let v7: R = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 - v3 + v5;
-        let v7: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 - v3 + v5;
+        let v7: R = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
-    let v0: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = Dd::new(6.0, 0.0);
-    let v7: Dd = v3.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(3.0, 0.0);
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = v8 + v11;
-    let v13: Dd = Dd::new(4.0, 0.0);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = v13 * v7;
-    let v16: Dd = v1 + v14 + v15;
-    let v17: Dd = v0 * v5 * v12;
-    let v18: Dd = v3 * v16;
-    let v19: Dd = v17 / v18;
-    let v20: Dd = v9 * v3;
-    let v21: Dd = v20 - v11;
-    let v22: Dd = v0 * v5 * v21;
-    let v23: Dd = v22 / v18;
+    let v0: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = R::new(6.0, 0.0);
+    let v7: R = v3.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(3.0, 0.0);
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v9 * v10;
+    let v12: R = v8 + v11;
+    let v13: R = R::new(4.0, 0.0);
+    let v14: R = v13 * v3;
+    let v15: R = v13 * v7;
+    let v16: R = v1 + v14 + v15;
+    let v17: R = v0 * v5 * v12;
+    let v18: R = v3 * v16;
+    let v19: R = v17 / v18;
+    let v20: R = v9 * v3;
+    let v21: R = v20 - v11;
+    let v22: R = v0 * v5 * v21;
+    let v23: R = v22 / v18;
     [v19.to_f64(), v23.to_f64()]
 }
 /// `euler_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1244,50 +1410,59 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v5.square();
-    let v7: Dd = Dd::new(6.0, 0.0);
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v7 * v8;
-    let v10: Dd = Dd::new(3.0, 0.0);
-    let v11: Dd = v10 * v3;
-    let v12: Dd = v3.powi(3);
-    let v13: Dd = v7 * v12;
-    let v14: Dd = v10 * v3 * v8;
-    let v15: Dd = v9 - v11 - v13 + v14;
-    let v16: Dd = v1 - v3;
-    let v17: Dd = v7 * v3;
-    let v18: Dd = Dd::new(12.0, 0.0);
-    let v19: Dd = v3.square();
-    let v20: Dd = v18 * v19;
-    let v21: Dd = Dd::new(8.0, 0.0);
-    let v22: Dd = v21 * v12;
-    let v23: Dd = v1 + v17 + v20 + v22;
-    let v24: Dd = v0 * v6 * v15;
-    let v25: Dd = v3 * v16 * v23;
-    let v26: Dd = v24 / v25;
-    let v27: Dd = v17 - v9;
-    let v28: Dd = Dd::new(4.0, 0.0);
-    let v29: Dd = v28 * v3;
-    let v30: Dd = v28 * v19;
-    let v31: Dd = v1 + v29 + v30;
-    let v32: Dd = v0 * v5 * v27;
-    let v33: Dd = v3 * v31;
-    let v34: Dd = v32 / v33;
-    let v35: Dd = Dd::new(4.242640687119285, 3.7611501537150655e-16);
-    let v36: Dd = v3.sqrt();
-    let v37: Dd = v8 - v3;
-    let v38: Dd = v37.abs();
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v16 * v31;
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = v35 * v36 * v39;
-    let v43: Dd = v42 / v41;
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v5.square();
+    let v7: R = R::new(6.0, 0.0);
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v7 * v8;
+    let v10: R = R::new(3.0, 0.0);
+    let v11: R = v10 * v3;
+    let v12: R = v3.powi(3);
+    let v13: R = v7 * v12;
+    let v14: R = v10 * v3 * v8;
+    let v15: R = v9 - v11 - v13 + v14;
+    let v16: R = v1 - v3;
+    let v17: R = v7 * v3;
+    let v18: R = R::new(12.0, 0.0);
+    let v19: R = v3.square();
+    let v20: R = v18 * v19;
+    let v21: R = R::new(8.0, 0.0);
+    let v22: R = v21 * v12;
+    let v23: R = v1 + v17 + v20 + v22;
+    let v24: R = v0 * v6 * v15;
+    let v25: R = v3 * v16 * v23;
+    let v26: R = v24 / v25;
+    let v27: R = v17 - v9;
+    let v28: R = R::new(4.0, 0.0);
+    let v29: R = v28 * v3;
+    let v30: R = v28 * v19;
+    let v31: R = v1 + v29 + v30;
+    let v32: R = v0 * v5 * v27;
+    let v33: R = v3 * v31;
+    let v34: R = v32 / v33;
+    let v35: R = R::new(4.242640687119285, 3.7611501537150655e-16);
+    let v36: R = v3.sqrt();
+    let v37: R = v8 - v3;
+    let v38: R = v37.abs();
+    let v39: R = v38.sqrt();
+    let v40: R = v16 * v31;
+    let v41: R = v40.sqrt();
+    let v42: R = v35 * v36 * v39;
+    let v43: R = v42 / v41;
     [v26.to_f64(), v34.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1332,51 +1507,60 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(3.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = Dd::new(1.0, 0.0);
-        let v3: Dd = Dd::new(2.0, 0.0);
-        let v4: Dd = v3 * v1;
-        let v5: Dd = v2 + v4;
-        let v6: Dd = v0 * v1;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v2 - v1;
-        let v9: Dd = v8 / v5;
+        let v0: R = R::new(3.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = R::new(1.0, 0.0);
+        let v3: R = R::new(2.0, 0.0);
+        let v4: R = v3 * v1;
+        let v5: R = v2 + v4;
+        let v6: R = v0 * v1;
+        let v7: R = v6 / v5;
+        let v8: R = v2 - v1;
+        let v9: R = v8 / v5;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: Dd = Dd::from_f64(t_next);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v2 * v0;
-    let v7: Dd = v1 + v6;
-    let v8: Dd = v0 * v5;
-    let v9: Dd = v3 * v7;
-    let v10: Dd = v8 / v9;
-    let v11: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-    let v12: Dd = Dd::new(3.0, 0.0);
-    let v13: Dd = v12 * v3;
-    let v14: Dd = v12 * v0;
-    let v15: Dd = v13 - v14;
-    let v16: Dd = Dd::new(4.0, 0.0);
-    let v17: Dd = v16 * v3 * v0;
-    let v18: Dd = v1 + v4 + v6 + v17;
-    let v19: Dd = v11 * v5 * v15;
-    let v20: Dd = v3 * v18;
-    let v21: Dd = v19 / v20;
+    let v0: R = R::from_f64(t_next);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v2 * v0;
+    let v7: R = v1 + v6;
+    let v8: R = v0 * v5;
+    let v9: R = v3 * v7;
+    let v10: R = v8 / v9;
+    let v11: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+    let v12: R = R::new(3.0, 0.0);
+    let v13: R = v12 * v3;
+    let v14: R = v12 * v0;
+    let v15: R = v13 - v14;
+    let v16: R = R::new(4.0, 0.0);
+    let v17: R = v16 * v3 * v0;
+    let v18: R = v1 + v4 + v6 + v17;
+    let v19: R = v11 * v5 * v15;
+    let v20: R = v3 * v18;
+    let v21: R = v19 / v20;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `ddim_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1414,51 +1598,60 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(3.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = Dd::new(1.0, 0.0);
-        let v3: Dd = Dd::new(2.0, 0.0);
-        let v4: Dd = v3 * v1;
-        let v5: Dd = v2 + v4;
-        let v6: Dd = v0 * v1;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v2 - v1;
-        let v9: Dd = v8 / v5;
+        let v0: R = R::new(3.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = R::new(1.0, 0.0);
+        let v3: R = R::new(2.0, 0.0);
+        let v4: R = v3 * v1;
+        let v5: R = v2 + v4;
+        let v6: R = v0 * v1;
+        let v7: R = v6 / v5;
+        let v8: R = v2 - v1;
+        let v9: R = v8 / v5;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: Dd = Dd::from_f64(t_next);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v2 * v0;
-    let v7: Dd = v1 + v6;
-    let v8: Dd = v0 * v5;
-    let v9: Dd = v3 * v7;
-    let v10: Dd = v8 / v9;
-    let v11: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-    let v12: Dd = Dd::new(3.0, 0.0);
-    let v13: Dd = v12 * v3;
-    let v14: Dd = v12 * v0;
-    let v15: Dd = v13 - v14;
-    let v16: Dd = Dd::new(4.0, 0.0);
-    let v17: Dd = v16 * v3 * v0;
-    let v18: Dd = v1 + v4 + v6 + v17;
-    let v19: Dd = v11 * v5 * v15;
-    let v20: Dd = v3 * v18;
-    let v21: Dd = v19 / v20;
+    let v0: R = R::from_f64(t_next);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v2 * v0;
+    let v7: R = v1 + v6;
+    let v8: R = v0 * v5;
+    let v9: R = v3 * v7;
+    let v10: R = v8 / v9;
+    let v11: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+    let v12: R = R::new(3.0, 0.0);
+    let v13: R = v12 * v3;
+    let v14: R = v12 * v0;
+    let v15: R = v13 - v14;
+    let v16: R = R::new(4.0, 0.0);
+    let v17: R = v16 * v3 * v0;
+    let v18: R = v1 + v4 + v6 + v17;
+    let v19: R = v11 * v5 * v15;
+    let v20: R = v3 * v18;
+    let v21: R = v19 / v20;
     [v10.to_f64(), v21.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1495,15 +1688,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1524,27 +1722,32 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [3.0, 2.0];
     }
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: Dd = Dd::new(3.0, 0.0);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(2.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 + v4;
-    let v6: Dd = v1 - v3;
-    let v7: Dd = Dd::new(4.0, 0.0);
-    let v8: Dd = v7 * v3;
-    let v9: Dd = v3.square();
-    let v10: Dd = v7 * v9;
-    let v11: Dd = v1 + v8 + v10;
-    let v12: Dd = v0 * v5;
-    let v13: Dd = v6 * v11;
-    let v14: Dd = v12 / v13;
+    let v0: R = R::new(3.0, 0.0);
+    let v1: R = R::new(1.0, 0.0);
+    let v2: R = R::new(2.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 + v4;
+    let v6: R = v1 - v3;
+    let v7: R = R::new(4.0, 0.0);
+    let v8: R = v7 * v3;
+    let v9: R = v3.square();
+    let v10: R = v7 * v9;
+    let v11: R = v1 + v8 + v10;
+    let v12: R = v0 * v5;
+    let v13: R = v6 * v11;
+    let v14: R = v12 / v13;
     [v14.to_f64(), v2.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1564,10 +1767,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1605,35 +1817,44 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = v2.square();
-    let v6: Dd = v1 * v5;
-    let v7: Dd = Dd::new(3.0, 0.0);
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v7 * v8;
-    let v10: Dd = v0 - v3 - v6 + v9;
-    let v11: Dd = v0 - v2;
-    let v12: Dd = Dd::new(4.0, 0.0);
-    let v13: Dd = v12 * v2;
-    let v14: Dd = v12 * v5;
-    let v15: Dd = v0 + v13 + v14;
-    let v16: Dd = v4 * v10;
-    let v17: Dd = v11 * v15;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = v1 * v8;
-    let v20: Dd = v19 - v3;
-    let v21: Dd = Dd::new(4.242640687119285, 3.7611501537150655e-16);
-    let v22: Dd = v2.sqrt();
-    let v23: Dd = v8 - v2;
-    let v24: Dd = v23.abs();
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v17.sqrt();
-    let v27: Dd = v21 * v22 * v25;
-    let v28: Dd = v27 / v26;
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = v2.square();
+    let v6: R = v1 * v5;
+    let v7: R = R::new(3.0, 0.0);
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v7 * v8;
+    let v10: R = v0 - v3 - v6 + v9;
+    let v11: R = v0 - v2;
+    let v12: R = R::new(4.0, 0.0);
+    let v13: R = v12 * v2;
+    let v14: R = v12 * v5;
+    let v15: R = v0 + v13 + v14;
+    let v16: R = v4 * v10;
+    let v17: R = v11 * v15;
+    let v18: R = v16 / v17;
+    let v19: R = v1 * v8;
+    let v20: R = v19 - v3;
+    let v21: R = R::new(4.242640687119285, 3.7611501537150655e-16);
+    let v22: R = v2.sqrt();
+    let v23: R = v8 - v2;
+    let v24: R = v23.abs();
+    let v25: R = v24.sqrt();
+    let v26: R = v17.sqrt();
+    let v27: R = v21 * v22 * v25;
+    let v28: R = v27 / v26;
     [v18.to_f64(), v20.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1678,73 +1899,82 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-3.0, 0.0);
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(-3.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(3.0, 0.0);
-        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v3.square();
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 + v6;
-        let v8: Dd = Dd::new(1.0, 0.0);
-        let v9: Dd = Dd::new(4.0, 0.0);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = v8 + v10 + v11;
-        let v13: Dd = v0 * v7;
-        let v14: Dd = v13 / v12;
-        let v15: Dd = Dd::new(-3.0, 0.0);
-        let v16: Dd = Dd::new(2.0, 0.0);
-        let v17: Dd = v16 * v3;
-        let v18: Dd = v8 + v17;
-        let v19: Dd = v15 * v3 * v7;
-        let v20: Dd = v19 / v18;
+        let v0: R = R::new(3.0, 0.0);
+        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v3.square();
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 + v6;
+        let v8: R = R::new(1.0, 0.0);
+        let v9: R = R::new(4.0, 0.0);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = v8 + v10 + v11;
+        let v13: R = v0 * v7;
+        let v14: R = v13 / v12;
+        let v15: R = R::new(-3.0, 0.0);
+        let v16: R = R::new(2.0, 0.0);
+        let v17: R = v16 * v3;
+        let v18: R = v8 + v17;
+        let v19: R = v15 * v3 * v7;
+        let v20: R = v19 / v18;
         return [v14.to_f64(), v20.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v3 - v1;
-        let v5: Dd = Dd::new(2.0, 0.0);
-        let v6: Dd = v5 * v2;
-        let v7: Dd = v0 + v6;
-        let v8: Dd = v4 / v7;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = v3 - v1;
+        let v5: R = R::new(2.0, 0.0);
+        let v6: R = v5 * v2;
+        let v7: R = v0 + v6;
+        let v8: R = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: Dd = Dd::new(3.0, 0.0);
-    let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v3.square();
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v1 + v4 + v6;
-    let v8: Dd = Dd::new(1.0, 0.0);
-    let v9: Dd = Dd::new(4.0, 0.0);
-    let v10: Dd = v9 * v3;
-    let v11: Dd = v9 * v5;
-    let v12: Dd = v8 + v10 + v11;
-    let v13: Dd = v0 * v7;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = Dd::from_f64(t_next);
-    let v16: Dd = v0 * v15;
-    let v17: Dd = v0 * v3;
-    let v18: Dd = v16 - v17;
-    let v19: Dd = Dd::new(2.0, 0.0);
-    let v20: Dd = v19 * v3;
-    let v21: Dd = v19 * v15;
-    let v22: Dd = v9 * v3 * v15;
-    let v23: Dd = v8 + v20 + v21 + v22;
-    let v24: Dd = v7 * v18;
-    let v25: Dd = v24 / v23;
+    let v0: R = R::new(3.0, 0.0);
+    let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+    let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v3.square();
+    let v6: R = v2 * v5;
+    let v7: R = v1 + v4 + v6;
+    let v8: R = R::new(1.0, 0.0);
+    let v9: R = R::new(4.0, 0.0);
+    let v10: R = v9 * v3;
+    let v11: R = v9 * v5;
+    let v12: R = v8 + v10 + v11;
+    let v13: R = v0 * v7;
+    let v14: R = v13 / v12;
+    let v15: R = R::from_f64(t_next);
+    let v16: R = v0 * v15;
+    let v17: R = v0 * v3;
+    let v18: R = v16 - v17;
+    let v19: R = R::new(2.0, 0.0);
+    let v20: R = v19 * v3;
+    let v21: R = v19 * v15;
+    let v22: R = v9 * v3 * v15;
+    let v23: R = v8 + v20 + v21 + v22;
+    let v24: R = v7 * v18;
+    let v25: R = v24 / v23;
     [v14.to_f64(), v25.to_f64()]
 }
 /// `ddim_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1782,73 +2012,82 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(-3.0, 0.0);
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(-3.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(3.0, 0.0);
-        let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v3.square();
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 + v6;
-        let v8: Dd = Dd::new(1.0, 0.0);
-        let v9: Dd = Dd::new(4.0, 0.0);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = v8 + v10 + v11;
-        let v13: Dd = v0 * v7;
-        let v14: Dd = v13 / v12;
-        let v15: Dd = Dd::new(-3.0, 0.0);
-        let v16: Dd = Dd::new(2.0, 0.0);
-        let v17: Dd = v16 * v3;
-        let v18: Dd = v8 + v17;
-        let v19: Dd = v15 * v3 * v7;
-        let v20: Dd = v19 / v18;
+        let v0: R = R::new(3.0, 0.0);
+        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v3.square();
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 + v6;
+        let v8: R = R::new(1.0, 0.0);
+        let v9: R = R::new(4.0, 0.0);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = v8 + v10 + v11;
+        let v13: R = v0 * v7;
+        let v14: R = v13 / v12;
+        let v15: R = R::new(-3.0, 0.0);
+        let v16: R = R::new(2.0, 0.0);
+        let v17: R = v16 * v3;
+        let v18: R = v8 + v17;
+        let v19: R = v15 * v3 * v7;
+        let v20: R = v19 / v18;
         return [v14.to_f64(), v20.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v3 - v1;
-        let v5: Dd = Dd::new(2.0, 0.0);
-        let v6: Dd = v5 * v2;
-        let v7: Dd = v0 + v6;
-        let v8: Dd = v4 / v7;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = v3 - v1;
+        let v5: R = R::new(2.0, 0.0);
+        let v6: R = v5 * v2;
+        let v7: R = v0 + v6;
+        let v8: R = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: Dd = Dd::new(3.0, 0.0);
-    let v1: Dd = Dd::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: Dd = Dd::new(1.3333333333333333, 7.401486830834377e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v3.square();
-    let v6: Dd = v2 * v5;
-    let v7: Dd = v1 + v4 + v6;
-    let v8: Dd = Dd::new(1.0, 0.0);
-    let v9: Dd = Dd::new(4.0, 0.0);
-    let v10: Dd = v9 * v3;
-    let v11: Dd = v9 * v5;
-    let v12: Dd = v8 + v10 + v11;
-    let v13: Dd = v0 * v7;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = Dd::from_f64(t_next);
-    let v16: Dd = v0 * v15;
-    let v17: Dd = v0 * v3;
-    let v18: Dd = v16 - v17;
-    let v19: Dd = Dd::new(2.0, 0.0);
-    let v20: Dd = v19 * v3;
-    let v21: Dd = v19 * v15;
-    let v22: Dd = v9 * v3 * v15;
-    let v23: Dd = v8 + v20 + v21 + v22;
-    let v24: Dd = v7 * v18;
-    let v25: Dd = v24 / v23;
+    let v0: R = R::new(3.0, 0.0);
+    let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
+    let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v3.square();
+    let v6: R = v2 * v5;
+    let v7: R = v1 + v4 + v6;
+    let v8: R = R::new(1.0, 0.0);
+    let v9: R = R::new(4.0, 0.0);
+    let v10: R = v9 * v3;
+    let v11: R = v9 * v5;
+    let v12: R = v8 + v10 + v11;
+    let v13: R = v0 * v7;
+    let v14: R = v13 / v12;
+    let v15: R = R::from_f64(t_next);
+    let v16: R = v0 * v15;
+    let v17: R = v0 * v3;
+    let v18: R = v16 - v17;
+    let v19: R = R::new(2.0, 0.0);
+    let v20: R = v19 * v3;
+    let v21: R = v19 * v15;
+    let v22: R = v9 * v3 * v15;
+    let v23: R = v8 + v20 + v21 + v22;
+    let v24: R = v7 * v18;
+    let v25: R = v24 / v23;
     [v14.to_f64(), v25.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1888,6 +2127,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -2235,6 +2480,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sd_scaled_linear";
 /// `alpha(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -20,31 +20,36 @@ pub const PROCESS: &str = "sd_scaled_linear";
 /// \alpha(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.06897871404436264;
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
     v18.to_f64()
 }
 /// `sigma(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -53,33 +58,38 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 0.9976181318564664;
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp_m1();
+    let v19: R = -v18;
+    let v20: R = v19.sqrt();
     v20.to_f64()
 }
 /// `alpha_bar(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -88,31 +98,36 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.004758062991213951;
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
     v18.to_f64()
 }
 /// `f(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -121,23 +136,28 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = \frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -0.425;
     }
     if t == 1.0 {
         return -6.0;
     }
-    let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v4: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v5: Dd = v1.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: Dd = v7 * v1;
-    let v9: Dd = v7 * v5;
-    let v10: Dd = v2 - v3 - v6 - v8 + v9;
+    let v0: R = R::new(0.85, 2.2204460492503132e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(0.425, 1.1102230246251566e-17);
+    let v4: R = R::new(6.425, 1.7763568394002506e-16);
+    let v5: R = v1.square();
+    let v6: R = v4 * v5;
+    let v7: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: R = v7 * v1;
+    let v9: R = v7 * v5;
+    let v10: R = v2 - v3 - v6 - v8 + v9;
     v10.to_f64()
 }
 /// `g2(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -146,23 +166,28 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.85;
     }
     if t == 1.0 {
         return 12.0;
     }
-    let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v1: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v5: Dd = v2.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v7 * v5;
-    let v10: Dd = v0 - v3 + v6 + v8 - v9;
+    let v0: R = R::new(0.85, 2.2204460492503132e-17);
+    let v1: R = R::new(1.7, 4.4408920985006264e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(12.85, 3.552713678800501e-16);
+    let v5: R = v2.square();
+    let v6: R = v4 * v5;
+    let v7: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v8: R = v7 * v2;
+    let v9: R = v7 * v5;
+    let v10: R = v0 - v3 + v6 + v8 - v9;
     v10.to_f64()
 }
 /// `g(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -171,24 +196,29 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.9219544457292888;
     }
     if t == 1.0 {
         return 3.4641016151377544;
     }
-    let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v1: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v5: Dd = v2.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v7 * v5;
-    let v10: Dd = v0 - v3 + v6 + v8 - v9;
-    let v11: Dd = v10.sqrt();
+    let v0: R = R::new(0.85, 2.2204460492503132e-17);
+    let v1: R = R::new(1.7, 4.4408920985006264e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(12.85, 3.552713678800501e-16);
+    let v5: R = v2.square();
+    let v6: R = v4 * v5;
+    let v7: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v8: R = v7 * v2;
+    let v9: R = v7 * v5;
+    let v10: R = v0 - v3 + v6 + v8 - v9;
+    let v11: R = v10.sqrt();
     v11.to_f64()
 }
 /// `lambda(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -197,50 +227,55 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = -\frac{\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}{2} - \frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return -2.671572604785174;
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::new(10.954451150103322, -1.0745501013989715e-16);
-    let v17: Dd = v6 * v2;
-    let v18: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v19: Dd = v18 * v2;
-    let v20: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v21: Dd = v20 * v7;
-    let v22: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v23: Dd = v22 * v7;
-    let v24: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: Dd = v24 * v12;
-    let v26: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: Dd = v26 * v12;
-    let v28: Dd = v17 - v19 - v21 + v23 + v25 - v27;
-    let v29: Dd = v0 * v28;
-    let v30: Dd = v29.exp_m1();
-    let v31: Dd = -v30;
-    let v32: Dd = v31.ln();
-    let v33: Dd = v16 * v32;
-    let v34: Dd = Dd::new(2.9154759474226504, -1.358286412559959e-16);
-    let v35: Dd = v34 * v32;
-    let v36: Dd = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
-    let v37: Dd = v0 * v36;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::new(10.954451150103322, -1.0745501013989715e-16);
+    let v17: R = v6 * v2;
+    let v18: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v19: R = v18 * v2;
+    let v20: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v21: R = v20 * v7;
+    let v22: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: R = v22 * v7;
+    let v24: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: R = v24 * v12;
+    let v26: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: R = v26 * v12;
+    let v28: R = v17 - v19 - v21 + v23 + v25 - v27;
+    let v29: R = v0 * v28;
+    let v30: R = v29.exp_m1();
+    let v31: R = -v30;
+    let v32: R = v31.ln();
+    let v33: R = v16 * v32;
+    let v34: R = R::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: R = v34 * v32;
+    let v36: R = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
+    let v37: R = v0 * v36;
     v37.to_f64()
 }
 /// `dlambda(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -249,42 +284,47 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return -6.02868486232914;
     }
-    let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v4: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v5: Dd = v1.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: Dd = v7 * v1;
-    let v9: Dd = v7 * v5;
-    let v10: Dd = v2 - v3 - v6 - v8 + v9;
-    let v11: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v12: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v13: Dd = v12 * v1;
-    let v14: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: Dd = v14 * v1;
-    let v16: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: Dd = v16 * v5;
-    let v18: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v19: Dd = v18 * v5;
-    let v20: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v21: Dd = v1.powi(3);
-    let v22: Dd = v20 * v21;
-    let v23: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v13 - v15 - v17 + v19 + v22 - v24;
-    let v26: Dd = v11 * v25;
-    let v27: Dd = v26.exp_m1();
-    let v28: Dd = v10 / v27;
-    let v29: Dd = -v28;
+    let v0: R = R::new(0.85, 2.2204460492503132e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(0.425, 1.1102230246251566e-17);
+    let v4: R = R::new(6.425, 1.7763568394002506e-16);
+    let v5: R = v1.square();
+    let v6: R = v4 * v5;
+    let v7: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: R = v7 * v1;
+    let v9: R = v7 * v5;
+    let v10: R = v2 - v3 - v6 - v8 + v9;
+    let v11: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v12: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v13: R = v12 * v1;
+    let v14: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v15: R = v14 * v1;
+    let v16: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v17: R = v16 * v5;
+    let v18: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: R = v18 * v5;
+    let v20: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: R = v1.powi(3);
+    let v22: R = v20 * v21;
+    let v23: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: R = v23 * v21;
+    let v25: R = v13 - v15 - v17 + v19 + v22 - v24;
+    let v26: R = v11 * v25;
+    let v27: R = v26.exp_m1();
+    let v28: R = v10 / v27;
+    let v29: R = -v28;
     v29.to_f64()
 }
 /// `log_snr(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -293,39 +333,44 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return -5.343145209570348;
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::new(21.908902300206645, -2.149100202797943e-16);
-    let v17: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.ln();
-    let v22: Dd = v16 * v21;
-    let v23: Dd = Dd::new(5.830951894845301, -2.716572825119918e-16);
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
-    let v26: Dd = v0 * v25;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::new(21.908902300206645, -2.149100202797943e-16);
+    let v17: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v18: R = v0 * v17;
+    let v19: R = v18.exp_m1();
+    let v20: R = -v19;
+    let v21: R = v20.ln();
+    let v22: R = v16 * v21;
+    let v23: R = R::new(5.830951894845301, -2.716572825119918e-16);
+    let v24: R = v23 * v21;
+    let v25: R = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
+    let v26: R = v0 * v25;
     v26.to_f64()
 }
 /// `snr(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -334,34 +379,39 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 0.004780810388190009;
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = v17.exp_m1();
-    let v20: Dd = v18 / v19;
-    let v21: Dd = -v20;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = v17.exp_m1();
+    let v20: R = v18 / v19;
+    let v21: R = -v20;
     v21.to_f64()
 }
 /// `rho(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -370,48 +420,53 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} + \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 14.462695422458342;
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 + v8 - v10 - v13 + v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = v6 * v2;
-    let v20: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v21: Dd = v20 * v2;
-    let v22: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v23: Dd = v22 * v7;
-    let v24: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v25: Dd = v24 * v7;
-    let v26: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v27: Dd = v26 * v12;
-    let v28: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v29: Dd = v28 * v12;
-    let v30: Dd = v19 - v21 - v23 + v25 + v27 - v29;
-    let v31: Dd = v0 * v30;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v18 * v34;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 + v8 - v10 - v13 + v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = v6 * v2;
+    let v20: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v21: R = v20 * v2;
+    let v22: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v23: R = v22 * v7;
+    let v24: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v25: R = v24 * v7;
+    let v26: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v27: R = v26 * v12;
+    let v28: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v29: R = v28 * v12;
+    let v30: R = v19 - v21 - v23 + v25 + v27 - v29;
+    let v31: R = v0 * v30;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v18 * v34;
     v35.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -422,73 +477,78 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.425, -0.425];
     }
     if t == 1.0 {
         return [-6.0, -6.0];
     }
-    let v0: Dd = Dd::new(-500.0, 0.0);
-    let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 * v3;
-    let v6: Dd = v1 + v4 - v5;
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v7;
-    let v9: Dd = Dd::new(500.0, 0.0);
-    let v10: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v12: Dd = v11 * v3;
-    let v13: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v16: Dd = v3.square();
-    let v17: Dd = v15 * v16;
-    let v18: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v19: Dd = v18 * v16;
-    let v20: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v21: Dd = v3.powi(3);
-    let v22: Dd = v20 * v21;
-    let v23: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v15 * v3;
-    let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: Dd = v29 * v3;
-    let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: Dd = v31 * v16;
-    let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: Dd = v33 * v16;
-    let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: Dd = v35 * v21;
-    let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: Dd = v37 * v21;
-    let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: Dd = v10 * v39;
-    let v41: Dd = v40.exp_m1();
-    let v42: Dd = v9 * v27 * v41 * v7;
-    let v43: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v44: Dd = v43 * v3;
-    let v45: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v46: Dd = v45 * v3;
-    let v47: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v48: Dd = v47 * v16;
-    let v49: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v50: Dd = v49 * v16;
-    let v51: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v52: Dd = v51 * v21;
-    let v53: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v54: Dd = v53 * v21;
-    let v55: Dd = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: Dd = v10 * v55;
-    let v57: Dd = v56.exp();
-    let v58: Dd = v9 * v57 * v7;
-    let v59: Dd = v42 - v58;
-    let v60: Dd = v59 / v27;
+    let v0: R = R::new(-500.0, 0.0);
+    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 * v3;
+    let v6: R = v1 + v4 - v5;
+    let v7: R = v6.square();
+    let v8: R = v0 * v7;
+    let v9: R = R::new(500.0, 0.0);
+    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v12: R = v11 * v3;
+    let v13: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v14: R = v13 * v3;
+    let v15: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v16: R = v3.square();
+    let v17: R = v15 * v16;
+    let v18: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v19: R = v18 * v16;
+    let v20: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v21: R = v3.powi(3);
+    let v22: R = v20 * v21;
+    let v23: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v24: R = v23 * v21;
+    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: R = v10 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v15 * v3;
+    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: R = v29 * v3;
+    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: R = v31 * v16;
+    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: R = v33 * v16;
+    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: R = v35 * v21;
+    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: R = v37 * v21;
+    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: R = v10 * v39;
+    let v41: R = v40.exp_m1();
+    let v42: R = v9 * v27 * v41 * v7;
+    let v43: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v44: R = v43 * v3;
+    let v45: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v46: R = v45 * v3;
+    let v47: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v48: R = v47 * v16;
+    let v49: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v50: R = v49 * v16;
+    let v51: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v52: R = v51 * v21;
+    let v53: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v54: R = v53 * v21;
+    let v55: R = v44 - v46 - v48 + v50 + v52 - v54;
+    let v56: R = v10 * v55;
+    let v57: R = v56.exp();
+    let v58: R = v9 * v57 * v7;
+    let v59: R = v42 - v58;
+    let v60: R = v59 / v27;
     [v8.to_f64(), v60.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -508,73 +568,78 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.425, -0.85];
     }
     if t == 1.0 {
         return [-6.0, -12.0];
     }
-    let v0: Dd = Dd::new(-500.0, 0.0);
-    let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 * v3;
-    let v6: Dd = v1 + v4 - v5;
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v7;
-    let v9: Dd = Dd::new(1000.0, 0.0);
-    let v10: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v12: Dd = v11 * v3;
-    let v13: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v16: Dd = v3.square();
-    let v17: Dd = v15 * v16;
-    let v18: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v19: Dd = v18 * v16;
-    let v20: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v21: Dd = v3.powi(3);
-    let v22: Dd = v20 * v21;
-    let v23: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v15 * v3;
-    let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: Dd = v29 * v3;
-    let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: Dd = v31 * v16;
-    let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: Dd = v33 * v16;
-    let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: Dd = v35 * v21;
-    let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: Dd = v37 * v21;
-    let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: Dd = v10 * v39;
-    let v41: Dd = v40.exp_m1();
-    let v42: Dd = v9 * v27 * v41 * v7;
-    let v43: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v44: Dd = v43 * v3;
-    let v45: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v46: Dd = v45 * v3;
-    let v47: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v48: Dd = v47 * v16;
-    let v49: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v50: Dd = v49 * v16;
-    let v51: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v52: Dd = v51 * v21;
-    let v53: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v54: Dd = v53 * v21;
-    let v55: Dd = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: Dd = v10 * v55;
-    let v57: Dd = v56.exp();
-    let v58: Dd = v9 * v57 * v7;
-    let v59: Dd = v42 - v58;
-    let v60: Dd = v59 / v27;
+    let v0: R = R::new(-500.0, 0.0);
+    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 * v3;
+    let v6: R = v1 + v4 - v5;
+    let v7: R = v6.square();
+    let v8: R = v0 * v7;
+    let v9: R = R::new(1000.0, 0.0);
+    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v12: R = v11 * v3;
+    let v13: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v14: R = v13 * v3;
+    let v15: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v16: R = v3.square();
+    let v17: R = v15 * v16;
+    let v18: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v19: R = v18 * v16;
+    let v20: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v21: R = v3.powi(3);
+    let v22: R = v20 * v21;
+    let v23: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v24: R = v23 * v21;
+    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: R = v10 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v15 * v3;
+    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: R = v29 * v3;
+    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: R = v31 * v16;
+    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: R = v33 * v16;
+    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: R = v35 * v21;
+    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: R = v37 * v21;
+    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: R = v10 * v39;
+    let v41: R = v40.exp_m1();
+    let v42: R = v9 * v27 * v41 * v7;
+    let v43: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v44: R = v43 * v3;
+    let v45: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v46: R = v45 * v3;
+    let v47: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v48: R = v47 * v16;
+    let v49: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v50: R = v49 * v16;
+    let v51: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v52: R = v51 * v21;
+    let v53: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v54: R = v53 * v21;
+    let v55: R = v44 - v46 - v48 + v50 + v52 - v54;
+    let v56: R = v10 * v55;
+    let v57: R = v56.exp();
+    let v58: R = v9 * v57 * v7;
+    let v59: R = v42 - v58;
+    let v60: R = v59 / v27;
     [v8.to_f64(), v60.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -594,112 +659,121 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::new(500.0, 0.0);
-    let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = v20 * v2;
-    let v24: Dd = v20 + v22 - v23;
-    let v25: Dd = v24.square();
-    let v26: Dd = v19 * v2 * v18 * v25;
-    let v27: Dd = Dd::from_f64(t_next);
-    let v28: Dd = v19 * v27 * v18 * v25;
-    let v29: Dd = v18 + v26 - v28;
-    let v30: Dd = v29 / v18;
-    let v31: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v32: Dd = v31 * v2;
-    let v33: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v34: Dd = v33 * v2;
-    let v35: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v36: Dd = v35 * v7;
-    let v37: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v38: Dd = v37 * v7;
-    let v39: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v40: Dd = v39 * v12;
-    let v41: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v42: Dd = v41 * v12;
-    let v43: Dd = v32 - v34 - v36 + v38 + v40 - v42;
-    let v44: Dd = v0 * v43;
-    let v45: Dd = v44.exp();
-    let v46: Dd = v19 * v2 * v45 * v25;
-    let v47: Dd = v19 * v27 * v45 * v25;
-    let v48: Dd = v6 * v2;
-    let v49: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: Dd = v49 * v2;
-    let v51: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: Dd = v51 * v7;
-    let v53: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: Dd = v53 * v7;
-    let v55: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: Dd = v55 * v12;
-    let v57: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: Dd = v57 * v12;
-    let v59: Dd = v48 - v50 - v52 + v54 + v56 - v58;
-    let v60: Dd = v0 * v59;
-    let v61: Dd = v60.exp_m1();
-    let v62: Dd = v19 * v2 * v18 * v61 * v25;
-    let v63: Dd = v19 * v27 * v18 * v61 * v25;
-    let v64: Dd = v46 - v47 - v62 + v63;
-    let v65: Dd = v64 / v18;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = R::new(500.0, 0.0);
+    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: R = v21 * v2;
+    let v23: R = v20 * v2;
+    let v24: R = v20 + v22 - v23;
+    let v25: R = v24.square();
+    let v26: R = v19 * v2 * v18 * v25;
+    let v27: R = R::from_f64(t_next);
+    let v28: R = v19 * v27 * v18 * v25;
+    let v29: R = v18 + v26 - v28;
+    let v30: R = v29 / v18;
+    let v31: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v32: R = v31 * v2;
+    let v33: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v34: R = v33 * v2;
+    let v35: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v36: R = v35 * v7;
+    let v37: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v38: R = v37 * v7;
+    let v39: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v40: R = v39 * v12;
+    let v41: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v42: R = v41 * v12;
+    let v43: R = v32 - v34 - v36 + v38 + v40 - v42;
+    let v44: R = v0 * v43;
+    let v45: R = v44.exp();
+    let v46: R = v19 * v2 * v45 * v25;
+    let v47: R = v19 * v27 * v45 * v25;
+    let v48: R = v6 * v2;
+    let v49: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v50: R = v49 * v2;
+    let v51: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v52: R = v51 * v7;
+    let v53: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v54: R = v53 * v7;
+    let v55: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v56: R = v55 * v12;
+    let v57: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v58: R = v57 * v12;
+    let v59: R = v48 - v50 - v52 + v54 + v56 - v58;
+    let v60: R = v0 * v59;
+    let v61: R = v60.exp_m1();
+    let v62: R = v19 * v2 * v18 * v61 * v25;
+    let v63: R = v19 * v27 * v18 * v61 * v25;
+    let v64: R = v46 - v47 - v62 + v63;
+    let v65: R = v64 / v18;
     [v30.to_f64(), v65.to_f64()]
 }
 /// `euler_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -737,137 +811,146 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::new(500.0, 0.0);
-    let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = v20 * v2;
-    let v24: Dd = v20 + v22 - v23;
-    let v25: Dd = v24.square();
-    let v26: Dd = v19 * v2 * v18 * v25;
-    let v27: Dd = Dd::from_f64(t_next);
-    let v28: Dd = v19 * v27 * v18 * v25;
-    let v29: Dd = v18 + v26 - v28;
-    let v30: Dd = v29 / v18;
-    let v31: Dd = Dd::new(1000.0, 0.0);
-    let v32: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: Dd = v32 * v2;
-    let v34: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: Dd = v34 * v2;
-    let v36: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: Dd = v36 * v7;
-    let v38: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: Dd = v38 * v7;
-    let v40: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: Dd = v40 * v12;
-    let v42: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: Dd = v42 * v12;
-    let v44: Dd = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: Dd = v0 * v44;
-    let v46: Dd = v45.exp();
-    let v47: Dd = v31 * v2 * v46 * v25;
-    let v48: Dd = v31 * v27 * v46 * v25;
-    let v49: Dd = v6 * v2;
-    let v50: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v51: Dd = v50 * v2;
-    let v52: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v53: Dd = v52 * v7;
-    let v54: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v55: Dd = v54 * v7;
-    let v56: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v57: Dd = v56 * v12;
-    let v58: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v59: Dd = v58 * v12;
-    let v60: Dd = v49 - v51 - v53 + v55 + v57 - v59;
-    let v61: Dd = v0 * v60;
-    let v62: Dd = v61.exp_m1();
-    let v63: Dd = v31 * v2 * v18 * v62 * v25;
-    let v64: Dd = v31 * v27 * v18 * v62 * v25;
-    let v65: Dd = v47 - v48 - v63 + v64;
-    let v66: Dd = v65 / v18;
-    let v67: Dd = v27 - v2;
-    let v68: Dd = v67.abs();
-    let v69: Dd = v68.sqrt();
-    let v70: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v71: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v72: Dd = v71 * v2;
-    let v73: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v74: Dd = v73 * v7;
-    let v75: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v76: Dd = v75 * v2;
-    let v77: Dd = v75 * v7;
-    let v78: Dd = v70 - v72 + v74 + v76 - v77;
-    let v79: Dd = v78.sqrt();
-    let v80: Dd = v69 * v79;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = R::new(500.0, 0.0);
+    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: R = v21 * v2;
+    let v23: R = v20 * v2;
+    let v24: R = v20 + v22 - v23;
+    let v25: R = v24.square();
+    let v26: R = v19 * v2 * v18 * v25;
+    let v27: R = R::from_f64(t_next);
+    let v28: R = v19 * v27 * v18 * v25;
+    let v29: R = v18 + v26 - v28;
+    let v30: R = v29 / v18;
+    let v31: R = R::new(1000.0, 0.0);
+    let v32: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v33: R = v32 * v2;
+    let v34: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v35: R = v34 * v2;
+    let v36: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v37: R = v36 * v7;
+    let v38: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v39: R = v38 * v7;
+    let v40: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v41: R = v40 * v12;
+    let v42: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v43: R = v42 * v12;
+    let v44: R = v33 - v35 - v37 + v39 + v41 - v43;
+    let v45: R = v0 * v44;
+    let v46: R = v45.exp();
+    let v47: R = v31 * v2 * v46 * v25;
+    let v48: R = v31 * v27 * v46 * v25;
+    let v49: R = v6 * v2;
+    let v50: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v51: R = v50 * v2;
+    let v52: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v53: R = v52 * v7;
+    let v54: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v55: R = v54 * v7;
+    let v56: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v57: R = v56 * v12;
+    let v58: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v59: R = v58 * v12;
+    let v60: R = v49 - v51 - v53 + v55 + v57 - v59;
+    let v61: R = v0 * v60;
+    let v62: R = v61.exp_m1();
+    let v63: R = v31 * v2 * v18 * v62 * v25;
+    let v64: R = v31 * v27 * v18 * v62 * v25;
+    let v65: R = v47 - v48 - v63 + v64;
+    let v66: R = v65 / v18;
+    let v67: R = v27 - v2;
+    let v68: R = v67.abs();
+    let v69: R = v68.sqrt();
+    let v70: R = R::new(0.85, 2.2204460492503132e-17);
+    let v71: R = R::new(1.7, 4.4408920985006264e-17);
+    let v72: R = v71 * v2;
+    let v73: R = R::new(12.85, 3.552713678800501e-16);
+    let v74: R = v73 * v7;
+    let v75: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v76: R = v75 * v2;
+    let v77: R = v75 * v7;
+    let v78: R = v70 - v72 + v74 + v76 - v77;
+    let v79: R = v78.sqrt();
+    let v80: R = v69 * v79;
     [v30.to_f64(), v66.to_f64(), v80.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -918,168 +1001,177 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(14.42824718896196, 7.896723212536169e-16);
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(14.42824718896196, 7.896723212536169e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: Dd = v4 * v2;
-        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: Dd = v2.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: Dd = v2.powi(3);
-        let v13: Dd = v11 * v12;
-        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: Dd = v14 * v12;
-        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.exp();
-        let v19: Dd = Dd::new(1.0, 0.0);
-        let v20: Dd = v19 / v18;
-        let v21: Dd = v6 * v2;
-        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: Dd = v22 * v2;
-        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: Dd = v24 * v7;
-        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: Dd = v26 * v7;
-        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: Dd = v28 * v12;
-        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: Dd = v30 * v12;
-        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: Dd = v0 * v32;
-        let v34: Dd = v33.exp_m1();
-        let v35: Dd = v34 / v18;
-        let v36: Dd = -v35;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: R = v4 * v2;
+        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: R = v2.square();
+        let v8: R = v6 * v7;
+        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: R = v2.powi(3);
+        let v13: R = v11 * v12;
+        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: R = v14 * v12;
+        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: R = v0 * v16;
+        let v18: R = v17.exp();
+        let v19: R = R::new(1.0, 0.0);
+        let v20: R = v19 / v18;
+        let v21: R = v6 * v2;
+        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: R = v22 * v2;
+        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: R = v24 * v7;
+        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: R = v26 * v7;
+        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: R = v28 * v12;
+        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: R = v30 * v12;
+        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: R = v0 * v32;
+        let v34: R = v33.exp_m1();
+        let v35: R = v34 / v18;
+        let v36: R = -v35;
         return [v20.to_f64(), v36.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: Dd = v6 * v4;
-        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: Dd = v4.square();
-        let v10: Dd = v8 * v9;
-        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: Dd = v11 * v9;
-        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: Dd = v4.powi(3);
-        let v15: Dd = v13 * v14;
-        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: Dd = v16 * v14;
-        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v19.exp();
-        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
-        let v23: Dd = v5 - v7 - v10 + v12 + v15 - v17;
-        let v24: Dd = v0 * v23;
-        let v25: Dd = v24.exp();
-        let v26: Dd = v22 * v25;
-        let v27: Dd = Dd::new(0.06881441584279846, -6.432200820123316e-18);
-        let v28: Dd = v8 * v4;
-        let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v30: Dd = v29 * v4;
-        let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v32: Dd = v31 * v9;
-        let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v34: Dd = v33 * v9;
-        let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v36: Dd = v35 * v14;
-        let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v38: Dd = v37 * v14;
-        let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
-        let v40: Dd = v0 * v39;
-        let v41: Dd = v40.exp_m1();
-        let v42: Dd = -v41;
-        let v43: Dd = v42.sqrt();
-        let v44: Dd = v27 * v43;
-        let v45: Dd = -v26;
-        let v46: Dd = v45 - v44;
-        let v47: Dd = v21 * v46;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: R = v6 * v4;
+        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: R = v4.square();
+        let v10: R = v8 * v9;
+        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: R = v11 * v9;
+        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: R = v4.powi(3);
+        let v15: R = v13 * v14;
+        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: R = v16 * v14;
+        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: R = v0 * v18;
+        let v20: R = v19.exp();
+        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: R = R::new(-0.995241937008786, -9.778559988095033e-19);
+        let v23: R = v5 - v7 - v10 + v12 + v15 - v17;
+        let v24: R = v0 * v23;
+        let v25: R = v24.exp();
+        let v26: R = v22 * v25;
+        let v27: R = R::new(0.06881441584279846, -6.432200820123316e-18);
+        let v28: R = v8 * v4;
+        let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v30: R = v29 * v4;
+        let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v32: R = v31 * v9;
+        let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v34: R = v33 * v9;
+        let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v36: R = v35 * v14;
+        let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v38: R = v37 * v14;
+        let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: R = v0 * v39;
+        let v41: R = v40.exp_m1();
+        let v42: R = -v41;
+        let v43: R = v42.sqrt();
+        let v44: R = v27 * v43;
+        let v45: R = -v26;
+        let v46: R = v45 - v44;
+        let v47: R = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v4 * v16;
-    let v18: Dd = v1 * v16;
-    let v19: Dd = v16.square();
-    let v20: Dd = v6 * v19;
-    let v21: Dd = v9 * v19;
-    let v22: Dd = v16.powi(3);
-    let v23: Dd = v11 * v22;
-    let v24: Dd = v14 * v22;
-    let v25: Dd = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v17 - v18 - v20 + v21 + v23 - v24;
-    let v29: Dd = v0 * v28;
-    let v30: Dd = v29.exp();
-    let v31: Dd = v6 * v2;
-    let v32: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: Dd = v32 * v2;
-    let v34: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: Dd = v34 * v7;
-    let v36: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: Dd = v36 * v7;
-    let v38: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: Dd = v38 * v12;
-    let v40: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: Dd = v40 * v12;
-    let v42: Dd = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: Dd = v0 * v42;
-    let v44: Dd = v43.exp_m1();
-    let v45: Dd = v30 * v44;
-    let v46: Dd = v5 - v3 - v8 + v10 + v13 - v15;
-    let v47: Dd = v0 * v46;
-    let v48: Dd = v47.exp();
-    let v49: Dd = -v44;
-    let v50: Dd = v49.sqrt();
-    let v51: Dd = v6 * v16;
-    let v52: Dd = v32 * v16;
-    let v53: Dd = v34 * v19;
-    let v54: Dd = v36 * v19;
-    let v55: Dd = v38 * v22;
-    let v56: Dd = v40 * v22;
-    let v57: Dd = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp_m1();
-    let v60: Dd = -v59;
-    let v61: Dd = v60.sqrt();
-    let v62: Dd = v48 * v50 * v61;
-    let v63: Dd = -v45;
-    let v64: Dd = v63 - v62;
-    let v65: Dd = v64 / v48;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::from_f64(t_next);
+    let v17: R = v4 * v16;
+    let v18: R = v1 * v16;
+    let v19: R = v16.square();
+    let v20: R = v6 * v19;
+    let v21: R = v9 * v19;
+    let v22: R = v16.powi(3);
+    let v23: R = v11 * v22;
+    let v24: R = v14 * v22;
+    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: R = v0 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v17 - v18 - v20 + v21 + v23 - v24;
+    let v29: R = v0 * v28;
+    let v30: R = v29.exp();
+    let v31: R = v6 * v2;
+    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v33: R = v32 * v2;
+    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v35: R = v34 * v7;
+    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v37: R = v36 * v7;
+    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v39: R = v38 * v12;
+    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v41: R = v40 * v12;
+    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
+    let v43: R = v0 * v42;
+    let v44: R = v43.exp_m1();
+    let v45: R = v30 * v44;
+    let v46: R = v5 - v3 - v8 + v10 + v13 - v15;
+    let v47: R = v0 * v46;
+    let v48: R = v47.exp();
+    let v49: R = -v44;
+    let v50: R = v49.sqrt();
+    let v51: R = v6 * v16;
+    let v52: R = v32 * v16;
+    let v53: R = v34 * v19;
+    let v54: R = v36 * v19;
+    let v55: R = v38 * v22;
+    let v56: R = v40 * v22;
+    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp_m1();
+    let v60: R = -v59;
+    let v61: R = v60.sqrt();
+    let v62: R = v48 * v50 * v61;
+    let v63: R = -v45;
+    let v64: R = v63 - v62;
+    let v65: R = v64 / v48;
     [v27.to_f64(), v65.to_f64()]
 }
 /// `ddim_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1117,168 +1209,177 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(14.42824718896196, 7.896723212536169e-16);
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(14.42824718896196, 7.896723212536169e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: Dd = v4 * v2;
-        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: Dd = v2.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: Dd = v2.powi(3);
-        let v13: Dd = v11 * v12;
-        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: Dd = v14 * v12;
-        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.exp();
-        let v19: Dd = Dd::new(1.0, 0.0);
-        let v20: Dd = v19 / v18;
-        let v21: Dd = v6 * v2;
-        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: Dd = v22 * v2;
-        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: Dd = v24 * v7;
-        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: Dd = v26 * v7;
-        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: Dd = v28 * v12;
-        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: Dd = v30 * v12;
-        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: Dd = v0 * v32;
-        let v34: Dd = v33.exp_m1();
-        let v35: Dd = v34 / v18;
-        let v36: Dd = -v35;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: R = v4 * v2;
+        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: R = v2.square();
+        let v8: R = v6 * v7;
+        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: R = v2.powi(3);
+        let v13: R = v11 * v12;
+        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: R = v14 * v12;
+        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: R = v0 * v16;
+        let v18: R = v17.exp();
+        let v19: R = R::new(1.0, 0.0);
+        let v20: R = v19 / v18;
+        let v21: R = v6 * v2;
+        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: R = v22 * v2;
+        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: R = v24 * v7;
+        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: R = v26 * v7;
+        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: R = v28 * v12;
+        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: R = v30 * v12;
+        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: R = v0 * v32;
+        let v34: R = v33.exp_m1();
+        let v35: R = v34 / v18;
+        let v36: R = -v35;
         return [v20.to_f64(), v36.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: Dd = v6 * v4;
-        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: Dd = v4.square();
-        let v10: Dd = v8 * v9;
-        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: Dd = v11 * v9;
-        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: Dd = v4.powi(3);
-        let v15: Dd = v13 * v14;
-        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: Dd = v16 * v14;
-        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v19.exp();
-        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
-        let v23: Dd = v5 - v7 - v10 + v12 + v15 - v17;
-        let v24: Dd = v0 * v23;
-        let v25: Dd = v24.exp();
-        let v26: Dd = v22 * v25;
-        let v27: Dd = Dd::new(0.06881441584279846, -6.432200820123316e-18);
-        let v28: Dd = v8 * v4;
-        let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v30: Dd = v29 * v4;
-        let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v32: Dd = v31 * v9;
-        let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v34: Dd = v33 * v9;
-        let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v36: Dd = v35 * v14;
-        let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v38: Dd = v37 * v14;
-        let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
-        let v40: Dd = v0 * v39;
-        let v41: Dd = v40.exp_m1();
-        let v42: Dd = -v41;
-        let v43: Dd = v42.sqrt();
-        let v44: Dd = v27 * v43;
-        let v45: Dd = -v26;
-        let v46: Dd = v45 - v44;
-        let v47: Dd = v21 * v46;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: R = v6 * v4;
+        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: R = v4.square();
+        let v10: R = v8 * v9;
+        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: R = v11 * v9;
+        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: R = v4.powi(3);
+        let v15: R = v13 * v14;
+        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: R = v16 * v14;
+        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: R = v0 * v18;
+        let v20: R = v19.exp();
+        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: R = R::new(-0.995241937008786, -9.778559988095033e-19);
+        let v23: R = v5 - v7 - v10 + v12 + v15 - v17;
+        let v24: R = v0 * v23;
+        let v25: R = v24.exp();
+        let v26: R = v22 * v25;
+        let v27: R = R::new(0.06881441584279846, -6.432200820123316e-18);
+        let v28: R = v8 * v4;
+        let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v30: R = v29 * v4;
+        let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v32: R = v31 * v9;
+        let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v34: R = v33 * v9;
+        let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v36: R = v35 * v14;
+        let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v38: R = v37 * v14;
+        let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: R = v0 * v39;
+        let v41: R = v40.exp_m1();
+        let v42: R = -v41;
+        let v43: R = v42.sqrt();
+        let v44: R = v27 * v43;
+        let v45: R = -v26;
+        let v46: R = v45 - v44;
+        let v47: R = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v4 * v16;
-    let v18: Dd = v1 * v16;
-    let v19: Dd = v16.square();
-    let v20: Dd = v6 * v19;
-    let v21: Dd = v9 * v19;
-    let v22: Dd = v16.powi(3);
-    let v23: Dd = v11 * v22;
-    let v24: Dd = v14 * v22;
-    let v25: Dd = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v17 - v18 - v20 + v21 + v23 - v24;
-    let v29: Dd = v0 * v28;
-    let v30: Dd = v29.exp();
-    let v31: Dd = v6 * v2;
-    let v32: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: Dd = v32 * v2;
-    let v34: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: Dd = v34 * v7;
-    let v36: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: Dd = v36 * v7;
-    let v38: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: Dd = v38 * v12;
-    let v40: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: Dd = v40 * v12;
-    let v42: Dd = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: Dd = v0 * v42;
-    let v44: Dd = v43.exp_m1();
-    let v45: Dd = v30 * v44;
-    let v46: Dd = v5 - v3 - v8 + v10 + v13 - v15;
-    let v47: Dd = v0 * v46;
-    let v48: Dd = v47.exp();
-    let v49: Dd = -v44;
-    let v50: Dd = v49.sqrt();
-    let v51: Dd = v6 * v16;
-    let v52: Dd = v32 * v16;
-    let v53: Dd = v34 * v19;
-    let v54: Dd = v36 * v19;
-    let v55: Dd = v38 * v22;
-    let v56: Dd = v40 * v22;
-    let v57: Dd = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp_m1();
-    let v60: Dd = -v59;
-    let v61: Dd = v60.sqrt();
-    let v62: Dd = v48 * v50 * v61;
-    let v63: Dd = -v45;
-    let v64: Dd = v63 - v62;
-    let v65: Dd = v64 / v48;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::from_f64(t_next);
+    let v17: R = v4 * v16;
+    let v18: R = v1 * v16;
+    let v19: R = v16.square();
+    let v20: R = v6 * v19;
+    let v21: R = v9 * v19;
+    let v22: R = v16.powi(3);
+    let v23: R = v11 * v22;
+    let v24: R = v14 * v22;
+    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: R = v0 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v17 - v18 - v20 + v21 + v23 - v24;
+    let v29: R = v0 * v28;
+    let v30: R = v29.exp();
+    let v31: R = v6 * v2;
+    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v33: R = v32 * v2;
+    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v35: R = v34 * v7;
+    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v37: R = v36 * v7;
+    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v39: R = v38 * v12;
+    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v41: R = v40 * v12;
+    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
+    let v43: R = v0 * v42;
+    let v44: R = v43.exp_m1();
+    let v45: R = v30 * v44;
+    let v46: R = v5 - v3 - v8 + v10 + v13 - v15;
+    let v47: R = v0 * v46;
+    let v48: R = v47.exp();
+    let v49: R = -v44;
+    let v50: R = v49.sqrt();
+    let v51: R = v6 * v16;
+    let v52: R = v32 * v16;
+    let v53: R = v34 * v19;
+    let v54: R = v36 * v19;
+    let v55: R = v38 * v22;
+    let v56: R = v40 * v22;
+    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp_m1();
+    let v60: R = -v59;
+    let v61: R = v60.sqrt();
+    let v62: R = v48 * v50 * v61;
+    let v63: R = -v45;
+    let v64: R = v63 - v62;
+    let v65: R = v64 / v48;
     [v27.to_f64(), v65.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1316,87 +1417,92 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.425, f64::INFINITY];
     }
     if t == 1.0 {
         return [-6.0, 6.014325329908155];
     }
-    let v0: Dd = Dd::new(-500.0, 0.0);
-    let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 * v3;
-    let v6: Dd = v1 + v4 - v5;
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v7;
-    let v9: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v10: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: Dd = v11 * v3;
-    let v13: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v16: Dd = v3.square();
-    let v17: Dd = v15 * v16;
-    let v18: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v19: Dd = v18 * v16;
-    let v20: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v21: Dd = v3.powi(3);
-    let v22: Dd = v20 * v21;
-    let v23: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v9 * v27;
-    let v29: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v30: Dd = v29 * v3 * v27;
-    let v31: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v32: Dd = v31 * v3 * v27;
-    let v33: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v34: Dd = v33 * v16 * v27;
-    let v35: Dd = v31 * v16 * v27;
-    let v36: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: Dd = v36 * v3;
-    let v38: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: Dd = v38 * v3;
-    let v40: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v41: Dd = v40 * v16;
-    let v42: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v43: Dd = v42 * v16;
-    let v44: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v45: Dd = v44 * v21;
-    let v46: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v47: Dd = v46 * v21;
-    let v48: Dd = v37 - v39 - v41 + v43 + v45 - v47;
-    let v49: Dd = v10 * v48;
-    let v50: Dd = v49.exp();
-    let v51: Dd = v40 * v3;
-    let v52: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v53: Dd = v52 * v3;
-    let v54: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v55: Dd = v54 * v16;
-    let v56: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v57: Dd = v56 * v16;
-    let v58: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v59: Dd = v58 * v21;
-    let v60: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v61: Dd = v60 * v21;
-    let v62: Dd = v51 - v53 - v55 + v57 + v59 - v61;
-    let v63: Dd = v10 * v62;
-    let v64: Dd = v63.exp_m1();
-    let v65: Dd = v9 * v50 * v64;
-    let v66: Dd = v29 * v3 * v50 * v64;
-    let v67: Dd = v31 * v3 * v50 * v64;
-    let v68: Dd = v33 * v16 * v50 * v64;
-    let v69: Dd = v31 * v16 * v50 * v64;
-    let v70: Dd = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
-    let v71: Dd = -v64;
-    let v72: Dd = v71.sqrt();
-    let v73: Dd = v50 * v72;
-    let v74: Dd = v70 / v73;
+    let v0: R = R::new(-500.0, 0.0);
+    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 * v3;
+    let v6: R = v1 + v4 - v5;
+    let v7: R = v6.square();
+    let v8: R = v0 * v7;
+    let v9: R = R::new(0.425, 1.1102230246251566e-17);
+    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v12: R = v11 * v3;
+    let v13: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v14: R = v13 * v3;
+    let v15: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v16: R = v3.square();
+    let v17: R = v15 * v16;
+    let v18: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v19: R = v18 * v16;
+    let v20: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v21: R = v3.powi(3);
+    let v22: R = v20 * v21;
+    let v23: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v24: R = v23 * v21;
+    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: R = v10 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v9 * v27;
+    let v29: R = R::new(0.85, 2.2204460492503132e-17);
+    let v30: R = v29 * v3 * v27;
+    let v31: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v32: R = v31 * v3 * v27;
+    let v33: R = R::new(6.425, 1.7763568394002506e-16);
+    let v34: R = v33 * v16 * v27;
+    let v35: R = v31 * v16 * v27;
+    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: R = v36 * v3;
+    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: R = v38 * v3;
+    let v40: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v41: R = v40 * v16;
+    let v42: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v43: R = v42 * v16;
+    let v44: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v45: R = v44 * v21;
+    let v46: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v47: R = v46 * v21;
+    let v48: R = v37 - v39 - v41 + v43 + v45 - v47;
+    let v49: R = v10 * v48;
+    let v50: R = v49.exp();
+    let v51: R = v40 * v3;
+    let v52: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v53: R = v52 * v3;
+    let v54: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v55: R = v54 * v16;
+    let v56: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v57: R = v56 * v16;
+    let v58: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v59: R = v58 * v21;
+    let v60: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v61: R = v60 * v21;
+    let v62: R = v51 - v53 - v55 + v57 + v59 - v61;
+    let v63: R = v10 * v62;
+    let v64: R = v63.exp_m1();
+    let v65: R = v9 * v50 * v64;
+    let v66: R = v29 * v3 * v50 * v64;
+    let v67: R = v31 * v3 * v50 * v64;
+    let v68: R = v33 * v16 * v50 * v64;
+    let v69: R = v31 * v16 * v50 * v64;
+    let v70: R = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
+    let v71: R = -v64;
+    let v72: R = v71.sqrt();
+    let v73: R = v50 * v72;
+    let v74: R = v70 / v73;
     [v8.to_f64(), v74.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1416,87 +1522,92 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.425, f64::INFINITY];
     }
     if t == 1.0 {
         return [-6.0, 12.02865065981631];
     }
-    let v0: Dd = Dd::new(-500.0, 0.0);
-    let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 * v3;
-    let v6: Dd = v1 + v4 - v5;
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v7;
-    let v9: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v10: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: Dd = v11 * v3;
-    let v13: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v14: Dd = v13 * v3;
-    let v15: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v16: Dd = v3.square();
-    let v17: Dd = v15 * v16;
-    let v18: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v19: Dd = v18 * v16;
-    let v20: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v21: Dd = v3.powi(3);
-    let v22: Dd = v20 * v21;
-    let v23: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: Dd = v23 * v21;
-    let v25: Dd = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: Dd = v10 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v9 * v27;
-    let v29: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v30: Dd = v29 * v3 * v27;
-    let v31: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v32: Dd = v31 * v3 * v27;
-    let v33: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v34: Dd = v33 * v16 * v27;
-    let v35: Dd = v31 * v16 * v27;
-    let v36: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: Dd = v36 * v3;
-    let v38: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: Dd = v38 * v3;
-    let v40: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v41: Dd = v40 * v16;
-    let v42: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v43: Dd = v42 * v16;
-    let v44: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v45: Dd = v44 * v21;
-    let v46: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v47: Dd = v46 * v21;
-    let v48: Dd = v37 - v39 - v41 + v43 + v45 - v47;
-    let v49: Dd = v10 * v48;
-    let v50: Dd = v49.exp();
-    let v51: Dd = v40 * v3;
-    let v52: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v53: Dd = v52 * v3;
-    let v54: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v55: Dd = v54 * v16;
-    let v56: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v57: Dd = v56 * v16;
-    let v58: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v59: Dd = v58 * v21;
-    let v60: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v61: Dd = v60 * v21;
-    let v62: Dd = v51 - v53 - v55 + v57 + v59 - v61;
-    let v63: Dd = v10 * v62;
-    let v64: Dd = v63.exp_m1();
-    let v65: Dd = v9 * v50 * v64;
-    let v66: Dd = v29 * v3 * v50 * v64;
-    let v67: Dd = v31 * v3 * v50 * v64;
-    let v68: Dd = v33 * v16 * v50 * v64;
-    let v69: Dd = v31 * v16 * v50 * v64;
-    let v70: Dd = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
-    let v71: Dd = -v64;
-    let v72: Dd = v71.sqrt();
-    let v73: Dd = v50 * v72;
-    let v74: Dd = v70 / v73;
+    let v0: R = R::new(-500.0, 0.0);
+    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 * v3;
+    let v6: R = v1 + v4 - v5;
+    let v7: R = v6.square();
+    let v8: R = v0 * v7;
+    let v9: R = R::new(0.85, 2.2204460492503132e-17);
+    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v12: R = v11 * v3;
+    let v13: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v14: R = v13 * v3;
+    let v15: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v16: R = v3.square();
+    let v17: R = v15 * v16;
+    let v18: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v19: R = v18 * v16;
+    let v20: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v21: R = v3.powi(3);
+    let v22: R = v20 * v21;
+    let v23: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v24: R = v23 * v21;
+    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: R = v10 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v9 * v27;
+    let v29: R = R::new(1.7, 4.4408920985006264e-17);
+    let v30: R = v29 * v3 * v27;
+    let v31: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v32: R = v31 * v3 * v27;
+    let v33: R = R::new(12.85, 3.552713678800501e-16);
+    let v34: R = v33 * v16 * v27;
+    let v35: R = v31 * v16 * v27;
+    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: R = v36 * v3;
+    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: R = v38 * v3;
+    let v40: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v41: R = v40 * v16;
+    let v42: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v43: R = v42 * v16;
+    let v44: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v45: R = v44 * v21;
+    let v46: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v47: R = v46 * v21;
+    let v48: R = v37 - v39 - v41 + v43 + v45 - v47;
+    let v49: R = v10 * v48;
+    let v50: R = v49.exp();
+    let v51: R = v40 * v3;
+    let v52: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v53: R = v52 * v3;
+    let v54: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v55: R = v54 * v16;
+    let v56: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v57: R = v56 * v16;
+    let v58: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v59: R = v58 * v21;
+    let v60: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v61: R = v60 * v21;
+    let v62: R = v51 - v53 - v55 + v57 + v59 - v61;
+    let v63: R = v10 * v62;
+    let v64: R = v63.exp_m1();
+    let v65: R = v9 * v50 * v64;
+    let v66: R = v29 * v3 * v50 * v64;
+    let v67: R = v31 * v3 * v50 * v64;
+    let v68: R = v33 * v16 * v50 * v64;
+    let v69: R = v31 * v16 * v50 * v64;
+    let v70: R = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
+    let v71: R = -v64;
+    let v72: R = v71.sqrt();
+    let v73: R = v50 * v72;
+    let v74: R = v70 / v73;
     [v8.to_f64(), v74.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1516,138 +1627,147 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::new(500.0, 0.0);
-    let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = v20 * v2;
-    let v24: Dd = v20 + v22 - v23;
-    let v25: Dd = v24.square();
-    let v26: Dd = v19 * v2 * v18 * v25;
-    let v27: Dd = Dd::from_f64(t_next);
-    let v28: Dd = v19 * v27 * v18 * v25;
-    let v29: Dd = v18 + v26 - v28;
-    let v30: Dd = v29 / v18;
-    let v31: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v32: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: Dd = v32 * v2;
-    let v34: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: Dd = v34 * v2;
-    let v36: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: Dd = v36 * v7;
-    let v38: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: Dd = v38 * v7;
-    let v40: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: Dd = v40 * v12;
-    let v42: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: Dd = v42 * v12;
-    let v44: Dd = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: Dd = v0 * v44;
-    let v46: Dd = v45.exp();
-    let v47: Dd = v31 * v7 * v46;
-    let v48: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v49: Dd = v48 * v2 * v46;
-    let v50: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v51: Dd = v50 * v7 * v46;
-    let v52: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v53: Dd = v52 * v12 * v46;
-    let v54: Dd = v50 * v12 * v46;
-    let v55: Dd = v48 * v27 * v46;
-    let v56: Dd = v31 * v2 * v27 * v46;
-    let v57: Dd = v50 * v2 * v27 * v46;
-    let v58: Dd = v52 * v7 * v27 * v46;
-    let v59: Dd = v50 * v7 * v27 * v46;
-    let v60: Dd = v6 * v2;
-    let v61: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v62: Dd = v61 * v2;
-    let v63: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v64: Dd = v63 * v7;
-    let v65: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v66: Dd = v65 * v7;
-    let v67: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v68: Dd = v67 * v12;
-    let v69: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v70: Dd = v69 * v12;
-    let v71: Dd = v60 - v62 - v64 + v66 + v68 - v70;
-    let v72: Dd = v0 * v71;
-    let v73: Dd = v72.exp_m1();
-    let v74: Dd = v48 * v2 * v18 * v73;
-    let v75: Dd = v31 * v7 * v18 * v73;
-    let v76: Dd = v50 * v7 * v18 * v73;
-    let v77: Dd = v52 * v12 * v18 * v73;
-    let v78: Dd = v50 * v12 * v18 * v73;
-    let v79: Dd = v48 * v27 * v18 * v73;
-    let v80: Dd = v31 * v2 * v27 * v18 * v73;
-    let v81: Dd = v50 * v2 * v27 * v18 * v73;
-    let v82: Dd = v52 * v7 * v27 * v18 * v73;
-    let v83: Dd = v50 * v7 * v27 * v18 * v73;
-    let v84: Dd = v47 - v49 - v51 - v53 + v54 + v55 - v56 + v57 + v58 - v59 + v74 - v75
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = R::new(500.0, 0.0);
+    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: R = v21 * v2;
+    let v23: R = v20 * v2;
+    let v24: R = v20 + v22 - v23;
+    let v25: R = v24.square();
+    let v26: R = v19 * v2 * v18 * v25;
+    let v27: R = R::from_f64(t_next);
+    let v28: R = v19 * v27 * v18 * v25;
+    let v29: R = v18 + v26 - v28;
+    let v30: R = v29 / v18;
+    let v31: R = R::new(0.85, 2.2204460492503132e-17);
+    let v32: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v33: R = v32 * v2;
+    let v34: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v35: R = v34 * v2;
+    let v36: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v37: R = v36 * v7;
+    let v38: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v39: R = v38 * v7;
+    let v40: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v41: R = v40 * v12;
+    let v42: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v43: R = v42 * v12;
+    let v44: R = v33 - v35 - v37 + v39 + v41 - v43;
+    let v45: R = v0 * v44;
+    let v46: R = v45.exp();
+    let v47: R = v31 * v7 * v46;
+    let v48: R = R::new(0.425, 1.1102230246251566e-17);
+    let v49: R = v48 * v2 * v46;
+    let v50: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v51: R = v50 * v7 * v46;
+    let v52: R = R::new(6.425, 1.7763568394002506e-16);
+    let v53: R = v52 * v12 * v46;
+    let v54: R = v50 * v12 * v46;
+    let v55: R = v48 * v27 * v46;
+    let v56: R = v31 * v2 * v27 * v46;
+    let v57: R = v50 * v2 * v27 * v46;
+    let v58: R = v52 * v7 * v27 * v46;
+    let v59: R = v50 * v7 * v27 * v46;
+    let v60: R = v6 * v2;
+    let v61: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v62: R = v61 * v2;
+    let v63: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v64: R = v63 * v7;
+    let v65: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v66: R = v65 * v7;
+    let v67: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v68: R = v67 * v12;
+    let v69: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v70: R = v69 * v12;
+    let v71: R = v60 - v62 - v64 + v66 + v68 - v70;
+    let v72: R = v0 * v71;
+    let v73: R = v72.exp_m1();
+    let v74: R = v48 * v2 * v18 * v73;
+    let v75: R = v31 * v7 * v18 * v73;
+    let v76: R = v50 * v7 * v18 * v73;
+    let v77: R = v52 * v12 * v18 * v73;
+    let v78: R = v50 * v12 * v18 * v73;
+    let v79: R = v48 * v27 * v18 * v73;
+    let v80: R = v31 * v2 * v27 * v18 * v73;
+    let v81: R = v50 * v2 * v27 * v18 * v73;
+    let v82: R = v52 * v7 * v27 * v18 * v73;
+    let v83: R = v50 * v7 * v27 * v18 * v73;
+    let v84: R = v47 - v49 - v51 - v53 + v54 + v55 - v56 + v57 + v58 - v59 + v74 - v75
         + v76 + v77 - v78 - v79 + v80 - v81 - v82 + v83;
-    let v85: Dd = -v73;
-    let v86: Dd = v85.sqrt();
-    let v87: Dd = v18 * v86;
-    let v88: Dd = v84 / v87;
+    let v85: R = -v73;
+    let v86: R = v85.sqrt();
+    let v87: R = v18 * v86;
+    let v88: R = v84 / v87;
     [v30.to_f64(), v88.to_f64()]
 }
 /// `euler_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1685,158 +1805,167 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
-        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: Dd = v5 - v3;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
+        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: R = v5 - v3;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
-        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: Dd = v5 - v3;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
+        let v10: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
+        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: R = v5 - v3;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::new(500.0, 0.0);
-    let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = v20 * v2;
-    let v24: Dd = v20 + v22 - v23;
-    let v25: Dd = v24.square();
-    let v26: Dd = v19 * v2 * v18 * v25;
-    let v27: Dd = Dd::from_f64(t_next);
-    let v28: Dd = v19 * v27 * v18 * v25;
-    let v29: Dd = v18 + v26 - v28;
-    let v30: Dd = v29 / v18;
-    let v31: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v32: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: Dd = v32 * v2;
-    let v34: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: Dd = v34 * v2;
-    let v36: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: Dd = v36 * v7;
-    let v38: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: Dd = v38 * v7;
-    let v40: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: Dd = v40 * v12;
-    let v42: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: Dd = v42 * v12;
-    let v44: Dd = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: Dd = v0 * v44;
-    let v46: Dd = v45.exp();
-    let v47: Dd = v31 * v7 * v46;
-    let v48: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v49: Dd = v48 * v2 * v46;
-    let v50: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v51: Dd = v50 * v7 * v46;
-    let v52: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v53: Dd = v52 * v12 * v46;
-    let v54: Dd = v50 * v12 * v46;
-    let v55: Dd = v48 * v27 * v46;
-    let v56: Dd = v31 * v2 * v27 * v46;
-    let v57: Dd = v50 * v2 * v27 * v46;
-    let v58: Dd = v52 * v7 * v27 * v46;
-    let v59: Dd = v50 * v7 * v27 * v46;
-    let v60: Dd = v6 * v2;
-    let v61: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v62: Dd = v61 * v2;
-    let v63: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v64: Dd = v63 * v7;
-    let v65: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v66: Dd = v65 * v7;
-    let v67: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v68: Dd = v67 * v12;
-    let v69: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v70: Dd = v69 * v12;
-    let v71: Dd = v60 - v62 - v64 + v66 + v68 - v70;
-    let v72: Dd = v0 * v71;
-    let v73: Dd = v72.exp_m1();
-    let v74: Dd = v48 * v2 * v18 * v73;
-    let v75: Dd = v31 * v7 * v18 * v73;
-    let v76: Dd = v50 * v7 * v18 * v73;
-    let v77: Dd = v52 * v12 * v18 * v73;
-    let v78: Dd = v50 * v12 * v18 * v73;
-    let v79: Dd = v48 * v27 * v18 * v73;
-    let v80: Dd = v31 * v2 * v27 * v18 * v73;
-    let v81: Dd = v50 * v2 * v27 * v18 * v73;
-    let v82: Dd = v52 * v7 * v27 * v18 * v73;
-    let v83: Dd = v50 * v7 * v27 * v18 * v73;
-    let v84: Dd = v47 - v49 - v51 - v53 + v54 + v55 - v56 + v57 + v58 - v59 + v74 - v75
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = R::new(500.0, 0.0);
+    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: R = v21 * v2;
+    let v23: R = v20 * v2;
+    let v24: R = v20 + v22 - v23;
+    let v25: R = v24.square();
+    let v26: R = v19 * v2 * v18 * v25;
+    let v27: R = R::from_f64(t_next);
+    let v28: R = v19 * v27 * v18 * v25;
+    let v29: R = v18 + v26 - v28;
+    let v30: R = v29 / v18;
+    let v31: R = R::new(1.7, 4.4408920985006264e-17);
+    let v32: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v33: R = v32 * v2;
+    let v34: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v35: R = v34 * v2;
+    let v36: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v37: R = v36 * v7;
+    let v38: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v39: R = v38 * v7;
+    let v40: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v41: R = v40 * v12;
+    let v42: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v43: R = v42 * v12;
+    let v44: R = v33 - v35 - v37 + v39 + v41 - v43;
+    let v45: R = v0 * v44;
+    let v46: R = v45.exp();
+    let v47: R = v31 * v7 * v46;
+    let v48: R = R::new(0.85, 2.2204460492503132e-17);
+    let v49: R = v48 * v2 * v46;
+    let v50: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v51: R = v50 * v7 * v46;
+    let v52: R = R::new(12.85, 3.552713678800501e-16);
+    let v53: R = v52 * v12 * v46;
+    let v54: R = v50 * v12 * v46;
+    let v55: R = v48 * v27 * v46;
+    let v56: R = v31 * v2 * v27 * v46;
+    let v57: R = v50 * v2 * v27 * v46;
+    let v58: R = v52 * v7 * v27 * v46;
+    let v59: R = v50 * v7 * v27 * v46;
+    let v60: R = v6 * v2;
+    let v61: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v62: R = v61 * v2;
+    let v63: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v64: R = v63 * v7;
+    let v65: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v66: R = v65 * v7;
+    let v67: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v68: R = v67 * v12;
+    let v69: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v70: R = v69 * v12;
+    let v71: R = v60 - v62 - v64 + v66 + v68 - v70;
+    let v72: R = v0 * v71;
+    let v73: R = v72.exp_m1();
+    let v74: R = v48 * v2 * v18 * v73;
+    let v75: R = v31 * v7 * v18 * v73;
+    let v76: R = v50 * v7 * v18 * v73;
+    let v77: R = v52 * v12 * v18 * v73;
+    let v78: R = v50 * v12 * v18 * v73;
+    let v79: R = v48 * v27 * v18 * v73;
+    let v80: R = v31 * v2 * v27 * v18 * v73;
+    let v81: R = v50 * v2 * v27 * v18 * v73;
+    let v82: R = v52 * v7 * v27 * v18 * v73;
+    let v83: R = v50 * v7 * v27 * v18 * v73;
+    let v84: R = v47 - v49 - v51 - v53 + v54 + v55 - v56 + v57 + v58 - v59 + v74 - v75
         + v76 + v77 - v78 - v79 + v80 - v81 - v82 + v83;
-    let v85: Dd = -v73;
-    let v86: Dd = v85.sqrt();
-    let v87: Dd = v18 * v86;
-    let v88: Dd = v84 / v87;
-    let v89: Dd = v27 - v2;
-    let v90: Dd = v89.abs();
-    let v91: Dd = v90.sqrt();
-    let v92: Dd = v31 * v2;
-    let v93: Dd = v52 * v7;
-    let v94: Dd = v50 * v2;
-    let v95: Dd = v50 * v7;
-    let v96: Dd = v48 - v92 + v93 + v94 - v95;
-    let v97: Dd = v96.sqrt();
-    let v98: Dd = v91 * v97;
+    let v85: R = -v73;
+    let v86: R = v85.sqrt();
+    let v87: R = v18 * v86;
+    let v88: R = v84 / v87;
+    let v89: R = v27 - v2;
+    let v90: R = v89.abs();
+    let v91: R = v90.sqrt();
+    let v92: R = v31 * v2;
+    let v93: R = v52 * v7;
+    let v94: R = v50 * v2;
+    let v95: R = v50 * v7;
+    let v96: R = v48 - v92 + v93 + v94 - v95;
+    let v97: R = v96.sqrt();
+    let v98: R = v91 * v97;
     [v30.to_f64(), v88.to_f64(), v98.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1881,168 +2010,177 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(-14.462695422458342, -5.502948843456937e-16);
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(-14.462695422458342, -5.502948843456937e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: Dd = v4 * v2;
-        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: Dd = v2.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: Dd = v2.powi(3);
-        let v13: Dd = v11 * v12;
-        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: Dd = v14 * v12;
-        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.exp();
-        let v19: Dd = Dd::new(1.0, 0.0);
-        let v20: Dd = v19 / v18;
-        let v21: Dd = v6 * v2;
-        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: Dd = v22 * v2;
-        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: Dd = v24 * v7;
-        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: Dd = v26 * v7;
-        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: Dd = v28 * v12;
-        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: Dd = v30 * v12;
-        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: Dd = v0 * v32;
-        let v34: Dd = v33.exp_m1();
-        let v35: Dd = -v34;
-        let v36: Dd = v35.sqrt();
-        let v37: Dd = v36 / v18;
-        let v38: Dd = -v37;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: R = v4 * v2;
+        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: R = v2.square();
+        let v8: R = v6 * v7;
+        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: R = v2.powi(3);
+        let v13: R = v11 * v12;
+        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: R = v14 * v12;
+        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: R = v0 * v16;
+        let v18: R = v17.exp();
+        let v19: R = R::new(1.0, 0.0);
+        let v20: R = v19 / v18;
+        let v21: R = v6 * v2;
+        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: R = v22 * v2;
+        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: R = v24 * v7;
+        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: R = v26 * v7;
+        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: R = v28 * v12;
+        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: R = v30 * v12;
+        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: R = v0 * v32;
+        let v34: R = v33.exp_m1();
+        let v35: R = -v34;
+        let v36: R = v35.sqrt();
+        let v37: R = v36 / v18;
+        let v38: R = -v37;
         return [v20.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: Dd = v6 * v4;
-        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: Dd = v4.square();
-        let v10: Dd = v8 * v9;
-        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: Dd = v11 * v9;
-        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: Dd = v4.powi(3);
-        let v15: Dd = v13 * v14;
-        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: Dd = v16 * v14;
-        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v19.exp();
-        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v23: Dd = v8 * v4;
-        let v24: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v25: Dd = v24 * v4;
-        let v26: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v27: Dd = v26 * v9;
-        let v28: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v29: Dd = v28 * v9;
-        let v30: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v31: Dd = v30 * v14;
-        let v32: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v33: Dd = v32 * v14;
-        let v34: Dd = v23 - v25 - v27 + v29 + v31 - v33;
-        let v35: Dd = v0 * v34;
-        let v36: Dd = v35.exp_m1();
-        let v37: Dd = -v36;
-        let v38: Dd = v37.sqrt();
-        let v39: Dd = v22 * v38;
-        let v40: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v41: Dd = v5 - v7 - v10 + v12 + v15 - v17;
-        let v42: Dd = v0 * v41;
-        let v43: Dd = v42.exp();
-        let v44: Dd = v40 * v43;
-        let v45: Dd = v39 - v44;
-        let v46: Dd = v21 * v45;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: R = v6 * v4;
+        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: R = v4.square();
+        let v10: R = v8 * v9;
+        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: R = v11 * v9;
+        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: R = v4.powi(3);
+        let v15: R = v13 * v14;
+        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: R = v16 * v14;
+        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: R = v0 * v18;
+        let v20: R = v19.exp();
+        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v23: R = v8 * v4;
+        let v24: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v25: R = v24 * v4;
+        let v26: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v27: R = v26 * v9;
+        let v28: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v29: R = v28 * v9;
+        let v30: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v31: R = v30 * v14;
+        let v32: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v33: R = v32 * v14;
+        let v34: R = v23 - v25 - v27 + v29 + v31 - v33;
+        let v35: R = v0 * v34;
+        let v36: R = v35.exp_m1();
+        let v37: R = -v36;
+        let v38: R = v37.sqrt();
+        let v39: R = v22 * v38;
+        let v40: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v41: R = v5 - v7 - v10 + v12 + v15 - v17;
+        let v42: R = v0 * v41;
+        let v43: R = v42.exp();
+        let v44: R = v40 * v43;
+        let v45: R = v39 - v44;
+        let v46: R = v21 * v45;
         return [v20.to_f64(), v46.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v4 * v16;
-    let v18: Dd = v1 * v16;
-    let v19: Dd = v16.square();
-    let v20: Dd = v6 * v19;
-    let v21: Dd = v9 * v19;
-    let v22: Dd = v16.powi(3);
-    let v23: Dd = v11 * v22;
-    let v24: Dd = v14 * v22;
-    let v25: Dd = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v5 - v3 - v8 + v10 + v13 - v15;
-    let v29: Dd = v0 * v28;
-    let v30: Dd = v29.exp();
-    let v31: Dd = v6 * v16;
-    let v32: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: Dd = v32 * v16;
-    let v34: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: Dd = v34 * v19;
-    let v36: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: Dd = v36 * v19;
-    let v38: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: Dd = v38 * v22;
-    let v40: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: Dd = v40 * v22;
-    let v42: Dd = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: Dd = v0 * v42;
-    let v44: Dd = v43.exp_m1();
-    let v45: Dd = -v44;
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = v30 * v46;
-    let v48: Dd = v17 - v18 - v20 + v21 + v23 - v24;
-    let v49: Dd = v0 * v48;
-    let v50: Dd = v49.exp();
-    let v51: Dd = v6 * v2;
-    let v52: Dd = v32 * v2;
-    let v53: Dd = v34 * v7;
-    let v54: Dd = v36 * v7;
-    let v55: Dd = v38 * v12;
-    let v56: Dd = v40 * v12;
-    let v57: Dd = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp_m1();
-    let v60: Dd = -v59;
-    let v61: Dd = v60.sqrt();
-    let v62: Dd = v50 * v61;
-    let v63: Dd = v47 - v62;
-    let v64: Dd = v63 / v30;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::from_f64(t_next);
+    let v17: R = v4 * v16;
+    let v18: R = v1 * v16;
+    let v19: R = v16.square();
+    let v20: R = v6 * v19;
+    let v21: R = v9 * v19;
+    let v22: R = v16.powi(3);
+    let v23: R = v11 * v22;
+    let v24: R = v14 * v22;
+    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: R = v0 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v5 - v3 - v8 + v10 + v13 - v15;
+    let v29: R = v0 * v28;
+    let v30: R = v29.exp();
+    let v31: R = v6 * v16;
+    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v33: R = v32 * v16;
+    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v35: R = v34 * v19;
+    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v37: R = v36 * v19;
+    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v39: R = v38 * v22;
+    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v41: R = v40 * v22;
+    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
+    let v43: R = v0 * v42;
+    let v44: R = v43.exp_m1();
+    let v45: R = -v44;
+    let v46: R = v45.sqrt();
+    let v47: R = v30 * v46;
+    let v48: R = v17 - v18 - v20 + v21 + v23 - v24;
+    let v49: R = v0 * v48;
+    let v50: R = v49.exp();
+    let v51: R = v6 * v2;
+    let v52: R = v32 * v2;
+    let v53: R = v34 * v7;
+    let v54: R = v36 * v7;
+    let v55: R = v38 * v12;
+    let v56: R = v40 * v12;
+    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp_m1();
+    let v60: R = -v59;
+    let v61: R = v60.sqrt();
+    let v62: R = v50 * v61;
+    let v63: R = v47 - v62;
+    let v64: R = v63 / v30;
     [v27.to_f64(), v64.to_f64()]
 }
 /// `ddim_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2080,168 +2218,177 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(-14.462695422458342, -5.502948843456937e-16);
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(-14.462695422458342, -5.502948843456937e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: Dd = v4 * v2;
-        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: Dd = v2.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: Dd = v2.powi(3);
-        let v13: Dd = v11 * v12;
-        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: Dd = v14 * v12;
-        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.exp();
-        let v19: Dd = Dd::new(1.0, 0.0);
-        let v20: Dd = v19 / v18;
-        let v21: Dd = v6 * v2;
-        let v22: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: Dd = v22 * v2;
-        let v24: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: Dd = v24 * v7;
-        let v26: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: Dd = v26 * v7;
-        let v28: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: Dd = v28 * v12;
-        let v30: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: Dd = v30 * v12;
-        let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: Dd = v0 * v32;
-        let v34: Dd = v33.exp_m1();
-        let v35: Dd = -v34;
-        let v36: Dd = v35.sqrt();
-        let v37: Dd = v36 / v18;
-        let v38: Dd = -v37;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: R = v4 * v2;
+        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: R = v2.square();
+        let v8: R = v6 * v7;
+        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: R = v2.powi(3);
+        let v13: R = v11 * v12;
+        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: R = v14 * v12;
+        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: R = v0 * v16;
+        let v18: R = v17.exp();
+        let v19: R = R::new(1.0, 0.0);
+        let v20: R = v19 / v18;
+        let v21: R = v6 * v2;
+        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: R = v22 * v2;
+        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: R = v24 * v7;
+        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: R = v26 * v7;
+        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: R = v28 * v12;
+        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: R = v30 * v12;
+        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: R = v0 * v32;
+        let v34: R = v33.exp_m1();
+        let v35: R = -v34;
+        let v36: R = v35.sqrt();
+        let v37: R = v36 / v18;
+        let v38: R = -v37;
         return [v20.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: Dd = v6 * v4;
-        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: Dd = v4.square();
-        let v10: Dd = v8 * v9;
-        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: Dd = v11 * v9;
-        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: Dd = v4.powi(3);
-        let v15: Dd = v13 * v14;
-        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: Dd = v16 * v14;
-        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v19.exp();
-        let v21: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v23: Dd = v8 * v4;
-        let v24: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v25: Dd = v24 * v4;
-        let v26: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v27: Dd = v26 * v9;
-        let v28: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v29: Dd = v28 * v9;
-        let v30: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v31: Dd = v30 * v14;
-        let v32: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v33: Dd = v32 * v14;
-        let v34: Dd = v23 - v25 - v27 + v29 + v31 - v33;
-        let v35: Dd = v0 * v34;
-        let v36: Dd = v35.exp_m1();
-        let v37: Dd = -v36;
-        let v38: Dd = v37.sqrt();
-        let v39: Dd = v22 * v38;
-        let v40: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v41: Dd = v5 - v7 - v10 + v12 + v15 - v17;
-        let v42: Dd = v0 * v41;
-        let v43: Dd = v42.exp();
-        let v44: Dd = v40 * v43;
-        let v45: Dd = v39 - v44;
-        let v46: Dd = v21 * v45;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: R = v6 * v4;
+        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: R = v4.square();
+        let v10: R = v8 * v9;
+        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: R = v11 * v9;
+        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: R = v4.powi(3);
+        let v15: R = v13 * v14;
+        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: R = v16 * v14;
+        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: R = v0 * v18;
+        let v20: R = v19.exp();
+        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v23: R = v8 * v4;
+        let v24: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v25: R = v24 * v4;
+        let v26: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v27: R = v26 * v9;
+        let v28: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v29: R = v28 * v9;
+        let v30: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v31: R = v30 * v14;
+        let v32: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v33: R = v32 * v14;
+        let v34: R = v23 - v25 - v27 + v29 + v31 - v33;
+        let v35: R = v0 * v34;
+        let v36: R = v35.exp_m1();
+        let v37: R = -v36;
+        let v38: R = v37.sqrt();
+        let v39: R = v22 * v38;
+        let v40: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v41: R = v5 - v7 - v10 + v12 + v15 - v17;
+        let v42: R = v0 * v41;
+        let v43: R = v42.exp();
+        let v44: R = v40 * v43;
+        let v45: R = v39 - v44;
+        let v46: R = v21 * v45;
         return [v20.to_f64(), v46.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v4 * v16;
-    let v18: Dd = v1 * v16;
-    let v19: Dd = v16.square();
-    let v20: Dd = v6 * v19;
-    let v21: Dd = v9 * v19;
-    let v22: Dd = v16.powi(3);
-    let v23: Dd = v11 * v22;
-    let v24: Dd = v14 * v22;
-    let v25: Dd = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v5 - v3 - v8 + v10 + v13 - v15;
-    let v29: Dd = v0 * v28;
-    let v30: Dd = v29.exp();
-    let v31: Dd = v6 * v16;
-    let v32: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: Dd = v32 * v16;
-    let v34: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: Dd = v34 * v19;
-    let v36: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: Dd = v36 * v19;
-    let v38: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: Dd = v38 * v22;
-    let v40: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: Dd = v40 * v22;
-    let v42: Dd = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: Dd = v0 * v42;
-    let v44: Dd = v43.exp_m1();
-    let v45: Dd = -v44;
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = v30 * v46;
-    let v48: Dd = v17 - v18 - v20 + v21 + v23 - v24;
-    let v49: Dd = v0 * v48;
-    let v50: Dd = v49.exp();
-    let v51: Dd = v6 * v2;
-    let v52: Dd = v32 * v2;
-    let v53: Dd = v34 * v7;
-    let v54: Dd = v36 * v7;
-    let v55: Dd = v38 * v12;
-    let v56: Dd = v40 * v12;
-    let v57: Dd = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp_m1();
-    let v60: Dd = -v59;
-    let v61: Dd = v60.sqrt();
-    let v62: Dd = v50 * v61;
-    let v63: Dd = v47 - v62;
-    let v64: Dd = v63 / v30;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::from_f64(t_next);
+    let v17: R = v4 * v16;
+    let v18: R = v1 * v16;
+    let v19: R = v16.square();
+    let v20: R = v6 * v19;
+    let v21: R = v9 * v19;
+    let v22: R = v16.powi(3);
+    let v23: R = v11 * v22;
+    let v24: R = v14 * v22;
+    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: R = v0 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v5 - v3 - v8 + v10 + v13 - v15;
+    let v29: R = v0 * v28;
+    let v30: R = v29.exp();
+    let v31: R = v6 * v16;
+    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v33: R = v32 * v16;
+    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v35: R = v34 * v19;
+    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v37: R = v36 * v19;
+    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v39: R = v38 * v22;
+    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v41: R = v40 * v22;
+    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
+    let v43: R = v0 * v42;
+    let v44: R = v43.exp_m1();
+    let v45: R = -v44;
+    let v46: R = v45.sqrt();
+    let v47: R = v30 * v46;
+    let v48: R = v17 - v18 - v20 + v21 + v23 - v24;
+    let v49: R = v0 * v48;
+    let v50: R = v49.exp();
+    let v51: R = v6 * v2;
+    let v52: R = v32 * v2;
+    let v53: R = v34 * v7;
+    let v54: R = v36 * v7;
+    let v55: R = v38 * v12;
+    let v56: R = v40 * v12;
+    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp_m1();
+    let v60: R = -v59;
+    let v61: R = v60.sqrt();
+    let v62: R = v50 * v61;
+    let v63: R = v47 - v62;
+    let v64: R = v63 / v30;
     [v27.to_f64(), v64.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2279,87 +2426,92 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.02868486232914005, -0.4158509291821795];
     }
-    let v0: Dd = Dd::new(-500.0, 0.0);
-    let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: Dd = v3.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: Dd = v10 * v8;
-    let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: Dd = v3.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: Dd = v1 * v17;
-    let v19: Dd = v18.exp();
-    let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: Dd = v21 * v3;
-    let v23: Dd = v20 * v3;
-    let v24: Dd = v20 + v22 - v23;
-    let v25: Dd = v24.square();
-    let v26: Dd = v18.exp_m1();
-    let v27: Dd = v0 * v19 * v25;
-    let v28: Dd = v27 / v26;
-    let v29: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v30: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v31: Dd = v30 * v3;
-    let v32: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v33: Dd = v32 * v3;
-    let v34: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v35: Dd = v34 * v8;
-    let v36: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v37: Dd = v36 * v8;
-    let v38: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v39: Dd = v38 * v13;
-    let v40: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v41: Dd = v40 * v13;
-    let v42: Dd = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: Dd = v1 * v42;
-    let v44: Dd = v43.exp();
-    let v45: Dd = v29 * v3 * v44;
-    let v46: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v47: Dd = v46 * v44;
-    let v48: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v49: Dd = v48 * v3 * v44;
-    let v50: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v51: Dd = v50 * v8 * v44;
-    let v52: Dd = v48 * v8 * v44;
-    let v53: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v54: Dd = v53 * v3;
-    let v55: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v56: Dd = v55 * v3;
-    let v57: Dd = v2 * v8;
-    let v58: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v59: Dd = v58 * v8;
-    let v60: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v61: Dd = v60 * v13;
-    let v62: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v63: Dd = v62 * v13;
-    let v64: Dd = v54 - v56 - v57 + v59 + v61 - v63;
-    let v65: Dd = v1 * v64;
-    let v66: Dd = v65.exp();
-    let v67: Dd = v46 * v66 * v26;
-    let v68: Dd = v29 * v3 * v66 * v26;
-    let v69: Dd = v48 * v3 * v66 * v26;
-    let v70: Dd = v50 * v8 * v66 * v26;
-    let v71: Dd = v48 * v8 * v66 * v26;
-    let v72: Dd = v45 - v47 - v49 - v51 + v52 + v67 - v68 + v69 + v70 - v71;
-    let v73: Dd = v72 / v26;
-    let v74: Dd = -v73;
+    let v0: R = R::new(-500.0, 0.0);
+    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: R = v5 * v3;
+    let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v8: R = v3.square();
+    let v9: R = v7 * v8;
+    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: R = v10 * v8;
+    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: R = v3.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: R = v15 * v13;
+    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+    let v18: R = v1 * v17;
+    let v19: R = v18.exp();
+    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: R = v21 * v3;
+    let v23: R = v20 * v3;
+    let v24: R = v20 + v22 - v23;
+    let v25: R = v24.square();
+    let v26: R = v18.exp_m1();
+    let v27: R = v0 * v19 * v25;
+    let v28: R = v27 / v26;
+    let v29: R = R::new(0.85, 2.2204460492503132e-17);
+    let v30: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v31: R = v30 * v3;
+    let v32: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v33: R = v32 * v3;
+    let v34: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v35: R = v34 * v8;
+    let v36: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v37: R = v36 * v8;
+    let v38: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v39: R = v38 * v13;
+    let v40: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v41: R = v40 * v13;
+    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
+    let v43: R = v1 * v42;
+    let v44: R = v43.exp();
+    let v45: R = v29 * v3 * v44;
+    let v46: R = R::new(0.425, 1.1102230246251566e-17);
+    let v47: R = v46 * v44;
+    let v48: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v49: R = v48 * v3 * v44;
+    let v50: R = R::new(6.425, 1.7763568394002506e-16);
+    let v51: R = v50 * v8 * v44;
+    let v52: R = v48 * v8 * v44;
+    let v53: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v54: R = v53 * v3;
+    let v55: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v56: R = v55 * v3;
+    let v57: R = v2 * v8;
+    let v58: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v59: R = v58 * v8;
+    let v60: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v61: R = v60 * v13;
+    let v62: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v63: R = v62 * v13;
+    let v64: R = v54 - v56 - v57 + v59 + v61 - v63;
+    let v65: R = v1 * v64;
+    let v66: R = v65.exp();
+    let v67: R = v46 * v66 * v26;
+    let v68: R = v29 * v3 * v66 * v26;
+    let v69: R = v48 * v3 * v66 * v26;
+    let v70: R = v50 * v8 * v66 * v26;
+    let v71: R = v48 * v8 * v66 * v26;
+    let v72: R = v45 - v47 - v49 - v51 + v52 + v67 - v68 + v69 + v70 - v71;
+    let v73: R = v72 / v26;
+    let v74: R = -v73;
     [v28.to_f64(), v74.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2379,89 +2531,94 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [6.0573697246582805, -0.831701858364359];
     }
-    let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: Dd = v3.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: Dd = v10 * v8;
-    let v12: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: Dd = v3.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: Dd = v1 * v17;
-    let v19: Dd = v18.exp();
-    let v20: Dd = v0 * v19;
-    let v21: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v22: Dd = v21 * v3 * v19;
-    let v23: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v24: Dd = v23 * v3 * v19;
-    let v25: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v26: Dd = v25 * v8 * v19;
-    let v27: Dd = v23 * v8 * v19;
-    let v28: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v29: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v30: Dd = v29 * v3;
-    let v31: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v32: Dd = v31 * v3;
-    let v33: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v34: Dd = v33 * v8;
-    let v35: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v36: Dd = v35 * v8;
-    let v37: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v38: Dd = v37 * v13;
-    let v39: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v40: Dd = v39 * v13;
-    let v41: Dd = v30 - v32 - v34 + v36 + v38 - v40;
-    let v42: Dd = v1 * v41;
-    let v43: Dd = v42.exp();
-    let v44: Dd = v33 * v3;
-    let v45: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v46: Dd = v45 * v3;
-    let v47: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v48: Dd = v47 * v8;
-    let v49: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v50: Dd = v49 * v8;
-    let v51: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v52: Dd = v51 * v13;
-    let v53: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v54: Dd = v53 * v13;
-    let v55: Dd = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: Dd = v1 * v55;
-    let v57: Dd = v56.exp_m1();
-    let v58: Dd = v28 * v43 * v57;
-    let v59: Dd = v0 * v3 * v43 * v57;
-    let v60: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v61: Dd = v60 * v3 * v43 * v57;
-    let v62: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v63: Dd = v62 * v8 * v43 * v57;
-    let v64: Dd = v60 * v8 * v43 * v57;
-    let v65: Dd = v20 - v22 + v24 + v26 - v27 - v58 + v59 - v61 - v63 + v64;
-    let v66: Dd = v43 * v57;
-    let v67: Dd = v65 / v66;
-    let v68: Dd = -v67;
-    let v69: Dd = v0 * v43 * v57;
-    let v70: Dd = v21 * v3 * v43 * v57;
-    let v71: Dd = v23 * v3 * v43 * v57;
-    let v72: Dd = v25 * v8 * v43 * v57;
-    let v73: Dd = v23 * v8 * v43 * v57;
-    let v74: Dd = v22 - v20 - v24 - v26 + v27 + v69 - v70 + v71 + v72 - v73;
-    let v75: Dd = v74 / v57;
-    let v76: Dd = -v75;
+    let v0: R = R::new(0.85, 2.2204460492503132e-17);
+    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v6: R = v5 * v3;
+    let v7: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v8: R = v3.square();
+    let v9: R = v7 * v8;
+    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: R = v10 * v8;
+    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: R = v3.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: R = v15 * v13;
+    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+    let v18: R = v1 * v17;
+    let v19: R = v18.exp();
+    let v20: R = v0 * v19;
+    let v21: R = R::new(1.7, 4.4408920985006264e-17);
+    let v22: R = v21 * v3 * v19;
+    let v23: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v24: R = v23 * v3 * v19;
+    let v25: R = R::new(12.85, 3.552713678800501e-16);
+    let v26: R = v25 * v8 * v19;
+    let v27: R = v23 * v8 * v19;
+    let v28: R = R::new(0.425, 1.1102230246251566e-17);
+    let v29: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v30: R = v29 * v3;
+    let v31: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v32: R = v31 * v3;
+    let v33: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v34: R = v33 * v8;
+    let v35: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v36: R = v35 * v8;
+    let v37: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v38: R = v37 * v13;
+    let v39: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v40: R = v39 * v13;
+    let v41: R = v30 - v32 - v34 + v36 + v38 - v40;
+    let v42: R = v1 * v41;
+    let v43: R = v42.exp();
+    let v44: R = v33 * v3;
+    let v45: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v46: R = v45 * v3;
+    let v47: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v48: R = v47 * v8;
+    let v49: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v50: R = v49 * v8;
+    let v51: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v52: R = v51 * v13;
+    let v53: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v54: R = v53 * v13;
+    let v55: R = v44 - v46 - v48 + v50 + v52 - v54;
+    let v56: R = v1 * v55;
+    let v57: R = v56.exp_m1();
+    let v58: R = v28 * v43 * v57;
+    let v59: R = v0 * v3 * v43 * v57;
+    let v60: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v61: R = v60 * v3 * v43 * v57;
+    let v62: R = R::new(6.425, 1.7763568394002506e-16);
+    let v63: R = v62 * v8 * v43 * v57;
+    let v64: R = v60 * v8 * v43 * v57;
+    let v65: R = v20 - v22 + v24 + v26 - v27 - v58 + v59 - v61 - v63 + v64;
+    let v66: R = v43 * v57;
+    let v67: R = v65 / v66;
+    let v68: R = -v67;
+    let v69: R = v0 * v43 * v57;
+    let v70: R = v21 * v3 * v43 * v57;
+    let v71: R = v23 * v3 * v43 * v57;
+    let v72: R = v25 * v8 * v43 * v57;
+    let v73: R = v23 * v8 * v43 * v57;
+    let v74: R = v22 - v20 - v24 - v26 + v27 + v69 - v70 + v71 + v72 - v73;
+    let v75: R = v74 / v57;
+    let v76: R = -v75;
     [v68.to_f64(), v76.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2481,137 +2638,146 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
-        let v5: Dd = Dd::from_f64(t);
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v3 - v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v2;
-        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: Dd = v12 * v5;
-        let v14: Dd = v12 * v2;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(-0.995241937008786, -9.778559988095033e-19);
+        let v5: R = R::from_f64(t);
+        let v6: R = v1 * v5;
+        let v7: R = v3 - v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v2;
+        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v2;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(-0.995241937008786, -9.778559988095033e-19);
-        let v5: Dd = Dd::from_f64(t);
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v3 - v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v2;
-        let v12: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: Dd = v12 * v5;
-        let v14: Dd = v12 * v2;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(-0.995241937008786, -9.778559988095033e-19);
+        let v5: R = R::from_f64(t);
+        let v6: R = v1 * v5;
+        let v7: R = v3 - v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v2;
+        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v2;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v1.square();
-    let v3: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v5: Dd = v4 * v1;
-    let v6: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v7: Dd = v6 * v1;
-    let v8: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: Dd = v8 * v2;
-    let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: Dd = v10 * v2;
-    let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: Dd = v1.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = v5 - v7 - v9 + v11 + v14 - v16;
-    let v18: Dd = v3 * v17;
-    let v19: Dd = v18.exp();
-    let v20: Dd = v0 * v2 * v19;
-    let v21: Dd = v18.exp_m1();
-    let v22: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v23: Dd = v22 * v1 * v19;
-    let v24: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v25: Dd = v24 * v2 * v19;
-    let v26: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v27: Dd = v26 * v13 * v19;
-    let v28: Dd = v24 * v13 * v19;
-    let v29: Dd = Dd::from_f64(t_next);
-    let v30: Dd = v22 * v29 * v19;
-    let v31: Dd = v0 * v1 * v29 * v19;
-    let v32: Dd = v24 * v1 * v29 * v19;
-    let v33: Dd = v26 * v2 * v29 * v19;
-    let v34: Dd = v24 * v2 * v29 * v19;
-    let v35: Dd = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34;
-    let v36: Dd = v35 / v21;
-    let v37: Dd = -v36;
-    let v38: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v39: Dd = v38 * v1;
-    let v40: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v41: Dd = v40 * v1;
-    let v42: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v43: Dd = v42 * v2;
-    let v44: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v45: Dd = v44 * v2;
-    let v46: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v47: Dd = v46 * v13;
-    let v48: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v49: Dd = v48 * v13;
-    let v50: Dd = v39 - v41 - v43 + v45 + v47 - v49;
-    let v51: Dd = v3 * v50;
-    let v52: Dd = v51.exp();
-    let v53: Dd = v22 * v1 * v52;
-    let v54: Dd = v0 * v2 * v52;
-    let v55: Dd = v24 * v2 * v52;
-    let v56: Dd = v26 * v13 * v52;
-    let v57: Dd = v24 * v13 * v52;
-    let v58: Dd = v22 * v29 * v52;
-    let v59: Dd = v0 * v1 * v29 * v52;
-    let v60: Dd = v24 * v1 * v29 * v52;
-    let v61: Dd = v26 * v2 * v29 * v52;
-    let v62: Dd = v24 * v2 * v29 * v52;
-    let v63: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v64: Dd = v63 * v1;
-    let v65: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v66: Dd = v65 * v1;
-    let v67: Dd = v4 * v2;
-    let v68: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v69: Dd = v68 * v2;
-    let v70: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v71: Dd = v70 * v13;
-    let v72: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v73: Dd = v72 * v13;
-    let v74: Dd = v64 - v66 - v67 + v69 + v71 - v73;
-    let v75: Dd = v3 * v74;
-    let v76: Dd = v75.exp();
-    let v77: Dd = v22 * v1 * v76 * v21;
-    let v78: Dd = v0 * v2 * v76 * v21;
-    let v79: Dd = v24 * v2 * v76 * v21;
-    let v80: Dd = v26 * v13 * v76 * v21;
-    let v81: Dd = v24 * v13 * v76 * v21;
-    let v82: Dd = v22 * v29 * v76 * v21;
-    let v83: Dd = v0 * v1 * v29 * v76 * v21;
-    let v84: Dd = v24 * v1 * v29 * v76 * v21;
-    let v85: Dd = v26 * v2 * v29 * v76 * v21;
-    let v86: Dd = v24 * v2 * v29 * v76 * v21;
-    let v87: Dd = v53 - v54 + v55 + v56 - v57 - v58 + v59 - v60 - v61 + v62 - v77 + v78
+    let v0: R = R::new(0.85, 2.2204460492503132e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v1.square();
+    let v3: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v5: R = v4 * v1;
+    let v6: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: R = v6 * v1;
+    let v8: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: R = v8 * v2;
+    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: R = v10 * v2;
+    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: R = v1.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: R = v15 * v13;
+    let v17: R = v5 - v7 - v9 + v11 + v14 - v16;
+    let v18: R = v3 * v17;
+    let v19: R = v18.exp();
+    let v20: R = v0 * v2 * v19;
+    let v21: R = v18.exp_m1();
+    let v22: R = R::new(0.425, 1.1102230246251566e-17);
+    let v23: R = v22 * v1 * v19;
+    let v24: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v25: R = v24 * v2 * v19;
+    let v26: R = R::new(6.425, 1.7763568394002506e-16);
+    let v27: R = v26 * v13 * v19;
+    let v28: R = v24 * v13 * v19;
+    let v29: R = R::from_f64(t_next);
+    let v30: R = v22 * v29 * v19;
+    let v31: R = v0 * v1 * v29 * v19;
+    let v32: R = v24 * v1 * v29 * v19;
+    let v33: R = v26 * v2 * v29 * v19;
+    let v34: R = v24 * v2 * v29 * v19;
+    let v35: R = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34;
+    let v36: R = v35 / v21;
+    let v37: R = -v36;
+    let v38: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v39: R = v38 * v1;
+    let v40: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v41: R = v40 * v1;
+    let v42: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v43: R = v42 * v2;
+    let v44: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v45: R = v44 * v2;
+    let v46: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v47: R = v46 * v13;
+    let v48: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v49: R = v48 * v13;
+    let v50: R = v39 - v41 - v43 + v45 + v47 - v49;
+    let v51: R = v3 * v50;
+    let v52: R = v51.exp();
+    let v53: R = v22 * v1 * v52;
+    let v54: R = v0 * v2 * v52;
+    let v55: R = v24 * v2 * v52;
+    let v56: R = v26 * v13 * v52;
+    let v57: R = v24 * v13 * v52;
+    let v58: R = v22 * v29 * v52;
+    let v59: R = v0 * v1 * v29 * v52;
+    let v60: R = v24 * v1 * v29 * v52;
+    let v61: R = v26 * v2 * v29 * v52;
+    let v62: R = v24 * v2 * v29 * v52;
+    let v63: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v64: R = v63 * v1;
+    let v65: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v66: R = v65 * v1;
+    let v67: R = v4 * v2;
+    let v68: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v69: R = v68 * v2;
+    let v70: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v71: R = v70 * v13;
+    let v72: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v73: R = v72 * v13;
+    let v74: R = v64 - v66 - v67 + v69 + v71 - v73;
+    let v75: R = v3 * v74;
+    let v76: R = v75.exp();
+    let v77: R = v22 * v1 * v76 * v21;
+    let v78: R = v0 * v2 * v76 * v21;
+    let v79: R = v24 * v2 * v76 * v21;
+    let v80: R = v26 * v13 * v76 * v21;
+    let v81: R = v24 * v13 * v76 * v21;
+    let v82: R = v22 * v29 * v76 * v21;
+    let v83: R = v0 * v1 * v29 * v76 * v21;
+    let v84: R = v24 * v1 * v29 * v76 * v21;
+    let v85: R = v26 * v2 * v29 * v76 * v21;
+    let v86: R = v24 * v2 * v29 * v76 * v21;
+    let v87: R = v53 - v54 + v55 + v56 - v57 - v58 + v59 - v60 - v61 + v62 - v77 + v78
         - v79 - v80 + v81 + v82 - v83 + v84 + v85 - v86;
-    let v88: Dd = v87 / v21;
-    let v89: Dd = -v88;
+    let v88: R = v87 / v21;
+    let v89: R = -v88;
     [v37.to_f64(), v89.to_f64()]
 }
 /// `euler_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2649,163 +2815,172 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.566534391203353, -1.2802415783050188e-16);
-        let v1: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(-0.06865050897788662, -2.3702447572339354e-18);
-        let v7: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 - v6 + v8 - v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 - v14 + v15;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: Dd = v2 - v4;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(14.566534391203353, -1.2802415783050188e-16);
+        let v1: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(-0.06865050897788662, -2.3702447572339354e-18);
+        let v7: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v8: R = v7 * v4;
+        let v9: R = v7 * v2;
+        let v10: R = v3 - v5 - v6 + v8 - v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: R = v13 * v4;
+        let v15: R = v13 * v2;
+        let v16: R = v5 - v3 - v14 + v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: R = v2 - v4;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.566534391203353, -1.2802415783050188e-16);
-        let v1: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(-0.06865050897788662, -2.3702447572339354e-18);
-        let v7: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 - v6 + v8 - v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v13: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 - v14 + v15;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: Dd = v2 - v4;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(14.566534391203353, -1.2802415783050188e-16);
+        let v1: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(-0.06865050897788662, -2.3702447572339354e-18);
+        let v7: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v8: R = v7 * v4;
+        let v9: R = v7 * v2;
+        let v10: R = v3 - v5 - v6 + v8 - v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v14: R = v13 * v4;
+        let v15: R = v13 * v2;
+        let v16: R = v5 - v3 - v14 + v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: R = v2 - v4;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v1.square();
-    let v3: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v5: Dd = v4 * v1;
-    let v6: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v7: Dd = v6 * v1;
-    let v8: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v9: Dd = v8 * v2;
-    let v10: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: Dd = v10 * v2;
-    let v12: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: Dd = v1.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = v5 - v7 - v9 + v11 + v14 - v16;
-    let v18: Dd = v3 * v17;
-    let v19: Dd = v18.exp();
-    let v20: Dd = v0 * v2 * v19;
-    let v21: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v22: Dd = v21 * v1 * v19;
-    let v23: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v24: Dd = v23 * v2 * v19;
-    let v25: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v26: Dd = v25 * v13 * v19;
-    let v27: Dd = v23 * v13 * v19;
-    let v28: Dd = Dd::from_f64(t_next);
-    let v29: Dd = v21 * v28 * v19;
-    let v30: Dd = v0 * v1 * v28 * v19;
-    let v31: Dd = v23 * v1 * v28 * v19;
-    let v32: Dd = v25 * v2 * v28 * v19;
-    let v33: Dd = v23 * v2 * v28 * v19;
-    let v34: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v35: Dd = v34 * v1;
-    let v36: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v37: Dd = v36 * v1;
-    let v38: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v39: Dd = v38 * v2;
-    let v40: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v41: Dd = v40 * v2;
-    let v42: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v43: Dd = v42 * v13;
-    let v44: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v45: Dd = v44 * v13;
-    let v46: Dd = v35 - v37 - v39 + v41 + v43 - v45;
-    let v47: Dd = v3 * v46;
-    let v48: Dd = v47.exp();
-    let v49: Dd = v38 * v1;
-    let v50: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v51: Dd = v50 * v1;
-    let v52: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v53: Dd = v52 * v2;
-    let v54: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v55: Dd = v54 * v2;
-    let v56: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v57: Dd = v56 * v13;
-    let v58: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v59: Dd = v58 * v13;
-    let v60: Dd = v49 - v51 - v53 + v55 + v57 - v59;
-    let v61: Dd = v3 * v60;
-    let v62: Dd = v61.exp_m1();
-    let v63: Dd = v48 * v62;
-    let v64: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v65: Dd = v64 * v1 * v48 * v62;
-    let v66: Dd = v21 * v2 * v48 * v62;
-    let v67: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v68: Dd = v67 * v2 * v48 * v62;
-    let v69: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v70: Dd = v69 * v13 * v48 * v62;
-    let v71: Dd = v67 * v13 * v48 * v62;
-    let v72: Dd = v64 * v28 * v48 * v62;
-    let v73: Dd = v21 * v1 * v28 * v48 * v62;
-    let v74: Dd = v67 * v1 * v28 * v48 * v62;
-    let v75: Dd = v69 * v2 * v28 * v48 * v62;
-    let v76: Dd = v67 * v2 * v28 * v48 * v62;
-    let v77: Dd = v20 - v22 - v24 - v26 + v27 + v29 - v30 + v31 + v32 - v33 - v63 + v65
+    let v0: R = R::new(1.7, 4.4408920985006264e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v1.square();
+    let v3: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v5: R = v4 * v1;
+    let v6: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v7: R = v6 * v1;
+    let v8: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v9: R = v8 * v2;
+    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: R = v10 * v2;
+    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: R = v1.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: R = v15 * v13;
+    let v17: R = v5 - v7 - v9 + v11 + v14 - v16;
+    let v18: R = v3 * v17;
+    let v19: R = v18.exp();
+    let v20: R = v0 * v2 * v19;
+    let v21: R = R::new(0.85, 2.2204460492503132e-17);
+    let v22: R = v21 * v1 * v19;
+    let v23: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v24: R = v23 * v2 * v19;
+    let v25: R = R::new(12.85, 3.552713678800501e-16);
+    let v26: R = v25 * v13 * v19;
+    let v27: R = v23 * v13 * v19;
+    let v28: R = R::from_f64(t_next);
+    let v29: R = v21 * v28 * v19;
+    let v30: R = v0 * v1 * v28 * v19;
+    let v31: R = v23 * v1 * v28 * v19;
+    let v32: R = v25 * v2 * v28 * v19;
+    let v33: R = v23 * v2 * v28 * v19;
+    let v34: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v35: R = v34 * v1;
+    let v36: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v37: R = v36 * v1;
+    let v38: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v39: R = v38 * v2;
+    let v40: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v41: R = v40 * v2;
+    let v42: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v43: R = v42 * v13;
+    let v44: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v45: R = v44 * v13;
+    let v46: R = v35 - v37 - v39 + v41 + v43 - v45;
+    let v47: R = v3 * v46;
+    let v48: R = v47.exp();
+    let v49: R = v38 * v1;
+    let v50: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v51: R = v50 * v1;
+    let v52: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v53: R = v52 * v2;
+    let v54: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v55: R = v54 * v2;
+    let v56: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v57: R = v56 * v13;
+    let v58: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v59: R = v58 * v13;
+    let v60: R = v49 - v51 - v53 + v55 + v57 - v59;
+    let v61: R = v3 * v60;
+    let v62: R = v61.exp_m1();
+    let v63: R = v48 * v62;
+    let v64: R = R::new(0.425, 1.1102230246251566e-17);
+    let v65: R = v64 * v1 * v48 * v62;
+    let v66: R = v21 * v2 * v48 * v62;
+    let v67: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v68: R = v67 * v2 * v48 * v62;
+    let v69: R = R::new(6.425, 1.7763568394002506e-16);
+    let v70: R = v69 * v13 * v48 * v62;
+    let v71: R = v67 * v13 * v48 * v62;
+    let v72: R = v64 * v28 * v48 * v62;
+    let v73: R = v21 * v1 * v28 * v48 * v62;
+    let v74: R = v67 * v1 * v28 * v48 * v62;
+    let v75: R = v69 * v2 * v28 * v48 * v62;
+    let v76: R = v67 * v2 * v28 * v48 * v62;
+    let v77: R = v20 - v22 - v24 - v26 + v27 + v29 - v30 + v31 + v32 - v33 - v63 + v65
         - v66 + v68 + v70 - v71 - v72 + v73 - v74 - v75 + v76;
-    let v78: Dd = v77 / v63;
-    let v79: Dd = -v78;
-    let v80: Dd = v21 * v1 * v48 * v62;
-    let v81: Dd = v0 * v2 * v48 * v62;
-    let v82: Dd = v23 * v2 * v48 * v62;
-    let v83: Dd = v25 * v13 * v48 * v62;
-    let v84: Dd = v23 * v13 * v48 * v62;
-    let v85: Dd = v21 * v28 * v48 * v62;
-    let v86: Dd = v0 * v1 * v28 * v48 * v62;
-    let v87: Dd = v23 * v1 * v28 * v48 * v62;
-    let v88: Dd = v25 * v2 * v28 * v48 * v62;
-    let v89: Dd = v23 * v2 * v28 * v48 * v62;
-    let v90: Dd = v22 - v20 + v24 + v26 - v27 - v29 + v30 - v31 - v32 + v33 - v80 + v81
+    let v78: R = v77 / v63;
+    let v79: R = -v78;
+    let v80: R = v21 * v1 * v48 * v62;
+    let v81: R = v0 * v2 * v48 * v62;
+    let v82: R = v23 * v2 * v48 * v62;
+    let v83: R = v25 * v13 * v48 * v62;
+    let v84: R = v23 * v13 * v48 * v62;
+    let v85: R = v21 * v28 * v48 * v62;
+    let v86: R = v0 * v1 * v28 * v48 * v62;
+    let v87: R = v23 * v1 * v28 * v48 * v62;
+    let v88: R = v25 * v2 * v28 * v48 * v62;
+    let v89: R = v23 * v2 * v28 * v48 * v62;
+    let v90: R = v22 - v20 + v24 + v26 - v27 - v29 + v30 - v31 - v32 + v33 - v80 + v81
         - v82 - v83 + v84 + v85 - v86 + v87 + v88 - v89;
-    let v91: Dd = v90 / v62;
-    let v92: Dd = -v91;
-    let v93: Dd = v28 - v1;
-    let v94: Dd = v93.abs();
-    let v95: Dd = v94.sqrt();
-    let v96: Dd = v0 * v1;
-    let v97: Dd = v25 * v2;
-    let v98: Dd = v23 * v1;
-    let v99: Dd = v23 * v2;
-    let v100: Dd = v21 - v96 + v97 + v98 - v99;
-    let v101: Dd = v100.sqrt();
-    let v102: Dd = v95 * v101;
+    let v91: R = v90 / v62;
+    let v92: R = -v91;
+    let v93: R = v28 - v1;
+    let v94: R = v93.abs();
+    let v95: R = v94.sqrt();
+    let v96: R = v0 * v1;
+    let v97: R = v25 * v2;
+    let v98: R = v23 * v1;
+    let v99: R = v23 * v2;
+    let v100: R = v21 - v96 + v97 + v98 - v99;
+    let v101: R = v100.sqrt();
+    let v102: R = v95 * v101;
     [v79.to_f64(), v92.to_f64(), v102.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2850,125 +3025,134 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: Dd = v5 * v3;
-        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: Dd = v3.square();
-        let v9: Dd = v7 * v8;
-        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: Dd = v10 * v8;
-        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: Dd = v3.powi(3);
-        let v14: Dd = v12 * v13;
-        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: Dd = v15 * v13;
-        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.exp_m1();
-        let v20: Dd = -v19;
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v0 * v21;
-        let v23: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v24: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v25: Dd = v24 * v3;
-        let v26: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v27: Dd = v26 * v3;
-        let v28: Dd = v2 * v8;
-        let v29: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v30: Dd = v29 * v8;
-        let v31: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v32: Dd = v31 * v13;
-        let v33: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v34: Dd = v33 * v13;
-        let v35: Dd = v25 - v27 - v28 + v30 + v32 - v34;
-        let v36: Dd = v1 * v35;
-        let v37: Dd = v36.exp();
-        let v38: Dd = v23 * v37;
-        let v39: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v40: Dd = v39 * v21;
-        let v41: Dd = v38 - v40;
-        let v42: Dd = v0 * v41;
+        let v0: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: R = v5 * v3;
+        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: R = v3.square();
+        let v9: R = v7 * v8;
+        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: R = v10 * v8;
+        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: R = v3.powi(3);
+        let v14: R = v12 * v13;
+        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: R = v15 * v13;
+        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: R = v1 * v17;
+        let v19: R = v18.exp_m1();
+        let v20: R = -v19;
+        let v21: R = v20.sqrt();
+        let v22: R = v0 * v21;
+        let v23: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v24: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v25: R = v24 * v3;
+        let v26: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v27: R = v26 * v3;
+        let v28: R = v2 * v8;
+        let v29: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v30: R = v29 * v8;
+        let v31: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v32: R = v31 * v13;
+        let v33: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v34: R = v33 * v13;
+        let v35: R = v25 - v27 - v28 + v30 + v32 - v34;
+        let v36: R = v1 * v35;
+        let v37: R = v36.exp();
+        let v38: R = v23 * v37;
+        let v39: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v40: R = v39 * v21;
+        let v41: R = v38 - v40;
+        let v42: R = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = Dd::from_f64(t);
-    let v22: Dd = v1 * v21;
-    let v23: Dd = v4 * v21;
-    let v24: Dd = v21.square();
-    let v25: Dd = v6 * v24;
-    let v26: Dd = v9 * v24;
-    let v27: Dd = v21.powi(3);
-    let v28: Dd = v11 * v27;
-    let v29: Dd = v14 * v27;
-    let v30: Dd = v22 - v23 - v25 + v26 + v28 - v29;
-    let v31: Dd = v0 * v30;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v20 / v34;
-    let v36: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: Dd = v36 * v2;
-    let v38: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: Dd = v38 * v2;
-    let v40: Dd = v1 * v7;
-    let v41: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v42: Dd = v41 * v7;
-    let v43: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v44: Dd = v43 * v12;
-    let v45: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v46: Dd = v45 * v12;
-    let v47: Dd = v37 - v39 - v40 + v42 + v44 - v46;
-    let v48: Dd = v0 * v47;
-    let v49: Dd = v48.exp();
-    let v50: Dd = v49 * v34;
-    let v51: Dd = v36 * v21;
-    let v52: Dd = v38 * v21;
-    let v53: Dd = v1 * v24;
-    let v54: Dd = v41 * v24;
-    let v55: Dd = v43 * v27;
-    let v56: Dd = v45 * v27;
-    let v57: Dd = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp();
-    let v60: Dd = v59 * v20;
-    let v61: Dd = v50 - v60;
-    let v62: Dd = v61 / v34;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp_m1();
+    let v19: R = -v18;
+    let v20: R = v19.sqrt();
+    let v21: R = R::from_f64(t);
+    let v22: R = v1 * v21;
+    let v23: R = v4 * v21;
+    let v24: R = v21.square();
+    let v25: R = v6 * v24;
+    let v26: R = v9 * v24;
+    let v27: R = v21.powi(3);
+    let v28: R = v11 * v27;
+    let v29: R = v14 * v27;
+    let v30: R = v22 - v23 - v25 + v26 + v28 - v29;
+    let v31: R = v0 * v30;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v20 / v34;
+    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: R = v36 * v2;
+    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: R = v38 * v2;
+    let v40: R = v1 * v7;
+    let v41: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v42: R = v41 * v7;
+    let v43: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v44: R = v43 * v12;
+    let v45: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v46: R = v45 * v12;
+    let v47: R = v37 - v39 - v40 + v42 + v44 - v46;
+    let v48: R = v0 * v47;
+    let v49: R = v48.exp();
+    let v50: R = v49 * v34;
+    let v51: R = v36 * v21;
+    let v52: R = v38 * v21;
+    let v53: R = v1 * v24;
+    let v54: R = v41 * v24;
+    let v55: R = v43 * v27;
+    let v56: R = v45 * v27;
+    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp();
+    let v60: R = v59 * v20;
+    let v61: R = v50 - v60;
+    let v62: R = v61 / v34;
     [v35.to_f64(), v62.to_f64()]
 }
 /// `ddim_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3006,125 +3190,134 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: Dd = v5 * v3;
-        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: Dd = v3.square();
-        let v9: Dd = v7 * v8;
-        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: Dd = v10 * v8;
-        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: Dd = v3.powi(3);
-        let v14: Dd = v12 * v13;
-        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: Dd = v15 * v13;
-        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.exp_m1();
-        let v20: Dd = -v19;
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v0 * v21;
-        let v23: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v24: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v25: Dd = v24 * v3;
-        let v26: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v27: Dd = v26 * v3;
-        let v28: Dd = v2 * v8;
-        let v29: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v30: Dd = v29 * v8;
-        let v31: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v32: Dd = v31 * v13;
-        let v33: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v34: Dd = v33 * v13;
-        let v35: Dd = v25 - v27 - v28 + v30 + v32 - v34;
-        let v36: Dd = v1 * v35;
-        let v37: Dd = v36.exp();
-        let v38: Dd = v23 * v37;
-        let v39: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v40: Dd = v39 * v21;
-        let v41: Dd = v38 - v40;
-        let v42: Dd = v0 * v41;
+        let v0: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: R = v5 * v3;
+        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: R = v3.square();
+        let v9: R = v7 * v8;
+        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: R = v10 * v8;
+        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: R = v3.powi(3);
+        let v14: R = v12 * v13;
+        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: R = v15 * v13;
+        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: R = v1 * v17;
+        let v19: R = v18.exp_m1();
+        let v20: R = -v19;
+        let v21: R = v20.sqrt();
+        let v22: R = v0 * v21;
+        let v23: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v24: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v25: R = v24 * v3;
+        let v26: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v27: R = v26 * v3;
+        let v28: R = v2 * v8;
+        let v29: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v30: R = v29 * v8;
+        let v31: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v32: R = v31 * v13;
+        let v33: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v34: R = v33 * v13;
+        let v35: R = v25 - v27 - v28 + v30 + v32 - v34;
+        let v36: R = v1 * v35;
+        let v37: R = v36.exp();
+        let v38: R = v23 * v37;
+        let v39: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v40: R = v39 * v21;
+        let v41: R = v38 - v40;
+        let v42: R = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = Dd::from_f64(t);
-    let v22: Dd = v1 * v21;
-    let v23: Dd = v4 * v21;
-    let v24: Dd = v21.square();
-    let v25: Dd = v6 * v24;
-    let v26: Dd = v9 * v24;
-    let v27: Dd = v21.powi(3);
-    let v28: Dd = v11 * v27;
-    let v29: Dd = v14 * v27;
-    let v30: Dd = v22 - v23 - v25 + v26 + v28 - v29;
-    let v31: Dd = v0 * v30;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v20 / v34;
-    let v36: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: Dd = v36 * v2;
-    let v38: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: Dd = v38 * v2;
-    let v40: Dd = v1 * v7;
-    let v41: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v42: Dd = v41 * v7;
-    let v43: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v44: Dd = v43 * v12;
-    let v45: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v46: Dd = v45 * v12;
-    let v47: Dd = v37 - v39 - v40 + v42 + v44 - v46;
-    let v48: Dd = v0 * v47;
-    let v49: Dd = v48.exp();
-    let v50: Dd = v49 * v34;
-    let v51: Dd = v36 * v21;
-    let v52: Dd = v38 * v21;
-    let v53: Dd = v1 * v24;
-    let v54: Dd = v41 * v24;
-    let v55: Dd = v43 * v27;
-    let v56: Dd = v45 * v27;
-    let v57: Dd = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp();
-    let v60: Dd = v59 * v20;
-    let v61: Dd = v50 - v60;
-    let v62: Dd = v61 / v34;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp_m1();
+    let v19: R = -v18;
+    let v20: R = v19.sqrt();
+    let v21: R = R::from_f64(t);
+    let v22: R = v1 * v21;
+    let v23: R = v4 * v21;
+    let v24: R = v21.square();
+    let v25: R = v6 * v24;
+    let v26: R = v9 * v24;
+    let v27: R = v21.powi(3);
+    let v28: R = v11 * v27;
+    let v29: R = v14 * v27;
+    let v30: R = v22 - v23 - v25 + v26 + v28 - v29;
+    let v31: R = v0 * v30;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v20 / v34;
+    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: R = v36 * v2;
+    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: R = v38 * v2;
+    let v40: R = v1 * v7;
+    let v41: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v42: R = v41 * v7;
+    let v43: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v44: R = v43 * v12;
+    let v45: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v46: R = v45 * v12;
+    let v47: R = v37 - v39 - v40 + v42 + v44 - v46;
+    let v48: R = v0 * v47;
+    let v49: R = v48.exp();
+    let v50: R = v49 * v34;
+    let v51: R = v36 * v21;
+    let v52: R = v38 * v21;
+    let v53: R = v1 * v24;
+    let v54: R = v41 * v24;
+    let v55: R = v43 * v27;
+    let v56: R = v45 * v27;
+    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp();
+    let v60: R = v59 * v20;
+    let v61: R = v50 - v60;
+    let v62: R = v61 / v34;
     [v35.to_f64(), v62.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3161,15 +3354,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3190,22 +3388,27 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.425, 2.0];
     }
     if t == 1.0 {
         return [6.0, 2.0];
     }
-    let v0: Dd = Dd::new(500.0, 0.0);
-    let v1: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 * v3;
-    let v6: Dd = v1 + v4 - v5;
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v7;
-    let v9: Dd = Dd::new(2.0, 0.0);
+    let v0: R = R::new(500.0, 0.0);
+    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 * v3;
+    let v6: R = v1 + v4 - v5;
+    let v7: R = v6.square();
+    let v8: R = v0 * v7;
+    let v9: R = R::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3225,10 +3428,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3266,97 +3478,106 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::new(500.0, 0.0);
-    let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = v20 * v2;
-    let v24: Dd = v20 + v22 - v23;
-    let v25: Dd = v24.square();
-    let v26: Dd = v19 * v2 * v18 * v25;
-    let v27: Dd = Dd::from_f64(t_next);
-    let v28: Dd = v19 * v27 * v18 * v25;
-    let v29: Dd = v18 - v26 + v28;
-    let v30: Dd = v29 / v18;
-    let v31: Dd = Dd::new(2.0, 0.0);
-    let v32: Dd = v31 * v27;
-    let v33: Dd = v31 * v2;
-    let v34: Dd = v32 - v33;
-    let v35: Dd = v27 - v2;
-    let v36: Dd = v35.abs();
-    let v37: Dd = v36.sqrt();
-    let v38: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v39: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v40: Dd = v39 * v2;
-    let v41: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v42: Dd = v41 * v7;
-    let v43: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v44: Dd = v43 * v2;
-    let v45: Dd = v43 * v7;
-    let v46: Dd = v38 - v40 + v42 + v44 - v45;
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = v37 * v47;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = R::new(500.0, 0.0);
+    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: R = v21 * v2;
+    let v23: R = v20 * v2;
+    let v24: R = v20 + v22 - v23;
+    let v25: R = v24.square();
+    let v26: R = v19 * v2 * v18 * v25;
+    let v27: R = R::from_f64(t_next);
+    let v28: R = v19 * v27 * v18 * v25;
+    let v29: R = v18 - v26 + v28;
+    let v30: R = v29 / v18;
+    let v31: R = R::new(2.0, 0.0);
+    let v32: R = v31 * v27;
+    let v33: R = v31 * v2;
+    let v34: R = v32 - v33;
+    let v35: R = v27 - v2;
+    let v36: R = v35.abs();
+    let v37: R = v36.sqrt();
+    let v38: R = R::new(0.85, 2.2204460492503132e-17);
+    let v39: R = R::new(1.7, 4.4408920985006264e-17);
+    let v40: R = v39 * v2;
+    let v41: R = R::new(12.85, 3.552713678800501e-16);
+    let v42: R = v41 * v7;
+    let v43: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v44: R = v43 * v2;
+    let v45: R = v43 * v7;
+    let v46: R = v38 - v40 + v42 + v44 - v45;
+    let v47: R = v46.sqrt();
+    let v48: R = v37 * v47;
     [v30.to_f64(), v34.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3401,251 +3622,260 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: Dd = Dd::new(-2.4047078648269933, -1.3161205354226946e-16);
+        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: R = R::new(-2.4047078648269933, -1.3161205354226946e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: Dd = v5 * v3;
-        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: Dd = v3.square();
-        let v9: Dd = v7 * v8;
-        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: Dd = v10 * v8;
-        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: Dd = v3.powi(3);
-        let v14: Dd = v12 * v13;
-        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: Dd = v15 * v13;
-        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.exp();
-        let v20: Dd = v0 * v19;
-        let v21: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-        let v22: Dd = v21 * v3 * v19;
-        let v23: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-        let v24: Dd = v23 * v3 * v19;
-        let v25: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-        let v26: Dd = v25 * v8 * v19;
-        let v27: Dd = v23 * v8 * v19;
-        let v28: Dd = v20 - v22 + v24 + v26 - v27;
-        let v29: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-        let v30: Dd = v29 * v3;
-        let v31: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-        let v32: Dd = v31 * v3;
-        let v33: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-        let v34: Dd = v33 * v8;
-        let v35: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-        let v36: Dd = v35 * v8;
-        let v37: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-        let v38: Dd = v37 * v13;
-        let v39: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-        let v40: Dd = v39 * v13;
-        let v41: Dd = v30 - v32 - v34 + v36 + v38 - v40;
-        let v42: Dd = v1 * v41;
-        let v43: Dd = v42.exp();
-        let v44: Dd = v0 * v43;
-        let v45: Dd = v21 * v3 * v43;
-        let v46: Dd = v23 * v3 * v43;
-        let v47: Dd = v25 * v8 * v43;
-        let v48: Dd = v23 * v8 * v43;
-        let v49: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v50: Dd = v49 * v3;
-        let v51: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v52: Dd = v51 * v3;
-        let v53: Dd = v2 * v8;
-        let v54: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v55: Dd = v54 * v8;
-        let v56: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v57: Dd = v56 * v13;
-        let v58: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v59: Dd = v58 * v13;
-        let v60: Dd = v50 - v52 - v53 + v55 + v57 - v59;
-        let v61: Dd = v1 * v60;
-        let v62: Dd = v61.exp();
-        let v63: Dd = v18.exp_m1();
-        let v64: Dd = v0 * v62 * v63;
-        let v65: Dd = v21 * v3 * v62 * v63;
-        let v66: Dd = v23 * v3 * v62 * v63;
-        let v67: Dd = v25 * v8 * v62 * v63;
-        let v68: Dd = v23 * v8 * v62 * v63;
-        let v69: Dd = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
-        let v70: Dd = v28 / v69;
-        let v71: Dd = v63 / v69;
+        let v0: R = R::new(0.425, 1.1102230246251566e-17);
+        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: R = v5 * v3;
+        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: R = v3.square();
+        let v9: R = v7 * v8;
+        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: R = v10 * v8;
+        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: R = v3.powi(3);
+        let v14: R = v12 * v13;
+        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: R = v15 * v13;
+        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: R = v1 * v17;
+        let v19: R = v18.exp();
+        let v20: R = v0 * v19;
+        let v21: R = R::new(0.85, 2.2204460492503132e-17);
+        let v22: R = v21 * v3 * v19;
+        let v23: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+        let v24: R = v23 * v3 * v19;
+        let v25: R = R::new(6.425, 1.7763568394002506e-16);
+        let v26: R = v25 * v8 * v19;
+        let v27: R = v23 * v8 * v19;
+        let v28: R = v20 - v22 + v24 + v26 - v27;
+        let v29: R = R::new(27.93385043276347, 8.806216697534251e-16);
+        let v30: R = v29 * v3;
+        let v31: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+        let v32: R = v31 * v3;
+        let v33: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+        let v34: R = v33 * v8;
+        let v35: R = R::new(112.39159777314316, 5.55517367893788e-15);
+        let v36: R = v35 * v8;
+        let v37: R = R::new(159.38726423400334, -4.088384519253407e-16);
+        let v38: R = v37 * v13;
+        let v39: R = R::new(107.43528866252466, 5.69726452710306e-15);
+        let v40: R = v39 * v13;
+        let v41: R = v30 - v32 - v34 + v36 + v38 - v40;
+        let v42: R = v1 * v41;
+        let v43: R = v42.exp();
+        let v44: R = v0 * v43;
+        let v45: R = v21 * v3 * v43;
+        let v46: R = v23 * v3 * v43;
+        let v47: R = v25 * v8 * v43;
+        let v48: R = v23 * v8 * v43;
+        let v49: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v50: R = v49 * v3;
+        let v51: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v52: R = v51 * v3;
+        let v53: R = v2 * v8;
+        let v54: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v55: R = v54 * v8;
+        let v56: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v57: R = v56 * v13;
+        let v58: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v59: R = v58 * v13;
+        let v60: R = v50 - v52 - v53 + v55 + v57 - v59;
+        let v61: R = v1 * v60;
+        let v62: R = v61.exp();
+        let v63: R = v18.exp_m1();
+        let v64: R = v0 * v62 * v63;
+        let v65: R = v21 * v3 * v62 * v63;
+        let v66: R = v23 * v3 * v62 * v63;
+        let v67: R = v25 * v8 * v62 * v63;
+        let v68: R = v23 * v8 * v62 * v63;
+        let v69: R = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
+        let v70: R = v28 / v69;
+        let v71: R = v63 / v69;
         return [v70.to_f64(), v71.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(2.4162043171677205, -3.311422171751368e-17);
-        let v1: Dd = Dd::new(6.0, 0.0);
-        let v2: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v3: Dd = Dd::new(87.63560920082658, -8.596400811191772e-16);
-        let v4: Dd = Dd::new(1.652103036872835, 2.6651252253283606e-17);
-        let v5: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v6: Dd = Dd::from_f64(t_next);
-        let v7: Dd = v5 * v6;
-        let v8: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v9: Dd = v8 * v6;
-        let v10: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v11: Dd = v6.square();
-        let v12: Dd = v10 * v11;
-        let v13: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v14: Dd = v13 * v11;
-        let v15: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v16: Dd = v6.powi(3);
-        let v17: Dd = v15 * v16;
-        let v18: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v19: Dd = v18 * v16;
-        let v20: Dd = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
-        let v21: Dd = v2 * v20;
-        let v22: Dd = v21.exp();
-        let v23: Dd = v1 * v22;
-        let v24: Dd = Dd::new(0.4128864950567907, 1.6917946310517932e-17);
-        let v25: Dd = v10 * v6;
-        let v26: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v27: Dd = v26 * v6;
-        let v28: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v29: Dd = v28 * v11;
-        let v30: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v31: Dd = v30 * v11;
-        let v32: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v33: Dd = v32 * v16;
-        let v34: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v35: Dd = v34 * v16;
-        let v36: Dd = v25 - v27 - v29 + v31 + v33 - v35;
-        let v37: Dd = v2 * v36;
-        let v38: Dd = v37.exp_m1();
-        let v39: Dd = -v38;
-        let v40: Dd = v39.sqrt();
-        let v41: Dd = v24 * v40;
-        let v42: Dd = v23 + v41;
-        let v43: Dd = v0 * v42;
-        let v44: Dd = Dd::new(2.4104492370763904, 9.171581405761562e-17);
-        let v45: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v46: Dd = v45 * v40;
-        let v47: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v48: Dd = v7 - v9 - v12 + v14 + v17 - v19;
-        let v49: Dd = v2 * v48;
-        let v50: Dd = v49.exp();
-        let v51: Dd = v47 * v50;
-        let v52: Dd = v46 - v51;
-        let v53: Dd = v44 * v52;
+        let v0: R = R::new(2.4162043171677205, -3.311422171751368e-17);
+        let v1: R = R::new(6.0, 0.0);
+        let v2: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v3: R = R::new(87.63560920082658, -8.596400811191772e-16);
+        let v4: R = R::new(1.652103036872835, 2.6651252253283606e-17);
+        let v5: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v6: R = R::from_f64(t_next);
+        let v7: R = v5 * v6;
+        let v8: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v9: R = v8 * v6;
+        let v10: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v11: R = v6.square();
+        let v12: R = v10 * v11;
+        let v13: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v14: R = v13 * v11;
+        let v15: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v16: R = v6.powi(3);
+        let v17: R = v15 * v16;
+        let v18: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v19: R = v18 * v16;
+        let v20: R = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
+        let v21: R = v2 * v20;
+        let v22: R = v21.exp();
+        let v23: R = v1 * v22;
+        let v24: R = R::new(0.4128864950567907, 1.6917946310517932e-17);
+        let v25: R = v10 * v6;
+        let v26: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v27: R = v26 * v6;
+        let v28: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v29: R = v28 * v11;
+        let v30: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v31: R = v30 * v11;
+        let v32: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v33: R = v32 * v16;
+        let v34: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v35: R = v34 * v16;
+        let v36: R = v25 - v27 - v29 + v31 + v33 - v35;
+        let v37: R = v2 * v36;
+        let v38: R = v37.exp_m1();
+        let v39: R = -v38;
+        let v40: R = v39.sqrt();
+        let v41: R = v24 * v40;
+        let v42: R = v23 + v41;
+        let v43: R = v0 * v42;
+        let v44: R = R::new(2.4104492370763904, 9.171581405761562e-17);
+        let v45: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v46: R = v45 * v40;
+        let v47: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v48: R = v7 - v9 - v12 + v14 + v17 - v19;
+        let v49: R = v2 * v48;
+        let v50: R = v49.exp();
+        let v51: R = v47 * v50;
+        let v52: R = v46 - v51;
+        let v53: R = v44 * v52;
         return [v43.to_f64(), v53.to_f64()];
     }
-    let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: Dd = v3.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: Dd = v10 * v8;
-    let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: Dd = v3.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v17 * v18;
-    let v20: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: Dd = v20 * v18;
-    let v22: Dd = v18.square();
-    let v23: Dd = v2 * v22;
-    let v24: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: Dd = v24 * v22;
-    let v26: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: Dd = v18.powi(3);
-    let v28: Dd = v26 * v27;
-    let v29: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: Dd = v29 * v27;
-    let v31: Dd = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: Dd = v1 * v31;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v0 * v33;
-    let v35: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v36: Dd = v35 * v3 * v33;
-    let v37: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: Dd = v37 * v3 * v33;
-    let v39: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v40: Dd = v39 * v8 * v33;
-    let v41: Dd = v37 * v8 * v33;
-    let v42: Dd = v17 * v3;
-    let v43: Dd = v20 * v3;
-    let v44: Dd = v2 * v8;
-    let v45: Dd = v24 * v8;
-    let v46: Dd = v26 * v13;
-    let v47: Dd = v29 * v13;
-    let v48: Dd = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: Dd = v1 * v48;
-    let v50: Dd = v49.exp();
-    let v51: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: Dd = v1 * v51;
-    let v53: Dd = v52.exp_m1();
-    let v54: Dd = -v53;
-    let v55: Dd = v54.sqrt();
-    let v56: Dd = v2 * v18;
-    let v57: Dd = v5 * v18;
-    let v58: Dd = v7 * v22;
-    let v59: Dd = v10 * v22;
-    let v60: Dd = v12 * v27;
-    let v61: Dd = v15 * v27;
-    let v62: Dd = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: Dd = v1 * v62;
-    let v64: Dd = v63.exp_m1();
-    let v65: Dd = -v64;
-    let v66: Dd = v65.sqrt();
-    let v67: Dd = v0 * v50 * v55 * v66;
-    let v68: Dd = v35 * v3 * v50 * v55 * v66;
-    let v69: Dd = v37 * v3 * v50 * v55 * v66;
-    let v70: Dd = v39 * v8 * v50 * v55 * v66;
-    let v71: Dd = v37 * v8 * v50 * v55 * v66;
-    let v72: Dd = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
-    let v73: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: Dd = v73 * v3;
-    let v75: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: Dd = v75 * v3;
-    let v77: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: Dd = v77 * v8;
-    let v79: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: Dd = v79 * v8;
-    let v81: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: Dd = v81 * v13;
-    let v83: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: Dd = v83 * v13;
-    let v85: Dd = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: Dd = v1 * v85;
-    let v87: Dd = v86.exp();
-    let v88: Dd = v0 * v87;
-    let v89: Dd = v35 * v3 * v87;
-    let v90: Dd = v37 * v3 * v87;
-    let v91: Dd = v39 * v8 * v87;
-    let v92: Dd = v37 * v8 * v87;
-    let v93: Dd = v0 * v50 * v53;
-    let v94: Dd = v35 * v3 * v50 * v53;
-    let v95: Dd = v37 * v3 * v50 * v53;
-    let v96: Dd = v39 * v8 * v50 * v53;
-    let v97: Dd = v37 * v8 * v50 * v53;
-    let v98: Dd = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
-    let v99: Dd = v72 / v98;
-    let v100: Dd = v50 * v66;
-    let v101: Dd = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: Dd = v1 * v101;
-    let v103: Dd = v102.exp();
-    let v104: Dd = v103 * v55;
-    let v105: Dd = v100 - v104;
-    let v106: Dd = v55 * v105;
-    let v107: Dd = v106 / v98;
+    let v0: R = R::new(0.425, 1.1102230246251566e-17);
+    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: R = v5 * v3;
+    let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v8: R = v3.square();
+    let v9: R = v7 * v8;
+    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: R = v10 * v8;
+    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: R = v3.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: R = v15 * v13;
+    let v17: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v18: R = R::from_f64(t_next);
+    let v19: R = v17 * v18;
+    let v20: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v21: R = v20 * v18;
+    let v22: R = v18.square();
+    let v23: R = v2 * v22;
+    let v24: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v25: R = v24 * v22;
+    let v26: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v27: R = v18.powi(3);
+    let v28: R = v26 * v27;
+    let v29: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v30: R = v29 * v27;
+    let v31: R = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
+    let v32: R = v1 * v31;
+    let v33: R = v32.exp();
+    let v34: R = v0 * v33;
+    let v35: R = R::new(0.85, 2.2204460492503132e-17);
+    let v36: R = v35 * v3 * v33;
+    let v37: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v38: R = v37 * v3 * v33;
+    let v39: R = R::new(6.425, 1.7763568394002506e-16);
+    let v40: R = v39 * v8 * v33;
+    let v41: R = v37 * v8 * v33;
+    let v42: R = v17 * v3;
+    let v43: R = v20 * v3;
+    let v44: R = v2 * v8;
+    let v45: R = v24 * v8;
+    let v46: R = v26 * v13;
+    let v47: R = v29 * v13;
+    let v48: R = v42 - v43 - v44 + v45 + v46 - v47;
+    let v49: R = v1 * v48;
+    let v50: R = v49.exp();
+    let v51: R = v4 - v6 - v9 + v11 + v14 - v16;
+    let v52: R = v1 * v51;
+    let v53: R = v52.exp_m1();
+    let v54: R = -v53;
+    let v55: R = v54.sqrt();
+    let v56: R = v2 * v18;
+    let v57: R = v5 * v18;
+    let v58: R = v7 * v22;
+    let v59: R = v10 * v22;
+    let v60: R = v12 * v27;
+    let v61: R = v15 * v27;
+    let v62: R = v56 - v57 - v58 + v59 + v60 - v61;
+    let v63: R = v1 * v62;
+    let v64: R = v63.exp_m1();
+    let v65: R = -v64;
+    let v66: R = v65.sqrt();
+    let v67: R = v0 * v50 * v55 * v66;
+    let v68: R = v35 * v3 * v50 * v55 * v66;
+    let v69: R = v37 * v3 * v50 * v55 * v66;
+    let v70: R = v39 * v8 * v50 * v55 * v66;
+    let v71: R = v37 * v8 * v50 * v55 * v66;
+    let v72: R = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
+    let v73: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v74: R = v73 * v3;
+    let v75: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v76: R = v75 * v3;
+    let v77: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v78: R = v77 * v8;
+    let v79: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v80: R = v79 * v8;
+    let v81: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v82: R = v81 * v13;
+    let v83: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v84: R = v83 * v13;
+    let v85: R = v74 - v76 - v78 + v80 + v82 - v84;
+    let v86: R = v1 * v85;
+    let v87: R = v86.exp();
+    let v88: R = v0 * v87;
+    let v89: R = v35 * v3 * v87;
+    let v90: R = v37 * v3 * v87;
+    let v91: R = v39 * v8 * v87;
+    let v92: R = v37 * v8 * v87;
+    let v93: R = v0 * v50 * v53;
+    let v94: R = v35 * v3 * v50 * v53;
+    let v95: R = v37 * v3 * v50 * v53;
+    let v96: R = v39 * v8 * v50 * v53;
+    let v97: R = v37 * v8 * v50 * v53;
+    let v98: R = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
+    let v99: R = v72 / v98;
+    let v100: R = v50 * v66;
+    let v101: R = v19 - v21 - v23 + v25 + v28 - v30;
+    let v102: R = v1 * v101;
+    let v103: R = v102.exp();
+    let v104: R = v103 * v55;
+    let v105: R = v100 - v104;
+    let v106: R = v55 * v105;
+    let v107: R = v106 / v98;
     [v99.to_f64(), v107.to_f64()]
 }
 /// `ddim_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3683,251 +3913,260 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: Dd = Dd::new(-2.4047078648269933, -1.3161205354226946e-16);
+        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: R = R::new(-2.4047078648269933, -1.3161205354226946e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-        let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: Dd = v5 * v3;
-        let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: Dd = v3.square();
-        let v9: Dd = v7 * v8;
-        let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: Dd = v10 * v8;
-        let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: Dd = v3.powi(3);
-        let v14: Dd = v12 * v13;
-        let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: Dd = v15 * v13;
-        let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.exp();
-        let v20: Dd = v0 * v19;
-        let v21: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-        let v22: Dd = v21 * v3 * v19;
-        let v23: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-        let v24: Dd = v23 * v3 * v19;
-        let v25: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-        let v26: Dd = v25 * v8 * v19;
-        let v27: Dd = v23 * v8 * v19;
-        let v28: Dd = v20 - v22 + v24 + v26 - v27;
-        let v29: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-        let v30: Dd = v29 * v3;
-        let v31: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-        let v32: Dd = v31 * v3;
-        let v33: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-        let v34: Dd = v33 * v8;
-        let v35: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-        let v36: Dd = v35 * v8;
-        let v37: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-        let v38: Dd = v37 * v13;
-        let v39: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-        let v40: Dd = v39 * v13;
-        let v41: Dd = v30 - v32 - v34 + v36 + v38 - v40;
-        let v42: Dd = v1 * v41;
-        let v43: Dd = v42.exp();
-        let v44: Dd = v0 * v43;
-        let v45: Dd = v21 * v3 * v43;
-        let v46: Dd = v23 * v3 * v43;
-        let v47: Dd = v25 * v8 * v43;
-        let v48: Dd = v23 * v8 * v43;
-        let v49: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v50: Dd = v49 * v3;
-        let v51: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v52: Dd = v51 * v3;
-        let v53: Dd = v2 * v8;
-        let v54: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v55: Dd = v54 * v8;
-        let v56: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v57: Dd = v56 * v13;
-        let v58: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v59: Dd = v58 * v13;
-        let v60: Dd = v50 - v52 - v53 + v55 + v57 - v59;
-        let v61: Dd = v1 * v60;
-        let v62: Dd = v61.exp();
-        let v63: Dd = v18.exp_m1();
-        let v64: Dd = v0 * v62 * v63;
-        let v65: Dd = v21 * v3 * v62 * v63;
-        let v66: Dd = v23 * v3 * v62 * v63;
-        let v67: Dd = v25 * v8 * v62 * v63;
-        let v68: Dd = v23 * v8 * v62 * v63;
-        let v69: Dd = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
-        let v70: Dd = v28 / v69;
-        let v71: Dd = v63 / v69;
+        let v0: R = R::new(0.425, 1.1102230246251566e-17);
+        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: R = v5 * v3;
+        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: R = v3.square();
+        let v9: R = v7 * v8;
+        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: R = v10 * v8;
+        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: R = v3.powi(3);
+        let v14: R = v12 * v13;
+        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: R = v15 * v13;
+        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: R = v1 * v17;
+        let v19: R = v18.exp();
+        let v20: R = v0 * v19;
+        let v21: R = R::new(0.85, 2.2204460492503132e-17);
+        let v22: R = v21 * v3 * v19;
+        let v23: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+        let v24: R = v23 * v3 * v19;
+        let v25: R = R::new(6.425, 1.7763568394002506e-16);
+        let v26: R = v25 * v8 * v19;
+        let v27: R = v23 * v8 * v19;
+        let v28: R = v20 - v22 + v24 + v26 - v27;
+        let v29: R = R::new(27.93385043276347, 8.806216697534251e-16);
+        let v30: R = v29 * v3;
+        let v31: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+        let v32: R = v31 * v3;
+        let v33: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+        let v34: R = v33 * v8;
+        let v35: R = R::new(112.39159777314316, 5.55517367893788e-15);
+        let v36: R = v35 * v8;
+        let v37: R = R::new(159.38726423400334, -4.088384519253407e-16);
+        let v38: R = v37 * v13;
+        let v39: R = R::new(107.43528866252466, 5.69726452710306e-15);
+        let v40: R = v39 * v13;
+        let v41: R = v30 - v32 - v34 + v36 + v38 - v40;
+        let v42: R = v1 * v41;
+        let v43: R = v42.exp();
+        let v44: R = v0 * v43;
+        let v45: R = v21 * v3 * v43;
+        let v46: R = v23 * v3 * v43;
+        let v47: R = v25 * v8 * v43;
+        let v48: R = v23 * v8 * v43;
+        let v49: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v50: R = v49 * v3;
+        let v51: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v52: R = v51 * v3;
+        let v53: R = v2 * v8;
+        let v54: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v55: R = v54 * v8;
+        let v56: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v57: R = v56 * v13;
+        let v58: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v59: R = v58 * v13;
+        let v60: R = v50 - v52 - v53 + v55 + v57 - v59;
+        let v61: R = v1 * v60;
+        let v62: R = v61.exp();
+        let v63: R = v18.exp_m1();
+        let v64: R = v0 * v62 * v63;
+        let v65: R = v21 * v3 * v62 * v63;
+        let v66: R = v23 * v3 * v62 * v63;
+        let v67: R = v25 * v8 * v62 * v63;
+        let v68: R = v23 * v8 * v62 * v63;
+        let v69: R = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
+        let v70: R = v28 / v69;
+        let v71: R = v63 / v69;
         return [v70.to_f64(), v71.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(2.4162043171677205, -3.311422171751368e-17);
-        let v1: Dd = Dd::new(6.0, 0.0);
-        let v2: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v3: Dd = Dd::new(87.63560920082658, -8.596400811191772e-16);
-        let v4: Dd = Dd::new(1.652103036872835, 2.6651252253283606e-17);
-        let v5: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v6: Dd = Dd::from_f64(t_next);
-        let v7: Dd = v5 * v6;
-        let v8: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v9: Dd = v8 * v6;
-        let v10: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v11: Dd = v6.square();
-        let v12: Dd = v10 * v11;
-        let v13: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v14: Dd = v13 * v11;
-        let v15: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v16: Dd = v6.powi(3);
-        let v17: Dd = v15 * v16;
-        let v18: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v19: Dd = v18 * v16;
-        let v20: Dd = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
-        let v21: Dd = v2 * v20;
-        let v22: Dd = v21.exp();
-        let v23: Dd = v1 * v22;
-        let v24: Dd = Dd::new(0.4128864950567907, 1.6917946310517932e-17);
-        let v25: Dd = v10 * v6;
-        let v26: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v27: Dd = v26 * v6;
-        let v28: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v29: Dd = v28 * v11;
-        let v30: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v31: Dd = v30 * v11;
-        let v32: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v33: Dd = v32 * v16;
-        let v34: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v35: Dd = v34 * v16;
-        let v36: Dd = v25 - v27 - v29 + v31 + v33 - v35;
-        let v37: Dd = v2 * v36;
-        let v38: Dd = v37.exp_m1();
-        let v39: Dd = -v38;
-        let v40: Dd = v39.sqrt();
-        let v41: Dd = v24 * v40;
-        let v42: Dd = v23 + v41;
-        let v43: Dd = v0 * v42;
-        let v44: Dd = Dd::new(2.4104492370763904, 9.171581405761562e-17);
-        let v45: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v46: Dd = v45 * v40;
-        let v47: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v48: Dd = v7 - v9 - v12 + v14 + v17 - v19;
-        let v49: Dd = v2 * v48;
-        let v50: Dd = v49.exp();
-        let v51: Dd = v47 * v50;
-        let v52: Dd = v46 - v51;
-        let v53: Dd = v44 * v52;
+        let v0: R = R::new(2.4162043171677205, -3.311422171751368e-17);
+        let v1: R = R::new(6.0, 0.0);
+        let v2: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v3: R = R::new(87.63560920082658, -8.596400811191772e-16);
+        let v4: R = R::new(1.652103036872835, 2.6651252253283606e-17);
+        let v5: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v6: R = R::from_f64(t_next);
+        let v7: R = v5 * v6;
+        let v8: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v9: R = v8 * v6;
+        let v10: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v11: R = v6.square();
+        let v12: R = v10 * v11;
+        let v13: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v14: R = v13 * v11;
+        let v15: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v16: R = v6.powi(3);
+        let v17: R = v15 * v16;
+        let v18: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v19: R = v18 * v16;
+        let v20: R = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
+        let v21: R = v2 * v20;
+        let v22: R = v21.exp();
+        let v23: R = v1 * v22;
+        let v24: R = R::new(0.4128864950567907, 1.6917946310517932e-17);
+        let v25: R = v10 * v6;
+        let v26: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v27: R = v26 * v6;
+        let v28: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v29: R = v28 * v11;
+        let v30: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v31: R = v30 * v11;
+        let v32: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v33: R = v32 * v16;
+        let v34: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v35: R = v34 * v16;
+        let v36: R = v25 - v27 - v29 + v31 + v33 - v35;
+        let v37: R = v2 * v36;
+        let v38: R = v37.exp_m1();
+        let v39: R = -v38;
+        let v40: R = v39.sqrt();
+        let v41: R = v24 * v40;
+        let v42: R = v23 + v41;
+        let v43: R = v0 * v42;
+        let v44: R = R::new(2.4104492370763904, 9.171581405761562e-17);
+        let v45: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v46: R = v45 * v40;
+        let v47: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v48: R = v7 - v9 - v12 + v14 + v17 - v19;
+        let v49: R = v2 * v48;
+        let v50: R = v49.exp();
+        let v51: R = v47 * v50;
+        let v52: R = v46 - v51;
+        let v53: R = v44 * v52;
         return [v43.to_f64(), v53.to_f64()];
     }
-    let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: Dd = v3.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: Dd = v10 * v8;
-    let v12: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: Dd = v3.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: Dd = Dd::from_f64(t_next);
-    let v19: Dd = v17 * v18;
-    let v20: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: Dd = v20 * v18;
-    let v22: Dd = v18.square();
-    let v23: Dd = v2 * v22;
-    let v24: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: Dd = v24 * v22;
-    let v26: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: Dd = v18.powi(3);
-    let v28: Dd = v26 * v27;
-    let v29: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: Dd = v29 * v27;
-    let v31: Dd = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: Dd = v1 * v31;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v0 * v33;
-    let v35: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v36: Dd = v35 * v3 * v33;
-    let v37: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: Dd = v37 * v3 * v33;
-    let v39: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v40: Dd = v39 * v8 * v33;
-    let v41: Dd = v37 * v8 * v33;
-    let v42: Dd = v17 * v3;
-    let v43: Dd = v20 * v3;
-    let v44: Dd = v2 * v8;
-    let v45: Dd = v24 * v8;
-    let v46: Dd = v26 * v13;
-    let v47: Dd = v29 * v13;
-    let v48: Dd = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: Dd = v1 * v48;
-    let v50: Dd = v49.exp();
-    let v51: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: Dd = v1 * v51;
-    let v53: Dd = v52.exp_m1();
-    let v54: Dd = -v53;
-    let v55: Dd = v54.sqrt();
-    let v56: Dd = v2 * v18;
-    let v57: Dd = v5 * v18;
-    let v58: Dd = v7 * v22;
-    let v59: Dd = v10 * v22;
-    let v60: Dd = v12 * v27;
-    let v61: Dd = v15 * v27;
-    let v62: Dd = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: Dd = v1 * v62;
-    let v64: Dd = v63.exp_m1();
-    let v65: Dd = -v64;
-    let v66: Dd = v65.sqrt();
-    let v67: Dd = v0 * v50 * v55 * v66;
-    let v68: Dd = v35 * v3 * v50 * v55 * v66;
-    let v69: Dd = v37 * v3 * v50 * v55 * v66;
-    let v70: Dd = v39 * v8 * v50 * v55 * v66;
-    let v71: Dd = v37 * v8 * v50 * v55 * v66;
-    let v72: Dd = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
-    let v73: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: Dd = v73 * v3;
-    let v75: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: Dd = v75 * v3;
-    let v77: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: Dd = v77 * v8;
-    let v79: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: Dd = v79 * v8;
-    let v81: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: Dd = v81 * v13;
-    let v83: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: Dd = v83 * v13;
-    let v85: Dd = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: Dd = v1 * v85;
-    let v87: Dd = v86.exp();
-    let v88: Dd = v0 * v87;
-    let v89: Dd = v35 * v3 * v87;
-    let v90: Dd = v37 * v3 * v87;
-    let v91: Dd = v39 * v8 * v87;
-    let v92: Dd = v37 * v8 * v87;
-    let v93: Dd = v0 * v50 * v53;
-    let v94: Dd = v35 * v3 * v50 * v53;
-    let v95: Dd = v37 * v3 * v50 * v53;
-    let v96: Dd = v39 * v8 * v50 * v53;
-    let v97: Dd = v37 * v8 * v50 * v53;
-    let v98: Dd = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
-    let v99: Dd = v72 / v98;
-    let v100: Dd = v50 * v66;
-    let v101: Dd = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: Dd = v1 * v101;
-    let v103: Dd = v102.exp();
-    let v104: Dd = v103 * v55;
-    let v105: Dd = v100 - v104;
-    let v106: Dd = v55 * v105;
-    let v107: Dd = v106 / v98;
+    let v0: R = R::new(0.425, 1.1102230246251566e-17);
+    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: R = v5 * v3;
+    let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v8: R = v3.square();
+    let v9: R = v7 * v8;
+    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: R = v10 * v8;
+    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: R = v3.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: R = v15 * v13;
+    let v17: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v18: R = R::from_f64(t_next);
+    let v19: R = v17 * v18;
+    let v20: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v21: R = v20 * v18;
+    let v22: R = v18.square();
+    let v23: R = v2 * v22;
+    let v24: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v25: R = v24 * v22;
+    let v26: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v27: R = v18.powi(3);
+    let v28: R = v26 * v27;
+    let v29: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v30: R = v29 * v27;
+    let v31: R = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
+    let v32: R = v1 * v31;
+    let v33: R = v32.exp();
+    let v34: R = v0 * v33;
+    let v35: R = R::new(0.85, 2.2204460492503132e-17);
+    let v36: R = v35 * v3 * v33;
+    let v37: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v38: R = v37 * v3 * v33;
+    let v39: R = R::new(6.425, 1.7763568394002506e-16);
+    let v40: R = v39 * v8 * v33;
+    let v41: R = v37 * v8 * v33;
+    let v42: R = v17 * v3;
+    let v43: R = v20 * v3;
+    let v44: R = v2 * v8;
+    let v45: R = v24 * v8;
+    let v46: R = v26 * v13;
+    let v47: R = v29 * v13;
+    let v48: R = v42 - v43 - v44 + v45 + v46 - v47;
+    let v49: R = v1 * v48;
+    let v50: R = v49.exp();
+    let v51: R = v4 - v6 - v9 + v11 + v14 - v16;
+    let v52: R = v1 * v51;
+    let v53: R = v52.exp_m1();
+    let v54: R = -v53;
+    let v55: R = v54.sqrt();
+    let v56: R = v2 * v18;
+    let v57: R = v5 * v18;
+    let v58: R = v7 * v22;
+    let v59: R = v10 * v22;
+    let v60: R = v12 * v27;
+    let v61: R = v15 * v27;
+    let v62: R = v56 - v57 - v58 + v59 + v60 - v61;
+    let v63: R = v1 * v62;
+    let v64: R = v63.exp_m1();
+    let v65: R = -v64;
+    let v66: R = v65.sqrt();
+    let v67: R = v0 * v50 * v55 * v66;
+    let v68: R = v35 * v3 * v50 * v55 * v66;
+    let v69: R = v37 * v3 * v50 * v55 * v66;
+    let v70: R = v39 * v8 * v50 * v55 * v66;
+    let v71: R = v37 * v8 * v50 * v55 * v66;
+    let v72: R = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
+    let v73: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v74: R = v73 * v3;
+    let v75: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v76: R = v75 * v3;
+    let v77: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v78: R = v77 * v8;
+    let v79: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v80: R = v79 * v8;
+    let v81: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v82: R = v81 * v13;
+    let v83: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v84: R = v83 * v13;
+    let v85: R = v74 - v76 - v78 + v80 + v82 - v84;
+    let v86: R = v1 * v85;
+    let v87: R = v86.exp();
+    let v88: R = v0 * v87;
+    let v89: R = v35 * v3 * v87;
+    let v90: R = v37 * v3 * v87;
+    let v91: R = v39 * v8 * v87;
+    let v92: R = v37 * v8 * v87;
+    let v93: R = v0 * v50 * v53;
+    let v94: R = v35 * v3 * v50 * v53;
+    let v95: R = v37 * v3 * v50 * v53;
+    let v96: R = v39 * v8 * v50 * v53;
+    let v97: R = v37 * v8 * v50 * v53;
+    let v98: R = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
+    let v99: R = v72 / v98;
+    let v100: R = v50 * v66;
+    let v101: R = v19 - v21 - v23 + v25 + v28 - v30;
+    let v102: R = v1 * v101;
+    let v103: R = v102.exp();
+    let v104: R = v103 * v55;
+    let v105: R = v100 - v104;
+    let v106: R = v55 * v105;
+    let v107: R = v106 / v98;
     [v99.to_f64(), v107.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3965,78 +4204,83 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
+fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [f64::INFINITY];
     }
     if t == 1.0 {
         return [0.41486042710150156];
     }
-    let v0: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: Dd = v3.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: Dd = v10 * v8;
-    let v12: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: Dd = v3.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: Dd = v1 * v17;
-    let v19: Dd = v18.exp();
-    let v20: Dd = v0 * v19;
-    let v21: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v22: Dd = v21 * v3 * v19;
-    let v23: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v24: Dd = v23 * v3 * v19;
-    let v25: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v26: Dd = v25 * v8 * v19;
-    let v27: Dd = v23 * v8 * v19;
-    let v28: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v29: Dd = v28 * v3;
-    let v30: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v31: Dd = v30 * v3;
-    let v32: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v33: Dd = v32 * v8;
-    let v34: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v35: Dd = v34 * v8;
-    let v36: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: Dd = v36 * v13;
-    let v38: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: Dd = v38 * v13;
-    let v40: Dd = v29 - v31 - v33 + v35 + v37 - v39;
-    let v41: Dd = v1 * v40;
-    let v42: Dd = v41.exp();
-    let v43: Dd = v32 * v3;
-    let v44: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v45: Dd = v44 * v3;
-    let v46: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v47: Dd = v46 * v8;
-    let v48: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v49: Dd = v48 * v8;
-    let v50: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v51: Dd = v50 * v13;
-    let v52: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v53: Dd = v52 * v13;
-    let v54: Dd = v43 - v45 - v47 + v49 + v51 - v53;
-    let v55: Dd = v1 * v54;
-    let v56: Dd = v55.exp_m1();
-    let v57: Dd = v0 * v42 * v56;
-    let v58: Dd = v21 * v3 * v42 * v56;
-    let v59: Dd = v23 * v3 * v42 * v56;
-    let v60: Dd = v25 * v8 * v42 * v56;
-    let v61: Dd = v23 * v8 * v42 * v56;
-    let v62: Dd = v20 - v22 + v24 + v26 - v27 - v57 + v58 - v59 - v60 + v61;
-    let v63: Dd = -v56;
-    let v64: Dd = v63.sqrt();
-    let v65: Dd = v62 / v64;
+    let v0: R = R::new(0.425, 1.1102230246251566e-17);
+    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v6: R = v5 * v3;
+    let v7: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v8: R = v3.square();
+    let v9: R = v7 * v8;
+    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: R = v10 * v8;
+    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: R = v3.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: R = v15 * v13;
+    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+    let v18: R = v1 * v17;
+    let v19: R = v18.exp();
+    let v20: R = v0 * v19;
+    let v21: R = R::new(0.85, 2.2204460492503132e-17);
+    let v22: R = v21 * v3 * v19;
+    let v23: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v24: R = v23 * v3 * v19;
+    let v25: R = R::new(6.425, 1.7763568394002506e-16);
+    let v26: R = v25 * v8 * v19;
+    let v27: R = v23 * v8 * v19;
+    let v28: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v29: R = v28 * v3;
+    let v30: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v31: R = v30 * v3;
+    let v32: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v33: R = v32 * v8;
+    let v34: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v35: R = v34 * v8;
+    let v36: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v37: R = v36 * v13;
+    let v38: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v39: R = v38 * v13;
+    let v40: R = v29 - v31 - v33 + v35 + v37 - v39;
+    let v41: R = v1 * v40;
+    let v42: R = v41.exp();
+    let v43: R = v32 * v3;
+    let v44: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v45: R = v44 * v3;
+    let v46: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v47: R = v46 * v8;
+    let v48: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v49: R = v48 * v8;
+    let v50: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v51: R = v50 * v13;
+    let v52: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v53: R = v52 * v13;
+    let v54: R = v43 - v45 - v47 + v49 + v51 - v53;
+    let v55: R = v1 * v54;
+    let v56: R = v55.exp_m1();
+    let v57: R = v0 * v42 * v56;
+    let v58: R = v21 * v3 * v42 * v56;
+    let v59: R = v23 * v3 * v42 * v56;
+    let v60: R = v25 * v8 * v42 * v56;
+    let v61: R = v23 * v8 * v42 * v56;
+    let v62: R = v20 - v22 + v24 + v26 - v27 - v57 + v58 - v59 - v60 + v61;
+    let v63: R = -v56;
+    let v64: R = v63.sqrt();
+    let v65: R = v62 / v64;
     [v65.to_f64()]
 }
 /// `pf_velocity_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4057,92 +4301,97 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
+fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.425, f64::INFINITY];
     }
     if t == 1.0 {
         return [6.0, 0.8297208542030031];
     }
-    let v0: Dd = Dd::new(1000.0, 0.0);
-    let v1: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: Dd = v3.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: Dd = v10 * v8;
-    let v12: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: Dd = v3.powi(3);
-    let v14: Dd = v12 * v13;
-    let v15: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: Dd = v15 * v13;
-    let v17: Dd = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: Dd = v1 * v17;
-    let v19: Dd = v18.exp();
-    let v20: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: Dd = v21 * v3;
-    let v23: Dd = v20 * v3;
-    let v24: Dd = v20 + v22 - v23;
-    let v25: Dd = v24.square();
-    let v26: Dd = v0 * v19 * v25;
-    let v27: Dd = Dd::new(500.0, 0.0);
-    let v28: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v29: Dd = v28 * v3;
-    let v30: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v31: Dd = v30 * v3;
-    let v32: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v33: Dd = v32 * v8;
-    let v34: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v35: Dd = v34 * v8;
-    let v36: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: Dd = v36 * v13;
-    let v38: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: Dd = v38 * v13;
-    let v40: Dd = v29 - v31 - v33 + v35 + v37 - v39;
-    let v41: Dd = v1 * v40;
-    let v42: Dd = v41.exp();
-    let v43: Dd = v42.powi(3);
-    let v44: Dd = v27 * v43 * v25;
-    let v45: Dd = v32 * v3;
-    let v46: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v47: Dd = v46 * v3;
-    let v48: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v49: Dd = v48 * v8;
-    let v50: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v51: Dd = v50 * v8;
-    let v52: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v53: Dd = v52 * v13;
-    let v54: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v55: Dd = v54 * v13;
-    let v56: Dd = v45 - v47 - v49 + v51 + v53 - v55;
-    let v57: Dd = v1 * v56;
-    let v58: Dd = v57.exp_m1();
-    let v59: Dd = v27 * v42 * v58 * v25;
-    let v60: Dd = v26 - v44 - v59;
-    let v61: Dd = v60 / v42;
-    let v62: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v63: Dd = v62 * v19;
-    let v64: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v65: Dd = v64 * v3 * v19;
-    let v66: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v67: Dd = v66 * v3 * v19;
-    let v68: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v69: Dd = v68 * v8 * v19;
-    let v70: Dd = v66 * v8 * v19;
-    let v71: Dd = v62 * v42 * v58;
-    let v72: Dd = v64 * v3 * v42 * v58;
-    let v73: Dd = v66 * v3 * v42 * v58;
-    let v74: Dd = v68 * v8 * v42 * v58;
-    let v75: Dd = v66 * v8 * v42 * v58;
-    let v76: Dd = v63 - v65 + v67 + v69 - v70 - v71 + v72 - v73 - v74 + v75;
-    let v77: Dd = -v58;
-    let v78: Dd = v77.sqrt();
-    let v79: Dd = v76 / v78;
+    let v0: R = R::new(1000.0, 0.0);
+    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v6: R = v5 * v3;
+    let v7: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v8: R = v3.square();
+    let v9: R = v7 * v8;
+    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: R = v10 * v8;
+    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: R = v3.powi(3);
+    let v14: R = v12 * v13;
+    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: R = v15 * v13;
+    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
+    let v18: R = v1 * v17;
+    let v19: R = v18.exp();
+    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: R = v21 * v3;
+    let v23: R = v20 * v3;
+    let v24: R = v20 + v22 - v23;
+    let v25: R = v24.square();
+    let v26: R = v0 * v19 * v25;
+    let v27: R = R::new(500.0, 0.0);
+    let v28: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v29: R = v28 * v3;
+    let v30: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v31: R = v30 * v3;
+    let v32: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v33: R = v32 * v8;
+    let v34: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v35: R = v34 * v8;
+    let v36: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v37: R = v36 * v13;
+    let v38: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v39: R = v38 * v13;
+    let v40: R = v29 - v31 - v33 + v35 + v37 - v39;
+    let v41: R = v1 * v40;
+    let v42: R = v41.exp();
+    let v43: R = v42.powi(3);
+    let v44: R = v27 * v43 * v25;
+    let v45: R = v32 * v3;
+    let v46: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v47: R = v46 * v3;
+    let v48: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v49: R = v48 * v8;
+    let v50: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v51: R = v50 * v8;
+    let v52: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v53: R = v52 * v13;
+    let v54: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v55: R = v54 * v13;
+    let v56: R = v45 - v47 - v49 + v51 + v53 - v55;
+    let v57: R = v1 * v56;
+    let v58: R = v57.exp_m1();
+    let v59: R = v27 * v42 * v58 * v25;
+    let v60: R = v26 - v44 - v59;
+    let v61: R = v60 / v42;
+    let v62: R = R::new(0.85, 2.2204460492503132e-17);
+    let v63: R = v62 * v19;
+    let v64: R = R::new(1.7, 4.4408920985006264e-17);
+    let v65: R = v64 * v3 * v19;
+    let v66: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v67: R = v66 * v3 * v19;
+    let v68: R = R::new(12.85, 3.552713678800501e-16);
+    let v69: R = v68 * v8 * v19;
+    let v70: R = v66 * v8 * v19;
+    let v71: R = v62 * v42 * v58;
+    let v72: R = v64 * v3 * v42 * v58;
+    let v73: R = v66 * v3 * v42 * v58;
+    let v74: R = v68 * v8 * v42 * v58;
+    let v75: R = v66 * v8 * v42 * v58;
+    let v76: R = v63 - v65 + v67 + v69 - v70 - v71 + v72 - v73 - v74 + v75;
+    let v77: R = -v58;
+    let v78: R = v77.sqrt();
+    let v79: R = v76 / v78;
     [v61.to_f64(), v79.to_f64()]
 }
 /// `reverse_drift_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4162,137 +4411,146 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_v_coefficients`], in the number type `R`.
+fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 - v3 + v5 + v3 - v5;
-        let v7: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v8: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v9: Dd = v8 * v4;
-        let v10: Dd = v8 * v2;
-        let v11: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v12: Dd = v11 * v2;
-        let v13: Dd = v11 * v4;
-        let v14: Dd = v9 - v10 + v12 - v13;
-        let v15: Dd = v7 * v14;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 - v3 + v5 + v3 - v5;
+        let v7: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v8: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v9: R = v8 * v4;
+        let v10: R = v8 * v2;
+        let v11: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v12: R = v11 * v2;
+        let v13: R = v11 * v4;
+        let v14: R = v9 - v10 + v12 - v13;
+        let v15: R = v7 * v14;
         return [v6.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 - v3 + v5 + v3 - v5;
-        let v7: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v8: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v9: Dd = v8 * v4;
-        let v10: Dd = v8 * v2;
-        let v11: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v12: Dd = v11 * v2;
-        let v13: Dd = v11 * v4;
-        let v14: Dd = v9 - v10 + v12 - v13;
-        let v15: Dd = v7 * v14;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 - v3 + v5 + v3 - v5;
+        let v7: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v8: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v9: R = v8 * v4;
+        let v10: R = v8 * v2;
+        let v11: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v12: R = v11 * v2;
+        let v13: R = v11 * v4;
+        let v14: R = v9 - v10 + v12 - v13;
+        let v15: R = v7 * v14;
         return [v6.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(500.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: Dd = v2.square();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v12: Dd = v11 * v9;
-    let v13: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v14: Dd = v2.powi(3);
-    let v15: Dd = v13 * v14;
-    let v16: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v17: Dd = v16 * v14;
-    let v18: Dd = v5 - v7 - v10 + v12 + v15 - v17;
-    let v19: Dd = v3 * v18;
-    let v20: Dd = v19.exp();
-    let v21: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v22: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v23: Dd = v22 * v2;
-    let v24: Dd = v21 * v2;
-    let v25: Dd = v21 + v23 - v24;
-    let v26: Dd = v25.square();
-    let v27: Dd = v1 * v2 * v20 * v26;
-    let v28: Dd = Dd::from_f64(t_next);
-    let v29: Dd = v1 * v28 * v20 * v26;
-    let v30: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v31: Dd = v30 * v2;
-    let v32: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v33: Dd = v32 * v2;
-    let v34: Dd = v4 * v9;
-    let v35: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v36: Dd = v35 * v9;
-    let v37: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v38: Dd = v37 * v14;
-    let v39: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v40: Dd = v39 * v14;
-    let v41: Dd = v31 - v33 - v34 + v36 + v38 - v40;
-    let v42: Dd = v3 * v41;
-    let v43: Dd = v42.exp();
-    let v44: Dd = v43.square();
-    let v45: Dd = v1 * v2 * v44 * v26;
-    let v46: Dd = v1 * v28 * v44 * v26;
-    let v47: Dd = v0 - v27 + v29 + v45 - v46;
-    let v48: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v49: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v50: Dd = v49 * v2;
-    let v51: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v52: Dd = v51 * v2;
-    let v53: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v54: Dd = v53 * v9;
-    let v55: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v56: Dd = v55 * v9;
-    let v57: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v58: Dd = v57 * v14;
-    let v59: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v60: Dd = v59 * v14;
-    let v61: Dd = v50 - v52 - v54 + v56 + v58 - v60;
-    let v62: Dd = v3 * v61;
-    let v63: Dd = v62.exp();
-    let v64: Dd = v48 * v9 * v63;
-    let v65: Dd = Dd::new(0.425, 1.1102230246251566e-17);
-    let v66: Dd = v65 * v2 * v63;
-    let v67: Dd = Dd::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v68: Dd = v67 * v9 * v63;
-    let v69: Dd = Dd::new(6.425, 1.7763568394002506e-16);
-    let v70: Dd = v69 * v14 * v63;
-    let v71: Dd = v67 * v14 * v63;
-    let v72: Dd = v65 * v28 * v63;
-    let v73: Dd = v48 * v2 * v28 * v63;
-    let v74: Dd = v67 * v2 * v28 * v63;
-    let v75: Dd = v69 * v9 * v28 * v63;
-    let v76: Dd = v67 * v9 * v28 * v63;
-    let v77: Dd = v19.exp_m1();
-    let v78: Dd = v65 * v2 * v43 * v77;
-    let v79: Dd = v48 * v9 * v43 * v77;
-    let v80: Dd = v67 * v9 * v43 * v77;
-    let v81: Dd = v69 * v14 * v43 * v77;
-    let v82: Dd = v67 * v14 * v43 * v77;
-    let v83: Dd = v65 * v28 * v43 * v77;
-    let v84: Dd = v48 * v2 * v28 * v43 * v77;
-    let v85: Dd = v67 * v2 * v28 * v43 * v77;
-    let v86: Dd = v69 * v9 * v28 * v43 * v77;
-    let v87: Dd = v67 * v9 * v28 * v43 * v77;
-    let v88: Dd = v64 - v66 - v68 - v70 + v71 + v72 - v73 + v74 + v75 - v76 + v78 - v79
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(500.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: R = v6 * v2;
+    let v8: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: R = v2.square();
+    let v10: R = v8 * v9;
+    let v11: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v12: R = v11 * v9;
+    let v13: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v14: R = v2.powi(3);
+    let v15: R = v13 * v14;
+    let v16: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v17: R = v16 * v14;
+    let v18: R = v5 - v7 - v10 + v12 + v15 - v17;
+    let v19: R = v3 * v18;
+    let v20: R = v19.exp();
+    let v21: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v22: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v23: R = v22 * v2;
+    let v24: R = v21 * v2;
+    let v25: R = v21 + v23 - v24;
+    let v26: R = v25.square();
+    let v27: R = v1 * v2 * v20 * v26;
+    let v28: R = R::from_f64(t_next);
+    let v29: R = v1 * v28 * v20 * v26;
+    let v30: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v31: R = v30 * v2;
+    let v32: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v33: R = v32 * v2;
+    let v34: R = v4 * v9;
+    let v35: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v36: R = v35 * v9;
+    let v37: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v38: R = v37 * v14;
+    let v39: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v40: R = v39 * v14;
+    let v41: R = v31 - v33 - v34 + v36 + v38 - v40;
+    let v42: R = v3 * v41;
+    let v43: R = v42.exp();
+    let v44: R = v43.square();
+    let v45: R = v1 * v2 * v44 * v26;
+    let v46: R = v1 * v28 * v44 * v26;
+    let v47: R = v0 - v27 + v29 + v45 - v46;
+    let v48: R = R::new(0.85, 2.2204460492503132e-17);
+    let v49: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v50: R = v49 * v2;
+    let v51: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v52: R = v51 * v2;
+    let v53: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v54: R = v53 * v9;
+    let v55: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v56: R = v55 * v9;
+    let v57: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v58: R = v57 * v14;
+    let v59: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v60: R = v59 * v14;
+    let v61: R = v50 - v52 - v54 + v56 + v58 - v60;
+    let v62: R = v3 * v61;
+    let v63: R = v62.exp();
+    let v64: R = v48 * v9 * v63;
+    let v65: R = R::new(0.425, 1.1102230246251566e-17);
+    let v66: R = v65 * v2 * v63;
+    let v67: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v68: R = v67 * v9 * v63;
+    let v69: R = R::new(6.425, 1.7763568394002506e-16);
+    let v70: R = v69 * v14 * v63;
+    let v71: R = v67 * v14 * v63;
+    let v72: R = v65 * v28 * v63;
+    let v73: R = v48 * v2 * v28 * v63;
+    let v74: R = v67 * v2 * v28 * v63;
+    let v75: R = v69 * v9 * v28 * v63;
+    let v76: R = v67 * v9 * v28 * v63;
+    let v77: R = v19.exp_m1();
+    let v78: R = v65 * v2 * v43 * v77;
+    let v79: R = v48 * v9 * v43 * v77;
+    let v80: R = v67 * v9 * v43 * v77;
+    let v81: R = v69 * v14 * v43 * v77;
+    let v82: R = v67 * v14 * v43 * v77;
+    let v83: R = v65 * v28 * v43 * v77;
+    let v84: R = v48 * v2 * v28 * v43 * v77;
+    let v85: R = v67 * v2 * v28 * v43 * v77;
+    let v86: R = v69 * v9 * v28 * v43 * v77;
+    let v87: R = v67 * v9 * v28 * v43 * v77;
+    let v88: R = v64 - v66 - v68 - v70 + v71 + v72 - v73 + v74 + v75 - v76 + v78 - v79
         + v80 + v81 - v82 - v83 + v84 - v85 - v86 + v87;
-    let v89: Dd = -v77;
-    let v90: Dd = v89.sqrt();
-    let v91: Dd = v88 / v90;
+    let v89: R = -v77;
+    let v90: R = v89.sqrt();
+    let v91: R = v88 / v90;
     [v47.to_f64(), v91.to_f64()]
 }
 /// `euler_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4330,169 +4588,178 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
+fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v10 * v5;
-        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v16: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v17: Dd = v16 * v3;
-        let v18: Dd = v16 * v5;
-        let v19: Dd = v6 - v4 + v17 - v18;
-        let v20: Dd = v15 * v19;
-        let v21: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v22: Dd = v5 - v3;
-        let v23: Dd = v22.abs();
-        let v24: Dd = v23.sqrt();
-        let v25: Dd = v21 * v24;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v11: R = v10 * v3;
+        let v12: R = v10 * v5;
+        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: R = v0 * v13;
+        let v15: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v16: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v17: R = v16 * v3;
+        let v18: R = v16 * v5;
+        let v19: R = v6 - v4 + v17 - v18;
+        let v20: R = v15 * v19;
+        let v21: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v22: R = v5 - v3;
+        let v23: R = v22.abs();
+        let v24: R = v23.sqrt();
+        let v25: R = v21 * v24;
         return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: Dd = Dd::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = Dd::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v10 * v5;
-        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v16: Dd = Dd::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v17: Dd = v16 * v3;
-        let v18: Dd = v16 * v5;
-        let v19: Dd = v6 - v4 + v17 - v18;
-        let v20: Dd = v15 * v19;
-        let v21: Dd = Dd::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v22: Dd = v5 - v3;
-        let v23: Dd = v22.abs();
-        let v24: Dd = v23.sqrt();
-        let v25: Dd = v21 * v24;
+        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v11: R = v10 * v3;
+        let v12: R = v10 * v5;
+        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: R = v0 * v13;
+        let v15: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v16: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
+        let v17: R = v16 * v3;
+        let v18: R = v16 * v5;
+        let v19: R = v6 - v4 + v17 - v18;
+        let v20: R = v15 * v19;
+        let v21: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v22: R = v5 - v3;
+        let v23: R = v22.abs();
+        let v24: R = v23.sqrt();
+        let v25: R = v21 * v24;
         return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v17.exp();
-    let v19: Dd = Dd::new(1000.0, 0.0);
-    let v20: Dd = Dd::new(27.93385043276347, 8.806216697534251e-16);
-    let v21: Dd = v20 * v2;
-    let v22: Dd = Dd::new(7.434463665927758, -2.1313627224777073e-16);
-    let v23: Dd = v22 * v2;
-    let v24: Dd = Dd::new(55.86770086552694, 1.7612433395068501e-15);
-    let v25: Dd = v24 * v7;
-    let v26: Dd = Dd::new(112.39159777314316, 5.55517367893788e-15);
-    let v27: Dd = v26 * v7;
-    let v28: Dd = Dd::new(159.38726423400334, -4.088384519253407e-16);
-    let v29: Dd = v28 * v12;
-    let v30: Dd = Dd::new(107.43528866252466, 5.69726452710306e-15);
-    let v31: Dd = v30 * v12;
-    let v32: Dd = v21 - v23 - v25 + v27 + v29 - v31;
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v33.exp();
-    let v35: Dd = Dd::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v36: Dd = Dd::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v37: Dd = v36 * v2;
-    let v38: Dd = v35 * v2;
-    let v39: Dd = v35 + v37 - v38;
-    let v40: Dd = v39.square();
-    let v41: Dd = v19 * v2 * v34 * v40;
-    let v42: Dd = Dd::from_f64(t_next);
-    let v43: Dd = v19 * v42 * v34 * v40;
-    let v44: Dd = Dd::new(500.0, 0.0);
-    let v45: Dd = v18.powi(3);
-    let v46: Dd = v44 * v2 * v45 * v40;
-    let v47: Dd = v44 * v42 * v45 * v40;
-    let v48: Dd = v6 * v2;
-    let v49: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: Dd = v49 * v2;
-    let v51: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: Dd = v51 * v7;
-    let v53: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: Dd = v53 * v7;
-    let v55: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: Dd = v55 * v12;
-    let v57: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: Dd = v57 * v12;
-    let v59: Dd = v48 - v50 - v52 + v54 + v56 - v58;
-    let v60: Dd = v0 * v59;
-    let v61: Dd = v60.exp_m1();
-    let v62: Dd = v44 * v2 * v18 * v61 * v40;
-    let v63: Dd = v44 * v42 * v18 * v61 * v40;
-    let v64: Dd = v18 - v41 + v43 + v46 - v47 + v62 - v63;
-    let v65: Dd = v64 / v18;
-    let v66: Dd = Dd::new(1.7, 4.4408920985006264e-17);
-    let v67: Dd = v66 * v7 * v34;
-    let v68: Dd = Dd::new(0.85, 2.2204460492503132e-17);
-    let v69: Dd = v68 * v2 * v34;
-    let v70: Dd = Dd::new(6.387487769068525, 2.4281336150056064e-16);
-    let v71: Dd = v70 * v7 * v34;
-    let v72: Dd = Dd::new(12.85, 3.552713678800501e-16);
-    let v73: Dd = v72 * v12 * v34;
-    let v74: Dd = v70 * v12 * v34;
-    let v75: Dd = v68 * v42 * v34;
-    let v76: Dd = v66 * v2 * v42 * v34;
-    let v77: Dd = v70 * v2 * v42 * v34;
-    let v78: Dd = v72 * v7 * v42 * v34;
-    let v79: Dd = v70 * v7 * v42 * v34;
-    let v80: Dd = v68 * v2 * v18 * v61;
-    let v81: Dd = v66 * v7 * v18 * v61;
-    let v82: Dd = v70 * v7 * v18 * v61;
-    let v83: Dd = v72 * v12 * v18 * v61;
-    let v84: Dd = v70 * v12 * v18 * v61;
-    let v85: Dd = v68 * v42 * v18 * v61;
-    let v86: Dd = v66 * v2 * v42 * v18 * v61;
-    let v87: Dd = v70 * v2 * v42 * v18 * v61;
-    let v88: Dd = v72 * v7 * v42 * v18 * v61;
-    let v89: Dd = v70 * v7 * v42 * v18 * v61;
-    let v90: Dd = v67 - v69 - v71 - v73 + v74 + v75 - v76 + v77 + v78 - v79 + v80 - v81
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: R = v0 * v16;
+    let v18: R = v17.exp();
+    let v19: R = R::new(1000.0, 0.0);
+    let v20: R = R::new(27.93385043276347, 8.806216697534251e-16);
+    let v21: R = v20 * v2;
+    let v22: R = R::new(7.434463665927758, -2.1313627224777073e-16);
+    let v23: R = v22 * v2;
+    let v24: R = R::new(55.86770086552694, 1.7612433395068501e-15);
+    let v25: R = v24 * v7;
+    let v26: R = R::new(112.39159777314316, 5.55517367893788e-15);
+    let v27: R = v26 * v7;
+    let v28: R = R::new(159.38726423400334, -4.088384519253407e-16);
+    let v29: R = v28 * v12;
+    let v30: R = R::new(107.43528866252466, 5.69726452710306e-15);
+    let v31: R = v30 * v12;
+    let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
+    let v33: R = v0 * v32;
+    let v34: R = v33.exp();
+    let v35: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v36: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v37: R = v36 * v2;
+    let v38: R = v35 * v2;
+    let v39: R = v35 + v37 - v38;
+    let v40: R = v39.square();
+    let v41: R = v19 * v2 * v34 * v40;
+    let v42: R = R::from_f64(t_next);
+    let v43: R = v19 * v42 * v34 * v40;
+    let v44: R = R::new(500.0, 0.0);
+    let v45: R = v18.powi(3);
+    let v46: R = v44 * v2 * v45 * v40;
+    let v47: R = v44 * v42 * v45 * v40;
+    let v48: R = v6 * v2;
+    let v49: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v50: R = v49 * v2;
+    let v51: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v52: R = v51 * v7;
+    let v53: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v54: R = v53 * v7;
+    let v55: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v56: R = v55 * v12;
+    let v57: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v58: R = v57 * v12;
+    let v59: R = v48 - v50 - v52 + v54 + v56 - v58;
+    let v60: R = v0 * v59;
+    let v61: R = v60.exp_m1();
+    let v62: R = v44 * v2 * v18 * v61 * v40;
+    let v63: R = v44 * v42 * v18 * v61 * v40;
+    let v64: R = v18 - v41 + v43 + v46 - v47 + v62 - v63;
+    let v65: R = v64 / v18;
+    let v66: R = R::new(1.7, 4.4408920985006264e-17);
+    let v67: R = v66 * v7 * v34;
+    let v68: R = R::new(0.85, 2.2204460492503132e-17);
+    let v69: R = v68 * v2 * v34;
+    let v70: R = R::new(6.387487769068525, 2.4281336150056064e-16);
+    let v71: R = v70 * v7 * v34;
+    let v72: R = R::new(12.85, 3.552713678800501e-16);
+    let v73: R = v72 * v12 * v34;
+    let v74: R = v70 * v12 * v34;
+    let v75: R = v68 * v42 * v34;
+    let v76: R = v66 * v2 * v42 * v34;
+    let v77: R = v70 * v2 * v42 * v34;
+    let v78: R = v72 * v7 * v42 * v34;
+    let v79: R = v70 * v7 * v42 * v34;
+    let v80: R = v68 * v2 * v18 * v61;
+    let v81: R = v66 * v7 * v18 * v61;
+    let v82: R = v70 * v7 * v18 * v61;
+    let v83: R = v72 * v12 * v18 * v61;
+    let v84: R = v70 * v12 * v18 * v61;
+    let v85: R = v68 * v42 * v18 * v61;
+    let v86: R = v66 * v2 * v42 * v18 * v61;
+    let v87: R = v70 * v2 * v42 * v18 * v61;
+    let v88: R = v72 * v7 * v42 * v18 * v61;
+    let v89: R = v70 * v7 * v42 * v18 * v61;
+    let v90: R = v67 - v69 - v71 - v73 + v74 + v75 - v76 + v77 + v78 - v79 + v80 - v81
         + v82 + v83 - v84 - v85 + v86 - v87 - v88 + v89;
-    let v91: Dd = -v61;
-    let v92: Dd = v91.sqrt();
-    let v93: Dd = v90 / v92;
-    let v94: Dd = v42 - v2;
-    let v95: Dd = v94.abs();
-    let v96: Dd = v95.sqrt();
-    let v97: Dd = v66 * v2;
-    let v98: Dd = v72 * v7;
-    let v99: Dd = v70 * v2;
-    let v100: Dd = v70 * v7;
-    let v101: Dd = v68 - v97 + v98 + v99 - v100;
-    let v102: Dd = v101.sqrt();
-    let v103: Dd = v96 * v102;
+    let v91: R = -v61;
+    let v92: R = v91.sqrt();
+    let v93: R = v90 / v92;
+    let v94: R = v42 - v2;
+    let v95: R = v94.abs();
+    let v96: R = v95.sqrt();
+    let v97: R = v66 * v2;
+    let v98: R = v72 * v7;
+    let v99: R = v70 * v2;
+    let v100: R = v70 * v7;
+    let v101: R = v68 - v97 + v98 + v99 - v100;
+    let v102: R = v101.sqrt();
+    let v103: R = v96 * v102;
     [v65.to_f64(), v93.to_f64(), v103.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4537,166 +4804,175 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
+fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: Dd = Dd::new(-0.9976181318564664, -1.7788799922888963e-17);
+        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: R = R::new(-0.9976181318564664, -1.7788799922888963e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: Dd = v4 * v2;
-        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: Dd = v2.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: Dd = v2.powi(3);
-        let v13: Dd = v11 * v12;
-        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: Dd = v14 * v12;
-        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.exp();
-        let v19: Dd = v6 * v2;
-        let v20: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v21: Dd = v20 * v2;
-        let v22: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v23: Dd = v22 * v7;
-        let v24: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v25: Dd = v24 * v7;
-        let v26: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v27: Dd = v26 * v12;
-        let v28: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v29: Dd = v28 * v12;
-        let v30: Dd = v19 - v21 - v23 + v25 + v27 - v29;
-        let v31: Dd = v0 * v30;
-        let v32: Dd = v31.exp_m1();
-        let v33: Dd = -v32;
-        let v34: Dd = v33.sqrt();
-        let v35: Dd = -v34;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: R = v4 * v2;
+        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: R = v2.square();
+        let v8: R = v6 * v7;
+        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: R = v2.powi(3);
+        let v13: R = v11 * v12;
+        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: R = v14 * v12;
+        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: R = v0 * v16;
+        let v18: R = v17.exp();
+        let v19: R = v6 * v2;
+        let v20: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v21: R = v20 * v2;
+        let v22: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v23: R = v22 * v7;
+        let v24: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v25: R = v24 * v7;
+        let v26: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v27: R = v26 * v12;
+        let v28: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v29: R = v28 * v12;
+        let v30: R = v19 - v21 - v23 + v25 + v27 - v29;
+        let v31: R = v0 * v30;
+        let v32: R = v31.exp_m1();
+        let v33: R = -v32;
+        let v34: R = v33.sqrt();
+        let v35: R = -v34;
         return [v18.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
-        let v2: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: Dd = v6 * v4;
-        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: Dd = v4.square();
-        let v10: Dd = v8 * v9;
-        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: Dd = v11 * v9;
-        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: Dd = v4.powi(3);
-        let v15: Dd = v13 * v14;
-        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: Dd = v16 * v14;
-        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v19.exp();
-        let v21: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v22: Dd = v8 * v4;
-        let v23: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v24: Dd = v23 * v4;
-        let v25: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v26: Dd = v25 * v9;
-        let v27: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v28: Dd = v27 * v9;
-        let v29: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v30: Dd = v29 * v14;
-        let v31: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v32: Dd = v31 * v14;
-        let v33: Dd = v22 - v24 - v26 + v28 + v30 - v32;
-        let v34: Dd = v0 * v33;
-        let v35: Dd = v34.exp_m1();
-        let v36: Dd = -v35;
-        let v37: Dd = v36.sqrt();
-        let v38: Dd = v21 * v37;
-        let v39: Dd = v20 + v38;
-        let v40: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v41: Dd = v40 * v37;
-        let v42: Dd = v5 - v7 - v10 + v12 + v15 - v17;
-        let v43: Dd = v0 * v42;
-        let v44: Dd = v43.exp();
-        let v45: Dd = v21 * v44;
-        let v46: Dd = v41 - v45;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: R = v6 * v4;
+        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: R = v4.square();
+        let v10: R = v8 * v9;
+        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: R = v11 * v9;
+        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: R = v4.powi(3);
+        let v15: R = v13 * v14;
+        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: R = v16 * v14;
+        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: R = v0 * v18;
+        let v20: R = v19.exp();
+        let v21: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: R = v8 * v4;
+        let v23: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: R = v23 * v4;
+        let v25: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: R = v25 * v9;
+        let v27: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: R = v27 * v9;
+        let v29: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: R = v29 * v14;
+        let v31: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: R = v31 * v14;
+        let v33: R = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: R = v0 * v33;
+        let v35: R = v34.exp_m1();
+        let v36: R = -v35;
+        let v37: R = v36.sqrt();
+        let v38: R = v21 * v37;
+        let v39: R = v20 + v38;
+        let v40: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v41: R = v40 * v37;
+        let v42: R = v5 - v7 - v10 + v12 + v15 - v17;
+        let v43: R = v0 * v42;
+        let v44: R = v43.exp();
+        let v45: R = v21 * v44;
+        let v46: R = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v1 * v16;
-    let v18: Dd = v4 * v16;
-    let v19: Dd = v16.square();
-    let v20: Dd = v6 * v19;
-    let v21: Dd = v9 * v19;
-    let v22: Dd = v16.powi(3);
-    let v23: Dd = v11 * v22;
-    let v24: Dd = v14 * v22;
-    let v25: Dd = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v6 * v2;
-    let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: Dd = v29 * v2;
-    let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: Dd = v31 * v7;
-    let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: Dd = v33 * v7;
-    let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: Dd = v35 * v12;
-    let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: Dd = v37 * v12;
-    let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: Dd = v0 * v39;
-    let v41: Dd = v40.exp_m1();
-    let v42: Dd = -v41;
-    let v43: Dd = v42.sqrt();
-    let v44: Dd = v6 * v16;
-    let v45: Dd = v29 * v16;
-    let v46: Dd = v31 * v19;
-    let v47: Dd = v33 * v19;
-    let v48: Dd = v35 * v22;
-    let v49: Dd = v37 * v22;
-    let v50: Dd = v44 - v45 - v46 + v47 + v48 - v49;
-    let v51: Dd = v0 * v50;
-    let v52: Dd = v51.exp_m1();
-    let v53: Dd = -v52;
-    let v54: Dd = v53.sqrt();
-    let v55: Dd = v43 * v54;
-    let v56: Dd = v27 + v55;
-    let v57: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp();
-    let v60: Dd = v59 * v54;
-    let v61: Dd = v17 - v18 - v20 + v21 + v23 - v24;
-    let v62: Dd = v0 * v61;
-    let v63: Dd = v62.exp();
-    let v64: Dd = v63 * v43;
-    let v65: Dd = v60 - v64;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::from_f64(t_next);
+    let v17: R = v1 * v16;
+    let v18: R = v4 * v16;
+    let v19: R = v16.square();
+    let v20: R = v6 * v19;
+    let v21: R = v9 * v19;
+    let v22: R = v16.powi(3);
+    let v23: R = v11 * v22;
+    let v24: R = v14 * v22;
+    let v25: R = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: R = v0 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v6 * v2;
+    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: R = v29 * v2;
+    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: R = v31 * v7;
+    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: R = v33 * v7;
+    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: R = v35 * v12;
+    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: R = v37 * v12;
+    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: R = v0 * v39;
+    let v41: R = v40.exp_m1();
+    let v42: R = -v41;
+    let v43: R = v42.sqrt();
+    let v44: R = v6 * v16;
+    let v45: R = v29 * v16;
+    let v46: R = v31 * v19;
+    let v47: R = v33 * v19;
+    let v48: R = v35 * v22;
+    let v49: R = v37 * v22;
+    let v50: R = v44 - v45 - v46 + v47 + v48 - v49;
+    let v51: R = v0 * v50;
+    let v52: R = v51.exp_m1();
+    let v53: R = -v52;
+    let v54: R = v53.sqrt();
+    let v55: R = v43 * v54;
+    let v56: R = v27 + v55;
+    let v57: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp();
+    let v60: R = v59 * v54;
+    let v61: R = v17 - v18 - v20 + v21 + v23 - v24;
+    let v62: R = v0 * v61;
+    let v63: R = v62.exp();
+    let v64: R = v63 * v43;
+    let v65: R = v60 - v64;
     [v56.to_f64(), v65.to_f64()]
 }
 /// `ddim_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4734,166 +5010,175 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
+fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: Dd = Dd::new(-0.9976181318564664, -1.7788799922888963e-17);
+        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v1: R = R::new(-0.9976181318564664, -1.7788799922888963e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: Dd = v4 * v2;
-        let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: Dd = v2.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: Dd = v9 * v7;
-        let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: Dd = v2.powi(3);
-        let v13: Dd = v11 * v12;
-        let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: Dd = v14 * v12;
-        let v16: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.exp();
-        let v19: Dd = v6 * v2;
-        let v20: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v21: Dd = v20 * v2;
-        let v22: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v23: Dd = v22 * v7;
-        let v24: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v25: Dd = v24 * v7;
-        let v26: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v27: Dd = v26 * v12;
-        let v28: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v29: Dd = v28 * v12;
-        let v30: Dd = v19 - v21 - v23 + v25 + v27 - v29;
-        let v31: Dd = v0 * v30;
-        let v32: Dd = v31.exp_m1();
-        let v33: Dd = -v32;
-        let v34: Dd = v33.sqrt();
-        let v35: Dd = -v34;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: R = v4 * v2;
+        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: R = v2.square();
+        let v8: R = v6 * v7;
+        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: R = v9 * v7;
+        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: R = v2.powi(3);
+        let v13: R = v11 * v12;
+        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: R = v14 * v12;
+        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: R = v0 * v16;
+        let v18: R = v17.exp();
+        let v19: R = v6 * v2;
+        let v20: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v21: R = v20 * v2;
+        let v22: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v23: R = v22 * v7;
+        let v24: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v25: R = v24 * v7;
+        let v26: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v27: R = v26 * v12;
+        let v28: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v29: R = v28 * v12;
+        let v30: R = v19 - v21 - v23 + v25 + v27 - v29;
+        let v31: R = v0 * v30;
+        let v32: R = v31.exp_m1();
+        let v33: R = -v32;
+        let v34: R = v33.sqrt();
+        let v35: R = -v34;
         return [v18.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: Dd = Dd::new(43.81780460041329, -4.298200405595886e-16);
-        let v2: Dd = Dd::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v3: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: Dd = v6 * v4;
-        let v8: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: Dd = v4.square();
-        let v10: Dd = v8 * v9;
-        let v11: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: Dd = v11 * v9;
-        let v13: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: Dd = v4.powi(3);
-        let v15: Dd = v13 * v14;
-        let v16: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: Dd = v16 * v14;
-        let v18: Dd = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v19.exp();
-        let v21: Dd = Dd::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v22: Dd = v8 * v4;
-        let v23: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v24: Dd = v23 * v4;
-        let v25: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-        let v26: Dd = v25 * v9;
-        let v27: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-        let v28: Dd = v27 * v9;
-        let v29: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-        let v30: Dd = v29 * v14;
-        let v31: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-        let v32: Dd = v31 * v14;
-        let v33: Dd = v22 - v24 - v26 + v28 + v30 - v32;
-        let v34: Dd = v0 * v33;
-        let v35: Dd = v34.exp_m1();
-        let v36: Dd = -v35;
-        let v37: Dd = v36.sqrt();
-        let v38: Dd = v21 * v37;
-        let v39: Dd = v20 + v38;
-        let v40: Dd = Dd::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v41: Dd = v40 * v37;
-        let v42: Dd = v5 - v7 - v10 + v12 + v15 - v17;
-        let v43: Dd = v0 * v42;
-        let v44: Dd = v43.exp();
-        let v45: Dd = v21 * v44;
-        let v46: Dd = v41 - v45;
+        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: R = R::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: R = v6 * v4;
+        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: R = v4.square();
+        let v10: R = v8 * v9;
+        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: R = v11 * v9;
+        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: R = v4.powi(3);
+        let v15: R = v13 * v14;
+        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: R = v16 * v14;
+        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: R = v0 * v18;
+        let v20: R = v19.exp();
+        let v21: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: R = v8 * v4;
+        let v23: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: R = v23 * v4;
+        let v25: R = R::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: R = v25 * v9;
+        let v27: R = R::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: R = v27 * v9;
+        let v29: R = R::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: R = v29 * v14;
+        let v31: R = R::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: R = v31 * v14;
+        let v33: R = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: R = v0 * v33;
+        let v35: R = v34.exp_m1();
+        let v36: R = -v35;
+        let v37: R = v36.sqrt();
+        let v38: R = v21 * v37;
+        let v39: R = v20 + v38;
+        let v40: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v41: R = v40 * v37;
+        let v42: R = v5 - v7 - v10 + v12 + v15 - v17;
+        let v43: R = v0 * v42;
+        let v44: R = v43.exp();
+        let v45: R = v21 * v44;
+        let v46: R = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    let v0: Dd = Dd::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: Dd = Dd::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: Dd = v4 * v2;
-    let v6: Dd = Dd::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: Dd = v2.square();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: Dd = v9 * v7;
-    let v11: Dd = Dd::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: Dd = v2.powi(3);
-    let v13: Dd = v11 * v12;
-    let v14: Dd = Dd::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: Dd = v14 * v12;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v1 * v16;
-    let v18: Dd = v4 * v16;
-    let v19: Dd = v16.square();
-    let v20: Dd = v6 * v19;
-    let v21: Dd = v9 * v19;
-    let v22: Dd = v16.powi(3);
-    let v23: Dd = v11 * v22;
-    let v24: Dd = v14 * v22;
-    let v25: Dd = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v6 * v2;
-    let v29: Dd = Dd::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: Dd = v29 * v2;
-    let v31: Dd = Dd::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: Dd = v31 * v7;
-    let v33: Dd = Dd::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: Dd = v33 * v7;
-    let v35: Dd = Dd::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: Dd = v35 * v12;
-    let v37: Dd = Dd::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: Dd = v37 * v12;
-    let v39: Dd = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: Dd = v0 * v39;
-    let v41: Dd = v40.exp_m1();
-    let v42: Dd = -v41;
-    let v43: Dd = v42.sqrt();
-    let v44: Dd = v6 * v16;
-    let v45: Dd = v29 * v16;
-    let v46: Dd = v31 * v19;
-    let v47: Dd = v33 * v19;
-    let v48: Dd = v35 * v22;
-    let v49: Dd = v37 * v22;
-    let v50: Dd = v44 - v45 - v46 + v47 + v48 - v49;
-    let v51: Dd = v0 * v50;
-    let v52: Dd = v51.exp_m1();
-    let v53: Dd = -v52;
-    let v54: Dd = v53.sqrt();
-    let v55: Dd = v43 * v54;
-    let v56: Dd = v27 + v55;
-    let v57: Dd = v3 - v5 - v8 + v10 + v13 - v15;
-    let v58: Dd = v0 * v57;
-    let v59: Dd = v58.exp();
-    let v60: Dd = v59 * v54;
-    let v61: Dd = v17 - v18 - v20 + v21 + v23 - v24;
-    let v62: Dd = v0 * v61;
-    let v63: Dd = v62.exp();
-    let v64: Dd = v63 * v43;
-    let v65: Dd = v60 - v64;
+    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: R = v4 * v2;
+    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: R = v2.square();
+    let v8: R = v6 * v7;
+    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: R = v9 * v7;
+    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: R = v2.powi(3);
+    let v13: R = v11 * v12;
+    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: R = v14 * v12;
+    let v16: R = R::from_f64(t_next);
+    let v17: R = v1 * v16;
+    let v18: R = v4 * v16;
+    let v19: R = v16.square();
+    let v20: R = v6 * v19;
+    let v21: R = v9 * v19;
+    let v22: R = v16.powi(3);
+    let v23: R = v11 * v22;
+    let v24: R = v14 * v22;
+    let v25: R = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
+    let v26: R = v0 * v25;
+    let v27: R = v26.exp();
+    let v28: R = v6 * v2;
+    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: R = v29 * v2;
+    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: R = v31 * v7;
+    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: R = v33 * v7;
+    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: R = v35 * v12;
+    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: R = v37 * v12;
+    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: R = v0 * v39;
+    let v41: R = v40.exp_m1();
+    let v42: R = -v41;
+    let v43: R = v42.sqrt();
+    let v44: R = v6 * v16;
+    let v45: R = v29 * v16;
+    let v46: R = v31 * v19;
+    let v47: R = v33 * v19;
+    let v48: R = v35 * v22;
+    let v49: R = v37 * v22;
+    let v50: R = v44 - v45 - v46 + v47 + v48 - v49;
+    let v51: R = v0 * v50;
+    let v52: R = v51.exp_m1();
+    let v53: R = -v52;
+    let v54: R = v53.sqrt();
+    let v55: R = v43 * v54;
+    let v56: R = v27 + v55;
+    let v57: R = v3 - v5 - v8 + v10 + v13 - v15;
+    let v58: R = v0 * v57;
+    let v59: R = v58.exp();
+    let v60: R = v59 * v54;
+    let v61: R = v17 - v18 - v20 + v21 + v23 - v24;
+    let v62: R = v0 * v61;
+    let v63: R = v62.exp();
+    let v64: R = v63 * v43;
+    let v65: R = v60 - v64;
     [v56.to_f64(), v65.to_f64()]
 }
 /// `dpm1_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4933,6 +5218,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -5280,6 +5571,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "shifted_cosine";
 /// `alpha(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -20,25 +20,29 @@ pub const PROCESS: &str = "shifted_cosine";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v1 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    v11.to_f64()
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    v10.to_f64()
 }
 /// `sigma(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -46,25 +50,29 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 1.0;
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v5 - v6;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    v11.to_f64()
+    let v0: R = R::new(2.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.tan();
+    let v5: R = v4.ln();
+    let v6: R = v0 * v5;
+    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: R = v6 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    v10.to_f64()
 }
 /// `alpha_bar(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -72,22 +80,27 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + 4\,\tan\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(4.0, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v0 / v8;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(4.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v0 / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -96,31 +109,34 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: Dd = Dd::new(1.0, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 + v6;
-    let v8: Dd = Dd::new(2.0, 0.0);
-    let v9: Dd = Dd::new(0.5, 0.0);
-    let v10: Dd = v9 - v5;
-    let v11: Dd = v10 / v5;
-    let v12: Dd = v11.ln_1p();
-    let v13: Dd = v8 * v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v1 - v14;
-    let v16: Dd = v0 * v7 * v15;
-    let v17: Dd = v16 / v5;
-    v17.to_f64()
+    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: R = v7 - v8;
+    let v10: R = v9.sigmoid();
+    let v11: R = R::new(1.0, 0.0);
+    let v12: R = v5.square();
+    let v13: R = v11 + v12;
+    let v14: R = v0 * v10 * v13;
+    let v15: R = v14 / v5;
+    v15.to_f64()
 }
 /// `g2(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -128,26 +144,31 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = -\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(3.0, 0.0);
-    let v6: Dd = v3.cos();
-    let v7: Dd = v6.powi(3);
-    let v8: Dd = v5 * v7;
-    let v9: Dd = Dd::new(4.0, 0.0);
-    let v10: Dd = v9 * v6;
-    let v11: Dd = v8 - v10;
-    let v12: Dd = v0 * v4;
-    let v13: Dd = v12 / v11;
+    let v0: R = R::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(3.0, 0.0);
+    let v6: R = v3.cos();
+    let v7: R = v6.powi(3);
+    let v8: R = v5 * v7;
+    let v9: R = R::new(4.0, 0.0);
+    let v10: R = v9 * v6;
+    let v11: R = v8 - v10;
+    let v12: R = v0 * v4;
+    let v13: R = v12 / v11;
     v13.to_f64()
 }
 /// `g(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -156,27 +177,32 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(3.0, 0.0);
-    let v6: Dd = v3.cos();
-    let v7: Dd = v6.powi(3);
-    let v8: Dd = v5 * v7;
-    let v9: Dd = Dd::new(4.0, 0.0);
-    let v10: Dd = v9 * v6;
-    let v11: Dd = v8 - v10;
-    let v12: Dd = v0 * v4;
-    let v13: Dd = v12 / v11;
-    let v14: Dd = v13.sqrt();
+    let v0: R = R::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(3.0, 0.0);
+    let v6: R = v3.cos();
+    let v7: R = v6.powi(3);
+    let v8: R = v5 * v7;
+    let v9: R = R::new(4.0, 0.0);
+    let v10: R = v9 * v6;
+    let v11: R = v8 - v10;
+    let v12: R = v0 * v4;
+    let v13: R = v12 / v11;
+    let v14: R = v13.sqrt();
     v14.to_f64()
 }
 /// `lambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -185,21 +211,26 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{1}{2}\right) + \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v3.sin();
-    let v6: Dd = v4 / v5;
-    let v7: Dd = v6.ln();
-    let v8: Dd = v0 + v7;
+    let v0: R = R::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v3.sin();
+    let v6: R = v4 / v5;
+    let v7: R = v6.ln();
+    let v8: R = v0 + v7;
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -208,20 +239,25 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v0 / v6;
+    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v4 * v5;
+    let v7: R = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -230,23 +266,28 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1}{2}\right) + 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = v4.sin();
-    let v7: Dd = v5 / v6;
-    let v8: Dd = v7.ln();
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v0 + v9;
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.cos();
+    let v6: R = v4.sin();
+    let v7: R = v5 / v6;
+    let v8: R = v7.ln();
+    let v9: R = v1 * v8;
+    let v10: R = v0 + v9;
     v10.to_f64()
 }
 /// `snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -255,22 +296,27 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(0.25, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v3.sin();
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v5;
-    let v9: Dd = v8 / v7;
+    let v0: R = R::new(0.25, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v3.sin();
+    let v7: R = v6.square();
+    let v8: R = v0 * v5;
+    let v9: R = v8 / v7;
     v9.to_f64()
 }
 /// `rho(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -279,18 +325,23 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = 2\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
+    let v0: R = R::new(2.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.tan();
+    let v5: R = v0 * v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -301,66 +352,66 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v4.square();
-    let v6: Dd = Dd::new(4.0, 0.0);
-    let v7: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v6 * v9;
-    let v11: Dd = -v6;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v8.sin();
-    let v14: Dd = Dd::new(2.0, 0.0);
-    let v15: Dd = Dd::new(0.5, 0.0);
-    let v16: Dd = v8.tan();
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = v18.ln_1p();
-    let v20: Dd = v14 * v19;
-    let v21: Dd = v20.sigmoid();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.0, 0.0);
-    let v24: Dd = v9.square();
-    let v25: Dd = v23 * v24;
-    let v26: Dd = v6 - v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v27.powi(3);
-    let v29: Dd = v0 * v5 * v12;
-    let v30: Dd = v13 * v22 * v28;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v33: Dd = v14 * v16;
-    let v34: Dd = Dd::new(1.0, 0.0);
-    let v35: Dd = v33 - v34;
-    let v36: Dd = v35.ln_1p();
-    let v37: Dd = v14 * v36;
-    let v38: Dd = v37.sigmoid();
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v32 * v13 * v9 * v22 * v39;
-    let v41: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v42: Dd = v9.powi(3);
-    let v43: Dd = v41 * v13 * v42 * v22 * v39;
-    let v44: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v45: Dd = v44 * v38 * v26;
-    let v46: Dd = v44 * v24 * v38 * v26;
-    let v47: Dd = v40 - v43 + v45 - v46;
-    let v48: Dd = v23 * v13 * v24 * v28;
-    let v49: Dd = v6 * v13 * v28;
-    let v50: Dd = v48 - v49;
-    let v51: Dd = v22 * v50;
-    let v52: Dd = v47 / v51;
-    [v31.to_f64(), v52.to_f64()]
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v4.square();
+    let v6: R = R::new(4.0, 0.0);
+    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: R = v7 * v2;
+    let v9: R = v8.cos();
+    let v10: R = v6 * v9;
+    let v11: R = -v6;
+    let v12: R = v11 - v10;
+    let v13: R = v8.sin();
+    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: R = R::new(2.0, 0.0);
+    let v16: R = v8.tan();
+    let v17: R = v16.ln();
+    let v18: R = v15 * v17;
+    let v19: R = v14 - v18;
+    let v20: R = v19.sigmoid();
+    let v21: R = v20.sqrt();
+    let v22: R = R::new(3.0, 0.0);
+    let v23: R = v9.square();
+    let v24: R = v22 * v23;
+    let v25: R = v6 - v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v26.powi(3);
+    let v28: R = v0 * v5 * v12;
+    let v29: R = v13 * v21 * v27;
+    let v30: R = v28 / v29;
+    let v31: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v32: R = v18 - v14;
+    let v33: R = v32.sigmoid();
+    let v34: R = v33.sqrt();
+    let v35: R = v31 * v13 * v9 * v21 * v34;
+    let v36: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: R = v9.powi(3);
+    let v38: R = v36 * v13 * v37 * v21 * v34;
+    let v39: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v40: R = v39 * v33 * v25;
+    let v41: R = v39 * v23 * v33 * v25;
+    let v42: R = v35 - v38 + v40 - v41;
+    let v43: R = v22 * v13 * v23 * v27;
+    let v44: R = v6 * v13 * v27;
+    let v45: R = v43 - v44;
+    let v46: R = v21 * v45;
+    let v47: R = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
 }
 /// `pf_velocity_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -379,66 +430,66 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v4.square();
-    let v6: Dd = Dd::new(4.0, 0.0);
-    let v7: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v6 * v9;
-    let v11: Dd = -v6;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v8.sin();
-    let v14: Dd = Dd::new(2.0, 0.0);
-    let v15: Dd = Dd::new(0.5, 0.0);
-    let v16: Dd = v8.tan();
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = v18.ln_1p();
-    let v20: Dd = v14 * v19;
-    let v21: Dd = v20.sigmoid();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.0, 0.0);
-    let v24: Dd = v9.square();
-    let v25: Dd = v23 * v24;
-    let v26: Dd = v6 - v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v27.powi(3);
-    let v29: Dd = v0 * v5 * v12;
-    let v30: Dd = v13 * v22 * v28;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v33: Dd = v14 * v16;
-    let v34: Dd = Dd::new(1.0, 0.0);
-    let v35: Dd = v33 - v34;
-    let v36: Dd = v35.ln_1p();
-    let v37: Dd = v14 * v36;
-    let v38: Dd = v37.sigmoid();
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v32 * v13 * v9 * v22 * v39;
-    let v41: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: Dd = v9.powi(3);
-    let v43: Dd = v41 * v13 * v42 * v22 * v39;
-    let v44: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v45: Dd = v44 * v38 * v26;
-    let v46: Dd = v44 * v24 * v38 * v26;
-    let v47: Dd = v40 - v43 + v45 - v46;
-    let v48: Dd = v23 * v13 * v24 * v28;
-    let v49: Dd = v6 * v13 * v28;
-    let v50: Dd = v48 - v49;
-    let v51: Dd = v22 * v50;
-    let v52: Dd = v47 / v51;
-    [v31.to_f64(), v52.to_f64()]
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v4.square();
+    let v6: R = R::new(4.0, 0.0);
+    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: R = v7 * v2;
+    let v9: R = v8.cos();
+    let v10: R = v6 * v9;
+    let v11: R = -v6;
+    let v12: R = v11 - v10;
+    let v13: R = v8.sin();
+    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: R = R::new(2.0, 0.0);
+    let v16: R = v8.tan();
+    let v17: R = v16.ln();
+    let v18: R = v15 * v17;
+    let v19: R = v14 - v18;
+    let v20: R = v19.sigmoid();
+    let v21: R = v20.sqrt();
+    let v22: R = R::new(3.0, 0.0);
+    let v23: R = v9.square();
+    let v24: R = v22 * v23;
+    let v25: R = v6 - v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v26.powi(3);
+    let v28: R = v0 * v5 * v12;
+    let v29: R = v13 * v21 * v27;
+    let v30: R = v28 / v29;
+    let v31: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v32: R = v18 - v14;
+    let v33: R = v32.sigmoid();
+    let v34: R = v33.sqrt();
+    let v35: R = v31 * v13 * v9 * v21 * v34;
+    let v36: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v37: R = v9.powi(3);
+    let v38: R = v36 * v13 * v37 * v21 * v34;
+    let v39: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: R = v39 * v33 * v25;
+    let v41: R = v39 * v23 * v33 * v25;
+    let v42: R = v35 - v38 + v40 - v41;
+    let v43: R = v22 * v13 * v23 * v27;
+    let v44: R = v6 * v13 * v27;
+    let v45: R = v43 - v44;
+    let v46: R = v21 * v45;
+    let v47: R = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
 }
 /// `reverse_drift_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -457,66 +508,70 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v0 * v3 * v8;
-    let v10: Dd = v0 * v1 * v8;
-    let v11: Dd = Dd::new(4.0, 0.0);
-    let v12: Dd = v6.sin();
-    let v13: Dd = Dd::new(2.0, 0.0);
-    let v14: Dd = Dd::new(0.5, 0.0);
-    let v15: Dd = v6.tan();
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v13 * v18;
-    let v20: Dd = v19.sigmoid();
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = Dd::new(3.0, 0.0);
-    let v23: Dd = v22 * v8;
-    let v24: Dd = v11 - v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v12 * v21 * v25;
-    let v27: Dd = v22 * v12 * v8 * v21 * v25;
-    let v28: Dd = v2 - v4 + v9 - v10 - v26 + v27;
-    let v29: Dd = v22 * v12 * v8 * v25;
-    let v30: Dd = v11 * v12 * v25;
-    let v31: Dd = v29 - v30;
-    let v32: Dd = v21 * v31;
-    let v33: Dd = v28 / v32;
-    let v34: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: Dd = v13 * v15;
-    let v36: Dd = Dd::new(1.0, 0.0);
-    let v37: Dd = v35 - v36;
-    let v38: Dd = v37.ln_1p();
-    let v39: Dd = v13 * v38;
-    let v40: Dd = v39.sigmoid();
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = v34 * v1 * v12 * v7 * v21 * v41;
-    let v43: Dd = v34 * v3 * v12 * v7 * v21 * v41;
-    let v44: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v45: Dd = v7.powi(3);
-    let v46: Dd = v44 * v3 * v12 * v45 * v21 * v41;
-    let v47: Dd = v44 * v1 * v12 * v45 * v21 * v41;
-    let v48: Dd = v0 * v3 * v40 * v24;
-    let v49: Dd = v0 * v1 * v40 * v24;
-    let v50: Dd = v0 * v3 * v8 * v40 * v24;
-    let v51: Dd = v0 * v1 * v8 * v40 * v24;
-    let v52: Dd = v42 - v43 + v46 - v47 - v48 + v49 + v50 - v51;
-    let v53: Dd = v25.powi(3);
-    let v54: Dd = v22 * v12 * v8 * v53;
-    let v55: Dd = v11 * v12 * v53;
-    let v56: Dd = v54 - v55;
-    let v57: Dd = v21 * v56;
-    let v58: Dd = v52 / v57;
-    [v33.to_f64(), v58.to_f64()]
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::from_f64(t);
+    let v4: R = v0 * v3;
+    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: R = v5 * v3;
+    let v7: R = v6.cos();
+    let v8: R = v7.square();
+    let v9: R = v0 * v3 * v8;
+    let v10: R = v0 * v1 * v8;
+    let v11: R = R::new(4.0, 0.0);
+    let v12: R = v6.sin();
+    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: R = R::new(2.0, 0.0);
+    let v15: R = v6.tan();
+    let v16: R = v15.ln();
+    let v17: R = v14 * v16;
+    let v18: R = v13 - v17;
+    let v19: R = v18.sigmoid();
+    let v20: R = v19.sqrt();
+    let v21: R = R::new(3.0, 0.0);
+    let v22: R = v21 * v8;
+    let v23: R = v11 - v22;
+    let v24: R = v23.sqrt();
+    let v25: R = v11 * v12 * v20 * v24;
+    let v26: R = v21 * v12 * v8 * v20 * v24;
+    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: R = v21 * v12 * v8 * v24;
+    let v29: R = v11 * v12 * v24;
+    let v30: R = v28 - v29;
+    let v31: R = v20 * v30;
+    let v32: R = v27 / v31;
+    let v33: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: R = v17 - v13;
+    let v35: R = v34.sigmoid();
+    let v36: R = v35.sqrt();
+    let v37: R = v33 * v1 * v12 * v7 * v20 * v36;
+    let v38: R = v33 * v3 * v12 * v7 * v20 * v36;
+    let v39: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v40: R = v7.powi(3);
+    let v41: R = v39 * v3 * v12 * v40 * v20 * v36;
+    let v42: R = v39 * v1 * v12 * v40 * v20 * v36;
+    let v43: R = v0 * v3 * v35 * v23;
+    let v44: R = v0 * v1 * v35 * v23;
+    let v45: R = v0 * v3 * v8 * v35 * v23;
+    let v46: R = v0 * v1 * v8 * v35 * v23;
+    let v47: R = v37 - v38 + v41 - v42 - v43 + v44 + v45 - v46;
+    let v48: R = v24.powi(3);
+    let v49: R = v21 * v12 * v8 * v48;
+    let v50: R = v11 * v12 * v48;
+    let v51: R = v49 - v50;
+    let v52: R = v20 * v51;
+    let v53: R = v47 / v52;
+    [v32.to_f64(), v53.to_f64()]
 }
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -553,78 +608,82 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v0 * v3 * v8;
-    let v10: Dd = v0 * v1 * v8;
-    let v11: Dd = Dd::new(4.0, 0.0);
-    let v12: Dd = v6.sin();
-    let v13: Dd = Dd::new(2.0, 0.0);
-    let v14: Dd = Dd::new(0.5, 0.0);
-    let v15: Dd = v6.tan();
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v13 * v18;
-    let v20: Dd = v19.sigmoid();
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = Dd::new(3.0, 0.0);
-    let v23: Dd = v22 * v8;
-    let v24: Dd = v11 - v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v12 * v21 * v25;
-    let v27: Dd = v22 * v12 * v8 * v21 * v25;
-    let v28: Dd = v2 - v4 + v9 - v10 - v26 + v27;
-    let v29: Dd = v22 * v12 * v8 * v25;
-    let v30: Dd = v11 * v12 * v25;
-    let v31: Dd = v29 - v30;
-    let v32: Dd = v21 * v31;
-    let v33: Dd = v28 / v32;
-    let v34: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: Dd = v13 * v15;
-    let v36: Dd = Dd::new(1.0, 0.0);
-    let v37: Dd = v35 - v36;
-    let v38: Dd = v37.ln_1p();
-    let v39: Dd = v13 * v38;
-    let v40: Dd = v39.sigmoid();
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = v34 * v1 * v12 * v7 * v21 * v41;
-    let v43: Dd = v34 * v3 * v12 * v7 * v21 * v41;
-    let v44: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v45: Dd = v7.powi(3);
-    let v46: Dd = v44 * v3 * v12 * v45 * v21 * v41;
-    let v47: Dd = v44 * v1 * v12 * v45 * v21 * v41;
-    let v48: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v49: Dd = v48 * v3 * v40 * v24;
-    let v50: Dd = v48 * v1 * v40 * v24;
-    let v51: Dd = v48 * v3 * v8 * v40 * v24;
-    let v52: Dd = v48 * v1 * v8 * v40 * v24;
-    let v53: Dd = v42 - v43 + v46 - v47 - v49 + v50 + v51 - v52;
-    let v54: Dd = v25.powi(3);
-    let v55: Dd = v22 * v12 * v8 * v54;
-    let v56: Dd = v11 * v12 * v54;
-    let v57: Dd = v55 - v56;
-    let v58: Dd = v21 * v57;
-    let v59: Dd = v53 / v58;
-    let v60: Dd = v1 - v3;
-    let v61: Dd = v60.abs();
-    let v62: Dd = v61.sqrt();
-    let v63: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v64: Dd = v22 * v45;
-    let v65: Dd = v11 * v7;
-    let v66: Dd = v64 - v65;
-    let v67: Dd = v63 * v12;
-    let v68: Dd = v67 / v66;
-    let v69: Dd = v68.sqrt();
-    let v70: Dd = v62 * v69;
-    [v33.to_f64(), v59.to_f64(), v70.to_f64()]
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::from_f64(t);
+    let v4: R = v0 * v3;
+    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: R = v5 * v3;
+    let v7: R = v6.cos();
+    let v8: R = v7.square();
+    let v9: R = v0 * v3 * v8;
+    let v10: R = v0 * v1 * v8;
+    let v11: R = R::new(4.0, 0.0);
+    let v12: R = v6.sin();
+    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: R = R::new(2.0, 0.0);
+    let v15: R = v6.tan();
+    let v16: R = v15.ln();
+    let v17: R = v14 * v16;
+    let v18: R = v13 - v17;
+    let v19: R = v18.sigmoid();
+    let v20: R = v19.sqrt();
+    let v21: R = R::new(3.0, 0.0);
+    let v22: R = v21 * v8;
+    let v23: R = v11 - v22;
+    let v24: R = v23.sqrt();
+    let v25: R = v11 * v12 * v20 * v24;
+    let v26: R = v21 * v12 * v8 * v20 * v24;
+    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: R = v21 * v12 * v8 * v24;
+    let v29: R = v11 * v12 * v24;
+    let v30: R = v28 - v29;
+    let v31: R = v20 * v30;
+    let v32: R = v27 / v31;
+    let v33: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v34: R = v17 - v13;
+    let v35: R = v34.sigmoid();
+    let v36: R = v35.sqrt();
+    let v37: R = v33 * v1 * v12 * v7 * v20 * v36;
+    let v38: R = v33 * v3 * v12 * v7 * v20 * v36;
+    let v39: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v40: R = v7.powi(3);
+    let v41: R = v39 * v3 * v12 * v40 * v20 * v36;
+    let v42: R = v39 * v1 * v12 * v40 * v20 * v36;
+    let v43: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v44: R = v43 * v3 * v35 * v23;
+    let v45: R = v43 * v1 * v35 * v23;
+    let v46: R = v43 * v3 * v8 * v35 * v23;
+    let v47: R = v43 * v1 * v8 * v35 * v23;
+    let v48: R = v37 - v38 + v41 - v42 - v44 + v45 + v46 - v47;
+    let v49: R = v24.powi(3);
+    let v50: R = v21 * v12 * v8 * v49;
+    let v51: R = v11 * v12 * v49;
+    let v52: R = v50 - v51;
+    let v53: R = v20 * v52;
+    let v54: R = v48 / v53;
+    let v55: R = v1 - v3;
+    let v56: R = v55.abs();
+    let v57: R = v56.sqrt();
+    let v58: R = R::new(-12.566370614359172, -4.898587196589413e-16);
+    let v59: R = v21 * v40;
+    let v60: R = v11 * v7;
+    let v61: R = v59 - v60;
+    let v62: R = v58 * v12;
+    let v63: R = v62 / v61;
+    let v64: R = v63.sqrt();
+    let v65: R = v57 * v64;
+    [v32.to_f64(), v54.to_f64(), v65.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -674,69 +733,65 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: Dd = Dd::new(2.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 - v5;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v0 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = Dd::new(1.0, 0.0);
-        let v13: Dd = v12 / v11;
-        let v14: Dd = v0 * v5;
-        let v15: Dd = v14 - v12;
-        let v16: Dd = v15.ln_1p();
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.sigmoid();
-        let v19: Dd = v18 / v11;
-        return [v13.to_f64(), v19.to_f64()];
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v1 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v1 - v14;
-    let v16: Dd = v15 / v14;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 / v20;
-    let v22: Dd = v0 * v14;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v11 * v27;
-    let v29: Dd = v27.sqrt();
-    let v30: Dd = v0 * v5;
-    let v31: Dd = v30 - v23;
-    let v32: Dd = v31.ln_1p();
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v33.sigmoid();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v20 * v29 * v35;
-    let v37: Dd = v28 - v36;
-    let v38: Dd = v37 / v20;
-    [v21.to_f64(), v38.to_f64()]
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = v0 - v7;
+        let v9: R = v8.sigmoid();
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = v7 - v0;
+        let v14: R = v13.sigmoid();
+        let v15: R = v14 / v10;
+        return [v12.to_f64(), v15.to_f64()];
+    }
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v1 * v14;
+    let v16: R = v0 - v15;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = v15 - v0;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21 * v10;
+    let v23: R = v21.sqrt();
+    let v24: R = v7 - v0;
+    let v25: R = v24.sigmoid();
+    let v26: R = v25.sqrt();
+    let v27: R = v18 * v23 * v26;
+    let v28: R = v22 - v27;
+    let v29: R = v28 / v18;
+    [v19.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -773,69 +828,65 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: Dd = Dd::new(2.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 - v5;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v0 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = Dd::new(1.0, 0.0);
-        let v13: Dd = v12 / v11;
-        let v14: Dd = v0 * v5;
-        let v15: Dd = v14 - v12;
-        let v16: Dd = v15.ln_1p();
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.sigmoid();
-        let v19: Dd = v18 / v11;
-        return [v13.to_f64(), v19.to_f64()];
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v1 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v1 - v14;
-    let v16: Dd = v15 / v14;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 / v20;
-    let v22: Dd = v0 * v14;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v11 * v27;
-    let v29: Dd = v27.sqrt();
-    let v30: Dd = v0 * v5;
-    let v31: Dd = v30 - v23;
-    let v32: Dd = v31.ln_1p();
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v33.sigmoid();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v20 * v29 * v35;
-    let v37: Dd = v28 - v36;
-    let v38: Dd = v37 / v20;
-    [v21.to_f64(), v38.to_f64()]
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = v0 - v7;
+        let v9: R = v8.sigmoid();
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = v7 - v0;
+        let v14: R = v13.sigmoid();
+        let v15: R = v14 / v10;
+        return [v12.to_f64(), v15.to_f64()];
+    }
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v1 * v14;
+    let v16: R = v0 - v15;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = v15 - v0;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21 * v10;
+    let v23: R = v21.sqrt();
+    let v24: R = v7 - v0;
+    let v25: R = v24.sigmoid();
+    let v26: R = v25.sqrt();
+    let v27: R = v18 * v23 * v26;
+    let v28: R = v22 - v27;
+    let v29: R = v28 / v18;
+    [v19.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -872,66 +923,66 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = -\frac{\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 3.141592653589793];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v4.square();
-    let v6: Dd = Dd::new(4.0, 0.0);
-    let v7: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v6 * v9;
-    let v11: Dd = -v6;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v8.sin();
-    let v14: Dd = Dd::new(2.0, 0.0);
-    let v15: Dd = Dd::new(0.5, 0.0);
-    let v16: Dd = v8.tan();
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = v18.ln_1p();
-    let v20: Dd = v14 * v19;
-    let v21: Dd = v20.sigmoid();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.0, 0.0);
-    let v24: Dd = v9.square();
-    let v25: Dd = v23 * v24;
-    let v26: Dd = v6 - v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v27.powi(3);
-    let v29: Dd = v0 * v5 * v12;
-    let v30: Dd = v13 * v22 * v28;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v33: Dd = v9.powi(3);
-    let v34: Dd = v32 * v13 * v33 * v22;
-    let v35: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v36: Dd = v35 * v13 * v9 * v22;
-    let v37: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v38: Dd = v14 * v16;
-    let v39: Dd = Dd::new(1.0, 0.0);
-    let v40: Dd = v38 - v39;
-    let v41: Dd = v40.ln_1p();
-    let v42: Dd = v14 * v41;
-    let v43: Dd = v42.sigmoid();
-    let v44: Dd = v43.sqrt();
-    let v45: Dd = v37 * v44 * v26;
-    let v46: Dd = v37 * v24 * v44 * v26;
-    let v47: Dd = v34 - v36 - v45 + v46;
-    let v48: Dd = v23 * v13 * v24 * v28;
-    let v49: Dd = v6 * v13 * v28;
-    let v50: Dd = v48 - v49;
-    let v51: Dd = v22 * v50;
-    let v52: Dd = v47 / v51;
-    [v31.to_f64(), v52.to_f64()]
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v4.square();
+    let v6: R = R::new(4.0, 0.0);
+    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: R = v7 * v2;
+    let v9: R = v8.cos();
+    let v10: R = v6 * v9;
+    let v11: R = -v6;
+    let v12: R = v11 - v10;
+    let v13: R = v8.sin();
+    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: R = R::new(2.0, 0.0);
+    let v16: R = v8.tan();
+    let v17: R = v16.ln();
+    let v18: R = v15 * v17;
+    let v19: R = v14 - v18;
+    let v20: R = v19.sigmoid();
+    let v21: R = v20.sqrt();
+    let v22: R = R::new(3.0, 0.0);
+    let v23: R = v9.square();
+    let v24: R = v22 * v23;
+    let v25: R = v6 - v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v26.powi(3);
+    let v28: R = v0 * v5 * v12;
+    let v29: R = v13 * v21 * v27;
+    let v30: R = v28 / v29;
+    let v31: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v32: R = v9.powi(3);
+    let v33: R = v31 * v13 * v32 * v21;
+    let v34: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v35: R = v34 * v13 * v9 * v21;
+    let v36: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: R = v18 - v14;
+    let v38: R = v37.sigmoid();
+    let v39: R = v38.sqrt();
+    let v40: R = v36 * v39 * v25;
+    let v41: R = v36 * v23 * v39 * v25;
+    let v42: R = v33 - v35 - v40 + v41;
+    let v43: R = v22 * v13 * v23 * v27;
+    let v44: R = v6 * v13 * v27;
+    let v45: R = v43 - v44;
+    let v46: R = v21 * v45;
+    let v47: R = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
 }
 /// `pf_velocity_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -950,66 +1001,66 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = -\frac{2\,\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v4.square();
-    let v6: Dd = Dd::new(4.0, 0.0);
-    let v7: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v6 * v9;
-    let v11: Dd = -v6;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v8.sin();
-    let v14: Dd = Dd::new(2.0, 0.0);
-    let v15: Dd = Dd::new(0.5, 0.0);
-    let v16: Dd = v8.tan();
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = v18.ln_1p();
-    let v20: Dd = v14 * v19;
-    let v21: Dd = v20.sigmoid();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.0, 0.0);
-    let v24: Dd = v9.square();
-    let v25: Dd = v23 * v24;
-    let v26: Dd = v6 - v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v27.powi(3);
-    let v29: Dd = v0 * v5 * v12;
-    let v30: Dd = v13 * v22 * v28;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v33: Dd = v9.powi(3);
-    let v34: Dd = v32 * v13 * v33 * v22;
-    let v35: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v36: Dd = v35 * v13 * v9 * v22;
-    let v37: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: Dd = v14 * v16;
-    let v39: Dd = Dd::new(1.0, 0.0);
-    let v40: Dd = v38 - v39;
-    let v41: Dd = v40.ln_1p();
-    let v42: Dd = v14 * v41;
-    let v43: Dd = v42.sigmoid();
-    let v44: Dd = v43.sqrt();
-    let v45: Dd = v37 * v44 * v26;
-    let v46: Dd = v37 * v24 * v44 * v26;
-    let v47: Dd = v34 - v36 - v45 + v46;
-    let v48: Dd = v23 * v13 * v24 * v28;
-    let v49: Dd = v6 * v13 * v28;
-    let v50: Dd = v48 - v49;
-    let v51: Dd = v22 * v50;
-    let v52: Dd = v47 / v51;
-    [v31.to_f64(), v52.to_f64()]
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v4.square();
+    let v6: R = R::new(4.0, 0.0);
+    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: R = v7 * v2;
+    let v9: R = v8.cos();
+    let v10: R = v6 * v9;
+    let v11: R = -v6;
+    let v12: R = v11 - v10;
+    let v13: R = v8.sin();
+    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: R = R::new(2.0, 0.0);
+    let v16: R = v8.tan();
+    let v17: R = v16.ln();
+    let v18: R = v15 * v17;
+    let v19: R = v14 - v18;
+    let v20: R = v19.sigmoid();
+    let v21: R = v20.sqrt();
+    let v22: R = R::new(3.0, 0.0);
+    let v23: R = v9.square();
+    let v24: R = v22 * v23;
+    let v25: R = v6 - v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v26.powi(3);
+    let v28: R = v0 * v5 * v12;
+    let v29: R = v13 * v21 * v27;
+    let v30: R = v28 / v29;
+    let v31: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: R = v9.powi(3);
+    let v33: R = v31 * v13 * v32 * v21;
+    let v34: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: R = v34 * v13 * v9 * v21;
+    let v36: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: R = v18 - v14;
+    let v38: R = v37.sigmoid();
+    let v39: R = v38.sqrt();
+    let v40: R = v36 * v39 * v25;
+    let v41: R = v36 * v23 * v39 * v25;
+    let v42: R = v33 - v35 - v40 + v41;
+    let v43: R = v22 * v13 * v23 * v27;
+    let v44: R = v6 * v13 * v27;
+    let v45: R = v43 - v44;
+    let v46: R = v21 * v45;
+    let v47: R = v42 / v46;
+    [v30.to_f64(), v47.to_f64()]
 }
 /// `reverse_drift_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1028,66 +1079,70 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v0 * v3 * v8;
-    let v10: Dd = v0 * v1 * v8;
-    let v11: Dd = Dd::new(4.0, 0.0);
-    let v12: Dd = v6.sin();
-    let v13: Dd = Dd::new(2.0, 0.0);
-    let v14: Dd = Dd::new(0.5, 0.0);
-    let v15: Dd = v6.tan();
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v13 * v18;
-    let v20: Dd = v19.sigmoid();
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = Dd::new(3.0, 0.0);
-    let v23: Dd = v22 * v8;
-    let v24: Dd = v11 - v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v12 * v21 * v25;
-    let v27: Dd = v22 * v12 * v8 * v21 * v25;
-    let v28: Dd = v2 - v4 + v9 - v10 - v26 + v27;
-    let v29: Dd = v22 * v12 * v8 * v25;
-    let v30: Dd = v11 * v12 * v25;
-    let v31: Dd = v29 - v30;
-    let v32: Dd = v21 * v31;
-    let v33: Dd = v28 / v32;
-    let v34: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: Dd = v34 * v3 * v12 * v7 * v21;
-    let v36: Dd = v34 * v1 * v12 * v7 * v21;
-    let v37: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v38: Dd = v7.powi(3);
-    let v39: Dd = v37 * v3 * v12 * v38 * v21;
-    let v40: Dd = v37 * v1 * v12 * v38 * v21;
-    let v41: Dd = v13 * v15;
-    let v42: Dd = Dd::new(1.0, 0.0);
-    let v43: Dd = v41 - v42;
-    let v44: Dd = v43.ln_1p();
-    let v45: Dd = v13 * v44;
-    let v46: Dd = v45.sigmoid();
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = v0 * v3 * v47 * v24;
-    let v49: Dd = v0 * v1 * v47 * v24;
-    let v50: Dd = v0 * v3 * v8 * v47 * v24;
-    let v51: Dd = v0 * v1 * v8 * v47 * v24;
-    let v52: Dd = v35 - v36 - v39 + v40 + v48 - v49 - v50 + v51;
-    let v53: Dd = v25.powi(3);
-    let v54: Dd = v22 * v12 * v8 * v53;
-    let v55: Dd = v11 * v12 * v53;
-    let v56: Dd = v54 - v55;
-    let v57: Dd = v21 * v56;
-    let v58: Dd = v52 / v57;
-    [v33.to_f64(), v58.to_f64()]
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::from_f64(t);
+    let v4: R = v0 * v3;
+    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: R = v5 * v3;
+    let v7: R = v6.cos();
+    let v8: R = v7.square();
+    let v9: R = v0 * v3 * v8;
+    let v10: R = v0 * v1 * v8;
+    let v11: R = R::new(4.0, 0.0);
+    let v12: R = v6.sin();
+    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: R = R::new(2.0, 0.0);
+    let v15: R = v6.tan();
+    let v16: R = v15.ln();
+    let v17: R = v14 * v16;
+    let v18: R = v13 - v17;
+    let v19: R = v18.sigmoid();
+    let v20: R = v19.sqrt();
+    let v21: R = R::new(3.0, 0.0);
+    let v22: R = v21 * v8;
+    let v23: R = v11 - v22;
+    let v24: R = v23.sqrt();
+    let v25: R = v11 * v12 * v20 * v24;
+    let v26: R = v21 * v12 * v8 * v20 * v24;
+    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: R = v21 * v12 * v8 * v24;
+    let v29: R = v11 * v12 * v24;
+    let v30: R = v28 - v29;
+    let v31: R = v20 * v30;
+    let v32: R = v27 / v31;
+    let v33: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: R = v33 * v3 * v12 * v7 * v20;
+    let v35: R = v33 * v1 * v12 * v7 * v20;
+    let v36: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: R = v7.powi(3);
+    let v38: R = v36 * v3 * v12 * v37 * v20;
+    let v39: R = v36 * v1 * v12 * v37 * v20;
+    let v40: R = v17 - v13;
+    let v41: R = v40.sigmoid();
+    let v42: R = v41.sqrt();
+    let v43: R = v0 * v3 * v42 * v23;
+    let v44: R = v0 * v1 * v42 * v23;
+    let v45: R = v0 * v3 * v8 * v42 * v23;
+    let v46: R = v0 * v1 * v8 * v42 * v23;
+    let v47: R = v34 - v35 - v38 + v39 + v43 - v44 - v45 + v46;
+    let v48: R = v24.powi(3);
+    let v49: R = v21 * v12 * v8 * v48;
+    let v50: R = v11 * v12 * v48;
+    let v51: R = v49 - v50;
+    let v52: R = v20 * v51;
+    let v53: R = v47 / v52;
+    [v32.to_f64(), v53.to_f64()]
 }
 /// `euler_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1124,78 +1179,82 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v0 * v3 * v8;
-    let v10: Dd = v0 * v1 * v8;
-    let v11: Dd = Dd::new(4.0, 0.0);
-    let v12: Dd = v6.sin();
-    let v13: Dd = Dd::new(2.0, 0.0);
-    let v14: Dd = Dd::new(0.5, 0.0);
-    let v15: Dd = v6.tan();
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v13 * v18;
-    let v20: Dd = v19.sigmoid();
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = Dd::new(3.0, 0.0);
-    let v23: Dd = v22 * v8;
-    let v24: Dd = v11 - v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v12 * v21 * v25;
-    let v27: Dd = v22 * v12 * v8 * v21 * v25;
-    let v28: Dd = v2 - v4 + v9 - v10 - v26 + v27;
-    let v29: Dd = v22 * v12 * v8 * v25;
-    let v30: Dd = v11 * v12 * v25;
-    let v31: Dd = v29 - v30;
-    let v32: Dd = v21 * v31;
-    let v33: Dd = v28 / v32;
-    let v34: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: Dd = v34 * v3 * v12 * v7 * v21;
-    let v36: Dd = v34 * v1 * v12 * v7 * v21;
-    let v37: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v38: Dd = v7.powi(3);
-    let v39: Dd = v37 * v3 * v12 * v38 * v21;
-    let v40: Dd = v37 * v1 * v12 * v38 * v21;
-    let v41: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v42: Dd = v13 * v15;
-    let v43: Dd = Dd::new(1.0, 0.0);
-    let v44: Dd = v42 - v43;
-    let v45: Dd = v44.ln_1p();
-    let v46: Dd = v13 * v45;
-    let v47: Dd = v46.sigmoid();
-    let v48: Dd = v47.sqrt();
-    let v49: Dd = v41 * v3 * v48 * v24;
-    let v50: Dd = v41 * v1 * v48 * v24;
-    let v51: Dd = v41 * v3 * v8 * v48 * v24;
-    let v52: Dd = v41 * v1 * v8 * v48 * v24;
-    let v53: Dd = v35 - v36 - v39 + v40 + v49 - v50 - v51 + v52;
-    let v54: Dd = v25.powi(3);
-    let v55: Dd = v22 * v12 * v8 * v54;
-    let v56: Dd = v11 * v12 * v54;
-    let v57: Dd = v55 - v56;
-    let v58: Dd = v21 * v57;
-    let v59: Dd = v53 / v58;
-    let v60: Dd = v1 - v3;
-    let v61: Dd = v60.abs();
-    let v62: Dd = v61.sqrt();
-    let v63: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v64: Dd = v22 * v38;
-    let v65: Dd = v11 * v7;
-    let v66: Dd = v64 - v65;
-    let v67: Dd = v63 * v12;
-    let v68: Dd = v67 / v66;
-    let v69: Dd = v68.sqrt();
-    let v70: Dd = v62 * v69;
-    [v33.to_f64(), v59.to_f64(), v70.to_f64()]
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::from_f64(t);
+    let v4: R = v0 * v3;
+    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: R = v5 * v3;
+    let v7: R = v6.cos();
+    let v8: R = v7.square();
+    let v9: R = v0 * v3 * v8;
+    let v10: R = v0 * v1 * v8;
+    let v11: R = R::new(4.0, 0.0);
+    let v12: R = v6.sin();
+    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: R = R::new(2.0, 0.0);
+    let v15: R = v6.tan();
+    let v16: R = v15.ln();
+    let v17: R = v14 * v16;
+    let v18: R = v13 - v17;
+    let v19: R = v18.sigmoid();
+    let v20: R = v19.sqrt();
+    let v21: R = R::new(3.0, 0.0);
+    let v22: R = v21 * v8;
+    let v23: R = v11 - v22;
+    let v24: R = v23.sqrt();
+    let v25: R = v11 * v12 * v20 * v24;
+    let v26: R = v21 * v12 * v8 * v20 * v24;
+    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: R = v21 * v12 * v8 * v24;
+    let v29: R = v11 * v12 * v24;
+    let v30: R = v28 - v29;
+    let v31: R = v20 * v30;
+    let v32: R = v27 / v31;
+    let v33: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v34: R = v33 * v3 * v12 * v7 * v20;
+    let v35: R = v33 * v1 * v12 * v7 * v20;
+    let v36: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v37: R = v7.powi(3);
+    let v38: R = v36 * v3 * v12 * v37 * v20;
+    let v39: R = v36 * v1 * v12 * v37 * v20;
+    let v40: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v41: R = v17 - v13;
+    let v42: R = v41.sigmoid();
+    let v43: R = v42.sqrt();
+    let v44: R = v40 * v3 * v43 * v23;
+    let v45: R = v40 * v1 * v43 * v23;
+    let v46: R = v40 * v3 * v8 * v43 * v23;
+    let v47: R = v40 * v1 * v8 * v43 * v23;
+    let v48: R = v34 - v35 - v38 + v39 + v44 - v45 - v46 + v47;
+    let v49: R = v24.powi(3);
+    let v50: R = v21 * v12 * v8 * v49;
+    let v51: R = v11 * v12 * v49;
+    let v52: R = v50 - v51;
+    let v53: R = v20 * v52;
+    let v54: R = v48 / v53;
+    let v55: R = v1 - v3;
+    let v56: R = v55.abs();
+    let v57: R = v56.sqrt();
+    let v58: R = R::new(-12.566370614359172, -4.898587196589413e-16);
+    let v59: R = v21 * v37;
+    let v60: R = v11 * v7;
+    let v61: R = v59 - v60;
+    let v62: R = v58 * v12;
+    let v63: R = v62 / v61;
+    let v64: R = v63.sqrt();
+    let v65: R = v57 * v64;
+    [v32.to_f64(), v54.to_f64(), v65.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1239,71 +1298,67 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{eps}\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: Dd = Dd::new(2.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 - v5;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v0 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = Dd::new(1.0, 0.0);
-        let v13: Dd = v12 / v11;
-        let v14: Dd = v0 * v5;
-        let v15: Dd = v14 - v12;
-        let v16: Dd = v15.ln_1p();
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.sigmoid();
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v19 / v11;
-        let v21: Dd = -v20;
-        return [v13.to_f64(), v21.to_f64()];
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v1 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v1 - v14;
-    let v16: Dd = v15 / v14;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 / v20;
-    let v22: Dd = v0 * v5;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v20 * v28;
-    let v30: Dd = v0 * v14;
-    let v31: Dd = v30 - v23;
-    let v32: Dd = v31.ln_1p();
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v33.sigmoid();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v11 * v35;
-    let v37: Dd = v29 - v36;
-    let v38: Dd = v37 / v20;
-    [v21.to_f64(), v38.to_f64()]
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = v0 - v7;
+        let v9: R = v8.sigmoid();
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = v7 - v0;
+        let v14: R = v13.sigmoid();
+        let v15: R = v14.sqrt();
+        let v16: R = v15 / v10;
+        let v17: R = -v16;
+        return [v12.to_f64(), v17.to_f64()];
+    }
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v1 * v14;
+    let v16: R = v0 - v15;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = v7 - v0;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21.sqrt();
+    let v23: R = v18 * v22;
+    let v24: R = v15 - v0;
+    let v25: R = v24.sigmoid();
+    let v26: R = v25.sqrt();
+    let v27: R = v26 * v10;
+    let v28: R = v23 - v27;
+    let v29: R = v28 / v18;
+    [v19.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1340,71 +1395,67 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    if t_next == 0.0 {
-        let v0: Dd = Dd::new(2.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 - v5;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v0 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = Dd::new(1.0, 0.0);
-        let v13: Dd = v12 / v11;
-        let v14: Dd = v0 * v5;
-        let v15: Dd = v14 - v12;
-        let v16: Dd = v15.ln_1p();
-        let v17: Dd = v0 * v16;
-        let v18: Dd = v17.sigmoid();
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v19 / v11;
-        let v21: Dd = -v20;
-        return [v13.to_f64(), v21.to_f64()];
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v1 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v1 - v14;
-    let v16: Dd = v15 / v14;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 / v20;
-    let v22: Dd = v0 * v5;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v20 * v28;
-    let v30: Dd = v0 * v14;
-    let v31: Dd = v30 - v23;
-    let v32: Dd = v31.ln_1p();
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v33.sigmoid();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v11 * v35;
-    let v37: Dd = v29 - v36;
-    let v38: Dd = v37 / v20;
-    [v21.to_f64(), v38.to_f64()]
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    if t_next == 0.0 {
+        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = v0 - v7;
+        let v9: R = v8.sigmoid();
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = v7 - v0;
+        let v14: R = v13.sigmoid();
+        let v15: R = v14.sqrt();
+        let v16: R = v15 / v10;
+        let v17: R = -v16;
+        return [v12.to_f64(), v17.to_f64()];
+    }
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v1 * v14;
+    let v16: R = v0 - v15;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = v7 - v0;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21.sqrt();
+    let v23: R = v18 * v22;
+    let v24: R = v15 - v0;
+    let v25: R = v24.sigmoid();
+    let v26: R = v25.sqrt();
+    let v27: R = v26 * v10;
+    let v28: R = v23 - v27;
+    let v29: R = v28 / v18;
+    [v19.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1441,59 +1492,59 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.0, -0.7853981633974483];
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = Dd::new(2.0, 0.0);
-    let v6: Dd = v3.tan();
-    let v7: Dd = v5 * v6;
-    let v8: Dd = Dd::new(1.0, 0.0);
-    let v9: Dd = v7 - v8;
-    let v10: Dd = v9.ln_1p();
-    let v11: Dd = v5 * v10;
-    let v12: Dd = v11.sigmoid();
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = Dd::new(4.0, 0.0);
-    let v15: Dd = Dd::new(3.0, 0.0);
-    let v16: Dd = v4.square();
-    let v17: Dd = v15 * v16;
-    let v18: Dd = v14 - v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v19.powi(3);
-    let v21: Dd = v0 * v4;
-    let v22: Dd = v13 * v20;
-    let v23: Dd = v21 / v22;
-    let v24: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v25: Dd = v3.sin();
-    let v26: Dd = Dd::new(0.5, 0.0);
-    let v27: Dd = v26 - v6;
-    let v28: Dd = v27 / v6;
-    let v29: Dd = v28.ln_1p();
-    let v30: Dd = v5 * v29;
-    let v31: Dd = v30.sigmoid();
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = v24 * v25 * v4 * v32;
-    let v34: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v35: Dd = v4.powi(3);
-    let v36: Dd = v34 * v25 * v35 * v32;
-    let v37: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v38: Dd = v37 * v13 * v18;
-    let v39: Dd = v37 * v16 * v13 * v18;
-    let v40: Dd = v33 - v36 + v38 - v39;
-    let v41: Dd = v15 * v25 * v16 * v20;
-    let v42: Dd = v14 * v25 * v20;
-    let v43: Dd = v41 - v42;
-    let v44: Dd = v13 * v43;
-    let v45: Dd = v40 / v44;
-    [v23.to_f64(), v45.to_f64()]
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = R::new(2.0, 0.0);
+    let v6: R = v3.tan();
+    let v7: R = v6.ln();
+    let v8: R = v5 * v7;
+    let v9: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: R = v8 - v9;
+    let v11: R = v10.sigmoid();
+    let v12: R = v11.sqrt();
+    let v13: R = R::new(4.0, 0.0);
+    let v14: R = R::new(3.0, 0.0);
+    let v15: R = v4.square();
+    let v16: R = v14 * v15;
+    let v17: R = v13 - v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v18.powi(3);
+    let v20: R = v0 * v4;
+    let v21: R = v12 * v19;
+    let v22: R = v20 / v21;
+    let v23: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v24: R = v3.sin();
+    let v25: R = v9 - v8;
+    let v26: R = v25.sigmoid();
+    let v27: R = v26.sqrt();
+    let v28: R = v23 * v24 * v4 * v27;
+    let v29: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v30: R = v4.powi(3);
+    let v31: R = v29 * v24 * v30 * v27;
+    let v32: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: R = v32 * v12 * v17;
+    let v34: R = v32 * v15 * v12 * v17;
+    let v35: R = v28 - v31 + v33 - v34;
+    let v36: R = v14 * v24 * v15 * v19;
+    let v37: R = v13 * v24 * v19;
+    let v38: R = v36 - v37;
+    let v39: R = v12 * v38;
+    let v40: R = v35 / v39;
+    [v22.to_f64(), v40.to_f64()]
 }
 /// `pf_velocity_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1512,61 +1563,61 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, -1.5707963267948966];
     }
-    let v0: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = Dd::new(2.0, 0.0);
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = v3.tan();
-    let v10: Dd = v8 - v9;
-    let v11: Dd = v10 / v9;
-    let v12: Dd = v11.ln_1p();
-    let v13: Dd = v7 * v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v0 * v4 * v6 * v15;
-    let v17: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v18: Dd = v17 * v4 * v5 * v15;
-    let v19: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v20: Dd = v7 * v9;
-    let v21: Dd = Dd::new(1.0, 0.0);
-    let v22: Dd = v20 - v21;
-    let v23: Dd = v22.ln_1p();
-    let v24: Dd = v7 * v23;
-    let v25: Dd = v24.sigmoid();
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = Dd::new(4.0, 0.0);
-    let v28: Dd = Dd::new(3.0, 0.0);
-    let v29: Dd = v5.square();
-    let v30: Dd = v28 * v29;
-    let v31: Dd = v27 - v30;
-    let v32: Dd = v19 * v26 * v31;
-    let v33: Dd = v19 * v29 * v26 * v31;
-    let v34: Dd = v16 - v18 - v32 + v33;
-    let v35: Dd = v31.sqrt();
-    let v36: Dd = v35.powi(3);
-    let v37: Dd = v28 * v4 * v29 * v36;
-    let v38: Dd = v27 * v4 * v36;
-    let v39: Dd = v37 - v38;
-    let v40: Dd = v15 * v26 * v39;
-    let v41: Dd = v34 / v40;
-    let v42: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v43: Dd = v42 * v26 * v31;
-    let v44: Dd = v42 * v29 * v26 * v31;
-    let v45: Dd = v18 - v16 + v43 - v44;
-    let v46: Dd = v26 * v39;
-    let v47: Dd = v45 / v46;
-    [v41.to_f64(), v47.to_f64()]
+    let v0: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v5.powi(3);
+    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: R = R::new(2.0, 0.0);
+    let v9: R = v3.tan();
+    let v10: R = v9.ln();
+    let v11: R = v8 * v10;
+    let v12: R = v7 - v11;
+    let v13: R = v12.sigmoid();
+    let v14: R = v13.sqrt();
+    let v15: R = v0 * v4 * v6 * v14;
+    let v16: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v17: R = v16 * v4 * v5 * v14;
+    let v18: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v19: R = v11 - v7;
+    let v20: R = v19.sigmoid();
+    let v21: R = v20.sqrt();
+    let v22: R = R::new(4.0, 0.0);
+    let v23: R = R::new(3.0, 0.0);
+    let v24: R = v5.square();
+    let v25: R = v23 * v24;
+    let v26: R = v22 - v25;
+    let v27: R = v18 * v21 * v26;
+    let v28: R = v18 * v24 * v21 * v26;
+    let v29: R = v15 - v17 - v27 + v28;
+    let v30: R = v26.sqrt();
+    let v31: R = v30.powi(3);
+    let v32: R = v23 * v4 * v24 * v31;
+    let v33: R = v22 * v4 * v31;
+    let v34: R = v32 - v33;
+    let v35: R = v14 * v21 * v34;
+    let v36: R = v29 / v35;
+    let v37: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v38: R = v37 * v21 * v26;
+    let v39: R = v37 * v24 * v21 * v26;
+    let v40: R = v17 - v15 + v38 - v39;
+    let v41: R = v21 * v34;
+    let v42: R = v40 / v41;
+    [v36.to_f64(), v42.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1585,82 +1636,86 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
-        let v7: Dd = v0 * v6;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
+        let v7: R = v0 * v6;
         return [v0.to_f64(), v7.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
-        let v7: Dd = v0 * v6;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
+        let v7: R = v0 * v6;
         return [v0.to_f64(), v7.to_f64()];
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = v0 * v3 * v5;
-    let v8: Dd = Dd::new(2.0, 0.0);
-    let v9: Dd = v4.tan();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = v10 - v11;
-    let v13: Dd = v12.ln_1p();
-    let v14: Dd = v8 * v13;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = Dd::new(4.0, 0.0);
-    let v18: Dd = Dd::new(3.0, 0.0);
-    let v19: Dd = v5.square();
-    let v20: Dd = v18 * v19;
-    let v21: Dd = v17 - v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v22.powi(3);
-    let v24: Dd = v16 * v23;
-    let v25: Dd = v6 - v7 + v24;
-    let v26: Dd = v25 / v24;
-    let v27: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v28: Dd = v4.sin();
-    let v29: Dd = Dd::new(0.5, 0.0);
-    let v30: Dd = v29 - v9;
-    let v31: Dd = v30 / v9;
-    let v32: Dd = v31.ln_1p();
-    let v33: Dd = v8 * v32;
-    let v34: Dd = v33.sigmoid();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v27 * v1 * v28 * v5 * v35;
-    let v37: Dd = v27 * v3 * v28 * v5 * v35;
-    let v38: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v39: Dd = v5.powi(3);
-    let v40: Dd = v38 * v3 * v28 * v39 * v35;
-    let v41: Dd = v38 * v1 * v28 * v39 * v35;
-    let v42: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v43: Dd = v42 * v3 * v16 * v21;
-    let v44: Dd = v42 * v1 * v16 * v21;
-    let v45: Dd = v42 * v3 * v19 * v16 * v21;
-    let v46: Dd = v42 * v1 * v19 * v16 * v21;
-    let v47: Dd = v36 - v37 + v40 - v41 - v43 + v44 + v45 - v46;
-    let v48: Dd = v18 * v28 * v19 * v23;
-    let v49: Dd = v17 * v28 * v23;
-    let v50: Dd = v48 - v49;
-    let v51: Dd = v16 * v50;
-    let v52: Dd = v47 / v51;
-    [v26.to_f64(), v52.to_f64()]
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.cos();
+    let v6: R = v0 * v1 * v5;
+    let v7: R = v0 * v3 * v5;
+    let v8: R = R::new(2.0, 0.0);
+    let v9: R = v4.tan();
+    let v10: R = v9.ln();
+    let v11: R = v8 * v10;
+    let v12: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: R = v11 - v12;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = R::new(4.0, 0.0);
+    let v17: R = R::new(3.0, 0.0);
+    let v18: R = v5.square();
+    let v19: R = v17 * v18;
+    let v20: R = v16 - v19;
+    let v21: R = v20.sqrt();
+    let v22: R = v21.powi(3);
+    let v23: R = v15 * v22;
+    let v24: R = v6 - v7 + v23;
+    let v25: R = v24 / v23;
+    let v26: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v27: R = v4.sin();
+    let v28: R = v12 - v11;
+    let v29: R = v28.sigmoid();
+    let v30: R = v29.sqrt();
+    let v31: R = v26 * v1 * v27 * v5 * v30;
+    let v32: R = v26 * v3 * v27 * v5 * v30;
+    let v33: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v34: R = v5.powi(3);
+    let v35: R = v33 * v3 * v27 * v34 * v30;
+    let v36: R = v33 * v1 * v27 * v34 * v30;
+    let v37: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v38: R = v37 * v3 * v15 * v20;
+    let v39: R = v37 * v1 * v15 * v20;
+    let v40: R = v37 * v3 * v18 * v15 * v20;
+    let v41: R = v37 * v1 * v18 * v15 * v20;
+    let v42: R = v31 - v32 + v35 - v36 - v38 + v39 + v40 - v41;
+    let v43: R = v17 * v27 * v18 * v22;
+    let v44: R = v16 * v27 * v22;
+    let v45: R = v43 - v44;
+    let v46: R = v15 * v45;
+    let v47: R = v42 / v46;
+    [v25.to_f64(), v47.to_f64()]
 }
 /// `euler_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1697,75 +1752,79 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = Dd::new(0.5, 0.0);
-    let v8: Dd = v3.tan();
-    let v9: Dd = v7 - v8;
-    let v10: Dd = v9 / v8;
-    let v11: Dd = v10.ln_1p();
-    let v12: Dd = v6 * v11;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v0 * v1 * v4 * v5 * v14;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v0 * v16 * v4 * v5 * v14;
-    let v18: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v19: Dd = v5.powi(3);
-    let v20: Dd = v18 * v1 * v4 * v19 * v14;
-    let v21: Dd = v18 * v16 * v4 * v19 * v14;
-    let v22: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v23: Dd = v6 * v8;
-    let v24: Dd = Dd::new(1.0, 0.0);
-    let v25: Dd = v23 - v24;
-    let v26: Dd = v25.ln_1p();
-    let v27: Dd = v6 * v26;
-    let v28: Dd = v27.sigmoid();
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = Dd::new(4.0, 0.0);
-    let v31: Dd = Dd::new(3.0, 0.0);
-    let v32: Dd = v5.square();
-    let v33: Dd = v31 * v32;
-    let v34: Dd = v30 - v33;
-    let v35: Dd = v22 * v1 * v29 * v34;
-    let v36: Dd = v22 * v16 * v29 * v34;
-    let v37: Dd = v22 * v1 * v32 * v29 * v34;
-    let v38: Dd = v22 * v16 * v32 * v29 * v34;
-    let v39: Dd = v34.sqrt();
-    let v40: Dd = v39.powi(3);
-    let v41: Dd = v30 * v4 * v14 * v29 * v40;
-    let v42: Dd = v31 * v4 * v32 * v14 * v29 * v40;
-    let v43: Dd = v15 - v17 - v20 + v21 + v35 - v36 - v37 + v38 - v41 + v42;
-    let v44: Dd = v31 * v4 * v32 * v40;
-    let v45: Dd = v30 * v4 * v40;
-    let v46: Dd = v44 - v45;
-    let v47: Dd = v14 * v29 * v46;
-    let v48: Dd = v43 / v47;
-    let v49: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v50: Dd = v49 * v1 * v29 * v34;
-    let v51: Dd = v49 * v16 * v29 * v34;
-    let v52: Dd = v49 * v1 * v32 * v29 * v34;
-    let v53: Dd = v49 * v16 * v32 * v29 * v34;
-    let v54: Dd = v17 - v15 + v20 - v21 - v50 + v51 + v52 - v53;
-    let v55: Dd = v29 * v46;
-    let v56: Dd = v54 / v55;
-    let v57: Dd = v16 - v1;
-    let v58: Dd = v57.abs();
-    let v59: Dd = v58.sqrt();
-    let v60: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v61: Dd = v31 * v19;
-    let v62: Dd = v30 * v5;
-    let v63: Dd = v61 - v62;
-    let v64: Dd = v60 * v4;
-    let v65: Dd = v64 / v63;
-    let v66: Dd = v65.sqrt();
-    let v67: Dd = v59 * v66;
-    [v48.to_f64(), v56.to_f64(), v67.to_f64()]
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: R = R::new(2.0, 0.0);
+    let v8: R = v3.tan();
+    let v9: R = v8.ln();
+    let v10: R = v7 * v9;
+    let v11: R = v6 - v10;
+    let v12: R = v11.sigmoid();
+    let v13: R = v12.sqrt();
+    let v14: R = v0 * v1 * v4 * v5 * v13;
+    let v15: R = R::from_f64(t_next);
+    let v16: R = v0 * v15 * v4 * v5 * v13;
+    let v17: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v18: R = v5.powi(3);
+    let v19: R = v17 * v1 * v4 * v18 * v13;
+    let v20: R = v17 * v15 * v4 * v18 * v13;
+    let v21: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v22: R = v10 - v6;
+    let v23: R = v22.sigmoid();
+    let v24: R = v23.sqrt();
+    let v25: R = R::new(4.0, 0.0);
+    let v26: R = R::new(3.0, 0.0);
+    let v27: R = v5.square();
+    let v28: R = v26 * v27;
+    let v29: R = v25 - v28;
+    let v30: R = v21 * v1 * v24 * v29;
+    let v31: R = v21 * v15 * v24 * v29;
+    let v32: R = v21 * v1 * v27 * v24 * v29;
+    let v33: R = v21 * v15 * v27 * v24 * v29;
+    let v34: R = v29.sqrt();
+    let v35: R = v34.powi(3);
+    let v36: R = v25 * v4 * v13 * v24 * v35;
+    let v37: R = v26 * v4 * v27 * v13 * v24 * v35;
+    let v38: R = v14 - v16 - v19 + v20 + v30 - v31 - v32 + v33 - v36 + v37;
+    let v39: R = v26 * v4 * v27 * v35;
+    let v40: R = v25 * v4 * v35;
+    let v41: R = v39 - v40;
+    let v42: R = v13 * v24 * v41;
+    let v43: R = v38 / v42;
+    let v44: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v45: R = v44 * v1 * v24 * v29;
+    let v46: R = v44 * v15 * v24 * v29;
+    let v47: R = v44 * v1 * v27 * v24 * v29;
+    let v48: R = v44 * v15 * v27 * v24 * v29;
+    let v49: R = v16 - v14 + v19 - v20 - v45 + v46 + v47 - v48;
+    let v50: R = v24 * v41;
+    let v51: R = v49 / v50;
+    let v52: R = v15 - v1;
+    let v53: R = v52.abs();
+    let v54: R = v53.sqrt();
+    let v55: R = R::new(-12.566370614359172, -4.898587196589413e-16);
+    let v56: R = v26 * v18;
+    let v57: R = v25 * v5;
+    let v58: R = v56 - v57;
+    let v59: R = v55 * v4;
+    let v60: R = v59 / v58;
+    let v61: R = v60.sqrt();
+    let v62: R = v54 * v61;
+    [v43.to_f64(), v51.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1809,79 +1868,75 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v6 - v0;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(0.5, 0.0);
-        let v14: Dd = v13 - v5;
-        let v15: Dd = v14 / v5;
-        let v16: Dd = v15.ln_1p();
-        let v17: Dd = v1 * v16;
-        let v18: Dd = v17.sigmoid();
-        let v19: Dd = v18.sqrt();
-        return [v12.to_f64(), v19.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: R = v7 - v8;
+        let v10: R = v9.sigmoid();
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = v8 - v7;
+        let v14: R = v13.sigmoid();
+        let v15: R = v14.sqrt();
+        return [v12.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v5 - v6;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v1 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v0 * v14;
-    let v16: Dd = v15 - v6;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 / v20;
-    let v22: Dd = Dd::new(0.5, 0.0);
-    let v23: Dd = v22 - v4;
-    let v24: Dd = v23 / v4;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v28 * v20;
-    let v30: Dd = v22 - v14;
-    let v31: Dd = v30 / v14;
-    let v32: Dd = v31.ln_1p();
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v33.sigmoid();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v35 * v11;
-    let v37: Dd = v29 - v36;
-    let v38: Dd = v37 / v20;
-    [v21.to_f64(), v38.to_f64()]
+    let v0: R = R::new(2.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v3.tan();
+    let v5: R = v4.ln();
+    let v6: R = v0 * v5;
+    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: R = v6 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v1 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v0 * v14;
+    let v16: R = v15 - v7;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = v7 - v6;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21.sqrt();
+    let v23: R = v18 * v22;
+    let v24: R = v7 - v15;
+    let v25: R = v24.sigmoid();
+    let v26: R = v25.sqrt();
+    let v27: R = v26 * v10;
+    let v28: R = v23 - v27;
+    let v29: R = v28 / v18;
+    [v19.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -1918,79 +1973,75 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v6 - v0;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(0.5, 0.0);
-        let v14: Dd = v13 - v5;
-        let v15: Dd = v14 / v5;
-        let v16: Dd = v15.ln_1p();
-        let v17: Dd = v1 * v16;
-        let v18: Dd = v17.sigmoid();
-        let v19: Dd = v18.sqrt();
-        return [v12.to_f64(), v19.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: R = v7 - v8;
+        let v10: R = v9.sigmoid();
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = v8 - v7;
+        let v14: R = v13.sigmoid();
+        let v15: R = v14.sqrt();
+        return [v12.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = v5 - v6;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t);
-    let v13: Dd = v1 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v0 * v14;
-    let v16: Dd = v15 - v6;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 / v20;
-    let v22: Dd = Dd::new(0.5, 0.0);
-    let v23: Dd = v22 - v4;
-    let v24: Dd = v23 / v4;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v28 * v20;
-    let v30: Dd = v22 - v14;
-    let v31: Dd = v30 / v14;
-    let v32: Dd = v31.ln_1p();
-    let v33: Dd = v0 * v32;
-    let v34: Dd = v33.sigmoid();
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v35 * v11;
-    let v37: Dd = v29 - v36;
-    let v38: Dd = v37 / v20;
-    [v21.to_f64(), v38.to_f64()]
+    let v0: R = R::new(2.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = v1 * v2;
+    let v4: R = v3.tan();
+    let v5: R = v4.ln();
+    let v6: R = v0 * v5;
+    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: R = v6 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v1 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v0 * v14;
+    let v16: R = v15 - v7;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = v7 - v6;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21.sqrt();
+    let v23: R = v18 * v22;
+    let v24: R = v7 - v15;
+    let v25: R = v24.sigmoid();
+    let v26: R = v25.sqrt();
+    let v27: R = v26 * v10;
+    let v28: R = v23 - v27;
+    let v29: R = v28 / v18;
+    [v19.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2026,15 +2077,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2055,45 +2111,49 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 2.0];
     }
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: Dd = Dd::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v4.square();
-    let v6: Dd = Dd::new(4.0, 0.0);
-    let v7: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = v8.cos();
-    let v10: Dd = v6 * v9;
-    let v11: Dd = -v6;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v8.sin();
-    let v14: Dd = Dd::new(2.0, 0.0);
-    let v15: Dd = Dd::new(0.5, 0.0);
-    let v16: Dd = v8.tan();
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = v18.ln_1p();
-    let v20: Dd = v14 * v19;
-    let v21: Dd = v20.sigmoid();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = Dd::new(3.0, 0.0);
-    let v24: Dd = v9.square();
-    let v25: Dd = v23 * v24;
-    let v26: Dd = v6 - v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v27.powi(3);
-    let v29: Dd = v0 * v5 * v12;
-    let v30: Dd = v13 * v22 * v28;
-    let v31: Dd = v29 / v30;
-    [v31.to_f64(), v14.to_f64()]
+    let v0: R = R::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v4.square();
+    let v6: R = R::new(4.0, 0.0);
+    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: R = v7 * v2;
+    let v9: R = v8.cos();
+    let v10: R = v6 * v9;
+    let v11: R = -v6;
+    let v12: R = v11 - v10;
+    let v13: R = v8.sin();
+    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: R = R::new(2.0, 0.0);
+    let v16: R = v8.tan();
+    let v17: R = v16.ln();
+    let v18: R = v15 * v17;
+    let v19: R = v14 - v18;
+    let v20: R = v19.sigmoid();
+    let v21: R = v20.sqrt();
+    let v22: R = R::new(3.0, 0.0);
+    let v23: R = v9.square();
+    let v24: R = v22 * v23;
+    let v25: R = v6 - v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v26.powi(3);
+    let v28: R = v0 * v5 * v12;
+    let v29: R = v13 * v21 * v27;
+    let v30: R = v28 / v29;
+    [v30.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2112,10 +2172,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2153,56 +2222,64 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v0 * v3;
-    let v5: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: Dd = v5 * v1;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v0 * v1 * v8;
-    let v10: Dd = v0 * v3 * v8;
-    let v11: Dd = Dd::new(4.0, 0.0);
-    let v12: Dd = v6.sin();
-    let v13: Dd = Dd::new(2.0, 0.0);
-    let v14: Dd = Dd::new(0.5, 0.0);
-    let v15: Dd = v6.tan();
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v13 * v18;
-    let v20: Dd = v19.sigmoid();
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = Dd::new(3.0, 0.0);
-    let v23: Dd = v22 * v8;
-    let v24: Dd = v11 - v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v11 * v12 * v21 * v25;
-    let v27: Dd = v22 * v12 * v8 * v21 * v25;
-    let v28: Dd = v2 - v4 - v9 + v10 - v26 + v27;
-    let v29: Dd = v22 * v12 * v8 * v25;
-    let v30: Dd = v11 * v12 * v25;
-    let v31: Dd = v29 - v30;
-    let v32: Dd = v21 * v31;
-    let v33: Dd = v28 / v32;
-    let v34: Dd = v13 * v3;
-    let v35: Dd = v13 * v1;
-    let v36: Dd = v34 - v35;
-    let v37: Dd = v3 - v1;
-    let v38: Dd = v37.abs();
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v41: Dd = v7.powi(3);
-    let v42: Dd = v22 * v41;
-    let v43: Dd = v11 * v7;
-    let v44: Dd = v42 - v43;
-    let v45: Dd = v40 * v12;
-    let v46: Dd = v45 / v44;
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = v39 * v47;
-    [v33.to_f64(), v36.to_f64(), v48.to_f64()]
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v0 * v3;
+    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: R = v5 * v1;
+    let v7: R = v6.cos();
+    let v8: R = v7.square();
+    let v9: R = v0 * v1 * v8;
+    let v10: R = v0 * v3 * v8;
+    let v11: R = R::new(4.0, 0.0);
+    let v12: R = v6.sin();
+    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: R = R::new(2.0, 0.0);
+    let v15: R = v6.tan();
+    let v16: R = v15.ln();
+    let v17: R = v14 * v16;
+    let v18: R = v13 - v17;
+    let v19: R = v18.sigmoid();
+    let v20: R = v19.sqrt();
+    let v21: R = R::new(3.0, 0.0);
+    let v22: R = v21 * v8;
+    let v23: R = v11 - v22;
+    let v24: R = v23.sqrt();
+    let v25: R = v11 * v12 * v20 * v24;
+    let v26: R = v21 * v12 * v8 * v20 * v24;
+    let v27: R = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: R = v21 * v12 * v8 * v24;
+    let v29: R = v11 * v12 * v24;
+    let v30: R = v28 - v29;
+    let v31: R = v20 * v30;
+    let v32: R = v27 / v31;
+    let v33: R = v14 * v3;
+    let v34: R = v14 * v1;
+    let v35: R = v33 - v34;
+    let v36: R = v3 - v1;
+    let v37: R = v36.abs();
+    let v38: R = v37.sqrt();
+    let v39: R = R::new(-12.566370614359172, -4.898587196589413e-16);
+    let v40: R = v7.powi(3);
+    let v41: R = v21 * v40;
+    let v42: R = v11 * v7;
+    let v43: R = v41 - v42;
+    let v44: R = v39 * v12;
+    let v45: R = v44 / v43;
+    let v46: R = v45.sqrt();
+    let v47: R = v38 * v46;
+    [v32.to_f64(), v35.to_f64(), v47.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2246,153 +2323,144 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v3.cos();
-        let v5: Dd = Dd::new(3.0, 0.0);
-        let v6: Dd = v3.sin();
-        let v7: Dd = v4.square();
-        let v8: Dd = Dd::new(4.0, 0.0);
-        let v9: Dd = v5 * v7;
-        let v10: Dd = v8 - v9;
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v11.powi(3);
-        let v13: Dd = v5 * v6 * v7 * v12;
-        let v14: Dd = v8 * v6 * v12;
-        let v15: Dd = v13 - v14;
-        let v16: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-        let v17: Dd = v4.powi(3);
-        let v18: Dd = Dd::new(2.0, 0.0);
-        let v19: Dd = Dd::new(0.5, 0.0);
-        let v20: Dd = v3.tan();
-        let v21: Dd = v19 - v20;
-        let v22: Dd = v21 / v20;
-        let v23: Dd = v22.ln_1p();
-        let v24: Dd = v18 * v23;
-        let v25: Dd = v24.sigmoid();
-        let v26: Dd = v25.sqrt();
-        let v27: Dd = v16 * v6 * v17 * v26;
-        let v28: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-        let v29: Dd = v28 * v6 * v4 * v26;
-        let v30: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-        let v31: Dd = v18 * v20;
-        let v32: Dd = Dd::new(1.0, 0.0);
-        let v33: Dd = v31 - v32;
-        let v34: Dd = v33.ln_1p();
-        let v35: Dd = v18 * v34;
-        let v36: Dd = v35.sigmoid();
-        let v37: Dd = v36.sqrt();
-        let v38: Dd = v30 * v37 * v10;
-        let v39: Dd = v30 * v7 * v37 * v10;
-        let v40: Dd = v27 - v29 - v38 + v39;
-        let v41: Dd = v0 * v4 * v15;
-        let v42: Dd = v12 * v40;
-        let v43: Dd = v41 / v42;
-        let v44: Dd = v37 * v15;
-        let v45: Dd = v44 / v40;
-        let v46: Dd = -v45;
-        return [v43.to_f64(), v46.to_f64()];
+        let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = v3.cos();
+        let v5: R = R::new(3.0, 0.0);
+        let v6: R = v3.sin();
+        let v7: R = v4.square();
+        let v8: R = R::new(4.0, 0.0);
+        let v9: R = v5 * v7;
+        let v10: R = v8 - v9;
+        let v11: R = v10.sqrt();
+        let v12: R = v11.powi(3);
+        let v13: R = v5 * v6 * v7 * v12;
+        let v14: R = v8 * v6 * v12;
+        let v15: R = v13 - v14;
+        let v16: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+        let v17: R = v4.powi(3);
+        let v18: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v19: R = R::new(2.0, 0.0);
+        let v20: R = v3.tan();
+        let v21: R = v20.ln();
+        let v22: R = v19 * v21;
+        let v23: R = v18 - v22;
+        let v24: R = v23.sigmoid();
+        let v25: R = v24.sqrt();
+        let v26: R = v16 * v6 * v17 * v25;
+        let v27: R = R::new(12.566370614359172, 4.898587196589413e-16);
+        let v28: R = v27 * v6 * v4 * v25;
+        let v29: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+        let v30: R = v22 - v18;
+        let v31: R = v30.sigmoid();
+        let v32: R = v31.sqrt();
+        let v33: R = v29 * v32 * v10;
+        let v34: R = v29 * v7 * v32 * v10;
+        let v35: R = v26 - v28 - v33 + v34;
+        let v36: R = v0 * v4 * v15;
+        let v37: R = v12 * v35;
+        let v38: R = v36 / v37;
+        let v39: R = v32 * v15;
+        let v40: R = v39 / v35;
+        let v41: R = -v40;
+        return [v38.to_f64(), v41.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v6 - v0;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
-        let v14: Dd = Dd::new(0.5, 0.0);
-        let v15: Dd = v14 - v5;
-        let v16: Dd = v15 / v5;
-        let v17: Dd = v16.ln_1p();
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.sigmoid();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v13 * v20;
-        return [v12.to_f64(), v21.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: R = v7 - v8;
+        let v10: R = v9.sigmoid();
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v14: R = v8 - v7;
+        let v15: R = v14.sigmoid();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
+        return [v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = Dd::new(2.0, 0.0);
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = Dd::from_f64(t_next);
-    let v10: Dd = v1 * v9;
-    let v11: Dd = v10.tan();
-    let v12: Dd = v8 - v11;
-    let v13: Dd = v12 / v11;
-    let v14: Dd = v13.ln_1p();
-    let v15: Dd = v7 * v14;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v0 * v4 * v6 * v17;
-    let v19: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v20: Dd = v19 * v4 * v5 * v17;
-    let v21: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v22: Dd = v7 * v11;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v7 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = Dd::new(4.0, 0.0);
-    let v30: Dd = Dd::new(3.0, 0.0);
-    let v31: Dd = v5.square();
-    let v32: Dd = v30 * v31;
-    let v33: Dd = v29 - v32;
-    let v34: Dd = v21 * v28 * v33;
-    let v35: Dd = v21 * v31 * v28 * v33;
-    let v36: Dd = v18 - v20 - v34 + v35;
-    let v37: Dd = v3.tan();
-    let v38: Dd = v8 - v37;
-    let v39: Dd = v38 / v37;
-    let v40: Dd = v39.ln_1p();
-    let v41: Dd = v7 * v40;
-    let v42: Dd = v41.sigmoid();
-    let v43: Dd = v42.sqrt();
-    let v44: Dd = v0 * v4 * v6 * v43;
-    let v45: Dd = v19 * v4 * v5 * v43;
-    let v46: Dd = v7 * v37;
-    let v47: Dd = v46 - v23;
-    let v48: Dd = v47.ln_1p();
-    let v49: Dd = v7 * v48;
-    let v50: Dd = v49.sigmoid();
-    let v51: Dd = v50.sqrt();
-    let v52: Dd = v21 * v51 * v33;
-    let v53: Dd = v21 * v31 * v51 * v33;
-    let v54: Dd = v44 - v45 - v52 + v53;
-    let v55: Dd = v36 / v54;
-    let v56: Dd = v43 * v28;
-    let v57: Dd = v17 * v51;
-    let v58: Dd = v56 - v57;
-    let v59: Dd = v33.sqrt();
-    let v60: Dd = v59.powi(3);
-    let v61: Dd = v30 * v4 * v31 * v60;
-    let v62: Dd = v29 * v4 * v60;
-    let v63: Dd = v61 - v62;
-    let v64: Dd = v58 * v63;
-    let v65: Dd = v64 / v54;
-    [v55.to_f64(), v65.to_f64()]
+    let v0: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v5.powi(3);
+    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: R = R::new(2.0, 0.0);
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9;
+    let v11: R = v10.tan();
+    let v12: R = v11.ln();
+    let v13: R = v8 * v12;
+    let v14: R = v7 - v13;
+    let v15: R = v14.sigmoid();
+    let v16: R = v15.sqrt();
+    let v17: R = v0 * v4 * v6 * v16;
+    let v18: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: R = v18 * v4 * v5 * v16;
+    let v20: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v21: R = v13 - v7;
+    let v22: R = v21.sigmoid();
+    let v23: R = v22.sqrt();
+    let v24: R = R::new(4.0, 0.0);
+    let v25: R = R::new(3.0, 0.0);
+    let v26: R = v5.square();
+    let v27: R = v25 * v26;
+    let v28: R = v24 - v27;
+    let v29: R = v20 * v23 * v28;
+    let v30: R = v20 * v26 * v23 * v28;
+    let v31: R = v17 - v19 - v29 + v30;
+    let v32: R = v3.tan();
+    let v33: R = v32.ln();
+    let v34: R = v8 * v33;
+    let v35: R = v7 - v34;
+    let v36: R = v35.sigmoid();
+    let v37: R = v36.sqrt();
+    let v38: R = v0 * v4 * v6 * v37;
+    let v39: R = v18 * v4 * v5 * v37;
+    let v40: R = v34 - v7;
+    let v41: R = v40.sigmoid();
+    let v42: R = v41.sqrt();
+    let v43: R = v20 * v42 * v28;
+    let v44: R = v20 * v26 * v42 * v28;
+    let v45: R = v38 - v39 - v43 + v44;
+    let v46: R = v31 / v45;
+    let v47: R = v37 * v23;
+    let v48: R = v42 * v16;
+    let v49: R = v47 - v48;
+    let v50: R = v28.sqrt();
+    let v51: R = v50.powi(3);
+    let v52: R = v25 * v4 * v26 * v51;
+    let v53: R = v24 * v4 * v51;
+    let v54: R = v52 - v53;
+    let v55: R = v49 * v54;
+    let v56: R = v55 / v45;
+    [v46.to_f64(), v56.to_f64()]
 }
 /// `ddim_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2429,153 +2497,144 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-        let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = v3.cos();
-        let v5: Dd = Dd::new(3.0, 0.0);
-        let v6: Dd = v3.sin();
-        let v7: Dd = v4.square();
-        let v8: Dd = Dd::new(4.0, 0.0);
-        let v9: Dd = v5 * v7;
-        let v10: Dd = v8 - v9;
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v11.powi(3);
-        let v13: Dd = v5 * v6 * v7 * v12;
-        let v14: Dd = v8 * v6 * v12;
-        let v15: Dd = v13 - v14;
-        let v16: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-        let v17: Dd = v4.powi(3);
-        let v18: Dd = Dd::new(2.0, 0.0);
-        let v19: Dd = Dd::new(0.5, 0.0);
-        let v20: Dd = v3.tan();
-        let v21: Dd = v19 - v20;
-        let v22: Dd = v21 / v20;
-        let v23: Dd = v22.ln_1p();
-        let v24: Dd = v18 * v23;
-        let v25: Dd = v24.sigmoid();
-        let v26: Dd = v25.sqrt();
-        let v27: Dd = v16 * v6 * v17 * v26;
-        let v28: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-        let v29: Dd = v28 * v6 * v4 * v26;
-        let v30: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-        let v31: Dd = v18 * v20;
-        let v32: Dd = Dd::new(1.0, 0.0);
-        let v33: Dd = v31 - v32;
-        let v34: Dd = v33.ln_1p();
-        let v35: Dd = v18 * v34;
-        let v36: Dd = v35.sigmoid();
-        let v37: Dd = v36.sqrt();
-        let v38: Dd = v30 * v37 * v10;
-        let v39: Dd = v30 * v7 * v37 * v10;
-        let v40: Dd = v27 - v29 - v38 + v39;
-        let v41: Dd = v0 * v4 * v15;
-        let v42: Dd = v12 * v40;
-        let v43: Dd = v41 / v42;
-        let v44: Dd = v37 * v15;
-        let v45: Dd = v44 / v40;
-        let v46: Dd = -v45;
-        return [v43.to_f64(), v46.to_f64()];
+        let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = v3.cos();
+        let v5: R = R::new(3.0, 0.0);
+        let v6: R = v3.sin();
+        let v7: R = v4.square();
+        let v8: R = R::new(4.0, 0.0);
+        let v9: R = v5 * v7;
+        let v10: R = v8 - v9;
+        let v11: R = v10.sqrt();
+        let v12: R = v11.powi(3);
+        let v13: R = v5 * v6 * v7 * v12;
+        let v14: R = v8 * v6 * v12;
+        let v15: R = v13 - v14;
+        let v16: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+        let v17: R = v4.powi(3);
+        let v18: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v19: R = R::new(2.0, 0.0);
+        let v20: R = v3.tan();
+        let v21: R = v20.ln();
+        let v22: R = v19 * v21;
+        let v23: R = v18 - v22;
+        let v24: R = v23.sigmoid();
+        let v25: R = v24.sqrt();
+        let v26: R = v16 * v6 * v17 * v25;
+        let v27: R = R::new(12.566370614359172, 4.898587196589413e-16);
+        let v28: R = v27 * v6 * v4 * v25;
+        let v29: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+        let v30: R = v22 - v18;
+        let v31: R = v30.sigmoid();
+        let v32: R = v31.sqrt();
+        let v33: R = v29 * v32 * v10;
+        let v34: R = v29 * v7 * v32 * v10;
+        let v35: R = v26 - v28 - v33 + v34;
+        let v36: R = v0 * v4 * v15;
+        let v37: R = v12 * v35;
+        let v38: R = v36 / v37;
+        let v39: R = v32 * v15;
+        let v40: R = v39 / v35;
+        let v41: R = -v40;
+        return [v38.to_f64(), v41.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v6 - v0;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(-1.2732395447351628, 7.871470670072994e-17);
-        let v14: Dd = Dd::new(0.5, 0.0);
-        let v15: Dd = v14 - v5;
-        let v16: Dd = v15 / v5;
-        let v17: Dd = v16.ln_1p();
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.sigmoid();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v13 * v20;
-        return [v12.to_f64(), v21.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: R = v7 - v8;
+        let v10: R = v9.sigmoid();
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v14: R = v8 - v7;
+        let v15: R = v14.sigmoid();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
+        return [v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = Dd::new(2.0, 0.0);
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = Dd::from_f64(t_next);
-    let v10: Dd = v1 * v9;
-    let v11: Dd = v10.tan();
-    let v12: Dd = v8 - v11;
-    let v13: Dd = v12 / v11;
-    let v14: Dd = v13.ln_1p();
-    let v15: Dd = v7 * v14;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v16.sqrt();
-    let v18: Dd = v0 * v4 * v6 * v17;
-    let v19: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v20: Dd = v19 * v4 * v5 * v17;
-    let v21: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v22: Dd = v7 * v11;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v7 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = Dd::new(4.0, 0.0);
-    let v30: Dd = Dd::new(3.0, 0.0);
-    let v31: Dd = v5.square();
-    let v32: Dd = v30 * v31;
-    let v33: Dd = v29 - v32;
-    let v34: Dd = v21 * v28 * v33;
-    let v35: Dd = v21 * v31 * v28 * v33;
-    let v36: Dd = v18 - v20 - v34 + v35;
-    let v37: Dd = v3.tan();
-    let v38: Dd = v8 - v37;
-    let v39: Dd = v38 / v37;
-    let v40: Dd = v39.ln_1p();
-    let v41: Dd = v7 * v40;
-    let v42: Dd = v41.sigmoid();
-    let v43: Dd = v42.sqrt();
-    let v44: Dd = v0 * v4 * v6 * v43;
-    let v45: Dd = v19 * v4 * v5 * v43;
-    let v46: Dd = v7 * v37;
-    let v47: Dd = v46 - v23;
-    let v48: Dd = v47.ln_1p();
-    let v49: Dd = v7 * v48;
-    let v50: Dd = v49.sigmoid();
-    let v51: Dd = v50.sqrt();
-    let v52: Dd = v21 * v51 * v33;
-    let v53: Dd = v21 * v31 * v51 * v33;
-    let v54: Dd = v44 - v45 - v52 + v53;
-    let v55: Dd = v36 / v54;
-    let v56: Dd = v43 * v28;
-    let v57: Dd = v17 * v51;
-    let v58: Dd = v56 - v57;
-    let v59: Dd = v33.sqrt();
-    let v60: Dd = v59.powi(3);
-    let v61: Dd = v30 * v4 * v31 * v60;
-    let v62: Dd = v29 * v4 * v60;
-    let v63: Dd = v61 - v62;
-    let v64: Dd = v58 * v63;
-    let v65: Dd = v64 / v54;
-    [v55.to_f64(), v65.to_f64()]
+    let v0: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v5.powi(3);
+    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: R = R::new(2.0, 0.0);
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9;
+    let v11: R = v10.tan();
+    let v12: R = v11.ln();
+    let v13: R = v8 * v12;
+    let v14: R = v7 - v13;
+    let v15: R = v14.sigmoid();
+    let v16: R = v15.sqrt();
+    let v17: R = v0 * v4 * v6 * v16;
+    let v18: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: R = v18 * v4 * v5 * v16;
+    let v20: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v21: R = v13 - v7;
+    let v22: R = v21.sigmoid();
+    let v23: R = v22.sqrt();
+    let v24: R = R::new(4.0, 0.0);
+    let v25: R = R::new(3.0, 0.0);
+    let v26: R = v5.square();
+    let v27: R = v25 * v26;
+    let v28: R = v24 - v27;
+    let v29: R = v20 * v23 * v28;
+    let v30: R = v20 * v26 * v23 * v28;
+    let v31: R = v17 - v19 - v29 + v30;
+    let v32: R = v3.tan();
+    let v33: R = v32.ln();
+    let v34: R = v8 * v33;
+    let v35: R = v7 - v34;
+    let v36: R = v35.sigmoid();
+    let v37: R = v36.sqrt();
+    let v38: R = v0 * v4 * v6 * v37;
+    let v39: R = v18 * v4 * v5 * v37;
+    let v40: R = v34 - v7;
+    let v41: R = v40.sigmoid();
+    let v42: R = v41.sqrt();
+    let v43: R = v20 * v42 * v28;
+    let v44: R = v20 * v26 * v42 * v28;
+    let v45: R = v38 - v39 - v43 + v44;
+    let v46: R = v31 / v45;
+    let v47: R = v37 * v23;
+    let v48: R = v42 * v16;
+    let v49: R = v47 - v48;
+    let v50: R = v28.sqrt();
+    let v51: R = v50.powi(3);
+    let v52: R = v25 * v4 * v26 * v51;
+    let v53: R = v24 * v4 * v51;
+    let v54: R = v52 - v53;
+    let v55: R = v49 * v54;
+    let v56: R = v55 / v45;
+    [v46.to_f64(), v56.to_f64()]
 }
 /// `dpm1_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2612,54 +2671,54 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
+fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [3.141592653589793];
     }
     if t == 1.0 {
         return [0.7853981633974483];
     }
-    let v0: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = Dd::new(2.0, 0.0);
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = v3.tan();
-    let v10: Dd = v8 - v9;
-    let v11: Dd = v10 / v9;
-    let v12: Dd = v11.ln_1p();
-    let v13: Dd = v7 * v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v0 * v4 * v6 * v15;
-    let v17: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v18: Dd = v17 * v4 * v5 * v15;
-    let v19: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v20: Dd = v7 * v9;
-    let v21: Dd = Dd::new(1.0, 0.0);
-    let v22: Dd = v20 - v21;
-    let v23: Dd = v22.ln_1p();
-    let v24: Dd = v7 * v23;
-    let v25: Dd = v24.sigmoid();
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = Dd::new(4.0, 0.0);
-    let v28: Dd = Dd::new(3.0, 0.0);
-    let v29: Dd = v5.square();
-    let v30: Dd = v28 * v29;
-    let v31: Dd = v27 - v30;
-    let v32: Dd = v19 * v26 * v31;
-    let v33: Dd = v19 * v29 * v26 * v31;
-    let v34: Dd = v16 - v18 - v32 + v33;
-    let v35: Dd = v31.sqrt();
-    let v36: Dd = v35.powi(3);
-    let v37: Dd = v28 * v4 * v29 * v36;
-    let v38: Dd = v27 * v4 * v36;
-    let v39: Dd = v37 - v38;
-    let v40: Dd = v34 / v39;
-    [v40.to_f64()]
+    let v0: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v5.powi(3);
+    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: R = R::new(2.0, 0.0);
+    let v9: R = v3.tan();
+    let v10: R = v9.ln();
+    let v11: R = v8 * v10;
+    let v12: R = v7 - v11;
+    let v13: R = v12.sigmoid();
+    let v14: R = v13.sqrt();
+    let v15: R = v0 * v4 * v6 * v14;
+    let v16: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v17: R = v16 * v4 * v5 * v14;
+    let v18: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v19: R = v11 - v7;
+    let v20: R = v19.sigmoid();
+    let v21: R = v20.sqrt();
+    let v22: R = R::new(4.0, 0.0);
+    let v23: R = R::new(3.0, 0.0);
+    let v24: R = v5.square();
+    let v25: R = v23 * v24;
+    let v26: R = v22 - v25;
+    let v27: R = v18 * v21 * v26;
+    let v28: R = v18 * v24 * v21 * v26;
+    let v29: R = v15 - v17 - v27 + v28;
+    let v30: R = v26.sqrt();
+    let v31: R = v30.powi(3);
+    let v32: R = v23 * v4 * v24 * v31;
+    let v33: R = v22 * v4 * v31;
+    let v34: R = v32 - v33;
+    let v35: R = v29 / v34;
+    [v35.to_f64()]
 }
 /// `pf_velocity_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2679,73 +2738,72 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
+fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
     if t == 1.0 {
         return [f64::INFINITY, 1.5707963267948966];
     }
-    let v0: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = Dd::new(2.0, 0.0);
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = v3.tan();
-    let v10: Dd = v8 - v9;
-    let v11: Dd = v10 / v9;
-    let v12: Dd = v11.ln_1p();
-    let v13: Dd = v7 * v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v7 * v9;
-    let v17: Dd = Dd::new(1.0, 0.0);
-    let v18: Dd = v16 - v17;
-    let v19: Dd = v18.ln_1p();
-    let v20: Dd = v7 * v19;
-    let v21: Dd = v20.sigmoid();
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v0 * v4 * v6 * v15 * v22;
-    let v24: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v25: Dd = v24 * v4 * v5 * v15 * v22;
-    let v26: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v27: Dd = v5.square();
-    let v28: Dd = Dd::new(4.0, 0.0);
-    let v29: Dd = Dd::new(3.0, 0.0);
-    let v30: Dd = v29 * v27;
-    let v31: Dd = v28 - v30;
-    let v32: Dd = v26 * v27 * v14 * v31;
-    let v33: Dd = v26 * v27 * v21 * v31;
-    let v34: Dd = Dd::new(-2.0, 0.0);
-    let v35: Dd = v34 * v19;
-    let v36: Dd = v35.sigmoid();
-    let v37: Dd = v8 / v9;
-    let v38: Dd = v16 - v37;
-    let v39: Dd = v17 + v11;
-    let v40: Dd = v38 / v39;
-    let v41: Dd = v40.ln_1p();
-    let v42: Dd = v7 * v41;
-    let v43: Dd = v42.exp_m1();
-    let v44: Dd = v26 * v14 * v36 * v43 * v31;
-    let v45: Dd = v23 - v25 - v32 + v33 - v44;
-    let v46: Dd = v31.sqrt();
-    let v47: Dd = v46.powi(3);
-    let v48: Dd = v29 * v4 * v27 * v47;
-    let v49: Dd = v28 * v4 * v47;
-    let v50: Dd = v48 - v49;
-    let v51: Dd = v15 * v50;
-    let v52: Dd = v45 / v51;
-    let v53: Dd = v0 * v4 * v6 * v15;
-    let v54: Dd = v24 * v4 * v5 * v15;
-    let v55: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v56: Dd = v55 * v22 * v31;
-    let v57: Dd = v55 * v27 * v22 * v31;
-    let v58: Dd = v53 - v54 - v56 + v57;
-    let v59: Dd = v58 / v50;
-    [v52.to_f64(), v59.to_f64()]
+    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v6: R = R::new(2.0, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.ln();
+    let v9: R = v6 * v8;
+    let v10: R = v5 - v9;
+    let v11: R = v10.sigmoid();
+    let v12: R = v11.sqrt();
+    let v13: R = v9 - v5;
+    let v14: R = v13.sigmoid();
+    let v15: R = v14.sqrt();
+    let v16: R = R::new(4.0, 0.0);
+    let v17: R = R::new(3.0, 0.0);
+    let v18: R = v4.square();
+    let v19: R = v17 * v18;
+    let v20: R = v16 - v19;
+    let v21: R = v20.sqrt();
+    let v22: R = v21.powi(3);
+    let v23: R = v0 * v4 * v12 * v15;
+    let v24: R = v23 / v22;
+    let v25: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v26: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+    let v27: R = v26 * v2;
+    let v28: R = v27.sin();
+    let v29: R = v28.square();
+    let v30: R = v16 * v4;
+    let v31: R = -v16;
+    let v32: R = v31 - v30;
+    let v33: R = v3.sin();
+    let v34: R = v25 * v29 * v11 * v32;
+    let v35: R = v33 * v22;
+    let v36: R = v34 / v35;
+    let v37: R = v25 * v29 * v14 * v32;
+    let v38: R = v37 / v35;
+    let v39: R = v24 + v36 - v38;
+    let v40: R = v39 / v12;
+    let v41: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v42: R = v4.powi(3);
+    let v43: R = v41 * v33 * v42 * v12;
+    let v44: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v45: R = v44 * v33 * v4 * v12;
+    let v46: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v47: R = v46 * v15 * v20;
+    let v48: R = v46 * v18 * v15 * v20;
+    let v49: R = v43 - v45 - v47 + v48;
+    let v50: R = v17 * v33 * v18 * v22;
+    let v51: R = v16 * v33 * v22;
+    let v52: R = v50 - v51;
+    let v53: R = v49 / v52;
+    [v40.to_f64(), v53.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2764,83 +2822,87 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_v_coefficients`], in the number type `R`.
+fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = v8 - v9;
-    let v11: Dd = v10.ln_1p();
-    let v12: Dd = v6 * v11;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v0 * v1 * v4 * v5 * v14;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v0 * v16 * v4 * v5 * v14;
-    let v18: Dd = Dd::new(9.42477796076938, 3.6739403974420594e-16);
-    let v19: Dd = v5.powi(3);
-    let v20: Dd = v18 * v1 * v4 * v19 * v14;
-    let v21: Dd = v18 * v16 * v4 * v19 * v14;
-    let v22: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v23: Dd = Dd::new(0.5, 0.0);
-    let v24: Dd = v23 - v7;
-    let v25: Dd = v24 / v7;
-    let v26: Dd = v25.ln_1p();
-    let v27: Dd = v6 * v26;
-    let v28: Dd = v27.sigmoid();
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = Dd::new(4.0, 0.0);
-    let v31: Dd = Dd::new(3.0, 0.0);
-    let v32: Dd = v5.square();
-    let v33: Dd = v31 * v32;
-    let v34: Dd = v30 - v33;
-    let v35: Dd = v22 * v1 * v29 * v34;
-    let v36: Dd = v22 * v16 * v29 * v34;
-    let v37: Dd = v22 * v1 * v32 * v29 * v34;
-    let v38: Dd = v22 * v16 * v32 * v29 * v34;
-    let v39: Dd = v34.sqrt();
-    let v40: Dd = v39.powi(3);
-    let v41: Dd = v30 * v4 * v40;
-    let v42: Dd = v31 * v4 * v32 * v40;
-    let v43: Dd = v15 - v17 - v20 + v21 - v35 + v36 + v37 - v38 - v41 + v42;
-    let v44: Dd = v42 - v41;
-    let v45: Dd = v43 / v44;
-    let v46: Dd = v0 * v1 * v4 * v5 * v29;
-    let v47: Dd = v0 * v16 * v4 * v5 * v29;
-    let v48: Dd = v18 * v1 * v4 * v19 * v29;
-    let v49: Dd = v18 * v16 * v4 * v19 * v29;
-    let v50: Dd = v22 * v1 * v14 * v34;
-    let v51: Dd = v22 * v16 * v14 * v34;
-    let v52: Dd = v22 * v1 * v32 * v14 * v34;
-    let v53: Dd = v22 * v16 * v32 * v14 * v34;
-    let v54: Dd = v46 - v47 - v48 + v49 + v50 - v51 - v52 + v53;
-    let v55: Dd = v54 / v44;
-    [v45.to_f64(), v55.to_f64()]
+    let v0: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = R::new(2.0, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.ln();
+    let v9: R = v6 * v8;
+    let v10: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: R = v9 - v10;
+    let v12: R = v11.sigmoid();
+    let v13: R = v12.sqrt();
+    let v14: R = v0 * v1 * v4 * v5 * v13;
+    let v15: R = R::from_f64(t_next);
+    let v16: R = v0 * v15 * v4 * v5 * v13;
+    let v17: R = R::new(9.42477796076938, 3.6739403974420594e-16);
+    let v18: R = v5.powi(3);
+    let v19: R = v17 * v1 * v4 * v18 * v13;
+    let v20: R = v17 * v15 * v4 * v18 * v13;
+    let v21: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v22: R = v10 - v9;
+    let v23: R = v22.sigmoid();
+    let v24: R = v23.sqrt();
+    let v25: R = R::new(4.0, 0.0);
+    let v26: R = R::new(3.0, 0.0);
+    let v27: R = v5.square();
+    let v28: R = v26 * v27;
+    let v29: R = v25 - v28;
+    let v30: R = v21 * v1 * v24 * v29;
+    let v31: R = v21 * v15 * v24 * v29;
+    let v32: R = v21 * v1 * v27 * v24 * v29;
+    let v33: R = v21 * v15 * v27 * v24 * v29;
+    let v34: R = v29.sqrt();
+    let v35: R = v34.powi(3);
+    let v36: R = v25 * v4 * v35;
+    let v37: R = v26 * v4 * v27 * v35;
+    let v38: R = v14 - v16 - v19 + v20 - v30 + v31 + v32 - v33 - v36 + v37;
+    let v39: R = v37 - v36;
+    let v40: R = v38 / v39;
+    let v41: R = v0 * v1 * v4 * v5 * v24;
+    let v42: R = v0 * v15 * v4 * v5 * v24;
+    let v43: R = v17 * v1 * v4 * v18 * v24;
+    let v44: R = v17 * v15 * v4 * v18 * v24;
+    let v45: R = v21 * v1 * v13 * v29;
+    let v46: R = v21 * v15 * v13 * v29;
+    let v47: R = v21 * v1 * v27 * v13 * v29;
+    let v48: R = v21 * v15 * v27 * v13 * v29;
+    let v49: R = v41 - v42 - v43 + v44 + v45 - v46 - v47 + v48;
+    let v50: R = v49 / v39;
+    [v40.to_f64(), v50.to_f64()]
 }
 /// `euler_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -2877,98 +2939,90 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(25.132741228718345, 9.797174393178826e-16);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = Dd::new(0.5, 0.0);
-    let v8: Dd = v3.tan();
-    let v9: Dd = v7 - v8;
-    let v10: Dd = v9 / v8;
-    let v11: Dd = v10.ln_1p();
-    let v12: Dd = v6 * v11;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v6 * v8;
-    let v16: Dd = Dd::new(1.0, 0.0);
-    let v17: Dd = v15 - v16;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v6 * v18;
-    let v20: Dd = v19.sigmoid();
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v0 * v1 * v4 * v5 * v14 * v21;
-    let v23: Dd = Dd::from_f64(t_next);
-    let v24: Dd = v0 * v23 * v4 * v5 * v14 * v21;
-    let v25: Dd = Dd::new(18.84955592153876, 7.347880794884119e-16);
-    let v26: Dd = v5.powi(3);
-    let v27: Dd = v25 * v1 * v4 * v26 * v14 * v21;
-    let v28: Dd = v25 * v23 * v4 * v26 * v14 * v21;
-    let v29: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v30: Dd = v5.square();
-    let v31: Dd = Dd::new(4.0, 0.0);
-    let v32: Dd = Dd::new(3.0, 0.0);
-    let v33: Dd = v32 * v30;
-    let v34: Dd = v31 - v33;
-    let v35: Dd = v29 * v1 * v30 * v13 * v34;
-    let v36: Dd = v29 * v23 * v30 * v13 * v34;
-    let v37: Dd = v29 * v1 * v30 * v20 * v34;
-    let v38: Dd = v29 * v23 * v30 * v20 * v34;
-    let v39: Dd = Dd::new(-2.0, 0.0);
-    let v40: Dd = v39 * v11;
-    let v41: Dd = v40.sigmoid();
-    let v42: Dd = v7 / v8;
-    let v43: Dd = v42 - v15;
-    let v44: Dd = v7 * v43;
-    let v45: Dd = v44 / v8;
-    let v46: Dd = v45.ln_1p();
-    let v47: Dd = v6 * v46;
-    let v48: Dd = v47.exp_m1();
-    let v49: Dd = v29 * v1 * v41 * v20 * v48 * v34;
-    let v50: Dd = v39 * v18;
-    let v51: Dd = v50.sigmoid();
-    let v52: Dd = v15 - v42;
-    let v53: Dd = v16 + v10;
-    let v54: Dd = v52 / v53;
-    let v55: Dd = v54.ln_1p();
-    let v56: Dd = v6 * v55;
-    let v57: Dd = v56.exp_m1();
-    let v58: Dd = v29 * v23 * v13 * v51 * v57 * v34;
-    let v59: Dd = v34.sqrt();
-    let v60: Dd = v59.powi(3);
-    let v61: Dd = v31 * v4 * v14 * v60;
-    let v62: Dd = v32 * v4 * v30 * v14 * v60;
-    let v63: Dd = v22 - v24 - v27 + v28 + v35 - v36 - v37 + v38 - v49 - v58 - v61 + v62;
-    let v64: Dd = v32 * v4 * v30 * v60;
-    let v65: Dd = v31 * v4 * v60;
-    let v66: Dd = v64 - v65;
-    let v67: Dd = v14 * v66;
-    let v68: Dd = v63 / v67;
-    let v69: Dd = v0 * v1 * v4 * v5 * v14;
-    let v70: Dd = v0 * v23 * v4 * v5 * v14;
-    let v71: Dd = v25 * v1 * v4 * v26 * v14;
-    let v72: Dd = v25 * v23 * v4 * v26 * v14;
-    let v73: Dd = Dd::new(12.566370614359172, 4.898587196589413e-16);
-    let v74: Dd = v73 * v1 * v21 * v34;
-    let v75: Dd = v73 * v23 * v21 * v34;
-    let v76: Dd = v73 * v1 * v30 * v21 * v34;
-    let v77: Dd = v73 * v23 * v30 * v21 * v34;
-    let v78: Dd = v69 - v70 - v71 + v72 + v74 - v75 - v76 + v77;
-    let v79: Dd = v78 / v66;
-    let v80: Dd = v23 - v1;
-    let v81: Dd = v80.abs();
-    let v82: Dd = v81.sqrt();
-    let v83: Dd = Dd::new(-12.566370614359172, -4.898587196589413e-16);
-    let v84: Dd = v32 * v26;
-    let v85: Dd = v31 * v5;
-    let v86: Dd = v84 - v85;
-    let v87: Dd = v83 * v4;
-    let v88: Dd = v87 / v86;
-    let v89: Dd = v88.sqrt();
-    let v90: Dd = v82 * v89;
-    [v68.to_f64(), v79.to_f64(), v90.to_f64()]
+    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
+fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(25.132741228718345, 9.797174393178826e-16);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: R = R::new(2.0, 0.0);
+    let v8: R = v3.tan();
+    let v9: R = v8.ln();
+    let v10: R = v7 * v9;
+    let v11: R = v6 - v10;
+    let v12: R = v11.sigmoid();
+    let v13: R = v12.sqrt();
+    let v14: R = v10 - v6;
+    let v15: R = v14.sigmoid();
+    let v16: R = v15.sqrt();
+    let v17: R = v0 * v1 * v4 * v5 * v13 * v16;
+    let v18: R = R::from_f64(t_next);
+    let v19: R = v0 * v18 * v4 * v5 * v13 * v16;
+    let v20: R = R::new(18.84955592153876, 7.347880794884119e-16);
+    let v21: R = v5.powi(3);
+    let v22: R = v20 * v1 * v4 * v21 * v13 * v16;
+    let v23: R = v20 * v18 * v4 * v21 * v13 * v16;
+    let v24: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v25: R = v15.square();
+    let v26: R = R::new(-2.772588722239781, -9.276187255385198e-17);
+    let v27: R = R::new(4.0, 0.0);
+    let v28: R = v27 * v9;
+    let v29: R = v26 - v28;
+    let v30: R = v29.exp_m1();
+    let v31: R = R::new(3.0, 0.0);
+    let v32: R = v5.square();
+    let v33: R = v31 * v32;
+    let v34: R = v27 - v33;
+    let v35: R = v24 * v1 * v25 * v30 * v34;
+    let v36: R = v24 * v18 * v32 * v25 * v30 * v34;
+    let v37: R = v12.square();
+    let v38: R = v28 - v26;
+    let v39: R = v38.exp_m1();
+    let v40: R = v24 * v18 * v37 * v39 * v34;
+    let v41: R = v24 * v1 * v32 * v37 * v39 * v34;
+    let v42: R = v34.sqrt();
+    let v43: R = v42.powi(3);
+    let v44: R = v27 * v4 * v13 * v43;
+    let v45: R = v31 * v4 * v32 * v13 * v43;
+    let v46: R = v17 - v19 - v22 + v23 - v35 - v36 - v40 - v41 - v44 + v45;
+    let v47: R = v31 * v4 * v32 * v43;
+    let v48: R = v27 * v4 * v43;
+    let v49: R = v47 - v48;
+    let v50: R = v13 * v49;
+    let v51: R = v46 / v50;
+    let v52: R = v0 * v1 * v4 * v5 * v13;
+    let v53: R = v0 * v18 * v4 * v5 * v13;
+    let v54: R = v20 * v1 * v4 * v21 * v13;
+    let v55: R = v20 * v18 * v4 * v21 * v13;
+    let v56: R = R::new(12.566370614359172, 4.898587196589413e-16);
+    let v57: R = v56 * v1 * v16 * v34;
+    let v58: R = v56 * v18 * v16 * v34;
+    let v59: R = v56 * v1 * v32 * v16 * v34;
+    let v60: R = v56 * v18 * v32 * v16 * v34;
+    let v61: R = v52 - v53 - v54 + v55 + v57 - v58 - v59 + v60;
+    let v62: R = v61 / v49;
+    let v63: R = v18 - v1;
+    let v64: R = v63.abs();
+    let v65: R = v64.sqrt();
+    let v66: R = R::new(-12.566370614359172, -4.898587196589413e-16);
+    let v67: R = v31 * v21;
+    let v68: R = v27 * v5;
+    let v69: R = v67 - v68;
+    let v70: R = v66 * v4;
+    let v71: R = v70 / v69;
+    let v72: R = v71.sqrt();
+    let v73: R = v65 * v72;
+    [v51.to_f64(), v62.to_f64(), v73.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3012,100 +3066,91 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
+fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(2.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 - v5;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v0 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v5;
-        let v13: Dd = Dd::new(1.0, 0.0);
-        let v14: Dd = v12 - v13;
-        let v15: Dd = v14.ln_1p();
-        let v16: Dd = v0 * v15;
-        let v17: Dd = v16.sigmoid();
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = -v18;
-        return [v11.to_f64(), v19.to_f64()];
+        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = v0 - v7;
+        let v9: R = v8.sigmoid();
+        let v10: R = v9.sqrt();
+        let v11: R = v7 - v0;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = -v13;
+        return [v10.to_f64(), v14.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v6 - v0;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(-1.0, 0.0);
-        let v14: Dd = Dd::new(0.5, 0.0);
-        let v15: Dd = v14 - v5;
-        let v16: Dd = v15 / v5;
-        let v17: Dd = v16.ln_1p();
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.sigmoid();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v13 * v20;
-        return [v12.to_f64(), v21.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: R = v7 - v8;
+        let v10: R = v9.sigmoid();
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = R::new(-1.0, 0.0);
+        let v14: R = v8 - v7;
+        let v15: R = v14.sigmoid();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
+        return [v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v1 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t_next);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v1 - v14;
-    let v16: Dd = v15 / v14;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 * v20;
-    let v22: Dd = v0 * v5;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v0 * v14;
-    let v30: Dd = v29 - v23;
-    let v31: Dd = v30.ln_1p();
-    let v32: Dd = v0 * v31;
-    let v33: Dd = v32.sigmoid();
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v28 * v34;
-    let v36: Dd = v21 + v35;
-    let v37: Dd = v11 * v34;
-    let v38: Dd = v20 * v28;
-    let v39: Dd = v37 - v38;
-    [v36.to_f64(), v39.to_f64()]
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t_next);
+    let v12: R = v2 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v1 * v14;
+    let v16: R = v0 - v15;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 * v18;
+    let v20: R = v7 - v0;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21.sqrt();
+    let v23: R = v15 - v0;
+    let v24: R = v23.sigmoid();
+    let v25: R = v24.sqrt();
+    let v26: R = v22 * v25;
+    let v27: R = v19 + v26;
+    let v28: R = v10 * v25;
+    let v29: R = v22 * v18;
+    let v30: R = v28 - v29;
+    [v27.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3142,100 +3187,91 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
+fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(2.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 - v5;
-        let v7: Dd = v6 / v5;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v0 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v5;
-        let v13: Dd = Dd::new(1.0, 0.0);
-        let v14: Dd = v12 - v13;
-        let v15: Dd = v14.ln_1p();
-        let v16: Dd = v0 * v15;
-        let v17: Dd = v16.sigmoid();
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = -v18;
-        return [v11.to_f64(), v19.to_f64()];
+        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = v0 - v7;
+        let v9: R = v8.sigmoid();
+        let v10: R = v9.sqrt();
+        let v11: R = v7 - v0;
+        let v12: R = v11.sigmoid();
+        let v13: R = v12.sqrt();
+        let v14: R = -v13;
+        return [v10.to_f64(), v14.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.0, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v6 - v0;
-        let v8: Dd = v7.ln_1p();
-        let v9: Dd = v1 * v8;
-        let v10: Dd = v9.sigmoid();
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(-1.0, 0.0);
-        let v14: Dd = Dd::new(0.5, 0.0);
-        let v15: Dd = v14 - v5;
-        let v16: Dd = v15 / v5;
-        let v17: Dd = v16.ln_1p();
-        let v18: Dd = v1 * v17;
-        let v19: Dd = v18.sigmoid();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v13 * v20;
-        return [v12.to_f64(), v21.to_f64()];
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.0, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.ln();
+        let v7: R = v1 * v6;
+        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v9: R = v7 - v8;
+        let v10: R = v9.sigmoid();
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = R::new(-1.0, 0.0);
+        let v14: R = v8 - v7;
+        let v15: R = v14.sigmoid();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
+        return [v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v1 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 * v8;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = Dd::from_f64(t_next);
-    let v13: Dd = v2 * v12;
-    let v14: Dd = v13.tan();
-    let v15: Dd = v1 - v14;
-    let v16: Dd = v15 / v14;
-    let v17: Dd = v16.ln_1p();
-    let v18: Dd = v0 * v17;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v11 * v20;
-    let v22: Dd = v0 * v5;
-    let v23: Dd = Dd::new(1.0, 0.0);
-    let v24: Dd = v22 - v23;
-    let v25: Dd = v24.ln_1p();
-    let v26: Dd = v0 * v25;
-    let v27: Dd = v26.sigmoid();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v0 * v14;
-    let v30: Dd = v29 - v23;
-    let v31: Dd = v30.ln_1p();
-    let v32: Dd = v0 * v31;
-    let v33: Dd = v32.sigmoid();
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v28 * v34;
-    let v36: Dd = v21 + v35;
-    let v37: Dd = v11 * v34;
-    let v38: Dd = v20 * v28;
-    let v39: Dd = v37 - v38;
-    [v36.to_f64(), v39.to_f64()]
+    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v0 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t_next);
+    let v12: R = v2 * v11;
+    let v13: R = v12.tan();
+    let v14: R = v13.ln();
+    let v15: R = v1 * v14;
+    let v16: R = v0 - v15;
+    let v17: R = v16.sigmoid();
+    let v18: R = v17.sqrt();
+    let v19: R = v10 * v18;
+    let v20: R = v7 - v0;
+    let v21: R = v20.sigmoid();
+    let v22: R = v21.sqrt();
+    let v23: R = v15 - v0;
+    let v24: R = v23.sigmoid();
+    let v25: R = v24.sqrt();
+    let v26: R = v22 * v25;
+    let v27: R = v19 + v26;
+    let v28: R = v10 * v25;
+    let v29: R = v22 * v18;
+    let v30: R = v28 - v29;
+    [v27.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
 ///
@@ -3274,6 +3310,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3621,6 +3663,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

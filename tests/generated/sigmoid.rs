@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sigmoid";
 /// `alpha(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -20,23 +20,28 @@ pub const PROCESS: &str = "sigmoid";
 /// \alpha(t) = \sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
+    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4 - v2;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6 * v8;
+    let v10: R = v9.sqrt();
     v10.to_f64()
 }
 /// `sigma(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -45,22 +50,27 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 1.0;
     }
-    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4.exp_m1();
-    let v8: Dd = v0 * v6 * v7;
-    let v9: Dd = v8.sqrt();
+    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4.exp_m1();
+    let v8: R = v0 * v6 * v7;
+    let v9: R = v8.sqrt();
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -69,22 +79,27 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
+    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4 - v2;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6 * v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -93,29 +108,29 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -0.1497323545032341;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v4 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v3 - v1;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v0 * v6 * v8;
-    let v14: Dd = v10 * v12;
-    let v15: Dd = v13 / v14;
-    v15.to_f64()
+    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v3 - v1;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6;
+    let v10: R = v9 / v8;
+    v10.to_f64()
 }
 /// `g2(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -123,32 +138,37 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.2994647090064682;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.exp();
-    let v7: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v8: Dd = v7 * v6;
-    let v9: Dd = Dd::new(12.0, 0.0);
-    let v10: Dd = v9 * v3;
-    let v11: Dd = v2 - v10;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(9.0, 0.0);
-    let v14: Dd = v10 - v13;
-    let v15: Dd = v14.exp_m1();
-    let v16: Dd = v12 * v15;
-    let v17: Dd = v8 + v16;
-    let v18: Dd = v0 * v6;
-    let v19: Dd = v18 / v17;
+    let v0: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.exp();
+    let v7: R = R::new(-0.950212931632136, -8.422032873046665e-18);
+    let v8: R = v7 * v6;
+    let v9: R = R::new(12.0, 0.0);
+    let v10: R = v9 * v3;
+    let v11: R = v2 - v10;
+    let v12: R = v11.exp();
+    let v13: R = R::new(9.0, 0.0);
+    let v14: R = v10 - v13;
+    let v15: R = v14.exp_m1();
+    let v16: R = v12 * v15;
+    let v17: R = v8 + v16;
+    let v18: R = v0 * v6;
+    let v19: R = v18 / v17;
     v19.to_f64()
 }
 /// `g(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -157,33 +177,38 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.547233687748176;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.exp();
-    let v7: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v8: Dd = v7 * v6;
-    let v9: Dd = Dd::new(12.0, 0.0);
-    let v10: Dd = v9 * v3;
-    let v11: Dd = v2 - v10;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(9.0, 0.0);
-    let v14: Dd = v10 - v13;
-    let v15: Dd = v14.exp_m1();
-    let v16: Dd = v12 * v15;
-    let v17: Dd = v8 + v16;
-    let v18: Dd = v0 * v6;
-    let v19: Dd = v18 / v17;
-    let v20: Dd = v19.sqrt();
+    let v0: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.exp();
+    let v7: R = R::new(-0.950212931632136, -8.422032873046665e-18);
+    let v8: R = v7 * v6;
+    let v9: R = R::new(12.0, 0.0);
+    let v10: R = v9 * v3;
+    let v11: R = v2 - v10;
+    let v12: R = v11.exp();
+    let v13: R = R::new(9.0, 0.0);
+    let v14: R = v10 - v13;
+    let v15: R = v14.exp_m1();
+    let v16: R = v12 * v15;
+    let v17: R = v8 + v16;
+    let v18: R = v0 * v6;
+    let v19: R = v18 / v17;
+    let v20: R = v19.sqrt();
     v20.to_f64()
 }
 /// `lambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -192,36 +217,39 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.5, 6.908934844075556e-77);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(3.0, 0.0);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5.exp_m1();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = v9.ln();
-    let v11: Dd = v1 * v10;
-    let v12: Dd = Dd::new(402.4287934927351, 1.2359628024450387e-14);
-    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: Dd = v5 - v3;
-    let v15: Dd = v14.exp_m1();
-    let v16: Dd = v13 * v7 * v15;
-    let v17: Dd = Dd::new(0.0024849116568445855, 7.563213417639638e-20);
-    let v18: Dd = v16 - v17;
-    let v19: Dd = v12 * v18;
-    let v20: Dd = v19.ln_1p();
-    let v21: Dd = v1 * v20;
-    let v22: Dd = v0 - v11 + v21;
-    v22.to_f64()
+    let v0: R = R::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v1: R = R::new(1.524293675786871, 2.0238894997004665e-18);
+    let v2: R = R::new(-2.99875908531552, -7.965394170555993e-17);
+    let v3: R = R::new(0.5, 0.0);
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = R::new(6.0, 0.0);
+    let v6: R = R::from_f64(t);
+    let v7: R = v5 * v6;
+    let v8: R = v4 - v7;
+    let v9: R = v8.sigmoid();
+    let v10: R = v7.exp_m1();
+    let v11: R = v9 * v10;
+    let v12: R = v11.ln();
+    let v13: R = v3 * v12;
+    let v14: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: R = v7 - v5;
+    let v16: R = v15.exp_m1();
+    let v17: R = v14 * v9 * v16;
+    let v18: R = v17.ln();
+    let v19: R = v3 * v18;
+    let v20: R = v0 - v1 - v2 - v13 + v19;
+    v20.to_f64()
 }
 /// `dlambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -229,36 +257,41 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)^{\frac{3}{2}}} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: Dd = Dd::new(3.0, 0.0);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v5 - v2;
-    let v9: Dd = v8.sigmoid();
-    let v10: Dd = v5.exp_m1();
-    let v11: Dd = v1 * v7 * v9 * v10;
-    let v12: Dd = v9.square();
-    let v13: Dd = v1 * v7 * v12 * v10;
-    let v14: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: Dd = v5 - v3;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v14 * v7 * v9 * v16;
-    let v18: Dd = v14 * v7 * v12 * v16;
-    let v19: Dd = v11 - v13 + v17 - v18;
-    let v20: Dd = v7.square();
-    let v21: Dd = v0 * v19;
-    let v22: Dd = v20 * v10 * v16;
-    let v23: Dd = v21 / v22;
+    let v0: R = R::new(20.035749854819805, -1.395579549469754e-15);
+    let v1: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v2: R = R::new(3.0, 0.0);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 * v4;
+    let v6: R = v2 - v5;
+    let v7: R = v6.sigmoid();
+    let v8: R = v5 - v2;
+    let v9: R = v8.sigmoid();
+    let v10: R = v5.exp_m1();
+    let v11: R = v1 * v7 * v9 * v10;
+    let v12: R = v9.square();
+    let v13: R = v1 * v7 * v12 * v10;
+    let v14: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v15: R = v5 - v3;
+    let v16: R = v15.exp_m1();
+    let v17: R = v14 * v7 * v9 * v16;
+    let v18: R = v14 * v7 * v12 * v16;
+    let v19: R = v11 - v13 + v17 - v18;
+    let v20: R = v7.square();
+    let v21: R = v0 * v19;
+    let v22: R = v20 * v10 * v16;
+    let v23: R = v21 / v22;
     v23.to_f64()
 }
 /// `log_snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -267,33 +300,36 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-3.0, 1.3817869688151111e-76);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4.exp_m1();
-    let v8: Dd = v6 * v7;
-    let v9: Dd = v8.ln();
-    let v10: Dd = Dd::new(402.4287934927351, 1.2359628024450387e-14);
-    let v11: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v12: Dd = v4 - v2;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = v11 * v6 * v13;
-    let v15: Dd = Dd::new(0.0024849116568445855, 7.563213417639638e-20);
-    let v16: Dd = v14 - v15;
-    let v17: Dd = v10 * v16;
-    let v18: Dd = v17.ln_1p();
-    let v19: Dd = v0 - v9 + v18;
-    v19.to_f64()
+    let v0: R = R::new(0.04858735157374206, -2.8911149045062954e-18);
+    let v1: R = R::new(3.048587351573742, 4.047778999400933e-18);
+    let v2: R = R::new(-5.99751817063104, -1.5930788341111986e-16);
+    let v3: R = R::new(3.0, 0.0);
+    let v4: R = R::new(6.0, 0.0);
+    let v5: R = R::from_f64(t);
+    let v6: R = v4 * v5;
+    let v7: R = v3 - v6;
+    let v8: R = v7.sigmoid();
+    let v9: R = v6.exp_m1();
+    let v10: R = v8 * v9;
+    let v11: R = v10.ln();
+    let v12: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: R = v6 - v4;
+    let v14: R = v13.exp_m1();
+    let v15: R = v12 * v8 * v14;
+    let v16: R = v15.ln();
+    let v17: R = v0 - v1 - v2 - v11 + v16;
+    v17.to_f64()
 }
 /// `snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -301,21 +337,26 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(-20.085536923187668, 1.8275625525512858e-16);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3 - v1;
-    let v5: Dd = v4.exp_m1();
-    let v6: Dd = v3.exp_m1();
-    let v7: Dd = v0 * v5;
-    let v8: Dd = v7 / v6;
+    let v0: R = R::new(-20.085536923187668, 1.8275625525512858e-16);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3 - v1;
+    let v5: R = v4.exp_m1();
+    let v6: R = v3.exp_m1();
+    let v7: R = v0 * v5;
+    let v8: R = v7 / v6;
     v8.to_f64()
 }
 /// `rho(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -324,28 +365,33 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4.exp_m1();
-    let v8: Dd = v0 * v6 * v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v11: Dd = v4 - v2;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v10 * v6 * v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v9 / v14;
+    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4.exp_m1();
+    let v8: R = v0 * v6 * v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v11: R = v4 - v2;
+    let v12: R = v11.exp_m1();
+    let v13: R = v10 * v6 * v12;
+    let v14: R = v13.sqrt();
+    let v15: R = v9 / v14;
     v15.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -356,55 +402,60 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.1497323545032341, -0.1497323545032341];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v4 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v3 - v1;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v0 * v6 * v8;
-    let v14: Dd = v10 * v12;
-    let v15: Dd = v13 / v14;
-    let v16: Dd = v6.powi(3);
-    let v17: Dd = v4 * v16;
-    let v18: Dd = v6.square();
-    let v19: Dd = v4 * v18;
-    let v20: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
-    let v21: Dd = v20 * v6;
-    let v22: Dd = v20 * v18;
-    let v23: Dd = Dd::new(-3.007454734970534, 8.173878783737495e-17);
-    let v24: Dd = v23 * v10 * v6 * v12;
-    let v25: Dd = Dd::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v26: Dd = v25 * v10 * v6 * v12;
-    let v27: Dd = v23 * v10 * v18 * v12;
-    let v28: Dd = v25 * v10 * v18 * v12;
-    let v29: Dd = v17 - v19 + v21 - v22 - v24 + v26 + v27 - v28;
-    let v30: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: Dd = v30 * v10 * v12;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: Dd = v33 * v32;
-    let v35: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: Dd = v35 * v32;
-    let v37: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: Dd = v37 * v32;
-    let v39: Dd = v34 - v36 + v38;
-    let v40: Dd = v32 * v39;
-    let v41: Dd = v29 / v40;
-    [v15.to_f64(), v41.to_f64()]
+    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v3 - v1;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6;
+    let v10: R = v9 / v8;
+    let v11: R = R::new(-0.1497323545032341, 5.948946511945699e-18);
+    let v12: R = v4 - v3;
+    let v13: R = v12.sigmoid();
+    let v14: R = v11 * v13 * v6 * v8;
+    let v15: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: R = v6.powi(3);
+    let v17: R = R::new(-6.0, 0.0);
+    let v18: R = v17 * v2;
+    let v19: R = v18.exp_m1();
+    let v20: R = v15 * v16 * v19;
+    let v21: R = R::new(0.14227761953270035, -7.476885521457493e-18);
+    let v22: R = v3.exp_m1();
+    let v23: R = v21 * v13 * v6 * v22;
+    let v24: R = R::new(-3.007454734970534, 8.173878783737495e-17);
+    let v25: R = v24 * v13 * v6 * v8;
+    let v26: R = v6.square();
+    let v27: R = v24 * v13 * v26 * v8;
+    let v28: R = v11 * v13 * v26 * v8;
+    let v29: R = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: R = v30 * v13 * v8;
+    let v32: R = v31.sqrt();
+    let v33: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: R = v33 * v32;
+    let v35: R = R::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: R = v35 * v32;
+    let v37: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: R = v37 * v32;
+    let v39: R = v34 - v36 + v38;
+    let v40: R = v32 * v39;
+    let v41: R = v29 / v40;
+    [v10.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -423,55 +474,60 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.1497323545032341, -0.2994647090064682];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v4 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v3 - v1;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v0 * v6 * v8;
-    let v14: Dd = v10 * v12;
-    let v15: Dd = v13 / v14;
-    let v16: Dd = v6.powi(3);
-    let v17: Dd = v1 * v16;
-    let v18: Dd = v6.square();
-    let v19: Dd = v1 * v18;
-    let v20: Dd = Dd::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v21: Dd = v20 * v6;
-    let v22: Dd = v20 * v18;
-    let v23: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
-    let v24: Dd = v23 * v10 * v6 * v12;
-    let v25: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v26: Dd = v25 * v10 * v6 * v12;
-    let v27: Dd = v23 * v10 * v18 * v12;
-    let v28: Dd = v25 * v10 * v18 * v12;
-    let v29: Dd = v17 - v19 + v21 - v22 - v24 + v26 + v27 - v28;
-    let v30: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: Dd = v30 * v10 * v12;
-    let v32: Dd = v31.sqrt();
-    let v33: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: Dd = v33 * v32;
-    let v35: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: Dd = v35 * v32;
-    let v37: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: Dd = v37 * v32;
-    let v39: Dd = v34 - v36 + v38;
-    let v40: Dd = v32 * v39;
-    let v41: Dd = v29 / v40;
-    [v15.to_f64(), v41.to_f64()]
+    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v3 - v1;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6;
+    let v10: R = v9 / v8;
+    let v11: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v12: R = v4 - v3;
+    let v13: R = v12.sigmoid();
+    let v14: R = v11 * v13 * v6 * v8;
+    let v15: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v16: R = v6.powi(3);
+    let v17: R = R::new(-6.0, 0.0);
+    let v18: R = v17 * v2;
+    let v19: R = v18.exp_m1();
+    let v20: R = v15 * v16 * v19;
+    let v21: R = R::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v22: R = v3.exp_m1();
+    let v23: R = v21 * v13 * v6 * v22;
+    let v24: R = R::new(-6.014909469941068, 1.634775756747499e-16);
+    let v25: R = v24 * v13 * v6 * v8;
+    let v26: R = v6.square();
+    let v27: R = v24 * v13 * v26 * v8;
+    let v28: R = v11 * v13 * v26 * v8;
+    let v29: R = v14 - v20 - v23 - v25 + v27 - v28;
+    let v30: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: R = v30 * v13 * v8;
+    let v32: R = v31.sqrt();
+    let v33: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: R = v33 * v32;
+    let v35: R = R::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: R = v35 * v32;
+    let v37: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: R = v37 * v32;
+    let v39: R = v34 - v36 + v38;
+    let v40: R = v32 * v39;
+    let v41: R = v29 / v40;
+    [v10.to_f64(), v41.to_f64()]
 }
 /// `reverse_drift_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -490,64 +546,75 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v5 - v1;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = v1 * v4 * v7;
-    let v10: Dd = v7.square();
-    let v11: Dd = v1 * v4 * v10;
-    let v12: Dd = v1 * v2 * v10;
-    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: Dd = v1 - v5;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v5 - v3;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v13 * v15 * v17;
-    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: Dd = v19 * v15 * v17;
-    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: Dd = v0 * v21;
-    let v23: Dd = v15 * v17;
-    let v24: Dd = v22 / v23;
-    let v25: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
-    let v26: Dd = v25 * v2 * v7;
-    let v27: Dd = v25 * v4 * v7;
-    let v28: Dd = v25 * v4 * v10;
-    let v29: Dd = v25 * v2 * v10;
-    let v30: Dd = v7.powi(3);
-    let v31: Dd = v1 * v4 * v30;
-    let v32: Dd = v1 * v2 * v30;
-    let v33: Dd = Dd::new(-3.007454734970534, 8.173878783737495e-17);
-    let v34: Dd = v33 * v4 * v15 * v7 * v17;
-    let v35: Dd = v33 * v2 * v15 * v7 * v17;
-    let v36: Dd = Dd::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v37: Dd = v36 * v4 * v15 * v7 * v17;
-    let v38: Dd = v36 * v2 * v15 * v7 * v17;
-    let v39: Dd = v33 * v4 * v15 * v10 * v17;
-    let v40: Dd = v33 * v2 * v15 * v10 * v17;
-    let v41: Dd = v36 * v4 * v15 * v10 * v17;
-    let v42: Dd = v36 * v2 * v15 * v10 * v17;
-    let v43: Dd = v26 - v27 + v11 - v12 + v28 - v29 - v31 + v32 + v34 - v35 - v37 + v38
-        - v39 + v40 + v41 - v42;
-    let v44: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v45: Dd = v44 * v15 * v17;
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v48: Dd = v47 * v46;
-    let v49: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
-    let v50: Dd = v49 * v46;
-    let v51: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v52: Dd = v51 * v46;
-    let v53: Dd = v48 - v50 + v52;
-    let v54: Dd = v46 * v53;
-    let v55: Dd = v43 / v54;
-    [v24.to_f64(), v55.to_f64()]
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 * v4;
+    let v6: R = v5 - v1;
+    let v7: R = v6.sigmoid();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = v1 * v4 * v7;
+    let v10: R = v7.square();
+    let v11: R = v1 * v4 * v10;
+    let v12: R = v1 * v2 * v10;
+    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: R = v1 - v5;
+    let v15: R = v14.sigmoid();
+    let v16: R = v5 - v3;
+    let v17: R = v16.exp_m1();
+    let v18: R = v13 * v15 * v17;
+    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: R = v19 * v15 * v17;
+    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: R = v0 * v21;
+    let v23: R = v15 * v17;
+    let v24: R = v22 / v23;
+    let v25: R = R::new(-3.007454734970534, 8.173878783737495e-17);
+    let v26: R = v25 * v4 * v15 * v7 * v17;
+    let v27: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v28: R = R::new(-6.0, 0.0);
+    let v29: R = v28 * v4;
+    let v30: R = v29.exp_m1();
+    let v31: R = v27 * v4 * v10 * v30;
+    let v32: R = v7.powi(3);
+    let v33: R = v27 * v2 * v32 * v30;
+    let v34: R = R::new(0.14227761953270035, -7.476885521457493e-18);
+    let v35: R = v5.exp_m1();
+    let v36: R = v34 * v2 * v15 * v7 * v35;
+    let v37: R = v34 * v4 * v15 * v10 * v35;
+    let v38: R = v25 * v2 * v15 * v7 * v17;
+    let v39: R = R::new(-0.1497323545032341, 5.948946511945699e-18);
+    let v40: R = v39 * v4 * v15 * v7 * v17;
+    let v41: R = v39 * v2 * v15 * v7 * v17;
+    let v42: R = v25 * v4 * v15 * v10 * v17;
+    let v43: R = v25 * v2 * v15 * v10 * v17;
+    let v44: R = v39 * v4 * v15 * v10 * v17;
+    let v45: R = v39 * v2 * v15 * v10 * v17;
+    let v46: R = v26 - v31 - v33 - v36 - v37 - v38 - v40 + v41 - v42 + v43 + v44 - v45;
+    let v47: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v48: R = v47 * v15 * v17;
+    let v49: R = v48.sqrt();
+    let v50: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v51: R = v50 * v49;
+    let v52: R = R::new(0.09035331946182426, 4.526644111701813e-18);
+    let v53: R = v52 * v49;
+    let v54: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v55: R = v54 * v49;
+    let v56: R = v51 - v53 + v55;
+    let v57: R = v49 * v56;
+    let v58: R = v46 / v57;
+    [v24.to_f64(), v58.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -584,86 +651,95 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v5 - v1;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = v1 * v4 * v7;
-    let v10: Dd = v7.square();
-    let v11: Dd = v1 * v4 * v10;
-    let v12: Dd = v1 * v2 * v10;
-    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: Dd = v1 - v5;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v5 - v3;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v13 * v15 * v17;
-    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: Dd = v19 * v15 * v17;
-    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: Dd = v0 * v21;
-    let v23: Dd = v15 * v17;
-    let v24: Dd = v22 / v23;
-    let v25: Dd = Dd::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v26: Dd = v25 * v2 * v7;
-    let v27: Dd = v25 * v4 * v7;
-    let v28: Dd = v3 * v4 * v10;
-    let v29: Dd = v3 * v2 * v10;
-    let v30: Dd = v25 * v4 * v10;
-    let v31: Dd = v25 * v2 * v10;
-    let v32: Dd = v7.powi(3);
-    let v33: Dd = v3 * v4 * v32;
-    let v34: Dd = v3 * v2 * v32;
-    let v35: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
-    let v36: Dd = v35 * v4 * v15 * v7 * v17;
-    let v37: Dd = v35 * v2 * v15 * v7 * v17;
-    let v38: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v39: Dd = v38 * v4 * v15 * v7 * v17;
-    let v40: Dd = v38 * v2 * v15 * v7 * v17;
-    let v41: Dd = v35 * v4 * v15 * v10 * v17;
-    let v42: Dd = v35 * v2 * v15 * v10 * v17;
-    let v43: Dd = v38 * v4 * v15 * v10 * v17;
-    let v44: Dd = v38 * v2 * v15 * v10 * v17;
-    let v45: Dd = v26 - v27 + v28 - v29 + v30 - v31 - v33 + v34 + v36 - v37 - v39 + v40
-        - v41 + v42 + v43 - v44;
-    let v46: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v47: Dd = v46 * v15 * v17;
-    let v48: Dd = v47.sqrt();
-    let v49: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v50: Dd = v49 * v48;
-    let v51: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
-    let v52: Dd = v51 * v48;
-    let v53: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v54: Dd = v53 * v48;
-    let v55: Dd = v50 - v52 + v54;
-    let v56: Dd = v48 * v55;
-    let v57: Dd = v45 / v56;
-    let v58: Dd = v2 - v4;
-    let v59: Dd = v58.abs();
-    let v60: Dd = v59.sqrt();
-    let v61: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v62: Dd = v14.exp();
-    let v63: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v64: Dd = v63 * v62;
-    let v65: Dd = Dd::new(12.0, 0.0);
-    let v66: Dd = v65 * v4;
-    let v67: Dd = v3 - v66;
-    let v68: Dd = v67.exp();
-    let v69: Dd = Dd::new(9.0, 0.0);
-    let v70: Dd = v66 - v69;
-    let v71: Dd = v70.exp_m1();
-    let v72: Dd = v68 * v71;
-    let v73: Dd = v64 + v72;
-    let v74: Dd = v61 * v62;
-    let v75: Dd = v74 / v73;
-    let v76: Dd = v75.sqrt();
-    let v77: Dd = v60 * v76;
-    [v24.to_f64(), v57.to_f64(), v77.to_f64()]
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 * v4;
+    let v6: R = v5 - v1;
+    let v7: R = v6.sigmoid();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = v1 * v4 * v7;
+    let v10: R = v7.square();
+    let v11: R = v1 * v4 * v10;
+    let v12: R = v1 * v2 * v10;
+    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: R = v1 - v5;
+    let v15: R = v14.sigmoid();
+    let v16: R = v5 - v3;
+    let v17: R = v16.exp_m1();
+    let v18: R = v13 * v15 * v17;
+    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: R = v19 * v15 * v17;
+    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: R = v0 * v21;
+    let v23: R = v15 * v17;
+    let v24: R = v22 / v23;
+    let v25: R = R::new(-6.014909469941068, 1.634775756747499e-16);
+    let v26: R = v25 * v4 * v15 * v7 * v17;
+    let v27: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v28: R = R::new(-6.0, 0.0);
+    let v29: R = v28 * v4;
+    let v30: R = v29.exp_m1();
+    let v31: R = v27 * v4 * v10 * v30;
+    let v32: R = v7.powi(3);
+    let v33: R = v27 * v2 * v32 * v30;
+    let v34: R = R::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v35: R = v5.exp_m1();
+    let v36: R = v34 * v2 * v15 * v7 * v35;
+    let v37: R = v34 * v4 * v15 * v10 * v35;
+    let v38: R = v25 * v2 * v15 * v7 * v17;
+    let v39: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v40: R = v39 * v4 * v15 * v7 * v17;
+    let v41: R = v39 * v2 * v15 * v7 * v17;
+    let v42: R = v25 * v4 * v15 * v10 * v17;
+    let v43: R = v25 * v2 * v15 * v10 * v17;
+    let v44: R = v39 * v4 * v15 * v10 * v17;
+    let v45: R = v39 * v2 * v15 * v10 * v17;
+    let v46: R = v26 - v31 - v33 - v36 - v37 - v38 - v40 + v41 - v42 + v43 + v44 - v45;
+    let v47: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v48: R = v47 * v15 * v17;
+    let v49: R = v48.sqrt();
+    let v50: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v51: R = v50 * v49;
+    let v52: R = R::new(0.09035331946182426, 4.526644111701813e-18);
+    let v53: R = v52 * v49;
+    let v54: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v55: R = v54 * v49;
+    let v56: R = v51 - v53 + v55;
+    let v57: R = v49 * v56;
+    let v58: R = v46 / v57;
+    let v59: R = v2 - v4;
+    let v60: R = v59.abs();
+    let v61: R = v60.sqrt();
+    let v62: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v63: R = v14.exp();
+    let v64: R = R::new(-0.950212931632136, -8.422032873046665e-18);
+    let v65: R = v64 * v63;
+    let v66: R = R::new(12.0, 0.0);
+    let v67: R = v66 * v4;
+    let v68: R = v3 - v67;
+    let v69: R = v68.exp();
+    let v70: R = R::new(9.0, 0.0);
+    let v71: R = v67 - v70;
+    let v72: R = v71.exp_m1();
+    let v73: R = v69 * v72;
+    let v74: R = v65 + v73;
+    let v75: R = v62 * v63;
+    let v76: R = v75 / v74;
+    let v77: R = v76.sqrt();
+    let v78: R = v61 * v77;
+    [v24.to_f64(), v58.to_f64(), v78.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -713,57 +789,66 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4 - v2;
-        let v8: Dd = v7.exp_m1();
-        let v9: Dd = v0 * v6 * v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(1.0, 0.0);
-        let v12: Dd = v11 / v10;
-        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: Dd = v4.exp_m1();
-        let v15: Dd = v13 * v6 * v14;
-        let v16: Dd = v15 / v10;
+        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v2;
+        let v8: R = v7.exp_m1();
+        let v9: R = v0 * v6 * v8;
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: R = v4.exp_m1();
+        let v15: R = v13 * v6 * v14;
+        let v16: R = v15 / v10;
         return [v12.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v2 * v11;
-    let v13: Dd = v1 - v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v12 - v2;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v0 * v14 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: Dd = v12.exp_m1();
-    let v22: Dd = v20 * v14 * v21 * v10;
-    let v23: Dd = v20 * v14 * v21;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v4.exp_m1();
-    let v26: Dd = v20 * v6 * v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v24 * v27 * v18;
-    let v29: Dd = v22 - v28;
-    let v30: Dd = v29 / v18;
+    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4 - v2;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6 * v8;
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v1 - v12;
+    let v14: R = v13.sigmoid();
+    let v15: R = v12 - v2;
+    let v16: R = v15.exp_m1();
+    let v17: R = v0 * v14 * v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: R = v12.exp_m1();
+    let v22: R = v20 * v14 * v21 * v10;
+    let v23: R = v20 * v14 * v21;
+    let v24: R = v23.sqrt();
+    let v25: R = v4.exp_m1();
+    let v26: R = v20 * v6 * v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v24 * v27 * v18;
+    let v29: R = v22 - v28;
+    let v30: R = v29 / v18;
     [v19.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -801,57 +886,66 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4 - v2;
-        let v8: Dd = v7.exp_m1();
-        let v9: Dd = v0 * v6 * v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(1.0, 0.0);
-        let v12: Dd = v11 / v10;
-        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: Dd = v4.exp_m1();
-        let v15: Dd = v13 * v6 * v14;
-        let v16: Dd = v15 / v10;
+        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v2;
+        let v8: R = v7.exp_m1();
+        let v9: R = v0 * v6 * v8;
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: R = v4.exp_m1();
+        let v15: R = v13 * v6 * v14;
+        let v16: R = v15 / v10;
         return [v12.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v2 * v11;
-    let v13: Dd = v1 - v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v12 - v2;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v0 * v14 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: Dd = v12.exp_m1();
-    let v22: Dd = v20 * v14 * v21 * v10;
-    let v23: Dd = v20 * v14 * v21;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v4.exp_m1();
-    let v26: Dd = v20 * v6 * v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v24 * v27 * v18;
-    let v29: Dd = v22 - v28;
-    let v30: Dd = v29 / v18;
+    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4 - v2;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6 * v8;
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v1 - v12;
+    let v14: R = v13.sigmoid();
+    let v15: R = v12 - v2;
+    let v16: R = v15.exp_m1();
+    let v17: R = v0 * v14 * v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: R = v12.exp_m1();
+    let v22: R = v20 * v14 * v21 * v10;
+    let v23: R = v20 * v14 * v21;
+    let v24: R = v23.sqrt();
+    let v25: R = v4.exp_m1();
+    let v26: R = v20 * v6 * v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v24 * v27 * v18;
+    let v29: R = v22 - v28;
+    let v30: R = v29 / v18;
     [v19.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -889,45 +983,47 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.1497323545032341, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v4 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v3 - v1;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v0 * v6 * v8;
-    let v14: Dd = v10 * v12;
-    let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v17: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v18: Dd = v6.square();
-    let v19: Dd = v3.exp_m1();
-    let v20: Dd = v17 * v10 * v18 * v19;
-    let v21: Dd = v17 * v10 * v6 * v19;
-    let v22: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v23: Dd = v22 * v10 * v6 * v12;
-    let v24: Dd = v22 * v10 * v18 * v12;
-    let v25: Dd = v20 - v21 - v23 + v24;
-    let v26: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v27: Dd = v26 * v10 * v19;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v16 * v25;
-    let v30: Dd = v10 * v12 * v28;
-    let v31: Dd = v29 / v30;
-    [v15.to_f64(), v31.to_f64()]
+    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v3 - v1;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6;
+    let v10: R = v9 / v8;
+    let v11: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v12: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v13: R = v4 - v3;
+    let v14: R = v13.sigmoid();
+    let v15: R = v6.square();
+    let v16: R = v3.exp_m1();
+    let v17: R = v12 * v14 * v15 * v16;
+    let v18: R = v12 * v14 * v6 * v16;
+    let v19: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v20: R = v19 * v14 * v6 * v8;
+    let v21: R = v19 * v14 * v15 * v8;
+    let v22: R = v17 - v18 - v20 + v21;
+    let v23: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v24: R = v23 * v14 * v16;
+    let v25: R = v24.sqrt();
+    let v26: R = v11 * v22;
+    let v27: R = v14 * v8 * v25;
+    let v28: R = v26 / v27;
+    [v10.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -946,45 +1042,47 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.1497323545032341, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v4 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v3 - v1;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v0 * v6 * v8;
-    let v14: Dd = v10 * v12;
-    let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v17: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
-    let v18: Dd = v6.square();
-    let v19: Dd = v3.exp_m1();
-    let v20: Dd = v17 * v10 * v18 * v19;
-    let v21: Dd = v17 * v10 * v6 * v19;
-    let v22: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v23: Dd = v22 * v10 * v6 * v12;
-    let v24: Dd = v22 * v10 * v18 * v12;
-    let v25: Dd = v20 - v21 - v23 + v24;
-    let v26: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v27: Dd = v26 * v10 * v19;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v16 * v25;
-    let v30: Dd = v10 * v12 * v28;
-    let v31: Dd = v29 / v30;
-    [v15.to_f64(), v31.to_f64()]
+    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v3 - v1;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6;
+    let v10: R = v9 / v8;
+    let v11: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v12: R = R::new(0.3143741789475357, -8.842015004867808e-18);
+    let v13: R = v4 - v3;
+    let v14: R = v13.sigmoid();
+    let v15: R = v6.square();
+    let v16: R = v3.exp_m1();
+    let v17: R = v12 * v14 * v15 * v16;
+    let v18: R = v12 * v14 * v6 * v16;
+    let v19: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v20: R = v19 * v14 * v6 * v8;
+    let v21: R = v19 * v14 * v15 * v8;
+    let v22: R = v17 - v18 - v20 + v21;
+    let v23: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v24: R = v23 * v14 * v16;
+    let v25: R = v24.sqrt();
+    let v26: R = v11 * v22;
+    let v27: R = v14 * v8 * v25;
+    let v28: R = v26 / v27;
+    [v10.to_f64(), v28.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1003,49 +1101,58 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v5 - v1;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = v1 * v4 * v7;
-    let v10: Dd = v7.square();
-    let v11: Dd = v1 * v4 * v10;
-    let v12: Dd = v1 * v2 * v10;
-    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: Dd = v1 - v5;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v5 - v3;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v13 * v15 * v17;
-    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: Dd = v19 * v15 * v17;
-    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: Dd = v0 * v21;
-    let v23: Dd = v15 * v17;
-    let v24: Dd = v22 / v23;
-    let v25: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v26: Dd = v5.exp_m1();
-    let v27: Dd = v25 * v4 * v15 * v7 * v26;
-    let v28: Dd = v25 * v2 * v15 * v7 * v26;
-    let v29: Dd = v25 * v4 * v15 * v10 * v26;
-    let v30: Dd = v25 * v2 * v15 * v10 * v26;
-    let v31: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v32: Dd = v31 * v4 * v15 * v7 * v17;
-    let v33: Dd = v31 * v2 * v15 * v7 * v17;
-    let v34: Dd = v31 * v4 * v15 * v10 * v17;
-    let v35: Dd = v31 * v2 * v15 * v10 * v17;
-    let v36: Dd = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
-    let v37: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v38: Dd = v37 * v15 * v26;
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v0 * v36;
-    let v41: Dd = v15 * v17 * v39;
-    let v42: Dd = v40 / v41;
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 * v4;
+    let v6: R = v5 - v1;
+    let v7: R = v6.sigmoid();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = v1 * v4 * v7;
+    let v10: R = v7.square();
+    let v11: R = v1 * v4 * v10;
+    let v12: R = v1 * v2 * v10;
+    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: R = v1 - v5;
+    let v15: R = v14.sigmoid();
+    let v16: R = v5 - v3;
+    let v17: R = v16.exp_m1();
+    let v18: R = v13 * v15 * v17;
+    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: R = v19 * v15 * v17;
+    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: R = v0 * v21;
+    let v23: R = v15 * v17;
+    let v24: R = v22 / v23;
+    let v25: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v26: R = v5.exp_m1();
+    let v27: R = v25 * v4 * v15 * v7 * v26;
+    let v28: R = v25 * v2 * v15 * v7 * v26;
+    let v29: R = v25 * v4 * v15 * v10 * v26;
+    let v30: R = v25 * v2 * v15 * v10 * v26;
+    let v31: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v32: R = v31 * v4 * v15 * v7 * v17;
+    let v33: R = v31 * v2 * v15 * v7 * v17;
+    let v34: R = v31 * v4 * v15 * v10 * v17;
+    let v35: R = v31 * v2 * v15 * v10 * v17;
+    let v36: R = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
+    let v37: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v38: R = v37 * v15 * v26;
+    let v39: R = v38.sqrt();
+    let v40: R = v0 * v36;
+    let v41: R = v15 * v17 * v39;
+    let v42: R = v40 / v41;
     [v24.to_f64(), v42.to_f64()]
 }
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1083,69 +1190,78 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::from_f64(t_next);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = Dd::from_f64(t);
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v5 - v1;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v1 * v2 * v7;
-    let v9: Dd = v1 * v4 * v7;
-    let v10: Dd = v7.square();
-    let v11: Dd = v1 * v4 * v10;
-    let v12: Dd = v1 * v2 * v10;
-    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: Dd = v1 - v5;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v5 - v3;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v13 * v15 * v17;
-    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: Dd = v19 * v15 * v17;
-    let v21: Dd = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: Dd = v0 * v21;
-    let v23: Dd = v15 * v17;
-    let v24: Dd = v22 / v23;
-    let v25: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
-    let v26: Dd = v5.exp_m1();
-    let v27: Dd = v25 * v4 * v15 * v7 * v26;
-    let v28: Dd = v25 * v2 * v15 * v7 * v26;
-    let v29: Dd = v25 * v4 * v15 * v10 * v26;
-    let v30: Dd = v25 * v2 * v15 * v10 * v26;
-    let v31: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v32: Dd = v31 * v4 * v15 * v7 * v17;
-    let v33: Dd = v31 * v2 * v15 * v7 * v17;
-    let v34: Dd = v31 * v4 * v15 * v10 * v17;
-    let v35: Dd = v31 * v2 * v15 * v10 * v17;
-    let v36: Dd = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
-    let v37: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v38: Dd = v37 * v15 * v26;
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v0 * v36;
-    let v41: Dd = v15 * v17 * v39;
-    let v42: Dd = v40 / v41;
-    let v43: Dd = v2 - v4;
-    let v44: Dd = v43.abs();
-    let v45: Dd = v44.sqrt();
-    let v46: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v47: Dd = v14.exp();
-    let v48: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v49: Dd = v48 * v47;
-    let v50: Dd = Dd::new(12.0, 0.0);
-    let v51: Dd = v50 * v4;
-    let v52: Dd = v3 - v51;
-    let v53: Dd = v52.exp();
-    let v54: Dd = Dd::new(9.0, 0.0);
-    let v55: Dd = v51 - v54;
-    let v56: Dd = v55.exp_m1();
-    let v57: Dd = v53 * v56;
-    let v58: Dd = v49 + v57;
-    let v59: Dd = v46 * v47;
-    let v60: Dd = v59 / v58;
-    let v61: Dd = v60.sqrt();
-    let v62: Dd = v45 * v61;
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::from_f64(t_next);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = R::from_f64(t);
+    let v5: R = v3 * v4;
+    let v6: R = v5 - v1;
+    let v7: R = v6.sigmoid();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = v1 * v4 * v7;
+    let v10: R = v7.square();
+    let v11: R = v1 * v4 * v10;
+    let v12: R = v1 * v2 * v10;
+    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: R = v1 - v5;
+    let v15: R = v14.sigmoid();
+    let v16: R = v5 - v3;
+    let v17: R = v16.exp_m1();
+    let v18: R = v13 * v15 * v17;
+    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: R = v19 * v15 * v17;
+    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
+    let v22: R = v0 * v21;
+    let v23: R = v15 * v17;
+    let v24: R = v22 / v23;
+    let v25: R = R::new(0.3143741789475357, -8.842015004867808e-18);
+    let v26: R = v5.exp_m1();
+    let v27: R = v25 * v4 * v15 * v7 * v26;
+    let v28: R = v25 * v2 * v15 * v7 * v26;
+    let v29: R = v25 * v4 * v15 * v10 * v26;
+    let v30: R = v25 * v2 * v15 * v10 * v26;
+    let v31: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v32: R = v31 * v4 * v15 * v7 * v17;
+    let v33: R = v31 * v2 * v15 * v7 * v17;
+    let v34: R = v31 * v4 * v15 * v10 * v17;
+    let v35: R = v31 * v2 * v15 * v10 * v17;
+    let v36: R = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
+    let v37: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v38: R = v37 * v15 * v26;
+    let v39: R = v38.sqrt();
+    let v40: R = v0 * v36;
+    let v41: R = v15 * v17 * v39;
+    let v42: R = v40 / v41;
+    let v43: R = v2 - v4;
+    let v44: R = v43.abs();
+    let v45: R = v44.sqrt();
+    let v46: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v47: R = v14.exp();
+    let v48: R = R::new(-0.950212931632136, -8.422032873046665e-18);
+    let v49: R = v48 * v47;
+    let v50: R = R::new(12.0, 0.0);
+    let v51: R = v50 * v4;
+    let v52: R = v3 - v51;
+    let v53: R = v52.exp();
+    let v54: R = R::new(9.0, 0.0);
+    let v55: R = v51 - v54;
+    let v56: R = v55.exp_m1();
+    let v57: R = v53 * v56;
+    let v58: R = v49 + v57;
+    let v59: R = v46 * v47;
+    let v60: R = v59 / v58;
+    let v61: R = v60.sqrt();
+    let v62: R = v45 * v61;
     [v24.to_f64(), v42.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1190,59 +1306,68 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4 - v2;
-        let v8: Dd = v7.exp_m1();
-        let v9: Dd = v0 * v6 * v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(1.0, 0.0);
-        let v12: Dd = v11 / v10;
-        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: Dd = v4.exp_m1();
-        let v15: Dd = v13 * v6 * v14;
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v16 / v10;
-        let v18: Dd = -v17;
+        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v2;
+        let v8: R = v7.exp_m1();
+        let v9: R = v0 * v6 * v8;
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: R = v4.exp_m1();
+        let v15: R = v13 * v6 * v14;
+        let v16: R = v15.sqrt();
+        let v17: R = v16 / v10;
+        let v18: R = -v17;
         return [v12.to_f64(), v18.to_f64()];
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v2 * v11;
-    let v13: Dd = v1 - v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v12 - v2;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v0 * v14 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: Dd = v4.exp_m1();
-    let v22: Dd = v20 * v6 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v23 * v18;
-    let v25: Dd = v12.exp_m1();
-    let v26: Dd = v20 * v14 * v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v27 * v10;
-    let v29: Dd = v24 - v28;
-    let v30: Dd = v29 / v18;
+    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4 - v2;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6 * v8;
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v1 - v12;
+    let v14: R = v13.sigmoid();
+    let v15: R = v12 - v2;
+    let v16: R = v15.exp_m1();
+    let v17: R = v0 * v14 * v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: R = v4.exp_m1();
+    let v22: R = v20 * v6 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v23 * v18;
+    let v25: R = v12.exp_m1();
+    let v26: R = v20 * v14 * v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v27 * v10;
+    let v29: R = v24 - v28;
+    let v30: R = v29 / v18;
     [v19.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1280,59 +1405,68 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{eps}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4 - v2;
-        let v8: Dd = v7.exp_m1();
-        let v9: Dd = v0 * v6 * v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(1.0, 0.0);
-        let v12: Dd = v11 / v10;
-        let v13: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: Dd = v4.exp_m1();
-        let v15: Dd = v13 * v6 * v14;
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v16 / v10;
-        let v18: Dd = -v17;
+        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v2;
+        let v8: R = v7.exp_m1();
+        let v9: R = v0 * v6 * v8;
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(1.0, 0.0);
+        let v12: R = v11 / v10;
+        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: R = v4.exp_m1();
+        let v15: R = v13 * v6 * v14;
+        let v16: R = v15.sqrt();
+        let v17: R = v16 / v10;
+        let v18: R = -v17;
         return [v12.to_f64(), v18.to_f64()];
     }
-    let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4 - v2;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = v0 * v6 * v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v2 * v11;
-    let v13: Dd = v1 - v12;
-    let v14: Dd = v13.sigmoid();
-    let v15: Dd = v12 - v2;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v0 * v14 * v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v10 / v18;
-    let v20: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: Dd = v4.exp_m1();
-    let v22: Dd = v20 * v6 * v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v23 * v18;
-    let v25: Dd = v12.exp_m1();
-    let v26: Dd = v20 * v14 * v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v27 * v10;
-    let v29: Dd = v24 - v28;
-    let v30: Dd = v29 / v18;
+    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4 - v2;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6 * v8;
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v2 * v11;
+    let v13: R = v1 - v12;
+    let v14: R = v13.sigmoid();
+    let v15: R = v12 - v2;
+    let v16: R = v15.exp_m1();
+    let v17: R = v0 * v14 * v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v10 / v18;
+    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: R = v4.exp_m1();
+    let v22: R = v20 * v6 * v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v23 * v18;
+    let v25: R = v12.exp_m1();
+    let v26: R = v20 * v14 * v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v27 * v10;
+    let v29: R = v24 - v28;
+    let v30: R = v29 / v18;
     [v19.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1370,45 +1504,47 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.1497323545032341, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(63.256610769563004, -5.482687657653857e-16);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v4 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v3.exp_m1();
-    let v12: Dd = v0 * v6 * v8;
-    let v13: Dd = v10 * v11;
-    let v14: Dd = v12 / v13;
-    let v15: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v16: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v17: Dd = v16 * v10 * v6 * v11;
-    let v18: Dd = v6.square();
-    let v19: Dd = v16 * v10 * v18 * v11;
-    let v20: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v21: Dd = v3 - v1;
-    let v22: Dd = v21.exp_m1();
-    let v23: Dd = v20 * v10 * v6 * v22;
-    let v24: Dd = v20 * v10 * v18 * v22;
-    let v25: Dd = v17 - v19 + v23 - v24;
-    let v26: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v27: Dd = v26 * v10 * v22;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v15 * v25;
-    let v30: Dd = v10 * v11 * v28;
-    let v31: Dd = v29 / v30;
-    [v14.to_f64(), v31.to_f64()]
+    let v0: R = R::new(63.256610769563004, -5.482687657653857e-16);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v3.exp_m1();
+    let v8: R = v0 * v6;
+    let v9: R = v8 / v7;
+    let v10: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v11: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v12: R = v4 - v3;
+    let v13: R = v12.sigmoid();
+    let v14: R = v11 * v13 * v6 * v7;
+    let v15: R = v6.square();
+    let v16: R = v11 * v13 * v15 * v7;
+    let v17: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v18: R = v3 - v1;
+    let v19: R = v18.exp_m1();
+    let v20: R = v17 * v13 * v6 * v19;
+    let v21: R = v17 * v13 * v15 * v19;
+    let v22: R = v14 - v16 + v20 - v21;
+    let v23: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v24: R = v23 * v13 * v19;
+    let v25: R = v24.sqrt();
+    let v26: R = v10 * v22;
+    let v27: R = v13 * v7 * v25;
+    let v28: R = v26 / v27;
+    [v9.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1427,54 +1563,58 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-22.13532399155553, -1.030067038959497e-15);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4 - v1;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v6.powi(3);
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v6.square();
-    let v10: Dd = v1 * v9;
-    let v11: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
-    let v12: Dd = v11 * v6;
-    let v13: Dd = Dd::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v14: Dd = v13 * v6;
-    let v15: Dd = v11 * v9;
-    let v16: Dd = v13 * v9;
-    let v17: Dd = v8 - v10 - v12 + v14 + v15 - v16;
-    let v18: Dd = v1 - v4;
-    let v19: Dd = v18.sigmoid();
-    let v20: Dd = v19.square();
-    let v21: Dd = v4.exp_m1();
-    let v22: Dd = v4 - v2;
-    let v23: Dd = v22.exp_m1();
-    let v24: Dd = v0 * v17;
-    let v25: Dd = v20 * v21 * v23;
-    let v26: Dd = v24 / v25;
-    let v27: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v28: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
-    let v29: Dd = v28 * v19 * v6 * v21;
-    let v30: Dd = v28 * v19 * v9 * v21;
-    let v31: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v32: Dd = v31 * v19 * v6 * v23;
-    let v33: Dd = v31 * v19 * v9 * v23;
-    let v34: Dd = v29 - v30 + v32 - v33;
-    let v35: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v36: Dd = v35 * v19 * v23;
-    let v37: Dd = v36.sqrt();
-    let v38: Dd = v27 * v34;
-    let v39: Dd = v19 * v21 * v37;
-    let v40: Dd = v38 / v39;
-    [v26.to_f64(), v40.to_f64()]
+    let v0: R = R::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4 - v1;
+    let v6: R = v5.sigmoid();
+    let v7: R = v6.powi(3);
+    let v8: R = v1 * v7;
+    let v9: R = R::new(0.14227761953270035, -7.476885521457493e-18);
+    let v10: R = v9 * v6;
+    let v11: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v12: R = v11 * v6;
+    let v13: R = R::new(8.5731671414019, -7.547254606732371e-16);
+    let v14: R = v6.square();
+    let v15: R = v13 * v14;
+    let v16: R = v8 - v10 + v12 - v15;
+    let v17: R = v1 - v4;
+    let v18: R = v17.sigmoid();
+    let v19: R = v18.square();
+    let v20: R = v4.exp_m1();
+    let v21: R = v4 - v2;
+    let v22: R = v21.exp_m1();
+    let v23: R = v0 * v16;
+    let v24: R = v19 * v20 * v22;
+    let v25: R = v23 / v24;
+    let v26: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v27: R = R::new(0.3143741789475357, -8.842015004867808e-18);
+    let v28: R = v27 * v18 * v6 * v20;
+    let v29: R = v27 * v18 * v14 * v20;
+    let v30: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v31: R = v30 * v18 * v6 * v22;
+    let v32: R = v30 * v18 * v14 * v22;
+    let v33: R = v28 - v29 + v31 - v32;
+    let v34: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v35: R = v34 * v18 * v22;
+    let v36: R = v35.sqrt();
+    let v37: R = v26 * v33;
+    let v38: R = v18 * v20 * v36;
+    let v39: R = v37 / v38;
+    [v25.to_f64(), v39.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1493,49 +1633,58 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = v3 * v2;
-    let v5: Dd = v4 - v1;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v1 * v2 * v6;
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v1 * v8 * v6;
-    let v10: Dd = v6.square();
-    let v11: Dd = v1 * v2 * v10;
-    let v12: Dd = v1 * v8 * v10;
-    let v13: Dd = Dd::new(0.0024849116568445855, 7.563213417639638e-20);
-    let v14: Dd = v1 - v4;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v4.exp_m1();
-    let v17: Dd = v13 * v15 * v16;
-    let v18: Dd = Dd::new(0.049910784834411366, 3.2998246398717656e-19);
-    let v19: Dd = v18 * v15 * v16;
-    let v20: Dd = v7 - v9 - v11 + v12 + v17 - v19;
-    let v21: Dd = v0 * v20;
-    let v22: Dd = v15 * v16;
-    let v23: Dd = v21 / v22;
-    let v24: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v25: Dd = v24 * v8 * v15 * v6 * v16;
-    let v26: Dd = v24 * v2 * v15 * v6 * v16;
-    let v27: Dd = v24 * v2 * v15 * v10 * v16;
-    let v28: Dd = v24 * v8 * v15 * v10 * v16;
-    let v29: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v30: Dd = v4 - v3;
-    let v31: Dd = v30.exp_m1();
-    let v32: Dd = v29 * v2 * v15 * v6 * v31;
-    let v33: Dd = v29 * v8 * v15 * v6 * v31;
-    let v34: Dd = v29 * v2 * v15 * v10 * v31;
-    let v35: Dd = v29 * v8 * v15 * v10 * v31;
-    let v36: Dd = v25 - v26 + v27 - v28 - v32 + v33 + v34 - v35;
-    let v37: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v38: Dd = v37 * v15 * v31;
-    let v39: Dd = v38.sqrt();
-    let v40: Dd = v0 * v36;
-    let v41: Dd = v15 * v16 * v39;
-    let v42: Dd = v40 / v41;
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = v3 * v2;
+    let v5: R = v4 - v1;
+    let v6: R = v5.sigmoid();
+    let v7: R = v1 * v2 * v6;
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v1 * v8 * v6;
+    let v10: R = v6.square();
+    let v11: R = v1 * v2 * v10;
+    let v12: R = v1 * v8 * v10;
+    let v13: R = R::new(0.0024849116568445855, 7.563213417639638e-20);
+    let v14: R = v1 - v4;
+    let v15: R = v14.sigmoid();
+    let v16: R = v4.exp_m1();
+    let v17: R = v13 * v15 * v16;
+    let v18: R = R::new(0.049910784834411366, 3.2998246398717656e-19);
+    let v19: R = v18 * v15 * v16;
+    let v20: R = v7 - v9 - v11 + v12 + v17 - v19;
+    let v21: R = v0 * v20;
+    let v22: R = v15 * v16;
+    let v23: R = v21 / v22;
+    let v24: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v25: R = v24 * v8 * v15 * v6 * v16;
+    let v26: R = v24 * v2 * v15 * v6 * v16;
+    let v27: R = v24 * v2 * v15 * v10 * v16;
+    let v28: R = v24 * v8 * v15 * v10 * v16;
+    let v29: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v30: R = v4 - v3;
+    let v31: R = v30.exp_m1();
+    let v32: R = v29 * v2 * v15 * v6 * v31;
+    let v33: R = v29 * v8 * v15 * v6 * v31;
+    let v34: R = v29 * v2 * v15 * v10 * v31;
+    let v35: R = v29 * v8 * v15 * v10 * v31;
+    let v36: R = v25 - v26 + v27 - v28 - v32 + v33 + v34 - v35;
+    let v37: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v38: R = v37 * v15 * v31;
+    let v39: R = v38.sqrt();
+    let v40: R = v0 * v36;
+    let v41: R = v15 * v16 * v39;
+    let v42: R = v40 / v41;
     [v23.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1573,85 +1722,92 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(-22.13532399155553, -1.030067038959497e-15);
-    let v1: Dd = Dd::new(0.04742587317756678, -1.793305391834216e-19);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(3.0, 0.0);
-    let v6: Dd = v4 - v5;
-    let v7: Dd = v6.sigmoid();
-    let v8: Dd = v1 * v7;
-    let v9: Dd = v7.square();
-    let v10: Dd = Dd::new(0.04517665973091213, 2.2633220558509066e-18);
-    let v11: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
-    let v12: Dd = v11 * v3 * v7;
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v11 * v13 * v7;
-    let v15: Dd = Dd::new(0.9525741268224333, -3.451513898035272e-17);
-    let v16: Dd = v15 * v7;
-    let v17: Dd = Dd::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v18: Dd = v17 * v3 * v7;
-    let v19: Dd = v17 * v13 * v7;
-    let v20: Dd = v5 * v3 * v9;
-    let v21: Dd = v5 * v13 * v9;
-    let v22: Dd = v11 * v3 * v9;
-    let v23: Dd = v11 * v13 * v9;
-    let v24: Dd = v17 * v3 * v9;
-    let v25: Dd = v17 * v13 * v9;
-    let v26: Dd = v7.powi(3);
-    let v27: Dd = v5 * v3 * v26;
-    let v28: Dd = v5 * v13 * v26;
-    let v29: Dd = v8 - v9 - v10 + v12 - v14 + v16 - v18 + v19 + v20 - v21 - v22 + v23
-        + v24 - v25 - v27 + v28;
-    let v30: Dd = v5 - v4;
-    let v31: Dd = v30.sigmoid();
-    let v32: Dd = v31.square();
-    let v33: Dd = v4.exp_m1();
-    let v34: Dd = v4 - v2;
-    let v35: Dd = v34.exp_m1();
-    let v36: Dd = v0 * v29;
-    let v37: Dd = v32 * v33 * v35;
-    let v38: Dd = v36 / v37;
-    let v39: Dd = Dd::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v40: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
-    let v41: Dd = v40 * v13 * v31 * v7 * v33;
-    let v42: Dd = v40 * v3 * v31 * v7 * v33;
-    let v43: Dd = v40 * v3 * v31 * v9 * v33;
-    let v44: Dd = v40 * v13 * v31 * v9 * v33;
-    let v45: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v46: Dd = v45 * v3 * v31 * v7 * v35;
-    let v47: Dd = v45 * v13 * v31 * v7 * v35;
-    let v48: Dd = v45 * v3 * v31 * v9 * v35;
-    let v49: Dd = v45 * v13 * v31 * v9 * v35;
-    let v50: Dd = v41 - v42 + v43 - v44 - v46 + v47 + v48 - v49;
-    let v51: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v52: Dd = v51 * v31 * v35;
-    let v53: Dd = v52.sqrt();
-    let v54: Dd = v39 * v50;
-    let v55: Dd = v31 * v33 * v53;
-    let v56: Dd = v54 / v55;
-    let v57: Dd = v13 - v3;
-    let v58: Dd = v57.abs();
-    let v59: Dd = v58.sqrt();
-    let v60: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v61: Dd = v30.exp();
-    let v62: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v63: Dd = v62 * v61;
-    let v64: Dd = Dd::new(12.0, 0.0);
-    let v65: Dd = v64 * v3;
-    let v66: Dd = v2 - v65;
-    let v67: Dd = v66.exp();
-    let v68: Dd = Dd::new(9.0, 0.0);
-    let v69: Dd = v65 - v68;
-    let v70: Dd = v69.exp_m1();
-    let v71: Dd = v67 * v70;
-    let v72: Dd = v63 + v71;
-    let v73: Dd = v60 * v61;
-    let v74: Dd = v73 / v72;
-    let v75: Dd = v74.sqrt();
-    let v76: Dd = v59 * v75;
-    [v38.to_f64(), v56.to_f64(), v76.to_f64()]
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: R = R::new(0.14227761953270035, -7.476885521457493e-18);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = v3 * v2;
+    let v5: R = R::new(3.0, 0.0);
+    let v6: R = v4 - v5;
+    let v7: R = v6.sigmoid();
+    let v8: R = v1 * v2 * v7;
+    let v9: R = R::from_f64(t_next);
+    let v10: R = v1 * v9 * v7;
+    let v11: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v12: R = v11 * v2 * v7;
+    let v13: R = v11 * v9 * v7;
+    let v14: R = R::new(8.5731671414019, -7.547254606732371e-16);
+    let v15: R = v7.square();
+    let v16: R = v14 * v2 * v15;
+    let v17: R = v14 * v9 * v15;
+    let v18: R = v7.powi(3);
+    let v19: R = v5 * v2 * v18;
+    let v20: R = v5 * v9 * v18;
+    let v21: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v22: R = R::new(-6.0, 0.0);
+    let v23: R = v22 * v2;
+    let v24: R = v23.exp_m1();
+    let v25: R = v21 * v7 * v24;
+    let v26: R = R::new(0.04742587317756678, -1.793305391834216e-19);
+    let v27: R = v5 - v4;
+    let v28: R = v27.sigmoid();
+    let v29: R = v4.exp_m1();
+    let v30: R = v26 * v28 * v7 * v29;
+    let v31: R = v8 - v10 - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
+    let v32: R = v28.square();
+    let v33: R = v4 - v3;
+    let v34: R = v33.exp_m1();
+    let v35: R = v0 * v31;
+    let v36: R = v32 * v29 * v34;
+    let v37: R = v35 / v36;
+    let v38: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v39: R = R::new(0.3143741789475357, -8.842015004867808e-18);
+    let v40: R = v39 * v9 * v28 * v7 * v29;
+    let v41: R = v39 * v2 * v28 * v7 * v29;
+    let v42: R = v39 * v2 * v28 * v15 * v29;
+    let v43: R = v39 * v9 * v28 * v15 * v29;
+    let v44: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v45: R = v44 * v2 * v28 * v7 * v34;
+    let v46: R = v44 * v9 * v28 * v7 * v34;
+    let v47: R = v44 * v2 * v28 * v15 * v34;
+    let v48: R = v44 * v9 * v28 * v15 * v34;
+    let v49: R = v40 - v41 + v42 - v43 - v45 + v46 + v47 - v48;
+    let v50: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v51: R = v50 * v28 * v34;
+    let v52: R = v51.sqrt();
+    let v53: R = v38 * v49;
+    let v54: R = v28 * v29 * v52;
+    let v55: R = v53 / v54;
+    let v56: R = v9 - v2;
+    let v57: R = v56.abs();
+    let v58: R = v57.sqrt();
+    let v59: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v60: R = v27.exp();
+    let v61: R = R::new(-0.950212931632136, -8.422032873046665e-18);
+    let v62: R = v61 * v60;
+    let v63: R = R::new(12.0, 0.0);
+    let v64: R = v63 * v2;
+    let v65: R = v3 - v64;
+    let v66: R = v65.exp();
+    let v67: R = R::new(9.0, 0.0);
+    let v68: R = v64 - v67;
+    let v69: R = v68.exp_m1();
+    let v70: R = v66 * v69;
+    let v71: R = v62 + v70;
+    let v72: R = v59 * v60;
+    let v73: R = v72 / v71;
+    let v74: R = v73.sqrt();
+    let v75: R = v58 * v74;
+    [v37.to_f64(), v55.to_f64(), v75.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1695,65 +1851,74 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4.exp_m1();
-        let v8: Dd = v0 * v6 * v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: Dd = v4 - v2;
-        let v12: Dd = v11.exp_m1();
-        let v13: Dd = v10 * v6 * v12;
-        let v14: Dd = v13.sqrt();
+        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4.exp_m1();
+        let v8: R = v0 * v6 * v7;
+        let v9: R = v8.sqrt();
+        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: R = v4 - v2;
+        let v12: R = v11.exp_m1();
+        let v13: R = v10 * v6 * v12;
+        let v14: R = v13.sqrt();
         return [v9.to_f64(), v14.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4.exp_m1();
-    let v8: Dd = v0 * v6 * v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v1 - v11;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v11.exp_m1();
-    let v15: Dd = v0 * v13 * v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: Dd = v4 - v2;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v18 * v6 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v16 * v22;
-    let v24: Dd = v11 - v2;
-    let v25: Dd = v24.exp_m1();
-    let v26: Dd = v18 * v13 * v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v9 * v27;
-    let v29: Dd = v23 - v28;
-    let v30: Dd = v29 / v16;
+    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4.exp_m1();
+    let v8: R = v0 * v6 * v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t);
+    let v11: R = v2 * v10;
+    let v12: R = v1 - v11;
+    let v13: R = v12.sigmoid();
+    let v14: R = v11.exp_m1();
+    let v15: R = v0 * v13 * v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 / v16;
+    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: R = v4 - v2;
+    let v20: R = v19.exp_m1();
+    let v21: R = v18 * v6 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v16 * v22;
+    let v24: R = v11 - v2;
+    let v25: R = v24.exp_m1();
+    let v26: R = v18 * v13 * v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v9 * v27;
+    let v29: R = v23 - v28;
+    let v30: R = v29 / v16;
     [v17.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1791,65 +1956,74 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4.exp_m1();
-        let v8: Dd = v0 * v6 * v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: Dd = v4 - v2;
-        let v12: Dd = v11.exp_m1();
-        let v13: Dd = v10 * v6 * v12;
-        let v14: Dd = v13.sqrt();
+        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4.exp_m1();
+        let v8: R = v0 * v6 * v7;
+        let v9: R = v8.sqrt();
+        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: R = v4 - v2;
+        let v12: R = v11.exp_m1();
+        let v13: R = v10 * v6 * v12;
+        let v14: R = v13.sqrt();
         return [v9.to_f64(), v14.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t_next);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4.exp_m1();
-    let v8: Dd = v0 * v6 * v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v1 - v11;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v11.exp_m1();
-    let v15: Dd = v0 * v13 * v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: Dd = v4 - v2;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v18 * v6 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v16 * v22;
-    let v24: Dd = v11 - v2;
-    let v25: Dd = v24.exp_m1();
-    let v26: Dd = v18 * v13 * v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v9 * v27;
-    let v29: Dd = v23 - v28;
-    let v30: Dd = v29 / v16;
+    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t_next);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4.exp_m1();
+    let v8: R = v0 * v6 * v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t);
+    let v11: R = v2 * v10;
+    let v12: R = v1 - v11;
+    let v13: R = v12.sigmoid();
+    let v14: R = v11.exp_m1();
+    let v15: R = v0 * v13 * v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 / v16;
+    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: R = v4 - v2;
+    let v20: R = v19.exp_m1();
+    let v21: R = v18 * v6 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v16 * v22;
+    let v24: R = v11 - v2;
+    let v25: R = v24.exp_m1();
+    let v26: R = v18 * v13 * v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v9 * v27;
+    let v29: R = v23 - v28;
+    let v30: R = v29 / v16;
     [v17.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1886,15 +2060,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1915,30 +2094,30 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.1497323545032341, 2.0];
     }
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: Dd = Dd::new(-3.1493612051035917, -8.575620384337566e-17);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v4 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v3 - v1;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v0 * v6 * v8;
-    let v14: Dd = v10 * v12;
-    let v15: Dd = v13 / v14;
-    let v16: Dd = Dd::new(2.0, 0.0);
-    [v15.to_f64(), v16.to_f64()]
+    let v0: R = R::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v3 - v1;
+    let v8: R = v7.exp_m1();
+    let v9: R = v0 * v6;
+    let v10: R = v9 / v8;
+    let v11: R = R::new(2.0, 0.0);
+    [v10.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
 ///
@@ -1957,10 +2136,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1998,55 +2186,64 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = Dd::new(6.0, 0.0);
-    let v4: Dd = v3 * v2;
-    let v5: Dd = v4 - v1;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v1 * v2 * v6;
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v1 * v8 * v6;
-    let v10: Dd = v6.square();
-    let v11: Dd = v1 * v2 * v10;
-    let v12: Dd = v1 * v8 * v10;
-    let v13: Dd = Dd::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: Dd = v1 - v4;
-    let v15: Dd = v14.sigmoid();
-    let v16: Dd = v4 - v3;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v13 * v15 * v17;
-    let v19: Dd = Dd::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: Dd = v19 * v15 * v17;
-    let v21: Dd = v7 - v9 - v11 + v12 - v18 + v20;
-    let v22: Dd = v0 * v21;
-    let v23: Dd = v15 * v17;
-    let v24: Dd = v22 / v23;
-    let v25: Dd = Dd::new(2.0, 0.0);
-    let v26: Dd = v25 * v8;
-    let v27: Dd = v25 * v2;
-    let v28: Dd = v26 - v27;
-    let v29: Dd = v8 - v2;
-    let v30: Dd = v29.abs();
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v33: Dd = v14.exp();
-    let v34: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v35: Dd = v34 * v33;
-    let v36: Dd = Dd::new(12.0, 0.0);
-    let v37: Dd = v36 * v2;
-    let v38: Dd = v3 - v37;
-    let v39: Dd = v38.exp();
-    let v40: Dd = Dd::new(9.0, 0.0);
-    let v41: Dd = v37 - v40;
-    let v42: Dd = v41.exp_m1();
-    let v43: Dd = v39 * v42;
-    let v44: Dd = v35 + v43;
-    let v45: Dd = v32 * v33;
-    let v46: Dd = v45 / v44;
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = v31 * v47;
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = R::new(6.0, 0.0);
+    let v4: R = v3 * v2;
+    let v5: R = v4 - v1;
+    let v6: R = v5.sigmoid();
+    let v7: R = v1 * v2 * v6;
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v1 * v8 * v6;
+    let v10: R = v6.square();
+    let v11: R = v1 * v2 * v10;
+    let v12: R = v1 * v8 * v10;
+    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: R = v1 - v4;
+    let v15: R = v14.sigmoid();
+    let v16: R = v4 - v3;
+    let v17: R = v16.exp_m1();
+    let v18: R = v13 * v15 * v17;
+    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: R = v19 * v15 * v17;
+    let v21: R = v7 - v9 - v11 + v12 - v18 + v20;
+    let v22: R = v0 * v21;
+    let v23: R = v15 * v17;
+    let v24: R = v22 / v23;
+    let v25: R = R::new(2.0, 0.0);
+    let v26: R = v25 * v8;
+    let v27: R = v25 * v2;
+    let v28: R = v26 - v27;
+    let v29: R = v8 - v2;
+    let v30: R = v29.abs();
+    let v31: R = v30.sqrt();
+    let v32: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v33: R = v14.exp();
+    let v34: R = R::new(-0.950212931632136, -8.422032873046665e-18);
+    let v35: R = v34 * v33;
+    let v36: R = R::new(12.0, 0.0);
+    let v37: R = v36 * v2;
+    let v38: R = v3 - v37;
+    let v39: R = v38.exp();
+    let v40: R = R::new(9.0, 0.0);
+    let v41: R = v37 - v40;
+    let v42: R = v41.exp_m1();
+    let v43: R = v39 * v42;
+    let v44: R = v35 + v43;
+    let v45: R = v32 * v33;
+    let v46: R = v45 / v44;
+    let v47: R = v46.sqrt();
+    let v48: R = v31 * v47;
     [v24.to_f64(), v28.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2091,105 +2288,112 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-3.0, 0.0);
-        let v1: Dd = Dd::new(6.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(3.0, 0.0);
-        let v5: Dd = v3 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v8: Dd = v4 - v3;
-        let v9: Dd = v8.sigmoid();
-        let v10: Dd = v3 - v1;
-        let v11: Dd = v10.exp_m1();
-        let v12: Dd = v7 * v9 * v11;
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = Dd::new(1.0, 0.0);
-        let v15: Dd = v14 - v6;
-        let v16: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-        let v17: Dd = v6.square();
-        let v18: Dd = v3.exp_m1();
-        let v19: Dd = v16 * v9 * v17 * v18;
-        let v20: Dd = v16 * v9 * v6 * v18;
-        let v21: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-        let v22: Dd = v21 * v9 * v6 * v11;
-        let v23: Dd = v21 * v9 * v17 * v11;
-        let v24: Dd = v19 - v20 - v22 + v23;
-        let v25: Dd = v0 * v6 * v13 * v15;
-        let v26: Dd = v25 / v24;
-        let v27: Dd = Dd::new(0.04742587317756678, -1.793305391834216e-19);
-        let v28: Dd = v27 * v9 * v18 * v13;
-        let v29: Dd = v28 / v24;
-        return [v26.to_f64(), v29.to_f64()];
+        let v0: R = R::new(-3.0, 0.0);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v1;
+        let v8: R = v7.sigmoid();
+        let v9: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v10: R = v4 - v2;
+        let v11: R = v10.exp_m1();
+        let v12: R = v9 * v6 * v11;
+        let v13: R = v12.sqrt();
+        let v14: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+        let v15: R = v8.square();
+        let v16: R = v4.exp_m1();
+        let v17: R = v14 * v6 * v15 * v16;
+        let v18: R = v14 * v6 * v8 * v16;
+        let v19: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+        let v20: R = v19 * v6 * v8 * v11;
+        let v21: R = v19 * v6 * v15 * v11;
+        let v22: R = v17 - v18 - v20 + v21;
+        let v23: R = v0 * v6 * v8 * v13;
+        let v24: R = v23 / v22;
+        let v25: R = R::new(0.04742587317756678, -1.793305391834216e-19);
+        let v26: R = v25 * v6 * v16 * v13;
+        let v27: R = v26 / v22;
+        return [v24.to_f64(), v27.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4.exp_m1();
-        let v8: Dd = v0 * v6 * v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = Dd::new(0.0, 0.0);
+        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4.exp_m1();
+        let v8: R = v0 * v6 * v7;
+        let v9: R = v8.sqrt();
+        let v10: R = R::new(0.0, 0.0);
         return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: Dd = Dd::new(3.0, 0.0);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3 - v0;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.square();
-    let v7: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v8: Dd = v0 - v3;
-    let v9: Dd = v8.sigmoid();
-    let v10: Dd = v3.exp_m1();
-    let v11: Dd = v7 * v9 * v10;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v1 * v13;
-    let v15: Dd = v0 - v14;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v14.exp_m1();
-    let v18: Dd = v7 * v16 * v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v0 * v6 * v12 * v19;
-    let v21: Dd = v0 * v5 * v12 * v19;
-    let v22: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v23: Dd = v3 - v1;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v22 * v9 * v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v14 - v1;
-    let v28: Dd = v27.exp_m1();
-    let v29: Dd = v22 * v16 * v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v0 * v5 * v26 * v30;
-    let v32: Dd = v0 * v6 * v26 * v30;
-    let v33: Dd = v20 - v21 - v31 + v32;
-    let v34: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v35: Dd = v34 * v9 * v6 * v10;
-    let v36: Dd = v34 * v9 * v5 * v10;
-    let v37: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v38: Dd = v37 * v9 * v5 * v24;
-    let v39: Dd = v37 * v9 * v6 * v24;
-    let v40: Dd = v35 - v36 - v38 + v39;
-    let v41: Dd = v33 / v40;
-    let v42: Dd = Dd::new(-0.9051482536448664, -4.1992024501810215e-17);
-    let v43: Dd = v19 * v26;
-    let v44: Dd = v12 * v30;
-    let v45: Dd = v43 - v44;
-    let v46: Dd = v42 * v12 * v26 * v45;
-    let v47: Dd = v46 / v40;
+    let v0: R = R::new(3.0, 0.0);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3 - v0;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.square();
+    let v7: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v8: R = v0 - v3;
+    let v9: R = v8.sigmoid();
+    let v10: R = v3.exp_m1();
+    let v11: R = v7 * v9 * v10;
+    let v12: R = v11.sqrt();
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v1 * v13;
+    let v15: R = v0 - v14;
+    let v16: R = v15.sigmoid();
+    let v17: R = v14.exp_m1();
+    let v18: R = v7 * v16 * v17;
+    let v19: R = v18.sqrt();
+    let v20: R = v0 * v6 * v12 * v19;
+    let v21: R = v0 * v5 * v12 * v19;
+    let v22: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v23: R = v3 - v1;
+    let v24: R = v23.exp_m1();
+    let v25: R = v22 * v9 * v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v14 - v1;
+    let v28: R = v27.exp_m1();
+    let v29: R = v22 * v16 * v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v0 * v5 * v26 * v30;
+    let v32: R = v0 * v6 * v26 * v30;
+    let v33: R = v20 - v21 - v31 + v32;
+    let v34: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v35: R = v34 * v9 * v6 * v10;
+    let v36: R = v34 * v9 * v5 * v10;
+    let v37: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v38: R = v37 * v9 * v5 * v24;
+    let v39: R = v37 * v9 * v6 * v24;
+    let v40: R = v35 - v36 - v38 + v39;
+    let v41: R = v33 / v40;
+    let v42: R = R::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v43: R = v19 * v26;
+    let v44: R = v12 * v30;
+    let v45: R = v43 - v44;
+    let v46: R = v42 * v12 * v26 * v45;
+    let v47: R = v46 / v40;
     [v41.to_f64(), v47.to_f64()]
 }
 /// `ddim_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2227,105 +2431,112 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-3.0, 0.0);
-        let v1: Dd = Dd::new(6.0, 0.0);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(3.0, 0.0);
-        let v5: Dd = v3 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v8: Dd = v4 - v3;
-        let v9: Dd = v8.sigmoid();
-        let v10: Dd = v3 - v1;
-        let v11: Dd = v10.exp_m1();
-        let v12: Dd = v7 * v9 * v11;
-        let v13: Dd = v12.sqrt();
-        let v14: Dd = Dd::new(1.0, 0.0);
-        let v15: Dd = v14 - v6;
-        let v16: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-        let v17: Dd = v6.square();
-        let v18: Dd = v3.exp_m1();
-        let v19: Dd = v16 * v9 * v17 * v18;
-        let v20: Dd = v16 * v9 * v6 * v18;
-        let v21: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-        let v22: Dd = v21 * v9 * v6 * v11;
-        let v23: Dd = v21 * v9 * v17 * v11;
-        let v24: Dd = v19 - v20 - v22 + v23;
-        let v25: Dd = v0 * v6 * v13 * v15;
-        let v26: Dd = v25 / v24;
-        let v27: Dd = Dd::new(0.04742587317756678, -1.793305391834216e-19);
-        let v28: Dd = v27 * v9 * v18 * v13;
-        let v29: Dd = v28 / v24;
-        return [v26.to_f64(), v29.to_f64()];
+        let v0: R = R::new(-3.0, 0.0);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v1;
+        let v8: R = v7.sigmoid();
+        let v9: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v10: R = v4 - v2;
+        let v11: R = v10.exp_m1();
+        let v12: R = v9 * v6 * v11;
+        let v13: R = v12.sqrt();
+        let v14: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+        let v15: R = v8.square();
+        let v16: R = v4.exp_m1();
+        let v17: R = v14 * v6 * v15 * v16;
+        let v18: R = v14 * v6 * v8 * v16;
+        let v19: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+        let v20: R = v19 * v6 * v8 * v11;
+        let v21: R = v19 * v6 * v15 * v11;
+        let v22: R = v17 - v18 - v20 + v21;
+        let v23: R = v0 * v6 * v8 * v13;
+        let v24: R = v23 / v22;
+        let v25: R = R::new(0.04742587317756678, -1.793305391834216e-19);
+        let v26: R = v25 * v6 * v16 * v13;
+        let v27: R = v26 / v22;
+        return [v24.to_f64(), v27.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4.exp_m1();
-        let v8: Dd = v0 * v6 * v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = Dd::new(0.0, 0.0);
+        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4.exp_m1();
+        let v8: R = v0 * v6 * v7;
+        let v9: R = v8.sqrt();
+        let v10: R = R::new(0.0, 0.0);
         return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: Dd = Dd::new(3.0, 0.0);
-    let v1: Dd = Dd::new(6.0, 0.0);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3 - v0;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.square();
-    let v7: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v8: Dd = v0 - v3;
-    let v9: Dd = v8.sigmoid();
-    let v10: Dd = v3.exp_m1();
-    let v11: Dd = v7 * v9 * v10;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v1 * v13;
-    let v15: Dd = v0 - v14;
-    let v16: Dd = v15.sigmoid();
-    let v17: Dd = v14.exp_m1();
-    let v18: Dd = v7 * v16 * v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v0 * v6 * v12 * v19;
-    let v21: Dd = v0 * v5 * v12 * v19;
-    let v22: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v23: Dd = v3 - v1;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v22 * v9 * v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v14 - v1;
-    let v28: Dd = v27.exp_m1();
-    let v29: Dd = v22 * v16 * v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v0 * v5 * v26 * v30;
-    let v32: Dd = v0 * v6 * v26 * v30;
-    let v33: Dd = v20 - v21 - v31 + v32;
-    let v34: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v35: Dd = v34 * v9 * v6 * v10;
-    let v36: Dd = v34 * v9 * v5 * v10;
-    let v37: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v38: Dd = v37 * v9 * v5 * v24;
-    let v39: Dd = v37 * v9 * v6 * v24;
-    let v40: Dd = v35 - v36 - v38 + v39;
-    let v41: Dd = v33 / v40;
-    let v42: Dd = Dd::new(-0.9051482536448664, -4.1992024501810215e-17);
-    let v43: Dd = v19 * v26;
-    let v44: Dd = v12 * v30;
-    let v45: Dd = v43 - v44;
-    let v46: Dd = v42 * v12 * v26 * v45;
-    let v47: Dd = v46 / v40;
+    let v0: R = R::new(3.0, 0.0);
+    let v1: R = R::new(6.0, 0.0);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3 - v0;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.square();
+    let v7: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v8: R = v0 - v3;
+    let v9: R = v8.sigmoid();
+    let v10: R = v3.exp_m1();
+    let v11: R = v7 * v9 * v10;
+    let v12: R = v11.sqrt();
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v1 * v13;
+    let v15: R = v0 - v14;
+    let v16: R = v15.sigmoid();
+    let v17: R = v14.exp_m1();
+    let v18: R = v7 * v16 * v17;
+    let v19: R = v18.sqrt();
+    let v20: R = v0 * v6 * v12 * v19;
+    let v21: R = v0 * v5 * v12 * v19;
+    let v22: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v23: R = v3 - v1;
+    let v24: R = v23.exp_m1();
+    let v25: R = v22 * v9 * v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v14 - v1;
+    let v28: R = v27.exp_m1();
+    let v29: R = v22 * v16 * v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v0 * v5 * v26 * v30;
+    let v32: R = v0 * v6 * v26 * v30;
+    let v33: R = v20 - v21 - v31 + v32;
+    let v34: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v35: R = v34 * v9 * v6 * v10;
+    let v36: R = v34 * v9 * v5 * v10;
+    let v37: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v38: R = v37 * v9 * v5 * v24;
+    let v39: R = v37 * v9 * v6 * v24;
+    let v40: R = v35 - v36 - v38 + v39;
+    let v41: R = v33 / v40;
+    let v42: R = R::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v43: R = v19 * v26;
+    let v44: R = v12 * v30;
+    let v45: R = v43 - v44;
+    let v46: R = v42 * v12 * v26 * v45;
+    let v47: R = v46 / v40;
     [v41.to_f64(), v47.to_f64()]
 }
 /// `dpm1_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2363,42 +2574,47 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
+fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, f64::INFINITY];
     }
     if t == 1.0 {
         return [0.0, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(0.0, 0.0);
-    let v1: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v2: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v3: Dd = Dd::new(3.0, 0.0);
-    let v4: Dd = Dd::new(6.0, 0.0);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v3 - v6;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = v6 - v3;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v10.square();
-    let v12: Dd = v6.exp_m1();
-    let v13: Dd = v2 * v8 * v11 * v12;
-    let v14: Dd = v2 * v8 * v10 * v12;
-    let v15: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v16: Dd = v6 - v4;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v15 * v8 * v10 * v17;
-    let v19: Dd = v15 * v8 * v11 * v17;
-    let v20: Dd = v13 - v14 - v18 + v19;
-    let v21: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v22: Dd = v21 * v8 * v12;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v25: Dd = v24 * v8 * v17;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v1 * v20;
-    let v28: Dd = v23 * v26;
-    let v29: Dd = v27 / v28;
+    let v0: R = R::new(0.0, 0.0);
+    let v1: R = R::new(-1.104791392982512, 3.995477248912782e-17);
+    let v2: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v3: R = R::new(3.0, 0.0);
+    let v4: R = R::new(6.0, 0.0);
+    let v5: R = R::from_f64(t);
+    let v6: R = v4 * v5;
+    let v7: R = v3 - v6;
+    let v8: R = v7.sigmoid();
+    let v9: R = v6 - v3;
+    let v10: R = v9.sigmoid();
+    let v11: R = v10.square();
+    let v12: R = v6.exp_m1();
+    let v13: R = v2 * v8 * v11 * v12;
+    let v14: R = v2 * v8 * v10 * v12;
+    let v15: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v16: R = v6 - v4;
+    let v17: R = v16.exp_m1();
+    let v18: R = v15 * v8 * v10 * v17;
+    let v19: R = v15 * v8 * v11 * v17;
+    let v20: R = v13 - v14 - v18 + v19;
+    let v21: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v22: R = v21 * v8 * v12;
+    let v23: R = v22.sqrt();
+    let v24: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v25: R = v24 * v8 * v17;
+    let v26: R = v25.sqrt();
+    let v27: R = v1 * v20;
+    let v28: R = v23 * v26;
+    let v29: R = v27 / v28;
     [v0.to_f64(), v29.to_f64()]
 }
 /// `pf_velocity_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2418,66 +2634,71 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
+fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.1497323545032341, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(6.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(3.0, 0.0);
-    let v4: Dd = v2 - v3;
-    let v5: Dd = v4.sigmoid();
-    let v6: Dd = v5.square();
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v5.powi(3);
-    let v9: Dd = v0 * v8;
-    let v10: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
-    let v11: Dd = v10 * v5;
-    let v12: Dd = Dd::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: Dd = v12 * v5;
-    let v14: Dd = v10 * v6;
-    let v15: Dd = v12 * v6;
-    let v16: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
-    let v17: Dd = v3 - v2;
-    let v18: Dd = v17.sigmoid();
-    let v19: Dd = v2 - v0;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v16 * v18 * v5 * v20;
-    let v22: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v23: Dd = v22 * v18 * v5 * v20;
-    let v24: Dd = v16 * v18 * v6 * v20;
-    let v25: Dd = v22 * v18 * v6 * v20;
-    let v26: Dd = v7 - v9 - v11 - v13 + v14 + v15 + v21 - v23 - v24 + v25;
-    let v27: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: Dd = v27 * v18 * v20;
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: Dd = v30 * v29;
-    let v32: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: Dd = v32 * v29;
-    let v34: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: Dd = v34 * v29;
-    let v36: Dd = v31 - v33 + v35;
-    let v37: Dd = v29 * v36;
-    let v38: Dd = v26 / v37;
-    let v39: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v40: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
-    let v41: Dd = v2.exp_m1();
-    let v42: Dd = v40 * v18 * v6 * v41;
-    let v43: Dd = v40 * v18 * v5 * v41;
-    let v44: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v45: Dd = v44 * v18 * v5 * v20;
-    let v46: Dd = v44 * v18 * v6 * v20;
-    let v47: Dd = v42 - v43 - v45 + v46;
-    let v48: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: Dd = v48 * v18 * v41;
-    let v50: Dd = v49.sqrt();
-    let v51: Dd = v39 * v47;
-    let v52: Dd = v50 * v29;
-    let v53: Dd = v51 / v52;
+    let v0: R = R::new(6.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(3.0, 0.0);
+    let v4: R = v2 - v3;
+    let v5: R = v4.sigmoid();
+    let v6: R = v5.square();
+    let v7: R = v0 * v6;
+    let v8: R = v5.powi(3);
+    let v9: R = v0 * v8;
+    let v10: R = R::new(0.14227761953270035, -7.476885521457493e-18);
+    let v11: R = v10 * v5;
+    let v12: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v13: R = v12 * v5;
+    let v14: R = v10 * v6;
+    let v15: R = v12 * v6;
+    let v16: R = R::new(-6.014909469941068, 1.634775756747499e-16);
+    let v17: R = v3 - v2;
+    let v18: R = v17.sigmoid();
+    let v19: R = v2 - v0;
+    let v20: R = v19.exp_m1();
+    let v21: R = v16 * v18 * v5 * v20;
+    let v22: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v23: R = v22 * v18 * v5 * v20;
+    let v24: R = v16 * v18 * v6 * v20;
+    let v25: R = v22 * v18 * v6 * v20;
+    let v26: R = v7 - v9 - v11 - v13 + v14 + v15 + v21 - v23 - v24 + v25;
+    let v27: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: R = v27 * v18 * v20;
+    let v29: R = v28.sqrt();
+    let v30: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: R = v30 * v29;
+    let v32: R = R::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: R = v32 * v29;
+    let v34: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: R = v34 * v29;
+    let v36: R = v31 - v33 + v35;
+    let v37: R = v29 * v36;
+    let v38: R = v26 / v37;
+    let v39: R = R::new(-1.104791392982512, 3.995477248912782e-17);
+    let v40: R = R::new(0.3143741789475357, -8.842015004867808e-18);
+    let v41: R = v2.exp_m1();
+    let v42: R = v40 * v18 * v6 * v41;
+    let v43: R = v40 * v18 * v5 * v41;
+    let v44: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v45: R = v44 * v18 * v5 * v20;
+    let v46: R = v44 * v18 * v6 * v20;
+    let v47: R = v42 - v43 - v45 + v46;
+    let v48: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v49: R = v48 * v18 * v41;
+    let v50: R = v49.sqrt();
+    let v51: R = v39 * v47;
+    let v52: R = v50 * v29;
+    let v53: R = v51 / v52;
     [v38.to_f64(), v53.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2497,41 +2718,50 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v2: Dd = Dd::new(0.15718708947376786, -4.421007502433904e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = Dd::new(6.0, 0.0);
-    let v6: Dd = v5 * v3;
-    let v7: Dd = v4 - v6;
-    let v8: Dd = v7.sigmoid();
-    let v9: Dd = v6 - v4;
-    let v10: Dd = v9.sigmoid();
-    let v11: Dd = v6.exp_m1();
-    let v12: Dd = v2 * v3 * v8 * v10 * v11;
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v2 * v13 * v8 * v10 * v11;
-    let v15: Dd = v10.square();
-    let v16: Dd = v2 * v3 * v8 * v15 * v11;
-    let v17: Dd = v2 * v13 * v8 * v15 * v11;
-    let v18: Dd = Dd::new(-3.157187089473768, 5.993215873369173e-17);
-    let v19: Dd = v6 - v5;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v18 * v3 * v8 * v10 * v20;
-    let v22: Dd = v18 * v13 * v8 * v10 * v20;
-    let v23: Dd = v18 * v3 * v8 * v15 * v20;
-    let v24: Dd = v18 * v13 * v8 * v15 * v20;
-    let v25: Dd = v12 - v14 - v16 + v17 + v21 - v22 - v23 + v24;
-    let v26: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v27: Dd = v26 * v8 * v11;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v30: Dd = v29 * v8 * v20;
-    let v31: Dd = v30.sqrt();
-    let v32: Dd = v1 * v25;
-    let v33: Dd = v28 * v31;
-    let v34: Dd = v32 / v33;
+    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_v_coefficients`], in the number type `R`.
+fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(-1.104791392982512, 3.995477248912782e-17);
+    let v2: R = R::new(0.15718708947376786, -4.421007502433904e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = R::new(6.0, 0.0);
+    let v6: R = v5 * v3;
+    let v7: R = v4 - v6;
+    let v8: R = v7.sigmoid();
+    let v9: R = v6 - v4;
+    let v10: R = v9.sigmoid();
+    let v11: R = v6.exp_m1();
+    let v12: R = v2 * v3 * v8 * v10 * v11;
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v2 * v13 * v8 * v10 * v11;
+    let v15: R = v10.square();
+    let v16: R = v2 * v3 * v8 * v15 * v11;
+    let v17: R = v2 * v13 * v8 * v15 * v11;
+    let v18: R = R::new(-3.157187089473768, 5.993215873369173e-17);
+    let v19: R = v6 - v5;
+    let v20: R = v19.exp_m1();
+    let v21: R = v18 * v3 * v8 * v10 * v20;
+    let v22: R = v18 * v13 * v8 * v10 * v20;
+    let v23: R = v18 * v3 * v8 * v15 * v20;
+    let v24: R = v18 * v13 * v8 * v15 * v20;
+    let v25: R = v12 - v14 - v16 + v17 + v21 - v22 - v23 + v24;
+    let v26: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v27: R = v26 * v8 * v11;
+    let v28: R = v27.sqrt();
+    let v29: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v30: R = v29 * v8 * v20;
+    let v31: R = v30.sqrt();
+    let v32: R = v1 * v25;
+    let v33: R = v28 * v31;
+    let v34: R = v32 / v33;
     [v0.to_f64(), v34.to_f64()]
 }
 /// `euler_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2569,102 +2799,111 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(0.14227761953270035, -7.476885521457493e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = Dd::new(3.0, 0.0);
-    let v5: Dd = v3 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v0 * v1 * v6;
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v0 * v8 * v6;
-    let v10: Dd = Dd::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v11: Dd = v10 * v1 * v6;
-    let v12: Dd = v10 * v8 * v6;
-    let v13: Dd = v6.square();
-    let v14: Dd = v2 * v1 * v13;
-    let v15: Dd = v2 * v8 * v13;
-    let v16: Dd = v0 * v1 * v13;
-    let v17: Dd = v0 * v8 * v13;
-    let v18: Dd = v10 * v1 * v13;
-    let v19: Dd = v10 * v8 * v13;
-    let v20: Dd = v6.powi(3);
-    let v21: Dd = v2 * v1 * v20;
-    let v22: Dd = v2 * v8 * v20;
-    let v23: Dd = Dd::new(-0.0950874445653235, 4.345589384069145e-18);
-    let v24: Dd = v4 - v3;
-    let v25: Dd = v24.sigmoid();
-    let v26: Dd = v3 - v2;
-    let v27: Dd = v26.exp_m1();
-    let v28: Dd = v23 * v25 * v27;
-    let v29: Dd = Dd::new(-0.002367062551749617, 9.930805794346142e-20);
-    let v30: Dd = v29 * v25 * v27;
-    let v31: Dd = Dd::new(-0.9549411893741828, -1.6559895503019626e-17);
-    let v32: Dd = v31 * v25 * v27;
-    let v33: Dd = Dd::new(-6.014909469941068, 1.634775756747499e-16);
-    let v34: Dd = v33 * v1 * v25 * v6 * v27;
-    let v35: Dd = v33 * v8 * v25 * v6 * v27;
-    let v36: Dd = Dd::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v37: Dd = v36 * v1 * v25 * v6 * v27;
-    let v38: Dd = v36 * v8 * v25 * v6 * v27;
-    let v39: Dd = v33 * v1 * v25 * v13 * v27;
-    let v40: Dd = v33 * v8 * v25 * v13 * v27;
-    let v41: Dd = v36 * v1 * v25 * v13 * v27;
-    let v42: Dd = v36 * v8 * v25 * v13 * v27;
-    let v43: Dd = v7 - v9 + v11 - v12 - v14 + v15 - v16 + v17 - v18 + v19 + v21 - v22
+    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
+fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(0.14227761953270035, -7.476885521457493e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = v2 * v1;
+    let v4: R = R::new(3.0, 0.0);
+    let v5: R = v3 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v0 * v1 * v6;
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v0 * v8 * v6;
+    let v10: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v11: R = v10 * v1 * v6;
+    let v12: R = v10 * v8 * v6;
+    let v13: R = v6.square();
+    let v14: R = v2 * v1 * v13;
+    let v15: R = v2 * v8 * v13;
+    let v16: R = v0 * v1 * v13;
+    let v17: R = v0 * v8 * v13;
+    let v18: R = v10 * v1 * v13;
+    let v19: R = v10 * v8 * v13;
+    let v20: R = v6.powi(3);
+    let v21: R = v2 * v1 * v20;
+    let v22: R = v2 * v8 * v20;
+    let v23: R = R::new(-0.0950874445653235, 4.345589384069145e-18);
+    let v24: R = v4 - v3;
+    let v25: R = v24.sigmoid();
+    let v26: R = v3 - v2;
+    let v27: R = v26.exp_m1();
+    let v28: R = v23 * v25 * v27;
+    let v29: R = R::new(-0.002367062551749617, 9.930805794346142e-20);
+    let v30: R = v29 * v25 * v27;
+    let v31: R = R::new(-0.9549411893741828, -1.6559895503019626e-17);
+    let v32: R = v31 * v25 * v27;
+    let v33: R = R::new(-6.014909469941068, 1.634775756747499e-16);
+    let v34: R = v33 * v1 * v25 * v6 * v27;
+    let v35: R = v33 * v8 * v25 * v6 * v27;
+    let v36: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v37: R = v36 * v1 * v25 * v6 * v27;
+    let v38: R = v36 * v8 * v25 * v6 * v27;
+    let v39: R = v33 * v1 * v25 * v13 * v27;
+    let v40: R = v33 * v8 * v25 * v13 * v27;
+    let v41: R = v36 * v1 * v25 * v13 * v27;
+    let v42: R = v36 * v8 * v25 * v13 * v27;
+    let v43: R = v7 - v9 + v11 - v12 - v14 + v15 - v16 + v17 - v18 + v19 + v21 - v22
         - v28 + v30 + v32 - v34 + v35 + v37 - v38 + v39 - v40 - v41 + v42;
-    let v44: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v45: Dd = v44 * v25 * v27;
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = Dd::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v48: Dd = v47 * v46;
-    let v49: Dd = Dd::new(0.09035331946182426, 4.526644111701813e-18);
-    let v50: Dd = v49 * v46;
-    let v51: Dd = Dd::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v52: Dd = v51 * v46;
-    let v53: Dd = v48 - v50 + v52;
-    let v54: Dd = v46 * v53;
-    let v55: Dd = v43 / v54;
-    let v56: Dd = Dd::new(-1.104791392982512, 3.995477248912782e-17);
-    let v57: Dd = Dd::new(0.3143741789475357, -8.842015004867808e-18);
-    let v58: Dd = v3.exp_m1();
-    let v59: Dd = v57 * v1 * v25 * v6 * v58;
-    let v60: Dd = v57 * v8 * v25 * v6 * v58;
-    let v61: Dd = v57 * v1 * v25 * v13 * v58;
-    let v62: Dd = v57 * v8 * v25 * v13 * v58;
-    let v63: Dd = Dd::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v64: Dd = v63 * v1 * v25 * v6 * v27;
-    let v65: Dd = v63 * v8 * v25 * v6 * v27;
-    let v66: Dd = v63 * v1 * v25 * v13 * v27;
-    let v67: Dd = v63 * v8 * v25 * v13 * v27;
-    let v68: Dd = v59 - v60 - v61 + v62 + v64 - v65 - v66 + v67;
-    let v69: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v70: Dd = v69 * v25 * v58;
-    let v71: Dd = v70.sqrt();
-    let v72: Dd = v56 * v68;
-    let v73: Dd = v71 * v46;
-    let v74: Dd = v72 / v73;
-    let v75: Dd = v8 - v1;
-    let v76: Dd = v75.abs();
-    let v77: Dd = v76.sqrt();
-    let v78: Dd = Dd::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v79: Dd = v24.exp();
-    let v80: Dd = Dd::new(-0.950212931632136, -8.422032873046665e-18);
-    let v81: Dd = v80 * v79;
-    let v82: Dd = Dd::new(12.0, 0.0);
-    let v83: Dd = v82 * v1;
-    let v84: Dd = v2 - v83;
-    let v85: Dd = v84.exp();
-    let v86: Dd = Dd::new(9.0, 0.0);
-    let v87: Dd = v83 - v86;
-    let v88: Dd = v87.exp_m1();
-    let v89: Dd = v85 * v88;
-    let v90: Dd = v81 + v89;
-    let v91: Dd = v78 * v79;
-    let v92: Dd = v91 / v90;
-    let v93: Dd = v92.sqrt();
-    let v94: Dd = v77 * v93;
+    let v44: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v45: R = v44 * v25 * v27;
+    let v46: R = v45.sqrt();
+    let v47: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v48: R = v47 * v46;
+    let v49: R = R::new(0.09035331946182426, 4.526644111701813e-18);
+    let v50: R = v49 * v46;
+    let v51: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v52: R = v51 * v46;
+    let v53: R = v48 - v50 + v52;
+    let v54: R = v46 * v53;
+    let v55: R = v43 / v54;
+    let v56: R = R::new(-1.104791392982512, 3.995477248912782e-17);
+    let v57: R = R::new(0.3143741789475357, -8.842015004867808e-18);
+    let v58: R = v3.exp_m1();
+    let v59: R = v57 * v1 * v25 * v6 * v58;
+    let v60: R = v57 * v8 * v25 * v6 * v58;
+    let v61: R = v57 * v1 * v25 * v13 * v58;
+    let v62: R = v57 * v8 * v25 * v13 * v58;
+    let v63: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v64: R = v63 * v1 * v25 * v6 * v27;
+    let v65: R = v63 * v8 * v25 * v6 * v27;
+    let v66: R = v63 * v1 * v25 * v13 * v27;
+    let v67: R = v63 * v8 * v25 * v13 * v27;
+    let v68: R = v59 - v60 - v61 + v62 + v64 - v65 - v66 + v67;
+    let v69: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v70: R = v69 * v25 * v58;
+    let v71: R = v70.sqrt();
+    let v72: R = v56 * v68;
+    let v73: R = v71 * v46;
+    let v74: R = v72 / v73;
+    let v75: R = v8 - v1;
+    let v76: R = v75.abs();
+    let v77: R = v76.sqrt();
+    let v78: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v79: R = v24.exp();
+    let v80: R = R::new(-0.950212931632136, -8.422032873046665e-18);
+    let v81: R = v80 * v79;
+    let v82: R = R::new(12.0, 0.0);
+    let v83: R = v82 * v1;
+    let v84: R = v2 - v83;
+    let v85: R = v84.exp();
+    let v86: R = R::new(9.0, 0.0);
+    let v87: R = v83 - v86;
+    let v88: R = v87.exp_m1();
+    let v89: R = v85 * v88;
+    let v90: R = v81 + v89;
+    let v91: R = v78 * v79;
+    let v92: R = v91 / v90;
+    let v93: R = v92.sqrt();
+    let v94: R = v77 * v93;
     [v55.to_f64(), v74.to_f64(), v94.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2709,81 +2948,90 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
+fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4 - v2;
-        let v8: Dd = v7.exp_m1();
-        let v9: Dd = v0 * v6 * v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v12: Dd = v4.exp_m1();
-        let v13: Dd = v11 * v6 * v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = -v14;
+        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v2;
+        let v8: R = v7.exp_m1();
+        let v9: R = v0 * v6 * v8;
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: R = v4.exp_m1();
+        let v13: R = v11 * v6 * v12;
+        let v14: R = v13.sqrt();
+        let v15: R = -v14;
         return [v10.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4.exp_m1();
-        let v8: Dd = v0 * v6 * v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: Dd = v4 - v2;
-        let v12: Dd = v11.exp_m1();
-        let v13: Dd = v10 * v6 * v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = -v14;
+        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4.exp_m1();
+        let v8: R = v0 * v6 * v7;
+        let v9: R = v8.sqrt();
+        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: R = v4 - v2;
+        let v12: R = v11.exp_m1();
+        let v13: R = v10 * v6 * v12;
+        let v14: R = v13.sqrt();
+        let v15: R = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4.exp_m1();
-    let v8: Dd = v0 * v6 * v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v1 - v11;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v11.exp_m1();
-    let v15: Dd = v0 * v13 * v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 * v16;
-    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: Dd = v4 - v2;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v18 * v6 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v11 - v2;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v18 * v13 * v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v22 * v26;
-    let v28: Dd = v17 + v27;
-    let v29: Dd = v16 * v22;
-    let v30: Dd = v9 * v26;
-    let v31: Dd = v29 - v30;
+    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4.exp_m1();
+    let v8: R = v0 * v6 * v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v2 * v10;
+    let v12: R = v1 - v11;
+    let v13: R = v12.sigmoid();
+    let v14: R = v11.exp_m1();
+    let v15: R = v0 * v13 * v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 * v16;
+    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: R = v4 - v2;
+    let v20: R = v19.exp_m1();
+    let v21: R = v18 * v6 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v11 - v2;
+    let v24: R = v23.exp_m1();
+    let v25: R = v18 * v13 * v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v22 * v26;
+    let v28: R = v17 + v27;
+    let v29: R = v16 * v22;
+    let v30: R = v9 * v26;
+    let v31: R = v29 - v30;
     [v28.to_f64(), v31.to_f64()]
 }
 /// `ddim_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2821,81 +3069,90 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
+fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4 - v2;
-        let v8: Dd = v7.exp_m1();
-        let v9: Dd = v0 * v6 * v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v12: Dd = v4.exp_m1();
-        let v13: Dd = v11 * v6 * v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = -v14;
+        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4 - v2;
+        let v8: R = v7.exp_m1();
+        let v9: R = v0 * v6 * v8;
+        let v10: R = v9.sqrt();
+        let v11: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: R = v4.exp_m1();
+        let v13: R = v11 * v6 * v12;
+        let v14: R = v13.sqrt();
+        let v15: R = -v14;
         return [v10.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: Dd = Dd::new(3.0, 0.0);
-        let v2: Dd = Dd::new(6.0, 0.0);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v1 - v4;
-        let v6: Dd = v5.sigmoid();
-        let v7: Dd = v4.exp_m1();
-        let v8: Dd = v0 * v6 * v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: Dd = v4 - v2;
-        let v12: Dd = v11.exp_m1();
-        let v13: Dd = v10 * v6 * v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = -v14;
+        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: R = R::new(3.0, 0.0);
+        let v2: R = R::new(6.0, 0.0);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v1 - v4;
+        let v6: R = v5.sigmoid();
+        let v7: R = v4.exp_m1();
+        let v8: R = v0 * v6 * v7;
+        let v9: R = v8.sqrt();
+        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: R = v4 - v2;
+        let v12: R = v11.exp_m1();
+        let v13: R = v10 * v6 * v12;
+        let v14: R = v13.sqrt();
+        let v15: R = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: Dd = Dd::new(3.0, 0.0);
-    let v2: Dd = Dd::new(6.0, 0.0);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v1 - v4;
-    let v6: Dd = v5.sigmoid();
-    let v7: Dd = v4.exp_m1();
-    let v8: Dd = v0 * v6 * v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v1 - v11;
-    let v13: Dd = v12.sigmoid();
-    let v14: Dd = v11.exp_m1();
-    let v15: Dd = v0 * v13 * v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 * v16;
-    let v18: Dd = Dd::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: Dd = v4 - v2;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v18 * v6 * v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v11 - v2;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v18 * v13 * v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v22 * v26;
-    let v28: Dd = v17 + v27;
-    let v29: Dd = v16 * v22;
-    let v30: Dd = v9 * v26;
-    let v31: Dd = v29 - v30;
+    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: R = R::new(3.0, 0.0);
+    let v2: R = R::new(6.0, 0.0);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v1 - v4;
+    let v6: R = v5.sigmoid();
+    let v7: R = v4.exp_m1();
+    let v8: R = v0 * v6 * v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v2 * v10;
+    let v12: R = v1 - v11;
+    let v13: R = v12.sigmoid();
+    let v14: R = v11.exp_m1();
+    let v15: R = v0 * v13 * v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 * v16;
+    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: R = v4 - v2;
+    let v20: R = v19.exp_m1();
+    let v21: R = v18 * v6 * v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v11 - v2;
+    let v24: R = v23.exp_m1();
+    let v25: R = v18 * v13 * v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v22 * v26;
+    let v28: R = v17 + v27;
+    let v29: R = v16 * v22;
+    let v30: R = v9 * v26;
+    let v31: R = v29 - v30;
     [v28.to_f64(), v31.to_f64()]
 }
 /// `dpm1_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2935,6 +3192,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3282,6 +3545,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

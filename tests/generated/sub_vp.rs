@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sub_vp";
 /// `alpha(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -20,21 +20,26 @@ pub const PROCESS: &str = "sub_vp";
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0065715864949296154;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
     v8.to_f64()
 }
 /// `sigma(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -43,22 +48,27 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = 1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 0.9999568142509396;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = -v8;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = -v8;
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -67,21 +77,26 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 4.31857490603413e-5;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
     v8.to_f64()
 }
 /// `f(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -90,18 +105,23 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{1}{20} - \frac{199\,t}{20}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -0.05;
     }
     if t == 1.0 {
         return -10.0;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
     v5.to_f64()
 }
 /// `g2(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -110,26 +130,31 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 19.99999996269982;
     }
-    let v0: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v10: Dd = v3 * v1;
-    let v11: Dd = v9 + v10;
-    let v12: Dd = v8 * v11;
-    let v13: Dd = -v12;
+    let v0: R = R::new(0.2, -1.1102230246251566e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(19.9, 1.4210854715202005e-15);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = R::new(0.1, -5.551115123125783e-18);
+    let v10: R = v3 * v1;
+    let v11: R = v9 + v10;
+    let v12: R = v8 * v11;
+    let v13: R = -v12;
     v13.to_f64()
 }
 /// `g(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -138,27 +163,32 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 4.472135950829292;
     }
-    let v0: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v10: Dd = v3 * v1;
-    let v11: Dd = v9 + v10;
-    let v12: Dd = v8 * v11;
-    let v13: Dd = -v12;
-    let v14: Dd = v13.sqrt();
+    let v0: R = R::new(0.2, -1.1102230246251566e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(19.9, 1.4210854715202005e-15);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = R::new(0.1, -5.551115123125783e-18);
+    let v10: R = v3 * v1;
+    let v11: R = v9 + v10;
+    let v12: R = v8 * v11;
+    let v13: R = -v12;
+    let v14: R = v13.sqrt();
     v14.to_f64()
 }
 /// `lambda(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -167,29 +197,34 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return -5.024956813318409;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v7: Dd = v6 * v1;
-    let v8: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v9: Dd = v8 * v4;
-    let v10: Dd = -v7;
-    let v11: Dd = v10 - v9;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = -v12;
-    let v14: Dd = v13.ln();
-    let v15: Dd = -v2;
-    let v16: Dd = v15 - v5 - v14;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::new(0.1, -5.551115123125783e-18);
+    let v7: R = v6 * v1;
+    let v8: R = R::new(9.95, 7.105427357601002e-16);
+    let v9: R = v8 * v4;
+    let v10: R = -v7;
+    let v11: R = v10 - v9;
+    let v12: R = v11.exp_m1();
+    let v13: R = -v12;
+    let v14: R = v13.ln();
+    let v15: R = -v2;
+    let v16: R = v15 - v5 - v14;
     v16.to_f64()
 }
 /// `dlambda(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -198,31 +233,36 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{\left(1 + \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return -10.000863752282996;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v5: Dd = v2.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = -v3;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v8.exp();
-    let v10: Dd = v0 + v9;
-    let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v12: Dd = v4 * v2;
-    let v13: Dd = -v11;
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v8.exp_m1();
-    let v16: Dd = v10 * v14;
-    let v17: Dd = v16 / v15;
-    let v18: Dd = -v17;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.1, -5.551115123125783e-18);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(9.95, 7.105427357601002e-16);
+    let v5: R = v2.square();
+    let v6: R = v4 * v5;
+    let v7: R = -v3;
+    let v8: R = v7 - v6;
+    let v9: R = v8.exp();
+    let v10: R = v0 + v9;
+    let v11: R = R::new(0.05, -2.7755575615628915e-18);
+    let v12: R = v4 * v2;
+    let v13: R = -v11;
+    let v14: R = v13 - v12;
+    let v15: R = v8.exp_m1();
+    let v16: R = v10 * v14;
+    let v17: R = v16 / v15;
+    let v18: R = -v17;
     v18.to_f64()
 }
 /// `log_snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -231,26 +271,31 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - 2\,\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return -10.049913626636817;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = -v2;
-    let v8: Dd = v7 - v5;
-    let v9: Dd = v8.exp_m1();
-    let v10: Dd = -v9;
-    let v11: Dd = v10.ln();
-    let v12: Dd = v6 * v11;
-    let v13: Dd = v7 - v5 - v12;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::new(2.0, 0.0);
+    let v7: R = -v2;
+    let v8: R = v7 - v5;
+    let v9: R = v8.exp_m1();
+    let v10: R = -v9;
+    let v11: R = v10.ln();
+    let v12: R = v6 * v11;
+    let v13: R = v7 - v5 - v12;
     v13.to_f64()
 }
 /// `snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -259,24 +304,29 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 4.318947931982444e-5;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = v7.exp_m1();
-    let v10: Dd = v9.square();
-    let v11: Dd = v8 / v10;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = v7.exp_m1();
+    let v10: R = v9.square();
+    let v11: R = v8 / v10;
     v11.to_f64()
 }
 /// `rho(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -285,29 +335,34 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 152.16368452617462;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 + v5;
-    let v7: Dd = v6.exp();
-    let v8: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v9: Dd = v8 * v1;
-    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v11: Dd = v10 * v4;
-    let v12: Dd = -v9;
-    let v13: Dd = v12 - v11;
-    let v14: Dd = v13.exp_m1();
-    let v15: Dd = v7 * v14;
-    let v16: Dd = -v15;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = v2 + v5;
+    let v7: R = v6.exp();
+    let v8: R = R::new(0.1, -5.551115123125783e-18);
+    let v9: R = v8 * v1;
+    let v10: R = R::new(9.95, 7.105427357601002e-16);
+    let v11: R = v10 * v4;
+    let v12: R = -v9;
+    let v13: R = v12 - v11;
+    let v14: R = v13.exp_m1();
+    let v15: R = v7 * v14;
+    let v16: R = -v15;
     v16.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -318,46 +373,51 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, 0.0];
     }
     if t == 1.0 {
         return [-10.0, -9.99999998134991];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = v0 * v2;
-    let v7: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v8: Dd = v2.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = -v6;
-    let v11: Dd = v10 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v1 * v8;
-    let v16: Dd = -v14;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v18.square();
-    let v20: Dd = v12 * v19 * v5;
-    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v24: Dd = v23 * v8;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v29: Dd = v28 * v2;
-    let v30: Dd = v13 + v29;
-    let v31: Dd = v27 * v18 * v30;
-    let v32: Dd = v20 + v31;
-    let v33: Dd = v32 / v12;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = v0 * v2;
+    let v7: R = R::new(4.975, 3.552713678800501e-16);
+    let v8: R = v2.square();
+    let v9: R = v7 * v8;
+    let v10: R = -v6;
+    let v11: R = v10 - v9;
+    let v12: R = v11.exp();
+    let v13: R = R::new(0.1, -5.551115123125783e-18);
+    let v14: R = v13 * v2;
+    let v15: R = v1 * v8;
+    let v16: R = -v14;
+    let v17: R = v16 - v15;
+    let v18: R = v17.exp_m1();
+    let v19: R = v18.square();
+    let v20: R = v12 * v19 * v5;
+    let v21: R = R::new(0.15, 5.551115123125783e-18);
+    let v22: R = v21 * v2;
+    let v23: R = R::new(14.925, -7.105427357601002e-16);
+    let v24: R = v23 * v8;
+    let v25: R = -v22;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = R::new(19.9, 1.4210854715202005e-15);
+    let v29: R = v28 * v2;
+    let v30: R = v13 + v29;
+    let v31: R = v27 * v18 * v30;
+    let v32: R = v20 + v31;
+    let v33: R = v32 / v12;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -377,47 +437,52 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, 0.0];
     }
     if t == 1.0 {
         return [-10.0, -19.99999996269982];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = v0 * v2;
-    let v8: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v9: Dd = v2.square();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = -v7;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp();
-    let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v15: Dd = v14 * v2;
-    let v16: Dd = v1 * v9;
-    let v17: Dd = -v15;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v19.square();
-    let v21: Dd = v6 * v13 * v20 * v5;
-    let v22: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v23: Dd = v22 * v2;
-    let v24: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v25: Dd = v24 * v9;
-    let v26: Dd = -v23;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27.exp();
-    let v29: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v30: Dd = v29 * v2;
-    let v31: Dd = v14 + v30;
-    let v32: Dd = v6 * v28 * v19 * v31;
-    let v33: Dd = v21 + v32;
-    let v34: Dd = v33 / v13;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = R::new(2.0, 0.0);
+    let v7: R = v0 * v2;
+    let v8: R = R::new(4.975, 3.552713678800501e-16);
+    let v9: R = v2.square();
+    let v10: R = v8 * v9;
+    let v11: R = -v7;
+    let v12: R = v11 - v10;
+    let v13: R = v12.exp();
+    let v14: R = R::new(0.1, -5.551115123125783e-18);
+    let v15: R = v14 * v2;
+    let v16: R = v1 * v9;
+    let v17: R = -v15;
+    let v18: R = v17 - v16;
+    let v19: R = v18.exp_m1();
+    let v20: R = v19.square();
+    let v21: R = v6 * v13 * v20 * v5;
+    let v22: R = R::new(0.15, 5.551115123125783e-18);
+    let v23: R = v22 * v2;
+    let v24: R = R::new(14.925, -7.105427357601002e-16);
+    let v25: R = v24 * v9;
+    let v26: R = -v23;
+    let v27: R = v26 - v25;
+    let v28: R = v27.exp();
+    let v29: R = R::new(19.9, 1.4210854715202005e-15);
+    let v30: R = v29 * v2;
+    let v31: R = v14 + v30;
+    let v32: R = v6 * v28 * v19 * v31;
+    let v33: R = v21 + v32;
+    let v34: R = v33 / v13;
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -437,87 +502,96 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(-5.6757325846182826e-6, 1.8108843020192957e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.06571018909415086, 1.457532204594142e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(-5.6757325846182826e-6, 1.8108843020192957e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.06571018909415086, 1.457532204594142e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(-5.6757325846182826e-6, 1.8108843020192957e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.06571018909415086, 1.457532204594142e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(-5.6757325846182826e-6, 1.8108843020192957e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.06571018909415086, 1.457532204594142e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v19: Dd = v18 * v1;
-    let v20: Dd = v9 * v4;
-    let v21: Dd = -v19;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp_m1();
-    let v24: Dd = v23.square();
-    let v25: Dd = v14 * v8 * v24 * v12;
-    let v26: Dd = v1 * v8 * v24 * v12;
-    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v28: Dd = v27 * v1;
-    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v30: Dd = v29 * v4;
-    let v31: Dd = -v28;
-    let v32: Dd = v31 - v30;
-    let v33: Dd = v32.exp();
-    let v34: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v35: Dd = v34 * v1;
-    let v36: Dd = v18 + v35;
-    let v37: Dd = v1 * v33 * v23 * v36;
-    let v38: Dd = v14 * v33 * v23 * v36;
-    let v39: Dd = v25 - v26 - v37 + v38;
-    let v40: Dd = v39 / v8;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(0.1, -5.551115123125783e-18);
+    let v19: R = v18 * v1;
+    let v20: R = v9 * v4;
+    let v21: R = -v19;
+    let v22: R = v21 - v20;
+    let v23: R = v22.exp_m1();
+    let v24: R = v23.square();
+    let v25: R = v14 * v8 * v24 * v12;
+    let v26: R = v1 * v8 * v24 * v12;
+    let v27: R = R::new(0.15, 5.551115123125783e-18);
+    let v28: R = v27 * v1;
+    let v29: R = R::new(14.925, -7.105427357601002e-16);
+    let v30: R = v29 * v4;
+    let v31: R = -v28;
+    let v32: R = v31 - v30;
+    let v33: R = v32.exp();
+    let v34: R = R::new(19.9, 1.4210854715202005e-15);
+    let v35: R = v34 * v1;
+    let v36: R = v18 + v35;
+    let v37: R = v1 * v33 * v23 * v36;
+    let v38: R = v14 * v33 * v23 * v36;
+    let v39: R = v25 - v26 - v37 + v38;
+    let v40: R = v39 / v8;
     [v17.to_f64(), v40.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -555,111 +629,120 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(-1.1351465169236565e-5, 3.6217686040385914e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.1314203781883017, 2.915064409188284e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(-1.1351465169236565e-5, 3.6217686040385914e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.1314203781883017, 2.915064409188284e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(-1.1351465169236565e-5, 3.6217686040385914e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(0.1314203781883017, 2.915064409188284e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(-1.1351465169236565e-5, 3.6217686040385914e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(0.1314203781883017, 2.915064409188284e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(2.0, 0.0);
-    let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v20: Dd = v19 * v1;
-    let v21: Dd = v9 * v4;
-    let v22: Dd = -v20;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v24.square();
-    let v26: Dd = v18 * v14 * v8 * v25 * v12;
-    let v27: Dd = v18 * v1 * v8 * v25 * v12;
-    let v28: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v29: Dd = v28 * v1;
-    let v30: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v31: Dd = v30 * v4;
-    let v32: Dd = -v29;
-    let v33: Dd = v32 - v31;
-    let v34: Dd = v33.exp();
-    let v35: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v36: Dd = v35 * v1;
-    let v37: Dd = v19 + v36;
-    let v38: Dd = v18 * v1 * v34 * v24 * v37;
-    let v39: Dd = v18 * v14 * v34 * v24 * v37;
-    let v40: Dd = v26 - v27 - v38 + v39;
-    let v41: Dd = v40 / v8;
-    let v42: Dd = v14 - v1;
-    let v43: Dd = v42.abs();
-    let v44: Dd = v43.sqrt();
-    let v45: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v46: Dd = v45 * v1;
-    let v47: Dd = v35 * v4;
-    let v48: Dd = -v46;
-    let v49: Dd = v48 - v47;
-    let v50: Dd = v49.exp_m1();
-    let v51: Dd = v50 * v37;
-    let v52: Dd = -v51;
-    let v53: Dd = v52.sqrt();
-    let v54: Dd = v44 * v53;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(2.0, 0.0);
+    let v19: R = R::new(0.1, -5.551115123125783e-18);
+    let v20: R = v19 * v1;
+    let v21: R = v9 * v4;
+    let v22: R = -v20;
+    let v23: R = v22 - v21;
+    let v24: R = v23.exp_m1();
+    let v25: R = v24.square();
+    let v26: R = v18 * v14 * v8 * v25 * v12;
+    let v27: R = v18 * v1 * v8 * v25 * v12;
+    let v28: R = R::new(0.15, 5.551115123125783e-18);
+    let v29: R = v28 * v1;
+    let v30: R = R::new(14.925, -7.105427357601002e-16);
+    let v31: R = v30 * v4;
+    let v32: R = -v29;
+    let v33: R = v32 - v31;
+    let v34: R = v33.exp();
+    let v35: R = R::new(19.9, 1.4210854715202005e-15);
+    let v36: R = v35 * v1;
+    let v37: R = v19 + v36;
+    let v38: R = v18 * v1 * v34 * v24 * v37;
+    let v39: R = v18 * v14 * v34 * v24 * v37;
+    let v40: R = v26 - v27 - v38 + v39;
+    let v41: R = v40 / v8;
+    let v42: R = v14 - v1;
+    let v43: R = v42.abs();
+    let v44: R = v43.sqrt();
+    let v45: R = R::new(0.2, -1.1102230246251566e-17);
+    let v46: R = v45 * v1;
+    let v47: R = v35 * v4;
+    let v48: R = -v46;
+    let v49: R = v48 - v47;
+    let v50: R = v49.exp_m1();
+    let v51: R = v50 * v37;
+    let v52: R = -v51;
+    let v53: R = v52.sqrt();
+    let v54: R = v44 * v53;
     [v17.to_f64(), v41.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -710,102 +793,111 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(152.1571132234786, -1.3974945370546998e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(152.1571132234786, -1.3974945370546998e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = v17.square();
-        let v19: Dd = v18 / v8;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = v17.square();
+        let v19: R = v18 / v8;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(0.9999136303668882, 5.5076881004446613e-17);
-        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = v1.square();
-        let v14: Dd = v4 * v13;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp();
-        let v18: Dd = v10 * v17;
-        let v19: Dd = Dd::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v21: Dd = v20 * v1;
-        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v23: Dd = v22 * v13;
-        let v24: Dd = -v21;
-        let v25: Dd = v24 - v23;
-        let v26: Dd = v25.exp_m1();
-        let v27: Dd = v19 * v26;
-        let v28: Dd = v18 - v27;
-        let v29: Dd = v9 * v28;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(0.9999136303668882, 5.5076881004446613e-17);
+        let v11: R = R::new(0.05, -2.7755575615628915e-18);
+        let v12: R = v11 * v1;
+        let v13: R = v1.square();
+        let v14: R = v4 * v13;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp();
+        let v18: R = v10 * v17;
+        let v19: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v20: R = R::new(0.1, -5.551115123125783e-18);
+        let v21: R = v20 * v1;
+        let v22: R = R::new(9.95, 7.105427357601002e-16);
+        let v23: R = v22 * v13;
+        let v24: R = -v21;
+        let v25: R = v24 - v23;
+        let v26: R = v25.exp_m1();
+        let v27: R = v19 * v26;
+        let v28: R = v18 - v27;
+        let v29: R = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v7;
-    let v13: Dd = v12 - v9;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v1;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v4;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v21.square();
-    let v23: Dd = v14 * v22;
-    let v24: Dd = -v2;
-    let v25: Dd = v24 - v5;
-    let v26: Dd = v25.exp();
-    let v27: Dd = v15 * v6;
-    let v28: Dd = v17 * v8;
-    let v29: Dd = -v27;
-    let v30: Dd = v29 - v28;
-    let v31: Dd = v30.exp_m1();
-    let v32: Dd = v26 * v21 * v31;
-    let v33: Dd = v23 - v32;
-    let v34: Dd = v33 / v26;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v7;
+    let v13: R = v12 - v9;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v1;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v4;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = v21.square();
+    let v23: R = v14 * v22;
+    let v24: R = -v2;
+    let v25: R = v24 - v5;
+    let v26: R = v25.exp();
+    let v27: R = v15 * v6;
+    let v28: R = v17 * v8;
+    let v29: R = -v27;
+    let v30: R = v29 - v28;
+    let v31: R = v30.exp_m1();
+    let v32: R = v26 * v21 * v31;
+    let v33: R = v23 - v32;
+    let v34: R = v33 / v26;
     [v11.to_f64(), v34.to_f64()]
 }
 /// `ddim_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -843,102 +935,111 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(152.1571132234786, -1.3974945370546998e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(152.1571132234786, -1.3974945370546998e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = v17.square();
-        let v19: Dd = v18 / v8;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = v17.square();
+        let v19: R = v18 / v8;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(0.9999136303668882, 5.5076881004446613e-17);
-        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = v1.square();
-        let v14: Dd = v4 * v13;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp();
-        let v18: Dd = v10 * v17;
-        let v19: Dd = Dd::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v21: Dd = v20 * v1;
-        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v23: Dd = v22 * v13;
-        let v24: Dd = -v21;
-        let v25: Dd = v24 - v23;
-        let v26: Dd = v25.exp_m1();
-        let v27: Dd = v19 * v26;
-        let v28: Dd = v18 - v27;
-        let v29: Dd = v9 * v28;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(0.9999136303668882, 5.5076881004446613e-17);
+        let v11: R = R::new(0.05, -2.7755575615628915e-18);
+        let v12: R = v11 * v1;
+        let v13: R = v1.square();
+        let v14: R = v4 * v13;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp();
+        let v18: R = v10 * v17;
+        let v19: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v20: R = R::new(0.1, -5.551115123125783e-18);
+        let v21: R = v20 * v1;
+        let v22: R = R::new(9.95, 7.105427357601002e-16);
+        let v23: R = v22 * v13;
+        let v24: R = -v21;
+        let v25: R = v24 - v23;
+        let v26: R = v25.exp_m1();
+        let v27: R = v19 * v26;
+        let v28: R = v18 - v27;
+        let v29: R = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v7;
-    let v13: Dd = v12 - v9;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v1;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v4;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v21.square();
-    let v23: Dd = v14 * v22;
-    let v24: Dd = -v2;
-    let v25: Dd = v24 - v5;
-    let v26: Dd = v25.exp();
-    let v27: Dd = v15 * v6;
-    let v28: Dd = v17 * v8;
-    let v29: Dd = -v27;
-    let v30: Dd = v29 - v28;
-    let v31: Dd = v30.exp_m1();
-    let v32: Dd = v26 * v21 * v31;
-    let v33: Dd = v23 - v32;
-    let v34: Dd = v33 / v26;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v7;
+    let v13: R = v12 - v9;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v1;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v4;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = v21.square();
+    let v23: R = v14 * v22;
+    let v24: R = -v2;
+    let v25: R = v24 - v5;
+    let v26: R = v25.exp();
+    let v27: R = v15 * v6;
+    let v28: R = v17 * v8;
+    let v29: R = -v27;
+    let v30: R = v29 - v28;
+    let v31: R = v30.exp_m1();
+    let v32: R = v26 * v21 * v31;
+    let v33: R = v23 - v32;
+    let v34: R = v33 / v26;
     [v11.to_f64(), v34.to_f64()]
 }
 /// `dpm1_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -976,45 +1077,50 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, 0.1];
     }
     if t == 1.0 {
         return [-10.0, 10.000431857490604];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = v0 * v2;
-    let v7: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v8: Dd = v2.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = -v6;
-    let v11: Dd = v10 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v1 * v8;
-    let v16: Dd = -v14;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v12 * v18 * v5;
-    let v20: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v21: Dd = v20 * v2;
-    let v22: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v23: Dd = v22 * v8;
-    let v24: Dd = -v21;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp();
-    let v27: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v28: Dd = v27 * v2;
-    let v29: Dd = v13 + v28;
-    let v30: Dd = v26 * v29;
-    let v31: Dd = v19 + v30;
-    let v32: Dd = v31 / v12;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = v0 * v2;
+    let v7: R = R::new(4.975, 3.552713678800501e-16);
+    let v8: R = v2.square();
+    let v9: R = v7 * v8;
+    let v10: R = -v6;
+    let v11: R = v10 - v9;
+    let v12: R = v11.exp();
+    let v13: R = R::new(0.1, -5.551115123125783e-18);
+    let v14: R = v13 * v2;
+    let v15: R = v1 * v8;
+    let v16: R = -v14;
+    let v17: R = v16 - v15;
+    let v18: R = v17.exp_m1();
+    let v19: R = v12 * v18 * v5;
+    let v20: R = R::new(0.15, 5.551115123125783e-18);
+    let v21: R = v20 * v2;
+    let v22: R = R::new(14.925, -7.105427357601002e-16);
+    let v23: R = v22 * v8;
+    let v24: R = -v21;
+    let v25: R = v24 - v23;
+    let v26: R = v25.exp();
+    let v27: R = R::new(19.9, 1.4210854715202005e-15);
+    let v28: R = v27 * v2;
+    let v29: R = v13 + v28;
+    let v30: R = v26 * v29;
+    let v31: R = v19 + v30;
+    let v32: R = v31 / v12;
     [v5.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1034,46 +1140,51 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, 0.2];
     }
     if t == 1.0 {
         return [-10.0, 20.000863714981207];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = v0 * v2;
-    let v8: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v9: Dd = v2.square();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = -v7;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp();
-    let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v15: Dd = v14 * v2;
-    let v16: Dd = v1 * v9;
-    let v17: Dd = -v15;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v6 * v13 * v19 * v5;
-    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v24: Dd = v23 * v9;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v29: Dd = v28 * v2;
-    let v30: Dd = v14 + v29;
-    let v31: Dd = v6 * v27 * v30;
-    let v32: Dd = v20 + v31;
-    let v33: Dd = v32 / v13;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = R::new(2.0, 0.0);
+    let v7: R = v0 * v2;
+    let v8: R = R::new(4.975, 3.552713678800501e-16);
+    let v9: R = v2.square();
+    let v10: R = v8 * v9;
+    let v11: R = -v7;
+    let v12: R = v11 - v10;
+    let v13: R = v12.exp();
+    let v14: R = R::new(0.1, -5.551115123125783e-18);
+    let v15: R = v14 * v2;
+    let v16: R = v1 * v9;
+    let v17: R = -v15;
+    let v18: R = v17 - v16;
+    let v19: R = v18.exp_m1();
+    let v20: R = v6 * v13 * v19 * v5;
+    let v21: R = R::new(0.15, 5.551115123125783e-18);
+    let v22: R = v21 * v2;
+    let v23: R = R::new(14.925, -7.105427357601002e-16);
+    let v24: R = v23 * v9;
+    let v25: R = -v22;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = R::new(19.9, 1.4210854715202005e-15);
+    let v29: R = v28 * v2;
+    let v30: R = v14 + v29;
+    let v31: R = v6 * v27 * v30;
+    let v32: R = v20 + v31;
+    let v33: R = v32 / v13;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1093,86 +1204,95 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v19: Dd = v18 * v1;
-    let v20: Dd = v9 * v4;
-    let v21: Dd = -v19;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp_m1();
-    let v24: Dd = v14 * v8 * v23 * v12;
-    let v25: Dd = v1 * v8 * v23 * v12;
-    let v26: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v27: Dd = v26 * v1;
-    let v28: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v29: Dd = v28 * v4;
-    let v30: Dd = -v27;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp();
-    let v33: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v34: Dd = v33 * v1;
-    let v35: Dd = v18 + v34;
-    let v36: Dd = v1 * v32 * v35;
-    let v37: Dd = v14 * v32 * v35;
-    let v38: Dd = v24 - v25 - v36 + v37;
-    let v39: Dd = v38 / v8;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(0.1, -5.551115123125783e-18);
+    let v19: R = v18 * v1;
+    let v20: R = v9 * v4;
+    let v21: R = -v19;
+    let v22: R = v21 - v20;
+    let v23: R = v22.exp_m1();
+    let v24: R = v14 * v8 * v23 * v12;
+    let v25: R = v1 * v8 * v23 * v12;
+    let v26: R = R::new(0.15, 5.551115123125783e-18);
+    let v27: R = v26 * v1;
+    let v28: R = R::new(14.925, -7.105427357601002e-16);
+    let v29: R = v28 * v4;
+    let v30: R = -v27;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp();
+    let v33: R = R::new(19.9, 1.4210854715202005e-15);
+    let v34: R = v33 * v1;
+    let v35: R = v18 + v34;
+    let v36: R = v1 * v32 * v35;
+    let v37: R = v14 * v32 * v35;
+    let v38: R = v24 - v25 - v36 + v37;
+    let v39: R = v38 / v8;
     [v17.to_f64(), v39.to_f64()]
 }
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1210,110 +1330,119 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 + v13 - v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 + v13 - v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(2.0, 0.0);
-    let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v20: Dd = v19 * v1;
-    let v21: Dd = v9 * v4;
-    let v22: Dd = -v20;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v18 * v14 * v8 * v24 * v12;
-    let v26: Dd = v18 * v1 * v8 * v24 * v12;
-    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v28: Dd = v27 * v1;
-    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v30: Dd = v29 * v4;
-    let v31: Dd = -v28;
-    let v32: Dd = v31 - v30;
-    let v33: Dd = v32.exp();
-    let v34: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v35: Dd = v34 * v1;
-    let v36: Dd = v19 + v35;
-    let v37: Dd = v18 * v1 * v33 * v36;
-    let v38: Dd = v18 * v14 * v33 * v36;
-    let v39: Dd = v25 - v26 - v37 + v38;
-    let v40: Dd = v39 / v8;
-    let v41: Dd = v14 - v1;
-    let v42: Dd = v41.abs();
-    let v43: Dd = v42.sqrt();
-    let v44: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v45: Dd = v44 * v1;
-    let v46: Dd = v34 * v4;
-    let v47: Dd = -v45;
-    let v48: Dd = v47 - v46;
-    let v49: Dd = v48.exp_m1();
-    let v50: Dd = v49 * v36;
-    let v51: Dd = -v50;
-    let v52: Dd = v51.sqrt();
-    let v53: Dd = v43 * v52;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(2.0, 0.0);
+    let v19: R = R::new(0.1, -5.551115123125783e-18);
+    let v20: R = v19 * v1;
+    let v21: R = v9 * v4;
+    let v22: R = -v20;
+    let v23: R = v22 - v21;
+    let v24: R = v23.exp_m1();
+    let v25: R = v18 * v14 * v8 * v24 * v12;
+    let v26: R = v18 * v1 * v8 * v24 * v12;
+    let v27: R = R::new(0.15, 5.551115123125783e-18);
+    let v28: R = v27 * v1;
+    let v29: R = R::new(14.925, -7.105427357601002e-16);
+    let v30: R = v29 * v4;
+    let v31: R = -v28;
+    let v32: R = v31 - v30;
+    let v33: R = v32.exp();
+    let v34: R = R::new(19.9, 1.4210854715202005e-15);
+    let v35: R = v34 * v1;
+    let v36: R = v19 + v35;
+    let v37: R = v18 * v1 * v33 * v36;
+    let v38: R = v18 * v14 * v33 * v36;
+    let v39: R = v25 - v26 - v37 + v38;
+    let v40: R = v39 / v8;
+    let v41: R = v14 - v1;
+    let v42: R = v41.abs();
+    let v43: R = v42.sqrt();
+    let v44: R = R::new(0.2, -1.1102230246251566e-17);
+    let v45: R = v44 * v1;
+    let v46: R = v34 * v4;
+    let v47: R = -v45;
+    let v48: R = v47 - v46;
+    let v49: R = v48.exp_m1();
+    let v50: R = v49 * v36;
+    let v51: R = -v50;
+    let v52: R = v51.sqrt();
+    let v53: R = v43 * v52;
     [v17.to_f64(), v40.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1358,100 +1487,109 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(-152.16368452617462, -1.354087321928937e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(-152.16368452617462, -1.354087321928937e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = v17 / v8;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = v17 / v8;
         return [v10.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = v1.square();
-        let v14: Dd = v4 * v13;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp();
-        let v18: Dd = v10 * v17;
-        let v19: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v21: Dd = v20 * v1;
-        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v23: Dd = v22 * v13;
-        let v24: Dd = -v21;
-        let v25: Dd = v24 - v23;
-        let v26: Dd = v25.exp_m1();
-        let v27: Dd = v19 * v26;
-        let v28: Dd = v18 - v27;
-        let v29: Dd = v9 * v28;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: R = R::new(0.05, -2.7755575615628915e-18);
+        let v12: R = v11 * v1;
+        let v13: R = v1.square();
+        let v14: R = v4 * v13;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp();
+        let v18: R = v10 * v17;
+        let v19: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v20: R = R::new(0.1, -5.551115123125783e-18);
+        let v21: R = v20 * v1;
+        let v22: R = R::new(9.95, 7.105427357601002e-16);
+        let v23: R = v22 * v13;
+        let v24: R = -v21;
+        let v25: R = v24 - v23;
+        let v26: R = v25.exp_m1();
+        let v27: R = v19 * v26;
+        let v28: R = v18 - v27;
+        let v29: R = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v7;
-    let v13: Dd = v12 - v9;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v1;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v4;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v14 * v21;
-    let v23: Dd = -v2;
-    let v24: Dd = v23 - v5;
-    let v25: Dd = v24.exp();
-    let v26: Dd = v15 * v6;
-    let v27: Dd = v17 * v8;
-    let v28: Dd = -v26;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp_m1();
-    let v31: Dd = v25 * v30;
-    let v32: Dd = v22 - v31;
-    let v33: Dd = v32 / v25;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v7;
+    let v13: R = v12 - v9;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v1;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v4;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = v14 * v21;
+    let v23: R = -v2;
+    let v24: R = v23 - v5;
+    let v25: R = v24.exp();
+    let v26: R = v15 * v6;
+    let v27: R = v17 * v8;
+    let v28: R = -v26;
+    let v29: R = v28 - v27;
+    let v30: R = v29.exp_m1();
+    let v31: R = v25 * v30;
+    let v32: R = v22 - v31;
+    let v33: R = v32 / v25;
     [v11.to_f64(), v33.to_f64()]
 }
 /// `ddim_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1489,100 +1627,109 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(-152.16368452617462, -1.354087321928937e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(-152.16368452617462, -1.354087321928937e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = v17 / v8;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = v17 / v8;
         return [v10.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = v1.square();
-        let v14: Dd = v4 * v13;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp();
-        let v18: Dd = v10 * v17;
-        let v19: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v21: Dd = v20 * v1;
-        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v23: Dd = v22 * v13;
-        let v24: Dd = -v21;
-        let v25: Dd = v24 - v23;
-        let v26: Dd = v25.exp_m1();
-        let v27: Dd = v19 * v26;
-        let v28: Dd = v18 - v27;
-        let v29: Dd = v9 * v28;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: R = R::new(0.05, -2.7755575615628915e-18);
+        let v12: R = v11 * v1;
+        let v13: R = v1.square();
+        let v14: R = v4 * v13;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp();
+        let v18: R = v10 * v17;
+        let v19: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v20: R = R::new(0.1, -5.551115123125783e-18);
+        let v21: R = v20 * v1;
+        let v22: R = R::new(9.95, 7.105427357601002e-16);
+        let v23: R = v22 * v13;
+        let v24: R = -v21;
+        let v25: R = v24 - v23;
+        let v26: R = v25.exp_m1();
+        let v27: R = v19 * v26;
+        let v28: R = v18 - v27;
+        let v29: R = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v7;
-    let v13: Dd = v12 - v9;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v1;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v4;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v14 * v21;
-    let v23: Dd = -v2;
-    let v24: Dd = v23 - v5;
-    let v25: Dd = v24.exp();
-    let v26: Dd = v15 * v6;
-    let v27: Dd = v17 * v8;
-    let v28: Dd = -v26;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp_m1();
-    let v31: Dd = v25 * v30;
-    let v32: Dd = v22 - v31;
-    let v33: Dd = v32 / v25;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v7;
+    let v13: R = v12 - v9;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v1;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v4;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = v14 * v21;
+    let v23: R = -v2;
+    let v24: R = v23 - v5;
+    let v25: R = v24.exp();
+    let v26: R = v15 * v6;
+    let v27: R = v17 * v8;
+    let v28: R = -v26;
+    let v29: R = v28 - v27;
+    let v30: R = v29.exp_m1();
+    let v31: R = v25 * v30;
+    let v32: R = v22 - v31;
+    let v33: R = v32 / v25;
     [v11.to_f64(), v33.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1620,51 +1767,56 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.0008637522829961699, -0.06572154117213405];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = v0 + v10;
-    let v12: Dd = v7.exp_m1();
-    let v13: Dd = v8 * v11;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = -v14;
-    let v16: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v17: Dd = v16 * v1;
-    let v18: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v19: Dd = v18 * v4;
-    let v20: Dd = -v17;
-    let v21: Dd = v20 - v19;
-    let v22: Dd = v21.exp();
-    let v23: Dd = v3 * v1;
-    let v24: Dd = -v16;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v22 * v12 * v25;
-    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v28: Dd = v27 * v1;
-    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v30: Dd = v29 * v4;
-    let v31: Dd = -v28;
-    let v32: Dd = v31 - v30;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v33 * v11;
-    let v35: Dd = -v26;
-    let v36: Dd = v35 - v34;
-    let v37: Dd = v36 / v12;
-    let v38: Dd = -v37;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(19.9, 1.4210854715202005e-15);
+    let v10: R = v9 * v1;
+    let v11: R = v0 + v10;
+    let v12: R = v7.exp_m1();
+    let v13: R = v8 * v11;
+    let v14: R = v13 / v12;
+    let v15: R = -v14;
+    let v16: R = R::new(0.05, -2.7755575615628915e-18);
+    let v17: R = v16 * v1;
+    let v18: R = R::new(4.975, 3.552713678800501e-16);
+    let v19: R = v18 * v4;
+    let v20: R = -v17;
+    let v21: R = v20 - v19;
+    let v22: R = v21.exp();
+    let v23: R = v3 * v1;
+    let v24: R = -v16;
+    let v25: R = v24 - v23;
+    let v26: R = v22 * v12 * v25;
+    let v27: R = R::new(0.15, 5.551115123125783e-18);
+    let v28: R = v27 * v1;
+    let v29: R = R::new(14.925, -7.105427357601002e-16);
+    let v30: R = v29 * v4;
+    let v31: R = -v28;
+    let v32: R = v31 - v30;
+    let v33: R = v32.exp();
+    let v34: R = v33 * v11;
+    let v35: R = -v26;
+    let v36: R = v35 - v34;
+    let v37: R = v36 / v12;
+    let v38: R = -v37;
     [v15.to_f64(), v38.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1684,53 +1836,58 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [10.001727504565991, -0.1314430823442681];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v12: Dd = v11 * v4;
-    let v13: Dd = -v10;
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v14.exp_m1();
-    let v16: Dd = v11 * v1;
-    let v17: Dd = -v0;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v8 * v15 * v18;
-    let v20: Dd = Dd::new(2.0, 0.0);
-    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v22: Dd = v21 * v1;
-    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v24: Dd = v23 * v4;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v29: Dd = v28 * v1;
-    let v30: Dd = v9 + v29;
-    let v31: Dd = v20 * v27 * v30;
-    let v32: Dd = v19 + v31;
-    let v33: Dd = v8 * v15;
-    let v34: Dd = v32 / v33;
-    let v35: Dd = -v34;
-    let v36: Dd = v20 * v8 * v15 * v18;
-    let v37: Dd = -v36;
-    let v38: Dd = v37 - v31;
-    let v39: Dd = v38 / v15;
-    let v40: Dd = -v39;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(0.1, -5.551115123125783e-18);
+    let v10: R = v9 * v1;
+    let v11: R = R::new(9.95, 7.105427357601002e-16);
+    let v12: R = v11 * v4;
+    let v13: R = -v10;
+    let v14: R = v13 - v12;
+    let v15: R = v14.exp_m1();
+    let v16: R = v11 * v1;
+    let v17: R = -v0;
+    let v18: R = v17 - v16;
+    let v19: R = v8 * v15 * v18;
+    let v20: R = R::new(2.0, 0.0);
+    let v21: R = R::new(0.15, 5.551115123125783e-18);
+    let v22: R = v21 * v1;
+    let v23: R = R::new(14.925, -7.105427357601002e-16);
+    let v24: R = v23 * v4;
+    let v25: R = -v22;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = R::new(19.9, 1.4210854715202005e-15);
+    let v29: R = v28 * v1;
+    let v30: R = v9 + v29;
+    let v31: R = v20 * v27 * v30;
+    let v32: R = v19 + v31;
+    let v33: R = v8 * v15;
+    let v34: R = v32 / v33;
+    let v35: R = -v34;
+    let v36: R = v20 * v8 * v15 * v18;
+    let v37: R = -v36;
+    let v38: R = v37 - v31;
+    let v39: R = v38 / v15;
+    let v40: R = -v39;
     [v35.to_f64(), v40.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1750,89 +1907,98 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: Dd = Dd::new(0.0008637149812068261, -3.457017376304963e-20);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: Dd = Dd::from_f64(t);
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v3 - v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v2;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v5;
-        let v14: Dd = v12 * v2;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: R = R::new(0.0008637149812068261, -3.457017376304963e-20);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v5: R = R::from_f64(t);
+        let v6: R = v1 * v5;
+        let v7: R = v3 - v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v2;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v2;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: Dd = Dd::new(0.0008637149812068261, -3.457017376304963e-20);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: Dd = Dd::from_f64(t);
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v3 - v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v2;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v5;
-        let v14: Dd = v12 * v2;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: R = R::new(0.0008637149812068261, -3.457017376304963e-20);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v5: R = R::from_f64(t);
+        let v6: R = v1 * v5;
+        let v7: R = v3 - v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v2;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v2;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::from_f64(t_next);
-    let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v5: Dd = v2.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = -v3;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v8.exp();
-    let v10: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v11: Dd = v10 * v2;
-    let v12: Dd = v1 + v11;
-    let v13: Dd = v0 * v9 * v12;
-    let v14: Dd = v8.exp_m1();
-    let v15: Dd = v2 * v9 * v12;
-    let v16: Dd = v13 - v14 - v15;
-    let v17: Dd = v16 / v14;
-    let v18: Dd = -v17;
-    let v19: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v20: Dd = v19 * v2;
-    let v21: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v22: Dd = v21 * v5;
-    let v23: Dd = -v20;
-    let v24: Dd = v23 - v22;
-    let v25: Dd = v24.exp();
-    let v26: Dd = v4 * v2;
-    let v27: Dd = -v19;
-    let v28: Dd = v27 - v26;
-    let v29: Dd = v2 * v25 * v14 * v28;
-    let v30: Dd = v0 * v25 * v14 * v28;
-    let v31: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v32: Dd = v31 * v2;
-    let v33: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v34: Dd = v33 * v5;
-    let v35: Dd = -v32;
-    let v36: Dd = v35 - v34;
-    let v37: Dd = v36.exp();
-    let v38: Dd = v2 * v37 * v12;
-    let v39: Dd = v0 * v37 * v12;
-    let v40: Dd = v29 - v30 + v38 - v39;
-    let v41: Dd = v40 / v14;
-    let v42: Dd = -v41;
+    let v0: R = R::from_f64(t_next);
+    let v1: R = R::new(0.1, -5.551115123125783e-18);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(9.95, 7.105427357601002e-16);
+    let v5: R = v2.square();
+    let v6: R = v4 * v5;
+    let v7: R = -v3;
+    let v8: R = v7 - v6;
+    let v9: R = v8.exp();
+    let v10: R = R::new(19.9, 1.4210854715202005e-15);
+    let v11: R = v10 * v2;
+    let v12: R = v1 + v11;
+    let v13: R = v0 * v9 * v12;
+    let v14: R = v8.exp_m1();
+    let v15: R = v2 * v9 * v12;
+    let v16: R = v13 - v14 - v15;
+    let v17: R = v16 / v14;
+    let v18: R = -v17;
+    let v19: R = R::new(0.05, -2.7755575615628915e-18);
+    let v20: R = v19 * v2;
+    let v21: R = R::new(4.975, 3.552713678800501e-16);
+    let v22: R = v21 * v5;
+    let v23: R = -v20;
+    let v24: R = v23 - v22;
+    let v25: R = v24.exp();
+    let v26: R = v4 * v2;
+    let v27: R = -v19;
+    let v28: R = v27 - v26;
+    let v29: R = v2 * v25 * v14 * v28;
+    let v30: R = v0 * v25 * v14 * v28;
+    let v31: R = R::new(0.15, 5.551115123125783e-18);
+    let v32: R = v31 * v2;
+    let v33: R = R::new(14.925, -7.105427357601002e-16);
+    let v34: R = v33 * v5;
+    let v35: R = -v32;
+    let v36: R = v35 - v34;
+    let v37: R = v36.exp();
+    let v38: R = v2 * v37 * v12;
+    let v39: R = v0 * v37 * v12;
+    let v40: R = v29 - v30 + v38 - v39;
+    let v41: R = v40 / v14;
+    let v42: R = -v41;
     [v18.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1870,115 +2036,124 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: Dd = Dd::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 - v6 + v8 - v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 - v14 + v15;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v19: Dd = v2 - v4;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
+        let v1: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v8: R = v7 * v4;
+        let v9: R = v7 * v2;
+        let v10: R = v3 - v5 - v6 + v8 - v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v14: R = v13 * v4;
+        let v15: R = v13 * v2;
+        let v16: R = v5 - v3 - v14 + v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v19: R = v2 - v4;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: Dd = Dd::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 - v6 + v8 - v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 - v14 + v15;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v19: Dd = v2 - v4;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
+        let v1: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v8: R = v7 * v4;
+        let v9: R = v7 * v2;
+        let v10: R = v3 - v5 - v6 + v8 - v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v14: R = v13 * v4;
+        let v15: R = v13 * v2;
+        let v16: R = v5 - v3 - v14 + v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v19: R = v2 - v4;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::from_f64(t_next);
-    let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v5: Dd = v2.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = -v3;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v8.exp();
-    let v10: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v11: Dd = v10 * v2;
-    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v13: Dd = v12 * v5;
-    let v14: Dd = -v11;
-    let v15: Dd = v14 - v13;
-    let v16: Dd = v15.exp_m1();
-    let v17: Dd = v12 * v2;
-    let v18: Dd = -v1;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v0 * v9 * v16 * v19;
-    let v21: Dd = v9 * v16;
-    let v22: Dd = v2 * v9 * v16 * v19;
-    let v23: Dd = Dd::new(2.0, 0.0);
-    let v24: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v25: Dd = v24 * v2;
-    let v26: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v27: Dd = v26 * v5;
-    let v28: Dd = -v25;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp();
-    let v31: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v32: Dd = v31 * v2;
-    let v33: Dd = v10 + v32;
-    let v34: Dd = v23 * v2 * v30 * v33;
-    let v35: Dd = v23 * v0 * v30 * v33;
-    let v36: Dd = v20 - v21 - v22 - v34 + v35;
-    let v37: Dd = v36 / v21;
-    let v38: Dd = -v37;
-    let v39: Dd = v23 * v2 * v9 * v16 * v19;
-    let v40: Dd = v23 * v0 * v9 * v16 * v19;
-    let v41: Dd = v39 - v40 + v34 - v35;
-    let v42: Dd = v41 / v16;
-    let v43: Dd = -v42;
-    let v44: Dd = v0 - v2;
-    let v45: Dd = v44.abs();
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v48: Dd = v47 * v2;
-    let v49: Dd = v31 * v5;
-    let v50: Dd = -v48;
-    let v51: Dd = v50 - v49;
-    let v52: Dd = v51.exp_m1();
-    let v53: Dd = v52 * v33;
-    let v54: Dd = -v53;
-    let v55: Dd = v54.sqrt();
-    let v56: Dd = v46 * v55;
+    let v0: R = R::from_f64(t_next);
+    let v1: R = R::new(0.05, -2.7755575615628915e-18);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(4.975, 3.552713678800501e-16);
+    let v5: R = v2.square();
+    let v6: R = v4 * v5;
+    let v7: R = -v3;
+    let v8: R = v7 - v6;
+    let v9: R = v8.exp();
+    let v10: R = R::new(0.1, -5.551115123125783e-18);
+    let v11: R = v10 * v2;
+    let v12: R = R::new(9.95, 7.105427357601002e-16);
+    let v13: R = v12 * v5;
+    let v14: R = -v11;
+    let v15: R = v14 - v13;
+    let v16: R = v15.exp_m1();
+    let v17: R = v12 * v2;
+    let v18: R = -v1;
+    let v19: R = v18 - v17;
+    let v20: R = v0 * v9 * v16 * v19;
+    let v21: R = v9 * v16;
+    let v22: R = v2 * v9 * v16 * v19;
+    let v23: R = R::new(2.0, 0.0);
+    let v24: R = R::new(0.15, 5.551115123125783e-18);
+    let v25: R = v24 * v2;
+    let v26: R = R::new(14.925, -7.105427357601002e-16);
+    let v27: R = v26 * v5;
+    let v28: R = -v25;
+    let v29: R = v28 - v27;
+    let v30: R = v29.exp();
+    let v31: R = R::new(19.9, 1.4210854715202005e-15);
+    let v32: R = v31 * v2;
+    let v33: R = v10 + v32;
+    let v34: R = v23 * v2 * v30 * v33;
+    let v35: R = v23 * v0 * v30 * v33;
+    let v36: R = v20 - v21 - v22 - v34 + v35;
+    let v37: R = v36 / v21;
+    let v38: R = -v37;
+    let v39: R = v23 * v2 * v9 * v16 * v19;
+    let v40: R = v23 * v0 * v9 * v16 * v19;
+    let v41: R = v39 - v40 + v34 - v35;
+    let v42: R = v41 / v16;
+    let v43: R = -v42;
+    let v44: R = v0 - v2;
+    let v45: R = v44.abs();
+    let v46: R = v45.sqrt();
+    let v47: R = R::new(0.2, -1.1102230246251566e-17);
+    let v48: R = v47 * v2;
+    let v49: R = v31 * v5;
+    let v50: R = -v48;
+    let v51: R = v50 - v49;
+    let v52: R = v51.exp_m1();
+    let v53: R = v52 * v33;
+    let v54: R = -v53;
+    let v55: R = v54.sqrt();
+    let v56: R = v46 * v55;
     [v38.to_f64(), v43.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2023,78 +2198,87 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-1.0000431876141498, -2.1823104182788933e-17);
-        let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v5: Dd = v2.square();
-        let v6: Dd = v4 * v5;
-        let v7: Dd = -v3;
-        let v8: Dd = v7 - v6;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v0 * v9;
-        let v11: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v12: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v13: Dd = v12 * v9;
-        let v14: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v15: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v16: Dd = v15 * v2;
-        let v17: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v18: Dd = v17 * v5;
-        let v19: Dd = -v16;
-        let v20: Dd = v19 - v18;
-        let v21: Dd = v20.exp();
-        let v22: Dd = v14 * v21;
-        let v23: Dd = v13 - v22;
-        let v24: Dd = v11 * v23;
+        let v0: R = R::new(-1.0000431876141498, -2.1823104182788933e-17);
+        let v1: R = R::new(0.1, -5.551115123125783e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(9.95, 7.105427357601002e-16);
+        let v5: R = v2.square();
+        let v6: R = v4 * v5;
+        let v7: R = -v3;
+        let v8: R = v7 - v6;
+        let v9: R = v8.exp_m1();
+        let v10: R = v0 * v9;
+        let v11: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v12: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v13: R = v12 * v9;
+        let v14: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v15: R = R::new(0.05, -2.7755575615628915e-18);
+        let v16: R = v15 * v2;
+        let v17: R = R::new(4.975, 3.552713678800501e-16);
+        let v18: R = v17 * v5;
+        let v19: R = -v16;
+        let v20: R = v19 - v18;
+        let v21: R = v20.exp();
+        let v22: R = v14 * v21;
+        let v23: R = v13 - v22;
+        let v24: R = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = Dd::from_f64(t);
-    let v10: Dd = v0 * v9;
-    let v11: Dd = v9.square();
-    let v12: Dd = v3 * v11;
-    let v13: Dd = -v10;
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v14.exp_m1();
-    let v16: Dd = v8 / v15;
-    let v17: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v18: Dd = v17 * v9;
-    let v19: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v20: Dd = v19 * v11;
-    let v21: Dd = -v18;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp();
-    let v24: Dd = v23 * v8;
-    let v25: Dd = v17 * v1;
-    let v26: Dd = v19 * v4;
-    let v27: Dd = -v25;
-    let v28: Dd = v27 - v26;
-    let v29: Dd = v28.exp();
-    let v30: Dd = v29 * v15;
-    let v31: Dd = v24 - v30;
-    let v32: Dd = v31 / v15;
-    let v33: Dd = -v32;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = R::from_f64(t);
+    let v10: R = v0 * v9;
+    let v11: R = v9.square();
+    let v12: R = v3 * v11;
+    let v13: R = -v10;
+    let v14: R = v13 - v12;
+    let v15: R = v14.exp_m1();
+    let v16: R = v8 / v15;
+    let v17: R = R::new(0.05, -2.7755575615628915e-18);
+    let v18: R = v17 * v9;
+    let v19: R = R::new(4.975, 3.552713678800501e-16);
+    let v20: R = v19 * v11;
+    let v21: R = -v18;
+    let v22: R = v21 - v20;
+    let v23: R = v22.exp();
+    let v24: R = v23 * v8;
+    let v25: R = v17 * v1;
+    let v26: R = v19 * v4;
+    let v27: R = -v25;
+    let v28: R = v27 - v26;
+    let v29: R = v28.exp();
+    let v30: R = v29 * v15;
+    let v31: R = v24 - v30;
+    let v32: R = v31 / v15;
+    let v33: R = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
 /// `ddim_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2132,78 +2316,87 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(-1.0000431876141498, -2.1823104182788933e-17);
-        let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v5: Dd = v2.square();
-        let v6: Dd = v4 * v5;
-        let v7: Dd = -v3;
-        let v8: Dd = v7 - v6;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = v0 * v9;
-        let v11: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v12: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v13: Dd = v12 * v9;
-        let v14: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v15: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v16: Dd = v15 * v2;
-        let v17: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v18: Dd = v17 * v5;
-        let v19: Dd = -v16;
-        let v20: Dd = v19 - v18;
-        let v21: Dd = v20.exp();
-        let v22: Dd = v14 * v21;
-        let v23: Dd = v13 - v22;
-        let v24: Dd = v11 * v23;
+        let v0: R = R::new(-1.0000431876141498, -2.1823104182788933e-17);
+        let v1: R = R::new(0.1, -5.551115123125783e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(9.95, 7.105427357601002e-16);
+        let v5: R = v2.square();
+        let v6: R = v4 * v5;
+        let v7: R = -v3;
+        let v8: R = v7 - v6;
+        let v9: R = v8.exp_m1();
+        let v10: R = v0 * v9;
+        let v11: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v12: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v13: R = v12 * v9;
+        let v14: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v15: R = R::new(0.05, -2.7755575615628915e-18);
+        let v16: R = v15 * v2;
+        let v17: R = R::new(4.975, 3.552713678800501e-16);
+        let v18: R = v17 * v5;
+        let v19: R = -v16;
+        let v20: R = v19 - v18;
+        let v21: R = v20.exp();
+        let v22: R = v14 * v21;
+        let v23: R = v13 - v22;
+        let v24: R = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = Dd::from_f64(t);
-    let v10: Dd = v0 * v9;
-    let v11: Dd = v9.square();
-    let v12: Dd = v3 * v11;
-    let v13: Dd = -v10;
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v14.exp_m1();
-    let v16: Dd = v8 / v15;
-    let v17: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v18: Dd = v17 * v9;
-    let v19: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v20: Dd = v19 * v11;
-    let v21: Dd = -v18;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp();
-    let v24: Dd = v23 * v8;
-    let v25: Dd = v17 * v1;
-    let v26: Dd = v19 * v4;
-    let v27: Dd = -v25;
-    let v28: Dd = v27 - v26;
-    let v29: Dd = v28.exp();
-    let v30: Dd = v29 * v15;
-    let v31: Dd = v24 - v30;
-    let v32: Dd = v31 / v15;
-    let v33: Dd = -v32;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = R::from_f64(t);
+    let v10: R = v0 * v9;
+    let v11: R = v9.square();
+    let v12: R = v3 * v11;
+    let v13: R = -v10;
+    let v14: R = v13 - v12;
+    let v15: R = v14.exp_m1();
+    let v16: R = v8 / v15;
+    let v17: R = R::new(0.05, -2.7755575615628915e-18);
+    let v18: R = v17 * v9;
+    let v19: R = R::new(4.975, 3.552713678800501e-16);
+    let v20: R = v19 * v11;
+    let v21: R = -v18;
+    let v22: R = v21 - v20;
+    let v23: R = v22.exp();
+    let v24: R = v23 * v8;
+    let v25: R = v17 * v1;
+    let v26: R = v19 * v4;
+    let v27: R = -v25;
+    let v28: R = v27 - v26;
+    let v29: R = v28.exp();
+    let v30: R = v29 * v15;
+    let v31: R = v24 - v30;
+    let v32: R = v31 / v15;
+    let v33: R = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2240,15 +2433,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2269,18 +2467,23 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.05, 2.0];
     }
     if t == 1.0 {
         return [10.0, 2.0];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(2.0, 0.0);
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::new(2.0, 0.0);
     [v4.to_f64(), v5.to_f64()]
 }
 /// `reverse_drift_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2300,10 +2503,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2341,87 +2553,96 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(4.472135950829292, 2.794097070180144e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(4.472135950829292, 2.794097070180144e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 + v13 - v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(2.0, 0.0);
-    let v19: Dd = v18 * v14;
-    let v20: Dd = v18 * v1;
-    let v21: Dd = v19 - v20;
-    let v22: Dd = v14 - v1;
-    let v23: Dd = v22.abs();
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = Dd::new(0.2, -1.1102230246251566e-17);
-    let v26: Dd = v25 * v1;
-    let v27: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v28: Dd = v27 * v4;
-    let v29: Dd = -v26;
-    let v30: Dd = v29 - v28;
-    let v31: Dd = v30.exp_m1();
-    let v32: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v33: Dd = v27 * v1;
-    let v34: Dd = v32 + v33;
-    let v35: Dd = v31 * v34;
-    let v36: Dd = -v35;
-    let v37: Dd = v36.sqrt();
-    let v38: Dd = v24 * v37;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 + v13 - v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(2.0, 0.0);
+    let v19: R = v18 * v14;
+    let v20: R = v18 * v1;
+    let v21: R = v19 - v20;
+    let v22: R = v14 - v1;
+    let v23: R = v22.abs();
+    let v24: R = v23.sqrt();
+    let v25: R = R::new(0.2, -1.1102230246251566e-17);
+    let v26: R = v25 * v1;
+    let v27: R = R::new(19.9, 1.4210854715202005e-15);
+    let v28: R = v27 * v4;
+    let v29: R = -v26;
+    let v30: R = v29 - v28;
+    let v31: R = v30.exp_m1();
+    let v32: R = R::new(0.1, -5.551115123125783e-18);
+    let v33: R = v27 * v1;
+    let v34: R = v32 + v33;
+    let v35: R = v31 * v34;
+    let v36: R = -v35;
+    let v37: R = v36.sqrt();
+    let v38: R = v24 * v37;
     [v17.to_f64(), v21.to_f64(), v38.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2466,140 +2687,149 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.01314260541659971, 1.6765827108726397e-19);
-        let v1: Dd = Dd::new(-15.215711350725297, 1.9837614717918983e-16);
+        let v0: R = R::new(0.01314260541659971, 1.6765827108726397e-19);
+        let v1: R = R::new(-15.215711350725297, 1.9837614717918983e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-        let v10: Dd = v9 * v1;
-        let v11: Dd = v0 + v10;
-        let v12: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v13: Dd = v12 * v1;
-        let v14: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v15: Dd = v14 * v4;
-        let v16: Dd = -v13;
-        let v17: Dd = v16 - v15;
-        let v18: Dd = v17.exp();
-        let v19: Dd = v7.exp_m1();
-        let v20: Dd = v3 * v1;
-        let v21: Dd = -v12;
-        let v22: Dd = v21 - v20;
-        let v23: Dd = v18 * v19 * v22;
-        let v24: Dd = Dd::new(0.15, 5.551115123125783e-18);
-        let v25: Dd = v24 * v1;
-        let v26: Dd = Dd::new(14.925, -7.105427357601002e-16);
-        let v27: Dd = v26 * v4;
-        let v28: Dd = -v25;
-        let v29: Dd = v28 - v27;
-        let v30: Dd = v29.exp();
-        let v31: Dd = v30 * v11;
-        let v32: Dd = v23 + v31;
-        let v33: Dd = v8 * v11;
-        let v34: Dd = v33 / v32;
-        let v35: Dd = v19 / v32;
+        let v0: R = R::new(0.1, -5.551115123125783e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(9.95, 7.105427357601002e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(19.9, 1.4210854715202005e-15);
+        let v10: R = v9 * v1;
+        let v11: R = v0 + v10;
+        let v12: R = R::new(0.05, -2.7755575615628915e-18);
+        let v13: R = v12 * v1;
+        let v14: R = R::new(4.975, 3.552713678800501e-16);
+        let v15: R = v14 * v4;
+        let v16: R = -v13;
+        let v17: R = v16 - v15;
+        let v18: R = v17.exp();
+        let v19: R = v7.exp_m1();
+        let v20: R = v3 * v1;
+        let v21: R = -v12;
+        let v22: R = v21 - v20;
+        let v23: R = v18 * v19 * v22;
+        let v24: R = R::new(0.15, 5.551115123125783e-18);
+        let v25: R = v24 * v1;
+        let v26: R = R::new(14.925, -7.105427357601002e-16);
+        let v27: R = v26 * v4;
+        let v28: R = -v25;
+        let v29: R = v28 - v27;
+        let v30: R = v29.exp();
+        let v31: R = v30 * v11;
+        let v32: R = v23 + v31;
+        let v33: R = v8 * v11;
+        let v34: R = v33 / v32;
+        let v35: R = v19 / v32;
         return [v34.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(15.216368480996126, 6.444476365376963e-16);
-        let v1: Dd = Dd::new(20.0, 0.0);
-        let v2: Dd = Dd::new(10.05, -7.105427357601002e-16);
-        let v3: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v7: Dd = v4.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = -v2;
-        let v10: Dd = v9 - v5 - v8;
-        let v11: Dd = v10.exp();
-        let v12: Dd = v1 * v11;
-        let v13: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v15: Dd = v14 * v4;
-        let v16: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v17: Dd = v16 * v7;
-        let v18: Dd = -v15;
-        let v19: Dd = v18 - v17;
-        let v20: Dd = v19.exp_m1();
-        let v21: Dd = v13 * v20;
-        let v22: Dd = v12 - v21;
-        let v23: Dd = v0 * v22;
-        let v24: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v25: Dd = -v5;
-        let v26: Dd = v25 - v8;
-        let v27: Dd = v26.exp();
-        let v28: Dd = v24 * v27;
-        let v29: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v30: Dd = v29 * v20;
-        let v31: Dd = v28 - v30;
-        let v32: Dd = v0 * v31;
+        let v0: R = R::new(15.216368480996126, 6.444476365376963e-16);
+        let v1: R = R::new(20.0, 0.0);
+        let v2: R = R::new(10.05, -7.105427357601002e-16);
+        let v3: R = R::new(0.05, -2.7755575615628915e-18);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(4.975, 3.552713678800501e-16);
+        let v7: R = v4.square();
+        let v8: R = v6 * v7;
+        let v9: R = -v2;
+        let v10: R = v9 - v5 - v8;
+        let v11: R = v10.exp();
+        let v12: R = v1 * v11;
+        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: R = R::new(0.1, -5.551115123125783e-18);
+        let v15: R = v14 * v4;
+        let v16: R = R::new(9.95, 7.105427357601002e-16);
+        let v17: R = v16 * v7;
+        let v18: R = -v15;
+        let v19: R = v18 - v17;
+        let v20: R = v19.exp_m1();
+        let v21: R = v13 * v20;
+        let v22: R = v12 - v21;
+        let v23: R = v0 * v22;
+        let v24: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v25: R = -v5;
+        let v26: R = v25 - v8;
+        let v27: R = v26.exp();
+        let v28: R = v24 * v27;
+        let v29: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v30: R = v29 * v20;
+        let v31: R = v28 - v30;
+        let v32: R = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v13: Dd = v10.square();
-    let v14: Dd = v12 * v13;
-    let v15: Dd = -v11;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v12 * v1;
-    let v19: Dd = -v0;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v8 * v17 * v20;
-    let v22: Dd = v9 * v1;
-    let v23: Dd = v12 * v4;
-    let v24: Dd = v0 * v10;
-    let v25: Dd = v3 * v13;
-    let v26: Dd = -v22;
-    let v27: Dd = v26 - v23 - v24 - v25;
-    let v28: Dd = v27.exp();
-    let v29: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v30: Dd = v29 * v1;
-    let v31: Dd = v9 + v30;
-    let v32: Dd = v28 * v31;
-    let v33: Dd = v21 + v32;
-    let v34: Dd = v26 - v23;
-    let v35: Dd = v34.exp_m1();
-    let v36: Dd = v8 * v35 * v20;
-    let v37: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v38: Dd = v37 * v1;
-    let v39: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v40: Dd = v39 * v4;
-    let v41: Dd = -v38;
-    let v42: Dd = v41 - v40;
-    let v43: Dd = v42.exp();
-    let v44: Dd = v43 * v31;
-    let v45: Dd = v36 + v44;
-    let v46: Dd = v33 / v45;
-    let v47: Dd = -v24;
-    let v48: Dd = v47 - v25;
-    let v49: Dd = v48.exp();
-    let v50: Dd = v49 * v35;
-    let v51: Dd = v8 * v17;
-    let v52: Dd = v50 - v51;
-    let v53: Dd = v52 / v45;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(0.1, -5.551115123125783e-18);
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v9 * v10;
+    let v12: R = R::new(9.95, 7.105427357601002e-16);
+    let v13: R = v10.square();
+    let v14: R = v12 * v13;
+    let v15: R = -v11;
+    let v16: R = v15 - v14;
+    let v17: R = v16.exp_m1();
+    let v18: R = v12 * v1;
+    let v19: R = -v0;
+    let v20: R = v19 - v18;
+    let v21: R = v8 * v17 * v20;
+    let v22: R = v9 * v1;
+    let v23: R = v12 * v4;
+    let v24: R = v0 * v10;
+    let v25: R = v3 * v13;
+    let v26: R = -v22;
+    let v27: R = v26 - v23 - v24 - v25;
+    let v28: R = v27.exp();
+    let v29: R = R::new(19.9, 1.4210854715202005e-15);
+    let v30: R = v29 * v1;
+    let v31: R = v9 + v30;
+    let v32: R = v28 * v31;
+    let v33: R = v21 + v32;
+    let v34: R = v26 - v23;
+    let v35: R = v34.exp_m1();
+    let v36: R = v8 * v35 * v20;
+    let v37: R = R::new(0.15, 5.551115123125783e-18);
+    let v38: R = v37 * v1;
+    let v39: R = R::new(14.925, -7.105427357601002e-16);
+    let v40: R = v39 * v4;
+    let v41: R = -v38;
+    let v42: R = v41 - v40;
+    let v43: R = v42.exp();
+    let v44: R = v43 * v31;
+    let v45: R = v36 + v44;
+    let v46: R = v33 / v45;
+    let v47: R = -v24;
+    let v48: R = v47 - v25;
+    let v49: R = v48.exp();
+    let v50: R = v49 * v35;
+    let v51: R = v8 * v17;
+    let v52: R = v50 - v51;
+    let v53: R = v52 / v45;
     [v46.to_f64(), v53.to_f64()]
 }
 /// `ddim_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2637,140 +2867,149 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.01314260541659971, 1.6765827108726397e-19);
-        let v1: Dd = Dd::new(-15.215711350725297, 1.9837614717918983e-16);
+        let v0: R = R::new(0.01314260541659971, 1.6765827108726397e-19);
+        let v1: R = R::new(-15.215711350725297, 1.9837614717918983e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-        let v10: Dd = v9 * v1;
-        let v11: Dd = v0 + v10;
-        let v12: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v13: Dd = v12 * v1;
-        let v14: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v15: Dd = v14 * v4;
-        let v16: Dd = -v13;
-        let v17: Dd = v16 - v15;
-        let v18: Dd = v17.exp();
-        let v19: Dd = v7.exp_m1();
-        let v20: Dd = v3 * v1;
-        let v21: Dd = -v12;
-        let v22: Dd = v21 - v20;
-        let v23: Dd = v18 * v19 * v22;
-        let v24: Dd = Dd::new(0.15, 5.551115123125783e-18);
-        let v25: Dd = v24 * v1;
-        let v26: Dd = Dd::new(14.925, -7.105427357601002e-16);
-        let v27: Dd = v26 * v4;
-        let v28: Dd = -v25;
-        let v29: Dd = v28 - v27;
-        let v30: Dd = v29.exp();
-        let v31: Dd = v30 * v11;
-        let v32: Dd = v23 + v31;
-        let v33: Dd = v8 * v11;
-        let v34: Dd = v33 / v32;
-        let v35: Dd = v19 / v32;
+        let v0: R = R::new(0.1, -5.551115123125783e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(9.95, 7.105427357601002e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(19.9, 1.4210854715202005e-15);
+        let v10: R = v9 * v1;
+        let v11: R = v0 + v10;
+        let v12: R = R::new(0.05, -2.7755575615628915e-18);
+        let v13: R = v12 * v1;
+        let v14: R = R::new(4.975, 3.552713678800501e-16);
+        let v15: R = v14 * v4;
+        let v16: R = -v13;
+        let v17: R = v16 - v15;
+        let v18: R = v17.exp();
+        let v19: R = v7.exp_m1();
+        let v20: R = v3 * v1;
+        let v21: R = -v12;
+        let v22: R = v21 - v20;
+        let v23: R = v18 * v19 * v22;
+        let v24: R = R::new(0.15, 5.551115123125783e-18);
+        let v25: R = v24 * v1;
+        let v26: R = R::new(14.925, -7.105427357601002e-16);
+        let v27: R = v26 * v4;
+        let v28: R = -v25;
+        let v29: R = v28 - v27;
+        let v30: R = v29.exp();
+        let v31: R = v30 * v11;
+        let v32: R = v23 + v31;
+        let v33: R = v8 * v11;
+        let v34: R = v33 / v32;
+        let v35: R = v19 / v32;
         return [v34.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(15.216368480996126, 6.444476365376963e-16);
-        let v1: Dd = Dd::new(20.0, 0.0);
-        let v2: Dd = Dd::new(10.05, -7.105427357601002e-16);
-        let v3: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v7: Dd = v4.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = -v2;
-        let v10: Dd = v9 - v5 - v8;
-        let v11: Dd = v10.exp();
-        let v12: Dd = v1 * v11;
-        let v13: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v15: Dd = v14 * v4;
-        let v16: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v17: Dd = v16 * v7;
-        let v18: Dd = -v15;
-        let v19: Dd = v18 - v17;
-        let v20: Dd = v19.exp_m1();
-        let v21: Dd = v13 * v20;
-        let v22: Dd = v12 - v21;
-        let v23: Dd = v0 * v22;
-        let v24: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v25: Dd = -v5;
-        let v26: Dd = v25 - v8;
-        let v27: Dd = v26.exp();
-        let v28: Dd = v24 * v27;
-        let v29: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v30: Dd = v29 * v20;
-        let v31: Dd = v28 - v30;
-        let v32: Dd = v0 * v31;
+        let v0: R = R::new(15.216368480996126, 6.444476365376963e-16);
+        let v1: R = R::new(20.0, 0.0);
+        let v2: R = R::new(10.05, -7.105427357601002e-16);
+        let v3: R = R::new(0.05, -2.7755575615628915e-18);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(4.975, 3.552713678800501e-16);
+        let v7: R = v4.square();
+        let v8: R = v6 * v7;
+        let v9: R = -v2;
+        let v10: R = v9 - v5 - v8;
+        let v11: R = v10.exp();
+        let v12: R = v1 * v11;
+        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: R = R::new(0.1, -5.551115123125783e-18);
+        let v15: R = v14 * v4;
+        let v16: R = R::new(9.95, 7.105427357601002e-16);
+        let v17: R = v16 * v7;
+        let v18: R = -v15;
+        let v19: R = v18 - v17;
+        let v20: R = v19.exp_m1();
+        let v21: R = v13 * v20;
+        let v22: R = v12 - v21;
+        let v23: R = v0 * v22;
+        let v24: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v25: R = -v5;
+        let v26: R = v25 - v8;
+        let v27: R = v26.exp();
+        let v28: R = v24 * v27;
+        let v29: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v30: R = v29 * v20;
+        let v31: R = v28 - v30;
+        let v32: R = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v9 * v10;
-    let v12: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v13: Dd = v10.square();
-    let v14: Dd = v12 * v13;
-    let v15: Dd = -v11;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = v12 * v1;
-    let v19: Dd = -v0;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v8 * v17 * v20;
-    let v22: Dd = v9 * v1;
-    let v23: Dd = v12 * v4;
-    let v24: Dd = v0 * v10;
-    let v25: Dd = v3 * v13;
-    let v26: Dd = -v22;
-    let v27: Dd = v26 - v23 - v24 - v25;
-    let v28: Dd = v27.exp();
-    let v29: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v30: Dd = v29 * v1;
-    let v31: Dd = v9 + v30;
-    let v32: Dd = v28 * v31;
-    let v33: Dd = v21 + v32;
-    let v34: Dd = v26 - v23;
-    let v35: Dd = v34.exp_m1();
-    let v36: Dd = v8 * v35 * v20;
-    let v37: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v38: Dd = v37 * v1;
-    let v39: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v40: Dd = v39 * v4;
-    let v41: Dd = -v38;
-    let v42: Dd = v41 - v40;
-    let v43: Dd = v42.exp();
-    let v44: Dd = v43 * v31;
-    let v45: Dd = v36 + v44;
-    let v46: Dd = v33 / v45;
-    let v47: Dd = -v24;
-    let v48: Dd = v47 - v25;
-    let v49: Dd = v48.exp();
-    let v50: Dd = v49 * v35;
-    let v51: Dd = v8 * v17;
-    let v52: Dd = v50 - v51;
-    let v53: Dd = v52 / v45;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(0.1, -5.551115123125783e-18);
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v9 * v10;
+    let v12: R = R::new(9.95, 7.105427357601002e-16);
+    let v13: R = v10.square();
+    let v14: R = v12 * v13;
+    let v15: R = -v11;
+    let v16: R = v15 - v14;
+    let v17: R = v16.exp_m1();
+    let v18: R = v12 * v1;
+    let v19: R = -v0;
+    let v20: R = v19 - v18;
+    let v21: R = v8 * v17 * v20;
+    let v22: R = v9 * v1;
+    let v23: R = v12 * v4;
+    let v24: R = v0 * v10;
+    let v25: R = v3 * v13;
+    let v26: R = -v22;
+    let v27: R = v26 - v23 - v24 - v25;
+    let v28: R = v27.exp();
+    let v29: R = R::new(19.9, 1.4210854715202005e-15);
+    let v30: R = v29 * v1;
+    let v31: R = v9 + v30;
+    let v32: R = v28 * v31;
+    let v33: R = v21 + v32;
+    let v34: R = v26 - v23;
+    let v35: R = v34.exp_m1();
+    let v36: R = v8 * v35 * v20;
+    let v37: R = R::new(0.15, 5.551115123125783e-18);
+    let v38: R = v37 * v1;
+    let v39: R = R::new(14.925, -7.105427357601002e-16);
+    let v40: R = v39 * v4;
+    let v41: R = -v38;
+    let v42: R = v41 - v40;
+    let v43: R = v42.exp();
+    let v44: R = v43 * v31;
+    let v45: R = v36 + v44;
+    let v46: R = v33 / v45;
+    let v47: R = -v24;
+    let v48: R = v47 - v25;
+    let v49: R = v48.exp();
+    let v50: R = v49 * v35;
+    let v51: R = v8 * v17;
+    let v52: R = v50 - v51;
+    let v53: R = v52 / v45;
     [v46.to_f64(), v53.to_f64()]
 }
 /// `dpm1_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2810,6 +3049,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3157,6 +3402,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "tangent";
 /// `alpha(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -20,23 +20,28 @@ pub const PROCESS: &str = "tangent";
 /// \alpha(t) = \frac{1}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = v0 / v9;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = v0 / v9;
     v10.to_f64()
 }
 /// `sigma(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -45,22 +50,27 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \frac{\sin\left(\frac{\pi\,t}{2}\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 1.0;
     }
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::new(1.0, 0.0);
-    let v5: Dd = v2.cos();
-    let v6: Dd = v5.square();
-    let v7: Dd = v4 + v6;
-    let v8: Dd = v7.sqrt();
-    let v9: Dd = v3 / v8;
+    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = v2.sin();
+    let v4: R = R::new(1.0, 0.0);
+    let v5: R = v2.cos();
+    let v6: R = v5.square();
+    let v7: R = v4 + v6;
+    let v8: R = v7.sqrt();
+    let v9: R = v3 / v8;
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -69,22 +79,27 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v0 / v8;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v0 / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -93,22 +108,27 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5 + v6;
-    let v8: Dd = v0 * v4;
-    let v9: Dd = v8 / v7;
+    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v5.powi(3);
+    let v7: R = v5 + v6;
+    let v8: R = v0 * v4;
+    let v9: R = v8 / v7;
     v9.to_f64()
 }
 /// `g2(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -117,22 +137,27 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5 + v6;
-    let v8: Dd = v0 * v4;
-    let v9: Dd = v8 / v7;
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v5.powi(3);
+    let v7: R = v5 + v6;
+    let v8: R = v0 * v4;
+    let v9: R = v8 / v7;
     v9.to_f64()
 }
 /// `g(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -141,23 +166,28 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v5.powi(3);
-    let v7: Dd = v5 + v6;
-    let v8: Dd = v0 * v4;
-    let v9: Dd = v8 / v7;
-    let v10: Dd = v9.sqrt();
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v5.powi(3);
+    let v7: R = v5 + v6;
+    let v8: R = v0 * v4;
+    let v9: R = v8 / v7;
+    let v10: R = v9.sqrt();
     v10.to_f64()
 }
 /// `lambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -166,23 +196,27 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = \frac{\log\left(2\right)}{2} - \log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + \log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(0.34657359027997264, 1.1595234069231498e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v3.sin();
-    let v6: Dd = v4 - v5;
-    let v7: Dd = v6 / v5;
-    let v8: Dd = v7.ln_1p();
-    let v9: Dd = v0 + v8;
-    v9.to_f64()
+    let v0: R = R::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v4.ln();
+    let v6: R = v3.cos();
+    let v7: R = v6.ln();
+    let v8: R = v0 - v5 + v7;
+    v8.to_f64()
 }
 /// `dlambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -190,20 +224,25 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = v3.cos();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = v0 / v6;
+    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = v3.cos();
+    let v6: R = v4 * v5;
+    let v7: R = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -212,24 +251,29 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = \log\left(2\right) - 2\,\log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + 2\,\log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: Dd = Dd::new(0.6931471805599453, 2.3190468138462996e-17);
-    let v1: Dd = Dd::new(2.0, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = v4.sin();
-    let v7: Dd = v5 - v6;
-    let v8: Dd = v7 / v6;
-    let v9: Dd = v8.ln_1p();
-    let v10: Dd = v1 * v9;
-    let v11: Dd = v0 + v10;
+    let v0: R = R::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v1: R = R::new(2.0, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.sin();
+    let v6: R = v5.ln();
+    let v7: R = v1 * v6;
+    let v8: R = v4.cos();
+    let v9: R = v8.ln();
+    let v10: R = v1 * v9;
+    let v11: R = v0 - v7 + v10;
     v11.to_f64()
 }
 /// `snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -238,22 +282,27 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v3.sin();
-    let v7: Dd = v6.square();
-    let v8: Dd = v0 * v5;
-    let v9: Dd = v8 / v7;
+    let v0: R = R::new(2.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v3.sin();
+    let v7: R = v6.square();
+    let v8: R = v0 * v5;
+    let v9: R = v8 / v7;
     v9.to_f64()
 }
 /// `rho(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -262,18 +311,23 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{2}\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: Dd = Dd::new(0.7071067811865476, -4.833646656726457e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.tan();
-    let v5: Dd = v0 * v4;
+    let v0: R = R::new(0.7071067811865476, -4.833646656726457e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.tan();
+    let v5: R = v0 * v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -284,41 +338,46 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v3.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v5 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v15.powi(3);
-    let v17: Dd = v0 * v4 * v11;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = v12.powi(3);
-    let v20: Dd = v1 * v4 * v19 * v15;
-    let v21: Dd = v1 * v4 * v12 * v15;
-    let v22: Dd = v1 * v4 * v12 * v16;
-    let v23: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: Dd = v23 * v4 * v11;
-    let v25: Dd = v23 * v4 * v13 * v11;
-    let v26: Dd = v20 - v21 - v22 - v24 + v25;
-    let v27: Dd = v15.powi(5);
-    let v28: Dd = v26 / v27;
+    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v3.cos();
+    let v13: R = v12.square();
+    let v14: R = v5 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v15.powi(3);
+    let v17: R = v0 * v4 * v11;
+    let v18: R = v17 / v16;
+    let v19: R = v12.powi(3);
+    let v20: R = v1 * v4 * v19 * v15;
+    let v21: R = v1 * v4 * v12 * v15;
+    let v22: R = v1 * v4 * v12 * v16;
+    let v23: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: R = v23 * v4 * v11;
+    let v25: R = v23 * v4 * v13 * v11;
+    let v26: R = v20 - v21 - v22 - v24 + v25;
+    let v27: R = v15.powi(5);
+    let v28: R = v26 / v27;
     [v18.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -338,42 +397,47 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v3.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v5 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v15.powi(3);
-    let v17: Dd = v0 * v4 * v11;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: Dd = v12.powi(3);
-    let v21: Dd = v19 * v4 * v20 * v15;
-    let v22: Dd = v19 * v4 * v12 * v15;
-    let v23: Dd = v19 * v4 * v12 * v16;
-    let v24: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: Dd = v24 * v4 * v11;
-    let v26: Dd = v24 * v4 * v13 * v11;
-    let v27: Dd = v21 - v22 - v23 - v25 + v26;
-    let v28: Dd = v15.powi(5);
-    let v29: Dd = v27 / v28;
+    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v3.cos();
+    let v13: R = v12.square();
+    let v14: R = v5 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v15.powi(3);
+    let v17: R = v0 * v4 * v11;
+    let v18: R = v17 / v16;
+    let v19: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: R = v12.powi(3);
+    let v21: R = v19 * v4 * v20 * v15;
+    let v22: R = v19 * v4 * v12 * v15;
+    let v23: R = v19 * v4 * v12 * v16;
+    let v24: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v25: R = v24 * v4 * v11;
+    let v26: R = v24 * v4 * v13 * v11;
+    let v27: R = v21 - v22 - v23 - v25 + v26;
+    let v28: R = v15.powi(5);
+    let v29: R = v27 / v28;
     [v18.to_f64(), v29.to_f64()]
 }
 /// `reverse_drift_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -393,72 +457,81 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 + v3 - v5;
-        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: Dd = v8 * v2;
-        let v10: Dd = v8 * v4;
-        let v11: Dd = v9 - v10;
-        let v12: Dd = v7 * v11;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 + v3 - v5;
+        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: R = v8 * v2;
+        let v10: R = v8 * v4;
+        let v11: R = v9 - v10;
+        let v12: R = v7 * v11;
         return [v6.to_f64(), v12.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 + v3 - v5;
-        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: Dd = v8 * v2;
-        let v10: Dd = v8 * v4;
-        let v11: Dd = v9 - v10;
-        let v12: Dd = v7 * v11;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 + v3 - v5;
+        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: R = v8 * v2;
+        let v10: R = v8 * v4;
+        let v11: R = v9 - v10;
+        let v12: R = v7 * v11;
         return [v6.to_f64(), v12.to_f64()];
     }
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v0 * v1 * v4 * v11;
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v0 * v13 * v4 * v11;
-    let v15: Dd = v3.cos();
-    let v16: Dd = v15.square();
-    let v17: Dd = v5 + v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v18.powi(3);
-    let v20: Dd = v12 - v14 + v19;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = v2 * v1 * v4 * v15 * v18;
-    let v23: Dd = v2 * v13 * v4 * v15 * v18;
-    let v24: Dd = v15.powi(3);
-    let v25: Dd = v2 * v1 * v4 * v24 * v18;
-    let v26: Dd = v2 * v13 * v4 * v24 * v18;
-    let v27: Dd = v2 * v1 * v4 * v15 * v19;
-    let v28: Dd = v2 * v13 * v4 * v15 * v19;
-    let v29: Dd = v0 * v1 * v4 * v16 * v11;
-    let v30: Dd = v0 * v13 * v4 * v16 * v11;
-    let v31: Dd = v22 - v23 - v25 + v26 + v27 - v28 + v12 - v14 - v29 + v30;
-    let v32: Dd = v18.powi(5);
-    let v33: Dd = v31 / v32;
+    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v0 * v1 * v4 * v11;
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v0 * v13 * v4 * v11;
+    let v15: R = v3.cos();
+    let v16: R = v15.square();
+    let v17: R = v5 + v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v18.powi(3);
+    let v20: R = v12 - v14 + v19;
+    let v21: R = v20 / v19;
+    let v22: R = v2 * v1 * v4 * v15 * v18;
+    let v23: R = v2 * v13 * v4 * v15 * v18;
+    let v24: R = v15.powi(3);
+    let v25: R = v2 * v1 * v4 * v24 * v18;
+    let v26: R = v2 * v13 * v4 * v24 * v18;
+    let v27: R = v2 * v1 * v4 * v15 * v19;
+    let v28: R = v2 * v13 * v4 * v15 * v19;
+    let v29: R = v0 * v1 * v4 * v16 * v11;
+    let v30: R = v0 * v13 * v4 * v16 * v11;
+    let v31: R = v22 - v23 - v25 + v26 + v27 - v28 + v12 - v14 - v29 + v30;
+    let v32: R = v18.powi(5);
+    let v33: R = v31 / v32;
     [v21.to_f64(), v33.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -496,52 +569,61 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v0 * v1 * v4 * v11;
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v0 * v13 * v4 * v11;
-    let v15: Dd = v3.cos();
-    let v16: Dd = v15.square();
-    let v17: Dd = v5 + v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v18.powi(3);
-    let v20: Dd = v12 - v14 + v19;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: Dd = v22 * v1 * v4 * v15 * v18;
-    let v24: Dd = v22 * v13 * v4 * v15 * v18;
-    let v25: Dd = v15.powi(3);
-    let v26: Dd = v22 * v1 * v4 * v25 * v18;
-    let v27: Dd = v22 * v13 * v4 * v25 * v18;
-    let v28: Dd = v22 * v1 * v4 * v15 * v19;
-    let v29: Dd = v22 * v13 * v4 * v15 * v19;
-    let v30: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v31: Dd = v30 * v1 * v4 * v11;
-    let v32: Dd = v30 * v13 * v4 * v11;
-    let v33: Dd = v30 * v1 * v4 * v16 * v11;
-    let v34: Dd = v30 * v13 * v4 * v16 * v11;
-    let v35: Dd = v23 - v24 - v26 + v27 + v28 - v29 + v31 - v32 - v33 + v34;
-    let v36: Dd = v18.powi(5);
-    let v37: Dd = v35 / v36;
-    let v38: Dd = v13 - v1;
-    let v39: Dd = v38.abs();
-    let v40: Dd = v39.sqrt();
-    let v41: Dd = v15 + v25;
-    let v42: Dd = v22 * v4;
-    let v43: Dd = v42 / v41;
-    let v44: Dd = v43.sqrt();
-    let v45: Dd = v40 * v44;
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v0 * v1 * v4 * v11;
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v0 * v13 * v4 * v11;
+    let v15: R = v3.cos();
+    let v16: R = v15.square();
+    let v17: R = v5 + v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v18.powi(3);
+    let v20: R = v12 - v14 + v19;
+    let v21: R = v20 / v19;
+    let v22: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: R = v22 * v1 * v4 * v15 * v18;
+    let v24: R = v22 * v13 * v4 * v15 * v18;
+    let v25: R = v15.powi(3);
+    let v26: R = v22 * v1 * v4 * v25 * v18;
+    let v27: R = v22 * v13 * v4 * v25 * v18;
+    let v28: R = v22 * v1 * v4 * v15 * v19;
+    let v29: R = v22 * v13 * v4 * v15 * v19;
+    let v30: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v31: R = v30 * v1 * v4 * v11;
+    let v32: R = v30 * v13 * v4 * v11;
+    let v33: R = v30 * v1 * v4 * v16 * v11;
+    let v34: R = v30 * v13 * v4 * v16 * v11;
+    let v35: R = v23 - v24 - v26 + v27 + v28 - v29 + v31 - v32 - v33 + v34;
+    let v36: R = v18.powi(5);
+    let v37: R = v35 / v36;
+    let v38: R = v13 - v1;
+    let v39: R = v38.abs();
+    let v40: R = v39.sqrt();
+    let v41: R = v15 + v25;
+    let v42: R = v22 * v4;
+    let v43: R = v42 / v41;
+    let v44: R = v43.sqrt();
+    let v45: R = v40 * v44;
     [v21.to_f64(), v37.to_f64(), v45.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -592,94 +674,101 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v5.square();
-        let v7: Dd = v1 * v6;
-        let v8: Dd = v0 + v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = v4.sin();
-        let v11: Dd = v10.square();
-        let v12: Dd = v4.cos();
-        let v13: Dd = v12.square();
-        let v14: Dd = v0 + v13;
-        let v15: Dd = v11 * v9;
-        let v16: Dd = v15 / v14;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.5, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.square();
+        let v7: R = v1 * v6;
+        let v8: R = v0 + v7;
+        let v9: R = v8.sqrt();
+        let v10: R = v4.sin();
+        let v11: R = v10.square();
+        let v12: R = v4.cos();
+        let v13: R = v12.square();
+        let v14: R = v0 + v13;
+        let v15: R = v11 * v9;
+        let v16: R = v15 / v14;
         return [v9.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: Dd = Dd::new(1.0, 0.0);
-        let v2: Dd = Dd::new(0.5, 0.0);
-        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v5.tan();
-        let v7: Dd = v6.square();
-        let v8: Dd = v2 * v7;
-        let v9: Dd = v1 + v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = v0 / v10;
-        let v12: Dd = v5.cos();
-        let v13: Dd = v12.square();
-        let v14: Dd = v1 + v13;
-        let v15: Dd = v14.sqrt();
-        let v16: Dd = v0 * v15;
-        let v17: Dd = v5.sin();
-        let v18: Dd = v17 * v10;
-        let v19: Dd = v16 - v18;
-        let v20: Dd = v15 * v10;
-        let v21: Dd = v19 / v20;
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: R = R::new(1.0, 0.0);
+        let v2: R = R::new(0.5, 0.0);
+        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = v5.tan();
+        let v7: R = v6.square();
+        let v8: R = v2 * v7;
+        let v9: R = v1 + v8;
+        let v10: R = v9.sqrt();
+        let v11: R = v0 / v10;
+        let v12: R = v5.cos();
+        let v13: R = v12.square();
+        let v14: R = v1 + v13;
+        let v15: R = v14.sqrt();
+        let v16: R = v0 * v15;
+        let v17: R = v5.sin();
+        let v18: R = v17 * v10;
+        let v19: R = v16 - v18;
+        let v20: R = v15 * v10;
+        let v21: R = v19 / v20;
         return [v11.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v11.tan();
-    let v13: Dd = v12.square();
-    let v14: Dd = v1 * v13;
-    let v15: Dd = v0 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = v4.cos();
-    let v19: Dd = v18.square();
-    let v20: Dd = v0 + v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v11.cos();
-    let v23: Dd = v22.square();
-    let v24: Dd = v0 + v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v21 * v25 * v9;
-    let v27: Dd = v19 * v21 * v25 * v9;
-    let v28: Dd = v4.sin();
-    let v29: Dd = v11.sin();
-    let v30: Dd = v28 * v29 * v16;
-    let v31: Dd = v28 * v29 * v19 * v16;
-    let v32: Dd = v26 - v27 - v30 - v31;
-    let v33: Dd = v21 * v25 * v9 * v16;
-    let v34: Dd = v19 * v21 * v25 * v9 * v16;
-    let v35: Dd = v33 + v34;
-    let v36: Dd = v9 * v32;
-    let v37: Dd = v36 / v35;
-    [v17.to_f64(), v37.to_f64()]
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v2 * v10;
+    let v12: R = v11.tan();
+    let v13: R = v12.square();
+    let v14: R = v1 * v13;
+    let v15: R = v0 + v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 / v16;
+    let v18: R = v4.sin();
+    let v19: R = v18.square();
+    let v20: R = v4.cos();
+    let v21: R = v20.square();
+    let v22: R = v0 + v21;
+    let v23: R = v22 * v16;
+    let v24: R = v19 / v23;
+    let v25: R = v11.sin();
+    let v26: R = v22.sqrt();
+    let v27: R = v11.cos();
+    let v28: R = v27.square();
+    let v29: R = v0 + v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v18 * v25;
+    let v32: R = v26 * v30 * v9;
+    let v33: R = v31 / v32;
+    let v34: R = v24 - v33;
+    let v35: R = v9 * v34;
+    [v17.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -716,94 +805,101 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v5.square();
-        let v7: Dd = v1 * v6;
-        let v8: Dd = v0 + v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = v4.sin();
-        let v11: Dd = v10.square();
-        let v12: Dd = v4.cos();
-        let v13: Dd = v12.square();
-        let v14: Dd = v0 + v13;
-        let v15: Dd = v11 * v9;
-        let v16: Dd = v15 / v14;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.5, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.square();
+        let v7: R = v1 * v6;
+        let v8: R = v0 + v7;
+        let v9: R = v8.sqrt();
+        let v10: R = v4.sin();
+        let v11: R = v10.square();
+        let v12: R = v4.cos();
+        let v13: R = v12.square();
+        let v14: R = v0 + v13;
+        let v15: R = v11 * v9;
+        let v16: R = v15 / v14;
         return [v9.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: Dd = Dd::new(1.0, 0.0);
-        let v2: Dd = Dd::new(0.5, 0.0);
-        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v5.tan();
-        let v7: Dd = v6.square();
-        let v8: Dd = v2 * v7;
-        let v9: Dd = v1 + v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = v0 / v10;
-        let v12: Dd = v5.cos();
-        let v13: Dd = v12.square();
-        let v14: Dd = v1 + v13;
-        let v15: Dd = v14.sqrt();
-        let v16: Dd = v0 * v15;
-        let v17: Dd = v5.sin();
-        let v18: Dd = v17 * v10;
-        let v19: Dd = v16 - v18;
-        let v20: Dd = v15 * v10;
-        let v21: Dd = v19 / v20;
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: R = R::new(1.0, 0.0);
+        let v2: R = R::new(0.5, 0.0);
+        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = v5.tan();
+        let v7: R = v6.square();
+        let v8: R = v2 * v7;
+        let v9: R = v1 + v8;
+        let v10: R = v9.sqrt();
+        let v11: R = v0 / v10;
+        let v12: R = v5.cos();
+        let v13: R = v12.square();
+        let v14: R = v1 + v13;
+        let v15: R = v14.sqrt();
+        let v16: R = v0 * v15;
+        let v17: R = v5.sin();
+        let v18: R = v17 * v10;
+        let v19: R = v16 - v18;
+        let v20: R = v15 * v10;
+        let v21: R = v19 / v20;
         return [v11.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v11.tan();
-    let v13: Dd = v12.square();
-    let v14: Dd = v1 * v13;
-    let v15: Dd = v0 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = v4.cos();
-    let v19: Dd = v18.square();
-    let v20: Dd = v0 + v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v11.cos();
-    let v23: Dd = v22.square();
-    let v24: Dd = v0 + v23;
-    let v25: Dd = v24.sqrt();
-    let v26: Dd = v21 * v25 * v9;
-    let v27: Dd = v19 * v21 * v25 * v9;
-    let v28: Dd = v4.sin();
-    let v29: Dd = v11.sin();
-    let v30: Dd = v28 * v29 * v16;
-    let v31: Dd = v28 * v29 * v19 * v16;
-    let v32: Dd = v26 - v27 - v30 - v31;
-    let v33: Dd = v21 * v25 * v9 * v16;
-    let v34: Dd = v19 * v21 * v25 * v9 * v16;
-    let v35: Dd = v33 + v34;
-    let v36: Dd = v9 * v32;
-    let v37: Dd = v36 / v35;
-    [v17.to_f64(), v37.to_f64()]
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v2 * v10;
+    let v12: R = v11.tan();
+    let v13: R = v12.square();
+    let v14: R = v1 * v13;
+    let v15: R = v0 + v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 / v16;
+    let v18: R = v4.sin();
+    let v19: R = v18.square();
+    let v20: R = v4.cos();
+    let v21: R = v20.square();
+    let v22: R = v0 + v21;
+    let v23: R = v22 * v16;
+    let v24: R = v19 / v23;
+    let v25: R = v11.sin();
+    let v26: R = v22.sqrt();
+    let v27: R = v11.cos();
+    let v28: R = v27.square();
+    let v29: R = v0 + v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v18 * v25;
+    let v32: R = v26 * v30 * v9;
+    let v33: R = v31 / v32;
+    let v34: R = v24 - v33;
+    let v35: R = v9 * v34;
+    [v17.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -840,54 +936,59 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 1.1107207345395915];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v3.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v5 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v15.powi(3);
-    let v17: Dd = v0 * v4 * v11;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = v1 * v12;
-    let v20: Dd = v12.powi(3);
-    let v21: Dd = v1 * v20;
-    let v22: Dd = v12.powi(5);
-    let v23: Dd = v1 * v22;
-    let v24: Dd = v12.powi(7);
-    let v25: Dd = v1 * v24;
-    let v26: Dd = v1 * v12 * v14;
-    let v27: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: Dd = v27 * v20 * v14;
-    let v29: Dd = v1 * v22 * v14;
-    let v30: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: Dd = v30 * v16 * v11;
-    let v32: Dd = v30 * v13 * v16 * v11;
-    let v33: Dd = v19 + v21 - v23 - v25 + v26 + v28 + v29 + v31 - v32;
-    let v34: Dd = v16 * v11;
-    let v35: Dd = Dd::new(2.0, 0.0);
-    let v36: Dd = v35 * v13 * v16 * v11;
-    let v37: Dd = v12.powi(4);
-    let v38: Dd = v37 * v16 * v11;
-    let v39: Dd = v34 + v36 + v38;
-    let v40: Dd = v11 * v33;
-    let v41: Dd = v40 / v39;
+    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v3.cos();
+    let v13: R = v12.square();
+    let v14: R = v5 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v15.powi(3);
+    let v17: R = v0 * v4 * v11;
+    let v18: R = v17 / v16;
+    let v19: R = v1 * v12;
+    let v20: R = v12.powi(3);
+    let v21: R = v1 * v20;
+    let v22: R = v12.powi(5);
+    let v23: R = v1 * v22;
+    let v24: R = v12.powi(7);
+    let v25: R = v1 * v24;
+    let v26: R = v1 * v12 * v14;
+    let v27: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v28: R = v27 * v20 * v14;
+    let v29: R = v1 * v22 * v14;
+    let v30: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v31: R = v30 * v16 * v11;
+    let v32: R = v30 * v13 * v16 * v11;
+    let v33: R = v19 + v21 - v23 - v25 + v26 + v28 + v29 + v31 - v32;
+    let v34: R = v16 * v11;
+    let v35: R = R::new(2.0, 0.0);
+    let v36: R = v35 * v13 * v16 * v11;
+    let v37: R = v12.powi(4);
+    let v38: R = v37 * v16 * v11;
+    let v39: R = v34 + v36 + v38;
+    let v40: R = v11 * v33;
+    let v41: R = v40 / v39;
     [v18.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -907,55 +1008,60 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 2.221441469079183];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: Dd = Dd::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v3.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v5 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v15.powi(3);
-    let v17: Dd = v0 * v4 * v11;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: Dd = v19 * v12;
-    let v21: Dd = v12.powi(3);
-    let v22: Dd = v19 * v21;
-    let v23: Dd = v12.powi(5);
-    let v24: Dd = v19 * v23;
-    let v25: Dd = v12.powi(7);
-    let v26: Dd = v19 * v25;
-    let v27: Dd = v19 * v12 * v14;
-    let v28: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: Dd = v28 * v21 * v14;
-    let v30: Dd = v19 * v23 * v14;
-    let v31: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: Dd = v31 * v16 * v11;
-    let v33: Dd = v31 * v13 * v16 * v11;
-    let v34: Dd = v20 + v22 - v24 - v26 + v27 + v29 + v30 + v32 - v33;
-    let v35: Dd = v16 * v11;
-    let v36: Dd = Dd::new(2.0, 0.0);
-    let v37: Dd = v36 * v13 * v16 * v11;
-    let v38: Dd = v12.powi(4);
-    let v39: Dd = v38 * v16 * v11;
-    let v40: Dd = v35 + v37 + v39;
-    let v41: Dd = v11 * v34;
-    let v42: Dd = v41 / v40;
+    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v3.cos();
+    let v13: R = v12.square();
+    let v14: R = v5 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v15.powi(3);
+    let v17: R = v0 * v4 * v11;
+    let v18: R = v17 / v16;
+    let v19: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: R = v19 * v12;
+    let v21: R = v12.powi(3);
+    let v22: R = v19 * v21;
+    let v23: R = v12.powi(5);
+    let v24: R = v19 * v23;
+    let v25: R = v12.powi(7);
+    let v26: R = v19 * v25;
+    let v27: R = v19 * v12 * v14;
+    let v28: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v29: R = v28 * v21 * v14;
+    let v30: R = v19 * v23 * v14;
+    let v31: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v32: R = v31 * v16 * v11;
+    let v33: R = v31 * v13 * v16 * v11;
+    let v34: R = v20 + v22 - v24 - v26 + v27 + v29 + v30 + v32 - v33;
+    let v35: R = v16 * v11;
+    let v36: R = R::new(2.0, 0.0);
+    let v37: R = v36 * v13 * v16 * v11;
+    let v38: R = v12.powi(4);
+    let v39: R = v38 * v16 * v11;
+    let v40: R = v35 + v37 + v39;
+    let v41: R = v11 * v34;
+    let v42: R = v41 / v40;
     [v18.to_f64(), v42.to_f64()]
 }
 /// `reverse_drift_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -975,92 +1081,101 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 + v3 - v5;
-        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: Dd = v8 * v4;
-        let v10: Dd = v8 * v2;
-        let v11: Dd = v9 - v10;
-        let v12: Dd = v7 * v11;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 + v3 - v5;
+        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: R = v8 * v4;
+        let v10: R = v8 * v2;
+        let v11: R = v9 - v10;
+        let v12: R = v7 * v11;
         return [v6.to_f64(), v12.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 + v3 - v5;
-        let v7: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: Dd = v8 * v4;
-        let v10: Dd = v8 * v2;
-        let v11: Dd = v9 - v10;
-        let v12: Dd = v7 * v11;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 + v3 - v5;
+        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v9: R = v8 * v4;
+        let v10: R = v8 * v2;
+        let v11: R = v9 - v10;
+        let v12: R = v7 * v11;
         return [v6.to_f64(), v12.to_f64()];
     }
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v0 * v1 * v4 * v11;
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v0 * v13 * v4 * v11;
-    let v15: Dd = v3.cos();
-    let v16: Dd = v15.square();
-    let v17: Dd = v5 + v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v18.powi(3);
-    let v20: Dd = v12 - v14 + v19;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = v2 * v13 * v15;
-    let v23: Dd = v2 * v1 * v15;
-    let v24: Dd = v15.powi(3);
-    let v25: Dd = v2 * v1 * v24;
-    let v26: Dd = v2 * v13 * v24;
-    let v27: Dd = v15.powi(5);
-    let v28: Dd = v2 * v1 * v27;
-    let v29: Dd = v2 * v13 * v27;
-    let v30: Dd = v15.powi(7);
-    let v31: Dd = v2 * v1 * v30;
-    let v32: Dd = v2 * v13 * v30;
-    let v33: Dd = v2 * v1 * v15 * v17;
-    let v34: Dd = v2 * v13 * v15 * v17;
-    let v35: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: Dd = v35 * v1 * v24 * v17;
-    let v37: Dd = v35 * v13 * v24 * v17;
-    let v38: Dd = v2 * v1 * v27 * v17;
-    let v39: Dd = v2 * v13 * v27 * v17;
-    let v40: Dd = v0 * v1 * v19 * v11;
-    let v41: Dd = v0 * v13 * v19 * v11;
-    let v42: Dd = v0 * v1 * v16 * v19 * v11;
-    let v43: Dd = v0 * v13 * v16 * v19 * v11;
-    let v44: Dd = v22 - v23 - v25 + v26 + v28 - v29 + v31 - v32 - v33 + v34 - v36 + v37
+    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v0 * v1 * v4 * v11;
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v0 * v13 * v4 * v11;
+    let v15: R = v3.cos();
+    let v16: R = v15.square();
+    let v17: R = v5 + v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v18.powi(3);
+    let v20: R = v12 - v14 + v19;
+    let v21: R = v20 / v19;
+    let v22: R = v2 * v13 * v15;
+    let v23: R = v2 * v1 * v15;
+    let v24: R = v15.powi(3);
+    let v25: R = v2 * v1 * v24;
+    let v26: R = v2 * v13 * v24;
+    let v27: R = v15.powi(5);
+    let v28: R = v2 * v1 * v27;
+    let v29: R = v2 * v13 * v27;
+    let v30: R = v15.powi(7);
+    let v31: R = v2 * v1 * v30;
+    let v32: R = v2 * v13 * v30;
+    let v33: R = v2 * v1 * v15 * v17;
+    let v34: R = v2 * v13 * v15 * v17;
+    let v35: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: R = v35 * v1 * v24 * v17;
+    let v37: R = v35 * v13 * v24 * v17;
+    let v38: R = v2 * v1 * v27 * v17;
+    let v39: R = v2 * v13 * v27 * v17;
+    let v40: R = v0 * v1 * v19 * v11;
+    let v41: R = v0 * v13 * v19 * v11;
+    let v42: R = v0 * v1 * v16 * v19 * v11;
+    let v43: R = v0 * v13 * v16 * v19 * v11;
+    let v44: R = v22 - v23 - v25 + v26 + v28 - v29 + v31 - v32 - v33 + v34 - v36 + v37
         - v38 + v39 - v40 + v41 + v42 - v43;
-    let v45: Dd = v19 * v11;
-    let v46: Dd = Dd::new(2.0, 0.0);
-    let v47: Dd = v46 * v16 * v19 * v11;
-    let v48: Dd = v15.powi(4);
-    let v49: Dd = v48 * v19 * v11;
-    let v50: Dd = v45 + v47 + v49;
-    let v51: Dd = v11 * v44;
-    let v52: Dd = v51 / v50;
+    let v45: R = v19 * v11;
+    let v46: R = R::new(2.0, 0.0);
+    let v47: R = v46 * v16 * v19 * v11;
+    let v48: R = v15.powi(4);
+    let v49: R = v48 * v19 * v11;
+    let v50: R = v45 + v47 + v49;
+    let v51: R = v11 * v44;
+    let v52: R = v51 / v50;
     [v21.to_f64(), v52.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1098,70 +1213,79 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v0 * v1 * v4 * v11;
-    let v13: Dd = Dd::from_f64(t_next);
-    let v14: Dd = v0 * v13 * v4 * v11;
-    let v15: Dd = v3.cos();
-    let v16: Dd = v15.square();
-    let v17: Dd = v5 + v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v18.powi(3);
-    let v20: Dd = v12 - v14 + v19;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: Dd = v22 * v13 * v15;
-    let v24: Dd = v22 * v1 * v15;
-    let v25: Dd = v15.powi(3);
-    let v26: Dd = v22 * v1 * v25;
-    let v27: Dd = v22 * v13 * v25;
-    let v28: Dd = v15.powi(5);
-    let v29: Dd = v22 * v1 * v28;
-    let v30: Dd = v22 * v13 * v28;
-    let v31: Dd = v15.powi(7);
-    let v32: Dd = v22 * v1 * v31;
-    let v33: Dd = v22 * v13 * v31;
-    let v34: Dd = v22 * v1 * v15 * v17;
-    let v35: Dd = v22 * v13 * v15 * v17;
-    let v36: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: Dd = v36 * v1 * v25 * v17;
-    let v38: Dd = v36 * v13 * v25 * v17;
-    let v39: Dd = v22 * v1 * v28 * v17;
-    let v40: Dd = v22 * v13 * v28 * v17;
-    let v41: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: Dd = v41 * v1 * v19 * v11;
-    let v43: Dd = v41 * v13 * v19 * v11;
-    let v44: Dd = v41 * v1 * v16 * v19 * v11;
-    let v45: Dd = v41 * v13 * v16 * v19 * v11;
-    let v46: Dd = v23 - v24 - v26 + v27 + v29 - v30 + v32 - v33 - v34 + v35 - v37 + v38
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v0 * v1 * v4 * v11;
+    let v13: R = R::from_f64(t_next);
+    let v14: R = v0 * v13 * v4 * v11;
+    let v15: R = v3.cos();
+    let v16: R = v15.square();
+    let v17: R = v5 + v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v18.powi(3);
+    let v20: R = v12 - v14 + v19;
+    let v21: R = v20 / v19;
+    let v22: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: R = v22 * v13 * v15;
+    let v24: R = v22 * v1 * v15;
+    let v25: R = v15.powi(3);
+    let v26: R = v22 * v1 * v25;
+    let v27: R = v22 * v13 * v25;
+    let v28: R = v15.powi(5);
+    let v29: R = v22 * v1 * v28;
+    let v30: R = v22 * v13 * v28;
+    let v31: R = v15.powi(7);
+    let v32: R = v22 * v1 * v31;
+    let v33: R = v22 * v13 * v31;
+    let v34: R = v22 * v1 * v15 * v17;
+    let v35: R = v22 * v13 * v15 * v17;
+    let v36: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: R = v36 * v1 * v25 * v17;
+    let v38: R = v36 * v13 * v25 * v17;
+    let v39: R = v22 * v1 * v28 * v17;
+    let v40: R = v22 * v13 * v28 * v17;
+    let v41: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v42: R = v41 * v1 * v19 * v11;
+    let v43: R = v41 * v13 * v19 * v11;
+    let v44: R = v41 * v1 * v16 * v19 * v11;
+    let v45: R = v41 * v13 * v16 * v19 * v11;
+    let v46: R = v23 - v24 - v26 + v27 + v29 - v30 + v32 - v33 - v34 + v35 - v37 + v38
         - v39 + v40 - v42 + v43 + v44 - v45;
-    let v47: Dd = v19 * v11;
-    let v48: Dd = Dd::new(2.0, 0.0);
-    let v49: Dd = v48 * v16 * v19 * v11;
-    let v50: Dd = v15.powi(4);
-    let v51: Dd = v50 * v19 * v11;
-    let v52: Dd = v47 + v49 + v51;
-    let v53: Dd = v11 * v46;
-    let v54: Dd = v53 / v52;
-    let v55: Dd = v13 - v1;
-    let v56: Dd = v55.abs();
-    let v57: Dd = v56.sqrt();
-    let v58: Dd = v15 + v25;
-    let v59: Dd = v22 * v4;
-    let v60: Dd = v59 / v58;
-    let v61: Dd = v60.sqrt();
-    let v62: Dd = v57 * v61;
+    let v47: R = v19 * v11;
+    let v48: R = R::new(2.0, 0.0);
+    let v49: R = v48 * v16 * v19 * v11;
+    let v50: R = v15.powi(4);
+    let v51: R = v50 * v19 * v11;
+    let v52: R = v47 + v49 + v51;
+    let v53: R = v11 * v46;
+    let v54: R = v53 / v52;
+    let v55: R = v13 - v1;
+    let v56: R = v55.abs();
+    let v57: R = v56.sqrt();
+    let v58: R = v15 + v25;
+    let v59: R = v22 * v4;
+    let v60: R = v59 / v58;
+    let v61: R = v60.sqrt();
+    let v62: R = v57 * v61;
     [v21.to_f64(), v54.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1206,90 +1330,99 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: Dd = Dd::new(-1.2892616249318218e77, 1.1536133516208676e61);
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: R = R::new(-1.2892616249318218e77, 1.1536133516208676e61);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v5.square();
-        let v7: Dd = v1 * v6;
-        let v8: Dd = v0 + v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = v4.sin();
-        let v11: Dd = v4.cos();
-        let v12: Dd = v11.square();
-        let v13: Dd = v0 + v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v10 * v9;
-        let v16: Dd = v15 / v14;
-        let v17: Dd = -v16;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.5, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.square();
+        let v7: R = v1 * v6;
+        let v8: R = v0 + v7;
+        let v9: R = v8.sqrt();
+        let v10: R = v4.sin();
+        let v11: R = v4.cos();
+        let v12: R = v11.square();
+        let v13: R = v0 + v12;
+        let v14: R = v13.sqrt();
+        let v15: R = v10 * v9;
+        let v16: R = v15 / v14;
+        let v17: R = -v16;
         return [v9.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: Dd = Dd::new(1.0, 0.0);
-        let v2: Dd = Dd::new(0.5, 0.0);
-        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v5.tan();
-        let v7: Dd = v6.square();
-        let v8: Dd = v2 * v7;
-        let v9: Dd = v1 + v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = v0 / v10;
-        let v12: Dd = v5.sin();
-        let v13: Dd = v12 * v10;
-        let v14: Dd = v5.cos();
-        let v15: Dd = v14.square();
-        let v16: Dd = v1 + v15;
-        let v17: Dd = v16.sqrt();
-        let v18: Dd = v0 * v17;
-        let v19: Dd = v13 - v18;
-        let v20: Dd = v17 * v10;
-        let v21: Dd = v19 / v20;
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: R = R::new(1.0, 0.0);
+        let v2: R = R::new(0.5, 0.0);
+        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = v5.tan();
+        let v7: R = v6.square();
+        let v8: R = v2 * v7;
+        let v9: R = v1 + v8;
+        let v10: R = v9.sqrt();
+        let v11: R = v0 / v10;
+        let v12: R = v5.sin();
+        let v13: R = v12 * v10;
+        let v14: R = v5.cos();
+        let v15: R = v14.square();
+        let v16: R = v1 + v15;
+        let v17: R = v16.sqrt();
+        let v18: R = v0 * v17;
+        let v19: R = v13 - v18;
+        let v20: R = v17 * v10;
+        let v21: R = v19 / v20;
         return [v11.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v11.tan();
-    let v13: Dd = v12.square();
-    let v14: Dd = v1 * v13;
-    let v15: Dd = v0 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = v11.sin();
-    let v19: Dd = v4.cos();
-    let v20: Dd = v19.square();
-    let v21: Dd = v0 + v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v18 * v22 * v16;
-    let v24: Dd = v4.sin();
-    let v25: Dd = v11.cos();
-    let v26: Dd = v25.square();
-    let v27: Dd = v0 + v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v24 * v28 * v9;
-    let v30: Dd = v23 - v29;
-    let v31: Dd = v22 * v28 * v16;
-    let v32: Dd = v30 / v31;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v2 * v10;
+    let v12: R = v11.tan();
+    let v13: R = v12.square();
+    let v14: R = v1 * v13;
+    let v15: R = v0 + v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 / v16;
+    let v18: R = v11.sin();
+    let v19: R = v4.cos();
+    let v20: R = v19.square();
+    let v21: R = v0 + v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v18 * v22 * v16;
+    let v24: R = v4.sin();
+    let v25: R = v11.cos();
+    let v26: R = v25.square();
+    let v27: R = v0 + v26;
+    let v28: R = v27.sqrt();
+    let v29: R = v24 * v28 * v9;
+    let v30: R = v23 - v29;
+    let v31: R = v22 * v28 * v16;
+    let v32: R = v30 / v31;
     [v17.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1327,90 +1460,99 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: Dd = Dd::new(-1.2892616249318218e77, 1.1536133516208676e61);
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: R = R::new(-1.2892616249318218e77, 1.1536133516208676e61);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v5.square();
-        let v7: Dd = v1 * v6;
-        let v8: Dd = v0 + v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = v4.sin();
-        let v11: Dd = v4.cos();
-        let v12: Dd = v11.square();
-        let v13: Dd = v0 + v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = v10 * v9;
-        let v16: Dd = v15 / v14;
-        let v17: Dd = -v16;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.5, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.square();
+        let v7: R = v1 * v6;
+        let v8: R = v0 + v7;
+        let v9: R = v8.sqrt();
+        let v10: R = v4.sin();
+        let v11: R = v4.cos();
+        let v12: R = v11.square();
+        let v13: R = v0 + v12;
+        let v14: R = v13.sqrt();
+        let v15: R = v10 * v9;
+        let v16: R = v15 / v14;
+        let v17: R = -v16;
         return [v9.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: Dd = Dd::new(1.0, 0.0);
-        let v2: Dd = Dd::new(0.5, 0.0);
-        let v3: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = v5.tan();
-        let v7: Dd = v6.square();
-        let v8: Dd = v2 * v7;
-        let v9: Dd = v1 + v8;
-        let v10: Dd = v9.sqrt();
-        let v11: Dd = v0 / v10;
-        let v12: Dd = v5.sin();
-        let v13: Dd = v12 * v10;
-        let v14: Dd = v5.cos();
-        let v15: Dd = v14.square();
-        let v16: Dd = v1 + v15;
-        let v17: Dd = v16.sqrt();
-        let v18: Dd = v0 * v17;
-        let v19: Dd = v13 - v18;
-        let v20: Dd = v17 * v10;
-        let v21: Dd = v19 / v20;
+        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v1: R = R::new(1.0, 0.0);
+        let v2: R = R::new(0.5, 0.0);
+        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = v5.tan();
+        let v7: R = v6.square();
+        let v8: R = v2 * v7;
+        let v9: R = v1 + v8;
+        let v10: R = v9.sqrt();
+        let v11: R = v0 / v10;
+        let v12: R = v5.sin();
+        let v13: R = v12 * v10;
+        let v14: R = v5.cos();
+        let v15: R = v14.square();
+        let v16: R = v1 + v15;
+        let v17: R = v16.sqrt();
+        let v18: R = v0 * v17;
+        let v19: R = v13 - v18;
+        let v20: R = v17 * v10;
+        let v21: R = v19 / v20;
         return [v11.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::from_f64(t_next);
-    let v11: Dd = v2 * v10;
-    let v12: Dd = v11.tan();
-    let v13: Dd = v12.square();
-    let v14: Dd = v1 * v13;
-    let v15: Dd = v0 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v9 / v16;
-    let v18: Dd = v11.sin();
-    let v19: Dd = v4.cos();
-    let v20: Dd = v19.square();
-    let v21: Dd = v0 + v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v18 * v22 * v16;
-    let v24: Dd = v4.sin();
-    let v25: Dd = v11.cos();
-    let v26: Dd = v25.square();
-    let v27: Dd = v0 + v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v24 * v28 * v9;
-    let v30: Dd = v23 - v29;
-    let v31: Dd = v22 * v28 * v16;
-    let v32: Dd = v30 / v31;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::from_f64(t_next);
+    let v11: R = v2 * v10;
+    let v12: R = v11.tan();
+    let v13: R = v12.square();
+    let v14: R = v1 * v13;
+    let v15: R = v0 + v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v9 / v16;
+    let v18: R = v11.sin();
+    let v19: R = v4.cos();
+    let v20: R = v19.square();
+    let v21: R = v0 + v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v18 * v22 * v16;
+    let v24: R = v4.sin();
+    let v25: R = v11.cos();
+    let v26: R = v25.square();
+    let v27: R = v0 + v26;
+    let v28: R = v27.sqrt();
+    let v29: R = v24 * v28 * v9;
+    let v30: R = v23 - v29;
+    let v31: R = v22 * v28 * v16;
+    let v32: R = v30 / v31;
     [v17.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1448,55 +1590,60 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.0, -2.221441469079183];
     }
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v3.powi(3);
-    let v6: Dd = v0 * v5;
-    let v7: Dd = Dd::new(1.0, 0.0);
-    let v8: Dd = v3.square();
-    let v9: Dd = v7 + v8;
-    let v10: Dd = v0 * v3 * v9;
-    let v11: Dd = v4 - v6 + v10;
-    let v12: Dd = v2.sin();
-    let v13: Dd = v12 * v9;
-    let v14: Dd = v11 / v13;
-    let v15: Dd = v9.sqrt();
-    let v16: Dd = v3.powi(5);
-    let v17: Dd = v0 * v16;
-    let v18: Dd = v3.powi(7);
-    let v19: Dd = v0 * v18;
-    let v20: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: Dd = v20 * v5 * v9;
-    let v22: Dd = v0 * v16 * v9;
-    let v23: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: Dd = v15.powi(3);
-    let v25: Dd = Dd::new(0.5, 0.0);
-    let v26: Dd = v2.tan();
-    let v27: Dd = v26.square();
-    let v28: Dd = v25 * v27;
-    let v29: Dd = v7 + v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v23 * v24 * v30;
-    let v32: Dd = v23 * v8 * v24 * v30;
-    let v33: Dd = v17 - v4 - v6 + v19 - v10 - v21 - v22 - v31 + v32;
-    let v34: Dd = v24 * v30;
-    let v35: Dd = Dd::new(2.0, 0.0);
-    let v36: Dd = v35 * v8 * v24 * v30;
-    let v37: Dd = v3.powi(4);
-    let v38: Dd = v37 * v24 * v30;
-    let v39: Dd = v34 + v36 + v38;
-    let v40: Dd = v15 * v33;
-    let v41: Dd = v12 * v39;
-    let v42: Dd = v40 / v41;
+    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = v2.cos();
+    let v4: R = v0 * v3;
+    let v5: R = v3.powi(3);
+    let v6: R = v0 * v5;
+    let v7: R = R::new(1.0, 0.0);
+    let v8: R = v3.square();
+    let v9: R = v7 + v8;
+    let v10: R = v0 * v3 * v9;
+    let v11: R = v4 - v6 + v10;
+    let v12: R = v2.sin();
+    let v13: R = v12 * v9;
+    let v14: R = v11 / v13;
+    let v15: R = v9.sqrt();
+    let v16: R = v3.powi(5);
+    let v17: R = v0 * v16;
+    let v18: R = v3.powi(7);
+    let v19: R = v0 * v18;
+    let v20: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: R = v20 * v5 * v9;
+    let v22: R = v0 * v16 * v9;
+    let v23: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: R = v15.powi(3);
+    let v25: R = R::new(0.5, 0.0);
+    let v26: R = v2.tan();
+    let v27: R = v26.square();
+    let v28: R = v25 * v27;
+    let v29: R = v7 + v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v23 * v24 * v30;
+    let v32: R = v23 * v8 * v24 * v30;
+    let v33: R = v17 - v4 - v6 + v19 - v10 - v21 - v22 - v31 + v32;
+    let v34: R = v24 * v30;
+    let v35: R = R::new(2.0, 0.0);
+    let v36: R = v35 * v8 * v24 * v30;
+    let v37: R = v3.powi(4);
+    let v38: R = v37 * v24 * v30;
+    let v39: R = v34 + v36 + v38;
+    let v40: R = v15 * v33;
+    let v41: R = v12 * v39;
+    let v42: R = v40 / v41;
     [v14.to_f64(), v42.to_f64()]
 }
 /// `pf_velocity_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1516,59 +1663,64 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, -4.442882938158366];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v0 + v5;
-    let v7: Dd = v6.sqrt();
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = v3.tan();
-    let v10: Dd = v9.square();
-    let v11: Dd = v8 * v10;
-    let v12: Dd = v0 + v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: Dd = v14 * v4;
-    let v16: Dd = v4.powi(3);
-    let v17: Dd = v14 * v16;
-    let v18: Dd = v4.powi(5);
-    let v19: Dd = v14 * v18;
-    let v20: Dd = v4.powi(7);
-    let v21: Dd = v14 * v20;
-    let v22: Dd = v14 * v4 * v6;
-    let v23: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: Dd = v23 * v16 * v6;
-    let v25: Dd = v14 * v18 * v6;
-    let v26: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: Dd = v7.powi(3);
-    let v28: Dd = v26 * v27 * v13;
-    let v29: Dd = v26 * v5 * v27 * v13;
-    let v30: Dd = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28 - v29;
-    let v31: Dd = v3.sin();
-    let v32: Dd = v27 * v13;
-    let v33: Dd = Dd::new(2.0, 0.0);
-    let v34: Dd = v33 * v5 * v27 * v13;
-    let v35: Dd = v4.powi(4);
-    let v36: Dd = v35 * v27 * v13;
-    let v37: Dd = v32 + v34 + v36;
-    let v38: Dd = v7 * v13 * v30;
-    let v39: Dd = v31 * v37;
-    let v40: Dd = v38 / v39;
-    let v41: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: Dd = v41 * v27 * v13;
-    let v43: Dd = v41 * v5 * v27 * v13;
-    let v44: Dd = v19 - v15 - v17 + v21 - v22 - v24 - v25 - v42 + v43;
-    let v45: Dd = v7 * v44;
-    let v46: Dd = v45 / v39;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v0 + v5;
+    let v7: R = v6.sqrt();
+    let v8: R = R::new(0.5, 0.0);
+    let v9: R = v3.tan();
+    let v10: R = v9.square();
+    let v11: R = v8 * v10;
+    let v12: R = v0 + v11;
+    let v13: R = v12.sqrt();
+    let v14: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: R = v14 * v4;
+    let v16: R = v4.powi(3);
+    let v17: R = v14 * v16;
+    let v18: R = v4.powi(5);
+    let v19: R = v14 * v18;
+    let v20: R = v4.powi(7);
+    let v21: R = v14 * v20;
+    let v22: R = v14 * v4 * v6;
+    let v23: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v24: R = v23 * v16 * v6;
+    let v25: R = v14 * v18 * v6;
+    let v26: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v27: R = v7.powi(3);
+    let v28: R = v26 * v27 * v13;
+    let v29: R = v26 * v5 * v27 * v13;
+    let v30: R = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28 - v29;
+    let v31: R = v3.sin();
+    let v32: R = v27 * v13;
+    let v33: R = R::new(2.0, 0.0);
+    let v34: R = v33 * v5 * v27 * v13;
+    let v35: R = v4.powi(4);
+    let v36: R = v35 * v27 * v13;
+    let v37: R = v32 + v34 + v36;
+    let v38: R = v7 * v13 * v30;
+    let v39: R = v31 * v37;
+    let v40: R = v38 / v39;
+    let v41: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v42: R = v41 * v27 * v13;
+    let v43: R = v41 * v5 * v27 * v13;
+    let v44: R = v19 - v15 - v17 + v21 - v22 - v24 - v25 - v42 + v43;
+    let v45: R = v7 * v44;
+    let v46: R = v45 / v39;
     [v40.to_f64(), v46.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1588,82 +1740,91 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v3 - v5;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.cos();
-    let v6: Dd = v0 * v1 * v5;
-    let v7: Dd = v0 * v3 * v5;
-    let v8: Dd = v4.sin();
-    let v9: Dd = Dd::new(1.0, 0.0);
-    let v10: Dd = v5.square();
-    let v11: Dd = v9 + v10;
-    let v12: Dd = v8 * v11;
-    let v13: Dd = v6 - v7 + v12;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = v11.sqrt();
-    let v16: Dd = v2 * v3 * v5;
-    let v17: Dd = v2 * v1 * v5;
-    let v18: Dd = v5.powi(3);
-    let v19: Dd = v2 * v3 * v18;
-    let v20: Dd = v2 * v1 * v18;
-    let v21: Dd = v5.powi(5);
-    let v22: Dd = v2 * v3 * v21;
-    let v23: Dd = v2 * v1 * v21;
-    let v24: Dd = v5.powi(7);
-    let v25: Dd = v2 * v3 * v24;
-    let v26: Dd = v2 * v1 * v24;
-    let v27: Dd = v2 * v3 * v5 * v11;
-    let v28: Dd = v2 * v1 * v5 * v11;
-    let v29: Dd = v0 * v3 * v18 * v11;
-    let v30: Dd = v0 * v1 * v18 * v11;
-    let v31: Dd = v2 * v3 * v21 * v11;
-    let v32: Dd = v2 * v1 * v21 * v11;
-    let v33: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v34: Dd = v15.powi(3);
-    let v35: Dd = Dd::new(0.5, 0.0);
-    let v36: Dd = v4.tan();
-    let v37: Dd = v36.square();
-    let v38: Dd = v35 * v37;
-    let v39: Dd = v9 + v38;
-    let v40: Dd = v39.sqrt();
-    let v41: Dd = v33 * v3 * v34 * v40;
-    let v42: Dd = v33 * v1 * v34 * v40;
-    let v43: Dd = v33 * v3 * v10 * v34 * v40;
-    let v44: Dd = v33 * v1 * v10 * v34 * v40;
-    let v45: Dd = v16 - v17 + v19 - v20 - v22 + v23 - v25 + v26 + v27 - v28 + v29 - v30
+    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.cos();
+    let v6: R = v0 * v1 * v5;
+    let v7: R = v0 * v3 * v5;
+    let v8: R = v4.sin();
+    let v9: R = R::new(1.0, 0.0);
+    let v10: R = v5.square();
+    let v11: R = v9 + v10;
+    let v12: R = v8 * v11;
+    let v13: R = v6 - v7 + v12;
+    let v14: R = v13 / v12;
+    let v15: R = v11.sqrt();
+    let v16: R = v2 * v3 * v5;
+    let v17: R = v2 * v1 * v5;
+    let v18: R = v5.powi(3);
+    let v19: R = v2 * v3 * v18;
+    let v20: R = v2 * v1 * v18;
+    let v21: R = v5.powi(5);
+    let v22: R = v2 * v3 * v21;
+    let v23: R = v2 * v1 * v21;
+    let v24: R = v5.powi(7);
+    let v25: R = v2 * v3 * v24;
+    let v26: R = v2 * v1 * v24;
+    let v27: R = v2 * v3 * v5 * v11;
+    let v28: R = v2 * v1 * v5 * v11;
+    let v29: R = v0 * v3 * v18 * v11;
+    let v30: R = v0 * v1 * v18 * v11;
+    let v31: R = v2 * v3 * v21 * v11;
+    let v32: R = v2 * v1 * v21 * v11;
+    let v33: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v34: R = v15.powi(3);
+    let v35: R = R::new(0.5, 0.0);
+    let v36: R = v4.tan();
+    let v37: R = v36.square();
+    let v38: R = v35 * v37;
+    let v39: R = v9 + v38;
+    let v40: R = v39.sqrt();
+    let v41: R = v33 * v3 * v34 * v40;
+    let v42: R = v33 * v1 * v34 * v40;
+    let v43: R = v33 * v3 * v10 * v34 * v40;
+    let v44: R = v33 * v1 * v10 * v34 * v40;
+    let v45: R = v16 - v17 + v19 - v20 - v22 + v23 - v25 + v26 + v27 - v28 + v29 - v30
         + v31 - v32 + v41 - v42 - v43 + v44;
-    let v46: Dd = v34 * v40;
-    let v47: Dd = Dd::new(2.0, 0.0);
-    let v48: Dd = v47 * v10 * v34 * v40;
-    let v49: Dd = v5.powi(4);
-    let v50: Dd = v49 * v34 * v40;
-    let v51: Dd = v46 + v48 + v50;
-    let v52: Dd = v15 * v45;
-    let v53: Dd = v8 * v51;
-    let v54: Dd = v52 / v53;
+    let v46: R = v34 * v40;
+    let v47: R = R::new(2.0, 0.0);
+    let v48: R = v47 * v10 * v34 * v40;
+    let v49: R = v5.powi(4);
+    let v50: R = v49 * v34 * v40;
+    let v51: R = v46 + v48 + v50;
+    let v52: R = v15 * v45;
+    let v53: R = v8 * v51;
+    let v54: R = v52 / v53;
     [v14.to_f64(), v54.to_f64()]
 }
 /// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1701,78 +1862,87 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v0 + v5;
-    let v7: Dd = v6.sqrt();
-    let v8: Dd = Dd::new(0.5, 0.0);
-    let v9: Dd = v3.tan();
-    let v10: Dd = v9.square();
-    let v11: Dd = v8 * v10;
-    let v12: Dd = v0 + v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: Dd = Dd::from_f64(t_next);
-    let v16: Dd = v14 * v15 * v4;
-    let v17: Dd = v14 * v2 * v4;
-    let v18: Dd = v4.powi(3);
-    let v19: Dd = v14 * v2 * v18;
-    let v20: Dd = v14 * v15 * v18;
-    let v21: Dd = v4.powi(5);
-    let v22: Dd = v14 * v2 * v21;
-    let v23: Dd = v14 * v15 * v21;
-    let v24: Dd = v4.powi(7);
-    let v25: Dd = v14 * v2 * v24;
-    let v26: Dd = v14 * v15 * v24;
-    let v27: Dd = v3.sin();
-    let v28: Dd = v27 * v6;
-    let v29: Dd = v14 * v2 * v4 * v6;
-    let v30: Dd = v14 * v15 * v4 * v6;
-    let v31: Dd = Dd::new(2.0, 0.0);
-    let v32: Dd = v31 * v27 * v5 * v6;
-    let v33: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: Dd = v33 * v2 * v18 * v6;
-    let v35: Dd = v33 * v15 * v18 * v6;
-    let v36: Dd = v4.powi(4);
-    let v37: Dd = v27 * v36 * v6;
-    let v38: Dd = v14 * v2 * v21 * v6;
-    let v39: Dd = v14 * v15 * v21 * v6;
-    let v40: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v41: Dd = v7.powi(3);
-    let v42: Dd = v40 * v2 * v41 * v13;
-    let v43: Dd = v40 * v15 * v41 * v13;
-    let v44: Dd = v40 * v2 * v5 * v41 * v13;
-    let v45: Dd = v40 * v15 * v5 * v41 * v13;
-    let v46: Dd = v16 - v17 - v19 + v20 + v22 - v23 + v25 - v26 + v28 - v29 + v30 + v32
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v0 + v5;
+    let v7: R = v6.sqrt();
+    let v8: R = R::new(0.5, 0.0);
+    let v9: R = v3.tan();
+    let v10: R = v9.square();
+    let v11: R = v8 * v10;
+    let v12: R = v0 + v11;
+    let v13: R = v12.sqrt();
+    let v14: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: R = R::from_f64(t_next);
+    let v16: R = v14 * v15 * v4;
+    let v17: R = v14 * v2 * v4;
+    let v18: R = v4.powi(3);
+    let v19: R = v14 * v2 * v18;
+    let v20: R = v14 * v15 * v18;
+    let v21: R = v4.powi(5);
+    let v22: R = v14 * v2 * v21;
+    let v23: R = v14 * v15 * v21;
+    let v24: R = v4.powi(7);
+    let v25: R = v14 * v2 * v24;
+    let v26: R = v14 * v15 * v24;
+    let v27: R = v3.sin();
+    let v28: R = v27 * v6;
+    let v29: R = v14 * v2 * v4 * v6;
+    let v30: R = v14 * v15 * v4 * v6;
+    let v31: R = R::new(2.0, 0.0);
+    let v32: R = v31 * v27 * v5 * v6;
+    let v33: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v34: R = v33 * v2 * v18 * v6;
+    let v35: R = v33 * v15 * v18 * v6;
+    let v36: R = v4.powi(4);
+    let v37: R = v27 * v36 * v6;
+    let v38: R = v14 * v2 * v21 * v6;
+    let v39: R = v14 * v15 * v21 * v6;
+    let v40: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v41: R = v7.powi(3);
+    let v42: R = v40 * v2 * v41 * v13;
+    let v43: R = v40 * v15 * v41 * v13;
+    let v44: R = v40 * v2 * v5 * v41 * v13;
+    let v45: R = v40 * v15 * v5 * v41 * v13;
+    let v46: R = v16 - v17 - v19 + v20 + v22 - v23 + v25 - v26 + v28 - v29 + v30 + v32
         - v34 + v35 + v37 - v38 + v39 - v42 + v43 + v44 - v45;
-    let v47: Dd = v41 * v13;
-    let v48: Dd = v31 * v5 * v41 * v13;
-    let v49: Dd = v36 * v41 * v13;
-    let v50: Dd = v47 + v48 + v49;
-    let v51: Dd = v7 * v13 * v46;
-    let v52: Dd = v27 * v50;
-    let v53: Dd = v51 / v52;
-    let v54: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v55: Dd = v54 * v2 * v41 * v13;
-    let v56: Dd = v54 * v15 * v41 * v13;
-    let v57: Dd = v54 * v2 * v5 * v41 * v13;
-    let v58: Dd = v54 * v15 * v5 * v41 * v13;
-    let v59: Dd = v17 - v16 + v19 - v20 - v22 + v23 - v25 + v26 + v29 - v30 + v34 - v35
+    let v47: R = v41 * v13;
+    let v48: R = v31 * v5 * v41 * v13;
+    let v49: R = v36 * v41 * v13;
+    let v50: R = v47 + v48 + v49;
+    let v51: R = v7 * v13 * v46;
+    let v52: R = v27 * v50;
+    let v53: R = v51 / v52;
+    let v54: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v55: R = v54 * v2 * v41 * v13;
+    let v56: R = v54 * v15 * v41 * v13;
+    let v57: R = v54 * v2 * v5 * v41 * v13;
+    let v58: R = v54 * v15 * v5 * v41 * v13;
+    let v59: R = v17 - v16 + v19 - v20 - v22 + v23 - v25 + v26 + v29 - v30 + v34 - v35
         + v38 - v39 + v55 - v56 - v57 + v58;
-    let v60: Dd = v7 * v59;
-    let v61: Dd = v60 / v52;
-    let v62: Dd = v15 - v2;
-    let v63: Dd = v62.abs();
-    let v64: Dd = v63.sqrt();
-    let v65: Dd = v4 + v18;
-    let v66: Dd = v14 * v27;
-    let v67: Dd = v66 / v65;
-    let v68: Dd = v67.sqrt();
-    let v69: Dd = v64 * v68;
+    let v60: R = v7 * v59;
+    let v61: R = v60 / v52;
+    let v62: R = v15 - v2;
+    let v63: R = v62.abs();
+    let v64: R = v63.sqrt();
+    let v65: R = v4 + v18;
+    let v66: R = v14 * v27;
+    let v67: R = v66 / v65;
+    let v68: R = v67.sqrt();
+    let v69: R = v64 * v68;
     [v53.to_f64(), v61.to_f64(), v69.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1817,78 +1987,87 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = v2.sin();
-        let v4: Dd = Dd::new(1.0, 0.0);
-        let v5: Dd = v2.cos();
-        let v6: Dd = v5.square();
-        let v7: Dd = v4 + v6;
-        let v8: Dd = v7.sqrt();
-        let v9: Dd = v3 / v8;
-        let v10: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v11: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v12: Dd = v11 * v8;
-        let v13: Dd = Dd::new(0.5, 0.0);
-        let v14: Dd = v2.tan();
-        let v15: Dd = v14.square();
-        let v16: Dd = v13 * v15;
-        let v17: Dd = v4 + v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v3 * v18;
-        let v20: Dd = v12 - v19;
-        let v21: Dd = v10 * v20;
-        let v22: Dd = v8 * v18;
-        let v23: Dd = v21 / v22;
+        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 * v1;
+        let v3: R = v2.sin();
+        let v4: R = R::new(1.0, 0.0);
+        let v5: R = v2.cos();
+        let v6: R = v5.square();
+        let v7: R = v4 + v6;
+        let v8: R = v7.sqrt();
+        let v9: R = v3 / v8;
+        let v10: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v11: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v12: R = v11 * v8;
+        let v13: R = R::new(0.5, 0.0);
+        let v14: R = v2.tan();
+        let v15: R = v14.square();
+        let v16: R = v13 * v15;
+        let v17: R = v4 + v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v3 * v18;
+        let v20: R = v12 - v19;
+        let v21: R = v10 * v20;
+        let v22: R = v8 * v18;
+        let v23: R = v21 / v22;
         return [v9.to_f64(), v23.to_f64()];
     }
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::new(1.0, 0.0);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v4 + v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = v6.sin();
-    let v12: Dd = v2.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v4 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v3 * v10;
-    let v17: Dd = v11 * v15;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = Dd::new(0.5, 0.0);
-    let v20: Dd = v6.tan();
-    let v21: Dd = v20.square();
-    let v22: Dd = v19 * v21;
-    let v23: Dd = v4 + v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v11 * v15 * v24;
-    let v26: Dd = v2.tan();
-    let v27: Dd = v26.square();
-    let v28: Dd = v19 * v27;
-    let v29: Dd = v4 + v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v3 * v10 * v30;
-    let v32: Dd = v25 - v31;
-    let v33: Dd = v11 * v15 * v24 * v30;
-    let v34: Dd = v32 / v33;
+    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = v2.sin();
+    let v4: R = R::new(1.0, 0.0);
+    let v5: R = R::from_f64(t);
+    let v6: R = v0 * v5;
+    let v7: R = v6.cos();
+    let v8: R = v7.square();
+    let v9: R = v4 + v8;
+    let v10: R = v9.sqrt();
+    let v11: R = v6.sin();
+    let v12: R = v2.cos();
+    let v13: R = v12.square();
+    let v14: R = v4 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v3 * v10;
+    let v17: R = v11 * v15;
+    let v18: R = v16 / v17;
+    let v19: R = R::new(0.5, 0.0);
+    let v20: R = v6.tan();
+    let v21: R = v20.square();
+    let v22: R = v19 * v21;
+    let v23: R = v4 + v22;
+    let v24: R = v23.sqrt();
+    let v25: R = v11 * v15 * v24;
+    let v26: R = v2.tan();
+    let v27: R = v26.square();
+    let v28: R = v19 * v27;
+    let v29: R = v4 + v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v3 * v10 * v30;
+    let v32: R = v25 - v31;
+    let v33: R = v11 * v15 * v24 * v30;
+    let v34: R = v32 / v33;
     [v18.to_f64(), v34.to_f64()]
 }
 /// `ddim_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1926,78 +2105,87 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = v2.sin();
-        let v4: Dd = Dd::new(1.0, 0.0);
-        let v5: Dd = v2.cos();
-        let v6: Dd = v5.square();
-        let v7: Dd = v4 + v6;
-        let v8: Dd = v7.sqrt();
-        let v9: Dd = v3 / v8;
-        let v10: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v11: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v12: Dd = v11 * v8;
-        let v13: Dd = Dd::new(0.5, 0.0);
-        let v14: Dd = v2.tan();
-        let v15: Dd = v14.square();
-        let v16: Dd = v13 * v15;
-        let v17: Dd = v4 + v16;
-        let v18: Dd = v17.sqrt();
-        let v19: Dd = v3 * v18;
-        let v20: Dd = v12 - v19;
-        let v21: Dd = v10 * v20;
-        let v22: Dd = v8 * v18;
-        let v23: Dd = v21 / v22;
+        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 * v1;
+        let v3: R = v2.sin();
+        let v4: R = R::new(1.0, 0.0);
+        let v5: R = v2.cos();
+        let v6: R = v5.square();
+        let v7: R = v4 + v6;
+        let v8: R = v7.sqrt();
+        let v9: R = v3 / v8;
+        let v10: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v11: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v12: R = v11 * v8;
+        let v13: R = R::new(0.5, 0.0);
+        let v14: R = v2.tan();
+        let v15: R = v14.square();
+        let v16: R = v13 * v15;
+        let v17: R = v4 + v16;
+        let v18: R = v17.sqrt();
+        let v19: R = v3 * v18;
+        let v20: R = v12 - v19;
+        let v21: R = v10 * v20;
+        let v22: R = v8 * v18;
+        let v23: R = v21 / v22;
         return [v9.to_f64(), v23.to_f64()];
     }
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.sin();
-    let v4: Dd = Dd::new(1.0, 0.0);
-    let v5: Dd = Dd::from_f64(t);
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v6.cos();
-    let v8: Dd = v7.square();
-    let v9: Dd = v4 + v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = v6.sin();
-    let v12: Dd = v2.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v4 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v3 * v10;
-    let v17: Dd = v11 * v15;
-    let v18: Dd = v16 / v17;
-    let v19: Dd = Dd::new(0.5, 0.0);
-    let v20: Dd = v6.tan();
-    let v21: Dd = v20.square();
-    let v22: Dd = v19 * v21;
-    let v23: Dd = v4 + v22;
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = v11 * v15 * v24;
-    let v26: Dd = v2.tan();
-    let v27: Dd = v26.square();
-    let v28: Dd = v19 * v27;
-    let v29: Dd = v4 + v28;
-    let v30: Dd = v29.sqrt();
-    let v31: Dd = v3 * v10 * v30;
-    let v32: Dd = v25 - v31;
-    let v33: Dd = v11 * v15 * v24 * v30;
-    let v34: Dd = v32 / v33;
+    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = v2.sin();
+    let v4: R = R::new(1.0, 0.0);
+    let v5: R = R::from_f64(t);
+    let v6: R = v0 * v5;
+    let v7: R = v6.cos();
+    let v8: R = v7.square();
+    let v9: R = v4 + v8;
+    let v10: R = v9.sqrt();
+    let v11: R = v6.sin();
+    let v12: R = v2.cos();
+    let v13: R = v12.square();
+    let v14: R = v4 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v3 * v10;
+    let v17: R = v11 * v15;
+    let v18: R = v16 / v17;
+    let v19: R = R::new(0.5, 0.0);
+    let v20: R = v6.tan();
+    let v21: R = v20.square();
+    let v22: R = v19 * v21;
+    let v23: R = v4 + v22;
+    let v24: R = v23.sqrt();
+    let v25: R = v11 * v15 * v24;
+    let v26: R = v2.tan();
+    let v27: R = v26.square();
+    let v28: R = v19 * v27;
+    let v29: R = v4 + v28;
+    let v30: R = v29.sqrt();
+    let v31: R = v3 * v10 * v30;
+    let v32: R = v25 - v31;
+    let v33: R = v11 * v15 * v24 * v30;
+    let v34: R = v32 / v33;
     [v18.to_f64(), v34.to_f64()]
 }
 /// `dpm1_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2034,15 +2222,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2063,32 +2256,37 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 2.0];
     }
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = v3.tan();
-    let v8: Dd = v7.square();
-    let v9: Dd = v6 * v8;
-    let v10: Dd = v5 + v9;
-    let v11: Dd = v10.sqrt();
-    let v12: Dd = v3.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v5 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v15.powi(3);
-    let v17: Dd = v0 * v4 * v11;
-    let v18: Dd = v17 / v16;
-    let v19: Dd = Dd::new(2.0, 0.0);
+    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = v3.tan();
+    let v8: R = v7.square();
+    let v9: R = v6 * v8;
+    let v10: R = v5 + v9;
+    let v11: R = v10.sqrt();
+    let v12: R = v3.cos();
+    let v13: R = v12.square();
+    let v14: R = v5 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v15.powi(3);
+    let v17: R = v0 * v4 * v11;
+    let v18: R = v17 / v16;
+    let v19: R = R::new(2.0, 0.0);
     [v18.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2108,10 +2306,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2149,42 +2356,51 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.sin();
-    let v6: Dd = Dd::new(1.0, 0.0);
-    let v7: Dd = Dd::new(0.5, 0.0);
-    let v8: Dd = v4.tan();
-    let v9: Dd = v8.square();
-    let v10: Dd = v7 * v9;
-    let v11: Dd = v6 + v10;
-    let v12: Dd = v11.sqrt();
-    let v13: Dd = v0 * v1 * v5 * v12;
-    let v14: Dd = v0 * v3 * v5 * v12;
-    let v15: Dd = v4.cos();
-    let v16: Dd = v15.square();
-    let v17: Dd = v6 + v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v18.powi(3);
-    let v20: Dd = v13 - v14 + v19;
-    let v21: Dd = v20 / v19;
-    let v22: Dd = Dd::new(2.0, 0.0);
-    let v23: Dd = v22 * v1;
-    let v24: Dd = v22 * v3;
-    let v25: Dd = v23 - v24;
-    let v26: Dd = v1 - v3;
-    let v27: Dd = v26.abs();
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: Dd = v15.powi(3);
-    let v31: Dd = v15 + v30;
-    let v32: Dd = v29 * v5;
-    let v33: Dd = v32 / v31;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v28 * v34;
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.sin();
+    let v6: R = R::new(1.0, 0.0);
+    let v7: R = R::new(0.5, 0.0);
+    let v8: R = v4.tan();
+    let v9: R = v8.square();
+    let v10: R = v7 * v9;
+    let v11: R = v6 + v10;
+    let v12: R = v11.sqrt();
+    let v13: R = v0 * v1 * v5 * v12;
+    let v14: R = v0 * v3 * v5 * v12;
+    let v15: R = v4.cos();
+    let v16: R = v15.square();
+    let v17: R = v6 + v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v18.powi(3);
+    let v20: R = v13 - v14 + v19;
+    let v21: R = v20 / v19;
+    let v22: R = R::new(2.0, 0.0);
+    let v23: R = v22 * v1;
+    let v24: R = v22 * v3;
+    let v25: R = v23 - v24;
+    let v26: R = v1 - v3;
+    let v27: R = v26.abs();
+    let v28: R = v27.sqrt();
+    let v29: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: R = v15.powi(3);
+    let v31: R = v15 + v30;
+    let v32: R = v29 * v5;
+    let v33: R = v32 / v31;
+    let v34: R = v33.sqrt();
+    let v35: R = v28 * v34;
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2229,149 +2445,158 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-0.45015815807855303, -6.8966137581754715e-18);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-0.45015815807855303, -6.8966137581754715e-18);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = v2.cos();
-        let v4: Dd = v0 * v3;
-        let v5: Dd = v3.powi(3);
-        let v6: Dd = v0 * v5;
-        let v7: Dd = Dd::new(1.0, 0.0);
-        let v8: Dd = v3.square();
-        let v9: Dd = v7 + v8;
-        let v10: Dd = v0 * v3 * v9;
-        let v11: Dd = v4 - v6 + v10;
-        let v12: Dd = v9.sqrt();
-        let v13: Dd = v12.powi(3);
-        let v14: Dd = Dd::new(0.5, 0.0);
-        let v15: Dd = v2.tan();
-        let v16: Dd = v15.square();
-        let v17: Dd = v14 * v16;
-        let v18: Dd = v7 + v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v13 * v19;
-        let v21: Dd = Dd::new(2.0, 0.0);
-        let v22: Dd = v21 * v8 * v13 * v19;
-        let v23: Dd = v3.powi(4);
-        let v24: Dd = v23 * v13 * v19;
-        let v25: Dd = v20 + v22 + v24;
-        let v26: Dd = v3.powi(5);
-        let v27: Dd = v0 * v26;
-        let v28: Dd = v3.powi(7);
-        let v29: Dd = v0 * v28;
-        let v30: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-        let v31: Dd = v30 * v5 * v9;
-        let v32: Dd = v0 * v26 * v9;
-        let v33: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v34: Dd = v33 * v13 * v19;
-        let v35: Dd = v33 * v8 * v13 * v19;
-        let v36: Dd = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
-        let v37: Dd = v11 * v25;
-        let v38: Dd = v13 * v36;
-        let v39: Dd = v37 / v38;
-        let v40: Dd = v2.sin();
-        let v41: Dd = v40 * v25;
-        let v42: Dd = v12 * v36;
-        let v43: Dd = v41 / v42;
-        let v44: Dd = -v43;
+        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = v2.cos();
+        let v4: R = v0 * v3;
+        let v5: R = v3.powi(3);
+        let v6: R = v0 * v5;
+        let v7: R = R::new(1.0, 0.0);
+        let v8: R = v3.square();
+        let v9: R = v7 + v8;
+        let v10: R = v0 * v3 * v9;
+        let v11: R = v4 - v6 + v10;
+        let v12: R = v9.sqrt();
+        let v13: R = v12.powi(3);
+        let v14: R = R::new(0.5, 0.0);
+        let v15: R = v2.tan();
+        let v16: R = v15.square();
+        let v17: R = v14 * v16;
+        let v18: R = v7 + v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v13 * v19;
+        let v21: R = R::new(2.0, 0.0);
+        let v22: R = v21 * v8 * v13 * v19;
+        let v23: R = v3.powi(4);
+        let v24: R = v23 * v13 * v19;
+        let v25: R = v20 + v22 + v24;
+        let v26: R = v3.powi(5);
+        let v27: R = v0 * v26;
+        let v28: R = v3.powi(7);
+        let v29: R = v0 * v28;
+        let v30: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+        let v31: R = v30 * v5 * v9;
+        let v32: R = v0 * v26 * v9;
+        let v33: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v34: R = v33 * v13 * v19;
+        let v35: R = v33 * v8 * v13 * v19;
+        let v36: R = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
+        let v37: R = v11 * v25;
+        let v38: R = v13 * v36;
+        let v39: R = v37 / v38;
+        let v40: R = v2.sin();
+        let v41: R = v40 * v25;
+        let v42: R = v12 * v36;
+        let v43: R = v41 / v42;
+        let v44: R = -v43;
         return [v39.to_f64(), v44.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = v2.sin();
-        let v4: Dd = Dd::new(1.0, 0.0);
-        let v5: Dd = v2.cos();
-        let v6: Dd = v5.square();
-        let v7: Dd = v4 + v6;
-        let v8: Dd = v7.sqrt();
-        let v9: Dd = v3 / v8;
-        let v10: Dd = Dd::new(3.4915966579115247e-78, 1.5411330994494384e-94);
-        let v11: Dd = Dd::new(0.5, 0.0);
-        let v12: Dd = v2.tan();
-        let v13: Dd = v12.square();
-        let v14: Dd = v11 * v13;
-        let v15: Dd = v4 + v14;
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v3 * v16;
-        let v18: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v19: Dd = v18 * v8;
-        let v20: Dd = v17 - v19;
-        let v21: Dd = v10 * v20;
-        let v22: Dd = v8 * v16;
-        let v23: Dd = v21 / v22;
+        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 * v1;
+        let v3: R = v2.sin();
+        let v4: R = R::new(1.0, 0.0);
+        let v5: R = v2.cos();
+        let v6: R = v5.square();
+        let v7: R = v4 + v6;
+        let v8: R = v7.sqrt();
+        let v9: R = v3 / v8;
+        let v10: R = R::new(3.4915966579115247e-78, 1.5411330994494384e-94);
+        let v11: R = R::new(0.5, 0.0);
+        let v12: R = v2.tan();
+        let v13: R = v12.square();
+        let v14: R = v11 * v13;
+        let v15: R = v4 + v14;
+        let v16: R = v15.sqrt();
+        let v17: R = v3 * v16;
+        let v18: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v19: R = v18 * v8;
+        let v20: R = v17 - v19;
+        let v21: R = v10 * v20;
+        let v22: R = v8 * v16;
+        let v23: R = v21 / v22;
         return [v9.to_f64(), v23.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v0 + v5;
-    let v7: Dd = v6.sqrt();
-    let v8: Dd = v7.powi(3);
-    let v9: Dd = Dd::new(0.5, 0.0);
-    let v10: Dd = v3.tan();
-    let v11: Dd = v10.square();
-    let v12: Dd = v9 * v11;
-    let v13: Dd = v0 + v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v8 * v14;
-    let v16: Dd = Dd::new(2.0, 0.0);
-    let v17: Dd = v16 * v5 * v8 * v14;
-    let v18: Dd = v4.powi(4);
-    let v19: Dd = v18 * v8 * v14;
-    let v20: Dd = v15 + v17 + v19;
-    let v21: Dd = Dd::from_f64(t_next);
-    let v22: Dd = v1 * v21;
-    let v23: Dd = v22.cos();
-    let v24: Dd = v23.square();
-    let v25: Dd = v0 + v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v1 * v4 * v26;
-    let v28: Dd = v4.powi(3);
-    let v29: Dd = v1 * v28 * v26;
-    let v30: Dd = v1 * v4 * v6 * v26;
-    let v31: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: Dd = v3.sin();
-    let v33: Dd = v22.sin();
-    let v34: Dd = v22.tan();
-    let v35: Dd = v34.square();
-    let v36: Dd = v9 * v35;
-    let v37: Dd = v0 + v36;
-    let v38: Dd = v37.sqrt();
-    let v39: Dd = v31 * v32 * v33 * v38;
-    let v40: Dd = v27 - v29 + v30 + v39;
-    let v41: Dd = v1 * v4;
-    let v42: Dd = v1 * v28;
-    let v43: Dd = v4.powi(5);
-    let v44: Dd = v1 * v43;
-    let v45: Dd = v4.powi(7);
-    let v46: Dd = v1 * v45;
-    let v47: Dd = v1 * v4 * v6;
-    let v48: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: Dd = v48 * v28 * v6;
-    let v50: Dd = v1 * v43 * v6;
-    let v51: Dd = v31 * v8 * v14;
-    let v52: Dd = v31 * v5 * v8 * v14;
-    let v53: Dd = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: Dd = v20 * v40;
-    let v55: Dd = v8 * v26 * v38 * v53;
-    let v56: Dd = v54 / v55;
-    let v57: Dd = v33 * v7 * v38;
-    let v58: Dd = v32 * v26 * v14;
-    let v59: Dd = v57 - v58;
-    let v60: Dd = v20 * v59;
-    let v61: Dd = v7 * v26 * v14 * v38 * v53;
-    let v62: Dd = v60 / v61;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v0 + v5;
+    let v7: R = v6.sqrt();
+    let v8: R = v7.powi(3);
+    let v9: R = R::new(0.5, 0.0);
+    let v10: R = v3.tan();
+    let v11: R = v10.square();
+    let v12: R = v9 * v11;
+    let v13: R = v0 + v12;
+    let v14: R = v13.sqrt();
+    let v15: R = v8 * v14;
+    let v16: R = R::new(2.0, 0.0);
+    let v17: R = v16 * v5 * v8 * v14;
+    let v18: R = v4.powi(4);
+    let v19: R = v18 * v8 * v14;
+    let v20: R = v15 + v17 + v19;
+    let v21: R = R::from_f64(t_next);
+    let v22: R = v1 * v21;
+    let v23: R = v22.cos();
+    let v24: R = v23.square();
+    let v25: R = v0 + v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v1 * v4 * v26;
+    let v28: R = v4.powi(3);
+    let v29: R = v1 * v28 * v26;
+    let v30: R = v1 * v4 * v6 * v26;
+    let v31: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: R = v3.sin();
+    let v33: R = v22.sin();
+    let v34: R = v22.tan();
+    let v35: R = v34.square();
+    let v36: R = v9 * v35;
+    let v37: R = v0 + v36;
+    let v38: R = v37.sqrt();
+    let v39: R = v31 * v32 * v33 * v38;
+    let v40: R = v27 - v29 + v30 + v39;
+    let v41: R = v1 * v4;
+    let v42: R = v1 * v28;
+    let v43: R = v4.powi(5);
+    let v44: R = v1 * v43;
+    let v45: R = v4.powi(7);
+    let v46: R = v1 * v45;
+    let v47: R = v1 * v4 * v6;
+    let v48: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: R = v48 * v28 * v6;
+    let v50: R = v1 * v43 * v6;
+    let v51: R = v31 * v8 * v14;
+    let v52: R = v31 * v5 * v8 * v14;
+    let v53: R = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
+    let v54: R = v20 * v40;
+    let v55: R = v8 * v26 * v38 * v53;
+    let v56: R = v54 / v55;
+    let v57: R = v33 * v7 * v38;
+    let v58: R = v32 * v26 * v14;
+    let v59: R = v57 - v58;
+    let v60: R = v20 * v59;
+    let v61: R = v7 * v26 * v14 * v38 * v53;
+    let v62: R = v60 / v61;
     [v56.to_f64(), v62.to_f64()]
 }
 /// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2409,149 +2634,158 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(-0.45015815807855303, -6.8966137581754715e-18);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(-0.45015815807855303, -6.8966137581754715e-18);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = v2.cos();
-        let v4: Dd = v0 * v3;
-        let v5: Dd = v3.powi(3);
-        let v6: Dd = v0 * v5;
-        let v7: Dd = Dd::new(1.0, 0.0);
-        let v8: Dd = v3.square();
-        let v9: Dd = v7 + v8;
-        let v10: Dd = v0 * v3 * v9;
-        let v11: Dd = v4 - v6 + v10;
-        let v12: Dd = v9.sqrt();
-        let v13: Dd = v12.powi(3);
-        let v14: Dd = Dd::new(0.5, 0.0);
-        let v15: Dd = v2.tan();
-        let v16: Dd = v15.square();
-        let v17: Dd = v14 * v16;
-        let v18: Dd = v7 + v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v13 * v19;
-        let v21: Dd = Dd::new(2.0, 0.0);
-        let v22: Dd = v21 * v8 * v13 * v19;
-        let v23: Dd = v3.powi(4);
-        let v24: Dd = v23 * v13 * v19;
-        let v25: Dd = v20 + v22 + v24;
-        let v26: Dd = v3.powi(5);
-        let v27: Dd = v0 * v26;
-        let v28: Dd = v3.powi(7);
-        let v29: Dd = v0 * v28;
-        let v30: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-        let v31: Dd = v30 * v5 * v9;
-        let v32: Dd = v0 * v26 * v9;
-        let v33: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v34: Dd = v33 * v13 * v19;
-        let v35: Dd = v33 * v8 * v13 * v19;
-        let v36: Dd = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
-        let v37: Dd = v11 * v25;
-        let v38: Dd = v13 * v36;
-        let v39: Dd = v37 / v38;
-        let v40: Dd = v2.sin();
-        let v41: Dd = v40 * v25;
-        let v42: Dd = v12 * v36;
-        let v43: Dd = v41 / v42;
-        let v44: Dd = -v43;
+        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = v2.cos();
+        let v4: R = v0 * v3;
+        let v5: R = v3.powi(3);
+        let v6: R = v0 * v5;
+        let v7: R = R::new(1.0, 0.0);
+        let v8: R = v3.square();
+        let v9: R = v7 + v8;
+        let v10: R = v0 * v3 * v9;
+        let v11: R = v4 - v6 + v10;
+        let v12: R = v9.sqrt();
+        let v13: R = v12.powi(3);
+        let v14: R = R::new(0.5, 0.0);
+        let v15: R = v2.tan();
+        let v16: R = v15.square();
+        let v17: R = v14 * v16;
+        let v18: R = v7 + v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v13 * v19;
+        let v21: R = R::new(2.0, 0.0);
+        let v22: R = v21 * v8 * v13 * v19;
+        let v23: R = v3.powi(4);
+        let v24: R = v23 * v13 * v19;
+        let v25: R = v20 + v22 + v24;
+        let v26: R = v3.powi(5);
+        let v27: R = v0 * v26;
+        let v28: R = v3.powi(7);
+        let v29: R = v0 * v28;
+        let v30: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+        let v31: R = v30 * v5 * v9;
+        let v32: R = v0 * v26 * v9;
+        let v33: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v34: R = v33 * v13 * v19;
+        let v35: R = v33 * v8 * v13 * v19;
+        let v36: R = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
+        let v37: R = v11 * v25;
+        let v38: R = v13 * v36;
+        let v39: R = v37 / v38;
+        let v40: R = v2.sin();
+        let v41: R = v40 * v25;
+        let v42: R = v12 * v36;
+        let v43: R = v41 / v42;
+        let v44: R = -v43;
         return [v39.to_f64(), v44.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = v2.sin();
-        let v4: Dd = Dd::new(1.0, 0.0);
-        let v5: Dd = v2.cos();
-        let v6: Dd = v5.square();
-        let v7: Dd = v4 + v6;
-        let v8: Dd = v7.sqrt();
-        let v9: Dd = v3 / v8;
-        let v10: Dd = Dd::new(3.4915966579115247e-78, 1.5411330994494384e-94);
-        let v11: Dd = Dd::new(0.5, 0.0);
-        let v12: Dd = v2.tan();
-        let v13: Dd = v12.square();
-        let v14: Dd = v11 * v13;
-        let v15: Dd = v4 + v14;
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v3 * v16;
-        let v18: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v19: Dd = v18 * v8;
-        let v20: Dd = v17 - v19;
-        let v21: Dd = v10 * v20;
-        let v22: Dd = v8 * v16;
-        let v23: Dd = v21 / v22;
+        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 * v1;
+        let v3: R = v2.sin();
+        let v4: R = R::new(1.0, 0.0);
+        let v5: R = v2.cos();
+        let v6: R = v5.square();
+        let v7: R = v4 + v6;
+        let v8: R = v7.sqrt();
+        let v9: R = v3 / v8;
+        let v10: R = R::new(3.4915966579115247e-78, 1.5411330994494384e-94);
+        let v11: R = R::new(0.5, 0.0);
+        let v12: R = v2.tan();
+        let v13: R = v12.square();
+        let v14: R = v11 * v13;
+        let v15: R = v4 + v14;
+        let v16: R = v15.sqrt();
+        let v17: R = v3 * v16;
+        let v18: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v19: R = v18 * v8;
+        let v20: R = v17 - v19;
+        let v21: R = v10 * v20;
+        let v22: R = v8 * v16;
+        let v23: R = v21 / v22;
         return [v9.to_f64(), v23.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v0 + v5;
-    let v7: Dd = v6.sqrt();
-    let v8: Dd = v7.powi(3);
-    let v9: Dd = Dd::new(0.5, 0.0);
-    let v10: Dd = v3.tan();
-    let v11: Dd = v10.square();
-    let v12: Dd = v9 * v11;
-    let v13: Dd = v0 + v12;
-    let v14: Dd = v13.sqrt();
-    let v15: Dd = v8 * v14;
-    let v16: Dd = Dd::new(2.0, 0.0);
-    let v17: Dd = v16 * v5 * v8 * v14;
-    let v18: Dd = v4.powi(4);
-    let v19: Dd = v18 * v8 * v14;
-    let v20: Dd = v15 + v17 + v19;
-    let v21: Dd = Dd::from_f64(t_next);
-    let v22: Dd = v1 * v21;
-    let v23: Dd = v22.cos();
-    let v24: Dd = v23.square();
-    let v25: Dd = v0 + v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v1 * v4 * v26;
-    let v28: Dd = v4.powi(3);
-    let v29: Dd = v1 * v28 * v26;
-    let v30: Dd = v1 * v4 * v6 * v26;
-    let v31: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: Dd = v3.sin();
-    let v33: Dd = v22.sin();
-    let v34: Dd = v22.tan();
-    let v35: Dd = v34.square();
-    let v36: Dd = v9 * v35;
-    let v37: Dd = v0 + v36;
-    let v38: Dd = v37.sqrt();
-    let v39: Dd = v31 * v32 * v33 * v38;
-    let v40: Dd = v27 - v29 + v30 + v39;
-    let v41: Dd = v1 * v4;
-    let v42: Dd = v1 * v28;
-    let v43: Dd = v4.powi(5);
-    let v44: Dd = v1 * v43;
-    let v45: Dd = v4.powi(7);
-    let v46: Dd = v1 * v45;
-    let v47: Dd = v1 * v4 * v6;
-    let v48: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: Dd = v48 * v28 * v6;
-    let v50: Dd = v1 * v43 * v6;
-    let v51: Dd = v31 * v8 * v14;
-    let v52: Dd = v31 * v5 * v8 * v14;
-    let v53: Dd = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: Dd = v20 * v40;
-    let v55: Dd = v8 * v26 * v38 * v53;
-    let v56: Dd = v54 / v55;
-    let v57: Dd = v33 * v7 * v38;
-    let v58: Dd = v32 * v26 * v14;
-    let v59: Dd = v57 - v58;
-    let v60: Dd = v20 * v59;
-    let v61: Dd = v7 * v26 * v14 * v38 * v53;
-    let v62: Dd = v60 / v61;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v0 + v5;
+    let v7: R = v6.sqrt();
+    let v8: R = v7.powi(3);
+    let v9: R = R::new(0.5, 0.0);
+    let v10: R = v3.tan();
+    let v11: R = v10.square();
+    let v12: R = v9 * v11;
+    let v13: R = v0 + v12;
+    let v14: R = v13.sqrt();
+    let v15: R = v8 * v14;
+    let v16: R = R::new(2.0, 0.0);
+    let v17: R = v16 * v5 * v8 * v14;
+    let v18: R = v4.powi(4);
+    let v19: R = v18 * v8 * v14;
+    let v20: R = v15 + v17 + v19;
+    let v21: R = R::from_f64(t_next);
+    let v22: R = v1 * v21;
+    let v23: R = v22.cos();
+    let v24: R = v23.square();
+    let v25: R = v0 + v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v1 * v4 * v26;
+    let v28: R = v4.powi(3);
+    let v29: R = v1 * v28 * v26;
+    let v30: R = v1 * v4 * v6 * v26;
+    let v31: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: R = v3.sin();
+    let v33: R = v22.sin();
+    let v34: R = v22.tan();
+    let v35: R = v34.square();
+    let v36: R = v9 * v35;
+    let v37: R = v0 + v36;
+    let v38: R = v37.sqrt();
+    let v39: R = v31 * v32 * v33 * v38;
+    let v40: R = v27 - v29 + v30 + v39;
+    let v41: R = v1 * v4;
+    let v42: R = v1 * v28;
+    let v43: R = v4.powi(5);
+    let v44: R = v1 * v43;
+    let v45: R = v4.powi(7);
+    let v46: R = v1 * v45;
+    let v47: R = v1 * v4 * v6;
+    let v48: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: R = v48 * v28 * v6;
+    let v50: R = v1 * v43 * v6;
+    let v51: R = v31 * v8 * v14;
+    let v52: R = v31 * v5 * v8 * v14;
+    let v53: R = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
+    let v54: R = v20 * v40;
+    let v55: R = v8 * v26 * v38 * v53;
+    let v56: R = v54 / v55;
+    let v57: R = v33 * v7 * v38;
+    let v58: R = v32 * v26 * v14;
+    let v59: R = v57 - v58;
+    let v60: R = v20 * v59;
+    let v61: R = v7 * v26 * v14 * v38 * v53;
+    let v62: R = v60 / v61;
     [v56.to_f64(), v62.to_f64()]
 }
 /// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2589,49 +2823,54 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
+fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.1107207345395915];
     }
     if t == 1.0 {
         return [2.221441469079183];
     }
-    let v0: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = v2.cos();
-    let v4: Dd = v0 * v3;
-    let v5: Dd = v3.powi(3);
-    let v6: Dd = v0 * v5;
-    let v7: Dd = v3.powi(5);
-    let v8: Dd = v0 * v7;
-    let v9: Dd = v3.powi(7);
-    let v10: Dd = v0 * v9;
-    let v11: Dd = Dd::new(1.0, 0.0);
-    let v12: Dd = v3.square();
-    let v13: Dd = v11 + v12;
-    let v14: Dd = v0 * v3 * v13;
-    let v15: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: Dd = v15 * v5 * v13;
-    let v17: Dd = v0 * v7 * v13;
-    let v18: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v19: Dd = v13.sqrt();
-    let v20: Dd = v19.powi(3);
-    let v21: Dd = Dd::new(0.5, 0.0);
-    let v22: Dd = v2.tan();
-    let v23: Dd = v22.square();
-    let v24: Dd = v21 * v23;
-    let v25: Dd = v11 + v24;
-    let v26: Dd = v25.sqrt();
-    let v27: Dd = v18 * v20 * v26;
-    let v28: Dd = v18 * v12 * v20 * v26;
-    let v29: Dd = v4 + v6 - v8 - v10 + v14 + v16 + v17 + v27 - v28;
-    let v30: Dd = v20 * v26;
-    let v31: Dd = Dd::new(2.0, 0.0);
-    let v32: Dd = v31 * v12 * v20 * v26;
-    let v33: Dd = v3.powi(4);
-    let v34: Dd = v33 * v20 * v26;
-    let v35: Dd = v30 + v32 + v34;
-    let v36: Dd = v29 / v35;
+    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = v2.cos();
+    let v4: R = v0 * v3;
+    let v5: R = v3.powi(3);
+    let v6: R = v0 * v5;
+    let v7: R = v3.powi(5);
+    let v8: R = v0 * v7;
+    let v9: R = v3.powi(7);
+    let v10: R = v0 * v9;
+    let v11: R = R::new(1.0, 0.0);
+    let v12: R = v3.square();
+    let v13: R = v11 + v12;
+    let v14: R = v0 * v3 * v13;
+    let v15: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: R = v15 * v5 * v13;
+    let v17: R = v0 * v7 * v13;
+    let v18: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v19: R = v13.sqrt();
+    let v20: R = v19.powi(3);
+    let v21: R = R::new(0.5, 0.0);
+    let v22: R = v2.tan();
+    let v23: R = v22.square();
+    let v24: R = v21 * v23;
+    let v25: R = v11 + v24;
+    let v26: R = v25.sqrt();
+    let v27: R = v18 * v20 * v26;
+    let v28: R = v18 * v12 * v20 * v26;
+    let v29: R = v4 + v6 - v8 - v10 + v14 + v16 + v17 + v27 - v28;
+    let v30: R = v20 * v26;
+    let v31: R = R::new(2.0, 0.0);
+    let v32: R = v31 * v12 * v20 * v26;
+    let v33: R = v3.powi(4);
+    let v34: R = v33 * v20 * v26;
+    let v35: R = v30 + v32 + v34;
+    let v36: R = v29 / v35;
     [v36.to_f64()]
 }
 /// `pf_velocity_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2652,70 +2891,75 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
+fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 2.221441469079183];
     }
     if t == 1.0 {
         return [f64::INFINITY, 4.442882938158366];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: Dd = v4.sin();
-    let v12: Dd = v4.cos();
-    let v13: Dd = v12.square();
-    let v14: Dd = v0 + v13;
-    let v15: Dd = v14.sqrt();
-    let v16: Dd = v10 * v11 * v12 * v15;
-    let v17: Dd = v12.powi(3);
-    let v18: Dd = v10 * v11 * v17 * v15;
-    let v19: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: Dd = v19 * v11 * v12 * v6 * v15;
-    let v21: Dd = v19 * v11 * v17 * v6 * v15;
-    let v22: Dd = v15.powi(3);
-    let v23: Dd = v10 * v11 * v12 * v22;
-    let v24: Dd = v19 * v11 * v12 * v6 * v22;
-    let v25: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v26: Dd = v25 * v11 * v9;
-    let v27: Dd = v25 * v11 * v13 * v9;
-    let v28: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: Dd = v28 * v11 * v6 * v9;
-    let v30: Dd = v28 * v11 * v13 * v6 * v9;
-    let v31: Dd = v25 * v11 * v14 * v9;
-    let v32: Dd = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30 - v31;
-    let v33: Dd = Dd::new(2.0, 0.0);
-    let v34: Dd = v15.powi(5);
-    let v35: Dd = v33 * v34 * v9;
-    let v36: Dd = v6 * v34 * v9;
-    let v37: Dd = v35 + v36;
-    let v38: Dd = v9 * v32;
-    let v39: Dd = v38 / v37;
-    let v40: Dd = v19 * v12;
-    let v41: Dd = v19 * v17;
-    let v42: Dd = v12.powi(5);
-    let v43: Dd = v19 * v42;
-    let v44: Dd = v12.powi(7);
-    let v45: Dd = v19 * v44;
-    let v46: Dd = v19 * v12 * v14;
-    let v47: Dd = v10 * v17 * v14;
-    let v48: Dd = v19 * v42 * v14;
-    let v49: Dd = v25 * v22 * v9;
-    let v50: Dd = v25 * v13 * v22 * v9;
-    let v51: Dd = v40 + v41 - v43 - v45 + v46 + v47 + v48 + v49 - v50;
-    let v52: Dd = v22 * v9;
-    let v53: Dd = v33 * v13 * v22 * v9;
-    let v54: Dd = v12.powi(4);
-    let v55: Dd = v54 * v22 * v9;
-    let v56: Dd = v52 + v53 + v55;
-    let v57: Dd = v51 / v56;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: R = v4.sin();
+    let v12: R = v4.cos();
+    let v13: R = v12.square();
+    let v14: R = v0 + v13;
+    let v15: R = v14.sqrt();
+    let v16: R = v10 * v11 * v12 * v15;
+    let v17: R = v12.powi(3);
+    let v18: R = v10 * v11 * v17 * v15;
+    let v19: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: R = v19 * v11 * v12 * v6 * v15;
+    let v21: R = v19 * v11 * v17 * v6 * v15;
+    let v22: R = v15.powi(3);
+    let v23: R = v10 * v11 * v12 * v22;
+    let v24: R = v19 * v11 * v12 * v6 * v22;
+    let v25: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v26: R = v25 * v11 * v9;
+    let v27: R = v25 * v11 * v13 * v9;
+    let v28: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v29: R = v28 * v11 * v6 * v9;
+    let v30: R = v28 * v11 * v13 * v6 * v9;
+    let v31: R = v25 * v11 * v14 * v9;
+    let v32: R = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30 - v31;
+    let v33: R = R::new(2.0, 0.0);
+    let v34: R = v15.powi(5);
+    let v35: R = v33 * v34 * v9;
+    let v36: R = v6 * v34 * v9;
+    let v37: R = v35 + v36;
+    let v38: R = v9 * v32;
+    let v39: R = v38 / v37;
+    let v40: R = v19 * v12;
+    let v41: R = v19 * v17;
+    let v42: R = v12.powi(5);
+    let v43: R = v19 * v42;
+    let v44: R = v12.powi(7);
+    let v45: R = v19 * v44;
+    let v46: R = v19 * v12 * v14;
+    let v47: R = v10 * v17 * v14;
+    let v48: R = v19 * v42 * v14;
+    let v49: R = v25 * v22 * v9;
+    let v50: R = v25 * v13 * v22 * v9;
+    let v51: R = v40 + v41 - v43 - v45 + v46 + v47 + v48 + v49 - v50;
+    let v52: R = v22 * v9;
+    let v53: R = v33 * v13 * v22 * v9;
+    let v54: R = v12.powi(4);
+    let v55: R = v54 * v22 * v9;
+    let v56: R = v52 + v53 + v55;
+    let v57: R = v51 / v56;
     [v39.to_f64(), v57.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2735,93 +2979,102 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_v_coefficients`], in the number type `R`.
+fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v7: Dd = v3 - v5 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = v5 - v3;
+        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v7: R = v3 - v5 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = v5 - v3;
         return [v8.to_f64(), v9.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v7: Dd = v3 - v5 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = v5 - v3;
+        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v7: R = v3 - v5 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = v5 - v3;
         return [v8.to_f64(), v9.to_f64()];
     }
-    let v0: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = v3.sin();
-    let v5: Dd = Dd::new(1.0, 0.0);
-    let v6: Dd = v3.cos();
-    let v7: Dd = v6.square();
-    let v8: Dd = v5 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = v0 * v1 * v4 * v9;
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v0 * v11 * v4 * v9;
-    let v13: Dd = Dd::new(0.5, 0.0);
-    let v14: Dd = v3.tan();
-    let v15: Dd = v14.square();
-    let v16: Dd = v13 * v15;
-    let v17: Dd = v5 + v16;
-    let v18: Dd = v17.sqrt();
-    let v19: Dd = v2 * v1 * v4 * v6 * v18;
-    let v20: Dd = v2 * v11 * v4 * v6 * v18;
-    let v21: Dd = v6.powi(3);
-    let v22: Dd = v2 * v1 * v4 * v21 * v18;
-    let v23: Dd = v2 * v11 * v4 * v21 * v18;
-    let v24: Dd = v2 * v1 * v4 * v6 * v8 * v18;
-    let v25: Dd = v2 * v11 * v4 * v6 * v8 * v18;
-    let v26: Dd = v8.square();
-    let v27: Dd = v26 * v18;
-    let v28: Dd = v10 - v12 - v19 + v20 + v22 - v23 - v24 + v25 + v27;
-    let v29: Dd = v28 / v27;
-    let v30: Dd = v2 * v11 * v6;
-    let v31: Dd = v2 * v1 * v6;
-    let v32: Dd = v2 * v1 * v21;
-    let v33: Dd = v2 * v11 * v21;
-    let v34: Dd = v6.powi(5);
-    let v35: Dd = v2 * v1 * v34;
-    let v36: Dd = v2 * v11 * v34;
-    let v37: Dd = v6.powi(7);
-    let v38: Dd = v2 * v1 * v37;
-    let v39: Dd = v2 * v11 * v37;
-    let v40: Dd = v2 * v1 * v6 * v8;
-    let v41: Dd = v2 * v11 * v6 * v8;
-    let v42: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v43: Dd = v42 * v1 * v21 * v8;
-    let v44: Dd = v42 * v11 * v21 * v8;
-    let v45: Dd = v2 * v1 * v34 * v8;
-    let v46: Dd = v2 * v11 * v34 * v8;
-    let v47: Dd = v9.powi(3);
-    let v48: Dd = v0 * v1 * v47 * v18;
-    let v49: Dd = v0 * v11 * v47 * v18;
-    let v50: Dd = v0 * v1 * v7 * v47 * v18;
-    let v51: Dd = v0 * v11 * v7 * v47 * v18;
-    let v52: Dd = v30 - v31 - v32 + v33 + v35 - v36 + v38 - v39 - v40 + v41 - v43 + v44
+    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = v2 * v1;
+    let v4: R = v3.sin();
+    let v5: R = R::new(1.0, 0.0);
+    let v6: R = v3.cos();
+    let v7: R = v6.square();
+    let v8: R = v5 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = v0 * v1 * v4 * v9;
+    let v11: R = R::from_f64(t_next);
+    let v12: R = v0 * v11 * v4 * v9;
+    let v13: R = R::new(0.5, 0.0);
+    let v14: R = v3.tan();
+    let v15: R = v14.square();
+    let v16: R = v13 * v15;
+    let v17: R = v5 + v16;
+    let v18: R = v17.sqrt();
+    let v19: R = v2 * v1 * v4 * v6 * v18;
+    let v20: R = v2 * v11 * v4 * v6 * v18;
+    let v21: R = v6.powi(3);
+    let v22: R = v2 * v1 * v4 * v21 * v18;
+    let v23: R = v2 * v11 * v4 * v21 * v18;
+    let v24: R = v2 * v1 * v4 * v6 * v8 * v18;
+    let v25: R = v2 * v11 * v4 * v6 * v8 * v18;
+    let v26: R = v8.square();
+    let v27: R = v26 * v18;
+    let v28: R = v10 - v12 - v19 + v20 + v22 - v23 - v24 + v25 + v27;
+    let v29: R = v28 / v27;
+    let v30: R = v2 * v11 * v6;
+    let v31: R = v2 * v1 * v6;
+    let v32: R = v2 * v1 * v21;
+    let v33: R = v2 * v11 * v21;
+    let v34: R = v6.powi(5);
+    let v35: R = v2 * v1 * v34;
+    let v36: R = v2 * v11 * v34;
+    let v37: R = v6.powi(7);
+    let v38: R = v2 * v1 * v37;
+    let v39: R = v2 * v11 * v37;
+    let v40: R = v2 * v1 * v6 * v8;
+    let v41: R = v2 * v11 * v6 * v8;
+    let v42: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v43: R = v42 * v1 * v21 * v8;
+    let v44: R = v42 * v11 * v21 * v8;
+    let v45: R = v2 * v1 * v34 * v8;
+    let v46: R = v2 * v11 * v34 * v8;
+    let v47: R = v9.powi(3);
+    let v48: R = v0 * v1 * v47 * v18;
+    let v49: R = v0 * v11 * v47 * v18;
+    let v50: R = v0 * v1 * v7 * v47 * v18;
+    let v51: R = v0 * v11 * v7 * v47 * v18;
+    let v52: R = v30 - v31 - v32 + v33 + v35 - v36 + v38 - v39 - v40 + v41 - v43 + v44
         - v45 + v46 - v48 + v49 + v50 - v51;
-    let v53: Dd = v47 * v18;
-    let v54: Dd = Dd::new(2.0, 0.0);
-    let v55: Dd = v54 * v7 * v47 * v18;
-    let v56: Dd = v6.powi(4);
-    let v57: Dd = v56 * v47 * v18;
-    let v58: Dd = v53 + v55 + v57;
-    let v59: Dd = v52 / v58;
+    let v53: R = v47 * v18;
+    let v54: R = R::new(2.0, 0.0);
+    let v55: R = v54 * v7 * v47 * v18;
+    let v56: R = v6.powi(4);
+    let v57: R = v56 * v47 * v18;
+    let v58: R = v53 + v55 + v57;
+    let v59: R = v52 / v58;
     [v29.to_f64(), v59.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2859,97 +3112,106 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(0.5, 0.0);
-    let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = v4.tan();
-    let v6: Dd = v5.square();
-    let v7: Dd = v1 * v6;
-    let v8: Dd = v0 + v7;
-    let v9: Dd = v8.sqrt();
-    let v10: Dd = Dd::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: Dd = Dd::from_f64(t_next);
-    let v12: Dd = v4.sin();
-    let v13: Dd = v4.cos();
-    let v14: Dd = v13.square();
-    let v15: Dd = v0 + v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v10 * v11 * v12 * v13 * v16;
-    let v18: Dd = v10 * v3 * v12 * v13 * v16;
-    let v19: Dd = v13.powi(3);
-    let v20: Dd = v10 * v3 * v12 * v19 * v16;
-    let v21: Dd = v10 * v11 * v12 * v19 * v16;
-    let v22: Dd = Dd::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: Dd = v22 * v3 * v12 * v13 * v6 * v16;
-    let v24: Dd = v22 * v11 * v12 * v13 * v6 * v16;
-    let v25: Dd = v22 * v3 * v12 * v19 * v6 * v16;
-    let v26: Dd = v22 * v11 * v12 * v19 * v6 * v16;
-    let v27: Dd = v16.powi(3);
-    let v28: Dd = v10 * v3 * v12 * v13 * v27;
-    let v29: Dd = v10 * v11 * v12 * v13 * v27;
-    let v30: Dd = v22 * v3 * v12 * v13 * v6 * v27;
-    let v31: Dd = v22 * v11 * v12 * v13 * v6 * v27;
-    let v32: Dd = v16.powi(5);
-    let v33: Dd = v6 * v32;
-    let v34: Dd = Dd::new(4.442882938158366, 1.452273931226085e-16);
-    let v35: Dd = v34 * v3 * v12 * v9;
-    let v36: Dd = v34 * v11 * v12 * v9;
-    let v37: Dd = v34 * v3 * v12 * v14 * v9;
-    let v38: Dd = v34 * v11 * v12 * v14 * v9;
-    let v39: Dd = Dd::new(2.221441469079183, 7.261369656130425e-17);
-    let v40: Dd = v39 * v3 * v12 * v6 * v9;
-    let v41: Dd = v39 * v11 * v12 * v6 * v9;
-    let v42: Dd = v39 * v3 * v12 * v14 * v6 * v9;
-    let v43: Dd = v39 * v11 * v12 * v14 * v6 * v9;
-    let v44: Dd = v34 * v3 * v12 * v15 * v9;
-    let v45: Dd = v34 * v11 * v12 * v15 * v9;
-    let v46: Dd = Dd::new(2.0, 0.0);
-    let v47: Dd = v46 * v32;
-    let v48: Dd = v17 - v18 + v20 - v21 - v23 + v24 + v25 - v26 - v28 + v29 - v30 + v31
+    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
+fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(0.5, 0.0);
+    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = v4.tan();
+    let v6: R = v5.square();
+    let v7: R = v1 * v6;
+    let v8: R = v0 + v7;
+    let v9: R = v8.sqrt();
+    let v10: R = R::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: R = R::from_f64(t_next);
+    let v12: R = v4.sin();
+    let v13: R = v4.cos();
+    let v14: R = v13.square();
+    let v15: R = v0 + v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v10 * v11 * v12 * v13 * v16;
+    let v18: R = v10 * v3 * v12 * v13 * v16;
+    let v19: R = v13.powi(3);
+    let v20: R = v10 * v3 * v12 * v19 * v16;
+    let v21: R = v10 * v11 * v12 * v19 * v16;
+    let v22: R = R::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: R = v22 * v3 * v12 * v13 * v6 * v16;
+    let v24: R = v22 * v11 * v12 * v13 * v6 * v16;
+    let v25: R = v22 * v3 * v12 * v19 * v6 * v16;
+    let v26: R = v22 * v11 * v12 * v19 * v6 * v16;
+    let v27: R = v16.powi(3);
+    let v28: R = v10 * v3 * v12 * v13 * v27;
+    let v29: R = v10 * v11 * v12 * v13 * v27;
+    let v30: R = v22 * v3 * v12 * v13 * v6 * v27;
+    let v31: R = v22 * v11 * v12 * v13 * v6 * v27;
+    let v32: R = v16.powi(5);
+    let v33: R = v6 * v32;
+    let v34: R = R::new(4.442882938158366, 1.452273931226085e-16);
+    let v35: R = v34 * v3 * v12 * v9;
+    let v36: R = v34 * v11 * v12 * v9;
+    let v37: R = v34 * v3 * v12 * v14 * v9;
+    let v38: R = v34 * v11 * v12 * v14 * v9;
+    let v39: R = R::new(2.221441469079183, 7.261369656130425e-17);
+    let v40: R = v39 * v3 * v12 * v6 * v9;
+    let v41: R = v39 * v11 * v12 * v6 * v9;
+    let v42: R = v39 * v3 * v12 * v14 * v6 * v9;
+    let v43: R = v39 * v11 * v12 * v14 * v6 * v9;
+    let v44: R = v34 * v3 * v12 * v15 * v9;
+    let v45: R = v34 * v11 * v12 * v15 * v9;
+    let v46: R = R::new(2.0, 0.0);
+    let v47: R = v46 * v32;
+    let v48: R = v17 - v18 + v20 - v21 - v23 + v24 + v25 - v26 - v28 + v29 - v30 + v31
         + v33 - v35 + v36 + v37 - v38 - v40 + v41 + v42 - v43 + v44 - v45 + v47;
-    let v49: Dd = v46 * v32 * v9;
-    let v50: Dd = v6 * v32 * v9;
-    let v51: Dd = v49 + v50;
-    let v52: Dd = v9 * v48;
-    let v53: Dd = v52 / v51;
-    let v54: Dd = v22 * v11 * v13;
-    let v55: Dd = v22 * v3 * v13;
-    let v56: Dd = v22 * v3 * v19;
-    let v57: Dd = v22 * v11 * v19;
-    let v58: Dd = v13.powi(5);
-    let v59: Dd = v22 * v3 * v58;
-    let v60: Dd = v22 * v11 * v58;
-    let v61: Dd = v13.powi(7);
-    let v62: Dd = v22 * v3 * v61;
-    let v63: Dd = v22 * v11 * v61;
-    let v64: Dd = v22 * v3 * v13 * v15;
-    let v65: Dd = v22 * v11 * v13 * v15;
-    let v66: Dd = v10 * v3 * v19 * v15;
-    let v67: Dd = v10 * v11 * v19 * v15;
-    let v68: Dd = v22 * v3 * v58 * v15;
-    let v69: Dd = v22 * v11 * v58 * v15;
-    let v70: Dd = v34 * v3 * v27 * v9;
-    let v71: Dd = v34 * v11 * v27 * v9;
-    let v72: Dd = v34 * v3 * v14 * v27 * v9;
-    let v73: Dd = v34 * v11 * v14 * v27 * v9;
-    let v74: Dd = v54 - v55 - v56 + v57 + v59 - v60 + v62 - v63 - v64 + v65 - v66 + v67
+    let v49: R = v46 * v32 * v9;
+    let v50: R = v6 * v32 * v9;
+    let v51: R = v49 + v50;
+    let v52: R = v9 * v48;
+    let v53: R = v52 / v51;
+    let v54: R = v22 * v11 * v13;
+    let v55: R = v22 * v3 * v13;
+    let v56: R = v22 * v3 * v19;
+    let v57: R = v22 * v11 * v19;
+    let v58: R = v13.powi(5);
+    let v59: R = v22 * v3 * v58;
+    let v60: R = v22 * v11 * v58;
+    let v61: R = v13.powi(7);
+    let v62: R = v22 * v3 * v61;
+    let v63: R = v22 * v11 * v61;
+    let v64: R = v22 * v3 * v13 * v15;
+    let v65: R = v22 * v11 * v13 * v15;
+    let v66: R = v10 * v3 * v19 * v15;
+    let v67: R = v10 * v11 * v19 * v15;
+    let v68: R = v22 * v3 * v58 * v15;
+    let v69: R = v22 * v11 * v58 * v15;
+    let v70: R = v34 * v3 * v27 * v9;
+    let v71: R = v34 * v11 * v27 * v9;
+    let v72: R = v34 * v3 * v14 * v27 * v9;
+    let v73: R = v34 * v11 * v14 * v27 * v9;
+    let v74: R = v54 - v55 - v56 + v57 + v59 - v60 + v62 - v63 - v64 + v65 - v66 + v67
         - v68 + v69 - v70 + v71 + v72 - v73;
-    let v75: Dd = v27 * v9;
-    let v76: Dd = v46 * v14 * v27 * v9;
-    let v77: Dd = v13.powi(4);
-    let v78: Dd = v77 * v27 * v9;
-    let v79: Dd = v75 + v76 + v78;
-    let v80: Dd = v74 / v79;
-    let v81: Dd = v11 - v3;
-    let v82: Dd = v81.abs();
-    let v83: Dd = v82.sqrt();
-    let v84: Dd = v13 + v19;
-    let v85: Dd = v22 * v12;
-    let v86: Dd = v85 / v84;
-    let v87: Dd = v86.sqrt();
-    let v88: Dd = v83 * v87;
+    let v75: R = v27 * v9;
+    let v76: R = v46 * v14 * v27 * v9;
+    let v77: R = v13.powi(4);
+    let v78: R = v77 * v27 * v9;
+    let v79: R = v75 + v76 + v78;
+    let v80: R = v74 / v79;
+    let v81: R = v11 - v3;
+    let v82: R = v81.abs();
+    let v83: R = v82.sqrt();
+    let v84: R = v13 + v19;
+    let v85: R = v22 * v12;
+    let v86: R = v85 / v84;
+    let v87: R = v86.sqrt();
+    let v88: R = v83 * v87;
     [v53.to_f64(), v80.to_f64(), v88.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2994,98 +3256,107 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
+fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v5.square();
-        let v7: Dd = v1 * v6;
-        let v8: Dd = v0 + v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = v0 / v9;
-        let v11: Dd = v4.sin();
-        let v12: Dd = v4.cos();
-        let v13: Dd = v12.square();
-        let v14: Dd = v0 + v13;
-        let v15: Dd = v14.sqrt();
-        let v16: Dd = v11 / v15;
-        let v17: Dd = -v16;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.5, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.square();
+        let v7: R = v1 * v6;
+        let v8: R = v0 + v7;
+        let v9: R = v8.sqrt();
+        let v10: R = v0 / v9;
+        let v11: R = v4.sin();
+        let v12: R = v4.cos();
+        let v13: R = v12.square();
+        let v14: R = v0 + v13;
+        let v15: R = v14.sqrt();
+        let v16: R = v11 / v15;
+        let v17: R = -v16;
         return [v10.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(1.0, 0.0);
-        let v7: Dd = Dd::new(0.5, 0.0);
-        let v8: Dd = v4.tan();
-        let v9: Dd = v8.square();
-        let v10: Dd = v7 * v9;
-        let v11: Dd = v6 + v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v1 * v5 * v12;
-        let v14: Dd = v4.cos();
-        let v15: Dd = v14.square();
-        let v16: Dd = v6 + v15;
-        let v17: Dd = v16.sqrt();
-        let v18: Dd = v13 + v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v17 * v12;
-        let v21: Dd = v19 / v20;
-        let v22: Dd = v5 * v12;
-        let v23: Dd = v1 * v17;
-        let v24: Dd = v22 - v23;
-        let v25: Dd = v0 * v24;
-        let v26: Dd = v25 / v20;
+        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(1.0, 0.0);
+        let v7: R = R::new(0.5, 0.0);
+        let v8: R = v4.tan();
+        let v9: R = v8.square();
+        let v10: R = v7 * v9;
+        let v11: R = v6 + v10;
+        let v12: R = v11.sqrt();
+        let v13: R = v1 * v5 * v12;
+        let v14: R = v4.cos();
+        let v15: R = v14.square();
+        let v16: R = v6 + v15;
+        let v17: R = v16.sqrt();
+        let v18: R = v13 + v17;
+        let v19: R = v0 * v18;
+        let v20: R = v17 * v12;
+        let v21: R = v19 / v20;
+        let v22: R = v5 * v12;
+        let v23: R = v1 * v17;
+        let v24: R = v22 - v23;
+        let v25: R = v0 * v24;
+        let v26: R = v25 / v20;
         return [v21.to_f64(), v26.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v0 + v5;
-    let v7: Dd = v6.sqrt();
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v10.square();
-    let v12: Dd = v0 + v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v7 * v13;
-    let v15: Dd = v3.sin();
-    let v16: Dd = v9.sin();
-    let v17: Dd = Dd::new(0.5, 0.0);
-    let v18: Dd = v3.tan();
-    let v19: Dd = v18.square();
-    let v20: Dd = v17 * v19;
-    let v21: Dd = v0 + v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v9.tan();
-    let v24: Dd = v23.square();
-    let v25: Dd = v17 * v24;
-    let v26: Dd = v0 + v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v15 * v16 * v22 * v27;
-    let v29: Dd = v14 + v28;
-    let v30: Dd = v7 * v13 * v22 * v27;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = v16 * v7 * v27;
-    let v33: Dd = v15 * v13 * v22;
-    let v34: Dd = v32 - v33;
-    let v35: Dd = v34 / v30;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v0 + v5;
+    let v7: R = v6.sqrt();
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v1 * v8;
+    let v10: R = v9.cos();
+    let v11: R = v10.square();
+    let v12: R = v0 + v11;
+    let v13: R = v12.sqrt();
+    let v14: R = v7 * v13;
+    let v15: R = v3.sin();
+    let v16: R = v9.sin();
+    let v17: R = R::new(0.5, 0.0);
+    let v18: R = v3.tan();
+    let v19: R = v18.square();
+    let v20: R = v17 * v19;
+    let v21: R = v0 + v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v9.tan();
+    let v24: R = v23.square();
+    let v25: R = v17 * v24;
+    let v26: R = v0 + v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v15 * v16 * v22 * v27;
+    let v29: R = v14 + v28;
+    let v30: R = v7 * v13 * v22 * v27;
+    let v31: R = v29 / v30;
+    let v32: R = v16 * v7 * v27;
+    let v33: R = v15 * v13 * v22;
+    let v34: R = v32 - v33;
+    let v35: R = v34 / v30;
     [v31.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3123,98 +3394,107 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
+fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: Dd = Dd::new(-1.0, 0.0);
+        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: R = R::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.5, 0.0);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.tan();
-        let v6: Dd = v5.square();
-        let v7: Dd = v1 * v6;
-        let v8: Dd = v0 + v7;
-        let v9: Dd = v8.sqrt();
-        let v10: Dd = v0 / v9;
-        let v11: Dd = v4.sin();
-        let v12: Dd = v4.cos();
-        let v13: Dd = v12.square();
-        let v14: Dd = v0 + v13;
-        let v15: Dd = v14.sqrt();
-        let v16: Dd = v11 / v15;
-        let v17: Dd = -v16;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.5, 0.0);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = v4.tan();
+        let v6: R = v5.square();
+        let v7: R = v1 * v6;
+        let v8: R = v0 + v7;
+        let v9: R = v8.sqrt();
+        let v10: R = v0 / v9;
+        let v11: R = v4.sin();
+        let v12: R = v4.cos();
+        let v13: R = v12.square();
+        let v14: R = v0 + v13;
+        let v15: R = v14.sqrt();
+        let v16: R = v11 / v15;
+        let v17: R = -v16;
         return [v10.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: Dd = Dd::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v2: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: Dd = Dd::from_f64(t_next);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = v4.sin();
-        let v6: Dd = Dd::new(1.0, 0.0);
-        let v7: Dd = Dd::new(0.5, 0.0);
-        let v8: Dd = v4.tan();
-        let v9: Dd = v8.square();
-        let v10: Dd = v7 * v9;
-        let v11: Dd = v6 + v10;
-        let v12: Dd = v11.sqrt();
-        let v13: Dd = v1 * v5 * v12;
-        let v14: Dd = v4.cos();
-        let v15: Dd = v14.square();
-        let v16: Dd = v6 + v15;
-        let v17: Dd = v16.sqrt();
-        let v18: Dd = v13 + v17;
-        let v19: Dd = v0 * v18;
-        let v20: Dd = v17 * v12;
-        let v21: Dd = v19 / v20;
-        let v22: Dd = v5 * v12;
-        let v23: Dd = v1 * v17;
-        let v24: Dd = v22 - v23;
-        let v25: Dd = v0 * v24;
-        let v26: Dd = v25 / v20;
+        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
+        let v1: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
+        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: R = R::from_f64(t_next);
+        let v4: R = v2 * v3;
+        let v5: R = v4.sin();
+        let v6: R = R::new(1.0, 0.0);
+        let v7: R = R::new(0.5, 0.0);
+        let v8: R = v4.tan();
+        let v9: R = v8.square();
+        let v10: R = v7 * v9;
+        let v11: R = v6 + v10;
+        let v12: R = v11.sqrt();
+        let v13: R = v1 * v5 * v12;
+        let v14: R = v4.cos();
+        let v15: R = v14.square();
+        let v16: R = v6 + v15;
+        let v17: R = v16.sqrt();
+        let v18: R = v13 + v17;
+        let v19: R = v0 * v18;
+        let v20: R = v17 * v12;
+        let v21: R = v19 / v20;
+        let v22: R = v5 * v12;
+        let v23: R = v1 * v17;
+        let v24: R = v22 - v23;
+        let v25: R = v0 * v24;
+        let v26: R = v25 / v20;
         return [v21.to_f64(), v26.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v3.cos();
-    let v5: Dd = v4.square();
-    let v6: Dd = v0 + v5;
-    let v7: Dd = v6.sqrt();
-    let v8: Dd = Dd::from_f64(t_next);
-    let v9: Dd = v1 * v8;
-    let v10: Dd = v9.cos();
-    let v11: Dd = v10.square();
-    let v12: Dd = v0 + v11;
-    let v13: Dd = v12.sqrt();
-    let v14: Dd = v7 * v13;
-    let v15: Dd = v3.sin();
-    let v16: Dd = v9.sin();
-    let v17: Dd = Dd::new(0.5, 0.0);
-    let v18: Dd = v3.tan();
-    let v19: Dd = v18.square();
-    let v20: Dd = v17 * v19;
-    let v21: Dd = v0 + v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v9.tan();
-    let v24: Dd = v23.square();
-    let v25: Dd = v17 * v24;
-    let v26: Dd = v0 + v25;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v15 * v16 * v22 * v27;
-    let v29: Dd = v14 + v28;
-    let v30: Dd = v7 * v13 * v22 * v27;
-    let v31: Dd = v29 / v30;
-    let v32: Dd = v16 * v7 * v27;
-    let v33: Dd = v15 * v13 * v22;
-    let v34: Dd = v32 - v33;
-    let v35: Dd = v34 / v30;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v3.cos();
+    let v5: R = v4.square();
+    let v6: R = v0 + v5;
+    let v7: R = v6.sqrt();
+    let v8: R = R::from_f64(t_next);
+    let v9: R = v1 * v8;
+    let v10: R = v9.cos();
+    let v11: R = v10.square();
+    let v12: R = v0 + v11;
+    let v13: R = v12.sqrt();
+    let v14: R = v7 * v13;
+    let v15: R = v3.sin();
+    let v16: R = v9.sin();
+    let v17: R = R::new(0.5, 0.0);
+    let v18: R = v3.tan();
+    let v19: R = v18.square();
+    let v20: R = v17 * v19;
+    let v21: R = v0 + v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v9.tan();
+    let v24: R = v23.square();
+    let v25: R = v17 * v24;
+    let v26: R = v0 + v25;
+    let v27: R = v26.sqrt();
+    let v28: R = v15 * v16 * v22 * v27;
+    let v29: R = v14 + v28;
+    let v30: R = v7 * v13 * v22 * v27;
+    let v31: R = v29 / v30;
+    let v32: R = v16 * v7 * v27;
+    let v33: R = v15 * v13 * v22;
+    let v34: R = v32 - v33;
+    let v35: R = v34 / v30;
     [v31.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3254,6 +3534,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3601,6 +3887,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::Dd;
+use dd::{Dd, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "vp_linear";
 /// `alpha(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -20,21 +20,26 @@ pub const PROCESS: &str = "vp_linear";
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
 pub fn alpha(t: f64) -> f64 {
+    let r = alpha_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+}
+/// The body of [`alpha`], in the number type `R`.
+fn alpha_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0065715864949296154;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
     v8.to_f64()
 }
 /// `sigma(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -43,23 +48,28 @@ pub fn alpha(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn sigma(t: f64) -> f64 {
+    let r = sigma_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+}
+/// The body of [`sigma`], in the number type `R`.
+fn sigma_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 0.9999784068923386;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = -v8;
-    let v10: Dd = v9.sqrt();
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = -v8;
+    let v10: R = v9.sqrt();
     v10.to_f64()
 }
 /// `alpha_bar(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -68,21 +78,26 @@ pub fn sigma(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
 pub fn alpha_bar(t: f64) -> f64 {
+    let r = alpha_bar_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+}
+/// The body of [`alpha_bar`], in the number type `R`.
+fn alpha_bar_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 4.31857490603413e-5;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
     v8.to_f64()
 }
 /// `f(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -91,18 +106,23 @@ pub fn alpha_bar(t: f64) -> f64 {
 /// f(t) = -\frac{1}{20} - \frac{199\,t}{20}
 /// ```
 pub fn f(t: f64) -> f64 {
+    let r = f_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+}
+/// The body of [`f`], in the number type `R`.
+fn f_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return -0.05;
     }
     if t == 1.0 {
         return -10.0;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
     v5.to_f64()
 }
 /// `g2(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -111,17 +131,22 @@ pub fn f(t: f64) -> f64 {
 /// g^{2}(t) = \frac{1}{10} + \frac{199\,t}{10}
 /// ```
 pub fn g2(t: f64) -> f64 {
+    let r = g2_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+}
+/// The body of [`g2`], in the number type `R`.
+fn g2_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.1;
     }
     if t == 1.0 {
         return 20.0;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::new(19.9, 1.4210854715202005e-15);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
     v4.to_f64()
 }
 /// `g(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -130,18 +155,23 @@ pub fn g2(t: f64) -> f64 {
 /// g(t) = \sqrt{\frac{1}{10} + \frac{199\,t}{10}}
 /// ```
 pub fn g(t: f64) -> f64 {
+    let r = g_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+}
+/// The body of [`g`], in the number type `R`.
+fn g_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.31622776601683794;
     }
     if t == 1.0 {
         return 4.47213595499958;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = v4.sqrt();
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::new(19.9, 1.4210854715202005e-15);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = v4.sqrt();
     v5.to_f64()
 }
 /// `lambda(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -150,31 +180,36 @@ pub fn g(t: f64) -> f64 {
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{2}
 /// ```
 pub fn lambda(t: f64) -> f64 {
+    let r = lambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+}
+/// The body of [`lambda`], in the number type `R`.
+fn lambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return -5.024978406659204;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::new(0.5, 0.0);
-    let v7: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v8: Dd = v7 * v1;
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v4;
-    let v11: Dd = -v8;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp_m1();
-    let v14: Dd = -v13;
-    let v15: Dd = v14.ln();
-    let v16: Dd = v6 * v15;
-    let v17: Dd = -v2;
-    let v18: Dd = v17 - v5 - v16;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::new(0.5, 0.0);
+    let v7: R = R::new(0.1, -5.551115123125783e-18);
+    let v8: R = v7 * v1;
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v4;
+    let v11: R = -v8;
+    let v12: R = v11 - v10;
+    let v13: R = v12.exp_m1();
+    let v14: R = -v13;
+    let v15: R = v14.ln();
+    let v16: R = v6 * v15;
+    let v17: R = -v2;
+    let v18: R = v17 - v5 - v16;
     v18.to_f64()
 }
 /// `dlambda(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -183,27 +218,32 @@ pub fn lambda(t: f64) -> f64 {
 /// \dot{\lambda}(t) = \frac{-\frac{1}{20} - \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn dlambda(t: f64) -> f64 {
+    let r = dlambda_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+}
+/// The body of [`dlambda`], in the number type `R`.
+fn dlambda_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return -10.000431876141498;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = v2.square();
-    let v9: Dd = v1 * v8;
-    let v10: Dd = -v7;
-    let v11: Dd = v10 - v9;
-    let v12: Dd = v11.exp_m1();
-    let v13: Dd = v5 / v12;
-    let v14: Dd = -v13;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = R::new(0.1, -5.551115123125783e-18);
+    let v7: R = v6 * v2;
+    let v8: R = v2.square();
+    let v9: R = v1 * v8;
+    let v10: R = -v7;
+    let v11: R = v10 - v9;
+    let v12: R = v11.exp_m1();
+    let v13: R = v5 / v12;
+    let v14: R = -v13;
     v14.to_f64()
 }
 /// `log_snr(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -212,24 +252,29 @@ pub fn dlambda(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
 pub fn log_snr(t: f64) -> f64 {
+    let r = log_snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+}
+/// The body of [`log_snr`], in the number type `R`.
+fn log_snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return -10.049956813318408;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = -v8;
-    let v10: Dd = v9.ln();
-    let v11: Dd = v6 - v5 - v10;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = -v8;
+    let v10: R = v9.ln();
+    let v11: R = v6 - v5 - v10;
     v11.to_f64()
 }
 /// `snr(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -238,24 +283,29 @@ pub fn log_snr(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn snr(t: f64) -> f64 {
+    let r = snr_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+}
+/// The body of [`snr`], in the number type `R`.
+fn snr_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return 4.3187614149808495e-5;
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = v7.exp_m1();
-    let v10: Dd = v8 / v9;
-    let v11: Dd = -v10;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = v7.exp_m1();
+    let v10: R = v8 / v9;
+    let v11: R = -v10;
     v11.to_f64()
 }
 /// `rho(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -264,30 +314,35 @@ pub fn snr(t: f64) -> f64 {
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
 pub fn rho(t: f64) -> f64 {
+    let r = rho_in::<Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+}
+/// The body of [`rho`], in the number type `R`.
+fn rho_in<R: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return 152.16697028394648;
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = v2 + v5;
-    let v7: Dd = v6.exp();
-    let v8: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v9: Dd = v8 * v1;
-    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v11: Dd = v10 * v4;
-    let v12: Dd = -v9;
-    let v13: Dd = v12 - v11;
-    let v14: Dd = v13.exp_m1();
-    let v15: Dd = -v14;
-    let v16: Dd = v15.sqrt();
-    let v17: Dd = v7 * v16;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = v2 + v5;
+    let v7: R = v6.exp();
+    let v8: R = R::new(0.1, -5.551115123125783e-18);
+    let v9: R = v8 * v1;
+    let v10: R = R::new(9.95, 7.105427357601002e-16);
+    let v11: R = v10 * v4;
+    let v12: R = -v9;
+    let v13: R = v12 - v11;
+    let v14: R = v13.exp_m1();
+    let v15: R = -v14;
+    let v16: R = v15.sqrt();
+    let v17: R = v7 * v16;
     v17.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -298,44 +353,49 @@ pub fn rho(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
+fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, -0.05];
     }
     if t == 1.0 {
         return [-10.0, -10.0];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = v0 * v2;
-    let v7: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v8: Dd = v2.square();
-    let v9: Dd = v7 * v8;
-    let v10: Dd = -v6;
-    let v11: Dd = v10 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v2;
-    let v15: Dd = v1 * v8;
-    let v16: Dd = -v14;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = v12 * v18 * v5;
-    let v20: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v21: Dd = v20 * v2;
-    let v22: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v23: Dd = v22 * v8;
-    let v24: Dd = -v21;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp();
-    let v27: Dd = v0 + v3;
-    let v28: Dd = v26 * v27;
-    let v29: Dd = -v19;
-    let v30: Dd = v29 - v28;
-    let v31: Dd = v30 / v12;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = v0 * v2;
+    let v7: R = R::new(4.975, 3.552713678800501e-16);
+    let v8: R = v2.square();
+    let v9: R = v7 * v8;
+    let v10: R = -v6;
+    let v11: R = v10 - v9;
+    let v12: R = v11.exp();
+    let v13: R = R::new(0.1, -5.551115123125783e-18);
+    let v14: R = v13 * v2;
+    let v15: R = v1 * v8;
+    let v16: R = -v14;
+    let v17: R = v16 - v15;
+    let v18: R = v17.exp_m1();
+    let v19: R = v12 * v18 * v5;
+    let v20: R = R::new(0.15, 5.551115123125783e-18);
+    let v21: R = v20 * v2;
+    let v22: R = R::new(14.925, -7.105427357601002e-16);
+    let v23: R = v22 * v8;
+    let v24: R = -v21;
+    let v25: R = v24 - v23;
+    let v26: R = v25.exp();
+    let v27: R = v0 + v3;
+    let v28: R = v26 * v27;
+    let v29: R = -v19;
+    let v30: R = v29 - v28;
+    let v31: R = v30 / v12;
     [v5.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -355,45 +415,50 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_score_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
+fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, -0.1];
     }
     if t == 1.0 {
         return [-10.0, -20.0];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = v0 * v2;
-    let v8: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v9: Dd = v2.square();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = -v7;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp();
-    let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v15: Dd = v14 * v2;
-    let v16: Dd = v1 * v9;
-    let v17: Dd = -v15;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = v6 * v13 * v19 * v5;
-    let v21: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v22: Dd = v21 * v2;
-    let v23: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v24: Dd = v23 * v9;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v0 + v3;
-    let v29: Dd = v6 * v27 * v28;
-    let v30: Dd = -v20;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31 / v13;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = R::new(2.0, 0.0);
+    let v7: R = v0 * v2;
+    let v8: R = R::new(4.975, 3.552713678800501e-16);
+    let v9: R = v2.square();
+    let v10: R = v8 * v9;
+    let v11: R = -v7;
+    let v12: R = v11 - v10;
+    let v13: R = v12.exp();
+    let v14: R = R::new(0.1, -5.551115123125783e-18);
+    let v15: R = v14 * v2;
+    let v16: R = v1 * v9;
+    let v17: R = -v15;
+    let v18: R = v17 - v16;
+    let v19: R = v18.exp_m1();
+    let v20: R = v6 * v13 * v19 * v5;
+    let v21: R = R::new(0.15, 5.551115123125783e-18);
+    let v22: R = v21 * v2;
+    let v23: R = R::new(14.925, -7.105427357601002e-16);
+    let v24: R = v23 * v9;
+    let v25: R = -v22;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = v0 + v3;
+    let v29: R = v6 * v27 * v28;
+    let v30: R = -v20;
+    let v31: R = v30 - v29;
+    let v32: R = v31 / v13;
     [v5.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -413,84 +478,93 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_score_coefficients`], in the number type `R`.
+fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v19: Dd = v18 * v1;
-    let v20: Dd = v9 * v4;
-    let v21: Dd = -v19;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp_m1();
-    let v24: Dd = v1 * v8 * v23 * v12;
-    let v25: Dd = v14 * v8 * v23 * v12;
-    let v26: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v27: Dd = v26 * v1;
-    let v28: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v29: Dd = v28 * v4;
-    let v30: Dd = -v27;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp();
-    let v33: Dd = v0 + v10;
-    let v34: Dd = v1 * v32 * v33;
-    let v35: Dd = v14 * v32 * v33;
-    let v36: Dd = v24 - v25 + v34 - v35;
-    let v37: Dd = v36 / v8;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(0.1, -5.551115123125783e-18);
+    let v19: R = v18 * v1;
+    let v20: R = v9 * v4;
+    let v21: R = -v19;
+    let v22: R = v21 - v20;
+    let v23: R = v22.exp_m1();
+    let v24: R = v1 * v8 * v23 * v12;
+    let v25: R = v14 * v8 * v23 * v12;
+    let v26: R = R::new(0.15, 5.551115123125783e-18);
+    let v27: R = v26 * v1;
+    let v28: R = R::new(14.925, -7.105427357601002e-16);
+    let v29: R = v28 * v4;
+    let v30: R = -v27;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp();
+    let v33: R = v0 + v10;
+    let v34: R = v1 * v32 * v33;
+    let v35: R = v14 * v32 * v33;
+    let v36: R = v24 - v25 + v34 - v35;
+    let v37: R = v36 / v8;
     [v17.to_f64(), v37.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -528,103 +602,112 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
+fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: Dd = v9 * v3;
-        let v11: Dd = v9 * v5;
-        let v12: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: Dd = v12 * v3;
-        let v14: Dd = v12 * v5;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
-        let v17: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v18: Dd = v5 - v3;
-        let v19: Dd = v18.abs();
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v17 * v20;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v10: R = v9 * v3;
+        let v11: R = v9 * v5;
+        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v13: R = v12 * v3;
+        let v14: R = v12 * v5;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
+        let v17: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v18: R = v5 - v3;
+        let v19: R = v18.abs();
+        let v20: R = v19.sqrt();
+        let v21: R = v17 * v20;
         return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(2.0, 0.0);
-    let v19: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v20: Dd = v19 * v1;
-    let v21: Dd = v9 * v4;
-    let v22: Dd = -v20;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp_m1();
-    let v25: Dd = v18 * v1 * v8 * v24 * v12;
-    let v26: Dd = v18 * v14 * v8 * v24 * v12;
-    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v28: Dd = v27 * v1;
-    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v30: Dd = v29 * v4;
-    let v31: Dd = -v28;
-    let v32: Dd = v31 - v30;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v0 + v10;
-    let v35: Dd = v18 * v1 * v33 * v34;
-    let v36: Dd = v18 * v14 * v33 * v34;
-    let v37: Dd = v25 - v26 + v35 - v36;
-    let v38: Dd = v37 / v8;
-    let v39: Dd = v14 - v1;
-    let v40: Dd = v39.abs();
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v43: Dd = v42 * v1;
-    let v44: Dd = v19 + v43;
-    let v45: Dd = v44.sqrt();
-    let v46: Dd = v41 * v45;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(2.0, 0.0);
+    let v19: R = R::new(0.1, -5.551115123125783e-18);
+    let v20: R = v19 * v1;
+    let v21: R = v9 * v4;
+    let v22: R = -v20;
+    let v23: R = v22 - v21;
+    let v24: R = v23.exp_m1();
+    let v25: R = v18 * v1 * v8 * v24 * v12;
+    let v26: R = v18 * v14 * v8 * v24 * v12;
+    let v27: R = R::new(0.15, 5.551115123125783e-18);
+    let v28: R = v27 * v1;
+    let v29: R = R::new(14.925, -7.105427357601002e-16);
+    let v30: R = v29 * v4;
+    let v31: R = -v28;
+    let v32: R = v31 - v30;
+    let v33: R = v32.exp();
+    let v34: R = v0 + v10;
+    let v35: R = v18 * v1 * v33 * v34;
+    let v36: R = v18 * v14 * v33 * v34;
+    let v37: R = v25 - v26 + v35 - v36;
+    let v38: R = v37 / v8;
+    let v39: R = v14 - v1;
+    let v40: R = v39.abs();
+    let v41: R = v40.sqrt();
+    let v42: R = R::new(19.9, 1.4210854715202005e-15);
+    let v43: R = v42 * v1;
+    let v44: R = v19 + v43;
+    let v45: R = v44.sqrt();
+    let v46: R = v41 * v45;
     [v17.to_f64(), v38.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -675,109 +758,118 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
+fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(152.16368452617462, 1.354087321928937e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(152.16368452617462, 1.354087321928937e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = v17 / v8;
-        let v19: Dd = -v18;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = v17 / v8;
+        let v19: R = -v18;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = v1.square();
-        let v14: Dd = v4 * v13;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp();
-        let v18: Dd = v10 * v17;
-        let v19: Dd = Dd::new(0.006571444593954924, -5.329673131083816e-20);
-        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v21: Dd = v20 * v1;
-        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v23: Dd = v22 * v13;
-        let v24: Dd = -v21;
-        let v25: Dd = v24 - v23;
-        let v26: Dd = v25.exp_m1();
-        let v27: Dd = -v26;
-        let v28: Dd = v27.sqrt();
-        let v29: Dd = v19 * v28;
-        let v30: Dd = -v18;
-        let v31: Dd = v30 - v29;
-        let v32: Dd = v9 * v31;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: R = R::new(0.05, -2.7755575615628915e-18);
+        let v12: R = v11 * v1;
+        let v13: R = v1.square();
+        let v14: R = v4 * v13;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp();
+        let v18: R = v10 * v17;
+        let v19: R = R::new(0.006571444593954924, -5.329673131083816e-20);
+        let v20: R = R::new(0.1, -5.551115123125783e-18);
+        let v21: R = v20 * v1;
+        let v22: R = R::new(9.95, 7.105427357601002e-16);
+        let v23: R = v22 * v13;
+        let v24: R = -v21;
+        let v25: R = v24 - v23;
+        let v26: R = v25.exp_m1();
+        let v27: R = -v26;
+        let v28: R = v27.sqrt();
+        let v29: R = v19 * v28;
+        let v30: R = -v18;
+        let v31: R = v30 - v29;
+        let v32: R = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v7;
-    let v13: Dd = v12 - v9;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v1;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v4;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v14 * v21;
-    let v23: Dd = -v2;
-    let v24: Dd = v23 - v5;
-    let v25: Dd = v24.exp();
-    let v26: Dd = -v21;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v15 * v6;
-    let v29: Dd = v17 * v8;
-    let v30: Dd = -v28;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v25 * v27 * v34;
-    let v36: Dd = -v22;
-    let v37: Dd = v36 - v35;
-    let v38: Dd = v37 / v25;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v7;
+    let v13: R = v12 - v9;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v1;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v4;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = v14 * v21;
+    let v23: R = -v2;
+    let v24: R = v23 - v5;
+    let v25: R = v24.exp();
+    let v26: R = -v21;
+    let v27: R = v26.sqrt();
+    let v28: R = v15 * v6;
+    let v29: R = v17 * v8;
+    let v30: R = -v28;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v25 * v27 * v34;
+    let v36: R = -v22;
+    let v37: R = v36 - v35;
+    let v38: R = v37 / v25;
     [v11.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -815,109 +907,118 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
+fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(152.16368452617462, 1.354087321928937e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(152.16368452617462, 1.354087321928937e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = v17 / v8;
-        let v19: Dd = -v18;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = v17 / v8;
+        let v19: R = -v18;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = v1.square();
-        let v14: Dd = v4 * v13;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp();
-        let v18: Dd = v10 * v17;
-        let v19: Dd = Dd::new(0.006571444593954924, -5.329673131083816e-20);
-        let v20: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v21: Dd = v20 * v1;
-        let v22: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v23: Dd = v22 * v13;
-        let v24: Dd = -v21;
-        let v25: Dd = v24 - v23;
-        let v26: Dd = v25.exp_m1();
-        let v27: Dd = -v26;
-        let v28: Dd = v27.sqrt();
-        let v29: Dd = v19 * v28;
-        let v30: Dd = -v18;
-        let v31: Dd = v30 - v29;
-        let v32: Dd = v9 * v31;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: R = R::new(0.05, -2.7755575615628915e-18);
+        let v12: R = v11 * v1;
+        let v13: R = v1.square();
+        let v14: R = v4 * v13;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp();
+        let v18: R = v10 * v17;
+        let v19: R = R::new(0.006571444593954924, -5.329673131083816e-20);
+        let v20: R = R::new(0.1, -5.551115123125783e-18);
+        let v21: R = v20 * v1;
+        let v22: R = R::new(9.95, 7.105427357601002e-16);
+        let v23: R = v22 * v13;
+        let v24: R = -v21;
+        let v25: R = v24 - v23;
+        let v26: R = v25.exp_m1();
+        let v27: R = -v26;
+        let v28: R = v27.sqrt();
+        let v29: R = v19 * v28;
+        let v30: R = -v18;
+        let v31: R = v30 - v29;
+        let v32: R = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v7;
-    let v13: Dd = v12 - v9;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v1;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v4;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = v14 * v21;
-    let v23: Dd = -v2;
-    let v24: Dd = v23 - v5;
-    let v25: Dd = v24.exp();
-    let v26: Dd = -v21;
-    let v27: Dd = v26.sqrt();
-    let v28: Dd = v15 * v6;
-    let v29: Dd = v17 * v8;
-    let v30: Dd = -v28;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v25 * v27 * v34;
-    let v36: Dd = -v22;
-    let v37: Dd = v36 - v35;
-    let v38: Dd = v37 / v25;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v7;
+    let v13: R = v12 - v9;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v1;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v4;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = v14 * v21;
+    let v23: R = -v2;
+    let v24: R = v23 - v5;
+    let v25: R = v24.exp();
+    let v26: R = -v21;
+    let v27: R = v26.sqrt();
+    let v28: R = v15 * v6;
+    let v29: R = v17 * v8;
+    let v30: R = -v28;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v25 * v27 * v34;
+    let v36: R = -v22;
+    let v37: R = v36 - v35;
+    let v38: R = v37 / v25;
     [v11.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -955,46 +1056,51 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
+fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, f64::INFINITY];
     }
     if t == 1.0 {
         return [-10.0, 10.000215935739337];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v7: Dd = v6 * v2;
-    let v8: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v9: Dd = v2.square();
-    let v10: Dd = v8 * v9;
-    let v11: Dd = -v7;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v12.exp();
-    let v14: Dd = v0 + v3;
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v2;
-    let v17: Dd = v1 * v9;
-    let v18: Dd = -v16;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = -v20;
-    let v22: Dd = v21.sqrt();
-    let v23: Dd = v13 * v14;
-    let v24: Dd = v23 / v22;
-    let v25: Dd = v0 * v2;
-    let v26: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v27: Dd = v26 * v9;
-    let v28: Dd = -v25;
-    let v29: Dd = v28 - v27;
-    let v30: Dd = v29.exp();
-    let v31: Dd = v30 * v22 * v5;
-    let v32: Dd = v24 - v31;
-    let v33: Dd = v32 / v30;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = R::new(0.15, 5.551115123125783e-18);
+    let v7: R = v6 * v2;
+    let v8: R = R::new(14.925, -7.105427357601002e-16);
+    let v9: R = v2.square();
+    let v10: R = v8 * v9;
+    let v11: R = -v7;
+    let v12: R = v11 - v10;
+    let v13: R = v12.exp();
+    let v14: R = v0 + v3;
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v2;
+    let v17: R = v1 * v9;
+    let v18: R = -v16;
+    let v19: R = v18 - v17;
+    let v20: R = v19.exp_m1();
+    let v21: R = -v20;
+    let v22: R = v21.sqrt();
+    let v23: R = v13 * v14;
+    let v24: R = v23 / v22;
+    let v25: R = v0 * v2;
+    let v26: R = R::new(4.975, 3.552713678800501e-16);
+    let v27: R = v26 * v9;
+    let v28: R = -v25;
+    let v29: R = v28 - v27;
+    let v30: R = v29.exp();
+    let v31: R = v30 * v22 * v5;
+    let v32: R = v24 - v31;
+    let v33: R = v32 / v30;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1014,47 +1120,52 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
+fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.05, f64::INFINITY];
     }
     if t == 1.0 {
         return [-10.0, 20.000431871478675];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = -v0;
-    let v5: Dd = v4 - v3;
-    let v6: Dd = Dd::new(2.0, 0.0);
-    let v7: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v8: Dd = v7 * v2;
-    let v9: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v10: Dd = v2.square();
-    let v11: Dd = v9 * v10;
-    let v12: Dd = -v8;
-    let v13: Dd = v12 - v11;
-    let v14: Dd = v13.exp();
-    let v15: Dd = v0 + v3;
-    let v16: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v17: Dd = v16 * v2;
-    let v18: Dd = v1 * v10;
-    let v19: Dd = -v17;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = -v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v6 * v14 * v15;
-    let v25: Dd = v24 / v23;
-    let v26: Dd = v0 * v2;
-    let v27: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v28: Dd = v27 * v10;
-    let v29: Dd = -v26;
-    let v30: Dd = v29 - v28;
-    let v31: Dd = v30.exp();
-    let v32: Dd = v6 * v31 * v23 * v5;
-    let v33: Dd = v25 - v32;
-    let v34: Dd = v33 / v31;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = -v0;
+    let v5: R = v4 - v3;
+    let v6: R = R::new(2.0, 0.0);
+    let v7: R = R::new(0.15, 5.551115123125783e-18);
+    let v8: R = v7 * v2;
+    let v9: R = R::new(14.925, -7.105427357601002e-16);
+    let v10: R = v2.square();
+    let v11: R = v9 * v10;
+    let v12: R = -v8;
+    let v13: R = v12 - v11;
+    let v14: R = v13.exp();
+    let v15: R = v0 + v3;
+    let v16: R = R::new(0.1, -5.551115123125783e-18);
+    let v17: R = v16 * v2;
+    let v18: R = v1 * v10;
+    let v19: R = -v17;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = -v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v6 * v14 * v15;
+    let v25: R = v24 / v23;
+    let v26: R = v0 * v2;
+    let v27: R = R::new(4.975, 3.552713678800501e-16);
+    let v28: R = v27 * v10;
+    let v29: R = -v26;
+    let v30: R = v29 - v28;
+    let v31: R = v30.exp();
+    let v32: R = v6 * v31 * v23 * v5;
+    let v33: R = v25 - v32;
+    let v34: R = v33 / v31;
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1074,92 +1185,101 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
+fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
+        let v10: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
+        let v10: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
         return [v8.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v19: Dd = v18 * v1;
-    let v20: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v21: Dd = v20 * v4;
-    let v22: Dd = -v19;
-    let v23: Dd = v22 - v21;
-    let v24: Dd = v23.exp();
-    let v25: Dd = v0 * v14 * v24;
-    let v26: Dd = v0 * v1 * v24;
-    let v27: Dd = v9 * v4 * v24;
-    let v28: Dd = v9 * v1 * v14 * v24;
-    let v29: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v30: Dd = v29 * v1;
-    let v31: Dd = v9 * v4;
-    let v32: Dd = -v30;
-    let v33: Dd = v32 - v31;
-    let v34: Dd = v33.exp_m1();
-    let v35: Dd = v0 * v1 * v8 * v34;
-    let v36: Dd = v9 * v4 * v8 * v34;
-    let v37: Dd = v0 * v14 * v8 * v34;
-    let v38: Dd = v9 * v1 * v14 * v8 * v34;
-    let v39: Dd = v25 - v26 - v27 + v28 + v35 + v36 - v37 - v38;
-    let v40: Dd = -v34;
-    let v41: Dd = v40.sqrt();
-    let v42: Dd = v8 * v41;
-    let v43: Dd = v39 / v42;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(0.15, 5.551115123125783e-18);
+    let v19: R = v18 * v1;
+    let v20: R = R::new(14.925, -7.105427357601002e-16);
+    let v21: R = v20 * v4;
+    let v22: R = -v19;
+    let v23: R = v22 - v21;
+    let v24: R = v23.exp();
+    let v25: R = v0 * v14 * v24;
+    let v26: R = v0 * v1 * v24;
+    let v27: R = v9 * v4 * v24;
+    let v28: R = v9 * v1 * v14 * v24;
+    let v29: R = R::new(0.1, -5.551115123125783e-18);
+    let v30: R = v29 * v1;
+    let v31: R = v9 * v4;
+    let v32: R = -v30;
+    let v33: R = v32 - v31;
+    let v34: R = v33.exp_m1();
+    let v35: R = v0 * v1 * v8 * v34;
+    let v36: R = v9 * v4 * v8 * v34;
+    let v37: R = v0 * v14 * v8 * v34;
+    let v38: R = v9 * v1 * v14 * v8 * v34;
+    let v39: R = v25 - v26 - v27 + v28 + v35 + v36 - v37 - v38;
+    let v40: R = -v34;
+    let v41: R = v40.sqrt();
+    let v42: R = v8 * v41;
+    let v43: R = v39 / v42;
     [v17.to_f64(), v43.to_f64()]
 }
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1197,110 +1317,119 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
+fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
-        let v18: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: Dd = v5 - v3;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
+        let v10: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
+        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v19: R = v5 - v3;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 + v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v11: Dd = v10 * v5;
-        let v12: Dd = v10 * v3;
-        let v13: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: Dd = v13 * v3;
-        let v15: Dd = v13 * v5;
-        let v16: Dd = v11 - v12 + v14 - v15;
-        let v17: Dd = v9 * v16;
-        let v18: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: Dd = v5 - v3;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 + v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
+        let v10: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v11: R = v10 * v5;
+        let v12: R = v10 * v3;
+        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v14: R = v13 * v3;
+        let v15: R = v13 * v5;
+        let v16: R = v11 - v12 + v14 - v15;
+        let v17: R = v9 * v16;
+        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v19: R = v5 - v3;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 - v13 + v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v19: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v20: Dd = v19 * v1;
-    let v21: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v22: Dd = v21 * v4;
-    let v23: Dd = -v20;
-    let v24: Dd = v23 - v22;
-    let v25: Dd = v24.exp();
-    let v26: Dd = v18 * v14 * v25;
-    let v27: Dd = v18 * v1 * v25;
-    let v28: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v29: Dd = v28 * v4 * v25;
-    let v30: Dd = v28 * v1 * v14 * v25;
-    let v31: Dd = v18 * v1;
-    let v32: Dd = v9 * v4;
-    let v33: Dd = -v31;
-    let v34: Dd = v33 - v32;
-    let v35: Dd = v34.exp_m1();
-    let v36: Dd = v18 * v1 * v8 * v35;
-    let v37: Dd = v28 * v4 * v8 * v35;
-    let v38: Dd = v18 * v14 * v8 * v35;
-    let v39: Dd = v28 * v1 * v14 * v8 * v35;
-    let v40: Dd = v26 - v27 - v29 + v30 + v36 + v37 - v38 - v39;
-    let v41: Dd = -v35;
-    let v42: Dd = v41.sqrt();
-    let v43: Dd = v8 * v42;
-    let v44: Dd = v40 / v43;
-    let v45: Dd = v14 - v1;
-    let v46: Dd = v45.abs();
-    let v47: Dd = v46.sqrt();
-    let v48: Dd = v28 * v1;
-    let v49: Dd = v18 + v48;
-    let v50: Dd = v49.sqrt();
-    let v51: Dd = v47 * v50;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 - v13 + v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(0.1, -5.551115123125783e-18);
+    let v19: R = R::new(0.15, 5.551115123125783e-18);
+    let v20: R = v19 * v1;
+    let v21: R = R::new(14.925, -7.105427357601002e-16);
+    let v22: R = v21 * v4;
+    let v23: R = -v20;
+    let v24: R = v23 - v22;
+    let v25: R = v24.exp();
+    let v26: R = v18 * v14 * v25;
+    let v27: R = v18 * v1 * v25;
+    let v28: R = R::new(19.9, 1.4210854715202005e-15);
+    let v29: R = v28 * v4 * v25;
+    let v30: R = v28 * v1 * v14 * v25;
+    let v31: R = v18 * v1;
+    let v32: R = v9 * v4;
+    let v33: R = -v31;
+    let v34: R = v33 - v32;
+    let v35: R = v34.exp_m1();
+    let v36: R = v18 * v1 * v8 * v35;
+    let v37: R = v28 * v4 * v8 * v35;
+    let v38: R = v18 * v14 * v8 * v35;
+    let v39: R = v28 * v1 * v14 * v8 * v35;
+    let v40: R = v26 - v27 - v29 + v30 + v36 + v37 - v38 - v39;
+    let v41: R = -v35;
+    let v42: R = v41.sqrt();
+    let v43: R = v8 * v42;
+    let v44: R = v40 / v43;
+    let v45: R = v14 - v1;
+    let v46: R = v45.abs();
+    let v47: R = v46.sqrt();
+    let v48: R = v28 * v1;
+    let v49: R = v18 + v48;
+    let v50: R = v49.sqrt();
+    let v51: R = v47 * v50;
     [v17.to_f64(), v44.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1345,109 +1474,118 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
+fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(-152.16697028394648, 1.1357011909545447e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(-152.16697028394648, 1.1357011909545447e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = -v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v19 / v8;
-        let v21: Dd = -v20;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = -v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v19 / v8;
+        let v21: R = -v20;
         return [v10.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v1.square();
-        let v15: Dd = v13 * v14;
-        let v16: Dd = -v12;
-        let v17: Dd = v16 - v15;
-        let v18: Dd = v17.exp_m1();
-        let v19: Dd = -v18;
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v10 * v20;
-        let v22: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v24: Dd = v23 * v1;
-        let v25: Dd = v4 * v14;
-        let v26: Dd = -v24;
-        let v27: Dd = v26 - v25;
-        let v28: Dd = v27.exp();
-        let v29: Dd = v22 * v28;
-        let v30: Dd = v21 - v29;
-        let v31: Dd = v9 * v30;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v1.square();
+        let v15: R = v13 * v14;
+        let v16: R = -v12;
+        let v17: R = v16 - v15;
+        let v18: R = v17.exp_m1();
+        let v19: R = -v18;
+        let v20: R = v19.sqrt();
+        let v21: R = v10 * v20;
+        let v22: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: R = R::new(0.05, -2.7755575615628915e-18);
+        let v24: R = v23 * v1;
+        let v25: R = v4 * v14;
+        let v26: R = -v24;
+        let v27: R = v26 - v25;
+        let v28: R = v27.exp();
+        let v29: R = v22 * v28;
+        let v30: R = v21 - v29;
+        let v31: R = v9 * v30;
         return [v8.to_f64(), v31.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v2;
-    let v13: Dd = v12 - v5;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v6;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v8;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = -v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v14 * v23;
-    let v25: Dd = -v7;
-    let v26: Dd = v25 - v9;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v15 * v1;
-    let v29: Dd = v17 * v4;
-    let v30: Dd = -v28;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v27 * v34;
-    let v36: Dd = v24 - v35;
-    let v37: Dd = v36 / v14;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v2;
+    let v13: R = v12 - v5;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v6;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v8;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = -v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v14 * v23;
+    let v25: R = -v7;
+    let v26: R = v25 - v9;
+    let v27: R = v26.exp();
+    let v28: R = v15 * v1;
+    let v29: R = v17 * v4;
+    let v30: R = -v28;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v27 * v34;
+    let v36: R = v24 - v35;
+    let v37: R = v36 / v14;
     [v11.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1485,109 +1623,118 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
+fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(-152.16697028394648, 1.1357011909545447e-14);
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(-152.16697028394648, 1.1357011909545447e-14);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(1.0, 0.0);
-        let v10: Dd = v9 / v8;
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = -v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v19 / v8;
-        let v21: Dd = -v20;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(1.0, 0.0);
+        let v10: R = v9 / v8;
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v4;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = -v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v19 / v8;
+        let v21: R = -v20;
         return [v10.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::from_f64(t_next);
-        let v2: Dd = v0 - v1;
-        let v3: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v4 * v1;
-        let v6: Dd = v3 + v5;
-        let v7: Dd = v2 * v6;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v1;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v1.square();
-        let v15: Dd = v13 * v14;
-        let v16: Dd = -v12;
-        let v17: Dd = v16 - v15;
-        let v18: Dd = v17.exp_m1();
-        let v19: Dd = -v18;
-        let v20: Dd = v19.sqrt();
-        let v21: Dd = v10 * v20;
-        let v22: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v24: Dd = v23 * v1;
-        let v25: Dd = v4 * v14;
-        let v26: Dd = -v24;
-        let v27: Dd = v26 - v25;
-        let v28: Dd = v27.exp();
-        let v29: Dd = v22 * v28;
-        let v30: Dd = v21 - v29;
-        let v31: Dd = v9 * v30;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::from_f64(t_next);
+        let v2: R = v0 - v1;
+        let v3: R = R::new(5.025, -3.552713678800501e-16);
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v4 * v1;
+        let v6: R = v3 + v5;
+        let v7: R = v2 * v6;
+        let v8: R = v7.exp();
+        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v1;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v1.square();
+        let v15: R = v13 * v14;
+        let v16: R = -v12;
+        let v17: R = v16 - v15;
+        let v18: R = v17.exp_m1();
+        let v19: R = -v18;
+        let v20: R = v19.sqrt();
+        let v21: R = v10 * v20;
+        let v22: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: R = R::new(0.05, -2.7755575615628915e-18);
+        let v24: R = v23 * v1;
+        let v25: R = v4 * v14;
+        let v26: R = -v24;
+        let v27: R = v26 - v25;
+        let v28: R = v27.exp();
+        let v29: R = v22 * v28;
+        let v30: R = v21 - v29;
+        let v31: R = v9 * v30;
         return [v8.to_f64(), v31.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = v2 + v5 - v7 - v9;
-    let v11: Dd = v10.exp();
-    let v12: Dd = -v2;
-    let v13: Dd = v12 - v5;
-    let v14: Dd = v13.exp();
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v6;
-    let v17: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v18: Dd = v17 * v8;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp_m1();
-    let v22: Dd = -v21;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = v14 * v23;
-    let v25: Dd = -v7;
-    let v26: Dd = v25 - v9;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v15 * v1;
-    let v29: Dd = v17 * v4;
-    let v30: Dd = -v28;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = v27 * v34;
-    let v36: Dd = v24 - v35;
-    let v37: Dd = v36 / v14;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = v2 + v5 - v7 - v9;
+    let v11: R = v10.exp();
+    let v12: R = -v2;
+    let v13: R = v12 - v5;
+    let v14: R = v13.exp();
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v6;
+    let v17: R = R::new(9.95, 7.105427357601002e-16);
+    let v18: R = v17 * v8;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp_m1();
+    let v22: R = -v21;
+    let v23: R = v22.sqrt();
+    let v24: R = v14 * v23;
+    let v25: R = -v7;
+    let v26: R = v25 - v9;
+    let v27: R = v26.exp();
+    let v28: R = v15 * v1;
+    let v29: R = v17 * v4;
+    let v30: R = -v28;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = v27 * v34;
+    let v36: R = v24 - v35;
+    let v37: R = v36 / v14;
     [v11.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1625,50 +1772,55 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.00043187614149808493, -0.0657187030607151];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v10: Dd = v3 * v1;
-    let v11: Dd = v9 + v10;
-    let v12: Dd = v7.exp_m1();
-    let v13: Dd = v8 * v11;
-    let v14: Dd = v13 / v12;
-    let v15: Dd = -v14;
-    let v16: Dd = v9 * v1;
-    let v17: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v18: Dd = v17 * v4;
-    let v19: Dd = -v16;
-    let v20: Dd = v19 - v18;
-    let v21: Dd = v20.exp();
-    let v22: Dd = -v12;
-    let v23: Dd = v22.sqrt();
-    let v24: Dd = -v9;
-    let v25: Dd = v24 - v10;
-    let v26: Dd = v21 * v23 * v25;
-    let v27: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v28: Dd = v27 * v1;
-    let v29: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v30: Dd = v29 * v4;
-    let v31: Dd = -v28;
-    let v32: Dd = v31 - v30;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v33 * v11;
-    let v35: Dd = v34 / v23;
-    let v36: Dd = v26 - v35;
-    let v37: Dd = v36 / v23;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(0.05, -2.7755575615628915e-18);
+    let v10: R = v3 * v1;
+    let v11: R = v9 + v10;
+    let v12: R = v7.exp_m1();
+    let v13: R = v8 * v11;
+    let v14: R = v13 / v12;
+    let v15: R = -v14;
+    let v16: R = v9 * v1;
+    let v17: R = R::new(4.975, 3.552713678800501e-16);
+    let v18: R = v17 * v4;
+    let v19: R = -v16;
+    let v20: R = v19 - v18;
+    let v21: R = v20.exp();
+    let v22: R = -v12;
+    let v23: R = v22.sqrt();
+    let v24: R = -v9;
+    let v25: R = v24 - v10;
+    let v26: R = v21 * v23 * v25;
+    let v27: R = R::new(0.15, 5.551115123125783e-18);
+    let v28: R = v27 * v1;
+    let v29: R = R::new(14.925, -7.105427357601002e-16);
+    let v30: R = v29 * v4;
+    let v31: R = -v28;
+    let v32: R = v31 - v30;
+    let v33: R = v32.exp();
+    let v34: R = v33 * v11;
+    let v35: R = v34 / v23;
+    let v36: R = v26 - v35;
+    let v37: R = v36 / v23;
     [v15.to_f64(), v37.to_f64()]
 }
 /// `pf_velocity_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1688,51 +1840,56 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [10.000863752282996, -0.1314374061214302];
     }
-    let v0: Dd = Dd::new(2.0, 0.0);
-    let v1: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v5: Dd = v2.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = -v3;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v8.exp();
-    let v10: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v12: Dd = v11 * v2;
-    let v13: Dd = v10 + v12;
-    let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v15: Dd = v14 * v2;
-    let v16: Dd = v11 * v5;
-    let v17: Dd = -v15;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v0 * v9 * v13;
-    let v23: Dd = v22 / v21;
-    let v24: Dd = v10 * v2;
-    let v25: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v26: Dd = v25 * v5;
-    let v27: Dd = -v24;
-    let v28: Dd = v27 - v26;
-    let v29: Dd = v28.exp();
-    let v30: Dd = -v10;
-    let v31: Dd = v30 - v12;
-    let v32: Dd = v29 * v21 * v31;
-    let v33: Dd = v23 - v32;
-    let v34: Dd = v29 * v21;
-    let v35: Dd = v33 / v34;
-    let v36: Dd = v0 * v29 * v21 * v31;
-    let v37: Dd = v36 - v23;
-    let v38: Dd = v37 / v21;
+    let v0: R = R::new(2.0, 0.0);
+    let v1: R = R::new(0.15, 5.551115123125783e-18);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = R::new(14.925, -7.105427357601002e-16);
+    let v5: R = v2.square();
+    let v6: R = v4 * v5;
+    let v7: R = -v3;
+    let v8: R = v7 - v6;
+    let v9: R = v8.exp();
+    let v10: R = R::new(0.05, -2.7755575615628915e-18);
+    let v11: R = R::new(9.95, 7.105427357601002e-16);
+    let v12: R = v11 * v2;
+    let v13: R = v10 + v12;
+    let v14: R = R::new(0.1, -5.551115123125783e-18);
+    let v15: R = v14 * v2;
+    let v16: R = v11 * v5;
+    let v17: R = -v15;
+    let v18: R = v17 - v16;
+    let v19: R = v18.exp_m1();
+    let v20: R = -v19;
+    let v21: R = v20.sqrt();
+    let v22: R = v0 * v9 * v13;
+    let v23: R = v22 / v21;
+    let v24: R = v10 * v2;
+    let v25: R = R::new(4.975, 3.552713678800501e-16);
+    let v26: R = v25 * v5;
+    let v27: R = -v24;
+    let v28: R = v27 - v26;
+    let v29: R = v28.exp();
+    let v30: R = -v10;
+    let v31: R = v30 - v12;
+    let v32: R = v29 * v21 * v31;
+    let v33: R = v23 - v32;
+    let v34: R = v29 * v21;
+    let v35: R = v33 / v34;
+    let v36: R = v0 * v29 * v21 * v31;
+    let v37: R = v36 - v23;
+    let v38: R = v37 / v21;
     [v35.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1752,89 +1909,98 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
+fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: Dd = Dd::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: Dd = Dd::from_f64(t);
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v3 - v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v2;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v5;
-        let v14: Dd = v12 * v2;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v5: R = R::from_f64(t);
+        let v6: R = v1 * v5;
+        let v7: R = v3 - v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v2;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v2;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: Dd = Dd::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: Dd = Dd::from_f64(t);
-        let v6: Dd = v1 * v5;
-        let v7: Dd = v3 - v4 - v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v2;
-        let v12: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: Dd = v12 * v5;
-        let v14: Dd = v12 * v2;
-        let v15: Dd = v10 - v11 - v13 + v14;
-        let v16: Dd = v0 * v15;
+        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v5: R = R::from_f64(t);
+        let v6: R = v1 * v5;
+        let v7: R = v3 - v4 - v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v2;
+        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v13: R = v12 * v5;
+        let v14: R = v12 * v2;
+        let v15: R = v10 - v11 - v13 + v14;
+        let v16: R = v0 * v15;
         return [v8.to_f64(), v16.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v6: Dd = v3.square();
-    let v7: Dd = v5 * v6;
-    let v8: Dd = -v4;
-    let v9: Dd = v8 - v7;
-    let v10: Dd = v9.exp();
-    let v11: Dd = v0 * v1 * v10;
-    let v12: Dd = v9.exp_m1();
-    let v13: Dd = v0 * v3 * v10;
-    let v14: Dd = v5 * v6 * v10;
-    let v15: Dd = v5 * v3 * v1 * v10;
-    let v16: Dd = v11 - v12 - v13 - v14 + v15;
-    let v17: Dd = v16 / v12;
-    let v18: Dd = -v17;
-    let v19: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v20: Dd = v19 * v3;
-    let v21: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v22: Dd = v21 * v6;
-    let v23: Dd = -v20;
-    let v24: Dd = v23 - v22;
-    let v25: Dd = v24.exp();
-    let v26: Dd = v0 * v3 * v25;
-    let v27: Dd = v5 * v6 * v25;
-    let v28: Dd = v0 * v1 * v25;
-    let v29: Dd = v5 * v3 * v1 * v25;
-    let v30: Dd = v0 * v3;
-    let v31: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v32: Dd = v31 * v6;
-    let v33: Dd = -v30;
-    let v34: Dd = v33 - v32;
-    let v35: Dd = v34.exp();
-    let v36: Dd = v0 * v3 * v35 * v12;
-    let v37: Dd = v5 * v6 * v35 * v12;
-    let v38: Dd = v0 * v1 * v35 * v12;
-    let v39: Dd = v5 * v3 * v1 * v35 * v12;
-    let v40: Dd = v26 + v27 - v28 - v29 - v36 - v37 + v38 + v39;
-    let v41: Dd = v40 / v12;
-    let v42: Dd = -v41;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::new(0.1, -5.551115123125783e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(9.95, 7.105427357601002e-16);
+    let v6: R = v3.square();
+    let v7: R = v5 * v6;
+    let v8: R = -v4;
+    let v9: R = v8 - v7;
+    let v10: R = v9.exp();
+    let v11: R = v0 * v1 * v10;
+    let v12: R = v9.exp_m1();
+    let v13: R = v0 * v3 * v10;
+    let v14: R = v5 * v6 * v10;
+    let v15: R = v5 * v3 * v1 * v10;
+    let v16: R = v11 - v12 - v13 - v14 + v15;
+    let v17: R = v16 / v12;
+    let v18: R = -v17;
+    let v19: R = R::new(0.15, 5.551115123125783e-18);
+    let v20: R = v19 * v3;
+    let v21: R = R::new(14.925, -7.105427357601002e-16);
+    let v22: R = v21 * v6;
+    let v23: R = -v20;
+    let v24: R = v23 - v22;
+    let v25: R = v24.exp();
+    let v26: R = v0 * v3 * v25;
+    let v27: R = v5 * v6 * v25;
+    let v28: R = v0 * v1 * v25;
+    let v29: R = v5 * v3 * v1 * v25;
+    let v30: R = v0 * v3;
+    let v31: R = R::new(4.975, 3.552713678800501e-16);
+    let v32: R = v31 * v6;
+    let v33: R = -v30;
+    let v34: R = v33 - v32;
+    let v35: R = v34.exp();
+    let v36: R = v0 * v3 * v35 * v12;
+    let v37: R = v5 * v6 * v35 * v12;
+    let v38: R = v0 * v1 * v35 * v12;
+    let v39: R = v5 * v3 * v1 * v35 * v12;
+    let v40: R = v26 + v27 - v28 - v29 - v36 - v37 + v38 + v39;
+    let v41: R = v40 / v12;
+    let v42: R = -v41;
     [v18.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1872,109 +2038,118 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
+fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 - v6 + v8 - v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 - v14 + v15;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: Dd = v2 - v4;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
+        let v1: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v8: R = v7 * v4;
+        let v9: R = v7 * v2;
+        let v10: R = v3 - v5 - v6 + v8 - v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v14: R = v13 * v4;
+        let v15: R = v13 * v2;
+        let v16: R = v5 - v3 - v14 + v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v19: R = v2 - v4;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = Dd::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: Dd = v7 * v4;
-        let v9: Dd = v7 * v2;
-        let v10: Dd = v3 - v5 - v6 + v8 - v9;
-        let v11: Dd = v0 * v10;
-        let v12: Dd = Dd::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: Dd = v13 * v4;
-        let v15: Dd = v13 * v2;
-        let v16: Dd = v5 - v3 - v14 + v15;
-        let v17: Dd = v12 * v16;
-        let v18: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: Dd = v2 - v4;
-        let v20: Dd = v19.abs();
-        let v21: Dd = v20.sqrt();
-        let v22: Dd = v18 * v21;
+        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
+        let v1: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t);
+        let v5: R = v1 * v4;
+        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v8: R = v7 * v4;
+        let v9: R = v7 * v2;
+        let v10: R = v3 - v5 - v6 + v8 - v9;
+        let v11: R = v0 * v10;
+        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v14: R = v13 * v4;
+        let v15: R = v13 * v2;
+        let v16: R = v5 - v3 - v14 + v15;
+        let v17: R = v12 * v16;
+        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v19: R = v2 - v4;
+        let v20: R = v19.abs();
+        let v21: R = v20.sqrt();
+        let v22: R = v18 * v21;
         return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v3: Dd = Dd::from_f64(t);
-    let v4: Dd = v2 * v3;
-    let v5: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v6: Dd = v3.square();
-    let v7: Dd = v5 * v6;
-    let v8: Dd = -v4;
-    let v9: Dd = v8 - v7;
-    let v10: Dd = v9.exp();
-    let v11: Dd = v0 * v1 * v10;
-    let v12: Dd = v0 * v3 * v10;
-    let v13: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v14: Dd = v13 * v6 * v10;
-    let v15: Dd = v13 * v3 * v1 * v10;
-    let v16: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v17: Dd = v16 * v3;
-    let v18: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v19: Dd = v18 * v6;
-    let v20: Dd = -v17;
-    let v21: Dd = v20 - v19;
-    let v22: Dd = v21.exp();
-    let v23: Dd = v0 * v3;
-    let v24: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v25: Dd = v24 * v6;
-    let v26: Dd = -v23;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27.exp_m1();
-    let v29: Dd = v22 * v28;
-    let v30: Dd = v16 * v3 * v22 * v28;
-    let v31: Dd = v24 * v6 * v22 * v28;
-    let v32: Dd = v16 * v1 * v22 * v28;
-    let v33: Dd = v24 * v3 * v1 * v22 * v28;
-    let v34: Dd = v11 - v12 - v14 + v15 - v29 + v30 + v31 - v32 - v33;
-    let v35: Dd = v34 / v29;
-    let v36: Dd = -v35;
-    let v37: Dd = v0 * v3 * v22 * v28;
-    let v38: Dd = v13 * v6 * v22 * v28;
-    let v39: Dd = v0 * v1 * v22 * v28;
-    let v40: Dd = v13 * v3 * v1 * v22 * v28;
-    let v41: Dd = v12 + v14 - v11 - v15 - v37 - v38 + v39 + v40;
-    let v42: Dd = v41 / v28;
-    let v43: Dd = -v42;
-    let v44: Dd = v1 - v3;
-    let v45: Dd = v44.abs();
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = v13 * v3;
-    let v48: Dd = v0 + v47;
-    let v49: Dd = v48.sqrt();
-    let v50: Dd = v46 * v49;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::new(0.15, 5.551115123125783e-18);
+    let v3: R = R::from_f64(t);
+    let v4: R = v2 * v3;
+    let v5: R = R::new(14.925, -7.105427357601002e-16);
+    let v6: R = v3.square();
+    let v7: R = v5 * v6;
+    let v8: R = -v4;
+    let v9: R = v8 - v7;
+    let v10: R = v9.exp();
+    let v11: R = v0 * v1 * v10;
+    let v12: R = v0 * v3 * v10;
+    let v13: R = R::new(19.9, 1.4210854715202005e-15);
+    let v14: R = v13 * v6 * v10;
+    let v15: R = v13 * v3 * v1 * v10;
+    let v16: R = R::new(0.05, -2.7755575615628915e-18);
+    let v17: R = v16 * v3;
+    let v18: R = R::new(4.975, 3.552713678800501e-16);
+    let v19: R = v18 * v6;
+    let v20: R = -v17;
+    let v21: R = v20 - v19;
+    let v22: R = v21.exp();
+    let v23: R = v0 * v3;
+    let v24: R = R::new(9.95, 7.105427357601002e-16);
+    let v25: R = v24 * v6;
+    let v26: R = -v23;
+    let v27: R = v26 - v25;
+    let v28: R = v27.exp_m1();
+    let v29: R = v22 * v28;
+    let v30: R = v16 * v3 * v22 * v28;
+    let v31: R = v24 * v6 * v22 * v28;
+    let v32: R = v16 * v1 * v22 * v28;
+    let v33: R = v24 * v3 * v1 * v22 * v28;
+    let v34: R = v11 - v12 - v14 + v15 - v29 + v30 + v31 - v32 - v33;
+    let v35: R = v34 / v29;
+    let v36: R = -v35;
+    let v37: R = v0 * v3 * v22 * v28;
+    let v38: R = v13 * v6 * v22 * v28;
+    let v39: R = v0 * v1 * v22 * v28;
+    let v40: R = v13 * v3 * v1 * v22 * v28;
+    let v41: R = v12 + v14 - v11 - v15 - v37 - v38 + v39 + v40;
+    let v42: R = v41 / v28;
+    let v43: R = -v42;
+    let v44: R = v1 - v3;
+    let v45: R = v44.abs();
+    let v46: R = v45.sqrt();
+    let v47: R = v13 * v3;
+    let v48: R = v0 + v47;
+    let v49: R = v48.sqrt();
+    let v50: R = v46 * v49;
     [v36.to_f64(), v43.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2019,82 +2194,91 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
+fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
-        let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v5: Dd = v2.square();
-        let v6: Dd = v4 * v5;
-        let v7: Dd = -v3;
-        let v8: Dd = v7 - v6;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = -v9;
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v14: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v15: Dd = v14 * v2;
-        let v16: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v17: Dd = v16 * v5;
-        let v18: Dd = -v15;
-        let v19: Dd = v18 - v17;
-        let v20: Dd = v19.exp();
-        let v21: Dd = v13 * v20;
-        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: Dd = v22 * v11;
-        let v24: Dd = v21 - v23;
-        let v25: Dd = v0 * v24;
+        let v0: R = R::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: R = R::new(0.1, -5.551115123125783e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(9.95, 7.105427357601002e-16);
+        let v5: R = v2.square();
+        let v6: R = v4 * v5;
+        let v7: R = -v3;
+        let v8: R = v7 - v6;
+        let v9: R = v8.exp_m1();
+        let v10: R = -v9;
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v14: R = R::new(0.05, -2.7755575615628915e-18);
+        let v15: R = v14 * v2;
+        let v16: R = R::new(4.975, 3.552713678800501e-16);
+        let v17: R = v16 * v5;
+        let v18: R = -v15;
+        let v19: R = v18 - v17;
+        let v20: R = v19.exp();
+        let v21: R = v13 * v20;
+        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: R = v22 * v11;
+        let v24: R = v21 - v23;
+        let v25: R = v0 * v24;
         return [v12.to_f64(), v25.to_f64()];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = -v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v0 * v11;
-    let v13: Dd = v11.square();
-    let v14: Dd = v3 * v13;
-    let v15: Dd = -v12;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = -v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v10 / v19;
-    let v21: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v22: Dd = v21 * v1;
-    let v23: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v24: Dd = v23 * v4;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v27 * v19;
-    let v29: Dd = v21 * v11;
-    let v30: Dd = v23 * v13;
-    let v31: Dd = -v29;
-    let v32: Dd = v31 - v30;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v33 * v10;
-    let v35: Dd = v28 - v34;
-    let v36: Dd = v35 / v19;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = -v8;
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v0 * v11;
+    let v13: R = v11.square();
+    let v14: R = v3 * v13;
+    let v15: R = -v12;
+    let v16: R = v15 - v14;
+    let v17: R = v16.exp_m1();
+    let v18: R = -v17;
+    let v19: R = v18.sqrt();
+    let v20: R = v10 / v19;
+    let v21: R = R::new(0.05, -2.7755575615628915e-18);
+    let v22: R = v21 * v1;
+    let v23: R = R::new(4.975, 3.552713678800501e-16);
+    let v24: R = v23 * v4;
+    let v25: R = -v22;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = v27 * v19;
+    let v29: R = v21 * v11;
+    let v30: R = v23 * v13;
+    let v31: R = -v29;
+    let v32: R = v31 - v30;
+    let v33: R = v32.exp();
+    let v34: R = v33 * v10;
+    let v35: R = v28 - v34;
+    let v36: R = v35 / v19;
     [v20.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2132,82 +2316,91 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
+fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0, 0.0);
-        let v1: Dd = Dd::new(1.0, 0.0);
+        let v0: R = R::new(0.0, 0.0);
+        let v1: R = R::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
-        let v1: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v5: Dd = v2.square();
-        let v6: Dd = v4 * v5;
-        let v7: Dd = -v3;
-        let v8: Dd = v7 - v6;
-        let v9: Dd = v8.exp_m1();
-        let v10: Dd = -v9;
-        let v11: Dd = v10.sqrt();
-        let v12: Dd = v0 * v11;
-        let v13: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v14: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v15: Dd = v14 * v2;
-        let v16: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v17: Dd = v16 * v5;
-        let v18: Dd = -v15;
-        let v19: Dd = v18 - v17;
-        let v20: Dd = v19.exp();
-        let v21: Dd = v13 * v20;
-        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: Dd = v22 * v11;
-        let v24: Dd = v21 - v23;
-        let v25: Dd = v0 * v24;
+        let v0: R = R::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: R = R::new(0.1, -5.551115123125783e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(9.95, 7.105427357601002e-16);
+        let v5: R = v2.square();
+        let v6: R = v4 * v5;
+        let v7: R = -v3;
+        let v8: R = v7 - v6;
+        let v9: R = v8.exp_m1();
+        let v10: R = -v9;
+        let v11: R = v10.sqrt();
+        let v12: R = v0 * v11;
+        let v13: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v14: R = R::new(0.05, -2.7755575615628915e-18);
+        let v15: R = v14 * v2;
+        let v16: R = R::new(4.975, 3.552713678800501e-16);
+        let v17: R = v16 * v5;
+        let v18: R = -v15;
+        let v19: R = v18 - v17;
+        let v20: R = v19.exp();
+        let v21: R = v13 * v20;
+        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: R = v22 * v11;
+        let v24: R = v21 - v23;
+        let v25: R = v0 * v24;
         return [v12.to_f64(), v25.to_f64()];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp_m1();
-    let v9: Dd = -v8;
-    let v10: Dd = v9.sqrt();
-    let v11: Dd = Dd::from_f64(t);
-    let v12: Dd = v0 * v11;
-    let v13: Dd = v11.square();
-    let v14: Dd = v3 * v13;
-    let v15: Dd = -v12;
-    let v16: Dd = v15 - v14;
-    let v17: Dd = v16.exp_m1();
-    let v18: Dd = -v17;
-    let v19: Dd = v18.sqrt();
-    let v20: Dd = v10 / v19;
-    let v21: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v22: Dd = v21 * v1;
-    let v23: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v24: Dd = v23 * v4;
-    let v25: Dd = -v22;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v27 * v19;
-    let v29: Dd = v21 * v11;
-    let v30: Dd = v23 * v13;
-    let v31: Dd = -v29;
-    let v32: Dd = v31 - v30;
-    let v33: Dd = v32.exp();
-    let v34: Dd = v33 * v10;
-    let v35: Dd = v28 - v34;
-    let v36: Dd = v35 / v19;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp_m1();
+    let v9: R = -v8;
+    let v10: R = v9.sqrt();
+    let v11: R = R::from_f64(t);
+    let v12: R = v0 * v11;
+    let v13: R = v11.square();
+    let v14: R = v3 * v13;
+    let v15: R = -v12;
+    let v16: R = v15 - v14;
+    let v17: R = v16.exp_m1();
+    let v18: R = -v17;
+    let v19: R = v18.sqrt();
+    let v20: R = v10 / v19;
+    let v21: R = R::new(0.05, -2.7755575615628915e-18);
+    let v22: R = v21 * v1;
+    let v23: R = R::new(4.975, 3.552713678800501e-16);
+    let v24: R = v23 * v4;
+    let v25: R = -v22;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = v27 * v19;
+    let v29: R = v21 * v11;
+    let v30: R = v23 * v13;
+    let v31: R = -v29;
+    let v32: R = v31 - v30;
+    let v33: R = v32.exp();
+    let v34: R = v33 * v10;
+    let v35: R = v28 - v34;
+    let v36: R = v35 / v19;
     [v20.to_f64(), v36.to_f64()]
 }
 /// `dpm1_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2244,15 +2437,20 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
-#[allow(unused_variables)]
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+#[allow(unused_variables)]
+fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [1.0];
     }
     if t == 1.0 {
         return [1.0];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
+    let v0: R = R::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2273,18 +2471,23 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
 /// ```
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_u_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.05, 2.0];
     }
     if t == 1.0 {
         return [10.0, 2.0];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 * v2;
-    let v4: Dd = v0 + v3;
-    let v5: Dd = Dd::new(2.0, 0.0);
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::new(9.95, 7.105427357601002e-16);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 * v2;
+    let v4: R = v0 + v3;
+    let v5: R = R::new(2.0, 0.0);
     [v4.to_f64(), v5.to_f64()]
 }
 /// `reverse_drift_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2304,10 +2507,19 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t_next);
-    let v2: Dd = Dd::from_f64(t);
-    let v3: Dd = v1 - v2;
+    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_u_coefficients`], in the number type `R`.
+fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t_next);
+    let v2: R = R::from_f64(t);
+    let v3: R = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2345,79 +2557,88 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
+fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = v1 - v4 + v6;
-        let v8: Dd = v0 * v7;
-        let v9: Dd = Dd::new(2.0, 0.0);
-        let v10: Dd = v9 * v5;
-        let v11: Dd = v9 * v3;
-        let v12: Dd = v10 - v11;
-        let v13: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v14: Dd = v5 - v3;
-        let v15: Dd = v14.abs();
-        let v16: Dd = v15.sqrt();
-        let v17: Dd = v13 * v16;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = v1 - v4 + v6;
+        let v8: R = v0 * v7;
+        let v9: R = R::new(2.0, 0.0);
+        let v10: R = v9 * v5;
+        let v11: R = v9 * v3;
+        let v12: R = v10 - v11;
+        let v13: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v14: R = v5 - v3;
+        let v15: R = v14.abs();
+        let v16: R = v15.sqrt();
+        let v17: R = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v10: Dd = v9 * v1;
-    let v11: Dd = -v0;
-    let v12: Dd = v11 - v10;
-    let v13: Dd = v1 * v8 * v12;
-    let v14: Dd = Dd::from_f64(t_next);
-    let v15: Dd = v14 * v8 * v12;
-    let v16: Dd = v8 + v13 - v15;
-    let v17: Dd = v16 / v8;
-    let v18: Dd = Dd::new(2.0, 0.0);
-    let v19: Dd = v18 * v14;
-    let v20: Dd = v18 * v1;
-    let v21: Dd = v19 - v20;
-    let v22: Dd = v14 - v1;
-    let v23: Dd = v22.abs();
-    let v24: Dd = v23.sqrt();
-    let v25: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v26: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v27: Dd = v26 * v1;
-    let v28: Dd = v25 + v27;
-    let v29: Dd = v28.sqrt();
-    let v30: Dd = v24 * v29;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(9.95, 7.105427357601002e-16);
+    let v10: R = v9 * v1;
+    let v11: R = -v0;
+    let v12: R = v11 - v10;
+    let v13: R = v1 * v8 * v12;
+    let v14: R = R::from_f64(t_next);
+    let v15: R = v14 * v8 * v12;
+    let v16: R = v8 + v13 - v15;
+    let v17: R = v16 / v8;
+    let v18: R = R::new(2.0, 0.0);
+    let v19: R = v18 * v14;
+    let v20: R = v18 * v1;
+    let v21: R = v19 - v20;
+    let v22: R = v14 - v1;
+    let v23: R = v22.abs();
+    let v24: R = v23.sqrt();
+    let v25: R = R::new(0.1, -5.551115123125783e-18);
+    let v26: R = R::new(19.9, 1.4210854715202005e-15);
+    let v27: R = v26 * v1;
+    let v28: R = v25 + v27;
+    let v29: R = v28.sqrt();
+    let v30: R = v24 * v29;
     [v17.to_f64(), v21.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2462,149 +2683,158 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
+fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: Dd = Dd::new(-15.216368452617463, -6.435445861688368e-16);
+        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: R = R::new(-15.216368452617463, -6.435445861688368e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v10: Dd = v3 * v1;
-        let v11: Dd = v9 + v10;
-        let v12: Dd = v7.exp_m1();
-        let v13: Dd = -v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = Dd::new(0.15, 5.551115123125783e-18);
-        let v16: Dd = v15 * v1;
-        let v17: Dd = Dd::new(14.925, -7.105427357601002e-16);
-        let v18: Dd = v17 * v4;
-        let v19: Dd = -v16;
-        let v20: Dd = v19 - v18;
-        let v21: Dd = v20.exp();
-        let v22: Dd = v21 * v11;
-        let v23: Dd = v22 / v14;
-        let v24: Dd = v9 * v1;
-        let v25: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v26: Dd = v25 * v4;
-        let v27: Dd = -v24;
-        let v28: Dd = v27 - v26;
-        let v29: Dd = v28.exp();
-        let v30: Dd = -v9;
-        let v31: Dd = v30 - v10;
-        let v32: Dd = v29 * v14 * v31;
-        let v33: Dd = v23 - v32;
-        let v34: Dd = v8 * v11;
-        let v35: Dd = v14 * v33;
-        let v36: Dd = v34 / v35;
-        let v37: Dd = v14 / v33;
-        let v38: Dd = -v37;
+        let v0: R = R::new(0.1, -5.551115123125783e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(9.95, 7.105427357601002e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(0.05, -2.7755575615628915e-18);
+        let v10: R = v3 * v1;
+        let v11: R = v9 + v10;
+        let v12: R = v7.exp_m1();
+        let v13: R = -v12;
+        let v14: R = v13.sqrt();
+        let v15: R = R::new(0.15, 5.551115123125783e-18);
+        let v16: R = v15 * v1;
+        let v17: R = R::new(14.925, -7.105427357601002e-16);
+        let v18: R = v17 * v4;
+        let v19: R = -v16;
+        let v20: R = v19 - v18;
+        let v21: R = v20.exp();
+        let v22: R = v21 * v11;
+        let v23: R = v22 / v14;
+        let v24: R = v9 * v1;
+        let v25: R = R::new(4.975, 3.552713678800501e-16);
+        let v26: R = v25 * v4;
+        let v27: R = -v24;
+        let v28: R = v27 - v26;
+        let v29: R = v28.exp();
+        let v30: R = -v9;
+        let v31: R = v30 - v10;
+        let v32: R = v29 * v14 * v31;
+        let v33: R = v23 - v32;
+        let v34: R = v8 * v11;
+        let v35: R = v14 * v33;
+        let v36: R = v34 / v35;
+        let v37: R = v14 / v33;
+        let v38: R = -v37;
         return [v36.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(15.216697028394647, 6.406556484457057e-16);
-        let v1: Dd = Dd::new(10.000215935739337, -5.587384647594541e-16);
-        let v2: Dd = Dd::new(10.05, -7.105427357601002e-16);
-        let v3: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v7: Dd = v4.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = -v2;
-        let v10: Dd = v9 - v5 - v8;
-        let v11: Dd = v10.exp();
-        let v12: Dd = v1 * v11;
-        let v13: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v15: Dd = v14 * v4;
-        let v16: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v17: Dd = v16 * v7;
-        let v18: Dd = -v15;
-        let v19: Dd = v18 - v17;
-        let v20: Dd = v19.exp_m1();
-        let v21: Dd = -v20;
-        let v22: Dd = v21.sqrt();
-        let v23: Dd = v13 * v22;
-        let v24: Dd = v12 + v23;
-        let v25: Dd = v0 * v24;
-        let v26: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v27: Dd = v26 * v22;
-        let v28: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v29: Dd = -v5;
-        let v30: Dd = v29 - v8;
-        let v31: Dd = v30.exp();
-        let v32: Dd = v28 * v31;
-        let v33: Dd = v27 - v32;
-        let v34: Dd = v0 * v33;
+        let v0: R = R::new(15.216697028394647, 6.406556484457057e-16);
+        let v1: R = R::new(10.000215935739337, -5.587384647594541e-16);
+        let v2: R = R::new(10.05, -7.105427357601002e-16);
+        let v3: R = R::new(0.05, -2.7755575615628915e-18);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(4.975, 3.552713678800501e-16);
+        let v7: R = v4.square();
+        let v8: R = v6 * v7;
+        let v9: R = -v2;
+        let v10: R = v9 - v5 - v8;
+        let v11: R = v10.exp();
+        let v12: R = v1 * v11;
+        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: R = R::new(0.1, -5.551115123125783e-18);
+        let v15: R = v14 * v4;
+        let v16: R = R::new(9.95, 7.105427357601002e-16);
+        let v17: R = v16 * v7;
+        let v18: R = -v15;
+        let v19: R = v18 - v17;
+        let v20: R = v19.exp_m1();
+        let v21: R = -v20;
+        let v22: R = v21.sqrt();
+        let v23: R = v13 * v22;
+        let v24: R = v12 + v23;
+        let v25: R = v0 * v24;
+        let v26: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v27: R = v26 * v22;
+        let v28: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v29: R = -v5;
+        let v30: R = v29 - v8;
+        let v31: R = v30.exp();
+        let v32: R = v28 * v31;
+        let v33: R = v27 - v32;
+        let v34: R = v0 * v33;
         return [v25.to_f64(), v34.to_f64()];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v10: Dd = v7.square();
-    let v11: Dd = v9 * v10;
-    let v12: Dd = -v2;
-    let v13: Dd = v12 - v5 - v8 - v11;
-    let v14: Dd = v13.exp();
-    let v15: Dd = v3 * v1;
-    let v16: Dd = v6 + v15;
-    let v17: Dd = v12 - v5;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v14 * v16;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = v6 * v1;
-    let v24: Dd = v9 * v4;
-    let v25: Dd = -v23;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v0 * v7;
-    let v29: Dd = v3 * v10;
-    let v30: Dd = -v28;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = -v6;
-    let v36: Dd = v35 - v15;
-    let v37: Dd = v27 * v34 * v36;
-    let v38: Dd = v22 - v37;
-    let v39: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v40: Dd = v39 * v1;
-    let v41: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v42: Dd = v41 * v4;
-    let v43: Dd = -v40;
-    let v44: Dd = v43 - v42;
-    let v45: Dd = v44.exp();
-    let v46: Dd = v45 * v16;
-    let v47: Dd = v46 / v20;
-    let v48: Dd = v27 * v20 * v36;
-    let v49: Dd = v47 - v48;
-    let v50: Dd = v38 / v49;
-    let v51: Dd = v27 * v34;
-    let v52: Dd = -v8;
-    let v53: Dd = v52 - v11;
-    let v54: Dd = v53.exp();
-    let v55: Dd = v54 * v20;
-    let v56: Dd = v51 - v55;
-    let v57: Dd = v56 / v49;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::new(0.05, -2.7755575615628915e-18);
+    let v7: R = R::from_f64(t_next);
+    let v8: R = v6 * v7;
+    let v9: R = R::new(4.975, 3.552713678800501e-16);
+    let v10: R = v7.square();
+    let v11: R = v9 * v10;
+    let v12: R = -v2;
+    let v13: R = v12 - v5 - v8 - v11;
+    let v14: R = v13.exp();
+    let v15: R = v3 * v1;
+    let v16: R = v6 + v15;
+    let v17: R = v12 - v5;
+    let v18: R = v17.exp_m1();
+    let v19: R = -v18;
+    let v20: R = v19.sqrt();
+    let v21: R = v14 * v16;
+    let v22: R = v21 / v20;
+    let v23: R = v6 * v1;
+    let v24: R = v9 * v4;
+    let v25: R = -v23;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = v0 * v7;
+    let v29: R = v3 * v10;
+    let v30: R = -v28;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = -v6;
+    let v36: R = v35 - v15;
+    let v37: R = v27 * v34 * v36;
+    let v38: R = v22 - v37;
+    let v39: R = R::new(0.15, 5.551115123125783e-18);
+    let v40: R = v39 * v1;
+    let v41: R = R::new(14.925, -7.105427357601002e-16);
+    let v42: R = v41 * v4;
+    let v43: R = -v40;
+    let v44: R = v43 - v42;
+    let v45: R = v44.exp();
+    let v46: R = v45 * v16;
+    let v47: R = v46 / v20;
+    let v48: R = v27 * v20 * v36;
+    let v49: R = v47 - v48;
+    let v50: R = v38 / v49;
+    let v51: R = v27 * v34;
+    let v52: R = -v8;
+    let v53: R = v52 - v11;
+    let v54: R = v53.exp();
+    let v55: R = v54 * v20;
+    let v56: R = v51 - v55;
+    let v57: R = v56 / v49;
     [v50.to_f64(), v57.to_f64()]
 }
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2642,149 +2872,158 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
+fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: Dd = Dd::new(-15.216368452617463, -6.435445861688368e-16);
+        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: R = R::new(-15.216368452617463, -6.435445861688368e-16);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v10: Dd = v3 * v1;
-        let v11: Dd = v9 + v10;
-        let v12: Dd = v7.exp_m1();
-        let v13: Dd = -v12;
-        let v14: Dd = v13.sqrt();
-        let v15: Dd = Dd::new(0.15, 5.551115123125783e-18);
-        let v16: Dd = v15 * v1;
-        let v17: Dd = Dd::new(14.925, -7.105427357601002e-16);
-        let v18: Dd = v17 * v4;
-        let v19: Dd = -v16;
-        let v20: Dd = v19 - v18;
-        let v21: Dd = v20.exp();
-        let v22: Dd = v21 * v11;
-        let v23: Dd = v22 / v14;
-        let v24: Dd = v9 * v1;
-        let v25: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v26: Dd = v25 * v4;
-        let v27: Dd = -v24;
-        let v28: Dd = v27 - v26;
-        let v29: Dd = v28.exp();
-        let v30: Dd = -v9;
-        let v31: Dd = v30 - v10;
-        let v32: Dd = v29 * v14 * v31;
-        let v33: Dd = v23 - v32;
-        let v34: Dd = v8 * v11;
-        let v35: Dd = v14 * v33;
-        let v36: Dd = v34 / v35;
-        let v37: Dd = v14 / v33;
-        let v38: Dd = -v37;
+        let v0: R = R::new(0.1, -5.551115123125783e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(9.95, 7.105427357601002e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(0.05, -2.7755575615628915e-18);
+        let v10: R = v3 * v1;
+        let v11: R = v9 + v10;
+        let v12: R = v7.exp_m1();
+        let v13: R = -v12;
+        let v14: R = v13.sqrt();
+        let v15: R = R::new(0.15, 5.551115123125783e-18);
+        let v16: R = v15 * v1;
+        let v17: R = R::new(14.925, -7.105427357601002e-16);
+        let v18: R = v17 * v4;
+        let v19: R = -v16;
+        let v20: R = v19 - v18;
+        let v21: R = v20.exp();
+        let v22: R = v21 * v11;
+        let v23: R = v22 / v14;
+        let v24: R = v9 * v1;
+        let v25: R = R::new(4.975, 3.552713678800501e-16);
+        let v26: R = v25 * v4;
+        let v27: R = -v24;
+        let v28: R = v27 - v26;
+        let v29: R = v28.exp();
+        let v30: R = -v9;
+        let v31: R = v30 - v10;
+        let v32: R = v29 * v14 * v31;
+        let v33: R = v23 - v32;
+        let v34: R = v8 * v11;
+        let v35: R = v14 * v33;
+        let v36: R = v34 / v35;
+        let v37: R = v14 / v33;
+        let v38: R = -v37;
         return [v36.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(15.216697028394647, 6.406556484457057e-16);
-        let v1: Dd = Dd::new(10.000215935739337, -5.587384647594541e-16);
-        let v2: Dd = Dd::new(10.05, -7.105427357601002e-16);
-        let v3: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v3 * v4;
-        let v6: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v7: Dd = v4.square();
-        let v8: Dd = v6 * v7;
-        let v9: Dd = -v2;
-        let v10: Dd = v9 - v5 - v8;
-        let v11: Dd = v10.exp();
-        let v12: Dd = v1 * v11;
-        let v13: Dd = Dd::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v15: Dd = v14 * v4;
-        let v16: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v17: Dd = v16 * v7;
-        let v18: Dd = -v15;
-        let v19: Dd = v18 - v17;
-        let v20: Dd = v19.exp_m1();
-        let v21: Dd = -v20;
-        let v22: Dd = v21.sqrt();
-        let v23: Dd = v13 * v22;
-        let v24: Dd = v12 + v23;
-        let v25: Dd = v0 * v24;
-        let v26: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v27: Dd = v26 * v22;
-        let v28: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v29: Dd = -v5;
-        let v30: Dd = v29 - v8;
-        let v31: Dd = v30.exp();
-        let v32: Dd = v28 * v31;
-        let v33: Dd = v27 - v32;
-        let v34: Dd = v0 * v33;
+        let v0: R = R::new(15.216697028394647, 6.406556484457057e-16);
+        let v1: R = R::new(10.000215935739337, -5.587384647594541e-16);
+        let v2: R = R::new(10.05, -7.105427357601002e-16);
+        let v3: R = R::new(0.05, -2.7755575615628915e-18);
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v3 * v4;
+        let v6: R = R::new(4.975, 3.552713678800501e-16);
+        let v7: R = v4.square();
+        let v8: R = v6 * v7;
+        let v9: R = -v2;
+        let v10: R = v9 - v5 - v8;
+        let v11: R = v10.exp();
+        let v12: R = v1 * v11;
+        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: R = R::new(0.1, -5.551115123125783e-18);
+        let v15: R = v14 * v4;
+        let v16: R = R::new(9.95, 7.105427357601002e-16);
+        let v17: R = v16 * v7;
+        let v18: R = -v15;
+        let v19: R = v18 - v17;
+        let v20: R = v19.exp_m1();
+        let v21: R = -v20;
+        let v22: R = v21.sqrt();
+        let v23: R = v13 * v22;
+        let v24: R = v12 + v23;
+        let v25: R = v0 * v24;
+        let v26: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v27: R = v26 * v22;
+        let v28: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v29: R = -v5;
+        let v30: R = v29 - v8;
+        let v31: R = v30.exp();
+        let v32: R = v28 * v31;
+        let v33: R = v27 - v32;
+        let v34: R = v0 * v33;
         return [v25.to_f64(), v34.to_f64()];
     }
-    let v0: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v7: Dd = Dd::from_f64(t_next);
-    let v8: Dd = v6 * v7;
-    let v9: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v10: Dd = v7.square();
-    let v11: Dd = v9 * v10;
-    let v12: Dd = -v2;
-    let v13: Dd = v12 - v5 - v8 - v11;
-    let v14: Dd = v13.exp();
-    let v15: Dd = v3 * v1;
-    let v16: Dd = v6 + v15;
-    let v17: Dd = v12 - v5;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v14 * v16;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = v6 * v1;
-    let v24: Dd = v9 * v4;
-    let v25: Dd = -v23;
-    let v26: Dd = v25 - v24;
-    let v27: Dd = v26.exp();
-    let v28: Dd = v0 * v7;
-    let v29: Dd = v3 * v10;
-    let v30: Dd = -v28;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp_m1();
-    let v33: Dd = -v32;
-    let v34: Dd = v33.sqrt();
-    let v35: Dd = -v6;
-    let v36: Dd = v35 - v15;
-    let v37: Dd = v27 * v34 * v36;
-    let v38: Dd = v22 - v37;
-    let v39: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v40: Dd = v39 * v1;
-    let v41: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v42: Dd = v41 * v4;
-    let v43: Dd = -v40;
-    let v44: Dd = v43 - v42;
-    let v45: Dd = v44.exp();
-    let v46: Dd = v45 * v16;
-    let v47: Dd = v46 / v20;
-    let v48: Dd = v27 * v20 * v36;
-    let v49: Dd = v47 - v48;
-    let v50: Dd = v38 / v49;
-    let v51: Dd = v27 * v34;
-    let v52: Dd = -v8;
-    let v53: Dd = v52 - v11;
-    let v54: Dd = v53.exp();
-    let v55: Dd = v54 * v20;
-    let v56: Dd = v51 - v55;
-    let v57: Dd = v56 / v49;
+    let v0: R = R::new(0.1, -5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(9.95, 7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::new(0.05, -2.7755575615628915e-18);
+    let v7: R = R::from_f64(t_next);
+    let v8: R = v6 * v7;
+    let v9: R = R::new(4.975, 3.552713678800501e-16);
+    let v10: R = v7.square();
+    let v11: R = v9 * v10;
+    let v12: R = -v2;
+    let v13: R = v12 - v5 - v8 - v11;
+    let v14: R = v13.exp();
+    let v15: R = v3 * v1;
+    let v16: R = v6 + v15;
+    let v17: R = v12 - v5;
+    let v18: R = v17.exp_m1();
+    let v19: R = -v18;
+    let v20: R = v19.sqrt();
+    let v21: R = v14 * v16;
+    let v22: R = v21 / v20;
+    let v23: R = v6 * v1;
+    let v24: R = v9 * v4;
+    let v25: R = -v23;
+    let v26: R = v25 - v24;
+    let v27: R = v26.exp();
+    let v28: R = v0 * v7;
+    let v29: R = v3 * v10;
+    let v30: R = -v28;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp_m1();
+    let v33: R = -v32;
+    let v34: R = v33.sqrt();
+    let v35: R = -v6;
+    let v36: R = v35 - v15;
+    let v37: R = v27 * v34 * v36;
+    let v38: R = v22 - v37;
+    let v39: R = R::new(0.15, 5.551115123125783e-18);
+    let v40: R = v39 * v1;
+    let v41: R = R::new(14.925, -7.105427357601002e-16);
+    let v42: R = v41 * v4;
+    let v43: R = -v40;
+    let v44: R = v43 - v42;
+    let v45: R = v44.exp();
+    let v46: R = v45 * v16;
+    let v47: R = v46 / v20;
+    let v48: R = v27 * v20 * v36;
+    let v49: R = v47 - v48;
+    let v50: R = v38 / v49;
+    let v51: R = v27 * v34;
+    let v52: R = -v8;
+    let v53: R = v52 - v11;
+    let v54: R = v53.exp();
+    let v55: R = v54 * v20;
+    let v56: R = v51 - v55;
+    let v57: R = v56 / v49;
     [v50.to_f64(), v57.to_f64()]
 }
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2822,45 +3061,50 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
+    let r = pf_velocity_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
+fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [f64::INFINITY];
     }
     if t == 1.0 {
         return [0.06571728398968454];
     }
-    let v0: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v11: Dd = v10 * v1;
-    let v12: Dd = v9 + v11;
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = v10 * v4;
-    let v16: Dd = -v14;
-    let v17: Dd = v16 - v15;
-    let v18: Dd = v17.exp_m1();
-    let v19: Dd = -v18;
-    let v20: Dd = v19.sqrt();
-    let v21: Dd = v8 * v12;
-    let v22: Dd = v21 / v20;
-    let v23: Dd = v9 * v1;
-    let v24: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v25: Dd = v24 * v4;
-    let v26: Dd = -v23;
-    let v27: Dd = v26 - v25;
-    let v28: Dd = v27.exp();
-    let v29: Dd = -v9;
-    let v30: Dd = v29 - v11;
-    let v31: Dd = v28 * v20 * v30;
-    let v32: Dd = v22 - v31;
+    let v0: R = R::new(0.15, 5.551115123125783e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(14.925, -7.105427357601002e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = R::new(0.05, -2.7755575615628915e-18);
+    let v10: R = R::new(9.95, 7.105427357601002e-16);
+    let v11: R = v10 * v1;
+    let v12: R = v9 + v11;
+    let v13: R = R::new(0.1, -5.551115123125783e-18);
+    let v14: R = v13 * v1;
+    let v15: R = v10 * v4;
+    let v16: R = -v14;
+    let v17: R = v16 - v15;
+    let v18: R = v17.exp_m1();
+    let v19: R = -v18;
+    let v20: R = v19.sqrt();
+    let v21: R = v8 * v12;
+    let v22: R = v21 / v20;
+    let v23: R = v9 * v1;
+    let v24: R = R::new(4.975, 3.552713678800501e-16);
+    let v25: R = v24 * v4;
+    let v26: R = -v23;
+    let v27: R = v26 - v25;
+    let v28: R = v27.exp();
+    let v29: R = -v9;
+    let v30: R = v29 - v11;
+    let v31: R = v28 * v20 * v30;
+    let v32: R = v22 - v31;
     [v32.to_f64()]
 }
 /// `pf_velocity_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2881,51 +3125,56 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
+    let r = reverse_drift_v_coefficients_in::<Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+}
+/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
+fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.05, f64::INFINITY];
     }
     if t == 1.0 {
         return [10.0, 0.1314345679793691];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = v8.powi(3);
-    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v11: Dd = v10 * v1;
-    let v12: Dd = -v0;
-    let v13: Dd = v12 - v11;
-    let v14: Dd = v9 * v13;
-    let v15: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v16: Dd = v15 * v1;
-    let v17: Dd = v10 * v4;
-    let v18: Dd = -v16;
-    let v19: Dd = v18 - v17;
-    let v20: Dd = v19.exp_m1();
-    let v21: Dd = v8 * v20 * v13;
-    let v22: Dd = Dd::new(2.0, 0.0);
-    let v23: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v24: Dd = v23 * v1;
-    let v25: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v26: Dd = v25 * v4;
-    let v27: Dd = -v24;
-    let v28: Dd = v27 - v26;
-    let v29: Dd = v28.exp();
-    let v30: Dd = v0 + v11;
-    let v31: Dd = v22 * v29 * v30;
-    let v32: Dd = v14 + v21 + v31;
-    let v33: Dd = v32 / v8;
-    let v34: Dd = -v20;
-    let v35: Dd = v34.sqrt();
-    let v36: Dd = v31 / v35;
-    let v37: Dd = v22 * v8 * v35 * v13;
-    let v38: Dd = v36 - v37;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = v8.powi(3);
+    let v10: R = R::new(9.95, 7.105427357601002e-16);
+    let v11: R = v10 * v1;
+    let v12: R = -v0;
+    let v13: R = v12 - v11;
+    let v14: R = v9 * v13;
+    let v15: R = R::new(0.1, -5.551115123125783e-18);
+    let v16: R = v15 * v1;
+    let v17: R = v10 * v4;
+    let v18: R = -v16;
+    let v19: R = v18 - v17;
+    let v20: R = v19.exp_m1();
+    let v21: R = v8 * v20 * v13;
+    let v22: R = R::new(2.0, 0.0);
+    let v23: R = R::new(0.15, 5.551115123125783e-18);
+    let v24: R = v23 * v1;
+    let v25: R = R::new(14.925, -7.105427357601002e-16);
+    let v26: R = v25 * v4;
+    let v27: R = -v24;
+    let v28: R = v27 - v26;
+    let v29: R = v28.exp();
+    let v30: R = v0 + v11;
+    let v31: R = v22 * v29 * v30;
+    let v32: R = v14 + v21 + v31;
+    let v33: R = v32 / v8;
+    let v34: R = -v20;
+    let v35: R = v34.sqrt();
+    let v36: R = v31 / v35;
+    let v37: R = v22 * v8 * v35 * v13;
+    let v38: R = v36 - v37;
     [v33.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2945,92 +3194,101 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_step_v_coefficients`], in the number type `R`.
+fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 - v3 + v5 + v3 - v5;
-        let v7: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
-        let v8: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v9: Dd = v8 * v4;
-        let v10: Dd = v8 * v2;
-        let v11: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v12: Dd = v11 * v2;
-        let v13: Dd = v11 * v4;
-        let v14: Dd = v9 - v10 + v12 - v13;
-        let v15: Dd = v7 * v14;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 - v3 + v5 + v3 - v5;
+        let v7: R = R::new(1.0000215935739336, 7.735291647907337e-17);
+        let v8: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v9: R = v8 * v4;
+        let v10: R = v8 * v2;
+        let v11: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v12: R = v11 * v2;
+        let v13: R = v11 * v4;
+        let v14: R = v9 - v10 + v12 - v13;
+        let v15: R = v7 * v14;
         return [v6.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(1.0, 0.0);
-        let v1: Dd = Dd::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: Dd = Dd::from_f64(t);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::from_f64(t_next);
-        let v5: Dd = v1 * v4;
-        let v6: Dd = v0 - v3 + v5 + v3 - v5;
-        let v7: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
-        let v8: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v9: Dd = v8 * v4;
-        let v10: Dd = v8 * v2;
-        let v11: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v12: Dd = v11 * v2;
-        let v13: Dd = v11 * v4;
-        let v14: Dd = v9 - v10 + v12 - v13;
-        let v15: Dd = v7 * v14;
+        let v0: R = R::new(1.0, 0.0);
+        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: R = R::from_f64(t);
+        let v3: R = v1 * v2;
+        let v4: R = R::from_f64(t_next);
+        let v5: R = v1 * v4;
+        let v6: R = v0 - v3 + v5 + v3 - v5;
+        let v7: R = R::new(1.0000215935739336, 7.735291647907337e-17);
+        let v8: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v9: R = v8 * v4;
+        let v10: R = v8 * v2;
+        let v11: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v12: R = v11 * v2;
+        let v13: R = v11 * v4;
+        let v14: R = v9 - v10 + v12 - v13;
+        let v15: R = v7 * v14;
         return [v6.to_f64(), v15.to_f64()];
     }
-    let v0: Dd = Dd::new(1.0, 0.0);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v3: Dd = v2 * v1;
-    let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v5: Dd = v1.square();
-    let v6: Dd = v4 * v5;
-    let v7: Dd = -v3;
-    let v8: Dd = v7 - v6;
-    let v9: Dd = v8.exp();
-    let v10: Dd = v9.square();
-    let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v12: Dd = v11 * v1;
-    let v13: Dd = -v2;
-    let v14: Dd = v13 - v12;
-    let v15: Dd = v1 * v10 * v14;
-    let v16: Dd = Dd::from_f64(t_next);
-    let v17: Dd = v16 * v10 * v14;
-    let v18: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v19: Dd = v18 * v1;
-    let v20: Dd = v11 * v5;
-    let v21: Dd = -v19;
-    let v22: Dd = v21 - v20;
-    let v23: Dd = v22.exp();
-    let v24: Dd = v2 + v12;
-    let v25: Dd = v1 * v23 * v24;
-    let v26: Dd = v16 * v23 * v24;
-    let v27: Dd = v0 - v15 + v17 - v25 + v26;
-    let v28: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v29: Dd = v28 * v1;
-    let v30: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v31: Dd = v30 * v5;
-    let v32: Dd = -v29;
-    let v33: Dd = v32 - v31;
-    let v34: Dd = v33.exp();
-    let v35: Dd = v2 * v16 * v34;
-    let v36: Dd = v2 * v1 * v34;
-    let v37: Dd = v11 * v5 * v34;
-    let v38: Dd = v11 * v1 * v16 * v34;
-    let v39: Dd = v22.exp_m1();
-    let v40: Dd = v2 * v1 * v9 * v39;
-    let v41: Dd = v11 * v5 * v9 * v39;
-    let v42: Dd = v2 * v16 * v9 * v39;
-    let v43: Dd = v11 * v1 * v16 * v9 * v39;
-    let v44: Dd = v35 - v36 - v37 + v38 + v40 + v41 - v42 - v43;
-    let v45: Dd = -v39;
-    let v46: Dd = v45.sqrt();
-    let v47: Dd = v44 / v46;
+    let v0: R = R::new(1.0, 0.0);
+    let v1: R = R::from_f64(t);
+    let v2: R = R::new(0.05, -2.7755575615628915e-18);
+    let v3: R = v2 * v1;
+    let v4: R = R::new(4.975, 3.552713678800501e-16);
+    let v5: R = v1.square();
+    let v6: R = v4 * v5;
+    let v7: R = -v3;
+    let v8: R = v7 - v6;
+    let v9: R = v8.exp();
+    let v10: R = v9.square();
+    let v11: R = R::new(9.95, 7.105427357601002e-16);
+    let v12: R = v11 * v1;
+    let v13: R = -v2;
+    let v14: R = v13 - v12;
+    let v15: R = v1 * v10 * v14;
+    let v16: R = R::from_f64(t_next);
+    let v17: R = v16 * v10 * v14;
+    let v18: R = R::new(0.1, -5.551115123125783e-18);
+    let v19: R = v18 * v1;
+    let v20: R = v11 * v5;
+    let v21: R = -v19;
+    let v22: R = v21 - v20;
+    let v23: R = v22.exp();
+    let v24: R = v2 + v12;
+    let v25: R = v1 * v23 * v24;
+    let v26: R = v16 * v23 * v24;
+    let v27: R = v0 - v15 + v17 - v25 + v26;
+    let v28: R = R::new(0.15, 5.551115123125783e-18);
+    let v29: R = v28 * v1;
+    let v30: R = R::new(14.925, -7.105427357601002e-16);
+    let v31: R = v30 * v5;
+    let v32: R = -v29;
+    let v33: R = v32 - v31;
+    let v34: R = v33.exp();
+    let v35: R = v2 * v16 * v34;
+    let v36: R = v2 * v1 * v34;
+    let v37: R = v11 * v5 * v34;
+    let v38: R = v11 * v1 * v16 * v34;
+    let v39: R = v22.exp_m1();
+    let v40: R = v2 * v1 * v9 * v39;
+    let v41: R = v11 * v5 * v9 * v39;
+    let v42: R = v2 * v16 * v9 * v39;
+    let v43: R = v11 * v1 * v16 * v9 * v39;
+    let v44: R = v35 - v36 - v37 + v38 + v40 + v41 - v42 - v43;
+    let v45: R = -v39;
+    let v46: R = v45.sqrt();
+    let v47: R = v44 / v46;
     [v27.to_f64(), v47.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3068,122 +3326,131 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
+    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
+fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v10 * v5;
-        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
-        let v16: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v17: Dd = v16 * v3;
-        let v18: Dd = v16 * v5;
-        let v19: Dd = v6 - v4 + v17 - v18;
-        let v20: Dd = v15 * v19;
-        let v21: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v22: Dd = v5 - v3;
-        let v23: Dd = v22.abs();
-        let v24: Dd = v23.sqrt();
-        let v25: Dd = v21 * v24;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v11: R = v10 * v3;
+        let v12: R = v10 * v5;
+        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: R = v0 * v13;
+        let v15: R = R::new(1.0000215935739336, 7.735291647907337e-17);
+        let v16: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v17: R = v16 * v3;
+        let v18: R = v16 * v5;
+        let v19: R = v6 - v4 + v17 - v18;
+        let v20: R = v15 * v19;
+        let v21: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v22: R = v5 - v3;
+        let v23: R = v22.abs();
+        let v24: R = v23.sqrt();
+        let v25: R = v21 * v24;
         return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: Dd = Dd::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v3: Dd = Dd::from_f64(t);
-        let v4: Dd = v2 * v3;
-        let v5: Dd = Dd::from_f64(t_next);
-        let v6: Dd = v2 * v5;
-        let v7: Dd = Dd::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v8: Dd = v7 * v3;
-        let v9: Dd = v7 * v5;
-        let v10: Dd = Dd::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v11: Dd = v10 * v3;
-        let v12: Dd = v10 * v5;
-        let v13: Dd = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: Dd = v0 * v13;
-        let v15: Dd = Dd::new(1.0000215935739336, 7.735291647907337e-17);
-        let v16: Dd = Dd::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v17: Dd = v16 * v3;
-        let v18: Dd = v16 * v5;
-        let v19: Dd = v6 - v4 + v17 - v18;
-        let v20: Dd = v15 * v19;
-        let v21: Dd = Dd::new(4.47213595499958, -2.1728460814730025e-16);
-        let v22: Dd = v5 - v3;
-        let v23: Dd = v22.abs();
-        let v24: Dd = v23.sqrt();
-        let v25: Dd = v21 * v24;
+        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v3: R = R::from_f64(t);
+        let v4: R = v2 * v3;
+        let v5: R = R::from_f64(t_next);
+        let v6: R = v2 * v5;
+        let v7: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v8: R = v7 * v3;
+        let v9: R = v7 * v5;
+        let v10: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v11: R = v10 * v3;
+        let v12: R = v10 * v5;
+        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: R = v0 * v13;
+        let v15: R = R::new(1.0000215935739336, 7.735291647907337e-17);
+        let v16: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
+        let v17: R = v16 * v3;
+        let v18: R = v16 * v5;
+        let v19: R = v6 - v4 + v17 - v18;
+        let v20: R = v15 * v19;
+        let v21: R = R::new(4.47213595499958, -2.1728460814730025e-16);
+        let v22: R = v5 - v3;
+        let v23: R = v22.abs();
+        let v24: R = v23.sqrt();
+        let v25: R = v21 * v24;
         return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = -v2;
-    let v7: Dd = v6 - v5;
-    let v8: Dd = v7.exp();
-    let v9: Dd = v8.powi(3);
-    let v10: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v11: Dd = v10 * v1;
-    let v12: Dd = -v0;
-    let v13: Dd = v12 - v11;
-    let v14: Dd = v1 * v9 * v13;
-    let v15: Dd = Dd::from_f64(t_next);
-    let v16: Dd = v15 * v9 * v13;
-    let v17: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v18: Dd = v17 * v1;
-    let v19: Dd = v10 * v4;
-    let v20: Dd = -v18;
-    let v21: Dd = v20 - v19;
-    let v22: Dd = v21.exp_m1();
-    let v23: Dd = v1 * v8 * v22 * v13;
-    let v24: Dd = v15 * v8 * v22 * v13;
-    let v25: Dd = Dd::new(2.0, 0.0);
-    let v26: Dd = Dd::new(0.15, 5.551115123125783e-18);
-    let v27: Dd = v26 * v1;
-    let v28: Dd = Dd::new(14.925, -7.105427357601002e-16);
-    let v29: Dd = v28 * v4;
-    let v30: Dd = -v27;
-    let v31: Dd = v30 - v29;
-    let v32: Dd = v31.exp();
-    let v33: Dd = v0 + v11;
-    let v34: Dd = v25 * v1 * v32 * v33;
-    let v35: Dd = v25 * v15 * v32 * v33;
-    let v36: Dd = v8 - v14 + v16 - v23 + v24 - v34 + v35;
-    let v37: Dd = v36 / v8;
-    let v38: Dd = v17 * v15 * v32;
-    let v39: Dd = v17 * v1 * v32;
-    let v40: Dd = Dd::new(19.9, 1.4210854715202005e-15);
-    let v41: Dd = v40 * v4 * v32;
-    let v42: Dd = v40 * v1 * v15 * v32;
-    let v43: Dd = v17 * v1 * v8 * v22;
-    let v44: Dd = v40 * v4 * v8 * v22;
-    let v45: Dd = v17 * v15 * v8 * v22;
-    let v46: Dd = v40 * v1 * v15 * v8 * v22;
-    let v47: Dd = v38 - v39 - v41 + v42 + v43 + v44 - v45 - v46;
-    let v48: Dd = -v22;
-    let v49: Dd = v48.sqrt();
-    let v50: Dd = v47 / v49;
-    let v51: Dd = v15 - v1;
-    let v52: Dd = v51.abs();
-    let v53: Dd = v52.sqrt();
-    let v54: Dd = v40 * v1;
-    let v55: Dd = v17 + v54;
-    let v56: Dd = v55.sqrt();
-    let v57: Dd = v53 * v56;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = -v2;
+    let v7: R = v6 - v5;
+    let v8: R = v7.exp();
+    let v9: R = v8.powi(3);
+    let v10: R = R::new(9.95, 7.105427357601002e-16);
+    let v11: R = v10 * v1;
+    let v12: R = -v0;
+    let v13: R = v12 - v11;
+    let v14: R = v1 * v9 * v13;
+    let v15: R = R::from_f64(t_next);
+    let v16: R = v15 * v9 * v13;
+    let v17: R = R::new(0.1, -5.551115123125783e-18);
+    let v18: R = v17 * v1;
+    let v19: R = v10 * v4;
+    let v20: R = -v18;
+    let v21: R = v20 - v19;
+    let v22: R = v21.exp_m1();
+    let v23: R = v1 * v8 * v22 * v13;
+    let v24: R = v15 * v8 * v22 * v13;
+    let v25: R = R::new(2.0, 0.0);
+    let v26: R = R::new(0.15, 5.551115123125783e-18);
+    let v27: R = v26 * v1;
+    let v28: R = R::new(14.925, -7.105427357601002e-16);
+    let v29: R = v28 * v4;
+    let v30: R = -v27;
+    let v31: R = v30 - v29;
+    let v32: R = v31.exp();
+    let v33: R = v0 + v11;
+    let v34: R = v25 * v1 * v32 * v33;
+    let v35: R = v25 * v15 * v32 * v33;
+    let v36: R = v8 - v14 + v16 - v23 + v24 - v34 + v35;
+    let v37: R = v36 / v8;
+    let v38: R = v17 * v15 * v32;
+    let v39: R = v17 * v1 * v32;
+    let v40: R = R::new(19.9, 1.4210854715202005e-15);
+    let v41: R = v40 * v4 * v32;
+    let v42: R = v40 * v1 * v15 * v32;
+    let v43: R = v17 * v1 * v8 * v22;
+    let v44: R = v40 * v4 * v8 * v22;
+    let v45: R = v17 * v15 * v8 * v22;
+    let v46: R = v40 * v1 * v15 * v8 * v22;
+    let v47: R = v38 - v39 - v41 + v42 + v43 + v44 - v45 - v46;
+    let v48: R = -v22;
+    let v49: R = v48.sqrt();
+    let v50: R = v47 / v49;
+    let v51: R = v15 - v1;
+    let v52: R = v51.abs();
+    let v53: R = v52.sqrt();
+    let v54: R = v40 * v1;
+    let v55: R = v17 + v54;
+    let v56: R = v55.sqrt();
+    let v57: R = v53 * v56;
     [v37.to_f64(), v50.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3228,104 +3495,113 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
+fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: Dd = Dd::new(-0.9999784068923386, -4.635165926455474e-17);
+        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: R = R::new(-0.9999784068923386, -4.635165926455474e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v10: Dd = v9 * v1;
-        let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v12: Dd = v11 * v4;
-        let v13: Dd = -v10;
-        let v14: Dd = v13 - v12;
-        let v15: Dd = v14.exp_m1();
-        let v16: Dd = -v15;
-        let v17: Dd = v16.sqrt();
-        let v18: Dd = -v17;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(0.1, -5.551115123125783e-18);
+        let v10: R = v9 * v1;
+        let v11: R = R::new(9.95, 7.105427357601002e-16);
+        let v12: R = v11 * v4;
+        let v13: R = -v10;
+        let v14: R = v13 - v12;
+        let v15: R = v14.exp_m1();
+        let v16: R = -v15;
+        let v17: R = v16.sqrt();
+        let v18: R = -v17;
         return [v8.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v2.square();
-        let v6: Dd = v4 * v5;
-        let v7: Dd = -v0;
-        let v8: Dd = v7 - v3 - v6;
-        let v9: Dd = v8.exp();
-        let v10: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v2;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v5;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = -v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v10 * v19;
-        let v21: Dd = v9 + v20;
-        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: Dd = v22 * v19;
-        let v24: Dd = -v3;
-        let v25: Dd = v24 - v6;
-        let v26: Dd = v25.exp();
-        let v27: Dd = v10 * v26;
-        let v28: Dd = v23 - v27;
+        let v0: R = R::new(5.025, -3.552713678800501e-16);
+        let v1: R = R::new(0.05, -2.7755575615628915e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v2.square();
+        let v6: R = v4 * v5;
+        let v7: R = -v0;
+        let v8: R = v7 - v3 - v6;
+        let v9: R = v8.exp();
+        let v10: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v2;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v5;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = -v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v10 * v19;
+        let v21: R = v9 + v20;
+        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: R = v22 * v19;
+        let v24: R = -v3;
+        let v25: R = v24 - v6;
+        let v26: R = v25.exp();
+        let v27: R = v10 * v26;
+        let v28: R = v23 - v27;
         return [v21.to_f64(), v28.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = -v2;
-    let v11: Dd = v10 - v5 - v7 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v13 * v6;
-    let v23: Dd = v15 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = v12 + v29;
-    let v31: Dd = v10 - v5;
-    let v32: Dd = v31.exp();
-    let v33: Dd = v32 * v28;
-    let v34: Dd = -v7;
-    let v35: Dd = v34 - v9;
-    let v36: Dd = v35.exp();
-    let v37: Dd = v36 * v21;
-    let v38: Dd = v33 - v37;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = -v2;
+    let v11: R = v10 - v5 - v7 - v9;
+    let v12: R = v11.exp();
+    let v13: R = R::new(0.1, -5.551115123125783e-18);
+    let v14: R = v13 * v1;
+    let v15: R = R::new(9.95, 7.105427357601002e-16);
+    let v16: R = v15 * v4;
+    let v17: R = -v14;
+    let v18: R = v17 - v16;
+    let v19: R = v18.exp_m1();
+    let v20: R = -v19;
+    let v21: R = v20.sqrt();
+    let v22: R = v13 * v6;
+    let v23: R = v15 * v8;
+    let v24: R = -v22;
+    let v25: R = v24 - v23;
+    let v26: R = v25.exp_m1();
+    let v27: R = -v26;
+    let v28: R = v27.sqrt();
+    let v29: R = v21 * v28;
+    let v30: R = v12 + v29;
+    let v31: R = v10 - v5;
+    let v32: R = v31.exp();
+    let v33: R = v32 * v28;
+    let v34: R = -v7;
+    let v35: R = v34 - v9;
+    let v36: R = v35.exp();
+    let v37: R = v36 * v21;
+    let v38: R = v33 - v37;
     [v30.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3363,104 +3639,113 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
+    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+    }
+}
+/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
+fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: Dd = Dd::new(-0.9999784068923386, -4.635165926455474e-17);
+        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v1: R = R::new(-0.9999784068923386, -4.635165926455474e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v1: Dd = Dd::from_f64(t);
-        let v2: Dd = v0 * v1;
-        let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v4: Dd = v1.square();
-        let v5: Dd = v3 * v4;
-        let v6: Dd = -v2;
-        let v7: Dd = v6 - v5;
-        let v8: Dd = v7.exp();
-        let v9: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v10: Dd = v9 * v1;
-        let v11: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v12: Dd = v11 * v4;
-        let v13: Dd = -v10;
-        let v14: Dd = v13 - v12;
-        let v15: Dd = v14.exp_m1();
-        let v16: Dd = -v15;
-        let v17: Dd = v16.sqrt();
-        let v18: Dd = -v17;
+        let v0: R = R::new(0.05, -2.7755575615628915e-18);
+        let v1: R = R::from_f64(t);
+        let v2: R = v0 * v1;
+        let v3: R = R::new(4.975, 3.552713678800501e-16);
+        let v4: R = v1.square();
+        let v5: R = v3 * v4;
+        let v6: R = -v2;
+        let v7: R = v6 - v5;
+        let v8: R = v7.exp();
+        let v9: R = R::new(0.1, -5.551115123125783e-18);
+        let v10: R = v9 * v1;
+        let v11: R = R::new(9.95, 7.105427357601002e-16);
+        let v12: R = v11 * v4;
+        let v13: R = -v10;
+        let v14: R = v13 - v12;
+        let v15: R = v14.exp_m1();
+        let v16: R = -v15;
+        let v17: R = v16.sqrt();
+        let v18: R = -v17;
         return [v8.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: Dd = Dd::new(5.025, -3.552713678800501e-16);
-        let v1: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-        let v2: Dd = Dd::from_f64(t_next);
-        let v3: Dd = v1 * v2;
-        let v4: Dd = Dd::new(4.975, 3.552713678800501e-16);
-        let v5: Dd = v2.square();
-        let v6: Dd = v4 * v5;
-        let v7: Dd = -v0;
-        let v8: Dd = v7 - v3 - v6;
-        let v9: Dd = v8.exp();
-        let v10: Dd = Dd::new(0.9999784068923386, 4.635165926455474e-17);
-        let v11: Dd = Dd::new(0.1, -5.551115123125783e-18);
-        let v12: Dd = v11 * v2;
-        let v13: Dd = Dd::new(9.95, 7.105427357601002e-16);
-        let v14: Dd = v13 * v5;
-        let v15: Dd = -v12;
-        let v16: Dd = v15 - v14;
-        let v17: Dd = v16.exp_m1();
-        let v18: Dd = -v17;
-        let v19: Dd = v18.sqrt();
-        let v20: Dd = v10 * v19;
-        let v21: Dd = v9 + v20;
-        let v22: Dd = Dd::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: Dd = v22 * v19;
-        let v24: Dd = -v3;
-        let v25: Dd = v24 - v6;
-        let v26: Dd = v25.exp();
-        let v27: Dd = v10 * v26;
-        let v28: Dd = v23 - v27;
+        let v0: R = R::new(5.025, -3.552713678800501e-16);
+        let v1: R = R::new(0.05, -2.7755575615628915e-18);
+        let v2: R = R::from_f64(t_next);
+        let v3: R = v1 * v2;
+        let v4: R = R::new(4.975, 3.552713678800501e-16);
+        let v5: R = v2.square();
+        let v6: R = v4 * v5;
+        let v7: R = -v0;
+        let v8: R = v7 - v3 - v6;
+        let v9: R = v8.exp();
+        let v10: R = R::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: R = R::new(0.1, -5.551115123125783e-18);
+        let v12: R = v11 * v2;
+        let v13: R = R::new(9.95, 7.105427357601002e-16);
+        let v14: R = v13 * v5;
+        let v15: R = -v12;
+        let v16: R = v15 - v14;
+        let v17: R = v16.exp_m1();
+        let v18: R = -v17;
+        let v19: R = v18.sqrt();
+        let v20: R = v10 * v19;
+        let v21: R = v9 + v20;
+        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v23: R = v22 * v19;
+        let v24: R = -v3;
+        let v25: R = v24 - v6;
+        let v26: R = v25.exp();
+        let v27: R = v10 * v26;
+        let v28: R = v23 - v27;
         return [v21.to_f64(), v28.to_f64()];
     }
-    let v0: Dd = Dd::new(0.05, -2.7755575615628915e-18);
-    let v1: Dd = Dd::from_f64(t);
-    let v2: Dd = v0 * v1;
-    let v3: Dd = Dd::new(4.975, 3.552713678800501e-16);
-    let v4: Dd = v1.square();
-    let v5: Dd = v3 * v4;
-    let v6: Dd = Dd::from_f64(t_next);
-    let v7: Dd = v0 * v6;
-    let v8: Dd = v6.square();
-    let v9: Dd = v3 * v8;
-    let v10: Dd = -v2;
-    let v11: Dd = v10 - v5 - v7 - v9;
-    let v12: Dd = v11.exp();
-    let v13: Dd = Dd::new(0.1, -5.551115123125783e-18);
-    let v14: Dd = v13 * v1;
-    let v15: Dd = Dd::new(9.95, 7.105427357601002e-16);
-    let v16: Dd = v15 * v4;
-    let v17: Dd = -v14;
-    let v18: Dd = v17 - v16;
-    let v19: Dd = v18.exp_m1();
-    let v20: Dd = -v19;
-    let v21: Dd = v20.sqrt();
-    let v22: Dd = v13 * v6;
-    let v23: Dd = v15 * v8;
-    let v24: Dd = -v22;
-    let v25: Dd = v24 - v23;
-    let v26: Dd = v25.exp_m1();
-    let v27: Dd = -v26;
-    let v28: Dd = v27.sqrt();
-    let v29: Dd = v21 * v28;
-    let v30: Dd = v12 + v29;
-    let v31: Dd = v10 - v5;
-    let v32: Dd = v31.exp();
-    let v33: Dd = v32 * v28;
-    let v34: Dd = -v7;
-    let v35: Dd = v34 - v9;
-    let v36: Dd = v35.exp();
-    let v37: Dd = v36 * v21;
-    let v38: Dd = v33 - v37;
+    let v0: R = R::new(0.05, -2.7755575615628915e-18);
+    let v1: R = R::from_f64(t);
+    let v2: R = v0 * v1;
+    let v3: R = R::new(4.975, 3.552713678800501e-16);
+    let v4: R = v1.square();
+    let v5: R = v3 * v4;
+    let v6: R = R::from_f64(t_next);
+    let v7: R = v0 * v6;
+    let v8: R = v6.square();
+    let v9: R = v3 * v8;
+    let v10: R = -v2;
+    let v11: R = v10 - v5 - v7 - v9;
+    let v12: R = v11.exp();
+    let v13: R = R::new(0.1, -5.551115123125783e-18);
+    let v14: R = v13 * v1;
+    let v15: R = R::new(9.95, 7.105427357601002e-16);
+    let v16: R = v15 * v4;
+    let v17: R = -v14;
+    let v18: R = v17 - v16;
+    let v19: R = v18.exp_m1();
+    let v20: R = -v19;
+    let v21: R = v20.sqrt();
+    let v22: R = v13 * v6;
+    let v23: R = v15 * v8;
+    let v24: R = -v22;
+    let v25: R = v24 - v23;
+    let v26: R = v25.exp_m1();
+    let v27: R = -v26;
+    let v28: R = v27.sqrt();
+    let v29: R = v21 * v28;
+    let v30: R = v12 + v29;
+    let v31: R = v10 - v5;
+    let v32: R = v31.exp();
+    let v33: R = v32 * v28;
+    let v34: R = -v7;
+    let v35: R = v34 - v9;
+    let v36: R = v35.exp();
+    let v37: R = v36 * v21;
+    let v38: R = v33 - v37;
     [v30.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3500,6 +3785,12 @@ mod dd {
     //! generated code gives it (|x| up to a few hundred for `exp`, up to about 1e6 for the
     //! trigonometric functions); rounding the final `Dd` to f64 is then within an ulp of the
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
+    //!
+    //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
+    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
+    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //!
+    //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
     /// A double-double number `hi + lo`.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3847,6 +4138,362 @@ mod dd {
             let q3 = r.hi / b.hi;
             let (q1, q2) = quick_two_sum(q1, q2);
             Dd::new(q1, q2) + Dd::from_f64(q3)
+        }
+    }
+    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// [`Xd`] (the same precision with an exponent range of its own, for the times where
+    /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
+    /// An emitted function's body is written once, generic over this trait.
+    pub trait Real: Copy + Add<
+            Output = Self,
+        > + Sub<
+            Output = Self,
+        > + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self> {
+        /// The double-double constant `hi + lo`.
+        fn new(hi: f64, lo: f64) -> Self;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn abs(self) -> Self;
+        fn square(self) -> Self;
+        fn powi(self, n: i32) -> Self;
+        fn sqrt(self) -> Self;
+        fn powf(self, p: Self) -> Self;
+        fn exp(self) -> Self;
+        fn exp_m1(self) -> Self;
+        fn ln(self) -> Self;
+        fn ln_1p(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tan(self) -> Self;
+        fn asin(self) -> Self;
+        fn acos(self) -> Self;
+        fn atan(self) -> Self;
+        fn sinh(self) -> Self;
+        fn cosh(self) -> Self;
+        fn tanh(self) -> Self;
+        fn sigmoid(self) -> Self;
+    }
+    /// Implements [`Real`] by the inherent methods of the same names.
+    macro_rules! real_by_inherent {
+        ($t:ty) => {
+            impl Real for $t { #[inline] fn new(hi : f64, lo : f64) -> Self { <$t
+            >::new(hi, lo) } #[inline] fn from_f64(x : f64) -> Self { <$t >::from_f64(x)
+            } #[inline] fn to_f64(self) -> f64 { <$t >::to_f64(self) }
+            real_by_inherent!(@ unary $t; abs square sqrt exp exp_m1 ln ln_1p sin cos tan
+            asin acos atan sinh cosh tanh sigmoid); #[inline] fn powi(self, n : i32) ->
+            Self { <$t >::powi(self, n) } #[inline] fn powf(self, p : Self) -> Self { <$t
+            >::powf(self, p) } }
+        };
+        (@ unary $t:ty; $($f:ident)*) => {
+            $(#[inline] fn $f (self) -> Self { <$t >::$f (self) })*
+        };
+    }
+    real_by_inherent!(Dd);
+    real_by_inherent!(Xd);
+    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
+    /// every value is a finite normal f64. Otherwise the emitted function computes again in
+    /// [`Xd`], which has no such range.
+    #[inline]
+    pub fn ordinary(times: &[f64], values: &[f64]) -> bool {
+        const TINY: f64 = 5.960464477539063e-8;
+        times.iter().all(|t| *t == 0.0 || t.abs() >= TINY)
+            && values.iter().all(|v| v.is_normal())
+    }
+    /// The exponent `k` of `x = f * 2^k`, `0.5 <= |f| < 1`, for a finite nonzero `x`.
+    fn frexp_exponent(x: f64) -> i64 {
+        let bits = (x.to_bits() >> 52) & 0x7ff;
+        if bits == 0 {
+            frexp_exponent(x * 18446744073709551616.0) - 64
+        } else {
+            bits as i64 - 1022
+        }
+    }
+    /// Exponents beyond this saturate to 0 or infinity: far outside anything an f64 result
+    /// can come back from, and small enough that sums of exponents never overflow.
+    const XD_EXPONENT_LIMIT: i64 = 1 << 40;
+    /// A double-double with an exponent of its own: `m * 2^e` with `0.5 <= |m.hi| < 1`, or
+    /// `m` zero or non-finite and `e = 0`. It has [`Dd`]'s precision and no practical range
+    /// limit, so `t^2`, `expm1(-12 t^2)` and `1/sigma^2` at `t = 1e-300` are values, not 0
+    /// and infinity. Functions reduce to [`Dd`] on arguments within its range and use their
+    /// leading Taylor terms (accurate far below 2^-106) on arguments below 2^-60.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Xd {
+        m: Dd,
+        e: i64,
+    }
+    impl Xd {
+        /// `m * 2^e`, normalised.
+        fn norm(m: Dd, e: i64) -> Xd {
+            if m.hi == 0.0 || !m.hi.is_finite() {
+                return Xd { m, e: 0 };
+            }
+            let k = frexp_exponent(m.hi);
+            let e = e.saturating_add(k);
+            if e > XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(f64::INFINITY.copysign(m.hi)));
+            }
+            if e < -XD_EXPONENT_LIMIT {
+                return Xd::from_dd(Dd::from_f64(0.0f64.copysign(m.hi)));
+            }
+            Xd { m: m.ldexp(-k as i32), e }
+        }
+        fn from_dd(x: Dd) -> Xd {
+            Xd::norm(x, 0)
+        }
+        pub fn new(hi: f64, lo: f64) -> Xd {
+            Xd::from_dd(Dd::new(hi, lo))
+        }
+        pub fn from_f64(x: f64) -> Xd {
+            Xd::from_dd(Dd::from_f64(x))
+        }
+        /// The value as a [`Dd`] (0 or infinite beyond its range).
+        pub fn to_dd(self) -> Dd {
+            self.m.ldexp(self.e.clamp(-2200, 2200) as i32)
+        }
+        pub fn to_f64(self) -> f64 {
+            self.to_dd().to_f64()
+        }
+        fn is_zero(self) -> bool {
+            self.m.hi == 0.0
+        }
+        fn is_finite(self) -> bool {
+            self.m.hi.is_finite()
+        }
+        /// `|self| < 2^-60`, so that two Taylor terms are exact to double-double precision
+        /// (zero included).
+        fn is_tiny(self) -> bool {
+            self.e < -60 || self.is_zero()
+        }
+        /// `|self| >= 2^k` (for finite values).
+        fn at_least_pow2(self, k: i64) -> bool {
+            !self.is_zero() && self.e > k
+        }
+        fn ldexp(self, k: i64) -> Xd {
+            Xd::norm(self.m, self.e.saturating_add(k))
+        }
+        fn mul_f64(self, x: f64) -> Xd {
+            Xd::norm(self.m.mul_f64(x), self.e)
+        }
+        fn one() -> Xd {
+            Xd::from_f64(1.0)
+        }
+        pub fn abs(self) -> Xd {
+            Xd { m: self.m.abs(), e: self.e }
+        }
+        pub fn square(self) -> Xd {
+            self * self
+        }
+        pub fn recip(self) -> Xd {
+            Xd::one() / self
+        }
+        pub fn powi(self, n: i32) -> Xd {
+            let mut base = self;
+            let mut e = n.unsigned_abs();
+            let mut acc = Xd::one();
+            while e > 0 {
+                if e & 1 == 1 {
+                    acc = acc * base;
+                }
+                e >>= 1;
+                if e > 0 {
+                    base = base.square();
+                }
+            }
+            if n < 0 { acc.recip() } else { acc }
+        }
+        pub fn sqrt(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(self.m.sqrt());
+            }
+            let (m, e) = if self.e % 2 == 0 {
+                (self.m, self.e)
+            } else {
+                (self.m.ldexp(1), self.e - 1)
+            };
+            Xd::norm(m.sqrt(), e / 2)
+        }
+        pub fn powf(self, p: Xd) -> Xd {
+            if self.is_zero() {
+                return Xd::from_f64(0.0);
+            }
+            (self.ln() * p).exp()
+        }
+        pub fn exp(self) -> Xd {
+            if !self.is_finite() {
+                return Xd::from_dd(self.m.exp());
+            }
+            if self.e < -120 || self.is_zero() {
+                return Xd::one() + self;
+            }
+            if self.e > 40 {
+                let big = if self.m.hi > 0.0 { f64::INFINITY } else { 0.0 };
+                return Xd::from_f64(big);
+            }
+            let x = self.to_dd();
+            let k = (x.hi / std::f64::consts::LN_2).round();
+            let r = x - LN_2.mul_f64(k);
+            Xd::norm(r.exp(), k as i64)
+        }
+        pub fn exp_m1(self) -> Xd {
+            if self.is_tiny() {
+                return self + self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().exp_m1());
+            }
+            self.exp() - Xd::one()
+        }
+        pub fn ln(self) -> Xd {
+            if self.m.hi <= 0.0 || !self.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi.ln()));
+            }
+            let d = self - Xd::one();
+            if d.e <= -2 {
+                return d.ln_1p();
+            }
+            Xd::from_dd(self.m.ln() + LN_2.mul_f64(self.e as f64))
+        }
+        pub fn ln_1p(self) -> Xd {
+            if self.is_tiny() {
+                return self - self.square().ldexp(-1);
+            }
+            if self.e <= -2 {
+                return Xd::from_dd(self.to_dd().ln_1p());
+            }
+            (self + Xd::one()).ln()
+        }
+        /// `x + c x^3`: the first two terms of an odd function's series at a tiny argument.
+        fn odd_series(self, c: f64) -> Xd {
+            self + (self * self.square()).mul_f64(c)
+        }
+        /// `1 + c x^2`: the first two terms of an even function's series at a tiny argument.
+        fn even_series(self, c: f64) -> Xd {
+            Xd::one() + self.square().mul_f64(c)
+        }
+        pub fn sin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().sin())
+        }
+        pub fn cos(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(-0.5);
+            }
+            Xd::from_dd(self.to_dd().cos())
+        }
+        pub fn tan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tan())
+        }
+        pub fn asin(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            Xd::from_dd(self.to_dd().asin())
+        }
+        pub fn acos(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_dd(FRAC_PI_2) - self;
+            }
+            Xd::from_dd(self.to_dd().acos())
+        }
+        pub fn atan(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            if self.at_least_pow2(60) && self.is_finite() {
+                let half_pi = Xd::from_dd(
+                    if self.m.hi > 0.0 { FRAC_PI_2 } else { -FRAC_PI_2 },
+                );
+                return half_pi - self.recip();
+            }
+            Xd::from_dd(self.to_dd().atan())
+        }
+        pub fn sinh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(1.0 / 6.0);
+            }
+            if self.at_least_pow2(9) {
+                let h = self.abs().exp().ldexp(-1);
+                return if self.m.hi > 0.0 { h } else { -h };
+            }
+            Xd::from_dd(self.to_dd().sinh())
+        }
+        pub fn cosh(self) -> Xd {
+            if self.is_tiny() {
+                return self.even_series(0.5);
+            }
+            if self.at_least_pow2(9) {
+                return self.abs().exp().ldexp(-1);
+            }
+            Xd::from_dd(self.to_dd().cosh())
+        }
+        pub fn tanh(self) -> Xd {
+            if self.is_tiny() {
+                return self.odd_series(-1.0 / 3.0);
+            }
+            Xd::from_dd(self.to_dd().tanh())
+        }
+        pub fn sigmoid(self) -> Xd {
+            if self.is_tiny() {
+                return Xd::from_f64(0.5) + self.ldexp(-2);
+            }
+            if self.at_least_pow2(9) && self.m.hi < 0.0 {
+                return self.exp();
+            }
+            Xd::from_dd(self.to_dd().sigmoid())
+        }
+    }
+    impl Neg for Xd {
+        type Output = Xd;
+        #[inline]
+        fn neg(self) -> Xd {
+            Xd { m: -self.m, e: self.e }
+        }
+    }
+    impl Add for Xd {
+        type Output = Xd;
+        fn add(self, b: Xd) -> Xd {
+            if b.is_zero() {
+                return self;
+            }
+            if self.is_zero() {
+                return b;
+            }
+            if !self.is_finite() || !b.is_finite() {
+                return Xd::from_dd(Dd::from_f64(self.m.hi + b.m.hi));
+            }
+            let (big, small) = if self.e >= b.e { (self, b) } else { (b, self) };
+            let d = big.e - small.e;
+            if d > 120 {
+                return big;
+            }
+            Xd::norm(big.m + small.m.ldexp(-(d as i32)), big.e)
+        }
+    }
+    impl Sub for Xd {
+        type Output = Xd;
+        #[inline]
+        fn sub(self, b: Xd) -> Xd {
+            self + -b
+        }
+    }
+    impl Mul for Xd {
+        type Output = Xd;
+        #[inline]
+        fn mul(self, b: Xd) -> Xd {
+            Xd::norm(self.m * b.m, self.e + b.e)
+        }
+    }
+    impl Div for Xd {
+        type Output = Xd;
+        #[inline]
+        fn div(self, b: Xd) -> Xd {
+            Xd::norm(self.m / b.m, self.e - b.e)
         }
     }
 }

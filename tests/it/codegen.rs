@@ -213,6 +213,10 @@ fn committed_modules_agree_with_the_reference() {
     let ulp = f64::EPSILON / 2.0;
     let ts = [
         0.0,
+        1e-300,
+        1e-200,
+        1e-100,
+        1e-40,
         ulp,
         1e-12,
         1e-7,
@@ -284,6 +288,52 @@ fn committed_modules_agree_with_the_reference() {
                 }
             }
         }
+    }
+}
+
+/// Issue 10, item 6: at t = 1e-300 `t^2` underflows and `1/sigma^2` overflows in f64 and
+/// in double-double, and a difference such as `cos(a)^2 cos(u) - cos(u)^3` cancels below
+/// double-double precision at 1e-40. Expected values from mpmath at 3000 bits.
+#[test]
+fn tiny_times_give_values_not_underflow() {
+    let cases: [(&str, f64, f64, f64); 5] = [
+        (
+            "gaussian_alpha_bar::sigma",
+            gaussian_alpha_bar::sigma(1e-300),
+            3.464101615137755e-300,
+            1e-300,
+        ),
+        (
+            "gaussian_alpha_bar::lambda",
+            gaussian_alpha_bar::lambda(1e-300),
+            689.5330745733197,
+            1e-300,
+        ),
+        (
+            "gaussian_alpha_bar::dlambda",
+            gaussian_alpha_bar::dlambda(1e-300),
+            -1e300,
+            1e-300,
+        ),
+        (
+            "cosine_nichol::dlambda",
+            cosine_nichol::dlambda(1e-40),
+            -5e39,
+            1e-40,
+        ),
+        (
+            "shifted_cosine::f",
+            shifted_cosine::f(1e-200),
+            -9.869604401089359e-200,
+            1e-200,
+        ),
+    ];
+    for (what, got, want, t) in cases {
+        let err = check::ulps(got, want);
+        assert!(
+            err <= 2.0,
+            "{what}({t:e}) = {got:e}, want {want:e}: {err} ulps"
+        );
     }
 }
 
@@ -449,12 +499,23 @@ fn keyword_names_are_escaped_and_docs_cannot_inject() {
         .items
         .iter()
         .filter_map(|i| match i {
-            syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+            syn::Item::Fn(f) if matches!(f.vis, syn::Visibility::Public(_)) => {
+                Some(f.sig.ident.to_string())
+            }
             _ => None,
         })
         .collect();
     assert!(items.contains(&"g2".to_owned()) && items.contains(&"ddim_step_eps".to_owned()));
+    // 11 scalars; 4 fields (function, coefficients) and 4 steps (and a slice version) in
+    // each of 2 and 4 parameterisations.
     assert_eq!(items.len(), 11 + 2 * 4 * 2 + 4 * 4 * 3);
+    // Each scalar and coefficient function has its private generic body.
+    let bodies = file
+        .items
+        .iter()
+        .filter(|i| matches!(i, syn::Item::Fn(f) if f.sig.ident.to_string().ends_with("_in")))
+        .count();
+    assert_eq!(bodies, 11 + 2 * 4 + 4 * 4);
     assert!(e.code.contains("a */ b \"# c {{ d }} {% e %}"));
     // And it compiles and verifies (a module named `r#fn`).
     let reports = measure::measure(&mut pool, &e).expect("compiles");
