@@ -146,6 +146,17 @@ fn beyond_exponent_range(b: &Ball) -> bool {
     inner.cmp(&pow2(33)).is_some_and(|c| c > 0)
 }
 
+/// For a ball whose every point has |x| > p: a `k >= p` with `e^(-|x|) <= 2^-k / 2` on
+/// the whole ball (k = floor(d log2 e) - 1 for the least |x| = d, at most 2^30), the
+/// radius that puts `sigmoid` next to 0 or 1, or `tanh` next to -1 or 1
+/// (1 - |tanh x| < 2 e^(-2|x|) <= 2 e^(-|x|)).
+fn least_magnitude_bits(x: &Ball, p: usize) -> i64 {
+    let d = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
+    let d = hp::to_f64(&d);
+    let k = (d * std::f64::consts::LOG2_E).floor() - 1.0;
+    (k.min((1u64 << 30) as f64) as i64).max(p as i64)
+}
+
 /// Is `rad <= |mid| / 2^k`?
 fn narrow(b: &Ball, k: i64) -> bool {
     rmul(&b.rad, &pow2(k))
@@ -557,6 +568,18 @@ impl BallEval<'_> {
                 let v = hp::log1p(&x.mid, p, cc);
                 (v, rdiv(&small(2), &q), 4)
             }
+            // A ball wider than a period covers [-1, 1] (sin and cos) or a pole (tan): known
+            // without reducing a midpoint of thousands of digits (`tan(pi t 10^4096)` at low
+            // precision is such a ball, and the reduction cost seconds per sample).
+            Func::Sin | Func::Cos if x.rad.cmp(&small(7)).is_some_and(|c| c >= 0) => {
+                return Ok(Ball {
+                    mid: BigFloat::new(p),
+                    rad: small(1),
+                });
+            }
+            Func::Tan if x.rad.cmp(&small(4)).is_some_and(|c| c >= 0) => {
+                return Err(BallError::Uncertain);
+            }
             Func::Sin | Func::Cos => {
                 let v = match f {
                     Func::Sin => x.mid.sin(p, RM, cc),
@@ -591,7 +614,7 @@ impl BallEval<'_> {
                 let mid = if x.mid.is_negative() { one.neg() } else { one };
                 return Ok(Ball {
                     mid,
-                    rad: pow2(-2 * p as i64),
+                    rad: pow2(-least_magnitude_bits(x, p)),
                 });
             }
             // atan' = 1/(1 + x^2) <= 1/(1 + d^2), d the ball's least |x|: for a large argument
@@ -608,6 +631,24 @@ impl BallEval<'_> {
                 (x.mid.atan(p, RM, cc), slope, 4)
             }
             Func::Tanh => (x.mid.tanh(p, RM, cc), small(1), 4),
+            // Where every point of the ball has |x| > p, sigmoid x is within e^(-|x|) < 2^(-p)
+            // of 1 (x > 0) or of 0 (x < 0), whatever the radius: as for tanh, the slope
+            // bound 1/4 would carry the width of a huge argument over (log_snr times 1e598
+            // climbed to thousands of bits at every sample).
+            Func::Sigmoid
+                if {
+                    let inner = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
+                    inner
+                        .cmp(&BigFloat::from_u64(p as u64, 64))
+                        .is_some_and(|c| c > 0)
+                } =>
+            {
+                let mid = BigFloat::from_u8(u8::from(x.mid.is_positive()), p);
+                return Ok(Ball {
+                    mid,
+                    rad: pow2(-least_magnitude_bits(x, p)),
+                });
+            }
             Func::Sigmoid => {
                 let v = hp::sigmoid(&x.mid, p, cc);
                 (v, BigFloat::from_f64(0.25, RP), 4)

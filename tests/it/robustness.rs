@@ -519,3 +519,36 @@ fn a_huge_rational_constant_is_interned_at_the_cost_of_its_digits() {
     );
     assert!(err.contains(":1:9"), "{err}");
 }
+
+/// Found by the million-case fuzz run (stop 12): a log-SNR times 1e598 put sigmoid's
+/// argument beyond every precision the certified evaluator tried, and the slope bound 1/4
+/// carried the argument's width over (derive took 14.7 s). Where the whole ball is beyond
+/// |x| > p, sigmoid is next to 0 or 1, whatever the width.
+#[test]
+fn sigmoid_of_a_huge_log_snr_is_decided_at_once() {
+    let f = crate::support::scratch_file(
+        "huge_log_snr.dsym",
+        "process p {\n    param a = 1e300;\n    log_snr(t) = (-2*log(tan(pi*t/2)) + 2*log(39))*(1 + (a + 2)^2/100);\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["eval", &f, "alpha", "--t", "0.3"]);
+    assert_eq!((code, out.trim()), (0, "1.0000000000000000"), "{err}");
+    // sigma = sqrt(sigmoid(-L)), L about 8.8e597: below the smallest subnormal.
+    let (code, out, err) = crate::support::run(&["eval", &f, "sigma", "--t", "0.3"]);
+    assert_eq!((code, out.trim()), (0, "0"), "{err}");
+}
+
+/// Found by the million-case fuzz run (stop 12): `tan(pi t/1e-4096)` needs an argument
+/// reduction of more than 13,600 bits, and the validity check did it at every sample and
+/// precision (over 60 s). A ball wider than a period is [-1, 1] for sin and cos, and
+/// uncertain for tan, without reducing anything.
+#[test]
+fn trigonometry_of_a_huge_argument_is_refused_at_once() {
+    let f = crate::support::scratch_file(
+        "huge_trig.dsym",
+        "process p {\n    log_snr(t) = -2*log(tan(pi*t/1e-4096)) + 2*log(1/2);\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("error[diffsym::process::invalid]"), "{err}");
+    assert!(err.contains("huge_trig.dsym:1:9"), "{err}");
+}
