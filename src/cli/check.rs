@@ -40,7 +40,7 @@ pub(super) fn run(a: &CheckArgs) -> Result<Outcome, Vec<Diag>> {
         |(_, p)| {
             let mut own = Pool::new();
             let p = p.transplant(pool, &mut own);
-            crate::expr::poly::with_work_allowance(crate::expr::poly::PROCESS_WORK, || {
+            crate::process::within_allowances(|| {
                 let asserts: Vec<Verdict> = p
                     .asserts
                     .iter()

@@ -245,6 +245,49 @@ thread_local! {
         std::cell::RefCell::new(ConstantBalls::new());
 }
 
+/// Certified evaluation's allowance of work for one process (its validity check, its
+/// checks): 4e8 units, where a function call at p bits of an argument of magnitude 2^m
+/// costs w^3 units, w = (p + m)/64 + 1 machine words (argument reduction and series both
+/// grow with the operand's length): about 2 s on the 2-core machine of the README's
+/// Limits table (`tan(9.3e1768 t)`, sampled at 8192 bits, spent 1.1e10 units in 56 s).
+/// The bundled library's heaviest process spends 1.9e5 units, a process with
+/// `t^1e4096` 7.7e7. Counted, not timed: the verdict is the same on every machine.
+pub const PROCESS_WORK: u64 = 400_000_000;
+
+thread_local! {
+    /// What is left of the enclosing [`with_work_allowance`] (unbounded outside one).
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// Runs `task` with at most `units` of certified-evaluation work (and no more than an
+/// enclosing scope has left); once spent, evaluations fail with [`EvalError::TooCostly`].
+pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
+    let outer = WORK.with(std::cell::Cell::get);
+    let budget = units.min(outer);
+    WORK.with(|w| w.set(budget));
+    let r = task();
+    let spent = budget - WORK.with(std::cell::Cell::get);
+    WORK.with(|w| w.set(outer - spent));
+    r
+}
+
+/// Charges a function evaluation at `p` bits of an argument `x` to the allowance.
+fn charge(x: &BigFloat, p: usize) -> Result<(), BallError> {
+    let magnitude = x.exponent().unwrap_or(0).max(0) as u64;
+    let words = (p as u64 + magnitude) / 64 + 1;
+    let units = words.saturating_mul(words).saturating_mul(words);
+    WORK.with(|w| {
+        let left = w.get();
+        if units > left {
+            w.set(0);
+            Err(BallError::Eval(EvalError::TooCostly))
+        } else {
+            w.set(left - units);
+            Ok(())
+        }
+    })
+}
+
 impl BallEval<'_> {
     fn eval(&mut self, e: ExprId) -> Result<Ball, BallError> {
         if let Some(v) = self.memo.get(&e) {
@@ -261,7 +304,9 @@ impl BallEval<'_> {
                 let v = self
                     .eval_node(e)
                     .and_then(|v| finite(v.mid.clone()).map(|_| v));
-                if constant {
+                // An allowance that ran out says nothing about the node: not kept.
+                let costly = matches!(v, Err(BallError::Eval(EvalError::TooCostly)));
+                if constant && !costly {
                     CONSTANTS.with(|c| {
                         let mut c = c.borrow_mut();
                         if c.len() >= CONSTANT_CACHE {
@@ -405,6 +450,7 @@ impl BallEval<'_> {
         let v = if is_half(a) {
             b.mid.sqrt(p, RM)
         } else {
+            charge(&b.mid, p)?;
             let x = rational_at(a, p + GUARD);
             pow_once(&b.mid, &x, p, self.consts)
         };
@@ -461,6 +507,7 @@ impl BallEval<'_> {
         {
             return Err(BallError::Uncertain);
         }
+        charge(&b.mid, p)?;
         let v = finite(pow_once(&b.mid, &x.mid, p, self.consts))?;
         let rad = radd(&rmul(&rmul(&small(2), &e_bound), &up(&v)), &ulps(&v, p, 4));
         Ok(Ball { mid: v, rad })
@@ -497,6 +544,9 @@ impl BallEval<'_> {
         let one = BigFloat::from_u8(1, 64);
         let half = BigFloat::from_f64(0.5, RP);
         let r_le_half = x.rad.cmp(&half).is_some_and(|c| c <= 0);
+        if f != Func::Abs {
+            charge(&x.mid, p)?;
+        }
         let cc = &mut *self.consts;
         // (value, bound on |f'| over the ball, ulps charged for the rounding)
         let (v, slope, charge): (BigFloat, BigFloat, u64) = match f {

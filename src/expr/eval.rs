@@ -32,6 +32,11 @@ pub enum EvalError {
     /// ceiling, of a rounding boundary).
     #[error("undecided at the working precision: a singular point, or too close to one")]
     Undecided,
+    /// Certified evaluation spent its work allowance ([`crate::expr::ball::PROCESS_WORK`]).
+    #[error(
+        "certified evaluation would take more than its work allowance (arguments of thousands of digits)"
+    )]
+    TooCostly,
 }
 
 /// Evaluates `e` in f64 with the symbols bound by `env`. Shared subexpressions are

@@ -224,6 +224,15 @@ pub fn lower_file(
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
+/// Runs the work on one process within its allowances: polynomial work
+/// ([`crate::expr::poly::PROCESS_WORK`]) and certified evaluation
+/// ([`crate::expr::ball::PROCESS_WORK`]).
+pub fn within_allowances<R>(task: impl FnOnce() -> R) -> R {
+    crate::expr::ball::with_work_allowance(crate::expr::ball::PROCESS_WORK, || {
+        crate::expr::poly::with_work_allowance(crate::expr::poly::PROCESS_WORK, task)
+    })
+}
+
 /// Lowers several parsed files as far as `stage`. Every process is lowered in a pool of
 /// its own, the processes spread over the available cores, then copied into `pool` in file
 /// and item order, so the result does not depend on the number of threads and the work
@@ -251,7 +260,7 @@ pub fn lower_files(
     for batch in units.chunks(workers * BATCH_PER_WORKER) {
         let done = crate::par::map(batch, workers, |&(p, text)| {
             let mut own = Pool::new();
-            let r = crate::expr::poly::with_work_allowance(crate::expr::poly::PROCESS_WORK, || {
+            let r = within_allowances(|| {
                 lower::lower_process(&mut own, p, text, overrides).map(|mut p| {
                     if stage == Stage::Fields {
                         p.derived_fields = Some(p.derive_fields(&mut own));

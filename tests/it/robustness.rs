@@ -552,3 +552,21 @@ fn trigonometry_of_a_huge_argument_is_refused_at_once() {
     assert!(err.contains("error[diffsym::process::invalid]"), "{err}");
     assert!(err.contains("huge_trig.dsym:1:9"), "{err}");
 }
+
+/// Found by the million-case fuzz run (stop 12): `tan(9.3e1768 t)` is a narrow ball only
+/// at 8192 bits, where each sample reduces a 5,900-bit argument (derive took 54 s).
+/// Certified evaluation has a work allowance per process, counted in operand words.
+#[test]
+fn certified_evaluation_beyond_its_allowance_is_refused() {
+    let f = crate::support::scratch_file(
+        "costly_samples.dsym",
+        "process p {\n    log_snr(t) = 8.353*(1 - 2*t)^3 + (tan(9.3E1768*t))^2/1000;\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["derive", &f]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("certified evaluation would take more than its work allowance"),
+        "{err}"
+    );
+    assert!(err.contains("costly_samples.dsym:1:9"), "{err}");
+}
