@@ -239,9 +239,17 @@ impl Poly {
     /// `self -= c * x^m * d`.
     pub(super) fn sub_shifted(&mut self, d: &Poly, m: &[u32], c: &BigRational) -> Option<()> {
         let bits = c.numer().bits() + c.denom().bits();
-        spend((d.len() as u64).saturating_mul(product_cost(d.max_bits(), bits)))?;
         for (dm, dc) in &d.terms {
-            self.add_term(mono_mul(m, dm)?, -(c * dc));
+            let key = mono_mul(m, dm)?;
+            // The product, and its sum with the coefficient already there, which in an
+            // exact division can be far larger than either factor (intermediate swell).
+            let product_bits = bits + dc.numer().bits() + dc.denom().bits();
+            let existing = self
+                .terms
+                .get(&key)
+                .map_or(0, |e| e.numer().bits() + e.denom().bits());
+            spend(product_cost(bits, product_bits - bits) + product_cost(existing, product_bits))?;
+            self.add_term(key, -(c * dc));
         }
         (self.len() <= MAX_TERMS).then_some(())
     }
