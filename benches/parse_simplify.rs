@@ -71,6 +71,14 @@ fn run(args: &[&str]) {
 
 fn commands(c: &mut Criterion) {
     c.bench_function("check bundled library", |b| b.iter(|| run(&["check"])));
+    // The same-run baselines of the endpoint cases below: the same commands at an
+    // ordinary interior time, so the cost of a cancellation or a limit is a ratio.
+    c.bench_function("eval sigma at t = 0.5 (baseline)", |b| {
+        b.iter(|| run(&["eval", "derivations/vp_linear.dsym", "sigma", "--t", "0.5"]))
+    });
+    c.bench_function("eval alpha at t = 0.5 (baseline)", |b| {
+        b.iter(|| run(&["eval", "derivations/tangent.dsym", "alpha", "--t", "0.5"]))
+    });
     c.bench_function("eval sigma at t = 1e-80 (cancellation)", |b| {
         b.iter(|| {
             run(&[

@@ -143,6 +143,12 @@ pub enum GuardBody {
     Program(Program, Vec<Var>),
 }
 
+/// The longest formula an emitted function's documentation shows (LaTeX characters): a
+/// derivative of a deeply nested definition prints as a tree, quadratic in the nesting,
+/// and 200 nested `sin` calls made a 34 MB module. The bundled library's longest is
+/// 3,329.
+const MAX_DOC_FORMULA: usize = 8_000;
+
 fn lower_err(function: &str) -> impl Fn(lower::LowerError) -> CodegenError + '_ {
     move |source| CodegenError::Lower {
         function: function.to_owned(),
@@ -609,16 +615,21 @@ pub fn render_module(
             Shape::Scalar { .. } => format!("`{}(t)`", f.name),
             Shape::Field { .. } => format!("`{}`", f.name),
         };
-        let doc = vec![
+        let mut doc = vec![
             lit(&format!(
                 "{what} of the process `{}`, from `{source}`.",
                 spec.name
             )),
             lit(""),
-            lit("```text"),
-            lit(&f.latex),
-            lit("```"),
         ];
+        if f.latex.len() <= MAX_DOC_FORMULA {
+            doc.extend([lit("```text"), lit(&f.latex), lit("```")]);
+        } else {
+            doc.push(lit(&format!(
+                "Its formula, {} characters of LaTeX, is left out here (`diffsym derive` prints it).",
+                f.latex.len()
+            )));
+        }
         fn_views.extend(view::function_views(f, mode, doc));
     }
     let module = view::ModuleView {
