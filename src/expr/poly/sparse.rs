@@ -259,8 +259,10 @@ impl Poly {
         let (dm, dc) = d.leading()?;
         let mut r = self.clone();
         let mut q = Poly::zero(self.nvars);
+        let dc_bits = dc.numer().bits() + dc.denom().bits();
         while let Some((m, c)) = r.leading() {
             let qm = mono_div(&m, &dm)?;
+            spend(product_cost(c.numer().bits() + c.denom().bits(), dc_bits))?;
             let qc = c / &dc;
             r.sub_shifted(d, &qm, &qc)?;
             q.terms.insert(qm, qc);
@@ -278,9 +280,11 @@ impl Poly {
         let mut r = self.clone();
         let mut q = Poly::zero(self.nvars);
         let mut rem = Poly::zero(self.nvars);
+        let dc_bits = dc.numer().bits() + dc.denom().bits();
         while let Some((m, c)) = r.leading() {
             match mono_div(&m, &dm) {
                 Some(qm) => {
+                    spend(product_cost(c.numer().bits() + c.denom().bits(), dc_bits))?;
                     let qc = c / &dc;
                     r.sub_shifted(d, &qm, &qc)?;
                     q.terms.insert(qm, qc);
