@@ -648,11 +648,13 @@ impl BallEval<'_> {
                 let slope = rdiv(&small(4), &c_lo.mul(&c_lo, RP, DOWN));
                 (v, slope, 4)
             }
-            // Where every point of the ball has |x| > p, 1 - |tanh x| < 2 e^(-2|x|) < 2^(-2p):
-            // the image is +-1 within 2^(-2p), whatever the radius (a literal 9.3e1768 is a
-            // wide ball until p passes its 5,877 bits, and the slope bound 1 would carry that
-            // width over, so certification climbed to the largest precision).
-            Func::Tanh
+            // Where every point of the ball has |x| > p, 1 - |tanh x| < 2 e^(-2|x|) and
+            // sigmoid x is within e^(-|x|) of 0 or 1: the image is known whatever the radius.
+            // The slope bounds (1 and 1/4) would carry the width of a huge argument over (a
+            // literal 9.3e1768 is a wide ball until p passes its 5,877 bits; a log-SNR times
+            // 1e598 is wide at every precision tried), and certification climbed to the
+            // largest precision at every sample.
+            Func::Tanh | Func::Sigmoid
                 if {
                     let inner = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
                     inner
@@ -660,8 +662,11 @@ impl BallEval<'_> {
                         .is_some_and(|c| c > 0)
                 } =>
             {
-                let one = BigFloat::from_u8(1, p);
-                let mid = if x.mid.is_negative() { one.neg() } else { one };
+                let mid = match (f, x.mid.is_negative()) {
+                    (Func::Tanh, true) => BigFloat::from_i8(-1, p),
+                    (Func::Sigmoid, true) => BigFloat::from_u8(0, p),
+                    _ => BigFloat::from_u8(1, p),
+                };
                 return Ok(Ball {
                     mid,
                     rad: pow2(-least_magnitude_bits(x, p)),
@@ -681,24 +686,6 @@ impl BallEval<'_> {
                 (x.mid.atan(p, RM, cc), slope, 4)
             }
             Func::Tanh => (x.mid.tanh(p, RM, cc), small(1), 4),
-            // Where every point of the ball has |x| > p, sigmoid x is within e^(-|x|) < 2^(-p)
-            // of 1 (x > 0) or of 0 (x < 0), whatever the radius: as for tanh, the slope
-            // bound 1/4 would carry the width of a huge argument over (log_snr times 1e598
-            // climbed to thousands of bits at every sample).
-            Func::Sigmoid
-                if {
-                    let inner = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
-                    inner
-                        .cmp(&BigFloat::from_u64(p as u64, 64))
-                        .is_some_and(|c| c > 0)
-                } =>
-            {
-                let mid = BigFloat::from_u8(u8::from(x.mid.is_positive()), p);
-                return Ok(Ball {
-                    mid,
-                    rad: pow2(-least_magnitude_bits(x, p)),
-                });
-            }
             Func::Sigmoid => {
                 let v = hp::sigmoid(&x.mid, p, cc);
                 (v, BigFloat::from_f64(0.25, RP), 4)
