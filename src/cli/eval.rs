@@ -124,9 +124,21 @@ pub(super) fn run(a: &EvalArgs) -> Result<Outcome, Vec<Diag>> {
 }
 
 /// What `eval` prints (without the newline) for `quantity` of the lowered process `p` at
-/// the time `t` as typed: the whole command after loading. The fuzzer (`crate::fuzz`)
-/// calls it on the processes it lowers, so it checks exactly what the command prints.
+/// the time `t` as typed: the whole command after loading, within the process's work
+/// allowances. The fuzzer (`crate::fuzz`) calls it on the processes it lowers, so it
+/// checks exactly what the command prints.
 pub(crate) fn eval_text(
+    pool: &mut Pool,
+    p: &Process,
+    quantity: &str,
+    t: &str,
+    digits: Option<u32>,
+    inputs: &FieldInputs,
+) -> Result<String, Vec<Diag>> {
+    process::within_allowances(|| eval_text_within(pool, p, quantity, t, digits, inputs))
+}
+
+fn eval_text_within(
     pool: &mut Pool,
     p: &Process,
     quantity: &str,

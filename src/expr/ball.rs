@@ -245,47 +245,9 @@ thread_local! {
         std::cell::RefCell::new(ConstantBalls::new());
 }
 
-/// Certified evaluation's allowance of work for one process (its validity check, its
-/// checks): 4e8 units, where a function call at p bits of an argument of magnitude 2^m
-/// costs w^3 units, w = (p + m)/64 + 1 machine words (argument reduction and series both
-/// grow with the operand's length): about 2 s on the 2-core machine of the README's
-/// Limits table (`tan(9.3e1768 t)`, sampled at 8192 bits, spent 1.1e10 units in 56 s).
-/// The bundled library's heaviest process spends 1.9e5 units, a process with
-/// `t^1e4096` 7.7e7. Counted, not timed: the verdict is the same on every machine.
-pub const PROCESS_WORK: u64 = 400_000_000;
-
-thread_local! {
-    /// What is left of the enclosing [`with_work_allowance`] (unbounded outside one).
-    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
-}
-
-/// Runs `task` with at most `units` of certified-evaluation work (and no more than an
-/// enclosing scope has left); once spent, evaluations fail with [`EvalError::TooCostly`].
-pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
-    let outer = WORK.with(std::cell::Cell::get);
-    let budget = units.min(outer);
-    WORK.with(|w| w.set(budget));
-    let r = task();
-    let spent = budget - WORK.with(std::cell::Cell::get);
-    WORK.with(|w| w.set(outer - spent));
-    r
-}
-
 /// Charges a function evaluation at `p` bits of an argument `x` to the allowance.
 fn charge(x: &BigFloat, p: usize) -> Result<(), BallError> {
-    let magnitude = x.exponent().unwrap_or(0).max(0) as u64;
-    let words = (p as u64 + magnitude) / 64 + 1;
-    let units = words.saturating_mul(words).saturating_mul(words);
-    WORK.with(|w| {
-        let left = w.get();
-        if units > left {
-            w.set(0);
-            Err(BallError::Eval(EvalError::TooCostly))
-        } else {
-            w.set(left - units);
-            Ok(())
-        }
-    })
+    hp::charge(x, p).map_err(BallError::Eval)
 }
 
 impl BallEval<'_> {

@@ -32,7 +32,7 @@ pub enum EvalError {
     /// ceiling, of a rounding boundary).
     #[error("undecided at the working precision: a singular point, or too close to one")]
     Undecided,
-    /// Certified evaluation spent its work allowance ([`crate::expr::ball::PROCESS_WORK`]).
+    /// High-precision evaluation spent its work allowance ([`crate::expr::hp::PROCESS_WORK`]).
     #[error(
         "certified evaluation would take more than its work allowance (arguments of thousands of digits)"
     )]

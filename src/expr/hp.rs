@@ -110,6 +110,50 @@ fn from_f64_exact(x: f64) -> BigFloat {
     from_integer_scaled(&BigUint::from(m), exp2, sign)
 }
 
+/// The allowance of work for evaluating at high precision (certified balls and plain
+/// 256-bit values alike) for one process: its validity check and its checks. A function
+/// call at p bits of an argument of magnitude 2^m costs w^3 units, w = (p + m)/64 + 1
+/// machine words (argument reduction and series both grow with the operand's length).
+/// 4e8 units is about 2 s on the 2-core machine of the README's Limits table
+/// (`tan(9.3e1768 t)`, sampled at 8192 bits, spent 1.1e10 units in 56 s); the bundled
+/// library's heaviest process spends 1.9e5, a process with `t^1e4096` 7.7e7. Counted,
+/// not timed: the verdict is the same on every machine.
+pub const PROCESS_WORK: u64 = 400_000_000;
+
+thread_local! {
+    /// What is left of the enclosing [`with_work_allowance`] (unbounded outside one).
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// Runs `task` with at most `units` of high-precision work (and no more than an enclosing
+/// scope has left); once spent, evaluations fail with [`EvalError::TooCostly`].
+pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
+    let outer = WORK.with(std::cell::Cell::get);
+    let budget = units.min(outer);
+    WORK.with(|w| w.set(budget));
+    let r = task();
+    let spent = budget - WORK.with(std::cell::Cell::get);
+    WORK.with(|w| w.set(outer - spent));
+    r
+}
+
+/// Charges a function evaluation at `p` bits of an argument `x` to the allowance.
+pub(crate) fn charge(x: &BigFloat, p: usize) -> Result<(), EvalError> {
+    let magnitude = x.exponent().unwrap_or(0).max(0) as u64;
+    let words = (p as u64 + magnitude) / 64 + 1;
+    let units = words.saturating_mul(words).saturating_mul(words);
+    WORK.with(|w| {
+        let left = w.get();
+        if units > left {
+            w.set(0);
+            Err(EvalError::TooCostly)
+        } else {
+            w.set(left - units);
+            Ok(())
+        }
+    })
+}
+
 /// `x^y` (`x > 0`) to `p` bits, within 2 units in the last place: astro-float's `pow`
 /// under any rounding mode but `None` runs Ziv's loop, which never ends when the power is
 /// exactly representable (`4^0.5` at 64 bits to nearest, `0.25^1.5` rounded up: found by
@@ -265,6 +309,7 @@ impl HpEval<'_> {
                     round_to(&mut v, p);
                     v
                 } else {
+                    charge(&b, p)?;
                     let x = rational_at(r, p + GUARD);
                     pow_once(&b, &x, p, &mut self.hp.consts)
                 };
@@ -274,7 +319,10 @@ impl HpEval<'_> {
                 let x = self.eval(exp)?;
                 match general_pow_case(sign_of(&b), sign_of(&x), || show(&b))? {
                     Some(v) => Ok(from_f64_exact(v)),
-                    None => finite(pow_once(&b, &x, p, &mut self.hp.consts)),
+                    None => {
+                        charge(&b, p)?;
+                        finite(pow_once(&b, &x, p, &mut self.hp.consts))
+                    }
                 }
             }
         }
@@ -320,6 +368,9 @@ impl HpEval<'_> {
 
     fn call(&mut self, f: Func, x: &BigFloat) -> Result<BigFloat, EvalError> {
         let p = self.p();
+        if f != Func::Abs {
+            charge(x, p)?;
+        }
         let domain = |ok: bool| {
             if ok {
                 Ok(())

@@ -226,9 +226,9 @@ pub fn lower_file(
 
 /// Runs the work on one process within its allowances: polynomial work
 /// ([`crate::expr::poly::PROCESS_WORK`]) and certified evaluation
-/// ([`crate::expr::ball::PROCESS_WORK`]).
+/// ([`crate::expr::hp::PROCESS_WORK`]).
 pub fn within_allowances<R>(task: impl FnOnce() -> R) -> R {
-    crate::expr::ball::with_work_allowance(crate::expr::ball::PROCESS_WORK, || {
+    crate::expr::hp::with_work_allowance(crate::expr::hp::PROCESS_WORK, || {
         crate::expr::poly::with_work_allowance(crate::expr::poly::PROCESS_WORK, task)
     })
 }

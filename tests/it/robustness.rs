@@ -604,3 +604,27 @@ fn emitted_documentation_leaves_out_formulas_too_long_to_read() {
     // Short formulas are still shown.
     assert!(code.contains("\\sigma(t) = t"), "sigma's formula");
 }
+
+/// Found by the million-case fuzz run (stop 12): `tan(27*4^(10^6))`, a constant of two
+/// million bits, in an assertion and a user function. The 256-bit fast path of the checks
+/// and `eval`'s certified value reduced the argument at every sample, outside any
+/// allowance (over 60 s). Plain high-precision evaluation is charged like the certified
+/// one, and `eval` runs within the process's allowance.
+#[test]
+fn a_constant_of_millions_of_bits_is_refused_by_check_and_eval() {
+    let f = crate::support::scratch_file(
+        "million_bits.dsym",
+        "process p {\n    c(u) = tan(3^3*4^(10^6));\n    alpha(t) = cos(pi*t/2);\n    sigma(t) = sin(pi*t/2);\n    assert 1*0.25/(t/0.008) == c(t^1000);\n}\n",
+    );
+    let (code, out, err) = crate::support::run(&["check", &f]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "right side undefined (certified evaluation would take more than its work allowance"
+        ),
+        "{out}"
+    );
+    let (code, out, err) = crate::support::run(&["eval", &f, "c", "--t", "0.5"]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("work allowance"), "{err}");
+}
