@@ -111,7 +111,8 @@ fn from_f64_exact(x: f64) -> BigFloat {
 }
 
 /// The allowance of work for evaluating at high precision (certified balls and plain
-/// 256-bit values alike) for one process: its validity check and its checks. A function
+/// 256-bit values alike) for one process (its validity check, its checks) or one `eval`,
+/// scoped by `process::within_allowances`; unbounded outside a scope. A function
 /// call at p bits of an argument of magnitude 2^m costs w^3 units, w = (p + m)/64 + 1
 /// machine words (argument reduction and series both grow with the operand's length).
 /// 4e8 units is about 2 s on the 2-core machine of the README's Limits table
