@@ -140,10 +140,14 @@ fn touches_zero(b: &Ball) -> bool {
     down(&b.mid).cmp(&b.rad).is_some_and(|c| c <= 0)
 }
 
+/// A lower bound on |x| over the ball (negative when the ball contains 0).
+fn least_abs(b: &Ball) -> BigFloat {
+    b.mid.abs().sub(&b.rad, RP, RoundingMode::Down)
+}
+
 /// Whether every point of the ball has |x| > 2^33, where exp overflows every range.
 fn beyond_exponent_range(b: &Ball) -> bool {
-    let inner = b.mid.abs().sub(&b.rad, RP, RoundingMode::Down);
-    inner.cmp(&pow2(33)).is_some_and(|c| c > 0)
+    least_abs(b).cmp(&pow2(33)).is_some_and(|c| c > 0)
 }
 
 /// For a ball whose every point has |x| > p: a `k >= p` with `e^(-|x|) <= 2^-k / 2` on
@@ -151,8 +155,7 @@ fn beyond_exponent_range(b: &Ball) -> bool {
 /// radius that puts `sigmoid` next to 0 or 1, or `tanh` next to -1 or 1
 /// (1 - |tanh x| < 2 e^(-2|x|) <= 2 e^(-|x|)).
 fn least_magnitude_bits(x: &Ball, p: usize) -> i64 {
-    let d = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
-    let d = hp::to_f64(&d);
+    let d = hp::to_f64(&least_abs(x));
     let k = (d * std::f64::consts::LOG2_E).floor() - 1.0;
     (k.min((1u64 << 30) as f64) as i64).max(p as i64)
 }
@@ -617,12 +620,9 @@ impl BallEval<'_> {
             // 1e598 is wide at every precision tried), and certification climbed to the
             // largest precision at every sample.
             Func::Tanh | Func::Sigmoid
-                if {
-                    let inner = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
-                    inner
-                        .cmp(&BigFloat::from_u64(p as u64, 64))
-                        .is_some_and(|c| c > 0)
-                } =>
+                if least_abs(x)
+                    .cmp(&BigFloat::from_u64(p as u64, 64))
+                    .is_some_and(|c| c > 0) =>
             {
                 let mid = match (f, x.mid.is_negative()) {
                     (Func::Tanh, true) => BigFloat::from_i8(-1, p),
@@ -638,7 +638,7 @@ impl BallEval<'_> {
             // the slope is tiny, and a wide ball around it (a long literal at low precision)
             // still certifies.
             Func::Atan => {
-                let inner = x.mid.abs().sub(&x.rad, RP, RoundingMode::Down);
+                let inner = least_abs(x);
                 let slope = if inner.is_positive() {
                     let d2 = inner.mul(&inner, RP, RoundingMode::Down);
                     rdiv(&small(1), &d2.add(&one, RP, RoundingMode::Down))

@@ -129,13 +129,7 @@ thread_local! {
 /// Runs `task` with at most `units` of high-precision work (and no more than an enclosing
 /// scope has left); once spent, evaluations fail with [`EvalError::TooCostly`].
 pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
-    let outer = WORK.with(std::cell::Cell::get);
-    let budget = units.min(outer);
-    WORK.with(|w| w.set(budget));
-    let r = task();
-    let spent = budget - WORK.with(std::cell::Cell::get);
-    WORK.with(|w| w.set(outer - spent));
-    r
+    super::work::scoped(&WORK, units, task).0
 }
 
 /// Charges a function evaluation at `p` bits of an argument `x` to the allowance.

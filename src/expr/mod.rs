@@ -23,5 +23,6 @@ pub mod subst;
 #[cfg(test)]
 pub(crate) mod test_util;
 pub mod verify;
+pub(crate) mod work;
 
 pub use pool::{Constant, Domain, ExprId, Func, Node, Pool, Symbol};

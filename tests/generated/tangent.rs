@@ -3665,19 +3665,7 @@ mod dd {
         }
         /// `self^n` by repeated squaring.
         pub fn powi(self, n: i32) -> Dd {
-            let mut base = self;
-            let mut e = n.unsigned_abs();
-            let mut acc = Dd::from_f64(1.0);
-            while e > 0 {
-                if e & 1 == 1 {
-                    acc = acc * base;
-                }
-                e >>= 1;
-                if e > 0 {
-                    base = base.square();
-                }
-            }
-            if n < 0 { acc.recip() } else { acc }
+            powi_by_squaring(self, n)
         }
         pub fn sqrt(self) -> Dd {
             if self.hi <= 0.0 {
@@ -3922,6 +3910,35 @@ mod dd {
         fn tanh(self) -> Self;
         fn sigmoid(self) -> Self;
     }
+    /// `x^n` by repeated squaring, in either number type.
+    fn powi_by_squaring<R: Copy + Mul<Output = R> + Div<Output = R> + From<f64>>(
+        x: R,
+        n: i32,
+    ) -> R {
+        let mut base = x;
+        let mut e = n.unsigned_abs();
+        let mut acc = R::from(1.0);
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = acc * base;
+            }
+            e >>= 1;
+            if e > 0 {
+                base = base * base;
+            }
+        }
+        if n < 0 { R::from(1.0) / acc } else { acc }
+    }
+    impl From<f64> for Dd {
+        fn from(x: f64) -> Dd {
+            Dd::from_f64(x)
+        }
+    }
+    impl From<f64> for Xd {
+        fn from(x: f64) -> Xd {
+            Xd::from_f64(x)
+        }
+    }
     /// Implements [`Real`] by the inherent methods of the same names.
     macro_rules! real_by_inherent {
         ($t:ty) => {
@@ -4037,19 +4054,7 @@ mod dd {
             Xd::one() / self
         }
         pub fn powi(self, n: i32) -> Xd {
-            let mut base = self;
-            let mut e = n.unsigned_abs();
-            let mut acc = Xd::one();
-            while e > 0 {
-                if e & 1 == 1 {
-                    acc = acc * base;
-                }
-                e >>= 1;
-                if e > 0 {
-                    base = base.square();
-                }
-            }
-            if n < 0 { acc.recip() } else { acc }
+            powi_by_squaring(self, n)
         }
         pub fn sqrt(self) -> Xd {
             if self.m.hi <= 0.0 || !self.is_finite() {

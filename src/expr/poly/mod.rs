@@ -218,16 +218,9 @@ pub fn with_work_allowance<R>(units: u64, task: impl FnOnce() -> R) -> R {
     scoped(units, task).0
 }
 
-/// `task` run with the work allowance `min(units, what is left outside)`; its result and
-/// what it spent, which is charged to the enclosing scope too.
+/// `task` run with the polynomial work allowance `min(units, what is left outside)`.
 fn scoped<R>(units: u64, task: impl FnOnce() -> R) -> (R, u64) {
-    let outer = WORK.with(std::cell::Cell::get);
-    let budget = units.min(outer);
-    WORK.with(|w| w.set(budget));
-    let r = task();
-    let spent = budget - WORK.with(std::cell::Cell::get);
-    WORK.with(|w| w.set(outer - spent));
-    (r, spent)
+    super::work::scoped(&WORK, units, task)
 }
 
 fn together_bounded(pool: &mut Pool, e: ExprId) -> Option<ExprId> {
