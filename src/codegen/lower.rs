@@ -15,7 +15,7 @@ use astro_float::BigFloat;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::runtime::Real;
+use super::runtime::{Narrow, Real};
 use crate::expr::hp::{self, Hp};
 use crate::expr::{ExprId, Func, Node, Pool};
 
@@ -65,33 +65,91 @@ impl Program {
     pub fn run<R: Real>(&self, inputs: &[(&str, f64)]) -> Vec<R> {
         let mut vs: Vec<R> = Vec::with_capacity(self.ops.len());
         for op in &self.ops {
-            let v = match op {
-                Op::Input(name) => R::from_f64(
-                    inputs
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map_or(f64::NAN, |p| p.1),
-                ),
-                Op::Const { hi, lo } => R::new(f64::from_bits(*hi), f64::from_bits(*lo)),
-                Op::Sum(terms) => {
-                    let mut acc = vs[terms[0].1];
-                    for &(neg, x) in &terms[1..] {
-                        acc = if neg { acc - vs[x] } else { acc + vs[x] };
-                    }
-                    acc
+            let v = eval_op::<R>(op, &|j| vs[j], inputs);
+            vs.push(v);
+        }
+        vs
+    }
+
+    /// Runs the program with the operations `wide` marks in `W` and the others in `N`,
+    /// converting as the emitted code does ([`Narrow`]); every value is returned widened
+    /// (exactly). `wide` shorter than the program leaves the rest narrow.
+    pub fn run_mixed<N: Narrow<W>, W: Real>(
+        &self,
+        inputs: &[(&str, f64)],
+        wide: &[bool],
+    ) -> Vec<W> {
+        let is_wide = |i: usize| wide.get(i).copied().unwrap_or(false);
+        let mut vs: Vec<W> = Vec::with_capacity(self.ops.len());
+        for (i, op) in self.ops.iter().enumerate() {
+            let v = if is_wide(i) {
+                eval_op::<W>(op, &|j| vs[j], inputs)
+            } else {
+                let narrow = |j: usize| N::narrow(vs[j]);
+                match op {
+                    Op::Call(f, a) if is_wide(*a) => call_of_wide::<N, W>(*f, vs[*a]),
+                    Op::Sqrt(a) if is_wide(*a) => N::sqrt_of(vs[*a]),
+                    _ => eval_op::<N>(op, &narrow, inputs),
                 }
-                Op::Mul(xs) => xs[1..].iter().fold(vs[xs[0]], |acc, &x| acc * vs[x]),
-                Op::Div(a, b) => vs[*a] / vs[*b],
-                Op::Neg(a) => -vs[*a],
-                Op::PowI(a, 2) => vs[*a].square(),
-                Op::PowI(a, n) => vs[*a].powi(*n),
-                Op::Sqrt(a) => vs[*a].sqrt(),
-                Op::PowF(a, b) => vs[*a].powf(vs[*b]),
-                Op::Call(f, a) => call(*f, vs[*a]),
+                .widen()
             };
             vs.push(v);
         }
         vs
+    }
+}
+
+/// One instruction in `R`, its operands given by `var`.
+fn eval_op<R: Real>(op: &Op, var: &dyn Fn(Var) -> R, inputs: &[(&str, f64)]) -> R {
+    match op {
+        Op::Input(name) => R::from_f64(
+            inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(f64::NAN, |p| p.1),
+        ),
+        Op::Const { hi, lo } => R::new(f64::from_bits(*hi), f64::from_bits(*lo)),
+        Op::Sum(terms) => {
+            let mut acc = var(terms[0].1);
+            for &(neg, x) in &terms[1..] {
+                acc = if neg { acc - var(x) } else { acc + var(x) };
+            }
+            acc
+        }
+        Op::Mul(xs) => xs[1..].iter().fold(var(xs[0]), |acc, &x| acc * var(x)),
+        Op::Div(a, b) => var(*a) / var(*b),
+        Op::Neg(a) => -var(*a),
+        Op::PowI(a, 2) => var(*a).square(),
+        Op::PowI(a, n) => var(*a).powi(*n),
+        Op::Sqrt(a) => var(*a).sqrt(),
+        Op::PowF(a, b) => var(*a).powf(var(*b)),
+        Op::Call(f, a) => call(*f, var(*a)),
+    }
+}
+
+/// `f(x)` in the narrow type of a wide argument: the functions [`Narrow`] corrects to
+/// first order, others of the rounded argument; the method the emitted code calls.
+fn call_of_wide<N: Narrow<W>, W: Real>(f: Func, x: W) -> N {
+    // The same list as `wide_argument_method`'s.
+    match f {
+        Func::Exp => N::exp_of(x),
+        Func::Expm1 => N::exp_m1_of(x),
+        Func::Log => N::ln_of(x),
+        Func::Log1p => N::ln_1p_of(x),
+        _ => call(f, N::narrow(x)),
+    }
+}
+
+/// The [`Narrow`] method that computes `op` (a call or square root) in the narrow type
+/// from a wide argument, if there is one.
+pub fn wide_argument_method(op: &Op) -> Option<&'static str> {
+    match op {
+        Op::Call(Func::Exp, _) => Some("exp_of"),
+        Op::Call(Func::Expm1, _) => Some("exp_m1_of"),
+        Op::Call(Func::Log, _) => Some("ln_of"),
+        Op::Call(Func::Log1p, _) => Some("ln_1p_of"),
+        Op::Sqrt(_) => Some("sqrt_of"),
+        _ => None,
     }
 }
 

@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
+use super::accuracy::{Accuracy, Form};
 use super::check;
 use super::rustc::{Calls, RustcError, run_compiled};
-use super::view::{self, f64_literal, string_literal};
+use super::view::{self, f64_literal, f64_value, string_literal};
 use super::{CodegenError, Emitted, Function, Shape};
 use num_rational::BigRational;
 
@@ -50,13 +51,20 @@ pub fn next_time(t: f64) -> f64 {
 /// The starts of the final steps (to `t_next = 0`) that are checked too.
 pub const FINAL_STEP_STARTS: [f64; 4] = [1e-6, 0.1, 0.5, 1.0];
 
-/// One row: the arguments of a call, the reference value, and its error scale (0 for a
-/// scalar function, measured in plain ulps).
+/// One row: the arguments of a call, the reference value, its error scale (0: measured
+/// in plain ulps) and the largest error allowed.
+///
+/// A scalar function has one row per checked time. A field has, per checked time, one row
+/// per coefficient (its inputs a unit vector, so the call returns that coefficient:
+/// measured in ulps against the accuracy budget) and one at [`FIELD_INPUTS`] (measured in
+/// ulps of its scale `sum |c_i v_i|`, against the bound the budget implies,
+/// [`Accuracy::field_bound`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub args: Vec<f64>,
     pub want: f64,
     pub scale: f64,
+    pub bound: f64,
 }
 
 /// The reference rows of one function.
@@ -66,18 +74,22 @@ pub struct Case {
     /// The Rust call of the function on a row `r` (`g2(r[0])`), without a module path.
     pub call: String,
     pub rows: Vec<Row>,
-    pub bound: f64,
     /// The number of arguments.
     pub arity: usize,
+    /// The form the function is emitted in.
+    pub form: Form,
+    /// The bound of its rows measured in plain ulps (the accuracy budget).
+    pub budget: f64,
 }
 
 fn normal(x: f64) -> bool {
     x.is_normal()
 }
 
-/// The reference rows of every function, at [`points`]: rows where the reference is not a
-/// finite normal f64 (or is undefined) are left out.
-pub fn reference_cases(pool: &mut Pool, functions: &[Function]) -> Vec<Case> {
+/// The reference rows of every function, at [`points`], with the bounds of `accuracy`:
+/// rows where the reference is not a finite normal f64 (or is undefined) are left out.
+pub fn reference_cases(pool: &mut Pool, functions: &[Function], accuracy: Accuracy) -> Vec<Case> {
+    let budget = accuracy.ulps();
     let ts = points();
     // The certified value, or at an end where the formula is undefined its limit from
     // inside [0, 1]; None where neither is a finite f64.
@@ -102,7 +114,7 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function]) -> Vec<Case> {
     let mut cases = Vec::new();
     for f in functions {
         let mut rows = Vec::new();
-        let (call, bound, arity) = match &f.shape {
+        let (call, arity) = match &f.shape {
             Shape::Scalar { .. } => {
                 for &t in &ts {
                     if let Some(want) = eval(pool, f.expr, &[("t", t)])
@@ -112,10 +124,11 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function]) -> Vec<Case> {
                             args: vec![t],
                             want,
                             scale: 0.0,
+                            bound: budget,
                         });
                     }
                 }
-                (format!("{}(r[0])", f.name), check::SCALAR_BOUND, 1)
+                (format!("{}(r[0])", f.name), 1)
             }
             Shape::Field { inputs, times, .. } => {
                 let n = inputs.len() + times.len();
@@ -144,55 +157,102 @@ pub fn reference_cases(pool: &mut Pool, functions: &[Function]) -> Vec<Case> {
                     };
                     let mut scale = 0.0;
                     let mut ok = want.is_finite();
+                    let mut units = Vec::new();
                     for (input, c) in &f.coeff_exprs {
-                        let v = env.iter().find(|(n, _)| n == input).map_or(0.0, |p| p.1);
+                        let k = inputs.iter().position(|i| i == input);
+                        let v = k.map_or(0.0, |k| env[k].1);
                         match eval(pool, *c, &env) {
-                            Some(c) => scale += (c * v).abs(),
+                            Some(c) => {
+                                scale += (c * v).abs();
+                                // The coefficient alone: this input 1, the others 0.
+                                let mut args: Vec<f64> = env.iter().map(|p| p.1).collect();
+                                args[..inputs.len()].fill(0.0);
+                                if let Some(k) = k {
+                                    args[k] = 1.0;
+                                }
+                                units.push(Row {
+                                    args,
+                                    want: c,
+                                    scale: 0.0,
+                                    bound: budget,
+                                });
+                            }
                             None => ok = false,
                         }
                     }
                     if ok && normal(scale) && scale.is_finite() {
+                        rows.extend(units);
                         rows.push(Row {
                             args: env.iter().map(|p| p.1).collect(),
                             want,
                             scale,
+                            bound: accuracy.field_bound(f.coeff_exprs.len()),
                         });
                     }
                 }
                 let args = (0..n).map(|i| format!("r[{i}]")).collect::<Vec<_>>();
-                (
-                    format!("{}({})", f.name, args.join(", ")),
-                    check::FIELD_BOUND,
-                    n,
-                )
+                (format!("{}({})", f.name, args.join(", ")), n)
             }
         };
         cases.push(Case {
             function: f.name.clone(),
             call,
             rows,
-            bound,
             arity,
+            form: f.form,
+            budget,
         });
     }
     cases
 }
 
-/// The worst error of one function.
+/// The worst error over some rows: how large, where, and the bound it is held to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Worst {
+    pub max_err: f64,
+    /// The arguments where it occurs (empty when every error is 0).
+    pub at: Vec<f64>,
+    pub bound: f64,
+}
+
+impl Worst {
+    fn new(bound: f64) -> Worst {
+        Worst {
+            max_err: 0.0,
+            at: Vec::new(),
+            bound,
+        }
+    }
+
+    fn add(&mut self, err: f64, args: &[f64]) {
+        if err > self.max_err || (err.is_nan() && !self.max_err.is_nan()) {
+            self.max_err = err;
+            self.at = args.to_vec();
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.max_err <= self.bound
+    }
+}
+
+/// The worst errors of one function.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub function: String,
-    /// Largest error in ulps (of the value, or of the scale for fields).
-    pub max_err: f64,
-    /// The arguments where it occurs.
-    pub at: Vec<f64>,
-    pub bound: f64,
+    pub form: Form,
+    /// In ulps of the value (scalar functions) or of each coefficient (fields), against
+    /// the accuracy budget.
+    pub worst: Worst,
+    /// Fields only: the value at [`FIELD_INPUTS`] in ulps of its scale, against
+    /// [`Accuracy::field_bound`].
+    pub value: Option<Worst>,
     pub rows: usize,
 }
 
 impl Report {
     pub fn passed(&self) -> bool {
-        self.max_err <= self.bound
+        self.worst.passed() && self.value.as_ref().is_none_or(Worst::passed)
     }
 }
 
@@ -209,40 +269,67 @@ pub fn run(emitted: &Emitted, cases: &[Case]) -> Result<Vec<Vec<f64>>, RustcErro
     run_compiled(emitted, &calls)
 }
 
-/// Compares results with the reference rows.
+/// Compares results with the reference rows: rows measured in plain ulps (scalar values,
+/// coefficients) against the budget, rows measured in ulps of a scale (field values)
+/// separately.
 pub fn compare(cases: &[Case], results: &[Vec<f64>]) -> Vec<Report> {
     cases
         .iter()
         .zip(results)
         .map(|(c, got)| {
-            let mut worst = Report {
-                function: c.function.clone(),
-                max_err: 0.0,
-                at: Vec::new(),
-                bound: c.bound,
-                rows: c.rows.len(),
-            };
+            let mut worst = Worst::new(c.budget);
+            let mut value: Option<Worst> = None;
             for (row, &g) in c.rows.iter().zip(got) {
                 let err = check::error(g, row.want, row.scale);
-                if err > worst.max_err || (err.is_nan() && !worst.max_err.is_nan()) {
-                    worst.max_err = err;
-                    worst.at = row.args.clone();
+                if row.scale == 0.0 {
+                    worst.add(err, &row.args);
+                } else {
+                    value
+                        .get_or_insert_with(|| Worst::new(row.bound))
+                        .add(err, &row.args);
                 }
             }
-            worst
+            Report {
+                function: c.function.clone(),
+                form: c.form,
+                worst,
+                value,
+                rows: c.rows.len(),
+            }
         })
         .collect()
 }
 
-/// Emits, compiles, runs and compares: one report per function.
-pub fn measure(pool: &mut Pool, emitted: &Emitted) -> Result<Vec<Report>, RustcError> {
-    let cases = reference_cases(pool, &emitted.functions);
-    let results = run(emitted, &cases)?;
-    Ok(compare(&cases, &results))
+/// Compiles and runs `emitted` on its reference rows and compares: one report per
+/// function.
+pub fn measure(emitted: &Emitted) -> Result<Vec<Report>, RustcError> {
+    let results = run(emitted, &emitted.cases)?;
+    Ok(compare(&emitted.cases, &results))
 }
 
-/// The report as a table: function, max error in ulps, where (the last argument of a
-/// field is its time(s)).
+/// A bound as the table shows it: `-` when there is none (`--accuracy fast`).
+fn bound_text(b: f64) -> String {
+    if b.is_finite() {
+        format!("{b}")
+    } else {
+        "-".to_owned()
+    }
+}
+
+/// Arguments as the table shows them: `(1e-12, 7.5e-13)`, or `-`.
+fn args_text(at: &[f64]) -> String {
+    if at.is_empty() {
+        return "-".to_owned();
+    }
+    let at: Vec<String> = at.iter().map(|a| format!("{a:e}")).collect();
+    format!("({})", at.join(", "))
+}
+
+/// The reports as a table: function, form, worst error in ulps (of the value, or of each
+/// coefficient of a field) and its budget, and for fields the worst error of the value at
+/// the checked inputs in ulps of its scale with its bound; then the points and where the
+/// worst error occurs (a field's arguments are its inputs, a unit vector for a
+/// coefficient, then its time(s)).
 pub fn table(reports: &[Report]) -> String {
     let width = reports
         .iter()
@@ -251,24 +338,31 @@ pub fn table(reports: &[Report]) -> String {
         .unwrap_or(8)
         .max(8);
     let mut s = format!(
-        "{:<width$}  {:>10}  {:>5}  {:>6}  where\n",
-        "function", "max ulps", "bound", "points"
+        "{:<width$}  {:<13}  {:>10}  {:>6}  {:>10}  {:>6}  {:>6}  where\n",
+        "function", "form", "max ulps", "budget", "field ulps", "bound", "points"
     );
     for r in reports {
-        let at =
-            r.at.iter()
-                .map(|&a| format!("{a:e}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-        let at = if at.is_empty() {
-            "-".to_owned()
-        } else {
-            format!("({at})")
+        let (value, value_bound) = match &r.value {
+            Some(v) => (format!("{:.2}", v.max_err), bound_text(v.bound)),
+            None => ("-".to_owned(), "-".to_owned()),
         };
-        let flag = if r.passed() { "" } else { "  FAILED" };
+        let mut flag = String::new();
+        if !r.worst.passed() {
+            flag.push_str("  FAILED");
+        }
+        if let Some(v) = r.value.as_ref().filter(|v| !v.passed()) {
+            flag.push_str(&format!("  FAILED (field value at {})", args_text(&v.at)));
+        }
         s.push_str(&format!(
-            "{:<width$}  {:>10.2}  {:>5}  {:>6}  {at}{flag}\n",
-            r.function, r.max_err, r.bound, r.rows
+            "{:<width$}  {:<13}  {:>10.2}  {:>6}  {:>10}  {:>6}  {:>6}  {}{flag}\n",
+            r.function,
+            r.form.name(),
+            r.worst.max_err,
+            bound_text(r.worst.bound),
+            value,
+            value_bound,
+            r.rows,
+            args_text(&r.worst.at),
         ));
     }
     s
@@ -288,7 +382,6 @@ struct RefCaseView {
     name: String,
     rows: String,
     call: String,
-    bound: String,
 }
 
 /// `tests/reference.rs` of an emitted crate whose library is `lib`.
@@ -312,17 +405,17 @@ pub fn reference_test(cases: &[Case], lib: &str, source: &str) -> Result<String,
                             let args: Vec<String> =
                                 r.args.iter().map(|&a| f64_literal(a)).collect();
                             format!(
-                                "(&[{}], {}, {})",
+                                "(&[{}], {}, {}, {})",
                                 args.join(", "),
                                 f64_literal(r.want),
-                                f64_literal(r.scale)
+                                f64_literal(r.scale),
+                                f64_value(r.bound)
                             )
                         })
                         .collect();
                     format!("[{}]", rows.join(", "))
                 },
                 call: c.call.clone(),
-                bound: f64_literal(c.bound),
             })
             .collect(),
     };

@@ -5,6 +5,8 @@
 //! puts them in a view model and renders `templates/module.rs.tera`; [`measure`] runs the
 //! result (compiled by the driver in [`rustc`]) and compares it with the 256-bit reference.
 
+pub mod accuracy;
+pub mod budget;
 pub mod check;
 pub(crate) mod lower;
 pub mod measure;
@@ -23,6 +25,7 @@ use crate::diag::codes;
 use crate::expr::{ExprId, Pool, Symbol, diff, print};
 use crate::process::{Process, derive, fields};
 
+pub use accuracy::{Accuracy, Form};
 pub use lower::Mode;
 use lower::{Lowerer, Program, Var};
 
@@ -124,6 +127,14 @@ pub struct Function {
     /// What the function returns at exact ends of [0, 1] where its formula is undefined or
     /// loses its limit: checked before the general program, in order.
     pub guards: Vec<Guard>,
+    /// The number types its body runs in: naive for a naive lowering; for a stable one,
+    /// double-double until [`budget::choose`] measures a cheaper form within the budget.
+    pub form: Form,
+    /// Stable programs: which operations run in double-double (the others in f64).
+    pub wide: Vec<bool>,
+    /// Stable programs: whether the result is computed again in `Xd` where it is not
+    /// ordinary (`runtime::ordinary`); left out where the form meets its budget without.
+    pub fallback: bool,
 }
 
 /// A special case of an emitted function: when every time in `at` has its value, the
@@ -156,6 +167,20 @@ fn lower_err(function: &str) -> impl Fn(lower::LowerError) -> CodegenError + '_ 
     }
 }
 
+/// Which operations of a program run in double-double before [`budget::choose`]: all,
+/// for a stable one.
+fn initial_wide(mode: Mode, program: &Program) -> Vec<bool> {
+    vec![mode == Mode::Stable; program.ops.len()]
+}
+
+/// The form of a function before [`budget::choose`].
+fn initial_form(mode: Mode) -> Form {
+    match mode {
+        Mode::Stable => Form::Dd,
+        Mode::Naive => Form::Naive,
+    }
+}
+
 fn prepare(pool: &mut Pool, e: ExprId, mode: Mode) -> ExprId {
     match mode {
         Mode::Stable => stable::stabilize(pool, e),
@@ -174,6 +199,7 @@ pub fn scalar_function(
     let mut l = Lowerer::new(mode);
     let prepared = prepare(pool, e, mode);
     let v = l.lower(pool, prepared).map_err(lower_err(name))?;
+    let program = l.finish();
     let symbol = match derive::Quantity::from_name(name) {
         Some(q) => q.latex().to_owned(),
         None => format!("\\mathrm{{{}}}", name.replace('_', "\\_")),
@@ -183,12 +209,15 @@ pub fn scalar_function(
         expr: e,
         coeff_exprs: Vec::new(),
         latex: format!("{symbol}(t) = {}", print::to_latex(pool, e)),
-        program: l.finish(),
         shape: Shape::Scalar { out: v },
         guards: match mode {
             Mode::Stable => scalar_guards(pool, e),
             Mode::Naive => Vec::new(),
         },
+        form: initial_form(mode),
+        wide: initial_wide(mode, &program),
+        fallback: mode == Mode::Stable,
+        program,
     })
 }
 
@@ -280,6 +309,7 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             Some(j) => field_guards(pool, j, k, field, &coeff_exprs, mode),
             None => Vec::new(),
         };
+        let program = l.finish();
         out.push(Function {
             guards,
             latex: format!(
@@ -290,13 +320,16 @@ pub fn functions(pool: &mut Pool, p: &Process, mode: Mode) -> Result<Vec<Functio
             name,
             expr: field.expr,
             coeff_exprs,
-            program: l.finish(),
             shape: Shape::Field {
                 inputs,
                 times,
                 coeffs,
                 step: field.is_step(),
             },
+            form: initial_form(mode),
+            wide: initial_wide(mode, &program),
+            fallback: mode == Mode::Stable,
+            program,
         });
     }
     Ok(out)
@@ -396,8 +429,17 @@ impl JetForms {
                 .and_then(|v| {
                     let at = pool.rational(end.clone());
                     let exact = crate::expr::subst::subst1(pool, expr, t, at);
+                    // Defined there: its value certified (a pole such as tan(pi/2) is
+                    // not, though 256-bit arithmetic gives it a finite value).
                     let defined = pool.free_symbols(exact).is_empty()
-                        && crate::expr::hp::eval_rounded(pool, exact, &[]).is_ok_and(|x| x == v);
+                        && crate::expr::ball::certify(
+                            pool,
+                            exact,
+                            &[],
+                            crate::expr::limit::MAX_POINT_BITS,
+                            crate::expr::ball::round_f64,
+                        )
+                        .is_ok_and(|(bits, _)| bits == crate::expr::ball::round_f64_value(v));
                     if defined {
                         Some(exact)
                     } else {
@@ -542,17 +584,24 @@ pub struct Emitted {
     /// The formatted module source.
     pub code: String,
     pub functions: Vec<Function>,
+    pub accuracy: Accuracy,
+    /// The reference rows of every function (certified values, with the bounds of the
+    /// accuracy budget), in the order of `functions`: what chose the forms, what
+    /// `--verify` compares the compiled module with, and an emitted crate's own test.
+    pub cases: Vec<measure::Case>,
+    /// Each function's chosen form measured on its rows, run as the module runs it.
+    pub choice: Vec<measure::Report>,
 }
 
-/// Emits the module of `p`; `source` names the .dsym file in the header.
+/// Emits the module of `p` within `accuracy`; `source` names the .dsym file in the header.
 pub fn emit_module(
     pool: &mut Pool,
     p: &Process,
     source: &str,
-    mode: Mode,
+    accuracy: Accuracy,
 ) -> Result<Emitted, CodegenError> {
     rust_ident(&p.name)?;
-    let functions = functions(pool, p, mode)?;
+    let functions = functions(pool, p, accuracy.mode())?;
     let params = p
         .params
         .iter()
@@ -564,7 +613,7 @@ pub fn emit_module(
         params,
         source,
     };
-    render_module(&spec, functions, mode)
+    build_module(pool, &spec, functions, accuracy)
 }
 
 /// What the header and documentation of a module say about where it came from.
@@ -578,13 +627,55 @@ pub struct ModuleSpec<'a> {
     pub source: &'a str,
 }
 
-/// Renders lowered `functions` as a module.
-pub fn render_module(
+/// Computes the reference rows of lowered `functions` (lowered in `accuracy.mode()`),
+/// gives each function the cheapest form that meets `accuracy` on them
+/// ([`budget::choose`]), and renders the module.
+pub fn build_module(
+    pool: &mut Pool,
     spec: &ModuleSpec<'_>,
-    functions: Vec<Function>,
-    mode: Mode,
+    mut functions: Vec<Function>,
+    accuracy: Accuracy,
 ) -> Result<Emitted, CodegenError> {
-    let ident = rust_ident(spec.name)?;
+    let mut cases = measure::reference_cases(pool, &functions, accuracy);
+    let choice = budget::choose(&mut functions, &mut cases, accuracy);
+    let code = render_module(spec, &functions, accuracy)?;
+    Ok(Emitted {
+        file_name: format!("{}.rs", spec.name),
+        ident: rust_ident(spec.name)?,
+        code,
+        functions,
+        accuracy,
+        cases,
+        choice,
+    })
+}
+
+/// The documentation line that says what a function's body runs in.
+fn form_doc(form: Form, accuracy: Accuracy) -> Option<String> {
+    match (form, accuracy) {
+        (Form::Naive, _) => None,
+        (Form::F64, _) => Some(format!(
+            "Runs its stable form in `f64`, within the accuracy budget of {accuracy} at every checked point."
+        )),
+        (Form::Mixed { wide, ops }, _) => Some(format!(
+            "Runs its stable form in `f64`, with the {wide} of its {ops} operations that need it in double-double, within the accuracy budget of {accuracy} at every checked point."
+        )),
+        (Form::Dd, Accuracy::Ulps(b)) if b < 1.0 => Some(format!(
+            "Runs its stable form in double-double: the budget of {accuracy} is below one ulp, which `f64` rounding at every operation cannot promise."
+        )),
+        (Form::Dd, _) => Some(format!(
+            "Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of {accuracy}."
+        )),
+    }
+}
+
+/// Renders lowered `functions`, their forms chosen, as a module.
+fn render_module(
+    spec: &ModuleSpec<'_>,
+    functions: &[Function],
+    accuracy: Accuracy,
+) -> Result<String, CodegenError> {
+    let mode = accuracy.mode();
     let source = spec.source;
     let lit = view::doc_literal;
     let mut module_doc = vec![
@@ -603,14 +694,14 @@ pub fn render_module(
         )));
     }
     module_doc.push(lit(""));
-    module_doc.push(lit(match mode {
-        Mode::Stable => {
-            "Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once."
-        }
-        Mode::Naive => "Lowering: naive (plain f64 operations as written; for comparison only).",
+    module_doc.push(lit(&match accuracy {
+        Accuracy::Ulps(_) => format!(
+            "Accuracy budget: {accuracy} of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64."
+        ),
+        Accuracy::Fast => "Lowering: naive (`--accuracy fast`: plain f64 operations as written, without the stable rewrites; inaccurate where the formula cancels).".to_owned(),
     }));
     let mut fn_views = Vec::new();
-    for f in &functions {
+    for f in functions {
         let what = match f.shape {
             Shape::Scalar { .. } => format!("`{}(t)`", f.name),
             Shape::Field { .. } => format!("`{}`", f.name),
@@ -630,38 +721,41 @@ pub fn render_module(
                 f.latex.len()
             )));
         }
+        if let Some(line) = form_doc(f.form, accuracy) {
+            doc.extend([lit(""), lit(&line)]);
+        }
         fn_views.extend(view::function_views(f, mode, doc));
     }
     let module = view::ModuleView {
         header: lit(&format!("generated by diffsym from {source}; do not edit")),
         module_doc,
         process: view::string_literal(spec.name),
+        imports: match mode {
+            Mode::Naive => String::new(),
+            // `Xd` only where some function falls back to it.
+            Mode::Stable if functions.iter().any(|f| f.fallback) => {
+                "use dd::{Dd, Narrow, Real, Xd};".to_owned()
+            }
+            Mode::Stable => "use dd::{Dd, Narrow, Real};".to_owned(),
+        },
         stable: mode == Mode::Stable,
         functions: fn_views,
         runtime: view::RUNTIME.to_owned(),
     };
-    let code = view::render_rust(view::MODULE_TEMPLATE, &module)?;
-    Ok(Emitted {
-        file_name: format!("{}.rs", spec.name),
-        ident,
-        code,
-        functions,
-    })
+    view::render_rust(view::MODULE_TEMPLATE, &module)
 }
 
 /// The files of a Cargo crate around `emitted` (paths relative to the crate root):
 /// `Cargo.toml`, `src/lib.rs` (the module) and `tests/reference.rs` (the reference values
 /// at every checked point, so `cargo test` re-verifies the code).
 pub fn crate_files(
-    pool: &mut Pool,
     emitted: &Emitted,
     process: &str,
     source: &str,
 ) -> Result<Vec<(String, String)>, CodegenError> {
     let lib = format!("diffsym_{process}");
     rust_ident(&lib)?;
-    let cases = measure::reference_cases(pool, &emitted.functions);
-    let reference = measure::reference_test(&cases, &lib, source)?;
+    let reference = measure::reference_test(&emitted.cases, &lib, source)?;
     #[derive(serde::Serialize)]
     struct CargoView {
         source: String,

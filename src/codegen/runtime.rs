@@ -8,8 +8,9 @@
 //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
 //!
 //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-//! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-//! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+//! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+//! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+//! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
 //!
 //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
 
@@ -37,11 +38,39 @@ fn quick_two_sum(a: f64, b: f64) -> (f64, f64) {
     (s, b - (s - a))
 }
 
-/// `p + e == a * b` exactly (fused multiply-add).
+/// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+/// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+/// call into libm, and double-double products were an order of magnitude slower).
 #[inline]
 fn two_prod(a: f64, b: f64) -> (f64, f64) {
     let p = a * b;
-    (p, a.mul_add(b, -p))
+    if cfg!(target_feature = "fma") {
+        return (p, a.mul_add(b, -p));
+    }
+    if !p.is_finite() {
+        return (p, 0.0);
+    }
+    let (ah, al) = split(a);
+    let (bh, bl) = split(b);
+    (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+}
+
+/// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+/// `2^27 a` would overflow.
+#[inline]
+fn split(a: f64) -> (f64, f64) {
+    const SPLITTER: f64 = 134_217_729.0; // 2^27 + 1
+    const BIG: f64 = 6.696928794914171e299; // 2^996
+    if a.abs() > BIG {
+        let s = a * 3.725290298461914e-9; // 2^-28
+        let c = SPLITTER * s;
+        let hi = c - (c - s);
+        ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+    } else {
+        let c = SPLITTER * a;
+        let hi = c - (c - a);
+        (hi, a - hi)
+    }
 }
 
 /// pi as a double-double.
@@ -146,7 +175,7 @@ impl Dd {
     #[inline]
     pub fn mul_f64(self, x: f64) -> Dd {
         let (p, e) = two_prod(self.hi, x);
-        Dd::renorm(p, self.lo.mul_add(x, e))
+        Dd::renorm(p, self.lo * x + e)
     }
 
     #[inline]
@@ -181,17 +210,22 @@ impl Dd {
         (self.ln() * p).exp()
     }
 
-    /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-    /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+    /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+    /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+    /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+    /// 2^-41 of the rest and needs no more than f64 precision.
     fn expm1_small(self) -> Dd {
-        let s = self.ldexp(-10);
-        let mut p = inv_fact(10);
-        for n in (2..10).rev() {
-            p = p * s + inv_fact(n);
-        }
-        let mut e = s + s * s * p;
+        const TO_SMALL: f64 = 1.0 / 1024.0;
+        let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+        let x = s.hi;
+        let tail = x
+            * x
+            * x
+            * (inv_fact(5).hi + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+        let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2) + Dd::from_f64(tail);
+        let mut e = s + s.square() * p;
         for _ in 0..10 {
-            e = e.ldexp(1) + e.square();
+            e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
         }
         e
     }
@@ -408,7 +442,8 @@ impl Div for Dd {
     }
 }
 
-/// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+/// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+/// chosen per function by the accuracy budget) and by
 /// [`Xd`] (the same precision with an exponent range of its own, for the times where
 /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
 /// An emitted function's body is written once, generic over this trait.
@@ -514,7 +549,126 @@ macro_rules! real_by_inherent {
 real_by_inherent!(Dd);
 real_by_inherent!(Xd);
 
-/// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+/// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+/// cancellation, so that rounding each operation once stays within the accuracy budget.
+impl Real for f64 {
+    /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+    #[inline]
+    fn new(hi: f64, _lo: f64) -> Self {
+        hi
+    }
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn square(self) -> Self {
+        self * self
+    }
+    #[inline]
+    fn powi(self, n: i32) -> Self {
+        f64::powi(self, n)
+    }
+    #[inline]
+    fn powf(self, p: Self) -> Self {
+        f64::powf(self, p)
+    }
+    /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+    /// 0, which [`ordinary`] sends to [`Xd`].
+    #[inline]
+    fn sigmoid(self) -> Self {
+        1.0 / (1.0 + (-self).exp())
+    }
+    real_by_inherent!(@unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh cosh tanh);
+}
+
+/// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+/// most operations in the narrow type and the few that the accuracy budget needs in the
+/// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+/// A wide value used by a narrow operation is rounded, except as the argument of the
+/// functions below, which take the part the narrow type cannot hold into account to first
+/// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+pub trait Narrow<W: Real>: Real {
+    /// The same value in the wide type (exact).
+    fn widen(self) -> W;
+    /// `w` rounded to the narrow type.
+    fn narrow(w: W) -> Self;
+    fn exp_of(w: W) -> Self {
+        Self::narrow(w).exp()
+    }
+    fn exp_m1_of(w: W) -> Self {
+        Self::narrow(w).exp_m1()
+    }
+    fn ln_of(w: W) -> Self {
+        Self::narrow(w).ln()
+    }
+    fn ln_1p_of(w: W) -> Self {
+        Self::narrow(w).ln_1p()
+    }
+    fn sqrt_of(w: W) -> Self {
+        Self::narrow(w).sqrt()
+    }
+}
+
+/// One type as both: every conversion is the identity and every function its own.
+macro_rules! narrow_is_wide {
+    ($t:ty) => {
+        impl Narrow<$t> for $t {
+            #[inline]
+            fn widen(self) -> $t {
+                self
+            }
+            #[inline]
+            fn narrow(w: $t) -> $t {
+                w
+            }
+        }
+    };
+}
+
+narrow_is_wide!(f64);
+narrow_is_wide!(Dd);
+narrow_is_wide!(Xd);
+
+impl Narrow<Dd> for f64 {
+    #[inline]
+    fn widen(self) -> Dd {
+        Dd::from_f64(self)
+    }
+    #[inline]
+    fn narrow(w: Dd) -> f64 {
+        w.to_f64()
+    }
+    #[inline]
+    fn exp_of(w: Dd) -> f64 {
+        let e = w.hi.exp();
+        e + e * w.lo
+    }
+    #[inline]
+    fn exp_m1_of(w: Dd) -> f64 {
+        let m = w.hi.exp_m1();
+        m + (m + 1.0) * w.lo
+    }
+    #[inline]
+    fn ln_of(w: Dd) -> f64 {
+        w.hi.ln() + w.lo / w.hi
+    }
+    #[inline]
+    fn ln_1p_of(w: Dd) -> f64 {
+        w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+    }
+    #[inline]
+    fn sqrt_of(w: Dd) -> f64 {
+        let s = w.hi.sqrt();
+        if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+    }
+}
+
+/// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
 /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
 /// every value is a finite normal f64. Otherwise the emitted function computes again in
 /// [`Xd`], which has no such range.

@@ -211,3 +211,81 @@ fn constants_are_the_double_double_roundings() {
         assert_eq!(super::lower::split_dd(&mut hp, &v), (c.hi, c.lo));
     }
 }
+
+/// The product of two f64 is exact in double-double, whichever way `two_prod` computes
+/// it (Dekker's splitting without a hardware FMA), up to arguments near the overflow
+/// threshold; std's `mul_add` (a correctly rounded fused multiply-add, in hardware or
+/// not) is the independent reference.
+#[test]
+fn products_of_two_doubles_are_exact() {
+    let xs = [
+        1.0,
+        0.1,
+        -3.7e-7,
+        std::f64::consts::PI,
+        1.0 + f64::EPSILON,
+        123456789.123,
+        -9.87e150,
+        1e300,
+        7.9e307,
+        2.2e-200,
+    ];
+    for &a in &xs {
+        for &b in &xs {
+            let p = a * b;
+            if !p.is_finite() || p.abs() < 1e-290 {
+                continue;
+            }
+            let d = Dd::from_f64(a) * Dd::from_f64(b);
+            assert_eq!(d.hi, p, "{a:e} * {b:e}");
+            assert_eq!(d.lo, a.mul_add(b, -p), "{a:e} * {b:e}");
+        }
+    }
+}
+
+/// An f64 function of a double-double argument, corrected to first order
+/// (`Narrow::exp_of` ...), is within one ulp of the correctly rounded value of the
+/// function at `hi + lo` (256-bit reference), where the uncorrected f64 of the rounded
+/// argument is off by many ulps (exp of -30 + 1e-15: the rest alone is 15 ulps).
+#[test]
+fn functions_of_wide_arguments_are_corrected_to_first_order() {
+    use super::runtime::Narrow;
+    let mut pool = Pool::new();
+    let mut hp = Hp::new(hp::DEFAULT_PRECISION);
+    let args = [
+        Dd::new(-30.0, 1e-15),
+        Dd::new(-0.7, 3e-17),
+        Dd::new(2.5, -1e-16),
+        Dd::new(1e-3, 4e-20),
+        Dd::new(0.3, 1e-17),
+    ];
+    type Of = fn(Dd) -> f64;
+    let cases: [(Func, Of); 4] = [
+        (Func::Exp, <f64 as Narrow<Dd>>::exp_of),
+        (Func::Expm1, <f64 as Narrow<Dd>>::exp_m1_of),
+        (Func::Log, <f64 as Narrow<Dd>>::ln_of),
+        (Func::Log1p, <f64 as Narrow<Dd>>::ln_1p_of),
+    ];
+    let x = pool.var("x");
+    let s = pool.symbol("x");
+    for (f, of) in cases {
+        let e = pool.call(f, x);
+        for w in args {
+            if (matches!(f, Func::Log) && w.hi <= 0.0) || (matches!(f, Func::Log1p) && w.hi <= -1.0)
+            {
+                continue;
+            }
+            let p = hp.precision();
+            let arg =
+                hp.from_f64(w.hi)
+                    .add(&hp.from_f64(w.lo), p, astro_float::RoundingMode::ToEven);
+            let want = hp::to_f64(&hp.eval(&pool, e, &[(s, arg)]).expect("defined"));
+            let got = of(w);
+            let err = super::check::ulps(got, want);
+            assert!(
+                err <= 1.0,
+                "{f:?}({w:?}) = {got:e}, want {want:e}: {err} ulps"
+            );
+        }
+    }
+}

@@ -62,6 +62,19 @@ impl Stabilizer {
         // One fraction can also cancel where the parts did not (a numerator that vanishes
         // at t = 0 only because sigmoid(6t - 3) tends to sigmoid(-3)): the two forms are
         // measured and the more accurate one is kept.
+        // `p - q` as `(p^2 - q^2)/(p + q)` where the difference of the squares is then
+        // written without a subtraction.
+        if let Node::Add(xs) = pool.node(e).clone()
+            && let Some((d, sum)) = conjugate(pool, &xs)
+        {
+            let d = self.run(pool, d);
+            if !subtracts_at_top(pool, d) {
+                let sum = self.run(pool, sum);
+                let out = pool.div(d, sum);
+                self.memo.insert(e, out);
+                return out;
+            }
+        }
         if let Node::Add(xs) = pool.node(e).clone()
             && needs_together(pool, &xs)
         {
@@ -99,6 +112,9 @@ impl Stabilizer {
     fn rewrite(&mut self, pool: &mut Pool, e: ExprId, together: bool) -> ExprId {
         match pool.node(e).clone() {
             Node::Add(xs) => {
+                if let Some(r) = two_point_difference(pool, &xs) {
+                    return self.run(pool, r);
+                }
                 let e2 = expm1_pairs(pool, &xs).unwrap_or(e);
                 if e2 != e {
                     return self.run(pool, e2);
@@ -110,6 +126,9 @@ impl Stabilizer {
                     return self.run(pool, r);
                 }
                 if let Some(r) = difference_of_values(pool, &xs) {
+                    return self.run(pool, r);
+                }
+                if let Some(r) = power_difference(pool, &xs) {
                     return self.run(pool, r);
                 }
                 if let Some(r) = normalized_complement(pool, &xs) {
@@ -400,10 +419,11 @@ fn cos_minus_one(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     Some(pool.mul(vec![m2, s2, qe]))
 }
 
-/// `difference`: the first pair of terms `c r f(a)^n` and `-c r f(b)^n` (the same
-/// function, `n` from 1 to 8, `r` what the two terms have in common, so that
-/// `cos(a)^2 cos(u) - cos(u)^3` is `cos(u) (cos(a)^2 - cos(u)^2)`) rewritten through
-/// `a - b`, with `x^n - y^n = (x - y)(x^(n-1) + ... + y^(n-1))`.
+/// `difference`: the first pair of terms `c r u^n` and `-c r v^n` (`n` from 1 to 8, `r`
+/// what the two terms have in common, so that `cos(a)^2 cos(u) - cos(u)^3` is
+/// `cos(u) (cos(a)^2 - cos(u)^2)`) whose bases have a difference without cancellation
+/// ([`base_difference`]: the same function at two arguments, or two polynomials that
+/// share terms), rewritten with `x^n - y^n = (x - y)(x^(n-1) + ... + y^(n-1))`.
 fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
     // Each term's factors as (base, exponent).
@@ -427,18 +447,17 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
             if i == j || split[j].0 != -split[i].0.clone() {
                 continue;
             }
-            let Some((f, a, b, n, common)) = differing_power(pool, &powers[i], &powers[j]) else {
+            let Some((u, v, n, common)) = differing_power(pool, &powers[i], &powers[j]) else {
                 continue;
             };
-            let Some(d) = value_difference(pool, f, a, b) else {
+            let Some(d) = base_difference(pool, u, v) else {
                 continue;
             };
             // x^n - y^n = (x - y) (x^(n-1) + x^(n-2) y + ... + y^(n-1))
-            let (fa, fb) = (pool.call(f, a), pool.call(f, b));
             let mut sum = Vec::new();
             for k in 0..n {
-                let p = pool.powi(fa, k);
-                let q = pool.powi(fb, n - 1 - k);
+                let p = pool.powi(u, k);
+                let q = pool.powi(v, n - 1 - k);
                 sum.push(pool.mul(vec![p, q]));
             }
             let sum = pool.add(sum);
@@ -450,14 +469,14 @@ fn difference_of_values(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
     None
 }
 
-/// Two terms' factors as `r f(a)^n` and `r f(b)^n`: `(f, a, b, n, r)`, where `r` takes
-/// from each base the smaller of its two exponents and what is left is one power of a
-/// [`DIFFERENCE_FUNCS`] call on each side.
+/// Two terms' factors as `r u^n` and `r v^n`: `(u, v, n, r)`, where `r` takes from each
+/// base the smaller of its two exponents and what is left is one integer power on each
+/// side.
 fn differing_power(
     pool: &mut Pool,
     x: &[(ExprId, BigRational)],
     y: &[(ExprId, BigRational)],
-) -> Option<(Func, ExprId, ExprId, i64, ExprId)> {
+) -> Option<(ExprId, ExprId, i64, ExprId)> {
     let exponent = |fs: &[(ExprId, BigRational)], b: ExprId| {
         fs.iter()
             .find(|(c, _)| *c == b)
@@ -498,14 +517,7 @@ fn differing_power(
         return None;
     };
     let n = lk.to_integer().to_i64()?;
-    if lk != rk || !lk.is_integer() || !(1..=8).contains(&n) {
-        return None;
-    }
-    let (Node::Call(f, a), Node::Call(g, b)) = (pool.node(*lb).clone(), pool.node(*rb).clone())
-    else {
-        return None;
-    };
-    if f != g || a == b || !DIFFERENCE_FUNCS.contains(&f) {
+    if lk != rk || !lk.is_integer() || !(1..=8).contains(&n) || lb == rb {
         return None;
     }
     let common: Vec<ExprId> = common
@@ -513,7 +525,322 @@ fn differing_power(
         .map(|(b, k)| pool.pow_rational(b, k))
         .collect();
     let common = pool.mul(common);
-    Some((f, a, b, n, common))
+    Some((*lb, *rb, n, common))
+}
+
+/// `u - v` for the bases of [`difference_of_values`], without the cancellation of
+/// subtracting their values: through the difference of the arguments for two calls of one
+/// [`DIFFERENCE_FUNCS`] function ([`value_difference`]); expanded for two polynomials in
+/// the times that share terms (`(a + b t)^7 - (a + b s)^7` has `u - v = b (t - s)`,
+/// which a value at t = 1e-40 would lose below double-double precision). None otherwise.
+fn base_difference(pool: &mut Pool, u: ExprId, v: ExprId) -> Option<ExprId> {
+    match (pool.node(u).clone(), pool.node(v).clone()) {
+        (Node::Call(f, a), Node::Call(g, b)) => {
+            if f != g || a == b || !DIFFERENCE_FUNCS.contains(&f) {
+                return None;
+            }
+            value_difference(pool, f, a, b)
+        }
+        (Node::Call(..), _) | (_, Node::Call(..)) => None,
+        _ => {
+            if pool.free_symbols(u).is_empty() || pool.free_symbols(v).is_empty() {
+                return None;
+            }
+            let d = pool.sub(u, v);
+            let d = poly::expand(pool, d);
+            let d = match pool.node(d).clone() {
+                Node::Add(xs) => two_point_difference(pool, &xs).unwrap_or(d),
+                _ => d,
+            };
+            (pool_len(pool, d) < pool_len(pool, u) + pool_len(pool, v)).then_some(d)
+        }
+    }
+}
+
+/// `two-point`: a sum `P(u) - P(v)` of monomials `c u^k` and `-c v^k` in two symbols
+/// (`t` and `t_next`: the same polynomial at two times; `c` any constant, the terms of
+/// one power collected) as `(u - v) sum_k c (u^(k-1) + u^(k-2) v + ... + v^(k-1))`,
+/// where `u - v` is exact in f64 for nearby times and no term cancels.
+fn two_point_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    // The constant coefficients of each (symbol, power), summed.
+    let mut monomials: Vec<(Symbol, i64, Vec<ExprId>)> = Vec::new();
+    for &x in xs {
+        let (mut constant, mut power) = (Vec::new(), None);
+        for f in factors(pool, x) {
+            if pool.free_symbols(f).is_empty() {
+                constant.push(f);
+                continue;
+            }
+            let (b, k) = pool.split_pow(f);
+            let k = pool.as_rational(k)?;
+            let Node::Sym(sym) = pool.node(b) else {
+                return None;
+            };
+            if power.is_some()
+                || !k.is_integer()
+                || !k.is_positive()
+                || *k > BigRational::from_integer(8.into())
+            {
+                return None;
+            }
+            power = Some((*sym, k.to_integer().to_i64()?));
+        }
+        let (sym, k) = power?;
+        let c = pool.mul(constant);
+        match monomials.iter_mut().find(|m| m.0 == sym && m.1 == k) {
+            Some(m) => m.2.push(c),
+            None => monomials.push((sym, k, vec![c])),
+        }
+    }
+    let mut syms: Vec<Symbol> = monomials.iter().map(|m| m.0).collect();
+    syms.sort();
+    syms.dedup();
+    let [u, v] = syms.as_slice() else {
+        return None;
+    };
+    let (u, v) = (*u, *v);
+    // `c u - c v` is already the form wanted (and `c (u - v)` its canonical form).
+    if xs.len() == 2 && monomials.iter().all(|m| m.1 == 1) {
+        return None;
+    }
+    let mut coefficients: Vec<(i64, ExprId, ExprId)> = Vec::new();
+    for (sym, k, cs) in &monomials {
+        let c = pool.add(cs.clone());
+        match coefficients.iter_mut().find(|e| e.0 == *k) {
+            Some(e) if *sym == u => e.1 = c,
+            Some(e) => e.2 = c,
+            None if *sym == u => coefficients.push((*k, c, pool.zero())),
+            None => {
+                let z = pool.zero();
+                coefficients.push((*k, z, c));
+            }
+        }
+    }
+    let (ue, ve) = (pool.sym_expr(u), pool.sym_expr(v));
+    let mut terms = Vec::new();
+    for (k, cu, cv) in coefficients {
+        let total = pool.add(vec![cu, cv]);
+        if !pool.is_zero(total) || pool.is_zero(cu) {
+            return None;
+        }
+        let mut sum = Vec::new();
+        for i in 0..k {
+            let a = pool.powi(ue, i);
+            let b = pool.powi(ve, k - 1 - i);
+            sum.push(pool.mul(vec![a, b]));
+        }
+        let sum = pool.add(sum);
+        terms.push(pool.mul(vec![cu, sum]));
+    }
+    let d = pool.sub(ue, ve);
+    let q = pool.add(terms);
+    Some(pool.mul(vec![d, q]))
+}
+
+/// `conjugate`: `p - q` with `p, q >= 0` and a square root among their factors as
+/// `(p^2 - q^2)/(p + q)`, returned as the two parts, where `p^2 - q^2` (powers of
+/// exponentials written as one exponential, sigmoids one way, expanded) loses its square
+/// roots and keeps at most two terms (the caller keeps it only if the stable form of the
+/// difference subtracts nothing): for a
+/// variance-preserving sampler step, `alpha_t sigma_s - alpha_s sigma_t` with
+/// `sigma = sqrt(1 - alpha^2)` becomes `(alpha_t^2 - alpha_s^2)/(alpha_t sigma_s +
+/// alpha_s sigma_t)`, a difference of two values that [`difference_of_values`] writes
+/// through the difference of their arguments, over a sum that cannot cancel.
+fn conjugate(pool: &mut Pool, xs: &[ExprId]) -> Option<(ExprId, ExprId)> {
+    let [a, b] = xs else {
+        return None;
+    };
+    let (ca, ra) = pool.split_coeff(*a);
+    let (cb, rb) = pool.split_coeff(*b);
+    if ca.is_positive() == cb.is_positive() {
+        return None;
+    }
+    let (p, q) = if ca.is_positive() {
+        (*a, pool.neg(*b))
+    } else {
+        (*b, pool.neg(*a))
+    };
+    let has_root = |pool: &Pool, r: ExprId| {
+        factors(pool, r).iter().any(|&f| {
+            let (base, k) = pool.split_pow(f);
+            !pool.free_symbols(base).is_empty()
+                && pool.as_rational(k).is_some_and(|k| *k.denom() == 2.into())
+        })
+    };
+    if !(has_root(pool, ra) || has_root(pool, rb)) {
+        return None;
+    }
+    let nonnegative =
+        |pool: &Pool, e: ExprId| crate::expr::range::range(pool, e).is_some_and(|r| r.lo >= 0.0);
+    if !nonnegative(pool, p) || !nonnegative(pool, q) {
+        return None;
+    }
+    let square = |pool: &mut Pool, e: ExprId| {
+        let (c, r) = pool.split_coeff(e);
+        let mut fs: Vec<ExprId> = factors(pool, r)
+            .into_iter()
+            .map(|f| match exp_power(pool, f) {
+                Some((x, k)) => {
+                    let two_k = pool.rational(k * BigRational::from_integer(2.into()));
+                    let arg = pool.mul(vec![two_k, x]);
+                    pool.call(Func::Exp, arg)
+                }
+                None => pool.powi(f, 2),
+            })
+            .collect();
+        fs.push(pool.rational(&c * &c));
+        pool.mul(fs)
+    };
+    let (p2, q2) = (square(pool, p), square(pool, q));
+    let d = pool.sub(p2, q2);
+    // Both ways of writing the sigmoids: which one cancels depends on the signs.
+    let ways: Vec<ExprId> = [std::cmp::Ordering::Less, std::cmp::Ordering::Greater]
+        .into_iter()
+        .map(|way| {
+            let d = sigmoids_one_way(pool, d, way, &mut HashMap::new());
+            poly::expand(pool, d)
+        })
+        .collect();
+    let d = *ways.iter().min_by_key(|&&d| pool_len(pool, d))?;
+    if pool.is_zero(d) || pool_len(pool, d) > 2 {
+        return None;
+    }
+    let terms = match pool.node(d) {
+        Node::Add(ts) => ts.to_vec(),
+        _ => vec![d],
+    };
+    if terms.iter().any(|&t| {
+        let (_, r) = pool.split_coeff(t);
+        has_root(pool, r)
+    }) {
+        return None;
+    }
+    let sum = pool.add(vec![p, q]);
+    Some((d, sum))
+}
+
+/// Whether `e` is a sum of terms of both signs, or a product with such a sum among its
+/// factors: a subtraction left for the arithmetic.
+fn subtracts_at_top(pool: &mut Pool, e: ExprId) -> bool {
+    let mixed = |pool: &mut Pool, x: ExprId| match pool.node(x).clone() {
+        Node::Add(ts) => {
+            let signs: Vec<bool> = ts
+                .iter()
+                .map(|&t| pool.split_coeff(t).0.is_positive())
+                .collect();
+            signs.iter().any(|&s| s) && signs.iter().any(|&s| !s)
+        }
+        _ => false,
+    };
+    if mixed(pool, e) {
+        return true;
+    }
+    factors(pool, e).into_iter().any(|f| {
+        let (b, _) = pool.split_pow(f);
+        mixed(pool, b)
+    })
+}
+
+/// `e` with every `sigmoid(x)` whose argument is the later of `x` and `-x` in the pool's
+/// order (the earlier, for `way` Greater) written `1 - sigmoid(-x)`, so that expanding cancels what the identity
+/// `sigmoid(x) + sigmoid(-x) = 1` cancels: `sigmoid(a) sigmoid(-b) - sigmoid(-a)
+/// sigmoid(b)` is `sigmoid(a) - sigmoid(b)`.
+fn sigmoids_one_way(
+    pool: &mut Pool,
+    e: ExprId,
+    way: std::cmp::Ordering,
+    memo: &mut HashMap<ExprId, ExprId>,
+) -> ExprId {
+    if let Some(&r) = memo.get(&e) {
+        return r;
+    }
+    let children = pool.children(e);
+    let new: Vec<ExprId> = children
+        .iter()
+        .map(|&c| sigmoids_one_way(pool, c, way, memo))
+        .collect();
+    let e2 = if new == children {
+        e
+    } else {
+        pool.rebuild(e, &new)
+    };
+    let r = match pool.node(e2).clone() {
+        Node::Call(Func::Sigmoid, x) => {
+            let minus_x = pool.neg(x);
+            if pool.cmp(minus_x, x) == way {
+                let s = pool.call(Func::Sigmoid, minus_x);
+                let one = pool.one();
+                pool.sub(one, s)
+            } else {
+                e2
+            }
+        }
+        _ => e2,
+    };
+    memo.insert(e, r);
+    r
+}
+
+/// `power difference`: terms `c r b^x` and `-c r b^y` with the same constant base
+/// `b > 0` and different exponents in the symbols as `c r b^y expm1((x - y) log b)`, the
+/// difference of the exponents written without cancellation where it can be
+/// ([`two_point_difference`]).
+fn power_difference(pool: &mut Pool, xs: &[ExprId]) -> Option<ExprId> {
+    let split: Vec<(BigRational, ExprId)> = xs.iter().map(|&x| pool.split_coeff(x)).collect();
+    // A term's factor b^x with a constant positive base and an exponent in the symbols,
+    // and the term's other factors.
+    let power_of = |pool: &mut Pool, r: ExprId| -> Vec<(ExprId, ExprId, ExprId)> {
+        let fs = factors(pool, r);
+        let mut out = Vec::new();
+        for (k, &f) in fs.iter().enumerate() {
+            let (b, x) = pool.split_pow(f);
+            if pool.free_symbols(x).is_empty() || !positive_constant(pool, b) {
+                continue;
+            }
+            let rest: Vec<ExprId> = fs
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != k)
+                .map(|(_, &g)| g)
+                .collect();
+            let rest = pool.mul(rest);
+            out.push((b, x, rest));
+        }
+        out
+    };
+    for i in 0..xs.len() {
+        if !split[i].0.is_positive() {
+            continue;
+        }
+        for j in 0..xs.len() {
+            if i == j || split[j].0 != -split[i].0.clone() {
+                continue;
+            }
+            let (pi, pj) = (power_of(pool, split[i].1), power_of(pool, split[j].1));
+            for &(b, x, rest) in &pi {
+                let Some(&(_, y, _)) = pj
+                    .iter()
+                    .find(|&&(b2, y, rest2)| b2 == b && rest2 == rest && y != x)
+                else {
+                    continue;
+                };
+                let d = pool.sub(x, y);
+                let d = poly::expand(pool, d);
+                let d = match pool.node(d).clone() {
+                    Node::Add(ts) => two_point_difference(pool, &ts).unwrap_or(d),
+                    _ => d,
+                };
+                let lb = pool.call(Func::Log, b);
+                let arg = pool.mul(vec![d, lb]);
+                let m = pool.call(Func::Expm1, arg);
+                let by = pool.pow(b, y);
+                let c = pool.rational(split[i].0.clone());
+                let term = pool.mul(vec![c, rest, by, m]);
+                return Some(replace_pair(pool, xs, (i, j), term));
+            }
+        }
+    }
+    None
 }
 
 /// `complement`: `k - k f(b)^n / f(a)^n` with `f(a)` constant (a schedule normalised by its
@@ -595,6 +922,11 @@ fn value_difference(pool: &mut Pool, f: Func, a: ExprId, b: ExprId) -> Option<Ex
     // Expanded, so that `pi/252 - 125 pi (1/125 + t)/252` is `-125 pi t/252` exactly.
     let a_minus_b = pool.sub(a, b);
     let a_minus_b = poly::expand(pool, a_minus_b);
+    // The same polynomial at two times: its difference factors through theirs.
+    let a_minus_b = match pool.node(a_minus_b).clone() {
+        Node::Add(xs) => two_point_difference(pool, &xs).unwrap_or(a_minus_b),
+        _ => a_minus_b,
+    };
     // A difference that neither simplifies below its parts nor is a polynomial (whose
     // zero root-factor keeps) is no more exact than the difference of the two values, and
     // it costs: `log1p((tan(u) - c)/c)` loses `tan(u)/c` once it is below 2^-106.
@@ -1094,5 +1426,52 @@ mod tests {
             "cos(pi*t/2)^3 - cos(pi*t/2)",
             "-2*sin(pi*t/4)^2*(cos(pi*t/2) + cos(pi*t/2)^2)",
         );
+    }
+
+    /// Differences of square roots (a variance-preserving step's `alpha_t sigma_s -
+    /// alpha_s sigma_t`, and its logistic counterpart) lose their subtraction.
+    #[test]
+    fn conjugates_take_the_subtraction_out_of_square_roots() {
+        check(
+            "exp(-t/20 - 199*t^2/40)*sqrt(1 - exp(-t/10)) - exp(-t/20)*sqrt(1 - exp(-t/10 - 199*t^2/20))",
+            "exp(-t/10)*expm1(-199*t^2/20)/(exp(-t/20 - 199*t^2/40)*sqrt(-expm1(-t/10)) + exp(-t/20)*sqrt(-expm1(-t/10 - 199*t^2/20)))",
+        );
+        check(
+            "sqrt(sigmoid(3 - 6*t))*sqrt(sigmoid(6*t^2 - 3)) - sqrt(sigmoid(6*t - 3))*sqrt(sigmoid(3 - 6*t^2))",
+            "-sigmoid(3 - 6*t)*sigmoid(6*t^2 - 3)*expm1(6*t*(1 - t))/(sqrt(sigmoid(6*t - 3))*sqrt(sigmoid(3 - 6*t^2)) + sqrt(sigmoid(3 - 6*t))*sqrt(sigmoid(6*t^2 - 3)))",
+        );
+        // Where the difference of the squares still subtracts, nothing is gained.
+        check("sqrt(1 + t) - sqrt(2 - t^2)", "sqrt(1 + t) - sqrt(2 - t^2)");
+    }
+
+    /// Powers of two polynomials that share terms, and a constant to two exponents, are
+    /// differences of their arguments (Karras VE's `sigma_s - sigma_t` near t = 0 cancels
+    /// below double-double precision otherwise).
+    #[test]
+    fn differences_of_powers_go_through_their_bases() {
+        check(
+            "(1/2 + 3*t/2)^3 - (1/2 + 3*t^2/2)^3",
+            "3*t*(1 - t)*((1/2 + 3*t/2)*(1/2 + 3*t^2/2) + (1/2 + 3*t/2)^2 + (1/2 + 3*t^2/2)^2)/2",
+        );
+        check(
+            "5000^t/100 - 5000^(t^2)/100",
+            "5000^t^2*expm1(t*log(5000)*(1 - t))/100",
+        );
+    }
+
+    /// The same polynomial at two points is their difference times a polynomial.
+    #[test]
+    fn a_polynomial_at_two_points_factors_through_their_difference() {
+        let mut pool = Pool::new();
+        for (text, want) in [
+            ("t^2/3 + t - u - u^2/3", "(t - u)*(1 + t/3 + u/3)"),
+            ("exp(2*t^2 - 2*u^2)", "exp((t - u)*(2*t + 2*u))"),
+            // A plain difference stays as it is.
+            ("t - u", "t - u"),
+        ] {
+            let e = crate::expr::test_util::parse_with_reals(&mut pool, text);
+            let r = stabilize(&mut pool, e);
+            assert_eq!(to_text(&pool, r), want, "{text}");
+        }
     }
 }

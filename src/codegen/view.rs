@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::lower::{Mode, Op, Program, Var};
+use super::accuracy::Form;
+use super::lower::{Mode, Op, Program, Var, wide_argument_method};
 use super::{CodegenError, Function, GuardBody, Shape};
 use crate::expr::Func;
 
@@ -24,6 +25,8 @@ pub struct ModuleView {
     pub module_doc: Vec<String>,
     /// A Rust string literal: the process name.
     pub process: String,
+    /// The `use` line of the runtime's items (stable modules), or empty.
+    pub imports: String,
     pub stable: bool,
     pub functions: Vec<FnView>,
     pub runtime: String,
@@ -92,38 +95,73 @@ fn var(v: Var) -> String {
     format!("v{v}")
 }
 
-/// The right-hand side of one instruction.
-fn op_text(op: &Op, mode: Mode) -> String {
-    let stable = mode == Mode::Stable;
+/// How a program's instructions are typed: plain `f64` (a naive module), or in a stable
+/// body each in the narrow type `N` or, where marked, the wide type `W`.
+#[derive(Clone, Copy)]
+pub enum Typing<'a> {
+    Naive,
+    /// The wide instructions (missing entries are narrow).
+    Mixed(&'a [bool]),
+    /// Every instruction wide (the guards' programs).
+    Wide,
+}
+
+impl Typing<'_> {
+    fn wide(self, v: Var) -> bool {
+        match self {
+            Typing::Naive => false,
+            Typing::Mixed(w) => w.get(v).copied().unwrap_or(false),
+            Typing::Wide => true,
+        }
+    }
+}
+
+/// The right-hand side of instruction `i`.
+fn op_text(op: &Op, i: Var, typing: Typing) -> String {
+    let stable = !matches!(typing, Typing::Naive);
+    let wide = typing.wide(i);
+    let ty = if wide { "W" } else { "N" };
+    // An operand, converted to this instruction's type.
+    let arg = |j: Var| match (wide, typing.wide(j)) {
+        (true, false) => format!("{}.widen()", var(j)),
+        (false, true) => format!("N::narrow({})", var(j)),
+        _ => var(j),
+    };
     match op {
-        Op::Input(name) if stable => format!("R::from_f64({name})"),
+        Op::Input(name) if stable => format!("{ty}::from_f64({name})"),
         Op::Input(name) => name.clone(),
         Op::Const { hi, lo } if stable => format!(
-            "R::new({}, {})",
+            "{ty}::new({}, {})",
             f64_literal(f64::from_bits(*hi)),
             f64_literal(f64::from_bits(*lo))
         ),
         Op::Const { hi, .. } => f64_literal(f64::from_bits(*hi)),
+        Op::Call(_, a) | Op::Sqrt(a)
+            if stable && !wide && typing.wide(*a) && wide_argument_method(op).is_some() =>
+        {
+            let m = wide_argument_method(op).expect("checked above");
+            format!("N::{m}({})", var(*a))
+        }
         Op::Sum(terms) => {
-            let mut s = var(terms[0].1);
+            let mut s = arg(terms[0].1);
             for (neg, v) in &terms[1..] {
                 s.push_str(if *neg { " - " } else { " + " });
-                s.push_str(&var(*v));
+                s.push_str(&arg(*v));
             }
             s
         }
-        Op::Mul(xs) => xs.iter().map(|&v| var(v)).collect::<Vec<_>>().join(" * "),
-        Op::Div(a, b) => format!("{} / {}", var(*a), var(*b)),
-        Op::Neg(a) => format!("-{}", var(*a)),
-        Op::PowI(a, 2) if stable => format!("{}.square()", var(*a)),
+        Op::Mul(xs) => xs.iter().map(|&v| arg(v)).collect::<Vec<_>>().join(" * "),
+        Op::Div(a, b) => format!("{} / {}", arg(*a), arg(*b)),
+        Op::Neg(a) => format!("-{}", arg(*a)),
+        Op::PowI(a, 2) if stable => format!("{}.square()", arg(*a)),
         Op::PowI(a, 2) => format!("{0} * {0}", var(*a)),
-        Op::PowI(a, n) => format!("{}.powi({n})", var(*a)),
-        Op::Sqrt(a) => format!("{}.sqrt()", var(*a)),
-        Op::PowF(a, b) => format!("{}.powf({})", var(*a), var(*b)),
+        Op::PowI(a, n) => format!("{}.powi({n})", arg(*a)),
+        Op::Sqrt(a) => format!("{}.sqrt()", arg(*a)),
+        Op::PowF(a, b) => format!("{}.powf({})", arg(*a), arg(*b)),
         Op::Call(Func::Sigmoid, a) if !stable => {
             format!("1.0 / (1.0 + (-{}).exp())", var(*a))
         }
-        Op::Call(f, a) => format!("{}.{}()", var(*a), method(*f)),
+        Op::Call(f, a) => format!("{}.{}()", arg(*a), method(*f)),
     }
 }
 
@@ -149,22 +187,26 @@ fn method(f: Func) -> &'static str {
 }
 
 /// The `let` lines of a program.
-pub fn lets(program: &Program, mode: Mode) -> Vec<LetView> {
-    let ty = if mode == Mode::Stable { "R" } else { "f64" };
+pub fn lets(program: &Program, typing: Typing) -> Vec<LetView> {
     program
         .ops
         .iter()
         .enumerate()
         .map(|(i, op)| LetView {
             name: var(i),
-            ty: ty.to_owned(),
-            value: op_text(op, mode),
+            ty: match typing {
+                Typing::Naive => "f64",
+                _ if typing.wide(i) => "W",
+                _ => "N",
+            }
+            .to_owned(),
+            value: op_text(op, i, typing),
         })
         .collect()
 }
 
 /// An f64 value as a Rust expression, infinities included.
-fn f64_value(x: f64) -> String {
+pub fn f64_value(x: f64) -> String {
     if x == f64::INFINITY {
         "f64::INFINITY".into()
     } else if x == f64::NEG_INFINITY {
@@ -189,7 +231,13 @@ fn guard_views(f: &Function, mode: Mode, array: bool) -> Vec<GuardView> {
                     (Vec::new(), vs.iter().map(|&v| f64_value(v)).collect())
                 }
                 GuardBody::Program(p, outs) => (
-                    lets(p, mode),
+                    lets(
+                        p,
+                        match mode {
+                            Mode::Naive => Typing::Naive,
+                            Mode::Stable => Typing::Wide,
+                        },
+                    ),
                     outs.iter().map(|&v| output(v, mode)).collect(),
                 ),
             };
@@ -214,7 +262,11 @@ pub fn output(v: Var, mode: Mode) -> String {
 /// The view of one public function, its coefficient helper (fields) and slice version
 /// (sampler steps).
 pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView> {
-    let lets = lets(&f.program, mode);
+    let typing = match mode {
+        Mode::Naive => Typing::Naive,
+        Mode::Stable => Typing::Mixed(&f.wide),
+    };
+    let lets = lets(&f.program, typing);
     match &f.shape {
         Shape::Scalar { out } => computed(
             FnView {
@@ -229,7 +281,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                 lets,
                 result: output(*out, mode),
             },
-            mode,
+            f,
             &["t".to_owned()],
             false,
         ),
@@ -295,7 +347,7 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
                     lets,
                     result: format!("[{}]", outs.join(", ")),
                 },
-                mode,
+                f,
                 times,
                 true,
             );
@@ -383,10 +435,12 @@ pub fn function_views(f: &Function, mode: Mode, doc: Vec<String>) -> Vec<FnView>
 
 /// A function that computes from its program. A stable module writes the body once,
 /// generic over the runtime's number type, as a private `NAME_in::<R>`; the public
-/// function runs it in double-double and, where a time is tiny or a value came out
-/// non-finite, zero or subnormal (`dd::ordinary`), again in the wide-range `Xd`.
-fn computed(view: FnView, mode: Mode, times: &[String], array: bool) -> Vec<FnView> {
-    if mode == Mode::Naive {
+/// function runs it with `f64` narrow and double-double wide (which operations are wide
+/// is what the accuracy budget chose: none, some or all) and, where a time is tiny or a value came out non-finite, zero or
+/// subnormal (`dd::ordinary`), again in the wide-range `Xd`.
+fn computed(view: FnView, f: &Function, times: &[String], array: bool) -> Vec<FnView> {
+    let (form, fallback) = (f.form, f.fallback);
+    if form == Form::Naive {
         return vec![view];
     }
     let inner = format!("{}_in", view.name);
@@ -402,18 +456,22 @@ fn computed(view: FnView, mode: Mode, times: &[String], array: bool) -> Vec<FnVi
         allow_unused: false,
         guards: Vec::new(),
         lets: Vec::new(),
-        result: format!(
-            "let r = {inner}::<Dd>({args}); if dd::ordinary(&[{args}], {values}) {{ r }} else {{ {inner}::<Xd>({args}) }}"
-        ),
+        result: if fallback {
+            format!(
+                "let r = {inner}::<f64, Dd>({args}); if dd::ordinary(&[{args}], {values}) {{ r }} else {{ {inner}::<Xd, Xd>({args}) }}"
+            )
+        } else {
+            format!("{inner}::<f64, Dd>({args})")
+        },
     };
     let body = FnView {
         doc: vec![doc_literal(&format!(
-            "The body of [`{}`], in the number type `R`.",
+            "The body of [`{}`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.",
             view.name
         ))],
         public: false,
         name: inner,
-        generics: "<R: Real>".into(),
+        generics: "<N: Narrow<W>, W: Real>".into(),
         ..view
     };
     vec![wrapper, body]

@@ -2,14 +2,14 @@
 //!
 //! Evaluators of the process `cosine` (cosine schedule (pure): alpha = cos(pi t/2), sigma = sin(pi t/2)).
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "cosine";
 /// `alpha(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -17,22 +17,20 @@ pub const PROCESS: &str = "cosine";
 /// ```text
 /// \alpha(t) = \cos\left(\frac{\pi\,t}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
     v3.to_f64()
 }
 /// `sigma(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -40,22 +38,17 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sin\left(\frac{\pi\,t}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.sin();
     v3.to_f64()
 }
 /// `alpha_bar(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -63,23 +56,18 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \cos\left(\frac{\pi\,t}{2}\right)^{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v3.square();
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v3).square();
     v4.to_f64()
 }
 /// `f(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -87,24 +75,22 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v0 * v4;
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = v0 * N::narrow(v4);
     v5.to_f64()
 }
 /// `g2(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -112,24 +98,22 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \pi\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v0 * v4;
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = v0 * N::narrow(v4);
     v5.to_f64()
 }
 /// `g(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -137,25 +121,23 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v0 * v4;
-    let v6: R = v5.sqrt();
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = v0 * N::narrow(v4);
+    let v6: N = v5.sqrt();
     v6.to_f64()
 }
 /// `lambda(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -163,25 +145,23 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v3 / v4;
-    let v6: R = v5.ln();
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v2.sin();
+    let v5: W = v3 / v4;
+    let v6: N = N::ln_of(v5);
     v6.to_f64()
 }
 /// `dlambda(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -189,26 +169,21 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v4 * v5;
-    let v7: R = v0 / v6;
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = v4 * N::narrow(v5);
+    let v7: N = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -216,27 +191,25 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v3.sin();
-    let v6: R = v4 / v5;
-    let v7: R = v6.ln();
-    let v8: R = v0 * v7;
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v3.sin();
+    let v6: W = v4 / v5;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
     v8.to_f64()
 }
 /// `snr(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -244,26 +217,21 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v3.square();
-    let v5: R = v2.sin();
-    let v6: R = v5.square();
-    let v7: R = v4 / v6;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v3.square();
+    let v5: N = N::narrow(v2).sin();
+    let v6: W = v5.widen().square();
+    let v7: W = v4 / v6;
     v7.to_f64()
 }
 /// `rho(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -271,22 +239,20 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \tan\left(\frac{\pi\,t}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.tan();
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.tan();
     v3.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -296,33 +262,31 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 0.0];
-    }
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v0 * v4;
-    let v7: R = v6 / v5;
-    let v8: R = v4.powi(3);
-    let v9: R = v1 * v8;
-    let v10: R = v5.square();
-    let v11: R = v1 * v4 * v10;
-    let v12: R = -v9;
-    let v13: R = v12 - v11;
-    let v14: R = v13 / v5;
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = v0 * v4;
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = v4.powi(3);
+    let v9: N = N::narrow(v1) * v8;
+    let v10: N = N::narrow(v5).square();
+    let v11: N = N::narrow(v1) * v4 * v10;
+    let v12: N = -v9;
+    let v13: N = v12 - v11;
+    let v14: N = v13 / N::narrow(v5);
     [v7.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -330,6 +294,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -341,34 +307,32 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 0.0];
-    }
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v0 * v4;
-    let v7: R = v6 / v5;
-    let v8: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: R = v4.powi(3);
-    let v10: R = v8 * v9;
-    let v11: R = v5.square();
-    let v12: R = v8 * v4 * v11;
-    let v13: R = -v10;
-    let v14: R = v13 - v12;
-    let v15: R = v14 / v5;
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = v0 * v4;
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: N = v4.powi(3);
+    let v10: N = v8 * v9;
+    let v11: N = N::narrow(v5).square();
+    let v12: N = v8 * v4 * v11;
+    let v13: N = -v10;
+    let v14: N = v13 - v12;
+    let v15: N = v14 / N::narrow(v5);
     [v7.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -376,6 +340,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -387,34 +353,34 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v0 * v1 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6 * v4;
-    let v8: R = v3 + v5 - v7;
-    let v9: R = v8 / v3;
-    let v10: R = v4.powi(3);
-    let v11: R = v0 * v1 * v10;
-    let v12: R = v0 * v6 * v10;
-    let v13: R = v3.square();
-    let v14: R = v0 * v1 * v4 * v13;
-    let v15: R = v0 * v6 * v4 * v13;
-    let v16: R = v11 - v12 + v14 - v15;
-    let v17: R = v16 / v3;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v2).sin();
+    let v5: W = v0 * v1.widen() * v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0 * v6.widen() * v4.widen();
+    let v8: W = v3 + v5 - v7;
+    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v10: W = v4.widen().powi(3);
+    let v11: W = v0 * v1.widen() * v10;
+    let v12: W = v0 * v6.widen() * v10;
+    let v13: N = N::narrow(v3).square();
+    let v14: W = v0 * v1.widen() * v4.widen() * v13.widen();
+    let v15: W = v0 * v6.widen() * v4.widen() * v13.widen();
+    let v16: W = v11 - v12 + v14 - v15;
+    let v17: N = N::narrow(v16) / N::narrow(v3);
     [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -422,6 +388,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -433,6 +401,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -451,42 +421,42 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v0 * v1 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6 * v4;
-    let v8: R = v3 + v5 - v7;
-    let v9: R = v8 / v3;
-    let v10: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: R = v4.powi(3);
-    let v12: R = v10 * v1 * v11;
-    let v13: R = v10 * v6 * v11;
-    let v14: R = v3.square();
-    let v15: R = v10 * v1 * v4 * v14;
-    let v16: R = v10 * v6 * v4 * v14;
-    let v17: R = v12 - v13 + v15 - v16;
-    let v18: R = v17 / v3;
-    let v19: R = v6 - v1;
-    let v20: R = v19.abs();
-    let v21: R = v20.sqrt();
-    let v22: R = v2.tan();
-    let v23: R = v10 * v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v21 * v24;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v2).sin();
+    let v5: W = v0 * v1.widen() * v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0 * v6.widen() * v4.widen();
+    let v8: W = v3 + v5 - v7;
+    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: W = v4.widen().powi(3);
+    let v12: W = v10 * v1.widen() * v11;
+    let v13: W = v10 * v6.widen() * v11;
+    let v14: N = N::narrow(v3).square();
+    let v15: W = v10 * v1.widen() * v4.widen() * v14.widen();
+    let v16: W = v10 * v6.widen() * v4.widen() * v14.widen();
+    let v17: W = v12 - v13 + v15 - v16;
+    let v18: N = N::narrow(v17) / N::narrow(v3);
+    let v19: N = v6 - v1;
+    let v20: N = v19.abs();
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v2.tan();
+    let v23: W = v10 * v22;
+    let v24: W = v23.sqrt();
+    let v25: N = N::narrow(v21) * N::narrow(v24);
     [v9.to_f64(), v18.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -494,6 +464,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -511,6 +483,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -536,43 +510,43 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v4 / v3;
-        let v6: R = v2.sin();
-        let v7: R = v6.square();
-        let v8: R = v7 / v3;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v4 / v3;
+        let v6: W = v2.sin();
+        let v7: W = v6.square();
+        let v8: W = v7 / v3;
         return [v5.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = R::from_f64(t);
-    let v5: R = v0 * v4;
-    let v6: R = v5.cos();
-    let v7: R = v3 / v6;
-    let v8: R = v5.sin();
-    let v9: R = v8.square();
-    let v10: R = v9 * v3;
-    let v11: R = v2.sin();
-    let v12: R = v8 * v11 * v6;
-    let v13: R = v10 - v12;
-    let v14: R = v13 / v6;
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::narrow(v2).cos();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: W = v5.cos();
+    let v7: W = v3.widen() / v6;
+    let v8: W = v5.sin();
+    let v9: W = v8.square();
+    let v10: W = v9 * v3.widen();
+    let v11: W = v2.sin();
+    let v12: W = v8 * v11 * v6;
+    let v13: W = v10 - v12;
+    let v14: W = v13 / v6;
     [v7.to_f64(), v14.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -580,6 +554,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -591,6 +567,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -609,43 +587,43 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v4 / v3;
-        let v6: R = v2.sin();
-        let v7: R = v6.square();
-        let v8: R = v7 / v3;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v4 / v3;
+        let v6: W = v2.sin();
+        let v7: W = v6.square();
+        let v8: W = v7 / v3;
         return [v5.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = R::from_f64(t);
-    let v5: R = v0 * v4;
-    let v6: R = v5.cos();
-    let v7: R = v3 / v6;
-    let v8: R = v5.sin();
-    let v9: R = v8.square();
-    let v10: R = v9 * v3;
-    let v11: R = v2.sin();
-    let v12: R = v8 * v11 * v6;
-    let v13: R = v10 - v12;
-    let v14: R = v13 / v6;
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::narrow(v2).cos();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: W = v5.cos();
+    let v7: W = v3.widen() / v6;
+    let v8: W = v5.sin();
+    let v9: W = v8.square();
+    let v10: W = v9 * v3.widen();
+    let v11: W = v2.sin();
+    let v12: W = v8 * v11 * v6;
+    let v13: W = v10 - v12;
+    let v14: W = v13 / v6;
     [v7.to_f64(), v14.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -653,6 +631,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -664,6 +644,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -682,32 +664,30 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 1.5707963267948966];
-    }
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v0 * v4;
-    let v7: R = v6 / v5;
-    let v8: R = v4.square();
-    let v9: R = v1 * v8;
-    let v10: R = v5.square();
-    let v11: R = v1 * v10;
-    let v12: R = v9 + v11;
-    let v13: R = v12 / v5;
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = v0 * v4;
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = v4.square();
+    let v9: N = N::narrow(v1) * v8;
+    let v10: N = N::narrow(v5).square();
+    let v11: N = N::narrow(v1) * v10;
+    let v12: N = v9 + v11;
+    let v13: N = v12 / N::narrow(v5);
     [v7.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -715,6 +695,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -726,33 +708,31 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 3.141592653589793];
-    }
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v0 * v4;
-    let v7: R = v6 / v5;
-    let v8: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v9: R = v4.square();
-    let v10: R = v8 * v9;
-    let v11: R = v5.square();
-    let v12: R = v8 * v11;
-    let v13: R = v10 + v12;
-    let v14: R = v13 / v5;
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = v0 * v4;
+    let v7: N = v6 / N::narrow(v5);
+    let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v9: N = v4.square();
+    let v10: N = v8 * v9;
+    let v11: N = N::narrow(v5).square();
+    let v12: N = v8 * v11;
+    let v13: N = v10 + v12;
+    let v14: N = v13 / N::narrow(v5);
     [v7.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -760,6 +740,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -771,34 +753,34 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v0 * v1 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6 * v4;
-    let v8: R = v3 + v5 - v7;
-    let v9: R = v8 / v3;
-    let v10: R = v4.square();
-    let v11: R = v0 * v6 * v10;
-    let v12: R = v0 * v1 * v10;
-    let v13: R = v3.square();
-    let v14: R = v0 * v1 * v13;
-    let v15: R = v0 * v6 * v13;
-    let v16: R = v11 - v12 - v14 + v15;
-    let v17: R = v16 / v3;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v2).sin();
+    let v5: W = v0 * v1.widen() * v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0 * v6.widen() * v4.widen();
+    let v8: W = v3 + v5 - v7;
+    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v10: N = v4.square();
+    let v11: W = v0 * v6.widen() * v10.widen();
+    let v12: W = v0 * v1.widen() * v10.widen();
+    let v13: N = N::narrow(v3).square();
+    let v14: W = v0 * v1.widen() * v13.widen();
+    let v15: W = v0 * v6.widen() * v13.widen();
+    let v16: W = v11 - v12 - v14 + v15;
+    let v17: N = N::narrow(v16) / N::narrow(v3);
     [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -806,6 +788,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -817,6 +801,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -835,42 +821,42 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v0 * v1 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6 * v4;
-    let v8: R = v3 + v5 - v7;
-    let v9: R = v8 / v3;
-    let v10: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: R = v4.square();
-    let v12: R = v10 * v6 * v11;
-    let v13: R = v10 * v1 * v11;
-    let v14: R = v3.square();
-    let v15: R = v10 * v1 * v14;
-    let v16: R = v10 * v6 * v14;
-    let v17: R = v12 - v13 - v15 + v16;
-    let v18: R = v17 / v3;
-    let v19: R = v6 - v1;
-    let v20: R = v19.abs();
-    let v21: R = v20.sqrt();
-    let v22: R = v2.tan();
-    let v23: R = v10 * v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v21 * v24;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v2).sin();
+    let v5: W = v0 * v1.widen() * v4.widen();
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0 * v6.widen() * v4.widen();
+    let v8: W = v3 + v5 - v7;
+    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: N = v4.square();
+    let v12: W = v10.widen() * v6.widen() * v11.widen();
+    let v13: W = v10.widen() * v1.widen() * v11.widen();
+    let v14: N = N::narrow(v3).square();
+    let v15: W = v10.widen() * v1.widen() * v14.widen();
+    let v16: W = v10.widen() * v6.widen() * v14.widen();
+    let v17: W = v12 - v13 - v15 + v16;
+    let v18: N = N::narrow(v17) / N::narrow(v3);
+    let v19: N = v6 - v1;
+    let v20: N = v19.abs();
+    let v21: N = v20.sqrt();
+    let v22: W = v2.tan();
+    let v23: N = v10 * N::narrow(v22);
+    let v24: N = v23.sqrt();
+    let v25: N = v21 * v24;
     [v9.to_f64(), v18.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -878,6 +864,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -889,6 +877,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -914,42 +904,42 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v4 / v3;
-        let v6: R = v2.sin();
-        let v7: R = v6 / v3;
-        let v8: R = -v7;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v4 / v3;
+        let v6: W = v2.sin();
+        let v7: W = v6 / v3;
+        let v8: W = -v7;
         return [v5.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = R::from_f64(t);
-    let v5: R = v0 * v4;
-    let v6: R = v5.cos();
-    let v7: R = v3 / v6;
-    let v8: R = v2.sin();
-    let v9: R = v8 * v6;
-    let v10: R = v5.sin();
-    let v11: R = v10 * v3;
-    let v12: R = v9 - v11;
-    let v13: R = v12 / v6;
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::narrow(v2).cos();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: W = v5.cos();
+    let v7: N = v3 / N::narrow(v6);
+    let v8: W = v2.sin();
+    let v9: W = v8 * v6;
+    let v10: W = v5.sin();
+    let v11: W = v10 * v3.widen();
+    let v12: W = v9 - v11;
+    let v13: N = N::narrow(v12) / N::narrow(v6);
     [v7.to_f64(), v13.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -957,6 +947,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -968,6 +960,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -986,42 +980,42 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v4 / v3;
-        let v6: R = v2.sin();
-        let v7: R = v6 / v3;
-        let v8: R = -v7;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v4 / v3;
+        let v6: W = v2.sin();
+        let v7: W = v6 / v3;
+        let v8: W = -v7;
         return [v5.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = R::from_f64(t);
-    let v5: R = v0 * v4;
-    let v6: R = v5.cos();
-    let v7: R = v3 / v6;
-    let v8: R = v2.sin();
-    let v9: R = v8 * v6;
-    let v10: R = v5.sin();
-    let v11: R = v10 * v3;
-    let v12: R = v9 - v11;
-    let v13: R = v12 / v6;
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::narrow(v2).cos();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0 * v4.widen();
+    let v6: W = v5.cos();
+    let v7: N = v3 / N::narrow(v6);
+    let v8: W = v2.sin();
+    let v9: W = v8 * v6;
+    let v10: W = v5.sin();
+    let v11: W = v10 * v3.widen();
+    let v12: W = v9 - v11;
+    let v13: N = N::narrow(v12) / N::narrow(v6);
     [v7.to_f64(), v13.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1029,6 +1023,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1040,6 +1036,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1058,32 +1056,27 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [0.0, -1.5707963267948966];
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v0 * v3;
-    let v6: R = v5 / v4;
-    let v7: R = v4.square();
-    let v8: R = v0 * v7;
-    let v9: R = v3.square();
-    let v10: R = v0 * v9;
-    let v11: R = -v8;
-    let v12: R = v11 - v10;
-    let v13: R = v12 / v4;
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v2).sin();
+    let v5: N = N::narrow(v0) * N::narrow(v3);
+    let v6: N = v5 / v4;
+    let v7: N = v4.square();
+    let v8: N = N::narrow(v0) * v7;
+    let v9: N = N::narrow(v3).square();
+    let v10: N = N::narrow(v0) * v9;
+    let v11: N = -v8;
+    let v12: N = v11 - v10;
+    let v13: N = v12 / v4;
     [v6.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1091,6 +1084,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1102,35 +1097,30 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, -3.141592653589793];
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = v3.square();
-    let v5: R = v0 * v4;
-    let v6: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: R = v2.cos();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v3 * v7;
-    let v12: R = v10 / v11;
-    let v13: R = v6 * v4;
-    let v14: R = -v13;
-    let v15: R = v14 - v9;
-    let v16: R = v15 / v3;
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::narrow(v2).sin();
+    let v4: N = v3.square();
+    let v5: N = N::narrow(v0) * v4;
+    let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v7: W = v2.cos();
+    let v8: N = N::narrow(v7).square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: N = v3 * N::narrow(v7);
+    let v12: N = v10 / v11;
+    let v13: N = v6 * v4;
+    let v14: N = -v13;
+    let v15: N = v14 - v9;
+    let v16: N = v15 / v3;
     [v12.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1138,6 +1128,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1149,54 +1141,44 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = v2.cos();
-    let v5: R = v0 * v1 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6 * v4;
-    let v8: R = v3 - v5 + v7;
-    let v9: R = v8 / v3;
-    let v10: R = v3.square();
-    let v11: R = v0 * v1 * v10;
-    let v12: R = v0 * v6 * v10;
-    let v13: R = v4.square();
-    let v14: R = v0 * v1 * v13;
-    let v15: R = v0 * v6 * v13;
-    let v16: R = v11 - v12 + v14 - v15;
-    let v17: R = v16 / v3;
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: W = v2.cos();
+    let v5: W = v0.widen() * v1.widen() * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v0 * v6 * N::narrow(v4);
+    let v8: W = v3 - v5 + v7.widen();
+    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v10: W = v3.square();
+    let v11: W = v0.widen() * v1.widen() * v10;
+    let v12: W = v0.widen() * v6.widen() * v10;
+    let v13: N = N::narrow(v4).square();
+    let v14: W = v0.widen() * v1.widen() * v13.widen();
+    let v15: W = v0.widen() * v6.widen() * v13.widen();
+    let v16: W = v11 - v12 + v14 - v15;
+    let v17: N = N::narrow(v16) / N::narrow(v3);
     [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1204,6 +1186,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1215,6 +1199,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1233,43 +1219,43 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v0 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v4.square();
-    let v6: R = v0 * v1 * v5;
-    let v7: R = v0 * v2 * v5;
-    let v8: R = v3.cos();
-    let v9: R = v4 * v8;
-    let v10: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: R = v8.square();
-    let v12: R = v10 * v2 * v11;
-    let v13: R = v10 * v1 * v11;
-    let v14: R = v6 - v7 + v9 - v12 + v13;
-    let v15: R = v14 / v9;
-    let v16: R = v10 * v2 * v5;
-    let v17: R = v10 * v1 * v5;
-    let v18: R = v16 - v17 + v12 - v13;
-    let v19: R = v18 / v4;
-    let v20: R = v1 - v2;
-    let v21: R = v20.abs();
-    let v22: R = v21.sqrt();
-    let v23: R = v3.tan();
-    let v24: R = v10 * v23;
-    let v25: R = v24.sqrt();
-    let v26: R = v22 * v25;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0 * v2.widen();
+    let v4: W = v3.sin();
+    let v5: W = v4.square();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v2.widen() * v5;
+    let v8: W = v3.cos();
+    let v9: W = v4 * v8;
+    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v11: W = v8.square();
+    let v12: W = v10 * v2.widen() * v11;
+    let v13: W = v10 * v1.widen() * v11;
+    let v14: W = v6 - v7 + v9 - v12 + v13;
+    let v15: N = N::narrow(v14) / N::narrow(v9);
+    let v16: W = v10 * v2.widen() * v5;
+    let v17: W = v10 * v1.widen() * v5;
+    let v18: W = v16 - v17 + v12 - v13;
+    let v19: N = N::narrow(v18) / N::narrow(v4);
+    let v20: N = v1 - v2;
+    let v21: N = v20.abs();
+    let v22: N = v21.sqrt();
+    let v23: W = v3.tan();
+    let v24: N = N::narrow(v10) * N::narrow(v23);
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v25;
     [v15.to_f64(), v19.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1277,6 +1263,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1288,6 +1276,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1313,48 +1303,40 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = v2.cos();
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::from_f64(t);
-    let v5: R = v0 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v3 / v6;
-    let v8: R = v2.cos();
-    let v9: R = v6 * v8;
-    let v10: R = v5.cos();
-    let v11: R = v3 * v10;
-    let v12: R = v9 - v11;
-    let v13: R = v12 / v6;
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: W = v3 / v6;
+    let v8: W = v2.cos();
+    let v9: W = v6 * v8;
+    let v10: W = v5.cos();
+    let v11: W = v3 * v10;
+    let v12: W = v9 - v11;
+    let v13: W = v12 / v6;
     [v7.to_f64(), v13.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1362,6 +1344,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1373,6 +1357,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1391,48 +1377,40 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = v2.cos();
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
         return [v3.to_f64(), v4.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::from_f64(t);
-    let v5: R = v0 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v3 / v6;
-    let v8: R = v2.cos();
-    let v9: R = v6 * v8;
-    let v10: R = v5.cos();
-    let v11: R = v3 * v10;
-    let v12: R = v9 - v11;
-    let v13: R = v12 / v6;
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: W = v3 / v6;
+    let v8: W = v2.cos();
+    let v9: W = v6 * v8;
+    let v10: W = v5.cos();
+    let v11: W = v3 * v10;
+    let v12: W = v9 - v11;
+    let v13: W = v12 / v6;
     [v7.to_f64(), v13.to_f64()]
 }
 /// `dpm1_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1440,6 +1418,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1451,6 +1431,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1469,20 +1451,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1490,6 +1467,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -1502,26 +1481,24 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 2.0];
-    }
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = v2.cos();
-    let v5: R = v0 * v3;
-    let v6: R = v5 / v4;
-    let v7: R = R::new(2.0, 0.0);
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::narrow(v2).sin();
+    let v4: W = v2.cos();
+    let v5: N = N::narrow(v0) * v3;
+    let v6: N = v5 / N::narrow(v4);
+    let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1529,6 +1506,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -1540,20 +1519,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1561,6 +1537,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1572,6 +1550,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1590,38 +1570,38 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v0 * v1 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6 * v4;
-    let v8: R = v3 - v5 + v7;
-    let v9: R = v8 / v3;
-    let v10: R = R::new(2.0, 0.0);
-    let v11: R = v10 * v6;
-    let v12: R = v10 * v1;
-    let v13: R = v11 - v12;
-    let v14: R = v6 - v1;
-    let v15: R = v14.abs();
-    let v16: R = v15.sqrt();
-    let v17: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: R = v2.tan();
-    let v19: R = v17 * v18;
-    let v20: R = v19.sqrt();
-    let v21: R = v16 * v20;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v2.sin();
+    let v5: W = v0 * v1.widen() * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v0 * v6.widen() * v4;
+    let v8: W = v3 - v5 + v7;
+    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v10: N = N::new(2.0, 0.0);
+    let v11: N = v10 * v6;
+    let v12: N = v10 * v1;
+    let v13: N = v11 - v12;
+    let v14: N = v6 - v1;
+    let v15: N = v14.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v18: W = v2.tan();
+    let v19: N = v17 * N::narrow(v18);
+    let v20: W = v19.widen().sqrt();
+    let v21: N = v16 * N::narrow(v20);
     [v9.to_f64(), v13.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1629,6 +1609,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1640,6 +1622,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1665,70 +1649,62 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-0.6366197723675814, 3.935735335036497e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = v2.sin();
-        let v5: R = v4.square();
-        let v6: R = v0 * v5;
-        let v7: R = v3.square();
-        let v8: R = v0 * v7;
-        let v9: R = v6 + v8;
-        let v10: R = v0 * v3;
-        let v11: R = v10 / v9;
-        let v12: R = v4 / v9;
-        let v13: R = -v12;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = v2.sin();
+        let v5: W = v4.square();
+        let v6: W = v0 * v5;
+        let v7: W = v3.square();
+        let v8: W = v0 * v7;
+        let v9: W = v6 + v8;
+        let v10: W = v0 * v3;
+        let v11: W = v10 / v9;
+        let v12: W = v4 / v9;
+        let v13: W = -v12;
         return [v11.to_f64(), v13.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = R::new(-0.6366197723675814, 3.935735335036497e-17);
-        let v5: R = v2.cos();
-        let v6: R = v4 * v5;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(-0.6366197723675814, 3.935735335036497e-17);
+        let v5: W = v2.cos();
+        let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v0 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v0 * v3 * v6;
-    let v8: R = v2.cos();
-    let v9: R = v5.cos();
-    let v10: R = v0 * v8 * v9;
-    let v11: R = v7 + v10;
-    let v12: R = v3.square();
-    let v13: R = v0 * v12;
-    let v14: R = v8.square();
-    let v15: R = v0 * v14;
-    let v16: R = v13 + v15;
-    let v17: R = v11 / v16;
-    let v18: R = v6 * v8;
-    let v19: R = v3 * v9;
-    let v20: R = v18 - v19;
-    let v21: R = v20 / v16;
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: W = v0.widen() * v3 * v6;
+    let v8: W = v2.cos();
+    let v9: W = v5.cos();
+    let v10: W = v0.widen() * v8 * v9;
+    let v11: W = v7 + v10;
+    let v12: N = N::narrow(v3).square();
+    let v13: N = v0 * v12;
+    let v14: W = v8.square();
+    let v15: W = v0.widen() * v14;
+    let v16: W = v13.widen() + v15;
+    let v17: W = v11 / v16;
+    let v18: W = v6 * v8;
+    let v19: W = v3 * v9;
+    let v20: W = v18 - v19;
+    let v21: N = N::narrow(v20) / N::narrow(v16);
     [v17.to_f64(), v21.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1736,6 +1712,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1747,6 +1725,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1765,70 +1745,62 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-0.6366197723675814, 3.935735335036497e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = v2.sin();
-        let v5: R = v4.square();
-        let v6: R = v0 * v5;
-        let v7: R = v3.square();
-        let v8: R = v0 * v7;
-        let v9: R = v6 + v8;
-        let v10: R = v0 * v3;
-        let v11: R = v10 / v9;
-        let v12: R = v4 / v9;
-        let v13: R = -v12;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = v2.sin();
+        let v5: W = v4.square();
+        let v6: W = v0 * v5;
+        let v7: W = v3.square();
+        let v8: W = v0 * v7;
+        let v9: W = v6 + v8;
+        let v10: W = v0 * v3;
+        let v11: W = v10 / v9;
+        let v12: W = v4 / v9;
+        let v13: W = -v12;
         return [v11.to_f64(), v13.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = R::new(-0.6366197723675814, 3.935735335036497e-17);
-        let v5: R = v2.cos();
-        let v6: R = v4 * v5;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(-0.6366197723675814, 3.935735335036497e-17);
+        let v5: W = v2.cos();
+        let v6: W = v4 * v5;
         return [v3.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v0 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v0 * v3 * v6;
-    let v8: R = v2.cos();
-    let v9: R = v5.cos();
-    let v10: R = v0 * v8 * v9;
-    let v11: R = v7 + v10;
-    let v12: R = v3.square();
-    let v13: R = v0 * v12;
-    let v14: R = v8.square();
-    let v15: R = v0 * v14;
-    let v16: R = v13 + v15;
-    let v17: R = v11 / v16;
-    let v18: R = v6 * v8;
-    let v19: R = v3 * v9;
-    let v20: R = v18 - v19;
-    let v21: R = v20 / v16;
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: W = v0.widen() * v3 * v6;
+    let v8: W = v2.cos();
+    let v9: W = v5.cos();
+    let v10: W = v0.widen() * v8 * v9;
+    let v11: W = v7 + v10;
+    let v12: N = N::narrow(v3).square();
+    let v13: N = v0 * v12;
+    let v14: W = v8.square();
+    let v15: W = v0.widen() * v14;
+    let v16: W = v13.widen() + v15;
+    let v17: W = v11 / v16;
+    let v18: W = v6 * v8;
+    let v19: W = v3 * v9;
+    let v20: W = v18 - v19;
+    let v21: N = N::narrow(v20) / N::narrow(v16);
     [v17.to_f64(), v21.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1836,6 +1808,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1847,6 +1821,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{u\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi} + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1865,28 +1841,23 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.5707963267948966];
-    }
-    if t == 1.0 {
-        return [1.5707963267948966];
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = v3.square();
-    let v5: R = v0 * v4;
-    let v6: R = v2.cos();
-    let v7: R = v6.square();
-    let v8: R = v0 * v7;
-    let v9: R = v5 + v8;
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.sin();
+    let v4: N = v3.square();
+    let v5: N = v0 * v4;
+    let v6: N = v2.cos();
+    let v7: N = v6.square();
+    let v8: N = v0 * v7;
+    let v9: N = v5 + v8;
     [v9.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1894,6 +1865,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -1906,34 +1879,32 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 3.141592653589793];
-    }
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 3.141592653589793];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = v3.powi(3);
-    let v5: R = v0 * v4;
-    let v6: R = v2.cos();
-    let v7: R = v6.square();
-    let v8: R = v0 * v3 * v7;
-    let v9: R = v5 + v8;
-    let v10: R = v9 / v6;
-    let v11: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v12: R = v3.square();
-    let v13: R = v11 * v12;
-    let v14: R = v11 * v7;
-    let v15: R = v13 + v14;
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::narrow(v2).sin();
+    let v4: N = v3.powi(3);
+    let v5: N = N::narrow(v0) * v4;
+    let v6: W = v2.cos();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = N::narrow(v0) * v3 * v7;
+    let v9: N = v5 + v8;
+    let v10: N = v9 / N::narrow(v6);
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: N = v3.square();
+    let v13: N = v11 * v12;
+    let v14: N = v11 * v7;
+    let v15: N = v13 + v14;
     [v10.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1941,6 +1912,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -1952,50 +1925,37 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::from_f64(t);
-    let v4: R = v1 * v3;
-    let v5: R = v4.sin();
-    let v6: R = v5.square();
-    let v7: R = v1 * v2 * v6;
-    let v8: R = v1 * v3 * v6;
-    let v9: R = v4.cos();
-    let v10: R = v9.square();
-    let v11: R = v1 * v3 * v10;
-    let v12: R = v1 * v2 * v10;
-    let v13: R = v7 - v8 - v11 + v12;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = N::narrow(v1) * v3;
+    let v5: N = v4.sin();
+    let v6: W = v5.widen().square();
+    let v7: W = v1 * v2.widen() * v6;
+    let v8: W = v1 * v3.widen() * v6;
+    let v9: N = v4.cos();
+    let v10: W = v9.widen().square();
+    let v11: W = v1 * v3.widen() * v10;
+    let v12: W = v1 * v2.widen() * v10;
+    let v13: W = v7 - v8 - v11 + v12;
     [v0.to_f64(), v13.to_f64()]
 }
 /// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2003,6 +1963,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2014,6 +1976,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2032,44 +1996,44 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v2.sin();
-    let v5: R = v4.powi(3);
-    let v6: R = v0 * v1 * v5;
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v0 * v7 * v5;
-    let v9: R = v3.square();
-    let v10: R = v0 * v1 * v4 * v9;
-    let v11: R = v0 * v7 * v4 * v9;
-    let v12: R = v3 - v6 + v8 - v10 + v11;
-    let v13: R = v12 / v3;
-    let v14: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: R = v4.square();
-    let v16: R = v14 * v7 * v15;
-    let v17: R = v14 * v1 * v15;
-    let v18: R = v14 * v1 * v9;
-    let v19: R = v14 * v7 * v9;
-    let v20: R = v16 - v17 - v18 + v19;
-    let v21: R = v7 - v1;
-    let v22: R = v21.abs();
-    let v23: R = v22.sqrt();
-    let v24: R = v2.tan();
-    let v25: R = v14 * v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v23 * v26;
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: W = v2.sin();
+    let v5: W = v4.powi(3);
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v0 * v7.widen() * v5;
+    let v9: W = v3.square();
+    let v10: W = v0 * v1.widen() * v4 * v9;
+    let v11: W = v0 * v7.widen() * v4 * v9;
+    let v12: W = v3 - v6 + v8 - v10 + v11;
+    let v13: N = N::narrow(v12) / N::narrow(v3);
+    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: N = N::narrow(v4).square();
+    let v16: W = v14 * v7.widen() * v15.widen();
+    let v17: W = v14 * v1.widen() * v15.widen();
+    let v18: W = v14 * v1.widen() * v9;
+    let v19: W = v14 * v7.widen() * v9;
+    let v20: W = v16 - v17 - v18 + v19;
+    let v21: N = v7 - v1;
+    let v22: N = v21.abs();
+    let v23: N = v22.sqrt();
+    let v24: W = v2.tan();
+    let v25: N = N::narrow(v14) * N::narrow(v24);
+    let v26: N = v25.sqrt();
+    let v27: W = v23.widen() * v26.widen();
     [v13.to_f64(), v20.to_f64(), v27.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2077,6 +2041,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2088,6 +2054,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2113,54 +2081,56 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+        ddim_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = v2.sin();
-        let v5: R = -v4;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = v2.sin();
+        let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = v2.cos();
-        let v5: R = -v4;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
+        let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v0 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v3 * v6;
-    let v8: R = v2.cos();
-    let v9: R = v5.cos();
-    let v10: R = v8 * v9;
-    let v11: R = v7 + v10;
-    let v12: R = v6 * v8;
-    let v13: R = v3 * v9;
-    let v14: R = v12 - v13;
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) * N::narrow(v6);
+    let v8: W = v2.cos();
+    let v9: W = v5.cos();
+    let v10: N = N::narrow(v8) * N::narrow(v9);
+    let v11: N = v7 + v10;
+    let v12: W = v6 * v8;
+    let v13: W = v3 * v9;
+    let v14: N = N::narrow(v12) - N::narrow(v13);
     [v11.to_f64(), v14.to_f64()]
 }
 /// `ddim_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2168,6 +2138,8 @@ fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2179,6 +2151,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + v\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2197,54 +2171,56 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = v2.sin();
-        let v5: R = -v4;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = v2.sin();
+        let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = v2.cos();
-        let v5: R = -v4;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = v2.cos();
+        let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v0 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v3 * v6;
-    let v8: R = v2.cos();
-    let v9: R = v5.cos();
-    let v10: R = v8 * v9;
-    let v11: R = v7 + v10;
-    let v12: R = v6 * v8;
-    let v13: R = v3 * v9;
-    let v14: R = v12 - v13;
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v0.widen() * v4.widen();
+    let v6: W = v5.sin();
+    let v7: N = N::narrow(v3) * N::narrow(v6);
+    let v8: W = v2.cos();
+    let v9: W = v5.cos();
+    let v10: N = N::narrow(v8) * N::narrow(v9);
+    let v11: N = v7 + v10;
+    let v12: W = v6 * v8;
+    let v13: W = v3 * v9;
+    let v14: N = N::narrow(v12) - N::narrow(v13);
     [v11.to_f64(), v14.to_f64()]
 }
 /// `dpm1_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -2252,6 +2228,8 @@ fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2263,6 +2241,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) + x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2286,8 +2266,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -2310,11 +2291,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -2404,7 +2412,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -2433,17 +2441,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -2627,7 +2640,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -2706,7 +2720,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

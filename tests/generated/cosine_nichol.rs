@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: s = 1/125.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "cosine_nichol";
 /// `alpha(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -19,26 +19,27 @@ pub const PROCESS: &str = "cosine_nichol";
 /// ```text
 /// \alpha(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\cos\left(\frac{\pi}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: R = R::new(1.000077713557953, -8.327246692210335e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.cos();
-    let v7: R = v0 * v6;
+    let v0: N = N::new(1.000077713557953, -8.327246692210335e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.cos();
+    let v7: N = v0 * N::narrow(v6);
     v7.to_f64()
 }
 /// `sigma(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -46,38 +47,36 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 1.0;
     }
-    let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-    let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.sin();
-    let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v7: R = R::new(0.008, -1.6653345369377348e-19);
-    let v8: R = v7 + v3;
-    let v9: R = v2 * v8;
-    let v10: R = v6 + v9;
-    let v11: R = v10.sin();
-    let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v14: R = v13 * v8;
-    let v15: R = v14.cos();
-    let v16: R = v12 + v15;
-    let v17: R = v1 * v5 * v11 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v0 * v18;
+    let v0: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v1: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v2: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v4.sin();
+    let v6: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v7: N = N::new(0.008, -1.6653345369377348e-19);
+    let v8: N = v7 + v3;
+    let v9: N = v2 * v8;
+    let v10: N = v6 + v9;
+    let v11: N = v10.sin();
+    let v12: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v13: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v14: N = v13 * v8;
+    let v15: N = v14.cos();
+    let v16: N = v12 + v15;
+    let v17: N = v1 * v5 * v11 * v16;
+    let v18: N = v17.sqrt();
+    let v19: N = v0 * v18;
     v19.to_f64()
 }
 /// `alpha_bar(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -85,27 +84,28 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.cos();
-    let v7: R = v6.square();
-    let v8: R = v0 * v7;
+    let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.cos();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
     v8.to_f64()
 }
 /// `f(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -113,26 +113,24 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -0.019428137862340523;
-    }
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.tan();
-    let v7: R = v0 * v6;
+    let v0: N = N::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = v0 * N::narrow(v6);
     v7.to_f64()
 }
 /// `g2(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -140,26 +138,24 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.03885627572468105;
-    }
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.tan();
-    let v7: R = v0 * v6;
+    let v0: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.tan();
+    let v7: N = v0 * N::narrow(v6);
     v7.to_f64()
 }
 /// `g(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -167,29 +163,30 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \frac{5\,\sqrt{5}\,\sqrt{14}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.1971199526295627;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v1: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: R = R::new(0.008, -1.6653345369377348e-19);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 + v4;
-    let v6: R = v2 * v5;
-    let v7: R = v6.tan();
-    let v8: R = v1 * v7;
-    let v9: R = v8.sqrt();
-    let v10: R = v0 * v9;
+    let v0: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v1: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: W = W::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = v6.tan();
+    let v8: N = v1 * N::narrow(v7);
+    let v9: N = v8.sqrt();
+    let v10: N = v0 * v9;
     v10.to_f64()
 }
 /// `lambda(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -197,41 +194,42 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: R = R::new(0.34657359027997264, 1.1595234069231498e-17);
-    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: R = R::new(0.008, -1.6653345369377348e-19);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 + v4;
-    let v6: R = v2 * v5;
-    let v7: R = v6.cos();
-    let v8: R = v7.ln();
-    let v9: R = R::new(0.5, 0.0);
-    let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: R = v10 * v4;
-    let v12: R = v11.sin();
-    let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: R = v10 * v5;
-    let v15: R = v13 + v14;
-    let v16: R = v15.sin();
-    let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: R = v17 + v7;
-    let v19: R = v12 * v16 * v18;
-    let v20: R = v19.ln();
-    let v21: R = v9 * v20;
-    let v22: R = v0 + v1 + v8 - v21;
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: W = W::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: W = v6.cos();
+    let v8: W = v7.ln();
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: W = v11.sin();
+    let v13: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: W = v10 * v5;
+    let v15: W = v13.widen() + v14;
+    let v16: W = v15.sin();
+    let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17 + v7;
+    let v19: W = v12 * v16 * v18;
+    let v20: W = v19.ln();
+    let v21: W = v9.widen() * v20;
+    let v22: W = v0 + v1 + v8 - v21;
     v22.to_f64()
 }
 /// `dlambda(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -239,38 +237,36 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -\frac{125\,\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-0.779043755411303, -9.470105108830168e-18);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v8: R = v7 * v3;
-    let v9: R = v8.sin();
-    let v10: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v11: R = v7 * v4;
-    let v12: R = v10 + v11;
-    let v13: R = v12.sin();
-    let v14: R = v5.cos();
-    let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: R = v15 + v14;
-    let v17: R = v0 * v6;
-    let v18: R = v9 * v13 * v14 * v16;
-    let v19: R = v17 / v18;
+    let v0: N = N::new(-0.779043755411303, -9.470105108830168e-18);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::narrow(v5).sin();
+    let v7: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v8: W = v7 * v3.widen();
+    let v9: N = N::narrow(v8).sin();
+    let v10: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v11: W = v7 * v4;
+    let v12: W = v10.widen() + v11;
+    let v13: N = N::narrow(v12).sin();
+    let v14: W = v5.cos();
+    let v15: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: W = v15 + v14;
+    let v17: W = v0.widen() * v6.widen();
+    let v18: W = v9.widen() * v13.widen() * v14 * v16;
+    let v19: W = v17 / v18;
     v19.to_f64()
 }
 /// `log_snr(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -278,41 +274,42 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(0.6931471805599453, 2.3190468138462996e-17);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 + v5;
-    let v7: R = v3 * v6;
-    let v8: R = v7.cos();
-    let v9: R = v8.ln();
-    let v10: R = v2 * v9;
-    let v11: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: R = v11 * v5;
-    let v13: R = v12.sin();
-    let v14: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: R = v11 * v6;
-    let v16: R = v14 + v15;
-    let v17: R = v16.sin();
-    let v18: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v19: R = v18 + v8;
-    let v20: R = v13 * v17 * v19;
-    let v21: R = v20.ln();
-    let v22: R = v0 + v1 + v10 - v21;
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4 + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v7.cos();
+    let v9: W = v8.ln();
+    let v10: W = v2.widen() * v9;
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v5.widen();
+    let v13: W = v12.sin();
+    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11 * v6;
+    let v16: W = v14.widen() + v15;
+    let v17: W = v16.sin();
+    let v18: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v19: W = v18 + v8;
+    let v20: W = v13 * v17 * v19;
+    let v21: W = v20.ln();
+    let v22: W = v0 + v1 + v10 - v21;
     v22.to_f64()
 }
 /// `snr(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -320,38 +317,36 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    let v0: R = R::new(0.5, 0.0);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.cos();
-    let v7: R = v6.square();
-    let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v9: R = v8 * v3;
-    let v10: R = v9.sin();
-    let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: R = v8 * v4;
-    let v13: R = v11 + v12;
-    let v14: R = v13.sin();
-    let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: R = v15 + v6;
-    let v17: R = v0 * v7;
-    let v18: R = v10 * v14 * v16;
-    let v19: R = v17 / v18;
+    let v0: N = N::new(0.5, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.cos();
+    let v7: W = v6.square();
+    let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v9: W = v8 * v3.widen();
+    let v10: N = N::narrow(v9).sin();
+    let v11: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v12: W = v8 * v4;
+    let v13: W = v11.widen() + v12;
+    let v14: N = N::narrow(v13).sin();
+    let v15: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: N = v15 + N::narrow(v6);
+    let v17: W = v0.widen() * v7;
+    let v18: W = v10.widen() * v14.widen() * v16.widen();
+    let v19: W = v17 / v18;
     v19.to_f64()
 }
 /// `rho(t)` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -359,38 +354,36 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-    let v1: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: R = R::new(0.008, -1.6653345369377348e-19);
-    let v7: R = v6 + v2;
-    let v8: R = v1 * v7;
-    let v9: R = v5 + v8;
-    let v10: R = v9.sin();
-    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: R = v12 * v7;
-    let v14: R = v13.cos();
-    let v15: R = v11 + v14;
-    let v16: R = v4 * v10 * v15;
-    let v17: R = v16.sqrt();
-    let v18: R = v0 * v17;
-    let v19: R = v18 / v14;
+    let v0: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v1: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: W = W::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6 + v2.widen();
+    let v8: N = v1 * N::narrow(v7);
+    let v9: N = v5 + v8;
+    let v10: N = v9.sin();
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: W = v12 * v7;
+    let v14: W = v13.cos();
+    let v15: N = v11 + N::narrow(v14);
+    let v16: N = v4 * v10 * v15;
+    let v17: N = v16.sqrt();
+    let v18: N = v0 * v17;
+    let v19: N = v18 / N::narrow(v14);
     v19.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -400,52 +393,53 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, -0.019428137862340523];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = v0 * v6;
-    let v9: R = v8 / v7;
-    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: R = R::new(1.5585719053812588, -9.676253784059236e-17);
-    let v12: R = v7.square();
-    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: R = v14 * v3;
-    let v16: R = v15.sin();
-    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: R = v14 * v4;
-    let v19: R = v17 + v18;
-    let v20: R = v19.sin();
-    let v21: R = v10 + v7;
-    let v22: R = v13 * v16 * v20 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v16 * v20 * v21;
-    let v25: R = v24.sqrt();
-    let v26: R = v11 * v6 * v12 * v23;
-    let v27: R = v26 / v25;
-    let v28: R = R::new(3.1173860550987027, 9.899913758577132e-17);
-    let v29: R = v28 * v16 * v6 * v20 * v21;
-    let v30: R = -v27;
-    let v31: R = v30 - v29;
-    let v32: R = v10 * v31;
-    let v33: R = v32 / v7;
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::narrow(v5).sin();
+    let v7: W = v5.cos();
+    let v8: W = v0 * v6.widen();
+    let v9: W = v8 / v7;
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(1.5585719053812588, -9.676253784059236e-17);
+    let v12: W = v7.square();
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: N = N::narrow(v15).sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::narrow(v19).sin();
+    let v21: W = v10 + v7;
+    let v22: W = v13 * v16.widen() * v20.widen() * v21;
+    let v23: N = N::sqrt_of(v22);
+    let v24: N = v16 * v20 * N::narrow(v21);
+    let v25: N = v24.sqrt();
+    let v26: W = v11 * v6.widen() * v12 * v23.widen();
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(3.1173860550987027, 9.899913758577132e-17);
+    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v30: N = -v27;
+    let v31: N = v30 - N::narrow(v29);
+    let v32: W = v10 * v31.widen();
+    let v33: W = v32 / v7;
     [v9.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -453,6 +447,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -464,52 +460,53 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, -0.03885627572468105];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = v0 * v6;
-    let v9: R = v8 / v7;
-    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: R = R::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v12: R = v7.square();
-    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: R = v14 * v3;
-    let v16: R = v15.sin();
-    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: R = v14 * v4;
-    let v19: R = v17 + v18;
-    let v20: R = v19.sin();
-    let v21: R = v10 + v7;
-    let v22: R = v13 * v16 * v20 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v16 * v20 * v21;
-    let v25: R = v24.sqrt();
-    let v26: R = v11 * v6 * v12 * v23;
-    let v27: R = v26 / v25;
-    let v28: R = R::new(6.234772110197405, 1.9799827517154264e-16);
-    let v29: R = v28 * v16 * v6 * v20 * v21;
-    let v30: R = -v27;
-    let v31: R = v30 - v29;
-    let v32: R = v10 * v31;
-    let v33: R = v32 / v7;
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::narrow(v5).sin();
+    let v7: W = v5.cos();
+    let v8: W = v0 * v6.widen();
+    let v9: W = v8 / v7;
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v12: W = v7.square();
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: N = N::narrow(v15).sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v4;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::narrow(v19).sin();
+    let v21: W = v10 + v7;
+    let v22: W = v13 * v16.widen() * v20.widen() * v21;
+    let v23: N = N::sqrt_of(v22);
+    let v24: N = v16 * v20 * N::narrow(v21);
+    let v25: N = v24.sqrt();
+    let v26: W = v11 * v6.widen() * v12 * v23.widen();
+    let v27: N = N::narrow(v26) / v25;
+    let v28: N = N::new(6.234772110197405, 1.9799827517154264e-16);
+    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v30: N = -v27;
+    let v31: N = v30 - N::narrow(v29);
+    let v32: W = v10 * v31.widen();
+    let v33: W = v32 / v7;
     [v9.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -517,6 +514,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -528,58 +527,65 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
+        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = v4 + v2;
-    let v6: R = v3 * v5;
-    let v7: R = v6.sin();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9 * v7;
-    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: R = v6.cos();
-    let v13: R = v11 * v12;
-    let v14: R = v8 - v10 + v13;
-    let v15: R = v0 * v14;
-    let v16: R = v15 / v12;
-    let v17: R = R::new(0.7072166890246835, 2.961144297789502e-17);
-    let v18: R = R::new(2.2036397285455966, -9.873899446713608e-17);
-    let v19: R = v12.square();
-    let v20: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v22: R = v21 * v2;
-    let v23: R = v22.sin();
-    let v24: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v25: R = v21 * v5;
-    let v26: R = v24 + v25;
-    let v27: R = v26.sin();
-    let v28: R = v0 + v12;
-    let v29: R = v20 * v23 * v27 * v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v18 * v2 * v7 * v19 * v30;
-    let v32: R = v18 * v9 * v7 * v19 * v30;
-    let v33: R = R::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v34: R = v23 * v27 * v28;
-    let v35: R = v34.sqrt();
-    let v36: R = v33 * v2 * v23 * v7 * v27 * v35 * v28;
-    let v37: R = v33 * v9 * v23 * v7 * v27 * v35 * v28;
-    let v38: R = v31 - v32 + v36 - v37;
-    let v39: R = v17 * v38;
-    let v40: R = v12 * v35;
-    let v41: R = v39 / v40;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: W = v4 + v2.widen();
+    let v6: W = v3 * v5;
+    let v7: N = N::narrow(v6).sin();
+    let v8: W = v1 * v2.widen() * v7.widen();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1 * v9.widen() * v7.widen();
+    let v11: N = N::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: W = v6.cos();
+    let v13: N = v11 * N::narrow(v12);
+    let v14: W = v8 - v10 + v13.widen();
+    let v15: W = v0.widen() * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v12);
+    let v17: W = W::new(0.7072166890246835, 2.961144297789502e-17);
+    let v18: N = N::new(2.2036397285455966, -9.873899446713608e-17);
+    let v19: N = N::narrow(v12).square();
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v22: W = v21 * v2.widen();
+    let v23: N = N::narrow(v22).sin();
+    let v24: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v25: W = v21 * v5;
+    let v26: N = v24 + N::narrow(v25);
+    let v27: N = v26.sin();
+    let v28: W = v0.widen() + v12;
+    let v29: N = v20 * v23 * v27 * N::narrow(v28);
+    let v30: N = v29.sqrt();
+    let v31: W = v18.widen() * v2.widen() * v7.widen() * v19.widen() * v30.widen();
+    let v32: W = v18.widen() * v9.widen() * v7.widen() * v19.widen() * v30.widen();
+    let v33: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
+    let v34: N = v23 * v27 * N::narrow(v28);
+    let v35: N = v34.sqrt();
+    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
+        * v28;
+    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
+        * v28;
+    let v38: W = v31 - v32 + v36 - v37;
+    let v39: N = N::narrow(v17) * N::narrow(v38);
+    let v40: N = N::narrow(v12) * v35;
+    let v41: N = v39 / v40;
     [v16.to_f64(), v41.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -587,6 +593,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -598,6 +606,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -616,67 +626,74 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = v4 + v2;
-    let v6: R = v3 * v5;
-    let v7: R = v6.sin();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9 * v7;
-    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: R = v6.cos();
-    let v13: R = v11 * v12;
-    let v14: R = v8 - v10 + v13;
-    let v15: R = v0 * v14;
-    let v16: R = v15 / v12;
-    let v17: R = R::new(0.7072166890246835, 2.961144297789502e-17);
-    let v18: R = R::new(4.407279457091193, -1.9747798893427216e-16);
-    let v19: R = v12.square();
-    let v20: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v22: R = v21 * v2;
-    let v23: R = v22.sin();
-    let v24: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v25: R = v21 * v5;
-    let v26: R = v24 + v25;
-    let v27: R = v26.sin();
-    let v28: R = v0 + v12;
-    let v29: R = v20 * v23 * v27 * v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v18 * v2 * v7 * v19 * v30;
-    let v32: R = v18 * v9 * v7 * v19 * v30;
-    let v33: R = R::new(8.815243924917393, 2.881495895289851e-16);
-    let v34: R = v23 * v27 * v28;
-    let v35: R = v34.sqrt();
-    let v36: R = v33 * v2 * v23 * v7 * v27 * v35 * v28;
-    let v37: R = v33 * v9 * v23 * v7 * v27 * v35 * v28;
-    let v38: R = v31 - v32 + v36 - v37;
-    let v39: R = v17 * v38;
-    let v40: R = v12 * v35;
-    let v41: R = v39 / v40;
-    let v42: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v43: R = v9 - v2;
-    let v44: R = v43.abs();
-    let v45: R = v44.sqrt();
-    let v46: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: R = v6.tan();
-    let v48: R = v46 * v47;
-    let v49: R = v48.sqrt();
-    let v50: R = v42 * v45 * v49;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: W = v4 + v2.widen();
+    let v6: W = v3 * v5;
+    let v7: N = N::narrow(v6).sin();
+    let v8: W = v1 * v2.widen() * v7.widen();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1 * v9.widen() * v7.widen();
+    let v11: N = N::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: W = v6.cos();
+    let v13: N = v11 * N::narrow(v12);
+    let v14: W = v8 - v10 + v13.widen();
+    let v15: W = v0.widen() * v14;
+    let v16: N = N::narrow(v15) / N::narrow(v12);
+    let v17: W = W::new(0.7072166890246835, 2.961144297789502e-17);
+    let v18: N = N::new(4.407279457091193, -1.9747798893427216e-16);
+    let v19: N = N::narrow(v12).square();
+    let v20: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v21: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v22: W = v21 * v2.widen();
+    let v23: N = N::narrow(v22).sin();
+    let v24: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v25: W = v21 * v5;
+    let v26: N = v24 + N::narrow(v25);
+    let v27: N = v26.sin();
+    let v28: W = v0.widen() + v12;
+    let v29: N = v20 * v23 * v27 * N::narrow(v28);
+    let v30: N = v29.sqrt();
+    let v31: W = v18.widen() * v2.widen() * v7.widen() * v19.widen() * v30.widen();
+    let v32: W = v18.widen() * v9.widen() * v7.widen() * v19.widen() * v30.widen();
+    let v33: W = W::new(8.815243924917393, 2.881495895289851e-16);
+    let v34: N = v23 * v27 * N::narrow(v28);
+    let v35: N = v34.sqrt();
+    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
+        * v28;
+    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
+        * v28;
+    let v38: W = v31 - v32 + v36 - v37;
+    let v39: N = N::narrow(v17) * N::narrow(v38);
+    let v40: N = N::narrow(v12) * v35;
+    let v41: N = v39 / v40;
+    let v42: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v43: N = v9 - v2;
+    let v44: N = v43.abs();
+    let v45: N = v44.sqrt();
+    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: W = v6.tan();
+    let v48: N = v46 * N::narrow(v47);
+    let v49: N = v48.sqrt();
+    let v50: N = v42 * v45 * v49;
     [v16.to_f64(), v41.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -684,6 +701,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -701,6 +720,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -726,76 +747,76 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.cos();
-        let v7: R = v0 / v6;
-        let v8: R = R::new(2.000155427115906, -1.665449338442067e-16);
-        let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v10: R = v9 * v3;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v13: R = v9 * v4;
-        let v14: R = v12 + v13;
-        let v15: R = v14.sin();
-        let v16: R = v0 + v6;
-        let v17: R = v8 * v11 * v15 * v16;
-        let v18: R = v17 / v6;
+        let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.cos();
+        let v7: W = v0 / v6;
+        let v8: W = W::new(2.000155427115906, -1.665449338442067e-16);
+        let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v10: W = v9 * v3;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v13: W = v9 * v4;
+        let v14: W = v12 + v13;
+        let v15: W = v14.sin();
+        let v16: W = v0 + v6;
+        let v17: W = v8 * v11 * v15 * v16;
+        let v18: W = v17 / v6;
         return [v7.to_f64(), v18.to_f64()];
     }
-    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: R = R::new(0.008, -1.6653345369377348e-19);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 + v2;
-    let v4: R = v0 * v3;
-    let v5: R = v4.cos();
-    let v6: R = R::from_f64(t);
-    let v7: R = v1 + v6;
-    let v8: R = v0 * v7;
-    let v9: R = v8.cos();
-    let v10: R = v5 / v9;
-    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: R = R::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: R = v13 * v6;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: R = v13 * v7;
-    let v18: R = v16 + v17;
-    let v19: R = v18.sin();
-    let v20: R = v11 + v9;
-    let v21: R = v12 * v15 * v19 * v5 * v20;
-    let v22: R = R::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: R = v23 * v15 * v19 * v20;
-    let v25: R = v24.sqrt();
-    let v26: R = v13 * v2;
-    let v27: R = v26.sin();
-    let v28: R = v13 * v3;
-    let v29: R = v16 + v28;
-    let v30: R = v29.sin();
-    let v31: R = v11 + v5;
-    let v32: R = v23 * v27 * v30 * v31;
-    let v33: R = v32.sqrt();
-    let v34: R = v22 * v9 * v25 * v33;
-    let v35: R = v21 - v34;
-    let v36: R = v11 * v35;
-    let v37: R = v36 / v9;
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = v14.sin();
+    let v16: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16 + v17;
+    let v19: W = v18.sin();
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = v26.sin();
+    let v28: W = v13 * v3;
+    let v29: W = v16 + v28;
+    let v30: W = v29.sin();
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -803,6 +824,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -814,6 +837,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -832,76 +857,76 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.cos();
-        let v7: R = v0 / v6;
-        let v8: R = R::new(2.000155427115906, -1.665449338442067e-16);
-        let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v10: R = v9 * v3;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v13: R = v9 * v4;
-        let v14: R = v12 + v13;
-        let v15: R = v14.sin();
-        let v16: R = v0 + v6;
-        let v17: R = v8 * v11 * v15 * v16;
-        let v18: R = v17 / v6;
+        let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.cos();
+        let v7: W = v0 / v6;
+        let v8: W = W::new(2.000155427115906, -1.665449338442067e-16);
+        let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v10: W = v9 * v3;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v13: W = v9 * v4;
+        let v14: W = v12 + v13;
+        let v15: W = v14.sin();
+        let v16: W = v0 + v6;
+        let v17: W = v8 * v11 * v15 * v16;
+        let v18: W = v17 / v6;
         return [v7.to_f64(), v18.to_f64()];
     }
-    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: R = R::new(0.008, -1.6653345369377348e-19);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 + v2;
-    let v4: R = v0 * v3;
-    let v5: R = v4.cos();
-    let v6: R = R::from_f64(t);
-    let v7: R = v1 + v6;
-    let v8: R = v0 * v7;
-    let v9: R = v8.cos();
-    let v10: R = v5 / v9;
-    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: R = R::new(2.000466317585039, 2.5009596171144186e-17);
-    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: R = v13 * v6;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: R = v13 * v7;
-    let v18: R = v16 + v17;
-    let v19: R = v18.sin();
-    let v20: R = v11 + v9;
-    let v21: R = v12 * v15 * v19 * v5 * v20;
-    let v22: R = R::new(2.000155427115906, -1.665449338442067e-16);
-    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: R = v23 * v15 * v19 * v20;
-    let v25: R = v24.sqrt();
-    let v26: R = v13 * v2;
-    let v27: R = v26.sin();
-    let v28: R = v13 * v3;
-    let v29: R = v16 + v28;
-    let v30: R = v29.sin();
-    let v31: R = v11 + v5;
-    let v32: R = v23 * v27 * v30 * v31;
-    let v33: R = v32.sqrt();
-    let v34: R = v22 * v9 * v25 * v33;
-    let v35: R = v21 - v34;
-    let v36: R = v11 * v35;
-    let v37: R = v36 / v9;
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: W = v5 / v9;
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v6.widen();
+    let v15: W = v14.sin();
+    let v16: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v7;
+    let v18: W = v16 + v17;
+    let v19: W = v18.sin();
+    let v20: W = v11 + v9;
+    let v21: W = v12 * v15 * v19 * v5 * v20;
+    let v22: W = W::new(2.000155427115906, -1.665449338442067e-16);
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v15 * v19 * v20;
+    let v25: W = v24.sqrt();
+    let v26: W = v13 * v2.widen();
+    let v27: W = v26.sin();
+    let v28: W = v13 * v3;
+    let v29: W = v16 + v28;
+    let v30: W = v29.sin();
+    let v31: W = v11 + v5;
+    let v32: W = v23 * v27 * v30 * v31;
+    let v33: W = v32.sqrt();
+    let v34: W = v22 * v9 * v25 * v33;
+    let v35: W = v21 - v34;
+    let v36: W = v11 * v35;
+    let v37: W = v36 / v9;
     [v10.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -909,6 +934,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -920,6 +947,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -938,51 +967,52 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = v0 * v6;
-    let v9: R = v8 / v7;
-    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v12: R = v7.square();
-    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: R = v13 * v3;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: R = v13 * v4;
-    let v18: R = v16 + v17;
-    let v19: R = v18.sin();
-    let v20: R = v10 + v7;
-    let v21: R = v15 * v19 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v11 * v6 * v12;
-    let v24: R = v23 / v22;
-    let v25: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: R = v26 * v15 * v19 * v20;
-    let v28: R = v27.sqrt();
-    let v29: R = v25 * v6 * v28;
-    let v30: R = v24 + v29;
-    let v31: R = v10 * v30;
-    let v32: R = v31 / v7;
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::narrow(v5).sin();
+    let v7: W = v5.cos();
+    let v8: W = v0 * v6.widen();
+    let v9: W = v8 / v7;
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v12: W = v7.square();
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: N = N::narrow(v14).sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: N = v16 + N::narrow(v17);
+    let v19: N = v18.sin();
+    let v20: N = N::narrow(v10) + N::narrow(v7);
+    let v21: W = v15.widen() * v19.widen() * v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = v11.widen() * v6.widen() * v12;
+    let v24: W = v23 / v22;
+    let v25: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: N = v26 * v15 * v19 * v20;
+    let v28: N = v27.sqrt();
+    let v29: N = v25 * v6 * v28;
+    let v30: W = v24 + v29.widen();
+    let v31: N = N::narrow(v10) * N::narrow(v30);
+    let v32: N = v31 / N::narrow(v7);
     [v9.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -990,6 +1020,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1001,51 +1033,52 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.019428137862340523, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(-1.5583296892806513, -1.1008961454422091e-16);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = v0 * v6;
-    let v9: R = v8 / v7;
-    let v10: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v11: R = R::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: R = v7.square();
-    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: R = v13 * v3;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: R = v13 * v4;
-    let v18: R = v16 + v17;
-    let v19: R = v18.sin();
-    let v20: R = v10 + v7;
-    let v21: R = v15 * v19 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v11 * v6 * v12;
-    let v24: R = v23 / v22;
-    let v25: R = R::new(4.407964494443511, 1.9038323160948343e-16);
-    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: R = v26 * v15 * v19 * v20;
-    let v28: R = v27.sqrt();
-    let v29: R = v25 * v6 * v28;
-    let v30: R = v24 + v29;
-    let v31: R = v10 * v30;
-    let v32: R = v31 / v7;
+    let v0: W = W::new(-1.5583296892806513, -1.1008961454422091e-16);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::narrow(v5).sin();
+    let v7: W = v5.cos();
+    let v8: W = v0 * v6.widen();
+    let v9: W = v8 / v7;
+    let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v12: W = v7.square();
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: N = N::narrow(v14).sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: N = v16 + N::narrow(v17);
+    let v19: N = v18.sin();
+    let v20: N = N::narrow(v10) + N::narrow(v7);
+    let v21: W = v15.widen() * v19.widen() * v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = v11.widen() * v6.widen() * v12;
+    let v24: W = v23 / v22;
+    let v25: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: N = v26 * v15 * v19 * v20;
+    let v28: N = v27.sqrt();
+    let v29: N = v25 * v6 * v28;
+    let v30: W = v24 + v29.widen();
+    let v31: N = N::narrow(v10) * N::narrow(v30);
+    let v32: N = v31 / N::narrow(v7);
     [v9.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1053,6 +1086,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1064,57 +1099,57 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = v4 + v2;
-    let v6: R = v3 * v5;
-    let v7: R = v6.sin();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9 * v7;
-    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: R = v6.cos();
-    let v13: R = v11 * v12;
-    let v14: R = v8 - v10 + v13;
-    let v15: R = v0 * v14;
-    let v16: R = v15 / v12;
-    let v17: R = R::new(0.7071617329703662, -1.6871007099092242e-17);
-    let v18: R = v12.square();
-    let v19: R = v3 * v9 * v7 * v18;
-    let v20: R = v3 * v2 * v7 * v18;
-    let v21: R = R::new(3.1164171906933484, -1.972243549547258e-16);
-    let v22: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v23: R = v22 * v2;
-    let v24: R = v23.sin();
-    let v25: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v26: R = v22 * v5;
-    let v27: R = v25 + v26;
-    let v28: R = v27.sin();
-    let v29: R = v0 + v12;
-    let v30: R = v24 * v28 * v29;
-    let v31: R = v30.sqrt();
-    let v32: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v33: R = v32 * v24 * v28 * v29;
-    let v34: R = v33.sqrt();
-    let v35: R = v21 * v2 * v7 * v31 * v34;
-    let v36: R = v21 * v9 * v7 * v31 * v34;
-    let v37: R = v19 - v20 - v35 + v36;
-    let v38: R = v17 * v37;
-    let v39: R = v12 * v31;
-    let v40: R = v38 / v39;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: W = W::from_f64(t);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: W = v4 + v2;
+    let v6: W = v3 * v5;
+    let v7: W = v6.sin();
+    let v8: W = v1 * v2 * v7;
+    let v9: W = W::from_f64(t_next);
+    let v10: W = v1 * v9 * v7;
+    let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: W = v6.cos();
+    let v13: W = v11 * v12;
+    let v14: W = v8 - v10 + v13;
+    let v15: W = v0 * v14;
+    let v16: W = v15 / v12;
+    let v17: W = W::new(0.7071617329703662, -1.6871007099092242e-17);
+    let v18: W = v12.square();
+    let v19: W = v3 * v9 * v7 * v18;
+    let v20: W = v3 * v2 * v7 * v18;
+    let v21: W = W::new(3.1164171906933484, -1.972243549547258e-16);
+    let v22: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v23: W = v22 * v2;
+    let v24: W = v23.sin();
+    let v25: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v26: W = v22 * v5;
+    let v27: W = v25 + v26;
+    let v28: W = v27.sin();
+    let v29: W = v0 + v12;
+    let v30: W = v24 * v28 * v29;
+    let v31: W = v30.sqrt();
+    let v32: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v33: W = v32 * v24 * v28 * v29;
+    let v34: W = v33.sqrt();
+    let v35: W = v21 * v2 * v7 * v31 * v34;
+    let v36: W = v21 * v9 * v7 * v31 * v34;
+    let v37: W = v19 - v20 - v35 + v36;
+    let v38: W = v17 * v37;
+    let v39: W = v12 * v31;
+    let v40: W = v38 / v39;
     [v16.to_f64(), v40.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1122,6 +1157,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1133,6 +1170,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -1151,67 +1190,67 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = v4 + v2;
-    let v6: R = v3 * v5;
-    let v7: R = v6.sin();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9 * v7;
-    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: R = v6.cos();
-    let v13: R = v11 * v12;
-    let v14: R = v8 - v10 + v13;
-    let v15: R = v0 * v14;
-    let v16: R = v15 / v12;
-    let v17: R = R::new(0.7071617329703662, -1.6871007099092242e-17);
-    let v18: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v19: R = v12.square();
-    let v20: R = v18 * v9 * v7 * v19;
-    let v21: R = v18 * v2 * v7 * v19;
-    let v22: R = R::new(6.232834381386697, -3.944487099094516e-16);
-    let v23: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v24: R = v23 * v2;
-    let v25: R = v24.sin();
-    let v26: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v27: R = v23 * v5;
-    let v28: R = v26 + v27;
-    let v29: R = v28.sin();
-    let v30: R = v0 + v12;
-    let v31: R = v25 * v29 * v30;
-    let v32: R = v31.sqrt();
-    let v33: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v34: R = v33 * v25 * v29 * v30;
-    let v35: R = v34.sqrt();
-    let v36: R = v22 * v2 * v7 * v32 * v35;
-    let v37: R = v22 * v9 * v7 * v32 * v35;
-    let v38: R = v20 - v21 - v36 + v37;
-    let v39: R = v17 * v38;
-    let v40: R = v12 * v32;
-    let v41: R = v39 / v40;
-    let v42: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v43: R = v9 - v2;
-    let v44: R = v43.abs();
-    let v45: R = v44.sqrt();
-    let v46: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: R = v6.tan();
-    let v48: R = v46 * v47;
-    let v49: R = v48.sqrt();
-    let v50: R = v42 * v45 * v49;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: W = W::from_f64(t);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: W = v4 + v2;
+    let v6: W = v3 * v5;
+    let v7: W = v6.sin();
+    let v8: W = v1 * v2 * v7;
+    let v9: W = W::from_f64(t_next);
+    let v10: W = v1 * v9 * v7;
+    let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: W = v6.cos();
+    let v13: W = v11 * v12;
+    let v14: W = v8 - v10 + v13;
+    let v15: W = v0 * v14;
+    let v16: W = v15 / v12;
+    let v17: W = W::new(0.7071617329703662, -1.6871007099092242e-17);
+    let v18: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v19: W = v12.square();
+    let v20: W = v18 * v9 * v7 * v19;
+    let v21: W = v18 * v2 * v7 * v19;
+    let v22: W = W::new(6.232834381386697, -3.944487099094516e-16);
+    let v23: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v24: W = v23 * v2;
+    let v25: W = v24.sin();
+    let v26: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v27: W = v23 * v5;
+    let v28: W = v26 + v27;
+    let v29: W = v28.sin();
+    let v30: W = v0 + v12;
+    let v31: W = v25 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v34: W = v33 * v25 * v29 * v30;
+    let v35: W = v34.sqrt();
+    let v36: W = v22 * v2 * v7 * v32 * v35;
+    let v37: W = v22 * v9 * v7 * v32 * v35;
+    let v38: W = v20 - v21 - v36 + v37;
+    let v39: W = v17 * v38;
+    let v40: W = v12 * v32;
+    let v41: W = v39 / v40;
+    let v42: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v43: W = v9 - v2;
+    let v44: W = v43.abs();
+    let v45: W = v44.sqrt();
+    let v46: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: W = v6.tan();
+    let v48: W = v46 * v47;
+    let v49: W = v48.sqrt();
+    let v50: W = v42 * v45 * v49;
     [v16.to_f64(), v41.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1219,6 +1258,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1230,6 +1271,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -1255,78 +1298,78 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.cos();
-        let v7: R = v0 / v6;
-        let v8: R = R::new(-1.4141036673457912, -8.409078298899212e-17);
-        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: R = v10 * v3;
-        let v12: R = v11.sin();
-        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: R = v10 * v4;
-        let v15: R = v13 + v14;
-        let v16: R = v15.sin();
-        let v17: R = v0 + v6;
-        let v18: R = v9 * v12 * v16 * v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v8 * v19;
-        let v21: R = v20 / v6;
+        let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.cos();
+        let v7: W = v0 / v6;
+        let v8: W = W::new(-1.4141036673457912, -8.409078298899212e-17);
+        let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: W = v10 * v3;
+        let v12: W = v11.sin();
+        let v13: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: W = v10 * v4;
+        let v15: W = v13 + v14;
+        let v16: W = v15.sin();
+        let v17: W = v0 + v6;
+        let v18: W = v9 * v12 * v16 * v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v8 * v19;
+        let v21: W = v20 / v6;
         return [v7.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: R = R::new(0.008, -1.6653345369377348e-19);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 + v2;
-    let v4: R = v0 * v3;
-    let v5: R = v4.cos();
-    let v6: R = R::from_f64(t);
-    let v7: R = v1 + v6;
-    let v8: R = v0 * v7;
-    let v9: R = v8.cos();
-    let v10: R = v5 / v9;
-    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: R = v14 * v2;
-    let v16: R = v15.sin();
-    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: R = v14 * v3;
-    let v19: R = v17 + v18;
-    let v20: R = v19.sin();
-    let v21: R = v11 + v5;
-    let v22: R = v13 * v16 * v20 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v12 * v9 * v23;
-    let v25: R = v14 * v6;
-    let v26: R = v25.sin();
-    let v27: R = v14 * v7;
-    let v28: R = v17 + v27;
-    let v29: R = v28.sin();
-    let v30: R = v11 + v9;
-    let v31: R = v13 * v26 * v29 * v30;
-    let v32: R = v31.sqrt();
-    let v33: R = v12 * v5 * v32;
-    let v34: R = v24 - v33;
-    let v35: R = v11 * v34;
-    let v36: R = v35 / v9;
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::narrow(v19).sin();
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12 * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = v25.sin();
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = v28.sin();
+    let v30: W = v11 + v9;
+    let v31: W = v13 * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: N = N::narrow(v35) / N::narrow(v9);
     [v10.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1334,6 +1377,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1345,6 +1390,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1363,78 +1410,78 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.cos();
-        let v7: R = v0 / v6;
-        let v8: R = R::new(-1.4141036673457912, -8.409078298899212e-17);
-        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: R = v10 * v3;
-        let v12: R = v11.sin();
-        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: R = v10 * v4;
-        let v15: R = v13 + v14;
-        let v16: R = v15.sin();
-        let v17: R = v0 + v6;
-        let v18: R = v9 * v12 * v16 * v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v8 * v19;
-        let v21: R = v20 / v6;
+        let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.cos();
+        let v7: W = v0 / v6;
+        let v8: W = W::new(-1.4141036673457912, -8.409078298899212e-17);
+        let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: W = v10 * v3;
+        let v12: W = v11.sin();
+        let v13: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: W = v10 * v4;
+        let v15: W = v13 + v14;
+        let v16: W = v15.sin();
+        let v17: W = v0 + v6;
+        let v18: W = v9 * v12 * v16 * v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v8 * v19;
+        let v21: W = v20 / v6;
         return [v7.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: R = R::new(0.008, -1.6653345369377348e-19);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 + v2;
-    let v4: R = v0 * v3;
-    let v5: R = v4.cos();
-    let v6: R = R::from_f64(t);
-    let v7: R = v1 + v6;
-    let v8: R = v0 * v7;
-    let v9: R = v8.cos();
-    let v10: R = v5 / v9;
-    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v13: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: R = v14 * v2;
-    let v16: R = v15.sin();
-    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: R = v14 * v3;
-    let v19: R = v17 + v18;
-    let v20: R = v19.sin();
-    let v21: R = v11 + v5;
-    let v22: R = v13 * v16 * v20 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v12 * v9 * v23;
-    let v25: R = v14 * v6;
-    let v26: R = v25.sin();
-    let v27: R = v14 * v7;
-    let v28: R = v17 + v27;
-    let v29: R = v28.sin();
-    let v30: R = v11 + v9;
-    let v31: R = v13 * v26 * v29 * v30;
-    let v32: R = v31.sqrt();
-    let v33: R = v12 * v5 * v32;
-    let v34: R = v24 - v33;
-    let v35: R = v11 * v34;
-    let v36: R = v35 / v9;
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: W = v4.cos();
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 + v6.widen();
+    let v8: W = v0 * v7;
+    let v9: W = v8.cos();
+    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v2.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v3;
+    let v19: W = v17.widen() + v18;
+    let v20: N = N::narrow(v19).sin();
+    let v21: W = v11 + v5;
+    let v22: W = v13 * v16 * v20.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v12 * v9 * v23;
+    let v25: W = v14 * v6.widen();
+    let v26: W = v25.sin();
+    let v27: W = v14 * v7;
+    let v28: W = v17.widen() + v27;
+    let v29: W = v28.sin();
+    let v30: W = v11 + v9;
+    let v31: W = v13 * v26 * v29 * v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v12 * v5 * v32;
+    let v34: W = v24 - v33;
+    let v35: W = v11 * v34;
+    let v36: N = N::narrow(v35) / N::narrow(v9);
     [v10.to_f64(), v36.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1442,6 +1489,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1453,6 +1502,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1471,54 +1522,55 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.0, -1.558450792625269];
     }
-    let v0: R = R::new(0.7792253963126345, 3.1775009583805677e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v9: R = v8 * v3;
-    let v10: R = v9.sin();
-    let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v12: R = v8 * v4;
-    let v13: R = v11 + v12;
-    let v14: R = v13.sin();
-    let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: R = v15 + v7;
-    let v17: R = v10 * v14 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v20: R = v19 * v10 * v14 * v16;
-    let v21: R = v20.sqrt();
-    let v22: R = v0 * v6 * v7;
-    let v23: R = v18 * v21;
-    let v24: R = v22 / v23;
-    let v25: R = R::new(0.7071067811865476, -4.833646656726457e-17);
-    let v26: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v27: R = v7.square();
-    let v28: R = v26 * v6 * v27;
-    let v29: R = v28 / v18;
-    let v30: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-    let v31: R = v30 * v6 * v21;
-    let v32: R = -v29;
-    let v33: R = v32 - v31;
-    let v34: R = v25 * v33;
-    let v35: R = v34 / v21;
+    let v0: W = W::new(0.7792253963126345, 3.1775009583805677e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: W = v5.cos();
+    let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v9: W = v8 * v3.widen();
+    let v10: W = v9.sin();
+    let v11: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v12: W = v8 * v4;
+    let v13: W = v11 + v12;
+    let v14: W = v13.sin();
+    let v15: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v16: W = v15 + v7;
+    let v17: W = v10 * v14 * v16;
+    let v18: W = v17.sqrt();
+    let v19: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v20: W = v19 * v10 * v14 * v16;
+    let v21: N = N::sqrt_of(v20);
+    let v22: W = v0 * v6 * v7;
+    let v23: W = v18 * v21.widen();
+    let v24: W = v22 / v23;
+    let v25: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v26: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v27: N = N::narrow(v7).square();
+    let v28: W = v26 * v6 * v27.widen();
+    let v29: W = v28 / v18;
+    let v30: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v31: N = v30 * N::narrow(v6) * v21;
+    let v32: N = -N::narrow(v29);
+    let v33: N = v32 - v31;
+    let v34: W = v25 * v33.widen();
+    let v35: W = v34 / v21.widen();
     [v24.to_f64(), v35.to_f64()]
 }
 /// `pf_velocity_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1526,6 +1578,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{125\,\pi\,x\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1537,57 +1591,58 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, -3.116901585250538];
     }
-    let v0: R = R::new(0.7070518336728956, 4.204539149449606e-17);
-    let v1: R = R::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: R = R::new(0.008, -1.6653345369377348e-19);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 + v4;
-    let v6: R = v2 * v5;
-    let v7: R = v6.sin();
-    let v8: R = v6.cos();
-    let v9: R = v8.square();
-    let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v11: R = v10 * v4;
-    let v12: R = v11.sin();
-    let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v14: R = v10 * v5;
-    let v15: R = v13 + v14;
-    let v16: R = v15.sin();
-    let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v18: R = v17 + v8;
-    let v19: R = v12 * v16 * v18;
-    let v20: R = v19.sqrt();
-    let v21: R = v1 * v7 * v9;
-    let v22: R = v21 / v20;
-    let v23: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-    let v24: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: R = v24 * v12 * v16 * v18;
-    let v26: R = v25.sqrt();
-    let v27: R = v23 * v7 * v26;
-    let v28: R = v22 + v27;
-    let v29: R = v0 * v28;
-    let v30: R = v8 * v26;
-    let v31: R = v29 / v30;
-    let v32: R = R::new(0.7071067811865476, -4.833646656726457e-17);
-    let v33: R = R::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: R = v33 * v7 * v26;
-    let v35: R = -v22;
-    let v36: R = v35 - v34;
-    let v37: R = v32 * v36;
-    let v38: R = v37 / v26;
+    let v0: W = W::new(0.7070518336728956, 4.204539149449606e-17);
+    let v1: W = W::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: W = W::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: N = N::narrow(v6).sin();
+    let v8: W = v6.cos();
+    let v9: W = v8.square();
+    let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v11: W = v10 * v4.widen();
+    let v12: W = v11.sin();
+    let v13: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v14: N = N::narrow(v10) * N::narrow(v5);
+    let v15: W = v13 + v14.widen();
+    let v16: W = v15.sin();
+    let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v18: W = v17 + v8;
+    let v19: W = v12 * v16 * v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v1 * v7.widen() * v9;
+    let v22: W = v21 / v20;
+    let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v24: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v25: W = v24 * v12 * v16 * v18;
+    let v26: N = N::sqrt_of(v25);
+    let v27: N = v23 * v7 * v26;
+    let v28: W = v22 + v27.widen();
+    let v29: W = v0 * v28;
+    let v30: W = v8 * v26.widen();
+    let v31: W = v29 / v30;
+    let v32: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v34: N = v33 * v7 * v26;
+    let v35: W = -v22;
+    let v36: N = N::narrow(v35) - v34;
+    let v37: W = v32 * v36.widen();
+    let v38: W = v37 / v26.widen();
     [v31.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1595,6 +1650,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 30 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1606,77 +1663,67 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(0.008, -1.6653345369377348e-19);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 + v4;
-    let v6: R = v1 * v5;
-    let v7: R = v6.sin();
-    let v8: R = v6.cos();
-    let v9: R = v1 * v2 * v7 * v8;
-    let v10: R = v1 * v4 * v7 * v8;
-    let v11: R = R::new(1.9998445849619497, -9.37402375565228e-17);
-    let v12: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: R = v12 * v4;
-    let v14: R = v13.sin();
-    let v15: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: R = v12 * v5;
-    let v17: R = v15 + v16;
-    let v18: R = v17.sin();
-    let v19: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: R = v19 + v8;
-    let v21: R = v14 * v18 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: R = v23 * v14 * v18 * v20;
-    let v25: R = v24.sqrt();
-    let v26: R = v11 * v22 * v25;
-    let v27: R = v9 - v10 + v26;
-    let v28: R = v0 * v27;
-    let v29: R = v22 * v25;
-    let v30: R = v28 / v29;
-    let v31: R = R::new(0.5000777165776515, -2.967558721453183e-17);
-    let v32: R = v8.square();
-    let v33: R = v1 * v4 * v7 * v32;
-    let v34: R = v1 * v2 * v7 * v32;
-    let v35: R = R::new(3.1164171906933484, -1.972243549547258e-16);
-    let v36: R = v35 * v4 * v7 * v22 * v25;
-    let v37: R = v35 * v2 * v7 * v22 * v25;
-    let v38: R = v33 - v34 + v36 - v37;
-    let v39: R = v31 * v38;
-    let v40: R = v39 / v29;
+    let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 + v4;
+    let v6: N = N::narrow(v1) * v5;
+    let v7: N = v6.sin();
+    let v8: W = v6.widen().cos();
+    let v9: N = N::narrow(v1) * v2 * v7 * N::narrow(v8);
+    let v10: W = v1 * v4.widen() * v7.widen() * v8;
+    let v11: W = W::new(1.9998445849619497, -9.37402375565228e-17);
+    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: W = v12 * v4.widen();
+    let v14: N = N::narrow(v13).sin();
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: N = N::narrow(v12) * v5;
+    let v17: W = v15.widen() + v16.widen();
+    let v18: W = v17.sin();
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: N = N::narrow(v19) + N::narrow(v8);
+    let v21: W = v14.widen() * v18 * v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v14.widen() * v18 * v20.widen();
+    let v25: W = v24.sqrt();
+    let v26: W = v11 * v22 * v25;
+    let v27: W = v9.widen() - v10 + v26;
+    let v28: W = v0 * v27;
+    let v29: W = v22 * v25;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
+    let v31: N = N::new(0.5000777165776515, -2.967558721453183e-17);
+    let v32: N = N::narrow(v8).square();
+    let v33: W = v1 * v4.widen() * v7.widen() * v32.widen();
+    let v34: W = v1 * v2.widen() * v7.widen() * v32.widen();
+    let v35: N = N::new(3.1164171906933484, -1.972243549547258e-16);
+    let v36: W = v35.widen() * v4.widen() * v7.widen() * v22 * v25;
+    let v37: W = v35.widen() * v2.widen() * v7.widen() * v22 * v25;
+    let v38: W = v33 - v34 + v36 - v37;
+    let v39: W = v31.widen() * v38;
+    let v40: W = v39 / v29;
     [v30.to_f64(), v40.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1684,6 +1731,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1695,6 +1744,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1713,69 +1764,69 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.5000388567789765, -4.1636233461051674e-17);
-    let v1: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 + v5;
-    let v7: R = v3 * v6;
-    let v8: R = v7.sin();
-    let v9: R = v7.cos();
-    let v10: R = v9.square();
-    let v11: R = v1 * v2 * v8 * v10;
-    let v12: R = v1 * v5 * v8 * v10;
-    let v13: R = R::new(3.1164171906933484, -1.972243549547258e-16);
-    let v14: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v15: R = v14 * v5;
-    let v16: R = v15.sin();
-    let v17: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v18: R = v14 * v6;
-    let v19: R = v17 + v18;
-    let v20: R = v19.sin();
-    let v21: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v22: R = v21 + v9;
-    let v23: R = v16 * v20 * v22;
-    let v24: R = v23.sqrt();
-    let v25: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v26: R = v25 * v16 * v20 * v22;
-    let v27: R = v26.sqrt();
-    let v28: R = v13 * v5 * v8 * v24 * v27;
-    let v29: R = v13 * v2 * v8 * v24 * v27;
-    let v30: R = R::new(1.9998445849619497, -9.37402375565228e-17);
-    let v31: R = v30 * v9 * v24 * v27;
-    let v32: R = v11 - v12 - v28 + v29 + v31;
-    let v33: R = v0 * v32;
-    let v34: R = v9 * v24 * v27;
-    let v35: R = v33 / v34;
-    let v36: R = R::new(0.5000777165776515, -2.967558721453183e-17);
-    let v37: R = R::new(6.232834381386697, -3.944487099094516e-16);
-    let v38: R = v37 * v5 * v8 * v24 * v27;
-    let v39: R = v37 * v2 * v8 * v24 * v27;
-    let v40: R = v12 - v11 + v38 - v39;
-    let v41: R = v36 * v40;
-    let v42: R = v24 * v27;
-    let v43: R = v41 / v42;
-    let v44: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v45: R = v2 - v5;
-    let v46: R = v45.abs();
-    let v47: R = v46.sqrt();
-    let v48: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: R = v7.tan();
-    let v50: R = v48 * v49;
-    let v51: R = v50.sqrt();
-    let v52: R = v44 * v47 * v51;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.5000388567789765, -4.1636233461051674e-17);
+    let v1: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4 + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v7.sin();
+    let v9: W = v7.cos();
+    let v10: W = v9.square();
+    let v11: W = v1 * v2.widen() * v8 * v10;
+    let v12: W = v1 * v5.widen() * v8 * v10;
+    let v13: W = W::new(3.1164171906933484, -1.972243549547258e-16);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v5.widen();
+    let v16: W = v15.sin();
+    let v17: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v6;
+    let v19: W = v17 + v18;
+    let v20: W = v19.sin();
+    let v21: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v22: W = v21 + v9;
+    let v23: W = v16 * v20 * v22;
+    let v24: W = v23.sqrt();
+    let v25: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v26: W = v25 * v16 * v20 * v22;
+    let v27: W = v26.sqrt();
+    let v28: W = v13 * v5.widen() * v8 * v24 * v27;
+    let v29: W = v13 * v2.widen() * v8 * v24 * v27;
+    let v30: W = W::new(1.9998445849619497, -9.37402375565228e-17);
+    let v31: W = v30 * v9 * v24 * v27;
+    let v32: W = v11 - v12 - v28 + v29 + v31;
+    let v33: N = v0 * N::narrow(v32);
+    let v34: N = N::narrow(v9) * N::narrow(v24) * N::narrow(v27);
+    let v35: N = v33 / v34;
+    let v36: N = N::new(0.5000777165776515, -2.967558721453183e-17);
+    let v37: N = N::new(6.232834381386697, -3.944487099094516e-16);
+    let v38: W = v37.widen() * v5.widen() * v8 * v24 * v27;
+    let v39: W = v37.widen() * v2.widen() * v8 * v24 * v27;
+    let v40: W = v12 - v11 + v38 - v39;
+    let v41: N = v36 * N::narrow(v40);
+    let v42: W = v24 * v27;
+    let v43: N = v41 / N::narrow(v42);
+    let v44: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v45: N = v2 - v5;
+    let v46: N = v45.abs();
+    let v47: N = v46.sqrt();
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: W = v7.tan();
+    let v50: N = v48 * N::narrow(v49);
+    let v51: N = v50.sqrt();
+    let v52: N = v44 * v47 * v51;
     [v35.to_f64(), v43.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1783,6 +1834,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1794,6 +1847,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1819,89 +1874,81 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: R = R::new(0.008, -1.6653345369377348e-19);
-        let v8: R = v7 + v3;
-        let v9: R = v2 * v8;
-        let v10: R = v6 + v9;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: R = v13 * v8;
-        let v15: R = v14.cos();
-        let v16: R = v12 + v15;
-        let v17: R = v1 * v5 * v11 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v0 * v18;
-        let v20: R = R::new(1.000077713557953, -8.327246692210335e-17);
-        let v21: R = v20 * v15;
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(1.000077713557953, -8.327246692210335e-17);
+        let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: R = R::new(0.008, -1.6653345369377348e-19);
-    let v7: R = v6 + v2;
-    let v8: R = v1 * v7;
-    let v9: R = v5 + v8;
-    let v10: R = v9.sin();
-    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: R = v12 * v7;
-    let v14: R = v13.cos();
-    let v15: R = v11 + v14;
-    let v16: R = v0 * v4 * v10 * v15;
-    let v17: R = v16.sqrt();
-    let v18: R = R::from_f64(t);
-    let v19: R = v1 * v18;
-    let v20: R = v19.sin();
-    let v21: R = v6 + v18;
-    let v22: R = v1 * v21;
-    let v23: R = v5 + v22;
-    let v24: R = v23.sin();
-    let v25: R = v12 * v21;
-    let v26: R = v25.cos();
-    let v27: R = v11 + v26;
-    let v28: R = v0 * v20 * v24 * v27;
-    let v29: R = v28.sqrt();
-    let v30: R = v17 / v29;
-    let v31: R = R::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v33: R = v32 * v14 * v29;
-    let v34: R = v32 * v26 * v17;
-    let v35: R = v33 - v34;
-    let v36: R = v31 * v35;
-    let v37: R = v36 / v29;
+    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: W = W::from_f64(t_next);
+    let v3: W = v1 * v2;
+    let v4: W = v3.sin();
+    let v5: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: W = W::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6 + v2;
+    let v8: W = v1 * v7;
+    let v9: W = v5 + v8;
+    let v10: W = v9.sin();
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: W = v12 * v7;
+    let v14: W = v13.cos();
+    let v15: W = v11 + v14;
+    let v16: W = v0 * v4 * v10 * v15;
+    let v17: W = v16.sqrt();
+    let v18: W = W::from_f64(t);
+    let v19: W = v1 * v18;
+    let v20: W = v19.sin();
+    let v21: W = v6 + v18;
+    let v22: W = v1 * v21;
+    let v23: W = v5 + v22;
+    let v24: W = v23.sin();
+    let v25: W = v12 * v21;
+    let v26: W = v25.cos();
+    let v27: W = v11 + v26;
+    let v28: W = v0 * v20 * v24 * v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v17 / v29;
+    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v32: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v33: W = v32 * v14 * v29;
+    let v34: W = v32 * v26 * v17;
+    let v35: W = v33 - v34;
+    let v36: W = v31 * v35;
+    let v37: W = v36 / v29;
     [v30.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1909,6 +1956,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1920,6 +1969,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -1938,89 +1989,81 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: R = R::new(0.008, -1.6653345369377348e-19);
-        let v8: R = v7 + v3;
-        let v9: R = v2 * v8;
-        let v10: R = v6 + v9;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: R = v13 * v8;
-        let v15: R = v14.cos();
-        let v16: R = v12 + v15;
-        let v17: R = v1 * v5 * v11 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v0 * v18;
-        let v20: R = R::new(1.000077713557953, -8.327246692210335e-17);
-        let v21: R = v20 * v15;
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(1.000077713557953, -8.327246692210335e-17);
+        let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: R = R::new(0.008, -1.6653345369377348e-19);
-    let v7: R = v6 + v2;
-    let v8: R = v1 * v7;
-    let v9: R = v5 + v8;
-    let v10: R = v9.sin();
-    let v11: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: R = v12 * v7;
-    let v14: R = v13.cos();
-    let v15: R = v11 + v14;
-    let v16: R = v0 * v4 * v10 * v15;
-    let v17: R = v16.sqrt();
-    let v18: R = R::from_f64(t);
-    let v19: R = v1 * v18;
-    let v20: R = v19.sin();
-    let v21: R = v6 + v18;
-    let v22: R = v1 * v21;
-    let v23: R = v5 + v22;
-    let v24: R = v23.sin();
-    let v25: R = v12 * v21;
-    let v26: R = v25.cos();
-    let v27: R = v11 + v26;
-    let v28: R = v0 * v20 * v24 * v27;
-    let v29: R = v28.sqrt();
-    let v30: R = v17 / v29;
-    let v31: R = R::new(0.7071067811865476, -4.833646656726457e-17);
-    let v32: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v33: R = v32 * v14 * v29;
-    let v34: R = v32 * v26 * v17;
-    let v35: R = v33 - v34;
-    let v36: R = v31 * v35;
-    let v37: R = v36 / v29;
+    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: W = W::from_f64(t_next);
+    let v3: W = v1 * v2;
+    let v4: W = v3.sin();
+    let v5: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: W = W::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6 + v2;
+    let v8: W = v1 * v7;
+    let v9: W = v5 + v8;
+    let v10: W = v9.sin();
+    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: W = v12 * v7;
+    let v14: W = v13.cos();
+    let v15: W = v11 + v14;
+    let v16: W = v0 * v4 * v10 * v15;
+    let v17: W = v16.sqrt();
+    let v18: W = W::from_f64(t);
+    let v19: W = v1 * v18;
+    let v20: W = v19.sin();
+    let v21: W = v6 + v18;
+    let v22: W = v1 * v21;
+    let v23: W = v5 + v22;
+    let v24: W = v23.sin();
+    let v25: W = v12 * v21;
+    let v26: W = v25.cos();
+    let v27: W = v11 + v26;
+    let v28: W = v0 * v20 * v24 * v27;
+    let v29: W = v28.sqrt();
+    let v30: W = v17 / v29;
+    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v32: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v33: W = v32 * v14 * v29;
+    let v34: W = v32 * v26 * v17;
+    let v35: W = v33 - v34;
+    let v36: W = v31 * v35;
+    let v37: W = v36 / v29;
     [v30.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2028,6 +2071,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2039,6 +2084,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -2057,20 +2104,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2078,6 +2120,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2090,28 +2134,26 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.019428137862340523, 2.0];
-    }
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v1: R = R::new(0.008, -1.6653345369377348e-19);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 + v2;
-    let v4: R = v0 * v3;
-    let v5: R = v4.sin();
-    let v6: R = v4.cos();
-    let v7: R = v0 * v5;
-    let v8: R = v7 / v6;
-    let v9: R = R::new(2.0, 0.0);
+    let v0: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v1: W = W::new(0.008, -1.6653345369377348e-19);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 + v2.widen();
+    let v4: W = v0 * v3;
+    let v5: N = N::narrow(v4).sin();
+    let v6: W = v4.cos();
+    let v7: N = N::narrow(v0) * v5;
+    let v8: N = v7 / N::narrow(v6);
+    let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2119,6 +2161,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2130,20 +2174,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2151,6 +2192,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2162,6 +2205,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2180,46 +2225,46 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 + v5;
-    let v7: R = v3 * v6;
-    let v8: R = v7.sin();
-    let v9: R = v1 * v2 * v8;
-    let v10: R = v1 * v5 * v8;
-    let v11: R = R::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: R = v7.cos();
-    let v13: R = v11 * v12;
-    let v14: R = v9 - v10 + v13;
-    let v15: R = v0 * v14;
-    let v16: R = v15 / v12;
-    let v17: R = R::new(2.0, 0.0);
-    let v18: R = v17 * v2;
-    let v19: R = v17 * v5;
-    let v20: R = v18 - v19;
-    let v21: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v22: R = v2 - v5;
-    let v23: R = v22.abs();
-    let v24: R = v23.sqrt();
-    let v25: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v26: R = v7.tan();
-    let v27: R = v25 * v26;
-    let v28: R = v27.sqrt();
-    let v29: R = v21 * v24 * v28;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4 + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v7.sin();
+    let v9: W = v1 * v2.widen() * v8;
+    let v10: W = v1 * v5.widen() * v8;
+    let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
+    let v12: W = v7.cos();
+    let v13: W = v11 * v12;
+    let v14: W = v9 - v10 + v13;
+    let v15: W = v0 * v14;
+    let v16: W = v15 / v12;
+    let v17: N = N::new(2.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v17 * v5;
+    let v20: N = v18 - v19;
+    let v21: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v22: N = v2 - v5;
+    let v23: N = v22.abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v26: W = v7.tan();
+    let v27: N = v25 * N::narrow(v26);
+    let v28: N = v27.sqrt();
+    let v29: N = v21 * v24 * v28;
     [v16.to_f64(), v20.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2227,6 +2272,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2238,6 +2285,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2263,134 +2312,131 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-0.6416628646423044, 2.9571450070664955e-17);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-0.6416628646423044, 2.9571450070664955e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.1019911236108777, 4.759580790237086e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.sin();
-        let v7: R = v5.cos();
-        let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v9: R = v8 * v3;
-        let v10: R = v9.sin();
-        let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v12: R = v8 * v4;
-        let v13: R = v11 + v12;
-        let v14: R = v13.sin();
-        let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v16: R = v15 + v7;
-        let v17: R = v10 * v14 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
-        let v20: R = v7.square();
-        let v21: R = v19 * v6 * v20;
-        let v22: R = v21 / v18;
-        let v23: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-        let v24: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v25: R = v24 * v10 * v14 * v16;
-        let v26: R = v25.sqrt();
-        let v27: R = v23 * v6 * v26;
-        let v28: R = v22 + v27;
-        let v29: R = v0 * v6 * v7;
-        let v30: R = v18 * v28;
-        let v31: R = v29 / v30;
-        let v32: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v33: R = v32 * v26;
-        let v34: R = v33 / v28;
+        let v0: W = W::new(1.1019911236108777, 4.759580790237086e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.sin();
+        let v7: W = v5.cos();
+        let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v9: W = v8 * v3;
+        let v10: W = v9.sin();
+        let v11: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v12: W = v8 * v4;
+        let v13: W = v11 + v12;
+        let v14: W = v13.sin();
+        let v15: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v16: W = v15 + v7;
+        let v17: W = v10 * v14 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+        let v20: W = v7.square();
+        let v21: W = v19 * v6 * v20;
+        let v22: W = v21 / v18;
+        let v23: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+        let v24: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v25: W = v24 * v10 * v14 * v16;
+        let v26: W = v25.sqrt();
+        let v27: W = v23 * v6 * v26;
+        let v28: W = v22 + v27;
+        let v29: W = v0 * v6 * v7;
+        let v30: W = v18 * v28;
+        let v31: W = v29 / v30;
+        let v32: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v33: W = v32 * v26;
+        let v34: W = v33 / v28;
         return [v31.to_f64(), v34.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: R = R::new(0.008, -1.6653345369377348e-19);
-        let v8: R = v7 + v3;
-        let v9: R = v2 * v8;
-        let v10: R = v6 + v9;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: R = v13 * v8;
-        let v15: R = v14.cos();
-        let v16: R = v12 + v15;
-        let v17: R = v1 * v5 * v11 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v0 * v18;
-        let v20: R = R::new(-0.641712730546522, 9.474145907363636e-18);
-        let v21: R = v20 * v15;
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(-0.641712730546522, 9.474145907363636e-18);
+        let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v2 + v8;
-    let v10: R = v1 * v9;
-    let v11: R = v10.cos();
-    let v12: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: R = v12 * v3;
-    let v14: R = v13.sin();
-    let v15: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: R = v12 * v4;
-    let v17: R = v15 + v16;
-    let v18: R = v17.sin();
-    let v19: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: R = v19 + v7;
-    let v21: R = v14 * v18 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v0 * v6 * v7 * v11;
-    let v24: R = v23 / v22;
-    let v25: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: R = v12 * v8;
-    let v28: R = v27.sin();
-    let v29: R = v12 * v9;
-    let v30: R = v15 + v29;
-    let v31: R = v30.sin();
-    let v32: R = v19 + v11;
-    let v33: R = v26 * v28 * v31 * v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v25 * v6 * v34;
-    let v36: R = v24 + v35;
-    let v37: R = v7.square();
-    let v38: R = v0 * v6 * v37;
-    let v39: R = v38 / v22;
-    let v40: R = v26 * v14 * v18 * v20;
-    let v41: R = v40.sqrt();
-    let v42: R = v25 * v6 * v41;
-    let v43: R = v39 + v42;
-    let v44: R = v36 / v43;
-    let v45: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v46: R = v45 * v7 * v34;
-    let v47: R = v45 * v11 * v41;
-    let v48: R = v46 - v47;
-    let v49: R = v48 / v43;
+    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: W = v5.cos();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v2 + v8.widen();
+    let v10: W = v1 * v9;
+    let v11: W = v10.cos();
+    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: W = v12 * v3.widen();
+    let v14: W = v13.sin();
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: W = v12 * v4;
+    let v17: W = v15.widen() + v16;
+    let v18: W = v17.sin();
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19 + v7;
+    let v21: W = v14 * v18 * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v0 * v6 * v7 * v11;
+    let v24: W = v23 / v22;
+    let v25: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: W = v12 * v8.widen();
+    let v28: W = v27.sin();
+    let v29: W = v12 * v9;
+    let v30: W = v15.widen() + v29;
+    let v31: W = v30.sin();
+    let v32: W = v19 + v11;
+    let v33: W = v26 * v28 * v31 * v32;
+    let v34: W = v33.sqrt();
+    let v35: N = N::narrow(v25) * N::narrow(v6) * N::narrow(v34);
+    let v36: W = v24 + v35.widen();
+    let v37: W = v7.square();
+    let v38: W = v0 * v6 * v37;
+    let v39: W = v38 / v22;
+    let v40: W = v26 * v14 * v18 * v20;
+    let v41: W = v40.sqrt();
+    let v42: W = v25 * v6 * v41;
+    let v43: W = v39 + v42;
+    let v44: W = v36 / v43;
+    let v45: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: W = v45 * v7 * v34;
+    let v47: W = v45 * v11 * v41;
+    let v48: W = v46 - v47;
+    let v49: N = N::narrow(v48) / N::narrow(v43);
     [v44.to_f64(), v49.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2398,6 +2444,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2409,6 +2457,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{252\,u\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)}{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2427,134 +2477,131 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-0.6416628646423044, 2.9571450070664955e-17);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-0.6416628646423044, 2.9571450070664955e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.1019911236108777, 4.759580790237086e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.sin();
-        let v7: R = v5.cos();
-        let v8: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v9: R = v8 * v3;
-        let v10: R = v9.sin();
-        let v11: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v12: R = v8 * v4;
-        let v13: R = v11 + v12;
-        let v14: R = v13.sin();
-        let v15: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v16: R = v15 + v7;
-        let v17: R = v10 * v14 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
-        let v20: R = v7.square();
-        let v21: R = v19 * v6 * v20;
-        let v22: R = v21 / v18;
-        let v23: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-        let v24: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v25: R = v24 * v10 * v14 * v16;
-        let v26: R = v25.sqrt();
-        let v27: R = v23 * v6 * v26;
-        let v28: R = v22 + v27;
-        let v29: R = v0 * v6 * v7;
-        let v30: R = v18 * v28;
-        let v31: R = v29 / v30;
-        let v32: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v33: R = v32 * v26;
-        let v34: R = v33 / v28;
+        let v0: W = W::new(1.1019911236108777, 4.759580790237086e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.sin();
+        let v7: W = v5.cos();
+        let v8: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v9: W = v8 * v3;
+        let v10: W = v9.sin();
+        let v11: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v12: W = v8 * v4;
+        let v13: W = v11 + v12;
+        let v14: W = v13.sin();
+        let v15: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v16: W = v15 + v7;
+        let v17: W = v10 * v14 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+        let v20: W = v7.square();
+        let v21: W = v19 * v6 * v20;
+        let v22: W = v21 / v18;
+        let v23: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+        let v24: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v25: W = v24 * v10 * v14 * v16;
+        let v26: W = v25.sqrt();
+        let v27: W = v23 * v6 * v26;
+        let v28: W = v22 + v27;
+        let v29: W = v0 * v6 * v7;
+        let v30: W = v18 * v28;
+        let v31: W = v29 / v30;
+        let v32: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v33: W = v32 * v26;
+        let v34: W = v33 / v28;
         return [v31.to_f64(), v34.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: R = R::new(0.008, -1.6653345369377348e-19);
-        let v8: R = v7 + v3;
-        let v9: R = v2 * v8;
-        let v10: R = v6 + v9;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: R = v13 * v8;
-        let v15: R = v14.cos();
-        let v16: R = v12 + v15;
-        let v17: R = v1 * v5 * v11 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v0 * v18;
-        let v20: R = R::new(-0.641712730546522, 9.474145907363636e-18);
-        let v21: R = v20 * v15;
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(-0.641712730546522, 9.474145907363636e-18);
+        let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v2 + v8;
-    let v10: R = v1 * v9;
-    let v11: R = v10.cos();
-    let v12: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v13: R = v12 * v3;
-    let v14: R = v13.sin();
-    let v15: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: R = v12 * v4;
-    let v17: R = v15 + v16;
-    let v18: R = v17.sin();
-    let v19: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: R = v19 + v7;
-    let v21: R = v14 * v18 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v0 * v6 * v7 * v11;
-    let v24: R = v23 / v22;
-    let v25: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: R = v12 * v8;
-    let v28: R = v27.sin();
-    let v29: R = v12 * v9;
-    let v30: R = v15 + v29;
-    let v31: R = v30.sin();
-    let v32: R = v19 + v11;
-    let v33: R = v26 * v28 * v31 * v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v25 * v6 * v34;
-    let v36: R = v24 + v35;
-    let v37: R = v7.square();
-    let v38: R = v0 * v6 * v37;
-    let v39: R = v38 / v22;
-    let v40: R = v26 * v14 * v18 * v20;
-    let v41: R = v40.sqrt();
-    let v42: R = v25 * v6 * v41;
-    let v43: R = v39 + v42;
-    let v44: R = v36 / v43;
-    let v45: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v46: R = v45 * v7 * v34;
-    let v47: R = v45 * v11 * v41;
-    let v48: R = v46 - v47;
-    let v49: R = v48 / v43;
+    let v0: W = W::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: W = v5.cos();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v2 + v8.widen();
+    let v10: W = v1 * v9;
+    let v11: W = v10.cos();
+    let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: W = v12 * v3.widen();
+    let v14: W = v13.sin();
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: W = v12 * v4;
+    let v17: W = v15.widen() + v16;
+    let v18: W = v17.sin();
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: W = v19 + v7;
+    let v21: W = v14 * v18 * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v0 * v6 * v7 * v11;
+    let v24: W = v23 / v22;
+    let v25: W = W::new(2.2039822472217554, 9.519161580474172e-17);
+    let v26: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: W = v12 * v8.widen();
+    let v28: W = v27.sin();
+    let v29: W = v12 * v9;
+    let v30: W = v15.widen() + v29;
+    let v31: W = v30.sin();
+    let v32: W = v19 + v11;
+    let v33: W = v26 * v28 * v31 * v32;
+    let v34: W = v33.sqrt();
+    let v35: N = N::narrow(v25) * N::narrow(v6) * N::narrow(v34);
+    let v36: W = v24 + v35.widen();
+    let v37: W = v7.square();
+    let v38: W = v0 * v6 * v37;
+    let v39: W = v38 / v22;
+    let v40: W = v26 * v14 * v18 * v20;
+    let v41: W = v40.sqrt();
+    let v42: W = v25 * v6 * v41;
+    let v43: W = v39 + v42;
+    let v44: W = v36 / v43;
+    let v45: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v46: W = v45 * v7 * v34;
+    let v47: W = v45 * v11 * v41;
+    let v48: W = v46 - v47;
+    let v49: N = N::narrow(v48) / N::narrow(v43);
     [v44.to_f64(), v49.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2562,6 +2609,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2573,6 +2622,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{u\,\left(\frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{125} - \frac{252\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}{125}\right)}{\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2591,46 +2642,41 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [1.558450792625269];
-    }
-    let v0: R = R::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.sin();
-    let v7: R = v5.cos();
-    let v8: R = v7.square();
-    let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: R = v9 * v3;
-    let v11: R = v10.sin();
-    let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: R = v9 * v4;
-    let v14: R = v12 + v13;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v17: R = v16 + v7;
-    let v18: R = v11 * v15 * v17;
-    let v19: R = v18.sqrt();
-    let v20: R = v0 * v6 * v8;
-    let v21: R = v20 / v19;
-    let v22: R = R::new(2.2039822472217554, 9.519161580474172e-17);
-    let v23: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: R = v23 * v11 * v15 * v17;
-    let v25: R = v24.sqrt();
-    let v26: R = v22 * v6 * v25;
-    let v27: R = v21 + v26;
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v1: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 + v3;
+    let v5: N = v1 * v4;
+    let v6: N = v5.sin();
+    let v7: N = v5.cos();
+    let v8: N = v7.square();
+    let v9: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: N = v9 * v3;
+    let v11: N = v10.sin();
+    let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v13: N = v9 * v4;
+    let v14: N = v12 + v13;
+    let v15: N = v14.sin();
+    let v16: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: N = v16 + v7;
+    let v18: N = v11 * v15 * v17;
+    let v19: N = v18.sqrt();
+    let v20: N = v0 * v6 * v8;
+    let v21: N = v20 / v19;
+    let v22: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: N = v23 * v11 * v15 * v17;
+    let v25: N = v24.sqrt();
+    let v26: N = v22 * v6 * v25;
+    let v27: N = v21 + v26;
     [v27.to_f64()]
 }
 /// `pf_velocity_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2638,6 +2684,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2650,56 +2698,57 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.019428137862340523, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, 3.116901585250538];
     }
-    let v0: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: R = R::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v2: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v3: R = R::new(0.008, -1.6653345369377348e-19);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 + v4;
-    let v6: R = v2 * v5;
-    let v7: R = v6.sin();
-    let v8: R = v6.cos();
-    let v9: R = v8.square();
-    let v10: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v11: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v12: R = v11 * v4;
-    let v13: R = v12.sin();
-    let v14: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v15: R = v11 * v5;
-    let v16: R = v14 + v15;
-    let v17: R = v16.sin();
-    let v18: R = v0 + v8;
-    let v19: R = v10 * v13 * v17 * v18;
-    let v20: R = v19.sqrt();
-    let v21: R = v13 * v17 * v18;
-    let v22: R = v21.sqrt();
-    let v23: R = v1 * v7 * v9 * v20;
-    let v24: R = v23 / v22;
-    let v25: R = R::new(1.5586930275493514, 4.949956879288566e-17);
-    let v26: R = v25 * v7 * v9;
-    let v27: R = R::new(3.1173860550987027, 9.899913758577132e-17);
-    let v28: R = v27 * v13 * v7 * v17 * v18;
-    let v29: R = v24 - v26 + v28;
-    let v30: R = v0 * v29;
-    let v31: R = v30 / v8;
-    let v32: R = R::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v33: R = v32 * v7 * v9;
-    let v34: R = v33 / v22;
-    let v35: R = R::new(4.407964494443511, 1.9038323160948343e-16);
-    let v36: R = v35 * v7 * v20;
-    let v37: R = v34 + v36;
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v1: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v2: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v3: W = W::new(0.008, -1.6653345369377348e-19);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 + v4.widen();
+    let v6: W = v2 * v5;
+    let v7: N = N::narrow(v6).sin();
+    let v8: W = v6.cos();
+    let v9: W = v8.square();
+    let v10: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v12: W = v11 * v4.widen();
+    let v13: N = N::narrow(v12).sin();
+    let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v15: W = v11 * v5;
+    let v16: W = v14.widen() + v15;
+    let v17: N = N::narrow(v16).sin();
+    let v18: W = v0 + v8;
+    let v19: W = v10 * v13.widen() * v17.widen() * v18;
+    let v20: W = v19.sqrt();
+    let v21: W = v13.widen() * v17.widen() * v18;
+    let v22: W = v21.sqrt();
+    let v23: W = v1 * v7.widen() * v9 * v20;
+    let v24: W = v23 / v22;
+    let v25: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+    let v26: W = v25 * v7.widen() * v9;
+    let v27: N = N::new(3.1173860550987027, 9.899913758577132e-17);
+    let v28: W = v27.widen() * v13.widen() * v7.widen() * v17.widen() * v18;
+    let v29: W = v24 - v26 + v28;
+    let v30: W = v0 * v29;
+    let v31: W = v30 / v8;
+    let v32: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v33: W = v32.widen() * v7.widen() * v9;
+    let v34: W = v33 / v22;
+    let v35: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v36: N = v35 * v7 * N::narrow(v20);
+    let v37: W = v34 + v36.widen();
     [v31.to_f64(), v37.to_f64()]
 }
 /// `reverse_drift_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2707,6 +2756,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2718,79 +2769,66 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(0.7072166890246835, 2.961144297789502e-17);
-    let v1: R = R::new(1.4139937808581573, 1.0765043093153643e-16);
-    let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.sin();
-    let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v7: R = R::new(0.008, -1.6653345369377348e-19);
-    let v8: R = v7 + v3;
-    let v9: R = v2 * v8;
-    let v10: R = v6 + v9;
-    let v11: R = v10.sin();
-    let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v14: R = v13 * v8;
-    let v15: R = v14.cos();
-    let v16: R = v12 + v15;
-    let v17: R = v5 * v11 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v1 * v18;
-    let v20: R = R::new(2.2038109812293483, 7.203739738224627e-17);
-    let v21: R = v14.sin();
-    let v22: R = v20 * v3 * v21 * v15 * v18;
-    let v23: R = R::from_f64(t_next);
-    let v24: R = v20 * v23 * v21 * v15 * v18;
-    let v25: R = R::new(2.2036397285455966, -9.873899446713608e-17);
-    let v26: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: R = v26 * v5 * v11 * v16;
-    let v28: R = v27.sqrt();
-    let v29: R = v25 * v3 * v21 * v15 * v28;
-    let v30: R = v25 * v23 * v21 * v15 * v28;
-    let v31: R = v19 + v22 - v24 - v29 + v30;
-    let v32: R = v0 * v31;
-    let v33: R = v32 / v18;
-    let v34: R = v15.square();
-    let v35: R = v13 * v23 * v21 * v34;
-    let v36: R = v13 * v3 * v21 * v34;
-    let v37: R = R::new(3.1164171906933484, -1.972243549547258e-16);
-    let v38: R = v37 * v3 * v21 * v18 * v28;
-    let v39: R = v37 * v23 * v21 * v18 * v28;
-    let v40: R = v35 - v36 - v38 + v39;
-    let v41: R = v0 * v40;
-    let v42: R = v41 / v18;
+    let v0: N = N::new(0.7072166890246835, 2.961144297789502e-17);
+    let v1: W = W::new(1.4139937808581573, 1.0765043093153643e-16);
+    let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::narrow(v4).sin();
+    let v6: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v7: W = W::new(0.008, -1.6653345369377348e-19);
+    let v8: N = N::narrow(v7) + v3;
+    let v9: W = v2 * v8.widen();
+    let v10: N = v6 + N::narrow(v9);
+    let v11: N = v10.sin();
+    let v12: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v14: W = v13 * v8.widen();
+    let v15: N = N::narrow(v14).cos();
+    let v16: N = v12 + v15;
+    let v17: N = v5 * v11 * v16;
+    let v18: N = v17.sqrt();
+    let v19: W = v1 * v18.widen();
+    let v20: N = N::new(2.2038109812293483, 7.203739738224627e-17);
+    let v21: N = N::narrow(v14).sin();
+    let v22: N = v20 * v3 * v21 * v15 * v18;
+    let v23: N = N::from_f64(t_next);
+    let v24: N = v20 * v23 * v21 * v15 * v18;
+    let v25: N = N::new(2.2036397285455966, -9.873899446713608e-17);
+    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v27: N = v26 * v5 * v11 * v16;
+    let v28: N = v27.sqrt();
+    let v29: N = v25 * v3 * v21 * v15 * v28;
+    let v30: N = v25 * v23 * v21 * v15 * v28;
+    let v31: N = N::narrow(v19) + v22 - v24 - v29 + v30;
+    let v32: N = v0 * v31;
+    let v33: N = v32 / v18;
+    let v34: N = v15.square();
+    let v35: W = v13 * v23.widen() * v21.widen() * v34.widen();
+    let v36: W = v13 * v3.widen() * v21.widen() * v34.widen();
+    let v37: N = N::new(3.1164171906933484, -1.972243549547258e-16);
+    let v38: W = v37.widen() * v3.widen() * v21.widen() * v18.widen() * v28.widen();
+    let v39: W = v37.widen() * v23.widen() * v21.widen() * v18.widen() * v28.widen();
+    let v40: W = v35 - v36 - v38 + v39;
+    let v41: W = v0.widen() * v40;
+    let v42: N = N::narrow(v41) / v18;
     [v33.to_f64(), v42.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2798,6 +2836,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2809,6 +2849,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2827,73 +2869,73 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 40 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.7072166890246835, 2.961144297789502e-17);
-    let v1: R = R::new(2.203468489169466, 1.281315440315562e-16);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: R = R::new(0.008, -1.6653345369377348e-19);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 + v5;
-    let v7: R = v3 * v6;
-    let v8: R = v7.sin();
-    let v9: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: R = v9 * v5;
-    let v11: R = v10.sin();
-    let v12: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: R = v9 * v6;
-    let v14: R = v12 + v13;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v17: R = v7.cos();
-    let v18: R = v16 + v17;
-    let v19: R = v11 * v15 * v18;
-    let v20: R = v19.sqrt();
-    let v21: R = v1 * v2 * v8 * v20;
-    let v22: R = v1 * v5 * v8 * v20;
-    let v23: R = R::new(1.4139937808581573, 1.0765043093153643e-16);
-    let v24: R = v23 * v17 * v20;
-    let v25: R = R::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v26: R = v17.square();
-    let v27: R = v25 * v5 * v8 * v26 * v20;
-    let v28: R = v25 * v2 * v8 * v26 * v20;
-    let v29: R = R::new(4.407279457091193, -1.9747798893427216e-16);
-    let v30: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v31: R = v30 * v11 * v15 * v18;
-    let v32: R = v31.sqrt();
-    let v33: R = v29 * v5 * v8 * v26 * v32;
-    let v34: R = v29 * v2 * v8 * v26 * v32;
-    let v35: R = v21 - v22 + v24 + v27 - v28 - v33 + v34;
-    let v36: R = v0 * v35;
-    let v37: R = v17 * v20;
-    let v38: R = v36 / v37;
-    let v39: R = R::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v40: R = v39 * v2 * v8 * v26;
-    let v41: R = v39 * v5 * v8 * v26;
-    let v42: R = R::new(6.232834381386697, -3.944487099094516e-16);
-    let v43: R = v42 * v5 * v8 * v20 * v32;
-    let v44: R = v42 * v2 * v8 * v20 * v32;
-    let v45: R = v40 - v41 - v43 + v44;
-    let v46: R = v0 * v45;
-    let v47: R = v46 / v20;
-    let v48: R = R::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v49: R = v2 - v5;
-    let v50: R = v49.abs();
-    let v51: R = v50.sqrt();
-    let v52: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v53: R = v7.tan();
-    let v54: R = v52 * v53;
-    let v55: R = v54.sqrt();
-    let v56: R = v48 * v51 * v55;
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(0.7072166890246835, 2.961144297789502e-17);
+    let v1: W = W::new(2.203468489169466, 1.281315440315562e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v4: W = W::new(0.008, -1.6653345369377348e-19);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4 + v5.widen();
+    let v7: W = v3 * v6;
+    let v8: W = v7.sin();
+    let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v10: W = v9 * v5.widen();
+    let v11: N = N::narrow(v10).sin();
+    let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v13: W = v9 * v6;
+    let v14: N = v12 + N::narrow(v13);
+    let v15: N = v14.sin();
+    let v16: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v17: W = v7.cos();
+    let v18: N = v16 + N::narrow(v17);
+    let v19: W = v11.widen() * v15.widen() * v18.widen();
+    let v20: W = v19.sqrt();
+    let v21: W = v1 * v2.widen() * v8 * v20;
+    let v22: W = v1 * v5.widen() * v8 * v20;
+    let v23: W = W::new(1.4139937808581573, 1.0765043093153643e-16);
+    let v24: W = v23 * v17 * v20;
+    let v25: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
+    let v26: W = v17.square();
+    let v27: W = v25 * v5.widen() * v8 * v26 * v20;
+    let v28: W = v25 * v2.widen() * v8 * v26 * v20;
+    let v29: W = W::new(4.407279457091193, -1.9747798893427216e-16);
+    let v30: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v31: W = v30 * v11.widen() * v15.widen() * v18.widen();
+    let v32: W = v31.sqrt();
+    let v33: W = v29 * v5.widen() * v8 * v26 * v32;
+    let v34: W = v29 * v2.widen() * v8 * v26 * v32;
+    let v35: W = v21 - v22 + v24 + v27 - v28 - v33 + v34;
+    let v36: W = v0 * v35;
+    let v37: W = v17 * v20;
+    let v38: W = v36 / v37;
+    let v39: N = N::new(3.1166593785613026, 2.2017922908844182e-16);
+    let v40: W = v39.widen() * v2.widen() * v8 * v26;
+    let v41: W = v39.widen() * v5.widen() * v8 * v26;
+    let v42: N = N::new(6.232834381386697, -3.944487099094516e-16);
+    let v43: W = v42.widen() * v5.widen() * v8 * v20 * v32;
+    let v44: W = v42.widen() * v2.widen() * v8 * v20 * v32;
+    let v45: W = v40 - v41 - v43 + v44;
+    let v46: W = v0 * v45;
+    let v47: N = N::narrow(v46) / N::narrow(v20);
+    let v48: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v49: N = v2 - v5;
+    let v50: N = v49.abs();
+    let v51: N = v50.sqrt();
+    let v52: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v53: W = v7.tan();
+    let v54: N = v52 * N::narrow(v53);
+    let v55: W = v54.widen().sqrt();
+    let v56: W = v48.widen() * v51.widen() * v55;
     [v38.to_f64(), v47.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2901,6 +2943,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 40 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2912,6 +2956,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 40 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2937,109 +2983,106 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.000077713557953, -8.327246692210335e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.cos();
-        let v7: R = v0 * v6;
-        let v8: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: R = v10 * v3;
-        let v12: R = v11.sin();
-        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: R = v10 * v4;
-        let v15: R = v13 + v14;
-        let v16: R = v15.sin();
-        let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v18: R = v17 + v6;
-        let v19: R = v9 * v12 * v16 * v18;
-        let v20: R = v19.sqrt();
-        let v21: R = v8 * v20;
+        let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.cos();
+        let v7: W = v0 * v6;
+        let v8: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: W = v10 * v3;
+        let v12: W = v11.sin();
+        let v13: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: W = v10 * v4;
+        let v15: W = v13 + v14;
+        let v16: W = v15.sin();
+        let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v18: W = v17 + v6;
+        let v19: W = v9 * v12 * v16 * v18;
+        let v20: W = v19.sqrt();
+        let v21: W = v8 * v20;
         return [v7.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: R = R::new(0.008, -1.6653345369377348e-19);
-        let v8: R = v7 + v3;
-        let v9: R = v2 * v8;
-        let v10: R = v6 + v9;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: R = v13 * v8;
-        let v15: R = v14.cos();
-        let v16: R = v12 + v15;
-        let v17: R = v1 * v5 * v11 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v0 * v18;
-        let v20: R = R::new(-1.000077713557953, 8.327246692210335e-17);
-        let v21: R = v20 * v15;
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(-1.000077713557953, 8.327246692210335e-17);
+        let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.cos();
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v2 + v7;
-    let v9: R = v1 * v8;
-    let v10: R = v9.cos();
-    let v11: R = v0 * v6 * v10;
-    let v12: R = R::new(2.0, 0.0);
-    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: R = v13 * v3;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: R = v13 * v4;
-    let v18: R = v16 + v17;
-    let v19: R = v18.sin();
-    let v20: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v21: R = v20 + v6;
-    let v22: R = v0 * v15 * v19 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v13 * v7;
-    let v25: R = v24.sin();
-    let v26: R = v13 * v8;
-    let v27: R = v16 + v26;
-    let v28: R = v27.sin();
-    let v29: R = v20 + v10;
-    let v30: R = v0 * v25 * v28 * v29;
-    let v31: R = v30.sqrt();
-    let v32: R = v12 * v23 * v31;
-    let v33: R = v11 + v32;
-    let v34: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v35: R = v34 * v6 * v31;
-    let v36: R = v34 * v10 * v23;
-    let v37: R = v35 - v36;
+    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.cos();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v2.widen() + v7.widen();
+    let v9: N = N::narrow(v1) * N::narrow(v8);
+    let v10: W = v9.widen().cos();
+    let v11: W = v0 * v6 * v10;
+    let v12: N = N::new(2.0, 0.0);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = v18.sin();
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = v20 + v6;
+    let v22: W = v0 * v15 * v19 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v13 * v7.widen();
+    let v25: W = v24.sin();
+    let v26: W = v13 * v8;
+    let v27: W = v16.widen() + v26;
+    let v28: W = v27.sin();
+    let v29: W = v20 + v10;
+    let v30: W = v0 * v25 * v28 * v29;
+    let v31: W = v30.sqrt();
+    let v32: N = v12 * N::narrow(v23) * N::narrow(v31);
+    let v33: W = v11 + v32.widen();
+    let v34: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v35: W = v34 * v6 * v31;
+    let v36: W = v34 * v10 * v23;
+    let v37: W = v35 - v36;
     [v33.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -3047,6 +3090,8 @@ fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3058,6 +3103,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3076,109 +3123,106 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.000077713557953, -8.327246692210335e-17);
-        let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v2: R = R::new(0.008, -1.6653345369377348e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 + v3;
-        let v5: R = v1 * v4;
-        let v6: R = v5.cos();
-        let v7: R = v0 * v6;
-        let v8: R = R::new(-1.4142135623730951, 9.667293313452913e-17);
-        let v9: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v10: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v11: R = v10 * v3;
-        let v12: R = v11.sin();
-        let v13: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v14: R = v10 * v4;
-        let v15: R = v13 + v14;
-        let v16: R = v15.sin();
-        let v17: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v18: R = v17 + v6;
-        let v19: R = v9 * v12 * v16 * v18;
-        let v20: R = v19.sqrt();
-        let v21: R = v8 * v20;
+        let v0: W = W::new(1.000077713557953, -8.327246692210335e-17);
+        let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v2: W = W::new(0.008, -1.6653345369377348e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 + v3;
+        let v5: W = v1 * v4;
+        let v6: W = v5.cos();
+        let v7: W = v0 * v6;
+        let v8: W = W::new(-1.4142135623730951, 9.667293313452913e-17);
+        let v9: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v11: W = v10 * v3;
+        let v12: W = v11.sin();
+        let v13: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v14: W = v10 * v4;
+        let v15: W = v13 + v14;
+        let v16: W = v15.sin();
+        let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v18: W = v17 + v6;
+        let v19: W = v9 * v12 * v16 * v18;
+        let v20: W = v19.sqrt();
+        let v21: W = v8 * v20;
         return [v7.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-        let v1: R = R::new(1.000155433155303, -5.935117442906366e-17);
-        let v2: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-        let v7: R = R::new(0.008, -1.6653345369377348e-19);
-        let v8: R = v7 + v3;
-        let v9: R = v2 * v8;
-        let v10: R = v6 + v9;
-        let v11: R = v10.sin();
-        let v12: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-        let v13: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-        let v14: R = v13 * v8;
-        let v15: R = v14.cos();
-        let v16: R = v12 + v15;
-        let v17: R = v1 * v5 * v11 * v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v0 * v18;
-        let v20: R = R::new(-1.000077713557953, 8.327246692210335e-17);
-        let v21: R = v20 * v15;
+        let v0: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+        let v1: W = W::new(1.000155433155303, -5.935117442906366e-17);
+        let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v4.sin();
+        let v6: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
+        let v7: W = W::new(0.008, -1.6653345369377348e-19);
+        let v8: W = v7 + v3;
+        let v9: W = v2 * v8;
+        let v10: W = v6 + v9;
+        let v11: W = v10.sin();
+        let v12: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+        let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+        let v14: W = v13 * v8;
+        let v15: W = v14.cos();
+        let v16: W = v12 + v15;
+        let v17: W = v1 * v5 * v11 * v16;
+        let v18: W = v17.sqrt();
+        let v19: W = v0 * v18;
+        let v20: W = W::new(-1.000077713557953, 8.327246692210335e-17);
+        let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: R = R::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v2: R = R::new(0.008, -1.6653345369377348e-19);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 + v3;
-    let v5: R = v1 * v4;
-    let v6: R = v5.cos();
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v2 + v7;
-    let v9: R = v1 * v8;
-    let v10: R = v9.cos();
-    let v11: R = v0 * v6 * v10;
-    let v12: R = R::new(2.0, 0.0);
-    let v13: R = R::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v14: R = v13 * v3;
-    let v15: R = v14.sin();
-    let v16: R = R::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v17: R = v13 * v4;
-    let v18: R = v16 + v17;
-    let v19: R = v18.sin();
-    let v20: R = R::new(0.9999222924809749, -4.68701187782614e-17);
-    let v21: R = v20 + v6;
-    let v22: R = v0 * v15 * v19 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v13 * v7;
-    let v25: R = v24.sin();
-    let v26: R = v13 * v8;
-    let v27: R = v16 + v26;
-    let v28: R = v27.sin();
-    let v29: R = v20 + v10;
-    let v30: R = v0 * v25 * v28 * v29;
-    let v31: R = v30.sqrt();
-    let v32: R = v12 * v23 * v31;
-    let v33: R = v11 + v32;
-    let v34: R = R::new(1.4143234659407324, -3.3742014198184484e-17);
-    let v35: R = v34 * v6 * v31;
-    let v36: R = v34 * v10 * v23;
-    let v37: R = v35 - v36;
+    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: N = N::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.cos();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v2.widen() + v7.widen();
+    let v9: N = N::narrow(v1) * N::narrow(v8);
+    let v10: W = v9.widen().cos();
+    let v11: W = v0 * v6 * v10;
+    let v12: N = N::new(2.0, 0.0);
+    let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v14: W = v13 * v3.widen();
+    let v15: W = v14.sin();
+    let v16: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v17: W = v13 * v4;
+    let v18: W = v16.widen() + v17;
+    let v19: W = v18.sin();
+    let v20: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v21: W = v20 + v6;
+    let v22: W = v0 * v15 * v19 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v13 * v7.widen();
+    let v25: W = v24.sin();
+    let v26: W = v13 * v8;
+    let v27: W = v16.widen() + v26;
+    let v28: W = v27.sin();
+    let v29: W = v20 + v10;
+    let v30: W = v0 * v25 * v28 * v29;
+    let v31: W = v30.sqrt();
+    let v32: N = v12 * N::narrow(v23) * N::narrow(v31);
+    let v33: W = v11 + v32.widen();
+    let v34: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
+    let v35: W = v34 * v6 * v31;
+    let v36: W = v34 * v10 * v23;
+    let v37: W = v35 - v36;
     [v33.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -3186,6 +3230,8 @@ fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3197,6 +3243,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}} + \frac{x\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right) + \sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3220,8 +3268,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3244,11 +3293,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3338,7 +3414,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3367,17 +3443,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -3561,7 +3642,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -3640,7 +3722,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

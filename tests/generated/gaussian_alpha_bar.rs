@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: c = 12.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "gaussian_alpha_bar";
 /// `alpha(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -19,23 +19,18 @@ pub const PROCESS: &str = "gaussian_alpha_bar";
 /// ```text
 /// \alpha(t) = \exp\left(-6\,t^{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0024787521766663585;
-    }
-    let v0: R = R::new(-6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: N = N::exp_of(v3);
     v4.to_f64()
 }
 /// `sigma(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -43,25 +38,21 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sqrt{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    let r = sigma_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd, Xd>(t) }
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 0.9999969278891044;
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp_m1();
-    let v5: R = -v4;
-    let v6: R = v5.sqrt();
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = v3.exp_m1();
+    let v5: N = -v4;
+    let v6: N = v5.sqrt();
     v6.to_f64()
 }
 /// `alpha_bar(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -69,23 +60,18 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \exp\left(-12\,t^{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 6.14421235332821e-6;
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: N = N::exp_of(v3);
     v4.to_f64()
 }
 /// `f(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -93,21 +79,16 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -12\,t
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return -12.0;
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
     v2.to_f64()
 }
 /// `g2(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -115,21 +96,16 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = 24\,t
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 24.0;
-    }
-    let v0: R = R::new(24.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(24.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
     v2.to_f64()
 }
 /// `g(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -137,22 +113,17 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = 2\,\sqrt{6}\,\sqrt{t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 4.898979485566356;
-    }
-    let v0: R = R::new(4.898979485566356, 4.337233036206492e-16);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 * v2;
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = v0 * v2;
     v3.to_f64()
 }
 /// `lambda(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -160,31 +131,30 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = -6\,t^{2} - \frac{\log\left(1 - \exp\left(-12\,t^{2}\right)\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    let r = lambda_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -5.999996927884386;
-    }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::new(0.5, 0.0);
-    let v5: R = R::new(-12.0, 0.0);
-    let v6: R = v5 * v2;
-    let v7: R = v6.exp_m1();
-    let v8: R = -v7;
-    let v9: R = v8.ln();
-    let v10: R = v4 * v9;
-    let v11: R = -v3;
-    let v12: R = v11 - v10;
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: N = N::new(0.5, 0.0);
+    let v5: N = N::new(-12.0, 0.0);
+    let v6: W = v5.widen() * v2;
+    let v7: N = N::exp_m1_of(v6);
+    let v8: W = -v7.widen();
+    let v9: W = v8.ln();
+    let v10: W = v4.widen() * v9;
+    let v11: W = -v3;
+    let v12: W = v11 - v10;
     v12.to_f64()
 }
 /// `dlambda(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -192,26 +162,25 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    let r = dlambda_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd, Xd>(t) }
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
-    if t == 1.0 {
-        return -12.000073731001258;
-    }
-    let v0: R = R::new(12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(-12.0, 0.0);
-    let v3: R = v1.square();
-    let v4: R = v2 * v3;
-    let v5: R = v4.exp_m1();
-    let v6: R = v0 * v1;
-    let v7: R = v6 / v5;
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-12.0, 0.0);
+    let v3: N = v1.square();
+    let v4: N = v2 * v3;
+    let v5: N = v4.exp_m1();
+    let v6: N = v0 * v1;
+    let v7: N = v6 / v5;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -219,29 +188,25 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = -12\,t^{2} - \log\left(1 - \exp\left(-12\,t^{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    let r = log_snr_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return -11.999993855768771;
-    }
-    let v0: R = R::new(12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::new(-12.0, 0.0);
-    let v5: R = v4 * v2;
-    let v6: R = v5.exp_m1();
-    let v7: R = -v6;
-    let v8: R = v7.ln();
-    let v9: R = -v3;
-    let v10: R = v9 - v8;
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: N = N::new(-12.0, 0.0);
+    let v5: W = v4.widen() * v2;
+    let v6: N = N::exp_m1_of(v5);
+    let v7: W = -v6.widen();
+    let v8: W = v7.ln();
+    let v9: W = -v3;
+    let v10: W = v9 - v8;
     v10.to_f64()
 }
 /// `snr(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -249,26 +214,24 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\exp\left(-12\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return 6.144250104905606e-6;
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = v3.exp_m1();
-    let v6: R = v4 / v5;
-    let v7: R = -v6;
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: N = N::exp_of(v3);
+    let v5: N = N::exp_m1_of(v3);
+    let v6: N = v4 / v5;
+    let v7: N = -v6;
     v7.to_f64()
 }
 /// `rho(t)` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -276,29 +239,25 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \exp\left(6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    let r = rho_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd, Xd>(t) }
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 403.42755411474303;
-    }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = R::new(-12.0, 0.0);
-    let v6: R = v5 * v2;
-    let v7: R = v6.exp_m1();
-    let v8: R = -v7;
-    let v9: R = v8.sqrt();
-    let v10: R = v4 * v9;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: N = N::exp_of(v3);
+    let v5: N = N::new(-12.0, 0.0);
+    let v6: N = v5 * N::narrow(v2);
+    let v7: N = v6.exp_m1();
+    let v8: N = -v7;
+    let v9: N = v8.sqrt();
+    let v10: N = v4 * v9;
     v10.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -308,35 +267,30 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -12\,\mathrm{score}\,t - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 0.0];
-    }
-    if t == 1.0 {
-        return [-12.0, -12.0];
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(12.0, 0.0);
-    let v4: R = R::new(-6.0, 0.0);
-    let v5: R = v1.square();
-    let v6: R = v4 * v5;
-    let v7: R = v6.exp();
-    let v8: R = v0 * v5;
-    let v9: R = v8.exp_m1();
-    let v10: R = v3 * v1 * v7 * v9;
-    let v11: R = R::new(-18.0, 0.0);
-    let v12: R = v11 * v5;
-    let v13: R = v12.exp();
-    let v14: R = v3 * v1 * v13;
-    let v15: R = v10 - v14;
-    let v16: R = v15 / v7;
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(12.0, 0.0);
+    let v4: N = N::new(-6.0, 0.0);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = v6.exp();
+    let v8: N = v0 * v5;
+    let v9: N = v8.exp_m1();
+    let v10: N = v3 * v1 * v7 * v9;
+    let v11: N = N::new(-18.0, 0.0);
+    let v12: N = v11 * v5;
+    let v13: N = v12.exp();
+    let v14: N = v3 * v1 * v13;
+    let v15: N = v10 - v14;
+    let v16: N = v15 / v7;
     [v2.to_f64(), v16.to_f64()]
 }
 /// `pf_velocity_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -344,6 +298,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -12\,\mathrm{score}\,t - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -355,35 +311,30 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -24\,\mathrm{score}\,t - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 0.0];
-    }
-    if t == 1.0 {
-        return [-12.0, -24.0];
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(24.0, 0.0);
-    let v4: R = R::new(-6.0, 0.0);
-    let v5: R = v1.square();
-    let v6: R = v4 * v5;
-    let v7: R = v6.exp();
-    let v8: R = v0 * v5;
-    let v9: R = v8.exp_m1();
-    let v10: R = v3 * v1 * v7 * v9;
-    let v11: R = R::new(-18.0, 0.0);
-    let v12: R = v11 * v5;
-    let v13: R = v12.exp();
-    let v14: R = v3 * v1 * v13;
-    let v15: R = v10 - v14;
-    let v16: R = v15 / v7;
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(24.0, 0.0);
+    let v4: N = N::new(-6.0, 0.0);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = v6.exp();
+    let v8: N = v0 * v5;
+    let v9: N = v8.exp_m1();
+    let v10: N = v3 * v1 * v7 * v9;
+    let v11: N = N::new(-18.0, 0.0);
+    let v12: N = v11 * v5;
+    let v13: N = v12.exp();
+    let v14: N = v3 * v1 * v13;
+    let v15: N = v10 - v14;
+    let v16: N = v15 / v7;
     [v2.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -391,6 +342,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -24\,\mathrm{score}\,t - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -402,79 +355,59 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
+        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(12.0, 0.0);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(-6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = R::new(12.0, 0.0);
-    let v6: R = v5 * v2 * v4;
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v5 * v1 * v7 * v4;
-    let v9: R = v4 + v6 - v8;
-    let v10: R = v9 / v4;
-    let v11: R = R::new(-18.0, 0.0);
-    let v12: R = v11 * v2;
-    let v13: R = v12.exp();
-    let v14: R = v5 * v2 * v13;
-    let v15: R = v5 * v1 * v7 * v13;
-    let v16: R = R::new(-12.0, 0.0);
-    let v17: R = v16 * v2;
-    let v18: R = v17.exp_m1();
-    let v19: R = v5 * v2 * v4 * v18;
-    let v20: R = v5 * v1 * v7 * v4 * v18;
-    let v21: R = v14 - v15 - v19 + v20;
-    let v22: R = v21 / v4;
+    let v0: N = N::new(-6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: N = v0 * N::narrow(v2);
+    let v4: N = v3.exp();
+    let v5: N = N::new(12.0, 0.0);
+    let v6: W = v5.widen() * v2 * v4.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
+    let v9: W = v4.widen() + v6 - v8;
+    let v10: N = N::narrow(v9) / v4;
+    let v11: N = N::new(-18.0, 0.0);
+    let v12: N = v11 * N::narrow(v2);
+    let v13: N = v12.exp();
+    let v14: W = v5.widen() * v2 * v13.widen();
+    let v15: W = v5.widen() * v1.widen() * v7.widen() * v13.widen();
+    let v16: N = N::new(-12.0, 0.0);
+    let v17: N = v16 * N::narrow(v2);
+    let v18: N = v17.exp_m1();
+    let v19: W = v5.widen() * v2 * v4.widen() * v18.widen();
+    let v20: W = v5.widen() * v1.widen() * v7.widen() * v4.widen() * v18.widen();
+    let v21: W = v14 - v15 - v19 + v20;
+    let v22: N = N::narrow(v21) / v4;
     [v10.to_f64(), v22.to_f64()]
 }
 /// `euler_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -482,6 +415,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -493,6 +428,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -511,96 +448,71 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(24.0, 0.0);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(-6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = R::new(12.0, 0.0);
-    let v6: R = v5 * v2 * v4;
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v5 * v1 * v7 * v4;
-    let v9: R = v4 + v6 - v8;
-    let v10: R = v9 / v4;
-    let v11: R = R::new(24.0, 0.0);
-    let v12: R = R::new(-18.0, 0.0);
-    let v13: R = v12 * v2;
-    let v14: R = v13.exp();
-    let v15: R = v11 * v2 * v14;
-    let v16: R = v11 * v1 * v7 * v14;
-    let v17: R = R::new(-12.0, 0.0);
-    let v18: R = v17 * v2;
-    let v19: R = v18.exp_m1();
-    let v20: R = v11 * v2 * v4 * v19;
-    let v21: R = v11 * v1 * v7 * v4 * v19;
-    let v22: R = v15 - v16 - v20 + v21;
-    let v23: R = v22 / v4;
-    let v24: R = R::new(4.898979485566356, 4.337233036206492e-16);
-    let v25: R = v1.sqrt();
-    let v26: R = v7 - v1;
-    let v27: R = v26.abs();
-    let v28: R = v27.sqrt();
-    let v29: R = v24 * v25 * v28;
+    let v0: N = N::new(-6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: N = v0 * N::narrow(v2);
+    let v4: N = v3.exp();
+    let v5: N = N::new(12.0, 0.0);
+    let v6: W = v5.widen() * v2 * v4.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
+    let v9: W = v4.widen() + v6 - v8;
+    let v10: N = N::narrow(v9) / v4;
+    let v11: N = N::new(24.0, 0.0);
+    let v12: N = N::new(-18.0, 0.0);
+    let v13: N = v12 * N::narrow(v2);
+    let v14: N = v13.exp();
+    let v15: W = v11.widen() * v2 * v14.widen();
+    let v16: W = v11.widen() * v1.widen() * v7.widen() * v14.widen();
+    let v17: N = N::new(-12.0, 0.0);
+    let v18: N = v17 * N::narrow(v2);
+    let v19: N = v18.exp_m1();
+    let v20: W = v11.widen() * v2 * v4.widen() * v19.widen();
+    let v21: W = v11.widen() * v1.widen() * v7.widen() * v4.widen() * v19.widen();
+    let v22: W = v15 - v16 - v20 + v21;
+    let v23: N = N::narrow(v22) / v4;
+    let v24: W = W::new(4.898979485566356, 4.337233036206492e-16);
+    let v25: N = v1.sqrt();
+    let v26: N = v7 - v1;
+    let v27: N = v26.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::narrow(v24) * v25 * v28;
     [v10.to_f64(), v23.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -608,6 +520,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -625,6 +539,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -650,99 +566,103 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
+        ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(403.42631474055844, 1.7151869312537056e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-6.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = v3.exp();
-        let v5: R = R::new(1.0, 0.0);
-        let v6: R = v5 / v4;
-        let v7: R = R::new(-12.0, 0.0);
-        let v8: R = v7 * v2;
-        let v9: R = v8.exp_m1();
-        let v10: R = v9 / v4;
-        let v11: R = -v10;
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 / v4;
+        let v7: W = W::new(-12.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v8.exp_m1();
+        let v10: W = v9 / v4;
+        let v11: W = -v10;
         return [v6.to_f64(), v11.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(6.0, 0.0);
-        let v4: R = v3 * v1;
-        let v5: R = v3 + v4;
-        let v6: R = v2 * v5;
-        let v7: R = v6.exp();
-        let v8: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v9: R = R::new(-0.9999938557876467, -1.4627459723894558e-17);
-        let v10: R = R::new(-6.0, 0.0);
-        let v11: R = v1.square();
-        let v12: R = v10 * v11;
-        let v13: R = v12.exp();
-        let v14: R = v9 * v13;
-        let v15: R = R::new(0.002478744561664789, -6.79582216565439e-20);
-        let v16: R = R::new(-12.0, 0.0);
-        let v17: R = v16 * v11;
-        let v18: R = v17.exp_m1();
-        let v19: R = -v18;
-        let v20: R = v19.sqrt();
-        let v21: R = v15 * v20;
-        let v22: R = -v14;
-        let v23: R = v22 - v21;
-        let v24: R = v8 * v23;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = v3 * v1;
+        let v5: W = v3 + v4;
+        let v6: W = v2 * v5;
+        let v7: W = v6.exp();
+        let v8: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v9: W = W::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v10: W = W::new(-6.0, 0.0);
+        let v11: W = v1.square();
+        let v12: W = v10 * v11;
+        let v13: W = v12.exp();
+        let v14: W = v9 * v13;
+        let v15: W = W::new(0.002478744561664789, -6.79582216565439e-20);
+        let v16: W = W::new(-12.0, 0.0);
+        let v17: W = v16 * v11;
+        let v18: W = v17.exp_m1();
+        let v19: W = -v18;
+        let v20: W = v19.sqrt();
+        let v21: W = v15 * v20;
+        let v22: W = -v14;
+        let v23: W = v22 - v21;
+        let v24: W = v8 * v23;
         return [v7.to_f64(), v24.to_f64()];
     }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v4.square();
-    let v6: R = v0 * v5;
-    let v7: R = v3 - v6;
-    let v8: R = v7.exp();
-    let v9: R = R::new(-6.0, 0.0);
-    let v10: R = v9 * v5;
-    let v11: R = v10.exp();
-    let v12: R = R::new(-12.0, 0.0);
-    let v13: R = v12 * v2;
-    let v14: R = v13.exp_m1();
-    let v15: R = v11 * v14;
-    let v16: R = v9 * v2;
-    let v17: R = v16.exp();
-    let v18: R = -v14;
-    let v19: R = v18.sqrt();
-    let v20: R = v12 * v5;
-    let v21: R = v20.exp_m1();
-    let v22: R = -v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v17 * v19 * v23;
-    let v25: R = -v15;
-    let v26: R = v25 - v24;
-    let v27: R = v26 / v17;
-    [v8.to_f64(), v27.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v3 * v1;
+    let v6: N = v4 + v5;
+    let v7: W = v2.widen() * v6.widen();
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(-6.0, 0.0);
+    let v10: W = v1.widen().square();
+    let v11: W = v9.widen() * v10;
+    let v12: W = v11.exp();
+    let v13: N = N::new(-12.0, 0.0);
+    let v14: W = v0.widen().square();
+    let v15: W = v13.widen() * v14;
+    let v16: W = v15.exp_m1();
+    let v17: W = v12 * v16;
+    let v18: W = v9.widen() * v14;
+    let v19: W = v18.exp();
+    let v20: N = -N::narrow(v16);
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v13.widen() * v10;
+    let v23: W = v22.exp_m1();
+    let v24: W = -v23;
+    let v25: W = v24.sqrt();
+    let v26: W = v19 * v21 * v25;
+    let v27: W = -v17;
+    let v28: W = v27 - v26;
+    let v29: N = N::narrow(v28) / N::narrow(v19);
+    [v8.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -754,6 +674,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -772,99 +694,103 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(403.42631474055844, 1.7151869312537056e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-6.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = v3.exp();
-        let v5: R = R::new(1.0, 0.0);
-        let v6: R = v5 / v4;
-        let v7: R = R::new(-12.0, 0.0);
-        let v8: R = v7 * v2;
-        let v9: R = v8.exp_m1();
-        let v10: R = v9 / v4;
-        let v11: R = -v10;
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 / v4;
+        let v7: W = W::new(-12.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v8.exp_m1();
+        let v10: W = v9 / v4;
+        let v11: W = -v10;
         return [v6.to_f64(), v11.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(6.0, 0.0);
-        let v4: R = v3 * v1;
-        let v5: R = v3 + v4;
-        let v6: R = v2 * v5;
-        let v7: R = v6.exp();
-        let v8: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v9: R = R::new(-0.9999938557876467, -1.4627459723894558e-17);
-        let v10: R = R::new(-6.0, 0.0);
-        let v11: R = v1.square();
-        let v12: R = v10 * v11;
-        let v13: R = v12.exp();
-        let v14: R = v9 * v13;
-        let v15: R = R::new(0.002478744561664789, -6.79582216565439e-20);
-        let v16: R = R::new(-12.0, 0.0);
-        let v17: R = v16 * v11;
-        let v18: R = v17.exp_m1();
-        let v19: R = -v18;
-        let v20: R = v19.sqrt();
-        let v21: R = v15 * v20;
-        let v22: R = -v14;
-        let v23: R = v22 - v21;
-        let v24: R = v8 * v23;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = v3 * v1;
+        let v5: W = v3 + v4;
+        let v6: W = v2 * v5;
+        let v7: W = v6.exp();
+        let v8: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v9: W = W::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v10: W = W::new(-6.0, 0.0);
+        let v11: W = v1.square();
+        let v12: W = v10 * v11;
+        let v13: W = v12.exp();
+        let v14: W = v9 * v13;
+        let v15: W = W::new(0.002478744561664789, -6.79582216565439e-20);
+        let v16: W = W::new(-12.0, 0.0);
+        let v17: W = v16 * v11;
+        let v18: W = v17.exp_m1();
+        let v19: W = -v18;
+        let v20: W = v19.sqrt();
+        let v21: W = v15 * v20;
+        let v22: W = -v14;
+        let v23: W = v22 - v21;
+        let v24: W = v8 * v23;
         return [v7.to_f64(), v24.to_f64()];
     }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v4.square();
-    let v6: R = v0 * v5;
-    let v7: R = v3 - v6;
-    let v8: R = v7.exp();
-    let v9: R = R::new(-6.0, 0.0);
-    let v10: R = v9 * v5;
-    let v11: R = v10.exp();
-    let v12: R = R::new(-12.0, 0.0);
-    let v13: R = v12 * v2;
-    let v14: R = v13.exp_m1();
-    let v15: R = v11 * v14;
-    let v16: R = v9 * v2;
-    let v17: R = v16.exp();
-    let v18: R = -v14;
-    let v19: R = v18.sqrt();
-    let v20: R = v12 * v5;
-    let v21: R = v20.exp_m1();
-    let v22: R = -v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v17 * v19 * v23;
-    let v25: R = -v15;
-    let v26: R = v25 - v24;
-    let v27: R = v26 / v17;
-    [v8.to_f64(), v27.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v3 * v1;
+    let v6: N = v4 + v5;
+    let v7: W = v2.widen() * v6.widen();
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(-6.0, 0.0);
+    let v10: W = v1.widen().square();
+    let v11: W = v9.widen() * v10;
+    let v12: W = v11.exp();
+    let v13: N = N::new(-12.0, 0.0);
+    let v14: W = v0.widen().square();
+    let v15: W = v13.widen() * v14;
+    let v16: W = v15.exp_m1();
+    let v17: W = v12 * v16;
+    let v18: W = v9.widen() * v14;
+    let v19: W = v18.exp();
+    let v20: N = -N::narrow(v16);
+    let v21: W = v20.widen().sqrt();
+    let v22: W = v13.widen() * v10;
+    let v23: W = v22.exp_m1();
+    let v24: W = -v23;
+    let v25: W = v24.sqrt();
+    let v26: W = v19 * v21 * v25;
+    let v27: W = -v17;
+    let v28: W = v27 - v26;
+    let v29: N = N::narrow(v28) / N::narrow(v19);
+    [v8.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -876,6 +802,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -894,38 +822,37 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{12\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 3.4641016151377544];
     }
-    if t == 1.0 {
-        return [-12.0, 12.000036865444002];
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(12.0, 0.0);
-    let v4: R = R::new(-18.0, 0.0);
-    let v5: R = v1.square();
-    let v6: R = v4 * v5;
-    let v7: R = v6.exp();
-    let v8: R = v0 * v5;
-    let v9: R = v8.exp_m1();
-    let v10: R = -v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v3 * v1 * v7;
-    let v13: R = v12 / v11;
-    let v14: R = R::new(-6.0, 0.0);
-    let v15: R = v14 * v5;
-    let v16: R = v15.exp();
-    let v17: R = v3 * v1 * v16 * v11;
-    let v18: R = v13 + v17;
-    let v19: R = v18 / v16;
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(12.0, 0.0);
+    let v4: N = N::new(-18.0, 0.0);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = v6.exp();
+    let v8: N = v0 * v5;
+    let v9: N = v8.exp_m1();
+    let v10: N = -v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v3 * v1 * v7;
+    let v13: N = v12 / v11;
+    let v14: N = N::new(-6.0, 0.0);
+    let v15: N = v14 * v5;
+    let v16: N = v15.exp();
+    let v17: N = v3 * v1 * v16 * v11;
+    let v18: N = v13 + v17;
+    let v19: N = v18 / v16;
     [v2.to_f64(), v19.to_f64()]
 }
 /// `pf_velocity_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -933,6 +860,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{12\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -944,38 +873,41 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{24\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) {
+        r
+    } else {
+        reverse_drift_eps_coefficients_in::<Xd, Xd>(t)
+    }
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.928203230275509];
     }
-    if t == 1.0 {
-        return [-12.0, 24.000073730888005];
-    }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(24.0, 0.0);
-    let v4: R = R::new(-18.0, 0.0);
-    let v5: R = v1.square();
-    let v6: R = v4 * v5;
-    let v7: R = v6.exp();
-    let v8: R = v0 * v5;
-    let v9: R = v8.exp_m1();
-    let v10: R = -v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v3 * v1 * v7;
-    let v13: R = v12 / v11;
-    let v14: R = R::new(-6.0, 0.0);
-    let v15: R = v14 * v5;
-    let v16: R = v15.exp();
-    let v17: R = v3 * v1 * v16 * v11;
-    let v18: R = v13 + v17;
-    let v19: R = v18 / v16;
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(24.0, 0.0);
+    let v4: N = N::new(-18.0, 0.0);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = v6.exp();
+    let v8: N = v0 * v5;
+    let v9: N = v8.exp_m1();
+    let v10: N = -v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v3 * v1 * v7;
+    let v13: N = v12 / v11;
+    let v14: N = N::new(-6.0, 0.0);
+    let v15: N = v14 * v5;
+    let v16: N = v15.exp();
+    let v17: N = v3 * v1 * v16 * v11;
+    let v18: N = v13 + v17;
+    let v19: N = v18 / v16;
     [v2.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -983,6 +915,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{24\,\mathrm{eps}\,t}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -994,84 +928,62 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+        euler_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(403.43003287453473, -4.05611721642109e-15);
-        let v10: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        return [v8.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(403.43003287453473, -4.05611721642109e-15);
-        let v10: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-12.000036865444002, 4.938717140609512e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(-6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = R::new(12.0, 0.0);
-    let v6: R = v5 * v2 * v4;
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v5 * v1 * v7 * v4;
-    let v9: R = v4 + v6 - v8;
-    let v10: R = v9 / v4;
-    let v11: R = R::new(-18.0, 0.0);
-    let v12: R = v11 * v2;
-    let v13: R = v12.exp();
-    let v14: R = v5 * v1 * v7 * v13;
-    let v15: R = v5 * v2 * v13;
-    let v16: R = R::new(-12.0, 0.0);
-    let v17: R = v16 * v2;
-    let v18: R = v17.exp_m1();
-    let v19: R = v5 * v2 * v4 * v18;
-    let v20: R = v5 * v1 * v7 * v4 * v18;
-    let v21: R = v14 - v15 + v19 - v20;
-    let v22: R = -v18;
-    let v23: R = v22.sqrt();
-    let v24: R = v4 * v23;
-    let v25: R = v21 / v24;
+    let v0: N = N::new(-6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: N = v0 * N::narrow(v2);
+    let v4: N = v3.exp();
+    let v5: N = N::new(12.0, 0.0);
+    let v6: W = v5.widen() * v2 * v4.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
+    let v9: W = v4.widen() + v6 - v8;
+    let v10: N = N::narrow(v9) / v4;
+    let v11: N = N::new(-18.0, 0.0);
+    let v12: N = v11 * N::narrow(v2);
+    let v13: N = v12.exp();
+    let v14: W = v5.widen() * v1.widen() * v7.widen() * v13.widen();
+    let v15: W = v5.widen() * v2 * v13.widen();
+    let v16: N = N::new(-12.0, 0.0);
+    let v17: N = v16 * N::narrow(v2);
+    let v18: N = v17.exp_m1();
+    let v19: W = v5.widen() * v2 * v4.widen() * v18.widen();
+    let v20: W = v5.widen() * v1.widen() * v7.widen() * v4.widen() * v18.widen();
+    let v21: W = v14 - v15 + v19 - v20;
+    let v22: W = -v18.widen();
+    let v23: N = N::sqrt_of(v22);
+    let v24: W = v4.widen() * v23.widen();
+    let v25: N = N::narrow(v21) / N::narrow(v24);
     [v10.to_f64(), v25.to_f64()]
 }
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1079,6 +991,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1090,6 +1004,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1108,101 +1024,74 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(403.43003287453473, -4.05611721642109e-15);
-        let v10: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        let v18: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(403.43003287453473, -4.05611721642109e-15);
-        let v10: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        let v18: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-24.000073730888005, 9.877434281219024e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(-6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = R::new(12.0, 0.0);
-    let v6: R = v5 * v2 * v4;
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v5 * v1 * v7 * v4;
-    let v9: R = v4 + v6 - v8;
-    let v10: R = v9 / v4;
-    let v11: R = R::new(24.0, 0.0);
-    let v12: R = R::new(-18.0, 0.0);
-    let v13: R = v12 * v2;
-    let v14: R = v13.exp();
-    let v15: R = v11 * v1 * v7 * v14;
-    let v16: R = v11 * v2 * v14;
-    let v17: R = R::new(-12.0, 0.0);
-    let v18: R = v17 * v2;
-    let v19: R = v18.exp_m1();
-    let v20: R = v11 * v2 * v4 * v19;
-    let v21: R = v11 * v1 * v7 * v4 * v19;
-    let v22: R = v15 - v16 + v20 - v21;
-    let v23: R = -v19;
-    let v24: R = v23.sqrt();
-    let v25: R = v4 * v24;
-    let v26: R = v22 / v25;
-    let v27: R = R::new(4.898979485566356, 4.337233036206492e-16);
-    let v28: R = v1.sqrt();
-    let v29: R = v7 - v1;
-    let v30: R = v29.abs();
-    let v31: R = v30.sqrt();
-    let v32: R = v27 * v28 * v31;
+    let v0: N = N::new(-6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: N = v0 * N::narrow(v2);
+    let v4: N = v3.exp();
+    let v5: N = N::new(12.0, 0.0);
+    let v6: W = v5.widen() * v2 * v4.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
+    let v9: W = v4.widen() + v6 - v8;
+    let v10: N = N::narrow(v9) / v4;
+    let v11: N = N::new(24.0, 0.0);
+    let v12: N = N::new(-18.0, 0.0);
+    let v13: N = v12 * N::narrow(v2);
+    let v14: N = v13.exp();
+    let v15: W = v11.widen() * v1.widen() * v7.widen() * v14.widen();
+    let v16: W = v11.widen() * v2 * v14.widen();
+    let v17: N = N::new(-12.0, 0.0);
+    let v18: N = v17 * N::narrow(v2);
+    let v19: N = v18.exp_m1();
+    let v20: W = v11.widen() * v2 * v4.widen() * v19.widen();
+    let v21: W = v11.widen() * v1.widen() * v7.widen() * v4.widen() * v19.widen();
+    let v22: W = v15 - v16 + v20 - v21;
+    let v23: W = -v19.widen();
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v4.widen() * v24.widen();
+    let v26: N = N::narrow(v22) / N::narrow(v25);
+    let v27: W = W::new(4.898979485566356, 4.337233036206492e-16);
+    let v28: N = v1.sqrt();
+    let v29: N = v7 - v1;
+    let v30: N = v29.abs();
+    let v31: N = v30.sqrt();
+    let v32: N = N::narrow(v27) * v28 * v31;
     [v10.to_f64(), v26.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1210,6 +1099,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1221,6 +1112,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1246,99 +1139,124 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+        ddim_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(-403.42755411474303, -4.380190096472155e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-6.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = v3.exp();
-        let v5: R = R::new(1.0, 0.0);
-        let v6: R = v5 / v4;
-        let v7: R = R::new(-12.0, 0.0);
-        let v8: R = v7 * v2;
-        let v9: R = v8.exp_m1();
-        let v10: R = -v9;
-        let v11: R = v10.sqrt();
-        let v12: R = v11 / v4;
-        let v13: R = -v12;
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 / v4;
+        let v7: W = W::new(-12.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v8.exp_m1();
+        let v10: W = -v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v11 / v4;
+        let v13: W = -v12;
         return [v6.to_f64(), v13.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(6.0, 0.0);
-        let v4: R = v3 * v1;
-        let v5: R = v3 + v4;
-        let v6: R = v2 * v5;
-        let v7: R = v6.exp();
-        let v8: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v9: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v10: R = R::new(-12.0, 0.0);
-        let v11: R = v1.square();
-        let v12: R = v10 * v11;
-        let v13: R = v12.exp_m1();
-        let v14: R = -v13;
-        let v15: R = v14.sqrt();
-        let v16: R = v9 * v15;
-        let v17: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v18: R = R::new(-6.0, 0.0);
-        let v19: R = v18 * v11;
-        let v20: R = v19.exp();
-        let v21: R = v17 * v20;
-        let v22: R = v16 - v21;
-        let v23: R = v8 * v22;
-        return [v7.to_f64(), v23.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = v3 * v1;
+        let v5: W = v3 + v4;
+        let v6: W = v2 * v5;
+        let v7: W = v6.exp();
+        let v8: W = W::new(12.0, 0.0);
+        let v9: W = v1.square();
+        let v10: W = v8 * v9;
+        let v11: W = v3 - v10;
+        let v12: W = v11.exp();
+        let v13: W = v8 * v1;
+        let v14: W = -v8;
+        let v15: W = v14 - v13;
+        let v16: W = v15 * v2;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v19: W = W::new(-6.0, 0.0);
+        let v20: W = v19 * v9;
+        let v21: W = v20.exp();
+        let v22: W = v18 * v21;
+        let v23: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v24: W = W::new(-12.0, 0.0);
+        let v25: W = v24 * v9;
+        let v26: W = v25.exp_m1();
+        let v27: W = -v26;
+        let v28: W = v27.sqrt();
+        let v29: W = v23 * v28;
+        let v30: W = v22 + v29;
+        let v31: W = v12 * v17;
+        let v32: W = v31 / v30;
+        return [v7.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v4.square();
-    let v6: R = v0 * v5;
-    let v7: R = v3 - v6;
-    let v8: R = v7.exp();
-    let v9: R = R::new(-6.0, 0.0);
-    let v10: R = v9 * v2;
-    let v11: R = v10.exp();
-    let v12: R = R::new(-12.0, 0.0);
-    let v13: R = v12 * v5;
-    let v14: R = v13.exp_m1();
-    let v15: R = -v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v11 * v16;
-    let v18: R = v9 * v5;
-    let v19: R = v18.exp();
-    let v20: R = v12 * v2;
-    let v21: R = v20.exp_m1();
-    let v22: R = -v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v19 * v23;
-    let v25: R = v17 - v24;
-    let v26: R = v25 / v11;
-    [v8.to_f64(), v26.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v3 * v1;
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v2.widen() * v6;
+    let v8: N = N::exp_of(v7);
+    let v9: W = v0.widen().square();
+    let v10: W = v3.widen() * v9;
+    let v11: N = N::new(12.0, 0.0);
+    let v12: W = v1.widen().square();
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10 - v13;
+    let v15: N = N::exp_of(v14);
+    let v16: N = v11 * v0;
+    let v17: N = v11 * v1;
+    let v18: N = -v16;
+    let v19: N = v18 - v17;
+    let v20: N = v19 * v2;
+    let v21: N = v20.exp_m1();
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v12;
+    let v24: N = N::exp_of(v23);
+    let v25: N = N::new(-12.0, 0.0);
+    let v26: N = v25 * N::narrow(v9);
+    let v27: N = v26.exp_m1();
+    let v28: N = -v27;
+    let v29: N = v28.sqrt();
+    let v30: N = v24 * v29;
+    let v31: N = v22 * N::narrow(v9);
+    let v32: N = v31.exp();
+    let v33: N = v25 * N::narrow(v12);
+    let v34: N = v33.exp_m1();
+    let v35: N = -v34;
+    let v36: N = v35.sqrt();
+    let v37: N = v32 * v36;
+    let v38: N = v30 + v37;
+    let v39: N = v15 * v21;
+    let v40: N = v39 / v38;
+    [v8.to_f64(), v40.to_f64()]
 }
 /// `ddim_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1350,6 +1268,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1368,99 +1288,124 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(-403.42755411474303, -4.380190096472155e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-6.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = v3.exp();
-        let v5: R = R::new(1.0, 0.0);
-        let v6: R = v5 / v4;
-        let v7: R = R::new(-12.0, 0.0);
-        let v8: R = v7 * v2;
-        let v9: R = v8.exp_m1();
-        let v10: R = -v9;
-        let v11: R = v10.sqrt();
-        let v12: R = v11 / v4;
-        let v13: R = -v12;
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 / v4;
+        let v7: W = W::new(-12.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v8.exp_m1();
+        let v10: W = -v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v11 / v4;
+        let v13: W = -v12;
         return [v6.to_f64(), v13.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(6.0, 0.0);
-        let v4: R = v3 * v1;
-        let v5: R = v3 + v4;
-        let v6: R = v2 * v5;
-        let v7: R = v6.exp();
-        let v8: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v9: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v10: R = R::new(-12.0, 0.0);
-        let v11: R = v1.square();
-        let v12: R = v10 * v11;
-        let v13: R = v12.exp_m1();
-        let v14: R = -v13;
-        let v15: R = v14.sqrt();
-        let v16: R = v9 * v15;
-        let v17: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v18: R = R::new(-6.0, 0.0);
-        let v19: R = v18 * v11;
-        let v20: R = v19.exp();
-        let v21: R = v17 * v20;
-        let v22: R = v16 - v21;
-        let v23: R = v8 * v22;
-        return [v7.to_f64(), v23.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = v3 * v1;
+        let v5: W = v3 + v4;
+        let v6: W = v2 * v5;
+        let v7: W = v6.exp();
+        let v8: W = W::new(12.0, 0.0);
+        let v9: W = v1.square();
+        let v10: W = v8 * v9;
+        let v11: W = v3 - v10;
+        let v12: W = v11.exp();
+        let v13: W = v8 * v1;
+        let v14: W = -v8;
+        let v15: W = v14 - v13;
+        let v16: W = v15 * v2;
+        let v17: W = v16.exp_m1();
+        let v18: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v19: W = W::new(-6.0, 0.0);
+        let v20: W = v19 * v9;
+        let v21: W = v20.exp();
+        let v22: W = v18 * v21;
+        let v23: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v24: W = W::new(-12.0, 0.0);
+        let v25: W = v24 * v9;
+        let v26: W = v25.exp_m1();
+        let v27: W = -v26;
+        let v28: W = v27.sqrt();
+        let v29: W = v23 * v28;
+        let v30: W = v22 + v29;
+        let v31: W = v12 * v17;
+        let v32: W = v31 / v30;
+        return [v7.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v4.square();
-    let v6: R = v0 * v5;
-    let v7: R = v3 - v6;
-    let v8: R = v7.exp();
-    let v9: R = R::new(-6.0, 0.0);
-    let v10: R = v9 * v2;
-    let v11: R = v10.exp();
-    let v12: R = R::new(-12.0, 0.0);
-    let v13: R = v12 * v5;
-    let v14: R = v13.exp_m1();
-    let v15: R = -v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v11 * v16;
-    let v18: R = v9 * v5;
-    let v19: R = v18.exp();
-    let v20: R = v12 * v2;
-    let v21: R = v20.exp_m1();
-    let v22: R = -v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v19 * v23;
-    let v25: R = v17 - v24;
-    let v26: R = v25 / v11;
-    [v8.to_f64(), v26.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = v3 * v0;
+    let v5: N = v3 * v1;
+    let v6: W = v4.widen() + v5.widen();
+    let v7: W = v2.widen() * v6;
+    let v8: N = N::exp_of(v7);
+    let v9: W = v0.widen().square();
+    let v10: W = v3.widen() * v9;
+    let v11: N = N::new(12.0, 0.0);
+    let v12: W = v1.widen().square();
+    let v13: W = v11.widen() * v12;
+    let v14: W = v10 - v13;
+    let v15: N = N::exp_of(v14);
+    let v16: N = v11 * v0;
+    let v17: N = v11 * v1;
+    let v18: N = -v16;
+    let v19: N = v18 - v17;
+    let v20: N = v19 * v2;
+    let v21: N = v20.exp_m1();
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v12;
+    let v24: N = N::exp_of(v23);
+    let v25: N = N::new(-12.0, 0.0);
+    let v26: N = v25 * N::narrow(v9);
+    let v27: N = v26.exp_m1();
+    let v28: N = -v27;
+    let v29: N = v28.sqrt();
+    let v30: N = v24 * v29;
+    let v31: N = v22 * N::narrow(v9);
+    let v32: N = v31.exp();
+    let v33: N = v25 * N::narrow(v12);
+    let v34: N = v33.exp_m1();
+    let v35: N = -v34;
+    let v36: N = v35.sqrt();
+    let v37: N = v32 * v36;
+    let v38: N = v30 + v37;
+    let v39: N = v15 * v21;
+    let v40: N = v39 / v38;
+    [v8.to_f64(), v40.to_f64()]
 }
 /// `dpm1_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1472,6 +1417,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1490,41 +1437,43 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_x0_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [7.373100125886728e-5, -0.02974520888087616];
     }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = v3.exp_m1();
-    let v6: R = v0 * v1 * v4;
-    let v7: R = v6 / v5;
-    let v8: R = R::new(12.0, 0.0);
-    let v9: R = R::new(-18.0, 0.0);
-    let v10: R = v9 * v2;
-    let v11: R = v10.exp();
-    let v12: R = -v5;
-    let v13: R = v12.sqrt();
-    let v14: R = v8 * v1 * v11;
-    let v15: R = v14 / v13;
-    let v16: R = R::new(-6.0, 0.0);
-    let v17: R = v16 * v2;
-    let v18: R = v17.exp();
-    let v19: R = v8 * v1 * v18 * v13;
-    let v20: R = -v15;
-    let v21: R = v20 - v19;
-    let v22: R = v21 / v13;
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: N = N::exp_of(v3);
+    let v5: N = N::exp_m1_of(v3);
+    let v6: N = v0 * v1 * v4;
+    let v7: N = v6 / v5;
+    let v8: N = N::new(12.0, 0.0);
+    let v9: N = N::new(-18.0, 0.0);
+    let v10: N = v9 * N::narrow(v2);
+    let v11: N = v10.exp();
+    let v12: N = -v5;
+    let v13: N = v12.sqrt();
+    let v14: N = v8 * v1 * v11;
+    let v15: N = v14 / v13;
+    let v16: N = N::new(-6.0, 0.0);
+    let v17: W = v16.widen() * v2;
+    let v18: N = N::exp_of(v17);
+    let v19: N = v8 * v1 * v18 * v13;
+    let v20: N = -v15;
+    let v21: N = v20 - v19;
+    let v22: N = v21 / v13;
     [v7.to_f64(), v22.to_f64()]
 }
 /// `pf_velocity_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1532,6 +1481,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{12\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1543,43 +1494,46 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) {
+        r
+    } else {
+        reverse_drift_x0_coefficients_in::<Xd, Xd>(t)
+    }
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [12.000147462002518, -0.05949041776175232];
-    }
-    let v0: R = R::new(24.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(-18.0, 0.0);
-    let v3: R = v1.square();
-    let v4: R = v2 * v3;
-    let v5: R = v4.exp();
-    let v6: R = R::new(-12.0, 0.0);
-    let v7: R = v6 * v3;
-    let v8: R = v7.exp_m1();
-    let v9: R = -v8;
-    let v10: R = v9.sqrt();
-    let v11: R = v0 * v1 * v5;
-    let v12: R = v11 / v10;
-    let v13: R = R::new(12.0, 0.0);
-    let v14: R = R::new(-6.0, 0.0);
-    let v15: R = v14 * v3;
-    let v16: R = v15.exp();
-    let v17: R = v13 * v1 * v16 * v10;
-    let v18: R = v12 + v17;
-    let v19: R = v16 * v10;
-    let v20: R = v18 / v19;
-    let v21: R = v0 * v1 * v16 * v10;
-    let v22: R = -v12;
-    let v23: R = v22 - v21;
-    let v24: R = v23 / v10;
+    let v0: N = N::new(24.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-18.0, 0.0);
+    let v3: W = v1.widen().square();
+    let v4: N = v2 * N::narrow(v3);
+    let v5: N = v4.exp();
+    let v6: N = N::new(-12.0, 0.0);
+    let v7: N = v6 * N::narrow(v3);
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: N = v9.sqrt();
+    let v11: N = v0 * v1 * v5;
+    let v12: N = v11 / v10;
+    let v13: N = N::new(12.0, 0.0);
+    let v14: N = N::new(-6.0, 0.0);
+    let v15: W = v14.widen() * v3;
+    let v16: N = N::exp_of(v15);
+    let v17: N = v13 * v1 * v16 * v10;
+    let v18: N = v12 + v17;
+    let v19: N = v16 * v10;
+    let v20: N = v18 / v19;
+    let v21: N = v0 * v1 * v16 * v10;
+    let v22: N = -v12;
+    let v23: N = v22 - v21;
+    let v24: N = v23 / v10;
     [v20.to_f64(), v24.to_f64()]
 }
 /// `reverse_drift_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1587,6 +1541,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{24\,t}{1 - \exp\left(-12\,t^{2}\right)} - 12\,t\right) - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1598,82 +1554,62 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.000006144250105, -1.6871104522119812e-17);
-        let v1: R = R::new(7.373054823993851e-5, 2.8150386684666282e-21);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.9999938557876467, -1.4627459723894558e-17);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.000006144250105, -1.6871104522119812e-17);
-        let v1: R = R::new(7.373054823993851e-5, 2.8150386684666282e-21);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.9999938557876467, -1.4627459723894558e-17);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.000006144250105, -1.6871104522119812e-17);
+        let v1: W = W::new(7.373054823993851e-5, 2.8150386684666282e-21);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v5: W = W::from_f64(t);
+        let v6: W = v1 * v5;
+        let v7: W = v3 - v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.02974520888087616, 3.981931862680875e-19);
+        let v10: W = v5 - v2;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(-12.0, 0.0);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = v5.exp();
-    let v7: R = v0 * v1 * v2 * v6;
-    let v8: R = v5.exp_m1();
-    let v9: R = v0 * v4 * v6;
-    let v10: R = v7 - v8 - v9;
-    let v11: R = v10 / v8;
-    let v12: R = -v11;
-    let v13: R = R::new(-18.0, 0.0);
-    let v14: R = v13 * v4;
-    let v15: R = v14.exp();
-    let v16: R = v0 * v4 * v15;
-    let v17: R = v0 * v1 * v2 * v15;
-    let v18: R = R::new(-6.0, 0.0);
-    let v19: R = v18 * v4;
-    let v20: R = v19.exp();
-    let v21: R = v0 * v4 * v20 * v8;
-    let v22: R = v0 * v1 * v2 * v20 * v8;
-    let v23: R = v16 - v17 - v21 + v22;
-    let v24: R = v23 / v8;
-    let v25: R = -v24;
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(-12.0, 0.0);
+    let v4: N = v1.square();
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5.exp();
+    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
+    let v8: W = v5.exp_m1();
+    let v9: W = v0.widen() * v4.widen() * v6;
+    let v10: W = v7 - v8 - v9;
+    let v11: N = N::narrow(v10) / N::narrow(v8);
+    let v12: N = -v11;
+    let v13: N = N::new(-18.0, 0.0);
+    let v14: N = v13 * v4;
+    let v15: N = v14.exp();
+    let v16: W = v0.widen() * v4.widen() * v15.widen();
+    let v17: W = v0.widen() * v1.widen() * v2.widen() * v15.widen();
+    let v18: N = N::new(-6.0, 0.0);
+    let v19: W = v18.widen() * v4.widen();
+    let v20: N = N::exp_of(v19);
+    let v21: W = v0.widen() * v4.widen() * v20.widen() * v8;
+    let v22: W = v0.widen() * v1.widen() * v2.widen() * v20.widen() * v8;
+    let v23: W = v16 - v17 - v21 + v22;
+    let v24: N = N::narrow(v23) / N::narrow(v8);
+    let v25: N = -v24;
     [v12.to_f64(), v25.to_f64()]
 }
 /// `euler_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1681,6 +1617,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1692,6 +1630,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1710,101 +1650,77 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.43127226014184, 2.3673527717536644e-14);
-        let v1: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.0024787369466866137, -1.3944507927091968e-20);
-        let v7: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.000006144250105, -1.6871104522119812e-17);
-        let v13: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(403.43127226014184, 2.3673527717536644e-14);
-        let v1: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.0024787369466866137, -1.3944507927091968e-20);
-        let v7: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.000006144250105, -1.6871104522119812e-17);
-        let v13: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(403.43127226014184, 2.3673527717536644e-14);
+        let v1: W = W::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = W::new(-0.0024787369466866137, -1.3944507927091968e-20);
+        let v7: W = W::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v11: W = v0 * v10;
+        let v12: W = W::new(0.05949041776175232, 7.96386372536175e-19);
+        let v13: W = v4 - v2;
+        let v14: W = v12 * v13;
+        let v15: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v16: W = v2 - v4;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
     }
-    let v0: R = R::new(24.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(-18.0, 0.0);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = v5.exp();
-    let v7: R = v0 * v1 * v2 * v6;
-    let v8: R = v0 * v4 * v6;
-    let v9: R = R::new(-6.0, 0.0);
-    let v10: R = v9 * v4;
-    let v11: R = v10.exp();
-    let v12: R = R::new(-12.0, 0.0);
-    let v13: R = v12 * v4;
-    let v14: R = v13.exp_m1();
-    let v15: R = v11 * v14;
-    let v16: R = R::new(12.0, 0.0);
-    let v17: R = v16 * v4 * v11 * v14;
-    let v18: R = v16 * v1 * v2 * v11 * v14;
-    let v19: R = v7 - v8 - v15 + v17 - v18;
-    let v20: R = v19 / v15;
-    let v21: R = -v20;
-    let v22: R = v0 * v4 * v11 * v14;
-    let v23: R = v0 * v1 * v2 * v11 * v14;
-    let v24: R = v8 - v7 - v22 + v23;
-    let v25: R = v24 / v14;
-    let v26: R = -v25;
-    let v27: R = R::new(4.898979485566356, 4.337233036206492e-16);
-    let v28: R = v1.sqrt();
-    let v29: R = v2 - v1;
-    let v30: R = v29.abs();
-    let v31: R = v30.sqrt();
-    let v32: R = v27 * v28 * v31;
+    let v0: N = N::new(24.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(-18.0, 0.0);
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
+    let v6: N = N::exp_of(v5);
+    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
+    let v8: W = v0.widen() * v4 * v6.widen();
+    let v9: N = N::new(-6.0, 0.0);
+    let v10: W = v9.widen() * v4;
+    let v11: N = N::exp_of(v10);
+    let v12: N = N::new(-12.0, 0.0);
+    let v13: W = v12.widen() * v4;
+    let v14: N = N::exp_m1_of(v13);
+    let v15: W = v11.widen() * v14.widen();
+    let v16: N = N::new(12.0, 0.0);
+    let v17: W = v16.widen() * v4 * v11.widen() * v14.widen();
+    let v18: W = v16.widen() * v1.widen() * v2.widen() * v11.widen() * v14.widen();
+    let v19: W = v7 - v8 - v15 + v17 - v18;
+    let v20: N = N::narrow(v19) / N::narrow(v15);
+    let v21: N = -v20;
+    let v22: W = v0.widen() * v4 * v11.widen() * v14.widen();
+    let v23: W = v0.widen() * v1.widen() * v2.widen() * v11.widen() * v14.widen();
+    let v24: W = v8 - v7 - v22 + v23;
+    let v25: N = N::narrow(v24) / v14;
+    let v26: N = -v25;
+    let v27: W = W::new(4.898979485566356, 4.337233036206492e-16);
+    let v28: N = v1.sqrt();
+    let v29: N = v2 - v1;
+    let v30: N = v29.abs();
+    let v31: N = v30.sqrt();
+    let v32: W = v27 * v28.widen() * v31.widen();
     [v21.to_f64(), v26.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1812,6 +1728,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1823,6 +1741,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1848,77 +1768,95 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - \frac{x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+        ddim_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0000030721203335, 3.285889213659784e-17);
-        let v1: R = R::new(-12.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v2.square();
-        let v4: R = v1 * v3;
-        let v5: R = v4.exp_m1();
-        let v6: R = -v5;
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v10: R = R::new(-6.0, 0.0);
-        let v11: R = v10 * v3;
-        let v12: R = v11.exp();
-        let v13: R = v9 * v12;
-        let v14: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v15: R = v14 * v7;
-        let v16: R = v13 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(1.0000030721203335, 3.285889213659784e-17);
+        let v1: W = W::new(-12.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v2.square();
+        let v4: W = v1 * v3;
+        let v5: W = v4.exp_m1();
+        let v6: W = -v5;
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(6.144231229087914e-6, 8.368445993327732e-23);
+        let v10: W = W::new(1.0, 0.0);
+        let v11: W = v10 - v2;
+        let v12: W = W::new(12.0, 0.0);
+        let v13: W = v12 * v2;
+        let v14: W = v12 + v13;
+        let v15: W = v11 * v14;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v18: W = W::new(-6.0, 0.0);
+        let v19: W = v18 * v3;
+        let v20: W = v19.exp();
+        let v21: W = v17 * v20;
+        let v22: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v23: W = v22 * v7;
+        let v24: W = v21 + v23;
+        let v25: W = v9 * v16;
+        let v26: W = v25 / v24;
+        return [v8.to_f64(), v26.to_f64()];
     }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp_m1();
-    let v5: R = -v4;
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v7.square();
-    let v9: R = v0 * v8;
-    let v10: R = v9.exp_m1();
-    let v11: R = -v10;
-    let v12: R = v11.sqrt();
-    let v13: R = v6 / v12;
-    let v14: R = R::new(-6.0, 0.0);
-    let v15: R = v14 * v2;
-    let v16: R = v15.exp();
-    let v17: R = v16 * v12;
-    let v18: R = v14 * v8;
-    let v19: R = v18.exp();
-    let v20: R = v19 * v6;
-    let v21: R = v17 - v20;
-    let v22: R = v21 / v12;
-    [v13.to_f64(), v22.to_f64()]
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = v3.exp_m1();
+    let v5: N = -v4;
+    let v6: N = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v7.widen().square();
+    let v9: W = v0.widen() * v8;
+    let v10: N = N::exp_m1_of(v9);
+    let v11: W = -v10.widen();
+    let v12: N = N::sqrt_of(v11);
+    let v13: N = v6 / v12;
+    let v14: N = N::exp_of(v9);
+    let v15: N = v7 - v1;
+    let v16: N = N::new(12.0, 0.0);
+    let v17: W = v16.widen() * v7.widen();
+    let v18: N = v16 * v1;
+    let v19: W = v17 + v18.widen();
+    let v20: W = v15.widen() * v19;
+    let v21: N = N::exp_m1_of(v20);
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v2.widen();
+    let v24: N = N::exp_of(v23);
+    let v25: W = v24.widen() * v12.widen();
+    let v26: N = v22 * N::narrow(v8);
+    let v27: N = v26.exp();
+    let v28: N = v27 * v6;
+    let v29: W = v25 + v28.widen();
+    let v30: W = v14.widen() * v21.widen();
+    let v31: W = v12.widen() * v29;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
+    [v13.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - \frac{x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1930,6 +1868,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} - \frac{x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1948,77 +1888,95 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + \frac{x_{0}\,\left(\exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)} - \exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0000030721203335, 3.285889213659784e-17);
-        let v1: R = R::new(-12.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v2.square();
-        let v4: R = v1 * v3;
-        let v5: R = v4.exp_m1();
-        let v6: R = -v5;
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v10: R = R::new(-6.0, 0.0);
-        let v11: R = v10 * v3;
-        let v12: R = v11.exp();
-        let v13: R = v9 * v12;
-        let v14: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v15: R = v14 * v7;
-        let v16: R = v13 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(1.0000030721203335, 3.285889213659784e-17);
+        let v1: W = W::new(-12.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v2.square();
+        let v4: W = v1 * v3;
+        let v5: W = v4.exp_m1();
+        let v6: W = -v5;
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(6.144231229087914e-6, 8.368445993327732e-23);
+        let v10: W = W::new(1.0, 0.0);
+        let v11: W = v10 - v2;
+        let v12: W = W::new(12.0, 0.0);
+        let v13: W = v12 * v2;
+        let v14: W = v12 + v13;
+        let v15: W = v11 * v14;
+        let v16: W = v15.exp_m1();
+        let v17: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v18: W = W::new(-6.0, 0.0);
+        let v19: W = v18 * v3;
+        let v20: W = v19.exp();
+        let v21: W = v17 * v20;
+        let v22: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v23: W = v22 * v7;
+        let v24: W = v21 + v23;
+        let v25: W = v9 * v16;
+        let v26: W = v25 / v24;
+        return [v8.to_f64(), v26.to_f64()];
     }
-    let v0: R = R::new(-12.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp_m1();
-    let v5: R = -v4;
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v7.square();
-    let v9: R = v0 * v8;
-    let v10: R = v9.exp_m1();
-    let v11: R = -v10;
-    let v12: R = v11.sqrt();
-    let v13: R = v6 / v12;
-    let v14: R = R::new(-6.0, 0.0);
-    let v15: R = v14 * v2;
-    let v16: R = v15.exp();
-    let v17: R = v16 * v12;
-    let v18: R = v14 * v8;
-    let v19: R = v18.exp();
-    let v20: R = v19 * v6;
-    let v21: R = v17 - v20;
-    let v22: R = v21 / v12;
-    [v13.to_f64(), v22.to_f64()]
+    let v0: N = N::new(-12.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = v3.exp_m1();
+    let v5: N = -v4;
+    let v6: N = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v7.widen().square();
+    let v9: W = v0.widen() * v8;
+    let v10: N = N::exp_m1_of(v9);
+    let v11: W = -v10.widen();
+    let v12: N = N::sqrt_of(v11);
+    let v13: N = v6 / v12;
+    let v14: N = N::exp_of(v9);
+    let v15: N = v7 - v1;
+    let v16: N = N::new(12.0, 0.0);
+    let v17: W = v16.widen() * v7.widen();
+    let v18: N = v16 * v1;
+    let v19: W = v17 + v18.widen();
+    let v20: W = v15.widen() * v19;
+    let v21: N = N::exp_m1_of(v20);
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v2.widen();
+    let v24: N = N::exp_of(v23);
+    let v25: W = v24.widen() * v12.widen();
+    let v26: N = v22 * N::narrow(v8);
+    let v27: N = v26.exp();
+    let v28: N = v27 * v6;
+    let v29: W = v25 + v28.widen();
+    let v30: W = v14.widen() * v21.widen();
+    let v31: W = v12.widen() * v29;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
+    [v13.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + \frac{x_{0}\,\left(\exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)} - \exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2030,6 +1988,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + \frac{x_{0}\,\left(\exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)} - \exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2048,20 +2008,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2069,6 +2024,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2081,22 +2038,17 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 2.0];
-    }
-    if t == 1.0 {
-        return [12.0, 2.0];
-    }
-    let v0: R = R::new(12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(2.0, 0.0);
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(2.0, 0.0);
     [v2.to_f64(), v3.to_f64()]
 }
 /// `reverse_drift_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2104,6 +2056,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + 12\,t\,x
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2115,20 +2069,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2136,6 +2087,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2147,6 +2100,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2165,79 +2120,58 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
+        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(2.0, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v9 * v3;
+        let v12: W = v10 - v11;
+        let v13: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v14: W = v5 - v3;
+        let v15: W = v14.abs();
+        let v16: W = v15.sqrt();
+        let v17: W = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(-6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = R::new(12.0, 0.0);
-    let v6: R = v5 * v2 * v4;
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v5 * v1 * v7 * v4;
-    let v9: R = v4 - v6 + v8;
-    let v10: R = v9 / v4;
-    let v11: R = R::new(2.0, 0.0);
-    let v12: R = v11 * v7;
-    let v13: R = v11 * v1;
-    let v14: R = v12 - v13;
-    let v15: R = R::new(4.898979485566356, 4.337233036206492e-16);
-    let v16: R = v1.sqrt();
-    let v17: R = v7 - v1;
-    let v18: R = v17.abs();
-    let v19: R = v18.sqrt();
-    let v20: R = v15 * v16 * v19;
+    let v0: N = N::new(-6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: N = v0 * N::narrow(v2);
+    let v4: N = v3.exp();
+    let v5: N = N::new(12.0, 0.0);
+    let v6: W = v5.widen() * v2 * v4.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
+    let v9: W = v4.widen() - v6 + v8;
+    let v10: N = N::narrow(v9) / v4;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * v7;
+    let v13: N = v11 * v1;
+    let v14: N = v12 - v13;
+    let v15: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v16: N = v1.sqrt();
+    let v17: N = v7 - v1;
+    let v18: N = v17.abs();
+    let v19: N = v18.sqrt();
+    let v20: N = v15 * v16 * v19;
     [v10.to_f64(), v14.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2245,6 +2179,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2256,6 +2192,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2281,128 +2219,145 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v1: R = R::new(-33.61885956171321, 3.30762912902258e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(12.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = R::new(-12.0, 0.0);
-        let v3: R = v1.square();
-        let v4: R = v2 * v3;
-        let v5: R = v4.exp();
-        let v6: R = v4.exp_m1();
-        let v7: R = -v6;
-        let v8: R = v7.sqrt();
-        let v9: R = R::new(-18.0, 0.0);
-        let v10: R = v9 * v3;
-        let v11: R = v10.exp();
-        let v12: R = v0 * v1 * v11;
-        let v13: R = v12 / v8;
-        let v14: R = R::new(-6.0, 0.0);
-        let v15: R = v14 * v3;
-        let v16: R = v15.exp();
-        let v17: R = v0 * v1 * v16 * v8;
-        let v18: R = v13 + v17;
-        let v19: R = v0 * v1 * v5;
-        let v20: R = v8 * v18;
-        let v21: R = v19 / v20;
-        let v22: R = v8 / v18;
-        let v23: R = -v22;
+        let v0: W = W::new(12.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = W::new(-12.0, 0.0);
+        let v3: W = v1.square();
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp();
+        let v6: W = v4.exp_m1();
+        let v7: W = -v6;
+        let v8: W = v7.sqrt();
+        let v9: W = W::new(-18.0, 0.0);
+        let v10: W = v9 * v3;
+        let v11: W = v10.exp();
+        let v12: W = v0 * v1 * v11;
+        let v13: W = v12 / v8;
+        let v14: W = W::new(-6.0, 0.0);
+        let v15: W = v14 * v3;
+        let v16: W = v15.exp();
+        let v17: W = v0 * v1 * v16 * v8;
+        let v18: W = v13 + v17;
+        let v19: W = v0 * v1 * v5;
+        let v20: W = v8 * v18;
+        let v21: W = v19 / v20;
+        let v22: W = v8 / v18;
+        let v23: W = -v22;
         return [v21.to_f64(), v23.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(33.61896284289525, 2.73349162723968e-15);
-        let v1: R = R::new(12.000036865444002, -4.938717140609512e-16);
-        let v2: R = R::new(12.0, 0.0);
-        let v3: R = R::new(6.0, 0.0);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v4.square();
-        let v6: R = v3 * v5;
-        let v7: R = -v2;
-        let v8: R = v7 - v6;
-        let v9: R = v8.exp();
-        let v10: R = v1 * v9;
-        let v11: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v12: R = R::new(-12.0, 0.0);
-        let v13: R = v12 * v5;
-        let v14: R = v13.exp_m1();
-        let v15: R = -v14;
-        let v16: R = v15.sqrt();
-        let v17: R = v11 * v16;
-        let v18: R = v10 + v17;
-        let v19: R = v0 * v18;
-        let v20: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v21: R = v20 * v16;
-        let v22: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v23: R = R::new(-6.0, 0.0);
-        let v24: R = v23 * v5;
-        let v25: R = v24.exp();
-        let v26: R = v22 * v25;
-        let v27: R = v21 - v26;
-        let v28: R = v0 * v27;
-        return [v19.to_f64(), v28.to_f64()];
+        let v0: W = W::new(33.61896284289525, 2.73349162723968e-15);
+        let v1: W = W::new(12.000036865444002, -4.938717140609512e-16);
+        let v2: W = W::new(12.0, 0.0);
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v4.square();
+        let v6: W = v3 * v5;
+        let v7: W = -v2;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp();
+        let v10: W = v1 * v9;
+        let v11: W = W::new(0.029745026119996302, -8.122284088617268e-19);
+        let v12: W = W::new(-12.0, 0.0);
+        let v13: W = v12 * v5;
+        let v14: W = v13.exp_m1();
+        let v15: W = -v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v11 * v16;
+        let v18: W = v10 + v17;
+        let v19: W = v0 * v18;
+        let v20: W = v13.exp();
+        let v21: W = v2 * v4;
+        let v22: W = v7 - v21;
+        let v23: W = W::new(1.0, 0.0);
+        let v24: W = v23 - v4;
+        let v25: W = v22 * v24;
+        let v26: W = v25.exp_m1();
+        let v27: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v28: W = W::new(-6.0, 0.0);
+        let v29: W = v28 * v5;
+        let v30: W = v29.exp();
+        let v31: W = v27 * v30;
+        let v32: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v33: W = v32 * v16;
+        let v34: W = v31 + v33;
+        let v35: W = v0 * v20 * v26;
+        let v36: W = v35 / v34;
+        return [v19.to_f64(), v36.to_f64()];
     }
-    let v0: R = R::new(12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::new(6.0, 0.0);
-    let v5: R = R::from_f64(t_next);
-    let v6: R = v5.square();
-    let v7: R = v4 * v6;
-    let v8: R = -v3;
-    let v9: R = v8 - v7;
-    let v10: R = v9.exp();
-    let v11: R = R::new(-12.0, 0.0);
-    let v12: R = v11 * v2;
-    let v13: R = v12.exp_m1();
-    let v14: R = -v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v0 * v1 * v10;
-    let v17: R = v16 / v15;
-    let v18: R = R::new(-6.0, 0.0);
-    let v19: R = v18 * v2;
-    let v20: R = v19.exp();
-    let v21: R = v11 * v6;
-    let v22: R = v21.exp_m1();
-    let v23: R = -v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v0 * v1 * v20 * v24;
-    let v26: R = v17 + v25;
-    let v27: R = R::new(-18.0, 0.0);
-    let v28: R = v27 * v2;
-    let v29: R = v28.exp();
-    let v30: R = v0 * v1 * v29;
-    let v31: R = v30 / v15;
-    let v32: R = v0 * v1 * v20 * v15;
-    let v33: R = v31 + v32;
-    let v34: R = v26 / v33;
-    let v35: R = v20 * v24;
-    let v36: R = v18 * v6;
-    let v37: R = v36.exp();
-    let v38: R = v37 * v15;
-    let v39: R = v35 - v38;
-    let v40: R = v39 / v33;
-    [v34.to_f64(), v40.to_f64()]
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: N = v0 * N::narrow(v2);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen().square();
+    let v7: N = v4 * N::narrow(v6);
+    let v8: N = -v3;
+    let v9: N = v8 - v7;
+    let v10: N = v9.exp();
+    let v11: N = N::new(-12.0, 0.0);
+    let v12: N = v11 * N::narrow(v2);
+    let v13: N = v12.exp_m1();
+    let v14: N = -v13;
+    let v15: N = v14.sqrt();
+    let v16: W = v0.widen() * v1.widen() * v10.widen();
+    let v17: W = v16 / v15.widen();
+    let v18: N = N::new(-6.0, 0.0);
+    let v19: W = v18.widen() * v2;
+    let v20: N = N::exp_of(v19);
+    let v21: W = v11.widen() * v6;
+    let v22: N = N::exp_m1_of(v21);
+    let v23: N = -v22;
+    let v24: N = v23.sqrt();
+    let v25: W = v0.widen() * v1.widen() * v20.widen() * v24.widen();
+    let v26: W = v17 + v25;
+    let v27: N = N::new(-18.0, 0.0);
+    let v28: N = v27 * N::narrow(v2);
+    let v29: N = v28.exp();
+    let v30: W = v0.widen() * v1.widen() * v29.widen();
+    let v31: W = v30 / v15.widen();
+    let v32: W = v0.widen() * v1.widen() * v20.widen() * v15.widen();
+    let v33: W = v31 + v32;
+    let v34: N = N::narrow(v26) / N::narrow(v33);
+    let v35: N = N::exp_of(v21);
+    let v36: N = v0 * v1;
+    let v37: N = v0 * v5;
+    let v38: N = -v36;
+    let v39: W = v38.widen() - v37.widen();
+    let v40: N = v1 - v5;
+    let v41: W = v39 * v40.widen();
+    let v42: N = N::exp_m1_of(v41);
+    let v43: W = v18.widen() * v6;
+    let v44: N = N::exp_of(v43);
+    let v45: N = v44 * v15;
+    let v46: N = v20 * v24;
+    let v47: W = v45.widen() + v46.widen();
+    let v48: N = v35 * v42;
+    let v49: W = v33 * v47;
+    let v50: N = v48 / N::narrow(v49);
+    [v34.to_f64(), v50.to_f64()]
 }
 /// `ddim_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2414,6 +2369,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2432,128 +2389,145 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v1: R = R::new(-33.61885956171321, 3.30762912902258e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(12.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = R::new(-12.0, 0.0);
-        let v3: R = v1.square();
-        let v4: R = v2 * v3;
-        let v5: R = v4.exp();
-        let v6: R = v4.exp_m1();
-        let v7: R = -v6;
-        let v8: R = v7.sqrt();
-        let v9: R = R::new(-18.0, 0.0);
-        let v10: R = v9 * v3;
-        let v11: R = v10.exp();
-        let v12: R = v0 * v1 * v11;
-        let v13: R = v12 / v8;
-        let v14: R = R::new(-6.0, 0.0);
-        let v15: R = v14 * v3;
-        let v16: R = v15.exp();
-        let v17: R = v0 * v1 * v16 * v8;
-        let v18: R = v13 + v17;
-        let v19: R = v0 * v1 * v5;
-        let v20: R = v8 * v18;
-        let v21: R = v19 / v20;
-        let v22: R = v8 / v18;
-        let v23: R = -v22;
+        let v0: W = W::new(12.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = W::new(-12.0, 0.0);
+        let v3: W = v1.square();
+        let v4: W = v2 * v3;
+        let v5: W = v4.exp();
+        let v6: W = v4.exp_m1();
+        let v7: W = -v6;
+        let v8: W = v7.sqrt();
+        let v9: W = W::new(-18.0, 0.0);
+        let v10: W = v9 * v3;
+        let v11: W = v10.exp();
+        let v12: W = v0 * v1 * v11;
+        let v13: W = v12 / v8;
+        let v14: W = W::new(-6.0, 0.0);
+        let v15: W = v14 * v3;
+        let v16: W = v15.exp();
+        let v17: W = v0 * v1 * v16 * v8;
+        let v18: W = v13 + v17;
+        let v19: W = v0 * v1 * v5;
+        let v20: W = v8 * v18;
+        let v21: W = v19 / v20;
+        let v22: W = v8 / v18;
+        let v23: W = -v22;
         return [v21.to_f64(), v23.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(33.61896284289525, 2.73349162723968e-15);
-        let v1: R = R::new(12.000036865444002, -4.938717140609512e-16);
-        let v2: R = R::new(12.0, 0.0);
-        let v3: R = R::new(6.0, 0.0);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v4.square();
-        let v6: R = v3 * v5;
-        let v7: R = -v2;
-        let v8: R = v7 - v6;
-        let v9: R = v8.exp();
-        let v10: R = v1 * v9;
-        let v11: R = R::new(0.029745026119996302, -8.122284088617268e-19);
-        let v12: R = R::new(-12.0, 0.0);
-        let v13: R = v12 * v5;
-        let v14: R = v13.exp_m1();
-        let v15: R = -v14;
-        let v16: R = v15.sqrt();
-        let v17: R = v11 * v16;
-        let v18: R = v10 + v17;
-        let v19: R = v0 * v18;
-        let v20: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v21: R = v20 * v16;
-        let v22: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v23: R = R::new(-6.0, 0.0);
-        let v24: R = v23 * v5;
-        let v25: R = v24.exp();
-        let v26: R = v22 * v25;
-        let v27: R = v21 - v26;
-        let v28: R = v0 * v27;
-        return [v19.to_f64(), v28.to_f64()];
+        let v0: W = W::new(33.61896284289525, 2.73349162723968e-15);
+        let v1: W = W::new(12.000036865444002, -4.938717140609512e-16);
+        let v2: W = W::new(12.0, 0.0);
+        let v3: W = W::new(6.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v4.square();
+        let v6: W = v3 * v5;
+        let v7: W = -v2;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp();
+        let v10: W = v1 * v9;
+        let v11: W = W::new(0.029745026119996302, -8.122284088617268e-19);
+        let v12: W = W::new(-12.0, 0.0);
+        let v13: W = v12 * v5;
+        let v14: W = v13.exp_m1();
+        let v15: W = -v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v11 * v16;
+        let v18: W = v10 + v17;
+        let v19: W = v0 * v18;
+        let v20: W = v13.exp();
+        let v21: W = v2 * v4;
+        let v22: W = v7 - v21;
+        let v23: W = W::new(1.0, 0.0);
+        let v24: W = v23 - v4;
+        let v25: W = v22 * v24;
+        let v26: W = v25.exp_m1();
+        let v27: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v28: W = W::new(-6.0, 0.0);
+        let v29: W = v28 * v5;
+        let v30: W = v29.exp();
+        let v31: W = v27 * v30;
+        let v32: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v33: W = v32 * v16;
+        let v34: W = v31 + v33;
+        let v35: W = v0 * v20 * v26;
+        let v36: W = v35 / v34;
+        return [v19.to_f64(), v36.to_f64()];
     }
-    let v0: R = R::new(12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::new(6.0, 0.0);
-    let v5: R = R::from_f64(t_next);
-    let v6: R = v5.square();
-    let v7: R = v4 * v6;
-    let v8: R = -v3;
-    let v9: R = v8 - v7;
-    let v10: R = v9.exp();
-    let v11: R = R::new(-12.0, 0.0);
-    let v12: R = v11 * v2;
-    let v13: R = v12.exp_m1();
-    let v14: R = -v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v0 * v1 * v10;
-    let v17: R = v16 / v15;
-    let v18: R = R::new(-6.0, 0.0);
-    let v19: R = v18 * v2;
-    let v20: R = v19.exp();
-    let v21: R = v11 * v6;
-    let v22: R = v21.exp_m1();
-    let v23: R = -v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v0 * v1 * v20 * v24;
-    let v26: R = v17 + v25;
-    let v27: R = R::new(-18.0, 0.0);
-    let v28: R = v27 * v2;
-    let v29: R = v28.exp();
-    let v30: R = v0 * v1 * v29;
-    let v31: R = v30 / v15;
-    let v32: R = v0 * v1 * v20 * v15;
-    let v33: R = v31 + v32;
-    let v34: R = v26 / v33;
-    let v35: R = v20 * v24;
-    let v36: R = v18 * v6;
-    let v37: R = v36.exp();
-    let v38: R = v37 * v15;
-    let v39: R = v35 - v38;
-    let v40: R = v39 / v33;
-    [v34.to_f64(), v40.to_f64()]
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: N = v0 * N::narrow(v2);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: W = v5.widen().square();
+    let v7: N = v4 * N::narrow(v6);
+    let v8: N = -v3;
+    let v9: N = v8 - v7;
+    let v10: N = v9.exp();
+    let v11: N = N::new(-12.0, 0.0);
+    let v12: N = v11 * N::narrow(v2);
+    let v13: N = v12.exp_m1();
+    let v14: N = -v13;
+    let v15: N = v14.sqrt();
+    let v16: W = v0.widen() * v1.widen() * v10.widen();
+    let v17: W = v16 / v15.widen();
+    let v18: N = N::new(-6.0, 0.0);
+    let v19: W = v18.widen() * v2;
+    let v20: N = N::exp_of(v19);
+    let v21: W = v11.widen() * v6;
+    let v22: N = N::exp_m1_of(v21);
+    let v23: N = -v22;
+    let v24: N = v23.sqrt();
+    let v25: W = v0.widen() * v1.widen() * v20.widen() * v24.widen();
+    let v26: W = v17 + v25;
+    let v27: N = N::new(-18.0, 0.0);
+    let v28: N = v27 * N::narrow(v2);
+    let v29: N = v28.exp();
+    let v30: W = v0.widen() * v1.widen() * v29.widen();
+    let v31: W = v30 / v15.widen();
+    let v32: W = v0.widen() * v1.widen() * v20.widen() * v15.widen();
+    let v33: W = v31 + v32;
+    let v34: N = N::narrow(v26) / N::narrow(v33);
+    let v35: N = N::exp_of(v21);
+    let v36: N = v0 * v1;
+    let v37: N = v0 * v5;
+    let v38: N = -v36;
+    let v39: W = v38.widen() - v37.widen();
+    let v40: N = v1 - v5;
+    let v41: W = v39 * v40.widen();
+    let v42: N = N::exp_m1_of(v41);
+    let v43: W = v18.widen() * v6;
+    let v44: N = N::exp_of(v43);
+    let v45: N = v44 * v15;
+    let v46: N = v20 * v24;
+    let v47: W = v45.widen() + v46.widen();
+    let v48: N = v35 * v42;
+    let v49: W = v33 * v47;
+    let v50: N = v48 / N::narrow(v49);
+    [v34.to_f64(), v50.to_f64()]
 }
 /// `dpm1_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2565,6 +2539,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + \frac{u\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(\frac{\exp\left(-12\,t^{2}\right)}{12} - \frac{1}{12}\right) + \frac{\sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}}{12}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2583,36 +2559,35 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [3.4641016151377544];
     }
-    if t == 1.0 {
-        return [0.029745117500295865];
-    }
-    let v0: R = R::new(12.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(-18.0, 0.0);
-    let v3: R = v1.square();
-    let v4: R = v2 * v3;
-    let v5: R = v4.exp();
-    let v6: R = R::new(-12.0, 0.0);
-    let v7: R = v6 * v3;
-    let v8: R = v7.exp_m1();
-    let v9: R = -v8;
-    let v10: R = v9.sqrt();
-    let v11: R = v0 * v1 * v5;
-    let v12: R = v11 / v10;
-    let v13: R = R::new(-6.0, 0.0);
-    let v14: R = v13 * v3;
-    let v15: R = v14.exp();
-    let v16: R = v0 * v1 * v15 * v10;
-    let v17: R = v12 + v16;
+    let v0: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-18.0, 0.0);
+    let v3: W = v1.widen().square();
+    let v4: N = v2 * N::narrow(v3);
+    let v5: N = v4.exp();
+    let v6: N = N::new(-12.0, 0.0);
+    let v7: N = v6 * N::narrow(v3);
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: N = v9.sqrt();
+    let v11: N = v0 * v1 * v5;
+    let v12: N = v11 / v10;
+    let v13: N = N::new(-6.0, 0.0);
+    let v14: W = v13.widen() * v3;
+    let v15: N = N::exp_of(v14);
+    let v16: W = v0.widen() * v1.widen() * v15.widen() * v10.widen();
+    let v17: N = v12 + N::narrow(v16);
     [v17.to_f64()]
 }
 /// `pf_velocity_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2620,6 +2595,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2632,42 +2609,41 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.928203230275509];
     }
-    if t == 1.0 {
-        return [12.0, 0.05949023500059173];
-    }
-    let v0: R = R::new(24.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(-18.0, 0.0);
-    let v3: R = v1.square();
-    let v4: R = v2 * v3;
-    let v5: R = v4.exp();
-    let v6: R = v0 * v1 * v5;
-    let v7: R = R::new(12.0, 0.0);
-    let v8: R = R::new(-6.0, 0.0);
-    let v9: R = v8 * v3;
-    let v10: R = v9.exp();
-    let v11: R = v10.powi(3);
-    let v12: R = v7 * v1 * v11;
-    let v13: R = R::new(-12.0, 0.0);
-    let v14: R = v13 * v3;
-    let v15: R = v14.exp_m1();
-    let v16: R = v7 * v1 * v10 * v15;
-    let v17: R = v6 - v12 - v16;
-    let v18: R = v17 / v10;
-    let v19: R = -v15;
-    let v20: R = v19.sqrt();
-    let v21: R = v6 / v20;
-    let v22: R = v0 * v1 * v10 * v20;
-    let v23: R = v21 + v22;
+    let v0: N = N::new(24.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(-18.0, 0.0);
+    let v3: W = v1.widen().square();
+    let v4: W = v2.widen() * v3;
+    let v5: N = N::exp_of(v4);
+    let v6: W = v0.widen() * v1.widen() * v5.widen();
+    let v7: N = N::new(12.0, 0.0);
+    let v8: N = N::new(-6.0, 0.0);
+    let v9: W = v8.widen() * v3;
+    let v10: N = N::exp_of(v9);
+    let v11: W = v10.widen().powi(3);
+    let v12: W = v7.widen() * v1.widen() * v11;
+    let v13: N = N::new(-12.0, 0.0);
+    let v14: W = v13.widen() * v3;
+    let v15: N = N::exp_m1_of(v14);
+    let v16: W = v7.widen() * v1.widen() * v10.widen() * v15.widen();
+    let v17: W = v6 - v12 - v16;
+    let v18: W = v17 / v10.widen();
+    let v19: N = -v15;
+    let v20: N = v19.sqrt();
+    let v21: N = N::narrow(v6) / v20;
+    let v22: W = v0.widen() * v1.widen() * v10.widen() * v20.widen();
+    let v23: W = v21.widen() + v22;
     [v18.to_f64(), v23.to_f64()]
 }
 /// `reverse_drift_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2675,6 +2651,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2686,83 +2664,60 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
+        euler_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(7.373054823993851e-5, 2.8150386684666282e-21);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5 + v3 - v5;
-        let v7: R = R::new(1.0000030721203335, 3.285889213659784e-17);
-        let v8: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v12: R = v11 * v2;
-        let v13: R = v11 * v4;
-        let v14: R = v9 - v10 + v12 - v13;
-        let v15: R = v7 * v14;
-        return [v6.to_f64(), v15.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(7.373054823993851e-5, 2.8150386684666282e-21);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5 + v3 - v5;
-        let v7: R = R::new(1.0000030721203335, 3.285889213659784e-17);
-        let v8: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v12: R = v11 * v2;
-        let v13: R = v11 * v4;
-        let v14: R = v9 - v10 + v12 - v13;
-        let v15: R = v7 * v14;
-        return [v6.to_f64(), v15.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(7.373054823993851e-5, 2.8150386684666282e-21);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5 + v3 - v5;
+        let v7: W = W::new(-0.029745117500295865, 6.951436644359641e-19);
+        let v8: W = v2 - v4;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(12.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2.square();
-    let v4: R = R::new(-12.0, 0.0);
-    let v5: R = v4 * v3;
-    let v6: R = v5.exp();
-    let v7: R = v1 * v3 * v6;
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v1 * v2 * v8 * v6;
-    let v10: R = R::new(-6.0, 0.0);
-    let v11: R = v10 * v3;
-    let v12: R = v11.exp();
-    let v13: R = v12.square();
-    let v14: R = v1 * v3 * v13;
-    let v15: R = v1 * v2 * v8 * v13;
-    let v16: R = v0 - v7 + v9 + v14 - v15;
-    let v17: R = R::new(-18.0, 0.0);
-    let v18: R = v17 * v3;
-    let v19: R = v18.exp();
-    let v20: R = v1 * v2 * v8 * v19;
-    let v21: R = v1 * v3 * v19;
-    let v22: R = v5.exp_m1();
-    let v23: R = v1 * v3 * v12 * v22;
-    let v24: R = v1 * v2 * v8 * v12 * v22;
-    let v25: R = v20 - v21 + v23 - v24;
-    let v26: R = -v22;
-    let v27: R = v26.sqrt();
-    let v28: R = v25 / v27;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen().square();
+    let v4: N = N::new(-12.0, 0.0);
+    let v5: W = v4.widen() * v3;
+    let v6: N = N::exp_of(v5);
+    let v7: N = v1 * N::narrow(v3) * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: N = v1 * v2 * v8 * v6;
+    let v10: N = N::new(-6.0, 0.0);
+    let v11: W = v10.widen() * v3;
+    let v12: N = N::exp_of(v11);
+    let v13: N = v12.square();
+    let v14: N = v1 * N::narrow(v3) * v13;
+    let v15: N = v1 * v2 * v8 * v13;
+    let v16: N = v0 - v7 + v9 + v14 - v15;
+    let v17: N = N::new(-18.0, 0.0);
+    let v18: W = v17.widen() * v3;
+    let v19: N = N::exp_of(v18);
+    let v20: W = v1.widen() * v2.widen() * v8.widen() * v19.widen();
+    let v21: W = v1.widen() * v3 * v19.widen();
+    let v22: N = N::exp_m1_of(v5);
+    let v23: W = v1.widen() * v3 * v12.widen() * v22.widen();
+    let v24: W = v1.widen() * v2.widen() * v8.widen() * v12.widen() * v22.widen();
+    let v25: W = v20 - v21 + v23 - v24;
+    let v26: N = -v22;
+    let v27: N = v26.sqrt();
+    let v28: N = N::narrow(v25) / v27;
     [v16.to_f64(), v28.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2770,6 +2725,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2781,6 +2738,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2799,109 +2758,82 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v11: R = v10 * v3;
-        let v12: R = v10 * v5;
-        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: R = v0 * v13;
-        let v15: R = R::new(1.0000030721203335, 3.285889213659784e-17);
-        let v16: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v17: R = v16 * v3;
-        let v18: R = v16 * v5;
-        let v19: R = v6 - v4 + v17 - v18;
-        let v20: R = v15 * v19;
-        let v21: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v22: R = v5 - v3;
-        let v23: R = v22.abs();
-        let v24: R = v23.sqrt();
-        let v25: R = v21 * v24;
-        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: R = R::new(3.6551951387310307e-7, 9.259466332516253e-24);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = R::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v11: R = v10 * v3;
-        let v12: R = v10 * v5;
-        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: R = v0 * v13;
-        let v15: R = R::new(1.0000030721203335, 3.285889213659784e-17);
-        let v16: R = R::new(-0.05948968672047873, 3.1347787617034068e-18);
-        let v17: R = v16 * v3;
-        let v18: R = v16 * v5;
-        let v19: R = v6 - v4 + v17 - v18;
-        let v20: R = v15 * v19;
-        let v21: R = R::new(4.898979485566356, 4.337233036206492e-16);
-        let v22: R = v5 - v3;
-        let v23: R = v22.abs();
-        let v24: R = v23.sqrt();
-        let v25: R = v21 * v24;
-        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
+        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
+        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v2: W = W::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = W::new(1.8275975693655154e-7, 4.6297331662581265e-24);
+        let v8: W = v7 * v3;
+        let v9: W = v7 * v5;
+        let v10: W = W::new(-0.029744843360239366, 1.5673893808517034e-18);
+        let v11: W = v10 * v3;
+        let v12: W = v10 * v5;
+        let v13: W = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: W = v0 * v13;
+        let v15: W = W::new(-0.05949023500059173, 1.3902873288719283e-18);
+        let v16: W = v3 - v5;
+        let v17: W = v15 * v16;
+        let v18: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v19: W = v5 - v3;
+        let v20: W = v19.abs();
+        let v21: W = v20.sqrt();
+        let v22: W = v18 * v21;
+        return [v14.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: R = R::new(-6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = v3.exp();
-    let v5: R = R::new(24.0, 0.0);
-    let v6: R = R::new(-18.0, 0.0);
-    let v7: R = v6 * v2;
-    let v8: R = v7.exp();
-    let v9: R = v5 * v2 * v8;
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v5 * v1 * v10 * v8;
-    let v12: R = R::new(12.0, 0.0);
-    let v13: R = v4.powi(3);
-    let v14: R = v12 * v2 * v13;
-    let v15: R = v12 * v1 * v10 * v13;
-    let v16: R = R::new(-12.0, 0.0);
-    let v17: R = v16 * v2;
-    let v18: R = v17.exp_m1();
-    let v19: R = v12 * v2 * v4 * v18;
-    let v20: R = v12 * v1 * v10 * v4 * v18;
-    let v21: R = v4 - v9 + v11 + v14 - v15 + v19 - v20;
-    let v22: R = v21 / v4;
-    let v23: R = v5 * v2 * v4 * v18;
-    let v24: R = v5 * v1 * v10 * v4 * v18;
-    let v25: R = v11 - v9 + v23 - v24;
-    let v26: R = -v18;
-    let v27: R = v26.sqrt();
-    let v28: R = v25 / v27;
-    let v29: R = R::new(4.898979485566356, 4.337233036206492e-16);
-    let v30: R = v1.sqrt();
-    let v31: R = v10 - v1;
-    let v32: R = v31.abs();
-    let v33: R = v32.sqrt();
-    let v34: R = v29 * v30 * v33;
+    let v0: N = N::new(-6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = v0.widen() * v2;
+    let v4: W = v3.exp();
+    let v5: N = N::new(24.0, 0.0);
+    let v6: N = N::new(-18.0, 0.0);
+    let v7: N = v6 * N::narrow(v2);
+    let v8: N = v7.exp();
+    let v9: W = v5.widen() * v2 * v8.widen();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v5.widen() * v1.widen() * v10.widen() * v8.widen();
+    let v12: N = N::new(12.0, 0.0);
+    let v13: W = v4.powi(3);
+    let v14: W = v12.widen() * v2 * v13;
+    let v15: W = v12.widen() * v1.widen() * v10.widen() * v13;
+    let v16: N = N::new(-12.0, 0.0);
+    let v17: N = v16 * N::narrow(v2);
+    let v18: W = v17.widen().exp_m1();
+    let v19: W = v12.widen() * v2 * v4 * v18;
+    let v20: W = v12.widen() * v1.widen() * v10.widen() * v4 * v18;
+    let v21: W = v4 - v9 + v11 + v14 - v15 + v19 - v20;
+    let v22: N = N::narrow(v21) / N::narrow(v4);
+    let v23: W = v5.widen() * v2 * v4 * v18;
+    let v24: W = v5.widen() * v1.widen() * v10.widen() * v4 * v18;
+    let v25: W = v11 - v9 + v23 - v24;
+    let v26: N = -N::narrow(v18);
+    let v27: W = v26.widen().sqrt();
+    let v28: N = N::narrow(v25) / N::narrow(v27);
+    let v29: W = W::new(4.898979485566356, 4.337233036206492e-16);
+    let v30: W = v1.widen().sqrt();
+    let v31: N = v10 - v1;
+    let v32: N = v31.abs();
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v29 * v30 * v33;
     [v22.to_f64(), v28.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2909,6 +2841,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2920,6 +2854,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2945,96 +2881,117 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+        ddim_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v1: R = R::new(-0.9999969278891044, 3.341982560461659e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-6.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = v3.exp();
-        let v5: R = R::new(-12.0, 0.0);
-        let v6: R = v5 * v2;
-        let v7: R = v6.exp_m1();
-        let v8: R = -v7;
-        let v9: R = v8.sqrt();
-        let v10: R = -v9;
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(-12.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v6.exp_m1();
+        let v8: W = -v7;
+        let v9: W = v8.sqrt();
+        let v10: W = -v9;
         return [v4.to_f64(), v10.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(6.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = -v0;
-        let v5: R = v4 - v3;
-        let v6: R = v5.exp();
-        let v7: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v8: R = R::new(-12.0, 0.0);
-        let v9: R = v8 * v2;
-        let v10: R = v9.exp_m1();
-        let v11: R = -v10;
-        let v12: R = v11.sqrt();
-        let v13: R = v7 * v12;
-        let v14: R = v6 + v13;
-        let v15: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v16: R = v15 * v12;
-        let v17: R = R::new(-6.0, 0.0);
-        let v18: R = v17 * v2;
-        let v19: R = v18.exp();
-        let v20: R = v7 * v19;
-        let v21: R = v16 - v20;
-        return [v14.to_f64(), v21.to_f64()];
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = v9.exp();
+        let v16: W = W::new(12.0, 0.0);
+        let v17: W = v16 * v1;
+        let v18: W = -v16;
+        let v19: W = v18 - v17;
+        let v20: W = W::new(1.0, 0.0);
+        let v21: W = v20 - v1;
+        let v22: W = v19 * v21;
+        let v23: W = v22.exp_m1();
+        let v24: W = W::new(-6.0, 0.0);
+        let v25: W = v24 * v2;
+        let v26: W = v25.exp();
+        let v27: W = v7 * v26;
+        let v28: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v29: W = v28 * v12;
+        let v30: W = v27 + v29;
+        let v31: W = v15 * v23;
+        let v32: W = v31 / v30;
+        return [v14.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v4.square();
-    let v6: R = v0 * v5;
-    let v7: R = -v3;
-    let v8: R = v7 - v6;
-    let v9: R = v8.exp();
-    let v10: R = R::new(-12.0, 0.0);
-    let v11: R = v10 * v2;
-    let v12: R = v11.exp_m1();
-    let v13: R = -v12;
-    let v14: R = v13.sqrt();
-    let v15: R = v10 * v5;
-    let v16: R = v15.exp_m1();
-    let v17: R = -v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v14 * v18;
-    let v20: R = v9 + v19;
-    let v21: R = R::new(-6.0, 0.0);
-    let v22: R = v21 * v2;
-    let v23: R = v22.exp();
-    let v24: R = v23 * v18;
-    let v25: R = v21 * v5;
-    let v26: R = v25.exp();
-    let v27: R = v26 * v14;
-    let v28: R = v24 - v27;
-    [v20.to_f64(), v28.to_f64()]
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v4.square();
+    let v6: N = v0 * v5;
+    let v7: N = -v3;
+    let v8: N = v7 - v6;
+    let v9: N = v8.exp();
+    let v10: N = N::new(-12.0, 0.0);
+    let v11: N = v10 * v2;
+    let v12: N = v11.exp_m1();
+    let v13: N = -v12;
+    let v14: N = v13.sqrt();
+    let v15: N = v10 * v5;
+    let v16: N = v15.exp_m1();
+    let v17: N = -v16;
+    let v18: N = v17.sqrt();
+    let v19: N = v14 * v18;
+    let v20: N = v9 + v19;
+    let v21: N = v15.exp();
+    let v22: N = N::new(12.0, 0.0);
+    let v23: N = v22 * v1;
+    let v24: N = v22 * v4;
+    let v25: N = -v23;
+    let v26: N = v25 - v24;
+    let v27: N = v1 - v4;
+    let v28: N = v26 * v27;
+    let v29: N = v28.exp_m1();
+    let v30: N = N::new(-6.0, 0.0);
+    let v31: N = v30 * v5;
+    let v32: N = v31.exp();
+    let v33: N = v32 * v14;
+    let v34: N = v30 * v2;
+    let v35: N = v34.exp();
+    let v36: N = v35 * v18;
+    let v37: N = v33 + v36;
+    let v38: N = v21 * v29;
+    let v39: N = v38 / v37;
+    [v20.to_f64(), v39.to_f64()]
 }
 /// `ddim_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3046,6 +3003,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right) + v\,\exp\left(-6\,t^{2}\right)\,\left(\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3064,96 +3023,117 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v1: R = R::new(-0.9999969278891044, 3.341982560461659e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-6.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = v3.exp();
-        let v5: R = R::new(-12.0, 0.0);
-        let v6: R = v5 * v2;
-        let v7: R = v6.exp_m1();
-        let v8: R = -v7;
-        let v9: R = v8.sqrt();
-        let v10: R = -v9;
+        let v0: W = W::new(-6.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = v3.exp();
+        let v5: W = W::new(-12.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v6.exp_m1();
+        let v8: W = -v7;
+        let v9: W = v8.sqrt();
+        let v10: W = -v9;
         return [v4.to_f64(), v10.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(6.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v1.square();
-        let v3: R = v0 * v2;
-        let v4: R = -v0;
-        let v5: R = v4 - v3;
-        let v6: R = v5.exp();
-        let v7: R = R::new(0.9999969278891044, -3.341982560461659e-17);
-        let v8: R = R::new(-12.0, 0.0);
-        let v9: R = v8 * v2;
-        let v10: R = v9.exp_m1();
-        let v11: R = -v10;
-        let v12: R = v11.sqrt();
-        let v13: R = v7 * v12;
-        let v14: R = v6 + v13;
-        let v15: R = R::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v16: R = v15 * v12;
-        let v17: R = R::new(-6.0, 0.0);
-        let v18: R = v17 * v2;
-        let v19: R = v18.exp();
-        let v20: R = v7 * v19;
-        let v21: R = v16 - v20;
-        return [v14.to_f64(), v21.to_f64()];
+        let v0: W = W::new(6.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1.square();
+        let v3: W = v0 * v2;
+        let v4: W = -v0;
+        let v5: W = v4 - v3;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.9999969278891044, -3.341982560461659e-17);
+        let v8: W = W::new(-12.0, 0.0);
+        let v9: W = v8 * v2;
+        let v10: W = v9.exp_m1();
+        let v11: W = -v10;
+        let v12: W = v11.sqrt();
+        let v13: W = v7 * v12;
+        let v14: W = v6 + v13;
+        let v15: W = v9.exp();
+        let v16: W = W::new(12.0, 0.0);
+        let v17: W = v16 * v1;
+        let v18: W = -v16;
+        let v19: W = v18 - v17;
+        let v20: W = W::new(1.0, 0.0);
+        let v21: W = v20 - v1;
+        let v22: W = v19 * v21;
+        let v23: W = v22.exp_m1();
+        let v24: W = W::new(-6.0, 0.0);
+        let v25: W = v24 * v2;
+        let v26: W = v25.exp();
+        let v27: W = v7 * v26;
+        let v28: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
+        let v29: W = v28 * v12;
+        let v30: W = v27 + v29;
+        let v31: W = v15 * v23;
+        let v32: W = v31 / v30;
+        return [v14.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = v0 * v2;
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v4.square();
-    let v6: R = v0 * v5;
-    let v7: R = -v3;
-    let v8: R = v7 - v6;
-    let v9: R = v8.exp();
-    let v10: R = R::new(-12.0, 0.0);
-    let v11: R = v10 * v2;
-    let v12: R = v11.exp_m1();
-    let v13: R = -v12;
-    let v14: R = v13.sqrt();
-    let v15: R = v10 * v5;
-    let v16: R = v15.exp_m1();
-    let v17: R = -v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v14 * v18;
-    let v20: R = v9 + v19;
-    let v21: R = R::new(-6.0, 0.0);
-    let v22: R = v21 * v2;
-    let v23: R = v22.exp();
-    let v24: R = v23 * v18;
-    let v25: R = v21 * v5;
-    let v26: R = v25.exp();
-    let v27: R = v26 * v14;
-    let v28: R = v24 - v27;
-    [v20.to_f64(), v28.to_f64()]
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v4.square();
+    let v6: N = v0 * v5;
+    let v7: N = -v3;
+    let v8: N = v7 - v6;
+    let v9: N = v8.exp();
+    let v10: N = N::new(-12.0, 0.0);
+    let v11: N = v10 * v2;
+    let v12: N = v11.exp_m1();
+    let v13: N = -v12;
+    let v14: N = v13.sqrt();
+    let v15: N = v10 * v5;
+    let v16: N = v15.exp_m1();
+    let v17: N = -v16;
+    let v18: N = v17.sqrt();
+    let v19: N = v14 * v18;
+    let v20: N = v9 + v19;
+    let v21: N = v15.exp();
+    let v22: N = N::new(12.0, 0.0);
+    let v23: N = v22 * v1;
+    let v24: N = v22 * v4;
+    let v25: N = -v23;
+    let v26: N = v25 - v24;
+    let v27: N = v1 - v4;
+    let v28: N = v26 * v27;
+    let v29: N = v28.exp_m1();
+    let v30: N = N::new(-6.0, 0.0);
+    let v31: N = v30 * v5;
+    let v32: N = v31.exp();
+    let v33: N = v32 * v14;
+    let v34: N = v30 * v2;
+    let v35: N = v34.exp();
+    let v36: N = v35 * v18;
+    let v37: N = v33 + v36;
+    let v38: N = v21 * v29;
+    let v39: N = v38 / v37;
+    [v20.to_f64(), v39.to_f64()]
 }
 /// `dpm1_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3165,6 +3145,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-6\,t^{2}\right)\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)} - \exp\left(-6\,t_{\mathrm{next}}^{2}\right)\,\sqrt{1 - \exp\left(-12\,t^{2}\right)}\right) + x\,\left(\exp\left(-6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3188,8 +3170,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3212,11 +3195,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3306,7 +3316,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3335,17 +3345,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -3529,7 +3544,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -3608,7 +3624,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

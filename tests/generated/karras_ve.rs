@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: sigma_min = 1/500, sigma_max = 80, r = 7.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "karras_ve";
 /// `alpha(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -19,20 +19,15 @@ pub const PROCESS: &str = "karras_ve";
 /// ```text
 /// \alpha(t) = 1
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
     v0.to_f64()
 }
 /// `sigma(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -40,24 +35,22 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.002;
     }
-    if t == 1.0 {
-        return 80.0;
-    }
-    let v0: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v4.powi(7);
+    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v4.powi(7);
     v5.to_f64()
 }
 /// `alpha_bar(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -65,20 +58,15 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = 1
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
     v0.to_f64()
 }
 /// `f(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -86,20 +74,15 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = 0
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(0.0, 0.0);
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.0, 0.0);
     v0.to_f64()
 }
 /// `g2(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -107,26 +90,24 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = 14\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.00019846330797388314;
-    }
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 69881.63651588236;
     }
-    let v0: R = R::new(20.419875556569846, -2.664023482819306e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(13);
-    let v7: R = v0 * v6;
+    let v0: N = N::new(20.419875556569846, -2.664023482819306e-16);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 + v4;
+    let v6: W = v5.powi(13);
+    let v7: N = v0 * N::narrow(v6);
     v7.to_f64()
 }
 /// `g(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -134,28 +115,29 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{14}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.014087700592143601;
     }
     if t == 1.0 {
         return 264.3513505089058;
     }
-    let v0: R = R::new(3.7416573867739413, 5.608958456709074e-17);
-    let v1: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v1 * v3;
-    let v5: R = v2 + v4;
-    let v6: R = v5.powi(13);
-    let v7: R = v1 * v6;
-    let v8: R = v7.sqrt();
-    let v9: R = v0 * v8;
+    let v0: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v1 * v3.widen();
+    let v5: W = v2 + v4;
+    let v6: W = v5.powi(13);
+    let v7: N = N::narrow(v1) * N::narrow(v6);
+    let v8: N = v7.sqrt();
+    let v9: N = v0 * v8;
     v9.to_f64()
 }
 /// `lambda(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -163,27 +145,22 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{1}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 6.214608098422191;
-    }
-    if t == 1.0 {
-        return -4.382026634673881;
-    }
-    let v0: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v4.powi(7);
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 / v5;
-    let v8: R = v7.ln();
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
+    let v5: W = v4.powi(7);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() / v5;
+    let v8: N = N::ln_of(v7);
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -191,25 +168,20 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -\frac{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -24.807913496735395;
-    }
-    if t == 1.0 {
-        return -5.459502852803309;
-    }
-    let v0: R = R::new(-10.209937778284923, 1.332011741409653e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v0 / v5;
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-10.209937778284923, 1.332011741409653e-16);
+    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v0 / v5;
     v6.to_f64()
 }
 /// `log_snr(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -217,27 +189,25 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = -14\,\log\left(\frac{500^{\frac{6}{7}}}{500} + 80^{\frac{1}{7}}\,t - \frac{500^{\frac{6}{7}}\,t}{500}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 12.429216196844383;
-    }
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return -8.764053269347762;
     }
-    let v0: R = R::new(-14.0, 0.0);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.8701222535385968, 1.567298817454821e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 * v3;
-    let v6: R = v1 + v4 - v5;
-    let v7: R = v6.ln();
-    let v8: R = v0 * v7;
+    let v0: N = N::new(-14.0, 0.0);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: W = W::new(1.8701222535385968, 1.567298817454821e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 * v3.widen();
+    let v6: W = v1 + v4 - v5;
+    let v7: N = N::ln_of(v6);
+    let v8: N = v0 * v7;
     v8.to_f64()
 }
 /// `snr(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -245,26 +215,21 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{1}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{14}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 250000.0;
-    }
-    if t == 1.0 {
-        return 0.00015625;
-    }
-    let v0: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v4.powi(14);
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 / v5;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0 + v3;
+    let v5: W = v4.powi(14);
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 / N::narrow(v5);
     v7.to_f64()
 }
 /// `rho(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -272,24 +237,22 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.002;
     }
-    if t == 1.0 {
-        return 80.0;
-    }
-    let v0: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v4.powi(7);
+    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v4.powi(7);
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`score`), as functions of `t`.
@@ -299,26 +262,24 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -7\,\mathrm{score}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [-9.923165398694157e-5];
-    }
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 1.0 {
         return [-34940.81825794118];
     }
-    let v0: R = R::new(-10.209937778284923, 1.332011741409653e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(13);
-    let v7: R = v0 * v6;
+    let v0: N = N::new(-10.209937778284923, 1.332011741409653e-16);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 + v4;
+    let v6: W = v5.powi(13);
+    let v7: N = v0 * N::narrow(v6);
     [v7.to_f64()]
 }
 /// `pf_velocity_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -326,6 +287,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -7\,\mathrm{score}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_score_coefficients(t);
@@ -338,26 +301,24 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -14\,\mathrm{score}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 1] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [-0.00019846330797388314];
-    }
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 1.0 {
         return [-69881.63651588236];
     }
-    let v0: R = R::new(-20.419875556569846, 2.664023482819306e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(13);
-    let v7: R = v0 * v6;
+    let v0: N = N::new(-20.419875556569846, 2.664023482819306e-16);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 + v4;
+    let v6: W = v5.powi(13);
+    let v7: N = v0 * N::narrow(v6);
     [v7.to_f64()]
 }
 /// `reverse_drift_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -365,6 +326,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -14\,\mathrm{score}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_score_coefficients(t);
@@ -377,48 +340,38 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(34940.81825794118, -3.0871076344243094e-12);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(34940.81825794118, -3.0871076344243094e-12);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(34940.81825794118, -3.0871076344243094e-12);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(10.209937778284923, -1.332011741409653e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: R = v4 * v2;
-    let v6: R = v3 + v5;
-    let v7: R = v6.powi(13);
-    let v8: R = v1 * v2 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9 * v7;
-    let v11: R = v8 - v10;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.209937778284923, -1.332011741409653e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v5: W = v4 * v2.widen();
+    let v6: W = v3 + v5;
+    let v7: W = v6.powi(13);
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v9.widen() * v7;
+    let v11: W = v8 - v10;
     [v0.to_f64(), v11.to_f64()]
 }
 /// `euler_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -426,6 +379,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -437,6 +392,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -455,65 +412,50 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(69881.63651588236, -6.174215268848619e-12);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: R = v4 - v2;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(69881.63651588236, -6.174215268848619e-12);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: R = v4 - v2;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(69881.63651588236, -6.174215268848619e-12);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(264.3513505089058, -2.5959117083121452e-14);
+        let v8: W = v4 - v2;
+        let v9: W = v8.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 * v10;
         return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(20.419875556569846, -2.664023482819306e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: R = v4 * v2;
-    let v6: R = v3 + v5;
-    let v7: R = v6.powi(13);
-    let v8: R = v1 * v2 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9 * v7;
-    let v11: R = v8 - v10;
-    let v12: R = R::new(3.7416573867739413, 5.608958456709074e-17);
-    let v13: R = v9 - v2;
-    let v14: R = v13.abs();
-    let v15: R = v14.sqrt();
-    let v16: R = v4 * v7;
-    let v17: R = v16.sqrt();
-    let v18: R = v12 * v15 * v17;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(20.419875556569846, -2.664023482819306e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v5: W = v4 * v2.widen();
+    let v6: W = v3 + v5;
+    let v7: W = v6.powi(13);
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v9.widen() * v7;
+    let v11: W = v8 - v10;
+    let v12: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v13: N = v9 - v2;
+    let v14: N = v13.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = N::narrow(v4) * N::narrow(v7);
+    let v17: N = v16.sqrt();
+    let v18: W = v12.widen() * v15.widen() * v17.widen();
     [v0.to_f64(), v11.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -521,6 +463,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -538,6 +482,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -563,70 +509,81 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(6399.84, -1.4551915228366852e-13);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(14);
-        let v7: R = R::new(0.002, -4.163336342344337e-20);
-        let v8: R = v5.powi(7);
-        let v9: R = v7 * v8;
-        let v10: R = v6 - v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(14);
+        let v7: W = W::new(0.002, -4.163336342344337e-20);
+        let v8: W = v5.powi(7);
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(6400.0, 0.0);
-        let v2: R = R::new(80.0, 0.0);
-        let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v4 * v5;
-        let v7: R = v3 + v6;
-        let v8: R = v7.powi(7);
-        let v9: R = v2 * v8;
-        let v10: R = v1 - v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6400.0, 0.0);
+        let v2: W = W::new(80.0, 0.0);
+        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v4 * v5;
+        let v7: W = v3 + v6;
+        let v8: W = v7.powi(7);
+        let v9: W = v2 * v8;
+        let v10: W = v1 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(14);
-    let v7: R = v5.powi(7);
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v2 * v8;
-    let v10: R = v1 + v9;
-    let v11: R = v10.powi(7);
-    let v12: R = v7 * v11;
-    let v13: R = v6 - v12;
-    [v0.to_f64(), v13.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = v1 * v2.widen();
+    let v7: W = v5 + v6;
+    let v8: W = v7.powi(7);
+    let v9: W = v7.powi(5);
+    let v10: W = v1 * v3.widen();
+    let v11: W = v5 + v10;
+    let v12: W = v9 * v11;
+    let v13: W = v7.powi(4);
+    let v14: W = v11.square();
+    let v15: N = N::narrow(v13) * N::narrow(v14);
+    let v16: W = v7.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
+    let v19: W = v7.square();
+    let v20: W = v11.powi(4);
+    let v21: N = N::narrow(v19) * N::narrow(v20);
+    let v22: W = v11.powi(5);
+    let v23: W = v7 * v22;
+    let v24: W = v7.powi(6);
+    let v25: W = v11.powi(6);
+    let v26: W = v12 + v15.widen() + v18.widen() + v21.widen() + v23 + v24 + v25;
+    let v27: W = v1 * v4.widen() * v8 * v26;
+    [v0.to_f64(), v27.to_f64()]
 }
 /// `ddim_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -638,6 +595,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -656,70 +615,81 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(6399.84, -1.4551915228366852e-13);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(14);
-        let v7: R = R::new(0.002, -4.163336342344337e-20);
-        let v8: R = v5.powi(7);
-        let v9: R = v7 * v8;
-        let v10: R = v6 - v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(14);
+        let v7: W = W::new(0.002, -4.163336342344337e-20);
+        let v8: W = v5.powi(7);
+        let v9: W = v7 * v8;
+        let v10: W = v6 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(6400.0, 0.0);
-        let v2: R = R::new(80.0, 0.0);
-        let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v4 * v5;
-        let v7: R = v3 + v6;
-        let v8: R = v7.powi(7);
-        let v9: R = v2 * v8;
-        let v10: R = v1 - v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6400.0, 0.0);
+        let v2: W = W::new(80.0, 0.0);
+        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v4 * v5;
+        let v7: W = v3 + v6;
+        let v8: W = v7.powi(7);
+        let v9: W = v2 * v8;
+        let v10: W = v1 - v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(14);
-    let v7: R = v5.powi(7);
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v2 * v8;
-    let v10: R = v1 + v9;
-    let v11: R = v10.powi(7);
-    let v12: R = v7 * v11;
-    let v13: R = v6 - v12;
-    [v0.to_f64(), v13.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = v1 * v2.widen();
+    let v7: W = v5 + v6;
+    let v8: W = v7.powi(7);
+    let v9: W = v7.powi(5);
+    let v10: W = v1 * v3.widen();
+    let v11: W = v5 + v10;
+    let v12: W = v9 * v11;
+    let v13: W = v7.powi(4);
+    let v14: W = v11.square();
+    let v15: N = N::narrow(v13) * N::narrow(v14);
+    let v16: W = v7.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: N = N::narrow(v16) * N::narrow(v17);
+    let v19: W = v7.square();
+    let v20: W = v11.powi(4);
+    let v21: N = N::narrow(v19) * N::narrow(v20);
+    let v22: W = v11.powi(5);
+    let v23: W = v7 * v22;
+    let v24: W = v7.powi(6);
+    let v25: W = v11.powi(6);
+    let v26: W = v12 + v15.widen() + v18.widen() + v21.widen() + v23 + v24 + v25;
+    let v27: W = v1 * v4.widen() * v8 * v26;
+    [v0.to_f64(), v27.to_f64()]
 }
 /// `dpm1_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -731,6 +701,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -749,26 +721,21 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = 7\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [0.04961582699347079];
-    }
-    if t == 1.0 {
-        return [436.7602282242647];
-    }
-    let v0: R = R::new(10.209937778284923, -1.332011741409653e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(6);
-    let v7: R = v0 * v6;
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(10.209937778284923, -1.332011741409653e-16);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 + v4;
+    let v6: W = v5.powi(6);
+    let v7: W = v0.widen() * v6;
     [v7.to_f64()]
 }
 /// `pf_velocity_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -776,6 +743,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = 7\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_eps_coefficients(t);
@@ -788,26 +757,21 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = 14\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [0.09923165398694157];
-    }
-    if t == 1.0 {
-        return [873.5204564485294];
-    }
-    let v0: R = R::new(20.419875556569846, -2.664023482819306e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(6);
-    let v7: R = v0 * v6;
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(20.419875556569846, -2.664023482819306e-16);
+    let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v1 + v4;
+    let v6: W = v5.powi(6);
+    let v7: W = v0.widen() * v6;
     [v7.to_f64()]
 }
 /// `reverse_drift_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -815,6 +779,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = 14\,\mathrm{eps}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_eps_coefficients(t);
@@ -827,48 +793,38 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(436.7602282242647, -4.482794113819059e-15);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(436.7602282242647, -4.482794113819059e-15);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(436.7602282242647, -4.482794113819059e-15);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(10.209937778284923, -1.332011741409653e-16);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 * v5;
-    let v7: R = v3 + v6;
-    let v8: R = v7.powi(6);
-    let v9: R = v1 * v2 * v8;
-    let v10: R = v1 * v5 * v8;
-    let v11: R = v9 - v10;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.209937778284923, -1.332011741409653e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4 * v5.widen();
+    let v7: W = v3 + v6;
+    let v8: W = v7.powi(6);
+    let v9: W = v1.widen() * v2.widen() * v8;
+    let v10: W = v1.widen() * v5.widen() * v8;
+    let v11: W = v9 - v10;
     [v0.to_f64(), v11.to_f64()]
 }
 /// `euler_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -876,6 +832,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -887,6 +845,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -905,66 +865,51 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(873.5204564485294, -8.965588227638118e-15);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(873.5204564485294, -8.965588227638118e-15);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(873.5204564485294, -8.965588227638118e-15);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(264.3513505089058, -2.5959117083121452e-14);
+        let v8: W = v2 - v4;
+        let v9: W = v8.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 * v10;
         return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(20.419875556569846, -2.664023482819306e-16);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 * v5;
-    let v7: R = v3 + v6;
-    let v8: R = v7.powi(6);
-    let v9: R = v1 * v2 * v8;
-    let v10: R = v1 * v5 * v8;
-    let v11: R = v9 - v10;
-    let v12: R = R::new(3.7416573867739413, 5.608958456709074e-17);
-    let v13: R = v2 - v5;
-    let v14: R = v13.abs();
-    let v15: R = v14.sqrt();
-    let v16: R = v7.powi(13);
-    let v17: R = v4 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v12 * v15 * v18;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(20.419875556569846, -2.664023482819306e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4 * v5.widen();
+    let v7: W = v3 + v6;
+    let v8: W = v7.powi(6);
+    let v9: W = v1.widen() * v2.widen() * v8;
+    let v10: W = v1.widen() * v5.widen() * v8;
+    let v11: W = v9 - v10;
+    let v12: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v13: N = v2 - v5;
+    let v14: N = v13.abs();
+    let v15: N = v14.sqrt();
+    let v16: W = v7.powi(13);
+    let v17: N = N::narrow(v4) * N::narrow(v16);
+    let v18: N = v17.sqrt();
+    let v19: W = v12.widen() * v15.widen() * v18.widen();
     [v0.to_f64(), v11.to_f64(), v19.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -972,6 +917,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -983,6 +930,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1008,64 +957,78 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-79.998, 4.6611603465862574e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.002, -4.163336342344337e-20);
-        let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v4: R = R::from_f64(t);
-        let v5: R = v3 * v4;
-        let v6: R = v2 + v5;
-        let v7: R = v6.powi(7);
-        let v8: R = v1 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.002, -4.163336342344337e-20);
+        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v2 + v5;
+        let v7: W = v6.powi(7);
+        let v8: W = v1 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(7);
-        let v7: R = R::new(80.0, 0.0);
-        let v8: R = v6 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = W::new(80.0, 0.0);
+        let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(7);
-    let v7: R = R::from_f64(t);
-    let v8: R = v2 * v7;
-    let v9: R = v1 + v8;
-    let v10: R = v9.powi(7);
-    let v11: R = v6 - v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-1.4585625397549888, -1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6 * v2.widen();
+    let v8: W = v5 + v7;
+    let v9: W = v8.powi(5);
+    let v10: W = v6 * v3.widen();
+    let v11: W = v5 + v10;
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: W = v8.powi(4);
+    let v14: W = v11.square();
+    let v15: N = N::narrow(v13) * N::narrow(v14);
+    let v16: W = v8.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: W = v16 * v17;
+    let v19: W = v8.square();
+    let v20: W = v11.powi(4);
+    let v21: N = N::narrow(v19) * N::narrow(v20);
+    let v22: W = v11.powi(5);
+    let v23: W = v8 * v22;
+    let v24: W = v8.powi(6);
+    let v25: W = v11.powi(6);
+    let v26: N = v12 + v15 + N::narrow(v18) + v21 + N::narrow(v23) + N::narrow(v24)
+        + N::narrow(v25);
+    let v27: W = v1 * v4.widen() * v26.widen();
+    [v0.to_f64(), v27.to_f64()]
 }
 /// `ddim_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1077,6 +1040,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1095,64 +1060,78 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x - \mathrm{eps}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-79.998, 4.6611603465862574e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.002, -4.163336342344337e-20);
-        let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v4: R = R::from_f64(t);
-        let v5: R = v3 * v4;
-        let v6: R = v2 + v5;
-        let v7: R = v6.powi(7);
-        let v8: R = v1 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.002, -4.163336342344337e-20);
+        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v4: W = W::from_f64(t);
+        let v5: W = v3 * v4;
+        let v6: W = v2 + v5;
+        let v7: W = v6.powi(7);
+        let v8: W = v1 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(7);
-        let v7: R = R::new(80.0, 0.0);
-        let v8: R = v6 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = W::new(80.0, 0.0);
+        let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.powi(7);
-    let v7: R = R::from_f64(t);
-    let v8: R = v2 * v7;
-    let v9: R = v1 + v8;
-    let v10: R = v9.powi(7);
-    let v11: R = v6 - v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-1.4585625397549888, -1.0785389222273714e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6 * v2.widen();
+    let v8: W = v5 + v7;
+    let v9: W = v8.powi(5);
+    let v10: W = v6 * v3.widen();
+    let v11: W = v5 + v10;
+    let v12: N = N::narrow(v9) * N::narrow(v11);
+    let v13: W = v8.powi(4);
+    let v14: W = v11.square();
+    let v15: N = N::narrow(v13) * N::narrow(v14);
+    let v16: W = v8.powi(3);
+    let v17: W = v11.powi(3);
+    let v18: W = v16 * v17;
+    let v19: W = v8.square();
+    let v20: W = v11.powi(4);
+    let v21: N = N::narrow(v19) * N::narrow(v20);
+    let v22: W = v11.powi(5);
+    let v23: W = v8 * v22;
+    let v24: W = v8.powi(6);
+    let v25: W = v11.powi(6);
+    let v26: N = v12 + v15 + N::narrow(v18) + v21 + N::narrow(v23) + N::narrow(v24)
+        + N::narrow(v25);
+    let v27: W = v1 * v4.widen() * v26.widen();
+    [v0.to_f64(), v27.to_f64()]
 }
 /// `dpm1_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x - \mathrm{eps}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1164,6 +1143,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x - \mathrm{eps}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1182,27 +1163,22 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{7\,x\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} - \frac{7\,x_{0}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [24.807913496735395, -24.807913496735395];
-    }
-    if t == 1.0 {
-        return [5.459502852803309, -5.459502852803309];
-    }
-    let v0: R = R::new(10.209937778284923, -1.332011741409653e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v0 / v5;
-    let v7: R = R::new(-10.209937778284923, 1.332011741409653e-16);
-    let v8: R = v7 / v5;
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.209937778284923, -1.332011741409653e-16);
+    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v0 / v5;
+    let v7: N = N::new(-10.209937778284923, 1.332011741409653e-16);
+    let v8: N = v7 / v5;
     [v6.to_f64(), v8.to_f64()]
 }
 /// `pf_velocity_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1210,6 +1186,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{7\,x\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} - \frac{7\,x_{0}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1221,27 +1199,22 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{14\,x\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} - \frac{14\,x_{0}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [49.61582699347079, -49.61582699347079];
-    }
-    if t == 1.0 {
-        return [10.919005705606619, -10.919005705606619];
-    }
-    let v0: R = R::new(20.419875556569846, -2.664023482819306e-16);
-    let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v0 / v5;
-    let v7: R = R::new(-20.419875556569846, 2.664023482819306e-16);
-    let v8: R = v7 / v5;
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(20.419875556569846, -2.664023482819306e-16);
+    let v1: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v2: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v0 / v5;
+    let v7: N = N::new(-20.419875556569846, 2.664023482819306e-16);
+    let v8: N = v7 / v5;
     [v6.to_f64(), v8.to_f64()]
 }
 /// `reverse_drift_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1249,6 +1222,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{14\,x\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} - \frac{14\,x_{0}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1260,53 +1235,42 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(5.459502852803309, -4.113062943027883e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
-        return [v6.to_f64(), v7.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(5.459502852803309, -4.113062943027883e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(5.459502852803309, -4.113062943027883e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
-    let v0: R = R::new(10.209937778284923, -1.332011741409653e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v2 + v5;
-    let v7: R = v6.powi(6);
-    let v8: R = v0 * v1 * v7;
-    let v9: R = v0 * v4 * v7;
-    let v10: R = v6.powi(7);
-    let v11: R = v8 - v9 + v10;
-    let v12: R = v11 / v10;
-    let v13: R = v9 - v8;
-    let v14: R = v13 / v10;
+    let v0: W = W::new(10.209937778284923, -1.332011741409653e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 * v4.widen();
+    let v6: W = v2 + v5;
+    let v7: W = v6.powi(6);
+    let v8: W = v0 * v1.widen() * v7;
+    let v9: W = v0 * v4.widen() * v7;
+    let v10: W = v6.powi(7);
+    let v11: W = v8 - v9 + v10;
+    let v12: N = N::narrow(v11) / N::narrow(v10);
+    let v13: W = v9 - v8;
+    let v14: N = N::narrow(v13) / N::narrow(v10);
     [v12.to_f64(), v14.to_f64()]
 }
 /// `euler_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1314,6 +1278,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1325,6 +1291,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1343,71 +1311,55 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(10.919005705606619, -8.226125886055766e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
-        let v8: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v9: R = v4 - v2;
-        let v10: R = v9.abs();
-        let v11: R = v10.sqrt();
-        let v12: R = v8 * v11;
-        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(10.919005705606619, -8.226125886055766e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
-        let v8: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v9: R = v4 - v2;
-        let v10: R = v9.abs();
-        let v11: R = v10.sqrt();
-        let v12: R = v8 * v11;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.919005705606619, -8.226125886055766e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = v3 - v5;
+        let v8: W = W::new(264.3513505089058, -2.5959117083121452e-14);
+        let v9: W = v4 - v2;
+        let v10: W = v9.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v8 * v11;
         return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
     }
-    let v0: R = R::new(20.419875556569846, -2.664023482819306e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v2 + v5;
-    let v7: R = v6.powi(6);
-    let v8: R = v0 * v1 * v7;
-    let v9: R = v0 * v4 * v7;
-    let v10: R = v6.powi(7);
-    let v11: R = v8 - v9 + v10;
-    let v12: R = v11 / v10;
-    let v13: R = v9 - v8;
-    let v14: R = v13 / v10;
-    let v15: R = R::new(3.7416573867739413, 5.608958456709074e-17);
-    let v16: R = v1 - v4;
-    let v17: R = v16.abs();
-    let v18: R = v17.sqrt();
-    let v19: R = v6.powi(13);
-    let v20: R = v3 * v19;
-    let v21: R = v20.sqrt();
-    let v22: R = v15 * v18 * v21;
+    let v0: W = W::new(20.419875556569846, -2.664023482819306e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3 * v4.widen();
+    let v6: W = v2 + v5;
+    let v7: W = v6.powi(6);
+    let v8: W = v0 * v1.widen() * v7;
+    let v9: W = v0 * v4.widen() * v7;
+    let v10: W = v6.powi(7);
+    let v11: W = v8 - v9 + v10;
+    let v12: N = N::narrow(v11) / N::narrow(v10);
+    let v13: W = v9 - v8;
+    let v14: N = N::narrow(v13) / N::narrow(v10);
+    let v15: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v16: N = v1 - v4;
+    let v17: N = v16.abs();
+    let v18: N = v17.sqrt();
+    let v19: W = v6.powi(13);
+    let v20: N = N::narrow(v3) * N::narrow(v19);
+    let v21: N = v20.sqrt();
+    let v22: N = v15 * v18 * v21;
     [v12.to_f64(), v14.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1415,6 +1367,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1426,6 +1380,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1451,67 +1407,78 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(2.5e-5, -1.1980434005964825e-21);
-        let v1: R = R::new(0.999975, 5.275779813018744e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.002, -4.163336342344337e-20);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(7);
-        let v7: R = v0 / v6;
-        let v8: R = v6 - v0;
-        let v9: R = v8 / v6;
+        let v0: W = W::new(0.002, -4.163336342344337e-20);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = v0 / v6;
+        let v8: W = v6 - v0;
+        let v9: W = v8 / v6;
         return [v7.to_f64(), v9.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.0125, -6.938893903907229e-19);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(7);
-        let v7: R = v0 * v6;
-        let v8: R = R::new(1.0, 0.0);
-        let v9: R = v8 - v7;
+        let v0: W = W::new(0.0125, -6.938893903907229e-19);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = v0 * v6;
+        let v8: W = W::new(1.0, 0.0);
+        let v9: W = v8 - v7;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v4.powi(7);
-    let v6: R = R::from_f64(t);
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.powi(7);
-    let v10: R = v5 / v9;
-    let v11: R = v9 - v5;
-    let v12: R = v11 / v9;
-    [v10.to_f64(), v12.to_f64()]
+    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v4.powi(7);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 * v6.widen();
+    let v8: W = v0.widen() + v7;
+    let v9: W = v8.powi(7);
+    let v10: W = v5 / v9;
+    let v11: N = v6 - v2;
+    let v12: W = v8.powi(5);
+    let v13: N = N::narrow(v12) * N::narrow(v4);
+    let v14: W = v8.powi(4);
+    let v15: N = N::narrow(v4).square();
+    let v16: N = N::narrow(v14) * v15;
+    let v17: N = N::narrow(v8).powi(3);
+    let v18: N = N::narrow(v4).powi(3);
+    let v19: N = v17 * v18;
+    let v20: N = N::narrow(v8).square();
+    let v21: N = N::narrow(v4).powi(4);
+    let v22: N = v20 * v21;
+    let v23: N = N::narrow(v4).powi(5);
+    let v24: N = N::narrow(v8) * v23;
+    let v25: W = v8.powi(6);
+    let v26: N = N::narrow(v4).powi(6);
+    let v27: N = v13 + v16 + v19 + v22 + v24 + N::narrow(v25) + v26;
+    let v28: W = v1 * v11.widen() * v27.widen();
+    let v29: W = v28 / v9;
+    [v10.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1523,6 +1490,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1541,67 +1510,78 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(2.5e-5, -1.1980434005964825e-21);
-        let v1: R = R::new(0.999975, 5.275779813018744e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.002, -4.163336342344337e-20);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(7);
-        let v7: R = v0 / v6;
-        let v8: R = v6 - v0;
-        let v9: R = v8 / v6;
+        let v0: W = W::new(0.002, -4.163336342344337e-20);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = v0 / v6;
+        let v8: W = v6 - v0;
+        let v9: W = v8 / v6;
         return [v7.to_f64(), v9.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.0125, -6.938893903907229e-19);
-        let v1: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v2: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 + v4;
-        let v6: R = v5.powi(7);
-        let v7: R = v0 * v6;
-        let v8: R = R::new(1.0, 0.0);
-        let v9: R = v8 - v7;
+        let v0: W = W::new(0.0125, -6.938893903907229e-19);
+        let v1: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v2: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 + v4;
+        let v6: W = v5.powi(7);
+        let v7: W = v0 * v6;
+        let v8: W = W::new(1.0, 0.0);
+        let v9: W = v8 - v7;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v1: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v4.powi(7);
-    let v6: R = R::from_f64(t);
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.powi(7);
-    let v10: R = v5 / v9;
-    let v11: R = v9 - v5;
-    let v12: R = v11 / v9;
-    [v10.to_f64(), v12.to_f64()]
+    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v0.widen() + v3;
+    let v5: W = v4.powi(7);
+    let v6: N = N::from_f64(t);
+    let v7: W = v1 * v6.widen();
+    let v8: W = v0.widen() + v7;
+    let v9: W = v8.powi(7);
+    let v10: W = v5 / v9;
+    let v11: N = v6 - v2;
+    let v12: W = v8.powi(5);
+    let v13: N = N::narrow(v12) * N::narrow(v4);
+    let v14: W = v8.powi(4);
+    let v15: N = N::narrow(v4).square();
+    let v16: N = N::narrow(v14) * v15;
+    let v17: N = N::narrow(v8).powi(3);
+    let v18: N = N::narrow(v4).powi(3);
+    let v19: N = v17 * v18;
+    let v20: N = N::narrow(v8).square();
+    let v21: N = N::narrow(v4).powi(4);
+    let v22: N = v20 * v21;
+    let v23: N = N::narrow(v4).powi(5);
+    let v24: N = N::narrow(v8) * v23;
+    let v25: W = v8.powi(6);
+    let v26: N = N::narrow(v4).powi(6);
+    let v27: N = v13 + v16 + v19 + v22 + v24 + N::narrow(v25) + v26;
+    let v28: W = v1 * v11.widen() * v27.widen();
+    let v29: W = v28 / v9;
+    [v10.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1613,6 +1593,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1631,20 +1613,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1652,6 +1629,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -1664,20 +1643,15 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 1] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [2.0];
-    }
-    if t == 1.0 {
-        return [2.0];
-    }
-    let v0: R = R::new(2.0, 0.0);
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(2.0, 0.0);
     [v0.to_f64()]
 }
 /// `reverse_drift_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1685,6 +1659,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_u_coefficients(t);
@@ -1697,20 +1673,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1718,6 +1691,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1729,6 +1704,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1747,65 +1724,50 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(264.3513505089058, -2.5959117083121452e-14);
+        let v8: W = v2 - v4;
+        let v9: W = v8.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 * v10;
         return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = R::from_f64(t);
-    let v5: R = v1 * v4;
-    let v6: R = v3 - v5;
-    let v7: R = R::new(3.7416573867739413, 5.608958456709074e-17);
-    let v8: R = v2 - v4;
-    let v9: R = v8.abs();
-    let v10: R = v9.sqrt();
-    let v11: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v12: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v13: R = v11 * v4;
-    let v14: R = v12 + v13;
-    let v15: R = v14.powi(13);
-    let v16: R = v11 * v15;
-    let v17: R = v16.sqrt();
-    let v18: R = v7 * v10 * v17;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 * v2;
+    let v4: N = N::from_f64(t);
+    let v5: N = v1 * v4;
+    let v6: N = v3 - v5;
+    let v7: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v8: N = v2 - v4;
+    let v9: N = v8.abs();
+    let v10: N = v9.sqrt();
+    let v11: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v12: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v13: W = v11 * v4.widen();
+    let v14: W = v12 + v13;
+    let v15: W = v14.powi(13);
+    let v16: N = N::narrow(v11) * N::narrow(v15);
+    let v17: N = v16.sqrt();
+    let v18: W = v7.widen() * v10.widen() * v17.widen();
     [v0.to_f64(), v6.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1813,6 +1775,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1824,6 +1788,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1849,74 +1815,82 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-0.18316228179760718, 2.9947975178459925e-18);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.09794378983649214, 2.5073335296621954e-18);
-        let v2: R = R::new(0.002, -4.163336342344337e-20);
-        let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v5: R = R::from_f64(t);
-        let v6: R = v4 * v5;
-        let v7: R = v3 + v6;
-        let v8: R = v7.powi(7);
-        let v9: R = v2 - v8;
-        let v10: R = v7.powi(6);
-        let v11: R = v1 * v9;
-        let v12: R = v11 / v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.09794378983649214, 2.5073335296621954e-18);
+        let v2: W = W::new(0.002, -4.163336342344337e-20);
+        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 * v5;
+        let v7: W = v3 + v6;
+        let v8: W = v7.powi(7);
+        let v9: W = v2 - v8;
+        let v10: W = v7.powi(6);
+        let v11: W = v1 * v9;
+        let v12: W = v11 / v10;
         return [v0.to_f64(), v12.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.0022895857621141424, 2.0221129249370849e-19);
-        let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v2 + v5;
-        let v7: R = v6.powi(7);
-        let v8: R = R::new(80.0, 0.0);
-        let v9: R = v7 - v8;
-        let v10: R = v1 * v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0022895857621141424, 2.0221129249370849e-19);
+        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = v2 + v5;
+        let v7: W = v6.powi(7);
+        let v8: W = W::new(80.0, 0.0);
+        let v9: W = v7 - v8;
+        let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.09794378983649214, 2.5073335296621954e-18);
-    let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v3 * v4;
-    let v6: R = v2 + v5;
-    let v7: R = v6.powi(7);
-    let v8: R = R::from_f64(t);
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v9;
-    let v11: R = v10.powi(7);
-    let v12: R = v7 - v11;
-    let v13: R = v10.powi(6);
-    let v14: R = v1 * v12;
-    let v15: R = v14 / v13;
-    [v0.to_f64(), v15.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6.widen() * v2.widen();
+    let v8: W = v5.widen() + v7;
+    let v9: N = N::narrow(v8).powi(5);
+    let v10: W = v6.widen() * v3.widen();
+    let v11: W = v5.widen() + v10;
+    let v12: N = v9 * N::narrow(v11);
+    let v13: N = N::narrow(v8).powi(4);
+    let v14: N = N::narrow(v11).square();
+    let v15: N = v13 * v14;
+    let v16: N = N::narrow(v8).powi(3);
+    let v17: N = N::narrow(v11).powi(3);
+    let v18: N = v16 * v17;
+    let v19: N = N::narrow(v8).square();
+    let v20: N = N::narrow(v11).powi(4);
+    let v21: N = v19 * v20;
+    let v22: N = N::narrow(v11).powi(5);
+    let v23: N = N::narrow(v8) * v22;
+    let v24: W = v8.powi(6);
+    let v25: N = N::narrow(v11).powi(6);
+    let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
+        + v24 + v25.widen();
+    let v27: W = v1 * v4.widen() * v26;
+    let v28: W = v27 / v24;
+    [v0.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1928,6 +1902,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1946,74 +1922,82 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-0.18316228179760718, 2.9947975178459925e-18);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.09794378983649214, 2.5073335296621954e-18);
-        let v2: R = R::new(0.002, -4.163336342344337e-20);
-        let v3: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v4: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v5: R = R::from_f64(t);
-        let v6: R = v4 * v5;
-        let v7: R = v3 + v6;
-        let v8: R = v7.powi(7);
-        let v9: R = v2 - v8;
-        let v10: R = v7.powi(6);
-        let v11: R = v1 * v9;
-        let v12: R = v11 / v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.09794378983649214, 2.5073335296621954e-18);
+        let v2: W = W::new(0.002, -4.163336342344337e-20);
+        let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v5: W = W::from_f64(t);
+        let v6: W = v4 * v5;
+        let v7: W = v3 + v6;
+        let v8: W = v7.powi(7);
+        let v9: W = v2 - v8;
+        let v10: W = v7.powi(6);
+        let v11: W = v1 * v9;
+        let v12: W = v11 / v10;
         return [v0.to_f64(), v12.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.0022895857621141424, 2.0221129249370849e-19);
-        let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-        let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v2 + v5;
-        let v7: R = v6.powi(7);
-        let v8: R = R::new(80.0, 0.0);
-        let v9: R = v7 - v8;
-        let v10: R = v1 * v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0022895857621141424, 2.0221129249370849e-19);
+        let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+        let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = v2 + v5;
+        let v7: W = v6.powi(7);
+        let v8: W = W::new(80.0, 0.0);
+        let v9: W = v7 - v8;
+        let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.09794378983649214, 2.5073335296621954e-18);
-    let v2: R = R::new(0.4115597137836079, 1.884139841432673e-17);
-    let v3: R = R::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v3 * v4;
-    let v6: R = v2 + v5;
-    let v7: R = v6.powi(7);
-    let v8: R = R::from_f64(t);
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v9;
-    let v11: R = v10.powi(7);
-    let v12: R = v7 - v11;
-    let v13: R = v10.powi(6);
-    let v14: R = v1 * v12;
-    let v15: R = v14 / v13;
-    [v0.to_f64(), v15.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-0.14285714285714285, -7.93016446160826e-18);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v2 - v3;
+    let v5: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6.widen() * v2.widen();
+    let v8: W = v5.widen() + v7;
+    let v9: N = N::narrow(v8).powi(5);
+    let v10: W = v6.widen() * v3.widen();
+    let v11: W = v5.widen() + v10;
+    let v12: N = v9 * N::narrow(v11);
+    let v13: N = N::narrow(v8).powi(4);
+    let v14: N = N::narrow(v11).square();
+    let v15: N = v13 * v14;
+    let v16: N = N::narrow(v8).powi(3);
+    let v17: N = N::narrow(v11).powi(3);
+    let v18: N = v16 * v17;
+    let v19: N = N::narrow(v8).square();
+    let v20: N = N::narrow(v11).powi(4);
+    let v21: N = v19 * v20;
+    let v22: N = N::narrow(v11).powi(5);
+    let v23: N = N::narrow(v8) * v22;
+    let v24: W = v8.powi(6);
+    let v25: N = N::narrow(v11).powi(6);
+    let v26: W = v12.widen() + v15.widen() + v18.widen() + v21.widen() + v23.widen()
+        + v24 + v25.widen();
+    let v27: W = v1 * v4.widen() * v26;
+    let v28: W = v27 / v24;
+    [v0.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_u` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2025,6 +2009,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x - \frac{u\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{7\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2048,8 +2034,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -2072,11 +2059,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -2166,7 +2180,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -2195,17 +2209,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -2389,7 +2408,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -2468,7 +2488,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

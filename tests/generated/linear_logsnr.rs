@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: lambda_max = 10, lambda_min = -10.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "linear_logsnr";
 /// `alpha(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -19,25 +19,20 @@ pub const PROCESS: &str = "linear_logsnr";
 /// ```text
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.9999773008080222;
-    }
-    if t == 1.0 {
-        return 0.006737794053132998;
-    }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: N = N::sqrt_of(v5);
     v6.to_f64()
 }
 /// `sigma(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -45,25 +40,20 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.006737794053132998;
-    }
-    if t == 1.0 {
-        return 0.9999773008080222;
-    }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(10.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: N = N::sqrt_of(v5);
     v6.to_f64()
 }
 /// `alpha_bar(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -71,24 +61,19 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \operatorname{sigmoid}\left(10 - 20\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.9999546021312976;
-    }
-    if t == 1.0 {
-        return 4.5397868702434395e-5;
-    }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
     v5.to_f64()
 }
 /// `f(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -96,26 +81,21 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = 10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -0.00045397868702434395;
-    }
-    if t == 1.0 {
-        return -9.999546021312975;
-    }
-    let v0: R = R::new(-10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(10.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v0 * v6;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v0.widen() * v6;
     v7.to_f64()
 }
 /// `g2(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -123,30 +103,28 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0009079573740486879;
-    }
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 19.99909204262595;
     }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(10.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.square();
-    let v7: R = v0 * v6;
-    let v8: R = v3 - v2;
-    let v9: R = v8.sigmoid();
-    let v10: R = v0 * v9 * v5;
-    let v11: R = v7 + v10;
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v0 * v6;
+    let v8: N = v3 - N::narrow(v2);
+    let v9: N = v8.sigmoid();
+    let v10: W = v0.widen() * v9.widen() * v5;
+    let v11: N = v7 + N::narrow(v10);
     v11.to_f64()
 }
 /// `g(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -154,31 +132,32 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.030132331042398427;
     }
     if t == 1.0 {
         return 4.4720344411269854;
     }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(10.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.square();
-    let v7: R = v0 * v6;
-    let v8: R = v3 - v2;
-    let v9: R = v8.sigmoid();
-    let v10: R = v0 * v9 * v5;
-    let v11: R = v7 + v10;
-    let v12: R = v11.sqrt();
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v0 * v6;
+    let v8: N = v3 - v2;
+    let v9: N = v8.sigmoid();
+    let v10: N = v0 * v9 * N::narrow(v5);
+    let v11: N = v7 + v10;
+    let v12: N = v11.sqrt();
     v12.to_f64()
 }
 /// `lambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -186,32 +165,27 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 5.0;
-    }
-    if t == 1.0 {
-        return -5.0;
-    }
-    let v0: R = R::new(0.5, 0.0);
-    let v1: R = R::new(10.0, 0.0);
-    let v2: R = R::new(20.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v6.ln();
-    let v8: R = v0 * v7;
-    let v9: R = v4 - v1;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.ln();
-    let v12: R = v0 * v11;
-    let v13: R = v8 - v12;
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::ln_of(v6);
+    let v8: W = v0.widen() * v7.widen();
+    let v9: W = v4 - v1.widen();
+    let v10: W = v9.sigmoid();
+    let v11: N = N::ln_of(v10);
+    let v12: W = v0.widen() * v11.widen();
+    let v13: N = N::narrow(v8) - N::narrow(v12);
     v13.to_f64()
 }
 /// `dlambda(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -219,20 +193,15 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -10
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -10.0;
-    }
-    if t == 1.0 {
-        return -10.0;
-    }
-    let v0: R = R::new(-10.0, 0.0);
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-10.0, 0.0);
     v0.to_f64()
 }
 /// `log_snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -240,29 +209,24 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 10.0;
-    }
-    if t == 1.0 {
-        return -10.0;
-    }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.ln();
-    let v7: R = v3 - v0;
-    let v8: R = v7.sigmoid();
-    let v9: R = v8.ln();
-    let v10: R = v6 - v9;
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: N = N::ln_of(v5);
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: N = N::ln_of(v8);
+    let v10: N = v6 - v9;
     v10.to_f64()
 }
 /// `snr(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -270,27 +234,25 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(10 - 20\,t\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 22026.465794806718;
-    }
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 4.5399929762484854e-5;
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v3 - v0;
-    let v7: R = v6.sigmoid();
-    let v8: R = v5 / v7;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v3 - v0.widen();
+    let v7: W = v6.sigmoid();
+    let v8: N = N::narrow(v5) / N::narrow(v7);
     v8.to_f64()
 }
 /// `rho(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -298,29 +260,24 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.006737946999085467;
-    }
-    if t == 1.0 {
-        return 148.4131591025766;
-    }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(10.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v2;
-    let v8: R = v7.sigmoid();
-    let v9: R = v8.sqrt();
-    let v10: R = v6 / v9;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v3.widen() - v2;
+    let v8: N = N::narrow(v7).sigmoid();
+    let v9: N = v8.sqrt();
+    let v10: N = N::narrow(v6) / v9;
     v10.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -330,36 +287,34 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.00045397868702434395, -0.00045397868702434395];
-    }
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-9.999546021312975, -9.999546021312975];
     }
-    let v0: R = R::new(-10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(10.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v0 * v6;
-    let v8: R = v4 - v3;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = v10.powi(3);
-    let v12: R = v4 * v11 * v6;
-    let v13: R = v6.square();
-    let v14: R = v4 * v10 * v13;
-    let v15: R = -v12;
-    let v16: R = v15 - v14;
-    let v17: R = v16 / v10;
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: N = v4 - N::narrow(v3);
+    let v9: N = v8.sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = v4.widen() * v11 * v6;
+    let v13: N = N::narrow(v6).square();
+    let v14: N = v4 * N::narrow(v10) * v13;
+    let v15: W = -v12;
+    let v16: W = v15 - v14.widen();
+    let v17: N = N::narrow(v16) / N::narrow(v10);
     [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -367,6 +322,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -378,36 +335,34 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.00045397868702434395, -0.0009079573740486879];
-    }
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-9.999546021312975, -19.99909204262595];
     }
-    let v0: R = R::new(-10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(10.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v0 * v6;
-    let v8: R = v4 - v3;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = v10.powi(3);
-    let v12: R = v1 * v11 * v6;
-    let v13: R = v6.square();
-    let v14: R = v1 * v10 * v13;
-    let v15: R = -v12;
-    let v16: R = v15 - v14;
-    let v17: R = v16 / v10;
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = v0 * N::narrow(v6);
+    let v8: N = v4 - N::narrow(v3);
+    let v9: N = v8.sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: W = v10.powi(3);
+    let v12: W = v1.widen() * v11 * v6;
+    let v13: N = N::narrow(v6).square();
+    let v14: N = v1 * N::narrow(v10) * v13;
+    let v15: W = -v12;
+    let v16: W = v15 - v14.widen();
+    let v17: N = N::narrow(v16) / N::narrow(v10);
     [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -415,6 +370,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -426,78 +383,53 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(9.999546021312975, 6.700376998609037e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v0;
-    let v8: R = v7.sigmoid();
-    let v9: R = v0 * v2 * v6 * v8;
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v0 * v10 * v6 * v8;
-    let v12: R = v6 + v9 - v11;
-    let v13: R = v12 / v6;
-    let v14: R = v6.powi(3);
-    let v15: R = v0 * v2 * v14 * v8;
-    let v16: R = v0 * v10 * v14 * v8;
-    let v17: R = v8.square();
-    let v18: R = v0 * v2 * v6 * v17;
-    let v19: R = v0 * v10 * v6 * v17;
-    let v20: R = v15 - v16 + v18 - v19;
-    let v21: R = v20 / v6;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::narrow(v4).sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v0.widen() * v10.widen() * v6 * v8;
+    let v12: W = v6 + v9 - v11;
+    let v13: N = N::narrow(v12) / N::narrow(v6);
+    let v14: W = v6.powi(3);
+    let v15: W = v0.widen() * v2.widen() * v14 * v8;
+    let v16: W = v0.widen() * v10.widen() * v14 * v8;
+    let v17: N = N::narrow(v8).square();
+    let v18: W = v0.widen() * v2.widen() * v6 * v17.widen();
+    let v19: W = v0.widen() * v10.widen() * v6 * v17.widen();
+    let v20: W = v15 - v16 + v18 - v19;
+    let v21: N = N::narrow(v20) / N::narrow(v6);
     [v13.to_f64(), v21.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -505,6 +437,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -516,6 +450,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -534,96 +470,66 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(6.117352068009282e-6, 3.3899695354545706e-22);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(0.1347436460807966, 2.9962786625977176e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(6.117352068009282e-6, 3.3899695354545706e-22);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(0.1347436460807966, 2.9962786625977176e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(19.99909204262595, 1.3400753997218073e-15);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v0;
-    let v8: R = v7.sigmoid();
-    let v9: R = v0 * v2 * v6 * v8;
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v0 * v10 * v6 * v8;
-    let v12: R = v6 + v9 - v11;
-    let v13: R = v12 / v6;
-    let v14: R = v6.powi(3);
-    let v15: R = v1 * v2 * v14 * v8;
-    let v16: R = v1 * v10 * v14 * v8;
-    let v17: R = v8.square();
-    let v18: R = v1 * v2 * v6 * v17;
-    let v19: R = v1 * v10 * v6 * v17;
-    let v20: R = v15 - v16 + v18 - v19;
-    let v21: R = v20 / v6;
-    let v22: R = v10 - v2;
-    let v23: R = v22.abs();
-    let v24: R = v23.sqrt();
-    let v25: R = v1 * v17;
-    let v26: R = v1 * v5 * v8;
-    let v27: R = v25 + v26;
-    let v28: R = v27.sqrt();
-    let v29: R = v24 * v28;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::narrow(v4).sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v0.widen() * v10.widen() * v6 * v8;
+    let v12: W = v6 + v9 - v11;
+    let v13: N = N::narrow(v12) / N::narrow(v6);
+    let v14: W = v6.powi(3);
+    let v15: W = v1.widen() * v2.widen() * v14 * v8;
+    let v16: W = v1.widen() * v10.widen() * v14 * v8;
+    let v17: N = N::narrow(v8).square();
+    let v18: W = v1.widen() * v2.widen() * v6 * v17.widen();
+    let v19: W = v1.widen() * v10.widen() * v6 * v17.widen();
+    let v20: W = v15 - v16 + v18 - v19;
+    let v21: N = N::narrow(v20) / N::narrow(v6);
+    let v22: N = v10 - v2;
+    let v23: N = v22.abs();
+    let v24: N = v23.sqrt();
+    let v25: N = v1 * v17;
+    let v26: N = v1 * v5 * N::narrow(v8);
+    let v27: W = v25.widen() + v26.widen();
+    let v28: N = N::sqrt_of(v27);
+    let v29: N = v24 * v28;
     [v13.to_f64(), v21.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -631,6 +537,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -648,6 +556,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -673,92 +583,99 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: R = R::new(148.3996838203553, -7.943149500169982e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 / v7;
-        let v9: R = v4 - v1;
-        let v10: R = v9.sigmoid();
-        let v11: R = v0 * v10;
-        let v12: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v13: R = v10.sqrt();
-        let v14: R = v12 * v7 * v13;
-        let v15: R = v11 - v14;
-        let v16: R = v15 / v7;
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = v4 - v1;
+        let v10: W = v9.sigmoid();
+        let v11: W = v0 * v10;
+        let v12: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v13: W = v10.sqrt();
+        let v14: W = v12 * v7 * v13;
+        let v15: W = v11 - v14;
+        let v16: W = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999546021312976, -4.401853247642529e-17);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(0.006737641110652279, -2.95996497389819e-19);
-        let v12: R = v4 - v1;
-        let v13: R = v12.sigmoid();
-        let v14: R = v13.sqrt();
-        let v15: R = v11 * v14;
-        let v16: R = v10 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-148.40305275561445, 5.5816037266358734e-15);
+        let v10: W = v4 - v2;
+        let v11: W = v10.exp_m1();
+        let v12: W = W::new(0.9999546021312976, -4.401853247642529e-17);
+        let v13: W = v12 * v7;
+        let v14: W = W::new(0.006737641110652279, -2.95996497389819e-19);
+        let v15: W = v4 - v1;
+        let v16: W = v15.sigmoid();
+        let v17: W = v16.sqrt();
+        let v18: W = v14 * v17;
+        let v19: W = v13 + v18;
+        let v20: W = v9 * v6 * v11;
+        let v21: W = v20 / v19;
+        return [v8.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v1 * v7;
-    let v9: R = v0 - v8;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 / v11;
-    let v13: R = v8 - v0;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14 * v6;
-    let v16: R = v14.sqrt();
-    let v17: R = v3 - v0;
-    let v18: R = v17.sigmoid();
-    let v19: R = v18.sqrt();
-    let v20: R = v11 * v16 * v19;
-    let v21: R = v15 - v20;
-    let v22: R = v21 / v11;
-    [v12.to_f64(), v22.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: N = N::sqrt_of(v5);
+    let v7: N = N::from_f64(t);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6.widen() / v11;
+    let v13: W = v8 - v0.widen();
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.square();
+    let v16: W = v3 - v8;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: N = N::narrow(v14) * v6;
+    let v19: W = v14.sqrt();
+    let v20: W = v3 - v0.widen();
+    let v21: N = N::narrow(v20).sigmoid();
+    let v22: N = v21.sqrt();
+    let v23: W = v11 * v19 * v22.widen();
+    let v24: N = v18 + N::narrow(v23);
+    let v25: W = v15 * v5 * v17.widen();
+    let v26: W = v11 * v24.widen();
+    let v27: W = v25 / v26;
+    let v28: N = -N::narrow(v27);
+    [v12.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -770,6 +687,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -788,92 +707,99 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: R = R::new(148.3996838203553, -7.943149500169982e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 / v7;
-        let v9: R = v4 - v1;
-        let v10: R = v9.sigmoid();
-        let v11: R = v0 * v10;
-        let v12: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v13: R = v10.sqrt();
-        let v14: R = v12 * v7 * v13;
-        let v15: R = v11 - v14;
-        let v16: R = v15 / v7;
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = v4 - v1;
+        let v10: W = v9.sigmoid();
+        let v11: W = v0 * v10;
+        let v12: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v13: W = v10.sqrt();
+        let v14: W = v12 * v7 * v13;
+        let v15: W = v11 - v14;
+        let v16: W = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999546021312976, -4.401853247642529e-17);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(0.006737641110652279, -2.95996497389819e-19);
-        let v12: R = v4 - v1;
-        let v13: R = v12.sigmoid();
-        let v14: R = v13.sqrt();
-        let v15: R = v11 * v14;
-        let v16: R = v10 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-148.40305275561445, 5.5816037266358734e-15);
+        let v10: W = v4 - v2;
+        let v11: W = v10.exp_m1();
+        let v12: W = W::new(0.9999546021312976, -4.401853247642529e-17);
+        let v13: W = v12 * v7;
+        let v14: W = W::new(0.006737641110652279, -2.95996497389819e-19);
+        let v15: W = v4 - v1;
+        let v16: W = v15.sigmoid();
+        let v17: W = v16.sqrt();
+        let v18: W = v14 * v17;
+        let v19: W = v13 + v18;
+        let v20: W = v9 * v6 * v11;
+        let v21: W = v20 / v19;
+        return [v8.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v1 * v7;
-    let v9: R = v0 - v8;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 / v11;
-    let v13: R = v8 - v0;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14 * v6;
-    let v16: R = v14.sqrt();
-    let v17: R = v3 - v0;
-    let v18: R = v17.sigmoid();
-    let v19: R = v18.sqrt();
-    let v20: R = v11 * v16 * v19;
-    let v21: R = v15 - v20;
-    let v22: R = v21 / v11;
-    [v12.to_f64(), v22.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: N = N::sqrt_of(v5);
+    let v7: N = N::from_f64(t);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6.widen() / v11;
+    let v13: W = v8 - v0.widen();
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.square();
+    let v16: W = v3 - v8;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: N = N::narrow(v14) * v6;
+    let v19: W = v14.sqrt();
+    let v20: W = v3 - v0.widen();
+    let v21: N = N::narrow(v20).sigmoid();
+    let v22: N = v21.sqrt();
+    let v23: W = v11 * v19 * v22.widen();
+    let v24: N = v18 + N::narrow(v23);
+    let v25: W = v15 * v5 * v17.widen();
+    let v26: W = v11 * v24.widen();
+    let v27: W = v25 / v26;
+    let v28: N = -N::narrow(v27);
+    [v12.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -885,6 +811,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -903,36 +831,31 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.00045397868702434395, 0.06737794053132998];
-    }
-    if t == 1.0 {
-        return [-9.999546021312975, 9.999773008080222];
-    }
-    let v0: R = R::new(-10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(10.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v0 * v6;
-    let v8: R = v4 - v3;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = v10.powi(3);
-    let v12: R = v6.sqrt();
-    let v13: R = v4 * v11 * v12;
-    let v14: R = v12.powi(3);
-    let v15: R = v4 * v10 * v14;
-    let v16: R = v13 + v15;
-    let v17: R = v16 / v10;
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v0.widen() * v6;
+    let v8: N = v4 - N::narrow(v3);
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: W = v10.widen().powi(3);
+    let v12: N = N::sqrt_of(v6);
+    let v13: W = v4.widen() * v11 * v12.widen();
+    let v14: N = v12.powi(3);
+    let v15: N = v4 * v10 * v14;
+    let v16: N = N::narrow(v13) + v15;
+    let v17: N = v16 / v10;
     [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -940,6 +863,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -951,36 +876,31 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.00045397868702434395, 0.13475588106265995];
-    }
-    if t == 1.0 {
-        return [-9.999546021312975, 19.999546016160444];
-    }
-    let v0: R = R::new(-10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(10.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v0 * v6;
-    let v8: R = v4 - v3;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = v10.powi(3);
-    let v12: R = v6.sqrt();
-    let v13: R = v1 * v11 * v12;
-    let v14: R = v12.powi(3);
-    let v15: R = v1 * v10 * v14;
-    let v16: R = v13 + v15;
-    let v17: R = v16 / v10;
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(10.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v0.widen() * v6;
+    let v8: N = v4 - N::narrow(v3);
+    let v9: N = v8.sigmoid();
+    let v10: N = v9.sqrt();
+    let v11: W = v10.widen().powi(3);
+    let v12: N = N::sqrt_of(v6);
+    let v13: W = v1.widen() * v11 * v12.widen();
+    let v14: N = v12.powi(3);
+    let v15: N = v1 * v10 * v14;
+    let v16: N = N::narrow(v13) + v15;
+    let v17: N = v16 / v10;
     [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -988,6 +908,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -999,79 +921,54 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-9.999773008080222, 8.240080513622124e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v0;
-    let v8: R = v7.sigmoid();
-    let v9: R = v0 * v2 * v6 * v8;
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v0 * v10 * v6 * v8;
-    let v12: R = v6 + v9 - v11;
-    let v13: R = v12 / v6;
-    let v14: R = v6.powi(3);
-    let v15: R = v8.sqrt();
-    let v16: R = v0 * v10 * v14 * v15;
-    let v17: R = v0 * v2 * v14 * v15;
-    let v18: R = v15.powi(3);
-    let v19: R = v0 * v2 * v6 * v18;
-    let v20: R = v0 * v10 * v6 * v18;
-    let v21: R = v16 - v17 - v19 + v20;
-    let v22: R = v21 / v6;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v0.widen() * v10.widen() * v6 * v8;
+    let v12: W = v6 + v9 - v11;
+    let v13: W = v12 / v6;
+    let v14: W = v6.powi(3);
+    let v15: W = v8.sqrt();
+    let v16: W = v0.widen() * v10.widen() * v14 * v15;
+    let v17: W = v0.widen() * v2.widen() * v14 * v15;
+    let v18: W = v15.powi(3);
+    let v19: W = v0.widen() * v2.widen() * v6 * v18;
+    let v20: W = v0.widen() * v10.widen() * v6 * v18;
+    let v21: W = v16 - v17 - v19 + v20;
+    let v22: W = v21 / v6;
     [v13.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1079,6 +976,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1090,6 +989,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1108,98 +1009,68 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-19.999546016160444, 1.6480161027244248e-15);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v0;
-    let v8: R = v7.sigmoid();
-    let v9: R = v0 * v2 * v6 * v8;
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v0 * v10 * v6 * v8;
-    let v12: R = v6 + v9 - v11;
-    let v13: R = v12 / v6;
-    let v14: R = v6.powi(3);
-    let v15: R = v8.sqrt();
-    let v16: R = v1 * v10 * v14 * v15;
-    let v17: R = v1 * v2 * v14 * v15;
-    let v18: R = v15.powi(3);
-    let v19: R = v1 * v2 * v6 * v18;
-    let v20: R = v1 * v10 * v6 * v18;
-    let v21: R = v16 - v17 - v19 + v20;
-    let v22: R = v21 / v6;
-    let v23: R = v10 - v2;
-    let v24: R = v23.abs();
-    let v25: R = v24.sqrt();
-    let v26: R = v8.square();
-    let v27: R = v1 * v26;
-    let v28: R = v1 * v5 * v8;
-    let v29: R = v27 + v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v25 * v30;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v0.widen() * v10.widen() * v6 * v8;
+    let v12: W = v6 + v9 - v11;
+    let v13: W = v12 / v6;
+    let v14: W = v6.powi(3);
+    let v15: W = v8.sqrt();
+    let v16: W = v1.widen() * v10.widen() * v14 * v15;
+    let v17: W = v1.widen() * v2.widen() * v14 * v15;
+    let v18: W = v15.powi(3);
+    let v19: W = v1.widen() * v2.widen() * v6 * v18;
+    let v20: W = v1.widen() * v10.widen() * v6 * v18;
+    let v21: W = v16 - v17 - v19 + v20;
+    let v22: W = v21 / v6;
+    let v23: N = v10 - v2;
+    let v24: N = v23.abs();
+    let v25: W = v24.widen().sqrt();
+    let v26: W = v8.square();
+    let v27: W = v1.widen() * v26;
+    let v28: N = v1 * v5 * N::narrow(v8);
+    let v29: W = v27 + v28.widen();
+    let v30: W = v29.sqrt();
+    let v31: W = v25 * v30;
     [v13.to_f64(), v22.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1207,6 +1078,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1218,6 +1091,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1243,92 +1118,97 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: R = R::new(-148.40305244973297, 9.875832178900455e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 / v7;
-        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: R = v9 * v7;
-        let v11: R = v4 - v1;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = v0 * v13;
-        let v15: R = v10 - v14;
-        let v16: R = v15 / v7;
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: W = v9 * v7;
+        let v11: W = v4 - v1;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = v0 * v13;
+        let v15: W = v10 - v14;
+        let v16: W = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: R = v4 - v1;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v15: R = v14 * v7;
-        let v16: R = v13 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-0.006737794053132998, -2.99148953896051e-20);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v2 - v4;
+        let v13: W = v12.exp_m1();
+        let v14: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: W = v14 * v7;
+        let v16: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v17: W = v11.sqrt();
+        let v18: W = v16 * v17;
+        let v19: W = v15 + v18;
+        let v20: W = v9 * v11 * v13;
+        let v21: W = v20 / v19;
+        return [v8.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v1 * v7;
-    let v9: R = v0 - v8;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 / v11;
-    let v13: R = v3 - v0;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = v11 * v15;
-    let v17: R = v8 - v0;
-    let v18: R = v17.sigmoid();
-    let v19: R = v18.sqrt();
-    let v20: R = v19 * v6;
-    let v21: R = v16 - v20;
-    let v22: R = v21 / v11;
-    [v12.to_f64(), v22.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::narrow(v4).sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3 - v0.widen();
+    let v14: W = v13.sigmoid();
+    let v15: W = v8 - v3;
+    let v16: W = v15.exp_m1();
+    let v17: W = v8 - v0.widen();
+    let v18: N = N::narrow(v17).sigmoid();
+    let v19: W = v18.widen().sqrt();
+    let v20: W = v19 * v6;
+    let v21: W = v14.sqrt();
+    let v22: N = N::narrow(v11) * N::narrow(v21);
+    let v23: W = v20 + v22.widen();
+    let v24: W = v11 * v14 * v16;
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
+    [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1340,6 +1220,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1358,92 +1240,97 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4131591025766, 3.4863514900464198e-15);
-        let v1: R = R::new(-148.40305244973297, 9.875832178900455e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 / v7;
-        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: R = v9 * v7;
-        let v11: R = v4 - v1;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = v0 * v13;
-        let v15: R = v10 - v14;
-        let v16: R = v15 / v7;
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: W = v9 * v7;
+        let v11: W = v4 - v1;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = v0 * v13;
+        let v15: W = v10 - v14;
+        let v16: W = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: R = v4 - v1;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v15: R = v14 * v7;
-        let v16: R = v13 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-0.006737794053132998, -2.99148953896051e-20);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v2 - v4;
+        let v13: W = v12.exp_m1();
+        let v14: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: W = v14 * v7;
+        let v16: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v17: W = v11.sqrt();
+        let v18: W = v16 * v17;
+        let v19: W = v15 + v18;
+        let v20: W = v9 * v11 * v13;
+        let v21: W = v20 / v19;
+        return [v8.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v1 * v7;
-    let v9: R = v0 - v8;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 / v11;
-    let v13: R = v3 - v0;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = v11 * v15;
-    let v17: R = v8 - v0;
-    let v18: R = v17.sigmoid();
-    let v19: R = v18.sqrt();
-    let v20: R = v19 * v6;
-    let v21: R = v16 - v20;
-    let v22: R = v21 / v11;
-    [v12.to_f64(), v22.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: N = N::narrow(v4).sigmoid();
+    let v6: W = v5.widen().sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3 - v0.widen();
+    let v14: W = v13.sigmoid();
+    let v15: W = v8 - v3;
+    let v16: W = v15.exp_m1();
+    let v17: W = v8 - v0.widen();
+    let v18: N = N::narrow(v17).sigmoid();
+    let v19: W = v18.widen().sqrt();
+    let v20: W = v19 * v6;
+    let v21: W = v14.sqrt();
+    let v22: N = N::narrow(v11) * N::narrow(v21);
+    let v23: W = v20 + v22.widen();
+    let v24: W = v11 * v14 * v16;
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
+    [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1455,6 +1342,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1473,36 +1362,34 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [9.999546021312975, -9.999773008080222];
     }
-    if t == 1.0 {
-        return [0.00045397868702434395, -0.06737794053132998];
-    }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v0 * v5;
-    let v7: R = v5.sqrt();
-    let v8: R = v7.powi(3);
-    let v9: R = v3 - v0;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v0 * v8 * v11;
-    let v13: R = v11.powi(3);
-    let v14: R = v0 * v7 * v13;
-    let v15: R = -v12;
-    let v16: R = v15 - v14;
-    let v17: R = v16 / v11;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: N = v0 * N::narrow(v5);
+    let v7: N = N::sqrt_of(v5);
+    let v8: N = v7.powi(3);
+    let v9: N = N::narrow(v3) - v0;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.sqrt();
+    let v12: N = v0 * v8 * v11;
+    let v13: W = v11.widen().powi(3);
+    let v14: N = v0 * v7 * N::narrow(v13);
+    let v15: N = -v12;
+    let v16: N = v15 - v14;
+    let v17: N = v16 / v11;
     [v6.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1510,6 +1397,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1521,39 +1410,37 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [19.999546021312977, -19.999546016160444];
     }
-    if t == 1.0 {
-        return [10.000453978687025, -0.13475588106265995];
-    }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::new(10.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v0 * v2;
-    let v4: R = v1 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v6.powi(3);
-    let v8: R = v3 - v1;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = v0 * v7 * v10;
-    let v12: R = v10.powi(3);
-    let v13: R = v1 * v6 * v12;
-    let v14: R = v11 + v13;
-    let v15: R = v6 * v10;
-    let v16: R = v14 / v15;
-    let v17: R = v0 * v6 * v12;
-    let v18: R = -v11;
-    let v19: R = v18 - v17;
-    let v20: R = v19 / v10;
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() * v2.widen();
+    let v4: W = v1.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v1.widen();
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
+    let v11: N = v0 * N::narrow(v7) * v10;
+    let v12: N = v10.powi(3);
+    let v13: W = v1.widen() * v6 * v12.widen();
+    let v14: N = v11 + N::narrow(v13);
+    let v15: N = N::narrow(v6) * v10;
+    let v16: N = v14 / v15;
+    let v17: W = v0.widen() * v6 * v12.widen();
+    let v18: N = -v11;
+    let v19: W = v18.widen() - v17;
+    let v20: W = v19 / v10.widen();
     [v16.to_f64(), v20.to_f64()]
 }
 /// `reverse_drift_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1561,6 +1448,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1572,79 +1461,54 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v2: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v2: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v2: W = W::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.06737794053132998, 3.768595905849665e-18);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(10.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v2;
-    let v8: R = v7.sigmoid();
-    let v9: R = v3 * v1 * v8 * v6;
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v3 * v10 * v8 * v6;
-    let v12: R = v6 - v9 + v11;
-    let v13: R = v12 / v6;
-    let v14: R = v8.sqrt();
-    let v15: R = v14.powi(3);
-    let v16: R = v3 * v1 * v15 * v6;
-    let v17: R = v3 * v10 * v15 * v6;
-    let v18: R = v6.powi(3);
-    let v19: R = v3 * v1 * v14 * v18;
-    let v20: R = v3 * v10 * v14 * v18;
-    let v21: R = v16 - v17 + v19 - v20;
-    let v22: R = v21 / v6;
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: N = N::narrow(v4).sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3.widen() - v2;
+    let v8: W = v7.sigmoid();
+    let v9: W = v3.widen() * v1.widen() * v8 * v6.widen();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v3.widen() * v10.widen() * v8 * v6.widen();
+    let v12: W = v6.widen() - v9 + v11;
+    let v13: N = N::narrow(v12) / v6;
+    let v14: W = v8.sqrt();
+    let v15: W = v14.powi(3);
+    let v16: W = v3.widen() * v1.widen() * v15 * v6.widen();
+    let v17: W = v3.widen() * v10.widen() * v15 * v6.widen();
+    let v18: N = v6.powi(3);
+    let v19: W = v3.widen() * v1.widen() * v14 * v18.widen();
+    let v20: W = v3.widen() * v10.widen() * v14 * v18.widen();
+    let v21: W = v16 - v17 + v19 - v20;
+    let v22: N = N::narrow(v21) / v6;
     [v13.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1652,6 +1516,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1663,6 +1529,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1681,101 +1549,72 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4198970495757, -6.403211255555545e-15);
-        let v1: R = R::new(0.006737641110652279, -2.95996497389819e-19);
-        let v2: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = v1 - v4 + v6 - v8 + v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0000226997072428, 1.087148007198646e-16);
-        let v13: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v4 - v6 + v14 - v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(148.4198970495757, -6.403211255555545e-15);
-        let v1: R = R::new(0.006737641110652279, -2.95996497389819e-19);
-        let v2: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = v1 - v4 + v6 - v8 + v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0000226997072428, 1.087148007198646e-16);
-        let v13: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v4 - v6 + v14 - v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(148.4198970495757, -6.403211255555545e-15);
+        let v1: W = W::new(0.006737641110652279, -2.95996497389819e-19);
+        let v2: W = W::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = W::new(0.06737335236105774, -5.362114614405887e-18);
+        let v8: W = v7 * v3;
+        let v9: W = v7 * v5;
+        let v10: W = v1 - v4 + v6 - v8 + v9;
+        let v11: W = v0 * v10;
+        let v12: W = W::new(0.13475588106265995, 7.53719181169933e-18);
+        let v13: W = v3 - v5;
+        let v14: W = v12 * v13;
+        let v15: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v16: W = v5 - v3;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v0;
-    let v8: R = v7.sigmoid();
-    let v9: R = v8.sqrt();
-    let v10: R = v6 * v9;
-    let v11: R = v6.powi(3);
-    let v12: R = v1 * v2 * v11 * v9;
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v1 * v13 * v11 * v9;
-    let v15: R = v9.powi(3);
-    let v16: R = v0 * v2 * v6 * v15;
-    let v17: R = v0 * v13 * v6 * v15;
-    let v18: R = v10 - v12 + v14 - v16 + v17;
-    let v19: R = v18 / v10;
-    let v20: R = v1 * v2 * v6 * v15;
-    let v21: R = v1 * v13 * v6 * v15;
-    let v22: R = v12 - v14 + v20 - v21;
-    let v23: R = v22 / v9;
-    let v24: R = v13 - v2;
-    let v25: R = v24.abs();
-    let v26: R = v25.sqrt();
-    let v27: R = v8.square();
-    let v28: R = v1 * v27;
-    let v29: R = v1 * v5 * v8;
-    let v30: R = v28 + v29;
-    let v31: R = v30.sqrt();
-    let v32: R = v26 * v31;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: W = v6 * v9;
+    let v11: W = v6.powi(3);
+    let v12: W = v1.widen() * v2.widen() * v11 * v9;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v1.widen() * v13.widen() * v11 * v9;
+    let v15: W = v9.powi(3);
+    let v16: W = v0.widen() * v2.widen() * v6 * v15;
+    let v17: W = v0.widen() * v13.widen() * v6 * v15;
+    let v18: W = v10 - v12 + v14 - v16 + v17;
+    let v19: W = v18 / v10;
+    let v20: W = v1.widen() * v2.widen() * v6 * v15;
+    let v21: W = v1.widen() * v13.widen() * v6 * v15;
+    let v22: W = v12 - v14 + v20 - v21;
+    let v23: N = N::narrow(v22) / N::narrow(v9);
+    let v24: N = v13 - v2;
+    let v25: N = v24.abs();
+    let v26: W = v25.widen().sqrt();
+    let v27: N = N::narrow(v8).square();
+    let v28: N = v1 * v27;
+    let v29: N = v1 * N::narrow(v5) * N::narrow(v8);
+    let v30: N = v28 + v29;
+    let v31: W = v30.widen().sqrt();
+    let v32: W = v26 * v31;
     [v19.to_f64(), v23.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1783,6 +1622,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1794,6 +1635,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1819,92 +1662,94 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.006737946999085467, 9.579094181215286e-20);
-        let v1: R = R::new(0.9999319019088013, 3.7346035902736735e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: R = R::new(20.0, 0.0);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(10.0, 0.0);
-        let v5: R = v3 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 / v7;
-        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: R = v9 * v7;
-        let v11: R = v4 - v3;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = v0 * v13;
-        let v15: R = v10 - v14;
-        let v16: R = v15 / v7;
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(10.0, 0.0);
+        let v5: W = v3 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v9 * v7;
+        let v11: W = v4 - v3;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = v0 * v13;
+        let v15: W = v10 - v14;
+        let v16: W = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: R = R::new(20.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(10.0, 0.0);
-        let v5: R = v3 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: R = v4 - v3;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v15: R = v14 * v7;
-        let v16: R = v13 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(10.0, 0.0);
+        let v5: W = v3 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-0.9999773008080222, 3.7991884151214985e-17);
+        let v10: W = v4 - v3;
+        let v11: W = v10.sigmoid();
+        let v12: W = v3 - v1;
+        let v13: W = v12.exp_m1();
+        let v14: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: W = v11.sqrt();
+        let v16: W = v14 * v15;
+        let v17: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v18: W = v17 * v7;
+        let v19: W = v16 + v18;
+        let v20: W = v9 * v11 * v13;
+        let v21: W = v20 / v19;
+        return [v8.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(10.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v0 * v7;
-    let v9: R = v8 - v3;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 / v11;
-    let v13: R = v3 - v2;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = v11 * v15;
-    let v17: R = v3 - v8;
-    let v18: R = v17.sigmoid();
-    let v19: R = v18.sqrt();
-    let v20: R = v19 * v6;
-    let v21: R = v16 - v20;
-    let v22: R = v21 / v11;
-    [v12.to_f64(), v22.to_f64()]
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v0.widen() * v7.widen();
+    let v9: W = v8 - v3.widen();
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3.widen() - v2;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v2 - v8;
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v14.widen().sqrt();
+    let v18: W = v11 * v17;
+    let v19: W = v3.widen() - v8;
+    let v20: N = N::narrow(v19).sigmoid();
+    let v21: N = v20.sqrt();
+    let v22: W = v21.widen() * v6;
+    let v23: W = v18 + v22;
+    let v24: W = v11 * v14.widen() * v16.widen();
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
+    [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1916,6 +1761,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1934,92 +1781,94 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.006737946999085467, 9.579094181215286e-20);
-        let v1: R = R::new(0.9999319019088013, 3.7346035902736735e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: R = R::new(20.0, 0.0);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(10.0, 0.0);
-        let v5: R = v3 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 / v7;
-        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: R = v9 * v7;
-        let v11: R = v4 - v3;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = v0 * v13;
-        let v15: R = v10 - v14;
-        let v16: R = v15 / v7;
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(10.0, 0.0);
+        let v5: W = v3 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 / v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v9 * v7;
+        let v11: W = v4 - v3;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = v0 * v13;
+        let v15: W = v10 - v14;
+        let v16: W = v15 / v7;
         return [v8.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: R = R::new(20.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(10.0, 0.0);
-        let v5: R = v3 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: R = v4 - v3;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v15: R = v14 * v7;
-        let v16: R = v13 - v15;
-        let v17: R = v0 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(10.0, 0.0);
+        let v5: W = v3 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-0.9999773008080222, 3.7991884151214985e-17);
+        let v10: W = v4 - v3;
+        let v11: W = v10.sigmoid();
+        let v12: W = v3 - v1;
+        let v13: W = v12.exp_m1();
+        let v14: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v15: W = v11.sqrt();
+        let v16: W = v14 * v15;
+        let v17: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v18: W = v17 * v7;
+        let v19: W = v16 + v18;
+        let v20: W = v9 * v11 * v13;
+        let v21: W = v20 / v19;
+        return [v8.to_f64(), v21.to_f64()];
     }
-    let v0: R = R::new(20.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(10.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t);
-    let v8: R = v0 * v7;
-    let v9: R = v8 - v3;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 / v11;
-    let v13: R = v3 - v2;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = v11 * v15;
-    let v17: R = v3 - v8;
-    let v18: R = v17.sigmoid();
-    let v19: R = v18.sqrt();
-    let v20: R = v19 * v6;
-    let v21: R = v16 - v20;
-    let v22: R = v21 / v11;
-    [v12.to_f64(), v22.to_f64()]
+    let v0: N = N::new(20.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(10.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t);
+    let v8: W = v0.widen() * v7.widen();
+    let v9: W = v8 - v3.widen();
+    let v10: W = v9.sigmoid();
+    let v11: W = v10.sqrt();
+    let v12: W = v6 / v11;
+    let v13: W = v3.widen() - v2;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v2 - v8;
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v14.widen().sqrt();
+    let v18: W = v11 * v17;
+    let v19: W = v3.widen() - v8;
+    let v20: N = N::narrow(v19).sigmoid();
+    let v21: N = v20.sqrt();
+    let v22: W = v21.widen() * v6;
+    let v23: W = v18 + v22;
+    let v24: W = v11 * v14.widen() * v16.widen();
+    let v25: W = v24 / v23;
+    let v26: N = -N::narrow(v25);
+    [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2031,6 +1880,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2049,20 +1900,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2070,6 +1916,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2082,26 +1930,21 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.00045397868702434395, 2.0];
-    }
-    if t == 1.0 {
-        return [9.999546021312975, 2.0];
-    }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3 - v0;
-    let v5: R = v4.sigmoid();
-    let v6: R = v0 * v5;
-    let v7: R = R::new(2.0, 0.0);
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3 - v0.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v0.widen() * v5;
+    let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2109,6 +1952,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2120,20 +1965,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2141,6 +1983,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2152,6 +1996,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2170,85 +2016,64 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(2.0, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v9 * v3;
+        let v12: W = v10 - v11;
+        let v13: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v14: W = v5 - v3;
+        let v15: W = v14.abs();
+        let v16: W = v15.sqrt();
+        let v17: W = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v3 - v0;
-    let v8: R = v7.sigmoid();
-    let v9: R = v0 * v2 * v6 * v8;
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v0 * v10 * v6 * v8;
-    let v12: R = v6 - v9 + v11;
-    let v13: R = v12 / v6;
-    let v14: R = R::new(2.0, 0.0);
-    let v15: R = v14 * v10;
-    let v16: R = v14 * v2;
-    let v17: R = v15 - v16;
-    let v18: R = v10 - v2;
-    let v19: R = v18.abs();
-    let v20: R = v19.sqrt();
-    let v21: R = v8.square();
-    let v22: R = v1 * v21;
-    let v23: R = v1 * v5 * v8;
-    let v24: R = v22 + v23;
-    let v25: R = v24.sqrt();
-    let v26: R = v20 * v25;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = v0 - N::narrow(v3);
+    let v5: N = v4.sigmoid();
+    let v6: N = v5.sqrt();
+    let v7: W = v3 - v0.widen();
+    let v8: W = v7.sigmoid();
+    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8;
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v0.widen() * v10.widen() * v6.widen() * v8;
+    let v12: W = v6.widen() - v9 + v11;
+    let v13: W = v12 / v6.widen();
+    let v14: N = N::new(2.0, 0.0);
+    let v15: N = v14 * v10;
+    let v16: N = v14 * v2;
+    let v17: N = v15 - v16;
+    let v18: N = v10 - v2;
+    let v19: N = v18.abs();
+    let v20: N = v19.sqrt();
+    let v21: W = v8.square();
+    let v22: N = v1 * N::narrow(v21);
+    let v23: N = v1 * v5 * N::narrow(v8);
+    let v24: N = v22 + v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v20 * v25;
     [v13.to_f64(), v17.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2256,6 +2081,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2267,6 +2094,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2292,115 +2121,118 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: R = R::new(-14.840642115557753, 7.940367837154621e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(9.999773008080222, -8.240080513622124e-16);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v1;
-        let v8: R = v7.sigmoid();
-        let v9: R = v8.sqrt();
-        let v10: R = v0 * v6 * v9;
-        let v11: R = R::new(0.06737794053132998, 3.768595905849665e-18);
-        let v12: R = v6.sqrt();
-        let v13: R = v11 * v12 * v8;
-        let v14: R = v10 + v13;
-        let v15: R = v12.powi(3);
-        let v16: R = v1 * v15 * v9;
-        let v17: R = v9.powi(3);
-        let v18: R = v1 * v12 * v17;
-        let v19: R = v16 + v18;
-        let v20: R = v14 / v19;
-        let v21: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v22: R = v21 * v12;
-        let v23: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v24: R = v23 * v9;
-        let v25: R = v22 - v24;
-        let v26: R = v25 / v19;
+        let v0: W = W::new(9.999773008080222, -8.240080513622124e-16);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v1;
+        let v8: W = v7.sigmoid();
+        let v9: W = v8.sqrt();
+        let v10: W = v0 * v6 * v9;
+        let v11: W = W::new(0.06737794053132998, 3.768595905849665e-18);
+        let v12: W = v6.sqrt();
+        let v13: W = v11 * v12 * v8;
+        let v14: W = v10 + v13;
+        let v15: W = v12.powi(3);
+        let v16: W = v1 * v15 * v9;
+        let v17: W = v9.powi(3);
+        let v18: W = v1 * v12 * v17;
+        let v19: W = v16 + v18;
+        let v20: W = v14 / v19;
+        let v21: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v22: W = v21 * v12;
+        let v23: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v24: W = v23 * v9;
+        let v25: W = v22 - v24;
+        let v26: W = v25 / v19;
         return [v20.to_f64(), v26.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(14.84198970495757, -6.403211255555545e-16);
-        let v1: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v2: R = R::new(10.0, 0.0);
-        let v3: R = R::new(20.0, 0.0);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v2 - v5;
-        let v7: R = v6.sigmoid();
-        let v8: R = v7.sqrt();
-        let v9: R = v1 * v8;
-        let v10: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v11: R = v5 - v2;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = v10 * v13;
-        let v15: R = v9 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v18: R = v17 * v13;
-        let v19: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v20: R = v19 * v8;
-        let v21: R = v18 - v20;
-        let v22: R = v0 * v21;
-        return [v16.to_f64(), v22.to_f64()];
+        let v0: W = W::new(14.84198970495757, -6.403211255555545e-16);
+        let v1: W = W::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v2: W = W::new(10.0, 0.0);
+        let v3: W = W::new(20.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = v2 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v7.sqrt();
+        let v9: W = v1 * v8;
+        let v10: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v11: W = v5 - v2;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = v10 * v13;
+        let v15: W = v9 + v14;
+        let v16: W = v0 * v15;
+        let v17: W = W::new(-0.0006737946999085467, 1.2104949268494804e-20);
+        let v18: W = v3 - v5;
+        let v19: W = v18.exp_m1();
+        let v20: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v21: W = v20 * v8;
+        let v22: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v23: W = v22 * v13;
+        let v24: W = v21 + v23;
+        let v25: W = v17 * v12 * v19;
+        let v26: W = v25 / v24;
+        return [v16.to_f64(), v26.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v3 - v0;
-    let v7: R = v6.sigmoid();
-    let v8: R = v7.sqrt();
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9;
-    let v11: R = v0 - v10;
-    let v12: R = v11.sigmoid();
-    let v13: R = v12.sqrt();
-    let v14: R = v0 * v5 * v8 * v13;
-    let v15: R = v5.sqrt();
-    let v16: R = v10 - v0;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v0 * v15 * v7 * v18;
-    let v20: R = v14 + v19;
-    let v21: R = v15.powi(3);
-    let v22: R = v0 * v21 * v8;
-    let v23: R = v8.powi(3);
-    let v24: R = v0 * v15 * v23;
-    let v25: R = v22 + v24;
-    let v26: R = v20 / v25;
-    let v27: R = v15 * v18;
-    let v28: R = v8 * v13;
-    let v29: R = v27 - v28;
-    let v30: R = v29 / v25;
-    [v26.to_f64(), v30.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v3 - v0.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v7.sqrt();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v9.widen();
+    let v11: W = v0.widen() - v10;
+    let v12: N = N::narrow(v11).sigmoid();
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v0.widen() * v5 * v8 * v13;
+    let v15: W = v5.sqrt();
+    let v16: W = v10 - v0.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v0.widen() * v15 * v7 * v18;
+    let v20: W = v14 + v19;
+    let v21: W = v15.powi(3);
+    let v22: W = v0.widen() * v21 * v8;
+    let v23: W = v8.powi(3);
+    let v24: W = v0.widen() * v15 * v23;
+    let v25: W = v22 + v24;
+    let v26: W = v20 / v25;
+    let v27: W = v3 - v10;
+    let v28: N = N::exp_m1_of(v27);
+    let v29: W = v8 * v13;
+    let v30: N = N::narrow(v15) * N::narrow(v18);
+    let v31: W = v29 + v30.widen();
+    let v32: W = v5 * v17 * v28.widen();
+    let v33: W = v25 * v31;
+    let v34: N = N::narrow(v32) / N::narrow(v33);
+    let v35: N = -v34;
+    [v26.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2412,6 +2244,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2430,115 +2264,118 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: R = R::new(-14.840642115557753, 7.940367837154621e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(9.999773008080222, -8.240080513622124e-16);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v1;
-        let v8: R = v7.sigmoid();
-        let v9: R = v8.sqrt();
-        let v10: R = v0 * v6 * v9;
-        let v11: R = R::new(0.06737794053132998, 3.768595905849665e-18);
-        let v12: R = v6.sqrt();
-        let v13: R = v11 * v12 * v8;
-        let v14: R = v10 + v13;
-        let v15: R = v12.powi(3);
-        let v16: R = v1 * v15 * v9;
-        let v17: R = v9.powi(3);
-        let v18: R = v1 * v12 * v17;
-        let v19: R = v16 + v18;
-        let v20: R = v14 / v19;
-        let v21: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v22: R = v21 * v12;
-        let v23: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v24: R = v23 * v9;
-        let v25: R = v22 - v24;
-        let v26: R = v25 / v19;
+        let v0: W = W::new(9.999773008080222, -8.240080513622124e-16);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v1;
+        let v8: W = v7.sigmoid();
+        let v9: W = v8.sqrt();
+        let v10: W = v0 * v6 * v9;
+        let v11: W = W::new(0.06737794053132998, 3.768595905849665e-18);
+        let v12: W = v6.sqrt();
+        let v13: W = v11 * v12 * v8;
+        let v14: W = v10 + v13;
+        let v15: W = v12.powi(3);
+        let v16: W = v1 * v15 * v9;
+        let v17: W = v9.powi(3);
+        let v18: W = v1 * v12 * v17;
+        let v19: W = v16 + v18;
+        let v20: W = v14 / v19;
+        let v21: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v22: W = v21 * v12;
+        let v23: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v24: W = v23 * v9;
+        let v25: W = v22 - v24;
+        let v26: W = v25 / v19;
         return [v20.to_f64(), v26.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(14.84198970495757, -6.403211255555545e-16);
-        let v1: R = R::new(0.0004539683820749733, 2.4453349566170133e-20);
-        let v2: R = R::new(10.0, 0.0);
-        let v3: R = R::new(20.0, 0.0);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v2 - v5;
-        let v7: R = v6.sigmoid();
-        let v8: R = v7.sqrt();
-        let v9: R = v1 * v8;
-        let v10: R = R::new(0.0673748817164323, -6.404493620414767e-19);
-        let v11: R = v5 - v2;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = v10 * v13;
-        let v15: R = v9 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v18: R = v17 * v13;
-        let v19: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v20: R = v19 * v8;
-        let v21: R = v18 - v20;
-        let v22: R = v0 * v21;
-        return [v16.to_f64(), v22.to_f64()];
+        let v0: W = W::new(14.84198970495757, -6.403211255555545e-16);
+        let v1: W = W::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v2: W = W::new(10.0, 0.0);
+        let v3: W = W::new(20.0, 0.0);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = v2 - v5;
+        let v7: W = v6.sigmoid();
+        let v8: W = v7.sqrt();
+        let v9: W = v1 * v8;
+        let v10: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v11: W = v5 - v2;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = v10 * v13;
+        let v15: W = v9 + v14;
+        let v16: W = v0 * v15;
+        let v17: W = W::new(-0.0006737946999085467, 1.2104949268494804e-20);
+        let v18: W = v3 - v5;
+        let v19: W = v18.exp_m1();
+        let v20: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v21: W = v20 * v8;
+        let v22: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v23: W = v22 * v13;
+        let v24: W = v21 + v23;
+        let v25: W = v17 * v12 * v19;
+        let v26: W = v25 / v24;
+        return [v16.to_f64(), v26.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v3 - v0;
-    let v7: R = v6.sigmoid();
-    let v8: R = v7.sqrt();
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9;
-    let v11: R = v0 - v10;
-    let v12: R = v11.sigmoid();
-    let v13: R = v12.sqrt();
-    let v14: R = v0 * v5 * v8 * v13;
-    let v15: R = v5.sqrt();
-    let v16: R = v10 - v0;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v0 * v15 * v7 * v18;
-    let v20: R = v14 + v19;
-    let v21: R = v15.powi(3);
-    let v22: R = v0 * v21 * v8;
-    let v23: R = v8.powi(3);
-    let v24: R = v0 * v15 * v23;
-    let v25: R = v22 + v24;
-    let v26: R = v20 / v25;
-    let v27: R = v15 * v18;
-    let v28: R = v8 * v13;
-    let v29: R = v27 - v28;
-    let v30: R = v29 / v25;
-    [v26.to_f64(), v30.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v3 - v0.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v7.sqrt();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v9.widen();
+    let v11: W = v0.widen() - v10;
+    let v12: N = N::narrow(v11).sigmoid();
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v0.widen() * v5 * v8 * v13;
+    let v15: W = v5.sqrt();
+    let v16: W = v10 - v0.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v0.widen() * v15 * v7 * v18;
+    let v20: W = v14 + v19;
+    let v21: W = v15.powi(3);
+    let v22: W = v0.widen() * v21 * v8;
+    let v23: W = v8.powi(3);
+    let v24: W = v0.widen() * v15 * v23;
+    let v25: W = v22 + v24;
+    let v26: W = v20 / v25;
+    let v27: W = v3 - v10;
+    let v28: N = N::exp_m1_of(v27);
+    let v29: W = v8 * v13;
+    let v30: N = N::narrow(v15) * N::narrow(v18);
+    let v31: W = v29 + v30.widen();
+    let v32: W = v5 * v17 * v28.widen();
+    let v33: W = v25 * v31;
+    let v34: N = N::narrow(v32) / N::narrow(v33);
+    let v35: N = -v34;
+    [v26.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2550,6 +2387,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2568,34 +2407,30 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 0.06737641110652279];
-    }
-    if t == 1.0 {
-        return [0.0, 0.06737641110652279];
-    }
-    let v0: R = R::new(0.0, 0.0);
-    let v1: R = R::new(10.0, 0.0);
-    let v2: R = R::new(20.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v6.sqrt();
-    let v8: R = v7.powi(3);
-    let v9: R = v4 - v1;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v1 * v8 * v11;
-    let v13: R = v11.powi(3);
-    let v14: R = v1 * v7 * v13;
-    let v15: R = v12 + v14;
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = v6.sqrt();
+    let v8: N = v7.powi(3);
+    let v9: N = v4 - v1;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.sqrt();
+    let v12: N = v1 * v8 * v11;
+    let v13: N = v11.powi(3);
+    let v14: N = v1 * v7 * v13;
+    let v15: N = v12 + v14;
     [v0.to_f64(), v15.to_f64()]
 }
 /// `pf_velocity_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2603,6 +2438,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - \operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right) + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_v_coefficients(t);
     c0 * x + c1 * v
@@ -2614,38 +2451,39 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.00045397868702434395, 0.13475282221304558];
     }
     if t == 1.0 {
         return [9.999546021312975, 0.13475282221304558];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v6.powi(3);
-    let v8: R = v3 - v0;
-    let v9: R = v8.sigmoid();
-    let v10: R = v0 * v7 * v9;
-    let v11: R = v9.square();
-    let v12: R = v0 * v6 * v11;
-    let v13: R = v10 + v12;
-    let v14: R = v13 / v6;
-    let v15: R = v9.sqrt();
-    let v16: R = v1 * v7 * v15;
-    let v17: R = v15.powi(3);
-    let v18: R = v1 * v6 * v17;
-    let v19: R = v16 + v18;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v0.widen();
+    let v9: W = v8.sigmoid();
+    let v10: W = v0.widen() * v7 * v9;
+    let v11: N = N::narrow(v9).square();
+    let v12: W = v0.widen() * v6 * v11.widen();
+    let v13: W = v10 + v12;
+    let v14: W = v13 / v6;
+    let v15: W = v9.sqrt();
+    let v16: N = v1 * N::narrow(v7) * N::narrow(v15);
+    let v17: W = v15.powi(3);
+    let v18: W = v1.widen() * v6 * v17;
+    let v19: W = v16.widen() + v18;
     [v14.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2653,6 +2491,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2664,61 +2504,41 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v7: R = v6 * v4;
-        let v8: R = v6 * v2;
-        let v9: R = v3 - v5 - v7 + v8;
-        return [v0.to_f64(), v9.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(3.058745465055164e-6, -3.5797905498936157e-23);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(0.06737335236105774, -5.362114614405887e-18);
-        let v7: R = v6 * v4;
-        let v8: R = v6 * v2;
-        let v9: R = v3 - v5 - v7 + v8;
-        return [v0.to_f64(), v9.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(-0.06737641110652279, 1.225241497921383e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        return [v0.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(10.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(20.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v1 - v5;
-    let v7: R = v6.sigmoid();
-    let v8: R = v7.sqrt();
-    let v9: R = v8.powi(3);
-    let v10: R = v5 - v1;
-    let v11: R = v10.sigmoid();
-    let v12: R = v11.sqrt();
-    let v13: R = v1 * v2 * v9 * v12;
-    let v14: R = v1 * v4 * v9 * v12;
-    let v15: R = v12.powi(3);
-    let v16: R = v1 * v4 * v8 * v15;
-    let v17: R = v1 * v2 * v8 * v15;
-    let v18: R = v13 - v14 - v16 + v17;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(20.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v1.widen() - v5;
+    let v7: N = N::narrow(v6).sigmoid();
+    let v8: N = v7.sqrt();
+    let v9: W = v8.widen().powi(3);
+    let v10: W = v5 - v1.widen();
+    let v11: W = v10.sigmoid();
+    let v12: W = v11.sqrt();
+    let v13: W = v1.widen() * v2.widen() * v9 * v12;
+    let v14: W = v1.widen() * v4.widen() * v9 * v12;
+    let v15: W = v12.powi(3);
+    let v16: W = v1.widen() * v4.widen() * v8.widen() * v15;
+    let v17: W = v1.widen() * v2.widen() * v8.widen() * v15;
+    let v18: W = v13 - v14 - v16 + v17;
     [v0.to_f64(), v18.to_f64()]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2726,6 +2546,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2737,6 +2559,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2755,103 +2579,72 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = v1 - v4 + v6 - v8 + v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v3;
-        let v15: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v16: R = v15 * v3;
-        let v17: R = v15 * v5;
-        let v18: R = v13 - v14 - v16 + v17;
-        let v19: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v20: R = v5 - v3;
-        let v21: R = v20.abs();
-        let v22: R = v21.sqrt();
-        let v23: R = v19 * v22;
-        return [v11.to_f64(), v18.to_f64(), v23.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: R = R::new(3.058676034004641e-6, 1.6949847677272853e-22);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = v1 - v4 + v6 - v8 + v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(6.117490930110328e-6, -7.159581099787231e-23);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v3;
-        let v15: R = R::new(0.13474670472211547, -1.0724229228811774e-17);
-        let v16: R = v15 * v3;
-        let v17: R = v15 * v5;
-        let v18: R = v13 - v14 - v16 + v17;
-        let v19: R = R::new(4.4720344411269854, 2.491401422866546e-16);
-        let v20: R = v5 - v3;
-        let v21: R = v20.abs();
-        let v22: R = v21.sqrt();
-        let v23: R = v19 * v22;
-        return [v11.to_f64(), v18.to_f64(), v23.to_f64()];
+        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
+        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v2: W = W::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = W::new(0.0673718230403983, 1.4981393312988588e-18);
+        let v8: W = v7 * v3;
+        let v9: W = v7 * v5;
+        let v10: W = v1 - v4 + v6 - v8 + v9;
+        let v11: W = v0 * v10;
+        let v12: W = W::new(-0.13475282221304558, 2.450482995842766e-18);
+        let v13: W = v3 - v5;
+        let v14: W = v12 * v13;
+        let v15: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v16: W = v5 - v3;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = v6.powi(3);
-    let v8: R = v3 - v0;
-    let v9: R = v8.sigmoid();
-    let v10: R = v0 * v2 * v7 * v9;
-    let v11: R = R::from_f64(t_next);
-    let v12: R = v0 * v11 * v7 * v9;
-    let v13: R = v9.square();
-    let v14: R = v0 * v2 * v6 * v13;
-    let v15: R = v0 * v11 * v6 * v13;
-    let v16: R = v6 - v10 + v12 - v14 + v15;
-    let v17: R = v16 / v6;
-    let v18: R = v9.sqrt();
-    let v19: R = v1 * v11 * v7 * v18;
-    let v20: R = v1 * v2 * v7 * v18;
-    let v21: R = v18.powi(3);
-    let v22: R = v1 * v2 * v6 * v21;
-    let v23: R = v1 * v11 * v6 * v21;
-    let v24: R = v19 - v20 - v22 + v23;
-    let v25: R = v11 - v2;
-    let v26: R = v25.abs();
-    let v27: R = v26.sqrt();
-    let v28: R = v1 * v13;
-    let v29: R = v1 * v5 * v9;
-    let v30: R = v28 + v29;
-    let v31: R = v30.sqrt();
-    let v32: R = v27 * v31;
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: W = v6.powi(3);
+    let v8: W = v3 - v0.widen();
+    let v9: W = v8.sigmoid();
+    let v10: W = v0.widen() * v2.widen() * v7 * v9;
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v0.widen() * v11.widen() * v7 * v9;
+    let v13: W = v9.square();
+    let v14: W = v0.widen() * v2.widen() * v6 * v13;
+    let v15: W = v0.widen() * v11.widen() * v6 * v13;
+    let v16: W = v6 - v10 + v12 - v14 + v15;
+    let v17: N = N::narrow(v16) / N::narrow(v6);
+    let v18: N = N::sqrt_of(v9);
+    let v19: W = v1.widen() * v11.widen() * v7 * v18.widen();
+    let v20: W = v1.widen() * v2.widen() * v7 * v18.widen();
+    let v21: W = v18.widen().powi(3);
+    let v22: W = v1.widen() * v2.widen() * v6 * v21;
+    let v23: W = v1.widen() * v11.widen() * v6 * v21;
+    let v24: W = v19 - v20 - v22 + v23;
+    let v25: N = v11 - v2;
+    let v26: N = v25.abs();
+    let v27: N = v26.sqrt();
+    let v28: N = v1 * N::narrow(v13);
+    let v29: N = v1 * N::narrow(v5) * N::narrow(v9);
+    let v30: N = v28 + v29;
+    let v31: N = v30.sqrt();
+    let v32: W = v27.widen() * v31.widen();
     [v17.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2859,6 +2652,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2870,6 +2665,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2895,94 +2692,98 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: R = R::new(-0.9999092042625951, -2.298523750966507e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: R = v4 - v1;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = v8 + v13;
-        let v15: R = v9 * v7;
-        let v16: R = v0 * v12;
-        let v17: R = v15 - v16;
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = v9 * v7;
+        let v16: W = v0 * v12;
+        let v17: W = v15 - v16;
         return [v14.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: R = v4 - v1;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = v8 + v13;
-        let v15: R = v0 * v12;
-        let v16: R = v9 * v7;
-        let v17: R = v15 - v16;
-        return [v14.to_f64(), v17.to_f64()];
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v16: W = v2 - v4;
+        let v17: W = v16.exp_m1();
+        let v18: W = v9 * v7;
+        let v19: W = v0 * v12;
+        let v20: W = v18 + v19;
+        let v21: W = v15 * v11 * v17;
+        let v22: W = v21 / v20;
+        return [v14.to_f64(), v22.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v1 * v7;
-    let v9: R = v0 - v8;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 * v11;
-    let v13: R = v3 - v0;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = v8 - v0;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v15 * v18;
-    let v20: R = v12 + v19;
-    let v21: R = v6 * v18;
-    let v22: R = v15 * v11;
-    let v23: R = v21 - v22;
-    [v20.to_f64(), v23.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: N = N::narrow(v9).sigmoid();
+    let v11: W = v10.widen().sqrt();
+    let v12: N = N::narrow(v6) * N::narrow(v11);
+    let v13: W = v3 - v0.widen();
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v14.widen().sqrt();
+    let v16: W = v8 - v0.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v15 * v18;
+    let v20: W = v12.widen() + v19;
+    let v21: W = v3 - v8;
+    let v22: N = N::exp_m1_of(v21);
+    let v23: W = v15 * v11;
+    let v24: N = N::narrow(v6) * N::narrow(v18);
+    let v25: W = v23 + v24.widen();
+    let v26: W = v5 * v17 * v22.widen();
+    let v27: W = v26 / v25;
+    let v28: N = -N::narrow(v27);
+    [v20.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2994,6 +2795,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3012,94 +2815,98 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.013475282221304558, -5.91992994779638e-19);
-        let v1: R = R::new(-0.9999092042625951, -2.298523750966507e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v10: R = v4 - v1;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = v8 + v13;
-        let v15: R = v9 * v7;
-        let v16: R = v0 * v12;
-        let v17: R = v15 - v16;
+        let v0: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = v9 * v7;
+        let v16: W = v0 * v12;
+        let v17: W = v15 - v16;
         return [v14.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.006737794053132998, 2.99148953896051e-20);
-        let v1: R = R::new(10.0, 0.0);
-        let v2: R = R::new(20.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v6.sqrt();
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v10: R = v4 - v1;
-        let v11: R = v10.sigmoid();
-        let v12: R = v11.sqrt();
-        let v13: R = v9 * v12;
-        let v14: R = v8 + v13;
-        let v15: R = v0 * v12;
-        let v16: R = v9 * v7;
-        let v17: R = v15 - v16;
-        return [v14.to_f64(), v17.to_f64()];
+        let v0: W = W::new(0.006737794053132998, 2.99148953896051e-20);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::new(20.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v6.sqrt();
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
+        let v10: W = v4 - v1;
+        let v11: W = v10.sigmoid();
+        let v12: W = v11.sqrt();
+        let v13: W = v9 * v12;
+        let v14: W = v8 + v13;
+        let v15: W = W::new(-4.5397868702434395e-5, 7.572648618868574e-23);
+        let v16: W = v2 - v4;
+        let v17: W = v16.exp_m1();
+        let v18: W = v9 * v7;
+        let v19: W = v0 * v12;
+        let v20: W = v18 + v19;
+        let v21: W = v15 * v11 * v17;
+        let v22: W = v21 / v20;
+        return [v14.to_f64(), v22.to_f64()];
     }
-    let v0: R = R::new(10.0, 0.0);
-    let v1: R = R::new(20.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.sqrt();
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v1 * v7;
-    let v9: R = v0 - v8;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.sqrt();
-    let v12: R = v6 * v11;
-    let v13: R = v3 - v0;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = v8 - v0;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v15 * v18;
-    let v20: R = v12 + v19;
-    let v21: R = v6 * v18;
-    let v22: R = v15 * v11;
-    let v23: R = v21 - v22;
-    [v20.to_f64(), v23.to_f64()]
+    let v0: N = N::new(10.0, 0.0);
+    let v1: N = N::new(20.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v0.widen() - v3;
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.sqrt();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v1.widen() * v7.widen();
+    let v9: W = v0.widen() - v8;
+    let v10: N = N::narrow(v9).sigmoid();
+    let v11: W = v10.widen().sqrt();
+    let v12: N = N::narrow(v6) * N::narrow(v11);
+    let v13: W = v3 - v0.widen();
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v14.widen().sqrt();
+    let v16: W = v8 - v0.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v15 * v18;
+    let v20: W = v12.widen() + v19;
+    let v21: W = v3 - v8;
+    let v22: N = N::exp_m1_of(v21);
+    let v23: W = v15 * v11;
+    let v24: N = N::narrow(v6) * N::narrow(v18);
+    let v25: W = v23 + v24.widen();
+    let v26: W = v5 * v17 * v22.widen();
+    let v27: W = v26 / v25;
+    let v28: N = -N::narrow(v27);
+    [v20.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3111,6 +2918,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3134,8 +2943,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3158,11 +2968,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3252,7 +3089,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3281,17 +3118,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -3475,7 +3317,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -3554,7 +3397,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

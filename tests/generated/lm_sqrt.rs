@@ -2,14 +2,14 @@
 //!
 //! Evaluators of the process `lm_sqrt` (sqrt schedule: alpha_bar = 1 - sqrt(t)).
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "lm_sqrt";
 /// `alpha(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -17,23 +17,18 @@ pub const PROCESS: &str = "lm_sqrt";
 /// ```text
 /// \alpha(t) = \sqrt{1 - \sqrt{t}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 - v2;
-    let v4: R = v3.sqrt();
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
+    let v4: N = N::sqrt_of(v3);
     v4.to_f64()
 }
 /// `sigma(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -41,21 +36,16 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = t^{\frac{1}{4}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::from_f64(t);
-    let v1: R = v0.sqrt();
-    let v2: R = v1.sqrt();
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = v0.sqrt();
+    let v2: N = v1.sqrt();
     v2.to_f64()
 }
 /// `alpha_bar(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -63,22 +53,17 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = 1 - \sqrt{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 - v2;
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
     v3.to_f64()
 }
 /// `f(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -86,23 +71,24 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = \frac{1}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v1 - v2;
-    let v4: R = v0 / v3;
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v1.widen() - v2;
+    let v4: N = v0 / N::narrow(v3);
     v4.to_f64()
 }
 /// `g2(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -110,23 +96,24 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = -\frac{1}{2\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(-0.5, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v1 - v2;
-    let v4: R = v0 / v3;
+    let v0: N = N::new(-0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v1.widen() - v2;
+    let v4: N = v0 / N::narrow(v3);
     v4.to_f64()
 }
 /// `g(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -134,24 +121,25 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(-0.5, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v1 - v2;
-    let v4: R = v0 / v3;
-    let v5: R = v4.sqrt();
+    let v0: N = N::new(-0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v1.widen() - v2;
+    let v4: N = v0 / N::narrow(v3);
+    let v5: N = v4.sqrt();
     v5.to_f64()
 }
 /// `lambda(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -159,28 +147,29 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(0.5, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = -v2;
-    let v4: R = v3.ln_1p();
-    let v5: R = v0 * v4;
-    let v6: R = R::new(0.25, 0.0);
-    let v7: R = v1.ln();
-    let v8: R = v6 * v7;
-    let v9: R = v5 - v8;
+    let v0: N = N::new(0.5, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = -v2;
+    let v4: W = v3.ln_1p();
+    let v5: W = v0.widen() * v4;
+    let v6: N = N::new(0.25, 0.0);
+    let v7: W = v1.widen().ln();
+    let v8: W = v6.widen() * v7;
+    let v9: W = v5 - v8;
     v9.to_f64()
 }
 /// `dlambda(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -188,24 +177,25 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = \frac{1}{4\,\left(t^{\frac{3}{2}} - t\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v2.powi(3);
-    let v4: R = v3 - v1;
-    let v5: R = v0 / v4;
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.powi(3);
+    let v4: W = v3 - v1.widen();
+    let v5: N = v0 / N::narrow(v4);
     v5.to_f64()
 }
 /// `log_snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -213,26 +203,27 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{1 - \sqrt{t}}}{t^{\frac{1}{4}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::from_f64(t);
-    let v1: R = v0.sqrt();
-    let v2: R = -v1;
-    let v3: R = v2.ln_1p();
-    let v4: R = R::new(0.5, 0.0);
-    let v5: R = v0.ln();
-    let v6: R = v4 * v5;
-    let v7: R = v3 - v6;
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = -v1;
+    let v3: W = v2.ln_1p();
+    let v4: N = N::new(0.5, 0.0);
+    let v5: W = v0.widen().ln();
+    let v6: W = v4.widen() * v5;
+    let v7: W = v3 - v6;
     v7.to_f64()
 }
 /// `snr(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -240,23 +231,18 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{1 - \sqrt{t}}{\sqrt{t}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 - v2;
-    let v4: R = v3 / v2;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
+    let v4: N = N::narrow(v3) / N::narrow(v2);
     v4.to_f64()
 }
 /// `rho(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -264,25 +250,20 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{t^{\frac{1}{4}}}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::from_f64(t);
-    let v1: R = v0.sqrt();
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v1;
-    let v5: R = v4.sqrt();
-    let v6: R = v2 / v5;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: N = N::sqrt_of(v1);
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v1;
+    let v5: N = N::sqrt_of(v4);
+    let v6: N = v2 / v5;
     v6.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -292,33 +273,28 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    let v0: R = R::new(-0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v2;
-    let v5: R = v2 * v4;
-    let v6: R = v0 / v5;
-    let v7: R = R::new(0.25, 0.0);
-    let v8: R = v4.sqrt();
-    let v9: R = v7 * v8;
-    let v10: R = v9 / v2;
-    let v11: R = v7 / v8;
-    let v12: R = -v10;
-    let v13: R = v12 - v11;
-    let v14: R = v13 / v8;
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.25, 0.0);
+    let v8: N = N::sqrt_of(v4);
+    let v9: N = v7 * v8;
+    let v10: N = v9 / N::narrow(v2);
+    let v11: N = v7 / v8;
+    let v12: N = -v10;
+    let v13: N = v12 - v11;
+    let v14: N = v13 / v8;
     [v6.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -326,6 +302,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{4\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -337,33 +315,28 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    let v0: R = R::new(-0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v2;
-    let v5: R = v2 * v4;
-    let v6: R = v0 / v5;
-    let v7: R = R::new(0.5, 0.0);
-    let v8: R = v4.sqrt();
-    let v9: R = v7 * v8;
-    let v10: R = v9 / v2;
-    let v11: R = v7 / v8;
-    let v12: R = -v10;
-    let v13: R = v12 - v11;
-    let v14: R = v13 / v8;
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::sqrt_of(v4);
+    let v9: N = v7 * v8;
+    let v10: N = v9 / N::narrow(v2);
+    let v11: N = v7 / v8;
+    let v12: N = -v10;
+    let v13: N = v12 - v11;
+    let v14: N = v13 / v8;
     [v6.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -371,6 +344,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}}{2\,\left(t - \sqrt{t}\right)} + \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -382,34 +357,34 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v0 * v3;
-    let v5: R = v1.sqrt();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 - v5;
-    let v8: R = v5 * v7;
-    let v9: R = v2 - v4 + v8;
-    let v10: R = v9 / v8;
-    let v11: R = v5.powi(3);
-    let v12: R = v0 * v11;
-    let v13: R = v0 * v5 * v3;
-    let v14: R = v0 * v1 * v7;
-    let v15: R = v0 * v3 * v7;
-    let v16: R = v12 - v13 + v14 - v15;
-    let v17: R = v16 / v8;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v0 * v3;
+    let v5: W = v1.widen().sqrt();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v5;
+    let v8: W = v5 * v7;
+    let v9: N = v2 - v4 + N::narrow(v8);
+    let v10: N = v9 / N::narrow(v8);
+    let v11: W = v5.powi(3);
+    let v12: W = v0.widen() * v11;
+    let v13: N = v0 * N::narrow(v5) * v3;
+    let v14: W = v0.widen() * v1.widen() * v7;
+    let v15: W = v0.widen() * v3.widen() * v7;
+    let v16: W = v12 - v13.widen() + v14 - v15;
+    let v17: N = N::narrow(v16) / N::narrow(v8);
     [v10.to_f64(), v17.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -417,6 +392,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -428,6 +405,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -446,43 +425,43 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v0 * v3;
-    let v5: R = v1.sqrt();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 - v5;
-    let v8: R = v5 * v7;
-    let v9: R = v2 - v4 + v8;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(0.5, 0.0);
-    let v12: R = v5.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = v11 * v5 * v3;
-    let v15: R = v11 * v1 * v7;
-    let v16: R = v11 * v3 * v7;
-    let v17: R = v13 - v14 + v15 - v16;
-    let v18: R = v17 / v8;
-    let v19: R = v3 - v1;
-    let v20: R = v19.abs();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(-0.5, 0.0);
-    let v23: R = v1 - v5;
-    let v24: R = v22 / v23;
-    let v25: R = v24.sqrt();
-    let v26: R = v21 * v25;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v0 * v3;
+    let v5: W = v1.widen().sqrt();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v5;
+    let v8: W = v5 * v7;
+    let v9: N = v2 - v4 + N::narrow(v8);
+    let v10: N = v9 / N::narrow(v8);
+    let v11: N = N::new(0.5, 0.0);
+    let v12: W = v5.powi(3);
+    let v13: W = v11.widen() * v12;
+    let v14: N = v11 * N::narrow(v5) * v3;
+    let v15: W = v11.widen() * v1.widen() * v7;
+    let v16: W = v11.widen() * v3.widen() * v7;
+    let v17: W = v13 - v14.widen() + v15 - v16;
+    let v18: N = N::narrow(v17) / N::narrow(v8);
+    let v19: N = v3 - v1;
+    let v20: N = v19.abs();
+    let v21: N = v20.sqrt();
+    let v22: N = N::new(-0.5, 0.0);
+    let v23: W = v1.widen() - v5;
+    let v24: N = v22 / N::narrow(v23);
+    let v25: N = v24.sqrt();
+    let v26: N = v21 * v25;
     [v10.to_f64(), v18.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -490,6 +469,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -507,6 +488,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -532,42 +515,42 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v0 - v2;
-        let v4: R = v3.sqrt();
-        let v5: R = v0 / v4;
-        let v6: R = v2 / v4;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = v0 / v4;
+        let v6: W = v2 / v4;
         return [v5.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 - v2;
-    let v4: R = v3.sqrt();
-    let v5: R = R::from_f64(t);
-    let v6: R = v5.sqrt();
-    let v7: R = v0 - v6;
-    let v8: R = v7.sqrt();
-    let v9: R = v4 / v8;
-    let v10: R = v6 * v4;
-    let v11: R = v6.sqrt();
-    let v12: R = v2.sqrt();
-    let v13: R = v11 * v12 * v8;
-    let v14: R = v10 - v13;
-    let v15: R = v14 / v8;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
+    let v4: W = v3.sqrt();
+    let v5: N = N::from_f64(t);
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v0.widen() - v6;
+    let v8: W = v7.sqrt();
+    let v9: N = N::narrow(v4) / N::narrow(v8);
+    let v10: W = v6 * v4;
+    let v11: W = v6.sqrt();
+    let v12: W = v2.sqrt();
+    let v13: W = v11 * v12 * v8;
+    let v14: W = v10 - v13;
+    let v15: N = N::narrow(v14) / N::narrow(v8);
     [v9.to_f64(), v15.to_f64()]
 }
 /// `ddim_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -575,6 +558,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -586,6 +571,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{score}\,t^{\frac{1}{4}}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -604,42 +591,42 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v0 - v2;
-        let v4: R = v3.sqrt();
-        let v5: R = v0 / v4;
-        let v6: R = v2 / v4;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = v0 / v4;
+        let v6: W = v2 / v4;
         return [v5.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 - v2;
-    let v4: R = v3.sqrt();
-    let v5: R = R::from_f64(t);
-    let v6: R = v5.sqrt();
-    let v7: R = v0 - v6;
-    let v8: R = v7.sqrt();
-    let v9: R = v4 / v8;
-    let v10: R = v6 * v4;
-    let v11: R = v6.sqrt();
-    let v12: R = v2.sqrt();
-    let v13: R = v11 * v12 * v8;
-    let v14: R = v10 - v13;
-    let v15: R = v14 / v8;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
+    let v4: W = v3.sqrt();
+    let v5: N = N::from_f64(t);
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v0.widen() - v6;
+    let v8: W = v7.sqrt();
+    let v9: N = N::narrow(v4) / N::narrow(v8);
+    let v10: W = v6 * v4;
+    let v11: W = v6.sqrt();
+    let v12: W = v2.sqrt();
+    let v13: W = v11 * v12 * v8;
+    let v14: W = v10 - v13;
+    let v15: N = N::narrow(v14) / N::narrow(v8);
     [v9.to_f64(), v15.to_f64()]
 }
 /// `dpm1_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -647,6 +634,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -658,6 +647,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{score}\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -676,35 +667,30 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(-0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v2;
-    let v5: R = v2 * v4;
-    let v6: R = v0 / v5;
-    let v7: R = R::new(0.25, 0.0);
-    let v8: R = v2.sqrt();
-    let v9: R = v4.sqrt();
-    let v10: R = v8 * v9;
-    let v11: R = v7 / v10;
-    let v12: R = v8.powi(3);
-    let v13: R = v7 * v9;
-    let v14: R = v13 / v12;
-    let v15: R = v11 + v14;
-    let v16: R = v15 / v9;
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.25, 0.0);
+    let v8: N = N::sqrt_of(v2);
+    let v9: N = N::sqrt_of(v4);
+    let v10: N = v8 * v9;
+    let v11: N = v7 / v10;
+    let v12: N = v8.powi(3);
+    let v13: N = v7 * v9;
+    let v14: N = v13 / v12;
+    let v15: N = v11 + v14;
+    let v16: N = v15 / v9;
     [v6.to_f64(), v16.to_f64()]
 }
 /// `pf_velocity_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -712,6 +698,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -723,35 +711,30 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(-0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v2;
-    let v5: R = v2 * v4;
-    let v6: R = v0 / v5;
-    let v7: R = R::new(0.5, 0.0);
-    let v8: R = v2.sqrt();
-    let v9: R = v4.sqrt();
-    let v10: R = v8 * v9;
-    let v11: R = v7 / v10;
-    let v12: R = v8.powi(3);
-    let v13: R = v7 * v9;
-    let v14: R = v13 / v12;
-    let v15: R = v11 + v14;
-    let v16: R = v15 / v9;
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::sqrt_of(v2);
+    let v9: N = N::sqrt_of(v4);
+    let v10: N = v8 * v9;
+    let v11: N = v7 / v10;
+    let v12: N = v8.powi(3);
+    let v13: N = v7 * v9;
+    let v14: N = v13 / v12;
+    let v15: N = v11 + v14;
+    let v16: N = v15 / v9;
     [v6.to_f64(), v16.to_f64()]
 }
 /// `reverse_drift_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -759,6 +742,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{x}{4\,\left(t - \sqrt{t}\right)} + \frac{\mathrm{eps}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -770,37 +755,37 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v0 * v3;
-    let v5: R = v1.sqrt();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 - v5;
-    let v8: R = v5 * v7;
-    let v9: R = v2 - v4 + v8;
-    let v10: R = v9 / v8;
-    let v11: R = v0 * v5 * v3;
-    let v12: R = v5.powi(3);
-    let v13: R = v0 * v12;
-    let v14: R = v0 * v1 * v7;
-    let v15: R = v0 * v3 * v7;
-    let v16: R = v11 - v13 - v14 + v15;
-    let v17: R = v5.sqrt();
-    let v18: R = v17.powi(3);
-    let v19: R = v18 * v7;
-    let v20: R = v16 / v19;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v0 * v3;
+    let v5: W = v1.widen().sqrt();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::narrow(v5) * N::narrow(v7);
+    let v9: N = v2 - v4 + v8;
+    let v10: N = v9 / v8;
+    let v11: W = v0.widen() * v5 * v3.widen();
+    let v12: W = v5.powi(3);
+    let v13: W = v0.widen() * v12;
+    let v14: W = v0.widen() * v1.widen() * v7;
+    let v15: W = v0.widen() * v3.widen() * v7;
+    let v16: W = v11 - v13 - v14 + v15;
+    let v17: W = v5.sqrt();
+    let v18: W = v17.powi(3);
+    let v19: W = v18 * v7;
+    let v20: N = N::narrow(v16) / N::narrow(v19);
     [v10.to_f64(), v20.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -808,6 +793,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -819,6 +806,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -837,46 +826,46 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v0 * v3;
-    let v5: R = v1.sqrt();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 - v5;
-    let v8: R = v5 * v7;
-    let v9: R = v2 - v4 + v8;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(0.5, 0.0);
-    let v12: R = v11 * v5 * v3;
-    let v13: R = v5.powi(3);
-    let v14: R = v11 * v13;
-    let v15: R = v11 * v1 * v7;
-    let v16: R = v11 * v3 * v7;
-    let v17: R = v12 - v14 - v15 + v16;
-    let v18: R = v5.sqrt();
-    let v19: R = v18.powi(3);
-    let v20: R = v19 * v7;
-    let v21: R = v17 / v20;
-    let v22: R = v3 - v1;
-    let v23: R = v22.abs();
-    let v24: R = v23.sqrt();
-    let v25: R = R::new(-0.5, 0.0);
-    let v26: R = v1 - v5;
-    let v27: R = v25 / v26;
-    let v28: R = v27.sqrt();
-    let v29: R = v24 * v28;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v0 * v3;
+    let v5: W = v1.widen().sqrt();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::narrow(v5) * N::narrow(v7);
+    let v9: N = v2 - v4 + v8;
+    let v10: N = v9 / v8;
+    let v11: N = N::new(0.5, 0.0);
+    let v12: W = v11.widen() * v5 * v3.widen();
+    let v13: W = v5.powi(3);
+    let v14: W = v11.widen() * v13;
+    let v15: W = v11.widen() * v1.widen() * v7;
+    let v16: W = v11.widen() * v3.widen() * v7;
+    let v17: W = v12 - v14 - v15 + v16;
+    let v18: W = v5.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v19 * v7;
+    let v21: N = N::narrow(v17) / N::narrow(v20);
+    let v22: N = v3 - v1;
+    let v23: N = v22.abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::new(-0.5, 0.0);
+    let v26: W = v1.widen() - v5;
+    let v27: N = v25 / N::narrow(v26);
+    let v28: N = v27.sqrt();
+    let v29: W = v24.widen() * v28.widen();
     [v10.to_f64(), v21.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -884,6 +873,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -895,6 +886,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -920,44 +913,44 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{eps}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v0 - v2;
-        let v4: R = v3.sqrt();
-        let v5: R = v0 / v4;
-        let v6: R = v2.sqrt();
-        let v7: R = v6 / v4;
-        let v8: R = -v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = v0 / v4;
+        let v6: W = v2.sqrt();
+        let v7: W = v6 / v4;
+        let v8: W = -v7;
         return [v5.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 - v2;
-    let v4: R = v3.sqrt();
-    let v5: R = R::from_f64(t);
-    let v6: R = v5.sqrt();
-    let v7: R = v0 - v6;
-    let v8: R = v7.sqrt();
-    let v9: R = v4 / v8;
-    let v10: R = v2.sqrt();
-    let v11: R = v10 * v8;
-    let v12: R = v6.sqrt();
-    let v13: R = v12 * v4;
-    let v14: R = v11 - v13;
-    let v15: R = v14 / v8;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
+    let v4: W = v3.sqrt();
+    let v5: N = N::from_f64(t);
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v0.widen() - v6;
+    let v8: W = v7.sqrt();
+    let v9: N = N::narrow(v4) / N::narrow(v8);
+    let v10: W = v2.sqrt();
+    let v11: W = v10 * v8;
+    let v12: W = v6.sqrt();
+    let v13: W = v12 * v4;
+    let v14: W = v11 - v13;
+    let v15: W = v14 / v8;
     [v9.to_f64(), v15.to_f64()]
 }
 /// `ddim_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -965,6 +958,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{eps}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -976,6 +971,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} + \mathrm{eps}\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -994,44 +991,44 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{eps}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v0 - v2;
-        let v4: R = v3.sqrt();
-        let v5: R = v0 / v4;
-        let v6: R = v2.sqrt();
-        let v7: R = v6 / v4;
-        let v8: R = -v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = v0 / v4;
+        let v6: W = v2.sqrt();
+        let v7: W = v6 / v4;
+        let v8: W = -v7;
         return [v5.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.sqrt();
-    let v3: R = v0 - v2;
-    let v4: R = v3.sqrt();
-    let v5: R = R::from_f64(t);
-    let v6: R = v5.sqrt();
-    let v7: R = v0 - v6;
-    let v8: R = v7.sqrt();
-    let v9: R = v4 / v8;
-    let v10: R = v2.sqrt();
-    let v11: R = v10 * v8;
-    let v12: R = v6.sqrt();
-    let v13: R = v12 * v4;
-    let v14: R = v11 - v13;
-    let v15: R = v14 / v8;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v0.widen() - v2;
+    let v4: W = v3.sqrt();
+    let v5: N = N::from_f64(t);
+    let v6: W = v5.widen().sqrt();
+    let v7: W = v0.widen() - v6;
+    let v8: W = v7.sqrt();
+    let v9: N = N::narrow(v4) / N::narrow(v8);
+    let v10: W = v2.sqrt();
+    let v11: W = v10 * v8;
+    let v12: W = v6.sqrt();
+    let v13: W = v12 * v4;
+    let v14: W = v11 - v13;
+    let v15: W = v14 / v8;
     [v9.to_f64(), v15.to_f64()]
 }
 /// `dpm1_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1039,6 +1036,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{eps}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1050,6 +1049,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}} - \mathrm{eps}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1068,34 +1069,35 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.25, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 / v1;
-    let v3: R = v1.sqrt();
-    let v4: R = v3.sqrt();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = v5 - v3;
-    let v7: R = v6.sqrt();
-    let v8: R = v4 * v7;
-    let v9: R = v0 / v8;
-    let v10: R = v4.powi(3);
-    let v11: R = v0 * v7;
-    let v12: R = v11 / v10;
-    let v13: R = -v9;
-    let v14: R = v13 - v12;
-    let v15: R = v14 / v4;
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: W = v1.widen().sqrt();
+    let v4: W = v3.sqrt();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: W = v5.widen() - v3;
+    let v7: N = N::sqrt_of(v6);
+    let v8: N = N::narrow(v4) * v7;
+    let v9: N = v0 / v8;
+    let v10: W = v4.powi(3);
+    let v11: N = v0 * v7;
+    let v12: N = v11 / N::narrow(v10);
+    let v13: N = -v9;
+    let v14: W = v13.widen() - v12.widen();
+    let v15: W = v14 / v4;
     [v2.to_f64(), v15.to_f64()]
 }
 /// `pf_velocity_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1103,6 +1105,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{4\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{4\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1114,37 +1118,38 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v2.sqrt();
-    let v4: R = R::new(1.0, 0.0);
-    let v5: R = v4 - v2;
-    let v6: R = v5.sqrt();
-    let v7: R = v3 * v6;
-    let v8: R = v0 / v7;
-    let v9: R = R::new(0.5, 0.0);
-    let v10: R = v3.powi(3);
-    let v11: R = v9 * v6;
-    let v12: R = v11 / v10;
-    let v13: R = v8 + v12;
-    let v14: R = v13 / v7;
-    let v15: R = v9 / v7;
-    let v16: R = -v15;
-    let v17: R = v16 - v12;
-    let v18: R = v17 / v3;
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() - v2;
+    let v6: N = N::sqrt_of(v5);
+    let v7: W = v3 * v6.widen();
+    let v8: N = v0 / N::narrow(v7);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.powi(3);
+    let v11: N = v9 * v6;
+    let v12: N = v11 / N::narrow(v10);
+    let v13: W = v8.widen() + v12.widen();
+    let v14: W = v13 / v7;
+    let v15: N = v9 / N::narrow(v7);
+    let v16: N = -v15;
+    let v17: W = v16.widen() - v12.widen();
+    let v18: W = v17 / v3;
     [v14.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1152,6 +1157,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{1}{2\,\left(t - t^{\frac{3}{2}}\right)} - \frac{1}{4\,\left(\sqrt{t} - t\right)}\right) - \frac{x_{0}\,\sqrt{1 - \sqrt{t}}}{2\,\left(t - t^{\frac{3}{2}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1163,39 +1170,39 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(0.75, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v2.sqrt();
-    let v4: R = v0 * v3;
-    let v5: R = R::new(0.25, 0.0);
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v3.powi(3);
-    let v8: R = v5 * v6;
-    let v9: R = v8 / v7;
-    let v10: R = v4 + v9;
-    let v11: R = v10 / v3;
-    let v12: R = v2.powi(3);
-    let v13: R = v5 * v12;
-    let v14: R = v5 * v2 * v6;
-    let v15: R = R::new(1.0, 0.0);
-    let v16: R = v15 - v2;
-    let v17: R = v5 * v1 * v16;
-    let v18: R = v5 * v6 * v16;
-    let v19: R = v13 - v14 + v17 - v18;
-    let v20: R = v16.sqrt();
-    let v21: R = v1 * v20;
-    let v22: R = v19 / v21;
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(0.75, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::sqrt_of(v2);
+    let v4: N = v0 * v3;
+    let v5: N = N::new(0.25, 0.0);
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v3.powi(3);
+    let v8: N = v5 * v6;
+    let v9: N = v8 / v7;
+    let v10: W = v4.widen() + v9.widen();
+    let v11: N = N::narrow(v10) / v3;
+    let v12: W = v2.powi(3);
+    let v13: W = v5.widen() * v12;
+    let v14: W = v5.widen() * v2 * v6.widen();
+    let v15: N = N::new(1.0, 0.0);
+    let v16: W = v15.widen() - v2;
+    let v17: N = v5 * v1 * N::narrow(v16);
+    let v18: N = v5 * v6 * N::narrow(v16);
+    let v19: W = v13 - v14 + v17.widen() - v18.widen();
+    let v20: N = N::sqrt_of(v16);
+    let v21: W = v1.widen() * v20.widen();
+    let v22: N = N::narrow(v19) / N::narrow(v21);
     [v11.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1203,6 +1210,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1214,6 +1223,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1232,45 +1243,45 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v0 * v2 * v3;
-    let v5: R = v2.powi(3);
-    let v6: R = v0 * v5;
-    let v7: R = R::new(0.5, 0.0);
-    let v8: R = R::new(1.0, 0.0);
-    let v9: R = v8 - v2;
-    let v10: R = v7 * v1 * v9;
-    let v11: R = v7 * v3 * v9;
-    let v12: R = v4 - v6 + v10 + v11;
-    let v13: R = v1 * v9;
-    let v14: R = v12 / v13;
-    let v15: R = v7 * v5;
-    let v16: R = v7 * v2 * v3;
-    let v17: R = v15 - v16 + v10 - v11;
-    let v18: R = v9.sqrt();
-    let v19: R = v1 * v18;
-    let v20: R = v17 / v19;
-    let v21: R = v3 - v1;
-    let v22: R = v21.abs();
-    let v23: R = v22.sqrt();
-    let v24: R = R::new(-0.5, 0.0);
-    let v25: R = v1 - v2;
-    let v26: R = v24 / v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v23 * v27;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0.widen() * v2 * v3.widen();
+    let v5: W = v2.powi(3);
+    let v6: W = v0.widen() * v5;
+    let v7: N = N::new(0.5, 0.0);
+    let v8: N = N::new(1.0, 0.0);
+    let v9: W = v8.widen() - v2;
+    let v10: W = v7.widen() * v1.widen() * v9;
+    let v11: W = v7.widen() * v3.widen() * v9;
+    let v12: W = v4 - v6 + v10 + v11;
+    let v13: W = v1.widen() * v9;
+    let v14: N = N::narrow(v12) / N::narrow(v13);
+    let v15: W = v7.widen() * v5;
+    let v16: W = v7.widen() * v2 * v3.widen();
+    let v17: W = v15 - v16 + v10 - v11;
+    let v18: N = N::sqrt_of(v9);
+    let v19: W = v1.widen() * v18.widen();
+    let v20: N = N::narrow(v17) / N::narrow(v19);
+    let v21: N = v3 - v1;
+    let v22: N = v21.abs();
+    let v23: N = v22.sqrt();
+    let v24: N = N::new(-0.5, 0.0);
+    let v25: W = v1.widen() - v2;
+    let v26: N = v24 / N::narrow(v25);
+    let v27: N = v26.sqrt();
+    let v28: W = v23.widen() * v27.widen();
     [v14.to_f64(), v20.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1278,6 +1289,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1289,6 +1302,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1314,51 +1329,43 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = v0.sqrt();
-        let v2: R = v1.sqrt();
-        let v3: R = R::new(1.0, 0.0);
-        let v4: R = v3 - v1;
-        let v5: R = v4.sqrt();
+        let v0: W = W::from_f64(t_next);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
         return [v2.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = v0.sqrt();
-    let v2: R = v1.sqrt();
-    let v3: R = R::from_f64(t);
-    let v4: R = v3.sqrt();
-    let v5: R = v4.sqrt();
-    let v6: R = v2 / v5;
-    let v7: R = R::new(1.0, 0.0);
-    let v8: R = v7 - v1;
-    let v9: R = v8.sqrt();
-    let v10: R = v5 * v9;
-    let v11: R = v7 - v4;
-    let v12: R = v11.sqrt();
-    let v13: R = v2 * v12;
-    let v14: R = v10 - v13;
-    let v15: R = v14 / v5;
+    let v0: N = N::from_f64(t_next);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = v1.sqrt();
+    let v3: N = N::from_f64(t);
+    let v4: W = v3.widen().sqrt();
+    let v5: W = v4.sqrt();
+    let v6: W = v2 / v5;
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v7.widen() - v1;
+    let v9: W = v8.sqrt();
+    let v10: W = v5 * v9;
+    let v11: W = v7.widen() - v4;
+    let v12: W = v11.sqrt();
+    let v13: W = v2 * v12;
+    let v14: W = v10 - v13;
+    let v15: N = N::narrow(v14) / N::narrow(v5);
     [v6.to_f64(), v15.to_f64()]
 }
 /// `ddim_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1366,6 +1373,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1377,6 +1386,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1395,51 +1406,43 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = v0.sqrt();
-        let v2: R = v1.sqrt();
-        let v3: R = R::new(1.0, 0.0);
-        let v4: R = v3 - v1;
-        let v5: R = v4.sqrt();
+        let v0: W = W::from_f64(t_next);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
         return [v2.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = v0.sqrt();
-    let v2: R = v1.sqrt();
-    let v3: R = R::from_f64(t);
-    let v4: R = v3.sqrt();
-    let v5: R = v4.sqrt();
-    let v6: R = v2 / v5;
-    let v7: R = R::new(1.0, 0.0);
-    let v8: R = v7 - v1;
-    let v9: R = v8.sqrt();
-    let v10: R = v5 * v9;
-    let v11: R = v7 - v4;
-    let v12: R = v11.sqrt();
-    let v13: R = v2 * v12;
-    let v14: R = v10 - v13;
-    let v15: R = v14 / v5;
+    let v0: N = N::from_f64(t_next);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = v1.sqrt();
+    let v3: N = N::from_f64(t);
+    let v4: W = v3.widen().sqrt();
+    let v5: W = v4.sqrt();
+    let v6: W = v2 / v5;
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v7.widen() - v1;
+    let v9: W = v8.sqrt();
+    let v10: W = v5 * v9;
+    let v11: W = v7.widen() - v4;
+    let v12: W = v11.sqrt();
+    let v13: W = v2 * v12;
+    let v14: W = v10 - v13;
+    let v15: N = N::narrow(v14) / N::narrow(v5);
     [v6.to_f64(), v15.to_f64()]
 }
 /// `dpm1_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1447,6 +1450,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1458,6 +1463,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}^{\frac{1}{4}}\,x}{t^{\frac{1}{4}}} + \frac{x_{0}\,\left(t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} - t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}\right)}{t^{\frac{1}{4}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1476,20 +1483,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1497,6 +1499,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -1509,26 +1513,21 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, 2.0];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, 2.0];
-    }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v2;
-    let v5: R = v2 * v4;
-    let v6: R = v0 / v5;
-    let v7: R = R::new(2.0, 0.0);
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: W = v3.widen() - v2;
+    let v5: N = N::narrow(v2) * N::narrow(v4);
+    let v6: N = v0 / v5;
+    let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
 /// `reverse_drift_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1536,6 +1535,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -1547,20 +1548,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1568,6 +1566,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1579,6 +1579,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1597,39 +1599,39 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 * v3;
-    let v5: R = v3.sqrt();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 - v5;
-    let v8: R = v5 * v7;
-    let v9: R = v2 - v4 + v8;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(2.0, 0.0);
-    let v12: R = v11 * v1;
-    let v13: R = v11 * v3;
-    let v14: R = v12 - v13;
-    let v15: R = v1 - v3;
-    let v16: R = v15.abs();
-    let v17: R = v16.sqrt();
-    let v18: R = R::new(-0.5, 0.0);
-    let v19: R = v3 - v5;
-    let v20: R = v18 / v19;
-    let v21: R = v20.sqrt();
-    let v22: R = v17 * v21;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 * v1;
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 * v3;
+    let v5: W = v3.widen().sqrt();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v5;
+    let v8: W = v5 * v7;
+    let v9: W = v2.widen() - v4.widen() + v8;
+    let v10: N = N::narrow(v9) / N::narrow(v8);
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * v1;
+    let v13: N = v11 * v3;
+    let v14: N = v12 - v13;
+    let v15: N = v1 - v3;
+    let v16: N = v15.abs();
+    let v17: N = v16.sqrt();
+    let v18: N = N::new(-0.5, 0.0);
+    let v19: W = v3.widen() - v5;
+    let v20: N = v18 / N::narrow(v19);
+    let v21: N = v20.sqrt();
+    let v22: N = v17 * v21;
     [v10.to_f64(), v14.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1637,6 +1639,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1648,6 +1652,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1673,76 +1679,73 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(0.25, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v2.sqrt();
-        let v4: R = v3.powi(3);
-        let v5: R = R::new(1.0, 0.0);
-        let v6: R = v5 - v2;
-        let v7: R = v6.sqrt();
-        let v8: R = v3 * v7;
-        let v9: R = v0 / v8;
-        let v10: R = v0 * v7;
-        let v11: R = v10 / v4;
-        let v12: R = v9 + v11;
-        let v13: R = v4 * v12;
-        let v14: R = v0 / v13;
-        let v15: R = v3 / v12;
-        let v16: R = -v15;
+        let v0: W = W::new(0.25, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v2.sqrt();
+        let v4: W = v3.powi(3);
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v2;
+        let v7: W = v6.sqrt();
+        let v8: W = v3 * v7;
+        let v9: W = v0 / v8;
+        let v10: W = v0 * v7;
+        let v11: W = v10 / v4;
+        let v12: W = v9 + v11;
+        let v13: W = v4 * v12;
+        let v14: W = v0 / v13;
+        let v15: W = v3 / v12;
+        let v16: W = -v15;
         return [v14.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = v0.sqrt();
-        let v2: R = v1.sqrt();
-        let v3: R = R::new(0.0, 0.0);
+        let v0: W = W::from_f64(t_next);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.sqrt();
-    let v3: R = v2.sqrt();
-    let v4: R = R::from_f64(t);
-    let v5: R = v4.sqrt();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 - v5;
-    let v8: R = v7.sqrt();
-    let v9: R = v0 * v3;
-    let v10: R = v5 * v8;
-    let v11: R = v9 / v10;
-    let v12: R = v6 - v2;
-    let v13: R = v12.sqrt();
-    let v14: R = v5.sqrt();
-    let v15: R = v14.powi(3);
-    let v16: R = v0 * v13;
-    let v17: R = v16 / v15;
-    let v18: R = v11 + v17;
-    let v19: R = v14 * v8;
-    let v20: R = v0 / v19;
-    let v21: R = v0 * v8;
-    let v22: R = v21 / v15;
-    let v23: R = v20 + v22;
-    let v24: R = v18 / v23;
-    let v25: R = v3 * v8;
-    let v26: R = v14 * v13;
-    let v27: R = v25 - v26;
-    let v28: R = v27 / v23;
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
+    let v4: N = N::from_f64(t);
+    let v5: W = v4.widen().sqrt();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v5;
+    let v8: W = v7.sqrt();
+    let v9: N = v0 * N::narrow(v3);
+    let v10: N = N::narrow(v5) * N::narrow(v8);
+    let v11: N = v9 / v10;
+    let v12: W = v6.widen() - v2;
+    let v13: W = v12.sqrt();
+    let v14: W = v5.sqrt();
+    let v15: W = v14.powi(3);
+    let v16: W = v0.widen() * v13;
+    let v17: N = N::narrow(v16) / N::narrow(v15);
+    let v18: W = v11.widen() + v17.widen();
+    let v19: N = N::narrow(v14) * N::narrow(v8);
+    let v20: N = v0 / v19;
+    let v21: W = v0.widen() * v8;
+    let v22: N = N::narrow(v21) / N::narrow(v15);
+    let v23: W = v20.widen() + v22.widen();
+    let v24: W = v18 / v23;
+    let v25: W = v3 * v8;
+    let v26: W = v14 * v13;
+    let v27: W = v25 - v26;
+    let v28: N = N::narrow(v27) / N::narrow(v23);
     [v24.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1750,6 +1753,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1761,6 +1766,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}} - 4\,t^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(t_{\mathrm{next}}^{\frac{1}{4}} - \frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{\sqrt{1 - \sqrt{t}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1779,76 +1786,73 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
         return [v0.to_f64(), v0.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(0.25, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v2.sqrt();
-        let v4: R = v3.powi(3);
-        let v5: R = R::new(1.0, 0.0);
-        let v6: R = v5 - v2;
-        let v7: R = v6.sqrt();
-        let v8: R = v3 * v7;
-        let v9: R = v0 / v8;
-        let v10: R = v0 * v7;
-        let v11: R = v10 / v4;
-        let v12: R = v9 + v11;
-        let v13: R = v4 * v12;
-        let v14: R = v0 / v13;
-        let v15: R = v3 / v12;
-        let v16: R = -v15;
+        let v0: W = W::new(0.25, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v2.sqrt();
+        let v4: W = v3.powi(3);
+        let v5: W = W::new(1.0, 0.0);
+        let v6: W = v5 - v2;
+        let v7: W = v6.sqrt();
+        let v8: W = v3 * v7;
+        let v9: W = v0 / v8;
+        let v10: W = v0 * v7;
+        let v11: W = v10 / v4;
+        let v12: W = v9 + v11;
+        let v13: W = v4 * v12;
+        let v14: W = v0 / v13;
+        let v15: W = v3 / v12;
+        let v16: W = -v15;
         return [v14.to_f64(), v16.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = v0.sqrt();
-        let v2: R = v1.sqrt();
-        let v3: R = R::new(0.0, 0.0);
+        let v0: W = W::from_f64(t_next);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(0.0, 0.0);
         return [v2.to_f64(), v3.to_f64()];
     }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v1.sqrt();
-    let v3: R = v2.sqrt();
-    let v4: R = R::from_f64(t);
-    let v5: R = v4.sqrt();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = v6 - v5;
-    let v8: R = v7.sqrt();
-    let v9: R = v0 * v3;
-    let v10: R = v5 * v8;
-    let v11: R = v9 / v10;
-    let v12: R = v6 - v2;
-    let v13: R = v12.sqrt();
-    let v14: R = v5.sqrt();
-    let v15: R = v14.powi(3);
-    let v16: R = v0 * v13;
-    let v17: R = v16 / v15;
-    let v18: R = v11 + v17;
-    let v19: R = v14 * v8;
-    let v20: R = v0 / v19;
-    let v21: R = v0 * v8;
-    let v22: R = v21 / v15;
-    let v23: R = v20 + v22;
-    let v24: R = v18 / v23;
-    let v25: R = v3 * v8;
-    let v26: R = v14 * v13;
-    let v27: R = v25 - v26;
-    let v28: R = v27 / v23;
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v1.widen().sqrt();
+    let v3: W = v2.sqrt();
+    let v4: N = N::from_f64(t);
+    let v5: W = v4.widen().sqrt();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: W = v6.widen() - v5;
+    let v8: W = v7.sqrt();
+    let v9: N = v0 * N::narrow(v3);
+    let v10: N = N::narrow(v5) * N::narrow(v8);
+    let v11: N = v9 / v10;
+    let v12: W = v6.widen() - v2;
+    let v13: W = v12.sqrt();
+    let v14: W = v5.sqrt();
+    let v15: W = v14.powi(3);
+    let v16: W = v0.widen() * v13;
+    let v17: N = N::narrow(v16) / N::narrow(v15);
+    let v18: W = v11.widen() + v17.widen();
+    let v19: N = N::narrow(v14) * N::narrow(v8);
+    let v20: N = v0 / v19;
+    let v21: W = v0.widen() * v8;
+    let v22: N = N::narrow(v21) / N::narrow(v15);
+    let v23: W = v20.widen() + v22.widen();
+    let v24: W = v18 / v23;
+    let v25: W = v3 * v8;
+    let v26: W = v14 * v13;
+    let v27: W = v25 - v26;
+    let v28: N = N::narrow(v27) / N::narrow(v23);
     [v24.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1856,6 +1860,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1867,6 +1873,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = 4\,t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,u\,\left(t - \sqrt{t}\right)\,\left(\frac{t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}}{t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}}} - 1\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1885,31 +1893,26 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY];
-    }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = v2.sqrt();
-    let v4: R = R::new(1.0, 0.0);
-    let v5: R = v4 - v2;
-    let v6: R = v5.sqrt();
-    let v7: R = v3 * v6;
-    let v8: R = v0 / v7;
-    let v9: R = v3.powi(3);
-    let v10: R = v0 * v6;
-    let v11: R = v10 / v9;
-    let v12: R = v8 + v11;
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::sqrt_of(v2);
+    let v4: N = N::new(1.0, 0.0);
+    let v5: W = v4.widen() - v2;
+    let v6: N = N::sqrt_of(v5);
+    let v7: N = v3 * v6;
+    let v8: N = v0 / v7;
+    let v9: N = v3.powi(3);
+    let v10: N = v0 * v6;
+    let v11: N = v10 / v9;
+    let v12: N = v8 + v11;
     [v12.to_f64()]
 }
 /// `pf_velocity_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1917,6 +1920,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{4\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -1929,37 +1934,32 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2.sqrt();
-    let v4: R = v1 - v3;
-    let v5: R = v4.sqrt();
-    let v6: R = v0 * v5;
-    let v7: R = v6 / v3;
-    let v8: R = v0 / v5;
-    let v9: R = v7 + v8;
-    let v10: R = v9 / v5;
-    let v11: R = R::new(0.5, 0.0);
-    let v12: R = v3.sqrt();
-    let v13: R = v12 * v5;
-    let v14: R = v11 / v13;
-    let v15: R = v12.powi(3);
-    let v16: R = v11 * v5;
-    let v17: R = v16 / v15;
-    let v18: R = v14 + v17;
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen().sqrt();
+    let v4: W = v1.widen() - v3;
+    let v5: N = N::sqrt_of(v4);
+    let v6: N = v0 * v5;
+    let v7: N = v6 / N::narrow(v3);
+    let v8: N = v0 / v5;
+    let v9: N = v7 + v8;
+    let v10: N = v9 / v5;
+    let v11: N = N::new(0.5, 0.0);
+    let v12: N = N::sqrt_of(v3);
+    let v13: N = v12 * v5;
+    let v14: N = v11 / v13;
+    let v15: N = v12.powi(3);
+    let v16: N = v11 * v5;
+    let v17: N = v16 / v15;
+    let v18: N = v14 + v17;
     [v10.to_f64(), v18.to_f64()]
 }
 /// `reverse_drift_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -1967,6 +1967,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{1 - \sqrt{t}}}{2\,\left(t^{\frac{3}{4}} - t^{\frac{5}{4}}\right)} - \frac{x}{4\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -1978,33 +1980,30 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.25, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2.sqrt();
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v1 * v3 * v4;
-    let v6: R = v3.powi(3);
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v3;
-    let v9: R = v1 * v2 * v8;
-    let v10: R = v1 * v4 * v8;
-    let v11: R = v5 - v7 - v9 + v10;
-    let v12: R = v3.sqrt();
-    let v13: R = v12.powi(3);
-    let v14: R = v8.sqrt();
-    let v15: R = v13 * v14;
-    let v16: R = v11 / v15;
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen().sqrt();
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v1.widen() * v3 * v4.widen();
+    let v6: W = v3.powi(3);
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v3;
+    let v9: W = v1.widen() * v2.widen() * v8;
+    let v10: W = v1.widen() * v4.widen() * v8;
+    let v11: W = v5 - v7 - v9 + v10;
+    let v12: W = v3.sqrt();
+    let v13: W = v12.powi(3);
+    let v14: N = N::sqrt_of(v8);
+    let v15: W = v13 * v14.widen();
+    let v16: N = N::narrow(v11) / N::narrow(v15);
     [v0.to_f64(), v16.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2012,6 +2011,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2023,6 +2024,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2041,49 +2044,49 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v0 * v2 * v3;
-    let v5: R = v2.powi(3);
-    let v6: R = v0 * v5;
-    let v7: R = R::new(1.0, 0.0);
-    let v8: R = v7 - v2;
-    let v9: R = v2 * v8;
-    let v10: R = v0 * v1 * v8;
-    let v11: R = v0 * v3 * v8;
-    let v12: R = v4 - v6 + v9 - v10 + v11;
-    let v13: R = v12 / v9;
-    let v14: R = R::new(0.5, 0.0);
-    let v15: R = v14 * v2 * v3;
-    let v16: R = v14 * v5;
-    let v17: R = v14 * v1 * v8;
-    let v18: R = v14 * v3 * v8;
-    let v19: R = v15 - v16 - v17 + v18;
-    let v20: R = v2.sqrt();
-    let v21: R = v20.powi(3);
-    let v22: R = v8.sqrt();
-    let v23: R = v21 * v22;
-    let v24: R = v19 / v23;
-    let v25: R = v3 - v1;
-    let v26: R = v25.abs();
-    let v27: R = v26.sqrt();
-    let v28: R = R::new(-0.5, 0.0);
-    let v29: R = v1 - v2;
-    let v30: R = v28 / v29;
-    let v31: R = v30.sqrt();
-    let v32: R = v27 * v31;
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().sqrt();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0.widen() * v2 * v3.widen();
+    let v5: W = v2.powi(3);
+    let v6: W = v0.widen() * v5;
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v7.widen() - v2;
+    let v9: W = v2 * v8;
+    let v10: W = v0.widen() * v1.widen() * v8;
+    let v11: N = v0 * v3 * N::narrow(v8);
+    let v12: W = v4 - v6 + v9 - v10 + v11.widen();
+    let v13: N = N::narrow(v12) / N::narrow(v9);
+    let v14: N = N::new(0.5, 0.0);
+    let v15: W = v14.widen() * v2 * v3.widen();
+    let v16: W = v14.widen() * v5;
+    let v17: W = v14.widen() * v1.widen() * v8;
+    let v18: W = v14.widen() * v3.widen() * v8;
+    let v19: W = v15 - v16 - v17 + v18;
+    let v20: W = v2.sqrt();
+    let v21: W = v20.powi(3);
+    let v22: N = N::sqrt_of(v8);
+    let v23: W = v21 * v22.widen();
+    let v24: N = N::narrow(v19) / N::narrow(v23);
+    let v25: N = v3 - v1;
+    let v26: N = v25.abs();
+    let v27: N = v26.sqrt();
+    let v28: N = N::new(-0.5, 0.0);
+    let v29: W = v1.widen() - v2;
+    let v30: N = v28 / N::narrow(v29);
+    let v31: N = v30.sqrt();
+    let v32: W = v27.widen() * v31.widen();
     [v13.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2091,6 +2094,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2102,6 +2107,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2127,58 +2134,50 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v0 - v2;
-        let v4: R = v3.sqrt();
-        let v5: R = v2.sqrt();
-        let v6: R = -v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = v2.sqrt();
+        let v6: W = -v5;
         return [v4.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = v0.sqrt();
-        let v2: R = v1.sqrt();
-        let v3: R = R::new(1.0, 0.0);
-        let v4: R = v3 - v1;
-        let v5: R = v4.sqrt();
-        let v6: R = -v5;
+        let v0: W = W::from_f64(t_next);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
+        let v6: W = -v5;
         return [v2.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::from_f64(t);
-    let v1: R = v0.sqrt();
-    let v2: R = v1.sqrt();
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v3.sqrt();
-    let v5: R = v4.sqrt();
-    let v6: R = v2 * v5;
-    let v7: R = R::new(1.0, 0.0);
-    let v8: R = v7 - v1;
-    let v9: R = v8.sqrt();
-    let v10: R = v7 - v4;
-    let v11: R = v10.sqrt();
-    let v12: R = v9 * v11;
-    let v13: R = v6 + v12;
-    let v14: R = v5 * v9;
-    let v15: R = v2 * v11;
-    let v16: R = v14 - v15;
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = v1.sqrt();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v3.widen().sqrt();
+    let v5: W = v4.sqrt();
+    let v6: N = N::narrow(v2) * N::narrow(v5);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v7.widen() - v1;
+    let v9: W = v8.sqrt();
+    let v10: W = v7.widen() - v4;
+    let v11: W = v10.sqrt();
+    let v12: W = v9 * v11;
+    let v13: N = v6 + N::narrow(v12);
+    let v14: W = v5 * v9;
+    let v15: W = v2 * v11;
+    let v16: W = v14 - v15;
     [v13.to_f64(), v16.to_f64()]
 }
 /// `ddim_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2186,6 +2185,8 @@ fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2197,6 +2198,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2215,58 +2218,50 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v1.sqrt();
-        let v3: R = v0 - v2;
-        let v4: R = v3.sqrt();
-        let v5: R = v2.sqrt();
-        let v6: R = -v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v1.sqrt();
+        let v3: W = v0 - v2;
+        let v4: W = v3.sqrt();
+        let v5: W = v2.sqrt();
+        let v6: W = -v5;
         return [v4.to_f64(), v6.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = v0.sqrt();
-        let v2: R = v1.sqrt();
-        let v3: R = R::new(1.0, 0.0);
-        let v4: R = v3 - v1;
-        let v5: R = v4.sqrt();
-        let v6: R = -v5;
+        let v0: W = W::from_f64(t_next);
+        let v1: W = v0.sqrt();
+        let v2: W = v1.sqrt();
+        let v3: W = W::new(1.0, 0.0);
+        let v4: W = v3 - v1;
+        let v5: W = v4.sqrt();
+        let v6: W = -v5;
         return [v2.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::from_f64(t);
-    let v1: R = v0.sqrt();
-    let v2: R = v1.sqrt();
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v3.sqrt();
-    let v5: R = v4.sqrt();
-    let v6: R = v2 * v5;
-    let v7: R = R::new(1.0, 0.0);
-    let v8: R = v7 - v1;
-    let v9: R = v8.sqrt();
-    let v10: R = v7 - v4;
-    let v11: R = v10.sqrt();
-    let v12: R = v9 * v11;
-    let v13: R = v6 + v12;
-    let v14: R = v5 * v9;
-    let v15: R = v2 * v11;
-    let v16: R = v14 - v15;
+    let v0: N = N::from_f64(t);
+    let v1: W = v0.widen().sqrt();
+    let v2: W = v1.sqrt();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v3.widen().sqrt();
+    let v5: W = v4.sqrt();
+    let v6: N = N::narrow(v2) * N::narrow(v5);
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v7.widen() - v1;
+    let v9: W = v8.sqrt();
+    let v10: W = v7.widen() - v4;
+    let v11: W = v10.sqrt();
+    let v12: W = v9 * v11;
+    let v13: N = v6 + N::narrow(v12);
+    let v14: W = v5 * v9;
+    let v15: W = v2 * v11;
+    let v16: W = v14 - v15;
     [v13.to_f64(), v16.to_f64()]
 }
 /// `dpm1_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -2274,6 +2269,8 @@ fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2285,6 +2282,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - t^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right) + \frac{x\,\left(t^{\frac{1}{4}}\,t_{\mathrm{next}}^{\frac{1}{4}}\,\sqrt{1 - \sqrt{t}} - \sqrt{t}\,\sqrt{1 - \sqrt{t_{\mathrm{next}}}} + \sqrt{1 - \sqrt{t_{\mathrm{next}}}}\right)}{\sqrt{1 - \sqrt{t}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2308,8 +2307,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -2332,11 +2332,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -2426,7 +2453,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -2455,17 +2482,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -2649,7 +2681,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -2728,7 +2761,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

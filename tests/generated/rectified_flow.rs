@@ -2,14 +2,14 @@
 //!
 //! Evaluators of the process `rectified_flow` (rectified flow: alpha = 1 - t, sigma = t).
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "rectified_flow";
 /// `alpha(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -17,21 +17,16 @@ pub const PROCESS: &str = "rectified_flow";
 /// ```text
 /// \alpha(t) = 1 - t
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
     v2.to_f64()
 }
 /// `sigma(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -39,19 +34,14 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = t
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::from_f64(t);
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
     v0.to_f64()
 }
 /// `alpha_bar(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -59,22 +49,17 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \left(1 - t\right)^{2}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v2.square();
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2.square();
     v3.to_f64()
 }
 /// `f(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -82,23 +67,18 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{1}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -1.0;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v0 / v2;
-    let v4: R = -v3;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v0 / v2;
+    let v4: N = -v3;
     v4.to_f64()
 }
 /// `g2(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -106,24 +86,19 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{2\,t}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.0, 0.0);
-    let v3: R = v2 - v1;
-    let v4: R = v0 * v1;
-    let v5: R = v4 / v3;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = v2 - v1;
+    let v4: N = v0 * v1;
+    let v5: N = v4 / v3;
     v5.to_f64()
 }
 /// `g(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -131,26 +106,21 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \frac{\sqrt{2}\,\sqrt{t}}{\sqrt{1 - t}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v1;
-    let v5: R = v4.sqrt();
-    let v6: R = v0 * v2;
-    let v7: R = v6 / v5;
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v1;
+    let v5: N = v4.sqrt();
+    let v6: N = v0 * v2;
+    let v7: N = v6 / v5;
     v7.to_f64()
 }
 /// `lambda(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -158,23 +128,21 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{1 - t}{t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v2 / v1;
-    let v4: R = v3.ln();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v2 / v1.widen();
+    let v4: N = N::ln_of(v3);
     v4.to_f64()
 }
 /// `dlambda(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -182,24 +150,19 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = \frac{1}{t^{2} - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::from_f64(t);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = v1 - v0;
-    let v3: R = v0 * v2;
-    let v4: R = v1 / v3;
-    let v5: R = -v4;
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 - v0;
+    let v3: N = v0 * v2;
+    let v4: N = v1 / v3;
+    let v5: N = -v4;
     v5.to_f64()
 }
 /// `log_snr(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -207,25 +170,23 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1 - t}{t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
-    let v4: R = v3 / v2;
-    let v5: R = v4.ln();
-    let v6: R = v0 * v5;
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v3 / v2.widen();
+    let v5: N = N::ln_of(v4);
+    let v6: N = v0 * v5;
     v6.to_f64()
 }
 /// `snr(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -233,24 +194,19 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\left(1 - t\right)^{2}}{t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v2.square();
-    let v4: R = v1.square();
-    let v5: R = v3 / v4;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v2.square();
+    let v4: N = v1.square();
+    let v5: N = v3 / v4;
     v5.to_f64()
 }
 /// `rho(t)` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -258,22 +214,17 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{t}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::from_f64(t);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = v1 - v0;
-    let v3: R = v0 / v2;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 - v0;
+    let v3: N = v0 / v2;
     v3.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -283,28 +234,23 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-1.0, 0.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v0 / v2;
-    let v4: R = -v3;
-    let v5: R = v1.square();
-    let v6: R = v1 * v2;
-    let v7: R = -v5;
-    let v8: R = v7 - v6;
-    let v9: R = v8 / v2;
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v0 / v2;
+    let v4: N = -v3;
+    let v5: N = v1.square();
+    let v6: N = v1 * v2;
+    let v7: N = -v5;
+    let v8: N = v7 - v6;
+    let v9: N = v8 / v2;
     [v4.to_f64(), v9.to_f64()]
 }
 /// `pf_velocity_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -312,6 +258,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -323,30 +271,25 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{2\,\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-1.0, 0.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v0 / v2;
-    let v4: R = -v3;
-    let v5: R = R::new(2.0, 0.0);
-    let v6: R = v1.square();
-    let v7: R = v5 * v6;
-    let v8: R = v5 * v1 * v2;
-    let v9: R = -v7;
-    let v10: R = v9 - v8;
-    let v11: R = v10 / v2;
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v0 / v2;
+    let v4: N = -v3;
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = v1.square();
+    let v7: N = v5 * v6;
+    let v8: N = v5 * v1 * v2;
+    let v9: N = -v7;
+    let v10: N = v9 - v8;
+    let v11: N = v10 / v2;
     [v4.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -354,6 +297,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{2\,\mathrm{score}\,t}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -365,29 +310,29 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = v3.powi(3);
-    let v7: R = v3.square();
-    let v8: R = v7 * v1;
-    let v9: R = v7 * v4;
-    let v10: R = v3 * v1 * v4;
-    let v11: R = v6 - v8 + v9 - v10;
-    let v12: R = v11 / v4;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 - v3;
+    let v5: N = N::narrow(v2) / v4;
+    let v6: N = v3.powi(3);
+    let v7: W = v3.widen().square();
+    let v8: N = N::narrow(v7) * v1;
+    let v9: W = v7 * v4.widen();
+    let v10: W = v3.widen() * v1.widen() * v4.widen();
+    let v11: W = v6.widen() - v8.widen() + v9 - v10;
+    let v12: N = N::narrow(v11) / v4;
     [v5.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -395,6 +340,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -406,6 +353,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -424,39 +373,39 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = v3.powi(3);
-    let v8: R = v6 * v7;
-    let v9: R = v3.square();
-    let v10: R = v6 * v9 * v1;
-    let v11: R = v6 * v9 * v4;
-    let v12: R = v6 * v3 * v1 * v4;
-    let v13: R = v8 - v10 + v11 - v12;
-    let v14: R = v13 / v4;
-    let v15: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-    let v16: R = v3.sqrt();
-    let v17: R = v1 - v3;
-    let v18: R = v17.abs();
-    let v19: R = v18.sqrt();
-    let v20: R = v4.sqrt();
-    let v21: R = v15 * v16 * v19;
-    let v22: R = v21 / v20;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 - v3;
+    let v5: N = N::narrow(v2) / v4;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v3.powi(3);
+    let v8: N = v6 * v7;
+    let v9: W = v3.widen().square();
+    let v10: N = v6 * N::narrow(v9) * v1;
+    let v11: W = v6.widen() * v9 * v4.widen();
+    let v12: W = v6.widen() * v3.widen() * v1.widen() * v4.widen();
+    let v13: W = v8.widen() - v10.widen() + v11 - v12;
+    let v14: N = N::narrow(v13) / v4;
+    let v15: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v16: N = v3.sqrt();
+    let v17: N = v1 - v3;
+    let v18: N = v17.abs();
+    let v19: N = v18.sqrt();
+    let v20: N = v4.sqrt();
+    let v21: W = v15 * v16.widen() * v19.widen();
+    let v22: N = N::narrow(v21) / v20;
     [v5.to_f64(), v14.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -464,6 +413,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -481,6 +432,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -506,36 +459,36 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 - v1;
-        let v3: R = v0 / v2;
-        let v4: R = v1.square();
-        let v5: R = v4 / v2;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 - v1;
+        let v3: W = v0 / v2;
+        let v4: W = v1.square();
+        let v5: W = v4 / v2;
         return [v3.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = v3.square();
-    let v7: R = v6 * v2;
-    let v8: R = v3 * v1 * v4;
-    let v9: R = v7 - v8;
-    let v10: R = v9 / v4;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() - v3.widen();
+    let v5: N = N::narrow(v2) / N::narrow(v4);
+    let v6: W = v3.widen().square();
+    let v7: W = v6 * v2;
+    let v8: W = v3.widen() * v1.widen() * v4;
+    let v9: W = v7 - v8;
+    let v10: N = N::narrow(v9) / N::narrow(v4);
     [v5.to_f64(), v10.to_f64()]
 }
 /// `ddim_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -543,6 +496,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -554,6 +509,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -572,36 +529,36 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 - v1;
-        let v3: R = v0 / v2;
-        let v4: R = v1.square();
-        let v5: R = v4 / v2;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 - v1;
+        let v3: W = v0 / v2;
+        let v4: W = v1.square();
+        let v5: W = v4 / v2;
         return [v3.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = v3.square();
-    let v7: R = v6 * v2;
-    let v8: R = v3 * v1 * v4;
-    let v9: R = v7 - v8;
-    let v10: R = v9 / v4;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() - v3.widen();
+    let v5: N = N::narrow(v2) / N::narrow(v4);
+    let v6: W = v3.widen().square();
+    let v7: W = v6 * v2;
+    let v8: W = v3.widen() * v1.widen() * v4;
+    let v9: W = v7 - v8;
+    let v10: N = N::narrow(v9) / N::narrow(v4);
     [v5.to_f64(), v10.to_f64()]
 }
 /// `dpm1_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -609,6 +566,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -620,6 +579,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -638,23 +599,18 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-1.0, 1.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v0 / v2;
-    let v4: R = -v3;
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v0 / v2;
+    let v4: N = -v3;
     [v4.to_f64(), v3.to_f64()]
 }
 /// `pf_velocity_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -662,6 +618,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -673,25 +631,20 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{2\,\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-1.0, 2.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v0 / v2;
-    let v4: R = -v3;
-    let v5: R = R::new(2.0, 0.0);
-    let v6: R = v5 / v2;
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v0 / v2;
+    let v4: N = -v3;
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = v5 / v2;
     [v4.to_f64(), v6.to_f64()]
 }
 /// `reverse_drift_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -699,6 +652,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{2\,\mathrm{eps}}{1 - t} - \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -710,28 +665,28 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = v3 * v1;
-    let v7: R = v3.square();
-    let v8: R = v3 * v4;
-    let v9: R = v1 * v4;
-    let v10: R = v6 - v7 - v8 + v9;
-    let v11: R = v10 / v4;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.0, 0.0);
+    let v1: W = W::from_f64(t_next);
+    let v2: W = v0 - v1;
+    let v3: W = W::from_f64(t);
+    let v4: W = v0 - v3;
+    let v5: W = v2 / v4;
+    let v6: W = v3 * v1;
+    let v7: W = v3.square();
+    let v8: W = v3 * v4;
+    let v9: W = v1 * v4;
+    let v10: W = v6 - v7 - v8 + v9;
+    let v11: W = v10 / v4;
     [v5.to_f64(), v11.to_f64()]
 }
 /// `euler_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -739,6 +694,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -750,6 +707,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -768,38 +727,38 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = v6 * v3 * v1;
-    let v8: R = v3.square();
-    let v9: R = v6 * v8;
-    let v10: R = v6 * v3 * v4;
-    let v11: R = v6 * v1 * v4;
-    let v12: R = v7 - v9 - v10 + v11;
-    let v13: R = v12 / v4;
-    let v14: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-    let v15: R = v3.sqrt();
-    let v16: R = v1 - v3;
-    let v17: R = v16.abs();
-    let v18: R = v17.sqrt();
-    let v19: R = v4.sqrt();
-    let v20: R = v14 * v15 * v18;
-    let v21: R = v20 / v19;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.0, 0.0);
+    let v1: W = W::from_f64(t_next);
+    let v2: W = v0 - v1;
+    let v3: W = W::from_f64(t);
+    let v4: W = v0 - v3;
+    let v5: W = v2 / v4;
+    let v6: W = W::new(2.0, 0.0);
+    let v7: W = v6 * v3 * v1;
+    let v8: W = v3.square();
+    let v9: W = v6 * v8;
+    let v10: W = v6 * v3 * v4;
+    let v11: W = v6 * v1 * v4;
+    let v12: W = v7 - v9 - v10 + v11;
+    let v13: W = v12 / v4;
+    let v14: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v15: W = v3.sqrt();
+    let v16: W = v1 - v3;
+    let v17: W = v16.abs();
+    let v18: W = v17.sqrt();
+    let v19: W = v4.sqrt();
+    let v20: W = v14 * v15 * v18;
+    let v21: W = v20 / v19;
     [v5.to_f64(), v13.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -807,6 +766,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -818,6 +779,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -843,35 +806,35 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 - v1;
-        let v3: R = v0 / v2;
-        let v4: R = v1 / v2;
-        let v5: R = -v4;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 - v1;
+        let v3: W = v0 / v2;
+        let v4: W = v1 / v2;
+        let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = v1 * v4;
-    let v7: R = v3 * v2;
-    let v8: R = v6 - v7;
-    let v9: R = v8 / v4;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() - v3.widen();
+    let v5: N = N::narrow(v2) / N::narrow(v4);
+    let v6: W = v1.widen() * v4;
+    let v7: W = v3.widen() * v2;
+    let v8: N = N::narrow(v6) - N::narrow(v7);
+    let v9: N = v8 / N::narrow(v4);
     [v5.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -879,6 +842,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -890,6 +855,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -908,35 +875,35 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 - v1;
-        let v3: R = v0 / v2;
-        let v4: R = v1 / v2;
-        let v5: R = -v4;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 - v1;
+        let v3: W = v0 / v2;
+        let v4: W = v1 / v2;
+        let v5: W = -v4;
         return [v3.to_f64(), v5.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 - v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 - v3;
-    let v5: R = v2 / v4;
-    let v6: R = v1 * v4;
-    let v7: R = v3 * v2;
-    let v8: R = v6 - v7;
-    let v9: R = v8 / v4;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0.widen() - v3.widen();
+    let v5: N = N::narrow(v2) / N::narrow(v4);
+    let v6: W = v1.widen() * v4;
+    let v7: W = v3.widen() * v2;
+    let v8: N = N::narrow(v6) - N::narrow(v7);
+    let v9: N = v8 / N::narrow(v4);
     [v5.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -944,6 +911,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -955,6 +924,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -973,22 +944,17 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t} - \frac{x_{0}}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [1.0, -1.0];
-    }
-    let v0: R = R::from_f64(t);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = v1 / v0;
-    let v3: R = -v2;
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 / v0;
+    let v3: N = -v2;
     [v2.to_f64(), v3.to_f64()]
 }
 /// `pf_velocity_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -996,6 +962,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t} - \frac{x_{0}}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1007,27 +975,22 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(t - 2\right)}{t^{2} - t} - \frac{2\,x_{0}}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, -2.0];
-    }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v1;
-    let v5: R = v1 * v4;
-    let v6: R = v2 / v5;
-    let v7: R = R::new(-2.0, 0.0);
-    let v8: R = v7 / v1;
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v1;
+    let v5: N = v1 * v4;
+    let v6: N = v2 / v5;
+    let v7: N = N::new(-2.0, 0.0);
+    let v8: N = v7 / v1;
     [v6.to_f64(), v8.to_f64()]
 }
 /// `reverse_drift_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1035,6 +998,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(t - 2\right)}{t^{2} - t} - \frac{2\,x_{0}}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1046,43 +1011,35 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v0 - v1 + v2;
-        let v4: R = v1 - v2;
-        return [v3.to_f64(), v4.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v0 - v1 + v2;
-        let v4: R = v1 - v2;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v0 - v1 + v2;
+        let v4: W = v1 - v2;
         return [v3.to_f64(), v4.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 / v1;
-    let v3: R = v1.square();
-    let v4: R = v1 * v0;
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = v5 - v1;
-    let v7: R = v1 * v6;
-    let v8: R = v0 * v6;
-    let v9: R = v3 - v4 + v7 - v8;
-    let v10: R = v9 / v1;
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 / v1;
+    let v3: N = v1.square();
+    let v4: N = v1 * v0;
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v5 - v1;
+    let v7: W = v1.widen() * v6.widen();
+    let v8: N = v0 * v6;
+    let v9: W = v3.widen() - v4.widen() + v7 - v8.widen();
+    let v10: N = N::narrow(v9) / v1;
     [v2.to_f64(), v10.to_f64()]
 }
 /// `euler_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1090,6 +1047,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1101,6 +1060,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1119,40 +1080,40 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::from_f64(t);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v0.square();
-    let v4: R = R::new(1.0, 0.0);
-    let v5: R = v4 - v0;
-    let v6: R = v0 * v5;
-    let v7: R = R::new(2.0, 0.0);
-    let v8: R = v7 * v1 * v5;
-    let v9: R = v2 - v3 - v6 + v8;
-    let v10: R = v9 / v6;
-    let v11: R = v7 * v3;
-    let v12: R = v7 * v0 * v1;
-    let v13: R = v7 * v0 * v5;
-    let v14: R = v11 - v12 + v13 - v8;
-    let v15: R = v14 / v0;
-    let v16: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-    let v17: R = v0.sqrt();
-    let v18: R = v1 - v0;
-    let v19: R = v18.abs();
-    let v20: R = v19.sqrt();
-    let v21: R = v5.sqrt();
-    let v22: R = v16 * v17 * v20;
-    let v23: R = v22 / v21;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v0.widen().square();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v4 - v0;
+    let v6: W = v0.widen() * v5.widen();
+    let v7: N = N::new(2.0, 0.0);
+    let v8: W = v7.widen() * v1.widen() * v5.widen();
+    let v9: W = v2 - v3 - v6 + v8;
+    let v10: N = N::narrow(v9) / N::narrow(v6);
+    let v11: N = v7 * N::narrow(v3);
+    let v12: N = v7 * v0 * v1;
+    let v13: W = v7.widen() * v0.widen() * v5.widen();
+    let v14: W = v11.widen() - v12.widen() + v13 - v8;
+    let v15: N = N::narrow(v14) / v0;
+    let v16: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v17: N = v0.sqrt();
+    let v18: N = v1 - v0;
+    let v19: N = v18.abs();
+    let v20: N = v19.sqrt();
+    let v21: N = v5.sqrt();
+    let v22: N = v16 * v17 * v20;
+    let v23: N = v22 / v21;
     [v10.to_f64(), v15.to_f64(), v23.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1160,6 +1121,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1171,6 +1134,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1196,42 +1161,34 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = R::new(1.0, 0.0);
-        let v2: R = v1 - v0;
+        let v0: W = W::from_f64(t_next);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 / v1;
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v0;
-    let v5: R = v1 * v4;
-    let v6: R = v3 - v1;
-    let v7: R = v0 * v6;
-    let v8: R = v5 - v7;
-    let v9: R = v8 / v1;
+    let v0: W = W::from_f64(t_next);
+    let v1: W = W::from_f64(t);
+    let v2: W = v0 / v1;
+    let v3: W = W::new(1.0, 0.0);
+    let v4: W = v3 - v0;
+    let v5: W = v1 * v4;
+    let v6: W = v3 - v1;
+    let v7: W = v0 * v6;
+    let v8: W = v5 - v7;
+    let v9: W = v8 / v1;
     [v2.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1239,6 +1196,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1250,6 +1209,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -1268,42 +1229,34 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::from_f64(t_next);
-        let v1: R = R::new(1.0, 0.0);
-        let v2: R = v1 - v0;
+        let v0: W = W::from_f64(t_next);
+        let v1: W = W::new(1.0, 0.0);
+        let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 / v1;
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v0;
-    let v5: R = v1 * v4;
-    let v6: R = v3 - v1;
-    let v7: R = v0 * v6;
-    let v8: R = v5 - v7;
-    let v9: R = v8 / v1;
+    let v0: W = W::from_f64(t_next);
+    let v1: W = W::from_f64(t);
+    let v2: W = v0 / v1;
+    let v3: W = W::new(1.0, 0.0);
+    let v4: W = v3 - v0;
+    let v5: W = v1 * v4;
+    let v6: W = v3 - v1;
+    let v7: W = v0 * v6;
+    let v8: W = v5 - v7;
+    let v9: W = v8 / v1;
     [v2.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1311,6 +1264,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1322,6 +1277,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -1340,20 +1297,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1361,6 +1313,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -1373,23 +1327,18 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [1.0, 2.0];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, 2.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v0 / v2;
-    let v4: R = R::new(2.0, 0.0);
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = v0 / v2;
+    let v4: N = N::new(2.0, 0.0);
     [v3.to_f64(), v4.to_f64()]
 }
 /// `reverse_drift_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1397,6 +1346,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{x}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -1408,20 +1359,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1429,6 +1377,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1440,6 +1390,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1458,34 +1410,34 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::from_f64(t_next);
-    let v5: R = v0 - v3 + v4;
-    let v6: R = v0 - v2;
-    let v7: R = v5 / v6;
-    let v8: R = v1 * v4;
-    let v9: R = v8 - v3;
-    let v10: R = R::new(1.4142135623730951, -9.667293313452913e-17);
-    let v11: R = v2.sqrt();
-    let v12: R = v4 - v2;
-    let v13: R = v12.abs();
-    let v14: R = v13.sqrt();
-    let v15: R = v6.sqrt();
-    let v16: R = v10 * v11 * v14;
-    let v17: R = v16 / v15;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v0 - v3 + v4;
+    let v6: N = v0 - v2;
+    let v7: N = v5 / v6;
+    let v8: N = v1 * v4;
+    let v9: N = v8 - v3;
+    let v10: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v11: N = v2.sqrt();
+    let v12: N = v4 - v2;
+    let v13: N = v12.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v6.sqrt();
+    let v16: N = v10 * v11 * v14;
+    let v17: N = v16 / v15;
     [v7.to_f64(), v9.to_f64(), v17.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1493,6 +1445,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1504,6 +1458,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - 2\,t + t_{\mathrm{next}}\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1529,41 +1485,33 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = -v1;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = -v1;
         return [v0.to_f64(), v2.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v1 - v0;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v0 - v2;
-    let v4: R = v1 * v3;
-    let v5: R = v0 - v1;
-    let v6: R = v2 * v5;
-    let v7: R = v4 - v6;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() - v2.widen();
+    let v4: W = v1.widen() * v3;
+    let v5: W = v0.widen() - v1.widen();
+    let v6: W = v2.widen() * v5;
+    let v7: N = N::narrow(v4) - N::narrow(v6);
     [v0.to_f64(), v7.to_f64()]
 }
 /// `ddim_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1571,6 +1519,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1582,6 +1532,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1600,41 +1552,33 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t);
-        let v2: R = -v1;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t);
+        let v2: W = -v1;
         return [v0.to_f64(), v2.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v1 - v0;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v1 - v0;
         return [v0.to_f64(), v2.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v0 - v2;
-    let v4: R = v1 * v3;
-    let v5: R = v0 - v1;
-    let v6: R = v2 * v5;
-    let v7: R = v4 - v6;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: W = v0.widen() - v2.widen();
+    let v4: W = v1.widen() * v3;
+    let v5: W = v0.widen() - v1.widen();
+    let v6: W = v2.widen() * v5;
+    let v7: N = N::narrow(v4) - N::narrow(v6);
     [v0.to_f64(), v7.to_f64()]
 }
 /// `dpm1_step_u` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -1642,6 +1586,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1653,6 +1599,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1676,8 +1624,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -1700,11 +1649,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -1794,7 +1770,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -1823,17 +1799,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -2017,7 +1998,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -2096,7 +2078,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

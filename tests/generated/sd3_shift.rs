@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: s = 3.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sd3_shift";
 /// `alpha(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -19,25 +19,20 @@ pub const PROCESS: &str = "sd3_shift";
 /// ```text
 /// \alpha(t) = 1 - \frac{3\,t}{1 + 2\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = R::new(2.0, 0.0);
-    let v4: R = v3 * v1;
-    let v5: R = v0 + v4;
-    let v6: R = v2 / v5;
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v3 * v1;
+    let v5: N = v0 + v4;
+    let v6: N = v2 / v5;
     v6.to_f64()
 }
 /// `sigma(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -45,26 +40,21 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \frac{3\,t}{1 + 2\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(3.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.0, 0.0);
-    let v3: R = R::new(2.0, 0.0);
-    let v4: R = v3 * v1;
-    let v5: R = v2 + v4;
-    let v6: R = v0 * v1;
-    let v7: R = v6 / v5;
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = v3 * v1;
+    let v5: N = v2 + v4;
+    let v6: N = v0 * v1;
+    let v7: N = v6 / v5;
     v7.to_f64()
 }
 /// `alpha_bar(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -72,27 +62,22 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \left(1 - \frac{3\,t}{1 + 2\,t}\right)^{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 - v1;
-    let v3: R = v2.square();
-    let v4: R = R::new(2.0, 0.0);
-    let v5: R = v4 * v1;
-    let v6: R = v0 + v5;
-    let v7: R = v6.square();
-    let v8: R = v3 / v7;
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() - v1.widen();
+    let v3: W = v2.square();
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = v4 * v1;
+    let v6: W = v0.widen() + v5.widen();
+    let v7: W = v6.square();
+    let v8: W = v3 / v7;
     v8.to_f64()
 }
 /// `f(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -100,27 +85,22 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{3}{1 + t - 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -3.0;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::new(-3.0, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
-    let v4: R = R::new(2.0, 0.0);
-    let v5: R = v4 * v2;
-    let v6: R = v1 + v5;
-    let v7: R = v3 * v6;
-    let v8: R = v0 / v7;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(2.0, 0.0);
+    let v5: N = v4 * v2;
+    let v6: N = v1 + v5;
+    let v7: N = v3 * v6;
+    let v8: N = v0 / v7;
     v8.to_f64()
 }
 /// `g2(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -128,30 +108,25 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{18\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(18.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.0, 0.0);
-    let v3: R = v2 - v1;
-    let v4: R = R::new(4.0, 0.0);
-    let v5: R = v4 * v1;
-    let v6: R = v1.square();
-    let v7: R = v4 * v6;
-    let v8: R = v2 + v5 + v7;
-    let v9: R = v0 * v1;
-    let v10: R = v3 * v8;
-    let v11: R = v9 / v10;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(18.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = v2 - v1;
+    let v4: N = N::new(4.0, 0.0);
+    let v5: N = v4 * v1;
+    let v6: N = v1.square();
+    let v7: N = v4 * v6;
+    let v8: N = v2 + v5 + v7;
+    let v9: N = v0 * v1;
+    let v10: N = v3 * v8;
+    let v11: N = v9 / v10;
     v11.to_f64()
 }
 /// `g(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -159,32 +134,27 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \frac{3\,\sqrt{2}\,\sqrt{t}}{\sqrt{1 + 3\,t - 4\,t^{3}}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(4.242640687119285, 3.7611501537150655e-16);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.sqrt();
-    let v3: R = R::new(1.0, 0.0);
-    let v4: R = v3 - v1;
-    let v5: R = R::new(4.0, 0.0);
-    let v6: R = v5 * v1;
-    let v7: R = v1.square();
-    let v8: R = v5 * v7;
-    let v9: R = v3 + v6 + v8;
-    let v10: R = v4 * v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v0 * v2;
-    let v13: R = v12 / v11;
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.sqrt();
+    let v3: N = N::new(1.0, 0.0);
+    let v4: N = v3 - v1;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v1;
+    let v7: N = v1.square();
+    let v8: N = v5 * v7;
+    let v9: N = v3 + v6 + v8;
+    let v10: N = v4 * v9;
+    let v11: N = v10.sqrt();
+    let v12: N = v0 * v2;
+    let v13: N = v12 / v11;
     v13.to_f64()
 }
 /// `lambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -192,25 +162,26 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{\left(1 + 2\,t\right)\,\left(1 - \frac{3\,t}{1 + 2\,t}\right)}{3\,t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-1.0986122886681098, 9.07129723500153e-17);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
-    let v4: R = v3 / v2;
-    let v5: R = v4.ln();
-    let v6: R = v0 + v5;
+    let v0: W = W::new(-1.0986122886681098, 9.07129723500153e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() - v2.widen();
+    let v4: W = v3 / v2.widen();
+    let v5: W = v4.ln();
+    let v6: W = v0 + v5;
     v6.to_f64()
 }
 /// `dlambda(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -218,24 +189,19 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = \frac{1}{t^{2} - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::from_f64(t);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = v1 - v0;
-    let v3: R = v0 * v2;
-    let v4: R = v1 / v3;
-    let v5: R = -v4;
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::from_f64(t);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = v1 - v0;
+    let v3: N = v0 * v2;
+    let v4: N = v1 / v3;
+    let v5: N = -v4;
     v5.to_f64()
 }
 /// `log_snr(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -243,27 +209,28 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\left(1 + 2\,t\right)\,\left(1 - \frac{3\,t}{1 + 2\,t}\right)}{3\,t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-2.1972245773362196, 1.814259447000306e-16);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 - v3;
-    let v5: R = v4 / v3;
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
+    let v0: W = W::new(-2.1972245773362196, 1.814259447000306e-16);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() - v3.widen();
+    let v5: W = v4 / v3.widen();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0 + v7;
     v8.to_f64()
 }
 /// `snr(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -271,26 +238,21 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\frac{1}{9} - \frac{2\,t}{9} + \frac{t^{2}}{9}}{t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(0.1111111111111111, 6.1679056923619804e-18);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
-    let v4: R = v3.square();
-    let v5: R = v2.square();
-    let v6: R = v0 * v4;
-    let v7: R = v6 / v5;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1111111111111111, 6.1679056923619804e-18);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3.square();
+    let v5: N = v2.square();
+    let v6: N = v0 * v4;
+    let v7: N = v6 / v5;
     v7.to_f64()
 }
 /// `rho(t)` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -298,24 +260,19 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{3\,t}{1 - t}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(3.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.0, 0.0);
-    let v3: R = v2 - v1;
-    let v4: R = v0 * v1;
-    let v5: R = v4 / v3;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(1.0, 0.0);
+    let v3: N = v2 - v1;
+    let v4: N = v0 * v1;
+    let v5: N = v4 / v3;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -325,45 +282,40 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-3.0, 0.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    let v0: R = R::new(-3.0, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v1 - v3;
-    let v7: R = R::new(4.0, 0.0);
-    let v8: R = v7 * v3;
-    let v9: R = v3.square();
-    let v10: R = v7 * v9;
-    let v11: R = v1 + v8 + v10;
-    let v12: R = v0 * v5;
-    let v13: R = v6 * v11;
-    let v14: R = v12 / v13;
-    let v15: R = R::new(-9.0, 0.0);
-    let v16: R = R::new(6.0, 0.0);
-    let v17: R = v16 * v3;
-    let v18: R = R::new(12.0, 0.0);
-    let v19: R = v18 * v9;
-    let v20: R = R::new(8.0, 0.0);
-    let v21: R = v3.powi(3);
-    let v22: R = v20 * v21;
-    let v23: R = v1 + v17 + v19 + v22;
-    let v24: R = v15 * v3 * v5;
-    let v25: R = v6 * v23;
-    let v26: R = v24 / v25;
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
+    let v7: N = N::new(4.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: N = v1 + v8 + v10;
+    let v12: N = v0 * v5;
+    let v13: N = v6 * v11;
+    let v14: N = v12 / v13;
+    let v15: N = N::new(-9.0, 0.0);
+    let v16: N = N::new(6.0, 0.0);
+    let v17: N = v16 * v3;
+    let v18: N = N::new(12.0, 0.0);
+    let v19: N = v18 * v9;
+    let v20: N = N::new(8.0, 0.0);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = v1 + v17 + v19 + v22;
+    let v24: N = v15 * v3 * v5;
+    let v25: N = v6 * v23;
+    let v26: N = v24 / v25;
     [v14.to_f64(), v26.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -371,6 +323,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{9\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -382,45 +336,40 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-3.0, 0.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
-    let v0: R = R::new(-3.0, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v1 - v3;
-    let v7: R = R::new(4.0, 0.0);
-    let v8: R = v7 * v3;
-    let v9: R = v3.square();
-    let v10: R = v7 * v9;
-    let v11: R = v1 + v8 + v10;
-    let v12: R = v0 * v5;
-    let v13: R = v6 * v11;
-    let v14: R = v12 / v13;
-    let v15: R = R::new(-18.0, 0.0);
-    let v16: R = R::new(6.0, 0.0);
-    let v17: R = v16 * v3;
-    let v18: R = R::new(12.0, 0.0);
-    let v19: R = v18 * v9;
-    let v20: R = R::new(8.0, 0.0);
-    let v21: R = v3.powi(3);
-    let v22: R = v20 * v21;
-    let v23: R = v1 + v17 + v19 + v22;
-    let v24: R = v15 * v3 * v5;
-    let v25: R = v6 * v23;
-    let v26: R = v24 / v25;
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
+    let v7: N = N::new(4.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: N = v1 + v8 + v10;
+    let v12: N = v0 * v5;
+    let v13: N = v6 * v11;
+    let v14: N = v12 / v13;
+    let v15: N = N::new(-18.0, 0.0);
+    let v16: N = N::new(6.0, 0.0);
+    let v17: N = v16 * v3;
+    let v18: N = N::new(12.0, 0.0);
+    let v19: N = v18 * v9;
+    let v20: N = N::new(8.0, 0.0);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = v1 + v17 + v19 + v22;
+    let v24: N = v15 * v3 * v5;
+    let v25: N = v6 * v23;
+    let v26: N = v24 / v25;
     [v14.to_f64(), v26.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -428,6 +377,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{3\,x}{1 + t - 2\,t^{2}} - \frac{18\,\mathrm{score}\,t}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -439,50 +390,50 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::new(4.0, 0.0);
-    let v6: R = v5 * v2;
-    let v7: R = v2.square();
-    let v8: R = v1 * v7;
-    let v9: R = R::new(3.0, 0.0);
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v9 * v10;
-    let v12: R = v0 + v6 - v8 - v11;
-    let v13: R = v0 - v2;
-    let v14: R = v5 * v7;
-    let v15: R = v0 + v6 + v14;
-    let v16: R = v4 * v12;
-    let v17: R = v13 * v15;
-    let v18: R = v16 / v17;
-    let v19: R = R::new(9.0, 0.0);
-    let v20: R = v19 * v2;
-    let v21: R = v19 * v10;
-    let v22: R = v20 - v21;
-    let v23: R = R::new(6.0, 0.0);
-    let v24: R = v23 * v2;
-    let v25: R = R::new(12.0, 0.0);
-    let v26: R = v25 * v7;
-    let v27: R = R::new(8.0, 0.0);
-    let v28: R = v2.powi(3);
-    let v29: R = v27 * v28;
-    let v30: R = v0 + v24 + v26 + v29;
-    let v31: R = v2 * v4 * v22;
-    let v32: R = v13 * v30;
-    let v33: R = v31 / v32;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
+    let v9: N = N::new(3.0, 0.0);
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
+    let v13: N = v0 - v2;
+    let v14: N = v5 * v7;
+    let v15: W = v0.widen() + v6.widen() + v14.widen();
+    let v16: N = N::narrow(v4) * N::narrow(v12);
+    let v17: N = v13 * N::narrow(v15);
+    let v18: N = v16 / v17;
+    let v19: N = N::new(9.0, 0.0);
+    let v20: W = v19.widen() * v2.widen();
+    let v21: W = v19.widen() * v10.widen();
+    let v22: W = v20 - v21;
+    let v23: N = N::new(6.0, 0.0);
+    let v24: N = v23 * v2;
+    let v25: N = N::new(12.0, 0.0);
+    let v26: N = v25 * v7;
+    let v27: N = N::new(8.0, 0.0);
+    let v28: N = v2.powi(3);
+    let v29: N = v27 * v28;
+    let v30: W = v0.widen() + v24.widen() + v26.widen() + v29.widen();
+    let v31: W = v2.widen() * v4 * v22;
+    let v32: W = v13.widen() * v30;
+    let v33: N = N::narrow(v31) / N::narrow(v32);
     [v18.to_f64(), v33.to_f64()]
 }
 /// `euler_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -490,6 +441,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -501,6 +454,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -519,58 +474,58 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::new(4.0, 0.0);
-    let v6: R = v5 * v2;
-    let v7: R = v2.square();
-    let v8: R = v1 * v7;
-    let v9: R = R::new(3.0, 0.0);
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v9 * v10;
-    let v12: R = v0 + v6 - v8 - v11;
-    let v13: R = v0 - v2;
-    let v14: R = v5 * v7;
-    let v15: R = v0 + v6 + v14;
-    let v16: R = v4 * v12;
-    let v17: R = v13 * v15;
-    let v18: R = v16 / v17;
-    let v19: R = R::new(18.0, 0.0);
-    let v20: R = v19 * v2;
-    let v21: R = v19 * v10;
-    let v22: R = v20 - v21;
-    let v23: R = R::new(6.0, 0.0);
-    let v24: R = v23 * v2;
-    let v25: R = R::new(12.0, 0.0);
-    let v26: R = v25 * v7;
-    let v27: R = R::new(8.0, 0.0);
-    let v28: R = v2.powi(3);
-    let v29: R = v27 * v28;
-    let v30: R = v0 + v24 + v26 + v29;
-    let v31: R = v2 * v4 * v22;
-    let v32: R = v13 * v30;
-    let v33: R = v31 / v32;
-    let v34: R = R::new(4.242640687119285, 3.7611501537150655e-16);
-    let v35: R = v2.sqrt();
-    let v36: R = v10 - v2;
-    let v37: R = v36.abs();
-    let v38: R = v37.sqrt();
-    let v39: R = v17.sqrt();
-    let v40: R = v34 * v35 * v38;
-    let v41: R = v40 / v39;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
+    let v9: N = N::new(3.0, 0.0);
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
+    let v13: N = v0 - v2;
+    let v14: N = v5 * v7;
+    let v15: W = v0.widen() + v6.widen() + v14.widen();
+    let v16: N = N::narrow(v4) * N::narrow(v12);
+    let v17: N = v13 * N::narrow(v15);
+    let v18: N = v16 / v17;
+    let v19: N = N::new(18.0, 0.0);
+    let v20: W = v19.widen() * v2.widen();
+    let v21: W = v19.widen() * v10.widen();
+    let v22: W = v20 - v21;
+    let v23: N = N::new(6.0, 0.0);
+    let v24: N = v23 * v2;
+    let v25: N = N::new(12.0, 0.0);
+    let v26: N = v25 * v7;
+    let v27: N = N::new(8.0, 0.0);
+    let v28: N = v2.powi(3);
+    let v29: N = v27 * v28;
+    let v30: W = v0.widen() + v24.widen() + v26.widen() + v29.widen();
+    let v31: W = v2.widen() * v4 * v22;
+    let v32: W = v13.widen() * v30;
+    let v33: N = N::narrow(v31) / N::narrow(v32);
+    let v34: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v35: N = v2.sqrt();
+    let v36: N = v10 - v2;
+    let v37: N = v36.abs();
+    let v38: N = v37.sqrt();
+    let v39: N = v17.sqrt();
+    let v40: W = v34 * v35.widen() * v38.widen();
+    let v41: N = N::narrow(v40) / v39;
     [v18.to_f64(), v33.to_f64(), v41.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -578,6 +533,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -595,6 +552,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -620,59 +579,60 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = v0 + v3;
-        let v5: R = v0 - v2;
-        let v6: R = v4 / v5;
-        let v7: R = R::new(9.0, 0.0);
-        let v8: R = v2.square();
-        let v9: R = v7 * v8;
-        let v10: R = v5 * v4;
-        let v11: R = v9 / v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v0 + v3;
+        let v5: W = v0 - v2;
+        let v6: W = v4 / v5;
+        let v7: W = W::new(9.0, 0.0);
+        let v8: W = v2.square();
+        let v9: W = v7 * v8;
+        let v10: W = v5 * v4;
+        let v11: W = v9 / v10;
         return [v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::from_f64(t_next);
-    let v6: R = v0 - v5;
-    let v7: R = v0 - v2;
-    let v8: R = v1 * v5;
-    let v9: R = v0 + v8;
-    let v10: R = v4 * v6;
-    let v11: R = v7 * v9;
-    let v12: R = v10 / v11;
-    let v13: R = R::new(9.0, 0.0);
-    let v14: R = v13 * v2;
-    let v15: R = v13 * v5;
-    let v16: R = v14 - v15;
-    let v17: R = R::new(4.0, 0.0);
-    let v18: R = v17 * v2;
-    let v19: R = v2.square();
-    let v20: R = v17 * v19;
-    let v21: R = R::new(8.0, 0.0);
-    let v22: R = v21 * v2 * v5;
-    let v23: R = v21 * v19 * v5;
-    let v24: R = v0 + v18 + v20 + v8 + v22 + v23;
-    let v25: R = v2 * v4 * v16;
-    let v26: R = v7 * v24;
-    let v27: R = v25 / v26;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v0 - v5;
+    let v7: N = v0 - v2;
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4.widen() * v6.widen();
+    let v11: N = v7 * v9;
+    let v12: N = N::narrow(v10) / v11;
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v13.widen() * v2.widen();
+    let v15: W = v13.widen() * v5.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v2.square();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(8.0, 0.0);
+    let v22: N = v21 * v2 * v5;
+    let v23: N = v21 * v19 * v5;
+    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22.widen()
+        + v23.widen();
+    let v25: W = v2.widen() * v4.widen() * v16;
+    let v26: W = v7.widen() * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
     [v12.to_f64(), v27.to_f64()]
 }
 /// `ddim_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -680,6 +640,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -691,6 +653,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} - \frac{3\,\mathrm{score}\,t\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{\left(1 + 2\,t\right)\,\left(1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -709,59 +673,60 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = v0 + v3;
-        let v5: R = v0 - v2;
-        let v6: R = v4 / v5;
-        let v7: R = R::new(9.0, 0.0);
-        let v8: R = v2.square();
-        let v9: R = v7 * v8;
-        let v10: R = v5 * v4;
-        let v11: R = v9 / v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v0 + v3;
+        let v5: W = v0 - v2;
+        let v6: W = v4 / v5;
+        let v7: W = W::new(9.0, 0.0);
+        let v8: W = v2.square();
+        let v9: W = v7 * v8;
+        let v10: W = v5 * v4;
+        let v11: W = v9 / v10;
         return [v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::from_f64(t_next);
-    let v6: R = v0 - v5;
-    let v7: R = v0 - v2;
-    let v8: R = v1 * v5;
-    let v9: R = v0 + v8;
-    let v10: R = v4 * v6;
-    let v11: R = v7 * v9;
-    let v12: R = v10 / v11;
-    let v13: R = R::new(9.0, 0.0);
-    let v14: R = v13 * v2;
-    let v15: R = v13 * v5;
-    let v16: R = v14 - v15;
-    let v17: R = R::new(4.0, 0.0);
-    let v18: R = v17 * v2;
-    let v19: R = v2.square();
-    let v20: R = v17 * v19;
-    let v21: R = R::new(8.0, 0.0);
-    let v22: R = v21 * v2 * v5;
-    let v23: R = v21 * v19 * v5;
-    let v24: R = v0 + v18 + v20 + v8 + v22 + v23;
-    let v25: R = v2 * v4 * v16;
-    let v26: R = v7 * v24;
-    let v27: R = v25 / v26;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v0 - v5;
+    let v7: N = v0 - v2;
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: W = v4.widen() * v6.widen();
+    let v11: N = v7 * v9;
+    let v12: N = N::narrow(v10) / v11;
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v13.widen() * v2.widen();
+    let v15: W = v13.widen() * v5.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: N = v2.square();
+    let v20: N = v17 * v19;
+    let v21: N = N::new(8.0, 0.0);
+    let v22: N = v21 * v2 * v5;
+    let v23: N = v21 * v19 * v5;
+    let v24: W = v0.widen() + v18.widen() + v20.widen() + v8.widen() + v22.widen()
+        + v23.widen();
+    let v25: W = v2.widen() * v4.widen() * v16;
+    let v26: W = v7.widen() * v24;
+    let v27: N = N::narrow(v25) / N::narrow(v26);
     [v12.to_f64(), v27.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -769,6 +734,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -780,6 +747,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,t\,\left(9\,t - 9\,t_{\mathrm{next}}\right)}{\left(1 + t - 2\,t^{2}\right)\,\left(1 + 2\,t_{\mathrm{next}}\right)} + \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -798,36 +767,31 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{3\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-3.0, 3.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(-3.0, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v1 - v3;
-    let v7: R = R::new(4.0, 0.0);
-    let v8: R = v7 * v3;
-    let v9: R = v3.square();
-    let v10: R = v7 * v9;
-    let v11: R = v1 + v8 + v10;
-    let v12: R = v0 * v5;
-    let v13: R = v6 * v11;
-    let v14: R = v12 / v13;
-    let v15: R = R::new(3.0, 0.0);
-    let v16: R = v15 * v5;
-    let v17: R = v16 / v13;
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
+    let v7: N = N::new(4.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: N = v1 + v8 + v10;
+    let v12: N = v0 * v5;
+    let v13: N = v6 * v11;
+    let v14: N = v12 / v13;
+    let v15: N = N::new(3.0, 0.0);
+    let v16: N = v15 * v5;
+    let v17: N = v16 / v13;
     [v14.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -835,6 +799,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{3\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -846,36 +812,31 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{6\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-3.0, 6.0];
-    }
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(-3.0, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v1 - v3;
-    let v7: R = R::new(4.0, 0.0);
-    let v8: R = v7 * v3;
-    let v9: R = v3.square();
-    let v10: R = v7 * v9;
-    let v11: R = v1 + v8 + v10;
-    let v12: R = v0 * v5;
-    let v13: R = v6 * v11;
-    let v14: R = v12 / v13;
-    let v15: R = R::new(6.0, 0.0);
-    let v16: R = v15 * v5;
-    let v17: R = v16 / v13;
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
+    let v7: N = N::new(4.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: N = v1 + v8 + v10;
+    let v12: N = v0 * v5;
+    let v13: N = v6 * v11;
+    let v14: N = v12 / v13;
+    let v15: N = N::new(6.0, 0.0);
+    let v16: N = v15 * v5;
+    let v17: N = v16 / v13;
     [v14.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -883,6 +844,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{6\,\mathrm{eps}}{1 + t - 2\,t^{2}} - \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -894,39 +857,39 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::new(4.0, 0.0);
-    let v6: R = v5 * v2;
-    let v7: R = v2.square();
-    let v8: R = v1 * v7;
-    let v9: R = R::new(3.0, 0.0);
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v9 * v10;
-    let v12: R = v0 + v6 - v8 - v11;
-    let v13: R = v0 - v2;
-    let v14: R = v5 * v7;
-    let v15: R = v0 + v6 + v14;
-    let v16: R = v4 * v12;
-    let v17: R = v13 * v15;
-    let v18: R = v16 / v17;
-    let v19: R = v9 * v2;
-    let v20: R = v11 - v19;
-    let v21: R = v4 * v20;
-    let v22: R = v21 / v17;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
+    let v9: N = N::new(3.0, 0.0);
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
+    let v13: W = v0.widen() - v2.widen();
+    let v14: N = v5 * v7;
+    let v15: W = v0.widen() + v6.widen() + v14.widen();
+    let v16: W = v4 * v12;
+    let v17: N = N::narrow(v13) * N::narrow(v15);
+    let v18: N = N::narrow(v16) / v17;
+    let v19: W = v9.widen() * v2.widen();
+    let v20: W = v11 - v19;
+    let v21: N = N::narrow(v4) * N::narrow(v20);
+    let v22: N = v21 / v17;
     [v18.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -934,6 +897,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -945,6 +910,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -963,49 +930,49 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::new(4.0, 0.0);
-    let v6: R = v5 * v2;
-    let v7: R = v2.square();
-    let v8: R = v1 * v7;
-    let v9: R = R::new(3.0, 0.0);
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v9 * v10;
-    let v12: R = v0 + v6 - v8 - v11;
-    let v13: R = v0 - v2;
-    let v14: R = v5 * v7;
-    let v15: R = v0 + v6 + v14;
-    let v16: R = v4 * v12;
-    let v17: R = v13 * v15;
-    let v18: R = v16 / v17;
-    let v19: R = R::new(6.0, 0.0);
-    let v20: R = v19 * v10;
-    let v21: R = v19 * v2;
-    let v22: R = v20 - v21;
-    let v23: R = v4 * v22;
-    let v24: R = v23 / v17;
-    let v25: R = R::new(4.242640687119285, 3.7611501537150655e-16);
-    let v26: R = v2.sqrt();
-    let v27: R = v10 - v2;
-    let v28: R = v27.abs();
-    let v29: R = v28.sqrt();
-    let v30: R = v17.sqrt();
-    let v31: R = v25 * v26 * v29;
-    let v32: R = v31 / v30;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v1 * v7;
+    let v9: N = N::new(3.0, 0.0);
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
+    let v13: W = v0.widen() - v2.widen();
+    let v14: N = v5 * v7;
+    let v15: W = v0.widen() + v6.widen() + v14.widen();
+    let v16: W = v4 * v12;
+    let v17: N = N::narrow(v13) * N::narrow(v15);
+    let v18: N = N::narrow(v16) / v17;
+    let v19: N = N::new(6.0, 0.0);
+    let v20: W = v19.widen() * v10.widen();
+    let v21: W = v19.widen() * v2.widen();
+    let v22: W = v20 - v21;
+    let v23: N = N::narrow(v4) * N::narrow(v22);
+    let v24: N = v23 / v17;
+    let v25: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v26: N = v2.sqrt();
+    let v27: N = v10 - v2;
+    let v28: N = v27.abs();
+    let v29: N = v28.sqrt();
+    let v30: N = v17.sqrt();
+    let v31: N = N::narrow(v25) * v26 * v29;
+    let v32: N = v31 / v30;
     [v18.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1013,6 +980,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1024,6 +993,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1049,52 +1020,52 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = v0 + v3;
-        let v5: R = v0 - v2;
-        let v6: R = v4 / v5;
-        let v7: R = R::new(-3.0, 0.0);
-        let v8: R = v7 * v2;
-        let v9: R = v8 / v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v0 + v3;
+        let v5: W = v0 - v2;
+        let v6: W = v4 / v5;
+        let v7: W = W::new(-3.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v8 / v5;
         return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::from_f64(t_next);
-    let v6: R = v0 - v5;
-    let v7: R = v0 - v2;
-    let v8: R = v1 * v5;
-    let v9: R = v0 + v8;
-    let v10: R = v4 * v6;
-    let v11: R = v7 * v9;
-    let v12: R = v10 / v11;
-    let v13: R = R::new(3.0, 0.0);
-    let v14: R = v13 * v5;
-    let v15: R = v13 * v2;
-    let v16: R = v14 - v15;
-    let v17: R = R::new(4.0, 0.0);
-    let v18: R = v17 * v2 * v5;
-    let v19: R = v0 + v3 + v8 + v18;
-    let v20: R = v4 * v16;
-    let v21: R = v7 * v19;
-    let v22: R = v20 / v21;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v0 - v5;
+    let v7: N = v0 - v2;
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: N = v4 * v6;
+    let v11: N = v7 * v9;
+    let v12: N = v10 / v11;
+    let v13: N = N::new(3.0, 0.0);
+    let v14: W = v13.widen() * v5.widen();
+    let v15: W = v13.widen() * v2.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: N = v17 * v2 * v5;
+    let v19: N = v0 + v3 + v8 + v18;
+    let v20: N = v4 * N::narrow(v16);
+    let v21: N = v7 * v19;
+    let v22: N = v20 / v21;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `ddim_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1102,6 +1073,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1113,6 +1086,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1131,52 +1106,52 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = v0 + v3;
-        let v5: R = v0 - v2;
-        let v6: R = v4 / v5;
-        let v7: R = R::new(-3.0, 0.0);
-        let v8: R = v7 * v2;
-        let v9: R = v8 / v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v0 + v3;
+        let v5: W = v0 - v2;
+        let v6: W = v4 / v5;
+        let v7: W = W::new(-3.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v8 / v5;
         return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::from_f64(t_next);
-    let v6: R = v0 - v5;
-    let v7: R = v0 - v2;
-    let v8: R = v1 * v5;
-    let v9: R = v0 + v8;
-    let v10: R = v4 * v6;
-    let v11: R = v7 * v9;
-    let v12: R = v10 / v11;
-    let v13: R = R::new(3.0, 0.0);
-    let v14: R = v13 * v5;
-    let v15: R = v13 * v2;
-    let v16: R = v14 - v15;
-    let v17: R = R::new(4.0, 0.0);
-    let v18: R = v17 * v2 * v5;
-    let v19: R = v0 + v3 + v8 + v18;
-    let v20: R = v4 * v16;
-    let v21: R = v7 * v19;
-    let v22: R = v20 / v21;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v0 - v5;
+    let v7: N = v0 - v2;
+    let v8: N = v1 * v5;
+    let v9: N = v0 + v8;
+    let v10: N = v4 * v6;
+    let v11: N = v7 * v9;
+    let v12: N = v10 / v11;
+    let v13: N = N::new(3.0, 0.0);
+    let v14: W = v13.widen() * v5.widen();
+    let v15: W = v13.widen() * v2.widen();
+    let v16: W = v14 - v15;
+    let v17: N = N::new(4.0, 0.0);
+    let v18: N = v17 * v2 * v5;
+    let v19: N = v0 + v3 + v8 + v18;
+    let v20: N = v4 * N::narrow(v16);
+    let v21: N = v7 * v19;
+    let v22: N = v20 / v21;
     [v12.to_f64(), v22.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1184,6 +1159,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1195,6 +1172,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 + 2\,t\right)\,\left(1 - t_{\mathrm{next}}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}} + \frac{\mathrm{eps}\,\left(3\,t_{\mathrm{next}} - 3\,t\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1213,31 +1192,26 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [0.3333333333333333, -0.3333333333333333];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::new(4.0, 0.0);
-    let v6: R = v5 * v2;
-    let v7: R = v2.square();
-    let v8: R = v5 * v7;
-    let v9: R = v0 + v6 + v8;
-    let v10: R = v2 * v9;
-    let v11: R = v4 / v10;
-    let v12: R = -v11;
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: N = v5 * v2;
+    let v7: N = v2.square();
+    let v8: N = v5 * v7;
+    let v9: N = v0 + v6 + v8;
+    let v10: N = v2 * v9;
+    let v11: N = v4 / v10;
+    let v12: N = -v11;
     [v11.to_f64(), v12.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1245,6 +1219,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x}{t + 2\,t^{2}} - \frac{x_{0}}{t + 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1256,49 +1232,44 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, -0.6666666666666666];
-    }
-    let v0: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.square();
-    let v7: R = R::new(6.0, 0.0);
-    let v8: R = R::new(3.0, 0.0);
-    let v9: R = v8 * v3;
-    let v10: R = v7 + v9;
-    let v11: R = v1 - v3;
-    let v12: R = v7 * v3;
-    let v13: R = R::new(12.0, 0.0);
-    let v14: R = v3.square();
-    let v15: R = v13 * v14;
-    let v16: R = R::new(8.0, 0.0);
-    let v17: R = v3.powi(3);
-    let v18: R = v16 * v17;
-    let v19: R = v1 + v12 + v15 + v18;
-    let v20: R = v0 * v6 * v10;
-    let v21: R = v3 * v11 * v19;
-    let v22: R = v20 / v21;
-    let v23: R = R::new(-2.0, 0.0);
-    let v24: R = R::new(4.0, 0.0);
-    let v25: R = v24 * v3;
-    let v26: R = v24 * v14;
-    let v27: R = v1 + v25 + v26;
-    let v28: R = v23 * v5;
-    let v29: R = v3 * v27;
-    let v30: R = v28 / v29;
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.3333333333333333, 1.850371707708594e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v5.square();
+    let v7: N = N::new(6.0, 0.0);
+    let v8: N = N::new(3.0, 0.0);
+    let v9: N = v8 * v3;
+    let v10: N = v7 + v9;
+    let v11: N = v1 - v3;
+    let v12: N = v7 * v3;
+    let v13: N = N::new(12.0, 0.0);
+    let v14: N = v3.square();
+    let v15: N = v13 * v14;
+    let v16: N = N::new(8.0, 0.0);
+    let v17: N = v3.powi(3);
+    let v18: N = v16 * v17;
+    let v19: N = v1 + v12 + v15 + v18;
+    let v20: W = v0.widen() * v6 * v10.widen();
+    let v21: W = v3.widen() * v11.widen() * v19.widen();
+    let v22: W = v20 / v21;
+    let v23: N = N::new(-2.0, 0.0);
+    let v24: N = N::new(4.0, 0.0);
+    let v25: N = v24 * v3;
+    let v26: N = v24 * v14;
+    let v27: W = v1.widen() + v25.widen() + v26.widen();
+    let v28: W = v23.widen() * v5;
+    let v29: W = v3.widen() * v27;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
     [v22.to_f64(), v30.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1306,6 +1277,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(-2 - t\right)}{2\,t^{3} - t - t^{2}} - \frac{2\,x_{0}}{t + 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1317,62 +1290,51 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
-        return [v6.to_f64(), v7.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
-    let v0: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = R::new(6.0, 0.0);
-    let v7: R = v3.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(3.0, 0.0);
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v9 * v10;
-    let v12: R = v8 + v11;
-    let v13: R = R::new(4.0, 0.0);
-    let v14: R = v13 * v3;
-    let v15: R = v13 * v7;
-    let v16: R = v1 + v14 + v15;
-    let v17: R = v0 * v5 * v12;
-    let v18: R = v3 * v16;
-    let v19: R = v17 / v18;
-    let v20: R = v9 * v3;
-    let v21: R = v20 - v11;
-    let v22: R = v0 * v5 * v21;
-    let v23: R = v22 / v18;
+    let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() + v4.widen();
+    let v6: N = N::new(6.0, 0.0);
+    let v7: N = v3.square();
+    let v8: N = v6 * v7;
+    let v9: N = N::new(3.0, 0.0);
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: W = v8.widen() + v11;
+    let v13: N = N::new(4.0, 0.0);
+    let v14: N = v13 * v3;
+    let v15: N = v13 * v7;
+    let v16: W = v1.widen() + v14.widen() + v15.widen();
+    let v17: W = v0 * v5 * v12;
+    let v18: W = v3.widen() * v16;
+    let v19: N = N::narrow(v17) / N::narrow(v18);
+    let v20: W = v9.widen() * v3.widen();
+    let v21: W = v20 - v11;
+    let v22: N = N::narrow(v0) * N::narrow(v5) * N::narrow(v21);
+    let v23: N = v22 / N::narrow(v18);
     [v19.to_f64(), v23.to_f64()]
 }
 /// `euler_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1380,6 +1342,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1391,6 +1355,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1409,60 +1375,60 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v5.square();
-    let v7: R = R::new(6.0, 0.0);
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v7 * v8;
-    let v10: R = R::new(3.0, 0.0);
-    let v11: R = v10 * v3;
-    let v12: R = v3.powi(3);
-    let v13: R = v7 * v12;
-    let v14: R = v10 * v3 * v8;
-    let v15: R = v9 - v11 - v13 + v14;
-    let v16: R = v1 - v3;
-    let v17: R = v7 * v3;
-    let v18: R = R::new(12.0, 0.0);
-    let v19: R = v3.square();
-    let v20: R = v18 * v19;
-    let v21: R = R::new(8.0, 0.0);
-    let v22: R = v21 * v12;
-    let v23: R = v1 + v17 + v20 + v22;
-    let v24: R = v0 * v6 * v15;
-    let v25: R = v3 * v16 * v23;
-    let v26: R = v24 / v25;
-    let v27: R = v17 - v9;
-    let v28: R = R::new(4.0, 0.0);
-    let v29: R = v28 * v3;
-    let v30: R = v28 * v19;
-    let v31: R = v1 + v29 + v30;
-    let v32: R = v0 * v5 * v27;
-    let v33: R = v3 * v31;
-    let v34: R = v32 / v33;
-    let v35: R = R::new(4.242640687119285, 3.7611501537150655e-16);
-    let v36: R = v3.sqrt();
-    let v37: R = v8 - v3;
-    let v38: R = v37.abs();
-    let v39: R = v38.sqrt();
-    let v40: R = v16 * v31;
-    let v41: R = v40.sqrt();
-    let v42: R = v35 * v36 * v39;
-    let v43: R = v42 / v41;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() + v4.widen();
+    let v6: W = v5.square();
+    let v7: N = N::new(6.0, 0.0);
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v7.widen() * v8.widen();
+    let v10: N = N::new(3.0, 0.0);
+    let v11: W = v10.widen() * v3.widen();
+    let v12: W = v3.widen().powi(3);
+    let v13: W = v7.widen() * v12;
+    let v14: W = v10.widen() * v3.widen() * v8.widen();
+    let v15: W = v9 - v11 - v13 + v14;
+    let v16: W = v1.widen() - v3.widen();
+    let v17: W = v7.widen() * v3.widen();
+    let v18: N = N::new(12.0, 0.0);
+    let v19: N = v3.square();
+    let v20: N = v18 * v19;
+    let v21: N = N::new(8.0, 0.0);
+    let v22: N = v21 * N::narrow(v12);
+    let v23: W = v1.widen() + v17 + v20.widen() + v22.widen();
+    let v24: W = v0 * v6 * v15;
+    let v25: N = v3 * N::narrow(v16) * N::narrow(v23);
+    let v26: N = N::narrow(v24) / v25;
+    let v27: W = v17 - v9;
+    let v28: N = N::new(4.0, 0.0);
+    let v29: N = v28 * v3;
+    let v30: N = v28 * v19;
+    let v31: W = v1.widen() + v29.widen() + v30.widen();
+    let v32: W = v0 * v5 * v27;
+    let v33: W = v3.widen() * v31;
+    let v34: N = N::narrow(v32) / N::narrow(v33);
+    let v35: W = W::new(4.242640687119285, 3.7611501537150655e-16);
+    let v36: N = v3.sqrt();
+    let v37: N = v8 - v3;
+    let v38: N = v37.abs();
+    let v39: N = v38.sqrt();
+    let v40: W = v16 * v31;
+    let v41: N = N::sqrt_of(v40);
+    let v42: W = v35 * v36.widen() * v39.widen();
+    let v43: N = N::narrow(v42) / v41;
     [v26.to_f64(), v34.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1470,6 +1436,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1481,6 +1449,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1506,61 +1476,53 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(3.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = R::new(1.0, 0.0);
-        let v3: R = R::new(2.0, 0.0);
-        let v4: R = v3 * v1;
-        let v5: R = v2 + v4;
-        let v6: R = v0 * v1;
-        let v7: R = v6 / v5;
-        let v8: R = v2 - v1;
-        let v9: R = v8 / v5;
+        let v0: W = W::new(3.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::new(1.0, 0.0);
+        let v3: W = W::new(2.0, 0.0);
+        let v4: W = v3 * v1;
+        let v5: W = v2 + v4;
+        let v6: W = v0 * v1;
+        let v7: W = v6 / v5;
+        let v8: W = v2 - v1;
+        let v9: W = v8 / v5;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v2 * v0;
-    let v7: R = v1 + v6;
-    let v8: R = v0 * v5;
-    let v9: R = v3 * v7;
-    let v10: R = v8 / v9;
-    let v11: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-    let v12: R = R::new(3.0, 0.0);
-    let v13: R = v12 * v3;
-    let v14: R = v12 * v0;
-    let v15: R = v13 - v14;
-    let v16: R = R::new(4.0, 0.0);
-    let v17: R = v16 * v3 * v0;
-    let v18: R = v1 + v4 + v6 + v17;
-    let v19: R = v11 * v5 * v15;
-    let v20: R = v3 * v18;
-    let v21: R = v19 / v20;
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() + v4.widen();
+    let v6: N = v2 * v0;
+    let v7: N = v1 + v6;
+    let v8: W = v0.widen() * v5;
+    let v9: N = v3 * v7;
+    let v10: W = v8 / v9.widen();
+    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v12: N = N::new(3.0, 0.0);
+    let v13: W = v12.widen() * v3.widen();
+    let v14: W = v12.widen() * v0.widen();
+    let v15: W = v13 - v14;
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = v16 * v3 * v0;
+    let v18: N = v1 + v4 + v6 + v17;
+    let v19: W = v11 * v5 * v15;
+    let v20: W = v3.widen() * v18.widen();
+    let v21: N = N::narrow(v19) / N::narrow(v20);
     [v10.to_f64(), v21.to_f64()]
 }
 /// `ddim_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1568,6 +1530,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1579,6 +1543,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1597,61 +1563,53 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(3.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = R::new(1.0, 0.0);
-        let v3: R = R::new(2.0, 0.0);
-        let v4: R = v3 * v1;
-        let v5: R = v2 + v4;
-        let v6: R = v0 * v1;
-        let v7: R = v6 / v5;
-        let v8: R = v2 - v1;
-        let v9: R = v8 / v5;
+        let v0: W = W::new(3.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = W::new(1.0, 0.0);
+        let v3: W = W::new(2.0, 0.0);
+        let v4: W = v3 * v1;
+        let v5: W = v2 + v4;
+        let v6: W = v0 * v1;
+        let v7: W = v6 / v5;
+        let v8: W = v2 - v1;
+        let v9: W = v8 / v5;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v2 * v0;
-    let v7: R = v1 + v6;
-    let v8: R = v0 * v5;
-    let v9: R = v3 * v7;
-    let v10: R = v8 / v9;
-    let v11: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-    let v12: R = R::new(3.0, 0.0);
-    let v13: R = v12 * v3;
-    let v14: R = v12 * v0;
-    let v15: R = v13 - v14;
-    let v16: R = R::new(4.0, 0.0);
-    let v17: R = v16 * v3 * v0;
-    let v18: R = v1 + v4 + v6 + v17;
-    let v19: R = v11 * v5 * v15;
-    let v20: R = v3 * v18;
-    let v21: R = v19 / v20;
+    let v0: N = N::from_f64(t_next);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v1.widen() + v4.widen();
+    let v6: N = v2 * v0;
+    let v7: N = v1 + v6;
+    let v8: W = v0.widen() * v5;
+    let v9: N = v3 * v7;
+    let v10: W = v8 / v9.widen();
+    let v11: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v12: N = N::new(3.0, 0.0);
+    let v13: W = v12.widen() * v3.widen();
+    let v14: W = v12.widen() * v0.widen();
+    let v15: W = v13 - v14;
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = v16 * v3 * v0;
+    let v18: N = v1 + v4 + v6 + v17;
+    let v19: W = v11 * v5 * v15;
+    let v20: W = v3.widen() * v18.widen();
+    let v21: N = N::narrow(v19) / N::narrow(v20);
     [v10.to_f64(), v21.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1659,6 +1617,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1670,6 +1630,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}} + \frac{x\,\left(t_{\mathrm{next}} + 2\,t\,t_{\mathrm{next}}\right)}{t + 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1688,20 +1650,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1709,6 +1666,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -1721,33 +1680,28 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [3.0, 2.0];
-    }
-    if t == 1.0 {
-        return [f64::INFINITY, 2.0];
-    }
-    let v0: R = R::new(3.0, 0.0);
-    let v1: R = R::new(1.0, 0.0);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 + v4;
-    let v6: R = v1 - v3;
-    let v7: R = R::new(4.0, 0.0);
-    let v8: R = v7 * v3;
-    let v9: R = v3.square();
-    let v10: R = v7 * v9;
-    let v11: R = v1 + v8 + v10;
-    let v12: R = v0 * v5;
-    let v13: R = v6 * v11;
-    let v14: R = v12 / v13;
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(1.0, 0.0);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 + v4;
+    let v6: N = v1 - v3;
+    let v7: N = N::new(4.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v3.square();
+    let v10: N = v7 * v9;
+    let v11: N = v1 + v8 + v10;
+    let v12: N = v0 * v5;
+    let v13: N = v6 * v11;
+    let v14: N = v12 / v13;
     [v14.to_f64(), v2.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1755,6 +1709,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x}{1 + t - 2\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -1766,20 +1722,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1787,6 +1740,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1798,6 +1753,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1816,45 +1773,45 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v2.square();
-    let v6: R = v1 * v5;
-    let v7: R = R::new(3.0, 0.0);
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v7 * v8;
-    let v10: R = v0 - v3 - v6 + v9;
-    let v11: R = v0 - v2;
-    let v12: R = R::new(4.0, 0.0);
-    let v13: R = v12 * v2;
-    let v14: R = v12 * v5;
-    let v15: R = v0 + v13 + v14;
-    let v16: R = v4 * v10;
-    let v17: R = v11 * v15;
-    let v18: R = v16 / v17;
-    let v19: R = v1 * v8;
-    let v20: R = v19 - v3;
-    let v21: R = R::new(4.242640687119285, 3.7611501537150655e-16);
-    let v22: R = v2.sqrt();
-    let v23: R = v8 - v2;
-    let v24: R = v23.abs();
-    let v25: R = v24.sqrt();
-    let v26: R = v17.sqrt();
-    let v27: R = v21 * v22 * v25;
-    let v28: R = v27 / v26;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() + v3.widen();
+    let v5: W = v2.widen().square();
+    let v6: W = v1.widen() * v5;
+    let v7: N = N::new(3.0, 0.0);
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v7.widen() * v8.widen();
+    let v10: W = v0.widen() - v3.widen() - v6 + v9;
+    let v11: N = v0 - v2;
+    let v12: N = N::new(4.0, 0.0);
+    let v13: N = v12 * v2;
+    let v14: N = v12 * N::narrow(v5);
+    let v15: W = v0.widen() + v13.widen() + v14.widen();
+    let v16: W = v4 * v10;
+    let v17: N = v11 * N::narrow(v15);
+    let v18: N = N::narrow(v16) / v17;
+    let v19: N = v1 * v8;
+    let v20: N = v19 - v3;
+    let v21: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    let v22: N = v2.sqrt();
+    let v23: N = v8 - v2;
+    let v24: N = v23.abs();
+    let v25: N = v24.sqrt();
+    let v26: W = v17.widen().sqrt();
+    let v27: N = v21 * v22 * v25;
+    let v28: N = v27 / N::narrow(v26);
     [v18.to_f64(), v20.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1862,6 +1819,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1873,6 +1832,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1898,83 +1859,75 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-3.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(3.0, 0.0);
-        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v3.square();
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 + v6;
-        let v8: R = R::new(1.0, 0.0);
-        let v9: R = R::new(4.0, 0.0);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = v8 + v10 + v11;
-        let v13: R = v0 * v7;
-        let v14: R = v13 / v12;
-        let v15: R = R::new(-3.0, 0.0);
-        let v16: R = R::new(2.0, 0.0);
-        let v17: R = v16 * v3;
-        let v18: R = v8 + v17;
-        let v19: R = v15 * v3 * v7;
-        let v20: R = v19 / v18;
+        let v0: W = W::new(3.0, 0.0);
+        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v3.square();
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 + v6;
+        let v8: W = W::new(1.0, 0.0);
+        let v9: W = W::new(4.0, 0.0);
+        let v10: W = v9 * v3;
+        let v11: W = v9 * v5;
+        let v12: W = v8 + v10 + v11;
+        let v13: W = v0 * v7;
+        let v14: W = v13 / v12;
+        let v15: W = W::new(-3.0, 0.0);
+        let v16: W = W::new(2.0, 0.0);
+        let v17: W = v16 * v3;
+        let v18: W = v8 + v17;
+        let v19: W = v15 * v3 * v7;
+        let v20: W = v19 / v18;
         return [v14.to_f64(), v20.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = v3 - v1;
-        let v5: R = R::new(2.0, 0.0);
-        let v6: R = v5 * v2;
-        let v7: R = v0 + v6;
-        let v8: R = v4 / v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3 - v1;
+        let v5: W = W::new(2.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v0 + v6;
+        let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(3.0, 0.0);
-    let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v3.square();
-    let v6: R = v2 * v5;
-    let v7: R = v1 + v4 + v6;
-    let v8: R = R::new(1.0, 0.0);
-    let v9: R = R::new(4.0, 0.0);
-    let v10: R = v9 * v3;
-    let v11: R = v9 * v5;
-    let v12: R = v8 + v10 + v11;
-    let v13: R = v0 * v7;
-    let v14: R = v13 / v12;
-    let v15: R = R::from_f64(t_next);
-    let v16: R = v0 * v15;
-    let v17: R = v0 * v3;
-    let v18: R = v16 - v17;
-    let v19: R = R::new(2.0, 0.0);
-    let v20: R = v19 * v3;
-    let v21: R = v19 * v15;
-    let v22: R = v9 * v3 * v15;
-    let v23: R = v8 + v20 + v21 + v22;
-    let v24: R = v7 * v18;
-    let v25: R = v24 / v23;
+    let v0: W = W::new(3.0, 0.0);
+    let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+    let v3: W = W::from_f64(t);
+    let v4: W = v2 * v3;
+    let v5: W = v3.square();
+    let v6: W = v2 * v5;
+    let v7: W = v1 + v4 + v6;
+    let v8: W = W::new(1.0, 0.0);
+    let v9: W = W::new(4.0, 0.0);
+    let v10: W = v9 * v3;
+    let v11: W = v9 * v5;
+    let v12: W = v8 + v10 + v11;
+    let v13: W = v0 * v7;
+    let v14: W = v13 / v12;
+    let v15: W = W::from_f64(t_next);
+    let v16: W = v0 * v15;
+    let v17: W = v0 * v3;
+    let v18: W = v16 - v17;
+    let v19: W = W::new(2.0, 0.0);
+    let v20: W = v19 * v3;
+    let v21: W = v19 * v15;
+    let v22: W = v9 * v3 * v15;
+    let v23: W = v8 + v20 + v21 + v22;
+    let v24: W = v7 * v18;
+    let v25: W = v24 / v23;
     [v14.to_f64(), v25.to_f64()]
 }
 /// `ddim_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1982,6 +1935,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1993,6 +1948,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{1 - t + 2\,t_{\mathrm{next}} - 2\,t\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -2011,83 +1968,75 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-3.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(3.0, 0.0);
-        let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-        let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v3.square();
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 + v6;
-        let v8: R = R::new(1.0, 0.0);
-        let v9: R = R::new(4.0, 0.0);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = v8 + v10 + v11;
-        let v13: R = v0 * v7;
-        let v14: R = v13 / v12;
-        let v15: R = R::new(-3.0, 0.0);
-        let v16: R = R::new(2.0, 0.0);
-        let v17: R = v16 * v3;
-        let v18: R = v8 + v17;
-        let v19: R = v15 * v3 * v7;
-        let v20: R = v19 / v18;
+        let v0: W = W::new(3.0, 0.0);
+        let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+        let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v3.square();
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 + v6;
+        let v8: W = W::new(1.0, 0.0);
+        let v9: W = W::new(4.0, 0.0);
+        let v10: W = v9 * v3;
+        let v11: W = v9 * v5;
+        let v12: W = v8 + v10 + v11;
+        let v13: W = v0 * v7;
+        let v14: W = v13 / v12;
+        let v15: W = W::new(-3.0, 0.0);
+        let v16: W = W::new(2.0, 0.0);
+        let v17: W = v16 * v3;
+        let v18: W = v8 + v17;
+        let v19: W = v15 * v3 * v7;
+        let v20: W = v19 / v18;
         return [v14.to_f64(), v20.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = v3 - v1;
-        let v5: R = R::new(2.0, 0.0);
-        let v6: R = v5 * v2;
-        let v7: R = v0 + v6;
-        let v8: R = v4 / v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3 - v1;
+        let v5: W = W::new(2.0, 0.0);
+        let v6: W = v5 * v2;
+        let v7: W = v0 + v6;
+        let v8: W = v4 / v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(3.0, 0.0);
-    let v1: R = R::new(0.3333333333333333, 1.850371707708594e-17);
-    let v2: R = R::new(1.3333333333333333, 7.401486830834377e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v3.square();
-    let v6: R = v2 * v5;
-    let v7: R = v1 + v4 + v6;
-    let v8: R = R::new(1.0, 0.0);
-    let v9: R = R::new(4.0, 0.0);
-    let v10: R = v9 * v3;
-    let v11: R = v9 * v5;
-    let v12: R = v8 + v10 + v11;
-    let v13: R = v0 * v7;
-    let v14: R = v13 / v12;
-    let v15: R = R::from_f64(t_next);
-    let v16: R = v0 * v15;
-    let v17: R = v0 * v3;
-    let v18: R = v16 - v17;
-    let v19: R = R::new(2.0, 0.0);
-    let v20: R = v19 * v3;
-    let v21: R = v19 * v15;
-    let v22: R = v9 * v3 * v15;
-    let v23: R = v8 + v20 + v21 + v22;
-    let v24: R = v7 * v18;
-    let v25: R = v24 / v23;
+    let v0: W = W::new(3.0, 0.0);
+    let v1: W = W::new(0.3333333333333333, 1.850371707708594e-17);
+    let v2: W = W::new(1.3333333333333333, 7.401486830834377e-17);
+    let v3: W = W::from_f64(t);
+    let v4: W = v2 * v3;
+    let v5: W = v3.square();
+    let v6: W = v2 * v5;
+    let v7: W = v1 + v4 + v6;
+    let v8: W = W::new(1.0, 0.0);
+    let v9: W = W::new(4.0, 0.0);
+    let v10: W = v9 * v3;
+    let v11: W = v9 * v5;
+    let v12: W = v8 + v10 + v11;
+    let v13: W = v0 * v7;
+    let v14: W = v13 / v12;
+    let v15: W = W::from_f64(t_next);
+    let v16: W = v0 * v15;
+    let v17: W = v0 * v3;
+    let v18: W = v16 - v17;
+    let v19: W = W::new(2.0, 0.0);
+    let v20: W = v19 * v3;
+    let v21: W = v19 * v15;
+    let v22: W = v9 * v3 * v15;
+    let v23: W = v8 + v20 + v21 + v22;
+    let v24: W = v7 * v18;
+    let v25: W = v24 / v23;
     [v14.to_f64(), v25.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -2095,6 +2044,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2106,6 +2057,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 2\,t_{\mathrm{next}}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -2129,8 +2082,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -2153,11 +2107,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -2247,7 +2228,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -2276,17 +2257,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -2470,7 +2456,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -2549,7 +2536,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

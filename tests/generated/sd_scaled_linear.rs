@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: beta_start = 17/20000, beta_end = 3/250, steps = 1000.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sd_scaled_linear";
 /// `alpha(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -19,37 +19,32 @@ pub const PROCESS: &str = "sd_scaled_linear";
 /// ```text
 /// \alpha(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.06897871404436264;
-    }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7;
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: W = v11 * v12;
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12;
+    let v16: W = v3.widen() - v5.widen() - v8 + v10 + v13 - v15;
+    let v17: W = v0 * v16;
+    let v18: N = N::exp_of(v17);
     v18.to_f64()
 }
 /// `sigma(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -57,39 +52,34 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 0.9976181318564664;
-    }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp_m1();
-    let v19: R = -v18;
-    let v20: R = v19.sqrt();
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: N = v4 * v2;
+    let v6: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: N = v2.square();
+    let v8: N = v6 * v7;
+    let v9: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: N = v9 * v7;
+    let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = v2.powi(3);
+    let v13: N = v11 * v12;
+    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: N = v14 * v12;
+    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: N = v0 * v16;
+    let v18: N = v17.exp_m1();
+    let v19: N = -v18;
+    let v20: N = v19.sqrt();
     v20.to_f64()
 }
 /// `alpha_bar(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -97,37 +87,32 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.004758062991213951;
-    }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9 * v7;
+    let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: W = v11 * v12;
+    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14 * v12;
+    let v16: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
+    let v17: W = v0 * v16;
+    let v18: N = N::exp_of(v17);
     v18.to_f64()
 }
 /// `f(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -135,29 +120,24 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = \frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -0.425;
-    }
-    if t == 1.0 {
-        return -6.0;
-    }
-    let v0: R = R::new(0.85, 2.2204460492503132e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(0.425, 1.1102230246251566e-17);
-    let v4: R = R::new(6.425, 1.7763568394002506e-16);
-    let v5: R = v1.square();
-    let v6: R = v4 * v5;
-    let v7: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: R = v7 * v1;
-    let v9: R = v7 * v5;
-    let v10: R = v2 - v3 - v6 - v8 + v9;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(0.425, 1.1102230246251566e-17);
+    let v4: N = N::new(6.425, 1.7763568394002506e-16);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: N = v7 * v1;
+    let v9: N = v7 * v5;
+    let v10: N = v2 - v3 - v6 - v8 + v9;
     v10.to_f64()
 }
 /// `g2(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -165,29 +145,24 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.85;
-    }
-    if t == 1.0 {
-        return 12.0;
-    }
-    let v0: R = R::new(0.85, 2.2204460492503132e-17);
-    let v1: R = R::new(1.7, 4.4408920985006264e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(12.85, 3.552713678800501e-16);
-    let v5: R = v2.square();
-    let v6: R = v4 * v5;
-    let v7: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v8: R = v7 * v2;
-    let v9: R = v7 * v5;
-    let v10: R = v0 - v3 + v6 + v8 - v9;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::new(1.7, 4.4408920985006264e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(12.85, 3.552713678800501e-16);
+    let v5: N = v2.square();
+    let v6: N = v4 * v5;
+    let v7: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v8: N = v7 * v2;
+    let v9: N = v7 * v5;
+    let v10: N = v0 - v3 + v6 + v8 - v9;
     v10.to_f64()
 }
 /// `g(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -195,30 +170,25 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.9219544457292888;
-    }
-    if t == 1.0 {
-        return 3.4641016151377544;
-    }
-    let v0: R = R::new(0.85, 2.2204460492503132e-17);
-    let v1: R = R::new(1.7, 4.4408920985006264e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(12.85, 3.552713678800501e-16);
-    let v5: R = v2.square();
-    let v6: R = v4 * v5;
-    let v7: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v8: R = v7 * v2;
-    let v9: R = v7 * v5;
-    let v10: R = v0 - v3 + v6 + v8 - v9;
-    let v11: R = v10.sqrt();
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::new(1.7, 4.4408920985006264e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(12.85, 3.552713678800501e-16);
+    let v5: N = v2.square();
+    let v6: N = v4 * v5;
+    let v7: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v8: N = v7 * v2;
+    let v9: N = v7 * v5;
+    let v10: N = v0 - v3 + v6 + v8 - v9;
+    let v11: N = v10.sqrt();
     v11.to_f64()
 }
 /// `lambda(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -226,56 +196,54 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = -\frac{\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}{2} - \frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 32 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -2.671572604785174;
-    }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::new(10.954451150103322, -1.0745501013989715e-16);
-    let v17: R = v6 * v2;
-    let v18: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v19: R = v18 * v2;
-    let v20: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v21: R = v20 * v7;
-    let v22: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v23: R = v22 * v7;
-    let v24: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v25: R = v24 * v12;
-    let v26: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v27: R = v26 * v12;
-    let v28: R = v17 - v19 - v21 + v23 + v25 - v27;
-    let v29: R = v0 * v28;
-    let v30: R = v29.exp_m1();
-    let v31: R = -v30;
-    let v32: R = v31.ln();
-    let v33: R = v16 * v32;
-    let v34: R = R::new(2.9154759474226504, -1.358286412559959e-16);
-    let v35: R = v34 * v32;
-    let v36: R = v3 - v5 - v8 + v10 + v13 - v15 + v33 - v35;
-    let v37: R = v0 * v36;
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7;
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: W = W::new(10.954451150103322, -1.0745501013989715e-16);
+    let v17: W = v6 * v2.widen();
+    let v18: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v19: N = v18 * v2;
+    let v20: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v21: W = v20 * v7;
+    let v22: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v23: W = v22 * v7;
+    let v24: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v25: W = v24 * v12.widen();
+    let v26: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v27: W = v26 * v12.widen();
+    let v28: W = v17 - v19.widen() - v21 + v23 + v25 - v27;
+    let v29: W = v0 * v28;
+    let v30: W = v29.exp_m1();
+    let v31: W = -v30;
+    let v32: W = v31.ln();
+    let v33: W = v16 * v32;
+    let v34: W = W::new(2.9154759474226504, -1.358286412559959e-16);
+    let v35: W = v34 * v32;
+    let v36: W = v3 - v5.widen() - v8 + v10 + v13 - v15 + v33 - v35;
+    let v37: W = v0 * v36;
     v37.to_f64()
 }
 /// `dlambda(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -283,48 +251,46 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = \frac{\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
-    if t == 1.0 {
-        return -6.02868486232914;
-    }
-    let v0: R = R::new(0.85, 2.2204460492503132e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(0.425, 1.1102230246251566e-17);
-    let v4: R = R::new(6.425, 1.7763568394002506e-16);
-    let v5: R = v1.square();
-    let v6: R = v4 * v5;
-    let v7: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v8: R = v7 * v1;
-    let v9: R = v7 * v5;
-    let v10: R = v2 - v3 - v6 - v8 + v9;
-    let v11: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v12: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v13: R = v12 * v1;
-    let v14: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v15: R = v14 * v1;
-    let v16: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v17: R = v16 * v5;
-    let v18: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v19: R = v18 * v5;
-    let v20: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v21: R = v1.powi(3);
-    let v22: R = v20 * v21;
-    let v23: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v24: R = v23 * v21;
-    let v25: R = v13 - v15 - v17 + v19 + v22 - v24;
-    let v26: R = v11 * v25;
-    let v27: R = v26.exp_m1();
-    let v28: R = v10 / v27;
-    let v29: R = -v28;
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(0.425, 1.1102230246251566e-17);
+    let v4: N = N::new(6.425, 1.7763568394002506e-16);
+    let v5: N = v1.square();
+    let v6: N = v4 * v5;
+    let v7: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v8: N = v7 * v1;
+    let v9: N = v7 * v5;
+    let v10: W = v2.widen() - v3.widen() - v6.widen() - v8.widen() + v9.widen();
+    let v11: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v12: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v13: W = v12 * v1.widen();
+    let v14: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v15: N = v14 * v1;
+    let v16: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v17: N = v16 * v5;
+    let v18: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v19: N = v18 * v5;
+    let v20: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v21: N = v1.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v24: N = v23 * v21;
+    let v25: N = N::narrow(v13) - v15 - v17 + v19 + v22 - v24;
+    let v26: W = v11.widen() * v25.widen();
+    let v27: N = N::exp_m1_of(v26);
+    let v28: N = N::narrow(v10) / v27;
+    let v29: N = -v28;
     v29.to_f64()
 }
 /// `log_snr(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -332,45 +298,43 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = -\log\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -5.343145209570348;
-    }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::new(21.908902300206645, -2.149100202797943e-16);
-    let v17: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v18: R = v0 * v17;
-    let v19: R = v18.exp_m1();
-    let v20: R = -v19;
-    let v21: R = v20.ln();
-    let v22: R = v16 * v21;
-    let v23: R = R::new(5.830951894845301, -2.716572825119918e-16);
-    let v24: R = v23 * v21;
-    let v25: R = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
-    let v26: R = v0 * v25;
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9 * v7;
+    let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: W = W::new(21.908902300206645, -2.149100202797943e-16);
+    let v17: W = v3 - v5 - v8 + v10 + v13 - v15;
+    let v18: W = v0 * v17;
+    let v19: W = v18.exp_m1();
+    let v20: W = -v19;
+    let v21: W = v20.ln();
+    let v22: W = v16 * v21;
+    let v23: W = W::new(5.830951894845301, -2.716572825119918e-16);
+    let v24: W = v23 * v21;
+    let v25: W = v3 - v5 - v8 + v10 + v13 - v15 + v22 - v24;
+    let v26: W = v0 * v25;
     v26.to_f64()
 }
 /// `snr(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -378,40 +342,38 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return 0.004780810388190009;
-    }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = v17.exp_m1();
-    let v20: R = v18 / v19;
-    let v21: R = -v20;
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9 * v7;
+    let v11: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: W = v11 * v12;
+    let v14: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14 * v12;
+    let v16: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
+    let v17: W = v0 * v16;
+    let v18: N = N::exp_of(v17);
+    let v19: N = N::exp_m1_of(v17);
+    let v20: N = v18 / v19;
+    let v21: N = -v20;
     v21.to_f64()
 }
 /// `rho(t)` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -419,54 +381,49 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \exp\left(\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} + \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 14.462695422458342;
-    }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 + v8 - v10 - v13 + v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = v6 * v2;
-    let v20: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v21: R = v20 * v2;
-    let v22: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v23: R = v22 * v7;
-    let v24: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v25: R = v24 * v7;
-    let v26: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v27: R = v26 * v12;
-    let v28: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v29: R = v28 * v12;
-    let v30: R = v19 - v21 - v23 + v25 + v27 - v29;
-    let v31: R = v0 * v30;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v18 * v34;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v5: W = v4 * v2.widen();
+    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: W = v6.widen() * v7.widen();
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: N = N::narrow(v11) * v12;
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12.widen();
+    let v16: W = v3 - v5 + v8 - v10 - v13.widen() + v15;
+    let v17: W = v0 * v16;
+    let v18: N = N::exp_of(v17);
+    let v19: N = v6 * v2;
+    let v20: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v21: N = v20 * v2;
+    let v22: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v23: N = v22 * v7;
+    let v24: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v25: N = v24 * v7;
+    let v26: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v27: N = v26 * v12;
+    let v28: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v29: N = v28 * v12;
+    let v30: N = v19 - v21 - v23 + v25 + v27 - v29;
+    let v31: N = N::narrow(v0) * v30;
+    let v32: N = v31.exp_m1();
+    let v33: W = -v32.widen();
+    let v34: N = N::sqrt_of(v33);
+    let v35: W = v18.widen() * v34.widen();
     v35.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -476,79 +433,74 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.425, -0.425];
-    }
-    if t == 1.0 {
-        return [-6.0, -6.0];
-    }
-    let v0: R = R::new(-500.0, 0.0);
-    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 * v3;
-    let v6: R = v1 + v4 - v5;
-    let v7: R = v6.square();
-    let v8: R = v0 * v7;
-    let v9: R = R::new(500.0, 0.0);
-    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v12: R = v11 * v3;
-    let v13: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v14: R = v13 * v3;
-    let v15: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v16: R = v3.square();
-    let v17: R = v15 * v16;
-    let v18: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v19: R = v18 * v16;
-    let v20: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v21: R = v3.powi(3);
-    let v22: R = v20 * v21;
-    let v23: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v24: R = v23 * v21;
-    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: R = v10 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v15 * v3;
-    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: R = v29 * v3;
-    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: R = v31 * v16;
-    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: R = v33 * v16;
-    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: R = v35 * v21;
-    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: R = v37 * v21;
-    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: R = v10 * v39;
-    let v41: R = v40.exp_m1();
-    let v42: R = v9 * v27 * v41 * v7;
-    let v43: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v44: R = v43 * v3;
-    let v45: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v46: R = v45 * v3;
-    let v47: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v48: R = v47 * v16;
-    let v49: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v50: R = v49 * v16;
-    let v51: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v52: R = v51 * v21;
-    let v53: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v54: R = v53 * v21;
-    let v55: R = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: R = v10 * v55;
-    let v57: R = v56.exp();
-    let v58: R = v9 * v57 * v7;
-    let v59: R = v42 - v58;
-    let v60: R = v59 / v27;
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = N::narrow(v1) * v3;
+    let v6: W = v1 + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(500.0, 0.0);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v12: N = v11 * v3;
+    let v13: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v19: N = v18 * v16;
+    let v20: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v24: N = v23 * v21;
+    let v25: N = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: N = v10 * v25;
+    let v27: N = v26.exp();
+    let v28: N = v15 * v3;
+    let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: N = v29 * v3;
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: N = v31 * v16;
+    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: N = v33 * v16;
+    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: N = v35 * v21;
+    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: N = v37 * v21;
+    let v39: N = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: N = v10 * v39;
+    let v41: N = v40.exp_m1();
+    let v42: N = v9 * v27 * v41 * v7;
+    let v43: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v44: N = v43 * v3;
+    let v45: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v46: N = v45 * v3;
+    let v47: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v48: N = v47 * v16;
+    let v49: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v50: N = v49 * v16;
+    let v51: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v52: N = v51 * v21;
+    let v53: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v54: N = v53 * v21;
+    let v55: N = v44 - v46 - v48 + v50 + v52 - v54;
+    let v56: N = v10 * v55;
+    let v57: N = v56.exp();
+    let v58: W = v9.widen() * v57.widen() * v7.widen();
+    let v59: N = v42 - N::narrow(v58);
+    let v60: W = v59.widen() / v27.widen();
     [v8.to_f64(), v60.to_f64()]
 }
 /// `pf_velocity_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -556,6 +508,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -567,79 +521,74 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.425, -0.85];
-    }
-    if t == 1.0 {
-        return [-6.0, -12.0];
-    }
-    let v0: R = R::new(-500.0, 0.0);
-    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 * v3;
-    let v6: R = v1 + v4 - v5;
-    let v7: R = v6.square();
-    let v8: R = v0 * v7;
-    let v9: R = R::new(1000.0, 0.0);
-    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v12: R = v11 * v3;
-    let v13: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v14: R = v13 * v3;
-    let v15: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v16: R = v3.square();
-    let v17: R = v15 * v16;
-    let v18: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v19: R = v18 * v16;
-    let v20: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v21: R = v3.powi(3);
-    let v22: R = v20 * v21;
-    let v23: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v24: R = v23 * v21;
-    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: R = v10 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v15 * v3;
-    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: R = v29 * v3;
-    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: R = v31 * v16;
-    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: R = v33 * v16;
-    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: R = v35 * v21;
-    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: R = v37 * v21;
-    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: R = v10 * v39;
-    let v41: R = v40.exp_m1();
-    let v42: R = v9 * v27 * v41 * v7;
-    let v43: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v44: R = v43 * v3;
-    let v45: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v46: R = v45 * v3;
-    let v47: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v48: R = v47 * v16;
-    let v49: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v50: R = v49 * v16;
-    let v51: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v52: R = v51 * v21;
-    let v53: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v54: R = v53 * v21;
-    let v55: R = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: R = v10 * v55;
-    let v57: R = v56.exp();
-    let v58: R = v9 * v57 * v7;
-    let v59: R = v42 - v58;
-    let v60: R = v59 / v27;
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = N::narrow(v1) * v3;
+    let v6: W = v1 + v4.widen() - v5.widen();
+    let v7: N = N::narrow(v6).square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(1000.0, 0.0);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v12: N = v11 * v3;
+    let v13: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v19: N = v18 * v16;
+    let v20: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v24: N = v23 * v21;
+    let v25: N = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: N = v10 * v25;
+    let v27: N = v26.exp();
+    let v28: N = v15 * v3;
+    let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: N = v29 * v3;
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: N = v31 * v16;
+    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: N = v33 * v16;
+    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: N = v35 * v21;
+    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: N = v37 * v21;
+    let v39: N = v28 - v30 - v32 + v34 + v36 - v38;
+    let v40: N = v10 * v39;
+    let v41: N = v40.exp_m1();
+    let v42: N = v9 * v27 * v41 * v7;
+    let v43: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v44: N = v43 * v3;
+    let v45: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v46: N = v45 * v3;
+    let v47: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v48: N = v47 * v16;
+    let v49: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v50: N = v49 * v16;
+    let v51: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v52: N = v51 * v21;
+    let v53: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v54: N = v53 * v21;
+    let v55: N = v44 - v46 - v48 + v50 + v52 - v54;
+    let v56: N = v10 * v55;
+    let v57: N = v56.exp();
+    let v58: W = v9.widen() * v57.widen() * v7.widen();
+    let v59: N = v42 - N::narrow(v58);
+    let v60: W = v59.widen() / v27.widen();
     [v8.to_f64(), v60.to_f64()]
 }
 /// `reverse_drift_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -647,6 +596,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \mathrm{score}\,\left(\frac{17\,t}{10} - \frac{17}{20} - \frac{257\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 61 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -658,122 +609,99 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(6.0, -6.908934844075556e-77);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = R::new(500.0, 0.0);
-    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: R = v21 * v2;
-    let v23: R = v20 * v2;
-    let v24: R = v20 + v22 - v23;
-    let v25: R = v24.square();
-    let v26: R = v19 * v2 * v18 * v25;
-    let v27: R = R::from_f64(t_next);
-    let v28: R = v19 * v27 * v18 * v25;
-    let v29: R = v18 + v26 - v28;
-    let v30: R = v29 / v18;
-    let v31: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v32: R = v31 * v2;
-    let v33: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v34: R = v33 * v2;
-    let v35: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v36: R = v35 * v7;
-    let v37: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v38: R = v37 * v7;
-    let v39: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v40: R = v39 * v12;
-    let v41: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v42: R = v41 * v12;
-    let v43: R = v32 - v34 - v36 + v38 + v40 - v42;
-    let v44: R = v0 * v43;
-    let v45: R = v44.exp();
-    let v46: R = v19 * v2 * v45 * v25;
-    let v47: R = v19 * v27 * v45 * v25;
-    let v48: R = v6 * v2;
-    let v49: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: R = v49 * v2;
-    let v51: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: R = v51 * v7;
-    let v53: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: R = v53 * v7;
-    let v55: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: R = v55 * v12;
-    let v57: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: R = v57 * v12;
-    let v59: R = v48 - v50 - v52 + v54 + v56 - v58;
-    let v60: R = v0 * v59;
-    let v61: R = v60.exp_m1();
-    let v62: R = v19 * v2 * v18 * v61 * v25;
-    let v63: R = v19 * v27 * v18 * v61 * v25;
-    let v64: R = v46 - v47 - v62 + v63;
-    let v65: R = v64 / v18;
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: N = v6 * v7;
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: N = v9 * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: N = v11 * v12;
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: N = v14 * v12;
+    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: N = v0 * v16;
+    let v18: N = v17.exp();
+    let v19: N = N::new(500.0, 0.0);
+    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: W = v21 * v2.widen();
+    let v23: N = N::narrow(v20) * v2;
+    let v24: W = v20 + v22 - v23.widen();
+    let v25: W = v24.square();
+    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
+    let v29: W = v18.widen() + v26 - v28;
+    let v30: N = N::narrow(v29) / v18;
+    let v31: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v32: N = v31 * v2;
+    let v33: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v34: N = v33 * v2;
+    let v35: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v36: N = v35 * v7;
+    let v37: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v38: N = v37 * v7;
+    let v39: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v40: N = v39 * v12;
+    let v41: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v42: N = v41 * v12;
+    let v43: W = v32.widen() - v34.widen() - v36.widen() + v38.widen() + v40.widen()
+        - v42.widen();
+    let v44: N = v0 * N::narrow(v43);
+    let v45: N = v44.exp();
+    let v46: W = v19.widen() * v2.widen() * v45.widen() * v25;
+    let v47: W = v19.widen() * v27.widen() * v45.widen() * v25;
+    let v48: N = v6 * v2;
+    let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v50: N = v49 * v2;
+    let v51: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v52: N = v51 * v7;
+    let v53: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v54: N = v53 * v7;
+    let v55: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v56: N = v55 * v12;
+    let v57: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v58: N = v57 * v12;
+    let v59: W = v48.widen() - v50.widen() - v52.widen() + v54.widen() + v56.widen()
+        - v58.widen();
+    let v60: N = v0 * N::narrow(v59);
+    let v61: N = v60.exp_m1();
+    let v62: W = v19.widen() * v2.widen() * v18.widen() * v61.widen() * v25;
+    let v63: W = v19.widen() * v27.widen() * v18.widen() * v61.widen() * v25;
+    let v64: W = v46 - v47 - v62 + v63;
+    let v65: W = v64 / v18.widen();
     [v30.to_f64(), v65.to_f64()]
 }
 /// `euler_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -781,6 +709,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -792,6 +722,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -810,147 +742,119 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(12.0, -1.3817869688151111e-76);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = R::new(500.0, 0.0);
-    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: R = v21 * v2;
-    let v23: R = v20 * v2;
-    let v24: R = v20 + v22 - v23;
-    let v25: R = v24.square();
-    let v26: R = v19 * v2 * v18 * v25;
-    let v27: R = R::from_f64(t_next);
-    let v28: R = v19 * v27 * v18 * v25;
-    let v29: R = v18 + v26 - v28;
-    let v30: R = v29 / v18;
-    let v31: R = R::new(1000.0, 0.0);
-    let v32: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: R = v32 * v2;
-    let v34: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: R = v34 * v2;
-    let v36: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: R = v36 * v7;
-    let v38: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: R = v38 * v7;
-    let v40: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: R = v40 * v12;
-    let v42: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: R = v42 * v12;
-    let v44: R = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: R = v0 * v44;
-    let v46: R = v45.exp();
-    let v47: R = v31 * v2 * v46 * v25;
-    let v48: R = v31 * v27 * v46 * v25;
-    let v49: R = v6 * v2;
-    let v50: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v51: R = v50 * v2;
-    let v52: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v53: R = v52 * v7;
-    let v54: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v55: R = v54 * v7;
-    let v56: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v57: R = v56 * v12;
-    let v58: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v59: R = v58 * v12;
-    let v60: R = v49 - v51 - v53 + v55 + v57 - v59;
-    let v61: R = v0 * v60;
-    let v62: R = v61.exp_m1();
-    let v63: R = v31 * v2 * v18 * v62 * v25;
-    let v64: R = v31 * v27 * v18 * v62 * v25;
-    let v65: R = v47 - v48 - v63 + v64;
-    let v66: R = v65 / v18;
-    let v67: R = v27 - v2;
-    let v68: R = v67.abs();
-    let v69: R = v68.sqrt();
-    let v70: R = R::new(0.85, 2.2204460492503132e-17);
-    let v71: R = R::new(1.7, 4.4408920985006264e-17);
-    let v72: R = v71 * v2;
-    let v73: R = R::new(12.85, 3.552713678800501e-16);
-    let v74: R = v73 * v7;
-    let v75: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v76: R = v75 * v2;
-    let v77: R = v75 * v7;
-    let v78: R = v70 - v72 + v74 + v76 - v77;
-    let v79: R = v78.sqrt();
-    let v80: R = v69 * v79;
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: N = v6 * v7;
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: N = v9 * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: N = v11 * v12;
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: N = v14 * v12;
+    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: N = v0 * v16;
+    let v18: N = v17.exp();
+    let v19: N = N::new(500.0, 0.0);
+    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: W = v21 * v2.widen();
+    let v23: N = N::narrow(v20) * v2;
+    let v24: W = v20 + v22 - v23.widen();
+    let v25: W = v24.square();
+    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
+    let v29: W = v18.widen() + v26 - v28;
+    let v30: N = N::narrow(v29) / v18;
+    let v31: N = N::new(1000.0, 0.0);
+    let v32: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v33: N = v32 * v2;
+    let v34: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v35: N = v34 * v2;
+    let v36: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v37: N = v36 * v7;
+    let v38: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v39: N = v38 * v7;
+    let v40: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v41: N = v40 * v12;
+    let v42: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v43: N = v42 * v12;
+    let v44: W = v33.widen() - v35.widen() - v37.widen() + v39.widen() + v41.widen()
+        - v43.widen();
+    let v45: N = v0 * N::narrow(v44);
+    let v46: N = v45.exp();
+    let v47: W = v31.widen() * v2.widen() * v46.widen() * v25;
+    let v48: W = v31.widen() * v27.widen() * v46.widen() * v25;
+    let v49: N = v6 * v2;
+    let v50: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v51: N = v50 * v2;
+    let v52: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v53: N = v52 * v7;
+    let v54: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v55: N = v54 * v7;
+    let v56: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v57: N = v56 * v12;
+    let v58: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v59: N = v58 * v12;
+    let v60: W = v49.widen() - v51.widen() - v53.widen() + v55.widen() + v57.widen()
+        - v59.widen();
+    let v61: N = v0 * N::narrow(v60);
+    let v62: N = v61.exp_m1();
+    let v63: W = v31.widen() * v2.widen() * v18.widen() * v62.widen() * v25;
+    let v64: W = v31.widen() * v27.widen() * v18.widen() * v62.widen() * v25;
+    let v65: W = v47 - v48 - v63 + v64;
+    let v66: W = v65 / v18.widen();
+    let v67: N = v27 - v2;
+    let v68: N = v67.abs();
+    let v69: N = v68.sqrt();
+    let v70: N = N::new(0.85, 2.2204460492503132e-17);
+    let v71: N = N::new(1.7, 4.4408920985006264e-17);
+    let v72: N = v71 * v2;
+    let v73: N = N::new(12.85, 3.552713678800501e-16);
+    let v74: N = v73 * v7;
+    let v75: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v76: N = v75 * v2;
+    let v77: N = v75 * v7;
+    let v78: N = v70 - v72 + v74 + v76 - v77;
+    let v79: N = v78.sqrt();
+    let v80: N = v69 * v79;
     [v30.to_f64(), v66.to_f64(), v80.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -958,6 +862,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -975,6 +881,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 16 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1000,185 +908,190 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 55 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(14.42824718896196, 7.896723212536169e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: R = v4 * v2;
-        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: R = v2.square();
-        let v8: R = v6 * v7;
-        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: R = v2.powi(3);
-        let v13: R = v11 * v12;
-        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: R = v14 * v12;
-        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: R = v0 * v16;
-        let v18: R = v17.exp();
-        let v19: R = R::new(1.0, 0.0);
-        let v20: R = v19 / v18;
-        let v21: R = v6 * v2;
-        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: R = v22 * v2;
-        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: R = v24 * v7;
-        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: R = v26 * v7;
-        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: R = v28 * v12;
-        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: R = v30 * v12;
-        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: R = v0 * v32;
-        let v34: R = v33.exp_m1();
-        let v35: R = v34 / v18;
-        let v36: R = -v35;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: W = v9 * v7;
+        let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: W = v2.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: W = v14 * v12;
+        let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: W = v0 * v16;
+        let v18: W = v17.exp();
+        let v19: W = W::new(1.0, 0.0);
+        let v20: W = v19 / v18;
+        let v21: W = v6 * v2;
+        let v22: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: W = v24 * v7;
+        let v26: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: W = v26 * v7;
+        let v28: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: W = v28 * v12;
+        let v30: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: W = v30 * v12;
+        let v32: W = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: W = v0 * v32;
+        let v34: W = v33.exp_m1();
+        let v35: W = v34 / v18;
+        let v36: W = -v35;
         return [v20.to_f64(), v36.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: R = v6 * v4;
-        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: R = v4.square();
-        let v10: R = v8 * v9;
-        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: R = v11 * v9;
-        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: R = v4.powi(3);
-        let v15: R = v13 * v14;
-        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: R = v16 * v14;
-        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: R = v0 * v18;
-        let v20: R = v19.exp();
-        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: R = R::new(-0.995241937008786, -9.778559988095033e-19);
-        let v23: R = v5 - v7 - v10 + v12 + v15 - v17;
-        let v24: R = v0 * v23;
-        let v25: R = v24.exp();
-        let v26: R = v22 * v25;
-        let v27: R = R::new(0.06881441584279846, -6.432200820123316e-18);
-        let v28: R = v8 * v4;
-        let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v30: R = v29 * v4;
-        let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v32: R = v31 * v9;
-        let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v34: R = v33 * v9;
-        let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v36: R = v35 * v14;
-        let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v38: R = v37 * v14;
-        let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
-        let v40: R = v0 * v39;
-        let v41: R = v40.exp_m1();
-        let v42: R = -v41;
-        let v43: R = v42.sqrt();
-        let v44: R = v27 * v43;
-        let v45: R = -v26;
-        let v46: R = v45 - v44;
-        let v47: R = v21 * v46;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: W = W::new(-0.995241937008786, -9.778559988095033e-19);
+        let v23: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v24: W = v0 * v23;
+        let v25: W = v24.exp();
+        let v26: W = v22 * v25;
+        let v27: W = W::new(0.06881441584279846, -6.432200820123316e-18);
+        let v28: W = v8 * v4;
+        let v29: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v30: W = v29 * v4;
+        let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v32: W = v31 * v9;
+        let v33: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v34: W = v33 * v9;
+        let v35: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v36: W = v35 * v14;
+        let v37: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v38: W = v37 * v14;
+        let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: W = v0 * v39;
+        let v41: W = v40.exp_m1();
+        let v42: W = -v41;
+        let v43: W = v42.sqrt();
+        let v44: W = v27 * v43;
+        let v45: W = -v26;
+        let v46: W = v45 - v44;
+        let v47: W = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::from_f64(t_next);
-    let v17: R = v4 * v16;
-    let v18: R = v1 * v16;
-    let v19: R = v16.square();
-    let v20: R = v6 * v19;
-    let v21: R = v9 * v19;
-    let v22: R = v16.powi(3);
-    let v23: R = v11 * v22;
-    let v24: R = v14 * v22;
-    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: R = v0 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v17 - v18 - v20 + v21 + v23 - v24;
-    let v29: R = v0 * v28;
-    let v30: R = v29.exp();
-    let v31: R = v6 * v2;
-    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: R = v32 * v2;
-    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: R = v34 * v7;
-    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: R = v36 * v7;
-    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: R = v38 * v12;
-    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: R = v40 * v12;
-    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: R = v0 * v42;
-    let v44: R = v43.exp_m1();
-    let v45: R = v30 * v44;
-    let v46: R = v5 - v3 - v8 + v10 + v13 - v15;
-    let v47: R = v0 * v46;
-    let v48: R = v47.exp();
-    let v49: R = -v44;
-    let v50: R = v49.sqrt();
-    let v51: R = v6 * v16;
-    let v52: R = v32 * v16;
-    let v53: R = v34 * v19;
-    let v54: R = v36 * v19;
-    let v55: R = v38 * v22;
-    let v56: R = v40 * v22;
-    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp_m1();
-    let v60: R = -v59;
-    let v61: R = v60.sqrt();
-    let v62: R = v48 * v50 * v61;
-    let v63: R = -v45;
-    let v64: R = v63 - v62;
-    let v65: R = v64 / v48;
-    [v27.to_f64(), v65.to_f64()]
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 - v2;
+    let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v6: W = W::new(-18.841298969205408, -8.040555354350964e-17);
+    let v7: W = v1.widen() + v2.widen();
+    let v8: N = N::narrow(v6) * N::narrow(v7);
+    let v9: W = W::new(-17.31732519049289, -1.5173460191243672e-15);
+    let v10: W = v1.widen().square();
+    let v11: N = v2.square();
+    let v12: N = v1 * v2;
+    let v13: N = N::narrow(v10) + v11 + v12;
+    let v14: W = v9 * v13.widen();
+    let v15: W = v4 - v5 + v8.widen() + v14;
+    let v16: W = v0 * v3.widen() * v15;
+    let v17: N = N::exp_of(v16);
+    let v18: W = v5 * v2.widen();
+    let v19: W = v4 * v2.widen();
+    let v20: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v21: W = v20 * v11.widen();
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: W = v22 * v11.widen();
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v25: W = v2.widen().powi(3);
+    let v26: W = v24 * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
+    let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
+    let v30: W = v0 * v29;
+    let v31: W = v30.exp();
+    let v32: W = v20 * v1.widen();
+    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: W = v33.widen() * v1.widen();
+    let v35: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v36: N = v35 * N::narrow(v10);
+    let v37: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v38: N = v37 * N::narrow(v10);
+    let v39: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v40: N = v1.powi(3);
+    let v41: N = v39 * v40;
+    let v42: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v43: N = v42 * v40;
+    let v44: W = v32 - v34 - v36.widen() + v38.widen() + v41.widen() - v43.widen();
+    let v45: W = v0 * v44;
+    let v46: W = v45.exp_m1();
+    let v47: W = v31 * v46;
+    let v48: W = v5 * v1.widen();
+    let v49: W = v4 * v1.widen();
+    let v50: W = v20 * v10;
+    let v51: W = v22 * v10;
+    let v52: W = v24 * v40.widen();
+    let v53: W = v27 * v40.widen();
+    let v54: W = v48 - v49 - v50 + v51 + v52 - v53;
+    let v55: W = v0 * v54;
+    let v56: W = v55.exp();
+    let v57: W = -v46;
+    let v58: W = v57.sqrt();
+    let v59: W = v20 * v2.widen();
+    let v60: W = v33.widen() * v2.widen();
+    let v61: N = v35 * v11;
+    let v62: W = v37.widen() * v11.widen();
+    let v63: W = v39.widen() * v25;
+    let v64: W = v42.widen() * v25;
+    let v65: W = v59 - v60 - v61.widen() + v62 + v63 - v64;
+    let v66: W = v0 * v65;
+    let v67: W = v66.exp_m1();
+    let v68: W = -v67;
+    let v69: W = v68.sqrt();
+    let v70: W = v56 * v58 * v69;
+    let v71: W = -v47;
+    let v72: W = v71 - v70;
+    let v73: W = v72 / v56;
+    [v17.to_f64(), v73.to_f64()]
 }
 /// `ddim_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 55 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1190,6 +1103,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 55 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1208,185 +1123,190 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 55 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(14.42824718896196, 7.896723212536169e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: R = v4 * v2;
-        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: R = v2.square();
-        let v8: R = v6 * v7;
-        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: R = v2.powi(3);
-        let v13: R = v11 * v12;
-        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: R = v14 * v12;
-        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: R = v0 * v16;
-        let v18: R = v17.exp();
-        let v19: R = R::new(1.0, 0.0);
-        let v20: R = v19 / v18;
-        let v21: R = v6 * v2;
-        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: R = v22 * v2;
-        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: R = v24 * v7;
-        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: R = v26 * v7;
-        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: R = v28 * v12;
-        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: R = v30 * v12;
-        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: R = v0 * v32;
-        let v34: R = v33.exp_m1();
-        let v35: R = v34 / v18;
-        let v36: R = -v35;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: W = v9 * v7;
+        let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: W = v2.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: W = v14 * v12;
+        let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: W = v0 * v16;
+        let v18: W = v17.exp();
+        let v19: W = W::new(1.0, 0.0);
+        let v20: W = v19 / v18;
+        let v21: W = v6 * v2;
+        let v22: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: W = v24 * v7;
+        let v26: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: W = v26 * v7;
+        let v28: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: W = v28 * v12;
+        let v30: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: W = v30 * v12;
+        let v32: W = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: W = v0 * v32;
+        let v34: W = v33.exp_m1();
+        let v35: W = v34 / v18;
+        let v36: W = -v35;
         return [v20.to_f64(), v36.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: R = v6 * v4;
-        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: R = v4.square();
-        let v10: R = v8 * v9;
-        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: R = v11 * v9;
-        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: R = v4.powi(3);
-        let v15: R = v13 * v14;
-        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: R = v16 * v14;
-        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: R = v0 * v18;
-        let v20: R = v19.exp();
-        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: R = R::new(-0.995241937008786, -9.778559988095033e-19);
-        let v23: R = v5 - v7 - v10 + v12 + v15 - v17;
-        let v24: R = v0 * v23;
-        let v25: R = v24.exp();
-        let v26: R = v22 * v25;
-        let v27: R = R::new(0.06881441584279846, -6.432200820123316e-18);
-        let v28: R = v8 * v4;
-        let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v30: R = v29 * v4;
-        let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v32: R = v31 * v9;
-        let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v34: R = v33 * v9;
-        let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v36: R = v35 * v14;
-        let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v38: R = v37 * v14;
-        let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
-        let v40: R = v0 * v39;
-        let v41: R = v40.exp_m1();
-        let v42: R = -v41;
-        let v43: R = v42.sqrt();
-        let v44: R = v27 * v43;
-        let v45: R = -v26;
-        let v46: R = v45 - v44;
-        let v47: R = v21 * v46;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: W = W::new(-0.995241937008786, -9.778559988095033e-19);
+        let v23: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v24: W = v0 * v23;
+        let v25: W = v24.exp();
+        let v26: W = v22 * v25;
+        let v27: W = W::new(0.06881441584279846, -6.432200820123316e-18);
+        let v28: W = v8 * v4;
+        let v29: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v30: W = v29 * v4;
+        let v31: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v32: W = v31 * v9;
+        let v33: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v34: W = v33 * v9;
+        let v35: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v36: W = v35 * v14;
+        let v37: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v38: W = v37 * v14;
+        let v39: W = v28 - v30 - v32 + v34 + v36 - v38;
+        let v40: W = v0 * v39;
+        let v41: W = v40.exp_m1();
+        let v42: W = -v41;
+        let v43: W = v42.sqrt();
+        let v44: W = v27 * v43;
+        let v45: W = -v26;
+        let v46: W = v45 - v44;
+        let v47: W = v21 * v46;
         return [v20.to_f64(), v47.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::from_f64(t_next);
-    let v17: R = v4 * v16;
-    let v18: R = v1 * v16;
-    let v19: R = v16.square();
-    let v20: R = v6 * v19;
-    let v21: R = v9 * v19;
-    let v22: R = v16.powi(3);
-    let v23: R = v11 * v22;
-    let v24: R = v14 * v22;
-    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: R = v0 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v17 - v18 - v20 + v21 + v23 - v24;
-    let v29: R = v0 * v28;
-    let v30: R = v29.exp();
-    let v31: R = v6 * v2;
-    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: R = v32 * v2;
-    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: R = v34 * v7;
-    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: R = v36 * v7;
-    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: R = v38 * v12;
-    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: R = v40 * v12;
-    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: R = v0 * v42;
-    let v44: R = v43.exp_m1();
-    let v45: R = v30 * v44;
-    let v46: R = v5 - v3 - v8 + v10 + v13 - v15;
-    let v47: R = v0 * v46;
-    let v48: R = v47.exp();
-    let v49: R = -v44;
-    let v50: R = v49.sqrt();
-    let v51: R = v6 * v16;
-    let v52: R = v32 * v16;
-    let v53: R = v34 * v19;
-    let v54: R = v36 * v19;
-    let v55: R = v38 * v22;
-    let v56: R = v40 * v22;
-    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp_m1();
-    let v60: R = -v59;
-    let v61: R = v60.sqrt();
-    let v62: R = v48 * v50 * v61;
-    let v63: R = -v45;
-    let v64: R = v63 - v62;
-    let v65: R = v64 / v48;
-    [v27.to_f64(), v65.to_f64()]
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 - v2;
+    let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v6: W = W::new(-18.841298969205408, -8.040555354350964e-17);
+    let v7: W = v1.widen() + v2.widen();
+    let v8: N = N::narrow(v6) * N::narrow(v7);
+    let v9: W = W::new(-17.31732519049289, -1.5173460191243672e-15);
+    let v10: W = v1.widen().square();
+    let v11: N = v2.square();
+    let v12: N = v1 * v2;
+    let v13: N = N::narrow(v10) + v11 + v12;
+    let v14: W = v9 * v13.widen();
+    let v15: W = v4 - v5 + v8.widen() + v14;
+    let v16: W = v0 * v3.widen() * v15;
+    let v17: N = N::exp_of(v16);
+    let v18: W = v5 * v2.widen();
+    let v19: W = v4 * v2.widen();
+    let v20: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v21: W = v20 * v11.widen();
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: W = v22 * v11.widen();
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v25: W = v2.widen().powi(3);
+    let v26: W = v24 * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
+    let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
+    let v30: W = v0 * v29;
+    let v31: W = v30.exp();
+    let v32: W = v20 * v1.widen();
+    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: W = v33.widen() * v1.widen();
+    let v35: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v36: N = v35 * N::narrow(v10);
+    let v37: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v38: N = v37 * N::narrow(v10);
+    let v39: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v40: N = v1.powi(3);
+    let v41: N = v39 * v40;
+    let v42: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v43: N = v42 * v40;
+    let v44: W = v32 - v34 - v36.widen() + v38.widen() + v41.widen() - v43.widen();
+    let v45: W = v0 * v44;
+    let v46: W = v45.exp_m1();
+    let v47: W = v31 * v46;
+    let v48: W = v5 * v1.widen();
+    let v49: W = v4 * v1.widen();
+    let v50: W = v20 * v10;
+    let v51: W = v22 * v10;
+    let v52: W = v24 * v40.widen();
+    let v53: W = v27 * v40.widen();
+    let v54: W = v48 - v49 - v50 + v51 + v52 - v53;
+    let v55: W = v0 * v54;
+    let v56: W = v55.exp();
+    let v57: W = -v46;
+    let v58: W = v57.sqrt();
+    let v59: W = v20 * v2.widen();
+    let v60: W = v33.widen() * v2.widen();
+    let v61: N = v35 * v11;
+    let v62: W = v37.widen() * v11.widen();
+    let v63: W = v39.widen() * v25;
+    let v64: W = v42.widen() * v25;
+    let v65: W = v59 - v60 - v61.widen() + v62 + v63 - v64;
+    let v66: W = v0 * v65;
+    let v67: W = v66.exp_m1();
+    let v68: W = -v67;
+    let v69: W = v68.sqrt();
+    let v70: W = v56 * v58 * v69;
+    let v71: W = -v47;
+    let v72: W = v71 - v70;
+    let v73: W = v72 / v56;
+    [v17.to_f64(), v73.to_f64()]
 }
 /// `dpm1_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 55 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1398,6 +1318,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{score}\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right) - \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 55 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1416,93 +1338,91 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.425, f64::INFINITY];
-    }
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-6.0, 6.014325329908155];
     }
-    let v0: R = R::new(-500.0, 0.0);
-    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 * v3;
-    let v6: R = v1 + v4 - v5;
-    let v7: R = v6.square();
-    let v8: R = v0 * v7;
-    let v9: R = R::new(0.425, 1.1102230246251566e-17);
-    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: R = v11 * v3;
-    let v13: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v14: R = v13 * v3;
-    let v15: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v16: R = v3.square();
-    let v17: R = v15 * v16;
-    let v18: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v19: R = v18 * v16;
-    let v20: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v21: R = v3.powi(3);
-    let v22: R = v20 * v21;
-    let v23: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: R = v23 * v21;
-    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: R = v10 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v9 * v27;
-    let v29: R = R::new(0.85, 2.2204460492503132e-17);
-    let v30: R = v29 * v3 * v27;
-    let v31: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v32: R = v31 * v3 * v27;
-    let v33: R = R::new(6.425, 1.7763568394002506e-16);
-    let v34: R = v33 * v16 * v27;
-    let v35: R = v31 * v16 * v27;
-    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: R = v36 * v3;
-    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: R = v38 * v3;
-    let v40: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v41: R = v40 * v16;
-    let v42: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v43: R = v42 * v16;
-    let v44: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v45: R = v44 * v21;
-    let v46: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v47: R = v46 * v21;
-    let v48: R = v37 - v39 - v41 + v43 + v45 - v47;
-    let v49: R = v10 * v48;
-    let v50: R = v49.exp();
-    let v51: R = v40 * v3;
-    let v52: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v53: R = v52 * v3;
-    let v54: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v55: R = v54 * v16;
-    let v56: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v57: R = v56 * v16;
-    let v58: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v59: R = v58 * v21;
-    let v60: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v61: R = v60 * v21;
-    let v62: R = v51 - v53 - v55 + v57 + v59 - v61;
-    let v63: R = v10 * v62;
-    let v64: R = v63.exp_m1();
-    let v65: R = v9 * v50 * v64;
-    let v66: R = v29 * v3 * v50 * v64;
-    let v67: R = v31 * v3 * v50 * v64;
-    let v68: R = v33 * v16 * v50 * v64;
-    let v69: R = v31 * v16 * v50 * v64;
-    let v70: R = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
-    let v71: R = -v64;
-    let v72: R = v71.sqrt();
-    let v73: R = v50 * v72;
-    let v74: R = v70 / v73;
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: N = v1 + v4 - v5;
+    let v7: N = v6.square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(0.425, 1.1102230246251566e-17);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v12: N = v11 * v3;
+    let v13: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v19: N = v18 * v16;
+    let v20: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v24: N = v23 * v21;
+    let v25: N = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: N = v10 * v25;
+    let v27: N = v26.exp();
+    let v28: N = v9 * v27;
+    let v29: N = N::new(0.85, 2.2204460492503132e-17);
+    let v30: N = v29 * v3 * v27;
+    let v31: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v32: N = v31 * v3 * v27;
+    let v33: N = N::new(6.425, 1.7763568394002506e-16);
+    let v34: N = v33 * v16 * v27;
+    let v35: N = v31 * v16 * v27;
+    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: N = v36 * v3;
+    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: N = v38 * v3;
+    let v40: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v41: N = v40 * v16;
+    let v42: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v43: N = v42 * v16;
+    let v44: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v45: N = v44 * v21;
+    let v46: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v47: N = v46 * v21;
+    let v48: N = v37 - v39 - v41 + v43 + v45 - v47;
+    let v49: N = v10 * v48;
+    let v50: N = v49.exp();
+    let v51: N = v40 * v3;
+    let v52: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v53: N = v52 * v3;
+    let v54: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v55: N = v54 * v16;
+    let v56: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v57: N = v56 * v16;
+    let v58: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v59: N = v58 * v21;
+    let v60: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v61: N = v60 * v21;
+    let v62: N = v51 - v53 - v55 + v57 + v59 - v61;
+    let v63: N = v10 * v62;
+    let v64: N = v63.exp_m1();
+    let v65: N = v9 * v50 * v64;
+    let v66: N = v29 * v3 * v50 * v64;
+    let v67: N = v31 * v3 * v50 * v64;
+    let v68: N = v33 * v16 * v50 * v64;
+    let v69: N = v31 * v16 * v50 * v64;
+    let v70: N = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
+    let v71: N = -v64;
+    let v72: N = v71.sqrt();
+    let v73: N = v50 * v72;
+    let v74: N = v70 / v73;
     [v8.to_f64(), v74.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1510,6 +1430,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1521,93 +1443,91 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.425, f64::INFINITY];
-    }
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-6.0, 12.02865065981631];
     }
-    let v0: R = R::new(-500.0, 0.0);
-    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 * v3;
-    let v6: R = v1 + v4 - v5;
-    let v7: R = v6.square();
-    let v8: R = v0 * v7;
-    let v9: R = R::new(0.85, 2.2204460492503132e-17);
-    let v10: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v11: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v12: R = v11 * v3;
-    let v13: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v14: R = v13 * v3;
-    let v15: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v16: R = v3.square();
-    let v17: R = v15 * v16;
-    let v18: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v19: R = v18 * v16;
-    let v20: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v21: R = v3.powi(3);
-    let v22: R = v20 * v21;
-    let v23: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v24: R = v23 * v21;
-    let v25: R = v12 - v14 - v17 + v19 + v22 - v24;
-    let v26: R = v10 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v9 * v27;
-    let v29: R = R::new(1.7, 4.4408920985006264e-17);
-    let v30: R = v29 * v3 * v27;
-    let v31: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v32: R = v31 * v3 * v27;
-    let v33: R = R::new(12.85, 3.552713678800501e-16);
-    let v34: R = v33 * v16 * v27;
-    let v35: R = v31 * v16 * v27;
-    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: R = v36 * v3;
-    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: R = v38 * v3;
-    let v40: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v41: R = v40 * v16;
-    let v42: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v43: R = v42 * v16;
-    let v44: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v45: R = v44 * v21;
-    let v46: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v47: R = v46 * v21;
-    let v48: R = v37 - v39 - v41 + v43 + v45 - v47;
-    let v49: R = v10 * v48;
-    let v50: R = v49.exp();
-    let v51: R = v40 * v3;
-    let v52: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v53: R = v52 * v3;
-    let v54: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v55: R = v54 * v16;
-    let v56: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v57: R = v56 * v16;
-    let v58: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v59: R = v58 * v21;
-    let v60: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v61: R = v60 * v21;
-    let v62: R = v51 - v53 - v55 + v57 + v59 - v61;
-    let v63: R = v10 * v62;
-    let v64: R = v63.exp_m1();
-    let v65: R = v9 * v50 * v64;
-    let v66: R = v29 * v3 * v50 * v64;
-    let v67: R = v31 * v3 * v50 * v64;
-    let v68: R = v33 * v16 * v50 * v64;
-    let v69: R = v31 * v16 * v50 * v64;
-    let v70: R = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
-    let v71: R = -v64;
-    let v72: R = v71.sqrt();
-    let v73: R = v50 * v72;
-    let v74: R = v70 / v73;
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: N = v1 + v4 - v5;
+    let v7: N = v6.square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(0.85, 2.2204460492503132e-17);
+    let v10: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v11: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v12: N = v11 * v3;
+    let v13: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v14: N = v13 * v3;
+    let v15: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v16: N = v3.square();
+    let v17: N = v15 * v16;
+    let v18: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v19: N = v18 * v16;
+    let v20: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v21: N = v3.powi(3);
+    let v22: N = v20 * v21;
+    let v23: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v24: N = v23 * v21;
+    let v25: N = v12 - v14 - v17 + v19 + v22 - v24;
+    let v26: N = v10 * v25;
+    let v27: N = v26.exp();
+    let v28: N = v9 * v27;
+    let v29: N = N::new(1.7, 4.4408920985006264e-17);
+    let v30: N = v29 * v3 * v27;
+    let v31: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v32: N = v31 * v3 * v27;
+    let v33: N = N::new(12.85, 3.552713678800501e-16);
+    let v34: N = v33 * v16 * v27;
+    let v35: N = v31 * v16 * v27;
+    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: N = v36 * v3;
+    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: N = v38 * v3;
+    let v40: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v41: N = v40 * v16;
+    let v42: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v43: N = v42 * v16;
+    let v44: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v45: N = v44 * v21;
+    let v46: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v47: N = v46 * v21;
+    let v48: N = v37 - v39 - v41 + v43 + v45 - v47;
+    let v49: N = v10 * v48;
+    let v50: N = v49.exp();
+    let v51: N = v40 * v3;
+    let v52: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v53: N = v52 * v3;
+    let v54: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v55: N = v54 * v16;
+    let v56: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v57: N = v56 * v16;
+    let v58: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v59: N = v58 * v21;
+    let v60: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v61: N = v60 * v21;
+    let v62: N = v51 - v53 - v55 + v57 + v59 - v61;
+    let v63: N = v10 * v62;
+    let v64: N = v63.exp_m1();
+    let v65: N = v9 * v50 * v64;
+    let v66: N = v29 * v3 * v50 * v64;
+    let v67: N = v31 * v3 * v50 * v64;
+    let v68: N = v33 * v16 * v50 * v64;
+    let v69: N = v31 * v16 * v50 * v64;
+    let v70: N = v28 - v30 + v32 + v34 - v35 - v65 + v66 - v67 - v68 + v69;
+    let v71: N = -v64;
+    let v72: N = v71.sqrt();
+    let v73: N = v50 * v72;
+    let v74: N = v70 / v73;
     [v8.to_f64(), v74.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1615,6 +1535,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\mathrm{eps}\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1626,148 +1548,123 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        return [v8.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-6.014325329908155, 1.4645595646580388e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = R::new(500.0, 0.0);
-    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: R = v21 * v2;
-    let v23: R = v20 * v2;
-    let v24: R = v20 + v22 - v23;
-    let v25: R = v24.square();
-    let v26: R = v19 * v2 * v18 * v25;
-    let v27: R = R::from_f64(t_next);
-    let v28: R = v19 * v27 * v18 * v25;
-    let v29: R = v18 + v26 - v28;
-    let v30: R = v29 / v18;
-    let v31: R = R::new(0.85, 2.2204460492503132e-17);
-    let v32: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: R = v32 * v2;
-    let v34: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: R = v34 * v2;
-    let v36: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: R = v36 * v7;
-    let v38: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: R = v38 * v7;
-    let v40: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: R = v40 * v12;
-    let v42: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: R = v42 * v12;
-    let v44: R = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: R = v0 * v44;
-    let v46: R = v45.exp();
-    let v47: R = v31 * v7 * v46;
-    let v48: R = R::new(0.425, 1.1102230246251566e-17);
-    let v49: R = v48 * v2 * v46;
-    let v50: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v51: R = v50 * v7 * v46;
-    let v52: R = R::new(6.425, 1.7763568394002506e-16);
-    let v53: R = v52 * v12 * v46;
-    let v54: R = v50 * v12 * v46;
-    let v55: R = v48 * v27 * v46;
-    let v56: R = v31 * v2 * v27 * v46;
-    let v57: R = v50 * v2 * v27 * v46;
-    let v58: R = v52 * v7 * v27 * v46;
-    let v59: R = v50 * v7 * v27 * v46;
-    let v60: R = v6 * v2;
-    let v61: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v62: R = v61 * v2;
-    let v63: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v64: R = v63 * v7;
-    let v65: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v66: R = v65 * v7;
-    let v67: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v68: R = v67 * v12;
-    let v69: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v70: R = v69 * v12;
-    let v71: R = v60 - v62 - v64 + v66 + v68 - v70;
-    let v72: R = v0 * v71;
-    let v73: R = v72.exp_m1();
-    let v74: R = v48 * v2 * v18 * v73;
-    let v75: R = v31 * v7 * v18 * v73;
-    let v76: R = v50 * v7 * v18 * v73;
-    let v77: R = v52 * v12 * v18 * v73;
-    let v78: R = v50 * v12 * v18 * v73;
-    let v79: R = v48 * v27 * v18 * v73;
-    let v80: R = v31 * v2 * v27 * v18 * v73;
-    let v81: R = v50 * v2 * v27 * v18 * v73;
-    let v82: R = v52 * v7 * v27 * v18 * v73;
-    let v83: R = v50 * v7 * v27 * v18 * v73;
-    let v84: R = v47 - v49 - v51 - v53 + v54 + v55 - v56 + v57 + v58 - v59 + v74 - v75
-        + v76 + v77 - v78 - v79 + v80 - v81 - v82 + v83;
-    let v85: R = -v73;
-    let v86: R = v85.sqrt();
-    let v87: R = v18 * v86;
-    let v88: R = v84 / v87;
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: N = N::narrow(v6) * v7;
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: N = v9 * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: N = v11 * N::narrow(v12);
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: N = v14 * N::narrow(v12);
+    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: N = v0 * v16;
+    let v18: N = v17.exp();
+    let v19: N = N::new(500.0, 0.0);
+    let v20: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: N = v21 * v2;
+    let v23: N = v20 * v2;
+    let v24: N = v20 + v22 - v23;
+    let v25: W = v24.widen().square();
+    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
+    let v29: W = v18.widen() + v26 - v28;
+    let v30: N = N::narrow(v29) / v18;
+    let v31: N = N::new(0.85, 2.2204460492503132e-17);
+    let v32: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v33: N = v32 * v2;
+    let v34: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v35: N = v34 * v2;
+    let v36: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v37: N = v36 * v7;
+    let v38: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v39: N = v38 * v7;
+    let v40: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v41: N = v40 * N::narrow(v12);
+    let v42: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v43: N = v42 * N::narrow(v12);
+    let v44: W = v33.widen() - v35.widen() - v37.widen() + v39.widen() + v41.widen()
+        - v43.widen();
+    let v45: N = v0 * N::narrow(v44);
+    let v46: N = v45.exp();
+    let v47: N = v31 * v7 * v46;
+    let v48: N = N::new(0.425, 1.1102230246251566e-17);
+    let v49: W = v48.widen() * v2.widen() * v46.widen();
+    let v50: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v51: W = v50.widen() * v7.widen() * v46.widen();
+    let v52: N = N::new(6.425, 1.7763568394002506e-16);
+    let v53: W = v52.widen() * v12 * v46.widen();
+    let v54: N = v50 * N::narrow(v12) * v46;
+    let v55: W = v48.widen() * v27.widen() * v46.widen();
+    let v56: N = v31 * v2 * v27 * v46;
+    let v57: N = v50 * v2 * v27 * v46;
+    let v58: W = v52.widen() * v7.widen() * v27.widen() * v46.widen();
+    let v59: W = v50.widen() * v7.widen() * v27.widen() * v46.widen();
+    let v60: W = v6 * v2.widen();
+    let v61: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v62: N = v61 * v2;
+    let v63: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v64: N = v63 * v7;
+    let v65: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v66: N = v65 * v7;
+    let v67: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v68: N = v67 * N::narrow(v12);
+    let v69: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v70: N = v69 * N::narrow(v12);
+    let v71: N = N::narrow(v60) - v62 - v64 + v66 + v68 - v70;
+    let v72: N = v0 * v71;
+    let v73: N = v72.exp_m1();
+    let v74: W = v48.widen() * v2.widen() * v18.widen() * v73.widen();
+    let v75: N = v31 * v7 * v18 * v73;
+    let v76: W = v50.widen() * v7.widen() * v18.widen() * v73.widen();
+    let v77: W = v52.widen() * v12 * v18.widen() * v73.widen();
+    let v78: W = v50.widen() * v12 * v18.widen() * v73.widen();
+    let v79: N = v48 * v27 * v18 * v73;
+    let v80: W = v31.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v81: W = v50.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v82: W = v52.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v83: W = v50.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v84: W = v47.widen() - v49 - v51 - v53 + v54.widen() + v55 - v56.widen()
+        + v57.widen() + v58 - v59 + v74 - v75.widen() + v76 + v77 - v78 - v79.widen()
+        + v80 - v81 - v82 + v83;
+    let v85: N = -v73;
+    let v86: N = v85.sqrt();
+    let v87: W = v18.widen() * v86.widen();
+    let v88: N = N::narrow(v84) / N::narrow(v87);
     [v30.to_f64(), v88.to_f64()]
 }
 /// `euler_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1775,6 +1672,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1786,6 +1685,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1804,168 +1705,138 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 99 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(14.53183882697526, -6.572040878243255e-16);
-        let v10: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-12.02865065981631, 2.9291191293160775e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = R::new(500.0, 0.0);
-    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: R = v21 * v2;
-    let v23: R = v20 * v2;
-    let v24: R = v20 + v22 - v23;
-    let v25: R = v24.square();
-    let v26: R = v19 * v2 * v18 * v25;
-    let v27: R = R::from_f64(t_next);
-    let v28: R = v19 * v27 * v18 * v25;
-    let v29: R = v18 + v26 - v28;
-    let v30: R = v29 / v18;
-    let v31: R = R::new(1.7, 4.4408920985006264e-17);
-    let v32: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: R = v32 * v2;
-    let v34: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: R = v34 * v2;
-    let v36: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: R = v36 * v7;
-    let v38: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: R = v38 * v7;
-    let v40: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: R = v40 * v12;
-    let v42: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: R = v42 * v12;
-    let v44: R = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: R = v0 * v44;
-    let v46: R = v45.exp();
-    let v47: R = v31 * v7 * v46;
-    let v48: R = R::new(0.85, 2.2204460492503132e-17);
-    let v49: R = v48 * v2 * v46;
-    let v50: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v51: R = v50 * v7 * v46;
-    let v52: R = R::new(12.85, 3.552713678800501e-16);
-    let v53: R = v52 * v12 * v46;
-    let v54: R = v50 * v12 * v46;
-    let v55: R = v48 * v27 * v46;
-    let v56: R = v31 * v2 * v27 * v46;
-    let v57: R = v50 * v2 * v27 * v46;
-    let v58: R = v52 * v7 * v27 * v46;
-    let v59: R = v50 * v7 * v27 * v46;
-    let v60: R = v6 * v2;
-    let v61: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v62: R = v61 * v2;
-    let v63: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v64: R = v63 * v7;
-    let v65: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v66: R = v65 * v7;
-    let v67: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v68: R = v67 * v12;
-    let v69: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v70: R = v69 * v12;
-    let v71: R = v60 - v62 - v64 + v66 + v68 - v70;
-    let v72: R = v0 * v71;
-    let v73: R = v72.exp_m1();
-    let v74: R = v48 * v2 * v18 * v73;
-    let v75: R = v31 * v7 * v18 * v73;
-    let v76: R = v50 * v7 * v18 * v73;
-    let v77: R = v52 * v12 * v18 * v73;
-    let v78: R = v50 * v12 * v18 * v73;
-    let v79: R = v48 * v27 * v18 * v73;
-    let v80: R = v31 * v2 * v27 * v18 * v73;
-    let v81: R = v50 * v2 * v27 * v18 * v73;
-    let v82: R = v52 * v7 * v27 * v18 * v73;
-    let v83: R = v50 * v7 * v27 * v18 * v73;
-    let v84: R = v47 - v49 - v51 - v53 + v54 + v55 - v56 + v57 + v58 - v59 + v74 - v75
-        + v76 + v77 - v78 - v79 + v80 - v81 - v82 + v83;
-    let v85: R = -v73;
-    let v86: R = v85.sqrt();
-    let v87: R = v18 * v86;
-    let v88: R = v84 / v87;
-    let v89: R = v27 - v2;
-    let v90: R = v89.abs();
-    let v91: R = v90.sqrt();
-    let v92: R = v31 * v2;
-    let v93: R = v52 * v7;
-    let v94: R = v50 * v2;
-    let v95: R = v50 * v7;
-    let v96: R = v48 - v92 + v93 + v94 - v95;
-    let v97: R = v96.sqrt();
-    let v98: R = v91 * v97;
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: N = N::narrow(v6) * v7;
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: N = v9 * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: N = v11 * N::narrow(v12);
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: N = v14 * N::narrow(v12);
+    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: N = v0 * v16;
+    let v18: N = v17.exp();
+    let v19: N = N::new(500.0, 0.0);
+    let v20: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: N = v21 * v2;
+    let v23: N = v20 * v2;
+    let v24: N = v20 + v22 - v23;
+    let v25: W = v24.widen().square();
+    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
+    let v29: W = v18.widen() + v26 - v28;
+    let v30: N = N::narrow(v29) / v18;
+    let v31: N = N::new(1.7, 4.4408920985006264e-17);
+    let v32: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v33: N = v32 * v2;
+    let v34: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v35: N = v34 * v2;
+    let v36: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v37: N = v36 * v7;
+    let v38: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v39: N = v38 * v7;
+    let v40: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v41: N = v40 * N::narrow(v12);
+    let v42: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v43: N = v42 * N::narrow(v12);
+    let v44: W = v33.widen() - v35.widen() - v37.widen() + v39.widen() + v41.widen()
+        - v43.widen();
+    let v45: N = v0 * N::narrow(v44);
+    let v46: N = v45.exp();
+    let v47: N = v31 * v7 * v46;
+    let v48: N = N::new(0.85, 2.2204460492503132e-17);
+    let v49: W = v48.widen() * v2.widen() * v46.widen();
+    let v50: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v51: W = v50.widen() * v7.widen() * v46.widen();
+    let v52: N = N::new(12.85, 3.552713678800501e-16);
+    let v53: W = v52.widen() * v12 * v46.widen();
+    let v54: N = v50 * N::narrow(v12) * v46;
+    let v55: W = v48.widen() * v27.widen() * v46.widen();
+    let v56: N = v31 * v2 * v27 * v46;
+    let v57: N = v50 * v2 * v27 * v46;
+    let v58: W = v52.widen() * v7.widen() * v27.widen() * v46.widen();
+    let v59: W = v50.widen() * v7.widen() * v27.widen() * v46.widen();
+    let v60: W = v6 * v2.widen();
+    let v61: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v62: N = v61 * v2;
+    let v63: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v64: N = v63 * v7;
+    let v65: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v66: N = v65 * v7;
+    let v67: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v68: N = v67 * N::narrow(v12);
+    let v69: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v70: N = v69 * N::narrow(v12);
+    let v71: N = N::narrow(v60) - v62 - v64 + v66 + v68 - v70;
+    let v72: N = v0 * v71;
+    let v73: N = v72.exp_m1();
+    let v74: W = v48.widen() * v2.widen() * v18.widen() * v73.widen();
+    let v75: N = v31 * v7 * v18 * v73;
+    let v76: W = v50.widen() * v7.widen() * v18.widen() * v73.widen();
+    let v77: W = v52.widen() * v12 * v18.widen() * v73.widen();
+    let v78: W = v50.widen() * v12 * v18.widen() * v73.widen();
+    let v79: N = v48 * v27 * v18 * v73;
+    let v80: W = v31.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v81: W = v50.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v82: W = v52.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v83: W = v50.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
+    let v84: W = v47.widen() - v49 - v51 - v53 + v54.widen() + v55 - v56.widen()
+        + v57.widen() + v58 - v59 + v74 - v75.widen() + v76 + v77 - v78 - v79.widen()
+        + v80 - v81 - v82 + v83;
+    let v85: N = -v73;
+    let v86: N = v85.sqrt();
+    let v87: W = v18.widen() * v86.widen();
+    let v88: N = N::narrow(v84) / N::narrow(v87);
+    let v89: N = v27 - v2;
+    let v90: N = v89.abs();
+    let v91: N = v90.sqrt();
+    let v92: N = v31 * v2;
+    let v93: N = v52 * v7;
+    let v94: N = v50 * v2;
+    let v95: N = v50 * v7;
+    let v96: N = v48 - v92 + v93 + v94 - v95;
+    let v97: N = v96.sqrt();
+    let v98: N = v91 * v97;
     [v30.to_f64(), v88.to_f64(), v98.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -1973,6 +1844,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 99 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1984,6 +1857,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 99 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2009,185 +1884,190 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 54 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(-14.462695422458342, -5.502948843456937e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: R = v4 * v2;
-        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: R = v2.square();
-        let v8: R = v6 * v7;
-        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: R = v2.powi(3);
-        let v13: R = v11 * v12;
-        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: R = v14 * v12;
-        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: R = v0 * v16;
-        let v18: R = v17.exp();
-        let v19: R = R::new(1.0, 0.0);
-        let v20: R = v19 / v18;
-        let v21: R = v6 * v2;
-        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: R = v22 * v2;
-        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: R = v24 * v7;
-        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: R = v26 * v7;
-        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: R = v28 * v12;
-        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: R = v30 * v12;
-        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: R = v0 * v32;
-        let v34: R = v33.exp_m1();
-        let v35: R = -v34;
-        let v36: R = v35.sqrt();
-        let v37: R = v36 / v18;
-        let v38: R = -v37;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: W = v9 * v7;
+        let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: W = v2.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: W = v14 * v12;
+        let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: W = v0 * v16;
+        let v18: W = v17.exp();
+        let v19: W = W::new(1.0, 0.0);
+        let v20: W = v19 / v18;
+        let v21: W = v6 * v2;
+        let v22: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: W = v24 * v7;
+        let v26: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: W = v26 * v7;
+        let v28: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: W = v28 * v12;
+        let v30: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: W = v30 * v12;
+        let v32: W = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: W = v0 * v32;
+        let v34: W = v33.exp_m1();
+        let v35: W = -v34;
+        let v36: W = v35.sqrt();
+        let v37: W = v36 / v18;
+        let v38: W = -v37;
         return [v20.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: R = v6 * v4;
-        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: R = v4.square();
-        let v10: R = v8 * v9;
-        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: R = v11 * v9;
-        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: R = v4.powi(3);
-        let v15: R = v13 * v14;
-        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: R = v16 * v14;
-        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: R = v0 * v18;
-        let v20: R = v19.exp();
-        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v23: R = v8 * v4;
-        let v24: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v25: R = v24 * v4;
-        let v26: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v27: R = v26 * v9;
-        let v28: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v29: R = v28 * v9;
-        let v30: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v31: R = v30 * v14;
-        let v32: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v33: R = v32 * v14;
-        let v34: R = v23 - v25 - v27 + v29 + v31 - v33;
-        let v35: R = v0 * v34;
-        let v36: R = v35.exp_m1();
-        let v37: R = -v36;
-        let v38: R = v37.sqrt();
-        let v39: R = v22 * v38;
-        let v40: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v41: R = v5 - v7 - v10 + v12 + v15 - v17;
-        let v42: R = v0 * v41;
-        let v43: R = v42.exp();
-        let v44: R = v40 * v43;
-        let v45: R = v39 - v44;
-        let v46: R = v21 * v45;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v23: W = v8 * v4;
+        let v24: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v25: W = v24 * v4;
+        let v26: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v27: W = v26 * v9;
+        let v28: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v29: W = v28 * v9;
+        let v30: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v31: W = v30 * v14;
+        let v32: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v33: W = v32 * v14;
+        let v34: W = v23 - v25 - v27 + v29 + v31 - v33;
+        let v35: W = v0 * v34;
+        let v36: W = v35.exp_m1();
+        let v37: W = -v36;
+        let v38: W = v37.sqrt();
+        let v39: W = v22 * v38;
+        let v40: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v41: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v42: W = v0 * v41;
+        let v43: W = v42.exp();
+        let v44: W = v40 * v43;
+        let v45: W = v39 - v44;
+        let v46: W = v21 * v45;
         return [v20.to_f64(), v46.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::from_f64(t_next);
-    let v17: R = v4 * v16;
-    let v18: R = v1 * v16;
-    let v19: R = v16.square();
-    let v20: R = v6 * v19;
-    let v21: R = v9 * v19;
-    let v22: R = v16.powi(3);
-    let v23: R = v11 * v22;
-    let v24: R = v14 * v22;
-    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: R = v0 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v5 - v3 - v8 + v10 + v13 - v15;
-    let v29: R = v0 * v28;
-    let v30: R = v29.exp();
-    let v31: R = v6 * v16;
-    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: R = v32 * v16;
-    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: R = v34 * v19;
-    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: R = v36 * v19;
-    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: R = v38 * v22;
-    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: R = v40 * v22;
-    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: R = v0 * v42;
-    let v44: R = v43.exp_m1();
-    let v45: R = -v44;
-    let v46: R = v45.sqrt();
-    let v47: R = v30 * v46;
-    let v48: R = v17 - v18 - v20 + v21 + v23 - v24;
-    let v49: R = v0 * v48;
-    let v50: R = v49.exp();
-    let v51: R = v6 * v2;
-    let v52: R = v32 * v2;
-    let v53: R = v34 * v7;
-    let v54: R = v36 * v7;
-    let v55: R = v38 * v12;
-    let v56: R = v40 * v12;
-    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp_m1();
-    let v60: R = -v59;
-    let v61: R = v60.sqrt();
-    let v62: R = v50 * v61;
-    let v63: R = v47 - v62;
-    let v64: R = v63 / v30;
-    [v27.to_f64(), v64.to_f64()]
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
+    let v7: W = v1.widen() + v2.widen();
+    let v8: W = v6.widen() * v7;
+    let v9: W = W::new(-17.31732519049289, -1.5173460191243672e-15);
+    let v10: W = v1.widen().square();
+    let v11: N = v2.square();
+    let v12: N = v1 * v2;
+    let v13: W = v10 + v11.widen() + v12.widen();
+    let v14: N = N::narrow(v9) * N::narrow(v13);
+    let v15: W = v4.widen() - v5.widen() + v8 + v14.widen();
+    let v16: W = v0 * v3.widen() * v15;
+    let v17: N = N::exp_of(v16);
+    let v18: W = v5.widen() * v1.widen();
+    let v19: W = v4.widen() * v1.widen();
+    let v20: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v21: W = v20 * v10;
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: W = v22 * v10;
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v25: W = v1.widen().powi(3);
+    let v26: W = v24 * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
+    let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
+    let v30: W = v0 * v29;
+    let v31: W = v30.exp();
+    let v32: W = v20 * v2.widen();
+    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v36: N = v35 * v11;
+    let v37: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v38: W = v37 * v11.widen();
+    let v39: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v40: N = v2.powi(3);
+    let v41: W = v39.widen() * v40.widen();
+    let v42: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v43: W = v42.widen() * v40.widen();
+    let v44: W = v32 - v34 - v36.widen() + v38 + v41 - v43;
+    let v45: W = v0 * v44;
+    let v46: W = v45.exp_m1();
+    let v47: W = -v46;
+    let v48: W = v47.sqrt();
+    let v49: W = v31 * v48;
+    let v50: W = v5.widen() * v2.widen();
+    let v51: N = v4 * v2;
+    let v52: W = v20 * v11.widen();
+    let v53: W = v22 * v11.widen();
+    let v54: W = v24 * v40.widen();
+    let v55: W = v27 * v40.widen();
+    let v56: W = v50 - v51.widen() - v52 + v53 + v54 - v55;
+    let v57: W = v0 * v56;
+    let v58: W = v57.exp();
+    let v59: W = v20 * v1.widen();
+    let v60: W = v33.widen() * v1.widen();
+    let v61: W = v35.widen() * v10;
+    let v62: N = N::narrow(v37) * N::narrow(v10);
+    let v63: N = v39 * N::narrow(v25);
+    let v64: W = v42.widen() * v25;
+    let v65: W = v59 - v60 - v61 + v62.widen() + v63.widen() - v64;
+    let v66: W = v0 * v65;
+    let v67: W = v66.exp_m1();
+    let v68: W = -v67;
+    let v69: W = v68.sqrt();
+    let v70: W = v58 * v69;
+    let v71: W = v49 - v70;
+    let v72: W = v71 / v31;
+    [v17.to_f64(), v72.to_f64()]
 }
 /// `ddim_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 54 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2199,6 +2079,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 54 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2217,185 +2099,190 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 54 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(-14.462695422458342, -5.502948843456937e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: R = v4 * v2;
-        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: R = v2.square();
-        let v8: R = v6 * v7;
-        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: R = v2.powi(3);
-        let v13: R = v11 * v12;
-        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: R = v14 * v12;
-        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: R = v0 * v16;
-        let v18: R = v17.exp();
-        let v19: R = R::new(1.0, 0.0);
-        let v20: R = v19 / v18;
-        let v21: R = v6 * v2;
-        let v22: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v23: R = v22 * v2;
-        let v24: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v25: R = v24 * v7;
-        let v26: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v27: R = v26 * v7;
-        let v28: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v29: R = v28 * v12;
-        let v30: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v31: R = v30 * v12;
-        let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
-        let v33: R = v0 * v32;
-        let v34: R = v33.exp_m1();
-        let v35: R = -v34;
-        let v36: R = v35.sqrt();
-        let v37: R = v36 / v18;
-        let v38: R = -v37;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: W = v9 * v7;
+        let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: W = v2.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: W = v14 * v12;
+        let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: W = v0 * v16;
+        let v18: W = v17.exp();
+        let v19: W = W::new(1.0, 0.0);
+        let v20: W = v19 / v18;
+        let v21: W = v6 * v2;
+        let v22: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v25: W = v24 * v7;
+        let v26: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v27: W = v26 * v7;
+        let v28: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v29: W = v28 * v12;
+        let v30: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v31: W = v30 * v12;
+        let v32: W = v21 - v23 - v25 + v27 + v29 - v31;
+        let v33: W = v0 * v32;
+        let v34: W = v33.exp_m1();
+        let v35: W = -v34;
+        let v36: W = v35.sqrt();
+        let v37: W = v36 / v18;
+        let v38: W = -v37;
         return [v20.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v2: R = R::new(43.81780460041329, -4.298200405595886e-16);
-        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: R = v6 * v4;
-        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: R = v4.square();
-        let v10: R = v8 * v9;
-        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: R = v11 * v9;
-        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: R = v4.powi(3);
-        let v15: R = v13 * v14;
-        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: R = v16 * v14;
-        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: R = v0 * v18;
-        let v20: R = v19.exp();
-        let v21: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v22: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v23: R = v8 * v4;
-        let v24: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v25: R = v24 * v4;
-        let v26: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v27: R = v26 * v9;
-        let v28: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v29: R = v28 * v9;
-        let v30: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v31: R = v30 * v14;
-        let v32: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v33: R = v32 * v14;
-        let v34: R = v23 - v25 - v27 + v29 + v31 - v33;
-        let v35: R = v0 * v34;
-        let v36: R = v35.exp_m1();
-        let v37: R = -v36;
-        let v38: R = v37.sqrt();
-        let v39: R = v22 * v38;
-        let v40: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v41: R = v5 - v7 - v10 + v12 + v15 - v17;
-        let v42: R = v0 * v41;
-        let v43: R = v42.exp();
-        let v44: R = v40 * v43;
-        let v45: R = v39 - v44;
-        let v46: R = v21 * v45;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v2: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v22: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v23: W = v8 * v4;
+        let v24: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v25: W = v24 * v4;
+        let v26: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v27: W = v26 * v9;
+        let v28: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v29: W = v28 * v9;
+        let v30: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v31: W = v30 * v14;
+        let v32: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v33: W = v32 * v14;
+        let v34: W = v23 - v25 - v27 + v29 + v31 - v33;
+        let v35: W = v0 * v34;
+        let v36: W = v35.exp_m1();
+        let v37: W = -v36;
+        let v38: W = v37.sqrt();
+        let v39: W = v22 * v38;
+        let v40: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v41: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v42: W = v0 * v41;
+        let v43: W = v42.exp();
+        let v44: W = v40 * v43;
+        let v45: W = v39 - v44;
+        let v46: W = v21 * v45;
         return [v20.to_f64(), v46.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::from_f64(t_next);
-    let v17: R = v4 * v16;
-    let v18: R = v1 * v16;
-    let v19: R = v16.square();
-    let v20: R = v6 * v19;
-    let v21: R = v9 * v19;
-    let v22: R = v16.powi(3);
-    let v23: R = v11 * v22;
-    let v24: R = v14 * v22;
-    let v25: R = v3 - v5 + v8 - v10 - v13 + v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: R = v0 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v5 - v3 - v8 + v10 + v13 - v15;
-    let v29: R = v0 * v28;
-    let v30: R = v29.exp();
-    let v31: R = v6 * v16;
-    let v32: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v33: R = v32 * v16;
-    let v34: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v35: R = v34 * v19;
-    let v36: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v37: R = v36 * v19;
-    let v38: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v39: R = v38 * v22;
-    let v40: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v41: R = v40 * v22;
-    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: R = v0 * v42;
-    let v44: R = v43.exp_m1();
-    let v45: R = -v44;
-    let v46: R = v45.sqrt();
-    let v47: R = v30 * v46;
-    let v48: R = v17 - v18 - v20 + v21 + v23 - v24;
-    let v49: R = v0 * v48;
-    let v50: R = v49.exp();
-    let v51: R = v6 * v2;
-    let v52: R = v32 * v2;
-    let v53: R = v34 * v7;
-    let v54: R = v36 * v7;
-    let v55: R = v38 * v12;
-    let v56: R = v40 * v12;
-    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp_m1();
-    let v60: R = -v59;
-    let v61: R = v60.sqrt();
-    let v62: R = v50 * v61;
-    let v63: R = v47 - v62;
-    let v64: R = v63 / v30;
-    [v27.to_f64(), v64.to_f64()]
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v6: N = N::new(-18.841298969205408, -8.040555354350964e-17);
+    let v7: W = v1.widen() + v2.widen();
+    let v8: W = v6.widen() * v7;
+    let v9: W = W::new(-17.31732519049289, -1.5173460191243672e-15);
+    let v10: W = v1.widen().square();
+    let v11: N = v2.square();
+    let v12: N = v1 * v2;
+    let v13: W = v10 + v11.widen() + v12.widen();
+    let v14: N = N::narrow(v9) * N::narrow(v13);
+    let v15: W = v4.widen() - v5.widen() + v8 + v14.widen();
+    let v16: W = v0 * v3.widen() * v15;
+    let v17: N = N::exp_of(v16);
+    let v18: W = v5.widen() * v1.widen();
+    let v19: W = v4.widen() * v1.widen();
+    let v20: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v21: W = v20 * v10;
+    let v22: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: W = v22 * v10;
+    let v24: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v25: W = v1.widen().powi(3);
+    let v26: W = v24 * v25;
+    let v27: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: W = v27 * v25;
+    let v29: W = v18 - v19 - v21 + v23 + v26 - v28;
+    let v30: W = v0 * v29;
+    let v31: W = v30.exp();
+    let v32: W = v20 * v2.widen();
+    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v36: N = v35 * v11;
+    let v37: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v38: W = v37 * v11.widen();
+    let v39: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v40: N = v2.powi(3);
+    let v41: W = v39.widen() * v40.widen();
+    let v42: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v43: W = v42.widen() * v40.widen();
+    let v44: W = v32 - v34 - v36.widen() + v38 + v41 - v43;
+    let v45: W = v0 * v44;
+    let v46: W = v45.exp_m1();
+    let v47: W = -v46;
+    let v48: W = v47.sqrt();
+    let v49: W = v31 * v48;
+    let v50: W = v5.widen() * v2.widen();
+    let v51: N = v4 * v2;
+    let v52: W = v20 * v11.widen();
+    let v53: W = v22 * v11.widen();
+    let v54: W = v24 * v40.widen();
+    let v55: W = v27 * v40.widen();
+    let v56: W = v50 - v51.widen() - v52 + v53 + v54 - v55;
+    let v57: W = v0 * v56;
+    let v58: W = v57.exp();
+    let v59: W = v20 * v1.widen();
+    let v60: W = v33.widen() * v1.widen();
+    let v61: W = v35.widen() * v10;
+    let v62: N = N::narrow(v37) * N::narrow(v10);
+    let v63: N = v39 * N::narrow(v25);
+    let v64: W = v42.widen() * v25;
+    let v65: W = v59 - v60 - v61 + v62.widen() + v63.widen() - v64;
+    let v66: W = v0 * v65;
+    let v67: W = v66.exp_m1();
+    let v68: W = -v67;
+    let v69: W = v68.sqrt();
+    let v70: W = v58 * v69;
+    let v71: W = v49 - v70;
+    let v72: W = v71 / v31;
+    [v17.to_f64(), v72.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 54 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -2407,6 +2294,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 54 of its 73 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2425,93 +2314,95 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.02868486232914005, -0.4158509291821795];
     }
-    let v0: R = R::new(-500.0, 0.0);
-    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: R = v5 * v3;
-    let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: R = v3.square();
-    let v9: R = v7 * v8;
-    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: R = v10 * v8;
-    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: R = v3.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: R = v15 * v13;
-    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: R = v1 * v17;
-    let v19: R = v18.exp();
-    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: R = v21 * v3;
-    let v23: R = v20 * v3;
-    let v24: R = v20 + v22 - v23;
-    let v25: R = v24.square();
-    let v26: R = v18.exp_m1();
-    let v27: R = v0 * v19 * v25;
-    let v28: R = v27 / v26;
-    let v29: R = R::new(0.85, 2.2204460492503132e-17);
-    let v30: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v31: R = v30 * v3;
-    let v32: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v33: R = v32 * v3;
-    let v34: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v35: R = v34 * v8;
-    let v36: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v37: R = v36 * v8;
-    let v38: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v39: R = v38 * v13;
-    let v40: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v41: R = v40 * v13;
-    let v42: R = v31 - v33 - v35 + v37 + v39 - v41;
-    let v43: R = v1 * v42;
-    let v44: R = v43.exp();
-    let v45: R = v29 * v3 * v44;
-    let v46: R = R::new(0.425, 1.1102230246251566e-17);
-    let v47: R = v46 * v44;
-    let v48: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v49: R = v48 * v3 * v44;
-    let v50: R = R::new(6.425, 1.7763568394002506e-16);
-    let v51: R = v50 * v8 * v44;
-    let v52: R = v48 * v8 * v44;
-    let v53: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v54: R = v53 * v3;
-    let v55: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v56: R = v55 * v3;
-    let v57: R = v2 * v8;
-    let v58: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v59: R = v58 * v8;
-    let v60: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v61: R = v60 * v13;
-    let v62: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v63: R = v62 * v13;
-    let v64: R = v54 - v56 - v57 + v59 + v61 - v63;
-    let v65: R = v1 * v64;
-    let v66: R = v65.exp();
-    let v67: R = v46 * v66 * v26;
-    let v68: R = v29 * v3 * v66 * v26;
-    let v69: R = v48 * v3 * v66 * v26;
-    let v70: R = v50 * v8 * v66 * v26;
-    let v71: R = v48 * v8 * v66 * v26;
-    let v72: R = v45 - v47 - v49 - v51 + v52 + v67 - v68 + v69 + v70 - v71;
-    let v73: R = v72 / v26;
-    let v74: R = -v73;
+    let v0: N = N::new(-500.0, 0.0);
+    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: N = v5 * v3;
+    let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v8: W = v3.widen().square();
+    let v9: W = v7 * v8;
+    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: W = v10 * v8;
+    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: W = v3.widen().powi(3);
+    let v14: W = v12 * v13;
+    let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: W = v15 * v13;
+    let v17: W = v4 - v6.widen() - v9 + v11 + v14 - v16;
+    let v18: W = v1 * v17;
+    let v19: N = N::exp_of(v18);
+    let v20: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: W = v21 * v3.widen();
+    let v23: W = v20.widen() * v3.widen();
+    let v24: W = v20.widen() + v22 - v23;
+    let v25: N = N::narrow(v24).square();
+    let v26: N = N::exp_m1_of(v18);
+    let v27: W = v0.widen() * v19.widen() * v25.widen();
+    let v28: W = v27 / v26.widen();
+    let v29: N = N::new(0.85, 2.2204460492503132e-17);
+    let v30: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v31: N = v30 * v3;
+    let v32: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v33: N = v32 * v3;
+    let v34: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v35: N = v34 * N::narrow(v8);
+    let v36: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v37: N = v36 * N::narrow(v8);
+    let v38: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v39: N = v38 * N::narrow(v13);
+    let v40: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v41: N = v40 * N::narrow(v13);
+    let v42: N = v31 - v33 - v35 + v37 + v39 - v41;
+    let v43: N = N::narrow(v1) * v42;
+    let v44: N = v43.exp();
+    let v45: N = v29 * v3 * v44;
+    let v46: N = N::new(0.425, 1.1102230246251566e-17);
+    let v47: N = v46 * v44;
+    let v48: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v49: N = v48 * v3 * v44;
+    let v50: N = N::new(6.425, 1.7763568394002506e-16);
+    let v51: N = v50 * N::narrow(v8) * v44;
+    let v52: N = v48 * N::narrow(v8) * v44;
+    let v53: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v54: W = v53 * v3.widen();
+    let v55: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v56: N = v55 * v3;
+    let v57: W = v2 * v8;
+    let v58: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v59: W = v58 * v8;
+    let v60: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v61: W = v60 * v13;
+    let v62: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v63: W = v62 * v13;
+    let v64: W = v54 - v56.widen() - v57 + v59 + v61 - v63;
+    let v65: W = v1 * v64;
+    let v66: N = N::exp_of(v65);
+    let v67: N = v46 * v66 * v26;
+    let v68: N = v29 * v3 * v66 * v26;
+    let v69: W = v48.widen() * v3.widen() * v66.widen() * v26.widen();
+    let v70: W = v50.widen() * v8 * v66.widen() * v26.widen();
+    let v71: N = v48 * N::narrow(v8) * v66 * v26;
+    let v72: W = v45.widen() - v47.widen() - v49.widen() - v51.widen() + v52.widen()
+        + v67.widen() - v68.widen() + v69 + v70 - v71.widen();
+    let v73: W = v72 / v26.widen();
+    let v74: N = -N::narrow(v73);
     [v28.to_f64(), v74.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2519,6 +2410,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2530,95 +2423,98 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [6.0573697246582805, -0.831701858364359];
     }
-    let v0: R = R::new(0.85, 2.2204460492503132e-17);
-    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: R = v5 * v3;
-    let v7: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: R = v3.square();
-    let v9: R = v7 * v8;
-    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: R = v10 * v8;
-    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: R = v3.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: R = v15 * v13;
-    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: R = v1 * v17;
-    let v19: R = v18.exp();
-    let v20: R = v0 * v19;
-    let v21: R = R::new(1.7, 4.4408920985006264e-17);
-    let v22: R = v21 * v3 * v19;
-    let v23: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v24: R = v23 * v3 * v19;
-    let v25: R = R::new(12.85, 3.552713678800501e-16);
-    let v26: R = v25 * v8 * v19;
-    let v27: R = v23 * v8 * v19;
-    let v28: R = R::new(0.425, 1.1102230246251566e-17);
-    let v29: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v30: R = v29 * v3;
-    let v31: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v32: R = v31 * v3;
-    let v33: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v34: R = v33 * v8;
-    let v35: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v36: R = v35 * v8;
-    let v37: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v38: R = v37 * v13;
-    let v39: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v40: R = v39 * v13;
-    let v41: R = v30 - v32 - v34 + v36 + v38 - v40;
-    let v42: R = v1 * v41;
-    let v43: R = v42.exp();
-    let v44: R = v33 * v3;
-    let v45: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v46: R = v45 * v3;
-    let v47: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v48: R = v47 * v8;
-    let v49: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v50: R = v49 * v8;
-    let v51: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v52: R = v51 * v13;
-    let v53: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v54: R = v53 * v13;
-    let v55: R = v44 - v46 - v48 + v50 + v52 - v54;
-    let v56: R = v1 * v55;
-    let v57: R = v56.exp_m1();
-    let v58: R = v28 * v43 * v57;
-    let v59: R = v0 * v3 * v43 * v57;
-    let v60: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v61: R = v60 * v3 * v43 * v57;
-    let v62: R = R::new(6.425, 1.7763568394002506e-16);
-    let v63: R = v62 * v8 * v43 * v57;
-    let v64: R = v60 * v8 * v43 * v57;
-    let v65: R = v20 - v22 + v24 + v26 - v27 - v58 + v59 - v61 - v63 + v64;
-    let v66: R = v43 * v57;
-    let v67: R = v65 / v66;
-    let v68: R = -v67;
-    let v69: R = v0 * v43 * v57;
-    let v70: R = v21 * v3 * v43 * v57;
-    let v71: R = v23 * v3 * v43 * v57;
-    let v72: R = v25 * v8 * v43 * v57;
-    let v73: R = v23 * v8 * v43 * v57;
-    let v74: R = v22 - v20 - v24 - v26 + v27 + v69 - v70 + v71 + v72 - v73;
-    let v75: R = v74 / v57;
-    let v76: R = -v75;
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v6: N = v5 * v3;
+    let v7: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v8: N = v3.square();
+    let v9: N = v7 * v8;
+    let v10: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: N = v10 * v8;
+    let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: N = v3.powi(3);
+    let v14: N = v12 * v13;
+    let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: N = v15 * v13;
+    let v17: N = v4 - v6 - v9 + v11 + v14 - v16;
+    let v18: N = N::narrow(v1) * v17;
+    let v19: N = v18.exp();
+    let v20: W = v0.widen() * v19.widen();
+    let v21: N = N::new(1.7, 4.4408920985006264e-17);
+    let v22: N = v21 * v3 * v19;
+    let v23: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v24: N = v23 * v3 * v19;
+    let v25: N = N::new(12.85, 3.552713678800501e-16);
+    let v26: N = v25 * v8 * v19;
+    let v27: N = v23 * v8 * v19;
+    let v28: N = N::new(0.425, 1.1102230246251566e-17);
+    let v29: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v30: W = v29 * v3.widen();
+    let v31: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v32: N = v31 * v3;
+    let v33: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v34: W = v33 * v8.widen();
+    let v35: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v36: W = v35 * v8.widen();
+    let v37: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v38: W = v37 * v13.widen();
+    let v39: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v40: W = v39 * v13.widen();
+    let v41: W = v30 - v32.widen() - v34 + v36 + v38 - v40;
+    let v42: W = v1 * v41;
+    let v43: N = N::exp_of(v42);
+    let v44: W = v33 * v3.widen();
+    let v45: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v46: N = v45 * v3;
+    let v47: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v48: N = v47 * v8;
+    let v49: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v50: N = v49 * v8;
+    let v51: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v52: N = v51 * v13;
+    let v53: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v54: N = v53 * v13;
+    let v55: N = N::narrow(v44) - v46 - v48 + v50 + v52 - v54;
+    let v56: N = N::narrow(v1) * v55;
+    let v57: N = v56.exp_m1();
+    let v58: N = v28 * v43 * v57;
+    let v59: N = v0 * v3 * v43 * v57;
+    let v60: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v61: N = v60 * v3 * v43 * v57;
+    let v62: N = N::new(6.425, 1.7763568394002506e-16);
+    let v63: W = v62.widen() * v8.widen() * v43.widen() * v57.widen();
+    let v64: N = v60 * v8 * v43 * v57;
+    let v65: W = v20 - v22.widen() + v24.widen() + v26.widen() - v27.widen()
+        - v58.widen() + v59.widen() - v61.widen() - v63 + v64.widen();
+    let v66: W = v43.widen() * v57.widen();
+    let v67: W = v65 / v66;
+    let v68: N = -N::narrow(v67);
+    let v69: N = v0 * v43 * v57;
+    let v70: N = v21 * v3 * v43 * v57;
+    let v71: N = v23 * v3 * v43 * v57;
+    let v72: W = v25.widen() * v8.widen() * v43.widen() * v57.widen();
+    let v73: N = v23 * v8 * v43 * v57;
+    let v74: W = v22.widen() - v20 - v24.widen() - v26.widen() + v27.widen()
+        + v69.widen() - v70.widen() + v71.widen() + v72 - v73.widen();
+    let v75: N = N::narrow(v74) / v57;
+    let v76: N = -v75;
     [v68.to_f64(), v76.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2626,6 +2522,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 77 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -2637,147 +2535,125 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 90 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.995241937008786, -9.778559988095033e-19);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.995241937008786, -9.778559988095033e-19);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v1: W = W::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(-0.995241937008786, -9.778559988095033e-19);
+        let v5: W = W::from_f64(t);
+        let v6: W = v1 * v5;
+        let v7: W = v3 - v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.4158509291821795, -2.012217500258147e-17);
+        let v10: W = v5 - v2;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(0.85, 2.2204460492503132e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v5: R = v4 * v1;
-    let v6: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v7: R = v6 * v1;
-    let v8: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: R = v8 * v2;
-    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: R = v10 * v2;
-    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: R = v1.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: R = v15 * v13;
-    let v17: R = v5 - v7 - v9 + v11 + v14 - v16;
-    let v18: R = v3 * v17;
-    let v19: R = v18.exp();
-    let v20: R = v0 * v2 * v19;
-    let v21: R = v18.exp_m1();
-    let v22: R = R::new(0.425, 1.1102230246251566e-17);
-    let v23: R = v22 * v1 * v19;
-    let v24: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v25: R = v24 * v2 * v19;
-    let v26: R = R::new(6.425, 1.7763568394002506e-16);
-    let v27: R = v26 * v13 * v19;
-    let v28: R = v24 * v13 * v19;
-    let v29: R = R::from_f64(t_next);
-    let v30: R = v22 * v29 * v19;
-    let v31: R = v0 * v1 * v29 * v19;
-    let v32: R = v24 * v1 * v29 * v19;
-    let v33: R = v26 * v2 * v29 * v19;
-    let v34: R = v24 * v2 * v29 * v19;
-    let v35: R = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34;
-    let v36: R = v35 / v21;
-    let v37: R = -v36;
-    let v38: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v39: R = v38 * v1;
-    let v40: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v41: R = v40 * v1;
-    let v42: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v43: R = v42 * v2;
-    let v44: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v45: R = v44 * v2;
-    let v46: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v47: R = v46 * v13;
-    let v48: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v49: R = v48 * v13;
-    let v50: R = v39 - v41 - v43 + v45 + v47 - v49;
-    let v51: R = v3 * v50;
-    let v52: R = v51.exp();
-    let v53: R = v22 * v1 * v52;
-    let v54: R = v0 * v2 * v52;
-    let v55: R = v24 * v2 * v52;
-    let v56: R = v26 * v13 * v52;
-    let v57: R = v24 * v13 * v52;
-    let v58: R = v22 * v29 * v52;
-    let v59: R = v0 * v1 * v29 * v52;
-    let v60: R = v24 * v1 * v29 * v52;
-    let v61: R = v26 * v2 * v29 * v52;
-    let v62: R = v24 * v2 * v29 * v52;
-    let v63: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v64: R = v63 * v1;
-    let v65: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v66: R = v65 * v1;
-    let v67: R = v4 * v2;
-    let v68: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v69: R = v68 * v2;
-    let v70: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v71: R = v70 * v13;
-    let v72: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v73: R = v72 * v13;
-    let v74: R = v64 - v66 - v67 + v69 + v71 - v73;
-    let v75: R = v3 * v74;
-    let v76: R = v75.exp();
-    let v77: R = v22 * v1 * v76 * v21;
-    let v78: R = v0 * v2 * v76 * v21;
-    let v79: R = v24 * v2 * v76 * v21;
-    let v80: R = v26 * v13 * v76 * v21;
-    let v81: R = v24 * v13 * v76 * v21;
-    let v82: R = v22 * v29 * v76 * v21;
-    let v83: R = v0 * v1 * v29 * v76 * v21;
-    let v84: R = v24 * v1 * v29 * v76 * v21;
-    let v85: R = v26 * v2 * v29 * v76 * v21;
-    let v86: R = v24 * v2 * v29 * v76 * v21;
-    let v87: R = v53 - v54 + v55 + v56 - v57 - v58 + v59 - v60 - v61 + v62 - v77 + v78
-        - v79 - v80 + v81 + v82 - v83 + v84 + v85 - v86;
-    let v88: R = v87 / v21;
-    let v89: R = -v88;
+    let v0: N = N::new(0.85, 2.2204460492503132e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v5: W = v4.widen() * v1.widen();
+    let v6: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: N = v6 * v1;
+    let v8: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: N = v8 * N::narrow(v2);
+    let v10: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: N = v10 * N::narrow(v2);
+    let v12: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: W = v1.widen().powi(3);
+    let v14: N = v12 * N::narrow(v13);
+    let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: N = v15 * N::narrow(v13);
+    let v17: N = N::narrow(v5) - v7 - v9 + v11 + v14 - v16;
+    let v18: N = N::narrow(v3) * v17;
+    let v19: N = v18.exp();
+    let v20: N = v0 * N::narrow(v2) * v19;
+    let v21: N = v18.exp_m1();
+    let v22: N = N::new(0.425, 1.1102230246251566e-17);
+    let v23: N = v22 * v1 * v19;
+    let v24: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v25: N = v24 * N::narrow(v2) * v19;
+    let v26: N = N::new(6.425, 1.7763568394002506e-16);
+    let v27: N = v26 * N::narrow(v13) * v19;
+    let v28: N = v24 * N::narrow(v13) * v19;
+    let v29: N = N::from_f64(t_next);
+    let v30: N = v22 * v29 * v19;
+    let v31: N = v0 * v1 * v29 * v19;
+    let v32: N = v24 * v1 * v29 * v19;
+    let v33: N = v26 * N::narrow(v2) * v29 * v19;
+    let v34: N = v24 * N::narrow(v2) * v29 * v19;
+    let v35: W = v20.widen() - v21.widen() - v23.widen() - v25.widen() - v27.widen()
+        + v28.widen() + v30.widen() - v31.widen() + v32.widen() + v33.widen()
+        - v34.widen();
+    let v36: N = N::narrow(v35) / v21;
+    let v37: N = -v36;
+    let v38: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v39: N = v38 * v1;
+    let v40: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v41: N = v40 * v1;
+    let v42: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v43: N = v42 * N::narrow(v2);
+    let v44: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v45: N = v44 * N::narrow(v2);
+    let v46: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v47: N = v46 * N::narrow(v13);
+    let v48: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v49: N = v48 * N::narrow(v13);
+    let v50: N = v39 - v41 - v43 + v45 + v47 - v49;
+    let v51: N = N::narrow(v3) * v50;
+    let v52: N = v51.exp();
+    let v53: W = v22.widen() * v1.widen() * v52.widen();
+    let v54: N = v0 * N::narrow(v2) * v52;
+    let v55: W = v24.widen() * v2 * v52.widen();
+    let v56: N = v26 * N::narrow(v13) * v52;
+    let v57: N = v24 * N::narrow(v13) * v52;
+    let v58: W = v22.widen() * v29.widen() * v52.widen();
+    let v59: N = v0 * v1 * v29 * v52;
+    let v60: N = v24 * v1 * v29 * v52;
+    let v61: N = v26 * N::narrow(v2) * v29 * v52;
+    let v62: N = v24 * N::narrow(v2) * v29 * v52;
+    let v63: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v64: W = v63 * v1.widen();
+    let v65: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v66: W = v65.widen() * v1.widen();
+    let v67: N = v4 * N::narrow(v2);
+    let v68: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v69: W = v68 * v2;
+    let v70: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v71: W = v70 * v13;
+    let v72: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v73: W = v72 * v13;
+    let v74: W = v64 - v66 - v67.widen() + v69 + v71 - v73;
+    let v75: W = v3 * v74;
+    let v76: N = N::exp_of(v75);
+    let v77: W = v22.widen() * v1.widen() * v76.widen() * v21.widen();
+    let v78: W = v0.widen() * v2 * v76.widen() * v21.widen();
+    let v79: W = v24.widen() * v2 * v76.widen() * v21.widen();
+    let v80: W = v26.widen() * v13 * v76.widen() * v21.widen();
+    let v81: W = v24.widen() * v13 * v76.widen() * v21.widen();
+    let v82: W = v22.widen() * v29.widen() * v76.widen() * v21.widen();
+    let v83: N = v0 * v1 * v29 * v76 * v21;
+    let v84: W = v24.widen() * v1.widen() * v29.widen() * v76.widen() * v21.widen();
+    let v85: W = v26.widen() * v2 * v29.widen() * v76.widen() * v21.widen();
+    let v86: W = v24.widen() * v2 * v29.widen() * v76.widen() * v21.widen();
+    let v87: W = v53 - v54.widen() + v55 + v56.widen() - v57.widen() - v58 + v59.widen()
+        - v60.widen() - v61.widen() + v62.widen() - v77 + v78 - v79 - v80 + v81 + v82
+        - v83.widen() + v84 + v85 - v86;
+    let v88: N = N::narrow(v87) / v21;
+    let v89: N = -v88;
     [v37.to_f64(), v89.to_f64()]
 }
 /// `euler_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2785,6 +2661,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 90 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2796,6 +2674,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 90 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2814,173 +2694,144 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 86 of its 103 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.566534391203353, -1.2802415783050188e-16);
-        let v1: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.06865050897788662, -2.3702447572339354e-18);
-        let v7: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(14.566534391203353, -1.2802415783050188e-16);
-        let v1: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.06865050897788662, -2.3702447572339354e-18);
-        let v7: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0047808103881901, -1.0668837918140761e-16);
-        let v13: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(14.566534391203353, -1.2802415783050188e-16);
+        let v1: W = W::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = W::new(-0.06865050897788662, -2.3702447572339354e-18);
+        let v7: W = W::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v11: W = v0 * v10;
+        let v12: W = W::new(0.831701858364359, -4.024435000516294e-17);
+        let v13: W = v4 - v2;
+        let v14: W = v12 * v13;
+        let v15: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v16: W = v2 - v4;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
     }
-    let v0: R = R::new(1.7, 4.4408920985006264e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v1.square();
-    let v3: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v5: R = v4 * v1;
-    let v6: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v7: R = v6 * v1;
-    let v8: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v9: R = v8 * v2;
-    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: R = v10 * v2;
-    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: R = v1.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: R = v15 * v13;
-    let v17: R = v5 - v7 - v9 + v11 + v14 - v16;
-    let v18: R = v3 * v17;
-    let v19: R = v18.exp();
-    let v20: R = v0 * v2 * v19;
-    let v21: R = R::new(0.85, 2.2204460492503132e-17);
-    let v22: R = v21 * v1 * v19;
-    let v23: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v24: R = v23 * v2 * v19;
-    let v25: R = R::new(12.85, 3.552713678800501e-16);
-    let v26: R = v25 * v13 * v19;
-    let v27: R = v23 * v13 * v19;
-    let v28: R = R::from_f64(t_next);
-    let v29: R = v21 * v28 * v19;
-    let v30: R = v0 * v1 * v28 * v19;
-    let v31: R = v23 * v1 * v28 * v19;
-    let v32: R = v25 * v2 * v28 * v19;
-    let v33: R = v23 * v2 * v28 * v19;
-    let v34: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v35: R = v34 * v1;
-    let v36: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v37: R = v36 * v1;
-    let v38: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v39: R = v38 * v2;
-    let v40: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v41: R = v40 * v2;
-    let v42: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v43: R = v42 * v13;
-    let v44: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v45: R = v44 * v13;
-    let v46: R = v35 - v37 - v39 + v41 + v43 - v45;
-    let v47: R = v3 * v46;
-    let v48: R = v47.exp();
-    let v49: R = v38 * v1;
-    let v50: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v51: R = v50 * v1;
-    let v52: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v53: R = v52 * v2;
-    let v54: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v55: R = v54 * v2;
-    let v56: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v57: R = v56 * v13;
-    let v58: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v59: R = v58 * v13;
-    let v60: R = v49 - v51 - v53 + v55 + v57 - v59;
-    let v61: R = v3 * v60;
-    let v62: R = v61.exp_m1();
-    let v63: R = v48 * v62;
-    let v64: R = R::new(0.425, 1.1102230246251566e-17);
-    let v65: R = v64 * v1 * v48 * v62;
-    let v66: R = v21 * v2 * v48 * v62;
-    let v67: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v68: R = v67 * v2 * v48 * v62;
-    let v69: R = R::new(6.425, 1.7763568394002506e-16);
-    let v70: R = v69 * v13 * v48 * v62;
-    let v71: R = v67 * v13 * v48 * v62;
-    let v72: R = v64 * v28 * v48 * v62;
-    let v73: R = v21 * v1 * v28 * v48 * v62;
-    let v74: R = v67 * v1 * v28 * v48 * v62;
-    let v75: R = v69 * v2 * v28 * v48 * v62;
-    let v76: R = v67 * v2 * v28 * v48 * v62;
-    let v77: R = v20 - v22 - v24 - v26 + v27 + v29 - v30 + v31 + v32 - v33 - v63 + v65
+    let v0: W = W::new(1.7, 4.4408920985006264e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v1.widen().square();
+    let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v5: W = v4 * v1.widen();
+    let v6: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v7: W = v6 * v1.widen();
+    let v8: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v9: W = v8 * v2;
+    let v10: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: W = v10 * v2;
+    let v12: W = W::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: W = v1.widen().powi(3);
+    let v14: W = v12 * v13;
+    let v15: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: W = v15 * v13;
+    let v17: W = v5 - v7 - v9 + v11 + v14 - v16;
+    let v18: W = v3 * v17;
+    let v19: W = v18.exp();
+    let v20: W = v0 * v2 * v19;
+    let v21: W = W::new(0.85, 2.2204460492503132e-17);
+    let v22: W = v21 * v1.widen() * v19;
+    let v23: W = W::new(6.387487769068525, 2.4281336150056064e-16);
+    let v24: W = v23 * v2 * v19;
+    let v25: W = W::new(12.85, 3.552713678800501e-16);
+    let v26: W = v25 * v13 * v19;
+    let v27: W = v23 * v13 * v19;
+    let v28: N = N::from_f64(t_next);
+    let v29: W = v21 * v28.widen() * v19;
+    let v30: W = v0 * v1.widen() * v28.widen() * v19;
+    let v31: W = v23 * v1.widen() * v28.widen() * v19;
+    let v32: W = v25 * v2 * v28.widen() * v19;
+    let v33: W = v23 * v2 * v28.widen() * v19;
+    let v34: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v35: W = v34 * v1.widen();
+    let v36: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+    let v37: W = v36 * v1.widen();
+    let v38: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v39: W = v38 * v2;
+    let v40: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v41: W = v40 * v2;
+    let v42: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v43: W = v42 * v13;
+    let v44: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v45: W = v44 * v13;
+    let v46: W = v35 - v37 - v39 + v41 + v43 - v45;
+    let v47: W = v3 * v46;
+    let v48: W = v47.exp();
+    let v49: W = v38 * v1.widen();
+    let v50: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v51: W = v50 * v1.widen();
+    let v52: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v53: W = v52 * v2;
+    let v54: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v55: W = v54 * v2;
+    let v56: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v57: W = v56 * v13;
+    let v58: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v59: W = v58 * v13;
+    let v60: W = v49 - v51 - v53 + v55 + v57 - v59;
+    let v61: W = v3 * v60;
+    let v62: W = v61.exp_m1();
+    let v63: W = v48 * v62;
+    let v64: W = W::new(0.425, 1.1102230246251566e-17);
+    let v65: W = v64 * v1.widen() * v48 * v62;
+    let v66: W = v21 * v2 * v48 * v62;
+    let v67: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v68: W = v67 * v2 * v48 * v62;
+    let v69: W = W::new(6.425, 1.7763568394002506e-16);
+    let v70: W = v69 * v13 * v48 * v62;
+    let v71: W = v67 * v13 * v48 * v62;
+    let v72: W = v64 * v28.widen() * v48 * v62;
+    let v73: W = v21 * v1.widen() * v28.widen() * v48 * v62;
+    let v74: W = v67 * v1.widen() * v28.widen() * v48 * v62;
+    let v75: W = v69 * v2 * v28.widen() * v48 * v62;
+    let v76: W = v67 * v2 * v28.widen() * v48 * v62;
+    let v77: W = v20 - v22 - v24 - v26 + v27 + v29 - v30 + v31 + v32 - v33 - v63 + v65
         - v66 + v68 + v70 - v71 - v72 + v73 - v74 - v75 + v76;
-    let v78: R = v77 / v63;
-    let v79: R = -v78;
-    let v80: R = v21 * v1 * v48 * v62;
-    let v81: R = v0 * v2 * v48 * v62;
-    let v82: R = v23 * v2 * v48 * v62;
-    let v83: R = v25 * v13 * v48 * v62;
-    let v84: R = v23 * v13 * v48 * v62;
-    let v85: R = v21 * v28 * v48 * v62;
-    let v86: R = v0 * v1 * v28 * v48 * v62;
-    let v87: R = v23 * v1 * v28 * v48 * v62;
-    let v88: R = v25 * v2 * v28 * v48 * v62;
-    let v89: R = v23 * v2 * v28 * v48 * v62;
-    let v90: R = v22 - v20 + v24 + v26 - v27 - v29 + v30 - v31 - v32 + v33 - v80 + v81
-        - v82 - v83 + v84 + v85 - v86 + v87 + v88 - v89;
-    let v91: R = v90 / v62;
-    let v92: R = -v91;
-    let v93: R = v28 - v1;
-    let v94: R = v93.abs();
-    let v95: R = v94.sqrt();
-    let v96: R = v0 * v1;
-    let v97: R = v25 * v2;
-    let v98: R = v23 * v1;
-    let v99: R = v23 * v2;
-    let v100: R = v21 - v96 + v97 + v98 - v99;
-    let v101: R = v100.sqrt();
-    let v102: R = v95 * v101;
+    let v78: N = N::narrow(v77) / N::narrow(v63);
+    let v79: N = -v78;
+    let v80: N = N::narrow(v21) * v1 * N::narrow(v48) * N::narrow(v62);
+    let v81: W = v0 * v2 * v48 * v62;
+    let v82: W = v23 * v2 * v48 * v62;
+    let v83: W = v25 * v13 * v48 * v62;
+    let v84: W = v23 * v13 * v48 * v62;
+    let v85: N = N::narrow(v21) * v28 * N::narrow(v48) * N::narrow(v62);
+    let v86: W = v0 * v1.widen() * v28.widen() * v48 * v62;
+    let v87: W = v23 * v1.widen() * v28.widen() * v48 * v62;
+    let v88: W = v25 * v2 * v28.widen() * v48 * v62;
+    let v89: W = v23 * v2 * v28.widen() * v48 * v62;
+    let v90: W = v22 - v20 + v24 + v26 - v27 - v29 + v30 - v31 - v32 + v33 - v80.widen()
+        + v81 - v82 - v83 + v84 + v85.widen() - v86 + v87 + v88 - v89;
+    let v91: N = N::narrow(v90) / N::narrow(v62);
+    let v92: N = -v91;
+    let v93: N = v28 - v1;
+    let v94: N = v93.abs();
+    let v95: N = v94.sqrt();
+    let v96: N = N::narrow(v0) * v1;
+    let v97: N = N::narrow(v25) * N::narrow(v2);
+    let v98: N = N::narrow(v23) * v1;
+    let v99: N = N::narrow(v23) * N::narrow(v2);
+    let v100: N = N::narrow(v21) - v96 + v97 + v98 - v99;
+    let v101: N = v100.sqrt();
+    let v102: W = v95.widen() * v101.widen();
     [v79.to_f64(), v92.to_f64(), v102.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -2988,6 +2839,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 86 of its 103 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2999,6 +2852,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 86 of its 103 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3024,135 +2879,128 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: R = v5 * v3;
-        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: R = v3.square();
-        let v9: R = v7 * v8;
-        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: R = v10 * v8;
-        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: R = v3.powi(3);
-        let v14: R = v12 * v13;
-        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: R = v15 * v13;
-        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: R = v1 * v17;
-        let v19: R = v18.exp_m1();
-        let v20: R = -v19;
-        let v21: R = v20.sqrt();
-        let v22: R = v0 * v21;
-        let v23: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v24: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v25: R = v24 * v3;
-        let v26: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v27: R = v26 * v3;
-        let v28: R = v2 * v8;
-        let v29: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v30: R = v29 * v8;
-        let v31: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v32: R = v31 * v13;
-        let v33: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v34: R = v33 * v13;
-        let v35: R = v25 - v27 - v28 + v30 + v32 - v34;
-        let v36: R = v1 * v35;
-        let v37: R = v36.exp();
-        let v38: R = v23 * v37;
-        let v39: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v40: R = v39 * v21;
-        let v41: R = v38 - v40;
-        let v42: R = v0 * v41;
+        let v0: W = W::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: W = v5 * v3;
+        let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: W = v3.square();
+        let v9: W = v7 * v8;
+        let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: W = v10 * v8;
+        let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: W = v3.powi(3);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: W = v15 * v13;
+        let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: W = v1 * v17;
+        let v19: W = v18.exp_m1();
+        let v20: W = -v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v0 * v21;
+        let v23: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v24: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v25: W = v24 * v3;
+        let v26: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v27: W = v26 * v3;
+        let v28: W = v2 * v8;
+        let v29: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v30: W = v29 * v8;
+        let v31: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v32: W = v31 * v13;
+        let v33: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v34: W = v33 * v13;
+        let v35: W = v25 - v27 - v28 + v30 + v32 - v34;
+        let v36: W = v1 * v35;
+        let v37: W = v36.exp();
+        let v38: W = v23 * v37;
+        let v39: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v40: W = v39 * v21;
+        let v41: W = v38 - v40;
+        let v42: W = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp_m1();
-    let v19: R = -v18;
-    let v20: R = v19.sqrt();
-    let v21: R = R::from_f64(t);
-    let v22: R = v1 * v21;
-    let v23: R = v4 * v21;
-    let v24: R = v21.square();
-    let v25: R = v6 * v24;
-    let v26: R = v9 * v24;
-    let v27: R = v21.powi(3);
-    let v28: R = v11 * v27;
-    let v29: R = v14 * v27;
-    let v30: R = v22 - v23 - v25 + v26 + v28 - v29;
-    let v31: R = v0 * v30;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v20 / v34;
-    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: R = v36 * v2;
-    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: R = v38 * v2;
-    let v40: R = v1 * v7;
-    let v41: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v42: R = v41 * v7;
-    let v43: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v44: R = v43 * v12;
-    let v45: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v46: R = v45 * v12;
-    let v47: R = v37 - v39 - v40 + v42 + v44 - v46;
-    let v48: R = v0 * v47;
-    let v49: R = v48.exp();
-    let v50: R = v49 * v34;
-    let v51: R = v36 * v21;
-    let v52: R = v38 * v21;
-    let v53: R = v1 * v24;
-    let v54: R = v41 * v24;
-    let v55: R = v43 * v27;
-    let v56: R = v45 * v27;
-    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp();
-    let v60: R = v59 * v20;
-    let v61: R = v50 - v60;
-    let v62: R = v61 / v34;
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 * v2.widen();
+    let v4: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: W = v2.widen().square();
+    let v8: N = N::narrow(v6) * N::narrow(v7);
+    let v9: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9.widen() * v7;
+    let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11.widen() * v12.widen();
+    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14.widen() * v12.widen();
+    let v16: W = v3 - v5 - v8.widen() + v10 + v13 - v15;
+    let v17: W = v0.widen() * v16;
+    let v18: W = v17.exp_m1();
+    let v19: W = -v18;
+    let v20: W = v19.sqrt();
+    let v21: N = N::from_f64(t);
+    let v22: W = v1 * v21.widen();
+    let v23: W = v4 * v21.widen();
+    let v24: W = v21.widen().square();
+    let v25: W = v6 * v24;
+    let v26: N = v9 * N::narrow(v24);
+    let v27: N = v21.powi(3);
+    let v28: N = v11 * v27;
+    let v29: N = v14 * v27;
+    let v30: W = v22 - v23 - v25 + v26.widen() + v28.widen() - v29.widen();
+    let v31: W = v0.widen() * v30;
+    let v32: N = N::exp_m1_of(v31);
+    let v33: W = -v32.widen();
+    let v34: W = v33.sqrt();
+    let v35: W = v20 / v34;
+    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: W = v36.widen() * v2.widen();
+    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: N = v38 * v2;
+    let v40: N = N::narrow(v1) * N::narrow(v7);
+    let v41: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v42: W = v41.widen() * v7;
+    let v43: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v44: W = v43.widen() * v12.widen();
+    let v45: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v46: W = v45.widen() * v12.widen();
+    let v47: W = v37 - v39.widen() - v40.widen() + v42 + v44 - v46;
+    let v48: W = v0.widen() * v47;
+    let v49: W = v48.exp();
+    let v50: W = v49 * v34;
+    let v51: N = v36 * v21;
+    let v52: N = v38 * v21;
+    let v53: N = N::narrow(v1) * N::narrow(v24);
+    let v54: W = v41.widen() * v24;
+    let v55: N = v43 * v27;
+    let v56: N = v45 * v27;
+    let v57: W = v51.widen() - v52.widen() - v53.widen() + v54 + v55.widen()
+        - v56.widen();
+    let v58: W = v0.widen() * v57;
+    let v59: N = N::exp_of(v58);
+    let v60: W = v59.widen() * v20;
+    let v61: W = v50 - v60;
+    let v62: W = v61 / v34;
     [v35.to_f64(), v62.to_f64()]
 }
 /// `ddim_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3160,6 +3008,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3171,6 +3021,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3189,135 +3041,128 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: R = v5 * v3;
-        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: R = v3.square();
-        let v9: R = v7 * v8;
-        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: R = v10 * v8;
-        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: R = v3.powi(3);
-        let v14: R = v12 * v13;
-        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: R = v15 * v13;
-        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: R = v1 * v17;
-        let v19: R = v18.exp_m1();
-        let v20: R = -v19;
-        let v21: R = v20.sqrt();
-        let v22: R = v0 * v21;
-        let v23: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v24: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v25: R = v24 * v3;
-        let v26: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v27: R = v26 * v3;
-        let v28: R = v2 * v8;
-        let v29: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v30: R = v29 * v8;
-        let v31: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v32: R = v31 * v13;
-        let v33: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v34: R = v33 * v13;
-        let v35: R = v25 - v27 - v28 + v30 + v32 - v34;
-        let v36: R = v1 * v35;
-        let v37: R = v36.exp();
-        let v38: R = v23 * v37;
-        let v39: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v40: R = v39 * v21;
-        let v41: R = v38 - v40;
-        let v42: R = v0 * v41;
+        let v0: W = W::new(1.0023875549846926, -2.4409326077633978e-17);
+        let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: W = v5 * v3;
+        let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: W = v3.square();
+        let v9: W = v7 * v8;
+        let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: W = v10 * v8;
+        let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: W = v3.powi(3);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: W = v15 * v13;
+        let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: W = v1 * v17;
+        let v19: W = v18.exp_m1();
+        let v20: W = -v19;
+        let v21: W = v20.sqrt();
+        let v22: W = v0 * v21;
+        let v23: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v24: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v25: W = v24 * v3;
+        let v26: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v27: W = v26 * v3;
+        let v28: W = v2 * v8;
+        let v29: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v30: W = v29 * v8;
+        let v31: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v32: W = v31 * v13;
+        let v33: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v34: W = v33 * v13;
+        let v35: W = v25 - v27 - v28 + v30 + v32 - v34;
+        let v36: W = v1 * v35;
+        let v37: W = v36.exp();
+        let v38: W = v23 * v37;
+        let v39: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v40: W = v39 * v21;
+        let v41: W = v38 - v40;
+        let v42: W = v0 * v41;
         return [v22.to_f64(), v42.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp_m1();
-    let v19: R = -v18;
-    let v20: R = v19.sqrt();
-    let v21: R = R::from_f64(t);
-    let v22: R = v1 * v21;
-    let v23: R = v4 * v21;
-    let v24: R = v21.square();
-    let v25: R = v6 * v24;
-    let v26: R = v9 * v24;
-    let v27: R = v21.powi(3);
-    let v28: R = v11 * v27;
-    let v29: R = v14 * v27;
-    let v30: R = v22 - v23 - v25 + v26 + v28 - v29;
-    let v31: R = v0 * v30;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v20 / v34;
-    let v36: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v37: R = v36 * v2;
-    let v38: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v39: R = v38 * v2;
-    let v40: R = v1 * v7;
-    let v41: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v42: R = v41 * v7;
-    let v43: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v44: R = v43 * v12;
-    let v45: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v46: R = v45 * v12;
-    let v47: R = v37 - v39 - v40 + v42 + v44 - v46;
-    let v48: R = v0 * v47;
-    let v49: R = v48.exp();
-    let v50: R = v49 * v34;
-    let v51: R = v36 * v21;
-    let v52: R = v38 * v21;
-    let v53: R = v1 * v24;
-    let v54: R = v41 * v24;
-    let v55: R = v43 * v27;
-    let v56: R = v45 * v27;
-    let v57: R = v51 - v52 - v53 + v54 + v55 - v56;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp();
-    let v60: R = v59 * v20;
-    let v61: R = v50 - v60;
-    let v62: R = v61 / v34;
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1 * v2.widen();
+    let v4: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v7: W = v2.widen().square();
+    let v8: N = N::narrow(v6) * N::narrow(v7);
+    let v9: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v10: W = v9.widen() * v7;
+    let v11: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11.widen() * v12.widen();
+    let v14: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v15: W = v14.widen() * v12.widen();
+    let v16: W = v3 - v5 - v8.widen() + v10 + v13 - v15;
+    let v17: W = v0.widen() * v16;
+    let v18: W = v17.exp_m1();
+    let v19: W = -v18;
+    let v20: W = v19.sqrt();
+    let v21: N = N::from_f64(t);
+    let v22: W = v1 * v21.widen();
+    let v23: W = v4 * v21.widen();
+    let v24: W = v21.widen().square();
+    let v25: W = v6 * v24;
+    let v26: N = v9 * N::narrow(v24);
+    let v27: N = v21.powi(3);
+    let v28: N = v11 * v27;
+    let v29: N = v14 * v27;
+    let v30: W = v22 - v23 - v25 + v26.widen() + v28.widen() - v29.widen();
+    let v31: W = v0.widen() * v30;
+    let v32: N = N::exp_m1_of(v31);
+    let v33: W = -v32.widen();
+    let v34: W = v33.sqrt();
+    let v35: W = v20 / v34;
+    let v36: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v37: W = v36.widen() * v2.widen();
+    let v38: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v39: N = v38 * v2;
+    let v40: N = N::narrow(v1) * N::narrow(v7);
+    let v41: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v42: W = v41.widen() * v7;
+    let v43: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v44: W = v43.widen() * v12.widen();
+    let v45: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v46: W = v45.widen() * v12.widen();
+    let v47: W = v37 - v39.widen() - v40.widen() + v42 + v44 - v46;
+    let v48: W = v0.widen() * v47;
+    let v49: W = v48.exp();
+    let v50: W = v49 * v34;
+    let v51: N = v36 * v21;
+    let v52: N = v38 * v21;
+    let v53: N = N::narrow(v1) * N::narrow(v24);
+    let v54: W = v41.widen() * v24;
+    let v55: N = v43 * v27;
+    let v56: N = v45 * v27;
+    let v57: W = v51.widen() - v52.widen() - v53.widen() + v54 + v55.widen()
+        - v56.widen();
+    let v58: W = v0.widen() * v57;
+    let v59: N = N::exp_of(v58);
+    let v60: W = v59.widen() * v20;
+    let v61: W = v50 - v60;
+    let v62: W = v61 / v34;
     [v35.to_f64(), v62.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3325,6 +3170,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -3336,6 +3183,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + \frac{x_{0}\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3354,20 +3203,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3375,6 +3219,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -3387,28 +3233,23 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.425, 2.0];
-    }
-    if t == 1.0 {
-        return [6.0, 2.0];
-    }
-    let v0: R = R::new(500.0, 0.0);
-    let v1: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v2: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 * v3;
-    let v6: R = v1 + v4 - v5;
-    let v7: R = v6.square();
-    let v8: R = v0 * v7;
-    let v9: R = R::new(2.0, 0.0);
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(500.0, 0.0);
+    let v1: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v2: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 * v3;
+    let v6: N = v1 + v4 - v5;
+    let v7: N = v6.square();
+    let v8: N = v0 * v7;
+    let v9: N = N::new(2.0, 0.0);
     [v8.to_f64(), v9.to_f64()]
 }
 /// `reverse_drift_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3416,6 +3257,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -3427,20 +3270,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3448,6 +3288,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3459,6 +3301,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3477,107 +3321,86 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.4138722842661758, 9.54727239239396e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
+        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(2.0, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v9 * v3;
+        let v12: W = v10 - v11;
+        let v13: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v14: W = v5 - v3;
+        let v15: W = v14.abs();
+        let v16: W = v15.sqrt();
+        let v17: W = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = R::new(500.0, 0.0);
-    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: R = v21 * v2;
-    let v23: R = v20 * v2;
-    let v24: R = v20 + v22 - v23;
-    let v25: R = v24.square();
-    let v26: R = v19 * v2 * v18 * v25;
-    let v27: R = R::from_f64(t_next);
-    let v28: R = v19 * v27 * v18 * v25;
-    let v29: R = v18 - v26 + v28;
-    let v30: R = v29 / v18;
-    let v31: R = R::new(2.0, 0.0);
-    let v32: R = v31 * v27;
-    let v33: R = v31 * v2;
-    let v34: R = v32 - v33;
-    let v35: R = v27 - v2;
-    let v36: R = v35.abs();
-    let v37: R = v36.sqrt();
-    let v38: R = R::new(0.85, 2.2204460492503132e-17);
-    let v39: R = R::new(1.7, 4.4408920985006264e-17);
-    let v40: R = v39 * v2;
-    let v41: R = R::new(12.85, 3.552713678800501e-16);
-    let v42: R = v41 * v7;
-    let v43: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v44: R = v43 * v2;
-    let v45: R = v43 * v7;
-    let v46: R = v38 - v40 + v42 + v44 - v45;
-    let v47: R = v46.sqrt();
-    let v48: R = v37 * v47;
+    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: N = v6 * v7;
+    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: N = v9 * v7;
+    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: N = v11 * v12;
+    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: N = v14 * v12;
+    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
+    let v17: N = v0 * v16;
+    let v18: N = v17.exp();
+    let v19: N = N::new(500.0, 0.0);
+    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: W = v21 * v2.widen();
+    let v23: W = v20 * v2.widen();
+    let v24: W = v20 + v22 - v23;
+    let v25: W = v24.square();
+    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
+    let v27: N = N::from_f64(t_next);
+    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
+    let v29: W = v18.widen() - v26 + v28;
+    let v30: N = N::narrow(v29) / v18;
+    let v31: N = N::new(2.0, 0.0);
+    let v32: N = v31 * v27;
+    let v33: N = v31 * v2;
+    let v34: N = v32 - v33;
+    let v35: N = v27 - v2;
+    let v36: N = v35.abs();
+    let v37: N = v36.sqrt();
+    let v38: N = N::new(0.85, 2.2204460492503132e-17);
+    let v39: N = N::new(1.7, 4.4408920985006264e-17);
+    let v40: N = v39 * v2;
+    let v41: N = N::new(12.85, 3.552713678800501e-16);
+    let v42: N = v41 * v7;
+    let v43: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v44: N = v43 * v2;
+    let v45: N = v43 * v7;
+    let v46: N = v38 - v40 + v42 + v44 - v45;
+    let v47: N = v46.sqrt();
+    let v48: N = v37 * v47;
     [v30.to_f64(), v34.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3585,6 +3408,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3596,6 +3421,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3621,261 +3448,258 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 60 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: R = R::new(-2.4047078648269933, -1.3161205354226946e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.425, 1.1102230246251566e-17);
-        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: R = v5 * v3;
-        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: R = v3.square();
-        let v9: R = v7 * v8;
-        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: R = v10 * v8;
-        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: R = v3.powi(3);
-        let v14: R = v12 * v13;
-        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: R = v15 * v13;
-        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: R = v1 * v17;
-        let v19: R = v18.exp();
-        let v20: R = v0 * v19;
-        let v21: R = R::new(0.85, 2.2204460492503132e-17);
-        let v22: R = v21 * v3 * v19;
-        let v23: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-        let v24: R = v23 * v3 * v19;
-        let v25: R = R::new(6.425, 1.7763568394002506e-16);
-        let v26: R = v25 * v8 * v19;
-        let v27: R = v23 * v8 * v19;
-        let v28: R = v20 - v22 + v24 + v26 - v27;
-        let v29: R = R::new(27.93385043276347, 8.806216697534251e-16);
-        let v30: R = v29 * v3;
-        let v31: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-        let v32: R = v31 * v3;
-        let v33: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-        let v34: R = v33 * v8;
-        let v35: R = R::new(112.39159777314316, 5.55517367893788e-15);
-        let v36: R = v35 * v8;
-        let v37: R = R::new(159.38726423400334, -4.088384519253407e-16);
-        let v38: R = v37 * v13;
-        let v39: R = R::new(107.43528866252466, 5.69726452710306e-15);
-        let v40: R = v39 * v13;
-        let v41: R = v30 - v32 - v34 + v36 + v38 - v40;
-        let v42: R = v1 * v41;
-        let v43: R = v42.exp();
-        let v44: R = v0 * v43;
-        let v45: R = v21 * v3 * v43;
-        let v46: R = v23 * v3 * v43;
-        let v47: R = v25 * v8 * v43;
-        let v48: R = v23 * v8 * v43;
-        let v49: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v50: R = v49 * v3;
-        let v51: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v52: R = v51 * v3;
-        let v53: R = v2 * v8;
-        let v54: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v55: R = v54 * v8;
-        let v56: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v57: R = v56 * v13;
-        let v58: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v59: R = v58 * v13;
-        let v60: R = v50 - v52 - v53 + v55 + v57 - v59;
-        let v61: R = v1 * v60;
-        let v62: R = v61.exp();
-        let v63: R = v18.exp_m1();
-        let v64: R = v0 * v62 * v63;
-        let v65: R = v21 * v3 * v62 * v63;
-        let v66: R = v23 * v3 * v62 * v63;
-        let v67: R = v25 * v8 * v62 * v63;
-        let v68: R = v23 * v8 * v62 * v63;
-        let v69: R = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
-        let v70: R = v28 / v69;
-        let v71: R = v63 / v69;
+        let v0: W = W::new(0.425, 1.1102230246251566e-17);
+        let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: W = v5 * v3;
+        let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: W = v3.square();
+        let v9: W = v7 * v8;
+        let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: W = v10 * v8;
+        let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: W = v3.powi(3);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: W = v15 * v13;
+        let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: W = v1 * v17;
+        let v19: W = v18.exp();
+        let v20: W = v0 * v19;
+        let v21: W = W::new(0.85, 2.2204460492503132e-17);
+        let v22: W = v21 * v3 * v19;
+        let v23: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+        let v24: W = v23 * v3 * v19;
+        let v25: W = W::new(6.425, 1.7763568394002506e-16);
+        let v26: W = v25 * v8 * v19;
+        let v27: W = v23 * v8 * v19;
+        let v28: W = v20 - v22 + v24 + v26 - v27;
+        let v29: W = W::new(27.93385043276347, 8.806216697534251e-16);
+        let v30: W = v29 * v3;
+        let v31: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+        let v32: W = v31 * v3;
+        let v33: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+        let v34: W = v33 * v8;
+        let v35: W = W::new(112.39159777314316, 5.55517367893788e-15);
+        let v36: W = v35 * v8;
+        let v37: W = W::new(159.38726423400334, -4.088384519253407e-16);
+        let v38: W = v37 * v13;
+        let v39: W = W::new(107.43528866252466, 5.69726452710306e-15);
+        let v40: W = v39 * v13;
+        let v41: W = v30 - v32 - v34 + v36 + v38 - v40;
+        let v42: W = v1 * v41;
+        let v43: W = v42.exp();
+        let v44: W = v0 * v43;
+        let v45: W = v21 * v3 * v43;
+        let v46: W = v23 * v3 * v43;
+        let v47: W = v25 * v8 * v43;
+        let v48: W = v23 * v8 * v43;
+        let v49: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v50: W = v49 * v3;
+        let v51: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v52: W = v51 * v3;
+        let v53: W = v2 * v8;
+        let v54: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v55: W = v54 * v8;
+        let v56: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v57: W = v56 * v13;
+        let v58: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v59: W = v58 * v13;
+        let v60: W = v50 - v52 - v53 + v55 + v57 - v59;
+        let v61: W = v1 * v60;
+        let v62: W = v61.exp();
+        let v63: W = v18.exp_m1();
+        let v64: W = v0 * v62 * v63;
+        let v65: W = v21 * v3 * v62 * v63;
+        let v66: W = v23 * v3 * v62 * v63;
+        let v67: W = v25 * v8 * v62 * v63;
+        let v68: W = v23 * v8 * v62 * v63;
+        let v69: W = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
+        let v70: W = v28 / v69;
+        let v71: W = v63 / v69;
         return [v70.to_f64(), v71.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(2.4162043171677205, -3.311422171751368e-17);
-        let v1: R = R::new(6.0, 0.0);
-        let v2: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v3: R = R::new(87.63560920082658, -8.596400811191772e-16);
-        let v4: R = R::new(1.652103036872835, 2.6651252253283606e-17);
-        let v5: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v6: R = R::from_f64(t_next);
-        let v7: R = v5 * v6;
-        let v8: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v9: R = v8 * v6;
-        let v10: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v11: R = v6.square();
-        let v12: R = v10 * v11;
-        let v13: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v14: R = v13 * v11;
-        let v15: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v16: R = v6.powi(3);
-        let v17: R = v15 * v16;
-        let v18: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v19: R = v18 * v16;
-        let v20: R = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
-        let v21: R = v2 * v20;
-        let v22: R = v21.exp();
-        let v23: R = v1 * v22;
-        let v24: R = R::new(0.4128864950567907, 1.6917946310517932e-17);
-        let v25: R = v10 * v6;
-        let v26: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v27: R = v26 * v6;
-        let v28: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v29: R = v28 * v11;
-        let v30: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v31: R = v30 * v11;
-        let v32: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v33: R = v32 * v16;
-        let v34: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v35: R = v34 * v16;
-        let v36: R = v25 - v27 - v29 + v31 + v33 - v35;
-        let v37: R = v2 * v36;
-        let v38: R = v37.exp_m1();
-        let v39: R = -v38;
-        let v40: R = v39.sqrt();
-        let v41: R = v24 * v40;
-        let v42: R = v23 + v41;
-        let v43: R = v0 * v42;
-        let v44: R = R::new(2.4104492370763904, 9.171581405761562e-17);
-        let v45: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v46: R = v45 * v40;
-        let v47: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v48: R = v7 - v9 - v12 + v14 + v17 - v19;
-        let v49: R = v2 * v48;
-        let v50: R = v49.exp();
-        let v51: R = v47 * v50;
-        let v52: R = v46 - v51;
-        let v53: R = v44 * v52;
+        let v0: W = W::new(2.4162043171677205, -3.311422171751368e-17);
+        let v1: W = W::new(6.0, 0.0);
+        let v2: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v3: W = W::new(87.63560920082658, -8.596400811191772e-16);
+        let v4: W = W::new(1.652103036872835, 2.6651252253283606e-17);
+        let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v6: W = W::from_f64(t_next);
+        let v7: W = v5 * v6;
+        let v8: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v9: W = v8 * v6;
+        let v10: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v11: W = v6.square();
+        let v12: W = v10 * v11;
+        let v13: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v14: W = v13 * v11;
+        let v15: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v16: W = v6.powi(3);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v19: W = v18 * v16;
+        let v20: W = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
+        let v21: W = v2 * v20;
+        let v22: W = v21.exp();
+        let v23: W = v1 * v22;
+        let v24: W = W::new(0.4128864950567907, 1.6917946310517932e-17);
+        let v25: W = v10 * v6;
+        let v26: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v27: W = v26 * v6;
+        let v28: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v29: W = v28 * v11;
+        let v30: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v31: W = v30 * v11;
+        let v32: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v33: W = v32 * v16;
+        let v34: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v35: W = v34 * v16;
+        let v36: W = v25 - v27 - v29 + v31 + v33 - v35;
+        let v37: W = v2 * v36;
+        let v38: W = v37.exp_m1();
+        let v39: W = -v38;
+        let v40: W = v39.sqrt();
+        let v41: W = v24 * v40;
+        let v42: W = v23 + v41;
+        let v43: W = v0 * v42;
+        let v44: W = W::new(2.4104492370763904, 9.171581405761562e-17);
+        let v45: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v46: W = v45 * v40;
+        let v47: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v48: W = v7 - v9 - v12 + v14 + v17 - v19;
+        let v49: W = v2 * v48;
+        let v50: W = v49.exp();
+        let v51: W = v47 * v50;
+        let v52: W = v46 - v51;
+        let v53: W = v44 * v52;
         return [v43.to_f64(), v53.to_f64()];
     }
-    let v0: R = R::new(0.425, 1.1102230246251566e-17);
-    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: R = v5 * v3;
-    let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: R = v3.square();
-    let v9: R = v7 * v8;
-    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: R = v10 * v8;
-    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: R = v3.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: R = v15 * v13;
-    let v17: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: R = R::from_f64(t_next);
-    let v19: R = v17 * v18;
-    let v20: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: R = v20 * v18;
-    let v22: R = v18.square();
-    let v23: R = v2 * v22;
-    let v24: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: R = v24 * v22;
-    let v26: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: R = v18.powi(3);
-    let v28: R = v26 * v27;
-    let v29: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: R = v29 * v27;
-    let v31: R = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: R = v1 * v31;
-    let v33: R = v32.exp();
-    let v34: R = v0 * v33;
-    let v35: R = R::new(0.85, 2.2204460492503132e-17);
-    let v36: R = v35 * v3 * v33;
-    let v37: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: R = v37 * v3 * v33;
-    let v39: R = R::new(6.425, 1.7763568394002506e-16);
-    let v40: R = v39 * v8 * v33;
-    let v41: R = v37 * v8 * v33;
-    let v42: R = v17 * v3;
-    let v43: R = v20 * v3;
-    let v44: R = v2 * v8;
-    let v45: R = v24 * v8;
-    let v46: R = v26 * v13;
-    let v47: R = v29 * v13;
-    let v48: R = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: R = v1 * v48;
-    let v50: R = v49.exp();
-    let v51: R = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: R = v1 * v51;
-    let v53: R = v52.exp_m1();
-    let v54: R = -v53;
-    let v55: R = v54.sqrt();
-    let v56: R = v2 * v18;
-    let v57: R = v5 * v18;
-    let v58: R = v7 * v22;
-    let v59: R = v10 * v22;
-    let v60: R = v12 * v27;
-    let v61: R = v15 * v27;
-    let v62: R = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: R = v1 * v62;
-    let v64: R = v63.exp_m1();
-    let v65: R = -v64;
-    let v66: R = v65.sqrt();
-    let v67: R = v0 * v50 * v55 * v66;
-    let v68: R = v35 * v3 * v50 * v55 * v66;
-    let v69: R = v37 * v3 * v50 * v55 * v66;
-    let v70: R = v39 * v8 * v50 * v55 * v66;
-    let v71: R = v37 * v8 * v50 * v55 * v66;
-    let v72: R = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
-    let v73: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: R = v73 * v3;
-    let v75: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: R = v75 * v3;
-    let v77: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: R = v77 * v8;
-    let v79: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: R = v79 * v8;
-    let v81: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: R = v81 * v13;
-    let v83: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: R = v83 * v13;
-    let v85: R = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: R = v1 * v85;
-    let v87: R = v86.exp();
-    let v88: R = v0 * v87;
-    let v89: R = v35 * v3 * v87;
-    let v90: R = v37 * v3 * v87;
-    let v91: R = v39 * v8 * v87;
-    let v92: R = v37 * v8 * v87;
-    let v93: R = v0 * v50 * v53;
-    let v94: R = v35 * v3 * v50 * v53;
-    let v95: R = v37 * v3 * v50 * v53;
-    let v96: R = v39 * v8 * v50 * v53;
-    let v97: R = v37 * v8 * v50 * v53;
-    let v98: R = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
-    let v99: R = v72 / v98;
-    let v100: R = v50 * v66;
-    let v101: R = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: R = v1 * v101;
-    let v103: R = v102.exp();
-    let v104: R = v103 * v55;
-    let v105: R = v100 - v104;
-    let v106: R = v55 * v105;
-    let v107: R = v106 / v98;
+    let v0: W = W::new(0.425, 1.1102230246251566e-17);
+    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v8: W = v3.widen().square();
+    let v9: N = v7 * N::narrow(v8);
+    let v10: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: W = v10.widen() * v8;
+    let v12: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: W = v3.widen().powi(3);
+    let v14: N = v12 * N::narrow(v13);
+    let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: N = v15 * N::narrow(v13);
+    let v17: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v18: N = N::from_f64(t_next);
+    let v19: W = v17.widen() * v18.widen();
+    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v21: N = v20 * v18;
+    let v22: W = v18.widen().square();
+    let v23: W = v2 * v22;
+    let v24: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v25: W = v24.widen() * v22;
+    let v26: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v27: W = v18.widen().powi(3);
+    let v28: W = v26.widen() * v27;
+    let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v30: W = v29 * v27;
+    let v31: W = v4 - v6 - v9.widen() + v11 + v14.widen() - v16.widen() + v19
+        - v21.widen() - v23 + v25 + v28 - v30;
+    let v32: N = N::narrow(v1) * N::narrow(v31);
+    let v33: N = v32.exp();
+    let v34: W = v0 * v33.widen();
+    let v35: N = N::new(0.85, 2.2204460492503132e-17);
+    let v36: N = v35 * v3 * v33;
+    let v37: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v38: N = v37 * v3 * v33;
+    let v39: W = W::new(6.425, 1.7763568394002506e-16);
+    let v40: N = N::narrow(v39) * N::narrow(v8) * v33;
+    let v41: N = v37 * N::narrow(v8) * v33;
+    let v42: W = v17.widen() * v3.widen();
+    let v43: N = v20 * v3;
+    let v44: W = v2 * v8;
+    let v45: W = v24.widen() * v8;
+    let v46: W = v26.widen() * v13;
+    let v47: W = v29 * v13;
+    let v48: W = v42 - v43.widen() - v44 + v45 + v46 - v47;
+    let v49: W = v1 * v48;
+    let v50: W = v49.exp();
+    let v51: W = v4 - v6 - v9.widen() + v11 + v14.widen() - v16.widen();
+    let v52: W = v1 * v51;
+    let v53: W = v52.exp_m1();
+    let v54: W = -v53;
+    let v55: W = v54.sqrt();
+    let v56: W = v2 * v18.widen();
+    let v57: N = N::narrow(v5) * v18;
+    let v58: N = v7 * N::narrow(v22);
+    let v59: N = v10 * N::narrow(v22);
+    let v60: N = v12 * N::narrow(v27);
+    let v61: N = v15 * N::narrow(v27);
+    let v62: W = v56 - v57.widen() - v58.widen() + v59.widen() + v60.widen()
+        - v61.widen();
+    let v63: W = v1 * v62;
+    let v64: W = v63.exp_m1();
+    let v65: W = -v64;
+    let v66: W = v65.sqrt();
+    let v67: N = N::narrow(v0) * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
+    let v68: N = v35 * v3 * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
+    let v69: W = v37.widen() * v3.widen() * v50 * v55 * v66;
+    let v70: W = v39 * v8 * v50 * v55 * v66;
+    let v71: N = v37 * N::narrow(v8) * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
+    let v72: W = v34 - v36.widen() + v38.widen() + v40.widen() - v41.widen()
+        + v67.widen() - v68.widen() + v69 + v70 - v71.widen();
+    let v73: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v74: N = v73 * v3;
+    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v76: N = v75 * v3;
+    let v77: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v78: N = v77 * N::narrow(v8);
+    let v79: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v80: N = N::narrow(v79) * N::narrow(v8);
+    let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v82: N = v81 * N::narrow(v13);
+    let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v84: N = v83 * N::narrow(v13);
+    let v85: W = v74.widen() - v76.widen() - v78.widen() + v80.widen() + v82.widen()
+        - v84.widen();
+    let v86: W = v1 * v85;
+    let v87: N = N::exp_of(v86);
+    let v88: W = v0 * v87.widen();
+    let v89: N = v35 * v3 * v87;
+    let v90: W = v37.widen() * v3.widen() * v87.widen();
+    let v91: N = N::narrow(v39) * N::narrow(v8) * v87;
+    let v92: N = v37 * N::narrow(v8) * v87;
+    let v93: N = N::narrow(v0) * N::narrow(v50) * N::narrow(v53);
+    let v94: N = v35 * v3 * N::narrow(v50) * N::narrow(v53);
+    let v95: W = v37.widen() * v3.widen() * v50 * v53;
+    let v96: W = v39 * v8 * v50 * v53;
+    let v97: W = v37.widen() * v8 * v50 * v53;
+    let v98: W = v88 - v89.widen() + v90 + v91.widen() - v92.widen() - v93.widen()
+        + v94.widen() - v95 - v96 + v97;
+    let v99: W = v72 / v98;
+    let v100: W = v50 * v66;
+    let v101: W = v19 - v21.widen() - v23 + v25 + v28 - v30;
+    let v102: W = v1 * v101;
+    let v103: W = v102.exp();
+    let v104: W = v103 * v55;
+    let v105: W = v100 - v104;
+    let v106: W = v55 * v105;
+    let v107: W = v106 / v98;
     [v99.to_f64(), v107.to_f64()]
 }
 /// `ddim_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -3883,6 +3707,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 60 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3894,6 +3720,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 60 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3912,261 +3740,258 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 60 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: R = R::new(-2.4047078648269933, -1.3161205354226946e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.425, 1.1102230246251566e-17);
-        let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v6: R = v5 * v3;
-        let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v8: R = v3.square();
-        let v9: R = v7 * v8;
-        let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v11: R = v10 * v8;
-        let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v13: R = v3.powi(3);
-        let v14: R = v12 * v13;
-        let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v16: R = v15 * v13;
-        let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-        let v18: R = v1 * v17;
-        let v19: R = v18.exp();
-        let v20: R = v0 * v19;
-        let v21: R = R::new(0.85, 2.2204460492503132e-17);
-        let v22: R = v21 * v3 * v19;
-        let v23: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-        let v24: R = v23 * v3 * v19;
-        let v25: R = R::new(6.425, 1.7763568394002506e-16);
-        let v26: R = v25 * v8 * v19;
-        let v27: R = v23 * v8 * v19;
-        let v28: R = v20 - v22 + v24 + v26 - v27;
-        let v29: R = R::new(27.93385043276347, 8.806216697534251e-16);
-        let v30: R = v29 * v3;
-        let v31: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-        let v32: R = v31 * v3;
-        let v33: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-        let v34: R = v33 * v8;
-        let v35: R = R::new(112.39159777314316, 5.55517367893788e-15);
-        let v36: R = v35 * v8;
-        let v37: R = R::new(159.38726423400334, -4.088384519253407e-16);
-        let v38: R = v37 * v13;
-        let v39: R = R::new(107.43528866252466, 5.69726452710306e-15);
-        let v40: R = v39 * v13;
-        let v41: R = v30 - v32 - v34 + v36 + v38 - v40;
-        let v42: R = v1 * v41;
-        let v43: R = v42.exp();
-        let v44: R = v0 * v43;
-        let v45: R = v21 * v3 * v43;
-        let v46: R = v23 * v3 * v43;
-        let v47: R = v25 * v8 * v43;
-        let v48: R = v23 * v8 * v43;
-        let v49: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v50: R = v49 * v3;
-        let v51: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v52: R = v51 * v3;
-        let v53: R = v2 * v8;
-        let v54: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v55: R = v54 * v8;
-        let v56: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v57: R = v56 * v13;
-        let v58: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v59: R = v58 * v13;
-        let v60: R = v50 - v52 - v53 + v55 + v57 - v59;
-        let v61: R = v1 * v60;
-        let v62: R = v61.exp();
-        let v63: R = v18.exp_m1();
-        let v64: R = v0 * v62 * v63;
-        let v65: R = v21 * v3 * v62 * v63;
-        let v66: R = v23 * v3 * v62 * v63;
-        let v67: R = v25 * v8 * v62 * v63;
-        let v68: R = v23 * v8 * v62 * v63;
-        let v69: R = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
-        let v70: R = v28 / v69;
-        let v71: R = v63 / v69;
+        let v0: W = W::new(0.425, 1.1102230246251566e-17);
+        let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v6: W = v5 * v3;
+        let v7: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v8: W = v3.square();
+        let v9: W = v7 * v8;
+        let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v11: W = v10 * v8;
+        let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v13: W = v3.powi(3);
+        let v14: W = v12 * v13;
+        let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v16: W = v15 * v13;
+        let v17: W = v4 - v6 - v9 + v11 + v14 - v16;
+        let v18: W = v1 * v17;
+        let v19: W = v18.exp();
+        let v20: W = v0 * v19;
+        let v21: W = W::new(0.85, 2.2204460492503132e-17);
+        let v22: W = v21 * v3 * v19;
+        let v23: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+        let v24: W = v23 * v3 * v19;
+        let v25: W = W::new(6.425, 1.7763568394002506e-16);
+        let v26: W = v25 * v8 * v19;
+        let v27: W = v23 * v8 * v19;
+        let v28: W = v20 - v22 + v24 + v26 - v27;
+        let v29: W = W::new(27.93385043276347, 8.806216697534251e-16);
+        let v30: W = v29 * v3;
+        let v31: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+        let v32: W = v31 * v3;
+        let v33: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+        let v34: W = v33 * v8;
+        let v35: W = W::new(112.39159777314316, 5.55517367893788e-15);
+        let v36: W = v35 * v8;
+        let v37: W = W::new(159.38726423400334, -4.088384519253407e-16);
+        let v38: W = v37 * v13;
+        let v39: W = W::new(107.43528866252466, 5.69726452710306e-15);
+        let v40: W = v39 * v13;
+        let v41: W = v30 - v32 - v34 + v36 + v38 - v40;
+        let v42: W = v1 * v41;
+        let v43: W = v42.exp();
+        let v44: W = v0 * v43;
+        let v45: W = v21 * v3 * v43;
+        let v46: W = v23 * v3 * v43;
+        let v47: W = v25 * v8 * v43;
+        let v48: W = v23 * v8 * v43;
+        let v49: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v50: W = v49 * v3;
+        let v51: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v52: W = v51 * v3;
+        let v53: W = v2 * v8;
+        let v54: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v55: W = v54 * v8;
+        let v56: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v57: W = v56 * v13;
+        let v58: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v59: W = v58 * v13;
+        let v60: W = v50 - v52 - v53 + v55 + v57 - v59;
+        let v61: W = v1 * v60;
+        let v62: W = v61.exp();
+        let v63: W = v18.exp_m1();
+        let v64: W = v0 * v62 * v63;
+        let v65: W = v21 * v3 * v62 * v63;
+        let v66: W = v23 * v3 * v62 * v63;
+        let v67: W = v25 * v8 * v62 * v63;
+        let v68: W = v23 * v8 * v62 * v63;
+        let v69: W = v44 - v45 + v46 + v47 - v48 - v64 + v65 - v66 - v67 + v68;
+        let v70: W = v28 / v69;
+        let v71: W = v63 / v69;
         return [v70.to_f64(), v71.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(2.4162043171677205, -3.311422171751368e-17);
-        let v1: R = R::new(6.0, 0.0);
-        let v2: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v3: R = R::new(87.63560920082658, -8.596400811191772e-16);
-        let v4: R = R::new(1.652103036872835, 2.6651252253283606e-17);
-        let v5: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v6: R = R::from_f64(t_next);
-        let v7: R = v5 * v6;
-        let v8: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v9: R = v8 * v6;
-        let v10: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v11: R = v6.square();
-        let v12: R = v10 * v11;
-        let v13: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v14: R = v13 * v11;
-        let v15: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v16: R = v6.powi(3);
-        let v17: R = v15 * v16;
-        let v18: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v19: R = v18 * v16;
-        let v20: R = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
-        let v21: R = v2 * v20;
-        let v22: R = v21.exp();
-        let v23: R = v1 * v22;
-        let v24: R = R::new(0.4128864950567907, 1.6917946310517932e-17);
-        let v25: R = v10 * v6;
-        let v26: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v27: R = v26 * v6;
-        let v28: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v29: R = v28 * v11;
-        let v30: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v31: R = v30 * v11;
-        let v32: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v33: R = v32 * v16;
-        let v34: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v35: R = v34 * v16;
-        let v36: R = v25 - v27 - v29 + v31 + v33 - v35;
-        let v37: R = v2 * v36;
-        let v38: R = v37.exp_m1();
-        let v39: R = -v38;
-        let v40: R = v39.sqrt();
-        let v41: R = v24 * v40;
-        let v42: R = v23 + v41;
-        let v43: R = v0 * v42;
-        let v44: R = R::new(2.4104492370763904, 9.171581405761562e-17);
-        let v45: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v46: R = v45 * v40;
-        let v47: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v48: R = v7 - v9 - v12 + v14 + v17 - v19;
-        let v49: R = v2 * v48;
-        let v50: R = v49.exp();
-        let v51: R = v47 * v50;
-        let v52: R = v46 - v51;
-        let v53: R = v44 * v52;
+        let v0: W = W::new(2.4162043171677205, -3.311422171751368e-17);
+        let v1: W = W::new(6.0, 0.0);
+        let v2: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v3: W = W::new(87.63560920082658, -8.596400811191772e-16);
+        let v4: W = W::new(1.652103036872835, 2.6651252253283606e-17);
+        let v5: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v6: W = W::from_f64(t_next);
+        let v7: W = v5 * v6;
+        let v8: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v9: W = v8 * v6;
+        let v10: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v11: W = v6.square();
+        let v12: W = v10 * v11;
+        let v13: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v14: W = v13 * v11;
+        let v15: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v16: W = v6.powi(3);
+        let v17: W = v15 * v16;
+        let v18: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v19: W = v18 * v16;
+        let v20: W = v3 - v4 + v7 - v9 - v12 + v14 + v17 - v19;
+        let v21: W = v2 * v20;
+        let v22: W = v21.exp();
+        let v23: W = v1 * v22;
+        let v24: W = W::new(0.4128864950567907, 1.6917946310517932e-17);
+        let v25: W = v10 * v6;
+        let v26: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v27: W = v26 * v6;
+        let v28: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v29: W = v28 * v11;
+        let v30: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v31: W = v30 * v11;
+        let v32: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v33: W = v32 * v16;
+        let v34: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v35: W = v34 * v16;
+        let v36: W = v25 - v27 - v29 + v31 + v33 - v35;
+        let v37: W = v2 * v36;
+        let v38: W = v37.exp_m1();
+        let v39: W = -v38;
+        let v40: W = v39.sqrt();
+        let v41: W = v24 * v40;
+        let v42: W = v23 + v41;
+        let v43: W = v0 * v42;
+        let v44: W = W::new(2.4104492370763904, 9.171581405761562e-17);
+        let v45: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v46: W = v45 * v40;
+        let v47: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v48: W = v7 - v9 - v12 + v14 + v17 - v19;
+        let v49: W = v2 * v48;
+        let v50: W = v49.exp();
+        let v51: W = v47 * v50;
+        let v52: W = v46 - v51;
+        let v53: W = v44 * v52;
         return [v43.to_f64(), v53.to_f64()];
     }
-    let v0: R = R::new(0.425, 1.1102230246251566e-17);
-    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v6: R = v5 * v3;
-    let v7: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v8: R = v3.square();
-    let v9: R = v7 * v8;
-    let v10: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: R = v10 * v8;
-    let v12: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: R = v3.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: R = v15 * v13;
-    let v17: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v18: R = R::from_f64(t_next);
-    let v19: R = v17 * v18;
-    let v20: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v21: R = v20 * v18;
-    let v22: R = v18.square();
-    let v23: R = v2 * v22;
-    let v24: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v25: R = v24 * v22;
-    let v26: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v27: R = v18.powi(3);
-    let v28: R = v26 * v27;
-    let v29: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v30: R = v29 * v27;
-    let v31: R = v4 - v6 - v9 + v11 + v14 - v16 + v19 - v21 - v23 + v25 + v28 - v30;
-    let v32: R = v1 * v31;
-    let v33: R = v32.exp();
-    let v34: R = v0 * v33;
-    let v35: R = R::new(0.85, 2.2204460492503132e-17);
-    let v36: R = v35 * v3 * v33;
-    let v37: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v38: R = v37 * v3 * v33;
-    let v39: R = R::new(6.425, 1.7763568394002506e-16);
-    let v40: R = v39 * v8 * v33;
-    let v41: R = v37 * v8 * v33;
-    let v42: R = v17 * v3;
-    let v43: R = v20 * v3;
-    let v44: R = v2 * v8;
-    let v45: R = v24 * v8;
-    let v46: R = v26 * v13;
-    let v47: R = v29 * v13;
-    let v48: R = v42 - v43 - v44 + v45 + v46 - v47;
-    let v49: R = v1 * v48;
-    let v50: R = v49.exp();
-    let v51: R = v4 - v6 - v9 + v11 + v14 - v16;
-    let v52: R = v1 * v51;
-    let v53: R = v52.exp_m1();
-    let v54: R = -v53;
-    let v55: R = v54.sqrt();
-    let v56: R = v2 * v18;
-    let v57: R = v5 * v18;
-    let v58: R = v7 * v22;
-    let v59: R = v10 * v22;
-    let v60: R = v12 * v27;
-    let v61: R = v15 * v27;
-    let v62: R = v56 - v57 - v58 + v59 + v60 - v61;
-    let v63: R = v1 * v62;
-    let v64: R = v63.exp_m1();
-    let v65: R = -v64;
-    let v66: R = v65.sqrt();
-    let v67: R = v0 * v50 * v55 * v66;
-    let v68: R = v35 * v3 * v50 * v55 * v66;
-    let v69: R = v37 * v3 * v50 * v55 * v66;
-    let v70: R = v39 * v8 * v50 * v55 * v66;
-    let v71: R = v37 * v8 * v50 * v55 * v66;
-    let v72: R = v34 - v36 + v38 + v40 - v41 + v67 - v68 + v69 + v70 - v71;
-    let v73: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v74: R = v73 * v3;
-    let v75: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v76: R = v75 * v3;
-    let v77: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v78: R = v77 * v8;
-    let v79: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v80: R = v79 * v8;
-    let v81: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v82: R = v81 * v13;
-    let v83: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v84: R = v83 * v13;
-    let v85: R = v74 - v76 - v78 + v80 + v82 - v84;
-    let v86: R = v1 * v85;
-    let v87: R = v86.exp();
-    let v88: R = v0 * v87;
-    let v89: R = v35 * v3 * v87;
-    let v90: R = v37 * v3 * v87;
-    let v91: R = v39 * v8 * v87;
-    let v92: R = v37 * v8 * v87;
-    let v93: R = v0 * v50 * v53;
-    let v94: R = v35 * v3 * v50 * v53;
-    let v95: R = v37 * v3 * v50 * v53;
-    let v96: R = v39 * v8 * v50 * v53;
-    let v97: R = v37 * v8 * v50 * v53;
-    let v98: R = v88 - v89 + v90 + v91 - v92 - v93 + v94 - v95 - v96 + v97;
-    let v99: R = v72 / v98;
-    let v100: R = v50 * v66;
-    let v101: R = v19 - v21 - v23 + v25 + v28 - v30;
-    let v102: R = v1 * v101;
-    let v103: R = v102.exp();
-    let v104: R = v103 * v55;
-    let v105: R = v100 - v104;
-    let v106: R = v55 * v105;
-    let v107: R = v106 / v98;
+    let v0: W = W::new(0.425, 1.1102230246251566e-17);
+    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v8: W = v3.widen().square();
+    let v9: N = v7 * N::narrow(v8);
+    let v10: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v11: W = v10.widen() * v8;
+    let v12: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v13: W = v3.widen().powi(3);
+    let v14: N = v12 * N::narrow(v13);
+    let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v16: N = v15 * N::narrow(v13);
+    let v17: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v18: N = N::from_f64(t_next);
+    let v19: W = v17.widen() * v18.widen();
+    let v20: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v21: N = v20 * v18;
+    let v22: W = v18.widen().square();
+    let v23: W = v2 * v22;
+    let v24: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v25: W = v24.widen() * v22;
+    let v26: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v27: W = v18.widen().powi(3);
+    let v28: W = v26.widen() * v27;
+    let v29: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v30: W = v29 * v27;
+    let v31: W = v4 - v6 - v9.widen() + v11 + v14.widen() - v16.widen() + v19
+        - v21.widen() - v23 + v25 + v28 - v30;
+    let v32: N = N::narrow(v1) * N::narrow(v31);
+    let v33: N = v32.exp();
+    let v34: W = v0 * v33.widen();
+    let v35: N = N::new(0.85, 2.2204460492503132e-17);
+    let v36: N = v35 * v3 * v33;
+    let v37: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v38: N = v37 * v3 * v33;
+    let v39: W = W::new(6.425, 1.7763568394002506e-16);
+    let v40: N = N::narrow(v39) * N::narrow(v8) * v33;
+    let v41: N = v37 * N::narrow(v8) * v33;
+    let v42: W = v17.widen() * v3.widen();
+    let v43: N = v20 * v3;
+    let v44: W = v2 * v8;
+    let v45: W = v24.widen() * v8;
+    let v46: W = v26.widen() * v13;
+    let v47: W = v29 * v13;
+    let v48: W = v42 - v43.widen() - v44 + v45 + v46 - v47;
+    let v49: W = v1 * v48;
+    let v50: W = v49.exp();
+    let v51: W = v4 - v6 - v9.widen() + v11 + v14.widen() - v16.widen();
+    let v52: W = v1 * v51;
+    let v53: W = v52.exp_m1();
+    let v54: W = -v53;
+    let v55: W = v54.sqrt();
+    let v56: W = v2 * v18.widen();
+    let v57: N = N::narrow(v5) * v18;
+    let v58: N = v7 * N::narrow(v22);
+    let v59: N = v10 * N::narrow(v22);
+    let v60: N = v12 * N::narrow(v27);
+    let v61: N = v15 * N::narrow(v27);
+    let v62: W = v56 - v57.widen() - v58.widen() + v59.widen() + v60.widen()
+        - v61.widen();
+    let v63: W = v1 * v62;
+    let v64: W = v63.exp_m1();
+    let v65: W = -v64;
+    let v66: W = v65.sqrt();
+    let v67: N = N::narrow(v0) * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
+    let v68: N = v35 * v3 * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
+    let v69: W = v37.widen() * v3.widen() * v50 * v55 * v66;
+    let v70: W = v39 * v8 * v50 * v55 * v66;
+    let v71: N = v37 * N::narrow(v8) * N::narrow(v50) * N::narrow(v55) * N::narrow(v66);
+    let v72: W = v34 - v36.widen() + v38.widen() + v40.widen() - v41.widen()
+        + v67.widen() - v68.widen() + v69 + v70 - v71.widen();
+    let v73: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v74: N = v73 * v3;
+    let v75: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v76: N = v75 * v3;
+    let v77: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v78: N = v77 * N::narrow(v8);
+    let v79: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v80: N = N::narrow(v79) * N::narrow(v8);
+    let v81: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v82: N = v81 * N::narrow(v13);
+    let v83: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v84: N = v83 * N::narrow(v13);
+    let v85: W = v74.widen() - v76.widen() - v78.widen() + v80.widen() + v82.widen()
+        - v84.widen();
+    let v86: W = v1 * v85;
+    let v87: N = N::exp_of(v86);
+    let v88: W = v0 * v87.widen();
+    let v89: N = v35 * v3 * v87;
+    let v90: W = v37.widen() * v3.widen() * v87.widen();
+    let v91: N = N::narrow(v39) * N::narrow(v8) * v87;
+    let v92: N = v37 * N::narrow(v8) * v87;
+    let v93: N = N::narrow(v0) * N::narrow(v50) * N::narrow(v53);
+    let v94: N = v35 * v3 * N::narrow(v50) * N::narrow(v53);
+    let v95: W = v37.widen() * v3.widen() * v50 * v53;
+    let v96: W = v39 * v8 * v50 * v53;
+    let v97: W = v37.widen() * v8 * v50 * v53;
+    let v98: W = v88 - v89.widen() + v90 + v91.widen() - v92.widen() - v93.widen()
+        + v94.widen() - v95 - v96 + v97;
+    let v99: W = v72 / v98;
+    let v100: W = v50 * v66;
+    let v101: W = v19 - v21.widen() - v23 + v25 + v28 - v30;
+    let v102: W = v1 * v101;
+    let v103: W = v102.exp();
+    let v104: W = v103 * v55;
+    let v105: W = v100 - v104;
+    let v106: W = v55 * v105;
+    let v107: W = v106 / v98;
     [v99.to_f64(), v107.to_f64()]
 }
 /// `dpm1_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4174,6 +3999,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 60 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -4185,6 +4012,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + \frac{u\,\left(\exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\left(40\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right) - 40\right) + 40\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)}{17 - 34\,t + 257\,t^{2} + 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t - 4\,\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 60 of its 108 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4203,84 +4032,82 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [f64::INFINITY];
-    }
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 1.0 {
         return [0.41486042710150156];
     }
-    let v0: R = R::new(0.425, 1.1102230246251566e-17);
-    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: R = v5 * v3;
-    let v7: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: R = v3.square();
-    let v9: R = v7 * v8;
-    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: R = v10 * v8;
-    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: R = v3.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: R = v15 * v13;
-    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: R = v1 * v17;
-    let v19: R = v18.exp();
-    let v20: R = v0 * v19;
-    let v21: R = R::new(0.85, 2.2204460492503132e-17);
-    let v22: R = v21 * v3 * v19;
-    let v23: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v24: R = v23 * v3 * v19;
-    let v25: R = R::new(6.425, 1.7763568394002506e-16);
-    let v26: R = v25 * v8 * v19;
-    let v27: R = v23 * v8 * v19;
-    let v28: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v29: R = v28 * v3;
-    let v30: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v31: R = v30 * v3;
-    let v32: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v33: R = v32 * v8;
-    let v34: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v35: R = v34 * v8;
-    let v36: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: R = v36 * v13;
-    let v38: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: R = v38 * v13;
-    let v40: R = v29 - v31 - v33 + v35 + v37 - v39;
-    let v41: R = v1 * v40;
-    let v42: R = v41.exp();
-    let v43: R = v32 * v3;
-    let v44: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v45: R = v44 * v3;
-    let v46: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v47: R = v46 * v8;
-    let v48: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v49: R = v48 * v8;
-    let v50: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v51: R = v50 * v13;
-    let v52: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v53: R = v52 * v13;
-    let v54: R = v43 - v45 - v47 + v49 + v51 - v53;
-    let v55: R = v1 * v54;
-    let v56: R = v55.exp_m1();
-    let v57: R = v0 * v42 * v56;
-    let v58: R = v21 * v3 * v42 * v56;
-    let v59: R = v23 * v3 * v42 * v56;
-    let v60: R = v25 * v8 * v42 * v56;
-    let v61: R = v23 * v8 * v42 * v56;
-    let v62: R = v20 - v22 + v24 + v26 - v27 - v57 + v58 - v59 - v60 + v61;
-    let v63: R = -v56;
-    let v64: R = v63.sqrt();
-    let v65: R = v62 / v64;
+    let v0: N = N::new(0.425, 1.1102230246251566e-17);
+    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v6: N = v5 * v3;
+    let v7: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v8: N = v3.square();
+    let v9: N = v7 * v8;
+    let v10: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: N = v10 * v8;
+    let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: N = v3.powi(3);
+    let v14: N = v12 * v13;
+    let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: N = v15 * v13;
+    let v17: N = v4 - v6 - v9 + v11 + v14 - v16;
+    let v18: N = N::narrow(v1) * v17;
+    let v19: N = v18.exp();
+    let v20: N = v0 * v19;
+    let v21: N = N::new(0.85, 2.2204460492503132e-17);
+    let v22: N = v21 * v3 * v19;
+    let v23: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v24: N = v23 * v3 * v19;
+    let v25: N = N::new(6.425, 1.7763568394002506e-16);
+    let v26: N = v25 * v8 * v19;
+    let v27: N = v23 * v8 * v19;
+    let v28: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v29: W = v28 * v3.widen();
+    let v30: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v31: N = v30 * v3;
+    let v32: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v33: W = v32 * v8.widen();
+    let v34: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v35: W = v34 * v8.widen();
+    let v36: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v37: W = v36 * v13.widen();
+    let v38: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v39: W = v38 * v13.widen();
+    let v40: W = v29 - v31.widen() - v33 + v35 + v37 - v39;
+    let v41: W = v1 * v40;
+    let v42: N = N::exp_of(v41);
+    let v43: N = N::narrow(v32) * v3;
+    let v44: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v45: N = v44 * v3;
+    let v46: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v47: N = v46 * v8;
+    let v48: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v49: N = v48 * v8;
+    let v50: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v51: N = v50 * v13;
+    let v52: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v53: N = v52 * v13;
+    let v54: N = v43 - v45 - v47 + v49 + v51 - v53;
+    let v55: N = N::narrow(v1) * v54;
+    let v56: N = v55.exp_m1();
+    let v57: N = v0 * v42 * v56;
+    let v58: N = v21 * v3 * v42 * v56;
+    let v59: N = v23 * v3 * v42 * v56;
+    let v60: W = v25.widen() * v8.widen() * v42.widen() * v56.widen();
+    let v61: N = v23 * v8 * v42 * v56;
+    let v62: N = v20 - v22 + v24 + v26 - v27 - v57 + v58 - v59 - N::narrow(v60) + v61;
+    let v63: N = -v56;
+    let v64: N = v63.sqrt();
+    let v65: N = v62 / v64;
     [v65.to_f64()]
 }
 /// `pf_velocity_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4288,6 +4115,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -4300,98 +4129,98 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 30 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.425, f64::INFINITY];
-    }
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [6.0, 0.8297208542030031];
     }
-    let v0: R = R::new(1000.0, 0.0);
-    let v1: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v2: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v6: R = v5 * v3;
-    let v7: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v8: R = v3.square();
-    let v9: R = v7 * v8;
-    let v10: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v11: R = v10 * v8;
-    let v12: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v13: R = v3.powi(3);
-    let v14: R = v12 * v13;
-    let v15: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v16: R = v15 * v13;
-    let v17: R = v4 - v6 - v9 + v11 + v14 - v16;
-    let v18: R = v1 * v17;
-    let v19: R = v18.exp();
-    let v20: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: R = v21 * v3;
-    let v23: R = v20 * v3;
-    let v24: R = v20 + v22 - v23;
-    let v25: R = v24.square();
-    let v26: R = v0 * v19 * v25;
-    let v27: R = R::new(500.0, 0.0);
-    let v28: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v29: R = v28 * v3;
-    let v30: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v31: R = v30 * v3;
-    let v32: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v33: R = v32 * v8;
-    let v34: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v35: R = v34 * v8;
-    let v36: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v37: R = v36 * v13;
-    let v38: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v39: R = v38 * v13;
-    let v40: R = v29 - v31 - v33 + v35 + v37 - v39;
-    let v41: R = v1 * v40;
-    let v42: R = v41.exp();
-    let v43: R = v42.powi(3);
-    let v44: R = v27 * v43 * v25;
-    let v45: R = v32 * v3;
-    let v46: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v47: R = v46 * v3;
-    let v48: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v49: R = v48 * v8;
-    let v50: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v51: R = v50 * v8;
-    let v52: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v53: R = v52 * v13;
-    let v54: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v55: R = v54 * v13;
-    let v56: R = v45 - v47 - v49 + v51 + v53 - v55;
-    let v57: R = v1 * v56;
-    let v58: R = v57.exp_m1();
-    let v59: R = v27 * v42 * v58 * v25;
-    let v60: R = v26 - v44 - v59;
-    let v61: R = v60 / v42;
-    let v62: R = R::new(0.85, 2.2204460492503132e-17);
-    let v63: R = v62 * v19;
-    let v64: R = R::new(1.7, 4.4408920985006264e-17);
-    let v65: R = v64 * v3 * v19;
-    let v66: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v67: R = v66 * v3 * v19;
-    let v68: R = R::new(12.85, 3.552713678800501e-16);
-    let v69: R = v68 * v8 * v19;
-    let v70: R = v66 * v8 * v19;
-    let v71: R = v62 * v42 * v58;
-    let v72: R = v64 * v3 * v42 * v58;
-    let v73: R = v66 * v3 * v42 * v58;
-    let v74: R = v68 * v8 * v42 * v58;
-    let v75: R = v66 * v8 * v42 * v58;
-    let v76: R = v63 - v65 + v67 + v69 - v70 - v71 + v72 - v73 - v74 + v75;
-    let v77: R = -v58;
-    let v78: R = v77.sqrt();
-    let v79: R = v76 / v78;
+    let v0: N = N::new(1000.0, 0.0);
+    let v1: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v2: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v6: N = v5 * v3;
+    let v7: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v8: N = v3.square();
+    let v9: W = v7.widen() * v8.widen();
+    let v10: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v11: W = v10.widen() * v8.widen();
+    let v12: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v13: N = v3.powi(3);
+    let v14: N = v12 * v13;
+    let v15: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v16: W = v15.widen() * v13.widen();
+    let v17: W = v4.widen() - v6.widen() - v9 + v11 + v14.widen() - v16;
+    let v18: W = v1 * v17;
+    let v19: N = N::exp_of(v18);
+    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v22: N = N::narrow(v21) * v3;
+    let v23: N = N::narrow(v20) * v3;
+    let v24: W = v20 + v22.widen() - v23.widen();
+    let v25: W = v24.square();
+    let v26: N = v0 * v19 * N::narrow(v25);
+    let v27: N = N::new(500.0, 0.0);
+    let v28: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v29: W = v28 * v3.widen();
+    let v30: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v31: N = v30 * v3;
+    let v32: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v33: W = v32 * v8.widen();
+    let v34: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v35: W = v34 * v8.widen();
+    let v36: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v37: W = v36 * v13.widen();
+    let v38: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v39: W = v38 * v13.widen();
+    let v40: W = v29 - v31.widen() - v33 + v35 + v37 - v39;
+    let v41: W = v1 * v40;
+    let v42: N = N::exp_of(v41);
+    let v43: N = v42.powi(3);
+    let v44: W = v27.widen() * v43.widen() * v25;
+    let v45: W = v32 * v3.widen();
+    let v46: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v47: N = v46 * v3;
+    let v48: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v49: N = v48 * v8;
+    let v50: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v51: N = v50 * v8;
+    let v52: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v53: N = v52 * v13;
+    let v54: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v55: N = v54 * v13;
+    let v56: W = v45 - v47.widen() - v49.widen() + v51.widen() + v53.widen()
+        - v55.widen();
+    let v57: N = N::narrow(v1) * N::narrow(v56);
+    let v58: N = v57.exp_m1();
+    let v59: N = v27 * v42 * v58 * N::narrow(v25);
+    let v60: W = v26.widen() - v44 - v59.widen();
+    let v61: W = v60 / v42.widen();
+    let v62: N = N::new(0.85, 2.2204460492503132e-17);
+    let v63: N = v62 * v19;
+    let v64: N = N::new(1.7, 4.4408920985006264e-17);
+    let v65: N = v64 * v3 * v19;
+    let v66: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v67: N = v66 * v3 * v19;
+    let v68: N = N::new(12.85, 3.552713678800501e-16);
+    let v69: N = v68 * v8 * v19;
+    let v70: N = v66 * v8 * v19;
+    let v71: N = v62 * v42 * v58;
+    let v72: N = v64 * v3 * v42 * v58;
+    let v73: W = v66.widen() * v3.widen() * v42.widen() * v58.widen();
+    let v74: W = v68.widen() * v8.widen() * v42.widen() * v58.widen();
+    let v75: N = v66 * v8 * v42 * v58;
+    let v76: W = v63.widen() - v65.widen() + v67.widen() + v69.widen() - v70.widen()
+        - v71.widen() + v72.widen() - v73 - v74 + v75.widen();
+    let v77: N = -v58;
+    let v78: N = v77.sqrt();
+    let v79: N = N::narrow(v76) / v78;
     [v61.to_f64(), v79.to_f64()]
 }
 /// `reverse_drift_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4399,6 +4228,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{17}{40} - \frac{17\,t}{20} + \frac{257\,t^{2}}{40} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 30 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -4410,147 +4241,121 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 92 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5 + v3 - v5;
-        let v7: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v8: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v12: R = v11 * v2;
-        let v13: R = v11 * v4;
-        let v14: R = v9 - v10 + v12 - v13;
-        let v15: R = v7 * v14;
-        return [v6.to_f64(), v15.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5 + v3 - v5;
-        let v7: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v8: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v12: R = v11 * v2;
-        let v13: R = v11 * v4;
-        let v14: R = v9 - v10 + v12 - v13;
-        let v15: R = v7 * v14;
-        return [v6.to_f64(), v15.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.028548377947283703, 1.0717579110502087e-18);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5 + v3 - v5;
+        let v7: W = W::new(-0.41486042710150156, -2.6966978274659867e-17);
+        let v8: W = v2 - v4;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(500.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v7: R = v6 * v2;
-    let v8: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: R = v2.square();
-    let v10: R = v8 * v9;
-    let v11: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v12: R = v11 * v9;
-    let v13: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v14: R = v2.powi(3);
-    let v15: R = v13 * v14;
-    let v16: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v17: R = v16 * v14;
-    let v18: R = v5 - v7 - v10 + v12 + v15 - v17;
-    let v19: R = v3 * v18;
-    let v20: R = v19.exp();
-    let v21: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v22: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v23: R = v22 * v2;
-    let v24: R = v21 * v2;
-    let v25: R = v21 + v23 - v24;
-    let v26: R = v25.square();
-    let v27: R = v1 * v2 * v20 * v26;
-    let v28: R = R::from_f64(t_next);
-    let v29: R = v1 * v28 * v20 * v26;
-    let v30: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v31: R = v30 * v2;
-    let v32: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v33: R = v32 * v2;
-    let v34: R = v4 * v9;
-    let v35: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v36: R = v35 * v9;
-    let v37: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v38: R = v37 * v14;
-    let v39: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v40: R = v39 * v14;
-    let v41: R = v31 - v33 - v34 + v36 + v38 - v40;
-    let v42: R = v3 * v41;
-    let v43: R = v42.exp();
-    let v44: R = v43.square();
-    let v45: R = v1 * v2 * v44 * v26;
-    let v46: R = v1 * v28 * v44 * v26;
-    let v47: R = v0 - v27 + v29 + v45 - v46;
-    let v48: R = R::new(0.85, 2.2204460492503132e-17);
-    let v49: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v50: R = v49 * v2;
-    let v51: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v52: R = v51 * v2;
-    let v53: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v54: R = v53 * v9;
-    let v55: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v56: R = v55 * v9;
-    let v57: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v58: R = v57 * v14;
-    let v59: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v60: R = v59 * v14;
-    let v61: R = v50 - v52 - v54 + v56 + v58 - v60;
-    let v62: R = v3 * v61;
-    let v63: R = v62.exp();
-    let v64: R = v48 * v9 * v63;
-    let v65: R = R::new(0.425, 1.1102230246251566e-17);
-    let v66: R = v65 * v2 * v63;
-    let v67: R = R::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v68: R = v67 * v9 * v63;
-    let v69: R = R::new(6.425, 1.7763568394002506e-16);
-    let v70: R = v69 * v14 * v63;
-    let v71: R = v67 * v14 * v63;
-    let v72: R = v65 * v28 * v63;
-    let v73: R = v48 * v2 * v28 * v63;
-    let v74: R = v67 * v2 * v28 * v63;
-    let v75: R = v69 * v9 * v28 * v63;
-    let v76: R = v67 * v9 * v28 * v63;
-    let v77: R = v19.exp_m1();
-    let v78: R = v65 * v2 * v43 * v77;
-    let v79: R = v48 * v9 * v43 * v77;
-    let v80: R = v67 * v9 * v43 * v77;
-    let v81: R = v69 * v14 * v43 * v77;
-    let v82: R = v67 * v14 * v43 * v77;
-    let v83: R = v65 * v28 * v43 * v77;
-    let v84: R = v48 * v2 * v28 * v43 * v77;
-    let v85: R = v67 * v2 * v28 * v43 * v77;
-    let v86: R = v69 * v9 * v28 * v43 * v77;
-    let v87: R = v67 * v9 * v28 * v43 * v77;
-    let v88: R = v64 - v66 - v68 - v70 + v71 + v72 - v73 + v74 + v75 - v76 + v78 - v79
-        + v80 + v81 - v82 - v83 + v84 - v85 - v86 + v87;
-    let v89: R = -v77;
-    let v90: R = v89.sqrt();
-    let v91: R = v88 / v90;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v4: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v5: N = v4 * v2;
+    let v6: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: N = v6 * v2;
+    let v8: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v9: W = v2.widen().square();
+    let v10: N = v8 * N::narrow(v9);
+    let v11: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v12: N = v11 * N::narrow(v9);
+    let v13: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v14: W = v2.widen().powi(3);
+    let v15: N = v13 * N::narrow(v14);
+    let v16: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v17: N = v16 * N::narrow(v14);
+    let v18: W = v5.widen() - v7.widen() - v10.widen() + v12.widen() + v15.widen()
+        - v17.widen();
+    let v19: N = N::narrow(v3) * N::narrow(v18);
+    let v20: N = v19.exp();
+    let v21: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v22: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v23: N = v22 * v2;
+    let v24: N = v21 * v2;
+    let v25: N = v21 + v23 - v24;
+    let v26: N = v25.square();
+    let v27: N = v1 * v2 * v20 * v26;
+    let v28: N = N::from_f64(t_next);
+    let v29: N = v1 * v28 * v20 * v26;
+    let v30: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v31: W = v30 * v2.widen();
+    let v32: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v33: N = v32 * v2;
+    let v34: W = v4.widen() * v9;
+    let v35: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v36: W = v35 * v9;
+    let v37: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v38: W = v37 * v14;
+    let v39: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v40: W = v39 * v14;
+    let v41: W = v31 - v33.widen() - v34 + v36 + v38 - v40;
+    let v42: W = v3 * v41;
+    let v43: N = N::exp_of(v42);
+    let v44: N = v43.square();
+    let v45: N = v1 * v2 * v44 * v26;
+    let v46: N = v1 * v28 * v44 * v26;
+    let v47: W = v0.widen() - v27.widen() + v29.widen() + v45.widen() - v46.widen();
+    let v48: N = N::new(0.85, 2.2204460492503132e-17);
+    let v49: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v50: N = v49 * v2;
+    let v51: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v52: N = v51 * v2;
+    let v53: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v54: N = v53 * N::narrow(v9);
+    let v55: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v56: N = v55 * N::narrow(v9);
+    let v57: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v58: N = v57 * N::narrow(v14);
+    let v59: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v60: N = v59 * N::narrow(v14);
+    let v61: N = v50 - v52 - v54 + v56 + v58 - v60;
+    let v62: N = N::narrow(v3) * v61;
+    let v63: N = v62.exp();
+    let v64: W = v48.widen() * v9 * v63.widen();
+    let v65: W = W::new(0.425, 1.1102230246251566e-17);
+    let v66: W = v65 * v2.widen() * v63.widen();
+    let v67: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v68: W = v67.widen() * v9 * v63.widen();
+    let v69: N = N::new(6.425, 1.7763568394002506e-16);
+    let v70: N = v69 * N::narrow(v14) * v63;
+    let v71: N = v67 * N::narrow(v14) * v63;
+    let v72: W = v65 * v28.widen() * v63.widen();
+    let v73: N = v48 * v2 * v28 * v63;
+    let v74: W = v67.widen() * v2.widen() * v28.widen() * v63.widen();
+    let v75: N = v69 * N::narrow(v9) * v28 * v63;
+    let v76: N = v67 * N::narrow(v9) * v28 * v63;
+    let v77: N = v19.exp_m1();
+    let v78: W = v65 * v2.widen() * v43.widen() * v77.widen();
+    let v79: W = v48.widen() * v9 * v43.widen() * v77.widen();
+    let v80: W = v67.widen() * v9 * v43.widen() * v77.widen();
+    let v81: W = v69.widen() * v14 * v43.widen() * v77.widen();
+    let v82: W = v67.widen() * v14 * v43.widen() * v77.widen();
+    let v83: W = v65 * v28.widen() * v43.widen() * v77.widen();
+    let v84: N = v48 * v2 * v28 * v43 * v77;
+    let v85: W = v67.widen() * v2.widen() * v28.widen() * v43.widen() * v77.widen();
+    let v86: W = v69.widen() * v9 * v28.widen() * v43.widen() * v77.widen();
+    let v87: W = v67.widen() * v9 * v28.widen() * v43.widen() * v77.widen();
+    let v88: W = v64 - v66 - v68 - v70.widen() + v71.widen() + v72 - v73.widen() + v74
+        + v75.widen() - v76.widen() + v78 - v79 + v80 + v81 - v82 - v83 + v84.widen()
+        - v85 - v86 + v87;
+    let v89: N = -v77;
+    let v90: N = v89.sqrt();
+    let v91: W = v88 / v90.widen();
     [v47.to_f64(), v91.to_f64()]
 }
 /// `euler_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4558,6 +4363,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 92 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4569,6 +4376,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 92 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4587,179 +4396,148 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 83 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v11: R = v10 * v3;
-        let v12: R = v10 * v5;
-        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: R = v0 * v13;
-        let v15: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v16: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v17: R = v16 * v3;
-        let v18: R = v16 * v5;
-        let v19: R = v6 - v4 + v17 - v18;
-        let v20: R = v15 * v19;
-        let v21: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v22: R = v5 - v3;
-        let v23: R = v22.abs();
-        let v24: R = v23.sqrt();
-        let v25: R = v21 * v24;
-        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: R = R::new(0.0039384607977121415, 1.9258681585313472e-19);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = R::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v11: R = v10 * v3;
-        let v12: R = v10 * v5;
-        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: R = v0 * v13;
-        let v15: R = R::new(1.0023875549846926, -2.4409326077633978e-17);
-        let v16: R = R::new(-0.8238061077346395, 2.7068214144450605e-17);
-        let v17: R = v16 * v3;
-        let v18: R = v16 * v5;
-        let v19: R = v6 - v4 + v17 - v18;
-        let v20: R = v15 * v19;
-        let v21: R = R::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v22: R = v5 - v3;
-        let v23: R = v22.abs();
-        let v24: R = v23.sqrt();
-        let v25: R = v21 * v24;
-        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
+        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
+        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v2: W = W::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = W::new(0.0019692303988560708, 9.629340792656736e-20);
+        let v8: W = v7 * v3;
+        let v9: W = v7 * v5;
+        let v10: W = W::new(-0.41190305386731974, 1.3534107072225303e-17);
+        let v11: W = v10 * v3;
+        let v12: W = v10 * v5;
+        let v13: W = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: W = v0 * v13;
+        let v15: W = W::new(-0.8297208542030031, -5.3933956549319735e-17);
+        let v16: W = v3 - v5;
+        let v17: W = v15 * v16;
+        let v18: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v19: W = v5 - v3;
+        let v20: W = v19.abs();
+        let v21: W = v20.sqrt();
+        let v22: W = v18 * v21;
+        return [v14.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: R = v0 * v16;
-    let v18: R = v17.exp();
-    let v19: R = R::new(1000.0, 0.0);
-    let v20: R = R::new(27.93385043276347, 8.806216697534251e-16);
-    let v21: R = v20 * v2;
-    let v22: R = R::new(7.434463665927758, -2.1313627224777073e-16);
-    let v23: R = v22 * v2;
-    let v24: R = R::new(55.86770086552694, 1.7612433395068501e-15);
-    let v25: R = v24 * v7;
-    let v26: R = R::new(112.39159777314316, 5.55517367893788e-15);
-    let v27: R = v26 * v7;
-    let v28: R = R::new(159.38726423400334, -4.088384519253407e-16);
-    let v29: R = v28 * v12;
-    let v30: R = R::new(107.43528866252466, 5.69726452710306e-15);
-    let v31: R = v30 * v12;
-    let v32: R = v21 - v23 - v25 + v27 + v29 - v31;
-    let v33: R = v0 * v32;
-    let v34: R = v33.exp();
-    let v35: R = R::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v36: R = R::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v37: R = v36 * v2;
-    let v38: R = v35 * v2;
-    let v39: R = v35 + v37 - v38;
-    let v40: R = v39.square();
-    let v41: R = v19 * v2 * v34 * v40;
-    let v42: R = R::from_f64(t_next);
-    let v43: R = v19 * v42 * v34 * v40;
-    let v44: R = R::new(500.0, 0.0);
-    let v45: R = v18.powi(3);
-    let v46: R = v44 * v2 * v45 * v40;
-    let v47: R = v44 * v42 * v45 * v40;
-    let v48: R = v6 * v2;
-    let v49: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: R = v49 * v2;
-    let v51: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: R = v51 * v7;
-    let v53: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: R = v53 * v7;
-    let v55: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: R = v55 * v12;
-    let v57: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: R = v57 * v12;
-    let v59: R = v48 - v50 - v52 + v54 + v56 - v58;
-    let v60: R = v0 * v59;
-    let v61: R = v60.exp_m1();
-    let v62: R = v44 * v2 * v18 * v61 * v40;
-    let v63: R = v44 * v42 * v18 * v61 * v40;
-    let v64: R = v18 - v41 + v43 + v46 - v47 + v62 - v63;
-    let v65: R = v64 / v18;
-    let v66: R = R::new(1.7, 4.4408920985006264e-17);
-    let v67: R = v66 * v7 * v34;
-    let v68: R = R::new(0.85, 2.2204460492503132e-17);
-    let v69: R = v68 * v2 * v34;
-    let v70: R = R::new(6.387487769068525, 2.4281336150056064e-16);
-    let v71: R = v70 * v7 * v34;
-    let v72: R = R::new(12.85, 3.552713678800501e-16);
-    let v73: R = v72 * v12 * v34;
-    let v74: R = v70 * v12 * v34;
-    let v75: R = v68 * v42 * v34;
-    let v76: R = v66 * v2 * v42 * v34;
-    let v77: R = v70 * v2 * v42 * v34;
-    let v78: R = v72 * v7 * v42 * v34;
-    let v79: R = v70 * v7 * v42 * v34;
-    let v80: R = v68 * v2 * v18 * v61;
-    let v81: R = v66 * v7 * v18 * v61;
-    let v82: R = v70 * v7 * v18 * v61;
-    let v83: R = v72 * v12 * v18 * v61;
-    let v84: R = v70 * v12 * v18 * v61;
-    let v85: R = v68 * v42 * v18 * v61;
-    let v86: R = v66 * v2 * v42 * v18 * v61;
-    let v87: R = v70 * v2 * v42 * v18 * v61;
-    let v88: R = v72 * v7 * v42 * v18 * v61;
-    let v89: R = v70 * v7 * v42 * v18 * v61;
-    let v90: R = v67 - v69 - v71 - v73 + v74 + v75 - v76 + v77 + v78 - v79 + v80 - v81
-        + v82 + v83 - v84 - v85 + v86 - v87 - v88 + v89;
-    let v91: R = -v61;
-    let v92: R = v91.sqrt();
-    let v93: R = v90 / v92;
-    let v94: R = v42 - v2;
-    let v95: R = v94.abs();
-    let v96: R = v95.sqrt();
-    let v97: R = v66 * v2;
-    let v98: R = v72 * v7;
-    let v99: R = v70 * v2;
-    let v100: R = v70 * v7;
-    let v101: R = v68 - v97 + v98 + v99 - v100;
-    let v102: R = v101.sqrt();
-    let v103: R = v96 * v102;
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7;
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: W = v2.widen().powi(3);
+    let v13: W = v11 * v12;
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: W = v14 * v12;
+    let v16: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
+    let v17: W = v0 * v16;
+    let v18: W = v17.exp();
+    let v19: N = N::new(1000.0, 0.0);
+    let v20: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v21: W = v20 * v2.widen();
+    let v22: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v23: W = v22 * v2.widen();
+    let v24: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v25: W = v24 * v7;
+    let v26: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v27: W = v26 * v7;
+    let v28: W = W::new(159.38726423400334, -4.088384519253407e-16);
+    let v29: W = v28 * v12;
+    let v30: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v31: W = v30 * v12;
+    let v32: W = v21 - v23 - v25 + v27 + v29 - v31;
+    let v33: W = v0 * v32;
+    let v34: W = v33.exp();
+    let v35: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v36: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v37: W = v36 * v2.widen();
+    let v38: W = v35 * v2.widen();
+    let v39: W = v35 + v37 - v38;
+    let v40: W = v39.square();
+    let v41: W = v19.widen() * v2.widen() * v34 * v40;
+    let v42: N = N::from_f64(t_next);
+    let v43: W = v19.widen() * v42.widen() * v34 * v40;
+    let v44: N = N::new(500.0, 0.0);
+    let v45: W = v18.powi(3);
+    let v46: W = v44.widen() * v2.widen() * v45 * v40;
+    let v47: W = v44.widen() * v42.widen() * v45 * v40;
+    let v48: W = v6 * v2.widen();
+    let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v50: N = v49 * v2;
+    let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
+    let v52: W = v51 * v7;
+    let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
+    let v54: W = v53 * v7;
+    let v55: W = W::new(106.25817615600222, 4.464392603783774e-15);
+    let v56: W = v55 * v12;
+    let v57: W = W::new(71.62352577501645, -5.675726792065962e-15);
+    let v58: W = v57 * v12;
+    let v59: W = v48 - v50.widen() - v52 + v54 + v56 - v58;
+    let v60: W = v0 * v59;
+    let v61: W = v60.exp_m1();
+    let v62: W = v44.widen() * v2.widen() * v18 * v61 * v40;
+    let v63: W = v44.widen() * v42.widen() * v18 * v61 * v40;
+    let v64: W = v18 - v41 + v43 + v46 - v47 + v62 - v63;
+    let v65: W = v64 / v18;
+    let v66: N = N::new(1.7, 4.4408920985006264e-17);
+    let v67: W = v66.widen() * v7 * v34;
+    let v68: W = W::new(0.85, 2.2204460492503132e-17);
+    let v69: W = v68 * v2.widen() * v34;
+    let v70: W = W::new(6.387487769068525, 2.4281336150056064e-16);
+    let v71: W = v70 * v7 * v34;
+    let v72: W = W::new(12.85, 3.552713678800501e-16);
+    let v73: N = N::narrow(v72) * N::narrow(v12) * N::narrow(v34);
+    let v74: N = N::narrow(v70) * N::narrow(v12) * N::narrow(v34);
+    let v75: W = v68 * v42.widen() * v34;
+    let v76: N = v66 * v2 * v42 * N::narrow(v34);
+    let v77: W = v70 * v2.widen() * v42.widen() * v34;
+    let v78: N = N::narrow(v72) * N::narrow(v7) * v42 * N::narrow(v34);
+    let v79: N = N::narrow(v70) * N::narrow(v7) * v42 * N::narrow(v34);
+    let v80: W = v68 * v2.widen() * v18 * v61;
+    let v81: W = v66.widen() * v7 * v18 * v61;
+    let v82: W = v70 * v7 * v18 * v61;
+    let v83: W = v72 * v12 * v18 * v61;
+    let v84: W = v70 * v12 * v18 * v61;
+    let v85: W = v68 * v42.widen() * v18 * v61;
+    let v86: N = v66 * v2 * v42 * N::narrow(v18) * N::narrow(v61);
+    let v87: W = v70 * v2.widen() * v42.widen() * v18 * v61;
+    let v88: W = v72 * v7 * v42.widen() * v18 * v61;
+    let v89: W = v70 * v7 * v42.widen() * v18 * v61;
+    let v90: W = v67 - v69 - v71 - v73.widen() + v74.widen() + v75 - v76.widen() + v77
+        + v78.widen() - v79.widen() + v80 - v81 + v82 + v83 - v84 - v85 + v86.widen()
+        - v87 - v88 + v89;
+    let v91: N = -N::narrow(v61);
+    let v92: W = v91.widen().sqrt();
+    let v93: W = v90 / v92;
+    let v94: N = v42 - v2;
+    let v95: N = v94.abs();
+    let v96: N = v95.sqrt();
+    let v97: N = v66 * v2;
+    let v98: W = v72 * v7;
+    let v99: W = v70 * v2.widen();
+    let v100: W = v70 * v7;
+    let v101: W = v68 - v97.widen() + v98 + v99 - v100;
+    let v102: N = N::sqrt_of(v101);
+    let v103: W = v96.widen() * v102.widen();
     [v65.to_f64(), v93.to_f64(), v103.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4767,6 +4545,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 83 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4778,6 +4558,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 83 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4803,176 +4585,169 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: R = R::new(-0.9976181318564664, -1.7788799922888963e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: R = v4 * v2;
-        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: R = v2.square();
-        let v8: R = v6 * v7;
-        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: R = v2.powi(3);
-        let v13: R = v11 * v12;
-        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: R = v14 * v12;
-        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: R = v0 * v16;
-        let v18: R = v17.exp();
-        let v19: R = v6 * v2;
-        let v20: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v21: R = v20 * v2;
-        let v22: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v23: R = v22 * v7;
-        let v24: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v25: R = v24 * v7;
-        let v26: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v27: R = v26 * v12;
-        let v28: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v29: R = v28 * v12;
-        let v30: R = v19 - v21 - v23 + v25 + v27 - v29;
-        let v31: R = v0 * v30;
-        let v32: R = v31.exp_m1();
-        let v33: R = -v32;
-        let v34: R = v33.sqrt();
-        let v35: R = -v34;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: W = v9 * v7;
+        let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: W = v2.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: W = v14 * v12;
+        let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: W = v0 * v16;
+        let v18: W = v17.exp();
+        let v19: W = v6 * v2;
+        let v20: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v21: W = v20 * v2;
+        let v22: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v23: W = v22 * v7;
+        let v24: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v25: W = v24 * v7;
+        let v26: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v27: W = v26 * v12;
+        let v28: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v29: W = v28 * v12;
+        let v30: W = v19 - v21 - v23 + v25 + v27 - v29;
+        let v31: W = v0 * v30;
+        let v32: W = v31.exp_m1();
+        let v33: W = -v32;
+        let v34: W = v33.sqrt();
+        let v35: W = -v34;
         return [v18.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(43.81780460041329, -4.298200405595886e-16);
-        let v2: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: R = v6 * v4;
-        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: R = v4.square();
-        let v10: R = v8 * v9;
-        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: R = v11 * v9;
-        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: R = v4.powi(3);
-        let v15: R = v13 * v14;
-        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: R = v16 * v14;
-        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: R = v0 * v18;
-        let v20: R = v19.exp();
-        let v21: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v22: R = v8 * v4;
-        let v23: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v24: R = v23 * v4;
-        let v25: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v26: R = v25 * v9;
-        let v27: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v28: R = v27 * v9;
-        let v29: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v30: R = v29 * v14;
-        let v31: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v32: R = v31 * v14;
-        let v33: R = v22 - v24 - v26 + v28 + v30 - v32;
-        let v34: R = v0 * v33;
-        let v35: R = v34.exp_m1();
-        let v36: R = -v35;
-        let v37: R = v36.sqrt();
-        let v38: R = v21 * v37;
-        let v39: R = v20 + v38;
-        let v40: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v41: R = v40 * v37;
-        let v42: R = v5 - v7 - v10 + v12 + v15 - v17;
-        let v43: R = v0 * v42;
-        let v44: R = v43.exp();
-        let v45: R = v21 * v44;
-        let v46: R = v41 - v45;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = -v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v21 * v37;
+        let v39: W = v20 + v38;
+        let v40: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v41: W = v40 * v37;
+        let v42: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v43: W = v0 * v42;
+        let v44: W = v43.exp();
+        let v45: W = v21 * v44;
+        let v46: W = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::from_f64(t_next);
-    let v17: R = v1 * v16;
-    let v18: R = v4 * v16;
-    let v19: R = v16.square();
-    let v20: R = v6 * v19;
-    let v21: R = v9 * v19;
-    let v22: R = v16.powi(3);
-    let v23: R = v11 * v22;
-    let v24: R = v14 * v22;
-    let v25: R = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: R = v0 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v6 * v2;
-    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: R = v29 * v2;
-    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: R = v31 * v7;
-    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: R = v33 * v7;
-    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: R = v35 * v12;
-    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: R = v37 * v12;
-    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: R = v0 * v39;
-    let v41: R = v40.exp_m1();
-    let v42: R = -v41;
-    let v43: R = v42.sqrt();
-    let v44: R = v6 * v16;
-    let v45: R = v29 * v16;
-    let v46: R = v31 * v19;
-    let v47: R = v33 * v19;
-    let v48: R = v35 * v22;
-    let v49: R = v37 * v22;
-    let v50: R = v44 - v45 - v46 + v47 + v48 - v49;
-    let v51: R = v0 * v50;
-    let v52: R = v51.exp_m1();
-    let v53: R = -v52;
-    let v54: R = v53.sqrt();
-    let v55: R = v43 * v54;
-    let v56: R = v27 + v55;
-    let v57: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp();
-    let v60: R = v59 * v54;
-    let v61: R = v17 - v18 - v20 + v21 + v23 - v24;
-    let v62: R = v0 * v61;
-    let v63: R = v62.exp();
-    let v64: R = v63 * v43;
-    let v65: R = v60 - v64;
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::narrow(v1) * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: N = N::narrow(v14) * v12;
+    let v16: N = N::from_f64(t_next);
+    let v17: W = v1 * v16.widen();
+    let v18: W = v4.widen() * v16.widen();
+    let v19: W = v16.widen().square();
+    let v20: W = v6 * v19;
+    let v21: W = v9 * v19;
+    let v22: W = v16.widen().powi(3);
+    let v23: W = v11 * v22;
+    let v24: W = v14 * v22;
+    let v25: W = v3.widen() - v5.widen() - v8 + v10 + v13 - v15.widen() + v17 - v18 - v20
+        + v21 + v23 - v24;
+    let v26: N = N::narrow(v0) * N::narrow(v25);
+    let v27: N = v26.exp();
+    let v28: W = v6 * v2.widen();
+    let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: W = v29.widen() * v2.widen();
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: N = v31 * v7;
+    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: N = v33 * v7;
+    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: N = v35 * v12;
+    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: N = v37 * v12;
+    let v39: W = v28 - v30 - v32.widen() + v34.widen() + v36.widen() - v38.widen();
+    let v40: W = v0 * v39;
+    let v41: W = v40.exp_m1();
+    let v42: W = -v41;
+    let v43: W = v42.sqrt();
+    let v44: W = v6 * v16.widen();
+    let v45: N = v29 * v16;
+    let v46: N = v31 * N::narrow(v19);
+    let v47: W = v33.widen() * v19;
+    let v48: W = v35.widen() * v22;
+    let v49: W = v37.widen() * v22;
+    let v50: W = v44 - v45.widen() - v46.widen() + v47 + v48 - v49;
+    let v51: W = v0 * v50;
+    let v52: W = v51.exp_m1();
+    let v53: W = -v52;
+    let v54: W = v53.sqrt();
+    let v55: N = N::narrow(v43) * N::narrow(v54);
+    let v56: W = v27.widen() + v55.widen();
+    let v57: W = v3.widen() - v5.widen() - v8 + v10 + v13 - v15.widen();
+    let v58: W = v0 * v57;
+    let v59: W = v58.exp();
+    let v60: W = v59 * v54;
+    let v61: W = v17 - v18 - v20 + v21 + v23 - v24;
+    let v62: W = v0 * v61;
+    let v63: W = v62.exp();
+    let v64: W = v63 * v43;
+    let v65: W = v60 - v64;
     [v56.to_f64(), v65.to_f64()]
 }
 /// `ddim_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -4980,6 +4755,8 @@ fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4991,6 +4768,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{17\,t}{40} - \frac{17\,t^{2}}{40} + \frac{257\,t^{3}}{120} - \frac{17\,t_{\mathrm{next}}}{40} + \frac{17\,t_{\mathrm{next}}^{2}}{40} - \frac{257\,t_{\mathrm{next}}^{3}}{120} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{20} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{30} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{30}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5009,176 +4788,169 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v1: R = R::new(-0.9976181318564664, -1.7788799922888963e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v5: R = v4 * v2;
-        let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v7: R = v2.square();
-        let v8: R = v6 * v7;
-        let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v10: R = v9 * v7;
-        let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v12: R = v2.powi(3);
-        let v13: R = v11 * v12;
-        let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v15: R = v14 * v12;
-        let v16: R = v3 - v5 - v8 + v10 + v13 - v15;
-        let v17: R = v0 * v16;
-        let v18: R = v17.exp();
-        let v19: R = v6 * v2;
-        let v20: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v21: R = v20 * v2;
-        let v22: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v23: R = v22 * v7;
-        let v24: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v25: R = v24 * v7;
-        let v26: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v27: R = v26 * v12;
-        let v28: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v29: R = v28 * v12;
-        let v30: R = v19 - v21 - v23 + v25 + v27 - v29;
-        let v31: R = v0 * v30;
-        let v32: R = v31.exp_m1();
-        let v33: R = -v32;
-        let v34: R = v33.sqrt();
-        let v35: R = -v34;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v5: W = v4 * v2;
+        let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v7: W = v2.square();
+        let v8: W = v6 * v7;
+        let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v10: W = v9 * v7;
+        let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v12: W = v2.powi(3);
+        let v13: W = v11 * v12;
+        let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v15: W = v14 * v12;
+        let v16: W = v3 - v5 - v8 + v10 + v13 - v15;
+        let v17: W = v0 * v16;
+        let v18: W = v17.exp();
+        let v19: W = v6 * v2;
+        let v20: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v21: W = v20 * v2;
+        let v22: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v23: W = v22 * v7;
+        let v24: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v25: W = v24 * v7;
+        let v26: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v27: W = v26 * v12;
+        let v28: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v29: W = v28 * v12;
+        let v30: W = v19 - v21 - v23 + v25 + v27 - v29;
+        let v31: W = v0 * v30;
+        let v32: W = v31.exp_m1();
+        let v33: W = -v32;
+        let v34: W = v33.sqrt();
+        let v35: W = -v34;
         return [v18.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-        let v1: R = R::new(43.81780460041329, -4.298200405595886e-16);
-        let v2: R = R::new(0.8260515184364176, 1.3325626126641803e-17);
-        let v3: R = R::new(9.311283477587823, 8.856595030512252e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-        let v7: R = v6 * v4;
-        let v8: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-        let v9: R = v4.square();
-        let v10: R = v8 * v9;
-        let v11: R = R::new(37.463865924381054, 1.85172455964596e-15);
-        let v12: R = v11 * v9;
-        let v13: R = R::new(53.12908807800111, 2.232196301891887e-15);
-        let v14: R = v4.powi(3);
-        let v15: R = v13 * v14;
-        let v16: R = R::new(35.81176288750822, -2.837863396032981e-15);
-        let v17: R = v16 * v14;
-        let v18: R = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
-        let v19: R = v0 * v18;
-        let v20: R = v19.exp();
-        let v21: R = R::new(0.9976181318564664, 1.7788799922888963e-17);
-        let v22: R = v8 * v4;
-        let v23: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-        let v24: R = v23 * v4;
-        let v25: R = R::new(37.24513391035129, 3.542638012204901e-15);
-        let v26: R = v25 * v9;
-        let v27: R = R::new(74.92773184876211, 3.70344911929192e-15);
-        let v28: R = v27 * v9;
-        let v29: R = R::new(106.25817615600222, 4.464392603783774e-15);
-        let v30: R = v29 * v14;
-        let v31: R = R::new(71.62352577501645, -5.675726792065962e-15);
-        let v32: R = v31 * v14;
-        let v33: R = v22 - v24 - v26 + v28 + v30 - v32;
-        let v34: R = v0 * v33;
-        let v35: R = v34.exp_m1();
-        let v36: R = -v35;
-        let v37: R = v36.sqrt();
-        let v38: R = v21 * v37;
-        let v39: R = v20 + v38;
-        let v40: R = R::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v41: R = v40 * v37;
-        let v42: R = v5 - v7 - v10 + v12 + v15 - v17;
-        let v43: R = v0 * v42;
-        let v44: R = v43.exp();
-        let v45: R = v21 * v44;
-        let v46: R = v41 - v45;
+        let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+        let v1: W = W::new(43.81780460041329, -4.298200405595886e-16);
+        let v2: W = W::new(0.8260515184364176, 1.3325626126641803e-17);
+        let v3: W = W::new(9.311283477587823, 8.856595030512252e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(2.4781545553092528, -7.104542408259024e-17);
+        let v7: W = v6 * v4;
+        let v8: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+        let v9: W = v4.square();
+        let v10: W = v8 * v9;
+        let v11: W = W::new(37.463865924381054, 1.85172455964596e-15);
+        let v12: W = v11 * v9;
+        let v13: W = W::new(53.12908807800111, 2.232196301891887e-15);
+        let v14: W = v4.powi(3);
+        let v15: W = v13 * v14;
+        let v16: W = W::new(35.81176288750822, -2.837863396032981e-15);
+        let v17: W = v16 * v14;
+        let v18: W = v1 - v2 + v5 - v7 - v10 + v12 + v15 - v17;
+        let v19: W = v0 * v18;
+        let v20: W = v19.exp();
+        let v21: W = W::new(0.9976181318564664, 1.7788799922888963e-17);
+        let v22: W = v8 * v4;
+        let v23: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+        let v24: W = v23 * v4;
+        let v25: W = W::new(37.24513391035129, 3.542638012204901e-15);
+        let v26: W = v25 * v9;
+        let v27: W = W::new(74.92773184876211, 3.70344911929192e-15);
+        let v28: W = v27 * v9;
+        let v29: W = W::new(106.25817615600222, 4.464392603783774e-15);
+        let v30: W = v29 * v14;
+        let v31: W = W::new(71.62352577501645, -5.675726792065962e-15);
+        let v32: W = v31 * v14;
+        let v33: W = v22 - v24 - v26 + v28 + v30 - v32;
+        let v34: W = v0 * v33;
+        let v35: W = v34.exp_m1();
+        let v36: W = -v35;
+        let v37: W = v36.sqrt();
+        let v38: W = v21 * v37;
+        let v39: W = v20 + v38;
+        let v40: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
+        let v41: W = v40 * v37;
+        let v42: W = v5 - v7 - v10 + v12 + v15 - v17;
+        let v43: W = v0 * v42;
+        let v44: W = v43.exp();
+        let v45: W = v21 * v44;
+        let v46: W = v41 - v45;
         return [v39.to_f64(), v46.to_f64()];
     }
-    let v0: R = R::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: R = R::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: R = v4 * v2;
-    let v6: R = R::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: R = v2.square();
-    let v8: R = v6 * v7;
-    let v9: R = R::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: R = v9 * v7;
-    let v11: R = R::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: R = v2.powi(3);
-    let v13: R = v11 * v12;
-    let v14: R = R::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: R = v14 * v12;
-    let v16: R = R::from_f64(t_next);
-    let v17: R = v1 * v16;
-    let v18: R = v4 * v16;
-    let v19: R = v16.square();
-    let v20: R = v6 * v19;
-    let v21: R = v9 * v19;
-    let v22: R = v16.powi(3);
-    let v23: R = v11 * v22;
-    let v24: R = v14 * v22;
-    let v25: R = v3 - v5 - v8 + v10 + v13 - v15 + v17 - v18 - v20 + v21 + v23 - v24;
-    let v26: R = v0 * v25;
-    let v27: R = v26.exp();
-    let v28: R = v6 * v2;
-    let v29: R = R::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v30: R = v29 * v2;
-    let v31: R = R::new(37.24513391035129, 3.542638012204901e-15);
-    let v32: R = v31 * v7;
-    let v33: R = R::new(74.92773184876211, 3.70344911929192e-15);
-    let v34: R = v33 * v7;
-    let v35: R = R::new(106.25817615600222, 4.464392603783774e-15);
-    let v36: R = v35 * v12;
-    let v37: R = R::new(71.62352577501645, -5.675726792065962e-15);
-    let v38: R = v37 * v12;
-    let v39: R = v28 - v30 - v32 + v34 + v36 - v38;
-    let v40: R = v0 * v39;
-    let v41: R = v40.exp_m1();
-    let v42: R = -v41;
-    let v43: R = v42.sqrt();
-    let v44: R = v6 * v16;
-    let v45: R = v29 * v16;
-    let v46: R = v31 * v19;
-    let v47: R = v33 * v19;
-    let v48: R = v35 * v22;
-    let v49: R = v37 * v22;
-    let v50: R = v44 - v45 - v46 + v47 + v48 - v49;
-    let v51: R = v0 * v50;
-    let v52: R = v51.exp_m1();
-    let v53: R = -v52;
-    let v54: R = v53.sqrt();
-    let v55: R = v43 * v54;
-    let v56: R = v27 + v55;
-    let v57: R = v3 - v5 - v8 + v10 + v13 - v15;
-    let v58: R = v0 * v57;
-    let v59: R = v58.exp();
-    let v60: R = v59 * v54;
-    let v61: R = v17 - v18 - v20 + v21 + v23 - v24;
-    let v62: R = v0 * v61;
-    let v63: R = v62.exp();
-    let v64: R = v63 * v43;
-    let v65: R = v60 - v64;
+    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::narrow(v1) * v2;
+    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = v2.square();
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v10: W = v9 * v7.widen();
+    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v12: N = v2.powi(3);
+    let v13: W = v11 * v12.widen();
+    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v15: N = N::narrow(v14) * v12;
+    let v16: N = N::from_f64(t_next);
+    let v17: W = v1 * v16.widen();
+    let v18: W = v4.widen() * v16.widen();
+    let v19: W = v16.widen().square();
+    let v20: W = v6 * v19;
+    let v21: W = v9 * v19;
+    let v22: W = v16.widen().powi(3);
+    let v23: W = v11 * v22;
+    let v24: W = v14 * v22;
+    let v25: W = v3.widen() - v5.widen() - v8 + v10 + v13 - v15.widen() + v17 - v18 - v20
+        + v21 + v23 - v24;
+    let v26: N = N::narrow(v0) * N::narrow(v25);
+    let v27: N = v26.exp();
+    let v28: W = v6 * v2.widen();
+    let v29: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v30: W = v29.widen() * v2.widen();
+    let v31: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v32: N = v31 * v7;
+    let v33: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v34: N = v33 * v7;
+    let v35: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v36: N = v35 * v12;
+    let v37: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v38: N = v37 * v12;
+    let v39: W = v28 - v30 - v32.widen() + v34.widen() + v36.widen() - v38.widen();
+    let v40: W = v0 * v39;
+    let v41: W = v40.exp_m1();
+    let v42: W = -v41;
+    let v43: W = v42.sqrt();
+    let v44: W = v6 * v16.widen();
+    let v45: N = v29 * v16;
+    let v46: N = v31 * N::narrow(v19);
+    let v47: W = v33.widen() * v19;
+    let v48: W = v35.widen() * v22;
+    let v49: W = v37.widen() * v22;
+    let v50: W = v44 - v45.widen() - v46.widen() + v47 + v48 - v49;
+    let v51: W = v0 * v50;
+    let v52: W = v51.exp_m1();
+    let v53: W = -v52;
+    let v54: W = v53.sqrt();
+    let v55: N = N::narrow(v43) * N::narrow(v54);
+    let v56: W = v27.widen() + v55.widen();
+    let v57: W = v3.widen() - v5.widen() - v8 + v10 + v13 - v15.widen();
+    let v58: W = v0 * v57;
+    let v59: W = v58.exp();
+    let v60: W = v59 * v54;
+    let v61: W = v17 - v18 - v20 + v21 + v23 - v24;
+    let v62: W = v0 * v61;
+    let v63: W = v62.exp();
+    let v64: W = v63 * v43;
+    let v65: W = v60 - v64;
     [v56.to_f64(), v65.to_f64()]
 }
 /// `dpm1_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
@@ -5186,6 +4958,8 @@ fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -5197,6 +4971,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} - \exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right)\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right) + x\,\left(\exp\left(\frac{\frac{17\,\sqrt{3}\,\sqrt{10}\,t}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t^{3}}{120} + \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{10} - \frac{17\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{40} - \frac{17\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{2}}{5} + \frac{257\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{2}}{40} + \frac{97\,\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}^{3}}{10} - \frac{737\,\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}^{3}}{120}}{\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}}\right) + \sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t_{\mathrm{next}}}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t_{\mathrm{next}}}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -5220,8 +4996,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -5244,11 +5021,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -5338,7 +5142,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -5367,17 +5171,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -5561,7 +5370,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -5640,7 +5450,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: shift = 1/2.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "shifted_cosine";
 /// `alpha(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -19,29 +19,30 @@ pub const PROCESS: &str = "shifted_cosine";
 /// ```text
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
     if t == 1.0 {
         return 0.0;
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
     v10.to_f64()
 }
 /// `sigma(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -49,29 +50,28 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    let r = sigma_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd, Xd>(t) }
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v4.ln();
-    let v6: R = v0 * v5;
-    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: R = v6 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::narrow(v3).tan();
+    let v5: W = v4.widen().ln();
+    let v6: W = v0.widen() * v5;
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7.widen();
+    let v9: W = v8.sigmoid();
+    let v10: N = N::sqrt_of(v9);
     v10.to_f64()
 }
 /// `alpha_bar(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -79,28 +79,23 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \frac{1}{1 + 4\,\tan\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(4.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v0 / v8;
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(4.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -108,34 +103,36 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{\pi\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    let r = f_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd, Xd>(t) }
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 0.0;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: R = v7 - v8;
-    let v10: R = v9.sigmoid();
-    let v11: R = R::new(1.0, 0.0);
-    let v12: R = v5.square();
-    let v13: R = v11 + v12;
-    let v14: R = v0 * v10 * v13;
-    let v15: R = v14 / v5;
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8.widen();
+    let v10: W = v9.sigmoid();
+    let v11: N = N::new(1.0, 0.0);
+    let v12: N = N::narrow(v5).square();
+    let v13: N = v11 + v12;
+    let v14: N = v0 * N::narrow(v10) * v13;
+    let v15: W = v14.widen() / v5;
     v15.to_f64()
 }
 /// `g2(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -143,32 +140,30 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = -\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(3.0, 0.0);
-    let v6: R = v3.cos();
-    let v7: R = v6.powi(3);
-    let v8: R = v5 * v7;
-    let v9: R = R::new(4.0, 0.0);
-    let v10: R = v9 * v6;
-    let v11: R = v8 - v10;
-    let v12: R = v0 * v4;
-    let v13: R = v12 / v11;
+    let v0: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(3.0, 0.0);
+    let v6: W = v3.cos();
+    let v7: W = v6.powi(3);
+    let v8: W = v5.widen() * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: W = v9.widen() * v6;
+    let v11: N = N::narrow(v8) - N::narrow(v10);
+    let v12: N = N::narrow(v0) * v4;
+    let v13: N = v12 / v11;
     v13.to_f64()
 }
 /// `g(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -176,33 +171,31 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(-12.566370614359172, -4.898587196589413e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(3.0, 0.0);
-    let v6: R = v3.cos();
-    let v7: R = v6.powi(3);
-    let v8: R = v5 * v7;
-    let v9: R = R::new(4.0, 0.0);
-    let v10: R = v9 * v6;
-    let v11: R = v8 - v10;
-    let v12: R = v0 * v4;
-    let v13: R = v12 / v11;
-    let v14: R = v13.sqrt();
+    let v0: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(3.0, 0.0);
+    let v6: W = v3.cos();
+    let v7: N = N::narrow(v6).powi(3);
+    let v8: N = v5 * v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v9 * N::narrow(v6);
+    let v11: N = v8 - v10;
+    let v12: N = v0 * v4;
+    let v13: N = v12 / v11;
+    let v14: N = v13.sqrt();
     v14.to_f64()
 }
 /// `lambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -210,27 +203,28 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{1}{2}\right) + \log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-0.6931471805599453, -2.3190468138462996e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v3.sin();
-    let v6: R = v4 / v5;
-    let v7: R = v6.ln();
-    let v8: R = v0 + v7;
+    let v0: W = W::new(-0.6931471805599453, -2.3190468138462996e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v3.sin();
+    let v6: W = v4 / v5;
+    let v7: W = v6.ln();
+    let v8: W = v0 + v7;
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -238,26 +232,21 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v4 * v5;
-    let v7: R = v0 / v6;
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = v4 * N::narrow(v5);
+    let v7: N = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -265,29 +254,30 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{1}{2}\right) + 2\,\log\left(\frac{\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.cos();
-    let v6: R = v4.sin();
-    let v7: R = v5 / v6;
-    let v8: R = v7.ln();
-    let v9: R = v1 * v8;
-    let v10: R = v0 + v9;
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.cos();
+    let v6: W = v4.sin();
+    let v7: W = v5 / v6;
+    let v8: W = v7.ln();
+    let v9: W = v1.widen() * v8;
+    let v10: W = v0 + v9;
     v10.to_f64()
 }
 /// `snr(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -295,28 +285,23 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(0.25, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v3.sin();
-    let v7: R = v6.square();
-    let v8: R = v0 * v5;
-    let v9: R = v8 / v7;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.25, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: N = N::narrow(v3).sin();
+    let v7: W = v6.widen().square();
+    let v8: N = v0 * N::narrow(v5);
+    let v9: W = v8.widen() / v7;
     v9.to_f64()
 }
 /// `rho(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -324,24 +309,22 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = 2\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v0 * v4;
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = v0 * N::narrow(v4);
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -351,66 +334,72 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_score_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) {
+        r
+    } else {
+        pf_velocity_score_coefficients_in::<Xd, Xd>(t)
+    }
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v4.square();
-    let v6: R = R::new(4.0, 0.0);
-    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: R = v7 * v2;
-    let v9: R = v8.cos();
-    let v10: R = v6 * v9;
-    let v11: R = -v6;
-    let v12: R = v11 - v10;
-    let v13: R = v8.sin();
-    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: R = R::new(2.0, 0.0);
-    let v16: R = v8.tan();
-    let v17: R = v16.ln();
-    let v18: R = v15 * v17;
-    let v19: R = v14 - v18;
-    let v20: R = v19.sigmoid();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(3.0, 0.0);
-    let v23: R = v9.square();
-    let v24: R = v22 * v23;
-    let v25: R = v6 - v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v26.powi(3);
-    let v28: R = v0 * v5 * v12;
-    let v29: R = v13 * v21 * v27;
-    let v30: R = v28 / v29;
-    let v31: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v32: R = v18 - v14;
-    let v33: R = v32.sigmoid();
-    let v34: R = v33.sqrt();
-    let v35: R = v31 * v13 * v9 * v21 * v34;
-    let v36: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: R = v9.powi(3);
-    let v38: R = v36 * v13 * v37 * v21 * v34;
-    let v39: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: R = v39 * v33 * v25;
-    let v41: R = v39 * v23 * v33 * v25;
-    let v42: R = v35 - v38 + v40 - v41;
-    let v43: R = v22 * v13 * v23 * v27;
-    let v44: R = v6 * v13 * v27;
-    let v45: R = v43 - v44;
-    let v46: R = v21 * v45;
-    let v47: R = v42 / v46;
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v4.widen().square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::narrow(v8).sin();
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: W = v8.tan();
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13.widen() * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v32: W = v18 - v14;
+    let v33: W = v32.sigmoid();
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v13.widen() * v9 * v21 * v34;
+    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v9.powi(3);
+    let v38: W = v36 * v13.widen() * v37 * v21 * v34;
+    let v39: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v40: W = v39 * v33 * v25;
+    let v41: W = v39 * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
+    let v43: W = v22.widen() * v13.widen() * v23 * v27;
+    let v44: W = v6.widen() * v13.widen() * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: N = N::narrow(v42) / N::narrow(v46);
     [v30.to_f64(), v47.to_f64()]
 }
 /// `pf_velocity_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -418,6 +407,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -429,66 +420,72 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_score_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) {
+        r
+    } else {
+        reverse_drift_score_coefficients_in::<Xd, Xd>(t)
+    }
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 0.0];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v4.square();
-    let v6: R = R::new(4.0, 0.0);
-    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: R = v7 * v2;
-    let v9: R = v8.cos();
-    let v10: R = v6 * v9;
-    let v11: R = -v6;
-    let v12: R = v11 - v10;
-    let v13: R = v8.sin();
-    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: R = R::new(2.0, 0.0);
-    let v16: R = v8.tan();
-    let v17: R = v16.ln();
-    let v18: R = v15 * v17;
-    let v19: R = v14 - v18;
-    let v20: R = v19.sigmoid();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(3.0, 0.0);
-    let v23: R = v9.square();
-    let v24: R = v22 * v23;
-    let v25: R = v6 - v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v26.powi(3);
-    let v28: R = v0 * v5 * v12;
-    let v29: R = v13 * v21 * v27;
-    let v30: R = v28 / v29;
-    let v31: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v32: R = v18 - v14;
-    let v33: R = v32.sigmoid();
-    let v34: R = v33.sqrt();
-    let v35: R = v31 * v13 * v9 * v21 * v34;
-    let v36: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: R = v9.powi(3);
-    let v38: R = v36 * v13 * v37 * v21 * v34;
-    let v39: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: R = v39 * v33 * v25;
-    let v41: R = v39 * v23 * v33 * v25;
-    let v42: R = v35 - v38 + v40 - v41;
-    let v43: R = v22 * v13 * v23 * v27;
-    let v44: R = v6 * v13 * v27;
-    let v45: R = v43 - v44;
-    let v46: R = v21 * v45;
-    let v47: R = v42 / v46;
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v4.widen().square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::narrow(v8).sin();
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: W = v8.tan();
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13.widen() * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v32: W = v18 - v14;
+    let v33: W = v32.sigmoid();
+    let v34: W = v33.sqrt();
+    let v35: W = v31 * v13.widen() * v9 * v21 * v34;
+    let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v37: W = v9.powi(3);
+    let v38: W = v36 * v13.widen() * v37 * v21 * v34;
+    let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v40: W = v39 * v33 * v25;
+    let v41: W = v39 * v23 * v33 * v25;
+    let v42: W = v35 - v38 + v40 - v41;
+    let v43: W = v22.widen() * v13.widen() * v23 * v27;
+    let v44: W = v6.widen() * v13.widen() * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: N = N::narrow(v42) / N::narrow(v46);
     [v30.to_f64(), v47.to_f64()]
 }
 /// `reverse_drift_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -496,6 +493,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -507,70 +506,75 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
+        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 * v3;
-    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: R = v5 * v3;
-    let v7: R = v6.cos();
-    let v8: R = v7.square();
-    let v9: R = v0 * v3 * v8;
-    let v10: R = v0 * v1 * v8;
-    let v11: R = R::new(4.0, 0.0);
-    let v12: R = v6.sin();
-    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: R = R::new(2.0, 0.0);
-    let v15: R = v6.tan();
-    let v16: R = v15.ln();
-    let v17: R = v14 * v16;
-    let v18: R = v13 - v17;
-    let v19: R = v18.sigmoid();
-    let v20: R = v19.sqrt();
-    let v21: R = R::new(3.0, 0.0);
-    let v22: R = v21 * v8;
-    let v23: R = v11 - v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v11 * v12 * v20 * v24;
-    let v26: R = v21 * v12 * v8 * v20 * v24;
-    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: R = v21 * v12 * v8 * v24;
-    let v29: R = v11 * v12 * v24;
-    let v30: R = v28 - v29;
-    let v31: R = v20 * v30;
-    let v32: R = v27 / v31;
-    let v33: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: R = v17 - v13;
-    let v35: R = v34.sigmoid();
-    let v36: R = v35.sqrt();
-    let v37: R = v33 * v1 * v12 * v7 * v20 * v36;
-    let v38: R = v33 * v3 * v12 * v7 * v20 * v36;
-    let v39: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v40: R = v7.powi(3);
-    let v41: R = v39 * v3 * v12 * v40 * v20 * v36;
-    let v42: R = v39 * v1 * v12 * v40 * v20 * v36;
-    let v43: R = v0 * v3 * v35 * v23;
-    let v44: R = v0 * v1 * v35 * v23;
-    let v45: R = v0 * v3 * v8 * v35 * v23;
-    let v46: R = v0 * v1 * v8 * v35 * v23;
-    let v47: R = v37 - v38 + v41 - v42 - v43 + v44 + v45 - v46;
-    let v48: R = v24.powi(3);
-    let v49: R = v21 * v12 * v8 * v48;
-    let v50: R = v11 * v12 * v48;
-    let v51: R = v49 - v50;
-    let v52: R = v20 * v51;
-    let v53: R = v47 / v52;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::narrow(v6).cos();
+    let v8: W = v7.widen().square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: N = N::narrow(v6).sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: N = N::sqrt_of(v19);
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: N = N::sqrt_of(v23);
+    let v25: W = v11.widen() * v12.widen() * v20.widen() * v24.widen();
+    let v26: W = v21.widen() * v12.widen() * v8 * v20.widen() * v24.widen();
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v21.widen() * v12.widen() * v8 * v24.widen();
+    let v29: W = v11.widen() * v12.widen() * v24.widen();
+    let v30: W = v28 - v29;
+    let v31: W = v20.widen() * v30;
+    let v32: W = v27 / v31;
+    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: W = v17 - v13;
+    let v35: W = v34.sigmoid();
+    let v36: W = v35.sqrt();
+    let v37: W = v33 * v1.widen() * v12.widen() * v7.widen() * v20.widen() * v36;
+    let v38: W = v33 * v3.widen() * v12.widen() * v7.widen() * v20.widen() * v36;
+    let v39: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v40: W = v7.widen().powi(3);
+    let v41: W = v39 * v3.widen() * v12.widen() * v40 * v20.widen() * v36;
+    let v42: W = v39 * v1.widen() * v12.widen() * v40 * v20.widen() * v36;
+    let v43: W = v0 * v3.widen() * v35 * v23;
+    let v44: W = v0 * v1.widen() * v35 * v23;
+    let v45: W = v0 * v3.widen() * v8 * v35 * v23;
+    let v46: W = v0 * v1.widen() * v8 * v35 * v23;
+    let v47: W = v37 - v38 + v41 - v42 - v43 + v44 + v45 - v46;
+    let v48: W = v24.widen().powi(3);
+    let v49: W = v21.widen() * v12.widen() * v8 * v48;
+    let v50: W = v11.widen() * v12.widen() * v48;
+    let v51: W = v49 - v50;
+    let v52: W = v20.widen() * v51;
+    let v53: W = v47 / v52;
     [v32.to_f64(), v53.to_f64()]
 }
 /// `euler_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -578,6 +582,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -589,6 +595,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -607,82 +615,87 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 51 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 * v3;
-    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: R = v5 * v3;
-    let v7: R = v6.cos();
-    let v8: R = v7.square();
-    let v9: R = v0 * v3 * v8;
-    let v10: R = v0 * v1 * v8;
-    let v11: R = R::new(4.0, 0.0);
-    let v12: R = v6.sin();
-    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: R = R::new(2.0, 0.0);
-    let v15: R = v6.tan();
-    let v16: R = v15.ln();
-    let v17: R = v14 * v16;
-    let v18: R = v13 - v17;
-    let v19: R = v18.sigmoid();
-    let v20: R = v19.sqrt();
-    let v21: R = R::new(3.0, 0.0);
-    let v22: R = v21 * v8;
-    let v23: R = v11 - v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v11 * v12 * v20 * v24;
-    let v26: R = v21 * v12 * v8 * v20 * v24;
-    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: R = v21 * v12 * v8 * v24;
-    let v29: R = v11 * v12 * v24;
-    let v30: R = v28 - v29;
-    let v31: R = v20 * v30;
-    let v32: R = v27 / v31;
-    let v33: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v34: R = v17 - v13;
-    let v35: R = v34.sigmoid();
-    let v36: R = v35.sqrt();
-    let v37: R = v33 * v1 * v12 * v7 * v20 * v36;
-    let v38: R = v33 * v3 * v12 * v7 * v20 * v36;
-    let v39: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v40: R = v7.powi(3);
-    let v41: R = v39 * v3 * v12 * v40 * v20 * v36;
-    let v42: R = v39 * v1 * v12 * v40 * v20 * v36;
-    let v43: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v44: R = v43 * v3 * v35 * v23;
-    let v45: R = v43 * v1 * v35 * v23;
-    let v46: R = v43 * v3 * v8 * v35 * v23;
-    let v47: R = v43 * v1 * v8 * v35 * v23;
-    let v48: R = v37 - v38 + v41 - v42 - v44 + v45 + v46 - v47;
-    let v49: R = v24.powi(3);
-    let v50: R = v21 * v12 * v8 * v49;
-    let v51: R = v11 * v12 * v49;
-    let v52: R = v50 - v51;
-    let v53: R = v20 * v52;
-    let v54: R = v48 / v53;
-    let v55: R = v1 - v3;
-    let v56: R = v55.abs();
-    let v57: R = v56.sqrt();
-    let v58: R = R::new(-12.566370614359172, -4.898587196589413e-16);
-    let v59: R = v21 * v40;
-    let v60: R = v11 * v7;
-    let v61: R = v59 - v60;
-    let v62: R = v58 * v12;
-    let v63: R = v62 / v61;
-    let v64: R = v63.sqrt();
-    let v65: R = v57 * v64;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: N = N::narrow(v6).sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: N = N::sqrt_of(v19);
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12.widen() * v20.widen() * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20.widen() * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v21.widen() * v12.widen() * v8 * v24;
+    let v29: W = v11.widen() * v12.widen() * v24;
+    let v30: W = v28 - v29;
+    let v31: N = v20 * N::narrow(v30);
+    let v32: W = v27 / v31.widen();
+    let v33: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v34: W = v17 - v13;
+    let v35: W = v34.sigmoid();
+    let v36: W = v35.sqrt();
+    let v37: W = v33 * v1.widen() * v12.widen() * v7 * v20.widen() * v36;
+    let v38: W = v33 * v3.widen() * v12.widen() * v7 * v20.widen() * v36;
+    let v39: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v40: W = v7.powi(3);
+    let v41: W = v39 * v3.widen() * v12.widen() * v40 * v20.widen() * v36;
+    let v42: W = v39 * v1.widen() * v12.widen() * v40 * v20.widen() * v36;
+    let v43: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v44: W = v43 * v3.widen() * v35 * v23;
+    let v45: W = v43 * v1.widen() * v35 * v23;
+    let v46: W = v43 * v3.widen() * v8 * v35 * v23;
+    let v47: W = v43 * v1.widen() * v8 * v35 * v23;
+    let v48: W = v37 - v38 + v41 - v42 - v44 + v45 + v46 - v47;
+    let v49: W = v24.powi(3);
+    let v50: W = v21.widen() * v12.widen() * v8 * v49;
+    let v51: W = v11.widen() * v12.widen() * v49;
+    let v52: W = v50 - v51;
+    let v53: W = v20.widen() * v52;
+    let v54: W = v48 / v53;
+    let v55: N = v1 - v3;
+    let v56: N = v55.abs();
+    let v57: N = v56.sqrt();
+    let v58: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v59: W = v21.widen() * v40;
+    let v60: W = v11.widen() * v7;
+    let v61: W = v59 - v60;
+    let v62: N = v58 * v12;
+    let v63: N = v62 / N::narrow(v61);
+    let v64: N = v63.sqrt();
+    let v65: W = v57.widen() * v64.widen();
     [v32.to_f64(), v54.to_f64(), v65.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -690,6 +703,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 51 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -707,6 +722,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 51 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -732,65 +749,65 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = v0 - v7;
-        let v9: R = v8.sigmoid();
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = v7 - v0;
-        let v14: R = v13.sigmoid();
-        let v15: R = v14 / v10;
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = v7 - v0;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v1 * v14;
-    let v16: R = v0 - v15;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = v15 - v0;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21 * v10;
-    let v23: R = v21.sqrt();
-    let v24: R = v7 - v0;
-    let v25: R = v24.sigmoid();
-    let v26: R = v25.sqrt();
-    let v27: R = v18 * v23 * v26;
-    let v28: R = v22 - v27;
-    let v29: R = v28 / v18;
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0 - v7;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0 - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: W = v15 - v0;
+    let v21: W = v20.sigmoid();
+    let v22: W = v21 * v10;
+    let v23: W = v21.sqrt();
+    let v24: W = v7 - v0;
+    let v25: W = v24.sigmoid();
+    let v26: W = v25.sqrt();
+    let v27: W = v18 * v23 * v26;
+    let v28: W = v22 - v27;
+    let v29: W = v28 / v18;
     [v19.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -798,6 +815,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -809,6 +828,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -827,65 +848,65 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = v0 - v7;
-        let v9: R = v8.sigmoid();
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = v7 - v0;
-        let v14: R = v13.sigmoid();
-        let v15: R = v14 / v10;
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = v7 - v0;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v1 * v14;
-    let v16: R = v0 - v15;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = v15 - v0;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21 * v10;
-    let v23: R = v21.sqrt();
-    let v24: R = v7 - v0;
-    let v25: R = v24.sigmoid();
-    let v26: R = v25.sqrt();
-    let v27: R = v18 * v23 * v26;
-    let v28: R = v22 - v27;
-    let v29: R = v28 / v18;
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0 - v7;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0 - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: W = v15 - v0;
+    let v21: W = v20.sigmoid();
+    let v22: W = v21 * v10;
+    let v23: W = v21.sqrt();
+    let v24: W = v7 - v0;
+    let v25: W = v24.sigmoid();
+    let v26: W = v25.sqrt();
+    let v27: W = v18 * v23 * v26;
+    let v28: W = v22 - v27;
+    let v29: W = v28 / v18;
     [v19.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -893,6 +914,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -904,6 +927,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -922,66 +947,68 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = -\frac{\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 3.141592653589793];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v4.square();
-    let v6: R = R::new(4.0, 0.0);
-    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: R = v7 * v2;
-    let v9: R = v8.cos();
-    let v10: R = v6 * v9;
-    let v11: R = -v6;
-    let v12: R = v11 - v10;
-    let v13: R = v8.sin();
-    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: R = R::new(2.0, 0.0);
-    let v16: R = v8.tan();
-    let v17: R = v16.ln();
-    let v18: R = v15 * v17;
-    let v19: R = v14 - v18;
-    let v20: R = v19.sigmoid();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(3.0, 0.0);
-    let v23: R = v9.square();
-    let v24: R = v22 * v23;
-    let v25: R = v6 - v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v26.powi(3);
-    let v28: R = v0 * v5 * v12;
-    let v29: R = v13 * v21 * v27;
-    let v30: R = v28 / v29;
-    let v31: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v32: R = v9.powi(3);
-    let v33: R = v31 * v13 * v32 * v21;
-    let v34: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v35: R = v34 * v13 * v9 * v21;
-    let v36: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: R = v18 - v14;
-    let v38: R = v37.sigmoid();
-    let v39: R = v38.sqrt();
-    let v40: R = v36 * v39 * v25;
-    let v41: R = v36 * v23 * v39 * v25;
-    let v42: R = v33 - v35 - v40 + v41;
-    let v43: R = v22 * v13 * v23 * v27;
-    let v44: R = v6 * v13 * v27;
-    let v45: R = v43 - v44;
-    let v46: R = v21 * v45;
-    let v47: R = v42 / v46;
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v4.widen().square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::narrow(v8).sin();
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: W = v8.tan();
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13.widen() * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v32: W = v9.powi(3);
+    let v33: W = v31 * v13.widen() * v32 * v21;
+    let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v35: W = v34 * v13.widen() * v9 * v21;
+    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: N = N::narrow(v18) - N::narrow(v14);
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v25;
+    let v41: W = v36.widen() * v23 * v39.widen() * v25;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v22.widen() * v13.widen() * v23 * v27;
+    let v44: W = v6.widen() * v13.widen() * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
 /// `pf_velocity_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -989,6 +1016,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = -\frac{\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1000,66 +1029,72 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = -\frac{2\,\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) {
+        r
+    } else {
+        reverse_drift_eps_coefficients_in::<Xd, Xd>(t)
+    }
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v4.square();
-    let v6: R = R::new(4.0, 0.0);
-    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: R = v7 * v2;
-    let v9: R = v8.cos();
-    let v10: R = v6 * v9;
-    let v11: R = -v6;
-    let v12: R = v11 - v10;
-    let v13: R = v8.sin();
-    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: R = R::new(2.0, 0.0);
-    let v16: R = v8.tan();
-    let v17: R = v16.ln();
-    let v18: R = v15 * v17;
-    let v19: R = v14 - v18;
-    let v20: R = v19.sigmoid();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(3.0, 0.0);
-    let v23: R = v9.square();
-    let v24: R = v22 * v23;
-    let v25: R = v6 - v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v26.powi(3);
-    let v28: R = v0 * v5 * v12;
-    let v29: R = v13 * v21 * v27;
-    let v30: R = v28 / v29;
-    let v31: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v32: R = v9.powi(3);
-    let v33: R = v31 * v13 * v32 * v21;
-    let v34: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v35: R = v34 * v13 * v9 * v21;
-    let v36: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v37: R = v18 - v14;
-    let v38: R = v37.sigmoid();
-    let v39: R = v38.sqrt();
-    let v40: R = v36 * v39 * v25;
-    let v41: R = v36 * v23 * v39 * v25;
-    let v42: R = v33 - v35 - v40 + v41;
-    let v43: R = v22 * v13 * v23 * v27;
-    let v44: R = v6 * v13 * v27;
-    let v45: R = v43 - v44;
-    let v46: R = v21 * v45;
-    let v47: R = v42 / v46;
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v4.widen().square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::narrow(v8).sin();
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: W = v8.tan();
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13.widen() * v21 * v27;
+    let v30: W = v28 / v29;
+    let v31: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v32: W = v9.powi(3);
+    let v33: W = v31 * v13.widen() * v32 * v21;
+    let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v35: W = v34 * v13.widen() * v9 * v21;
+    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v37: N = N::narrow(v18) - N::narrow(v14);
+    let v38: N = v37.sigmoid();
+    let v39: N = v38.sqrt();
+    let v40: W = v36.widen() * v39.widen() * v25;
+    let v41: W = v36.widen() * v23 * v39.widen() * v25;
+    let v42: W = v33 - v35 - v40 + v41;
+    let v43: W = v22.widen() * v13.widen() * v23 * v27;
+    let v44: W = v6.widen() * v13.widen() * v27;
+    let v45: W = v43 - v44;
+    let v46: W = v21 * v45;
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
 /// `reverse_drift_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1067,6 +1102,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = -\frac{2\,\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1078,70 +1115,75 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
+        euler_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 * v3;
-    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: R = v5 * v3;
-    let v7: R = v6.cos();
-    let v8: R = v7.square();
-    let v9: R = v0 * v3 * v8;
-    let v10: R = v0 * v1 * v8;
-    let v11: R = R::new(4.0, 0.0);
-    let v12: R = v6.sin();
-    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: R = R::new(2.0, 0.0);
-    let v15: R = v6.tan();
-    let v16: R = v15.ln();
-    let v17: R = v14 * v16;
-    let v18: R = v13 - v17;
-    let v19: R = v18.sigmoid();
-    let v20: R = v19.sqrt();
-    let v21: R = R::new(3.0, 0.0);
-    let v22: R = v21 * v8;
-    let v23: R = v11 - v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v11 * v12 * v20 * v24;
-    let v26: R = v21 * v12 * v8 * v20 * v24;
-    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: R = v21 * v12 * v8 * v24;
-    let v29: R = v11 * v12 * v24;
-    let v30: R = v28 - v29;
-    let v31: R = v20 * v30;
-    let v32: R = v27 / v31;
-    let v33: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v34: R = v33 * v3 * v12 * v7 * v20;
-    let v35: R = v33 * v1 * v12 * v7 * v20;
-    let v36: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v37: R = v7.powi(3);
-    let v38: R = v36 * v3 * v12 * v37 * v20;
-    let v39: R = v36 * v1 * v12 * v37 * v20;
-    let v40: R = v17 - v13;
-    let v41: R = v40.sigmoid();
-    let v42: R = v41.sqrt();
-    let v43: R = v0 * v3 * v42 * v23;
-    let v44: R = v0 * v1 * v42 * v23;
-    let v45: R = v0 * v3 * v8 * v42 * v23;
-    let v46: R = v0 * v1 * v8 * v42 * v23;
-    let v47: R = v34 - v35 - v38 + v39 + v43 - v44 - v45 + v46;
-    let v48: R = v24.powi(3);
-    let v49: R = v21 * v12 * v8 * v48;
-    let v50: R = v11 * v12 * v48;
-    let v51: R = v49 - v50;
-    let v52: R = v20 * v51;
-    let v53: R = v47 / v52;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: N = N::narrow(v6).cos();
+    let v8: W = v7.widen().square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: N = N::narrow(v6).sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v21.widen() * v12.widen() * v8 * v24;
+    let v29: W = v11.widen() * v12.widen() * v24;
+    let v30: W = v28 - v29;
+    let v31: W = v20 * v30;
+    let v32: W = v27 / v31;
+    let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v34: W = v33 * v3.widen() * v12.widen() * v7.widen() * v20;
+    let v35: W = v33 * v1.widen() * v12.widen() * v7.widen() * v20;
+    let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v37: W = v7.widen().powi(3);
+    let v38: W = v36 * v3.widen() * v12.widen() * v37 * v20;
+    let v39: W = v36 * v1.widen() * v12.widen() * v37 * v20;
+    let v40: N = N::narrow(v17) - N::narrow(v13);
+    let v41: N = v40.sigmoid();
+    let v42: N = v41.sqrt();
+    let v43: W = v0 * v3.widen() * v42.widen() * v23;
+    let v44: W = v0 * v1.widen() * v42.widen() * v23;
+    let v45: W = v0 * v3.widen() * v8 * v42.widen() * v23;
+    let v46: W = v0 * v1.widen() * v8 * v42.widen() * v23;
+    let v47: W = v34 - v35 - v38 + v39 + v43 - v44 - v45 + v46;
+    let v48: W = v24.powi(3);
+    let v49: W = v21.widen() * v12.widen() * v8 * v48;
+    let v50: W = v11.widen() * v12.widen() * v48;
+    let v51: W = v49 - v50;
+    let v52: W = v20 * v51;
+    let v53: W = v47 / v52;
     [v32.to_f64(), v53.to_f64()]
 }
 /// `euler_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1149,6 +1191,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1160,6 +1204,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1178,82 +1224,87 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 47 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t);
-    let v4: R = v0 * v3;
-    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: R = v5 * v3;
-    let v7: R = v6.cos();
-    let v8: R = v7.square();
-    let v9: R = v0 * v3 * v8;
-    let v10: R = v0 * v1 * v8;
-    let v11: R = R::new(4.0, 0.0);
-    let v12: R = v6.sin();
-    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: R = R::new(2.0, 0.0);
-    let v15: R = v6.tan();
-    let v16: R = v15.ln();
-    let v17: R = v14 * v16;
-    let v18: R = v13 - v17;
-    let v19: R = v18.sigmoid();
-    let v20: R = v19.sqrt();
-    let v21: R = R::new(3.0, 0.0);
-    let v22: R = v21 * v8;
-    let v23: R = v11 - v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v11 * v12 * v20 * v24;
-    let v26: R = v21 * v12 * v8 * v20 * v24;
-    let v27: R = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: R = v21 * v12 * v8 * v24;
-    let v29: R = v11 * v12 * v24;
-    let v30: R = v28 - v29;
-    let v31: R = v20 * v30;
-    let v32: R = v27 / v31;
-    let v33: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v34: R = v33 * v3 * v12 * v7 * v20;
-    let v35: R = v33 * v1 * v12 * v7 * v20;
-    let v36: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: R = v7.powi(3);
-    let v38: R = v36 * v3 * v12 * v37 * v20;
-    let v39: R = v36 * v1 * v12 * v37 * v20;
-    let v40: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v41: R = v17 - v13;
-    let v42: R = v41.sigmoid();
-    let v43: R = v42.sqrt();
-    let v44: R = v40 * v3 * v43 * v23;
-    let v45: R = v40 * v1 * v43 * v23;
-    let v46: R = v40 * v3 * v8 * v43 * v23;
-    let v47: R = v40 * v1 * v8 * v43 * v23;
-    let v48: R = v34 - v35 - v38 + v39 + v44 - v45 - v46 + v47;
-    let v49: R = v24.powi(3);
-    let v50: R = v21 * v12 * v8 * v49;
-    let v51: R = v11 * v12 * v49;
-    let v52: R = v50 - v51;
-    let v53: R = v20 * v52;
-    let v54: R = v48 / v53;
-    let v55: R = v1 - v3;
-    let v56: R = v55.abs();
-    let v57: R = v56.sqrt();
-    let v58: R = R::new(-12.566370614359172, -4.898587196589413e-16);
-    let v59: R = v21 * v37;
-    let v60: R = v11 * v7;
-    let v61: R = v59 - v60;
-    let v62: R = v58 * v12;
-    let v63: R = v62 / v61;
-    let v64: R = v63.sqrt();
-    let v65: R = v57 * v64;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v3.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v3.widen() * v8;
+    let v10: W = v0 * v1.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: N = N::narrow(v6).sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: W = v21.widen() * v8;
+    let v23: W = v11.widen() - v22;
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12.widen() * v20 * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20 * v24;
+    let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
+    let v28: W = v21.widen() * v12.widen() * v8 * v24;
+    let v29: W = v11.widen() * v12.widen() * v24;
+    let v30: W = v28 - v29;
+    let v31: W = v20 * v30;
+    let v32: N = N::narrow(v27) / N::narrow(v31);
+    let v33: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v34: W = v33 * v3.widen() * v12.widen() * v7 * v20;
+    let v35: W = v33 * v1.widen() * v12.widen() * v7 * v20;
+    let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v37: W = v7.powi(3);
+    let v38: W = v36 * v3.widen() * v12.widen() * v37 * v20;
+    let v39: W = v36 * v1.widen() * v12.widen() * v37 * v20;
+    let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v41: N = N::narrow(v17) - N::narrow(v13);
+    let v42: N = v41.sigmoid();
+    let v43: N = v42.sqrt();
+    let v44: W = v40.widen() * v3.widen() * v43.widen() * v23;
+    let v45: W = v40.widen() * v1.widen() * v43.widen() * v23;
+    let v46: W = v40.widen() * v3.widen() * v8 * v43.widen() * v23;
+    let v47: W = v40.widen() * v1.widen() * v8 * v43.widen() * v23;
+    let v48: W = v34 - v35 - v38 + v39 + v44 - v45 - v46 + v47;
+    let v49: W = v24.powi(3);
+    let v50: W = v21.widen() * v12.widen() * v8 * v49;
+    let v51: W = v11.widen() * v12.widen() * v49;
+    let v52: W = v50 - v51;
+    let v53: W = v20 * v52;
+    let v54: W = v48 / v53;
+    let v55: N = v1 - v3;
+    let v56: N = v55.abs();
+    let v57: N = v56.sqrt();
+    let v58: N = N::new(-12.566370614359172, -4.898587196589413e-16);
+    let v59: N = v21 * N::narrow(v37);
+    let v60: W = v11.widen() * v7;
+    let v61: W = v59.widen() - v60;
+    let v62: W = v58.widen() * v12.widen();
+    let v63: N = N::narrow(v62) / N::narrow(v61);
+    let v64: N = v63.sqrt();
+    let v65: N = v57 * v64;
     [v32.to_f64(), v54.to_f64(), v65.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1261,6 +1312,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 47 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1272,6 +1325,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 47 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1297,67 +1352,72 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{eps}\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
+        ddim_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = v0 - v7;
-        let v9: R = v8.sigmoid();
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = v7 - v0;
-        let v14: R = v13.sigmoid();
-        let v15: R = v14.sqrt();
-        let v16: R = v15 / v10;
-        let v17: R = -v16;
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = v7 - v0;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14.sqrt();
+        let v16: W = v15 / v10;
+        let v17: W = -v16;
         return [v12.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v1 * v14;
-    let v16: R = v0 - v15;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = v7 - v0;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21.sqrt();
-    let v23: R = v18 * v22;
-    let v24: R = v15 - v0;
-    let v25: R = v24.sigmoid();
-    let v26: R = v25.sqrt();
-    let v27: R = v26 * v10;
-    let v28: R = v23 - v27;
-    let v29: R = v28 / v18;
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0.widen() - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: W = v7 - v0.widen();
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v18 * v22;
+    let v24: W = v15 - v0.widen();
+    let v25: W = v24.sigmoid();
+    let v26: W = v25.sqrt();
+    let v27: W = v26 * v10;
+    let v28: W = v23 - v27;
+    let v29: W = v28 / v18;
     [v19.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1365,6 +1425,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{eps}\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1376,6 +1438,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{eps}\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1394,67 +1458,72 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_eps_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = v0 - v7;
-        let v9: R = v8.sigmoid();
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = v7 - v0;
-        let v14: R = v13.sigmoid();
-        let v15: R = v14.sqrt();
-        let v16: R = v15 / v10;
-        let v17: R = -v16;
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = v7 - v0;
+        let v14: W = v13.sigmoid();
+        let v15: W = v14.sqrt();
+        let v16: W = v15 / v10;
+        let v17: W = -v16;
         return [v12.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v1 * v14;
-    let v16: R = v0 - v15;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = v7 - v0;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21.sqrt();
-    let v23: R = v18 * v22;
-    let v24: R = v15 - v0;
-    let v25: R = v24.sigmoid();
-    let v26: R = v25.sqrt();
-    let v27: R = v26 * v10;
-    let v28: R = v23 - v27;
-    let v29: R = v28 / v18;
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0.widen() - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: W = v7 - v0.widen();
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v18 * v22;
+    let v24: W = v15 - v0.widen();
+    let v25: W = v24.sigmoid();
+    let v26: W = v25.sqrt();
+    let v27: W = v26 * v10;
+    let v28: W = v23 - v27;
+    let v29: W = v28 / v18;
     [v19.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1462,6 +1531,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1473,6 +1544,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1491,59 +1564,61 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 28 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_x0_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [0.0, -0.7853981633974483];
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = R::new(2.0, 0.0);
-    let v6: R = v3.tan();
-    let v7: R = v6.ln();
-    let v8: R = v5 * v7;
-    let v9: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v10: R = v8 - v9;
-    let v11: R = v10.sigmoid();
-    let v12: R = v11.sqrt();
-    let v13: R = R::new(4.0, 0.0);
-    let v14: R = R::new(3.0, 0.0);
-    let v15: R = v4.square();
-    let v16: R = v14 * v15;
-    let v17: R = v13 - v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v18.powi(3);
-    let v20: R = v0 * v4;
-    let v21: R = v12 * v19;
-    let v22: R = v20 / v21;
-    let v23: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: R = v3.sin();
-    let v25: R = v9 - v8;
-    let v26: R = v25.sigmoid();
-    let v27: R = v26.sqrt();
-    let v28: R = v23 * v24 * v4 * v27;
-    let v29: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v30: R = v4.powi(3);
-    let v31: R = v29 * v24 * v30 * v27;
-    let v32: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: R = v32 * v12 * v17;
-    let v34: R = v32 * v15 * v12 * v17;
-    let v35: R = v28 - v31 + v33 - v34;
-    let v36: R = v14 * v24 * v15 * v19;
-    let v37: R = v13 * v24 * v19;
-    let v38: R = v36 - v37;
-    let v39: R = v12 * v38;
-    let v40: R = v35 / v39;
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::new(2.0, 0.0);
+    let v6: N = N::narrow(v3).tan();
+    let v7: W = v6.widen().ln();
+    let v8: W = v5.widen() * v7;
+    let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v10: W = v8 - v9.widen();
+    let v11: W = v10.sigmoid();
+    let v12: N = N::sqrt_of(v11);
+    let v13: N = N::new(4.0, 0.0);
+    let v14: N = N::new(3.0, 0.0);
+    let v15: W = v4.square();
+    let v16: W = v14.widen() * v15;
+    let v17: W = v13.widen() - v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v0.widen() * v4;
+    let v21: W = v12.widen() * v19;
+    let v22: W = v20 / v21;
+    let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v24: N = N::narrow(v3).sin();
+    let v25: N = v9 - N::narrow(v8);
+    let v26: N = v25.sigmoid();
+    let v27: W = v26.widen().sqrt();
+    let v28: W = v23 * v24.widen() * v4 * v27;
+    let v29: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v30: W = v4.powi(3);
+    let v31: W = v29 * v24.widen() * v30 * v27;
+    let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32.widen() * v12.widen() * v17;
+    let v34: W = v32.widen() * v15 * v12.widen() * v17;
+    let v35: W = v28 - v31 + v33 - v34;
+    let v36: W = v14.widen() * v24.widen() * v15 * v19;
+    let v37: W = v13.widen() * v24.widen() * v19;
+    let v38: W = v36 - v37;
+    let v39: W = v12.widen() * v38;
+    let v40: N = N::narrow(v35) / N::narrow(v39);
     [v22.to_f64(), v40.to_f64()]
 }
 /// `pf_velocity_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1551,6 +1626,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 28 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1562,61 +1639,67 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) {
+        r
+    } else {
+        reverse_drift_x0_coefficients_in::<Xd, Xd>(t)
+    }
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [f64::INFINITY, -1.5707963267948966];
     }
-    let v0: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v5.powi(3);
-    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: R = R::new(2.0, 0.0);
-    let v9: R = v3.tan();
-    let v10: R = v9.ln();
-    let v11: R = v8 * v10;
-    let v12: R = v7 - v11;
-    let v13: R = v12.sigmoid();
-    let v14: R = v13.sqrt();
-    let v15: R = v0 * v4 * v6 * v14;
-    let v16: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: R = v16 * v4 * v5 * v14;
-    let v18: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: R = v11 - v7;
-    let v20: R = v19.sigmoid();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(4.0, 0.0);
-    let v23: R = R::new(3.0, 0.0);
-    let v24: R = v5.square();
-    let v25: R = v23 * v24;
-    let v26: R = v22 - v25;
-    let v27: R = v18 * v21 * v26;
-    let v28: R = v18 * v24 * v21 * v26;
-    let v29: R = v15 - v17 - v27 + v28;
-    let v30: R = v26.sqrt();
-    let v31: R = v30.powi(3);
-    let v32: R = v23 * v4 * v24 * v31;
-    let v33: R = v22 * v4 * v31;
-    let v34: R = v32 - v33;
-    let v35: R = v14 * v21 * v34;
-    let v36: R = v29 / v35;
-    let v37: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: R = v37 * v21 * v26;
-    let v39: R = v37 * v24 * v21 * v26;
-    let v40: R = v17 - v15 + v38 - v39;
-    let v41: R = v21 * v34;
-    let v42: R = v40 / v41;
+    let v0: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::narrow(v3).cos();
+    let v6: W = v5.widen().powi(3);
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: W = v3.tan();
+    let v10: W = v9.ln();
+    let v11: W = v8.widen() * v10;
+    let v12: W = v7.widen() - v11;
+    let v13: W = v12.sigmoid();
+    let v14: W = v13.sqrt();
+    let v15: W = v0 * v4.widen() * v6 * v14;
+    let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v17: W = v16 * v4.widen() * v5.widen() * v14;
+    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v19: W = v11 - v7.widen();
+    let v20: W = v19.sigmoid();
+    let v21: W = v20.sqrt();
+    let v22: N = N::new(4.0, 0.0);
+    let v23: N = N::new(3.0, 0.0);
+    let v24: W = v5.widen().square();
+    let v25: W = v23.widen() * v24;
+    let v26: W = v22.widen() - v25;
+    let v27: W = v18.widen() * v21 * v26;
+    let v28: W = v18.widen() * v24 * v21 * v26;
+    let v29: W = v15 - v17 - v27 + v28;
+    let v30: W = v26.sqrt();
+    let v31: W = v30.powi(3);
+    let v32: W = v23.widen() * v4.widen() * v24 * v31;
+    let v33: W = v22.widen() * v4.widen() * v31;
+    let v34: W = v32 - v33;
+    let v35: W = v14 * v21 * v34;
+    let v36: W = v29 / v35;
+    let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v38: W = v37.widen() * v21 * v26;
+    let v39: W = v37.widen() * v24 * v21 * v26;
+    let v40: W = v17 - v15 + v38 - v39;
+    let v41: W = v21 * v34;
+    let v42: N = N::narrow(v40) / N::narrow(v41);
     [v36.to_f64(), v42.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1624,6 +1707,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\cos\left(\frac{\pi\,t}{2}\right)^{2} - 2\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1635,86 +1720,79 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = v0 * v6;
-        return [v0.to_f64(), v7.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = v0 * v6;
-        return [v0.to_f64(), v7.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.cos();
-    let v6: R = v0 * v1 * v5;
-    let v7: R = v0 * v3 * v5;
-    let v8: R = R::new(2.0, 0.0);
-    let v9: R = v4.tan();
-    let v10: R = v9.ln();
-    let v11: R = v8 * v10;
-    let v12: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v13: R = v11 - v12;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = R::new(4.0, 0.0);
-    let v17: R = R::new(3.0, 0.0);
-    let v18: R = v5.square();
-    let v19: R = v17 * v18;
-    let v20: R = v16 - v19;
-    let v21: R = v20.sqrt();
-    let v22: R = v21.powi(3);
-    let v23: R = v15 * v22;
-    let v24: R = v6 - v7 + v23;
-    let v25: R = v24 / v23;
-    let v26: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v27: R = v4.sin();
-    let v28: R = v12 - v11;
-    let v29: R = v28.sigmoid();
-    let v30: R = v29.sqrt();
-    let v31: R = v26 * v1 * v27 * v5 * v30;
-    let v32: R = v26 * v3 * v27 * v5 * v30;
-    let v33: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v34: R = v5.powi(3);
-    let v35: R = v33 * v3 * v27 * v34 * v30;
-    let v36: R = v33 * v1 * v27 * v34 * v30;
-    let v37: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v38: R = v37 * v3 * v15 * v20;
-    let v39: R = v37 * v1 * v15 * v20;
-    let v40: R = v37 * v3 * v18 * v15 * v20;
-    let v41: R = v37 * v1 * v18 * v15 * v20;
-    let v42: R = v31 - v32 + v35 - v36 - v38 + v39 + v40 - v41;
-    let v43: R = v17 * v27 * v18 * v22;
-    let v44: R = v16 * v27 * v22;
-    let v45: R = v43 - v44;
-    let v46: R = v15 * v45;
-    let v47: R = v42 / v46;
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.cos();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
+    let v8: N = N::new(2.0, 0.0);
+    let v9: W = v4.tan();
+    let v10: W = v9.ln();
+    let v11: W = v8.widen() * v10;
+    let v12: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v13: W = v11 - v12;
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.sqrt();
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = N::new(3.0, 0.0);
+    let v18: W = v5.square();
+    let v19: W = v17.widen() * v18;
+    let v20: W = v16.widen() - v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v21.powi(3);
+    let v23: W = v15 * v22;
+    let v24: W = v6 - v7 + v23;
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v27: N = N::narrow(v4).sin();
+    let v28: N = N::narrow(v12) - N::narrow(v11);
+    let v29: N = v28.sigmoid();
+    let v30: N = v29.sqrt();
+    let v31: W = v26 * v1.widen() * v27.widen() * v5 * v30.widen();
+    let v32: W = v26 * v3.widen() * v27.widen() * v5 * v30.widen();
+    let v33: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v34: W = v5.powi(3);
+    let v35: W = v33 * v3.widen() * v27.widen() * v34 * v30.widen();
+    let v36: W = v33 * v1.widen() * v27.widen() * v34 * v30.widen();
+    let v37: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v38: W = v37.widen() * v3.widen() * v15 * v20;
+    let v39: W = v37.widen() * v1.widen() * v15 * v20;
+    let v40: W = v37.widen() * v3.widen() * v18 * v15 * v20;
+    let v41: W = v37.widen() * v1.widen() * v18 * v15 * v20;
+    let v42: W = v31 - v32 + v35 - v36 - v38 + v39 + v40 - v41;
+    let v43: W = v17.widen() * v27.widen() * v18 * v22;
+    let v44: W = v16.widen() * v27.widen() * v22;
+    let v45: W = v43 - v44;
+    let v46: W = v15 * v45;
+    let v47: W = v42 / v46;
     [v25.to_f64(), v47.to_f64()]
 }
 /// `euler_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1722,6 +1800,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1733,6 +1813,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} - 4\,\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)} + \frac{2\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1751,79 +1833,84 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v7: R = R::new(2.0, 0.0);
-    let v8: R = v3.tan();
-    let v9: R = v8.ln();
-    let v10: R = v7 * v9;
-    let v11: R = v6 - v10;
-    let v12: R = v11.sigmoid();
-    let v13: R = v12.sqrt();
-    let v14: R = v0 * v1 * v4 * v5 * v13;
-    let v15: R = R::from_f64(t_next);
-    let v16: R = v0 * v15 * v4 * v5 * v13;
-    let v17: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v18: R = v5.powi(3);
-    let v19: R = v17 * v1 * v4 * v18 * v13;
-    let v20: R = v17 * v15 * v4 * v18 * v13;
-    let v21: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v22: R = v10 - v6;
-    let v23: R = v22.sigmoid();
-    let v24: R = v23.sqrt();
-    let v25: R = R::new(4.0, 0.0);
-    let v26: R = R::new(3.0, 0.0);
-    let v27: R = v5.square();
-    let v28: R = v26 * v27;
-    let v29: R = v25 - v28;
-    let v30: R = v21 * v1 * v24 * v29;
-    let v31: R = v21 * v15 * v24 * v29;
-    let v32: R = v21 * v1 * v27 * v24 * v29;
-    let v33: R = v21 * v15 * v27 * v24 * v29;
-    let v34: R = v29.sqrt();
-    let v35: R = v34.powi(3);
-    let v36: R = v25 * v4 * v13 * v24 * v35;
-    let v37: R = v26 * v4 * v27 * v13 * v24 * v35;
-    let v38: R = v14 - v16 - v19 + v20 + v30 - v31 - v32 + v33 - v36 + v37;
-    let v39: R = v26 * v4 * v27 * v35;
-    let v40: R = v25 * v4 * v35;
-    let v41: R = v39 - v40;
-    let v42: R = v13 * v24 * v41;
-    let v43: R = v38 / v42;
-    let v44: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v45: R = v44 * v1 * v24 * v29;
-    let v46: R = v44 * v15 * v24 * v29;
-    let v47: R = v44 * v1 * v27 * v24 * v29;
-    let v48: R = v44 * v15 * v27 * v24 * v29;
-    let v49: R = v16 - v14 + v19 - v20 - v45 + v46 + v47 - v48;
-    let v50: R = v24 * v41;
-    let v51: R = v49 / v50;
-    let v52: R = v15 - v1;
-    let v53: R = v52.abs();
-    let v54: R = v53.sqrt();
-    let v55: R = R::new(-12.566370614359172, -4.898587196589413e-16);
-    let v56: R = v26 * v18;
-    let v57: R = v25 * v5;
-    let v58: R = v56 - v57;
-    let v59: R = v55 * v4;
-    let v60: R = v59 / v58;
-    let v61: R = v60.sqrt();
-    let v62: R = v54 * v61;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.sin();
+    let v5: W = v3.cos();
+    let v6: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: N = N::new(2.0, 0.0);
+    let v8: W = v3.tan();
+    let v9: W = v8.ln();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6 - v10;
+    let v12: W = v11.sigmoid();
+    let v13: W = v12.sqrt();
+    let v14: W = v0 * v1.widen() * v4 * v5 * v13;
+    let v15: N = N::from_f64(t_next);
+    let v16: W = v0 * v15.widen() * v4 * v5 * v13;
+    let v17: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v18: W = v5.powi(3);
+    let v19: W = v17 * v1.widen() * v4 * v18 * v13;
+    let v20: W = v17 * v15.widen() * v4 * v18 * v13;
+    let v21: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v22: W = v10 - v6;
+    let v23: W = v22.sigmoid();
+    let v24: W = v23.sqrt();
+    let v25: N = N::new(4.0, 0.0);
+    let v26: N = N::new(3.0, 0.0);
+    let v27: W = v5.square();
+    let v28: W = v26.widen() * v27;
+    let v29: W = v25.widen() - v28;
+    let v30: W = v21 * v1.widen() * v24 * v29;
+    let v31: W = v21 * v15.widen() * v24 * v29;
+    let v32: W = v21 * v1.widen() * v27 * v24 * v29;
+    let v33: W = v21 * v15.widen() * v27 * v24 * v29;
+    let v34: W = v29.sqrt();
+    let v35: W = v34.powi(3);
+    let v36: W = v25.widen() * v4 * v13 * v24 * v35;
+    let v37: W = v26.widen() * v4 * v27 * v13 * v24 * v35;
+    let v38: W = v14 - v16 - v19 + v20 + v30 - v31 - v32 + v33 - v36 + v37;
+    let v39: W = v26.widen() * v4 * v27 * v35;
+    let v40: W = v25.widen() * v4 * v35;
+    let v41: W = v39 - v40;
+    let v42: W = v13 * v24 * v41;
+    let v43: W = v38 / v42;
+    let v44: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v45: W = v44.widen() * v1.widen() * v24 * v29;
+    let v46: W = v44.widen() * v15.widen() * v24 * v29;
+    let v47: W = v44.widen() * v1.widen() * v27 * v24 * v29;
+    let v48: W = v44.widen() * v15.widen() * v27 * v24 * v29;
+    let v49: W = v16 - v14 + v19 - v20 - v45 + v46 + v47 - v48;
+    let v50: W = v24 * v41;
+    let v51: W = v49 / v50;
+    let v52: N = v15 - v1;
+    let v53: N = v52.abs();
+    let v54: N = v53.sqrt();
+    let v55: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v56: W = v26.widen() * v18;
+    let v57: W = v25.widen() * v5;
+    let v58: N = N::narrow(v56) - N::narrow(v57);
+    let v59: W = v55 * v4;
+    let v60: N = N::narrow(v59) / v58;
+    let v61: N = v60.sqrt();
+    let v62: W = v54.widen() * v61.widen();
     [v43.to_f64(), v51.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1831,6 +1918,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1842,6 +1931,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1867,75 +1958,70 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
+        ddim_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v9: R = v7 - v8;
-        let v10: R = v9.sigmoid();
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = v8 - v7;
-        let v14: R = v13.sigmoid();
-        let v15: R = v14.sqrt();
-        return [v12.to_f64(), v15.to_f64()];
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
     }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v4.ln();
-    let v6: R = v0 * v5;
-    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: R = v6 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v1 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v0 * v14;
-    let v16: R = v15 - v7;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = v7 - v6;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21.sqrt();
-    let v23: R = v18 * v22;
-    let v24: R = v7 - v15;
-    let v25: R = v24.sigmoid();
-    let v26: R = v25.sqrt();
-    let v27: R = v26 * v10;
-    let v28: R = v23 - v27;
-    let v29: R = v28 / v18;
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.tan();
+    let v5: W = v4.ln();
+    let v6: W = v0.widen() * v5;
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7.widen();
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v1.widen() * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v0.widen() * v14;
+    let v16: W = v15 - v7.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: N = v7 - N::narrow(v6);
+    let v21: W = v20.widen().sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v18 * v22;
+    let v24: W = v7.widen() - v15;
+    let v25: N = N::narrow(v24).sigmoid();
+    let v26: W = v25.widen().sqrt();
+    let v27: W = v26 * v10;
+    let v28: W = v23 - v27;
+    let v29: W = v28 / v18;
     [v19.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1943,6 +2029,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1954,6 +2042,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1972,75 +2062,70 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v9: R = v7 - v8;
-        let v10: R = v9.sigmoid();
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = v8 - v7;
-        let v14: R = v13.sigmoid();
-        let v15: R = v14.sqrt();
-        return [v12.to_f64(), v15.to_f64()];
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        return [v10.to_f64(), v13.to_f64()];
     }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v4.ln();
-    let v6: R = v0 * v5;
-    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: R = v6 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v1 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v0 * v14;
-    let v16: R = v15 - v7;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = v7 - v6;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21.sqrt();
-    let v23: R = v18 * v22;
-    let v24: R = v7 - v15;
-    let v25: R = v24.sigmoid();
-    let v26: R = v25.sqrt();
-    let v27: R = v26 * v10;
-    let v28: R = v23 - v27;
-    let v29: R = v28 / v18;
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.tan();
+    let v5: W = v4.ln();
+    let v6: W = v0.widen() * v5;
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: W = v6 - v7.widen();
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v1.widen() * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v0.widen() * v14;
+    let v16: W = v15 - v7.widen();
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: N = v7 - N::narrow(v6);
+    let v21: W = v20.widen().sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v18 * v22;
+    let v24: W = v7.widen() - v15;
+    let v25: N = N::narrow(v24).sigmoid();
+    let v26: W = v25.widen().sqrt();
+    let v27: W = v26 * v10;
+    let v28: W = v23 - v27;
+    let v29: W = v28 / v18;
     [v19.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2048,6 +2133,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2059,6 +2146,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2077,20 +2166,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2098,6 +2182,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2110,49 +2196,51 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_u_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 2.0];
     }
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: R = R::new(-3.141592653589793, -1.2246467991473532e-16);
-    let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v4.square();
-    let v6: R = R::new(4.0, 0.0);
-    let v7: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v8: R = v7 * v2;
-    let v9: R = v8.cos();
-    let v10: R = v6 * v9;
-    let v11: R = -v6;
-    let v12: R = v11 - v10;
-    let v13: R = v8.sin();
-    let v14: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v15: R = R::new(2.0, 0.0);
-    let v16: R = v8.tan();
-    let v17: R = v16.ln();
-    let v18: R = v15 * v17;
-    let v19: R = v14 - v18;
-    let v20: R = v19.sigmoid();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(3.0, 0.0);
-    let v23: R = v9.square();
-    let v24: R = v22 * v23;
-    let v25: R = v6 - v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v26.powi(3);
-    let v28: R = v0 * v5 * v12;
-    let v29: R = v13 * v21 * v27;
-    let v30: R = v28 / v29;
+    let v0: W = W::new(-3.141592653589793, -1.2246467991473532e-16);
+    let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v4.widen().square();
+    let v6: N = N::new(4.0, 0.0);
+    let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v8: W = v7 * v2.widen();
+    let v9: W = v8.cos();
+    let v10: W = v6.widen() * v9;
+    let v11: N = -v6;
+    let v12: W = v11.widen() - v10;
+    let v13: N = N::narrow(v8).sin();
+    let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v15: N = N::new(2.0, 0.0);
+    let v16: W = v8.tan();
+    let v17: W = v16.ln();
+    let v18: W = v15.widen() * v17;
+    let v19: W = v14 - v18;
+    let v20: W = v19.sigmoid();
+    let v21: N = N::sqrt_of(v20);
+    let v22: N = N::new(3.0, 0.0);
+    let v23: W = v9.square();
+    let v24: W = v22.widen() * v23;
+    let v25: W = v6.widen() - v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v26.powi(3);
+    let v28: W = v0 * v5 * v12;
+    let v29: W = v13.widen() * v21.widen() * v27;
+    let v30: W = v28 / v29;
     [v30.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2160,6 +2248,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2171,20 +2261,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2192,6 +2279,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2203,6 +2292,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2221,64 +2312,64 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v0 * v3;
-    let v5: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v6: R = v5 * v1;
-    let v7: R = v6.cos();
-    let v8: R = v7.square();
-    let v9: R = v0 * v1 * v8;
-    let v10: R = v0 * v3 * v8;
-    let v11: R = R::new(4.0, 0.0);
-    let v12: R = v6.sin();
-    let v13: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v14: R = R::new(2.0, 0.0);
-    let v15: R = v6.tan();
-    let v16: R = v15.ln();
-    let v17: R = v14 * v16;
-    let v18: R = v13 - v17;
-    let v19: R = v18.sigmoid();
-    let v20: R = v19.sqrt();
-    let v21: R = R::new(3.0, 0.0);
-    let v22: R = v21 * v8;
-    let v23: R = v11 - v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v11 * v12 * v20 * v24;
-    let v26: R = v21 * v12 * v8 * v20 * v24;
-    let v27: R = v2 - v4 - v9 + v10 - v25 + v26;
-    let v28: R = v21 * v12 * v8 * v24;
-    let v29: R = v11 * v12 * v24;
-    let v30: R = v28 - v29;
-    let v31: R = v20 * v30;
-    let v32: R = v27 / v31;
-    let v33: R = v14 * v3;
-    let v34: R = v14 * v1;
-    let v35: R = v33 - v34;
-    let v36: R = v3 - v1;
-    let v37: R = v36.abs();
-    let v38: R = v37.sqrt();
-    let v39: R = R::new(-12.566370614359172, -4.898587196589413e-16);
-    let v40: R = v7.powi(3);
-    let v41: R = v21 * v40;
-    let v42: R = v11 * v7;
-    let v43: R = v41 - v42;
-    let v44: R = v39 * v12;
-    let v45: R = v44 / v43;
-    let v46: R = v45.sqrt();
-    let v47: R = v38 * v46;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v6: W = v5 * v1.widen();
+    let v7: W = v6.cos();
+    let v8: W = v7.square();
+    let v9: W = v0 * v1.widen() * v8;
+    let v10: W = v0 * v3.widen() * v8;
+    let v11: N = N::new(4.0, 0.0);
+    let v12: W = v6.sin();
+    let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v14: N = N::new(2.0, 0.0);
+    let v15: W = v6.tan();
+    let v16: W = v15.ln();
+    let v17: W = v14.widen() * v16;
+    let v18: W = v13 - v17;
+    let v19: W = v18.sigmoid();
+    let v20: W = v19.sqrt();
+    let v21: N = N::new(3.0, 0.0);
+    let v22: N = v21 * N::narrow(v8);
+    let v23: W = v11.widen() - v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12 * v20 * v24;
+    let v26: W = v21.widen() * v12 * v8 * v20 * v24;
+    let v27: W = v2 - v4 - v9 + v10 - v25 + v26;
+    let v28: W = v21.widen() * v12 * v8 * v24;
+    let v29: W = v11.widen() * v12 * v24;
+    let v30: W = v28 - v29;
+    let v31: W = v20 * v30;
+    let v32: W = v27 / v31;
+    let v33: N = v14 * v3;
+    let v34: N = v14 * v1;
+    let v35: N = v33 - v34;
+    let v36: N = v3 - v1;
+    let v37: N = v36.abs();
+    let v38: W = v37.widen().sqrt();
+    let v39: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v40: W = v7.powi(3);
+    let v41: W = v21.widen() * v40;
+    let v42: W = v11.widen() * v7;
+    let v43: W = v41 - v42;
+    let v44: W = v39 * v12;
+    let v45: W = v44 / v43;
+    let v46: W = v45.sqrt();
+    let v47: W = v38 * v46;
     [v32.to_f64(), v35.to_f64(), v47.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2286,6 +2377,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2297,6 +2390,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2322,144 +2417,144 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
+        ddim_step_u_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.2732395447351628, 7.871470670072994e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = v3.cos();
-        let v5: R = R::new(3.0, 0.0);
-        let v6: R = v3.sin();
-        let v7: R = v4.square();
-        let v8: R = R::new(4.0, 0.0);
-        let v9: R = v5 * v7;
-        let v10: R = v8 - v9;
-        let v11: R = v10.sqrt();
-        let v12: R = v11.powi(3);
-        let v13: R = v5 * v6 * v7 * v12;
-        let v14: R = v8 * v6 * v12;
-        let v15: R = v13 - v14;
-        let v16: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-        let v17: R = v4.powi(3);
-        let v18: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v19: R = R::new(2.0, 0.0);
-        let v20: R = v3.tan();
-        let v21: R = v20.ln();
-        let v22: R = v19 * v21;
-        let v23: R = v18 - v22;
-        let v24: R = v23.sigmoid();
-        let v25: R = v24.sqrt();
-        let v26: R = v16 * v6 * v17 * v25;
-        let v27: R = R::new(12.566370614359172, 4.898587196589413e-16);
-        let v28: R = v27 * v6 * v4 * v25;
-        let v29: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-        let v30: R = v22 - v18;
-        let v31: R = v30.sigmoid();
-        let v32: R = v31.sqrt();
-        let v33: R = v29 * v32 * v10;
-        let v34: R = v29 * v7 * v32 * v10;
-        let v35: R = v26 - v28 - v33 + v34;
-        let v36: R = v0 * v4 * v15;
-        let v37: R = v12 * v35;
-        let v38: R = v36 / v37;
-        let v39: R = v32 * v15;
-        let v40: R = v39 / v35;
-        let v41: R = -v40;
+        let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.cos();
+        let v5: W = W::new(3.0, 0.0);
+        let v6: W = v3.sin();
+        let v7: W = v4.square();
+        let v8: W = W::new(4.0, 0.0);
+        let v9: W = v5 * v7;
+        let v10: W = v8 - v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v11.powi(3);
+        let v13: W = v5 * v6 * v7 * v12;
+        let v14: W = v8 * v6 * v12;
+        let v15: W = v13 - v14;
+        let v16: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+        let v17: W = v4.powi(3);
+        let v18: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v19: W = W::new(2.0, 0.0);
+        let v20: W = v3.tan();
+        let v21: W = v20.ln();
+        let v22: W = v19 * v21;
+        let v23: W = v18 - v22;
+        let v24: W = v23.sigmoid();
+        let v25: W = v24.sqrt();
+        let v26: W = v16 * v6 * v17 * v25;
+        let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
+        let v28: W = v27 * v6 * v4 * v25;
+        let v29: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v30: W = v22 - v18;
+        let v31: W = v30.sigmoid();
+        let v32: W = v31.sqrt();
+        let v33: W = v29 * v32 * v10;
+        let v34: W = v29 * v7 * v32 * v10;
+        let v35: W = v26 - v28 - v33 + v34;
+        let v36: W = v0 * v4 * v15;
+        let v37: W = v12 * v35;
+        let v38: W = v36 / v37;
+        let v39: W = v32 * v15;
+        let v40: W = v39 / v35;
+        let v41: W = -v40;
         return [v38.to_f64(), v41.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v9: R = v7 - v8;
-        let v10: R = v9.sigmoid();
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
-        let v14: R = v8 - v7;
-        let v15: R = v14.sigmoid();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v12: W = v7 - v6;
+        let v13: W = v12.sigmoid();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v10.to_f64(), v15.to_f64()];
     }
-    let v0: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v5.powi(3);
-    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: R = R::new(2.0, 0.0);
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9;
-    let v11: R = v10.tan();
-    let v12: R = v11.ln();
-    let v13: R = v8 * v12;
-    let v14: R = v7 - v13;
-    let v15: R = v14.sigmoid();
-    let v16: R = v15.sqrt();
-    let v17: R = v0 * v4 * v6 * v16;
-    let v18: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: R = v18 * v4 * v5 * v16;
-    let v20: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v21: R = v13 - v7;
-    let v22: R = v21.sigmoid();
-    let v23: R = v22.sqrt();
-    let v24: R = R::new(4.0, 0.0);
-    let v25: R = R::new(3.0, 0.0);
-    let v26: R = v5.square();
-    let v27: R = v25 * v26;
-    let v28: R = v24 - v27;
-    let v29: R = v20 * v23 * v28;
-    let v30: R = v20 * v26 * v23 * v28;
-    let v31: R = v17 - v19 - v29 + v30;
-    let v32: R = v3.tan();
-    let v33: R = v32.ln();
-    let v34: R = v8 * v33;
-    let v35: R = v7 - v34;
-    let v36: R = v35.sigmoid();
-    let v37: R = v36.sqrt();
-    let v38: R = v0 * v4 * v6 * v37;
-    let v39: R = v18 * v4 * v5 * v37;
-    let v40: R = v34 - v7;
-    let v41: R = v40.sigmoid();
-    let v42: R = v41.sqrt();
-    let v43: R = v20 * v42 * v28;
-    let v44: R = v20 * v26 * v42 * v28;
-    let v45: R = v38 - v39 - v43 + v44;
-    let v46: R = v31 / v45;
-    let v47: R = v37 * v23;
-    let v48: R = v42 * v16;
-    let v49: R = v47 - v48;
-    let v50: R = v28.sqrt();
-    let v51: R = v50.powi(3);
-    let v52: R = v25 * v4 * v26 * v51;
-    let v53: R = v24 * v4 * v51;
-    let v54: R = v52 - v53;
-    let v55: R = v49 * v54;
-    let v56: R = v55 / v45;
+    let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: W = v5.powi(3);
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1 * v9.widen();
+    let v11: W = v10.tan();
+    let v12: W = v11.ln();
+    let v13: W = v8.widen() * v12;
+    let v14: N = v7 - N::narrow(v13);
+    let v15: W = v14.widen().sigmoid();
+    let v16: W = v15.sqrt();
+    let v17: W = v0 * v4.widen() * v6 * v16;
+    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: W = v18 * v4.widen() * v5 * v16;
+    let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v21: W = v13 - v7.widen();
+    let v22: W = v21.sigmoid();
+    let v23: W = v22.sqrt();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v5.square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v24.widen() - v27;
+    let v29: W = v20.widen() * v23 * v28;
+    let v30: W = v20.widen() * v26 * v23 * v28;
+    let v31: W = v17 - v19 - v29 + v30;
+    let v32: W = v3.tan();
+    let v33: W = v32.ln();
+    let v34: W = v8.widen() * v33;
+    let v35: N = v7 - N::narrow(v34);
+    let v36: W = v35.widen().sigmoid();
+    let v37: W = v36.sqrt();
+    let v38: W = v0 * v4.widen() * v6 * v37;
+    let v39: W = v18 * v4.widen() * v5 * v37;
+    let v40: W = v34 - v7.widen();
+    let v41: W = v40.sigmoid();
+    let v42: W = v41.sqrt();
+    let v43: W = v20.widen() * v42 * v28;
+    let v44: W = v20.widen() * v26 * v42 * v28;
+    let v45: W = v38 - v39 - v43 + v44;
+    let v46: N = N::narrow(v31) / N::narrow(v45);
+    let v47: W = v37 * v23;
+    let v48: W = v42 * v16;
+    let v49: W = v47 - v48;
+    let v50: W = v28.sqrt();
+    let v51: W = v50.powi(3);
+    let v52: W = v25.widen() * v4.widen() * v26 * v51;
+    let v53: W = v24.widen() * v4.widen() * v51;
+    let v54: W = v52 - v53;
+    let v55: N = N::narrow(v49) * N::narrow(v54);
+    let v56: W = v55.widen() / v45;
     [v46.to_f64(), v56.to_f64()]
 }
 /// `ddim_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2467,6 +2562,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2478,6 +2575,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2496,144 +2595,144 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_u_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.2732395447351628, 7.871470670072994e-17);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-        let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = v3.cos();
-        let v5: R = R::new(3.0, 0.0);
-        let v6: R = v3.sin();
-        let v7: R = v4.square();
-        let v8: R = R::new(4.0, 0.0);
-        let v9: R = v5 * v7;
-        let v10: R = v8 - v9;
-        let v11: R = v10.sqrt();
-        let v12: R = v11.powi(3);
-        let v13: R = v5 * v6 * v7 * v12;
-        let v14: R = v8 * v6 * v12;
-        let v15: R = v13 - v14;
-        let v16: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-        let v17: R = v4.powi(3);
-        let v18: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v19: R = R::new(2.0, 0.0);
-        let v20: R = v3.tan();
-        let v21: R = v20.ln();
-        let v22: R = v19 * v21;
-        let v23: R = v18 - v22;
-        let v24: R = v23.sigmoid();
-        let v25: R = v24.sqrt();
-        let v26: R = v16 * v6 * v17 * v25;
-        let v27: R = R::new(12.566370614359172, 4.898587196589413e-16);
-        let v28: R = v27 * v6 * v4 * v25;
-        let v29: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-        let v30: R = v22 - v18;
-        let v31: R = v30.sigmoid();
-        let v32: R = v31.sqrt();
-        let v33: R = v29 * v32 * v10;
-        let v34: R = v29 * v7 * v32 * v10;
-        let v35: R = v26 - v28 - v33 + v34;
-        let v36: R = v0 * v4 * v15;
-        let v37: R = v12 * v35;
-        let v38: R = v36 / v37;
-        let v39: R = v32 * v15;
-        let v40: R = v39 / v35;
-        let v41: R = -v40;
+        let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = v3.cos();
+        let v5: W = W::new(3.0, 0.0);
+        let v6: W = v3.sin();
+        let v7: W = v4.square();
+        let v8: W = W::new(4.0, 0.0);
+        let v9: W = v5 * v7;
+        let v10: W = v8 - v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v11.powi(3);
+        let v13: W = v5 * v6 * v7 * v12;
+        let v14: W = v8 * v6 * v12;
+        let v15: W = v13 - v14;
+        let v16: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+        let v17: W = v4.powi(3);
+        let v18: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v19: W = W::new(2.0, 0.0);
+        let v20: W = v3.tan();
+        let v21: W = v20.ln();
+        let v22: W = v19 * v21;
+        let v23: W = v18 - v22;
+        let v24: W = v23.sigmoid();
+        let v25: W = v24.sqrt();
+        let v26: W = v16 * v6 * v17 * v25;
+        let v27: W = W::new(12.566370614359172, 4.898587196589413e-16);
+        let v28: W = v27 * v6 * v4 * v25;
+        let v29: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+        let v30: W = v22 - v18;
+        let v31: W = v30.sigmoid();
+        let v32: W = v31.sqrt();
+        let v33: W = v29 * v32 * v10;
+        let v34: W = v29 * v7 * v32 * v10;
+        let v35: W = v26 - v28 - v33 + v34;
+        let v36: W = v0 * v4 * v15;
+        let v37: W = v12 * v35;
+        let v38: W = v36 / v37;
+        let v39: W = v32 * v15;
+        let v40: W = v39 / v35;
+        let v41: W = -v40;
         return [v38.to_f64(), v41.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v9: R = v7 - v8;
-        let v10: R = v9.sigmoid();
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = R::new(-1.2732395447351628, 7.871470670072994e-17);
-        let v14: R = v8 - v7;
-        let v15: R = v14.sigmoid();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(-1.2732395447351628, 7.871470670072994e-17);
+        let v12: W = v7 - v6;
+        let v13: W = v12.sigmoid();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v10.to_f64(), v15.to_f64()];
     }
-    let v0: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v5.powi(3);
-    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: R = R::new(2.0, 0.0);
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9;
-    let v11: R = v10.tan();
-    let v12: R = v11.ln();
-    let v13: R = v8 * v12;
-    let v14: R = v7 - v13;
-    let v15: R = v14.sigmoid();
-    let v16: R = v15.sqrt();
-    let v17: R = v0 * v4 * v6 * v16;
-    let v18: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v19: R = v18 * v4 * v5 * v16;
-    let v20: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v21: R = v13 - v7;
-    let v22: R = v21.sigmoid();
-    let v23: R = v22.sqrt();
-    let v24: R = R::new(4.0, 0.0);
-    let v25: R = R::new(3.0, 0.0);
-    let v26: R = v5.square();
-    let v27: R = v25 * v26;
-    let v28: R = v24 - v27;
-    let v29: R = v20 * v23 * v28;
-    let v30: R = v20 * v26 * v23 * v28;
-    let v31: R = v17 - v19 - v29 + v30;
-    let v32: R = v3.tan();
-    let v33: R = v32.ln();
-    let v34: R = v8 * v33;
-    let v35: R = v7 - v34;
-    let v36: R = v35.sigmoid();
-    let v37: R = v36.sqrt();
-    let v38: R = v0 * v4 * v6 * v37;
-    let v39: R = v18 * v4 * v5 * v37;
-    let v40: R = v34 - v7;
-    let v41: R = v40.sigmoid();
-    let v42: R = v41.sqrt();
-    let v43: R = v20 * v42 * v28;
-    let v44: R = v20 * v26 * v42 * v28;
-    let v45: R = v38 - v39 - v43 + v44;
-    let v46: R = v31 / v45;
-    let v47: R = v37 * v23;
-    let v48: R = v42 * v16;
-    let v49: R = v47 - v48;
-    let v50: R = v28.sqrt();
-    let v51: R = v50.powi(3);
-    let v52: R = v25 * v4 * v26 * v51;
-    let v53: R = v24 * v4 * v51;
-    let v54: R = v52 - v53;
-    let v55: R = v49 * v54;
-    let v56: R = v55 / v45;
+    let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: W = v5.powi(3);
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1 * v9.widen();
+    let v11: W = v10.tan();
+    let v12: W = v11.ln();
+    let v13: W = v8.widen() * v12;
+    let v14: N = v7 - N::narrow(v13);
+    let v15: W = v14.widen().sigmoid();
+    let v16: W = v15.sqrt();
+    let v17: W = v0 * v4.widen() * v6 * v16;
+    let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v19: W = v18 * v4.widen() * v5 * v16;
+    let v20: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v21: W = v13 - v7.widen();
+    let v22: W = v21.sigmoid();
+    let v23: W = v22.sqrt();
+    let v24: N = N::new(4.0, 0.0);
+    let v25: N = N::new(3.0, 0.0);
+    let v26: W = v5.square();
+    let v27: W = v25.widen() * v26;
+    let v28: W = v24.widen() - v27;
+    let v29: W = v20.widen() * v23 * v28;
+    let v30: W = v20.widen() * v26 * v23 * v28;
+    let v31: W = v17 - v19 - v29 + v30;
+    let v32: W = v3.tan();
+    let v33: W = v32.ln();
+    let v34: W = v8.widen() * v33;
+    let v35: N = v7 - N::narrow(v34);
+    let v36: W = v35.widen().sigmoid();
+    let v37: W = v36.sqrt();
+    let v38: W = v0 * v4.widen() * v6 * v37;
+    let v39: W = v18 * v4.widen() * v5 * v37;
+    let v40: W = v34 - v7.widen();
+    let v41: W = v40.sigmoid();
+    let v42: W = v41.sqrt();
+    let v43: W = v20.widen() * v42 * v28;
+    let v44: W = v20.widen() * v26 * v42 * v28;
+    let v45: W = v38 - v39 - v43 + v44;
+    let v46: N = N::narrow(v31) / N::narrow(v45);
+    let v47: W = v37 * v23;
+    let v48: W = v42 * v16;
+    let v49: W = v47 - v48;
+    let v50: W = v28.sqrt();
+    let v51: W = v50.powi(3);
+    let v52: W = v25.widen() * v4.widen() * v26 * v51;
+    let v53: W = v24.widen() * v4.widen() * v51;
+    let v54: W = v52 - v53;
+    let v55: N = N::narrow(v49) * N::narrow(v54);
+    let v56: W = v55.widen() / v45;
     [v46.to_f64(), v56.to_f64()]
 }
 /// `dpm1_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2641,6 +2740,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2652,6 +2753,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2670,54 +2773,52 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
     if t == 0.0 {
         return [3.141592653589793];
     }
-    if t == 1.0 {
-        return [0.7853981633974483];
-    }
-    let v0: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v5.powi(3);
-    let v7: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v8: R = R::new(2.0, 0.0);
-    let v9: R = v3.tan();
-    let v10: R = v9.ln();
-    let v11: R = v8 * v10;
-    let v12: R = v7 - v11;
-    let v13: R = v12.sigmoid();
-    let v14: R = v13.sqrt();
-    let v15: R = v0 * v4 * v6 * v14;
-    let v16: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v17: R = v16 * v4 * v5 * v14;
-    let v18: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: R = v11 - v7;
-    let v20: R = v19.sigmoid();
-    let v21: R = v20.sqrt();
-    let v22: R = R::new(4.0, 0.0);
-    let v23: R = R::new(3.0, 0.0);
-    let v24: R = v5.square();
-    let v25: R = v23 * v24;
-    let v26: R = v22 - v25;
-    let v27: R = v18 * v21 * v26;
-    let v28: R = v18 * v24 * v21 * v26;
-    let v29: R = v15 - v17 - v27 + v28;
-    let v30: R = v26.sqrt();
-    let v31: R = v30.powi(3);
-    let v32: R = v23 * v4 * v24 * v31;
-    let v33: R = v22 * v4 * v31;
-    let v34: R = v32 - v33;
-    let v35: R = v29 / v34;
+    let v0: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v3.sin();
+    let v5: N = v3.cos();
+    let v6: W = v5.widen().powi(3);
+    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v8: N = N::new(2.0, 0.0);
+    let v9: N = v3.tan();
+    let v10: N = v9.ln();
+    let v11: N = v8 * v10;
+    let v12: N = v7 - v11;
+    let v13: N = v12.sigmoid();
+    let v14: N = v13.sqrt();
+    let v15: W = v0 * v4.widen() * v6 * v14.widen();
+    let v16: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v17: W = v16 * v4.widen() * v5.widen() * v14.widen();
+    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v19: N = v11 - v7;
+    let v20: N = v19.sigmoid();
+    let v21: N = v20.sqrt();
+    let v22: N = N::new(4.0, 0.0);
+    let v23: N = N::new(3.0, 0.0);
+    let v24: N = v5.square();
+    let v25: W = v23.widen() * v24.widen();
+    let v26: W = v22.widen() - v25;
+    let v27: W = v18.widen() * v21.widen() * v26;
+    let v28: W = v18.widen() * v24.widen() * v21.widen() * v26;
+    let v29: W = v15 - v17 - v27 + v28;
+    let v30: W = v26.sqrt();
+    let v31: W = v30.powi(3);
+    let v32: W = v23.widen() * v4.widen() * v24.widen() * v31;
+    let v33: W = v22.widen() * v4.widen() * v31;
+    let v34: W = v32 - v33;
+    let v35: N = N::narrow(v29) / N::narrow(v34);
     [v35.to_f64()]
 }
 /// `pf_velocity_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2725,6 +2826,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2737,72 +2840,74 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.0, 6.283185307179586];
     }
     if t == 1.0 {
         return [f64::INFINITY, 1.5707963267948966];
     }
-    let v0: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.ln();
-    let v9: R = v6 * v8;
-    let v10: R = v5 - v9;
-    let v11: R = v10.sigmoid();
-    let v12: R = v11.sqrt();
-    let v13: R = v9 - v5;
-    let v14: R = v13.sigmoid();
-    let v15: R = v14.sqrt();
-    let v16: R = R::new(4.0, 0.0);
-    let v17: R = R::new(3.0, 0.0);
-    let v18: R = v4.square();
-    let v19: R = v17 * v18;
-    let v20: R = v16 - v19;
-    let v21: R = v20.sqrt();
-    let v22: R = v21.powi(3);
-    let v23: R = v0 * v4 * v12 * v15;
-    let v24: R = v23 / v22;
-    let v25: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v26: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-    let v27: R = v26 * v2;
-    let v28: R = v27.sin();
-    let v29: R = v28.square();
-    let v30: R = v16 * v4;
-    let v31: R = -v16;
-    let v32: R = v31 - v30;
-    let v33: R = v3.sin();
-    let v34: R = v25 * v29 * v11 * v32;
-    let v35: R = v33 * v22;
-    let v36: R = v34 / v35;
-    let v37: R = v25 * v29 * v14 * v32;
-    let v38: R = v37 / v35;
-    let v39: R = v24 + v36 - v38;
-    let v40: R = v39 / v12;
-    let v41: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v42: R = v4.powi(3);
-    let v43: R = v41 * v33 * v42 * v12;
-    let v44: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: R = v44 * v33 * v4 * v12;
-    let v46: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v47: R = v46 * v15 * v20;
-    let v48: R = v46 * v18 * v15 * v20;
-    let v49: R = v43 - v45 - v47 + v48;
-    let v50: R = v17 * v33 * v18 * v22;
-    let v51: R = v16 * v33 * v22;
-    let v52: R = v50 - v51;
-    let v53: R = v49 / v52;
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v6: N = N::new(2.0, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.ln();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5 - v9;
+    let v11: W = v10.sigmoid();
+    let v12: W = v11.sqrt();
+    let v13: W = v9 - v5;
+    let v14: W = v13.sigmoid();
+    let v15: W = v14.sqrt();
+    let v16: N = N::new(4.0, 0.0);
+    let v17: N = N::new(3.0, 0.0);
+    let v18: W = v4.square();
+    let v19: W = v17.widen() * v18;
+    let v20: W = v16.widen() - v19;
+    let v21: W = v20.sqrt();
+    let v22: W = v21.powi(3);
+    let v23: W = v0 * v4 * v12 * v15;
+    let v24: W = v23 / v22;
+    let v25: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+    let v27: W = v26 * v2.widen();
+    let v28: N = N::narrow(v27).sin();
+    let v29: W = v28.widen().square();
+    let v30: N = v16 * N::narrow(v4);
+    let v31: N = -v16;
+    let v32: W = v31.widen() - v30.widen();
+    let v33: N = N::narrow(v3).sin();
+    let v34: W = v25 * v29 * v11 * v32;
+    let v35: W = v33.widen() * v22;
+    let v36: W = v34 / v35;
+    let v37: W = v25 * v29 * v14 * v32;
+    let v38: N = N::narrow(v37) / N::narrow(v35);
+    let v39: W = v24 + v36 - v38.widen();
+    let v40: W = v39 / v12;
+    let v41: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v42: W = v4.powi(3);
+    let v43: W = v41 * v33.widen() * v42 * v12;
+    let v44: W = W::new(25.132741228718345, 9.797174393178826e-16);
+    let v45: W = v44 * v33.widen() * v4 * v12;
+    let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v47: W = v46.widen() * v15 * v20;
+    let v48: W = v46.widen() * v18 * v15 * v20;
+    let v49: W = v43 - v45 - v47 + v48;
+    let v50: W = v17.widen() * v33.widen() * v18 * v22;
+    let v51: W = v16.widen() * v33.widen() * v22;
+    let v52: W = v50 - v51;
+    let v53: W = v49 / v52;
     [v40.to_f64(), v53.to_f64()]
 }
 /// `reverse_drift_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2810,6 +2915,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2821,87 +2928,80 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
+        euler_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.7853981633974483, 3.061616997868383e-17);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.ln();
-    let v9: R = v6 * v8;
-    let v10: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v11: R = v9 - v10;
-    let v12: R = v11.sigmoid();
-    let v13: R = v12.sqrt();
-    let v14: R = v0 * v1 * v4 * v5 * v13;
-    let v15: R = R::from_f64(t_next);
-    let v16: R = v0 * v15 * v4 * v5 * v13;
-    let v17: R = R::new(9.42477796076938, 3.6739403974420594e-16);
-    let v18: R = v5.powi(3);
-    let v19: R = v17 * v1 * v4 * v18 * v13;
-    let v20: R = v17 * v15 * v4 * v18 * v13;
-    let v21: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v22: R = v10 - v9;
-    let v23: R = v22.sigmoid();
-    let v24: R = v23.sqrt();
-    let v25: R = R::new(4.0, 0.0);
-    let v26: R = R::new(3.0, 0.0);
-    let v27: R = v5.square();
-    let v28: R = v26 * v27;
-    let v29: R = v25 - v28;
-    let v30: R = v21 * v1 * v24 * v29;
-    let v31: R = v21 * v15 * v24 * v29;
-    let v32: R = v21 * v1 * v27 * v24 * v29;
-    let v33: R = v21 * v15 * v27 * v24 * v29;
-    let v34: R = v29.sqrt();
-    let v35: R = v34.powi(3);
-    let v36: R = v25 * v4 * v35;
-    let v37: R = v26 * v4 * v27 * v35;
-    let v38: R = v14 - v16 - v19 + v20 - v30 + v31 + v32 - v33 - v36 + v37;
-    let v39: R = v37 - v36;
-    let v40: R = v38 / v39;
-    let v41: R = v0 * v1 * v4 * v5 * v24;
-    let v42: R = v0 * v15 * v4 * v5 * v24;
-    let v43: R = v17 * v1 * v4 * v18 * v24;
-    let v44: R = v17 * v15 * v4 * v18 * v24;
-    let v45: R = v21 * v1 * v13 * v29;
-    let v46: R = v21 * v15 * v13 * v29;
-    let v47: R = v21 * v1 * v27 * v13 * v29;
-    let v48: R = v21 * v15 * v27 * v13 * v29;
-    let v49: R = v41 - v42 - v43 + v44 + v45 - v46 - v47 + v48;
-    let v50: R = v49 / v39;
+    let v0: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = N::narrow(v3).tan();
+    let v8: N = v7.ln();
+    let v9: N = v6 * v8;
+    let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v11: N = v9 - v10;
+    let v12: N = v11.sigmoid();
+    let v13: N = v12.sqrt();
+    let v14: W = v0 * v1.widen() * v4.widen() * v5 * v13.widen();
+    let v15: N = N::from_f64(t_next);
+    let v16: N = N::narrow(v0) * v15 * v4 * N::narrow(v5) * v13;
+    let v17: W = W::new(9.42477796076938, 3.6739403974420594e-16);
+    let v18: W = v5.powi(3);
+    let v19: N = N::narrow(v17) * v1 * v4 * N::narrow(v18) * v13;
+    let v20: W = v17 * v15.widen() * v4.widen() * v18 * v13.widen();
+    let v21: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v22: W = v10.widen() - v9.widen();
+    let v23: N = N::narrow(v22).sigmoid();
+    let v24: N = v23.sqrt();
+    let v25: N = N::new(4.0, 0.0);
+    let v26: N = N::new(3.0, 0.0);
+    let v27: W = v5.square();
+    let v28: W = v26.widen() * v27;
+    let v29: W = v25.widen() - v28;
+    let v30: W = v21.widen() * v1.widen() * v24.widen() * v29;
+    let v31: W = v21.widen() * v15.widen() * v24.widen() * v29;
+    let v32: W = v21.widen() * v1.widen() * v27 * v24.widen() * v29;
+    let v33: W = v21.widen() * v15.widen() * v27 * v24.widen() * v29;
+    let v34: W = v29.sqrt();
+    let v35: W = v34.powi(3);
+    let v36: W = v25.widen() * v4.widen() * v35;
+    let v37: W = v26.widen() * v4.widen() * v27 * v35;
+    let v38: W = v14 - v16.widen() - v19.widen() + v20 - v30 + v31 + v32 - v33 - v36
+        + v37;
+    let v39: W = v37 - v36;
+    let v40: N = N::narrow(v38) / N::narrow(v39);
+    let v41: W = v0 * v1.widen() * v4.widen() * v5 * v24.widen();
+    let v42: W = v0 * v15.widen() * v4.widen() * v5 * v24.widen();
+    let v43: W = v17 * v1.widen() * v4.widen() * v18 * v24.widen();
+    let v44: W = v17 * v15.widen() * v4.widen() * v18 * v24.widen();
+    let v45: W = v21.widen() * v1.widen() * v13.widen() * v29;
+    let v46: W = v21.widen() * v15.widen() * v13.widen() * v29;
+    let v47: W = v21.widen() * v1.widen() * v27 * v13.widen() * v29;
+    let v48: W = v21.widen() * v15.widen() * v27 * v13.widen() * v29;
+    let v49: W = v41 - v42 - v43 + v44 + v45 - v46 - v47 + v48;
+    let v50: N = N::narrow(v49) / N::narrow(v39);
     [v40.to_f64(), v50.to_f64()]
 }
 /// `euler_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2909,6 +3009,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2920,6 +3022,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\pi\,t_{\mathrm{next}} - \pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2938,90 +3042,96 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 61 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(25.132741228718345, 9.797174393178826e-16);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v7: R = R::new(2.0, 0.0);
-    let v8: R = v3.tan();
-    let v9: R = v8.ln();
-    let v10: R = v7 * v9;
-    let v11: R = v6 - v10;
-    let v12: R = v11.sigmoid();
-    let v13: R = v12.sqrt();
-    let v14: R = v10 - v6;
-    let v15: R = v14.sigmoid();
-    let v16: R = v15.sqrt();
-    let v17: R = v0 * v1 * v4 * v5 * v13 * v16;
-    let v18: R = R::from_f64(t_next);
-    let v19: R = v0 * v18 * v4 * v5 * v13 * v16;
-    let v20: R = R::new(18.84955592153876, 7.347880794884119e-16);
-    let v21: R = v5.powi(3);
-    let v22: R = v20 * v1 * v4 * v21 * v13 * v16;
-    let v23: R = v20 * v18 * v4 * v21 * v13 * v16;
-    let v24: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v25: R = v15.square();
-    let v26: R = R::new(-2.772588722239781, -9.276187255385198e-17);
-    let v27: R = R::new(4.0, 0.0);
-    let v28: R = v27 * v9;
-    let v29: R = v26 - v28;
-    let v30: R = v29.exp_m1();
-    let v31: R = R::new(3.0, 0.0);
-    let v32: R = v5.square();
-    let v33: R = v31 * v32;
-    let v34: R = v27 - v33;
-    let v35: R = v24 * v1 * v25 * v30 * v34;
-    let v36: R = v24 * v18 * v32 * v25 * v30 * v34;
-    let v37: R = v12.square();
-    let v38: R = v28 - v26;
-    let v39: R = v38.exp_m1();
-    let v40: R = v24 * v18 * v37 * v39 * v34;
-    let v41: R = v24 * v1 * v32 * v37 * v39 * v34;
-    let v42: R = v34.sqrt();
-    let v43: R = v42.powi(3);
-    let v44: R = v27 * v4 * v13 * v43;
-    let v45: R = v31 * v4 * v32 * v13 * v43;
-    let v46: R = v17 - v19 - v22 + v23 - v35 - v36 - v40 - v41 - v44 + v45;
-    let v47: R = v31 * v4 * v32 * v43;
-    let v48: R = v27 * v4 * v43;
-    let v49: R = v47 - v48;
-    let v50: R = v13 * v49;
-    let v51: R = v46 / v50;
-    let v52: R = v0 * v1 * v4 * v5 * v13;
-    let v53: R = v0 * v18 * v4 * v5 * v13;
-    let v54: R = v20 * v1 * v4 * v21 * v13;
-    let v55: R = v20 * v18 * v4 * v21 * v13;
-    let v56: R = R::new(12.566370614359172, 4.898587196589413e-16);
-    let v57: R = v56 * v1 * v16 * v34;
-    let v58: R = v56 * v18 * v16 * v34;
-    let v59: R = v56 * v1 * v32 * v16 * v34;
-    let v60: R = v56 * v18 * v32 * v16 * v34;
-    let v61: R = v52 - v53 - v54 + v55 + v57 - v58 - v59 + v60;
-    let v62: R = v61 / v49;
-    let v63: R = v18 - v1;
-    let v64: R = v63.abs();
-    let v65: R = v64.sqrt();
-    let v66: R = R::new(-12.566370614359172, -4.898587196589413e-16);
-    let v67: R = v31 * v21;
-    let v68: R = v27 * v5;
-    let v69: R = v67 - v68;
-    let v70: R = v66 * v4;
-    let v71: R = v70 / v69;
-    let v72: R = v71.sqrt();
-    let v73: R = v65 * v72;
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(25.132741228718345, 9.797174393178826e-16);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: W = v3.sin();
+    let v5: W = v3.cos();
+    let v6: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v7: N = N::new(2.0, 0.0);
+    let v8: W = v3.tan();
+    let v9: W = v8.ln();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6 - v10;
+    let v12: W = v11.sigmoid();
+    let v13: W = v12.sqrt();
+    let v14: W = v10 - v6;
+    let v15: W = v14.sigmoid();
+    let v16: N = N::sqrt_of(v15);
+    let v17: W = v0.widen() * v1.widen() * v4 * v5 * v13 * v16.widen();
+    let v18: N = N::from_f64(t_next);
+    let v19: W = v0.widen() * v18.widen() * v4 * v5 * v13 * v16.widen();
+    let v20: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v21: W = v5.powi(3);
+    let v22: W = v20 * v1.widen() * v4 * v21 * v13 * v16.widen();
+    let v23: N = N::narrow(v20) * v18 * N::narrow(v4) * N::narrow(v21) * N::narrow(v13)
+        * v16;
+    let v24: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v25: W = v15.square();
+    let v26: W = W::new(-2.772588722239781, -9.276187255385198e-17);
+    let v27: N = N::new(4.0, 0.0);
+    let v28: W = v27.widen() * v9;
+    let v29: W = v26 - v28;
+    let v30: W = v29.exp_m1();
+    let v31: N = N::new(3.0, 0.0);
+    let v32: W = v5.square();
+    let v33: W = v31.widen() * v32;
+    let v34: W = v27.widen() - v33;
+    let v35: W = v24 * v1.widen() * v25 * v30 * v34;
+    let v36: W = v24 * v18.widen() * v32 * v25 * v30 * v34;
+    let v37: W = v12.square();
+    let v38: W = v28 - v26;
+    let v39: W = v38.exp_m1();
+    let v40: W = v24 * v18.widen() * v37 * v39 * v34;
+    let v41: W = v24 * v1.widen() * v32 * v37 * v39 * v34;
+    let v42: W = v34.sqrt();
+    let v43: W = v42.powi(3);
+    let v44: W = v27.widen() * v4 * v13 * v43;
+    let v45: W = v31.widen() * v4 * v32 * v13 * v43;
+    let v46: W = v17 - v19 - v22 + v23.widen() - v35 - v36 - v40 - v41 - v44 + v45;
+    let v47: W = v31.widen() * v4 * v32 * v43;
+    let v48: W = v27.widen() * v4 * v43;
+    let v49: W = v47 - v48;
+    let v50: W = v13 * v49;
+    let v51: N = N::narrow(v46) / N::narrow(v50);
+    let v52: W = v0.widen() * v1.widen() * v4 * v5 * v13;
+    let v53: W = v0.widen() * v18.widen() * v4 * v5 * v13;
+    let v54: W = v20 * v1.widen() * v4 * v21 * v13;
+    let v55: W = v20 * v18.widen() * v4 * v21 * v13;
+    let v56: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v57: W = v56.widen() * v1.widen() * v16.widen() * v34;
+    let v58: W = v56.widen() * v18.widen() * v16.widen() * v34;
+    let v59: W = v56.widen() * v1.widen() * v32 * v16.widen() * v34;
+    let v60: W = v56.widen() * v18.widen() * v32 * v16.widen() * v34;
+    let v61: W = v52 - v53 - v54 + v55 + v57 - v58 - v59 + v60;
+    let v62: W = v61 / v49;
+    let v63: N = v18 - v1;
+    let v64: N = v63.abs();
+    let v65: W = v64.widen().sqrt();
+    let v66: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v67: N = v31 * N::narrow(v21);
+    let v68: W = v27.widen() * v5;
+    let v69: W = v67.widen() - v68;
+    let v70: W = v66 * v4;
+    let v71: W = v70 / v69;
+    let v72: W = v71.sqrt();
+    let v73: W = v65 * v72;
     [v51.to_f64(), v62.to_f64(), v73.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3029,6 +3139,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 61 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3040,6 +3152,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 61 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3065,91 +3179,90 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
+        ddim_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = v0 - v7;
-        let v9: R = v8.sigmoid();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 - v0;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = -v13;
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v9: R = v7 - v8;
-        let v10: R = v9.sigmoid();
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = R::new(-1.0, 0.0);
-        let v14: R = v8 - v7;
-        let v15: R = v14.sigmoid();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = -v13;
+        return [v10.to_f64(), v14.to_f64()];
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t_next);
-    let v12: R = v2 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v1 * v14;
-    let v16: R = v0 - v15;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 * v18;
-    let v20: R = v7 - v0;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21.sqrt();
-    let v23: R = v15 - v0;
-    let v24: R = v23.sigmoid();
-    let v25: R = v24.sqrt();
-    let v26: R = v22 * v25;
-    let v27: R = v19 + v26;
-    let v28: R = v10 * v25;
-    let v29: R = v22 * v18;
-    let v30: R = v28 - v29;
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0.widen() - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 * v18;
+    let v20: W = v7 - v0.widen();
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v15 - v0.widen();
+    let v24: W = v23.sigmoid();
+    let v25: W = v24.sqrt();
+    let v26: N = N::narrow(v22) * N::narrow(v25);
+    let v27: W = v19 + v26.widen();
+    let v28: W = v10 * v25;
+    let v29: W = v22 * v18;
+    let v30: W = v28 - v29;
     [v27.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3157,6 +3270,8 @@ fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3168,6 +3283,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3186,91 +3303,90 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
+    let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
+        dpm1_step_v_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = v0 - v7;
-        let v9: R = v8.sigmoid();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 - v0;
-        let v12: R = v11.sigmoid();
-        let v13: R = v12.sqrt();
-        let v14: R = -v13;
+        let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.ln();
+        let v7: W = v1 * v6;
+        let v8: W = v0 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v0;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.ln();
-        let v7: R = v1 * v6;
-        let v8: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-        let v9: R = v7 - v8;
-        let v10: R = v9.sigmoid();
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = R::new(-1.0, 0.0);
-        let v14: R = v8 - v7;
-        let v15: R = v14.sigmoid();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v12.to_f64(), v17.to_f64()];
+        let v0: W = W::new(2.0, 0.0);
+        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = v3.tan();
+        let v5: W = v4.ln();
+        let v6: W = v0 * v5;
+        let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+        let v8: W = v6 - v7;
+        let v9: W = v8.sigmoid();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 - v6;
+        let v12: W = v11.sigmoid();
+        let v13: W = v12.sqrt();
+        let v14: W = -v13;
+        return [v10.to_f64(), v14.to_f64()];
     }
-    let v0: R = R::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v0 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t_next);
-    let v12: R = v2 * v11;
-    let v13: R = v12.tan();
-    let v14: R = v13.ln();
-    let v15: R = v1 * v14;
-    let v16: R = v0 - v15;
-    let v17: R = v16.sigmoid();
-    let v18: R = v17.sqrt();
-    let v19: R = v10 * v18;
-    let v20: R = v7 - v0;
-    let v21: R = v20.sigmoid();
-    let v22: R = v21.sqrt();
-    let v23: R = v15 - v0;
-    let v24: R = v23.sigmoid();
-    let v25: R = v24.sqrt();
-    let v26: R = v22 * v25;
-    let v27: R = v19 + v26;
-    let v28: R = v10 * v25;
-    let v29: R = v22 * v18;
-    let v30: R = v28 - v29;
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() - v7;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v9.widen().sqrt();
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v2 * v11.widen();
+    let v13: W = v12.tan();
+    let v14: W = v13.ln();
+    let v15: W = v1.widen() * v14;
+    let v16: W = v0.widen() - v15;
+    let v17: W = v16.sigmoid();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 * v18;
+    let v20: W = v7 - v0.widen();
+    let v21: W = v20.sigmoid();
+    let v22: W = v21.sqrt();
+    let v23: W = v15 - v0.widen();
+    let v24: W = v23.sigmoid();
+    let v25: W = v24.sqrt();
+    let v26: N = N::narrow(v22) * N::narrow(v25);
+    let v27: W = v19 + v26.widen();
+    let v28: W = v10 * v25;
+    let v29: W = v22 * v18;
+    let v30: W = v28 - v29;
     [v27.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_v` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -3278,6 +3394,8 @@ fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3289,6 +3407,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3312,8 +3432,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3336,11 +3457,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3430,7 +3578,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3459,17 +3607,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -3653,7 +3806,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -3732,7 +3886,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

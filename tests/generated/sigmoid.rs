@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: start = -3, end = 3, tau = 1.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sigmoid";
 /// `alpha(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -19,29 +19,24 @@ pub const PROCESS: &str = "sigmoid";
 /// ```text
 /// \alpha(t) = \sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4 - v2;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6 * v8;
-    let v10: R = v9.sqrt();
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 - N::narrow(v4);
+    let v6: N = v5.sigmoid();
+    let v7: W = v4 - v2.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v0 * v6 * v8;
+    let v10: N = v9.sqrt();
     v10.to_f64()
 }
 /// `sigma(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -49,28 +44,26 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 1.0;
     }
-    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4.exp_m1();
-    let v8: R = v0 * v6 * v7;
-    let v9: R = v8.sqrt();
+    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: N = v1 - v4;
+    let v6: N = v5.sigmoid();
+    let v7: N = v4.exp_m1();
+    let v8: N = v0 * v6 * v7;
+    let v9: N = v8.sqrt();
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -78,28 +71,26 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return 1.0;
     }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4 - v2;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6 * v8;
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4 - v2.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6.widen() * v8.widen();
     v9.to_f64()
 }
 /// `f(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -107,29 +98,27 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -0.1497323545032341;
-    }
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v3 - v1;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6;
-    let v10: R = v9 / v8;
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::narrow(v3) - v4;
+    let v6: N = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v0 * v6;
+    let v10: N = v9 / v8;
     v10.to_f64()
 }
 /// `g2(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -137,38 +126,36 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.2994647090064682;
-    }
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.exp();
-    let v7: R = R::new(-0.950212931632136, -8.422032873046665e-18);
-    let v8: R = v7 * v6;
-    let v9: R = R::new(12.0, 0.0);
-    let v10: R = v9 * v3;
-    let v11: R = v2 - v10;
-    let v12: R = v11.exp();
-    let v13: R = R::new(9.0, 0.0);
-    let v14: R = v10 - v13;
-    let v15: R = v14.exp_m1();
-    let v16: R = v12 * v15;
-    let v17: R = v8 + v16;
-    let v18: R = v0 * v6;
-    let v19: R = v18 / v17;
+    let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.exp();
+    let v7: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v8: W = v7 * v6;
+    let v9: N = N::new(12.0, 0.0);
+    let v10: W = v9.widen() * v3.widen();
+    let v11: W = v2.widen() - v10;
+    let v12: W = v11.exp();
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v10 - v13.widen();
+    let v15: W = v14.exp_m1();
+    let v16: W = v12 * v15;
+    let v17: W = v8 + v16;
+    let v18: N = v0 * N::narrow(v6);
+    let v19: N = v18 / N::narrow(v17);
     v19.to_f64()
 }
 /// `g(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -176,39 +163,37 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.547233687748176;
-    }
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.exp();
-    let v7: R = R::new(-0.950212931632136, -8.422032873046665e-18);
-    let v8: R = v7 * v6;
-    let v9: R = R::new(12.0, 0.0);
-    let v10: R = v9 * v3;
-    let v11: R = v2 - v10;
-    let v12: R = v11.exp();
-    let v13: R = R::new(9.0, 0.0);
-    let v14: R = v10 - v13;
-    let v15: R = v14.exp_m1();
-    let v16: R = v12 * v15;
-    let v17: R = v8 + v16;
-    let v18: R = v0 * v6;
-    let v19: R = v18 / v17;
-    let v20: R = v19.sqrt();
+    let v0: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.exp();
+    let v7: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v8: W = v7 * v6;
+    let v9: N = N::new(12.0, 0.0);
+    let v10: W = v9.widen() * v3.widen();
+    let v11: W = v2.widen() - v10;
+    let v12: W = v11.exp();
+    let v13: N = N::new(9.0, 0.0);
+    let v14: W = v10 - v13.widen();
+    let v15: W = v14.exp_m1();
+    let v16: W = v12 * v15;
+    let v17: W = v8 + v16;
+    let v18: N = v0 * N::narrow(v6);
+    let v19: N = v18 / N::narrow(v17);
+    let v20: N = v19.sqrt();
     v20.to_f64()
 }
 /// `lambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -216,39 +201,40 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(0.02429367578687103, -1.4455574522531477e-18);
-    let v1: R = R::new(1.524293675786871, 2.0238894997004665e-18);
-    let v2: R = R::new(-2.99875908531552, -7.965394170555993e-17);
-    let v3: R = R::new(0.5, 0.0);
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = R::new(6.0, 0.0);
-    let v6: R = R::from_f64(t);
-    let v7: R = v5 * v6;
-    let v8: R = v4 - v7;
-    let v9: R = v8.sigmoid();
-    let v10: R = v7.exp_m1();
-    let v11: R = v9 * v10;
-    let v12: R = v11.ln();
-    let v13: R = v3 * v12;
-    let v14: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v15: R = v7 - v5;
-    let v16: R = v15.exp_m1();
-    let v17: R = v14 * v9 * v16;
-    let v18: R = v17.ln();
-    let v19: R = v3 * v18;
-    let v20: R = v0 - v1 - v2 - v13 + v19;
+    let v0: W = W::new(0.02429367578687103, -1.4455574522531477e-18);
+    let v1: W = W::new(1.524293675786871, 2.0238894997004665e-18);
+    let v2: W = W::new(-2.99875908531552, -7.965394170555993e-17);
+    let v3: N = N::new(0.5, 0.0);
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::new(6.0, 0.0);
+    let v6: N = N::from_f64(t);
+    let v7: W = v5.widen() * v6.widen();
+    let v8: N = v4 - N::narrow(v7);
+    let v9: N = v8.sigmoid();
+    let v10: W = v7.exp_m1();
+    let v11: W = v9.widen() * v10;
+    let v12: W = v11.ln();
+    let v13: W = v3.widen() * v12;
+    let v14: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v15: W = v7 - v5.widen();
+    let v16: W = v15.exp_m1();
+    let v17: W = v14 * v9.widen() * v16;
+    let v18: W = v17.ln();
+    let v19: W = v3.widen() * v18;
+    let v20: W = v0 - v1 - v2 - v13 + v19;
     v20.to_f64()
 }
 /// `dlambda(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -256,42 +242,43 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-\frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)^{\frac{3}{2}}} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(20.035749854819805, -1.395579549469754e-15);
-    let v1: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v2: R = R::new(3.0, 0.0);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v2 - v5;
-    let v7: R = v6.sigmoid();
-    let v8: R = v5 - v2;
-    let v9: R = v8.sigmoid();
-    let v10: R = v5.exp_m1();
-    let v11: R = v1 * v7 * v9 * v10;
-    let v12: R = v9.square();
-    let v13: R = v1 * v7 * v12 * v10;
-    let v14: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v15: R = v5 - v3;
-    let v16: R = v15.exp_m1();
-    let v17: R = v14 * v7 * v9 * v16;
-    let v18: R = v14 * v7 * v12 * v16;
-    let v19: R = v11 - v13 + v17 - v18;
-    let v20: R = v7.square();
-    let v21: R = v0 * v19;
-    let v22: R = v20 * v10 * v16;
-    let v23: R = v21 / v22;
+    let v0: W = W::new(20.035749854819805, -1.395579549469754e-15);
+    let v1: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+    let v2: N = N::new(3.0, 0.0);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v2.widen() - v5;
+    let v7: N = N::narrow(v6).sigmoid();
+    let v8: W = v5 - v2.widen();
+    let v9: W = v8.sigmoid();
+    let v10: N = N::exp_m1_of(v5);
+    let v11: W = v1 * v7.widen() * v9 * v10.widen();
+    let v12: W = v9.square();
+    let v13: W = v1 * v7.widen() * v12 * v10.widen();
+    let v14: N = N::new(-3.157187089473768, 5.993215873369173e-17);
+    let v15: W = v5 - v3.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v14.widen() * v7.widen() * v9 * v16.widen();
+    let v18: N = v14 * v7 * N::narrow(v12) * v16;
+    let v19: W = v11 - v13 + v17 - v18.widen();
+    let v20: W = v7.widen().square();
+    let v21: N = N::narrow(v0) * N::narrow(v19);
+    let v22: W = v20 * v10.widen() * v16.widen();
+    let v23: W = v21.widen() / v22;
     v23.to_f64()
 }
 /// `log_snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -299,36 +286,37 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(0.04858735157374206, -2.8911149045062954e-18);
-    let v1: R = R::new(3.048587351573742, 4.047778999400933e-18);
-    let v2: R = R::new(-5.99751817063104, -1.5930788341111986e-16);
-    let v3: R = R::new(3.0, 0.0);
-    let v4: R = R::new(6.0, 0.0);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 * v5;
-    let v7: R = v3 - v6;
-    let v8: R = v7.sigmoid();
-    let v9: R = v6.exp_m1();
-    let v10: R = v8 * v9;
-    let v11: R = v10.ln();
-    let v12: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v13: R = v6 - v4;
-    let v14: R = v13.exp_m1();
-    let v15: R = v12 * v8 * v14;
-    let v16: R = v15.ln();
-    let v17: R = v0 - v1 - v2 - v11 + v16;
+    let v0: W = W::new(0.04858735157374206, -2.8911149045062954e-18);
+    let v1: W = W::new(3.048587351573742, 4.047778999400933e-18);
+    let v2: W = W::new(-5.99751817063104, -1.5930788341111986e-16);
+    let v3: N = N::new(3.0, 0.0);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v4.widen() * v5.widen();
+    let v7: N = v3 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: W = v6.exp_m1();
+    let v10: W = v8.widen() * v9;
+    let v11: W = v10.ln();
+    let v12: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v13: W = v6 - v4.widen();
+    let v14: W = v13.exp_m1();
+    let v15: W = v12 * v8.widen() * v14;
+    let v16: W = v15.ln();
+    let v17: W = v0 - v1 - v2 - v11 + v16;
     v17.to_f64()
 }
 /// `snr(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -336,27 +324,22 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(-20.085536923187668, 1.8275625525512858e-16);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3 - v1;
-    let v5: R = v4.exp_m1();
-    let v6: R = v3.exp_m1();
-    let v7: R = v0 * v5;
-    let v8: R = v7 / v6;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-20.085536923187668, 1.8275625525512858e-16);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3 - v1.widen();
+    let v5: N = N::exp_m1_of(v4);
+    let v6: N = N::exp_m1_of(v3);
+    let v7: N = v0 * v5;
+    let v8: N = v7 / v6;
     v8.to_f64()
 }
 /// `rho(t)` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -364,34 +347,29 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4.exp_m1();
-    let v8: R = v0 * v6 * v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v11: R = v4 - v2;
-    let v12: R = v11.exp_m1();
-    let v13: R = v10 * v6 * v12;
-    let v14: R = v13.sqrt();
-    let v15: R = v9 / v14;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: N = v1 - N::narrow(v4);
+    let v6: N = v5.sigmoid();
+    let v7: N = N::exp_m1_of(v4);
+    let v8: N = v0 * v6 * v7;
+    let v9: N = v8.sqrt();
+    let v10: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v11: W = v4 - v2.widen();
+    let v12: N = N::exp_m1_of(v11);
+    let v13: N = v10 * v6 * v12;
+    let v14: N = v13.sqrt();
+    let v15: N = v9 / v14;
     v15.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -401,60 +379,58 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.1497323545032341, -0.1497323545032341];
-    }
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v3 - v1;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v12: R = v4 - v3;
-    let v13: R = v12.sigmoid();
-    let v14: R = v11 * v13 * v6 * v8;
-    let v15: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v16: R = v6.powi(3);
-    let v17: R = R::new(-6.0, 0.0);
-    let v18: R = v17 * v2;
-    let v19: R = v18.exp_m1();
-    let v20: R = v15 * v16 * v19;
-    let v21: R = R::new(0.14227761953270035, -7.476885521457493e-18);
-    let v22: R = v3.exp_m1();
-    let v23: R = v21 * v13 * v6 * v22;
-    let v24: R = R::new(-3.007454734970534, 8.173878783737495e-17);
-    let v25: R = v24 * v13 * v6 * v8;
-    let v26: R = v6.square();
-    let v27: R = v24 * v13 * v26 * v8;
-    let v28: R = v11 * v13 * v26 * v8;
-    let v29: R = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: R = v30 * v13 * v8;
-    let v32: R = v31.sqrt();
-    let v33: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: R = v33 * v32;
-    let v35: R = R::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: R = v35 * v32;
-    let v37: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: R = v37 * v32;
-    let v39: R = v34 - v36 + v38;
-    let v40: R = v32 * v39;
-    let v41: R = v29 / v40;
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    let v11: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
+    let v12: W = v4.widen() - v3;
+    let v13: W = v12.sigmoid();
+    let v14: N = v11 * N::narrow(v13) * N::narrow(v6) * v8;
+    let v15: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v16: W = v6.powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: W = v18.widen().exp_m1();
+    let v20: W = v15 * v16 * v19;
+    let v21: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v22: W = v3.exp_m1();
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(-3.007454734970534, 8.173878783737495e-17);
+    let v25: N = v24 * N::narrow(v13) * N::narrow(v6) * v8;
+    let v26: N = N::narrow(v6).square();
+    let v27: N = v24 * N::narrow(v13) * v26 * v8;
+    let v28: N = v11 * N::narrow(v13) * v26 * v8;
+    let v29: W = v14.widen() - v20 - v23 - v25.widen() + v27.widen() - v28.widen();
+    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30.widen() * v13 * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: N = v35 * N::narrow(v32);
+    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37 * v32;
+    let v39: N = v34 - v36 + N::narrow(v38);
+    let v40: W = v32 * v39.widen();
+    let v41: N = N::narrow(v29) / N::narrow(v40);
     [v10.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -462,6 +438,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(3 + 3\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -473,60 +451,58 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.1497323545032341, -0.2994647090064682];
-    }
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v3 - v1;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v12: R = v4 - v3;
-    let v13: R = v12.sigmoid();
-    let v14: R = v11 * v13 * v6 * v8;
-    let v15: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v16: R = v6.powi(3);
-    let v17: R = R::new(-6.0, 0.0);
-    let v18: R = v17 * v2;
-    let v19: R = v18.exp_m1();
-    let v20: R = v15 * v16 * v19;
-    let v21: R = R::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v22: R = v3.exp_m1();
-    let v23: R = v21 * v13 * v6 * v22;
-    let v24: R = R::new(-6.014909469941068, 1.634775756747499e-16);
-    let v25: R = v24 * v13 * v6 * v8;
-    let v26: R = v6.square();
-    let v27: R = v24 * v13 * v26 * v8;
-    let v28: R = v11 * v13 * v26 * v8;
-    let v29: R = v14 - v20 - v23 - v25 + v27 - v28;
-    let v30: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v31: R = v30 * v13 * v8;
-    let v32: R = v31.sqrt();
-    let v33: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v34: R = v33 * v32;
-    let v35: R = R::new(0.09035331946182426, 4.526644111701813e-18);
-    let v36: R = v35 * v32;
-    let v37: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v38: R = v37 * v32;
-    let v39: R = v34 - v36 + v38;
-    let v40: R = v32 * v39;
-    let v41: R = v29 / v40;
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6;
+    let v10: N = N::narrow(v9) / v8;
+    let v11: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v12: W = v4.widen() - v3;
+    let v13: W = v12.sigmoid();
+    let v14: N = v11 * N::narrow(v13) * N::narrow(v6) * v8;
+    let v15: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v16: W = v6.powi(3);
+    let v17: N = N::new(-6.0, 0.0);
+    let v18: N = v17 * v2;
+    let v19: W = v18.widen().exp_m1();
+    let v20: W = v15 * v16 * v19;
+    let v21: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v22: W = v3.exp_m1();
+    let v23: W = v21 * v13 * v6 * v22;
+    let v24: N = N::new(-6.014909469941068, 1.634775756747499e-16);
+    let v25: N = v24 * N::narrow(v13) * N::narrow(v6) * v8;
+    let v26: N = N::narrow(v6).square();
+    let v27: N = v24 * N::narrow(v13) * v26 * v8;
+    let v28: N = v11 * N::narrow(v13) * v26 * v8;
+    let v29: W = v14.widen() - v20 - v23 - v25.widen() + v27.widen() - v28.widen();
+    let v30: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v31: W = v30.widen() * v13 * v8.widen();
+    let v32: W = v31.sqrt();
+    let v33: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v34: N = v33 * N::narrow(v32);
+    let v35: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v36: N = v35 * N::narrow(v32);
+    let v37: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v38: W = v37 * v32;
+    let v39: N = v34 - v36 + N::narrow(v38);
+    let v40: W = v32 * v39.widen();
+    let v41: N = N::narrow(v29) / N::narrow(v40);
     [v10.to_f64(), v41.to_f64()]
 }
 /// `reverse_drift_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -534,6 +510,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(6 + 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -545,75 +523,76 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 - v1;
-    let v7: R = v6.sigmoid();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = v1 * v4 * v7;
-    let v10: R = v7.square();
-    let v11: R = v1 * v4 * v10;
-    let v12: R = v1 * v2 * v10;
-    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: R = v1 - v5;
-    let v15: R = v14.sigmoid();
-    let v16: R = v5 - v3;
-    let v17: R = v16.exp_m1();
-    let v18: R = v13 * v15 * v17;
-    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: R = v19 * v15 * v17;
-    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: R = v0 * v21;
-    let v23: R = v15 * v17;
-    let v24: R = v22 / v23;
-    let v25: R = R::new(-3.007454734970534, 8.173878783737495e-17);
-    let v26: R = v25 * v4 * v15 * v7 * v17;
-    let v27: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v28: R = R::new(-6.0, 0.0);
-    let v29: R = v28 * v4;
-    let v30: R = v29.exp_m1();
-    let v31: R = v27 * v4 * v10 * v30;
-    let v32: R = v7.powi(3);
-    let v33: R = v27 * v2 * v32 * v30;
-    let v34: R = R::new(0.14227761953270035, -7.476885521457493e-18);
-    let v35: R = v5.exp_m1();
-    let v36: R = v34 * v2 * v15 * v7 * v35;
-    let v37: R = v34 * v4 * v15 * v10 * v35;
-    let v38: R = v25 * v2 * v15 * v7 * v17;
-    let v39: R = R::new(-0.1497323545032341, 5.948946511945699e-18);
-    let v40: R = v39 * v4 * v15 * v7 * v17;
-    let v41: R = v39 * v2 * v15 * v7 * v17;
-    let v42: R = v25 * v4 * v15 * v10 * v17;
-    let v43: R = v25 * v2 * v15 * v10 * v17;
-    let v44: R = v39 * v4 * v15 * v10 * v17;
-    let v45: R = v39 * v2 * v15 * v10 * v17;
-    let v46: R = v26 - v31 - v33 - v36 - v37 - v38 - v40 + v41 - v42 + v43 + v44 - v45;
-    let v47: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v48: R = v47 * v15 * v17;
-    let v49: R = v48.sqrt();
-    let v50: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v51: R = v50 * v49;
-    let v52: R = R::new(0.09035331946182426, 4.526644111701813e-18);
-    let v53: R = v52 * v49;
-    let v54: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v55: R = v54 * v49;
-    let v56: R = v51 - v53 + v55;
-    let v57: R = v49 * v56;
-    let v58: R = v46 / v57;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: N = v13 * N::narrow(v15) * v17;
+    let v19: N = N::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: N = v19 * N::narrow(v15) * v17;
+    let v21: W = v8 - v9 + v11 - v12 - v18.widen() + v20.widen();
+    let v22: W = v0 * v21;
+    let v23: W = v15 * v17.widen();
+    let v24: W = v22 / v23;
+    let v25: N = N::new(-3.007454734970534, 8.173878783737495e-17);
+    let v26: W = v25.widen() * v4.widen() * v15 * v7 * v17.widen();
+    let v27: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v28: N = N::new(-6.0, 0.0);
+    let v29: W = v28.widen() * v4.widen();
+    let v30: W = v29.exp_m1();
+    let v31: W = v27 * v4.widen() * v10 * v30;
+    let v32: W = v7.powi(3);
+    let v33: W = v27 * v2.widen() * v32 * v30;
+    let v34: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v35: W = v5.exp_m1();
+    let v36: W = v34 * v2.widen() * v15 * v7 * v35;
+    let v37: W = v34 * v4.widen() * v15 * v10 * v35;
+    let v38: W = v25.widen() * v2.widen() * v15 * v7 * v17.widen();
+    let v39: N = N::new(-0.1497323545032341, 5.948946511945699e-18);
+    let v40: N = v39 * v4 * N::narrow(v15) * N::narrow(v7) * v17;
+    let v41: N = v39 * v2 * N::narrow(v15) * N::narrow(v7) * v17;
+    let v42: W = v25.widen() * v4.widen() * v15 * v10 * v17.widen();
+    let v43: W = v25.widen() * v2.widen() * v15 * v10 * v17.widen();
+    let v44: N = v39 * v4 * N::narrow(v15) * N::narrow(v10) * v17;
+    let v45: N = v39 * v2 * N::narrow(v15) * N::narrow(v10) * v17;
+    let v46: W = v26 - v31 - v33 - v36 - v37 - v38 - v40.widen() + v41.widen() - v42
+        + v43 + v44.widen() - v45.widen();
+    let v47: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v48: W = v47 * v15 * v17.widen();
+    let v49: W = v48.sqrt();
+    let v50: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v51: N = v50 * N::narrow(v49);
+    let v52: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v53: N = v52 * N::narrow(v49);
+    let v54: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v55: W = v54 * v49;
+    let v56: W = v51.widen() - v53.widen() + v55;
+    let v57: W = v49 * v56;
+    let v58: W = v46 / v57;
     [v24.to_f64(), v58.to_f64()]
 }
 /// `euler_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -621,6 +600,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -632,6 +613,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 59 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -650,95 +633,96 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 49 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 - v1;
-    let v7: R = v6.sigmoid();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = v1 * v4 * v7;
-    let v10: R = v7.square();
-    let v11: R = v1 * v4 * v10;
-    let v12: R = v1 * v2 * v10;
-    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: R = v1 - v5;
-    let v15: R = v14.sigmoid();
-    let v16: R = v5 - v3;
-    let v17: R = v16.exp_m1();
-    let v18: R = v13 * v15 * v17;
-    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: R = v19 * v15 * v17;
-    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: R = v0 * v21;
-    let v23: R = v15 * v17;
-    let v24: R = v22 / v23;
-    let v25: R = R::new(-6.014909469941068, 1.634775756747499e-16);
-    let v26: R = v25 * v4 * v15 * v7 * v17;
-    let v27: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v28: R = R::new(-6.0, 0.0);
-    let v29: R = v28 * v4;
-    let v30: R = v29.exp_m1();
-    let v31: R = v27 * v4 * v10 * v30;
-    let v32: R = v7.powi(3);
-    let v33: R = v27 * v2 * v32 * v30;
-    let v34: R = R::new(0.2845552390654007, -1.4953771042914987e-17);
-    let v35: R = v5.exp_m1();
-    let v36: R = v34 * v2 * v15 * v7 * v35;
-    let v37: R = v34 * v4 * v15 * v10 * v35;
-    let v38: R = v25 * v2 * v15 * v7 * v17;
-    let v39: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v40: R = v39 * v4 * v15 * v7 * v17;
-    let v41: R = v39 * v2 * v15 * v7 * v17;
-    let v42: R = v25 * v4 * v15 * v10 * v17;
-    let v43: R = v25 * v2 * v15 * v10 * v17;
-    let v44: R = v39 * v4 * v15 * v10 * v17;
-    let v45: R = v39 * v2 * v15 * v10 * v17;
-    let v46: R = v26 - v31 - v33 - v36 - v37 - v38 - v40 + v41 - v42 + v43 + v44 - v45;
-    let v47: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v48: R = v47 * v15 * v17;
-    let v49: R = v48.sqrt();
-    let v50: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v51: R = v50 * v49;
-    let v52: R = R::new(0.09035331946182426, 4.526644111701813e-18);
-    let v53: R = v52 * v49;
-    let v54: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v55: R = v54 * v49;
-    let v56: R = v51 - v53 + v55;
-    let v57: R = v49 * v56;
-    let v58: R = v46 / v57;
-    let v59: R = v2 - v4;
-    let v60: R = v59.abs();
-    let v61: R = v60.sqrt();
-    let v62: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v63: R = v14.exp();
-    let v64: R = R::new(-0.950212931632136, -8.422032873046665e-18);
-    let v65: R = v64 * v63;
-    let v66: R = R::new(12.0, 0.0);
-    let v67: R = v66 * v4;
-    let v68: R = v3 - v67;
-    let v69: R = v68.exp();
-    let v70: R = R::new(9.0, 0.0);
-    let v71: R = v67 - v70;
-    let v72: R = v71.exp_m1();
-    let v73: R = v69 * v72;
-    let v74: R = v65 + v73;
-    let v75: R = v62 * v63;
-    let v76: R = v75 / v74;
-    let v77: R = v76.sqrt();
-    let v78: R = v61 * v77;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: N = N::exp_m1_of(v16);
+    let v18: N = v13 * N::narrow(v15) * v17;
+    let v19: N = N::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: N = v19 * N::narrow(v15) * v17;
+    let v21: W = v8 - v9 + v11 - v12 - v18.widen() + v20.widen();
+    let v22: W = v0 * v21;
+    let v23: W = v15 * v17.widen();
+    let v24: W = v22 / v23;
+    let v25: N = N::new(-6.014909469941068, 1.634775756747499e-16);
+    let v26: W = v25.widen() * v4.widen() * v15 * v7 * v17.widen();
+    let v27: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v28: N = N::new(-6.0, 0.0);
+    let v29: W = v28.widen() * v4.widen();
+    let v30: W = v29.exp_m1();
+    let v31: W = v27 * v4.widen() * v10 * v30;
+    let v32: W = v7.powi(3);
+    let v33: W = v27 * v2.widen() * v32 * v30;
+    let v34: W = W::new(0.2845552390654007, -1.4953771042914987e-17);
+    let v35: W = v5.exp_m1();
+    let v36: W = v34 * v2.widen() * v15 * v7 * v35;
+    let v37: W = v34 * v4.widen() * v15 * v10 * v35;
+    let v38: W = v25.widen() * v2.widen() * v15 * v7 * v17.widen();
+    let v39: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v40: N = v39 * v4 * N::narrow(v15) * N::narrow(v7) * v17;
+    let v41: N = v39 * v2 * N::narrow(v15) * N::narrow(v7) * v17;
+    let v42: W = v25.widen() * v4.widen() * v15 * v10 * v17.widen();
+    let v43: W = v25.widen() * v2.widen() * v15 * v10 * v17.widen();
+    let v44: N = v39 * v4 * N::narrow(v15) * N::narrow(v10) * v17;
+    let v45: N = v39 * v2 * N::narrow(v15) * N::narrow(v10) * v17;
+    let v46: W = v26 - v31 - v33 - v36 - v37 - v38 - v40.widen() + v41.widen() - v42
+        + v43 + v44.widen() - v45.widen();
+    let v47: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v48: W = v47 * v15 * v17.widen();
+    let v49: W = v48.sqrt();
+    let v50: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v51: N = v50 * N::narrow(v49);
+    let v52: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v53: N = v52 * N::narrow(v49);
+    let v54: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v55: W = v54 * v49;
+    let v56: W = v51.widen() - v53.widen() + v55;
+    let v57: W = v49 * v56;
+    let v58: W = v46 / v57;
+    let v59: N = v2 - v4;
+    let v60: N = v59.abs();
+    let v61: N = v60.sqrt();
+    let v62: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v63: W = v14.exp();
+    let v64: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v65: W = v64 * v63;
+    let v66: N = N::new(12.0, 0.0);
+    let v67: W = v66.widen() * v4.widen();
+    let v68: W = v3.widen() - v67;
+    let v69: W = v68.exp();
+    let v70: N = N::new(9.0, 0.0);
+    let v71: W = v67 - v70.widen();
+    let v72: W = v71.exp_m1();
+    let v73: W = v69 * v72;
+    let v74: W = v65 + v73;
+    let v75: N = v62 * N::narrow(v63);
+    let v76: N = v75 / N::narrow(v74);
+    let v77: N = v76.sqrt();
+    let v78: N = v61 * v77;
     [v24.to_f64(), v58.to_f64(), v78.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -746,6 +730,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 49 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -763,6 +749,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{\mathrm{score}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 49 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -788,67 +776,67 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v2;
-        let v8: R = v7.exp_m1();
-        let v9: R = v0 * v6 * v8;
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: R = v4.exp_m1();
-        let v15: R = v13 * v6 * v14;
-        let v16: R = v15 / v10;
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: W = v4.exp_m1();
+        let v15: W = v13 * v6 * v14;
+        let v16: W = v15 / v10;
         return [v12.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4 - v2;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6 * v8;
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v1 - v12;
-    let v14: R = v13.sigmoid();
-    let v15: R = v12 - v2;
-    let v16: R = v15.exp_m1();
-    let v17: R = v0 * v14 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: R = v12.exp_m1();
-    let v22: R = v20 * v14 * v21 * v10;
-    let v23: R = v20 * v14 * v21;
-    let v24: R = v23.sqrt();
-    let v25: R = v4.exp_m1();
-    let v26: R = v20 * v6 * v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v24 * v27 * v18;
-    let v29: R = v22 - v28;
-    let v30: R = v29 / v18;
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4 - v2.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6.widen() * v8.widen();
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2.widen() * v11.widen();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v12 - v2.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v0.widen() * v14.widen() * v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: W = v12.exp_m1();
+    let v22: W = v20.widen() * v14.widen() * v21 * v10;
+    let v23: W = v20.widen() * v14.widen() * v21;
+    let v24: W = v23.sqrt();
+    let v25: W = v4.exp_m1();
+    let v26: W = v20.widen() * v6.widen() * v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v24 * v27 * v18;
+    let v29: W = v22 - v28;
+    let v30: N = N::narrow(v29) / N::narrow(v18);
     [v19.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -856,6 +844,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -867,6 +857,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -885,67 +877,67 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v2;
-        let v8: R = v7.exp_m1();
-        let v9: R = v0 * v6 * v8;
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: R = v4.exp_m1();
-        let v15: R = v13 * v6 * v14;
-        let v16: R = v15 / v10;
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: W = v4.exp_m1();
+        let v15: W = v13 * v6 * v14;
+        let v16: W = v15 / v10;
         return [v12.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4 - v2;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6 * v8;
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v1 - v12;
-    let v14: R = v13.sigmoid();
-    let v15: R = v12 - v2;
-    let v16: R = v15.exp_m1();
-    let v17: R = v0 * v14 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: R = v12.exp_m1();
-    let v22: R = v20 * v14 * v21 * v10;
-    let v23: R = v20 * v14 * v21;
-    let v24: R = v23.sqrt();
-    let v25: R = v4.exp_m1();
-    let v26: R = v20 * v6 * v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v24 * v27 * v18;
-    let v29: R = v22 - v28;
-    let v30: R = v29 / v18;
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4 - v2.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: W = v0.widen() * v6.widen() * v8.widen();
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2.widen() * v11.widen();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v12 - v2.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v0.widen() * v14.widen() * v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v10 / v18;
+    let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: W = v12.exp_m1();
+    let v22: W = v20.widen() * v14.widen() * v21 * v10;
+    let v23: W = v20.widen() * v14.widen() * v21;
+    let v24: W = v23.sqrt();
+    let v25: W = v4.exp_m1();
+    let v26: W = v20.widen() * v6.widen() * v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v24 * v27 * v18;
+    let v29: W = v22 - v28;
+    let v30: N = N::narrow(v29) / N::narrow(v18);
     [v19.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_score` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -953,6 +945,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -964,6 +958,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{score}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -982,47 +978,48 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.1497323545032341, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v3 - v1;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v12: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v13: R = v4 - v3;
-    let v14: R = v13.sigmoid();
-    let v15: R = v6.square();
-    let v16: R = v3.exp_m1();
-    let v17: R = v12 * v14 * v15 * v16;
-    let v18: R = v12 * v14 * v6 * v16;
-    let v19: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v20: R = v19 * v14 * v6 * v8;
-    let v21: R = v19 * v14 * v15 * v8;
-    let v22: R = v17 - v18 - v20 + v21;
-    let v23: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: R = v23 * v14 * v16;
-    let v25: R = v24.sqrt();
-    let v26: R = v11 * v22;
-    let v27: R = v14 * v8 * v25;
-    let v28: R = v26 / v27;
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v12: N = N::new(0.15718708947376786, -4.421007502433904e-18);
+    let v13: W = v4.widen() - v3;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v6.square();
+    let v16: N = N::exp_m1_of(v3);
+    let v17: W = v12.widen() * v14.widen() * v15 * v16.widen();
+    let v18: W = v12.widen() * v14.widen() * v6 * v16.widen();
+    let v19: N = N::new(-3.157187089473768, 5.993215873369173e-17);
+    let v20: N = v19 * v14 * N::narrow(v6) * v8;
+    let v21: N = v19 * v14 * N::narrow(v15) * v8;
+    let v22: W = v17 - v18 - v20.widen() + v21.widen();
+    let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v24: N = v23 * v14 * v16;
+    let v25: N = v24.sqrt();
+    let v26: W = v11 * v22;
+    let v27: W = v14.widen() * v8.widen() * v25.widen();
+    let v28: N = N::narrow(v26) / N::narrow(v27);
     [v10.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1030,6 +1027,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1041,47 +1040,48 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [-0.1497323545032341, f64::INFINITY];
     }
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(3.1493612051035917, 8.575620384337566e-17);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v3 - v1;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v12: R = R::new(0.3143741789475357, -8.842015004867808e-18);
-    let v13: R = v4 - v3;
-    let v14: R = v13.sigmoid();
-    let v15: R = v6.square();
-    let v16: R = v3.exp_m1();
-    let v17: R = v12 * v14 * v15 * v16;
-    let v18: R = v12 * v14 * v6 * v16;
-    let v19: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v20: R = v19 * v14 * v6 * v8;
-    let v21: R = v19 * v14 * v15 * v8;
-    let v22: R = v17 - v18 - v20 + v21;
-    let v23: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v24: R = v23 * v14 * v16;
-    let v25: R = v24.sqrt();
-    let v26: R = v11 * v22;
-    let v27: R = v14 * v8 * v25;
-    let v28: R = v26 / v27;
+    let v0: N = N::new(3.1493612051035917, 8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v0 * N::narrow(v6);
+    let v10: N = v9 / v8;
+    let v11: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v12: N = N::new(0.3143741789475357, -8.842015004867808e-18);
+    let v13: W = v4.widen() - v3;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v6.square();
+    let v16: N = N::exp_m1_of(v3);
+    let v17: W = v12.widen() * v14.widen() * v15 * v16.widen();
+    let v18: W = v12.widen() * v14.widen() * v6 * v16.widen();
+    let v19: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v20: N = v19 * v14 * N::narrow(v6) * v8;
+    let v21: N = v19 * v14 * N::narrow(v15) * v8;
+    let v22: W = v17 - v18 - v20.widen() + v21.widen();
+    let v23: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v24: N = v23 * v14 * v16;
+    let v25: N = v24.sqrt();
+    let v26: W = v11 * v22;
+    let v27: W = v14.widen() * v8.widen() * v25.widen();
+    let v28: N = N::narrow(v26) / N::narrow(v27);
     [v10.to_f64(), v28.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1089,6 +1089,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1100,59 +1102,59 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 32 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 - v1;
-    let v7: R = v6.sigmoid();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = v1 * v4 * v7;
-    let v10: R = v7.square();
-    let v11: R = v1 * v4 * v10;
-    let v12: R = v1 * v2 * v10;
-    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: R = v1 - v5;
-    let v15: R = v14.sigmoid();
-    let v16: R = v5 - v3;
-    let v17: R = v16.exp_m1();
-    let v18: R = v13 * v15 * v17;
-    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: R = v19 * v15 * v17;
-    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: R = v0 * v21;
-    let v23: R = v15 * v17;
-    let v24: R = v22 / v23;
-    let v25: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v26: R = v5.exp_m1();
-    let v27: R = v25 * v4 * v15 * v7 * v26;
-    let v28: R = v25 * v2 * v15 * v7 * v26;
-    let v29: R = v25 * v4 * v15 * v10 * v26;
-    let v30: R = v25 * v2 * v15 * v10 * v26;
-    let v31: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v32: R = v31 * v4 * v15 * v7 * v17;
-    let v33: R = v31 * v2 * v15 * v7 * v17;
-    let v34: R = v31 * v4 * v15 * v10 * v17;
-    let v35: R = v31 * v2 * v15 * v10 * v17;
-    let v36: R = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
-    let v37: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v38: R = v37 * v15 * v26;
-    let v39: R = v38.sqrt();
-    let v40: R = v0 * v36;
-    let v41: R = v15 * v17 * v39;
-    let v42: R = v40 / v41;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: N = v13 * N::narrow(v15) * N::narrow(v17);
+    let v19: N = N::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: N = v19 * N::narrow(v15) * N::narrow(v17);
+    let v21: W = v8 - v9 + v11 - v12 - v18.widen() + v20.widen();
+    let v22: W = v0 * v21;
+    let v23: W = v15 * v17;
+    let v24: W = v22 / v23;
+    let v25: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+    let v26: W = v5.exp_m1();
+    let v27: W = v25 * v4.widen() * v15 * v7 * v26;
+    let v28: W = v25 * v2.widen() * v15 * v7 * v26;
+    let v29: W = v25 * v4.widen() * v15 * v10 * v26;
+    let v30: W = v25 * v2.widen() * v15 * v10 * v26;
+    let v31: N = N::new(-3.157187089473768, 5.993215873369173e-17);
+    let v32: W = v31.widen() * v4.widen() * v15 * v7 * v17;
+    let v33: W = v31.widen() * v2.widen() * v15 * v7 * v17;
+    let v34: W = v31.widen() * v4.widen() * v15 * v10 * v17;
+    let v35: W = v31.widen() * v2.widen() * v15 * v10 * v17;
+    let v36: W = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
+    let v37: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v38: W = v37.widen() * v15 * v26;
+    let v39: N = N::sqrt_of(v38);
+    let v40: W = v0 * v36;
+    let v41: W = v15 * v17 * v39.widen();
+    let v42: W = v40 / v41;
     [v24.to_f64(), v42.to_f64()]
 }
 /// `euler_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1160,6 +1162,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 32 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1171,6 +1175,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 32 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1189,79 +1195,79 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 - v1;
-    let v7: R = v6.sigmoid();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = v1 * v4 * v7;
-    let v10: R = v7.square();
-    let v11: R = v1 * v4 * v10;
-    let v12: R = v1 * v2 * v10;
-    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: R = v1 - v5;
-    let v15: R = v14.sigmoid();
-    let v16: R = v5 - v3;
-    let v17: R = v16.exp_m1();
-    let v18: R = v13 * v15 * v17;
-    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: R = v19 * v15 * v17;
-    let v21: R = v8 - v9 + v11 - v12 - v18 + v20;
-    let v22: R = v0 * v21;
-    let v23: R = v15 * v17;
-    let v24: R = v22 / v23;
-    let v25: R = R::new(0.3143741789475357, -8.842015004867808e-18);
-    let v26: R = v5.exp_m1();
-    let v27: R = v25 * v4 * v15 * v7 * v26;
-    let v28: R = v25 * v2 * v15 * v7 * v26;
-    let v29: R = v25 * v4 * v15 * v10 * v26;
-    let v30: R = v25 * v2 * v15 * v10 * v26;
-    let v31: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v32: R = v31 * v4 * v15 * v7 * v17;
-    let v33: R = v31 * v2 * v15 * v7 * v17;
-    let v34: R = v31 * v4 * v15 * v10 * v17;
-    let v35: R = v31 * v2 * v15 * v10 * v17;
-    let v36: R = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
-    let v37: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v38: R = v37 * v15 * v26;
-    let v39: R = v38.sqrt();
-    let v40: R = v0 * v36;
-    let v41: R = v15 * v17 * v39;
-    let v42: R = v40 / v41;
-    let v43: R = v2 - v4;
-    let v44: R = v43.abs();
-    let v45: R = v44.sqrt();
-    let v46: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v47: R = v14.exp();
-    let v48: R = R::new(-0.950212931632136, -8.422032873046665e-18);
-    let v49: R = v48 * v47;
-    let v50: R = R::new(12.0, 0.0);
-    let v51: R = v50 * v4;
-    let v52: R = v3 - v51;
-    let v53: R = v52.exp();
-    let v54: R = R::new(9.0, 0.0);
-    let v55: R = v51 - v54;
-    let v56: R = v55.exp_m1();
-    let v57: R = v53 * v56;
-    let v58: R = v49 + v57;
-    let v59: R = v46 * v47;
-    let v60: R = v59 / v58;
-    let v61: R = v60.sqrt();
-    let v62: R = v45 * v61;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: W = v3.widen() * v4.widen();
+    let v6: W = v5 - v1.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1.widen() * v2.widen() * v7;
+    let v9: W = v1.widen() * v4.widen() * v7;
+    let v10: W = v7.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v1.widen() * v2.widen() * v10;
+    let v13: N = N::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: W = v1.widen() - v5;
+    let v15: W = v14.sigmoid();
+    let v16: W = v5 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: N = v13 * N::narrow(v15) * N::narrow(v17);
+    let v19: N = N::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: N = v19 * N::narrow(v15) * N::narrow(v17);
+    let v21: W = v8 - v9 + v11 - v12 - v18.widen() + v20.widen();
+    let v22: W = v0 * v21;
+    let v23: W = v15 * v17;
+    let v24: W = v22 / v23;
+    let v25: W = W::new(0.3143741789475357, -8.842015004867808e-18);
+    let v26: W = v5.exp_m1();
+    let v27: W = v25 * v4.widen() * v15 * v7 * v26;
+    let v28: W = v25 * v2.widen() * v15 * v7 * v26;
+    let v29: W = v25 * v4.widen() * v15 * v10 * v26;
+    let v30: W = v25 * v2.widen() * v15 * v10 * v26;
+    let v31: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v32: W = v31.widen() * v4.widen() * v15 * v7 * v17;
+    let v33: W = v31.widen() * v2.widen() * v15 * v7 * v17;
+    let v34: W = v31.widen() * v4.widen() * v15 * v10 * v17;
+    let v35: W = v31.widen() * v2.widen() * v15 * v10 * v17;
+    let v36: W = v27 - v28 - v29 + v30 + v32 - v33 - v34 + v35;
+    let v37: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v38: W = v37.widen() * v15 * v26;
+    let v39: N = N::sqrt_of(v38);
+    let v40: W = v0 * v36;
+    let v41: W = v15 * v17 * v39.widen();
+    let v42: W = v40 / v41;
+    let v43: N = v2 - v4;
+    let v44: N = v43.abs();
+    let v45: W = v44.widen().sqrt();
+    let v46: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v47: W = v14.exp();
+    let v48: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v49: W = v48 * v47;
+    let v50: N = N::new(12.0, 0.0);
+    let v51: W = v50.widen() * v4.widen();
+    let v52: W = v3.widen() - v51;
+    let v53: W = v52.exp();
+    let v54: N = N::new(9.0, 0.0);
+    let v55: W = v51 - v54.widen();
+    let v56: W = v55.exp_m1();
+    let v57: W = v53 * v56;
+    let v58: W = v49 + v57;
+    let v59: W = v46.widen() * v47;
+    let v60: N = N::narrow(v59) / N::narrow(v58);
+    let v61: N = v60.sqrt();
+    let v62: W = v45 * v61.widen();
     [v24.to_f64(), v42.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1269,6 +1275,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1280,6 +1288,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{\mathrm{eps}\,\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 45 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1305,69 +1315,69 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v2;
-        let v8: R = v7.exp_m1();
-        let v9: R = v0 * v6 * v8;
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: R = v4.exp_m1();
-        let v15: R = v13 * v6 * v14;
-        let v16: R = v15.sqrt();
-        let v17: R = v16 / v10;
-        let v18: R = -v17;
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: W = v4.exp_m1();
+        let v15: W = v13 * v6 * v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v16 / v10;
+        let v18: W = -v17;
         return [v12.to_f64(), v18.to_f64()];
     }
-    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4 - v2;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6 * v8;
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v1 - v12;
-    let v14: R = v13.sigmoid();
-    let v15: R = v12 - v2;
-    let v16: R = v15.exp_m1();
-    let v17: R = v0 * v14 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: R = v4.exp_m1();
-    let v22: R = v20 * v6 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v23 * v18;
-    let v25: R = v12.exp_m1();
-    let v26: R = v20 * v14 * v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v27 * v10;
-    let v29: R = v24 - v28;
-    let v30: R = v29 / v18;
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4 - v2.widen();
+    let v8: W = v7.exp_m1();
+    let v9: W = v0.widen() * v6.widen() * v8;
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2.widen() * v11.widen();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v12 - v2.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v0.widen() * v14.widen() * v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: W = v4.exp_m1();
+    let v22: W = v20.widen() * v6.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v23 * v18;
+    let v25: W = v12.exp_m1();
+    let v26: W = v20.widen() * v14.widen() * v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v27 * v10;
+    let v29: W = v24 - v28;
+    let v30: N = N::narrow(v29) / N::narrow(v18);
     [v19.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1375,6 +1385,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1386,6 +1398,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1404,69 +1418,69 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{eps}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v2;
-        let v8: R = v7.exp_m1();
-        let v9: R = v0 * v6 * v8;
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(1.0, 0.0);
-        let v12: R = v11 / v10;
-        let v13: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v14: R = v4.exp_m1();
-        let v15: R = v13 * v6 * v14;
-        let v16: R = v15.sqrt();
-        let v17: R = v16 / v10;
-        let v18: R = -v17;
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(1.0, 0.0);
+        let v12: W = v11 / v10;
+        let v13: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v14: W = v4.exp_m1();
+        let v15: W = v13 * v6 * v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v16 / v10;
+        let v18: W = -v17;
         return [v12.to_f64(), v18.to_f64()];
     }
-    let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4 - v2;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6 * v8;
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v2 * v11;
-    let v13: R = v1 - v12;
-    let v14: R = v13.sigmoid();
-    let v15: R = v12 - v2;
-    let v16: R = v15.exp_m1();
-    let v17: R = v0 * v14 * v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v10 / v18;
-    let v20: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v21: R = v4.exp_m1();
-    let v22: R = v20 * v6 * v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v23 * v18;
-    let v25: R = v12.exp_m1();
-    let v26: R = v20 * v14 * v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v27 * v10;
-    let v29: R = v24 - v28;
-    let v30: R = v29 / v18;
+    let v0: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4 - v2.widen();
+    let v8: W = v7.exp_m1();
+    let v9: W = v0.widen() * v6.widen() * v8;
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v2.widen() * v11.widen();
+    let v13: W = v1.widen() - v12;
+    let v14: N = N::narrow(v13).sigmoid();
+    let v15: W = v12 - v2.widen();
+    let v16: N = N::exp_m1_of(v15);
+    let v17: W = v0.widen() * v14.widen() * v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v20: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v21: W = v4.exp_m1();
+    let v22: W = v20.widen() * v6.widen() * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v23 * v18;
+    let v25: W = v12.exp_m1();
+    let v26: W = v20.widen() * v14.widen() * v25;
+    let v27: W = v26.sqrt();
+    let v28: W = v27 * v10;
+    let v29: W = v24 - v28;
+    let v30: N = N::narrow(v29) / N::narrow(v18);
     [v19.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1474,6 +1488,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{eps}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1485,6 +1501,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \mathrm{eps}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1503,47 +1521,42 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [0.1497323545032341, f64::NEG_INFINITY];
-    }
-    let v0: R = R::new(63.256610769563004, -5.482687657653857e-16);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v3.exp_m1();
-    let v8: R = v0 * v6;
-    let v9: R = v8 / v7;
-    let v10: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v11: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v12: R = v4 - v3;
-    let v13: R = v12.sigmoid();
-    let v14: R = v11 * v13 * v6 * v7;
-    let v15: R = v6.square();
-    let v16: R = v11 * v13 * v15 * v7;
-    let v17: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v18: R = v3 - v1;
-    let v19: R = v18.exp_m1();
-    let v20: R = v17 * v13 * v6 * v19;
-    let v21: R = v17 * v13 * v15 * v19;
-    let v22: R = v14 - v16 + v20 - v21;
-    let v23: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v24: R = v23 * v13 * v19;
-    let v25: R = v24.sqrt();
-    let v26: R = v10 * v22;
-    let v27: R = v13 * v7 * v25;
-    let v28: R = v26 / v27;
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(63.256610769563004, -5.482687657653857e-16);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::exp_m1_of(v3);
+    let v8: N = v0 * N::narrow(v6);
+    let v9: N = v8 / v7;
+    let v10: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v11: N = N::new(0.15718708947376786, -4.421007502433904e-18);
+    let v12: N = v4 - N::narrow(v3);
+    let v13: N = v12.sigmoid();
+    let v14: W = v11.widen() * v13.widen() * v6 * v7.widen();
+    let v15: W = v6.square();
+    let v16: W = v11.widen() * v13.widen() * v15 * v7.widen();
+    let v17: N = N::new(-3.157187089473768, 5.993215873369173e-17);
+    let v18: W = v3 - v1.widen();
+    let v19: N = N::exp_m1_of(v18);
+    let v20: W = v17.widen() * v13.widen() * v6 * v19.widen();
+    let v21: N = v17 * v13 * N::narrow(v15) * v19;
+    let v22: W = v14 - v16 + v20 - v21.widen();
+    let v23: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v24: N = v23 * v13 * v19;
+    let v25: W = v24.widen().sqrt();
+    let v26: N = v10 * N::narrow(v22);
+    let v27: W = v13.widen() * v7.widen() * v25;
+    let v28: W = v26.widen() / v27;
     [v9.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1551,6 +1564,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1562,58 +1577,56 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(-22.13532399155553, -1.030067038959497e-15);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4 - v1;
-    let v6: R = v5.sigmoid();
-    let v7: R = v6.powi(3);
-    let v8: R = v1 * v7;
-    let v9: R = R::new(0.14227761953270035, -7.476885521457493e-18);
-    let v10: R = v9 * v6;
-    let v11: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: R = v11 * v6;
-    let v13: R = R::new(8.5731671414019, -7.547254606732371e-16);
-    let v14: R = v6.square();
-    let v15: R = v13 * v14;
-    let v16: R = v8 - v10 + v12 - v15;
-    let v17: R = v1 - v4;
-    let v18: R = v17.sigmoid();
-    let v19: R = v18.square();
-    let v20: R = v4.exp_m1();
-    let v21: R = v4 - v2;
-    let v22: R = v21.exp_m1();
-    let v23: R = v0 * v16;
-    let v24: R = v19 * v20 * v22;
-    let v25: R = v23 / v24;
-    let v26: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v27: R = R::new(0.3143741789475357, -8.842015004867808e-18);
-    let v28: R = v27 * v18 * v6 * v20;
-    let v29: R = v27 * v18 * v14 * v20;
-    let v30: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v31: R = v30 * v18 * v6 * v22;
-    let v32: R = v30 * v18 * v14 * v22;
-    let v33: R = v28 - v29 + v31 - v32;
-    let v34: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v35: R = v34 * v18 * v22;
-    let v36: R = v35.sqrt();
-    let v37: R = v26 * v33;
-    let v38: R = v18 * v20 * v36;
-    let v39: R = v37 / v38;
+    let v0: W = W::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v6.powi(3);
+    let v8: W = v1.widen() * v7;
+    let v9: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v10: W = v9 * v6;
+    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v12: W = v11 * v6;
+    let v13: W = W::new(8.5731671414019, -7.547254606732371e-16);
+    let v14: W = v6.square();
+    let v15: W = v13 * v14;
+    let v16: W = v8 - v10 + v12 - v15;
+    let v17: W = v1.widen() - v4;
+    let v18: W = v17.sigmoid();
+    let v19: W = v18.square();
+    let v20: N = N::exp_m1_of(v4);
+    let v21: W = v4 - v2.widen();
+    let v22: N = N::exp_m1_of(v21);
+    let v23: W = v0 * v16;
+    let v24: N = N::narrow(v19) * v20 * v22;
+    let v25: W = v23 / v24.widen();
+    let v26: W = W::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v27: W = W::new(0.3143741789475357, -8.842015004867808e-18);
+    let v28: W = v27 * v18 * v6 * v20.widen();
+    let v29: W = v27 * v18 * v14 * v20.widen();
+    let v30: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v31: W = v30.widen() * v18 * v6 * v22.widen();
+    let v32: N = v30 * N::narrow(v18) * N::narrow(v14) * v22;
+    let v33: W = v28 - v29 + v31 - v32.widen();
+    let v34: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v35: W = v34.widen() * v18 * v22.widen();
+    let v36: W = v35.sqrt();
+    let v37: W = v26 * v33;
+    let v38: W = v18 * v20.widen() * v36;
+    let v39: W = v37 / v38;
     [v25.to_f64(), v39.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1621,6 +1634,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1632,59 +1647,59 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = v3 * v2;
-    let v5: R = v4 - v1;
-    let v6: R = v5.sigmoid();
-    let v7: R = v1 * v2 * v6;
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v1 * v8 * v6;
-    let v10: R = v6.square();
-    let v11: R = v1 * v2 * v10;
-    let v12: R = v1 * v8 * v10;
-    let v13: R = R::new(0.0024849116568445855, 7.563213417639638e-20);
-    let v14: R = v1 - v4;
-    let v15: R = v14.sigmoid();
-    let v16: R = v4.exp_m1();
-    let v17: R = v13 * v15 * v16;
-    let v18: R = R::new(0.049910784834411366, 3.2998246398717656e-19);
-    let v19: R = v18 * v15 * v16;
-    let v20: R = v7 - v9 - v11 + v12 + v17 - v19;
-    let v21: R = v0 * v20;
-    let v22: R = v15 * v16;
-    let v23: R = v21 / v22;
-    let v24: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v25: R = v24 * v8 * v15 * v6 * v16;
-    let v26: R = v24 * v2 * v15 * v6 * v16;
-    let v27: R = v24 * v2 * v15 * v10 * v16;
-    let v28: R = v24 * v8 * v15 * v10 * v16;
-    let v29: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v30: R = v4 - v3;
-    let v31: R = v30.exp_m1();
-    let v32: R = v29 * v2 * v15 * v6 * v31;
-    let v33: R = v29 * v8 * v15 * v6 * v31;
-    let v34: R = v29 * v2 * v15 * v10 * v31;
-    let v35: R = v29 * v8 * v15 * v10 * v31;
-    let v36: R = v25 - v26 + v27 - v28 - v32 + v33 + v34 - v35;
-    let v37: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v38: R = v37 * v15 * v31;
-    let v39: R = v38.sqrt();
-    let v40: R = v0 * v36;
-    let v41: R = v15 * v16 * v39;
-    let v42: R = v40 / v41;
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: N = N::new(0.0024849116568445855, 7.563213417639638e-20);
+    let v14: W = v1.widen() - v4;
+    let v15: N = N::narrow(v14).sigmoid();
+    let v16: N = N::exp_m1_of(v4);
+    let v17: N = v13 * v15 * v16;
+    let v18: N = N::new(0.049910784834411366, 3.2998246398717656e-19);
+    let v19: N = v18 * v15 * v16;
+    let v20: W = v7 - v9 - v11 + v12 + v17.widen() - v19.widen();
+    let v21: W = v0.widen() * v20;
+    let v22: N = v15 * v16;
+    let v23: N = N::narrow(v21) / v22;
+    let v24: N = N::new(0.15718708947376786, -4.421007502433904e-18);
+    let v25: W = v24.widen() * v8.widen() * v15.widen() * v6 * v16.widen();
+    let v26: W = v24.widen() * v2.widen() * v15.widen() * v6 * v16.widen();
+    let v27: W = v24.widen() * v2.widen() * v15.widen() * v10 * v16.widen();
+    let v28: W = v24.widen() * v8.widen() * v15.widen() * v10 * v16.widen();
+    let v29: N = N::new(-3.157187089473768, 5.993215873369173e-17);
+    let v30: W = v4 - v3.widen();
+    let v31: N = N::exp_m1_of(v30);
+    let v32: W = v29.widen() * v2.widen() * v15.widen() * v6 * v31.widen();
+    let v33: W = v29.widen() * v8.widen() * v15.widen() * v6 * v31.widen();
+    let v34: W = v29.widen() * v2.widen() * v15.widen() * v10 * v31.widen();
+    let v35: N = v29 * v8 * v15 * N::narrow(v10) * v31;
+    let v36: W = v25 - v26 + v27 - v28 - v32 + v33 + v34 - v35.widen();
+    let v37: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v38: W = v37.widen() * v15.widen() * v31.widen();
+    let v39: N = N::sqrt_of(v38);
+    let v40: W = v0.widen() * v36;
+    let v41: W = v15.widen() * v16.widen() * v39.widen();
+    let v42: N = N::narrow(v40) / N::narrow(v41);
     [v23.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1692,6 +1707,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1703,6 +1720,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right) - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1721,92 +1740,92 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 52 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(-22.13532399155553, -1.030067038959497e-15);
-    let v1: R = R::new(0.14227761953270035, -7.476885521457493e-18);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = v3 * v2;
-    let v5: R = R::new(3.0, 0.0);
-    let v6: R = v4 - v5;
-    let v7: R = v6.sigmoid();
-    let v8: R = v1 * v2 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v9 * v7;
-    let v11: R = R::new(5.7154447609345995, -2.0709083388211633e-16);
-    let v12: R = v11 * v2 * v7;
-    let v13: R = v11 * v9 * v7;
-    let v14: R = R::new(8.5731671414019, -7.547254606732371e-16);
-    let v15: R = v7.square();
-    let v16: R = v14 * v2 * v15;
-    let v17: R = v14 * v9 * v15;
-    let v18: R = v7.powi(3);
-    let v19: R = v5 * v2 * v18;
-    let v20: R = v5 * v9 * v18;
-    let v21: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v22: R = R::new(-6.0, 0.0);
-    let v23: R = v22 * v2;
-    let v24: R = v23.exp_m1();
-    let v25: R = v21 * v7 * v24;
-    let v26: R = R::new(0.04742587317756678, -1.793305391834216e-19);
-    let v27: R = v5 - v4;
-    let v28: R = v27.sigmoid();
-    let v29: R = v4.exp_m1();
-    let v30: R = v26 * v28 * v7 * v29;
-    let v31: R = v8 - v10 - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
-    let v32: R = v28.square();
-    let v33: R = v4 - v3;
-    let v34: R = v33.exp_m1();
-    let v35: R = v0 * v31;
-    let v36: R = v32 * v29 * v34;
-    let v37: R = v35 / v36;
-    let v38: R = R::new(-21.085536923187668, 1.8275625525512858e-16);
-    let v39: R = R::new(0.3143741789475357, -8.842015004867808e-18);
-    let v40: R = v39 * v9 * v28 * v7 * v29;
-    let v41: R = v39 * v2 * v28 * v7 * v29;
-    let v42: R = v39 * v2 * v28 * v15 * v29;
-    let v43: R = v39 * v9 * v28 * v15 * v29;
-    let v44: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v45: R = v44 * v2 * v28 * v7 * v34;
-    let v46: R = v44 * v9 * v28 * v7 * v34;
-    let v47: R = v44 * v2 * v28 * v15 * v34;
-    let v48: R = v44 * v9 * v28 * v15 * v34;
-    let v49: R = v40 - v41 + v42 - v43 - v45 + v46 + v47 - v48;
-    let v50: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v51: R = v50 * v28 * v34;
-    let v52: R = v51.sqrt();
-    let v53: R = v38 * v49;
-    let v54: R = v28 * v29 * v52;
-    let v55: R = v53 / v54;
-    let v56: R = v9 - v2;
-    let v57: R = v56.abs();
-    let v58: R = v57.sqrt();
-    let v59: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v60: R = v27.exp();
-    let v61: R = R::new(-0.950212931632136, -8.422032873046665e-18);
-    let v62: R = v61 * v60;
-    let v63: R = R::new(12.0, 0.0);
-    let v64: R = v63 * v2;
-    let v65: R = v3 - v64;
-    let v66: R = v65.exp();
-    let v67: R = R::new(9.0, 0.0);
-    let v68: R = v64 - v67;
-    let v69: R = v68.exp_m1();
-    let v70: R = v66 * v69;
-    let v71: R = v62 + v70;
-    let v72: R = v59 * v60;
-    let v73: R = v72 / v71;
-    let v74: R = v73.sqrt();
-    let v75: R = v58 * v74;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(-22.13532399155553, -1.030067038959497e-15);
+    let v1: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: N = N::new(3.0, 0.0);
+    let v6: W = v4 - v5.widen();
+    let v7: W = v6.sigmoid();
+    let v8: W = v1 * v2.widen() * v7;
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1 * v9.widen() * v7;
+    let v11: W = W::new(5.7154447609345995, -2.0709083388211633e-16);
+    let v12: W = v11 * v2.widen() * v7;
+    let v13: W = v11 * v9.widen() * v7;
+    let v14: W = W::new(8.5731671414019, -7.547254606732371e-16);
+    let v15: W = v7.square();
+    let v16: W = v14 * v2.widen() * v15;
+    let v17: W = v14 * v9.widen() * v15;
+    let v18: W = v7.powi(3);
+    let v19: W = v5.widen() * v2.widen() * v18;
+    let v20: W = v5.widen() * v9.widen() * v18;
+    let v21: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v22: N = N::new(-6.0, 0.0);
+    let v23: W = v22.widen() * v2.widen();
+    let v24: W = v23.exp_m1();
+    let v25: W = v21 * v7 * v24;
+    let v26: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+    let v27: W = v5.widen() - v4;
+    let v28: W = v27.sigmoid();
+    let v29: W = v4.exp_m1();
+    let v30: W = v26 * v28 * v7 * v29;
+    let v31: W = v8 - v10 - v12 + v13 + v16 - v17 - v19 + v20 - v25 - v30;
+    let v32: W = v28.square();
+    let v33: W = v4 - v3.widen();
+    let v34: N = N::exp_m1_of(v33);
+    let v35: N = N::narrow(v0) * N::narrow(v31);
+    let v36: W = v32 * v29 * v34.widen();
+    let v37: N = v35 / N::narrow(v36);
+    let v38: N = N::new(-21.085536923187668, 1.8275625525512858e-16);
+    let v39: N = N::new(0.3143741789475357, -8.842015004867808e-18);
+    let v40: W = v39.widen() * v9.widen() * v28 * v7 * v29;
+    let v41: W = v39.widen() * v2.widen() * v28 * v7 * v29;
+    let v42: W = v39.widen() * v2.widen() * v28 * v15 * v29;
+    let v43: W = v39.widen() * v9.widen() * v28 * v15 * v29;
+    let v44: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v45: W = v44.widen() * v2.widen() * v28 * v7 * v34.widen();
+    let v46: W = v44.widen() * v9.widen() * v28 * v7 * v34.widen();
+    let v47: W = v44.widen() * v2.widen() * v28 * v15 * v34.widen();
+    let v48: W = v44.widen() * v9.widen() * v28 * v15 * v34.widen();
+    let v49: W = v40 - v41 + v42 - v43 - v45 + v46 + v47 - v48;
+    let v50: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v51: W = v50 * v28 * v34.widen();
+    let v52: N = N::sqrt_of(v51);
+    let v53: N = v38 * N::narrow(v49);
+    let v54: W = v28 * v29 * v52.widen();
+    let v55: N = v53 / N::narrow(v54);
+    let v56: N = v9 - v2;
+    let v57: N = v56.abs();
+    let v58: N = v57.sqrt();
+    let v59: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v60: W = v27.exp();
+    let v61: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v62: W = v61 * v60;
+    let v63: N = N::new(12.0, 0.0);
+    let v64: W = v63.widen() * v2.widen();
+    let v65: W = v3.widen() - v64;
+    let v66: W = v65.exp();
+    let v67: N = N::new(9.0, 0.0);
+    let v68: W = v64 - v67.widen();
+    let v69: W = v68.exp_m1();
+    let v70: W = v66 * v69;
+    let v71: W = v62 + v70;
+    let v72: N = v59 * N::narrow(v60);
+    let v73: N = v72 / N::narrow(v71);
+    let v74: N = v73.sqrt();
+    let v75: N = v58 * v74;
     [v37.to_f64(), v55.to_f64(), v75.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1814,6 +1833,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 52 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1825,6 +1846,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} - \frac{x_{0}\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)} + x\,\left(1 - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)} + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 52 of its 76 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1850,75 +1873,67 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4.exp_m1();
-        let v8: R = v0 * v6 * v7;
-        let v9: R = v8.sqrt();
-        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: R = v4 - v2;
-        let v12: R = v11.exp_m1();
-        let v13: R = v10 * v6 * v12;
-        let v14: R = v13.sqrt();
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v10 * v6 * v12;
+        let v14: W = v13.sqrt();
         return [v9.to_f64(), v14.to_f64()];
     }
-    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4.exp_m1();
-    let v8: R = v0 * v6 * v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t);
-    let v11: R = v2 * v10;
-    let v12: R = v1 - v11;
-    let v13: R = v12.sigmoid();
-    let v14: R = v11.exp_m1();
-    let v15: R = v0 * v13 * v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 / v16;
-    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: R = v4 - v2;
-    let v20: R = v19.exp_m1();
-    let v21: R = v18 * v6 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v16 * v22;
-    let v24: R = v11 - v2;
-    let v25: R = v24.exp_m1();
-    let v26: R = v18 * v13 * v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v9 * v27;
-    let v29: R = v23 - v28;
-    let v30: R = v29 / v16;
+    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4.exp_m1();
+    let v8: W = v0.widen() * v6.widen() * v7;
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t);
+    let v11: W = v2.widen() * v10.widen();
+    let v12: W = v1.widen() - v11;
+    let v13: N = N::narrow(v12).sigmoid();
+    let v14: W = v11.exp_m1();
+    let v15: W = v0.widen() * v13.widen() * v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v9 / v16;
+    let v18: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: W = v4 - v2.widen();
+    let v20: W = v19.exp_m1();
+    let v21: W = v18 * v6.widen() * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v16 * v22;
+    let v24: W = v11 - v2.widen();
+    let v25: N = N::exp_m1_of(v24);
+    let v26: W = v18 * v13.widen() * v25.widen();
+    let v27: W = v26.sqrt();
+    let v28: W = v9 * v27;
+    let v29: W = v23 - v28;
+    let v30: W = v29 / v16;
     [v17.to_f64(), v30.to_f64()]
 }
 /// `ddim_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -1926,6 +1941,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1937,6 +1954,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} - \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1955,75 +1974,67 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4.exp_m1();
-        let v8: R = v0 * v6 * v7;
-        let v9: R = v8.sqrt();
-        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: R = v4 - v2;
-        let v12: R = v11.exp_m1();
-        let v13: R = v10 * v6 * v12;
-        let v14: R = v13.sqrt();
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v10 * v6 * v12;
+        let v14: W = v13.sqrt();
         return [v9.to_f64(), v14.to_f64()];
     }
-    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4.exp_m1();
-    let v8: R = v0 * v6 * v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t);
-    let v11: R = v2 * v10;
-    let v12: R = v1 - v11;
-    let v13: R = v12.sigmoid();
-    let v14: R = v11.exp_m1();
-    let v15: R = v0 * v13 * v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 / v16;
-    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: R = v4 - v2;
-    let v20: R = v19.exp_m1();
-    let v21: R = v18 * v6 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v16 * v22;
-    let v24: R = v11 - v2;
-    let v25: R = v24.exp_m1();
-    let v26: R = v18 * v13 * v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v9 * v27;
-    let v29: R = v23 - v28;
-    let v30: R = v29 / v16;
+    let v0: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t_next);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4.exp_m1();
+    let v8: W = v0.widen() * v6.widen() * v7;
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t);
+    let v11: W = v2.widen() * v10.widen();
+    let v12: W = v1.widen() - v11;
+    let v13: N = N::narrow(v12).sigmoid();
+    let v14: W = v11.exp_m1();
+    let v15: W = v0.widen() * v13.widen() * v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v9 / v16;
+    let v18: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: W = v4 - v2.widen();
+    let v20: W = v19.exp_m1();
+    let v21: W = v18 * v6.widen() * v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v16 * v22;
+    let v24: W = v11 - v2.widen();
+    let v25: N = N::exp_m1_of(v24);
+    let v26: W = v18 * v13.widen() * v25.widen();
+    let v27: W = v26.sqrt();
+    let v28: W = v9 * v27;
+    let v29: W = v23 - v28;
+    let v30: W = v29 / v16;
     [v17.to_f64(), v30.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2031,6 +2042,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2042,6 +2055,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\frac{\exp\left(-6\,t_{\mathrm{next}}\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t_{\mathrm{next}}\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t_{\mathrm{next}}\right) - \exp\left(6 - 6\,t_{\mathrm{next}}\right)}}}{\sqrt{\frac{\exp\left(-6\,t\right) - 1 - \exp\left(3\right) + \exp\left(3 - 6\,t\right)}{\exp\left(-3\right) - \exp\left(3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 6\,t\right)}}} + \frac{x_{0}\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2060,20 +2075,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2081,6 +2091,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2093,30 +2105,28 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.1497323545032341, 2.0];
-    }
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: R = R::new(-3.1493612051035917, -8.575620384337566e-17);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v3 - v1;
-    let v8: R = v7.exp_m1();
-    let v9: R = v0 * v6;
-    let v10: R = v9 / v8;
-    let v11: R = R::new(2.0, 0.0);
+    let v0: N = N::new(-3.1493612051035917, -8.575620384337566e-17);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::narrow(v3) - v4;
+    let v6: N = v5.sigmoid();
+    let v7: W = v3 - v1.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v0 * v6;
+    let v10: N = v9 / v8;
+    let v11: N = N::new(2.0, 0.0);
     [v10.to_f64(), v11.to_f64()]
 }
 /// `reverse_drift_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2124,6 +2134,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{3\,x\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2135,20 +2147,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2156,6 +2165,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2167,6 +2178,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2185,65 +2198,65 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0497870683678638, 1.0260026958946899e-16);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = R::new(6.0, 0.0);
-    let v4: R = v3 * v2;
-    let v5: R = v4 - v1;
-    let v6: R = v5.sigmoid();
-    let v7: R = v1 * v2 * v6;
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v1 * v8 * v6;
-    let v10: R = v6.square();
-    let v11: R = v1 * v2 * v10;
-    let v12: R = v1 * v8 * v10;
-    let v13: R = R::new(-1.0024849116568446, 2.7246262612458316e-17);
-    let v14: R = v1 - v4;
-    let v15: R = v14.sigmoid();
-    let v16: R = v4 - v3;
-    let v17: R = v16.exp_m1();
-    let v18: R = v13 * v15 * v17;
-    let v19: R = R::new(-0.049910784834411366, -3.2998246398717656e-19);
-    let v20: R = v19 * v15 * v17;
-    let v21: R = v7 - v9 - v11 + v12 - v18 + v20;
-    let v22: R = v0 * v21;
-    let v23: R = v15 * v17;
-    let v24: R = v22 / v23;
-    let v25: R = R::new(2.0, 0.0);
-    let v26: R = v25 * v8;
-    let v27: R = v25 * v2;
-    let v28: R = v26 - v27;
-    let v29: R = v8 - v2;
-    let v30: R = v29.abs();
-    let v31: R = v30.sqrt();
-    let v32: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v33: R = v14.exp();
-    let v34: R = R::new(-0.950212931632136, -8.422032873046665e-18);
-    let v35: R = v34 * v33;
-    let v36: R = R::new(12.0, 0.0);
-    let v37: R = v36 * v2;
-    let v38: R = v3 - v37;
-    let v39: R = v38.exp();
-    let v40: R = R::new(9.0, 0.0);
-    let v41: R = v37 - v40;
-    let v42: R = v41.exp_m1();
-    let v43: R = v39 * v42;
-    let v44: R = v35 + v43;
-    let v45: R = v32 * v33;
-    let v46: R = v45 / v44;
-    let v47: R = v46.sqrt();
-    let v48: R = v31 * v47;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(1.0497870683678638, 1.0260026958946899e-16);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::new(6.0, 0.0);
+    let v4: W = v3.widen() * v2.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v1.widen() * v2.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1.widen() * v8.widen() * v6;
+    let v10: W = v6.square();
+    let v11: W = v1.widen() * v2.widen() * v10;
+    let v12: W = v1.widen() * v8.widen() * v10;
+    let v13: W = W::new(-1.0024849116568446, 2.7246262612458316e-17);
+    let v14: W = v1.widen() - v4;
+    let v15: W = v14.sigmoid();
+    let v16: W = v4 - v3.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = v13 * v15 * v17;
+    let v19: W = W::new(-0.049910784834411366, -3.2998246398717656e-19);
+    let v20: W = v19 * v15 * v17;
+    let v21: W = v7 - v9 - v11 + v12 - v18 + v20;
+    let v22: W = v0 * v21;
+    let v23: W = v15 * v17;
+    let v24: N = N::narrow(v22) / N::narrow(v23);
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = v25 * v8;
+    let v27: N = v25 * v2;
+    let v28: N = v26 - v27;
+    let v29: N = v8 - v2;
+    let v30: N = v29.abs();
+    let v31: N = v30.sqrt();
+    let v32: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v33: W = v14.exp();
+    let v34: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v35: W = v34 * v33;
+    let v36: N = N::new(12.0, 0.0);
+    let v37: W = v36.widen() * v2.widen();
+    let v38: W = v3.widen() - v37;
+    let v39: W = v38.exp();
+    let v40: N = N::new(9.0, 0.0);
+    let v41: W = v37 - v40.widen();
+    let v42: W = v41.exp_m1();
+    let v43: W = v39 * v42;
+    let v44: W = v35 + v43;
+    let v45: N = v32 * N::narrow(v33);
+    let v46: N = v45 / N::narrow(v44);
+    let v47: N = v46.sqrt();
+    let v48: W = v31.widen() * v47.widen();
     [v24.to_f64(), v28.to_f64(), v48.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2251,6 +2264,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2262,6 +2277,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 31 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2287,113 +2304,106 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-3.0, 0.0);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v1;
-        let v8: R = v7.sigmoid();
-        let v9: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v10: R = v4 - v2;
-        let v11: R = v10.exp_m1();
-        let v12: R = v9 * v6 * v11;
-        let v13: R = v12.sqrt();
-        let v14: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-        let v15: R = v8.square();
-        let v16: R = v4.exp_m1();
-        let v17: R = v14 * v6 * v15 * v16;
-        let v18: R = v14 * v6 * v8 * v16;
-        let v19: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-        let v20: R = v19 * v6 * v8 * v11;
-        let v21: R = v19 * v6 * v15 * v11;
-        let v22: R = v17 - v18 - v20 + v21;
-        let v23: R = v0 * v6 * v8 * v13;
-        let v24: R = v23 / v22;
-        let v25: R = R::new(0.04742587317756678, -1.793305391834216e-19);
-        let v26: R = v25 * v6 * v16 * v13;
-        let v27: R = v26 / v22;
+        let v0: W = W::new(-3.0, 0.0);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v1;
+        let v8: W = v7.sigmoid();
+        let v9: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v10: W = v4 - v2;
+        let v11: W = v10.exp_m1();
+        let v12: W = v9 * v6 * v11;
+        let v13: W = v12.sqrt();
+        let v14: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+        let v15: W = v8.square();
+        let v16: W = v4.exp_m1();
+        let v17: W = v14 * v6 * v15 * v16;
+        let v18: W = v14 * v6 * v8 * v16;
+        let v19: W = W::new(-3.157187089473768, 5.993215873369173e-17);
+        let v20: W = v19 * v6 * v8 * v11;
+        let v21: W = v19 * v6 * v15 * v11;
+        let v22: W = v17 - v18 - v20 + v21;
+        let v23: W = v0 * v6 * v8 * v13;
+        let v24: W = v23 / v22;
+        let v25: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+        let v26: W = v25 * v6 * v16 * v13;
+        let v27: W = v26 / v22;
         return [v24.to_f64(), v27.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4.exp_m1();
-        let v8: R = v0 * v6 * v7;
-        let v9: R = v8.sqrt();
-        let v10: R = R::new(0.0, 0.0);
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(0.0, 0.0);
         return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(3.0, 0.0);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3 - v0;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.square();
-    let v7: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v8: R = v0 - v3;
-    let v9: R = v8.sigmoid();
-    let v10: R = v3.exp_m1();
-    let v11: R = v7 * v9 * v10;
-    let v12: R = v11.sqrt();
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v1 * v13;
-    let v15: R = v0 - v14;
-    let v16: R = v15.sigmoid();
-    let v17: R = v14.exp_m1();
-    let v18: R = v7 * v16 * v17;
-    let v19: R = v18.sqrt();
-    let v20: R = v0 * v6 * v12 * v19;
-    let v21: R = v0 * v5 * v12 * v19;
-    let v22: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v23: R = v3 - v1;
-    let v24: R = v23.exp_m1();
-    let v25: R = v22 * v9 * v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v14 - v1;
-    let v28: R = v27.exp_m1();
-    let v29: R = v22 * v16 * v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v0 * v5 * v26 * v30;
-    let v32: R = v0 * v6 * v26 * v30;
-    let v33: R = v20 - v21 - v31 + v32;
-    let v34: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v35: R = v34 * v9 * v6 * v10;
-    let v36: R = v34 * v9 * v5 * v10;
-    let v37: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v38: R = v37 * v9 * v5 * v24;
-    let v39: R = v37 * v9 * v6 * v24;
-    let v40: R = v35 - v36 - v38 + v39;
-    let v41: R = v33 / v40;
-    let v42: R = R::new(-0.9051482536448664, -4.1992024501810215e-17);
-    let v43: R = v19 * v26;
-    let v44: R = v12 * v30;
-    let v45: R = v43 - v44;
-    let v46: R = v42 * v12 * v26 * v45;
-    let v47: R = v46 / v40;
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3 - v0.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.square();
+    let v7: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v8: W = v0.widen() - v3;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v3.exp_m1();
+    let v11: W = v7 * v9.widen() * v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v1.widen() * v13.widen();
+    let v15: W = v0.widen() - v14;
+    let v16: N = N::narrow(v15).sigmoid();
+    let v17: W = v14.exp_m1();
+    let v18: W = v7 * v16.widen() * v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v0.widen() * v6 * v12 * v19;
+    let v21: W = v0.widen() * v5 * v12 * v19;
+    let v22: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v23: W = v3 - v1.widen();
+    let v24: N = N::exp_m1_of(v23);
+    let v25: W = v22.widen() * v9.widen() * v24.widen();
+    let v26: W = v25.sqrt();
+    let v27: W = v14 - v1.widen();
+    let v28: N = N::exp_m1_of(v27);
+    let v29: W = v22.widen() * v16.widen() * v28.widen();
+    let v30: W = v29.sqrt();
+    let v31: W = v0.widen() * v5 * v26 * v30;
+    let v32: W = v0.widen() * v6 * v26 * v30;
+    let v33: W = v20 - v21 - v31 + v32;
+    let v34: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+    let v35: W = v34 * v9.widen() * v6 * v10;
+    let v36: W = v34 * v9.widen() * v5 * v10;
+    let v37: W = W::new(-3.157187089473768, 5.993215873369173e-17);
+    let v38: W = v37 * v9.widen() * v5 * v24.widen();
+    let v39: W = v37 * v9.widen() * v6 * v24.widen();
+    let v40: W = v35 - v36 - v38 + v39;
+    let v41: W = v33 / v40;
+    let v42: W = W::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v43: W = v19 * v26;
+    let v44: W = v12 * v30;
+    let v45: W = v43 - v44;
+    let v46: W = v42 * v12 * v26 * v45;
+    let v47: W = v46 / v40;
     [v41.to_f64(), v47.to_f64()]
 }
 /// `ddim_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2401,6 +2411,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2412,6 +2424,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) + \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2430,113 +2444,106 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        return [v0.to_f64(), v0.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-3.0, 0.0);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v1;
-        let v8: R = v7.sigmoid();
-        let v9: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v10: R = v4 - v2;
-        let v11: R = v10.exp_m1();
-        let v12: R = v9 * v6 * v11;
-        let v13: R = v12.sqrt();
-        let v14: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-        let v15: R = v8.square();
-        let v16: R = v4.exp_m1();
-        let v17: R = v14 * v6 * v15 * v16;
-        let v18: R = v14 * v6 * v8 * v16;
-        let v19: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-        let v20: R = v19 * v6 * v8 * v11;
-        let v21: R = v19 * v6 * v15 * v11;
-        let v22: R = v17 - v18 - v20 + v21;
-        let v23: R = v0 * v6 * v8 * v13;
-        let v24: R = v23 / v22;
-        let v25: R = R::new(0.04742587317756678, -1.793305391834216e-19);
-        let v26: R = v25 * v6 * v16 * v13;
-        let v27: R = v26 / v22;
+        let v0: W = W::new(-3.0, 0.0);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v1;
+        let v8: W = v7.sigmoid();
+        let v9: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v10: W = v4 - v2;
+        let v11: W = v10.exp_m1();
+        let v12: W = v9 * v6 * v11;
+        let v13: W = v12.sqrt();
+        let v14: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+        let v15: W = v8.square();
+        let v16: W = v4.exp_m1();
+        let v17: W = v14 * v6 * v15 * v16;
+        let v18: W = v14 * v6 * v8 * v16;
+        let v19: W = W::new(-3.157187089473768, 5.993215873369173e-17);
+        let v20: W = v19 * v6 * v8 * v11;
+        let v21: W = v19 * v6 * v15 * v11;
+        let v22: W = v17 - v18 - v20 + v21;
+        let v23: W = v0 * v6 * v8 * v13;
+        let v24: W = v23 / v22;
+        let v25: W = W::new(0.04742587317756678, -1.793305391834216e-19);
+        let v26: W = v25 * v6 * v16 * v13;
+        let v27: W = v26 / v22;
         return [v24.to_f64(), v27.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4.exp_m1();
-        let v8: R = v0 * v6 * v7;
-        let v9: R = v8.sqrt();
-        let v10: R = R::new(0.0, 0.0);
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(0.0, 0.0);
         return [v9.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(3.0, 0.0);
-    let v1: R = R::new(6.0, 0.0);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3 - v0;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.square();
-    let v7: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v8: R = v0 - v3;
-    let v9: R = v8.sigmoid();
-    let v10: R = v3.exp_m1();
-    let v11: R = v7 * v9 * v10;
-    let v12: R = v11.sqrt();
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v1 * v13;
-    let v15: R = v0 - v14;
-    let v16: R = v15.sigmoid();
-    let v17: R = v14.exp_m1();
-    let v18: R = v7 * v16 * v17;
-    let v19: R = v18.sqrt();
-    let v20: R = v0 * v6 * v12 * v19;
-    let v21: R = v0 * v5 * v12 * v19;
-    let v22: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v23: R = v3 - v1;
-    let v24: R = v23.exp_m1();
-    let v25: R = v22 * v9 * v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v14 - v1;
-    let v28: R = v27.exp_m1();
-    let v29: R = v22 * v16 * v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v0 * v5 * v26 * v30;
-    let v32: R = v0 * v6 * v26 * v30;
-    let v33: R = v20 - v21 - v31 + v32;
-    let v34: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v35: R = v34 * v9 * v6 * v10;
-    let v36: R = v34 * v9 * v5 * v10;
-    let v37: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v38: R = v37 * v9 * v5 * v24;
-    let v39: R = v37 * v9 * v6 * v24;
-    let v40: R = v35 - v36 - v38 + v39;
-    let v41: R = v33 / v40;
-    let v42: R = R::new(-0.9051482536448664, -4.1992024501810215e-17);
-    let v43: R = v19 * v26;
-    let v44: R = v12 * v30;
-    let v45: R = v43 - v44;
-    let v46: R = v42 * v12 * v26 * v45;
-    let v47: R = v46 / v40;
+    let v0: N = N::new(3.0, 0.0);
+    let v1: N = N::new(6.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3 - v0.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.square();
+    let v7: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v8: W = v0.widen() - v3;
+    let v9: N = N::narrow(v8).sigmoid();
+    let v10: W = v3.exp_m1();
+    let v11: W = v7 * v9.widen() * v10;
+    let v12: W = v11.sqrt();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v1.widen() * v13.widen();
+    let v15: W = v0.widen() - v14;
+    let v16: N = N::narrow(v15).sigmoid();
+    let v17: W = v14.exp_m1();
+    let v18: W = v7 * v16.widen() * v17;
+    let v19: W = v18.sqrt();
+    let v20: W = v0.widen() * v6 * v12 * v19;
+    let v21: W = v0.widen() * v5 * v12 * v19;
+    let v22: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v23: W = v3 - v1.widen();
+    let v24: N = N::exp_m1_of(v23);
+    let v25: W = v22.widen() * v9.widen() * v24.widen();
+    let v26: W = v25.sqrt();
+    let v27: W = v14 - v1.widen();
+    let v28: N = N::exp_m1_of(v27);
+    let v29: W = v22.widen() * v16.widen() * v28.widen();
+    let v30: W = v29.sqrt();
+    let v31: W = v0.widen() * v5 * v26 * v30;
+    let v32: W = v0.widen() * v6 * v26 * v30;
+    let v33: W = v20 - v21 - v31 + v32;
+    let v34: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+    let v35: W = v34 * v9.widen() * v6 * v10;
+    let v36: W = v34 * v9.widen() * v5 * v10;
+    let v37: W = W::new(-3.157187089473768, 5.993215873369173e-17);
+    let v38: W = v37 * v9.widen() * v5 * v24.widen();
+    let v39: W = v37 * v9.widen() * v6 * v24.widen();
+    let v40: W = v35 - v36 - v38 + v39;
+    let v41: W = v33 / v40;
+    let v42: W = W::new(-0.9051482536448664, -4.1992024501810215e-17);
+    let v43: W = v19 * v26;
+    let v44: W = v12 * v30;
+    let v45: W = v43 - v44;
+    let v46: W = v42 * v12 * v26 * v45;
+    let v47: W = v46 / v40;
     [v41.to_f64(), v47.to_f64()]
 }
 /// `dpm1_step_u` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2544,6 +2551,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2555,6 +2564,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \frac{6\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)\,\left(\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}\right) - \frac{2\,u\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)}{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2573,48 +2584,44 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    let r = pf_velocity_v_coefficients_in::<f64, Dd>(t);
+    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd, Xd>(t) }
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [0.0, f64::INFINITY];
-    }
-    let v0: R = R::new(0.0, 0.0);
-    let v1: R = R::new(-1.104791392982512, 3.995477248912782e-17);
-    let v2: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v3: R = R::new(3.0, 0.0);
-    let v4: R = R::new(6.0, 0.0);
-    let v5: R = R::from_f64(t);
-    let v6: R = v4 * v5;
-    let v7: R = v3 - v6;
-    let v8: R = v7.sigmoid();
-    let v9: R = v6 - v3;
-    let v10: R = v9.sigmoid();
-    let v11: R = v10.square();
-    let v12: R = v6.exp_m1();
-    let v13: R = v2 * v8 * v11 * v12;
-    let v14: R = v2 * v8 * v10 * v12;
-    let v15: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v16: R = v6 - v4;
-    let v17: R = v16.exp_m1();
-    let v18: R = v15 * v8 * v10 * v17;
-    let v19: R = v15 * v8 * v11 * v17;
-    let v20: R = v13 - v14 - v18 + v19;
-    let v21: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v22: R = v21 * v8 * v12;
-    let v23: R = v22.sqrt();
-    let v24: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v25: R = v24 * v8 * v17;
-    let v26: R = v25.sqrt();
-    let v27: R = v1 * v20;
-    let v28: R = v23 * v26;
-    let v29: R = v27 / v28;
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.0, 0.0);
+    let v1: N = N::new(-1.104791392982512, 3.995477248912782e-17);
+    let v2: N = N::new(0.15718708947376786, -4.421007502433904e-18);
+    let v3: N = N::new(3.0, 0.0);
+    let v4: N = N::new(6.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: N = v4 * v5;
+    let v7: N = v3 - v6;
+    let v8: N = v7.sigmoid();
+    let v9: N = v6 - v3;
+    let v10: N = v9.sigmoid();
+    let v11: N = v10.square();
+    let v12: N = v6.exp_m1();
+    let v13: N = v2 * v8 * v11 * v12;
+    let v14: N = v2 * v8 * v10 * v12;
+    let v15: N = N::new(-3.157187089473768, 5.993215873369173e-17);
+    let v16: N = v6 - v4;
+    let v17: N = v16.exp_m1();
+    let v18: N = v15 * v8 * v10 * v17;
+    let v19: N = v15 * v8 * v11 * v17;
+    let v20: N = v13 - v14 - v18 + v19;
+    let v21: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v22: N = v21 * v8 * v12;
+    let v23: N = v22.sqrt();
+    let v24: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v25: N = v24 * v8 * v17;
+    let v26: N = v25.sqrt();
+    let v27: N = v1 * v20;
+    let v28: N = v23 * v26;
+    let v29: N = v27 / v28;
     [v0.to_f64(), v29.to_f64()]
 }
 /// `pf_velocity_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2622,6 +2629,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_v_coefficients(t);
     c0 * x + c1 * v
@@ -2633,72 +2642,71 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [0.1497323545032341, f64::INFINITY];
     }
-    if t == 1.0 {
-        return [f64::INFINITY, f64::INFINITY];
-    }
-    let v0: R = R::new(6.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(3.0, 0.0);
-    let v4: R = v2 - v3;
-    let v5: R = v4.sigmoid();
-    let v6: R = v5.square();
-    let v7: R = v0 * v6;
-    let v8: R = v5.powi(3);
-    let v9: R = v0 * v8;
-    let v10: R = R::new(0.14227761953270035, -7.476885521457493e-18);
-    let v11: R = v10 * v5;
-    let v12: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v13: R = v12 * v5;
-    let v14: R = v10 * v6;
-    let v15: R = v12 * v6;
-    let v16: R = R::new(-6.014909469941068, 1.634775756747499e-16);
-    let v17: R = v3 - v2;
-    let v18: R = v17.sigmoid();
-    let v19: R = v2 - v0;
-    let v20: R = v19.exp_m1();
-    let v21: R = v16 * v18 * v5 * v20;
-    let v22: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v23: R = v22 * v18 * v5 * v20;
-    let v24: R = v16 * v18 * v6 * v20;
-    let v25: R = v22 * v18 * v6 * v20;
-    let v26: R = v7 - v9 - v11 - v13 + v14 + v15 + v21 - v23 - v24 + v25;
-    let v27: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v28: R = v27 * v18 * v20;
-    let v29: R = v28.sqrt();
-    let v30: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v31: R = v30 * v29;
-    let v32: R = R::new(0.09035331946182426, 4.526644111701813e-18);
-    let v33: R = v32 * v29;
-    let v34: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v35: R = v34 * v29;
-    let v36: R = v31 - v33 + v35;
-    let v37: R = v29 * v36;
-    let v38: R = v26 / v37;
-    let v39: R = R::new(-1.104791392982512, 3.995477248912782e-17);
-    let v40: R = R::new(0.3143741789475357, -8.842015004867808e-18);
-    let v41: R = v2.exp_m1();
-    let v42: R = v40 * v18 * v6 * v41;
-    let v43: R = v40 * v18 * v5 * v41;
-    let v44: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v45: R = v44 * v18 * v5 * v20;
-    let v46: R = v44 * v18 * v6 * v20;
-    let v47: R = v42 - v43 - v45 + v46;
-    let v48: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v49: R = v48 * v18 * v41;
-    let v50: R = v49.sqrt();
-    let v51: R = v39 * v47;
-    let v52: R = v50 * v29;
-    let v53: R = v51 / v52;
+    let v0: N = N::new(6.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::new(3.0, 0.0);
+    let v4: W = v2 - v3.widen();
+    let v5: W = v4.sigmoid();
+    let v6: W = v5.square();
+    let v7: W = v0.widen() * v6;
+    let v8: W = v5.powi(3);
+    let v9: W = v0.widen() * v8;
+    let v10: N = N::new(0.14227761953270035, -7.476885521457493e-18);
+    let v11: W = v10.widen() * v5;
+    let v12: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v13: W = v12 * v5;
+    let v14: N = v10 * N::narrow(v6);
+    let v15: W = v12 * v6;
+    let v16: N = N::new(-6.014909469941068, 1.634775756747499e-16);
+    let v17: W = v3.widen() - v2;
+    let v18: N = N::narrow(v17).sigmoid();
+    let v19: W = v2 - v0.widen();
+    let v20: N = N::exp_m1_of(v19);
+    let v21: W = v16.widen() * v18.widen() * v5 * v20.widen();
+    let v22: N = N::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v23: N = v22 * v18 * N::narrow(v5) * v20;
+    let v24: W = v16.widen() * v18.widen() * v6 * v20.widen();
+    let v25: N = v22 * v18 * N::narrow(v6) * v20;
+    let v26: W = v7 - v9 - v11 - v13 + v14.widen() + v15 + v21 - v23.widen() - v24
+        + v25.widen();
+    let v27: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v28: W = v27 * v18.widen() * v20.widen();
+    let v29: W = v28.sqrt();
+    let v30: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v31: N = v30 * N::narrow(v29);
+    let v32: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v33: W = v32.widen() * v29;
+    let v34: W = W::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v35: W = v34 * v29;
+    let v36: W = v31.widen() - v33 + v35;
+    let v37: W = v29 * v36;
+    let v38: W = v26 / v37;
+    let v39: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v40: W = W::new(0.3143741789475357, -8.842015004867808e-18);
+    let v41: N = N::exp_m1_of(v2);
+    let v42: W = v40 * v18.widen() * v6 * v41.widen();
+    let v43: W = v40 * v18.widen() * v5 * v41.widen();
+    let v44: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v45: W = v44.widen() * v18.widen() * v5 * v20.widen();
+    let v46: N = v44 * v18 * N::narrow(v6) * v20;
+    let v47: W = v42 - v43 - v45 + v46.widen();
+    let v48: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v49: W = v48 * v18.widen() * v41.widen();
+    let v50: N = N::sqrt_of(v49);
+    let v51: W = v39 * v47;
+    let v52: W = v50.widen() * v29;
+    let v53: N = N::narrow(v51) / N::narrow(v52);
     [v38.to_f64(), v53.to_f64()]
 }
 /// `reverse_drift_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2706,6 +2714,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2717,51 +2727,48 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(-1.104791392982512, 3.995477248912782e-17);
-    let v2: R = R::new(0.15718708947376786, -4.421007502433904e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = R::new(6.0, 0.0);
-    let v6: R = v5 * v3;
-    let v7: R = v4 - v6;
-    let v8: R = v7.sigmoid();
-    let v9: R = v6 - v4;
-    let v10: R = v9.sigmoid();
-    let v11: R = v6.exp_m1();
-    let v12: R = v2 * v3 * v8 * v10 * v11;
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v2 * v13 * v8 * v10 * v11;
-    let v15: R = v10.square();
-    let v16: R = v2 * v3 * v8 * v15 * v11;
-    let v17: R = v2 * v13 * v8 * v15 * v11;
-    let v18: R = R::new(-3.157187089473768, 5.993215873369173e-17);
-    let v19: R = v6 - v5;
-    let v20: R = v19.exp_m1();
-    let v21: R = v18 * v3 * v8 * v10 * v20;
-    let v22: R = v18 * v13 * v8 * v10 * v20;
-    let v23: R = v18 * v3 * v8 * v15 * v20;
-    let v24: R = v18 * v13 * v8 * v15 * v20;
-    let v25: R = v12 - v14 - v16 + v17 + v21 - v22 - v23 + v24;
-    let v26: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v27: R = v26 * v8 * v11;
-    let v28: R = v27.sqrt();
-    let v29: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v30: R = v29 * v8 * v20;
-    let v31: R = v30.sqrt();
-    let v32: R = v1 * v25;
-    let v33: R = v28 * v31;
-    let v34: R = v32 / v33;
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v2: W = W::new(0.15718708947376786, -4.421007502433904e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = N::new(3.0, 0.0);
+    let v5: N = N::new(6.0, 0.0);
+    let v6: W = v5.widen() * v3.widen();
+    let v7: N = v4 - N::narrow(v6);
+    let v8: N = v7.sigmoid();
+    let v9: W = v6 - v4.widen();
+    let v10: W = v9.sigmoid();
+    let v11: N = N::exp_m1_of(v6);
+    let v12: W = v2 * v3.widen() * v8.widen() * v10 * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v2 * v13.widen() * v8.widen() * v10 * v11.widen();
+    let v15: W = v10.square();
+    let v16: W = v2 * v3.widen() * v8.widen() * v15 * v11.widen();
+    let v17: W = v2 * v13.widen() * v8.widen() * v15 * v11.widen();
+    let v18: N = N::new(-3.157187089473768, 5.993215873369173e-17);
+    let v19: W = v6 - v5.widen();
+    let v20: N = N::exp_m1_of(v19);
+    let v21: W = v18.widen() * v3.widen() * v8.widen() * v10 * v20.widen();
+    let v22: W = v18.widen() * v13.widen() * v8.widen() * v10 * v20.widen();
+    let v23: W = v18.widen() * v3.widen() * v8.widen() * v15 * v20.widen();
+    let v24: N = v18 * v13 * v8 * N::narrow(v15) * v20;
+    let v25: W = v12 - v14 - v16 + v17 + v21 - v22 - v23 + v24.widen();
+    let v26: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v27: N = v26 * v8 * v11;
+    let v28: W = v27.widen().sqrt();
+    let v29: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v30: W = v29.widen() * v8.widen() * v20.widen();
+    let v31: W = v30.sqrt();
+    let v32: W = v1 * v25;
+    let v33: W = v28 * v31;
+    let v34: W = v32 / v33;
     [v0.to_f64(), v34.to_f64()]
 }
 /// `euler_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2769,6 +2776,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2780,6 +2789,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{2\,\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2798,112 +2809,112 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 71 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(0.14227761953270035, -7.476885521457493e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = v2 * v1;
-    let v4: R = R::new(3.0, 0.0);
-    let v5: R = v3 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v0 * v1 * v6;
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v0 * v8 * v6;
-    let v10: R = R::new(2.8577223804672998, -1.0354541694105817e-16);
-    let v11: R = v10 * v1 * v6;
-    let v12: R = v10 * v8 * v6;
-    let v13: R = v6.square();
-    let v14: R = v2 * v1 * v13;
-    let v15: R = v2 * v8 * v13;
-    let v16: R = v0 * v1 * v13;
-    let v17: R = v0 * v8 * v13;
-    let v18: R = v10 * v1 * v13;
-    let v19: R = v10 * v8 * v13;
-    let v20: R = v6.powi(3);
-    let v21: R = v2 * v1 * v20;
-    let v22: R = v2 * v8 * v20;
-    let v23: R = R::new(-0.0950874445653235, 4.345589384069145e-18);
-    let v24: R = v4 - v3;
-    let v25: R = v24.sigmoid();
-    let v26: R = v3 - v2;
-    let v27: R = v26.exp_m1();
-    let v28: R = v23 * v25 * v27;
-    let v29: R = R::new(-0.002367062551749617, 9.930805794346142e-20);
-    let v30: R = v29 * v25 * v27;
-    let v31: R = R::new(-0.9549411893741828, -1.6559895503019626e-17);
-    let v32: R = v31 * v25 * v27;
-    let v33: R = R::new(-6.014909469941068, 1.634775756747499e-16);
-    let v34: R = v33 * v1 * v25 * v6 * v27;
-    let v35: R = v33 * v8 * v25 * v6 * v27;
-    let v36: R = R::new(-0.2994647090064682, 1.1897893023891397e-17);
-    let v37: R = v36 * v1 * v25 * v6 * v27;
-    let v38: R = v36 * v8 * v25 * v6 * v27;
-    let v39: R = v33 * v1 * v25 * v13 * v27;
-    let v40: R = v33 * v8 * v25 * v13 * v27;
-    let v41: R = v36 * v1 * v25 * v13 * v27;
-    let v42: R = v36 * v8 * v25 * v13 * v27;
-    let v43: R = v7 - v9 + v11 - v12 - v14 + v15 - v16 + v17 - v18 + v19 + v21 - v22
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(0.14227761953270035, -7.476885521457493e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: W = v2.widen() * v1.widen();
+    let v4: N = N::new(3.0, 0.0);
+    let v5: W = v3 - v4.widen();
+    let v6: W = v5.sigmoid();
+    let v7: W = v0 * v1.widen() * v6;
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v0 * v8.widen() * v6;
+    let v10: W = W::new(2.8577223804672998, -1.0354541694105817e-16);
+    let v11: W = v10 * v1.widen() * v6;
+    let v12: W = v10 * v8.widen() * v6;
+    let v13: W = v6.square();
+    let v14: W = v2.widen() * v1.widen() * v13;
+    let v15: W = v2.widen() * v8.widen() * v13;
+    let v16: W = v0 * v1.widen() * v13;
+    let v17: W = v0 * v8.widen() * v13;
+    let v18: W = v10 * v1.widen() * v13;
+    let v19: W = v10 * v8.widen() * v13;
+    let v20: W = v6.powi(3);
+    let v21: W = v2.widen() * v1.widen() * v20;
+    let v22: W = v2.widen() * v8.widen() * v20;
+    let v23: W = W::new(-0.0950874445653235, 4.345589384069145e-18);
+    let v24: W = v4.widen() - v3;
+    let v25: W = v24.sigmoid();
+    let v26: W = v3 - v2.widen();
+    let v27: W = v26.exp_m1();
+    let v28: W = v23 * v25 * v27;
+    let v29: W = W::new(-0.002367062551749617, 9.930805794346142e-20);
+    let v30: W = v29 * v25 * v27;
+    let v31: W = W::new(-0.9549411893741828, -1.6559895503019626e-17);
+    let v32: W = v31 * v25 * v27;
+    let v33: W = W::new(-6.014909469941068, 1.634775756747499e-16);
+    let v34: W = v33 * v1.widen() * v25 * v6 * v27;
+    let v35: W = v33 * v8.widen() * v25 * v6 * v27;
+    let v36: W = W::new(-0.2994647090064682, 1.1897893023891397e-17);
+    let v37: W = v36 * v1.widen() * v25 * v6 * v27;
+    let v38: W = v36 * v8.widen() * v25 * v6 * v27;
+    let v39: W = v33 * v1.widen() * v25 * v13 * v27;
+    let v40: W = v33 * v8.widen() * v25 * v13 * v27;
+    let v41: W = v36 * v1.widen() * v25 * v13 * v27;
+    let v42: W = v36 * v8.widen() * v25 * v13 * v27;
+    let v43: W = v7 - v9 + v11 - v12 - v14 + v15 - v16 + v17 - v18 + v19 + v21 - v22
         - v28 + v30 + v32 - v34 + v35 + v37 - v38 + v39 - v40 - v41 + v42;
-    let v44: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v45: R = v44 * v25 * v27;
-    let v46: R = v45.sqrt();
-    let v47: R = R::new(0.002249213446654648, 1.5943261893088255e-19);
-    let v48: R = v47 * v46;
-    let v49: R = R::new(0.09035331946182426, 4.526644111701813e-18);
-    let v50: R = v49 * v46;
-    let v51: R = R::new(0.9073974670915211, -5.0656248844018086e-17);
-    let v52: R = v51 * v46;
-    let v53: R = v48 - v50 + v52;
-    let v54: R = v46 * v53;
-    let v55: R = v43 / v54;
-    let v56: R = R::new(-1.104791392982512, 3.995477248912782e-17);
-    let v57: R = R::new(0.3143741789475357, -8.842015004867808e-18);
-    let v58: R = v3.exp_m1();
-    let v59: R = v57 * v1 * v25 * v6 * v58;
-    let v60: R = v57 * v8 * v25 * v6 * v58;
-    let v61: R = v57 * v1 * v25 * v13 * v58;
-    let v62: R = v57 * v8 * v25 * v13 * v58;
-    let v63: R = R::new(-6.314374178947536, 1.1986431746738346e-16);
-    let v64: R = v63 * v1 * v25 * v6 * v27;
-    let v65: R = v63 * v8 * v25 * v6 * v27;
-    let v66: R = v63 * v1 * v25 * v13 * v27;
-    let v67: R = v63 * v8 * v25 * v13 * v27;
-    let v68: R = v59 - v60 - v61 + v62 + v64 - v65 - v66 + v67;
-    let v69: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v70: R = v69 * v25 * v58;
-    let v71: R = v70.sqrt();
-    let v72: R = v56 * v68;
-    let v73: R = v71 * v46;
-    let v74: R = v72 / v73;
-    let v75: R = v8 - v1;
-    let v76: R = v75.abs();
-    let v77: R = v76.sqrt();
-    let v78: R = R::new(-6.2987224102071835, -1.7151240768675132e-16);
-    let v79: R = v24.exp();
-    let v80: R = R::new(-0.950212931632136, -8.422032873046665e-18);
-    let v81: R = v80 * v79;
-    let v82: R = R::new(12.0, 0.0);
-    let v83: R = v82 * v1;
-    let v84: R = v2 - v83;
-    let v85: R = v84.exp();
-    let v86: R = R::new(9.0, 0.0);
-    let v87: R = v83 - v86;
-    let v88: R = v87.exp_m1();
-    let v89: R = v85 * v88;
-    let v90: R = v81 + v89;
-    let v91: R = v78 * v79;
-    let v92: R = v91 / v90;
-    let v93: R = v92.sqrt();
-    let v94: R = v77 * v93;
+    let v44: N = N::new(-1.052395696491256, 1.997738624456391e-17);
+    let v45: W = v44.widen() * v25 * v27;
+    let v46: W = v45.sqrt();
+    let v47: N = N::new(0.002249213446654648, 1.5943261893088255e-19);
+    let v48: N = v47 * N::narrow(v46);
+    let v49: N = N::new(0.09035331946182426, 4.526644111701813e-18);
+    let v50: N = v49 * N::narrow(v46);
+    let v51: N = N::new(0.9073974670915211, -5.0656248844018086e-17);
+    let v52: W = v51.widen() * v46;
+    let v53: W = v48.widen() - v50.widen() + v52;
+    let v54: W = v46 * v53;
+    let v55: W = v43 / v54;
+    let v56: W = W::new(-1.104791392982512, 3.995477248912782e-17);
+    let v57: W = W::new(0.3143741789475357, -8.842015004867808e-18);
+    let v58: N = N::exp_m1_of(v3);
+    let v59: W = v57 * v1.widen() * v25 * v6 * v58.widen();
+    let v60: W = v57 * v8.widen() * v25 * v6 * v58.widen();
+    let v61: W = v57 * v1.widen() * v25 * v13 * v58.widen();
+    let v62: W = v57 * v8.widen() * v25 * v13 * v58.widen();
+    let v63: N = N::new(-6.314374178947536, 1.1986431746738346e-16);
+    let v64: W = v63.widen() * v1.widen() * v25 * v6 * v27;
+    let v65: W = v63.widen() * v8.widen() * v25 * v6 * v27;
+    let v66: W = v63.widen() * v1.widen() * v25 * v13 * v27;
+    let v67: W = v63.widen() * v8.widen() * v25 * v13 * v27;
+    let v68: W = v59 - v60 - v61 + v62 + v64 - v65 - v66 + v67;
+    let v69: N = N::new(0.05239569649125595, 8.392954671577747e-19);
+    let v70: N = v69 * N::narrow(v25) * v58;
+    let v71: N = v70.sqrt();
+    let v72: W = v56 * v68;
+    let v73: W = v71.widen() * v46;
+    let v74: W = v72 / v73;
+    let v75: N = v8 - v1;
+    let v76: N = v75.abs();
+    let v77: N = v76.sqrt();
+    let v78: N = N::new(-6.2987224102071835, -1.7151240768675132e-16);
+    let v79: W = v24.exp();
+    let v80: W = W::new(-0.950212931632136, -8.422032873046665e-18);
+    let v81: W = v80 * v79;
+    let v82: N = N::new(12.0, 0.0);
+    let v83: W = v82.widen() * v1.widen();
+    let v84: W = v2.widen() - v83;
+    let v85: W = v84.exp();
+    let v86: N = N::new(9.0, 0.0);
+    let v87: W = v83 - v86.widen();
+    let v88: W = v87.exp_m1();
+    let v89: W = v85 * v88;
+    let v90: W = v81 + v89;
+    let v91: N = v78 * N::narrow(v79);
+    let v92: N = v91 / N::narrow(v90);
+    let v93: N = v92.sqrt();
+    let v94: W = v77.widen() * v93.widen();
     [v55.to_f64(), v74.to_f64(), v94.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -2911,6 +2922,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 71 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2922,6 +2935,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\exp\left(3 - 6\,t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)}} + x\,\left(1 + \frac{\exp\left(3 - 6\,t\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)} - \frac{3\,\operatorname{sigmoid}\left(6\,t - 3\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(1 - \operatorname{sigmoid}\left(6\,t - 3\right)\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}\right) + \frac{v\,\exp\left(3 - 6\,t\right)\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(t_{\mathrm{next}} - t\right)\,\left(-6 - 6\,\exp\left(-3\right)\right)}{\left(\exp\left(-3\right) + \exp\left(-6\,t\right) - \exp\left(6 - 12\,t\right) - \exp\left(3 - 6\,t\right)\right)\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 71 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2947,91 +2962,83 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v2;
-        let v8: R = v7.exp_m1();
-        let v9: R = v0 * v6 * v8;
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v12: R = v4.exp_m1();
-        let v13: R = v11 * v6 * v12;
-        let v14: R = v13.sqrt();
-        let v15: R = -v14;
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: W = v4.exp_m1();
+        let v13: W = v11 * v6 * v12;
+        let v14: W = v13.sqrt();
+        let v15: W = -v14;
         return [v10.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4.exp_m1();
-        let v8: R = v0 * v6 * v7;
-        let v9: R = v8.sqrt();
-        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: R = v4 - v2;
-        let v12: R = v11.exp_m1();
-        let v13: R = v10 * v6 * v12;
-        let v14: R = v13.sqrt();
-        let v15: R = -v14;
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v10 * v6 * v12;
+        let v14: W = v13.sqrt();
+        let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4.exp_m1();
-    let v8: R = v0 * v6 * v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v2 * v10;
-    let v12: R = v1 - v11;
-    let v13: R = v12.sigmoid();
-    let v14: R = v11.exp_m1();
-    let v15: R = v0 * v13 * v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 * v16;
-    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: R = v4 - v2;
-    let v20: R = v19.exp_m1();
-    let v21: R = v18 * v6 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v11 - v2;
-    let v24: R = v23.exp_m1();
-    let v25: R = v18 * v13 * v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v22 * v26;
-    let v28: R = v17 + v27;
-    let v29: R = v16 * v22;
-    let v30: R = v9 * v26;
-    let v31: R = v29 - v30;
+    let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4.exp_m1();
+    let v8: W = v0 * v6.widen() * v7;
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v2.widen() * v10.widen();
+    let v12: W = v1.widen() - v11;
+    let v13: W = v12.sigmoid();
+    let v14: W = v11.exp_m1();
+    let v15: W = v0 * v13 * v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v9 * v16;
+    let v18: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: W = v4 - v2.widen();
+    let v20: N = N::exp_m1_of(v19);
+    let v21: W = v18 * v6.widen() * v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = v11 - v2.widen();
+    let v24: W = v23.exp_m1();
+    let v25: W = v18 * v13 * v24;
+    let v26: W = v25.sqrt();
+    let v27: N = N::narrow(v22) * N::narrow(v26);
+    let v28: W = v17 + v27.widen();
+    let v29: W = v16 * v22;
+    let v30: W = v9 * v26;
+    let v31: W = v29 - v30;
     [v28.to_f64(), v31.to_f64()]
 }
 /// `ddim_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3039,6 +3046,8 @@ fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3050,6 +3059,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} + \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)\right) + v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}} - \frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3068,91 +3079,83 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4 - v2;
-        let v8: R = v7.exp_m1();
-        let v9: R = v0 * v6 * v8;
-        let v10: R = v9.sqrt();
-        let v11: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v12: R = v4.exp_m1();
-        let v13: R = v11 * v6 * v12;
-        let v14: R = v13.sqrt();
-        let v15: R = -v14;
+        let v0: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4 - v2;
+        let v8: W = v7.exp_m1();
+        let v9: W = v0 * v6 * v8;
+        let v10: W = v9.sqrt();
+        let v11: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v12: W = v4.exp_m1();
+        let v13: W = v11 * v6 * v12;
+        let v14: W = v13.sqrt();
+        let v15: W = -v14;
         return [v10.to_f64(), v15.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-        let v1: R = R::new(3.0, 0.0);
-        let v2: R = R::new(6.0, 0.0);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v1 - v4;
-        let v6: R = v5.sigmoid();
-        let v7: R = v4.exp_m1();
-        let v8: R = v0 * v6 * v7;
-        let v9: R = v8.sqrt();
-        let v10: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-        let v11: R = v4 - v2;
-        let v12: R = v11.exp_m1();
-        let v13: R = v10 * v6 * v12;
-        let v14: R = v13.sqrt();
-        let v15: R = -v14;
+        let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+        let v1: W = W::new(3.0, 0.0);
+        let v2: W = W::new(6.0, 0.0);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v2 * v3;
+        let v5: W = v1 - v4;
+        let v6: W = v5.sigmoid();
+        let v7: W = v4.exp_m1();
+        let v8: W = v0 * v6 * v7;
+        let v9: W = v8.sqrt();
+        let v10: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+        let v11: W = v4 - v2;
+        let v12: W = v11.exp_m1();
+        let v13: W = v10 * v6 * v12;
+        let v14: W = v13.sqrt();
+        let v15: W = -v14;
         return [v9.to_f64(), v15.to_f64()];
     }
-    let v0: R = R::new(0.05239569649125595, 8.392954671577747e-19);
-    let v1: R = R::new(3.0, 0.0);
-    let v2: R = R::new(6.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v1 - v4;
-    let v6: R = v5.sigmoid();
-    let v7: R = v4.exp_m1();
-    let v8: R = v0 * v6 * v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v2 * v10;
-    let v12: R = v1 - v11;
-    let v13: R = v12.sigmoid();
-    let v14: R = v11.exp_m1();
-    let v15: R = v0 * v13 * v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 * v16;
-    let v18: R = R::new(-1.052395696491256, 1.997738624456391e-17);
-    let v19: R = v4 - v2;
-    let v20: R = v19.exp_m1();
-    let v21: R = v18 * v6 * v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v11 - v2;
-    let v24: R = v23.exp_m1();
-    let v25: R = v18 * v13 * v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v22 * v26;
-    let v28: R = v17 + v27;
-    let v29: R = v16 * v22;
-    let v30: R = v9 * v26;
-    let v31: R = v29 - v30;
+    let v0: W = W::new(0.05239569649125595, 8.392954671577747e-19);
+    let v1: N = N::new(3.0, 0.0);
+    let v2: N = N::new(6.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: N = N::narrow(v5).sigmoid();
+    let v7: W = v4.exp_m1();
+    let v8: W = v0 * v6.widen() * v7;
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v2.widen() * v10.widen();
+    let v12: W = v1.widen() - v11;
+    let v13: W = v12.sigmoid();
+    let v14: W = v11.exp_m1();
+    let v15: W = v0 * v13 * v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v9 * v16;
+    let v18: W = W::new(-1.052395696491256, 1.997738624456391e-17);
+    let v19: W = v4 - v2.widen();
+    let v20: N = N::exp_m1_of(v19);
+    let v21: W = v18 * v6.widen() * v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = v11 - v2.widen();
+    let v24: W = v23.exp_m1();
+    let v25: W = v18 * v13 * v24;
+    let v26: W = v25.sqrt();
+    let v27: N = N::narrow(v22) * N::narrow(v26);
+    let v28: W = v17 + v27.widen();
+    let v29: W = v16 * v22;
+    let v30: W = v9 * v26;
+    let v31: W = v29 - v30;
     [v28.to_f64(), v31.to_f64()]
 }
 /// `dpm1_step_v` of the process `sigmoid`, from `derivations/sigmoid.dsym`.
@@ -3160,6 +3163,8 @@ fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3171,6 +3176,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - \sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)\right) - v\,\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\left(\frac{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}}{\sqrt{\frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}\,\sqrt{1 - \frac{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(6\,t_{\mathrm{next}} - 3\right)}{\operatorname{sigmoid}\left(3\right) - \operatorname{sigmoid}\left(-3\right)}}} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3194,8 +3201,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3218,11 +3226,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3312,7 +3347,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3341,17 +3376,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -3535,7 +3575,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -3614,7 +3655,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: beta_min = 1/10, beta_max = 20.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "sub_vp";
 /// `alpha(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -19,27 +19,22 @@ pub const PROCESS: &str = "sub_vp";
 /// ```text
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0065715864949296154;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
 /// `sigma(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -47,28 +42,23 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = 1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 0.9999568142509396;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = -v8;
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -76,27 +66,22 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 4.31857490603413e-5;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
 /// `f(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -104,24 +89,19 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{1}{20} - \frac{199\,t}{20}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -0.05;
-    }
-    if t == 1.0 {
-        return -10.0;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
     v5.to_f64()
 }
 /// `g2(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -129,32 +109,27 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 19.99999996269982;
-    }
-    let v0: R = R::new(0.2, -1.1102230246251566e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(19.9, 1.4210854715202005e-15);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = R::new(0.1, -5.551115123125783e-18);
-    let v10: R = v3 * v1;
-    let v11: R = v9 + v10;
-    let v12: R = v8 * v11;
-    let v13: R = -v12;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.2, -1.1102230246251566e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(19.9, 1.4210854715202005e-15);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
+    let v9: N = N::new(0.1, -5.551115123125783e-18);
+    let v10: N = v3 * v1;
+    let v11: N = v9 + v10;
+    let v12: N = v8 * v11;
+    let v13: N = -v12;
     v13.to_f64()
 }
 /// `g(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -162,33 +137,28 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 4.472135950829292;
-    }
-    let v0: R = R::new(0.2, -1.1102230246251566e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(19.9, 1.4210854715202005e-15);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = R::new(0.1, -5.551115123125783e-18);
-    let v10: R = v3 * v1;
-    let v11: R = v9 + v10;
-    let v12: R = v8 * v11;
-    let v13: R = -v12;
-    let v14: R = v13.sqrt();
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.2, -1.1102230246251566e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(19.9, 1.4210854715202005e-15);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
+    let v9: N = N::new(0.1, -5.551115123125783e-18);
+    let v10: N = v3 * v1;
+    let v11: N = v9 + v10;
+    let v12: N = v8 * v11;
+    let v13: N = -v12;
+    let v14: N = v13.sqrt();
     v14.to_f64()
 }
 /// `lambda(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -196,35 +166,33 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 14 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -5.024956813318409;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::new(0.1, -5.551115123125783e-18);
-    let v7: R = v6 * v1;
-    let v8: R = R::new(9.95, 7.105427357601002e-16);
-    let v9: R = v8 * v4;
-    let v10: R = -v7;
-    let v11: R = v10 - v9;
-    let v12: R = v11.exp_m1();
-    let v13: R = -v12;
-    let v14: R = v13.ln();
-    let v15: R = -v2;
-    let v16: R = v15 - v5 - v14;
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = W::new(0.1, -5.551115123125783e-18);
+    let v7: W = v6 * v1.widen();
+    let v8: W = W::new(9.95, 7.105427357601002e-16);
+    let v9: W = v8 * v4;
+    let v10: N = -N::narrow(v7);
+    let v11: W = v10.widen() - v9;
+    let v12: W = v11.exp_m1();
+    let v13: W = -v12;
+    let v14: W = v13.ln();
+    let v15: N = -N::narrow(v2);
+    let v16: W = v15.widen() - v5 - v14;
     v16.to_f64()
 }
 /// `dlambda(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -232,37 +200,38 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = \frac{\left(1 + \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
     if t == 1.0 {
         return -10.000863752282996;
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.1, -5.551115123125783e-18);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(9.95, 7.105427357601002e-16);
-    let v5: R = v2.square();
-    let v6: R = v4 * v5;
-    let v7: R = -v3;
-    let v8: R = v7 - v6;
-    let v9: R = v8.exp();
-    let v10: R = v0 + v9;
-    let v11: R = R::new(0.05, -2.7755575615628915e-18);
-    let v12: R = v4 * v2;
-    let v13: R = -v11;
-    let v14: R = v13 - v12;
-    let v15: R = v8.exp_m1();
-    let v16: R = v10 * v14;
-    let v17: R = v16 / v15;
-    let v18: R = -v17;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.1, -5.551115123125783e-18);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = N::new(9.95, 7.105427357601002e-16);
+    let v5: N = v2.square();
+    let v6: N = v4 * v5;
+    let v7: N = -v3;
+    let v8: N = v7 - v6;
+    let v9: N = v8.exp();
+    let v10: N = v0 + v9;
+    let v11: N = N::new(0.05, -2.7755575615628915e-18);
+    let v12: N = v4 * v2;
+    let v13: N = -v11;
+    let v14: N = v13 - v12;
+    let v15: N = v8.exp_m1();
+    let v16: N = v10 * v14;
+    let v17: N = v16 / v15;
+    let v18: N = -v17;
     v18.to_f64()
 }
 /// `log_snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -270,32 +239,30 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - 2\,\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -10.049913626636817;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = -v2;
-    let v8: R = v7 - v5;
-    let v9: R = v8.exp_m1();
-    let v10: R = -v9;
-    let v11: R = v10.ln();
-    let v12: R = v6 * v11;
-    let v13: R = v7 - v5 - v12;
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = -N::narrow(v2);
+    let v8: W = v7.widen() - v5;
+    let v9: W = v8.exp_m1();
+    let v10: W = -v9;
+    let v11: W = v10.ln();
+    let v12: W = v6.widen() * v11;
+    let v13: W = v7.widen() - v5 - v12;
     v13.to_f64()
 }
 /// `snr(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -303,30 +270,28 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 9 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 4.318947931982444e-5;
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = v7.exp_m1();
-    let v10: R = v9.square();
-    let v11: R = v8 / v10;
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = -v2;
+    let v7: W = v6 - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::exp_m1_of(v7);
+    let v10: W = v9.widen().square();
+    let v11: W = v8.widen() / v10;
     v11.to_f64()
 }
 /// `rho(t)` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -334,35 +299,30 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 152.16368452617462;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = v2 + v5;
-    let v7: R = v6.exp();
-    let v8: R = R::new(0.1, -5.551115123125783e-18);
-    let v9: R = v8 * v1;
-    let v10: R = R::new(9.95, 7.105427357601002e-16);
-    let v11: R = v10 * v4;
-    let v12: R = -v9;
-    let v13: R = v12 - v11;
-    let v14: R = v13.exp_m1();
-    let v15: R = v7 * v14;
-    let v16: R = -v15;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = v2.widen() + v5;
+    let v7: N = N::exp_of(v6);
+    let v8: N = N::new(0.1, -5.551115123125783e-18);
+    let v9: N = v8 * v1;
+    let v10: N = N::new(9.95, 7.105427357601002e-16);
+    let v11: N = v10 * N::narrow(v4);
+    let v12: N = -v9;
+    let v13: N = v12 - v11;
+    let v14: N = v13.exp_m1();
+    let v15: N = v7 * v14;
+    let v16: N = -v15;
     v16.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -372,52 +332,50 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, 0.0];
-    }
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-10.0, -9.99999998134991];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = v0 * v2;
-    let v7: R = R::new(4.975, 3.552713678800501e-16);
-    let v8: R = v2.square();
-    let v9: R = v7 * v8;
-    let v10: R = -v6;
-    let v11: R = v10 - v9;
-    let v12: R = v11.exp();
-    let v13: R = R::new(0.1, -5.551115123125783e-18);
-    let v14: R = v13 * v2;
-    let v15: R = v1 * v8;
-    let v16: R = -v14;
-    let v17: R = v16 - v15;
-    let v18: R = v17.exp_m1();
-    let v19: R = v18.square();
-    let v20: R = v12 * v19 * v5;
-    let v21: R = R::new(0.15, 5.551115123125783e-18);
-    let v22: R = v21 * v2;
-    let v23: R = R::new(14.925, -7.105427357601002e-16);
-    let v24: R = v23 * v8;
-    let v25: R = -v22;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = R::new(19.9, 1.4210854715202005e-15);
-    let v29: R = v28 * v2;
-    let v30: R = v13 + v29;
-    let v31: R = v27 * v18 * v30;
-    let v32: R = v20 + v31;
-    let v33: R = v32 / v12;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = v0 * v2;
+    let v7: N = N::new(4.975, 3.552713678800501e-16);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = -v6;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v2;
+    let v15: N = v1 * v8;
+    let v16: N = -v14;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = v18.square();
+    let v20: N = v12 * v19 * v5;
+    let v21: N = N::new(0.15, 5.551115123125783e-18);
+    let v22: N = v21 * v2;
+    let v23: N = N::new(14.925, -7.105427357601002e-16);
+    let v24: N = v23 * v8;
+    let v25: N = -v22;
+    let v26: N = v25 - v24;
+    let v27: N = v26.exp();
+    let v28: N = N::new(19.9, 1.4210854715202005e-15);
+    let v29: N = v28 * v2;
+    let v30: N = v13 + v29;
+    let v31: N = v27 * v18 * v30;
+    let v32: N = v20 + v31;
+    let v33: N = v32 / v12;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -425,6 +383,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -436,53 +396,51 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, 0.0];
-    }
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-10.0, -19.99999996269982];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = v0 * v2;
-    let v8: R = R::new(4.975, 3.552713678800501e-16);
-    let v9: R = v2.square();
-    let v10: R = v8 * v9;
-    let v11: R = -v7;
-    let v12: R = v11 - v10;
-    let v13: R = v12.exp();
-    let v14: R = R::new(0.1, -5.551115123125783e-18);
-    let v15: R = v14 * v2;
-    let v16: R = v1 * v9;
-    let v17: R = -v15;
-    let v18: R = v17 - v16;
-    let v19: R = v18.exp_m1();
-    let v20: R = v19.square();
-    let v21: R = v6 * v13 * v20 * v5;
-    let v22: R = R::new(0.15, 5.551115123125783e-18);
-    let v23: R = v22 * v2;
-    let v24: R = R::new(14.925, -7.105427357601002e-16);
-    let v25: R = v24 * v9;
-    let v26: R = -v23;
-    let v27: R = v26 - v25;
-    let v28: R = v27.exp();
-    let v29: R = R::new(19.9, 1.4210854715202005e-15);
-    let v30: R = v29 * v2;
-    let v31: R = v14 + v30;
-    let v32: R = v6 * v28 * v19 * v31;
-    let v33: R = v21 + v32;
-    let v34: R = v33 / v13;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v0 * v2;
+    let v8: N = N::new(4.975, 3.552713678800501e-16);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = -v7;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: N = v14 * v2;
+    let v16: N = v1 * v9;
+    let v17: N = -v15;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = v19.square();
+    let v21: N = v6 * v13 * v20 * v5;
+    let v22: N = N::new(0.15, 5.551115123125783e-18);
+    let v23: N = v22 * v2;
+    let v24: N = N::new(14.925, -7.105427357601002e-16);
+    let v25: N = v24 * v9;
+    let v26: N = -v23;
+    let v27: N = v26 - v25;
+    let v28: N = v27.exp();
+    let v29: N = N::new(19.9, 1.4210854715202005e-15);
+    let v30: N = v29 * v2;
+    let v31: N = v14 + v30;
+    let v32: N = v6 * v28 * v19 * v31;
+    let v33: N = v21 + v32;
+    let v34: N = v33 / v13;
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -490,6 +448,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -501,97 +461,72 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(-5.6757325846182826e-6, 1.8108843020192957e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.06571018909415086, 1.457532204594142e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(-5.6757325846182826e-6, 1.8108843020192957e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.06571018909415086, 1.457532204594142e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(9.99999998134991, 2.537437721135412e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(0.1, -5.551115123125783e-18);
-    let v19: R = v18 * v1;
-    let v20: R = v9 * v4;
-    let v21: R = -v19;
-    let v22: R = v21 - v20;
-    let v23: R = v22.exp_m1();
-    let v24: R = v23.square();
-    let v25: R = v14 * v8 * v24 * v12;
-    let v26: R = v1 * v8 * v24 * v12;
-    let v27: R = R::new(0.15, 5.551115123125783e-18);
-    let v28: R = v27 * v1;
-    let v29: R = R::new(14.925, -7.105427357601002e-16);
-    let v30: R = v29 * v4;
-    let v31: R = -v28;
-    let v32: R = v31 - v30;
-    let v33: R = v32.exp();
-    let v34: R = R::new(19.9, 1.4210854715202005e-15);
-    let v35: R = v34 * v1;
-    let v36: R = v18 + v35;
-    let v37: R = v1 * v33 * v23 * v36;
-    let v38: R = v14 * v33 * v23 * v36;
-    let v39: R = v25 - v26 - v37 + v38;
-    let v40: R = v39 / v8;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v1.widen();
+    let v11: N = -v0;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v1;
+    let v20: W = v9 * v4.widen();
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v23.widen().square();
+    let v25: W = v14.widen() * v8.widen() * v24 * v12;
+    let v26: W = v1.widen() * v8.widen() * v24 * v12;
+    let v27: N = N::new(0.15, 5.551115123125783e-18);
+    let v28: N = v27 * v1;
+    let v29: N = N::new(14.925, -7.105427357601002e-16);
+    let v30: N = v29 * v4;
+    let v31: N = -v28;
+    let v32: N = v31 - v30;
+    let v33: N = v32.exp();
+    let v34: W = W::new(19.9, 1.4210854715202005e-15);
+    let v35: W = v34 * v1.widen();
+    let v36: N = v18 + N::narrow(v35);
+    let v37: W = v1.widen() * v33.widen() * v23.widen() * v36.widen();
+    let v38: W = v14.widen() * v33.widen() * v23.widen() * v36.widen();
+    let v39: W = v25 - v26 - v37 + v38;
+    let v40: W = v39 / v8.widen();
     [v17.to_f64(), v40.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -599,6 +534,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -610,6 +547,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -628,121 +567,91 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(-1.1351465169236565e-5, 3.6217686040385914e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.1314203781883017, 2.915064409188284e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(-1.1351465169236565e-5, 3.6217686040385914e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(0.1314203781883017, 2.915064409188284e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(19.99999996269982, 5.074875442270824e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.472135950829292, 2.794097070180144e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(2.0, 0.0);
-    let v19: R = R::new(0.1, -5.551115123125783e-18);
-    let v20: R = v19 * v1;
-    let v21: R = v9 * v4;
-    let v22: R = -v20;
-    let v23: R = v22 - v21;
-    let v24: R = v23.exp_m1();
-    let v25: R = v24.square();
-    let v26: R = v18 * v14 * v8 * v25 * v12;
-    let v27: R = v18 * v1 * v8 * v25 * v12;
-    let v28: R = R::new(0.15, 5.551115123125783e-18);
-    let v29: R = v28 * v1;
-    let v30: R = R::new(14.925, -7.105427357601002e-16);
-    let v31: R = v30 * v4;
-    let v32: R = -v29;
-    let v33: R = v32 - v31;
-    let v34: R = v33.exp();
-    let v35: R = R::new(19.9, 1.4210854715202005e-15);
-    let v36: R = v35 * v1;
-    let v37: R = v19 + v36;
-    let v38: R = v18 * v1 * v34 * v24 * v37;
-    let v39: R = v18 * v14 * v34 * v24 * v37;
-    let v40: R = v26 - v27 - v38 + v39;
-    let v41: R = v40 / v8;
-    let v42: R = v14 - v1;
-    let v43: R = v42.abs();
-    let v44: R = v43.sqrt();
-    let v45: R = R::new(0.2, -1.1102230246251566e-17);
-    let v46: R = v45 * v1;
-    let v47: R = v35 * v4;
-    let v48: R = -v46;
-    let v49: R = v48 - v47;
-    let v50: R = v49.exp_m1();
-    let v51: R = v50 * v37;
-    let v52: R = -v51;
-    let v53: R = v52.sqrt();
-    let v54: R = v44 * v53;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v1.widen();
+    let v11: N = -v0;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: N = N::new(2.0, 0.0);
+    let v19: N = N::new(0.1, -5.551115123125783e-18);
+    let v20: N = v19 * v1;
+    let v21: W = v9 * v4.widen();
+    let v22: N = -v20;
+    let v23: W = v22.widen() - v21;
+    let v24: N = N::exp_m1_of(v23);
+    let v25: W = v24.widen().square();
+    let v26: W = v18.widen() * v14.widen() * v8.widen() * v25 * v12;
+    let v27: W = v18.widen() * v1.widen() * v8.widen() * v25 * v12;
+    let v28: N = N::new(0.15, 5.551115123125783e-18);
+    let v29: N = v28 * v1;
+    let v30: N = N::new(14.925, -7.105427357601002e-16);
+    let v31: N = v30 * v4;
+    let v32: N = -v29;
+    let v33: N = v32 - v31;
+    let v34: N = v33.exp();
+    let v35: W = W::new(19.9, 1.4210854715202005e-15);
+    let v36: W = v35 * v1.widen();
+    let v37: W = v19.widen() + v36;
+    let v38: W = v18.widen() * v1.widen() * v34.widen() * v24.widen() * v37;
+    let v39: W = v18.widen() * v14.widen() * v34.widen() * v24.widen() * v37;
+    let v40: W = v26 - v27 - v38 + v39;
+    let v41: W = v40 / v8.widen();
+    let v42: N = v14 - v1;
+    let v43: N = v42.abs();
+    let v44: W = v43.widen().sqrt();
+    let v45: N = N::new(0.2, -1.1102230246251566e-17);
+    let v46: N = v45 * v1;
+    let v47: N = N::narrow(v35) * v4;
+    let v48: N = -v46;
+    let v49: N = v48 - v47;
+    let v50: N = v49.exp_m1();
+    let v51: W = v50.widen() * v37;
+    let v52: W = -v51;
+    let v53: W = v52.sqrt();
+    let v54: W = v44 * v53;
     [v17.to_f64(), v41.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -750,6 +659,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -767,6 +678,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -792,119 +705,120 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(152.1571132234786, -1.3974945370546998e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = v17.square();
-        let v19: R = v18 / v8;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = v17.square();
+        let v19: W = v18 / v8;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(0.9999136303668882, 5.5076881004446613e-17);
-        let v11: R = R::new(0.05, -2.7755575615628915e-18);
-        let v12: R = v11 * v1;
-        let v13: R = v1.square();
-        let v14: R = v4 * v13;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp();
-        let v18: R = v10 * v17;
-        let v19: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v20: R = R::new(0.1, -5.551115123125783e-18);
-        let v21: R = v20 * v1;
-        let v22: R = R::new(9.95, 7.105427357601002e-16);
-        let v23: R = v22 * v13;
-        let v24: R = -v21;
-        let v25: R = v24 - v23;
-        let v26: R = v25.exp_m1();
-        let v27: R = v19 * v26;
-        let v28: R = v18 - v27;
-        let v29: R = v9 * v28;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: W = W::new(0.9999136303668882, 5.5076881004446613e-17);
+        let v11: W = W::new(0.05, -2.7755575615628915e-18);
+        let v12: W = v11 * v1;
+        let v13: W = v1.square();
+        let v14: W = v4 * v13;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp();
+        let v18: W = v10 * v17;
+        let v19: W = W::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v1;
+        let v22: W = W::new(9.95, 7.105427357601002e-16);
+        let v23: W = v22 * v13;
+        let v24: W = -v21;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp_m1();
+        let v27: W = v19 * v26;
+        let v28: W = v18 - v27;
+        let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v7;
-    let v13: R = v12 - v9;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v1;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v4;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = v21.square();
-    let v23: R = v14 * v22;
-    let v24: R = -v2;
-    let v25: R = v24 - v5;
-    let v26: R = v25.exp();
-    let v27: R = v15 * v6;
-    let v28: R = v17 * v8;
-    let v29: R = -v27;
-    let v30: R = v29 - v28;
-    let v31: R = v30.exp_m1();
-    let v32: R = v26 * v21 * v31;
-    let v33: R = v23 - v32;
-    let v34: R = v33 / v26;
-    [v11.to_f64(), v34.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: W = v16 * v0.widen();
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: N = v18 * N::narrow(v19);
+    let v21: W = -v17;
+    let v22: W = v21 - v20.widen();
+    let v23: W = v22.exp_m1();
+    let v24: W = v23.square();
+    let v25: W = v15 * v24;
+    let v26: N = v3 * v0;
+    let v27: W = v4 * v19;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: W = v29.exp();
+    let v31: W = v16 * v1.widen();
+    let v32: N = v18 * N::narrow(v11);
+    let v33: W = -v31;
+    let v34: W = v33 - v32.widen();
+    let v35: W = v34.exp_m1();
+    let v36: W = v30 * v23 * v35;
+    let v37: W = v25 - v36;
+    let v38: N = N::narrow(v37) / N::narrow(v30);
+    [v9.to_f64(), v38.to_f64()]
 }
 /// `ddim_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -916,6 +830,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -934,119 +850,120 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(152.1571132234786, -1.3974945370546998e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = v17.square();
-        let v19: R = v18 / v8;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = v17.square();
+        let v19: W = v18 / v8;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(0.9999136303668882, 5.5076881004446613e-17);
-        let v11: R = R::new(0.05, -2.7755575615628915e-18);
-        let v12: R = v11 * v1;
-        let v13: R = v1.square();
-        let v14: R = v4 * v13;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp();
-        let v18: R = v10 * v17;
-        let v19: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v20: R = R::new(0.1, -5.551115123125783e-18);
-        let v21: R = v20 * v1;
-        let v22: R = R::new(9.95, 7.105427357601002e-16);
-        let v23: R = v22 * v13;
-        let v24: R = -v21;
-        let v25: R = v24 - v23;
-        let v26: R = v25.exp_m1();
-        let v27: R = v19 * v26;
-        let v28: R = v18 - v27;
-        let v29: R = v9 * v28;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: W = W::new(0.9999136303668882, 5.5076881004446613e-17);
+        let v11: W = W::new(0.05, -2.7755575615628915e-18);
+        let v12: W = v11 * v1;
+        let v13: W = v1.square();
+        let v14: W = v4 * v13;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp();
+        let v18: W = v10 * v17;
+        let v19: W = W::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v1;
+        let v22: W = W::new(9.95, 7.105427357601002e-16);
+        let v23: W = v22 * v13;
+        let v24: W = -v21;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp_m1();
+        let v27: W = v19 * v26;
+        let v28: W = v18 - v27;
+        let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v7;
-    let v13: R = v12 - v9;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v1;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v4;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = v21.square();
-    let v23: R = v14 * v22;
-    let v24: R = -v2;
-    let v25: R = v24 - v5;
-    let v26: R = v25.exp();
-    let v27: R = v15 * v6;
-    let v28: R = v17 * v8;
-    let v29: R = -v27;
-    let v30: R = v29 - v28;
-    let v31: R = v30.exp_m1();
-    let v32: R = v26 * v21 * v31;
-    let v33: R = v23 - v32;
-    let v34: R = v33 / v26;
-    [v11.to_f64(), v34.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5 + v6.widen();
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: W = v16 * v0.widen();
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: N = v18 * N::narrow(v19);
+    let v21: W = -v17;
+    let v22: W = v21 - v20.widen();
+    let v23: W = v22.exp_m1();
+    let v24: W = v23.square();
+    let v25: W = v15 * v24;
+    let v26: N = v3 * v0;
+    let v27: W = v4 * v19;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: W = v29.exp();
+    let v31: W = v16 * v1.widen();
+    let v32: N = v18 * N::narrow(v11);
+    let v33: W = -v31;
+    let v34: W = v33 - v32.widen();
+    let v35: W = v34.exp_m1();
+    let v36: W = v30 * v23 * v35;
+    let v37: W = v25 - v36;
+    let v38: N = N::narrow(v37) / N::narrow(v30);
+    [v9.to_f64(), v38.to_f64()]
 }
 /// `dpm1_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1058,6 +975,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \mathrm{score}\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1076,51 +995,46 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, 0.1];
-    }
-    if t == 1.0 {
-        return [-10.0, 10.000431857490604];
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = v0 * v2;
-    let v7: R = R::new(4.975, 3.552713678800501e-16);
-    let v8: R = v2.square();
-    let v9: R = v7 * v8;
-    let v10: R = -v6;
-    let v11: R = v10 - v9;
-    let v12: R = v11.exp();
-    let v13: R = R::new(0.1, -5.551115123125783e-18);
-    let v14: R = v13 * v2;
-    let v15: R = v1 * v8;
-    let v16: R = -v14;
-    let v17: R = v16 - v15;
-    let v18: R = v17.exp_m1();
-    let v19: R = v12 * v18 * v5;
-    let v20: R = R::new(0.15, 5.551115123125783e-18);
-    let v21: R = v20 * v2;
-    let v22: R = R::new(14.925, -7.105427357601002e-16);
-    let v23: R = v22 * v8;
-    let v24: R = -v21;
-    let v25: R = v24 - v23;
-    let v26: R = v25.exp();
-    let v27: R = R::new(19.9, 1.4210854715202005e-15);
-    let v28: R = v27 * v2;
-    let v29: R = v13 + v28;
-    let v30: R = v26 * v29;
-    let v31: R = v19 + v30;
-    let v32: R = v31 / v12;
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = v0 * v2;
+    let v7: N = N::new(4.975, 3.552713678800501e-16);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = -v6;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v2;
+    let v15: N = v1 * v8;
+    let v16: N = -v14;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = v12 * v18 * v5;
+    let v20: N = N::new(0.15, 5.551115123125783e-18);
+    let v21: N = v20 * v2;
+    let v22: N = N::new(14.925, -7.105427357601002e-16);
+    let v23: N = v22 * v8;
+    let v24: N = -v21;
+    let v25: N = v24 - v23;
+    let v26: N = v25.exp();
+    let v27: N = N::new(19.9, 1.4210854715202005e-15);
+    let v28: N = v27 * v2;
+    let v29: N = v13 + v28;
+    let v30: N = v26 * v29;
+    let v31: N = v19 + v30;
+    let v32: N = v31 / v12;
     [v5.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1128,6 +1042,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1139,52 +1055,47 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, 0.2];
-    }
-    if t == 1.0 {
-        return [-10.0, 20.000863714981207];
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = v0 * v2;
-    let v8: R = R::new(4.975, 3.552713678800501e-16);
-    let v9: R = v2.square();
-    let v10: R = v8 * v9;
-    let v11: R = -v7;
-    let v12: R = v11 - v10;
-    let v13: R = v12.exp();
-    let v14: R = R::new(0.1, -5.551115123125783e-18);
-    let v15: R = v14 * v2;
-    let v16: R = v1 * v9;
-    let v17: R = -v15;
-    let v18: R = v17 - v16;
-    let v19: R = v18.exp_m1();
-    let v20: R = v6 * v13 * v19 * v5;
-    let v21: R = R::new(0.15, 5.551115123125783e-18);
-    let v22: R = v21 * v2;
-    let v23: R = R::new(14.925, -7.105427357601002e-16);
-    let v24: R = v23 * v9;
-    let v25: R = -v22;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = R::new(19.9, 1.4210854715202005e-15);
-    let v29: R = v28 * v2;
-    let v30: R = v14 + v29;
-    let v31: R = v6 * v27 * v30;
-    let v32: R = v20 + v31;
-    let v33: R = v32 / v13;
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v0 * v2;
+    let v8: N = N::new(4.975, 3.552713678800501e-16);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = -v7;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: N = v14 * v2;
+    let v16: N = v1 * v9;
+    let v17: N = -v15;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = v6 * v13 * v19 * v5;
+    let v21: N = N::new(0.15, 5.551115123125783e-18);
+    let v22: N = v21 * v2;
+    let v23: N = N::new(14.925, -7.105427357601002e-16);
+    let v24: N = v23 * v9;
+    let v25: N = -v22;
+    let v26: N = v25 - v24;
+    let v27: N = v26.exp();
+    let v28: N = N::new(19.9, 1.4210854715202005e-15);
+    let v29: N = v28 * v2;
+    let v30: N = v14 + v29;
+    let v31: N = v6 * v27 * v30;
+    let v32: N = v20 + v31;
+    let v33: N = v32 / v13;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1192,6 +1103,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1203,96 +1116,71 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-10.000431857490604, 2.9123398861648803e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(0.1, -5.551115123125783e-18);
-    let v19: R = v18 * v1;
-    let v20: R = v9 * v4;
-    let v21: R = -v19;
-    let v22: R = v21 - v20;
-    let v23: R = v22.exp_m1();
-    let v24: R = v14 * v8 * v23 * v12;
-    let v25: R = v1 * v8 * v23 * v12;
-    let v26: R = R::new(0.15, 5.551115123125783e-18);
-    let v27: R = v26 * v1;
-    let v28: R = R::new(14.925, -7.105427357601002e-16);
-    let v29: R = v28 * v4;
-    let v30: R = -v27;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp();
-    let v33: R = R::new(19.9, 1.4210854715202005e-15);
-    let v34: R = v33 * v1;
-    let v35: R = v18 + v34;
-    let v36: R = v1 * v32 * v35;
-    let v37: R = v14 * v32 * v35;
-    let v38: R = v24 - v25 - v36 + v37;
-    let v39: R = v38 / v8;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v1.widen();
+    let v11: N = -v0;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: W = W::new(0.1, -5.551115123125783e-18);
+    let v19: N = N::narrow(v18) * v1;
+    let v20: N = N::narrow(v9) * v4;
+    let v21: N = -v19;
+    let v22: N = v21 - v20;
+    let v23: N = v22.exp_m1();
+    let v24: W = v14.widen() * v8.widen() * v23.widen() * v12;
+    let v25: W = v1.widen() * v8.widen() * v23.widen() * v12;
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v1;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: N = v28 * v4;
+    let v30: N = -v27;
+    let v31: N = v30 - v29;
+    let v32: N = v31.exp();
+    let v33: N = N::new(19.9, 1.4210854715202005e-15);
+    let v34: N = v33 * v1;
+    let v35: W = v18 + v34.widen();
+    let v36: W = v1.widen() * v32.widen() * v35;
+    let v37: W = v14.widen() * v32.widen() * v35;
+    let v38: W = v24 - v25 - v36 + v37;
+    let v39: W = v38 / v8.widen();
     [v17.to_f64(), v39.to_f64()]
 }
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1300,6 +1188,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1311,6 +1201,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 15 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1329,120 +1221,90 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 + v13 - v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-20.000863714981207, 5.824679772329761e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.472135950829292, 2.794097070180144e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(2.0, 0.0);
-    let v19: R = R::new(0.1, -5.551115123125783e-18);
-    let v20: R = v19 * v1;
-    let v21: R = v9 * v4;
-    let v22: R = -v20;
-    let v23: R = v22 - v21;
-    let v24: R = v23.exp_m1();
-    let v25: R = v18 * v14 * v8 * v24 * v12;
-    let v26: R = v18 * v1 * v8 * v24 * v12;
-    let v27: R = R::new(0.15, 5.551115123125783e-18);
-    let v28: R = v27 * v1;
-    let v29: R = R::new(14.925, -7.105427357601002e-16);
-    let v30: R = v29 * v4;
-    let v31: R = -v28;
-    let v32: R = v31 - v30;
-    let v33: R = v32.exp();
-    let v34: R = R::new(19.9, 1.4210854715202005e-15);
-    let v35: R = v34 * v1;
-    let v36: R = v19 + v35;
-    let v37: R = v18 * v1 * v33 * v36;
-    let v38: R = v18 * v14 * v33 * v36;
-    let v39: R = v25 - v26 - v37 + v38;
-    let v40: R = v39 / v8;
-    let v41: R = v14 - v1;
-    let v42: R = v41.abs();
-    let v43: R = v42.sqrt();
-    let v44: R = R::new(0.2, -1.1102230246251566e-17);
-    let v45: R = v44 * v1;
-    let v46: R = v34 * v4;
-    let v47: R = -v45;
-    let v48: R = v47 - v46;
-    let v49: R = v48.exp_m1();
-    let v50: R = v49 * v36;
-    let v51: R = -v50;
-    let v52: R = v51.sqrt();
-    let v53: R = v43 * v52;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v1.widen();
+    let v11: N = -v0;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: N = N::new(2.0, 0.0);
+    let v19: W = W::new(0.1, -5.551115123125783e-18);
+    let v20: N = N::narrow(v19) * v1;
+    let v21: N = N::narrow(v9) * v4;
+    let v22: N = -v20;
+    let v23: N = v22 - v21;
+    let v24: N = v23.exp_m1();
+    let v25: W = v18.widen() * v14.widen() * v8.widen() * v24.widen() * v12;
+    let v26: W = v18.widen() * v1.widen() * v8.widen() * v24.widen() * v12;
+    let v27: N = N::new(0.15, 5.551115123125783e-18);
+    let v28: N = v27 * v1;
+    let v29: N = N::new(14.925, -7.105427357601002e-16);
+    let v30: N = v29 * v4;
+    let v31: N = -v28;
+    let v32: N = v31 - v30;
+    let v33: N = v32.exp();
+    let v34: N = N::new(19.9, 1.4210854715202005e-15);
+    let v35: N = v34 * v1;
+    let v36: W = v19 + v35.widen();
+    let v37: W = v18.widen() * v1.widen() * v33.widen() * v36;
+    let v38: W = v18.widen() * v14.widen() * v33.widen() * v36;
+    let v39: W = v25 - v26 - v37 + v38;
+    let v40: N = N::narrow(v39) / v8;
+    let v41: N = v14 - v1;
+    let v42: N = v41.abs();
+    let v43: N = v42.sqrt();
+    let v44: W = W::new(0.2, -1.1102230246251566e-17);
+    let v45: W = v44 * v1.widen();
+    let v46: N = v34 * v4;
+    let v47: W = -v45;
+    let v48: W = v47 - v46.widen();
+    let v49: N = N::exp_m1_of(v48);
+    let v50: N = v49 * N::narrow(v36);
+    let v51: N = -v50;
+    let v52: N = v51.sqrt();
+    let v53: N = v43 * v52;
     [v17.to_f64(), v40.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1450,6 +1312,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1461,6 +1325,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1486,117 +1352,118 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(-152.16368452617462, -1.354087321928937e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = v17 / v8;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = v17 / v8;
         return [v10.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: R = R::new(0.05, -2.7755575615628915e-18);
-        let v12: R = v11 * v1;
-        let v13: R = v1.square();
-        let v14: R = v4 * v13;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp();
-        let v18: R = v10 * v17;
-        let v19: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v20: R = R::new(0.1, -5.551115123125783e-18);
-        let v21: R = v20 * v1;
-        let v22: R = R::new(9.95, 7.105427357601002e-16);
-        let v23: R = v22 * v13;
-        let v24: R = -v21;
-        let v25: R = v24 - v23;
-        let v26: R = v25.exp_m1();
-        let v27: R = v19 * v26;
-        let v28: R = v18 - v27;
-        let v29: R = v9 * v28;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: W = W::new(0.05, -2.7755575615628915e-18);
+        let v12: W = v11 * v1;
+        let v13: W = v1.square();
+        let v14: W = v4 * v13;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp();
+        let v18: W = v10 * v17;
+        let v19: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v1;
+        let v22: W = W::new(9.95, 7.105427357601002e-16);
+        let v23: W = v22 * v13;
+        let v24: W = -v21;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp_m1();
+        let v27: W = v19 * v26;
+        let v28: W = v18 - v27;
+        let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v7;
-    let v13: R = v12 - v9;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v1;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v4;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = v14 * v21;
-    let v23: R = -v2;
-    let v24: R = v23 - v5;
-    let v25: R = v24.exp();
-    let v26: R = v15 * v6;
-    let v27: R = v17 * v8;
-    let v28: R = -v26;
-    let v29: R = v28 - v27;
-    let v30: R = v29.exp_m1();
-    let v31: R = v25 * v30;
-    let v32: R = v22 - v31;
-    let v33: R = v32 / v25;
-    [v11.to_f64(), v33.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::exp_of(v14);
+    let v16: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: W = v16 * v0.widen();
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: W = -v17;
+    let v22: W = v21 - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15.widen() * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: W = v28.exp();
+    let v30: W = v16 * v1.widen();
+    let v31: W = v18.widen() * v11;
+    let v32: W = -v30;
+    let v33: W = v32 - v31;
+    let v34: W = v33.exp_m1();
+    let v35: W = v29 * v34;
+    let v36: W = v24 - v35;
+    let v37: N = N::narrow(v36) / N::narrow(v29);
+    [v9.to_f64(), v37.to_f64()]
 }
 /// `ddim_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1608,6 +1475,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1626,117 +1495,118 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(-152.16368452617462, -1.354087321928937e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = v17 / v8;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = v17 / v8;
         return [v10.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: R = R::new(0.05, -2.7755575615628915e-18);
-        let v12: R = v11 * v1;
-        let v13: R = v1.square();
-        let v14: R = v4 * v13;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp();
-        let v18: R = v10 * v17;
-        let v19: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v20: R = R::new(0.1, -5.551115123125783e-18);
-        let v21: R = v20 * v1;
-        let v22: R = R::new(9.95, 7.105427357601002e-16);
-        let v23: R = v22 * v13;
-        let v24: R = -v21;
-        let v25: R = v24 - v23;
-        let v26: R = v25.exp_m1();
-        let v27: R = v19 * v26;
-        let v28: R = v18 - v27;
-        let v29: R = v9 * v28;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: W = W::new(0.05, -2.7755575615628915e-18);
+        let v12: W = v11 * v1;
+        let v13: W = v1.square();
+        let v14: W = v4 * v13;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp();
+        let v18: W = v10 * v17;
+        let v19: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v1;
+        let v22: W = W::new(9.95, 7.105427357601002e-16);
+        let v23: W = v22 * v13;
+        let v24: W = -v21;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp_m1();
+        let v27: W = v19 * v26;
+        let v28: W = v18 - v27;
+        let v29: W = v9 * v28;
         return [v8.to_f64(), v29.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v7;
-    let v13: R = v12 - v9;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v1;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v4;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = v14 * v21;
-    let v23: R = -v2;
-    let v24: R = v23 - v5;
-    let v25: R = v24.exp();
-    let v26: R = v15 * v6;
-    let v27: R = v17 * v8;
-    let v28: R = -v26;
-    let v29: R = v28 - v27;
-    let v30: R = v29.exp_m1();
-    let v31: R = v25 * v30;
-    let v32: R = v22 - v31;
-    let v33: R = v32 / v25;
-    [v11.to_f64(), v33.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: N = N::exp_of(v14);
+    let v16: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: W = v16 * v0.widen();
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18.widen() * v19;
+    let v21: W = -v17;
+    let v22: W = v21 - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15.widen() * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: W = v28.exp();
+    let v30: W = v16 * v1.widen();
+    let v31: W = v18.widen() * v11;
+    let v32: W = -v30;
+    let v33: W = v32 - v31;
+    let v34: W = v33.exp_m1();
+    let v35: W = v29 * v34;
+    let v36: W = v24 - v35;
+    let v37: N = N::narrow(v36) / N::narrow(v29);
+    [v9.to_f64(), v37.to_f64()]
 }
 /// `dpm1_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1748,6 +1618,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 26 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1766,57 +1638,55 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [0.0008637522829961699, -0.06572154117213405];
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(19.9, 1.4210854715202005e-15);
-    let v10: R = v9 * v1;
-    let v11: R = v0 + v10;
-    let v12: R = v7.exp_m1();
-    let v13: R = v8 * v11;
-    let v14: R = v13 / v12;
-    let v15: R = -v14;
-    let v16: R = R::new(0.05, -2.7755575615628915e-18);
-    let v17: R = v16 * v1;
-    let v18: R = R::new(4.975, 3.552713678800501e-16);
-    let v19: R = v18 * v4;
-    let v20: R = -v17;
-    let v21: R = v20 - v19;
-    let v22: R = v21.exp();
-    let v23: R = v3 * v1;
-    let v24: R = -v16;
-    let v25: R = v24 - v23;
-    let v26: R = v22 * v12 * v25;
-    let v27: R = R::new(0.15, 5.551115123125783e-18);
-    let v28: R = v27 * v1;
-    let v29: R = R::new(14.925, -7.105427357601002e-16);
-    let v30: R = v29 * v4;
-    let v31: R = -v28;
-    let v32: R = v31 - v30;
-    let v33: R = v32.exp();
-    let v34: R = v33 * v11;
-    let v35: R = -v26;
-    let v36: R = v35 - v34;
-    let v37: R = v36 / v12;
-    let v38: R = -v37;
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(19.9, 1.4210854715202005e-15);
+    let v10: N = v9 * v1;
+    let v11: N = v0 + v10;
+    let v12: N = N::exp_m1_of(v7);
+    let v13: N = v8 * v11;
+    let v14: N = v13 / v12;
+    let v15: N = -v14;
+    let v16: N = N::new(0.05, -2.7755575615628915e-18);
+    let v17: N = v16 * v1;
+    let v18: W = W::new(4.975, 3.552713678800501e-16);
+    let v19: W = v18 * v4;
+    let v20: N = -v17;
+    let v21: W = v20.widen() - v19;
+    let v22: N = N::exp_of(v21);
+    let v23: N = N::narrow(v3) * v1;
+    let v24: N = -v16;
+    let v25: N = v24 - v23;
+    let v26: W = v22.widen() * v12.widen() * v25.widen();
+    let v27: N = N::new(0.15, 5.551115123125783e-18);
+    let v28: N = v27 * v1;
+    let v29: N = N::new(14.925, -7.105427357601002e-16);
+    let v30: N = v29 * N::narrow(v4);
+    let v31: N = -v28;
+    let v32: N = v31 - v30;
+    let v33: N = v32.exp();
+    let v34: N = v33 * v11;
+    let v35: N = -N::narrow(v26);
+    let v36: W = v35.widen() - v34.widen();
+    let v37: W = v36 / v12.widen();
+    let v38: N = -N::narrow(v37);
     [v15.to_f64(), v38.to_f64()]
 }
 /// `pf_velocity_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1824,6 +1694,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1835,59 +1707,57 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [10.001727504565991, -0.1314430823442681];
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(0.1, -5.551115123125783e-18);
-    let v10: R = v9 * v1;
-    let v11: R = R::new(9.95, 7.105427357601002e-16);
-    let v12: R = v11 * v4;
-    let v13: R = -v10;
-    let v14: R = v13 - v12;
-    let v15: R = v14.exp_m1();
-    let v16: R = v11 * v1;
-    let v17: R = -v0;
-    let v18: R = v17 - v16;
-    let v19: R = v8 * v15 * v18;
-    let v20: R = R::new(2.0, 0.0);
-    let v21: R = R::new(0.15, 5.551115123125783e-18);
-    let v22: R = v21 * v1;
-    let v23: R = R::new(14.925, -7.105427357601002e-16);
-    let v24: R = v23 * v4;
-    let v25: R = -v22;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = R::new(19.9, 1.4210854715202005e-15);
-    let v29: R = v28 * v1;
-    let v30: R = v9 + v29;
-    let v31: R = v20 * v27 * v30;
-    let v32: R = v19 + v31;
-    let v33: R = v8 * v15;
-    let v34: R = v32 / v33;
-    let v35: R = -v34;
-    let v36: R = v20 * v8 * v15 * v18;
-    let v37: R = -v36;
-    let v38: R = v37 - v31;
-    let v39: R = v38 / v15;
-    let v40: R = -v39;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(0.1, -5.551115123125783e-18);
+    let v10: N = v9 * v1;
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: N = N::narrow(v11) * N::narrow(v4);
+    let v13: N = -v10;
+    let v14: N = v13 - v12;
+    let v15: N = v14.exp_m1();
+    let v16: W = v11 * v1.widen();
+    let v17: N = -v0;
+    let v18: W = v17.widen() - v16;
+    let v19: W = v8.widen() * v15.widen() * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: N = N::new(0.15, 5.551115123125783e-18);
+    let v22: N = v21 * v1;
+    let v23: N = N::new(14.925, -7.105427357601002e-16);
+    let v24: N = v23 * N::narrow(v4);
+    let v25: N = -v22;
+    let v26: N = v25 - v24;
+    let v27: N = v26.exp();
+    let v28: N = N::new(19.9, 1.4210854715202005e-15);
+    let v29: N = v28 * v1;
+    let v30: N = v9 + v29;
+    let v31: N = v20 * v27 * v30;
+    let v32: N = N::narrow(v19) + v31;
+    let v33: N = v8 * v15;
+    let v34: N = v32 / v33;
+    let v35: N = -v34;
+    let v36: W = v20.widen() * v8.widen() * v15.widen() * v18;
+    let v37: N = -N::narrow(v36);
+    let v38: W = v37.widen() - v31.widen();
+    let v39: N = N::narrow(v38) / v15;
+    let v40: N = -v39;
     [v35.to_f64(), v40.to_f64()]
 }
 /// `reverse_drift_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -1895,6 +1765,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} - \frac{1}{20} - \frac{199\,t}{20}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1906,99 +1778,74 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: R = R::new(0.0008637149812068261, -3.457017376304963e-20);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: R = R::new(0.0008637149812068261, -3.457017376304963e-20);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: W = W::new(0.0008637149812068261, -3.457017376304963e-20);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v5: W = W::from_f64(t);
+        let v6: W = v1 * v5;
+        let v7: W = v3 - v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.06572154117213405, 9.480542207642663e-19);
+        let v10: W = v5 - v2;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = R::new(0.1, -5.551115123125783e-18);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(9.95, 7.105427357601002e-16);
-    let v5: R = v2.square();
-    let v6: R = v4 * v5;
-    let v7: R = -v3;
-    let v8: R = v7 - v6;
-    let v9: R = v8.exp();
-    let v10: R = R::new(19.9, 1.4210854715202005e-15);
-    let v11: R = v10 * v2;
-    let v12: R = v1 + v11;
-    let v13: R = v0 * v9 * v12;
-    let v14: R = v8.exp_m1();
-    let v15: R = v2 * v9 * v12;
-    let v16: R = v13 - v14 - v15;
-    let v17: R = v16 / v14;
-    let v18: R = -v17;
-    let v19: R = R::new(0.05, -2.7755575615628915e-18);
-    let v20: R = v19 * v2;
-    let v21: R = R::new(4.975, 3.552713678800501e-16);
-    let v22: R = v21 * v5;
-    let v23: R = -v20;
-    let v24: R = v23 - v22;
-    let v25: R = v24.exp();
-    let v26: R = v4 * v2;
-    let v27: R = -v19;
-    let v28: R = v27 - v26;
-    let v29: R = v2 * v25 * v14 * v28;
-    let v30: R = v0 * v25 * v14 * v28;
-    let v31: R = R::new(0.15, 5.551115123125783e-18);
-    let v32: R = v31 * v2;
-    let v33: R = R::new(14.925, -7.105427357601002e-16);
-    let v34: R = v33 * v5;
-    let v35: R = -v32;
-    let v36: R = v35 - v34;
-    let v37: R = v36.exp();
-    let v38: R = v2 * v37 * v12;
-    let v39: R = v0 * v37 * v12;
-    let v40: R = v29 - v30 + v38 - v39;
-    let v41: R = v40 / v14;
-    let v42: R = -v41;
+    let v0: W = W::from_f64(t_next);
+    let v1: W = W::new(0.1, -5.551115123125783e-18);
+    let v2: W = W::from_f64(t);
+    let v3: W = v1 * v2;
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.square();
+    let v6: W = v4 * v5;
+    let v7: W = -v3;
+    let v8: W = v7 - v6;
+    let v9: W = v8.exp();
+    let v10: W = W::new(19.9, 1.4210854715202005e-15);
+    let v11: W = v10 * v2;
+    let v12: W = v1 + v11;
+    let v13: W = v0 * v9 * v12;
+    let v14: W = v8.exp_m1();
+    let v15: W = v2 * v9 * v12;
+    let v16: W = v13 - v14 - v15;
+    let v17: W = v16 / v14;
+    let v18: W = -v17;
+    let v19: W = W::new(0.05, -2.7755575615628915e-18);
+    let v20: W = v19 * v2;
+    let v21: W = W::new(4.975, 3.552713678800501e-16);
+    let v22: W = v21 * v5;
+    let v23: W = -v20;
+    let v24: W = v23 - v22;
+    let v25: W = v24.exp();
+    let v26: W = v4 * v2;
+    let v27: W = -v19;
+    let v28: W = v27 - v26;
+    let v29: W = v2 * v25 * v14 * v28;
+    let v30: W = v0 * v25 * v14 * v28;
+    let v31: W = W::new(0.15, 5.551115123125783e-18);
+    let v32: W = v31 * v2;
+    let v33: W = W::new(14.925, -7.105427357601002e-16);
+    let v34: W = v33 * v5;
+    let v35: W = -v32;
+    let v36: W = v35 - v34;
+    let v37: W = v36.exp();
+    let v38: W = v2 * v37 * v12;
+    let v39: W = v0 * v37 * v12;
+    let v40: W = v29 - v30 + v38 - v39;
+    let v41: W = v40 / v14;
+    let v42: W = -v41;
     [v18.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2006,6 +1853,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2017,6 +1866,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -2035,125 +1886,96 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: R = R::new(1.1351955411934329e-5, -3.1782659810133925e-22);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(152.17682798297562, 1.1071422201549615e-14);
+        let v1: W = W::new(1.1351955411934329e-5, -3.1782659810133925e-22);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = W::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v7: W = W::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v11: W = v0 * v10;
+        let v12: W = W::new(0.1314430823442681, 1.8961084415285327e-18);
+        let v13: W = v4 - v2;
+        let v14: W = v12 * v13;
+        let v15: W = W::new(4.472135950829292, 2.794097070180144e-16);
+        let v16: W = v2 - v4;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
     }
-    let v0: R = R::from_f64(t_next);
-    let v1: R = R::new(0.05, -2.7755575615628915e-18);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(4.975, 3.552713678800501e-16);
-    let v5: R = v2.square();
-    let v6: R = v4 * v5;
-    let v7: R = -v3;
-    let v8: R = v7 - v6;
-    let v9: R = v8.exp();
-    let v10: R = R::new(0.1, -5.551115123125783e-18);
-    let v11: R = v10 * v2;
-    let v12: R = R::new(9.95, 7.105427357601002e-16);
-    let v13: R = v12 * v5;
-    let v14: R = -v11;
-    let v15: R = v14 - v13;
-    let v16: R = v15.exp_m1();
-    let v17: R = v12 * v2;
-    let v18: R = -v1;
-    let v19: R = v18 - v17;
-    let v20: R = v0 * v9 * v16 * v19;
-    let v21: R = v9 * v16;
-    let v22: R = v2 * v9 * v16 * v19;
-    let v23: R = R::new(2.0, 0.0);
-    let v24: R = R::new(0.15, 5.551115123125783e-18);
-    let v25: R = v24 * v2;
-    let v26: R = R::new(14.925, -7.105427357601002e-16);
-    let v27: R = v26 * v5;
-    let v28: R = -v25;
-    let v29: R = v28 - v27;
-    let v30: R = v29.exp();
-    let v31: R = R::new(19.9, 1.4210854715202005e-15);
-    let v32: R = v31 * v2;
-    let v33: R = v10 + v32;
-    let v34: R = v23 * v2 * v30 * v33;
-    let v35: R = v23 * v0 * v30 * v33;
-    let v36: R = v20 - v21 - v22 - v34 + v35;
-    let v37: R = v36 / v21;
-    let v38: R = -v37;
-    let v39: R = v23 * v2 * v9 * v16 * v19;
-    let v40: R = v23 * v0 * v9 * v16 * v19;
-    let v41: R = v39 - v40 + v34 - v35;
-    let v42: R = v41 / v16;
-    let v43: R = -v42;
-    let v44: R = v0 - v2;
-    let v45: R = v44.abs();
-    let v46: R = v45.sqrt();
-    let v47: R = R::new(0.2, -1.1102230246251566e-17);
-    let v48: R = v47 * v2;
-    let v49: R = v31 * v5;
-    let v50: R = -v48;
-    let v51: R = v50 - v49;
-    let v52: R = v51.exp_m1();
-    let v53: R = v52 * v33;
-    let v54: R = -v53;
-    let v55: R = v54.sqrt();
-    let v56: R = v46 * v55;
+    let v0: N = N::from_f64(t_next);
+    let v1: W = W::new(0.05, -2.7755575615628915e-18);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::narrow(v1) * v2;
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: W = v8.exp();
+    let v10: N = N::new(0.1, -5.551115123125783e-18);
+    let v11: N = v10 * v2;
+    let v12: W = W::new(9.95, 7.105427357601002e-16);
+    let v13: W = v12 * v5;
+    let v14: N = -v11;
+    let v15: W = v14.widen() - v13;
+    let v16: W = v15.exp_m1();
+    let v17: W = v12 * v2.widen();
+    let v18: W = -v1;
+    let v19: W = v18 - v17;
+    let v20: W = v0.widen() * v9 * v16 * v19;
+    let v21: W = v9 * v16;
+    let v22: W = v2.widen() * v9 * v16 * v19;
+    let v23: N = N::new(2.0, 0.0);
+    let v24: W = W::new(0.15, 5.551115123125783e-18);
+    let v25: W = v24 * v2.widen();
+    let v26: W = W::new(14.925, -7.105427357601002e-16);
+    let v27: W = v26 * v5;
+    let v28: W = -v25;
+    let v29: W = v28 - v27;
+    let v30: W = v29.exp();
+    let v31: W = W::new(19.9, 1.4210854715202005e-15);
+    let v32: W = v31 * v2.widen();
+    let v33: W = v10.widen() + v32;
+    let v34: W = v23.widen() * v2.widen() * v30 * v33;
+    let v35: W = v23.widen() * v0.widen() * v30 * v33;
+    let v36: W = v20 - v21 - v22 - v34 + v35;
+    let v37: W = v36 / v21;
+    let v38: N = -N::narrow(v37);
+    let v39: W = v23.widen() * v2.widen() * v9 * v16 * v19;
+    let v40: W = v23.widen() * v0.widen() * v9 * v16 * v19;
+    let v41: W = v39 - v40 + v34 - v35;
+    let v42: N = N::narrow(v41) / N::narrow(v16);
+    let v43: N = -v42;
+    let v44: N = v0 - v2;
+    let v45: N = v44.abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::new(0.2, -1.1102230246251566e-17);
+    let v48: N = v47 * v2;
+    let v49: N = N::narrow(v31) * N::narrow(v5);
+    let v50: N = -v48;
+    let v51: N = v50 - v49;
+    let v52: N = v51.exp_m1();
+    let v53: W = v52.widen() * v33;
+    let v54: N = -N::narrow(v53);
+    let v55: N = v54.sqrt();
+    let v56: W = v46.widen() * v55.widen();
     [v38.to_f64(), v43.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2161,6 +1983,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2172,6 +1996,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 35 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2197,88 +2023,80 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-1.0000431876141498, -2.1823104182788933e-17);
-        let v1: R = R::new(0.1, -5.551115123125783e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(9.95, 7.105427357601002e-16);
-        let v5: R = v2.square();
-        let v6: R = v4 * v5;
-        let v7: R = -v3;
-        let v8: R = v7 - v6;
-        let v9: R = v8.exp_m1();
-        let v10: R = v0 * v9;
-        let v11: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v12: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v13: R = v12 * v9;
-        let v14: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v15: R = R::new(0.05, -2.7755575615628915e-18);
-        let v16: R = v15 * v2;
-        let v17: R = R::new(4.975, 3.552713678800501e-16);
-        let v18: R = v17 * v5;
-        let v19: R = -v16;
-        let v20: R = v19 - v18;
-        let v21: R = v20.exp();
-        let v22: R = v14 * v21;
-        let v23: R = v13 - v22;
-        let v24: R = v11 * v23;
+        let v0: W = W::new(-1.0000431876141498, -2.1823104182788933e-17);
+        let v1: W = W::new(0.1, -5.551115123125783e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(9.95, 7.105427357601002e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v3;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp_m1();
+        let v10: W = v0 * v9;
+        let v11: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v12: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v13: W = v12 * v9;
+        let v14: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v15: W = W::new(0.05, -2.7755575615628915e-18);
+        let v16: W = v15 * v2;
+        let v17: W = W::new(4.975, 3.552713678800501e-16);
+        let v18: W = v17 * v5;
+        let v19: W = -v16;
+        let v20: W = v19 - v18;
+        let v21: W = v20.exp();
+        let v22: W = v14 * v21;
+        let v23: W = v13 - v22;
+        let v24: W = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = R::from_f64(t);
-    let v10: R = v0 * v9;
-    let v11: R = v9.square();
-    let v12: R = v3 * v11;
-    let v13: R = -v10;
-    let v14: R = v13 - v12;
-    let v15: R = v14.exp_m1();
-    let v16: R = v8 / v15;
-    let v17: R = R::new(0.05, -2.7755575615628915e-18);
-    let v18: R = v17 * v9;
-    let v19: R = R::new(4.975, 3.552713678800501e-16);
-    let v20: R = v19 * v11;
-    let v21: R = -v18;
-    let v22: R = v21 - v20;
-    let v23: R = v22.exp();
-    let v24: R = v23 * v8;
-    let v25: R = v17 * v1;
-    let v26: R = v19 * v4;
-    let v27: R = -v25;
-    let v28: R = v27 - v26;
-    let v29: R = v28.exp();
-    let v30: R = v29 * v15;
-    let v31: R = v24 - v30;
-    let v32: R = v31 / v15;
-    let v33: R = -v32;
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: W = W::from_f64(t_next);
+    let v2: W = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.square();
+    let v5: W = v3 * v4;
+    let v6: W = -v2;
+    let v7: W = v6 - v5;
+    let v8: W = v7.exp_m1();
+    let v9: W = W::from_f64(t);
+    let v10: W = v0 * v9;
+    let v11: W = v9.square();
+    let v12: W = v3 * v11;
+    let v13: W = -v10;
+    let v14: W = v13 - v12;
+    let v15: W = v14.exp_m1();
+    let v16: W = v8 / v15;
+    let v17: W = W::new(0.05, -2.7755575615628915e-18);
+    let v18: W = v17 * v9;
+    let v19: W = W::new(4.975, 3.552713678800501e-16);
+    let v20: W = v19 * v11;
+    let v21: W = -v18;
+    let v22: W = v21 - v20;
+    let v23: W = v22.exp();
+    let v24: W = v23 * v8;
+    let v25: W = v17 * v1;
+    let v26: W = v19 * v4;
+    let v27: W = -v25;
+    let v28: W = v27 - v26;
+    let v29: W = v28.exp();
+    let v30: W = v29 * v15;
+    let v31: W = v24 - v30;
+    let v32: W = v31 / v15;
+    let v33: W = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
 /// `ddim_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2286,6 +2104,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2297,6 +2117,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -2315,88 +2137,80 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(-1.0000431876141498, -2.1823104182788933e-17);
-        let v1: R = R::new(0.1, -5.551115123125783e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(9.95, 7.105427357601002e-16);
-        let v5: R = v2.square();
-        let v6: R = v4 * v5;
-        let v7: R = -v3;
-        let v8: R = v7 - v6;
-        let v9: R = v8.exp_m1();
-        let v10: R = v0 * v9;
-        let v11: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v12: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v13: R = v12 * v9;
-        let v14: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v15: R = R::new(0.05, -2.7755575615628915e-18);
-        let v16: R = v15 * v2;
-        let v17: R = R::new(4.975, 3.552713678800501e-16);
-        let v18: R = v17 * v5;
-        let v19: R = -v16;
-        let v20: R = v19 - v18;
-        let v21: R = v20.exp();
-        let v22: R = v14 * v21;
-        let v23: R = v13 - v22;
-        let v24: R = v11 * v23;
+        let v0: W = W::new(-1.0000431876141498, -2.1823104182788933e-17);
+        let v1: W = W::new(0.1, -5.551115123125783e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(9.95, 7.105427357601002e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v3;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp_m1();
+        let v10: W = v0 * v9;
+        let v11: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v12: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v13: W = v12 * v9;
+        let v14: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v15: W = W::new(0.05, -2.7755575615628915e-18);
+        let v16: W = v15 * v2;
+        let v17: W = W::new(4.975, 3.552713678800501e-16);
+        let v18: W = v17 * v5;
+        let v19: W = -v16;
+        let v20: W = v19 - v18;
+        let v21: W = v20.exp();
+        let v22: W = v14 * v21;
+        let v23: W = v13 - v22;
+        let v24: W = v11 * v23;
         return [v10.to_f64(), v24.to_f64()];
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = R::from_f64(t);
-    let v10: R = v0 * v9;
-    let v11: R = v9.square();
-    let v12: R = v3 * v11;
-    let v13: R = -v10;
-    let v14: R = v13 - v12;
-    let v15: R = v14.exp_m1();
-    let v16: R = v8 / v15;
-    let v17: R = R::new(0.05, -2.7755575615628915e-18);
-    let v18: R = v17 * v9;
-    let v19: R = R::new(4.975, 3.552713678800501e-16);
-    let v20: R = v19 * v11;
-    let v21: R = -v18;
-    let v22: R = v21 - v20;
-    let v23: R = v22.exp();
-    let v24: R = v23 * v8;
-    let v25: R = v17 * v1;
-    let v26: R = v19 * v4;
-    let v27: R = -v25;
-    let v28: R = v27 - v26;
-    let v29: R = v28.exp();
-    let v30: R = v29 * v15;
-    let v31: R = v24 - v30;
-    let v32: R = v31 / v15;
-    let v33: R = -v32;
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: W = W::from_f64(t_next);
+    let v2: W = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.square();
+    let v5: W = v3 * v4;
+    let v6: W = -v2;
+    let v7: W = v6 - v5;
+    let v8: W = v7.exp_m1();
+    let v9: W = W::from_f64(t);
+    let v10: W = v0 * v9;
+    let v11: W = v9.square();
+    let v12: W = v3 * v11;
+    let v13: W = -v10;
+    let v14: W = v13 - v12;
+    let v15: W = v14.exp_m1();
+    let v16: W = v8 / v15;
+    let v17: W = W::new(0.05, -2.7755575615628915e-18);
+    let v18: W = v17 * v9;
+    let v19: W = W::new(4.975, 3.552713678800501e-16);
+    let v20: W = v19 * v11;
+    let v21: W = -v18;
+    let v22: W = v21 - v20;
+    let v23: W = v22.exp();
+    let v24: W = v23 * v8;
+    let v25: W = v17 * v1;
+    let v26: W = v19 * v4;
+    let v27: W = -v25;
+    let v28: W = v27 - v26;
+    let v29: W = v28.exp();
+    let v30: W = v29 * v15;
+    let v31: W = v24 - v30;
+    let v32: W = v31 / v15;
+    let v33: W = -v32;
     [v16.to_f64(), v33.to_f64()]
 }
 /// `dpm1_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2404,6 +2218,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2415,6 +2231,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -2433,20 +2251,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2454,6 +2267,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2466,24 +2281,19 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.05, 2.0];
-    }
-    if t == 1.0 {
-        return [10.0, 2.0];
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::new(2.0, 0.0);
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::new(2.0, 0.0);
     [v4.to_f64(), v5.to_f64()]
 }
 /// `reverse_drift_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2491,6 +2301,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2502,20 +2314,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2523,6 +2332,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2534,6 +2345,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2552,97 +2365,76 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.472135950829292, 2.794097070180144e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(2.0, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v9 * v3;
+        let v12: W = v10 - v11;
+        let v13: W = W::new(4.472135950829292, 2.794097070180144e-16);
+        let v14: W = v5 - v3;
+        let v15: W = v14.abs();
+        let v16: W = v15.sqrt();
+        let v17: W = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 + v13 - v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(2.0, 0.0);
-    let v19: R = v18 * v14;
-    let v20: R = v18 * v1;
-    let v21: R = v19 - v20;
-    let v22: R = v14 - v1;
-    let v23: R = v22.abs();
-    let v24: R = v23.sqrt();
-    let v25: R = R::new(0.2, -1.1102230246251566e-17);
-    let v26: R = v25 * v1;
-    let v27: R = R::new(19.9, 1.4210854715202005e-15);
-    let v28: R = v27 * v4;
-    let v29: R = -v26;
-    let v30: R = v29 - v28;
-    let v31: R = v30.exp_m1();
-    let v32: R = R::new(0.1, -5.551115123125783e-18);
-    let v33: R = v27 * v1;
-    let v34: R = v32 + v33;
-    let v35: R = v31 * v34;
-    let v36: R = -v35;
-    let v37: R = v36.sqrt();
-    let v38: R = v24 * v37;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v1.widen();
+    let v11: N = -v0;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() + v13 - v15;
+    let v17: N = N::narrow(v16) / v8;
+    let v18: N = N::new(2.0, 0.0);
+    let v19: N = v18 * v14;
+    let v20: N = v18 * v1;
+    let v21: N = v19 - v20;
+    let v22: N = v14 - v1;
+    let v23: N = v22.abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::new(0.2, -1.1102230246251566e-17);
+    let v26: N = v25 * v1;
+    let v27: N = N::new(19.9, 1.4210854715202005e-15);
+    let v28: N = v27 * v4;
+    let v29: N = -v26;
+    let v30: N = v29 - v28;
+    let v31: N = v30.exp_m1();
+    let v32: N = N::new(0.1, -5.551115123125783e-18);
+    let v33: N = v27 * v1;
+    let v34: N = v32 + v33;
+    let v35: N = v31 * v34;
+    let v36: N = -v35;
+    let v37: N = v36.sqrt();
+    let v38: N = v24 * v37;
     [v17.to_f64(), v21.to_f64(), v38.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2650,6 +2442,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2661,6 +2455,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2686,150 +2482,142 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.01314260541659971, 1.6765827108726397e-19);
-        let v1: R = R::new(-15.215711350725297, 1.9837614717918983e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.1, -5.551115123125783e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(9.95, 7.105427357601002e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(19.9, 1.4210854715202005e-15);
-        let v10: R = v9 * v1;
-        let v11: R = v0 + v10;
-        let v12: R = R::new(0.05, -2.7755575615628915e-18);
-        let v13: R = v12 * v1;
-        let v14: R = R::new(4.975, 3.552713678800501e-16);
-        let v15: R = v14 * v4;
-        let v16: R = -v13;
-        let v17: R = v16 - v15;
-        let v18: R = v17.exp();
-        let v19: R = v7.exp_m1();
-        let v20: R = v3 * v1;
-        let v21: R = -v12;
-        let v22: R = v21 - v20;
-        let v23: R = v18 * v19 * v22;
-        let v24: R = R::new(0.15, 5.551115123125783e-18);
-        let v25: R = v24 * v1;
-        let v26: R = R::new(14.925, -7.105427357601002e-16);
-        let v27: R = v26 * v4;
-        let v28: R = -v25;
-        let v29: R = v28 - v27;
-        let v30: R = v29.exp();
-        let v31: R = v30 * v11;
-        let v32: R = v23 + v31;
-        let v33: R = v8 * v11;
-        let v34: R = v33 / v32;
-        let v35: R = v19 / v32;
+        let v0: W = W::new(0.1, -5.551115123125783e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(9.95, 7.105427357601002e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(19.9, 1.4210854715202005e-15);
+        let v10: W = v9 * v1;
+        let v11: W = v0 + v10;
+        let v12: W = W::new(0.05, -2.7755575615628915e-18);
+        let v13: W = v12 * v1;
+        let v14: W = W::new(4.975, 3.552713678800501e-16);
+        let v15: W = v14 * v4;
+        let v16: W = -v13;
+        let v17: W = v16 - v15;
+        let v18: W = v17.exp();
+        let v19: W = v7.exp_m1();
+        let v20: W = v3 * v1;
+        let v21: W = -v12;
+        let v22: W = v21 - v20;
+        let v23: W = v18 * v19 * v22;
+        let v24: W = W::new(0.15, 5.551115123125783e-18);
+        let v25: W = v24 * v1;
+        let v26: W = W::new(14.925, -7.105427357601002e-16);
+        let v27: W = v26 * v4;
+        let v28: W = -v25;
+        let v29: W = v28 - v27;
+        let v30: W = v29.exp();
+        let v31: W = v30 * v11;
+        let v32: W = v23 + v31;
+        let v33: W = v8 * v11;
+        let v34: W = v33 / v32;
+        let v35: W = v19 / v32;
         return [v34.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(15.216368480996126, 6.444476365376963e-16);
-        let v1: R = R::new(20.0, 0.0);
-        let v2: R = R::new(10.05, -7.105427357601002e-16);
-        let v3: R = R::new(0.05, -2.7755575615628915e-18);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(4.975, 3.552713678800501e-16);
-        let v7: R = v4.square();
-        let v8: R = v6 * v7;
-        let v9: R = -v2;
-        let v10: R = v9 - v5 - v8;
-        let v11: R = v10.exp();
-        let v12: R = v1 * v11;
-        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: R = R::new(0.1, -5.551115123125783e-18);
-        let v15: R = v14 * v4;
-        let v16: R = R::new(9.95, 7.105427357601002e-16);
-        let v17: R = v16 * v7;
-        let v18: R = -v15;
-        let v19: R = v18 - v17;
-        let v20: R = v19.exp_m1();
-        let v21: R = v13 * v20;
-        let v22: R = v12 - v21;
-        let v23: R = v0 * v22;
-        let v24: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v25: R = -v5;
-        let v26: R = v25 - v8;
-        let v27: R = v26.exp();
-        let v28: R = v24 * v27;
-        let v29: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v30: R = v29 * v20;
-        let v31: R = v28 - v30;
-        let v32: R = v0 * v31;
+        let v0: W = W::new(15.216368480996126, 6.444476365376963e-16);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::new(10.05, -7.105427357601002e-16);
+        let v3: W = W::new(0.05, -2.7755575615628915e-18);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(4.975, 3.552713678800501e-16);
+        let v7: W = v4.square();
+        let v8: W = v6 * v7;
+        let v9: W = -v2;
+        let v10: W = v9 - v5 - v8;
+        let v11: W = v10.exp();
+        let v12: W = v1 * v11;
+        let v13: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: W = W::new(0.1, -5.551115123125783e-18);
+        let v15: W = v14 * v4;
+        let v16: W = W::new(9.95, 7.105427357601002e-16);
+        let v17: W = v16 * v7;
+        let v18: W = -v15;
+        let v19: W = v18 - v17;
+        let v20: W = v19.exp_m1();
+        let v21: W = v13 * v20;
+        let v22: W = v12 - v21;
+        let v23: W = v0 * v22;
+        let v24: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v25: W = -v5;
+        let v26: W = v25 - v8;
+        let v27: W = v26.exp();
+        let v28: W = v24 * v27;
+        let v29: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v30: W = v29 * v20;
+        let v31: W = v28 - v30;
+        let v32: W = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(0.1, -5.551115123125783e-18);
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v9 * v10;
-    let v12: R = R::new(9.95, 7.105427357601002e-16);
-    let v13: R = v10.square();
-    let v14: R = v12 * v13;
-    let v15: R = -v11;
-    let v16: R = v15 - v14;
-    let v17: R = v16.exp_m1();
-    let v18: R = v12 * v1;
-    let v19: R = -v0;
-    let v20: R = v19 - v18;
-    let v21: R = v8 * v17 * v20;
-    let v22: R = v9 * v1;
-    let v23: R = v12 * v4;
-    let v24: R = v0 * v10;
-    let v25: R = v3 * v13;
-    let v26: R = -v22;
-    let v27: R = v26 - v23 - v24 - v25;
-    let v28: R = v27.exp();
-    let v29: R = R::new(19.9, 1.4210854715202005e-15);
-    let v30: R = v29 * v1;
-    let v31: R = v9 + v30;
-    let v32: R = v28 * v31;
-    let v33: R = v21 + v32;
-    let v34: R = v26 - v23;
-    let v35: R = v34.exp_m1();
-    let v36: R = v8 * v35 * v20;
-    let v37: R = R::new(0.15, 5.551115123125783e-18);
-    let v38: R = v37 * v1;
-    let v39: R = R::new(14.925, -7.105427357601002e-16);
-    let v40: R = v39 * v4;
-    let v41: R = -v38;
-    let v42: R = v41 - v40;
-    let v43: R = v42.exp();
-    let v44: R = v43 * v31;
-    let v45: R = v36 + v44;
-    let v46: R = v33 / v45;
-    let v47: R = -v24;
-    let v48: R = v47 - v25;
-    let v49: R = v48.exp();
-    let v50: R = v49 * v35;
-    let v51: R = v8 * v17;
-    let v52: R = v50 - v51;
-    let v53: R = v52 / v45;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(0.1, -5.551115123125783e-18);
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: N = N::new(9.95, 7.105427357601002e-16);
+    let v13: W = v10.widen().square();
+    let v14: W = v12.widen() * v13;
+    let v15: W = -v11;
+    let v16: W = v15 - v14;
+    let v17: W = v16.exp_m1();
+    let v18: W = v12.widen() * v1.widen();
+    let v19: N = -v0;
+    let v20: N = v19 - N::narrow(v18);
+    let v21: W = v8.widen() * v17 * v20.widen();
+    let v22: W = v9.widen() * v1.widen();
+    let v23: W = v12.widen() * v4;
+    let v24: N = v0 * v10;
+    let v25: W = v3 * v13;
+    let v26: W = -v22;
+    let v27: N = N::narrow(v26) - N::narrow(v23) - v24 - N::narrow(v25);
+    let v28: N = v27.exp();
+    let v29: W = W::new(19.9, 1.4210854715202005e-15);
+    let v30: W = v29 * v1.widen();
+    let v31: W = v9.widen() + v30;
+    let v32: W = v28.widen() * v31;
+    let v33: W = v21 + v32;
+    let v34: W = v26 - v23;
+    let v35: W = v34.exp_m1();
+    let v36: W = v8.widen() * v35 * v20.widen();
+    let v37: N = N::new(0.15, 5.551115123125783e-18);
+    let v38: N = v37 * v1;
+    let v39: W = W::new(14.925, -7.105427357601002e-16);
+    let v40: W = v39 * v4;
+    let v41: N = -v38;
+    let v42: W = v41.widen() - v40;
+    let v43: N = N::exp_of(v42);
+    let v44: W = v43.widen() * v31;
+    let v45: W = v36 + v44;
+    let v46: W = v33 / v45;
+    let v47: N = -v24;
+    let v48: W = v47.widen() - v25;
+    let v49: W = v48.exp();
+    let v50: W = v49 * v35;
+    let v51: W = v8.widen() * v17;
+    let v52: W = v50 - v51;
+    let v53: W = v52 / v45;
     [v46.to_f64(), v53.to_f64()]
 }
 /// `ddim_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -2837,6 +2625,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2848,6 +2638,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) - \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right) + \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2866,150 +2658,142 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.01314260541659971, 1.6765827108726397e-19);
-        let v1: R = R::new(-15.215711350725297, 1.9837614717918983e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.1, -5.551115123125783e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(9.95, 7.105427357601002e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(19.9, 1.4210854715202005e-15);
-        let v10: R = v9 * v1;
-        let v11: R = v0 + v10;
-        let v12: R = R::new(0.05, -2.7755575615628915e-18);
-        let v13: R = v12 * v1;
-        let v14: R = R::new(4.975, 3.552713678800501e-16);
-        let v15: R = v14 * v4;
-        let v16: R = -v13;
-        let v17: R = v16 - v15;
-        let v18: R = v17.exp();
-        let v19: R = v7.exp_m1();
-        let v20: R = v3 * v1;
-        let v21: R = -v12;
-        let v22: R = v21 - v20;
-        let v23: R = v18 * v19 * v22;
-        let v24: R = R::new(0.15, 5.551115123125783e-18);
-        let v25: R = v24 * v1;
-        let v26: R = R::new(14.925, -7.105427357601002e-16);
-        let v27: R = v26 * v4;
-        let v28: R = -v25;
-        let v29: R = v28 - v27;
-        let v30: R = v29.exp();
-        let v31: R = v30 * v11;
-        let v32: R = v23 + v31;
-        let v33: R = v8 * v11;
-        let v34: R = v33 / v32;
-        let v35: R = v19 / v32;
+        let v0: W = W::new(0.1, -5.551115123125783e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(9.95, 7.105427357601002e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(19.9, 1.4210854715202005e-15);
+        let v10: W = v9 * v1;
+        let v11: W = v0 + v10;
+        let v12: W = W::new(0.05, -2.7755575615628915e-18);
+        let v13: W = v12 * v1;
+        let v14: W = W::new(4.975, 3.552713678800501e-16);
+        let v15: W = v14 * v4;
+        let v16: W = -v13;
+        let v17: W = v16 - v15;
+        let v18: W = v17.exp();
+        let v19: W = v7.exp_m1();
+        let v20: W = v3 * v1;
+        let v21: W = -v12;
+        let v22: W = v21 - v20;
+        let v23: W = v18 * v19 * v22;
+        let v24: W = W::new(0.15, 5.551115123125783e-18);
+        let v25: W = v24 * v1;
+        let v26: W = W::new(14.925, -7.105427357601002e-16);
+        let v27: W = v26 * v4;
+        let v28: W = -v25;
+        let v29: W = v28 - v27;
+        let v30: W = v29.exp();
+        let v31: W = v30 * v11;
+        let v32: W = v23 + v31;
+        let v33: W = v8 * v11;
+        let v34: W = v33 / v32;
+        let v35: W = v19 / v32;
         return [v34.to_f64(), v35.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(15.216368480996126, 6.444476365376963e-16);
-        let v1: R = R::new(20.0, 0.0);
-        let v2: R = R::new(10.05, -7.105427357601002e-16);
-        let v3: R = R::new(0.05, -2.7755575615628915e-18);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(4.975, 3.552713678800501e-16);
-        let v7: R = v4.square();
-        let v8: R = v6 * v7;
-        let v9: R = -v2;
-        let v10: R = v9 - v5 - v8;
-        let v11: R = v10.exp();
-        let v12: R = v1 * v11;
-        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: R = R::new(0.1, -5.551115123125783e-18);
-        let v15: R = v14 * v4;
-        let v16: R = R::new(9.95, 7.105427357601002e-16);
-        let v17: R = v16 * v7;
-        let v18: R = -v15;
-        let v19: R = v18 - v17;
-        let v20: R = v19.exp_m1();
-        let v21: R = v13 * v20;
-        let v22: R = v12 - v21;
-        let v23: R = v0 * v22;
-        let v24: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v25: R = -v5;
-        let v26: R = v25 - v8;
-        let v27: R = v26.exp();
-        let v28: R = v24 * v27;
-        let v29: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v30: R = v29 * v20;
-        let v31: R = v28 - v30;
-        let v32: R = v0 * v31;
+        let v0: W = W::new(15.216368480996126, 6.444476365376963e-16);
+        let v1: W = W::new(20.0, 0.0);
+        let v2: W = W::new(10.05, -7.105427357601002e-16);
+        let v3: W = W::new(0.05, -2.7755575615628915e-18);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(4.975, 3.552713678800501e-16);
+        let v7: W = v4.square();
+        let v8: W = v6 * v7;
+        let v9: W = -v2;
+        let v10: W = v9 - v5 - v8;
+        let v11: W = v10.exp();
+        let v12: W = v1 * v11;
+        let v13: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: W = W::new(0.1, -5.551115123125783e-18);
+        let v15: W = v14 * v4;
+        let v16: W = W::new(9.95, 7.105427357601002e-16);
+        let v17: W = v16 * v7;
+        let v18: W = -v15;
+        let v19: W = v18 - v17;
+        let v20: W = v19.exp_m1();
+        let v21: W = v13 * v20;
+        let v22: W = v12 - v21;
+        let v23: W = v0 * v22;
+        let v24: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v25: W = -v5;
+        let v26: W = v25 - v8;
+        let v27: W = v26.exp();
+        let v28: W = v24 * v27;
+        let v29: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v30: W = v29 * v20;
+        let v31: W = v28 - v30;
+        let v32: W = v0 * v31;
         return [v23.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(0.1, -5.551115123125783e-18);
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v9 * v10;
-    let v12: R = R::new(9.95, 7.105427357601002e-16);
-    let v13: R = v10.square();
-    let v14: R = v12 * v13;
-    let v15: R = -v11;
-    let v16: R = v15 - v14;
-    let v17: R = v16.exp_m1();
-    let v18: R = v12 * v1;
-    let v19: R = -v0;
-    let v20: R = v19 - v18;
-    let v21: R = v8 * v17 * v20;
-    let v22: R = v9 * v1;
-    let v23: R = v12 * v4;
-    let v24: R = v0 * v10;
-    let v25: R = v3 * v13;
-    let v26: R = -v22;
-    let v27: R = v26 - v23 - v24 - v25;
-    let v28: R = v27.exp();
-    let v29: R = R::new(19.9, 1.4210854715202005e-15);
-    let v30: R = v29 * v1;
-    let v31: R = v9 + v30;
-    let v32: R = v28 * v31;
-    let v33: R = v21 + v32;
-    let v34: R = v26 - v23;
-    let v35: R = v34.exp_m1();
-    let v36: R = v8 * v35 * v20;
-    let v37: R = R::new(0.15, 5.551115123125783e-18);
-    let v38: R = v37 * v1;
-    let v39: R = R::new(14.925, -7.105427357601002e-16);
-    let v40: R = v39 * v4;
-    let v41: R = -v38;
-    let v42: R = v41 - v40;
-    let v43: R = v42.exp();
-    let v44: R = v43 * v31;
-    let v45: R = v36 + v44;
-    let v46: R = v33 / v45;
-    let v47: R = -v24;
-    let v48: R = v47 - v25;
-    let v49: R = v48.exp();
-    let v50: R = v49 * v35;
-    let v51: R = v8 * v17;
-    let v52: R = v50 - v51;
-    let v53: R = v52 / v45;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(0.1, -5.551115123125783e-18);
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v9.widen() * v10.widen();
+    let v12: N = N::new(9.95, 7.105427357601002e-16);
+    let v13: W = v10.widen().square();
+    let v14: W = v12.widen() * v13;
+    let v15: W = -v11;
+    let v16: W = v15 - v14;
+    let v17: W = v16.exp_m1();
+    let v18: W = v12.widen() * v1.widen();
+    let v19: N = -v0;
+    let v20: N = v19 - N::narrow(v18);
+    let v21: W = v8.widen() * v17 * v20.widen();
+    let v22: W = v9.widen() * v1.widen();
+    let v23: W = v12.widen() * v4;
+    let v24: N = v0 * v10;
+    let v25: W = v3 * v13;
+    let v26: W = -v22;
+    let v27: N = N::narrow(v26) - N::narrow(v23) - v24 - N::narrow(v25);
+    let v28: N = v27.exp();
+    let v29: W = W::new(19.9, 1.4210854715202005e-15);
+    let v30: W = v29 * v1.widen();
+    let v31: W = v9.widen() + v30;
+    let v32: W = v28.widen() * v31;
+    let v33: W = v21 + v32;
+    let v34: W = v26 - v23;
+    let v35: W = v34.exp_m1();
+    let v36: W = v8.widen() * v35 * v20.widen();
+    let v37: N = N::new(0.15, 5.551115123125783e-18);
+    let v38: N = v37 * v1;
+    let v39: W = W::new(14.925, -7.105427357601002e-16);
+    let v40: W = v39 * v4;
+    let v41: N = -v38;
+    let v42: W = v41.widen() - v40;
+    let v43: N = N::exp_of(v42);
+    let v44: W = v43.widen() * v31;
+    let v45: W = v36 + v44;
+    let v46: W = v33 / v45;
+    let v47: N = -v24;
+    let v48: W = v47.widen() - v25;
+    let v49: W = v48.exp();
+    let v50: W = v49 * v35;
+    let v51: W = v8.widen() * v17;
+    let v52: W = v50 - v51;
+    let v53: W = v52 / v45;
     [v46.to_f64(), v53.to_f64()]
 }
 /// `dpm1_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
@@ -3017,6 +2801,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3028,6 +2814,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \frac{2\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}\right) - \frac{2\,u\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)\,\left(1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)\right)\,\left(\frac{\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - 1\right)}{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 36 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3051,8 +2839,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3075,11 +2864,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3169,7 +2985,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3198,17 +3014,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -3392,7 +3213,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -3471,7 +3293,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: lambda0 = 1/2.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "tangent";
 /// `alpha(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -19,29 +19,24 @@ pub const PROCESS: &str = "tangent";
 /// ```text
 /// \alpha(t) = \frac{1}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = v0 / v9;
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: N = v0 + v7;
+    let v9: N = v8.sqrt();
+    let v10: N = v0 / v9;
     v10.to_f64()
 }
 /// `sigma(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -49,28 +44,23 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \frac{\sin\left(\frac{\pi\,t}{2}\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::new(1.0, 0.0);
-    let v5: R = v2.cos();
-    let v6: R = v5.square();
-    let v7: R = v4 + v6;
-    let v8: R = v7.sqrt();
-    let v9: R = v3 / v8;
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = v2.sin();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = v2.cos();
+    let v6: N = v5.square();
+    let v7: N = v4 + v6;
+    let v8: N = v7.sqrt();
+    let v9: N = v3 / v8;
     v9.to_f64()
 }
 /// `alpha_bar(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -78,28 +68,23 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \frac{1}{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v0 / v8;
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: N = v0 + v7;
+    let v9: N = v0 / v8;
     v9.to_f64()
 }
 /// `f(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -107,28 +92,23 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v5.powi(3);
-    let v7: R = v5 + v6;
-    let v8: R = v0 * v4;
-    let v9: R = v8 / v7;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = N::narrow(v5).powi(3);
+    let v7: N = N::narrow(v5) + v6;
+    let v8: N = v0 * v4;
+    let v9: N = v8 / v7;
     v9.to_f64()
 }
 /// `g2(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -136,28 +116,23 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v5.powi(3);
-    let v7: R = v5 + v6;
-    let v8: R = v0 * v4;
-    let v9: R = v8 / v7;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = N::narrow(v5).powi(3);
+    let v7: N = N::narrow(v5) + v6;
+    let v8: N = v0 * v4;
+    let v9: N = v8 / v7;
     v9.to_f64()
 }
 /// `g(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -165,29 +140,24 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v5.powi(3);
-    let v7: R = v5 + v6;
-    let v8: R = v0 * v4;
-    let v9: R = v8 / v7;
-    let v10: R = v9.sqrt();
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = N::narrow(v5).powi(3);
+    let v7: N = N::narrow(v5) + v6;
+    let v8: N = v0 * v4;
+    let v9: N = v8 / v7;
+    let v10: N = v9.sqrt();
     v10.to_f64()
 }
 /// `lambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -195,27 +165,28 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \frac{\log\left(2\right)}{2} - \log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + \log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(0.34657359027997264, 1.1595234069231498e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v4.ln();
-    let v6: R = v3.cos();
-    let v7: R = v6.ln();
-    let v8: R = v0 - v5 + v7;
+    let v0: W = W::new(0.34657359027997264, 1.1595234069231498e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.sin();
+    let v5: W = v4.ln();
+    let v6: W = v3.cos();
+    let v7: W = v6.ln();
+    let v8: W = v0 - v5 + v7;
     v8.to_f64()
 }
 /// `dlambda(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -223,26 +194,21 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
-    let v0: R = R::new(-1.5707963267948966, -6.123233995736766e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = v3.cos();
-    let v6: R = v4 * v5;
-    let v7: R = v0 / v6;
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: W = v3.cos();
+    let v6: N = v4 * N::narrow(v5);
+    let v7: N = v0 / v6;
     v7.to_f64()
 }
 /// `log_snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -250,30 +216,31 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = \log\left(2\right) - 2\,\log\left(\sin\left(\frac{\pi\,t}{2}\right)\right) + 2\,\log\left(\cos\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: R = R::new(0.6931471805599453, 2.3190468138462996e-17);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.sin();
-    let v6: R = v5.ln();
-    let v7: R = v1 * v6;
-    let v8: R = v4.cos();
-    let v9: R = v8.ln();
-    let v10: R = v1 * v9;
-    let v11: R = v0 - v7 + v10;
+    let v0: W = W::new(0.6931471805599453, 2.3190468138462996e-17);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: W = v5.ln();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v4.cos();
+    let v9: W = v8.ln();
+    let v10: W = v1.widen() * v9;
+    let v11: W = v0 - v7 + v10;
     v11.to_f64()
 }
 /// `snr(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -281,28 +248,23 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return f64::INFINITY;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v3.sin();
-    let v7: R = v6.square();
-    let v8: R = v0 * v5;
-    let v9: R = v8 / v7;
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(2.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: N = N::narrow(v3).sin();
+    let v7: W = v6.widen().square();
+    let v8: N = v0 * N::narrow(v5);
+    let v9: W = v8.widen() / v7;
     v9.to_f64()
 }
 /// `rho(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -310,24 +272,22 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{\sqrt{2}\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::INFINITY;
     }
-    let v0: R = R::new(0.7071067811865476, -4.833646656726457e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.tan();
-    let v5: R = v0 * v4;
+    let v0: N = N::new(0.7071067811865476, -4.833646656726457e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.tan();
+    let v5: N = v0 * N::narrow(v4);
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -337,47 +297,45 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 0.0];
-    }
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v3.cos();
-    let v13: R = v12.square();
-    let v14: R = v5 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v15.powi(3);
-    let v17: R = v0 * v4 * v11;
-    let v18: R = v17 / v16;
-    let v19: R = v12.powi(3);
-    let v20: R = v1 * v4 * v19 * v15;
-    let v21: R = v1 * v4 * v12 * v15;
-    let v22: R = v1 * v4 * v12 * v16;
-    let v23: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: R = v23 * v4 * v11;
-    let v25: R = v23 * v4 * v13 * v11;
-    let v26: R = v20 - v21 - v22 - v24 + v25;
-    let v27: R = v15.powi(5);
-    let v28: R = v26 / v27;
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: N = N::narrow(v7).square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: W = v10.widen().sqrt();
+    let v12: N = N::narrow(v3).cos();
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0 * v4.widen() * v11;
+    let v18: W = v17 / v16;
+    let v19: W = v12.widen().powi(3);
+    let v20: W = v1 * v4.widen() * v19 * v15;
+    let v21: W = v1 * v4.widen() * v12.widen() * v15;
+    let v22: W = v1 * v4.widen() * v12.widen() * v16;
+    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: W = v23.widen() * v4.widen() * v11;
+    let v25: N = v23 * v4 * N::narrow(v13) * N::narrow(v11);
+    let v26: W = v20 - v21 - v22 - v24 + v25.widen();
+    let v27: W = v15.powi(5);
+    let v28: N = N::narrow(v26) / N::narrow(v27);
     [v18.to_f64(), v28.to_f64()]
 }
 /// `pf_velocity_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -385,6 +343,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -396,48 +356,46 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 0.0];
-    }
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v3.cos();
-    let v13: R = v12.square();
-    let v14: R = v5 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v15.powi(3);
-    let v17: R = v0 * v4 * v11;
-    let v18: R = v17 / v16;
-    let v19: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: R = v12.powi(3);
-    let v21: R = v19 * v4 * v20 * v15;
-    let v22: R = v19 * v4 * v12 * v15;
-    let v23: R = v19 * v4 * v12 * v16;
-    let v24: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: R = v24 * v4 * v11;
-    let v26: R = v24 * v4 * v13 * v11;
-    let v27: R = v21 - v22 - v23 - v25 + v26;
-    let v28: R = v15.powi(5);
-    let v29: R = v27 / v28;
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: N = N::narrow(v7).square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: W = v10.widen().sqrt();
+    let v12: N = N::narrow(v3).cos();
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0 * v4.widen() * v11;
+    let v18: W = v17 / v16;
+    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v12.widen().powi(3);
+    let v21: W = v19 * v4.widen() * v20 * v15;
+    let v22: W = v19 * v4.widen() * v12.widen() * v15;
+    let v23: W = v19 * v4.widen() * v12.widen() * v16;
+    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v25: W = v24.widen() * v4.widen() * v11;
+    let v26: N = v24 * v4 * N::narrow(v13) * N::narrow(v11);
+    let v27: W = v21 - v22 - v23 - v25 + v26.widen();
+    let v28: W = v15.powi(5);
+    let v29: N = N::narrow(v27) / N::narrow(v28);
     [v18.to_f64(), v29.to_f64()]
 }
 /// `reverse_drift_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -445,6 +403,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -456,82 +416,50 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 + v3 - v5;
-        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: R = v8 * v2;
-        let v10: R = v8 * v4;
-        let v11: R = v9 - v10;
-        let v12: R = v7 * v11;
-        return [v6.to_f64(), v12.to_f64()];
-    }
-    if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 + v3 - v5;
-        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: R = v8 * v2;
-        let v10: R = v8 * v4;
-        let v11: R = v9 - v10;
-        let v12: R = v7 * v11;
-        return [v6.to_f64(), v12.to_f64()];
-    }
-    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v0 * v1 * v4 * v11;
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v0 * v13 * v4 * v11;
-    let v15: R = v3.cos();
-    let v16: R = v15.square();
-    let v17: R = v5 + v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v18.powi(3);
-    let v20: R = v12 - v14 + v19;
-    let v21: R = v20 / v19;
-    let v22: R = v2 * v1 * v4 * v15 * v18;
-    let v23: R = v2 * v13 * v4 * v15 * v18;
-    let v24: R = v15.powi(3);
-    let v25: R = v2 * v1 * v4 * v24 * v18;
-    let v26: R = v2 * v13 * v4 * v24 * v18;
-    let v27: R = v2 * v1 * v4 * v15 * v19;
-    let v28: R = v2 * v13 * v4 * v15 * v19;
-    let v29: R = v0 * v1 * v4 * v16 * v11;
-    let v30: R = v0 * v13 * v4 * v16 * v11;
-    let v31: R = v22 - v23 - v25 + v26 + v27 - v28 + v12 - v14 - v29 + v30;
-    let v32: R = v18.powi(5);
-    let v33: R = v31 / v32;
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: N = v6 * N::narrow(v8);
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11.widen();
+    let v15: N = N::narrow(v3).cos();
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v2 * v1.widen() * v4.widen() * v15.widen() * v18;
+    let v23: W = v2 * v13.widen() * v4.widen() * v15.widen() * v18;
+    let v24: N = v15.powi(3);
+    let v25: W = v2 * v1.widen() * v4.widen() * v24.widen() * v18;
+    let v26: W = v2 * v13.widen() * v4.widen() * v24.widen() * v18;
+    let v27: W = v2 * v1.widen() * v4.widen() * v15.widen() * v19;
+    let v28: W = v2 * v13.widen() * v4.widen() * v15.widen() * v19;
+    let v29: W = v0.widen() * v1.widen() * v4.widen() * v16.widen() * v11.widen();
+    let v30: N = v0 * v13 * v4 * v16 * v11;
+    let v31: W = v22 - v23 - v25 + v26 + v27 - v28 + v12 - v14 - v29 + v30.widen();
+    let v32: W = v18.powi(5);
+    let v33: N = N::narrow(v31) / N::narrow(v32);
     [v21.to_f64(), v33.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -539,6 +467,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -550,6 +480,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -568,62 +500,62 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v0 * v1 * v4 * v11;
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v0 * v13 * v4 * v11;
-    let v15: R = v3.cos();
-    let v16: R = v15.square();
-    let v17: R = v5 + v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v18.powi(3);
-    let v20: R = v12 - v14 + v19;
-    let v21: R = v20 / v19;
-    let v22: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: R = v22 * v1 * v4 * v15 * v18;
-    let v24: R = v22 * v13 * v4 * v15 * v18;
-    let v25: R = v15.powi(3);
-    let v26: R = v22 * v1 * v4 * v25 * v18;
-    let v27: R = v22 * v13 * v4 * v25 * v18;
-    let v28: R = v22 * v1 * v4 * v15 * v19;
-    let v29: R = v22 * v13 * v4 * v15 * v19;
-    let v30: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v31: R = v30 * v1 * v4 * v11;
-    let v32: R = v30 * v13 * v4 * v11;
-    let v33: R = v30 * v1 * v4 * v16 * v11;
-    let v34: R = v30 * v13 * v4 * v16 * v11;
-    let v35: R = v23 - v24 - v26 + v27 + v28 - v29 + v31 - v32 - v33 + v34;
-    let v36: R = v18.powi(5);
-    let v37: R = v35 / v36;
-    let v38: R = v13 - v1;
-    let v39: R = v38.abs();
-    let v40: R = v39.sqrt();
-    let v41: R = v15 + v25;
-    let v42: R = v22 * v4;
-    let v43: R = v42 / v41;
-    let v44: R = v43.sqrt();
-    let v45: R = v40 * v44;
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: N = v6 * N::narrow(v8);
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11.widen();
+    let v15: W = v3.cos();
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: W = v22 * v1.widen() * v4.widen() * v15 * v18;
+    let v24: W = v22 * v13.widen() * v4.widen() * v15 * v18;
+    let v25: W = v15.powi(3);
+    let v26: W = v22 * v1.widen() * v4.widen() * v25 * v18;
+    let v27: W = v22 * v13.widen() * v4.widen() * v25 * v18;
+    let v28: W = v22 * v1.widen() * v4.widen() * v15 * v19;
+    let v29: W = v22 * v13.widen() * v4.widen() * v15 * v19;
+    let v30: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v31: W = v30.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v32: W = v30.widen() * v13.widen() * v4.widen() * v11.widen();
+    let v33: W = v30.widen() * v1.widen() * v4.widen() * v16 * v11.widen();
+    let v34: W = v30.widen() * v13.widen() * v4.widen() * v16 * v11.widen();
+    let v35: W = v23 - v24 - v26 + v27 + v28 - v29 + v31 - v32 - v33 + v34;
+    let v36: W = v18.powi(5);
+    let v37: W = v35 / v36;
+    let v38: N = v13 - v1;
+    let v39: N = v38.abs();
+    let v40: N = v39.sqrt();
+    let v41: N = N::narrow(v15) + N::narrow(v25);
+    let v42: N = N::narrow(v22) * v4;
+    let v43: N = v42 / v41;
+    let v44: N = v43.sqrt();
+    let v45: W = v40.widen() * v44.widen();
     [v21.to_f64(), v37.to_f64(), v45.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -631,6 +563,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -648,6 +582,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -673,101 +609,72 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        return [v0.to_f64(), v0.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.5, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.square();
-        let v7: R = v1 * v6;
-        let v8: R = v0 + v7;
-        let v9: R = v8.sqrt();
-        let v10: R = v4.sin();
-        let v11: R = v10.square();
-        let v12: R = v4.cos();
-        let v13: R = v12.square();
-        let v14: R = v0 + v13;
-        let v15: R = v11 * v9;
-        let v16: R = v15 / v14;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v4.sin();
+        let v11: W = v10.square();
+        let v12: W = v4.cos();
+        let v13: W = v12.square();
+        let v14: W = v0 + v13;
+        let v15: W = v11 * v9;
+        let v16: W = v15 / v14;
         return [v9.to_f64(), v16.to_f64()];
     }
-    if t == 1.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: R = R::new(1.0, 0.0);
-        let v2: R = R::new(0.5, 0.0);
-        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v5.tan();
-        let v7: R = v6.square();
-        let v8: R = v2 * v7;
-        let v9: R = v1 + v8;
-        let v10: R = v9.sqrt();
-        let v11: R = v0 / v10;
-        let v12: R = v5.cos();
-        let v13: R = v12.square();
-        let v14: R = v1 + v13;
-        let v15: R = v14.sqrt();
-        let v16: R = v0 * v15;
-        let v17: R = v5.sin();
-        let v18: R = v17 * v10;
-        let v19: R = v16 - v18;
-        let v20: R = v15 * v10;
-        let v21: R = v19 / v20;
-        return [v11.to_f64(), v21.to_f64()];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v2 * v10;
-    let v12: R = v11.tan();
-    let v13: R = v12.square();
-    let v14: R = v1 * v13;
-    let v15: R = v0 + v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 / v16;
-    let v18: R = v4.sin();
-    let v19: R = v18.square();
-    let v20: R = v4.cos();
-    let v21: R = v20.square();
-    let v22: R = v0 + v21;
-    let v23: R = v22 * v16;
-    let v24: R = v19 / v23;
-    let v25: R = v11.sin();
-    let v26: R = v22.sqrt();
-    let v27: R = v11.cos();
-    let v28: R = v27.square();
-    let v29: R = v0 + v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v18 * v25;
-    let v32: R = v26 * v30 * v9;
-    let v33: R = v31 / v32;
-    let v34: R = v24 - v33;
-    let v35: R = v9 * v34;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: W = v0.widen() + v7.widen();
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v2 * v10.widen();
+    let v12: N = N::narrow(v11).tan();
+    let v13: N = v12.square();
+    let v14: N = v1 * v13;
+    let v15: W = v0.widen() + v14.widen();
+    let v16: W = v15.sqrt();
+    let v17: W = v9 / v16;
+    let v18: W = v4.sin();
+    let v19: W = v18.square();
+    let v20: N = N::narrow(v4).cos();
+    let v21: W = v20.widen().square();
+    let v22: W = v0.widen() + v21;
+    let v23: W = v22 * v16;
+    let v24: W = v19 / v23;
+    let v25: W = v11.sin();
+    let v26: W = v22.sqrt();
+    let v27: N = N::narrow(v11).cos();
+    let v28: W = v27.widen().square();
+    let v29: W = v0.widen() + v28;
+    let v30: W = v29.sqrt();
+    let v31: W = v18 * v25;
+    let v32: W = v26 * v30 * v9;
+    let v33: W = v31 / v32;
+    let v34: W = v24 - v33;
+    let v35: W = v9 * v34;
     [v17.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -775,6 +682,8 @@ fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -786,6 +695,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -804,101 +715,72 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        return [v0.to_f64(), v0.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.5, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.square();
-        let v7: R = v1 * v6;
-        let v8: R = v0 + v7;
-        let v9: R = v8.sqrt();
-        let v10: R = v4.sin();
-        let v11: R = v10.square();
-        let v12: R = v4.cos();
-        let v13: R = v12.square();
-        let v14: R = v0 + v13;
-        let v15: R = v11 * v9;
-        let v16: R = v15 / v14;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v4.sin();
+        let v11: W = v10.square();
+        let v12: W = v4.cos();
+        let v13: W = v12.square();
+        let v14: W = v0 + v13;
+        let v15: W = v11 * v9;
+        let v16: W = v15 / v14;
         return [v9.to_f64(), v16.to_f64()];
     }
-    if t == 1.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: R = R::new(1.0, 0.0);
-        let v2: R = R::new(0.5, 0.0);
-        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v5.tan();
-        let v7: R = v6.square();
-        let v8: R = v2 * v7;
-        let v9: R = v1 + v8;
-        let v10: R = v9.sqrt();
-        let v11: R = v0 / v10;
-        let v12: R = v5.cos();
-        let v13: R = v12.square();
-        let v14: R = v1 + v13;
-        let v15: R = v14.sqrt();
-        let v16: R = v0 * v15;
-        let v17: R = v5.sin();
-        let v18: R = v17 * v10;
-        let v19: R = v16 - v18;
-        let v20: R = v15 * v10;
-        let v21: R = v19 / v20;
-        return [v11.to_f64(), v21.to_f64()];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v2 * v10;
-    let v12: R = v11.tan();
-    let v13: R = v12.square();
-    let v14: R = v1 * v13;
-    let v15: R = v0 + v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 / v16;
-    let v18: R = v4.sin();
-    let v19: R = v18.square();
-    let v20: R = v4.cos();
-    let v21: R = v20.square();
-    let v22: R = v0 + v21;
-    let v23: R = v22 * v16;
-    let v24: R = v19 / v23;
-    let v25: R = v11.sin();
-    let v26: R = v22.sqrt();
-    let v27: R = v11.cos();
-    let v28: R = v27.square();
-    let v29: R = v0 + v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v18 * v25;
-    let v32: R = v26 * v30 * v9;
-    let v33: R = v31 / v32;
-    let v34: R = v24 - v33;
-    let v35: R = v9 * v34;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: W = v0.widen() + v7.widen();
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v2 * v10.widen();
+    let v12: N = N::narrow(v11).tan();
+    let v13: N = v12.square();
+    let v14: N = v1 * v13;
+    let v15: W = v0.widen() + v14.widen();
+    let v16: W = v15.sqrt();
+    let v17: W = v9 / v16;
+    let v18: W = v4.sin();
+    let v19: W = v18.square();
+    let v20: N = N::narrow(v4).cos();
+    let v21: W = v20.widen().square();
+    let v22: W = v0.widen() + v21;
+    let v23: W = v22 * v16;
+    let v24: W = v19 / v23;
+    let v25: W = v11.sin();
+    let v26: W = v22.sqrt();
+    let v27: N = N::narrow(v11).cos();
+    let v28: W = v27.widen().square();
+    let v29: W = v0.widen() + v28;
+    let v30: W = v29.sqrt();
+    let v31: W = v18 * v25;
+    let v32: W = v26 * v30 * v9;
+    let v33: W = v31 / v32;
+    let v34: W = v24 - v33;
+    let v35: W = v9 * v34;
     [v17.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -906,6 +788,8 @@ fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -917,6 +801,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -935,60 +821,58 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 1.1107207345395915];
-    }
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v3.cos();
-    let v13: R = v12.square();
-    let v14: R = v5 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v15.powi(3);
-    let v17: R = v0 * v4 * v11;
-    let v18: R = v17 / v16;
-    let v19: R = v1 * v12;
-    let v20: R = v12.powi(3);
-    let v21: R = v1 * v20;
-    let v22: R = v12.powi(5);
-    let v23: R = v1 * v22;
-    let v24: R = v12.powi(7);
-    let v25: R = v1 * v24;
-    let v26: R = v1 * v12 * v14;
-    let v27: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v28: R = v27 * v20 * v14;
-    let v29: R = v1 * v22 * v14;
-    let v30: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v31: R = v30 * v16 * v11;
-    let v32: R = v30 * v13 * v16 * v11;
-    let v33: R = v19 + v21 - v23 - v25 + v26 + v28 + v29 + v31 - v32;
-    let v34: R = v16 * v11;
-    let v35: R = R::new(2.0, 0.0);
-    let v36: R = v35 * v13 * v16 * v11;
-    let v37: R = v12.powi(4);
-    let v38: R = v37 * v16 * v11;
-    let v39: R = v34 + v36 + v38;
-    let v40: R = v11 * v33;
-    let v41: R = v40 / v39;
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::from_f64(t);
+    let v3: W = v1 * v2;
+    let v4: W = v3.sin();
+    let v5: W = W::new(1.0, 0.0);
+    let v6: W = W::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6 * v8;
+    let v10: W = v5 + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v3.cos();
+    let v13: W = v12.square();
+    let v14: W = v5 + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0 * v4 * v11;
+    let v18: W = v17 / v16;
+    let v19: W = v1 * v12;
+    let v20: W = v12.powi(3);
+    let v21: W = v1 * v20;
+    let v22: W = v12.powi(5);
+    let v23: W = v1 * v22;
+    let v24: W = v12.powi(7);
+    let v25: W = v1 * v24;
+    let v26: W = v1 * v12 * v14;
+    let v27: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v28: W = v27 * v20 * v14;
+    let v29: W = v1 * v22 * v14;
+    let v30: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v31: W = v30 * v16 * v11;
+    let v32: W = v30 * v13 * v16 * v11;
+    let v33: W = v19 + v21 - v23 - v25 + v26 + v28 + v29 + v31 - v32;
+    let v34: W = v16 * v11;
+    let v35: W = W::new(2.0, 0.0);
+    let v36: W = v35 * v13 * v16 * v11;
+    let v37: W = v12.powi(4);
+    let v38: W = v37 * v16 * v11;
+    let v39: W = v34 + v36 + v38;
+    let v40: W = v11 * v33;
+    let v41: W = v40 / v39;
     [v18.to_f64(), v41.to_f64()]
 }
 /// `pf_velocity_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -996,6 +880,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1007,61 +893,59 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 2.221441469079183];
-    }
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::INFINITY];
     }
-    let v0: R = R::new(-2.221441469079183, -7.261369656130425e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v3.cos();
-    let v13: R = v12.square();
-    let v14: R = v5 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v15.powi(3);
-    let v17: R = v0 * v4 * v11;
-    let v18: R = v17 / v16;
-    let v19: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: R = v19 * v12;
-    let v21: R = v12.powi(3);
-    let v22: R = v19 * v21;
-    let v23: R = v12.powi(5);
-    let v24: R = v19 * v23;
-    let v25: R = v12.powi(7);
-    let v26: R = v19 * v25;
-    let v27: R = v19 * v12 * v14;
-    let v28: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v29: R = v28 * v21 * v14;
-    let v30: R = v19 * v23 * v14;
-    let v31: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v32: R = v31 * v16 * v11;
-    let v33: R = v31 * v13 * v16 * v11;
-    let v34: R = v20 + v22 - v24 - v26 + v27 + v29 + v30 + v32 - v33;
-    let v35: R = v16 * v11;
-    let v36: R = R::new(2.0, 0.0);
-    let v37: R = v36 * v13 * v16 * v11;
-    let v38: R = v12.powi(4);
-    let v39: R = v38 * v16 * v11;
-    let v40: R = v35 + v37 + v39;
-    let v41: R = v11 * v34;
-    let v42: R = v41 / v40;
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: W = W::from_f64(t);
+    let v3: W = v1 * v2;
+    let v4: W = v3.sin();
+    let v5: W = W::new(1.0, 0.0);
+    let v6: W = W::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6 * v8;
+    let v10: W = v5 + v9;
+    let v11: W = v10.sqrt();
+    let v12: W = v3.cos();
+    let v13: W = v12.square();
+    let v14: W = v5 + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0 * v4 * v11;
+    let v18: W = v17 / v16;
+    let v19: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: W = v19 * v12;
+    let v21: W = v12.powi(3);
+    let v22: W = v19 * v21;
+    let v23: W = v12.powi(5);
+    let v24: W = v19 * v23;
+    let v25: W = v12.powi(7);
+    let v26: W = v19 * v25;
+    let v27: W = v19 * v12 * v14;
+    let v28: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v29: W = v28 * v21 * v14;
+    let v30: W = v19 * v23 * v14;
+    let v31: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v32: W = v31 * v16 * v11;
+    let v33: W = v31 * v13 * v16 * v11;
+    let v34: W = v20 + v22 - v24 - v26 + v27 + v29 + v30 + v32 - v33;
+    let v35: W = v16 * v11;
+    let v36: W = W::new(2.0, 0.0);
+    let v37: W = v36 * v13 * v16 * v11;
+    let v38: W = v12.powi(4);
+    let v39: W = v38 * v16 * v11;
+    let v40: W = v35 + v37 + v39;
+    let v41: W = v11 * v34;
+    let v42: W = v41 / v40;
     [v18.to_f64(), v42.to_f64()]
 }
 /// `reverse_drift_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1069,6 +953,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1080,102 +966,70 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 38 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 + v3 - v5;
-        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = v9 - v10;
-        let v12: R = v7 * v11;
-        return [v6.to_f64(), v12.to_f64()];
-    }
-    if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.8640192381159605e77, 1.6682210744590886e61);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 + v3 - v5;
-        let v7: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v8: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = v9 - v10;
-        let v12: R = v7 * v11;
-        return [v6.to_f64(), v12.to_f64()];
-    }
-    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v0 * v1 * v4 * v11;
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v0 * v13 * v4 * v11;
-    let v15: R = v3.cos();
-    let v16: R = v15.square();
-    let v17: R = v5 + v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v18.powi(3);
-    let v20: R = v12 - v14 + v19;
-    let v21: R = v20 / v19;
-    let v22: R = v2 * v13 * v15;
-    let v23: R = v2 * v1 * v15;
-    let v24: R = v15.powi(3);
-    let v25: R = v2 * v1 * v24;
-    let v26: R = v2 * v13 * v24;
-    let v27: R = v15.powi(5);
-    let v28: R = v2 * v1 * v27;
-    let v29: R = v2 * v13 * v27;
-    let v30: R = v15.powi(7);
-    let v31: R = v2 * v1 * v30;
-    let v32: R = v2 * v13 * v30;
-    let v33: R = v2 * v1 * v15 * v17;
-    let v34: R = v2 * v13 * v15 * v17;
-    let v35: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: R = v35 * v1 * v24 * v17;
-    let v37: R = v35 * v13 * v24 * v17;
-    let v38: R = v2 * v1 * v27 * v17;
-    let v39: R = v2 * v13 * v27 * v17;
-    let v40: R = v0 * v1 * v19 * v11;
-    let v41: R = v0 * v13 * v19 * v11;
-    let v42: R = v0 * v1 * v16 * v19 * v11;
-    let v43: R = v0 * v13 * v16 * v19 * v11;
-    let v44: R = v22 - v23 - v25 + v26 + v28 - v29 + v31 - v32 - v33 + v34 - v36 + v37
-        - v38 + v39 - v40 + v41 + v42 - v43;
-    let v45: R = v19 * v11;
-    let v46: R = R::new(2.0, 0.0);
-    let v47: R = v46 * v16 * v19 * v11;
-    let v48: R = v15.powi(4);
-    let v49: R = v48 * v19 * v11;
-    let v50: R = v45 + v47 + v49;
-    let v51: R = v11 * v44;
-    let v52: R = v51 / v50;
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: N = v6 * N::narrow(v8);
+    let v10: W = v5.widen() + v9.widen();
+    let v11: W = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11;
+    let v15: N = N::narrow(v3).cos();
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: W = v2 * v13.widen() * v15.widen();
+    let v23: W = v2 * v1.widen() * v15.widen();
+    let v24: N = v15.powi(3);
+    let v25: W = v2 * v1.widen() * v24.widen();
+    let v26: W = v2 * v13.widen() * v24.widen();
+    let v27: N = v15.powi(5);
+    let v28: W = v2 * v1.widen() * v27.widen();
+    let v29: W = v2 * v13.widen() * v27.widen();
+    let v30: W = v15.widen().powi(7);
+    let v31: W = v2 * v1.widen() * v30;
+    let v32: N = N::narrow(v2) * v13 * N::narrow(v30);
+    let v33: W = v2 * v1.widen() * v15.widen() * v17;
+    let v34: W = v2 * v13.widen() * v15.widen() * v17;
+    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v36: W = v35.widen() * v1.widen() * v24.widen() * v17;
+    let v37: W = v35.widen() * v13.widen() * v24.widen() * v17;
+    let v38: W = v2 * v1.widen() * v27.widen() * v17;
+    let v39: W = v2 * v13.widen() * v27.widen() * v17;
+    let v40: W = v0.widen() * v1.widen() * v19 * v11;
+    let v41: W = v0.widen() * v13.widen() * v19 * v11;
+    let v42: W = v0.widen() * v1.widen() * v16 * v19 * v11;
+    let v43: W = v0.widen() * v13.widen() * v16 * v19 * v11;
+    let v44: W = v22 - v23 - v25 + v26 + v28 - v29 + v31 - v32.widen() - v33 + v34 - v36
+        + v37 - v38 + v39 - v40 + v41 + v42 - v43;
+    let v45: W = v19 * v11;
+    let v46: N = N::new(2.0, 0.0);
+    let v47: W = v46.widen() * v16 * v19 * v11;
+    let v48: W = v15.widen().powi(4);
+    let v49: W = v48 * v19 * v11;
+    let v50: N = N::narrow(v45) + N::narrow(v47) + N::narrow(v49);
+    let v51: W = v11 * v44;
+    let v52: W = v51 / v50.widen();
     [v21.to_f64(), v52.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1183,6 +1037,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 38 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1194,6 +1050,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 38 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1212,80 +1070,80 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v0 * v1 * v4 * v11;
-    let v13: R = R::from_f64(t_next);
-    let v14: R = v0 * v13 * v4 * v11;
-    let v15: R = v3.cos();
-    let v16: R = v15.square();
-    let v17: R = v5 + v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v18.powi(3);
-    let v20: R = v12 - v14 + v19;
-    let v21: R = v20 / v19;
-    let v22: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: R = v22 * v13 * v15;
-    let v24: R = v22 * v1 * v15;
-    let v25: R = v15.powi(3);
-    let v26: R = v22 * v1 * v25;
-    let v27: R = v22 * v13 * v25;
-    let v28: R = v15.powi(5);
-    let v29: R = v22 * v1 * v28;
-    let v30: R = v22 * v13 * v28;
-    let v31: R = v15.powi(7);
-    let v32: R = v22 * v1 * v31;
-    let v33: R = v22 * v13 * v31;
-    let v34: R = v22 * v1 * v15 * v17;
-    let v35: R = v22 * v13 * v15 * v17;
-    let v36: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: R = v36 * v1 * v25 * v17;
-    let v38: R = v36 * v13 * v25 * v17;
-    let v39: R = v22 * v1 * v28 * v17;
-    let v40: R = v22 * v13 * v28 * v17;
-    let v41: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: R = v41 * v1 * v19 * v11;
-    let v43: R = v41 * v13 * v19 * v11;
-    let v44: R = v41 * v1 * v16 * v19 * v11;
-    let v45: R = v41 * v13 * v16 * v19 * v11;
-    let v46: R = v23 - v24 - v26 + v27 + v29 - v30 + v32 - v33 - v34 + v35 - v37 + v38
-        - v39 + v40 - v42 + v43 + v44 - v45;
-    let v47: R = v19 * v11;
-    let v48: R = R::new(2.0, 0.0);
-    let v49: R = v48 * v16 * v19 * v11;
-    let v50: R = v15.powi(4);
-    let v51: R = v50 * v19 * v11;
-    let v52: R = v47 + v49 + v51;
-    let v53: R = v11 * v46;
-    let v54: R = v53 / v52;
-    let v55: R = v13 - v1;
-    let v56: R = v55.abs();
-    let v57: R = v56.sqrt();
-    let v58: R = v15 + v25;
-    let v59: R = v22 * v4;
-    let v60: R = v59 / v58;
-    let v61: R = v60.sqrt();
-    let v62: R = v57 * v61;
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = v2 * v1.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: N = v6 * N::narrow(v8);
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v13: N = N::from_f64(t_next);
+    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11.widen();
+    let v15: W = v3.cos();
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v12 - v14 + v19;
+    let v21: W = v20 / v19;
+    let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: W = v22 * v13.widen() * v15;
+    let v24: W = v22 * v1.widen() * v15;
+    let v25: W = v15.powi(3);
+    let v26: W = v22 * v1.widen() * v25;
+    let v27: W = v22 * v13.widen() * v25;
+    let v28: N = N::narrow(v15).powi(5);
+    let v29: N = N::narrow(v22) * v1 * v28;
+    let v30: W = v22 * v13.widen() * v28.widen();
+    let v31: W = v15.powi(7);
+    let v32: W = v22 * v1.widen() * v31;
+    let v33: N = N::narrow(v22) * v13 * N::narrow(v31);
+    let v34: W = v22 * v1.widen() * v15 * v17;
+    let v35: W = v22 * v13.widen() * v15 * v17;
+    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v37: W = v36.widen() * v1.widen() * v25 * v17;
+    let v38: W = v36.widen() * v13.widen() * v25 * v17;
+    let v39: W = v22 * v1.widen() * v28.widen() * v17;
+    let v40: W = v22 * v13.widen() * v28.widen() * v17;
+    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v42: W = v41.widen() * v1.widen() * v19 * v11.widen();
+    let v43: W = v41.widen() * v13.widen() * v19 * v11.widen();
+    let v44: W = v41.widen() * v1.widen() * v16 * v19 * v11.widen();
+    let v45: W = v41.widen() * v13.widen() * v16 * v19 * v11.widen();
+    let v46: W = v23 - v24 - v26 + v27 + v29.widen() - v30 + v32 - v33.widen() - v34
+        + v35 - v37 + v38 - v39 + v40 - v42 + v43 + v44 - v45;
+    let v47: W = v19 * v11.widen();
+    let v48: N = N::new(2.0, 0.0);
+    let v49: W = v48.widen() * v16 * v19 * v11.widen();
+    let v50: W = v15.powi(4);
+    let v51: N = N::narrow(v50) * N::narrow(v19) * v11;
+    let v52: W = v47 + v49 + v51.widen();
+    let v53: W = v11.widen() * v46;
+    let v54: N = N::narrow(v53) / N::narrow(v52);
+    let v55: N = v13 - v1;
+    let v56: N = v55.abs();
+    let v57: N = v56.sqrt();
+    let v58: N = N::narrow(v15) + N::narrow(v25);
+    let v59: W = v22 * v4.widen();
+    let v60: N = N::narrow(v59) / v58;
+    let v61: N = v60.sqrt();
+    let v62: N = v57 * v61;
     [v21.to_f64(), v54.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1293,6 +1151,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1304,6 +1164,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1329,100 +1191,70 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: R = R::new(-1.2892616249318218e77, 1.1536133516208676e61);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.5, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.square();
-        let v7: R = v1 * v6;
-        let v8: R = v0 + v7;
-        let v9: R = v8.sqrt();
-        let v10: R = v4.sin();
-        let v11: R = v4.cos();
-        let v12: R = v11.square();
-        let v13: R = v0 + v12;
-        let v14: R = v13.sqrt();
-        let v15: R = v10 * v9;
-        let v16: R = v15 / v14;
-        let v17: R = -v16;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v4.sin();
+        let v11: W = v4.cos();
+        let v12: W = v11.square();
+        let v13: W = v0 + v12;
+        let v14: W = v13.sqrt();
+        let v15: W = v10 * v9;
+        let v16: W = v15 / v14;
+        let v17: W = -v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t == 1.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: R = R::new(1.0, 0.0);
-        let v2: R = R::new(0.5, 0.0);
-        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v5.tan();
-        let v7: R = v6.square();
-        let v8: R = v2 * v7;
-        let v9: R = v1 + v8;
-        let v10: R = v9.sqrt();
-        let v11: R = v0 / v10;
-        let v12: R = v5.sin();
-        let v13: R = v12 * v10;
-        let v14: R = v5.cos();
-        let v15: R = v14.square();
-        let v16: R = v1 + v15;
-        let v17: R = v16.sqrt();
-        let v18: R = v0 * v17;
-        let v19: R = v13 - v18;
-        let v20: R = v17 * v10;
-        let v21: R = v19 / v20;
-        return [v11.to_f64(), v21.to_f64()];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v2 * v10;
-    let v12: R = v11.tan();
-    let v13: R = v12.square();
-    let v14: R = v1 * v13;
-    let v15: R = v0 + v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 / v16;
-    let v18: R = v11.sin();
-    let v19: R = v4.cos();
-    let v20: R = v19.square();
-    let v21: R = v0 + v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v18 * v22 * v16;
-    let v24: R = v4.sin();
-    let v25: R = v11.cos();
-    let v26: R = v25.square();
-    let v27: R = v0 + v26;
-    let v28: R = v27.sqrt();
-    let v29: R = v24 * v28 * v9;
-    let v30: R = v23 - v29;
-    let v31: R = v22 * v28 * v16;
-    let v32: R = v30 / v31;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: W = v0.widen() + v7.widen();
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v2 * v10.widen();
+    let v12: N = N::narrow(v11).tan();
+    let v13: N = v12.square();
+    let v14: N = v1 * v13;
+    let v15: W = v0.widen() + v14.widen();
+    let v16: W = v15.sqrt();
+    let v17: W = v9 / v16;
+    let v18: W = v11.sin();
+    let v19: N = N::narrow(v4).cos();
+    let v20: W = v19.widen().square();
+    let v21: W = v0.widen() + v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v18 * v22 * v16;
+    let v24: W = v4.sin();
+    let v25: N = N::narrow(v11).cos();
+    let v26: N = v25.square();
+    let v27: W = v0.widen() + v26.widen();
+    let v28: W = v27.sqrt();
+    let v29: W = v24 * v28 * v9;
+    let v30: W = v23 - v29;
+    let v31: W = v22 * v28 * v16;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
     [v17.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1430,6 +1262,8 @@ fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1441,6 +1275,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1459,100 +1295,70 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: R = R::new(-1.2892616249318218e77, 1.1536133516208676e61);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.5, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.square();
-        let v7: R = v1 * v6;
-        let v8: R = v0 + v7;
-        let v9: R = v8.sqrt();
-        let v10: R = v4.sin();
-        let v11: R = v4.cos();
-        let v12: R = v11.square();
-        let v13: R = v0 + v12;
-        let v14: R = v13.sqrt();
-        let v15: R = v10 * v9;
-        let v16: R = v15 / v14;
-        let v17: R = -v16;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v4.sin();
+        let v11: W = v4.cos();
+        let v12: W = v11.square();
+        let v13: W = v0 + v12;
+        let v14: W = v13.sqrt();
+        let v15: W = v10 * v9;
+        let v16: W = v15 / v14;
+        let v17: W = -v16;
         return [v9.to_f64(), v17.to_f64()];
     }
-    if t == 1.0 {
-        let v0: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v1: R = R::new(1.0, 0.0);
-        let v2: R = R::new(0.5, 0.0);
-        let v3: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = v5.tan();
-        let v7: R = v6.square();
-        let v8: R = v2 * v7;
-        let v9: R = v1 + v8;
-        let v10: R = v9.sqrt();
-        let v11: R = v0 / v10;
-        let v12: R = v5.sin();
-        let v13: R = v12 * v10;
-        let v14: R = v5.cos();
-        let v15: R = v14.square();
-        let v16: R = v1 + v15;
-        let v17: R = v16.sqrt();
-        let v18: R = v0 * v17;
-        let v19: R = v13 - v18;
-        let v20: R = v17 * v10;
-        let v21: R = v19 / v20;
-        return [v11.to_f64(), v21.to_f64()];
-    }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::from_f64(t_next);
-    let v11: R = v2 * v10;
-    let v12: R = v11.tan();
-    let v13: R = v12.square();
-    let v14: R = v1 * v13;
-    let v15: R = v0 + v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v9 / v16;
-    let v18: R = v11.sin();
-    let v19: R = v4.cos();
-    let v20: R = v19.square();
-    let v21: R = v0 + v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v18 * v22 * v16;
-    let v24: R = v4.sin();
-    let v25: R = v11.cos();
-    let v26: R = v25.square();
-    let v27: R = v0 + v26;
-    let v28: R = v27.sqrt();
-    let v29: R = v24 * v28 * v9;
-    let v30: R = v23 - v29;
-    let v31: R = v22 * v28 * v16;
-    let v32: R = v30 / v31;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: W = v0.widen() + v7.widen();
+    let v9: W = v8.sqrt();
+    let v10: N = N::from_f64(t_next);
+    let v11: W = v2 * v10.widen();
+    let v12: N = N::narrow(v11).tan();
+    let v13: N = v12.square();
+    let v14: N = v1 * v13;
+    let v15: W = v0.widen() + v14.widen();
+    let v16: W = v15.sqrt();
+    let v17: W = v9 / v16;
+    let v18: W = v11.sin();
+    let v19: N = N::narrow(v4).cos();
+    let v20: W = v19.widen().square();
+    let v21: W = v0.widen() + v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v18 * v22 * v16;
+    let v24: W = v4.sin();
+    let v25: N = N::narrow(v11).cos();
+    let v26: N = v25.square();
+    let v27: W = v0.widen() + v26.widen();
+    let v28: W = v27.sqrt();
+    let v29: W = v24 * v28 * v9;
+    let v30: W = v23 - v29;
+    let v31: W = v22 * v28 * v16;
+    let v32: N = N::narrow(v30) / N::narrow(v31);
     [v17.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1560,6 +1366,8 @@ fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1571,6 +1379,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1589,61 +1399,57 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
-    if t == 1.0 {
-        return [0.0, -2.221441469079183];
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v0 * v3;
-    let v5: R = v3.powi(3);
-    let v6: R = v0 * v5;
-    let v7: R = R::new(1.0, 0.0);
-    let v8: R = v3.square();
-    let v9: R = v7 + v8;
-    let v10: R = v0 * v3 * v9;
-    let v11: R = v4 - v6 + v10;
-    let v12: R = v2.sin();
-    let v13: R = v12 * v9;
-    let v14: R = v11 / v13;
-    let v15: R = v9.sqrt();
-    let v16: R = v3.powi(5);
-    let v17: R = v0 * v16;
-    let v18: R = v3.powi(7);
-    let v19: R = v0 * v18;
-    let v20: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v21: R = v20 * v5 * v9;
-    let v22: R = v0 * v16 * v9;
-    let v23: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: R = v15.powi(3);
-    let v25: R = R::new(0.5, 0.0);
-    let v26: R = v2.tan();
-    let v27: R = v26.square();
-    let v28: R = v25 * v27;
-    let v29: R = v7 + v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v23 * v24 * v30;
-    let v32: R = v23 * v8 * v24 * v30;
-    let v33: R = v17 - v4 - v6 + v19 - v10 - v21 - v22 - v31 + v32;
-    let v34: R = v24 * v30;
-    let v35: R = R::new(2.0, 0.0);
-    let v36: R = v35 * v8 * v24 * v30;
-    let v37: R = v3.powi(4);
-    let v38: R = v37 * v24 * v30;
-    let v39: R = v34 + v36 + v38;
-    let v40: R = v15 * v33;
-    let v41: R = v12 * v39;
-    let v42: R = v40 / v41;
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.cos();
+    let v4: N = N::narrow(v0) * N::narrow(v3);
+    let v5: W = v3.powi(3);
+    let v6: W = v0 * v5;
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v3.square();
+    let v9: N = v7 + N::narrow(v8);
+    let v10: W = v0 * v3 * v9.widen();
+    let v11: W = v4.widen() - v6 + v10;
+    let v12: N = N::narrow(v2).sin();
+    let v13: N = v12 * v9;
+    let v14: W = v11 / v13.widen();
+    let v15: W = v9.widen().sqrt();
+    let v16: W = v3.powi(5);
+    let v17: N = N::narrow(v0) * N::narrow(v16);
+    let v18: W = v3.powi(7);
+    let v19: W = v0 * v18;
+    let v20: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: W = v20 * v5 * v9.widen();
+    let v22: W = v0 * v16 * v9.widen();
+    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: W = v15.powi(3);
+    let v25: N = N::new(0.5, 0.0);
+    let v26: N = N::narrow(v2).tan();
+    let v27: N = v26.square();
+    let v28: N = v25 * v27;
+    let v29: W = v7.widen() + v28.widen();
+    let v30: W = v29.sqrt();
+    let v31: W = v23.widen() * v24 * v30;
+    let v32: N = v23 * N::narrow(v8) * N::narrow(v24) * N::narrow(v30);
+    let v33: W = v17.widen() - v4.widen() - v6 + v19 - v10 - v21 - v22 - v31
+        + v32.widen();
+    let v34: N = N::narrow(v24) * N::narrow(v30);
+    let v35: N = N::new(2.0, 0.0);
+    let v36: N = v35 * N::narrow(v8) * N::narrow(v24) * N::narrow(v30);
+    let v37: W = v3.powi(4);
+    let v38: N = N::narrow(v37) * N::narrow(v24) * N::narrow(v30);
+    let v39: W = v34.widen() + v36.widen() + v38.widen();
+    let v40: W = v15 * v33;
+    let v41: N = v12 * N::narrow(v39);
+    let v42: W = v40 / v41.widen();
     [v14.to_f64(), v42.to_f64()]
 }
 /// `pf_velocity_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1651,6 +1457,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 25 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1662,65 +1470,65 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 28 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [f64::INFINITY, f64::NEG_INFINITY];
-    }
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, -4.442882938158366];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v0 + v5;
-    let v7: R = v6.sqrt();
-    let v8: R = R::new(0.5, 0.0);
-    let v9: R = v3.tan();
-    let v10: R = v9.square();
-    let v11: R = v8 * v10;
-    let v12: R = v0 + v11;
-    let v13: R = v12.sqrt();
-    let v14: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: R = v14 * v4;
-    let v16: R = v4.powi(3);
-    let v17: R = v14 * v16;
-    let v18: R = v4.powi(5);
-    let v19: R = v14 * v18;
-    let v20: R = v4.powi(7);
-    let v21: R = v14 * v20;
-    let v22: R = v14 * v4 * v6;
-    let v23: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v24: R = v23 * v16 * v6;
-    let v25: R = v14 * v18 * v6;
-    let v26: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v27: R = v7.powi(3);
-    let v28: R = v26 * v27 * v13;
-    let v29: R = v26 * v5 * v27 * v13;
-    let v30: R = v15 + v17 - v19 - v21 + v22 + v24 + v25 + v28 - v29;
-    let v31: R = v3.sin();
-    let v32: R = v27 * v13;
-    let v33: R = R::new(2.0, 0.0);
-    let v34: R = v33 * v5 * v27 * v13;
-    let v35: R = v4.powi(4);
-    let v36: R = v35 * v27 * v13;
-    let v37: R = v32 + v34 + v36;
-    let v38: R = v7 * v13 * v30;
-    let v39: R = v31 * v37;
-    let v40: R = v38 / v39;
-    let v41: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: R = v41 * v27 * v13;
-    let v43: R = v41 * v5 * v27 * v13;
-    let v44: R = v19 - v15 - v17 + v21 - v22 - v24 - v25 - v42 + v43;
-    let v45: R = v7 * v44;
-    let v46: R = v45 / v39;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).cos();
+    let v5: W = v4.widen().square();
+    let v6: N = v0 + N::narrow(v5);
+    let v7: W = v6.widen().sqrt();
+    let v8: N = N::new(0.5, 0.0);
+    let v9: W = v3.tan();
+    let v10: N = N::narrow(v9).square();
+    let v11: N = v8 * v10;
+    let v12: W = v0.widen() + v11.widen();
+    let v13: W = v12.sqrt();
+    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: N = N::narrow(v14) * v4;
+    let v16: W = v4.widen().powi(3);
+    let v17: W = v14 * v16;
+    let v18: W = v4.widen().powi(5);
+    let v19: N = N::narrow(v14) * N::narrow(v18);
+    let v20: N = v4.powi(7);
+    let v21: W = v14 * v20.widen();
+    let v22: N = N::narrow(v14) * v4 * v6;
+    let v23: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v24: W = v23 * v16 * v6.widen();
+    let v25: W = v14 * v18 * v6.widen();
+    let v26: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v27: W = v7.powi(3);
+    let v28: N = v26 * N::narrow(v27) * N::narrow(v13);
+    let v29: W = v26.widen() * v5 * v27 * v13;
+    let v30: N = v15 + N::narrow(v17) - v19 - N::narrow(v21) + v22 + N::narrow(v24)
+        + N::narrow(v25) + v28 - N::narrow(v29);
+    let v31: N = N::narrow(v3).sin();
+    let v32: W = v27 * v13;
+    let v33: N = N::new(2.0, 0.0);
+    let v34: W = v33.widen() * v5 * v27 * v13;
+    let v35: N = v4.powi(4);
+    let v36: W = v35.widen() * v27 * v13;
+    let v37: W = v32 + v34 + v36;
+    let v38: W = v7 * v13 * v30.widen();
+    let v39: W = v31.widen() * v37;
+    let v40: W = v38 / v39;
+    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v42: W = v41.widen() * v27 * v13;
+    let v43: N = v41 * N::narrow(v5) * N::narrow(v27) * N::narrow(v13);
+    let v44: W = v19.widen() - v15.widen() - v17 + v21 - v22.widen() - v24 - v25 - v42
+        + v43.widen();
+    let v45: W = v7 * v44;
+    let v46: W = v45 / v39;
     [v40.to_f64(), v46.to_f64()]
 }
 /// `reverse_drift_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1728,6 +1536,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\left(\frac{1}{2} + \frac{3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\sqrt{2}\,\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 28 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1739,92 +1549,82 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.cos();
-    let v6: R = v0 * v1 * v5;
-    let v7: R = v0 * v3 * v5;
-    let v8: R = v4.sin();
-    let v9: R = R::new(1.0, 0.0);
-    let v10: R = v5.square();
-    let v11: R = v9 + v10;
-    let v12: R = v8 * v11;
-    let v13: R = v6 - v7 + v12;
-    let v14: R = v13 / v12;
-    let v15: R = v11.sqrt();
-    let v16: R = v2 * v3 * v5;
-    let v17: R = v2 * v1 * v5;
-    let v18: R = v5.powi(3);
-    let v19: R = v2 * v3 * v18;
-    let v20: R = v2 * v1 * v18;
-    let v21: R = v5.powi(5);
-    let v22: R = v2 * v3 * v21;
-    let v23: R = v2 * v1 * v21;
-    let v24: R = v5.powi(7);
-    let v25: R = v2 * v3 * v24;
-    let v26: R = v2 * v1 * v24;
-    let v27: R = v2 * v3 * v5 * v11;
-    let v28: R = v2 * v1 * v5 * v11;
-    let v29: R = v0 * v3 * v18 * v11;
-    let v30: R = v0 * v1 * v18 * v11;
-    let v31: R = v2 * v3 * v21 * v11;
-    let v32: R = v2 * v1 * v21 * v11;
-    let v33: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v34: R = v15.powi(3);
-    let v35: R = R::new(0.5, 0.0);
-    let v36: R = v4.tan();
-    let v37: R = v36.square();
-    let v38: R = v35 * v37;
-    let v39: R = v9 + v38;
-    let v40: R = v39.sqrt();
-    let v41: R = v33 * v3 * v34 * v40;
-    let v42: R = v33 * v1 * v34 * v40;
-    let v43: R = v33 * v3 * v10 * v34 * v40;
-    let v44: R = v33 * v1 * v10 * v34 * v40;
-    let v45: R = v16 - v17 + v19 - v20 - v22 + v23 - v25 + v26 + v27 - v28 + v29 - v30
+    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v1: W = W::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: W = W::from_f64(t);
+    let v4: W = v2 * v3;
+    let v5: W = v4.cos();
+    let v6: W = v0 * v1 * v5;
+    let v7: W = v0 * v3 * v5;
+    let v8: W = v4.sin();
+    let v9: W = W::new(1.0, 0.0);
+    let v10: W = v5.square();
+    let v11: W = v9 + v10;
+    let v12: W = v8 * v11;
+    let v13: W = v6 - v7 + v12;
+    let v14: W = v13 / v12;
+    let v15: W = v11.sqrt();
+    let v16: W = v2 * v3 * v5;
+    let v17: W = v2 * v1 * v5;
+    let v18: W = v5.powi(3);
+    let v19: W = v2 * v3 * v18;
+    let v20: W = v2 * v1 * v18;
+    let v21: W = v5.powi(5);
+    let v22: W = v2 * v3 * v21;
+    let v23: W = v2 * v1 * v21;
+    let v24: W = v5.powi(7);
+    let v25: W = v2 * v3 * v24;
+    let v26: W = v2 * v1 * v24;
+    let v27: W = v2 * v3 * v5 * v11;
+    let v28: W = v2 * v1 * v5 * v11;
+    let v29: W = v0 * v3 * v18 * v11;
+    let v30: W = v0 * v1 * v18 * v11;
+    let v31: W = v2 * v3 * v21 * v11;
+    let v32: W = v2 * v1 * v21 * v11;
+    let v33: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v34: W = v15.powi(3);
+    let v35: W = W::new(0.5, 0.0);
+    let v36: W = v4.tan();
+    let v37: W = v36.square();
+    let v38: W = v35 * v37;
+    let v39: W = v9 + v38;
+    let v40: W = v39.sqrt();
+    let v41: W = v33 * v3 * v34 * v40;
+    let v42: W = v33 * v1 * v34 * v40;
+    let v43: W = v33 * v3 * v10 * v34 * v40;
+    let v44: W = v33 * v1 * v10 * v34 * v40;
+    let v45: W = v16 - v17 + v19 - v20 - v22 + v23 - v25 + v26 + v27 - v28 + v29 - v30
         + v31 - v32 + v41 - v42 - v43 + v44;
-    let v46: R = v34 * v40;
-    let v47: R = R::new(2.0, 0.0);
-    let v48: R = v47 * v10 * v34 * v40;
-    let v49: R = v5.powi(4);
-    let v50: R = v49 * v34 * v40;
-    let v51: R = v46 + v48 + v50;
-    let v52: R = v15 * v45;
-    let v53: R = v8 * v51;
-    let v54: R = v52 / v53;
+    let v46: W = v34 * v40;
+    let v47: W = W::new(2.0, 0.0);
+    let v48: W = v47 * v10 * v34 * v40;
+    let v49: W = v5.powi(4);
+    let v50: W = v49 * v34 * v40;
+    let v51: W = v46 + v48 + v50;
+    let v52: W = v15 * v45;
+    let v53: W = v8 * v51;
+    let v54: W = v52 / v53;
     [v14.to_f64(), v54.to_f64()]
 }
 /// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1832,6 +1632,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1843,6 +1645,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
 ///
 /// # Panics
 ///
@@ -1861,88 +1665,88 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 53 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v0 + v5;
-    let v7: R = v6.sqrt();
-    let v8: R = R::new(0.5, 0.0);
-    let v9: R = v3.tan();
-    let v10: R = v9.square();
-    let v11: R = v8 * v10;
-    let v12: R = v0 + v11;
-    let v13: R = v12.sqrt();
-    let v14: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: R = R::from_f64(t_next);
-    let v16: R = v14 * v15 * v4;
-    let v17: R = v14 * v2 * v4;
-    let v18: R = v4.powi(3);
-    let v19: R = v14 * v2 * v18;
-    let v20: R = v14 * v15 * v18;
-    let v21: R = v4.powi(5);
-    let v22: R = v14 * v2 * v21;
-    let v23: R = v14 * v15 * v21;
-    let v24: R = v4.powi(7);
-    let v25: R = v14 * v2 * v24;
-    let v26: R = v14 * v15 * v24;
-    let v27: R = v3.sin();
-    let v28: R = v27 * v6;
-    let v29: R = v14 * v2 * v4 * v6;
-    let v30: R = v14 * v15 * v4 * v6;
-    let v31: R = R::new(2.0, 0.0);
-    let v32: R = v31 * v27 * v5 * v6;
-    let v33: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: R = v33 * v2 * v18 * v6;
-    let v35: R = v33 * v15 * v18 * v6;
-    let v36: R = v4.powi(4);
-    let v37: R = v27 * v36 * v6;
-    let v38: R = v14 * v2 * v21 * v6;
-    let v39: R = v14 * v15 * v21 * v6;
-    let v40: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v41: R = v7.powi(3);
-    let v42: R = v40 * v2 * v41 * v13;
-    let v43: R = v40 * v15 * v41 * v13;
-    let v44: R = v40 * v2 * v5 * v41 * v13;
-    let v45: R = v40 * v15 * v5 * v41 * v13;
-    let v46: R = v16 - v17 - v19 + v20 + v22 - v23 + v25 - v26 + v28 - v29 + v30 + v32
-        - v34 + v35 + v37 - v38 + v39 - v42 + v43 + v44 - v45;
-    let v47: R = v41 * v13;
-    let v48: R = v31 * v5 * v41 * v13;
-    let v49: R = v36 * v41 * v13;
-    let v50: R = v47 + v48 + v49;
-    let v51: R = v7 * v13 * v46;
-    let v52: R = v27 * v50;
-    let v53: R = v51 / v52;
-    let v54: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v55: R = v54 * v2 * v41 * v13;
-    let v56: R = v54 * v15 * v41 * v13;
-    let v57: R = v54 * v2 * v5 * v41 * v13;
-    let v58: R = v54 * v15 * v5 * v41 * v13;
-    let v59: R = v17 - v16 + v19 - v20 - v22 + v23 - v25 + v26 + v29 - v30 + v34 - v35
-        + v38 - v39 + v55 - v56 - v57 + v58;
-    let v60: R = v7 * v59;
-    let v61: R = v60 / v52;
-    let v62: R = v15 - v2;
-    let v63: R = v62.abs();
-    let v64: R = v63.sqrt();
-    let v65: R = v4 + v18;
-    let v66: R = v14 * v27;
-    let v67: R = v66 / v65;
-    let v68: R = v67.sqrt();
-    let v69: R = v64 * v68;
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: N = N::new(0.5, 0.0);
+    let v9: W = v3.tan();
+    let v10: W = v9.square();
+    let v11: W = v8.widen() * v10;
+    let v12: W = v0.widen() + v11;
+    let v13: W = v12.sqrt();
+    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v15: N = N::from_f64(t_next);
+    let v16: W = v14 * v15.widen() * v4;
+    let v17: W = v14 * v2.widen() * v4;
+    let v18: W = v4.powi(3);
+    let v19: W = v14 * v2.widen() * v18;
+    let v20: W = v14 * v15.widen() * v18;
+    let v21: N = N::narrow(v4).powi(5);
+    let v22: W = v14 * v2.widen() * v21.widen();
+    let v23: W = v14 * v15.widen() * v21.widen();
+    let v24: W = v4.powi(7);
+    let v25: W = v14 * v2.widen() * v24;
+    let v26: N = N::narrow(v14) * v15 * N::narrow(v24);
+    let v27: W = v3.sin();
+    let v28: W = v27 * v6;
+    let v29: W = v14 * v2.widen() * v4 * v6;
+    let v30: W = v14 * v15.widen() * v4 * v6;
+    let v31: N = N::new(2.0, 0.0);
+    let v32: W = v31.widen() * v27 * v5 * v6;
+    let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v34: W = v33 * v2.widen() * v18 * v6;
+    let v35: W = v33 * v15.widen() * v18 * v6;
+    let v36: W = v4.powi(4);
+    let v37: W = v27 * v36 * v6;
+    let v38: W = v14 * v2.widen() * v21.widen() * v6;
+    let v39: W = v14 * v15.widen() * v21.widen() * v6;
+    let v40: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v41: W = v7.powi(3);
+    let v42: W = v40 * v2.widen() * v41 * v13;
+    let v43: W = v40 * v15.widen() * v41 * v13;
+    let v44: W = v40 * v2.widen() * v5 * v41 * v13;
+    let v45: W = v40 * v15.widen() * v5 * v41 * v13;
+    let v46: W = v16 - v17 - v19 + v20 + v22 - v23 + v25 - v26.widen() + v28 - v29 + v30
+        + v32 - v34 + v35 + v37 - v38 + v39 - v42 + v43 + v44 - v45;
+    let v47: W = v41 * v13;
+    let v48: W = v31.widen() * v5 * v41 * v13;
+    let v49: N = N::narrow(v36) * N::narrow(v41) * N::narrow(v13);
+    let v50: N = N::narrow(v47) + N::narrow(v48) + v49;
+    let v51: W = v7 * v13 * v46;
+    let v52: W = v27 * v50.widen();
+    let v53: N = N::narrow(v51) / N::narrow(v52);
+    let v54: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v55: W = v54.widen() * v2.widen() * v41 * v13;
+    let v56: W = v54.widen() * v15.widen() * v41 * v13;
+    let v57: W = v54.widen() * v2.widen() * v5 * v41 * v13;
+    let v58: W = v54.widen() * v15.widen() * v5 * v41 * v13;
+    let v59: W = v17 - v16 + v19 - v20 - v22 + v23 - v25 + v26.widen() + v29 - v30 + v34
+        - v35 + v38 - v39 + v55 - v56 - v57 + v58;
+    let v60: N = N::narrow(v7) * N::narrow(v59);
+    let v61: N = v60 / N::narrow(v52);
+    let v62: N = v15 - v2;
+    let v63: N = v62.abs();
+    let v64: W = v63.widen().sqrt();
+    let v65: W = v4 + v18;
+    let v66: N = N::narrow(v14) * N::narrow(v27);
+    let v67: N = v66 / N::narrow(v65);
+    let v68: W = v67.widen().sqrt();
+    let v69: W = v64 * v68;
     [v53.to_f64(), v61.to_f64(), v69.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1950,6 +1754,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 53 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1961,6 +1767,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 53 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1986,88 +1794,73 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v2.cos();
-        let v6: R = v5.square();
-        let v7: R = v4 + v6;
-        let v8: R = v7.sqrt();
-        let v9: R = v3 / v8;
-        let v10: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v11: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v12: R = v11 * v8;
-        let v13: R = R::new(0.5, 0.0);
-        let v14: R = v2.tan();
-        let v15: R = v14.square();
-        let v16: R = v13 * v15;
-        let v17: R = v4 + v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v3 * v18;
-        let v20: R = v12 - v19;
-        let v21: R = v10 * v20;
-        let v22: R = v8 * v18;
-        let v23: R = v21 / v22;
-        return [v9.to_f64(), v23.to_f64()];
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v2.cos();
+        let v6: W = v5.square();
+        let v7: W = v4 + v6;
+        let v8: W = v7.sqrt();
+        let v9: W = v3 / v8;
+        let v10: W = W::new(0.5, 0.0);
+        let v11: W = v2.tan();
+        let v12: W = v11.square();
+        let v13: W = v10 * v12;
+        let v14: W = v4 + v13;
+        let v15: W = v14.sqrt();
+        let v16: W = v4 / v15;
+        return [v9.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::new(1.0, 0.0);
-    let v5: R = R::from_f64(t);
-    let v6: R = v0 * v5;
-    let v7: R = v6.cos();
-    let v8: R = v7.square();
-    let v9: R = v4 + v8;
-    let v10: R = v9.sqrt();
-    let v11: R = v6.sin();
-    let v12: R = v2.cos();
-    let v13: R = v12.square();
-    let v14: R = v4 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v3 * v10;
-    let v17: R = v11 * v15;
-    let v18: R = v16 / v17;
-    let v19: R = R::new(0.5, 0.0);
-    let v20: R = v6.tan();
-    let v21: R = v20.square();
-    let v22: R = v19 * v21;
-    let v23: R = v4 + v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v11 * v15 * v24;
-    let v26: R = v2.tan();
-    let v27: R = v26.square();
-    let v28: R = v19 * v27;
-    let v29: R = v4 + v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v3 * v10 * v30;
-    let v32: R = v25 - v31;
-    let v33: R = v11 * v15 * v24 * v30;
-    let v34: R = v32 / v33;
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v0 * v5.widen();
+    let v7: N = N::narrow(v6).cos();
+    let v8: N = v7.square();
+    let v9: N = v4 + v8;
+    let v10: W = v9.widen().sqrt();
+    let v11: W = v6.sin();
+    let v12: N = N::narrow(v2).cos();
+    let v13: N = v12.square();
+    let v14: W = v4.widen() + v13.widen();
+    let v15: W = v14.sqrt();
+    let v16: W = v3 * v10;
+    let v17: W = v11 * v15;
+    let v18: W = v16 / v17;
+    let v19: N = N::new(0.5, 0.0);
+    let v20: W = v6.tan();
+    let v21: W = v20.square();
+    let v22: N = v19 * N::narrow(v21);
+    let v23: W = v4.widen() + v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v15 * v24;
+    let v26: W = v2.tan();
+    let v27: W = v26.square();
+    let v28: N = v19 * N::narrow(v27);
+    let v29: W = v4.widen() + v28.widen();
+    let v30: W = v29.sqrt();
+    let v31: W = v3 * v10 * v30;
+    let v32: W = v25 - v31;
+    let v33: W = v11 * v15 * v24 * v30;
+    let v34: W = v32 / v33;
     [v18.to_f64(), v34.to_f64()]
 }
 /// `ddim_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2075,6 +1868,8 @@ fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2086,6 +1881,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2104,88 +1901,73 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v2.cos();
-        let v6: R = v5.square();
-        let v7: R = v4 + v6;
-        let v8: R = v7.sqrt();
-        let v9: R = v3 / v8;
-        let v10: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v11: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v12: R = v11 * v8;
-        let v13: R = R::new(0.5, 0.0);
-        let v14: R = v2.tan();
-        let v15: R = v14.square();
-        let v16: R = v13 * v15;
-        let v17: R = v4 + v16;
-        let v18: R = v17.sqrt();
-        let v19: R = v3 * v18;
-        let v20: R = v12 - v19;
-        let v21: R = v10 * v20;
-        let v22: R = v8 * v18;
-        let v23: R = v21 / v22;
-        return [v9.to_f64(), v23.to_f64()];
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v2.cos();
+        let v6: W = v5.square();
+        let v7: W = v4 + v6;
+        let v8: W = v7.sqrt();
+        let v9: W = v3 / v8;
+        let v10: W = W::new(0.5, 0.0);
+        let v11: W = v2.tan();
+        let v12: W = v11.square();
+        let v13: W = v10 * v12;
+        let v14: W = v4 + v13;
+        let v15: W = v14.sqrt();
+        let v16: W = v4 / v15;
+        return [v9.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = v2.sin();
-    let v4: R = R::new(1.0, 0.0);
-    let v5: R = R::from_f64(t);
-    let v6: R = v0 * v5;
-    let v7: R = v6.cos();
-    let v8: R = v7.square();
-    let v9: R = v4 + v8;
-    let v10: R = v9.sqrt();
-    let v11: R = v6.sin();
-    let v12: R = v2.cos();
-    let v13: R = v12.square();
-    let v14: R = v4 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v3 * v10;
-    let v17: R = v11 * v15;
-    let v18: R = v16 / v17;
-    let v19: R = R::new(0.5, 0.0);
-    let v20: R = v6.tan();
-    let v21: R = v20.square();
-    let v22: R = v19 * v21;
-    let v23: R = v4 + v22;
-    let v24: R = v23.sqrt();
-    let v25: R = v11 * v15 * v24;
-    let v26: R = v2.tan();
-    let v27: R = v26.square();
-    let v28: R = v19 * v27;
-    let v29: R = v4 + v28;
-    let v30: R = v29.sqrt();
-    let v31: R = v3 * v10 * v30;
-    let v32: R = v25 - v31;
-    let v33: R = v11 * v15 * v24 * v30;
-    let v34: R = v32 / v33;
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: N = N::new(1.0, 0.0);
+    let v5: N = N::from_f64(t);
+    let v6: W = v0 * v5.widen();
+    let v7: N = N::narrow(v6).cos();
+    let v8: N = v7.square();
+    let v9: N = v4 + v8;
+    let v10: W = v9.widen().sqrt();
+    let v11: W = v6.sin();
+    let v12: N = N::narrow(v2).cos();
+    let v13: N = v12.square();
+    let v14: W = v4.widen() + v13.widen();
+    let v15: W = v14.sqrt();
+    let v16: W = v3 * v10;
+    let v17: W = v11 * v15;
+    let v18: W = v16 / v17;
+    let v19: N = N::new(0.5, 0.0);
+    let v20: W = v6.tan();
+    let v21: W = v20.square();
+    let v22: N = v19 * N::narrow(v21);
+    let v23: W = v4.widen() + v22.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11 * v15 * v24;
+    let v26: W = v2.tan();
+    let v27: W = v26.square();
+    let v28: N = v19 * N::narrow(v27);
+    let v29: W = v4.widen() + v28.widen();
+    let v30: W = v29.sqrt();
+    let v31: W = v3 * v10 * v30;
+    let v32: W = v25 - v31;
+    let v33: W = v11 * v15 * v24 * v30;
+    let v34: W = v32 / v33;
     [v18.to_f64(), v34.to_f64()]
 }
 /// `dpm1_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2193,6 +1975,8 @@ fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2204,6 +1988,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 24 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2222,20 +2008,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2243,6 +2024,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2255,38 +2038,36 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 2.0];
-    }
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 2.0];
     }
-    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = v3.tan();
-    let v8: R = v7.square();
-    let v9: R = v6 * v8;
-    let v10: R = v5 + v9;
-    let v11: R = v10.sqrt();
-    let v12: R = v3.cos();
-    let v13: R = v12.square();
-    let v14: R = v5 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v15.powi(3);
-    let v17: R = v0 * v4 * v11;
-    let v18: R = v17 / v16;
-    let v19: R = R::new(2.0, 0.0);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = N::new(0.5, 0.0);
+    let v7: W = v3.tan();
+    let v8: N = N::narrow(v7).square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: W = v10.widen().sqrt();
+    let v12: N = N::narrow(v3).cos();
+    let v13: W = v12.widen().square();
+    let v14: W = v5.widen() + v13;
+    let v15: W = v14.sqrt();
+    let v16: W = v15.powi(3);
+    let v17: W = v0 * v4.widen() * v11;
+    let v18: W = v17 / v16;
+    let v19: N = N::new(2.0, 0.0);
     [v18.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2294,6 +2075,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2305,20 +2088,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2326,6 +2106,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2337,6 +2119,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2355,52 +2139,52 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.sin();
-    let v6: R = R::new(1.0, 0.0);
-    let v7: R = R::new(0.5, 0.0);
-    let v8: R = v4.tan();
-    let v9: R = v8.square();
-    let v10: R = v7 * v9;
-    let v11: R = v6 + v10;
-    let v12: R = v11.sqrt();
-    let v13: R = v0 * v1 * v5 * v12;
-    let v14: R = v0 * v3 * v5 * v12;
-    let v15: R = v4.cos();
-    let v16: R = v15.square();
-    let v17: R = v6 + v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v18.powi(3);
-    let v20: R = v13 - v14 + v19;
-    let v21: R = v20 / v19;
-    let v22: R = R::new(2.0, 0.0);
-    let v23: R = v22 * v1;
-    let v24: R = v22 * v3;
-    let v25: R = v23 - v24;
-    let v26: R = v1 - v3;
-    let v27: R = v26.abs();
-    let v28: R = v27.sqrt();
-    let v29: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: R = v15.powi(3);
-    let v31: R = v15 + v30;
-    let v32: R = v29 * v5;
-    let v33: R = v32 / v31;
-    let v34: R = v33.sqrt();
-    let v35: R = v28 * v34;
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.sin();
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = N::new(0.5, 0.0);
+    let v8: W = v4.tan();
+    let v9: W = v8.square();
+    let v10: W = v7.widen() * v9;
+    let v11: W = v6.widen() + v10;
+    let v12: W = v11.sqrt();
+    let v13: W = v0 * v1.widen() * v5 * v12;
+    let v14: W = v0 * v3.widen() * v5 * v12;
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
+    let v17: W = v6.widen() + v16;
+    let v18: W = v17.sqrt();
+    let v19: W = v18.powi(3);
+    let v20: W = v13 - v14 + v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v22: N = N::new(2.0, 0.0);
+    let v23: N = v22 * v1;
+    let v24: N = v22 * v3;
+    let v25: N = v23 - v24;
+    let v26: N = v1 - v3;
+    let v27: N = v26.abs();
+    let v28: W = v27.widen().sqrt();
+    let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v30: N = N::narrow(v15).powi(3);
+    let v31: N = N::narrow(v15) + v30;
+    let v32: N = v29 * N::narrow(v5);
+    let v33: N = v32 / v31;
+    let v34: W = v33.widen().sqrt();
+    let v35: W = v28 * v34;
     [v21.to_f64(), v25.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2408,6 +2192,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2419,6 +2205,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2444,159 +2232,151 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 46 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-0.45015815807855303, -6.8966137581754715e-18);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-0.45015815807855303, -6.8966137581754715e-18);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = v0 * v3;
-        let v5: R = v3.powi(3);
-        let v6: R = v0 * v5;
-        let v7: R = R::new(1.0, 0.0);
-        let v8: R = v3.square();
-        let v9: R = v7 + v8;
-        let v10: R = v0 * v3 * v9;
-        let v11: R = v4 - v6 + v10;
-        let v12: R = v9.sqrt();
-        let v13: R = v12.powi(3);
-        let v14: R = R::new(0.5, 0.0);
-        let v15: R = v2.tan();
-        let v16: R = v15.square();
-        let v17: R = v14 * v16;
-        let v18: R = v7 + v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v13 * v19;
-        let v21: R = R::new(2.0, 0.0);
-        let v22: R = v21 * v8 * v13 * v19;
-        let v23: R = v3.powi(4);
-        let v24: R = v23 * v13 * v19;
-        let v25: R = v20 + v22 + v24;
-        let v26: R = v3.powi(5);
-        let v27: R = v0 * v26;
-        let v28: R = v3.powi(7);
-        let v29: R = v0 * v28;
-        let v30: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-        let v31: R = v30 * v5 * v9;
-        let v32: R = v0 * v26 * v9;
-        let v33: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v34: R = v33 * v13 * v19;
-        let v35: R = v33 * v8 * v13 * v19;
-        let v36: R = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
-        let v37: R = v11 * v25;
-        let v38: R = v13 * v36;
-        let v39: R = v37 / v38;
-        let v40: R = v2.sin();
-        let v41: R = v40 * v25;
-        let v42: R = v12 * v36;
-        let v43: R = v41 / v42;
-        let v44: R = -v43;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = v0 * v3;
+        let v5: W = v3.powi(3);
+        let v6: W = v0 * v5;
+        let v7: W = W::new(1.0, 0.0);
+        let v8: W = v3.square();
+        let v9: W = v7 + v8;
+        let v10: W = v0 * v3 * v9;
+        let v11: W = v4 - v6 + v10;
+        let v12: W = v9.sqrt();
+        let v13: W = v12.powi(3);
+        let v14: W = W::new(0.5, 0.0);
+        let v15: W = v2.tan();
+        let v16: W = v15.square();
+        let v17: W = v14 * v16;
+        let v18: W = v7 + v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v13 * v19;
+        let v21: W = W::new(2.0, 0.0);
+        let v22: W = v21 * v8 * v13 * v19;
+        let v23: W = v3.powi(4);
+        let v24: W = v23 * v13 * v19;
+        let v25: W = v20 + v22 + v24;
+        let v26: W = v3.powi(5);
+        let v27: W = v0 * v26;
+        let v28: W = v3.powi(7);
+        let v29: W = v0 * v28;
+        let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v31: W = v30 * v5 * v9;
+        let v32: W = v0 * v26 * v9;
+        let v33: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v34: W = v33 * v13 * v19;
+        let v35: W = v33 * v8 * v13 * v19;
+        let v36: W = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
+        let v37: W = v11 * v25;
+        let v38: W = v13 * v36;
+        let v39: W = v37 / v38;
+        let v40: W = v2.sin();
+        let v41: W = v40 * v25;
+        let v42: W = v12 * v36;
+        let v43: W = v41 / v42;
+        let v44: W = -v43;
         return [v39.to_f64(), v44.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v2.cos();
-        let v6: R = v5.square();
-        let v7: R = v4 + v6;
-        let v8: R = v7.sqrt();
-        let v9: R = v3 / v8;
-        let v10: R = R::new(3.4915966579115247e-78, 1.5411330994494384e-94);
-        let v11: R = R::new(0.5, 0.0);
-        let v12: R = v2.tan();
-        let v13: R = v12.square();
-        let v14: R = v11 * v13;
-        let v15: R = v4 + v14;
-        let v16: R = v15.sqrt();
-        let v17: R = v3 * v16;
-        let v18: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v19: R = v18 * v8;
-        let v20: R = v17 - v19;
-        let v21: R = v10 * v20;
-        let v22: R = v8 * v16;
-        let v23: R = v21 / v22;
-        return [v9.to_f64(), v23.to_f64()];
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v2.cos();
+        let v6: W = v5.square();
+        let v7: W = v4 + v6;
+        let v8: W = v7.sqrt();
+        let v9: W = v3 / v8;
+        let v10: W = W::new(-0.45015815807855303, -6.8966137581754715e-18);
+        let v11: W = W::new(0.5, 0.0);
+        let v12: W = v2.tan();
+        let v13: W = v12.square();
+        let v14: W = v11 * v13;
+        let v15: W = v4 + v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v10 / v16;
+        return [v9.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v0 + v5;
-    let v7: R = v6.sqrt();
-    let v8: R = v7.powi(3);
-    let v9: R = R::new(0.5, 0.0);
-    let v10: R = v3.tan();
-    let v11: R = v10.square();
-    let v12: R = v9 * v11;
-    let v13: R = v0 + v12;
-    let v14: R = v13.sqrt();
-    let v15: R = v8 * v14;
-    let v16: R = R::new(2.0, 0.0);
-    let v17: R = v16 * v5 * v8 * v14;
-    let v18: R = v4.powi(4);
-    let v19: R = v18 * v8 * v14;
-    let v20: R = v15 + v17 + v19;
-    let v21: R = R::from_f64(t_next);
-    let v22: R = v1 * v21;
-    let v23: R = v22.cos();
-    let v24: R = v23.square();
-    let v25: R = v0 + v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v1 * v4 * v26;
-    let v28: R = v4.powi(3);
-    let v29: R = v1 * v28 * v26;
-    let v30: R = v1 * v4 * v6 * v26;
-    let v31: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: R = v3.sin();
-    let v33: R = v22.sin();
-    let v34: R = v22.tan();
-    let v35: R = v34.square();
-    let v36: R = v9 * v35;
-    let v37: R = v0 + v36;
-    let v38: R = v37.sqrt();
-    let v39: R = v31 * v32 * v33 * v38;
-    let v40: R = v27 - v29 + v30 + v39;
-    let v41: R = v1 * v4;
-    let v42: R = v1 * v28;
-    let v43: R = v4.powi(5);
-    let v44: R = v1 * v43;
-    let v45: R = v4.powi(7);
-    let v46: R = v1 * v45;
-    let v47: R = v1 * v4 * v6;
-    let v48: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: R = v48 * v28 * v6;
-    let v50: R = v1 * v43 * v6;
-    let v51: R = v31 * v8 * v14;
-    let v52: R = v31 * v5 * v8 * v14;
-    let v53: R = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: R = v20 * v40;
-    let v55: R = v8 * v26 * v38 * v53;
-    let v56: R = v54 / v55;
-    let v57: R = v33 * v7 * v38;
-    let v58: R = v32 * v26 * v14;
-    let v59: R = v57 - v58;
-    let v60: R = v20 * v59;
-    let v61: R = v7 * v26 * v14 * v38 * v53;
-    let v62: R = v60 / v61;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.tan();
+    let v11: N = N::narrow(v10).square();
+    let v12: N = v9 * v11;
+    let v13: W = v0.widen() + v12.widen();
+    let v14: W = v13.sqrt();
+    let v15: W = v8 * v14;
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: N = N::narrow(v18) * N::narrow(v8) * N::narrow(v14);
+    let v20: W = v15 + v17 + v19.widen();
+    let v21: N = N::from_f64(t_next);
+    let v22: W = v1 * v21.widen();
+    let v23: N = N::narrow(v22).cos();
+    let v24: W = v23.widen().square();
+    let v25: W = v0.widen() + v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v1 * v4 * v26;
+    let v28: W = v4.powi(3);
+    let v29: W = v1 * v28 * v26;
+    let v30: W = v1 * v4 * v6 * v26;
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: W = v3.sin();
+    let v33: W = v22.sin();
+    let v34: W = v22.tan();
+    let v35: N = N::narrow(v34).square();
+    let v36: N = v9 * v35;
+    let v37: W = v0.widen() + v36.widen();
+    let v38: W = v37.sqrt();
+    let v39: W = v31.widen() * v32 * v33 * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: N = N::narrow(v1) * N::narrow(v4);
+    let v42: N = N::narrow(v1) * N::narrow(v28);
+    let v43: N = N::narrow(v4).powi(5);
+    let v44: W = v1 * v43.widen();
+    let v45: W = v4.powi(7);
+    let v46: W = v1 * v45;
+    let v47: W = v1 * v4 * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: W = v48.widen() * v28 * v6;
+    let v50: N = N::narrow(v1) * v43 * N::narrow(v6);
+    let v51: W = v31.widen() * v8 * v14;
+    let v52: W = v31.widen() * v5 * v8 * v14;
+    let v53: W = v41.widen() + v42.widen() - v44 - v46 + v47 + v49 + v50.widen() + v51
+        - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: W = v54 / v55;
+    let v57: W = v33 * v7 * v38;
+    let v58: W = v32 * v26 * v14;
+    let v59: W = v57 - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: W = v60 / v61;
     [v56.to_f64(), v62.to_f64()]
 }
 /// `ddim_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2604,6 +2384,8 @@ fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 46 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2615,6 +2397,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 46 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2633,159 +2417,151 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 46 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(-0.45015815807855303, -6.8966137581754715e-18);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-0.45015815807855303, -6.8966137581754715e-18);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = v2.cos();
-        let v4: R = v0 * v3;
-        let v5: R = v3.powi(3);
-        let v6: R = v0 * v5;
-        let v7: R = R::new(1.0, 0.0);
-        let v8: R = v3.square();
-        let v9: R = v7 + v8;
-        let v10: R = v0 * v3 * v9;
-        let v11: R = v4 - v6 + v10;
-        let v12: R = v9.sqrt();
-        let v13: R = v12.powi(3);
-        let v14: R = R::new(0.5, 0.0);
-        let v15: R = v2.tan();
-        let v16: R = v15.square();
-        let v17: R = v14 * v16;
-        let v18: R = v7 + v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v13 * v19;
-        let v21: R = R::new(2.0, 0.0);
-        let v22: R = v21 * v8 * v13 * v19;
-        let v23: R = v3.powi(4);
-        let v24: R = v23 * v13 * v19;
-        let v25: R = v20 + v22 + v24;
-        let v26: R = v3.powi(5);
-        let v27: R = v0 * v26;
-        let v28: R = v3.powi(7);
-        let v29: R = v0 * v28;
-        let v30: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-        let v31: R = v30 * v5 * v9;
-        let v32: R = v0 * v26 * v9;
-        let v33: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v34: R = v33 * v13 * v19;
-        let v35: R = v33 * v8 * v13 * v19;
-        let v36: R = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
-        let v37: R = v11 * v25;
-        let v38: R = v13 * v36;
-        let v39: R = v37 / v38;
-        let v40: R = v2.sin();
-        let v41: R = v40 * v25;
-        let v42: R = v12 * v36;
-        let v43: R = v41 / v42;
-        let v44: R = -v43;
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = v2.cos();
+        let v4: W = v0 * v3;
+        let v5: W = v3.powi(3);
+        let v6: W = v0 * v5;
+        let v7: W = W::new(1.0, 0.0);
+        let v8: W = v3.square();
+        let v9: W = v7 + v8;
+        let v10: W = v0 * v3 * v9;
+        let v11: W = v4 - v6 + v10;
+        let v12: W = v9.sqrt();
+        let v13: W = v12.powi(3);
+        let v14: W = W::new(0.5, 0.0);
+        let v15: W = v2.tan();
+        let v16: W = v15.square();
+        let v17: W = v14 * v16;
+        let v18: W = v7 + v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v13 * v19;
+        let v21: W = W::new(2.0, 0.0);
+        let v22: W = v21 * v8 * v13 * v19;
+        let v23: W = v3.powi(4);
+        let v24: W = v23 * v13 * v19;
+        let v25: W = v20 + v22 + v24;
+        let v26: W = v3.powi(5);
+        let v27: W = v0 * v26;
+        let v28: W = v3.powi(7);
+        let v29: W = v0 * v28;
+        let v30: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+        let v31: W = v30 * v5 * v9;
+        let v32: W = v0 * v26 * v9;
+        let v33: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v34: W = v33 * v13 * v19;
+        let v35: W = v33 * v8 * v13 * v19;
+        let v36: W = v4 + v6 - v27 - v29 + v10 + v31 + v32 + v34 - v35;
+        let v37: W = v11 * v25;
+        let v38: W = v13 * v36;
+        let v39: W = v37 / v38;
+        let v40: W = v2.sin();
+        let v41: W = v40 * v25;
+        let v42: W = v12 * v36;
+        let v43: W = v41 / v42;
+        let v44: W = -v43;
         return [v39.to_f64(), v44.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 * v1;
-        let v3: R = v2.sin();
-        let v4: R = R::new(1.0, 0.0);
-        let v5: R = v2.cos();
-        let v6: R = v5.square();
-        let v7: R = v4 + v6;
-        let v8: R = v7.sqrt();
-        let v9: R = v3 / v8;
-        let v10: R = R::new(3.4915966579115247e-78, 1.5411330994494384e-94);
-        let v11: R = R::new(0.5, 0.0);
-        let v12: R = v2.tan();
-        let v13: R = v12.square();
-        let v14: R = v11 * v13;
-        let v15: R = v4 + v14;
-        let v16: R = v15.sqrt();
-        let v17: R = v3 * v16;
-        let v18: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v19: R = v18 * v8;
-        let v20: R = v17 - v19;
-        let v21: R = v10 * v20;
-        let v22: R = v8 * v16;
-        let v23: R = v21 / v22;
-        return [v9.to_f64(), v23.to_f64()];
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v2.cos();
+        let v6: W = v5.square();
+        let v7: W = v4 + v6;
+        let v8: W = v7.sqrt();
+        let v9: W = v3 / v8;
+        let v10: W = W::new(-0.45015815807855303, -6.8966137581754715e-18);
+        let v11: W = W::new(0.5, 0.0);
+        let v12: W = v2.tan();
+        let v13: W = v12.square();
+        let v14: W = v11 * v13;
+        let v15: W = v4 + v14;
+        let v16: W = v15.sqrt();
+        let v17: W = v10 / v16;
+        return [v9.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v0 + v5;
-    let v7: R = v6.sqrt();
-    let v8: R = v7.powi(3);
-    let v9: R = R::new(0.5, 0.0);
-    let v10: R = v3.tan();
-    let v11: R = v10.square();
-    let v12: R = v9 * v11;
-    let v13: R = v0 + v12;
-    let v14: R = v13.sqrt();
-    let v15: R = v8 * v14;
-    let v16: R = R::new(2.0, 0.0);
-    let v17: R = v16 * v5 * v8 * v14;
-    let v18: R = v4.powi(4);
-    let v19: R = v18 * v8 * v14;
-    let v20: R = v15 + v17 + v19;
-    let v21: R = R::from_f64(t_next);
-    let v22: R = v1 * v21;
-    let v23: R = v22.cos();
-    let v24: R = v23.square();
-    let v25: R = v0 + v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v1 * v4 * v26;
-    let v28: R = v4.powi(3);
-    let v29: R = v1 * v28 * v26;
-    let v30: R = v1 * v4 * v6 * v26;
-    let v31: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v32: R = v3.sin();
-    let v33: R = v22.sin();
-    let v34: R = v22.tan();
-    let v35: R = v34.square();
-    let v36: R = v9 * v35;
-    let v37: R = v0 + v36;
-    let v38: R = v37.sqrt();
-    let v39: R = v31 * v32 * v33 * v38;
-    let v40: R = v27 - v29 + v30 + v39;
-    let v41: R = v1 * v4;
-    let v42: R = v1 * v28;
-    let v43: R = v4.powi(5);
-    let v44: R = v1 * v43;
-    let v45: R = v4.powi(7);
-    let v46: R = v1 * v45;
-    let v47: R = v1 * v4 * v6;
-    let v48: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: R = v48 * v28 * v6;
-    let v50: R = v1 * v43 * v6;
-    let v51: R = v31 * v8 * v14;
-    let v52: R = v31 * v5 * v8 * v14;
-    let v53: R = v41 + v42 - v44 - v46 + v47 + v49 + v50 + v51 - v52;
-    let v54: R = v20 * v40;
-    let v55: R = v8 * v26 * v38 * v53;
-    let v56: R = v54 / v55;
-    let v57: R = v33 * v7 * v38;
-    let v58: R = v32 * v26 * v14;
-    let v59: R = v57 - v58;
-    let v60: R = v20 * v59;
-    let v61: R = v7 * v26 * v14 * v38 * v53;
-    let v62: R = v60 / v61;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.cos();
+    let v5: W = v4.square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: W = v7.powi(3);
+    let v9: N = N::new(0.5, 0.0);
+    let v10: W = v3.tan();
+    let v11: N = N::narrow(v10).square();
+    let v12: N = v9 * v11;
+    let v13: W = v0.widen() + v12.widen();
+    let v14: W = v13.sqrt();
+    let v15: W = v8 * v14;
+    let v16: N = N::new(2.0, 0.0);
+    let v17: W = v16.widen() * v5 * v8 * v14;
+    let v18: W = v4.powi(4);
+    let v19: N = N::narrow(v18) * N::narrow(v8) * N::narrow(v14);
+    let v20: W = v15 + v17 + v19.widen();
+    let v21: N = N::from_f64(t_next);
+    let v22: W = v1 * v21.widen();
+    let v23: N = N::narrow(v22).cos();
+    let v24: W = v23.widen().square();
+    let v25: W = v0.widen() + v24;
+    let v26: W = v25.sqrt();
+    let v27: W = v1 * v4 * v26;
+    let v28: W = v4.powi(3);
+    let v29: W = v1 * v28 * v26;
+    let v30: W = v1 * v4 * v6 * v26;
+    let v31: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v32: W = v3.sin();
+    let v33: W = v22.sin();
+    let v34: W = v22.tan();
+    let v35: N = N::narrow(v34).square();
+    let v36: N = v9 * v35;
+    let v37: W = v0.widen() + v36.widen();
+    let v38: W = v37.sqrt();
+    let v39: W = v31.widen() * v32 * v33 * v38;
+    let v40: W = v27 - v29 + v30 + v39;
+    let v41: N = N::narrow(v1) * N::narrow(v4);
+    let v42: N = N::narrow(v1) * N::narrow(v28);
+    let v43: N = N::narrow(v4).powi(5);
+    let v44: W = v1 * v43.widen();
+    let v45: W = v4.powi(7);
+    let v46: W = v1 * v45;
+    let v47: W = v1 * v4 * v6;
+    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v49: W = v48.widen() * v28 * v6;
+    let v50: N = N::narrow(v1) * v43 * N::narrow(v6);
+    let v51: W = v31.widen() * v8 * v14;
+    let v52: W = v31.widen() * v5 * v8 * v14;
+    let v53: W = v41.widen() + v42.widen() - v44 - v46 + v47 + v49 + v50.widen() + v51
+        - v52;
+    let v54: W = v20 * v40;
+    let v55: W = v8 * v26 * v38 * v53;
+    let v56: W = v54 / v55;
+    let v57: W = v33 * v7 * v38;
+    let v58: W = v32 * v26 * v14;
+    let v59: W = v57 - v58;
+    let v60: W = v20 * v59;
+    let v61: W = v7 * v26 * v14 * v38 * v53;
+    let v62: W = v60 / v61;
     [v56.to_f64(), v62.to_f64()]
 }
 /// `dpm1_step_u` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2793,6 +2569,8 @@ fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 46 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2804,6 +2582,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 46 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2822,55 +2602,51 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.1107207345395915];
-    }
-    if t == 1.0 {
-        return [2.221441469079183];
-    }
-    let v0: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = v2.cos();
-    let v4: R = v0 * v3;
-    let v5: R = v3.powi(3);
-    let v6: R = v0 * v5;
-    let v7: R = v3.powi(5);
-    let v8: R = v0 * v7;
-    let v9: R = v3.powi(7);
-    let v10: R = v0 * v9;
-    let v11: R = R::new(1.0, 0.0);
-    let v12: R = v3.square();
-    let v13: R = v11 + v12;
-    let v14: R = v0 * v3 * v13;
-    let v15: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v16: R = v15 * v5 * v13;
-    let v17: R = v0 * v7 * v13;
-    let v18: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v19: R = v13.sqrt();
-    let v20: R = v19.powi(3);
-    let v21: R = R::new(0.5, 0.0);
-    let v22: R = v2.tan();
-    let v23: R = v22.square();
-    let v24: R = v21 * v23;
-    let v25: R = v11 + v24;
-    let v26: R = v25.sqrt();
-    let v27: R = v18 * v20 * v26;
-    let v28: R = v18 * v12 * v20 * v26;
-    let v29: R = v4 + v6 - v8 - v10 + v14 + v16 + v17 + v27 - v28;
-    let v30: R = v20 * v26;
-    let v31: R = R::new(2.0, 0.0);
-    let v32: R = v31 * v12 * v20 * v26;
-    let v33: R = v3.powi(4);
-    let v34: R = v33 * v20 * v26;
-    let v35: R = v30 + v32 + v34;
-    let v36: R = v29 / v35;
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: N = N::narrow(v2).cos();
+    let v4: N = v0 * v3;
+    let v5: N = v3.powi(3);
+    let v6: N = v0 * v5;
+    let v7: N = v3.powi(5);
+    let v8: N = v0 * v7;
+    let v9: N = v3.powi(7);
+    let v10: N = v0 * v9;
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v3.widen().square();
+    let v13: N = v11 + N::narrow(v12);
+    let v14: N = v0 * v3 * v13;
+    let v15: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v16: N = v15 * v5 * v13;
+    let v17: N = v0 * v7 * v13;
+    let v18: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v19: W = v13.widen().sqrt();
+    let v20: W = v19.powi(3);
+    let v21: N = N::new(0.5, 0.0);
+    let v22: N = N::narrow(v2).tan();
+    let v23: N = v22.square();
+    let v24: N = v21 * v23;
+    let v25: N = v11 + v24;
+    let v26: N = v25.sqrt();
+    let v27: N = v18 * N::narrow(v20) * v26;
+    let v28: N = v18 * N::narrow(v12) * N::narrow(v20) * v26;
+    let v29: W = v4.widen() + v6.widen() - v8.widen() - v10.widen() + v14.widen()
+        + v16.widen() + v17.widen() + v27.widen() - v28.widen();
+    let v30: N = N::narrow(v20) * v26;
+    let v31: N = N::new(2.0, 0.0);
+    let v32: N = v31 * N::narrow(v12) * N::narrow(v20) * v26;
+    let v33: N = v3.powi(4);
+    let v34: N = v33 * N::narrow(v20) * v26;
+    let v35: W = v30.widen() + v32.widen() + v34.widen();
+    let v36: W = v29 / v35;
     [v36.to_f64()]
 }
 /// `pf_velocity_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2878,6 +2654,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{2\,\left(1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -2890,76 +2668,76 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 28 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.0, 2.221441469079183];
-    }
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [f64::INFINITY, 4.442882938158366];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: R = v4.sin();
-    let v12: R = v4.cos();
-    let v13: R = v12.square();
-    let v14: R = v0 + v13;
-    let v15: R = v14.sqrt();
-    let v16: R = v10 * v11 * v12 * v15;
-    let v17: R = v12.powi(3);
-    let v18: R = v10 * v11 * v17 * v15;
-    let v19: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: R = v19 * v11 * v12 * v6 * v15;
-    let v21: R = v19 * v11 * v17 * v6 * v15;
-    let v22: R = v15.powi(3);
-    let v23: R = v10 * v11 * v12 * v22;
-    let v24: R = v19 * v11 * v12 * v6 * v22;
-    let v25: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v26: R = v25 * v11 * v9;
-    let v27: R = v25 * v11 * v13 * v9;
-    let v28: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v29: R = v28 * v11 * v6 * v9;
-    let v30: R = v28 * v11 * v13 * v6 * v9;
-    let v31: R = v25 * v11 * v14 * v9;
-    let v32: R = v16 - v18 + v20 - v21 + v23 + v24 + v26 - v27 + v29 - v30 - v31;
-    let v33: R = R::new(2.0, 0.0);
-    let v34: R = v15.powi(5);
-    let v35: R = v33 * v34 * v9;
-    let v36: R = v6 * v34 * v9;
-    let v37: R = v35 + v36;
-    let v38: R = v9 * v32;
-    let v39: R = v38 / v37;
-    let v40: R = v19 * v12;
-    let v41: R = v19 * v17;
-    let v42: R = v12.powi(5);
-    let v43: R = v19 * v42;
-    let v44: R = v12.powi(7);
-    let v45: R = v19 * v44;
-    let v46: R = v19 * v12 * v14;
-    let v47: R = v10 * v17 * v14;
-    let v48: R = v19 * v42 * v14;
-    let v49: R = v25 * v22 * v9;
-    let v50: R = v25 * v13 * v22 * v9;
-    let v51: R = v40 + v41 - v43 - v45 + v46 + v47 + v48 + v49 - v50;
-    let v52: R = v22 * v9;
-    let v53: R = v33 * v13 * v22 * v9;
-    let v54: R = v12.powi(4);
-    let v55: R = v54 * v22 * v9;
-    let v56: R = v52 + v53 + v55;
-    let v57: R = v51 / v56;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: N = N::narrow(v5).square();
+    let v7: N = v1 * v6;
+    let v8: N = v0 + v7;
+    let v9: N = v8.sqrt();
+    let v10: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: W = v4.sin();
+    let v12: N = N::narrow(v4).cos();
+    let v13: N = v12.square();
+    let v14: W = v0.widen() + v13.widen();
+    let v15: W = v14.sqrt();
+    let v16: W = v10.widen() * v11 * v12.widen() * v15;
+    let v17: W = v12.widen().powi(3);
+    let v18: W = v10.widen() * v11 * v17 * v15;
+    let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v20: N = v19 * N::narrow(v11) * v12 * v6 * N::narrow(v15);
+    let v21: N = v19 * N::narrow(v11) * N::narrow(v17) * v6 * N::narrow(v15);
+    let v22: W = v15.powi(3);
+    let v23: W = v10.widen() * v11 * v12.widen() * v22;
+    let v24: N = v19 * N::narrow(v11) * v12 * v6 * N::narrow(v22);
+    let v25: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v26: W = v25 * v11 * v9.widen();
+    let v27: W = v25 * v11 * v13.widen() * v9.widen();
+    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v29: W = v28.widen() * v11 * v6.widen() * v9.widen();
+    let v30: N = v28 * N::narrow(v11) * v13 * v6 * v9;
+    let v31: W = v25 * v11 * v14 * v9.widen();
+    let v32: W = v16 - v18 + v20.widen() - v21.widen() + v23 + v24.widen() + v26 - v27
+        + v29 - v30.widen() - v31;
+    let v33: N = N::new(2.0, 0.0);
+    let v34: W = v15.powi(5);
+    let v35: W = v33.widen() * v34 * v9.widen();
+    let v36: W = v6.widen() * v34 * v9.widen();
+    let v37: W = v35 + v36;
+    let v38: W = v9.widen() * v32;
+    let v39: W = v38 / v37;
+    let v40: N = v19 * v12;
+    let v41: N = v19 * N::narrow(v17);
+    let v42: N = v12.powi(5);
+    let v43: N = v19 * v42;
+    let v44: N = v12.powi(7);
+    let v45: N = v19 * v44;
+    let v46: N = v19 * v12 * N::narrow(v14);
+    let v47: N = v10 * N::narrow(v17) * N::narrow(v14);
+    let v48: N = v19 * v42 * N::narrow(v14);
+    let v49: W = v25 * v22 * v9.widen();
+    let v50: W = v25 * v13.widen() * v22 * v9.widen();
+    let v51: W = v40.widen() + v41.widen() - v43.widen() - v45.widen() + v46.widen()
+        + v47.widen() + v48.widen() + v49 - v50;
+    let v52: N = N::narrow(v22) * v9;
+    let v53: W = v33.widen() * v13.widen() * v22 * v9.widen();
+    let v54: N = v12.powi(4);
+    let v55: N = v54 * N::narrow(v22) * v9;
+    let v56: W = v52.widen() + v53 + v55.widen();
+    let v57: N = N::narrow(v51) / N::narrow(v56);
     [v39.to_f64(), v57.to_f64()]
 }
 /// `reverse_drift_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -2967,6 +2745,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{\sqrt{2}\,\pi\,v}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 28 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2978,103 +2758,85 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 30 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v7: R = v3 - v5 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = v5 - v3;
-        return [v8.to_f64(), v9.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: R = R::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v7: R = v3 - v5 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = v5 - v3;
-        return [v8.to_f64(), v9.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.221441469079183, 7.261369656130425e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = v2 * v1;
-    let v4: R = v3.sin();
-    let v5: R = R::new(1.0, 0.0);
-    let v6: R = v3.cos();
-    let v7: R = v6.square();
-    let v8: R = v5 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = v0 * v1 * v4 * v9;
-    let v11: R = R::from_f64(t_next);
-    let v12: R = v0 * v11 * v4 * v9;
-    let v13: R = R::new(0.5, 0.0);
-    let v14: R = v3.tan();
-    let v15: R = v14.square();
-    let v16: R = v13 * v15;
-    let v17: R = v5 + v16;
-    let v18: R = v17.sqrt();
-    let v19: R = v2 * v1 * v4 * v6 * v18;
-    let v20: R = v2 * v11 * v4 * v6 * v18;
-    let v21: R = v6.powi(3);
-    let v22: R = v2 * v1 * v4 * v21 * v18;
-    let v23: R = v2 * v11 * v4 * v21 * v18;
-    let v24: R = v2 * v1 * v4 * v6 * v8 * v18;
-    let v25: R = v2 * v11 * v4 * v6 * v8 * v18;
-    let v26: R = v8.square();
-    let v27: R = v26 * v18;
-    let v28: R = v10 - v12 - v19 + v20 + v22 - v23 - v24 + v25 + v27;
-    let v29: R = v28 / v27;
-    let v30: R = v2 * v11 * v6;
-    let v31: R = v2 * v1 * v6;
-    let v32: R = v2 * v1 * v21;
-    let v33: R = v2 * v11 * v21;
-    let v34: R = v6.powi(5);
-    let v35: R = v2 * v1 * v34;
-    let v36: R = v2 * v11 * v34;
-    let v37: R = v6.powi(7);
-    let v38: R = v2 * v1 * v37;
-    let v39: R = v2 * v11 * v37;
-    let v40: R = v2 * v1 * v6 * v8;
-    let v41: R = v2 * v11 * v6 * v8;
-    let v42: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v43: R = v42 * v1 * v21 * v8;
-    let v44: R = v42 * v11 * v21 * v8;
-    let v45: R = v2 * v1 * v34 * v8;
-    let v46: R = v2 * v11 * v34 * v8;
-    let v47: R = v9.powi(3);
-    let v48: R = v0 * v1 * v47 * v18;
-    let v49: R = v0 * v11 * v47 * v18;
-    let v50: R = v0 * v1 * v7 * v47 * v18;
-    let v51: R = v0 * v11 * v7 * v47 * v18;
-    let v52: R = v30 - v31 - v32 + v33 + v35 - v36 + v38 - v39 - v40 + v41 - v43 + v44
-        - v45 + v46 - v48 + v49 + v50 - v51;
-    let v53: R = v47 * v18;
-    let v54: R = R::new(2.0, 0.0);
-    let v55: R = v54 * v7 * v47 * v18;
-    let v56: R = v6.powi(4);
-    let v57: R = v56 * v47 * v18;
-    let v58: R = v53 + v55 + v57;
-    let v59: R = v52 / v58;
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::narrow(v2) * v1;
+    let v4: N = v3.sin();
+    let v5: N = N::new(1.0, 0.0);
+    let v6: N = v3.cos();
+    let v7: W = v6.widen().square();
+    let v8: N = v5 + N::narrow(v7);
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v0.widen() * v1.widen() * v4.widen() * v9;
+    let v11: N = N::from_f64(t_next);
+    let v12: N = v0 * v11 * v4 * N::narrow(v9);
+    let v13: N = N::new(0.5, 0.0);
+    let v14: N = v3.tan();
+    let v15: N = v14.square();
+    let v16: N = v13 * v15;
+    let v17: N = v5 + v16;
+    let v18: W = v17.widen().sqrt();
+    let v19: N = N::narrow(v2) * v1 * v4 * v6 * N::narrow(v18);
+    let v20: N = N::narrow(v2) * v11 * v4 * v6 * N::narrow(v18);
+    let v21: W = v6.widen().powi(3);
+    let v22: N = N::narrow(v2) * v1 * v4 * N::narrow(v21) * N::narrow(v18);
+    let v23: N = N::narrow(v2) * v11 * v4 * N::narrow(v21) * N::narrow(v18);
+    let v24: N = N::narrow(v2) * v1 * v4 * v6 * v8 * N::narrow(v18);
+    let v25: N = N::narrow(v2) * v11 * v4 * v6 * v8 * N::narrow(v18);
+    let v26: N = v8.square();
+    let v27: N = v26 * N::narrow(v18);
+    let v28: W = v10 - v12.widen() - v19.widen() + v20.widen() + v22.widen()
+        - v23.widen() - v24.widen() + v25.widen() + v27.widen();
+    let v29: N = N::narrow(v28) / v27;
+    let v30: W = v2 * v11.widen() * v6.widen();
+    let v31: N = N::narrow(v2) * v1 * v6;
+    let v32: W = v2 * v1.widen() * v21;
+    let v33: W = v2 * v11.widen() * v21;
+    let v34: N = v6.powi(5);
+    let v35: W = v2 * v1.widen() * v34.widen();
+    let v36: N = N::narrow(v2) * v11 * v34;
+    let v37: W = v6.widen().powi(7);
+    let v38: W = v2 * v1.widen() * v37;
+    let v39: W = v2 * v11.widen() * v37;
+    let v40: W = v2 * v1.widen() * v6.widen() * v8.widen();
+    let v41: W = v2 * v11.widen() * v6.widen() * v8.widen();
+    let v42: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v43: W = v42 * v1.widen() * v21 * v8.widen();
+    let v44: W = v42 * v11.widen() * v21 * v8.widen();
+    let v45: W = v2 * v1.widen() * v34.widen() * v8.widen();
+    let v46: W = v2 * v11.widen() * v34.widen() * v8.widen();
+    let v47: W = v9.powi(3);
+    let v48: W = v0.widen() * v1.widen() * v47 * v18;
+    let v49: W = v0.widen() * v11.widen() * v47 * v18;
+    let v50: W = v0.widen() * v1.widen() * v7 * v47 * v18;
+    let v51: W = v0.widen() * v11.widen() * v7 * v47 * v18;
+    let v52: W = v30 - v31.widen() - v32 + v33 + v35 - v36.widen() + v38 - v39 - v40
+        + v41 - v43 + v44 - v45 + v46 - v48 + v49 + v50 - v51;
+    let v53: W = v47 * v18;
+    let v54: N = N::new(2.0, 0.0);
+    let v55: N = v54 * N::narrow(v7) * N::narrow(v47) * N::narrow(v18);
+    let v56: W = v6.widen().powi(4);
+    let v57: N = N::narrow(v56) * N::narrow(v47) * N::narrow(v18);
+    let v58: W = v53 + v55.widen() + v57.widen();
+    let v59: N = N::narrow(v52) / N::narrow(v58);
     [v29.to_f64(), v59.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3082,6 +2844,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 30 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3093,6 +2857,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 30 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3111,107 +2877,110 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.5, 0.0);
-    let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4.tan();
-    let v6: R = v5.square();
-    let v7: R = v1 * v6;
-    let v8: R = v0 + v7;
-    let v9: R = v8.sqrt();
-    let v10: R = R::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: R = R::from_f64(t_next);
-    let v12: R = v4.sin();
-    let v13: R = v4.cos();
-    let v14: R = v13.square();
-    let v15: R = v0 + v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v10 * v11 * v12 * v13 * v16;
-    let v18: R = v10 * v3 * v12 * v13 * v16;
-    let v19: R = v13.powi(3);
-    let v20: R = v10 * v3 * v12 * v19 * v16;
-    let v21: R = v10 * v11 * v12 * v19 * v16;
-    let v22: R = R::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: R = v22 * v3 * v12 * v13 * v6 * v16;
-    let v24: R = v22 * v11 * v12 * v13 * v6 * v16;
-    let v25: R = v22 * v3 * v12 * v19 * v6 * v16;
-    let v26: R = v22 * v11 * v12 * v19 * v6 * v16;
-    let v27: R = v16.powi(3);
-    let v28: R = v10 * v3 * v12 * v13 * v27;
-    let v29: R = v10 * v11 * v12 * v13 * v27;
-    let v30: R = v22 * v3 * v12 * v13 * v6 * v27;
-    let v31: R = v22 * v11 * v12 * v13 * v6 * v27;
-    let v32: R = v16.powi(5);
-    let v33: R = v6 * v32;
-    let v34: R = R::new(4.442882938158366, 1.452273931226085e-16);
-    let v35: R = v34 * v3 * v12 * v9;
-    let v36: R = v34 * v11 * v12 * v9;
-    let v37: R = v34 * v3 * v12 * v14 * v9;
-    let v38: R = v34 * v11 * v12 * v14 * v9;
-    let v39: R = R::new(2.221441469079183, 7.261369656130425e-17);
-    let v40: R = v39 * v3 * v12 * v6 * v9;
-    let v41: R = v39 * v11 * v12 * v6 * v9;
-    let v42: R = v39 * v3 * v12 * v14 * v6 * v9;
-    let v43: R = v39 * v11 * v12 * v14 * v6 * v9;
-    let v44: R = v34 * v3 * v12 * v15 * v9;
-    let v45: R = v34 * v11 * v12 * v15 * v9;
-    let v46: R = R::new(2.0, 0.0);
-    let v47: R = v46 * v32;
-    let v48: R = v17 - v18 + v20 - v21 - v23 + v24 + v25 - v26 - v28 + v29 - v30 + v31
-        + v33 - v35 + v36 + v37 - v38 - v40 + v41 + v42 - v43 + v44 - v45 + v47;
-    let v49: R = v46 * v32 * v9;
-    let v50: R = v6 * v32 * v9;
-    let v51: R = v49 + v50;
-    let v52: R = v9 * v48;
-    let v53: R = v52 / v51;
-    let v54: R = v22 * v11 * v13;
-    let v55: R = v22 * v3 * v13;
-    let v56: R = v22 * v3 * v19;
-    let v57: R = v22 * v11 * v19;
-    let v58: R = v13.powi(5);
-    let v59: R = v22 * v3 * v58;
-    let v60: R = v22 * v11 * v58;
-    let v61: R = v13.powi(7);
-    let v62: R = v22 * v3 * v61;
-    let v63: R = v22 * v11 * v61;
-    let v64: R = v22 * v3 * v13 * v15;
-    let v65: R = v22 * v11 * v13 * v15;
-    let v66: R = v10 * v3 * v19 * v15;
-    let v67: R = v10 * v11 * v19 * v15;
-    let v68: R = v22 * v3 * v58 * v15;
-    let v69: R = v22 * v11 * v58 * v15;
-    let v70: R = v34 * v3 * v27 * v9;
-    let v71: R = v34 * v11 * v27 * v9;
-    let v72: R = v34 * v3 * v14 * v27 * v9;
-    let v73: R = v34 * v11 * v14 * v27 * v9;
-    let v74: R = v54 - v55 - v56 + v57 + v59 - v60 + v62 - v63 - v64 + v65 - v66 + v67
-        - v68 + v69 - v70 + v71 + v72 - v73;
-    let v75: R = v27 * v9;
-    let v76: R = v46 * v14 * v27 * v9;
-    let v77: R = v13.powi(4);
-    let v78: R = v77 * v27 * v9;
-    let v79: R = v75 + v76 + v78;
-    let v80: R = v74 / v79;
-    let v81: R = v11 - v3;
-    let v82: R = v81.abs();
-    let v83: R = v82.sqrt();
-    let v84: R = v13 + v19;
-    let v85: R = v22 * v12;
-    let v86: R = v85 / v84;
-    let v87: R = v86.sqrt();
-    let v88: R = v83 * v87;
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.5, 0.0);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.tan();
+    let v6: W = v5.square();
+    let v7: W = v1.widen() * v6;
+    let v8: W = v0.widen() + v7;
+    let v9: W = v8.sqrt();
+    let v10: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v11: N = N::from_f64(t_next);
+    let v12: W = v4.sin();
+    let v13: W = v4.cos();
+    let v14: W = v13.square();
+    let v15: W = v0.widen() + v14;
+    let v16: W = v15.sqrt();
+    let v17: W = v10 * v11.widen() * v12 * v13 * v16;
+    let v18: W = v10 * v3.widen() * v12 * v13 * v16;
+    let v19: W = v13.powi(3);
+    let v20: N = N::narrow(v10) * v3 * N::narrow(v12) * N::narrow(v19) * N::narrow(v16);
+    let v21: N = N::narrow(v10) * v11 * N::narrow(v12) * N::narrow(v19) * N::narrow(v16);
+    let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v23: W = v22 * v3.widen() * v12 * v13 * v6 * v16;
+    let v24: W = v22 * v11.widen() * v12 * v13 * v6 * v16;
+    let v25: N = N::narrow(v22) * v3 * N::narrow(v12) * N::narrow(v19) * N::narrow(v6)
+        * N::narrow(v16);
+    let v26: W = v22 * v11.widen() * v12 * v19 * v6 * v16;
+    let v27: W = v16.powi(3);
+    let v28: W = v10 * v3.widen() * v12 * v13 * v27;
+    let v29: W = v10 * v11.widen() * v12 * v13 * v27;
+    let v30: W = v22 * v3.widen() * v12 * v13 * v6 * v27;
+    let v31: W = v22 * v11.widen() * v12 * v13 * v6 * v27;
+    let v32: W = v16.powi(5);
+    let v33: W = v6 * v32;
+    let v34: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v35: W = v34.widen() * v3.widen() * v12 * v9;
+    let v36: W = v34.widen() * v11.widen() * v12 * v9;
+    let v37: W = v34.widen() * v3.widen() * v12 * v14 * v9;
+    let v38: W = v34.widen() * v11.widen() * v12 * v14 * v9;
+    let v39: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v40: W = v39 * v3.widen() * v12 * v6 * v9;
+    let v41: W = v39 * v11.widen() * v12 * v6 * v9;
+    let v42: W = v39 * v3.widen() * v12 * v14 * v6 * v9;
+    let v43: W = v39 * v11.widen() * v12 * v14 * v6 * v9;
+    let v44: W = v34.widen() * v3.widen() * v12 * v15 * v9;
+    let v45: W = v34.widen() * v11.widen() * v12 * v15 * v9;
+    let v46: N = N::new(2.0, 0.0);
+    let v47: W = v46.widen() * v32;
+    let v48: W = v17 - v18 + v20.widen() - v21.widen() - v23 + v24 + v25.widen() - v26
+        - v28 + v29 - v30 + v31 + v33 - v35 + v36 + v37 - v38 - v40 + v41 + v42 - v43
+        + v44 - v45 + v47;
+    let v49: W = v46.widen() * v32 * v9;
+    let v50: N = N::narrow(v6) * N::narrow(v32) * N::narrow(v9);
+    let v51: W = v49 + v50.widen();
+    let v52: W = v9 * v48;
+    let v53: N = N::narrow(v52) / N::narrow(v51);
+    let v54: N = N::narrow(v22) * v11 * N::narrow(v13);
+    let v55: W = v22 * v3.widen() * v13;
+    let v56: N = N::narrow(v22) * v3 * N::narrow(v19);
+    let v57: W = v22 * v11.widen() * v19;
+    let v58: N = N::narrow(v13).powi(5);
+    let v59: N = N::narrow(v22) * v3 * v58;
+    let v60: N = N::narrow(v22) * v11 * v58;
+    let v61: N = N::narrow(v13).powi(7);
+    let v62: N = N::narrow(v22) * v3 * v61;
+    let v63: W = v22 * v11.widen() * v61.widen();
+    let v64: W = v22 * v3.widen() * v13 * v15;
+    let v65: N = N::narrow(v22) * v11 * N::narrow(v13) * N::narrow(v15);
+    let v66: W = v10 * v3.widen() * v19 * v15;
+    let v67: W = v10 * v11.widen() * v19 * v15;
+    let v68: W = v22 * v3.widen() * v58.widen() * v15;
+    let v69: N = N::narrow(v22) * v11 * v58 * N::narrow(v15);
+    let v70: W = v34.widen() * v3.widen() * v27 * v9;
+    let v71: W = v34.widen() * v11.widen() * v27 * v9;
+    let v72: W = v34.widen() * v3.widen() * v14 * v27 * v9;
+    let v73: W = v34.widen() * v11.widen() * v14 * v27 * v9;
+    let v74: W = v54.widen() - v55 - v56.widen() + v57 + v59.widen() - v60.widen()
+        + v62.widen() - v63 - v64 + v65.widen() - v66 + v67 - v68 + v69.widen() - v70
+        + v71 + v72 - v73;
+    let v75: N = N::narrow(v27) * N::narrow(v9);
+    let v76: W = v46.widen() * v14 * v27 * v9;
+    let v77: W = v13.powi(4);
+    let v78: N = N::narrow(v77) * N::narrow(v27) * N::narrow(v9);
+    let v79: W = v75.widen() + v76 + v78.widen();
+    let v80: W = v74 / v79;
+    let v81: N = v11 - v3;
+    let v82: N = v81.abs();
+    let v83: W = v82.widen().sqrt();
+    let v84: W = v13 + v19;
+    let v85: N = N::narrow(v22) * N::narrow(v12);
+    let v86: N = v85 / N::narrow(v84);
+    let v87: W = v86.widen().sqrt();
+    let v88: W = v83 * v87;
     [v53.to_f64(), v80.to_f64(), v88.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3219,6 +2988,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3230,6 +3001,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3255,108 +3028,96 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.5, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.square();
-        let v7: R = v1 * v6;
-        let v8: R = v0 + v7;
-        let v9: R = v8.sqrt();
-        let v10: R = v0 / v9;
-        let v11: R = v4.sin();
-        let v12: R = v4.cos();
-        let v13: R = v12.square();
-        let v14: R = v0 + v13;
-        let v15: R = v14.sqrt();
-        let v16: R = v11 / v15;
-        let v17: R = -v16;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v0 / v9;
+        let v11: W = v4.sin();
+        let v12: W = v4.cos();
+        let v13: W = v12.square();
+        let v14: W = v0 + v13;
+        let v15: W = v14.sqrt();
+        let v16: W = v11 / v15;
+        let v17: W = -v16;
         return [v10.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(1.0, 0.0);
-        let v7: R = R::new(0.5, 0.0);
-        let v8: R = v4.tan();
-        let v9: R = v8.square();
-        let v10: R = v7 * v9;
-        let v11: R = v6 + v10;
-        let v12: R = v11.sqrt();
-        let v13: R = v1 * v5 * v12;
-        let v14: R = v4.cos();
-        let v15: R = v14.square();
-        let v16: R = v6 + v15;
-        let v17: R = v16.sqrt();
-        let v18: R = v13 + v17;
-        let v19: R = v0 * v18;
-        let v20: R = v17 * v12;
-        let v21: R = v19 / v20;
-        let v22: R = v5 * v12;
-        let v23: R = v1 * v17;
-        let v24: R = v22 - v23;
-        let v25: R = v0 * v24;
-        let v26: R = v25 / v20;
-        return [v21.to_f64(), v26.to_f64()];
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v2.cos();
+        let v6: W = v5.square();
+        let v7: W = v4 + v6;
+        let v8: W = v7.sqrt();
+        let v9: W = v3 / v8;
+        let v10: W = W::new(0.5, 0.0);
+        let v11: W = v2.tan();
+        let v12: W = v11.square();
+        let v13: W = v10 * v12;
+        let v14: W = v4 + v13;
+        let v15: W = v14.sqrt();
+        let v16: W = v4 / v15;
+        let v17: W = -v16;
+        return [v9.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v0 + v5;
-    let v7: R = v6.sqrt();
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v1 * v8;
-    let v10: R = v9.cos();
-    let v11: R = v10.square();
-    let v12: R = v0 + v11;
-    let v13: R = v12.sqrt();
-    let v14: R = v7 * v13;
-    let v15: R = v3.sin();
-    let v16: R = v9.sin();
-    let v17: R = R::new(0.5, 0.0);
-    let v18: R = v3.tan();
-    let v19: R = v18.square();
-    let v20: R = v17 * v19;
-    let v21: R = v0 + v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v9.tan();
-    let v24: R = v23.square();
-    let v25: R = v17 * v24;
-    let v26: R = v0 + v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v15 * v16 * v22 * v27;
-    let v29: R = v14 + v28;
-    let v30: R = v7 * v13 * v22 * v27;
-    let v31: R = v29 / v30;
-    let v32: R = v16 * v7 * v27;
-    let v33: R = v15 * v13 * v22;
-    let v34: R = v32 - v33;
-    let v35: R = v34 / v30;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).cos();
+    let v5: W = v4.widen().square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1 * v8.widen();
+    let v10: W = v9.cos();
+    let v11: W = v10.square();
+    let v12: W = v0.widen() + v11;
+    let v13: W = v12.sqrt();
+    let v14: W = v7 * v13;
+    let v15: W = v3.sin();
+    let v16: W = v9.sin();
+    let v17: N = N::new(0.5, 0.0);
+    let v18: W = v3.tan();
+    let v19: W = v18.square();
+    let v20: W = v17.widen() * v19;
+    let v21: W = v0.widen() + v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v9.tan();
+    let v24: W = v23.square();
+    let v25: N = v17 * N::narrow(v24);
+    let v26: W = v0.widen() + v25.widen();
+    let v27: W = v26.sqrt();
+    let v28: N = N::narrow(v15) * N::narrow(v16) * N::narrow(v22) * N::narrow(v27);
+    let v29: W = v14 + v28.widen();
+    let v30: W = v7 * v13 * v22 * v27;
+    let v31: W = v29 / v30;
+    let v32: W = v16 * v7 * v27;
+    let v33: W = v15 * v13 * v22;
+    let v34: W = v32 - v33;
+    let v35: W = v34 / v30;
     [v31.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3364,6 +3125,8 @@ fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3375,6 +3138,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3393,108 +3158,96 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: R = R::new(-1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(-1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.5, 0.0);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = v4.tan();
-        let v6: R = v5.square();
-        let v7: R = v1 * v6;
-        let v8: R = v0 + v7;
-        let v9: R = v8.sqrt();
-        let v10: R = v0 / v9;
-        let v11: R = v4.sin();
-        let v12: R = v4.cos();
-        let v13: R = v12.square();
-        let v14: R = v0 + v13;
-        let v15: R = v14.sqrt();
-        let v16: R = v11 / v15;
-        let v17: R = -v16;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.5, 0.0);
+        let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = v4.tan();
+        let v6: W = v5.square();
+        let v7: W = v1 * v6;
+        let v8: W = v0 + v7;
+        let v9: W = v8.sqrt();
+        let v10: W = v0 / v9;
+        let v11: W = v4.sin();
+        let v12: W = v4.cos();
+        let v13: W = v12.square();
+        let v14: W = v0 + v13;
+        let v15: W = v14.sqrt();
+        let v16: W = v11 / v15;
+        let v17: W = -v16;
         return [v10.to_f64(), v17.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(7.756377609182943e-78, 3.899358681633446e-94);
-        let v1: R = R::new(1.2892616249318218e77, -1.1536133516208676e61);
-        let v2: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v2 * v3;
-        let v5: R = v4.sin();
-        let v6: R = R::new(1.0, 0.0);
-        let v7: R = R::new(0.5, 0.0);
-        let v8: R = v4.tan();
-        let v9: R = v8.square();
-        let v10: R = v7 * v9;
-        let v11: R = v6 + v10;
-        let v12: R = v11.sqrt();
-        let v13: R = v1 * v5 * v12;
-        let v14: R = v4.cos();
-        let v15: R = v14.square();
-        let v16: R = v6 + v15;
-        let v17: R = v16.sqrt();
-        let v18: R = v13 + v17;
-        let v19: R = v0 * v18;
-        let v20: R = v17 * v12;
-        let v21: R = v19 / v20;
-        let v22: R = v5 * v12;
-        let v23: R = v1 * v17;
-        let v24: R = v22 - v23;
-        let v25: R = v0 * v24;
-        let v26: R = v25 / v20;
-        return [v21.to_f64(), v26.to_f64()];
+        let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 * v1;
+        let v3: W = v2.sin();
+        let v4: W = W::new(1.0, 0.0);
+        let v5: W = v2.cos();
+        let v6: W = v5.square();
+        let v7: W = v4 + v6;
+        let v8: W = v7.sqrt();
+        let v9: W = v3 / v8;
+        let v10: W = W::new(0.5, 0.0);
+        let v11: W = v2.tan();
+        let v12: W = v11.square();
+        let v13: W = v10 * v12;
+        let v14: W = v4 + v13;
+        let v15: W = v14.sqrt();
+        let v16: W = v4 / v15;
+        let v17: W = -v16;
+        return [v9.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v3.cos();
-    let v5: R = v4.square();
-    let v6: R = v0 + v5;
-    let v7: R = v6.sqrt();
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v1 * v8;
-    let v10: R = v9.cos();
-    let v11: R = v10.square();
-    let v12: R = v0 + v11;
-    let v13: R = v12.sqrt();
-    let v14: R = v7 * v13;
-    let v15: R = v3.sin();
-    let v16: R = v9.sin();
-    let v17: R = R::new(0.5, 0.0);
-    let v18: R = v3.tan();
-    let v19: R = v18.square();
-    let v20: R = v17 * v19;
-    let v21: R = v0 + v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v9.tan();
-    let v24: R = v23.square();
-    let v25: R = v17 * v24;
-    let v26: R = v0 + v25;
-    let v27: R = v26.sqrt();
-    let v28: R = v15 * v16 * v22 * v27;
-    let v29: R = v14 + v28;
-    let v30: R = v7 * v13 * v22 * v27;
-    let v31: R = v29 / v30;
-    let v32: R = v16 * v7 * v27;
-    let v33: R = v15 * v13 * v22;
-    let v34: R = v32 - v33;
-    let v35: R = v34 / v30;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::narrow(v3).cos();
+    let v5: W = v4.widen().square();
+    let v6: W = v0.widen() + v5;
+    let v7: W = v6.sqrt();
+    let v8: N = N::from_f64(t_next);
+    let v9: W = v1 * v8.widen();
+    let v10: W = v9.cos();
+    let v11: W = v10.square();
+    let v12: W = v0.widen() + v11;
+    let v13: W = v12.sqrt();
+    let v14: W = v7 * v13;
+    let v15: W = v3.sin();
+    let v16: W = v9.sin();
+    let v17: N = N::new(0.5, 0.0);
+    let v18: W = v3.tan();
+    let v19: W = v18.square();
+    let v20: W = v17.widen() * v19;
+    let v21: W = v0.widen() + v20;
+    let v22: W = v21.sqrt();
+    let v23: W = v9.tan();
+    let v24: W = v23.square();
+    let v25: N = v17 * N::narrow(v24);
+    let v26: W = v0.widen() + v25.widen();
+    let v27: W = v26.sqrt();
+    let v28: N = N::narrow(v15) * N::narrow(v16) * N::narrow(v22) * N::narrow(v27);
+    let v29: W = v14 + v28.widen();
+    let v30: W = v7 * v13 * v22 * v27;
+    let v31: W = v29 / v30;
+    let v32: W = v16 * v7 * v27;
+    let v33: W = v15 * v13 * v22;
+    let v34: W = v32 - v33;
+    let v35: W = v34 / v30;
     [v31.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -3502,6 +3255,8 @@ fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3513,6 +3268,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3536,8 +3293,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3560,11 +3318,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3654,7 +3439,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3683,17 +3468,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -3877,7 +3667,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -3956,7 +3747,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: s_min = 1/100, s_max = 50.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "ve";
 /// `alpha(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -19,20 +19,15 @@ pub const PROCESS: &str = "ve";
 /// ```text
 /// \alpha(t) = 1
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
     v0.to_f64()
 }
 /// `sigma(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -40,24 +35,19 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \frac{5000^{t}}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.01;
-    }
-    if t == 1.0 {
-        return 50.0;
-    }
-    let v0: R = R::new(0.01, -2.0816681711721684e-19);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2 * v1;
-    let v4: R = v3.exp();
-    let v5: R = v0 * v4;
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.01, -2.0816681711721684e-19);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen() * v1;
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
     v5.to_f64()
 }
 /// `alpha_bar(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -65,20 +55,15 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = 1
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 1.0;
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(1.0, 0.0);
     v0.to_f64()
 }
 /// `f(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -86,20 +71,15 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = 0
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 0.0;
-    }
-    let v0: R = R::new(0.0, 0.0);
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.0, 0.0);
     v0.to_f64()
 }
 /// `g2(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -107,26 +87,21 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{5000^{2\,t}\,\log\left(5000\right)}{5000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0017034386382832475;
-    }
-    if t == 1.0 {
-        return 42585.965957081185;
-    }
-    let v0: R = R::new(0.0017034386382832475, 4.541262869682912e-21);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4 * v1;
-    let v6: R = v5.exp();
-    let v7: R = v0 * v6;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.0017034386382832475, 4.541262869682912e-21);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v4.widen() * v1;
+    let v6: N = N::exp_of(v5);
+    let v7: N = v0 * v6;
     v7.to_f64()
 }
 /// `g(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -134,24 +109,19 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \frac{\sqrt{2} \cdot 5000^{t}\,\sqrt{\log\left(5000\right)}}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0412727348049926;
-    }
-    if t == 1.0 {
-        return 206.363674024963;
-    }
-    let v0: R = R::new(0.0412727348049926, 4.194934498663989e-19);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2 * v1;
-    let v4: R = v3.exp();
-    let v5: R = v0 * v4;
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen() * v1;
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
     v5.to_f64()
 }
 /// `lambda(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -159,26 +129,21 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = \log\left(100 \cdot 5000^{-t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 4.605170185988092;
-    }
-    if t == 1.0 {
-        return -3.912023005428146;
-    }
-    let v0: R = R::new(4.605170185988092, -4.3415124467644987e-16);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = -v2;
-    let v4: R = v3 * v1;
-    let v5: R = v4.exp();
-    let v6: R = v5.ln();
-    let v7: R = v0 + v6;
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(4.605170185988092, -4.3415124467644987e-16);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = -v2;
+    let v4: W = v3.widen() * v1;
+    let v5: W = v4.exp();
+    let v6: W = v5.ln();
+    let v7: W = v0 + v6;
     v7.to_f64()
 }
 /// `dlambda(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -186,20 +151,15 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = -\log\left(5000\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn dlambda_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -8.517193191416238;
-    }
-    if t == 1.0 {
-        return -8.517193191416238;
-    }
-    let v0: R = R::new(-8.517193191416238, 7.804706550288471e-16);
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(-8.517193191416238, 7.804706550288471e-16);
     v0.to_f64()
 }
 /// `log_snr(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -207,28 +167,23 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = 2\,\log\left(100 \cdot 5000^{-t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 7 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 9.210340371976184;
-    }
-    if t == 1.0 {
-        return -7.824046010856292;
-    }
-    let v0: R = R::new(9.210340371976184, -8.683024893528997e-16);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = -v3;
-    let v5: R = v4 * v2;
-    let v6: R = v5.exp();
-    let v7: R = v6.ln();
-    let v8: R = v1 * v7;
-    let v9: R = v0 + v8;
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: W = W::new(9.210340371976184, -8.683024893528997e-16);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = -v3;
+    let v5: W = v4.widen() * v2;
+    let v6: W = v5.exp();
+    let v7: W = v6.ln();
+    let v8: W = v1.widen() * v7;
+    let v9: W = v0 + v8;
     v9.to_f64()
 }
 /// `snr(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -236,26 +191,24 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = 10000 \cdot 5000^{-2\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 10000.0;
-    }
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0004;
     }
-    let v0: R = R::new(10000.0, 0.0);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::new(-2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4 * v1;
-    let v6: R = v5.exp();
-    let v7: R = v0 * v6;
+    let v0: N = N::new(10000.0, 0.0);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::new(-2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v4.widen() * v1;
+    let v6: N = N::exp_of(v5);
+    let v7: N = v0 * v6;
     v7.to_f64()
 }
 /// `rho(t)` of the process `ve`, from `derivations/ve.dsym`.
@@ -263,24 +216,19 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \frac{5000^{t}}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.01;
-    }
-    if t == 1.0 {
-        return 50.0;
-    }
-    let v0: R = R::new(0.01, -2.0816681711721684e-19);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2 * v1;
-    let v4: R = v3.exp();
-    let v5: R = v0 * v4;
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.01, -2.0816681711721684e-19);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen() * v1;
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`score`), as functions of `t`.
@@ -290,26 +238,21 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{10000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [-0.0008517193191416237];
-    }
-    if t == 1.0 {
-        return [-21292.982978540593];
-    }
-    let v0: R = R::new(-0.0008517193191416237, -2.270631434841456e-21);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4 * v1;
-    let v6: R = v5.exp();
-    let v7: R = v0 * v6;
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(-0.0008517193191416237, -2.270631434841456e-21);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v4.widen() * v1;
+    let v6: N = N::exp_of(v5);
+    let v7: N = v0 * v6;
     [v7.to_f64()]
 }
 /// `pf_velocity_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -317,6 +260,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{10000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_score_coefficients(t);
@@ -329,26 +274,21 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{5000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 1] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [-0.0017034386382832475];
-    }
-    if t == 1.0 {
-        return [-42585.965957081185];
-    }
-    let v0: R = R::new(-0.0017034386382832475, -4.541262869682912e-21);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::new(2.0, 0.0);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = v4 * v1;
-    let v6: R = v5.exp();
-    let v7: R = v0 * v6;
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(-0.0017034386382832475, -4.541262869682912e-21);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::new(2.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v4.widen() * v1;
+    let v6: N = N::exp_of(v5);
+    let v7: N = v0 * v6;
     [v7.to_f64()]
 }
 /// `reverse_drift_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -356,6 +296,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)}{5000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_score_coefficients(t);
@@ -368,48 +310,38 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(21292.982978540593, 8.270454592498739e-13);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(21292.982978540593, 8.270454592498739e-13);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(21292.982978540593, 8.270454592498739e-13);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.0008517193191416237, 2.270631434841456e-21);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::new(2.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 * v2;
-    let v7: R = v6.exp();
-    let v8: R = v1 * v7 * v4;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v7 * v9;
-    let v11: R = v8 - v10;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.0008517193191416237, 2.270631434841456e-21);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 * v4;
+    let v6: W = v5.widen() * v2;
+    let v7: N = N::exp_of(v6);
+    let v8: W = v1.widen() * v7.widen() * v4.widen();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v7.widen() * v9.widen();
+    let v11: W = v8 - v10;
     [v0.to_f64(), v11.to_f64()]
 }
 /// `euler_step_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -417,6 +349,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -428,6 +362,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -446,65 +382,50 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(42585.965957081185, 1.6540909184997478e-12);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v8: R = v4 - v2;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(42585.965957081185, 1.6540909184997478e-12);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v8: R = v4 - v2;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(42585.965957081185, 1.6540909184997478e-12);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(206.363674024963, 6.482848196601363e-15);
+        let v8: W = v4 - v2;
+        let v9: W = v8.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 * v10;
         return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.0017034386382832475, 4.541262869682912e-21);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::new(2.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 * v2;
-    let v7: R = v6.exp();
-    let v8: R = v1 * v7 * v4;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v1 * v7 * v9;
-    let v11: R = v8 - v10;
-    let v12: R = R::new(0.0412727348049926, 4.194934498663989e-19);
-    let v13: R = v4 * v2;
-    let v14: R = v13.exp();
-    let v15: R = v9 - v4;
-    let v16: R = v15.abs();
-    let v17: R = v16.sqrt();
-    let v18: R = v12 * v14 * v17;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.0017034386382832475, 4.541262869682912e-21);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::new(2.0, 0.0);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 * v4;
+    let v6: W = v5.widen() * v2;
+    let v7: N = N::exp_of(v6);
+    let v8: W = v1.widen() * v7.widen() * v4.widen();
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v1.widen() * v7.widen() * v9.widen();
+    let v11: W = v8 - v10;
+    let v12: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v13: W = v4.widen() * v2;
+    let v14: N = N::exp_of(v13);
+    let v15: N = v9 - v4;
+    let v16: N = v15.abs();
+    let v17: W = v16.widen().sqrt();
+    let v18: W = v12.widen() * v14.widen() * v17;
     [v0.to_f64(), v11.to_f64(), v18.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `ve`, from `derivations/ve.dsym`.
@@ -512,6 +433,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -529,6 +452,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -554,71 +479,61 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2499.5, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.0001, -4.79217360238593e-21);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::new(2.0, 0.0);
-        let v4: R = R::from_f64(t);
-        let v5: R = v3 * v4;
-        let v6: R = v5 * v2;
-        let v7: R = v6.exp();
-        let v8: R = v1 * v7;
-        let v9: R = v4 * v2;
-        let v10: R = v9.exp();
-        let v11: R = v1 * v10;
-        let v12: R = v8 - v11;
-        return [v0.to_f64(), v12.to_f64()];
-    }
-    if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2500.0, 0.0);
-        let v2: R = R::new(0.5, 0.0);
-        let v3: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v4 * v3;
-        let v6: R = v5.exp();
-        let v7: R = v2 * v6;
-        let v8: R = v1 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0001, -4.79217360238593e-21);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v3 * v2;
+        let v5: W = v4.exp();
+        let v6: W = v2 * v3;
+        let v7: W = v6.exp_m1();
+        let v8: W = v1 * v5 * v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.0001, -4.79217360238593e-21);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::new(2.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 * v2;
-    let v7: R = v6.exp();
-    let v8: R = v1 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v4 + v9;
-    let v11: R = v10 * v2;
-    let v12: R = v11.exp();
-    let v13: R = v1 * v12;
-    let v14: R = v8 - v13;
-    [v0.to_f64(), v14.to_f64()]
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2500.0, 0.0);
+        let v2: W = W::new(0.5, 0.0);
+        let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v4 * v3;
+        let v6: W = v5.exp();
+        let v7: W = v2 * v6;
+        let v8: W = v1 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.0001, -4.79217360238593e-21);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v5 * v2;
+    let v7: N = N::exp_of(v6);
+    let v8: N = v3 - v4;
+    let v9: W = v2 * v8.widen();
+    let v10: N = N::exp_m1_of(v9);
+    let v11: N = v1 * v7 * v10;
+    [v0.to_f64(), v11.to_f64()]
 }
 /// `ddim_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -630,6 +545,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -648,71 +565,61 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2499.5, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.0001, -4.79217360238593e-21);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::new(2.0, 0.0);
-        let v4: R = R::from_f64(t);
-        let v5: R = v3 * v4;
-        let v6: R = v5 * v2;
-        let v7: R = v6.exp();
-        let v8: R = v1 * v7;
-        let v9: R = v4 * v2;
-        let v10: R = v9.exp();
-        let v11: R = v1 * v10;
-        let v12: R = v8 - v11;
-        return [v0.to_f64(), v12.to_f64()];
-    }
-    if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2500.0, 0.0);
-        let v2: R = R::new(0.5, 0.0);
-        let v3: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v4 * v3;
-        let v6: R = v5.exp();
-        let v7: R = v2 * v6;
-        let v8: R = v1 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.0001, -4.79217360238593e-21);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v3 * v2;
+        let v5: W = v4.exp();
+        let v6: W = v2 * v3;
+        let v7: W = v6.exp_m1();
+        let v8: W = v1 * v5 * v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.0001, -4.79217360238593e-21);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::new(2.0, 0.0);
-    let v4: R = R::from_f64(t);
-    let v5: R = v3 * v4;
-    let v6: R = v5 * v2;
-    let v7: R = v6.exp();
-    let v8: R = v1 * v7;
-    let v9: R = R::from_f64(t_next);
-    let v10: R = v4 + v9;
-    let v11: R = v10 * v2;
-    let v12: R = v11.exp();
-    let v13: R = v1 * v12;
-    let v14: R = v8 - v13;
-    [v0.to_f64(), v14.to_f64()]
+    if t == 1.0 {
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2500.0, 0.0);
+        let v2: W = W::new(0.5, 0.0);
+        let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v4 * v3;
+        let v6: W = v5.exp();
+        let v7: W = v2 * v6;
+        let v8: W = v1 - v7;
+        return [v0.to_f64(), v8.to_f64()];
+    }
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.0001, -4.79217360238593e-21);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: N = N::from_f64(t_next);
+    let v5: W = v3.widen() + v4.widen();
+    let v6: W = v5 * v2;
+    let v7: N = N::exp_of(v6);
+    let v8: N = v3 - v4;
+    let v9: W = v2 * v8.widen();
+    let v10: N = N::exp_m1_of(v9);
+    let v11: N = v1 * v7 * v10;
+    [v0.to_f64(), v11.to_f64()]
 }
 /// `dpm1_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -724,6 +631,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,\left(\frac{5000^{2\,t}}{10000} - \frac{5000^{t + t_{\mathrm{next}}}}{10000}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -742,24 +651,19 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [0.08517193191416238];
-    }
-    if t == 1.0 {
-        return [425.85965957081186];
-    }
-    let v0: R = R::new(0.08517193191416238, -2.808702939475267e-18);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2 * v1;
-    let v4: R = v3.exp();
-    let v5: R = v0 * v4;
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.08517193191416238, -2.808702939475267e-18);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen() * v1;
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
     [v5.to_f64()]
 }
 /// `pf_velocity_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -767,6 +671,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_eps_coefficients(t);
@@ -779,24 +685,19 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{50}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 1] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [0.17034386382832475];
-    }
-    if t == 1.0 {
-        return [851.7193191416237];
-    }
-    let v0: R = R::new(0.17034386382832475, -5.617405878950534e-18);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v2 * v1;
-    let v4: R = v3.exp();
-    let v5: R = v0 * v4;
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.17034386382832475, -5.617405878950534e-18);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: W = v2.widen() * v1;
+    let v4: N = N::exp_of(v3);
+    let v5: N = v0 * v4;
     [v5.to_f64()]
 }
 /// `reverse_drift_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -804,6 +705,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)}{50}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_eps_coefficients(t);
@@ -816,46 +719,36 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(425.85965957081186, 1.4267172430565157e-14);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
-    }
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(425.85965957081186, 1.4267172430565157e-14);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(425.85965957081186, 1.4267172430565157e-14);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
         return [v0.to_f64(), v6.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.08517193191416238, -2.808702939475267e-18);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v3 * v2;
-    let v5: R = v4.exp();
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v1 * v5 * v6;
-    let v8: R = v1 * v5 * v3;
-    let v9: R = v7 - v8;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.08517193191416238, -2.808702939475267e-18);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v3.widen() * v2;
+    let v5: N = N::exp_of(v4);
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v1.widen() * v5.widen() * v6.widen();
+    let v8: W = v1.widen() * v5.widen() * v3.widen();
+    let v9: W = v7 - v8;
     [v0.to_f64(), v9.to_f64()]
 }
 /// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -863,6 +756,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -874,6 +769,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -892,61 +789,46 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(851.7193191416237, 2.8534344861130314e-14);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(851.7193191416237, 2.8534344861130314e-14);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(851.7193191416237, 2.8534344861130314e-14);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(206.363674024963, 6.482848196601363e-15);
+        let v8: W = v2 - v4;
+        let v9: W = v8.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 * v10;
         return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.17034386382832475, -5.617405878950534e-18);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = v3 * v2;
-    let v5: R = v4.exp();
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v1 * v5 * v6;
-    let v8: R = v1 * v5 * v3;
-    let v9: R = v7 - v8;
-    let v10: R = R::new(0.0412727348049926, 4.194934498663989e-19);
-    let v11: R = v6 - v3;
-    let v12: R = v11.abs();
-    let v13: R = v12.sqrt();
-    let v14: R = v10 * v5 * v13;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.17034386382832475, -5.617405878950534e-18);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v3.widen() * v2;
+    let v5: N = N::exp_of(v4);
+    let v6: N = N::from_f64(t_next);
+    let v7: W = v1.widen() * v5.widen() * v6.widen();
+    let v8: W = v1.widen() * v5.widen() * v3.widen();
+    let v9: W = v7 - v8;
+    let v10: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v11: N = v6 - v3;
+    let v12: N = v11.abs();
+    let v13: N = v12.sqrt();
+    let v14: N = v10 * v5 * v13;
     [v0.to_f64(), v9.to_f64(), v14.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
@@ -954,6 +836,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -965,6 +849,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -990,63 +876,59 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-49.99, 1.9895196601282807e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.01, -2.0816681711721684e-19);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = v3 * v2;
-        let v5: R = v4.exp();
-        let v6: R = v1 * v5;
-        let v7: R = v1 - v6;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.01, -2.0816681711721684e-19);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v3 * v2;
+        let v5: W = v4.exp();
+        let v6: W = v1 * v5;
+        let v7: W = v1 - v6;
         return [v0.to_f64(), v7.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.01, -2.0816681711721684e-19);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v3 * v2;
-        let v5: R = v4.exp();
-        let v6: R = v1 * v5;
-        let v7: R = R::new(50.0, 0.0);
-        let v8: R = v6 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.01, -2.0816681711721684e-19);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v3 * v2;
+        let v5: W = v4.exp();
+        let v6: W = v1 * v5;
+        let v7: W = W::new(50.0, 0.0);
+        let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.01, -2.0816681711721684e-19);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v3 * v2;
-    let v5: R = v4.exp();
-    let v6: R = v1 * v5;
-    let v7: R = R::from_f64(t);
-    let v8: R = v7 * v2;
-    let v9: R = v8.exp();
-    let v10: R = v1 * v9;
-    let v11: R = v6 - v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.01, -2.0816681711721684e-19);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v3.widen() * v2;
+    let v5: N = N::exp_of(v4);
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v6 - v3;
+    let v8: N = N::narrow(v2) * v7;
+    let v9: N = v8.exp_m1();
+    let v10: N = v1 * v5 * v9;
+    [v0.to_f64(), v10.to_f64()]
 }
 /// `ddim_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1058,6 +940,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1076,63 +960,59 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-49.99, 1.9895196601282807e-15);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.01, -2.0816681711721684e-19);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = v3 * v2;
-        let v5: R = v4.exp();
-        let v6: R = v1 * v5;
-        let v7: R = v1 - v6;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.01, -2.0816681711721684e-19);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = v3 * v2;
+        let v5: W = v4.exp();
+        let v6: W = v1 * v5;
+        let v7: W = v1 - v6;
         return [v0.to_f64(), v7.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.01, -2.0816681711721684e-19);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::from_f64(t_next);
-        let v4: R = v3 * v2;
-        let v5: R = v4.exp();
-        let v6: R = v1 * v5;
-        let v7: R = R::new(50.0, 0.0);
-        let v8: R = v6 - v7;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.01, -2.0816681711721684e-19);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t_next);
+        let v4: W = v3 * v2;
+        let v5: W = v4.exp();
+        let v6: W = v1 * v5;
+        let v7: W = W::new(50.0, 0.0);
+        let v8: W = v6 - v7;
         return [v0.to_f64(), v8.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(0.01, -2.0816681711721684e-19);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::from_f64(t_next);
-    let v4: R = v3 * v2;
-    let v5: R = v4.exp();
-    let v6: R = v1 * v5;
-    let v7: R = R::from_f64(t);
-    let v8: R = v7 * v2;
-    let v9: R = v8.exp();
-    let v10: R = v1 * v9;
-    let v11: R = v6 - v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.01, -2.0816681711721684e-19);
+    let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t);
+    let v4: W = v3.widen() * v2;
+    let v5: N = N::exp_of(v4);
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v6 - v3;
+    let v8: N = N::narrow(v2) * v7;
+    let v9: N = v8.exp_m1();
+    let v10: N = v1 * v5 * v9;
+    [v0.to_f64(), v10.to_f64()]
 }
 /// `dpm1_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1144,6 +1024,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \mathrm{eps}\,\left(\frac{5000^{t_{\mathrm{next}}}}{100} - \frac{5000^{t}}{100}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1162,21 +1044,16 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\log\left(5000\right) - x_{0}\,\log\left(5000\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [8.517193191416238, -8.517193191416238];
-    }
-    if t == 1.0 {
-        return [8.517193191416238, -8.517193191416238];
-    }
-    let v0: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v1: R = R::new(-8.517193191416238, 7.804706550288471e-16);
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v1: N = N::new(-8.517193191416238, 7.804706550288471e-16);
     [v0.to_f64(), v1.to_f64()]
 }
 /// `pf_velocity_x0` of the process `ve`, from `derivations/ve.dsym`.
@@ -1184,6 +1061,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = x\,\log\left(5000\right) - x_{0}\,\log\left(5000\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1195,21 +1074,16 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = 2\,x\,\log\left(5000\right) - 2\,x_{0}\,\log\left(5000\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [17.034386382832476, -17.034386382832476];
-    }
-    if t == 1.0 {
-        return [17.034386382832476, -17.034386382832476];
-    }
-    let v0: R = R::new(17.034386382832476, -1.5609413100576942e-15);
-    let v1: R = R::new(-17.034386382832476, 1.5609413100576942e-15);
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(17.034386382832476, -1.5609413100576942e-15);
+    let v1: N = N::new(-17.034386382832476, 1.5609413100576942e-15);
     [v0.to_f64(), v1.to_f64()]
 }
 /// `reverse_drift_x0` of the process `ve`, from `derivations/ve.dsym`.
@@ -1217,6 +1091,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = 2\,x\,\log\left(5000\right) - 2\,x_{0}\,\log\left(5000\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1228,56 +1104,45 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
-        return [v6.to_f64(), v7.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
-    let v0: R = R::new(100.0, 0.0);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = -v2;
-    let v4: R = v3 * v1;
-    let v5: R = v4.exp();
-    let v6: R = R::new(0.01, -2.0816681711721684e-19);
-    let v7: R = v2 * v1;
-    let v8: R = v7.exp();
-    let v9: R = v6 * v8;
-    let v10: R = R::new(0.08517193191416238, -2.808702939475267e-18);
-    let v11: R = v10 * v8 * v2;
-    let v12: R = R::from_f64(t_next);
-    let v13: R = v10 * v8 * v12;
-    let v14: R = v9 - v11 + v13;
-    let v15: R = v0 * v5 * v14;
-    let v16: R = v11 - v13;
-    let v17: R = v0 * v5 * v16;
+    let v0: N = N::new(100.0, 0.0);
+    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = -v2;
+    let v4: W = v3.widen() * v1.widen();
+    let v5: N = N::exp_of(v4);
+    let v6: W = W::new(0.01, -2.0816681711721684e-19);
+    let v7: W = v2.widen() * v1.widen();
+    let v8: N = N::exp_of(v7);
+    let v9: W = v6 * v8.widen();
+    let v10: W = W::new(0.08517193191416238, -2.808702939475267e-18);
+    let v11: W = v10 * v8.widen() * v2.widen();
+    let v12: N = N::from_f64(t_next);
+    let v13: W = v10 * v8.widen() * v12.widen();
+    let v14: W = v9 - v11 + v13;
+    let v15: N = v0 * v5 * N::narrow(v14);
+    let v16: W = v11 - v13;
+    let v17: W = v0.widen() * v5.widen() * v16;
     [v15.to_f64(), v17.to_f64()]
 }
 /// `euler_step_x0` of the process `ve`, from `derivations/ve.dsym`.
@@ -1285,6 +1150,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1296,6 +1163,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1314,71 +1183,55 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(17.034386382832476, -1.5609413100576942e-15);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
-        let v8: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v9: R = v4 - v2;
-        let v10: R = v9.abs();
-        let v11: R = v10.sqrt();
-        let v12: R = v8 * v11;
-        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(17.034386382832476, -1.5609413100576942e-15);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5;
-        let v7: R = v3 - v5;
-        let v8: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v9: R = v4 - v2;
-        let v10: R = v9.abs();
-        let v11: R = v10.sqrt();
-        let v12: R = v8 * v11;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = v3 - v5;
+        let v8: W = W::new(206.363674024963, 6.482848196601363e-15);
+        let v9: W = v4 - v2;
+        let v10: W = v9.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v8 * v11;
         return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
     }
-    let v0: R = R::new(100.0, 0.0);
-    let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = -v2;
-    let v4: R = v3 * v1;
-    let v5: R = v4.exp();
-    let v6: R = R::new(0.01, -2.0816681711721684e-19);
-    let v7: R = v2 * v1;
-    let v8: R = v7.exp();
-    let v9: R = v6 * v8;
-    let v10: R = R::new(0.17034386382832475, -5.617405878950534e-18);
-    let v11: R = v10 * v8 * v2;
-    let v12: R = R::from_f64(t_next);
-    let v13: R = v10 * v8 * v12;
-    let v14: R = v9 - v11 + v13;
-    let v15: R = v0 * v5 * v14;
-    let v16: R = v11 - v13;
-    let v17: R = v0 * v5 * v16;
-    let v18: R = R::new(0.0412727348049926, 4.194934498663989e-19);
-    let v19: R = v12 - v2;
-    let v20: R = v19.abs();
-    let v21: R = v20.sqrt();
-    let v22: R = v18 * v8 * v21;
+    let v0: N = N::new(100.0, 0.0);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = -v2;
+    let v4: W = v3.widen() * v1;
+    let v5: N = N::exp_of(v4);
+    let v6: W = W::new(0.01, -2.0816681711721684e-19);
+    let v7: W = v2.widen() * v1;
+    let v8: N = N::exp_of(v7);
+    let v9: W = v6 * v8.widen();
+    let v10: W = W::new(0.17034386382832475, -5.617405878950534e-18);
+    let v11: W = v10 * v8.widen() * v2.widen();
+    let v12: N = N::from_f64(t_next);
+    let v13: W = v10 * v8.widen() * v12.widen();
+    let v14: W = v9 - v11 + v13;
+    let v15: N = v0 * v5 * N::narrow(v14);
+    let v16: W = v11 - v13;
+    let v17: N = v0 * v5 * N::narrow(v16);
+    let v18: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v19: N = v12 - v2;
+    let v20: N = v19.abs();
+    let v21: N = v20.sqrt();
+    let v22: N = v18 * v8 * v21;
     [v15.to_f64(), v17.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `ve`, from `derivations/ve.dsym`.
@@ -1386,6 +1239,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1397,6 +1252,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1422,73 +1279,58 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0002, -9.58434720477186e-21);
-        let v1: R = R::new(0.9998, -2.2026824808563105e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v1: R = R::from_f64(t);
-        let v2: R = -v1;
-        let v3: R = v2 * v0;
-        let v4: R = v3.exp();
-        let v5: R = R::new(100.0, 0.0);
-        let v6: R = R::new(0.01, -2.0816681711721684e-19);
-        let v7: R = v1 * v0;
-        let v8: R = v7.exp();
-        let v9: R = v6 * v8;
-        let v10: R = v9 - v6;
-        let v11: R = v5 * v4 * v10;
+        let v0: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v1: W = W::from_f64(t);
+        let v2: W = -v1;
+        let v3: W = v2 * v0;
+        let v4: W = v3.exp();
+        let v5: W = W::new(100.0, 0.0);
+        let v6: W = W::new(0.01, -2.0816681711721684e-19);
+        let v7: W = v1 * v0;
+        let v8: W = v7.exp();
+        let v9: W = v6 * v8;
+        let v10: W = v9 - v6;
+        let v11: W = v5 * v4 * v10;
         return [v4.to_f64(), v11.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.0002, -9.58434720477186e-21);
-        let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v2 * v1;
-        let v4: R = v3.exp();
-        let v5: R = v0 * v4;
-        let v6: R = R::new(1.0, 0.0);
-        let v7: R = v6 - v5;
+        let v0: W = W::new(0.0002, -9.58434720477186e-21);
+        let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v2 * v1;
+        let v4: W = v3.exp();
+        let v5: W = v0 * v4;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v6 - v5;
         return [v5.to_f64(), v7.to_f64()];
     }
-    let v0: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
-    let v4: R = v3 * v0;
-    let v5: R = v4.exp();
-    let v6: R = R::new(100.0, 0.0);
-    let v7: R = -v2;
-    let v8: R = v7 * v0;
-    let v9: R = v8.exp();
-    let v10: R = R::new(0.01, -2.0816681711721684e-19);
-    let v11: R = v2 * v0;
-    let v12: R = v11.exp();
-    let v13: R = v10 * v12;
-    let v14: R = v1 * v0;
-    let v15: R = v14.exp();
-    let v16: R = v10 * v15;
-    let v17: R = v13 - v16;
-    let v18: R = v6 * v9 * v17;
-    [v5.to_f64(), v18.to_f64()]
+    let v0: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = v3.widen() * v0;
+    let v5: N = N::exp_of(v4);
+    let v6: N = v2 - v1;
+    let v7: W = v0 * v6.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v5 * v8;
+    [v5.to_f64(), v9.to_f64()]
 }
 /// `ddim_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1500,6 +1342,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1518,73 +1362,58 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0002, -9.58434720477186e-21);
-        let v1: R = R::new(0.9998, -2.2026824808563105e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v1: R = R::from_f64(t);
-        let v2: R = -v1;
-        let v3: R = v2 * v0;
-        let v4: R = v3.exp();
-        let v5: R = R::new(100.0, 0.0);
-        let v6: R = R::new(0.01, -2.0816681711721684e-19);
-        let v7: R = v1 * v0;
-        let v8: R = v7.exp();
-        let v9: R = v6 * v8;
-        let v10: R = v9 - v6;
-        let v11: R = v5 * v4 * v10;
+        let v0: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v1: W = W::from_f64(t);
+        let v2: W = -v1;
+        let v3: W = v2 * v0;
+        let v4: W = v3.exp();
+        let v5: W = W::new(100.0, 0.0);
+        let v6: W = W::new(0.01, -2.0816681711721684e-19);
+        let v7: W = v1 * v0;
+        let v8: W = v7.exp();
+        let v9: W = v6 * v8;
+        let v10: W = v9 - v6;
+        let v11: W = v5 * v4 * v10;
         return [v4.to_f64(), v11.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(0.0002, -9.58434720477186e-21);
-        let v1: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v2 * v1;
-        let v4: R = v3.exp();
-        let v5: R = v0 * v4;
-        let v6: R = R::new(1.0, 0.0);
-        let v7: R = v6 - v5;
+        let v0: W = W::new(0.0002, -9.58434720477186e-21);
+        let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v2 * v1;
+        let v4: W = v3.exp();
+        let v5: W = v0 * v4;
+        let v6: W = W::new(1.0, 0.0);
+        let v7: W = v6 - v5;
         return [v5.to_f64(), v7.to_f64()];
     }
-    let v0: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
-    let v4: R = v3 * v0;
-    let v5: R = v4.exp();
-    let v6: R = R::new(100.0, 0.0);
-    let v7: R = -v2;
-    let v8: R = v7 * v0;
-    let v9: R = v8.exp();
-    let v10: R = R::new(0.01, -2.0816681711721684e-19);
-    let v11: R = v2 * v0;
-    let v12: R = v11.exp();
-    let v13: R = v10 * v12;
-    let v14: R = v1 * v0;
-    let v15: R = v14.exp();
-    let v16: R = v10 * v15;
-    let v17: R = v13 - v16;
-    let v18: R = v6 * v9 * v17;
-    [v5.to_f64(), v18.to_f64()]
+    let v0: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = v3.widen() * v0;
+    let v5: N = N::exp_of(v4);
+    let v6: N = v2 - v1;
+    let v7: W = v0 * v6.widen();
+    let v8: N = N::exp_m1_of(v7);
+    let v9: N = v5 * v8;
+    [v5.to_f64(), v9.to_f64()]
 }
 /// `dpm1_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1596,6 +1425,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = 5000^{t_{\mathrm{next}} - t}\,x + x_{0}\,\left(1 - 5000^{t_{\mathrm{next}} - t}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 3 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1614,20 +1445,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `ve`, from `derivations/ve.dsym`.
@@ -1635,6 +1461,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -1647,20 +1475,15 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 1] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [2.0];
-    }
-    if t == 1.0 {
-        return [2.0];
-    }
-    let v0: R = R::new(2.0, 0.0);
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(2.0, 0.0);
     [v0.to_f64()]
 }
 /// `reverse_drift_u` of the process `ve`, from `derivations/ve.dsym`.
@@ -1668,6 +1491,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = reverse_drift_u_coefficients(t);
@@ -1680,20 +1505,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `ve`, from `derivations/ve.dsym`.
@@ -1701,6 +1523,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1712,6 +1536,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1730,61 +1556,46 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(2.0, 0.0);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = v3 - v5;
-        let v7: R = R::new(206.363674024963, 6.482848196601363e-15);
-        let v8: R = v2 - v4;
-        let v9: R = v8.abs();
-        let v10: R = v9.sqrt();
-        let v11: R = v7 * v10;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(2.0, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = v3 - v5;
+        let v7: W = W::new(206.363674024963, 6.482848196601363e-15);
+        let v8: W = v2 - v4;
+        let v9: W = v8.abs();
+        let v10: W = v9.sqrt();
+        let v11: W = v7 * v10;
         return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(2.0, 0.0);
-    let v2: R = R::from_f64(t_next);
-    let v3: R = v1 * v2;
-    let v4: R = R::from_f64(t);
-    let v5: R = v1 * v4;
-    let v6: R = v3 - v5;
-    let v7: R = R::new(0.0412727348049926, 4.194934498663989e-19);
-    let v8: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v9: R = v4 * v8;
-    let v10: R = v9.exp();
-    let v11: R = v2 - v4;
-    let v12: R = v11.abs();
-    let v13: R = v12.sqrt();
-    let v14: R = v7 * v10 * v13;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 * v2;
+    let v4: N = N::from_f64(t);
+    let v5: N = v1 * v4;
+    let v6: N = v3 - v5;
+    let v7: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v8: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v9: W = v4.widen() * v8;
+    let v10: N = N::exp_of(v9);
+    let v11: N = v2 - v4;
+    let v12: N = v11.abs();
+    let v13: N = v12.sqrt();
+    let v14: N = v7 * v10 * v13;
     [v0.to_f64(), v6.to_f64(), v14.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `ve`, from `derivations/ve.dsym`.
@@ -1792,6 +1603,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1803,6 +1616,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1828,75 +1643,61 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-0.11738608923507973, -2.4100221038658094e-18);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(11.740957114930959, 8.424674940223702e-16);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = -v3;
-        let v5: R = v4 * v2;
-        let v6: R = v5.exp();
-        let v7: R = R::new(0.01, -2.0816681711721684e-19);
-        let v8: R = v3 * v2;
-        let v9: R = v8.exp();
-        let v10: R = v7 * v9;
-        let v11: R = v7 - v10;
-        let v12: R = v1 * v6 * v11;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(11.740957114930959, 8.424674940223702e-16);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = -v3;
+        let v5: W = v4 * v2;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.01, -2.0816681711721684e-19);
+        let v8: W = v3 * v2;
+        let v9: W = v8.exp();
+        let v10: W = v7 * v9;
+        let v11: W = v7 - v10;
+        let v12: W = v1 * v6 * v11;
         return [v0.to_f64(), v12.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.002348191422986192, -5.008165916860366e-20);
-        let v2: R = R::new(0.01, -2.0816681711721684e-19);
-        let v3: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v4 * v3;
-        let v6: R = v5.exp();
-        let v7: R = v2 * v6;
-        let v8: R = R::new(50.0, 0.0);
-        let v9: R = v7 - v8;
-        let v10: R = v1 * v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.002348191422986192, -5.008165916860366e-20);
+        let v2: W = W::new(0.01, -2.0816681711721684e-19);
+        let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v4 * v3;
+        let v6: W = v5.exp();
+        let v7: W = v2 * v6;
+        let v8: W = W::new(50.0, 0.0);
+        let v9: W = v7 - v8;
+        let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(11.740957114930959, 8.424674940223702e-16);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = -v3;
-    let v5: R = v4 * v2;
-    let v6: R = v5.exp();
-    let v7: R = R::new(0.01, -2.0816681711721684e-19);
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v8 * v2;
-    let v10: R = v9.exp();
-    let v11: R = v7 * v10;
-    let v12: R = v3 * v2;
-    let v13: R = v12.exp();
-    let v14: R = v7 * v13;
-    let v15: R = v11 - v14;
-    let v16: R = v1 * v6 * v15;
-    [v0.to_f64(), v16.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
+    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 - v4;
+    let v6: N = v2 * v5;
+    let v7: N = v6.exp_m1();
+    let v8: N = v1 * v7;
+    [v0.to_f64(), v8.to_f64()]
 }
 /// `ddim_step_u` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -1908,6 +1709,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1926,75 +1729,61 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(-0.11738608923507973, -2.4100221038658094e-18);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(11.740957114930959, 8.424674940223702e-16);
-        let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v3: R = R::from_f64(t);
-        let v4: R = -v3;
-        let v5: R = v4 * v2;
-        let v6: R = v5.exp();
-        let v7: R = R::new(0.01, -2.0816681711721684e-19);
-        let v8: R = v3 * v2;
-        let v9: R = v8.exp();
-        let v10: R = v7 * v9;
-        let v11: R = v7 - v10;
-        let v12: R = v1 * v6 * v11;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(11.740957114930959, 8.424674940223702e-16);
+        let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v3: W = W::from_f64(t);
+        let v4: W = -v3;
+        let v5: W = v4 * v2;
+        let v6: W = v5.exp();
+        let v7: W = W::new(0.01, -2.0816681711721684e-19);
+        let v8: W = v3 * v2;
+        let v9: W = v8.exp();
+        let v10: W = v7 * v9;
+        let v11: W = v7 - v10;
+        let v12: W = v1 * v6 * v11;
         return [v0.to_f64(), v12.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.002348191422986192, -5.008165916860366e-20);
-        let v2: R = R::new(0.01, -2.0816681711721684e-19);
-        let v3: R = R::new(8.517193191416238, -7.804706550288471e-16);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v4 * v3;
-        let v6: R = v5.exp();
-        let v7: R = v2 * v6;
-        let v8: R = R::new(50.0, 0.0);
-        let v9: R = v7 - v8;
-        let v10: R = v1 * v9;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.002348191422986192, -5.008165916860366e-20);
+        let v2: W = W::new(0.01, -2.0816681711721684e-19);
+        let v3: W = W::new(8.517193191416238, -7.804706550288471e-16);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v4 * v3;
+        let v6: W = v5.exp();
+        let v7: W = v2 * v6;
+        let v8: W = W::new(50.0, 0.0);
+        let v9: W = v7 - v8;
+        let v10: W = v1 * v9;
         return [v0.to_f64(), v10.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::new(11.740957114930959, 8.424674940223702e-16);
-    let v2: R = R::new(8.517193191416238, -7.804706550288471e-16);
-    let v3: R = R::from_f64(t);
-    let v4: R = -v3;
-    let v5: R = v4 * v2;
-    let v6: R = v5.exp();
-    let v7: R = R::new(0.01, -2.0816681711721684e-19);
-    let v8: R = R::from_f64(t_next);
-    let v9: R = v8 * v2;
-    let v10: R = v9.exp();
-    let v11: R = v7 * v10;
-    let v12: R = v3 * v2;
-    let v13: R = v12.exp();
-    let v14: R = v7 * v13;
-    let v15: R = v11 - v14;
-    let v16: R = v1 * v6 * v15;
-    [v0.to_f64(), v16.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.1174095711493096, 9.800225553502783e-20);
+    let v2: N = N::new(8.517193191416238, -7.804706550288471e-16);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = N::from_f64(t);
+    let v5: N = v3 - v4;
+    let v6: N = v2 * v5;
+    let v7: N = v6.exp_m1();
+    let v8: N = v1 * v7;
+    [v0.to_f64(), v8.to_f64()]
 }
 /// `dpm1_step_u` of the process `ve`, from `derivations/ve.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2006,6 +1795,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + \frac{u\,\left(5000^{t_{\mathrm{next}} - t} - 1\right)}{\log\left(5000\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2029,8 +1820,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -2053,11 +1845,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -2147,7 +1966,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -2176,17 +1995,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -2370,7 +2194,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -2449,7 +2274,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

@@ -4,14 +4,14 @@
 //!
 //! Parameters folded in: beta_min = 1/10, beta_max = 20.
 //!
-//! Lowering: stable rewrites, evaluated in double-double arithmetic (module `dd`) and rounded to f64 once.
+//! Accuracy budget: 4 ulps of every value (of every coefficient, for fields) at every checked point, against a certified reference (`diffsym emit --accuracy`). Each function runs its numerically stable form in the cheapest number type that meets it, `f64` or double-double (module `dd`), and again in the wide-range `Xd` where a time is below 2^-24 or the result is not a normal f64.
 #![allow(
     dead_code,
     clippy::excessive_precision,
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Real, Xd};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "vp_linear";
 /// `alpha(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -19,27 +19,22 @@ pub const PROCESS: &str = "vp_linear";
 /// ```text
 /// \alpha(t) = \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
-    let r = alpha_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_in::<Xd>(t) }
+    alpha_in::<f64, Dd>(t)
 }
-/// The body of [`alpha`], in the number type `R`.
-fn alpha_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 0.0065715864949296154;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
+/// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
 /// `sigma(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -47,29 +42,24 @@ fn alpha_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \sigma(t) = \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
-    let r = sigma_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd>(t) }
+    sigma_in::<f64, Dd>(t)
 }
-/// The body of [`sigma`], in the number type `R`.
-fn sigma_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
-    if t == 1.0 {
-        return 0.9999784068923386;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = -v8;
-    let v10: R = v9.sqrt();
+/// The body of [`sigma`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(9.95, 7.105427357601002e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: N = v9.sqrt();
     v10.to_f64()
 }
 /// `alpha_bar(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -77,27 +67,22 @@ fn sigma_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \bar{\alpha}(t) = \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
-    let r = alpha_bar_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { alpha_bar_in::<Xd>(t) }
+    alpha_bar_in::<f64, Dd>(t)
 }
-/// The body of [`alpha_bar`], in the number type `R`.
-fn alpha_bar_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 1.0;
-    }
-    if t == 1.0 {
-        return 4.31857490603413e-5;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
+/// The body of [`alpha_bar`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
     v8.to_f64()
 }
 /// `f(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -105,24 +90,19 @@ fn alpha_bar_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// f(t) = -\frac{1}{20} - \frac{199\,t}{20}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
-    let r = f_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd>(t) }
+    f_in::<f64, Dd>(t)
 }
-/// The body of [`f`], in the number type `R`.
-fn f_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return -0.05;
-    }
-    if t == 1.0 {
-        return -10.0;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
+/// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
     v5.to_f64()
 }
 /// `g2(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -130,23 +110,18 @@ fn f_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g^{2}(t) = \frac{1}{10} + \frac{199\,t}{10}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
-    let r = g2_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g2_in::<Xd>(t) }
+    g2_in::<f64, Dd>(t)
 }
-/// The body of [`g2`], in the number type `R`.
-fn g2_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.1;
-    }
-    if t == 1.0 {
-        return 20.0;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::new(19.9, 1.4210854715202005e-15);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
+/// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::new(19.9, 1.4210854715202005e-15);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
     v4.to_f64()
 }
 /// `g(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -154,24 +129,19 @@ fn g2_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// g(t) = \sqrt{\frac{1}{10} + \frac{199\,t}{10}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
-    let r = g_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { g_in::<Xd>(t) }
+    g_in::<f64, Dd>(t)
 }
-/// The body of [`g`], in the number type `R`.
-fn g_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.31622776601683794;
-    }
-    if t == 1.0 {
-        return 4.47213595499958;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::new(19.9, 1.4210854715202005e-15);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = v4.sqrt();
+/// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::new(19.9, 1.4210854715202005e-15);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = v4.sqrt();
     v5.to_f64()
 }
 /// `lambda(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -179,37 +149,35 @@ fn g_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \lambda(t) = -\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{\log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
-    let r = lambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd>(t) }
+    lambda_in::<f64, Dd>(t)
 }
-/// The body of [`lambda`], in the number type `R`.
-fn lambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`lambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -5.024978406659204;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::new(0.5, 0.0);
-    let v7: R = R::new(0.1, -5.551115123125783e-18);
-    let v8: R = v7 * v1;
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v4;
-    let v11: R = -v8;
-    let v12: R = v11 - v10;
-    let v13: R = v12.exp_m1();
-    let v14: R = -v13;
-    let v15: R = v14.ln();
-    let v16: R = v6 * v15;
-    let v17: R = -v2;
-    let v18: R = v17 - v5 - v16;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = N::new(0.5, 0.0);
+    let v7: N = N::new(0.1, -5.551115123125783e-18);
+    let v8: N = v7 * v1;
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v4;
+    let v11: N = -v8;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v12.exp_m1();
+    let v14: W = -v13;
+    let v15: W = v14.ln();
+    let v16: W = v6.widen() * v15;
+    let v17: N = -v2;
+    let v18: W = v17.widen() - v5 - v16;
     v18.to_f64()
 }
 /// `dlambda(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -217,33 +185,31 @@ fn lambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \dot{\lambda}(t) = \frac{-\frac{1}{20} - \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
-    let r = dlambda_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { dlambda_in::<Xd>(t) }
+    dlambda_in::<f64, Dd>(t)
 }
-/// The body of [`dlambda`], in the number type `R`.
-fn dlambda_in<R: Real>(t: f64) -> f64 {
+/// The body of [`dlambda`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::NEG_INFINITY;
     }
-    if t == 1.0 {
-        return -10.000431876141498;
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = R::new(0.1, -5.551115123125783e-18);
-    let v7: R = v6 * v2;
-    let v8: R = v2.square();
-    let v9: R = v1 * v8;
-    let v10: R = -v7;
-    let v11: R = v10 - v9;
-    let v12: R = v11.exp_m1();
-    let v13: R = v5 / v12;
-    let v14: R = -v13;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = N::new(0.1, -5.551115123125783e-18);
+    let v7: N = v6 * v2;
+    let v8: N = v2.square();
+    let v9: N = v1 * v8;
+    let v10: N = -v7;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp_m1();
+    let v13: N = v5 / v12;
+    let v14: N = -v13;
     v14.to_f64()
 }
 /// `log_snr(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -251,30 +217,28 @@ fn dlambda_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \log\mathrm{SNR}(t) = -\frac{t}{10} - \frac{199\,t^{2}}{20} - \log\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
-    let r = log_snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd>(t) }
+    log_snr_in::<f64, Dd>(t)
 }
-/// The body of [`log_snr`], in the number type `R`.
-fn log_snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`log_snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return -10.049956813318408;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = -v8;
-    let v10: R = v9.ln();
-    let v11: R = v6 - v5 - v10;
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: W = v7.exp_m1();
+    let v9: W = -v8;
+    let v10: W = v9.ln();
+    let v11: W = v6.widen() - v5 - v10;
     v11.to_f64()
 }
 /// `snr(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -282,30 +246,28 @@ fn log_snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{SNR}(t) = \frac{\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
-    let r = snr_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { snr_in::<Xd>(t) }
+    snr_in::<f64, Dd>(t)
 }
-/// The body of [`snr`], in the number type `R`.
-fn snr_in<R: Real>(t: f64) -> f64 {
+/// The body of [`snr`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 0.0 {
         return f64::INFINITY;
     }
-    if t == 1.0 {
-        return 4.3187614149808495e-5;
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = v7.exp_m1();
-    let v10: R = v8 / v9;
-    let v11: R = -v10;
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::exp_m1_of(v7);
+    let v10: N = v8 / v9;
+    let v11: N = -v10;
     v11.to_f64()
 }
 /// `rho(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -313,36 +275,34 @@ fn snr_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \rho(t) = \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
-    let r = rho_in::<Dd>(t);
-    if dd::ordinary(&[t], &[r]) { r } else { rho_in::<Xd>(t) }
+    rho_in::<f64, Dd>(t)
 }
-/// The body of [`rho`], in the number type `R`.
-fn rho_in<R: Real>(t: f64) -> f64 {
-    if t == 0.0 {
-        return 0.0;
-    }
+/// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 152.16697028394648;
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = v2 + v5;
-    let v7: R = v6.exp();
-    let v8: R = R::new(0.1, -5.551115123125783e-18);
-    let v9: R = v8 * v1;
-    let v10: R = R::new(9.95, 7.105427357601002e-16);
-    let v11: R = v10 * v4;
-    let v12: R = -v9;
-    let v13: R = v12 - v11;
-    let v14: R = v13.exp_m1();
-    let v15: R = -v14;
-    let v16: R = v15.sqrt();
-    let v17: R = v7 * v16;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: W = v2.widen() + v5;
+    let v7: N = N::exp_of(v6);
+    let v8: N = N::new(0.1, -5.551115123125783e-18);
+    let v9: N = v8 * v1;
+    let v10: N = N::new(9.95, 7.105427357601002e-16);
+    let v11: N = v10 * N::narrow(v4);
+    let v12: N = -v9;
+    let v13: N = v12 - v11;
+    let v14: N = v13.exp_m1();
+    let v15: N = -v14;
+    let v16: N = v15.sqrt();
+    let v17: N = v7 * v16;
     v17.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -352,50 +312,48 @@ fn rho_in<R: Real>(t: f64) -> f64 {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_score_coefficients_in::<Xd>(t) }
+    pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_score_coefficients`], in the number type `R`.
-fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, -0.05];
-    }
+/// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-10.0, -10.0];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = v0 * v2;
-    let v7: R = R::new(4.975, 3.552713678800501e-16);
-    let v8: R = v2.square();
-    let v9: R = v7 * v8;
-    let v10: R = -v6;
-    let v11: R = v10 - v9;
-    let v12: R = v11.exp();
-    let v13: R = R::new(0.1, -5.551115123125783e-18);
-    let v14: R = v13 * v2;
-    let v15: R = v1 * v8;
-    let v16: R = -v14;
-    let v17: R = v16 - v15;
-    let v18: R = v17.exp_m1();
-    let v19: R = v12 * v18 * v5;
-    let v20: R = R::new(0.15, 5.551115123125783e-18);
-    let v21: R = v20 * v2;
-    let v22: R = R::new(14.925, -7.105427357601002e-16);
-    let v23: R = v22 * v8;
-    let v24: R = -v21;
-    let v25: R = v24 - v23;
-    let v26: R = v25.exp();
-    let v27: R = v0 + v3;
-    let v28: R = v26 * v27;
-    let v29: R = -v19;
-    let v30: R = v29 - v28;
-    let v31: R = v30 / v12;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = v0 * v2;
+    let v7: N = N::new(4.975, 3.552713678800501e-16);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = -v6;
+    let v11: N = v10 - v9;
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v2;
+    let v15: N = v1 * v8;
+    let v16: N = -v14;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = v12 * v18 * v5;
+    let v20: N = N::new(0.15, 5.551115123125783e-18);
+    let v21: N = v20 * v2;
+    let v22: N = N::new(14.925, -7.105427357601002e-16);
+    let v23: N = v22 * v8;
+    let v24: N = -v21;
+    let v25: N = v24 - v23;
+    let v26: N = v25.exp();
+    let v27: N = v0 + v3;
+    let v28: N = v26 * v27;
+    let v29: N = -v19;
+    let v30: N = v29 - v28;
+    let v31: N = v30 / v12;
     [v5.to_f64(), v31.to_f64()]
 }
 /// `pf_velocity_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -403,6 +361,8 @@ fn pf_velocity_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -414,51 +374,49 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_score_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_score_coefficients_in::<Xd>(t) }
+    reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_score_coefficients`], in the number type `R`.
-fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, -0.1];
-    }
+/// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-10.0, -20.0];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = v0 * v2;
-    let v8: R = R::new(4.975, 3.552713678800501e-16);
-    let v9: R = v2.square();
-    let v10: R = v8 * v9;
-    let v11: R = -v7;
-    let v12: R = v11 - v10;
-    let v13: R = v12.exp();
-    let v14: R = R::new(0.1, -5.551115123125783e-18);
-    let v15: R = v14 * v2;
-    let v16: R = v1 * v9;
-    let v17: R = -v15;
-    let v18: R = v17 - v16;
-    let v19: R = v18.exp_m1();
-    let v20: R = v6 * v13 * v19 * v5;
-    let v21: R = R::new(0.15, 5.551115123125783e-18);
-    let v22: R = v21 * v2;
-    let v23: R = R::new(14.925, -7.105427357601002e-16);
-    let v24: R = v23 * v9;
-    let v25: R = -v22;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = v0 + v3;
-    let v29: R = v6 * v27 * v28;
-    let v30: R = -v20;
-    let v31: R = v30 - v29;
-    let v32: R = v31 / v13;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v0 * v2;
+    let v8: N = N::new(4.975, 3.552713678800501e-16);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = -v7;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
+    let v14: N = N::new(0.1, -5.551115123125783e-18);
+    let v15: N = v14 * v2;
+    let v16: N = v1 * v9;
+    let v17: N = -v15;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = v6 * v13 * v19 * v5;
+    let v21: N = N::new(0.15, 5.551115123125783e-18);
+    let v22: N = v21 * v2;
+    let v23: N = N::new(14.925, -7.105427357601002e-16);
+    let v24: N = v23 * v9;
+    let v25: N = -v22;
+    let v26: N = v25 - v24;
+    let v27: N = v26.exp();
+    let v28: N = v0 + v3;
+    let v29: N = v6 * v27 * v28;
+    let v30: N = -v20;
+    let v31: N = v30 - v29;
+    let v32: N = v31 / v13;
     [v5.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -466,6 +424,8 @@ fn reverse_drift_score_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \mathrm{score}\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right) + x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -477,94 +437,69 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_score_coefficients`], in the number type `R`.
-fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(10.0, -1.3817869688151111e-76);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(0.1, -5.551115123125783e-18);
-    let v19: R = v18 * v1;
-    let v20: R = v9 * v4;
-    let v21: R = -v19;
-    let v22: R = v21 - v20;
-    let v23: R = v22.exp_m1();
-    let v24: R = v1 * v8 * v23 * v12;
-    let v25: R = v14 * v8 * v23 * v12;
-    let v26: R = R::new(0.15, 5.551115123125783e-18);
-    let v27: R = v26 * v1;
-    let v28: R = R::new(14.925, -7.105427357601002e-16);
-    let v29: R = v28 * v4;
-    let v30: R = -v27;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp();
-    let v33: R = v0 + v10;
-    let v34: R = v1 * v32 * v33;
-    let v35: R = v14 * v32 * v33;
-    let v36: R = v24 - v25 + v34 - v35;
-    let v37: R = v36 / v8;
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9.widen() * v1.widen();
+    let v11: N = -N::narrow(v0);
+    let v12: N = v11 - N::narrow(v10);
+    let v13: W = v1.widen() * v8.widen() * v12.widen();
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12.widen();
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v1;
+    let v20: N = v9 * v4;
+    let v21: N = -v19;
+    let v22: N = v21 - v20;
+    let v23: N = v22.exp_m1();
+    let v24: W = v1.widen() * v8.widen() * v23.widen() * v12.widen();
+    let v25: W = v14.widen() * v8.widen() * v23.widen() * v12.widen();
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v1;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: N = v28 * v4;
+    let v30: N = -v27;
+    let v31: N = v30 - v29;
+    let v32: N = v31.exp();
+    let v33: W = v0 + v10;
+    let v34: W = v1.widen() * v32.widen() * v33;
+    let v35: W = v14.widen() * v32.widen() * v33;
+    let v36: W = v24 - v25 + v34 - v35;
+    let v37: N = N::narrow(v36) / v8;
     [v17.to_f64(), v37.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -572,6 +507,8 @@ fn euler_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -583,6 +520,8 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -601,113 +540,83 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_score_coefficients`], in the number type `R`.
-fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v10: R = v9 * v3;
-        let v11: R = v9 * v5;
-        let v12: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v13: R = v12 * v3;
-        let v14: R = v12 * v5;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        let v17: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v18: R = v5 - v3;
-        let v19: R = v18.abs();
-        let v20: R = v19.sqrt();
-        let v21: R = v17 * v20;
-        return [v8.to_f64(), v16.to_f64(), v21.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(20.0, -2.7635739376302223e-76);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(2.0, 0.0);
-    let v19: R = R::new(0.1, -5.551115123125783e-18);
-    let v20: R = v19 * v1;
-    let v21: R = v9 * v4;
-    let v22: R = -v20;
-    let v23: R = v22 - v21;
-    let v24: R = v23.exp_m1();
-    let v25: R = v18 * v1 * v8 * v24 * v12;
-    let v26: R = v18 * v14 * v8 * v24 * v12;
-    let v27: R = R::new(0.15, 5.551115123125783e-18);
-    let v28: R = v27 * v1;
-    let v29: R = R::new(14.925, -7.105427357601002e-16);
-    let v30: R = v29 * v4;
-    let v31: R = -v28;
-    let v32: R = v31 - v30;
-    let v33: R = v32.exp();
-    let v34: R = v0 + v10;
-    let v35: R = v18 * v1 * v33 * v34;
-    let v36: R = v18 * v14 * v33 * v34;
-    let v37: R = v25 - v26 + v35 - v36;
-    let v38: R = v37 / v8;
-    let v39: R = v14 - v1;
-    let v40: R = v39.abs();
-    let v41: R = v40.sqrt();
-    let v42: R = R::new(19.9, 1.4210854715202005e-15);
-    let v43: R = v42 * v1;
-    let v44: R = v19 + v43;
-    let v45: R = v44.sqrt();
-    let v46: R = v41 * v45;
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9.widen() * v1.widen();
+    let v11: N = -N::narrow(v0);
+    let v12: N = v11 - N::narrow(v10);
+    let v13: W = v1.widen() * v8.widen() * v12.widen();
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12.widen();
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: N = N::new(2.0, 0.0);
+    let v19: N = N::new(0.1, -5.551115123125783e-18);
+    let v20: N = v19 * v1;
+    let v21: N = v9 * v4;
+    let v22: N = -v20;
+    let v23: N = v22 - v21;
+    let v24: N = v23.exp_m1();
+    let v25: W = v18.widen() * v1.widen() * v8.widen() * v24.widen() * v12.widen();
+    let v26: W = v18.widen() * v14.widen() * v8.widen() * v24.widen() * v12.widen();
+    let v27: N = N::new(0.15, 5.551115123125783e-18);
+    let v28: N = v27 * v1;
+    let v29: N = N::new(14.925, -7.105427357601002e-16);
+    let v30: N = v29 * v4;
+    let v31: N = -v28;
+    let v32: N = v31 - v30;
+    let v33: N = v32.exp();
+    let v34: W = v0 + v10;
+    let v35: W = v18.widen() * v1.widen() * v33.widen() * v34;
+    let v36: W = v18.widen() * v14.widen() * v33.widen() * v34;
+    let v37: W = v25 - v26 + v35 - v36;
+    let v38: N = N::narrow(v37) / v8;
+    let v39: N = v14 - v1;
+    let v40: N = v39.abs();
+    let v41: N = v40.sqrt();
+    let v42: N = N::new(19.9, 1.4210854715202005e-15);
+    let v43: N = v42 * v1;
+    let v44: W = v19.widen() + v43.widen();
+    let v45: N = N::sqrt_of(v44);
+    let v46: N = v41 * v45;
     [v17.to_f64(), v38.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -715,6 +624,8 @@ fn euler_maruyama_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -732,6 +643,8 @@ pub fn euler_maruyama_step_score(
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 13 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -757,126 +670,127 @@ pub fn euler_maruyama_step_score_slice(
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_score_coefficients`], in the number type `R`.
-fn ddim_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(152.16368452617462, 1.354087321928937e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = v17 / v8;
-        let v19: R = -v18;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = v17 / v8;
+        let v19: W = -v18;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: R = R::new(0.05, -2.7755575615628915e-18);
-        let v12: R = v11 * v1;
-        let v13: R = v1.square();
-        let v14: R = v4 * v13;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp();
-        let v18: R = v10 * v17;
-        let v19: R = R::new(0.006571444593954924, -5.329673131083816e-20);
-        let v20: R = R::new(0.1, -5.551115123125783e-18);
-        let v21: R = v20 * v1;
-        let v22: R = R::new(9.95, 7.105427357601002e-16);
-        let v23: R = v22 * v13;
-        let v24: R = -v21;
-        let v25: R = v24 - v23;
-        let v26: R = v25.exp_m1();
-        let v27: R = -v26;
-        let v28: R = v27.sqrt();
-        let v29: R = v19 * v28;
-        let v30: R = -v18;
-        let v31: R = v30 - v29;
-        let v32: R = v9 * v31;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: W = W::new(0.05, -2.7755575615628915e-18);
+        let v12: W = v11 * v1;
+        let v13: W = v1.square();
+        let v14: W = v4 * v13;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp();
+        let v18: W = v10 * v17;
+        let v19: W = W::new(0.006571444593954924, -5.329673131083816e-20);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v1;
+        let v22: W = W::new(9.95, 7.105427357601002e-16);
+        let v23: W = v22 * v13;
+        let v24: W = -v21;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp_m1();
+        let v27: W = -v26;
+        let v28: W = v27.sqrt();
+        let v29: W = v19 * v28;
+        let v30: W = -v18;
+        let v31: W = v30 - v29;
+        let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v7;
-    let v13: R = v12 - v9;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v1;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v4;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = v14 * v21;
-    let v23: R = -v2;
-    let v24: R = v23 - v5;
-    let v25: R = v24.exp();
-    let v26: R = -v21;
-    let v27: R = v26.sqrt();
-    let v28: R = v15 * v6;
-    let v29: R = v17 * v8;
-    let v30: R = -v28;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v25 * v27 * v34;
-    let v36: R = -v22;
-    let v37: R = v36 - v35;
-    let v38: R = v37 / v25;
-    [v11.to_f64(), v38.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: W = v16 * v0.widen();
+    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18 * v19;
+    let v21: W = -v17;
+    let v22: W = v21 - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15 * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: W = v28.exp();
+    let v30: W = -v23;
+    let v31: W = v30.sqrt();
+    let v32: W = v16 * v1.widen();
+    let v33: N = N::narrow(v18) * N::narrow(v11);
+    let v34: W = -v32;
+    let v35: W = v34 - v33.widen();
+    let v36: W = v35.exp_m1();
+    let v37: W = -v36;
+    let v38: W = v37.sqrt();
+    let v39: W = v29 * v31 * v38;
+    let v40: W = -v24;
+    let v41: W = v40 - v39;
+    let v42: W = v41 / v29;
+    [v9.to_f64(), v42.to_f64()]
 }
 /// `ddim_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -888,6 +802,8 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -906,126 +822,127 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_score_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_score_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_score_coefficients`], in the number type `R`.
-fn dpm1_step_score_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(152.16368452617462, 1.354087321928937e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = v17 / v8;
-        let v19: R = -v18;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = v17 / v8;
+        let v19: W = -v18;
         return [v10.to_f64(), v19.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v11: R = R::new(0.05, -2.7755575615628915e-18);
-        let v12: R = v11 * v1;
-        let v13: R = v1.square();
-        let v14: R = v4 * v13;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp();
-        let v18: R = v10 * v17;
-        let v19: R = R::new(0.006571444593954924, -5.329673131083816e-20);
-        let v20: R = R::new(0.1, -5.551115123125783e-18);
-        let v21: R = v20 * v1;
-        let v22: R = R::new(9.95, 7.105427357601002e-16);
-        let v23: R = v22 * v13;
-        let v24: R = -v21;
-        let v25: R = v24 - v23;
-        let v26: R = v25.exp_m1();
-        let v27: R = -v26;
-        let v28: R = v27.sqrt();
-        let v29: R = v19 * v28;
-        let v30: R = -v18;
-        let v31: R = v30 - v29;
-        let v32: R = v9 * v31;
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v10: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v11: W = W::new(0.05, -2.7755575615628915e-18);
+        let v12: W = v11 * v1;
+        let v13: W = v1.square();
+        let v14: W = v4 * v13;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp();
+        let v18: W = v10 * v17;
+        let v19: W = W::new(0.006571444593954924, -5.329673131083816e-20);
+        let v20: W = W::new(0.1, -5.551115123125783e-18);
+        let v21: W = v20 * v1;
+        let v22: W = W::new(9.95, 7.105427357601002e-16);
+        let v23: W = v22 * v13;
+        let v24: W = -v21;
+        let v25: W = v24 - v23;
+        let v26: W = v25.exp_m1();
+        let v27: W = -v26;
+        let v28: W = v27.sqrt();
+        let v29: W = v19 * v28;
+        let v30: W = -v18;
+        let v31: W = v30 - v29;
+        let v32: W = v9 * v31;
         return [v8.to_f64(), v32.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v7;
-    let v13: R = v12 - v9;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v1;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v4;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = v14 * v21;
-    let v23: R = -v2;
-    let v24: R = v23 - v5;
-    let v25: R = v24.exp();
-    let v26: R = -v21;
-    let v27: R = v26.sqrt();
-    let v28: R = v15 * v6;
-    let v29: R = v17 * v8;
-    let v30: R = -v28;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v25 * v27 * v34;
-    let v36: R = -v22;
-    let v37: R = v36 - v35;
-    let v38: R = v37 / v25;
-    [v11.to_f64(), v38.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v1;
+    let v11: W = v1.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = -v10;
+    let v14: W = v13.widen() - v12;
+    let v15: W = v14.exp();
+    let v16: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: W = v16 * v0.widen();
+    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v19: W = v0.widen().square();
+    let v20: W = v18 * v19;
+    let v21: W = -v17;
+    let v22: W = v21 - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v15 * v23;
+    let v25: N = v3 * v0;
+    let v26: W = v4 * v19;
+    let v27: N = -v25;
+    let v28: W = v27.widen() - v26;
+    let v29: W = v28.exp();
+    let v30: W = -v23;
+    let v31: W = v30.sqrt();
+    let v32: W = v16 * v1.widen();
+    let v33: N = N::narrow(v18) * N::narrow(v11);
+    let v34: W = -v32;
+    let v35: W = v34 - v33.widen();
+    let v36: W = v35.exp_m1();
+    let v37: W = -v36;
+    let v38: W = v37.sqrt();
+    let v39: W = v29 * v31 * v38;
+    let v40: W = -v24;
+    let v41: W = v40 - v39;
+    let v42: W = v41 / v29;
+    [v9.to_f64(), v42.to_f64()]
 }
 /// `dpm1_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -1037,6 +954,8 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{score}\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right) - \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 33 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1055,52 +974,50 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd>(t) }
+    pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_eps_coefficients`], in the number type `R`.
-fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, f64::INFINITY];
-    }
+/// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-10.0, 10.000215935739337];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = R::new(0.15, 5.551115123125783e-18);
-    let v7: R = v6 * v2;
-    let v8: R = R::new(14.925, -7.105427357601002e-16);
-    let v9: R = v2.square();
-    let v10: R = v8 * v9;
-    let v11: R = -v7;
-    let v12: R = v11 - v10;
-    let v13: R = v12.exp();
-    let v14: R = v0 + v3;
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v2;
-    let v17: R = v1 * v9;
-    let v18: R = -v16;
-    let v19: R = v18 - v17;
-    let v20: R = v19.exp_m1();
-    let v21: R = -v20;
-    let v22: R = v21.sqrt();
-    let v23: R = v13 * v14;
-    let v24: R = v23 / v22;
-    let v25: R = v0 * v2;
-    let v26: R = R::new(4.975, 3.552713678800501e-16);
-    let v27: R = v26 * v9;
-    let v28: R = -v25;
-    let v29: R = v28 - v27;
-    let v30: R = v29.exp();
-    let v31: R = v30 * v22 * v5;
-    let v32: R = v24 - v31;
-    let v33: R = v32 / v30;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = N::new(0.15, 5.551115123125783e-18);
+    let v7: N = v6 * v2;
+    let v8: N = N::new(14.925, -7.105427357601002e-16);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = -v7;
+    let v12: N = v11 - v10;
+    let v13: N = v12.exp();
+    let v14: N = v0 + v3;
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = v15 * v2;
+    let v17: N = v1 * v9;
+    let v18: N = -v16;
+    let v19: N = v18 - v17;
+    let v20: N = v19.exp_m1();
+    let v21: N = -v20;
+    let v22: N = v21.sqrt();
+    let v23: N = v13 * v14;
+    let v24: N = v23 / v22;
+    let v25: N = v0 * v2;
+    let v26: N = N::new(4.975, 3.552713678800501e-16);
+    let v27: N = v26 * v9;
+    let v28: N = -v25;
+    let v29: N = v28 - v27;
+    let v30: N = v29.exp();
+    let v31: N = v30 * v22 * v5;
+    let v32: N = v24 - v31;
+    let v33: N = v32 / v30;
     [v5.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1108,6 +1025,8 @@ fn pf_velocity_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1119,53 +1038,51 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_eps_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_eps_coefficients_in::<Xd>(t) }
+    reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_eps_coefficients`], in the number type `R`.
-fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [-0.05, f64::INFINITY];
-    }
+/// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 1.0 {
         return [-10.0, 20.000431871478675];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = -v0;
-    let v5: R = v4 - v3;
-    let v6: R = R::new(2.0, 0.0);
-    let v7: R = R::new(0.15, 5.551115123125783e-18);
-    let v8: R = v7 * v2;
-    let v9: R = R::new(14.925, -7.105427357601002e-16);
-    let v10: R = v2.square();
-    let v11: R = v9 * v10;
-    let v12: R = -v8;
-    let v13: R = v12 - v11;
-    let v14: R = v13.exp();
-    let v15: R = v0 + v3;
-    let v16: R = R::new(0.1, -5.551115123125783e-18);
-    let v17: R = v16 * v2;
-    let v18: R = v1 * v10;
-    let v19: R = -v17;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = -v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v6 * v14 * v15;
-    let v25: R = v24 / v23;
-    let v26: R = v0 * v2;
-    let v27: R = R::new(4.975, 3.552713678800501e-16);
-    let v28: R = v27 * v10;
-    let v29: R = -v26;
-    let v30: R = v29 - v28;
-    let v31: R = v30.exp();
-    let v32: R = v6 * v31 * v23 * v5;
-    let v33: R = v25 - v32;
-    let v34: R = v33 / v31;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = -v0;
+    let v5: N = v4 - v3;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = N::new(0.15, 5.551115123125783e-18);
+    let v8: N = v7 * v2;
+    let v9: N = N::new(14.925, -7.105427357601002e-16);
+    let v10: N = v2.square();
+    let v11: N = v9 * v10;
+    let v12: N = -v8;
+    let v13: N = v12 - v11;
+    let v14: N = v13.exp();
+    let v15: N = v0 + v3;
+    let v16: N = N::new(0.1, -5.551115123125783e-18);
+    let v17: N = v16 * v2;
+    let v18: N = v1 * v10;
+    let v19: N = -v17;
+    let v20: N = v19 - v18;
+    let v21: N = v20.exp_m1();
+    let v22: N = -v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v6 * v14 * v15;
+    let v25: N = v24 / v23;
+    let v26: N = v0 * v2;
+    let v27: N = N::new(4.975, 3.552713678800501e-16);
+    let v28: N = v27 * v10;
+    let v29: N = -v26;
+    let v30: N = v29 - v28;
+    let v31: N = v30.exp();
+    let v32: N = v6 * v31 * v23 * v5;
+    let v33: N = v25 - v32;
+    let v34: N = v33 / v31;
     [v5.to_f64(), v34.to_f64()]
 }
 /// `reverse_drift_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1173,6 +1090,8 @@ fn reverse_drift_eps_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\mathrm{eps}\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1184,102 +1103,75 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_eps_coefficients`], in the number type `R`.
-fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        return [v8.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        return [v8.to_f64(), v17.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-10.000215935739337, 5.587384647594541e-16);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(0.15, 5.551115123125783e-18);
-    let v19: R = v18 * v1;
-    let v20: R = R::new(14.925, -7.105427357601002e-16);
-    let v21: R = v20 * v4;
-    let v22: R = -v19;
-    let v23: R = v22 - v21;
-    let v24: R = v23.exp();
-    let v25: R = v0 * v14 * v24;
-    let v26: R = v0 * v1 * v24;
-    let v27: R = v9 * v4 * v24;
-    let v28: R = v9 * v1 * v14 * v24;
-    let v29: R = R::new(0.1, -5.551115123125783e-18);
-    let v30: R = v29 * v1;
-    let v31: R = v9 * v4;
-    let v32: R = -v30;
-    let v33: R = v32 - v31;
-    let v34: R = v33.exp_m1();
-    let v35: R = v0 * v1 * v8 * v34;
-    let v36: R = v9 * v4 * v8 * v34;
-    let v37: R = v0 * v14 * v8 * v34;
-    let v38: R = v9 * v1 * v14 * v8 * v34;
-    let v39: R = v25 - v26 - v27 + v28 + v35 + v36 - v37 - v38;
-    let v40: R = -v34;
-    let v41: R = v40.sqrt();
-    let v42: R = v8 * v41;
-    let v43: R = v39 / v42;
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: N = N::narrow(v9) * v1;
+    let v11: N = -N::narrow(v0);
+    let v12: W = v11.widen() - v10.widen();
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: N = N::new(0.15, 5.551115123125783e-18);
+    let v19: N = v18 * v1;
+    let v20: N = N::new(14.925, -7.105427357601002e-16);
+    let v21: W = v20.widen() * v4;
+    let v22: N = -v19;
+    let v23: N = v22 - N::narrow(v21);
+    let v24: N = v23.exp();
+    let v25: W = v0 * v14.widen() * v24.widen();
+    let v26: W = v0 * v1.widen() * v24.widen();
+    let v27: W = v9 * v4 * v24.widen();
+    let v28: W = v9 * v1.widen() * v14.widen() * v24.widen();
+    let v29: N = N::new(0.1, -5.551115123125783e-18);
+    let v30: N = v29 * v1;
+    let v31: N = N::narrow(v9) * N::narrow(v4);
+    let v32: N = -v30;
+    let v33: N = v32 - v31;
+    let v34: N = v33.exp_m1();
+    let v35: N = N::narrow(v0) * v1 * v8 * v34;
+    let v36: W = v9 * v4 * v8.widen() * v34.widen();
+    let v37: N = N::narrow(v0) * v14 * v8 * v34;
+    let v38: W = v9 * v1.widen() * v14.widen() * v8.widen() * v34.widen();
+    let v39: W = v25 - v26 - v27 + v28 + v35.widen() + v36 - v37.widen() - v38;
+    let v40: N = -v34;
+    let v41: N = v40.sqrt();
+    let v42: W = v8.widen() * v41.widen();
+    let v43: N = N::narrow(v39) / N::narrow(v42);
     [v17.to_f64(), v43.to_f64()]
 }
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1287,6 +1179,8 @@ fn euler_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1298,6 +1192,8 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1316,120 +1212,88 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_eps_coefficients`], in the number type `R`.
-fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 + v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(152.17354201234545, -9.927105265434582e-15);
-        let v10: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v11: R = v10 * v5;
-        let v12: R = v10 * v3;
-        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: R = v13 * v3;
-        let v15: R = v13 * v5;
-        let v16: R = v11 - v12 + v14 - v15;
-        let v17: R = v9 * v16;
-        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: R = v5 - v3;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v8.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 + v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(-20.000431871478675, 1.1174769295189082e-15);
+        let v10: W = v3 - v5;
+        let v11: W = v9 * v10;
+        let v12: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v13: W = v5 - v3;
+        let v14: W = v13.abs();
+        let v15: W = v14.sqrt();
+        let v16: W = v12 * v15;
+        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 - v13 + v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(0.1, -5.551115123125783e-18);
-    let v19: R = R::new(0.15, 5.551115123125783e-18);
-    let v20: R = v19 * v1;
-    let v21: R = R::new(14.925, -7.105427357601002e-16);
-    let v22: R = v21 * v4;
-    let v23: R = -v20;
-    let v24: R = v23 - v22;
-    let v25: R = v24.exp();
-    let v26: R = v18 * v14 * v25;
-    let v27: R = v18 * v1 * v25;
-    let v28: R = R::new(19.9, 1.4210854715202005e-15);
-    let v29: R = v28 * v4 * v25;
-    let v30: R = v28 * v1 * v14 * v25;
-    let v31: R = v18 * v1;
-    let v32: R = v9 * v4;
-    let v33: R = -v31;
-    let v34: R = v33 - v32;
-    let v35: R = v34.exp_m1();
-    let v36: R = v18 * v1 * v8 * v35;
-    let v37: R = v28 * v4 * v8 * v35;
-    let v38: R = v18 * v14 * v8 * v35;
-    let v39: R = v28 * v1 * v14 * v8 * v35;
-    let v40: R = v26 - v27 - v29 + v30 + v36 + v37 - v38 - v39;
-    let v41: R = -v35;
-    let v42: R = v41.sqrt();
-    let v43: R = v8 * v42;
-    let v44: R = v40 / v43;
-    let v45: R = v14 - v1;
-    let v46: R = v45.abs();
-    let v47: R = v46.sqrt();
-    let v48: R = v28 * v1;
-    let v49: R = v18 + v48;
-    let v50: R = v49.sqrt();
-    let v51: R = v47 * v50;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: N = N::new(9.95, 7.105427357601002e-16);
+    let v10: N = v9 * v1;
+    let v11: N = -v0;
+    let v12: W = v11.widen() - v10.widen();
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() - v13 + v15;
+    let v17: W = v16 / v8.widen();
+    let v18: W = W::new(0.1, -5.551115123125783e-18);
+    let v19: N = N::new(0.15, 5.551115123125783e-18);
+    let v20: N = v19 * v1;
+    let v21: N = N::new(14.925, -7.105427357601002e-16);
+    let v22: W = v21.widen() * v4;
+    let v23: N = -v20;
+    let v24: N = v23 - N::narrow(v22);
+    let v25: N = v24.exp();
+    let v26: W = v18 * v14.widen() * v25.widen();
+    let v27: W = v18 * v1.widen() * v25.widen();
+    let v28: W = W::new(19.9, 1.4210854715202005e-15);
+    let v29: W = v28 * v4 * v25.widen();
+    let v30: W = v28 * v1.widen() * v14.widen() * v25.widen();
+    let v31: N = N::narrow(v18) * v1;
+    let v32: N = v9 * N::narrow(v4);
+    let v33: N = -v31;
+    let v34: N = v33 - v32;
+    let v35: N = v34.exp_m1();
+    let v36: N = N::narrow(v18) * v1 * v8 * v35;
+    let v37: W = v28 * v4 * v8.widen() * v35.widen();
+    let v38: N = N::narrow(v18) * v14 * v8 * v35;
+    let v39: W = v28 * v1.widen() * v14.widen() * v8.widen() * v35.widen();
+    let v40: W = v26 - v27 - v29 + v30 + v36.widen() + v37 - v38.widen() - v39;
+    let v41: N = -v35;
+    let v42: N = v41.sqrt();
+    let v43: W = v8.widen() * v42.widen();
+    let v44: N = N::narrow(v40) / N::narrow(v43);
+    let v45: N = v14 - v1;
+    let v46: N = v45.abs();
+    let v47: N = v46.sqrt();
+    let v48: N = N::narrow(v28) * v1;
+    let v49: W = v18 + v48.widen();
+    let v50: N = N::sqrt_of(v49);
+    let v51: W = v47.widen() * v50.widen();
     [v17.to_f64(), v44.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1437,6 +1301,8 @@ fn euler_maruyama_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1448,6 +1314,8 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 19 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1473,126 +1341,144 @@ pub fn euler_maruyama_step_eps_slice(
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_eps_coefficients`], in the number type `R`.
-fn ddim_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(-152.16697028394648, 1.1357011909545447e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = -v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v19 / v8;
-        let v21: R = -v20;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v19 / v8;
+        let v21: W = -v20;
         return [v10.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v1.square();
-        let v15: R = v13 * v14;
-        let v16: R = -v12;
-        let v17: R = v16 - v15;
-        let v18: R = v17.exp_m1();
-        let v19: R = -v18;
-        let v20: R = v19.sqrt();
-        let v21: R = v10 * v20;
-        let v22: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: R = R::new(0.05, -2.7755575615628915e-18);
-        let v24: R = v23 * v1;
-        let v25: R = v4 * v14;
-        let v26: R = -v24;
-        let v27: R = v26 - v25;
-        let v28: R = v27.exp();
-        let v29: R = v22 * v28;
-        let v30: R = v21 - v29;
-        let v31: R = v9 * v30;
-        return [v8.to_f64(), v31.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.1, -5.551115123125783e-18);
+        let v10: W = v9 * v1;
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
+        let v12: W = v1.square();
+        let v13: W = v11 * v12;
+        let v14: W = v3 - v10 - v13;
+        let v15: W = v14.exp();
+        let v16: W = W::new(10.05, -7.105427357601002e-16);
+        let v17: W = v11 * v1;
+        let v18: W = -v16;
+        let v19: W = v18 - v17;
+        let v20: W = v19 * v2;
+        let v21: W = v20.exp_m1();
+        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: W = W::new(0.05, -2.7755575615628915e-18);
+        let v24: W = v23 * v1;
+        let v25: W = v4 * v12;
+        let v26: W = -v24;
+        let v27: W = v26 - v25;
+        let v28: W = v27.exp();
+        let v29: W = v22 * v28;
+        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v31: W = -v10;
+        let v32: W = v31 - v13;
+        let v33: W = v32.exp_m1();
+        let v34: W = -v33;
+        let v35: W = v34.sqrt();
+        let v36: W = v30 * v35;
+        let v37: W = v29 + v36;
+        let v38: W = v15 * v21;
+        let v39: W = v38 / v37;
+        return [v8.to_f64(), v39.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v2;
-    let v13: R = v12 - v5;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v6;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v8;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = -v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v14 * v23;
-    let v25: R = -v7;
-    let v26: R = v25 - v9;
-    let v27: R = v26.exp();
-    let v28: R = v15 * v1;
-    let v29: R = v17 * v4;
-    let v30: R = -v28;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v27 * v34;
-    let v36: R = v24 - v35;
-    let v37: R = v36 / v14;
-    [v11.to_f64(), v37.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v0;
+    let v11: W = v0.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: W = v1.widen().square();
+    let v17: W = v15 * v16;
+    let v18: W = v10.widen() + v12 - v14.widen() - v17;
+    let v19: N = N::exp_of(v18);
+    let v20: N = N::narrow(v15) * v0;
+    let v21: N = N::narrow(v15) * v1;
+    let v22: N = -v13;
+    let v23: N = v22 - v20 - v21;
+    let v24: N = v23 * v2;
+    let v25: N = v24.exp_m1();
+    let v26: N = v3 * v1;
+    let v27: W = v4 * v16;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
+    let v31: N = v13 * v0;
+    let v32: N = N::narrow(v15) * N::narrow(v11);
+    let v33: N = -v31;
+    let v34: N = v33 - v32;
+    let v35: N = v34.exp_m1();
+    let v36: N = -v35;
+    let v37: N = v36.sqrt();
+    let v38: N = v30 * v37;
+    let v39: N = -v10;
+    let v40: W = v39.widen() - v12;
+    let v41: N = N::exp_of(v40);
+    let v42: N = -v14;
+    let v43: N = v42 - N::narrow(v17);
+    let v44: N = v43.exp_m1();
+    let v45: N = -v44;
+    let v46: N = v45.sqrt();
+    let v47: N = v41 * v46;
+    let v48: W = v38.widen() + v47.widen();
+    let v49: W = v19.widen() * v25.widen();
+    let v50: W = v49 / v48;
+    [v9.to_f64(), v50.to_f64()]
 }
 /// `ddim_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1604,6 +1490,8 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1622,126 +1510,144 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_eps_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_eps_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_eps_coefficients`], in the number type `R`.
-fn dpm1_step_eps_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(-152.16697028394648, 1.1357011909545447e-14);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(1.0, 0.0);
-        let v10: R = v9 / v8;
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v4;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = -v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v19 / v8;
-        let v21: R = -v20;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(1.0, 0.0);
+        let v10: W = v9 / v8;
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v1;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v4;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v19 / v8;
+        let v21: W = -v20;
         return [v10.to_f64(), v21.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::from_f64(t_next);
-        let v2: R = v0 - v1;
-        let v3: R = R::new(5.025, -3.552713678800501e-16);
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v4 * v1;
-        let v6: R = v3 + v5;
-        let v7: R = v2 * v6;
-        let v8: R = v7.exp();
-        let v9: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v10: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v1;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v1.square();
-        let v15: R = v13 * v14;
-        let v16: R = -v12;
-        let v17: R = v16 - v15;
-        let v18: R = v17.exp_m1();
-        let v19: R = -v18;
-        let v20: R = v19.sqrt();
-        let v21: R = v10 * v20;
-        let v22: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v23: R = R::new(0.05, -2.7755575615628915e-18);
-        let v24: R = v23 * v1;
-        let v25: R = v4 * v14;
-        let v26: R = -v24;
-        let v27: R = v26 - v25;
-        let v28: R = v27.exp();
-        let v29: R = v22 * v28;
-        let v30: R = v21 - v29;
-        let v31: R = v9 * v30;
-        return [v8.to_f64(), v31.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::from_f64(t_next);
+        let v2: W = v0 - v1;
+        let v3: W = W::new(5.025, -3.552713678800501e-16);
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v4 * v1;
+        let v6: W = v3 + v5;
+        let v7: W = v2 * v6;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.1, -5.551115123125783e-18);
+        let v10: W = v9 * v1;
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
+        let v12: W = v1.square();
+        let v13: W = v11 * v12;
+        let v14: W = v3 - v10 - v13;
+        let v15: W = v14.exp();
+        let v16: W = W::new(10.05, -7.105427357601002e-16);
+        let v17: W = v11 * v1;
+        let v18: W = -v16;
+        let v19: W = v18 - v17;
+        let v20: W = v19 * v2;
+        let v21: W = v20.exp_m1();
+        let v22: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v23: W = W::new(0.05, -2.7755575615628915e-18);
+        let v24: W = v23 * v1;
+        let v25: W = v4 * v12;
+        let v26: W = -v24;
+        let v27: W = v26 - v25;
+        let v28: W = v27.exp();
+        let v29: W = v22 * v28;
+        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v31: W = -v10;
+        let v32: W = v31 - v13;
+        let v33: W = v32.exp_m1();
+        let v34: W = -v33;
+        let v35: W = v34.sqrt();
+        let v36: W = v30 * v35;
+        let v37: W = v29 + v36;
+        let v38: W = v15 * v21;
+        let v39: W = v38 / v37;
+        return [v8.to_f64(), v39.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = v2 + v5 - v7 - v9;
-    let v11: R = v10.exp();
-    let v12: R = -v2;
-    let v13: R = v12 - v5;
-    let v14: R = v13.exp();
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v6;
-    let v17: R = R::new(9.95, 7.105427357601002e-16);
-    let v18: R = v17 * v8;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp_m1();
-    let v22: R = -v21;
-    let v23: R = v22.sqrt();
-    let v24: R = v14 * v23;
-    let v25: R = -v7;
-    let v26: R = v25 - v9;
-    let v27: R = v26.exp();
-    let v28: R = v15 * v1;
-    let v29: R = v17 * v4;
-    let v30: R = -v28;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = v27 * v34;
-    let v36: R = v24 - v35;
-    let v37: R = v36 / v14;
-    [v11.to_f64(), v37.to_f64()]
+    let v0: N = N::from_f64(t);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::new(0.05, -2.7755575615628915e-18);
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v4 * v0.widen();
+    let v6: W = v4 * v1.widen();
+    let v7: W = v3.widen() + v5 + v6;
+    let v8: W = v2.widen() * v7;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v3 * v0;
+    let v11: W = v0.widen().square();
+    let v12: W = v4 * v11;
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: W = v1.widen().square();
+    let v17: W = v15 * v16;
+    let v18: W = v10.widen() + v12 - v14.widen() - v17;
+    let v19: N = N::exp_of(v18);
+    let v20: N = N::narrow(v15) * v0;
+    let v21: N = N::narrow(v15) * v1;
+    let v22: N = -v13;
+    let v23: N = v22 - v20 - v21;
+    let v24: N = v23 * v2;
+    let v25: N = v24.exp_m1();
+    let v26: N = v3 * v1;
+    let v27: W = v4 * v16;
+    let v28: N = -v26;
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
+    let v31: N = v13 * v0;
+    let v32: N = N::narrow(v15) * N::narrow(v11);
+    let v33: N = -v31;
+    let v34: N = v33 - v32;
+    let v35: N = v34.exp_m1();
+    let v36: N = -v35;
+    let v37: N = v36.sqrt();
+    let v38: N = v30 * v37;
+    let v39: N = -v10;
+    let v40: W = v39.widen() - v12;
+    let v41: N = N::exp_of(v40);
+    let v42: N = -v14;
+    let v43: N = v42 - N::narrow(v17);
+    let v44: N = v43.exp_m1();
+    let v45: N = -v44;
+    let v46: N = v45.sqrt();
+    let v47: N = v41 * v46;
+    let v48: W = v38.widen() + v47.widen();
+    let v49: W = v19.widen() * v25.widen();
+    let v50: W = v49 / v48;
+    [v9.to_f64(), v50.to_f64()]
 }
 /// `dpm1_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1753,6 +1659,8 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \mathrm{eps}\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 17 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1771,56 +1679,54 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = pf_velocity_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd>(t) }
+    pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_x0_coefficients`], in the number type `R`.
-fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`pf_velocity_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
-    if t == 1.0 {
-        return [0.00043187614149808493, -0.0657187030607151];
-    }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(0.05, -2.7755575615628915e-18);
-    let v10: R = v3 * v1;
-    let v11: R = v9 + v10;
-    let v12: R = v7.exp_m1();
-    let v13: R = v8 * v11;
-    let v14: R = v13 / v12;
-    let v15: R = -v14;
-    let v16: R = v9 * v1;
-    let v17: R = R::new(4.975, 3.552713678800501e-16);
-    let v18: R = v17 * v4;
-    let v19: R = -v16;
-    let v20: R = v19 - v18;
-    let v21: R = v20.exp();
-    let v22: R = -v12;
-    let v23: R = v22.sqrt();
-    let v24: R = -v9;
-    let v25: R = v24 - v10;
-    let v26: R = v21 * v23 * v25;
-    let v27: R = R::new(0.15, 5.551115123125783e-18);
-    let v28: R = v27 * v1;
-    let v29: R = R::new(14.925, -7.105427357601002e-16);
-    let v30: R = v29 * v4;
-    let v31: R = -v28;
-    let v32: R = v31 - v30;
-    let v33: R = v32.exp();
-    let v34: R = v33 * v11;
-    let v35: R = v34 / v23;
-    let v36: R = v26 - v35;
-    let v37: R = v36 / v23;
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -N::narrow(v2);
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: N = N::new(0.05, -2.7755575615628915e-18);
+    let v10: W = v3 * v1.widen();
+    let v11: W = v9.widen() + v10;
+    let v12: N = N::exp_m1_of(v7);
+    let v13: W = v8.widen() * v11;
+    let v14: N = N::narrow(v13) / v12;
+    let v15: N = -v14;
+    let v16: N = v9 * v1;
+    let v17: W = W::new(4.975, 3.552713678800501e-16);
+    let v18: W = v17 * v4;
+    let v19: N = -v16;
+    let v20: W = v19.widen() - v18;
+    let v21: N = N::exp_of(v20);
+    let v22: N = -v12;
+    let v23: W = v22.widen().sqrt();
+    let v24: N = -v9;
+    let v25: W = v24.widen() - v10;
+    let v26: W = v21.widen() * v23 * v25;
+    let v27: N = N::new(0.15, 5.551115123125783e-18);
+    let v28: N = v27 * v1;
+    let v29: W = W::new(14.925, -7.105427357601002e-16);
+    let v30: W = v29 * v4;
+    let v31: N = -v28;
+    let v32: W = v31.widen() - v30;
+    let v33: N = N::exp_of(v32);
+    let v34: W = v33.widen() * v11;
+    let v35: N = N::narrow(v34) / N::narrow(v23);
+    let v36: W = v26 - v35.widen();
+    let v37: W = v36 / v23;
     [v15.to_f64(), v37.to_f64()]
 }
 /// `pf_velocity_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1828,6 +1734,8 @@ fn pf_velocity_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1839,57 +1747,58 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_x0_coefficients_in::<Xd>(t) }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_x0_coefficients`], in the number type `R`.
-fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
+/// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     if t == 0.0 {
         return [f64::INFINITY, f64::NEG_INFINITY];
     }
     if t == 1.0 {
         return [10.000863752282996, -0.1314374061214302];
     }
-    let v0: R = R::new(2.0, 0.0);
-    let v1: R = R::new(0.15, 5.551115123125783e-18);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = R::new(14.925, -7.105427357601002e-16);
-    let v5: R = v2.square();
-    let v6: R = v4 * v5;
-    let v7: R = -v3;
-    let v8: R = v7 - v6;
-    let v9: R = v8.exp();
-    let v10: R = R::new(0.05, -2.7755575615628915e-18);
-    let v11: R = R::new(9.95, 7.105427357601002e-16);
-    let v12: R = v11 * v2;
-    let v13: R = v10 + v12;
-    let v14: R = R::new(0.1, -5.551115123125783e-18);
-    let v15: R = v14 * v2;
-    let v16: R = v11 * v5;
-    let v17: R = -v15;
-    let v18: R = v17 - v16;
-    let v19: R = v18.exp_m1();
-    let v20: R = -v19;
-    let v21: R = v20.sqrt();
-    let v22: R = v0 * v9 * v13;
-    let v23: R = v22 / v21;
-    let v24: R = v10 * v2;
-    let v25: R = R::new(4.975, 3.552713678800501e-16);
-    let v26: R = v25 * v5;
-    let v27: R = -v24;
-    let v28: R = v27 - v26;
-    let v29: R = v28.exp();
-    let v30: R = -v10;
-    let v31: R = v30 - v12;
-    let v32: R = v29 * v21 * v31;
-    let v33: R = v23 - v32;
-    let v34: R = v29 * v21;
-    let v35: R = v33 / v34;
-    let v36: R = v0 * v29 * v21 * v31;
-    let v37: R = v36 - v23;
-    let v38: R = v37 / v21;
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::new(0.15, 5.551115123125783e-18);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: W = W::new(14.925, -7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: N = N::new(0.05, -2.7755575615628915e-18);
+    let v11: W = W::new(9.95, 7.105427357601002e-16);
+    let v12: W = v11 * v2.widen();
+    let v13: W = v10.widen() + v12;
+    let v14: W = W::new(0.1, -5.551115123125783e-18);
+    let v15: W = v14 * v2.widen();
+    let v16: N = N::narrow(v11) * N::narrow(v5);
+    let v17: N = -N::narrow(v15);
+    let v18: W = v17.widen() - v16.widen();
+    let v19: N = N::exp_m1_of(v18);
+    let v20: W = -v19.widen();
+    let v21: W = v20.sqrt();
+    let v22: W = v0.widen() * v9.widen() * v13;
+    let v23: W = v22 / v21;
+    let v24: N = v10 * v2;
+    let v25: W = W::new(4.975, 3.552713678800501e-16);
+    let v26: W = v25 * v5;
+    let v27: N = -v24;
+    let v28: W = v27.widen() - v26;
+    let v29: N = N::exp_of(v28);
+    let v30: N = -v10;
+    let v31: W = v30.widen() - v12;
+    let v32: W = v29.widen() * v21 * v31;
+    let v33: W = v23 - v32;
+    let v34: N = v29 * N::narrow(v21);
+    let v35: N = N::narrow(v33) / v34;
+    let v36: W = v0.widen() * v29.widen() * v21 * v31;
+    let v37: W = v36 - v23;
+    let v38: N = N::narrow(v37) / N::narrow(v21);
     [v35.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1897,6 +1806,8 @@ fn reverse_drift_x0_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{10} - \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{10} + \frac{199\,t}{10}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 22 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1908,99 +1819,74 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_x0_coefficients`], in the number type `R`.
-fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
-    }
+/// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(-0.9999568142509396, -2.91233988616488e-17);
-        let v5: R = R::from_f64(t);
-        let v6: R = v1 * v5;
-        let v7: R = v3 - v4 - v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v2;
-        let v12: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v13: R = v12 * v5;
-        let v14: R = v12 * v2;
-        let v15: R = v10 - v11 - v13 + v14;
-        let v16: R = v0 * v15;
-        return [v8.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: W = W::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v5: W = W::from_f64(t);
+        let v6: W = v1 * v5;
+        let v7: W = v3 - v4 - v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(0.0657187030607151, -1.6592043582885762e-18);
+        let v10: W = v5 - v2;
+        let v11: W = v9 * v10;
+        return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::new(0.1, -5.551115123125783e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(9.95, 7.105427357601002e-16);
-    let v6: R = v3.square();
-    let v7: R = v5 * v6;
-    let v8: R = -v4;
-    let v9: R = v8 - v7;
-    let v10: R = v9.exp();
-    let v11: R = v0 * v1 * v10;
-    let v12: R = v9.exp_m1();
-    let v13: R = v0 * v3 * v10;
-    let v14: R = v5 * v6 * v10;
-    let v15: R = v5 * v3 * v1 * v10;
-    let v16: R = v11 - v12 - v13 - v14 + v15;
-    let v17: R = v16 / v12;
-    let v18: R = -v17;
-    let v19: R = R::new(0.15, 5.551115123125783e-18);
-    let v20: R = v19 * v3;
-    let v21: R = R::new(14.925, -7.105427357601002e-16);
-    let v22: R = v21 * v6;
-    let v23: R = -v20;
-    let v24: R = v23 - v22;
-    let v25: R = v24.exp();
-    let v26: R = v0 * v3 * v25;
-    let v27: R = v5 * v6 * v25;
-    let v28: R = v0 * v1 * v25;
-    let v29: R = v5 * v3 * v1 * v25;
-    let v30: R = v0 * v3;
-    let v31: R = R::new(4.975, 3.552713678800501e-16);
-    let v32: R = v31 * v6;
-    let v33: R = -v30;
-    let v34: R = v33 - v32;
-    let v35: R = v34.exp();
-    let v36: R = v0 * v3 * v35 * v12;
-    let v37: R = v5 * v6 * v35 * v12;
-    let v38: R = v0 * v1 * v35 * v12;
-    let v39: R = v5 * v3 * v1 * v35 * v12;
-    let v40: R = v26 + v27 - v28 - v29 - v36 - v37 + v38 + v39;
-    let v41: R = v40 / v12;
-    let v42: R = -v41;
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(0.1, -5.551115123125783e-18);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: N = v3.square();
+    let v7: W = v5 * v6.widen();
+    let v8: W = -v4;
+    let v9: W = v8 - v7;
+    let v10: N = N::exp_of(v9);
+    let v11: W = v0 * v1.widen() * v10.widen();
+    let v12: N = N::exp_m1_of(v9);
+    let v13: W = v0 * v3.widen() * v10.widen();
+    let v14: W = v5 * v6.widen() * v10.widen();
+    let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
+    let v16: W = v11 - v12.widen() - v13 - v14 + v15;
+    let v17: W = v16 / v12.widen();
+    let v18: N = -N::narrow(v17);
+    let v19: N = N::new(0.15, 5.551115123125783e-18);
+    let v20: N = v19 * v3;
+    let v21: N = N::new(14.925, -7.105427357601002e-16);
+    let v22: N = v21 * v6;
+    let v23: N = -v20;
+    let v24: N = v23 - v22;
+    let v25: N = v24.exp();
+    let v26: W = v0 * v3.widen() * v25.widen();
+    let v27: W = v5 * v6.widen() * v25.widen();
+    let v28: W = v0 * v1.widen() * v25.widen();
+    let v29: W = v5 * v3.widen() * v1.widen() * v25.widen();
+    let v30: N = N::narrow(v0) * v3;
+    let v31: W = W::new(4.975, 3.552713678800501e-16);
+    let v32: W = v31 * v6.widen();
+    let v33: N = -v30;
+    let v34: W = v33.widen() - v32;
+    let v35: N = N::exp_of(v34);
+    let v36: N = N::narrow(v0) * v3 * v35 * v12;
+    let v37: W = v5 * v6.widen() * v35.widen() * v12.widen();
+    let v38: N = N::narrow(v0) * v1 * v35 * v12;
+    let v39: W = v5 * v3.widen() * v1.widen() * v35.widen() * v12.widen();
+    let v40: W = v26 + v27 - v28 - v29 - v36.widen() - v37 + v38.widen() + v39;
+    let v41: N = N::narrow(v40) / v12;
+    let v42: N = -v41;
     [v18.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2008,6 +1894,8 @@ fn euler_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2019,6 +1907,8 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2037,119 +1927,95 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<Dd>(t, t_next);
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
         r
     } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd>(t, t_next)
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
     }
 }
-/// The body of [`euler_maruyama_step_x0_coefficients`], in the number type `R`.
-fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t);
-        let v5: R = v1 * v4;
-        let v6: R = R::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: R = v7 * v4;
-        let v9: R = v7 * v2;
-        let v10: R = v3 - v5 - v6 + v8 - v9;
-        let v11: R = v0 * v10;
-        let v12: R = R::new(1.0000431876141498, 2.1823104182788933e-17);
-        let v13: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v14: R = v13 * v4;
-        let v15: R = v13 * v2;
-        let v16: R = v5 - v3 - v14 + v15;
-        let v17: R = v12 * v16;
-        let v18: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: R = v2 - v4;
-        let v20: R = v19.abs();
-        let v21: R = v20.sqrt();
-        let v22: R = v18 * v21;
-        return [v11.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v0: W = W::new(152.17682798297562, 1.1071422201549615e-14);
+        let v1: W = W::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t);
+        let v5: W = v1 * v4;
+        let v6: W = W::new(-0.006571302696044317, 3.6518610774588986e-19);
+        let v7: W = W::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v11: W = v0 * v10;
+        let v12: W = W::new(0.1314374061214302, -3.3184087165771525e-18);
+        let v13: W = v4 - v2;
+        let v14: W = v12 * v13;
+        let v15: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v16: W = v2 - v4;
+        let v17: W = v16.abs();
+        let v18: W = v17.sqrt();
+        let v19: W = v15 * v18;
+        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::new(0.15, 5.551115123125783e-18);
-    let v3: R = R::from_f64(t);
-    let v4: R = v2 * v3;
-    let v5: R = R::new(14.925, -7.105427357601002e-16);
-    let v6: R = v3.square();
-    let v7: R = v5 * v6;
-    let v8: R = -v4;
-    let v9: R = v8 - v7;
-    let v10: R = v9.exp();
-    let v11: R = v0 * v1 * v10;
-    let v12: R = v0 * v3 * v10;
-    let v13: R = R::new(19.9, 1.4210854715202005e-15);
-    let v14: R = v13 * v6 * v10;
-    let v15: R = v13 * v3 * v1 * v10;
-    let v16: R = R::new(0.05, -2.7755575615628915e-18);
-    let v17: R = v16 * v3;
-    let v18: R = R::new(4.975, 3.552713678800501e-16);
-    let v19: R = v18 * v6;
-    let v20: R = -v17;
-    let v21: R = v20 - v19;
-    let v22: R = v21.exp();
-    let v23: R = v0 * v3;
-    let v24: R = R::new(9.95, 7.105427357601002e-16);
-    let v25: R = v24 * v6;
-    let v26: R = -v23;
-    let v27: R = v26 - v25;
-    let v28: R = v27.exp_m1();
-    let v29: R = v22 * v28;
-    let v30: R = v16 * v3 * v22 * v28;
-    let v31: R = v24 * v6 * v22 * v28;
-    let v32: R = v16 * v1 * v22 * v28;
-    let v33: R = v24 * v3 * v1 * v22 * v28;
-    let v34: R = v11 - v12 - v14 + v15 - v29 + v30 + v31 - v32 - v33;
-    let v35: R = v34 / v29;
-    let v36: R = -v35;
-    let v37: R = v0 * v3 * v22 * v28;
-    let v38: R = v13 * v6 * v22 * v28;
-    let v39: R = v0 * v1 * v22 * v28;
-    let v40: R = v13 * v3 * v1 * v22 * v28;
-    let v41: R = v12 + v14 - v11 - v15 - v37 - v38 + v39 + v40;
-    let v42: R = v41 / v28;
-    let v43: R = -v42;
-    let v44: R = v1 - v3;
-    let v45: R = v44.abs();
-    let v46: R = v45.sqrt();
-    let v47: R = v13 * v3;
-    let v48: R = v0 + v47;
-    let v49: R = v48.sqrt();
-    let v50: R = v46 * v49;
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::new(0.15, 5.551115123125783e-18);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = W::new(14.925, -7.105427357601002e-16);
+    let v6: W = v3.widen().square();
+    let v7: W = v5 * v6;
+    let v8: N = -v4;
+    let v9: W = v8.widen() - v7;
+    let v10: W = v9.exp();
+    let v11: N = N::narrow(v0) * v1 * N::narrow(v10);
+    let v12: W = v0 * v3.widen() * v10;
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v6 * v10;
+    let v15: W = v13 * v3.widen() * v1.widen() * v10;
+    let v16: W = W::new(0.05, -2.7755575615628915e-18);
+    let v17: N = N::narrow(v16) * v3;
+    let v18: W = W::new(4.975, 3.552713678800501e-16);
+    let v19: W = v18 * v6;
+    let v20: N = -v17;
+    let v21: W = v20.widen() - v19;
+    let v22: W = v21.exp();
+    let v23: N = N::narrow(v0) * v3;
+    let v24: W = W::new(9.95, 7.105427357601002e-16);
+    let v25: N = N::narrow(v24) * N::narrow(v6);
+    let v26: N = -v23;
+    let v27: W = v26.widen() - v25.widen();
+    let v28: N = N::exp_m1_of(v27);
+    let v29: W = v22 * v28.widen();
+    let v30: W = v16 * v3.widen() * v22 * v28.widen();
+    let v31: W = v24 * v6 * v22 * v28.widen();
+    let v32: N = N::narrow(v16) * v1 * N::narrow(v22) * v28;
+    let v33: W = v24 * v3.widen() * v1.widen() * v22 * v28.widen();
+    let v34: W = v11.widen() - v12 - v14 + v15 - v29 + v30 + v31 - v32.widen() - v33;
+    let v35: N = N::narrow(v34) / N::narrow(v29);
+    let v36: N = -v35;
+    let v37: N = N::narrow(v0) * v3 * N::narrow(v22) * v28;
+    let v38: W = v13 * v6 * v22 * v28.widen();
+    let v39: N = N::narrow(v0) * v1 * N::narrow(v22) * v28;
+    let v40: W = v13 * v3.widen() * v1.widen() * v22 * v28.widen();
+    let v41: W = v12 + v14 - v11.widen() - v15 - v37.widen() - v38 + v39.widen() + v40;
+    let v42: N = N::narrow(v41) / v28;
+    let v43: N = -v42;
+    let v44: N = v1 - v3;
+    let v45: N = v44.abs();
+    let v46: N = v45.sqrt();
+    let v47: N = N::narrow(v13) * v3;
+    let v48: W = v0 + v47.widen();
+    let v49: W = v48.sqrt();
+    let v50: N = v46 * N::narrow(v49);
     [v36.to_f64(), v43.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2157,6 +2023,8 @@ fn euler_maruyama_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64;
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2168,6 +2036,8 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2193,99 +2063,111 @@ pub fn euler_maruyama_step_x0_slice(
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_x0_coefficients`], in the number type `R`.
-fn ddim_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0000215935739336, 7.735291647907337e-17);
-        let v1: R = R::new(0.1, -5.551115123125783e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(9.95, 7.105427357601002e-16);
-        let v5: R = v2.square();
-        let v6: R = v4 * v5;
-        let v7: R = -v3;
-        let v8: R = v7 - v6;
-        let v9: R = v8.exp_m1();
-        let v10: R = -v9;
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v14: R = R::new(0.05, -2.7755575615628915e-18);
-        let v15: R = v14 * v2;
-        let v16: R = R::new(4.975, 3.552713678800501e-16);
-        let v17: R = v16 * v5;
-        let v18: R = -v15;
-        let v19: R = v18 - v17;
-        let v20: R = v19.exp();
-        let v21: R = v13 * v20;
-        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: R = v22 * v11;
-        let v24: R = v21 - v23;
-        let v25: R = v0 * v24;
-        return [v12.to_f64(), v25.to_f64()];
+        let v0: W = W::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: W = W::new(0.1, -5.551115123125783e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(9.95, 7.105427357601002e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v3;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp_m1();
+        let v10: W = -v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v0 * v11;
+        let v13: W = W::new(4.318668159500652e-5, -1.4865498876211394e-22);
+        let v14: W = W::new(1.0, 0.0);
+        let v15: W = v14 - v2;
+        let v16: W = W::new(10.05, -7.105427357601002e-16);
+        let v17: W = v4 * v2;
+        let v18: W = v16 + v17;
+        let v19: W = v15 * v18;
+        let v20: W = v19.exp_m1();
+        let v21: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v22: W = W::new(0.05, -2.7755575615628915e-18);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(4.975, 3.552713678800501e-16);
+        let v25: W = v24 * v5;
+        let v26: W = -v23;
+        let v27: W = v26 - v25;
+        let v28: W = v27.exp();
+        let v29: W = v21 * v28;
+        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v31: W = v30 * v11;
+        let v32: W = v29 + v31;
+        let v33: W = v13 * v20;
+        let v34: W = v33 / v32;
+        return [v12.to_f64(), v34.to_f64()];
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = -v8;
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v0 * v11;
-    let v13: R = v11.square();
-    let v14: R = v3 * v13;
-    let v15: R = -v12;
-    let v16: R = v15 - v14;
-    let v17: R = v16.exp_m1();
-    let v18: R = -v17;
-    let v19: R = v18.sqrt();
-    let v20: R = v10 / v19;
-    let v21: R = R::new(0.05, -2.7755575615628915e-18);
-    let v22: R = v21 * v1;
-    let v23: R = R::new(4.975, 3.552713678800501e-16);
-    let v24: R = v23 * v4;
-    let v25: R = -v22;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = v27 * v19;
-    let v29: R = v21 * v11;
-    let v30: R = v23 * v13;
-    let v31: R = -v29;
-    let v32: R = v31 - v30;
-    let v33: R = v32.exp();
-    let v34: R = v33 * v10;
-    let v35: R = v28 - v34;
-    let v36: R = v35 / v19;
-    [v20.to_f64(), v36.to_f64()]
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = N::narrow(v3) * N::narrow(v4);
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: W = v7.widen().exp_m1();
+    let v9: W = -v8;
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v0 * v11.widen();
+    let v13: W = v11.widen().square();
+    let v14: W = v3 * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = -v17.widen();
+    let v19: W = v18.sqrt();
+    let v20: W = v10 / v19;
+    let v21: W = v16.exp();
+    let v22: N = v11 - v1;
+    let v23: W = v3 * v11.widen();
+    let v24: W = v3 * v1.widen();
+    let v25: W = v0 + v23 + v24;
+    let v26: W = v22.widen() * v25;
+    let v27: W = v26.exp_m1();
+    let v28: N = N::new(0.05, -2.7755575615628915e-18);
+    let v29: N = v28 * v1;
+    let v30: W = W::new(4.975, 3.552713678800501e-16);
+    let v31: W = v30 * v4;
+    let v32: N = -v29;
+    let v33: W = v32.widen() - v31;
+    let v34: W = v33.exp();
+    let v35: N = N::narrow(v34) * N::narrow(v19);
+    let v36: N = v28 * v11;
+    let v37: W = v30 * v13;
+    let v38: N = -v36;
+    let v39: W = v38.widen() - v37;
+    let v40: N = N::exp_of(v39);
+    let v41: W = v40.widen() * v10;
+    let v42: W = v35.widen() + v41;
+    let v43: W = v21 * v27;
+    let v44: W = v19 * v42;
+    let v45: N = N::narrow(v43) / N::narrow(v44);
+    [v20.to_f64(), v45.to_f64()]
 }
 /// `ddim_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2297,6 +2179,8 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2315,99 +2199,111 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_x0_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_x0_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_x0_coefficients`], in the number type `R`.
-fn dpm1_step_x0_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.0, 0.0);
-        let v1: R = R::new(1.0, 0.0);
+        let v0: W = W::new(0.0, 0.0);
+        let v1: W = W::new(1.0, 0.0);
         return [v0.to_f64(), v1.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(1.0000215935739336, 7.735291647907337e-17);
-        let v1: R = R::new(0.1, -5.551115123125783e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(9.95, 7.105427357601002e-16);
-        let v5: R = v2.square();
-        let v6: R = v4 * v5;
-        let v7: R = -v3;
-        let v8: R = v7 - v6;
-        let v9: R = v8.exp_m1();
-        let v10: R = -v9;
-        let v11: R = v10.sqrt();
-        let v12: R = v0 * v11;
-        let v13: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v14: R = R::new(0.05, -2.7755575615628915e-18);
-        let v15: R = v14 * v2;
-        let v16: R = R::new(4.975, 3.552713678800501e-16);
-        let v17: R = v16 * v5;
-        let v18: R = -v15;
-        let v19: R = v18 - v17;
-        let v20: R = v19.exp();
-        let v21: R = v13 * v20;
-        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: R = v22 * v11;
-        let v24: R = v21 - v23;
-        let v25: R = v0 * v24;
-        return [v12.to_f64(), v25.to_f64()];
+        let v0: W = W::new(1.0000215935739336, 7.735291647907337e-17);
+        let v1: W = W::new(0.1, -5.551115123125783e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(9.95, 7.105427357601002e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v3;
+        let v8: W = v7 - v6;
+        let v9: W = v8.exp_m1();
+        let v10: W = -v9;
+        let v11: W = v10.sqrt();
+        let v12: W = v0 * v11;
+        let v13: W = W::new(4.318668159500652e-5, -1.4865498876211394e-22);
+        let v14: W = W::new(1.0, 0.0);
+        let v15: W = v14 - v2;
+        let v16: W = W::new(10.05, -7.105427357601002e-16);
+        let v17: W = v4 * v2;
+        let v18: W = v16 + v17;
+        let v19: W = v15 * v18;
+        let v20: W = v19.exp_m1();
+        let v21: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v22: W = W::new(0.05, -2.7755575615628915e-18);
+        let v23: W = v22 * v2;
+        let v24: W = W::new(4.975, 3.552713678800501e-16);
+        let v25: W = v24 * v5;
+        let v26: W = -v23;
+        let v27: W = v26 - v25;
+        let v28: W = v27.exp();
+        let v29: W = v21 * v28;
+        let v30: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v31: W = v30 * v11;
+        let v32: W = v29 + v31;
+        let v33: W = v13 * v20;
+        let v34: W = v33 / v32;
+        return [v12.to_f64(), v34.to_f64()];
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp_m1();
-    let v9: R = -v8;
-    let v10: R = v9.sqrt();
-    let v11: R = R::from_f64(t);
-    let v12: R = v0 * v11;
-    let v13: R = v11.square();
-    let v14: R = v3 * v13;
-    let v15: R = -v12;
-    let v16: R = v15 - v14;
-    let v17: R = v16.exp_m1();
-    let v18: R = -v17;
-    let v19: R = v18.sqrt();
-    let v20: R = v10 / v19;
-    let v21: R = R::new(0.05, -2.7755575615628915e-18);
-    let v22: R = v21 * v1;
-    let v23: R = R::new(4.975, 3.552713678800501e-16);
-    let v24: R = v23 * v4;
-    let v25: R = -v22;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = v27 * v19;
-    let v29: R = v21 * v11;
-    let v30: R = v23 * v13;
-    let v31: R = -v29;
-    let v32: R = v31 - v30;
-    let v33: R = v32.exp();
-    let v34: R = v33 * v10;
-    let v35: R = v28 - v34;
-    let v36: R = v35 / v19;
-    [v20.to_f64(), v36.to_f64()]
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = N::narrow(v3) * N::narrow(v4);
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: W = v7.widen().exp_m1();
+    let v9: W = -v8;
+    let v10: W = v9.sqrt();
+    let v11: N = N::from_f64(t);
+    let v12: W = v0 * v11.widen();
+    let v13: W = v11.widen().square();
+    let v14: W = v3 * v13;
+    let v15: N = -N::narrow(v12);
+    let v16: W = v15.widen() - v14;
+    let v17: N = N::exp_m1_of(v16);
+    let v18: W = -v17.widen();
+    let v19: W = v18.sqrt();
+    let v20: W = v10 / v19;
+    let v21: W = v16.exp();
+    let v22: N = v11 - v1;
+    let v23: W = v3 * v11.widen();
+    let v24: W = v3 * v1.widen();
+    let v25: W = v0 + v23 + v24;
+    let v26: W = v22.widen() * v25;
+    let v27: W = v26.exp_m1();
+    let v28: N = N::new(0.05, -2.7755575615628915e-18);
+    let v29: N = v28 * v1;
+    let v30: W = W::new(4.975, 3.552713678800501e-16);
+    let v31: W = v30 * v4;
+    let v32: N = -v29;
+    let v33: W = v32.widen() - v31;
+    let v34: W = v33.exp();
+    let v35: N = N::narrow(v34) * N::narrow(v19);
+    let v36: N = v28 * v11;
+    let v37: W = v30 * v13;
+    let v38: N = -v36;
+    let v39: W = v38.widen() - v37;
+    let v40: N = N::exp_of(v39);
+    let v41: W = v40.widen() * v10;
+    let v42: W = v35.widen() + v41;
+    let v43: W = v21 * v27;
+    let v44: W = v19 * v42;
+    let v45: N = N::narrow(v43) / N::narrow(v44);
+    [v20.to_f64(), v45.to_f64()]
 }
 /// `dpm1_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2419,6 +2315,8 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2437,20 +2335,15 @@ pub fn dpm1_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_u_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_u_coefficients_in::<Xd>(t) }
+    pf_velocity_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_u_coefficients`], in the number type `R`.
+/// The body of [`pf_velocity_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 #[allow(unused_variables)]
-fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [1.0];
-    }
-    if t == 1.0 {
-        return [1.0];
-    }
-    let v0: R = R::new(1.0, 0.0);
+fn pf_velocity_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(1.0, 0.0);
     [v0.to_f64()]
 }
 /// `pf_velocity_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2458,6 +2351,8 @@ fn pf_velocity_u_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_u}(x, u, t) = u
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_u_coefficients(t);
@@ -2470,24 +2365,19 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_u_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd>(t) }
+    reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_u_coefficients`], in the number type `R`.
-fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.05, 2.0];
-    }
-    if t == 1.0 {
-        return [10.0, 2.0];
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::new(9.95, 7.105427357601002e-16);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 * v2;
-    let v4: R = v0 + v3;
-    let v5: R = R::new(2.0, 0.0);
+/// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::new(9.95, 7.105427357601002e-16);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: N = N::new(2.0, 0.0);
     [v4.to_f64(), v5.to_f64()]
 }
 /// `reverse_drift_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2495,6 +2385,8 @@ fn reverse_drift_u_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2506,20 +2398,17 @@ pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_u_coefficients`], in the number type `R`.
-fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t_next);
-    let v2: R = R::from_f64(t);
-    let v3: R = v1 - v2;
+/// The body of [`euler_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
     [v0.to_f64(), v3.to_f64()]
 }
 /// `euler_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2527,6 +2416,8 @@ fn euler_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2538,6 +2429,8 @@ pub fn euler_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_u}(x, u, t, t_{\mathrm{next}}) = x + u\,\left(t_{\mathrm{next}} - t\right)
 /// ```
+///
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2556,89 +2449,68 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_u_coefficients`], in the number type `R`.
-fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = v1 - v4 + v6;
-        let v8: R = v0 * v7;
-        let v9: R = R::new(2.0, 0.0);
-        let v10: R = v9 * v5;
-        let v11: R = v9 * v3;
-        let v12: R = v10 - v11;
-        let v13: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v14: R = v5 - v3;
-        let v15: R = v14.abs();
-        let v16: R = v15.sqrt();
-        let v17: R = v13 * v16;
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = v1 - v4 + v6;
+        let v8: W = v0 * v7;
+        let v9: W = W::new(2.0, 0.0);
+        let v10: W = v9 * v5;
+        let v11: W = v9 * v3;
+        let v12: W = v10 - v11;
+        let v13: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v14: W = v5 - v3;
+        let v15: W = v14.abs();
+        let v16: W = v15.sqrt();
+        let v17: W = v13 * v16;
         return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(9.95, 7.105427357601002e-16);
-    let v10: R = v9 * v1;
-    let v11: R = -v0;
-    let v12: R = v11 - v10;
-    let v13: R = v1 * v8 * v12;
-    let v14: R = R::from_f64(t_next);
-    let v15: R = v14 * v8 * v12;
-    let v16: R = v8 + v13 - v15;
-    let v17: R = v16 / v8;
-    let v18: R = R::new(2.0, 0.0);
-    let v19: R = v18 * v14;
-    let v20: R = v18 * v1;
-    let v21: R = v19 - v20;
-    let v22: R = v14 - v1;
-    let v23: R = v22.abs();
-    let v24: R = v23.sqrt();
-    let v25: R = R::new(0.1, -5.551115123125783e-18);
-    let v26: R = R::new(19.9, 1.4210854715202005e-15);
-    let v27: R = v26 * v1;
-    let v28: R = v25 + v27;
-    let v29: R = v28.sqrt();
-    let v30: R = v24 * v29;
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = v3 * v4;
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: W = W::new(9.95, 7.105427357601002e-16);
+    let v10: W = v9 * v1.widen();
+    let v11: N = -v0;
+    let v12: W = v11.widen() - v10;
+    let v13: W = v1.widen() * v8.widen() * v12;
+    let v14: N = N::from_f64(t_next);
+    let v15: W = v14.widen() * v8.widen() * v12;
+    let v16: W = v8.widen() + v13 - v15;
+    let v17: N = N::narrow(v16) / v8;
+    let v18: N = N::new(2.0, 0.0);
+    let v19: N = v18 * v14;
+    let v20: N = v18 * v1;
+    let v21: N = v19 - v20;
+    let v22: N = v14 - v1;
+    let v23: N = v22.abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::new(0.1, -5.551115123125783e-18);
+    let v26: N = N::new(19.9, 1.4210854715202005e-15);
+    let v27: N = v26 * v1;
+    let v28: N = v25 + v27;
+    let v29: N = v28.sqrt();
+    let v30: N = v24 * v29;
     [v17.to_f64(), v21.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2646,6 +2518,8 @@ fn euler_maruyama_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2657,6 +2531,8 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2682,166 +2558,177 @@ pub fn euler_maruyama_step_u_slice(
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_u_coefficients`], in the number type `R`.
-fn ddim_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: R = R::new(-15.216368452617463, -6.435445861688368e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.1, -5.551115123125783e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(9.95, 7.105427357601002e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(0.05, -2.7755575615628915e-18);
-        let v10: R = v3 * v1;
-        let v11: R = v9 + v10;
-        let v12: R = v7.exp_m1();
-        let v13: R = -v12;
-        let v14: R = v13.sqrt();
-        let v15: R = R::new(0.15, 5.551115123125783e-18);
-        let v16: R = v15 * v1;
-        let v17: R = R::new(14.925, -7.105427357601002e-16);
-        let v18: R = v17 * v4;
-        let v19: R = -v16;
-        let v20: R = v19 - v18;
-        let v21: R = v20.exp();
-        let v22: R = v21 * v11;
-        let v23: R = v22 / v14;
-        let v24: R = v9 * v1;
-        let v25: R = R::new(4.975, 3.552713678800501e-16);
-        let v26: R = v25 * v4;
-        let v27: R = -v24;
-        let v28: R = v27 - v26;
-        let v29: R = v28.exp();
-        let v30: R = -v9;
-        let v31: R = v30 - v10;
-        let v32: R = v29 * v14 * v31;
-        let v33: R = v23 - v32;
-        let v34: R = v8 * v11;
-        let v35: R = v14 * v33;
-        let v36: R = v34 / v35;
-        let v37: R = v14 / v33;
-        let v38: R = -v37;
+        let v0: W = W::new(0.1, -5.551115123125783e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(9.95, 7.105427357601002e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.05, -2.7755575615628915e-18);
+        let v10: W = v3 * v1;
+        let v11: W = v9 + v10;
+        let v12: W = v7.exp_m1();
+        let v13: W = -v12;
+        let v14: W = v13.sqrt();
+        let v15: W = W::new(0.15, 5.551115123125783e-18);
+        let v16: W = v15 * v1;
+        let v17: W = W::new(14.925, -7.105427357601002e-16);
+        let v18: W = v17 * v4;
+        let v19: W = -v16;
+        let v20: W = v19 - v18;
+        let v21: W = v20.exp();
+        let v22: W = v21 * v11;
+        let v23: W = v22 / v14;
+        let v24: W = v9 * v1;
+        let v25: W = W::new(4.975, 3.552713678800501e-16);
+        let v26: W = v25 * v4;
+        let v27: W = -v24;
+        let v28: W = v27 - v26;
+        let v29: W = v28.exp();
+        let v30: W = -v9;
+        let v31: W = v30 - v10;
+        let v32: W = v29 * v14 * v31;
+        let v33: W = v23 - v32;
+        let v34: W = v8 * v11;
+        let v35: W = v14 * v33;
+        let v36: W = v34 / v35;
+        let v37: W = v14 / v33;
+        let v38: W = -v37;
         return [v36.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(15.216697028394647, 6.406556484457057e-16);
-        let v1: R = R::new(10.000215935739337, -5.587384647594541e-16);
-        let v2: R = R::new(10.05, -7.105427357601002e-16);
-        let v3: R = R::new(0.05, -2.7755575615628915e-18);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(4.975, 3.552713678800501e-16);
-        let v7: R = v4.square();
-        let v8: R = v6 * v7;
-        let v9: R = -v2;
-        let v10: R = v9 - v5 - v8;
-        let v11: R = v10.exp();
-        let v12: R = v1 * v11;
-        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: R = R::new(0.1, -5.551115123125783e-18);
-        let v15: R = v14 * v4;
-        let v16: R = R::new(9.95, 7.105427357601002e-16);
-        let v17: R = v16 * v7;
-        let v18: R = -v15;
-        let v19: R = v18 - v17;
-        let v20: R = v19.exp_m1();
-        let v21: R = -v20;
-        let v22: R = v21.sqrt();
-        let v23: R = v13 * v22;
-        let v24: R = v12 + v23;
-        let v25: R = v0 * v24;
-        let v26: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v27: R = v26 * v22;
-        let v28: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v29: R = -v5;
-        let v30: R = v29 - v8;
-        let v31: R = v30.exp();
-        let v32: R = v28 * v31;
-        let v33: R = v27 - v32;
-        let v34: R = v0 * v33;
-        return [v25.to_f64(), v34.to_f64()];
+        let v0: W = W::new(15.216697028394647, 6.406556484457057e-16);
+        let v1: W = W::new(10.000215935739337, -5.587384647594541e-16);
+        let v2: W = W::new(10.05, -7.105427357601002e-16);
+        let v3: W = W::new(0.05, -2.7755575615628915e-18);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(4.975, 3.552713678800501e-16);
+        let v7: W = v4.square();
+        let v8: W = v6 * v7;
+        let v9: W = -v2;
+        let v10: W = v9 - v5 - v8;
+        let v11: W = v10.exp();
+        let v12: W = v1 * v11;
+        let v13: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: W = W::new(0.1, -5.551115123125783e-18);
+        let v15: W = v14 * v4;
+        let v16: W = W::new(9.95, 7.105427357601002e-16);
+        let v17: W = v16 * v7;
+        let v18: W = -v15;
+        let v19: W = v18 - v17;
+        let v20: W = v19.exp_m1();
+        let v21: W = -v20;
+        let v22: W = v21.sqrt();
+        let v23: W = v13 * v22;
+        let v24: W = v12 + v23;
+        let v25: W = v0 * v24;
+        let v26: W = v19.exp();
+        let v27: W = v16 * v4;
+        let v28: W = v9 - v27;
+        let v29: W = W::new(1.0, 0.0);
+        let v30: W = v29 - v4;
+        let v31: W = v28 * v30;
+        let v32: W = v31.exp_m1();
+        let v33: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v34: W = -v5;
+        let v35: W = v34 - v8;
+        let v36: W = v35.exp();
+        let v37: W = v33 * v36;
+        let v38: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v39: W = v38 * v22;
+        let v40: W = v37 + v39;
+        let v41: W = v0 * v26 * v32;
+        let v42: W = v41 / v40;
+        return [v25.to_f64(), v42.to_f64()];
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::new(0.05, -2.7755575615628915e-18);
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v6 * v7;
-    let v9: R = R::new(4.975, 3.552713678800501e-16);
-    let v10: R = v7.square();
-    let v11: R = v9 * v10;
-    let v12: R = -v2;
-    let v13: R = v12 - v5 - v8 - v11;
-    let v14: R = v13.exp();
-    let v15: R = v3 * v1;
-    let v16: R = v6 + v15;
-    let v17: R = v12 - v5;
-    let v18: R = v17.exp_m1();
-    let v19: R = -v18;
-    let v20: R = v19.sqrt();
-    let v21: R = v14 * v16;
-    let v22: R = v21 / v20;
-    let v23: R = v6 * v1;
-    let v24: R = v9 * v4;
-    let v25: R = -v23;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = v0 * v7;
-    let v29: R = v3 * v10;
-    let v30: R = -v28;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = -v6;
-    let v36: R = v35 - v15;
-    let v37: R = v27 * v34 * v36;
-    let v38: R = v22 - v37;
-    let v39: R = R::new(0.15, 5.551115123125783e-18);
-    let v40: R = v39 * v1;
-    let v41: R = R::new(14.925, -7.105427357601002e-16);
-    let v42: R = v41 * v4;
-    let v43: R = -v40;
-    let v44: R = v43 - v42;
-    let v45: R = v44.exp();
-    let v46: R = v45 * v16;
-    let v47: R = v46 / v20;
-    let v48: R = v27 * v20 * v36;
-    let v49: R = v47 - v48;
-    let v50: R = v38 / v49;
-    let v51: R = v27 * v34;
-    let v52: R = -v8;
-    let v53: R = v52 - v11;
-    let v54: R = v53.exp();
-    let v55: R = v54 * v20;
-    let v56: R = v51 - v55;
-    let v57: R = v56 / v49;
-    [v50.to_f64(), v57.to_f64()]
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = N::narrow(v3) * N::narrow(v4);
+    let v6: W = W::new(0.05, -2.7755575615628915e-18);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v6) * v7;
+    let v9: W = W::new(4.975, 3.552713678800501e-16);
+    let v10: W = v7.widen().square();
+    let v11: W = v9 * v10;
+    let v12: N = -N::narrow(v2);
+    let v13: N = v12 - v5 - v8 - N::narrow(v11);
+    let v14: N = v13.exp();
+    let v15: W = v3 * v1.widen();
+    let v16: W = v6 + v15;
+    let v17: N = v12 - v5;
+    let v18: N = v17.exp_m1();
+    let v19: W = -v18.widen();
+    let v20: W = v19.sqrt();
+    let v21: W = v14.widen() * v16;
+    let v22: W = v21 / v20;
+    let v23: W = v6 * v1.widen();
+    let v24: W = v9 * v4;
+    let v25: N = -N::narrow(v23);
+    let v26: W = v25.widen() - v24;
+    let v27: N = N::exp_of(v26);
+    let v28: N = N::narrow(v0) * v7;
+    let v29: W = v3 * v10;
+    let v30: N = -v28;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_m1_of(v31);
+    let v33: N = -v32;
+    let v34: W = v33.widen().sqrt();
+    let v35: N = -N::narrow(v6);
+    let v36: W = v35.widen() - v15;
+    let v37: W = v27.widen() * v34 * v36;
+    let v38: W = v22 - v37;
+    let v39: N = N::new(0.15, 5.551115123125783e-18);
+    let v40: N = v39 * v1;
+    let v41: N = N::new(14.925, -7.105427357601002e-16);
+    let v42: N = v41 * N::narrow(v4);
+    let v43: N = -v40;
+    let v44: N = v43 - v42;
+    let v45: N = v44.exp();
+    let v46: W = v45.widen() * v16;
+    let v47: N = N::narrow(v46) / N::narrow(v20);
+    let v48: W = v27.widen() * v20 * v36;
+    let v49: W = v47.widen() - v48;
+    let v50: N = N::narrow(v38) / N::narrow(v49);
+    let v51: N = N::exp_of(v31);
+    let v52: W = v3 * v7.widen();
+    let v53: W = -v0;
+    let v54: W = v53 - v15 - v52;
+    let v55: N = v1 - v7;
+    let v56: W = v54 * v55.widen();
+    let v57: W = v56.exp_m1();
+    let v58: N = -v8;
+    let v59: W = v58.widen() - v11;
+    let v60: N = N::exp_of(v59);
+    let v61: W = v60.widen() * v20;
+    let v62: N = v27 * N::narrow(v34);
+    let v63: W = v61 + v62.widen();
+    let v64: W = v51.widen() * v57;
+    let v65: W = v63 * v49;
+    let v66: W = v64 / v65;
+    [v50.to_f64(), v66.to_f64()]
 }
 /// `ddim_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2853,6 +2740,8 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2871,166 +2760,177 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_u_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_u_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_u_coefficients`], in the number type `R`.
-fn dpm1_step_u_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: R = R::new(-15.216368452617463, -6.435445861688368e-16);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.1, -5.551115123125783e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(9.95, 7.105427357601002e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(0.05, -2.7755575615628915e-18);
-        let v10: R = v3 * v1;
-        let v11: R = v9 + v10;
-        let v12: R = v7.exp_m1();
-        let v13: R = -v12;
-        let v14: R = v13.sqrt();
-        let v15: R = R::new(0.15, 5.551115123125783e-18);
-        let v16: R = v15 * v1;
-        let v17: R = R::new(14.925, -7.105427357601002e-16);
-        let v18: R = v17 * v4;
-        let v19: R = -v16;
-        let v20: R = v19 - v18;
-        let v21: R = v20.exp();
-        let v22: R = v21 * v11;
-        let v23: R = v22 / v14;
-        let v24: R = v9 * v1;
-        let v25: R = R::new(4.975, 3.552713678800501e-16);
-        let v26: R = v25 * v4;
-        let v27: R = -v24;
-        let v28: R = v27 - v26;
-        let v29: R = v28.exp();
-        let v30: R = -v9;
-        let v31: R = v30 - v10;
-        let v32: R = v29 * v14 * v31;
-        let v33: R = v23 - v32;
-        let v34: R = v8 * v11;
-        let v35: R = v14 * v33;
-        let v36: R = v34 / v35;
-        let v37: R = v14 / v33;
-        let v38: R = -v37;
+        let v0: W = W::new(0.1, -5.551115123125783e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(9.95, 7.105427357601002e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.05, -2.7755575615628915e-18);
+        let v10: W = v3 * v1;
+        let v11: W = v9 + v10;
+        let v12: W = v7.exp_m1();
+        let v13: W = -v12;
+        let v14: W = v13.sqrt();
+        let v15: W = W::new(0.15, 5.551115123125783e-18);
+        let v16: W = v15 * v1;
+        let v17: W = W::new(14.925, -7.105427357601002e-16);
+        let v18: W = v17 * v4;
+        let v19: W = -v16;
+        let v20: W = v19 - v18;
+        let v21: W = v20.exp();
+        let v22: W = v21 * v11;
+        let v23: W = v22 / v14;
+        let v24: W = v9 * v1;
+        let v25: W = W::new(4.975, 3.552713678800501e-16);
+        let v26: W = v25 * v4;
+        let v27: W = -v24;
+        let v28: W = v27 - v26;
+        let v29: W = v28.exp();
+        let v30: W = -v9;
+        let v31: W = v30 - v10;
+        let v32: W = v29 * v14 * v31;
+        let v33: W = v23 - v32;
+        let v34: W = v8 * v11;
+        let v35: W = v14 * v33;
+        let v36: W = v34 / v35;
+        let v37: W = v14 / v33;
+        let v38: W = -v37;
         return [v36.to_f64(), v38.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(15.216697028394647, 6.406556484457057e-16);
-        let v1: R = R::new(10.000215935739337, -5.587384647594541e-16);
-        let v2: R = R::new(10.05, -7.105427357601002e-16);
-        let v3: R = R::new(0.05, -2.7755575615628915e-18);
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v3 * v4;
-        let v6: R = R::new(4.975, 3.552713678800501e-16);
-        let v7: R = v4.square();
-        let v8: R = v6 * v7;
-        let v9: R = -v2;
-        let v10: R = v9 - v5 - v8;
-        let v11: R = v10.exp();
-        let v12: R = v1 * v11;
-        let v13: R = R::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v14: R = R::new(0.1, -5.551115123125783e-18);
-        let v15: R = v14 * v4;
-        let v16: R = R::new(9.95, 7.105427357601002e-16);
-        let v17: R = v16 * v7;
-        let v18: R = -v15;
-        let v19: R = v18 - v17;
-        let v20: R = v19.exp_m1();
-        let v21: R = -v20;
-        let v22: R = v21.sqrt();
-        let v23: R = v13 * v22;
-        let v24: R = v12 + v23;
-        let v25: R = v0 * v24;
-        let v26: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v27: R = v26 * v22;
-        let v28: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v29: R = -v5;
-        let v30: R = v29 - v8;
-        let v31: R = v30.exp();
-        let v32: R = v28 * v31;
-        let v33: R = v27 - v32;
-        let v34: R = v0 * v33;
-        return [v25.to_f64(), v34.to_f64()];
+        let v0: W = W::new(15.216697028394647, 6.406556484457057e-16);
+        let v1: W = W::new(10.000215935739337, -5.587384647594541e-16);
+        let v2: W = W::new(10.05, -7.105427357601002e-16);
+        let v3: W = W::new(0.05, -2.7755575615628915e-18);
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v3 * v4;
+        let v6: W = W::new(4.975, 3.552713678800501e-16);
+        let v7: W = v4.square();
+        let v8: W = v6 * v7;
+        let v9: W = -v2;
+        let v10: W = v9 - v5 - v8;
+        let v11: W = v10.exp();
+        let v12: W = v1 * v11;
+        let v13: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
+        let v14: W = W::new(0.1, -5.551115123125783e-18);
+        let v15: W = v14 * v4;
+        let v16: W = W::new(9.95, 7.105427357601002e-16);
+        let v17: W = v16 * v7;
+        let v18: W = -v15;
+        let v19: W = v18 - v17;
+        let v20: W = v19.exp_m1();
+        let v21: W = -v20;
+        let v22: W = v21.sqrt();
+        let v23: W = v13 * v22;
+        let v24: W = v12 + v23;
+        let v25: W = v0 * v24;
+        let v26: W = v19.exp();
+        let v27: W = v16 * v4;
+        let v28: W = v9 - v27;
+        let v29: W = W::new(1.0, 0.0);
+        let v30: W = v29 - v4;
+        let v31: W = v28 * v30;
+        let v32: W = v31.exp_m1();
+        let v33: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v34: W = -v5;
+        let v35: W = v34 - v8;
+        let v36: W = v35.exp();
+        let v37: W = v33 * v36;
+        let v38: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v39: W = v38 * v22;
+        let v40: W = v37 + v39;
+        let v41: W = v0 * v26 * v32;
+        let v42: W = v41 / v40;
+        return [v25.to_f64(), v42.to_f64()];
     }
-    let v0: R = R::new(0.1, -5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(9.95, 7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::new(0.05, -2.7755575615628915e-18);
-    let v7: R = R::from_f64(t_next);
-    let v8: R = v6 * v7;
-    let v9: R = R::new(4.975, 3.552713678800501e-16);
-    let v10: R = v7.square();
-    let v11: R = v9 * v10;
-    let v12: R = -v2;
-    let v13: R = v12 - v5 - v8 - v11;
-    let v14: R = v13.exp();
-    let v15: R = v3 * v1;
-    let v16: R = v6 + v15;
-    let v17: R = v12 - v5;
-    let v18: R = v17.exp_m1();
-    let v19: R = -v18;
-    let v20: R = v19.sqrt();
-    let v21: R = v14 * v16;
-    let v22: R = v21 / v20;
-    let v23: R = v6 * v1;
-    let v24: R = v9 * v4;
-    let v25: R = -v23;
-    let v26: R = v25 - v24;
-    let v27: R = v26.exp();
-    let v28: R = v0 * v7;
-    let v29: R = v3 * v10;
-    let v30: R = -v28;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp_m1();
-    let v33: R = -v32;
-    let v34: R = v33.sqrt();
-    let v35: R = -v6;
-    let v36: R = v35 - v15;
-    let v37: R = v27 * v34 * v36;
-    let v38: R = v22 - v37;
-    let v39: R = R::new(0.15, 5.551115123125783e-18);
-    let v40: R = v39 * v1;
-    let v41: R = R::new(14.925, -7.105427357601002e-16);
-    let v42: R = v41 * v4;
-    let v43: R = -v40;
-    let v44: R = v43 - v42;
-    let v45: R = v44.exp();
-    let v46: R = v45 * v16;
-    let v47: R = v46 / v20;
-    let v48: R = v27 * v20 * v36;
-    let v49: R = v47 - v48;
-    let v50: R = v38 / v49;
-    let v51: R = v27 * v34;
-    let v52: R = -v8;
-    let v53: R = v52 - v11;
-    let v54: R = v53.exp();
-    let v55: R = v54 * v20;
-    let v56: R = v51 - v55;
-    let v57: R = v56 / v49;
-    [v50.to_f64(), v57.to_f64()]
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = N::narrow(v3) * N::narrow(v4);
+    let v6: W = W::new(0.05, -2.7755575615628915e-18);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = N::narrow(v6) * v7;
+    let v9: W = W::new(4.975, 3.552713678800501e-16);
+    let v10: W = v7.widen().square();
+    let v11: W = v9 * v10;
+    let v12: N = -N::narrow(v2);
+    let v13: N = v12 - v5 - v8 - N::narrow(v11);
+    let v14: N = v13.exp();
+    let v15: W = v3 * v1.widen();
+    let v16: W = v6 + v15;
+    let v17: N = v12 - v5;
+    let v18: N = v17.exp_m1();
+    let v19: W = -v18.widen();
+    let v20: W = v19.sqrt();
+    let v21: W = v14.widen() * v16;
+    let v22: W = v21 / v20;
+    let v23: W = v6 * v1.widen();
+    let v24: W = v9 * v4;
+    let v25: N = -N::narrow(v23);
+    let v26: W = v25.widen() - v24;
+    let v27: N = N::exp_of(v26);
+    let v28: N = N::narrow(v0) * v7;
+    let v29: W = v3 * v10;
+    let v30: N = -v28;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_m1_of(v31);
+    let v33: N = -v32;
+    let v34: W = v33.widen().sqrt();
+    let v35: N = -N::narrow(v6);
+    let v36: W = v35.widen() - v15;
+    let v37: W = v27.widen() * v34 * v36;
+    let v38: W = v22 - v37;
+    let v39: N = N::new(0.15, 5.551115123125783e-18);
+    let v40: N = v39 * v1;
+    let v41: N = N::new(14.925, -7.105427357601002e-16);
+    let v42: N = v41 * N::narrow(v4);
+    let v43: N = -v40;
+    let v44: N = v43 - v42;
+    let v45: N = v44.exp();
+    let v46: W = v45.widen() * v16;
+    let v47: N = N::narrow(v46) / N::narrow(v20);
+    let v48: W = v27.widen() * v20 * v36;
+    let v49: W = v47.widen() - v48;
+    let v50: N = N::narrow(v38) / N::narrow(v49);
+    let v51: N = N::exp_of(v31);
+    let v52: W = v3 * v7.widen();
+    let v53: W = -v0;
+    let v54: W = v53 - v15 - v52;
+    let v55: N = v1 - v7;
+    let v56: W = v54 * v55.widen();
+    let v57: W = v56.exp_m1();
+    let v58: N = -v8;
+    let v59: W = v58.widen() - v11;
+    let v60: N = N::exp_of(v59);
+    let v61: W = v60.widen() * v20;
+    let v62: N = v27 * N::narrow(v34);
+    let v63: W = v61 + v62.widen();
+    let v64: W = v51.widen() * v57;
+    let v65: W = v63 * v49;
+    let v66: W = v64 / v65;
+    [v50.to_f64(), v66.to_f64()]
 }
 /// `dpm1_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -3042,6 +2942,8 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3060,51 +2962,46 @@ pub fn dpm1_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_v_coefficients(t: f64) -> [f64; 1] {
-    let r = pf_velocity_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { pf_velocity_v_coefficients_in::<Xd>(t) }
+    pf_velocity_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`pf_velocity_v_coefficients`], in the number type `R`.
-fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
-    if t == 0.0 {
-        return [f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [0.06571728398968454];
-    }
-    let v0: R = R::new(0.15, 5.551115123125783e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(14.925, -7.105427357601002e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = R::new(0.05, -2.7755575615628915e-18);
-    let v10: R = R::new(9.95, 7.105427357601002e-16);
-    let v11: R = v10 * v1;
-    let v12: R = v9 + v11;
-    let v13: R = R::new(0.1, -5.551115123125783e-18);
-    let v14: R = v13 * v1;
-    let v15: R = v10 * v4;
-    let v16: R = -v14;
-    let v17: R = v16 - v15;
-    let v18: R = v17.exp_m1();
-    let v19: R = -v18;
-    let v20: R = v19.sqrt();
-    let v21: R = v8 * v12;
-    let v22: R = v21 / v20;
-    let v23: R = v9 * v1;
-    let v24: R = R::new(4.975, 3.552713678800501e-16);
-    let v25: R = v24 * v4;
-    let v26: R = -v23;
-    let v27: R = v26 - v25;
-    let v28: R = v27.exp();
-    let v29: R = -v9;
-    let v30: R = v29 - v11;
-    let v31: R = v28 * v20 * v30;
-    let v32: R = v22 - v31;
+/// The body of [`pf_velocity_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn pf_velocity_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 1] {
+    let v0: N = N::new(0.15, 5.551115123125783e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: N = N::new(14.925, -7.105427357601002e-16);
+    let v4: W = v1.widen().square();
+    let v5: N = v3 * N::narrow(v4);
+    let v6: N = -v2;
+    let v7: N = v6 - v5;
+    let v8: N = v7.exp();
+    let v9: N = N::new(0.05, -2.7755575615628915e-18);
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: N = N::narrow(v10) * v1;
+    let v12: N = v9 + v11;
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: N = N::narrow(v10) * N::narrow(v4);
+    let v16: N = -v14;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp_m1();
+    let v19: N = -v18;
+    let v20: N = v19.sqrt();
+    let v21: N = v8 * v12;
+    let v22: N = v21 / v20;
+    let v23: N = v9 * v1;
+    let v24: W = W::new(4.975, 3.552713678800501e-16);
+    let v25: W = v24 * v4;
+    let v26: N = -v23;
+    let v27: W = v26.widen() - v25;
+    let v28: N = N::exp_of(v27);
+    let v29: N = -v9;
+    let v30: N = v29 - v11;
+    let v31: W = v28.widen() * v20.widen() * v30.widen();
+    let v32: N = v22 - N::narrow(v31);
     [v32.to_f64()]
 }
 /// `pf_velocity_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3112,6 +3009,8 @@ fn pf_velocity_v_coefficients_in<R: Real>(t: f64) -> [f64; 1] {
 /// ```text
 /// \mathrm{pf\_velocity\_v}(x, v, t) = \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{20} + \frac{199\,t}{20}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 6 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 #[allow(unused_variables)]
 pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0] = pf_velocity_v_coefficients(t);
@@ -3124,57 +3023,52 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_v_coefficients_in::<Dd>(t);
-    if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd>(t) }
+    reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
-/// The body of [`reverse_drift_v_coefficients`], in the number type `R`.
-fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.05, f64::INFINITY];
-    }
-    if t == 1.0 {
-        return [10.0, 0.1314345679793691];
-    }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = v8.powi(3);
-    let v10: R = R::new(9.95, 7.105427357601002e-16);
-    let v11: R = v10 * v1;
-    let v12: R = -v0;
-    let v13: R = v12 - v11;
-    let v14: R = v9 * v13;
-    let v15: R = R::new(0.1, -5.551115123125783e-18);
-    let v16: R = v15 * v1;
-    let v17: R = v10 * v4;
-    let v18: R = -v16;
-    let v19: R = v18 - v17;
-    let v20: R = v19.exp_m1();
-    let v21: R = v8 * v20 * v13;
-    let v22: R = R::new(2.0, 0.0);
-    let v23: R = R::new(0.15, 5.551115123125783e-18);
-    let v24: R = v23 * v1;
-    let v25: R = R::new(14.925, -7.105427357601002e-16);
-    let v26: R = v25 * v4;
-    let v27: R = -v24;
-    let v28: R = v27 - v26;
-    let v29: R = v28.exp();
-    let v30: R = v0 + v11;
-    let v31: R = v22 * v29 * v30;
-    let v32: R = v14 + v21 + v31;
-    let v33: R = v32 / v8;
-    let v34: R = -v20;
-    let v35: R = v34.sqrt();
-    let v36: R = v31 / v35;
-    let v37: R = v22 * v8 * v35 * v13;
-    let v38: R = v36 - v37;
+/// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -v2;
+    let v7: W = v6.widen() - v5;
+    let v8: N = N::exp_of(v7);
+    let v9: W = v8.widen().powi(3);
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: N = N::narrow(v10) * v1;
+    let v12: N = -v0;
+    let v13: N = v12 - v11;
+    let v14: W = v9 * v13.widen();
+    let v15: N = N::new(0.1, -5.551115123125783e-18);
+    let v16: N = v15 * v1;
+    let v17: W = v10 * v4;
+    let v18: N = -v16;
+    let v19: N = v18 - N::narrow(v17);
+    let v20: N = v19.exp_m1();
+    let v21: W = v8.widen() * v20.widen() * v13.widen();
+    let v22: N = N::new(2.0, 0.0);
+    let v23: N = N::new(0.15, 5.551115123125783e-18);
+    let v24: N = v23 * v1;
+    let v25: W = W::new(14.925, -7.105427357601002e-16);
+    let v26: N = N::narrow(v25) * N::narrow(v4);
+    let v27: N = -v24;
+    let v28: N = v27 - v26;
+    let v29: N = v28.exp();
+    let v30: N = v0 + v11;
+    let v31: N = v22 * v29 * v30;
+    let v32: W = v14 + v21 + v31.widen();
+    let v33: N = N::narrow(v32) / v8;
+    let v34: N = -v20;
+    let v35: N = v34.sqrt();
+    let v36: N = v31 / v35;
+    let v37: W = v22.widen() * v8.widen() * v35.widen() * v13.widen();
+    let v38: N = v36 - N::narrow(v37);
     [v33.to_f64(), v38.to_f64()]
 }
 /// `reverse_drift_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3182,6 +3076,8 @@ fn reverse_drift_v_coefficients_in<R: Real>(t: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{reverse\_drift\_v}(x, v, t) = x\,\left(\frac{1}{20} + \frac{199\,t}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -3193,102 +3089,74 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_step_v_coefficients`], in the number type `R`.
-fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5 + v3 - v5;
-        let v7: R = R::new(1.0000215935739336, 7.735291647907337e-17);
-        let v8: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v12: R = v11 * v2;
-        let v13: R = v11 * v4;
-        let v14: R = v9 - v10 + v12 - v13;
-        let v15: R = v7 * v14;
-        return [v6.to_f64(), v15.to_f64()];
-    }
+/// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
-        let v0: R = R::new(1.0, 0.0);
-        let v1: R = R::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: R = R::from_f64(t);
-        let v3: R = v1 * v2;
-        let v4: R = R::from_f64(t_next);
-        let v5: R = v1 * v4;
-        let v6: R = v0 - v3 + v5 + v3 - v5;
-        let v7: R = R::new(1.0000215935739336, 7.735291647907337e-17);
-        let v8: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v9: R = v8 * v4;
-        let v10: R = v8 * v2;
-        let v11: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v12: R = v11 * v2;
-        let v13: R = v11 * v4;
-        let v14: R = v9 - v10 + v12 - v13;
-        let v15: R = v7 * v14;
-        return [v6.to_f64(), v15.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.00043185749060341305, -1.7285086881524815e-20);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5 + v3 - v5;
+        let v7: W = W::new(-0.06571728398968454, -4.9449990597618935e-18);
+        let v8: W = v2 - v4;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: R = R::new(1.0, 0.0);
-    let v1: R = R::from_f64(t);
-    let v2: R = R::new(0.05, -2.7755575615628915e-18);
-    let v3: R = v2 * v1;
-    let v4: R = R::new(4.975, 3.552713678800501e-16);
-    let v5: R = v1.square();
-    let v6: R = v4 * v5;
-    let v7: R = -v3;
-    let v8: R = v7 - v6;
-    let v9: R = v8.exp();
-    let v10: R = v9.square();
-    let v11: R = R::new(9.95, 7.105427357601002e-16);
-    let v12: R = v11 * v1;
-    let v13: R = -v2;
-    let v14: R = v13 - v12;
-    let v15: R = v1 * v10 * v14;
-    let v16: R = R::from_f64(t_next);
-    let v17: R = v16 * v10 * v14;
-    let v18: R = R::new(0.1, -5.551115123125783e-18);
-    let v19: R = v18 * v1;
-    let v20: R = v11 * v5;
-    let v21: R = -v19;
-    let v22: R = v21 - v20;
-    let v23: R = v22.exp();
-    let v24: R = v2 + v12;
-    let v25: R = v1 * v23 * v24;
-    let v26: R = v16 * v23 * v24;
-    let v27: R = v0 - v15 + v17 - v25 + v26;
-    let v28: R = R::new(0.15, 5.551115123125783e-18);
-    let v29: R = v28 * v1;
-    let v30: R = R::new(14.925, -7.105427357601002e-16);
-    let v31: R = v30 * v5;
-    let v32: R = -v29;
-    let v33: R = v32 - v31;
-    let v34: R = v33.exp();
-    let v35: R = v2 * v16 * v34;
-    let v36: R = v2 * v1 * v34;
-    let v37: R = v11 * v5 * v34;
-    let v38: R = v11 * v1 * v16 * v34;
-    let v39: R = v22.exp_m1();
-    let v40: R = v2 * v1 * v9 * v39;
-    let v41: R = v11 * v5 * v9 * v39;
-    let v42: R = v2 * v16 * v9 * v39;
-    let v43: R = v11 * v1 * v16 * v9 * v39;
-    let v44: R = v35 - v36 - v37 + v38 + v40 + v41 - v42 - v43;
-    let v45: R = -v39;
-    let v46: R = v45.sqrt();
-    let v47: R = v44 / v46;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = N::new(0.05, -2.7755575615628915e-18);
+    let v3: N = v2 * v1;
+    let v4: W = W::new(4.975, 3.552713678800501e-16);
+    let v5: W = v1.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -v3;
+    let v8: W = v7.widen() - v6;
+    let v9: N = N::exp_of(v8);
+    let v10: N = v9.square();
+    let v11: N = N::new(9.95, 7.105427357601002e-16);
+    let v12: N = v11 * v1;
+    let v13: N = -v2;
+    let v14: N = v13 - v12;
+    let v15: N = v1 * v10 * v14;
+    let v16: N = N::from_f64(t_next);
+    let v17: N = v16 * v10 * v14;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v1;
+    let v20: N = v11 * N::narrow(v5);
+    let v21: N = -v19;
+    let v22: N = v21 - v20;
+    let v23: N = v22.exp();
+    let v24: N = v2 + v12;
+    let v25: N = v1 * v23 * v24;
+    let v26: N = v16 * v23 * v24;
+    let v27: W = v0.widen() - v15.widen() + v17.widen() - v25.widen() + v26.widen();
+    let v28: N = N::new(0.15, 5.551115123125783e-18);
+    let v29: N = v28 * v1;
+    let v30: N = N::new(14.925, -7.105427357601002e-16);
+    let v31: N = v30 * N::narrow(v5);
+    let v32: N = -v29;
+    let v33: N = v32 - v31;
+    let v34: N = v33.exp();
+    let v35: W = v2.widen() * v16.widen() * v34.widen();
+    let v36: W = v2.widen() * v1.widen() * v34.widen();
+    let v37: W = v11.widen() * v5 * v34.widen();
+    let v38: W = v11.widen() * v1.widen() * v16.widen() * v34.widen();
+    let v39: N = v22.exp_m1();
+    let v40: N = v2 * v1 * v9 * v39;
+    let v41: W = v11.widen() * v5 * v9.widen() * v39.widen();
+    let v42: N = v2 * v16 * v9 * v39;
+    let v43: W = v11.widen() * v1.widen() * v16.widen() * v9.widen() * v39.widen();
+    let v44: W = v35 - v36 - v37 + v38 + v40.widen() + v41 - v42.widen() - v43;
+    let v45: N = -v39;
+    let v46: N = v45.sqrt();
+    let v47: N = N::narrow(v44) / v46;
     [v27.to_f64(), v47.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3296,6 +3164,8 @@ fn euler_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3307,6 +3177,8 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 12 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3325,132 +3197,100 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`euler_maruyama_step_v_coefficients`], in the number type `R`.
-fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 3] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v11: R = v10 * v3;
-        let v12: R = v10 * v5;
-        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: R = v0 * v13;
-        let v15: R = R::new(1.0000215935739336, 7.735291647907337e-17);
-        let v16: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v17: R = v16 * v3;
-        let v18: R = v16 * v5;
-        let v19: R = v6 - v4 + v17 - v18;
-        let v20: R = v15 * v19;
-        let v21: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v22: R = v5 - v3;
-        let v23: R = v22.abs();
-        let v24: R = v23.sqrt();
-        let v25: R = v21 * v24;
-        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
-    }
+/// The body of [`euler_maruyama_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
+    t: f64,
+    t_next: f64,
+) -> [f64; 3] {
     if t == 1.0 {
-        let v0: R = R::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: R = R::new(5.6759777059671645e-6, -1.5891329905066963e-22);
-        let v3: R = R::from_f64(t);
-        let v4: R = v2 * v3;
-        let v5: R = R::from_f64(t_next);
-        let v6: R = v2 * v5;
-        let v7: R = R::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v8: R = v7 * v3;
-        let v9: R = v7 * v5;
-        let v10: R = R::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v11: R = v10 * v3;
-        let v12: R = v10 * v5;
-        let v13: R = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: R = v0 * v13;
-        let v15: R = R::new(1.0000215935739336, 7.735291647907337e-17);
-        let v16: R = R::new(-0.13142605392088633, -6.5740656528966596e-18);
-        let v17: R = v16 * v3;
-        let v18: R = v16 * v5;
-        let v19: R = v6 - v4 + v17 - v18;
-        let v20: R = v15 * v19;
-        let v21: R = R::new(4.47213595499958, -2.1728460814730025e-16);
-        let v22: R = v5 - v3;
-        let v23: R = v22.abs();
-        let v24: R = v23.sqrt();
-        let v25: R = v21 * v24;
-        return [v14.to_f64(), v20.to_f64(), v25.to_f64()];
+        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
+        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v2: W = W::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 * v3;
+        let v5: W = W::from_f64(t_next);
+        let v6: W = v2 * v5;
+        let v7: W = W::new(2.8379888529835823e-6, -7.945664952533481e-23);
+        let v8: W = v7 * v3;
+        let v9: W = v7 * v5;
+        let v10: W = W::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v11: W = v10 * v3;
+        let v12: W = v10 * v5;
+        let v13: W = v1 - v4 + v6 + v8 - v9 + v11 - v12;
+        let v14: W = v0 * v13;
+        let v15: W = W::new(-0.1314345679793691, -9.889998119523787e-18);
+        let v16: W = v3 - v5;
+        let v17: W = v15 * v16;
+        let v18: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v19: W = v5 - v3;
+        let v20: W = v19.abs();
+        let v21: W = v20.sqrt();
+        let v22: W = v18 * v21;
+        return [v14.to_f64(), v17.to_f64(), v22.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = -v2;
-    let v7: R = v6 - v5;
-    let v8: R = v7.exp();
-    let v9: R = v8.powi(3);
-    let v10: R = R::new(9.95, 7.105427357601002e-16);
-    let v11: R = v10 * v1;
-    let v12: R = -v0;
-    let v13: R = v12 - v11;
-    let v14: R = v1 * v9 * v13;
-    let v15: R = R::from_f64(t_next);
-    let v16: R = v15 * v9 * v13;
-    let v17: R = R::new(0.1, -5.551115123125783e-18);
-    let v18: R = v17 * v1;
-    let v19: R = v10 * v4;
-    let v20: R = -v18;
-    let v21: R = v20 - v19;
-    let v22: R = v21.exp_m1();
-    let v23: R = v1 * v8 * v22 * v13;
-    let v24: R = v15 * v8 * v22 * v13;
-    let v25: R = R::new(2.0, 0.0);
-    let v26: R = R::new(0.15, 5.551115123125783e-18);
-    let v27: R = v26 * v1;
-    let v28: R = R::new(14.925, -7.105427357601002e-16);
-    let v29: R = v28 * v4;
-    let v30: R = -v27;
-    let v31: R = v30 - v29;
-    let v32: R = v31.exp();
-    let v33: R = v0 + v11;
-    let v34: R = v25 * v1 * v32 * v33;
-    let v35: R = v25 * v15 * v32 * v33;
-    let v36: R = v8 - v14 + v16 - v23 + v24 - v34 + v35;
-    let v37: R = v36 / v8;
-    let v38: R = v17 * v15 * v32;
-    let v39: R = v17 * v1 * v32;
-    let v40: R = R::new(19.9, 1.4210854715202005e-15);
-    let v41: R = v40 * v4 * v32;
-    let v42: R = v40 * v1 * v15 * v32;
-    let v43: R = v17 * v1 * v8 * v22;
-    let v44: R = v40 * v4 * v8 * v22;
-    let v45: R = v17 * v15 * v8 * v22;
-    let v46: R = v40 * v1 * v15 * v8 * v22;
-    let v47: R = v38 - v39 - v41 + v42 + v43 + v44 - v45 - v46;
-    let v48: R = -v22;
-    let v49: R = v48.sqrt();
-    let v50: R = v47 / v49;
-    let v51: R = v15 - v1;
-    let v52: R = v51.abs();
-    let v53: R = v52.sqrt();
-    let v54: R = v40 * v1;
-    let v55: R = v17 + v54;
-    let v56: R = v55.sqrt();
-    let v57: R = v53 * v56;
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: W = v1.widen().square();
+    let v5: W = v3 * v4;
+    let v6: N = -N::narrow(v2);
+    let v7: W = v6.widen() - v5;
+    let v8: W = v7.exp();
+    let v9: W = v8.powi(3);
+    let v10: W = W::new(9.95, 7.105427357601002e-16);
+    let v11: W = v10 * v1.widen();
+    let v12: W = -v0;
+    let v13: W = v12 - v11;
+    let v14: W = v1.widen() * v9 * v13;
+    let v15: N = N::from_f64(t_next);
+    let v16: W = v15.widen() * v9 * v13;
+    let v17: N = N::new(0.1, -5.551115123125783e-18);
+    let v18: N = v17 * v1;
+    let v19: W = v10 * v4;
+    let v20: N = -v18;
+    let v21: W = v20.widen() - v19;
+    let v22: W = v21.exp_m1();
+    let v23: W = v1.widen() * v8 * v22 * v13;
+    let v24: W = v15.widen() * v8 * v22 * v13;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: W = v26.widen() * v1.widen();
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v4;
+    let v30: N = -N::narrow(v27);
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_of(v31);
+    let v33: W = v0 + v11;
+    let v34: W = v25.widen() * v1.widen() * v32.widen() * v33;
+    let v35: W = v25.widen() * v15.widen() * v32.widen() * v33;
+    let v36: W = v8 - v14 + v16 - v23 + v24 - v34 + v35;
+    let v37: N = N::narrow(v36) / N::narrow(v8);
+    let v38: W = v17.widen() * v15.widen() * v32.widen();
+    let v39: W = v17.widen() * v1.widen() * v32.widen();
+    let v40: W = W::new(19.9, 1.4210854715202005e-15);
+    let v41: W = v40 * v4 * v32.widen();
+    let v42: W = v40 * v1.widen() * v15.widen() * v32.widen();
+    let v43: N = v17 * v1 * N::narrow(v8) * N::narrow(v22);
+    let v44: W = v40 * v4 * v8 * v22;
+    let v45: N = v17 * v15 * N::narrow(v8) * N::narrow(v22);
+    let v46: W = v40 * v1.widen() * v15.widen() * v8 * v22;
+    let v47: W = v38 - v39 - v41 + v42 + v43.widen() + v44 - v45.widen() - v46;
+    let v48: N = -N::narrow(v22);
+    let v49: N = v48.sqrt();
+    let v50: N = N::narrow(v47) / v49;
+    let v51: N = v15 - v1;
+    let v52: N = v51.abs();
+    let v53: N = v52.sqrt();
+    let v54: W = v40 * v1.widen();
+    let v55: W = v17.widen() + v54;
+    let v56: W = v55.sqrt();
+    let v57: W = v53.widen() * v56;
     [v37.to_f64(), v50.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3458,6 +3298,8 @@ fn euler_maruyama_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3469,6 +3311,8 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// ```text
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
+///
+/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3494,121 +3338,136 @@ pub fn euler_maruyama_step_v_slice(
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = ddim_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        ddim_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`ddim_step_v_coefficients`], in the number type `R`.
-fn ddim_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: R = R::new(-0.9999784068923386, -4.635165926455474e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`ddim_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(0.1, -5.551115123125783e-18);
-        let v10: R = v9 * v1;
-        let v11: R = R::new(9.95, 7.105427357601002e-16);
-        let v12: R = v11 * v4;
-        let v13: R = -v10;
-        let v14: R = v13 - v12;
-        let v15: R = v14.exp_m1();
-        let v16: R = -v15;
-        let v17: R = v16.sqrt();
-        let v18: R = -v17;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.1, -5.551115123125783e-18);
+        let v10: W = v9 * v1;
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
+        let v12: W = v11 * v4;
+        let v13: W = -v10;
+        let v14: W = v13 - v12;
+        let v15: W = v14.exp_m1();
+        let v16: W = -v15;
+        let v17: W = v16.sqrt();
+        let v18: W = -v17;
         return [v8.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(5.025, -3.552713678800501e-16);
-        let v1: R = R::new(0.05, -2.7755575615628915e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v2.square();
-        let v6: R = v4 * v5;
-        let v7: R = -v0;
-        let v8: R = v7 - v3 - v6;
-        let v9: R = v8.exp();
-        let v10: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v2;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v5;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = -v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v10 * v19;
-        let v21: R = v9 + v20;
-        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: R = v22 * v19;
-        let v24: R = -v3;
-        let v25: R = v24 - v6;
-        let v26: R = v25.exp();
-        let v27: R = v10 * v26;
-        let v28: R = v23 - v27;
-        return [v21.to_f64(), v28.to_f64()];
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = v16.exp();
+        let v23: W = W::new(10.05, -7.105427357601002e-16);
+        let v24: W = v13 * v2;
+        let v25: W = -v23;
+        let v26: W = v25 - v24;
+        let v27: W = W::new(1.0, 0.0);
+        let v28: W = v27 - v2;
+        let v29: W = v26 * v28;
+        let v30: W = v29.exp_m1();
+        let v31: W = -v3;
+        let v32: W = v31 - v6;
+        let v33: W = v32.exp();
+        let v34: W = v10 * v33;
+        let v35: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v36: W = v35 * v19;
+        let v37: W = v34 + v36;
+        let v38: W = v22 * v30;
+        let v39: W = v38 / v37;
+        return [v21.to_f64(), v39.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = -v2;
-    let v11: R = v10 - v5 - v7 - v9;
-    let v12: R = v11.exp();
-    let v13: R = R::new(0.1, -5.551115123125783e-18);
-    let v14: R = v13 * v1;
-    let v15: R = R::new(9.95, 7.105427357601002e-16);
-    let v16: R = v15 * v4;
-    let v17: R = -v14;
-    let v18: R = v17 - v16;
-    let v19: R = v18.exp_m1();
-    let v20: R = -v19;
-    let v21: R = v20.sqrt();
-    let v22: R = v13 * v6;
-    let v23: R = v15 * v8;
-    let v24: R = -v22;
-    let v25: R = v24 - v23;
-    let v26: R = v25.exp_m1();
-    let v27: R = -v26;
-    let v28: R = v27.sqrt();
-    let v29: R = v21 * v28;
-    let v30: R = v12 + v29;
-    let v31: R = v10 - v5;
-    let v32: R = v31.exp();
-    let v33: R = v32 * v28;
-    let v34: R = -v7;
-    let v35: R = v34 - v9;
-    let v36: R = v35.exp();
-    let v37: R = v36 * v21;
-    let v38: R = v33 - v37;
-    [v30.to_f64(), v38.to_f64()]
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = N::narrow(v3) * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v0 * v6;
+    let v8: W = v6.widen().square();
+    let v9: W = v3 * v8;
+    let v10: N = -v2;
+    let v11: N = v10 - v5 - v7 - N::narrow(v9);
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: N = N::narrow(v15) * v4;
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: N = v13 * v6;
+    let v23: W = v15 * v8;
+    let v24: N = -v22;
+    let v25: W = v24.widen() - v23;
+    let v26: N = N::exp_m1_of(v25);
+    let v27: N = -v26;
+    let v28: W = v27.widen().sqrt();
+    let v29: N = v21 * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: N = N::exp_of(v25);
+    let v32: N = N::narrow(v15) * v1;
+    let v33: N = N::narrow(v15) * v6;
+    let v34: N = -v13;
+    let v35: N = v34 - v32 - v33;
+    let v36: N = v1 - v6;
+    let v37: N = v35 * v36;
+    let v38: N = v37.exp_m1();
+    let v39: N = -v7;
+    let v40: W = v39.widen() - v9;
+    let v41: N = N::exp_of(v40);
+    let v42: N = v41 * v21;
+    let v43: W = v10.widen() - v5.widen();
+    let v44: N = N::exp_of(v43);
+    let v45: N = v44 * N::narrow(v28);
+    let v46: N = v42 + v45;
+    let v47: W = v31.widen() * v38.widen();
+    let v48: N = N::narrow(v47) / v46;
+    [v30.to_f64(), v48.to_f64()]
 }
 /// `ddim_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3620,6 +3479,8 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3638,121 +3499,136 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = dpm1_step_v_coefficients_in::<Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        dpm1_step_v_coefficients_in::<Xd>(t, t_next)
-    }
+    dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
-/// The body of [`dpm1_step_v_coefficients`], in the number type `R`.
-fn dpm1_step_v_coefficients_in<R: Real>(t: f64, t_next: f64) -> [f64; 2] {
-    if t == 1.0 && t_next == 0.0 {
-        let v0: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v1: R = R::new(-0.9999784068923386, -4.635165926455474e-17);
-        return [v0.to_f64(), v1.to_f64()];
-    }
+/// The body of [`dpm1_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
+fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t_next == 0.0 {
-        let v0: R = R::new(0.05, -2.7755575615628915e-18);
-        let v1: R = R::from_f64(t);
-        let v2: R = v0 * v1;
-        let v3: R = R::new(4.975, 3.552713678800501e-16);
-        let v4: R = v1.square();
-        let v5: R = v3 * v4;
-        let v6: R = -v2;
-        let v7: R = v6 - v5;
-        let v8: R = v7.exp();
-        let v9: R = R::new(0.1, -5.551115123125783e-18);
-        let v10: R = v9 * v1;
-        let v11: R = R::new(9.95, 7.105427357601002e-16);
-        let v12: R = v11 * v4;
-        let v13: R = -v10;
-        let v14: R = v13 - v12;
-        let v15: R = v14.exp_m1();
-        let v16: R = -v15;
-        let v17: R = v16.sqrt();
-        let v18: R = -v17;
+        let v0: W = W::new(0.05, -2.7755575615628915e-18);
+        let v1: W = W::from_f64(t);
+        let v2: W = v0 * v1;
+        let v3: W = W::new(4.975, 3.552713678800501e-16);
+        let v4: W = v1.square();
+        let v5: W = v3 * v4;
+        let v6: W = -v2;
+        let v7: W = v6 - v5;
+        let v8: W = v7.exp();
+        let v9: W = W::new(0.1, -5.551115123125783e-18);
+        let v10: W = v9 * v1;
+        let v11: W = W::new(9.95, 7.105427357601002e-16);
+        let v12: W = v11 * v4;
+        let v13: W = -v10;
+        let v14: W = v13 - v12;
+        let v15: W = v14.exp_m1();
+        let v16: W = -v15;
+        let v17: W = v16.sqrt();
+        let v18: W = -v17;
         return [v8.to_f64(), v18.to_f64()];
     }
     if t == 1.0 {
-        let v0: R = R::new(5.025, -3.552713678800501e-16);
-        let v1: R = R::new(0.05, -2.7755575615628915e-18);
-        let v2: R = R::from_f64(t_next);
-        let v3: R = v1 * v2;
-        let v4: R = R::new(4.975, 3.552713678800501e-16);
-        let v5: R = v2.square();
-        let v6: R = v4 * v5;
-        let v7: R = -v0;
-        let v8: R = v7 - v3 - v6;
-        let v9: R = v8.exp();
-        let v10: R = R::new(0.9999784068923386, 4.635165926455474e-17);
-        let v11: R = R::new(0.1, -5.551115123125783e-18);
-        let v12: R = v11 * v2;
-        let v13: R = R::new(9.95, 7.105427357601002e-16);
-        let v14: R = v13 * v5;
-        let v15: R = -v12;
-        let v16: R = v15 - v14;
-        let v17: R = v16.exp_m1();
-        let v18: R = -v17;
-        let v19: R = v18.sqrt();
-        let v20: R = v10 * v19;
-        let v21: R = v9 + v20;
-        let v22: R = R::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v23: R = v22 * v19;
-        let v24: R = -v3;
-        let v25: R = v24 - v6;
-        let v26: R = v25.exp();
-        let v27: R = v10 * v26;
-        let v28: R = v23 - v27;
-        return [v21.to_f64(), v28.to_f64()];
+        let v0: W = W::new(5.025, -3.552713678800501e-16);
+        let v1: W = W::new(0.05, -2.7755575615628915e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = v1 * v2;
+        let v4: W = W::new(4.975, 3.552713678800501e-16);
+        let v5: W = v2.square();
+        let v6: W = v4 * v5;
+        let v7: W = -v0;
+        let v8: W = v7 - v3 - v6;
+        let v9: W = v8.exp();
+        let v10: W = W::new(0.9999784068923386, 4.635165926455474e-17);
+        let v11: W = W::new(0.1, -5.551115123125783e-18);
+        let v12: W = v11 * v2;
+        let v13: W = W::new(9.95, 7.105427357601002e-16);
+        let v14: W = v13 * v5;
+        let v15: W = -v12;
+        let v16: W = v15 - v14;
+        let v17: W = v16.exp_m1();
+        let v18: W = -v17;
+        let v19: W = v18.sqrt();
+        let v20: W = v10 * v19;
+        let v21: W = v9 + v20;
+        let v22: W = v16.exp();
+        let v23: W = W::new(10.05, -7.105427357601002e-16);
+        let v24: W = v13 * v2;
+        let v25: W = -v23;
+        let v26: W = v25 - v24;
+        let v27: W = W::new(1.0, 0.0);
+        let v28: W = v27 - v2;
+        let v29: W = v26 * v28;
+        let v30: W = v29.exp_m1();
+        let v31: W = -v3;
+        let v32: W = v31 - v6;
+        let v33: W = v32.exp();
+        let v34: W = v10 * v33;
+        let v35: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
+        let v36: W = v35 * v19;
+        let v37: W = v34 + v36;
+        let v38: W = v22 * v30;
+        let v39: W = v38 / v37;
+        return [v21.to_f64(), v39.to_f64()];
     }
-    let v0: R = R::new(0.05, -2.7755575615628915e-18);
-    let v1: R = R::from_f64(t);
-    let v2: R = v0 * v1;
-    let v3: R = R::new(4.975, 3.552713678800501e-16);
-    let v4: R = v1.square();
-    let v5: R = v3 * v4;
-    let v6: R = R::from_f64(t_next);
-    let v7: R = v0 * v6;
-    let v8: R = v6.square();
-    let v9: R = v3 * v8;
-    let v10: R = -v2;
-    let v11: R = v10 - v5 - v7 - v9;
-    let v12: R = v11.exp();
-    let v13: R = R::new(0.1, -5.551115123125783e-18);
-    let v14: R = v13 * v1;
-    let v15: R = R::new(9.95, 7.105427357601002e-16);
-    let v16: R = v15 * v4;
-    let v17: R = -v14;
-    let v18: R = v17 - v16;
-    let v19: R = v18.exp_m1();
-    let v20: R = -v19;
-    let v21: R = v20.sqrt();
-    let v22: R = v13 * v6;
-    let v23: R = v15 * v8;
-    let v24: R = -v22;
-    let v25: R = v24 - v23;
-    let v26: R = v25.exp_m1();
-    let v27: R = -v26;
-    let v28: R = v27.sqrt();
-    let v29: R = v21 * v28;
-    let v30: R = v12 + v29;
-    let v31: R = v10 - v5;
-    let v32: R = v31.exp();
-    let v33: R = v32 * v28;
-    let v34: R = -v7;
-    let v35: R = v34 - v9;
-    let v36: R = v35.exp();
-    let v37: R = v36 * v21;
-    let v38: R = v33 - v37;
-    [v30.to_f64(), v38.to_f64()]
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t);
+    let v2: N = v0 * v1;
+    let v3: W = W::new(4.975, 3.552713678800501e-16);
+    let v4: N = v1.square();
+    let v5: N = N::narrow(v3) * v4;
+    let v6: N = N::from_f64(t_next);
+    let v7: N = v0 * v6;
+    let v8: W = v6.widen().square();
+    let v9: W = v3 * v8;
+    let v10: N = -v2;
+    let v11: N = v10 - v5 - v7 - N::narrow(v9);
+    let v12: N = v11.exp();
+    let v13: N = N::new(0.1, -5.551115123125783e-18);
+    let v14: N = v13 * v1;
+    let v15: W = W::new(9.95, 7.105427357601002e-16);
+    let v16: N = N::narrow(v15) * v4;
+    let v17: N = -v14;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp_m1();
+    let v20: N = -v19;
+    let v21: N = v20.sqrt();
+    let v22: N = v13 * v6;
+    let v23: W = v15 * v8;
+    let v24: N = -v22;
+    let v25: W = v24.widen() - v23;
+    let v26: N = N::exp_m1_of(v25);
+    let v27: N = -v26;
+    let v28: W = v27.widen().sqrt();
+    let v29: N = v21 * N::narrow(v28);
+    let v30: N = v12 + v29;
+    let v31: N = N::exp_of(v25);
+    let v32: N = N::narrow(v15) * v1;
+    let v33: N = N::narrow(v15) * v6;
+    let v34: N = -v13;
+    let v35: N = v34 - v32 - v33;
+    let v36: N = v1 - v6;
+    let v37: N = v35 * v36;
+    let v38: N = v37.exp_m1();
+    let v39: N = -v7;
+    let v40: W = v39.widen() - v9;
+    let v41: N = N::exp_of(v40);
+    let v42: N = v41 * v21;
+    let v43: W = v10.widen() - v5.widen();
+    let v44: N = N::exp_of(v43);
+    let v45: N = v44 * N::narrow(v28);
+    let v46: N = v42 + v45;
+    let v47: W = v31.widen() * v38.widen();
+    let v48: N = N::narrow(v47) / v46;
+    [v30.to_f64(), v48.to_f64()]
 }
 /// `dpm1_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3764,6 +3640,8 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// ```text
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right) + x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)
 /// ```
+///
+/// Runs its stable form in `f64`, with the 10 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3787,8 +3665,9 @@ mod dd {
     //! exact value even after the cancellations near t = 0 and t = 1 that plain f64 loses to.
     //!
     //! An [`Xd`] is a `Dd` with an exponent of its own, for the tiny times where `t^2` or
-    //! `1/sigma^2` leave the range of f64; emitted bodies are generic over [`Real`], run in
-    //! `Dd`, and run again in `Xd` when [`ordinary`] says the `Dd` result may not stand.
+    //! `1/sigma^2` leave the range of f64. Emitted bodies are generic over [`Real`]; each runs
+    //! in plain `f64` or in `Dd`, whichever is the cheapest that met the module's accuracy
+    //! budget, and runs again in `Xd` when [`ordinary`] says that result may not stand.
     //!
     //! Length: over 700 lines because it ships as one module (`mod dd`) of every emitted file.
     use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -3811,11 +3690,38 @@ mod dd {
         let s = a + b;
         (s, b - (s - a))
     }
-    /// `p + e == a * b` exactly (fused multiply-add).
+    /// `p + e == a * b` exactly (barring underflow): by a fused multiply-add where the target
+    /// has one in hardware, else by Dekker's splitting (without a hardware FMA `mul_add` is a
+    /// call into libm, and double-double products were an order of magnitude slower).
     #[inline]
     fn two_prod(a: f64, b: f64) -> (f64, f64) {
         let p = a * b;
-        (p, a.mul_add(b, -p))
+        if cfg!(target_feature = "fma") {
+            return (p, a.mul_add(b, -p));
+        }
+        if !p.is_finite() {
+            return (p, 0.0);
+        }
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+    /// `a` as `hi + lo` with `hi` of at most 26 significant bits (Dekker), scaled where
+    /// `2^27 a` would overflow.
+    #[inline]
+    fn split(a: f64) -> (f64, f64) {
+        const SPLITTER: f64 = 134_217_729.0;
+        const BIG: f64 = 6.696928794914171e299;
+        if a.abs() > BIG {
+            let s = a * 3.725290298461914e-9;
+            let c = SPLITTER * s;
+            let hi = c - (c - s);
+            ((hi) * 268_435_456.0, (s - hi) * 268_435_456.0)
+        } else {
+            let c = SPLITTER * a;
+            let hi = c - (c - a);
+            (hi, a - hi)
+        }
     }
     /// pi as a double-double.
     pub const PI: Dd = Dd::new(std::f64::consts::PI, 1.2246467991473532e-16);
@@ -3905,7 +3811,7 @@ mod dd {
         #[inline]
         pub fn mul_f64(self, x: f64) -> Dd {
             let (p, e) = two_prod(self.hi, x);
-            Dd::renorm(p, self.lo.mul_add(x, e))
+            Dd::renorm(p, self.lo * x + e)
         }
         #[inline]
         pub fn square(self) -> Dd {
@@ -3934,17 +3840,22 @@ mod dd {
             }
             (self.ln() * p).exp()
         }
-        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `x/1024`, then ten
-        /// doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy.
+        /// `expm1` of a small argument (`|x| <= 0.36`): Taylor series of `s = x/1024`, then
+        /// ten doublings `e(2x) = 2 e(x) + e(x)^2`, which keep the relative accuracy. In
+        /// `e(s) = s + s^2 (1/2 + s/6 + s^2/24 + s^3 q(s))` the tail `s^3 q(s)` is below
+        /// 2^-41 of the rest and needs no more than f64 precision.
         fn expm1_small(self) -> Dd {
-            let s = self.ldexp(-10);
-            let mut p = inv_fact(10);
-            for n in (2..10).rev() {
-                p = p * s + inv_fact(n);
-            }
-            let mut e = s + s * s * p;
+            const TO_SMALL: f64 = 1.0 / 1024.0;
+            let s = Dd::new(self.hi * TO_SMALL, self.lo * TO_SMALL);
+            let x = s.hi;
+            let tail = x * x * x
+                * (inv_fact(5).hi
+                    + x * (inv_fact(6).hi + x * (inv_fact(7).hi + x * inv_fact(8).hi)));
+            let p = (s * inv_fact(4) + inv_fact(3)) * s + inv_fact(2)
+                + Dd::from_f64(tail);
+            let mut e = s + s.square() * p;
             for _ in 0..10 {
-                e = e.ldexp(1) + e.square();
+                e = Dd::new(e.hi * 2.0, e.lo * 2.0) + e.square();
             }
             e
         }
@@ -4128,7 +4039,8 @@ mod dd {
             Dd::new(q1, q2) + Dd::from_f64(q3)
         }
     }
-    /// The operations emitted code performs, implemented by [`Dd`] (the fast path) and by
+    /// The operations emitted code performs, implemented by `f64` and [`Dd`] (the fast paths,
+    /// chosen per function by the accuracy budget) and by
     /// [`Xd`] (the same precision with an exponent range of its own, for the times where
     /// intermediate values of a formula leave the range of f64: `t^2` at `t = 1e-200`).
     /// An emitted function's body is written once, generic over this trait.
@@ -4207,7 +4119,116 @@ mod dd {
     }
     real_by_inherent!(Dd);
     real_by_inherent!(Xd);
-    /// Whether a result computed in [`Dd`] can be trusted as it is: every time argument is
+    /// Plain f64: the cheapest form, for formulas whose stable rewrites already leave no
+    /// cancellation, so that rounding each operation once stays within the accuracy budget.
+    impl Real for f64 {
+        /// `hi`, the correctly rounded constant (`lo` is below half an ulp of it).
+        #[inline]
+        fn new(hi: f64, _lo: f64) -> Self {
+            hi
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self
+        }
+        #[inline]
+        fn square(self) -> Self {
+            self * self
+        }
+        #[inline]
+        fn powi(self, n: i32) -> Self {
+            f64::powi(self, n)
+        }
+        #[inline]
+        fn powf(self, p: Self) -> Self {
+            f64::powf(self, p)
+        }
+        /// `1/(1 + e^-x)`: within 1.5 ulps wherever `e^-x` is finite; below x = -709 it is
+        /// 0, which [`ordinary`] sends to [`Xd`].
+        #[inline]
+        fn sigmoid(self) -> Self {
+            1.0 / (1.0 + (-self).exp())
+        }
+        real_by_inherent!(
+            @ unary f64; abs sqrt exp exp_m1 ln ln_1p sin cos tan asin acos atan sinh
+            cosh tanh
+        );
+    }
+    /// The narrow number type of a computation whose wide type is `W`: an emitted body runs
+    /// most operations in the narrow type and the few that the accuracy budget needs in the
+    /// wide one (`f64` and [`Dd`] on the fast path; [`Xd`] for both on the wide-range path).
+    /// A wide value used by a narrow operation is rounded, except as the argument of the
+    /// functions below, which take the part the narrow type cannot hold into account to first
+    /// order: `f(hi + lo) = f(hi) + f'(hi) lo`.
+    pub trait Narrow<W: Real>: Real {
+        /// The same value in the wide type (exact).
+        fn widen(self) -> W;
+        /// `w` rounded to the narrow type.
+        fn narrow(w: W) -> Self;
+        fn exp_of(w: W) -> Self {
+            Self::narrow(w).exp()
+        }
+        fn exp_m1_of(w: W) -> Self {
+            Self::narrow(w).exp_m1()
+        }
+        fn ln_of(w: W) -> Self {
+            Self::narrow(w).ln()
+        }
+        fn ln_1p_of(w: W) -> Self {
+            Self::narrow(w).ln_1p()
+        }
+        fn sqrt_of(w: W) -> Self {
+            Self::narrow(w).sqrt()
+        }
+    }
+    /// One type as both: every conversion is the identity and every function its own.
+    macro_rules! narrow_is_wide {
+        ($t:ty) => {
+            impl Narrow <$t > for $t { #[inline] fn widen(self) -> $t { self } #[inline]
+            fn narrow(w : $t) -> $t { w } }
+        };
+    }
+    narrow_is_wide!(f64);
+    narrow_is_wide!(Dd);
+    narrow_is_wide!(Xd);
+    impl Narrow<Dd> for f64 {
+        #[inline]
+        fn widen(self) -> Dd {
+            Dd::from_f64(self)
+        }
+        #[inline]
+        fn narrow(w: Dd) -> f64 {
+            w.to_f64()
+        }
+        #[inline]
+        fn exp_of(w: Dd) -> f64 {
+            let e = w.hi.exp();
+            e + e * w.lo
+        }
+        #[inline]
+        fn exp_m1_of(w: Dd) -> f64 {
+            let m = w.hi.exp_m1();
+            m + (m + 1.0) * w.lo
+        }
+        #[inline]
+        fn ln_of(w: Dd) -> f64 {
+            w.hi.ln() + w.lo / w.hi
+        }
+        #[inline]
+        fn ln_1p_of(w: Dd) -> f64 {
+            w.hi.ln_1p() + w.lo / (1.0 + w.hi)
+        }
+        #[inline]
+        fn sqrt_of(w: Dd) -> f64 {
+            let s = w.hi.sqrt();
+            if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+    }
+    /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is
     /// 0 or at least 2^-24 (below, powers of t and 1/t soon leave the range of f64), and
     /// every value is a finite normal f64. Otherwise the emitted function computes again in
     /// [`Xd`], which has no such range.

@@ -1,0 +1,387 @@
+//! The accuracy budget of emitted code (`emit --accuracy`): per function, the cheapest
+//! number type whose results, run exactly as the emitted code runs them and measured
+//! against the certified reference, stay within the budget.
+//!
+//! A function's stable program (the cancellation-free forms of `stable.rs`: `exp_m1`,
+//! `ln_1p`, ...) runs each operation either in `f64` or in double-double. Cheapest first:
+//! all in f64; else the few operations that a first-order error analysis blames for the
+//! error (`contributions`: each operation alone in f64, the rest in double-double) move to
+//! double-double, until the budget is met, which may take all of them. A wide argument of
+//! `exp`, `expm1`, `ln`, `ln_1p` or `sqrt` in f64 is corrected to first order
+//! (`runtime::Narrow`), so a polynomial in double-double under an f64 `exp` costs a few
+//! flops, not a double-double exponential. Every form falls back to the wide-range `Xd`
+//! where a time is tiny or a result is not a normal f64 (`runtime::ordinary`), as the
+//! emitted wrapper does. The measurement interprets the lowered program in the runtime's
+//! own number types (`Program::run_mixed`), so it computes bit for bit what the compiled
+//! module computes; `--verify` then checks the compiled module itself.
+
+use super::accuracy::{Accuracy, Form, LEAST_ULPS};
+use super::check;
+use super::lower::Op;
+use super::measure::{Case, Report, Row, compare};
+use super::runtime::{Dd, Narrow, Real, Xd, ordinary};
+use super::{Function, GuardBody, Shape};
+
+/// The values the body of `f` returns with its arguments bound by `env` when it runs with
+/// narrow type `N` and wide type `W`, the operations `wide` marks wide: a guard's (all
+/// wide) where every time it names has its value, else the program's (one for a scalar
+/// function, the coefficients for a field).
+fn body<N: Narrow<W>, W: Real>(f: &Function, wide: &[bool], env: &[(&str, f64)]) -> Vec<f64> {
+    let bound = |name: &str, v: f64| env.iter().any(|(n, w)| *n == name && *w == v);
+    for g in &f.guards {
+        if g.at.iter().all(|(name, v)| bound(name, *v)) {
+            return match &g.body {
+                GuardBody::Constants(vs) => vs.clone(),
+                GuardBody::Program(p, outs) => {
+                    let vs = p.run::<W>(env);
+                    outs.iter().map(|&v| vs[v].to_f64()).collect()
+                }
+            };
+        }
+    }
+    let vs = f.program.run_mixed::<N, W>(env, wide);
+    match &f.shape {
+        Shape::Scalar { out } => vec![vs[*out].to_f64()],
+        Shape::Field { coeffs, .. } => coeffs.iter().map(|(_, v)| vs[*v].to_f64()).collect(),
+    }
+}
+
+/// What the emitted public function computes at `env` with the operations `wide` marks in
+/// double-double: the body with `f64` narrow and `Dd` wide, and with `fallback` again all
+/// in `Xd` where [`ordinary`] rejects that. A naive function runs in f64 alone.
+pub fn outputs(f: &Function, wide: &[bool], fallback: bool, env: &[(&str, f64)]) -> Vec<f64> {
+    if f.form == Form::Naive {
+        return body::<f64, f64>(f, &[], env);
+    }
+    let first = body::<f64, Dd>(f, wide, env);
+    if !fallback {
+        return first;
+    }
+    let times: Vec<f64> = env
+        .iter()
+        .filter(|(n, _)| *n == "t" || *n == "t_next")
+        .map(|p| p.1)
+        .collect();
+    if ordinary(&times, &first) {
+        first
+    } else {
+        body::<Xd, Xd>(f, &[], env)
+    }
+}
+
+/// The arguments of a reference row bound to the names of `f`'s parameters (its inputs,
+/// then its times).
+fn bind<'a>(f: &'a Function, args: &[f64]) -> Vec<(&'a str, f64)> {
+    match &f.shape {
+        Shape::Scalar { .. } => vec![("t", args[0])],
+        Shape::Field { inputs, times, .. } => inputs
+            .iter()
+            .chain(times)
+            .map(String::as_str)
+            .zip(args.iter().copied())
+            .collect(),
+    }
+}
+
+/// The value of `f` at the arguments of a reference row, as the emitted function computes
+/// it; a field is combined as the emitted code combines it, `c0 * v0 + c1 * v1 + ...`
+/// from the left.
+pub fn value(f: &Function, wide: &[bool], fallback: bool, args: &[f64]) -> f64 {
+    let env = bind(f, args);
+    let cs = outputs(f, wide, fallback, &env);
+    match &f.shape {
+        Shape::Scalar { .. } => cs[0],
+        Shape::Field { coeffs, .. } => {
+            let input = |name: &str| env.iter().find(|(n, _)| *n == name).map_or(0.0, |p| p.1);
+            coeffs
+                .iter()
+                .zip(cs)
+                .map(|((name, _), c)| c * input(name))
+                .reduce(|a, b| a + b)
+                .unwrap_or(0.0)
+        }
+    }
+}
+
+/// The report of `f` with the operations `wide` marks in double-double (and the `Xd`
+/// fallback or not), on the rows of `case`.
+fn measured(f: &Function, wide: &[bool], fallback: bool, case: &Case) -> Report {
+    let got: Vec<f64> = case
+        .rows
+        .iter()
+        .map(|r| value(f, wide, fallback, &r.args))
+        .collect();
+    let mut case = case.clone();
+    case.form = if f.form == Form::Naive {
+        Form::Naive
+    } else {
+        Form::of(wide)
+    };
+    compare(std::slice::from_ref(&case), &[got]).remove(0)
+}
+
+/// How much error each operation of `f`'s program causes at `args` when it alone runs in
+/// f64 and every other in double-double, in ulps of the outputs (the largest over them):
+/// a first-order error analysis by perturbation, one run per operation.
+fn contributions(f: &Function, args: &[f64]) -> Vec<f64> {
+    let env = bind(f, args);
+    let n = f.program.ops.len();
+    let mut wide = vec![true; n];
+    let exact = body::<f64, Dd>(f, &wide, &env);
+    (0..n)
+        .map(|i| {
+            wide[i] = false;
+            let got = body::<f64, Dd>(f, &wide, &env);
+            wide[i] = true;
+            got.iter()
+                .zip(&exact)
+                .map(|(&g, &e)| check::ulps(g, e))
+                .fold(0.0, f64::max)
+        })
+        .collect()
+}
+
+/// What running an operation in double-double costs, relative to a double-double sum or
+/// product: a function call (`exp`, `ln`, ...) is a series of some twenty of them.
+fn wide_cost(op: &Op) -> f64 {
+    match op {
+        Op::Call(..) | Op::PowF(..) => 20.0,
+        Op::Sqrt(_) | Op::Div(..) => 2.0,
+        _ => 1.0,
+    }
+}
+
+/// The operations of `f` to run in double-double to meet the rows of `case`: none if f64
+/// throughout meets them; else, repeatedly at the row that misses it
+/// most, the operations whose error there ([`contributions`]) is largest for what moving
+/// them costs ([`wide_cost`]), the best quarter of that range at a time, until the rows
+/// are met; all of them if that is what it takes (or if the budget is below one ulp,
+/// which f64 rounding at every operation cannot promise).
+fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
+    let n = f.program.ops.len();
+    let mut wide = vec![budget < 1.0; n];
+    loop {
+        if wide.iter().all(|&w| w) || measured(f, &wide, true, case).passed() {
+            return wide;
+        }
+        // The row that misses its bound by the largest factor.
+        let worst = case
+            .rows
+            .iter()
+            .map(|r| {
+                let got = value(f, &wide, true, &r.args);
+                (r, check::error(got, r.want, r.scale) / r.bound)
+            })
+            .filter(|(_, q)| q.is_nan() || *q > 1.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(r, _)| r.args.clone());
+        let before = wide.iter().filter(|&&w| w).count();
+        if let Some(args) = worst {
+            let c = contributions(f, &args);
+            // Error removed per unit of cost; the best quarter of the range moves.
+            let gain = |i: usize| c[i] / wide_cost(&f.program.ops[i]);
+            let best = (0..n).filter(|&i| !wide[i]).map(gain).fold(0.0, f64::max);
+            if best > 0.0 {
+                let moved: Vec<usize> = (0..n)
+                    .filter(|&i| !wide[i] && gain(i) >= best / 4.0)
+                    .collect();
+                for i in moved {
+                    wide[i] = true;
+                }
+            }
+        }
+        if wide.iter().filter(|&&w| w).count() == before {
+            // Nothing to blame (an error from the wide-range path): everything wide.
+            wide.fill(true);
+        }
+    }
+}
+
+/// The margin the search keeps below the budget, in ulps: an error at an unsampled time
+/// can exceed the largest sampled one (errors of scalar functions are whole ulps).
+pub const SEARCH_MARGIN: f64 = 0.5;
+
+/// How many times of each kind [`dense_rows`] samples.
+const DENSE: usize = 96;
+
+/// More rows for the search, between the reference rows: `DENSE` times log-uniform in
+/// [2^-24, 1/2], as many at the same distances from 1, as many uniform in (0, 1) and as
+/// many log-uniform in [1e-300, 2^-24] (where the emitted code falls back to `Xd`, unless
+/// the form meets its budget there without); steps to `3t/4`. Their reference
+/// is the stable program itself run in `Xd` (about 106 bits, no cancellation left to
+/// lose them: the certified rows check that), a scalar's value or each coefficient alone.
+fn dense_rows(f: &Function, bound: f64) -> Vec<Row> {
+    let lo = (2f64.powi(-24)).ln();
+    let hi = 0.5f64.ln();
+    let mut ts = Vec::with_capacity(4 * DENSE);
+    for k in 0..DENSE {
+        let u = (k as f64 + 0.5) / DENSE as f64;
+        let d = (lo + (hi - lo) * u).exp();
+        // And the tiny times, log-uniform in [1e-300, 2^-24].
+        let tiny = (-690.0 + (lo + 690.0) * u).exp();
+        ts.extend([d, 1.0 - d, u, tiny]);
+    }
+    let mut rows = Vec::new();
+    for t in ts {
+        let (args, times): (Vec<f64>, Vec<(&str, f64)>) = match &f.shape {
+            Shape::Scalar { .. } => (vec![t], vec![("t", t)]),
+            Shape::Field { inputs, times, .. } => {
+                let mut args = vec![0.0; inputs.len()];
+                let mut env = Vec::new();
+                for name in times {
+                    let v = if name == "t" { t } else { 0.75 * t };
+                    args.push(v);
+                    env.push((name.as_str(), v));
+                }
+                (args, env)
+            }
+        };
+        let want = body::<Xd, Xd>(f, &[], &times);
+        if !want.iter().all(|w| w.is_finite()) {
+            continue;
+        }
+        match &f.shape {
+            Shape::Scalar { .. } => rows.push(Row {
+                args,
+                want: want[0],
+                scale: 0.0,
+                bound,
+            }),
+            Shape::Field { inputs, coeffs, .. } => {
+                for ((name, _), w) in coeffs.iter().zip(want) {
+                    let mut args = args.clone();
+                    if let Some(k) = inputs.iter().position(|i| i == name) {
+                        args[k] = 1.0;
+                    }
+                    rows.push(Row {
+                        args,
+                        want: w,
+                        scale: 0.0,
+                        bound,
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// Gives every function the cheapest form that meets `accuracy`, records it in the
+/// function and its reference rows (`cases`, in the same order), and returns each chosen
+/// form's report on those rows. The search ([`search`]) runs on the reference rows and
+/// [`dense_rows`], aiming [`SEARCH_MARGIN`] below the budget; then the `Xd` fallback is
+/// left out where the form meets that target without it (at the tiny times too), and so
+/// is every guard at fixed times whose value the body computes bit for bit. A function
+/// that no form brings within the budget is emitted in double-double throughout, and its
+/// report says it failed.
+pub fn choose(functions: &mut [Function], cases: &mut [Case], accuracy: Accuracy) -> Vec<Report> {
+    functions
+        .iter_mut()
+        .zip(cases.iter_mut())
+        .map(|(f, case)| {
+            if let Accuracy::Ulps(b) = accuracy {
+                let target = (b - SEARCH_MARGIN).max(LEAST_ULPS);
+                let mut rows = case.clone();
+                for r in &mut rows.rows {
+                    if r.scale == 0.0 {
+                        r.bound = target;
+                    }
+                }
+                rows.rows.extend(dense_rows(f, target));
+                rows.budget = target;
+                let wide = search(f, &rows, b);
+                f.fallback = !measured(f, &wide, false, &rows).passed();
+                f.form = Form::of(&wide);
+                f.wide = wide;
+                elide_guards(f);
+            }
+            case.form = f.form;
+            measured(f, &f.wide, f.fallback, case)
+        })
+        .collect()
+}
+
+/// Removes the guards of `f` that fix every time it takes and whose values the body
+/// computes, in the chosen form, bit for bit without them.
+fn elide_guards(f: &mut Function) {
+    let times: Vec<String> = match &f.shape {
+        Shape::Scalar { .. } => vec!["t".to_owned()],
+        Shape::Field { times, .. } => times.clone(),
+    };
+    let mut i = 0;
+    while i < f.guards.len() {
+        let g = &f.guards[i];
+        if times.iter().all(|t| g.at.iter().any(|(n, _)| n == t)) {
+            let env: Vec<(&str, f64)> = g.at.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            let with = outputs(f, &f.wide, f.fallback, &env);
+            let mut without = f.clone();
+            without.guards.remove(i);
+            let got = outputs(&without, &f.wide, f.fallback, &env);
+            let same = with.len() == got.len()
+                && with
+                    .iter()
+                    .zip(&got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+            if same {
+                f.guards.remove(i);
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scalar function `text` of `t`, lowered, with its forms chosen for `accuracy`,
+    /// and its report.
+    fn chosen(text: &str, accuracy: Accuracy) -> (Function, Report, Case) {
+        let mut pool = crate::expr::Pool::new();
+        let e = crate::expr::test_util::parse_in_unit_t(&mut pool, text);
+        let f = super::super::scalar_function(&mut pool, "q", e, accuracy.mode()).expect("lowers");
+        let mut fs = vec![f];
+        let mut cases = super::super::measure::reference_cases(&mut pool, &fs, accuracy);
+        let mut reports = choose(&mut fs, &mut cases, accuracy);
+        (fs.remove(0), reports.remove(0), cases.remove(0))
+    }
+
+    #[test]
+    fn a_polynomial_runs_in_f64_without_guards_or_fallback() {
+        let (f, report, _) = chosen("1/10 + 199*t/10", Accuracy::default());
+        assert_eq!(f.form, Form::F64);
+        assert!(!f.fallback && f.guards.is_empty(), "{f:?}");
+        assert!(report.passed() && report.worst.max_err <= 1.0, "{report:?}");
+    }
+
+    #[test]
+    fn an_exponential_of_a_polynomial_widens_the_polynomial_not_the_exponential() {
+        // exp(-B) with B up to 10: B's rounding is multiplied by up to 10 in f64.
+        let (f, report, case) = chosen("exp(-t/10 - 199*t^2/20)", Accuracy::default());
+        let Form::Mixed { wide, ops } = f.form else {
+            panic!("{:?}", f.form);
+        };
+        assert!(wide < ops);
+        for (op, &w) in f.program.ops.iter().zip(&f.wide) {
+            assert!(!(w && matches!(op, Op::Call(..))), "{op:?} wide");
+        }
+        assert!(report.passed(), "{report:?}");
+        // All in f64 it misses the budget: the reason for the search.
+        let narrow = vec![false; ops];
+        let all_f64 = measured(&f, &narrow, true, &case);
+        assert!(!all_f64.passed(), "{all_f64:?}");
+    }
+
+    #[test]
+    fn below_one_ulp_everything_is_double_double_and_fast_is_naive() {
+        let (f, report, _) = chosen("1/10 + 199*t/10", Accuracy::Ulps(0.5));
+        assert_eq!(f.form, Form::Dd);
+        assert!(report.passed(), "{report:?}");
+        let (f, report, _) = chosen("sqrt(1 - exp(-t))", Accuracy::Fast);
+        assert_eq!(f.form, Form::Naive);
+        // Naive sqrt(1 - exp(-t)) at t = 1e-12 has lost most of its digits.
+        assert!(report.worst.max_err > 1e3, "{report:?}");
+        assert!(report.passed(), "fast has no bound");
+    }
+}
