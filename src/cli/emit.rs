@@ -33,10 +33,10 @@ pub(super) struct EmitArgs {
     #[arg(long)]
     verify: bool,
     /// The accuracy budget: the largest error, in ulps, of every value (of every
-    /// coefficient, for fields) at every checked point; each function runs in the cheapest
-    /// form that meets it (stable rewrites in f64, else in double-double). From 0.5 (the
-    /// correctly rounded double-double forms) up; `fast`: plain f64 as written, measured
-    /// but not bounded
+    /// coefficient, for fields) at every checked point. Each function runs in the cheapest
+    /// form that meets it: its stable program in f64, with as few operations in
+    /// double-double as the measurement needs. From 0.5 (double-double throughout) up;
+    /// `fast`: the formulas as written in plain f64, measured but not bounded
     #[arg(long, value_name = "ULPS|fast", default_value = "4", value_parser = parse_accuracy)]
     accuracy: Accuracy,
     /// The same as `--accuracy fast`

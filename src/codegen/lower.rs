@@ -136,6 +136,12 @@ fn call_of_wide<N: Narrow<W>, W: Real>(f: Func, x: W) -> N {
         Func::Expm1 => N::exp_m1_of(x),
         Func::Log => N::ln_of(x),
         Func::Log1p => N::ln_1p_of(x),
+        Func::Sin => N::sin_of(x),
+        Func::Cos => N::cos_of(x),
+        Func::Tan => N::tan_of(x),
+        Func::Atan => N::atan_of(x),
+        Func::Tanh => N::tanh_of(x),
+        Func::Sigmoid => N::sigmoid_of(x),
         _ => call(f, N::narrow(x)),
     }
 }
@@ -148,6 +154,12 @@ pub fn wide_argument_method(op: &Op) -> Option<&'static str> {
         Op::Call(Func::Expm1, _) => Some("exp_m1_of"),
         Op::Call(Func::Log, _) => Some("ln_of"),
         Op::Call(Func::Log1p, _) => Some("ln_1p_of"),
+        Op::Call(Func::Sin, _) => Some("sin_of"),
+        Op::Call(Func::Cos, _) => Some("cos_of"),
+        Op::Call(Func::Tan, _) => Some("tan_of"),
+        Op::Call(Func::Atan, _) => Some("atan_of"),
+        Op::Call(Func::Tanh, _) => Some("tanh_of"),
+        Op::Call(Func::Sigmoid, _) => Some("sigmoid_of"),
         Op::Sqrt(_) => Some("sqrt_of"),
         _ => None,
     }

@@ -18,19 +18,16 @@ pub const PROCESS: &str = "cosine";
 /// \alpha(t) = \cos\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
 /// The body of [`alpha`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return 0.0;
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
+    let v3: N = N::cos_of(v2);
     v3.to_f64()
 }
 /// `sigma(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -57,7 +54,7 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \cos\left(\frac{\pi\,t}{2}\right)^{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 5 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -66,8 +63,8 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::narrow(v3).square();
+    let v3: N = N::cos_of(v2);
+    let v4: N = v3.square();
     v4.to_f64()
 }
 /// `f(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -76,21 +73,18 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::NEG_INFINITY;
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = v0 * N::narrow(v4);
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
     v5.to_f64()
 }
 /// `g2(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -99,21 +93,18 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = \pi\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
 /// The body of [`g2`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = v0 * N::narrow(v4);
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
     v5.to_f64()
 }
 /// `g(t)` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -122,21 +113,18 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
 /// The body of [`g`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
     let v0: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = v0 * N::narrow(v4);
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
     let v6: N = v5.sqrt();
     v6.to_f64()
 }
@@ -170,7 +158,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -180,9 +168,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
-    let v5: W = v3.cos();
-    let v6: N = v4 * N::narrow(v5);
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: N = v4 * v5;
     let v7: N = v0 / v6;
     v7.to_f64()
 }
@@ -218,7 +206,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -229,8 +217,8 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = v0 * v1.widen();
     let v3: W = v2.cos();
     let v4: W = v3.square();
-    let v5: N = N::narrow(v2).sin();
-    let v6: W = v5.widen().square();
+    let v5: W = v2.sin();
+    let v6: W = v5.square();
     let v7: W = v4 / v6;
     v7.to_f64()
 }
@@ -240,19 +228,16 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 4 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.tan();
+    let v3: N = N::tan_of(v2);
     v3.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -263,30 +248,27 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
-    let v5: W = v3.cos();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
     let v6: N = v0 * v4;
-    let v7: N = v6 / N::narrow(v5);
+    let v7: N = v6 / v5;
     let v8: N = v4.powi(3);
     let v9: N = N::narrow(v1) * v8;
-    let v10: N = N::narrow(v5).square();
+    let v10: N = v5.square();
     let v11: N = N::narrow(v1) * v4 * v10;
     let v12: N = -v9;
     let v13: N = v12 - v11;
-    let v14: N = v13 / N::narrow(v5);
+    let v14: N = v13 / v5;
     [v7.to_f64(), v14.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -295,7 +277,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)}{2} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -308,31 +290,28 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::NEG_INFINITY];
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
-    let v5: W = v3.cos();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
     let v6: N = v0 * v4;
-    let v7: N = v6 / N::narrow(v5);
+    let v7: N = v6 / v5;
     let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v9: N = v4.powi(3);
     let v10: N = v8 * v9;
-    let v11: N = N::narrow(v5).square();
+    let v11: N = v5.square();
     let v12: N = v8 * v4 * v11;
     let v13: N = -v10;
     let v14: N = v13 - v12;
-    let v15: N = v14 / N::narrow(v5);
+    let v15: N = v14 / v5;
     [v7.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -341,7 +320,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -366,21 +345,21 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::narrow(v2).sin();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
     let v5: W = v0 * v1.widen() * v4.widen();
     let v6: N = N::from_f64(t_next);
     let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3 + v5 - v7;
-    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v8: W = v3.widen() + v5 - v7;
+    let v9: N = N::narrow(v8) / v3;
     let v10: W = v4.widen().powi(3);
     let v11: W = v0 * v1.widen() * v10;
     let v12: W = v0 * v6.widen() * v10;
-    let v13: N = N::narrow(v3).square();
-    let v14: W = v0 * v1.widen() * v4.widen() * v13.widen();
-    let v15: W = v0 * v6.widen() * v4.widen() * v13.widen();
+    let v13: W = v3.widen().square();
+    let v14: W = v0 * v1.widen() * v4.widen() * v13;
+    let v15: W = v0 * v6.widen() * v4.widen() * v13;
     let v16: W = v11 - v12 + v14 - v15;
-    let v17: N = N::narrow(v16) / N::narrow(v3);
+    let v17: N = N::narrow(v16) / v3;
     [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -422,7 +401,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -434,29 +413,29 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::narrow(v2).sin();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
     let v5: W = v0 * v1.widen() * v4.widen();
     let v6: N = N::from_f64(t_next);
     let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3 + v5 - v7;
-    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v8: W = v3.widen() + v5 - v7;
+    let v9: N = N::narrow(v8) / v3;
     let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v11: W = v4.widen().powi(3);
     let v12: W = v10 * v1.widen() * v11;
     let v13: W = v10 * v6.widen() * v11;
-    let v14: N = N::narrow(v3).square();
-    let v15: W = v10 * v1.widen() * v4.widen() * v14.widen();
-    let v16: W = v10 * v6.widen() * v4.widen() * v14.widen();
+    let v14: W = v3.widen().square();
+    let v15: W = v10 * v1.widen() * v4.widen() * v14;
+    let v16: W = v10 * v6.widen() * v4.widen() * v14;
     let v17: W = v12 - v13 + v15 - v16;
-    let v18: N = N::narrow(v17) / N::narrow(v3);
+    let v18: N = N::narrow(v17) / v3;
     let v19: N = v6 - v1;
     let v20: N = v19.abs();
-    let v21: W = v20.widen().sqrt();
-    let v22: W = v2.tan();
-    let v23: W = v10 * v22;
-    let v24: W = v23.sqrt();
-    let v25: N = N::narrow(v21) * N::narrow(v24);
+    let v21: N = v20.sqrt();
+    let v22: N = N::tan_of(v2);
+    let v23: N = N::narrow(v10) * v22;
+    let v24: N = v23.sqrt();
+    let v25: N = v21 * v24;
     [v9.to_f64(), v18.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -465,7 +444,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -484,7 +463,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -511,7 +490,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -535,14 +514,14 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::narrow(v2).cos();
+    let v3: W = v2.cos();
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: W = v5.cos();
-    let v7: W = v3.widen() / v6;
+    let v7: W = v3 / v6;
     let v8: W = v5.sin();
     let v9: W = v8.square();
-    let v10: W = v9 * v3.widen();
+    let v10: W = v9 * v3;
     let v11: W = v2.sin();
     let v12: W = v8 * v11 * v6;
     let v13: W = v10 - v12;
@@ -555,7 +534,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -568,7 +547,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -588,7 +567,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -612,14 +591,14 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::narrow(v2).cos();
+    let v3: W = v2.cos();
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: W = v5.cos();
-    let v7: W = v3.widen() / v6;
+    let v7: W = v3 / v6;
     let v8: W = v5.sin();
     let v9: W = v8.square();
-    let v10: W = v9 * v3.widen();
+    let v10: W = v9 * v3;
     let v11: W = v2.sin();
     let v12: W = v8 * v11 * v6;
     let v13: W = v10 - v12;
@@ -632,7 +611,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -645,7 +624,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -665,29 +644,26 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
-    let v5: W = v3.cos();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
     let v6: N = v0 * v4;
-    let v7: N = v6 / N::narrow(v5);
+    let v7: N = v6 / v5;
     let v8: N = v4.square();
     let v9: N = N::narrow(v1) * v8;
-    let v10: N = N::narrow(v5).square();
+    let v10: N = v5.square();
     let v11: N = N::narrow(v1) * v10;
     let v12: N = v9 + v11;
-    let v13: N = v12 / N::narrow(v5);
+    let v13: N = v12 / v5;
     [v7.to_f64(), v13.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -696,7 +672,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{2\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -709,30 +685,27 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::NEG_INFINITY, f64::INFINITY];
-    }
     let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
-    let v5: W = v3.cos();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
     let v6: N = v0 * v4;
-    let v7: N = v6 / N::narrow(v5);
+    let v7: N = v6 / v5;
     let v8: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v9: N = v4.square();
     let v10: N = v8 * v9;
-    let v11: N = N::narrow(v5).square();
+    let v11: N = v5.square();
     let v12: N = v8 * v11;
     let v13: N = v10 + v12;
-    let v14: N = v13 / N::narrow(v5);
+    let v14: N = v13 / v5;
     [v7.to_f64(), v14.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -741,7 +714,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}}{\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -766,21 +739,21 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::narrow(v2).sin();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
     let v5: W = v0 * v1.widen() * v4.widen();
     let v6: N = N::from_f64(t_next);
     let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3 + v5 - v7;
-    let v9: N = N::narrow(v8) / N::narrow(v3);
-    let v10: N = v4.square();
-    let v11: W = v0 * v6.widen() * v10.widen();
-    let v12: W = v0 * v1.widen() * v10.widen();
-    let v13: N = N::narrow(v3).square();
+    let v8: W = v3.widen() + v5 - v7;
+    let v9: N = N::narrow(v8) / v3;
+    let v10: W = v4.widen().square();
+    let v11: W = v0 * v6.widen() * v10;
+    let v12: W = v0 * v1.widen() * v10;
+    let v13: N = v3.square();
     let v14: W = v0 * v1.widen() * v13.widen();
     let v15: W = v0 * v6.widen() * v13.widen();
     let v16: W = v11 - v12 - v14 + v15;
-    let v17: N = N::narrow(v16) / N::narrow(v3);
+    let v17: N = N::narrow(v16) / v3;
     [v9.to_f64(), v17.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -834,28 +807,28 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::narrow(v2).sin();
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
     let v5: W = v0 * v1.widen() * v4.widen();
     let v6: N = N::from_f64(t_next);
     let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3 + v5 - v7;
-    let v9: N = N::narrow(v8) / N::narrow(v3);
+    let v8: W = v3.widen() + v5 - v7;
+    let v9: N = N::narrow(v8) / v3;
     let v10: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: N = v4.square();
-    let v12: W = v10.widen() * v6.widen() * v11.widen();
-    let v13: W = v10.widen() * v1.widen() * v11.widen();
-    let v14: N = N::narrow(v3).square();
+    let v11: W = v4.widen().square();
+    let v12: W = v10.widen() * v6.widen() * v11;
+    let v13: W = v10.widen() * v1.widen() * v11;
+    let v14: N = v3.square();
     let v15: W = v10.widen() * v1.widen() * v14.widen();
     let v16: W = v10.widen() * v6.widen() * v14.widen();
     let v17: W = v12 - v13 - v15 + v16;
-    let v18: N = N::narrow(v17) / N::narrow(v3);
+    let v18: N = N::narrow(v17) / v3;
     let v19: N = v6 - v1;
     let v20: N = v19.abs();
     let v21: N = v20.sqrt();
-    let v22: W = v2.tan();
-    let v23: N = v10 * N::narrow(v22);
-    let v24: N = v23.sqrt();
+    let v22: N = N::tan_of(v2);
+    let v23: W = v10.widen() * v22.widen();
+    let v24: N = N::sqrt_of(v23);
     let v25: N = v21 * v24;
     [v9.to_f64(), v18.to_f64(), v25.to_f64()]
 }
@@ -905,7 +878,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -929,11 +902,11 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::narrow(v2).cos();
+    let v3: N = N::cos_of(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: W = v5.cos();
-    let v7: N = v3 / N::narrow(v6);
+    let v7: W = v3.widen() / v6;
     let v8: W = v2.sin();
     let v9: W = v8 * v6;
     let v10: W = v5.sin();
@@ -948,7 +921,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -961,7 +934,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + \mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -981,7 +954,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1005,11 +978,11 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t_next);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::narrow(v2).cos();
+    let v3: N = N::cos_of(v2);
     let v4: N = N::from_f64(t);
     let v5: W = v0 * v4.widen();
     let v6: W = v5.cos();
-    let v7: N = v3 / N::narrow(v6);
+    let v7: W = v3.widen() / v6;
     let v8: W = v2.sin();
     let v9: W = v8 * v6;
     let v10: W = v5.sin();
@@ -1024,7 +997,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1037,7 +1010,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right)} - \mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1057,7 +1030,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1066,13 +1039,13 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: N = N::narrow(v2).sin();
-    let v5: N = N::narrow(v0) * N::narrow(v3);
+    let v3: N = N::cos_of(v2);
+    let v4: N = N::sin_of(v2);
+    let v5: N = N::narrow(v0) * v3;
     let v6: N = v5 / v4;
     let v7: N = v4.square();
     let v8: N = N::narrow(v0) * v7;
-    let v9: N = N::narrow(v3).square();
+    let v9: N = v3.square();
     let v10: N = N::narrow(v0) * v9;
     let v11: N = -v8;
     let v12: N = v11 - v10;
@@ -1085,7 +1058,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1098,7 +1071,7 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1107,15 +1080,15 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::narrow(v2).sin();
+    let v3: N = N::sin_of(v2);
     let v4: N = v3.square();
     let v5: N = N::narrow(v0) * v4;
     let v6: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v7: W = v2.cos();
-    let v8: N = N::narrow(v7).square();
+    let v7: N = N::cos_of(v2);
+    let v8: N = v7.square();
     let v9: N = v6 * v8;
     let v10: N = v5 + v9;
-    let v11: N = v3 * N::narrow(v7);
+    let v11: N = v3 * v7;
     let v12: N = v10 / v11;
     let v13: N = v6 * v4;
     let v14: N = -v13;
@@ -1129,7 +1102,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)}{2}\right) - \frac{\pi\,x_{0}}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1220,7 +1193,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1252,10 +1225,10 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: N = v1 - v2;
     let v21: N = v20.abs();
     let v22: N = v21.sqrt();
-    let v23: W = v3.tan();
-    let v24: N = N::narrow(v10) * N::narrow(v23);
-    let v25: N = v24.sqrt();
-    let v26: N = v22 * v25;
+    let v23: N = N::tan_of(v3);
+    let v24: N = N::narrow(v10) * v23;
+    let v25: W = v24.widen().sqrt();
+    let v26: W = v22.widen() * v25;
     [v15.to_f64(), v19.to_f64(), v26.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1264,7 +1237,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1277,7 +1250,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1304,7 +1277,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1331,12 +1304,12 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v0.widen() * v4.widen();
     let v6: W = v5.sin();
     let v7: W = v3 / v6;
-    let v8: W = v2.cos();
-    let v9: W = v6 * v8;
-    let v10: W = v5.cos();
-    let v11: W = v3 * v10;
+    let v8: N = N::cos_of(v2);
+    let v9: W = v6 * v8.widen();
+    let v10: N = N::cos_of(v5);
+    let v11: W = v3 * v10.widen();
     let v12: W = v9 - v11;
-    let v13: W = v12 / v6;
+    let v13: N = N::narrow(v12) / N::narrow(v6);
     [v7.to_f64(), v13.to_f64()]
 }
 /// `ddim_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1345,7 +1318,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1358,7 +1331,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1378,7 +1351,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1405,12 +1378,12 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: W = v0.widen() * v4.widen();
     let v6: W = v5.sin();
     let v7: W = v3 / v6;
-    let v8: W = v2.cos();
-    let v9: W = v6 * v8;
-    let v10: W = v5.cos();
-    let v11: W = v3 * v10;
+    let v8: N = N::cos_of(v2);
+    let v9: W = v6 * v8.widen();
+    let v10: N = N::cos_of(v5);
+    let v11: W = v3 * v10.widen();
     let v12: W = v9 - v11;
-    let v13: W = v12 / v6;
+    let v13: N = N::narrow(v12) / N::narrow(v6);
     [v7.to_f64(), v13.to_f64()]
 }
 /// `dpm1_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1419,7 +1392,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1432,7 +1405,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1482,22 +1455,19 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::INFINITY, 2.0];
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::narrow(v2).sin();
-    let v4: W = v2.cos();
+    let v3: N = N::sin_of(v2);
+    let v4: N = N::cos_of(v2);
     let v5: N = N::narrow(v0) * v3;
-    let v6: N = v5 / N::narrow(v4);
+    let v6: N = v5 / v4;
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
@@ -1507,7 +1477,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -1571,7 +1541,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1598,8 +1568,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: N = v14.abs();
     let v16: N = v15.sqrt();
     let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: W = v2.tan();
-    let v19: N = v17 * N::narrow(v18);
+    let v18: N = N::tan_of(v2);
+    let v19: N = v17 * v18;
     let v20: W = v19.widen().sqrt();
     let v21: N = v16 * N::narrow(v20);
     [v9.to_f64(), v13.to_f64(), v21.to_f64()]
@@ -1610,7 +1580,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1623,7 +1593,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1880,26 +1850,23 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [f64::INFINITY, 3.141592653589793];
-    }
     let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v0 * v1.widen();
-    let v3: N = N::narrow(v2).sin();
+    let v3: N = N::sin_of(v2);
     let v4: N = v3.powi(3);
     let v5: N = N::narrow(v0) * v4;
-    let v6: W = v2.cos();
-    let v7: N = N::narrow(v6).square();
+    let v6: N = N::cos_of(v2);
+    let v7: N = v6.square();
     let v8: N = N::narrow(v0) * v3 * v7;
     let v9: N = v5 + v8;
-    let v10: N = v9 / N::narrow(v6);
+    let v10: N = v9 / v6;
     let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v12: N = v3.square();
     let v13: N = v11 * v12;
@@ -1913,7 +1880,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \pi\,v + \frac{\pi\,x\,\tan\left(\frac{\pi\,t}{2}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -1997,7 +1964,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2030,8 +1997,8 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = v7 - v1;
     let v22: N = v21.abs();
     let v23: N = v22.sqrt();
-    let v24: W = v2.tan();
-    let v25: N = N::narrow(v14) * N::narrow(v24);
+    let v24: N = N::tan_of(v2);
+    let v25: N = N::narrow(v14) * v24;
     let v26: N = v25.sqrt();
     let v27: W = v23.widen() * v26.widen();
     [v13.to_f64(), v20.to_f64(), v27.to_f64()]
@@ -2042,7 +2009,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2055,7 +2022,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2785,6 +2752,24 @@ mod dd {
         fn sqrt_of(w: W) -> Self {
             Self::narrow(w).sqrt()
         }
+        fn sin_of(w: W) -> Self {
+            Self::narrow(w).sin()
+        }
+        fn cos_of(w: W) -> Self {
+            Self::narrow(w).cos()
+        }
+        fn tan_of(w: W) -> Self {
+            Self::narrow(w).tan()
+        }
+        fn atan_of(w: W) -> Self {
+            Self::narrow(w).atan()
+        }
+        fn tanh_of(w: W) -> Self {
+            Self::narrow(w).tanh()
+        }
+        fn sigmoid_of(w: W) -> Self {
+            Self::narrow(w).sigmoid()
+        }
     }
     /// One type as both: every conversion is the identity and every function its own.
     macro_rules! narrow_is_wide {
@@ -2827,6 +2812,38 @@ mod dd {
         fn sqrt_of(w: Dd) -> f64 {
             let s = w.hi.sqrt();
             if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+        /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
+        /// accurate relative to itself, and the first-order term supplies what `hi` lacks
+        /// (`cos(pi t/2)` near t = 1).
+        #[inline]
+        fn sin_of(w: Dd) -> f64 {
+            w.hi.sin() + w.hi.cos() * w.lo
+        }
+        #[inline]
+        fn cos_of(w: Dd) -> f64 {
+            w.hi.cos() - w.hi.sin() * w.lo
+        }
+        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
+        /// `lo^3` however close `hi` is to a pole.
+        #[inline]
+        fn tan_of(w: Dd) -> f64 {
+            let t = w.hi.tan();
+            (t + w.lo) / (1.0 - t * w.lo)
+        }
+        #[inline]
+        fn atan_of(w: Dd) -> f64 {
+            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        }
+        #[inline]
+        fn tanh_of(w: Dd) -> f64 {
+            let t = w.hi.tanh();
+            (t + w.lo) / (1.0 + t * w.lo)
+        }
+        #[inline]
+        fn sigmoid_of(w: Dd) -> f64 {
+            let s = Real::sigmoid(w.hi);
+            s + s * (1.0 - s) * w.lo
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

@@ -3689,6 +3689,24 @@ mod dd {
         fn sqrt_of(w: W) -> Self {
             Self::narrow(w).sqrt()
         }
+        fn sin_of(w: W) -> Self {
+            Self::narrow(w).sin()
+        }
+        fn cos_of(w: W) -> Self {
+            Self::narrow(w).cos()
+        }
+        fn tan_of(w: W) -> Self {
+            Self::narrow(w).tan()
+        }
+        fn atan_of(w: W) -> Self {
+            Self::narrow(w).atan()
+        }
+        fn tanh_of(w: W) -> Self {
+            Self::narrow(w).tanh()
+        }
+        fn sigmoid_of(w: W) -> Self {
+            Self::narrow(w).sigmoid()
+        }
     }
     /// One type as both: every conversion is the identity and every function its own.
     macro_rules! narrow_is_wide {
@@ -3731,6 +3749,38 @@ mod dd {
         fn sqrt_of(w: Dd) -> f64 {
             let s = w.hi.sqrt();
             if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+        /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
+        /// accurate relative to itself, and the first-order term supplies what `hi` lacks
+        /// (`cos(pi t/2)` near t = 1).
+        #[inline]
+        fn sin_of(w: Dd) -> f64 {
+            w.hi.sin() + w.hi.cos() * w.lo
+        }
+        #[inline]
+        fn cos_of(w: Dd) -> f64 {
+            w.hi.cos() - w.hi.sin() * w.lo
+        }
+        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
+        /// `lo^3` however close `hi` is to a pole.
+        #[inline]
+        fn tan_of(w: Dd) -> f64 {
+            let t = w.hi.tan();
+            (t + w.lo) / (1.0 - t * w.lo)
+        }
+        #[inline]
+        fn atan_of(w: Dd) -> f64 {
+            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        }
+        #[inline]
+        fn tanh_of(w: Dd) -> f64 {
+            let t = w.hi.tanh();
+            (t + w.lo) / (1.0 + t * w.lo)
+        }
+        #[inline]
+        fn sigmoid_of(w: Dd) -> f64 {
+            let s = Real::sigmoid(w.hi);
+            s + s * (1.0 - s) * w.lo
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

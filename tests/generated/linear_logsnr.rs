@@ -20,7 +20,7 @@ pub const PROCESS: &str = "linear_logsnr";
 /// \alpha(t) = \sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha(t: f64) -> f64 {
     alpha_in::<f64, Dd>(t)
 }
@@ -31,8 +31,8 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     v6.to_f64()
 }
 /// `sigma(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -41,7 +41,7 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 7 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     sigma_in::<f64, Dd>(t)
 }
@@ -52,8 +52,8 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = v0 * v1;
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     v6.to_f64()
 }
 /// `alpha_bar(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -62,7 +62,7 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \bar{\alpha}(t) = \operatorname{sigmoid}\left(10 - 20\,t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn alpha_bar(t: f64) -> f64 {
     alpha_bar_in::<f64, Dd>(t)
 }
@@ -73,7 +73,7 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
+    let v5: N = N::sigmoid_of(v4);
     v5.to_f64()
 }
 /// `f(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -82,20 +82,23 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = 10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     f_in::<f64, Dd>(t)
 }
 /// The body of [`f`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
+    if t == 1.0 {
+        return -9.999546021312975;
+    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v0.widen() * v6;
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = v0 * v6;
     v7.to_f64()
 }
 /// `g2(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -118,12 +121,12 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: N = N::narrow(v5).square();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.square();
     let v7: N = v0 * v6;
-    let v8: N = v3 - N::narrow(v2);
-    let v9: N = v8.sigmoid();
-    let v10: W = v0.widen() * v9.widen() * v5;
+    let v8: W = v3.widen() - v2;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: W = v0.widen() * v9.widen() * v5.widen();
     let v11: N = v7 + N::narrow(v10);
     v11.to_f64()
 }
@@ -133,7 +136,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 1 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -150,12 +153,12 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = v0 * v1;
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2.widen() - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: N = N::narrow(v5).square();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.square();
     let v7: N = v0 * v6;
     let v8: N = v3 - v2;
     let v9: N = v8.sigmoid();
-    let v10: N = v0 * v9 * N::narrow(v5);
+    let v10: N = v0 * v9 * v5;
     let v11: N = v7 + v10;
     let v12: N = v11.sqrt();
     v12.to_f64()
@@ -235,7 +238,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\operatorname{sigmoid}\left(10 - 20\,t\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -249,10 +252,10 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
+    let v5: N = N::sigmoid_of(v4);
     let v6: W = v3 - v0.widen();
-    let v7: W = v6.sigmoid();
-    let v8: N = N::narrow(v5) / N::narrow(v7);
+    let v7: N = N::sigmoid_of(v6);
+    let v8: N = v5 / v7;
     v8.to_f64()
 }
 /// `rho(t)` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -261,7 +264,7 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
@@ -272,12 +275,12 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: W = v3.widen() - v2;
-    let v8: N = N::narrow(v7).sigmoid();
+    let v8: N = N::sigmoid_of(v7);
     let v9: N = v8.sqrt();
-    let v10: N = N::narrow(v6) / v9;
+    let v10: N = v6 / v9;
     v10.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -288,15 +291,12 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-9.999546021312975, -9.999546021312975];
-    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -304,17 +304,17 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
+    let v7: W = v0.widen() * v6;
     let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: W = v9.widen().sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = v4.widen() * v11 * v6;
+    let v9: W = v8.widen().sigmoid();
+    let v10: N = N::sqrt_of(v9);
+    let v11: N = v10.powi(3);
+    let v12: W = v4.widen() * v11.widen() * v6;
     let v13: N = N::narrow(v6).square();
-    let v14: N = v4 * N::narrow(v10) * v13;
+    let v14: N = v4 * v10 * v13;
     let v15: W = -v12;
     let v16: W = v15 - v14.widen();
-    let v17: N = N::narrow(v16) / N::narrow(v10);
+    let v17: W = v16 / v10.widen();
     [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -323,7 +323,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 10\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -336,15 +336,12 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 1.0 {
-        return [-9.999546021312975, -19.99909204262595];
-    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
@@ -352,17 +349,17 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
     let v6: W = v5.sigmoid();
-    let v7: N = v0 * N::narrow(v6);
+    let v7: W = v0.widen() * v6;
     let v8: N = v4 - N::narrow(v3);
-    let v9: N = v8.sigmoid();
-    let v10: W = v9.widen().sqrt();
-    let v11: W = v10.powi(3);
-    let v12: W = v1.widen() * v11 * v6;
+    let v9: W = v8.widen().sigmoid();
+    let v10: N = N::sqrt_of(v9);
+    let v11: N = v10.powi(3);
+    let v12: W = v1.widen() * v11.widen() * v6;
     let v13: N = N::narrow(v6).square();
-    let v14: N = v1 * N::narrow(v10) * v13;
+    let v14: N = v1 * v10 * v13;
     let v15: W = -v12;
     let v16: W = v15 - v14.widen();
-    let v17: N = N::narrow(v16) / N::narrow(v10);
+    let v17: W = v16 / v10.widen();
     [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -371,7 +368,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \mathrm{score}\,\left(2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) - 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -384,7 +381,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -413,23 +410,23 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::narrow(v4).sigmoid();
-    let v6: W = v5.widen().sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8.widen();
     let v10: N = N::from_f64(t_next);
-    let v11: W = v0.widen() * v10.widen() * v6 * v8;
-    let v12: W = v6 + v9 - v11;
-    let v13: N = N::narrow(v12) / N::narrow(v6);
-    let v14: W = v6.powi(3);
-    let v15: W = v0.widen() * v2.widen() * v14 * v8;
-    let v16: W = v0.widen() * v10.widen() * v14 * v8;
-    let v17: N = N::narrow(v8).square();
-    let v18: W = v0.widen() * v2.widen() * v6 * v17.widen();
-    let v19: W = v0.widen() * v10.widen() * v6 * v17.widen();
+    let v11: W = v0.widen() * v10.widen() * v6.widen() * v8.widen();
+    let v12: W = v6.widen() + v9 - v11;
+    let v13: N = N::narrow(v12) / v6;
+    let v14: W = v6.widen().powi(3);
+    let v15: W = v0.widen() * v2.widen() * v14 * v8.widen();
+    let v16: W = v0.widen() * v10.widen() * v14 * v8.widen();
+    let v17: N = v8.square();
+    let v18: W = v0.widen() * v2.widen() * v6.widen() * v17.widen();
+    let v19: W = v0.widen() * v10.widen() * v6.widen() * v17.widen();
     let v20: W = v15 - v16 + v18 - v19;
-    let v21: N = N::narrow(v20) / N::narrow(v6);
+    let v21: N = N::narrow(v20) / v6;
     [v13.to_f64(), v21.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -438,7 +435,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -451,7 +448,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -471,7 +468,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -505,30 +502,30 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::narrow(v4).sigmoid();
-    let v6: W = v5.widen().sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8.widen();
     let v10: N = N::from_f64(t_next);
-    let v11: W = v0.widen() * v10.widen() * v6 * v8;
-    let v12: W = v6 + v9 - v11;
-    let v13: N = N::narrow(v12) / N::narrow(v6);
-    let v14: W = v6.powi(3);
-    let v15: W = v1.widen() * v2.widen() * v14 * v8;
-    let v16: W = v1.widen() * v10.widen() * v14 * v8;
-    let v17: N = N::narrow(v8).square();
-    let v18: W = v1.widen() * v2.widen() * v6 * v17.widen();
-    let v19: W = v1.widen() * v10.widen() * v6 * v17.widen();
+    let v11: W = v0.widen() * v10.widen() * v6.widen() * v8.widen();
+    let v12: W = v6.widen() + v9 - v11;
+    let v13: N = N::narrow(v12) / v6;
+    let v14: W = v6.widen().powi(3);
+    let v15: W = v1.widen() * v2.widen() * v14 * v8.widen();
+    let v16: W = v1.widen() * v10.widen() * v14 * v8.widen();
+    let v17: N = v8.square();
+    let v18: W = v1.widen() * v2.widen() * v6.widen() * v17.widen();
+    let v19: W = v1.widen() * v10.widen() * v6.widen() * v17.widen();
     let v20: W = v15 - v16 + v18 - v19;
-    let v21: N = N::narrow(v20) / N::narrow(v6);
+    let v21: N = N::narrow(v20) / v6;
     let v22: N = v10 - v2;
     let v23: N = v22.abs();
     let v24: N = v23.sqrt();
     let v25: N = v1 * v17;
-    let v26: N = v1 * v5 * N::narrow(v8);
-    let v27: W = v25.widen() + v26.widen();
-    let v28: N = N::sqrt_of(v27);
+    let v26: N = v1 * v5 * v8;
+    let v27: N = v25 + v26;
+    let v28: N = v27.sqrt();
     let v29: N = v24 * v28;
     [v13.to_f64(), v21.to_f64(), v29.to_f64()]
 }
@@ -538,7 +535,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -557,7 +554,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -584,7 +581,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -643,30 +640,30 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: W = v9.sigmoid();
-    let v11: W = v10.sqrt();
-    let v12: W = v6.widen() / v11;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: N = v6 / v11;
     let v13: W = v8 - v0.widen();
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.square();
+    let v14: N = N::sigmoid_of(v13);
+    let v15: W = v14.widen().square();
     let v16: W = v3 - v8;
     let v17: N = N::exp_m1_of(v16);
-    let v18: N = N::narrow(v14) * v6;
-    let v19: W = v14.sqrt();
+    let v18: N = v14 * v6;
+    let v19: N = v14.sqrt();
     let v20: W = v3 - v0.widen();
-    let v21: N = N::narrow(v20).sigmoid();
+    let v21: N = N::sigmoid_of(v20);
     let v22: N = v21.sqrt();
-    let v23: W = v11 * v19 * v22.widen();
+    let v23: W = v11.widen() * v19.widen() * v22.widen();
     let v24: N = v18 + N::narrow(v23);
-    let v25: W = v15 * v5 * v17.widen();
-    let v26: W = v11 * v24.widen();
-    let v27: W = v25 / v26;
-    let v28: N = -N::narrow(v27);
+    let v25: N = N::narrow(v15) * v5 * v17;
+    let v26: W = v11.widen() * v24.widen();
+    let v27: N = v25 / N::narrow(v26);
+    let v28: N = -v27;
     [v12.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -675,7 +672,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -688,7 +685,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -708,7 +705,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -767,30 +764,30 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = N::sqrt_of(v5);
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: W = v9.sigmoid();
-    let v11: W = v10.sqrt();
-    let v12: W = v6.widen() / v11;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: N = v6 / v11;
     let v13: W = v8 - v0.widen();
-    let v14: W = v13.sigmoid();
-    let v15: W = v14.square();
+    let v14: N = N::sigmoid_of(v13);
+    let v15: W = v14.widen().square();
     let v16: W = v3 - v8;
     let v17: N = N::exp_m1_of(v16);
-    let v18: N = N::narrow(v14) * v6;
-    let v19: W = v14.sqrt();
+    let v18: N = v14 * v6;
+    let v19: N = v14.sqrt();
     let v20: W = v3 - v0.widen();
-    let v21: N = N::narrow(v20).sigmoid();
+    let v21: N = N::sigmoid_of(v20);
     let v22: N = v21.sqrt();
-    let v23: W = v11 * v19 * v22.widen();
+    let v23: W = v11.widen() * v19.widen() * v22.widen();
     let v24: N = v18 + N::narrow(v23);
-    let v25: W = v15 * v5 * v17.widen();
-    let v26: W = v11 * v24.widen();
-    let v27: W = v25 / v26;
-    let v28: N = -N::narrow(v27);
+    let v25: N = N::narrow(v15) * v5 * v17;
+    let v26: W = v11.widen() * v24.widen();
+    let v27: N = v25 / N::narrow(v26);
+    let v28: N = -v27;
     [v12.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -799,7 +796,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -812,7 +809,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -832,30 +829,33 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`pf_velocity_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-9.999546021312975, 9.999773008080222];
+    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v0.widen() * v6;
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = v0 * v6;
     let v8: N = v4 - N::narrow(v3);
     let v9: N = v8.sigmoid();
     let v10: N = v9.sqrt();
     let v11: W = v10.widen().powi(3);
-    let v12: N = N::sqrt_of(v6);
-    let v13: W = v4.widen() * v11 * v12.widen();
-    let v14: N = v12.powi(3);
-    let v15: N = v4 * v10 * v14;
+    let v12: W = v6.widen().sqrt();
+    let v13: W = v4.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: N = v4 * v10 * N::narrow(v14);
     let v16: N = N::narrow(v13) + v15;
-    let v17: N = v16 / v10;
+    let v17: W = v16.widen() / v10.widen();
     [v7.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -864,7 +864,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -877,30 +877,33 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_eps_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [-9.999546021312975, 19.999546016160444];
+    }
     let v0: N = N::new(-10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: N = N::new(10.0, 0.0);
     let v5: W = v3 - v4.widen();
-    let v6: W = v5.sigmoid();
-    let v7: W = v0.widen() * v6;
+    let v6: N = N::sigmoid_of(v5);
+    let v7: N = v0 * v6;
     let v8: N = v4 - N::narrow(v3);
     let v9: N = v8.sigmoid();
     let v10: N = v9.sqrt();
     let v11: W = v10.widen().powi(3);
-    let v12: N = N::sqrt_of(v6);
-    let v13: W = v1.widen() * v11 * v12.widen();
-    let v14: N = v12.powi(3);
-    let v15: N = v1 * v10 * v14;
+    let v12: W = v6.widen().sqrt();
+    let v13: W = v1.widen() * v11 * v12;
+    let v14: W = v12.powi(3);
+    let v15: N = v1 * v10 * N::narrow(v14);
     let v16: N = N::narrow(v13) + v15;
-    let v17: N = v16 / v10;
+    let v17: W = v16.widen() / v10.widen();
     [v7.to_f64(), v17.to_f64()]
 }
 /// `reverse_drift_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -909,7 +912,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\mathrm{eps}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -922,7 +925,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -952,23 +955,23 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: N = v0 - N::narrow(v3);
     let v5: N = v4.sigmoid();
-    let v6: W = v5.widen().sqrt();
+    let v6: N = v5.sqrt();
     let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8.widen();
     let v10: N = N::from_f64(t_next);
-    let v11: W = v0.widen() * v10.widen() * v6 * v8;
-    let v12: W = v6 + v9 - v11;
-    let v13: W = v12 / v6;
-    let v14: W = v6.powi(3);
-    let v15: W = v8.sqrt();
-    let v16: W = v0.widen() * v10.widen() * v14 * v15;
-    let v17: W = v0.widen() * v2.widen() * v14 * v15;
-    let v18: W = v15.powi(3);
-    let v19: W = v0.widen() * v2.widen() * v6 * v18;
-    let v20: W = v0.widen() * v10.widen() * v6 * v18;
+    let v11: N = v0 * v10 * v6 * v8;
+    let v12: W = v6.widen() + v9 - v11.widen();
+    let v13: N = N::narrow(v12) / v6;
+    let v14: N = v6.powi(3);
+    let v15: N = v8.sqrt();
+    let v16: W = v0.widen() * v10.widen() * v14.widen() * v15.widen();
+    let v17: W = v0.widen() * v2.widen() * v14.widen() * v15.widen();
+    let v18: N = v15.powi(3);
+    let v19: W = v0.widen() * v2.widen() * v6.widen() * v18.widen();
+    let v20: W = v0.widen() * v10.widen() * v6.widen() * v18.widen();
     let v21: W = v16 - v17 - v19 + v20;
-    let v22: W = v21 / v6;
+    let v22: N = N::narrow(v21) / v6;
     [v13.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -977,7 +980,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -990,7 +993,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1010,7 +1013,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1045,32 +1048,32 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: W = v1.widen() * v2.widen();
     let v4: N = v0 - N::narrow(v3);
     let v5: N = v4.sigmoid();
-    let v6: W = v5.widen().sqrt();
+    let v6: N = v5.sqrt();
     let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v0.widen() * v2.widen() * v6 * v8;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8.widen();
     let v10: N = N::from_f64(t_next);
-    let v11: W = v0.widen() * v10.widen() * v6 * v8;
-    let v12: W = v6 + v9 - v11;
-    let v13: W = v12 / v6;
-    let v14: W = v6.powi(3);
-    let v15: W = v8.sqrt();
-    let v16: W = v1.widen() * v10.widen() * v14 * v15;
-    let v17: W = v1.widen() * v2.widen() * v14 * v15;
-    let v18: W = v15.powi(3);
-    let v19: W = v1.widen() * v2.widen() * v6 * v18;
-    let v20: W = v1.widen() * v10.widen() * v6 * v18;
+    let v11: N = v0 * v10 * v6 * v8;
+    let v12: W = v6.widen() + v9 - v11.widen();
+    let v13: N = N::narrow(v12) / v6;
+    let v14: N = v6.powi(3);
+    let v15: N = v8.sqrt();
+    let v16: W = v1.widen() * v10.widen() * v14.widen() * v15.widen();
+    let v17: W = v1.widen() * v2.widen() * v14.widen() * v15.widen();
+    let v18: N = v15.powi(3);
+    let v19: W = v1.widen() * v2.widen() * v6.widen() * v18.widen();
+    let v20: W = v1.widen() * v10.widen() * v6.widen() * v18.widen();
     let v21: W = v16 - v17 - v19 + v20;
-    let v22: W = v21 / v6;
+    let v22: N = N::narrow(v21) / v6;
     let v23: N = v10 - v2;
     let v24: N = v23.abs();
-    let v25: W = v24.widen().sqrt();
-    let v26: W = v8.square();
+    let v25: N = v24.sqrt();
+    let v26: W = v8.widen().square();
     let v27: W = v1.widen() * v26;
-    let v28: N = v1 * v5 * N::narrow(v8);
+    let v28: N = v1 * v5 * v8;
     let v29: W = v27 + v28.widen();
-    let v30: W = v29.sqrt();
-    let v31: W = v25 * v30;
+    let v30: N = N::sqrt_of(v29);
+    let v31: N = v25 * v30;
     [v13.to_f64(), v22.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1079,7 +1082,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1092,7 +1095,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1119,7 +1122,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1178,28 +1181,28 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::narrow(v4).sigmoid();
-    let v6: W = v5.widen().sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: W = v9.sigmoid();
-    let v11: W = v10.sqrt();
-    let v12: W = v6 / v11;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: W = v10.widen().sqrt();
+    let v12: N = v6 / N::narrow(v11);
     let v13: W = v3 - v0.widen();
-    let v14: W = v13.sigmoid();
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v8 - v3;
-    let v16: W = v15.exp_m1();
+    let v16: N = N::exp_m1_of(v15);
     let v17: W = v8 - v0.widen();
-    let v18: N = N::narrow(v17).sigmoid();
-    let v19: W = v18.widen().sqrt();
-    let v20: W = v19 * v6;
-    let v21: W = v14.sqrt();
+    let v18: N = N::sigmoid_of(v17);
+    let v19: N = v18.sqrt();
+    let v20: W = v19.widen() * v6.widen();
+    let v21: W = v14.widen().sqrt();
     let v22: N = N::narrow(v11) * N::narrow(v21);
     let v23: W = v20 + v22.widen();
-    let v24: W = v11 * v14 * v16;
-    let v25: W = v24 / v23;
-    let v26: N = -N::narrow(v25);
+    let v24: W = v11 * v14.widen() * v16.widen();
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: N = -v25;
     [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1208,7 +1211,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1221,7 +1224,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \mathrm{eps}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1241,7 +1244,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1300,28 +1303,28 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = N::from_f64(t_next);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: N = N::narrow(v4).sigmoid();
-    let v6: W = v5.widen().sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: W = v9.sigmoid();
-    let v11: W = v10.sqrt();
-    let v12: W = v6 / v11;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: W = v10.widen().sqrt();
+    let v12: N = v6 / N::narrow(v11);
     let v13: W = v3 - v0.widen();
-    let v14: W = v13.sigmoid();
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v8 - v3;
-    let v16: W = v15.exp_m1();
+    let v16: N = N::exp_m1_of(v15);
     let v17: W = v8 - v0.widen();
-    let v18: N = N::narrow(v17).sigmoid();
-    let v19: W = v18.widen().sqrt();
-    let v20: W = v19 * v6;
-    let v21: W = v14.sqrt();
+    let v18: N = N::sigmoid_of(v17);
+    let v19: N = v18.sqrt();
+    let v20: W = v19.widen() * v6.widen();
+    let v21: W = v14.widen().sqrt();
     let v22: N = N::narrow(v11) * N::narrow(v21);
     let v23: W = v20 + v22.widen();
-    let v24: W = v11 * v14 * v16;
-    let v25: W = v24 / v23;
-    let v26: N = -N::narrow(v25);
+    let v24: W = v11 * v14.widen() * v16.widen();
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: N = -v25;
     [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1330,7 +1333,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1343,7 +1346,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \mathrm{eps}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1363,7 +1366,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1377,19 +1380,19 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: N = v0 * N::narrow(v5);
-    let v7: N = N::sqrt_of(v5);
-    let v8: N = v7.powi(3);
-    let v9: N = N::narrow(v3) - v0;
-    let v10: N = v9.sigmoid();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v0 * v5;
+    let v7: W = v5.widen().sqrt();
+    let v8: W = v7.powi(3);
+    let v9: W = v3 - v0.widen();
+    let v10: N = N::sigmoid_of(v9);
     let v11: N = v10.sqrt();
-    let v12: N = v0 * v8 * v11;
-    let v13: W = v11.widen().powi(3);
-    let v14: N = v0 * v7 * N::narrow(v13);
+    let v12: N = v0 * N::narrow(v8) * v11;
+    let v13: N = v11.powi(3);
+    let v14: W = v0.widen() * v7 * v13.widen();
     let v15: N = -v12;
-    let v16: N = v15 - v14;
-    let v17: N = v16 / v11;
+    let v16: W = v15.widen() - v14;
+    let v17: W = v16 / v11.widen();
     [v6.to_f64(), v17.to_f64()]
 }
 /// `pf_velocity_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1398,7 +1401,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x\,\exp\left(10 - 20\,t\right)\,\left(10 + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1411,30 +1414,27 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [19.999546021312977, -19.999546016160444];
-    }
     let v0: N = N::new(20.0, 0.0);
     let v1: N = N::new(10.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v0.widen() * v2.widen();
     let v4: W = v1.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: W = v5.widen().sqrt();
     let v7: W = v6.powi(3);
     let v8: W = v3 - v1.widen();
-    let v9: W = v8.sigmoid();
-    let v10: N = N::sqrt_of(v9);
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
     let v11: N = v0 * N::narrow(v7) * v10;
     let v12: N = v10.powi(3);
-    let v13: W = v1.widen() * v6 * v12.widen();
-    let v14: N = v11 + N::narrow(v13);
+    let v13: N = v1 * N::narrow(v6) * v12;
+    let v14: N = v11 + v13;
     let v15: N = N::narrow(v6) * v10;
     let v16: N = v14 / v15;
     let v17: W = v0.widen() * v6 * v12.widen();
@@ -1449,7 +1449,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = \frac{x\,\left(30 + 20\,\exp\left(10 - 20\,t\right) + 10\,\exp\left(20\,t - 10\right)\right)}{2 + \exp\left(10 - 20\,t\right) + \exp\left(20\,t - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1491,7 +1491,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: N = N::narrow(v4).sigmoid();
+    let v5: N = N::sigmoid_of(v4);
     let v6: N = v5.sqrt();
     let v7: W = v3.widen() - v2;
     let v8: W = v7.sigmoid();
@@ -1550,7 +1550,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1590,14 +1590,14 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4.sigmoid();
     let v6: W = v5.sqrt();
     let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v8.sqrt();
-    let v10: W = v6 * v9;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: N = v8.sqrt();
+    let v10: W = v6 * v9.widen();
     let v11: W = v6.powi(3);
-    let v12: W = v1.widen() * v2.widen() * v11 * v9;
+    let v12: W = v1.widen() * v2.widen() * v11 * v9.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: W = v1.widen() * v13.widen() * v11 * v9;
-    let v15: W = v9.powi(3);
+    let v14: W = v1.widen() * v13.widen() * v11 * v9.widen();
+    let v15: W = v9.widen().powi(3);
     let v16: W = v0.widen() * v2.widen() * v6 * v15;
     let v17: W = v0.widen() * v13.widen() * v6 * v15;
     let v18: W = v10 - v12 + v14 - v16 + v17;
@@ -1605,16 +1605,16 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v1.widen() * v2.widen() * v6 * v15;
     let v21: W = v1.widen() * v13.widen() * v6 * v15;
     let v22: W = v12 - v14 + v20 - v21;
-    let v23: N = N::narrow(v22) / N::narrow(v9);
+    let v23: N = N::narrow(v22) / v9;
     let v24: N = v13 - v2;
     let v25: N = v24.abs();
-    let v26: W = v25.widen().sqrt();
-    let v27: N = N::narrow(v8).square();
+    let v26: N = v25.sqrt();
+    let v27: N = v8.square();
     let v28: N = v1 * v27;
-    let v29: N = v1 * N::narrow(v5) * N::narrow(v8);
+    let v29: N = v1 * N::narrow(v5) * v8;
     let v30: N = v28 + v29;
-    let v31: W = v30.widen().sqrt();
-    let v32: W = v26 * v31;
+    let v31: N = v30.sqrt();
+    let v32: N = v26 * v31;
     [v19.to_f64(), v23.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1623,7 +1623,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1636,7 +1636,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1663,7 +1663,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1719,28 +1719,28 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v0.widen() * v7.widen();
     let v9: W = v8 - v3.widen();
-    let v10: W = v9.sigmoid();
-    let v11: W = v10.sqrt();
-    let v12: W = v6 / v11;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: N = v6 / v11;
     let v13: W = v3.widen() - v2;
-    let v14: N = N::narrow(v13).sigmoid();
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v2 - v8;
     let v16: N = N::exp_m1_of(v15);
-    let v17: W = v14.widen().sqrt();
-    let v18: W = v11 * v17;
-    let v19: W = v3.widen() - v8;
-    let v20: N = N::narrow(v19).sigmoid();
+    let v17: N = v14.sqrt();
+    let v18: W = v11.widen() * v17.widen();
+    let v19: N = v3 - N::narrow(v8);
+    let v20: N = v19.sigmoid();
     let v21: N = v20.sqrt();
-    let v22: W = v21.widen() * v6;
+    let v22: W = v21.widen() * v6.widen();
     let v23: W = v18 + v22;
-    let v24: W = v11 * v14.widen() * v16.widen();
-    let v25: W = v24 / v23;
-    let v26: N = -N::narrow(v25);
+    let v24: W = v11.widen() * v14.widen() * v16.widen();
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: N = -v25;
     [v12.to_f64(), v26.to_f64()]
 }
 /// `ddim_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1749,7 +1749,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1762,7 +1762,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1782,7 +1782,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1838,28 +1838,28 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v2: W = v0.widen() * v1.widen();
     let v3: N = N::new(10.0, 0.0);
     let v4: W = v2 - v3.widen();
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t);
     let v8: W = v0.widen() * v7.widen();
     let v9: W = v8 - v3.widen();
-    let v10: W = v9.sigmoid();
-    let v11: W = v10.sqrt();
-    let v12: W = v6 / v11;
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: N = v6 / v11;
     let v13: W = v3.widen() - v2;
-    let v14: N = N::narrow(v13).sigmoid();
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v2 - v8;
     let v16: N = N::exp_m1_of(v15);
-    let v17: W = v14.widen().sqrt();
-    let v18: W = v11 * v17;
-    let v19: W = v3.widen() - v8;
-    let v20: N = N::narrow(v19).sigmoid();
+    let v17: N = v14.sqrt();
+    let v18: W = v11.widen() * v17.widen();
+    let v19: N = v3 - N::narrow(v8);
+    let v20: N = v19.sigmoid();
     let v21: N = v20.sqrt();
-    let v22: W = v21.widen() * v6;
+    let v22: W = v21.widen() * v6.widen();
     let v23: W = v18 + v22;
-    let v24: W = v11 * v14.widen() * v16.widen();
-    let v25: W = v24 / v23;
-    let v26: N = -N::narrow(v25);
+    let v24: W = v11.widen() * v14.widen() * v16.widen();
+    let v25: N = N::narrow(v24) / N::narrow(v23);
+    let v26: N = -v25;
     [v12.to_f64(), v26.to_f64()]
 }
 /// `dpm1_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -1868,7 +1868,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1881,7 +1881,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \exp\left(10 - 20\,t\right)}}{\sqrt{1 + \exp\left(10 - 20\,t_{\mathrm{next}}\right)}} + \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1931,19 +1931,22 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_u_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_u_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
+    if t == 1.0 {
+        return [9.999546021312975, 2.0];
+    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v3 - v0.widen();
-    let v5: W = v4.sigmoid();
-    let v6: W = v0.widen() * v5;
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v0 * v5;
     let v7: N = N::new(2.0, 0.0);
     [v6.to_f64(), v7.to_f64()]
 }
@@ -1953,7 +1956,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + x\,\left(10 - 10\,\operatorname{sigmoid}\left(10 - 20\,t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2122,7 +2125,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2193,37 +2196,37 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
+    let v5: N = N::sigmoid_of(v4);
     let v6: W = v3 - v0.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v7.sqrt();
+    let v7: N = N::sigmoid_of(v6);
+    let v8: W = v7.widen().sqrt();
     let v9: N = N::from_f64(t_next);
     let v10: W = v1.widen() * v9.widen();
     let v11: W = v0.widen() - v10;
-    let v12: N = N::narrow(v11).sigmoid();
+    let v12: N = N::sigmoid_of(v11);
     let v13: W = v12.widen().sqrt();
-    let v14: W = v0.widen() * v5 * v8 * v13;
-    let v15: W = v5.sqrt();
+    let v14: W = v0.widen() * v5.widen() * v8 * v13;
+    let v15: W = v5.widen().sqrt();
     let v16: W = v10 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
-    let v19: W = v0.widen() * v15 * v7 * v18;
+    let v17: N = N::sigmoid_of(v16);
+    let v18: N = v17.sqrt();
+    let v19: W = v0.widen() * v15 * v7.widen() * v18.widen();
     let v20: W = v14 + v19;
     let v21: W = v15.powi(3);
     let v22: W = v0.widen() * v21 * v8;
     let v23: W = v8.powi(3);
     let v24: W = v0.widen() * v15 * v23;
     let v25: W = v22 + v24;
-    let v26: W = v20 / v25;
+    let v26: N = N::narrow(v20) / N::narrow(v25);
     let v27: W = v3 - v10;
     let v28: N = N::exp_m1_of(v27);
     let v29: W = v8 * v13;
-    let v30: N = N::narrow(v15) * N::narrow(v18);
+    let v30: N = N::narrow(v15) * v18;
     let v31: W = v29 + v30.widen();
-    let v32: W = v5 * v17 * v28.widen();
+    let v32: W = v5.widen() * v17.widen() * v28.widen();
     let v33: W = v25 * v31;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: N = -v34;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
     [v26.to_f64(), v35.to_f64()]
 }
 /// `ddim_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2232,7 +2235,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2245,7 +2248,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2265,7 +2268,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2336,37 +2339,37 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
+    let v5: N = N::sigmoid_of(v4);
     let v6: W = v3 - v0.widen();
-    let v7: W = v6.sigmoid();
-    let v8: W = v7.sqrt();
+    let v7: N = N::sigmoid_of(v6);
+    let v8: W = v7.widen().sqrt();
     let v9: N = N::from_f64(t_next);
     let v10: W = v1.widen() * v9.widen();
     let v11: W = v0.widen() - v10;
-    let v12: N = N::narrow(v11).sigmoid();
+    let v12: N = N::sigmoid_of(v11);
     let v13: W = v12.widen().sqrt();
-    let v14: W = v0.widen() * v5 * v8 * v13;
-    let v15: W = v5.sqrt();
+    let v14: W = v0.widen() * v5.widen() * v8 * v13;
+    let v15: W = v5.widen().sqrt();
     let v16: W = v10 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
-    let v19: W = v0.widen() * v15 * v7 * v18;
+    let v17: N = N::sigmoid_of(v16);
+    let v18: N = v17.sqrt();
+    let v19: W = v0.widen() * v15 * v7.widen() * v18.widen();
     let v20: W = v14 + v19;
     let v21: W = v15.powi(3);
     let v22: W = v0.widen() * v21 * v8;
     let v23: W = v8.powi(3);
     let v24: W = v0.widen() * v15 * v23;
     let v25: W = v22 + v24;
-    let v26: W = v20 / v25;
+    let v26: N = N::narrow(v20) / N::narrow(v25);
     let v27: W = v3 - v10;
     let v28: N = N::exp_m1_of(v27);
     let v29: W = v8 * v13;
-    let v30: N = N::narrow(v15) * N::narrow(v18);
+    let v30: N = N::narrow(v15) * v18;
     let v31: W = v29 + v30.widen();
-    let v32: W = v5 * v17 * v28.widen();
+    let v32: W = v5.widen() * v17.widen() * v28.widen();
     let v33: W = v25 * v31;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: N = -v34;
+    let v34: W = v32 / v33;
+    let v35: N = -N::narrow(v34);
     [v26.to_f64(), v35.to_f64()]
 }
 /// `dpm1_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2375,7 +2378,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2388,7 +2391,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \frac{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}\right) - \frac{2\,u\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)}{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2452,38 +2455,32 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
-    if t == 0.0 {
-        return [0.00045397868702434395, 0.13475282221304558];
-    }
-    if t == 1.0 {
-        return [9.999546021312975, 0.13475282221304558];
-    }
     let v0: N = N::new(10.0, 0.0);
     let v1: N = N::new(20.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: W = v5.widen().sqrt();
     let v7: W = v6.powi(3);
     let v8: W = v3 - v0.widen();
-    let v9: W = v8.sigmoid();
-    let v10: W = v0.widen() * v7 * v9;
-    let v11: N = N::narrow(v9).square();
-    let v12: W = v0.widen() * v6 * v11.widen();
+    let v9: N = N::sigmoid_of(v8);
+    let v10: W = v0.widen() * v7 * v9.widen();
+    let v11: W = v9.widen().square();
+    let v12: W = v0.widen() * v6 * v11;
     let v13: W = v10 + v12;
-    let v14: W = v13 / v6;
-    let v15: W = v9.sqrt();
-    let v16: N = v1 * N::narrow(v7) * N::narrow(v15);
-    let v17: W = v15.powi(3);
+    let v14: N = N::narrow(v13) / N::narrow(v6);
+    let v15: N = v9.sqrt();
+    let v16: N = v1 * N::narrow(v7) * v15;
+    let v17: W = v15.widen().powi(3);
     let v18: W = v1.widen() * v6 * v17;
-    let v19: W = v16.widen() + v18;
+    let v19: N = v16 + N::narrow(v18);
     [v14.to_f64(), v19.to_f64()]
 }
 /// `reverse_drift_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2492,7 +2489,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10 - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + 20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2505,7 +2502,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2527,15 +2524,15 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v4: N = N::from_f64(t);
     let v5: W = v3.widen() * v4.widen();
     let v6: W = v1.widen() - v5;
-    let v7: N = N::narrow(v6).sigmoid();
+    let v7: N = N::sigmoid_of(v6);
     let v8: N = v7.sqrt();
     let v9: W = v8.widen().powi(3);
     let v10: W = v5 - v1.widen();
-    let v11: W = v10.sigmoid();
-    let v12: W = v11.sqrt();
-    let v13: W = v1.widen() * v2.widen() * v9 * v12;
-    let v14: W = v1.widen() * v4.widen() * v9 * v12;
-    let v15: W = v12.powi(3);
+    let v11: N = N::sigmoid_of(v10);
+    let v12: N = v11.sqrt();
+    let v13: W = v1.widen() * v2.widen() * v9 * v12.widen();
+    let v14: W = v1.widen() * v4.widen() * v9 * v12.widen();
+    let v15: W = v12.widen().powi(3);
     let v16: W = v1.widen() * v4.widen() * v8.widen() * v15;
     let v17: W = v1.widen() * v2.widen() * v8.widen() * v15;
     let v18: W = v13 - v14 - v16 + v17;
@@ -2547,7 +2544,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2560,7 +2557,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2630,10 +2627,10 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v0.widen() * v11.widen() * v6 * v13;
     let v16: W = v6 - v10 + v12 - v14 + v15;
     let v17: N = N::narrow(v16) / N::narrow(v6);
-    let v18: N = N::sqrt_of(v9);
-    let v19: W = v1.widen() * v11.widen() * v7 * v18.widen();
-    let v20: W = v1.widen() * v2.widen() * v7 * v18.widen();
-    let v21: W = v18.widen().powi(3);
+    let v18: W = v9.sqrt();
+    let v19: W = v1.widen() * v11.widen() * v7 * v18;
+    let v20: W = v1.widen() * v2.widen() * v7 * v18;
+    let v21: W = v18.powi(3);
     let v22: W = v1.widen() * v2.widen() * v6 * v21;
     let v23: W = v1.widen() * v11.widen() * v6 * v21;
     let v24: W = v19 - v20 - v22 + v23;
@@ -2644,7 +2641,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: N = v1 * N::narrow(v5) * N::narrow(v9);
     let v30: N = v28 + v29;
     let v31: N = v30.sqrt();
-    let v32: W = v27.widen() * v31.widen();
+    let v32: N = v27 * v31;
     [v17.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2693,7 +2690,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2751,30 +2748,30 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t_next);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: N = N::narrow(v9).sigmoid();
-    let v11: W = v10.widen().sqrt();
-    let v12: N = N::narrow(v6) * N::narrow(v11);
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: W = v6.widen() * v11.widen();
     let v13: W = v3 - v0.widen();
-    let v14: N = N::narrow(v13).sigmoid();
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v14.widen().sqrt();
     let v16: W = v8 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
+    let v17: N = N::sigmoid_of(v16);
+    let v18: W = v17.widen().sqrt();
     let v19: W = v15 * v18;
-    let v20: W = v12.widen() + v19;
+    let v20: W = v12 + v19;
     let v21: W = v3 - v8;
     let v22: N = N::exp_m1_of(v21);
-    let v23: W = v15 * v11;
-    let v24: N = N::narrow(v6) * N::narrow(v18);
+    let v23: W = v15 * v11.widen();
+    let v24: N = v6 * N::narrow(v18);
     let v25: W = v23 + v24.widen();
-    let v26: W = v5 * v17 * v22.widen();
-    let v27: W = v26 / v25;
-    let v28: N = -N::narrow(v27);
+    let v26: W = v5.widen() * v17.widen() * v22.widen();
+    let v27: N = N::narrow(v26) / N::narrow(v25);
+    let v28: N = -v27;
     [v20.to_f64(), v28.to_f64()]
 }
 /// `ddim_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2783,7 +2780,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2796,7 +2793,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right) + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} + \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\left(\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)} - \frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2816,7 +2813,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2874,30 +2871,30 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
     let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
+    let v5: N = N::sigmoid_of(v4);
+    let v6: N = v5.sqrt();
     let v7: N = N::from_f64(t_next);
     let v8: W = v1.widen() * v7.widen();
     let v9: W = v0.widen() - v8;
-    let v10: N = N::narrow(v9).sigmoid();
-    let v11: W = v10.widen().sqrt();
-    let v12: N = N::narrow(v6) * N::narrow(v11);
+    let v10: N = N::sigmoid_of(v9);
+    let v11: N = v10.sqrt();
+    let v12: W = v6.widen() * v11.widen();
     let v13: W = v3 - v0.widen();
-    let v14: N = N::narrow(v13).sigmoid();
+    let v14: N = N::sigmoid_of(v13);
     let v15: W = v14.widen().sqrt();
     let v16: W = v8 - v0.widen();
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
+    let v17: N = N::sigmoid_of(v16);
+    let v18: W = v17.widen().sqrt();
     let v19: W = v15 * v18;
-    let v20: W = v12.widen() + v19;
+    let v20: W = v12 + v19;
     let v21: W = v3 - v8;
     let v22: N = N::exp_m1_of(v21);
-    let v23: W = v15 * v11;
-    let v24: N = N::narrow(v6) * N::narrow(v18);
+    let v23: W = v15 * v11.widen();
+    let v24: N = v6 * N::narrow(v18);
     let v25: W = v23 + v24.widen();
-    let v26: W = v5 * v17 * v22.widen();
-    let v27: W = v26 / v25;
-    let v28: N = -N::narrow(v27);
+    let v26: W = v5.widen() * v17.widen() * v22.widen();
+    let v27: N = N::narrow(v26) / N::narrow(v25);
+    let v28: N = -v27;
     [v20.to_f64(), v28.to_f64()]
 }
 /// `dpm1_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2906,7 +2903,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2919,7 +2916,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}} - \sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t_{\mathrm{next}}\right)}}{\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\sqrt{\operatorname{sigmoid}\left(20\,t_{\mathrm{next}} - 10\right)}} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3462,6 +3459,24 @@ mod dd {
         fn sqrt_of(w: W) -> Self {
             Self::narrow(w).sqrt()
         }
+        fn sin_of(w: W) -> Self {
+            Self::narrow(w).sin()
+        }
+        fn cos_of(w: W) -> Self {
+            Self::narrow(w).cos()
+        }
+        fn tan_of(w: W) -> Self {
+            Self::narrow(w).tan()
+        }
+        fn atan_of(w: W) -> Self {
+            Self::narrow(w).atan()
+        }
+        fn tanh_of(w: W) -> Self {
+            Self::narrow(w).tanh()
+        }
+        fn sigmoid_of(w: W) -> Self {
+            Self::narrow(w).sigmoid()
+        }
     }
     /// One type as both: every conversion is the identity and every function its own.
     macro_rules! narrow_is_wide {
@@ -3504,6 +3519,38 @@ mod dd {
         fn sqrt_of(w: Dd) -> f64 {
             let s = w.hi.sqrt();
             if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+        /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
+        /// accurate relative to itself, and the first-order term supplies what `hi` lacks
+        /// (`cos(pi t/2)` near t = 1).
+        #[inline]
+        fn sin_of(w: Dd) -> f64 {
+            w.hi.sin() + w.hi.cos() * w.lo
+        }
+        #[inline]
+        fn cos_of(w: Dd) -> f64 {
+            w.hi.cos() - w.hi.sin() * w.lo
+        }
+        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
+        /// `lo^3` however close `hi` is to a pole.
+        #[inline]
+        fn tan_of(w: Dd) -> f64 {
+            let t = w.hi.tan();
+            (t + w.lo) / (1.0 - t * w.lo)
+        }
+        #[inline]
+        fn atan_of(w: Dd) -> f64 {
+            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        }
+        #[inline]
+        fn tanh_of(w: Dd) -> f64 {
+            let t = w.hi.tanh();
+            (t + w.lo) / (1.0 + t * w.lo)
+        }
+        #[inline]
+        fn sigmoid_of(w: Dd) -> f64 {
+            let s = Real::sigmoid(w.hi);
+            s + s * (1.0 - s) * w.lo
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

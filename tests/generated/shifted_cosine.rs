@@ -32,17 +32,17 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return 0.0;
     }
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.tan();
-    let v6: W = v5.ln();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: W = v8.sigmoid();
-    let v10: N = N::sqrt_of(v9);
+    let v8: W = v0 - v7;
+    let v9: N = N::sigmoid_of(v8);
+    let v10: W = v9.widen().sqrt();
     v10.to_f64()
 }
 /// `sigma(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -51,7 +51,7 @@ fn alpha_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \sigma(t) = \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn sigma(t: f64) -> f64 {
     let r = sigma_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { sigma_in::<Xd, Xd>(t) }
@@ -65,13 +65,13 @@ fn sigma_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1.widen() * v2.widen();
-    let v4: N = N::narrow(v3).tan();
+    let v4: N = N::tan_of(v3);
     let v5: W = v4.widen().ln();
     let v6: W = v0.widen() * v5;
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: W = v6 - v7.widen();
-    let v9: W = v8.sigmoid();
-    let v10: N = N::sqrt_of(v9);
+    let v9: N = N::sigmoid_of(v8);
+    let v10: N = v9.sqrt();
     v10.to_f64()
 }
 /// `alpha_bar(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -104,7 +104,7 @@ fn alpha_bar_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// f(t) = -\frac{\pi\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn f(t: f64) -> f64 {
     let r = f_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { f_in::<Xd, Xd>(t) }
@@ -117,22 +117,22 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     if t == 1.0 {
         return f64::NEG_INFINITY;
     }
-    let v0: N = N::new(-1.5707963267948966, -6.123233995736766e-17);
+    let v0: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.tan();
-    let v6: W = v5.ln();
+    let v5: N = N::tan_of(v4);
+    let v6: W = v5.widen().ln();
     let v7: W = v1.widen() * v6;
-    let v8: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
-    let v9: W = v7 - v8.widen();
-    let v10: W = v9.sigmoid();
+    let v8: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v9: W = v7 - v8;
+    let v10: N = N::sigmoid_of(v9);
     let v11: N = N::new(1.0, 0.0);
-    let v12: N = N::narrow(v5).square();
-    let v13: N = v11 + v12;
-    let v14: N = v0 * N::narrow(v10) * v13;
-    let v15: W = v14.widen() / v5;
+    let v12: N = v5.square();
+    let v13: W = v11.widen() + v12.widen();
+    let v14: W = v0 * v10.widen() * v13;
+    let v15: W = v14 / v5.widen();
     v15.to_f64()
 }
 /// `g2(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -141,7 +141,7 @@ fn f_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g^{2}(t) = -\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g2(t: f64) -> f64 {
     g2_in::<f64, Dd>(t)
 }
@@ -154,7 +154,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: W = v3.sin();
     let v5: N = N::new(3.0, 0.0);
     let v6: W = v3.cos();
     let v7: W = v6.powi(3);
@@ -162,8 +162,8 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v9: N = N::new(4.0, 0.0);
     let v10: W = v9.widen() * v6;
     let v11: N = N::narrow(v8) - N::narrow(v10);
-    let v12: N = N::narrow(v0) * v4;
-    let v13: N = v12 / v11;
+    let v12: N = N::narrow(v0) * N::narrow(v4);
+    let v13: W = v12.widen() / v11.widen();
     v13.to_f64()
 }
 /// `g(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -172,7 +172,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -185,13 +185,13 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(3.0, 0.0);
-    let v6: W = v3.cos();
-    let v7: N = N::narrow(v6).powi(3);
+    let v6: N = N::cos_of(v3);
+    let v7: N = v6.powi(3);
     let v8: N = v5 * v7;
     let v9: N = N::new(4.0, 0.0);
-    let v10: N = v9 * N::narrow(v6);
+    let v10: N = v9 * v6;
     let v11: N = v8 - v10;
     let v12: N = v0 * v4;
     let v13: N = v12 / v11;
@@ -233,7 +233,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{\pi}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -243,9 +243,9 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
-    let v5: W = v3.cos();
-    let v6: N = v4 * N::narrow(v5);
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::cos_of(v3);
+    let v6: N = v4 * v5;
     let v7: N = v0 / v6;
     v7.to_f64()
 }
@@ -286,7 +286,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{\cos\left(\frac{\pi\,t}{2}\right)^{2}}{4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -298,10 +298,10 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v1 * v2.widen();
     let v4: W = v3.cos();
     let v5: W = v4.square();
-    let v6: N = N::narrow(v3).sin();
-    let v7: W = v6.widen().square();
-    let v8: N = v0 * N::narrow(v5);
-    let v9: W = v8.widen() / v7;
+    let v6: W = v3.sin();
+    let v7: W = v6.square();
+    let v8: W = v0.widen() * v5;
+    let v9: W = v8 / v7;
     v9.to_f64()
 }
 /// `rho(t)` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -310,21 +310,18 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \rho(t) = 2\,\tan\left(\frac{\pi\,t}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn rho(t: f64) -> f64 {
     rho_in::<f64, Dd>(t)
 }
 /// The body of [`rho`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
-    if t == 1.0 {
-        return f64::INFINITY;
-    }
     let v0: N = N::new(2.0, 0.0);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.tan();
-    let v5: N = v0 * N::narrow(v4);
+    let v4: N = N::tan_of(v3);
+    let v5: N = v0 * v4;
     v5.to_f64()
 }
 /// The coefficients of `pf_velocity_score` in its inputs (`x`, `score`), as functions of `t`.
@@ -335,7 +332,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -356,7 +353,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v4.widen().square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -365,15 +362,15 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::narrow(v8).sin();
+    let v13: N = N::sin_of(v8);
     let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: W = v8.tan();
-    let v17: W = v16.ln();
+    let v16: N = N::tan_of(v8);
+    let v17: W = v16.widen().ln();
     let v18: W = v15.widen() * v17;
     let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = v20.sqrt();
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -385,21 +382,21 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v30: W = v28 / v29;
     let v31: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v32: W = v18 - v14;
-    let v33: W = v32.sigmoid();
-    let v34: W = v33.sqrt();
+    let v33: N = N::sigmoid_of(v32);
+    let v34: W = v33.widen().sqrt();
     let v35: W = v31 * v13.widen() * v9 * v21 * v34;
     let v36: W = W::new(9.42477796076938, 3.6739403974420594e-16);
     let v37: W = v9.powi(3);
     let v38: W = v36 * v13.widen() * v37 * v21 * v34;
     let v39: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v40: W = v39 * v33 * v25;
-    let v41: W = v39 * v23 * v33 * v25;
+    let v40: W = v39 * v33.widen() * v25;
+    let v41: W = v39 * v23 * v33.widen() * v25;
     let v42: W = v35 - v38 + v40 - v41;
     let v43: W = v22.widen() * v13.widen() * v23 * v27;
     let v44: W = v6.widen() * v13.widen() * v27;
     let v45: W = v43 - v44;
     let v46: W = v21 * v45;
-    let v47: N = N::narrow(v42) / N::narrow(v46);
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
 /// `pf_velocity_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -408,7 +405,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -421,7 +418,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_score_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -442,7 +439,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v4.widen().square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -451,15 +448,15 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::narrow(v8).sin();
+    let v13: N = N::sin_of(v8);
     let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: W = v8.tan();
-    let v17: W = v16.ln();
+    let v16: N = N::tan_of(v8);
+    let v17: W = v16.widen().ln();
     let v18: W = v15.widen() * v17;
     let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = v20.sqrt();
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -471,21 +468,21 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v30: W = v28 / v29;
     let v31: W = W::new(25.132741228718345, 9.797174393178826e-16);
     let v32: W = v18 - v14;
-    let v33: W = v32.sigmoid();
-    let v34: W = v33.sqrt();
+    let v33: N = N::sigmoid_of(v32);
+    let v34: W = v33.widen().sqrt();
     let v35: W = v31 * v13.widen() * v9 * v21 * v34;
     let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v37: W = v9.powi(3);
     let v38: W = v36 * v13.widen() * v37 * v21 * v34;
     let v39: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v40: W = v39 * v33 * v25;
-    let v41: W = v39 * v23 * v33 * v25;
+    let v40: W = v39 * v33.widen() * v25;
+    let v41: W = v39 * v23 * v33.widen() * v25;
     let v42: W = v35 - v38 + v40 - v41;
     let v43: W = v22.widen() * v13.widen() * v23 * v27;
     let v44: W = v6.widen() * v13.widen() * v27;
     let v45: W = v43 - v44;
     let v46: W = v21 * v45;
-    let v47: N = N::narrow(v42) / N::narrow(v46);
+    let v47: W = v42 / v46;
     [v30.to_f64(), v47.to_f64()]
 }
 /// `reverse_drift_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -494,7 +491,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 40 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -507,7 +504,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -528,48 +525,48 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: N = N::narrow(v6).cos();
+    let v7: N = N::cos_of(v6);
     let v8: W = v7.widen().square();
     let v9: W = v0 * v3.widen() * v8;
     let v10: W = v0 * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::narrow(v6).sin();
+    let v12: N = N::sin_of(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
+    let v15: N = N::tan_of(v6);
+    let v16: W = v15.widen().ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
-    let v20: N = N::sqrt_of(v19);
+    let v19: N = N::sigmoid_of(v18);
+    let v20: N = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
-    let v24: N = N::sqrt_of(v23);
-    let v25: W = v11.widen() * v12.widen() * v20.widen() * v24.widen();
-    let v26: W = v21.widen() * v12.widen() * v8 * v20.widen() * v24.widen();
+    let v24: W = v23.sqrt();
+    let v25: W = v11.widen() * v12.widen() * v20.widen() * v24;
+    let v26: W = v21.widen() * v12.widen() * v8 * v20.widen() * v24;
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
-    let v28: W = v21.widen() * v12.widen() * v8 * v24.widen();
-    let v29: W = v11.widen() * v12.widen() * v24.widen();
-    let v30: W = v28 - v29;
+    let v28: W = v21.widen() * v12.widen() * v8 * v24;
+    let v29: N = v11 * v12 * N::narrow(v24);
+    let v30: W = v28 - v29.widen();
     let v31: W = v20.widen() * v30;
     let v32: W = v27 / v31;
     let v33: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v34: W = v17 - v13;
-    let v35: W = v34.sigmoid();
-    let v36: W = v35.sqrt();
+    let v35: N = N::sigmoid_of(v34);
+    let v36: W = v35.widen().sqrt();
     let v37: W = v33 * v1.widen() * v12.widen() * v7.widen() * v20.widen() * v36;
     let v38: W = v33 * v3.widen() * v12.widen() * v7.widen() * v20.widen() * v36;
     let v39: W = W::new(9.42477796076938, 3.6739403974420594e-16);
     let v40: W = v7.widen().powi(3);
     let v41: W = v39 * v3.widen() * v12.widen() * v40 * v20.widen() * v36;
     let v42: W = v39 * v1.widen() * v12.widen() * v40 * v20.widen() * v36;
-    let v43: W = v0 * v3.widen() * v35 * v23;
-    let v44: W = v0 * v1.widen() * v35 * v23;
-    let v45: W = v0 * v3.widen() * v8 * v35 * v23;
-    let v46: W = v0 * v1.widen() * v8 * v35 * v23;
+    let v43: W = v0 * v3.widen() * v35.widen() * v23;
+    let v44: W = v0 * v1.widen() * v35.widen() * v23;
+    let v45: W = v0 * v3.widen() * v8 * v35.widen() * v23;
+    let v46: W = v0 * v1.widen() * v8 * v35.widen() * v23;
     let v47: W = v37 - v38 + v41 - v42 - v43 + v44 + v45 - v46;
-    let v48: W = v24.widen().powi(3);
+    let v48: W = v24.powi(3);
     let v49: W = v21.widen() * v12.widen() * v8 * v48;
     let v50: W = v11.widen() * v12.widen() * v48;
     let v51: W = v49 - v50;
@@ -583,7 +580,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -596,7 +593,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{2\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -616,7 +613,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -637,20 +634,20 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
+    let v7: N = N::cos_of(v6);
+    let v8: W = v7.widen().square();
     let v9: W = v0 * v3.widen() * v8;
     let v10: W = v0 * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::narrow(v6).sin();
+    let v12: N = N::sin_of(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
+    let v15: N = N::tan_of(v6);
+    let v16: W = v15.widen().ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
-    let v20: N = N::sqrt_of(v19);
+    let v19: N = N::sigmoid_of(v18);
+    let v20: N = v19.sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
@@ -659,25 +656,25 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v26: W = v21.widen() * v12.widen() * v8 * v20.widen() * v24;
     let v27: W = v2 - v4 + v9 - v10 - v25 + v26;
     let v28: W = v21.widen() * v12.widen() * v8 * v24;
-    let v29: W = v11.widen() * v12.widen() * v24;
-    let v30: W = v28 - v29;
-    let v31: N = v20 * N::narrow(v30);
-    let v32: W = v27 / v31.widen();
+    let v29: N = v11 * v12 * N::narrow(v24);
+    let v30: W = v28 - v29.widen();
+    let v31: W = v20.widen() * v30;
+    let v32: W = v27 / v31;
     let v33: W = W::new(25.132741228718345, 9.797174393178826e-16);
     let v34: W = v17 - v13;
-    let v35: W = v34.sigmoid();
-    let v36: W = v35.sqrt();
-    let v37: W = v33 * v1.widen() * v12.widen() * v7 * v20.widen() * v36;
-    let v38: W = v33 * v3.widen() * v12.widen() * v7 * v20.widen() * v36;
+    let v35: N = N::sigmoid_of(v34);
+    let v36: W = v35.widen().sqrt();
+    let v37: W = v33 * v1.widen() * v12.widen() * v7.widen() * v20.widen() * v36;
+    let v38: W = v33 * v3.widen() * v12.widen() * v7.widen() * v20.widen() * v36;
     let v39: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v40: W = v7.powi(3);
+    let v40: W = v7.widen().powi(3);
     let v41: W = v39 * v3.widen() * v12.widen() * v40 * v20.widen() * v36;
     let v42: W = v39 * v1.widen() * v12.widen() * v40 * v20.widen() * v36;
     let v43: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v44: W = v43 * v3.widen() * v35 * v23;
-    let v45: W = v43 * v1.widen() * v35 * v23;
-    let v46: W = v43 * v3.widen() * v8 * v35 * v23;
-    let v47: W = v43 * v1.widen() * v8 * v35 * v23;
+    let v44: W = v43 * v3.widen() * v35.widen() * v23;
+    let v45: W = v43 * v1.widen() * v35.widen() * v23;
+    let v46: W = v43 * v3.widen() * v8 * v35.widen() * v23;
+    let v47: W = v43 * v1.widen() * v8 * v35.widen() * v23;
     let v48: W = v37 - v38 + v41 - v42 - v44 + v45 + v46 - v47;
     let v49: W = v24.powi(3);
     let v50: W = v21.widen() * v12.widen() * v8 * v49;
@@ -687,15 +684,15 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v54: W = v48 / v53;
     let v55: N = v1 - v3;
     let v56: N = v55.abs();
-    let v57: N = v56.sqrt();
+    let v57: W = v56.widen().sqrt();
     let v58: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v59: W = v21.widen() * v40;
-    let v60: W = v11.widen() * v7;
+    let v60: W = v11.widen() * v7.widen();
     let v61: W = v59 - v60;
     let v62: N = v58 * v12;
     let v63: N = v62 / N::narrow(v61);
-    let v64: N = v63.sqrt();
-    let v65: W = v57.widen() * v64.widen();
+    let v64: W = v63.widen().sqrt();
+    let v65: W = v57 * v64;
     [v32.to_f64(), v54.to_f64(), v65.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -704,7 +701,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -723,7 +720,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -750,9 +747,14 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        ddim_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`ddim_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -778,7 +780,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
     }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t_next);
@@ -786,28 +788,28 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0 - v7;
-    let v9: N = N::narrow(v8).sigmoid();
-    let v10: W = v9.widen().sqrt();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = v8.widen().sigmoid();
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0 - v15;
+    let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v10 / v18;
-    let v20: W = v15 - v0;
+    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v20: W = v15 - v0.widen();
     let v21: W = v20.sigmoid();
     let v22: W = v21 * v10;
     let v23: W = v21.sqrt();
-    let v24: W = v7 - v0;
-    let v25: W = v24.sigmoid();
-    let v26: W = v25.sqrt();
+    let v24: W = v7 - v0.widen();
+    let v25: N = N::sigmoid_of(v24);
+    let v26: W = v25.widen().sqrt();
     let v27: W = v18 * v23 * v26;
     let v28: W = v22 - v27;
-    let v29: W = v28 / v18;
+    let v29: N = N::narrow(v28) / N::narrow(v18);
     [v19.to_f64(), v29.to_f64()]
 }
 /// `ddim_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -816,7 +818,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -829,7 +831,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\mathrm{score}\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)^{2}\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -849,9 +851,14 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
+    let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        dpm1_step_score_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`dpm1_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -877,7 +884,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         let v15: W = v14 / v10;
         return [v12.to_f64(), v15.to_f64()];
     }
-    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t_next);
@@ -885,28 +892,28 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0 - v7;
-    let v9: N = N::narrow(v8).sigmoid();
-    let v10: W = v9.widen().sqrt();
+    let v8: N = v0 - N::narrow(v7);
+    let v9: W = v8.widen().sigmoid();
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0 - v15;
+    let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v10 / v18;
-    let v20: W = v15 - v0;
+    let v19: N = N::narrow(v10) / N::narrow(v18);
+    let v20: W = v15 - v0.widen();
     let v21: W = v20.sigmoid();
     let v22: W = v21 * v10;
     let v23: W = v21.sqrt();
-    let v24: W = v7 - v0;
-    let v25: W = v24.sigmoid();
-    let v26: W = v25.sqrt();
+    let v24: W = v7 - v0.widen();
+    let v25: N = N::sigmoid_of(v24);
+    let v26: W = v25.widen().sqrt();
     let v27: W = v18 * v23 * v26;
     let v28: W = v22 - v27;
-    let v29: W = v28 / v18;
+    let v29: N = N::narrow(v28) / N::narrow(v18);
     [v19.to_f64(), v29.to_f64()]
 }
 /// `dpm1_step_score` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -915,7 +922,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -928,7 +935,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \mathrm{score}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -948,7 +955,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = -\frac{\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_eps_coefficients_in::<Xd, Xd>(t) }
@@ -965,7 +972,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v4.widen().square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -974,15 +981,15 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::narrow(v8).sin();
+    let v13: N = N::sin_of(v8);
     let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: W = v8.tan();
-    let v17: W = v16.ln();
+    let v16: N = N::tan_of(v8);
+    let v17: W = v16.widen().ln();
     let v18: W = v15.widen() * v17;
     let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = v20.sqrt();
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -997,18 +1004,18 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v33: W = v31 * v13.widen() * v32 * v21;
     let v34: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v35: W = v34 * v13.widen() * v9 * v21;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
+    let v36: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v37: N = N::narrow(v18) - N::narrow(v14);
     let v38: N = v37.sigmoid();
     let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
+    let v40: W = v36 * v39.widen() * v25;
+    let v41: W = v36 * v23 * v39.widen() * v25;
     let v42: W = v33 - v35 - v40 + v41;
     let v43: W = v22.widen() * v13.widen() * v23 * v27;
     let v44: W = v6.widen() * v13.widen() * v27;
     let v45: W = v43 - v44;
     let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
+    let v47: N = N::narrow(v42) / N::narrow(v46);
     [v30.to_f64(), v47.to_f64()]
 }
 /// `pf_velocity_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1017,7 +1024,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = -\frac{\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1030,7 +1037,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = -\frac{2\,\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_eps_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) {
@@ -1051,7 +1058,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v4.widen().square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -1060,15 +1067,15 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::narrow(v8).sin();
+    let v13: N = N::sin_of(v8);
     let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: W = v8.tan();
-    let v17: W = v16.ln();
+    let v16: N = N::tan_of(v8);
+    let v17: W = v16.widen().ln();
     let v18: W = v15.widen() * v17;
     let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: W = v20.sqrt();
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -1083,18 +1090,18 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v33: W = v31 * v13.widen() * v32 * v21;
     let v34: W = W::new(25.132741228718345, 9.797174393178826e-16);
     let v35: W = v34 * v13.widen() * v9 * v21;
-    let v36: N = N::new(12.566370614359172, 4.898587196589413e-16);
+    let v36: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v37: N = N::narrow(v18) - N::narrow(v14);
     let v38: N = v37.sigmoid();
     let v39: N = v38.sqrt();
-    let v40: W = v36.widen() * v39.widen() * v25;
-    let v41: W = v36.widen() * v23 * v39.widen() * v25;
+    let v40: W = v36 * v39.widen() * v25;
+    let v41: W = v36 * v23 * v39.widen() * v25;
     let v42: W = v33 - v35 - v40 + v41;
     let v43: W = v22.widen() * v13.widen() * v23 * v27;
     let v44: W = v6.widen() * v13.widen() * v27;
     let v45: W = v43 - v44;
     let v46: W = v21 * v45;
-    let v47: W = v42 / v46;
+    let v47: N = N::narrow(v42) / N::narrow(v46);
     [v30.to_f64(), v47.to_f64()]
 }
 /// `reverse_drift_eps` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1103,7 +1110,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = -\frac{2\,\pi\,\mathrm{eps}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1116,7 +1123,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1137,20 +1144,20 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: N = N::narrow(v6).cos();
+    let v7: N = N::cos_of(v6);
     let v8: W = v7.widen().square();
     let v9: W = v0 * v3.widen() * v8;
     let v10: W = v0 * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::narrow(v6).sin();
+    let v12: N = N::sin_of(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
+    let v15: N = N::tan_of(v6);
+    let v16: W = v15.widen().ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
-    let v20: W = v19.sqrt();
+    let v19: N = N::sigmoid_of(v18);
+    let v20: W = v19.widen().sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
@@ -1192,7 +1199,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1205,7 +1212,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1225,7 +1232,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1246,20 +1253,20 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v0 * v3.widen();
     let v5: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v6: W = v5 * v3.widen();
-    let v7: W = v6.cos();
-    let v8: W = v7.square();
+    let v7: N = N::cos_of(v6);
+    let v8: W = v7.widen().square();
     let v9: W = v0 * v3.widen() * v8;
     let v10: W = v0 * v1.widen() * v8;
     let v11: N = N::new(4.0, 0.0);
-    let v12: N = N::narrow(v6).sin();
+    let v12: N = N::sin_of(v6);
     let v13: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v14: N = N::new(2.0, 0.0);
-    let v15: W = v6.tan();
-    let v16: W = v15.ln();
+    let v15: N = N::tan_of(v6);
+    let v16: W = v15.widen().ln();
     let v17: W = v14.widen() * v16;
     let v18: W = v13 - v17;
-    let v19: W = v18.sigmoid();
-    let v20: W = v19.sqrt();
+    let v19: N = N::sigmoid_of(v18);
+    let v20: W = v19.widen().sqrt();
     let v21: N = N::new(3.0, 0.0);
     let v22: W = v21.widen() * v8;
     let v23: W = v11.widen() - v22;
@@ -1271,12 +1278,12 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: W = v11.widen() * v12.widen() * v24;
     let v30: W = v28 - v29;
     let v31: W = v20 * v30;
-    let v32: N = N::narrow(v27) / N::narrow(v31);
+    let v32: W = v27 / v31;
     let v33: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v34: W = v33 * v3.widen() * v12.widen() * v7 * v20;
-    let v35: W = v33 * v1.widen() * v12.widen() * v7 * v20;
+    let v34: W = v33 * v3.widen() * v12.widen() * v7.widen() * v20;
+    let v35: W = v33 * v1.widen() * v12.widen() * v7.widen() * v20;
     let v36: W = W::new(18.84955592153876, 7.347880794884119e-16);
-    let v37: W = v7.powi(3);
+    let v37: W = v7.widen().powi(3);
     let v38: W = v36 * v3.widen() * v12.widen() * v37 * v20;
     let v39: W = v36 * v1.widen() * v12.widen() * v37 * v20;
     let v40: N = N::new(12.566370614359172, 4.898587196589413e-16);
@@ -1298,11 +1305,11 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v56: N = v55.abs();
     let v57: N = v56.sqrt();
     let v58: N = N::new(-12.566370614359172, -4.898587196589413e-16);
-    let v59: N = v21 * N::narrow(v37);
-    let v60: W = v11.widen() * v7;
-    let v61: W = v59.widen() - v60;
-    let v62: W = v58.widen() * v12.widen();
-    let v63: N = N::narrow(v62) / N::narrow(v61);
+    let v59: W = v21.widen() * v37;
+    let v60: W = v11.widen() * v7.widen();
+    let v61: W = v59 - v60;
+    let v62: N = v58 * v12;
+    let v63: N = v62 / N::narrow(v61);
     let v64: N = v63.sqrt();
     let v65: N = v57 * v64;
     [v32.to_f64(), v54.to_f64(), v65.to_f64()]
@@ -1313,7 +1320,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1326,7 +1333,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} - \frac{2\,\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 47 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 45 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1397,8 +1404,8 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0.widen() - v7;
-    let v9: N = N::narrow(v8).sigmoid();
-    let v10: W = v9.widen().sqrt();
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
@@ -1407,7 +1414,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v10 / v18;
+    let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v7 - v0.widen();
     let v21: W = v20.sigmoid();
     let v22: W = v21.sqrt();
@@ -1503,8 +1510,8 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
     let v8: W = v0.widen() - v7;
-    let v9: N = N::narrow(v8).sigmoid();
-    let v10: W = v9.widen().sqrt();
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t);
     let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
@@ -1513,7 +1520,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v16: W = v0.widen() - v15;
     let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v10 / v18;
+    let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: W = v7 - v0.widen();
     let v21: W = v20.sigmoid();
     let v22: W = v21.sqrt();
@@ -1565,7 +1572,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     let r = pf_velocity_x0_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { pf_velocity_x0_coefficients_in::<Xd, Xd>(t) }
@@ -1584,13 +1591,13 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v3: W = v1 * v2.widen();
     let v4: W = v3.cos();
     let v5: N = N::new(2.0, 0.0);
-    let v6: N = N::narrow(v3).tan();
+    let v6: N = N::tan_of(v3);
     let v7: W = v6.widen().ln();
     let v8: W = v5.widen() * v7;
     let v9: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
     let v10: W = v8 - v9.widen();
-    let v11: W = v10.sigmoid();
-    let v12: N = N::sqrt_of(v11);
+    let v11: N = N::sigmoid_of(v10);
+    let v12: W = v11.widen().sqrt();
     let v13: N = N::new(4.0, 0.0);
     let v14: N = N::new(3.0, 0.0);
     let v15: W = v4.square();
@@ -1599,25 +1606,25 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v0.widen() * v4;
-    let v21: W = v12.widen() * v19;
-    let v22: W = v20 / v21;
+    let v21: W = v12 * v19;
+    let v22: N = N::narrow(v20) / N::narrow(v21);
     let v23: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v24: N = N::narrow(v3).sin();
+    let v24: N = N::sin_of(v3);
     let v25: N = v9 - N::narrow(v8);
     let v26: N = v25.sigmoid();
-    let v27: W = v26.widen().sqrt();
-    let v28: W = v23 * v24.widen() * v4 * v27;
+    let v27: N = v26.sqrt();
+    let v28: W = v23 * v24.widen() * v4 * v27.widen();
     let v29: W = W::new(9.42477796076938, 3.6739403974420594e-16);
     let v30: W = v4.powi(3);
-    let v31: W = v29 * v24.widen() * v30 * v27;
+    let v31: W = v29 * v24.widen() * v30 * v27.widen();
     let v32: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v33: W = v32.widen() * v12.widen() * v17;
-    let v34: W = v32.widen() * v15 * v12.widen() * v17;
+    let v33: W = v32.widen() * v12 * v17;
+    let v34: W = v32.widen() * v15 * v12 * v17;
     let v35: W = v28 - v31 + v33 - v34;
     let v36: W = v14.widen() * v24.widen() * v15 * v19;
     let v37: W = v13.widen() * v24.widen() * v19;
     let v38: W = v36 - v37;
-    let v39: W = v12.widen() * v38;
+    let v39: W = v12 * v38;
     let v40: N = N::narrow(v35) / N::narrow(v39);
     [v22.to_f64(), v40.to_f64()]
 }
@@ -1627,7 +1634,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = -\frac{\pi\,x_{0}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}} - \frac{\pi\,x\,\cos\left(\frac{\pi\,t}{2}\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{2} - 4\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1661,45 +1668,45 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
-    let v5: N = N::narrow(v3).cos();
-    let v6: W = v5.widen().powi(3);
-    let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v4: N = N::sin_of(v3);
+    let v5: W = v3.cos();
+    let v6: W = v5.powi(3);
+    let v7: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v8: N = N::new(2.0, 0.0);
     let v9: W = v3.tan();
     let v10: W = v9.ln();
     let v11: W = v8.widen() * v10;
-    let v12: W = v7.widen() - v11;
-    let v13: W = v12.sigmoid();
-    let v14: W = v13.sqrt();
+    let v12: W = v7 - v11;
+    let v13: N = N::sigmoid_of(v12);
+    let v14: W = v13.widen().sqrt();
     let v15: W = v0 * v4.widen() * v6 * v14;
     let v16: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v17: W = v16 * v4.widen() * v5.widen() * v14;
-    let v18: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v19: W = v11 - v7.widen();
-    let v20: W = v19.sigmoid();
-    let v21: W = v20.sqrt();
+    let v17: W = v16 * v4.widen() * v5 * v14;
+    let v18: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v19: W = v11 - v7;
+    let v20: N = N::sigmoid_of(v19);
+    let v21: N = v20.sqrt();
     let v22: N = N::new(4.0, 0.0);
     let v23: N = N::new(3.0, 0.0);
-    let v24: W = v5.widen().square();
+    let v24: W = v5.square();
     let v25: W = v23.widen() * v24;
     let v26: W = v22.widen() - v25;
-    let v27: W = v18.widen() * v21 * v26;
-    let v28: W = v18.widen() * v24 * v21 * v26;
+    let v27: W = v18 * v21.widen() * v26;
+    let v28: W = v18 * v24 * v21.widen() * v26;
     let v29: W = v15 - v17 - v27 + v28;
     let v30: W = v26.sqrt();
     let v31: W = v30.powi(3);
     let v32: W = v23.widen() * v4.widen() * v24 * v31;
     let v33: W = v22.widen() * v4.widen() * v31;
     let v34: W = v32 - v33;
-    let v35: W = v14 * v21 * v34;
-    let v36: W = v29 / v35;
+    let v35: W = v14 * v21.widen() * v34;
+    let v36: N = N::narrow(v29) / N::narrow(v35);
     let v37: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v38: W = v37.widen() * v21 * v26;
-    let v39: W = v37.widen() * v24 * v21 * v26;
+    let v38: W = v37.widen() * v21.widen() * v26;
+    let v39: W = v37.widen() * v24 * v21.widen() * v26;
     let v40: W = v17 - v15 + v38 - v39;
-    let v41: W = v21 * v34;
-    let v42: N = N::narrow(v40) / N::narrow(v41);
+    let v41: W = v21.widen() * v34;
+    let v42: W = v40 / v41;
     [v36.to_f64(), v42.to_f64()]
 }
 /// `reverse_drift_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1772,7 +1779,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v24: W = v6 - v7 + v23;
     let v25: N = N::narrow(v24) / N::narrow(v23);
     let v26: W = W::new(12.566370614359172, 4.898587196589413e-16);
-    let v27: N = N::narrow(v4).sin();
+    let v27: N = N::sin_of(v4);
     let v28: N = N::narrow(v12) - N::narrow(v11);
     let v29: N = v28.sigmoid();
     let v30: N = v29.sqrt();
@@ -1834,7 +1841,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 53 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1892,25 +1899,25 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v41: W = v39 - v40;
     let v42: W = v13 * v24 * v41;
     let v43: W = v38 / v42;
-    let v44: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v45: W = v44.widen() * v1.widen() * v24 * v29;
-    let v46: W = v44.widen() * v15.widen() * v24 * v29;
-    let v47: W = v44.widen() * v1.widen() * v27 * v24 * v29;
-    let v48: W = v44.widen() * v15.widen() * v27 * v24 * v29;
+    let v44: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v45: W = v44 * v1.widen() * v24 * v29;
+    let v46: W = v44 * v15.widen() * v24 * v29;
+    let v47: W = v44 * v1.widen() * v27 * v24 * v29;
+    let v48: W = v44 * v15.widen() * v27 * v24 * v29;
     let v49: W = v16 - v14 + v19 - v20 - v45 + v46 + v47 - v48;
     let v50: W = v24 * v41;
     let v51: W = v49 / v50;
     let v52: N = v15 - v1;
     let v53: N = v52.abs();
-    let v54: N = v53.sqrt();
+    let v54: W = v53.widen().sqrt();
     let v55: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v56: W = v26.widen() * v18;
-    let v57: W = v25.widen() * v5;
-    let v58: N = N::narrow(v56) - N::narrow(v57);
+    let v57: N = v25 * N::narrow(v5);
+    let v58: N = N::narrow(v56) - v57;
     let v59: W = v55 * v4;
-    let v60: N = N::narrow(v59) / v58;
-    let v61: N = v60.sqrt();
-    let v62: W = v54.widen() * v61.widen();
+    let v60: W = v59 / v58.widen();
+    let v61: N = N::sqrt_of(v60);
+    let v62: W = v54 * v61.widen();
     [v43.to_f64(), v51.to_f64(), v62.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -1919,7 +1926,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 53 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1932,7 +1939,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{4\,\pi\,x_{0}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\left(t_{\mathrm{next}} - t\right)}{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)} + \frac{x\,\left(2\,\pi\,t - 2\,\pi\,t_{\mathrm{next}} - 4\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + \pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)^{2} + 3\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 51 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 53 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1959,7 +1966,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2011,14 +2018,14 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v16: W = v15 - v7.widen();
     let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v10 / v18;
+    let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: N = v7 - N::narrow(v6);
     let v21: W = v20.widen().sigmoid();
     let v22: W = v21.sqrt();
     let v23: W = v18 * v22;
-    let v24: W = v7.widen() - v15;
-    let v25: N = N::narrow(v24).sigmoid();
-    let v26: W = v25.widen().sqrt();
+    let v24: N = v7 - N::narrow(v15);
+    let v25: W = v24.widen().sigmoid();
+    let v26: W = v25.sqrt();
     let v27: W = v26 * v10;
     let v28: W = v23 - v27;
     let v29: W = v28 / v18;
@@ -2030,7 +2037,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2043,7 +2050,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2063,7 +2070,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2115,14 +2122,14 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v16: W = v15 - v7.widen();
     let v17: W = v16.sigmoid();
     let v18: W = v17.sqrt();
-    let v19: W = v10 / v18;
+    let v19: N = N::narrow(v10) / N::narrow(v18);
     let v20: N = v7 - N::narrow(v6);
     let v21: W = v20.widen().sigmoid();
     let v22: W = v21.sqrt();
     let v23: W = v18 * v22;
-    let v24: W = v7.widen() - v15;
-    let v25: N = N::narrow(v24).sigmoid();
-    let v26: W = v25.widen().sqrt();
+    let v24: N = v7 - N::narrow(v15);
+    let v25: W = v24.widen().sigmoid();
+    let v26: W = v25.sqrt();
     let v27: W = v26 * v10;
     let v28: W = v23 - v27;
     let v29: W = v28 / v18;
@@ -2134,7 +2141,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2147,7 +2154,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2197,7 +2204,7 @@ pub fn pf_velocity_u(x: f64, u: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_u_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_u_coefficients_in::<Xd, Xd>(t) }
@@ -2214,7 +2221,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v1: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v4.widen().square();
     let v6: N = N::new(4.0, 0.0);
     let v7: W = W::new(1.5707963267948966, 6.123233995736766e-17);
@@ -2223,15 +2230,15 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: W = v6.widen() * v9;
     let v11: N = -v6;
     let v12: W = v11.widen() - v10;
-    let v13: N = N::narrow(v8).sin();
+    let v13: N = N::sin_of(v8);
     let v14: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v15: N = N::new(2.0, 0.0);
-    let v16: W = v8.tan();
-    let v17: W = v16.ln();
+    let v16: N = N::tan_of(v8);
+    let v17: W = v16.widen().ln();
     let v18: W = v15.widen() * v17;
     let v19: W = v14 - v18;
-    let v20: W = v19.sigmoid();
-    let v21: N = N::sqrt_of(v20);
+    let v20: N = N::sigmoid_of(v19);
+    let v21: W = v20.widen().sqrt();
     let v22: N = N::new(3.0, 0.0);
     let v23: W = v9.square();
     let v24: W = v22.widen() * v23;
@@ -2239,8 +2246,8 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v26: W = v25.sqrt();
     let v27: W = v26.powi(3);
     let v28: W = v0 * v5 * v12;
-    let v29: W = v13.widen() * v21.widen() * v27;
-    let v30: W = v28 / v29;
+    let v29: W = v13.widen() * v21 * v27;
+    let v30: N = N::narrow(v28) / N::narrow(v29);
     [v30.to_f64(), v15.to_f64()]
 }
 /// `reverse_drift_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2249,7 +2256,7 @@ fn reverse_drift_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_u}(x, u, t) = 2\,u + \frac{\pi\,x\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_u(x: f64, u: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_u_coefficients(t);
     c0 * x + c1 * u
@@ -2313,7 +2320,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2363,9 +2370,9 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: W = v37.widen().sqrt();
     let v39: W = W::new(-12.566370614359172, -4.898587196589413e-16);
     let v40: W = v7.powi(3);
-    let v41: W = v21.widen() * v40;
+    let v41: N = v21 * N::narrow(v40);
     let v42: W = v11.widen() * v7;
-    let v43: W = v41 - v42;
+    let v43: W = v41.widen() - v42;
     let v44: W = v39 * v12;
     let v45: W = v44 / v43;
     let v46: W = v45.sqrt();
@@ -2378,7 +2385,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2391,7 +2398,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 36 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2418,7 +2425,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2502,7 +2509,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v3.cos();
     let v6: W = v5.powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -2512,9 +2519,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v10.tan();
     let v12: W = v11.ln();
     let v13: W = v8.widen() * v12;
-    let v14: N = v7 - N::narrow(v13);
-    let v15: W = v14.widen().sigmoid();
-    let v16: W = v15.sqrt();
+    let v14: W = v7.widen() - v13;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: W = v15.widen().sqrt();
     let v17: W = v0 * v4.widen() * v6 * v16;
     let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v19: W = v18 * v4.widen() * v5 * v16;
@@ -2553,8 +2560,8 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v52: W = v25.widen() * v4.widen() * v26 * v51;
     let v53: W = v24.widen() * v4.widen() * v51;
     let v54: W = v52 - v53;
-    let v55: N = N::narrow(v49) * N::narrow(v54);
-    let v56: W = v55.widen() / v45;
+    let v55: W = v49 * v54;
+    let v56: W = v55 / v45;
     [v46.to_f64(), v56.to_f64()]
 }
 /// `ddim_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2563,7 +2570,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2576,7 +2583,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{u\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\pi\,\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2596,7 +2603,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2680,7 +2687,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v3.cos();
     let v6: W = v5.powi(3);
     let v7: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -2690,9 +2697,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v11: W = v10.tan();
     let v12: W = v11.ln();
     let v13: W = v8.widen() * v12;
-    let v14: N = v7 - N::narrow(v13);
-    let v15: W = v14.widen().sigmoid();
-    let v16: W = v15.sqrt();
+    let v14: W = v7.widen() - v13;
+    let v15: N = N::sigmoid_of(v14);
+    let v16: W = v15.widen().sqrt();
     let v17: W = v0 * v4.widen() * v6 * v16;
     let v18: W = W::new(12.566370614359172, 4.898587196589413e-16);
     let v19: W = v18 * v4.widen() * v5 * v16;
@@ -2731,8 +2738,8 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v52: W = v25.widen() * v4.widen() * v26 * v51;
     let v53: W = v24.widen() * v4.widen() * v51;
     let v54: W = v52 - v53;
-    let v55: N = N::narrow(v49) * N::narrow(v54);
-    let v56: W = v55.widen() / v45;
+    let v55: W = v49 * v54;
+    let v56: W = v55 / v45;
     [v46.to_f64(), v56.to_f64()]
 }
 /// `dpm1_step_u` of the process `shifted_cosine`, from `derivations/shifted_cosine.dsym`.
@@ -2741,7 +2748,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2754,7 +2761,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = \frac{2\,u\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\pi\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} + \frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{4\,\sin\left(\frac{\pi\,t}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2841,7 +2848,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -2882,30 +2889,30 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v25: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v26: W = W::new(0.7853981633974483, 3.061616997868383e-17);
     let v27: W = v26 * v2.widen();
-    let v28: N = N::narrow(v27).sin();
-    let v29: W = v28.widen().square();
-    let v30: N = v16 * N::narrow(v4);
+    let v28: W = v27.sin();
+    let v29: W = v28.square();
+    let v30: W = v16.widen() * v4;
     let v31: N = -v16;
-    let v32: W = v31.widen() - v30.widen();
-    let v33: N = N::narrow(v3).sin();
+    let v32: W = v31.widen() - v30;
+    let v33: W = v3.sin();
     let v34: W = v25 * v29 * v11 * v32;
-    let v35: W = v33.widen() * v22;
+    let v35: W = v33 * v22;
     let v36: W = v34 / v35;
     let v37: W = v25 * v29 * v14 * v32;
     let v38: N = N::narrow(v37) / N::narrow(v35);
-    let v39: W = v24 + v36 - v38.widen();
-    let v40: W = v39 / v12;
+    let v39: N = N::narrow(v24) + N::narrow(v36) - v38;
+    let v40: W = v39.widen() / v12;
     let v41: W = W::new(18.84955592153876, 7.347880794884119e-16);
     let v42: W = v4.powi(3);
-    let v43: W = v41 * v33.widen() * v42 * v12;
+    let v43: W = v41 * v33 * v42 * v12;
     let v44: W = W::new(25.132741228718345, 9.797174393178826e-16);
-    let v45: W = v44 * v33.widen() * v4 * v12;
+    let v45: W = v44 * v33 * v4 * v12;
     let v46: N = N::new(12.566370614359172, 4.898587196589413e-16);
     let v47: W = v46.widen() * v15 * v20;
     let v48: W = v46.widen() * v18 * v15 * v20;
     let v49: W = v43 - v45 - v47 + v48;
-    let v50: W = v17.widen() * v33.widen() * v18 * v22;
-    let v51: W = v16.widen() * v33.widen() * v22;
+    let v50: W = v17.widen() * v33 * v18 * v22;
+    let v51: W = v16.widen() * v33 * v22;
     let v52: W = v50 - v51;
     let v53: W = v49 / v52;
     [v40.to_f64(), v53.to_f64()]
@@ -2916,7 +2923,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{2\,\pi\,v}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} - \frac{2\,\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 44 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2954,10 +2961,10 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::narrow(v3).sin();
+    let v4: N = N::sin_of(v3);
     let v5: W = v3.cos();
     let v6: N = N::new(2.0, 0.0);
-    let v7: N = N::narrow(v3).tan();
+    let v7: N = N::tan_of(v3);
     let v8: N = v7.ln();
     let v9: N = v6 * v8;
     let v10: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
@@ -2973,7 +2980,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v20: W = v17 * v15.widen() * v4.widen() * v18 * v13.widen();
     let v21: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v22: W = v10.widen() - v9.widen();
-    let v23: N = N::narrow(v22).sigmoid();
+    let v23: N = N::sigmoid_of(v22);
     let v24: N = v23.sqrt();
     let v25: N = N::new(4.0, 0.0);
     let v26: N = N::new(3.0, 0.0);
@@ -3043,7 +3050,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 61 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 59 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3073,15 +3080,15 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v12.sqrt();
     let v14: W = v10 - v6;
     let v15: W = v14.sigmoid();
-    let v16: N = N::sqrt_of(v15);
-    let v17: W = v0.widen() * v1.widen() * v4 * v5 * v13 * v16.widen();
+    let v16: W = v15.sqrt();
+    let v17: W = v0.widen() * v1.widen() * v4 * v5 * v13 * v16;
     let v18: N = N::from_f64(t_next);
-    let v19: W = v0.widen() * v18.widen() * v4 * v5 * v13 * v16.widen();
-    let v20: W = W::new(18.84955592153876, 7.347880794884119e-16);
+    let v19: W = v0.widen() * v18.widen() * v4 * v5 * v13 * v16;
+    let v20: N = N::new(18.84955592153876, 7.347880794884119e-16);
     let v21: W = v5.powi(3);
-    let v22: W = v20 * v1.widen() * v4 * v21 * v13 * v16.widen();
-    let v23: N = N::narrow(v20) * v18 * N::narrow(v4) * N::narrow(v21) * N::narrow(v13)
-        * v16;
+    let v22: W = v20.widen() * v1.widen() * v4 * v21 * v13 * v16;
+    let v23: N = v20 * v18 * N::narrow(v4) * N::narrow(v21) * N::narrow(v13)
+        * N::narrow(v16);
     let v24: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v25: W = v15.square();
     let v26: W = W::new(-2.772588722239781, -9.276187255385198e-17);
@@ -3108,28 +3115,28 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v47: W = v31.widen() * v4 * v32 * v43;
     let v48: W = v27.widen() * v4 * v43;
     let v49: W = v47 - v48;
-    let v50: W = v13 * v49;
-    let v51: N = N::narrow(v46) / N::narrow(v50);
+    let v50: N = N::narrow(v13) * N::narrow(v49);
+    let v51: W = v46 / v50.widen();
     let v52: W = v0.widen() * v1.widen() * v4 * v5 * v13;
     let v53: W = v0.widen() * v18.widen() * v4 * v5 * v13;
-    let v54: W = v20 * v1.widen() * v4 * v21 * v13;
-    let v55: W = v20 * v18.widen() * v4 * v21 * v13;
+    let v54: W = v20.widen() * v1.widen() * v4 * v21 * v13;
+    let v55: W = v20.widen() * v18.widen() * v4 * v21 * v13;
     let v56: N = N::new(12.566370614359172, 4.898587196589413e-16);
-    let v57: W = v56.widen() * v1.widen() * v16.widen() * v34;
-    let v58: W = v56.widen() * v18.widen() * v16.widen() * v34;
-    let v59: W = v56.widen() * v1.widen() * v32 * v16.widen() * v34;
-    let v60: W = v56.widen() * v18.widen() * v32 * v16.widen() * v34;
+    let v57: W = v56.widen() * v1.widen() * v16 * v34;
+    let v58: W = v56.widen() * v18.widen() * v16 * v34;
+    let v59: W = v56.widen() * v1.widen() * v32 * v16 * v34;
+    let v60: W = v56.widen() * v18.widen() * v32 * v16 * v34;
     let v61: W = v52 - v53 - v54 + v55 + v57 - v58 - v59 + v60;
     let v62: W = v61 / v49;
     let v63: N = v18 - v1;
     let v64: N = v63.abs();
     let v65: W = v64.widen().sqrt();
-    let v66: W = W::new(-12.566370614359172, -4.898587196589413e-16);
+    let v66: N = N::new(-12.566370614359172, -4.898587196589413e-16);
     let v67: N = v31 * N::narrow(v21);
     let v68: W = v27.widen() * v5;
     let v69: W = v67.widen() - v68;
-    let v70: W = v66 * v4;
-    let v71: W = v70 / v69;
+    let v70: N = v66 * N::narrow(v4);
+    let v71: W = v70.widen() / v69;
     let v72: W = v71.sqrt();
     let v73: W = v65 * v72;
     [v51.to_f64(), v62.to_f64(), v73.to_f64()]
@@ -3140,7 +3147,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 61 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 59 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3153,7 +3160,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)}} + \frac{v\,\left(2\,\pi\,t_{\mathrm{next}} - 2\,\pi\,t\right)}{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 - \frac{4\,\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{3\,\cos\left(\frac{\pi\,t}{2}\right)^{3} - 4\,\cos\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + \tan\left(\frac{\pi\,t}{2}\right)^{2}\right)\,\left(1 - \operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)\right)}{2\,\tan\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 61 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 59 of its 74 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3180,7 +3187,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3232,7 +3239,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
     }
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -3240,22 +3247,22 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::narrow(v8).sigmoid();
-    let v10: W = v9.widen().sqrt();
+    let v8: W = v0 - v7;
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0.widen() - v15;
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
+    let v16: W = v0 - v15;
+    let v17: N = N::sigmoid_of(v16);
+    let v18: W = v17.widen().sqrt();
     let v19: W = v10 * v18;
-    let v20: W = v7 - v0.widen();
+    let v20: W = v7 - v0;
     let v21: W = v20.sigmoid();
     let v22: W = v21.sqrt();
-    let v23: W = v15 - v0.widen();
+    let v23: W = v15 - v0;
     let v24: W = v23.sigmoid();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
@@ -3271,7 +3278,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3284,7 +3291,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\left(2\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - 2\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(4\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{4 - 3\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{4 - 3\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3304,7 +3311,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -3356,7 +3363,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v14: W = -v13;
         return [v10.to_f64(), v14.to_f64()];
     }
-    let v0: N = N::new(-1.3862943611198906, -4.638093627692599e-17);
+    let v0: W = W::new(-1.3862943611198906, -4.638093627692599e-17);
     let v1: N = N::new(2.0, 0.0);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
@@ -3364,22 +3371,22 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v5: W = v4.tan();
     let v6: W = v5.ln();
     let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() - v7;
-    let v9: N = N::narrow(v8).sigmoid();
-    let v10: W = v9.widen().sqrt();
+    let v8: W = v0 - v7;
+    let v9: W = v8.sigmoid();
+    let v10: W = v9.sqrt();
     let v11: N = N::from_f64(t_next);
     let v12: W = v2 * v11.widen();
     let v13: W = v12.tan();
     let v14: W = v13.ln();
     let v15: W = v1.widen() * v14;
-    let v16: W = v0.widen() - v15;
-    let v17: W = v16.sigmoid();
-    let v18: W = v17.sqrt();
+    let v16: W = v0 - v15;
+    let v17: N = N::sigmoid_of(v16);
+    let v18: W = v17.widen().sqrt();
     let v19: W = v10 * v18;
-    let v20: W = v7 - v0.widen();
+    let v20: W = v7 - v0;
     let v21: W = v20.sigmoid();
     let v22: W = v21.sqrt();
-    let v23: W = v15 - v0.widen();
+    let v23: W = v15 - v0;
     let v24: W = v23.sigmoid();
     let v25: W = v24.sqrt();
     let v26: N = N::narrow(v22) * N::narrow(v25);
@@ -3395,7 +3402,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3408,7 +3415,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = x\,\left(\frac{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)\right)}}{\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}} - \sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)\right) - v\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\frac{1}{2}\right) - 2\,\log\left(\tan\left(\frac{\pi\,t}{2}\right)\right)\right)}\,\sqrt{\operatorname{sigmoid}\left(2\,\log\left(\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right) - 2\,\log\left(\frac{1}{2}\right)\right)}\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3951,6 +3958,24 @@ mod dd {
         fn sqrt_of(w: W) -> Self {
             Self::narrow(w).sqrt()
         }
+        fn sin_of(w: W) -> Self {
+            Self::narrow(w).sin()
+        }
+        fn cos_of(w: W) -> Self {
+            Self::narrow(w).cos()
+        }
+        fn tan_of(w: W) -> Self {
+            Self::narrow(w).tan()
+        }
+        fn atan_of(w: W) -> Self {
+            Self::narrow(w).atan()
+        }
+        fn tanh_of(w: W) -> Self {
+            Self::narrow(w).tanh()
+        }
+        fn sigmoid_of(w: W) -> Self {
+            Self::narrow(w).sigmoid()
+        }
     }
     /// One type as both: every conversion is the identity and every function its own.
     macro_rules! narrow_is_wide {
@@ -3993,6 +4018,38 @@ mod dd {
         fn sqrt_of(w: Dd) -> f64 {
             let s = w.hi.sqrt();
             if s > 0.0 { s + w.lo / (2.0 * s) } else { s }
+        }
+        /// libm's `sin` and `cos` reduce their argument exactly, so near a zero the value is
+        /// accurate relative to itself, and the first-order term supplies what `hi` lacks
+        /// (`cos(pi t/2)` near t = 1).
+        #[inline]
+        fn sin_of(w: Dd) -> f64 {
+            w.hi.sin() + w.hi.cos() * w.lo
+        }
+        #[inline]
+        fn cos_of(w: Dd) -> f64 {
+            w.hi.cos() - w.hi.sin() * w.lo
+        }
+        /// `tan(a + b) = (tan a + tan b)/(1 - tan a tan b)` with `tan lo = lo`: exact to
+        /// `lo^3` however close `hi` is to a pole.
+        #[inline]
+        fn tan_of(w: Dd) -> f64 {
+            let t = w.hi.tan();
+            (t + w.lo) / (1.0 - t * w.lo)
+        }
+        #[inline]
+        fn atan_of(w: Dd) -> f64 {
+            w.hi.atan() + w.lo / (1.0 + w.hi * w.hi)
+        }
+        #[inline]
+        fn tanh_of(w: Dd) -> f64 {
+            let t = w.hi.tanh();
+            (t + w.lo) / (1.0 + t * w.lo)
+        }
+        #[inline]
+        fn sigmoid_of(w: Dd) -> f64 {
+            let s = Real::sigmoid(w.hi);
+            s + s * (1.0 - s) * w.lo
         }
     }
     /// Whether a result computed in `f64` or [`Dd`] can be trusted as it is: every time argument is

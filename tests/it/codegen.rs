@@ -67,6 +67,20 @@ fn committed_modules_are_fresh() {
     }
 }
 
+/// The naive modules the benchmarks compare with (`benches/naive/`).
+#[test]
+fn committed_naive_modules_are_fresh() {
+    for name in LIBRARY {
+        let (_, e) = emit(name, Accuracy::Fast);
+        let path = format!("benches/naive/{name}.rs");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == e.code,
+            "{path} is stale: regenerate with `cargo run -- emit derivations/{name}.dsym --accuracy fast --out benches/naive`"
+        );
+    }
+}
+
 #[test]
 fn emitting_is_deterministic() {
     let (_, a) = emit("cosine_nichol", Accuracy::default());
