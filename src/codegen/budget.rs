@@ -154,13 +154,17 @@ fn wide_cost(op: &Op) -> f64 {
 /// The operations of `f` to run in double-double to meet the rows of `case`: none if f64
 /// throughout meets them; else, repeatedly at the row that misses it
 /// most, the operations whose error there ([`contributions`]) is largest for what moving
-/// them costs ([`wide_cost`]), the best quarter of that range at a time, until the rows
-/// are met; all of them if that is what it takes (or if the budget is below one ulp,
-/// which f64 rounding at every operation cannot promise).
+/// them costs ([`wide_cost`]), those with a quarter of the best gain or more, then an
+/// eighth, and so on, until the rows
+/// are met; all of them if that is what it takes, or after [`MAX_ROUNDS`] rounds (or if
+/// the budget is below one ulp, which f64 rounding at every operation cannot promise).
 fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
     let n = f.program.ops.len();
     let mut wide = vec![budget < 1.0; n];
-    loop {
+    for round in 0..MAX_ROUNDS {
+        // The share of the best gain an operation needs to move: a quarter, then less
+        // each round, so that a long tail of small errors moves in a few rounds.
+        let share = 0.25 / (1u32 << round.min(20)) as f64;
         if wide.iter().all(|&w| w) || measured(f, &wide, true, case).passed() {
             return wide;
         }
@@ -178,12 +182,12 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
         let before = wide.iter().filter(|&&w| w).count();
         if let Some(args) = worst {
             let c = contributions(f, &args);
-            // Error removed per unit of cost; the best quarter of the range moves.
+            // Error removed per unit of cost.
             let gain = |i: usize| c[i] / wide_cost(&f.program.ops[i]);
             let best = (0..n).filter(|&i| !wide[i]).map(gain).fold(0.0, f64::max);
             if best > 0.0 {
                 let moved: Vec<usize> = (0..n)
-                    .filter(|&i| !wide[i] && gain(i) >= best / 4.0)
+                    .filter(|&i| !wide[i] && gain(i) >= best * share)
                     .collect();
                 for i in moved {
                     wide[i] = true;
@@ -195,7 +199,13 @@ fn search(f: &Function, case: &Case, budget: f64) -> Vec<bool> {
             wide.fill(true);
         }
     }
+    vec![true; n]
 }
+
+/// The rounds [`search`] takes before it settles for double-double throughout: each
+/// costs a measurement of every row and one run per operation, and the bundled library
+/// needs at most 9.
+const MAX_ROUNDS: usize = 16;
 
 /// The margin the search keeps below the budget, in ulps: an error at an unsampled time
 /// can exceed the largest sampled one (errors of scalar functions are whole ulps).

@@ -238,7 +238,7 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \dot{\lambda}(t) = -\frac{125\,\pi\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)^{2}}{252\,\left(\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dlambda(t: f64) -> f64 {
     dlambda_in::<f64, Dd>(t)
 }
@@ -253,7 +253,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: N = N::sin_of(v5);
+    let v6: W = v5.sin();
     let v7: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v8: W = v7 * v3.widen();
     let v9: N = N::sin_of(v8);
@@ -261,11 +261,11 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v11: W = v7 * v4;
     let v12: N = v10 + N::narrow(v11);
     let v13: N = v12.sin();
-    let v14: N = N::cos_of(v5);
+    let v14: W = v5.cos();
     let v15: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v16: W = v15 + v14.widen();
-    let v17: W = v0.widen() * v6.widen();
-    let v18: W = v9.widen() * v13.widen() * v14.widen() * v16;
+    let v16: W = v15 + v14;
+    let v17: W = v0.widen() * v6;
+    let v18: W = v9.widen() * v13.widen() * v14 * v16;
     let v19: W = v17 / v18;
     v19.to_f64()
 }
@@ -394,7 +394,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -413,12 +413,12 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
     let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
+    let v7: W = v5.cos();
     let v8: W = v0 * v6.widen();
-    let v9: W = v8 / v7.widen();
+    let v9: W = v8 / v7;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v11: N = N::new(1.5585719053812588, -9.676253784059236e-17);
-    let v12: N = v7.square();
+    let v12: N = N::narrow(v7).square();
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14 * v3.widen();
@@ -426,20 +426,20 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v18: W = v14 * v4;
     let v19: W = v17.widen() + v18;
-    let v20: N = N::sin_of(v19);
-    let v21: W = v10 + v7.widen();
-    let v22: N = v13 * v16 * v20 * N::narrow(v21);
+    let v20: W = v19.sin();
+    let v21: W = v10 + v7;
+    let v22: N = v13 * v16 * N::narrow(v20) * N::narrow(v21);
     let v23: N = v22.sqrt();
-    let v24: N = v16 * v20 * N::narrow(v21);
+    let v24: N = v16 * N::narrow(v20) * N::narrow(v21);
     let v25: N = v24.sqrt();
     let v26: N = v11 * v6 * v12 * v23;
     let v27: N = v26 / v25;
     let v28: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20 * v21;
     let v30: N = -v27;
     let v31: W = v30.widen() - v29;
     let v32: W = v10 * v31;
-    let v33: W = v32 / v7.widen();
+    let v33: W = v32 / v7;
     [v9.to_f64(), v33.to_f64()]
 }
 /// `pf_velocity_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -448,7 +448,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -461,7 +461,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -480,12 +480,12 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
     let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
+    let v7: W = v5.cos();
     let v8: W = v0 * v6.widen();
-    let v9: W = v8 / v7.widen();
+    let v9: W = v8 / v7;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v11: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
-    let v12: N = v7.square();
+    let v12: N = N::narrow(v7).square();
     let v13: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v15: W = v14 * v3.widen();
@@ -493,20 +493,20 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v18: W = v14 * v4;
     let v19: W = v17.widen() + v18;
-    let v20: N = N::sin_of(v19);
-    let v21: W = v10 + v7.widen();
-    let v22: N = v13 * v16 * v20 * N::narrow(v21);
+    let v20: W = v19.sin();
+    let v21: W = v10 + v7;
+    let v22: N = v13 * v16 * N::narrow(v20) * N::narrow(v21);
     let v23: N = v22.sqrt();
-    let v24: N = v16 * v20 * N::narrow(v21);
+    let v24: N = v16 * N::narrow(v20) * N::narrow(v21);
     let v25: N = v24.sqrt();
     let v26: N = v11 * v6 * v12 * v23;
     let v27: N = v26 / v25;
     let v28: N = N::new(6.234772110197405, 1.9799827517154264e-16);
-    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20.widen() * v21;
+    let v29: W = v28.widen() * v16.widen() * v6.widen() * v20 * v21;
     let v30: N = -v27;
     let v31: W = v30.widen() - v29;
     let v32: W = v10 * v31;
-    let v33: W = v32 / v7.widen();
+    let v33: W = v32 / v7;
     [v9.to_f64(), v33.to_f64()]
 }
 /// `reverse_drift_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -515,7 +515,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -528,7 +528,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -542,7 +542,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
     let v2: N = N::from_f64(t);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -554,38 +554,36 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = N::from_f64(t_next);
     let v10: W = v1 * v9.widen() * v7.widen();
     let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: N = N::cos_of(v6);
-    let v13: W = v11 * v12.widen();
+    let v12: W = v6.cos();
+    let v13: W = v11 * v12;
     let v14: W = v8 - v10 + v13;
-    let v15: W = v0.widen() * v14;
-    let v16: N = N::narrow(v15) / v12;
+    let v15: W = v0 * v14;
+    let v16: W = v15 / v12;
     let v17: W = W::new(0.7072166890246835, 2.961144297789502e-17);
     let v18: W = W::new(2.2036397285455966, -9.873899446713608e-17);
-    let v19: W = v12.widen().square();
+    let v19: N = N::narrow(v12).square();
     let v20: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v21: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v22: W = v21 * v2.widen();
     let v23: N = N::sin_of(v22);
     let v24: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v25: W = v21 * v5;
-    let v26: N = v24 + N::narrow(v25);
-    let v27: N = v26.sin();
-    let v28: W = v0.widen() + v12.widen();
-    let v29: N = N::narrow(v20) * v23 * v27 * N::narrow(v28);
-    let v30: N = v29.sqrt();
-    let v31: W = v18 * v2.widen() * v7.widen() * v19 * v30.widen();
-    let v32: W = v18 * v9.widen() * v7.widen() * v19 * v30.widen();
+    let v26: W = v24.widen() + v25;
+    let v27: W = v26.sin();
+    let v28: W = v0 + v12;
+    let v29: W = v20 * v23.widen() * v27 * v28;
+    let v30: N = N::sqrt_of(v29);
+    let v31: W = v18 * v2.widen() * v7.widen() * v19.widen() * v30.widen();
+    let v32: W = v18 * v9.widen() * v7.widen() * v19.widen() * v30.widen();
     let v33: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v34: N = v23 * v27 * N::narrow(v28);
-    let v35: N = v34.sqrt();
-    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
-        * v28;
-    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
-        * v28;
+    let v34: N = v23 * N::narrow(v27) * N::narrow(v28);
+    let v35: W = v34.widen().sqrt();
+    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
+    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
     let v38: W = v31 - v32 + v36 - v37;
-    let v39: W = v17 * v38;
-    let v40: W = v12.widen() * v35.widen();
-    let v41: W = v39 / v40;
+    let v39: N = N::narrow(v17) * N::narrow(v38);
+    let v40: W = v12 * v35;
+    let v41: W = v39.widen() / v40;
     [v16.to_f64(), v41.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -594,7 +592,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -607,7 +605,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -627,7 +625,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -641,7 +639,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
     let v2: N = N::from_f64(t);
     let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -653,47 +651,45 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v9: N = N::from_f64(t_next);
     let v10: W = v1 * v9.widen() * v7.widen();
     let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: N = N::cos_of(v6);
-    let v13: W = v11 * v12.widen();
+    let v12: W = v6.cos();
+    let v13: W = v11 * v12;
     let v14: W = v8 - v10 + v13;
-    let v15: W = v0.widen() * v14;
-    let v16: N = N::narrow(v15) / v12;
+    let v15: W = v0 * v14;
+    let v16: W = v15 / v12;
     let v17: W = W::new(0.7072166890246835, 2.961144297789502e-17);
     let v18: W = W::new(4.407279457091193, -1.9747798893427216e-16);
-    let v19: W = v12.widen().square();
+    let v19: N = N::narrow(v12).square();
     let v20: W = W::new(1.000155433155303, -5.935117442906366e-17);
     let v21: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v22: W = v21 * v2.widen();
     let v23: N = N::sin_of(v22);
     let v24: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v25: W = v21 * v5;
-    let v26: N = v24 + N::narrow(v25);
-    let v27: N = v26.sin();
-    let v28: W = v0.widen() + v12.widen();
-    let v29: N = N::narrow(v20) * v23 * v27 * N::narrow(v28);
-    let v30: N = v29.sqrt();
-    let v31: W = v18 * v2.widen() * v7.widen() * v19 * v30.widen();
-    let v32: W = v18 * v9.widen() * v7.widen() * v19 * v30.widen();
+    let v26: W = v24.widen() + v25;
+    let v27: W = v26.sin();
+    let v28: W = v0 + v12;
+    let v29: W = v20 * v23.widen() * v27 * v28;
+    let v30: N = N::sqrt_of(v29);
+    let v31: W = v18 * v2.widen() * v7.widen() * v19.widen() * v30.widen();
+    let v32: W = v18 * v9.widen() * v7.widen() * v19.widen() * v30.widen();
     let v33: W = W::new(8.815243924917393, 2.881495895289851e-16);
-    let v34: N = v23 * v27 * N::narrow(v28);
-    let v35: N = v34.sqrt();
-    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
-        * v28;
-    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27.widen() * v35.widen()
-        * v28;
+    let v34: N = v23 * N::narrow(v27) * N::narrow(v28);
+    let v35: W = v34.widen().sqrt();
+    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
+    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
     let v38: W = v31 - v32 + v36 - v37;
-    let v39: W = v17 * v38;
-    let v40: W = v12.widen() * v35.widen();
-    let v41: W = v39 / v40;
+    let v39: N = N::narrow(v17) * N::narrow(v38);
+    let v40: W = v12 * v35;
+    let v41: W = v39.widen() / v40;
     let v42: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v43: N = v9 - v2;
     let v44: N = v43.abs();
-    let v45: N = v44.sqrt();
+    let v45: W = v44.widen().sqrt();
     let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v6);
-    let v48: N = v46 * v47;
-    let v49: N = v48.sqrt();
-    let v50: N = v42 * v45 * v49;
+    let v47: W = v6.tan();
+    let v48: N = v46 * N::narrow(v47);
+    let v49: W = v48.widen().sqrt();
+    let v50: W = v42.widen() * v45 * v49;
     [v16.to_f64(), v41.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -702,7 +698,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -721,7 +717,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 28 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 37 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -748,7 +744,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -789,7 +785,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
-    let v10: W = v5 / v9;
+    let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
@@ -825,7 +821,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -838,7 +834,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} - \mathrm{score}\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -858,7 +854,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -899,7 +895,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
-    let v10: W = v5 / v9;
+    let v10: N = N::narrow(v5) / N::narrow(v9);
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(2.000466317585039, 2.5009596171144186e-17);
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
@@ -935,7 +931,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -948,7 +944,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{score}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right) - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)^{2}\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 34 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -968,7 +964,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -987,12 +983,12 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
     let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
+    let v7: W = v5.cos();
     let v8: W = v0 * v6.widen();
-    let v9: W = v8 / v7.widen();
+    let v9: W = v8 / v7;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v11: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
-    let v12: W = v7.widen().square();
+    let v12: W = v7.square();
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v3.widen();
     let v15: N = N::sin_of(v14);
@@ -1000,7 +996,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v17: W = v13 * v4;
     let v18: N = v16 + N::narrow(v17);
     let v19: N = v18.sin();
-    let v20: N = N::narrow(v10) + v7;
+    let v20: N = N::narrow(v10) + N::narrow(v7);
     let v21: W = v15.widen() * v19.widen() * v20.widen();
     let v22: W = v21.sqrt();
     let v23: W = v11.widen() * v6.widen() * v12;
@@ -1012,7 +1008,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v29: N = N::narrow(v25) * v6 * v28;
     let v30: W = v24 + v29.widen();
     let v31: W = v10 * v30;
-    let v32: W = v31 / v7.widen();
+    let v32: W = v31 / v7;
     [v9.to_f64(), v32.to_f64()]
 }
 /// `pf_velocity_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1021,7 +1017,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1034,7 +1030,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -1053,12 +1049,12 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
     let v6: N = N::sin_of(v5);
-    let v7: N = N::cos_of(v5);
+    let v7: W = v5.cos();
     let v8: W = v0 * v6.widen();
-    let v9: W = v8 / v7.widen();
+    let v9: W = v8 / v7;
     let v10: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v11: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
-    let v12: W = v7.widen().square();
+    let v12: W = v7.square();
     let v13: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v14: W = v13 * v3.widen();
     let v15: N = N::sin_of(v14);
@@ -1066,7 +1062,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v17: W = v13 * v4;
     let v18: N = v16 + N::narrow(v17);
     let v19: N = v18.sin();
-    let v20: N = N::narrow(v10) + v7;
+    let v20: N = N::narrow(v10) + N::narrow(v7);
     let v21: W = v15.widen() * v19.widen() * v20.widen();
     let v22: W = v21.sqrt();
     let v23: W = v11.widen() * v6.widen() * v12;
@@ -1078,7 +1074,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v29: N = N::narrow(v25) * v6 * v28;
     let v30: W = v24 + v29.widen();
     let v31: W = v10 * v30;
-    let v32: W = v31 / v7.widen();
+    let v32: W = v31 / v7;
     [v9.to_f64(), v32.to_f64()]
 }
 /// `reverse_drift_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1087,7 +1083,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} - \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -1100,7 +1096,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1130,26 +1126,26 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: N = v12.square();
     let v19: W = v3 * v9.widen() * v7.widen() * v18.widen();
     let v20: W = v3 * v2.widen() * v7.widen() * v18.widen();
-    let v21: W = W::new(3.1164171906933484, -1.972243549547258e-16);
+    let v21: N = N::new(3.1164171906933484, -1.972243549547258e-16);
     let v22: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v23: W = v22 * v2.widen();
-    let v24: W = v23.sin();
+    let v24: N = N::sin_of(v23);
     let v25: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v26: N = N::narrow(v22) * N::narrow(v5);
-    let v27: W = v25.widen() + v26.widen();
-    let v28: N = N::sin_of(v27);
+    let v26: W = v22 * v5;
+    let v27: N = v25 + N::narrow(v26);
+    let v28: N = v27.sin();
     let v29: N = N::narrow(v0) + v12;
-    let v30: W = v24 * v28.widen() * v29.widen();
+    let v30: W = v24.widen() * v28.widen() * v29.widen();
     let v31: N = N::sqrt_of(v30);
-    let v32: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v33: N = N::narrow(v32) * N::narrow(v24) * v28 * v29;
+    let v32: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v33: N = v32 * v24 * v28 * v29;
     let v34: N = v33.sqrt();
-    let v35: W = v21 * v2.widen() * v7.widen() * v31.widen() * v34.widen();
-    let v36: W = v21 * v9.widen() * v7.widen() * v31.widen() * v34.widen();
+    let v35: W = v21.widen() * v2.widen() * v7.widen() * v31.widen() * v34.widen();
+    let v36: W = v21.widen() * v9.widen() * v7.widen() * v31.widen() * v34.widen();
     let v37: W = v19 - v20 - v35 + v36;
     let v38: W = v17.widen() * v37;
     let v39: W = v12.widen() * v31.widen();
-    let v40: N = N::narrow(v38) / N::narrow(v39);
+    let v40: W = v38 / v39;
     [v16.to_f64(), v40.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1158,7 +1154,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1171,7 +1167,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1222,35 +1218,35 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v12.square();
     let v20: W = v18 * v9.widen() * v7.widen() * v19.widen();
     let v21: W = v18 * v2.widen() * v7.widen() * v19.widen();
-    let v22: W = W::new(6.232834381386697, -3.944487099094516e-16);
+    let v22: N = N::new(6.232834381386697, -3.944487099094516e-16);
     let v23: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v24: W = v23 * v2.widen();
-    let v25: W = v24.sin();
+    let v25: N = N::sin_of(v24);
     let v26: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v27: N = N::narrow(v23) * N::narrow(v5);
-    let v28: W = v26.widen() + v27.widen();
-    let v29: N = N::sin_of(v28);
+    let v27: W = v23 * v5;
+    let v28: N = v26 + N::narrow(v27);
+    let v29: N = v28.sin();
     let v30: N = N::narrow(v0) + v12;
-    let v31: W = v25 * v29.widen() * v30.widen();
+    let v31: W = v25.widen() * v29.widen() * v30.widen();
     let v32: N = N::sqrt_of(v31);
-    let v33: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v34: N = N::narrow(v33) * N::narrow(v25) * v29 * v30;
+    let v33: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v34: N = v33 * v25 * v29 * v30;
     let v35: N = v34.sqrt();
-    let v36: W = v22 * v2.widen() * v7.widen() * v32.widen() * v35.widen();
-    let v37: W = v22 * v9.widen() * v7.widen() * v32.widen() * v35.widen();
+    let v36: W = v22.widen() * v2.widen() * v7.widen() * v32.widen() * v35.widen();
+    let v37: W = v22.widen() * v9.widen() * v7.widen() * v32.widen() * v35.widen();
     let v38: W = v20 - v21 - v36 + v37;
     let v39: W = v17.widen() * v38;
     let v40: W = v12.widen() * v32.widen();
-    let v41: N = N::narrow(v39) / N::narrow(v40);
-    let v42: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v41: W = v39 / v40;
+    let v42: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
     let v43: N = v9 - v2;
     let v44: N = v43.abs();
-    let v45: N = v44.sqrt();
+    let v45: W = v44.widen().sqrt();
     let v46: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v47: N = N::tan_of(v6);
     let v48: W = v46 * v47.widen();
     let v49: W = v48.sqrt();
-    let v50: W = v42.widen() * v45.widen() * v49;
+    let v50: W = v42 * v45 * v49;
     [v16.to_f64(), v41.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1299,7 +1295,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1337,13 +1333,13 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1 + v2.widen();
-    let v4: W = v0 * v3;
-    let v5: W = v4.cos();
+    let v4: N = N::narrow(v0) * N::narrow(v3);
+    let v5: W = v4.widen().cos();
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
-    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v10: W = v5 / v9;
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -1369,7 +1365,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v33: W = v12 * v5 * v32;
     let v34: W = v24 - v33;
     let v35: W = v11 * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v9);
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// `ddim_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1378,7 +1374,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1391,7 +1387,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \mathrm{eps}\,\left(\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}} - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1411,7 +1407,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1449,13 +1445,13 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: W = W::new(0.008, -1.6653345369377348e-19);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1 + v2.widen();
-    let v4: W = v0 * v3;
-    let v5: W = v4.cos();
+    let v4: N = N::narrow(v0) * N::narrow(v3);
+    let v5: W = v4.widen().cos();
     let v6: N = N::from_f64(t);
     let v7: W = v1 + v6.widen();
     let v8: W = v0 * v7;
     let v9: W = v8.cos();
-    let v10: N = N::narrow(v5) / N::narrow(v9);
+    let v10: W = v5 / v9;
     let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v12: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -1481,7 +1477,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v33: W = v12 * v5 * v32;
     let v34: W = v24 - v33;
     let v35: W = v11 * v34;
-    let v36: N = N::narrow(v35) / N::narrow(v9);
+    let v36: W = v35 / v9;
     [v10.to_f64(), v36.to_f64()]
 }
 /// `dpm1_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1490,7 +1486,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1503,7 +1499,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)}{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)} + \frac{\mathrm{eps}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1592,14 +1588,9 @@ pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0_coefficients(t: f64) -> [f64; 2] {
-    let r = reverse_drift_x0_coefficients_in::<f64, Dd>(t);
-    if dd::ordinary(&[t], &r) {
-        r
-    } else {
-        reverse_drift_x0_coefficients_in::<Xd, Xd>(t)
-    }
+    reverse_drift_x0_coefficients_in::<f64, Dd>(t)
 }
 /// The body of [`reverse_drift_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
@@ -1616,7 +1607,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v4: N = N::from_f64(t);
     let v5: W = v3 + v4.widen();
     let v6: W = v2 * v5;
-    let v7: N = N::sin_of(v6);
+    let v7: W = v6.sin();
     let v8: N = N::cos_of(v6);
     let v9: W = v8.widen().square();
     let v10: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
@@ -1625,25 +1616,25 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v13: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
     let v14: N = N::narrow(v10) * N::narrow(v5);
     let v15: W = v13 + v14.widen();
-    let v16: W = v15.sin();
+    let v16: N = N::sin_of(v15);
     let v17: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v18: W = v17 + v8.widen();
-    let v19: W = v12 * v16 * v18;
+    let v19: W = v12 * v16.widen() * v18;
     let v20: W = v19.sqrt();
-    let v21: W = v1 * v7.widen() * v9;
+    let v21: W = v1 * v7 * v9;
     let v22: W = v21 / v20;
     let v23: N = N::new(2.2039822472217554, 9.519161580474172e-17);
     let v24: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v25: W = v24 * v12 * v16 * v18;
+    let v25: W = v24 * v12 * v16.widen() * v18;
     let v26: N = N::sqrt_of(v25);
-    let v27: N = v23 * v7 * v26;
+    let v27: N = v23 * N::narrow(v7) * v26;
     let v28: W = v22 + v27.widen();
-    let v29: W = v0 * v28;
+    let v29: N = N::narrow(v0) * N::narrow(v28);
     let v30: W = v8.widen() * v26.widen();
-    let v31: W = v29 / v30;
+    let v31: W = v29.widen() / v30;
     let v32: W = W::new(0.7071067811865476, -4.833646656726457e-17);
     let v33: N = N::new(4.407964494443511, 1.9038323160948343e-16);
-    let v34: N = v33 * v7 * v26;
+    let v34: N = v33 * N::narrow(v7) * v26;
     let v35: W = -v22;
     let v36: N = N::narrow(v35) - v34;
     let v37: W = v32 * v36.widen();
@@ -1656,7 +1647,7 @@ fn reverse_drift_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_x0}(x, x_{0}, t) = x\,\left(\frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\cos\left(\frac{\pi}{252}\right)}{126\,\left(\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1669,7 +1660,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1694,25 +1685,25 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
     let v5: N = v3 + v4;
-    let v6: N = N::narrow(v1) * v5;
-    let v7: N = v6.sin();
-    let v8: W = v6.widen().cos();
-    let v9: N = N::narrow(v1) * v2 * v7 * N::narrow(v8);
-    let v10: W = v1 * v4.widen() * v7.widen() * v8;
+    let v6: W = v1 * v5.widen();
+    let v7: N = N::sin_of(v6);
+    let v8: N = N::cos_of(v6);
+    let v9: N = N::narrow(v1) * v2 * v7 * v8;
+    let v10: W = v1 * v4.widen() * v7.widen() * v8.widen();
     let v11: W = W::new(1.9998445849619497, -9.37402375565228e-17);
     let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v13: W = v12 * v4.widen();
     let v14: N = N::sin_of(v13);
     let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: N = N::narrow(v12) * v5;
-    let v17: W = v15.widen() + v16.widen();
-    let v18: W = v17.sin();
-    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: N = N::narrow(v19) + N::narrow(v8);
-    let v21: W = v14.widen() * v18 * v20.widen();
-    let v22: W = v21.sqrt();
-    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23 * v14.widen() * v18 * v20.widen();
+    let v16: W = v12 * v5.widen();
+    let v17: W = v15.widen() + v16;
+    let v18: N = N::sin_of(v17);
+    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: N = v19 + v8;
+    let v21: N = v14 * v18 * v20;
+    let v22: W = v21.widen().sqrt();
+    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23.widen() * v14.widen() * v18.widen() * v20.widen();
     let v25: W = v24.sqrt();
     let v26: W = v11 * v22 * v25;
     let v27: W = v9.widen() - v10 + v26;
@@ -1720,15 +1711,15 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: W = v22 * v25;
     let v30: N = N::narrow(v28) / N::narrow(v29);
     let v31: N = N::new(0.5000777165776515, -2.967558721453183e-17);
-    let v32: N = N::narrow(v8).square();
-    let v33: W = v1 * v4.widen() * v7.widen() * v32.widen();
-    let v34: W = v1 * v2.widen() * v7.widen() * v32.widen();
+    let v32: W = v8.widen().square();
+    let v33: W = v1 * v4.widen() * v7.widen() * v32;
+    let v34: W = v1 * v2.widen() * v7.widen() * v32;
     let v35: N = N::new(3.1164171906933484, -1.972243549547258e-16);
     let v36: W = v35.widen() * v4.widen() * v7.widen() * v22 * v25;
     let v37: W = v35.widen() * v2.widen() * v7.widen() * v22 * v25;
     let v38: W = v33 - v34 + v36 - v37;
-    let v39: W = v31.widen() * v38;
-    let v40: W = v39 / v29;
+    let v39: N = v31 * N::narrow(v38);
+    let v40: W = v39.widen() / v29;
     [v30.to_f64(), v40.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -1737,7 +1728,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1750,7 +1741,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 26 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1770,7 +1761,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1815,14 +1806,14 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v33: N = v0 * N::narrow(v32);
     let v34: N = N::narrow(v9) * N::narrow(v24) * N::narrow(v27);
     let v35: N = v33 / v34;
-    let v36: N = N::new(0.5000777165776515, -2.967558721453183e-17);
-    let v37: N = N::new(6.232834381386697, -3.944487099094516e-16);
-    let v38: W = v37.widen() * v5.widen() * v8 * v24 * v27;
-    let v39: W = v37.widen() * v2.widen() * v8 * v24 * v27;
+    let v36: W = W::new(0.5000777165776515, -2.967558721453183e-17);
+    let v37: W = W::new(6.232834381386697, -3.944487099094516e-16);
+    let v38: W = v37 * v5.widen() * v8 * v24 * v27;
+    let v39: W = v37 * v2.widen() * v8 * v24 * v27;
     let v40: W = v12 - v11 + v38 - v39;
-    let v41: N = v36 * N::narrow(v40);
-    let v42: W = v24 * v27;
-    let v43: N = v41 / N::narrow(v42);
+    let v41: N = N::narrow(v36) * N::narrow(v40);
+    let v42: N = N::narrow(v24) * N::narrow(v27);
+    let v43: N = v41 / v42;
     let v44: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
     let v45: N = v2 - v5;
     let v46: N = v45.abs();
@@ -1840,7 +1831,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1853,7 +1844,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 34 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1880,7 +1871,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1916,35 +1907,35 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: W = W::from_f64(t_next);
-    let v3: W = v1 * v2;
+    let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
     let v4: W = v3.sin();
-    let v5: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: W = W::new(0.008, -1.6653345369377348e-19);
-    let v7: W = v6 + v2;
-    let v8: W = v1 * v7;
-    let v9: W = v5 + v8;
+    let v5: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: N = N::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6.widen() + v2.widen();
+    let v8: W = v1.widen() * v7;
+    let v9: W = v5.widen() + v8;
     let v10: W = v9.sin();
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: W = v12 * v7;
-    let v14: W = v13.cos();
-    let v15: W = v11 + v14;
-    let v16: W = v0 * v4 * v10 * v15;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: N = v12 * N::narrow(v7);
+    let v14: W = v13.widen().cos();
+    let v15: W = v11.widen() + v14;
+    let v16: W = v0.widen() * v4 * v10 * v15;
     let v17: W = v16.sqrt();
-    let v18: W = W::from_f64(t);
-    let v19: W = v1 * v18;
+    let v18: N = N::from_f64(t);
+    let v19: W = v1.widen() * v18.widen();
     let v20: W = v19.sin();
-    let v21: W = v6 + v18;
-    let v22: W = v1 * v21;
-    let v23: W = v5 + v22;
+    let v21: W = v6.widen() + v18.widen();
+    let v22: W = v1.widen() * v21;
+    let v23: W = v5.widen() + v22;
     let v24: W = v23.sin();
-    let v25: W = v12 * v21;
+    let v25: W = v12.widen() * v21;
     let v26: W = v25.cos();
-    let v27: W = v11 + v26;
-    let v28: W = v0 * v20 * v24 * v27;
+    let v27: W = v11.widen() + v26;
+    let v28: W = v0.widen() * v20 * v24 * v27;
     let v29: W = v28.sqrt();
     let v30: W = v17 / v29;
     let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
@@ -1962,7 +1953,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1975,7 +1966,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1995,7 +1986,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2031,35 +2022,35 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v21: W = v20 * v15;
         return [v19.to_f64(), v21.to_f64()];
     }
-    let v0: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v1: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v2: W = W::from_f64(t_next);
-    let v3: W = v1 * v2;
+    let v0: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v1: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v2: N = N::from_f64(t_next);
+    let v3: W = v1.widen() * v2.widen();
     let v4: W = v3.sin();
-    let v5: W = W::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v6: W = W::new(0.008, -1.6653345369377348e-19);
-    let v7: W = v6 + v2;
-    let v8: W = v1 * v7;
-    let v9: W = v5 + v8;
+    let v5: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v6: N = N::new(0.008, -1.6653345369377348e-19);
+    let v7: W = v6.widen() + v2.widen();
+    let v8: W = v1.widen() * v7;
+    let v9: W = v5.widen() + v8;
     let v10: W = v9.sin();
-    let v11: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v12: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v13: W = v12 * v7;
-    let v14: W = v13.cos();
-    let v15: W = v11 + v14;
-    let v16: W = v0 * v4 * v10 * v15;
+    let v11: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v12: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v13: N = v12 * N::narrow(v7);
+    let v14: W = v13.widen().cos();
+    let v15: W = v11.widen() + v14;
+    let v16: W = v0.widen() * v4 * v10 * v15;
     let v17: W = v16.sqrt();
-    let v18: W = W::from_f64(t);
-    let v19: W = v1 * v18;
+    let v18: N = N::from_f64(t);
+    let v19: W = v1.widen() * v18.widen();
     let v20: W = v19.sin();
-    let v21: W = v6 + v18;
-    let v22: W = v1 * v21;
-    let v23: W = v5 + v22;
+    let v21: W = v6.widen() + v18.widen();
+    let v22: W = v1.widen() * v21;
+    let v23: W = v5.widen() + v22;
     let v24: W = v23.sin();
-    let v25: W = v12 * v21;
+    let v25: W = v12.widen() * v21;
     let v26: W = v25.cos();
-    let v27: W = v11 + v26;
-    let v28: W = v0 * v20 * v24 * v27;
+    let v27: W = v11.widen() + v26;
+    let v28: W = v0.widen() * v20 * v24 * v27;
     let v29: W = v28.sqrt();
     let v30: W = v17 / v29;
     let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
@@ -2077,7 +2068,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2090,7 +2081,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}}{\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + \frac{x_{0}\,\left(\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t_{\mathrm{next}}\right)}{252}\right)^{2}}\right)}{\cos\left(\frac{\pi}{252}\right)\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 29 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2398,7 +2389,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = v5.sin();
+    let v6: N = N::sin_of(v5);
     let v7: W = v5.cos();
     let v8: N = N::from_f64(t_next);
     let v9: W = v2 + v8.widen();
@@ -2415,7 +2406,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v20: W = v19 + v7;
     let v21: W = v14 * v18 * v20;
     let v22: W = v21.sqrt();
-    let v23: W = v0 * v6 * v7 * v11;
+    let v23: W = v0 * v6.widen() * v7 * v11;
     let v24: W = v23 / v22;
     let v25: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v26: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -2427,21 +2418,21 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v19 + v11;
     let v33: W = v26 * v28 * v31 * v32;
     let v34: W = v33.sqrt();
-    let v35: W = v25 * v6 * v34;
+    let v35: W = v25 * v6.widen() * v34;
     let v36: W = v24 + v35;
     let v37: W = v7.square();
-    let v38: W = v0 * v6 * v37;
+    let v38: W = v0 * v6.widen() * v37;
     let v39: W = v38 / v22;
     let v40: W = v26 * v14 * v18 * v20;
     let v41: W = v40.sqrt();
-    let v42: W = v25 * v6 * v41;
+    let v42: W = v25 * v6.widen() * v41;
     let v43: W = v39 + v42;
     let v44: W = v36 / v43;
     let v45: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v46: W = v45 * v7 * v34;
     let v47: W = v45 * v11 * v41;
     let v48: W = v46 - v47;
-    let v49: N = N::narrow(v48) / N::narrow(v43);
+    let v49: W = v48 / v43;
     [v44.to_f64(), v49.to_f64()]
 }
 /// `ddim_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2563,7 +2554,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v3: N = N::from_f64(t);
     let v4: W = v2 + v3.widen();
     let v5: W = v1 * v4;
-    let v6: W = v5.sin();
+    let v6: N = N::sin_of(v5);
     let v7: W = v5.cos();
     let v8: N = N::from_f64(t_next);
     let v9: W = v2 + v8.widen();
@@ -2580,7 +2571,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v20: W = v19 + v7;
     let v21: W = v14 * v18 * v20;
     let v22: W = v21.sqrt();
-    let v23: W = v0 * v6 * v7 * v11;
+    let v23: W = v0 * v6.widen() * v7 * v11;
     let v24: W = v23 / v22;
     let v25: W = W::new(2.2039822472217554, 9.519161580474172e-17);
     let v26: W = W::new(1.000155433155303, -5.935117442906366e-17);
@@ -2592,21 +2583,21 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v32: W = v19 + v11;
     let v33: W = v26 * v28 * v31 * v32;
     let v34: W = v33.sqrt();
-    let v35: W = v25 * v6 * v34;
+    let v35: W = v25 * v6.widen() * v34;
     let v36: W = v24 + v35;
     let v37: W = v7.square();
-    let v38: W = v0 * v6 * v37;
+    let v38: W = v0 * v6.widen() * v37;
     let v39: W = v38 / v22;
     let v40: W = v26 * v14 * v18 * v20;
     let v41: W = v40.sqrt();
-    let v42: W = v25 * v6 * v41;
+    let v42: W = v25 * v6.widen() * v41;
     let v43: W = v39 + v42;
     let v44: W = v36 / v43;
     let v45: W = W::new(1.4143234659407324, -3.3742014198184484e-17);
     let v46: W = v45 * v7 * v34;
     let v47: W = v45 * v11 * v41;
     let v48: W = v46 - v47;
-    let v49: N = N::narrow(v48) / N::narrow(v43);
+    let v49: W = v48 / v43;
     [v44.to_f64(), v49.to_f64()]
 }
 /// `dpm1_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2704,7 +2695,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_v_coefficients_in::<f64, Dd>(t)
 }
@@ -2729,22 +2720,22 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v10: N = N::new(1.000155433155303, -5.935117442906366e-17);
     let v11: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v12: W = v11 * v4.widen();
-    let v13: N = N::sin_of(v12);
+    let v13: W = v12.sin();
     let v14: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
     let v15: W = v11 * v5;
     let v16: W = v14.widen() + v15;
-    let v17: N = N::sin_of(v16);
+    let v17: W = v16.sin();
     let v18: N = v0 + v8;
-    let v19: W = v10.widen() * v13.widen() * v17.widen() * v18.widen();
+    let v19: W = v10.widen() * v13 * v17 * v18.widen();
     let v20: W = v19.sqrt();
-    let v21: W = v13.widen() * v17.widen() * v18.widen();
+    let v21: W = v13 * v17 * v18.widen();
     let v22: W = v21.sqrt();
     let v23: W = v1 * v7.widen() * v9 * v20;
     let v24: W = v23 / v22;
     let v25: N = N::new(1.5586930275493514, 4.949956879288566e-17);
     let v26: W = v25.widen() * v7.widen() * v9;
     let v27: N = N::new(3.1173860550987027, 9.899913758577132e-17);
-    let v28: W = v27.widen() * v13.widen() * v7.widen() * v17.widen() * v18.widen();
+    let v28: W = v27.widen() * v13 * v7.widen() * v17 * v18.widen();
     let v29: W = v24 - v26 + v28;
     let v30: W = v0.widen() * v29;
     let v31: W = v30 / v8.widen();
@@ -2762,7 +2753,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = \frac{125\,\pi\,x\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{252} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 25 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 27 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2775,7 +2766,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2833,7 +2824,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v39: W = v37.widen() * v23.widen() * v21.widen() * v18.widen() * v28.widen();
     let v40: W = v35 - v36 - v38 + v39;
     let v41: W = v0.widen() * v40;
-    let v42: N = N::narrow(v41) / v18;
+    let v42: W = v41 / v18.widen();
     [v33.to_f64(), v42.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
@@ -2842,7 +2833,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2855,7 +2846,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2875,7 +2866,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2894,41 +2885,41 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: W = v3 * v6;
     let v8: W = v7.sin();
     let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: W = v9 * v5.widen();
-    let v11: N = N::sin_of(v10);
+    let v10: N = N::narrow(v9) * v5;
+    let v11: N = v10.sin();
     let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: W = v9 * v6;
-    let v14: N = v12 + N::narrow(v13);
-    let v15: N = v14.sin();
-    let v16: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v13: N = N::narrow(v9) * N::narrow(v6);
+    let v14: W = v12.widen() + v13.widen();
+    let v15: W = v14.sin();
+    let v16: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v17: W = v7.cos();
-    let v18: N = v16 + N::narrow(v17);
-    let v19: W = v11.widen() * v15.widen() * v18.widen();
+    let v18: W = v16 + v17;
+    let v19: W = v11.widen() * v15 * v18;
     let v20: W = v19.sqrt();
     let v21: W = v1 * v2.widen() * v8 * v20;
     let v22: W = v1 * v5.widen() * v8 * v20;
     let v23: W = W::new(1.4139937808581573, 1.0765043093153643e-16);
     let v24: W = v23 * v17 * v20;
     let v25: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v26: W = v17.square();
-    let v27: W = v25 * v5.widen() * v8 * v26 * v20;
-    let v28: W = v25 * v2.widen() * v8 * v26 * v20;
+    let v26: N = N::narrow(v17).square();
+    let v27: W = v25 * v5.widen() * v8 * v26.widen() * v20;
+    let v28: W = v25 * v2.widen() * v8 * v26.widen() * v20;
     let v29: W = W::new(4.407279457091193, -1.9747798893427216e-16);
     let v30: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v31: W = v30 * v11.widen() * v15.widen() * v18.widen();
+    let v31: W = v30 * v11.widen() * v15 * v18;
     let v32: W = v31.sqrt();
-    let v33: W = v29 * v5.widen() * v8 * v26 * v32;
-    let v34: W = v29 * v2.widen() * v8 * v26 * v32;
+    let v33: W = v29 * v5.widen() * v8 * v26.widen() * v32;
+    let v34: W = v29 * v2.widen() * v8 * v26.widen() * v32;
     let v35: W = v21 - v22 + v24 + v27 - v28 - v33 + v34;
     let v36: W = v0 * v35;
     let v37: W = v17 * v20;
-    let v38: N = N::narrow(v36) / N::narrow(v37);
+    let v38: W = v36 / v37;
     let v39: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v40: W = v39 * v2.widen() * v8 * v26;
-    let v41: W = v39 * v5.widen() * v8 * v26;
-    let v42: N = N::new(6.232834381386697, -3.944487099094516e-16);
-    let v43: W = v42.widen() * v5.widen() * v8 * v20 * v32;
-    let v44: W = v42.widen() * v2.widen() * v8 * v20 * v32;
+    let v40: W = v39 * v2.widen() * v8 * v26.widen();
+    let v41: W = v39 * v5.widen() * v8 * v26.widen();
+    let v42: W = W::new(6.232834381386697, -3.944487099094516e-16);
+    let v43: W = v42 * v5.widen() * v8 * v20 * v32;
+    let v44: W = v42 * v2.widen() * v8 * v20 * v32;
     let v45: W = v40 - v41 - v43 + v44;
     let v46: W = v0 * v45;
     let v47: W = v46 / v20;
@@ -2936,9 +2927,9 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v49: N = v2 - v5;
     let v50: N = v49.abs();
     let v51: N = v50.sqrt();
-    let v52: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v52: W = W::new(3.141592653589793, 1.2246467991473532e-16);
     let v53: N = N::tan_of(v7);
-    let v54: N = v52 * v53;
+    let v54: N = N::narrow(v52) * v53;
     let v55: N = v54.sqrt();
     let v56: N = v48 * v51 * v55;
     [v38.to_f64(), v47.to_f64(), v56.to_f64()]
@@ -2949,7 +2940,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2962,7 +2953,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 42 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -132,7 +132,7 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \lambda(t) = -6\,t^{2} - \frac{\log\left(1 - \exp\left(-12\,t^{2}\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn lambda(t: f64) -> f64 {
     let r = lambda_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { lambda_in::<Xd, Xd>(t) }
@@ -149,8 +149,8 @@ fn lambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: N = N::new(0.5, 0.0);
     let v5: N = N::new(-12.0, 0.0);
     let v6: W = v5.widen() * v2;
-    let v7: N = N::exp_m1_of(v6);
-    let v8: W = -v7.widen();
+    let v7: W = v6.exp_m1();
+    let v8: W = -v7;
     let v9: W = v8.ln();
     let v10: W = v4.widen() * v9;
     let v11: W = -v3;
@@ -189,7 +189,7 @@ fn dlambda_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \log\mathrm{SNR}(t) = -12\,t^{2} - \log\left(1 - \exp\left(-12\,t^{2}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn log_snr(t: f64) -> f64 {
     let r = log_snr_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &[r]) { r } else { log_snr_in::<Xd, Xd>(t) }
@@ -202,8 +202,8 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v3: W = v0.widen() * v2;
     let v4: N = N::new(-12.0, 0.0);
     let v5: W = v4.widen() * v2;
-    let v6: N = N::exp_m1_of(v5);
-    let v7: W = -v6.widen();
+    let v6: W = v5.exp_m1();
+    let v7: W = -v6;
     let v8: W = v7.ln();
     let v9: W = -v3;
     let v10: W = v9 - v8;
@@ -356,7 +356,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -395,7 +395,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
     let v9: W = v4.widen() + v6 - v8;
-    let v10: N = N::narrow(v9) / v4;
+    let v10: W = v9 / v4.widen();
     let v11: N = N::new(-18.0, 0.0);
     let v12: N = v11 * N::narrow(v2);
     let v13: N = v12.exp();
@@ -407,7 +407,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: W = v5.widen() * v2 * v4.widen() * v18.widen();
     let v20: W = v5.widen() * v1.widen() * v7.widen() * v4.widen() * v18.widen();
     let v21: W = v14 - v15 - v19 + v20;
-    let v22: N = N::narrow(v21) / v4;
+    let v22: W = v21 / v4.widen();
     [v10.to_f64(), v22.to_f64()]
 }
 /// `euler_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -416,7 +416,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -429,7 +429,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -449,7 +449,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -493,7 +493,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
     let v9: W = v4.widen() + v6 - v8;
-    let v10: N = N::narrow(v9) / v4;
+    let v10: W = v9 / v4.widen();
     let v11: N = N::new(24.0, 0.0);
     let v12: N = N::new(-18.0, 0.0);
     let v13: N = v12 * N::narrow(v2);
@@ -506,13 +506,13 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v11.widen() * v2 * v4.widen() * v19.widen();
     let v21: W = v11.widen() * v1.widen() * v7.widen() * v4.widen() * v19.widen();
     let v22: W = v15 - v16 - v20 + v21;
-    let v23: N = N::narrow(v22) / v4;
+    let v23: W = v22 / v4.widen();
     let v24: W = W::new(4.898979485566356, 4.337233036206492e-16);
     let v25: N = v1.sqrt();
     let v26: N = v7 - v1;
     let v27: N = v26.abs();
-    let v28: N = v27.sqrt();
-    let v29: N = N::narrow(v24) * v25 * v28;
+    let v28: W = v27.widen().sqrt();
+    let v29: W = v24 * v25.widen() * v28;
     [v10.to_f64(), v23.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -521,7 +521,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -540,7 +540,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -567,7 +567,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -628,10 +628,10 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
     let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v0;
+    let v4: W = v3.widen() * v0.widen();
     let v5: N = v3 * v1;
-    let v6: N = v4 + v5;
-    let v7: W = v2.widen() * v6.widen();
+    let v6: W = v4 + v5.widen();
+    let v7: W = v2.widen() * v6;
     let v8: N = N::exp_of(v7);
     let v9: N = N::new(-6.0, 0.0);
     let v10: W = v1.widen().square();
@@ -662,7 +662,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -675,7 +675,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -695,7 +695,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -756,10 +756,10 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t_next);
     let v2: N = v0 - v1;
     let v3: N = N::new(6.0, 0.0);
-    let v4: N = v3 * v0;
+    let v4: W = v3.widen() * v0.widen();
     let v5: N = v3 * v1;
-    let v6: N = v4 + v5;
-    let v7: W = v2.widen() * v6.widen();
+    let v6: W = v4 + v5.widen();
+    let v7: W = v2.widen() * v6;
     let v8: N = N::exp_of(v7);
     let v9: N = N::new(-6.0, 0.0);
     let v10: W = v1.widen().square();
@@ -790,7 +790,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -803,7 +803,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right) + \mathrm{score}\,\left(\exp\left(6\,t^{2} - 6\,t_{\mathrm{next}}^{2}\right)\,\left(1 - \exp\left(-12\,t^{2}\right)\right) - \sqrt{1 - \exp\left(-12\,t^{2}\right)}\,\sqrt{1 - \exp\left(-12\,t_{\mathrm{next}}^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -929,7 +929,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -968,22 +968,22 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
     let v9: W = v4.widen() + v6 - v8;
-    let v10: N = N::narrow(v9) / v4;
+    let v10: W = v9 / v4.widen();
     let v11: N = N::new(-18.0, 0.0);
     let v12: N = v11 * N::narrow(v2);
     let v13: N = v12.exp();
     let v14: W = v5.widen() * v1.widen() * v7.widen() * v13.widen();
     let v15: W = v5.widen() * v2 * v13.widen();
     let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v2);
-    let v18: N = v17.exp_m1();
+    let v17: W = v16.widen() * v2;
+    let v18: N = N::exp_m1_of(v17);
     let v19: W = v5.widen() * v2 * v4.widen() * v18.widen();
     let v20: W = v5.widen() * v1.widen() * v7.widen() * v4.widen() * v18.widen();
     let v21: W = v14 - v15 + v19 - v20;
     let v22: W = -v18.widen();
     let v23: N = N::sqrt_of(v22);
     let v24: W = v4.widen() * v23.widen();
-    let v25: N = N::narrow(v21) / N::narrow(v24);
+    let v25: W = v21 / v24;
     [v10.to_f64(), v25.to_f64()]
 }
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -992,7 +992,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1005,7 +1005,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1025,7 +1025,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1069,7 +1069,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v7: N = N::from_f64(t_next);
     let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
     let v9: W = v4.widen() + v6 - v8;
-    let v10: N = N::narrow(v9) / v4;
+    let v10: W = v9 / v4.widen();
     let v11: N = N::new(24.0, 0.0);
     let v12: N = N::new(-18.0, 0.0);
     let v13: N = v12 * N::narrow(v2);
@@ -1077,21 +1077,21 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v11.widen() * v1.widen() * v7.widen() * v14.widen();
     let v16: W = v11.widen() * v2 * v14.widen();
     let v17: N = N::new(-12.0, 0.0);
-    let v18: N = v17 * N::narrow(v2);
-    let v19: N = v18.exp_m1();
+    let v18: W = v17.widen() * v2;
+    let v19: N = N::exp_m1_of(v18);
     let v20: W = v11.widen() * v2 * v4.widen() * v19.widen();
     let v21: W = v11.widen() * v1.widen() * v7.widen() * v4.widen() * v19.widen();
     let v22: W = v15 - v16 + v20 - v21;
     let v23: W = -v19.widen();
     let v24: N = N::sqrt_of(v23);
     let v25: W = v4.widen() * v24.widen();
-    let v26: N = N::narrow(v22) / N::narrow(v25);
+    let v26: W = v22 / v25;
     let v27: W = W::new(4.898979485566356, 4.337233036206492e-16);
-    let v28: N = v1.sqrt();
+    let v28: W = v1.widen().sqrt();
     let v29: N = v7 - v1;
     let v30: N = v29.abs();
     let v31: N = v30.sqrt();
-    let v32: N = N::narrow(v27) * v28 * v31;
+    let v32: N = N::narrow(v27) * N::narrow(v28) * v31;
     [v10.to_f64(), v26.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1100,7 +1100,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1113,7 +1113,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1555,7 +1555,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1588,28 +1588,28 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: N = N::from_f64(t_next);
     let v3: N = N::new(-12.0, 0.0);
-    let v4: N = v1.square();
-    let v5: W = v3.widen() * v4.widen();
+    let v4: W = v1.widen().square();
+    let v5: W = v3.widen() * v4;
     let v6: W = v5.exp();
     let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
     let v8: W = v5.exp_m1();
-    let v9: W = v0.widen() * v4.widen() * v6;
+    let v9: W = v0.widen() * v4 * v6;
     let v10: W = v7 - v8 - v9;
-    let v11: N = N::narrow(v10) / N::narrow(v8);
-    let v12: N = -v11;
+    let v11: W = v10 / v8;
+    let v12: N = -N::narrow(v11);
     let v13: N = N::new(-18.0, 0.0);
-    let v14: N = v13 * v4;
+    let v14: N = v13 * N::narrow(v4);
     let v15: N = v14.exp();
-    let v16: W = v0.widen() * v4.widen() * v15.widen();
+    let v16: W = v0.widen() * v4 * v15.widen();
     let v17: W = v0.widen() * v1.widen() * v2.widen() * v15.widen();
     let v18: N = N::new(-6.0, 0.0);
-    let v19: W = v18.widen() * v4.widen();
+    let v19: W = v18.widen() * v4;
     let v20: N = N::exp_of(v19);
-    let v21: W = v0.widen() * v4.widen() * v20.widen() * v8;
+    let v21: W = v0.widen() * v4 * v20.widen() * v8;
     let v22: W = v0.widen() * v1.widen() * v2.widen() * v20.widen() * v8;
     let v23: W = v16 - v17 - v21 + v22;
-    let v24: N = N::narrow(v23) / N::narrow(v8);
-    let v25: N = -v24;
+    let v24: W = v23 / v8;
+    let v25: N = -N::narrow(v24);
     [v12.to_f64(), v25.to_f64()]
 }
 /// `euler_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1618,7 +1618,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1631,7 +1631,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1651,7 +1651,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1708,19 +1708,19 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v17: W = v16.widen() * v4 * v11.widen() * v14.widen();
     let v18: W = v16.widen() * v1.widen() * v2.widen() * v11.widen() * v14.widen();
     let v19: W = v7 - v8 - v15 + v17 - v18;
-    let v20: N = N::narrow(v19) / N::narrow(v15);
-    let v21: N = -v20;
+    let v20: W = v19 / v15;
+    let v21: N = -N::narrow(v20);
     let v22: W = v0.widen() * v4 * v11.widen() * v14.widen();
     let v23: W = v0.widen() * v1.widen() * v2.widen() * v11.widen() * v14.widen();
     let v24: W = v8 - v7 - v22 + v23;
-    let v25: N = N::narrow(v24) / v14;
-    let v26: N = -v25;
+    let v25: W = v24 / v14.widen();
+    let v26: N = -N::narrow(v25);
     let v27: W = W::new(4.898979485566356, 4.337233036206492e-16);
     let v28: N = v1.sqrt();
     let v29: N = v2 - v1;
     let v30: N = v29.abs();
-    let v31: N = v30.sqrt();
-    let v32: W = v27 * v28.widen() * v31.widen();
+    let v31: W = v30.widen().sqrt();
+    let v32: W = v27 * v28.widen() * v31;
     [v21.to_f64(), v26.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -1729,7 +1729,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1742,7 +1742,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2610,7 +2610,7 @@ pub fn pf_velocity_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v_coefficients(t: f64) -> [f64; 2] {
     let r = reverse_drift_v_coefficients_in::<f64, Dd>(t);
     if dd::ordinary(&[t], &r) { r } else { reverse_drift_v_coefficients_in::<Xd, Xd>(t) }
@@ -2630,19 +2630,19 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v7: N = N::new(12.0, 0.0);
     let v8: N = N::new(-6.0, 0.0);
     let v9: W = v8.widen() * v3;
-    let v10: N = N::exp_of(v9);
-    let v11: W = v10.widen().powi(3);
+    let v10: W = v9.exp();
+    let v11: W = v10.powi(3);
     let v12: W = v7.widen() * v1.widen() * v11;
     let v13: N = N::new(-12.0, 0.0);
     let v14: W = v13.widen() * v3;
     let v15: N = N::exp_m1_of(v14);
-    let v16: W = v7.widen() * v1.widen() * v10.widen() * v15.widen();
+    let v16: W = v7.widen() * v1.widen() * v10 * v15.widen();
     let v17: W = v6 - v12 - v16;
-    let v18: W = v17 / v10.widen();
+    let v18: W = v17 / v10;
     let v19: N = -v15;
     let v20: N = v19.sqrt();
     let v21: N = N::narrow(v6) / v20;
-    let v22: W = v0.widen() * v1.widen() * v10.widen() * v20.widen();
+    let v22: W = v0.widen() * v1.widen() * v10 * v20.widen();
     let v23: W = v21.widen() + v22;
     [v18.to_f64(), v23.to_f64()]
 }
@@ -2652,7 +2652,7 @@ fn reverse_drift_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{reverse\_drift\_v}(x, v, t) = 12\,t\,x + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_v_coefficients(t);
     c0 * x + c1 * v
@@ -2665,7 +2665,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2705,7 +2705,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v13: N = v12.square();
     let v14: N = v1 * N::narrow(v3) * v13;
     let v15: N = v1 * v2 * v8 * v13;
-    let v16: N = v0 - v7 + v9 + v14 - v15;
+    let v16: W = v0.widen() - v7.widen() + v9.widen() + v14.widen() - v15.widen();
     let v17: N = N::new(-18.0, 0.0);
     let v18: W = v17.widen() * v3;
     let v19: N = N::exp_of(v18);
@@ -2717,7 +2717,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v25: W = v20 - v21 + v23 - v24;
     let v26: N = -v22;
     let v27: N = v26.sqrt();
-    let v28: N = N::narrow(v25) / v27;
+    let v28: W = v25 / v27.widen();
     [v16.to_f64(), v28.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
@@ -2726,7 +2726,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2739,7 +2739,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2759,7 +2759,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2806,8 +2806,8 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.exp();
     let v5: N = N::new(24.0, 0.0);
     let v6: N = N::new(-18.0, 0.0);
-    let v7: N = v6 * N::narrow(v2);
-    let v8: N = v7.exp();
+    let v7: W = v6.widen() * v2;
+    let v8: N = N::exp_of(v7);
     let v9: W = v5.widen() * v2 * v8.widen();
     let v10: N = N::from_f64(t_next);
     let v11: W = v5.widen() * v1.widen() * v10.widen() * v8.widen();
@@ -2842,7 +2842,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2855,7 +2855,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 21 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -116,7 +116,7 @@ fn g2_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// g(t) = \sqrt{14}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn g(t: f64) -> f64 {
     g_in::<f64, Dd>(t)
 }
@@ -136,8 +136,8 @@ fn g_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v5: W = v2 + v4;
     let v6: W = v5.powi(13);
     let v7: N = N::narrow(v1) * N::narrow(v6);
-    let v8: N = v7.sqrt();
-    let v9: N = v0 * v8;
+    let v8: W = v7.widen().sqrt();
+    let v9: N = v0 * N::narrow(v8);
     v9.to_f64()
 }
 /// `lambda(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -216,7 +216,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{1}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{14}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 8 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -229,7 +229,7 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v4: W = v0 + v3;
     let v5: W = v4.powi(14);
     let v6: N = N::new(1.0, 0.0);
-    let v7: N = v6 / N::narrow(v5);
+    let v7: W = v6.widen() / v5;
     v7.to_f64()
 }
 /// `rho(t)` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1312,7 +1312,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1352,14 +1352,14 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: N = N::narrow(v11) / N::narrow(v10);
     let v13: W = v9 - v8;
     let v14: N = N::narrow(v13) / N::narrow(v10);
-    let v15: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v15: W = W::new(3.7416573867739413, 5.608958456709074e-17);
     let v16: N = v1 - v4;
     let v17: N = v16.abs();
-    let v18: N = v17.sqrt();
+    let v18: W = v17.widen().sqrt();
     let v19: W = v6.powi(13);
-    let v20: N = N::narrow(v3) * N::narrow(v19);
-    let v21: N = v20.sqrt();
-    let v22: N = v15 * v18 * v21;
+    let v20: W = v3 * v19;
+    let v21: N = N::sqrt_of(v20);
+    let v22: W = v15 * v18 * v21.widen();
     [v12.to_f64(), v14.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
@@ -1368,7 +1368,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1381,7 +1381,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1408,7 +1408,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1440,35 +1440,35 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v9: W = v8 - v7;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1 * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v4: W = v0 + v3;
     let v5: W = v4.powi(7);
     let v6: N = N::from_f64(t);
     let v7: W = v1 * v6.widen();
-    let v8: W = v0.widen() + v7;
+    let v8: W = v0 + v7;
     let v9: W = v8.powi(7);
     let v10: W = v5 / v9;
     let v11: N = v6 - v2;
     let v12: W = v8.powi(5);
     let v13: N = N::narrow(v12) * N::narrow(v4);
     let v14: W = v8.powi(4);
-    let v15: N = N::narrow(v4).square();
-    let v16: N = N::narrow(v14) * v15;
-    let v17: N = N::narrow(v8).powi(3);
-    let v18: N = N::narrow(v4).powi(3);
-    let v19: N = v17 * v18;
-    let v20: N = N::narrow(v8).square();
-    let v21: N = N::narrow(v4).powi(4);
-    let v22: N = v20 * v21;
-    let v23: N = N::narrow(v4).powi(5);
-    let v24: N = N::narrow(v8) * v23;
+    let v15: W = v4.square();
+    let v16: W = v14 * v15;
+    let v17: W = v8.powi(3);
+    let v18: W = v4.powi(3);
+    let v19: W = v17 * v18;
+    let v20: W = v8.square();
+    let v21: W = v4.powi(4);
+    let v22: N = N::narrow(v20) * N::narrow(v21);
+    let v23: W = v4.powi(5);
+    let v24: W = v8 * v23;
     let v25: W = v8.powi(6);
-    let v26: N = N::narrow(v4).powi(6);
-    let v27: N = v13 + v16 + v19 + v22 + v24 + N::narrow(v25) + v26;
-    let v28: W = v1 * v11.widen() * v27.widen();
+    let v26: W = v4.powi(6);
+    let v27: W = v13.widen() + v16 + v19 + v22.widen() + v24 + v25 + v26;
+    let v28: W = v1 * v11.widen() * v27;
     let v29: W = v28 / v9;
     [v10.to_f64(), v29.to_f64()]
 }
@@ -1478,7 +1478,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1491,7 +1491,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right) - \frac{x_{0}\,\left(\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7} - \left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1511,7 +1511,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1543,35 +1543,35 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v9: W = v8 - v7;
         return [v7.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v0: W = W::new(0.4115597137836079, 1.884139841432673e-17);
     let v1: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
     let v2: N = N::from_f64(t_next);
     let v3: W = v1 * v2.widen();
-    let v4: W = v0.widen() + v3;
+    let v4: W = v0 + v3;
     let v5: W = v4.powi(7);
     let v6: N = N::from_f64(t);
     let v7: W = v1 * v6.widen();
-    let v8: W = v0.widen() + v7;
+    let v8: W = v0 + v7;
     let v9: W = v8.powi(7);
     let v10: W = v5 / v9;
     let v11: N = v6 - v2;
     let v12: W = v8.powi(5);
     let v13: N = N::narrow(v12) * N::narrow(v4);
     let v14: W = v8.powi(4);
-    let v15: N = N::narrow(v4).square();
-    let v16: N = N::narrow(v14) * v15;
-    let v17: N = N::narrow(v8).powi(3);
-    let v18: N = N::narrow(v4).powi(3);
-    let v19: N = v17 * v18;
-    let v20: N = N::narrow(v8).square();
-    let v21: N = N::narrow(v4).powi(4);
-    let v22: N = v20 * v21;
-    let v23: N = N::narrow(v4).powi(5);
-    let v24: N = N::narrow(v8) * v23;
+    let v15: W = v4.square();
+    let v16: W = v14 * v15;
+    let v17: W = v8.powi(3);
+    let v18: W = v4.powi(3);
+    let v19: W = v17 * v18;
+    let v20: W = v8.square();
+    let v21: W = v4.powi(4);
+    let v22: N = N::narrow(v20) * N::narrow(v21);
+    let v23: W = v4.powi(5);
+    let v24: W = v8 * v23;
     let v25: W = v8.powi(6);
-    let v26: N = N::narrow(v4).powi(6);
-    let v27: N = v13 + v16 + v19 + v22 + v24 + N::narrow(v25) + v26;
-    let v28: W = v1 * v11.widen() * v27.widen();
+    let v26: W = v4.powi(6);
+    let v27: W = v13.widen() + v16 + v19 + v22.widen() + v24 + v25 + v26;
+    let v28: W = v1 * v11.widen() * v27;
     let v29: W = v28 / v9;
     [v10.to_f64(), v29.to_f64()]
 }
@@ -1581,7 +1581,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1594,7 +1594,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} + x\,\left(1 - \frac{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}\,\left(\frac{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}{\left(\frac{500^{\frac{6}{7}}}{500} + t_{\mathrm{next}}\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}} - 1\right)}{\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{7}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

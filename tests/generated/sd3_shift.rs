@@ -475,7 +475,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -525,7 +525,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v38: N = v37.sqrt();
     let v39: N = v17.sqrt();
     let v40: W = v34 * v35.widen() * v38.widen();
-    let v41: N = N::narrow(v40) / v39;
+    let v41: W = v40 / v39.widen();
     [v18.to_f64(), v33.to_f64(), v41.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -534,7 +534,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -553,7 +553,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -858,7 +858,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -885,7 +885,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v0.widen() + v6.widen() + v14.widen();
     let v16: W = v4 * v12;
     let v17: N = N::narrow(v13) * N::narrow(v15);
-    let v18: N = N::narrow(v16) / v17;
+    let v18: W = v16 / v17.widen();
     let v19: W = v9.widen() * v2.widen();
     let v20: W = v11 - v19;
     let v21: N = N::narrow(v4) * N::narrow(v20);
@@ -898,7 +898,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -911,7 +911,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -931,7 +931,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -958,7 +958,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v15: W = v0.widen() + v6.widen() + v14.widen();
     let v16: W = v4 * v12;
     let v17: N = N::narrow(v13) * N::narrow(v15);
-    let v18: N = N::narrow(v16) / v17;
+    let v18: W = v16 / v17.widen();
     let v19: N = N::new(6.0, 0.0);
     let v20: W = v19.widen() * v10.widen();
     let v21: W = v19.widen() * v2.widen();
@@ -970,9 +970,9 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: N = v10 - v2;
     let v28: N = v27.abs();
     let v29: N = v28.sqrt();
-    let v30: N = v17.sqrt();
+    let v30: W = v17.widen().sqrt();
     let v31: N = N::narrow(v25) * v26 * v29;
-    let v32: N = v31 / v30;
+    let v32: W = v31.widen() / v30;
     [v18.to_f64(), v24.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -981,7 +981,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -994,7 +994,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1291,7 +1291,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1334,7 +1334,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v20: W = v9.widen() * v3.widen();
     let v21: W = v20 - v11;
     let v22: N = N::narrow(v0) * N::narrow(v5) * N::narrow(v21);
-    let v23: N = v22 / N::narrow(v18);
+    let v23: W = v22.widen() / v18;
     [v19.to_f64(), v23.to_f64()]
 }
 /// `euler_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1343,7 +1343,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1356,7 +1356,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1376,7 +1376,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1401,22 +1401,22 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v13: W = v7.widen() * v12;
     let v14: W = v10.widen() * v3.widen() * v8.widen();
     let v15: W = v9 - v11 - v13 + v14;
-    let v16: W = v1.widen() - v3.widen();
+    let v16: N = v1 - v3;
     let v17: W = v7.widen() * v3.widen();
     let v18: N = N::new(12.0, 0.0);
-    let v19: N = v3.square();
-    let v20: N = v18 * v19;
+    let v19: W = v3.widen().square();
+    let v20: N = v18 * N::narrow(v19);
     let v21: N = N::new(8.0, 0.0);
     let v22: N = v21 * N::narrow(v12);
-    let v23: W = v1.widen() + v17 + v20.widen() + v22.widen();
+    let v23: N = v1 + N::narrow(v17) + v20 + v22;
     let v24: W = v0 * v6 * v15;
-    let v25: N = v3 * N::narrow(v16) * N::narrow(v23);
-    let v26: N = N::narrow(v24) / v25;
+    let v25: W = v3.widen() * v16.widen() * v23.widen();
+    let v26: W = v24 / v25;
     let v27: W = v17 - v9;
     let v28: N = N::new(4.0, 0.0);
     let v29: N = v28 * v3;
-    let v30: N = v28 * v19;
-    let v31: W = v1.widen() + v29.widen() + v30.widen();
+    let v30: W = v28.widen() * v19;
+    let v31: W = v1.widen() + v29.widen() + v30;
     let v32: W = v0 * v5 * v27;
     let v33: W = v3.widen() * v31;
     let v34: N = N::narrow(v32) / N::narrow(v33);
@@ -1425,10 +1425,10 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v37: N = v8 - v3;
     let v38: N = v37.abs();
     let v39: N = v38.sqrt();
-    let v40: W = v16 * v31;
-    let v41: N = N::sqrt_of(v40);
-    let v42: W = v35 * v36.widen() * v39.widen();
-    let v43: N = N::narrow(v42) / v41;
+    let v40: N = v16 * N::narrow(v31);
+    let v41: W = v40.widen().sqrt();
+    let v42: N = N::narrow(v35) * v36 * v39;
+    let v43: W = v42.widen() / v41;
     [v26.to_f64(), v34.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
@@ -1437,7 +1437,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1450,7 +1450,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -249,7 +249,7 @@ fn log_snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{SNR}(t) = \frac{2\,\cos\left(\frac{\pi\,t}{2}\right)^{2}}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn snr(t: f64) -> f64 {
     snr_in::<f64, Dd>(t)
 }
@@ -259,12 +259,12 @@ fn snr_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v4.square();
+    let v4: N = N::cos_of(v3);
+    let v5: W = v4.widen().square();
     let v6: W = v3.sin();
     let v7: W = v6.square();
-    let v8: W = v0.widen() * v5;
-    let v9: W = v8 / v7;
+    let v8: N = v0 * N::narrow(v5);
+    let v9: W = v8.widen() / v7;
     v9.to_f64()
 }
 /// `rho(t)` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -295,7 +295,7 @@ fn rho_in<N: Narrow<W>, W: Real>(t: f64) -> f64 {
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_score_coefficients_in::<f64, Dd>(t)
 }
@@ -304,7 +304,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -312,25 +312,25 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
     let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
-    let v14: W = v5.widen() + v13;
+    let v13: N = v12.square();
+    let v14: W = v5.widen() + v13.widen();
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
-    let v18: N = N::narrow(v17) / N::narrow(v16);
-    let v19: W = v12.widen().powi(3);
-    let v20: W = v1 * v4.widen() * v19 * v15;
-    let v21: W = v1 * v4.widen() * v12.widen() * v15;
-    let v22: W = v1 * v4.widen() * v12.widen() * v16;
-    let v23: N = N::new(2.221441469079183, 7.261369656130425e-17);
-    let v24: W = v23.widen() * v4.widen() * v11;
-    let v25: N = v23 * v4 * N::narrow(v13) * N::narrow(v11);
-    let v26: W = v20 - v21 - v22 - v24 + v25.widen();
+    let v17: W = v0 * v4.widen() * v11.widen();
+    let v18: W = v17 / v16;
+    let v19: N = v12.powi(3);
+    let v20: N = N::narrow(v1) * v4 * v19 * N::narrow(v15);
+    let v21: N = N::narrow(v1) * v4 * v12 * N::narrow(v15);
+    let v22: N = N::narrow(v1) * v4 * v12 * N::narrow(v16);
+    let v23: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v24: W = v23 * v4.widen() * v11.widen();
+    let v25: N = N::narrow(v23) * v4 * v13 * v11;
+    let v26: W = v20.widen() - v21.widen() - v22.widen() - v24 + v25.widen();
     let v27: W = v15.powi(5);
     let v28: W = v26 / v27;
     [v18.to_f64(), v28.to_f64()]
@@ -341,7 +341,7 @@ fn pf_velocity_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{pf\_velocity\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_score_coefficients(t);
     c0 * x + c1 * score
@@ -354,7 +354,7 @@ pub fn pf_velocity_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_score_coefficients_in::<f64, Dd>(t)
 }
@@ -363,7 +363,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     if t == 1.0 {
         return [f64::NEG_INFINITY, f64::NEG_INFINITY];
     }
-    let v0: N = N::new(-2.221441469079183, -7.261369656130425e-17);
+    let v0: W = W::new(-2.221441469079183, -7.261369656130425e-17);
     let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v2: N = N::from_f64(t);
     let v3: W = v1 * v2.widen();
@@ -371,26 +371,26 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
     let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
-    let v11: W = v10.sqrt();
+    let v8: N = v7.square();
+    let v9: N = v6 * v8;
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
     let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
-    let v14: W = v5.widen() + v13;
+    let v13: N = v12.square();
+    let v14: W = v5.widen() + v13.widen();
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
-    let v17: W = v0.widen() * v4.widen() * v11;
-    let v18: N = N::narrow(v17) / N::narrow(v16);
+    let v17: W = v0 * v4.widen() * v11.widen();
+    let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: W = v12.widen().powi(3);
-    let v21: W = v19.widen() * v4.widen() * v20 * v15;
-    let v22: W = v19.widen() * v4.widen() * v12.widen() * v15;
-    let v23: W = v19.widen() * v4.widen() * v12.widen() * v16;
-    let v24: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v25: W = v24.widen() * v4.widen() * v11;
-    let v26: N = v24 * v4 * N::narrow(v13) * N::narrow(v11);
-    let v27: W = v21 - v22 - v23 - v25 + v26.widen();
+    let v20: N = v12.powi(3);
+    let v21: N = v19 * v4 * v20 * N::narrow(v15);
+    let v22: N = v19 * v4 * v12 * N::narrow(v15);
+    let v23: N = v19 * v4 * v12 * N::narrow(v16);
+    let v24: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v25: W = v24 * v4.widen() * v11.widen();
+    let v26: N = N::narrow(v24) * v4 * v13 * v11;
+    let v27: W = v21.widen() - v22.widen() - v23.widen() - v25 + v26.widen();
     let v28: W = v15.powi(5);
     let v29: W = v27 / v28;
     [v18.to_f64(), v29.to_f64()]
@@ -401,7 +401,7 @@ fn reverse_drift_score_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2
 /// \mathrm{reverse\_drift\_score}(x, \mathrm{score}, t) = -\frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_score_coefficients(t);
     c0 * x + c1 * score
@@ -414,7 +414,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -444,7 +444,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v21: W = v20 / v19;
     let v22: W = v2 * v1.widen() * v4.widen() * v15.widen() * v18;
     let v23: W = v2 * v13.widen() * v4.widen() * v15.widen() * v18;
     let v24: N = v15.powi(3);
@@ -453,8 +453,8 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: W = v2 * v1.widen() * v4.widen() * v15.widen() * v19;
     let v28: W = v2 * v13.widen() * v4.widen() * v15.widen() * v19;
     let v29: W = v0.widen() * v1.widen() * v4.widen() * v16.widen() * v11.widen();
-    let v30: N = v0 * v13 * v4 * v16 * v11;
-    let v31: W = v22 - v23 - v25 + v26 + v27 - v28 + v12 - v14 - v29 + v30.widen();
+    let v30: W = v0.widen() * v13.widen() * v4.widen() * v16.widen() * v11.widen();
+    let v31: W = v22 - v23 - v25 + v26 + v27 - v28 + v12 - v14 - v29 + v30;
     let v32: W = v18.powi(5);
     let v33: N = N::narrow(v31) / N::narrow(v32);
     [v21.to_f64(), v33.to_f64()]
@@ -465,7 +465,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -478,7 +478,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -498,7 +498,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -507,52 +507,52 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = v3.sin();
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: N = v5 + v9;
-    let v11: N = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
+    let v11: N = N::sqrt_of(v10);
+    let v12: W = v0 * v1.widen() * v4 * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11.widen();
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
+    let v14: W = v0 * v13.widen() * v4 * v11.widen();
+    let v15: W = v3.cos();
+    let v16: N = N::narrow(v15).square();
+    let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: W = v20 / v19;
+    let v21: N = N::narrow(v20) / N::narrow(v19);
     let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: W = v22 * v1.widen() * v4.widen() * v15.widen() * v18;
-    let v24: W = v22 * v13.widen() * v4.widen() * v15.widen() * v18;
-    let v25: W = v15.widen().powi(3);
-    let v26: W = v22 * v1.widen() * v4.widen() * v25 * v18;
-    let v27: W = v22 * v13.widen() * v4.widen() * v25 * v18;
-    let v28: W = v22 * v1.widen() * v4.widen() * v15.widen() * v19;
-    let v29: W = v22 * v13.widen() * v4.widen() * v15.widen() * v19;
-    let v30: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v31: W = v30.widen() * v1.widen() * v4.widen() * v11.widen();
-    let v32: W = v30.widen() * v13.widen() * v4.widen() * v11.widen();
-    let v33: W = v30.widen() * v1.widen() * v4.widen() * v16 * v11.widen();
-    let v34: W = v30.widen() * v13.widen() * v4.widen() * v16 * v11.widen();
+    let v23: W = v22 * v1.widen() * v4 * v15 * v18;
+    let v24: W = v22 * v13.widen() * v4 * v15 * v18;
+    let v25: N = N::narrow(v15).powi(3);
+    let v26: W = v22 * v1.widen() * v4 * v25.widen() * v18;
+    let v27: W = v22 * v13.widen() * v4 * v25.widen() * v18;
+    let v28: W = v22 * v1.widen() * v4 * v15 * v19;
+    let v29: W = v22 * v13.widen() * v4 * v15 * v19;
+    let v30: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v31: W = v30 * v1.widen() * v4 * v11.widen();
+    let v32: W = v30 * v13.widen() * v4 * v11.widen();
+    let v33: W = v30 * v1.widen() * v4 * v16.widen() * v11.widen();
+    let v34: W = v30 * v13.widen() * v4 * v16.widen() * v11.widen();
     let v35: W = v23 - v24 - v26 + v27 + v28 - v29 + v31 - v32 - v33 + v34;
     let v36: W = v18.powi(5);
     let v37: W = v35 / v36;
     let v38: N = v13 - v1;
     let v39: N = v38.abs();
-    let v40: N = v39.sqrt();
-    let v41: N = v15 + N::narrow(v25);
-    let v42: N = N::narrow(v22) * v4;
-    let v43: N = v42 / v41;
-    let v44: N = v43.sqrt();
-    let v45: W = v40.widen() * v44.widen();
+    let v40: W = v39.widen().sqrt();
+    let v41: W = v15 + v25.widen();
+    let v42: N = N::narrow(v22) * N::narrow(v4);
+    let v43: W = v42.widen() / v41;
+    let v44: W = v43.sqrt();
+    let v45: W = v40 * v44;
     [v21.to_f64(), v37.to_f64(), v45.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -561,7 +561,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -580,7 +580,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 35 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -607,7 +607,7 @@ pub fn euler_maruyama_step_score_slice(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -653,7 +653,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: N = v1 * v13;
     let v15: W = v0.widen() + v14.widen();
     let v16: W = v15.sqrt();
-    let v17: N = N::narrow(v9) / N::narrow(v16);
+    let v17: W = v9 / v16;
     let v18: W = v4.sin();
     let v19: W = v18.square();
     let v20: W = v4.cos();
@@ -680,7 +680,7 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -693,7 +693,7 @@ pub fn ddim_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -713,7 +713,7 @@ pub fn ddim_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -759,7 +759,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: N = v1 * v13;
     let v15: W = v0.widen() + v14.widen();
     let v16: W = v15.sqrt();
-    let v17: N = N::narrow(v9) / N::narrow(v16);
+    let v17: W = v9 / v16;
     let v18: W = v4.sin();
     let v19: W = v18.square();
     let v20: W = v4.cos();
@@ -786,7 +786,7 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -799,7 +799,7 @@ pub fn dpm1_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 25 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -819,7 +819,7 @@ pub fn dpm1_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64) 
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -840,21 +840,21 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v9: N = v6 * v8;
     let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v12: W = v3.cos();
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
     let v17: W = v0 * v4.widen() * v11;
     let v18: W = v17 / v16;
-    let v19: N = N::narrow(v1) * v12;
-    let v20: N = v12.powi(3);
+    let v19: N = N::narrow(v1) * N::narrow(v12);
+    let v20: N = N::narrow(v12).powi(3);
     let v21: N = N::narrow(v1) * v20;
-    let v22: N = v12.powi(5);
+    let v22: N = N::narrow(v12).powi(5);
     let v23: N = N::narrow(v1) * v22;
-    let v24: N = v12.powi(7);
+    let v24: N = N::narrow(v12).powi(7);
     let v25: N = N::narrow(v1) * v24;
-    let v26: N = N::narrow(v1) * v12 * N::narrow(v14);
+    let v26: N = N::narrow(v1) * N::narrow(v12) * N::narrow(v14);
     let v27: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v28: W = v27.widen() * v20.widen() * v14;
     let v29: N = N::narrow(v1) * v22 * N::narrow(v14);
@@ -866,7 +866,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v34: N = N::narrow(v16) * N::narrow(v11);
     let v35: N = N::new(2.0, 0.0);
     let v36: N = v35 * N::narrow(v13) * N::narrow(v16) * N::narrow(v11);
-    let v37: N = v12.powi(4);
+    let v37: N = N::narrow(v12).powi(4);
     let v38: N = v37 * N::narrow(v16) * N::narrow(v11);
     let v39: N = v34 + v36 + v38;
     let v40: W = v11 * v33;
@@ -879,7 +879,7 @@ fn pf_velocity_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -892,7 +892,7 @@ pub fn pf_velocity_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps_coefficients(t: f64) -> [f64; 2] {
     reverse_drift_eps_coefficients_in::<f64, Dd>(t)
 }
@@ -913,22 +913,22 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v9: N = v6 * v8;
     let v10: W = v5.widen() + v9.widen();
     let v11: W = v10.sqrt();
-    let v12: N = N::cos_of(v3);
-    let v13: W = v12.widen().square();
+    let v12: W = v3.cos();
+    let v13: W = v12.square();
     let v14: W = v5.widen() + v13;
     let v15: W = v14.sqrt();
     let v16: W = v15.powi(3);
     let v17: W = v0 * v4.widen() * v11;
     let v18: W = v17 / v16;
     let v19: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v20: N = v19 * v12;
-    let v21: N = v12.powi(3);
+    let v20: N = v19 * N::narrow(v12);
+    let v21: N = N::narrow(v12).powi(3);
     let v22: N = v19 * v21;
-    let v23: N = v12.powi(5);
+    let v23: N = N::narrow(v12).powi(5);
     let v24: N = v19 * v23;
-    let v25: N = v12.powi(7);
+    let v25: N = N::narrow(v12).powi(7);
     let v26: N = v19 * v25;
-    let v27: N = v19 * v12 * N::narrow(v14);
+    let v27: N = v19 * N::narrow(v12) * N::narrow(v14);
     let v28: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v29: W = v28.widen() * v21.widen() * v14;
     let v30: N = v19 * v23 * N::narrow(v14);
@@ -940,7 +940,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
     let v35: N = N::narrow(v16) * N::narrow(v11);
     let v36: N = N::new(2.0, 0.0);
     let v37: N = v36 * N::narrow(v13) * N::narrow(v16) * N::narrow(v11);
-    let v38: N = v12.powi(4);
+    let v38: N = N::narrow(v12).powi(4);
     let v39: N = v38 * N::narrow(v16) * N::narrow(v11);
     let v40: N = v35 + v37 + v39;
     let v41: W = v11 * v34;
@@ -953,7 +953,7 @@ fn reverse_drift_eps_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] 
 /// \mathrm{reverse\_drift\_eps}(x, \mathrm{eps}, t) = \frac{\pi\,\mathrm{eps}\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} - \frac{\pi\,x\,\sin\left(\frac{\pi\,t}{2}\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
     let [c0, c1] = reverse_drift_eps_coefficients(t);
     c0 * x + c1 * eps
@@ -966,7 +966,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -979,56 +979,57 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = v3.sin();
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4.widen() * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4.widen() * v11;
+    let v14: W = v0 * v13.widen() * v4 * v11;
     let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
-    let v17: W = v5.widen() + v16;
+    let v16: N = v15.square();
+    let v17: W = v5.widen() + v16.widen();
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = v2 * v13.widen() * v15.widen();
+    let v21: W = v20 / v19;
+    let v22: N = N::narrow(v2) * v13 * v15;
     let v23: W = v2 * v1.widen() * v15.widen();
     let v24: N = v15.powi(3);
     let v25: W = v2 * v1.widen() * v24.widen();
-    let v26: W = v2 * v13.widen() * v24.widen();
+    let v26: N = N::narrow(v2) * v13 * v24;
     let v27: N = v15.powi(5);
-    let v28: W = v2 * v1.widen() * v27.widen();
+    let v28: N = N::narrow(v2) * v1 * v27;
     let v29: W = v2 * v13.widen() * v27.widen();
-    let v30: W = v15.widen().powi(7);
-    let v31: W = v2 * v1.widen() * v30;
-    let v32: N = N::narrow(v2) * v13 * N::narrow(v30);
+    let v30: N = v15.powi(7);
+    let v31: N = N::narrow(v2) * v1 * v30;
+    let v32: N = N::narrow(v2) * v13 * v30;
     let v33: W = v2 * v1.widen() * v15.widen() * v17;
-    let v34: W = v2 * v13.widen() * v15.widen() * v17;
+    let v34: N = N::narrow(v2) * v13 * v15 * N::narrow(v17);
     let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
     let v36: W = v35.widen() * v1.widen() * v24.widen() * v17;
     let v37: W = v35.widen() * v13.widen() * v24.widen() * v17;
     let v38: W = v2 * v1.widen() * v27.widen() * v17;
-    let v39: W = v2 * v13.widen() * v27.widen() * v17;
+    let v39: N = N::narrow(v2) * v13 * v27 * N::narrow(v17);
     let v40: W = v0 * v1.widen() * v19 * v11;
     let v41: W = v0 * v13.widen() * v19 * v11;
-    let v42: W = v0 * v1.widen() * v16 * v19 * v11;
-    let v43: W = v0 * v13.widen() * v16 * v19 * v11;
-    let v44: W = v22 - v23 - v25 + v26 + v28 - v29 + v31 - v32.widen() - v33 + v34 - v36
-        + v37 - v38 + v39 - v40 + v41 + v42 - v43;
+    let v42: W = v0 * v1.widen() * v16.widen() * v19 * v11;
+    let v43: W = v0 * v13.widen() * v16.widen() * v19 * v11;
+    let v44: W = v22.widen() - v23 - v25 + v26.widen() + v28.widen() - v29 + v31.widen()
+        - v32.widen() - v33 + v34.widen() - v36 + v37 - v38 + v39.widen() - v40 + v41
+        + v42 - v43;
     let v45: W = v19 * v11;
     let v46: N = N::new(2.0, 0.0);
-    let v47: W = v46.widen() * v16 * v19 * v11;
-    let v48: W = v15.widen().powi(4);
-    let v49: W = v48 * v19 * v11;
-    let v50: W = v45 + v47 + v49;
+    let v47: W = v46.widen() * v16.widen() * v19 * v11;
+    let v48: N = v15.powi(4);
+    let v49: N = v48 * N::narrow(v19) * N::narrow(v11);
+    let v50: N = N::narrow(v45) + N::narrow(v47) + v49;
     let v51: W = v11 * v44;
-    let v52: W = v51 / v50;
+    let v52: W = v51 / v50.widen();
     [v21.to_f64(), v52.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1037,7 +1038,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1050,7 +1051,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 32 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1070,7 +1071,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1079,67 +1080,67 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: N = N::sin_of(v3);
+    let v4: W = v3.sin();
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: N = N::tan_of(v3);
-    let v8: W = v7.widen().square();
-    let v9: N = v6 * N::narrow(v8);
-    let v10: W = v5.widen() + v9.widen();
+    let v7: W = v3.tan();
+    let v8: W = v7.square();
+    let v9: W = v6.widen() * v8;
+    let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
+    let v12: W = v0 * v1.widen() * v4 * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11;
-    let v15: N = N::cos_of(v3);
-    let v16: W = v15.widen().square();
+    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v15: W = v3.cos();
+    let v16: W = v15.square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
+    let v21: W = v20 / v19;
     let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: W = v22 * v13.widen() * v15.widen();
-    let v24: W = v22 * v1.widen() * v15.widen();
-    let v25: N = v15.powi(3);
+    let v23: W = v22 * v13.widen() * v15;
+    let v24: W = v22 * v1.widen() * v15;
+    let v25: N = N::narrow(v15).powi(3);
     let v26: W = v22 * v1.widen() * v25.widen();
     let v27: W = v22 * v13.widen() * v25.widen();
-    let v28: N = v15.powi(5);
+    let v28: N = N::narrow(v15).powi(5);
     let v29: W = v22 * v1.widen() * v28.widen();
     let v30: W = v22 * v13.widen() * v28.widen();
-    let v31: W = v15.widen().powi(7);
+    let v31: W = v15.powi(7);
     let v32: W = v22 * v1.widen() * v31;
     let v33: N = N::narrow(v22) * v13 * N::narrow(v31);
-    let v34: W = v22 * v1.widen() * v15.widen() * v17;
-    let v35: W = v22 * v13.widen() * v15.widen() * v17;
+    let v34: W = v22 * v1.widen() * v15 * v17;
+    let v35: W = v22 * v13.widen() * v15 * v17;
     let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
     let v37: W = v36.widen() * v1.widen() * v25.widen() * v17;
     let v38: W = v36.widen() * v13.widen() * v25.widen() * v17;
     let v39: W = v22 * v1.widen() * v28.widen() * v17;
     let v40: W = v22 * v13.widen() * v28.widen() * v17;
-    let v41: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: W = v41 * v1.widen() * v19 * v11;
-    let v43: W = v41 * v13.widen() * v19 * v11;
-    let v44: W = v41 * v1.widen() * v16 * v19 * v11;
-    let v45: W = v41 * v13.widen() * v16 * v19 * v11;
+    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v42: W = v41.widen() * v1.widen() * v19 * v11;
+    let v43: W = v41.widen() * v13.widen() * v19 * v11;
+    let v44: W = v41.widen() * v1.widen() * v16 * v19 * v11;
+    let v45: W = v41.widen() * v13.widen() * v16 * v19 * v11;
     let v46: W = v23 - v24 - v26 + v27 + v29 - v30 + v32 - v33.widen() - v34 + v35 - v37
         + v38 - v39 + v40 - v42 + v43 + v44 - v45;
     let v47: W = v19 * v11;
     let v48: N = N::new(2.0, 0.0);
     let v49: W = v48.widen() * v16 * v19 * v11;
-    let v50: W = v15.widen().powi(4);
-    let v51: W = v50 * v19 * v11;
-    let v52: W = v47 + v49 + v51;
+    let v50: W = v15.powi(4);
+    let v51: N = N::narrow(v50) * N::narrow(v19) * N::narrow(v11);
+    let v52: W = v47 + v49 + v51.widen();
     let v53: W = v11 * v46;
     let v54: W = v53 / v52;
     let v55: N = v13 - v1;
     let v56: N = v55.abs();
     let v57: W = v56.widen().sqrt();
-    let v58: W = v15.widen() + v25.widen();
-    let v59: N = N::narrow(v22) * v4;
+    let v58: W = v15 + v25.widen();
+    let v59: N = N::narrow(v22) * N::narrow(v4);
     let v60: W = v59.widen() / v58;
     let v61: W = v60.sqrt();
     let v62: W = v57 * v61;
@@ -1151,7 +1152,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1164,7 +1165,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 45 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1191,7 +1192,7 @@ pub fn euler_maruyama_step_eps_slice(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1253,7 +1254,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: W = v24 * v28 * v9;
     let v30: W = v23 - v29;
     let v31: W = v22 * v28 * v16;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
+    let v32: W = v30 / v31;
     [v17.to_f64(), v32.to_f64()]
 }
 /// `ddim_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1262,7 +1263,7 @@ fn ddim_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1275,7 +1276,7 @@ pub fn ddim_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\cos\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1295,7 +1296,7 @@ pub fn ddim_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1357,7 +1358,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v29: W = v24 * v28 * v9;
     let v30: W = v23 - v29;
     let v31: W = v22 * v28 * v16;
-    let v32: N = N::narrow(v30) / N::narrow(v31);
+    let v32: W = v30 / v31;
     [v17.to_f64(), v32.to_f64()]
 }
 /// `dpm1_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1366,7 +1367,7 @@ fn dpm1_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1379,7 +1380,7 @@ pub fn dpm1_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}{\sqrt{1 + \frac{\tan\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}{2}}} - \frac{\mathrm{eps}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1668,7 +1669,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1701,9 +1702,9 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v21: N = N::narrow(v4).powi(5);
     let v22: W = v14 * v2.widen() * v21.widen();
     let v23: W = v14 * v15.widen() * v21.widen();
-    let v24: W = v4.powi(7);
-    let v25: N = N::narrow(v14) * v2 * N::narrow(v24);
-    let v26: N = N::narrow(v14) * v15 * N::narrow(v24);
+    let v24: N = N::narrow(v4).powi(7);
+    let v25: N = N::narrow(v14) * v2 * v24;
+    let v26: N = N::narrow(v14) * v15 * v24;
     let v27: W = v3.sin();
     let v28: W = v27 * v6;
     let v29: W = v14 * v2.widen() * v4 * v6;
@@ -1714,7 +1715,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v34: W = v33 * v2.widen() * v18 * v6;
     let v35: W = v33 * v15.widen() * v18 * v6;
     let v36: W = v4.powi(4);
-    let v37: W = v27 * v36 * v6;
+    let v37: N = N::narrow(v27) * N::narrow(v36) * N::narrow(v6);
     let v38: W = v14 * v2.widen() * v21.widen() * v6;
     let v39: W = v14 * v15.widen() * v21.widen() * v6;
     let v40: W = W::new(2.221441469079183, 7.261369656130425e-17);
@@ -1724,7 +1725,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v44: W = v40 * v2.widen() * v5 * v41 * v13;
     let v45: W = v40 * v15.widen() * v5 * v41 * v13;
     let v46: W = v16 - v17 - v19 + v20 + v22 - v23 + v25.widen() - v26.widen() + v28
-        - v29 + v30 + v32 - v34 + v35 + v37 - v38 + v39 - v42 + v43 + v44 - v45;
+        - v29 + v30 + v32 - v34 + v35 + v37.widen() - v38 + v39 - v42 + v43 + v44 - v45;
     let v47: W = v41 * v13;
     let v48: W = v31.widen() * v5 * v41 * v13;
     let v49: N = N::narrow(v36) * N::narrow(v41) * N::narrow(v13);
@@ -1736,11 +1737,11 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v55: W = v54.widen() * v2.widen() * v41 * v13;
     let v56: W = v54.widen() * v15.widen() * v41 * v13;
     let v57: W = v54.widen() * v2.widen() * v5 * v41 * v13;
-    let v58: W = v54.widen() * v15.widen() * v5 * v41 * v13;
+    let v58: N = v54 * v15 * N::narrow(v5) * N::narrow(v41) * N::narrow(v13);
     let v59: W = v17 - v16 + v19 - v20 - v22 + v23 - v25.widen() + v26.widen() + v29
-        - v30 + v34 - v35 + v38 - v39 + v55 - v56 - v57 + v58;
+        - v30 + v34 - v35 + v38 - v39 + v55 - v56 - v57 + v58.widen();
     let v60: N = N::narrow(v7) * N::narrow(v59);
-    let v61: N = v60 / N::narrow(v52);
+    let v61: W = v60.widen() / v52;
     let v62: N = v15 - v2;
     let v63: N = v62.abs();
     let v64: N = v63.sqrt();
@@ -1757,7 +1758,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1770,7 +1771,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 48 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 46 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1797,7 +1798,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1841,9 +1842,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: N = N::from_f64(t);
     let v6: W = v0.widen() * v5.widen();
     let v7: N = N::cos_of(v6);
-    let v8: N = v7.square();
-    let v9: N = v4 + v8;
-    let v10: W = v9.widen().sqrt();
+    let v8: W = v7.widen().square();
+    let v9: W = v4.widen() + v8;
+    let v10: W = v9.sqrt();
     let v11: N = N::sin_of(v6);
     let v12: N = N::cos_of(v2);
     let v13: N = v12.square();
@@ -1856,8 +1857,8 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v20: N = N::tan_of(v6);
     let v21: W = v20.widen().square();
     let v22: N = v19 * N::narrow(v21);
-    let v23: W = v4.widen() + v22.widen();
-    let v24: W = v23.sqrt();
+    let v23: N = v4 + v22;
+    let v24: W = v23.widen().sqrt();
     let v25: W = v11.widen() * v15 * v24;
     let v26: N = N::tan_of(v2);
     let v27: N = v26.square();
@@ -1867,7 +1868,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v31: W = v3.widen() * v10 * v30;
     let v32: W = v25 - v31;
     let v33: W = v11.widen() * v15 * v24 * v30;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
+    let v34: W = v32 / v33;
     [v18.to_f64(), v34.to_f64()]
 }
 /// `ddim_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1876,7 +1877,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1889,7 +1890,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{\sqrt{2}\,x_{0}\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1909,7 +1910,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1953,9 +1954,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v5: N = N::from_f64(t);
     let v6: W = v0.widen() * v5.widen();
     let v7: N = N::cos_of(v6);
-    let v8: N = v7.square();
-    let v9: N = v4 + v8;
-    let v10: W = v9.widen().sqrt();
+    let v8: W = v7.widen().square();
+    let v9: W = v4.widen() + v8;
+    let v10: W = v9.sqrt();
     let v11: N = N::sin_of(v6);
     let v12: N = N::cos_of(v2);
     let v13: N = v12.square();
@@ -1968,8 +1969,8 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v20: N = N::tan_of(v6);
     let v21: W = v20.widen().square();
     let v22: N = v19 * N::narrow(v21);
-    let v23: W = v4.widen() + v22.widen();
-    let v24: W = v23.sqrt();
+    let v23: N = v4 + v22;
+    let v24: W = v23.widen().sqrt();
     let v25: W = v11.widen() * v15 * v24;
     let v26: N = N::tan_of(v2);
     let v27: N = v26.square();
@@ -1979,7 +1980,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v31: W = v3.widen() * v10 * v30;
     let v32: W = v25 - v31;
     let v33: W = v11.widen() * v15 * v24 * v30;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
+    let v34: W = v32 / v33;
     [v18.to_f64(), v34.to_f64()]
 }
 /// `dpm1_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
@@ -1988,7 +1989,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2001,7 +2002,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x_{0}\,\left(\sqrt{2}\,\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) - \sqrt{2}\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)\right)}{\sin\left(\frac{\pi\,t}{2}\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2152,7 +2153,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2176,8 +2177,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v11.sqrt();
     let v13: W = v0 * v1.widen() * v5 * v12;
     let v14: W = v0 * v3.widen() * v5 * v12;
-    let v15: N = N::cos_of(v4);
-    let v16: W = v15.widen().square();
+    let v15: W = v4.cos();
+    let v16: W = v15.square();
     let v17: W = v6.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
@@ -2191,8 +2192,8 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     let v27: N = v26.abs();
     let v28: W = v27.widen().sqrt();
     let v29: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v30: N = v15.powi(3);
-    let v31: N = v15 + v30;
+    let v30: N = N::narrow(v15).powi(3);
+    let v31: N = N::narrow(v15) + v30;
     let v32: N = v29 * N::narrow(v5);
     let v33: N = v32 / v31;
     let v34: W = v33.widen().sqrt();
@@ -2205,7 +2206,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2218,7 +2219,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 20 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2888,7 +2889,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 61 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2910,82 +2911,83 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = W::new(6.283185307179586, 2.4492935982947064e-16);
     let v11: N = N::from_f64(t_next);
     let v12: W = v4.sin();
-    let v13: N = N::cos_of(v4);
-    let v14: W = v13.widen().square();
+    let v13: W = v4.cos();
+    let v14: W = v13.square();
     let v15: W = v0.widen() + v14;
     let v16: W = v15.sqrt();
-    let v17: W = v10 * v11.widen() * v12 * v13.widen() * v16;
-    let v18: W = v10 * v3.widen() * v12 * v13.widen() * v16;
-    let v19: N = v13.powi(3);
+    let v17: W = v10 * v11.widen() * v12 * v13 * v16;
+    let v18: W = v10 * v3.widen() * v12 * v13 * v16;
+    let v19: N = N::narrow(v13).powi(3);
     let v20: N = N::narrow(v10) * v3 * N::narrow(v12) * v19 * N::narrow(v16);
     let v21: N = N::narrow(v10) * v11 * N::narrow(v12) * v19 * N::narrow(v16);
     let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: W = v22 * v3.widen() * v12 * v13.widen() * v6 * v16;
-    let v24: W = v22 * v11.widen() * v12 * v13.widen() * v6 * v16;
-    let v25: W = v22 * v3.widen() * v12 * v19.widen() * v6 * v16;
+    let v23: W = v22 * v3.widen() * v12 * v13 * v6 * v16;
+    let v24: W = v22 * v11.widen() * v12 * v13 * v6 * v16;
+    let v25: N = N::narrow(v22) * v3 * N::narrow(v12) * v19 * N::narrow(v6)
+        * N::narrow(v16);
     let v26: W = v22 * v11.widen() * v12 * v19.widen() * v6 * v16;
     let v27: W = v16.powi(3);
-    let v28: W = v10 * v3.widen() * v12 * v13.widen() * v27;
-    let v29: W = v10 * v11.widen() * v12 * v13.widen() * v27;
-    let v30: W = v22 * v3.widen() * v12 * v13.widen() * v6 * v27;
-    let v31: W = v22 * v11.widen() * v12 * v13.widen() * v6 * v27;
+    let v28: W = v10 * v3.widen() * v12 * v13 * v27;
+    let v29: W = v10 * v11.widen() * v12 * v13 * v27;
+    let v30: W = v22 * v3.widen() * v12 * v13 * v6 * v27;
+    let v31: W = v22 * v11.widen() * v12 * v13 * v6 * v27;
     let v32: W = v16.powi(5);
     let v33: W = v6 * v32;
-    let v34: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v35: W = v34.widen() * v3.widen() * v12 * v9;
-    let v36: W = v34.widen() * v11.widen() * v12 * v9;
-    let v37: W = v34.widen() * v3.widen() * v12 * v14 * v9;
-    let v38: W = v34.widen() * v11.widen() * v12 * v14 * v9;
+    let v34: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v35: W = v34 * v3.widen() * v12 * v9;
+    let v36: W = v34 * v11.widen() * v12 * v9;
+    let v37: W = v34 * v3.widen() * v12 * v14 * v9;
+    let v38: W = v34 * v11.widen() * v12 * v14 * v9;
     let v39: W = W::new(2.221441469079183, 7.261369656130425e-17);
     let v40: W = v39 * v3.widen() * v12 * v6 * v9;
     let v41: W = v39 * v11.widen() * v12 * v6 * v9;
     let v42: W = v39 * v3.widen() * v12 * v14 * v6 * v9;
     let v43: W = v39 * v11.widen() * v12 * v14 * v6 * v9;
-    let v44: W = v34.widen() * v3.widen() * v12 * v15 * v9;
-    let v45: W = v34.widen() * v11.widen() * v12 * v15 * v9;
+    let v44: W = v34 * v3.widen() * v12 * v15 * v9;
+    let v45: W = v34 * v11.widen() * v12 * v15 * v9;
     let v46: N = N::new(2.0, 0.0);
     let v47: W = v46.widen() * v32;
-    let v48: W = v17 - v18 + v20.widen() - v21.widen() - v23 + v24 + v25 - v26 - v28
-        + v29 - v30 + v31 + v33 - v35 + v36 + v37 - v38 - v40 + v41 + v42 - v43 + v44
-        - v45 + v47;
+    let v48: W = v17 - v18 + v20.widen() - v21.widen() - v23 + v24 + v25.widen() - v26
+        - v28 + v29 - v30 + v31 + v33 - v35 + v36 + v37 - v38 - v40 + v41 + v42 - v43
+        + v44 - v45 + v47;
     let v49: W = v46.widen() * v32 * v9;
-    let v50: N = N::narrow(v6) * N::narrow(v32) * N::narrow(v9);
-    let v51: W = v49 + v50.widen();
+    let v50: W = v6 * v32 * v9;
+    let v51: W = v49 + v50;
     let v52: W = v9 * v48;
-    let v53: N = N::narrow(v52) / N::narrow(v51);
-    let v54: N = N::narrow(v22) * v11 * v13;
-    let v55: N = N::narrow(v22) * v3 * v13;
+    let v53: W = v52 / v51;
+    let v54: N = N::narrow(v22) * v11 * N::narrow(v13);
+    let v55: N = N::narrow(v22) * v3 * N::narrow(v13);
     let v56: N = N::narrow(v22) * v3 * v19;
     let v57: N = N::narrow(v22) * v11 * v19;
-    let v58: N = v13.powi(5);
+    let v58: N = N::narrow(v13).powi(5);
     let v59: W = v22 * v3.widen() * v58.widen();
     let v60: N = N::narrow(v22) * v11 * v58;
-    let v61: N = v13.powi(7);
+    let v61: N = N::narrow(v13).powi(7);
     let v62: W = v22 * v3.widen() * v61.widen();
     let v63: N = N::narrow(v22) * v11 * v61;
-    let v64: W = v22 * v3.widen() * v13.widen() * v15;
-    let v65: W = v22 * v11.widen() * v13.widen() * v15;
+    let v64: W = v22 * v3.widen() * v13 * v15;
+    let v65: W = v22 * v11.widen() * v13 * v15;
     let v66: W = v10 * v3.widen() * v19.widen() * v15;
     let v67: W = v10 * v11.widen() * v19.widen() * v15;
     let v68: W = v22 * v3.widen() * v58.widen() * v15;
     let v69: W = v22 * v11.widen() * v58.widen() * v15;
-    let v70: W = v34.widen() * v3.widen() * v27 * v9;
-    let v71: W = v34.widen() * v11.widen() * v27 * v9;
-    let v72: W = v34.widen() * v3.widen() * v14 * v27 * v9;
-    let v73: W = v34.widen() * v11.widen() * v14 * v27 * v9;
+    let v70: W = v34 * v3.widen() * v27 * v9;
+    let v71: W = v34 * v11.widen() * v27 * v9;
+    let v72: W = v34 * v3.widen() * v14 * v27 * v9;
+    let v73: W = v34 * v11.widen() * v14 * v27 * v9;
     let v74: W = v54.widen() - v55.widen() - v56.widen() + v57.widen() + v59
         - v60.widen() + v62 - v63.widen() - v64 + v65 - v66 + v67 - v68 + v69 - v70 + v71
         + v72 - v73;
-    let v75: W = v27 * v9;
+    let v75: N = N::narrow(v27) * N::narrow(v9);
     let v76: N = v46 * N::narrow(v14) * N::narrow(v27) * N::narrow(v9);
-    let v77: N = v13.powi(4);
+    let v77: N = N::narrow(v13).powi(4);
     let v78: N = v77 * N::narrow(v27) * N::narrow(v9);
-    let v79: W = v75 + v76.widen() + v78.widen();
+    let v79: W = v75.widen() + v76.widen() + v78.widen();
     let v80: W = v74 / v79;
     let v81: N = v11 - v3;
     let v82: N = v81.abs();
     let v83: W = v82.widen().sqrt();
-    let v84: N = v13 + v19;
+    let v84: N = N::narrow(v13) + v19;
     let v85: N = N::narrow(v22) * N::narrow(v12);
     let v86: N = v85 / v84;
     let v87: W = v86.widen().sqrt();
@@ -2998,7 +3000,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 61 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3011,7 +3013,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 61 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3038,7 +3040,7 @@ pub fn euler_maruyama_step_v_slice(
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3101,8 +3103,8 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v7: W = v6.sqrt();
     let v8: N = N::from_f64(t_next);
     let v9: W = v1 * v8.widen();
-    let v10: W = v9.cos();
-    let v11: W = v10.square();
+    let v10: N = N::cos_of(v9);
+    let v11: W = v10.widen().square();
     let v12: W = v0.widen() + v11;
     let v13: W = v12.sqrt();
     let v14: W = v7 * v13;
@@ -3135,7 +3137,7 @@ fn ddim_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3148,7 +3150,7 @@ pub fn ddim_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,v\,\left(\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right) - \sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} + \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3168,7 +3170,7 @@ pub fn ddim_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3231,8 +3233,8 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v7: W = v6.sqrt();
     let v8: N = N::from_f64(t_next);
     let v9: W = v1 * v8.widen();
-    let v10: W = v9.cos();
-    let v11: W = v10.square();
+    let v10: N = N::cos_of(v9);
+    let v11: W = v10.widen().square();
     let v12: W = v0.widen() + v11;
     let v13: W = v12.sqrt();
     let v14: W = v7 * v13;
@@ -3265,7 +3267,7 @@ fn dpm1_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3278,7 +3280,7 @@ pub fn dpm1_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right)\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right) + 2\,\cos\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}\,\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}} - \frac{v\,\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\left(\frac{\cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)\,\tan\left(\frac{\pi\,t}{2}\right)}{\sin\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)} - 1\right)}{\sqrt{1 + \cos\left(\frac{\pi\,t_{\mathrm{next}}}{2}\right)^{2}}\,\sqrt{1 + \frac{\tan\left(\frac{\pi\,t}{2}\right)^{2}}{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 23 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

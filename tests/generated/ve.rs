@@ -311,7 +311,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -337,10 +337,10 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: N = N::from_f64(t);
     let v5: N = v3 * v4;
     let v6: W = v5.widen() * v2;
-    let v7: N = N::exp_of(v6);
-    let v8: W = v1.widen() * v7.widen() * v4.widen();
+    let v7: W = v6.exp();
+    let v8: W = v1.widen() * v7 * v4.widen();
     let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v7.widen() * v9.widen();
+    let v10: W = v1.widen() * v7 * v9.widen();
     let v11: W = v8 - v10;
     [v0.to_f64(), v11.to_f64()]
 }
@@ -350,7 +350,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -363,7 +363,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1184,7 +1184,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1217,12 +1217,12 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v5: N = N::exp_of(v4);
     let v6: W = W::new(0.01, -2.0816681711721684e-19);
     let v7: W = v2.widen() * v1;
-    let v8: N = N::exp_of(v7);
-    let v9: W = v6 * v8.widen();
+    let v8: W = v7.exp();
+    let v9: W = v6 * v8;
     let v10: W = W::new(0.17034386382832475, -5.617405878950534e-18);
-    let v11: W = v10 * v8.widen() * v2.widen();
+    let v11: W = v10 * v8 * v2.widen();
     let v12: N = N::from_f64(t_next);
-    let v13: W = v10 * v8.widen() * v12.widen();
+    let v13: W = v10 * v8 * v12.widen();
     let v14: W = v9 - v11 + v13;
     let v15: N = v0 * v5 * N::narrow(v14);
     let v16: W = v11 - v13;
@@ -1231,7 +1231,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = v12 - v2;
     let v20: N = v19.abs();
     let v21: N = v20.sqrt();
-    let v22: N = v18 * v8 * v21;
+    let v22: N = v18 * N::narrow(v8) * v21;
     [v15.to_f64(), v17.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `ve`, from `derivations/ve.dsym`.
@@ -1240,7 +1240,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1253,7 +1253,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -11,7 +11,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real, Xd};
+use dd::{Dd, Narrow, Real};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "vp_linear";
 /// `alpha(t)` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -541,7 +541,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -615,8 +615,8 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v42: N = N::new(19.9, 1.4210854715202005e-15);
     let v43: N = v42 * v1;
     let v44: W = v19.widen() + v43.widen();
-    let v45: N = N::sqrt_of(v44);
-    let v46: N = v41 * v45;
+    let v45: W = v44.sqrt();
+    let v46: N = v41 * N::narrow(v45);
     [v17.to_f64(), v38.to_f64(), v46.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -625,7 +625,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -644,7 +644,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -744,22 +744,22 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: W = v4 * v1.widen();
-    let v7: W = v3.widen() + v5 + v6;
+    let v5: N = N::narrow(v4) * v0;
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5.widen() + v6.widen();
     let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
-    let v10: N = v3 * v1;
+    let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
     let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
+    let v13: W = -v10;
+    let v14: W = v13 - v12;
     let v15: W = v14.exp();
     let v16: W = W::new(0.1, -5.551115123125783e-18);
     let v17: W = v16 * v0.widen();
-    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
     let v19: W = v0.widen().square();
-    let v20: W = v18 * v19;
+    let v20: W = v18.widen() * v19;
     let v21: W = -v17;
     let v22: W = v21 - v20;
     let v23: W = v22.exp_m1();
@@ -772,9 +772,9 @@ fn ddim_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v30: W = -v23;
     let v31: W = v30.sqrt();
     let v32: W = v16 * v1.widen();
-    let v33: N = N::narrow(v18) * N::narrow(v11);
+    let v33: W = v18.widen() * v11;
     let v34: W = -v32;
-    let v35: W = v34 - v33.widen();
+    let v35: W = v34 - v33;
     let v36: W = v35.exp_m1();
     let v37: W = -v36;
     let v38: W = v37.sqrt();
@@ -896,22 +896,22 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v2: N = v0 - v1;
     let v3: N = N::new(0.05, -2.7755575615628915e-18);
     let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v4 * v0.widen();
-    let v6: W = v4 * v1.widen();
-    let v7: W = v3.widen() + v5 + v6;
+    let v5: N = N::narrow(v4) * v0;
+    let v6: N = N::narrow(v4) * v1;
+    let v7: W = v3.widen() + v5.widen() + v6.widen();
     let v8: W = v2.widen() * v7;
     let v9: N = N::exp_of(v8);
-    let v10: N = v3 * v1;
+    let v10: W = v3.widen() * v1.widen();
     let v11: W = v1.widen().square();
     let v12: W = v4 * v11;
-    let v13: N = -v10;
-    let v14: W = v13.widen() - v12;
+    let v13: W = -v10;
+    let v14: W = v13 - v12;
     let v15: W = v14.exp();
     let v16: W = W::new(0.1, -5.551115123125783e-18);
     let v17: W = v16 * v0.widen();
-    let v18: W = W::new(9.95, 7.105427357601002e-16);
+    let v18: N = N::new(9.95, 7.105427357601002e-16);
     let v19: W = v0.widen().square();
-    let v20: W = v18 * v19;
+    let v20: W = v18.widen() * v19;
     let v21: W = -v17;
     let v22: W = v21 - v20;
     let v23: W = v22.exp_m1();
@@ -924,9 +924,9 @@ fn dpm1_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v30: W = -v23;
     let v31: W = v30.sqrt();
     let v32: W = v16 * v1.widen();
-    let v33: N = N::narrow(v18) * N::narrow(v11);
+    let v33: W = v18.widen() * v11;
     let v34: W = -v32;
-    let v35: W = v34 - v33.widen();
+    let v35: W = v34 - v33;
     let v36: W = v35.exp_m1();
     let v37: W = -v36;
     let v38: W = v37.sqrt();
@@ -1104,7 +1104,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1128,9 +1128,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t);
-    let v2: N = N::narrow(v0) * v1;
+    let v2: N = v0 * v1;
     let v3: N = N::new(4.975, 3.552713678800501e-16);
     let v4: W = v1.widen().square();
     let v5: N = v3 * N::narrow(v4);
@@ -1139,39 +1139,39 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: N = v7.exp();
     let v9: W = W::new(9.95, 7.105427357601002e-16);
     let v10: N = N::narrow(v9) * v1;
-    let v11: N = -N::narrow(v0);
+    let v11: N = -v0;
     let v12: W = v11.widen() - v10.widen();
     let v13: W = v1.widen() * v8.widen() * v12;
     let v14: N = N::from_f64(t_next);
     let v15: W = v14.widen() * v8.widen() * v12;
     let v16: W = v8.widen() - v13 + v15;
-    let v17: W = v16 / v8.widen();
+    let v17: N = N::narrow(v16) / v8;
     let v18: N = N::new(0.15, 5.551115123125783e-18);
     let v19: N = v18 * v1;
     let v20: N = N::new(14.925, -7.105427357601002e-16);
-    let v21: W = v20.widen() * v4;
+    let v21: N = v20 * N::narrow(v4);
     let v22: N = -v19;
-    let v23: N = v22 - N::narrow(v21);
+    let v23: N = v22 - v21;
     let v24: N = v23.exp();
-    let v25: W = v0 * v14.widen() * v24.widen();
-    let v26: W = v0 * v1.widen() * v24.widen();
+    let v25: W = v0.widen() * v14.widen() * v24.widen();
+    let v26: W = v0.widen() * v1.widen() * v24.widen();
     let v27: W = v9 * v4 * v24.widen();
     let v28: W = v9 * v1.widen() * v14.widen() * v24.widen();
     let v29: N = N::new(0.1, -5.551115123125783e-18);
-    let v30: N = v29 * v1;
+    let v30: W = v29.widen() * v1.widen();
     let v31: N = N::narrow(v9) * N::narrow(v4);
-    let v32: N = -v30;
+    let v32: N = -N::narrow(v30);
     let v33: N = v32 - v31;
     let v34: N = v33.exp_m1();
-    let v35: N = N::narrow(v0) * v1 * v8 * v34;
+    let v35: N = v0 * v1 * v8 * v34;
     let v36: W = v9 * v4 * v8.widen() * v34.widen();
-    let v37: N = N::narrow(v0) * v14 * v8 * v34;
+    let v37: N = v0 * v14 * v8 * v34;
     let v38: W = v9 * v1.widen() * v14.widen() * v8.widen() * v34.widen();
     let v39: W = v25 - v26 - v27 + v28 + v35.widen() + v36 - v37.widen() - v38;
     let v40: N = -v34;
     let v41: N = v40.sqrt();
-    let v42: W = v8.widen() * v41.widen();
-    let v43: N = N::narrow(v39) / N::narrow(v42);
+    let v42: N = v8 * v41;
+    let v43: W = v39 / v42.widen();
     [v17.to_f64(), v43.to_f64()]
 }
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1180,7 +1180,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1193,7 +1193,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1213,7 +1213,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1259,41 +1259,41 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v14: N = N::from_f64(t_next);
     let v15: W = v14.widen() * v8.widen() * v12;
     let v16: W = v8.widen() - v13 + v15;
-    let v17: W = v16 / v8.widen();
-    let v18: W = W::new(0.1, -5.551115123125783e-18);
+    let v17: N = N::narrow(v16) / v8;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = N::new(0.15, 5.551115123125783e-18);
     let v20: N = v19 * v1;
     let v21: N = N::new(14.925, -7.105427357601002e-16);
-    let v22: W = v21.widen() * v4;
+    let v22: N = v21 * N::narrow(v4);
     let v23: N = -v20;
-    let v24: N = v23 - N::narrow(v22);
+    let v24: N = v23 - v22;
     let v25: N = v24.exp();
-    let v26: W = v18 * v14.widen() * v25.widen();
-    let v27: W = v18 * v1.widen() * v25.widen();
+    let v26: W = v18.widen() * v14.widen() * v25.widen();
+    let v27: W = v18.widen() * v1.widen() * v25.widen();
     let v28: W = W::new(19.9, 1.4210854715202005e-15);
     let v29: W = v28 * v4 * v25.widen();
     let v30: W = v28 * v1.widen() * v14.widen() * v25.widen();
-    let v31: N = N::narrow(v18) * v1;
+    let v31: W = v18.widen() * v1.widen();
     let v32: N = v9 * N::narrow(v4);
-    let v33: N = -v31;
+    let v33: N = -N::narrow(v31);
     let v34: N = v33 - v32;
     let v35: N = v34.exp_m1();
-    let v36: N = N::narrow(v18) * v1 * v8 * v35;
+    let v36: N = v18 * v1 * v8 * v35;
     let v37: W = v28 * v4 * v8.widen() * v35.widen();
-    let v38: N = N::narrow(v18) * v14 * v8 * v35;
+    let v38: N = v18 * v14 * v8 * v35;
     let v39: W = v28 * v1.widen() * v14.widen() * v8.widen() * v35.widen();
     let v40: W = v26 - v27 - v29 + v30 + v36.widen() + v37 - v38.widen() - v39;
     let v41: N = -v35;
     let v42: N = v41.sqrt();
-    let v43: W = v8.widen() * v42.widen();
-    let v44: N = N::narrow(v40) / N::narrow(v43);
+    let v43: N = v8 * v42;
+    let v44: W = v40 / v43.widen();
     let v45: N = v14 - v1;
     let v46: N = v45.abs();
     let v47: N = v46.sqrt();
-    let v48: N = N::narrow(v28) * v1;
-    let v49: W = v18 + v48.widen();
+    let v48: W = v28 * v1.widen();
+    let v49: W = v18.widen() + v48;
     let v50: N = N::sqrt_of(v49);
-    let v51: W = v47.widen() * v50.widen();
+    let v51: N = v47 * v50;
     [v17.to_f64(), v44.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -1302,7 +1302,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1315,7 +1315,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1680,7 +1680,7 @@ pub fn dpm1_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0_coefficients(t: f64) -> [f64; 2] {
     pf_velocity_x0_coefficients_in::<f64, Dd>(t)
 }
@@ -1697,13 +1697,13 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v5: W = v3 * v4;
     let v6: N = -N::narrow(v2);
     let v7: W = v6.widen() - v5;
-    let v8: N = N::exp_of(v7);
+    let v8: W = v7.exp();
     let v9: N = N::new(0.05, -2.7755575615628915e-18);
     let v10: W = v3 * v1.widen();
     let v11: W = v9.widen() + v10;
-    let v12: N = N::exp_m1_of(v7);
-    let v13: W = v8.widen() * v11;
-    let v14: N = N::narrow(v13) / v12;
+    let v12: W = v7.exp_m1();
+    let v13: W = v8 * v11;
+    let v14: N = N::narrow(v13) / N::narrow(v12);
     let v15: N = -v14;
     let v16: N = v9 * v1;
     let v17: W = W::new(4.975, 3.552713678800501e-16);
@@ -1711,7 +1711,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v19: N = -v16;
     let v20: W = v19.widen() - v18;
     let v21: N = N::exp_of(v20);
-    let v22: N = -v12;
+    let v22: N = -N::narrow(v12);
     let v23: W = v22.widen().sqrt();
     let v24: N = -v9;
     let v25: W = v24.widen() - v10;
@@ -1722,8 +1722,8 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
     let v30: W = v29 * v4;
     let v31: N = -v28;
     let v32: W = v31.widen() - v30;
-    let v33: N = N::exp_of(v32);
-    let v34: W = v33.widen() * v11;
+    let v33: W = v32.exp();
+    let v34: W = v33 * v11;
     let v35: N = N::narrow(v34) / N::narrow(v23);
     let v36: W = v26 - v35.widen();
     let v37: W = v36 / v23;
@@ -1735,7 +1735,7 @@ fn pf_velocity_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64) -> [f64; 2] {
 /// \mathrm{pf\_velocity\_x0}(x, x_{0}, t) = \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(\frac{\frac{1}{20} + \frac{199\,t}{20}}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \frac{1}{20} - \frac{199\,t}{20}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn pf_velocity_x0(x: f64, x0: f64, t: f64) -> f64 {
     let [c0, c1] = pf_velocity_x0_coefficients(t);
     c0 * x + c1 * x0
@@ -1820,7 +1820,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1850,15 +1850,15 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
     let v5: W = W::new(9.95, 7.105427357601002e-16);
-    let v6: N = v3.square();
-    let v7: W = v5 * v6.widen();
+    let v6: W = v3.widen().square();
+    let v7: W = v5 * v6;
     let v8: W = -v4;
     let v9: W = v8 - v7;
     let v10: N = N::exp_of(v9);
     let v11: W = v0 * v1.widen() * v10.widen();
     let v12: N = N::exp_m1_of(v9);
     let v13: W = v0 * v3.widen() * v10.widen();
-    let v14: W = v5 * v6.widen() * v10.widen();
+    let v14: W = v5 * v6 * v10.widen();
     let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
     let v16: W = v11 - v12.widen() - v13 - v14 + v15;
     let v17: W = v16 / v12.widen();
@@ -1866,22 +1866,22 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v19: N = N::new(0.15, 5.551115123125783e-18);
     let v20: N = v19 * v3;
     let v21: N = N::new(14.925, -7.105427357601002e-16);
-    let v22: N = v21 * v6;
+    let v22: N = v21 * N::narrow(v6);
     let v23: N = -v20;
     let v24: N = v23 - v22;
     let v25: N = v24.exp();
     let v26: W = v0 * v3.widen() * v25.widen();
-    let v27: W = v5 * v6.widen() * v25.widen();
+    let v27: W = v5 * v6 * v25.widen();
     let v28: W = v0 * v1.widen() * v25.widen();
     let v29: W = v5 * v3.widen() * v1.widen() * v25.widen();
     let v30: N = N::narrow(v0) * v3;
     let v31: W = W::new(4.975, 3.552713678800501e-16);
-    let v32: W = v31 * v6.widen();
+    let v32: W = v31 * v6;
     let v33: N = -v30;
     let v34: W = v33.widen() - v32;
     let v35: N = N::exp_of(v34);
     let v36: N = N::narrow(v0) * v3 * v35 * v12;
-    let v37: W = v5 * v6.widen() * v35.widen() * v12.widen();
+    let v37: W = v5 * v6 * v35.widen() * v12.widen();
     let v38: N = N::narrow(v0) * v1 * v35 * v12;
     let v39: W = v5 * v3.widen() * v1.widen() * v35.widen() * v12.widen();
     let v40: W = v26 + v27 - v28 - v29 - v36.widen() - v37 + v38.widen() + v39;
@@ -1895,7 +1895,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1908,7 +1908,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1928,14 +1928,9 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1976,7 +1971,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v8: N = -v4;
     let v9: W = v8.widen() - v7;
     let v10: W = v9.exp();
-    let v11: N = N::narrow(v0) * v1 * N::narrow(v10);
+    let v11: W = v0 * v1.widen() * v10;
     let v12: W = v0 * v3.widen() * v10;
     let v13: W = W::new(19.9, 1.4210854715202005e-15);
     let v14: W = v13 * v6 * v10;
@@ -1990,32 +1985,32 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v22: W = v21.exp();
     let v23: N = N::narrow(v0) * v3;
     let v24: W = W::new(9.95, 7.105427357601002e-16);
-    let v25: N = N::narrow(v24) * N::narrow(v6);
+    let v25: W = v24 * v6;
     let v26: N = -v23;
-    let v27: W = v26.widen() - v25.widen();
-    let v28: N = N::exp_m1_of(v27);
-    let v29: W = v22 * v28.widen();
-    let v30: W = v16 * v3.widen() * v22 * v28.widen();
-    let v31: W = v24 * v6 * v22 * v28.widen();
-    let v32: N = N::narrow(v16) * v1 * N::narrow(v22) * v28;
-    let v33: W = v24 * v3.widen() * v1.widen() * v22 * v28.widen();
-    let v34: W = v11.widen() - v12 - v14 + v15 - v29 + v30 + v31 - v32.widen() - v33;
-    let v35: N = N::narrow(v34) / N::narrow(v29);
-    let v36: N = -v35;
-    let v37: N = N::narrow(v0) * v3 * N::narrow(v22) * v28;
-    let v38: W = v13 * v6 * v22 * v28.widen();
-    let v39: N = N::narrow(v0) * v1 * N::narrow(v22) * v28;
-    let v40: W = v13 * v3.widen() * v1.widen() * v22 * v28.widen();
-    let v41: W = v12 + v14 - v11.widen() - v15 - v37.widen() - v38 + v39.widen() + v40;
-    let v42: N = N::narrow(v41) / v28;
-    let v43: N = -v42;
+    let v27: W = v26.widen() - v25;
+    let v28: W = v27.exp_m1();
+    let v29: W = v22 * v28;
+    let v30: W = v16 * v3.widen() * v22 * v28;
+    let v31: W = v24 * v6 * v22 * v28;
+    let v32: W = v16 * v1.widen() * v22 * v28;
+    let v33: W = v24 * v3.widen() * v1.widen() * v22 * v28;
+    let v34: W = v11 - v12 - v14 + v15 - v29 + v30 + v31 - v32 - v33;
+    let v35: W = v34 / v29;
+    let v36: N = -N::narrow(v35);
+    let v37: N = N::narrow(v0) * v3 * N::narrow(v22) * N::narrow(v28);
+    let v38: W = v13 * v6 * v22 * v28;
+    let v39: N = N::narrow(v0) * v1 * N::narrow(v22) * N::narrow(v28);
+    let v40: W = v13 * v3.widen() * v1.widen() * v22 * v28;
+    let v41: W = v12 + v14 - v11 - v15 - v37.widen() - v38 + v39.widen() + v40;
+    let v42: W = v41 / v28;
+    let v43: N = -N::narrow(v42);
     let v44: N = v1 - v3;
     let v45: N = v44.abs();
     let v46: N = v45.sqrt();
     let v47: N = N::narrow(v13) * v3;
-    let v48: W = v0 + v47.widen();
-    let v49: W = v48.sqrt();
-    let v50: N = v46 * N::narrow(v49);
+    let v48: N = N::narrow(v0) + v47;
+    let v49: W = v48.widen().sqrt();
+    let v50: W = v46.widen() * v49;
     [v36.to_f64(), v43.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -2024,7 +2019,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2037,7 +2032,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2064,7 +2059,7 @@ pub fn euler_maruyama_step_x0_slice(
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2113,32 +2108,32 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
+    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: N = N::narrow(v3) * N::narrow(v4);
     let v6: N = -v2;
     let v7: N = v6 - v5;
-    let v8: W = v7.widen().exp_m1();
-    let v9: W = -v8;
-    let v10: W = v9.sqrt();
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: W = v9.widen().sqrt();
     let v11: N = N::from_f64(t);
-    let v12: W = v0 * v11.widen();
+    let v12: N = v0 * v11;
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -N::narrow(v12);
+    let v15: N = -v12;
     let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = -v17.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = -v17;
     let v19: W = v18.sqrt();
     let v20: W = v10 / v19;
     let v21: W = v16.exp();
     let v22: N = v11 - v1;
     let v23: W = v3 * v11.widen();
     let v24: W = v3 * v1.widen();
-    let v25: W = v0 + v23 + v24;
+    let v25: W = v0.widen() + v23 + v24;
     let v26: W = v22.widen() * v25;
     let v27: W = v26.exp_m1();
     let v28: N = N::new(0.05, -2.7755575615628915e-18);
@@ -2146,9 +2141,9 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v30: W = W::new(4.975, 3.552713678800501e-16);
     let v31: W = v30 * v4;
     let v32: N = -v29;
-    let v33: W = v32.widen() - v31;
-    let v34: W = v33.exp();
-    let v35: N = N::narrow(v34) * N::narrow(v19);
+    let v33: N = v32 - N::narrow(v31);
+    let v34: N = v33.exp();
+    let v35: N = v34 * N::narrow(v19);
     let v36: N = v28 * v11;
     let v37: W = v30 * v13;
     let v38: N = -v36;
@@ -2167,7 +2162,7 @@ fn ddim_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2180,7 +2175,7 @@ pub fn ddim_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)} - \exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2200,7 +2195,7 @@ pub fn ddim_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2249,32 +2244,32 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v34: W = v33 / v32;
         return [v12.to_f64(), v34.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::narrow(v0) * v1;
+    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: N = N::narrow(v3) * N::narrow(v4);
     let v6: N = -v2;
     let v7: N = v6 - v5;
-    let v8: W = v7.widen().exp_m1();
-    let v9: W = -v8;
-    let v10: W = v9.sqrt();
+    let v8: N = v7.exp_m1();
+    let v9: N = -v8;
+    let v10: W = v9.widen().sqrt();
     let v11: N = N::from_f64(t);
-    let v12: W = v0 * v11.widen();
+    let v12: N = v0 * v11;
     let v13: W = v11.widen().square();
     let v14: W = v3 * v13;
-    let v15: N = -N::narrow(v12);
+    let v15: N = -v12;
     let v16: W = v15.widen() - v14;
-    let v17: N = N::exp_m1_of(v16);
-    let v18: W = -v17.widen();
+    let v17: W = v16.exp_m1();
+    let v18: W = -v17;
     let v19: W = v18.sqrt();
     let v20: W = v10 / v19;
     let v21: W = v16.exp();
     let v22: N = v11 - v1;
     let v23: W = v3 * v11.widen();
     let v24: W = v3 * v1.widen();
-    let v25: W = v0 + v23 + v24;
+    let v25: W = v0.widen() + v23 + v24;
     let v26: W = v22.widen() * v25;
     let v27: W = v26.exp_m1();
     let v28: N = N::new(0.05, -2.7755575615628915e-18);
@@ -2282,9 +2277,9 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v30: W = W::new(4.975, 3.552713678800501e-16);
     let v31: W = v30 * v4;
     let v32: N = -v29;
-    let v33: W = v32.widen() - v31;
-    let v34: W = v33.exp();
-    let v35: N = N::narrow(v34) * N::narrow(v19);
+    let v33: N = v32 - N::narrow(v31);
+    let v34: N = v33.exp();
+    let v35: N = v34 * N::narrow(v19);
     let v36: N = v28 * v11;
     let v37: W = v30 * v13;
     let v38: N = -v36;
@@ -2303,7 +2298,7 @@ fn dpm1_step_x0_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2316,7 +2311,7 @@ pub fn dpm1_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + \frac{x_{0}\,\left(\exp\left(-\frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} - \exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2559,7 +2554,7 @@ pub fn euler_maruyama_step_u_slice(
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     ddim_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2653,9 +2648,9 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v42: W = v41 / v40;
         return [v25.to_f64(), v42.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
+    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: N = N::narrow(v3) * N::narrow(v4);
@@ -2665,23 +2660,23 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = W::new(4.975, 3.552713678800501e-16);
     let v10: W = v7.widen().square();
     let v11: W = v9 * v10;
-    let v12: N = -N::narrow(v2);
+    let v12: N = -v2;
     let v13: N = v12 - v5 - v8 - N::narrow(v11);
     let v14: N = v13.exp();
     let v15: W = v3 * v1.widen();
-    let v16: W = v6 + v15;
+    let v16: N = N::narrow(v6) + N::narrow(v15);
     let v17: N = v12 - v5;
     let v18: N = v17.exp_m1();
     let v19: W = -v18.widen();
     let v20: W = v19.sqrt();
-    let v21: W = v14.widen() * v16;
-    let v22: W = v21 / v20;
+    let v21: N = v14 * v16;
+    let v22: W = v21.widen() / v20;
     let v23: W = v6 * v1.widen();
     let v24: W = v9 * v4;
     let v25: N = -N::narrow(v23);
     let v26: W = v25.widen() - v24;
     let v27: N = N::exp_of(v26);
-    let v28: N = N::narrow(v0) * v7;
+    let v28: N = v0 * v7;
     let v29: W = v3 * v10;
     let v30: N = -v28;
     let v31: W = v30.widen() - v29;
@@ -2699,25 +2694,25 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v43: N = -v40;
     let v44: N = v43 - v42;
     let v45: N = v44.exp();
-    let v46: W = v45.widen() * v16;
-    let v47: N = N::narrow(v46) / N::narrow(v20);
+    let v46: N = v45 * v16;
+    let v47: W = v46.widen() / v20;
     let v48: W = v27.widen() * v20 * v36;
-    let v49: W = v47.widen() - v48;
+    let v49: W = v47 - v48;
     let v50: N = N::narrow(v38) / N::narrow(v49);
     let v51: N = N::exp_of(v31);
-    let v52: W = v3 * v7.widen();
-    let v53: W = -v0;
-    let v54: W = v53 - v15 - v52;
+    let v52: N = N::narrow(v3) * v7;
+    let v53: N = -v0;
+    let v54: N = v53 - N::narrow(v15) - v52;
     let v55: N = v1 - v7;
-    let v56: W = v54 * v55.widen();
-    let v57: W = v56.exp_m1();
+    let v56: N = v54 * v55;
+    let v57: N = v56.exp_m1();
     let v58: N = -v8;
     let v59: W = v58.widen() - v11;
     let v60: N = N::exp_of(v59);
     let v61: W = v60.widen() * v20;
-    let v62: N = v27 * N::narrow(v34);
-    let v63: W = v61 + v62.widen();
-    let v64: W = v51.widen() * v57;
+    let v62: W = v27.widen() * v34;
+    let v63: W = v61 + v62;
+    let v64: W = v51.widen() * v57.widen();
     let v65: W = v63 * v49;
     let v66: W = v64 / v65;
     [v50.to_f64(), v66.to_f64()]
@@ -2728,7 +2723,7 @@ fn ddim_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = ddim_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2741,7 +2736,7 @@ pub fn ddim_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{ddim\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2761,7 +2756,7 @@ pub fn ddim_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     dpm1_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2855,9 +2850,9 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
         let v42: W = v41 / v40;
         return [v25.to_f64(), v42.to_f64()];
     }
-    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: N = N::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
+    let v2: N = v0 * v1;
     let v3: W = W::new(9.95, 7.105427357601002e-16);
     let v4: W = v1.widen().square();
     let v5: N = N::narrow(v3) * N::narrow(v4);
@@ -2867,23 +2862,23 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v9: W = W::new(4.975, 3.552713678800501e-16);
     let v10: W = v7.widen().square();
     let v11: W = v9 * v10;
-    let v12: N = -N::narrow(v2);
+    let v12: N = -v2;
     let v13: N = v12 - v5 - v8 - N::narrow(v11);
     let v14: N = v13.exp();
     let v15: W = v3 * v1.widen();
-    let v16: W = v6 + v15;
+    let v16: N = N::narrow(v6) + N::narrow(v15);
     let v17: N = v12 - v5;
     let v18: N = v17.exp_m1();
     let v19: W = -v18.widen();
     let v20: W = v19.sqrt();
-    let v21: W = v14.widen() * v16;
-    let v22: W = v21 / v20;
+    let v21: N = v14 * v16;
+    let v22: W = v21.widen() / v20;
     let v23: W = v6 * v1.widen();
     let v24: W = v9 * v4;
     let v25: N = -N::narrow(v23);
     let v26: W = v25.widen() - v24;
     let v27: N = N::exp_of(v26);
-    let v28: N = N::narrow(v0) * v7;
+    let v28: N = v0 * v7;
     let v29: W = v3 * v10;
     let v30: N = -v28;
     let v31: W = v30.widen() - v29;
@@ -2901,25 +2896,25 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
     let v43: N = -v40;
     let v44: N = v43 - v42;
     let v45: N = v44.exp();
-    let v46: W = v45.widen() * v16;
-    let v47: N = N::narrow(v46) / N::narrow(v20);
+    let v46: N = v45 * v16;
+    let v47: W = v46.widen() / v20;
     let v48: W = v27.widen() * v20 * v36;
-    let v49: W = v47.widen() - v48;
+    let v49: W = v47 - v48;
     let v50: N = N::narrow(v38) / N::narrow(v49);
     let v51: N = N::exp_of(v31);
-    let v52: W = v3 * v7.widen();
-    let v53: W = -v0;
-    let v54: W = v53 - v15 - v52;
+    let v52: N = N::narrow(v3) * v7;
+    let v53: N = -v0;
+    let v54: N = v53 - N::narrow(v15) - v52;
     let v55: N = v1 - v7;
-    let v56: W = v54 * v55.widen();
-    let v57: W = v56.exp_m1();
+    let v56: N = v54 * v55;
+    let v57: N = v56.exp_m1();
     let v58: N = -v8;
     let v59: W = v58.widen() - v11;
     let v60: N = N::exp_of(v59);
     let v61: W = v60.widen() * v20;
-    let v62: N = v27 * N::narrow(v34);
-    let v63: W = v61 + v62.widen();
-    let v64: W = v51.widen() * v57;
+    let v62: W = v27.widen() * v34;
+    let v63: W = v61 + v62;
+    let v64: W = v51.widen() * v57.widen();
     let v65: W = v63 * v49;
     let v66: W = v64 / v65;
     [v50.to_f64(), v66.to_f64()]
@@ -2930,7 +2925,7 @@ fn dpm1_step_u_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = dpm1_step_u_coefficients(t, t_next);
     c0 * x + c1 * u
@@ -2943,7 +2938,7 @@ pub fn dpm1_step_u(x: f64, u: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{dpm1\_step\_u}(x, u, t, t_{\mathrm{next}}) = x\,\left(\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right) + \sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right) + \frac{u\,\left(\exp\left(\frac{t}{20} + \frac{199\,t^{2}}{40} - \frac{t_{\mathrm{next}}}{20} - \frac{199\,t_{\mathrm{next}}^{2}}{40}\right)\,\left(20\,\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 20\right) + 20\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\,\sqrt{1 - \exp\left(-\frac{t_{\mathrm{next}}}{10} - \frac{199\,t_{\mathrm{next}}^{2}}{20}\right)}\right)}{1 + 199\,t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 29 of its 67 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3090,7 +3085,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3111,8 +3106,8 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = N::new(0.05, -2.7755575615628915e-18);
-    let v3: N = v2 * v1;
+    let v2: W = W::new(0.05, -2.7755575615628915e-18);
+    let v3: N = N::narrow(v2) * v1;
     let v4: W = W::new(4.975, 3.552713678800501e-16);
     let v5: W = v1.widen().square();
     let v6: W = v4 * v5;
@@ -3122,18 +3117,18 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v10: N = v9.square();
     let v11: N = N::new(9.95, 7.105427357601002e-16);
     let v12: N = v11 * v1;
-    let v13: N = -v2;
+    let v13: N = -N::narrow(v2);
     let v14: N = v13 - v12;
     let v15: N = v1 * v10 * v14;
     let v16: N = N::from_f64(t_next);
     let v17: N = v16 * v10 * v14;
     let v18: N = N::new(0.1, -5.551115123125783e-18);
     let v19: N = v18 * v1;
-    let v20: N = v11 * N::narrow(v5);
-    let v21: N = -v19;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp();
-    let v24: N = v2 + v12;
+    let v20: W = v11.widen() * v5;
+    let v21: W = -v19.widen();
+    let v22: W = v21 - v20;
+    let v23: N = N::exp_of(v22);
+    let v24: N = N::narrow(v2) + v12;
     let v25: N = v1 * v23 * v24;
     let v26: N = v16 * v23 * v24;
     let v27: W = v0.widen() - v15.widen() + v17.widen() - v25.widen() + v26.widen();
@@ -3144,19 +3139,19 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v32: N = -v29;
     let v33: N = v32 - v31;
     let v34: N = v33.exp();
-    let v35: W = v2.widen() * v16.widen() * v34.widen();
-    let v36: W = v2.widen() * v1.widen() * v34.widen();
+    let v35: W = v2 * v16.widen() * v34.widen();
+    let v36: W = v2 * v1.widen() * v34.widen();
     let v37: W = v11.widen() * v5 * v34.widen();
     let v38: W = v11.widen() * v1.widen() * v16.widen() * v34.widen();
-    let v39: N = v22.exp_m1();
-    let v40: N = v2 * v1 * v9 * v39;
+    let v39: N = N::exp_m1_of(v22);
+    let v40: N = N::narrow(v2) * v1 * v9 * v39;
     let v41: W = v11.widen() * v5 * v9.widen() * v39.widen();
-    let v42: N = v2 * v16 * v9 * v39;
+    let v42: N = N::narrow(v2) * v16 * v9 * v39;
     let v43: W = v11.widen() * v1.widen() * v16.widen() * v9.widen() * v39.widen();
     let v44: W = v35 - v36 - v37 + v38 + v40.widen() + v41 - v42.widen() - v43;
     let v45: N = -v39;
     let v46: N = v45.sqrt();
-    let v47: N = N::narrow(v44) / v46;
+    let v47: W = v44 / v46.widen();
     [v27.to_f64(), v47.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3165,7 +3160,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3178,7 +3173,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3198,7 +3193,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3283,14 +3278,14 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v47: W = v38 - v39 - v41 + v42 + v43.widen() + v44 - v45.widen() - v46;
     let v48: N = -N::narrow(v22);
     let v49: N = v48.sqrt();
-    let v50: N = N::narrow(v47) / v49;
+    let v50: W = v47 / v49.widen();
     let v51: N = v15 - v1;
     let v52: N = v51.abs();
     let v53: N = v52.sqrt();
     let v54: W = v40 * v1.widen();
     let v55: W = v17.widen() + v54;
-    let v56: W = v55.sqrt();
-    let v57: W = v53.widen() * v56;
+    let v56: N = N::sqrt_of(v55);
+    let v57: N = v53 * v56;
     [v37.to_f64(), v50.to_f64(), v57.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
@@ -3299,7 +3294,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3312,7 +3307,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 39 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 38 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
