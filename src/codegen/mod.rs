@@ -390,14 +390,36 @@ impl JetForms {
         forms
     }
 
-    /// The coefficient of `input` in field `k` as one fraction in the jet symbols.
+    /// The coefficient of `input` in field `k` as one fraction in the jet symbols; where it
+    /// is linear in `t_next` (the Euler steps), as `c0 + (t_next - t) c1` with `c0` and
+    /// `c1` one fraction each, so that the step size is one exact difference rather than
+    /// `t` and `t_next` terms of a numerator that cancel.
     fn jet_coefficient(&self, pool: &mut Pool, k: usize, input: Symbol) -> Option<ExprId> {
+        use crate::expr::poly::together;
         if self.values.is_empty() {
             return None;
         }
         let f = self.fields.get(k)?;
         let c = diff::diff(pool, f.expr, input);
-        Some(crate::expr::poly::together(pool, c))
+        let c = together(pool, c);
+        let (t, tn) = (pool.symbol("t"), pool.symbol("t_next"));
+        let c1 = diff::diff(pool, c, tn);
+        let c1 = together(pool, c1);
+        if pool.is_zero(c1) {
+            return Some(c);
+        }
+        let c2 = diff::diff(pool, c1, tn);
+        let c2 = together(pool, c2);
+        if !pool.is_zero(c2) {
+            return Some(c);
+        }
+        let te = pool.sym_expr(t);
+        let c0 = crate::expr::subst::subst1(pool, c, tn, te);
+        let c0 = together(pool, c0);
+        let tne = pool.sym_expr(tn);
+        let h = pool.sub(tne, te);
+        let step = pool.mul(vec![h, c1]);
+        Some(pool.add(vec![c0, step]))
     }
 
     /// The jet symbols of `t` (or of `t_next`) with their values at the exact end `e`:

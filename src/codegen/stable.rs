@@ -157,8 +157,9 @@ impl Stabilizer {
 }
 
 /// The times at which [`more_accurate`] measures: both ends' neighbourhoods, down to
-/// 1e-60 from 0 (the reference's precision covers the cancellation there) and the interior.
-const MEASURE_TIMES: [f64; 12] = [
+/// 1e-60 from 0 (the reference's precision covers the cancellation there) and up to the
+/// last f64 below 1, and the interior.
+const MEASURE_TIMES: [f64; 13] = [
     1e-60,
     1e-20,
     1e-9,
@@ -171,6 +172,7 @@ const MEASURE_TIMES: [f64; 12] = [
     0.9999,
     0.999999999,
     1.0 - 1e-15,
+    1.0 - f64::EPSILON / 2.0,
 ];
 
 /// The precision of the reference in [`more_accurate`], in bits: a cancellation of 400

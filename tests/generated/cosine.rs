@@ -333,7 +333,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -342,25 +342,26 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: W = v0 * v1.widen() * v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3.widen() + v5 - v7;
-    let v9: N = N::narrow(v8) / v3;
-    let v10: W = v4.widen().powi(3);
-    let v11: W = v0 * v1.widen() * v10;
-    let v12: W = v0 * v6.widen() * v10;
-    let v13: W = v3.widen().square();
-    let v14: W = v0 * v1.widen() * v4.widen() * v13;
-    let v15: W = v0 * v6.widen() * v4.widen() * v13;
-    let v16: W = v11 - v12 + v14 - v15;
-    let v17: N = N::narrow(v16) / v3;
-    [v9.to_f64(), v17.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::cos_of(v3);
+    let v8: N = N::narrow(v1) * v4 * v6;
+    let v9: N = v8 / v7;
+    let v10: N = v0 - v9;
+    let v11: N = v4.powi(3);
+    let v12: N = N::narrow(v1) * v11;
+    let v13: N = v7.square();
+    let v14: N = N::narrow(v1) * v4 * v13;
+    let v15: N = -v12;
+    let v16: N = v15 - v14;
+    let v17: N = v6 * v16;
+    let v18: N = v17 / v7;
+    [v10.to_f64(), v18.to_f64()]
 }
 /// `euler_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -368,7 +369,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -381,7 +382,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right) - \frac{\pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -401,7 +402,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -410,33 +411,33 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: W = v0 * v1.widen() * v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3.widen() + v5 - v7;
-    let v9: N = N::narrow(v8) / v3;
-    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: W = v4.widen().powi(3);
-    let v12: W = v10 * v1.widen() * v11;
-    let v13: W = v10 * v6.widen() * v11;
-    let v14: W = v3.widen().square();
-    let v15: W = v10 * v1.widen() * v4.widen() * v14;
-    let v16: W = v10 * v6.widen() * v4.widen() * v14;
-    let v17: W = v12 - v13 + v15 - v16;
-    let v18: N = N::narrow(v17) / v3;
-    let v19: N = v6 - v1;
-    let v20: N = v19.abs();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::cos_of(v3);
+    let v8: N = N::narrow(v1) * v4 * v6;
+    let v9: N = v8 / v7;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: N = v4.powi(3);
+    let v13: N = v11 * v12;
+    let v14: N = v7.square();
+    let v15: N = v11 * v4 * v14;
+    let v16: N = -v13;
+    let v17: N = v16 - v15;
+    let v18: N = v6 * v17;
+    let v19: N = v18 / v7;
+    let v20: N = v6.abs();
     let v21: N = v20.sqrt();
-    let v22: N = N::tan_of(v2);
-    let v23: N = N::narrow(v10) * v22;
-    let v24: W = v23.widen().sqrt();
-    let v25: W = v21.widen() * v24;
-    [v9.to_f64(), v18.to_f64(), v25.to_f64()]
+    let v22: N = N::tan_of(v3);
+    let v23: N = v11 * v22;
+    let v24: N = v23.sqrt();
+    let v25: N = v21 * v24;
+    [v10.to_f64(), v19.to_f64(), v25.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -444,7 +445,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -463,7 +464,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \pi\,\mathrm{score}\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -727,7 +728,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -736,25 +737,25 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: W = v0 * v1.widen() * v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3.widen() + v5 - v7;
-    let v9: W = v8 / v3.widen();
-    let v10: W = v4.widen().square();
-    let v11: W = v0 * v6.widen() * v10;
-    let v12: W = v0 * v1.widen() * v10;
-    let v13: W = v3.widen().square();
-    let v14: W = v0 * v1.widen() * v13;
-    let v15: W = v0 * v6.widen() * v13;
-    let v16: W = v11 - v12 - v14 + v15;
-    let v17: W = v16 / v3.widen();
-    [v9.to_f64(), v17.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::cos_of(v3);
+    let v8: N = N::narrow(v1) * v4 * v6;
+    let v9: N = v8 / v7;
+    let v10: N = v0 - v9;
+    let v11: N = v4.square();
+    let v12: N = N::narrow(v1) * v11;
+    let v13: N = v7.square();
+    let v14: N = N::narrow(v1) * v13;
+    let v15: N = v12 + v14;
+    let v16: N = v6 * v15;
+    let v17: N = v16 / v7;
+    [v10.to_f64(), v17.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -762,7 +763,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -775,7 +776,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -795,7 +796,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -804,33 +805,32 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: N = N::cos_of(v2);
-    let v4: N = N::sin_of(v2);
-    let v5: W = v0 * v1.widen() * v4.widen();
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v0 * v6.widen() * v4.widen();
-    let v8: W = v3.widen() + v5 - v7;
-    let v9: W = v8 / v3.widen();
-    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: W = v4.widen().square();
-    let v12: W = v10 * v6.widen() * v11;
-    let v13: W = v10 * v1.widen() * v11;
-    let v14: W = v3.widen().square();
-    let v15: W = v10 * v1.widen() * v14;
-    let v16: W = v10 * v6.widen() * v14;
-    let v17: W = v12 - v13 - v15 + v16;
-    let v18: W = v17 / v3.widen();
-    let v19: N = v6 - v1;
-    let v20: N = v19.abs();
-    let v21: N = v20.sqrt();
-    let v22: N = N::tan_of(v2);
-    let v23: W = v10 * v22.widen();
-    let v24: N = N::sqrt_of(v23);
-    let v25: N = v21 * v24;
-    [v9.to_f64(), v18.to_f64(), v25.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: N = N::sin_of(v3);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: N = N::cos_of(v3);
+    let v8: N = N::narrow(v1) * v4 * v6;
+    let v9: N = v8 / v7;
+    let v10: N = v0 - v9;
+    let v11: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v12: N = v4.square();
+    let v13: N = v11 * v12;
+    let v14: N = v7.square();
+    let v15: N = v11 * v14;
+    let v16: N = v13 + v15;
+    let v17: N = v6 * v16;
+    let v18: N = v17 / v7;
+    let v19: N = v6.abs();
+    let v20: N = v19.sqrt();
+    let v21: N = N::tan_of(v3);
+    let v22: N = v11 * v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v20 * v23;
+    [v10.to_f64(), v18.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -838,7 +838,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -851,7 +851,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1115,7 +1115,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1126,33 +1126,33 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-1.5707963267948966, -6.123233995736766e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = v2.sin();
-    let v4: W = v2.cos();
-    let v5: W = v0 * v1.widen() * v4;
-    let v6: N = N::from_f64(t_next);
-    let v7: N = N::narrow(v0) * v6 * N::narrow(v4);
-    let v8: W = v3 - v5 + v7.widen();
-    let v9: W = v8 / v3;
-    let v10: W = v3.square();
-    let v11: W = v0 * v1.widen() * v10;
-    let v12: W = v0 * v6.widen() * v10;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1.widen() * v2.widen();
+    let v4: W = v3.cos();
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v3.sin();
+    let v8: W = v1.widen() * v4 * v6.widen();
+    let v9: W = v8 / v7;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::narrow(v7).square();
+    let v12: N = v1 * v11;
     let v13: N = N::narrow(v4).square();
-    let v14: W = v0 * v1.widen() * v13.widen();
-    let v15: W = v0 * v6.widen() * v13.widen();
-    let v16: W = v11 - v12 + v14 - v15;
-    let v17: W = v16 / v3;
-    [v9.to_f64(), v17.to_f64()]
+    let v14: N = v1 * v13;
+    let v15: N = -v12;
+    let v16: N = v15 - v14;
+    let v17: N = v6 * v16;
+    let v18: N = v17 / N::narrow(v7);
+    [v10.to_f64(), v18.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1160,7 +1160,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1173,7 +1173,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x\,\left(\sin\left(\frac{\pi\,t}{2}\right) - \frac{\pi\,t\,\cos\left(\frac{\pi\,t}{2}\right)}{2} + \frac{\pi\,t_{\mathrm{next}}\,\cos\left(\frac{\pi\,t}{2}\right)}{2}\right)}{\sin\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{2\,\sin\left(\frac{\pi\,t}{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1193,7 +1193,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1202,34 +1202,36 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v0 * v2.widen();
-    let v4: W = v3.sin();
-    let v5: W = v4.square();
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: W = v0 * v2.widen() * v5;
-    let v8: W = v3.cos();
-    let v9: W = v4 * v8;
-    let v10: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v11: W = v8.square();
-    let v12: W = v10 * v2.widen() * v11;
-    let v13: W = v10 * v1.widen() * v11;
-    let v14: W = v6 - v7 + v9 - v12 + v13;
-    let v15: W = v14 / v9;
-    let v16: W = v10 * v2.widen() * v5;
-    let v17: W = v10 * v1.widen() * v5;
-    let v18: W = v16 - v17 + v12 - v13;
-    let v19: W = v18 / v4;
-    let v20: N = v1 - v2;
-    let v21: N = v20.abs();
-    let v22: W = v21.widen().sqrt();
-    let v23: N = N::tan_of(v3);
-    let v24: N = N::narrow(v10) * v23;
-    let v25: N = v24.sqrt();
-    let v26: N = N::narrow(v22) * v25;
-    [v15.to_f64(), v19.to_f64(), v26.to_f64()]
+    let v3: N = v1 - v2;
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: W = v5.sin();
+    let v7: W = v6.square();
+    let v8: W = v4 * v7;
+    let v9: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v10: W = v5.cos();
+    let v11: W = v10.square();
+    let v12: W = v9 * v11;
+    let v13: W = v8 + v12;
+    let v14: W = v3.widen() * v13;
+    let v15: W = v6 * v10;
+    let v16: W = v14 / v15;
+    let v17: W = v0.widen() + v16;
+    let v18: W = v9 * v7;
+    let v19: N = -N::narrow(v18);
+    let v20: N = v19 - N::narrow(v12);
+    let v21: W = v3.widen() * v20.widen();
+    let v22: N = N::narrow(v21) / N::narrow(v6);
+    let v23: N = v3.abs();
+    let v24: N = v23.sqrt();
+    let v25: N = N::tan_of(v5);
+    let v26: N = N::narrow(v9) * v25;
+    let v27: W = v26.widen().sqrt();
+    let v28: W = v24.widen() * v27;
+    [v17.to_f64(), v22.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1237,7 +1239,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1250,7 +1252,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} - \frac{\pi\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)} + x\,\left(1 - \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2} + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sin\left(\frac{\pi\,t}{2}\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 19 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1550,29 +1552,29 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: W = v2.sin();
-    let v5: W = v0 * v1.widen() * v4;
-    let v6: N = N::from_f64(t_next);
-    let v7: W = v0 * v6.widen() * v4;
-    let v8: W = v3 - v5 + v7;
-    let v9: N = N::narrow(v8) / N::narrow(v3);
-    let v10: N = N::new(2.0, 0.0);
-    let v11: N = v10 * v6;
-    let v12: N = v10 * v1;
-    let v13: N = v11 - v12;
-    let v14: N = v6 - v1;
-    let v15: N = v14.abs();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = v3.sin();
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v5 - v2;
+    let v7: W = v3.cos();
+    let v8: W = v1 * v4 * v6.widen();
+    let v9: W = v8 / v7;
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * v5;
+    let v13: N = v11 * v2;
+    let v14: N = v12 - v13;
+    let v15: N = v6.abs();
     let v16: N = v15.sqrt();
     let v17: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v18: N = N::tan_of(v2);
+    let v18: N = N::tan_of(v3);
     let v19: N = v17 * v18;
     let v20: W = v19.widen().sqrt();
     let v21: N = v16 * N::narrow(v20);
-    [v9.to_f64(), v13.to_f64(), v21.to_f64()]
+    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -1893,7 +1895,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1903,26 +1905,25 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::from_f64(t);
-    let v4: N = N::narrow(v1) * v3;
-    let v5: N = v4.sin();
-    let v6: W = v5.widen().square();
-    let v7: W = v1 * v2.widen() * v6;
-    let v8: W = v1 * v3.widen() * v6;
-    let v9: N = v4.cos();
-    let v10: W = v9.widen().square();
-    let v11: W = v1 * v3.widen() * v10;
-    let v12: W = v1 * v2.widen() * v10;
-    let v13: W = v7 - v8 - v11 + v12;
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: N = v4 * v2;
+    let v6: N = v5.sin();
+    let v7: N = v6.square();
+    let v8: N = v4 * v7;
+    let v9: N = v5.cos();
+    let v10: N = v9.square();
+    let v11: N = v4 * v10;
+    let v12: N = v8 + v11;
+    let v13: N = v3 * v12;
     [v0.to_f64(), v13.to_f64()]
 }
 /// `euler_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
@@ -1931,7 +1932,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -1944,7 +1945,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{\pi\,v\,\left(t_{\mathrm{next}} - t\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1964,7 +1965,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1973,35 +1974,35 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = v2.cos();
-    let v4: W = v2.sin();
-    let v5: W = v4.powi(3);
-    let v6: W = v0 * v1.widen() * v5;
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v0 * v7.widen() * v5;
-    let v9: W = v3.square();
-    let v10: W = v0 * v1.widen() * v4 * v9;
-    let v11: W = v0 * v7.widen() * v4 * v9;
-    let v12: W = v3 - v6 + v8 - v10 + v11;
-    let v13: W = v12 / v3;
-    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: N = N::narrow(v4).square();
-    let v16: W = v14 * v7.widen() * v15.widen();
-    let v17: W = v14 * v1.widen() * v15.widen();
-    let v18: W = v14 * v1.widen() * v9;
-    let v19: W = v14 * v7.widen() * v9;
-    let v20: W = v16 - v17 - v18 + v19;
-    let v21: N = v7 - v1;
-    let v22: N = v21.abs();
-    let v23: W = v22.widen().sqrt();
-    let v24: N = N::tan_of(v2);
-    let v25: N = N::narrow(v14) * v24;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v5: W = v4 * v2.widen();
+    let v6: W = v5.sin();
+    let v7: W = v6.powi(3);
+    let v8: W = v4 * v7;
+    let v9: W = v5.cos();
+    let v10: W = v9.square();
+    let v11: W = v4 * v6 * v10;
+    let v12: W = v8 + v11;
+    let v13: W = v3.widen() * v12;
+    let v14: W = v13 / v9;
+    let v15: W = v0.widen() + v14;
+    let v16: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v6.square();
+    let v18: W = v16.widen() * v17;
+    let v19: N = v16 * N::narrow(v10);
+    let v20: N = N::narrow(v18) + v19;
+    let v21: N = v3 * v20;
+    let v22: N = v3.abs();
+    let v23: N = v22.sqrt();
+    let v24: N = N::tan_of(v5);
+    let v25: N = v16 * v24;
     let v26: N = v25.sqrt();
-    let v27: W = v23 * v26.widen();
-    [v13.to_f64(), v20.to_f64(), v27.to_f64()]
+    let v27: N = v23 * v26;
+    [v15.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine`, from `derivations/cosine.dsym`.
 ///
@@ -2009,7 +2010,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2022,7 +2023,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{\pi\,t}{2}\right)} + \pi\,v\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + \frac{\pi\,\tan\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

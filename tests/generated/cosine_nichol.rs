@@ -528,7 +528,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -542,49 +542,44 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: W = v4 + v2.widen();
-    let v6: W = v3 * v5;
-    let v7: N = N::sin_of(v6);
-    let v8: W = v1 * v2.widen() * v7.widen();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v7.widen();
-    let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: W = v6.cos();
-    let v13: W = v11 * v12;
-    let v14: W = v8 - v10 + v13;
-    let v15: W = v0 * v14;
-    let v16: W = v15 / v12;
-    let v17: W = W::new(0.7072166890246835, 2.961144297789502e-17);
-    let v18: W = W::new(2.2036397285455966, -9.873899446713608e-17);
-    let v19: N = N::narrow(v12).square();
-    let v20: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v22: W = v21 * v2.widen();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v5.cos();
+    let v10: W = v1 * v6.widen() * v8.widen();
+    let v11: W = v10 / v9;
+    let v12: N = v0 - N::narrow(v11);
+    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v14: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v15: N = N::narrow(v9).square();
+    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v18: W = v17 * v3.widen();
+    let v19: N = N::sin_of(v18);
+    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v21: W = v17 * v4;
+    let v22: W = v20.widen() + v21;
     let v23: N = N::sin_of(v22);
-    let v24: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v25: W = v21 * v5;
-    let v26: W = v24.widen() + v25;
-    let v27: W = v26.sin();
-    let v28: W = v0 + v12;
-    let v29: W = v20 * v23.widen() * v27 * v28;
-    let v30: N = N::sqrt_of(v29);
-    let v31: W = v18 * v2.widen() * v7.widen() * v19.widen() * v30.widen();
-    let v32: W = v18 * v9.widen() * v7.widen() * v19.widen() * v30.widen();
-    let v33: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v34: N = v23 * N::narrow(v27) * N::narrow(v28);
-    let v35: W = v34.widen().sqrt();
-    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
-    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
-    let v38: W = v31 - v32 + v36 - v37;
-    let v39: N = N::narrow(v17) * N::narrow(v38);
-    let v40: W = v12 * v35;
-    let v41: W = v39.widen() / v40;
-    [v16.to_f64(), v41.to_f64()]
+    let v24: W = v13 + v9;
+    let v25: N = v16 * v19 * v23 * N::narrow(v24);
+    let v26: N = v25.sqrt();
+    let v27: N = v19 * v23 * N::narrow(v24);
+    let v28: N = v27.sqrt();
+    let v29: N = v14 * v6 * v15 * v26;
+    let v30: N = v29 / v28;
+    let v31: N = N::new(3.1173860550987027, 9.899913758577132e-17);
+    let v32: W = v31.widen() * v19.widen() * v6.widen() * v23.widen() * v24;
+    let v33: N = -v30;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: W = v13 * v8.widen() * v34.widen();
+    let v36: W = v35 / v9;
+    [v12.to_f64(), v36.to_f64()]
 }
 /// `euler_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -592,7 +587,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -605,7 +600,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right) - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -625,7 +620,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -639,58 +634,52 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: W = v4 + v2.widen();
-    let v6: W = v3 * v5;
-    let v7: N = N::sin_of(v6);
-    let v8: W = v1 * v2.widen() * v7.widen();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1 * v9.widen() * v7.widen();
-    let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: W = v6.cos();
-    let v13: W = v11 * v12;
-    let v14: W = v8 - v10 + v13;
-    let v15: W = v0 * v14;
-    let v16: W = v15 / v12;
-    let v17: W = W::new(0.7072166890246835, 2.961144297789502e-17);
-    let v18: W = W::new(4.407279457091193, -1.9747798893427216e-16);
-    let v19: N = N::narrow(v12).square();
-    let v20: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v21: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v22: W = v21 * v2.widen();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v5.cos();
+    let v10: W = v1 * v6.widen() * v8.widen();
+    let v11: W = v10 / v9;
+    let v12: N = v0 - N::narrow(v11);
+    let v13: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v14: N = N::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v15: N = N::narrow(v9).square();
+    let v16: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v17: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v18: W = v17 * v3.widen();
+    let v19: N = N::sin_of(v18);
+    let v20: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v21: W = v17 * v4;
+    let v22: W = v20.widen() + v21;
     let v23: N = N::sin_of(v22);
-    let v24: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v25: W = v21 * v5;
-    let v26: W = v24.widen() + v25;
-    let v27: W = v26.sin();
-    let v28: W = v0 + v12;
-    let v29: W = v20 * v23.widen() * v27 * v28;
-    let v30: N = N::sqrt_of(v29);
-    let v31: W = v18 * v2.widen() * v7.widen() * v19.widen() * v30.widen();
-    let v32: W = v18 * v9.widen() * v7.widen() * v19.widen() * v30.widen();
-    let v33: W = W::new(8.815243924917393, 2.881495895289851e-16);
-    let v34: N = v23 * N::narrow(v27) * N::narrow(v28);
-    let v35: W = v34.widen().sqrt();
-    let v36: W = v33 * v2.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
-    let v37: W = v33 * v9.widen() * v23.widen() * v7.widen() * v27 * v35 * v28;
-    let v38: W = v31 - v32 + v36 - v37;
-    let v39: N = N::narrow(v17) * N::narrow(v38);
-    let v40: W = v12 * v35;
-    let v41: W = v39.widen() / v40;
-    let v42: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v43: N = v9 - v2;
-    let v44: N = v43.abs();
-    let v45: W = v44.widen().sqrt();
-    let v46: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: W = v6.tan();
-    let v48: N = v46 * N::narrow(v47);
-    let v49: W = v48.widen().sqrt();
-    let v50: W = v42.widen() * v45 * v49;
-    [v16.to_f64(), v41.to_f64(), v50.to_f64()]
+    let v24: W = v13 + v9;
+    let v25: N = v16 * v19 * v23 * N::narrow(v24);
+    let v26: N = v25.sqrt();
+    let v27: N = v19 * v23 * N::narrow(v24);
+    let v28: N = v27.sqrt();
+    let v29: N = v14 * v6 * v15 * v26;
+    let v30: N = v29 / v28;
+    let v31: N = N::new(6.234772110197405, 1.9799827517154264e-16);
+    let v32: W = v31.widen() * v19.widen() * v6.widen() * v23.widen() * v24;
+    let v33: N = -v30;
+    let v34: N = v33 - N::narrow(v32);
+    let v35: W = v13 * v8.widen() * v34.widen();
+    let v36: W = v35 / v9;
+    let v37: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v38: N = v8.abs();
+    let v39: N = v38.sqrt();
+    let v40: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v41: N = N::tan_of(v5);
+    let v42: N = v40 * v41;
+    let v43: N = v42.sqrt();
+    let v44: N = v37 * v39 * v43;
+    [v12.to_f64(), v36.to_f64(), v44.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -698,7 +687,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -717,7 +706,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,\mathrm{score}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1096,7 +1085,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1105,48 +1094,43 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: W = v4 + v2.widen();
-    let v6: W = v3 * v5;
-    let v7: N = N::sin_of(v6);
-    let v8: W = v1.widen() * v2.widen() * v7.widen();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v7.widen();
-    let v11: N = N::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: N = N::cos_of(v6);
-    let v13: N = v11 * v12;
-    let v14: W = v8 - v10 + v13.widen();
-    let v15: W = v0 * v14;
-    let v16: W = v15 / v12.widen();
-    let v17: N = N::new(0.7071617329703662, -1.6871007099092242e-17);
-    let v18: N = v12.square();
-    let v19: W = v3 * v9.widen() * v7.widen() * v18.widen();
-    let v20: W = v3 * v2.widen() * v7.widen() * v18.widen();
-    let v21: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v22: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v23: W = v22 * v2.widen();
-    let v24: N = N::sin_of(v23);
-    let v25: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v26: W = v22 * v5;
-    let v27: N = v25 + N::narrow(v26);
-    let v28: N = v27.sin();
-    let v29: N = N::narrow(v0) + v12;
-    let v30: W = v24.widen() * v28.widen() * v29.widen();
-    let v31: N = N::sqrt_of(v30);
-    let v32: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v33: N = v32 * v24 * v28 * v29;
-    let v34: N = v33.sqrt();
-    let v35: W = v21.widen() * v2.widen() * v7.widen() * v31.widen() * v34.widen();
-    let v36: W = v21.widen() * v9.widen() * v7.widen() * v31.widen() * v34.widen();
-    let v37: W = v19 - v20 - v35 + v36;
-    let v38: W = v17.widen() * v37;
-    let v39: W = v12.widen() * v31.widen();
-    let v40: W = v38 / v39;
-    [v16.to_f64(), v40.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::cos_of(v5);
+    let v10: N = N::narrow(v1) * v6 * v8;
+    let v11: N = v10 / v9;
+    let v12: N = v0 - v11;
+    let v13: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v14: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v15: N = v9.square();
+    let v16: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v17: N = v16 * v3;
+    let v18: N = v17.sin();
+    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v20: N = v16 * N::narrow(v4);
+    let v21: N = v19 + v20;
+    let v22: N = v21.sin();
+    let v23: N = v13 + v9;
+    let v24: N = v18 * v22 * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v14 * v6 * v15;
+    let v27: N = v26 / v25;
+    let v28: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: N = v29 * v18 * v22 * v23;
+    let v31: N = v30.sqrt();
+    let v32: N = v28 * v6 * v31;
+    let v33: N = v27 + v32;
+    let v34: N = v13 * v8 * v33;
+    let v35: N = v34 / v9;
+    [v12.to_f64(), v35.to_f64()]
 }
 /// `euler_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1154,7 +1138,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1167,7 +1151,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1187,7 +1171,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1196,58 +1180,51 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: N = N::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: W = v4 + v2.widen();
-    let v6: W = v3 * v5;
-    let v7: N = N::sin_of(v6);
-    let v8: W = v1.widen() * v2.widen() * v7.widen();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v7.widen();
-    let v11: N = N::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: N = N::cos_of(v6);
-    let v13: N = v11 * v12;
-    let v14: W = v8 - v10 + v13.widen();
-    let v15: W = v0 * v14;
-    let v16: W = v15 / v12.widen();
-    let v17: N = N::new(0.7071617329703662, -1.6871007099092242e-17);
-    let v18: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v19: N = v12.square();
-    let v20: W = v18 * v9.widen() * v7.widen() * v19.widen();
-    let v21: W = v18 * v2.widen() * v7.widen() * v19.widen();
-    let v22: N = N::new(6.232834381386697, -3.944487099094516e-16);
-    let v23: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v24: W = v23 * v2.widen();
-    let v25: N = N::sin_of(v24);
-    let v26: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v27: W = v23 * v5;
-    let v28: N = v26 + N::narrow(v27);
-    let v29: N = v28.sin();
-    let v30: N = N::narrow(v0) + v12;
-    let v31: W = v25.widen() * v29.widen() * v30.widen();
-    let v32: N = N::sqrt_of(v31);
-    let v33: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v34: N = v33 * v25 * v29 * v30;
-    let v35: N = v34.sqrt();
-    let v36: W = v22.widen() * v2.widen() * v7.widen() * v32.widen() * v35.widen();
-    let v37: W = v22.widen() * v9.widen() * v7.widen() * v32.widen() * v35.widen();
-    let v38: W = v20 - v21 - v36 + v37;
-    let v39: W = v17.widen() * v38;
-    let v40: W = v12.widen() * v32.widen();
-    let v41: W = v39 / v40;
-    let v42: W = W::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v43: N = v9 - v2;
-    let v44: N = v43.abs();
-    let v45: W = v44.widen().sqrt();
-    let v46: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v47: N = N::tan_of(v6);
-    let v48: W = v46 * v47.widen();
-    let v49: W = v48.sqrt();
-    let v50: W = v42 * v45 * v49;
-    [v16.to_f64(), v41.to_f64(), v50.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: N = N::sin_of(v5);
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = N::cos_of(v5);
+    let v10: N = N::narrow(v1) * v6 * v8;
+    let v11: N = v10 / v9;
+    let v12: N = v0 - v11;
+    let v13: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v14: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v15: N = v9.square();
+    let v16: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v17: N = v16 * v3;
+    let v18: N = v17.sin();
+    let v19: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v20: N = v16 * N::narrow(v4);
+    let v21: N = v19 + v20;
+    let v22: N = v21.sin();
+    let v23: N = v13 + v9;
+    let v24: N = v18 * v22 * v23;
+    let v25: N = v24.sqrt();
+    let v26: N = v14 * v6 * v15;
+    let v27: N = v26 / v25;
+    let v28: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v29: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v30: N = v29 * v18 * v22 * v23;
+    let v31: N = v30.sqrt();
+    let v32: N = v28 * v6 * v31;
+    let v33: N = v27 + v32;
+    let v34: N = v13 * v8 * v33;
+    let v35: N = v34 / v9;
+    let v36: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v37: N = v8.abs();
+    let v38: N = v37.sqrt();
+    let v39: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v40: N = N::tan_of(v5);
+    let v41: N = v39 * v40;
+    let v42: N = v41.sqrt();
+    let v43: N = v36 * v38 * v42;
+    [v12.to_f64(), v35.to_f64(), v43.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1255,7 +1232,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1268,7 +1245,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,\mathrm{eps}\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}}} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1660,7 +1637,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1671,13 +1648,12 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-1.558450792625269, -6.355001916761135e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: W = W::new(0.5000388567789765, -4.1636233461051674e-17);
     let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
@@ -1685,42 +1661,44 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v3: N = N::new(0.008, -1.6653345369377348e-19);
     let v4: N = N::from_f64(t);
     let v5: N = v3 + v4;
-    let v6: W = v1 * v5.widen();
-    let v7: N = N::sin_of(v6);
-    let v8: N = N::cos_of(v6);
-    let v9: N = N::narrow(v1) * v2 * v7 * v8;
-    let v10: W = v1 * v4.widen() * v7.widen() * v8.widen();
+    let v6: N = N::narrow(v1) * v5;
+    let v7: N = v6.sin();
+    let v8: W = v6.widen().cos();
+    let v9: W = v1 * v2.widen() * v7.widen() * v8;
+    let v10: W = v1 * v4.widen() * v7.widen() * v8;
     let v11: W = W::new(1.9998445849619497, -9.37402375565228e-17);
     let v12: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
     let v13: W = v12 * v4.widen();
-    let v14: N = N::sin_of(v13);
+    let v14: W = v13.sin();
     let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v16: W = v12 * v5.widen();
-    let v17: W = v15.widen() + v16;
-    let v18: N = N::sin_of(v17);
-    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v20: N = v19 + v8;
-    let v21: N = v14 * v18 * v20;
-    let v22: W = v21.widen().sqrt();
-    let v23: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v24: W = v23.widen() * v14.widen() * v18.widen() * v20.widen();
+    let v16: N = N::narrow(v12) * v5;
+    let v17: W = v15.widen() + v16.widen();
+    let v18: W = v17.sin();
+    let v19: W = W::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: N = N::narrow(v19) + N::narrow(v8);
+    let v21: W = v14 * v18 * v20.widen();
+    let v22: W = v21.sqrt();
+    let v23: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v24: W = v23 * v14 * v18 * v20.widen();
     let v25: W = v24.sqrt();
     let v26: W = v11 * v22 * v25;
-    let v27: W = v9.widen() - v10 + v26;
+    let v27: W = v9 - v10 + v26;
     let v28: W = v0 * v27;
     let v29: W = v22 * v25;
     let v30: N = N::narrow(v28) / N::narrow(v29);
-    let v31: N = N::new(0.5000777165776515, -2.967558721453183e-17);
-    let v32: W = v8.widen().square();
-    let v33: W = v1 * v4.widen() * v7.widen() * v32;
-    let v34: W = v1 * v2.widen() * v7.widen() * v32;
-    let v35: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v36: W = v35.widen() * v4.widen() * v7.widen() * v22 * v25;
-    let v37: W = v35.widen() * v2.widen() * v7.widen() * v22 * v25;
-    let v38: W = v33 - v34 + v36 - v37;
-    let v39: N = v31 * N::narrow(v38);
-    let v40: W = v39.widen() / v29;
-    [v30.to_f64(), v40.to_f64()]
+    let v31: W = W::new(0.7071067811865476, -4.833646656726457e-17);
+    let v32: N = v2 - v4;
+    let v33: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v34: W = v8.square();
+    let v35: N = v33 * v7 * N::narrow(v34);
+    let v36: N = v35 / N::narrow(v22);
+    let v37: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v38: N = v37 * v7 * N::narrow(v25);
+    let v39: N = -v36;
+    let v40: W = v39.widen() - v38.widen();
+    let v41: W = v31 * v32.widen() * v40;
+    let v42: W = v41 / v25;
+    [v30.to_f64(), v42.to_f64()]
 }
 /// `euler_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1728,7 +1706,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1741,7 +1719,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right) - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1761,7 +1739,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1806,24 +1784,26 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v33: N = v0 * N::narrow(v32);
     let v34: N = N::narrow(v9) * N::narrow(v24) * N::narrow(v27);
     let v35: N = v33 / v34;
-    let v36: W = W::new(0.5000777165776515, -2.967558721453183e-17);
-    let v37: W = W::new(6.232834381386697, -3.944487099094516e-16);
-    let v38: W = v37 * v5.widen() * v8 * v24 * v27;
-    let v39: W = v37 * v2.widen() * v8 * v24 * v27;
-    let v40: W = v12 - v11 + v38 - v39;
-    let v41: N = N::narrow(v36) * N::narrow(v40);
-    let v42: N = N::narrow(v24) * N::narrow(v27);
-    let v43: N = v41 / v42;
-    let v44: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v45: N = v2 - v5;
-    let v46: N = v45.abs();
-    let v47: N = v46.sqrt();
-    let v48: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v49: N = N::tan_of(v7);
-    let v50: N = v48 * v49;
-    let v51: N = v50.sqrt();
-    let v52: N = v44 * v47 * v51;
-    [v35.to_f64(), v43.to_f64(), v52.to_f64()]
+    let v36: N = N::new(0.7071067811865476, -4.833646656726457e-17);
+    let v37: N = v2 - v5;
+    let v38: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v39: N = v38 * N::narrow(v8) * N::narrow(v10);
+    let v40: N = v39 / N::narrow(v24);
+    let v41: N = N::new(4.407964494443511, 1.9038323160948343e-16);
+    let v42: N = v41 * N::narrow(v8) * N::narrow(v27);
+    let v43: N = -v40;
+    let v44: N = v43 - v42;
+    let v45: N = v36 * v37 * v44;
+    let v46: N = v45 / N::narrow(v27);
+    let v47: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v48: N = v37.abs();
+    let v49: N = v48.sqrt();
+    let v50: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v51: N = N::tan_of(v7);
+    let v52: N = v50 * v51;
+    let v53: N = v52.sqrt();
+    let v54: N = v47 * v49 * v53;
+    [v35.to_f64(), v46.to_f64(), v54.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -1831,7 +1811,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1844,7 +1824,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} - \frac{125\,\pi\,x_{0}\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\cos\left(\frac{\pi}{252}\right)\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)} + x\,\left(1 - \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252} + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\left(1 - \frac{\cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}{\cos\left(\frac{\pi}{252}\right)^{2}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 30 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2222,7 +2202,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2231,37 +2211,32 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
-    let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 + v5.widen();
-    let v7: W = v3 * v6;
-    let v8: W = v7.sin();
-    let v9: W = v1 * v2.widen() * v8;
-    let v10: W = v1 * v5.widen() * v8;
-    let v11: W = W::new(1.000077713557953, -8.327246692210335e-17);
-    let v12: W = v7.cos();
-    let v13: W = v11 * v12;
-    let v14: W = v9 - v10 + v13;
-    let v15: W = v0 * v14;
-    let v16: W = v15 / v12;
-    let v17: N = N::new(2.0, 0.0);
-    let v18: N = v17 * v2;
-    let v19: N = v17 * v5;
-    let v20: N = v18 - v19;
-    let v21: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v22: N = v2 - v5;
-    let v23: N = v22.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v26: N = N::tan_of(v7);
-    let v27: N = v25 * v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v21 * v24 * v28;
-    [v16.to_f64(), v20.to_f64(), v29.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v2: W = W::new(0.008, -1.6653345369377348e-19);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 + v3.widen();
+    let v5: W = v1 * v4;
+    let v6: W = v5.sin();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v5.cos();
+    let v10: W = v1 * v6 * v8.widen();
+    let v11: W = v10 / v9;
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::new(2.0, 0.0);
+    let v14: N = v13 * v7;
+    let v15: N = v13 * v3;
+    let v16: N = v14 - v15;
+    let v17: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v18: N = v8.abs();
+    let v19: W = v18.widen().sqrt();
+    let v20: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v21: N = N::tan_of(v5);
+    let v22: N = v20 * v21;
+    let v23: N = v22.sqrt();
+    let v24: W = v17.widen() * v19 * v23.widen();
+    [v12.to_f64(), v16.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2269,7 +2244,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2282,7 +2257,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2766,7 +2741,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2776,56 +2751,52 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(1.558450792625269, 6.355001916761135e-17);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
-    let v0: N = N::new(0.7072166890246835, 2.961144297789502e-17);
-    let v1: W = W::new(1.4139937808581573, 1.0765043093153643e-16);
-    let v2: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: N = N::sin_of(v4);
-    let v6: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v7: W = W::new(0.008, -1.6653345369377348e-19);
-    let v8: N = N::narrow(v7) + v3;
-    let v9: W = v2 * v8.widen();
-    let v10: N = v6 + N::narrow(v9);
-    let v11: N = v10.sin();
-    let v12: N = N::new(0.9999222924809749, -4.68701187782614e-17);
-    let v13: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v14: W = v13 * v8.widen();
-    let v15: N = N::cos_of(v14);
-    let v16: N = v12 + v15;
-    let v17: N = v5 * v11 * v16;
-    let v18: N = v17.sqrt();
-    let v19: W = v1 * v18.widen();
-    let v20: N = N::new(2.2038109812293483, 7.203739738224627e-17);
-    let v21: N = N::sin_of(v14);
-    let v22: N = v20 * v3 * v21 * v15 * v18;
-    let v23: N = N::from_f64(t_next);
-    let v24: N = v20 * v23 * v21 * v15 * v18;
-    let v25: N = N::new(2.2036397285455966, -9.873899446713608e-17);
-    let v26: N = N::new(1.000155433155303, -5.935117442906366e-17);
-    let v27: N = v26 * v5 * v11 * v16;
-    let v28: N = v27.sqrt();
-    let v29: N = v25 * v3 * v21 * v15 * v28;
-    let v30: N = v25 * v23 * v21 * v15 * v28;
-    let v31: N = N::narrow(v19) + v22 - v24 - v29 + v30;
-    let v32: N = v0 * v31;
-    let v33: N = v32 / v18;
-    let v34: N = v15.square();
-    let v35: W = v13 * v23.widen() * v21.widen() * v34.widen();
-    let v36: W = v13 * v3.widen() * v21.widen() * v34.widen();
-    let v37: N = N::new(3.1164171906933484, -1.972243549547258e-16);
-    let v38: W = v37.widen() * v3.widen() * v21.widen() * v18.widen() * v28.widen();
-    let v39: W = v37.widen() * v23.widen() * v21.widen() * v18.widen() * v28.widen();
-    let v40: W = v35 - v36 - v38 + v39;
-    let v41: W = v0.widen() * v40;
-    let v42: W = v41 / v18.widen();
-    [v33.to_f64(), v42.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(1.558450792625269, 6.355001916761135e-17);
+    let v5: N = N::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v6: N = N::new(0.008, -1.6653345369377348e-19);
+    let v7: N = v6 + v2;
+    let v8: N = v5 * v7;
+    let v9: N = v8.sin();
+    let v10: N = v8.cos();
+    let v11: N = N::new(1.000155433155303, -5.935117442906366e-17);
+    let v12: N = N::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v13: N = v12 * v2;
+    let v14: N = v13.sin();
+    let v15: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v16: N = v12 * v7;
+    let v17: N = v15 + v16;
+    let v18: N = v17.sin();
+    let v19: N = N::new(0.9999222924809749, -4.68701187782614e-17);
+    let v20: N = v19 + v10;
+    let v21: N = v11 * v14 * v18 * v20;
+    let v22: N = v21.sqrt();
+    let v23: N = v14 * v18 * v20;
+    let v24: N = v23.sqrt();
+    let v25: N = v4 * v9 * v10 * v22;
+    let v26: N = v25 / v24;
+    let v27: N = N::new(1.5585719053812588, -9.676253784059236e-17);
+    let v28: N = v27 * v9 * v10;
+    let v29: N = v26 - v28;
+    let v30: N = v3 * v29;
+    let v31: N = v0 + v30;
+    let v32: N = N::new(1.1020767632619262, -2.5043112247266358e-17);
+    let v33: N = v10.square();
+    let v34: N = v32 * v9 * v33;
+    let v35: N = v34 / v24;
+    let v36: N = N::new(2.2039822472217554, 9.519161580474172e-17);
+    let v37: N = v36 * v9 * v22;
+    let v38: N = v35 + v37;
+    let v39: N = v3 * v38;
+    [v31.to_f64(), v39.to_f64()]
 }
 /// `euler_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2833,7 +2804,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2846,7 +2817,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2866,7 +2837,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2875,64 +2846,58 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.7072166890246835, 2.961144297789502e-17);
-    let v1: W = W::new(2.203468489169466, 1.281315440315562e-16);
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(0.9999222924809749, -4.68701187782614e-17);
     let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
-    let v4: W = W::new(0.008, -1.6653345369377348e-19);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 + v5.widen();
-    let v7: W = v3 * v6;
-    let v8: W = v7.sin();
-    let v9: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
-    let v10: N = N::narrow(v9) * v5;
-    let v11: N = v10.sin();
-    let v12: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
-    let v13: N = N::narrow(v9) * N::narrow(v6);
-    let v14: W = v12.widen() + v13.widen();
-    let v15: W = v14.sin();
-    let v16: W = W::new(0.9999222924809749, -4.68701187782614e-17);
-    let v17: W = v7.cos();
-    let v18: W = v16 + v17;
-    let v19: W = v11.widen() * v15 * v18;
-    let v20: W = v19.sqrt();
-    let v21: W = v1 * v2.widen() * v8 * v20;
-    let v22: W = v1 * v5.widen() * v8 * v20;
-    let v23: W = W::new(1.4139937808581573, 1.0765043093153643e-16);
-    let v24: W = v23 * v17 * v20;
-    let v25: W = W::new(4.4076219624586965, 1.4407479476449254e-16);
-    let v26: N = N::narrow(v17).square();
-    let v27: W = v25 * v5.widen() * v8 * v26.widen() * v20;
-    let v28: W = v25 * v2.widen() * v8 * v26.widen() * v20;
-    let v29: W = W::new(4.407279457091193, -1.9747798893427216e-16);
-    let v30: W = W::new(1.000155433155303, -5.935117442906366e-17);
-    let v31: W = v30 * v11.widen() * v15 * v18;
-    let v32: W = v31.sqrt();
-    let v33: W = v29 * v5.widen() * v8 * v26.widen() * v32;
-    let v34: W = v29 * v2.widen() * v8 * v26.widen() * v32;
-    let v35: W = v21 - v22 + v24 + v27 - v28 - v33 + v34;
-    let v36: W = v0 * v35;
-    let v37: W = v17 * v20;
-    let v38: W = v36 / v37;
-    let v39: W = W::new(3.1166593785613026, 2.2017922908844182e-16);
-    let v40: W = v39 * v2.widen() * v8 * v26.widen();
-    let v41: W = v39 * v5.widen() * v8 * v26.widen();
-    let v42: W = W::new(6.232834381386697, -3.944487099094516e-16);
-    let v43: W = v42 * v5.widen() * v8 * v20 * v32;
-    let v44: W = v42 * v2.widen() * v8 * v20 * v32;
-    let v45: W = v40 - v41 - v43 + v44;
-    let v46: W = v0 * v45;
-    let v47: W = v46 / v20;
-    let v48: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
-    let v49: N = v2 - v5;
-    let v50: N = v49.abs();
-    let v51: N = v50.sqrt();
-    let v52: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v53: N = N::tan_of(v7);
-    let v54: N = N::narrow(v52) * v53;
-    let v55: N = v54.sqrt();
-    let v56: N = v48 * v51 * v55;
-    [v38.to_f64(), v47.to_f64(), v56.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(3.1171438107625176, -1.9352507568118473e-16);
+    let v6: W = W::new(1.5583296892806513, 1.1008961454422091e-16);
+    let v7: W = W::new(0.008, -1.6653345369377348e-19);
+    let v8: W = v7 + v3.widen();
+    let v9: W = v6 * v8;
+    let v10: W = v9.sin();
+    let v11: W = v9.cos();
+    let v12: W = v11.square();
+    let v13: W = W::new(1.000155433155303, -5.935117442906366e-17);
+    let v14: W = W::new(0.7791648446403256, 5.5044807272110454e-17);
+    let v15: W = v14 * v3.widen();
+    let v16: W = v15.sin();
+    let v17: N = N::new(0.006233318757122606, -1.4250862975132357e-19);
+    let v18: W = v14 * v8;
+    let v19: W = v17.widen() + v18;
+    let v20: W = v19.sin();
+    let v21: W = v1 + v11;
+    let v22: W = v13 * v16 * v20 * v21;
+    let v23: W = v22.sqrt();
+    let v24: W = v16 * v20 * v21;
+    let v25: W = v24.sqrt();
+    let v26: W = v5 * v10 * v12 * v23;
+    let v27: W = v26 / v25;
+    let v28: W = W::new(1.5586930275493514, 4.949956879288566e-17);
+    let v29: W = v28 * v10 * v12;
+    let v30: W = W::new(3.1173860550987027, 9.899913758577132e-17);
+    let v31: W = v30 * v16 * v10 * v20 * v21;
+    let v32: W = v27 - v29 + v31;
+    let v33: W = v1 * v4.widen() * v32;
+    let v34: W = v33 / v11;
+    let v35: W = v0.widen() + v34;
+    let v36: N = N::new(2.2041535265238523, -5.0086224494532715e-17);
+    let v37: N = v36 * N::narrow(v10) * N::narrow(v12);
+    let v38: N = v37 / N::narrow(v25);
+    let v39: W = W::new(4.407964494443511, 1.9038323160948343e-16);
+    let v40: N = N::narrow(v39) * N::narrow(v10) * N::narrow(v23);
+    let v41: N = v38 + v40;
+    let v42: N = v4 * v41;
+    let v43: N = N::new(0.9960238411119947, -1.2197892168898654e-17);
+    let v44: N = v4.abs();
+    let v45: N = v44.sqrt();
+    let v46: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v47: N = N::tan_of(v9);
+    let v48: N = N::narrow(v46) * v47;
+    let v49: N = v48.sqrt();
+    let v50: N = v43 * v45 * v49;
+    [v35.to_f64(), v42.to_f64(), v50.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `cosine_nichol`, from `derivations/cosine_nichol.dsym`.
 ///
@@ -2940,7 +2905,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2953,7 +2918,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = \frac{5\,\sqrt{5}\,\sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)}}{42} + \frac{125\,\pi\,v\,\sin\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{126\,\sqrt{\cos\left(\frac{\pi}{252}\right)^{2} - \cos\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)^{2}}} + x\,\left(1 + \frac{125\,\pi\,\tan\left(\frac{125\,\pi\,\left(\frac{1}{125} + t\right)}{252}\right)\,\left(t_{\mathrm{next}} - t\right)}{252}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 42 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

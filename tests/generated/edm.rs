@@ -266,7 +266,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -284,10 +284,10 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = N::from_f64(t_next);
-    let v4: W = v1.widen() * v3.widen();
-    let v5: W = v2 - v4;
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v2 - v1;
+    let v4: N = v1 * v3;
+    let v5: N = -v4;
     [v0.to_f64(), v5.to_f64()]
 }
 /// `euler_step_score` of the process `edm`, from `derivations/edm.dsym`.
@@ -296,7 +296,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -309,7 +309,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x + \mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 3 of its 6 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -329,7 +329,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{score}\,t\,\left(2\,t - 2\,t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -354,20 +354,17 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
         return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
+    let v1: N = N::new(-2.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen().square();
-    let v4: W = v1.widen() * v3;
-    let v5: N = N::from_f64(t_next);
-    let v6: W = v1.widen() * v2.widen() * v5.widen();
-    let v7: W = v4 - v6;
-    let v8: W = W::new(1.4142135623730951, -9.667293313452913e-17);
-    let v9: N = v2.sqrt();
-    let v10: N = v5 - v2;
-    let v11: N = v10.abs();
-    let v12: N = v11.sqrt();
-    let v13: W = v8 * v9.widen() * v12.widen();
-    [v0.to_f64(), v7.to_f64(), v13.to_f64()]
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v3 - v2;
+    let v5: N = v1 * v2 * v4;
+    let v6: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v7: N = v2.sqrt();
+    let v8: N = v4.abs();
+    let v9: N = v8.sqrt();
+    let v10: N = v6 * v7 * v9;
+    [v0.to_f64(), v5.to_f64(), v10.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `edm`, from `derivations/edm.dsym`.
 ///
@@ -375,7 +372,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{score}\,t\,\left(2\,t - 2\,t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -394,7 +391,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \mathrm{score}\,t\,\left(2\,t - 2\,t_{\mathrm{next}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 14 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -975,12 +972,14 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v4: W = v1 - v2;
         return [v3.to_f64(), v4.to_f64()];
     }
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = v1 - v0;
-    let v4: N = v3 / v1;
-    [v2.to_f64(), v4.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3 / v2;
+    let v5: N = v0 + v4;
+    let v6: N = -v4;
+    [v5.to_f64(), v6.to_f64()]
 }
 /// `euler_step_x0` of the process `edm`, from `derivations/edm.dsym`.
 ///
@@ -1046,22 +1045,23 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v12: W = v8 * v11;
         return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
     }
-    let v0: N = N::new(2.0, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t_next);
     let v3: N = N::from_f64(t);
     let v4: N = v2 - v3;
-    let v5: N = v4 / v3;
-    let v6: N = v0 * v3;
-    let v7: N = v6 - v2;
-    let v8: N = v7 / v3;
-    let v9: N = N::new(1.4142135623730951, -9.667293313452913e-17);
-    let v10: N = v3.sqrt();
-    let v11: N = v1 - v3;
-    let v12: N = v11.abs();
-    let v13: N = v12.sqrt();
-    let v14: N = v9 * v10 * v13;
-    [v5.to_f64(), v8.to_f64(), v14.to_f64()]
+    let v5: N = v1 * v4;
+    let v6: N = v5 / v3;
+    let v7: N = v0 + v6;
+    let v8: N = N::new(-2.0, 0.0);
+    let v9: N = v8 * v4;
+    let v10: N = v9 / v3;
+    let v11: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v12: N = v3.sqrt();
+    let v13: N = v4.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v11 * v12 * v14;
+    [v7.to_f64(), v10.to_f64(), v15.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `edm`, from `derivations/edm.dsym`.
 ///

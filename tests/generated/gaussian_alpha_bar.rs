@@ -356,14 +356,9 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    let r = euler_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_step_score_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -371,44 +366,41 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(12.0, 0.0);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(12.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(-12.0, 0.0);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(-6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = v0 * N::narrow(v2);
-    let v4: N = v3.exp();
-    let v5: N = N::new(12.0, 0.0);
-    let v6: W = v5.widen() * v2 * v4.widen();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
-    let v9: W = v4.widen() + v6 - v8;
-    let v10: W = v9 / v4.widen();
-    let v11: N = N::new(-18.0, 0.0);
-    let v12: N = v11 * N::narrow(v2);
-    let v13: N = v12.exp();
-    let v14: W = v5.widen() * v2 * v13.widen();
-    let v15: W = v5.widen() * v1.widen() * v7.widen() * v13.widen();
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v2);
-    let v18: N = v17.exp_m1();
-    let v19: W = v5.widen() * v2 * v4.widen() * v18.widen();
-    let v20: W = v5.widen() * v1.widen() * v7.widen() * v4.widen() * v18.widen();
-    let v21: W = v14 - v15 - v19 + v20;
-    let v22: W = v21 / v4.widen();
-    [v10.to_f64(), v22.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v3 - v2;
+    let v5: N = v1 * v2 * v4;
+    let v6: N = v0 - v5;
+    let v7: N = N::new(-6.0, 0.0);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = v9.exp();
+    let v11: N = N::new(-12.0, 0.0);
+    let v12: N = v11 * v8;
+    let v13: N = v12.exp_m1();
+    let v14: N = v1 * v2 * v10 * v13;
+    let v15: N = N::new(-18.0, 0.0);
+    let v16: N = v15 * v8;
+    let v17: N = v16.exp();
+    let v18: N = v1 * v2 * v17;
+    let v19: N = v14 - v18;
+    let v20: N = v4 * v19;
+    let v21: N = v20 / v10;
+    [v6.to_f64(), v21.to_f64()]
 }
 /// `euler_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -416,7 +408,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -429,7 +421,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right) - 12\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -449,14 +441,9 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    let r = euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next);
-    if dd::ordinary(&[t, t_next], &r) {
-        r
-    } else {
-        euler_maruyama_step_score_coefficients_in::<Xd, Xd>(t, t_next)
-    }
+    euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
 /// The body of [`euler_maruyama_step_score_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
@@ -464,56 +451,51 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(24.0, 0.0);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(12.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(-24.0, 0.0);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
-    let v0: N = N::new(-6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = v0 * N::narrow(v2);
-    let v4: N = v3.exp();
-    let v5: N = N::new(12.0, 0.0);
-    let v6: W = v5.widen() * v2 * v4.widen();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
-    let v9: W = v4.widen() + v6 - v8;
-    let v10: W = v9 / v4.widen();
-    let v11: N = N::new(24.0, 0.0);
-    let v12: N = N::new(-18.0, 0.0);
-    let v13: N = v12 * N::narrow(v2);
-    let v14: N = v13.exp();
-    let v15: W = v11.widen() * v2 * v14.widen();
-    let v16: W = v11.widen() * v1.widen() * v7.widen() * v14.widen();
-    let v17: N = N::new(-12.0, 0.0);
-    let v18: N = v17 * N::narrow(v2);
-    let v19: N = v18.exp_m1();
-    let v20: W = v11.widen() * v2 * v4.widen() * v19.widen();
-    let v21: W = v11.widen() * v1.widen() * v7.widen() * v4.widen() * v19.widen();
-    let v22: W = v15 - v16 - v20 + v21;
-    let v23: W = v22 / v4.widen();
-    let v24: W = W::new(4.898979485566356, 4.337233036206492e-16);
-    let v25: N = v1.sqrt();
-    let v26: N = v7 - v1;
-    let v27: N = v26.abs();
-    let v28: W = v27.widen().sqrt();
-    let v29: W = v24 * v25.widen() * v28;
-    [v10.to_f64(), v23.to_f64(), v29.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v3 - v2;
+    let v5: N = v1 * v2 * v4;
+    let v6: N = v0 - v5;
+    let v7: N = N::new(24.0, 0.0);
+    let v8: N = N::new(-6.0, 0.0);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = v10.exp();
+    let v12: N = N::new(-12.0, 0.0);
+    let v13: N = v12 * v9;
+    let v14: N = v13.exp_m1();
+    let v15: N = v7 * v2 * v11 * v14;
+    let v16: N = N::new(-18.0, 0.0);
+    let v17: N = v16 * v9;
+    let v18: N = v17.exp();
+    let v19: N = v7 * v2 * v18;
+    let v20: N = v15 - v19;
+    let v21: N = v4 * v20;
+    let v22: N = v21 / v11;
+    let v23: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v24: N = v2.sqrt();
+    let v25: N = v4.abs();
+    let v26: N = v25.sqrt();
+    let v27: N = v23 * v24 * v26;
+    [v6.to_f64(), v22.to_f64(), v27.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -521,7 +503,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -540,7 +522,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - 24\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -929,7 +911,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -944,47 +926,44 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-12.000036865444002, 4.938717140609512e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(12.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(12.000036865444002, -4.938717140609512e-16);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(-6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = v0 * N::narrow(v2);
-    let v4: N = v3.exp();
-    let v5: N = N::new(12.0, 0.0);
-    let v6: W = v5.widen() * v2 * v4.widen();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
-    let v9: W = v4.widen() + v6 - v8;
-    let v10: W = v9 / v4.widen();
-    let v11: N = N::new(-18.0, 0.0);
-    let v12: N = v11 * N::narrow(v2);
-    let v13: N = v12.exp();
-    let v14: W = v5.widen() * v1.widen() * v7.widen() * v13.widen();
-    let v15: W = v5.widen() * v2 * v13.widen();
-    let v16: N = N::new(-12.0, 0.0);
-    let v17: W = v16.widen() * v2;
-    let v18: N = N::exp_m1_of(v17);
-    let v19: W = v5.widen() * v2 * v4.widen() * v18.widen();
-    let v20: W = v5.widen() * v1.widen() * v7.widen() * v4.widen() * v18.widen();
-    let v21: W = v14 - v15 + v19 - v20;
-    let v22: W = -v18.widen();
-    let v23: N = N::sqrt_of(v22);
-    let v24: W = v4.widen() * v23.widen();
-    let v25: W = v21 / v24;
-    [v10.to_f64(), v25.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v3 - v2;
+    let v5: N = v1 * v2 * v4;
+    let v6: N = v0 - v5;
+    let v7: N = N::new(-18.0, 0.0);
+    let v8: N = v2.square();
+    let v9: N = v7 * v8;
+    let v10: N = v9.exp();
+    let v11: N = N::new(-12.0, 0.0);
+    let v12: N = v11 * v8;
+    let v13: N = v12.exp_m1();
+    let v14: N = -v13;
+    let v15: N = v14.sqrt();
+    let v16: N = v1 * v2 * v10;
+    let v17: N = v16 / v15;
+    let v18: N = N::new(-6.0, 0.0);
+    let v19: N = v18 * v8;
+    let v20: N = v19.exp();
+    let v21: N = v1 * v2 * v20 * v15;
+    let v22: N = v17 + v21;
+    let v23: N = v4 * v22;
+    let v24: N = v23 / v20;
+    [v6.to_f64(), v24.to_f64()]
 }
 /// `euler_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -992,7 +971,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1005,7 +984,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{12\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1025,7 +1004,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1040,59 +1019,54 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-24.000073730888005, 9.877434281219024e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(12.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(24.000073730888005, -9.877434281219024e-16);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
-    let v0: N = N::new(-6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = v0 * N::narrow(v2);
-    let v4: N = v3.exp();
-    let v5: N = N::new(12.0, 0.0);
-    let v6: W = v5.widen() * v2 * v4.widen();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
-    let v9: W = v4.widen() + v6 - v8;
-    let v10: W = v9 / v4.widen();
-    let v11: N = N::new(24.0, 0.0);
-    let v12: N = N::new(-18.0, 0.0);
-    let v13: N = v12 * N::narrow(v2);
-    let v14: N = v13.exp();
-    let v15: W = v11.widen() * v1.widen() * v7.widen() * v14.widen();
-    let v16: W = v11.widen() * v2 * v14.widen();
-    let v17: N = N::new(-12.0, 0.0);
-    let v18: W = v17.widen() * v2;
-    let v19: N = N::exp_m1_of(v18);
-    let v20: W = v11.widen() * v2 * v4.widen() * v19.widen();
-    let v21: W = v11.widen() * v1.widen() * v7.widen() * v4.widen() * v19.widen();
-    let v22: W = v15 - v16 + v20 - v21;
-    let v23: W = -v19.widen();
-    let v24: N = N::sqrt_of(v23);
-    let v25: W = v4.widen() * v24.widen();
-    let v26: W = v22 / v25;
-    let v27: W = W::new(4.898979485566356, 4.337233036206492e-16);
-    let v28: W = v1.widen().sqrt();
-    let v29: N = v7 - v1;
-    let v30: N = v29.abs();
-    let v31: N = v30.sqrt();
-    let v32: N = N::narrow(v27) * N::narrow(v28) * v31;
-    [v10.to_f64(), v26.to_f64(), v32.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v3 - v2;
+    let v5: N = v1 * v2 * v4;
+    let v6: N = v0 - v5;
+    let v7: N = N::new(24.0, 0.0);
+    let v8: N = N::new(-18.0, 0.0);
+    let v9: N = v2.square();
+    let v10: N = v8 * v9;
+    let v11: N = v10.exp();
+    let v12: N = N::new(-12.0, 0.0);
+    let v13: N = v12 * v9;
+    let v14: N = v13.exp_m1();
+    let v15: N = -v14;
+    let v16: N = v15.sqrt();
+    let v17: N = v7 * v2 * v11;
+    let v18: N = v17 / v16;
+    let v19: N = N::new(-6.0, 0.0);
+    let v20: N = v19 * v9;
+    let v21: N = v20.exp();
+    let v22: N = v7 * v2 * v21 * v16;
+    let v23: N = v18 + v22;
+    let v24: N = v4 * v23;
+    let v25: N = v24 / v21;
+    let v26: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v27: N = v2.sqrt();
+    let v28: N = v4.abs();
+    let v29: N = v28.sqrt();
+    let v30: N = v26 * v27 * v29;
+    [v6.to_f64(), v25.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1100,7 +1074,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1113,7 +1087,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + \frac{24\,\mathrm{eps}\,t\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1555,7 +1529,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1579,8 +1553,8 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v1 * v5;
         let v7: W = v3 - v4 - v6;
         let v8: W = v0 * v7;
-        let v9: W = W::new(0.02974520888087616, 3.981931862680875e-19);
-        let v10: W = v5 - v2;
+        let v9: W = W::new(-0.02974520888087616, -3.981931862680875e-19);
+        let v10: W = v2 - v5;
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
@@ -1591,26 +1565,29 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v1.widen().square();
     let v5: W = v3.widen() * v4;
     let v6: W = v5.exp();
-    let v7: W = v0.widen() * v1.widen() * v2.widen() * v6;
+    let v7: N = v0 * v1 * v2 * N::narrow(v6);
     let v8: W = v5.exp_m1();
     let v9: W = v0.widen() * v4 * v6;
-    let v10: W = v7 - v8 - v9;
-    let v11: W = v10 / v8;
-    let v12: N = -N::narrow(v11);
-    let v13: N = N::new(-18.0, 0.0);
-    let v14: N = v13 * N::narrow(v4);
-    let v15: N = v14.exp();
-    let v16: W = v0.widen() * v4 * v15.widen();
-    let v17: W = v0.widen() * v1.widen() * v2.widen() * v15.widen();
-    let v18: N = N::new(-6.0, 0.0);
-    let v19: W = v18.widen() * v4;
-    let v20: N = N::exp_of(v19);
-    let v21: W = v0.widen() * v4 * v20.widen() * v8;
-    let v22: W = v0.widen() * v1.widen() * v2.widen() * v20.widen() * v8;
-    let v23: W = v16 - v17 - v21 + v22;
-    let v24: W = v23 / v8;
-    let v25: N = -N::narrow(v24);
-    [v12.to_f64(), v25.to_f64()]
+    let v10: W = v7.widen() - v8 - v9;
+    let v11: N = N::narrow(v10) / N::narrow(v8);
+    let v12: N = -v11;
+    let v13: N = v2 - v1;
+    let v14: N = N::new(-18.0, 0.0);
+    let v15: N = v14 * N::narrow(v4);
+    let v16: N = v15.exp();
+    let v17: N = -N::narrow(v8);
+    let v18: N = v17.sqrt();
+    let v19: N = v0 * v1 * v16;
+    let v20: N = v19 / v18;
+    let v21: N = N::new(-6.0, 0.0);
+    let v22: W = v21.widen() * v4;
+    let v23: N = N::exp_of(v22);
+    let v24: W = v0.widen() * v1.widen() * v23.widen() * v18.widen();
+    let v25: N = -v20;
+    let v26: N = v25 - N::narrow(v24);
+    let v27: W = v13.widen() * v26.widen();
+    let v28: W = v27 / v18.widen();
+    [v12.to_f64(), v28.to_f64()]
 }
 /// `euler_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1618,7 +1595,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1631,7 +1608,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{12\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right) - \frac{12\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 26 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1651,7 +1628,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -1666,62 +1643,65 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(403.43127226014184, 2.3673527717536644e-14);
-        let v1: W = W::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v0: W = W::new(1.000006144250105, -1.6871104522119812e-17);
+        let v1: W = W::new(0.00014746109647987703, 5.6300773369332565e-21);
         let v2: W = W::from_f64(t_next);
         let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
-        let v5: W = v1 * v4;
-        let v6: W = W::new(-0.0024787369466866137, -1.3944507927091968e-20);
-        let v7: W = W::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v8: W = v7 * v4;
+        let v4: W = W::new(-0.9999938557876467, -1.4627459723894558e-17);
+        let v5: W = W::from_f64(t);
+        let v6: W = v1 * v5;
+        let v7: W = W::new(-11.99992626945176, 7.126489030133905e-16);
+        let v8: W = v7 * v5;
         let v9: W = v7 * v2;
-        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v10: W = v3 - v4 - v6 + v8 - v9;
         let v11: W = v0 * v10;
-        let v12: W = W::new(0.05949041776175232, 7.96386372536175e-19);
-        let v13: W = v4 - v2;
+        let v12: W = W::new(-0.05949041776175232, -7.96386372536175e-19);
+        let v13: W = v2 - v5;
         let v14: W = v12 * v13;
         let v15: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v16: W = v2 - v4;
-        let v17: W = v16.abs();
-        let v18: W = v17.sqrt();
-        let v19: W = v15 * v18;
-        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
+        let v16: W = v13.abs();
+        let v17: W = v16.sqrt();
+        let v18: W = v15 * v17;
+        return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
     let v0: N = N::new(24.0, 0.0);
     let v1: N = N::from_f64(t);
     let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(-18.0, 0.0);
+    let v3: N = N::new(-12.0, 0.0);
     let v4: W = v1.widen().square();
     let v5: W = v3.widen() * v4;
     let v6: N = N::exp_of(v5);
     let v7: W = v0.widen() * v1.widen() * v2.widen() * v6.widen();
-    let v8: W = v0.widen() * v4 * v6.widen();
-    let v9: N = N::new(-6.0, 0.0);
-    let v10: W = v9.widen() * v4;
-    let v11: N = N::exp_of(v10);
-    let v12: N = N::new(-12.0, 0.0);
-    let v13: W = v12.widen() * v4;
-    let v14: N = N::exp_m1_of(v13);
-    let v15: W = v11.widen() * v14.widen();
-    let v16: N = N::new(12.0, 0.0);
-    let v17: W = v16.widen() * v4 * v11.widen() * v14.widen();
-    let v18: W = v16.widen() * v1.widen() * v2.widen() * v11.widen() * v14.widen();
-    let v19: W = v7 - v8 - v15 + v17 - v18;
-    let v20: W = v19 / v15;
-    let v21: N = -N::narrow(v20);
-    let v22: W = v0.widen() * v4 * v11.widen() * v14.widen();
-    let v23: W = v0.widen() * v1.widen() * v2.widen() * v11.widen() * v14.widen();
-    let v24: W = v8 - v7 - v22 + v23;
-    let v25: W = v24 / v14.widen();
-    let v26: N = -N::narrow(v25);
-    let v27: W = W::new(4.898979485566356, 4.337233036206492e-16);
-    let v28: N = v1.sqrt();
-    let v29: N = v2 - v1;
-    let v30: N = v29.abs();
-    let v31: W = v30.widen().sqrt();
-    let v32: W = v27 * v28.widen() * v31;
-    [v21.to_f64(), v26.to_f64(), v32.to_f64()]
+    let v8: N = N::exp_m1_of(v5);
+    let v9: W = v0.widen() * v4 * v6.widen();
+    let v10: N = N::new(12.0, 0.0);
+    let v11: W = v10.widen() * v4 * v8.widen();
+    let v12: W = v10.widen() * v1.widen() * v2.widen() * v8.widen();
+    let v13: W = v7 - v8.widen() - v9 + v11 - v12;
+    let v14: W = v13 / v8.widen();
+    let v15: N = -N::narrow(v14);
+    let v16: N = v2 - v1;
+    let v17: N = N::new(-18.0, 0.0);
+    let v18: N = v17 * N::narrow(v4);
+    let v19: N = v18.exp();
+    let v20: N = -v8;
+    let v21: W = v20.widen().sqrt();
+    let v22: N = v0 * v1 * v19;
+    let v23: N = v22 / N::narrow(v21);
+    let v24: N = N::new(-6.0, 0.0);
+    let v25: W = v24.widen() * v4;
+    let v26: N = N::exp_of(v25);
+    let v27: W = v0.widen() * v1.widen() * v26.widen() * v21;
+    let v28: N = -v23;
+    let v29: N = v28 - N::narrow(v27);
+    let v30: W = v16.widen() * v29.widen();
+    let v31: W = v30 / v21;
+    let v32: W = W::new(4.898979485566356, 4.337233036206492e-16);
+    let v33: W = v1.widen().sqrt();
+    let v34: N = v16.abs();
+    let v35: N = v34.sqrt();
+    let v36: W = v32 * v33 * v35.widen();
+    [v15.to_f64(), v31.to_f64(), v36.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -1729,7 +1709,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1742,7 +1722,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} - \frac{24\,t\,x_{0}\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)} + x\,\left(1 - 12\,t\,\left(t_{\mathrm{next}} - t\right) + \frac{24\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - \exp\left(-12\,t^{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 37 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2121,7 +2101,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2131,48 +2111,41 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: W = W::new(0.029745026119996302, -8.122284088617268e-19);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 - v4 + v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(2.0, 0.0);
-        let v10: W = v9 * v5;
-        let v11: W = v9 * v3;
-        let v12: W = v10 - v11;
-        let v13: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v14: W = v5 - v3;
-        let v15: W = v14.abs();
-        let v16: W = v15.sqrt();
-        let v17: W = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(12.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = W::new(2.0, 0.0);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v12: W = v4 - v2;
+        let v13: W = v12.abs();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
-    let v0: N = N::new(-6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: N = v0 * N::narrow(v2);
-    let v4: N = v3.exp();
-    let v5: N = N::new(12.0, 0.0);
-    let v6: W = v5.widen() * v2 * v4.widen();
-    let v7: N = N::from_f64(t_next);
-    let v8: W = v5.widen() * v1.widen() * v7.widen() * v4.widen();
-    let v9: W = v4.widen() - v6 + v8;
-    let v10: N = N::narrow(v9) / v4;
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v7;
-    let v13: N = v11 * v1;
-    let v14: N = v12 - v13;
-    let v15: N = N::new(4.898979485566356, 4.337233036206492e-16);
-    let v16: N = v1.sqrt();
-    let v17: N = v7 - v1;
-    let v18: N = v17.abs();
-    let v19: N = v18.sqrt();
-    let v20: N = v15 * v16 * v19;
-    [v10.to_f64(), v14.to_f64(), v20.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(12.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = N::from_f64(t_next);
+    let v4: N = v3 - v2;
+    let v5: W = v1.widen() * v2.widen() * v4.widen();
+    let v6: W = v0.widen() + v5;
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v7 * v3;
+    let v9: N = v7 * v2;
+    let v10: N = v8 - v9;
+    let v11: N = N::new(4.898979485566356, 4.337233036206492e-16);
+    let v12: N = v2.sqrt();
+    let v13: N = v4.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v11 * v12 * v14;
+    [v6.to_f64(), v10.to_f64(), v15.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2180,7 +2153,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2193,7 +2166,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = 2\,\sqrt{6}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + 12\,t\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2665,7 +2638,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
     if dd::ordinary(&[t, t_next], &r) {
@@ -2678,47 +2651,46 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(7.373054823993851e-5, 2.8150386684666282e-21);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-1.0542197943230523e-81, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 - v3 + v5 + v3 - v5;
-        let v7: W = W::new(-0.029745117500295865, 6.951436644359641e-19);
-        let v8: W = v2 - v4;
-        let v9: W = v7 * v8;
-        return [v6.to_f64(), v9.to_f64()];
+        let v6: W = v0 + v5;
+        let v7: W = W::new(0.029745117500295865, -6.951436644359641e-19);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(12.0, 0.0);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen().square();
-    let v4: N = N::new(-12.0, 0.0);
-    let v5: W = v4.widen() * v3;
-    let v6: N = N::exp_of(v5);
-    let v7: N = v1 * N::narrow(v3) * v6;
-    let v8: N = N::from_f64(t_next);
-    let v9: N = v1 * v2 * v8 * v6;
+    let v3: N = v1 - v2;
+    let v4: N = N::new(12.0, 0.0);
+    let v5: N = N::new(-12.0, 0.0);
+    let v6: W = v2.widen().square();
+    let v7: N = v5 * N::narrow(v6);
+    let v8: N = v7.exp();
+    let v9: N = v4 * v2 * v8;
     let v10: N = N::new(-6.0, 0.0);
-    let v11: W = v10.widen() * v3;
+    let v11: W = v10.widen() * v6;
     let v12: N = N::exp_of(v11);
     let v13: N = v12.square();
-    let v14: N = v1 * N::narrow(v3) * v13;
-    let v15: N = v1 * v2 * v8 * v13;
-    let v16: W = v0.widen() - v7.widen() + v9.widen() + v14.widen() - v15.widen();
-    let v17: N = N::new(-18.0, 0.0);
-    let v18: W = v17.widen() * v3;
-    let v19: N = N::exp_of(v18);
-    let v20: W = v1.widen() * v2.widen() * v8.widen() * v19.widen();
-    let v21: W = v1.widen() * v3 * v19.widen();
-    let v22: N = N::exp_m1_of(v5);
-    let v23: W = v1.widen() * v3 * v12.widen() * v22.widen();
-    let v24: W = v1.widen() * v2.widen() * v8.widen() * v12.widen() * v22.widen();
-    let v25: W = v20 - v21 + v23 - v24;
-    let v26: N = -v22;
-    let v27: N = v26.sqrt();
-    let v28: W = v25 / v27.widen();
-    [v16.to_f64(), v28.to_f64()]
+    let v14: N = v4 * v2 * v13;
+    let v15: N = v9 - v14;
+    let v16: N = v3 * v15;
+    let v17: N = v0 + v16;
+    let v18: N = N::new(-18.0, 0.0);
+    let v19: N = v18 * N::narrow(v6);
+    let v20: N = v19.exp();
+    let v21: N = v7.exp_m1();
+    let v22: N = -v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v4 * v2 * v20;
+    let v25: N = v24 / v23;
+    let v26: N = v4 * v2 * v12 * v23;
+    let v27: N = v25 + v26;
+    let v28: N = v3 * v27;
+    [v17.to_f64(), v28.to_f64()]
 }
 /// `euler_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///
@@ -2726,7 +2698,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2739,7 +2711,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{12\,t\,v\,\exp\left(-6\,t^{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\sqrt{1 - \exp\left(-12\,t^{2}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2774,67 +2746,57 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(403.4287934927351, 1.2359628024450387e-14);
-        let v1: W = W::new(0.0024787521766663585, -6.768570073847724e-20);
-        let v2: W = W::new(3.6551951387310307e-7, 9.259466332516253e-24);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(12.0, 0.0);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = W::new(1.8275975693655154e-7, 4.6297331662581265e-24);
-        let v8: W = v7 * v3;
-        let v9: W = v7 * v5;
-        let v10: W = W::new(-0.029744843360239366, 1.5673893808517034e-18);
-        let v11: W = v10 * v3;
-        let v12: W = v10 * v5;
-        let v13: W = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: W = v0 * v13;
-        let v15: W = W::new(-0.05949023500059173, 1.3902873288719283e-18);
-        let v16: W = v3 - v5;
-        let v17: W = v15 * v16;
-        let v18: W = W::new(4.898979485566356, 4.337233036206492e-16);
-        let v19: W = v5 - v3;
-        let v20: W = v19.abs();
-        let v21: W = v20.sqrt();
-        let v22: W = v18 * v21;
-        return [v14.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(0.05949023500059173, -1.3902873288719283e-18);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(4.898979485566356, 4.337233036206492e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: N = N::new(-6.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
-    let v3: W = v0.widen() * v2;
-    let v4: W = v3.exp();
-    let v5: N = N::new(24.0, 0.0);
-    let v6: N = N::new(-18.0, 0.0);
-    let v7: W = v6.widen() * v2;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(24.0, 0.0);
+    let v5: N = N::new(-18.0, 0.0);
+    let v6: W = v2.widen().square();
+    let v7: W = v5.widen() * v6;
     let v8: N = N::exp_of(v7);
-    let v9: W = v5.widen() * v2 * v8.widen();
-    let v10: N = N::from_f64(t_next);
-    let v11: W = v5.widen() * v1.widen() * v10.widen() * v8.widen();
-    let v12: N = N::new(12.0, 0.0);
-    let v13: W = v4.powi(3);
-    let v14: W = v12.widen() * v2 * v13;
-    let v15: W = v12.widen() * v1.widen() * v10.widen() * v13;
+    let v9: W = v4.widen() * v2.widen() * v8.widen();
+    let v10: N = N::new(12.0, 0.0);
+    let v11: N = N::new(-6.0, 0.0);
+    let v12: W = v11.widen() * v6;
+    let v13: W = v12.exp();
+    let v14: W = v13.powi(3);
+    let v15: N = v10 * v2 * N::narrow(v14);
     let v16: N = N::new(-12.0, 0.0);
-    let v17: N = v16 * N::narrow(v2);
+    let v17: N = v16 * N::narrow(v6);
     let v18: W = v17.widen().exp_m1();
-    let v19: W = v12.widen() * v2 * v4 * v18;
-    let v20: W = v12.widen() * v1.widen() * v10.widen() * v4 * v18;
-    let v21: W = v4 - v9 + v11 + v14 - v15 + v19 - v20;
-    let v22: N = N::narrow(v21) / N::narrow(v4);
-    let v23: W = v5.widen() * v2 * v4 * v18;
-    let v24: W = v5.widen() * v1.widen() * v10.widen() * v4 * v18;
-    let v25: W = v11 - v9 + v23 - v24;
-    let v26: N = -N::narrow(v18);
-    let v27: W = v26.widen().sqrt();
-    let v28: N = N::narrow(v25) / N::narrow(v27);
-    let v29: W = W::new(4.898979485566356, 4.337233036206492e-16);
-    let v30: W = v1.widen().sqrt();
-    let v31: N = v10 - v1;
-    let v32: N = v31.abs();
+    let v19: W = v10.widen() * v2.widen() * v13 * v18;
+    let v20: W = v9 - v15.widen() - v19;
+    let v21: W = v3.widen() * v20;
+    let v22: W = v21 / v13;
+    let v23: W = v0.widen() + v22;
+    let v24: W = -v18;
+    let v25: W = v24.sqrt();
+    let v26: N = N::narrow(v9) / N::narrow(v25);
+    let v27: W = v4.widen() * v2.widen() * v13 * v25;
+    let v28: W = v26.widen() + v27;
+    let v29: W = v3.widen() * v28;
+    let v30: W = W::new(4.898979485566356, 4.337233036206492e-16);
+    let v31: W = v2.widen().sqrt();
+    let v32: N = v3.abs();
     let v33: W = v32.widen().sqrt();
-    let v34: W = v29 * v30 * v33;
-    [v22.to_f64(), v28.to_f64(), v34.to_f64()]
+    let v34: W = v30 * v31 * v33;
+    [v23.to_f64(), v29.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `gaussian_alpha_bar`, from `derivations/gaussian_alpha_bar.dsym`.
 ///

@@ -341,7 +341,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -352,27 +352,25 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(34940.81825794118, -3.0871076344243094e-12);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-34940.81825794118, 3.0871076344243094e-12);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.209937778284923, -1.332011741409653e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v3 + v5;
-    let v7: W = v6.powi(13);
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v7;
-    let v11: W = v8 - v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v1: N = N::new(-10.209937778284923, 1.332011741409653e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 + v7;
+    let v9: W = v8.powi(13);
+    let v10: W = v1.widen() * v4.widen() * v9;
+    [v0.to_f64(), v10.to_f64()]
 }
 /// `euler_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -380,7 +378,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -393,7 +391,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - 7\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -413,7 +411,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -424,39 +422,35 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(69881.63651588236, -6.174215268848619e-12);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-69881.63651588236, 6.174215268848619e-12);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        let v7: W = W::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: W = v4 - v2;
-        let v9: W = v8.abs();
-        let v10: W = v9.sqrt();
-        let v11: W = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+        let v6: W = W::new(264.3513505089058, -2.5959117083121452e-14);
+        let v7: W = v4.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v6 * v8;
+        return [v0.to_f64(), v5.to_f64(), v9.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(20.419875556569846, -2.664023482819306e-16);
-    let v2: N = N::from_f64(t);
-    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: W = v4 * v2.widen();
-    let v6: W = v3 + v5;
-    let v7: W = v6.powi(13);
-    let v8: W = v1.widen() * v2.widen() * v7;
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v9.widen() * v7;
-    let v11: W = v8 - v10;
-    let v12: N = N::new(3.7416573867739413, 5.608958456709074e-17);
-    let v13: N = v9 - v2;
-    let v14: N = v13.abs();
+    let v1: N = N::new(-20.419875556569846, 2.664023482819306e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 + v7;
+    let v9: W = v8.powi(13);
+    let v10: W = v1.widen() * v4.widen() * v9;
+    let v11: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v12: N = v4.abs();
+    let v13: N = v12.sqrt();
+    let v14: N = N::narrow(v6) * N::narrow(v9);
     let v15: N = v14.sqrt();
-    let v16: N = N::narrow(v4) * N::narrow(v7);
-    let v17: N = v16.sqrt();
-    let v18: W = v12.widen() * v15.widen() * v17.widen();
-    [v0.to_f64(), v11.to_f64(), v18.to_f64()]
+    let v16: N = v11 * v13 * v15;
+    [v0.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -464,7 +458,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -483,7 +477,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - 14\,\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -794,7 +788,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -807,25 +801,23 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(436.7602282242647, -4.482794113819059e-15);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(10.209937778284923, -1.332011741409653e-16);
     let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 * v5.widen();
-    let v7: W = v3 + v6;
-    let v8: W = v7.powi(6);
-    let v9: W = v1.widen() * v2.widen() * v8;
-    let v10: W = v1.widen() * v5.widen() * v8;
-    let v11: W = v9 - v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 + v7;
+    let v9: W = v8.powi(6);
+    let v10: N = v1 * v4 * N::narrow(v9);
+    [v0.to_f64(), v10.to_f64()]
 }
 /// `euler_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -833,7 +825,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -846,7 +838,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + 7\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -866,7 +858,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -879,38 +871,34 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(873.5204564485294, -8.965588227638118e-15);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        let v7: W = W::new(264.3513505089058, -2.5959117083121452e-14);
-        let v8: W = v2 - v4;
-        let v9: W = v8.abs();
-        let v10: W = v9.sqrt();
-        let v11: W = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+        let v6: W = W::new(264.3513505089058, -2.5959117083121452e-14);
+        let v7: W = v4.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v6 * v8;
+        return [v0.to_f64(), v5.to_f64(), v9.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(20.419875556569846, -2.664023482819306e-16);
     let v2: N = N::from_f64(t_next);
-    let v3: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v4: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v5: N = N::from_f64(t);
-    let v6: W = v4 * v5.widen();
-    let v7: W = v3 + v6;
-    let v8: W = v7.powi(6);
-    let v9: W = v1.widen() * v2.widen() * v8;
-    let v10: W = v1.widen() * v5.widen() * v8;
-    let v11: W = v9 - v10;
-    let v12: N = N::new(3.7416573867739413, 5.608958456709074e-17);
-    let v13: N = v2 - v5;
-    let v14: N = v13.abs();
-    let v15: N = v14.sqrt();
-    let v16: W = v7.powi(13);
-    let v17: N = N::narrow(v4) * N::narrow(v16);
-    let v18: N = v17.sqrt();
-    let v19: W = v12.widen() * v15.widen() * v18.widen();
-    [v0.to_f64(), v11.to_f64(), v19.to_f64()]
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v6: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 + v7;
+    let v9: W = v8.powi(6);
+    let v10: W = v1.widen() * v4.widen() * v9;
+    let v11: N = N::new(3.7416573867739413, 5.608958456709074e-17);
+    let v12: N = v4.abs();
+    let v13: N = v12.sqrt();
+    let v14: W = v8.powi(13);
+    let v15: N = N::narrow(v6) * N::narrow(v14);
+    let v16: N = v15.sqrt();
+    let v17: W = v11.widen() * v13.widen() * v16.widen();
+    [v0.to_f64(), v10.to_f64(), v17.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -918,7 +906,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -931,7 +919,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} + 14\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{6}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 20 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1236,7 +1224,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1248,30 +1236,41 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(5.459502852803309, -4.113062943027883e-16);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 - v3 + v5;
-        let v7: W = v3 - v5;
-        return [v6.to_f64(), v7.to_f64()];
+        let v6: W = v0 + v5;
+        let v7: W = W::new(-5.459502852803309, 4.113062943027883e-16);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
-    let v0: W = W::new(10.209937778284923, -1.332011741409653e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3 * v4.widen();
-    let v6: W = v2 + v5;
-    let v7: W = v6.powi(6);
-    let v8: W = v0 * v1.widen() * v7;
-    let v9: W = v0 * v4.widen() * v7;
-    let v10: W = v6.powi(7);
-    let v11: W = v8 - v9 + v10;
-    let v12: N = N::narrow(v11) / N::narrow(v10);
-    let v13: W = v9 - v8;
-    let v14: N = N::narrow(v13) / N::narrow(v10);
-    [v12.to_f64(), v14.to_f64()]
+    let v0: W = W::new(205.77985689180395, 1.1641145256413678e-14);
+    let v1: W = W::new(5610.366760615791, 3.103175296904238e-14);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = W::new(1234.6791413508238, -4.3839966183133964e-14);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(6545.427887385089, 3.620371179721611e-14);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(1440.4589982426278, -8.90422397875283e-14);
+    let v10: W = v9 * v7.widen();
+    let v11: W = v0 - v3 + v5 + v8 - v10;
+    let v12: N = N::new(935.0611267692984, 5.17195882817373e-15);
+    let v13: N = v12 * v2;
+    let v14: N = N::narrow(v0) * v2;
+    let v15: N = N::narrow(v0) + v13 - v14;
+    let v16: N = N::narrow(v11) / v15;
+    let v17: N = N::new(-10.209937778284923, 1.332011741409653e-16);
+    let v18: N = v7 - v2;
+    let v19: N = N::new(0.4115597137836079, 1.884139841432673e-17);
+    let v20: N = N::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v21: N = v20 * v2;
+    let v22: N = v19 + v21;
+    let v23: N = v17 * v18;
+    let v24: N = v23 / v22;
+    [v16.to_f64(), v24.to_f64()]
 }
 /// `euler_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -1279,7 +1278,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1292,7 +1291,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{7\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right) - \frac{7\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1312,7 +1311,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1324,43 +1323,52 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(10.919005705606619, -8.226125886055766e-16);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 - v3 + v5;
-        let v7: W = v3 - v5;
-        let v8: W = W::new(264.3513505089058, -2.5959117083121452e-14);
-        let v9: W = v4 - v2;
-        let v10: W = v9.abs();
+        let v6: W = v0 + v5;
+        let v7: W = W::new(-10.919005705606619, 8.226125886055766e-16);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(264.3513505089058, -2.5959117083121452e-14);
+        let v10: W = v4.abs();
         let v11: W = v10.sqrt();
-        let v12: W = v8 * v11;
-        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: W = W::new(20.419875556569846, -2.664023482819306e-16);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(0.4115597137836079, 1.884139841432673e-17);
-    let v3: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3 * v4.widen();
-    let v6: W = v2 + v5;
-    let v7: W = v6.powi(6);
-    let v8: W = v0 * v1.widen() * v7;
-    let v9: W = v0 * v4.widen() * v7;
-    let v10: W = v6.powi(7);
-    let v11: W = v8 - v9 + v10;
-    let v12: N = N::narrow(v11) / N::narrow(v10);
-    let v13: W = v9 - v8;
-    let v14: N = N::narrow(v13) / N::narrow(v10);
-    let v15: W = W::new(3.7416573867739413, 5.608958456709074e-17);
-    let v16: N = v1 - v4;
-    let v17: N = v16.abs();
-    let v18: W = v17.widen().sqrt();
-    let v19: W = v6.powi(13);
-    let v20: W = v3 * v19;
-    let v21: N = N::sqrt_of(v20);
-    let v22: W = v15 * v18 * v21.widen();
-    [v12.to_f64(), v14.to_f64(), v22.to_f64()]
+    let v0: W = W::new(205.77985689180395, 1.1641145256413678e-14);
+    let v1: W = W::new(12155.79464800088, 6.723546476625848e-14);
+    let v2: N = N::from_f64(t);
+    let v3: W = v1 * v2.widen();
+    let v4: W = W::new(2675.1381395934513, 9.449146947256979e-14);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(13090.855774770178, 7.240742359443222e-14);
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v6 * v7.widen();
+    let v9: W = W::new(2880.9179964852556, -1.780844795750566e-13);
+    let v10: W = v9 * v7.widen();
+    let v11: W = v0 - v3 + v5 + v8 - v10;
+    let v12: N = N::new(935.0611267692984, 5.17195882817373e-15);
+    let v13: N = v12 * v2;
+    let v14: N = N::narrow(v0) * v2;
+    let v15: W = v0 + v13.widen() - v14.widen();
+    let v16: W = v11 / v15;
+    let v17: N = N::new(-20.419875556569846, 2.664023482819306e-16);
+    let v18: N = v7 - v2;
+    let v19: W = W::new(0.4115597137836079, 1.884139841432673e-17);
+    let v20: W = W::new(1.4585625397549888, 1.0785389222273714e-16);
+    let v21: W = v20 * v2.widen();
+    let v22: W = v19 + v21;
+    let v23: N = v17 * v18;
+    let v24: N = v23 / N::narrow(v22);
+    let v25: W = W::new(3.7416573867739413, 5.608958456709074e-17);
+    let v26: N = v18.abs();
+    let v27: N = v26.sqrt();
+    let v28: W = v22.powi(13);
+    let v29: N = N::narrow(v20) * N::narrow(v28);
+    let v30: N = v29.sqrt();
+    let v31: N = N::narrow(v25) * v27 * v30;
+    [v16.to_f64(), v24.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `karras_ve`, from `derivations/karras_ve.dsym`.
 ///
@@ -1368,7 +1376,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1381,7 +1389,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \sqrt{14}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\,\left(\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)\right)^{13}} - \frac{14\,x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)} + x\,\left(1 + \frac{14\,\left(t_{\mathrm{next}} - t\right)\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}{\frac{500^{\frac{6}{7}}}{500} + t\,\left(80^{\frac{1}{7}} - \frac{500^{\frac{6}{7}}}{500}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -381,7 +381,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -391,43 +391,40 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(9.999546021312975, 6.700376998609037e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(-9.999546021312975, -6.700376998609037e-16);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v0.widen() * v2.widen() * v6 * v8.widen();
-    let v10: N = N::from_f64(t_next);
-    let v11: W = v0.widen() * v10.widen() * v6 * v8.widen();
-    let v12: W = v6 + v9 - v11;
-    let v13: N = N::narrow(v12) / N::narrow(v6);
-    let v14: W = v6.powi(3);
-    let v15: W = v0.widen() * v2.widen() * v14 * v8.widen();
-    let v16: W = v0.widen() * v10.widen() * v14 * v8.widen();
-    let v17: N = v8.square();
-    let v18: W = v0.widen() * v2.widen() * v6 * v17.widen();
-    let v19: W = v0.widen() * v10.widen() * v6 * v17.widen();
-    let v20: W = v15 - v16 + v18 - v19;
-    let v21: N = N::narrow(v20) / N::narrow(v6);
-    [v13.to_f64(), v21.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: W = v1.widen() - v4;
+    let v12: N = N::sigmoid_of(v11);
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v13.powi(3);
+    let v15: W = v1.widen() * v14 * v6;
+    let v16: W = v6.square();
+    let v17: W = v1.widen() * v13 * v16;
+    let v18: N = -N::narrow(v15);
+    let v19: W = v18.widen() - v17;
+    let v20: W = v8.widen() * v19;
+    let v21: N = N::narrow(v20) / N::narrow(v13);
+    [v10.to_f64(), v21.to_f64()]
 }
 /// `euler_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -435,7 +432,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -448,7 +445,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -468,7 +465,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -478,56 +475,51 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(19.99909204262595, 1.3400753997218073e-15);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.4720344411269854, 2.491401422866546e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(-19.99909204262595, -1.3400753997218073e-15);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: N = N::sigmoid_of(v4);
-    let v6: W = v5.widen().sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v0.widen() * v2.widen() * v6 * v8.widen();
-    let v10: N = N::from_f64(t_next);
-    let v11: W = v0.widen() * v10.widen() * v6 * v8.widen();
-    let v12: W = v6 + v9 - v11;
-    let v13: N = N::narrow(v12) / N::narrow(v6);
-    let v14: W = v6.powi(3);
-    let v15: W = v1.widen() * v2.widen() * v14 * v8.widen();
-    let v16: W = v1.widen() * v10.widen() * v14 * v8.widen();
-    let v17: N = v8.square();
-    let v18: W = v1.widen() * v2.widen() * v6 * v17.widen();
-    let v19: W = v1.widen() * v10.widen() * v6 * v17.widen();
-    let v20: W = v15 - v16 + v18 - v19;
-    let v21: N = N::narrow(v20) / N::narrow(v6);
-    let v22: N = v10 - v2;
-    let v23: N = v22.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = v1 * v17;
-    let v26: N = v1 * v5 * v8;
-    let v27: N = v25 + v26;
-    let v28: N = v27.sqrt();
-    let v29: N = v24 * v28;
-    [v13.to_f64(), v21.to_f64(), v29.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: N = v1 * N::narrow(v6) * v8;
+    let v10: N = v0 - v9;
+    let v11: W = v1.widen() - v4;
+    let v12: N = N::sigmoid_of(v11);
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v13.powi(3);
+    let v15: W = v2.widen() * v14 * v6;
+    let v16: W = v6.square();
+    let v17: W = v2.widen() * v13 * v16;
+    let v18: N = -N::narrow(v15);
+    let v19: W = v18.widen() - v17;
+    let v20: W = v8.widen() * v19;
+    let v21: N = N::narrow(v20) / N::narrow(v13);
+    let v22: N = v8.abs();
+    let v23: N = v22.sqrt();
+    let v24: N = v2 * N::narrow(v16);
+    let v25: N = v2 * v12 * N::narrow(v6);
+    let v26: N = v24 + v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v23 * v27;
+    [v10.to_f64(), v21.to_f64(), v28.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -535,7 +527,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -554,7 +546,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -925,7 +917,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -935,44 +927,40 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-9.999773008080222, 8.240080513622124e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(9.999773008080222, -8.240080513622124e-16);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8.widen();
-    let v10: N = N::from_f64(t_next);
-    let v11: N = v0 * v10 * v6 * v8;
-    let v12: W = v6.widen() + v9 - v11.widen();
-    let v13: N = N::narrow(v12) / v6;
-    let v14: N = v6.powi(3);
-    let v15: N = v8.sqrt();
-    let v16: W = v0.widen() * v10.widen() * v14.widen() * v15.widen();
-    let v17: W = v0.widen() * v2.widen() * v14.widen() * v15.widen();
-    let v18: N = v15.powi(3);
-    let v19: W = v0.widen() * v2.widen() * v6.widen() * v18.widen();
-    let v20: W = v0.widen() * v10.widen() * v6.widen() * v18.widen();
-    let v21: W = v16 - v17 - v19 + v20;
-    let v22: N = N::narrow(v21) / v6;
-    [v13.to_f64(), v22.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v4.widen() - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: W = v0.widen() - v9;
+    let v11: N = v1 - v4;
+    let v12: N = v11.sigmoid();
+    let v13: N = v12.sqrt();
+    let v14: W = v13.widen().powi(3);
+    let v15: N = N::sqrt_of(v6);
+    let v16: W = v1.widen() * v14 * v15.widen();
+    let v17: N = v15.powi(3);
+    let v18: N = v1 * v13 * v17;
+    let v19: W = v16 + v18.widen();
+    let v20: W = v8.widen() * v19;
+    let v21: N = N::narrow(v20) / v13;
+    [v10.to_f64(), v21.to_f64()]
 }
 /// `euler_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -980,7 +968,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -993,7 +981,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1013,7 +1001,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1023,58 +1011,52 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-19.999546016160444, 1.6480161027244248e-15);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.4720344411269854, 2.491401422866546e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(19.999546016160444, -1.6480161027244248e-15);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: N = N::sigmoid_of(v7);
-    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8.widen();
-    let v10: N = N::from_f64(t_next);
-    let v11: N = v0 * v10 * v6 * v8;
-    let v12: W = v6.widen() + v9 - v11.widen();
-    let v13: N = N::narrow(v12) / v6;
-    let v14: N = v6.powi(3);
-    let v15: N = v8.sqrt();
-    let v16: W = v1.widen() * v10.widen() * v14.widen() * v15.widen();
-    let v17: W = v1.widen() * v2.widen() * v14.widen() * v15.widen();
-    let v18: N = v15.powi(3);
-    let v19: W = v1.widen() * v2.widen() * v6.widen() * v18.widen();
-    let v20: W = v1.widen() * v10.widen() * v6.widen() * v18.widen();
-    let v21: W = v16 - v17 - v19 + v20;
-    let v22: N = N::narrow(v21) / v6;
-    let v23: N = v10 - v2;
-    let v24: N = v23.abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v8.widen().square();
-    let v27: W = v1.widen() * v26;
-    let v28: N = v1 * v5 * v8;
-    let v29: W = v27 + v28.widen();
-    let v30: N = N::sqrt_of(v29);
-    let v31: N = v25 * v30;
-    [v13.to_f64(), v22.to_f64(), v31.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 * v3;
+    let v5: W = v4.widen() - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: W = v0.widen() - v9;
+    let v11: N = v1 - v4;
+    let v12: N = v11.sigmoid();
+    let v13: N = v12.sqrt();
+    let v14: W = v13.widen().powi(3);
+    let v15: N = N::sqrt_of(v6);
+    let v16: W = v2.widen() * v14 * v15.widen();
+    let v17: N = v15.powi(3);
+    let v18: N = v2 * v13 * v17;
+    let v19: W = v16 + v18.widen();
+    let v20: W = v8.widen() * v19;
+    let v21: N = N::narrow(v20) / v13;
+    let v22: N = v8.abs();
+    let v23: N = v22.sqrt();
+    let v24: N = N::narrow(v6).square();
+    let v25: N = v2 * v24;
+    let v26: N = v2 * v12 * N::narrow(v6);
+    let v27: N = v25 + v26;
+    let v28: W = v27.widen().sqrt();
+    let v29: W = v23.widen() * v28;
+    [v10.to_f64(), v21.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1082,7 +1064,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1095,7 +1077,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 10 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1462,7 +1444,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1472,44 +1454,41 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(1.0000226997072428, 1.087148007198646e-16);
-        let v1: W = W::new(0.9999773008080222, -3.7991884151214985e-17);
-        let v2: W = W::new(0.0004539683820749733, 2.4453349566170133e-20);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(0.00045397868702434395, -7.572648618868574e-22);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 - v4 + v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(0.06737794053132998, 3.768595905849665e-18);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(-0.06737794053132998, -3.768595905849665e-18);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
-    let v0: N = N::new(20.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: N = N::new(10.0, 0.0);
-    let v4: N = N::narrow(v2) - v3;
-    let v5: W = v4.widen().sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v3.widen() - v2;
-    let v8: W = v7.sigmoid();
-    let v9: W = v3.widen() * v1.widen() * v8 * v6;
-    let v10: N = N::from_f64(t_next);
-    let v11: W = v3.widen() * v10.widen() * v8 * v6;
-    let v12: W = v6 - v9 + v11;
-    let v13: W = v12 / v6;
-    let v14: W = v8.sqrt();
-    let v15: W = v14.powi(3);
-    let v16: W = v3.widen() * v1.widen() * v15 * v6;
-    let v17: W = v3.widen() * v10.widen() * v15 * v6;
-    let v18: W = v6.powi(3);
-    let v19: W = v3.widen() * v1.widen() * v14 * v18;
-    let v20: W = v3.widen() * v10.widen() * v14 * v18;
-    let v21: W = v16 - v17 + v19 - v20;
-    let v22: W = v21 / v6;
-    [v13.to_f64(), v22.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v1.widen() - v4;
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: W = v0.widen() + v9;
+    let v11: W = v6.sqrt();
+    let v12: W = v11.powi(3);
+    let v13: W = v4 - v1.widen();
+    let v14: N = N::sigmoid_of(v13);
+    let v15: N = v14.sqrt();
+    let v16: N = v1 * N::narrow(v12) * v15;
+    let v17: N = v15.powi(3);
+    let v18: W = v1.widen() * v11 * v17.widen();
+    let v19: N = -v16;
+    let v20: W = v19.widen() - v18;
+    let v21: W = v8.widen() * v20;
+    let v22: N = N::narrow(v21) / v15;
+    [v10.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1517,7 +1496,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1530,7 +1509,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 + \exp\left(10 - 20\,t\right) - 10\,t\,\exp\left(10 - 20\,t\right) + 10\,t_{\mathrm{next}}\,\exp\left(10 - 20\,t\right)\right) - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\operatorname{sigmoid}\left(20\,t - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1550,7 +1529,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1560,62 +1539,57 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(148.4198970495757, -6.403211255555545e-15);
-        let v1: W = W::new(0.006737641110652279, -2.95996497389819e-19);
-        let v2: W = W::new(6.117490930110328e-6, -7.159581099787231e-23);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.000453978687025, -6.700376998609037e-16);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = W::new(0.06737335236105774, -5.362114614405887e-18);
-        let v8: W = v7 * v3;
-        let v9: W = v7 * v5;
-        let v10: W = v1 - v4 + v6 - v8 + v9;
-        let v11: W = v0 * v10;
-        let v12: W = W::new(0.13475588106265995, 7.53719181169933e-18);
-        let v13: W = v3 - v5;
-        let v14: W = v12 * v13;
-        let v15: W = W::new(4.4720344411269854, 2.491401422866546e-16);
-        let v16: W = v5 - v3;
-        let v17: W = v16.abs();
-        let v18: W = v17.sqrt();
-        let v19: W = v15 * v18;
-        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(-0.13475588106265995, -7.53719181169933e-18);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v3 - v0.widen();
+    let v3: N = v1 - v2;
+    let v4: N = N::new(20.0, 0.0);
+    let v5: N = N::new(10.0, 0.0);
+    let v6: W = v4.widen() * v2.widen();
+    let v7: W = v5.widen() - v6;
     let v8: W = v7.sigmoid();
     let v9: W = v8.sqrt();
-    let v10: W = v6 * v9;
-    let v11: W = v6.powi(3);
-    let v12: W = v1.widen() * v2.widen() * v11 * v9;
-    let v13: N = N::from_f64(t_next);
-    let v14: W = v1.widen() * v13.widen() * v11 * v9;
-    let v15: W = v9.powi(3);
-    let v16: W = v0.widen() * v2.widen() * v6 * v15;
-    let v17: W = v0.widen() * v13.widen() * v6 * v15;
-    let v18: W = v10 - v12 + v14 - v16 + v17;
-    let v19: W = v18 / v10;
-    let v20: W = v1.widen() * v2.widen() * v6 * v15;
-    let v21: W = v1.widen() * v13.widen() * v6 * v15;
-    let v22: W = v12 - v14 + v20 - v21;
-    let v23: N = N::narrow(v22) / N::narrow(v9);
-    let v24: N = v13 - v2;
-    let v25: N = v24.abs();
-    let v26: N = v25.sqrt();
-    let v27: N = N::narrow(v8).square();
-    let v28: W = v1.widen() * v27.widen();
-    let v29: N = v1 * N::narrow(v5) * N::narrow(v8);
-    let v30: W = v28 + v29.widen();
-    let v31: N = N::sqrt_of(v30);
-    let v32: N = v26 * v31;
-    [v19.to_f64(), v23.to_f64(), v32.to_f64()]
+    let v10: W = v9.powi(3);
+    let v11: W = v6 - v5.widen();
+    let v12: N = N::sigmoid_of(v11);
+    let v13: W = v12.widen().sqrt();
+    let v14: W = v4.widen() * v10 * v13;
+    let v15: W = v13.powi(3);
+    let v16: W = v5.widen() * v9 * v15;
+    let v17: W = v14 + v16;
+    let v18: W = v3.widen() * v17;
+    let v19: W = v9 * v13;
+    let v20: W = v18 / v19;
+    let v21: W = v0.widen() + v20;
+    let v22: N = v4 * N::narrow(v9) * N::narrow(v15);
+    let v23: N = -N::narrow(v14);
+    let v24: N = v23 - v22;
+    let v25: N = v3 * v24;
+    let v26: N = v25 / N::narrow(v13);
+    let v27: N = v3.abs();
+    let v28: W = v27.widen().sqrt();
+    let v29: N = v12.square();
+    let v30: N = v4 * v29;
+    let v31: N = v4 * N::narrow(v8) * v12;
+    let v32: N = v30 + v31;
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v28 * v33;
+    [v21.to_f64(), v26.to_f64(), v34.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -1623,7 +1597,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1636,7 +1610,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} - \frac{x_{0}\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\operatorname{sigmoid}\left(20\,t - 10\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 35 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2020,7 +1994,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2030,54 +2004,49 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: W = W::new(0.0673748817164323, -6.404493620414767e-19);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 - v4 + v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(2.0, 0.0);
-        let v10: W = v9 * v5;
-        let v11: W = v9 * v3;
-        let v12: W = v10 - v11;
-        let v13: W = W::new(4.4720344411269854, 2.491401422866546e-16);
-        let v14: W = v5 - v3;
-        let v15: W = v14.abs();
-        let v16: W = v15.sqrt();
-        let v17: W = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(2.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v7 * v3;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v12: W = v4.abs();
+        let v13: W = v12.sqrt();
+        let v14: W = v11 * v13;
+        return [v6.to_f64(), v10.to_f64(), v14.to_f64()];
     }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: N = v0 - N::narrow(v3);
-    let v5: N = v4.sigmoid();
-    let v6: N = v5.sqrt();
-    let v7: W = v3 - v0.widen();
-    let v8: W = v7.sigmoid();
-    let v9: W = v0.widen() * v2.widen() * v6.widen() * v8;
-    let v10: N = N::from_f64(t_next);
-    let v11: W = v0.widen() * v10.widen() * v6.widen() * v8;
-    let v12: W = v6.widen() - v9 + v11;
-    let v13: W = v12 / v6.widen();
-    let v14: N = N::new(2.0, 0.0);
-    let v15: N = v14 * v10;
-    let v16: N = v14 * v2;
-    let v17: N = v15 - v16;
-    let v18: N = v10 - v2;
-    let v19: N = v18.abs();
-    let v20: N = v19.sqrt();
-    let v21: W = v8.square();
-    let v22: N = v1 * N::narrow(v21);
-    let v23: N = v1 * v5 * N::narrow(v8);
-    let v24: N = v22 + v23;
-    let v25: N = v24.sqrt();
-    let v26: N = v20 * v25;
-    [v13.to_f64(), v17.to_f64(), v26.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(10.0, 0.0);
+    let v2: N = N::new(20.0, 0.0);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2.widen() * v3.widen();
+    let v5: W = v4 - v1.widen();
+    let v6: W = v5.sigmoid();
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v7 - v3;
+    let v9: W = v1.widen() * v6 * v8.widen();
+    let v10: W = v0.widen() + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * v7;
+    let v13: N = v11 * v3;
+    let v14: N = v12 - v13;
+    let v15: N = v8.abs();
+    let v16: N = v15.sqrt();
+    let v17: W = v6.square();
+    let v18: N = v2 * N::narrow(v17);
+    let v19: N = v1 - N::narrow(v4);
+    let v20: N = v19.sigmoid();
+    let v21: N = v2 * v20 * N::narrow(v6);
+    let v22: N = v18 + v21;
+    let v23: N = v22.sqrt();
+    let v24: N = v16 * v23;
+    [v10.to_f64(), v14.to_f64(), v24.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2085,7 +2054,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2098,7 +2067,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right) + z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 25 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2505,7 +2474,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2513,32 +2482,32 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(-0.06737641110652279, 1.225241497921383e-18);
-        let v2: W = W::from_f64(t);
-        let v3: W = W::from_f64(t_next);
+        let v1: W = W::new(0.06737641110652279, -1.225241497921383e-18);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
         let v4: W = v2 - v3;
         let v5: W = v1 * v4;
         return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(10.0, 0.0);
-    let v2: N = N::from_f64(t_next);
-    let v3: N = N::new(20.0, 0.0);
-    let v4: N = N::from_f64(t);
-    let v5: W = v3.widen() * v4.widen();
-    let v6: W = v1.widen() - v5;
-    let v7: N = N::sigmoid_of(v6);
-    let v8: N = v7.sqrt();
-    let v9: W = v8.widen().powi(3);
-    let v10: W = v5 - v1.widen();
-    let v11: N = N::sigmoid_of(v10);
-    let v12: W = v11.widen().sqrt();
-    let v13: W = v1.widen() * v2.widen() * v9 * v12;
-    let v14: W = v1.widen() * v4.widen() * v9 * v12;
-    let v15: W = v12.powi(3);
-    let v16: W = v1.widen() * v4.widen() * v8.widen() * v15;
-    let v17: W = v1.widen() * v2.widen() * v8.widen() * v15;
-    let v18: W = v13 - v14 - v16 + v17;
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: N = N::new(20.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = v4.widen() - v6;
+    let v8: N = N::sigmoid_of(v7);
+    let v9: W = v8.widen().sqrt();
+    let v10: W = v9.powi(3);
+    let v11: W = v6 - v4.widen();
+    let v12: N = N::sigmoid_of(v11);
+    let v13: N = v12.sqrt();
+    let v14: N = v4 * N::narrow(v10) * v13;
+    let v15: W = v13.widen().powi(3);
+    let v16: W = v4.widen() * v9 * v15;
+    let v17: N = v14 + N::narrow(v16);
+    let v18: N = v3 * v17;
     [v0.to_f64(), v18.to_f64()]
 }
 /// `euler_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
@@ -2547,7 +2516,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2560,7 +2529,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2\,\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{2}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2580,7 +2549,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2590,62 +2559,55 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(148.4165280378392, 1.0070078177671652e-14);
-        let v1: W = W::new(0.006737794053132998, 2.99148953896051e-20);
-        let v2: W = W::new(3.058676034004641e-6, 1.6949847677272853e-22);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(9.999546021312975, 6.700376998609037e-16);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = W::new(0.0673718230403983, 1.4981393312988588e-18);
-        let v8: W = v7 * v3;
-        let v9: W = v7 * v5;
-        let v10: W = v1 - v4 + v6 - v8 + v9;
-        let v11: W = v0 * v10;
-        let v12: W = W::new(-0.13475282221304558, 2.450482995842766e-18);
-        let v13: W = v3 - v5;
-        let v14: W = v12 * v13;
-        let v15: W = W::new(4.4720344411269854, 2.491401422866546e-16);
-        let v16: W = v5 - v3;
-        let v17: W = v16.abs();
-        let v18: W = v17.sqrt();
-        let v19: W = v15 * v18;
-        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(0.13475282221304558, -2.450482995842766e-18);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(4.4720344411269854, 2.491401422866546e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: N = N::new(10.0, 0.0);
-    let v1: N = N::new(20.0, 0.0);
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1.widen() * v2.widen();
-    let v4: W = v0.widen() - v3;
-    let v5: W = v4.sigmoid();
-    let v6: W = v5.sqrt();
-    let v7: W = v6.powi(3);
-    let v8: W = v3 - v0.widen();
-    let v9: W = v8.sigmoid();
-    let v10: W = v0.widen() * v2.widen() * v7 * v9;
-    let v11: N = N::from_f64(t_next);
-    let v12: W = v0.widen() * v11.widen() * v7 * v9;
-    let v13: W = v9.square();
-    let v14: W = v0.widen() * v2.widen() * v6 * v13;
-    let v15: W = v0.widen() * v11.widen() * v6 * v13;
-    let v16: W = v6 - v10 + v12 - v14 + v15;
-    let v17: W = v16 / v6;
-    let v18: W = v9.sqrt();
-    let v19: W = v1.widen() * v11.widen() * v7 * v18;
-    let v20: W = v1.widen() * v2.widen() * v7 * v18;
-    let v21: W = v18.powi(3);
-    let v22: W = v1.widen() * v2.widen() * v6 * v21;
-    let v23: W = v1.widen() * v11.widen() * v6 * v21;
-    let v24: W = v19 - v20 - v22 + v23;
-    let v25: N = v11 - v2;
-    let v26: N = v25.abs();
+    let v3: N = v1 - v2;
+    let v4: N = N::new(10.0, 0.0);
+    let v5: N = N::new(20.0, 0.0);
+    let v6: W = v5.widen() * v2.widen();
+    let v7: W = v4.widen() - v6;
+    let v8: W = v7.sigmoid();
+    let v9: W = v8.sqrt();
+    let v10: W = v9.powi(3);
+    let v11: W = v6 - v4.widen();
+    let v12: W = v11.sigmoid();
+    let v13: W = v4.widen() * v10 * v12;
+    let v14: W = v12.square();
+    let v15: W = v4.widen() * v9 * v14;
+    let v16: W = v13 + v15;
+    let v17: W = v3.widen() * v16;
+    let v18: W = v17 / v9;
+    let v19: W = v0.widen() + v18;
+    let v20: N = N::sqrt_of(v12);
+    let v21: N = v5 * N::narrow(v10) * v20;
+    let v22: N = v20.powi(3);
+    let v23: N = v5 * N::narrow(v9) * v22;
+    let v24: W = v21.widen() + v23.widen();
+    let v25: W = v3.widen() * v24;
+    let v26: N = v3.abs();
     let v27: N = v26.sqrt();
-    let v28: N = v1 * N::narrow(v13);
-    let v29: N = v1 * N::narrow(v5) * N::narrow(v9);
+    let v28: N = v5 * N::narrow(v14);
+    let v29: N = v5 * N::narrow(v8) * N::narrow(v12);
     let v30: N = v28 + v29;
     let v31: N = v30.sqrt();
     let v32: N = v27 * v31;
-    [v17.to_f64(), v24.to_f64(), v32.to_f64()]
+    [v19.to_f64(), v25.to_f64(), v32.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `linear_logsnr`, from `derivations/linear_logsnr.dsym`.
 ///
@@ -2653,7 +2615,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2666,7 +2628,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)} + \frac{v\,\sqrt{\operatorname{sigmoid}\left(10 - 20\,t\right)}\,\left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)}{\sqrt{\operatorname{sigmoid}\left(20\,t - 10\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right) + \left(t_{\mathrm{next}} - t\right)\,\left(20\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(1 - \operatorname{sigmoid}\left(20\,t - 10\right)\right) - 2\,\operatorname{sigmoid}\left(20\,t - 10\right)\,\left(10\,\operatorname{sigmoid}\left(10 - 20\,t\right) - 10\right)\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 16 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

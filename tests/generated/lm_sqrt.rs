@@ -9,7 +9,7 @@
     clippy::approx_constant,
     clippy::unreadable_literal
 )]
-use dd::{Dd, Narrow, Real};
+use dd::{Dd, Narrow, Real, Xd};
 /// The name of the process these evaluators were generated from.
 pub const PROCESS: &str = "lm_sqrt";
 /// `alpha(t)` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
@@ -358,7 +358,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -367,25 +367,28 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * v3;
-    let v5: W = v1.widen().sqrt();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v5;
-    let v8: W = v5 * v7;
-    let v9: N = v2 - v4 + N::narrow(v8);
-    let v10: W = v9.widen() / v8;
-    let v11: W = v5.powi(3);
-    let v12: W = v0.widen() * v11;
-    let v13: W = v0.widen() * v5 * v3.widen();
-    let v14: W = v0.widen() * v1.widen() * v7;
-    let v15: W = v0.widen() * v3.widen() * v7;
-    let v16: W = v12 - v13 + v14 - v15;
-    let v17: W = v16 / v8;
-    [v10.to_f64(), v17.to_f64()]
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: N = v5 - v1;
+    let v11: N = N::new(1.0, 0.0);
+    let v12: W = v11.widen() - v3;
+    let v13: N = N::sqrt_of(v12);
+    let v14: N = v4 * v13;
+    let v15: N = v14 / N::narrow(v3);
+    let v16: N = v4 / v13;
+    let v17: N = -v15;
+    let v18: N = v17 - v16;
+    let v19: N = v10 * v18;
+    let v20: N = v19 / v13;
+    [v9.to_f64(), v20.to_f64()]
 }
 /// `euler_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -393,7 +396,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -406,7 +409,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{4\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -426,7 +429,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -435,34 +438,35 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * v3;
-    let v5: W = v1.widen().sqrt();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v5;
-    let v8: W = v5 * v7;
-    let v9: N = v2 - v4 + N::narrow(v8);
-    let v10: W = v9.widen() / v8;
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: N = v5 - v1;
     let v11: N = N::new(0.5, 0.0);
-    let v12: W = v5.powi(3);
-    let v13: W = v11.widen() * v12;
-    let v14: W = v11.widen() * v5 * v3.widen();
-    let v15: W = v11.widen() * v1.widen() * v7;
-    let v16: W = v11.widen() * v3.widen() * v7;
-    let v17: W = v13 - v14 + v15 - v16;
-    let v18: W = v17 / v8;
-    let v19: N = v3 - v1;
-    let v20: N = v19.abs();
-    let v21: W = v20.widen().sqrt();
-    let v22: N = N::new(-0.5, 0.0);
-    let v23: W = v1.widen() - v5;
-    let v24: W = v22.widen() / v23;
-    let v25: N = N::sqrt_of(v24);
-    let v26: W = v21 * v25.widen();
-    [v10.to_f64(), v18.to_f64(), v26.to_f64()]
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() - v3;
+    let v14: N = N::sqrt_of(v13);
+    let v15: N = v11 * v14;
+    let v16: N = v15 / N::narrow(v3);
+    let v17: N = v11 / v14;
+    let v18: N = -v16;
+    let v19: N = v18 - v17;
+    let v20: N = v10 * v19;
+    let v21: N = v20 / v14;
+    let v22: N = v10.abs();
+    let v23: N = v22.sqrt();
+    let v24: N = N::new(-0.5, 0.0);
+    let v25: N = v24 / N::narrow(v8);
+    let v26: N = v25.sqrt();
+    let v27: N = v23 * v26;
+    [v9.to_f64(), v21.to_f64(), v27.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -470,7 +474,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -489,7 +493,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 27 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 28 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -756,7 +760,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -765,28 +769,30 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * v3;
-    let v5: W = v1.widen().sqrt();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::narrow(v5) * N::narrow(v7);
-    let v9: N = v2 - v4 + v8;
-    let v10: N = v9 / v8;
-    let v11: W = v0.widen() * v5 * v3.widen();
-    let v12: W = v5.powi(3);
-    let v13: W = v0.widen() * v12;
-    let v14: W = v0.widen() * v1.widen() * v7;
-    let v15: N = v0 * v3 * N::narrow(v7);
-    let v16: W = v11 - v13 - v14 + v15.widen();
-    let v17: W = v5.sqrt();
-    let v18: W = v17.powi(3);
-    let v19: W = v18 * v7;
-    let v20: W = v16 / v19;
-    [v10.to_f64(), v20.to_f64()]
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: N = v5 - v1;
+    let v11: W = v3.sqrt();
+    let v12: N = N::new(1.0, 0.0);
+    let v13: W = v12.widen() - v3;
+    let v14: W = v13.sqrt();
+    let v15: N = N::narrow(v11) * N::narrow(v14);
+    let v16: N = v4 / v15;
+    let v17: N = N::narrow(v11).powi(3);
+    let v18: W = v4.widen() * v14;
+    let v19: N = N::narrow(v18) / v17;
+    let v20: N = v16 + v19;
+    let v21: W = v10.widen() * v20.widen();
+    let v22: N = N::narrow(v21) / N::narrow(v14);
+    [v9.to_f64(), v22.to_f64()]
 }
 /// `euler_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -794,7 +800,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -807,7 +813,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right) - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -827,7 +833,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -836,37 +842,37 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(0.25, 0.0);
+    let v0: N = N::new(0.75, 0.0);
     let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t_next);
-    let v4: N = v0 * v3;
-    let v5: W = v1.widen().sqrt();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v5;
-    let v8: N = N::narrow(v5) * N::narrow(v7);
-    let v9: N = v2 - v4 + v8;
-    let v10: N = v9 / v8;
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2 - v3 + v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: N = v5 - v1;
     let v11: N = N::new(0.5, 0.0);
-    let v12: W = v11.widen() * v5 * v3.widen();
-    let v13: W = v5.powi(3);
-    let v14: W = v11.widen() * v13;
-    let v15: W = v11.widen() * v1.widen() * v7;
-    let v16: N = v11 * v3 * N::narrow(v7);
-    let v17: W = v12 - v14 - v15 + v16.widen();
-    let v18: W = v5.sqrt();
-    let v19: W = v18.powi(3);
-    let v20: W = v19 * v7;
-    let v21: W = v17 / v20;
-    let v22: N = v3 - v1;
-    let v23: N = v22.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::new(-0.5, 0.0);
-    let v26: W = v1.widen() - v5;
-    let v27: N = v25 / N::narrow(v26);
-    let v28: W = v27.widen().sqrt();
-    let v29: W = v24.widen() * v28;
-    [v10.to_f64(), v21.to_f64(), v29.to_f64()]
+    let v12: W = v3.sqrt();
+    let v13: N = N::new(1.0, 0.0);
+    let v14: W = v13.widen() - v3;
+    let v15: W = v14.sqrt();
+    let v16: N = N::narrow(v12) * N::narrow(v15);
+    let v17: N = v11 / v16;
+    let v18: N = N::narrow(v12).powi(3);
+    let v19: W = v11.widen() * v15;
+    let v20: N = N::narrow(v19) / v18;
+    let v21: N = v17 + v20;
+    let v22: W = v10.widen() * v21.widen();
+    let v23: N = N::narrow(v22) / N::narrow(v15);
+    let v24: N = v10.abs();
+    let v25: N = v24.sqrt();
+    let v26: N = N::new(-0.5, 0.0);
+    let v27: N = v26 / N::narrow(v8);
+    let v28: N = v27.sqrt();
+    let v29: N = v25 * v28;
+    [v9.to_f64(), v23.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -874,7 +880,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -887,7 +893,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 9 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1171,39 +1177,42 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: N = N::new(0.75, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().sqrt();
-    let v3: N = N::sqrt_of(v2);
-    let v4: W = v0.widen() * v3.widen();
-    let v5: N = N::new(0.25, 0.0);
-    let v6: N = N::from_f64(t_next);
-    let v7: N = v3.powi(3);
-    let v8: N = v5 * v6;
-    let v9: N = v8 / v7;
-    let v10: W = v4 + v9.widen();
-    let v11: W = v10 / v3.widen();
-    let v12: W = v2.powi(3);
-    let v13: W = v5.widen() * v12;
-    let v14: W = v5.widen() * v2 * v6.widen();
-    let v15: N = N::new(1.0, 0.0);
-    let v16: W = v15.widen() - v2;
-    let v17: N = v5 * v1 * N::narrow(v16);
-    let v18: N = v5 * v6 * N::narrow(v16);
-    let v19: W = v13 - v14 + v17.widen() - v18.widen();
-    let v20: N = N::sqrt_of(v16);
-    let v21: W = v1.widen() * v20.widen();
-    let v22: W = v19 / v21;
-    [v11.to_f64(), v22.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(0.25, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = v1 * v4;
+    let v6: N = v5 / v3;
+    let v7: N = v0 + v6;
+    let v8: W = v3.widen().sqrt();
+    let v9: W = v8.sqrt();
+    let v10: W = v0.widen() - v8;
+    let v11: W = v10.sqrt();
+    let v12: W = v9 * v11;
+    let v13: N = v1 / N::narrow(v12);
+    let v14: N = N::narrow(v9).powi(3);
+    let v15: N = v1 * N::narrow(v11);
+    let v16: N = v15 / v14;
+    let v17: N = -v13;
+    let v18: N = v17 - v16;
+    let v19: W = v4.widen() * v18.widen();
+    let v20: N = N::narrow(v19) / N::narrow(v9);
+    [v7.to_f64(), v20.to_f64()]
 }
 /// `euler_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1211,7 +1220,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1224,7 +1233,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{4} - \frac{t}{4}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1244,9 +1253,14 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
-    euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_maruyama_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_maruyama_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1267,22 +1281,27 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     let v11: W = v7.widen() * v3.widen() * v9;
     let v12: W = v4 - v6 + v10 + v11;
     let v13: N = v1 * N::narrow(v9);
-    let v14: N = N::narrow(v12) / v13;
-    let v15: W = v7.widen() * v5;
-    let v16: W = v7.widen() * v2 * v3.widen();
-    let v17: W = v15 - v16 + v10 - v11;
-    let v18: N = N::sqrt_of(v9);
-    let v19: N = v1 * v18;
-    let v20: N = N::narrow(v17) / v19;
-    let v21: N = v3 - v1;
-    let v22: N = v21.abs();
-    let v23: N = v22.sqrt();
-    let v24: N = N::new(-0.5, 0.0);
-    let v25: W = v1.widen() - v2;
-    let v26: N = v24 / N::narrow(v25);
-    let v27: N = v26.sqrt();
-    let v28: N = v23 * v27;
-    [v14.to_f64(), v20.to_f64(), v28.to_f64()]
+    let v14: W = v12 / v13.widen();
+    let v15: N = v3 - v1;
+    let v16: W = v2.sqrt();
+    let v17: W = v9.sqrt();
+    let v18: W = v16 * v17;
+    let v19: N = v7 / N::narrow(v18);
+    let v20: N = N::narrow(v16).powi(3);
+    let v21: N = v7 * N::narrow(v17);
+    let v22: N = v21 / v20;
+    let v23: N = -v19;
+    let v24: N = v23 - v22;
+    let v25: W = v15.widen() * v24.widen();
+    let v26: N = N::narrow(v25) / N::narrow(v16);
+    let v27: N = v15.abs();
+    let v28: N = v27.sqrt();
+    let v29: N = N::new(-0.5, 0.0);
+    let v30: W = v1.widen() - v2;
+    let v31: N = v29 / N::narrow(v30);
+    let v32: N = v31.sqrt();
+    let v33: N = v28 * v32;
+    [v14.to_f64(), v26.to_f64(), v33.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1290,7 +1309,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1303,7 +1322,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,\sqrt{t}\,\left(t - \sqrt{t}\right)} + x\,\left(1 + \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)} + \frac{\frac{t_{\mathrm{next}}}{2} - \frac{t}{2}}{t - t^{\frac{3}{2}}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1600,7 +1619,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1609,30 +1628,28 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(0.25, 0.0);
-    let v1: N = N::from_f64(t_next);
-    let v2: N = v0 * v1;
-    let v3: N = N::from_f64(t);
-    let v4: N = v0 * v3;
-    let v5: W = v3.widen().sqrt();
-    let v6: N = N::new(1.0, 0.0);
-    let v7: W = v6.widen() - v5;
-    let v8: W = v5 * v7;
-    let v9: W = v2.widen() - v4.widen() + v8;
-    let v10: N = N::narrow(v9) / N::narrow(v8);
-    let v11: N = N::new(2.0, 0.0);
-    let v12: N = v11 * v1;
-    let v13: N = v11 * v3;
-    let v14: N = v12 - v13;
-    let v15: N = v1 - v3;
-    let v16: N = v15.abs();
-    let v17: N = v16.sqrt();
-    let v18: N = N::new(-0.5, 0.0);
-    let v19: W = v3.widen() - v5;
-    let v20: N = v18 / N::narrow(v19);
-    let v21: N = v20.sqrt();
-    let v22: N = v17 * v21;
-    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
+    let v0: N = N::new(1.25, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0.widen() * v1.widen();
+    let v3: W = v1.widen().sqrt();
+    let v4: N = N::new(0.25, 0.0);
+    let v5: N = N::from_f64(t_next);
+    let v6: N = v4 * v5;
+    let v7: W = v2 - v3 - v6.widen();
+    let v8: W = v1.widen() - v3;
+    let v9: N = N::narrow(v7) / N::narrow(v8);
+    let v10: N = N::new(2.0, 0.0);
+    let v11: N = v10 * v5;
+    let v12: N = v10 * v1;
+    let v13: N = v11 - v12;
+    let v14: N = v5 - v1;
+    let v15: N = v14.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(-0.5, 0.0);
+    let v18: N = v17 / N::narrow(v8);
+    let v19: N = v18.sqrt();
+    let v20: N = v16 * v19;
+    [v9.to_f64(), v13.to_f64(), v20.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -1640,7 +1657,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1653,7 +1670,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 21 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1981,30 +1998,34 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_v_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_v_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_v_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.25, 0.0);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v2.widen().sqrt();
-    let v4: N = N::from_f64(t_next);
-    let v5: W = v1.widen() * v3 * v4.widen();
-    let v6: W = v3.powi(3);
-    let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() - v3;
-    let v9: W = v1.widen() * v2.widen() * v8;
-    let v10: W = v1.widen() * v4.widen() * v8;
-    let v11: W = v5 - v7 - v9 + v10;
-    let v12: W = v3.sqrt();
-    let v13: W = v12.powi(3);
-    let v14: N = N::sqrt_of(v8);
-    let v15: W = v13 * v14.widen();
-    let v16: W = v11 / v15;
-    [v0.to_f64(), v16.to_f64()]
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.25, 0.0);
+    let v5: W = v2.widen().sqrt();
+    let v6: N = N::sqrt_of(v5);
+    let v7: W = v0.widen() - v5;
+    let v8: N = N::sqrt_of(v7);
+    let v9: N = v6 * v8;
+    let v10: N = v4 / v9;
+    let v11: N = v6.powi(3);
+    let v12: N = v4 * v8;
+    let v13: N = v12 / v11;
+    let v14: N = v10 + v13;
+    let v15: N = v3 * v14;
+    [v0.to_f64(), v15.to_f64()]
 }
 /// `euler_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2012,7 +2033,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2025,7 +2046,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{4\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2045,7 +2066,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2067,27 +2088,26 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: W = v0.widen() * v1.widen() * v8;
     let v11: W = v0.widen() * v3.widen() * v8;
     let v12: W = v4 - v6 + v9 - v10 + v11;
-    let v13: W = v12 / v9;
-    let v14: N = N::new(0.5, 0.0);
-    let v15: W = v14.widen() * v2 * v3.widen();
-    let v16: W = v14.widen() * v5;
-    let v17: W = v14.widen() * v1.widen() * v8;
-    let v18: W = v14.widen() * v3.widen() * v8;
-    let v19: W = v15 - v16 - v17 + v18;
-    let v20: W = v2.sqrt();
-    let v21: W = v20.powi(3);
-    let v22: N = N::sqrt_of(v8);
-    let v23: W = v21 * v22.widen();
-    let v24: N = N::narrow(v19) / N::narrow(v23);
-    let v25: N = v3 - v1;
-    let v26: N = v25.abs();
-    let v27: N = v26.sqrt();
-    let v28: N = N::new(-0.5, 0.0);
-    let v29: W = v1.widen() - v2;
-    let v30: N = v28 / N::narrow(v29);
-    let v31: W = v30.widen().sqrt();
-    let v32: W = v27.widen() * v31;
-    [v13.to_f64(), v24.to_f64(), v32.to_f64()]
+    let v13: N = N::narrow(v12) / N::narrow(v9);
+    let v14: N = v3 - v1;
+    let v15: N = N::new(0.5, 0.0);
+    let v16: N = N::sqrt_of(v2);
+    let v17: N = N::sqrt_of(v8);
+    let v18: N = v16 * v17;
+    let v19: N = v15 / v18;
+    let v20: W = v16.widen().powi(3);
+    let v21: N = v15 * v17;
+    let v22: N = v21 / N::narrow(v20);
+    let v23: W = v19.widen() + v22.widen();
+    let v24: N = v14 * N::narrow(v23);
+    let v25: N = v14.abs();
+    let v26: N = v25.sqrt();
+    let v27: N = N::new(-0.5, 0.0);
+    let v28: W = v1.widen() - v2;
+    let v29: N = v27 / N::narrow(v28);
+    let v30: N = v29.sqrt();
+    let v31: W = v26.widen() * v30.widen();
+    [v13.to_f64(), v24.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `lm_sqrt`, from `derivations/lm_sqrt.dsym`.
 ///
@@ -2095,7 +2115,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -2108,7 +2128,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{-\frac{1}{2\,\left(t - \sqrt{t}\right)}} - \frac{v\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 - \sqrt{t}}}{2\,t^{\frac{1}{4}}\,\left(t - \sqrt{t}\right)} + x\,\left(1 - \frac{t_{\mathrm{next}} - t}{4\,\left(t - \sqrt{t}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 21 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 13 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

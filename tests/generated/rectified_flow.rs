@@ -311,7 +311,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -322,17 +322,17 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::from_f64(t);
     let v4: N = v0 - v3;
-    let v5: N = N::narrow(v2) / v4;
-    let v6: N = v3.powi(3);
-    let v7: W = v3.widen().square();
-    let v8: N = N::narrow(v7) * v1;
-    let v9: W = v7 * v4.widen();
-    let v10: W = v3.widen() * v1.widen() * v4.widen();
-    let v11: W = v6.widen() - v8.widen() + v9 - v10;
-    let v12: N = N::narrow(v11) / v4;
+    let v5: N = v2 / v4;
+    let v6: N = v1 - v3;
+    let v7: N = v3.square();
+    let v8: N = v3 * v4;
+    let v9: N = -v7;
+    let v10: N = v9 - v8;
+    let v11: N = v6 * v10;
+    let v12: N = v11 / v4;
     [v5.to_f64(), v12.to_f64()]
 }
 /// `euler_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
@@ -341,7 +341,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -354,7 +354,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t} + \frac{\mathrm{score}\,t\,\left(t - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -374,7 +374,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -385,28 +385,27 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() - v1.widen();
+    let v2: N = v0 - v1;
     let v3: N = N::from_f64(t);
     let v4: N = v0 - v3;
-    let v5: N = N::narrow(v2) / v4;
-    let v6: N = N::new(2.0, 0.0);
-    let v7: N = v3.powi(3);
-    let v8: N = v6 * v7;
-    let v9: W = v3.widen().square();
-    let v10: N = v6 * N::narrow(v9) * v1;
-    let v11: W = v6.widen() * v9 * v4.widen();
-    let v12: W = v6.widen() * v3.widen() * v1.widen() * v4.widen();
-    let v13: W = v8.widen() - v10.widen() + v11 - v12;
-    let v14: N = N::narrow(v13) / v4;
-    let v15: W = W::new(1.4142135623730951, -9.667293313452913e-17);
+    let v5: N = v2 / v4;
+    let v6: N = v1 - v3;
+    let v7: N = N::new(2.0, 0.0);
+    let v8: N = v3.square();
+    let v9: N = v7 * v8;
+    let v10: N = v7 * v3 * v4;
+    let v11: N = -v9;
+    let v12: N = v11 - v10;
+    let v13: N = v6 * v12;
+    let v14: N = v13 / v4;
+    let v15: N = N::new(1.4142135623730951, -9.667293313452913e-17);
     let v16: N = v3.sqrt();
-    let v17: N = v1 - v3;
-    let v18: N = v17.abs();
-    let v19: N = v18.sqrt();
-    let v20: N = v4.sqrt();
-    let v21: W = v15 * v16.widen() * v19.widen();
-    let v22: N = N::narrow(v21) / v20;
-    [v5.to_f64(), v14.to_f64(), v22.to_f64()]
+    let v17: N = v6.abs();
+    let v18: N = v17.sqrt();
+    let v19: N = v4.sqrt();
+    let v20: N = v15 * v16 * v18;
+    let v21: N = v20 / v19;
+    [v5.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -414,7 +413,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -433,7 +432,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 7 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -666,7 +665,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -675,19 +674,15 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 2] {
-    let v0: W = W::new(1.0, 0.0);
-    let v1: W = W::from_f64(t_next);
-    let v2: W = v0 - v1;
-    let v3: W = W::from_f64(t);
-    let v4: W = v0 - v3;
-    let v5: W = v2 / v4;
-    let v6: W = v3 * v1;
-    let v7: W = v3.square();
-    let v8: W = v3 * v4;
-    let v9: W = v1 * v4;
-    let v10: W = v6 - v7 - v8 + v9;
-    let v11: W = v10 / v4;
-    [v5.to_f64(), v11.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 - v3;
+    let v5: N = v2 / v4;
+    let v6: N = v1 - v3;
+    let v7: N = v6 / v4;
+    [v5.to_f64(), v7.to_f64()]
 }
 /// `euler_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -695,7 +690,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -708,7 +703,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -728,7 +723,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -737,29 +732,24 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(1.0, 0.0);
-    let v1: W = W::from_f64(t_next);
-    let v2: W = v0 - v1;
-    let v3: W = W::from_f64(t);
-    let v4: W = v0 - v3;
-    let v5: W = v2 / v4;
-    let v6: W = W::new(2.0, 0.0);
-    let v7: W = v6 * v3 * v1;
-    let v8: W = v3.square();
-    let v9: W = v6 * v8;
-    let v10: W = v6 * v3 * v4;
-    let v11: W = v6 * v1 * v4;
-    let v12: W = v7 - v9 - v10 + v11;
-    let v13: W = v12 / v4;
-    let v14: W = W::new(1.4142135623730951, -9.667293313452913e-17);
-    let v15: W = v3.sqrt();
-    let v16: W = v1 - v3;
-    let v17: W = v16.abs();
-    let v18: W = v17.sqrt();
-    let v19: W = v4.sqrt();
-    let v20: W = v14 * v15 * v18;
-    let v21: W = v20 / v19;
-    [v5.to_f64(), v13.to_f64(), v21.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = v0 - v1;
+    let v3: N = N::from_f64(t);
+    let v4: N = v0 - v3;
+    let v5: N = v2 / v4;
+    let v6: N = N::new(2.0, 0.0);
+    let v7: N = v1 - v3;
+    let v8: N = v6 * v7;
+    let v9: N = v8 / v4;
+    let v10: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v11: N = v3.sqrt();
+    let v12: N = v7.abs();
+    let v13: N = v12.sqrt();
+    let v14: N = v4.sqrt();
+    let v15: N = v10 * v11 * v13;
+    let v16: N = v15 / v14;
+    [v5.to_f64(), v9.to_f64(), v16.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -767,7 +757,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -780,7 +770,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{2\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)}{1 - t} + \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} + \frac{x\,\left(1 - t_{\mathrm{next}}\right)}{1 - t}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1012,7 +1002,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1029,18 +1019,14 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v4: W = v1 - v2;
         return [v3.to_f64(), v4.to_f64()];
     }
-    let v0: N = N::from_f64(t_next);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 / v1;
-    let v3: N = v1.square();
-    let v4: N = v1 * v0;
-    let v5: N = N::new(1.0, 0.0);
-    let v6: N = v5 - v1;
-    let v7: W = v1.widen() * v6.widen();
-    let v8: N = v0 * v6;
-    let v9: W = v3.widen() - v4.widen() + v7 - v8.widen();
-    let v10: N = N::narrow(v9) / v1;
-    [v2.to_f64(), v10.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = v3 / v2;
+    let v5: N = v0 + v4;
+    let v6: N = -v4;
+    [v5.to_f64(), v6.to_f64()]
 }
 /// `euler_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -1048,7 +1034,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1061,7 +1047,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{t_{\mathrm{next}}\,x}{t} + \frac{x_{0}\,\left(t - t_{\mathrm{next}}\right)}{t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1081,7 +1067,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1091,30 +1077,28 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::from_f64(t);
-    let v1: N = N::from_f64(t_next);
-    let v2: W = v0.widen() * v1.widen();
-    let v3: W = v0.widen().square();
-    let v4: N = N::new(1.0, 0.0);
-    let v5: N = v4 - v0;
-    let v6: W = v0.widen() * v5.widen();
-    let v7: N = N::new(2.0, 0.0);
-    let v8: W = v7.widen() * v1.widen() * v5.widen();
-    let v9: W = v2 - v3 - v6 + v8;
-    let v10: W = v9 / v6;
-    let v11: N = v7 * N::narrow(v3);
-    let v12: N = v7 * v0 * v1;
-    let v13: W = v7.widen() * v0.widen() * v5.widen();
-    let v14: W = v11.widen() - v12.widen() + v13 - v8;
-    let v15: N = N::narrow(v14) / v0;
-    let v16: W = W::new(1.4142135623730951, -9.667293313452913e-17);
-    let v17: W = v0.widen().sqrt();
-    let v18: N = v1 - v0;
-    let v19: N = v18.abs();
-    let v20: W = v19.widen().sqrt();
-    let v21: W = v5.widen().sqrt();
-    let v22: W = v16 * v17 * v20;
-    let v23: N = N::narrow(v22) / N::narrow(v21);
-    [v10.to_f64(), v15.to_f64(), v23.to_f64()]
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = v1 * v2;
+    let v4: W = v0.widen() * v2.widen();
+    let v5: W = v0.widen() - v3.widen() + v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v6 - v0;
+    let v8: N = v0 * v7;
+    let v9: N = N::narrow(v5) / v8;
+    let v10: N = -v9;
+    let v11: N = N::new(-2.0, 0.0);
+    let v12: N = v2 - v0;
+    let v13: N = v11 * v12;
+    let v14: N = v13 / v0;
+    let v15: N = N::new(1.4142135623730951, -9.667293313452913e-17);
+    let v16: N = v0.sqrt();
+    let v17: N = v12.abs();
+    let v18: N = v17.sqrt();
+    let v19: N = v7.sqrt();
+    let v20: N = v15 * v16 * v18;
+    let v21: N = v20 / v19;
+    [v10.to_f64(), v14.to_f64(), v21.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `rectified_flow`, from `derivations/rectified_flow.dsym`.
 ///
@@ -1122,7 +1106,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1135,7 +1119,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 - t}} - \frac{2\,x_{0}\,\left(t_{\mathrm{next}} - t\right)}{t} + \frac{x\,\left(t - 2\,t_{\mathrm{next}} + t\,t_{\mathrm{next}}\right)}{t^{2} - t}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

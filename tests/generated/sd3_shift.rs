@@ -391,7 +391,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -404,7 +404,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: W = v0.widen() + v3.widen();
+    let v4: N = v0 + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: N = v5 * v2;
     let v7: N = v2.square();
@@ -415,26 +415,24 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
     let v13: N = v0 - v2;
     let v14: N = v5 * v7;
-    let v15: W = v0.widen() + v6.widen() + v14.widen();
-    let v16: N = N::narrow(v4) * N::narrow(v12);
-    let v17: N = v13 * N::narrow(v15);
+    let v15: N = v0 + v6 + v14;
+    let v16: N = v4 * N::narrow(v12);
+    let v17: N = v13 * v15;
     let v18: N = v16 / v17;
-    let v19: N = N::new(9.0, 0.0);
-    let v20: W = v19.widen() * v2.widen();
-    let v21: W = v19.widen() * v10.widen();
-    let v22: W = v20 - v21;
-    let v23: N = N::new(6.0, 0.0);
-    let v24: N = v23 * v2;
-    let v25: N = N::new(12.0, 0.0);
-    let v26: N = v25 * v7;
-    let v27: N = N::new(8.0, 0.0);
-    let v28: N = v2.powi(3);
-    let v29: N = v27 * v28;
-    let v30: W = v0.widen() + v24.widen() + v26.widen() + v29.widen();
-    let v31: W = v2.widen() * v4 * v22;
-    let v32: W = v13.widen() * v30;
-    let v33: N = N::narrow(v31) / N::narrow(v32);
-    [v18.to_f64(), v33.to_f64()]
+    let v19: N = N::new(-9.0, 0.0);
+    let v20: N = v10 - v2;
+    let v21: N = N::new(6.0, 0.0);
+    let v22: N = v21 * v2;
+    let v23: N = N::new(12.0, 0.0);
+    let v24: N = v23 * v7;
+    let v25: N = N::new(8.0, 0.0);
+    let v26: N = v2.powi(3);
+    let v27: N = v25 * v26;
+    let v28: N = v0 + v22 + v24 + v27;
+    let v29: W = v19.widen() * v2.widen() * v20.widen() * v4.widen();
+    let v30: N = v13 * v28;
+    let v31: N = N::narrow(v29) / v30;
+    [v18.to_f64(), v31.to_f64()]
 }
 /// `euler_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -442,7 +440,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -455,7 +453,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right) - \frac{9\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -475,7 +473,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -488,7 +486,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: W = v0.widen() + v3.widen();
+    let v4: N = v0 + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: N = v5 * v2;
     let v7: N = v2.square();
@@ -499,34 +497,31 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
     let v13: N = v0 - v2;
     let v14: N = v5 * v7;
-    let v15: W = v0.widen() + v6.widen() + v14.widen();
-    let v16: N = N::narrow(v4) * N::narrow(v12);
-    let v17: N = v13 * N::narrow(v15);
+    let v15: N = v0 + v6 + v14;
+    let v16: N = v4 * N::narrow(v12);
+    let v17: N = v13 * v15;
     let v18: N = v16 / v17;
-    let v19: N = N::new(18.0, 0.0);
-    let v20: W = v19.widen() * v2.widen();
-    let v21: W = v19.widen() * v10.widen();
-    let v22: W = v20 - v21;
-    let v23: N = N::new(6.0, 0.0);
-    let v24: N = v23 * v2;
-    let v25: N = N::new(12.0, 0.0);
-    let v26: N = v25 * v7;
-    let v27: N = N::new(8.0, 0.0);
-    let v28: N = v2.powi(3);
-    let v29: N = v27 * v28;
-    let v30: W = v0.widen() + v24.widen() + v26.widen() + v29.widen();
-    let v31: W = v2.widen() * v4 * v22;
-    let v32: W = v13.widen() * v30;
-    let v33: N = N::narrow(v31) / N::narrow(v32);
-    let v34: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v35: N = v2.sqrt();
-    let v36: N = v10 - v2;
-    let v37: N = v36.abs();
-    let v38: N = v37.sqrt();
-    let v39: N = v17.sqrt();
-    let v40: W = v34 * v35.widen() * v38.widen();
-    let v41: W = v40 / v39.widen();
-    [v18.to_f64(), v33.to_f64(), v41.to_f64()]
+    let v19: N = N::new(-18.0, 0.0);
+    let v20: N = v10 - v2;
+    let v21: N = N::new(6.0, 0.0);
+    let v22: N = v21 * v2;
+    let v23: N = N::new(12.0, 0.0);
+    let v24: N = v23 * v7;
+    let v25: N = N::new(8.0, 0.0);
+    let v26: N = v2.powi(3);
+    let v27: N = v25 * v26;
+    let v28: N = v0 + v22 + v24 + v27;
+    let v29: W = v19.widen() * v2.widen() * v20.widen() * v4.widen();
+    let v30: N = v13 * v28;
+    let v31: N = N::narrow(v29) / v30;
+    let v32: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    let v33: N = v2.sqrt();
+    let v34: N = v20.abs();
+    let v35: N = v34.sqrt();
+    let v36: N = v17.sqrt();
+    let v37: N = v32 * v33 * v35;
+    let v38: N = v37 / v36;
+    [v18.to_f64(), v31.to_f64(), v38.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -534,7 +529,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -553,7 +548,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} - \frac{18\,\mathrm{score}\,t\,\left(t_{\mathrm{next}} - t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -858,7 +853,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -871,7 +866,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: W = v0.widen() + v3.widen();
+    let v4: N = v0 + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: N = v5 * v2;
     let v7: N = v2.square();
@@ -880,17 +875,16 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = N::from_f64(t_next);
     let v11: W = v9.widen() * v10.widen();
     let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
-    let v13: W = v0.widen() - v2.widen();
+    let v13: N = v0 - v2;
     let v14: N = v5 * v7;
-    let v15: W = v0.widen() + v6.widen() + v14.widen();
-    let v16: W = v4 * v12;
-    let v17: N = N::narrow(v13) * N::narrow(v15);
-    let v18: W = v16 / v17.widen();
-    let v19: W = v9.widen() * v2.widen();
-    let v20: W = v11 - v19;
-    let v21: N = N::narrow(v4) * N::narrow(v20);
-    let v22: N = v21 / v17;
-    [v18.to_f64(), v22.to_f64()]
+    let v15: N = v0 + v6 + v14;
+    let v16: N = v4 * N::narrow(v12);
+    let v17: N = v13 * v15;
+    let v18: N = v16 / v17;
+    let v19: N = v10 - v2;
+    let v20: N = v9 * v19 * v4;
+    let v21: N = v20 / v17;
+    [v18.to_f64(), v21.to_f64()]
 }
 /// `euler_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -898,7 +892,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -911,7 +905,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{3\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 22 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -931,7 +925,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -944,7 +938,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::new(2.0, 0.0);
     let v2: N = N::from_f64(t);
     let v3: N = v1 * v2;
-    let v4: W = v0.widen() + v3.widen();
+    let v4: N = v0 + v3;
     let v5: N = N::new(4.0, 0.0);
     let v6: N = v5 * v2;
     let v7: N = v2.square();
@@ -953,27 +947,24 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v10: N = N::from_f64(t_next);
     let v11: W = v9.widen() * v10.widen();
     let v12: W = v0.widen() + v6.widen() - v8.widen() - v11;
-    let v13: W = v0.widen() - v2.widen();
+    let v13: N = v0 - v2;
     let v14: N = v5 * v7;
-    let v15: W = v0.widen() + v6.widen() + v14.widen();
-    let v16: W = v4 * v12;
-    let v17: N = N::narrow(v13) * N::narrow(v15);
-    let v18: W = v16 / v17.widen();
+    let v15: N = v0 + v6 + v14;
+    let v16: N = v4 * N::narrow(v12);
+    let v17: N = v13 * v15;
+    let v18: N = v16 / v17;
     let v19: N = N::new(6.0, 0.0);
-    let v20: W = v19.widen() * v10.widen();
-    let v21: W = v19.widen() * v2.widen();
-    let v22: W = v20 - v21;
-    let v23: N = N::narrow(v4) * N::narrow(v22);
-    let v24: N = v23 / v17;
-    let v25: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v26: N = v2.sqrt();
-    let v27: N = v10 - v2;
-    let v28: N = v27.abs();
-    let v29: N = v28.sqrt();
-    let v30: W = v17.widen().sqrt();
-    let v31: N = N::narrow(v25) * v26 * v29;
-    let v32: W = v31.widen() / v30;
-    [v18.to_f64(), v24.to_f64(), v32.to_f64()]
+    let v20: N = v10 - v2;
+    let v21: N = v19 * v20 * v4;
+    let v22: N = v21 / v17;
+    let v23: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    let v24: N = v2.sqrt();
+    let v25: N = v20.abs();
+    let v26: N = v25.sqrt();
+    let v27: N = v17.sqrt();
+    let v28: N = v23 * v24 * v26;
+    let v29: N = v28 / v27;
+    [v18.to_f64(), v22.to_f64(), v29.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -981,7 +972,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -994,7 +985,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = \frac{6\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + 2\,t\right)}{1 + 3\,t - 4\,t^{3}} + \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + x\,\left(1 - \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 13 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 30 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1291,7 +1282,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1311,31 +1302,30 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v7: W = v3 - v5;
         return [v6.to_f64(), v7.to_f64()];
     }
-    let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() + v4.widen();
-    let v6: N = N::new(6.0, 0.0);
-    let v7: N = v3.square();
-    let v8: N = v6 * v7;
-    let v9: N = N::new(3.0, 0.0);
-    let v10: N = N::from_f64(t_next);
-    let v11: W = v9.widen() * v10.widen();
-    let v12: W = v8.widen() + v11;
-    let v13: N = N::new(4.0, 0.0);
-    let v14: N = v13 * v3;
-    let v15: N = v13 * v7;
-    let v16: W = v1.widen() + v14.widen() + v15.widen();
-    let v17: W = v0 * v5 * v12;
-    let v18: W = v3.widen() * v16;
-    let v19: N = N::narrow(v17) / N::narrow(v18);
-    let v20: W = v9.widen() * v3.widen();
-    let v21: W = v20 - v11;
-    let v22: N = N::narrow(v0) * N::narrow(v5) * N::narrow(v21);
-    let v23: W = v22.widen() / v18;
-    [v19.to_f64(), v23.to_f64()]
+    let v0: N = N::new(2.0, 0.0);
+    let v1: N = N::from_f64(t);
+    let v2: N = v1.square();
+    let v3: N = v0 * v2;
+    let v4: N = N::from_f64(t_next);
+    let v5: N = v3 + v4;
+    let v6: N = N::new(1.0, 0.0);
+    let v7: N = v0 * v1;
+    let v8: N = v6 + v7;
+    let v9: N = N::new(4.0, 0.0);
+    let v10: N = v9 * v2;
+    let v11: N = v1.powi(3);
+    let v12: N = v9 * v11;
+    let v13: N = v1 + v10 + v12;
+    let v14: N = v5 * v8;
+    let v15: N = v14 / v13;
+    let v16: N = v4 - v1;
+    let v17: N = v9 * v1;
+    let v18: N = v6 + v17 + v10;
+    let v19: N = v16 * v8;
+    let v20: N = v1 * v18;
+    let v21: N = v19 / v20;
+    let v22: N = -v21;
+    [v15.to_f64(), v22.to_f64()]
 }
 /// `euler_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1343,7 +1333,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1356,7 +1346,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = \frac{x_{0}\,\left(t_{\mathrm{next}} - t\right)\,\left(1 + t - 2\,t^{2}\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + t - 2\,t^{2}\right)\,\left(-2\,t^{2} - t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 24 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1376,7 +1366,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1385,51 +1375,43 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(0.3333333333333333, 1.850371707708594e-17);
-    let v1: N = N::new(1.0, 0.0);
-    let v2: N = N::new(2.0, 0.0);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = v1.widen() + v4.widen();
-    let v6: W = v5.square();
-    let v7: N = N::new(6.0, 0.0);
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v7.widen() * v8.widen();
-    let v10: N = N::new(3.0, 0.0);
-    let v11: W = v10.widen() * v3.widen();
-    let v12: W = v3.widen().powi(3);
-    let v13: W = v7.widen() * v12;
-    let v14: W = v10.widen() * v3.widen() * v8.widen();
-    let v15: W = v9 - v11 - v13 + v14;
-    let v16: N = v1 - v3;
-    let v17: W = v7.widen() * v3.widen();
-    let v18: N = N::new(12.0, 0.0);
-    let v19: W = v3.widen().square();
-    let v20: N = v18 * N::narrow(v19);
-    let v21: N = N::new(8.0, 0.0);
-    let v22: N = v21 * N::narrow(v12);
-    let v23: N = v1 + N::narrow(v17) + v20 + v22;
-    let v24: W = v0 * v6 * v15;
-    let v25: W = v3.widen() * v16.widen() * v23.widen();
-    let v26: W = v24 / v25;
-    let v27: W = v17 - v9;
-    let v28: N = N::new(4.0, 0.0);
-    let v29: N = v28 * v3;
-    let v30: W = v28.widen() * v19;
-    let v31: W = v1.widen() + v29.widen() + v30;
-    let v32: W = v0 * v5 * v27;
-    let v33: W = v3.widen() * v31;
-    let v34: N = N::narrow(v32) / N::narrow(v33);
-    let v35: W = W::new(4.242640687119285, 3.7611501537150655e-16);
-    let v36: N = v3.sqrt();
-    let v37: N = v8 - v3;
-    let v38: N = v37.abs();
-    let v39: N = v38.sqrt();
-    let v40: N = v16 * N::narrow(v31);
-    let v41: W = v40.widen().sqrt();
-    let v42: N = N::narrow(v35) * v36 * v39;
-    let v43: W = v42.widen() / v41;
-    [v26.to_f64(), v34.to_f64(), v43.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(2.0, 0.0);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 * v2;
+    let v4: N = v0 + v3;
+    let v5: W = v2.widen().powi(3);
+    let v6: W = v1.widen() * v5;
+    let v7: N = N::from_f64(t_next);
+    let v8: N = v1 * v7;
+    let v9: W = v2.widen() * v7.widen();
+    let v10: W = v2.widen() + v6 - v8.widen() - v9;
+    let v11: N = v0 - v2;
+    let v12: N = N::new(4.0, 0.0);
+    let v13: N = v2.square();
+    let v14: N = v12 * v13;
+    let v15: N = v12 * N::narrow(v5);
+    let v16: N = -v2;
+    let v17: N = v16 - v14 - v15;
+    let v18: N = v4 * N::narrow(v10);
+    let v19: N = v11 * v17;
+    let v20: N = v18 / v19;
+    let v21: N = N::new(-2.0, 0.0);
+    let v22: N = v7 - v2;
+    let v23: N = v12 * v2;
+    let v24: N = v0 + v23 + v14;
+    let v25: N = v21 * v22 * v4;
+    let v26: N = v2 * v24;
+    let v27: N = v25 / v26;
+    let v28: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    let v29: N = v2.sqrt();
+    let v30: N = v22.abs();
+    let v31: N = v30.sqrt();
+    let v32: N = v11 * v24;
+    let v33: N = v32.sqrt();
+    let v34: N = v28 * v29 * v31;
+    let v35: N = v34 / v33;
+    [v20.to_f64(), v27.to_f64(), v35.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1437,7 +1419,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1450,7 +1432,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + \frac{x_{0}\,\left(1 + t - 2\,t^{2}\right)\,\left(2\,t_{\mathrm{next}} - 2\,t\right)}{4\,t^{4} - t - 3\,t^{2}} + \frac{x\,\left(1 + 2\,t\right)\,\left(t + 2\,t^{3} - 2\,t_{\mathrm{next}} - t\,t_{\mathrm{next}}\right)}{4\,t^{4} - t - 3\,t^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 4 of its 36 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1774,7 +1756,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1784,35 +1766,37 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(2.0, 0.0);
+    let v1: N = N::new(6.0, 0.0);
     let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: W = v0.widen() + v3.widen();
-    let v5: W = v2.widen().square();
-    let v6: W = v1.widen() * v5;
-    let v7: N = N::new(3.0, 0.0);
-    let v8: N = N::from_f64(t_next);
-    let v9: W = v7.widen() * v8.widen();
-    let v10: W = v0.widen() - v3.widen() - v6 + v9;
-    let v11: N = v0 - v2;
-    let v12: N = N::new(4.0, 0.0);
-    let v13: N = v12 * v2;
-    let v14: N = v12 * N::narrow(v5);
-    let v15: W = v0.widen() + v13.widen() + v14.widen();
-    let v16: W = v4 * v10;
-    let v17: N = v11 * N::narrow(v15);
-    let v18: N = N::narrow(v16) / v17;
-    let v19: N = v1 * v8;
-    let v20: N = v19 - v3;
-    let v21: N = N::new(4.242640687119285, 3.7611501537150655e-16);
-    let v22: N = v2.sqrt();
-    let v23: N = v8 - v2;
-    let v24: N = v23.abs();
-    let v25: N = v24.sqrt();
-    let v26: W = v17.widen().sqrt();
-    let v27: N = v21 * v22 * v25;
-    let v28: N = v27 / N::narrow(v26);
-    [v18.to_f64(), v20.to_f64(), v28.to_f64()]
+    let v3: W = v2.widen().square();
+    let v4: W = v1.widen() * v3;
+    let v5: N = N::new(4.0, 0.0);
+    let v6: W = v2.widen().powi(3);
+    let v7: W = v5.widen() * v6;
+    let v8: N = N::new(3.0, 0.0);
+    let v9: N = N::from_f64(t_next);
+    let v10: W = v8.widen() * v9.widen();
+    let v11: W = v1.widen() * v2.widen() * v9.widen();
+    let v12: W = v0.widen() - v4 - v7 + v10 + v11;
+    let v13: N = v0 - v2;
+    let v14: N = v5 * v2;
+    let v15: N = v5 * N::narrow(v3);
+    let v16: N = v0 + v14 + v15;
+    let v17: N = v13 * v16;
+    let v18: N = N::narrow(v12) / v17;
+    let v19: N = N::new(2.0, 0.0);
+    let v20: N = v19 * v9;
+    let v21: N = v19 * v2;
+    let v22: N = v20 - v21;
+    let v23: N = N::new(4.242640687119285, 3.7611501537150655e-16);
+    let v24: N = v2.sqrt();
+    let v25: N = v9 - v2;
+    let v26: N = v25.abs();
+    let v27: N = v26.sqrt();
+    let v28: N = v17.sqrt();
+    let v29: N = v23 * v24 * v27;
+    let v30: N = v29 / v28;
+    [v18.to_f64(), v22.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd3_shift`, from `derivations/sd3_shift.dsym`.
 ///
@@ -1820,7 +1804,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -1833,7 +1817,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = \frac{3\,\sqrt{2}\,\sqrt{t}\,z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{\sqrt{1 + 3\,t - 4\,t^{3}}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 + \frac{3\,\left(t_{\mathrm{next}} - t\right)}{1 + t - 2\,t^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 29 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -610,7 +610,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -620,87 +620,86 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(6.0, -6.908934844075556e-77);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(6.0, 0.0);
+        let v8: W = v7 * v3;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        return [v6.to_f64(), v10.to_f64()];
     }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: N = v2.square();
-    let v8: N = v6 * v7;
-    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: N = v9 * v7;
-    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: N = v2.powi(3);
-    let v13: N = v11 * v12;
-    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: N = v14 * v12;
-    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: N = v0 * v16;
-    let v18: N = v17.exp();
-    let v19: N = N::new(500.0, 0.0);
-    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: W = v21 * v2.widen();
-    let v23: N = N::narrow(v20) * v2;
-    let v24: W = v20 + v22 - v23.widen();
-    let v25: W = v24.square();
-    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
-    let v27: N = N::from_f64(t_next);
-    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
-    let v29: W = v18.widen() + v26 - v28;
-    let v30: W = v29 / v18.widen();
-    let v31: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v32: N = v31 * v2;
-    let v33: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v34: N = v33 * v2;
-    let v35: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v36: N = v35 * v7;
-    let v37: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v38: N = v37 * v7;
-    let v39: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v40: N = v39 * v12;
-    let v41: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v42: N = v41 * v12;
-    let v43: N = v32 - v34 - v36 + v38 + v40 - v42;
-    let v44: N = v0 * v43;
-    let v45: N = v44.exp();
-    let v46: W = v19.widen() * v2.widen() * v45.widen() * v25;
-    let v47: W = v19.widen() * v27.widen() * v45.widen() * v25;
-    let v48: N = v6 * v2;
-    let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v50: N = v49 * v2;
-    let v51: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: N = v51 * v7;
-    let v53: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: N = v53 * v7;
-    let v55: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: N = v55 * v12;
-    let v57: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: N = v57 * v12;
-    let v59: N = v48 - v50 - v52 + v54 + v56 - v58;
-    let v60: N = v0 * v59;
-    let v61: N = v60.exp_m1();
-    let v62: W = v19.widen() * v2.widen() * v18.widen() * v61.widen() * v25;
-    let v63: W = v19.widen() * v27.widen() * v18.widen() * v61.widen() * v25;
-    let v64: W = v46 - v47 - v62 + v63;
-    let v65: N = N::narrow(v64) / v18;
-    [v30.to_f64(), v65.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: N = N::narrow(v5) * v3;
+    let v9: W = v5 + v7 - v8.widen();
+    let v10: N = N::narrow(v9).square();
+    let v11: N = v1 * v4 * v10;
+    let v12: N = v0 - v11;
+    let v13: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v14: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v15: N = v14 * v3;
+    let v16: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v17: N = v16 * v3;
+    let v18: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v19: N = v3.square();
+    let v20: N = v18 * v19;
+    let v21: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v22: N = v21 * v19;
+    let v23: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v24: N = v3.powi(3);
+    let v25: N = v23 * v24;
+    let v26: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v27: N = v26 * v24;
+    let v28: N = v15 - v17 - v20 + v22 + v25 - v27;
+    let v29: N = v13 * v28;
+    let v30: N = v29.exp();
+    let v31: N = v18 * v3;
+    let v32: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v33: N = v32 * v3;
+    let v34: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v35: N = v34 * v19;
+    let v36: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v37: N = v36 * v19;
+    let v38: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v39: N = v38 * v24;
+    let v40: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v41: N = v40 * v24;
+    let v42: N = v31 - v33 - v35 + v37 + v39 - v41;
+    let v43: N = v13 * v42;
+    let v44: N = v43.exp_m1();
+    let v45: N = v1 * v30 * v44 * v10;
+    let v46: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v47: N = v46 * v3;
+    let v48: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v49: N = v48 * v3;
+    let v50: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v51: N = v50 * v19;
+    let v52: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v53: N = v52 * v19;
+    let v54: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v55: N = v54 * v24;
+    let v56: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v57: N = v56 * v24;
+    let v58: W = v47.widen() - v49.widen() - v51.widen() + v53.widen() + v55.widen()
+        - v57.widen();
+    let v59: N = v13 * N::narrow(v58);
+    let v60: N = v59.exp();
+    let v61: N = v1 * v60 * v10;
+    let v62: N = v45 - v61;
+    let v63: W = v4.widen() * v62.widen();
+    let v64: W = v63 / v30.widen();
+    [v12.to_f64(), v64.to_f64()]
 }
 /// `euler_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -708,7 +707,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -721,7 +720,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 66 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 65 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -741,7 +740,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -751,107 +750,104 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(12.0, -1.3817869688151111e-76);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(12.0, 0.0);
+        let v8: W = v7 * v3;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v12: W = v4.abs();
+        let v13: W = v12.sqrt();
+        let v14: W = v11 * v13;
+        return [v6.to_f64(), v10.to_f64(), v14.to_f64()];
     }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: N = v2.square();
-    let v8: N = v6 * v7;
-    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: N = v9 * v7;
-    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: N = v2.powi(3);
-    let v13: N = v11 * v12;
-    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: N = v14 * v12;
-    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: N = v0 * v16;
-    let v18: N = v17.exp();
-    let v19: N = N::new(500.0, 0.0);
-    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: W = v21 * v2.widen();
-    let v23: N = N::narrow(v20) * v2;
-    let v24: W = v20 + v22 - v23.widen();
-    let v25: W = v24.square();
-    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
-    let v27: N = N::from_f64(t_next);
-    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
-    let v29: W = v18.widen() + v26 - v28;
-    let v30: W = v29 / v18.widen();
-    let v31: N = N::new(1000.0, 0.0);
-    let v32: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: N = v32 * v2;
-    let v34: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: N = v34 * v2;
-    let v36: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: N = v36 * v7;
-    let v38: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: N = v38 * v7;
-    let v40: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: N = v40 * v12;
-    let v42: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: N = v42 * v12;
-    let v44: N = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: N = v0 * v44;
-    let v46: N = v45.exp();
-    let v47: W = v31.widen() * v2.widen() * v46.widen() * v25;
-    let v48: W = v31.widen() * v27.widen() * v46.widen() * v25;
-    let v49: N = v6 * v2;
-    let v50: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v51: N = v50 * v2;
-    let v52: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v53: N = v52 * v7;
-    let v54: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v55: N = v54 * v7;
-    let v56: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v57: N = v56 * v12;
-    let v58: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v59: N = v58 * v12;
-    let v60: N = v49 - v51 - v53 + v55 + v57 - v59;
-    let v61: N = v0 * v60;
-    let v62: N = v61.exp_m1();
-    let v63: W = v31.widen() * v2.widen() * v18.widen() * v62.widen() * v25;
-    let v64: W = v31.widen() * v27.widen() * v18.widen() * v62.widen() * v25;
-    let v65: W = v47 - v48 - v63 + v64;
-    let v66: N = N::narrow(v65) / v18;
-    let v67: N = v27 - v2;
-    let v68: N = v67.abs();
-    let v69: N = v68.sqrt();
-    let v70: N = N::new(0.85, 2.2204460492503132e-17);
-    let v71: N = N::new(1.7, 4.4408920985006264e-17);
-    let v72: N = v71 * v2;
-    let v73: N = N::new(12.85, 3.552713678800501e-16);
-    let v74: N = v73 * v7;
-    let v75: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v76: N = v75 * v2;
-    let v77: N = v75 * v7;
-    let v78: N = v70 - v72 + v74 + v76 - v77;
-    let v79: W = v78.widen().sqrt();
-    let v80: W = v69.widen() * v79;
-    [v30.to_f64(), v66.to_f64(), v80.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: N = N::narrow(v5) * v3;
+    let v9: W = v5 + v7 - v8.widen();
+    let v10: N = N::narrow(v9).square();
+    let v11: N = v1 * v4 * v10;
+    let v12: N = v0 - v11;
+    let v13: N = N::new(1000.0, 0.0);
+    let v14: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v15: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v16: N = v15 * v3;
+    let v17: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v18: N = v17 * v3;
+    let v19: N = N::new(18.622566955175646, 1.7713190061024504e-15);
+    let v20: N = v3.square();
+    let v21: N = v19 * v20;
+    let v22: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v23: N = v22 * v20;
+    let v24: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v25: N = v3.powi(3);
+    let v26: N = v24 * v25;
+    let v27: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v28: N = v27 * v25;
+    let v29: N = v16 - v18 - v21 + v23 + v26 - v28;
+    let v30: N = v14 * v29;
+    let v31: N = v30.exp();
+    let v32: N = v19 * v3;
+    let v33: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v34: N = v33 * v3;
+    let v35: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v36: N = v35 * v20;
+    let v37: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v38: N = v37 * v20;
+    let v39: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v40: N = v39 * v25;
+    let v41: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v42: N = v41 * v25;
+    let v43: N = v32 - v34 - v36 + v38 + v40 - v42;
+    let v44: N = v14 * v43;
+    let v45: N = v44.exp_m1();
+    let v46: N = v13 * v31 * v45 * v10;
+    let v47: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v48: N = v47 * v3;
+    let v49: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v50: N = v49 * v3;
+    let v51: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v52: N = v51 * v20;
+    let v53: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v54: N = v53 * v20;
+    let v55: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v56: N = v55 * v25;
+    let v57: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v58: N = v57 * v25;
+    let v59: W = v48.widen() - v50.widen() - v52.widen() + v54.widen() + v56.widen()
+        - v58.widen();
+    let v60: N = v14 * N::narrow(v59);
+    let v61: N = v60.exp();
+    let v62: N = v13 * v61 * v10;
+    let v63: N = v46 - v62;
+    let v64: W = v4.widen() * v63.widen();
+    let v65: W = v64 / v31.widen();
+    let v66: N = v4.abs();
+    let v67: W = v66.widen().sqrt();
+    let v68: N = N::new(0.85, 2.2204460492503132e-17);
+    let v69: N = N::new(1.7, 4.4408920985006264e-17);
+    let v70: N = v69 * v3;
+    let v71: N = N::new(12.85, 3.552713678800501e-16);
+    let v72: N = v71 * v20;
+    let v73: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v74: N = v73 * v3;
+    let v75: N = v73 * v20;
+    let v76: W = v68.widen() - v70.widen() + v72.widen() + v74.widen() - v75.widen();
+    let v77: W = v76.sqrt();
+    let v78: W = v67 * v77;
+    [v12.to_f64(), v65.to_f64(), v78.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -859,7 +855,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -878,7 +874,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 16 of its 81 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 11 of its 79 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1545,7 +1541,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1555,113 +1551,99 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-6.014325329908155, 1.4645595646580388e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(6.014325329908155, -1.4645595646580388e-16);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
-    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: N = v2.square();
-    let v8: N = N::narrow(v6) * v7;
-    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: N = v9 * v7;
-    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: N = v11 * N::narrow(v12);
-    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: N = v14 * N::narrow(v12);
-    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: N = N::narrow(v0) * v16;
-    let v18: N = v17.exp();
-    let v19: N = N::new(500.0, 0.0);
-    let v20: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: N = v21 * v2;
-    let v23: N = v20 * v2;
-    let v24: N = v20 + v22 - v23;
-    let v25: W = v24.widen().square();
-    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
-    let v27: N = N::from_f64(t_next);
-    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
-    let v29: W = v18.widen() + v26 - v28;
-    let v30: N = N::narrow(v29) / v18;
-    let v31: N = N::new(0.85, 2.2204460492503132e-17);
-    let v32: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: N = v32 * v2;
-    let v34: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: N = v34 * v2;
-    let v36: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: N = v36 * v7;
-    let v38: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: N = v38 * v7;
-    let v40: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: N = v40 * N::narrow(v12);
-    let v42: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: N = v42 * N::narrow(v12);
-    let v44: N = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: N = N::narrow(v0) * v44;
-    let v46: N = v45.exp();
-    let v47: N = v31 * v7 * v46;
-    let v48: N = N::new(0.425, 1.1102230246251566e-17);
-    let v49: W = v48.widen() * v2.widen() * v46.widen();
-    let v50: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v51: N = v50 * v7 * v46;
-    let v52: N = N::new(6.425, 1.7763568394002506e-16);
-    let v53: N = v52 * N::narrow(v12) * v46;
-    let v54: N = v50 * N::narrow(v12) * v46;
-    let v55: W = v48.widen() * v27.widen() * v46.widen();
-    let v56: N = v31 * v2 * v27 * v46;
-    let v57: N = v50 * v2 * v27 * v46;
-    let v58: N = v52 * v7 * v27 * v46;
-    let v59: N = v50 * v7 * v27 * v46;
-    let v60: W = v6 * v2.widen();
-    let v61: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v62: N = v61 * v2;
-    let v63: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v64: N = v63 * v7;
-    let v65: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v66: N = v65 * v7;
-    let v67: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v68: N = v67 * N::narrow(v12);
-    let v69: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v70: N = v69 * N::narrow(v12);
-    let v71: W = v60 - v62.widen() - v64.widen() + v66.widen() + v68.widen()
-        - v70.widen();
-    let v72: W = v0 * v71;
-    let v73: N = N::exp_m1_of(v72);
-    let v74: N = v48 * v2 * v18 * v73;
-    let v75: N = v31 * v7 * v18 * v73;
-    let v76: W = v50.widen() * v7.widen() * v18.widen() * v73.widen();
-    let v77: W = v52.widen() * v12 * v18.widen() * v73.widen();
-    let v78: W = v50.widen() * v12 * v18.widen() * v73.widen();
-    let v79: N = v48 * v27 * v18 * v73;
-    let v80: W = v31.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v81: W = v50.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v82: W = v52.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v83: W = v50.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v84: W = v47.widen() - v49 - v51.widen() - v53.widen() + v54.widen() + v55
-        - v56.widen() + v57.widen() + v58.widen() - v59.widen() + v74.widen()
-        - v75.widen() + v76 + v77 - v78 - v79.widen() + v80 - v81 - v82 + v83;
-    let v85: N = -v73;
-    let v86: N = v85.sqrt();
-    let v87: W = v18.widen() * v86.widen();
-    let v88: W = v84 / v87;
-    [v30.to_f64(), v88.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: N = v6 * v3;
+    let v8: N = v5 * v3;
+    let v9: N = v5 + v7 - v8;
+    let v10: N = v9.square();
+    let v11: N = v1 * v4 * v10;
+    let v12: N = v0 - v11;
+    let v13: N = N::new(0.425, 1.1102230246251566e-17);
+    let v14: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v16: N = v15 * v3;
+    let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v18: N = v17 * v3;
+    let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v20: N = v3.square();
+    let v21: N = v19 * v20;
+    let v22: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v23: N = v22 * v20;
+    let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v25: N = v3.powi(3);
+    let v26: N = v24 * v25;
+    let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v28: N = v27 * v25;
+    let v29: N = v16 - v18 - v21 + v23 + v26 - v28;
+    let v30: N = v14 * v29;
+    let v31: N = v30.exp();
+    let v32: W = v13.widen() * v31.widen();
+    let v33: N = N::new(0.85, 2.2204460492503132e-17);
+    let v34: N = v33 * v3 * v31;
+    let v35: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v36: N = v35 * v3 * v31;
+    let v37: N = N::new(6.425, 1.7763568394002506e-16);
+    let v38: N = v37 * v20 * v31;
+    let v39: N = v35 * v20 * v31;
+    let v40: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v41: N = v40 * v3;
+    let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v43: N = v42 * v3;
+    let v44: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v45: N = N::narrow(v44) * v20;
+    let v46: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v47: N = v46 * v20;
+    let v48: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v49: N = v48 * v25;
+    let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v51: N = v50 * v25;
+    let v52: N = v41 - v43 - v45 + v47 + v49 - v51;
+    let v53: N = v14 * v52;
+    let v54: N = v53.exp();
+    let v55: W = v44 * v3.widen();
+    let v56: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v57: N = v56 * v3;
+    let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v59: N = v58 * v20;
+    let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v61: N = v60 * v20;
+    let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v63: N = v62 * v25;
+    let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v65: N = v64 * v25;
+    let v66: N = N::narrow(v55) - v57 - v59 + v61 + v63 - v65;
+    let v67: N = v14 * v66;
+    let v68: N = v67.exp_m1();
+    let v69: N = v13 * v54 * v68;
+    let v70: N = v33 * v3 * v54 * v68;
+    let v71: N = v35 * v3 * v54 * v68;
+    let v72: N = v37 * v20 * v54 * v68;
+    let v73: N = v35 * v20 * v54 * v68;
+    let v74: W = v32 - v34.widen() + v36.widen() + v38.widen() - v39.widen()
+        - v69.widen() + v70.widen() - v71.widen() - v72.widen() + v73.widen();
+    let v75: W = -v68.widen();
+    let v76: W = v75.sqrt();
+    let v77: N = v4 * N::narrow(v74);
+    let v78: N = v54 * N::narrow(v76);
+    let v79: N = v77 / v78;
+    [v12.to_f64(), v79.to_f64()]
 }
 /// `euler_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -1669,7 +1651,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1682,7 +1664,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 22 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 6 of its 80 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1702,7 +1684,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 99 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1712,128 +1694,112 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-12.02865065981631, 2.9291191293160775e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v5;
+        let v7: W = W::new(12.02865065981631, -2.9291191293160775e-16);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: N = v2.square();
-    let v8: N = N::narrow(v6) * v7;
-    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: N = v9 * v7;
-    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: N = v11 * N::narrow(v12);
-    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: N = v14 * N::narrow(v12);
-    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: N = N::narrow(v0) * v16;
-    let v18: N = v17.exp();
-    let v19: N = N::new(500.0, 0.0);
-    let v20: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: N = v21 * v2;
-    let v23: N = v20 * v2;
-    let v24: N = v20 + v22 - v23;
-    let v25: W = v24.widen().square();
-    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
-    let v27: N = N::from_f64(t_next);
-    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
-    let v29: W = v18.widen() + v26 - v28;
-    let v30: N = N::narrow(v29) / v18;
-    let v31: N = N::new(1.7, 4.4408920985006264e-17);
-    let v32: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v33: N = v32 * v2;
-    let v34: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v35: N = v34 * v2;
-    let v36: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v37: N = v36 * v7;
-    let v38: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v39: N = v38 * v7;
-    let v40: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v41: N = v40 * N::narrow(v12);
-    let v42: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v43: N = v42 * N::narrow(v12);
-    let v44: N = v33 - v35 - v37 + v39 + v41 - v43;
-    let v45: N = N::narrow(v0) * v44;
-    let v46: N = v45.exp();
-    let v47: N = v31 * v7 * v46;
-    let v48: N = N::new(0.85, 2.2204460492503132e-17);
-    let v49: W = v48.widen() * v2.widen() * v46.widen();
-    let v50: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v51: N = v50 * v7 * v46;
-    let v52: N = N::new(12.85, 3.552713678800501e-16);
-    let v53: N = v52 * N::narrow(v12) * v46;
-    let v54: N = v50 * N::narrow(v12) * v46;
-    let v55: W = v48.widen() * v27.widen() * v46.widen();
-    let v56: N = v31 * v2 * v27 * v46;
-    let v57: N = v50 * v2 * v27 * v46;
-    let v58: N = v52 * v7 * v27 * v46;
-    let v59: N = v50 * v7 * v27 * v46;
-    let v60: W = v6 * v2.widen();
-    let v61: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v62: N = v61 * v2;
-    let v63: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v64: N = v63 * v7;
-    let v65: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v66: N = v65 * v7;
-    let v67: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v68: N = v67 * N::narrow(v12);
-    let v69: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v70: N = v69 * N::narrow(v12);
-    let v71: W = v60 - v62.widen() - v64.widen() + v66.widen() + v68.widen()
-        - v70.widen();
-    let v72: W = v0 * v71;
-    let v73: N = N::exp_m1_of(v72);
-    let v74: N = v48 * v2 * v18 * v73;
-    let v75: N = v31 * v7 * v18 * v73;
-    let v76: W = v50.widen() * v7.widen() * v18.widen() * v73.widen();
-    let v77: W = v52.widen() * v12 * v18.widen() * v73.widen();
-    let v78: W = v50.widen() * v12 * v18.widen() * v73.widen();
-    let v79: N = v48 * v27 * v18 * v73;
-    let v80: W = v31.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v81: W = v50.widen() * v2.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v82: W = v52.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v83: W = v50.widen() * v7.widen() * v27.widen() * v18.widen() * v73.widen();
-    let v84: W = v47.widen() - v49 - v51.widen() - v53.widen() + v54.widen() + v55
-        - v56.widen() + v57.widen() + v58.widen() - v59.widen() + v74.widen()
-        - v75.widen() + v76 + v77 - v78 - v79.widen() + v80 - v81 - v82 + v83;
-    let v85: N = -v73;
-    let v86: N = v85.sqrt();
-    let v87: W = v18.widen() * v86.widen();
-    let v88: W = v84 / v87;
-    let v89: N = v27 - v2;
-    let v90: N = v89.abs();
-    let v91: N = v90.sqrt();
-    let v92: N = v31 * v2;
-    let v93: N = v52 * v7;
-    let v94: N = v50 * v2;
-    let v95: N = v50 * v7;
-    let v96: W = v48.widen() - v92.widen() + v93.widen() + v94.widen() - v95.widen();
-    let v97: N = N::sqrt_of(v96);
-    let v98: N = v91 * v97;
-    [v30.to_f64(), v88.to_f64(), v98.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: N = v6 * v3;
+    let v8: N = v5 * v3;
+    let v9: N = v5 + v7 - v8;
+    let v10: N = v9.square();
+    let v11: N = v1 * v4 * v10;
+    let v12: N = v0 - v11;
+    let v13: N = N::new(0.85, 2.2204460492503132e-17);
+    let v14: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v15: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v16: N = v15 * v3;
+    let v17: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v18: N = v17 * v3;
+    let v19: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v20: N = v3.square();
+    let v21: N = v19 * v20;
+    let v22: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v23: N = v22 * v20;
+    let v24: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v25: N = v3.powi(3);
+    let v26: N = v24 * v25;
+    let v27: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v28: N = v27 * v25;
+    let v29: N = v16 - v18 - v21 + v23 + v26 - v28;
+    let v30: N = v14 * v29;
+    let v31: N = v30.exp();
+    let v32: W = v13.widen() * v31.widen();
+    let v33: N = N::new(1.7, 4.4408920985006264e-17);
+    let v34: N = v33 * v3 * v31;
+    let v35: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v36: N = v35 * v3 * v31;
+    let v37: N = N::new(12.85, 3.552713678800501e-16);
+    let v38: N = v37 * v20 * v31;
+    let v39: N = v35 * v20 * v31;
+    let v40: N = N::new(9.311283477587823, 8.856595030512252e-16);
+    let v41: N = v40 * v3;
+    let v42: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v43: N = v42 * v3;
+    let v44: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v45: N = N::narrow(v44) * v20;
+    let v46: N = N::new(37.463865924381054, 1.85172455964596e-15);
+    let v47: N = v46 * v20;
+    let v48: N = N::new(53.12908807800111, 2.232196301891887e-15);
+    let v49: N = v48 * v25;
+    let v50: N = N::new(35.81176288750822, -2.837863396032981e-15);
+    let v51: N = v50 * v25;
+    let v52: N = v41 - v43 - v45 + v47 + v49 - v51;
+    let v53: N = v14 * v52;
+    let v54: N = v53.exp();
+    let v55: W = v44 * v3.widen();
+    let v56: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v57: N = v56 * v3;
+    let v58: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v59: N = v58 * v20;
+    let v60: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v61: N = v60 * v20;
+    let v62: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v63: N = v62 * v25;
+    let v64: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v65: N = v64 * v25;
+    let v66: N = N::narrow(v55) - v57 - v59 + v61 + v63 - v65;
+    let v67: N = v14 * v66;
+    let v68: N = v67.exp_m1();
+    let v69: N = v13 * v54 * v68;
+    let v70: N = v33 * v3 * v54 * v68;
+    let v71: N = v35 * v3 * v54 * v68;
+    let v72: N = v37 * v20 * v54 * v68;
+    let v73: N = v35 * v20 * v54 * v68;
+    let v74: W = v32 - v34.widen() + v36.widen() + v38.widen() - v39.widen()
+        - v69.widen() + v70.widen() - v71.widen() - v72.widen() + v73.widen();
+    let v75: W = -v68.widen();
+    let v76: W = v75.sqrt();
+    let v77: N = v4 * N::narrow(v74);
+    let v78: N = v54 * N::narrow(v76);
+    let v79: N = v77 / v78;
+    let v80: N = v4.abs();
+    let v81: W = v80.widen().sqrt();
+    let v82: N = v33 * v3;
+    let v83: N = v37 * v20;
+    let v84: N = v35 * v3;
+    let v85: N = v35 * v20;
+    let v86: N = v13 - v82 + v83 + v84 - v85;
+    let v87: N = v86.sqrt();
+    let v88: W = v81 * v87.widen();
+    [v12.to_f64(), v79.to_f64(), v88.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -1841,7 +1807,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 99 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1854,7 +1820,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 23 of its 99 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2529,7 +2495,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 90 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2548,106 +2514,97 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v1 * v5;
         let v7: W = v3 - v4 - v6;
         let v8: W = v0 * v7;
-        let v9: W = W::new(0.4158509291821795, -2.012217500258147e-17);
-        let v10: W = v5 - v2;
+        let v9: W = W::new(-0.4158509291821795, 2.012217500258147e-17);
+        let v10: W = v2 - v5;
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
     let v0: N = N::new(0.85, 2.2204460492503132e-17);
     let v1: N = N::from_f64(t);
-    let v2: W = v1.widen().square();
+    let v2: N = v1.square();
     let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v5: W = v4.widen() * v1.widen();
+    let v4: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v5: N = N::narrow(v4) * v1;
     let v6: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v7: N = v6 * v1;
     let v8: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: N = v8 * N::narrow(v2);
+    let v9: N = v8 * v2;
     let v10: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v11: N = v10 * N::narrow(v2);
+    let v11: N = v10 * v2;
     let v12: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v13: W = v1.widen().powi(3);
-    let v14: N = v12 * N::narrow(v13);
+    let v13: N = v1.powi(3);
+    let v14: N = v12 * v13;
     let v15: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v16: N = v15 * N::narrow(v13);
-    let v17: N = N::narrow(v5) - v7 - v9 + v11 + v14 - v16;
+    let v16: N = v15 * v13;
+    let v17: N = v5 - v7 - v9 + v11 + v14 - v16;
     let v18: N = N::narrow(v3) * v17;
     let v19: N = v18.exp();
-    let v20: N = v0 * N::narrow(v2) * v19;
+    let v20: N = v0 * v2 * v19;
     let v21: N = v18.exp_m1();
     let v22: N = N::new(0.425, 1.1102230246251566e-17);
     let v23: N = v22 * v1 * v19;
     let v24: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v25: N = v24 * N::narrow(v2) * v19;
+    let v25: N = v24 * v2 * v19;
     let v26: N = N::new(6.425, 1.7763568394002506e-16);
-    let v27: N = v26 * N::narrow(v13) * v19;
-    let v28: N = v24 * N::narrow(v13) * v19;
+    let v27: N = v26 * v13 * v19;
+    let v28: N = v24 * v13 * v19;
     let v29: N = N::from_f64(t_next);
     let v30: N = v22 * v29 * v19;
     let v31: N = v0 * v1 * v29 * v19;
     let v32: N = v24 * v1 * v29 * v19;
-    let v33: N = v26 * N::narrow(v2) * v29 * v19;
-    let v34: N = v24 * N::narrow(v2) * v29 * v19;
+    let v33: N = v26 * v2 * v29 * v19;
+    let v34: N = v24 * v2 * v29 * v19;
     let v35: W = v20.widen() - v21.widen() - v23.widen() - v25.widen() - v27.widen()
         + v28.widen() + v30.widen() - v31.widen() + v32.widen() + v33.widen()
         - v34.widen();
-    let v36: N = N::narrow(v35) / v21;
-    let v37: N = -v36;
-    let v38: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v39: N = v38 * v1;
-    let v40: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v41: N = v40 * v1;
-    let v42: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v43: N = v42 * N::narrow(v2);
-    let v44: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v45: N = v44 * N::narrow(v2);
-    let v46: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v47: N = v46 * N::narrow(v13);
-    let v48: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v49: N = v48 * N::narrow(v13);
-    let v50: N = v39 - v41 - v43 + v45 + v47 - v49;
-    let v51: N = N::narrow(v3) * v50;
-    let v52: N = v51.exp();
-    let v53: W = v22.widen() * v1.widen() * v52.widen();
-    let v54: N = v0 * N::narrow(v2) * v52;
-    let v55: W = v24.widen() * v2 * v52.widen();
-    let v56: N = v26 * N::narrow(v13) * v52;
-    let v57: N = v24 * N::narrow(v13) * v52;
-    let v58: W = v22.widen() * v29.widen() * v52.widen();
-    let v59: N = v0 * v1 * v29 * v52;
-    let v60: N = v24 * v1 * v29 * v52;
-    let v61: N = v26 * N::narrow(v2) * v29 * v52;
-    let v62: N = v24 * N::narrow(v2) * v29 * v52;
-    let v63: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v64: W = v63 * v1.widen();
-    let v65: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v66: W = v65.widen() * v1.widen();
-    let v67: N = v4 * N::narrow(v2);
-    let v68: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v69: W = v68 * v2;
-    let v70: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v71: W = v70 * v13;
-    let v72: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v73: W = v72 * v13;
-    let v74: W = v64 - v66 - v67.widen() + v69 + v71 - v73;
-    let v75: W = v3 * v74;
-    let v76: N = N::exp_of(v75);
-    let v77: W = v22.widen() * v1.widen() * v76.widen() * v21.widen();
-    let v78: W = v0.widen() * v2 * v76.widen() * v21.widen();
-    let v79: W = v24.widen() * v2 * v76.widen() * v21.widen();
-    let v80: W = v26.widen() * v13 * v76.widen() * v21.widen();
-    let v81: W = v24.widen() * v13 * v76.widen() * v21.widen();
-    let v82: W = v22.widen() * v29.widen() * v76.widen() * v21.widen();
-    let v83: N = v0 * v1 * v29 * v76 * v21;
-    let v84: W = v24.widen() * v1.widen() * v29.widen() * v76.widen() * v21.widen();
-    let v85: W = v26.widen() * v2 * v29.widen() * v76.widen() * v21.widen();
-    let v86: W = v24.widen() * v2 * v29.widen() * v76.widen() * v21.widen();
-    let v87: W = v53 - v54.widen() + v55 + v56.widen() - v57.widen() - v58 + v59.widen()
-        - v60.widen() - v61.widen() + v62.widen() - v77 + v78 - v79 - v80 + v81 + v82
-        - v83.widen() + v84 + v85 - v86;
-    let v88: N = N::narrow(v87) / v21;
-    let v89: N = -v88;
-    [v37.to_f64(), v89.to_f64()]
+    let v36: W = v35 / v21.widen();
+    let v37: N = -N::narrow(v36);
+    let v38: N = v29 - v1;
+    let v39: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v40: N = v39 * v1;
+    let v41: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v42: N = v41 * v1;
+    let v43: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v44: N = v43 * v2;
+    let v45: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v46: N = v45 * v2;
+    let v47: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v48: N = v47 * v13;
+    let v49: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v50: N = v49 * v13;
+    let v51: N = v40 - v42 - v44 + v46 + v48 - v50;
+    let v52: N = N::narrow(v3) * v51;
+    let v53: N = v52.exp();
+    let v54: N = v0 * v1 * v53;
+    let v55: N = v22 * v53;
+    let v56: N = v24 * v1 * v53;
+    let v57: N = v26 * v2 * v53;
+    let v58: N = v24 * v2 * v53;
+    let v59: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v60: W = v59 * v1.widen();
+    let v61: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v62: N = v61 * v1;
+    let v63: W = v4 * v2.widen();
+    let v64: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v65: W = v64 * v2.widen();
+    let v66: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v67: W = v66 * v13.widen();
+    let v68: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v69: W = v68 * v13.widen();
+    let v70: W = v60 - v62.widen() - v63 + v65 + v67 - v69;
+    let v71: W = v3 * v70;
+    let v72: N = N::exp_of(v71);
+    let v73: N = v22 * v72 * v21;
+    let v74: N = v0 * v1 * v72 * v21;
+    let v75: N = v24 * v1 * v72 * v21;
+    let v76: N = v26 * v2 * v72 * v21;
+    let v77: W = v24.widen() * v2.widen() * v72.widen() * v21.widen();
+    let v78: W = v54.widen() - v55.widen() - v56.widen() - v57.widen() + v58.widen()
+        + v73.widen() - v74.widen() + v75.widen() + v76.widen() - v77;
+    let v79: W = v38.widen() * v78;
+    let v80: N = N::narrow(v79) / v21;
+    let v81: N = -v80;
+    [v37.to_f64(), v81.to_f64()]
 }
 /// `euler_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2655,7 +2612,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 90 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -2668,7 +2625,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\left(1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 29 of its 90 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 82 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2688,7 +2645,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 80 of its 103 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 65 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2698,134 +2655,134 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(14.566534391203353, -1.2802415783050188e-16);
-        let v1: W = W::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v0: W = W::new(1.0047808103881901, -1.0668837918140761e-16);
+        let v1: W = W::new(0.057096755894567405, 2.1435158221004175e-18);
         let v2: W = W::from_f64(t_next);
         let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
-        let v5: W = v1 * v4;
-        let v6: W = W::new(-0.06865050897788662, -2.3702447572339354e-18);
-        let v7: W = W::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v8: W = v7 * v4;
+        let v4: W = W::new(-0.995241937008786, -9.778559988095033e-19);
+        let v5: W = W::from_f64(t);
+        let v6: W = v1 * v5;
+        let v7: W = W::new(-5.971451622052716, -2.2791174091788835e-16);
+        let v8: W = v7 * v5;
         let v9: W = v7 * v2;
-        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v10: W = v3 - v4 - v6 + v8 - v9;
         let v11: W = v0 * v10;
-        let v12: W = W::new(0.831701858364359, -4.024435000516294e-17);
-        let v13: W = v4 - v2;
+        let v12: W = W::new(-0.831701858364359, 4.024435000516294e-17);
+        let v13: W = v2 - v5;
         let v14: W = v12 * v13;
         let v15: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v16: W = v2 - v4;
-        let v17: W = v16.abs();
-        let v18: W = v17.sqrt();
-        let v19: W = v15 * v18;
-        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
+        let v16: W = v13.abs();
+        let v17: W = v16.sqrt();
+        let v18: W = v15 * v17;
+        return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
-    let v0: N = N::new(1.7, 4.4408920985006264e-17);
+    let v0: W = W::new(1.7, 4.4408920985006264e-17);
     let v1: N = N::from_f64(t);
     let v2: W = v1.widen().square();
     let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v4: W = W::new(18.622566955175646, 1.7713190061024504e-15);
     let v5: W = v4 * v1.widen();
-    let v6: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v7: W = v6.widen() * v1.widen();
-    let v8: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v6: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v7: W = v6 * v1.widen();
+    let v8: W = W::new(37.24513391035129, 3.542638012204901e-15);
     let v9: W = v8 * v2;
-    let v10: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v10: W = W::new(74.92773184876211, 3.70344911929192e-15);
     let v11: W = v10 * v2;
-    let v12: W = W::new(159.38726423400334, -4.088384519253407e-16);
+    let v12: W = W::new(106.25817615600222, 4.464392603783774e-15);
     let v13: W = v1.widen().powi(3);
     let v14: W = v12 * v13;
-    let v15: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v15: W = W::new(71.62352577501645, -5.675726792065962e-15);
     let v16: W = v15 * v13;
     let v17: W = v5 - v7 - v9 + v11 + v14 - v16;
     let v18: W = v3 * v17;
     let v19: W = v18.exp();
-    let v20: W = v0.widen() * v2 * v19;
-    let v21: W = W::new(0.85, 2.2204460492503132e-17);
-    let v22: W = v21 * v1.widen() * v19;
-    let v23: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v24: W = v23 * v2 * v19;
-    let v25: W = W::new(12.85, 3.552713678800501e-16);
-    let v26: W = v25 * v13 * v19;
-    let v27: W = v23 * v13 * v19;
-    let v28: N = N::from_f64(t_next);
-    let v29: W = v21 * v28.widen() * v19;
-    let v30: W = v0.widen() * v1.widen() * v28.widen() * v19;
-    let v31: W = v23 * v1.widen() * v28.widen() * v19;
-    let v32: W = v25 * v2 * v28.widen() * v19;
-    let v33: W = v23 * v2 * v28.widen() * v19;
-    let v34: W = W::new(9.311283477587823, 8.856595030512252e-16);
-    let v35: W = v34 * v1.widen();
-    let v36: W = W::new(2.4781545553092528, -7.104542408259024e-17);
-    let v37: W = v36 * v1.widen();
-    let v38: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v39: W = v38 * v2;
-    let v40: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v41: W = v40 * v2;
-    let v42: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v43: W = v42 * v13;
-    let v44: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v45: W = v44 * v13;
-    let v46: W = v35 - v37 - v39 + v41 + v43 - v45;
-    let v47: W = v3 * v46;
-    let v48: W = v47.exp();
-    let v49: W = v38 * v1.widen();
-    let v50: W = W::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v51: W = v50 * v1.widen();
-    let v52: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v53: W = v52 * v2;
-    let v54: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v55: N = v54 * N::narrow(v2);
-    let v56: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v57: N = v56 * N::narrow(v13);
-    let v58: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v59: N = v58 * N::narrow(v13);
-    let v60: W = v49 - v51 - v53 + v55.widen() + v57.widen() - v59.widen();
-    let v61: W = v3 * v60;
-    let v62: W = v61.exp_m1();
-    let v63: W = v48 * v62;
-    let v64: W = W::new(0.425, 1.1102230246251566e-17);
-    let v65: W = v64 * v1.widen() * v48 * v62;
-    let v66: W = v21 * v2 * v48 * v62;
-    let v67: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v68: W = v67 * v2 * v48 * v62;
-    let v69: W = W::new(6.425, 1.7763568394002506e-16);
-    let v70: W = v69 * v13 * v48 * v62;
-    let v71: W = v67 * v13 * v48 * v62;
-    let v72: W = v64 * v28.widen() * v48 * v62;
-    let v73: W = v21 * v1.widen() * v28.widen() * v48 * v62;
-    let v74: W = v67 * v1.widen() * v28.widen() * v48 * v62;
-    let v75: W = v69 * v2 * v28.widen() * v48 * v62;
-    let v76: W = v67 * v2 * v28.widen() * v48 * v62;
-    let v77: W = v20 - v22 - v24 - v26 + v27 + v29 - v30 + v31 + v32 - v33 - v63 + v65
-        - v66 + v68 + v70 - v71 - v72 + v73 - v74 - v75 + v76;
-    let v78: W = v77 / v63;
-    let v79: N = -N::narrow(v78);
-    let v80: N = N::narrow(v21) * v1 * N::narrow(v48) * N::narrow(v62);
-    let v81: W = v0.widen() * v2 * v48 * v62;
-    let v82: W = v23 * v2 * v48 * v62;
-    let v83: W = v25 * v13 * v48 * v62;
-    let v84: W = v23 * v13 * v48 * v62;
-    let v85: N = N::narrow(v21) * v28 * N::narrow(v48) * N::narrow(v62);
-    let v86: W = v0.widen() * v1.widen() * v28.widen() * v48 * v62;
-    let v87: W = v23 * v1.widen() * v28.widen() * v48 * v62;
-    let v88: W = v25 * v2 * v28.widen() * v48 * v62;
-    let v89: W = v23 * v2 * v28.widen() * v48 * v62;
-    let v90: W = v22 - v20 + v24 + v26 - v27 - v29 + v30 - v31 - v32 + v33 - v80.widen()
-        + v81 - v82 - v83 + v84 + v85.widen() - v86 + v87 + v88 - v89;
-    let v91: W = v90 / v62;
-    let v92: N = -N::narrow(v91);
-    let v93: N = v28 - v1;
-    let v94: N = v93.abs();
-    let v95: W = v94.widen().sqrt();
-    let v96: N = v0 * v1;
-    let v97: N = N::narrow(v25) * N::narrow(v2);
-    let v98: N = N::narrow(v23) * v1;
-    let v99: N = N::narrow(v23) * N::narrow(v2);
-    let v100: N = N::narrow(v21) - v96 + v97 + v98 - v99;
-    let v101: N = v100.sqrt();
-    let v102: N = N::narrow(v95) * v101;
-    [v79.to_f64(), v92.to_f64(), v102.to_f64()]
+    let v20: W = v0 * v2 * v19;
+    let v21: W = v18.exp_m1();
+    let v22: W = W::new(0.85, 2.2204460492503132e-17);
+    let v23: W = v22 * v1.widen() * v19;
+    let v24: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v25: W = v24.widen() * v2 * v19;
+    let v26: N = N::new(12.85, 3.552713678800501e-16);
+    let v27: W = v26.widen() * v13 * v19;
+    let v28: W = v24.widen() * v13 * v19;
+    let v29: N = N::from_f64(t_next);
+    let v30: W = v22 * v29.widen() * v19;
+    let v31: W = v0 * v1.widen() * v29.widen() * v19;
+    let v32: W = v24.widen() * v1.widen() * v29.widen() * v19;
+    let v33: W = v26.widen() * v2 * v29.widen() * v19;
+    let v34: W = v24.widen() * v2 * v29.widen() * v19;
+    let v35: W = W::new(0.425, 1.1102230246251566e-17);
+    let v36: W = v35 * v1.widen() * v21;
+    let v37: W = v22 * v2 * v21;
+    let v38: W = W::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v39: W = v38 * v2 * v21;
+    let v40: W = W::new(6.425, 1.7763568394002506e-16);
+    let v41: W = v40 * v13 * v21;
+    let v42: W = v38 * v13 * v21;
+    let v43: W = v35 * v29.widen() * v21;
+    let v44: W = v22 * v1.widen() * v29.widen() * v21;
+    let v45: W = v38 * v1.widen() * v29.widen() * v21;
+    let v46: W = v40 * v2 * v29.widen() * v21;
+    let v47: W = v38 * v2 * v29.widen() * v21;
+    let v48: W = v20 - v21 - v23 - v25 - v27 + v28 + v30 - v31 + v32 + v33 - v34 + v36
+        - v37 + v39 + v41 - v42 - v43 + v44 - v45 - v46 + v47;
+    let v49: N = N::narrow(v48) / N::narrow(v21);
+    let v50: N = -v49;
+    let v51: N = v29 - v1;
+    let v52: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v53: N = v52 * v1;
+    let v54: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v55: N = v54 * v1;
+    let v56: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v57: N = v56 * N::narrow(v2);
+    let v58: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v59: N = v58 * N::narrow(v2);
+    let v60: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v61: N = v60 * N::narrow(v13);
+    let v62: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v63: N = v62 * N::narrow(v13);
+    let v64: N = v53 - v55 - v57 + v59 + v61 - v63;
+    let v65: N = N::narrow(v3) * v64;
+    let v66: N = v65.exp();
+    let v67: N = N::narrow(v0) * v1 * v66;
+    let v68: N = N::narrow(v22) * v66;
+    let v69: N = v24 * v1 * v66;
+    let v70: N = v26 * N::narrow(v2) * v66;
+    let v71: N = v24 * N::narrow(v2) * v66;
+    let v72: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v73: W = v72 * v1.widen();
+    let v74: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v75: W = v74.widen() * v1.widen();
+    let v76: N = N::narrow(v4) * N::narrow(v2);
+    let v77: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v78: W = v77 * v2;
+    let v79: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v80: W = v79 * v13;
+    let v81: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v82: W = v81 * v13;
+    let v83: W = v73 - v75 - v76.widen() + v78 + v80 - v82;
+    let v84: W = v3 * v83;
+    let v85: N = N::exp_of(v84);
+    let v86: N = N::narrow(v22) * v85 * N::narrow(v21);
+    let v87: W = v0 * v1.widen() * v85.widen() * v21;
+    let v88: W = v24.widen() * v1.widen() * v85.widen() * v21;
+    let v89: W = v26.widen() * v2 * v85.widen() * v21;
+    let v90: W = v24.widen() * v2 * v85.widen() * v21;
+    let v91: W = v67.widen() - v68.widen() - v69.widen() - v70.widen() + v71.widen()
+        + v86.widen() - v87 + v88 + v89 - v90;
+    let v92: W = v51.widen() * v91;
+    let v93: W = v92 / v21;
+    let v94: N = -N::narrow(v93);
+    let v95: N = v51.abs();
+    let v96: W = v95.widen().sqrt();
+    let v97: N = N::narrow(v0) * v1;
+    let v98: N = v26 * N::narrow(v2);
+    let v99: N = v24 * v1;
+    let v100: N = v24 * N::narrow(v2);
+    let v101: W = v22 - v97.widen() + v98.widen() + v99.widen() - v100.widen();
+    let v102: N = N::sqrt_of(v101);
+    let v103: N = N::narrow(v96) * v102;
+    [v50.to_f64(), v94.to_f64(), v103.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -2833,7 +2790,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 80 of its 103 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 65 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2846,7 +2803,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} - \frac{x_{0}\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 80 of its 103 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 65 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3315,7 +3272,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3325,76 +3282,55 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: W = W::new(0.4138722842661758, 9.54727239239396e-18);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.0, -6.908934844075556e-77);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 - v4 + v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(2.0, 0.0);
-        let v10: W = v9 * v5;
-        let v11: W = v9 * v3;
-        let v12: W = v10 - v11;
-        let v13: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v14: W = v5 - v3;
-        let v15: W = v14.abs();
-        let v16: W = v15.sqrt();
-        let v17: W = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(2.0, 0.0);
+        let v8: W = v7 * v2;
+        let v9: W = v7 * v3;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v12: W = v4.abs();
+        let v13: W = v12.sqrt();
+        let v14: W = v11 * v13;
+        return [v6.to_f64(), v10.to_f64(), v14.to_f64()];
     }
-    let v0: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: N = N::new(9.311283477587823, 8.856595030512252e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = v1 * v2;
-    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
-    let v6: N = N::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: N = v2.square();
-    let v8: N = v6 * v7;
-    let v9: N = N::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: N = v9 * v7;
-    let v11: N = N::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: N = v2.powi(3);
-    let v13: N = v11 * v12;
-    let v14: N = N::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: N = v14 * v12;
-    let v16: N = v3 - v5 - v8 + v10 + v13 - v15;
-    let v17: N = v0 * v16;
-    let v18: N = v17.exp();
-    let v19: N = N::new(500.0, 0.0);
-    let v20: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v21: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v22: W = v21 * v2.widen();
-    let v23: W = v20 * v2.widen();
-    let v24: W = v20 + v22 - v23;
-    let v25: W = v24.square();
-    let v26: W = v19.widen() * v2.widen() * v18.widen() * v25;
-    let v27: N = N::from_f64(t_next);
-    let v28: W = v19.widen() * v27.widen() * v18.widen() * v25;
-    let v29: W = v18.widen() - v26 + v28;
-    let v30: N = N::narrow(v29) / v18;
-    let v31: N = N::new(2.0, 0.0);
-    let v32: N = v31 * v27;
-    let v33: N = v31 * v2;
-    let v34: N = v32 - v33;
-    let v35: N = v27 - v2;
-    let v36: N = v35.abs();
-    let v37: N = v36.sqrt();
-    let v38: N = N::new(0.85, 2.2204460492503132e-17);
-    let v39: N = N::new(1.7, 4.4408920985006264e-17);
-    let v40: N = v39 * v2;
-    let v41: N = N::new(12.85, 3.552713678800501e-16);
-    let v42: N = v41 * v7;
-    let v43: N = N::new(6.387487769068525, 2.4281336150056064e-16);
-    let v44: N = v43 * v2;
-    let v45: N = v43 * v7;
-    let v46: N = v38 - v40 + v42 + v44 - v45;
-    let v47: N = v46.sqrt();
-    let v48: N = v37 * v47;
-    [v30.to_f64(), v34.to_f64(), v48.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::new(500.0, 0.0);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v6: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v7: W = v6 * v3.widen();
+    let v8: W = v5 * v3.widen();
+    let v9: W = v5 + v7 - v8;
+    let v10: W = v9.square();
+    let v11: W = v1.widen() * v4.widen() * v10;
+    let v12: W = v0.widen() + v11;
+    let v13: N = N::new(2.0, 0.0);
+    let v14: N = v13 * v2;
+    let v15: N = v13 * v3;
+    let v16: N = v14 - v15;
+    let v17: N = v4.abs();
+    let v18: N = v17.sqrt();
+    let v19: N = N::new(0.85, 2.2204460492503132e-17);
+    let v20: N = N::new(1.7, 4.4408920985006264e-17);
+    let v21: N = v20 * v3;
+    let v22: N = N::new(12.85, 3.552713678800501e-16);
+    let v23: N = v3.square();
+    let v24: N = v22 * v23;
+    let v25: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v26: N = v25 * v3;
+    let v27: N = v25 * v23;
+    let v28: N = v19 - v21 + v24 + v26 - v27;
+    let v29: N = v28.sqrt();
+    let v30: N = v18 * v29;
+    [v12.to_f64(), v16.to_f64(), v30.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -3402,7 +3338,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -3415,7 +3351,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(\frac{17\,t}{20} - \frac{17}{40} - \frac{257\,t^{2}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 9 of its 49 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 8 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4234,7 +4170,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 92 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4242,112 +4178,102 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.028548377947283703, 1.0717579110502087e-18);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-2.698802673467014e-79, 0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 - v3 + v5 + v3 - v5;
-        let v7: W = W::new(-0.41486042710150156, -2.6966978274659867e-17);
-        let v8: W = v2 - v4;
-        let v9: W = v7 * v8;
-        return [v6.to_f64(), v9.to_f64()];
+        let v6: W = v0 + v5;
+        let v7: W = W::new(0.41486042710150156, 2.6966978274659867e-17);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(500.0, 0.0);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v4: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v5: W = v4 * v2.widen();
-    let v6: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
-    let v7: N = v6 * v2;
-    let v8: N = N::new(37.24513391035129, 3.542638012204901e-15);
-    let v9: W = v2.widen().square();
-    let v10: N = v8 * N::narrow(v9);
-    let v11: N = N::new(74.92773184876211, 3.70344911929192e-15);
-    let v12: N = v11 * N::narrow(v9);
-    let v13: N = N::new(106.25817615600222, 4.464392603783774e-15);
-    let v14: W = v2.widen().powi(3);
-    let v15: N = v13 * N::narrow(v14);
-    let v16: N = N::new(71.62352577501645, -5.675726792065962e-15);
-    let v17: N = v16 * N::narrow(v14);
-    let v18: W = v5 - v7.widen() - v10.widen() + v12.widen() + v15.widen() - v17.widen();
-    let v19: W = v3 * v18;
-    let v20: N = N::exp_of(v19);
-    let v21: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v22: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v23: N = v22 * v2;
-    let v24: N = v21 * v2;
-    let v25: N = v21 + v23 - v24;
-    let v26: N = v25.square();
-    let v27: N = v1 * v2 * v20 * v26;
-    let v28: N = N::from_f64(t_next);
-    let v29: N = v1 * v28 * v20 * v26;
+    let v3: N = v1 - v2;
+    let v4: N = N::new(500.0, 0.0);
+    let v5: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v7: N = N::narrow(v6) * v2;
+    let v8: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
+    let v9: N = v8 * v2;
+    let v10: N = N::new(37.24513391035129, 3.542638012204901e-15);
+    let v11: W = v2.widen().square();
+    let v12: N = v10 * N::narrow(v11);
+    let v13: N = N::new(74.92773184876211, 3.70344911929192e-15);
+    let v14: N = v13 * N::narrow(v11);
+    let v15: N = N::new(106.25817615600222, 4.464392603783774e-15);
+    let v16: W = v2.widen().powi(3);
+    let v17: N = v15 * N::narrow(v16);
+    let v18: N = N::new(71.62352577501645, -5.675726792065962e-15);
+    let v19: N = v18 * N::narrow(v16);
+    let v20: N = v7 - v9 - v12 + v14 + v17 - v19;
+    let v21: N = N::narrow(v5) * v20;
+    let v22: N = v21.exp();
+    let v23: N = N::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v24: N = N::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v25: N = v24 * v2;
+    let v26: N = v23 * v2;
+    let v27: N = v23 + v25 - v26;
+    let v28: N = v27.square();
+    let v29: N = v4 * v22 * v28;
     let v30: W = W::new(9.311283477587823, 8.856595030512252e-16);
     let v31: W = v30 * v2.widen();
     let v32: N = N::new(2.4781545553092528, -7.104542408259024e-17);
     let v33: N = v32 * v2;
-    let v34: W = v4 * v9;
+    let v34: W = v6 * v11;
     let v35: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v36: W = v35 * v9;
+    let v36: W = v35 * v11;
     let v37: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v38: W = v37 * v14;
+    let v38: W = v37 * v16;
     let v39: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v40: W = v39 * v14;
+    let v40: W = v39 * v16;
     let v41: W = v31 - v33.widen() - v34 + v36 + v38 - v40;
-    let v42: W = v3 * v41;
+    let v42: W = v5 * v41;
     let v43: N = N::exp_of(v42);
     let v44: N = v43.square();
-    let v45: N = v1 * v2 * v44 * v26;
-    let v46: N = v1 * v28 * v44 * v26;
-    let v47: W = v0.widen() - v27.widen() + v29.widen() + v45.widen() - v46.widen();
-    let v48: N = N::new(0.85, 2.2204460492503132e-17);
-    let v49: N = N::new(27.93385043276347, 8.806216697534251e-16);
-    let v50: N = v49 * v2;
-    let v51: N = N::new(7.434463665927758, -2.1313627224777073e-16);
-    let v52: N = v51 * v2;
-    let v53: N = N::new(55.86770086552694, 1.7612433395068501e-15);
-    let v54: N = v53 * N::narrow(v9);
-    let v55: N = N::new(112.39159777314316, 5.55517367893788e-15);
-    let v56: N = v55 * N::narrow(v9);
-    let v57: N = N::new(159.38726423400334, -4.088384519253407e-16);
-    let v58: N = v57 * N::narrow(v14);
-    let v59: N = N::new(107.43528866252466, 5.69726452710306e-15);
-    let v60: N = v59 * N::narrow(v14);
-    let v61: N = v50 - v52 - v54 + v56 + v58 - v60;
-    let v62: N = N::narrow(v3) * v61;
-    let v63: W = v62.widen().exp();
-    let v64: W = v48.widen() * v9 * v63;
-    let v65: W = W::new(0.425, 1.1102230246251566e-17);
-    let v66: W = v65 * v2.widen() * v63;
-    let v67: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
-    let v68: W = v67.widen() * v9 * v63;
-    let v69: N = N::new(6.425, 1.7763568394002506e-16);
-    let v70: N = v69 * N::narrow(v14) * N::narrow(v63);
-    let v71: N = v67 * N::narrow(v14) * N::narrow(v63);
-    let v72: W = v65 * v28.widen() * v63;
-    let v73: N = v48 * v2 * v28 * N::narrow(v63);
-    let v74: W = v67.widen() * v2.widen() * v28.widen() * v63;
-    let v75: N = v69 * N::narrow(v9) * v28 * N::narrow(v63);
-    let v76: N = v67 * N::narrow(v9) * v28 * N::narrow(v63);
-    let v77: N = N::exp_m1_of(v19);
-    let v78: W = v65 * v2.widen() * v43.widen() * v77.widen();
-    let v79: W = v48.widen() * v9 * v43.widen() * v77.widen();
-    let v80: W = v67.widen() * v9 * v43.widen() * v77.widen();
-    let v81: W = v69.widen() * v14 * v43.widen() * v77.widen();
-    let v82: W = v67.widen() * v14 * v43.widen() * v77.widen();
-    let v83: W = v65 * v28.widen() * v43.widen() * v77.widen();
-    let v84: N = v48 * v2 * v28 * v43 * v77;
-    let v85: W = v67.widen() * v2.widen() * v28.widen() * v43.widen() * v77.widen();
-    let v86: W = v69.widen() * v9 * v28.widen() * v43.widen() * v77.widen();
-    let v87: W = v67.widen() * v9 * v28.widen() * v43.widen() * v77.widen();
-    let v88: W = v64 - v66 - v68 - v70.widen() + v71.widen() + v72 - v73.widen() + v74
-        + v75.widen() - v76.widen() + v78 - v79 + v80 + v81 - v82 - v83 + v84.widen()
-        - v85 - v86 + v87;
-    let v89: N = -v77;
-    let v90: N = v89.sqrt();
-    let v91: W = v88 / v90.widen();
-    [v47.to_f64(), v91.to_f64()]
+    let v45: N = v4 * v44 * v28;
+    let v46: N = v29 - v45;
+    let v47: N = v3 * v46;
+    let v48: N = v0 + v47;
+    let v49: N = N::new(0.425, 1.1102230246251566e-17);
+    let v50: N = N::new(27.93385043276347, 8.806216697534251e-16);
+    let v51: N = v50 * v2;
+    let v52: N = N::new(7.434463665927758, -2.1313627224777073e-16);
+    let v53: N = v52 * v2;
+    let v54: N = N::new(55.86770086552694, 1.7612433395068501e-15);
+    let v55: N = v54 * N::narrow(v11);
+    let v56: N = N::new(112.39159777314316, 5.55517367893788e-15);
+    let v57: W = v56.widen() * v11;
+    let v58: N = N::new(159.38726423400334, -4.088384519253407e-16);
+    let v59: N = v58 * N::narrow(v16);
+    let v60: N = N::new(107.43528866252466, 5.69726452710306e-15);
+    let v61: N = v60 * N::narrow(v16);
+    let v62: N = v51 - v53 - v55 + N::narrow(v57) + v59 - v61;
+    let v63: N = N::narrow(v5) * v62;
+    let v64: N = v63.exp();
+    let v65: N = v49 * v64;
+    let v66: N = N::new(0.85, 2.2204460492503132e-17);
+    let v67: N = v66 * v2 * v64;
+    let v68: N = N::new(3.1937438845342623, 1.2140668075028032e-16);
+    let v69: N = v68 * v2 * v64;
+    let v70: W = W::new(6.425, 1.7763568394002506e-16);
+    let v71: N = N::narrow(v70) * N::narrow(v11) * v64;
+    let v72: N = v68 * N::narrow(v11) * v64;
+    let v73: N = v21.exp_m1();
+    let v74: N = v49 * v43 * v73;
+    let v75: N = v66 * v2 * v43 * v73;
+    let v76: W = v68.widen() * v2.widen() * v43.widen() * v73.widen();
+    let v77: W = v70 * v11 * v43.widen() * v73.widen();
+    let v78: N = v68 * N::narrow(v11) * v43 * v73;
+    let v79: N = v65 - v67 + v69 + v71 - v72 - v74 + v75 - N::narrow(v76)
+        - N::narrow(v77) + v78;
+    let v80: N = -v73;
+    let v81: W = v80.widen().sqrt();
+    let v82: W = v3.widen() * v79.widen();
+    let v83: W = v82 / v81;
+    [v48.to_f64(), v83.to_f64()]
 }
 /// `euler_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -4355,7 +4281,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 92 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -4368,7 +4294,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{2\,\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 92 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 22 of its 84 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -4388,7 +4314,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 85 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 60 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -4398,138 +4324,118 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(14.497225903006322, 6.894930893950432e-16);
-        let v1: W = W::new(0.06897871404436264, -3.0347172038724923e-18);
-        let v2: W = W::new(0.0039384607977121415, 1.9258681585313472e-19);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(6.0, 0.0);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = W::new(0.0019692303988560708, 9.629340792656736e-20);
-        let v8: W = v7 * v3;
-        let v9: W = v7 * v5;
-        let v10: W = W::new(-0.41190305386731974, 1.3534107072225303e-17);
-        let v11: W = v10 * v3;
-        let v12: W = v10 * v5;
-        let v13: W = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: W = v0 * v13;
-        let v15: W = W::new(-0.8297208542030031, -5.3933956549319735e-17);
-        let v16: W = v3 - v5;
-        let v17: W = v15 * v16;
-        let v18: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
-        let v19: W = v5 - v3;
-        let v20: W = v19.abs();
-        let v21: W = v20.sqrt();
-        let v22: W = v18 * v21;
-        return [v14.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(0.8297208542030031, 5.3933956549319735e-17);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(3.4641016151377544, 2.0070168443613806e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: W = W::new(-0.06219698250011647, -1.6783762603221986e-18);
-    let v1: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: N = N::new(2.4781545553092528, -7.104542408259024e-17);
-    let v5: N = v4 * v2;
-    let v6: W = W::new(18.622566955175646, 1.7713190061024504e-15);
-    let v7: W = v2.widen().square();
-    let v8: W = v6 * v7;
-    let v9: W = W::new(37.463865924381054, 1.85172455964596e-15);
-    let v10: W = v9 * v7;
-    let v11: W = W::new(53.12908807800111, 2.232196301891887e-15);
-    let v12: W = v2.widen().powi(3);
-    let v13: W = v11 * v12;
-    let v14: W = W::new(35.81176288750822, -2.837863396032981e-15);
-    let v15: W = v14 * v12;
-    let v16: W = v3 - v5.widen() - v8 + v10 + v13 - v15;
-    let v17: W = v0 * v16;
-    let v18: W = v17.exp();
-    let v19: N = N::new(1000.0, 0.0);
-    let v20: W = W::new(27.93385043276347, 8.806216697534251e-16);
-    let v21: W = v20 * v2.widen();
-    let v22: W = W::new(7.434463665927758, -2.1313627224777073e-16);
-    let v23: W = v22 * v2.widen();
-    let v24: W = W::new(55.86770086552694, 1.7612433395068501e-15);
-    let v25: W = v24 * v7;
-    let v26: W = W::new(112.39159777314316, 5.55517367893788e-15);
-    let v27: W = v26 * v7;
-    let v28: W = W::new(159.38726423400334, -4.088384519253407e-16);
-    let v29: W = v28 * v12;
-    let v30: W = W::new(107.43528866252466, 5.69726452710306e-15);
-    let v31: W = v30 * v12;
-    let v32: W = v21 - v23 - v25 + v27 + v29 - v31;
-    let v33: W = v0 * v32;
-    let v34: W = v33.exp();
-    let v35: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
-    let v36: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
-    let v37: W = v36 * v2.widen();
-    let v38: W = v35 * v2.widen();
-    let v39: W = v35 + v37 - v38;
-    let v40: W = v39.square();
-    let v41: W = v19.widen() * v2.widen() * v34 * v40;
-    let v42: N = N::from_f64(t_next);
-    let v43: W = v19.widen() * v42.widen() * v34 * v40;
-    let v44: N = N::new(500.0, 0.0);
-    let v45: W = v18.powi(3);
-    let v46: W = v44.widen() * v2.widen() * v45 * v40;
-    let v47: W = v44.widen() * v42.widen() * v45 * v40;
-    let v48: W = v6 * v2.widen();
+    let v3: N = v1 - v2;
+    let v4: N = N::new(1000.0, 0.0);
+    let v5: N = N::new(-0.06219698250011647, -1.6783762603221986e-18);
+    let v6: W = W::new(27.93385043276347, 8.806216697534251e-16);
+    let v7: W = v6 * v2.widen();
+    let v8: W = W::new(7.434463665927758, -2.1313627224777073e-16);
+    let v9: W = v8 * v2.widen();
+    let v10: W = W::new(55.86770086552694, 1.7612433395068501e-15);
+    let v11: N = v2.square();
+    let v12: W = v10 * v11.widen();
+    let v13: W = W::new(112.39159777314316, 5.55517367893788e-15);
+    let v14: W = v13 * v11.widen();
+    let v15: W = W::new(159.38726423400334, -4.088384519253407e-16);
+    let v16: N = v2.powi(3);
+    let v17: W = v15 * v16.widen();
+    let v18: W = W::new(107.43528866252466, 5.69726452710306e-15);
+    let v19: W = v18 * v16.widen();
+    let v20: W = v7 - v9 - v12 + v14 + v17 - v19;
+    let v21: W = v5.widen() * v20;
+    let v22: W = v21.exp();
+    let v23: W = W::new(0.0291547594742265, 1.6948269051592215e-18);
+    let v24: W = W::new(0.10954451150103323, -3.2949961506492846e-18);
+    let v25: W = v24 * v2.widen();
+    let v26: W = v23 * v2.widen();
+    let v27: W = v23 + v25 - v26;
+    let v28: W = v27.square();
+    let v29: W = v4.widen() * v22 * v28;
+    let v30: N = N::new(500.0, 0.0);
+    let v31: W = W::new(9.311283477587823, 8.856595030512252e-16);
+    let v32: W = v31 * v2.widen();
+    let v33: N = N::new(2.4781545553092528, -7.104542408259024e-17);
+    let v34: N = v33 * v2;
+    let v35: W = W::new(18.622566955175646, 1.7713190061024504e-15);
+    let v36: W = v35 * v11.widen();
+    let v37: W = W::new(37.463865924381054, 1.85172455964596e-15);
+    let v38: W = v37 * v11.widen();
+    let v39: W = W::new(53.12908807800111, 2.232196301891887e-15);
+    let v40: W = v39 * v16.widen();
+    let v41: W = W::new(35.81176288750822, -2.837863396032981e-15);
+    let v42: W = v41 * v16.widen();
+    let v43: W = v32 - v34.widen() - v36 + v38 + v40 - v42;
+    let v44: W = v5.widen() * v43;
+    let v45: W = v44.exp();
+    let v46: W = v45.powi(3);
+    let v47: W = v30.widen() * v46 * v28;
+    let v48: W = v35 * v2.widen();
     let v49: N = N::new(4.9563091106185055, -1.4209084816518048e-16);
     let v50: N = v49 * v2;
     let v51: W = W::new(37.24513391035129, 3.542638012204901e-15);
-    let v52: W = v51 * v7;
+    let v52: W = v51 * v11.widen();
     let v53: W = W::new(74.92773184876211, 3.70344911929192e-15);
-    let v54: W = v53 * v7;
+    let v54: W = v53 * v11.widen();
     let v55: W = W::new(106.25817615600222, 4.464392603783774e-15);
-    let v56: W = v55 * v12;
+    let v56: W = v55 * v16.widen();
     let v57: W = W::new(71.62352577501645, -5.675726792065962e-15);
-    let v58: W = v57 * v12;
+    let v58: W = v57 * v16.widen();
     let v59: W = v48 - v50.widen() - v52 + v54 + v56 - v58;
-    let v60: W = v0 * v59;
+    let v60: W = v5.widen() * v59;
     let v61: W = v60.exp_m1();
-    let v62: W = v44.widen() * v2.widen() * v18 * v61 * v40;
-    let v63: W = v44.widen() * v42.widen() * v18 * v61 * v40;
-    let v64: W = v18 - v41 + v43 + v46 - v47 + v62 - v63;
-    let v65: W = v64 / v18;
-    let v66: N = N::new(1.7, 4.4408920985006264e-17);
-    let v67: W = v66.widen() * v7 * v34;
-    let v68: W = W::new(0.85, 2.2204460492503132e-17);
-    let v69: W = v68 * v2.widen() * v34;
-    let v70: W = W::new(6.387487769068525, 2.4281336150056064e-16);
-    let v71: W = v70 * v7 * v34;
-    let v72: W = W::new(12.85, 3.552713678800501e-16);
-    let v73: N = N::narrow(v72) * N::narrow(v12) * N::narrow(v34);
-    let v74: N = N::narrow(v70) * N::narrow(v12) * N::narrow(v34);
-    let v75: W = v68 * v42.widen() * v34;
-    let v76: N = v66 * v2 * v42 * N::narrow(v34);
-    let v77: W = v70 * v2.widen() * v42.widen() * v34;
-    let v78: N = N::narrow(v72) * N::narrow(v7) * v42 * N::narrow(v34);
-    let v79: N = N::narrow(v70) * N::narrow(v7) * v42 * N::narrow(v34);
-    let v80: W = v68 * v2.widen() * v18 * v61;
-    let v81: W = v66.widen() * v7 * v18 * v61;
-    let v82: W = v70 * v7 * v18 * v61;
-    let v83: W = v72 * v12 * v18 * v61;
-    let v84: W = v70 * v12 * v18 * v61;
-    let v85: W = v68 * v42.widen() * v18 * v61;
-    let v86: N = v66 * v2 * v42 * N::narrow(v18) * N::narrow(v61);
-    let v87: W = v70 * v2.widen() * v42.widen() * v18 * v61;
-    let v88: W = v72 * v7 * v42.widen() * v18 * v61;
-    let v89: W = v70 * v7 * v42.widen() * v18 * v61;
-    let v90: W = v67 - v69 - v71 - v73.widen() + v74.widen() + v75 - v76.widen() + v77
-        + v78.widen() - v79.widen() + v80 - v81 + v82 + v83 - v84 - v85 + v86.widen()
-        - v87 - v88 + v89;
-    let v91: N = -N::narrow(v61);
-    let v92: W = v91.widen().sqrt();
-    let v93: W = v90 / v92;
-    let v94: N = v42 - v2;
-    let v95: N = v94.abs();
-    let v96: W = v95.widen().sqrt();
-    let v97: N = v66 * v2;
-    let v98: W = v72 * v7;
-    let v99: W = v70 * v2.widen();
-    let v100: W = v70 * v7;
-    let v101: W = v68 - v97.widen() + v98 + v99 - v100;
-    let v102: W = v101.sqrt();
-    let v103: W = v96 * v102;
-    [v65.to_f64(), v93.to_f64(), v103.to_f64()]
+    let v62: W = v30.widen() * v45 * v61 * v28;
+    let v63: W = v29 - v47 - v62;
+    let v64: W = v3.widen() * v63;
+    let v65: W = v64 / v45;
+    let v66: W = v0.widen() + v65;
+    let v67: N = N::new(0.85, 2.2204460492503132e-17);
+    let v68: N = v67 * N::narrow(v22);
+    let v69: N = N::new(1.7, 4.4408920985006264e-17);
+    let v70: N = v69 * v2 * N::narrow(v22);
+    let v71: N = N::new(6.387487769068525, 2.4281336150056064e-16);
+    let v72: N = v71 * v2 * N::narrow(v22);
+    let v73: W = W::new(12.85, 3.552713678800501e-16);
+    let v74: N = N::narrow(v73) * v11 * N::narrow(v22);
+    let v75: N = v71 * v11 * N::narrow(v22);
+    let v76: N = v67 * N::narrow(v45) * N::narrow(v61);
+    let v77: N = v69 * v2 * N::narrow(v45) * N::narrow(v61);
+    let v78: N = v71 * v2 * N::narrow(v45) * N::narrow(v61);
+    let v79: W = v73 * v11.widen() * v45 * v61;
+    let v80: W = v71.widen() * v11.widen() * v45 * v61;
+    let v81: N = v68 - v70 + v72 + v74 - v75 - v76 + v77 - v78 - N::narrow(v79)
+        + N::narrow(v80);
+    let v82: N = -N::narrow(v61);
+    let v83: W = v82.widen().sqrt();
+    let v84: W = v3.widen() * v81.widen();
+    let v85: W = v84 / v83;
+    let v86: N = v3.abs();
+    let v87: N = v86.sqrt();
+    let v88: N = v69 * v2;
+    let v89: N = N::narrow(v73) * v11;
+    let v90: N = v71 * v2;
+    let v91: N = v71 * v11;
+    let v92: N = v67 - v88 + v89 + v90 - v91;
+    let v93: N = v92.sqrt();
+    let v94: N = v87 * v93;
+    [v66.to_f64(), v85.to_f64(), v94.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `sd_scaled_linear`, from `derivations/sd_scaled_linear.dsym`.
 ///
@@ -4537,7 +4443,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 85 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 60 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -4550,7 +4456,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}} + x\,\left(1 - \frac{17\,t}{40} + \frac{17\,t^{2}}{20} - \frac{257\,t^{3}}{40} + \frac{17\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{10} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{3}}{10} - \frac{17\,t\,t_{\mathrm{next}}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t\,t_{\mathrm{next}}}{10} + \frac{257\,t^{2}\,t_{\mathrm{next}}}{40} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}\,t_{\mathrm{next}}}{10}\right) + \frac{v\,\exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{120\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{500\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{17}{20} - \frac{17\,t}{10} + \frac{257\,t^{2}}{20} + \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t}{5} - \frac{\sqrt{2}\,\sqrt{3}\,\sqrt{10}\,\sqrt{17}\,t^{2}}{5}\right)}{\sqrt{1 - \exp\left(-\frac{17\,\sqrt{2}\,\sqrt{17}}{60\,\left(\sqrt{2}\,\sqrt{17} - 4\,\sqrt{3}\,\sqrt{10}\right)} - \frac{1000\,\left(\frac{\sqrt{2}\,\sqrt{17}}{200} + \frac{\sqrt{3}\,\sqrt{10}\,t}{50} - \frac{\sqrt{2}\,\sqrt{17}\,t}{200}\right)^{3}}{\frac{3\,\sqrt{3}\,\sqrt{10}}{50} - \frac{3\,\sqrt{2}\,\sqrt{17}}{200}}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 85 of its 104 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 60 of its 95 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -462,7 +462,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -472,62 +472,59 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(9.99999998134991, 2.537437721135412e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(-9.99999998134991, -2.537437721135412e-16);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v1.widen();
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v1.widen() * v8.widen() * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12;
-    let v16: W = v8.widen() - v13 + v15;
-    let v17: W = v16 / v8.widen();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -v4;
+    let v8: W = v7.widen() - v6;
+    let v9: N = v3 * N::narrow(v8);
+    let v10: W = v0.widen() + v9.widen();
+    let v11: N = v4 * v2;
+    let v12: N = N::new(4.975, 3.552713678800501e-16);
+    let v13: N = v2.square();
+    let v14: W = v12.widen() * v13.widen();
+    let v15: N = -v11;
+    let v16: N = v15 - N::narrow(v14);
+    let v17: N = v16.exp();
     let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v1;
-    let v20: W = v9 * v4.widen();
+    let v19: N = v18 * v2;
+    let v20: W = v5 * v13.widen();
     let v21: N = -v19;
     let v22: W = v21.widen() - v20;
     let v23: N = N::exp_m1_of(v22);
-    let v24: W = v23.widen().square();
-    let v25: W = v14.widen() * v8.widen() * v24 * v12;
-    let v26: W = v1.widen() * v8.widen() * v24 * v12;
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v4;
-    let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: W = W::new(19.9, 1.4210854715202005e-15);
-    let v35: W = v34 * v1.widen();
-    let v36: N = v18 + N::narrow(v35);
-    let v37: W = v1.widen() * v33.widen() * v23.widen() * v36.widen();
-    let v38: W = v14.widen() * v33.widen() * v23.widen() * v36.widen();
-    let v39: W = v25 - v26 - v37 + v38;
-    let v40: W = v39 / v8.widen();
-    [v17.to_f64(), v40.to_f64()]
+    let v24: N = v23.square();
+    let v25: N = v17 * v24 * N::narrow(v8);
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: W = W::new(14.925, -7.105427357601002e-16);
+    let v29: W = v28 * v13.widen();
+    let v30: N = -v27;
+    let v31: W = v30.widen() - v29;
+    let v32: N = N::exp_of(v31);
+    let v33: N = N::new(19.9, 1.4210854715202005e-15);
+    let v34: W = v33.widen() * v2.widen();
+    let v35: W = v18.widen() + v34;
+    let v36: N = v32 * v23 * N::narrow(v35);
+    let v37: N = v25 + v36;
+    let v38: N = v3 * v37;
+    let v39: N = v38 / v17;
+    [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -535,7 +532,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -548,7 +545,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 18 of its 41 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 12 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -568,7 +565,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -578,81 +575,76 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(19.99999996269982, 5.074875442270824e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.472135950829292, 2.794097070180144e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(-19.99999996269982, -5.074875442270824e-16);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.472135950829292, 2.794097070180144e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v1.widen();
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v1.widen() * v8.widen() * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12;
-    let v16: W = v8.widen() - v13 + v15;
-    let v17: W = v16 / v8.widen();
-    let v18: N = N::new(2.0, 0.0);
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -v4;
+    let v8: W = v7.widen() - v6;
+    let v9: N = v3 * N::narrow(v8);
+    let v10: W = v0.widen() + v9.widen();
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v4 * v2;
+    let v13: N = N::new(4.975, 3.552713678800501e-16);
+    let v14: N = v2.square();
+    let v15: W = v13.widen() * v14.widen();
+    let v16: N = -v12;
+    let v17: N = v16 - N::narrow(v15);
+    let v18: N = v17.exp();
     let v19: N = N::new(0.1, -5.551115123125783e-18);
-    let v20: N = v19 * v1;
-    let v21: W = v9 * v4.widen();
+    let v20: N = v19 * v2;
+    let v21: W = v5 * v14.widen();
     let v22: N = -v20;
     let v23: W = v22.widen() - v21;
     let v24: N = N::exp_m1_of(v23);
-    let v25: W = v24.widen().square();
-    let v26: W = v18.widen() * v14.widen() * v8.widen() * v25 * v12;
-    let v27: W = v18.widen() * v1.widen() * v8.widen() * v25 * v12;
-    let v28: N = N::new(0.15, 5.551115123125783e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(14.925, -7.105427357601002e-16);
-    let v31: N = v30 * v4;
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: W = W::new(19.9, 1.4210854715202005e-15);
-    let v36: W = v35 * v1.widen();
-    let v37: W = v19.widen() + v36;
-    let v38: W = v18.widen() * v1.widen() * v34.widen() * v24.widen() * v37;
-    let v39: W = v18.widen() * v14.widen() * v34.widen() * v24.widen() * v37;
-    let v40: W = v26 - v27 - v38 + v39;
-    let v41: W = v40 / v8.widen();
-    let v42: N = v14 - v1;
-    let v43: N = v42.abs();
-    let v44: W = v43.widen().sqrt();
-    let v45: N = N::new(0.2, -1.1102230246251566e-17);
-    let v46: N = v45 * v1;
-    let v47: N = N::narrow(v35) * v4;
-    let v48: N = -v46;
-    let v49: N = v48 - v47;
-    let v50: N = v49.exp_m1();
-    let v51: W = v50.widen() * v37;
-    let v52: W = -v51;
-    let v53: W = v52.sqrt();
-    let v54: W = v44 * v53;
-    [v17.to_f64(), v41.to_f64(), v54.to_f64()]
+    let v25: N = v24.square();
+    let v26: N = v11 * v18 * v25 * N::narrow(v8);
+    let v27: N = N::new(0.15, 5.551115123125783e-18);
+    let v28: N = v27 * v2;
+    let v29: W = W::new(14.925, -7.105427357601002e-16);
+    let v30: W = v29 * v14.widen();
+    let v31: N = -v28;
+    let v32: W = v31.widen() - v30;
+    let v33: N = N::exp_of(v32);
+    let v34: W = W::new(19.9, 1.4210854715202005e-15);
+    let v35: W = v34 * v2.widen();
+    let v36: W = v19.widen() + v35;
+    let v37: N = v11 * v33 * v24 * N::narrow(v36);
+    let v38: N = v26 + v37;
+    let v39: N = v3 * v38;
+    let v40: N = v39 / v18;
+    let v41: N = v3.abs();
+    let v42: W = v41.widen().sqrt();
+    let v43: N = N::new(0.2, -1.1102230246251566e-17);
+    let v44: N = v43 * v2;
+    let v45: N = N::narrow(v34) * v14;
+    let v46: N = -v44;
+    let v47: N = v46 - v45;
+    let v48: N = v47.exp_m1();
+    let v49: W = v48.widen() * v36;
+    let v50: W = -v49;
+    let v51: W = v50.sqrt();
+    let v52: W = v42 * v51;
+    [v10.to_f64(), v40.to_f64(), v52.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -660,7 +652,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -679,7 +671,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right) - 1\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 55 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 18 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1117,7 +1109,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1127,61 +1119,58 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-10.000431857490604, 2.9123398861648803e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(10.000431857490604, -2.9123398861648803e-16);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: W = v7.widen().exp();
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v1.widen();
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v1.widen() * v8 * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8 * v12;
-    let v16: W = v8 - v13 + v15;
-    let v17: W = v16 / v8;
-    let v18: W = W::new(0.1, -5.551115123125783e-18);
-    let v19: N = N::narrow(v18) * v1;
-    let v20: N = N::narrow(v9) * v4;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    let v11: N = v4 * v2;
+    let v12: N = N::new(4.975, 3.552713678800501e-16);
+    let v13: N = v2.square();
+    let v14: N = v12 * v13;
+    let v15: N = -v11;
+    let v16: N = v15 - v14;
+    let v17: N = v16.exp();
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: N = v5 * v13;
     let v21: N = -v19;
     let v22: N = v21 - v20;
     let v23: N = v22.exp_m1();
-    let v24: W = v14.widen() * v8 * v23.widen() * v12;
-    let v25: W = v1.widen() * v8 * v23.widen() * v12;
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v1;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v4;
-    let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: W = v31.widen().exp();
-    let v33: N = N::new(19.9, 1.4210854715202005e-15);
-    let v34: N = v33 * v1;
-    let v35: W = v18 + v34.widen();
-    let v36: W = v1.widen() * v32 * v35;
-    let v37: W = v14.widen() * v32 * v35;
-    let v38: W = v24 - v25 - v36 + v37;
-    let v39: W = v38 / v8;
-    [v17.to_f64(), v39.to_f64()]
+    let v24: N = v17 * v23 * v8;
+    let v25: N = N::new(0.15, 5.551115123125783e-18);
+    let v26: N = v25 * v2;
+    let v27: N = N::new(14.925, -7.105427357601002e-16);
+    let v28: N = v27 * v13;
+    let v29: N = -v26;
+    let v30: N = v29 - v28;
+    let v31: N = v30.exp();
+    let v32: N = N::new(19.9, 1.4210854715202005e-15);
+    let v33: N = v32 * v2;
+    let v34: N = v18 + v33;
+    let v35: N = v31 * v34;
+    let v36: N = v24 + v35;
+    let v37: N = v3 * v36;
+    let v38: N = v37 / v17;
+    [v10.to_f64(), v38.to_f64()]
 }
 /// `euler_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1189,7 +1178,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1202,7 +1191,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 40 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1222,7 +1211,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1232,80 +1221,75 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-20.000863714981207, 5.824679772329761e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.472135950829292, 2.794097070180144e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(20.000863714981207, -5.824679772329761e-16);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.472135950829292, 2.794097070180144e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v1.widen();
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v1.widen() * v8.widen() * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12;
-    let v16: W = v8.widen() - v13 + v15;
-    let v17: W = v16 / v8.widen();
-    let v18: N = N::new(2.0, 0.0);
-    let v19: W = W::new(0.1, -5.551115123125783e-18);
-    let v20: N = N::narrow(v19) * v1;
-    let v21: N = N::narrow(v9) * v4;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v4 * v2;
+    let v13: N = N::new(4.975, 3.552713678800501e-16);
+    let v14: N = v2.square();
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp();
+    let v19: N = N::new(0.1, -5.551115123125783e-18);
+    let v20: N = v19 * v2;
+    let v21: N = v5 * v14;
     let v22: N = -v20;
     let v23: N = v22 - v21;
     let v24: N = v23.exp_m1();
-    let v25: W = v18.widen() * v14.widen() * v8.widen() * v24.widen() * v12;
-    let v26: W = v18.widen() * v1.widen() * v8.widen() * v24.widen() * v12;
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v4;
-    let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: N = N::new(19.9, 1.4210854715202005e-15);
-    let v35: N = v34 * v1;
-    let v36: W = v19 + v35.widen();
-    let v37: W = v18.widen() * v1.widen() * v33.widen() * v36;
-    let v38: W = v18.widen() * v14.widen() * v33.widen() * v36;
-    let v39: W = v25 - v26 - v37 + v38;
-    let v40: W = v39 / v8.widen();
-    let v41: N = v14 - v1;
-    let v42: N = v41.abs();
-    let v43: W = v42.widen().sqrt();
-    let v44: W = W::new(0.2, -1.1102230246251566e-17);
-    let v45: W = v44 * v1.widen();
-    let v46: N = v34 * v4;
-    let v47: W = -v45;
-    let v48: W = v47 - v46.widen();
-    let v49: N = N::exp_m1_of(v48);
-    let v50: N = v49 * N::narrow(v36);
-    let v51: N = -v50;
-    let v52: N = v51.sqrt();
-    let v53: N = N::narrow(v43) * v52;
-    [v17.to_f64(), v40.to_f64(), v53.to_f64()]
+    let v25: N = v11 * v18 * v24 * v8;
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: N = v26 * v2;
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: N = v28 * v14;
+    let v30: N = -v27;
+    let v31: N = v30 - v29;
+    let v32: N = v31.exp();
+    let v33: N = N::new(19.9, 1.4210854715202005e-15);
+    let v34: N = v33 * v2;
+    let v35: N = v19 + v34;
+    let v36: N = v11 * v32 * v35;
+    let v37: N = v25 + v36;
+    let v38: N = v3 * v37;
+    let v39: N = v38 / v18;
+    let v40: N = v3.abs();
+    let v41: N = v40.sqrt();
+    let v42: N = N::new(0.2, -1.1102230246251566e-17);
+    let v43: N = v42 * v2;
+    let v44: N = v33 * v14;
+    let v45: N = -v43;
+    let v46: N = v45 - v44;
+    let v47: N = v46.exp_m1();
+    let v48: N = v47 * v35;
+    let v49: N = -v48;
+    let v50: N = v49.sqrt();
+    let v51: N = v41 * v50;
+    [v10.to_f64(), v39.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1313,7 +1297,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1326,7 +1310,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1779,7 +1763,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1798,55 +1782,58 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v1 * v5;
         let v7: W = v3 - v4 - v6;
         let v8: W = v0 * v7;
-        let v9: W = W::new(0.06572154117213405, 9.480542207642663e-19);
-        let v10: W = v5 - v2;
+        let v9: W = W::new(-0.06572154117213405, -9.480542207642663e-19);
+        let v10: W = v2 - v5;
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: N = N::from_f64(t_next);
-    let v1: W = W::new(0.1, -5.551115123125783e-18);
+    let v0: W = W::new(0.1, -5.551115123125783e-18);
+    let v1: N = N::from_f64(t_next);
     let v2: N = N::from_f64(t);
-    let v3: N = N::narrow(v1) * v2;
+    let v3: N = N::narrow(v0) * v2;
     let v4: W = W::new(9.95, 7.105427357601002e-16);
     let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
+    let v6: N = N::narrow(v4) * N::narrow(v5);
     let v7: N = -v3;
-    let v8: W = v7.widen() - v6;
+    let v8: W = v7.widen() - v6.widen();
     let v9: W = v8.exp();
-    let v10: W = W::new(19.9, 1.4210854715202005e-15);
-    let v11: W = v10 * v2.widen();
-    let v12: W = v1 + v11;
-    let v13: W = v0.widen() * v9 * v12;
-    let v14: W = v8.exp_m1();
-    let v15: W = v2.widen() * v9 * v12;
-    let v16: W = v13 - v14 - v15;
-    let v17: W = v16 / v14;
+    let v10: N = N::narrow(v0) * v1 * N::narrow(v9);
+    let v11: N = N::exp_m1_of(v8);
+    let v12: W = v0 * v2.widen() * v9;
+    let v13: W = W::new(19.9, 1.4210854715202005e-15);
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
+    let v16: W = v10.widen() - v11.widen() - v12 - v14 + v15;
+    let v17: W = v16 / v11.widen();
     let v18: N = -N::narrow(v17);
-    let v19: N = N::new(0.05, -2.7755575615628915e-18);
-    let v20: N = v19 * v2;
-    let v21: W = W::new(4.975, 3.552713678800501e-16);
-    let v22: W = v21 * v5;
-    let v23: N = -v20;
-    let v24: W = v23.widen() - v22;
-    let v25: N = N::exp_of(v24);
-    let v26: N = N::narrow(v4) * v2;
-    let v27: N = -v19;
-    let v28: W = v27.widen() - v26.widen();
-    let v29: W = v2.widen() * v25.widen() * v14 * v28;
-    let v30: W = v0.widen() * v25.widen() * v14 * v28;
+    let v19: N = v1 - v2;
+    let v20: N = N::new(0.05, -2.7755575615628915e-18);
+    let v21: N = v20 * v2;
+    let v22: W = W::new(4.975, 3.552713678800501e-16);
+    let v23: W = v22 * v5;
+    let v24: N = -v21;
+    let v25: W = v24.widen() - v23;
+    let v26: N = N::exp_of(v25);
+    let v27: N = N::narrow(v4) * v2;
+    let v28: N = -v20;
+    let v29: W = v28.widen() - v27.widen();
+    let v30: W = v26.widen() * v11.widen() * v29;
     let v31: N = N::new(0.15, 5.551115123125783e-18);
     let v32: N = v31 * v2;
-    let v33: W = W::new(14.925, -7.105427357601002e-16);
-    let v34: W = v33 * v5;
+    let v33: N = N::new(14.925, -7.105427357601002e-16);
+    let v34: N = v33 * N::narrow(v5);
     let v35: N = -v32;
-    let v36: N = v35 - N::narrow(v34);
+    let v36: N = v35 - v34;
     let v37: W = v36.widen().exp();
-    let v38: W = v2.widen() * v37 * v12;
-    let v39: W = v0.widen() * v37 * v12;
-    let v40: W = v29 - v30 + v38 - v39;
-    let v41: W = v40 / v14;
-    let v42: N = -N::narrow(v41);
-    [v18.to_f64(), v42.to_f64()]
+    let v38: W = v13 * v2.widen();
+    let v39: W = v0 + v38;
+    let v40: W = v37 * v39;
+    let v41: W = -v30;
+    let v42: W = v41 - v40;
+    let v43: W = v19.widen() * v42;
+    let v44: W = v43 / v11.widen();
+    let v45: N = -N::narrow(v44);
+    [v18.to_f64(), v45.to_f64()]
 }
 /// `euler_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1854,7 +1841,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1867,7 +1854,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 27 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1887,7 +1874,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1897,86 +1884,90 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: W = W::new(1.1351955411934329e-5, -3.1782659810133925e-22);
+        let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: W = W::new(10.0, 0.0);
         let v2: W = W::from_f64(t_next);
         let v3: W = v1 * v2;
         let v4: W = W::from_f64(t);
         let v5: W = v1 * v4;
-        let v6: W = W::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: W = W::new(-0.06571302696044316, -3.2870328264483298e-18);
+        let v6: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v7: W = W::new(0.0012955724718102391, -5.1855260644574443e-20);
         let v8: W = v7 * v4;
         let v9: W = v7 * v2;
-        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v10: W = v3 - v5 - v6 - v8 + v9;
         let v11: W = v0 * v10;
-        let v12: W = W::new(0.1314430823442681, 1.8961084415285327e-18);
-        let v13: W = v4 - v2;
+        let v12: W = W::new(-0.1314430823442681, -1.8961084415285327e-18);
+        let v13: W = v2 - v4;
         let v14: W = v12 * v13;
         let v15: W = W::new(4.472135950829292, 2.794097070180144e-16);
-        let v16: W = v2 - v4;
-        let v17: W = v16.abs();
-        let v18: W = v17.sqrt();
-        let v19: W = v15 * v18;
-        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
+        let v16: W = v13.abs();
+        let v17: W = v16.sqrt();
+        let v18: W = v15 * v17;
+        return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
-    let v0: N = N::from_f64(t_next);
-    let v1: W = W::new(0.05, -2.7755575615628915e-18);
-    let v2: N = N::from_f64(t);
-    let v3: N = N::narrow(v1) * v2;
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v2.widen().square();
-    let v6: W = v4 * v5;
-    let v7: N = -v3;
-    let v8: W = v7.widen() - v6;
-    let v9: W = v8.exp();
-    let v10: N = N::new(0.1, -5.551115123125783e-18);
-    let v11: N = v10 * v2;
-    let v12: W = W::new(9.95, 7.105427357601002e-16);
-    let v13: W = v12 * v5;
-    let v14: N = -v11;
-    let v15: W = v14.widen() - v13;
-    let v16: W = v15.exp_m1();
-    let v17: W = v12 * v2.widen();
-    let v18: W = -v1;
-    let v19: W = v18 - v17;
-    let v20: W = v0.widen() * v9 * v16 * v19;
-    let v21: W = v9 * v16;
-    let v22: W = v2.widen() * v9 * v16 * v19;
-    let v23: N = N::new(2.0, 0.0);
-    let v24: W = W::new(0.15, 5.551115123125783e-18);
-    let v25: W = v24 * v2.widen();
-    let v26: W = W::new(14.925, -7.105427357601002e-16);
-    let v27: W = v26 * v5;
-    let v28: W = -v25;
-    let v29: W = v28 - v27;
-    let v30: W = v29.exp();
-    let v31: W = W::new(19.9, 1.4210854715202005e-15);
-    let v32: W = v31 * v2.widen();
-    let v33: W = v10.widen() + v32;
-    let v34: W = v23.widen() * v2.widen() * v30 * v33;
-    let v35: W = v23.widen() * v0.widen() * v30 * v33;
-    let v36: W = v20 - v21 - v22 - v34 + v35;
-    let v37: N = N::narrow(v36) / N::narrow(v21);
-    let v38: N = -v37;
-    let v39: W = v23.widen() * v2.widen() * v9 * v16 * v19;
-    let v40: W = v23.widen() * v0.widen() * v9 * v16 * v19;
-    let v41: W = v39 - v40 + v34 - v35;
-    let v42: W = v41 / v16;
-    let v43: N = -N::narrow(v42);
-    let v44: N = v0 - v2;
-    let v45: N = v44.abs();
-    let v46: W = v45.widen().sqrt();
-    let v47: N = N::new(0.2, -1.1102230246251566e-17);
-    let v48: N = v47 * v2;
-    let v49: W = v31 * v5;
-    let v50: N = -v48;
-    let v51: W = v50.widen() - v49;
-    let v52: N = N::exp_m1_of(v51);
-    let v53: W = v52.widen() * v33;
-    let v54: N = -N::narrow(v53);
-    let v55: N = v54.sqrt();
-    let v56: N = N::narrow(v46) * v55;
-    [v38.to_f64(), v43.to_f64(), v56.to_f64()]
+    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::narrow(v0) * v1;
+    let v3: N = N::from_f64(t);
+    let v4: W = v0 * v3.widen();
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v3.widen().square();
+    let v7: W = v5 * v6;
+    let v8: W = W::new(0.1, -5.551115123125783e-18);
+    let v9: W = v8 * v3.widen();
+    let v10: W = -v9;
+    let v11: W = v10 - v7;
+    let v12: W = v11.exp_m1();
+    let v13: W = v5 * v3.widen() * v1.widen();
+    let v14: N = N::new(0.15, 5.551115123125783e-18);
+    let v15: W = v11.exp();
+    let v16: W = v14.widen() * v3.widen() * v15;
+    let v17: W = W::new(29.85, -1.4210854715202005e-15);
+    let v18: W = v17 * v6 * v15;
+    let v19: W = v14.widen() * v1.widen() * v15;
+    let v20: W = v17 * v3.widen() * v1.widen() * v15;
+    let v21: W = v2.widen() - v4 - v7 - v12 + v13 - v16 - v18 + v19 + v20;
+    let v22: W = v21 / v12;
+    let v23: N = -N::narrow(v22);
+    let v24: N = v1 - v3;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: W = W::new(4.975, 3.552713678800501e-16);
+    let v27: W = v26 * v6;
+    let v28: N = -N::narrow(v4);
+    let v29: W = v28.widen() - v27;
+    let v30: N = N::exp_of(v29);
+    let v31: N = N::narrow(v5) * v3;
+    let v32: N = -N::narrow(v0);
+    let v33: N = v32 - v31;
+    let v34: W = v25.widen() * v30.widen() * v12 * v33.widen();
+    let v35: N = v14 * v3;
+    let v36: N = N::new(14.925, -7.105427357601002e-16);
+    let v37: N = v36 * N::narrow(v6);
+    let v38: N = -v35;
+    let v39: N = v38 - v37;
+    let v40: N = v39.exp();
+    let v41: N = N::new(19.9, 1.4210854715202005e-15);
+    let v42: N = v41 * v3;
+    let v43: N = N::narrow(v8) + v42;
+    let v44: N = v25 * v40 * v43;
+    let v45: W = -v34;
+    let v46: W = v45 - v44.widen();
+    let v47: N = v24 * N::narrow(v46);
+    let v48: W = v47.widen() / v12;
+    let v49: N = -N::narrow(v48);
+    let v50: N = v24.abs();
+    let v51: W = v50.widen().sqrt();
+    let v52: N = N::new(0.2, -1.1102230246251566e-17);
+    let v53: N = v52 * v3;
+    let v54: N = v41 * N::narrow(v6);
+    let v55: N = -v53;
+    let v56: N = v55 - v54;
+    let v57: N = v56.exp_m1();
+    let v58: W = v57.widen() * v43.widen();
+    let v59: W = -v58;
+    let v60: W = v59.sqrt();
+    let v61: W = v51 * v60;
+    [v23.to_f64(), v49.to_f64(), v61.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -1984,7 +1975,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1997,7 +1988,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)}{\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)^{2}}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 37 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 31 of its 62 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2366,7 +2357,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2376,66 +2367,57 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 - v4 + v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(2.0, 0.0);
-        let v10: W = v9 * v5;
-        let v11: W = v9 * v3;
-        let v12: W = v10 - v11;
-        let v13: W = W::new(4.472135950829292, 2.794097070180144e-16);
-        let v14: W = v5 - v3;
-        let v15: W = v14.abs();
-        let v16: W = v15.sqrt();
-        let v17: W = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = W::new(2.0, 0.0);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(4.472135950829292, 2.794097070180144e-16);
+        let v12: W = v4 - v2;
+        let v13: W = v12.abs();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v1.widen();
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v1.widen() * v8.widen() * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12;
-    let v16: W = v8.widen() + v13 - v15;
-    let v17: N = N::narrow(v16) / v8;
-    let v18: N = N::new(2.0, 0.0);
-    let v19: N = v18 * v14;
-    let v20: N = v18 * v1;
-    let v21: N = v19 - v20;
-    let v22: N = v14 - v1;
-    let v23: N = v22.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::new(0.2, -1.1102230246251566e-17);
-    let v26: N = v25 * v1;
-    let v27: N = N::new(19.9, 1.4210854715202005e-15);
-    let v28: N = v27 * v4;
-    let v29: N = -v26;
-    let v30: N = v29 - v28;
-    let v31: N = v30.exp_m1();
-    let v32: N = N::new(0.1, -5.551115123125783e-18);
-    let v33: N = v27 * v1;
-    let v34: N = v32 + v33;
-    let v35: N = v31 * v34;
-    let v36: N = -v35;
-    let v37: N = v36.sqrt();
-    let v38: N = v24 * v37;
-    [v17.to_f64(), v21.to_f64(), v38.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -v4;
+    let v8: W = v7.widen() - v6;
+    let v9: W = v3.widen() * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * v1;
+    let v13: N = v11 * v2;
+    let v14: N = v12 - v13;
+    let v15: N = v3.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(0.2, -1.1102230246251566e-17);
+    let v18: N = v17 * v2;
+    let v19: N = N::new(19.9, 1.4210854715202005e-15);
+    let v20: N = v2.square();
+    let v21: N = v19 * v20;
+    let v22: N = -v18;
+    let v23: N = v22 - v21;
+    let v24: N = v23.exp_m1();
+    let v25: N = N::new(0.1, -5.551115123125783e-18);
+    let v26: N = v19 * v2;
+    let v27: N = v25 + v26;
+    let v28: N = v24 * v27;
+    let v29: N = -v28;
+    let v30: N = v29.sqrt();
+    let v31: N = v16 * v30;
+    [v10.to_f64(), v14.to_f64(), v31.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `sub_vp`, from `derivations/sub_vp.dsym`.
 ///
@@ -2443,7 +2425,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2456,7 +2438,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\left(\frac{1}{10} + \frac{199\,t}{10}\right)\,\left(1 - \exp\left(-\frac{t}{5} - \frac{199\,t^{2}}{10}\right)\right)} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 39 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 32 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

@@ -414,7 +414,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -438,26 +438,25 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
     let v14: W = v0.widen() * v13.widen() * v4.widen() * v11.widen();
-    let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
+    let v15: W = v3.cos();
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: W = v2 * v1.widen() * v4.widen() * v15.widen() * v18;
-    let v23: W = v2 * v13.widen() * v4.widen() * v15.widen() * v18;
-    let v24: N = v15.powi(3);
-    let v25: W = v2 * v1.widen() * v4.widen() * v24.widen() * v18;
-    let v26: W = v2 * v13.widen() * v4.widen() * v24.widen() * v18;
-    let v27: W = v2 * v1.widen() * v4.widen() * v15.widen() * v19;
-    let v28: W = v2 * v13.widen() * v4.widen() * v15.widen() * v19;
-    let v29: W = v0.widen() * v1.widen() * v4.widen() * v16.widen() * v11.widen();
-    let v30: W = v0.widen() * v13.widen() * v4.widen() * v16.widen() * v11.widen();
-    let v31: W = v22 - v23 - v25 + v26 + v27 - v28 + v12 - v14 - v29 + v30;
-    let v32: W = v18.powi(5);
-    let v33: N = N::narrow(v31) / N::narrow(v32);
-    [v21.to_f64(), v33.to_f64()]
+    let v22: N = v13 - v1;
+    let v23: W = v15.powi(3);
+    let v24: W = v2 * v4.widen() * v23 * v18;
+    let v25: N = N::narrow(v2) * v4 * N::narrow(v15) * N::narrow(v18);
+    let v26: N = N::narrow(v2) * v4 * N::narrow(v15) * N::narrow(v19);
+    let v27: W = v0.widen() * v4.widen() * v11.widen();
+    let v28: N = v0 * v4 * N::narrow(v16) * v11;
+    let v29: W = v24 - v25.widen() - v26.widen() - v27 + v28.widen();
+    let v30: W = v18.powi(5);
+    let v31: W = v22.widen() * v29;
+    let v32: W = v31 / v30;
+    [v21.to_f64(), v32.to_f64()]
 }
 /// `euler_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -465,7 +464,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -478,7 +477,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right) - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 20 of its 34 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 33 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -498,7 +497,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -507,53 +506,49 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
-    let v9: W = v6.widen() * v8;
-    let v10: W = v5.widen() + v9;
-    let v11: N = N::sqrt_of(v10);
-    let v12: W = v0 * v1.widen() * v4 * v11.widen();
+    let v7: N = N::tan_of(v3);
+    let v8: W = v7.widen().square();
+    let v9: N = v6 * N::narrow(v8);
+    let v10: N = v5 + v9;
+    let v11: N = v10.sqrt();
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11.widen();
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11.widen();
+    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11.widen();
     let v15: W = v3.cos();
-    let v16: N = N::narrow(v15).square();
-    let v17: W = v5.widen() + v16.widen();
+    let v16: W = v15.square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
-    let v21: N = N::narrow(v20) / N::narrow(v19);
-    let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: W = v22 * v1.widen() * v4 * v15 * v18;
-    let v24: W = v22 * v13.widen() * v4 * v15 * v18;
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: W = v22 * v1.widen() * v4 * v25.widen() * v18;
-    let v27: W = v22 * v13.widen() * v4 * v25.widen() * v18;
-    let v28: W = v22 * v1.widen() * v4 * v15 * v19;
-    let v29: W = v22 * v13.widen() * v4 * v15 * v19;
-    let v30: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v31: W = v30 * v1.widen() * v4 * v11.widen();
-    let v32: W = v30 * v13.widen() * v4 * v11.widen();
-    let v33: W = v30 * v1.widen() * v4 * v16.widen() * v11.widen();
-    let v34: W = v30 * v13.widen() * v4 * v16.widen() * v11.widen();
-    let v35: W = v23 - v24 - v26 + v27 + v28 - v29 + v31 - v32 - v33 + v34;
-    let v36: W = v18.powi(5);
-    let v37: W = v35 / v36;
-    let v38: N = v13 - v1;
-    let v39: N = v38.abs();
+    let v21: W = v20 / v19;
+    let v22: N = v13 - v1;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: W = v15.powi(3);
+    let v25: W = v23 * v4.widen() * v24 * v18;
+    let v26: N = N::narrow(v23) * v4 * N::narrow(v15) * N::narrow(v18);
+    let v27: N = N::narrow(v23) * v4 * N::narrow(v15) * N::narrow(v19);
+    let v28: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v29: W = v28.widen() * v4.widen() * v11.widen();
+    let v30: N = v28 * v4 * N::narrow(v16) * v11;
+    let v31: W = v25 - v26.widen() - v27.widen() - v29 + v30.widen();
+    let v32: W = v18.powi(5);
+    let v33: W = v22.widen() * v31;
+    let v34: W = v33 / v32;
+    let v35: N = v22.abs();
+    let v36: W = v35.widen().sqrt();
+    let v37: N = N::narrow(v15) + N::narrow(v24);
+    let v38: W = v23 * v4.widen();
+    let v39: N = N::narrow(v38) / v37;
     let v40: W = v39.widen().sqrt();
-    let v41: W = v15 + v25.widen();
-    let v42: N = N::narrow(v22) * N::narrow(v4);
-    let v43: W = v42.widen() / v41;
-    let v44: W = v43.sqrt();
-    let v45: W = v40 * v44;
-    [v21.to_f64(), v37.to_f64(), v45.to_f64()]
+    let v41: W = v36 * v40;
+    [v21.to_f64(), v34.to_f64(), v41.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -561,7 +556,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -580,7 +575,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\pi\,\mathrm{score}\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 35 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 24 of its 42 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -966,7 +961,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -979,58 +974,49 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
+    let v7: N = N::tan_of(v3);
+    let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v12: W = v0 * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
+    let v14: W = v0 * v13.widen() * v4.widen() * v11;
     let v15: N = N::cos_of(v3);
-    let v16: N = v15.square();
-    let v17: W = v5.widen() + v16.widen();
+    let v16: W = v15.widen().square();
+    let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: N = N::narrow(v2) * v13 * v15;
-    let v23: W = v2 * v1.widen() * v15.widen();
+    let v22: N = v13 - v1;
+    let v23: N = N::narrow(v2) * v15;
     let v24: N = v15.powi(3);
-    let v25: W = v2 * v1.widen() * v24.widen();
-    let v26: N = N::narrow(v2) * v13 * v24;
-    let v27: N = v15.powi(5);
-    let v28: N = N::narrow(v2) * v1 * v27;
-    let v29: W = v2 * v13.widen() * v27.widen();
-    let v30: N = v15.powi(7);
-    let v31: N = N::narrow(v2) * v1 * v30;
-    let v32: N = N::narrow(v2) * v13 * v30;
-    let v33: W = v2 * v1.widen() * v15.widen() * v17;
-    let v34: N = N::narrow(v2) * v13 * v15 * N::narrow(v17);
-    let v35: N = N::new(3.141592653589793, 1.2246467991473532e-16);
-    let v36: W = v35.widen() * v1.widen() * v24.widen() * v17;
-    let v37: W = v35.widen() * v13.widen() * v24.widen() * v17;
-    let v38: W = v2 * v1.widen() * v27.widen() * v17;
-    let v39: N = N::narrow(v2) * v13 * v27 * N::narrow(v17);
-    let v40: W = v0 * v1.widen() * v19 * v11;
-    let v41: W = v0 * v13.widen() * v19 * v11;
-    let v42: W = v0 * v1.widen() * v16.widen() * v19 * v11;
-    let v43: W = v0 * v13.widen() * v16.widen() * v19 * v11;
-    let v44: W = v22.widen() - v23 - v25 + v26.widen() + v28.widen() - v29 + v31.widen()
-        - v32.widen() - v33 + v34.widen() - v36 + v37 - v38 + v39.widen() - v40 + v41
-        + v42 - v43;
-    let v45: W = v19 * v11;
-    let v46: N = N::new(2.0, 0.0);
-    let v47: W = v46.widen() * v16.widen() * v19 * v11;
-    let v48: N = v15.powi(4);
-    let v49: N = v48 * N::narrow(v19) * N::narrow(v11);
-    let v50: N = N::narrow(v45) + N::narrow(v47) + v49;
-    let v51: W = v11 * v44;
-    let v52: W = v51 / v50.widen();
-    [v21.to_f64(), v52.to_f64()]
+    let v25: W = v2 * v24.widen();
+    let v26: N = v15.powi(5);
+    let v27: N = N::narrow(v2) * v26;
+    let v28: W = v15.widen().powi(7);
+    let v29: N = N::narrow(v2) * N::narrow(v28);
+    let v30: N = N::narrow(v2) * v15 * N::narrow(v17);
+    let v31: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v32: W = v31 * v24.widen() * v17;
+    let v33: N = N::narrow(v2) * v26 * N::narrow(v17);
+    let v34: W = v0 * v19 * v11;
+    let v35: N = N::narrow(v0) * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
+    let v36: W = v23.widen() + v25 - v27.widen() - v29.widen() + v30.widen() + v32
+        + v33.widen() + v34 - v35.widen();
+    let v37: W = v19 * v11;
+    let v38: N = N::new(2.0, 0.0);
+    let v39: N = v38 * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
+    let v40: W = v15.widen().powi(4);
+    let v41: N = N::narrow(v40) * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v37 + v39.widen() + v41.widen();
+    let v43: W = v22.widen() * v11 * v36;
+    let v44: W = v43 / v42;
+    [v21.to_f64(), v44.to_f64()]
 }
 /// `euler_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1038,7 +1024,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1051,7 +1037,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 32 of its 53 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 26 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1071,7 +1057,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1080,71 +1066,62 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: W = v2 * v1.widen();
-    let v4: W = v3.sin();
+    let v4: N = N::sin_of(v3);
     let v5: N = N::new(1.0, 0.0);
     let v6: N = N::new(0.5, 0.0);
-    let v7: W = v3.tan();
-    let v8: W = v7.square();
+    let v7: N = N::tan_of(v3);
+    let v8: W = v7.widen().square();
     let v9: W = v6.widen() * v8;
     let v10: W = v5.widen() + v9;
     let v11: W = v10.sqrt();
-    let v12: W = v0 * v1.widen() * v4 * v11;
+    let v12: W = v0.widen() * v1.widen() * v4.widen() * v11;
     let v13: N = N::from_f64(t_next);
-    let v14: W = v0 * v13.widen() * v4 * v11;
-    let v15: W = v3.cos();
-    let v16: W = v15.square();
+    let v14: W = v0.widen() * v13.widen() * v4.widen() * v11;
+    let v15: N = N::cos_of(v3);
+    let v16: W = v15.widen().square();
     let v17: W = v5.widen() + v16;
     let v18: W = v17.sqrt();
     let v19: W = v18.powi(3);
     let v20: W = v12 - v14 + v19;
     let v21: W = v20 / v19;
-    let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: W = v22 * v13.widen() * v15;
-    let v24: W = v22 * v1.widen() * v15;
-    let v25: N = N::narrow(v15).powi(3);
-    let v26: W = v22 * v1.widen() * v25.widen();
-    let v27: W = v22 * v13.widen() * v25.widen();
-    let v28: N = N::narrow(v15).powi(5);
-    let v29: W = v22 * v1.widen() * v28.widen();
-    let v30: W = v22 * v13.widen() * v28.widen();
-    let v31: W = v15.powi(7);
-    let v32: W = v22 * v1.widen() * v31;
-    let v33: N = N::narrow(v22) * v13 * N::narrow(v31);
-    let v34: W = v22 * v1.widen() * v15 * v17;
-    let v35: W = v22 * v13.widen() * v15 * v17;
-    let v36: N = N::new(6.283185307179586, 2.4492935982947064e-16);
-    let v37: W = v36.widen() * v1.widen() * v25.widen() * v17;
-    let v38: W = v36.widen() * v13.widen() * v25.widen() * v17;
-    let v39: W = v22 * v1.widen() * v28.widen() * v17;
-    let v40: W = v22 * v13.widen() * v28.widen() * v17;
-    let v41: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v42: W = v41.widen() * v1.widen() * v19 * v11;
-    let v43: W = v41.widen() * v13.widen() * v19 * v11;
-    let v44: W = v41.widen() * v1.widen() * v16 * v19 * v11;
-    let v45: W = v41.widen() * v13.widen() * v16 * v19 * v11;
-    let v46: W = v23 - v24 - v26 + v27 + v29 - v30 + v32 - v33.widen() - v34 + v35 - v37
-        + v38 - v39 + v40 - v42 + v43 + v44 - v45;
-    let v47: W = v19 * v11;
-    let v48: N = N::new(2.0, 0.0);
-    let v49: W = v48.widen() * v16 * v19 * v11;
-    let v50: W = v15.powi(4);
-    let v51: N = N::narrow(v50) * N::narrow(v19) * N::narrow(v11);
-    let v52: W = v47 + v49 + v51.widen();
-    let v53: W = v11 * v46;
-    let v54: W = v53 / v52;
-    let v55: N = v13 - v1;
-    let v56: N = v55.abs();
-    let v57: W = v56.widen().sqrt();
-    let v58: W = v15 + v25.widen();
-    let v59: N = N::narrow(v22) * N::narrow(v4);
-    let v60: W = v59.widen() / v58;
-    let v61: W = v60.sqrt();
-    let v62: W = v57 * v61;
-    [v21.to_f64(), v54.to_f64(), v62.to_f64()]
+    let v22: N = v13 - v1;
+    let v23: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v24: N = N::narrow(v23) * v15;
+    let v25: N = v15.powi(3);
+    let v26: W = v23 * v25.widen();
+    let v27: N = v15.powi(5);
+    let v28: N = N::narrow(v23) * v27;
+    let v29: W = v15.widen().powi(7);
+    let v30: N = N::narrow(v23) * N::narrow(v29);
+    let v31: N = N::narrow(v23) * v15 * N::narrow(v17);
+    let v32: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v33: W = v32 * v25.widen() * v17;
+    let v34: N = N::narrow(v23) * v27 * N::narrow(v17);
+    let v35: W = W::new(4.442882938158366, 1.452273931226085e-16);
+    let v36: W = v35 * v19 * v11;
+    let v37: N = N::narrow(v35) * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
+    let v38: W = v24.widen() + v26 - v28.widen() - v30.widen() + v31.widen() + v33
+        + v34.widen() + v36 - v37.widen();
+    let v39: W = v19 * v11;
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * N::narrow(v16) * N::narrow(v19) * N::narrow(v11);
+    let v42: W = v15.widen().powi(4);
+    let v43: N = N::narrow(v42) * N::narrow(v19) * N::narrow(v11);
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: W = v22.widen() * v11 * v38;
+    let v46: W = v45 / v44;
+    let v47: N = v22.abs();
+    let v48: W = v47.widen().sqrt();
+    let v49: N = v15 + v25;
+    let v50: N = N::narrow(v23) * v4;
+    let v51: N = v50 / v49;
+    let v52: N = v51.sqrt();
+    let v53: N = N::narrow(v48) * v52;
+    [v21.to_f64(), v46.to_f64(), v53.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1152,7 +1129,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1165,7 +1142,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{\pi\,\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 49 of its 63 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 28 of its 54 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1553,9 +1530,14 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
-    euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
+    let r = euler_step_x0_coefficients_in::<f64, Dd>(t, t_next);
+    if dd::ordinary(&[t, t_next], &r) {
+        r
+    } else {
+        euler_step_x0_coefficients_in::<Xd, Xd>(t, t_next)
+    }
 }
 /// The body of [`euler_step_x0_coefficients`]: most operations in the narrow number type `N`, those the accuracy budget needs in the wide `W`.
 fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
@@ -1564,71 +1546,63 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(2.221441469079183, 7.261369656130425e-17);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-2.221441469079183, -7.261369656130425e-17);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
-    let v0: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v1: W = W::from_f64(t_next);
-    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v3: W = W::from_f64(t);
-    let v4: W = v2 * v3;
-    let v5: W = v4.cos();
-    let v6: W = v0 * v1 * v5;
-    let v7: W = v0 * v3 * v5;
-    let v8: W = v4.sin();
-    let v9: W = W::new(1.0, 0.0);
-    let v10: W = v5.square();
-    let v11: W = v9 + v10;
-    let v12: W = v8 * v11;
-    let v13: W = v6 - v7 + v12;
-    let v14: W = v13 / v12;
-    let v15: W = v11.sqrt();
-    let v16: W = v2 * v3 * v5;
-    let v17: W = v2 * v1 * v5;
-    let v18: W = v5.powi(3);
-    let v19: W = v2 * v3 * v18;
-    let v20: W = v2 * v1 * v18;
-    let v21: W = v5.powi(5);
-    let v22: W = v2 * v3 * v21;
-    let v23: W = v2 * v1 * v21;
-    let v24: W = v5.powi(7);
-    let v25: W = v2 * v3 * v24;
-    let v26: W = v2 * v1 * v24;
-    let v27: W = v2 * v3 * v5 * v11;
-    let v28: W = v2 * v1 * v5 * v11;
-    let v29: W = v0 * v3 * v18 * v11;
-    let v30: W = v0 * v1 * v18 * v11;
-    let v31: W = v2 * v3 * v21 * v11;
-    let v32: W = v2 * v1 * v21 * v11;
-    let v33: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v34: W = v15.powi(3);
-    let v35: W = W::new(0.5, 0.0);
-    let v36: W = v4.tan();
-    let v37: W = v36.square();
-    let v38: W = v35 * v37;
-    let v39: W = v9 + v38;
-    let v40: W = v39.sqrt();
-    let v41: W = v33 * v3 * v34 * v40;
-    let v42: W = v33 * v1 * v34 * v40;
-    let v43: W = v33 * v3 * v10 * v34 * v40;
-    let v44: W = v33 * v1 * v10 * v34 * v40;
-    let v45: W = v16 - v17 + v19 - v20 - v22 + v23 - v25 + v26 + v27 - v28 + v29 - v30
-        + v31 - v32 + v41 - v42 - v43 + v44;
-    let v46: W = v34 * v40;
-    let v47: W = W::new(2.0, 0.0);
-    let v48: W = v47 * v10 * v34 * v40;
-    let v49: W = v5.powi(4);
-    let v50: W = v49 * v34 * v40;
-    let v51: W = v46 + v48 + v50;
-    let v52: W = v15 * v45;
-    let v53: W = v8 * v51;
-    let v54: W = v52 / v53;
-    [v14.to_f64(), v54.to_f64()]
+    let v0: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v1: N = N::from_f64(t);
+    let v2: W = v0 * v1.widen();
+    let v3: W = v2.sin();
+    let v4: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v5: N = N::cos_of(v2);
+    let v6: W = v4 * v1.widen() * v5.widen();
+    let v7: N = N::from_f64(t_next);
+    let v8: W = v4 * v7.widen() * v5.widen();
+    let v9: W = v5.widen().square();
+    let v10: W = v3 * v9;
+    let v11: W = v3 - v6 + v8 + v10;
+    let v12: W = v3 + v10;
+    let v13: W = v11 / v12;
+    let v14: N = v7 - v1;
+    let v15: N = N::new(1.0, 0.0);
+    let v16: N = v15 + N::narrow(v9);
+    let v17: N = v16.sqrt();
+    let v18: N = v5.powi(5);
+    let v19: N = N::narrow(v0) * v18;
+    let v20: N = N::narrow(v0) * v5;
+    let v21: N = v5.powi(3);
+    let v22: N = N::narrow(v0) * v21;
+    let v23: N = v5.powi(7);
+    let v24: N = N::narrow(v0) * v23;
+    let v25: N = N::narrow(v0) * v5 * v16;
+    let v26: N = N::narrow(v4) * v21 * v16;
+    let v27: N = N::narrow(v0) * v18 * v16;
+    let v28: N = N::new(2.221441469079183, 7.261369656130425e-17);
+    let v29: N = v17.powi(3);
+    let v30: N = N::new(0.5, 0.0);
+    let v31: N = N::tan_of(v2);
+    let v32: N = v31.square();
+    let v33: N = v30 * v32;
+    let v34: N = v15 + v33;
+    let v35: N = v34.sqrt();
+    let v36: W = v28.widen() * v29.widen() * v35.widen();
+    let v37: N = v28 * N::narrow(v9) * v29 * v35;
+    let v38: W = v19.widen() - v20.widen() - v22.widen() + v24.widen() - v25.widen()
+        - v26.widen() - v27.widen() - v36 + v37.widen();
+    let v39: W = v29.widen() * v35.widen();
+    let v40: N = N::new(2.0, 0.0);
+    let v41: N = v40 * N::narrow(v9) * v29 * v35;
+    let v42: N = v5.powi(4);
+    let v43: N = v42 * v29 * v35;
+    let v44: W = v39 + v41.widen() + v43.widen();
+    let v45: W = v14.widen() * v17.widen() * v38;
+    let v46: W = v3 * v44;
+    let v47: N = N::narrow(v45) / N::narrow(v46);
+    [v13.to_f64(), v47.to_f64()]
 }
 /// `euler_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1636,7 +1610,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1649,7 +1623,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\frac{\pi\,t_{\mathrm{next}}}{2} - \frac{\pi\,t}{2}}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right) - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{2\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}
 /// ```
 ///
-/// Runs its stable form in double-double: with fewer operations in it, it misses the accuracy budget of 4 ulps.
+/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1669,7 +1643,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1678,79 +1652,77 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: W = W::new(1.5707963267948966, 6.123233995736766e-17);
-    let v2: N = N::from_f64(t);
-    let v3: W = v1 * v2.widen();
-    let v4: W = v3.cos();
-    let v5: W = v4.square();
-    let v6: W = v0.widen() + v5;
-    let v7: W = v6.sqrt();
-    let v8: N = N::new(0.5, 0.0);
-    let v9: W = v3.tan();
-    let v10: W = v9.square();
-    let v11: W = v8.widen() * v10;
-    let v12: W = v0.widen() + v11;
-    let v13: W = v12.sqrt();
-    let v14: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v15: N = N::from_f64(t_next);
-    let v16: W = v14 * v15.widen() * v4;
-    let v17: W = v14 * v2.widen() * v4;
-    let v18: W = v4.powi(3);
-    let v19: W = v14 * v2.widen() * v18;
-    let v20: W = v14 * v15.widen() * v18;
-    let v21: N = N::narrow(v4).powi(5);
-    let v22: W = v14 * v2.widen() * v21.widen();
-    let v23: W = v14 * v15.widen() * v21.widen();
-    let v24: N = N::narrow(v4).powi(7);
-    let v25: N = N::narrow(v14) * v2 * v24;
-    let v26: N = N::narrow(v14) * v15 * v24;
-    let v27: W = v3.sin();
-    let v28: W = v27 * v6;
-    let v29: W = v14 * v2.widen() * v4 * v6;
-    let v30: W = v14 * v15.widen() * v4 * v6;
-    let v31: N = N::new(2.0, 0.0);
-    let v32: W = v31.widen() * v27 * v5 * v6;
-    let v33: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v34: W = v33 * v2.widen() * v18 * v6;
-    let v35: W = v33 * v15.widen() * v18 * v6;
-    let v36: W = v4.powi(4);
-    let v37: N = N::narrow(v27) * N::narrow(v36) * N::narrow(v6);
-    let v38: W = v14 * v2.widen() * v21.widen() * v6;
-    let v39: W = v14 * v15.widen() * v21.widen() * v6;
-    let v40: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v41: W = v7.powi(3);
-    let v42: W = v40 * v2.widen() * v41 * v13;
-    let v43: W = v40 * v15.widen() * v41 * v13;
-    let v44: W = v40 * v2.widen() * v5 * v41 * v13;
-    let v45: W = v40 * v15.widen() * v5 * v41 * v13;
-    let v46: W = v16 - v17 - v19 + v20 + v22 - v23 + v25.widen() - v26.widen() + v28
-        - v29 + v30 + v32 - v34 + v35 + v37.widen() - v38 + v39 - v42 + v43 + v44 - v45;
-    let v47: W = v41 * v13;
-    let v48: W = v31.widen() * v5 * v41 * v13;
-    let v49: N = N::narrow(v36) * N::narrow(v41) * N::narrow(v13);
-    let v50: W = v47 + v48 + v49.widen();
-    let v51: N = N::narrow(v7) * N::narrow(v13) * N::narrow(v46);
-    let v52: W = v27 * v50;
-    let v53: N = v51 / N::narrow(v52);
-    let v54: N = N::new(4.442882938158366, 1.452273931226085e-16);
-    let v55: W = v54.widen() * v2.widen() * v41 * v13;
-    let v56: W = v54.widen() * v15.widen() * v41 * v13;
-    let v57: W = v54.widen() * v2.widen() * v5 * v41 * v13;
-    let v58: N = v54 * v15 * N::narrow(v5) * N::narrow(v41) * N::narrow(v13);
-    let v59: W = v17 - v16 + v19 - v20 - v22 + v23 - v25.widen() + v26.widen() + v29
-        - v30 + v34 - v35 + v38 - v39 + v55 - v56 - v57 + v58.widen();
-    let v60: N = N::narrow(v7) * N::narrow(v59);
-    let v61: W = v60.widen() / v52;
-    let v62: N = v15 - v2;
-    let v63: N = v62.abs();
-    let v64: N = v63.sqrt();
-    let v65: N = N::narrow(v4) + N::narrow(v18);
-    let v66: N = N::narrow(v14) * N::narrow(v27);
-    let v67: N = v66 / v65;
-    let v68: N = v67.sqrt();
-    let v69: N = v64 * v68;
-    [v53.to_f64(), v61.to_f64(), v69.to_f64()]
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
+    let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
+    let v3: N = N::from_f64(t);
+    let v4: W = v2 * v3.widen();
+    let v5: W = v4.cos();
+    let v6: W = v0 * v1.widen() * v5;
+    let v7: W = v0 * v3.widen() * v5;
+    let v8: W = W::new(12.566370614359172, 4.898587196589413e-16);
+    let v9: W = v5.powi(3);
+    let v10: W = v8 * v3.widen() * v9;
+    let v11: W = v8 * v1.widen() * v9;
+    let v12: W = v5.powi(5);
+    let v13: W = v0 * v3.widen() * v12;
+    let v14: W = v0 * v1.widen() * v12;
+    let v15: W = v4.sin();
+    let v16: N = N::new(1.0, 0.0);
+    let v17: W = v5.square();
+    let v18: W = v16.widen() + v17;
+    let v19: W = v15 * v18;
+    let v20: N = N::new(2.0, 0.0);
+    let v21: W = v20.widen() * v15 * v17 * v18;
+    let v22: W = v5.powi(4);
+    let v23: N = N::narrow(v15) * N::narrow(v22) * N::narrow(v18);
+    let v24: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v25: W = v18.sqrt();
+    let v26: W = v25.powi(3);
+    let v27: N = N::new(0.5, 0.0);
+    let v28: W = v4.tan();
+    let v29: W = v28.square();
+    let v30: W = v27.widen() * v29;
+    let v31: W = v16.widen() + v30;
+    let v32: W = v31.sqrt();
+    let v33: W = v24 * v3.widen() * v26 * v32;
+    let v34: W = v24 * v1.widen() * v26 * v32;
+    let v35: W = v24 * v3.widen() * v17 * v26 * v32;
+    let v36: W = v24 * v1.widen() * v17 * v26 * v32;
+    let v37: W = v6 - v7 - v10 + v11 - v13 + v14 + v19 + v21 + v23.widen() - v33 + v34
+        + v35 - v36;
+    let v38: W = v19 + v21 + v23.widen();
+    let v39: N = N::narrow(v37) / N::narrow(v38);
+    let v40: N = v1 - v3;
+    let v41: N = N::new(3.141592653589793, 1.2246467991473532e-16);
+    let v42: N = v41 * N::narrow(v12);
+    let v43: N = v41 * N::narrow(v5);
+    let v44: N = v41 * N::narrow(v9);
+    let v45: N = N::narrow(v5).powi(7);
+    let v46: N = v41 * v45;
+    let v47: N = v41 * N::narrow(v5) * N::narrow(v18);
+    let v48: N = N::narrow(v0) * N::narrow(v9) * N::narrow(v18);
+    let v49: N = v41 * N::narrow(v12) * N::narrow(v18);
+    let v50: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v51: N = v50 * N::narrow(v26) * N::narrow(v32);
+    let v52: N = v50 * N::narrow(v17) * N::narrow(v26) * N::narrow(v32);
+    let v53: W = v42.widen() - v43.widen() - v44.widen() + v46.widen() - v47.widen()
+        - v48.widen() - v49.widen() - v51.widen() + v52.widen();
+    let v54: W = v26 * v32;
+    let v55: W = v20.widen() * v17 * v26 * v32;
+    let v56: N = N::narrow(v22) * N::narrow(v26) * N::narrow(v32);
+    let v57: W = v54 + v55 + v56.widen();
+    let v58: N = v40 * N::narrow(v25) * N::narrow(v53);
+    let v59: W = v15 * v57;
+    let v60: W = v58.widen() / v59;
+    let v61: N = v40.abs();
+    let v62: N = v61.sqrt();
+    let v63: N = N::narrow(v5) + N::narrow(v9);
+    let v64: N = v41 * N::narrow(v15);
+    let v65: N = v64 / v63;
+    let v66: N = v65.sqrt();
+    let v67: N = v62 * v66;
+    [v39.to_f64(), v60.to_f64(), v67.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -1758,7 +1730,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1771,7 +1743,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} - \frac{\sqrt{2}\,\pi\,x_{0}\,\cos\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)\,\sqrt{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}}{\sin\left(\frac{\pi\,t}{2}\right)\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + x\,\left(1 - \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)} + \frac{\pi\,t_{\mathrm{next}} - \pi\,t}{\sin\left(\frac{\pi\,t}{2}\right)\,\cos\left(\frac{\pi\,t}{2}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 46 of its 70 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 39 of its 68 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2770,7 +2742,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2780,11 +2752,10 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(2.221441469079183, 7.261369656130425e-17);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(2.221441469079183, 7.261369656130425e-17);
     let v1: N = N::from_f64(t);
@@ -2796,59 +2767,47 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
     let v7: W = v6.widen().square();
     let v8: N = v5 + N::narrow(v7);
     let v9: W = v8.widen().sqrt();
-    let v10: W = v0.widen() * v1.widen() * v4.widen() * v9;
+    let v10: N = v0 * v1 * v4 * N::narrow(v9);
     let v11: N = N::from_f64(t_next);
     let v12: N = v0 * v11 * v4 * N::narrow(v9);
-    let v13: N = N::new(0.5, 0.0);
-    let v14: N = v3.tan();
-    let v15: N = v14.square();
-    let v16: N = v13 * v15;
-    let v17: N = v5 + v16;
-    let v18: W = v17.widen().sqrt();
-    let v19: N = N::narrow(v2) * v1 * v4 * v6 * N::narrow(v18);
-    let v20: N = N::narrow(v2) * v11 * v4 * v6 * N::narrow(v18);
-    let v21: W = v6.widen().powi(3);
-    let v22: N = N::narrow(v2) * v1 * v4 * N::narrow(v21) * N::narrow(v18);
-    let v23: N = N::narrow(v2) * v11 * v4 * N::narrow(v21) * N::narrow(v18);
-    let v24: N = N::narrow(v2) * v1 * v4 * v6 * v8 * N::narrow(v18);
-    let v25: N = N::narrow(v2) * v11 * v4 * v6 * v8 * N::narrow(v18);
-    let v26: N = v8.square();
-    let v27: N = v26 * N::narrow(v18);
-    let v28: W = v10 - v12.widen() - v19.widen() + v20.widen() + v22.widen()
-        - v23.widen() - v24.widen() + v25.widen() + v27.widen();
-    let v29: N = N::narrow(v28) / v27;
-    let v30: W = v2 * v11.widen() * v6.widen();
-    let v31: N = N::narrow(v2) * v1 * v6;
-    let v32: W = v2 * v1.widen() * v21;
-    let v33: W = v2 * v11.widen() * v21;
-    let v34: N = v6.powi(5);
-    let v35: W = v2 * v1.widen() * v34.widen();
-    let v36: N = N::narrow(v2) * v11 * v34;
-    let v37: W = v6.widen().powi(7);
-    let v38: W = v2 * v1.widen() * v37;
-    let v39: W = v2 * v11.widen() * v37;
-    let v40: W = v2 * v1.widen() * v6.widen() * v8.widen();
-    let v41: W = v2 * v11.widen() * v6.widen() * v8.widen();
-    let v42: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v43: W = v42 * v1.widen() * v21 * v8.widen();
-    let v44: W = v42 * v11.widen() * v21 * v8.widen();
-    let v45: W = v2 * v1.widen() * v34.widen() * v8.widen();
-    let v46: W = v2 * v11.widen() * v34.widen() * v8.widen();
-    let v47: W = v9.powi(3);
-    let v48: W = v0.widen() * v1.widen() * v47 * v18;
-    let v49: W = v0.widen() * v11.widen() * v47 * v18;
-    let v50: W = v0.widen() * v1.widen() * v7 * v47 * v18;
-    let v51: W = v0.widen() * v11.widen() * v7 * v47 * v18;
-    let v52: W = v30 - v31.widen() - v32 + v33 + v35 - v36.widen() + v38 - v39 - v40
-        + v41 - v43 + v44 - v45 + v46 - v48 + v49 + v50 - v51;
-    let v53: W = v47 * v18;
-    let v54: N = N::new(2.0, 0.0);
-    let v55: N = v54 * N::narrow(v7) * N::narrow(v47) * N::narrow(v18);
-    let v56: W = v6.widen().powi(4);
-    let v57: N = N::narrow(v56) * N::narrow(v47) * N::narrow(v18);
-    let v58: W = v53 + v55.widen() + v57.widen();
-    let v59: N = N::narrow(v52) / N::narrow(v58);
-    [v29.to_f64(), v59.to_f64()]
+    let v13: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v14: N = N::new(0.5, 0.0);
+    let v15: N = v3.tan();
+    let v16: N = v15.square();
+    let v17: N = v14 * v16;
+    let v18: W = v5.widen() + v17.widen();
+    let v19: W = v18.sqrt();
+    let v20: N = N::narrow(v13) * v1 * v4 * v6 * N::narrow(v19);
+    let v21: N = N::narrow(v13) * v11 * v4 * v6 * N::narrow(v19);
+    let v22: N = N::new(2.0, 0.0);
+    let v23: N = v22 * N::narrow(v7) * N::narrow(v19);
+    let v24: W = v6.widen().powi(4);
+    let v25: N = N::narrow(v24) * N::narrow(v19);
+    let v26: N = v10 - v12 - v20 + v21 + v23 + v25 + N::narrow(v19);
+    let v27: N = v23 + v25 + N::narrow(v19);
+    let v28: N = v26 / v27;
+    let v29: N = v11 - v1;
+    let v30: N = N::narrow(v2) * v6;
+    let v31: W = v6.widen().powi(3);
+    let v32: N = N::narrow(v2) * N::narrow(v31);
+    let v33: N = v6.powi(5);
+    let v34: N = N::narrow(v2) * v33;
+    let v35: W = v6.widen().powi(7);
+    let v36: N = N::narrow(v2) * N::narrow(v35);
+    let v37: N = N::narrow(v2) * v6 * v8;
+    let v38: N = N::narrow(v13) * N::narrow(v31) * v8;
+    let v39: N = N::narrow(v2) * v33 * v8;
+    let v40: W = v9.powi(3);
+    let v41: W = v0.widen() * v40 * v19;
+    let v42: N = v0 * N::narrow(v7) * N::narrow(v40) * N::narrow(v19);
+    let v43: N = v30 + v32 - v34 - v36 + v37 + v38 + v39 + N::narrow(v41) - v42;
+    let v44: N = N::narrow(v40) * N::narrow(v19);
+    let v45: W = v22.widen() * v7 * v40 * v19;
+    let v46: N = N::narrow(v24) * N::narrow(v40) * N::narrow(v19);
+    let v47: W = v44.widen() + v45 + v46.widen();
+    let v48: N = v29 * v43;
+    let v49: W = v48.widen() / v47;
+    [v28.to_f64(), v49.to_f64()]
 }
 /// `euler_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -2856,7 +2815,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -2869,7 +2828,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\left(\frac{\sqrt{2}\,\pi\,t_{\mathrm{next}}}{2} - \frac{\sqrt{2}\,\pi\,t}{2}\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 30 of its 60 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 14 of its 50 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2889,7 +2848,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2898,101 +2857,85 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t: f64,
     t_next: f64,
 ) -> [f64; 3] {
-    let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.5, 0.0);
+    let v0: W = W::new(6.283185307179586, 2.4492935982947064e-16);
+    let v1: N = N::from_f64(t_next);
     let v2: W = W::new(1.5707963267948966, 6.123233995736766e-17);
     let v3: N = N::from_f64(t);
     let v4: W = v2 * v3.widen();
-    let v5: W = v4.tan();
-    let v6: W = v5.square();
-    let v7: W = v1.widen() * v6;
-    let v8: W = v0.widen() + v7;
-    let v9: W = v8.sqrt();
-    let v10: W = W::new(6.283185307179586, 2.4492935982947064e-16);
-    let v11: N = N::from_f64(t_next);
-    let v12: W = v4.sin();
-    let v13: W = v4.cos();
-    let v14: W = v13.square();
-    let v15: W = v0.widen() + v14;
-    let v16: W = v15.sqrt();
-    let v17: W = v10 * v11.widen() * v12 * v13 * v16;
-    let v18: W = v10 * v3.widen() * v12 * v13 * v16;
-    let v19: N = N::narrow(v13).powi(3);
-    let v20: N = N::narrow(v10) * v3 * N::narrow(v12) * v19 * N::narrow(v16);
-    let v21: N = N::narrow(v10) * v11 * N::narrow(v12) * v19 * N::narrow(v16);
-    let v22: W = W::new(3.141592653589793, 1.2246467991473532e-16);
-    let v23: W = v22 * v3.widen() * v12 * v13 * v6 * v16;
-    let v24: W = v22 * v11.widen() * v12 * v13 * v6 * v16;
-    let v25: N = N::narrow(v22) * v3 * N::narrow(v12) * v19 * N::narrow(v6)
-        * N::narrow(v16);
-    let v26: W = v22 * v11.widen() * v12 * v19.widen() * v6 * v16;
-    let v27: W = v16.powi(3);
-    let v28: W = v10 * v3.widen() * v12 * v13 * v27;
-    let v29: W = v10 * v11.widen() * v12 * v13 * v27;
-    let v30: W = v22 * v3.widen() * v12 * v13 * v6 * v27;
-    let v31: W = v22 * v11.widen() * v12 * v13 * v6 * v27;
-    let v32: W = v16.powi(5);
-    let v33: W = v6 * v32;
-    let v34: W = W::new(4.442882938158366, 1.452273931226085e-16);
-    let v35: W = v34 * v3.widen() * v12 * v9;
-    let v36: W = v34 * v11.widen() * v12 * v9;
-    let v37: W = v34 * v3.widen() * v12 * v14 * v9;
-    let v38: W = v34 * v11.widen() * v12 * v14 * v9;
-    let v39: W = W::new(2.221441469079183, 7.261369656130425e-17);
-    let v40: W = v39 * v3.widen() * v12 * v6 * v9;
-    let v41: W = v39 * v11.widen() * v12 * v6 * v9;
-    let v42: W = v39 * v3.widen() * v12 * v14 * v6 * v9;
-    let v43: W = v39 * v11.widen() * v12 * v14 * v6 * v9;
-    let v44: W = v34 * v3.widen() * v12 * v15 * v9;
-    let v45: W = v34 * v11.widen() * v12 * v15 * v9;
-    let v46: N = N::new(2.0, 0.0);
-    let v47: W = v46.widen() * v32;
-    let v48: W = v17 - v18 + v20.widen() - v21.widen() - v23 + v24 + v25.widen() - v26
-        - v28 + v29 - v30 + v31 + v33 - v35 + v36 + v37 - v38 - v40 + v41 + v42 - v43
-        + v44 - v45 + v47;
-    let v49: W = v46.widen() * v32 * v9;
-    let v50: W = v6 * v32 * v9;
-    let v51: W = v49 + v50;
-    let v52: W = v9 * v48;
-    let v53: W = v52 / v51;
-    let v54: N = N::narrow(v22) * v11 * N::narrow(v13);
-    let v55: N = N::narrow(v22) * v3 * N::narrow(v13);
-    let v56: N = N::narrow(v22) * v3 * v19;
-    let v57: N = N::narrow(v22) * v11 * v19;
-    let v58: N = N::narrow(v13).powi(5);
-    let v59: W = v22 * v3.widen() * v58.widen();
-    let v60: N = N::narrow(v22) * v11 * v58;
-    let v61: N = N::narrow(v13).powi(7);
-    let v62: W = v22 * v3.widen() * v61.widen();
-    let v63: N = N::narrow(v22) * v11 * v61;
-    let v64: W = v22 * v3.widen() * v13 * v15;
-    let v65: W = v22 * v11.widen() * v13 * v15;
-    let v66: W = v10 * v3.widen() * v19.widen() * v15;
-    let v67: W = v10 * v11.widen() * v19.widen() * v15;
-    let v68: W = v22 * v3.widen() * v58.widen() * v15;
-    let v69: W = v22 * v11.widen() * v58.widen() * v15;
-    let v70: W = v34 * v3.widen() * v27 * v9;
-    let v71: W = v34 * v11.widen() * v27 * v9;
-    let v72: W = v34 * v3.widen() * v14 * v27 * v9;
-    let v73: W = v34 * v11.widen() * v14 * v27 * v9;
-    let v74: W = v54.widen() - v55.widen() - v56.widen() + v57.widen() + v59
-        - v60.widen() + v62 - v63.widen() - v64 + v65 - v66 + v67 - v68 + v69 - v70 + v71
-        + v72 - v73;
-    let v75: N = N::narrow(v27) * N::narrow(v9);
-    let v76: N = v46 * N::narrow(v14) * N::narrow(v27) * N::narrow(v9);
-    let v77: N = N::narrow(v13).powi(4);
-    let v78: N = v77 * N::narrow(v27) * N::narrow(v9);
-    let v79: W = v75.widen() + v76.widen() + v78.widen();
-    let v80: W = v74 / v79;
-    let v81: N = v11 - v3;
-    let v82: N = v81.abs();
-    let v83: W = v82.widen().sqrt();
-    let v84: N = N::narrow(v13) + v19;
-    let v85: N = N::narrow(v22) * N::narrow(v12);
-    let v86: N = v85 / v84;
-    let v87: W = v86.widen().sqrt();
-    let v88: W = v83 * v87;
-    [v53.to_f64(), v80.to_f64(), v88.to_f64()]
+    let v5: W = v4.sin();
+    let v6: W = v4.cos();
+    let v7: N = N::new(1.0, 0.0);
+    let v8: W = v6.square();
+    let v9: W = v7.widen() + v8;
+    let v10: W = v9.sqrt();
+    let v11: W = v0 * v1.widen() * v5 * v6 * v10;
+    let v12: W = v0 * v3.widen() * v5 * v6 * v10;
+    let v13: N = N::narrow(v6).powi(3);
+    let v14: N = N::narrow(v0) * v3 * N::narrow(v5) * v13 * N::narrow(v10);
+    let v15: N = N::narrow(v0) * v1 * N::narrow(v5) * v13 * N::narrow(v10);
+    let v16: W = W::new(3.141592653589793, 1.2246467991473532e-16);
+    let v17: W = v4.tan();
+    let v18: W = v17.square();
+    let v19: W = v16 * v3.widen() * v5 * v6 * v18 * v10;
+    let v20: W = v16 * v1.widen() * v5 * v6 * v18 * v10;
+    let v21: N = N::narrow(v16) * v3 * N::narrow(v5) * v13 * N::narrow(v18)
+        * N::narrow(v10);
+    let v22: W = v16 * v1.widen() * v5 * v13.widen() * v18 * v10;
+    let v23: W = v10.powi(3);
+    let v24: W = v0 * v3.widen() * v5 * v6 * v23;
+    let v25: W = v0 * v1.widen() * v5 * v6 * v23;
+    let v26: W = v16 * v3.widen() * v5 * v6 * v18 * v23;
+    let v27: W = v16 * v1.widen() * v5 * v6 * v18 * v23;
+    let v28: W = v10.powi(5);
+    let v29: W = v18 * v28;
+    let v30: N = N::new(8.885765876316732, 2.90454786245217e-16);
+    let v31: N = N::new(0.5, 0.0);
+    let v32: W = v31.widen() * v18;
+    let v33: W = v7.widen() + v32;
+    let v34: W = v33.sqrt();
+    let v35: W = v30.widen() * v3.widen() * v5 * v8 * v34;
+    let v36: W = v30.widen() * v1.widen() * v5 * v8 * v34;
+    let v37: W = W::new(2.221441469079183, 7.261369656130425e-17);
+    let v38: W = v37 * v3.widen() * v5 * v18 * v34;
+    let v39: W = v37 * v1.widen() * v5 * v18 * v34;
+    let v40: W = v37 * v3.widen() * v5 * v8 * v18 * v34;
+    let v41: W = v37 * v1.widen() * v5 * v8 * v18 * v34;
+    let v42: N = N::new(2.0, 0.0);
+    let v43: W = v42.widen() * v28;
+    let v44: W = v11 - v12 + v14.widen() - v15.widen() - v19 + v20 + v21.widen() - v22
+        - v24 + v25 - v26 + v27 + v29 + v35 - v36 - v38 + v39 + v40 - v41 + v43;
+    let v45: W = v29 + v43;
+    let v46: W = v44 / v45;
+    let v47: N = v1 - v3;
+    let v48: N = N::narrow(v16) * N::narrow(v6);
+    let v49: N = N::narrow(v16) * v13;
+    let v50: N = N::narrow(v6).powi(5);
+    let v51: N = N::narrow(v16) * v50;
+    let v52: N = N::narrow(v6).powi(7);
+    let v53: N = N::narrow(v16) * v52;
+    let v54: N = N::narrow(v16) * N::narrow(v6) * N::narrow(v9);
+    let v55: N = N::narrow(v0) * v13 * N::narrow(v9);
+    let v56: N = N::narrow(v16) * v50 * N::narrow(v9);
+    let v57: N = N::new(4.442882938158366, 1.452273931226085e-16);
+    let v58: N = v57 * N::narrow(v23) * N::narrow(v34);
+    let v59: N = v57 * N::narrow(v8) * N::narrow(v23) * N::narrow(v34);
+    let v60: W = v48.widen() + v49.widen() - v51.widen() - v53.widen() + v54.widen()
+        + v55.widen() + v56.widen() + v58.widen() - v59.widen();
+    let v61: N = N::narrow(v23) * N::narrow(v34);
+    let v62: N = v42 * N::narrow(v8) * N::narrow(v23) * N::narrow(v34);
+    let v63: N = N::narrow(v6).powi(4);
+    let v64: N = v63 * N::narrow(v23) * N::narrow(v34);
+    let v65: N = v61 + v62 + v64;
+    let v66: W = v47.widen() * v60;
+    let v67: W = v66 / v65.widen();
+    let v68: N = v47.abs();
+    let v69: W = v68.widen().sqrt();
+    let v70: N = N::narrow(v6) + v13;
+    let v71: N = N::narrow(v16) * N::narrow(v5);
+    let v72: N = v71 / v70;
+    let v73: W = v72.widen().sqrt();
+    let v74: W = v69 * v73;
+    [v46.to_f64(), v67.to_f64(), v74.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `tangent`, from `derivations/tangent.dsym`.
 ///
@@ -3000,7 +2943,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3013,7 +2956,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)}{\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}}} + \frac{v\,\left(\sqrt{2}\,\pi\,t_{\mathrm{next}} - \sqrt{2}\,\pi\,t\right)}{1 + \cos\left(\frac{\pi\,t}{2}\right)^{2}} + x\,\left(1 + \frac{\pi\,\sin\left(\frac{\pi\,t}{2}\right)\,\left(t_{\mathrm{next}} - t\right)}{2\,\left(\cos\left(\frac{\pi\,t}{2}\right) + \cos\left(\frac{\pi\,t}{2}\right)^{3}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 63 of its 89 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 43 of its 75 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

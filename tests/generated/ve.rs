@@ -311,7 +311,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -322,27 +322,25 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(21292.982978540593, 8.270454592498739e-13);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-21292.982978540593, -8.270454592498739e-13);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.0008517193191416237, 2.270631434841456e-21);
+    let v1: N = N::new(-0.0008517193191416237, -2.270631434841456e-21);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::new(2.0, 0.0);
     let v4: N = N::from_f64(t);
     let v5: N = v3 * v4;
     let v6: W = v5.widen() * v2;
-    let v7: W = v6.exp();
-    let v8: W = v1.widen() * v7 * v4.widen();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v7 * v9.widen();
-    let v11: W = v8 - v10;
-    [v0.to_f64(), v11.to_f64()]
+    let v7: N = N::exp_of(v6);
+    let v8: N = N::from_f64(t_next);
+    let v9: N = v8 - v4;
+    let v10: N = v1 * v7 * v9;
+    [v0.to_f64(), v10.to_f64()]
 }
 /// `euler_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -350,7 +348,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -363,7 +361,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{10000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 12 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 11 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -383,7 +381,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -394,39 +392,35 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 ) -> [f64; 3] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(42585.965957081185, 1.6540909184997478e-12);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(-42585.965957081185, -1.6540909184997478e-12);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        let v7: W = W::new(206.363674024963, 6.482848196601363e-15);
-        let v8: W = v4 - v2;
-        let v9: W = v8.abs();
-        let v10: W = v9.sqrt();
-        let v11: W = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+        let v6: W = W::new(206.363674024963, 6.482848196601363e-15);
+        let v7: W = v4.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v6 * v8;
+        return [v0.to_f64(), v5.to_f64(), v9.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::new(0.0017034386382832475, 4.541262869682912e-21);
+    let v1: N = N::new(-0.0017034386382832475, -4.541262869682912e-21);
     let v2: W = W::new(8.517193191416238, -7.804706550288471e-16);
     let v3: N = N::new(2.0, 0.0);
     let v4: N = N::from_f64(t);
     let v5: N = v3 * v4;
     let v6: W = v5.widen() * v2;
     let v7: N = N::exp_of(v6);
-    let v8: W = v1.widen() * v7.widen() * v4.widen();
-    let v9: N = N::from_f64(t_next);
-    let v10: W = v1.widen() * v7.widen() * v9.widen();
-    let v11: W = v8 - v10;
-    let v12: N = N::new(0.0412727348049926, 4.194934498663989e-19);
-    let v13: W = v4.widen() * v2;
-    let v14: N = N::exp_of(v13);
-    let v15: N = v9 - v4;
-    let v16: N = v15.abs();
-    let v17: W = v16.widen().sqrt();
-    let v18: W = v12.widen() * v14.widen() * v17;
-    [v0.to_f64(), v11.to_f64(), v18.to_f64()]
+    let v8: N = N::from_f64(t_next);
+    let v9: N = v8 - v4;
+    let v10: N = v1 * v7 * v9;
+    let v11: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v12: W = v4.widen() * v2;
+    let v13: N = N::exp_of(v12);
+    let v14: N = v9.abs();
+    let v15: N = v14.sqrt();
+    let v16: N = v11 * v13 * v15;
+    [v0.to_f64(), v10.to_f64(), v16.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -434,7 +428,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -453,7 +447,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - \frac{5000^{2\,t}\,\mathrm{score}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{5000}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 8 of its 19 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 17 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -720,7 +714,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -733,11 +727,10 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(425.85965957081186, 1.4267172430565157e-14);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        return [v0.to_f64(), v6.to_f64()];
+        return [v0.to_f64(), v5.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.08517193191416238, -2.808702939475267e-18);
@@ -746,10 +739,9 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.widen() * v2;
     let v5: N = N::exp_of(v4);
     let v6: N = N::from_f64(t_next);
-    let v7: W = v1.widen() * v5.widen() * v6.widen();
-    let v8: W = v1.widen() * v5.widen() * v3.widen();
-    let v9: W = v7 - v8;
-    [v0.to_f64(), v9.to_f64()]
+    let v7: N = v6 - v3;
+    let v8: N = v1 * v5 * v7;
+    [v0.to_f64(), v8.to_f64()]
 }
 /// `euler_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -757,7 +749,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -770,7 +762,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = x + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{100}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 10 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -790,7 +782,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -803,16 +795,14 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(851.7193191416237, 2.8534344861130314e-14);
         let v2: W = W::from_f64(t_next);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v3 - v5;
-        let v7: W = W::new(206.363674024963, 6.482848196601363e-15);
-        let v8: W = v2 - v4;
-        let v9: W = v8.abs();
-        let v10: W = v9.sqrt();
-        let v11: W = v7 * v10;
-        return [v0.to_f64(), v6.to_f64(), v11.to_f64()];
+        let v6: W = W::new(206.363674024963, 6.482848196601363e-15);
+        let v7: W = v4.abs();
+        let v8: W = v7.sqrt();
+        let v9: W = v6 * v8;
+        return [v0.to_f64(), v5.to_f64(), v9.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
     let v1: N = N::new(0.17034386382832475, -5.617405878950534e-18);
@@ -821,15 +811,13 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     let v4: W = v3.widen() * v2;
     let v5: N = N::exp_of(v4);
     let v6: N = N::from_f64(t_next);
-    let v7: W = v1.widen() * v5.widen() * v6.widen();
-    let v8: W = v1.widen() * v5.widen() * v3.widen();
-    let v9: W = v7 - v8;
-    let v10: N = N::new(0.0412727348049926, 4.194934498663989e-19);
-    let v11: N = v6 - v3;
-    let v12: N = v11.abs();
-    let v13: N = v12.sqrt();
-    let v14: N = v10 * v5 * v13;
-    [v0.to_f64(), v9.to_f64(), v14.to_f64()]
+    let v7: N = v6 - v3;
+    let v8: N = v1 * v5 * v7;
+    let v9: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v10: N = v7.abs();
+    let v11: N = v10.sqrt();
+    let v12: N = v9 * v5 * v11;
+    [v0.to_f64(), v8.to_f64(), v12.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -837,7 +825,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -850,7 +838,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = x + \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} + \frac{5000^{t}\,\mathrm{eps}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)}{50}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 5 of its 15 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 2 of its 13 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1105,7 +1093,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1117,33 +1105,25 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 - v3 + v5;
-        let v7: W = v3 - v5;
-        return [v6.to_f64(), v7.to_f64()];
+        let v6: W = v0 + v5;
+        let v7: W = W::new(-8.517193191416238, 7.804706550288471e-16);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
-    let v0: N = N::new(100.0, 0.0);
-    let v1: N = N::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1.widen();
-    let v5: N = N::exp_of(v4);
-    let v6: W = W::new(0.01, -2.0816681711721684e-19);
-    let v7: W = v2.widen() * v1.widen();
-    let v8: N = N::exp_of(v7);
-    let v9: W = v6 * v8.widen();
-    let v10: W = W::new(0.08517193191416238, -2.808702939475267e-18);
-    let v11: W = v10 * v8.widen() * v2.widen();
-    let v12: N = N::from_f64(t_next);
-    let v13: W = v10 * v8.widen() * v12.widen();
-    let v14: W = v9 - v11 + v13;
-    let v15: N = v0 * v5 * N::narrow(v14);
-    let v16: W = v11 - v13;
-    let v17: W = v0.widen() * v5.widen() * v16;
-    [v15.to_f64(), v17.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = v1 * v4.widen();
+    let v6: W = v0.widen() + v5;
+    let v7: N = N::new(-8.517193191416238, 7.804706550288471e-16);
+    let v8: N = v7 * v4;
+    [v6.to_f64(), v8.to_f64()]
 }
 /// `euler_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1151,7 +1131,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1164,7 +1144,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right) - x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 10 of its 18 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 3 of its 9 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1184,7 +1164,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1196,43 +1176,36 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
         let v1: W = W::new(17.034386382832476, -1.5609413100576942e-15);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 - v3 + v5;
-        let v7: W = v3 - v5;
-        let v8: W = W::new(206.363674024963, 6.482848196601363e-15);
-        let v9: W = v4 - v2;
-        let v10: W = v9.abs();
+        let v6: W = v0 + v5;
+        let v7: W = W::new(-17.034386382832476, 1.5609413100576942e-15);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(206.363674024963, 6.482848196601363e-15);
+        let v10: W = v4.abs();
         let v11: W = v10.sqrt();
-        let v12: W = v8 * v11;
-        return [v6.to_f64(), v7.to_f64(), v12.to_f64()];
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: N = N::new(100.0, 0.0);
-    let v1: W = W::new(8.517193191416238, -7.804706550288471e-16);
-    let v2: N = N::from_f64(t);
-    let v3: N = -v2;
-    let v4: W = v3.widen() * v1;
-    let v5: N = N::exp_of(v4);
-    let v6: W = W::new(0.01, -2.0816681711721684e-19);
-    let v7: W = v2.widen() * v1;
-    let v8: W = v7.exp();
-    let v9: W = v6 * v8;
-    let v10: W = W::new(0.17034386382832475, -5.617405878950534e-18);
-    let v11: W = v10 * v8 * v2.widen();
-    let v12: N = N::from_f64(t_next);
-    let v13: W = v10 * v8 * v12.widen();
-    let v14: W = v9 - v11 + v13;
-    let v15: N = v0 * v5 * N::narrow(v14);
-    let v16: W = v11 - v13;
-    let v17: N = v0 * v5 * N::narrow(v16);
-    let v18: N = N::new(0.0412727348049926, 4.194934498663989e-19);
-    let v19: N = v12 - v2;
-    let v20: N = v19.abs();
-    let v21: N = v20.sqrt();
-    let v22: N = v18 * N::narrow(v8) * v21;
-    [v15.to_f64(), v17.to_f64(), v22.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: W = W::new(17.034386382832476, -1.5609413100576942e-15);
+    let v2: N = N::from_f64(t_next);
+    let v3: N = N::from_f64(t);
+    let v4: N = v2 - v3;
+    let v5: W = v1 * v4.widen();
+    let v6: W = v0.widen() + v5;
+    let v7: N = N::new(-17.034386382832476, 1.5609413100576942e-15);
+    let v8: N = v7 * v4;
+    let v9: N = N::new(0.0412727348049926, 4.194934498663989e-19);
+    let v10: W = W::new(8.517193191416238, -7.804706550288471e-16);
+    let v11: W = v3.widen() * v10;
+    let v12: N = N::exp_of(v11);
+    let v13: N = v4.abs();
+    let v14: N = v13.sqrt();
+    let v15: N = v9 * v12 * v14;
+    [v6.to_f64(), v8.to_f64(), v15.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `ve`, from `derivations/ve.dsym`.
 ///
@@ -1240,7 +1213,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -1253,7 +1226,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = \frac{\sqrt{2} \cdot 5000^{t}\,z\,\sqrt{\log\left(5000\right)}\,\sqrt{\left|t_{\mathrm{next}} - t\right|}}{100} - 2\,x_{0}\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right) + x\,\left(1 + 2\,\log\left(5000\right)\,\left(t_{\mathrm{next}} - t\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 11 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 16 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///

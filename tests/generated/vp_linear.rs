@@ -438,7 +438,7 @@ pub fn reverse_drift_score(x: f64, score: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -448,59 +448,57 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(10.0, -1.3817869688151111e-76);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(-10.0, 1.3817869688151111e-76);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: W = W::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9.widen() * v1.widen();
-    let v11: N = -N::narrow(v0);
-    let v12: N = v11 - N::narrow(v10);
-    let v13: W = v1.widen() * v8.widen() * v12.widen();
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12.widen();
-    let v16: W = v8.widen() - v13 + v15;
-    let v17: W = v16 / v8.widen();
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -N::narrow(v4);
+    let v8: W = v7.widen() - v6;
+    let v9: N = v3 * N::narrow(v8);
+    let v10: N = v0 + v9;
+    let v11: N = N::narrow(v4) * v2;
+    let v12: N = N::new(4.975, 3.552713678800501e-16);
+    let v13: N = v2.square();
+    let v14: N = v12 * v13;
+    let v15: N = -v11;
+    let v16: W = v15.widen() - v14.widen();
+    let v17: N = N::exp_of(v16);
     let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v1;
-    let v20: N = v9 * v4;
+    let v19: N = v18 * v2;
+    let v20: N = N::narrow(v5) * v13;
     let v21: N = -v19;
-    let v22: N = v21 - v20;
-    let v23: N = v22.exp_m1();
-    let v24: W = v1.widen() * v8.widen() * v23.widen() * v12.widen();
-    let v25: W = v14.widen() * v8.widen() * v23.widen() * v12.widen();
-    let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: N = v26 * v1;
-    let v28: N = N::new(14.925, -7.105427357601002e-16);
-    let v29: N = v28 * v4;
-    let v30: N = -v27;
-    let v31: N = v30 - v29;
-    let v32: N = v31.exp();
-    let v33: W = v0 + v10;
-    let v34: W = v1.widen() * v32.widen() * v33;
-    let v35: W = v14.widen() * v32.widen() * v33;
-    let v36: W = v24 - v25 + v34 - v35;
-    let v37: N = N::narrow(v36) / v8;
-    [v17.to_f64(), v37.to_f64()]
+    let v22: W = v21.widen() - v20.widen();
+    let v23: N = N::exp_m1_of(v22);
+    let v24: W = v17.widen() * v23.widen() * v8;
+    let v25: N = N::new(0.15, 5.551115123125783e-18);
+    let v26: W = v25.widen() * v2.widen();
+    let v27: N = N::new(14.925, -7.105427357601002e-16);
+    let v28: N = v27 * v13;
+    let v29: N = -N::narrow(v26);
+    let v30: W = v29.widen() - v28.widen();
+    let v31: N = N::exp_of(v30);
+    let v32: W = v4 + v6;
+    let v33: W = v31.widen() * v32;
+    let v34: W = -v24;
+    let v35: W = v34 - v33;
+    let v36: W = v3.widen() * v35;
+    let v37: W = v36 / v17.widen();
+    [v10.to_f64(), v37.to_f64()]
 }
 /// `euler_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -508,7 +506,7 @@ fn euler_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_score_coefficients(t, t_next);
     c0 * x + c1 * score
@@ -521,7 +519,7 @@ pub fn euler_step_score(x: f64, score: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_score}(x, \mathrm{score}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right) - \frac{\mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 12 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 38 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -541,7 +539,7 @@ pub fn euler_step_score_slice(x: &mut [f64], score: &[f64], t: f64, t_next: f64)
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_score_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -551,73 +549,69 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(20.0, -2.7635739376302223e-76);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(-20.0, 2.7635739376302223e-76);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
-    let v0: W = W::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = N::narrow(v0) * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9.widen() * v1.widen();
-    let v11: N = -N::narrow(v0);
-    let v12: N = v11 - N::narrow(v10);
-    let v13: W = v1.widen() * v8.widen() * v12.widen();
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12.widen();
-    let v16: W = v8.widen() - v13 + v15;
-    let v17: W = v16 / v8.widen();
-    let v18: N = N::new(2.0, 0.0);
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -N::narrow(v4);
+    let v8: W = v7.widen() - v6;
+    let v9: N = v3 * N::narrow(v8);
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = N::narrow(v4) * v2;
+    let v13: N = N::new(4.975, 3.552713678800501e-16);
+    let v14: N = v2.square();
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: W = v16.widen() - v15.widen();
+    let v18: N = N::exp_of(v17);
     let v19: N = N::new(0.1, -5.551115123125783e-18);
-    let v20: N = v19 * v1;
-    let v21: N = v9 * v4;
+    let v20: N = v19 * v2;
+    let v21: N = N::narrow(v5) * v14;
     let v22: N = -v20;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp_m1();
-    let v25: W = v18.widen() * v1.widen() * v8.widen() * v24.widen() * v12.widen();
-    let v26: W = v18.widen() * v14.widen() * v8.widen() * v24.widen() * v12.widen();
-    let v27: N = N::new(0.15, 5.551115123125783e-18);
-    let v28: N = v27 * v1;
-    let v29: N = N::new(14.925, -7.105427357601002e-16);
-    let v30: N = v29 * v4;
-    let v31: N = -v28;
-    let v32: N = v31 - v30;
-    let v33: N = v32.exp();
-    let v34: W = v0 + v10;
-    let v35: W = v18.widen() * v1.widen() * v33.widen() * v34;
-    let v36: W = v18.widen() * v14.widen() * v33.widen() * v34;
-    let v37: W = v25 - v26 + v35 - v36;
-    let v38: N = N::narrow(v37) / v8;
-    let v39: N = v14 - v1;
-    let v40: N = v39.abs();
-    let v41: N = v40.sqrt();
-    let v42: N = N::new(19.9, 1.4210854715202005e-15);
-    let v43: N = v42 * v1;
-    let v44: W = v19.widen() + v43.widen();
-    let v45: W = v44.sqrt();
-    let v46: N = v41 * N::narrow(v45);
-    [v17.to_f64(), v38.to_f64(), v46.to_f64()]
+    let v23: W = v22.widen() - v21.widen();
+    let v24: N = N::exp_m1_of(v23);
+    let v25: W = v11.widen() * v18.widen() * v24.widen() * v8;
+    let v26: N = N::new(0.15, 5.551115123125783e-18);
+    let v27: W = v26.widen() * v2.widen();
+    let v28: N = N::new(14.925, -7.105427357601002e-16);
+    let v29: N = v28 * v14;
+    let v30: N = -N::narrow(v27);
+    let v31: W = v30.widen() - v29.widen();
+    let v32: N = N::exp_of(v31);
+    let v33: W = v4 + v6;
+    let v34: W = v11.widen() * v32.widen() * v33;
+    let v35: W = -v25;
+    let v36: W = v35 - v34;
+    let v37: W = v3.widen() * v36;
+    let v38: W = v37 / v18.widen();
+    let v39: N = v3.abs();
+    let v40: W = v39.widen().sqrt();
+    let v41: W = W::new(19.9, 1.4210854715202005e-15);
+    let v42: W = v41 * v2.widen();
+    let v43: N = v19 + N::narrow(v42);
+    let v44: N = v43.sqrt();
+    let v45: W = v40 * v44.widen();
+    [v10.to_f64(), v38.to_f64(), v45.to_f64()]
 }
 /// `euler_maruyama_step_score` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -625,7 +619,7 @@ fn euler_maruyama_step_score_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_score(
     x: f64,
     score: f64,
@@ -644,7 +638,7 @@ pub fn euler_maruyama_step_score(
 /// \mathrm{euler\_maruyama\_step\_score}(x, \mathrm{score}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \mathrm{score}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right) + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 14 of its 47 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 19 of its 46 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1104,7 +1098,7 @@ pub fn reverse_drift_eps(x: f64, eps: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1114,65 +1108,59 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 2] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-10.000215935739337, 5.587384647594541e-16);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        return [v8.to_f64(), v11.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(10.000215935739337, -5.587384647594541e-16);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        return [v6.to_f64(), v9.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: N = N::narrow(v9) * v1;
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10.widen();
-    let v13: W = v1.widen() * v8.widen() * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12;
-    let v16: W = v8.widen() - v13 + v15;
-    let v17: N = N::narrow(v16) / v8;
-    let v18: N = N::new(0.15, 5.551115123125783e-18);
-    let v19: N = v18 * v1;
-    let v20: N = N::new(14.925, -7.105427357601002e-16);
-    let v21: N = v20 * N::narrow(v4);
-    let v22: N = -v19;
-    let v23: N = v22 - v21;
-    let v24: N = v23.exp();
-    let v25: W = v0.widen() * v14.widen() * v24.widen();
-    let v26: W = v0.widen() * v1.widen() * v24.widen();
-    let v27: W = v9 * v4 * v24.widen();
-    let v28: W = v9 * v1.widen() * v14.widen() * v24.widen();
-    let v29: N = N::new(0.1, -5.551115123125783e-18);
-    let v30: W = v29.widen() * v1.widen();
-    let v31: N = N::narrow(v9) * N::narrow(v4);
-    let v32: N = -N::narrow(v30);
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp_m1();
-    let v35: N = v0 * v1 * v8 * v34;
-    let v36: W = v9 * v4 * v8.widen() * v34.widen();
-    let v37: N = v0 * v14 * v8 * v34;
-    let v38: W = v9 * v1.widen() * v14.widen() * v8.widen() * v34.widen();
-    let v39: W = v25 - v26 - v27 + v28 + v35.widen() + v36 - v37.widen() - v38;
-    let v40: N = -v34;
-    let v41: N = v40.sqrt();
-    let v42: N = v8 * v41;
-    let v43: W = v39 / v42.widen();
-    [v17.to_f64(), v43.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(0.15, 5.551115123125783e-18);
+    let v12: N = v11 * v2;
+    let v13: N = N::new(14.925, -7.105427357601002e-16);
+    let v14: N = v2.square();
+    let v15: N = v13 * v14;
+    let v16: N = -v12;
+    let v17: N = v16 - v15;
+    let v18: N = v17.exp();
+    let v19: N = v4 + v6;
+    let v20: N = N::new(0.1, -5.551115123125783e-18);
+    let v21: N = v20 * v2;
+    let v22: N = v5 * v14;
+    let v23: N = -v21;
+    let v24: N = v23 - v22;
+    let v25: N = v24.exp_m1();
+    let v26: N = -v25;
+    let v27: N = v26.sqrt();
+    let v28: N = v18 * v19;
+    let v29: N = v28 / v27;
+    let v30: N = v4 * v2;
+    let v31: N = N::new(4.975, 3.552713678800501e-16);
+    let v32: N = v31 * v14;
+    let v33: N = -v30;
+    let v34: N = v33 - v32;
+    let v35: N = v34.exp();
+    let v36: N = v35 * v27 * v8;
+    let v37: N = v29 - v36;
+    let v38: N = v3 * v37;
+    let v39: N = v38 / v35;
+    [v10.to_f64(), v39.to_f64()]
 }
 /// `euler_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1180,7 +1168,7 @@ fn euler_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps
@@ -1193,7 +1181,7 @@ pub fn euler_step_eps(x: f64, eps: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_eps}(x, \mathrm{eps}, t, t_{\mathrm{next}}) = \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 15 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1213,7 +1201,7 @@ pub fn euler_step_eps_slice(x: &mut [f64], eps: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_eps_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1223,78 +1211,71 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 + v4 - v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(-20.000431871478675, 1.1174769295189082e-15);
-        let v10: W = v3 - v5;
-        let v11: W = v9 * v10;
-        let v12: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-        let v13: W = v5 - v3;
-        let v14: W = v13.abs();
-        let v15: W = v14.sqrt();
-        let v16: W = v12 * v15;
-        return [v8.to_f64(), v11.to_f64(), v16.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v3 - v5;
+        let v7: W = W::new(20.000431871478675, -1.1174769295189082e-15);
+        let v8: W = v4 - v2;
+        let v9: W = v7 * v8;
+        let v10: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v11: W = v8.abs();
+        let v12: W = v11.sqrt();
+        let v13: W = v10 * v12;
+        return [v6.to_f64(), v9.to_f64(), v13.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: N = v3 * N::narrow(v4);
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: N = N::new(9.95, 7.105427357601002e-16);
-    let v10: N = v9 * v1;
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10.widen();
-    let v13: W = v1.widen() * v8.widen() * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12;
-    let v16: W = v8.widen() - v13 + v15;
-    let v17: N = N::narrow(v16) / v8;
-    let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = N::new(0.15, 5.551115123125783e-18);
-    let v20: N = v19 * v1;
-    let v21: N = N::new(14.925, -7.105427357601002e-16);
-    let v22: N = v21 * N::narrow(v4);
-    let v23: N = -v20;
-    let v24: N = v23 - v22;
-    let v25: N = v24.exp();
-    let v26: W = v18.widen() * v14.widen() * v25.widen();
-    let v27: W = v18.widen() * v1.widen() * v25.widen();
-    let v28: W = W::new(19.9, 1.4210854715202005e-15);
-    let v29: W = v28 * v4 * v25.widen();
-    let v30: W = v28 * v1.widen() * v14.widen() * v25.widen();
-    let v31: W = v18.widen() * v1.widen();
-    let v32: N = v9 * N::narrow(v4);
-    let v33: N = -N::narrow(v31);
-    let v34: N = v33 - v32;
-    let v35: N = v34.exp_m1();
-    let v36: N = v18 * v1 * v8 * v35;
-    let v37: W = v28 * v4 * v8.widen() * v35.widen();
-    let v38: N = v18 * v14 * v8 * v35;
-    let v39: W = v28 * v1.widen() * v14.widen() * v8.widen() * v35.widen();
-    let v40: W = v26 - v27 - v29 + v30 + v36.widen() + v37 - v38.widen() - v39;
-    let v41: N = -v35;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
+    let v6: N = v5 * v2;
+    let v7: N = -v4;
+    let v8: N = v7 - v6;
+    let v9: N = v3 * v8;
+    let v10: N = v0 + v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = N::new(0.15, 5.551115123125783e-18);
+    let v13: N = v12 * v2;
+    let v14: N = N::new(14.925, -7.105427357601002e-16);
+    let v15: N = v2.square();
+    let v16: N = v14 * v15;
+    let v17: N = -v13;
+    let v18: N = v17 - v16;
+    let v19: N = v18.exp();
+    let v20: N = v4 + v6;
+    let v21: N = N::new(0.1, -5.551115123125783e-18);
+    let v22: N = v21 * v2;
+    let v23: N = v5 * v15;
+    let v24: N = -v22;
+    let v25: N = v24 - v23;
+    let v26: N = v25.exp_m1();
+    let v27: N = -v26;
+    let v28: N = v27.sqrt();
+    let v29: N = v11 * v19 * v20;
+    let v30: N = v29 / v28;
+    let v31: N = v4 * v2;
+    let v32: N = N::new(4.975, 3.552713678800501e-16);
+    let v33: N = v32 * v15;
+    let v34: N = -v31;
+    let v35: N = v34 - v33;
+    let v36: N = v35.exp();
+    let v37: N = v11 * v36 * v28 * v8;
+    let v38: N = v30 - v37;
+    let v39: N = v3 * v38;
+    let v40: N = v39 / v36;
+    let v41: N = v3.abs();
     let v42: N = v41.sqrt();
-    let v43: N = v8 * v42;
-    let v44: W = v40 / v43.widen();
-    let v45: N = v14 - v1;
-    let v46: N = v45.abs();
-    let v47: N = v46.sqrt();
-    let v48: W = v28 * v1.widen();
-    let v49: W = v18.widen() + v48;
-    let v50: N = N::sqrt_of(v49);
-    let v51: N = v47 * v50;
-    [v17.to_f64(), v44.to_f64(), v51.to_f64()]
+    let v43: N = N::new(19.9, 1.4210854715202005e-15);
+    let v44: N = v43 * v2;
+    let v45: N = v21 + v44;
+    let v46: N = v45.sqrt();
+    let v47: N = v42 * v46;
+    [v10.to_f64(), v40.to_f64(), v47.to_f64()]
 }
 /// `euler_maruyama_step_eps` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1302,7 +1283,7 @@ fn euler_maruyama_step_eps_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_eps_coefficients(t, t_next);
     c0 * x + c1 * eps + c2 * z
@@ -1315,7 +1296,7 @@ pub fn euler_maruyama_step_eps(x: f64, eps: f64, z: f64, t: f64, t_next: f64) ->
 /// \mathrm{euler\_maruyama\_step\_eps}(x, \mathrm{eps}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + \frac{\mathrm{eps}\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1820,7 +1801,7 @@ pub fn reverse_drift_x0(x: f64, x0: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1839,55 +1820,57 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
         let v6: W = v1 * v5;
         let v7: W = v3 - v4 - v6;
         let v8: W = v0 * v7;
-        let v9: W = W::new(0.0657187030607151, -1.6592043582885762e-18);
-        let v10: W = v5 - v2;
+        let v9: W = W::new(-0.0657187030607151, 1.6592043582885762e-18);
+        let v10: W = v2 - v5;
         let v11: W = v9 * v10;
         return [v8.to_f64(), v11.to_f64()];
     }
-    let v0: W = W::new(0.05, -2.7755575615628915e-18);
+    let v0: N = N::new(0.05, -2.7755575615628915e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: W = W::new(0.1, -5.551115123125783e-18);
+    let v2: N = N::new(0.1, -5.551115123125783e-18);
     let v3: N = N::from_f64(t);
-    let v4: W = v2 * v3.widen();
-    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v4: N = v2 * v3;
+    let v5: N = N::new(9.95, 7.105427357601002e-16);
     let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: W = -v4;
-    let v9: W = v8 - v7;
+    let v7: W = v5.widen() * v6;
+    let v8: N = -v4;
+    let v9: W = v8.widen() - v7;
     let v10: N = N::exp_of(v9);
-    let v11: W = v0 * v1.widen() * v10.widen();
+    let v11: N = v0 * v1 * v10;
     let v12: N = N::exp_m1_of(v9);
-    let v13: W = v0 * v3.widen() * v10.widen();
-    let v14: W = v5 * v6 * v10.widen();
-    let v15: W = v5 * v3.widen() * v1.widen() * v10.widen();
-    let v16: W = v11 - v12.widen() - v13 - v14 + v15;
-    let v17: W = v16 / v12.widen();
-    let v18: N = -N::narrow(v17);
-    let v19: N = N::new(0.15, 5.551115123125783e-18);
-    let v20: N = v19 * v3;
-    let v21: N = N::new(14.925, -7.105427357601002e-16);
-    let v22: N = v21 * N::narrow(v6);
+    let v13: N = v0 * v3 * v10;
+    let v14: W = v5.widen() * v6 * v10.widen();
+    let v15: W = v5.widen() * v3.widen() * v1.widen() * v10.widen();
+    let v16: W = v11.widen() - v12.widen() - v13.widen() - v14 + v15;
+    let v17: N = N::narrow(v16) / v12;
+    let v18: N = -v17;
+    let v19: N = v1 - v3;
+    let v20: N = v0 * v3;
+    let v21: W = W::new(4.975, 3.552713678800501e-16);
+    let v22: W = v21 * v6;
     let v23: N = -v20;
-    let v24: N = v23 - v22;
-    let v25: N = v24.exp();
-    let v26: W = v0 * v3.widen() * v25.widen();
-    let v27: W = v5 * v6 * v25.widen();
-    let v28: W = v0 * v1.widen() * v25.widen();
-    let v29: W = v5 * v3.widen() * v1.widen() * v25.widen();
-    let v30: N = N::narrow(v0) * v3;
-    let v31: W = W::new(4.975, 3.552713678800501e-16);
-    let v32: W = v31 * v6;
-    let v33: N = -v30;
-    let v34: W = v33.widen() - v32;
-    let v35: N = N::exp_of(v34);
-    let v36: N = N::narrow(v0) * v3 * v35 * v12;
-    let v37: W = v5 * v6 * v35.widen() * v12.widen();
-    let v38: N = N::narrow(v0) * v1 * v35 * v12;
-    let v39: W = v5 * v3.widen() * v1.widen() * v35.widen() * v12.widen();
-    let v40: W = v26 + v27 - v28 - v29 - v36.widen() - v37 + v38.widen() + v39;
-    let v41: N = N::narrow(v40) / v12;
-    let v42: N = -v41;
-    [v18.to_f64(), v42.to_f64()]
+    let v24: W = v23.widen() - v22;
+    let v25: N = N::exp_of(v24);
+    let v26: N = -v12;
+    let v27: N = v26.sqrt();
+    let v28: W = v5.widen() * v3.widen();
+    let v29: N = -v0;
+    let v30: W = v29.widen() - v28;
+    let v31: W = v25.widen() * v27.widen() * v30;
+    let v32: N = N::new(0.15, 5.551115123125783e-18);
+    let v33: N = v32 * v3;
+    let v34: N = N::new(14.925, -7.105427357601002e-16);
+    let v35: N = v34 * N::narrow(v6);
+    let v36: N = -v33;
+    let v37: N = v36 - v35;
+    let v38: N = v37.exp();
+    let v39: N = v0 + N::narrow(v28);
+    let v40: N = v38 * v39;
+    let v41: W = v40.widen() / v27.widen();
+    let v42: N = N::narrow(v31) - N::narrow(v41);
+    let v43: W = v19.widen() * v42.widen();
+    let v44: W = v43 / v27.widen();
+    [v18.to_f64(), v44.to_f64()]
 }
 /// `euler_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -1895,7 +1878,7 @@ fn euler_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0
@@ -1908,7 +1891,7 @@ pub fn euler_step_x0(x: f64, x0: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_x0}(x, x_{0}, t, t_{\mathrm{next}}) = x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}\right) - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\left(1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)\right)}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 24 of its 43 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 15 of its 45 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -1928,7 +1911,7 @@ pub fn euler_step_x0_slice(x: &mut [f64], x0: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_x0_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -1938,80 +1921,85 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17682798297562, 1.1071422201549615e-14);
-        let v1: W = W::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v0: W = W::new(1.0000431876141498, 2.1823104182788933e-17);
+        let v1: W = W::new(0.0008637149812068261, -3.457017376304963e-20);
         let v2: W = W::from_f64(t_next);
         let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t);
-        let v5: W = v1 * v4;
-        let v6: W = W::new(-0.006571302696044317, 3.6518610774588986e-19);
-        let v7: W = W::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v8: W = v7 * v4;
+        let v4: W = W::new(-0.9999568142509396, -2.91233988616488e-17);
+        let v5: W = W::from_f64(t);
+        let v6: W = v1 * v5;
+        let v7: W = W::new(-9.999568142509396, -2.9123398861648803e-16);
+        let v8: W = v7 * v5;
         let v9: W = v7 * v2;
-        let v10: W = v3 - v5 - v6 + v8 - v9;
+        let v10: W = v3 - v4 - v6 + v8 - v9;
         let v11: W = v0 * v10;
-        let v12: W = W::new(0.1314374061214302, -3.3184087165771525e-18);
-        let v13: W = v4 - v2;
+        let v12: W = W::new(-0.1314374061214302, 3.3184087165771525e-18);
+        let v13: W = v2 - v5;
         let v14: W = v12 * v13;
         let v15: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-        let v16: W = v2 - v4;
-        let v17: W = v16.abs();
-        let v18: W = v17.sqrt();
-        let v19: W = v15 * v18;
-        return [v11.to_f64(), v14.to_f64(), v19.to_f64()];
+        let v16: W = v13.abs();
+        let v17: W = v16.sqrt();
+        let v18: W = v15 * v17;
+        return [v11.to_f64(), v14.to_f64(), v18.to_f64()];
     }
     let v0: W = W::new(0.1, -5.551115123125783e-18);
     let v1: N = N::from_f64(t_next);
-    let v2: N = N::new(0.15, 5.551115123125783e-18);
-    let v3: N = N::from_f64(t);
-    let v4: N = v2 * v3;
-    let v5: W = W::new(14.925, -7.105427357601002e-16);
-    let v6: W = v3.widen().square();
-    let v7: W = v5 * v6;
-    let v8: N = -v4;
-    let v9: W = v8.widen() - v7;
-    let v10: W = v9.exp();
-    let v11: W = v0 * v1.widen() * v10;
-    let v12: W = v0 * v3.widen() * v10;
+    let v2: N = N::from_f64(t);
+    let v3: W = v0 * v2.widen();
+    let v4: W = W::new(9.95, 7.105427357601002e-16);
+    let v5: W = v2.widen().square();
+    let v6: W = v4 * v5;
+    let v7: N = -N::narrow(v3);
+    let v8: W = v7.widen() - v6;
+    let v9: W = v8.exp();
+    let v10: W = v0 * v1.widen() * v9;
+    let v11: W = v8.exp_m1();
+    let v12: W = v0 * v2.widen() * v9;
     let v13: W = W::new(19.9, 1.4210854715202005e-15);
-    let v14: W = v13 * v6 * v10;
-    let v15: W = v13 * v3.widen() * v1.widen() * v10;
+    let v14: W = v13 * v5 * v9;
+    let v15: W = v13 * v2.widen() * v1.widen() * v9;
     let v16: W = W::new(0.05, -2.7755575615628915e-18);
-    let v17: N = N::narrow(v16) * v3;
-    let v18: W = W::new(4.975, 3.552713678800501e-16);
-    let v19: W = v18 * v6;
-    let v20: N = -v17;
-    let v21: W = v20.widen() - v19;
-    let v22: W = v21.exp();
-    let v23: N = N::narrow(v0) * v3;
-    let v24: W = W::new(9.95, 7.105427357601002e-16);
-    let v25: W = v24 * v6;
-    let v26: N = -v23;
-    let v27: W = v26.widen() - v25;
-    let v28: W = v27.exp_m1();
-    let v29: W = v22 * v28;
-    let v30: W = v16 * v3.widen() * v22 * v28;
-    let v31: W = v24 * v6 * v22 * v28;
-    let v32: W = v16 * v1.widen() * v22 * v28;
-    let v33: W = v24 * v3.widen() * v1.widen() * v22 * v28;
-    let v34: W = v11 - v12 - v14 + v15 - v29 + v30 + v31 - v32 - v33;
-    let v35: W = v34 / v29;
-    let v36: N = -N::narrow(v35);
-    let v37: N = N::narrow(v0) * v3 * N::narrow(v22) * N::narrow(v28);
-    let v38: W = v13 * v6 * v22 * v28;
-    let v39: N = N::narrow(v0) * v1 * N::narrow(v22) * N::narrow(v28);
-    let v40: W = v13 * v3.widen() * v1.widen() * v22 * v28;
-    let v41: W = v12 + v14 - v11 - v15 - v37.widen() - v38 + v39.widen() + v40;
-    let v42: W = v41 / v28;
-    let v43: N = -N::narrow(v42);
-    let v44: N = v1 - v3;
-    let v45: N = v44.abs();
-    let v46: N = v45.sqrt();
-    let v47: N = N::narrow(v13) * v3;
-    let v48: N = N::narrow(v0) + v47;
-    let v49: W = v48.widen().sqrt();
-    let v50: W = v46.widen() * v49;
-    [v36.to_f64(), v43.to_f64(), v50.to_f64()]
+    let v17: W = v16 * v2.widen() * v11;
+    let v18: W = v4 * v5 * v11;
+    let v19: W = v16 * v1.widen() * v11;
+    let v20: W = v4 * v2.widen() * v1.widen() * v11;
+    let v21: W = v10 - v11 - v12 - v14 + v15 + v17 + v18 - v19 - v20;
+    let v22: W = v21 / v11;
+    let v23: N = -N::narrow(v22);
+    let v24: N = v1 - v2;
+    let v25: N = N::new(2.0, 0.0);
+    let v26: N = N::narrow(v16) * v2;
+    let v27: W = W::new(4.975, 3.552713678800501e-16);
+    let v28: W = v27 * v5;
+    let v29: N = -v26;
+    let v30: W = v29.widen() - v28;
+    let v31: N = N::exp_of(v30);
+    let v32: N = -N::narrow(v11);
+    let v33: W = v32.widen().sqrt();
+    let v34: W = v4 * v2.widen();
+    let v35: N = -N::narrow(v16);
+    let v36: W = v35.widen() - v34;
+    let v37: N = v25 * v31 * N::narrow(v33) * N::narrow(v36);
+    let v38: N = N::new(0.15, 5.551115123125783e-18);
+    let v39: N = v38 * v2;
+    let v40: N = N::new(14.925, -7.105427357601002e-16);
+    let v41: N = v40 * N::narrow(v5);
+    let v42: N = -v39;
+    let v43: N = v42 - v41;
+    let v44: N = v43.exp();
+    let v45: W = v16 + v34;
+    let v46: N = v25 * v44 * N::narrow(v45);
+    let v47: W = v46.widen() / v33;
+    let v48: N = v37 - N::narrow(v47);
+    let v49: W = v24.widen() * v48.widen();
+    let v50: W = v49 / v33;
+    let v51: N = v24.abs();
+    let v52: N = v51.sqrt();
+    let v53: W = v13 * v2.widen();
+    let v54: N = N::narrow(v0) + N::narrow(v53);
+    let v55: W = v54.widen().sqrt();
+    let v56: W = v52.widen() * v55;
+    [v23.to_f64(), v50.to_f64(), v56.to_f64()]
 }
 /// `euler_maruyama_step_x0` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2019,7 +2007,7 @@ fn euler_maruyama_step_x0_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_x0_coefficients(t, t_next);
     c0 * x + c1 * x0 + c2 * z
@@ -2032,7 +2020,7 @@ pub fn euler_maruyama_step_x0(x: f64, x0: f64, z: f64, t: f64, t_next: f64) -> f
 /// \mathrm{euler\_maruyama\_step\_x0}(x, x_{0}, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} - \frac{x_{0}\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)} + x\,\left(1 + \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right) + \frac{\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 33 of its 51 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 57 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -2445,7 +2433,7 @@ pub fn euler_step_u_slice(x: &mut [f64], u: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_u_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -2455,58 +2443,48 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(0.06571586494929615, -4.2664629373414184e-18);
-        let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = v1 - v4 + v6;
-        let v8: W = v0 * v7;
-        let v9: W = W::new(2.0, 0.0);
-        let v10: W = v9 * v5;
-        let v11: W = v9 * v3;
-        let v12: W = v10 - v11;
-        let v13: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-        let v14: W = v5 - v3;
-        let v15: W = v14.abs();
-        let v16: W = v15.sqrt();
-        let v17: W = v13 * v16;
-        return [v8.to_f64(), v12.to_f64(), v17.to_f64()];
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, 0.0);
+        let v2: W = W::from_f64(t);
+        let v3: W = v1 * v2;
+        let v4: W = W::from_f64(t_next);
+        let v5: W = v1 * v4;
+        let v6: W = v0 - v3 + v5;
+        let v7: W = W::new(2.0, 0.0);
+        let v8: W = v7 * v4;
+        let v9: W = v7 * v2;
+        let v10: W = v8 - v9;
+        let v11: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v12: W = v4 - v2;
+        let v13: W = v12.abs();
+        let v14: W = v13.sqrt();
+        let v15: W = v11 * v14;
+        return [v6.to_f64(), v10.to_f64(), v15.to_f64()];
     }
-    let v0: N = N::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: N = v0 * v1;
-    let v3: N = N::new(4.975, 3.552713678800501e-16);
-    let v4: N = v1.square();
-    let v5: N = v3 * v4;
-    let v6: N = -v2;
-    let v7: N = v6 - v5;
-    let v8: N = v7.exp();
-    let v9: W = W::new(9.95, 7.105427357601002e-16);
-    let v10: W = v9 * v1.widen();
-    let v11: N = -v0;
-    let v12: W = v11.widen() - v10;
-    let v13: W = v1.widen() * v8.widen() * v12;
-    let v14: N = N::from_f64(t_next);
-    let v15: W = v14.widen() * v8.widen() * v12;
-    let v16: W = v8.widen() + v13 - v15;
-    let v17: N = N::narrow(v16) / v8;
-    let v18: N = N::new(2.0, 0.0);
-    let v19: N = v18 * v14;
-    let v20: N = v18 * v1;
-    let v21: N = v19 - v20;
-    let v22: N = v14 - v1;
-    let v23: N = v22.abs();
-    let v24: N = v23.sqrt();
-    let v25: N = N::new(0.1, -5.551115123125783e-18);
-    let v26: N = N::new(19.9, 1.4210854715202005e-15);
-    let v27: N = v26 * v1;
-    let v28: N = v25 + v27;
-    let v29: N = v28.sqrt();
-    let v30: N = v24 * v29;
-    [v17.to_f64(), v21.to_f64(), v30.to_f64()]
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: W = W::new(9.95, 7.105427357601002e-16);
+    let v6: W = v5 * v2.widen();
+    let v7: N = -v4;
+    let v8: W = v7.widen() - v6;
+    let v9: W = v3.widen() * v8;
+    let v10: W = v0.widen() - v9;
+    let v11: N = N::new(2.0, 0.0);
+    let v12: N = v11 * v1;
+    let v13: N = v11 * v2;
+    let v14: N = v12 - v13;
+    let v15: N = v3.abs();
+    let v16: N = v15.sqrt();
+    let v17: N = N::new(0.1, -5.551115123125783e-18);
+    let v18: N = N::new(19.9, 1.4210854715202005e-15);
+    let v19: N = v18 * v2;
+    let v20: N = v17 + v19;
+    let v21: N = v20.sqrt();
+    let v22: N = v16 * v21;
+    [v10.to_f64(), v14.to_f64(), v22.to_f64()]
 }
 /// `euler_maruyama_step_u` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -2514,7 +2492,7 @@ fn euler_maruyama_step_u_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_u_coefficients(t, t_next);
     c0 * x + c1 * u + c2 * z
@@ -2527,7 +2505,7 @@ pub fn euler_maruyama_step_u(x: f64, u: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_u}(x, u, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + u\,\left(2\,t_{\mathrm{next}} - 2\,t\right) + x\,\left(1 - \left(t_{\mathrm{next}} - t\right)\,\left(-\frac{1}{20} - \frac{199\,t}{20}\right)\right)
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 6 of its 31 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 5 of its 23 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3085,7 +3063,7 @@ pub fn reverse_drift_v(x: f64, v: f64, t: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
     euler_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3093,66 +3071,61 @@ pub fn euler_step_v_coefficients(t: f64, t_next: f64) -> [f64; 2] {
 fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [f64; 2] {
     if t == 1.0 {
         let v0: W = W::new(1.0, 0.0);
-        let v1: W = W::new(0.00043185749060341305, -1.7285086881524815e-20);
-        let v2: W = W::from_f64(t);
-        let v3: W = v1 * v2;
-        let v4: W = W::from_f64(t_next);
+        let v1: W = W::new(0.0, -0.0);
+        let v2: W = W::from_f64(t_next);
+        let v3: W = W::from_f64(t);
+        let v4: W = v2 - v3;
         let v5: W = v1 * v4;
-        let v6: W = v0 - v3 + v5 + v3 - v5;
-        let v7: W = W::new(-0.06571728398968454, -4.9449990597618935e-18);
-        let v8: W = v2 - v4;
-        let v9: W = v7 * v8;
-        return [v6.to_f64(), v9.to_f64()];
+        let v6: W = v0 + v5;
+        let v7: W = W::new(0.06571728398968454, 4.9449990597618935e-18);
+        let v8: W = v7 * v4;
+        return [v6.to_f64(), v8.to_f64()];
     }
     let v0: N = N::new(1.0, 0.0);
-    let v1: N = N::from_f64(t);
-    let v2: W = W::new(0.05, -2.7755575615628915e-18);
-    let v3: N = N::narrow(v2) * v1;
-    let v4: W = W::new(4.975, 3.552713678800501e-16);
-    let v5: W = v1.widen().square();
-    let v6: W = v4 * v5;
-    let v7: N = -v3;
-    let v8: W = v7.widen() - v6;
-    let v9: N = N::exp_of(v8);
-    let v10: N = v9.square();
-    let v11: N = N::new(9.95, 7.105427357601002e-16);
-    let v12: N = v11 * v1;
-    let v13: N = -N::narrow(v2);
-    let v14: N = v13 - v12;
-    let v15: N = v1 * v10 * v14;
-    let v16: N = N::from_f64(t_next);
-    let v17: N = v16 * v10 * v14;
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: N = N::new(0.05, -2.7755575615628915e-18);
+    let v5: N = v4 * v2;
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: N = -v5;
+    let v10: W = v9.widen() - v8;
+    let v11: N = N::exp_of(v10);
+    let v12: N = v11.square();
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: N = N::narrow(v13) * v2;
+    let v15: N = -v4;
+    let v16: W = v15.widen() - v14.widen();
+    let v17: N = v12 * N::narrow(v16);
     let v18: N = N::new(0.1, -5.551115123125783e-18);
-    let v19: N = v18 * v1;
-    let v20: W = v11.widen() * v5;
-    let v21: W = -v19.widen();
-    let v22: W = v21 - v20;
-    let v23: N = N::exp_of(v22);
-    let v24: N = N::narrow(v2) + v12;
-    let v25: N = v1 * v23 * v24;
-    let v26: N = v16 * v23 * v24;
-    let v27: W = v0.widen() - v15.widen() + v17.widen() - v25.widen() + v26.widen();
-    let v28: N = N::new(0.15, 5.551115123125783e-18);
-    let v29: N = v28 * v1;
-    let v30: N = N::new(14.925, -7.105427357601002e-16);
-    let v31: N = v30 * N::narrow(v5);
-    let v32: N = -v29;
-    let v33: N = v32 - v31;
-    let v34: N = v33.exp();
-    let v35: W = v2 * v16.widen() * v34.widen();
-    let v36: W = v2 * v1.widen() * v34.widen();
-    let v37: W = v11.widen() * v5 * v34.widen();
-    let v38: W = v11.widen() * v1.widen() * v16.widen() * v34.widen();
-    let v39: N = N::exp_m1_of(v22);
-    let v40: N = N::narrow(v2) * v1 * v9 * v39;
-    let v41: W = v11.widen() * v5 * v9.widen() * v39.widen();
-    let v42: N = N::narrow(v2) * v16 * v9 * v39;
-    let v43: W = v11.widen() * v1.widen() * v16.widen() * v9.widen() * v39.widen();
-    let v44: W = v35 - v36 - v37 + v38 + v40.widen() + v41 - v42.widen() - v43;
-    let v45: N = -v39;
-    let v46: N = v45.sqrt();
-    let v47: W = v44 / v46.widen();
-    [v27.to_f64(), v47.to_f64()]
+    let v19: N = v18 * v2;
+    let v20: N = N::narrow(v13) * N::narrow(v7);
+    let v21: N = -v19;
+    let v22: N = v21 - v20;
+    let v23: N = v22.exp();
+    let v24: N = v4 + v14;
+    let v25: N = v23 * v24;
+    let v26: N = v17 + v25;
+    let v27: N = v3 * v26;
+    let v28: N = v0 + v27;
+    let v29: N = N::new(0.15, 5.551115123125783e-18);
+    let v30: N = v29 * v2;
+    let v31: N = N::new(14.925, -7.105427357601002e-16);
+    let v32: N = v31 * N::narrow(v7);
+    let v33: N = -v30;
+    let v34: N = v33 - v32;
+    let v35: N = v34.exp();
+    let v36: N = v22.exp_m1();
+    let v37: N = -v36;
+    let v38: N = v37.sqrt();
+    let v39: N = v35 * v24;
+    let v40: N = v39 / v38;
+    let v41: W = v11.widen() * v38.widen() * v16;
+    let v42: N = v40 - N::narrow(v41);
+    let v43: N = v3 * v42;
+    [v28.to_f64(), v43.to_f64()]
 }
 /// `euler_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3160,7 +3133,7 @@ fn euler_step_v_coefficients_in<N: Narrow<W>, W: Real>(t: f64, t_next: f64) -> [
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1] = euler_step_v_coefficients(t, t_next);
     c0 * x + c1 * v
@@ -3173,7 +3146,7 @@ pub fn euler_step_v(x: f64, v: f64, t: f64, t_next: f64) -> f64 {
 /// \mathrm{euler\_step\_v}(x, v, t, t_{\mathrm{next}}) = x + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{2\,\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 17 of its 48 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 7 of its 44 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
@@ -3193,7 +3166,7 @@ pub fn euler_step_v_slice(x: &mut [f64], v: &[f64], t: f64, t_next: f64) {
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v_coefficients(t: f64, t_next: f64) -> [f64; 3] {
     euler_maruyama_step_v_coefficients_in::<f64, Dd>(t, t_next)
 }
@@ -3203,90 +3176,74 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
     t_next: f64,
 ) -> [f64; 3] {
     if t == 1.0 {
-        let v0: W = W::new(152.17025611266956, 6.618594873438197e-16);
-        let v1: W = W::new(0.0065715864949296154, -4.266462937341419e-19);
-        let v2: W = W::new(5.6759777059671645e-6, -1.5891329905066963e-22);
+        let v0: W = W::new(1.0, 0.0);
+        let v1: W = W::new(10.0, -1.3817869688151111e-76);
+        let v2: W = W::from_f64(t_next);
         let v3: W = W::from_f64(t);
-        let v4: W = v2 * v3;
-        let v5: W = W::from_f64(t_next);
-        let v6: W = v2 * v5;
-        let v7: W = W::new(2.8379888529835823e-6, -7.945664952533481e-23);
-        let v8: W = v7 * v3;
-        let v9: W = v7 * v5;
-        let v10: W = W::new(-0.06571302696044316, -3.2870328264483298e-18);
-        let v11: W = v10 * v3;
-        let v12: W = v10 * v5;
-        let v13: W = v1 - v4 + v6 + v8 - v9 + v11 - v12;
-        let v14: W = v0 * v13;
-        let v15: W = W::new(-0.1314345679793691, -9.889998119523787e-18);
-        let v16: W = v3 - v5;
-        let v17: W = v15 * v16;
-        let v18: W = W::new(4.47213595499958, -2.1728460814730025e-16);
-        let v19: W = v5 - v3;
-        let v20: W = v19.abs();
-        let v21: W = v20.sqrt();
-        let v22: W = v18 * v21;
-        return [v14.to_f64(), v17.to_f64(), v22.to_f64()];
+        let v4: W = v2 - v3;
+        let v5: W = v1 * v4;
+        let v6: W = v0 + v5;
+        let v7: W = W::new(0.1314345679793691, 9.889998119523787e-18);
+        let v8: W = v7 * v4;
+        let v9: W = W::new(4.47213595499958, -2.1728460814730025e-16);
+        let v10: W = v4.abs();
+        let v11: W = v10.sqrt();
+        let v12: W = v9 * v11;
+        return [v6.to_f64(), v8.to_f64(), v12.to_f64()];
     }
-    let v0: W = W::new(0.05, -2.7755575615628915e-18);
-    let v1: N = N::from_f64(t);
-    let v2: W = v0 * v1.widen();
-    let v3: W = W::new(4.975, 3.552713678800501e-16);
-    let v4: W = v1.widen().square();
-    let v5: W = v3 * v4;
-    let v6: N = -N::narrow(v2);
-    let v7: W = v6.widen() - v5;
-    let v8: W = v7.exp();
-    let v9: W = v8.powi(3);
-    let v10: W = W::new(9.95, 7.105427357601002e-16);
-    let v11: W = v10 * v1.widen();
-    let v12: W = -v0;
-    let v13: W = v12 - v11;
-    let v14: W = v1.widen() * v9 * v13;
-    let v15: N = N::from_f64(t_next);
-    let v16: W = v15.widen() * v9 * v13;
-    let v17: N = N::new(0.1, -5.551115123125783e-18);
-    let v18: N = v17 * v1;
-    let v19: W = v10 * v4;
-    let v20: N = -v18;
-    let v21: W = v20.widen() - v19;
-    let v22: W = v21.exp_m1();
-    let v23: W = v1.widen() * v8 * v22 * v13;
-    let v24: W = v15.widen() * v8 * v22 * v13;
+    let v0: N = N::new(1.0, 0.0);
+    let v1: N = N::from_f64(t_next);
+    let v2: N = N::from_f64(t);
+    let v3: N = v1 - v2;
+    let v4: W = W::new(0.05, -2.7755575615628915e-18);
+    let v5: W = v4 * v2.widen();
+    let v6: W = W::new(4.975, 3.552713678800501e-16);
+    let v7: W = v2.widen().square();
+    let v8: W = v6 * v7;
+    let v9: N = -N::narrow(v5);
+    let v10: W = v9.widen() - v8;
+    let v11: W = v10.exp();
+    let v12: W = v11.powi(3);
+    let v13: W = W::new(9.95, 7.105427357601002e-16);
+    let v14: W = v13 * v2.widen();
+    let v15: W = -v4;
+    let v16: W = v15 - v14;
+    let v17: W = v12 * v16;
+    let v18: N = N::new(0.1, -5.551115123125783e-18);
+    let v19: N = v18 * v2;
+    let v20: W = v13 * v7;
+    let v21: N = -v19;
+    let v22: W = v21.widen() - v20;
+    let v23: W = v22.exp_m1();
+    let v24: W = v11 * v23 * v16;
     let v25: N = N::new(2.0, 0.0);
     let v26: N = N::new(0.15, 5.551115123125783e-18);
-    let v27: W = v26.widen() * v1.widen();
+    let v27: W = v26.widen() * v2.widen();
     let v28: W = W::new(14.925, -7.105427357601002e-16);
-    let v29: W = v28 * v4;
+    let v29: W = v28 * v7;
     let v30: N = -N::narrow(v27);
     let v31: W = v30.widen() - v29;
-    let v32: N = N::exp_of(v31);
-    let v33: W = v0 + v11;
-    let v34: W = v25.widen() * v1.widen() * v32.widen() * v33;
-    let v35: W = v25.widen() * v15.widen() * v32.widen() * v33;
-    let v36: W = v8 - v14 + v16 - v23 + v24 - v34 + v35;
-    let v37: N = N::narrow(v36) / N::narrow(v8);
-    let v38: W = v17.widen() * v15.widen() * v32.widen();
-    let v39: W = v17.widen() * v1.widen() * v32.widen();
-    let v40: W = W::new(19.9, 1.4210854715202005e-15);
-    let v41: W = v40 * v4 * v32.widen();
-    let v42: W = v40 * v1.widen() * v15.widen() * v32.widen();
-    let v43: N = v17 * v1 * N::narrow(v8) * N::narrow(v22);
-    let v44: W = v40 * v4 * v8 * v22;
-    let v45: N = v17 * v15 * N::narrow(v8) * N::narrow(v22);
-    let v46: W = v40 * v1.widen() * v15.widen() * v8 * v22;
-    let v47: W = v38 - v39 - v41 + v42 + v43.widen() + v44 - v45.widen() - v46;
-    let v48: N = -N::narrow(v22);
-    let v49: N = v48.sqrt();
-    let v50: W = v47 / v49.widen();
-    let v51: N = v15 - v1;
-    let v52: N = v51.abs();
-    let v53: N = v52.sqrt();
-    let v54: W = v40 * v1.widen();
-    let v55: W = v17.widen() + v54;
-    let v56: N = N::sqrt_of(v55);
-    let v57: N = v53 * v56;
-    [v37.to_f64(), v50.to_f64(), v57.to_f64()]
+    let v32: W = v31.exp();
+    let v33: W = v4 + v14;
+    let v34: W = v25.widen() * v32 * v33;
+    let v35: W = v17 + v24 + v34;
+    let v36: W = v3.widen() * v35;
+    let v37: W = v36 / v11;
+    let v38: W = v0.widen() + v37;
+    let v39: N = -N::narrow(v23);
+    let v40: N = v39.sqrt();
+    let v41: N = N::narrow(v34) / v40;
+    let v42: W = v25.widen() * v11 * v40.widen() * v16;
+    let v43: N = v41 - N::narrow(v42);
+    let v44: N = v3 * v43;
+    let v45: N = v3.abs();
+    let v46: N = v45.sqrt();
+    let v47: W = W::new(19.9, 1.4210854715202005e-15);
+    let v48: W = v47 * v2.widen();
+    let v49: W = v18.widen() + v48;
+    let v50: W = v49.sqrt();
+    let v51: N = v46 * N::narrow(v50);
+    [v38.to_f64(), v44.to_f64(), v51.to_f64()]
 }
 /// `euler_maruyama_step_v` of the process `vp_linear`, from `derivations/vp_linear.dsym`.
 ///
@@ -3294,7 +3251,7 @@ fn euler_maruyama_step_v_coefficients_in<N: Narrow<W>, W: Real>(
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64 {
     let [c0, c1, c2] = euler_maruyama_step_v_coefficients(t, t_next);
     c0 * x + c1 * v + c2 * z
@@ -3307,7 +3264,7 @@ pub fn euler_maruyama_step_v(x: f64, v: f64, z: f64, t: f64, t_next: f64) -> f64
 /// \mathrm{euler\_maruyama\_step\_v}(x, v, z, t, t_{\mathrm{next}}) = z\,\sqrt{\left|t_{\mathrm{next}} - t\right|}\,\sqrt{\frac{1}{10} + \frac{199\,t}{10}} + x\,\left(1 - \frac{t}{20} - \frac{199\,t^{2}}{20} + \frac{t_{\mathrm{next}}}{20} + \frac{199\,t\,t_{\mathrm{next}}}{20}\right) + \frac{v\,\exp\left(-\frac{t}{20} - \frac{199\,t^{2}}{40}\right)\,\left(t_{\mathrm{next}} - t\right)\,\left(\frac{1}{10} + \frac{199\,t}{10}\right)}{\sqrt{1 - \exp\left(-\frac{t}{10} - \frac{199\,t^{2}}{20}\right)}}
 /// ```
 ///
-/// Runs its stable form in `f64`, with the 38 of its 58 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
+/// Runs its stable form in `f64`, with the 33 of its 52 operations that need it in double-double, within the accuracy budget of 4 ulps at every checked point.
 ///
 /// # Panics
 ///
